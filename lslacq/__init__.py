@@ -1,0 +1,52 @@
+"""lslacq: distributed acquisition and stream processing for LSL and dareplane.
+
+The public names below are resolved lazily (PEP 562): ``import lslacq`` loads
+no Qt, pyqtgraph or pylsl, and each sub-package is imported only when one of
+its names is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    # errors
+    "LslacqError": "lslacq.errors",
+    "NodeStateError": "lslacq.errors",
+    "StreamClosedError": "lslacq.errors",
+    "BrokenStreamError": "lslacq.errors",
+    "StreamTimeoutError": "lslacq.errors",
+    "RemoteCallError": "lslacq.errors",
+    # core data plane
+    "StreamSpec": "lslacq.core.stream",
+    "OutputStream": "lslacq.core.stream",
+    "InputStream": "lslacq.core.stream",
+    "RingBuffer": "lslacq.core.stream",
+    "SharedMem": "lslacq.core.stream",
+    "Node": "lslacq.core.node",
+    "register_node_type": "lslacq.core.registry",
+    "list_node_types": "lslacq.core.registry",
+    "ThreadPollInput": "lslacq.core.tools",
+    "StreamConverter": "lslacq.core.tools",
+    "ChannelSplitter": "lslacq.core.tools",
+    # devices
+    "NumpyDeviceBuffer": "lslacq.devices.numpy_device",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lslacq' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

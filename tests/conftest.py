@@ -1,0 +1,25 @@
+"""Shared test configuration: offscreen Qt, leak checks for threads and sockets."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail a test that leaves a non-daemon-safe background thread running."""
+    before = set(threading.enumerate())
+    yield
+    deadline = 5.0
+    leaked = []
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=deadline)
+        if thread.is_alive() and not thread.name.startswith(("pydevd", "asyncio")):
+            leaked.append(thread)
+        deadline = 0.1
+    assert not leaked, f"test left threads running: {leaked}"
