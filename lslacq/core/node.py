@@ -1,0 +1,211 @@
+"""Node: the unit of a graph (device, filter, recorder, viewer, bridge)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from ..errors import NodeStateError
+from .stream import InputStream, OutputStream
+
+__all__ = ["Node"]
+
+logger = logging.getLogger(__name__)
+
+
+class Node:
+    """Base class of every node.
+
+    Lifecycle (each step in order; :class:`NodeStateError` says which step is
+    missing when one is skipped):
+
+    1. ``configure(**kwargs)``: global parameters (calls ``_configure``).
+    2. ``node.inputs[name].connect(other.outputs[name])`` for each input.
+    3. ``node.outputs[name].configure(...)`` for each output.
+    4. ``initialize()``: checks specs, allocates (calls ``_initialize``).
+    5. ``start()`` / ``stop()``, any number of times (``_start``/``_stop``).
+    6. ``close()`` (``_close``); stops the node first if it is running.
+
+    Subclasses declare streams with the class attributes ``_input_specs`` and
+    ``_output_specs`` (``{name: spec dict}``) and may create more in
+    ``_configure``. Nodes need no Qt: background work runs in threads.
+
+    Parameters
+    ----------
+    name : str
+        Name used in logs and error messages.
+    parent : object, optional
+        Kept for pyacq compatibility (a Qt parent for viewer nodes).
+    """
+
+    _input_specs: dict[str, dict] = {}
+    _output_specs: dict[str, dict] = {}
+
+    def __init__(self, name: str = "", parent: Any = None, **kwargs):
+        self.name = name or type(self).__name__
+        self.parent = parent
+        self._state_lock = threading.RLock()
+        self._configured = False
+        self._initialized = False
+        self._running = False
+        self._closed = False
+        self.inputs: dict[str, InputStream] = {}
+        self.outputs: dict[str, OutputStream] = {}
+        for stream_name, spec in self._input_specs.items():
+            self.inputs[stream_name] = InputStream(spec=spec, node=self, name=stream_name)
+        for stream_name, spec in self._output_specs.items():
+            self.outputs[stream_name] = OutputStream(spec=spec, node=self, name=stream_name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {self._state_name()}>"
+
+    def _state_name(self) -> str:
+        if self._closed:
+            return "closed"
+        if self._running:
+            return "running"
+        if self._initialized:
+            return "initialized"
+        return "configured" if self._configured else "created"
+
+    # -- single-stream shortcuts --------------------------------------------
+    @property
+    def input(self) -> InputStream:
+        """The node's only input (error if it has zero or several)."""
+        if len(self.inputs) != 1:
+            raise AttributeError(f"{self.name}.input is ambiguous: the node has {len(self.inputs)} inputs "
+                                 f"{sorted(self.inputs)}; use node.inputs[name]")
+        return next(iter(self.inputs.values()))
+
+    @property
+    def output(self) -> OutputStream:
+        """The node's only output (error if it has zero or several)."""
+        if len(self.outputs) != 1:
+            raise AttributeError(f"{self.name}.output is ambiguous: the node has {len(self.outputs)} outputs "
+                                 f"{sorted(self.outputs)}; use node.outputs[name]")
+        return next(iter(self.outputs.values()))
+
+    # -- thread-safe state ----------------------------------------------------
+    def running(self) -> bool:
+        with self._state_lock:
+            return self._running
+
+    def configured(self) -> bool:
+        with self._state_lock:
+            return self._configured
+
+    def initialized(self) -> bool:
+        with self._state_lock:
+            return self._initialized
+
+    def closed(self) -> bool:
+        with self._state_lock:
+            return self._closed
+
+    def _require(self, action: str, *, configured=False, initialized=False, not_running=False) -> None:
+        if self._closed:
+            raise NodeStateError(f"cannot {action} node {self.name!r}: it is closed; create a new node")
+        if configured and not self._configured:
+            raise NodeStateError(f"cannot {action} node {self.name!r}: call configure() first")
+        if initialized and not self._initialized:
+            raise NodeStateError(f"cannot {action} node {self.name!r}: call initialize() first")
+        if not_running and self._running:
+            raise NodeStateError(f"cannot {action} node {self.name!r} while it is running; call stop() first")
+
+    # -- lifecycle --------------------------------------------------------------
+    def configure(self, **kwargs) -> None:
+        """Set the node's global parameters (see the subclass's ``_configure``)."""
+        with self._state_lock:
+            self._require("configure", not_running=True)
+            if self._initialized:
+                raise NodeStateError(f"cannot configure node {self.name!r}: it is already initialized")
+            self._configure(**kwargs)
+            self._configured = True
+
+    def initialize(self) -> None:
+        """Check stream settings and prepare the node (see ``_initialize``)."""
+        with self._state_lock:
+            self._require("initialize", configured=True)
+            if self._initialized:
+                raise NodeStateError(f"node {self.name!r} is already initialized")
+            for name, inp in self.inputs.items():
+                if not inp.connected:
+                    raise NodeStateError(f"cannot initialize node {self.name!r}: input {name!r} is not connected; "
+                                         f"call node.inputs[{name!r}].connect(some_output)")
+            for name, out in self.outputs.items():
+                if not out.configured:
+                    raise NodeStateError(f"cannot initialize node {self.name!r}: output {name!r} is not "
+                                         f"configured; call node.outputs[{name!r}].configure(...)")
+            self.check_input_specs()
+            self.check_output_specs()
+            self._initialize()
+            self._initialized = True
+
+    def start(self) -> None:
+        """Start processing (repeatable after stop)."""
+        with self._state_lock:
+            self._require("start", configured=True, initialized=True)
+            if self._running:
+                raise NodeStateError(f"node {self.name!r} is already running")
+            self._start()
+            self._running = True
+
+    def stop(self) -> None:
+        """Stop processing (start() may be called again)."""
+        with self._state_lock:
+            self._require("stop", initialized=True)
+            if not self._running:
+                raise NodeStateError(f"node {self.name!r} is not running")
+            self._stop()
+            self._running = False
+
+    def close(self) -> None:
+        """Release every resource; stops the node first if needed. Idempotent."""
+        with self._state_lock:
+            if self._closed:
+                return
+            try:
+                if self._running:
+                    self.stop()
+                if self._initialized:
+                    self._close()
+            finally:
+                for stream in [*self.inputs.values(), *self.outputs.values()]:
+                    stream.close()
+                self._closed = True
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- hooks for subclasses ------------------------------------------------------
+    def _configure(self, **kwargs) -> None:
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.configure() got unexpected arguments {sorted(kwargs)}")
+
+    def _initialize(self) -> None:
+        pass
+
+    def _start(self) -> None:
+        pass
+
+    def _stop(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+    def after_input_connect(self, inputname: str) -> None:
+        """Called when input ``inputname`` is connected."""
+
+    def after_output_configure(self, outputname: str) -> None:
+        """Called when output ``outputname`` is configured."""
+
+    def check_input_specs(self) -> None:
+        """Raise if the connected inputs cannot be processed (called by initialize)."""
+
+    def check_output_specs(self) -> None:
+        """Raise if the outputs are misconfigured (called by initialize)."""

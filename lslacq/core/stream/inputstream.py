@@ -1,0 +1,333 @@
+"""InputStream: the receiving end of a stream."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zmq
+
+from ...errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
+from .plaindata import PlainDataReceiver
+from .ringbuffer import RingBuffer
+from .sharedmemstream import SharedMemReceiver
+from .spec import StreamSpec
+from .transport import CLOSED, WELCOME, get_context
+
+__all__ = ["InputStream", "all_receivers"]
+
+logger = logging.getLogger(__name__)
+
+all_receivers = {"plaindata": PlainDataReceiver, "sharedmem": SharedMemReceiver}
+
+# Keys an input's spec may require of the output it connects to.
+_CHECKED_KEYS = ("streamtype", "dtype", "shape", "transfermode", "sample_rate")
+
+
+def _output_params(output: Any) -> dict:
+    """Extract the parameter dict from an OutputStream, a proxy to one, or a dict."""
+    if isinstance(output, Mapping):
+        return dict(output)
+    params = getattr(output, "params", None)
+    if params is None:
+        raise ValueError(f"cannot connect to {output!r}: it is not configured (no params); call "
+                         "output.configure(...) first")
+    if isinstance(params, Mapping):
+        return dict(params.to_dict() if isinstance(params, StreamSpec) else params)
+    return dict(params.to_dict())  # a proxy to a remote StreamSpec: fetch its value
+
+
+class InputStream:
+    """Receiving end of a stream.
+
+    Parameters
+    ----------
+    spec : dict, optional
+        Requirements on the output this input connects to (e.g.
+        ``{'streamtype': 'analogsignal'}``), usually from a Node's ``_input_specs``.
+    node : Node, optional
+    name : str, optional
+
+    Notes
+    -----
+    Like pyacq's, an InputStream is not thread-safe: after handing it to a
+    reader thread, do not use it from another thread until that thread is done.
+
+    Attributes
+    ----------
+    params : StreamSpec
+        The output's parameters, after :meth:`connect`.
+    lost_samples : int
+        Samples that never arrived (sender dropped them with
+        ``on_full='drop'``, or a sharedmem reader fell a whole buffer behind).
+    """
+
+    def __init__(self, spec: dict | None = None, node=None, name: str | None = None):
+        self.spec = dict(spec or {})
+        self.node = node
+        self.name = name or ""
+        self.params: StreamSpec | None = None
+        self.socket: zmq.Socket | None = None
+        self.receiver = None
+        self.buffer: RingBuffer | None = None
+        self._own_buffer = False
+        self.connected = False
+        self.lost_samples = 0
+        self.bad_messages = 0
+        self._last_index: int | None = None
+        self._peer_closed = False
+        self._poller: zmq.Poller | None = None
+
+    def __repr__(self) -> str:
+        owner = f" of {self.node.name!r}" if self.node is not None else ""
+        url = self.params.get("url") if self.params is not None else "not connected"
+        return f"<InputStream {self.name!r}{owner} {url}>"
+
+    @property
+    def _label(self) -> str:
+        owner = f"{self.node.name}." if self.node is not None and getattr(self.node, "name", "") else ""
+        return f"InputStream {owner}{self.name or '?'}"
+
+    # -- connection -----------------------------------------------------------
+    def connect(self, output: Any, timeout: float = 10.0) -> None:
+        """Connect to an output stream.
+
+        Parameters
+        ----------
+        output : OutputStream, proxy to a remote OutputStream, or its params dict
+            The stream to read.
+        timeout : float
+            Seconds to wait for the output to acknowledge the connection. With
+            an OutputStream or a proxy, ``connect`` returns only once data sent
+            afterwards is guaranteed to arrive; with a bare params dict it
+            returns as soon as the socket is set up.
+
+        Raises
+        ------
+        ValueError
+            If the output does not meet this input's spec, or the transport
+            cannot reach it from this process.
+        StreamTimeoutError
+            If the output does not answer within ``timeout``.
+        """
+        params = StreamSpec.from_dict(_output_params(output))
+        for key in _CHECKED_KEYS:
+            if key in self.spec and self.spec[key] is not None and key in params \
+                    and not _compatible(key, self.spec[key], params[key]):
+                raise ValueError(f"{self._label} requires {key}={self.spec[key]!r} but the output has "
+                                 f"{key}={params[key]!r}")
+        url = params.get("url")
+        if not url:
+            raise ValueError(f"{self._label}: the output parameters carry no 'url'; was the output configured?")
+        if params.protocol == "inproc" and params.get("pid") not in (None, os.getpid()):
+            raise ValueError(f"{self._label}: output {params.get('name')!r} uses protocol='inproc', which works only "
+                             "between threads of one process; configure it with protocol='ipc' or 'tcp'")
+        if self.socket is not None:
+            self.close()
+        self.receiver = all_receivers[params.transfermode](params)
+        socket = get_context().socket(zmq.SUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.RCVHWM, int(params.hwm))
+        socket.setsockopt(zmq.SUBSCRIBE, b"")
+        socket.connect(url)
+        self.socket = socket
+        self._poller = zmq.Poller()
+        self._poller.register(socket, zmq.POLLIN)
+        self.params = params
+        self._last_index = None
+        self._peer_closed = False
+        self.lost_samples = 0
+        if not isinstance(output, Mapping):
+            self._wait_welcome(output, timeout)
+        self.connected = True
+        if isinstance(self.receiver, SharedMemReceiver):
+            self.buffer = self.receiver.ring
+        if self.node is not None:
+            self.node.after_input_connect(self.name)
+
+    def _wait_welcome(self, output: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            output._process_events()  # an idle output attaches us only when its socket is used
+            if self.socket.poll(20, zmq.POLLIN):
+                if self.socket.recv() == WELCOME:
+                    return
+                raise BrokenStreamError(f"{self._label}: unexpected first message from {self.params.get('url')}")
+            if time.monotonic() > deadline:
+                self.close()
+                raise StreamTimeoutError(f"{self._label}: output at {self.params.get('url')} did not answer within "
+                                         f"{timeout} s; is its process alive and the address reachable?")
+
+    # -- receiving ------------------------------------------------------------
+    def poll(self, timeout: float | None = None) -> bool:
+        """Return True if a message is waiting; wait at most ``timeout`` ms (None: forever)."""
+        if self.socket is None:
+            raise StreamClosedError(f"{self._label} is not connected")
+        return bool(self._poller.poll(timeout))
+
+    def recv(self, with_data: bool | None = None, return_data: bool | None = None,
+             timeout: float | None = None) -> tuple[int, Any]:
+        """Receive the next chunk.
+
+        Parameters
+        ----------
+        with_data, return_data : bool, optional
+            For sharedmem streams: also read the chunk from shared memory
+            (default: return None as data, read it with ``input[start:stop]``).
+            ``return_data`` is pyacq's spelling of the same option.
+        timeout : float, optional
+            Milliseconds to wait (None: forever).
+
+        Returns
+        -------
+        index : int
+            Absolute index of the last sample + 1.
+        data : ndarray or None
+
+        Raises
+        ------
+        StreamTimeoutError
+            Nothing arrived within ``timeout``.
+        StreamClosedError
+            The output was closed.
+        BrokenStreamError
+            A malformed message was received (it is dropped; the next recv continues).
+        """
+        if self.socket is None:
+            raise StreamClosedError(f"{self._label} is not connected")
+        want_data = bool(with_data or return_data)
+        while True:
+            if timeout is not None and not self._poller.poll(timeout):
+                raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
+            frames = self.socket.recv_multipart(copy=False)
+            if len(frames) == 1:
+                first = frames[0].bytes
+                if first == WELCOME:
+                    continue
+                if first == CLOSED:
+                    self._peer_closed = True
+                    raise StreamClosedError(f"{self._label}: output {self.params.get('name')!r} was closed")
+            try:
+                index, n, data = self.receiver.decode(frames)
+            except BrokenStreamError as exc:
+                self.bad_messages += 1
+                logger.error("%s", exc)
+                raise
+            self._check_continuity(index, n)
+            if data is None and want_data:
+                data = self._read_shared(index, n)
+            if self.buffer is not None and self._own_buffer:
+                chunk = data if data is not None else self._read_shared(index, n)
+                self.buffer.new_chunk(chunk, index)
+            return index, data
+
+    def _check_continuity(self, index: int, n: int) -> None:
+        start = index - n
+        last = self._last_index
+        if last is not None and start != last:
+            if start > last:
+                self.lost_samples += start - last
+                logger.warning("%s: %d samples lost before index %d (total lost: %d)", self._label,
+                               start - last, start, self.lost_samples)
+            elif index <= last:
+                logger.info("%s: index went back from %d to %d: the sender restarted its count", self._label,
+                            last, index)
+        self._last_index = index
+
+    def _read_shared(self, index: int, n: int) -> np.ndarray:
+        ring = self.receiver.ring
+        start = index - n
+        first = ring.first_index()
+        if start < first:
+            missed = min(n, first - start)
+            self.lost_samples += missed
+            logger.warning("%s: reader fell behind: %d samples were overwritten in shared memory before being "
+                           "read (increase buffer_size or read faster)", self._label, missed)
+            start = min(index, first)
+        return ring.get_data(start, index)
+
+    def empty_queue(self) -> int:
+        """Discard every message already queued; return how many were dropped."""
+        count = 0
+        while self.socket is not None and self._poller.poll(0):
+            self.socket.recv_multipart(copy=False)
+            count += 1
+        self._last_index = None
+        return count
+
+    # -- buffering --------------------------------------------------------------
+    def set_buffer(self, size: int | None = None, double: bool = True, axisorder=None, shmem=None,
+                   fill=None) -> None:
+        """Keep the stream's history in a RingBuffer of at least ``size`` samples.
+
+        For sharedmem streams the sender's shared ring is used directly when
+        it is large enough and has the requested layout; otherwise a local
+        ring is filled on every :meth:`recv`.
+        """
+        if self.params is None:
+            raise StreamClosedError(f"{self._label}: connect() before set_buffer()")
+        if isinstance(self.receiver, SharedMemReceiver):
+            shared = self.receiver.ring
+            if (size is None or size <= shared.size) and double == shared.double \
+                    and (axisorder is None or tuple(axisorder) == shared.axisorder):
+                self.buffer, self._own_buffer = shared, False
+                return
+        if size is None:
+            raise ValueError(f"{self._label}: set_buffer needs a size (number of samples to keep)")
+        if self.buffer is not None and self._own_buffer and self.buffer.size >= size and \
+                self.buffer.double == double and (axisorder is None or tuple(axisorder) == self.buffer.axisorder):
+            return
+        self.buffer = RingBuffer((int(size),) + self.params.frame_shape, self.params.np_dtype, double=double,
+                                 shmem=shmem, fill=fill, axisorder=axisorder)
+        self._own_buffer = True
+
+    def get_data(self, *args, **kwargs):
+        """Return a segment of the attached RingBuffer (see :meth:`RingBuffer.get_data`)."""
+        if self.buffer is None:
+            raise LookupError(f"{self._label} has no buffer; call set_buffer(size) first")
+        return self.buffer.get_data(*args, **kwargs)
+
+    def __getitem__(self, item):
+        if self.buffer is None:
+            raise LookupError(f"{self._label} has no buffer; call set_buffer(size) first")
+        return self.buffer[item]
+
+    def reset_buffer_index(self) -> None:
+        """Forget the index history (after the sender restarted from 0)."""
+        self._last_index = None
+        if self.buffer is not None and self._own_buffer:
+            self.buffer.reset_index()
+
+    # -- closing ----------------------------------------------------------------
+    def close(self) -> None:
+        """Close the socket; no data can be received after this."""
+        if self.socket is not None:
+            self.socket.close(0)
+            self.socket = None
+        if self.buffer is not None and self._own_buffer:
+            self.buffer.close()
+        self.connected = False
+
+    def __enter__(self) -> InputStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _compatible(key: str, required, actual) -> bool:
+    if key == "dtype":
+        try:
+            from .spec import normalize_dtype
+
+            return normalize_dtype(required) == normalize_dtype(actual)
+        except ValueError:
+            return False
+    if key == "shape":
+        req, act = tuple(required), tuple(actual)
+        return len(req) == len(act) and all(r in (-1, a) for r, a in zip(req, act))
+    return required == actual

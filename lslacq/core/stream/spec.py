@@ -1,0 +1,231 @@
+"""StreamSpec: the typed description of a stream, with a dict-like view.
+
+Node code keeps pyacq's idiom (``output.spec['shape'] = (-1, 8)`` in
+``_configure``, ``input.params['sample_rate']`` after connecting) while the
+values are validated in one place and errors name the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "StreamSpec",
+    "PROTOCOLS",
+    "STREAMTYPES",
+    "normalize_dtype",
+    "dtype_to_params",
+]
+
+PROTOCOLS = ("tcp", "ipc", "inproc")
+STREAMTYPES = ("analogsignal", "digitalsignal", "event", "image/video")
+TRANSFERMODES = ("plaindata", "sharedmem")
+ON_FULL = ("block", "drop")
+
+
+def normalize_dtype(value: Any) -> np.dtype:
+    """Return ``np.dtype(value)``, also accepting the list-of-lists form that
+    structured dtypes take after a trip through msgpack or json."""
+
+    def _tuplify(item):
+        if isinstance(item, list):
+            return tuple(_tuplify(x) for x in item)
+        return item
+
+    if isinstance(value, list):
+        value = [tuple(_tuplify(x) for x in field) if isinstance(field, (list, tuple)) else field for field in value]
+    try:
+        return np.dtype(value)
+    except TypeError as exc:
+        raise ValueError(f"invalid dtype {value!r}: {exc}. Use a numpy dtype such as 'float32' or "
+                         "[('index', 'int64'), ('type', 'int32')]") from None
+
+
+def dtype_to_params(dtype: np.dtype) -> str | list:
+    """Return a serialisable form of ``dtype`` (str, or descr list for structured dtypes)."""
+    dtype = np.dtype(dtype)
+    if dtype.fields is None and dtype.subdtype is None:
+        return dtype.str
+    return [list(field) for field in dtype.descr]
+
+
+@dataclasses.dataclass
+class StreamSpec:
+    """Complete, validated description of a stream.
+
+    The fields are pyacq's ``OutputStream.configure()`` parameters; keys that
+    are not fields (channel names, device metadata...) are kept in ``extra``.
+    The object behaves like a dict for reading and writing (``spec['shape']``,
+    ``spec.get('units')``, ``dict(spec)``...).
+    """
+
+    protocol: str = "tcp"
+    interface: str = "127.0.0.1"
+    port: str | int = "*"
+    transfermode: str = "plaindata"
+    streamtype: str = "analogsignal"
+    dtype: Any = "float32"
+    shape: tuple = (-1, 1)
+    compression: str = ""
+    scale: float | None = None
+    offset: float | None = None
+    units: str = ""
+    sample_rate: float | None = None
+    # sharedmem
+    buffer_size: int | None = None
+    double: bool = True
+    axisorder: tuple | None = None
+    fill: float | None = None
+    # flow control
+    on_full: str = "block"
+    hwm: int = 1000
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._explicit: set[str] = set()
+
+    def explicit_keys(self) -> set[str]:
+        """Keys set through the dict view (``spec[key] = v``, ``update``, ``from_dict``).
+
+        An OutputStream treats these keys of its ``spec`` as fixed by its node.
+        """
+        return set(self._explicit)
+
+    # -- dict-like view -------------------------------------------------
+    def _is_field(self, key: str) -> bool:
+        return key in _FIELD_NAMES
+
+    def __getitem__(self, key: str) -> Any:
+        if self._is_field(key):
+            return getattr(self, key)
+        try:
+            return self.extra[key]
+        except KeyError:
+            raise KeyError(f"stream spec has no key {key!r}") from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._explicit.add(key)
+        if self._is_field(key):
+            setattr(self, key, value)
+        else:
+            self.extra[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return (isinstance(key, str) and self._is_field(key)) or key in self.extra
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def keys(self) -> list[str]:
+        return list(_FIELD_NAMES) + list(self.extra)
+
+    def items(self):
+        return [(k, self[k]) for k in self.keys()]
+
+    def values(self):
+        return [self[k] for k in self.keys()]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def update(self, other: Mapping | None = None, **kwargs) -> None:
+        for source in (other or {}), kwargs:
+            for key, value in dict(source).items():
+                self[key] = value
+
+    def copy(self) -> StreamSpec:
+        return StreamSpec.from_dict(self.to_dict())
+
+    # -- conversion ------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Return a plain, serialisable dict (dtype as str/descr, tuples as lists kept as tuples)."""
+        out = {k: getattr(self, k) for k in _FIELD_NAMES}
+        out["dtype"] = dtype_to_params(self.np_dtype)
+        out["shape"] = tuple(self.shape)
+        if self.axisorder is not None:
+            out["axisorder"] = tuple(self.axisorder)
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, params: Mapping) -> StreamSpec:
+        spec = cls()
+        spec.update(params)
+        return spec
+
+    # -- derived values --------------------------------------------------
+    @property
+    def np_dtype(self) -> np.dtype:
+        return normalize_dtype(self.dtype)
+
+    @property
+    def frame_shape(self) -> tuple:
+        """Shape of one sample (the shape without the time axis)."""
+        return tuple(int(x) for x in tuple(self.shape)[1:])
+
+    @property
+    def nb_channel(self) -> int:
+        """Number of channels for 2-D signal streams (1 for 1-D streams)."""
+        fs = self.frame_shape
+        return int(fs[0]) if fs else 1
+
+    def validate(self, owner: str = "stream") -> StreamSpec:
+        """Check every value; raise ValueError naming ``owner``, the key and the fix."""
+        from .compression import available_codecs  # local: avoid import cycle
+
+        def bad(key, allowed):
+            raise ValueError(f"{owner}: invalid {key}={self[key]!r}; expected one of {allowed}")
+
+        if self.protocol not in PROTOCOLS:
+            bad("protocol", PROTOCOLS)
+        if self.transfermode not in TRANSFERMODES:
+            bad("transfermode", TRANSFERMODES)
+        if self.streamtype not in STREAMTYPES:
+            bad("streamtype", STREAMTYPES)
+        if self.on_full not in ON_FULL:
+            bad("on_full", ON_FULL)
+        if self.compression not in available_codecs():
+            bad("compression", tuple(available_codecs()))
+        dtype = self.np_dtype
+        if dtype.hasobject:
+            raise ValueError(f"{owner}: dtype {dtype} holds Python objects, which cannot be streamed")
+        try:
+            shape = tuple(int(x) for x in self.shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: shape={self.shape!r} must be a tuple of ints such as (-1, 8)") from None
+        if not shape or shape[0] == 0 or shape[0] < -1 or any(x <= 0 for x in shape[1:]):
+            raise ValueError(f"{owner}: shape={self.shape!r} is invalid; the first (time) axis is -1 or a "
+                             "positive chunk length and the other axes are positive, e.g. (-1, 8)")
+        self.shape = shape
+        if self.streamtype == "image/video" and len(shape) not in (3, 4):
+            raise ValueError(f"{owner}: image/video streams need shape (-1, H, W) or (-1, H, W, C), got {shape}")
+        if self.sample_rate is not None:
+            if not float(self.sample_rate) > 0:
+                raise ValueError(f"{owner}: sample_rate={self.sample_rate!r} must be positive (or None)")
+            self.sample_rate = float(self.sample_rate)
+        if self.axisorder is not None:
+            axisorder = tuple(int(x) for x in self.axisorder)
+            if sorted(axisorder) != list(range(len(shape))):
+                raise ValueError(f"{owner}: axisorder={self.axisorder!r} must be a permutation of "
+                                 f"{tuple(range(len(shape)))}")
+            self.axisorder = axisorder
+        if self.buffer_size is not None and int(self.buffer_size) <= 0:
+            raise ValueError(f"{owner}: buffer_size={self.buffer_size!r} must be a positive number of frames")
+        if int(self.hwm) <= 0:
+            raise ValueError(f"{owner}: hwm={self.hwm!r} must be a positive number of chunks")
+        return self
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(StreamSpec) if f.name != "extra")
+
+# StreamSpec implements the mapping protocol; let isinstance(spec, Mapping) say so.
+from collections.abc import MutableMapping  # noqa: E402
+
+MutableMapping.register(StreamSpec)

@@ -1,0 +1,68 @@
+"""ZeroMQ plumbing shared by every transfer mode.
+
+A stream is one XPUB socket (output, bound) and any number of SUB sockets
+(inputs, connected). Messages are multipart: a fixed 17-byte header frame
+(absolute index of the last sample + 1, number of samples in the chunk, memory
+order) optionally followed by a payload frame. Two single-frame control
+messages exist: WELCOME (sent by the XPUB to every new subscriber, proving the
+connection is live) and CLOSED (sent by an output that closes, so readers stop
+waiting).
+"""
+
+from __future__ import annotations
+
+import os
+import socket as pysocket
+import struct
+import tempfile
+import uuid
+
+import zmq
+
+__all__ = ["HEADER", "WELCOME", "CLOSED", "get_context", "bind_address", "pack_header", "unpack_header"]
+
+HEADER = struct.Struct("<qqc")  # index (last + 1), n samples, order b'C' | b'F'
+WELCOME = b"LSLACQ/WELCOME/1"
+CLOSED = b"LSLACQ/CLOSED/1"
+
+
+def get_context() -> zmq.Context:
+    """The process-wide zmq context (shared so inproc streams connect)."""
+    return zmq.Context.instance()
+
+
+def pack_header(index: int, nsamples: int, order: bytes = b"C") -> bytes:
+    return HEADER.pack(index, nsamples, order)
+
+
+def unpack_header(frame) -> tuple[int, int, bytes]:
+    return HEADER.unpack(frame)
+
+
+def bind_address(protocol: str, interface: str, port) -> str:
+    """Return the zmq address an output binds for ``protocol``/``interface``/``port``.
+
+    tcp: ``tcp://interface:port`` (``port='*'`` picks a free port); ipc: a
+    fresh socket file in the temp dir unless ``interface`` names a path;
+    inproc: a unique name unless ``interface`` gives one.
+    """
+    if protocol == "tcp":
+        return f"tcp://{interface or '127.0.0.1'}:{port if port not in (None, '') else '*'}"
+    if protocol == "ipc":
+        if interface and interface not in ("127.0.0.1", "localhost", "*"):
+            path = interface
+        else:
+            path = os.path.join(tempfile.gettempdir(), f"lslacq-{uuid.uuid4().hex[:12]}.ipc")
+        return f"ipc://{path}"
+    if protocol == "inproc":
+        name = interface if interface and interface not in ("127.0.0.1", "localhost", "*") else uuid.uuid4().hex
+        return f"inproc://lslacq-{name}"
+    raise ValueError(f"unknown protocol {protocol!r}; expected 'tcp', 'ipc' or 'inproc'")
+
+
+def connectable_address(bound: str) -> str:
+    """Turn the address a socket reports after binding into one peers can connect to."""
+    if bound.startswith("tcp://0.0.0.0:"):
+        # a wildcard bind: advertise this host's name so remote peers can reach it
+        return "tcp://" + pysocket.gethostbyname(pysocket.gethostname()) + bound[len("tcp://0.0.0.0"):]
+    return bound

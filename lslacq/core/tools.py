@@ -1,0 +1,200 @@
+"""Stream tools: ThreadPollInput, StreamConverter, ChannelSplitter."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..errors import BrokenStreamError, StreamClosedError
+from .node import Node
+from .signal import Signal
+from .stream import InputStream
+
+__all__ = ["ThreadPollInput", "StreamConverter", "ChannelSplitter"]
+
+logger = logging.getLogger(__name__)
+
+# Metadata a pass-through node copies from its input to its outputs.
+_PASSTHROUGH_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "units", "scale", "offset", "channel_names",
+                     "channel_units", "channel_types")
+
+
+class ThreadPollInput(threading.Thread):
+    """Background thread that receives from an InputStream and reports each chunk.
+
+    Each received chunk goes to :meth:`process_data`, which by default emits
+    ``new_data(position, data)``; override it in a subclass or connect
+    callbacks to the signal. Unlike pyacq's (a QThread), this is a plain
+    thread: callbacks run in it, and GUI code forwards them to its own event
+    loop.
+
+    Parameters
+    ----------
+    input_stream : InputStream
+        A connected input; do not use it from another thread until
+        :meth:`stop` and :meth:`wait` have returned.
+    timeout : int
+        Poll period in ms (how fast :meth:`stop` is noticed).
+    return_data : bool or None
+        For sharedmem streams, read the data from shared memory for each
+        chunk. None: only for plaindata (where it is free).
+
+    Attributes
+    ----------
+    new_data : Signal
+        Emitted with ``(position, data)`` for every chunk.
+    error : Exception or None
+        The exception that ended the thread, if any (also emitted as ``failed``
+        and logged).
+    """
+
+    def __init__(self, input_stream: InputStream, timeout: int = 200, return_data: bool | None = None,
+                 parent: Any = None, name: str | None = None):
+        super().__init__(name=name or f"ThreadPollInput-{input_stream.name or id(input_stream)}", daemon=True)
+        self.input_stream = input_stream
+        self.timeout = timeout
+        self.return_data = return_data
+        self.parent = parent
+        self.new_data = Signal()
+        self.failed = Signal()
+        self.error: BaseException | None = None
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        stream = self.input_stream
+        try:
+            while not self._stop_event.is_set():
+                if not stream.poll(timeout=self.timeout):
+                    continue
+                try:
+                    pos, data = stream.recv(return_data=self.return_data)
+                except BrokenStreamError:
+                    continue  # already logged and counted by the stream
+                self.process_data(pos, data)
+        except StreamClosedError as exc:
+            if not self._stop_event.is_set():
+                logger.info("%s: %s", self.name, exc)
+        except Exception as exc:
+            self.error = exc
+            logger.exception("%s failed", self.name)
+            self.failed.emit(exc)
+
+    def process_data(self, pos: int, data: Any) -> None:
+        """Handle one chunk (default: emit ``new_data``)."""
+        self.new_data.emit(pos, data)
+
+    def stop(self) -> None:
+        """Ask the thread to finish (returns at once; see :meth:`wait`)."""
+        self._stop_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to finish; return True if it did."""
+        if self.is_alive():
+            self.join(timeout)
+        return not self.is_alive()
+
+
+class _PollingNode(Node):
+    """A node whose only input is read by a ThreadPollInput while running."""
+
+    def _initialize(self) -> None:
+        self._poller: ThreadPollInput | None = None
+
+    def _start(self) -> None:
+        self._poller = ThreadPollInput(self.input, return_data=True, name=f"{self.name}-poller")
+        self._poller.new_data.connect(self._on_chunk)
+        self._poller.failed.connect(self._on_failure)
+        self._poller.start()
+
+    def _stop(self) -> None:
+        self._poller.stop()
+        self._poller.wait(10)
+
+    def _on_failure(self, exc: BaseException) -> None:
+        logger.error("node %r stopped processing: %r", self.name, exc)
+
+    def _on_chunk(self, pos: int, data: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class StreamConverter(_PollingNode):
+    """Forward a stream to an output configured differently (e.g. sharedmem -> tcp).
+
+    Example
+    -------
+    >>> conv = StreamConverter()
+    >>> conv.configure()
+    >>> conv.input.connect(device.output)
+    >>> conv.output.configure(protocol='tcp', transfermode='plaindata')
+    >>> conv.initialize()
+    """
+
+    _input_specs = {"in": {}}
+    _output_specs = {"out": {}}
+
+    def after_input_connect(self, inputname: str) -> None:
+        params = self.input.params
+        for key in _PASSTHROUGH_KEYS:
+            if key in params and params[key] not in (None, ""):
+                self.output.spec[key] = params[key]
+
+    def _on_chunk(self, pos: int, data: np.ndarray) -> None:
+        self.output.send(data, index=pos)
+
+
+class ChannelSplitter(_PollingNode):
+    """Split a multichannel stream into several outputs, one per channel group.
+
+    ``configure(output_channels={'left': [0, 1], 'right': [2, 3]})`` creates
+    outputs ``left`` and ``right``. Default: one output per channel
+    (``ch0``, ``ch1``...), created when the input is connected.
+    """
+
+    _input_specs = {"in": {}}
+    _output_specs: dict = {}
+
+    def _configure(self, output_channels: dict[str, list[int]] | None = None) -> None:
+        self.output_channels = None
+        if output_channels is not None:
+            if not isinstance(output_channels, dict) or not output_channels:
+                raise ValueError(f"{self.name}: output_channels must be a non-empty dict "
+                                 "{output_name: [channel indices]}")
+            self.output_channels = {str(k): [int(c) for c in v] for k, v in output_channels.items()}
+            self._make_outputs()
+
+    def _make_outputs(self) -> None:
+        from .stream import OutputStream
+
+        for out_name in self.output_channels:
+            if out_name not in self.outputs:
+                self.outputs[out_name] = OutputStream(node=self, name=out_name)
+
+    def after_input_connect(self, inputname: str) -> None:
+        params = self.input.params
+        if len(params.frame_shape) != 1:
+            raise ValueError(f"{self.name}: ChannelSplitter needs a (time, channel) stream, got shape {params.shape}")
+        n_channels = params.frame_shape[0]
+        if self.output_channels is None:
+            self.output_channels = {f"ch{i}": [i] for i in range(n_channels)}
+            self._make_outputs()
+        names = params.get("channel_names")
+        for out_name, channels in self.output_channels.items():
+            bad = [c for c in channels if not 0 <= c < n_channels]
+            if bad:
+                raise ValueError(f"{self.name}: output {out_name!r} asks for channels {bad} but the input has "
+                                 f"{n_channels} channels")
+            spec = self.outputs[out_name].spec
+            for key in _PASSTHROUGH_KEYS:
+                if key in params and params[key] not in (None, ""):
+                    spec[key] = params[key]
+            spec["shape"] = (-1, len(channels))
+            if names:
+                spec["channel_names"] = [names[c] for c in channels]
+        self._channel_index = {k: np.asarray(v) for k, v in self.output_channels.items()}
+
+    def _on_chunk(self, pos: int, data: np.ndarray) -> None:
+        for out_name, channels in self._channel_index.items():
+            self.outputs[out_name].send(np.ascontiguousarray(data[:, channels]), index=pos)

@@ -1,0 +1,135 @@
+"""NumpyDeviceBuffer: a simulated analog device that streams a numpy buffer in a loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from ..core.node import Node
+from ..core.signal import Signal
+
+__all__ = ["NumpyDeviceBuffer", "PacedLoop"]
+
+logger = logging.getLogger(__name__)
+
+
+class PacedLoop(threading.Thread):
+    """Thread calling ``step()`` every ``period`` seconds on an absolute schedule.
+
+    Deadlines are ``t0 + k * period`` (no drift, whatever ``step`` costs); if
+    the thread falls behind it catches up without sleeping. An exception in
+    ``step`` stops the loop, is logged, stored in :attr:`error` and emitted
+    through :attr:`failed`.
+    """
+
+    def __init__(self, step, period: float, name: str):
+        super().__init__(name=name, daemon=True)
+        self.step = step
+        self.period = float(period)
+        self.error: BaseException | None = None
+        self.failed = Signal()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        t0 = time.perf_counter()
+        k = 0
+        try:
+            while not self._stop_event.is_set():
+                k += 1
+                delay = t0 + k * self.period - time.perf_counter()
+                if delay > 0 and self._stop_event.wait(delay):
+                    break
+                self.step()
+        except Exception as exc:
+            self.error = exc
+            logger.exception("%s failed", self.name)
+            self.failed.emit(exc)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+
+class NumpyDeviceBuffer(Node):
+    """A fake analog signal device streaming a predefined buffer in an endless loop.
+
+    Data is paced by a thread (not a Qt timer): one chunk of ``chunksize``
+    samples every ``chunksize * sample_interval`` seconds, on an absolute
+    schedule, so the long-run rate is exact.
+
+    configure() parameters
+    ----------------------
+    nb_channel : int
+        Number of output channels.
+    sample_interval : float
+        Seconds between samples (1 / sample rate).
+    chunksize : int
+        Samples per chunk.
+    buffer : ndarray, optional
+        ``(n_samples, nb_channel)`` data to loop over; a multi-sine test
+        signal by default. ``n_samples`` must be a multiple of ``chunksize``.
+    """
+
+    _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 16), compression="",
+                                     sample_rate=1000.0)}
+
+    def _configure(self, nb_channel: int = 16, sample_interval: float = 0.001, chunksize: int = 256,
+                   buffer: np.ndarray | None = None, **kwargs) -> None:
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: "
+                            "nb_channel, sample_interval, chunksize, buffer")
+        nb_channel, chunksize = int(nb_channel), int(chunksize)
+        if nb_channel <= 0 or chunksize <= 0 or not float(sample_interval) > 0:
+            raise ValueError(f"{self.name}: nb_channel ({nb_channel}), chunksize ({chunksize}) and sample_interval "
+                             f"({sample_interval}) must be positive")
+        if buffer is None:
+            n = chunksize * max(1, int(np.ceil(2.0 / (sample_interval * chunksize))))
+            t = np.arange(n) * sample_interval
+            freqs = 5.0 + 3.0 * np.arange(nb_channel)
+            buffer = np.sin(2 * np.pi * t[:, None] * freqs[None, :]).astype("float32")
+        buffer = np.asarray(buffer)
+        if buffer.ndim != 2 or buffer.shape[1] != nb_channel:
+            raise ValueError(f"{self.name}: buffer has shape {buffer.shape}; expected (n_samples, {nb_channel})")
+        if buffer.shape[0] % chunksize:
+            raise ValueError(f"{self.name}: buffer length {buffer.shape[0]} is not a multiple of "
+                             f"chunksize={chunksize}; trim or pad it")
+        self.nb_channel = nb_channel
+        self.sample_interval = float(sample_interval)
+        self.sample_rate = 1.0 / self.sample_interval
+        self.chunksize = chunksize
+        self.buffer = buffer
+        spec = self.output.spec
+        spec["shape"] = (-1, nb_channel)
+        spec["dtype"] = buffer.dtype.str
+        spec["sample_rate"] = self.sample_rate
+        if "channel_names" not in spec:
+            spec["channel_names"] = [f"ch{i}" for i in range(nb_channel)]
+
+    def _initialize(self) -> None:
+        self.head = 0
+        self.failed = Signal()
+        self._loop: PacedLoop | None = None
+
+    def _start(self) -> None:
+        self.head = 0
+        self.output.reset_buffer_index()
+        self._loop = PacedLoop(self._send_chunk, self.chunksize * self.sample_interval, name=f"{self.name}-loop")
+        self._loop.failed.connect(self.failed.emit)
+        self._loop.start()
+
+    def _stop(self) -> None:
+        self._loop.stop()
+
+    def _send_chunk(self) -> None:
+        i = self.head % self.buffer.shape[0]
+        self.head += self.chunksize
+        self.output.send(self.buffer[i:i + self.chunksize], index=self.head)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that stopped the acquisition thread, if any."""
+        return self._loop.error if getattr(self, "_loop", None) is not None else None
