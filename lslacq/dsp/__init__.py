@@ -1,0 +1,55 @@
+"""Signal processing: IIR filters, zero-phase filtering, triggers, epoch stacking.
+
+Nodes (pyacq 5.5): :class:`SosFilter`, :class:`OverlapFiltfilt`,
+:class:`AnalogTrigger`, :class:`DigitalTrigger`, :class:`TriggerAccumulator`.
+Their processing engines work without nodes or threads on plain numpy chunks:
+:class:`SosFilterEngine`, :class:`OverlapFiltfiltEngine`,
+:class:`ThresholdDetector`, :class:`EpochStacker`. Event streams use
+:data:`EVENT_DTYPE` (see :mod:`lslacq.dsp.events`).
+
+Names are imported lazily: ``import lslacq.dsp`` does not import scipy.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    # engines and helpers
+    "design_sos": "lslacq.dsp.sos",
+    "validate_sos": "lslacq.dsp.sos",
+    "SosFilterEngine": "lslacq.dsp.sos",
+    "OverlapFiltfiltEngine": "lslacq.dsp.overlap",
+    "overlap_filtfilt_error": "lslacq.dsp.overlap",
+    "ThresholdDetector": "lslacq.dsp.detect",
+    "extract_bit": "lslacq.dsp.detect",
+    "EpochStacker": "lslacq.dsp.epochs",
+    "EVENT_DTYPE": "lslacq.dsp.events",
+    "EVENT_STREAM_SPEC": "lslacq.dsp.events",
+    "make_events": "lslacq.dsp.events",
+    "as_event_indexes": "lslacq.dsp.events",
+    "event_labels": "lslacq.dsp.events",
+    "Param": "lslacq.dsp.params",
+    "Params": "lslacq.dsp.params",
+    # nodes
+    "SosFilter": "lslacq.dsp.sosfilter",
+    "OverlapFiltfilt": "lslacq.dsp.overlapfiltfilt",
+    "AnalogTrigger": "lslacq.dsp.trigger",
+    "DigitalTrigger": "lslacq.dsp.trigger",
+    "TriggerAccumulator": "lslacq.dsp.triggeraccumulator",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lslacq.dsp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
