@@ -247,7 +247,9 @@ class InputStream:
             self.lost_samples += missed
             logger.warning("%s: reader fell behind: %d samples were overwritten in shared memory before being "
                            "read (increase buffer_size or read faster)", self._label, missed)
-            start = min(index, first)
+            if index <= first:  # the whole chunk is gone
+                return np.empty((0,) + ring.frame_shape, dtype=ring.dtype)
+            start = first
         return ring.get_data(start, index)
 
     def empty_queue(self) -> int:
