@@ -1,0 +1,214 @@
+import threading
+
+import numpy as np
+import pytest
+
+from lslacq.core import registry
+from lslacq.core.node import Node
+from lslacq.errors import NodeStateError
+
+
+class Doubler(Node):
+    """Test node: one input, one output, records every hook call."""
+
+    _input_specs = {"signals": {"streamtype": "analogsignal"}}
+    _output_specs = {"doubled": {"streamtype": "analogsignal"}}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = []
+
+    def _configure(self, gain=2.0):
+        self.gain = gain
+        self.calls.append("configure")
+
+    def after_input_connect(self, inputname):
+        self.calls.append(f"connect:{inputname}")
+        params = self.inputs[inputname].params
+        self.output.spec["shape"] = params["shape"]
+        self.output.spec["dtype"] = params["dtype"]
+
+    def after_output_configure(self, outputname):
+        self.calls.append(f"output:{outputname}")
+
+    def check_input_specs(self):
+        self.calls.append("check_input")
+
+    def check_output_specs(self):
+        self.calls.append("check_output")
+
+    def _initialize(self):
+        self.calls.append("initialize")
+
+    def _start(self):
+        self.calls.append("start")
+
+    def _stop(self):
+        self.calls.append("stop")
+
+    def _close(self):
+        self.calls.append("close")
+
+
+@pytest.fixture
+def source():
+    from lslacq.core.stream import OutputStream
+
+    out = OutputStream(name="src")
+    out.configure(protocol="inproc", dtype="float32", shape=(-1, 3))
+    yield out
+    out.close()
+
+
+def test_lifecycle_in_order_calls_every_hook(source):
+    node = Doubler(name="dbl")
+    node.configure(gain=3)
+    node.input.connect(source)
+    node.output.configure(protocol="inproc")
+    node.initialize()
+    assert node.configured() and node.initialized() and not node.running()
+    for _ in range(2):  # start/stop are repeatable
+        node.start()
+        assert node.running()
+        node.stop()
+    node.close()
+    assert node.closed()
+    assert node.calls == ["configure", "connect:signals", "output:doubled", "check_input", "check_output",
+                          "initialize", "start", "stop", "start", "stop", "close"]
+    assert node.output.params.shape == (-1, 3)  # spec set in after_input_connect
+
+
+@pytest.mark.parametrize("step,needle", [
+    ("initialize", "call configure\\(\\) first"),
+    ("start", "call configure\\(\\) first"),
+    ("stop", "call initialize\\(\\) first"),
+])
+def test_out_of_order_steps_name_the_missing_one(step, needle):
+    node = Doubler(name="early")
+    with pytest.raises(NodeStateError, match=f"early.*{needle}"):
+        getattr(node, step)()
+
+
+def test_initialize_requires_connected_inputs_and_configured_outputs(source):
+    node = Doubler(name="n")
+    node.configure()
+    with pytest.raises(NodeStateError, match="input 'signals' is not connected"):
+        node.initialize()
+    node.input.connect(source)
+    with pytest.raises(NodeStateError, match="output 'doubled' is not configured"):
+        node.initialize()
+    node.close()
+
+
+def test_closed_node_refuses_everything_and_close_is_idempotent(source):
+    node = Doubler(name="n")
+    node.configure()
+    node.input.connect(source)
+    node.output.configure(protocol="inproc")
+    node.initialize()
+    node.start()
+    node.close()  # stops first
+    node.close()
+    assert node.calls[-2:] == ["stop", "close"]
+    with pytest.raises(NodeStateError, match="closed"):
+        node.start()
+    with pytest.raises(NodeStateError, match="closed"):
+        node.configure()
+
+
+def test_double_start_and_configure_while_running_are_errors(source):
+    node = Doubler(name="n")
+    node.configure()
+    node.input.connect(source)
+    node.output.configure(protocol="inproc")
+    node.initialize()
+    node.start()
+    with pytest.raises(NodeStateError, match="already running"):
+        node.start()
+    with pytest.raises(NodeStateError, match="call stop\\(\\) first"):
+        node.configure()
+    node.close()
+
+
+def test_unexpected_configure_arguments_are_named():
+    with pytest.raises(TypeError, match="unexpected arguments \\['speed'\\]"):
+        Node(name="plain").configure(speed=3)
+
+
+def test_input_output_shortcuts_need_exactly_one_stream():
+    class TwoOut(Node):
+        _output_specs = {"a": {}, "b": {}}
+
+    node = TwoOut()
+    with pytest.raises(AttributeError, match="2 outputs"):
+        node.output  # noqa: B018
+    with pytest.raises(AttributeError, match="0 inputs"):
+        node.input  # noqa: B018
+
+
+def test_state_queries_are_thread_safe():
+    node = Doubler()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(node.running())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == [False] * 8
+
+
+def test_registry_runtime_and_entry_points():
+    registry.register_node_type(Doubler)
+    assert registry.get_node_type("Doubler") is Doubler
+    names = registry.list_node_types()
+    assert {"Doubler", "NumpyDeviceBuffer", "StreamConverter", "ChannelSplitter"} <= set(names)
+    from lslacq.devices.numpy_device import NumpyDeviceBuffer
+
+    assert registry.get_node_type("NumpyDeviceBuffer") is NumpyDeviceBuffer
+    with pytest.raises(KeyError, match="unknown node type 'Nope'.*NumpyDeviceBuffer"):
+        registry.get_node_type("Nope")
+    with pytest.raises(TypeError, match="Node subclass"):
+        registry.register_node_type(int)
+    cls = registry.register_node_type_from_module("lslacq.core.tools", "StreamConverter")
+    assert cls.__name__ == "StreamConverter"
+    with pytest.raises(ValueError, match="has no attribute"):
+        registry.register_node_type_from_module("lslacq.core.tools", "Missing")
+
+
+def test_node_data_flow_with_local_thread(source):
+    """A node processing data end to end in the same process."""
+    from lslacq.core.tools import ThreadPollInput
+
+    class Gain(Node):
+        _input_specs = {"signals": {}}
+        _output_specs = {"signals": {}}
+
+        def after_input_connect(self, inputname):
+            for key in ("shape", "dtype"):
+                self.output.spec[key] = self.input.params[key]
+
+        def _start(self):
+            self.poller = ThreadPollInput(self.input)
+            self.poller.new_data.connect(lambda pos, data: self.output.send(data * 2, index=pos))
+            self.poller.start()
+
+        def _stop(self):
+            self.poller.stop()
+            self.poller.wait(10)
+
+    node = Gain(name="gain")
+    node.configure()
+    node.input.connect(source)
+    node.output.configure(protocol="inproc")
+    node.initialize()
+    from lslacq.core.stream import InputStream
+
+    sink = InputStream()
+    sink.connect(node.output)
+    node.start()
+    source.send(np.ones((4, 3), "float32"))
+    index, data = sink.recv(timeout=5000)
+    node.close()
+    sink.close()
+    assert index == 4
+    np.testing.assert_array_equal(data, 2 * np.ones((4, 3)))

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from lslacq.core.stream import InputStream
+from lslacq.devices.numpy_device import NumpyDeviceBuffer
+
+
+@pytest.mark.parametrize("transfermode", ["plaindata", "sharedmem"])
+def test_streams_the_buffer_in_a_loop_with_continuous_indices(transfermode):
+    buffer = np.arange(300 * 2, dtype="float32").reshape(300, 2)
+    dev = NumpyDeviceBuffer(name="dev")
+    dev.configure(nb_channel=2, sample_interval=0.0005, chunksize=30, buffer=buffer)
+    dev.output.configure(protocol="tcp", transfermode=transfermode, buffer_size=2000)
+    dev.initialize()
+    assert dev.output.params.sample_rate == 2000.0
+    sink = InputStream()
+    sink.connect(dev.output)
+    dev.start()
+    received, indices = [], []
+    while sum(len(c) for c in received) < 750:  # 2.5 loops over the buffer
+        index, data = sink.recv(with_data=True, timeout=10000)
+        received.append(np.array(data))
+        indices.append(index)
+    dev.stop()
+    assert dev.error is None
+    assert indices == [30 * (k + 1) for k in range(len(indices))]
+    np.testing.assert_array_equal(np.concatenate(received)[:750], np.tile(buffer, (3, 1))[:750])
+    # restart: the count starts again from 0
+    dev.start()
+    index = None
+    while index != 30:  # chunks sent before stop() may still be in flight; skip them
+        index, data = sink.recv(with_data=True, timeout=10000)
+    np.testing.assert_array_equal(data, buffer[:30])
+    dev.close()
+    sink.close()
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(nb_channel=0), "must be positive"),
+    (dict(nb_channel=2, chunksize=7, buffer=np.zeros((20, 2))), "not a multiple of chunksize"),
+    (dict(nb_channel=3, buffer=np.zeros((256, 2))), "expected \\(n_samples, 3\\)"),
+    (dict(rate=3), "unexpected configure\\(\\) arguments \\['rate'\\]"),
+])
+def test_bad_configuration_is_explained(kwargs, needle):
+    with pytest.raises((ValueError, TypeError), match=needle):
+        NumpyDeviceBuffer().configure(**kwargs)
