@@ -134,6 +134,23 @@ class StartMessage:
         """Sampling rate in Hz (``1e6 / sampling_interval``)."""
         return 1e6 / self.sampling_interval
 
+    # the field names of rdaclient's ``rda_msg_start_full_t``, for ported code
+    @property
+    def nChannels(self) -> int:
+        return self.n_channels
+
+    @property
+    def dSamplingInterval(self) -> float:
+        return self.sampling_interval
+
+    @property
+    def dResolutions(self) -> np.ndarray:
+        return self.resolutions
+
+    @property
+    def sChannelNames(self) -> list:
+        return self.channel_names
+
     def same_layout(self, other: "StartMessage | None") -> bool:
         """True if ``other`` has the same channel count and sampling interval."""
         return (
