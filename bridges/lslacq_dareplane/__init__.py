@@ -1,0 +1,46 @@
+"""dareplane compatibility for lslacq.
+
+Drop-in replacements for dareplane-utils' module server, JSON log
+forwarding and EventLoop, plus a module server that exposes an lslacq graph
+to a dareplane control room. dareplane module code switches by changing its
+imports::
+
+    from lslacq_dareplane import DefaultServer, EventLoop, get_logger
+
+Names are resolved lazily, so importing the package is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> module that defines it
+_LAZY = {
+    "DefaultServer": "lslacq_dareplane.server",
+    "DefaultCallbackServer": "lslacq_dareplane.server",
+    "BUILT_IN_PCOMMS": "lslacq_dareplane.protocol",
+    "parse_command": "lslacq_dareplane.protocol",
+    "CommandError": "lslacq_dareplane.protocol",
+    "stop_thread": "lslacq_dareplane.stoppers",
+    "stop_process": "lslacq_dareplane.stoppers",
+    "get_logger": "lslacq_dareplane.log_forwarding",
+    "JsonSocketHandler": "lslacq_dareplane.log_forwarding",
+    "LogRecordSocketReceiver": "lslacq_dareplane.log_forwarding",
+    "EventLoop": "lslacq_dareplane.event_loop",
+    "GraphModule": "lslacq_dareplane.graph_module",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lslacq_dareplane' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

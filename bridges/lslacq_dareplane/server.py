@@ -1,0 +1,849 @@
+"""A dareplane-compatible module server.
+
+:class:`DefaultServer` speaks the dareplane module protocol (see
+:mod:`lslacq_dareplane.protocol`) so a dareplane control room can drive any
+Python module, and dareplane module code can switch to it by changing an
+import. Compared with dareplane-utils' server it
+
+* binds 127.0.0.1 by default (dareplane: 0.0.0.0);
+* serves several clients at once (the control room plus monitoring clients);
+* runs module handlers in one worker thread, in arrival order, so a slow
+  handler never delays ``UP`` or ``GET_PCOMMS``;
+* answers malformed or unknown commands and failing handlers with an
+  ``ERROR ...`` line instead of silence, and never lets them kill the server;
+* also accepts ``\\n``/``\\r\\n`` terminators and the legacy
+  ``PCOMM|pos1|pos2|{json}`` form;
+* keeps the callback path to the control room (:meth:`DefaultServer.send_callback`,
+  ``callback_stack``) outside the threads ``STOP`` stops;
+* stops threads and process trees with timeouts instead of waiting forever.
+
+Example
+-------
+>>> from lslacq_dareplane import DefaultServer
+>>> def start(n_trials: int = 10) -> int:
+...     return 0
+>>> server = DefaultServer(8080, name="my_module", pcommand_map={"START": start})
+>>> server.init_server()          # doctest: +SKIP
+>>> server.start_listening()      # blocks until CLOSE  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import collections
+import difflib
+import errno
+import inspect
+import itertools
+import logging
+import queue
+import selectors
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lslacq.errors import NodeStateError
+
+from .protocol import (
+    BUILT_IN_PCOMMS,
+    Command,
+    CommandError,
+    CommandSplitter,
+    format_callback,
+    format_error,
+    format_pcomms,
+    parse_command,
+)
+from .stoppers import stop_process, stop_thread
+
+__all__ = ["DefaultServer", "DefaultCallbackServer"]
+
+_RECV_BYTES = 65536
+_STOP = object()  # worker queue item for STOP
+_QUIT = object()  # worker queue item ending the worker
+
+
+class _WakingDeque(collections.deque):
+    """A deque that wakes the server loop whenever something is appended."""
+
+    def __init__(self, wake: Callable[[], None]):
+        super().__init__()
+        self._wake = wake
+
+    def append(self, item):
+        super().append(item)
+        self._wake()
+
+    def extend(self, items):
+        super().extend(items)
+        self._wake()
+
+
+class _Connection:
+    """One accepted client: its socket, framing state and output buffer."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, sock: socket.socket, peer, delimiter: bytes, max_command_bytes: int):
+        self.id = next(self._ids)
+        self.sock = sock
+        self.peer = peer
+        self.splitter = CommandSplitter(delimiter, max_command_bytes)
+        self.lock = threading.Lock()
+        self.outbuf = bytearray()
+        self.pending = 0  # commands queued for the worker
+        self.eof = False  # the client closed its sending side
+        self.broken = False  # close as soon as possible, dropping output
+        self.closed = False
+        self.events = 0  # selector interest currently registered
+        self.last_rx = 0.0  # monotonic time of the last received bytes
+
+    def __repr__(self) -> str:
+        return f"<connection {self.id} from {self.peer[0]}:{self.peer[1]}>"
+
+
+class ConnectionProxy:
+    """What ``server.current_conn`` returns: a socket-like writer to the control room.
+
+    dareplane modules send callbacks with ``server.current_conn.sendall(b"...")``;
+    the proxy queues the bytes on the server's output path (thread-safe, never
+    blocking the caller) instead of writing to the socket from another thread.
+    Other attributes are those of the underlying socket.
+    """
+
+    def __init__(self, server: DefaultServer, conn: _Connection):
+        self._server = server
+        self._conn = conn
+
+    def sendall(self, data: bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        if not self._server._write(self._conn, bytes(data)):
+            raise BrokenPipeError(f"{self._conn!r} of {self._server.name!r} is closed")
+
+    send = sendall
+
+    def __getattr__(self, name):
+        return getattr(self._conn.sock, name)
+
+    def __repr__(self) -> str:
+        return f"<ConnectionProxy {self._conn!r}>"
+
+
+class DefaultServer:
+    """TCP server for a dareplane module.
+
+    Parameters
+    ----------
+    port : int
+        TCP port (dareplane default 8080). ``0`` picks a free port; after
+        :meth:`init_server` ``port`` holds the one chosen.
+    ip : str
+        Interface to bind. Default ``"127.0.0.1"``: only this machine can
+        connect. Pass ``"0.0.0.0"`` explicitly to accept remote control rooms
+        (the protocol has no authentication).
+    nlisten : int
+        Listen backlog.
+    name : str
+        Module name, sent in the ``Connected to <name>`` banner.
+    pcommand_map : dict of str to callable, optional
+        Primary command -> handler. A handler gets the command's JSON object as
+        keyword arguments (and legacy positional arguments) and returns an
+        int (or None), a ``(threading.Thread, threading.Event)`` pair or a
+        ``subprocess.Popen``; the server keeps the last two and stops them on
+        ``STOP``, on ``CLOSE`` and in :meth:`shutdown`.
+    delimiter : bytes or str
+        Command terminator (``";"``); newlines always terminate too.
+    logger : logging.Logger, optional
+        Defaults to ``logging.getLogger("lslacq_dareplane.server")``; use
+        :func:`lslacq_dareplane.get_logger` to forward to a dareplane log server.
+    max_command_bytes : int
+        Longest accepted command; longer input is discarded with an error line.
+    max_output_bytes : int
+        A client that does not read its replies is disconnected once this many
+        bytes are waiting for it.
+    thread_stop_timeout_s, process_stop_timeout_s : float
+        How long STOP waits for each thread / process tree.
+    close_timeout_s : float
+        How long CLOSE waits for already queued commands before stopping.
+    unterminated_timeout_s : float or None
+        Older control rooms send ``GET_PCOMMS`` without a terminator. A
+        trailing fragment that parses as a known command is run after this
+        many seconds without further bytes (None: wait for a terminator).
+
+    Attributes
+    ----------
+    threads : dict of str to (Thread, Event)
+        Running threads started by commands.
+    processes : dict of str to subprocess.Popen
+        Running processes started by commands.
+    callback_stack : collections.deque
+        Append ``"<target>|<PCOMM>|<payload>"`` strings to send them to the
+        control room (dareplane's DefaultCallbackServer interface).
+    listen_stop_event : threading.Event
+        Set to stop :meth:`start_listening` (what CLOSE does).
+    is_listening : bool
+        True while :meth:`start_listening` runs.
+    """
+
+    def __init__(
+        self,
+        port: int = 8080,
+        ip: str = "127.0.0.1",
+        nlisten: int = 10,
+        name: str = "default_server",
+        pcommand_map: dict | None = None,
+        delimiter: bytes | str = b";",
+        *,
+        logger: logging.Logger | None = None,
+        max_command_bytes: int = 1 << 20,
+        max_output_bytes: int = 16 << 20,
+        thread_stop_timeout_s: float = 10.0,
+        process_stop_timeout_s: float = 5.0,
+        close_timeout_s: float = 10.0,
+        unterminated_timeout_s: float | None = 0.5,
+    ):
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"DefaultServer port must be an int in 0..65535, got {port!r}")
+        if not isinstance(ip, str) or not ip:
+            raise ValueError(f"DefaultServer ip must be an address string such as '127.0.0.1', got {ip!r}")
+        if pcommand_map is not None and not isinstance(pcommand_map, dict):
+            raise TypeError(f"pcommand_map must be a dict of command name -> callable, got {type(pcommand_map)}")
+        self.port = port
+        self.ip = ip
+        self.nlisten = int(nlisten)
+        self.name = str(name)
+        self.pcommand_map: dict[str, Callable] = dict(pcommand_map or {})
+        for key, func in self.pcommand_map.items():
+            self._check_handler(key, func)
+        self.delimiter = delimiter.encode() if isinstance(delimiter, str) else bytes(delimiter)
+        CommandSplitter(self.delimiter)  # validates it
+        self.logger = logger or logging.getLogger("lslacq_dareplane.server")
+        self.max_command_bytes = int(max_command_bytes)
+        self.max_output_bytes = int(max_output_bytes)
+        self.thread_stop_timeout_s = float(thread_stop_timeout_s)
+        self.process_stop_timeout_s = float(process_stop_timeout_s)
+        self.close_timeout_s = float(close_timeout_s)
+        self.unterminated_timeout_s = unterminated_timeout_s
+
+        self.threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.server_socket: socket.socket | None = None
+        self.listen_stop_event = threading.Event()
+        self.is_listening = False
+        self.error: BaseException | None = None
+
+        self._counter = itertools.count()
+        self._conns: dict[int, _Connection] = {}
+        self._conns_lock = threading.Lock()
+        self._selector: selectors.BaseSelector | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._commands: queue.Queue = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._done.set()
+        self._book_lock = threading.RLock()
+        self._idle = threading.Condition()
+        self._inflight = 0  # commands queued or running in the worker
+        self.callback_stack = _WakingDeque(self._wake)
+
+    # ------------------------------------------------------------------ setup
+    def _check_handler(self, key, func) -> None:
+        if not isinstance(key, str) or not key or "|" in key or ";" in key or any(c.isspace() for c in key):
+            raise ValueError(f"primary command {key!r} must be a non-empty string without '|', ';' or spaces")
+        if key in BUILT_IN_PCOMMS:
+            raise ValueError(f"primary command {key!r} is built into every server; choose another name")
+        if not callable(func):
+            raise TypeError(f"handler for primary command {key!r} must be callable, got {func!r}")
+
+    def init_server(self, stop_event: threading.Event | None = None) -> None:
+        """Bind and listen.
+
+        Parameters
+        ----------
+        stop_event : threading.Event, optional
+            Event that stops :meth:`start_listening` when set (a new one by default).
+        """
+        if self.server_socket is not None:
+            raise NodeStateError(f"server {self.name!r} is already initialised on {self.ip}:{self.port}")
+        if self.ip in ("0.0.0.0", "::", ""):
+            self.logger.warning(
+                "server %r listens on all interfaces (%r): anyone on the network can send it commands",
+                self.name,
+                self.ip,
+            )
+        family = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.ip, self.port))
+            sock.listen(self.nlisten)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            hint = " (another module already uses it; pick another --port)" if exc.errno == errno.EADDRINUSE else ""
+            raise OSError(exc.errno, f"server {self.name!r} cannot listen on {self.ip}:{self.port}: {exc.strerror}{hint}") from exc
+        self.server_socket = sock
+        self.port = sock.getsockname()[1]
+        self.listen_stop_event = stop_event if stop_event is not None else threading.Event()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(sock, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self.logger.info("server %r listening on %s:%d", self.name, self.ip, self.port)
+
+    # --------------------------------------------------------------- main loop
+    def start_listening(self) -> None:
+        """Serve clients until CLOSE, :meth:`shutdown` or ``listen_stop_event``.
+
+        Blocks. On return every thread and process started by commands has been
+        stopped and every socket is closed.
+        """
+        if self.server_socket is None or self._selector is None:
+            raise NodeStateError(f"server {self.name!r}: call init_server() before start_listening()")
+        self._done.clear()
+        self._loop_thread = threading.current_thread()
+        self.is_listening = True
+        self._worker = threading.Thread(target=self._work, name=f"{self.name}-commands", daemon=True)
+        self._worker.start()
+        try:
+            while not self.listen_stop_event.is_set():
+                self._loop_once(timeout=0.5)
+        except BaseException as exc:
+            self.error = exc
+            if not isinstance(exc, KeyboardInterrupt):
+                self.logger.exception("server %r: event loop failed", self.name)
+            raise
+        finally:
+            try:
+                self._finish()
+            finally:
+                self.is_listening = False
+                self._done.set()
+
+    def _loop_once(self, timeout: float) -> None:
+        timeout = self._run_unterminated(timeout)
+        for key, mask in self._selector.select(timeout):
+            if key.data == "wake":
+                self._drain_wake()
+            elif key.fileobj is self.server_socket:
+                self._accept()
+            else:
+                conn: _Connection = key.data
+                if mask & selectors.EVENT_WRITE:
+                    self._flush(conn)
+                if mask & selectors.EVENT_READ and not conn.closed:
+                    self._read(conn)
+        self._deliver_callbacks()
+        self._flush_all()
+        self._close_finished()
+        self._update_write_interest()
+
+    def _run_unterminated(self, timeout: float) -> float:
+        """Dispatch idle unterminated known commands; return the select timeout to use."""
+        idle = self.unterminated_timeout_s
+        if idle is None:
+            return timeout
+        now = time.monotonic()
+        with self._conns_lock:
+            conns = [c for c in self._conns.values() if c.splitter.pending_bytes and not c.closed]
+        for conn in conns:
+            due = conn.last_rx + idle
+            if now < due:
+                timeout = min(timeout, due - now)
+                continue
+            fragment = conn.splitter.peek()
+            try:
+                cmd = parse_command(fragment)
+            except CommandError:
+                continue
+            if cmd.pcomm in BUILT_IN_PCOMMS or cmd.pcomm in self.pcommand_map:
+                conn.splitter.flush()
+                self.logger.debug("server %r: running unterminated %r after %.2f s idle", self.name, fragment, idle)
+                self._dispatch(conn, fragment)
+                timeout = 0.0  # flush the reply right away
+        return max(timeout, 0.0)
+
+    def _wake(self) -> None:
+        w = self._wake_w
+        if w is not None:
+            try:
+                w.send(b"\0")
+            except (BlockingIOError, OSError):
+                pass  # already awake, or closing
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _accept(self) -> None:
+        try:
+            sock, peer = self.server_socket.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.logger.warning("server %r: accept failed: %s", self.name, exc)
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Connection(sock, peer[:2], self.delimiter, self.max_command_bytes)
+        with self._conns_lock:
+            self._conns[conn.id] = conn
+        self._selector.register(sock, selectors.EVENT_READ, conn)
+        conn.events = selectors.EVENT_READ
+        self.logger.info("server %r: %r connected (%d clients)", self.name, conn, len(self._conns))
+        self._write(conn, f"Connected to {self.name}\n".encode())
+
+    def _read(self, conn: _Connection) -> None:
+        try:
+            data = conn.sock.recv(_RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.logger.info("server %r: %r lost (%s)", self.name, conn, exc)
+            self._close_conn(conn)
+            return
+        conn.last_rx = time.monotonic()
+        if not data:
+            conn.eof = True
+            rest = conn.splitter.flush()
+            if rest and not self.listen_stop_event.is_set():
+                self._dispatch(conn, rest)
+            self.logger.info("server %r: %r closed its side", self.name, conn)
+            return
+        commands, errors = conn.splitter.feed(data)
+        for err in errors:
+            self.logger.warning("server %r: %r: %s", self.name, conn, err)
+            self._write(conn, format_error(err))
+        for raw in commands:
+            if self.listen_stop_event.is_set():
+                self.logger.info("server %r: ignoring %r received after CLOSE", self.name, raw[:80])
+                continue
+            self._dispatch(conn, raw)
+
+    # -------------------------------------------------------------- commands
+    def _dispatch(self, conn: _Connection, raw: bytes) -> None:
+        try:
+            cmd = parse_command(raw)
+        except CommandError as exc:
+            self.logger.warning("server %r: bad command %r from %r: %s", self.name, raw[:200], conn, exc)
+            self._write(conn, format_error(str(exc)))
+            return
+        if cmd.pcomm == "UP":
+            self._write(conn, b"1")
+            return
+        self.logger.info("server %r: received %r", self.name, cmd.raw[:500])
+        if cmd.pcomm == "GET_PCOMMS":
+            self._write(conn, format_pcomms(self.pcommand_map))
+        elif cmd.pcomm == "CLOSE":
+            self.logger.info("server %r: CLOSE from %r", self.name, conn)
+            self.listen_stop_event.set()
+        elif cmd.pcomm == "STOP":
+            self._enqueue(conn, _STOP)
+        elif cmd.pcomm in self.pcommand_map:
+            self._enqueue(conn, cmd)
+        else:
+            known = list(self.pcommand_map) + list(BUILT_IN_PCOMMS)
+            close = difflib.get_close_matches(cmd.pcomm, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            msg = f"unknown primary command {cmd.pcomm!r} for module {self.name!r}; {hint}known: {', '.join(known)}"
+            self.logger.warning("server %r: %s", self.name, msg)
+            self._write(conn, format_error(msg))
+
+    def _enqueue(self, conn: _Connection, item) -> None:
+        with conn.lock:
+            conn.pending += 1
+        with self._idle:
+            self._inflight += 1
+        self._commands.put((conn, item))
+
+    def _work(self) -> None:
+        """Worker thread: run handlers and STOP in arrival order."""
+        while True:
+            conn, item = self._commands.get()
+            if item is _QUIT:
+                return
+            try:
+                if item is _STOP:
+                    self.logger.info("server %r: STOP", self.name)
+                    self.close_threads()
+                    self.close_processes()
+                else:
+                    self._run_handler(conn, item)
+            except Exception as exc:  # a bug here must not end the worker
+                self.logger.exception("server %r: error while processing %r", self.name, item)
+                self._write(conn, format_error(f"internal error: {type(exc).__name__}: {exc}"))
+            finally:
+                with conn.lock:
+                    conn.pending -= 1
+                with self._idle:
+                    self._inflight -= 1
+                    self._idle.notify_all()
+                self._wake()
+
+    def _run_handler(self, conn: _Connection, cmd: Command) -> None:
+        func = self.pcommand_map.get(cmd.pcomm)
+        if func is None:  # removed from the map since it was queued
+            self._write(conn, format_error(f"primary command {cmd.pcomm!r} is no longer available"))
+            return
+        try:
+            sig = inspect.signature(func)
+        except (TypeError, ValueError):
+            sig = None
+        if sig is not None:
+            try:
+                sig.bind(*cmd.args, **cmd.kwargs)
+            except TypeError as exc:
+                msg = f"bad arguments for {cmd.pcomm}: {exc}; it takes {cmd.pcomm}{sig}"
+                self.logger.warning("server %r: %s (command %r)", self.name, msg, cmd.raw[:200])
+                self._write(conn, format_error(msg))
+                return
+        try:
+            ret = func(*cmd.args, **cmd.kwargs)
+        except Exception as exc:
+            self.logger.exception("server %r: command %r failed", self.name, cmd.raw[:200])
+            self._write(conn, format_error(f"command {cmd.pcomm} failed: {type(exc).__name__}: {exc}"))
+            return
+        self._book_keep(cmd, ret)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every received module command (and STOP) has been handled.
+
+        ``UP`` is answered at once even while handlers run, so it is a liveness
+        check, not a barrier; use this (in-process) to wait for the handlers.
+
+        Returns
+        -------
+        bool
+            False if ``timeout`` seconds passed first.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._inflight <= 0, timeout)
+
+    def _book_keep(self, cmd: Command, ret: Any) -> None:
+        key = f"{time.time_ns()}_{next(self._counter)}_{cmd.raw[:80]}"
+        if ret is None or isinstance(ret, (int, float)):
+            self.logger.debug("server %r: %s returned %r", self.name, cmd.pcomm, ret)
+        elif (
+            isinstance(ret, tuple)
+            and len(ret) == 2
+            and isinstance(ret[0], threading.Thread)
+            and isinstance(ret[1], threading.Event)
+        ):
+            with self._book_lock:
+                self._prune()
+                self.threads[key] = ret
+        elif isinstance(ret, subprocess.Popen):
+            with self._book_lock:
+                self._prune()
+                self.processes[key] = ret
+        else:
+            self.logger.warning(
+                "server %r: handler of %s returned %r; expected an int, a (Thread, Event) pair or a Popen "
+                "-- the server cannot stop it on STOP",
+                self.name,
+                cmd.pcomm,
+                type(ret).__name__,
+            )
+
+    def _prune(self) -> None:
+        for k, (th, _ev) in list(self.threads.items()):
+            if th.ident is not None and not th.is_alive():
+                del self.threads[k]
+        for k, proc in list(self.processes.items()):
+            if proc.poll() is not None:
+                del self.processes[k]
+
+    def close_threads(self) -> None:
+        """Stop every thread started by a command (set its event, join with timeout)."""
+        with self._book_lock:
+            items = list(self.threads.items())
+        for _k, (_th, ev) in items:  # signal all first so they stop in parallel
+            ev.set()
+        for k, (th, ev) in items:
+            if stop_thread(th, ev, timeout=self.thread_stop_timeout_s, logger=self.logger):
+                with self._book_lock:
+                    self.threads.pop(k, None)
+
+    def close_processes(self) -> None:
+        """Stop every process tree started by a command."""
+        with self._book_lock:
+            items = list(self.processes.items())
+        for k, proc in items:
+            if stop_process(proc, timeout=self.process_stop_timeout_s, logger=self.logger):
+                with self._book_lock:
+                    self.processes.pop(k, None)
+
+    # ---------------------------------------------------------------- output
+    def _write(self, conn: _Connection, data: bytes) -> bool:
+        """Queue ``data`` for ``conn`` (any thread). Returns False if the connection is closed."""
+        with conn.lock:
+            if conn.closed or conn.broken:
+                return False
+            conn.outbuf += data
+            too_much = len(conn.outbuf) > self.max_output_bytes
+        if too_much:
+            self.logger.warning(
+                "server %r: %r does not read its replies (%d bytes waiting); disconnecting it",
+                self.name,
+                conn,
+                len(conn.outbuf),
+            )
+            with conn.lock:
+                conn.broken = True
+                conn.outbuf.clear()
+        if threading.current_thread() is not self._loop_thread:
+            self._wake()  # the loop flushes after handling its current events
+        return True
+
+    def _flush(self, conn: _Connection) -> None:
+        with conn.lock:
+            if conn.closed or not conn.outbuf:
+                return
+            try:
+                sent = conn.sock.send(conn.outbuf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.logger.info("server %r: cannot write to %r (%s)", self.name, conn, exc)
+                conn.outbuf.clear()
+                conn.broken = True
+                return
+            del conn.outbuf[:sent]
+
+    def _flush_all(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns.values())
+        for conn in conns:
+            if conn.outbuf and not conn.closed:
+                self._flush(conn)
+
+    def _update_write_interest(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns.values())
+        for conn in conns:
+            if conn.closed:
+                continue
+            with conn.lock:
+                want = (0 if conn.eof else selectors.EVENT_READ) | (selectors.EVENT_WRITE if conn.outbuf else 0)
+            if want == conn.events:
+                continue
+            try:
+                if conn.events == 0:
+                    self._selector.register(conn.sock, want, conn)
+                elif want == 0:
+                    # nothing to read or write: the connection waits for its commands to finish
+                    self._selector.unregister(conn.sock)
+                else:
+                    self._selector.modify(conn.sock, want, conn)
+                conn.events = want
+            except (KeyError, ValueError, OSError):
+                conn.broken = True
+
+    def _close_finished(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns.values())
+        for conn in conns:
+            with conn.lock:
+                done = conn.broken or (conn.eof and not conn.outbuf and conn.pending <= 0)
+            if done:
+                self._close_conn(conn)
+
+    def _close_conn(self, conn: _Connection) -> None:
+        with conn.lock:
+            if conn.closed:
+                return
+            conn.closed = True
+            conn.outbuf.clear()
+        if conn.events and self._selector is not None:
+            try:
+                self._selector.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+        conn.events = 0
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+        with self._conns_lock:
+            self._conns.pop(conn.id, None)
+        self.logger.info("server %r: %r disconnected", self.name, conn)
+
+    # ------------------------------------------------------------- callbacks
+    def _control_conn(self) -> _Connection | None:
+        with self._conns_lock:
+            for cid in sorted(self._conns):
+                conn = self._conns[cid]
+                if not conn.closed and not conn.eof and not conn.broken:
+                    return conn
+        return None
+
+    @property
+    def current_conn(self) -> ConnectionProxy | None:
+        """Writer to the control room: the oldest connected client (None if none)."""
+        conn = self._control_conn()
+        return ConnectionProxy(self, conn) if conn is not None else None
+
+    @property
+    def n_clients(self) -> int:
+        """Number of connected clients."""
+        with self._conns_lock:
+            return sum(1 for c in self._conns.values() if not c.closed)
+
+    def send_callback(self, target: str, pcomm: str, payload: Any = None) -> bool:
+        """Ask the control room to send ``pcomm`` to module ``target``.
+
+        Writes ``<target>|<PCOMM>|<payload>`` to the control connection (the
+        oldest connected client). Thread-safe; unaffected by STOP.
+
+        Parameters
+        ----------
+        target : str
+            Module name in the control room's configuration.
+        pcomm : str
+            Primary command of that module.
+        payload : dict or str, optional
+            Keyword arguments (a dict is sent as JSON).
+
+        Returns
+        -------
+        bool
+            False if no control room is connected (the callback is dropped and logged).
+        """
+        data = format_callback(target, pcomm, payload)
+        conn = self._control_conn()
+        if conn is None or not self._write(conn, data):
+            self.logger.warning("server %r: no control room connected; dropped callback %r", self.name, data)
+            return False
+        return True
+
+    def _deliver_callbacks(self) -> None:
+        while self.callback_stack:
+            try:
+                payload = self.callback_stack.popleft()
+            except IndexError:
+                break
+            data = payload.encode() if isinstance(payload, str) else bytes(payload)
+            conn = self._control_conn()
+            if conn is None or not self._write(conn, data):
+                self.logger.warning("server %r: no control room connected; dropped callback %r", self.name, data)
+
+    # -------------------------------------------------------------- shutdown
+    def _finish(self) -> None:
+        """End of start_listening: drain commands, stop what they started, close sockets."""
+        worker = self._worker
+        if worker is not None:
+            self._commands.put((_DUMMY, _QUIT))
+            deadline = time.monotonic() + self.close_timeout_s
+            while worker.is_alive() and time.monotonic() < deadline:
+                # keep delivering replies while queued commands finish
+                self._loop_once(timeout=0.05)
+            if worker.is_alive():
+                self.logger.error(
+                    "server %r: a command handler is still running %.1f s after CLOSE; leaving it behind",
+                    self.name,
+                    self.close_timeout_s,
+                )
+            self._worker = None
+        self.close_threads()
+        self.close_processes()
+        # last replies (best effort, short)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and any(c.outbuf for c in list(self._conns.values()) if not c.closed):
+            self._loop_once(timeout=0.05)
+        for conn in list(self._conns.values()):
+            self._close_conn(conn)
+        self._close_sockets()
+        self.logger.info("server %r stopped", self.name)
+
+    def _close_sockets(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
+        for sock in (self.server_socket, self._wake_r, self._wake_w):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+        self.server_socket = None
+        self._wake_r = self._wake_w = None
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop serving, stop what commands started and close every socket.
+
+        Safe to call from any thread, several times, and before or without
+        :meth:`start_listening`.
+        """
+        self.listen_stop_event.set()
+        self._wake()
+        me = threading.current_thread()
+        if self.is_listening:
+            if me is self._worker:
+                return  # the loop finishes once this handler returns
+            if me is not self._loop_thread:
+                timeout = self.close_timeout_s + self.thread_stop_timeout_s + 5 if timeout is None else timeout
+                if not self._done.wait(timeout):
+                    self.logger.error("server %r did not stop within %.1f s", self.name, timeout)
+            if self._serve_thread is not None and me is not self._serve_thread:
+                self._serve_thread.join(1.0)
+                self._serve_thread = None
+            return
+        self.close_threads()
+        self.close_processes()
+        self._close_sockets()
+
+    # --------------------------------------------------------- conveniences
+    def start_in_thread(self) -> threading.Thread:
+        """Run :meth:`start_listening` in a background thread (init first if needed)."""
+        if self.server_socket is None:
+            self.init_server()
+        thread = threading.Thread(target=self._serve_quietly, name=f"{self.name}-server", daemon=True)
+        self._serve_thread = thread
+        self._done.clear()
+        thread.start()
+        return thread
+
+    def _serve_quietly(self) -> None:
+        try:
+            self.start_listening()
+        except BaseException:
+            pass  # logged and kept in self.error
+
+    def __enter__(self) -> DefaultServer:
+        self.start_in_thread()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        state = "listening" if self.is_listening else "stopped"
+        return f"<{type(self).__name__} {self.name!r} {self.ip}:{self.port} {state}>"
+
+
+class _DummyConn(_Connection):
+    def __init__(self):  # noqa: D401 - a placeholder for queue items without a client
+        self.id = 0
+        self.lock = threading.Lock()
+        self.pending = 0
+        self.closed = True
+        self.broken = False
+        self.outbuf = bytearray()
+
+
+_DUMMY = _DummyConn()
+
+
+class DefaultCallbackServer(DefaultServer):
+    """dareplane's DefaultCallbackServer: every DefaultServer already sends ``callback_stack``."""
