@@ -1,0 +1,338 @@
+"""LslInlet: bring an LSL stream into a graph (LSL -> graph).
+
+The stream is resolved in :meth:`LslInlet.configure` (so the output specs are
+known before the outputs are configured, as pyacq requires). Two outputs:
+
+* ``signals``: the samples, ``(n, channel_count)`` in the stream's dtype, with
+  ``sample_rate``, ``channel_names``/``channel_units``/``channel_types`` and
+  the LSL identity (``lsl_name``, ``lsl_type``, ``lsl_source_id``,
+  ``lsl_hostname``) in the spec. String (marker) streams become event
+  streams of :data:`lslacq.dsp.events.EVENT_DTYPE` records: ``index`` is the
+  marker's position in this stream, ``description`` its text (ASCII, cut to
+  32 bytes), ``code`` its integer value when the text is a number,
+  ``type`` ``b'marker'``.
+* ``timestamps``: one float64 LSL timestamp per sample of ``signals``, with
+  the same indexes (connect it to an LslOutlet's ``timestamps`` input to
+  republish with the original times, or buffer it next to the signal).
+
+When the outlet disappears, liblsl keeps the inlet and reconnects when an
+outlet with the same source_id comes back; the node notices the silence
+(``stall_timeout``) and the jump in timestamps when data resumes, logs both,
+and counts them in :attr:`LslInlet.n_gaps` / :attr:`LslInlet.gaps`. Streams
+without a source_id cannot be recovered by liblsl; the node then resolves the
+same query again and opens a new inlet (:attr:`LslInlet.n_reconnects`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import logging
+import threading
+
+import numpy as np
+import pylsl
+
+from lslacq.core.node import Node
+from lslacq.core.signal import Signal
+from lslacq.errors import LslacqError, StreamTimeoutError
+
+from .metadata import StreamDescription, describe_stream
+from .resolve import resolve_stream
+from .stream_watcher import processing_flags
+
+__all__ = ["LslInlet", "Gap"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gap:
+    """A hole in an LSL stream seen by an LslInlet.
+
+    Attributes
+    ----------
+    index : int
+        Output index of the first sample after the gap.
+    duration : float
+        Seconds between the last sample before and the first after the gap
+        (LSL timestamps), minus one sample period.
+    missing : int
+        Estimated samples that never arrived (``duration * sample_rate``).
+    """
+
+    index: int
+    duration: float
+    missing: int
+
+
+class LslInlet(Node):
+    """Read an LSL stream into the ``signals`` and ``timestamps`` outputs.
+
+    Configure with :meth:`configure`:
+
+    Parameters
+    ----------
+    name, type, source_id : str, optional
+        Stream properties to match (at least one of these or ``predicate``).
+    predicate : str, optional
+        Extra XPath predicate, e.g. ``"starts-with(name, 'EEG')"``.
+    resolve_timeout : float
+        Seconds to wait for the stream in ``configure`` (default 5).
+    max_buflen : int
+        liblsl queue length in seconds (x100 samples for irregular streams).
+    clocksync, dejitter, monotonize : bool
+        liblsl post-processing of timestamps (clocksync and dejitter on by default).
+    max_chunk : int
+        Largest chunk sent downstream, in samples (default 1024).
+    stall_timeout : float
+        Seconds without data (on a regular stream) before the outlet is
+        reported as gone (default 2).
+    """
+
+    _input_specs: dict = {}
+    _output_specs = {"signals": {}, "timestamps": {}}
+
+    def __init__(self, name: str = "", parent=None, **kwargs):
+        super().__init__(name=name, parent=parent, **kwargs)
+        self.failed = Signal()
+        self.error: BaseException | None = None
+        self.inlet: pylsl.StreamInlet | None = None
+        self.description: StreamDescription | None = None
+        self.n_received = 0
+        self.n_gaps = 0
+        self.gaps: list[Gap] = []
+        self.n_stalls = 0
+        self.n_reconnects = 0
+        self.n_truncated_markers = 0
+        self._thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._last_t: float | None = None
+        self._stalled = False
+
+    def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
+                   predicate: str | None = None, resolve_timeout: float = 5.0, max_buflen: int = 360,
+                   clocksync: bool = True, dejitter: bool = True, monotonize: bool = False,
+                   max_chunk: int = 1024, stall_timeout: float = 2.0) -> None:
+        if not any((name, type, source_id, predicate)):
+            raise ValueError(f"{self.name}: say which LSL stream to read: configure(name=..., type=..., "
+                             "source_id=... or predicate=...)")
+        if int(max_chunk) < 1:
+            raise ValueError(f"{self.name}: max_chunk must be >= 1 sample, got {max_chunk!r}")
+        if stall_timeout <= 0:
+            raise ValueError(f"{self.name}: stall_timeout must be > 0 s, got {stall_timeout!r}")
+        self.query = {k: v for k, v in dict(name=name, type=type, source_id=source_id, predicate=predicate).items()
+                      if v is not None}
+        self.resolve_timeout = resolve_timeout
+        self.max_buflen = max_buflen
+        self.flags = processing_flags(clocksync, dejitter, monotonize)
+        self.max_chunk = int(max_chunk)
+        self.stall_timeout = float(stall_timeout)
+        self._open_inlet(resolve_stream(timeout=resolve_timeout, **self.query))
+        self._set_output_specs()
+
+    def _open_inlet(self, info: pylsl.StreamInfo) -> None:
+        inlet = pylsl.StreamInlet(info, max_buflen=self.max_buflen, recover=True, processing_flags=self.flags)
+        try:
+            full = inlet.info(timeout=self.resolve_timeout)
+        except pylsl.TimeoutError:
+            raise StreamTimeoutError(
+                f"{self.name}: LSL stream {describe_stream(info).summary()} was found but its host did not answer "
+                f"within {self.resolve_timeout:g} s; check the network between the hosts"
+            ) from None
+        description = describe_stream(full)
+        if self.description is not None and (description.channel_count, description.channel_format) != (
+                self.description.channel_count, self.description.channel_format):
+            raise LslacqError(
+                f"{self.name}: the LSL stream came back as {description.summary()}, which no longer matches "
+                f"{self.description.summary()}; reconfigure the graph"
+            )
+        self.inlet = inlet
+        self.description = description
+        self.is_markers = description.channel_format == "string"
+        self._n_ch = description.channel_count
+        self._dtype = description.dtype
+
+    def _set_output_specs(self) -> None:
+        from lslacq.dsp.events import EVENT_DTYPE
+
+        d = self.description
+        common = dict(lsl_name=d.name, lsl_type=d.type, lsl_source_id=d.source_id, lsl_hostname=d.hostname,
+                      lsl_channel_format=d.channel_format)
+        srate = None if d.irregular else d.nominal_srate
+        sig = self.outputs["signals"].spec
+        if self.is_markers:
+            sig.update(streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,), **common)
+        else:
+            sig.update(streamtype="analogsignal", dtype=self._dtype.str, shape=(-1, d.channel_count),
+                       channel_names=list(d.channel_names), channel_units=list(d.channel_units),
+                       channel_types=list(d.channel_types), **common)
+            if d.manufacturer:
+                sig["manufacturer"] = d.manufacturer
+        if srate:
+            sig["sample_rate"] = srate
+        ts = self.outputs["timestamps"].spec
+        ts.update(streamtype="analogsignal", dtype="float64", shape=(-1,), units="s", **common)
+        if srate:
+            ts["sample_rate"] = srate
+
+    # -- lifecycle --------------------------------------------------------------
+    def _start(self) -> None:
+        self.error = None
+        self._stop_event.clear()
+        # subscribe now: every sample pushed after start() returns reaches the outputs
+        self.inlet.open_stream(timeout=self.resolve_timeout)
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-lsl-inlet", daemon=True)
+        self._thread.start()
+
+    def _stop(self) -> None:
+        self._stop_event.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            if self._thread.is_alive():
+                logger.error("%s: pull thread did not stop within 10 s", self.name)
+            self._thread = None
+
+    def _close(self) -> None:
+        inlet, self.inlet = self.inlet, None
+        if inlet is not None:
+            inlet.close_stream()
+
+    @property
+    def stalled(self) -> bool:
+        """True while a regular stream has sent nothing for ``stall_timeout`` seconds."""
+        return self._stalled
+
+    # -- pull thread ------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            if self.is_markers:
+                self._loop(self._pull_markers)
+            else:
+                n_ch = self._n_ch
+                self._data = np.empty((self.max_chunk, n_ch), dtype=self._dtype)
+                self._ts = np.empty(self.max_chunk, dtype=np.float64)
+                self._loop(self._pull_numeric)
+        except Exception as exc:
+            self.error = exc
+            logger.exception("%s: LSL pull thread failed", self.name)
+            self.failed.emit(exc)
+
+    def _loop(self, pull) -> None:
+        silent_for = 0.0
+        wait = 0.1
+        while not self._stop_event.is_set():
+            try:
+                n = pull(wait)
+            except pylsl.LostError:
+                self._reconnect()
+                continue
+            if n:
+                silent_for = 0.0
+                continue
+            silent_for += wait
+            if not self.description.irregular and not self._stalled and silent_for >= self.stall_timeout:
+                self._stalled = True
+                self.n_stalls += 1
+                logger.warning("%s: no data from LSL stream %r for %.1f s; waiting for the outlet to come back "
+                               "(same source_id %r)", self.name, self.description.name, silent_for,
+                               self.description.source_id)
+
+    def _reconnect(self) -> None:
+        logger.warning("%s: LSL stream %r was lost and cannot be recovered by liblsl (source_id %r); resolving "
+                       "it again", self.name, self.description.name, self.description.source_id)
+        self.inlet = None
+        query = dict(self.query)
+        while not self._stop_event.is_set():
+            try:
+                info = resolve_stream(timeout=1.0, **query)
+            except StreamTimeoutError:
+                continue
+            self._open_inlet(info)
+            self.inlet.open_stream(timeout=self.resolve_timeout)
+            self.n_reconnects += 1
+            logger.info("%s: reconnected to %s", self.name, self.description.summary())
+            return
+
+    def _pull_numeric(self, wait: float) -> int:
+        inlet = self.inlet
+        err = ctypes.c_int()
+        n_ch = self._n_ch
+        data, ts = self._data, self._ts
+        row = data.strides[0]
+        # wait for one sample, then take whatever else is queued, without a busy loop
+        got = inlet.do_pull_chunk(inlet.obj, ctypes.c_void_p(data.ctypes.data), ctypes.c_void_p(ts.ctypes.data),
+                                  ctypes.c_size_t(n_ch), ctypes.c_size_t(1), ctypes.c_double(wait),
+                                  ctypes.byref(err))
+        if err.value:
+            pylsl.util.handle_error(err)
+        if not got:
+            return 0
+        more = inlet.do_pull_chunk(inlet.obj, ctypes.c_void_p(data.ctypes.data + row),
+                                   ctypes.c_void_p(ts.ctypes.data + 8), ctypes.c_size_t((self.max_chunk - 1) * n_ch),
+                                   ctypes.c_size_t(self.max_chunk - 1), ctypes.c_double(0.0), ctypes.byref(err))
+        if err.value:
+            pylsl.util.handle_error(err)
+        n = 1 + more // n_ch
+        self._emit(data[:n].copy(), ts[:n].copy())
+        return n
+
+    def _pull_markers(self, wait: float) -> int:
+        from lslacq.dsp.events import make_events
+
+        sample, t = self.inlet.pull_sample(timeout=wait)
+        if t is None:
+            return 0
+        samples, times = [sample], [t]
+        more, more_t = self.inlet.pull_chunk(timeout=0.0, max_samples=self.max_chunk - 1)
+        samples.extend(more)
+        times.extend(more_t)
+        texts = [s[0] for s in samples]
+        codes = []
+        descriptions = []
+        for text in texts:
+            raw = text.encode("ascii", errors="replace")
+            if len(raw) > 32:
+                self.n_truncated_markers += 1
+                if self.n_truncated_markers == 1:
+                    logger.warning("%s: marker %r is longer than 32 bytes; events keep its first 32 (the full "
+                                   "text is in LSL)", self.name, text)
+                raw = raw[:32]
+            descriptions.append(raw)
+            try:
+                codes.append(int(text.strip()))
+            except ValueError:
+                codes.append(0)
+        start = self.n_received
+        events = make_events(np.arange(start, start + len(texts)), type="marker", description=descriptions,
+                             code=codes)
+        self._emit(events, np.asarray(times, dtype=np.float64))
+        return len(texts)
+
+    def _emit(self, data: np.ndarray, ts: np.ndarray) -> None:
+        n = len(ts)
+        if not self.description.irregular:
+            self._check_gap(ts)
+        self._last_t = float(ts[-1])
+        self.n_received += n
+        self.outputs["signals"].send(data, index=self.n_received)
+        self.outputs["timestamps"].send(ts, index=self.n_received)
+
+    def _check_gap(self, ts: np.ndarray) -> None:
+        period = 1.0 / self.description.nominal_srate
+        was_stalled, self._stalled = self._stalled, False
+        if self._last_t is None:
+            return
+        dt = float(ts[0]) - self._last_t
+        # a sample period late by more than 0.1 s and 5 periods is a gap, not jitter
+        if dt > period + max(0.1, 5 * period) or was_stalled:
+            gap = Gap(index=self.n_received, duration=dt - period, missing=max(0, int(round(dt / period)) - 1))
+            self.gaps.append(gap)
+            self.n_gaps += 1
+            logger.warning("%s: LSL stream %r resumed after a gap of %.3f s (~%d samples missing) at index %d",
+                           self.name, self.description.name, gap.duration, gap.missing, gap.index)
+
+    def __repr__(self) -> str:
+        what = self.description.summary() if self.description else "unresolved"
+        return f"<LslInlet {self.name!r} {self._state_name()} {what}>"
+

@@ -1,0 +1,364 @@
+"""LslOutlet: publish a graph stream as an LSL outlet (graph -> LSL).
+
+Signals become a regular-rate LSL stream whose metadata LabRecorder and XDF
+readers understand; event streams (records of :data:`lslacq.dsp.events.EVENT_DTYPE`
+or pyacq-style integer index arrays) become irregular-rate marker streams
+with one sample and one timestamp per event.
+
+Timestamps
+----------
+* Regular streams: ``t(k) = t_anchor + (k - k_anchor) / sample_rate`` for the
+  absolute sample index ``k``, anchored on ``pylsl.local_clock()`` when the
+  first chunk arrives (its newest sample is taken to be "now"). Consecutive
+  chunks are exactly ``1/sample_rate`` apart, whatever the delivery jitter; a
+  gap in the indexes (lost samples upstream) is a gap in time.
+* With ``timestamps_input=True`` the node has a second input ``timestamps``;
+  connect it to an :class:`~lslacq_lsl.LslInlet`'s ``timestamps`` output and
+  the original LSL timestamps are passed through unchanged (matched by
+  sample index, so nodes in between must keep indexes, as filters do).
+* Events: the timestamp of the signal sample the event refers to. Give
+  ``reference`` (the name or source_id of the LslOutlet publishing that
+  signal, in the same process) to use its clock; or a ``timestamps`` input;
+  otherwise the marker outlet anchors its own clock on the first event using
+  the ``sample_rate`` of the event stream's spec (or stamps events on arrival
+  when it has none).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+
+import numpy as np
+import pylsl
+
+from lslacq.core.node import Node
+from lslacq.core.signal import Signal
+from lslacq.errors import StreamClosedError, StreamTimeoutError
+
+from .clock import SampleClock, get_clock, register_clock, unregister_clock
+from .metadata import build_stream_info, channel_format_for_dtype, dtype_for_channel_format, stable_source_id
+
+__all__ = ["LslOutlet", "push_chunk"]
+
+logger = logging.getLogger(__name__)
+
+_EVENT_STREAMTYPES = ("event", "events")
+
+
+def push_chunk(outlet: pylsl.StreamOutlet, data: np.ndarray, timestamps: np.ndarray | float = 0.0,
+               pushthrough: bool = True) -> None:
+    """Push a numeric chunk with one timestamp per sample (or one for the newest sample).
+
+    Unlike ``StreamOutlet.push_chunk`` with a list of timestamps, this hands
+    liblsl a pointer to the numpy timestamp array (no per-sample Python work).
+    ``data`` must already be C-contiguous in the outlet's dtype.
+    """
+    if np.ndim(timestamps) == 0:
+        outlet.push_chunk(data, timestamp=float(timestamps), pushthrough=pushthrough)
+        return
+    ts = np.ascontiguousarray(timestamps, dtype=np.float64)
+    if len(ts) != len(data):
+        raise ValueError(f"push_chunk: {len(data)} samples but {len(ts)} timestamps")
+    pylsl.util.handle_error(outlet.do_push_chunk_n(
+        outlet.obj,
+        ctypes.c_void_p(data.ctypes.data),
+        ctypes.c_ulong(data.size),
+        ctypes.c_void_p(ts.ctypes.data),
+        ctypes.c_int(pushthrough),
+    ))
+
+
+class LslOutlet(Node):
+    """Publish the ``signals`` input as an LSL stream.
+
+    Configure with :meth:`configure` (all arguments optional):
+
+    Parameters
+    ----------
+    name : str
+        LSL stream name (default: the node name).
+    type : str
+        LSL content type (default ``'EEG'``, ``'Markers'`` for event streams).
+    source_id : str
+        Stable source id (default derived from node name, stream name and
+        host, so LabRecorder picks a restarted outlet up again).
+    channel_names, channel_units, channel_types : list of str or str
+        Default: ``channel_names`` / ``channel_units`` (or ``units``) /
+        ``channel_types`` of the input stream's spec.
+    chunk_size : int
+        liblsl transmission chunk size in samples (default: one chunk per push).
+    max_buffered : float
+        Seconds of data liblsl keeps for slow consumers (default 360).
+    manufacturer, model, serial_number : str
+        ``desc/acquisition`` metadata (default from the input spec's keys of
+        the same names).
+    nominal_srate : float
+        Override the input's ``sample_rate``.
+    marker_format : {'string', 'int32'}
+        Channel format of event streams: the event label (description, else
+        type, else code) or its integer ``code``.
+    timestamps_input : bool
+        Add a ``timestamps`` input whose values replace the computed
+        timestamps (connect an LslInlet's ``timestamps`` output).
+    reference : str
+        For event streams: name or source_id of the LslOutlet (same process)
+        whose sample clock the event indexes refer to.
+    extra_desc : dict
+        More ``desc`` elements (nested dicts become nested elements).
+
+    Attributes
+    ----------
+    n_pushed : int
+        Samples (or events) pushed to LSL.
+    error : Exception or None
+        What stopped the push thread, if it failed (also emitted on ``failed``).
+    clock : SampleClock or None
+        The sample clock of a regular stream.
+    """
+
+    _input_specs = {"signals": {}}
+    _output_specs: dict = {}
+
+    def __init__(self, name: str = "", parent=None, **kwargs):
+        super().__init__(name=name, parent=parent, **kwargs)
+        self.failed = Signal()
+        self.error: BaseException | None = None
+        self.n_pushed = 0
+        self.clock: SampleClock | None = None
+        self.outlet: pylsl.StreamOutlet | None = None
+        self.info: pylsl.StreamInfo | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+
+    def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
+                   channel_names=None, channel_units=None, channel_types=None, chunk_size: int | None = None,
+                   max_buffered: float = 360, manufacturer: str | None = None, model: str | None = None,
+                   serial_number: str | None = None, nominal_srate: float | None = None,
+                   marker_format: str = "string", timestamps_input: bool = False, reference: str | None = None,
+                   extra_desc: dict | None = None) -> None:
+        if marker_format not in ("string", "int32"):
+            raise ValueError(f"{self.name}: marker_format must be 'string' or 'int32', got {marker_format!r}")
+        if chunk_size is not None and int(chunk_size) < 0:
+            raise ValueError(f"{self.name}: chunk_size must be >= 0 samples, got {chunk_size!r}")
+        if nominal_srate is not None and nominal_srate < 0:
+            raise ValueError(f"{self.name}: nominal_srate must be >= 0 Hz, got {nominal_srate!r}")
+        self.stream_name = name or self.name
+        self.stream_type = type
+        self.source_id = source_id
+        self._user_meta = dict(channel_names=channel_names, channel_units=channel_units,
+                               channel_types=channel_types, manufacturer=manufacturer, model=model,
+                               serial_number=serial_number)
+        self.chunk_size = int(chunk_size or 0)
+        self.max_buffered = max_buffered
+        self.nominal_srate = nominal_srate
+        self.marker_format = marker_format
+        self.reference = reference
+        self.extra_desc = extra_desc
+        self.timestamps_input = bool(timestamps_input)
+        if self.timestamps_input and "timestamps" not in self.inputs:
+            from lslacq.core.stream import InputStream
+
+            self.inputs["timestamps"] = InputStream(spec={}, node=self, name="timestamps")
+
+    # -- input inspection ---------------------------------------------------
+    def after_input_connect(self, inputname: str) -> None:
+        if inputname != "signals":
+            return
+        params = self.inputs["signals"].params
+        dtype = params.np_dtype
+        self.is_events = dtype.names is not None or params.streamtype in _EVENT_STREAMTYPES
+        if self.is_events:
+            if dtype.names is not None and "index" not in dtype.names:
+                raise ValueError(f"{self.name}: event records need an 'index' field (fields: {dtype.names}); "
+                                 "use lslacq.dsp.events.EVENT_DTYPE")
+            self.n_channels = 1
+            self.channel_format = self.marker_format
+        else:
+            frame = params.frame_shape
+            self.n_channels = int(np.prod(frame)) if frame else 1
+            self.channel_format = channel_format_for_dtype(dtype)
+        self.lsl_dtype = dtype_for_channel_format(self.channel_format)
+
+    def check_input_specs(self) -> None:
+        params = self.inputs["signals"].params
+        srate = self.nominal_srate if self.nominal_srate is not None else params.sample_rate
+        if not self.is_events and not srate:
+            raise ValueError(f"{self.name}: the input stream has no sample_rate; configure the LslOutlet with "
+                             "nominal_srate=... (or 0 for an irregular stream)")
+        if self.timestamps_input:
+            ts_params = self.inputs["timestamps"].params
+            if ts_params.np_dtype.kind != "f":
+                raise ValueError(f"{self.name}: the timestamps input must carry float timestamps, got dtype "
+                                 f"{ts_params.np_dtype}; connect it to an LslInlet's 'timestamps' output")
+
+    # -- lifecycle ------------------------------------------------------------
+    def _initialize(self) -> None:
+        params = self.inputs["signals"].params
+        meta = {k: v for k, v in self._user_meta.items()}
+        if self.is_events:
+            srate = pylsl.IRREGULAR_RATE
+            stream_type = self.stream_type or "Markers"
+            meta["channel_names"] = meta["channel_names"] or ["marker"]
+        else:
+            srate = float(self.nominal_srate if self.nominal_srate is not None else params.sample_rate)
+            stream_type = self.stream_type or "EEG"
+            for key in ("channel_names", "channel_units", "channel_types"):
+                if meta[key] is None:
+                    meta[key] = params.get(key) or None
+            if meta["channel_units"] is None and params.get("units"):
+                meta["channel_units"] = params.get("units")
+            if meta["channel_types"] is None:
+                meta["channel_types"] = stream_type
+        for key in ("manufacturer", "model", "serial_number"):
+            if meta[key] is None and params.get(key):
+                meta[key] = str(params.get(key))
+        names = meta["channel_names"]
+        if names is not None and len(names) != self.n_channels:
+            raise ValueError(f"{self.name}: {len(names)} channel_names for {self.n_channels} channels")
+        self.sample_rate = srate
+        self.source_id = self.source_id or stable_source_id(self.name, self.stream_name, stream_type)
+        self.info = build_stream_info(
+            self.stream_name, stream_type, self.n_channels, srate, self.channel_format, self.source_id,
+            extra_desc=self.extra_desc, **meta,
+        )
+        self.outlet = pylsl.StreamOutlet(self.info, chunk_size=self.chunk_size, max_buffered=self.max_buffered)
+        if srate:
+            self.clock = SampleClock(srate)
+            for key in (self.source_id, self.name, self.stream_name):
+                register_clock(key, self.clock)
+        elif params.sample_rate:
+            self.clock = SampleClock(params.sample_rate)  # marker clock of last resort, see _event_times
+        if self.timestamps_input:
+            ts_in = self.inputs["timestamps"]
+            ts_in.set_buffer(size=max(int((params.sample_rate or 1000) * 60), 100_000), double=False)
+        logger.info("%s: LSL outlet %r (%s, %d ch %s, %s) source_id=%r", self.name, self.stream_name,
+                    stream_type, self.n_channels, self.channel_format,
+                    f"{srate:g} Hz" if srate else "irregular", self.source_id)
+
+    def _start(self) -> None:
+        self.error = None
+        self._stop_event.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-lsl-outlet", daemon=True)
+        self._thread.start()
+
+    def _stop(self) -> None:
+        self._stop_event.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            if self._thread.is_alive():
+                logger.error("%s: push thread did not stop within 10 s", self.name)
+            self._thread = None
+
+    def _close(self) -> None:
+        if self.clock is not None:
+            for key in (self.source_id, self.name, self.stream_name):
+                unregister_clock(key, self.clock)
+        self.outlet = None  # liblsl destroys the outlet (consumers see it vanish)
+
+    # -- LSL side helpers ---------------------------------------------------------
+    def have_consumers(self) -> bool:
+        """True if at least one LSL inlet (LabRecorder, a viewer...) is connected."""
+        return bool(self.outlet is not None and self.outlet.have_consumers())
+
+    def wait_for_consumers(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for an LSL consumer; return whether one connected."""
+        if self.outlet is None:
+            raise StreamClosedError(f"{self.name}: the outlet exists from initialize() until close()")
+        return bool(self.outlet.wait_for_consumers(timeout))
+
+    # -- push thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        signals = self.inputs["signals"]
+        try:
+            while not self._stop_event.is_set():
+                if not signals.poll(timeout=100):
+                    continue
+                index, data = signals.recv(return_data=True)
+                if data is None or len(data) == 0:
+                    continue
+                if self.is_events:
+                    self._push_events(data)
+                else:
+                    self._push_signal(index, data)
+        except StreamClosedError as exc:
+            if not self._stop_event.is_set():
+                logger.info("%s: input closed (%s); outlet stays open", self.name, exc)
+        except Exception as exc:
+            self.error = exc
+            logger.exception("%s: LSL push thread failed", self.name)
+            self.failed.emit(exc)
+
+    def _timestamps_from_input(self, start: int, stop: int) -> np.ndarray:
+        ts_in = self.inputs["timestamps"]
+        buf = ts_in.buffer
+        while buf.index() < stop:
+            if self._stop_event.is_set():
+                raise StreamClosedError(f"{self.name}: stopped while waiting for timestamps")
+            try:
+                ts_in.recv(timeout=1000)
+            except StreamTimeoutError:
+                raise StreamTimeoutError(
+                    f"{self.name}: the timestamps input has no timestamp for sample {stop - 1} after 1 s "
+                    f"(it is at {buf.index()}); connect it to the same LslInlet as the signal"
+                ) from None
+        return np.asarray(ts_in.get_data(start, stop, copy=True), dtype=np.float64).reshape(-1)
+
+    def _push_signal(self, index: int, data: np.ndarray) -> None:
+        n = data.shape[0]
+        start = index - n
+        chunk = np.ascontiguousarray(data.reshape(n, self.n_channels), dtype=self.lsl_dtype)
+        if self.timestamps_input:
+            push_chunk(self.outlet, chunk, self._timestamps_from_input(start, index))
+        else:
+            clock = self.clock
+            clock.anchor_if_needed(index)
+            # one explicit timestamp (of the newest sample): liblsl derives the others at exactly 1/srate
+            push_chunk(self.outlet, chunk, float(clock.time_of(index - 1)))
+            clock.observe(index)
+        self.n_pushed += n
+
+    def _event_times(self, indexes: np.ndarray) -> np.ndarray:
+        if self.timestamps_input:
+            # the timestamps input is the signal's: event index k -> timestamp of sample k
+            ts_in = self.inputs["timestamps"]
+            stop = int(indexes.max()) + 1
+            while ts_in.buffer.index() < stop and ts_in.poll(timeout=1000):
+                ts_in.recv()
+            first = ts_in.buffer.first_index()
+            if indexes.min() >= first and stop <= ts_in.buffer.index():
+                window = np.asarray(ts_in.get_data(int(indexes.min()), stop, copy=True)).reshape(-1)
+                return window[indexes - int(indexes.min())]
+            logger.warning("%s: no timestamps for event indexes %s; stamping them on arrival", self.name, indexes)
+            return np.full(len(indexes), pylsl.local_clock())
+        clock = get_clock(self.reference) if self.reference else None
+        if clock is not None and clock.anchored:
+            return np.asarray(clock.time_of(indexes), dtype=np.float64)
+        if self.reference and clock is None:
+            logger.warning("%s: no LslOutlet %r in this process to take event times from; using this node's own "
+                           "clock", self.name, self.reference)
+            self.reference = None
+        if self.clock is not None:
+            if not self.clock.anchored:
+                self.clock.anchor(int(indexes[0]))
+            return np.asarray(self.clock.time_of(indexes), dtype=np.float64)
+        return np.full(len(indexes), pylsl.local_clock())
+
+    def _push_events(self, data: np.ndarray) -> None:
+        from lslacq.dsp.events import as_event_indexes, event_labels
+
+        events = np.asarray(data).reshape(-1)
+        indexes = as_event_indexes(events)
+        times = self._event_times(indexes)
+        if self.marker_format == "string":
+            labels = event_labels(events) if events.dtype.names else ["event"] * len(events)
+            for label, t in zip(labels, times):
+                self.outlet.push_sample([label], float(t))
+        else:
+            if events.dtype.names and "code" in events.dtype.names:
+                codes = events["code"].astype(np.int32)
+            else:
+                codes = np.ones(len(events), dtype=np.int32)
+            push_chunk(self.outlet, np.ascontiguousarray(codes.reshape(-1, 1)), times)
+        self.n_pushed += len(events)

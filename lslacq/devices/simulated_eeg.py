@@ -1,0 +1,341 @@
+"""Simulated EEG device: realistic multichannel EEG with an alpha rhythm and periodic events.
+
+:class:`EEGSimulator` generates the signal (pure numpy, deterministic for a
+seed, continuous across chunks); :class:`SimulatedEEG` is the device Node that
+paces it in real time from a thread and sends it on two outputs:
+
+* ``signals``: ``(n, nb_channel)`` float32 in microvolts at ``sample_rate``;
+  channel names, units and types in the spec (``channel_names``,
+  ``channel_units``, ``channel_types``);
+* ``events``: :data:`lslacq.dsp.events.EVENT_DTYPE` records, one every
+  ``event_interval`` seconds, whose ``index`` is the sample of ``signals``
+  at which the stimulus happened. Each stimulus also evokes a small
+  event-related potential (N100/P300) in the signal, so triggered averaging
+  shows something.
+
+The spectrum is what EEG looks like at rest: a 1/f^a background (a ~ 1..2,
+tens of microvolts), a ~10 Hz alpha rhythm strongest over occipital and
+parietal sites with a slowly waxing and waning envelope, and a shared
+common-mode component, plus a little white (amplifier) noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from ..core.node import Node
+from ..core.signal import Signal
+
+__all__ = ["EEGSimulator", "SimulatedEEG", "STANDARD_32"]
+
+logger = logging.getLogger(__name__)
+
+#: The 32-channel 10-20 montage of common research caps.
+STANDARD_32 = (
+    "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz", "C4", "T8",
+    "TP9", "CP5", "CP1", "CP2", "CP6", "TP10", "P7", "P3", "Pz", "P4", "P8", "PO9", "O1", "Oz", "O2", "PO10",
+)
+
+# Posterior sites carry the alpha rhythm; weights in [0, 1].
+_ALPHA_WEIGHT = {"O1": 1.0, "Oz": 1.0, "O2": 1.0, "PO9": 0.8, "PO10": 0.8, "P7": 0.6, "P3": 0.7, "Pz": 0.8,
+                 "P4": 0.7, "P8": 0.6, "CP1": 0.4, "CP2": 0.4, "CP5": 0.3, "CP6": 0.3}
+# Centro-parietal sites carry the evoked P300.
+_ERP_WEIGHT = {"Pz": 1.0, "CPz": 1.0, "P3": 0.7, "P4": 0.7, "CP1": 0.8, "CP2": 0.8, "Cz": 0.6, "Oz": 0.4}
+
+
+def channel_names_for(nb_channel: int) -> list[str]:
+    """10-20 names for up to 32 channels, then ``EEG33``, ``EEG34``..."""
+    names = list(STANDARD_32[:nb_channel])
+    names += [f"EEG{i + 1}" for i in range(len(names), nb_channel)]
+    return names
+
+
+class _AR1:
+    """Bank of first-order low-pass filters y[n] = a*y[n-1] + x[n], applied chunk by chunk."""
+
+    def __init__(self, poles: np.ndarray, shape: tuple[int, ...]):
+        self.poles = np.asarray(poles, dtype=np.float64)
+        self.state = np.zeros(shape)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        # x: (n, *shape); loop over time, vectorised over filters and channels.
+        # Chunks are short (tens of samples), so the loop is cheap.
+        out = np.empty_like(x)
+        y = self.state
+        a = self.poles
+        for i in range(x.shape[0]):
+            y = a * y + x[i]
+            out[i] = y
+        self.state = y
+        return out
+
+
+class EEGSimulator:
+    """Stateful generator of realistic EEG, continuous across calls.
+
+    Parameters
+    ----------
+    nb_channel : int
+        Number of channels (names from :data:`STANDARD_32`).
+    sample_rate : float
+        Sampling rate in Hz.
+    alpha_freq : float
+        Alpha peak frequency in Hz (default 10).
+    alpha_amplitude : float
+        Peak alpha amplitude in microvolts at occipital sites (default 20).
+    background_amplitude : float
+        Standard deviation of the 1/f background in microvolts (default 15).
+    event_interval : float
+        Seconds between stimulus events (0 disables events).
+    erp_amplitude : float
+        P300 amplitude in microvolts at Pz (0 disables evoked responses).
+    seed : int, optional
+        Seed of the random generator (same seed, same signal).
+    """
+
+    def __init__(self, nb_channel: int = 32, sample_rate: float = 500.0, alpha_freq: float = 10.0,
+                 alpha_amplitude: float = 20.0, background_amplitude: float = 15.0,
+                 event_interval: float = 1.0, erp_amplitude: float = 8.0, seed: int | None = None):
+        if int(nb_channel) < 1:
+            raise ValueError(f"EEGSimulator: nb_channel must be >= 1, got {nb_channel}")
+        if not sample_rate or sample_rate <= 0:
+            raise ValueError(f"EEGSimulator: sample_rate must be > 0 Hz, got {sample_rate}")
+        if not 0 < alpha_freq < sample_rate / 2:
+            raise ValueError(
+                f"EEGSimulator: alpha_freq={alpha_freq} Hz must lie between 0 and Nyquist ({sample_rate / 2} Hz)"
+            )
+        if event_interval < 0:
+            raise ValueError(f"EEGSimulator: event_interval must be >= 0 s (0 = no events), got {event_interval}")
+        self.nb_channel = int(nb_channel)
+        self.sample_rate = float(sample_rate)
+        self.alpha_freq = float(alpha_freq)
+        self.alpha_amplitude = float(alpha_amplitude)
+        self.background_amplitude = float(background_amplitude)
+        self.event_interval = float(event_interval)
+        self.erp_amplitude = float(erp_amplitude)
+        self.channel_names = channel_names_for(self.nb_channel)
+        self.rng = np.random.default_rng(seed)
+        self.index = 0  # absolute index of the next sample
+
+        # 1/f^a background: a sum of AR(1) processes with log-spaced corner
+        # frequencies and equal variance approximates a 1/f spectrum over the
+        # band they span (0.2 Hz .. 0.4*fs); the slowest pole adds a 1/f^2 tail.
+        corners = np.geomspace(0.2, 0.4 * self.sample_rate, 8)
+        poles = np.exp(-2 * np.pi * corners / self.sample_rate)
+        # equal power per octave-ish band: scale input so each AR(1) has unit variance
+        self._bg_gain = np.sqrt(1 - poles ** 2)
+        self._bg = _AR1(poles[:, None], (len(poles), self.nb_channel))
+        self._common = _AR1(poles[:, None], (len(poles), 1))
+        # envelope of alpha: low-passed (0.3 Hz) noise around 1
+        self._env = _AR1(np.array([np.exp(-2 * np.pi * 0.3 / self.sample_rate)]), (1,))
+        self._env_gain = np.sqrt(1 - self._env.poles ** 2)
+        self._drift = _AR1(self._env.poles, (1,))
+        self._phase = 0.0
+        self._alpha_phase = self.rng.uniform(0, 2 * np.pi, self.nb_channel) * 0.2
+        self._alpha_w = np.array([_ALPHA_WEIGHT.get(n, 0.15) for n in self.channel_names])
+        self._erp_w = np.array([_ERP_WEIGHT.get(n, 0.1) for n in self.channel_names])
+        self._erp = self._erp_template()
+        self._pending_erps: list[int] = []  # onset indexes whose ERP is not fully added yet
+        self._bg_scale = self.background_amplitude / np.sqrt(len(poles))
+        self._event_period = int(round(self.event_interval * self.sample_rate)) if self.event_interval else 0
+        self._event_count = 0
+
+    def _erp_template(self) -> np.ndarray:
+        t = np.arange(int(0.8 * self.sample_rate)) / self.sample_rate
+        n100 = -0.5 * np.exp(-((t - 0.10) / 0.025) ** 2)
+        p300 = 1.0 * np.exp(-((t - 0.30) / 0.06) ** 2)
+        return self.erp_amplitude * (n100 + p300)
+
+    def next_event_index(self) -> int | None:
+        """Absolute sample index of the next event (None if events are disabled)."""
+        if not self._event_period:
+            return None
+        return (self._event_count + 1) * self._event_period
+
+    def generate(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the next ``n_samples`` samples and the events among them.
+
+        Returns
+        -------
+        data : ndarray, float32, shape (n_samples, nb_channel)
+            Microvolts.
+        events : ndarray of EVENT_DTYPE
+            Stimulus events whose index falls in this chunk.
+        """
+        from lslacq.dsp.events import make_events
+
+        n = int(n_samples)
+        start = self.index
+        noise = self.rng.standard_normal((n, len(self._bg_gain), self.nb_channel)) * self._bg_gain[None, :, None]
+        bg = self._bg(noise).sum(axis=1) * self._bg_scale
+        common = self._common(
+            self.rng.standard_normal((n, len(self._bg_gain), 1)) * self._bg_gain[None, :, None]
+        ).sum(axis=1) * (0.5 * self._bg_scale)
+        env = 1.0 + 0.6 * self._env(self.rng.standard_normal((n, 1)) * self._env_gain)[:, 0]
+        env = np.clip(env, 0.1, None)
+        # the alpha frequency wanders by ~0.3 Hz so it is not phase-locked to periodic events
+        freq = self.alpha_freq + 0.3 * self._drift(self.rng.standard_normal((n, 1)) * self._env_gain)[:, 0]
+        phase = self._phase + 2 * np.pi * np.cumsum(freq) / self.sample_rate
+        self._phase = float(phase[-1] % (2 * np.pi))
+        alpha = np.sin(phase[:, None] + self._alpha_phase[None, :])
+        alpha *= (self.alpha_amplitude * env)[:, None] * self._alpha_w[None, :]
+        data = bg + common + alpha + 0.5 * self.rng.standard_normal((n, self.nb_channel))
+
+        events = np.zeros(0)
+        if self._event_period:
+            period = self._event_period
+            first = max(period, -(-start // period) * period)  # first multiple of the period >= start
+            onsets = np.arange(first, start + n, period)
+            if len(onsets):
+                codes = [1 if (self._event_count + k) % 2 == 0 else 2 for k in range(len(onsets))]
+                events = make_events(onsets, type="Stimulus", description=[f"S{c:3d}" for c in codes], code=codes)
+                self._event_count += len(onsets)
+                self._pending_erps.extend(int(o) for o in onsets)
+        if self.erp_amplitude and self._pending_erps:
+            still = []
+            for onset in self._pending_erps:
+                lo, hi = max(onset, start), min(onset + len(self._erp), start + n)
+                if lo < hi:
+                    data[lo - start:hi - start] += self._erp[lo - onset:hi - onset, None] * self._erp_w[None, :]
+                if onset + len(self._erp) > start + n:
+                    still.append(onset)
+            self._pending_erps = still
+        if not len(events):
+            from lslacq.dsp.events import EVENT_DTYPE
+
+            events = np.zeros(0, dtype=EVENT_DTYPE)
+        self.index += n
+        return data.astype(np.float32), events
+
+
+class SimulatedEEG(Node):
+    """Device node streaming simulated EEG in real time (paced by a thread).
+
+    Configure with :meth:`configure`:
+
+    Parameters
+    ----------
+    nb_channel : int
+        Number of channels (default 32, 10-20 names).
+    sample_rate : float
+        Hz (default 500).
+    chunksize : int
+        Samples per chunk sent (default: 20 ms worth).
+    event_interval : float
+        Seconds between stimulus events on the ``events`` output (default 1; 0: none).
+    alpha_freq, alpha_amplitude, background_amplitude, erp_amplitude, seed
+        See :class:`EEGSimulator`.
+
+    Outputs ``signals`` (float32 microvolts, ``(n, nb_channel)``) and
+    ``events`` (:data:`~lslacq.dsp.events.EVENT_DTYPE`). The pacing thread
+    sends chunk ``k`` when ``(k + 1) * chunksize`` samples are due since
+    :meth:`start`, so the long-run rate is exact whatever the scheduling
+    jitter; after a stall (machine suspended) it catches up at most one
+    second and skips the rest, counting it in :attr:`n_skipped`.
+
+    Attributes
+    ----------
+    n_sent : int
+        Samples sent since initialize.
+    n_events : int
+        Events sent.
+    error : Exception or None
+        What stopped the thread, if it failed (also emitted on ``failed``).
+    """
+
+    _output_specs = {
+        "signals": {"streamtype": "analogsignal", "dtype": "float32"},
+        "events": {"streamtype": "event"},
+    }
+
+    def __init__(self, name: str = "", parent=None, **kwargs):
+        super().__init__(name=name, parent=parent, **kwargs)
+        self.failed = Signal()
+        self.error: BaseException | None = None
+        self.n_sent = 0
+        self.n_events = 0
+        self.n_skipped = 0
+        self._thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+
+    def _configure(self, nb_channel: int = 32, sample_rate: float = 500.0, chunksize: int | None = None,
+                   event_interval: float = 1.0, alpha_freq: float = 10.0, alpha_amplitude: float = 20.0,
+                   background_amplitude: float = 15.0, erp_amplitude: float = 8.0, seed: int | None = None) -> None:
+        from ..dsp.events import EVENT_DTYPE
+
+        self.simulator = EEGSimulator(nb_channel, sample_rate, alpha_freq, alpha_amplitude, background_amplitude,
+                                      event_interval, erp_amplitude, seed)
+        self.nb_channel = self.simulator.nb_channel
+        self.sample_rate = self.simulator.sample_rate
+        if chunksize is None:
+            chunksize = max(1, int(round(self.sample_rate * 0.02)))
+        if int(chunksize) < 1:
+            raise ValueError(f"{self.name}: chunksize must be >= 1 sample, got {chunksize!r}")
+        self.chunksize = int(chunksize)
+        sig = self.outputs["signals"].spec
+        sig["shape"] = (-1, self.nb_channel)
+        sig["sample_rate"] = self.sample_rate
+        sig["channel_names"] = list(self.simulator.channel_names)
+        sig["channel_units"] = ["microvolts"] * self.nb_channel
+        sig["channel_types"] = ["EEG"] * self.nb_channel
+        sig["units"] = "microvolts"
+        sig["manufacturer"] = "lslacq"
+        sig["model"] = "SimulatedEEG"
+        ev = self.outputs["events"].spec
+        ev["dtype"] = EVENT_DTYPE.descr
+        ev["shape"] = (-1,)
+        ev["sample_rate"] = self.sample_rate  # of the signal the event indexes refer to
+
+    def _initialize(self) -> None:
+        self.n_sent = 0
+        self.n_events = 0
+
+    def _start(self) -> None:
+        self.error = None
+        self._stop_event.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-simulated-eeg", daemon=True)
+        self._thread.start()
+
+    def _stop(self) -> None:
+        self._stop_event.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        signals, events = self.outputs["signals"], self.outputs["events"]
+        period = self.chunksize / self.sample_rate
+        t_start = time.perf_counter()
+        k = 0
+        try:
+            while True:
+                due = t_start + (k + 1) * period
+                delay = due - time.perf_counter()
+                if delay > 0 and self._stop_event.wait(delay):
+                    break
+                if self._stop_event.is_set():
+                    break
+                behind = int((time.perf_counter() - due) / period)
+                if behind > 1 / period:  # more than a second late: skip instead of bursting
+                    skipped = (behind - 1) * self.chunksize
+                    logger.warning("%s: pacing thread was %.1f s late; skipping %d samples", self.name,
+                                   behind * period, skipped)
+                    self.n_skipped += skipped
+                    k += behind - 1
+                    self.simulator.index += skipped
+                    self.n_sent += skipped
+                data, evs = self.simulator.generate(self.chunksize)
+                self.n_sent += len(data)
+                signals.send(data, index=self.n_sent)
+                if len(evs):
+                    events.send(evs, index=self.n_events + len(evs))
+                    self.n_events += len(evs)
+                k += 1
+        except Exception as exc:
+            self.error = exc
+            logger.exception("%s: acquisition thread failed", self.name)
+            self.failed.emit(exc)

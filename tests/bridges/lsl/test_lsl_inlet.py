@@ -1,0 +1,143 @@
+"""LslInlet: LSL -> graph, from plain pylsl outlets; recovery; round trip through an LslOutlet."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import numpy as np
+import pytest
+from lsl_helpers import pull_exactly, ramp, reader, recv_until, wait_until
+
+pylsl = pytest.importorskip("pylsl")
+
+from lslacq.errors import StreamTimeoutError  # noqa: E402
+from lslacq_lsl import LslInlet, LslOutlet, resolve_stream  # noqa: E402
+
+
+def _inlet(node_name="inlet", **kwargs):
+    node = LslInlet(name=node_name)
+    node.configure(**kwargs)
+    for out in node.outputs.values():
+        out.configure(protocol="inproc")
+    return node
+
+
+def test_numeric_stream_spec_values_and_timestamps(make_outlet, unique_name):
+    outlet = make_outlet(unique_name, n_channels=3, srate=250.0, fmt="int16", labels=["a", "b", "c"],
+                         units=["uV", "uV", "mV"])
+    node = _inlet(name=unique_name, clocksync=False, dejitter=False)
+    with node:
+        spec = node.outputs["signals"].params
+        assert spec["shape"] == (-1, 3) and np.dtype(spec["dtype"]) == np.int16
+        assert spec["sample_rate"] == 250.0
+        assert spec["channel_names"] == ["a", "b", "c"] and spec["channel_units"] == ["uV", "uV", "mV"]
+        assert spec["lsl_source_id"] == f"{unique_name}-sid"
+        sig, ts = reader(node.outputs["signals"]), reader(node.outputs["timestamps"])
+        node.initialize()
+        node.start()
+        t0 = pylsl.local_clock()
+        stamps = t0 + np.arange(300) / 250.0
+        data = ramp(300, 3, dtype="int64") % 30000
+        for k in range(0, 300, 50):
+            outlet.push_chunk(data[k:k + 50].astype("int16"), timestamp=list(stamps[k:k + 50]))
+        index, got = recv_until(sig, 300)
+        _, got_ts = recv_until(ts, 300)
+        assert index == 300 and node.n_received == 300
+        np.testing.assert_array_equal(got, data)
+        np.testing.assert_array_equal(got_ts, stamps)  # no clocksync, no dejitter: exactly what was pushed
+        sig.close()
+        ts.close()
+
+
+def test_string_markers_become_events(make_outlet, unique_name):
+    outlet = make_outlet(unique_name, type="Markers", n_channels=1, srate=0.0, fmt="string")
+    node = _inlet(type="Markers", name=unique_name)
+    with node:
+        params = node.outputs["signals"].params
+        assert params.streamtype == "event" and np.dtype(params.np_dtype).names[0] == "index"
+        sig, ts = reader(node.outputs["signals"]), reader(node.outputs["timestamps"])
+        node.initialize()
+        node.start()
+        markers = ["stim-left", "42", "x" * 40]
+        for i, m in enumerate(markers):
+            outlet.push_sample([m], 100.0 + i)
+        _, events = recv_until(sig, 3)
+        _, stamps = recv_until(ts, 3)
+        assert events["index"].tolist() == [0, 1, 2]
+        assert events["description"].tolist() == [b"stim-left", b"42", b"x" * 32]
+        assert events["code"].tolist() == [0, 42, 0]
+        assert node.n_truncated_markers == 1
+        assert np.all(np.abs(stamps - (100.0 + np.arange(3))) < 1e-3)
+        sig.close()
+        ts.close()
+
+
+def test_resolution_failure_names_the_query_and_the_visible_streams(make_outlet, unique_name):
+    make_outlet(unique_name + "-present")
+    node = LslInlet(name="inlet")
+    with pytest.raises(StreamTimeoutError) as err:
+        node.configure(name=unique_name + "-absent", resolve_timeout=0.5)
+    assert unique_name + "-absent" in str(err.value) and unique_name + "-present" in str(err.value)
+    with pytest.raises(ValueError, match="which LSL stream"):
+        node.configure()
+    node.close()
+
+
+def test_recovers_when_the_outlet_comes_back_with_the_same_source_id(unique_name, caplog):
+    def new_outlet():
+        return pylsl.StreamOutlet(pylsl.StreamInfo(unique_name, "EEG", 2, 100.0, "float32", unique_name + "-sid"))
+
+    outlet = new_outlet()
+    node = _inlet(source_id=unique_name + "-sid", stall_timeout=0.5)
+    with node, caplog.at_level(logging.WARNING):
+        sig = reader(node.outputs["signals"])
+        node.initialize()
+        node.start()
+        outlet.push_chunk(ramp(50, 2))
+        recv_until(sig, 50)
+        del outlet
+        gc.collect()
+        wait_until(lambda: node.stalled, timeout=30, what="the inlet to notice the outlet is gone")
+        outlet = new_outlet()
+
+        def resumed():
+            outlet.push_chunk(ramp(10, 2, start=50))
+            return sig.poll(timeout=200)
+
+        wait_until(resumed, timeout=60, what="data from the restarted outlet")
+        _, data = recv_until(sig, 10)
+        np.testing.assert_array_equal(data[:10], ramp(10, 2, start=50))
+        assert node.n_stalls == 1 and node.n_gaps == 1 and node.gaps[0].index == 50
+        assert node.gaps[0].duration > 0 and node.gaps[0].missing > 0
+        assert node.error is None and node.running()
+        assert "gap" in caplog.text and "no data" in caplog.text
+        sig.close()
+        del outlet
+
+
+def test_round_trip_preserves_values_and_timestamps(make_outlet, unique_name):
+    source = make_outlet(unique_name + "-src", n_channels=4, srate=500.0)
+    inlet_node = _inlet(name=unique_name + "-src", clocksync=False, dejitter=False)
+    out_node = LslOutlet(name="republish")
+    out_node.configure(name=unique_name + "-copy", timestamps_input=True)
+    with inlet_node, out_node:
+        out_node.inputs["signals"].connect(inlet_node.outputs["signals"])
+        out_node.inputs["timestamps"].connect(inlet_node.outputs["timestamps"])
+        inlet_node.initialize()
+        out_node.initialize()
+        assert out_node.info.nominal_srate() == 500.0 and out_node.info.channel_count() == 4
+        info = resolve_stream(source_id=out_node.source_id, timeout=10)
+        final = pylsl.StreamInlet(info, processing_flags=pylsl.proc_none)
+        final.open_stream(timeout=10)
+        out_node.start()
+        inlet_node.start()
+        t0 = pylsl.local_clock() - 10.0  # deliberately not "now": must be passed through, not recomputed
+        stamps = t0 + np.arange(400) / 500.0 + np.random.default_rng(0).uniform(0, 1e-4, 400)
+        for k in range(0, 400, 40):
+            source.push_chunk(ramp(40, 4, start=k), timestamp=list(stamps[k:k + 40]))
+        data, ts = pull_exactly(final, 400)
+        np.testing.assert_array_equal(data, ramp(400, 4))
+        np.testing.assert_allclose(ts, stamps, rtol=0, atol=1e-9)
+        assert out_node.error is None and inlet_node.error is None
+        del final

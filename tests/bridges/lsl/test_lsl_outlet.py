@@ -1,0 +1,170 @@
+"""LslOutlet: graph stream -> LSL, read back with plain pylsl."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from lsl_helpers import make_event_source, make_source, pull_exactly, ramp, wait_until
+
+pylsl = pytest.importorskip("pylsl")
+
+from lslacq.core.registry import get_node_type  # noqa: E402
+from lslacq.dsp.events import make_events  # noqa: E402
+from lslacq_lsl import LslOutlet, describe_stream, resolve_stream  # noqa: E402
+
+
+def _outlet(source, unique_name, node_name="outlet", **kwargs):
+    node = LslOutlet(name=node_name)
+    node.configure(name=unique_name, **kwargs)
+    node.inputs["signals"].connect(source)
+    node.initialize()
+    return node
+
+
+def _plain_inlet(source_id, flags=pylsl.proc_none):
+    info = resolve_stream(source_id=source_id, timeout=10)
+    inlet = pylsl.StreamInlet(info, processing_flags=flags)
+    inlet.open_stream(timeout=10)
+    return inlet
+
+
+def test_node_type_is_registered_through_the_entry_point():
+    assert get_node_type("LslOutlet") is LslOutlet
+
+
+def test_metadata_and_stable_source_id(unique_name):
+    names = [f"E{i}" for i in range(4)]
+    with make_source(4, 250.0, channel_names=names, channel_units=["microvolts"] * 4, manufacturer="ACME") as src:
+        node = _outlet(src, unique_name, node_name="amp", type="EEG", model="X1", channel_types="EEG")
+        try:
+            inlet = _plain_inlet(node.source_id)
+            d = describe_stream(inlet.info(timeout=10))
+            assert (d.name, d.type, d.channel_count, d.nominal_srate, d.channel_format) == \
+                   (unique_name, "EEG", 4, 250.0, "float32")
+            assert d.channel_names == tuple(names)
+            assert d.channel_units == ("microvolts",) * 4 and d.channel_types == ("EEG",) * 4
+            assert (d.manufacturer, d.model) == ("ACME", "X1")
+            assert "<software>lslacq</software>" in inlet.info().as_xml()
+            first_id = node.source_id
+            del inlet
+        finally:
+            node.close()
+    with make_source(4, 250.0) as src:
+        again = _outlet(src, unique_name, node_name="amp")
+        try:
+            assert again.source_id == first_id  # a restarted outlet keeps its identity
+        finally:
+            again.close()
+
+
+def test_timestamps_are_derived_from_sample_indexes(unique_name):
+    srate = 200.0
+    with make_source(3, srate) as src:
+        node = _outlet(src, unique_name)
+        try:
+            inlet = _plain_inlet(node.source_id)
+            node.start()
+            sizes = [1, 7, 13, 40, 2, 37]
+            n = 0
+            t_before = pylsl.local_clock()
+            for size in sizes:
+                n += size
+                src.send(ramp(size, 3, start=n - size), index=n)
+                time.sleep(0.003 * size)  # irregular delivery must not show in the timestamps
+            # a gap of 50 samples in the indexes is a gap of 50 sample periods in time
+            src.send(ramp(10, 3, start=n + 50), index=n + 60)
+            data, ts = pull_exactly(inlet, n + 10)
+            np.testing.assert_array_equal(data[:n], ramp(n, 3))
+            np.testing.assert_array_equal(data[n:], ramp(10, 3, start=n + 50))
+            np.testing.assert_allclose(np.diff(ts[:n]), 1 / srate, rtol=0, atol=1e-9)
+            assert ts[n] - ts[n - 1] == pytest.approx(51 / srate, abs=1e-9)
+            # anchored on local_clock at the first chunk (its newest sample happened "now")
+            assert t_before - 1 < ts[0] < pylsl.local_clock()
+            assert node.n_pushed == n + 10 and node.error is None
+            del inlet
+        finally:
+            node.close()
+
+
+@pytest.mark.parametrize("dtype,fmt", [("int16", "int16"), ("uint16", "int32"), ("float64", "double64")])
+def test_dtypes_map_to_lsl_channel_formats(unique_name, dtype, fmt):
+    with make_source(2, 100.0, dtype=dtype) as src:
+        node = _outlet(src, unique_name)
+        try:
+            inlet = _plain_inlet(node.source_id)
+            assert describe_stream(inlet.info()).channel_format == fmt
+            node.start()
+            values = (np.arange(20).reshape(10, 2) * 3000 % 60000).astype(dtype)
+            src.send(values)
+            data, _ = pull_exactly(inlet, 10)
+            np.testing.assert_array_equal(data, values.astype("int64"))
+            del inlet
+        finally:
+            node.close()
+
+
+def test_events_become_markers_on_the_signal_time_axis(unique_name):
+    srate = 100.0
+    with make_source(2, srate) as sig, make_event_source(srate) as evs:
+        signal = _outlet(sig, unique_name + "-eeg", node_name="eeg")
+        markers = _outlet(evs, unique_name + "-markers", node_name="markers", reference="eeg")
+        codes = _outlet(evs, unique_name + "-codes", node_name="codes", marker_format="int32", reference="eeg")
+        try:
+            assert markers.info.type() == "Markers" and markers.info.nominal_srate() == 0.0
+            sig_in = _plain_inlet(signal.source_id)
+            mk_in = _plain_inlet(markers.source_id)
+            code_in = _plain_inlet(codes.source_id)
+            assert code_in.channel_format == pylsl.cf_int32
+            for node in (signal, markers, codes):
+                node.start()
+            sig.send(ramp(100, 2))
+            wait_until(lambda: signal.n_pushed == 100, what="signal pushed")
+            events = make_events([10, 55, 99], type="Stimulus", description=["S  1", "", "S  3"], code=[1, 2, 3])
+            evs.send(events)
+            data, ts = pull_exactly(sig_in, 100)
+            labels, mts = pull_exactly(mk_in, 3)
+            assert labels[:, 0].tolist() == ["S  1", "Stimulus", "S  3"]
+            np.testing.assert_allclose(mts, ts[[10, 55, 99]], atol=1e-9, rtol=0)
+            values, cts = pull_exactly(code_in, 3)
+            assert values[:, 0].tolist() == [1, 2, 3]
+            np.testing.assert_allclose(cts, mts, atol=1e-9, rtol=0)
+            del sig_in, mk_in, code_in
+        finally:
+            for node in (signal, markers, codes):
+                node.close()
+
+
+def test_markers_without_reference_keep_their_spacing(unique_name):
+    with make_event_source(sample_rate=1000.0) as evs:
+        node = _outlet(evs, unique_name)
+        try:
+            inlet = _plain_inlet(node.source_id)
+            node.start()
+            evs.send(make_events([1000, 1500], description="a"))
+            evs.send(make_events([4000], description="b"))
+            labels, ts = pull_exactly(inlet, 3)
+            assert labels[:, 0].tolist() == ["a", "a", "b"]
+            np.testing.assert_allclose(np.diff(ts), [0.5, 2.5], atol=1e-9)
+            del inlet
+        finally:
+            node.close()
+
+
+def test_configuration_errors_name_the_problem(unique_name):
+    node = LslOutlet(name="bad")
+    with pytest.raises(ValueError, match="marker_format"):
+        node.configure(marker_format="float")
+    with make_source(2, sample_rate=None) as src:
+        node.configure(name=unique_name)
+        node.inputs["signals"].connect(src)
+        with pytest.raises(ValueError, match="nominal_srate"):
+            node.initialize()
+    node.close()
+    with make_source(2, 100.0, dtype="complex64") as src:
+        node = LslOutlet(name="complex")
+        node.configure(name=unique_name)
+        with pytest.raises(TypeError, match="no channel format"):
+            node.inputs["signals"].connect(src)
+        node.close()
