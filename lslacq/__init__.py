@@ -34,6 +34,7 @@ _LAZY = {
     "ChannelSplitter": "lslacq.core.tools",
     # devices
     "NumpyDeviceBuffer": "lslacq.devices.numpy_device",
+    "BrainAmpSocket": "lslacq.devices.brainampsocket",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -42,7 +42,7 @@ from .protocol import (
     markers_to_array,
 )
 
-__all__ = ["Client"]
+__all__ = ["Client", "fetch_start_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,14 @@ class Client:
         it with ``RingBuffer(shape, 'float32', double, shmem=client.buffer.shm.to_dict())``.
     max_channels : int
         START messages announcing more channels are rejected as corrupted.
+    on_block : callable, optional
+        Called in the receiver thread after each data block was buffered, as
+        ``on_block(index, data, markers)``: ``index`` is the absolute index of
+        the block's last sample + 1, ``data`` a new ``(n, n_channels)``
+        float32 microvolt array (not a view into a buffer), ``markers`` a
+        :data:`~lslacq.devices.rda.MARKER_DTYPE` array with absolute
+        positions. An exception raised by it stops the receiver like a
+        network error (see :attr:`error`).
 
     Attributes
     ----------
@@ -98,6 +106,7 @@ class Client:
         double: bool = True,
         shmem: bool = False,
         max_channels: int = DEFAULT_MAX_CHANNELS,
+        on_block=None,
     ):
         buffer_size, buffer_window = int(buffer_size), int(buffer_window)
         if buffer_size < 1:
@@ -111,6 +120,7 @@ class Client:
         self._double = bool(double)
         self._shmem = bool(shmem)
         self._max_channels = int(max_channels)
+        self.on_block = on_block
 
         self.sock: socket.socket | None = None
         self.address: tuple | None = None
@@ -410,12 +420,13 @@ class Client:
             self.error = exc
             self.stop_reason = str(exc)
             logger.error("RDA client receiver stopped: %s", exc)
-            self.failed.emit(exc)
         finally:
             sel.close()
             self._stop_event.set()
             with self._cond:
                 self._cond.notify_all()
+        if self.error is not None:  # listeners see is_streaming == False already
+            self.failed.emit(self.error)
 
     def _handle(self, msg) -> bool:
         """Process one message; False stops the receiver."""
@@ -475,12 +486,18 @@ class Client:
             data = data * self._scale  # float32 result, also for int16 input
         elif data.dtype != np.float32:
             data = data.astype(np.float32)
-        buf.new_chunk(data, index + msg.n_points)
+        elif self.on_block is not None:
+            data = data.copy()  # msg.data is a view into the receive buffer
+        end = index + msg.n_points
+        buf.new_chunk(data, end)
         self.blocks_received += 1
+        markers = markers_to_array(msg.markers, offset=index) if msg.markers else None
         with self._cond:
-            if msg.markers:
-                self._markers.append(markers_to_array(msg.markers, offset=index))
+            if markers is not None:
+                self._markers.append(markers)
             self._cond.notify_all()
+        if self.on_block is not None:
+            self.on_block(end, data, markers if markers is not None else np.zeros(0, MARKER_DTYPE))
 
     # -- reading ----------------------------------------------------------------
 
@@ -578,3 +595,19 @@ class Client:
     def __repr__(self) -> str:
         state = "streaming" if self.is_streaming else ("connected" if self.sock else "disconnected")
         return f"<rda.Client {state} {self.address} last_sample={self.last_sample} layout={self.start_msg}>"
+
+
+def fetch_start_message(host: str, port: int, timeout: float = 10.0) -> StartMessage:
+    """Connect to an RDA server, return its START message and disconnect.
+
+    Raises
+    ------
+    ConnectionError, StreamTimeoutError, BrokenStreamError
+        With a message saying what to check.
+    """
+    client = Client(buffer_size=1)
+    client.connect((host, port), timeout=timeout)
+    try:
+        return client._wait_for_start(timeout)
+    finally:
+        client.disconnect()

@@ -436,7 +436,7 @@ class RdaEmulator:
             try:
                 self._send(conn, data)
             except OSError as exc:
-                logger.warning("RDA emulator: dropping client (%s)", exc)
+                logger.info("RDA emulator: dropping client (%s)", exc)
                 self._clients.remove(conn)
                 _close_quietly(conn)
 

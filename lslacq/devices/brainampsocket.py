@@ -1,0 +1,147 @@
+"""BrainAmpSocket: BrainAmp EEG from BrainVision Recorder's RDA server, as a Node."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..core.node import Node
+from ..core.signal import Signal
+from ..errors import NodeStateError
+from .rda.client import Client, fetch_start_message
+from .rda.protocol import DEFAULT_PORT_FLOAT32, MARKER_DTYPE, StartMessage
+
+__all__ = ["BrainAmpSocket", "TRIGGER_DTYPE"]
+
+logger = logging.getLogger(__name__)
+
+#: dtype of the ``triggers`` output: absolute sample index ``pos``, duration
+#: ``points``, ``channel`` (-1 = all), marker ``type`` and ``description``.
+TRIGGER_DTYPE = MARKER_DTYPE
+
+
+class BrainAmpSocket(Node):
+    """BrainAmp EEG amplifier from Brain Products, through BrainVision Recorder's RDA server.
+
+    This node bridges lslacq and the socket-based data streaming (RDA) of the
+    Vision Recorder acquisition software (or ``lslacq rda-emulator``). Both
+    16-bit (port 51234) and 32-bit float (port 51244) RDA streams are
+    accepted.
+
+    Outputs
+    -------
+    signals : analogsignal, float32, shape (-1, n_channels)
+        Microvolts (``raw * resolution``). The spec holds ``sample_rate``,
+        ``channel_names``, ``nb_channel`` and ``units='uV'``. Indices count
+        samples from ``start()``; blocks the server dropped leave a gap in
+        the indices (and NaN in the client's buffer).
+    triggers : event, :data:`TRIGGER_DTYPE`
+        Recorder markers; ``pos`` is the absolute sample index in ``signals``.
+
+    Attributes
+    ----------
+    error : Exception or None
+        Why acquisition stopped while the node was running (server closed
+        the connection, corrupted stream...). Also emitted through
+        :attr:`failed`.
+    failed : Signal
+        Emitted with the exception when acquisition fails.
+    """
+
+    _output_specs = {
+        "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
+                        sample_rate=512.0, units="uV"),
+        "triggers": dict(streamtype="event", dtype=[list(f) for f in MARKER_DTYPE.descr], shape=(-1,)),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.failed = Signal()
+        self.client: Client | None = None
+        self.start_msg: StartMessage | None = None
+        self.error: BaseException | None = None
+
+    def _configure(self, brainamp_host: str = "127.0.0.1", brainamp_port: int = DEFAULT_PORT_FLOAT32,
+                   timeout: float = 10.0, **kwargs) -> None:
+        """
+        Parameters
+        ----------
+        brainamp_host : str
+            Address of the computer running Vision Recorder (RDA enabled).
+        brainamp_port : int
+            RDA port: 51244 for 32-bit float data (default), 51234 for 16-bit.
+        timeout : float
+            Seconds to wait for the connection and Recorder's START message
+            (Recorder sends it only while monitoring or recording).
+        """
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: "
+                            "brainamp_host, brainamp_port, timeout")
+        self.brainamp_host = str(brainamp_host)
+        self.brainamp_port = int(brainamp_port)
+        self.timeout = float(timeout)
+        start = fetch_start_message(self.brainamp_host, self.brainamp_port, self.timeout)
+        self.start_msg = start
+        self.nb_channel = start.n_channels
+        self.sample_rate = start.sample_rate
+        self.channel_names = list(start.channel_names)
+        self.resolutions = start.resolutions.copy()
+        spec = self.outputs["signals"].spec
+        spec["shape"] = (-1, self.nb_channel)
+        spec["sample_rate"] = self.sample_rate
+        spec["nb_channel"] = self.nb_channel
+        spec["channel_names"] = self.channel_names
+        spec["units"] = "uV"
+        logger.info("%s: RDA server %s:%d sends %s", self.name, self.brainamp_host, self.brainamp_port, start)
+
+    def _initialize(self) -> None:
+        self.error = None
+
+    def _start(self) -> None:
+        self.error = None
+        for output in self.outputs.values():
+            output.reset_buffer_index()
+        client = Client(buffer_size=max(int(self.sample_rate), 1024), double=False, on_block=self._send_block)
+        client.failed.connect(self._on_failure)
+        client.connect((self.brainamp_host, self.brainamp_port), timeout=self.timeout)
+        try:
+            client.start_streaming(timeout=self.timeout)
+            if not client.start_msg.same_layout(self.start_msg):
+                raise NodeStateError(
+                    f"{self.name}: the RDA server now sends {client.start_msg}, but the node was configured for "
+                    f"{self.start_msg}; create and configure a new node for the new layout"
+                )
+        except BaseException:
+            client.close()
+            raise
+        self.client = client
+
+    def _send_block(self, index: int, data: np.ndarray, markers: np.ndarray) -> None:
+        self.outputs["signals"].send(data, index=index)
+        if len(markers):
+            self.outputs["triggers"].send(markers)
+
+    def _on_failure(self, exc: BaseException) -> None:
+        self.error = exc
+        logger.error("%s: acquisition stopped: %s", self.name, exc)
+        self.failed.emit(exc)
+
+    @property
+    def is_streaming(self) -> bool:
+        """True while data is being received (False after a failure or a STOP from the server)."""
+        return self.client is not None and self.client.is_streaming
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the data stopped arriving ("" while streaming)."""
+        return self.client.stop_reason if self.client is not None else ""
+
+    def _stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def _close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None

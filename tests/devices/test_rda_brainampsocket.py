@@ -1,0 +1,127 @@
+"""BrainAmpSocket node: RDA emulator -> node -> real InputStreams."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+import lslacq
+from lslacq.core.registry import get_node_type
+from lslacq.core.stream import InputStream
+from lslacq.devices.rda import RdaEmulator
+from lslacq.errors import BrokenStreamError, NodeStateError, StreamTimeoutError
+
+TIMEOUT_MS = 20000
+
+
+@pytest.fixture
+def emulator():
+    with RdaEmulator(port=0, n_channels=5, sample_rate=1000, block_duration=0.01, marker_interval=0.05,
+                     keepalive_interval=0.05, other_interval=0.1) as emu:
+        yield emu
+
+
+def _make_node(port, **kw):
+    node = lslacq.devices.BrainAmpSocket(name="amp")
+    node.configure(brainamp_host="127.0.0.1", brainamp_port=port, **kw)
+    for output in node.outputs.values():
+        output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+    node.initialize()
+    return node
+
+
+def _read(inp, n_samples):
+    chunks, index = [], 0
+    while index < n_samples:
+        index, data = inp.recv(timeout=TIMEOUT_MS)
+        chunks.append(data)
+    return index, np.concatenate(chunks)
+
+
+@pytest.mark.parametrize("int16", [False, True])
+def test_signals_and_triggers(int16):
+    with RdaEmulator(port=0, n_channels=5, sample_rate=1000, block_duration=0.01, marker_interval=0.05,
+                     int16=int16, fragment=int16) as emu:
+        node = _make_node(emu.address[1])
+        sig, trg = InputStream(), InputStream()
+        try:
+            params = node.outputs["signals"].params
+            assert params["shape"] == (-1, 5) and params["sample_rate"] == 1000.0
+            assert params["channel_names"] == ["Counter", "Ch1", "Ch2", "Ch3", "Ch4"]
+            assert params["units"] == "uV" and np.dtype(params["dtype"]) == np.float32
+            assert node.outputs["triggers"].params["streamtype"] == "event"
+            sig.connect(node.outputs["signals"])
+            trg.connect(node.outputs["triggers"])
+            node.start()
+            assert node.running() and node.is_streaming
+            index, data = _read(sig, 400)
+            assert index == len(data)
+            first = int(data[0, 0])
+            np.testing.assert_allclose(data, emu.signal(first, first + len(data)), rtol=1e-6, atol=1e-3)
+            expected = emu.expected_markers(first, first + len(data))
+            got = np.concatenate([trg.recv(timeout=TIMEOUT_MS)[1] for _ in range(len(expected))])
+            expected["pos"] -= first
+            np.testing.assert_array_equal(got, expected)
+            node.stop()
+        finally:
+            node.close()
+            sig.close()
+            trg.close()
+
+
+def test_server_closing_is_reported_and_restart_works(emulator):
+    node = _make_node(emulator.address[1])
+    sig = InputStream()
+    failed = threading.Event()
+    errors = []
+    node.failed.connect(lambda exc: (errors.append(exc), failed.set()))
+    try:
+        sig.connect(node.outputs["signals"])
+        node.start()
+        _read(sig, 100)
+        emulator.drop_clients()
+        assert failed.wait(20)
+        assert isinstance(node.error, BrokenStreamError) and errors == [node.error]
+        assert not node.is_streaming and "closed the connection" in node.stop_reason
+        node.stop()
+        sig.empty_queue()
+        node.start()  # reconnects; indices restart at 0
+        index, data = _read(sig, 100)
+        assert index == len(data) >= 100 and node.error is None
+        np.testing.assert_array_equal(np.diff(data[:, 0]), 1)
+        node.stop()
+    finally:
+        node.close()
+        sig.close()
+
+
+def test_layout_change_between_configure_and_start(emulator):
+    node = _make_node(emulator.address[1])
+    try:
+        emulator.restart(n_channels=2)
+        with pytest.raises(NodeStateError, match="configured for 5 channels"):
+            node.start()
+        assert not node.running()
+    finally:
+        node.close()
+
+
+def test_configure_errors():
+    node = lslacq.devices.BrainAmpSocket()
+    with pytest.raises(TypeError, match="brainamp_port"):
+        node.configure(port=1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never sends START
+        with pytest.raises(StreamTimeoutError, match="START"):
+            node.configure(brainamp_port=silent.getsockname()[1], timeout=0.3)
+        port = silent.getsockname()[1]
+    with pytest.raises(ConnectionError, match="RDA server"):
+        node.configure(brainamp_port=port, timeout=2)
+    node.close()
+
+
+def test_registered_by_name():
+    assert get_node_type("BrainAmpSocket") is lslacq.devices.BrainAmpSocket
+    assert lslacq.BrainAmpSocket is lslacq.devices.BrainAmpSocket
