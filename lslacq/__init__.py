@@ -32,6 +32,14 @@ _LAZY = {
     "ThreadPollInput": "lslacq.core.tools",
     "StreamConverter": "lslacq.core.tools",
     "ChannelSplitter": "lslacq.core.tools",
+    # dsp
+    "SosFilter": "lslacq.dsp.sosfilter",
+    "OverlapFiltfilt": "lslacq.dsp.overlapfiltfilt",
+    "AnalogTrigger": "lslacq.dsp.trigger",
+    "DigitalTrigger": "lslacq.dsp.trigger",
+    "TriggerAccumulator": "lslacq.dsp.triggeraccumulator",
+    "design_sos": "lslacq.dsp.sos",
+    "EVENT_DTYPE": "lslacq.dsp.events",
     # devices
     "NumpyDeviceBuffer": "lslacq.devices.numpy_device",
     "BrainAmpSocket": "lslacq.devices.brainampsocket",

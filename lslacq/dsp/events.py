@@ -1,6 +1,6 @@
 """The event stream format shared by triggers, device markers and LSL markers.
 
-An *event stream* is an lslacq stream whose ``streamtype`` is ``'events'`` and
+An *event stream* is an lslacq stream whose ``streamtype`` is ``'event'`` and
 whose samples are records of :data:`EVENT_DTYPE`; every ``send`` carries a 1-D
 array of zero or more events. Producers in lslacq (AnalogTrigger,
 DigitalTrigger, device marker outputs such as BrainAmp's, the LSL marker inlet)
@@ -30,8 +30,9 @@ description : bytes (S32)
     ASCII free label, e.g. ``b'S  1'`` or ``b'ch2+'``; this is what an LSL
     marker outlet publishes (see :func:`event_labels`).
 
-pyacq's triggers sent plain ``int64`` arrays of indexes; :func:`as_event_indexes`
-accepts both forms so consumers work with either.
+pyacq's triggers sent plain ``int64`` arrays of indexes, and pyacq's (and the
+RDA client's) marker records name the sample index ``'pos'``;
+:func:`as_event_indexes` accepts all three forms so consumers work with any.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ EVENT_DTYPE = np.dtype(
 )
 """numpy dtype of one event (72 bytes)."""
 
-EVENT_STREAM_SPEC = {"streamtype": "events", "dtype": EVENT_DTYPE.descr, "shape": (-1,)}
+EVENT_STREAM_SPEC = {"streamtype": "event", "dtype": EVENT_DTYPE.descr, "shape": (-1,)}
 """Output spec entries of an event stream (``output.spec.update(EVENT_STREAM_SPEC)``).
 
 The dtype is given as its ``descr`` list so the spec serialises to JSON/msgpack;
@@ -123,23 +124,32 @@ def make_events(
     return ev
 
 
+_INDEX_FIELDS = ("index", "pos")
+
+
+def _index_field(dtype: np.dtype) -> str | None:
+    names = dtype.names or ()
+    return next((f for f in _INDEX_FIELDS if f in names), None)
+
+
 def is_event_dtype(dtype) -> bool:
-    """Return True if ``dtype`` is a structured dtype with an ``'index'`` field."""
+    """Return True if ``dtype`` is a structured dtype with an ``'index'`` (or pyacq's ``'pos'``) field."""
     dt = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
-    return dt.names is not None and "index" in dt.names
+    return _index_field(dt) is not None
 
 
 def as_event_indexes(events) -> np.ndarray:
     """Return the absolute sample indexes of ``events`` as a 1-D int64 array.
 
     Accepts an array of :data:`EVENT_DTYPE` (or any structured dtype with an
-    ``'index'`` field) and pyacq's plain integer arrays of indexes.
+    ``'index'`` or ``'pos'`` field) and pyacq's plain integer arrays of indexes.
     """
     arr = np.asarray(events)
     if arr.dtype.names is not None:
-        if "index" not in arr.dtype.names:
+        field = _index_field(arr.dtype)
+        if field is None:
             raise ValueError(f"event records have no 'index' field (fields: {arr.dtype.names}); use lslacq.dsp.EVENT_DTYPE")
-        return np.ascontiguousarray(arr["index"].reshape(-1), dtype=np.int64)
+        return np.ascontiguousarray(arr[field].reshape(-1), dtype=np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"events must be EVENT_DTYPE records or integer sample indexes, got dtype {arr.dtype}")
     return arr.reshape(-1).astype(np.int64, copy=False)

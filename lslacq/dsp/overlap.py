@@ -55,9 +55,12 @@ class OverlapFiltfiltEngine:
         Channels of every chunk (chunks are ``(n_samples, n_channels)``).
     dtype : numpy dtype
         dtype of the returned chunks (default float32).
+    backend : callable, optional
+        Replaces scipy's sosfilt (see :class:`~lslacq.dsp.sos.SosFilterEngine`).
     """
 
-    def __init__(self, coefficients, chunksize: int, overlapsize: int, n_channels: int, dtype=np.float32):
+    def __init__(self, coefficients, chunksize: int, overlapsize: int, n_channels: int, dtype=np.float32,
+                 backend=None):
         for name, value, low in (("chunksize", chunksize, 1), ("overlapsize", overlapsize, 0), ("n_channels", n_channels, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"OverlapFiltfiltEngine: {name} must be an int >= {low}, got {value!r}")
@@ -65,6 +68,7 @@ class OverlapFiltfiltEngine:
         self.overlapsize = int(overlapsize)
         self.n_channels = int(n_channels)
         self.dtype = np.dtype(dtype)
+        self.backend = backend
         self._window = self.chunksize + self.overlapsize
         self.set_coefficients(coefficients)
         self.reset()
@@ -97,6 +101,8 @@ class OverlapFiltfiltEngine:
         self._next_out = None  # absolute index of the next sample to release
 
     def _sosfilt(self, x: np.ndarray, zi: np.ndarray):
+        if self.backend is not None:
+            return self.backend(self._sos, x, zi)
         if len(self._groups) == 1:
             return scipy.signal.sosfilt(self._groups[0][1], x, axis=0, zi=zi)
         y = np.empty(x.shape, dtype=np.float64)

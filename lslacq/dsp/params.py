@@ -101,6 +101,11 @@ class Params(MutableMapping):
         The declared parameters; assigning an undeclared key raises KeyError.
     owner : str
         Name used in error messages (usually the node's name).
+    check : callable, optional
+        ``check(name, value, values) -> value``, called after the
+        declaration's own validation, with ``values`` the full set of values
+        the update would produce (for checks that depend on the owner's state,
+        e.g. the number of channels of a connected stream, or on other keys).
 
     Notes
     -----
@@ -109,9 +114,10 @@ class Params(MutableMapping):
     then applies them together, notifying listeners once per key.
     """
 
-    def __init__(self, params: Sequence[Param], owner: str = ""):
+    def __init__(self, params: Sequence[Param], owner: str = "", check: Callable[[str, Any, dict], Any] | None = None):
         self._decl = {p.name: p for p in params}
         self._owner = owner
+        self._check = check
         self._lock = threading.RLock()
         self._values = {p.name: p.validate(p.default, owner) for p in params}
         self._listeners: list[Listener] = []
@@ -150,6 +156,10 @@ class Params(MutableMapping):
             if decl is None:
                 raise KeyError(f"{self._owner or 'params'} has no parameter {key!r}; known: {sorted(self._decl)}")
             checked[key] = decl.validate(value, self._owner)
+        if self._check is not None:
+            merged = {**self.snapshot(), **checked}
+            for key in list(checked):
+                checked[key] = self._check(key, checked[key], merged)
         with self._lock:
             self._values.update(checked)
             listeners = list(self._listeners)

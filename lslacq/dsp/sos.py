@@ -116,6 +116,12 @@ class SosFilterEngine:
     dtype : numpy dtype, optional
         dtype of the returned chunks (default float32). The filter itself
         runs in float64.
+    backend : callable, optional
+        ``backend(sos, x, zi) -> (y, zf)`` with the semantics of
+        ``scipy.signal.sosfilt(sos, x, axis=0, zi=zi)`` that also accepts
+        per-channel ``sos`` of shape ``(n_channels, n_sections, 6)`` (the
+        OpenCL kernel); default: scipy, one call per group of channels that
+        share a filter.
 
     Notes
     -----
@@ -132,10 +138,11 @@ class SosFilterEngine:
     the rest of the stream into NaN.
     """
 
-    def __init__(self, coefficients, n_channels: int, dtype=np.float32):
+    def __init__(self, coefficients, n_channels: int, dtype=np.float32, backend=None):
         if not isinstance(n_channels, (int, np.integer)) or n_channels < 1:
             raise ValueError(f"SosFilterEngine: n_channels must be a positive int, got {n_channels!r}")
         self.n_channels = int(n_channels)
+        self.backend = backend
         self.dtype = np.dtype(dtype)
         self.n_state_resets = 0
         self._last_input: np.ndarray | None = None
@@ -188,7 +195,9 @@ class SosFilterEngine:
             if np.all(finite):
                 self._zi = self._steady_zi(x[0].astype(np.float64))
                 self._needs_reset = False
-        if len(self._groups) == 1:
+        if self.backend is not None:
+            y, self._zi = self.backend(self._sos, x, self._zi)
+        elif len(self._groups) == 1:
             y, self._zi = scipy.signal.sosfilt(self._groups[0][1], x, axis=0, zi=self._zi)
         else:
             y = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float64))

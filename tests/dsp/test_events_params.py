@@ -35,8 +35,11 @@ def test_make_events_rejects_bad_values():
 def test_as_event_indexes_accepts_both_forms():
     assert as_event_indexes(make_events([3, 4])).tolist() == [3, 4]
     assert as_event_indexes(np.array([7], dtype=np.uint32)).tolist() == [7]
+    pyacq_markers = np.zeros(2, dtype=[("pos", "i8"), ("points", "i8"), ("type", "S16")])
+    pyacq_markers["pos"] = [11, 12]
+    assert as_event_indexes(pyacq_markers).tolist() == [11, 12] and is_event_dtype(pyacq_markers.dtype)
     with pytest.raises(ValueError, match="no 'index' field"):
-        as_event_indexes(np.zeros(2, dtype=[("pos", "i8")]))
+        as_event_indexes(np.zeros(2, dtype=[("sample", "i8")]))
 
 
 def _params():

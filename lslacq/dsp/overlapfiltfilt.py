@@ -1,0 +1,131 @@
+"""OverlapFiltfilt node: zero-phase (forward-backward) filtering by overlapping windows (pyacq 5.5.2)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._node import PASSTHROUGH_KEYS, DspNode, as_time_channel, check_signal_input
+from .overlap import OverlapFiltfiltEngine
+from .params import Param
+from .sos import validate_sos
+from .sosfilter import ENGINES, output_dtype
+
+__all__ = ["OverlapFiltfilt"]
+
+
+class OverlapFiltfilt(DspNode):
+    """Forward-backward SOS filtering of a stream with a sliding, overlapping window.
+
+    Because the signal is filtered piecewise, the result differs slightly from
+    ``scipy.signal.sosfiltfilt`` on the whole signal: a small ``chunksize``
+    affects low frequencies, a small ``overlapsize`` leaves transients at the
+    window ends. Check the residual for your filter with
+    :func:`lslacq.dsp.overlap_filtfilt_error` (docs/dsp.md has a table).
+
+    The input is regrouped into blocks of exactly ``chunksize`` samples. Two
+    cases for ``overlapsize``:
+
+    1. ``overlapsize < chunksize/2``: consecutive windows overlap only at
+       their ends; the central part of each chunk comes from one window.
+    2. ``overlapsize > chunksize/2``: windows fully overlap, there is no
+       central part.
+
+    In both cases, for each new block arriving at ``[-chunksize:]``, the chunk
+    computed at ``[-(chunksize + overlapsize):-overlapsize]`` is released: the
+    output is delayed by ``overlapsize`` samples and keeps the absolute indexes
+    of the input (output sample ``i`` is the filtered input sample ``i``).
+
+    configure() parameters
+    ----------------------
+    coefficients : array_like
+        ``(n_sections, 6)``, or ``(n_channels, n_sections, 6)`` for a filter per channel.
+    chunksize : int
+        Window step and output chunk length (default 1024).
+    overlapsize : int
+        Extra samples at the end of each window, and the output delay (default 512).
+    engine : {'numpy', 'opencl'}
+        'opencl' runs both passes in an OpenCL kernel (``pip install lslacq[opencl]``).
+    dtype : float dtype, optional
+        Output dtype (default: input dtype, float32 for integer input).
+
+    Online parameters
+    -----------------
+    ``params['coefficients']`` (or :meth:`set_coefficients`).
+    """
+
+    _input_specs = {"signals": dict(streamtype="analogsignal")}
+    _output_specs = {"signals": dict(streamtype="analogsignal")}
+    _param_decl = (Param("coefficients", None, validator=lambda c: None if c is None else validate_sos(c)),)
+
+    def _configure(self, chunksize: int = 1024, overlapsize: int = 512, coefficients=None, engine: str = "numpy",
+                   dtype=None) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of {list(ENGINES)}")
+        for name, value, low in (("chunksize", chunksize, 1), ("overlapsize", overlapsize, 0)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{self.name}: {name} must be an int >= {low}, got {value!r}")
+        if engine == "opencl":
+            from .opencl import require_opencl
+
+            require_opencl(self.name)
+        validate_sos(coefficients, name=f"{self.name}: coefficients")
+        self.chunksize, self.overlapsize = int(chunksize), int(overlapsize)
+        self.engine_name = engine
+        self._requested_dtype = dtype
+        self.params["coefficients"] = coefficients
+        self._dirty.clear()
+
+    @property
+    def coefficients(self) -> np.ndarray:
+        return self.params["coefficients"]
+
+    def set_coefficients(self, coefficients) -> None:
+        """Change the filter (while running too)."""
+        self.params["coefficients"] = coefficients
+
+    def _check_param(self, name, value, values):
+        if name == "coefficients" and value is not None and getattr(self, "nb_channel", None) is not None:
+            validate_sos(value, self.nb_channel, name=f"{self.name}.params['coefficients']")
+        return value
+
+    def after_input_connect(self, inputname: str) -> None:
+        params = self.input.params
+        self.nb_channel, self._in_dtype = check_signal_input(self, "signals")
+        spec = self.output.spec
+        spec["shape"] = (-1, self.nb_channel)
+        spec["dtype"] = output_dtype(self._in_dtype, getattr(self, "_requested_dtype", None)).str
+        for key in PASSTHROUGH_KEYS:
+            if params.get(key) not in (None, ""):
+                spec[key] = params[key]
+
+    def check_input_specs(self) -> None:
+        validate_sos(self.params["coefficients"], self.nb_channel, name=f"{self.name}: coefficients")
+
+    def _initialize(self) -> None:
+        params = self.input.params
+        self._scale = params.get("scale")
+        self._offset = params.get("offset")
+        self._out_dtype = output_dtype(self._in_dtype, self._requested_dtype)
+        backend = None
+        if self.engine_name == "opencl":
+            from .opencl import OpenCLSosKernel
+
+            backend = OpenCLSosKernel()
+        self._engine = OverlapFiltfiltEngine(self.params["coefficients"], self.chunksize, self.overlapsize,
+                                             self.nb_channel, dtype=self._out_dtype, backend=backend)
+
+    def _start(self) -> None:
+        self._engine.reset()
+        super()._start()
+
+    def _process(self, input_name: str, index: int, data: np.ndarray) -> None:
+        changed = self._take_params()
+        if changed is not None:
+            self._engine.set_coefficients(changed["coefficients"])
+        x = as_time_channel(data)
+        if self._scale is not None or self._offset is not None:
+            x = x * (1.0 if self._scale is None else self._scale) + (0.0 if self._offset is None else self._offset)
+        result = self._engine.process(index, x)
+        if result is not None:
+            end, out = result
+            self.output.send(out, index=end)

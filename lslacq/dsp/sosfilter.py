@@ -1,0 +1,192 @@
+"""SosFilter node: causal IIR filtering of a multichannel stream (pyacq 5.5.2)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from ._node import PASSTHROUGH_KEYS, DspNode, as_time_channel, check_signal_input
+from .params import Param
+from .sos import SosFilterEngine, validate_sos
+
+__all__ = ["SosFilter"]
+
+logger = logging.getLogger(__name__)
+
+ENGINES = ("numpy", "opencl")
+
+
+def output_dtype(input_dtype: np.dtype, requested=None) -> np.dtype:
+    """Float inputs keep their dtype; integer inputs are filtered to float32 (or ``requested``)."""
+    if requested is not None:
+        dt = np.dtype(requested)
+        if dt.kind != "f":
+            raise ValueError(f"output dtype must be a float type, got {dt}")
+        return dt
+    return input_dtype if input_dtype.kind == "f" else np.dtype(np.float32)
+
+
+class FixedChunker:
+    """Regroup chunks of any length into chunks of exactly ``chunksize`` samples."""
+
+    def __init__(self, chunksize: int):
+        self.chunksize = int(chunksize)
+        self._parts: list[np.ndarray] = []
+        self._n = 0
+
+    def push(self, end_index: int, chunk: np.ndarray):
+        """Yield ``(end_index, block)`` for every complete block."""
+        if self._n and end_index - chunk.shape[0] != self._end:
+            self._parts, self._n = [], 0  # gap: start again at the new position
+        self._parts.append(chunk)
+        self._n += chunk.shape[0]
+        self._end = end_index
+        if self._n < self.chunksize:
+            return
+        data = np.concatenate(self._parts, axis=0) if len(self._parts) > 1 else self._parts[0]
+        start = end_index - data.shape[0]
+        n_blocks = data.shape[0] // self.chunksize
+        for k in range(n_blocks):
+            yield start + (k + 1) * self.chunksize, data[k * self.chunksize:(k + 1) * self.chunksize]
+        rest = data[n_blocks * self.chunksize:]
+        self._parts = [rest] if rest.shape[0] else []
+        self._n = rest.shape[0]
+
+
+class SosFilter(DspNode):
+    """Filter every channel of a signal stream with second-order sections (causal IIR).
+
+    The per-channel filter state is carried from chunk to chunk, so the
+    streamed output equals ``scipy.signal.sosfilt`` applied to the whole
+    signal. Output sample ``i`` is the filtered input sample ``i`` (same
+    absolute indexes, no delay beyond the filter's own phase).
+
+    configure() parameters
+    ----------------------
+    coefficients : array_like
+        ``(n_sections, 6)`` (same filter on all channels) or
+        ``(n_channels, n_sections, 6)`` (one filter per channel), e.g. from
+        :func:`lslacq.dsp.design_sos` or ``scipy.signal.iirfilter(...,
+        output='sos')``.
+    chunksize : int or None
+        None: filter chunks as they arrive. An int: regroup the input into
+        output chunks of exactly this many samples (required by
+        ``engine='opencl'``).
+    engine : {'numpy', 'opencl'}
+        'numpy' uses scipy; 'opencl' runs the filter in an OpenCL kernel
+        (needs pyopencl and an OpenCL runtime: ``pip install lslacq[opencl]``).
+    dtype : float dtype, optional
+        Output dtype (default: the input dtype, or float32 for integer inputs).
+
+    Online parameters
+    -----------------
+    ``params['coefficients']`` (or :meth:`set_coefficients`): new filter,
+    validated at once and swapped between two chunks; the new filter starts
+    from its steady state for the last sample, so there is no NaN and no step
+    transient.
+
+    Example
+    -------
+    >>> filt = SosFilter()
+    >>> filt.configure(coefficients=design_sos('bandpass', [1, 40], sample_rate=1000.))
+    >>> filt.input.connect(device.output)
+    >>> filt.output.configure(protocol='tcp', transfermode='plaindata')
+    >>> filt.initialize(); filt.start()
+    >>> filt.params['coefficients'] = design_sos('lowpass', 30, 1000.)
+    """
+
+    _input_specs = {"signals": dict(streamtype="analogsignal")}
+    _output_specs = {"signals": dict(streamtype="analogsignal")}
+    _param_decl = (Param("coefficients", None, validator=lambda c: None if c is None else validate_sos(c),
+                         doc="SOS coefficients (validated on assignment)"),)
+
+    def _configure(self, coefficients=None, chunksize: int | None = None, engine: str = "numpy", dtype=None) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of {list(ENGINES)}")
+        if chunksize is not None and (not isinstance(chunksize, (int, np.integer)) or chunksize < 1):
+            raise ValueError(f"{self.name}: chunksize must be None or a positive int, got {chunksize!r}")
+        if engine == "opencl":
+            from .opencl import require_opencl
+
+            require_opencl(self.name)
+            if chunksize is None:
+                raise ValueError(f"{self.name}: engine='opencl' needs a fixed chunksize, e.g. configure(chunksize=256)")
+        validate_sos(coefficients, name=f"{self.name}: coefficients")
+        self.engine_name = engine
+        self.chunksize = None if chunksize is None else int(chunksize)
+        self._requested_dtype = dtype
+        self.params["coefficients"] = coefficients
+        self._dirty.clear()
+
+    @property
+    def coefficients(self) -> np.ndarray:
+        return self.params["coefficients"]
+
+    def set_coefficients(self, coefficients) -> None:
+        """Change the filter (while running too); pyacq's method name."""
+        self.params["coefficients"] = coefficients
+
+    def _check_param(self, name, value, values):
+        if name == "coefficients" and value is not None and getattr(self, "nb_channel", None) is not None:
+            validate_sos(value, self.nb_channel, name=f"{self.name}.params['coefficients']")
+        return value
+
+    def after_input_connect(self, inputname: str) -> None:
+        params = self.input.params
+        self.nb_channel, in_dtype = check_signal_input(self, "signals")
+        self._in_dtype = in_dtype
+        self._out_dtype = output_dtype(in_dtype, getattr(self, "_requested_dtype", None))
+        spec = self.output.spec
+        spec["shape"] = (-1, self.nb_channel)
+        spec["dtype"] = self._out_dtype.str
+        for key in PASSTHROUGH_KEYS:
+            if params.get(key) not in (None, ""):
+                spec[key] = params[key]
+
+    def check_input_specs(self) -> None:
+        validate_sos(self.params["coefficients"], self.nb_channel, name=f"{self.name}: coefficients")
+
+    def _initialize(self) -> None:
+        params = self.input.params
+        self._scale = params.get("scale")
+        self._offset = params.get("offset")
+        self._out_dtype = output_dtype(self._in_dtype, self._requested_dtype)
+        if np.dtype(self.output.params.np_dtype) != self._out_dtype:
+            raise ValueError(f"{self.name}: output dtype {self.output.params.np_dtype} cannot hold the filtered "
+                             f"signal; leave dtype unset in output.configure() or use {self._out_dtype}")
+        self._engine = self._make_engine(self.params["coefficients"])
+        self._chunker = FixedChunker(self.chunksize) if self.chunksize else None
+        self._lock = threading.Lock()
+
+    def _make_engine(self, coefficients):
+        if self.engine_name == "opencl":
+            from .opencl import OpenCLSosEngine
+
+            return OpenCLSosEngine(coefficients, self.nb_channel, self.chunksize, dtype=self._out_dtype)
+        return SosFilterEngine(coefficients, self.nb_channel, dtype=self._out_dtype)
+
+    def _start(self) -> None:
+        self._engine.reset()
+        if self._chunker is not None:
+            self._chunker = FixedChunker(self.chunksize)
+        super()._start()
+
+    @property
+    def n_state_resets(self) -> int:
+        """How often non-finite input forced a state reset (see SosFilterEngine)."""
+        return self._engine.n_state_resets
+
+    def _process(self, input_name: str, index: int, data: np.ndarray) -> None:
+        changed = self._take_params()
+        if changed is not None:
+            self._engine.set_coefficients(changed["coefficients"])  # validated on assignment
+        x = as_time_channel(data)
+        if self._scale is not None or self._offset is not None:
+            x = x * (1.0 if self._scale is None else self._scale) + (0.0 if self._offset is None else self._offset)
+        if self._chunker is None:
+            self.output.send(self._engine.process(x), index=index)
+            return
+        for end, block in self._chunker.push(index, x):
+            self.output.send(self._engine.process(block), index=end)
