@@ -8,17 +8,42 @@ import numpy as np
 
 from ..core.node import Node
 from ..core.signal import Signal
+from ..dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC
 from ..errors import NodeStateError
 from .rda.client import Client, fetch_start_message
-from .rda.protocol import DEFAULT_PORT_FLOAT32, MARKER_DTYPE, StartMessage
+from .rda.protocol import DEFAULT_PORT_FLOAT32, StartMessage
 
-__all__ = ["BrainAmpSocket", "TRIGGER_DTYPE"]
+__all__ = ["BrainAmpSocket", "TRIGGER_DTYPE", "markers_to_events"]
 
 logger = logging.getLogger(__name__)
 
-#: dtype of the ``triggers`` output: absolute sample index ``pos``, duration
-#: ``points``, ``channel`` (-1 = all), marker ``type`` and ``description``.
-TRIGGER_DTYPE = MARKER_DTYPE
+#: dtype of the ``triggers`` output: lslacq's event records
+#: (:data:`lslacq.dsp.events.EVENT_DTYPE`).
+TRIGGER_DTYPE = EVENT_DTYPE
+
+
+def markers_to_events(markers: np.ndarray) -> np.ndarray:
+    """Convert RDA marker records (:data:`~lslacq.devices.rda.MARKER_DTYPE`) to event records.
+
+    ``index`` = absolute sample position, ``duration`` = ``points`` for
+    markers longer than one sample (0 for one-sample markers), ``channel`` as
+    is (-1 = all), ``code`` = the number in Recorder's ``'S  1'`` / ``'R 12'``
+    descriptions (0 when there is none), ``type`` and ``description`` as
+    ASCII (truncated to 16 and 32 bytes).
+    """
+    events = np.zeros(len(markers), dtype=EVENT_DTYPE)
+    if not len(markers):
+        return events
+    events["index"] = markers["pos"]
+    events["duration"] = np.where(markers["points"] > 1, markers["points"], 0)
+    events["channel"] = markers["channel"]
+    events["type"] = [bytes(t)[:16] for t in markers["type"]]
+    events["description"] = [bytes(d)[:32] for d in markers["description"]]
+    for i, desc in enumerate(markers["description"]):
+        digits = bytes(desc)[1:].strip()
+        if bytes(desc)[:1].isalpha() and digits.isdigit():
+            events["code"][i] = int(digits)
+    return events
 
 
 class BrainAmpSocket(Node):
@@ -36,8 +61,10 @@ class BrainAmpSocket(Node):
         ``channel_names``, ``nb_channel`` and ``units='uV'``. Indices count
         samples from ``start()``; blocks the server dropped leave a gap in
         the indices (and NaN in the client's buffer).
-    triggers : event, :data:`TRIGGER_DTYPE`
-        Recorder markers; ``pos`` is the absolute sample index in ``signals``.
+    triggers : event, :data:`lslacq.dsp.events.EVENT_DTYPE`
+        Recorder markers (see :func:`markers_to_events`); ``index`` is the
+        absolute sample index in ``signals``, ``code`` the stimulus/response
+        number, ``type`` e.g. ``b'Stimulus'``, ``description`` e.g. ``b'S  1'``.
 
     Attributes
     ----------
@@ -52,7 +79,7 @@ class BrainAmpSocket(Node):
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
                         sample_rate=512.0, units="uV"),
-        "triggers": dict(streamtype="event", dtype=[list(f) for f in MARKER_DTYPE.descr], shape=(-1,)),
+        "triggers": dict(EVENT_STREAM_SPEC),
     }
 
     def __init__(self, **kwargs):
@@ -120,7 +147,7 @@ class BrainAmpSocket(Node):
     def _send_block(self, index: int, data: np.ndarray, markers: np.ndarray) -> None:
         self.outputs["signals"].send(data, index=index)
         if len(markers):
-            self.outputs["triggers"].send(markers)
+            self.outputs["triggers"].send(markers_to_events(markers))
 
     def _on_failure(self, exc: BaseException) -> None:
         self.error = exc

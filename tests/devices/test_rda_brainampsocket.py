@@ -11,7 +11,9 @@ import pytest
 import lslacq
 from lslacq.core.registry import get_node_type
 from lslacq.core.stream import InputStream
-from lslacq.devices.rda import RdaEmulator
+from lslacq.devices.brainampsocket import markers_to_events
+from lslacq.devices.rda import MARKER_DTYPE, RdaEmulator
+from lslacq.dsp.events import EVENT_DTYPE
 from lslacq.errors import BrokenStreamError, NodeStateError, StreamTimeoutError
 
 TIMEOUT_MS = 20000
@@ -63,8 +65,12 @@ def test_signals_and_triggers(int16):
             np.testing.assert_allclose(data, emu.signal(first, first + len(data)), rtol=1e-6, atol=1e-3)
             expected = emu.expected_markers(first, first + len(data))
             got = np.concatenate([trg.recv(timeout=TIMEOUT_MS)[1] for _ in range(len(expected))])
-            expected["pos"] -= first
-            np.testing.assert_array_equal(got, expected)
+            assert got.dtype == EVENT_DTYPE and len(expected) >= 7
+            np.testing.assert_array_equal(got["index"], expected["pos"] - first)
+            np.testing.assert_array_equal(got["description"], expected["description"])
+            assert (got["type"] == b"Stimulus").all() and (got["channel"] == -1).all()
+            assert (got["duration"] == 0).all()
+            np.testing.assert_array_equal(got["code"], [int(d[1:]) for d in expected["description"]])
             node.stop()
         finally:
             node.close()
@@ -125,3 +131,13 @@ def test_configure_errors():
 def test_registered_by_name():
     assert get_node_type("BrainAmpSocket") is lslacq.devices.BrainAmpSocket
     assert lslacq.BrainAmpSocket is lslacq.devices.BrainAmpSocket
+
+
+def test_markers_to_events():
+    markers = np.array([(10, 1, -1, b"Stimulus", b"S  1"), (20, 5, 3, b"Response", b"R 12"),
+                        (30, 1, -1, b"Comment", b"a long comment that does not fit in 32 bytes")], MARKER_DTYPE)
+    events = markers_to_events(markers)
+    assert events["index"].tolist() == [10, 20, 30] and events["duration"].tolist() == [0, 5, 0]
+    assert events["code"].tolist() == [1, 12, 0] and events["channel"].tolist() == [-1, 3, -1]
+    assert events["description"][2] == b"a long comment that does not fi" + b"t"
+    assert len(markers_to_events(markers[:0])) == 0
