@@ -11,6 +11,7 @@ import numpy as np
 from ..core.node import Node
 from ..core.signal import Signal
 from ..core.tools import ThreadPollInput
+from ..errors import BrokenStreamError
 from .params import Params
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ class DspNode(Node):
     """
 
     _param_decl: tuple = ()
+    #: inputs whose waiting chunks are merged when the node falls behind (see ``batch_max_samples``)
+    _batch_inputs: tuple = ()
+    #: largest merged chunk, in samples (0 disables catch-up batching)
+    batch_max_samples: int = 2048
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
@@ -81,9 +86,35 @@ class DspNode(Node):
             poller.start()
 
     def _make_handler(self, input_name: str, poller: ThreadPollInput):
-        def handle(index: int, data: Any) -> None:
-            self._process(input_name, int(index), data)
-        return handle
+        if input_name not in self._batch_inputs or not self.batch_max_samples:
+            def handle(index: int, data: Any) -> None:
+                self._process(input_name, int(index), data)
+            return handle
+
+        stream = self.inputs[input_name]
+
+        def handle_batched(index: int, data: Any) -> None:
+            # Catch-up batching: when chunks are already waiting (the node fell behind),
+            # merge the contiguous ones into one call; a node that keeps up sees one chunk
+            # at a time, so this costs no latency and amortises per-chunk overhead.
+            index = int(index)
+            parts, n = [data], len(data)
+            try:
+                while n < self.batch_max_samples and stream.poll(0):
+                    try:
+                        next_index, more = stream.recv(return_data=True)
+                    except BrokenStreamError:
+                        continue  # logged and counted by the stream
+                    if next_index - len(more) != index:  # gap or restart: flush what we have first
+                        self._process(input_name, index, _join(parts))
+                        parts, n = [], 0
+                    parts.append(more)
+                    n += len(more)
+                    index = int(next_index)
+            finally:
+                if parts:
+                    self._process(input_name, index, _join(parts))
+        return handle_batched
 
     def _stop(self) -> None:
         for poller in self._pollers.values():
@@ -103,6 +134,10 @@ class DspNode(Node):
 
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _join(parts: list) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def as_time_channel(data: np.ndarray) -> np.ndarray:

@@ -55,6 +55,7 @@ class OverlapFiltfilt(DspNode):
 
     _input_specs = {"signals": dict(streamtype="analogsignal")}
     _output_specs = {"signals": dict(streamtype="analogsignal")}
+    _batch_inputs = ("signals",)
     _param_decl = (Param("coefficients", None, validator=lambda c: None if c is None else validate_sos(c)),)
 
     def _configure(self, chunksize: int = 1024, overlapsize: int = 512, coefficients=None, engine: str = "numpy",

@@ -99,6 +99,7 @@ class SosFilter(DspNode):
 
     _input_specs = {"signals": dict(streamtype="analogsignal")}
     _output_specs = {"signals": dict(streamtype="analogsignal")}
+    _batch_inputs = ("signals",)
     _param_decl = (Param("coefficients", None, validator=lambda c: None if c is None else validate_sos(c),
                          doc="SOS coefficients (validated on assignment)"),)
 

@@ -23,6 +23,7 @@ _TRIGGER_PARAMS = (
 class _TriggerBase(DspNode):
     _input_specs = {"signals": {}}
     _output_specs = {"events": dict(EVENT_STREAM_SPEC)}
+    _batch_inputs = ("signals",)
     _param_decl = _TRIGGER_PARAMS
     _event_type = b""
 

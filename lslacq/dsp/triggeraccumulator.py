@@ -55,6 +55,7 @@ class TriggerAccumulator(DspNode):
 
     _input_specs = {"signals": {}, "events": dict(streamtype="event")}
     _output_specs: dict = {}
+    _batch_inputs = ("signals",)
     _param_decl = (
         Param("left_sweep", -1.0, float, doc="epoch start in s relative to the trigger"),
         Param("right_sweep", 1.0, float, doc="epoch end in s relative to the trigger"),

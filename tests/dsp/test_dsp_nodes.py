@@ -408,3 +408,28 @@ def test_dsp_nodes_are_registered_for_nodegroups():
     import lslacq
 
     assert lslacq.SosFilter is SosFilter and lslacq.EVENT_DTYPE is EVENT_DTYPE
+
+
+def test_catch_up_batching_keeps_indexes_across_gaps(graph):
+    """Chunks waiting in the queue are merged only when contiguous; a gap flushes the batch."""
+    src = source(graph, 1)
+    filt = graph(SosFilter())
+    filt.configure(coefficients=[[1, 0, 0, 1, 0, 0]])  # identity filter: output == input
+    filt.input.connect(src)
+    filt.output.configure()
+    filt.initialize()
+    sink = reader(graph, filt.output)
+    sig = np.arange(1000, dtype="float32")[:, None]
+    # queue everything before the node starts, so that it has a backlog to merge
+    send_chunks(src, sig[:300], [100, 100, 100])
+    send_chunks(src, sig[500:700], [100, 100], start=500)  # 200 samples lost
+    filt.start()
+    received = []
+    while sum(len(d) for _, d in received) < 500:
+        index, data = sink.recv(timeout=20_000)
+        received.append((index, np.array(data)))
+    # no merged chunk spans the gap, and every sample keeps its absolute index
+    for index, data in received:
+        np.testing.assert_array_equal(data[:, 0], np.arange(index - len(data), index))
+    assert [i for i, _ in received][-1] == 700
+    assert any(len(d) > 100 for _, d in received)  # the backlog was merged
