@@ -16,7 +16,7 @@ from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
 from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
-from .transport import CLOSED, WELCOME, get_context
+from .transport import CLOSED, HEADER, WELCOME, get_context
 
 __all__ = ["InputStream", "all_receivers"]
 
@@ -203,21 +203,32 @@ class InputStream:
         while True:
             if timeout is not None and not self._poller.poll(timeout):
                 raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
-            frames = self.socket.recv_multipart(copy=False)
-            if len(frames) == 1:
-                first = frames[0].bytes
-                if first == WELCOME:
+            frame = self.socket.recv(copy=False)
+            head = frame.buffer
+            payload = None
+            if frame.more:
+                payload = self.socket.recv(copy=False)
+                if payload.more:  # no valid message has three parts: drain and reject it
+                    while payload.more:
+                        payload = self.socket.recv(copy=False)
+                    head = head[:0]
+                payload = payload.buffer
+            elif len(head) < HEADER.size:
+                control = bytes(head)
+                if control == WELCOME:
                     continue
-                if first == CLOSED:
+                if control == CLOSED:
                     self._peer_closed = True
                     raise StreamClosedError(f"{self._label}: output {self.params.get('name')!r} was closed")
             try:
-                index, n, data = self.receiver.decode(frames)
+                index, n, data = self.receiver.decode(head, payload)
             except BrokenStreamError as exc:
                 self.bad_messages += 1
                 logger.error("%s", exc)
                 raise
             self._check_continuity(index, n)
+            if data is None:  # sharedmem: the data of this chunk stays valid until the next recv
+                self.receiver.release_before(index - n)
             if data is None and want_data:
                 data = self._read_shared(index, n)
             if self.buffer is not None and self._own_buffer:
@@ -310,6 +321,8 @@ class InputStream:
         if self.socket is not None:
             self.socket.close(0)
             self.socket = None
+        if isinstance(self.receiver, SharedMemReceiver):
+            self.receiver.close()
         if self.buffer is not None and self._own_buffer:
             self.buffer.close()
         self.connected = False

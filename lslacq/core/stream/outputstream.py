@@ -27,6 +27,7 @@ all_transfermodes = {"plaindata": PlainDataSender, "sharedmem": SharedMemSender}
 # A blocked send wakes up this often to notice close(), and logs that a
 # reader is not keeping up every _BLOCKED_WARNING_S.
 _BLOCKED_POLL_MS = 200
+_SNDMORE = int(zmq.SNDMORE)
 _BLOCKED_WARNING_S = 5.0
 
 
@@ -184,28 +185,36 @@ class OutputStream:
         if index is None:
             index = self.last_index + data.shape[0]
         with self._lock:
-            frames, copy = sender.encode(index, data)
-            blocked_since = None
-            while True:
-                try:
-                    self.socket.send_multipart(frames, copy=copy)
-                    break
-                except zmq.Again:
-                    if self._closed:
-                        raise StreamClosedError(f"{self._label} was closed while a send was blocked") from None
-                    now = time.monotonic()
-                    if blocked_since is None:
-                        blocked_since = warned_at = now
-                    elif now - warned_at >= _BLOCKED_WARNING_S:
-                        warned_at = now
-                        logger.warning("%s: send blocked for %.0f s: a reader is %d chunks behind and not reading "
-                                       "(configure on_full='drop' to drop chunks for slow readers instead)",
-                                       self._label, now - blocked_since, self.params.hwm)
-                except zmq.ZMQError as exc:
-                    if self._closed:
-                        raise StreamClosedError(f"{self._label} was closed") from None
-                    raise
+            frames = sender.encode(index, data)
+            self._send_frames(frames)
         self.last_index = index
+
+    def _send_frames(self, frames: tuple) -> None:
+        """Send one message; with on_full='block', wait (and warn) while a reader is full."""
+        socket = self.socket
+        more = len(frames) > 1
+        blocked_since = None
+        while True:
+            try:
+                socket.send(frames[0], _SNDMORE if more else 0, copy=True)
+                break
+            except zmq.Again:
+                if self._closed:
+                    raise StreamClosedError(f"{self._label} was closed while a send was blocked") from None
+                now = time.monotonic()
+                if blocked_since is None:
+                    blocked_since = warned_at = now
+                elif now - warned_at >= _BLOCKED_WARNING_S:
+                    warned_at = now
+                    logger.warning("%s: send blocked for %.0f s: a reader is %d chunks behind and not reading "
+                                   "(configure on_full='drop' to drop chunks for slow readers instead)",
+                                   self._label, now - blocked_since, self.params.hwm)
+            except zmq.ZMQError:
+                if self._closed:
+                    raise StreamClosedError(f"{self._label} was closed") from None
+                raise
+        if more:  # once the first part is accepted the rest always is
+            socket.send(frames[1], 0, copy=False)
 
     def reset_buffer_index(self) -> None:
         """Restart the running sample count at 0 (e.g. on node restart)."""
@@ -275,6 +284,8 @@ class OutputStream:
         if self._closed:
             return
         self._closed = True
+        if self.sender is not None:
+            self.sender.stopping = True  # wake a send waiting for readers
         with self._lock:
             self._teardown()
 

@@ -12,13 +12,17 @@ from .transport import HEADER, pack_header
 
 __all__ = ["PlainDataSender", "PlainDataReceiver"]
 
-# Below this size zmq's copying send is faster than tracking a zero-copy buffer.
+# Below this size one copy into a single frame beats a second, zero-copy frame.
 _ZERO_COPY_MIN_BYTES = 1 << 16
 
 
 class PlainDataSender:
-    """Send chunks as ``[header, data]``: the array's memory as is, no copy for
-    C- or F-contiguous arrays (other layouts are made contiguous first).
+    """Send chunks exactly as they are in memory.
+
+    C- and F-contiguous arrays are sent as is (large ones without any copy;
+    do not modify them after sending); other layouts are made contiguous
+    first. Small chunks travel in one frame behind the header, large ones in
+    a second frame. Supports compression.
 
     Not instantiated directly: use ``OutputStream.configure(transfermode='plaindata')``.
     """
@@ -27,12 +31,13 @@ class PlainDataSender:
         self.socket = socket
         self.codec = get_codec(params.compression)
         self.itemsize = params.np_dtype.itemsize
+        self.stopping = False
 
     def extra_params(self) -> dict:
         return {}
 
-    def encode(self, index: int, data: np.ndarray) -> tuple[tuple, bool]:
-        """Return the message frames for a chunk and whether zmq should copy them."""
+    def encode(self, index: int, data: np.ndarray) -> tuple:
+        """Return the message frames for a chunk (1 frame: copied; 2 frames: payload not copied)."""
         if data.flags.c_contiguous:
             order = b"C"
         elif data.flags.f_contiguous and data.ndim > 1:
@@ -44,15 +49,17 @@ class PlainDataSender:
         # the transpose of an F-ordered array is C-ordered: same bytes, exportable buffer
         raw = memoryview(data.T if order == b"F" else data).cast("B")
         if self.codec is not None:
-            return (header, self.codec.compress(raw, self.itemsize)), True
-        return (header, raw), data.nbytes < _ZERO_COPY_MIN_BYTES
+            return header, self.codec.compress(raw, self.itemsize)
+        if data.nbytes < _ZERO_COPY_MIN_BYTES:
+            return (header + raw,)
+        return header, raw
 
     def close(self) -> None:
         pass
 
 
 class PlainDataReceiver:
-    """Rebuild arrays from ``[header, data]`` messages (zero copy: the array views the message)."""
+    """Rebuild arrays from messages (zero copy: the array views the received frame)."""
 
     def __init__(self, params: StreamSpec):
         self.dtype = params.np_dtype
@@ -61,12 +68,17 @@ class PlainDataReceiver:
         self.codec = get_codec(params.compression)
         self.name = params.get("name", "")
 
-    def decode(self, frames) -> tuple[int, int, np.ndarray]:
-        if len(frames) != 2 or len(frames[0]) != HEADER.size:
-            raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed message with {len(frames)} frames "
-                                    f"(expected a {HEADER.size}-byte header and a payload); message dropped")
-        index, n, order = HEADER.unpack(frames[0].buffer)
-        payload = frames[1].buffer
+    def decode(self, head: memoryview, payload: memoryview | None) -> tuple[int, int, np.ndarray]:
+        if len(head) < HEADER.size or (payload is None and self.codec is not None):
+            raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed message ({len(head)}-byte first "
+                                    f"frame, {'no' if payload is None else 'a'} payload frame); message dropped")
+        index, n, order = HEADER.unpack_from(head)
+        offset = 0
+        if payload is None:  # packed: payload follows the header in the same frame
+            payload, offset = head, HEADER.size
+        elif len(head) != HEADER.size:
+            raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed {len(head)}-byte header; "
+                                    "message dropped")
         if self.codec is not None:
             try:
                 payload = self.codec.decompress(bytes(payload))
@@ -74,9 +86,10 @@ class PlainDataReceiver:
                 raise BrokenStreamError(f"stream {self.name!r}: cannot decompress chunk ending at {index} with "
                                         f"{self.codec.name!r}: {exc}") from None
         expected = n * self.frame_bytes
-        if n < 0 or len(payload) != expected or order not in (b"C", b"F"):
+        if n < 0 or len(payload) - offset != expected or order not in (b"C", b"F"):
             raise BrokenStreamError(f"stream {self.name!r}: chunk ending at {index} announces {n} samples "
-                                    f"({expected} bytes) but carries {len(payload)} bytes; message dropped")
-        data = np.frombuffer(payload, dtype=self.dtype)
-        data = data.reshape((n,) + self.frame_shape, order="F" if order == b"F" else "C")
-        return index, n, data
+                                    f"({expected} bytes) but carries {len(payload) - offset} bytes; message dropped")
+        data = np.frombuffer(payload, dtype=self.dtype, count=expected // self.dtype.itemsize, offset=offset)
+        if order == b"F":
+            return index, n, data.reshape((n,) + self.frame_shape, order="F")
+        return index, n, data.reshape((n,) + self.frame_shape)

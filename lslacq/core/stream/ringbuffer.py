@@ -12,9 +12,10 @@ from .spec import normalize_dtype
 
 __all__ = ["RingBuffer"]
 
-# Shared ring buffers start with a small header holding the write index, so a
-# reader in another process knows what is available without any message.
-_HEADER_BYTES = 64
+# Ring buffers start with a header: the write index (so a reader in another
+# process knows what is available without any message), then the reader slots
+# of shared rings (see readerslots.py).
+_HEADER_BYTES = 1024
 
 
 class RingBuffer:

@@ -86,9 +86,6 @@ class SharedMem:
             self.shm_id = shm_id
         self.inode = os.fstat(self._fd).st_ino
         self.mmap = mmap.mmap(self._fd, self.nbytes)
-        if not self.owner:  # the mapping keeps the memory alive; the fd is not needed
-            os.close(self._fd)
-            self._fd = None
 
     def _open_posix(self, shm_id: str | None) -> None:
         from multiprocessing import shared_memory
@@ -108,6 +105,11 @@ class SharedMem:
         self.mmap = self._shm.buf
 
     # -- public API ---------------------------------------------------------
+    @property
+    def fd(self) -> int | None:
+        """File descriptor of the memory (Linux), usable for ``fcntl`` record locks; None elsewhere."""
+        return self._fd
+
     def to_dict(self) -> dict:
         """Return the serialisable description other processes pass to ``SharedMem(**d)``."""
         return {"nbytes": self.nbytes, "shm_id": self.shm_id, "inode": self.inode}

@@ -1,12 +1,18 @@
 """ZeroMQ plumbing shared by every transfer mode.
 
 A stream is one XPUB socket (output, bound) and any number of SUB sockets
-(inputs, connected). Messages are multipart: a fixed 17-byte header frame
+(inputs, connected). Every data message starts with a 24-byte header
 (absolute index of the last sample + 1, number of samples in the chunk, memory
-order) optionally followed by a payload frame. Two single-frame control
-messages exist: WELCOME (sent by the XPUB to every new subscriber, proving the
-connection is live) and CLOSED (sent by an output that closes, so readers stop
-waiting).
+order, padding that keeps the payload 8-byte aligned). Three forms exist:
+
+* header alone: sharedmem (the data is in shared memory);
+* header + payload in one frame: small plaindata chunks (one copy is cheaper
+  than a second zmq frame);
+* header frame, then payload frame: large plaindata chunks (sent without copy).
+
+Two control messages, shorter than a header, also travel: WELCOME (sent by
+the XPUB to every new subscriber, proving the connection is live) and CLOSED
+(sent by an output that closes, so readers stop waiting).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import zmq
 
 __all__ = ["HEADER", "WELCOME", "CLOSED", "get_context", "bind_address", "pack_header", "unpack_header"]
 
-HEADER = struct.Struct("<qqc")  # index (last + 1), n samples, order b'C' | b'F'
+HEADER = struct.Struct("<qqc7x")  # index (last + 1), n samples, order b'C' | b'F', padding
 WELCOME = b"LSLACQ/WELCOME/1"
 CLOSED = b"LSLACQ/CLOSED/1"
 

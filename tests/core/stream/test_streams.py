@@ -7,6 +7,7 @@ import pytest
 import zmq
 
 from lslacq.core.stream import InputStream, OutputStream, available_codecs
+from lslacq.core.stream.transport import HEADER
 from lslacq.errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 
 import stream_peers
@@ -239,8 +240,44 @@ def test_drop_mode_lets_a_slow_reader_miss_chunks_but_counts_them(pair):
     assert inp.lost_samples == 510 - received * 10
 
 
+def test_sharedmem_writer_waits_for_a_slow_reader_instead_of_overwriting(pair):
+    out, inp = pair(protocol="tcp", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100)
+    sent = threading.Event()
+
+    def sender():
+        for k in range(30):
+            out.send(np.full((10, 1), k, "float32"))
+        sent.set()
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    assert not sent.wait(0.5), "the writer overwrote unread samples instead of waiting"
+    values = [inp.recv(with_data=True, timeout=10000)[1][0, 0] for _ in range(30)]
+    thread.join(30)
+    assert values == list(range(30))
+    assert inp.lost_samples == 0
+
+
+def test_sharedmem_writer_forgets_a_reader_whose_process_died():
+    out = OutputStream(name="out")
+    out.configure(protocol="ipc", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100)
+    ready, results = SPAWN.Event(), SPAWN.Queue()
+    proc = SPAWN.Process(target=stream_peers.receive_and_report, args=(out.params.to_dict(), 1000, ready, results))
+    proc.start()
+    try:
+        assert ready.wait(60)
+        out.wait_for_subscribers(1, timeout=30)
+        proc.kill()  # the reader dies holding its slot, without reading
+        proc.join(30)
+        for _ in range(50):  # would block forever if the dead reader still counted
+            out.send(np.zeros((10, 1), "float32"))
+    finally:
+        out.close()
+
+
 def test_sharedmem_reader_that_falls_a_buffer_behind_counts_overwritten_samples(pair):
-    out, inp = pair(protocol="inproc", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100)
+    out, inp = pair(protocol="inproc", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100,
+                    on_full="drop")
     for _ in range(30):
         out.send(np.ones((10, 1), "float32"))
     for _ in range(30):
@@ -278,14 +315,19 @@ def test_malformed_message_is_rejected_and_stream_keeps_working(pair, caplog):
     out, inp = pair(protocol="inproc", dtype="float32", shape=(-1, 2))
     with out._lock:
         out.socket.send_multipart([b"garbage", b"x"])
-        out.socket.send_multipart([b"\x00" * 17, b"123"])
+        out.socket.send_multipart([b"\x00" * HEADER.size, b"123"])
+        out.socket.send_multipart([b"\x00" * HEADER.size, b"1", b"2"])
+        out.socket.send(b"short")
     out.send(np.ones((4, 2), "float32"))
     with caplog.at_level(logging.ERROR):
         with pytest.raises(BrokenStreamError, match="malformed"):
             inp.recv(timeout=5000)
         with pytest.raises(BrokenStreamError, match="carries 3 bytes"):
             inp.recv(timeout=5000)
-    assert inp.bad_messages == 2
+        for _ in range(2):
+            with pytest.raises(BrokenStreamError, match="malformed"):
+                inp.recv(timeout=5000)
+    assert inp.bad_messages == 4
     index, data = inp.recv(timeout=5000)
     assert index == 4 and data.shape == (4, 2)
 
