@@ -39,7 +39,7 @@ class DspNode(Node):
     #: inputs whose waiting chunks are merged when the node falls behind (see ``batch_max_samples``)
     _batch_inputs: tuple = ()
     #: largest merged chunk, in samples (0 disables catch-up batching)
-    batch_max_samples: int = 2048
+    batch_max_samples: int = 4096
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
