@@ -83,12 +83,14 @@ def random_sizes(n, seed=0, high=200):
 
 
 # -- SosFilter ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("mode,protocol", [("plaindata", "tcp"), ("sharedmem", "ipc"), ("plaindata", "inproc")])
-def test_sosfilter_node_equals_offline_sosfilt(graph, mode, protocol):
+@pytest.mark.parametrize("mode,protocol,extra", [("plaindata", "tcp", {}), ("sharedmem", "ipc", {}),
+                                                  ("sharedmem", "inproc", {"axisorder": (1, 0)}),
+                                                  ("plaindata", "inproc", {})])
+def test_sosfilter_node_equals_offline_sosfilt(graph, mode, protocol, extra):
     n, nch = 6000, 4
     sig = np.random.default_rng(1).standard_normal((n, nch)).astype("float32")
     sos = design_sos("bandpass", [5, 40], SR, order=4)
-    src = source(graph, nch, mode=mode, protocol=protocol, channel_names=["a", "b", "c", "d"], units="uV")
+    src = source(graph, nch, mode=mode, protocol=protocol, channel_names=["a", "b", "c", "d"], units="uV", **extra)
     filt = graph(SosFilter(name="filt"))
     filt.configure(coefficients=sos)
     filt.input.connect(src)

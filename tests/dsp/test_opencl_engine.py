@@ -77,3 +77,45 @@ def test_missing_pyopencl_gives_an_error_naming_the_package(monkeypatch):
     with pytest.raises(ImportError, match="filt: engine='opencl' needs the 'pyopencl' package"):
         filt.configure(coefficients=design_sos("lowpass", 30, SR), engine="opencl", chunksize=64)
     filt.close()
+
+
+@needs_opencl
+@pytest.mark.parametrize("node_type", ["SosFilter", "OverlapFiltfilt"])
+def test_opencl_nodes_in_a_graph_match_numpy(node_type):
+    from lslacq.core.stream import InputStream, OutputStream
+    from lslacq.dsp import OverlapFiltfilt
+
+    n, nch = 3000, 3
+    sig = np.random.default_rng(3).standard_normal((n, nch)).astype("float32")
+    sos = design_sos("bandpass", [5, 60], SR, order=2)
+    src = OutputStream(name="src")
+    src.configure(protocol="inproc", dtype="float32", shape=(-1, nch), sample_rate=SR)
+    node = SosFilter() if node_type == "SosFilter" else OverlapFiltfilt()
+    sink = InputStream(name="sink")
+    try:
+        if node_type == "SosFilter":
+            node.configure(coefficients=sos, engine="opencl", chunksize=100)
+            expected = scipy.signal.sosfilt(sos, sig.astype(float), axis=0)
+        else:
+            node.configure(coefficients=sos, engine="opencl", chunksize=500, overlapsize=500)
+            _, expected = OverlapFiltfiltEngine(sos, 500, 500, nch, dtype=np.float64).process(n, sig)
+        node.input.connect(src)
+        node.output.configure(protocol="inproc")
+        node.initialize()
+        sink.connect(node.output)
+        node.start()
+        for i in range(0, n, 250):
+            src.send(sig[i:i + 250], index=i + 250)
+        parts, got = [], 0
+        while got < len(expected):
+            index, data = sink.recv(timeout=20_000)
+            parts.append(np.array(data))
+            got += len(data)
+        out = np.concatenate(parts)
+        np.testing.assert_allclose(out, expected.astype("float32"), atol=1e-4)
+    finally:
+        if node.running():
+            node.stop()
+        node.close()
+        sink.close()
+        src.close()
