@@ -22,14 +22,15 @@ _PASSTHROUGH_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "units", "sc
                      "channel_units", "channel_types")
 
 
-class ThreadPollInput(threading.Thread):
+class ThreadPollInput:
     """Background thread that receives from an InputStream and reports each chunk.
 
     Each received chunk goes to :meth:`process_data`, which by default emits
     ``new_data(position, data)``; override it in a subclass or connect
     callbacks to the signal. Unlike pyacq's (a QThread), this is a plain
     thread: callbacks run in it, and GUI code forwards them to its own event
-    loop.
+    loop. Like a QThread it can be started again after :meth:`stop` and
+    :meth:`wait`.
 
     Parameters
     ----------
@@ -46,34 +47,37 @@ class ThreadPollInput(threading.Thread):
     ----------
     new_data : Signal
         Emitted with ``(position, data)`` for every chunk.
+    failed : Signal
+        Emitted with the exception that ended the thread, if any.
     error : Exception or None
-        The exception that ended the thread, if any (also emitted as ``failed``
-        and logged).
+        That exception (also logged).
     """
 
     def __init__(self, input_stream: InputStream, timeout: int = 200, return_data: bool | None = None,
                  parent: Any = None, name: str | None = None):
-        super().__init__(name=name or f"ThreadPollInput-{input_stream.name or id(input_stream)}", daemon=True)
         self.input_stream = input_stream
         self.timeout = timeout
         self.return_data = return_data
         self.parent = parent
+        self.name = name or f"ThreadPollInput-{input_stream.name or id(input_stream)}"
         self.new_data = Signal()
         self.failed = Signal()
         self.error: BaseException | None = None
         self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def run(self) -> None:
-        stream = self.input_stream
+    def start(self) -> None:
+        """Start the thread (again, after stop() and wait())."""
+        if self.is_alive():
+            raise RuntimeError(f"{self.name} is already running")
+        self._stop_event.clear()
+        self.error = None
+        self._thread = threading.Thread(target=self._run_reporting, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _run_reporting(self) -> None:
         try:
-            while not self._stop_event.is_set():
-                if not stream.poll(timeout=self.timeout):
-                    continue
-                try:
-                    pos, data = stream.recv(return_data=self.return_data)
-                except BrokenStreamError:
-                    continue  # already logged and counted by the stream
-                self.process_data(pos, data)
+            self.run()
         except StreamClosedError as exc:
             if not self._stop_event.is_set():
                 logger.info("%s: %s", self.name, exc)
@@ -81,6 +85,18 @@ class ThreadPollInput(threading.Thread):
             self.error = exc
             logger.exception("%s failed", self.name)
             self.failed.emit(exc)
+
+    def run(self) -> None:
+        """The loop: poll, receive, :meth:`process_data`, until :meth:`stop`."""
+        stream = self.input_stream
+        while not self._stop_event.is_set():
+            if not stream.poll(timeout=self.timeout):
+                continue
+            try:
+                pos, data = stream.recv(return_data=self.return_data)
+            except BrokenStreamError:
+                continue  # already logged and counted by the stream
+            self.process_data(pos, data)
 
     def process_data(self, pos: int, data: Any) -> None:
         """Handle one chunk (default: emit ``new_data``)."""
@@ -92,9 +108,15 @@ class ThreadPollInput(threading.Thread):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the thread to finish; return True if it did."""
-        if self.is_alive():
-            self.join(timeout)
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
         return not self.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    isRunning = is_alive  # QThread spelling, for ported code
 
 
 class _PollingNode(Node):

@@ -46,6 +46,17 @@ def test_thread_poll_input_emits_every_chunk_and_stops(source):
     assert [p for p, _ in got] == [10, 20, 30]
     assert got[2][1][0, 0] == 2
     assert poller.error is None
+    # like a QThread it starts again
+    restarted = []
+    poller.new_data.disconnect()
+    poller.new_data.connect(lambda pos, data: (restarted.append(pos), done.set()))
+    done.clear()
+    poller.start()
+    source.send(np.full((10, 4), 9, "float32"))
+    assert done.wait(10)
+    poller.stop()
+    assert poller.wait(10) and not poller.is_alive()
+    assert restarted == [40]
     inp.close()
 
 
