@@ -93,3 +93,13 @@ def test_params_thread_safety_snapshot():
     finally:
         stop.set()
         t.join(timeout=10)
+
+
+def test_importing_lslacq_dsp_loads_no_scipy_qt_or_pylsl():
+    import subprocess
+    import sys
+
+    code = ("import sys, lslacq, lslacq.dsp; from lslacq.dsp import EVENT_DTYPE, make_events; "
+            "bad = [m for m in ('scipy', 'PySide6', 'pyqtgraph', 'pylsl') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
