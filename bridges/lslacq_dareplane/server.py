@@ -248,6 +248,7 @@ class DefaultServer:
         self._done = threading.Event()
         self._done.set()
         self._book_lock = threading.RLock()
+        self._request = threading.local()  # the connection whose command a handler is running for
         self._idle = threading.Condition()
         self._inflight = 0  # commands queued or running in the worker
         self.callback_stack = _WakingDeque(self._wake)
@@ -508,13 +509,28 @@ class DefaultServer:
                 self.logger.warning("server %r: %s (command %r)", self.name, msg, cmd.raw[:200])
                 self._write(conn, format_error(msg))
                 return
+        self._request.conn = conn
         try:
             ret = func(*cmd.args, **cmd.kwargs)
         except Exception as exc:
             self.logger.exception("server %r: command %r failed", self.name, cmd.raw[:200])
             self._write(conn, format_error(f"command {cmd.pcomm} failed: {type(exc).__name__}: {exc}"))
             return
+        finally:
+            self._request.conn = None
         self._book_keep(cmd, ret)
+
+    def reply(self, data: bytes | str) -> bool:
+        """Send ``data`` to the client whose command is being handled.
+
+        Call it from a handler (e.g. a STATUS command). Outside a handler
+        the data goes to the control connection. Returns False if that
+        client is gone.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        conn = getattr(self._request, "conn", None) or self._control_conn()
+        return conn is not None and self._write(conn, bytes(data))
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every received module command (and STOP) has been handled.

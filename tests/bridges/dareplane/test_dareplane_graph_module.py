@@ -1,0 +1,211 @@
+"""A graph served as a dareplane module: START / STOP_ACQ / CONFIGURE / STATUS over TCP, real lslacq Nodes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import DpClient
+from lslacq.core.node import Node
+from lslacq_dareplane import GraphModule
+from lslacq_dareplane.graph_module import load_factory
+
+
+class Ticker(Node):
+    """A source node: sends a counter chunk every few ms from a thread (no Qt, like every lslacq device)."""
+
+    _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 1), sample_rate=100.0)}
+
+    def __init__(self, name="", parent=None, **kwargs):
+        super().__init__(name=name, parent=parent, **kwargs)
+        self.error = None
+        self.n_pushed = 0
+        self._thread = None
+        self._halt = threading.Event()
+
+    def _configure(self, fail_after: int | None = None):
+        self.fail_after = fail_after
+
+    def _start(self):
+        self._halt.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-ticker")
+        self._thread.start()
+
+    def _run(self):
+        while not self._halt.wait(0.005):
+            if self.fail_after is not None and self.n_pushed >= self.fail_after:
+                self.error = RuntimeError("amplifier disconnected")
+                return
+            self.outputs["signals"].send(np.full((1, 1), self.n_pushed, "float32"))
+            self.n_pushed += 1
+
+    def _stop(self):
+        self._halt.set()
+        self._thread.join(10)
+
+
+class Sink(Node):
+    _input_specs = {"signals": {}}
+
+    def __init__(self, name="", parent=None, **kwargs):
+        super().__init__(name=name, parent=parent, **kwargs)
+        self.n_received = 0
+        self.last = None
+        self._thread = None
+        self._halt = threading.Event()
+
+    def _configure(self):
+        pass
+
+    def _start(self):
+        self._halt.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-sink")
+        self._thread.start()
+
+    def _run(self):
+        while not self._halt.is_set():
+            if self.inputs["signals"].poll(timeout=50):
+                _index, data = self.inputs["signals"].recv()
+                self.last = float(np.asarray(data).ravel()[-1])
+                self.n_received += 1
+
+    def _stop(self):
+        self._halt.set()
+        self._thread.join(10)
+
+
+BUILT = []
+
+
+def build_graph(rate: float = 100.0, fail_after: int | None = None):
+    src = Ticker(name="ticker")
+    src.configure(fail_after=fail_after)
+    src.outputs["signals"].spec["sample_rate"] = float(rate)
+    src.outputs["signals"].configure(protocol="inproc")
+    sink = Sink(name="sink")
+    sink.configure()
+    sink.inputs["signals"].connect(src.outputs["signals"])
+    BUILT.append((src, sink))
+    return [src, sink]
+
+
+@pytest.fixture
+def module():
+    BUILT.clear()
+    mod = GraphModule(build_graph, name="ticker_module", port=0)
+    mod.start_in_thread()
+    yield mod
+    mod.close()
+    for nodes in BUILT:
+        for node in nodes:
+            assert node.closed()
+
+
+def status(client: DpClient) -> dict:
+    client.send(b"STATUS;")
+    return json.loads(client.recv_until(b"\n"))
+
+
+def wait_status(client, predicate, timeout=30.0):
+    """Poll STATUS (every 20 ms) until ``predicate`` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = status(client)
+        if predicate(st):
+            return st
+        if time.monotonic() > deadline:
+            raise AssertionError(f"status never matched: {st}")
+        time.sleep(0.02)
+
+
+def test_control_room_drives_the_graph(module):
+    with DpClient(module.server.port) as c:
+        assert c.banner == b"Connected to ticker_module\n"
+        c.send(b"GET_PCOMMS;")
+        assert c.recv_until(b"|UP") == b"START|STOP_ACQ|CONFIGURE|STATUS|STOP|CLOSE|GET_PCOMMS|UP"
+        assert status(c)["state"] == "not built"
+        c.send(b"START;")
+        st = wait_status(c, lambda s: s["nodes"]["sink"]["n_received"] >= 5)
+        assert st["state"] == "running" and st["nodes"]["ticker"]["running"] is True
+        c.send(b"STOP_ACQ;")
+        st = status(c)
+        assert st["state"] == "stopped"
+        src, sink = BUILT[-1]
+        assert not src.running() and not sink.running()
+        pushed = src.n_pushed
+        c.send(b"START;")  # restart the same graph
+        wait_status(c, lambda s: s["nodes"]["ticker"]["n_pushed"] > pushed + 3)
+        assert len(BUILT) == 1
+
+
+def test_builtin_stop_stops_the_graph_and_close_closes_it(module):
+    with DpClient(module.server.port) as c:
+        c.send(b"START;")
+        wait_status(c, lambda s: s["state"] == "running")
+        c.send(b"STOP;")
+        assert status(c)["state"] == "stopped"
+        c.send(b"START;CLOSE;")
+        assert c.wait_closed(timeout=30).count(b"ERROR") == 0
+    assert module.server._done.wait(30)
+    module.close()
+    src, sink = BUILT[-1]
+    assert src.closed() and sink.closed()
+
+
+def test_configure_rebuilds_and_restarts(module):
+    with DpClient(module.server.port) as c:
+        c.send(b"START;")
+        wait_status(c, lambda s: s["state"] == "running")
+        c.send(b'CONFIGURE|{"rate": 250};')
+        st = status(c)
+        assert st["config"] == {"rate": 250} and st["state"] == "running"
+        assert len(BUILT) == 2 and BUILT[0][0].closed()
+        assert BUILT[1][0].outputs["signals"].spec["sample_rate"] == 250.0
+        c.send(b'CONFIGURE|{"rtae": 3};')
+        err = c.recv_until(b"\n")
+        assert err.startswith(b"ERROR command CONFIGURE failed: TypeError: bad configuration for graph")
+        assert b"rtae" in err and b"rate" in err
+        assert status(c)["state"] == "running"  # a rejected CONFIGURE leaves the graph alone
+
+
+def test_node_failure_is_reported_in_status(module):
+    with DpClient(module.server.port) as c:
+        c.send(b'CONFIGURE|{"fail_after": 3};START;')
+        st = wait_status(c, lambda s: s["failures"])
+        assert st["failures"] == ["node 'ticker' failed: RuntimeError: amplifier disconnected"]
+        assert st["nodes"]["ticker"]["error"] == "RuntimeError: amplifier disconnected"
+        assert c.up()
+
+
+def test_factory_errors_reach_the_client(module):
+    def broken(**kw):
+        raise ValueError("no LSL stream named 'EEG' on the network")
+
+    module.factory = broken
+    with DpClient(module.server.port) as c:
+        c.send(b"START;")
+        assert c.recv_until(b"\n") == b"ERROR command START failed: ValueError: no LSL stream named 'EEG' on the network\n"
+        assert status(c)["state"] == "not built"
+
+
+def test_load_factory_specs(tmp_path):
+    path = tmp_path / "my_graph.py"
+    path.write_text("def build_graph(x=1):\n    return []\n\ndef other():\n    return []\n")
+    assert load_factory(str(path)).__name__ == "build_graph"
+    assert load_factory(f"{path}:other").__name__ == "other"
+    assert load_factory("lslacq_dareplane.graph_module:load_factory") is load_factory
+    assert GraphModule(str(path), port=0).name == "my_graph"
+    assert GraphModule(f"{path}:other", port=0).name == "my_graph"
+    with pytest.raises(ValueError, match="no callable 'nope'"):
+        load_factory(f"{path}:nope")
+    with pytest.raises(FileNotFoundError):
+        load_factory(str(tmp_path / "missing.py"))
+
+
+def test_bad_initial_config_is_rejected():
+    with pytest.raises(TypeError, match="bad configuration"):
+        GraphModule(build_graph, config={"nope": 1}, port=0)
