@@ -59,35 +59,54 @@ def measure(loop_cls, dt: float, duration: float, load: float) -> dict:
     }
 
 
+OUR_SERVER = (
+    "import threading\n"
+    "from lslacq_dareplane import DefaultServer\n"
+    "s = DefaultServer(0, name='bench')\n"
+    "s.init_server()\n"
+    "print('PORT', s.port, flush=True)\n"
+    "s.start_listening()\n"
+)
+
+
 def server_up_rtt(n: int) -> None:
+    """UP round trips from a raw socket client; both servers run in their own process."""
     import socket
 
-    from lslacq_dareplane import DefaultServer
-
     peer = Path(__file__).resolve().parents[1] / "tests/bridges/dareplane/peers/dareplane_server.py"
-    proc = subprocess.Popen([sys.executable, str(peer)], stdout=subprocess.PIPE, text=True)
-    dp_port = int(proc.stdout.readline().split()[1])
-    ours = DefaultServer(0, name="bench")
-    ours.start_in_thread()
-    results = {}
+    procs = {
+        "dareplane DefaultServer": subprocess.Popen([sys.executable, str(peer)], stdout=subprocess.PIPE, text=True),
+        "lslacq DefaultServer": subprocess.Popen([sys.executable, "-c", OUR_SERVER], stdout=subprocess.PIPE, text=True),
+    }
+    results: dict[str, list[float]] = {label: [] for label in procs}
+    socks = {}
     try:
-        for label, port in (("dareplane DefaultServer", dp_port), ("lslacq DefaultServer", ours.port)):
-            with socket.create_connection(("127.0.0.1", port)) as s:
-                s.recv(100)
+        for label, proc in procs.items():
+            port = int(proc.stdout.readline().split()[1])
+            socks[label] = socket.create_connection(("127.0.0.1", port))
+            socks[label].recv(100)
+        rounds = 10
+        for _ in range(rounds):  # interleaved rounds, median: the machine's load hits both alike
+            for label, s in socks.items():
                 t0 = time.perf_counter()
-                for _ in range(n):
+                for _ in range(n // rounds):
                     s.sendall(b"UP;")
                     s.recv(10)
-                results[label] = (time.perf_counter() - t0) / n * 1e6
-            if label.startswith("dareplane"):
-                with socket.create_connection(("127.0.0.1", port)) as s:
-                    s.recv(100)
-                    s.sendall(b"CLOSE;")
+                results[label].append((time.perf_counter() - t0) / (n // rounds) * 1e6)
+        for s in socks.values():
+            s.sendall(b"CLOSE;")
     finally:
-        ours.shutdown()
-        proc.wait(10)
+        for s in socks.values():
+            s.close()
+        for proc in procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    results = {label: statistics.median(v) for label, v in results.items()}
     base = results["dareplane DefaultServer"]
-    print(f"\nUP round trip ({n} requests, one client)")
+    print(f"\nUP round trip ({n} requests, one raw-socket client, each server in its own process)")
     for label, us in results.items():
         print(f"  {label:26s} {us:8.1f} us   ratio vs dareplane {us / base:5.2f}")
 

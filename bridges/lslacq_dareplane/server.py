@@ -215,7 +215,8 @@ class DefaultServer:
         self.ip = ip
         self.nlisten = int(nlisten)
         self.name = str(name)
-        self.pcommand_map: dict[str, Callable] = dict(pcommand_map or {})
+        # the caller's dict itself (as in dareplane): modules often fill it after creating the server
+        self.pcommand_map: dict[str, Callable] = pcommand_map if pcommand_map is not None else {}
         for key, func in self.pcommand_map.items():
             self._check_handler(key, func)
         self.delimiter = delimiter.encode() if isinstance(delimiter, str) else bytes(delimiter)

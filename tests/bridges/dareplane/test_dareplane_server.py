@@ -330,3 +330,44 @@ def test_payload_with_nested_json(serve, client_factory):
     assert c.probe(b"CONFIGURE|" + json.dumps(payload).encode() + b";") == b""
     assert server.wait_idle(10)
     assert rec.calls == [("CONFIGURE", (), payload)]
+
+
+def test_dareplane_module_pattern_works_by_changing_the_import(client_factory):
+    """The structure of a dareplane module's api/server.py (dareplane docs), with lslacq_dareplane imports."""
+    from dataclasses import dataclass
+    from functools import partial
+
+    from lslacq_dareplane import DefaultServer as Server
+
+    @dataclass
+    class Context:
+        server: Server
+
+    def run_control(ctx: Context, threshold: float = 0.5):
+        stop_event = threading.Event()
+
+        def loop():
+            ctx.server.current_conn.sendall(f"stimulator|STARTSTIM|{{'amp': {threshold}}}".encode())
+            stop_event.wait(30)
+
+        th = threading.Thread(target=loop)
+        th.start()
+        return th, stop_event
+
+    server = Server(0, ip="127.0.0.1", pcommand_map={}, name="control_server")
+    ctx = Context(server=server)
+    server.pcommand_map.update({"STARTCONTROL": partial(run_control, ctx=ctx)})
+    server.init_server()
+    th = threading.Thread(target=server.start_listening)
+    th.start()
+    try:
+        c = client_factory(server.port)
+        c.send(b"GET_PCOMMS;")
+        assert c.recv_until(b"|UP") == b"STARTCONTROL|STOP|CLOSE|GET_PCOMMS|UP"
+        c.send(b'STARTCONTROL|{"threshold": 0.8};')
+        assert c.recv_until(b"}") == b"stimulator|STARTSTIM|{'amp': 0.8}"
+        c.send(b"STOP;CLOSE;")
+        c.wait_closed()
+    finally:
+        th.join(30)
+    assert not th.is_alive() and server.threads == {}
