@@ -144,7 +144,7 @@ def trigger_cases(seconds, repeat):
     for chunksize in (100, 1000):
         chunks = [(i + chunksize, x[i:i + chunksize]) for i in range(0, n, chunksize)]
 
-        def bare():
+        def bare(chunks=chunks):
             prev = None
             for _, c in chunks:
                 buf = c if prev is None else np.concatenate([prev, c])
@@ -154,7 +154,7 @@ def trigger_cases(seconds, repeat):
         t_bare = _best(bare, repeat)
         rows.append((chunksize, "bare numpy search", t_bare / n * 1e9, 1.0))
         for mode in ("no-debounce", "after-stable", "before-stable"):
-            def run(mode=mode):
+            def run(mode=mode, chunks=chunks):
                 det = ThresholdDetector(0.5, "+", mode, debounce=20)
                 for end, c in chunks:
                     det.process(end, c)

@@ -172,7 +172,8 @@ class EpochStacker:
         start = int(end_index) - x.shape[0]
         if self._ring_end is None or start != self._ring_end:
             if self._ring_end is not None:
-                logger.warning("EpochStacker: signal jumped from index %d to %d; history cleared", self._ring_end, start)
+                logger.warning("EpochStacker: signal jumped from index %d to %d; history cleared",
+                               self._ring_end, start)
             self._ring_end = start
             self._ring_first = start
         self._write(x)
@@ -185,7 +186,8 @@ class EpochStacker:
         start, stop = t + self.limit1, t + self.limit2
         if start < self._ring_first:
             self.n_dropped += 1
-            logger.warning("EpochStacker: epoch of trigger %d needs samples from %d but the buffer starts at %d; dropped "
+            logger.warning("EpochStacker: epoch of trigger %d needs samples from %d but the buffer starts at %d; "
+                           "dropped "
                            "(increase buffer_size if events arrive late)", t, start, self._ring_first)
             return 0
         self.stack[self.stack_pos] = self._read(start, stop).T

@@ -61,7 +61,8 @@ class OverlapFiltfiltEngine:
 
     def __init__(self, coefficients, chunksize: int, overlapsize: int, n_channels: int, dtype=np.float32,
                  backend=None):
-        for name, value, low in (("chunksize", chunksize, 1), ("overlapsize", overlapsize, 0), ("n_channels", n_channels, 1)):
+        checks = (("chunksize", chunksize, 1), ("overlapsize", overlapsize, 0), ("n_channels", n_channels, 1))
+        for name, value, low in checks:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"OverlapFiltfiltEngine: {name} must be an int >= {low}, got {value!r}")
         self.chunksize = int(chunksize)
@@ -137,7 +138,8 @@ class OverlapFiltfiltEngine:
         """
         x = np.asarray(chunk)
         if x.ndim != 2 or x.shape[1] != self.n_channels:
-            raise ValueError(f"OverlapFiltfiltEngine: chunk must have shape (n_samples, {self.n_channels}), got {x.shape}")
+            raise ValueError(f"OverlapFiltfiltEngine: chunk must have shape (n_samples, {self.n_channels}), "
+                             f"got {x.shape}")
         end_index = int(end_index)
         start = end_index - x.shape[0]
         if self._end is not None and start != self._end:

@@ -46,11 +46,13 @@ def validate_sos(coefficients, n_channels: int | None = None, name: str = "coeff
         inf/NaN).
     """
     if coefficients is None:
-        raise ValueError(f"{name} is None; pass an array of shape (n_sections, 6), e.g. lslacq.dsp.design_sos('bandpass', [1, 40], sample_rate)")
+        raise ValueError(f"{name} is None; pass an array of shape (n_sections, 6), "
+                         "e.g. lslacq.dsp.design_sos('bandpass', [1, 40], sample_rate)")
     try:
         sos = np.array(coefficients, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a numeric array of shape (n_sections, 6), got {type(coefficients).__name__}") from None
+        raise TypeError(f"{name} must be a numeric array of shape (n_sections, 6), "
+                        f"got {type(coefficients).__name__}") from None
     if sos.ndim not in (2, 3) or sos.shape[-1] != 6 or sos.shape[-2] < 1:
         raise ValueError(f"{name} must have shape (n_sections, 6) or (n_channels, n_sections, 6), got {sos.shape}")
     if sos.ndim == 3 and n_channels is not None and sos.shape[0] != n_channels:
@@ -202,7 +204,8 @@ class SosFilterEngine:
         else:
             y = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float64))
             for chans, sos in self._groups:
-                y[:, chans], self._zi[:, :, chans] = scipy.signal.sosfilt(sos, x[:, chans], axis=0, zi=self._zi[:, :, chans])
+                y[:, chans], self._zi[:, :, chans] = scipy.signal.sosfilt(sos, x[:, chans], axis=0,
+                                                                          zi=self._zi[:, :, chans])
         self._last_input = np.array(x[-1], dtype=np.float64)
         if not np.all(np.isfinite(self._zi)):
             self.n_state_resets += 1
@@ -266,7 +269,8 @@ def design_sos(kind: str, freqs: float | Sequence[float], sample_rate: float, or
     if f.shape != (need,):
         raise ValueError(f"design_sos: kind={kind!r} needs {need} frequency(ies) in Hz, got {freqs!r}")
     if np.any(f <= 0) or np.any(f >= nyquist):
-        raise ValueError(f"design_sos: frequencies {f.tolist()} Hz must lie strictly between 0 and the Nyquist frequency {nyquist} Hz")
+        raise ValueError(f"design_sos: frequencies {f.tolist()} Hz must lie strictly between 0 and the Nyquist "
+                         f"frequency {nyquist} Hz")
     if need == 2 and not f[0] < f[1]:
         raise ValueError(f"design_sos: band edges must be increasing, got {f.tolist()}")
     if kind == "notch":

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-
 import numpy as np
 
 from ._node import PASSTHROUGH_KEYS, DspNode, as_time_channel, check_signal_input
@@ -12,8 +9,6 @@ from .params import Param
 from .sos import SosFilterEngine, validate_sos
 
 __all__ = ["SosFilter"]
-
-logger = logging.getLogger(__name__)
 
 ENGINES = ("numpy", "opencl")
 
@@ -159,7 +154,6 @@ class SosFilter(DspNode):
                              f"signal; leave dtype unset in output.configure() or use {self._out_dtype}")
         self._engine = self._make_engine(self.params["coefficients"])
         self._chunker = FixedChunker(self.chunksize) if self.chunksize else None
-        self._lock = threading.Lock()
 
     def _make_engine(self, coefficients):
         if self.engine_name == "opencl":

@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from lslacq.dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC, as_event_indexes, event_labels, is_event_dtype, make_events
+from lslacq.dsp.events import (EVENT_DTYPE, EVENT_STREAM_SPEC, as_event_indexes, event_labels, is_event_dtype,
+                               make_events)
 from lslacq.dsp.params import Param, Params
 
 
