@@ -19,6 +19,21 @@ SPAWN = mp.get_context("spawn")
 SR = 1000.0
 
 
+def _reply(replies, proc, timeout=60.0):
+    """Next reply from the child; fail at once (with its exit code) if the child died."""
+    import queue
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return replies.get(timeout=0.5)
+        except queue.Empty:
+            if not proc.is_alive():
+                raise AssertionError(f"the child process died (exit code {proc.exitcode}); see its stderr") from None
+    raise AssertionError(f"no reply from the child process within {timeout} s")
+
+
 def test_sosfilter_in_another_process_with_online_coefficient_change():
     nch = 3
     src = OutputStream(name="src")
@@ -29,7 +44,7 @@ def test_sosfilter_in_another_process_with_online_coefficient_change():
     proc.start()
     sink = InputStream(name="sink")
     try:
-        status, out_params = replies.get(timeout=60)
+        status, out_params = _reply(replies, proc)
         assert status == "ready"
         sink.connect(out_params)
         src.wait_for_subscribers(1, timeout=30)
@@ -46,16 +61,16 @@ def test_sosfilter_in_another_process_with_online_coefficient_change():
         np.testing.assert_allclose(np.concatenate(parts), expected, atol=1e-5)
         # a bad filter is refused in the remote process, the good one is applied
         commands.put(("set", [[1, 0, 0, 1, 0, 1.5]]))
-        status, message = replies.get(timeout=30)
+        status, message = _reply(replies, proc)
         assert status == "error" and "unstable" in message
         commands.put(("set", [[0.5, 0, 0, 1, 0, 0]]))  # gain 0.5, no memory
-        assert replies.get(timeout=30) == ("ok", None)
+        assert _reply(replies, proc) == ("ok", None)
         # the swap happens before the next chunk the node processes
         src.send(np.ones((100, nch), "float32"), index=2100)
         _, data = sink.recv(timeout=30_000)
         np.testing.assert_allclose(data, 0.5)
         commands.put(("quit", None))
-        assert replies.get(timeout=30) == ("done", None)
+        assert _reply(replies, proc) == ("done", None)
     finally:
         proc.join(30)
         if proc.is_alive():
