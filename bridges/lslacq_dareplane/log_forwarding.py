@@ -465,7 +465,9 @@ class LogRecordSocketReceiver:
     def _handle_payload(self, payload: bytes) -> None:
         try:
             record = record_from_dict(json.loads(payload))
-        except (ValueError, UnicodeDecodeError) as exc:
+            if not isinstance(record.name, str):
+                record.name = str(record.name)
+        except Exception as exc:  # bad input from a socket: log and drop, never stop receiving
             self.errors += 1
             _log.warning("log receiver: dropped a malformed record (%s): %r", exc, payload[:200])
             return

@@ -339,10 +339,14 @@ class DefaultServer:
                 self._accept()
             else:
                 conn: _Connection = key.data
-                if mask & selectors.EVENT_WRITE:
-                    self._flush(conn)
-                if mask & selectors.EVENT_READ and not conn.closed:
-                    self._read(conn)
+                try:
+                    if mask & selectors.EVENT_WRITE:
+                        self._flush(conn)
+                    if mask & selectors.EVENT_READ and not conn.closed:
+                        self._read(conn)
+                except Exception:  # a bug must cost one connection, not the server
+                    self.logger.exception("server %r: unexpected error on %r; closing it", self.name, conn)
+                    self._close_conn(conn)
         self._deliver_callbacks()
         self._flush_all()
         self._close_finished()

@@ -244,3 +244,19 @@ def test_get_logger_matches_dareplane_defaults():
     finally:
         logger.handlers = []
         logger.propagate = True
+
+
+def test_receiver_fuzzed_with_random_bytes_keeps_receiving(receiver, fresh_logger):
+    import random
+
+    rng = random.Random(99)
+    for _ in range(30):
+        with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as s:
+            n = rng.choice([1, 3, 4, 100, 5000])
+            # mostly small length prefixes, so some garbage is parsed as (broken) records
+            head = struct.pack(">L", rng.randrange(0, 200)) if rng.random() < 0.7 else b""
+            s.sendall(head + bytes(rng.randrange(256) for _ in range(n)))
+    logger = fresh_logger("after_fuzz", JsonSocketHandler("127.0.0.1", receiver.port))
+    logger.info("survived")
+    assert receiver.wait_n(1)
+    assert wait_for(lambda: any(r.getMessage() == "survived" for r in receiver.records))
