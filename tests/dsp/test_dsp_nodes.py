@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 
 import numpy as np
 import pytest
@@ -298,8 +299,6 @@ def test_trigger_accumulator_with_analog_trigger_in_a_graph(graph):
     acc.inputs["signals"].connect(src)
     acc.inputs["events"].connect(trig.output)
     acc.initialize()
-    import threading
-
     done = threading.Event()
     totals = []
 
@@ -338,8 +337,6 @@ def test_trigger_accumulator_epoch_waits_for_samples_and_accepts_int_events(grap
     acc.inputs["signals"].connect(src)
     acc.inputs["events"].connect(ev_out)
     acc.initialize()
-    import threading
-
     got = threading.Event()
     acc.new_chunk.connect(lambda total: got.set())
     acc.start()
@@ -374,8 +371,6 @@ def test_processing_failure_is_reported_to_the_owner(graph, caplog):
     filt.input.connect(src)
     filt.output.configure()
     filt.initialize()
-    import threading
-
     failed = threading.Event()
     filt.failed.connect(lambda exc: failed.set())
     filt._engine.process = lambda x: (_ for _ in ()).throw(RuntimeError("boom"))  # noqa: E731
@@ -435,3 +430,19 @@ def test_catch_up_batching_keeps_indexes_across_gaps(graph):
         np.testing.assert_array_equal(data[:, 0], np.arange(index - len(data), index))
     assert [i for i, _ in received][-1] == 700
     assert any(len(d) > 100 for _, d in received)  # the backlog was merged
+
+
+def test_nodes_restart_after_stop(graph):
+    src = source(graph, 1)
+    trig = graph(AnalogTrigger())
+    trig.configure(threshold=0.5)
+    sink = _trigger_graph(graph, trig, src)
+    pulse = np.zeros((100, 1), "float32")
+    pulse[40:60] = 1.0
+    send_chunks(src, pulse, [100])
+    assert read_events(sink, 1)["index"].tolist() == [40]
+    trig.stop()
+    assert not any(t.name.startswith(trig.name) for t in threading.enumerate())
+    trig.start()  # the source restarts its count, as a device does on restart
+    send_chunks(src, pulse, [30, 70])
+    assert read_events(sink, 1)["index"].tolist() == [40]
