@@ -28,7 +28,9 @@ these primary commands:
 
 Nodes may also be proxies of nodes living in a NodeGroup: the module only
 calls ``initialize``, ``start``, ``stop``, ``close``, ``running`` and
-``initialized`` on them.
+``initialized`` on them. A factory may return an object with ``nodes`` and a
+``close()`` method (for example one holding the NodeGroup's process): it is
+closed after the nodes, on rebuild and on CLOSE.
 
 Launch it the way a dareplane control room launches modules::
 
@@ -194,6 +196,7 @@ class GraphModule:
         self._check_config(dict(config or {}))
         self.config = dict(config or {})
         self.nodes: dict[str, Any] | None = None
+        self._owner_close: Callable[[], Any] | None = None
         self.failures: list[str] = []
         self.supervise_interval_s = float(supervise_interval_s)
         self._lock = threading.RLock()
@@ -237,7 +240,11 @@ class GraphModule:
         with self._lock:
             self._close_graph()
             self.logger.info("graph %r: building with %s", self.name, self.config)
-            nodes = _as_nodes(self.factory(**self.config), self.factory)
+            result = self.factory(**self.config)
+            nodes = _as_nodes(result, self.factory)
+            # an object with ``nodes`` and ``close()`` owns them (e.g. a NodeGroup and its process)
+            owner_close = getattr(result, "close", None) if hasattr(result, "nodes") else None
+            self._owner_close = owner_close if callable(owner_close) else None
             self.nodes = nodes
             self.failures = []
             return nodes
@@ -252,6 +259,12 @@ class GraphModule:
             except Exception:
                 self.logger.exception("graph %r: closing node %r failed", self.name, name)
         self.nodes = None
+        owner_close, self._owner_close = self._owner_close, None
+        if owner_close is not None:
+            try:
+                owner_close()
+            except Exception:
+                self.logger.exception("graph %r: closing the graph's owner failed", self.name)
 
     # -------------------------------------------------------------- commands
     def start(self):

@@ -209,3 +209,27 @@ def test_load_factory_specs(tmp_path):
 def test_bad_initial_config_is_rejected():
     with pytest.raises(TypeError, match="bad configuration"):
         GraphModule(build_graph, config={"nope": 1}, port=0)
+
+
+def test_factory_returning_an_owner_object_gets_it_closed():
+    closed = []
+
+    class Owned:
+        def __init__(self):
+            self.nodes = {"a": build_graph()[0], "b": BUILT[-1][1]}
+
+        def close(self):
+            closed.append(all(n.closed() for n in self.nodes.values()))
+
+    mod = GraphModule(Owned, name="owned", port=0)
+    mod.start_in_thread()
+    try:
+        with DpClient(mod.server.port) as c:
+            c.send(b"START;")
+            wait_status(c, lambda s: s["state"] == "running")
+            c.send(b"CONFIGURE;")  # rebuild: the first owner is closed after its nodes
+            assert status(c)["state"] == "running"
+            assert closed == [True]
+    finally:
+        mod.close()
+    assert closed == [True, True]
