@@ -339,6 +339,7 @@ class LogRecordSocketReceiver:
         self.timeout = 0.5
         self.records_received = 0
         self.errors = 0
+        self.error: BaseException | None = None
         self.logfile = Path(logfile) if logfile is not None else None
         self._file_handler: logging.Handler | None = None
         if self.logfile is not None:
@@ -383,7 +384,17 @@ class LogRecordSocketReceiver:
                     elif key.fileobj is self.socket:
                         self._accept()
                     else:
-                        self._read(key.fileobj)
+                        try:
+                            self._read(key.fileobj)
+                        except Exception:  # a bug must cost one sender, not the receiver
+                            self.errors += 1
+                            _log.exception("log receiver: unexpected error; dropping that sender")
+                            self._drop(key.fileobj)
+        except BaseException as exc:
+            self.error = exc
+            if not isinstance(exc, KeyboardInterrupt):
+                _log.exception("log receiver on %s:%d failed", self.host, self.port)
+            raise
         finally:
             self._stopped.set()
             self._close()
