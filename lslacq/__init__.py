@@ -32,6 +32,13 @@ _LAZY = {
     "ThreadPollInput": "lslacq.core.tools",
     "StreamConverter": "lslacq.core.tools",
     "ChannelSplitter": "lslacq.core.tools",
+    # rpc and process management
+    "RPCServer": "lslacq.core.rpc",
+    "RPCClient": "lslacq.core.rpc",
+    "ObjectProxy": "lslacq.core.rpc",
+    "Future": "lslacq.core.rpc",
+    "ProcessSpawner": "lslacq.core.rpc",
+    "QtRPCServer": "lslacq.core.rpc",
     # dsp
     "SosFilter": "lslacq.dsp.sosfilter",
     "OverlapFiltfilt": "lslacq.dsp.overlapfiltfilt",

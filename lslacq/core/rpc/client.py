@@ -1,0 +1,410 @@
+"""RPCClient: the connection of one thread to one RPCServer."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+import zmq
+
+from ...errors import RemoteCallError
+from . import security
+from ._zmqfast import recv_one, send_request
+from .future import Future
+from .proxy import ObjectProxy
+from .serializer import get_serializer
+from .server import RPCServer
+
+__all__ = ["RPCClient"]
+
+logger = logging.getLogger(__name__)
+
+
+class _ThreadClients(threading.local):
+    def __init__(self):
+        self.clients: dict[str, RPCClient] = {}
+
+
+_thread_clients = _ThreadClients()
+_all_clients: "weakref.WeakSet[RPCClient]" = weakref.WeakSet()
+_pending_deletes: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
+_remote_error_classes: dict[str, type] = {}
+_BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
+                   "TypeError": TypeError, "ValueError": ValueError, "NotImplementedError": NotImplementedError}
+
+
+def make_remote_error(remote_type: str, message: str, remote_traceback) -> RemoteCallError:
+    """Build a RemoteCallError; for common builtins it also derives from them (e.g. AttributeError)."""
+    base = _BUILTIN_ERRORS.get(remote_type)
+    if base is None:
+        return RemoteCallError(remote_type, message, remote_traceback)
+    cls = _remote_error_classes.get(remote_type)
+    if cls is None:
+        cls = type(f"Remote{remote_type}", (RemoteCallError, base), {"__str__": RemoteCallError.__str__})
+        _remote_error_classes[remote_type] = cls
+    return cls(remote_type, message, remote_traceback)
+
+
+class RPCClient:
+    """Connection to an :class:`RPCServer`.
+
+    A client belongs to the thread that created it; calling it from another
+    thread transparently uses that thread's own client for the same address
+    (see :meth:`get_client`).
+
+    Parameters
+    ----------
+    address : str
+        Address of the server (``server.address``).
+    reentrant : bool
+        While waiting for a reply, let the server of this thread (if any)
+        process incoming requests; this prevents deadlocks when A calls B
+        which calls back A. Default True.
+    serializer : {'msgpack', 'json'}
+        Encoding of requests and replies.
+    server_key : str, optional
+        The server's CurveZMQ public key (required for Curve-protected servers).
+    secret_key : path or str, optional
+        This client's CurveZMQ secret key (default: the process key pair).
+    """
+
+    def __init__(self, address: str, reentrant: bool = True, serializer: str = "msgpack",
+                 server_key: str | None = None, secret_key=None):
+        if isinstance(address, bytes):
+            address = address.decode()
+        self.address = address
+        self._thread = threading.get_ident()
+        self._reentrant = reentrant
+        self._serializer = get_serializer(serializer, client=self)
+        self._ser_name = serializer.encode("ascii")
+        self._closed = False
+        self._disconnected = False
+        self._futures: dict[int, Future] = {}
+        self._next_req_id = 0
+        self._liveness: Callable[[], str | None] | None = None
+        self._poller: zmq.Poller | None = None
+        self._poller_server: RPCServer | None = None
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 0)
+        sock.setsockopt(zmq.SNDHWM, 0)
+        sock.setsockopt(zmq.RCVTIMEO, _CHECK_MS)
+        self._rcvtimeo = _CHECK_MS
+        try:
+            security.configure_client_socket(sock, address, server_key, secret_key)
+            sock.connect(address)
+        except Exception:
+            sock.close(linger=0)
+            raise
+        self._socket = sock
+        _thread_clients.clients.setdefault(address, self)
+        _all_clients.add(self)
+        self._pending = _pending_deletes[address]
+
+    def __repr__(self) -> str:
+        return f"<RPCClient to {self.address}{' (closed)' if self._closed else ''}>"
+
+    # -- registry ----------------------------------------------------------
+    @staticmethod
+    def get_client(address: str, server_key: str | None = None) -> "RPCClient":
+        """Return this thread's client for ``address``, creating it if needed."""
+        if isinstance(address, bytes):
+            address = address.decode()
+        client = _thread_clients.clients.get(address)
+        if client is None or client._closed:
+            _thread_clients.clients.pop(address, None)
+            client = RPCClient(address, server_key=server_key)
+        return client
+
+    @staticmethod
+    def _schedule_delete(address: str, obj_id: int, ref_id) -> None:
+        _pending_deletes[address].append((obj_id, ref_id))
+
+    def _for_this_thread(self) -> "RPCClient":
+        if threading.get_ident() == self._thread:
+            return self
+        return RPCClient.get_client(self.address)
+
+    # -- requests ----------------------------------------------------------
+    def send(self, action: str, opts: dict | None = None, return_type: str = "auto", sync: str = "sync",
+             timeout: float | None = 10.0):
+        """Send a request to the server.
+
+        Parameters
+        ----------
+        action : str
+            One of ``call_obj``, ``get_obj``, ``get_item``, ``set_item``,
+            ``delete``, ``import``, ``ping``, ``close``.
+        opts : dict, optional
+            Options of the action (see the wire protocol in :mod:`.server`).
+        return_type : {'auto', 'proxy', 'value'}
+            How the result comes back.
+        sync : {'sync', 'async', 'off'}
+            Block for the result, return a :class:`Future`, or ask for no reply.
+        timeout : float or None
+            Seconds to wait in 'sync' mode before raising TimeoutError.
+
+        Returns
+        -------
+        object or Future or None
+        """
+        if threading.get_ident() != self._thread:
+            return self._for_this_thread().send(action, opts, return_type, sync, timeout)
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
+        if self._disconnected:
+            raise RemoteCallError("ConnectionError", f"RPC server {self.address} has closed", ())
+        if self._pending:
+            self._flush_deletes()
+        if sync == "off":
+            req_id = -1
+        elif sync == "sync" or sync == "async":
+            req_id = self._next_req_id
+            self._next_req_id += 1
+        else:
+            raise ValueError(f"invalid sync mode {sync!r}; use 'sync', 'async' or 'off'")
+        opts_b = b"" if opts is None else self._serializer.dumps(opts)
+        send_request(self._socket, b"%d" % req_id, action.encode(), return_type.encode(), self._ser_name, opts_b)
+        if req_id < 0:
+            return None
+        future = Future(self, req_id, action)
+        self._futures[req_id] = future
+        if sync == "async":
+            return future
+        self.process_until_future(future, timeout)
+        return future.result(0)
+
+    def call_obj(self, obj, args=None, kwargs=None, **kwds):
+        """Call the remote callable ``obj`` (a proxy) with ``args`` and ``kwargs``."""
+        opts = {"obj": obj, "args": args or (), "kwargs": kwargs or {}}
+        return self.send("call_obj", opts, **kwds)
+
+    def get_obj(self, obj, **kwds):
+        """Return the object referenced by proxy ``obj`` (by value or proxy)."""
+        return self.send("get_obj", {"obj": obj}, **kwds)
+
+    def transfer(self, obj, **kwds):
+        """Send ``obj`` to the server and return a proxy to the remote copy."""
+        kwds.setdefault("return_type", "proxy")
+        return self.send("get_obj", {"obj": obj}, **kwds)
+
+    def delete(self, obj_id: int, ref_id=None, **kwds):
+        """Release reference ``ref_id`` to remote object ``obj_id``."""
+        return self.send("delete", {"obj_id": obj_id, "ref_id": ref_id}, **kwds)
+
+    def _import(self, module: str, **kwds):
+        """Import ``module`` in the remote process and return a proxy to it."""
+        return self.send("import", {"module": module}, **kwds)
+
+    def __getitem__(self, name: str):
+        return self.send("get_item", {"name": name})
+
+    def __setitem__(self, name: str, obj) -> None:
+        self.send("set_item", {"name": name, "obj": obj})
+
+    def ping(self, sync: str = "sync", **kwds):
+        """Ask the server for 'pong'."""
+        return self.send("ping", sync=sync, **kwds)
+
+    def close_server(self, sync: str = "sync", timeout: float = 5.0, **kwds):
+        """Ask the server to close; returns True once it acknowledged."""
+        return self.send("close", sync=sync, timeout=timeout, **kwds)
+
+    def ensure_connection(self, timeout: float = 3.0) -> None:
+        """Ping the server until it answers; raise TimeoutError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if self.ping(timeout=max(0.05, min(0.5, remaining))) == "pong":
+                    return
+            except TimeoutError:
+                if remaining <= 0:
+                    raise TimeoutError(f"RPC server {self.address} did not answer a ping within {timeout} s") \
+                        from None
+
+    def measure_clock_diff(self, n: int = 10) -> float:
+        """Estimate remote ``time.time()`` minus local ``time.time()`` (seconds)."""
+        rtime = self._import("time").time
+        best = None
+        for _ in range(n):
+            t0 = time.time()
+            remote = rtime()
+            t1 = time.time()
+            if best is None or (t1 - t0) < best[0]:
+                best = (t1 - t0, remote - (t0 + t1) / 2.0)
+        return best[1]
+
+    def disconnected(self) -> bool:
+        """Return True if the server told this client it has closed."""
+        return self._disconnected
+
+    def close(self) -> None:
+        """Close this client's socket (pending futures fail)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._fail_all("RPC client closed")
+        if threading.get_ident() == self._thread:
+            self._socket.close(linger=0)
+        if _thread_clients.clients.get(self.address) is self:
+            del _thread_clients.clients[self.address]
+
+    def __enter__(self) -> "RPCClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if not self._closed:
+                self._closed = True
+                self._socket.close(linger=0)
+        except Exception:
+            pass
+
+    # -- replies -----------------------------------------------------------
+    def process(self) -> None:
+        """Read every reply already received (non-blocking)."""
+        if threading.get_ident() != self._thread or self._closed:
+            return
+        sock = self._socket
+        while True:
+            try:
+                data = recv_one(sock, _NOBLOCK)
+            except zmq.Again:
+                return
+            self._process_reply(data)
+
+    def process_until_future(self, future: Future, timeout: float | None = None) -> None:
+        """Process replies (and, if reentrant, this thread's server requests) until ``future`` is done.
+
+        Raises TimeoutError after ``timeout`` seconds.
+        """
+        if future._state:
+            return
+        server = RPCServer.get_server() if self._reentrant else None
+        if server is not None and not server._closed:
+            return self._wait_reentrant(future, timeout, server)
+        sock = self._socket
+        deadline = None if timeout is None else time.monotonic() + timeout
+        next_check = time.monotonic() + _CHECK_MS / 1000
+        process_reply = self._process_reply
+        while not future._state:
+            if deadline is not None:
+                wait_ms = max(1, min(_CHECK_MS, int((deadline - time.monotonic()) * 1000) + 1))
+                if wait_ms != self._rcvtimeo:
+                    sock.setsockopt(zmq.RCVTIMEO, wait_ms)
+                    self._rcvtimeo = wait_ms
+            try:
+                data = recv_one(sock)
+            except zmq.Again:
+                next_check = self._check_wait(future, deadline, next_check, 0)
+                continue
+            process_reply(data)
+        if self._rcvtimeo != _CHECK_MS:
+            sock.setsockopt(zmq.RCVTIMEO, _CHECK_MS)
+            self._rcvtimeo = _CHECK_MS
+
+    def _wait_reentrant(self, future: Future, timeout: float | None, server: RPCServer) -> None:
+        sock = self._socket
+        deadline = None if timeout is None else time.monotonic() + timeout
+        next_check = time.monotonic() + _CHECK_MS / 1000
+        poller = self._poller
+        if poller is None or self._poller_server is not server:
+            poller = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
+            poller.register(server._socket, zmq.POLLIN)
+            self._poller, self._poller_server = poller, server
+        ssock = server._socket
+        while not future._state:
+            wait = _CHECK_MS if deadline is None else min(_CHECK_MS, int((deadline - time.monotonic()) * 1000) + 1)
+            events = dict(poller.poll(max(wait, 0)))
+            if sock in events:
+                self.process()
+            if ssock in events:
+                server._process_available()
+                if server._closed:
+                    self._poller = None
+                    return self.process_until_future(
+                        future, None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if not events:
+                next_check = self._check_wait(future, deadline, next_check, 0)
+
+    def _check_wait(self, future: Future, deadline, next_check: float, every: float = 0) -> float:
+        now = time.monotonic()
+        if future._state:
+            return next_check
+        if deadline is not None and now >= deadline:
+            self._futures.pop(future.call_id, None)
+            future._set_exception(TimeoutError(
+                f"no reply from RPC server {self.address} to {future.action!r} request "
+                f"[{future.call_id}] within the timeout (pass _timeout=... for slow calls)"))
+            return next_check
+        if now >= next_check:
+            if self._liveness is not None:
+                problem = self._liveness()
+                if problem:
+                    self._disconnected = True
+                    self._fail_all(problem)
+            return now + _CHECK_MS / 1000
+        return next_check
+
+    def _process_reply(self, data: bytes) -> None:
+        try:
+            msg = self._serializer.loads(data)
+            action = msg["action"]
+        except Exception:
+            logger.warning("RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data),
+                           exc_info=True)
+            return
+        if action == "return":
+            future = self._futures.pop(msg["req_id"], None)
+            if future is None:
+                logger.debug("RPC client %s: late reply to request %s ignored", self.address, msg["req_id"])
+                return
+            error = msg["error"]
+            if error is None:
+                future._set_result(msg["rval"])
+            else:
+                future._set_exception(_error_from_reply(error))
+        elif action == "disconnect":
+            self._disconnected = True
+            self._fail_all(f"RPC server {self.address} has closed")
+        else:
+            logger.warning("RPC client %s: unknown reply action %r", self.address, action)
+
+    def _fail_all(self, reason: str) -> None:
+        futures, self._futures = self._futures, {}
+        for future in futures.values():
+            if not future._state:
+                future._set_exception(RemoteCallError("ConnectionError", reason, ()))
+
+    def _flush_deletes(self) -> None:
+        pending = self._pending
+        while pending:
+            obj_id, ref_id = pending.popleft()
+            try:
+                self.send("delete", {"obj_id": obj_id, "ref_id": ref_id}, sync="off")
+            except Exception:  # pragma: no cover
+                logger.debug("RPC client %s: cannot release object %s", self.address, obj_id, exc_info=True)
+
+
+def _error_from_reply(error) -> RemoteCallError:
+    try:
+        remote_type, lines = error[0], list(error[1])
+    except Exception:
+        return RemoteCallError("Error", repr(error), ())
+    message = lines[-1].strip() if lines else remote_type
+    prefix = f"{remote_type}: "
+    if message.startswith(prefix):
+        message = message[len(prefix):]
+    return make_remote_error(str(remote_type), message, lines)
