@@ -1,0 +1,195 @@
+"""ProcessSpawner: start/stop/kill, startup errors, no orphans, log and stdio forwarding."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from lslacq.core.rpc import ProcessSpawner, RPCServer
+from lslacq.core.rpc import log as rpclog
+from lslacq.errors import RemoteCallError
+
+
+def _wait_until(predicate, timeout=10.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def test_start_stop_poll_wait():
+    proc = ProcessSpawner(name="worker")
+    try:
+        assert proc.poll() is None
+        assert proc.client._import("os").getpid() == proc.pid
+        assert "worker" in repr(proc)
+    finally:
+        code = proc.stop()
+    assert code == 0 and proc.poll() == 0
+    assert not psutil.pid_exists(proc.pid) or psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_kill_and_dead_child_is_reported_to_waiting_caller():
+    proc = ProcessSpawner(name="victim")
+    helpers = proc._import("rpc_helpers")
+    future = helpers.sleep_and_return(30, "never", _sync="async")
+    proc.proc.send_signal(signal.SIGKILL)
+    with pytest.raises(RemoteCallError, match="exited with code"):
+        future.result(timeout=20)  # fails fast (liveness check), not after 20 s
+    assert proc.kill() == -signal.SIGKILL
+
+
+def test_crashing_child_gives_exit_code():
+    proc = ProcessSpawner(name="crasher")
+    proc._import("rpc_helpers").crash(7, _sync="off")
+    assert proc.wait(10) == 7
+
+
+def test_startup_failure_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="refusing to bind"):
+        ProcessSpawner(name="exposed", address="tcp://0.0.0.0:*")
+
+
+def test_wait_timeout():
+    with ProcessSpawner() as proc:
+        with pytest.raises(TimeoutError, match="still running"):
+            proc.wait(0.1)
+
+
+_PARENT = textwrap.dedent("""
+    import sys, time
+    from lslacq.core.rpc import ProcessSpawner
+    child = ProcessSpawner(name='grandchild')
+    print(child.pid, flush=True)
+    time.sleep(60)
+""")
+
+
+def test_child_exits_when_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        child_pid = int(parent.stdout.readline())
+        assert psutil.pid_exists(child_pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+
+        def gone():
+            try:
+                return psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return True
+
+        assert _wait_until(gone, timeout=10), "orphaned child still running after its parent was killed"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(5)
+        parent.stdout.close()
+
+
+def test_log_records_stdout_stderr_and_exceptions_are_forwarded(caplog):
+    received = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            received.append(record)
+
+    target = logging.getLogger("test.forwarded")
+    target.setLevel(logging.DEBUG)
+    handler = Collect()
+    target.addHandler(handler)
+    server = rpclog.LogServer(target)
+    server.start()
+    try:
+        with ProcessSpawner(name="chatty", log_addr=server.address, log_level=logging.INFO) as proc:
+            helpers = proc._import("rpc_helpers")
+            assert helpers.print_and_log("hello 123") is True
+            assert helpers.raise_uncaught_in_thread("kaboom 9") is True
+
+            def messages():
+                return [r.getMessage() for r in received]
+
+            assert _wait_until(lambda: any("kaboom 9" in m for m in messages())
+                               and sum("hello 123" in m for m in messages()) >= 3)
+        by_name = {r.name: r for r in received if "hello 123" in r.getMessage()}
+        assert set(by_name) >= {"stdout", "stderr", "rpc_helpers"}
+        assert all(r.process_name == "chatty" for r in by_name.values())
+        assert by_name["rpc_helpers"].levelno == logging.WARNING
+        crash = next(r for r in received if "kaboom 9" in r.getMessage())
+        assert crash.levelno == logging.ERROR and "RuntimeError" in crash.exc_text
+        created = [r.created for r in received]
+        assert created == sorted(created)  # the log server hands records over in time order
+    finally:
+        server.stop()
+        target.removeHandler(handler)
+
+
+def test_rpc_log_handler_formats_source(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    handler = RPCLogHandlerFactory(stream)
+    record = logging.makeLogRecord({"msg": "m1", "levelno": logging.WARNING, "levelname": "WARNING",
+                                    "name": "x", "hostname": "hostA", "process_name": "procB",
+                                    "thread_name": "thr"})
+    handler.handle(record)
+    text = stream.getvalue()
+    assert "hostA:procB:thr" in text and "m1" in text and "\x1b[" in text
+
+
+def RPCLogHandlerFactory(stream):
+    return rpclog.RPCLogHandler(stream, color=True)
+
+
+def test_names_and_logger_address():
+    rpclog.set_host_name("h1")
+    rpclog.set_process_name("p1")
+    rpclog.set_thread_name("t1")
+    try:
+        assert (rpclog.get_host_name(), rpclog.get_process_name(), rpclog.get_thread_name()) == ("h1", "p1", "t1")
+        server = rpclog.start_log_server("test.addr")
+        assert rpclog.get_logger_address() == server.address
+        rpclog.stop_log_server()
+        assert rpclog.get_logger_address() is None
+    finally:
+        import socket
+
+        rpclog.set_host_name(socket.gethostname())
+        rpclog.set_process_name(f"process-{os.getpid()}")
+
+
+def test_manual_streaming_between_processes():
+    """Manual 4.2.2: a remote InputStream connects to a local OutputStream through a proxy."""
+    from lslacq.core.stream import OutputStream
+
+    server = RPCServer()
+    server.run_lazy()
+    proc = ProcessSpawner()
+    try:
+        out = OutputStream()
+        out.configure(dtype=float, shape=(-1, 2))
+        rlslacq = proc.client._import("lslacq")
+        inp = rlslacq.InputStream()
+        inp.connect(out)
+        data = np.arange(10, dtype=float).reshape(5, 2)
+        out.send(data)
+        assert inp.poll(5000)
+        index, received = inp.recv(_return_type="value")
+        assert index == 5
+        np.testing.assert_array_equal(received, data)
+        inp.close()
+        out.close()
+    finally:
+        proc.stop()
+        server.close()
