@@ -1,0 +1,94 @@
+"""``lslacq host`` (run a Host server, the manual's host_server.py) and ``lslacq keygen``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from urllib.parse import urlsplit
+
+__all__ = ["add_host_parser", "add_keygen_parser", "run_host", "run_keygen"]
+
+logger = logging.getLogger(__name__)
+
+
+def add_host_parser(subparsers) -> None:
+    """Register ``lslacq host ADDRESS``."""
+    parser = subparsers.add_parser(
+        "host", help="run a Host server that a Manager can use to spawn nodegroups on this machine",
+        description="Run a Host server (pyacq's tools/host_server.py). A Manager connects with "
+                    "manager.add_host(ADDRESS) and creates nodegroups here. Non-loopback addresses "
+                    "require CurveZMQ keys (see `lslacq keygen`).")
+    parser.add_argument("address", help="address to bind, e.g. tcp://10.0.0.53:8000 or tcp://127.0.0.1:8000")
+    parser.add_argument("--name", default=None, help="host name in log records (default: the address)")
+    parser.add_argument("--key", default=None, help="this host's .key_secret file (CurveZMQ)")
+    parser.add_argument("--authorized-keys", default=None,
+                        help="directory of .key files of the managers/clients allowed to connect")
+    parser.add_argument("--nodegroup-address", default=None,
+                        help="address template for nodegroup servers (default: tcp://<host IP>:*)")
+    parser.set_defaults(func=run_host)
+
+
+def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> int:
+    """Run the Host server until SIGINT/SIGTERM or a remote ``close_server``."""
+    from .host import Host
+    from .rpc import RPCServer
+    from .rpc import log as rpclog
+    from .rpc import security
+
+    if args.key or args.authorized_keys:
+        security.set_default_keys(args.key, args.authorized_keys)
+    ip = urlsplit(args.address).hostname or "127.0.0.1"
+    name = args.name or args.address
+    rpclog.set_process_name(f"host {name}")
+    server = RPCServer(args.address, name=name)
+    nodegroup_address = args.nodegroup_address or f"tcp://{ip}:*"
+    host = Host(name, poll_procs=True, address=nodegroup_address)
+    server["host"] = host
+
+    def stop(signum, frame):
+        logger.info("host %s: signal %d, closing", name, signum)
+        server.close()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+    print(f"lslacq host {name} serving at {server.address}"
+          + (f" (CurveZMQ public key {server.public_key})" if server.public_key else ""), flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        server.run_forever()
+    finally:
+        host.close()
+    return 0
+
+
+def add_keygen_parser(subparsers) -> None:
+    """Register ``lslacq keygen DIRECTORY``."""
+    parser = subparsers.add_parser(
+        "keygen", help="create a CurveZMQ key pair for RPC servers and clients on non-loopback interfaces",
+        description="Write NAME.key (public: give it to peers, put it in their authorized-keys directory) "
+                    "and NAME.key_secret (keep it private) in DIRECTORY.")
+    parser.add_argument("directory", help="where to write the key files")
+    parser.add_argument("--name", default="lslacq", help="base name of the key files (default: lslacq)")
+    parser.set_defaults(func=run_keygen)
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    from .rpc.security import create_keys
+
+    public, secret = create_keys(args.directory, args.name)
+    print(f"public key: {public}\nsecret key: {secret} (keep private)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="lslacq")
+    sub = parser.add_subparsers()
+    add_host_parser(sub)
+    add_keygen_parser(sub)
+    ns = parser.parse_args()
+    sys.exit(ns.func(ns))

@@ -1,0 +1,236 @@
+"""Host: spawns and supervises NodeGroup processes on one machine."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from .rpc import ObjectProxy, RPCClient
+from .rpc.server import RPCServer
+from .rpc.spawner import ProcessSpawner
+
+__all__ = ["Host"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Group:
+    """Book-keeping of one spawned nodegroup."""
+
+    def __init__(self, name: str, spawner: ProcessSpawner, nodegroup, manager):
+        self.name = name
+        self.spawner = spawner
+        self.nodegroup = nodegroup
+        self.manager = manager
+        self.closing = False
+
+
+class Host:
+    """A contact point that spawns and closes NodeGroup processes on this machine.
+
+    One Host runs on each machine a Manager uses (``lslacq host tcp://IP:PORT``
+    starts one); the Manager also creates a default Host in its own process.
+
+    Parameters
+    ----------
+    name : str
+        Name of the host (used in log records).
+    poll_procs : bool
+        Check every ``poll_interval`` seconds, from a background thread, for
+        nodegroup processes that exited unexpectedly and report them to their
+        manager (:meth:`check_spawners`).
+    address : str
+        Address template the nodegroup servers bind (default
+        ``'tcp://127.0.0.1:*'``; a host serving other machines passes its IP).
+    poll_interval : float
+        Seconds between checks.
+    """
+
+    def __init__(self, name: str, poll_procs: bool = False, address: str = "tcp://127.0.0.1:*",
+                 poll_interval: float = 0.2, manager_timeout: float = 5.0):
+        self.name = name
+        self.address = address
+        self.poll_interval = poll_interval
+        self.manager_timeout = manager_timeout
+        self._groups: dict[str, _Group] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+        self._stop = threading.Event()
+        self._poll_thread: threading.Thread | None = None
+        if poll_procs:
+            self._poll_thread = threading.Thread(target=self._poll_loop, name=f"lslacq-host-{name}-poll",
+                                                 daemon=True)
+            self._poll_thread.start()
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} with {len(self._groups)} nodegroup(s)>"
+
+    # -- nodegroups --------------------------------------------------------
+    def create_nodegroup(self, name: str, manager: Any = None, qt: bool = False, **kwds):
+        """Create a NodeGroup in a new process and return a proxy to it.
+
+        Parameters
+        ----------
+        name : str
+            Name of the nodegroup and of its process in log records.
+        manager : Manager or proxy, optional
+            The Manager the group belongs to (told if the process dies).
+        qt : bool
+            Start a QApplication (and a QtRPCServer) in the new process.
+        **kwds
+            Passed to :class:`~lslacq.core.rpc.ProcessSpawner` (``log_addr``, ``log_level``...).
+        """
+        if self._closed:
+            raise RuntimeError(f"Host {self.name} is closed")
+        with self._lock:
+            if name in self._groups:
+                raise ValueError(f"Host {self.name} already has a nodegroup named {name!r}; pick another name")
+        kwds.setdefault("address", self.address)
+        spawner = ProcessSpawner(name=name, qt=qt, **kwds)
+        try:
+            rng = spawner.client._import("lslacq.core.nodegroup")
+            host_ref = self._self_reference()
+            nodegroup = rng.NodeGroup(host=host_ref, manager=manager, name=name)
+            spawner.client["nodegroup"] = nodegroup
+        except Exception:
+            spawner.kill()
+            raise
+        with self._lock:
+            self._groups[name] = _Group(name, spawner, nodegroup, manager)
+        logger.info("host %s: nodegroup %s started (pid %d, %s)", self.name, name, spawner.pid, spawner.address)
+        return nodegroup
+
+    def _self_reference(self):
+        server = RPCServer.get_server()
+        return server.get_proxy(self) if server is not None else None
+
+    def list_nodegroups(self) -> list:
+        """Return proxies to the nodegroups this host runs."""
+        with self._lock:
+            return [g.nodegroup for g in self._groups.values()]
+
+    def nodegroup_pids(self) -> dict[str, int]:
+        """Return ``{name: pid}`` of the nodegroup processes."""
+        with self._lock:
+            return {name: g.spawner.pid for name, g in self._groups.items()}
+
+    def close_nodegroup(self, name, force: bool = False, timeout: float = 10.0) -> None:
+        """Close the nodegroup ``name`` (or proxy): close its nodes, then stop its process.
+
+        With ``force`` the process is killed without closing the nodes.
+        """
+        group = self._find(name)
+        if group is None:
+            raise KeyError(f"Host {self.name} has no nodegroup {name!r}; nodegroups: {sorted(self._groups)}")
+        group.closing = True
+        try:
+            if not force and group.spawner.poll() is None:
+                try:
+                    group.nodegroup.close(_timeout=timeout)
+                except Exception as exc:
+                    logger.warning("host %s: nodegroup %s did not close its nodes cleanly: %s", self.name,
+                                   group.name, exc)
+                group.spawner.stop(timeout)
+            else:
+                group.spawner.kill()
+        finally:
+            with self._lock:
+                self._groups.pop(group.name, None)
+
+    def _find(self, ref) -> _Group | None:
+        with self._lock:
+            if isinstance(ref, str):
+                return self._groups.get(ref)
+            for group in self._groups.values():
+                if group.nodegroup == ref or (isinstance(ref, ObjectProxy) and group.spawner.address ==
+                                              ref._rpc_addr):
+                    return group
+        return None
+
+    def close_all_nodegroups(self, force: bool = False, manager: Any = None) -> None:
+        """Close every nodegroup of this host (only those of ``manager`` if given)."""
+        with self._lock:
+            names = [n for n, g in self._groups.items() if manager is None or g.manager == manager]
+        for name in names:
+            try:
+                self.close_nodegroup(name, force=force)
+            except Exception:
+                logger.exception("host %s: closing nodegroup %s failed", self.name, name)
+
+    # -- supervision -------------------------------------------------------
+    def check_spawners(self) -> list[str]:
+        """Report nodegroup processes that exited unexpectedly to their manager; return their names."""
+        dead = []
+        with self._lock:
+            for name, group in list(self._groups.items()):
+                code = group.spawner.poll()
+                if code is None or group.closing:
+                    continue
+                del self._groups[name]
+                dead.append((group, code))
+        for group, code in dead:
+            logger.error("host %s: nodegroup %s (pid %d) died with exit code %s", self.name, group.name,
+                         group.spawner.pid, code)
+            group.spawner._reap(0)
+            if group.manager is not None:
+                try:
+                    group.manager._nodegroup_died(group.name, self.name, code, _sync="off") \
+                        if isinstance(group.manager, ObjectProxy) else \
+                        group.manager._nodegroup_died(group.name, self.name, code)
+                except Exception:
+                    logger.exception("host %s: cannot report the death of nodegroup %s", self.name, group.name)
+        return [g.name for g, _ in dead]
+
+    def _check_managers(self, last_seen: dict) -> None:
+        """Close the nodegroups of remote managers that stopped answering (their process died)."""
+        with self._lock:
+            managers = {}
+            for group in self._groups.values():
+                if isinstance(group.manager, ObjectProxy):
+                    managers[group.manager._rpc_addr] = group.manager
+        now = time.monotonic()
+        for addr, manager in managers.items():
+            state = last_seen.setdefault(addr, {"seen": now, "future": None})
+            future = state["future"]
+            if future is not None and future.done():
+                try:
+                    future.result(0)
+                    state["seen"] = now
+                except Exception:
+                    pass
+                future = None
+            if future is None:
+                try:
+                    future = RPCClient.get_client(addr).ping(sync="async")
+                except Exception:
+                    future = None
+                state["future"] = future
+            if now - state["seen"] > self.manager_timeout:
+                logger.error("host %s: manager %s stopped answering for %.0f s; closing its nodegroups",
+                             self.name, addr, now - state["seen"])
+                self.close_all_nodegroups(force=True, manager=manager)
+                last_seen.pop(addr, None)
+
+    def _poll_loop(self) -> None:
+        last_seen: dict = {}
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.check_spawners()
+                self._check_managers(last_seen)
+            except Exception:
+                logger.exception("host %s: supervision check failed", self.name)
+        for addr in last_seen:
+            client = RPCClient.get_client(addr)
+            client.close()
+
+    def close(self, force: bool = False) -> None:
+        """Close every nodegroup and stop supervision."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._poll_thread is not None and self._poll_thread is not threading.current_thread():
+            self._poll_thread.join(5)
+        self.close_all_nodegroups(force=force)

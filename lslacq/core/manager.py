@@ -1,0 +1,298 @@
+"""Manager: the central point of control of a distributed graph, and create_manager()."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from typing import Any
+
+from .host import Host
+from .rpc import ObjectProxy, RPCClient
+from .rpc import log as rpclog
+from .rpc.server import RPCServer
+from .rpc.spawner import ProcessSpawner
+
+__all__ = ["Manager", "create_manager"]
+
+logger = logging.getLogger(__name__)
+
+
+class Manager:
+    """Connect to hosts, create NodeGroups on them and supervise them.
+
+    Create it with :func:`create_manager` (in a new process by default).
+
+    Parameters
+    ----------
+    log_addr : str, optional
+        Log server address handed to every nodegroup process.
+    log_level : int, optional
+        Root log level of nodegroup processes.
+    """
+
+    def __init__(self, log_addr: str | None = None, log_level: int | None = None):
+        self.log_addr = log_addr
+        self.log_level = log_level
+        self._lock = threading.RLock()
+        self.hosts: dict[str, Any] = {}
+        self._nodegroups: dict[str, dict] = {}
+        self._counter = 0
+        self._default_nodegroup = None
+        self._closed = False
+        self._own_server: RPCServer | None = None
+        self._on_close: list = []  # callbacks run at the end of close() (create_manager's log server...)
+        if RPCServer.get_server() is None:  # needed so remote hosts can call us back
+            self._own_server = RPCServer()
+            self._own_server.run_lazy()
+        self.default_host = Host("default", poll_procs=True)
+
+    def __repr__(self) -> str:
+        return f"<Manager with {len(self.hosts)} host(s), {len(self._nodegroups)} nodegroup(s)>"
+
+    # -- hosts -------------------------------------------------------------
+    def get_host(self, addr: str, server_key: str | None = None):
+        """Connect to the Host server at ``addr`` (``lslacq host ADDR``) and return a proxy to its Host.
+
+        Parameters
+        ----------
+        addr : str
+            The host server's address, e.g. ``'tcp://10.0.0.53:8000'``.
+        server_key : str, optional
+            The host server's CurveZMQ public key (for non-loopback hosts).
+        """
+        with self._lock:
+            if addr in self.hosts:
+                return self.hosts[addr]
+        client = RPCClient.get_client(addr, server_key=server_key)
+        client.ensure_connection(timeout=10)
+        host = client["host"]
+        with self._lock:
+            self.hosts[addr] = host
+        logger.info("manager: connected to host %s", addr)
+        return host
+
+    add_host = get_host
+
+    def list_hosts(self) -> list:
+        """Return the Hosts the manager is connected to (the default host first)."""
+        with self._lock:
+            return [self.default_host] + list(self.hosts.values())
+
+    # -- nodegroups --------------------------------------------------------
+    def create_nodegroup(self, name: str | None = None, host: Any = None, qt: bool = False, **kwds):
+        """Create a NodeGroup in a new process and return a proxy to it.
+
+        Parameters
+        ----------
+        name : str, optional
+            Unique name (default ``nodegroupN``), used in log records.
+        host : None, str or Host proxy
+            Where to spawn the process: the manager's default host (None), the
+            address of a host server, or a proxy returned by :meth:`get_host`.
+        qt : bool
+            Start a QApplication in the new process (default False: nodes run
+            without Qt; set True for viewer nodes).
+        **kwds
+            Passed to ``Host.create_nodegroup`` / ProcessSpawner.
+        """
+        if self._closed:
+            raise RuntimeError("the manager is closed")
+        with self._lock:
+            if name is None:
+                while f"nodegroup{self._counter}" in self._nodegroups:
+                    self._counter += 1
+                name = f"nodegroup{self._counter}"
+            if name in self._nodegroups and self._nodegroups[name]["state"] == "running":
+                raise ValueError(f"a nodegroup named {name!r} already exists; pick another name")
+        if host is None:
+            host_obj, host_name = self.default_host, "default"
+        elif isinstance(host, str):
+            host_obj, host_name = self.get_host(host), host
+        else:
+            host_obj = host
+            host_name = host._rpc_addr if isinstance(host, ObjectProxy) else getattr(host, "name", repr(host))
+        kwds.setdefault("log_addr", self.log_addr)
+        kwds.setdefault("log_level", self.log_level)
+        if isinstance(host_obj, ObjectProxy):
+            nodegroup = host_obj.create_nodegroup(name, manager=self, qt=qt, _timeout=60, **kwds)
+        else:
+            nodegroup = host_obj.create_nodegroup(name, manager=self, qt=qt, **kwds)
+        with self._lock:
+            self._nodegroups[name] = {"name": name, "host": host_name, "nodegroup": nodegroup, "state": "running",
+                                      "exit_code": None, "host_obj": host_obj}
+        return nodegroup
+
+    def list_nodegroups(self, details: bool = False) -> list:
+        """Return proxies to the running nodegroups.
+
+        With ``details=True`` return one dict per nodegroup ever created:
+        ``{'name', 'host', 'state' ('running' | 'dead' | 'closed'), 'exit_code', 'nodegroup'}``.
+        """
+        with self._lock:
+            if details:
+                return [{k: v for k, v in info.items() if k != "host_obj"} for info in self._nodegroups.values()]
+            return [info["nodegroup"] for info in self._nodegroups.values() if info["state"] == "running"]
+
+    def _nodegroup_died(self, name: str, host_name: str, exit_code) -> None:
+        """Called by a Host when a nodegroup process exits unexpectedly."""
+        with self._lock:
+            info = self._nodegroups.get(name)
+            if info is None or info["state"] != "running":
+                return
+            info["state"] = "dead"
+            info["exit_code"] = exit_code
+            if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
+                self._default_nodegroup = None
+        logger.error("manager: nodegroup %s on host %s died unexpectedly (exit code %s); the rest of the "
+                     "graph keeps running", name, host_name, exit_code)
+
+    @property
+    def default_nodegroup(self):
+        """A nodegroup created on first use on the default host."""
+        with self._lock:
+            if self._default_nodegroup is None:
+                self._default_nodegroup = self.create_nodegroup("default_nodegroup")
+            return self._default_nodegroup
+
+    def create_node(self, node_class, *args, host: Any = None, **kwds):
+        """Create a node on nodegroup ``host`` (default: :attr:`default_nodegroup`) and return it.
+
+        This is the shortcut of the manual's introduction:
+        ``manager.create_node('Spikesorter', host=worker)``.
+        """
+        nodegroup = host if host is not None else self.default_nodegroup
+        return nodegroup.create_node(node_class, *args, **kwds)
+
+    def start_all(self) -> None:
+        """Start every node of every nodegroup."""
+        for nodegroup in self.list_nodegroups():
+            nodegroup.start_all_nodes()
+
+    def stop_all(self) -> None:
+        """Stop every node of every nodegroup."""
+        for nodegroup in self.list_nodegroups():
+            nodegroup.stop_all_nodes()
+
+    def get_logger_info(self) -> dict:
+        """Return ``{'log_addr', 'log_level'}`` used by the nodegroup processes."""
+        return {"log_addr": self.log_addr, "log_level": self.log_level}
+
+    def close(self) -> None:
+        """Close every nodegroup on every host, then the default host."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            groups = [info for info in self._nodegroups.values() if info["state"] == "running"]
+        for info in groups:
+            host = info["host_obj"]
+            try:
+                if isinstance(host, ObjectProxy):
+                    host.close_nodegroup(info["name"], _timeout=30)
+                else:
+                    host.close_nodegroup(info["name"])
+            except Exception:
+                logger.exception("manager: closing nodegroup %s failed", info["name"])
+            info["state"] = "closed"
+        self.default_host.close()
+        if self._own_server is not None:
+            self._own_server.close()
+        logger.info("manager closed")
+        for callback in self._on_close:
+            try:
+                callback()
+            except Exception:
+                logger.exception("manager: close callback %r failed", callback)
+
+
+class ManagerProxy(ObjectProxy):
+    """Proxy to a Manager running in its own process; ``close()`` also ends that process."""
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Close every nodegroup, the manager process and the log server started with it."""
+        state = self.__dict__.get("_lslacq_state")
+        if state is None or state["closed"]:
+            return
+        state["closed"] = True
+        atexit.unregister(state["atexit"])
+        spawner: ProcessSpawner = state["spawner"]
+        try:
+            if spawner.poll() is None:
+                ObjectProxy.__getattr__(self, "close")(_timeout=timeout)
+        except Exception as exc:
+            logger.warning("manager process did not close cleanly: %s", exc)
+        finally:
+            spawner.stop(timeout=10)
+            if state["log_server"]:
+                # let the last records of the manager process arrive before stopping the log server
+                time.sleep(0.1)
+                _stop_log_server(state.get("log_handler"))
+
+
+def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level: int | None = None):
+    """Create a Manager in a new process ('rpc', returns a proxy) or in this process ('local').
+
+    Also starts a log server in this process (if none runs) to which the
+    manager and every nodegroup process forward their log records,
+    uncaught exceptions and stdout/stderr; records are handled by the root
+    logger (an :class:`~lslacq.core.rpc.log.RPCLogHandler` is added if the
+    root logger has no handler).
+
+    Parameters
+    ----------
+    mode : {'rpc', 'local'}
+        'rpc': the Manager runs in its own process (supervision keeps
+        working while this process is busy). 'local': the Manager object is
+        created here.
+    auto_close_at_exit : bool
+        Call ``Manager.close()`` when this process exits.
+    log_level : int, optional
+        Root log level of the spawned processes (default: this process's).
+    """
+    if mode not in ("rpc", "local"):
+        raise ValueError(f"create_manager mode must be 'rpc' or 'local', got {mode!r}")
+    started_log_server = rpclog.get_logger_address() is None
+    log_server = rpclog.start_log_server(logging.getLogger())
+    handler = None
+    root = logging.getLogger()
+    if started_log_server and not root.handlers:
+        handler = rpclog.RPCLogHandler()
+        root.addHandler(handler)
+    if log_level is None:
+        log_level = root.getEffectiveLevel()
+    if mode == "local":
+        manager = Manager(log_addr=log_server.address, log_level=log_level)
+        if started_log_server:
+            manager._on_close.append(lambda: _stop_log_server(handler))
+        if auto_close_at_exit:
+            atexit.register(manager.close)
+        return manager
+    spawner = ProcessSpawner(name="manager", log_addr=log_server.address, log_level=log_level)
+    try:
+        rmod = spawner.client._import("lslacq.core.manager")
+        remote = rmod.Manager(log_addr=log_server.address, log_level=log_level)
+        spawner.client["manager"] = remote
+    except Exception:
+        spawner.kill()
+        raise
+    proxy = ManagerProxy(remote._rpc_addr, remote._obj_id, remote._ref_id, remote._type_str, (),
+                         server_key=remote._server_key)
+    state = {"spawner": spawner, "closed": False, "log_server": started_log_server, "log_handler": handler}
+    state["atexit"] = proxy.close
+    proxy.__dict__["_lslacq_state"] = state
+    atexit.register(proxy.close) if auto_close_at_exit else None
+    if not auto_close_at_exit:
+        state["atexit"] = _noop
+    return proxy
+
+
+def _noop() -> None:
+    pass
+
+
+def _stop_log_server(handler) -> None:
+    rpclog.stop_log_server()
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)

@@ -1,0 +1,122 @@
+"""NodeGroup: the Nodes living in one process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import registry
+
+__all__ = ["NodeGroup"]
+
+logger = logging.getLogger(__name__)
+
+
+class NodeGroup:
+    """Manage a collection of Nodes within a single process.
+
+    NodeGroups are created by a :class:`~lslacq.core.host.Host` (usually
+    through ``Manager.create_nodegroup``), each in its own process; clients
+    hold a proxy to it.
+
+    Parameters
+    ----------
+    host : Host or proxy, optional
+        The Host that spawned this group's process.
+    manager : Manager or proxy, optional
+        The Manager this group belongs to.
+    name : str, optional
+        Name of the group (and of its process in log records).
+    """
+
+    def __init__(self, host: Any = None, manager: Any = None, name: str | None = None):
+        self.host = host
+        self.manager = manager
+        self.name = name
+        self.nodes: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<NodeGroup {self.name or ''} with {len(self.nodes)} node(s)>"
+
+    def create_node(self, node_class, *args, **kwds):
+        """Create a new Node and add it to this group; return it.
+
+        Parameters
+        ----------
+        node_class : str or type
+            A Node subclass, or the name of a registered node type (see
+            :meth:`list_node_types`; plugin types from the ``lslacq.nodes``
+            entry point group are loaded on demand).
+        *args, **kwds
+            Passed to the Node constructor (e.g. ``name='dev0'``).
+        """
+        if isinstance(node_class, str):
+            try:
+                cls = registry.get_node_type(node_class)
+            except KeyError as exc:
+                raise KeyError(f"NodeGroup {self.name or ''}: {exc.args[0]}") from None
+        elif isinstance(node_class, type):
+            cls = node_class
+        else:
+            raise TypeError(f"create_node expects a node type name or a Node subclass, got {node_class!r}")
+        node = cls(*args, **kwds)
+        self.add_node(node)
+        return node
+
+    def _key(self, node) -> str:
+        return f"{getattr(node, 'name', '') or type(node).__name__}#{id(node):x}"
+
+    def add_node(self, node) -> None:
+        """Add an existing Node (created in this process) to the group."""
+        self.nodes[self._key(node)] = node
+
+    def remove_node(self, node) -> None:
+        """Stop (if running), close and remove ``node`` from the group."""
+        key = self._key(node)
+        if key not in self.nodes:
+            raise KeyError(f"NodeGroup {self.name or ''} has no node {node!r}; nodes: {self.list_nodes()}")
+        if node.running():
+            node.stop()
+        if not node.closed():
+            node.close()
+        del self.nodes[key]
+
+    def list_nodes(self) -> list:
+        """Return the nodes of this group."""
+        return list(self.nodes.values())
+
+    def register_node_type_from_module(self, modname: str, classname: str) -> None:
+        """Import ``modname`` in this process and register its Node subclass ``classname``."""
+        registry.register_node_type_from_module(modname, classname)
+
+    def list_node_types(self) -> list[str]:
+        """Return the names of every node type this group can create (registered and plugins)."""
+        return registry.list_node_types()
+
+    def start_all_nodes(self) -> None:
+        """Start every initialized, stopped node of the group."""
+        for node in self.nodes.values():
+            if node.initialized() and not node.running() and not node.closed():
+                node.start()
+
+    def stop_all_nodes(self) -> None:
+        """Stop every running node of the group."""
+        for node in self.nodes.values():
+            if node.running():
+                node.stop()
+
+    def any_node_running(self) -> bool:
+        """Return True if any node of the group is running."""
+        return any(node.running() for node in self.nodes.values())
+
+    def close(self) -> None:
+        """Stop and close every node (errors are logged, all nodes are attempted)."""
+        for key, node in list(self.nodes.items()):
+            try:
+                if node.running():
+                    node.stop()
+                if not node.closed():
+                    node.close()
+            except Exception:
+                logger.exception("NodeGroup %s: closing node %s failed", self.name, key)
+        self.nodes.clear()

@@ -1,0 +1,215 @@
+"""Manager / Host / NodeGroup: the manual's chapters 2.4 and 3, supervision, no process left behind."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from lslacq.core import create_manager
+from lslacq.core.rpc import ObjectProxy
+from lslacq.core.stream import InputStream
+from lslacq.errors import RemoteCallError
+
+HERE = Path(__file__).parent
+
+
+def _wait_until(predicate, timeout=10.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _configure_device(dev, nb_channel=3):
+    data = np.arange(600 * nb_channel, dtype="float32").reshape(600, nb_channel)
+    dev.configure(nb_channel=nb_channel, sample_interval=0.001, chunksize=20, buffer=data)
+    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+    dev.initialize()
+    return data
+
+
+@pytest.fixture
+def manager():
+    man = create_manager("rpc", auto_close_at_exit=False)
+    yield man
+    man.close()
+
+
+def test_manual_intro_and_remote_nodes(manager):
+    """Manual 1.1 / 2.1 / 2.4: nodes created remotely behave like local ones; data crosses processes."""
+    assert isinstance(manager, ObjectProxy)
+    nodegroup = manager.default_nodegroup
+    dev = nodegroup.create_node("NumpyDeviceBuffer", name="dev0")
+    data = _configure_device(dev)
+    local = InputStream()
+    local.connect(dev.output)
+    future = dev.start(_sync="async")
+    assert future.result(10) is None
+    try:
+        assert dev.running()
+        assert nodegroup.any_node_running()
+        assert local.poll(5000)
+        index, chunk = local.recv()
+        assert index == 20
+        np.testing.assert_array_equal(chunk, data[:20])
+    finally:
+        manager.stop_all()
+        local.close()
+    assert not nodegroup.any_node_running()
+    # manager.create_node on a chosen nodegroup (manual 1.1)
+    worker = manager.create_nodegroup("worker")
+    conv = manager.create_node("StreamConverter", host=worker)
+    assert worker.list_nodes() == [conv]
+    assert set(manager.list_nodegroups()) == {nodegroup, worker}
+
+
+def test_nodegroup_api(manager):
+    nodegroup = manager.create_nodegroup(name="api")
+    types = nodegroup.list_node_types()
+    assert {"NumpyDeviceBuffer", "StreamConverter"} <= set(types)  # entry-point plugins included
+    with pytest.raises(RemoteCallError, match="unknown node type 'NoSuchNode'"):
+        nodegroup.create_node("NoSuchNode")
+    # manual 3.4: register a custom class by module and name in the remote process
+    nodegroup.register_node_type_from_module("manager_nodes", "PidNode")
+    assert "PidNode" in nodegroup.list_node_types()
+    node = nodegroup.create_node("PidNode", name="p")
+    node.configure(factor=2)
+    remote_pid = node.pid_times_factor() // 2
+    assert remote_pid != os.getpid()
+    dev = nodegroup.create_node("NumpyDeviceBuffer")
+    _configure_device(dev)
+    nodegroup.start_all_nodes()
+    assert dev.running() and nodegroup.any_node_running()
+    nodegroup.stop_all_nodes()
+    assert not nodegroup.any_node_running()
+    nodegroup.remove_node(node)
+    assert nodegroup.list_nodes() == [dev]
+    with pytest.raises(RemoteCallError, match="has no node"):
+        nodegroup.remove_node(node)
+    info = manager.get_logger_info()
+    assert info["log_addr"].startswith("tcp://127.0.0.1:")
+    assert manager.list_hosts()[0]._type_str.endswith("Host'>")
+    with pytest.raises(RemoteCallError, match="already exists"):
+        manager.create_nodegroup(name="api")
+
+
+def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog):
+    """Supervision: a killed nodegroup is reported (state + log record); the others keep streaming."""
+    survivor = manager.create_nodegroup("survivor")
+    victim = manager.create_nodegroup("victim")
+    dev = survivor.create_node("NumpyDeviceBuffer")
+    _configure_device(dev)
+    local = InputStream()
+    local.connect(dev.output)
+    dev.start()
+    try:
+        pid = victim._client()._import("os").getpid()
+        os.kill(pid, signal.SIGKILL)
+
+        def states():
+            return {d["name"]: (d["state"], d["exit_code"]) for d in manager.list_nodegroups(details=True)}
+
+        with caplog.at_level(logging.ERROR):
+            assert _wait_until(lambda: states()["victim"][0] == "dead", timeout=10)
+            assert states()["victim"] == ("dead", -signal.SIGKILL)
+            assert states()["survivor"] == ("running", None)
+            assert manager.list_nodegroups() == [survivor]
+            # the manager's error record reaches this process's log server
+            assert _wait_until(lambda: "nodegroup victim on host default died" in caplog.text, timeout=10)
+        # the rest of the graph still streams
+        received = 0
+        deadline = time.monotonic() + 10
+        while received < 5 and time.monotonic() < deadline:
+            if local.poll(1000):
+                local.recv()
+                received += 1
+        assert received == 5
+        victim._set_proxy_options(timeout=0.5)
+        with pytest.raises(TimeoutError):  # its server is gone: calls time out instead of hanging
+            victim.list_nodes()
+    finally:
+        dev.stop()
+        local.close()
+
+
+def test_close_leaves_no_process():
+    man = create_manager("rpc", auto_close_at_exit=False)
+    a = man.create_nodegroup("a")
+    man.create_nodegroup("b")
+    pids = list(man.default_host.nodegroup_pids().values())
+    manager_pid = man._lslacq_state["spawner"].pid
+    assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
+    a.create_node("NumpyDeviceBuffer")
+    man.close()
+    assert all(_wait_until(lambda p=p: _gone(p), timeout=10) for p in pids + [manager_pid])
+    man.close()  # idempotent
+
+
+def test_killed_manager_takes_its_nodegroups_down():
+    man = create_manager("rpc", auto_close_at_exit=False)
+    try:
+        man.create_nodegroup("orphan-candidate")
+        pids = list(man.default_host.nodegroup_pids().values())
+        os.kill(man._lslacq_state["spawner"].pid, signal.SIGKILL)
+        assert all(_wait_until(lambda p=p: _gone(p), timeout=15) for p in pids)
+    finally:
+        man.close()
+
+
+def test_local_mode():
+    man = create_manager("local", auto_close_at_exit=False)
+    try:
+        assert not isinstance(man, ObjectProxy)
+        ng = man.create_nodegroup("local-ng")
+        assert ng.list_node_types()
+        pid = man.default_host.nodegroup_pids()["local-ng"]
+        os.kill(pid, signal.SIGKILL)
+        assert _wait_until(lambda: man.list_nodegroups(details=True)[0]["state"] == "dead", timeout=10)
+    finally:
+        man.close()
+    from lslacq.core.rpc import RPCServer
+
+    assert RPCServer.get_server() is None
+
+
+def test_manual_raw_json_client_example():
+    """Manual 6.9 runs unchanged (apart from the package name); nothing survives the script."""
+    marker = uuid.uuid4().hex
+    env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE)] + [p for p in sys.path if p])
+    result = subprocess.run([sys.executable, str(HERE / "manual" / "rpc_custom_client.py")], env=env,
+                            capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Available node types:" in result.stdout and "NumpyDeviceBuffer" in result.stdout
+    assert '"___type_name___": "proxy"' in result.stdout
+
+    def leftovers():
+        found = []
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                if proc.environ().get("LSLACQ_TEST_MARKER") == marker and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return found
+
+    assert _wait_until(lambda: not leftovers(), timeout=10), leftovers()
