@@ -53,6 +53,17 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _DEFERRED_REPLY = {TYPE_KEY: "deferred"}
 
 
+def _connectable(bound: str) -> str:
+    """Turn a wildcard bind (tcp://0.0.0.0:port) into an address other machines can connect to."""
+    if bound.startswith("tcp://0.0.0.0:"):
+        try:
+            ip = _socket.gethostbyname(_socket.gethostname())
+        except OSError:
+            ip = "127.0.0.1"
+        return f"tcp://{ip}:{bound.rsplit(':', 1)[1]}"
+    return bound
+
+
 class _ThreadState(threading.local):
     server: "RPCServer | None" = None
 
@@ -163,7 +174,7 @@ class RPCServer:
             sock.close(linger=0)
             raise
         self._socket = sock
-        self.address: str = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.address: str = _connectable(sock.getsockopt(zmq.LAST_ENDPOINT).decode())
         self.public_key: str | None = self._auth.public_key if self._auth else None
         self._closed = False
         self._closing = False

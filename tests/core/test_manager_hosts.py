@@ -1,0 +1,123 @@
+"""Two `lslacq host` servers on different loopback addresses, a stream crossing between them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import psutil
+import pytest
+
+from lslacq.core import create_manager
+from lslacq.core.stream import InputStream
+
+
+def _loopback_alias_usable(ip: str) -> bool:
+    import socket
+
+    sock = socket.socket()
+    try:
+        sock.bind((ip, 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+pytestmark = pytest.mark.skipif(not _loopback_alias_usable("127.0.0.2"),
+                                reason="this system cannot bind 127.0.0.2 (no 127/8 loopback aliases)")
+
+
+def _start_host(ip: str, env: dict) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", f"tcp://{ip}:*", "--name", f"host-{ip}"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    assert "serving at" in line, line
+    return proc, line.split("serving at ")[1].split()[0]
+
+
+def _stop_host(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    proc.stdout.close()
+    return proc.returncode
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("LSLACQ_TEST_MARKER") == marker and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
+def test_two_hosts_stream_crossing():
+    marker = uuid.uuid4().hex
+    env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
+    host_a, addr_a = _start_host("127.0.0.2", env)
+    host_b, addr_b = _start_host("127.0.0.3", env)
+    man = create_manager("rpc", auto_close_at_exit=False)
+    local = InputStream()
+    try:
+        ha = man.add_host(addr_a)
+        hb = man.get_host(addr_b)
+        assert man.get_host(addr_a) == ha
+        assert len(man.list_hosts()) == 3  # default + 2
+        ng_a = man.create_nodegroup("acq", host=ha)
+        ng_b = man.create_nodegroup("proc", host=addr_b)
+        assert ng_a._rpc_addr.startswith("tcp://127.0.0.2:") and ng_b._rpc_addr.startswith("tcp://127.0.0.3:")
+
+        dev = ng_a.create_node("NumpyDeviceBuffer", name="dev")
+        data = np.arange(900, dtype="float32").reshape(300, 3)
+        dev.configure(nb_channel=3, sample_interval=0.001, chunksize=30, buffer=data)
+        dev.output.configure(protocol="tcp", interface="127.0.0.2", transfermode="plaindata")
+        dev.initialize()
+        conv = ng_b.create_node("StreamConverter", name="conv")
+        conv.configure()
+        conv.input.connect(dev.output)  # host B's process reads host A's output
+        conv.output.configure(protocol="tcp", interface="127.0.0.3", transfermode="plaindata")
+        conv.initialize()
+        local.connect(conv.output)
+        man.start_all()
+        chunks = []
+        deadline = time.monotonic() + 20
+        while len(chunks) < 3 and time.monotonic() < deadline:
+            if local.poll(1000):
+                chunks.append(local.recv()[1])
+        assert len(chunks) == 3
+        np.testing.assert_array_equal(np.concatenate(chunks), data[:90])
+        man.stop_all()
+
+        # a nodegroup dying on a remote host is reported to the manager by that host
+        pid_b = ng_b._client()._import("os").getpid()
+        os.kill(pid_b, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            states = {d["name"]: d["state"] for d in man.list_nodegroups(details=True)}
+            if states["proc"] == "dead":
+                break
+            time.sleep(0.05)
+        assert states == {"acq": "running", "proc": "dead"}
+    finally:
+        local.close()
+        man.close()
+        codes = [_stop_host(host_a), _stop_host(host_b)]
+    assert codes == [0, 0]
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker) == []
