@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -20,7 +21,20 @@ def no_leaked_threads():
     for thread in set(threading.enumerate()) - before:
         thread.join(timeout=deadline)
         # pyzmq's zero-copy garbage collector thread lives as long as the process
-        if thread.is_alive() and type(thread).__name__ != "GarbageCollectorThread":
+        # and so do lslacq's stream admission thread (one per process, like it)
+        if thread.is_alive() and type(thread).__name__ != "GarbageCollectorThread" \
+                and thread.name != "lslacq-stream-admission":
             leaked.append(thread)
         deadline = 0.1
     assert not leaked, f"test left threads running: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def enabled_loggers():
+    """Undo ``logging.config.dictConfig(disable_existing_loggers=True)`` done by
+    third-party peers (dareplane-utils does it on import of its logger), so
+    caplog sees every test's records whatever ran before."""
+    for logger in logging.Logger.manager.loggerDict.values():
+        if isinstance(logger, logging.Logger):
+            logger.disabled = False
+    yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import time
@@ -16,7 +17,7 @@ from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
 from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
-from .transport import CLOSED, HEADER, WELCOME, get_context
+from .transport import CLOSED, HEADER, HELLO, get_context
 
 __all__ = ["InputStream", "all_receivers"]
 
@@ -81,6 +82,7 @@ class InputStream:
         self._last_index: int | None = None
         self._peer_closed = False
         self._poller: zmq.Poller | None = None
+        self._pending: collections.deque = collections.deque()
 
     def __repr__(self) -> str:
         owner = f" of {self.node.name!r}" if self.node is not None else ""
@@ -101,10 +103,9 @@ class InputStream:
         output : OutputStream, proxy to a remote OutputStream, or its params dict
             The stream to read.
         timeout : float
-            Seconds to wait for the output to acknowledge the connection. With
-            an OutputStream or a proxy, ``connect`` returns only once data sent
-            afterwards is guaranteed to arrive; with a bare params dict it
-            returns as soon as the socket is set up.
+            Seconds to wait for the output to acknowledge the connection.
+            ``connect`` returns only once data sent afterwards is guaranteed
+            to arrive (whatever the output's process is doing).
 
         Raises
         ------
@@ -138,36 +139,39 @@ class InputStream:
         self._poller = zmq.Poller()
         self._poller.register(socket, zmq.POLLIN)
         self.params = params
+        self._pending.clear()
         self._last_index = None
         self._peer_closed = False
         self.lost_samples = 0
-        if not isinstance(output, Mapping):
-            self._wait_welcome(output, timeout)
+        self._wait_hello(timeout)
         self.connected = True
         if isinstance(self.receiver, SharedMemReceiver):
             self.buffer = self.receiver.ring
         if self.node is not None:
             self.node.after_input_connect(self.name)
 
-    def _wait_welcome(self, output: Any, timeout: float) -> None:
+    def _wait_hello(self, timeout: float) -> None:
+        """Wait for the output's HELLO: from then on every chunk it sends reaches us."""
         deadline = time.monotonic() + timeout
         while True:
-            output._process_events()  # an idle output attaches us only when its socket is used
-            if self.socket.poll(20, zmq.POLLIN):
-                if self.socket.recv() == WELCOME:
-                    return
-                raise BrokenStreamError(f"{self._label}: unexpected first message from {self.params.get('url')}")
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                url = self.params.get("url")
                 self.close()
-                raise StreamTimeoutError(f"{self._label}: output at {self.params.get('url')} did not answer within "
-                                         f"{timeout} s; is its process alive and the address reachable?")
+                raise StreamTimeoutError(f"{self._label}: no answer from the output at {url} within {timeout} s; "
+                                         "is its process alive and the address reachable from here?")
+            message = self._recv_message()
+            if message[1] is None and bytes(message[0]) == HELLO:
+                return
+            # zmq registered us before the output noticed: keep this data for recv()
+            self._pending.append(message)
 
     # -- receiving ------------------------------------------------------------
     def poll(self, timeout: float | None = None) -> bool:
         """Return True if a message is waiting; wait at most ``timeout`` ms (None: forever)."""
         if self.socket is None:
             raise StreamClosedError(f"{self._label} is not connected")
-        return bool(self._poller.poll(timeout))
+        return bool(self._pending) or bool(self._poller.poll(timeout))
 
     def recv(self, with_data: bool | None = None, return_data: bool | None = None,
              timeout: float | None = None) -> tuple[int, Any]:
@@ -201,21 +205,15 @@ class InputStream:
             raise StreamClosedError(f"{self._label} is not connected")
         want_data = bool(with_data or return_data)
         while True:
-            if timeout is not None and not self._poller.poll(timeout):
+            if timeout is not None and not self._pending and not self._poller.poll(timeout):
                 raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
-            frame = self.socket.recv(copy=False)
-            head = frame.buffer
-            payload = None
-            if frame.more:
-                payload = self.socket.recv(copy=False)
-                if payload.more:  # no valid message has three parts: drain and reject it
-                    while payload.more:
-                        payload = self.socket.recv(copy=False)
-                    head = head[:0]
-                payload = payload.buffer
-            elif len(head) < HEADER.size:
+            if self._pending:
+                head, payload = self._pending.popleft()
+            else:
+                head, payload = self._recv_message()
+            if payload is None and len(head) < HEADER.size:
                 control = bytes(head)
-                if control == WELCOME:
+                if control == HELLO:
                     continue
                 if control == CLOSED:
                     self._peer_closed = True
@@ -235,6 +233,18 @@ class InputStream:
                 chunk = data if data is not None else self._read_shared(index, n)
                 self.buffer.new_chunk(chunk, index)
             return index, data
+
+    def _recv_message(self) -> tuple[memoryview, memoryview | None]:
+        """Receive one message as (first frame, second frame or None)."""
+        frame = self.socket.recv(copy=False)
+        if not frame.more:
+            return frame.buffer, None
+        payload = self.socket.recv(copy=False)
+        if payload.more:  # no valid message has three parts: drain it, leave an invalid header
+            while payload.more:
+                payload = self.socket.recv(copy=False)
+            return frame.buffer[:0], payload.buffer
+        return frame.buffer, payload.buffer
 
     def _check_continuity(self, index: int, n: int) -> None:
         start = index - n
@@ -265,7 +275,8 @@ class InputStream:
 
     def empty_queue(self) -> int:
         """Discard every message already queued; return how many were dropped."""
-        count = 0
+        count = len(self._pending)
+        self._pending.clear()
         while self.socket is not None and self._poller.poll(0):
             self.socket.recv_multipart(copy=False)
             count += 1

@@ -16,7 +16,8 @@ from ...errors import StreamClosedError, StreamTimeoutError
 from .plaindata import PlainDataSender
 from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
-from .transport import CLOSED, WELCOME, bind_address, connectable_address, get_context
+from . import admission
+from .transport import CLOSED, HELLO, bind_address, connectable_address, get_context
 
 __all__ = ["OutputStream", "all_transfermodes"]
 
@@ -28,6 +29,8 @@ all_transfermodes = {"plaindata": PlainDataSender, "sharedmem": SharedMemSender}
 # reader is not keeping up every _BLOCKED_WARNING_S.
 _BLOCKED_POLL_MS = 200
 _SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 _BLOCKED_WARNING_S = 5.0
 
 
@@ -64,6 +67,7 @@ class OutputStream:
         self.url = ""
         self.last_index = 0
         self._lock = threading.Lock()
+        self._readers_changed = threading.Condition(self._lock)
         self._subscribers = 0
         self._closed = False
 
@@ -130,7 +134,6 @@ class OutputStream:
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.SNDHWM, int(params.hwm))
         socket.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscription is reported: we count readers
-        socket.setsockopt(zmq.XPUB_WELCOME_MSG, WELCOME)
         if params.on_full == "block":
             socket.setsockopt(zmq.XPUB_NODROP, 1)
             socket.setsockopt(zmq.SNDTIMEO, _BLOCKED_POLL_MS)
@@ -150,6 +153,7 @@ class OutputStream:
         params.extra.update(self.sender.extra_params())
         params.extra.update(url=self.url, pid=os.getpid(), hostname=pysocket.gethostname())
         self.params = params
+        self._admission_fd = admission.watch(self)
         self._dtype = params.np_dtype
         self._frame_shape = params.frame_shape
         self.last_index = 0
@@ -187,6 +191,8 @@ class OutputStream:
         with self._lock:
             frames = sender.encode(index, data)
             self._send_frames(frames)
+            if self.socket.getsockopt(_EVENTS) & _POLLIN:  # a reader joined while we were sending
+                self._admit_locked()
         self.last_index = index
 
     def _send_frames(self, frames: tuple) -> None:
@@ -223,27 +229,39 @@ class OutputStream:
             self.sender.reset_index()
 
     # -- readers --------------------------------------------------------------
-    def _process_events(self) -> int:
-        """Let zmq attach pending readers (sending them WELCOME); return the reader count.
+    def _admit(self) -> int:
+        """Register readers that subscribed since the last call; return the reader count.
 
-        zmq does this work only when the socket is used; an idle output calls
-        it so readers can finish connecting. Thread-safe with :meth:`send`.
+        New readers are greeted with a HELLO broadcast (only registered
+        readers receive it). Called by the admission thread when zmq signals
+        activity on the socket, and by :meth:`send`. Thread-safe.
         """
         with self._lock:
-            socket = self.socket
-            if socket is None:
-                return 0
-            while socket.poll(0, zmq.POLLIN):
-                msg = socket.recv()
-                if msg[:1] == b"\x01":
-                    self._subscribers += 1
-                elif msg[:1] == b"\x00":
-                    self._subscribers -= 1
-            return self._subscribers
+            return self._admit_locked()
+
+    def _admit_locked(self) -> int:
+        socket = self.socket
+        if socket is None:
+            return 0
+        joined = 0
+        while socket.getsockopt(_EVENTS) & _POLLIN:
+            msg = socket.recv()
+            if msg[:1] == b"\x01":
+                self._subscribers += 1
+                joined += 1
+            elif msg[:1] == b"\x00":
+                self._subscribers -= 1
+        if joined:
+            try:
+                socket.send(HELLO, zmq.NOBLOCK)
+            except zmq.Again:  # a full reader: it already receives data, so it is registered
+                pass
+            self._readers_changed.notify_all()
+        return self._subscribers
 
     def subscriber_count(self) -> int:
         """Number of InputStreams currently connected."""
-        return self._process_events()
+        return self._admit()
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = 10.0) -> int:
         """Block until at least ``count`` readers are connected.
@@ -254,19 +272,21 @@ class OutputStream:
             If they are not connected within ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            n = self._process_events()
-            if n >= count:
-                return n
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise StreamTimeoutError(f"{self._label}: {n} reader(s) connected after {timeout} s, "
-                                         f"expected {count}")
-            self.socket.poll(min(50, int(remaining * 1000) + 1), zmq.POLLIN)
+        with self._lock:
+            while True:
+                n = self._admit_locked()
+                remaining = deadline - time.monotonic()
+                if n >= count:
+                    return n
+                if remaining <= 0 or self.socket is None:
+                    raise StreamTimeoutError(f"{self._label}: {n} reader(s) connected after {timeout} s, "
+                                             f"expected {count}")
+                self._readers_changed.wait(remaining)
 
     # -- closing --------------------------------------------------------------
     def _teardown(self) -> None:
         if self.socket is not None:
+            admission.unwatch(self._admission_fd)
             try:  # tell readers, best effort: nobody must block on a dead stream
                 self.socket.send(CLOSED, zmq.NOBLOCK)
                 self.socket.setsockopt(zmq.LINGER, 200)

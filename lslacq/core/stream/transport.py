@@ -10,9 +10,10 @@ order, padding that keeps the payload 8-byte aligned). Three forms exist:
   than a second zmq frame);
 * header frame, then payload frame: large plaindata chunks (sent without copy).
 
-Two control messages, shorter than a header, also travel: WELCOME (sent by
-the XPUB to every new subscriber, proving the connection is live) and CLOSED
-(sent by an output that closes, so readers stop waiting).
+Two control messages, shorter than a header, also travel: HELLO (broadcast by
+an output when it registers new readers; a reader that receives it knows its
+subscription is active, see admission.py) and CLOSED (sent by an output that
+closes, so readers stop waiting).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import uuid
 
 import zmq
 
-__all__ = ["HEADER", "WELCOME", "CLOSED", "get_context", "bind_address", "pack_header", "unpack_header"]
+__all__ = ["HEADER", "HELLO", "CLOSED", "get_context", "bind_address", "pack_header", "unpack_header"]
 
 HEADER = struct.Struct("<qqc7x")  # index (last + 1), n samples, order b'C' | b'F', padding
-WELCOME = b"LSLACQ/WELCOME/1"
+HELLO = b"LSLACQ/HELLO/1"
 CLOSED = b"LSLACQ/CLOSED/1"
 
 
