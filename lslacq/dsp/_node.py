@@ -11,7 +11,7 @@ import numpy as np
 from ..core.node import Node
 from ..core.signal import Signal
 from ..core.tools import ThreadPollInput
-from ..errors import BrokenStreamError
+from ..errors import BrokenStreamError, StreamClosedError
 from .params import Params
 
 logger = logging.getLogger(__name__)
@@ -106,14 +106,16 @@ class DspNode(Node):
                     except BrokenStreamError:
                         continue  # logged and counted by the stream
                     if next_index - len(more) != index:  # gap or restart: flush what we have first
-                        self._process(input_name, index, _join(parts))
-                        parts, n = [], 0
+                        batch, parts, n = _join(parts), [], 0
+                        self._process(input_name, index, batch)
                     parts.append(more)
                     n += len(more)
                     index = int(next_index)
-            finally:
-                if parts:
+            except StreamClosedError:
+                if parts:  # deliver what arrived before the output closed
                     self._process(input_name, index, _join(parts))
+                raise
+            self._process(input_name, index, _join(parts))
         return handle_batched
 
     def _stop(self) -> None:

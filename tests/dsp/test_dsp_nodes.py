@@ -446,3 +446,21 @@ def test_nodes_restart_after_stop(graph):
     trig.start()  # the source restarts its count, as a device does on restart
     send_chunks(src, pulse, [30, 70])
     assert read_events(sink, 1)["index"].tolist() == [40]
+
+
+def test_chunks_queued_before_the_source_closed_are_all_processed(graph):
+    src = source(graph, 1)
+    filt = graph(SosFilter())
+    filt.configure(coefficients=[[1, 0, 0, 1, 0, 0]])  # identity
+    filt.input.connect(src)
+    filt.output.configure()
+    filt.initialize()
+    sink = reader(graph, filt.output)
+    sig = np.arange(300, dtype="float32")[:, None]
+    send_chunks(src, sig, [100, 100, 100])
+    src.close()  # the close notice is queued behind the data
+    filt.start()
+    end, out = read_samples(sink, 300)
+    assert end == 300
+    np.testing.assert_array_equal(out, sig)
+    assert filt.error is None
