@@ -55,6 +55,15 @@ class DspNode(Node):
         """Change several parameters at once (validated together)."""
         self.params.update(kwargs)
 
+    def _configure_params(self, kwargs: dict) -> None:
+        """Apply online parameters given to ``configure()``; unknown names are a TypeError."""
+        unknown = sorted(set(kwargs) - set(self.params))
+        if unknown:
+            raise TypeError(f"{self.name}.configure() got unexpected arguments {unknown}; parameters: "
+                            f"{sorted(self.params)}")
+        self.params.update(kwargs)
+        self._dirty.clear()
+
     def _check_param(self, name: str, value: Any, values: dict) -> Any:
         """Validate ``value`` against the node's current state (subclasses); return it."""
         return value

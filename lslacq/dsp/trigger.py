@@ -29,8 +29,7 @@ class _TriggerBase(DspNode):
 
     def _configure(self, **kwargs) -> None:
         """Any online parameter may be given here too (``configure(threshold=0.5)``)."""
-        self.params.update(kwargs)
-        self._dirty.clear()
+        self._configure_params(kwargs)
 
     def _check_param(self, name, value, values):
         n_max = getattr(self, "_n_watchable", None)

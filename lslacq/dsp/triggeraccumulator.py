@@ -76,8 +76,7 @@ class TriggerAccumulator(DspNode):
             raise ValueError(f"{self.name}: buffer_duration must be > 0 seconds, got {buffer_duration!r}")
         self.max_stack_size = int(max_stack_size)
         self.buffer_duration = buffer_duration
-        self.params.update(params)
-        self._dirty.clear()
+        self._configure_params(params)
 
     def _check_param(self, name, value, values):
         if name == "stack_size" and value > self.max_stack_size:

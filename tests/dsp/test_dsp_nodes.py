@@ -271,6 +271,17 @@ def test_digital_trigger_node_on_one_bit(graph):
         trig.params["channel"] = 16
 
 
+def test_unknown_configure_arguments_are_named():
+    trig = AnalogTrigger(name="t")
+    with pytest.raises(TypeError, match=r"t.configure\(\) got unexpected arguments \['treshold'\]"):
+        trig.configure(treshold=1.0)
+    trig.close()
+    acc = TriggerAccumulator(name="a")
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        acc.configure(stacksize=3)
+    acc.close()
+
+
 def test_digital_trigger_rejects_float_stream(graph):
     src = source(graph, 1)
     trig = graph(DigitalTrigger())
