@@ -7,6 +7,8 @@ SosFilter (64 channels, float32, 10 kHz, Butterworth band-pass of order 4 =
   same chunks, in a loop (the baseline: the filtering work alone);
 * ``engine``: :class:`lslacq.dsp.SosFilterEngine` on the same chunks (what
   the node computes per chunk: scipy + state handling + output cast);
+* ``OpenCL engine``: ``engine='opencl'`` (when pyopencl and a runtime are
+  installed; on a CPU runtime such as pocl it is expected to be slower);
 * ``node``: a SosFilter node in a graph: this thread sends the chunks on an
   OutputStream, the node's thread receives, filters and sends them, a reader
   thread receives them; the time runs from the first send to the last receive.
@@ -63,6 +65,18 @@ def bench_engine(sos, chunks):
 
     def run():
         engine = SosFilterEngine(sos, N_CHANNELS, dtype=np.float32)
+        for chunk in chunks:
+            engine.process(chunk)
+    return run
+
+
+def bench_opencl(sos, chunks, chunksize):
+    from lslacq.dsp.opencl import OpenCLSosEngine
+
+    engine = OpenCLSosEngine(sos, N_CHANNELS, chunksize, dtype=np.float32)  # kernel built once, outside the timing
+
+    def run():
+        engine.reset()
         for chunk in chunks:
             engine.process(chunk)
     return run
@@ -128,7 +142,12 @@ def sosfilter_cases(seconds, repeat):
         t_scipy = _best(bench_scipy(sos, chunks), repeat)
         t_engine = _best(bench_engine(sos, chunks), repeat)
         t_node = min(bench_node(sos, chunks) for _ in range(repeat))
-        for label, t in (("scipy sosfilt", t_scipy), ("SosFilterEngine", t_engine), ("SosFilter node", t_node)):
+        cases = [("scipy sosfilt", t_scipy), ("SosFilterEngine", t_engine), ("SosFilter node", t_node)]
+        from lslacq.dsp.opencl import opencl_available
+
+        if opencl_available():
+            cases.append(("OpenCL engine", _best(bench_opencl(sos, chunks, chunksize), 1)))
+        for label, t in cases:
             rate = n / t
             rows.append((chunksize, label, rate, t_scipy / t))
     return rows
