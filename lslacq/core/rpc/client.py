@@ -9,6 +9,7 @@ import time
 import weakref
 from typing import Any, Callable
 
+import msgpack
 import zmq
 
 from ...errors import RemoteCallError
@@ -17,7 +18,7 @@ from ._zmqfast import recv_one, send_request
 from .future import Future
 from .proxy import ObjectProxy
 from .serializer import get_serializer
-from .server import RPCServer
+from .server import RPCServer, _thread_state
 
 __all__ = ["RPCClient"]
 
@@ -34,6 +35,11 @@ _all_clients: "weakref.WeakSet[RPCClient]" = weakref.WeakSet()
 _pending_deletes: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_ENCODED = {name: name.encode() for name in (
+    "call_obj", "get_obj", "get_item", "set_item", "delete", "import", "ping", "close", "auto", "proxy", "value")}
+_MP_CALL_HEAD = b"\x83" + msgpack.packb("obj")
+_MP_ARGS_KEY = msgpack.packb("args")
+_MP_KWARGS_KEY = msgpack.packb("kwargs")
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
 _remote_error_classes: dict[str, type] = {}
 _BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
@@ -157,6 +163,26 @@ class RPCClient:
         """
         if threading.get_ident() != self._thread:
             return self._for_this_thread().send(action, opts, return_type, sync, timeout)
+        return self._send_opts(action, None if opts is None else self._serializer.dumps(opts), return_type, sync,
+                               timeout)
+
+    def _call_proxy(self, proxy, args: tuple, kwargs: dict, return_type: str, sync: str, timeout):
+        """call_obj on ``proxy`` with the proxy's msgpack encoding packed once and reused."""
+        if threading.get_ident() != self._thread:
+            return self._for_this_thread()._call_proxy(proxy, args, kwargs, return_type, sync, timeout)
+        if self._ser_name != b"msgpack":
+            return self._send_opts("call_obj", self._serializer.dumps({"obj": proxy, "args": args,
+                                                                        "kwargs": kwargs}),
+                                   return_type, sync, timeout)
+        pack = self._serializer._packer.pack
+        packed = proxy.__dict__.get("_packed_cache")
+        if packed is None:
+            packed = pack(proxy._encoded())
+            proxy.__dict__["_packed_cache"] = packed
+        opts_b = _MP_CALL_HEAD + packed + _MP_ARGS_KEY + pack(args) + _MP_KWARGS_KEY + pack(kwargs)
+        return self._send_opts("call_obj", opts_b, return_type, sync, timeout)
+
+    def _send_opts(self, action: str, opts_b: bytes | None, return_type: str, sync: str, timeout):
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
         if self._disconnected:
@@ -170,16 +196,50 @@ class RPCClient:
             self._next_req_id += 1
         else:
             raise ValueError(f"invalid sync mode {sync!r}; use 'sync', 'async' or 'off'")
-        opts_b = b"" if opts is None else self._serializer.dumps(opts)
-        send_request(self._socket, b"%d" % req_id, action.encode(), return_type.encode(), self._ser_name, opts_b)
+        send_request(self._socket, b"%d" % req_id, _ENCODED.get(action) or action.encode(),
+                     _ENCODED.get(return_type) or return_type.encode(), self._ser_name, opts_b or b"")
         if req_id < 0:
             return None
+        if sync == "sync" and not self._futures and (not self._reentrant or _thread_state.server is None) \
+                and (timeout is None or timeout >= _CHECK_MS / 1000):
+            # fast path: nothing else is pending and no local server needs servicing
+            return self._wait_sync(req_id, action, timeout)
         future = Future(self, req_id, action)
         self._futures[req_id] = future
         if sync == "async":
             return future
         self.process_until_future(future, timeout)
         return future.result(0)
+
+    def _wait_sync(self, req_id: int, action: str, timeout: float | None):
+        sock = self._socket
+        loads = self._serializer.loads
+        started = time.monotonic()
+        while True:
+            try:
+                data = recv_one(sock)
+            except zmq.Again:  # slow reply: continue on the general path (deadline, liveness checks)
+                future = Future(self, req_id, action)
+                self._futures[req_id] = future
+                self.process_until_future(future, None if timeout is None
+                                          else max(0.0, timeout - (time.monotonic() - started)))
+                return future.result(0)
+            try:
+                msg = loads(data)
+                if msg["action"] == "return" and msg["req_id"] == req_id:
+                    error = msg["error"]
+                    if error is None:
+                        return msg["rval"]
+                    raise _error_from_reply(error)
+            except RemoteCallError:
+                raise
+            except Exception:
+                logger.warning("RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data),
+                               exc_info=True)
+                continue
+            self._dispatch(msg)
+            if self._disconnected:
+                raise RemoteCallError("ConnectionError", f"RPC server {self.address} has closed", ())
 
     def call_obj(self, obj, args=None, kwargs=None, **kwds):
         """Call the remote callable ``obj`` (a proxy) with ``args`` and ``kwargs``."""
@@ -361,11 +421,15 @@ class RPCClient:
     def _process_reply(self, data: bytes) -> None:
         try:
             msg = self._serializer.loads(data)
-            action = msg["action"]
+            msg["action"]
         except Exception:
             logger.warning("RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data),
                            exc_info=True)
             return
+        self._dispatch(msg)
+
+    def _dispatch(self, msg: dict) -> None:
+        action = msg.get("action")
         if action == "return":
             future = self._futures.pop(msg["req_id"], None)
             if future is None:

@@ -22,7 +22,7 @@ _DEFAULT_OPTIONS = {
 # attribute names that are always looked up on the proxy itself
 _LOCAL_ATTRS = frozenset({
     "_rpc_addr", "_obj_id", "_ref_id", "_type_str", "_attributes", "_proxy_options", "_server_key",
-    "_client_cache", "_attr_cache", "_encoded_cache", "__dict__", "__class__",
+    "_client_cache", "_attr_cache", "_path_cache", "_encoded_cache", "_packed_cache", "__dict__", "__class__",
 })
 
 
@@ -69,6 +69,7 @@ class ObjectProxy:
         d["_proxy_options"] = {}
         d["_client_cache"] = None
         d["_attr_cache"] = {}
+        d["_path_cache"] = {}
         d["_encoded_cache"] = None
         if kwds:
             self._set_proxy_options(**kwds)
@@ -166,7 +167,7 @@ class ObjectProxy:
             client = cache[1]
         else:
             client = self._client()
-        return client.send("call_obj", {"obj": self, "args": args, "kwargs": kwargs}, return_type, sync, timeout)
+        return client._call_proxy(self, args, kwargs, return_type, sync, timeout)
 
     def __getattr__(self, name: str):
         if name.startswith("__") and name.endswith("__"):
@@ -181,7 +182,10 @@ class ObjectProxy:
             self._attr_cache[name] = proxy
             return proxy
         client = self._client()
-        result = client.send("get_obj", {"obj": self._derived(path), "deferred": True},
+        target = self._path_cache.get(name)
+        if target is None:
+            target = self._path_cache[name] = self._derived(path)
+        result = client.send("get_obj", {"obj": target, "deferred": True},
                              return_type=self._get_option("return_type"), sync="sync",
                              timeout=self._get_option("timeout"))
         if result is DEFERRED:

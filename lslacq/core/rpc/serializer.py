@@ -43,6 +43,17 @@ TYPE_KEY = "___type_name___"
 DEFERRED = object()
 
 
+_PROXY_CLASS: list = []
+
+
+def _proxy_class() -> type:
+    if not _PROXY_CLASS:
+        from .proxy import ObjectProxy
+
+        _PROXY_CLASS.append(ObjectProxy)
+    return _PROXY_CLASS[0]
+
+
 def _dtype_to_wire(dtype: np.dtype):
     if dtype.fields is None and dtype.subdtype is None:
         return dtype.str
@@ -95,9 +106,7 @@ class Serializer:
 
     def encode(self, obj: Any) -> Any:
         """Convert ``obj`` (a type the format lacks) to a serializable object."""
-        from .proxy import ObjectProxy
-
-        if isinstance(obj, ObjectProxy):
+        if isinstance(obj, _proxy_class()):
             return obj._encoded()
         if isinstance(obj, np.ndarray):
             return self._encode_ndarray(obj)

@@ -30,6 +30,7 @@ import time
 import traceback
 from typing import Any, Callable
 
+import msgpack
 import numpy as np
 import zmq
 
@@ -50,6 +51,10 @@ _VALUE_TYPES = (type(None), bool, int, float, complex, str, bytes, list, tuple, 
 _FAST_VALUE_TYPES = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_ACTION_NAMES = {name.encode(): name for name in ACTIONS + ("auto", "proxy", "value")}
+_MP_REPLY_HEAD = b"\x84" + msgpack.packb("action") + msgpack.packb("return") + msgpack.packb("req_id")
+_MP_RVAL_KEY = msgpack.packb("rval")
+_MP_ERROR_NONE = msgpack.packb("error") + msgpack.packb(None)
 _DEFERRED_REPLY = {TYPE_KEY: "deferred"}
 
 
@@ -192,6 +197,9 @@ class RPCServer:
         self._depth = 0
         self._bad = _LogLimiter()
         self.no_proxy_types = list(_VALUE_TYPES)
+        self._msgpack = self._get_serializer(b"msgpack")
+        # subclasses that override process_action see every action (no inlined call_obj)
+        self._fast_call = type(self).process_action is RPCServer.process_action
         logger.debug("RPC server %s created at %s", self._name, self.address)
 
     def __repr__(self) -> str:
@@ -323,7 +331,7 @@ class RPCServer:
         RPCServer.register_server(self)
         logger.info("RPC server %s listening at %s", self._name, self.address)
         sock = self._socket
-        process = self._process_one
+        process = self._handle  # in the loop, close() is deferred by _in_loop (no depth counting needed)
         self._in_loop = True
         rcvtimeo = 100
         sock.setsockopt(zmq.RCVTIMEO, rcvtimeo)
@@ -396,46 +404,58 @@ class RPCServer:
             self._depth -= 1
 
     def _handle(self, frames: list) -> None:
-        caller = frames[0]
         if len(frames) != 6:
-            self._bad_request(caller, frames, f"expected 5 frames [req_id, action, return_type, serializer, "
-                                              f"opts], got {len(frames) - 1}")
+            self._bad_request(frames[0], frames, f"expected 5 frames [req_id, action, return_type, serializer, "
+                                                 f"opts], got {len(frames) - 1}")
             return
-        _, req_id_b, action_b, rtype_b, ser_b, opts_b = frames
+        caller, req_id_b, action_b, rtype_b, ser_b, opts_b = frames
         try:
             req_id = int(req_id_b)
         except ValueError:
             self._bad_request(caller, frames, f"req_id frame {req_id_b[:40]!r} is not an integer")
             return
-        try:
-            ser = self._get_serializer(ser_b)
-        except (ValueError, UnicodeDecodeError):
-            self._bad_request(caller, frames, f"unknown serializer {ser_b[:40]!r}; use b'msgpack' or b'json'",
-                              req_id=req_id)
-            return
-        if caller not in self._clients:
+        ser = self._serializers.get(ser_b)
+        if ser is None:
+            try:
+                ser = self._get_serializer(ser_b)
+            except (ValueError, UnicodeDecodeError):
+                self._bad_request(caller, frames, f"unknown serializer {ser_b[:40]!r}; use b'msgpack' or b'json'",
+                                  req_id=req_id)
+                return
             self._clients[caller] = ser_b
-        action = return_type = "?"
+        elif caller not in self._clients:
+            self._clients[caller] = ser_b
+        action = _ACTION_NAMES.get(action_b) or "?"
         try:
-            action = action_b.decode("ascii")
-            return_type = rtype_b.decode("ascii")
+            if action == "?":
+                action = action_b.decode("ascii")
+            return_type = _ACTION_NAMES.get(rtype_b) or rtype_b.decode("ascii")
             try:
                 opts = ser.loads(opts_b) if opts_b else {}
             except Exception as exc:
                 self._bad.warning("RPC server %s: cannot decode %s opts of %r request from %r (%d bytes): %s",
                                   self.address, ser_b, action, caller, len(opts_b), exc)
                 raise
-            if opts is None:
-                opts = {}
-            if not isinstance(opts, dict):
-                raise TypeError(f"RPC opts must be a dict, got {type(opts).__name__}")
-            result = self.process_action(action, opts, return_type, caller)
+            if type(opts) is not dict:
+                if opts is None:
+                    opts = {}
+                else:
+                    raise TypeError(f"RPC opts must be a dict, got {type(opts).__name__}")
+            if action == "call_obj" and self._fast_call:
+                args = opts.get("args") or ()
+                kwargs = opts.get("kwargs")
+                result = opts["obj"](*args, **kwargs) if kwargs else opts["obj"](*args)
+            else:
+                result = self.process_action(action, opts, return_type, caller)
             if req_id < 0:
                 return
             if return_type == "auto":
                 if type(result) not in _FAST_VALUE_TYPES and not self._by_value(result):
                     result = _DEFERRED_REPLY if opts.get("deferred") else self.get_proxy(result)
-                data = ser.dumps({"action": "return", "req_id": req_id, "rval": result, "error": None})
+                if ser is self._msgpack:
+                    data = self._msgpack_reply(req_id, result)
+                else:
+                    data = ser.dumps({"action": "return", "req_id": req_id, "rval": result, "error": None})
             elif return_type == "proxy":
                 data = ser.dumps({"action": "return", "req_id": req_id, "rval": self.get_proxy(result),
                                   "error": None})
@@ -445,7 +465,7 @@ class RPCServer:
             else:
                 raise ValueError(f"invalid return_type {return_type!r}; use 'auto', 'proxy' or 'value'")
         except Exception as exc:
-            if isinstance(exc, (KeyError, ValueError, TypeError)) and action not in ACTIONS:
+            if isinstance(exc, (KeyError, ValueError, TypeError, UnicodeDecodeError)) and action not in ACTIONS:
                 self._bad.warning("RPC server %s: bad request from %r: %s", self.address, caller, exc)
             if req_id < 0:
                 logger.warning("RPC server %s: %s request (no reply asked) failed", self.address, action,
@@ -453,7 +473,15 @@ class RPCServer:
                 return
             self._send_error(caller, ser, req_id, action, exc)
             return
-        self._send(caller, data)
+        try:
+            send_reply(self._socket, caller, data, _NOBLOCK)
+        except zmq.ZMQError as exc:
+            self._lost_client(caller, exc)
+
+    def _msgpack_reply(self, req_id: int, rval) -> bytes:
+        """Pack {'action': 'return', 'req_id', 'rval', 'error': None} (constant parts pre-packed)."""
+        pack = self._msgpack._packer.pack
+        return _MP_REPLY_HEAD + pack(req_id) + _MP_RVAL_KEY + pack(rval) + _MP_ERROR_NONE
 
     def _by_value(self, obj) -> bool:
         """Return True if ``obj`` is returned by value under return_type='auto' (exact types only)."""
@@ -463,9 +491,12 @@ class RPCServer:
         try:
             send_reply(self._socket, caller, data, _NOBLOCK)
         except zmq.ZMQError as exc:
-            logger.info("RPC server %s: cannot reply to client %r (%s); it has probably disconnected",
-                        self.address, caller, exc)
-            self._clients.pop(caller, None)
+            self._lost_client(caller, exc)
+
+    def _lost_client(self, caller: bytes, exc: Exception) -> None:
+        logger.info("RPC server %s: cannot reply to client %r (%s); it has probably disconnected",
+                    self.address, caller, exc)
+        self._clients.pop(caller, None)
 
     def _send_error(self, caller: bytes, ser, req_id: int, action: str, exc: BaseException) -> None:
         lines = [f"Error while processing request {action!r} [{req_id}] from {caller!r} "
