@@ -57,7 +57,30 @@ __all__ = ["GraphModule", "load_factory", "GRAPH_PCOMMS"]
 #: Primary commands a GraphModule adds to the built-in ones.
 GRAPH_PCOMMS = ("START", "STOP_ACQ", "CONFIGURE", "STATUS")
 
-_COUNTERS = ("n_received", "n_pushed", "n_gaps", "n_stalls", "n_reconnects", "n_state_resets")
+_COUNTERS = ("n_received", "n_pushed", "n_sent", "n_gaps", "n_stalls", "n_reconnects", "n_state_resets")
+
+
+def _type_name(node: Any) -> str:
+    """Class name of a node, or of the remote node behind an RPC proxy."""
+    type_str = node.__dict__.get("_type_str") if hasattr(node, "__dict__") else None
+    if isinstance(type_str, str) and type_str:
+        return type_str.rsplit(".", 1)[-1].strip("'>")
+    return type(node).__name__
+
+
+def _describe_error(error: Any) -> str:
+    """``"Type: message"`` for a local exception or a proxy to a remote one."""
+    if hasattr(error, "_get_value"):  # an RPC proxy: fetch the exception's text remotely
+        try:
+            error = error._get_value()
+        except Exception:
+            try:
+                return f"{_type_name(error)}: {error.args[0]!r}"
+            except Exception:
+                return f"{_type_name(error)} (remote)"
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}"
+    return str(error)
 
 
 def load_factory(spec: str | Callable) -> Callable:
@@ -320,7 +343,7 @@ class GraphModule:
                 error = exc
             if error is None:
                 continue
-            msg = f"node {name!r} failed: {type(error).__name__}: {error}"
+            msg = f"node {name!r} failed: {_describe_error(error)}"
             with self._failures_lock:
                 if msg in self.failures:
                     continue
@@ -364,11 +387,11 @@ class GraphModule:
             self._check_failures(self.nodes or {})
             nodes = {}
             for name, node in (self.nodes or {}).items():
-                info: dict[str, Any] = {"type": type(node).__name__}
+                info: dict[str, Any] = {"type": _type_name(node)}
                 info["running"] = _call_state(node, "running")
                 info["initialized"] = _call_state(node, "initialized")
                 error = getattr(node, "error", None)
-                info["error"] = None if error is None else f"{type(error).__name__}: {error}"
+                info["error"] = None if error is None else _describe_error(error)
                 for counter in _COUNTERS:
                     value = getattr(node, counter, None)
                     if isinstance(value, (int, float)):

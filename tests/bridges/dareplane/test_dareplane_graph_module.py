@@ -233,3 +233,62 @@ def test_factory_returning_an_owner_object_gets_it_closed():
     finally:
         mod.close()
     assert closed == [True, True]
+
+
+def build_remote_graph(rate: float = 500.0, cutoff: float = 30.0):
+    """Nodes in a NodeGroup of a Manager process; the returned owner closes the manager."""
+    from types import SimpleNamespace
+
+    from lslacq.core import create_manager
+    from lslacq.dsp import design_sos
+
+    manager = create_manager("rpc", auto_close_at_exit=False)
+    try:
+        ng = manager.create_nodegroup("dareplane-graph")
+        dev = ng.create_node("SimulatedEEG", name="eeg")
+        dev.configure(nb_channel=4, sample_rate=rate, event_interval=0, seed=1)
+        dev.outputs["signals"].configure(protocol="tcp")
+        dev.outputs["events"].configure(protocol="tcp")
+        filt = ng.create_node("SosFilter", name="lp")
+        filt.configure(coefficients=design_sos("lowpass", cutoff, rate))
+        filt.input.connect(dev.outputs["signals"])
+        filt.output.configure(protocol="tcp")
+    except BaseException:
+        manager.close()
+        raise
+    return SimpleNamespace(nodes={"eeg": dev, "lp": filt}, close=manager.close)
+
+
+@pytest.mark.slow
+def test_graph_in_a_remote_nodegroup():
+    import psutil
+
+    from lslacq.core.stream import InputStream
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    mod = GraphModule(build_remote_graph, name="remote_graph", port=0)
+    mod.start_in_thread()
+    reader = InputStream(name="reader")
+    try:
+        with DpClient(mod.server.port, timeout=60) as c:
+            c.send(b'CONFIGURE|{"cutoff": 40};')
+            st = status(c)
+            assert st["state"] == "built" and st["nodes"]["lp"]["type"] == "SosFilter", st
+            reader.connect(mod.nodes["lp"].output)
+            c.send(b"START;")
+            st = wait_status(c, lambda s: s["nodes"]["eeg"].get("n_sent", 0) > 100, timeout=60)
+            assert st["state"] == "running" and st["nodes"]["eeg"]["type"] == "SimulatedEEG"
+            index, data = reader.recv(timeout=30_000)
+            assert np.asarray(data).shape[1] == 4 and index > 0
+            c.send(b"STOP_ACQ;")
+            st = status(c)
+            assert st["state"] == "stopped" and st["failures"] == []
+    finally:
+        reader.close()
+        mod.close()
+    assert mod.nodes is None
+    # the manager and nodegroup processes are gone (closing the owner closed the manager)
+    deadline = time.monotonic() + 30
+    while {p.pid for p in psutil.Process().children(recursive=True)} - before:
+        assert time.monotonic() < deadline, "manager/nodegroup processes left behind"
+        time.sleep(0.05)
