@@ -21,6 +21,7 @@ _LAZY = {
     "SosFilterEngine": "lslacq.dsp.sos",
     "OverlapFiltfiltEngine": "lslacq.dsp.overlap",
     "overlap_filtfilt_error": "lslacq.dsp.overlap",
+    "suggest_overlapsize": "lslacq.dsp.overlap",
     "ThresholdDetector": "lslacq.dsp.detect",
     "extract_bit": "lslacq.dsp.detect",
     "EpochStacker": "lslacq.dsp.epochs",

@@ -37,7 +37,7 @@ import scipy.signal
 
 from .sos import _channel_groups, steady_state, validate_sos
 
-__all__ = ["OverlapFiltfiltEngine", "overlap_filtfilt_error"]
+__all__ = ["OverlapFiltfiltEngine", "overlap_filtfilt_error", "suggest_overlapsize"]
 
 
 class OverlapFiltfiltEngine:
@@ -221,3 +221,58 @@ def overlap_filtfilt_error(coefficients, chunksize: int, overlapsize: int, n_sam
     ref = offline[sel]
     diff = online[sel] - ref  # online starts at absolute index 0
     return float(np.sqrt(np.mean(diff ** 2)) / np.sqrt(np.mean(ref ** 2)))
+
+
+def suggest_overlapsize(coefficients, chunksize: int, max_error: float = 1e-3,
+                        max_overlapsize: int = 1 << 18) -> int:
+    """Smallest ``overlapsize`` (roughly) that keeps OverlapFiltfilt's error below ``max_error``.
+
+    Starts below the length after which the filter's impulse response keeps less
+    than ``max_error`` of its RMS (the part the truncated backward pass loses),
+    then checks it with :func:`overlap_filtfilt_error` on white noise and
+    grows it by 25 % steps until the measured error is small enough.
+
+    Parameters
+    ----------
+    coefficients : array_like, shape (n_sections, 6)
+    chunksize : int
+        The chunksize you will use.
+    max_error : float
+        Target relative RMS error against offline ``sosfiltfilt``.
+    max_overlapsize : int
+        Give up above this many samples.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If no overlapsize up to ``max_overlapsize`` reaches ``max_error``
+        (use a gentler filter, or a longer overlap limit).
+    """
+    sos = validate_sos(coefficients)
+    if sos.ndim != 2:
+        raise ValueError("suggest_overlapsize: pass one filter of shape (n_sections, 6)")
+    if not 0 < max_error < 1:
+        raise ValueError(f"suggest_overlapsize: max_error must be in (0, 1), got {max_error}")
+    n = 1024
+    while True:  # impulse response long enough for its tail to fall below max_error
+        impulse = np.zeros(n)
+        impulse[0] = 1.0
+        h = scipy.signal.sosfilt(sos, impulse)
+        tail = np.sqrt(np.cumsum((h ** 2)[::-1])[::-1] / np.sum(h ** 2))
+        below = np.flatnonzero(tail < max_error)
+        if below.size or n >= max_overlapsize:
+            break
+        n *= 4
+    overlap = int(below[0]) if below.size else max_overlapsize
+    overlap = max(overlap // 4, 1)  # the measured error is usually several times below the tail
+    while overlap <= max_overlapsize:
+        if overlap_filtfilt_error(sos, chunksize, overlap, n_samples=20 * (chunksize + overlap)) <= max_error:
+            return overlap
+        overlap = int(overlap * 1.25) + 1
+    raise ValueError(f"suggest_overlapsize: no overlapsize up to {max_overlapsize} samples keeps the error below "
+                     f"{max_error}; use a gentler filter (lower order, higher high-pass corner) or raise "
+                     "max_overlapsize")

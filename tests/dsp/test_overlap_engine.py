@@ -132,3 +132,15 @@ def test_bad_arguments():
     engine = OverlapFiltfiltEngine(sos, 10, 5, 2)
     with pytest.raises(ValueError, match=r"shape \(n_samples, 2\)"):
         engine.process(10, np.zeros((10, 1)))
+
+
+def test_suggest_overlapsize_meets_the_target_and_is_not_oversized():
+    from lslacq.dsp import suggest_overlapsize
+
+    sos = design_sos("bandpass", [1, 40], SR, order=4)
+    overlap = suggest_overlapsize(sos, 500, max_error=1e-3)
+    assert overlap_filtfilt_error(sos, 500, overlap, seed=7) < 1e-3  # on other noise than the search used
+    assert overlap_filtfilt_error(sos, 500, overlap // 2, seed=7) > 1e-3
+    assert suggest_overlapsize(sos, 500, max_error=1e-5) > overlap
+    with pytest.raises(ValueError, match="no overlapsize up to 100 samples"):
+        suggest_overlapsize(sos, 500, max_error=1e-3, max_overlapsize=100)
