@@ -20,7 +20,9 @@ class OverlapFiltfilt(DspNode):
     ``scipy.signal.sosfiltfilt`` on the whole signal: a small ``chunksize``
     affects low frequencies, a small ``overlapsize`` leaves transients at the
     window ends. Check the residual for your filter with
-    :func:`lslacq.dsp.overlap_filtfilt_error` (docs/dsp.md has a table).
+    :func:`lslacq.dsp.overlap_filtfilt_error`, or let
+    :func:`lslacq.dsp.suggest_overlapsize` pick ``overlapsize`` for a target
+    error (docs/dsp.md has a table).
 
     The input is regrouped into blocks of exactly ``chunksize`` samples. Two
     cases for ``overlapsize``:
