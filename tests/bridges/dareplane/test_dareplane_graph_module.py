@@ -292,3 +292,23 @@ def test_graph_in_a_remote_nodegroup():
     while {p.pid for p in psutil.Process().children(recursive=True)} - before:
         assert time.monotonic() < deadline, "manager/nodegroup processes left behind"
         time.sleep(0.05)
+
+
+def test_error_and_type_descriptions_for_local_and_proxied_nodes():
+    from lslacq_dareplane.graph_module import _describe_error, _type_name
+
+    class FakeProxy:
+        def __init__(self, value, type_str):
+            self.__dict__["_type_str"] = type_str
+            self._value = value
+
+        def _get_value(self):
+            if isinstance(self._value, Exception) and str(self._value) == "unserializable":
+                raise TypeError("cannot serialize")
+            return self._value
+
+    assert _describe_error(RuntimeError("boom")) == "RuntimeError: boom"
+    assert _describe_error(FakeProxy(OSError("device gone"), "<class 'OSError'>")) == "OSError: device gone"
+    assert _describe_error(FakeProxy(ValueError("unserializable"), "ValueError")).startswith("ValueError")
+    assert _type_name(FakeProxy(None, "lslacq.dsp.sosfilter.SosFilter")) == "SosFilter"
+    assert _type_name(Sink()) == "Sink"
