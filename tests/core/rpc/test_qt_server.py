@@ -1,0 +1,76 @@
+"""QtRPCServer: requests run in the Qt event loop (offscreen)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("PySide6", reason="QtRPCServer tests need a Qt binding (the qt extra)")
+
+from lslacq.core.rpc import ProcessSpawner, RPCClient  # noqa: E402
+from lslacq.core.rpc.qt import QtRPCServer, get_qt_application  # noqa: E402
+
+pytestmark = pytest.mark.qt
+
+
+def test_spawned_qt_process_runs_requests_in_the_gui_thread():
+    with ProcessSpawner(name="gui", qt=True) as proc:
+        qtwidgets = proc._import("PySide6.QtWidgets")
+        app = qtwidgets.QApplication.instance()
+        assert app is not None
+        qtcore = proc._import("PySide6.QtCore")
+        assert qtcore.QThread.currentThread() == app.thread()  # we are in the GUI thread
+        widget = qtwidgets.QLabel("hello")
+        widget.show()
+        assert widget.isVisible() and widget.text() == "hello"
+        widget.close()
+    assert proc.poll() == 0  # closing the server quit the QApplication and the process
+
+
+def test_local_qt_server_with_client_thread_and_timer():
+    app = get_qt_application()
+    server = QtRPCServer(quit_on_close=False)
+    server["value"] = {"n": 1}
+    server.run_forever()
+    ticks = []
+    ticked = threading.Event()
+
+    def tick():
+        ticks.append(threading.current_thread())
+        ticked.set()
+
+    timer = server.start_timer(tick, 0.02)
+    results = []
+
+    def client_thread():
+        client = RPCClient(server.address)
+        results.append(client["value"])
+        ticked.wait(5)
+        client.close_server()
+        client.close()
+
+    thread = threading.Thread(target=client_thread)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while server.running() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.005)
+    thread.join(5)
+    timer.stop()
+    assert results == [{"n": 1}]
+    assert not server.running()
+    assert ticks and all(t is threading.main_thread() for t in ticks)
+
+
+def test_core_rpc_does_not_import_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, lslacq.core.rpc, lslacq.core.manager, lslacq.core.host; "
+            "from lslacq.core.rpc import RPCServer, ProcessSpawner; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
