@@ -29,7 +29,6 @@ Example
 
 from __future__ import annotations
 
-import collections
 import difflib
 import errno
 import inspect
@@ -46,6 +45,7 @@ from typing import Any
 
 from lslacq.errors import NodeStateError
 
+from .connection import DUMMY, ConnectionProxy, _Connection, _WakingDeque
 from .protocol import (
     BUILT_IN_PCOMMS,
     Command,
@@ -58,78 +58,11 @@ from .protocol import (
 )
 from .stoppers import stop_process, stop_thread
 
-__all__ = ["DefaultServer", "DefaultCallbackServer"]
+__all__ = ["DefaultServer", "DefaultCallbackServer", "ConnectionProxy"]
 
 _RECV_BYTES = 65536
 _STOP = object()  # worker queue item for STOP
 _QUIT = object()  # worker queue item ending the worker
-
-
-class _WakingDeque(collections.deque):
-    """A deque that wakes the server loop whenever something is appended."""
-
-    def __init__(self, wake: Callable[[], None]):
-        super().__init__()
-        self._wake = wake
-
-    def append(self, item):
-        super().append(item)
-        self._wake()
-
-    def extend(self, items):
-        super().extend(items)
-        self._wake()
-
-
-class _Connection:
-    """One accepted client: its socket, framing state and output buffer."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, sock: socket.socket, peer, delimiter: bytes, max_command_bytes: int):
-        self.id = next(self._ids)
-        self.sock = sock
-        self.peer = peer
-        self.splitter = CommandSplitter(delimiter, max_command_bytes)
-        self.lock = threading.Lock()
-        self.outbuf = bytearray()
-        self.pending = 0  # commands queued for the worker
-        self.eof = False  # the client closed its sending side
-        self.broken = False  # close as soon as possible, dropping output
-        self.closed = False
-        self.events = 0  # selector interest currently registered
-        self.last_rx = 0.0  # monotonic time of the last received bytes
-
-    def __repr__(self) -> str:
-        return f"<connection {self.id} from {self.peer[0]}:{self.peer[1]}>"
-
-
-class ConnectionProxy:
-    """What ``server.current_conn`` returns: a socket-like writer to the control room.
-
-    dareplane modules send callbacks with ``server.current_conn.sendall(b"...")``;
-    the proxy queues the bytes on the server's output path (thread-safe, never
-    blocking the caller) instead of writing to the socket from another thread.
-    Other attributes are those of the underlying socket.
-    """
-
-    def __init__(self, server: DefaultServer, conn: _Connection):
-        self._server = server
-        self._conn = conn
-
-    def sendall(self, data: bytes) -> None:
-        if isinstance(data, str):
-            data = data.encode()
-        if not self._server._write(self._conn, bytes(data)):
-            raise BrokenPipeError(f"{self._conn!r} of {self._server.name!r} is closed")
-
-    send = sendall
-
-    def __getattr__(self, name):
-        return getattr(self._conn.sock, name)
-
-    def __repr__(self) -> str:
-        return f"<ConnectionProxy {self._conn!r}>"
 
 
 class DefaultServer:
@@ -764,7 +697,7 @@ class DefaultServer:
         """End of start_listening: drain commands, stop what they started, close sockets."""
         worker = self._worker
         if worker is not None:
-            self._commands.put((_DUMMY, _QUIT))
+            self._commands.put((DUMMY, _QUIT))
             deadline = time.monotonic() + self.close_timeout_s
             while worker.is_alive() and time.monotonic() < deadline:
                 # keep delivering replies while queued commands finish
@@ -851,19 +784,6 @@ class DefaultServer:
     def __repr__(self) -> str:
         state = "listening" if self.is_listening else "stopped"
         return f"<{type(self).__name__} {self.name!r} {self.ip}:{self.port} {state}>"
-
-
-class _DummyConn(_Connection):
-    def __init__(self):  # noqa: D401 - a placeholder for queue items without a client
-        self.id = 0
-        self.lock = threading.Lock()
-        self.pending = 0
-        self.closed = True
-        self.broken = False
-        self.outbuf = bytearray()
-
-
-_DUMMY = _DummyConn()
 
 
 class DefaultCallbackServer(DefaultServer):
