@@ -11,19 +11,27 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 
+# Threads that live as long as the process, by design: pyzmq's zero-copy
+# garbage collector and lslacq's stream admission thread.
+_PROCESS_THREADS = ("GarbageCollectorThread", "lslacq-stream-admission")
+
+
+def _is_process_thread(thread: threading.Thread) -> bool:
+    return type(thread).__name__ in _PROCESS_THREADS or thread.name in _PROCESS_THREADS
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
-    """Fail a test that leaves a non-daemon-safe background thread running."""
+    """Fail a test that leaves a background thread running."""
     before = set(threading.enumerate())
     yield
     deadline = 5.0
     leaked = []
     for thread in set(threading.enumerate()) - before:
+        if _is_process_thread(thread):
+            continue
         thread.join(timeout=deadline)
-        # pyzmq's zero-copy garbage collector thread lives as long as the process
-        # and so do lslacq's stream admission thread (one per process, like it)
-        if thread.is_alive() and type(thread).__name__ != "GarbageCollectorThread" \
-                and thread.name != "lslacq-stream-admission":
+        if thread.is_alive():
             leaked.append(thread)
         deadline = 0.1
     assert not leaked, f"test left threads running: {leaked}"
