@@ -6,7 +6,7 @@ its own module).
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 # public name -> module (relative to this package)
 _LAZY = {
@@ -14,17 +14,4 @@ _LAZY = {
     "BrainAmpSocket": ".brainampsocket",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(__all__) | set(globals()))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
