@@ -11,7 +11,10 @@ Cases
 Also: the module server's UP round trip (ours vs dareplane's DefaultServer,
 raw-socket client) when --server is given.
 
-Usage: python benchmarks/dareplane.py [--quick] [--server]
+Also, with --logging: records/s through each JSON log handler (ours vs
+dareplane's UJsonSocketHandler) into a raw-socket sink.
+
+Usage: python benchmarks/dareplane.py [--quick] [--server] [--logging]
 """
 
 from __future__ import annotations
@@ -111,10 +114,54 @@ def server_up_rtt(n: int) -> None:
         print(f"  {label:26s} {us:8.1f} us   ratio vs dareplane {us / base:5.2f}")
 
 
+def log_throughput(n: int) -> None:
+    """Records per second through each JSON socket handler into a raw-socket sink (bytes drained, not parsed)."""
+    import logging
+    import logging.handlers
+    import socket
+    import threading
+
+    from dareplane_utils.logging.ujson_socket_handler import UJsonSocketHandler
+
+    from lslacq_dareplane.log_forwarding import JsonSocketHandler
+
+    def sink(server: socket.socket, counter: list) -> None:
+        conn, _ = server.accept()
+        with conn:
+            while chunk := conn.recv(1 << 20):
+                counter[0] += len(chunk)
+
+    results = {}
+    for label, cls in (("dareplane UJsonSocketHandler", UJsonSocketHandler), ("lslacq JsonSocketHandler", JsonSocketHandler)):
+        server = socket.create_server(("127.0.0.1", 0))
+        counter = [0]
+        th = threading.Thread(target=sink, args=(server, counter))
+        th.start()
+        handler = cls("127.0.0.1", server.getsockname()[1])
+        logger = logging.getLogger(f"bench.{cls.__name__}")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        t0 = time.perf_counter()
+        for i in range(n):
+            logger.info("sample %d of %s at %.3f", i, "EEG", 1.5)
+        elapsed = time.perf_counter() - t0
+        handler.close()
+        th.join(10)
+        server.close()
+        logger.removeHandler(handler)
+        results[label] = (n / elapsed, counter[0] / n)
+    base = results["dareplane UJsonSocketHandler"][0]
+    print(f"\nlog forwarding ({n} records, one sender thread, raw-socket sink)")
+    for label, (rate, size) in results.items():
+        print(f"  {label:30s} {rate:10.0f} records/s  {size:6.0f} B/record   ratio vs dareplane {rate / base:5.2f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 s per case instead of 4 s")
     parser.add_argument("--server", action="store_true", help="also measure the module server's UP round trip")
+    parser.add_argument("--logging", action="store_true", help="also measure log forwarding throughput")
     args = parser.parse_args(argv)
     duration = 1.0 if args.quick else 4.0
 
@@ -139,6 +186,8 @@ def main(argv=None) -> int:
               f"loop CPU below dareplane: {'met' if ok_cpu else 'NOT met'}")
     if args.server:
         server_up_rtt(200 if args.quick else 2000)
+    if args.logging:
+        log_throughput(5000 if args.quick else 50000)
     return 0
 
 
