@@ -341,7 +341,20 @@ class DefaultServer:
         self._selector.register(sock, selectors.EVENT_READ, conn)
         conn.events = selectors.EVENT_READ
         self.logger.info("server %r: %r connected (%d clients)", self.name, conn, len(self._conns))
+        self._call_hook("on_connection_accepted")
         self._write(conn, f"Connected to {self.name}\n".encode())
+
+    def _call_hook(self, name: str) -> None:
+        try:
+            getattr(self, name)()
+        except Exception:
+            self.logger.exception("server %r: %s() failed", self.name, name)
+
+    def on_connection_accepted(self) -> None:
+        """Hook (as in dareplane): called after a client connected, before its banner is sent."""
+
+    def on_connection_closed(self) -> None:
+        """Hook (as in dareplane): called after a client's connection ended."""
 
     def _read(self, conn: _Connection) -> None:
         try:
@@ -632,6 +645,7 @@ class DefaultServer:
         with self._conns_lock:
             self._conns.pop(conn.id, None)
         self.logger.info("server %r: %r disconnected", self.name, conn)
+        self._call_hook("on_connection_closed")
 
     # ------------------------------------------------------------- callbacks
     def _control_conn(self) -> _Connection | None:

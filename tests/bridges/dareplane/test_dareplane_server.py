@@ -371,3 +371,23 @@ def test_dareplane_module_pattern_works_by_changing_the_import(client_factory):
     finally:
         th.join(30)
     assert not th.is_alive() and server.threads == {}
+
+
+def test_connection_hooks_like_dareplane(client_factory):
+    events = []
+    ready = threading.Event()
+
+    class Hooked(DefaultServer):
+        def on_connection_accepted(self):
+            events.append(("accepted", self.n_clients))
+
+        def on_connection_closed(self):
+            events.append(("closed", self.n_clients))
+            ready.set()
+
+    with Hooked(0, name="hooked") as server:
+        c = client_factory(server.port)
+        assert c.up()
+        c.close()
+        assert ready.wait(10)
+    assert events == [("accepted", 1), ("closed", 0)]
