@@ -30,11 +30,14 @@ class Manager:
         Log server address handed to every nodegroup process.
     log_level : int, optional
         Root log level of nodegroup processes.
+    log_key : str, optional
+        CurveZMQ public key of the log server (when it is not on loopback).
     """
 
-    def __init__(self, log_addr: str | None = None, log_level: int | None = None):
+    def __init__(self, log_addr: str | None = None, log_level: int | None = None, log_key: str | None = None):
         self.log_addr = log_addr
         self.log_level = log_level
+        self.log_key = log_key
         self._lock = threading.RLock()
         self.hosts: dict[str, Any] = {}
         self._nodegroups: dict[str, dict] = {}
@@ -115,6 +118,8 @@ class Manager:
             host_name = host._rpc_addr if isinstance(host, ObjectProxy) else getattr(host, "name", repr(host))
         kwds.setdefault("log_addr", self.log_addr)
         kwds.setdefault("log_level", self.log_level)
+        if self.log_key:
+            kwds.setdefault("log_key", self.log_key)
         if isinstance(host_obj, ObjectProxy):
             nodegroup = host_obj.create_nodegroup(name, manager=self, qt=qt, _timeout=60, **kwds)
         else:
@@ -176,8 +181,8 @@ class Manager:
             nodegroup.stop_all_nodes()
 
     def get_logger_info(self) -> dict:
-        """Return ``{'log_addr', 'log_level'}`` used by the nodegroup processes."""
-        return {"log_addr": self.log_addr, "log_level": self.log_level}
+        """Return ``{'log_addr', 'log_level', 'log_key'}`` used by the nodegroup processes."""
+        return {"log_addr": self.log_addr, "log_level": self.log_level, "log_key": self.log_key}
 
     def close(self) -> None:
         """Close every nodegroup on every host, then the default host."""
@@ -231,7 +236,8 @@ class ManagerProxy(ObjectProxy):
                 _stop_log_server(state.get("log_handler"))
 
 
-def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level: int | None = None):
+def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level: int | None = None,
+                   address: str = "tcp://127.0.0.1:*", log_address: str = "tcp://127.0.0.1:*"):
     """Create a Manager in a new process ('rpc', returns a proxy) or in this process ('local').
 
     Also starts a log server in this process (if none runs) to which the
@@ -250,11 +256,19 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
         Call ``Manager.close()`` when this process exits.
     log_level : int, optional
         Root log level of the spawned processes (default: this process's).
+    address : str
+        Address of the manager process's RPC server ('rpc' mode). Hosts on
+        other machines call the manager back, so give an address they can
+        reach (non-loopback addresses need CurveZMQ keys, see
+        ``lslacq.core.rpc.security.set_default_keys``).
+    log_address : str
+        Address of the log server started here (same remark).
     """
     if mode not in ("rpc", "local"):
         raise ValueError(f"create_manager mode must be 'rpc' or 'local', got {mode!r}")
     started_log_server = rpclog.get_logger_address() is None
-    log_server = rpclog.start_log_server(logging.getLogger())
+    log_server = rpclog.start_log_server(logging.getLogger(), log_address)
+    log_key = rpclog.get_logger_key()
     handler = None
     root = logging.getLogger()
     if started_log_server and not root.handlers:
@@ -263,16 +277,17 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
     if log_level is None:
         log_level = root.getEffectiveLevel()
     if mode == "local":
-        manager = Manager(log_addr=log_server.address, log_level=log_level)
+        manager = Manager(log_addr=log_server.address, log_level=log_level, log_key=log_key)
         if started_log_server:
             manager._on_close.append(lambda: _stop_log_server(handler))
         if auto_close_at_exit:
             atexit.register(manager.close)
         return manager
-    spawner = ProcessSpawner(name="manager", log_addr=log_server.address, log_level=log_level)
+    spawner = ProcessSpawner(name="manager", address=address, log_addr=log_server.address, log_level=log_level,
+                             log_key=log_key)
     try:
         rmod = spawner.client._import("lslacq.core.manager")
-        remote = rmod.Manager(log_addr=log_server.address, log_level=log_level)
+        remote = rmod.Manager(log_addr=log_server.address, log_level=log_level, log_key=log_key)
         spawner.client["manager"] = remote
     except Exception:
         spawner.kill()

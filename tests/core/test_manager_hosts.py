@@ -121,3 +121,47 @@ def test_two_hosts_stream_crossing():
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _processes_with(marker) == []
+
+
+def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
+    """Non-loopback everything: host, manager, nodegroups and log server authenticate with CurveZMQ."""
+    import logging
+
+    from lslacq.core.rpc import security
+
+    keys = tmp_path / "keys"
+    security.create_keys(keys, "lab")
+    secret = keys / "lab.key_secret"
+    marker = uuid.uuid4().hex
+    env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", "tcp://0.0.0.0:*", "--key", str(secret),
+                             "--authorized-keys", str(keys)], stdout=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    assert "CurveZMQ public key" in line, line
+    addr = line.split("serving at ")[1].split()[0]
+    host_key = line.rsplit("public key ", 1)[1].strip(" )\n")
+    assert not addr.startswith("tcp://0.0.0.0")
+    security.set_default_keys(secret_key=secret, authorized_keys=keys)
+    man = None
+    try:
+        man = create_manager("rpc", auto_close_at_exit=False, address="tcp://0.0.0.0:*",
+                             log_address="tcp://0.0.0.0:*")
+        assert man._server_key  # the manager process itself is Curve-protected
+        host = man.add_host(addr, server_key=host_key)
+        ng = man.create_nodegroup("secure", host=host)
+        assert ng._server_key and "NumpyDeviceBuffer" in ng.list_node_types()
+        with caplog.at_level(logging.WARNING):
+            ng._client()._import("logging").getLogger("curve.test").warning("hello over curve %s", marker)
+            deadline = time.monotonic() + 10
+            while marker not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert f"hello over curve {marker}" in caplog.text
+    finally:
+        if man is not None:
+            man.close()
+        security.set_default_keys(None, None)
+        assert _stop_host(proc) == 0
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker) == []

@@ -57,12 +57,12 @@ def main() -> int:
         log.set_thread_name("main")
         if conf.get("log_level") is not None:
             logging.getLogger().setLevel(conf["log_level"])
-        if conf.get("log_addr"):
-            log.set_logger_address(conf["log_addr"])
-            log.log_exceptions()
-            log.forward_stdio()
         if conf.get("secret_key") or conf.get("authorized_keys"):
             security.set_default_keys(conf.get("secret_key"), conf.get("authorized_keys"))
+        if conf.get("log_addr"):
+            log.set_logger_address(conf["log_addr"], conf.get("log_key"))
+            log.log_exceptions()
+            log.forward_stdio()
         watchdog = threading.Thread(target=_watch_parent, args=(server_ref, conf.get("exit_grace", 3.0)),
                                     name="lslacq-parent-watchdog", daemon=True)
         watchdog.start()

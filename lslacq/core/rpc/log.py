@@ -33,7 +33,7 @@ import zmq
 __all__ = [
     "start_log_server", "stop_log_server", "LogServer", "LogSender", "RPCLogHandler", "set_host_name",
     "get_host_name", "set_process_name", "get_process_name", "set_thread_name", "get_thread_name",
-    "set_logger_address", "get_logger_address", "log_exceptions", "forward_stdio",
+    "set_logger_address", "get_logger_address", "get_logger_key", "log_exceptions", "forward_stdio",
 ]
 
 _host_name = _socket.gethostname()
@@ -42,6 +42,7 @@ _thread_names: dict[int, str] = {}
 _log_server: "LogServer | None" = None
 _log_sender: "LogSender | None" = None
 _logger_address: str | None = None
+_logger_key: str | None = None
 _state_lock = threading.Lock()
 
 
@@ -119,23 +120,26 @@ class LogSender(logging.Handler):
         Name of the logger to attach this handler to ('' for the root logger).
     """
 
-    def __init__(self, address: str | None = None, logger: str | None = None):
+    def __init__(self, address: str | None = None, logger: str | None = None, server_key: str | None = None):
         super().__init__()
         self._socket = None
         self.address = None
         if address is not None:
-            self.connect(address)
+            self.connect(address, server_key)
         if logger is not None:
             logging.getLogger(logger).addHandler(self)
 
-    def connect(self, address: str) -> None:
-        """(Re)connect to the log server at ``address``."""
+    def connect(self, address: str, server_key: str | None = None) -> None:
+        """(Re)connect to the log server at ``address`` (``server_key``: its CurveZMQ public key)."""
+        from . import security
+
         with self.lock:
             if self._socket is not None:
                 self._socket.close(linger=0)
             sock = zmq.Context.instance().socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 1000)
             sock.setsockopt(zmq.SNDHWM, 10000)
+            security.configure_client_socket(sock, address, server_key)
             sock.connect(address)
             self._socket = sock
             self.address = address
@@ -177,16 +181,26 @@ class LogServer(threading.Thread):
     """
 
     def __init__(self, logger: logging.Logger, address: str = "tcp://127.0.0.1:*", sort: bool = True,
-                 sort_delay: float = 0.05):
+                 sort_delay: float = 0.05, curve_secret_key=None, authorized_keys=None):
+        from . import security
+        from .server import _connectable
+
         super().__init__(name="lslacq-log-server", daemon=True)
         self.logger = logger
         self.sort = sort
         self.sort_delay = sort_delay
         sock = zmq.Context.instance().socket(zmq.PULL)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.bind(address)
+        try:
+            self._auth = security.configure_server_socket(sock, address, curve_secret_key, authorized_keys,
+                                                          name="log server")
+            sock.bind(address)
+        except Exception:
+            sock.close(linger=0)
+            raise
         self.socket = sock
-        self.address: str = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.address: str = _connectable(sock.getsockopt(zmq.LAST_ENDPOINT).decode())
+        self.public_key: str | None = self._auth.public_key if self._auth else None
         self._stop_event = threading.Event()
         self._heap: list = []
         self._counter = 0
@@ -209,6 +223,8 @@ class LogServer(threading.Thread):
             self._flush(float("inf"))
         finally:
             sock.close(linger=0)
+            if self._auth is not None:
+                self._auth.release()
 
     def _receive(self, data: bytes) -> None:
         try:
@@ -241,11 +257,14 @@ class LogServer(threading.Thread):
             self.join(timeout)
         elif not self.socket.closed:
             self.socket.close(linger=0)
+            if self._auth is not None:
+                self._auth.release()
+                self._auth = None
 
     close = stop
 
 
-def start_log_server(logger: logging.Logger | str = "", address: str = "tcp://127.0.0.1:*") -> LogServer:
+def start_log_server(logger: logging.Logger | str = "", address: str = "tcp://127.0.0.1:*", **kwds) -> LogServer:
     """Start this process's global log server (once) and return it.
 
     Records received are handled by ``logger`` (a Logger or logger name; the
@@ -258,7 +277,7 @@ def start_log_server(logger: logging.Logger | str = "", address: str = "tcp://12
             return _log_server
         if isinstance(logger, str):
             logger = logging.getLogger(logger)
-        _log_server = LogServer(logger, address)
+        _log_server = LogServer(logger, address, **kwds)
         _log_server.start()
         return _log_server
 
@@ -272,17 +291,21 @@ def stop_log_server() -> None:
         server.stop()
 
 
-def set_logger_address(addr: str | None) -> None:
-    """Forward this process's log records (root logger) to the log server at ``addr``."""
-    global _log_sender, _logger_address
+def set_logger_address(addr: str | None, server_key: str | None = None) -> None:
+    """Forward this process's log records (root logger) to the log server at ``addr``.
+
+    ``server_key`` is the log server's CurveZMQ public key (non-loopback log servers).
+    """
+    global _log_sender, _logger_address, _logger_key
     with _state_lock:
         _logger_address = addr
+        _logger_key = server_key
         if _log_sender is not None:
             logging.getLogger().removeHandler(_log_sender)
             _log_sender.close()
             _log_sender = None
         if addr is not None:
-            _log_sender = LogSender(addr, logger="")
+            _log_sender = LogSender(addr, logger="", server_key=server_key)
 
 
 def get_logger_address() -> str | None:
@@ -290,6 +313,13 @@ def get_logger_address() -> str | None:
     if _log_server is not None and _log_server.is_alive():
         return _log_server.address
     return _logger_address
+
+
+def get_logger_key() -> str | None:
+    """Return the CurveZMQ public key of the log server of :func:`get_logger_address` (None if plain)."""
+    if _log_server is not None and _log_server.is_alive():
+        return _log_server.public_key
+    return _logger_key
 
 
 def log_exceptions(logger: str = "lslacq.uncaught") -> None:

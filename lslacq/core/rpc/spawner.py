@@ -45,6 +45,8 @@ class ProcessSpawner:
         Python interpreter to run (default ``sys.executable``).
     start_timeout : float
         Seconds to wait for the child's server to start.
+    log_key : str, optional
+        CurveZMQ public key of the log server (when it is not on loopback).
 
     Attributes
     ----------
@@ -64,13 +66,14 @@ class ProcessSpawner:
 
     def __init__(self, name: str | None = None, address: str = "tcp://127.0.0.1:*", qt: bool = False,
                  log_addr: str | None = None, log_level: int | None = None, executable: str | None = None,
-                 start_timeout: float = 30.0):
+                 start_timeout: float = 30.0, log_key: str | None = None):
         self.name = name
         self.qt = qt
         self.client: RPCClient | None = None
         self._stopped = False
         if log_addr is None:
             log_addr = log.get_logger_address()
+            log_key = log.get_logger_key()
         if log_level is None and log_addr is not None:
             log_level = logging.getLogger().getEffectiveLevel()
         keys = security.get_default_keys()
@@ -79,7 +82,8 @@ class ProcessSpawner:
         boot.setsockopt(zmq.LINGER, 0)
         boot.bind("tcp://127.0.0.1:*")
         conf = {
-            "name": name, "address": address, "qt": qt, "log_addr": log_addr, "log_level": log_level,
+            "name": name, "address": address, "qt": qt, "log_addr": log_addr, "log_key": log_key,
+            "log_level": log_level,
             "bootstrap_addr": boot.getsockopt(zmq.LAST_ENDPOINT).decode(), "parent_pid": os.getpid(),
             "sys_path": [p for p in sys.path if p], "secret_key": _path_or_none(keys["secret_key"]),
             "authorized_keys": _path_or_none(keys["authorized_keys"]),
