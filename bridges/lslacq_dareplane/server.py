@@ -101,6 +101,12 @@ class DefaultServer:
         How long STOP waits for each thread / process tree.
     close_timeout_s : float
         How long CLOSE waits for already queued commands before stopping.
+    handler_thread : {"worker", "loop"}
+        ``"worker"`` (default): handlers run in a worker thread, so ``UP``
+        is answered while one runs. ``"loop"``: handlers run in the thread
+        that called :meth:`start_listening` (usually the main thread), as in
+        dareplane -- for handler code that must run there (GUI toolkits);
+        a slow handler then delays every reply.
     unterminated_timeout_s : float or None
         Older control rooms send ``GET_PCOMMS`` without a terminator. A
         trailing fragment that parses as a known command is run after this
@@ -137,6 +143,7 @@ class DefaultServer:
         process_stop_timeout_s: float = 5.0,
         close_timeout_s: float = 10.0,
         unterminated_timeout_s: float | None = 0.5,
+        handler_thread: str = "worker",
     ):
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"DefaultServer port must be an int in 0..65535, got {port!r}")
@@ -161,6 +168,9 @@ class DefaultServer:
         self.process_stop_timeout_s = float(process_stop_timeout_s)
         self.close_timeout_s = float(close_timeout_s)
         self.unterminated_timeout_s = unterminated_timeout_s
+        if handler_thread not in ("worker", "loop"):
+            raise ValueError(f"handler_thread must be 'worker' or 'loop', got {handler_thread!r}")
+        self.handler_thread = handler_thread
 
         self.threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self.processes: dict[str, subprocess.Popen] = {}
@@ -417,7 +427,10 @@ class DefaultServer:
             conn.pending += 1
         with self._idle:
             self._inflight += 1
-        self._commands.put((conn, item))
+        if self.handler_thread == "loop":
+            self._process(conn, item)  # dareplane's behaviour: the listening thread runs the handler
+        else:
+            self._commands.put((conn, item))
 
     def _work(self) -> None:
         """Worker thread: run handlers and STOP in arrival order."""
@@ -425,23 +438,26 @@ class DefaultServer:
             conn, item = self._commands.get()
             if item is _QUIT:
                 return
-            try:
-                if item is _STOP:
-                    self.logger.info("server %r: STOP", self.name)
-                    self.close_threads()
-                    self.close_processes()
-                else:
-                    self._run_handler(conn, item)
-            except Exception as exc:  # a bug here must not end the worker
-                self.logger.exception("server %r: error while processing %r", self.name, item)
-                self._write(conn, format_error(f"internal error: {type(exc).__name__}: {exc}"))
-            finally:
-                with conn.lock:
-                    conn.pending -= 1
-                with self._idle:
-                    self._inflight -= 1
-                    self._idle.notify_all()
-                self._wake()
+            self._process(conn, item)
+
+    def _process(self, conn: _Connection, item) -> None:
+        try:
+            if item is _STOP:
+                self.logger.info("server %r: STOP", self.name)
+                self.close_threads()
+                self.close_processes()
+            else:
+                self._run_handler(conn, item)
+        except Exception as exc:  # a bug here must not end the worker
+            self.logger.exception("server %r: error while processing %r", self.name, item)
+            self._write(conn, format_error(f"internal error: {type(exc).__name__}: {exc}"))
+        finally:
+            with conn.lock:
+                conn.pending -= 1
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+            self._wake()
 
     def _run_handler(self, conn: _Connection, cmd: Command) -> None:
         func = self.pcommand_map.get(cmd.pcomm)

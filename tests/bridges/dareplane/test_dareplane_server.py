@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from lslacq.errors import NodeStateError
+from conftest import DpClient
 from lslacq_dareplane import DefaultServer
 
 
@@ -391,3 +392,29 @@ def test_connection_hooks_like_dareplane(client_factory):
         c.close()
         assert ready.wait(10)
     assert events == [("accepted", 1), ("closed", 0)]
+
+
+def test_handlers_can_run_in_the_listening_thread_like_dareplane():
+    seen = {}
+
+    def where():
+        seen["thread"] = threading.current_thread()
+        return 0
+
+    server = DefaultServer(0, pcommand_map={"WHERE": where}, handler_thread="loop")
+    server.init_server()
+
+    def client():
+        with DpClient(server.port) as c:
+            c.send(b"WHERE;")
+            assert c.up()
+            c.send(b"CLOSE;")
+            c.wait_closed()
+
+    th = threading.Thread(target=client)
+    th.start()
+    server.start_listening()
+    th.join(30)
+    assert seen["thread"] is threading.main_thread()
+    with pytest.raises(ValueError, match="handler_thread"):
+        DefaultServer(0, handler_thread="main")
