@@ -165,3 +165,24 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _processes_with(marker) == []
+
+
+def test_host_closes_nodegroups_of_a_dead_manager():
+    marker = uuid.uuid4().hex
+    env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
+    host_proc, addr = _start_host("127.0.0.2", env)
+    man = create_manager("rpc", auto_close_at_exit=False)
+    try:
+        host = man.add_host(addr)
+        ng = man.create_nodegroup("left-behind", host=host)
+        ng_pid = ng._client()._import("os").getpid()
+        os.kill(man._lslacq_state["spawner"].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while psutil.pid_exists(ng_pid) and psutil.Process(ng_pid).status() != psutil.STATUS_ZOMBIE \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not psutil.pid_exists(ng_pid) or psutil.Process(ng_pid).status() == psutil.STATUS_ZOMBIE
+        assert host_proc.poll() is None  # the host itself keeps serving
+    finally:
+        man.close()
+        assert _stop_host(host_proc) == 0
