@@ -58,7 +58,8 @@ class BrainAmpSocket(Node):
     -------
     signals : analogsignal, float32, shape (-1, n_channels)
         Microvolts (``raw * resolution``). The spec holds ``sample_rate``,
-        ``channel_names``, ``nb_channel`` and ``units='uV'``. Indices count
+        ``channel_names``, ``nb_channel``, ``units='microvolts'`` (and
+        ``channel_units``, ``manufacturer``, ``model`` for LSL metadata). Indices count
         samples from ``start()``; blocks the server dropped leave a gap in
         the indices (and NaN in the client's buffer).
     triggers : event, :data:`lslacq.dsp.events.EVENT_DTYPE`
@@ -78,7 +79,7 @@ class BrainAmpSocket(Node):
 
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
-                        sample_rate=512.0, units="uV"),
+                        sample_rate=512.0, units="microvolts"),
         "triggers": dict(EVENT_STREAM_SPEC),
     }
 
@@ -119,7 +120,10 @@ class BrainAmpSocket(Node):
         spec["sample_rate"] = self.sample_rate
         spec["nb_channel"] = self.nb_channel
         spec["channel_names"] = self.channel_names
-        spec["units"] = "uV"
+        spec["units"] = "microvolts"  # the LSL/XDF meta-data spelling of uV
+        spec["channel_units"] = ["microvolts"] * self.nb_channel
+        spec["manufacturer"] = "Brain Products"
+        spec["model"] = "BrainAmp (BrainVision Recorder RDA)"
         logger.info("%s: RDA server %s:%d sends %s", self.name, self.brainamp_host, self.brainamp_port, start)
 
     def _initialize(self) -> None:

@@ -53,7 +53,7 @@ def test_signals_and_triggers(int16):
             params = node.outputs["signals"].params
             assert params["shape"] == (-1, 5) and params["sample_rate"] == 1000.0
             assert params["channel_names"] == ["Counter", "Ch1", "Ch2", "Ch3", "Ch4"]
-            assert params["units"] == "uV" and np.dtype(params["dtype"]) == np.float32
+            assert params["units"] == "microvolts" and np.dtype(params["dtype"]) == np.float32
             assert node.outputs["triggers"].params["streamtype"] == "event"
             sig.connect(node.outputs["signals"])
             trg.connect(node.outputs["triggers"])
