@@ -24,6 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     lst.add_argument("--wait", type=float, default=1.0, metavar="S",
                      help="seconds to listen for streams (default 1.0)")
     lst.add_argument("--json", action="store_true", help="print one JSON object per stream")
+    lst.add_argument("--desc", action="store_true",
+                     help="also fetch each stream's description (channel labels, units, types)")
     lst.set_defaults(func=_list)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     return parser
@@ -46,13 +48,22 @@ def _list(args) -> int:
     if args.wait <= 0:
         print(f"lslacq lsl list: --wait must be > 0 seconds, got {args.wait}", file=sys.stderr)
         return 2
-    streams = list_streams(wait_time=args.wait)
+    streams = list_streams(wait_time=args.wait, full=args.desc)
     if args.json:
         for d in streams:
-            print(json.dumps(dataclasses.asdict(d)))
+            row = dataclasses.asdict(d)
+            if not args.desc:  # placeholders only: the short info carries no channel description
+                for key in ("channel_names", "channel_units", "channel_types", "manufacturer", "model"):
+                    row.pop(key)
+            print(json.dumps(row))
         return 0
     if not streams:
         print(f"no LSL streams visible after {args.wait:g} s", file=sys.stderr)
         return 0
     print(format_table(streams))
+    if args.desc:
+        for d in streams:
+            print(f"\n{d.name} ({d.source_id}): " + ", ".join(
+                f"{n}" + (f" [{u}]" if u else "") + (f" {t}" if t else "")
+                for n, u, t in zip(d.channel_names, d.channel_units, d.channel_types)))
     return 0

@@ -74,7 +74,7 @@ def _describe_query(predicate: str) -> str:
     return f"predicate {predicate!r}" if predicate else "any stream"
 
 
-def list_streams(wait_time: float = 1.0) -> list[StreamDescription]:
+def list_streams(wait_time: float = 1.0, full: bool = False, timeout: float = 2.0) -> list[StreamDescription]:
     """Return the LSL streams visible from this host, sorted by name.
 
     Parameters
@@ -82,9 +82,29 @@ def list_streams(wait_time: float = 1.0) -> list[StreamDescription]:
     wait_time : float
         How long to listen for answers, in seconds (less than 0.5 s may miss
         streams on other hosts).
+    full : bool
+        Also fetch each stream's full description (channel labels, units,
+        types, acquisition), which needs a connection to every outlet.
+        Without it, channel names are the ``ch_1``... placeholders.
+    timeout : float
+        Seconds to wait for each full description (``full=True`` only).
     """
     infos = pylsl.resolve_streams(wait_time=wait_time)
+    if full:
+        infos = [_full_info(i, timeout) for i in infos]
     return sorted((describe_stream(i) for i in infos), key=lambda d: (d.name, d.source_id))
+
+
+def _full_info(info: pylsl.StreamInfo, timeout: float) -> pylsl.StreamInfo:
+    """The full info of a resolved stream (its short info if the outlet does not answer in time)."""
+    inlet = pylsl.StreamInlet(info)
+    try:
+        return inlet.info(timeout=timeout)
+    except pylsl.TimeoutError:
+        logger.warning("LSL stream %r did not send its description within %g s", info.name(), timeout)
+        return info
+    finally:
+        del inlet
 
 
 def resolve_streams(

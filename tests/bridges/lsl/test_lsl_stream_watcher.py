@@ -15,6 +15,18 @@ from lslacq.errors import StreamTimeoutError  # noqa: E402
 from lslacq_lsl import StreamWatcher, StreamWatcherNotConnected  # noqa: E402
 
 
+def _dareplane(name, **kwargs):
+    """dareplane-utils' StreamWatcher, connected and subscribed.
+
+    Its connect_to_stream() subscribes lazily (the first pull_chunk opens the stream in the background),
+    so samples pushed right after it can be missed; open the stream synchronously as ours does.
+    """
+    sw = dp_watcher.StreamWatcher(name, **kwargs)
+    sw.connect_to_stream()
+    sw.inlet.open_stream(timeout=10)
+    return sw
+
+
 def _push_and_sync(outlet, watchers, data, t0, srate, n_before, counters):
     """Push ``data`` with exact timestamps and update every watcher until it has all of it."""
     times = t0 + (n_before + np.arange(len(data))) / srate
@@ -33,9 +45,8 @@ def test_same_buffer_contents_as_dareplane(make_outlet, unique_name, fmt, dtype)
     srate, n_ch = 500.0, 6
     outlet = make_outlet(unique_name, n_channels=n_ch, srate=srate, fmt=fmt,
                          labels=[f"E{i}" for i in range(n_ch)])
-    theirs = dp_watcher.StreamWatcher(unique_name, buffer_size_s=1)
+    theirs = _dareplane(unique_name, buffer_size_s=1)
     ours = StreamWatcher(unique_name, buffer_size_s=1, clocksync=False)
-    theirs.connect_to_stream()
     ours.connect_to_stream()
     try:
         assert ours.channel_names == theirs.channel_names == [f"E{i}" for i in range(n_ch)]
@@ -67,9 +78,8 @@ def test_same_buffer_contents_as_dareplane(make_outlet, unique_name, fmt, dtype)
 
 def test_clocksync_timestamps_match_dareplane_within_a_millisecond(make_outlet, unique_name):
     outlet = make_outlet(unique_name, n_channels=3, srate=200.0)
-    theirs = dp_watcher.StreamWatcher(unique_name, buffer_size_s=2)
+    theirs = _dareplane(unique_name, buffer_size_s=2)
     ours = StreamWatcher(unique_name, buffer_size_s=2, clocksync=True, dejitter=False)
-    theirs.connect_to_stream()
     ours.connect_to_stream()
     try:
         counters = {id(theirs): 0, id(ours): 0}
@@ -83,9 +93,8 @@ def test_clocksync_timestamps_match_dareplane_within_a_millisecond(make_outlet, 
 
 def test_string_markers_match_dareplane(make_outlet, unique_name):
     outlet = make_outlet(unique_name, type="Markers", n_channels=1, srate=0.0, fmt="string")
-    theirs = dp_watcher.StreamWatcher(unique_name)
+    theirs = _dareplane(unique_name)
     ours = StreamWatcher(unique_name, clocksync=False)
-    theirs.connect_to_stream()
     ours.connect_to_stream()
     try:
         assert ours.buffer.shape == theirs.buffer.shape == (1000, 1)  # dareplane's irregular default

@@ -1,0 +1,100 @@
+"""``lslacq demo`` and ``lslacq lsl list``: the commands, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from lsl_helpers import wait_until
+
+pylsl = pytest.importorskip("pylsl")
+
+from lslacq.cli import main  # noqa: E402
+from lslacq_lsl import StreamWatcher  # noqa: E402
+
+
+def _demo(tmp_path, *args):
+    log = tmp_path / "demo.out"
+    handle = open(log, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "demo", *args], stdout=handle,
+                            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    handle.close()
+    return proc, log
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+
+
+def test_lsl_list_shows_streams(make_outlet, unique_name, capsys):
+    make_outlet(unique_name, type="EEG", n_channels=5, srate=128.0, source_id=unique_name + "-sid")
+    assert main(["lsl", "list", "--wait", "1.0"]) == 0
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if unique_name in row)
+    assert "EEG" in line and " 5 " in line and "128 Hz" in line and unique_name + "-sid" in line
+    assert main(["lsl", "list", "--wait", "1.0", "--json"]) == 0
+    rows = [json.loads(r) for r in capsys.readouterr().out.splitlines()]
+    mine = next(r for r in rows if r["name"] == unique_name)
+    assert mine["channel_count"] == 5 and mine["nominal_srate"] == 128.0 and "channel_names" not in mine
+    assert main(["lsl", "list", "--wait", "1.0", "--json", "--desc"]) == 0
+    rows = [json.loads(r) for r in capsys.readouterr().out.splitlines()]
+    mine = next(r for r in rows if r["name"] == unique_name)
+    assert mine["channel_names"] == ["C0", "C1", "C2", "C3", "C4"]
+
+
+def test_demo_publishes_eeg_and_markers_until_duration(tmp_path, unique_name):
+    proc, log = _demo(tmp_path, "--duration", "6", "--name", unique_name + "-EEG",
+                      "--markers-name", unique_name + "-M", "--channels", "16", "--event-interval", "0.5")
+    try:
+        eeg = StreamWatcher(unique_name + "-EEG", buffer_size_s=10, timeout=30)
+        markers = StreamWatcher(unique_name + "-M", timeout=30)
+        eeg.connect_to_stream()
+        markers.connect_to_stream()
+        try:
+            assert eeg.buffer.shape == (5000, 16)
+            assert eeg.channel_names[:4] == ["Fp1", "Fp2", "F7", "F3"]
+            wait_until(lambda: (eeg.update(), markers.update(), markers.n_total >= 3)[2], timeout=30,
+                       what="three markers from the demo")
+            data, ts = eeg.get_data()
+            assert len(data) > 500 and np.isfinite(data).all() and 5 < data.std() < 100  # microvolt EEG
+            np.testing.assert_allclose(np.diff(ts), 1 / 500.0, atol=1e-6)
+            labels, mts = markers.get_data()
+            assert set(labels[:, 0]) <= {"S  1", "S  2"}
+            assert np.allclose(np.diff(mts), 0.5, atol=1e-6)
+        finally:
+            eeg.disconnect()
+            markers.disconnect()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        _stop(proc)
+    out = log.read_text()
+    assert f"'{unique_name}-EEG'" in out and "16 ch float32 500 Hz" in out and f"'{unique_name}-M'" in out
+    assert "EEG samples" in out and "markers" in out  # live counter lines
+    assert "read back over LSL" in out and "(complete)" in out
+
+
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path, unique_name):
+    proc, log = _demo(tmp_path, "--name", unique_name + "-EEG", "--markers-name", unique_name + "-M",
+                      "--interval", "0.5")
+    try:
+        wait_until(lambda: "EEG samples" in log.read_text() or proc.poll() is not None, timeout=60,
+                   what="the first counter line")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        _stop(proc)
+    out = log.read_text()
+    assert "interrupted" in out and "published" in out
+
+
+def test_demo_rejects_bad_arguments(capsys):
+    assert main(["demo", "--duration", "-1"]) == 2
+    assert "--duration" in capsys.readouterr().err
+    assert main(["demo", "--name", "x", "--markers-name", "x"]) == 2
