@@ -75,7 +75,7 @@ def test_two_hosts_stream_crossing():
     try:
         ha = man.add_host(addr_a)
         hb = man.get_host(addr_b)
-        assert man.get_host(addr_a) == ha
+        assert man.get_host(addr_a) == ha and hb != ha
         assert len(man.list_hosts()) == 3  # default + 2
         ng_a = man.create_nodegroup("acq", host=ha)
         ng_b = man.create_nodegroup("proc", host=addr_b)

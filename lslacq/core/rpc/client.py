@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import Callable
 
 import msgpack
 import zmq
@@ -16,7 +16,6 @@ from ...errors import RemoteCallError
 from . import security
 from ._zmqfast import recv_one, send_request
 from .future import Future
-from .proxy import ObjectProxy
 from .serializer import get_serializer
 from .server import RPCServer, _thread_state
 

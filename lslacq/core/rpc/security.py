@@ -212,7 +212,6 @@ def configure_server_socket(sock: zmq.Socket, address: str, secret_key=None, aut
     Returns None for an unauthenticated loopback server.
     """
     defaults = get_default_keys()
-    explicit = secret_key is not None
     if secret_key is None and not is_loopback_address(address):
         secret_key = defaults["secret_key"]
     if secret_key is None:
@@ -240,5 +239,4 @@ def configure_server_socket(sock: zmq.Socket, address: str, secret_key=None, aut
     sock.curve_server = True
     sock.curve_publickey = public
     sock.curve_secretkey = secret
-    del explicit
     return ServerAuth(public.decode("ascii"), domain, auth)
