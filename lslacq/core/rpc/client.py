@@ -123,8 +123,11 @@ class RPCClient:
         if isinstance(address, bytes):
             address = address.decode()
         client = _thread_clients.clients.get(address)
-        if client is None or client._closed:
+        if client is None or client._closed or client._disconnected:
+            # a server that said goodbye may be back at the same address: start afresh
             _thread_clients.clients.pop(address, None)
+            if client is not None and not client._closed:
+                client.close()
             client = RPCClient(address, server_key=server_key)
         return client
 

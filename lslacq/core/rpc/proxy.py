@@ -167,6 +167,10 @@ class ObjectProxy:
             client = cache[1]
         else:
             client = self._client()
+        if self._proxy_options and not self._proxy_options.get("auto_proxy", True):
+            # arguments must travel by value: fail here rather than proxying local objects
+            opts_b = client._serializer.dumps({"obj": self, "args": args, "kwargs": kwargs}, allow_proxy=False)
+            return client._send_opts("call_obj", opts_b, return_type, sync, timeout)
         return client._call_proxy(self, args, kwargs, return_type, sync, timeout)
 
     def __getattr__(self, name: str):

@@ -277,3 +277,33 @@ def test_json_client(start_server):
         np.testing.assert_array_equal(client.transfer(np.arange(3))._get_value(), np.arange(3))
     finally:
         client.close()
+
+
+def test_auto_delete_and_auto_proxy(start_server):
+    import gc
+
+    srv = start_server()
+    srv["factory"] = rpc_helpers.Counter
+    client = RPCClient(srv.address)
+    factory = client["factory"]
+    before = len(srv._objects)
+    counter = factory(_return_type="proxy")
+    counter._set_proxy_options(auto_delete=True)
+    assert len(srv._objects) == before + 1
+    del counter
+    gc.collect()
+    assert client.ping() == "pong"  # the release request goes out with the next request
+    assert client.ping() == "pong"
+    assert len(srv._objects) == before
+
+    server = RPCServer()
+    server.run_lazy()
+    try:
+        remote = factory()
+        remote.call_back(rpc_helpers.getpid)  # a local function travels by proxy...
+        remote._set_proxy_options(auto_proxy=False)
+        with pytest.raises(TypeError, match="by value"):  # ...unless auto_proxy is off
+            remote.call_back(rpc_helpers.getpid)
+        assert remote.add(2) == 2
+    finally:
+        server.close()
