@@ -39,6 +39,10 @@ _LAZY = {
     "Future": "lslacq.core.rpc",
     "ProcessSpawner": "lslacq.core.rpc",
     "QtRPCServer": "lslacq.core.rpc",
+    "create_manager": "lslacq.core.manager",
+    "Manager": "lslacq.core.manager",
+    "NodeGroup": "lslacq.core.nodegroup",
+    "Host": "lslacq.core.host",
     # dsp
     "SosFilter": "lslacq.dsp.sosfilter",
     "OverlapFiltfilt": "lslacq.dsp.overlapfiltfilt",
