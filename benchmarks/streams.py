@@ -93,8 +93,8 @@ def _run(kind, protocol, mode, shape, n_chunks, pace_s):
         from lslacq.core.stream import OutputStream
 
         out = OutputStream(name="bench")
-        out.configure(protocol=protocol, transfermode=mode, dtype="float32", shape=(-1, shape[1]),
-                      buffer_size=max(4096, 256 * shape[0]))
+        out.configure(protocol=protocol, transfermode=mode.split("-")[0], dtype="float32", shape=(-1, shape[1]),
+                      buffer_size=max(4096, 256 * shape[0]), double=not mode.endswith("-single"))
         proc = SPAWN.Process(target=_recv_lslacq, args=(out.params.to_dict(), n_chunks, ready, out_q))
 
         def send(_k):
@@ -137,9 +137,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer chunks (a rough, fast run)")
     args = parser.parse_args()
     scale = 0.2 if args.quick else 1.0
+    print("# sharedmem: double ring (contiguous zero-copy reads, every chunk written twice); "
+          "sharedmem-single: double=False")
     print(f"# lslacq stream benchmark -- {platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
-    header = (f"{'transport':9} {'mode':10} {'chunk':>10} | {'MB/s':>8} {'chunks/s':>9} {'deliv':>6} "
+    header = (f"{'transport':9} {'mode':16} {'chunk':>10} | {'MB/s':>8} {'chunks/s':>9} {'deliv':>6} "
               f"{'lat med us':>10} {'p99 us':>8} | {'raw MB/s':>8} {'raw ch/s':>9} {'raw med':>8} | "
               f"{'ratio thr':>9} {'ratio lat':>9}")
     print(header)
@@ -150,11 +152,11 @@ def main() -> None:
         for protocol in ("tcp", "ipc"):
             raw = _run("raw", protocol, None, shape, n_thr, 0)
             raw_lat = _run("raw", protocol, None, shape, n_lat, 0.002)
-            for mode in ("plaindata", "sharedmem"):
+            for mode in ("plaindata", "sharedmem", "sharedmem-single"):
                 res = _run("lslacq", protocol, mode, shape, n_thr, 0)
                 lat = _run("lslacq", protocol, mode, shape, n_lat, 0.002)
                 key = "mbps" if shape[0] > 100 else "cps"
-                print(f"{protocol:9} {mode:10} {str(shape):>10} | {res['mbps']:8.0f} {res['cps']:9.0f} "
+                print(f"{protocol:9} {mode:16} {str(shape):>10} | {res['mbps']:8.0f} {res['cps']:9.0f} "
                       f"{res['delivered']:6.3f} {lat['lat_med']:10.0f} {lat['lat_p99']:8.0f} | "
                       f"{raw['mbps']:8.0f} {raw['cps']:9.0f} {raw_lat['lat_med']:8.0f} | "
                       f"{res[key] / raw[key]:9.2f} {lat['lat_med'] / raw_lat['lat_med']:9.2f}", flush=True)
