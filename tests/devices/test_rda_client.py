@@ -299,3 +299,16 @@ def test_stop_message_before_start_is_ignored():
         client.start_streaming(timeout=TIMEOUT)
         _wait_stopped(client)
         assert client.last_sample == 10 and "STOP" in client.stop_reason
+
+
+def test_example_script_runs():
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).parents[2] / "examples" / "rda_client.py"
+    result = subprocess.run([sys.executable, str(script), "--duration", "1.5"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "8 channels at 500 Hz" in result.stdout and "0 blocks lost" in result.stdout
+    assert "markers: ['S  1']" in result.stdout

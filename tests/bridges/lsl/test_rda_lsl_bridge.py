@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import subprocess
 import sys
 import time
@@ -120,3 +121,15 @@ def test_bridge_command_line_without_server():
     result = subprocess.run([sys.executable, "-m", "lslacq.cli", "bridge", "rda", "--port", str(port)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "cannot connect to the RDA server" in result.stderr
+
+
+def test_example_script_runs(unique_name):
+    import pathlib
+
+    script = pathlib.Path(__file__).parents[3] / "examples" / "rda_to_lsl.py"
+    result = subprocess.run([sys.executable, str(script), "--duration", "2.5", "--name", unique_name],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"as LSL streams {unique_name!r}" in result.stdout
+    counts = re.findall(r"(\d+) samples, (\d+) markers published", result.stdout)
+    assert counts and int(counts[-1][0]) >= 1000 and int(counts[-1][1]) >= 1
