@@ -140,6 +140,36 @@ class Manager:
                 return [{k: v for k, v in info.items() if k != "host_obj"} for info in self._nodegroups.values()]
             return [info["nodegroup"] for info in self._nodegroups.values() if info["state"] == "running"]
 
+    def health(self, timeout: float = 5.0) -> dict:
+        """Return ``{nodegroup name: health}`` for every nodegroup ever created.
+
+        Running nodegroups are asked in parallel (:meth:`NodeGroup.health`:
+        pid, uptime, CPU %, memory, threads, node states); others report their
+        state and exit code; one that does not answer within ``timeout`` is
+        reported as ``'unresponsive'``.
+        """
+        with self._lock:
+            infos = list(self._nodegroups.values())
+        pending = {}
+        result = {}
+        for info in infos:
+            if info["state"] != "running":
+                result[info["name"]] = {"state": info["state"], "exit_code": info["exit_code"]}
+                continue
+            try:
+                pending[info["name"]] = info["nodegroup"].health(_sync="async")
+            except Exception as exc:
+                result[info["name"]] = {"state": "unresponsive", "error": str(exc)}
+        deadline = time.monotonic() + timeout
+        for name, future in pending.items():
+            try:
+                health = future.result(max(0.0, deadline - time.monotonic()))
+                health["state"] = "running"
+                result[name] = health
+            except Exception as exc:
+                result[name] = {"state": "unresponsive", "error": str(exc)}
+        return result
+
     def _nodegroup_died(self, name: str, host_name: str, exit_code) -> None:
         """Called by a Host when a nodegroup process exits unexpectedly."""
         with self._lock:

@@ -12,6 +12,18 @@ __all__ = ["NodeGroup"]
 logger = logging.getLogger(__name__)
 
 
+def _node_state(node) -> str:
+    if node.closed():
+        return "closed"
+    if node.running():
+        return "running"
+    if node.initialized():
+        return "initialized"
+    if node.configured():
+        return "configured"
+    return "created"
+
+
 class NodeGroup:
     """Manage a collection of Nodes within a single process.
 
@@ -108,6 +120,23 @@ class NodeGroup:
     def any_node_running(self) -> bool:
         """Return True if any node of the group is running."""
         return any(node.running() for node in self.nodes.values())
+
+    def health(self) -> dict:
+        """Return the process's health: pid, uptime, CPU %, memory, thread count and each node's state."""
+        import os
+        import time
+
+        import psutil
+
+        proc = psutil.Process(os.getpid())
+        with proc.oneshot():
+            info = {
+                "name": self.name, "pid": proc.pid, "uptime": time.time() - proc.create_time(),
+                "cpu_percent": proc.cpu_percent(interval=None), "rss": proc.memory_info().rss,
+                "threads": proc.num_threads(),
+            }
+        info["nodes"] = {key: _node_state(node) for key, node in self.nodes.items()}
+        return info
 
     def close(self) -> None:
         """Stop and close every node (errors are logged, all nodes are attempted)."""

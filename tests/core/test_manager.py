@@ -133,6 +133,10 @@ def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog)
             assert states()["victim"] == ("dead", -signal.SIGKILL)
             assert states()["survivor"] == ("running", None)
             assert manager.list_nodegroups() == [survivor]
+            health = manager.health()
+            assert health["victim"] == {"state": "dead", "exit_code": -signal.SIGKILL}
+            assert health["survivor"]["state"] == "running" and health["survivor"]["threads"] >= 2
+            assert list(health["survivor"]["nodes"].values()) == ["running"]
             # the manager's error record reaches this process's log server
             assert _wait_until(lambda: "nodegroup victim on host default died" in caplog.text, timeout=10)
         # the rest of the graph still streams
