@@ -307,3 +307,32 @@ def test_auto_delete_and_auto_proxy(start_server):
         assert remote.add(2) == 2
     finally:
         server.close()
+
+
+def test_manual_object_proxy_examples(child):
+    """Manual 5.2.2: async with hasResult(), disabled return, callbacks through a local server."""
+    import time
+
+    ros = child.client._import("os")
+    request = ros.getpid(_sync="async")
+    deadline = time.monotonic() + 10
+    while not request.hasResult() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert request.result() == child.pid
+    rsys = child.client._import("sys")
+    assert rsys.stdout.write("hello", _sync="off") is None
+
+    called = []
+
+    def callback():
+        called.append(True)
+        return "called back."
+
+    server = RPCServer()
+    server.run_lazy()
+    try:
+        remote_object = child._import("rpc_helpers").Counter()
+        assert remote_object.call_back(callback) == "called back."
+        assert called == [True]
+    finally:
+        server.close()
