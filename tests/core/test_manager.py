@@ -221,7 +221,7 @@ def test_manual_raw_json_client_example():
 
 def test_remote_nodegroup_example():
     script = HERE.parents[1] / "examples" / "remote_nodegroup.py"
-    run = subprocess.run([sys.executable, str(script), "--duration", "1.2"], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, str(script), "--duration", "2.5"], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "received up to sample 50: (50, 7) float64" in run.stdout
