@@ -54,6 +54,8 @@ _LAZY = {
     # devices
     "NumpyDeviceBuffer": "lslacq.devices.numpy_device",
     "BrainAmpSocket": "lslacq.devices.brainampsocket",
+    "SimulatedEEG": "lslacq.devices.simulated_eeg",
+    "EEGSimulator": "lslacq.devices.simulated_eeg",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

@@ -1,0 +1,272 @@
+"""LSL bridge benchmarks: ratios against bare pylsl / dareplane-utils measured in the same run.
+
+Cases
+-----
+* outlet: 64 channels at 10 kHz float32, 100-sample chunks paced in real
+  time. Baseline: a thread pushing the chunks straight into a pylsl
+  StreamOutlet. Bridge: the same thread sends them into a graph output
+  (inproc) read by an LslOutlet node. A consumer in another process pulls
+  everything, checks every value (zero loss) and measures push-to-available
+  latency (its local_clock() when a sample is pulled minus the sample's
+  timestamp; for the bridge the timestamp is index-derived, so this includes
+  the graph hop). Reports producer-process CPU (bridge / bare; target <= 1.5).
+* watcher: 32 channels at 10 kHz from a pylsl outlet in another process;
+  lslacq_lsl.StreamWatcher and dareplane-utils' StreamWatcher both connected,
+  update() called every 10 ms on each. Reports per-call cost and CPU per
+  second of stream (dareplane / ours; target >= 2), the cost of an update()
+  with nothing queued, and whether both buffers hold identical data.
+
+liblsl is configured for this machine only (127.0.0.1, no multicast) unless
+LSLAPICFG is already set.
+
+Usage: python benchmarks/lsl.py [--quick] [--case outlet|watcher|all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+
+import numpy as np
+
+_CFG = """[ports]
+IPv6 = disable
+[multicast]
+ResolveScope = machine
+[lab]
+KnownPeers = {127.0.0.1}
+[log]
+level = -2
+"""
+if "LSLAPICFG" not in os.environ:
+    _cfg_file = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+    _cfg_file.write(_CFG)
+    _cfg_file.close()
+    os.environ["LSLAPICFG"] = _cfg_file.name
+
+import psutil  # noqa: E402
+import pylsl  # noqa: E402
+
+CONSUMER = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np, pylsl
+    source_id, n_expected, n_ch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    info = pylsl.resolve_byprop("source_id", source_id, timeout=20)[0]
+    inlet = pylsl.StreamInlet(info, max_buflen=60)
+    inlet.open_stream(timeout=20)
+    print("ready", flush=True)
+    buf = np.empty((4096, n_ch), np.float32)
+    got, bad, lat = 0, 0, []
+    deadline = time.monotonic() + 120
+    while got < n_expected and time.monotonic() < deadline:
+        data, ts = inlet.pull_chunk(timeout=0.2, max_samples=4096, dest_obj=buf, as_numpy=True)
+        n = len(ts)
+        if not n:
+            continue
+        now = pylsl.local_clock()
+        lat.append(now - ts[-1])
+        k = np.arange(got, got + n) % 1000
+        bad += int(np.count_nonzero(data[:, 0] != k))
+        got += n
+    print(json.dumps({"received": got, "bad": bad, "latency_ms": [float(np.median(lat) * 1e3),
+                      float(np.percentile(lat, 95) * 1e3)]}), flush=True)
+""")
+
+PRODUCER = textwrap.dedent("""
+    import sys, time
+    import numpy as np, pylsl
+    name, seconds, n_ch, srate = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", n_ch, srate, "float32", name))
+    chunk = 100
+    data = (np.arange(chunk * 100)[:, None] % 1000 + np.zeros((1, n_ch))).astype(np.float32)
+    print("ready", flush=True)
+    sys.stdin.readline()  # go
+    t0, k = time.perf_counter(), 0
+    while k * chunk < seconds * srate:
+        due = t0 + (k + 1) * chunk / srate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        outlet.push_chunk(data[(k % 100) * chunk:(k % 100 + 1) * chunk])
+        k += 1
+    print("done", k * chunk, flush=True)
+    sys.stdin.readline()  # wait until the watchers have drained
+""")
+
+
+def _pace(seconds: float, srate: float, n_ch: int, push) -> int:
+    """Call push(chunk) with 100-sample chunks in real time; return samples pushed."""
+    chunk = 100
+    pattern = (np.arange(1000)[:, None] + np.zeros((1, n_ch))).astype(np.float32)
+    t0, k = time.perf_counter(), 0
+    n_total = int(seconds * srate)
+    while k * chunk < n_total:
+        due = t0 + (k + 1) * chunk / srate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        start = (k * chunk) % 1000
+        push(np.ascontiguousarray(pattern[start:start + chunk]))
+        k += 1
+    return k * chunk
+
+
+def _consumer(source_id: str, n: int, n_ch: int):
+    proc = subprocess.Popen([sys.executable, "-c", CONSUMER, source_id, str(n), str(n_ch)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def outlet_case(seconds: float) -> dict:
+    n_ch, srate = 64, 10_000.0
+    n = int(seconds * srate)
+    me = psutil.Process()
+    results = {}
+
+    # -- baseline: bare pylsl
+    sid = f"bench-bare-{uuid.uuid4().hex[:6]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(sid, "EEG", n_ch, srate, "float32", sid))
+    consumer = _consumer(sid, n, n_ch)
+    cpu0 = me.cpu_times()
+    pushed = _pace(seconds, srate, n_ch, lambda c: outlet.push_chunk(c, timestamp=pylsl.local_clock()))
+    out = json.loads(consumer.communicate(timeout=120)[0])
+    cpu1 = me.cpu_times()
+    del outlet
+    results["bare"] = dict(out, pushed=pushed, cpu_s=(cpu1.user + cpu1.system) - (cpu0.user + cpu0.system))
+
+    # -- bridge: graph output -> LslOutlet node
+    from lslacq.core.stream import OutputStream
+    from lslacq_lsl import LslOutlet
+
+    src = OutputStream(name="bench")
+    src.configure(protocol="inproc", dtype="float32", shape=(-1, n_ch), sample_rate=srate)
+    node = LslOutlet(name="bench-outlet")
+    node.configure(name=f"bench-bridge-{uuid.uuid4().hex[:6]}")
+    node.inputs["signals"].connect(src)
+    node.initialize()
+    node.start()
+    consumer = _consumer(node.source_id, n, n_ch)
+    cpu0 = me.cpu_times()
+    pushed = _pace(seconds, srate, n_ch, src.send)
+    out = json.loads(consumer.communicate(timeout=120)[0])
+    cpu1 = me.cpu_times()
+    node.close()
+    src.close()
+    results["bridge"] = dict(out, pushed=pushed, cpu_s=(cpu1.user + cpu1.system) - (cpu0.user + cpu0.system))
+    return results
+
+
+def watcher_case(seconds: float, interval: float = 0.01) -> dict:
+    import dareplane_utils.stream_watcher.lsl_stream_watcher as dp
+
+    from lslacq_lsl import StreamWatcher
+
+    n_ch, srate = 32, 10_000.0
+    name = f"bench-watch-{uuid.uuid4().hex[:6]}"
+    producer = subprocess.Popen([sys.executable, "-c", PRODUCER, name, str(seconds), str(n_ch), str(srate)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert producer.stdout.readline().strip() == "ready"
+    theirs = dp.StreamWatcher(name, buffer_size_s=2)
+    theirs.connect_to_stream()
+    theirs.inlet.open_stream(timeout=10)
+    ours = StreamWatcher(name, buffer_size_s=2, clocksync=False)
+    ours.connect_to_stream()
+
+    # update() with nothing queued
+    idle = {}
+    for label, sw in (("dareplane", theirs), ("lslacq", ours)):
+        t0 = time.perf_counter()
+        for _ in range(2000):
+            sw.update()
+        idle[label] = (time.perf_counter() - t0) / 2000 * 1e6
+
+    costs = {"dareplane": [], "lslacq": []}
+    cpu = {"dareplane": 0.0, "lslacq": 0.0}
+    pushed = []
+
+    def wait_done():
+        pushed.append(int(producer.stdout.readline().split()[1]))
+
+    waiter = threading.Thread(target=wait_done, daemon=True)
+    waiter.start()
+    producer.stdin.write("go\n")
+    producer.stdin.flush()
+    order = [("dareplane", theirs), ("lslacq", ours)]
+    deadline = time.monotonic() + seconds + 30
+    while time.monotonic() < deadline:
+        order.reverse()  # alternate who goes first
+        for label, sw in order:
+            c0, t0 = time.thread_time(), time.perf_counter()
+            sw.update()
+            costs[label].append(time.perf_counter() - t0)
+            cpu[label] += time.thread_time() - c0
+        if pushed and theirs.n_new >= pushed[0] and ours.n_new >= pushed[0]:
+            break
+        time.sleep(interval)
+    producer.stdin.write("bye\n")
+    producer.stdin.flush()
+    producer.wait(timeout=30)
+    waiter.join(5)
+    identical = (np.array_equal(ours.unfold_buffer(), theirs.unfold_buffer())
+                 and np.array_equal(ours.unfold_buffer_t(), theirs.unfold_buffer_t()))
+    result = {
+        "samples": {"dareplane": theirs.n_new, "lslacq": ours.n_new},
+        "update_us_median": {k: float(np.median(v) * 1e6) for k, v in costs.items()},
+        "update_us_mean": {k: float(np.mean(v) * 1e6) for k, v in costs.items()},
+        "cpu_ms_per_s": {k: v / seconds * 1e3 for k, v in cpu.items()},
+        "idle_update_us": idle,
+        "identical": identical,
+    }
+    ours.disconnect()
+    theirs.disconnect()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (2 s per case)")
+    parser.add_argument("--case", choices=("outlet", "watcher", "all"), default="all")
+    parser.add_argument("--intervals", default="10,1", help="update() periods in ms for the watcher case")
+    args = parser.parse_args()
+    seconds = 2.0 if args.quick else 5.0
+    print(f"liblsl {pylsl.library_version()}, pylsl {pylsl.__version__}, {os.cpu_count()} cores, "
+          f"{seconds:g} s per case")
+    if args.case in ("outlet", "all"):
+        r = outlet_case(seconds)
+        print("\n== outlet: 64 ch @ 10 kHz float32, 100-sample chunks, consumer in another process ==")
+        for label in ("bare", "bridge"):
+            x = r[label]
+            print(f"{label:>7}: pushed {x['pushed']}, received {x['received']}, wrong values {x['bad']}, "
+                  f"latency median {x['latency_ms'][0]:.2f} ms p95 {x['latency_ms'][1]:.2f} ms, "
+                  f"producer CPU {x['cpu_s'] / seconds * 100:.1f} %")
+        ratio = r["bridge"]["cpu_s"] / r["bare"]["cpu_s"]
+        extra = (r["bridge"]["cpu_s"] - r["bare"]["cpu_s"]) / seconds * 100
+        print(f"bridge / bare pylsl CPU: {ratio:.2f}x (target <= 1.5); the graph hop costs {extra:.1f} % of a core "
+              f"({extra / 100 * 1e6 / (10_000 / 100):.0f} us per 100-sample chunk: one thread wake-up, zmq recv, push)")
+        print(f"        "
+              f"zero loss: {r['bridge']['received'] == r['bridge']['pushed'] and r['bridge']['bad'] == 0}")
+    for interval_ms in [float(x) for x in args.intervals.split(",")] if args.case in ("watcher", "all") else []:
+        r = watcher_case(seconds, interval_ms / 1e3)
+        print(f"\n== StreamWatcher.update(): 32 ch @ 10 kHz, called every {interval_ms:g} ms, same stream ==")
+        for label in ("dareplane", "lslacq"):
+            print(f"{label:>9}: samples {r['samples'][label]}, update() median {r['update_us_median'][label]:.1f} us "
+                  f"mean {r['update_us_mean'][label]:.1f} us, CPU {r['cpu_ms_per_s'][label]:.2f} ms/s, "
+                  f"empty update() {r['idle_update_us'][label]:.2f} us")
+        print(f"dareplane / lslacq: update() {r['update_us_mean']['dareplane'] / r['update_us_mean']['lslacq']:.1f}x, "
+              f"CPU {r['cpu_ms_per_s']['dareplane'] / r['cpu_ms_per_s']['lslacq']:.1f}x, "
+              f"empty update() {r['idle_update_us']['dareplane'] / r['idle_update_us']['lslacq']:.1f}x "
+              f"(target >= 2); identical buffers: {r['identical']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
