@@ -12,6 +12,22 @@ __all__ = ["NodeGroup"]
 logger = logging.getLogger(__name__)
 
 
+def _check_qt_available(cls: type, group_name) -> None:
+    """Refuse to build a Qt widget node in a process without QApplication (Qt would abort the process)."""
+    import sys
+
+    qt_bases = [c for c in cls.__mro__ if c.__module__.split(".")[0] in ("PySide6", "PyQt6", "PyQt5", "PySide2")]
+    if not qt_bases:
+        return
+    binding = sys.modules.get(qt_bases[0].__module__.split(".")[0] + ".QtWidgets")
+    app_cls = getattr(binding, "QApplication", None)
+    if app_cls is None or app_cls.instance() is None:
+        raise RuntimeError(
+            f"NodeGroup {group_name or ''}: {cls.__name__} is a Qt node but this process runs no QApplication; "
+            "create the nodegroup with qt=True (manager.create_nodegroup(..., qt=True))"
+        )
+
+
 def _node_state(node) -> str:
     if node.closed():
         return "closed"
@@ -71,6 +87,7 @@ class NodeGroup:
             cls = node_class
         else:
             raise TypeError(f"create_node expects a node type name or a Node subclass, got {node_class!r}")
+        _check_qt_available(cls, self.name)
         node = cls(*args, **kwds)
         self.add_node(node)
         return node

@@ -74,3 +74,23 @@ def test_core_rpc_does_not_import_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_qt_node_needs_a_qt_nodegroup():
+    from lslacq.core import create_manager
+    from lslacq.errors import RemoteCallError
+
+    man = create_manager("rpc", auto_close_at_exit=False)
+    try:
+        plain = man.create_nodegroup("plain")
+        plain.register_node_type_from_module("qt_nodes", "LabelNode")
+        with pytest.raises(RemoteCallError, match="qt=True"):
+            plain.create_node("LabelNode")
+        gui = man.create_nodegroup("gui", qt=True)
+        gui.register_node_type_from_module("qt_nodes", "LabelNode")
+        node = gui.create_node("LabelNode")
+        node.show()
+        assert node.isVisible()
+        assert [d["state"] for d in man.list_nodegroups(details=True)] == ["running", "running"]
+    finally:
+        man.close()
