@@ -98,11 +98,16 @@ class RdaLslBridge:
         return self
 
     def stop(self, drain_timeout: float = 5.0) -> None:
-        """Stop reading RDA, publish what was already received, stop the outlets."""
+        """Stop reading RDA, publish what was already received, stop the outlets.
+
+        ``bridge.amp.stop()`` alone stops reading while the (then idle) LSL
+        streams stay up.
+        """
         if not self._started:
             return
         self._started = False
-        self.amp.stop()
+        if self.amp.running():
+            self.amp.stop()
         sent = self.amp.outputs["signals"].last_index
         deadline = time.monotonic() + drain_timeout
         while self.eeg.n_pushed < sent and self.eeg.error is None and time.monotonic() < deadline:

@@ -312,3 +312,18 @@ def test_example_script_runs():
     assert result.returncode == 0, result.stderr
     assert "8 channels at 500 Hz" in result.stdout and "0 blocks lost" in result.stdout
     assert "markers: ['S  1']" in result.stdout
+
+
+def test_corrupted_stream_before_start(caplog):
+    with RawServer() as server, Client() as client:
+        client.connect(server.address)
+        server.accept()
+        server.send(build_message(10000) + b"\x00" * 16 + struct.pack("<II", 24, 1))
+        with caplog.at_level(logging.ERROR, logger="lslacq.devices.rda.client"):
+            with pytest.raises(RdaProtocolError, match="GUID"):
+                client.start_streaming(timeout=TIMEOUT)
+        assert "GUID" in caplog.text
+        with pytest.raises(BrokenStreamError, match="disconnect"):
+            client.start_streaming(timeout=1)
+        client.disconnect()
+        assert not client.is_connected

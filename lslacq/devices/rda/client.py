@@ -288,6 +288,14 @@ class Client:
             if isinstance(msg, StartMessage):
                 del self._pending[: i + 1]
                 return msg
+        try:
+            return self._read_until_start(timeout)
+        except RdaProtocolError as exc:
+            self._broken = exc
+            logger.error("RDA client: %s", exc)
+            raise
+
+    def _read_until_start(self, timeout: float) -> StartMessage:
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
             sel.register(self.sock, selectors.EVENT_READ)
@@ -314,7 +322,7 @@ class Client:
                     n = self._parser.recv_into_from(self.sock)
                 except BlockingIOError:
                     continue
-                except (OSError, RdaProtocolError) as exc:
+                except OSError as exc:
                     self._broken = exc
                     raise BrokenStreamError(
                         f"RDA server {self.address}: {exc}; call disconnect() and connect() again"

@@ -36,9 +36,12 @@ def test_labrecorder_records_rda_bridge(tmp_path, unique_name):
                 assert bridge.eeg.wait_for_consumers(10) and bridge.markers.wait_for_consumers(10)
                 bridge.start()
                 wait_until(lambda: bridge.n_samples >= 2 * SRATE, timeout=30, what="2 s of RDA data on LSL")
-                bridge.stop()
+                bridge.amp.stop()  # stop reading RDA; the LSL outlets stay up while LabRecorder finishes
+                sent = bridge.amp.outputs["signals"].last_index
+                events = bridge.amp.outputs["triggers"].last_index
+                wait_until(lambda: bridge.n_samples == sent and bridge.n_markers == events,
+                           what="the outlets to publish every sample and marker received")
                 n_samples, n_markers = bridge.n_samples, bridge.n_markers
-                assert n_samples == bridge.amp.outputs["signals"].last_index  # everything received was published
                 # LabRecorder pulls from its inlets every ~0.5 s: give it two pull periods.
                 time.sleep(1.5)
             finally:
