@@ -43,7 +43,12 @@ def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> 
     ip = urlsplit(args.address).hostname or "127.0.0.1"
     name = args.name or args.address
     rpclog.set_process_name(f"host {name}")
-    server = RPCServer(args.address, name=name)
+    try:
+        server = RPCServer(args.address, name=name)
+    except (ValueError, OSError, __import__("zmq").ZMQError) as exc:
+        hint = " (lslacq host takes the keys as --key and --authorized-keys)" if isinstance(exc, ValueError) else ""
+        print(f"lslacq host: cannot serve at {args.address}: {exc}{hint}", file=sys.stderr)
+        return 2
     nodegroup_address = args.nodegroup_address or f"tcp://{ip}:*"
     host = Host(name, poll_procs=True, address=nodegroup_address)
     server["host"] = host

@@ -83,3 +83,9 @@ def test_keygen_command(tmp_path, capsys):
     public, secret = security.load_key_pair(tmp_path / "lab.key_secret")
     assert security.load_public_keys(tmp_path) == {public}
     assert "lab.key" in capsys.readouterr().out
+
+
+def test_host_command_refuses_public_bind_without_keys(capsys):
+    assert lslacq_main(["host", "tcp://0.0.0.0:*"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to bind" in err and "--key" in err
