@@ -131,6 +131,7 @@ class LslOutlet(Node):
         self.info: pylsl.StreamInfo | None = None
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
+        self._reference_clock: SampleClock | None = None
 
     def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
                    channel_names=None, channel_units=None, channel_types=None, chunk_size: int | None = None,
@@ -332,7 +333,9 @@ class LslOutlet(Node):
                 return window[indexes - int(indexes.min())]
             logger.warning("%s: no timestamps for event indexes %s; stamping them on arrival", self.name, indexes)
             return np.full(len(indexes), pylsl.local_clock())
-        clock = get_clock(self.reference) if self.reference else None
+        clock = self._reference_clock
+        if clock is None and self.reference:
+            clock = self._reference_clock = get_clock(self.reference)  # kept even if that outlet closes first
         if clock is not None and clock.anchored:
             return np.asarray(clock.time_of(indexes), dtype=np.float64)
         if self.reference and clock is None:
