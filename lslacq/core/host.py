@@ -203,7 +203,7 @@ class Host:
                 future = None
             if future is None:
                 try:
-                    future = RPCClient.get_client(addr).ping(sync="async")
+                    future = RPCClient.get_client(addr, manager._server_key).ping(sync="async")
                 except Exception:
                     future = None
                 state["future"] = future
@@ -221,9 +221,7 @@ class Host:
                 self._check_managers(last_seen)
             except Exception:
                 logger.exception("host %s: supervision check failed", self.name)
-        for addr in last_seen:
-            client = RPCClient.get_client(addr)
-            client.close()
+        RPCClient.close_thread_clients()
 
     def close(self, force: bool = False) -> None:
         """Close every nodegroup and stop supervision."""

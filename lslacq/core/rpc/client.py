@@ -96,6 +96,8 @@ class RPCClient:
         self._liveness: Callable[[], str | None] | None = None
         self._poller: zmq.Poller | None = None
         self._poller_server: RPCServer | None = None
+        self._server_key = server_key
+        self._secret_key = secret_key
         sock = zmq.Context.instance().socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
@@ -118,8 +120,12 @@ class RPCClient:
 
     # -- registry ----------------------------------------------------------
     @staticmethod
-    def get_client(address: str, server_key: str | None = None) -> "RPCClient":
-        """Return this thread's client for ``address``, creating it if needed."""
+    def get_client(address: str, server_key: str | None = None, secret_key=None) -> "RPCClient":
+        """Return this thread's client for ``address``, creating it if needed.
+
+        ``server_key``/``secret_key`` are used when a new client is created for
+        a CurveZMQ-protected server (see :class:`RPCClient`).
+        """
         if isinstance(address, bytes):
             address = address.decode()
         client = _thread_clients.clients.get(address)
@@ -128,8 +134,15 @@ class RPCClient:
             _thread_clients.clients.pop(address, None)
             if client is not None and not client._closed:
                 client.close()
-            client = RPCClient(address, server_key=server_key)
+            client = RPCClient(address, server_key=server_key, secret_key=secret_key)
         return client
+
+    @staticmethod
+    def close_thread_clients() -> None:
+        """Close every client of the calling thread (call it before a worker thread ends)."""
+        for client in list(_thread_clients.clients.values()):
+            client.close()
+        _thread_clients.clients.clear()
 
     @staticmethod
     def _schedule_delete(address: str, obj_id: int, ref_id) -> None:
@@ -138,7 +151,7 @@ class RPCClient:
     def _for_this_thread(self) -> "RPCClient":
         if threading.get_ident() == self._thread:
             return self
-        return RPCClient.get_client(self.address)
+        return RPCClient.get_client(self.address, self._server_key, self._secret_key)
 
     # -- requests ----------------------------------------------------------
     def send(self, action: str, opts: dict | None = None, return_type: str = "auto", sync: str = "sync",
