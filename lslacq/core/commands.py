@@ -28,6 +28,8 @@ def add_host_parser(subparsers) -> None:
                         help="directory of .key files of the managers/clients allowed to connect")
     parser.add_argument("--nodegroup-address", default=None,
                         help="address template for nodegroup servers (default: tcp://<host IP>:*)")
+    parser.add_argument("--manager-timeout", type=float, default=5.0,
+                        help="close a manager's nodegroups when it has not answered pings for this long (s)")
     parser.set_defaults(func=run_host)
 
 
@@ -50,7 +52,8 @@ def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> 
         print(f"lslacq host: cannot serve at {args.address}: {exc}{hint}", file=sys.stderr)
         return 2
     nodegroup_address = args.nodegroup_address or f"tcp://{ip}:*"
-    host = Host(name, poll_procs=True, address=nodegroup_address)
+    host = Host(name, poll_procs=True, address=nodegroup_address,
+                manager_timeout=getattr(args, "manager_timeout", 5.0))
     server["host"] = host
 
     def stop(signum, frame):

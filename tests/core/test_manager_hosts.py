@@ -135,7 +135,8 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
     proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", "tcp://0.0.0.0:*", "--key", str(secret),
-                             "--authorized-keys", str(keys)], stdout=subprocess.PIPE, text=True, env=env)
+                             "--authorized-keys", str(keys), "--manager-timeout", "1"],
+                            stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     assert "CurveZMQ public key" in line, line
     addr = line.split("serving at ")[1].split()[0]
@@ -156,6 +157,13 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
             while marker not in caplog.text and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert f"hello over curve {marker}" in caplog.text
+        # the host's liveness pings reach the Curve-protected manager: the nodegroup outlives
+        # several manager timeouts (1 s here) while we keep using it
+        start = time.monotonic()
+        while time.monotonic() - start < 2.5:
+            assert ng.health(_timeout=5)["nodes"] == {}
+            time.sleep(0.1)
+        assert [d["state"] for d in man.list_nodegroups(details=True)] == ["running"]
     finally:
         if man is not None:
             man.close()
