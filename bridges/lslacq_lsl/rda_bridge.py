@@ -139,7 +139,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "rda", help="BrainVision Recorder RDA -> LSL EEG and marker streams",
         description="Read BrainAmp data from BrainVision Recorder's RDA server (or `lslacq rda-emulator`) and "
                     "publish it as an LSL EEG stream (microvolts, channel names) and an LSL marker stream "
-                    "timestamped on the EEG samples. Stops on Ctrl-C, --duration, or when the server goes away.")
+                    "timestamped on the EEG samples. Follows Recorder's stop/start cycles (the pause is a gap "
+                    "in time); stops on Ctrl-C, --duration, or when the server goes away (exit status 1).")
     rda.add_argument("--host", default="127.0.0.1", help="RDA server address (default 127.0.0.1)")
     rda.add_argument("--port", type=int, default=DEFAULT_PORT_FLOAT32,
                      help="RDA port: 51244 float32 (default), 51234 int16")
@@ -172,15 +173,17 @@ def run_bridge(args) -> int:
         bridge.start()
         t0 = time.monotonic()
         next_status = t0 + args.interval
+        paused = False
         try:
             while True:
                 time.sleep(min(0.1, args.interval))
                 if bridge.error is not None:
                     print(f"lslacq bridge rda: stopped: {bridge.error}", file=sys.stderr)
                     return 1
-                if not amp.is_streaming:
-                    print(f"lslacq bridge rda: stopped: {amp.stop_reason}", file=sys.stderr)
-                    return 0
+                if amp.is_streaming == paused:
+                    paused = not paused
+                    print("paused: " + amp.stop_reason + "; waiting for the RDA server to start again" if paused
+                          else "resumed", flush=True)
                 now = time.monotonic()
                 if now >= next_status:
                     next_status += args.interval

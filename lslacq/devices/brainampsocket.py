@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import numpy as np
 
 from ..core.node import Node
 from ..core.signal import Signal
 from ..dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC
-from ..errors import NodeStateError
+from ..errors import NodeStateError, StreamTimeoutError
 from .rda.client import Client, fetch_start_message
 from .rda.protocol import DEFAULT_PORT_FLOAT32, StartMessage
 
@@ -59,9 +61,11 @@ class BrainAmpSocket(Node):
     signals : analogsignal, float32, shape (-1, n_channels)
         Microvolts (``raw * resolution``). The spec holds ``sample_rate``,
         ``channel_names``, ``nb_channel``, ``units='microvolts'`` (and
-        ``channel_units``, ``manufacturer``, ``model`` for LSL metadata). Indices count
-        samples from ``start()``; blocks the server dropped leave a gap in
-        the indices (and NaN in the client's buffer).
+        ``channel_units``, ``manufacturer``, ``model`` for LSL metadata).
+        Indices count samples from ``start()``. Blocks the server dropped,
+        and the time Recorder was stopped (STOP ... START, e.g. an impedance
+        check: the node keeps running and resumes by itself), are gaps in the
+        indices, so times derived from indices (LSL timestamps) stay right.
     triggers : event, :data:`lslacq.dsp.events.EVENT_DTYPE`
         Recorder markers (see :func:`markers_to_events`); ``index`` is the
         absolute sample index in ``signals``, ``code`` the stimulus/response
@@ -88,6 +92,8 @@ class BrainAmpSocket(Node):
         self.failed = Signal()
         self.client: Client | None = None
         self.start_msg: StartMessage | None = None
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.error: BaseException | None = None
 
     def _configure(self, brainamp_host: str = "127.0.0.1", brainamp_port: int = DEFAULT_PORT_FLOAT32,
@@ -138,20 +144,58 @@ class BrainAmpSocket(Node):
         client.connect((self.brainamp_host, self.brainamp_port), timeout=self.timeout)
         try:
             client.start_streaming(timeout=self.timeout)
-            if not client.start_msg.same_layout(self.start_msg):
-                raise NodeStateError(
-                    f"{self.name}: the RDA server now sends {client.start_msg}, but the node was configured for "
-                    f"{self.start_msg}; create and configure a new node for the new layout"
-                )
+            self._check_layout(client)
         except BaseException:
             client.close()
             raise
         self.client = client
+        self._index_offset = 0
+        self._stopping.clear()
+        self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-rda-watch", daemon=True)
+        self._watcher.start()
+
+    def _check_layout(self, client: Client) -> None:
+        if not client.start_msg.same_layout(self.start_msg):
+            raise NodeStateError(
+                f"{self.name}: the RDA server now sends {client.start_msg}, but the node was configured for "
+                f"{self.start_msg}; create and configure a new node for the new layout"
+            )
+
+    def _watch(self) -> None:
+        """Follow Recorder's STOP/START cycles (impedance checks, pauses) without stopping the node."""
+        client = self.client
+        while not self._stopping.is_set():
+            if not client.wait_until_stopped(0.2):
+                continue
+            if self._stopping.is_set() or client.error is not None:
+                return  # stopped by us, or a failure already reported through _on_failure
+            paused_at = time.monotonic()
+            logger.info("%s: %s; waiting for the RDA server to start again", self.name, client.stop_reason)
+            try:
+                while not self._stopping.is_set():
+                    try:
+                        client.start_streaming(timeout=0.5)
+                    except StreamTimeoutError:
+                        continue
+                    self._check_layout(client)
+                    # the pause is a gap in the sample indices, so index-derived times (LSL) stay right
+                    gap = int(round((time.monotonic() - paused_at) * self.sample_rate))
+                    self._index_offset += gap
+                    logger.info("%s: the RDA server started again after %d samples of pause: %s", self.name, gap,
+                                client.start_msg)
+                    break
+            except Exception as exc:
+                client.disconnect()
+                self._on_failure(exc)
+                return
 
     def _send_block(self, index: int, data: np.ndarray, markers: np.ndarray) -> None:
-        self.outputs["signals"].send(data, index=index)
+        offset = self._index_offset
+        self.outputs["signals"].send(data, index=index + offset)
         if len(markers):
-            self.outputs["triggers"].send(markers_to_events(markers))
+            events = markers_to_events(markers)
+            events["index"] += offset
+            self.outputs["triggers"].send(events)
 
     def _on_failure(self, exc: BaseException) -> None:
         self.error = exc
@@ -169,6 +213,10 @@ class BrainAmpSocket(Node):
         return self.client.stop_reason if self.client is not None else ""
 
     def _stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(10)
+            self._watcher = None
         if self.client is not None:
             self.client.close()
 

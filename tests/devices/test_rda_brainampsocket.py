@@ -141,3 +141,57 @@ def test_markers_to_events():
     assert events["code"].tolist() == [1, 12, 0] and events["channel"].tolist() == [-1, 3, -1]
     assert events["description"][2] == b"a long comment that does not fi" + b"t"
     assert len(markers_to_events(markers[:0])) == 0
+
+
+def test_follows_recorder_stop_and_start(emulator):
+    node = _make_node(emulator.address[1])
+    sig, trg = InputStream(), InputStream()
+    try:
+        sig.connect(node.outputs["signals"])
+        trg.connect(node.outputs["triggers"])
+        node.start()
+        _read(sig, 100)
+        emulator.send_stop()
+        with node.client._cond:  # the node keeps running while Recorder is stopped
+            assert node.client._cond.wait_for(lambda: not node.is_streaming, 20)
+        assert node.running() and node.error is None and "STOP" in node.stop_reason
+        sent_before = node.outputs["signals"].last_index
+        last_counter = emulator.next_sample - 1
+        threading.Event().wait(0.2)  # Recorder stays stopped a while (the scenario, not synchronisation)
+        emulator.restart()  # START, same layout: the node resumes by itself
+        index = 0
+        while index <= sent_before:  # skip what was sent before the STOP
+            index, data = sig.recv(timeout=TIMEOUT_MS)
+        assert node.is_streaming and node.error is None
+        assert index - len(data) > sent_before  # the pause is a gap in the indices (LSL times stay right)
+        assert data[0, 0] == last_counter + 1  # and no sample is lost or repeated
+        event_index = -1
+        while event_index < sent_before:  # marker indices carry the same offset
+            _, events = trg.recv(timeout=TIMEOUT_MS)
+            event_index = int(events["index"][-1])
+        first = int(data[0, 0]) - (index - len(data))  # counter value - signal index, after the pause
+        assert int(events["description"][-1][1:]) == (event_index + first) // emulator.marker_period() % 15 + 1
+        node.stop()
+    finally:
+        node.close()
+        sig.close()
+        trg.close()
+
+
+def test_layout_change_while_running_is_reported(emulator):
+    node = _make_node(emulator.address[1])
+    sig = InputStream()
+    failed = threading.Event()
+    node.failed.connect(lambda exc: failed.set())
+    try:
+        sig.connect(node.outputs["signals"])
+        node.start()
+        _read(sig, 50)
+        emulator.restart(n_channels=2)
+        assert failed.wait(20)
+        assert isinstance(node.error, NodeStateError) and "configured for 5 channels" in str(node.error)
+        assert not node.is_streaming
+        node.stop()
+    finally:
+        node.close()
+        sig.close()

@@ -354,7 +354,7 @@ class Client:
             )
             with self._cond:
                 self._markers = []
-            self._last_block = None
+        self._last_block = None  # block counters of a new acquisition are not compared with the old one
         self._set_start(start)
         logger.info("RDA start message received: %s", start)
 
@@ -379,6 +379,14 @@ class Client:
         self._join_thread()
         self.stop_reason = self.stop_reason or "stop_streaming() called"
         logger.info("RDA client stopped streaming")
+
+    def wait_until_stopped(self, timeout: float | None = None) -> bool:
+        """Block until streaming stops (STOP, layout change, failure or stop_streaming()).
+
+        Returns True if it stopped, False on timeout.
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: not self.is_streaming, timeout)
 
     def _join_thread(self) -> None:
         thread = self._thread
@@ -447,6 +455,7 @@ class Client:
         if isinstance(msg, StartMessage):
             if msg.same_layout(self.start_msg):
                 self._set_start(msg)  # names/resolutions may change
+                self._last_block = None
                 logger.info("RDA START repeated with the same layout: %s", msg)
                 return True
             self._pending = [msg]
