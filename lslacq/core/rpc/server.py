@@ -237,7 +237,7 @@ class RPCServer:
         srv = RPCServer.get_server()
         if srv is None:
             raise RuntimeError("no RPCServer is registered in this thread (call run_lazy() or run_forever())")
-        return RPCClient.get_client(srv.address)
+        return RPCClient.get_client(srv.address, server_key=srv.public_key)
 
     # -- published objects and proxies -------------------------------------
     def __getitem__(self, key: str):
