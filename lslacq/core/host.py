@@ -55,6 +55,7 @@ class Host:
         self.poll_interval = poll_interval
         self.manager_timeout = manager_timeout
         self._groups: dict[str, _Group] = {}
+        self._counter = 0
         self._lock = threading.RLock()
         self._closed = False
         self._stop = threading.Event()
@@ -68,13 +69,14 @@ class Host:
         return f"<Host {self.name} with {len(self._groups)} nodegroup(s)>"
 
     # -- nodegroups --------------------------------------------------------
-    def create_nodegroup(self, name: str, manager: Any = None, qt: bool = False, **kwds):
+    def create_nodegroup(self, name: str | None = None, manager: Any = None, qt: bool = False, **kwds):
         """Create a NodeGroup in a new process and return a proxy to it.
 
         Parameters
         ----------
-        name : str
-            Name of the nodegroup and of its process in log records.
+        name : str, optional
+            Name of the nodegroup and of its process in log records (default
+            ``'<host name>-nodegroupN'``).
         manager : Manager or proxy, optional
             The Manager the group belongs to (told if the process dies).
         qt : bool
@@ -85,6 +87,9 @@ class Host:
         if self._closed:
             raise RuntimeError(f"Host {self.name} is closed")
         with self._lock:
+            if name is None:
+                self._counter += 1
+                name = f"{self.name}-nodegroup{self._counter}"
             if name in self._groups:
                 raise ValueError(f"Host {self.name} already has a nodegroup named {name!r}; pick another name")
         kwds.setdefault("address", self.address)

@@ -102,6 +102,9 @@ class Manager:
         """
         if self._closed:
             raise RuntimeError("the manager is closed")
+        if host is None and name is not None and not isinstance(name, str):
+            # the manual's chapter 3.3 spelling: manager.create_nodegroup(host)
+            name, host = None, name
         with self._lock:
             if name is None:
                 while f"nodegroup{self._counter}" in self._nodegroups:

@@ -79,6 +79,12 @@ def test_two_hosts_stream_crossing():
         assert len(man.list_hosts()) == 3  # default + 2
         ng_a = man.create_nodegroup("acq", host=ha)
         ng_b = man.create_nodegroup("proc", host=addr_b)
+        # the manual's spellings: manager.create_nodegroup(host) (3.3), host.create_nodegroup() (1.1)
+        extra = man.create_nodegroup(ha)
+        assert extra._rpc_addr.startswith("tcp://127.0.0.2:") and extra.list_node_types()
+        unmanaged = ha.create_nodegroup()
+        assert unmanaged.list_nodes() == []
+        ha.close_nodegroup(unmanaged)
         assert ng_a._rpc_addr.startswith("tcp://127.0.0.2:") and ng_b._rpc_addr.startswith("tcp://127.0.0.3:")
 
         dev = ng_a.create_node("NumpyDeviceBuffer", name="dev")
@@ -111,7 +117,7 @@ def test_two_hosts_stream_crossing():
             if states["proc"] == "dead":
                 break
             time.sleep(0.05)
-        assert states == {"acq": "running", "proc": "dead"}
+        assert states == {"acq": "running", "proc": "dead", "nodegroup0": "running"}
     finally:
         local.close()
         man.close()
