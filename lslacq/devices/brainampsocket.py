@@ -163,7 +163,13 @@ class BrainAmpSocket(Node):
 
     def _watch(self) -> None:
         """Follow Recorder's STOP/START cycles (impedance checks, pauses) without stopping the node."""
-        client = self.client
+        try:
+            self._follow_restarts(self.client)
+        except Exception as exc:  # never die silently
+            logger.exception("%s: RDA watcher failed", self.name)
+            self._on_failure(exc)
+
+    def _follow_restarts(self, client: Client) -> None:
         while not self._stopping.is_set():
             if not client.wait_until_stopped(0.2):
                 continue

@@ -195,3 +195,29 @@ def test_layout_change_while_running_is_reported(emulator):
     finally:
         node.close()
         sig.close()
+
+
+def test_remote_nodegroup(emulator):
+    """pyacq's usage: the node is created by name in a nodegroup process and read from here."""
+    from lslacq.core import create_manager
+
+    manager = create_manager("rpc", auto_close_at_exit=False)
+    sig = InputStream()
+    try:
+        nodegroup = manager.create_nodegroup("eeg")
+        amp = nodegroup.create_node("BrainAmpSocket", name="amp")
+        amp.configure(brainamp_host="127.0.0.1", brainamp_port=emulator.address[1])
+        amp.outputs["signals"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+        amp.outputs["triggers"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+        amp.initialize()
+        sig.connect(amp.outputs["signals"])
+        assert sig.params["channel_names"] == ["Counter", "Ch1", "Ch2", "Ch3", "Ch4"]
+        amp.start()
+        index, data = _read(sig, 200)
+        np.testing.assert_array_equal(np.diff(data[:, 0]), 1)
+        assert amp.is_streaming
+        amp.stop()
+        amp.close()
+    finally:
+        sig.close()
+        manager.close()
