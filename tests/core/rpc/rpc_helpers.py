@@ -59,3 +59,14 @@ def raise_uncaught_in_thread(text):
     t.start()
     t.join()
     return True
+
+
+def spawn_grandchild(queue):
+    """Run in a multiprocessing 'spawn' child: start a ProcessSpawner there and report its pid."""
+    from lslacq.core.rpc import ProcessSpawner
+
+    try:
+        with ProcessSpawner(name="grandchild") as proc:
+            queue.put(("ok", proc.client._import("os").getpid(), proc.pid))
+    except Exception as exc:  # pragma: no cover - reported to the test
+        queue.put(("error", repr(exc), None))

@@ -193,3 +193,22 @@ def test_manual_streaming_between_processes():
     finally:
         proc.stop()
         server.close()
+
+
+def test_works_inside_a_multiprocessing_spawn_child():
+    import multiprocessing
+
+    import rpc_helpers
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=rpc_helpers.spawn_grandchild, args=(queue,))
+    child.start()
+    try:
+        status, remote_pid, spawner_pid = queue.get(timeout=60)
+    finally:
+        child.join(30)
+    assert status == "ok", remote_pid
+    assert remote_pid == spawner_pid and child.exitcode == 0
+    queue.close()
+    queue.join_thread()
