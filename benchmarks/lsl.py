@@ -231,6 +231,41 @@ def watcher_case(seconds: float, interval: float = 0.01) -> dict:
     return result
 
 
+def pull_floor(n_samples: int = 1000, n_ch: int = 32, repeats: int = 100) -> dict:
+    """Cost of one raw liblsl pull of n_samples (the floor any StreamWatcher pays) vs our update()."""
+    import ctypes
+
+    from lslacq_lsl import StreamWatcher
+
+    name = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", n_ch, 10_000.0, "float32", name))
+    sw = StreamWatcher(name, buffer_size_s=2, clocksync=False)
+    sw.connect_to_stream()
+    raw = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", name, timeout=10)[0])
+    raw.open_stream(timeout=10)
+    chunk = np.zeros((n_samples, n_ch), np.float32)
+    buf, ts = np.empty((n_samples, n_ch), np.float32), np.empty(n_samples)
+    err = ctypes.c_int()
+    t_raw, t_ours = [], []
+    for _ in range(repeats):
+        outlet.push_chunk(chunk)
+        deadline = time.monotonic() + 5
+        while (raw.samples_available() < n_samples or sw.inlet.samples_available() < n_samples) \
+                and time.monotonic() < deadline:
+            time.sleep(0.001)
+        t0 = time.perf_counter()
+        raw.do_pull_chunk(raw.obj, ctypes.c_void_p(buf.ctypes.data), ctypes.c_void_p(ts.ctypes.data),
+                          ctypes.c_size_t(buf.size), ctypes.c_size_t(n_samples), ctypes.c_double(0.0),
+                          ctypes.byref(err))
+        t_raw.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        sw.update()
+        t_ours.append(time.perf_counter() - t0)
+    sw.disconnect()
+    del raw, outlet
+    return {"raw_us": float(np.median(t_raw) * 1e6), "ours_us": float(np.median(t_ours) * 1e6)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (2 s per case)")
@@ -265,6 +300,10 @@ def main() -> int:
               f"CPU {r['cpu_ms_per_s']['dareplane'] / r['cpu_ms_per_s']['lslacq']:.1f}x, "
               f"empty update() {r['idle_update_us']['dareplane'] / r['idle_update_us']['lslacq']:.1f}x "
               f"(target >= 2); identical buffers: {r['identical']}")
+    if args.case in ("watcher", "all"):
+        f = pull_floor()
+        print(f"\nfloor: one raw liblsl pull of 1000 x 32 samples {f['raw_us']:.1f} us; StreamWatcher.update() of "
+              f"the same {f['ours_us']:.1f} us ({f['ours_us'] / f['raw_us']:.2f}x the floor)")
     return 0
 
 
