@@ -13,10 +13,13 @@ a sample of the signal stream) on exactly the signal's time axis.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
 import pylsl
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["SampleClock", "get_clock", "register_clock", "unregister_clock"]
 
@@ -24,20 +27,43 @@ __all__ = ["SampleClock", "get_clock", "register_clock", "unregister_clock"]
 class SampleClock:
     """Map absolute sample indexes of a regular stream to LSL (local_clock) time.
 
+    A real device's clock is never exactly at its nominal rate (tens of ppm
+    off is common), so index-derived timestamps slowly drift away from the LSL
+    clock. :meth:`observe` tracks the *lower envelope* of the lateness of
+    arriving samples (the minimum over ``window`` seconds, which pipeline
+    stalls and bursts do not move) and shifts the anchor when it exceeds
+    ``max_drift``, so timestamps stay within ``max_drift`` of the LSL clock
+    while consecutive samples stay exactly ``1/sample_rate`` apart between
+    corrections.
+
     Parameters
     ----------
     sample_rate : float
         Nominal rate of the stream in Hz.
+    max_drift : float or None
+        Seconds of drift tolerated before the anchor is corrected (None: never).
+    window : float
+        Seconds over which the lateness envelope is taken.
     """
 
-    def __init__(self, sample_rate: float):
+    def __init__(self, sample_rate: float, max_drift: float | None = 0.02, window: float = 10.0):
         if not sample_rate or sample_rate <= 0:
             raise ValueError(f"SampleClock needs a sample_rate > 0 Hz, got {sample_rate!r}")
+        if max_drift is not None and max_drift <= 0:
+            raise ValueError(f"SampleClock max_drift must be > 0 s or None, got {max_drift!r}")
         self.sample_rate = float(sample_rate)
+        self.max_drift = max_drift
+        self.window = float(window)
         self.anchor_index: int | None = None
         self.anchor_time: float | None = None
         #: newest (local_clock() - timestamp of the newest sample) seen by :meth:`observe`
         self.lag = 0.0
+        #: lower envelope of the lag over the last complete window
+        self.drift = 0.0
+        #: how many times the anchor was shifted to follow the LSL clock
+        self.n_corrections = 0
+        self._win_start: float | None = None
+        self._win_min = float("inf")
         self._lock = threading.Lock()
 
     @property
@@ -49,6 +75,13 @@ class SampleClock:
         with self._lock:
             self.anchor_index = int(index)
             self.anchor_time = pylsl.local_clock() if time is None else float(time)
+            self._win_start, self._win_min = None, float("inf")
+
+    def reset(self) -> None:
+        """Forget the anchor: the next chunk anchors the clock again (e.g. after a restart)."""
+        with self._lock:
+            self.anchor_index = self.anchor_time = None
+            self._win_start, self._win_min = None, float("inf")
 
     def anchor_if_needed(self, stop: int) -> None:
         """Anchor on the newest sample of the first chunk (index ``stop - 1`` happened now)."""
@@ -65,10 +98,25 @@ class SampleClock:
         """Timestamps of samples ``start .. stop-1``."""
         return self.time_of(np.arange(start, stop))
 
-    def observe(self, stop: int) -> float:
-        """Record how late sample ``stop - 1`` arrived (for drift diagnostics); return the lag in s."""
-        self.lag = pylsl.local_clock() - float(self.time_of(stop - 1))
-        return self.lag
+    def observe(self, stop: int, now: float | None = None) -> float:
+        """Record how late sample ``stop - 1`` arrived; correct the anchor for drift. Return the lag in s."""
+        now = pylsl.local_clock() if now is None else now
+        lag = now - float(self.time_of(stop - 1))
+        self.lag = lag
+        if self._win_start is None:
+            self._win_start = now
+        self._win_min = min(self._win_min, lag)
+        if now - self._win_start >= self.window:
+            self.drift = self._win_min
+            self._win_start, self._win_min = now, float("inf")
+            if self.max_drift is not None and abs(self.drift) > self.max_drift:
+                with self._lock:
+                    self.anchor_time += self.drift
+                self.n_corrections += 1
+                logger.info("sample clock (%g Hz) drifted %+.1f ms from the LSL clock: the source's rate is off its "
+                            "nominal value; timestamps shifted to follow", self.sample_rate, self.drift * 1e3)
+                self.drift = 0.0
+        return lag
 
 
 _registry: dict[str, SampleClock] = {}

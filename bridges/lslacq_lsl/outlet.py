@@ -107,6 +107,10 @@ class LslOutlet(Node):
         whose sample clock the event indexes refer to.
     extra_desc : dict
         More ``desc`` elements (nested dicts become nested elements).
+    max_clock_drift : float or None
+        Seconds the index-derived timestamps may drift from the LSL clock
+        (a source whose real rate is off its nominal rate) before they are
+        shifted back; None never corrects. See :class:`SampleClock`.
 
     Attributes
     ----------
@@ -132,13 +136,15 @@ class LslOutlet(Node):
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._reference_clock: SampleClock | None = None
+        self._last_index: int | None = None
+        self._last_ts: float | None = None
 
     def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
                    channel_names=None, channel_units=None, channel_types=None, chunk_size: int | None = None,
                    max_buffered: float = 360, manufacturer: str | None = None, model: str | None = None,
                    serial_number: str | None = None, nominal_srate: float | None = None,
                    marker_format: str = "string", timestamps_input: bool = False, reference: str | None = None,
-                   extra_desc: dict | None = None) -> None:
+                   extra_desc: dict | None = None, max_clock_drift: float | None = 0.02) -> None:
         if marker_format not in ("string", "int32"):
             raise ValueError(f"{self.name}: marker_format must be 'string' or 'int32', got {marker_format!r}")
         if chunk_size is not None and int(chunk_size) < 0:
@@ -157,6 +163,9 @@ class LslOutlet(Node):
         self.marker_format = marker_format
         self.reference = reference
         self.extra_desc = extra_desc
+        if max_clock_drift is not None and max_clock_drift <= 0:
+            raise ValueError(f"{self.name}: max_clock_drift must be > 0 s or None, got {max_clock_drift!r}")
+        self.max_clock_drift = max_clock_drift
         self.timestamps_input = bool(timestamps_input)
         if self.timestamps_input and "timestamps" not in self.inputs:
             from lslacq.core.stream import InputStream
@@ -226,11 +235,11 @@ class LslOutlet(Node):
         )
         self.outlet = pylsl.StreamOutlet(self.info, chunk_size=self.chunk_size, max_buffered=self.max_buffered)
         if srate:
-            self.clock = SampleClock(srate)
+            self.clock = SampleClock(srate, max_drift=self.max_clock_drift)
             for key in (self.source_id, self.name, self.stream_name):
                 register_clock(key, self.clock)
         elif params.sample_rate:
-            self.clock = SampleClock(params.sample_rate)  # marker clock of last resort, see _event_times
+            self.clock = SampleClock(params.sample_rate, max_drift=None)  # marker clock of last resort
         if self.timestamps_input:
             ts_in = self.inputs["timestamps"]
             ts_in.set_buffer(size=max(int((params.sample_rate or 1000) * 60), 100_000), double=False)
@@ -241,6 +250,9 @@ class LslOutlet(Node):
     def _start(self) -> None:
         self.error = None
         self._stop_event.clear()
+        if self.clock is not None:
+            self.clock.reset()  # the first chunk after (re)start anchors the time axis again
+        self._last_index = None
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-lsl-outlet", daemon=True)
         self._thread.start()
 
@@ -314,10 +326,20 @@ class LslOutlet(Node):
             push_chunk(self.outlet, chunk, self._timestamps_from_input(start, index))
         else:
             clock = self.clock
-            clock.anchor_if_needed(index)
+            if self._last_index is not None and start < self._last_index:
+                logger.info("%s: sample index went back from %d to %d (the source restarted); re-anchoring the "
+                            "timestamps", self.name, self._last_index, start)
+                clock.reset()
+            if not clock.anchored:
+                now = pylsl.local_clock()
+                if self._last_ts is not None:  # never go back in time across a re-anchoring
+                    now = max(now, self._last_ts + n / clock.sample_rate)
+                clock.anchor(index - 1, now)
             # one explicit timestamp (of the newest sample): liblsl derives the others at exactly 1/srate
-            push_chunk(self.outlet, chunk, float(clock.time_of(index - 1)))
+            self._last_ts = float(clock.time_of(index - 1))
+            push_chunk(self.outlet, chunk, self._last_ts)
             clock.observe(index)
+        self._last_index = index
         self.n_pushed += n
 
     def _event_times(self, indexes: np.ndarray) -> np.ndarray:

@@ -168,3 +168,41 @@ def test_configuration_errors_name_the_problem(unique_name):
         with pytest.raises(TypeError, match="no channel format"):
             node.inputs["signals"].connect(src)
         node.close()
+
+
+def test_a_restarted_source_reanchors_instead_of_going_back_in_time(unique_name):
+    with make_source(2, 100.0) as src:
+        node = _outlet(src, unique_name)
+        try:
+            inlet = _plain_inlet(node.source_id)
+            node.start()
+            src.send(ramp(50, 2), index=50)
+            first, ts1 = pull_exactly(inlet, 50)
+            src.reset_buffer_index()  # the device restarted: its indexes start again at 0
+            src.send(ramp(20, 2), index=20)
+            second, ts2 = pull_exactly(inlet, 20)
+            np.testing.assert_array_equal(second, ramp(20, 2))
+            assert ts2[0] > ts1[-1]
+            np.testing.assert_allclose(np.diff(ts2), 0.01, atol=1e-9)
+            del inlet
+        finally:
+            node.close()
+
+
+def test_stop_and_start_anchor_the_time_axis_again(unique_name):
+    with make_source(2, 100.0) as src:
+        node = _outlet(src, unique_name)
+        try:
+            inlet = _plain_inlet(node.source_id)
+            node.start()
+            src.send(ramp(10, 2))
+            _, ts1 = pull_exactly(inlet, 10)
+            node.stop()
+            time.sleep(0.5)  # a pause while stopped: the indexes continue, the time axis must not lag
+            node.start()
+            src.send(ramp(10, 2, start=10))
+            _, ts2 = pull_exactly(inlet, 10)
+            assert ts2[0] - ts1[-1] > 0.4
+            del inlet
+        finally:
+            node.close()
