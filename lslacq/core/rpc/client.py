@@ -11,10 +11,11 @@ from typing import Callable
 
 import msgpack
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from ...errors import RemoteCallError
 from . import security
-from ._zmqfast import recv_one, send_request
+from ._zmqfast import _get, recv_one, send_request
 from .future import Future
 from .serializer import get_serializer
 from .server import RPCServer, _thread_state
@@ -39,6 +40,10 @@ _ENCODED = {name: name.encode() for name in (
 _MP_CALL_HEAD = b"\x83" + msgpack.packb("obj")
 _MP_ARGS_KEY = msgpack.packb("args")
 _MP_KWARGS_KEY = msgpack.packb("kwargs")
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
 _remote_error_classes: dict[str, type] = {}
 _BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
@@ -111,6 +116,10 @@ class RPCClient:
             sock.close(linger=0)
             raise
         self._socket = sock
+        try:
+            self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
+        except zmq.ZMQError:  # pragma: no cover - libzmq without monitoring
+            self._monitor = None
         _thread_clients.clients.setdefault(address, self)
         _all_clients.add(self)
         self._pending = _pending_deletes[address]
@@ -198,6 +207,9 @@ class RPCClient:
         return self._send_opts("call_obj", opts_b, return_type, sync, timeout)
 
     def _send_opts(self, action: str, opts_b: bytes | None, return_type: str, sync: str, timeout):
+        monitor = self._monitor
+        if monitor is not None and _get(monitor, _EVENTS) & _POLLIN:
+            self._check_connection()  # events from before this request concern earlier requests only
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
         if self._disconnected:
@@ -328,7 +340,7 @@ class RPCClient:
         self._closed = True
         self._fail_all("RPC client closed")
         if threading.get_ident() == self._thread:
-            self._socket.close(linger=0)
+            self._close_sockets()
         if _thread_clients.clients.get(self.address) is self:
             del _thread_clients.clients[self.address]
 
@@ -338,11 +350,21 @@ class RPCClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _close_sockets(self) -> None:
+        if self._monitor is not None:
+            try:
+                self._socket.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self._monitor.close(linger=0)
+            self._monitor = None
+        self._socket.close(linger=0)
+
     def __del__(self):
         try:
             if not self._closed:
                 self._closed = True
-                self._socket.close(linger=0)
+                self._close_sockets()
         except Exception:
             pass
 
@@ -418,6 +440,9 @@ class RPCClient:
         now = time.monotonic()
         if future._state:
             return next_check
+        self._check_connection()
+        if future._state:
+            return next_check
         if deadline is not None and now >= deadline:
             self._futures.pop(future.call_id, None)
             future._set_exception(TimeoutError(
@@ -432,6 +457,43 @@ class RPCClient:
                     self._fail_all(problem)
             return now + _CHECK_MS / 1000
         return next_check
+
+    def _check_connection(self) -> None:
+        """Fail the requests in flight when the connection to the server dropped or was refused.
+
+        ZeroMQ reconnects by itself, but a server that lost its connection
+        (its process died) will never answer the requests it had received.
+        """
+        monitor = self._monitor
+        if monitor is None:
+            return
+        problem = None
+        while True:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                break
+            except zmq.ZMQError:
+                return
+            if event == zmq.EVENT_DISCONNECTED:
+                if problem is None:
+                    problem = (f"lost the connection to RPC server {self.address} while waiting for a reply "
+                               "(the server's process probably died)")
+            elif event & _HANDSHAKE_FAILED:
+                problem = (f"RPC server {self.address} refused the CurveZMQ handshake; is this client's public "
+                           "key in the server's authorized keys, and is the server key right?")
+        if problem and self._futures:
+            if self._liveness is not None:  # a spawned process: report its exit code if it died
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline:
+                    exit_problem = self._liveness()
+                    if exit_problem:
+                        problem = exit_problem
+                        self._disconnected = True
+                        break
+                    time.sleep(0.02)
+            logger.warning("RPC client: %s", problem)
+            self._fail_all(problem)
 
     def _process_reply(self, data: bytes) -> None:
         try:

@@ -212,3 +212,23 @@ def test_works_inside_a_multiprocessing_spawn_child():
     assert remote_pid == spawner_pid and child.exitcode == 0
     queue.close()
     queue.join_thread()
+
+
+def test_any_client_fails_fast_when_the_server_process_dies():
+    """A plain RPCClient (no spawner liveness check) notices the dropped connection."""
+    from lslacq.core.rpc import RPCClient
+
+    proc = ProcessSpawner(name="short-lived")
+    client = RPCClient(proc.address)
+    try:
+        helpers = client._import("rpc_helpers")  # (proxies would use the spawner's client: call through ours)
+        assert client.call_obj(helpers.getpid) == proc.pid  # connected
+        future = client.call_obj(helpers.sleep_and_return, (60, "never"), sync="async")
+        proc.proc.send_signal(signal.SIGKILL)
+        started = time.monotonic()
+        with pytest.raises(RemoteCallError, match="lost the connection"):
+            future.result(timeout=30)
+        assert time.monotonic() - started < 30  # well before the timeout
+    finally:
+        client.close()
+        proc.kill()
