@@ -141,3 +141,23 @@ def test_round_trip_preserves_values_and_timestamps(make_outlet, unique_name):
         np.testing.assert_allclose(ts, stamps, rtol=0, atol=1e-9)
         assert out_node.error is None and inlet_node.error is None
         del final
+
+
+def test_irregular_numeric_stream_has_no_sample_rate_and_keeps_timestamps(make_outlet, unique_name):
+    outlet = make_outlet(unique_name, type="Events", n_channels=2, srate=0.0, fmt="int32")
+    node = _inlet(name=unique_name, clocksync=False, dejitter=False, stall_timeout=0.2)
+    with node:
+        params = node.outputs["signals"].params
+        assert params.sample_rate is None and np.dtype(params["dtype"]) == np.int32
+        sig, ts = reader(node.outputs["signals"]), reader(node.outputs["timestamps"])
+        node.initialize()
+        node.start()
+        for i in range(5):
+            outlet.push_sample([i, -i], 50.0 + i * 0.7)
+        _, data = recv_until(sig, 5)
+        _, stamps = recv_until(ts, 5)
+        np.testing.assert_array_equal(data, [[i, -i] for i in range(5)])
+        np.testing.assert_array_equal(stamps, 50.0 + np.arange(5) * 0.7)
+        assert node.n_stalls == 0 and node.n_gaps == 0  # silence is normal for event streams
+        sig.close()
+        ts.close()
