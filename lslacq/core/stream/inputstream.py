@@ -80,6 +80,7 @@ class InputStream:
         self.lost_samples = 0
         self.bad_messages = 0
         self._last_index: int | None = None
+        self._epoch: int | None = None
         self._peer_closed = False
         self._poller: zmq.Poller | None = None
         self._pending: collections.deque = collections.deque()
@@ -141,6 +142,7 @@ class InputStream:
         self.params = params
         self._pending.clear()
         self._last_index = None
+        self._epoch = None
         self._peer_closed = False
         self.lost_samples = 0
         self._wait_hello(timeout)
@@ -219,19 +221,24 @@ class InputStream:
                     self._peer_closed = True
                     raise StreamClosedError(f"{self._label}: output {self.params.get('name')!r} was closed")
             try:
-                index, n, data = self.receiver.decode(head, payload)
+                index, n, epoch, data = self.receiver.decode(head, payload)
             except BrokenStreamError as exc:
                 self.bad_messages += 1
                 logger.error("%s", exc)
                 raise
-            self._check_continuity(index, n)
+            if data is None and self.receiver.is_stale(epoch):
+                # sharedmem message about a run the writer has since restarted: its data is gone
+                logger.info("%s: dropped a chunk of %d samples from before the sender restarted", self._label, n)
+                continue
+            self._check_continuity(index, n, epoch)
             if data is None:  # sharedmem: the data of this chunk stays valid until the next recv
                 self.receiver.release_before(index - n)
-            if data is None and want_data:
-                data = self._read_shared(index, n)
+                if want_data or self._own_buffer:
+                    data = self._read_shared(index, n)
             if self.buffer is not None and self._own_buffer:
-                chunk = data if data is not None else self._read_shared(index, n)
-                self.buffer.new_chunk(chunk, index)
+                self.buffer.new_chunk(data, index)
+            if not want_data and isinstance(self.receiver, SharedMemReceiver):
+                data = None
             return index, data
 
     def _recv_message(self) -> tuple[memoryview, memoryview | None]:
@@ -246,7 +253,15 @@ class InputStream:
             return frame.buffer[:0], payload.buffer
         return frame.buffer, payload.buffer
 
-    def _check_continuity(self, index: int, n: int) -> None:
+    def _check_continuity(self, index: int, n: int, epoch: int) -> None:
+        if epoch != self._epoch:
+            if self._epoch is not None:  # the sender restarted its count: so do we
+                logger.info("%s: the sender restarted its sample count (run %d -> %d)", self._label, self._epoch,
+                            epoch)
+                self._last_index = None
+                if self.buffer is not None and self._own_buffer:
+                    self.buffer.reset_index()
+            self._epoch = epoch
         start = index - n
         last = self._last_index
         if last is not None and start != last:
@@ -254,9 +269,10 @@ class InputStream:
                 self.lost_samples += start - last
                 logger.warning("%s: %d samples lost before index %d (total lost: %d)", self._label,
                                start - last, start, self.lost_samples)
-            elif index <= last:
-                logger.info("%s: index went back from %d to %d: the sender restarted its count", self._label,
-                            last, index)
+            else:  # cannot happen with lslacq senders (they start a new run); be lenient
+                logger.info("%s: index went back from %d to %d; restarting the count", self._label, last, start)
+                if self.buffer is not None and self._own_buffer:
+                    self.buffer.reset_index()
         self._last_index = index
 
     def _read_shared(self, index: int, n: int) -> np.ndarray:
@@ -321,7 +337,7 @@ class InputStream:
         return self.buffer[item]
 
     def reset_buffer_index(self) -> None:
-        """Forget the index history (after the sender restarted from 0)."""
+        """Forget the index history (done by itself when the sender restarts its count)."""
         self._last_index = None
         if self.buffer is not None and self._own_buffer:
             self.buffer.reset_index()

@@ -71,6 +71,7 @@ class OutputStream:
         self._readers_changed = threading.Condition(self._lock)
         self._subscribers = 0
         self._next_admit_check = 0.0
+        self._epoch = 0
         self._closed = False
 
     def __repr__(self) -> str:
@@ -159,6 +160,7 @@ class OutputStream:
         self._dtype = params.np_dtype
         self._frame_shape = params.frame_shape
         self.last_index = 0
+        self._epoch = 0
         self.configured = True
         if self.node is not None:
             self.node.after_output_configure(self.name)
@@ -174,9 +176,10 @@ class OutputStream:
             the array after sending it: large arrays are sent without a copy.
         index : int, optional
             Absolute index of the last sample + 1. Default: running count.
+            An index that goes back starts a new run, as
+            :meth:`reset_buffer_index` does.
         """
-        sender = self.sender
-        if sender is None:
+        if self.sender is None:
             raise StreamClosedError(f"{self._label} is closed" if self._closed else
                                     f"{self._label} is not configured; call configure() first")
         if not isinstance(data, np.ndarray):
@@ -190,8 +193,14 @@ class OutputStream:
                              f"data.astype({str(self._dtype)!r}) / reshape it")
         if index is None:
             index = self.last_index + data.shape[0]
+        elif index - data.shape[0] < self.last_index:
+            # the producer restarted its count (e.g. an upstream node was restarted): new run
+            self.reset_buffer_index()
         with self._lock:
-            frames = sender.encode(index, data)
+            sender = self.sender
+            if sender is None:  # closed by another thread meanwhile
+                raise StreamClosedError(f"{self._label} was closed")
+            frames = sender.encode(index, data, self._epoch)
             self._send_frames(frames)
             # zmq may have handed us a new subscription while sending (and so not woken the
             # admission thread): look for it now and then, not on every chunk (it costs ~1.5 us)
@@ -230,10 +239,17 @@ class OutputStream:
             socket.send(frames[1], 0, copy=False)
 
     def reset_buffer_index(self) -> None:
-        """Restart the running sample count at 0 (e.g. on node restart)."""
-        self.last_index = 0
-        if isinstance(self.sender, SharedMemSender):
-            self.sender.reset_index()
+        """Restart the running sample count at 0 (e.g. on node restart).
+
+        Readers notice the new run (the messages carry an epoch) and restart
+        their own count and buffer; messages of the old run still queued for
+        a sharedmem reader are discarded (their data is gone).
+        """
+        with self._lock:
+            self.last_index = 0
+            self._epoch = (self._epoch + 1) % 256
+            if isinstance(self.sender, SharedMemSender):
+                self.sender.reset_index()
 
     # -- readers --------------------------------------------------------------
     def _admit(self) -> int:

@@ -36,7 +36,7 @@ class PlainDataSender:
     def extra_params(self) -> dict:
         return {}
 
-    def encode(self, index: int, data: np.ndarray) -> tuple:
+    def encode(self, index: int, data: np.ndarray, epoch: int = 0) -> tuple:
         """Return the message frames for a chunk (1 frame: copied; 2 frames: payload not copied)."""
         if data.flags.c_contiguous:
             order = b"C"
@@ -45,9 +45,10 @@ class PlainDataSender:
         else:
             data = np.ascontiguousarray(data)
             order = b"C"
-        header = pack_header(index, data.shape[0], order)
-        # the transpose of an F-ordered array is C-ordered: same bytes, exportable buffer
-        raw = memoryview(data.T if order == b"F" else data).cast("B")
+        header = pack_header(index, data.shape[0], order, epoch)
+        # bytes in memory order (the transpose of an F-ordered array is C-ordered); viewing them as
+        # uint8 also exports dtypes the buffer protocol refuses (datetime64, timedelta64)
+        raw = memoryview((data.T if order == b"F" else data).reshape(-1).view(np.uint8))
         if self.codec is not None:
             return header, self.codec.compress(raw, self.itemsize)
         if data.nbytes < _ZERO_COPY_MIN_BYTES:
@@ -68,11 +69,15 @@ class PlainDataReceiver:
         self.codec = get_codec(params.compression)
         self.name = params.get("name", "")
 
-    def decode(self, head: memoryview, payload: memoryview | None) -> tuple[int, int, np.ndarray]:
+    def is_stale(self, epoch: int) -> bool:
+        """plaindata messages carry their data: never stale."""
+        return False
+
+    def decode(self, head: memoryview, payload: memoryview | None) -> tuple[int, int, int, np.ndarray]:
         if len(head) < HEADER.size or (payload is None and self.codec is not None):
             raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed message ({len(head)}-byte first "
                                     f"frame, {'no' if payload is None else 'a'} payload frame); message dropped")
-        index, n, order = HEADER.unpack_from(head)
+        index, n, order, epoch = HEADER.unpack_from(head)
         offset = 0
         if payload is None:  # packed: payload follows the header in the same frame
             payload, offset = head, HEADER.size
@@ -91,5 +96,5 @@ class PlainDataReceiver:
                                     f"({expected} bytes) but carries {len(payload) - offset} bytes; message dropped")
         data = np.frombuffer(payload, dtype=self.dtype, count=expected // self.dtype.itemsize, offset=offset)
         if order == b"F":
-            return index, n, data.reshape((n,) + self.frame_shape, order="F")
-        return index, n, data.reshape((n,) + self.frame_shape)
+            return index, n, epoch, data.reshape((n,) + self.frame_shape, order="F")
+        return index, n, epoch, data.reshape((n,) + self.frame_shape)

@@ -37,7 +37,7 @@ class RingBuffer:
         writer's ring as seen by a reader in another process).
     fill : scalar or None
         Value that initialises the buffer and fills gaps (skipped indices).
-        None means zeros.
+        None means NaN for float dtypes, 0 otherwise.
     axisorder : tuple or None
         Order of the axes in memory, e.g. ``(1, 0)`` for channel-major
         storage of a ``(time, channel)`` stream. The arrays returned keep the
@@ -67,19 +67,22 @@ class RingBuffer:
         self._owns_shm = False
         if shmem is None or shmem is False:
             raw = np.empty(_HEADER_BYTES + nbytes, dtype=np.uint8)
-            header = raw[:8].view(np.int64)
+            header = raw[:16].view(np.int64)
             mem = raw[_HEADER_BYTES:].view(self.dtype).reshape(mem_shape) if nbytes else raw[:0]
             fresh = True
         else:
             self.shm, fresh = self._attach_shm(shmem, _HEADER_BYTES + nbytes)
-            header = self.shm.to_numpy(0, np.int64, (1,))
+            header = self.shm.to_numpy(0, np.int64, (2,))
             mem = self.shm.to_numpy(_HEADER_BYTES, self.dtype, mem_shape)
         # logical view: axis 0 is time whatever the memory order
         self.buffer = mem.transpose(np.argsort(axisorder))
-        self._header = header
+        self._header = header  # [write index, epoch]
+        if fill is None:  # like pyacq: NaN marks missing float samples
+            fill = np.nan if self.dtype.kind in "fc" else 0
+        self.fill = fill
         if fresh:
-            header[0] = 0
-            self.buffer[...] = 0 if fill is None else fill
+            header[:] = 0
+            self.buffer[...] = fill
 
     def _attach_shm(self, shmem, nbytes: int) -> tuple[SharedMem, bool]:
         if shmem is True:
@@ -103,8 +106,17 @@ class RingBuffer:
         return max(0, self.index() - self.size)
 
     def reset_index(self) -> None:
-        """Forget the history: the next chunk may start at any index again."""
+        """Forget the history: the next chunk may start at any index again.
+
+        Also advances :meth:`epoch`, so readers of a shared ring can tell
+        messages about the old history from new ones.
+        """
         self._header[0] = 0
+        self._header[1] += 1
+
+    def epoch(self) -> int:
+        """How many times the history was reset (mod 256 in stream messages)."""
+        return int(self._header[1])
 
     # -- writing ----------------------------------------------------------
     def new_chunk(self, data: np.ndarray, index: int | None = None) -> None:
@@ -132,8 +144,7 @@ class RingBuffer:
                              "written; indices must increase (call reset_index() to restart from 0)")
         if start > current:  # gap: fill the skipped samples
             gap_start = max(current, start - self.size)
-            self._write(gap_start, np.full((start - gap_start,) + self.frame_shape,
-                                           0 if self.fill is None else self.fill, dtype=self.dtype))
+            self._write(gap_start, np.full((start - gap_start,) + self.frame_shape, self.fill, dtype=self.dtype))
         if n > self.size:
             data = data[-self.size:]
         self._write(index - data.shape[0], data)

@@ -121,29 +121,24 @@ class SharedMem:
         return np.ndarray(shape, dtype=dtype, buffer=self.mmap, offset=offset, strides=strides)
 
     def close(self) -> None:
-        """Release this process's mapping (and, for the owner, the memory itself).
+        """Release this process's handle (and, for the owner, the memory's identity).
 
-        Arrays returned by :meth:`to_numpy` keep the mapping alive until they
-        are garbage collected, so using them after close stays memory-safe.
+        The mapping itself is not unmapped here: arrays returned by
+        :meth:`to_numpy` hold a reference to it, and it is unmapped when the
+        last of them is garbage collected, so using them after close stays
+        memory-safe. New arrays cannot be made after close.
         """
         if getattr(self, "_closed", True):
             return
         self._closed = True
+        self.mmap = None  # arrays keep the mmap object (their base) alive; it unmaps when they go
         if self._shm is not None:
-            try:
-                self._shm.close()
-            except BufferError:
-                logger.debug("SharedMem %s still has exported arrays; it is released when they are", self.shm_id)
             if self.owner:
                 try:
                     self._shm.unlink()
                 except FileNotFoundError:
                     pass
-            return
-        try:
-            self.mmap.close()
-        except BufferError:  # numpy views still exist: the mapping is freed with them
-            logger.debug("SharedMem %s still has exported arrays; it is released when they are", self.shm_id)
+            self._shm = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -56,16 +56,25 @@ class SharedMemSender:
         self.name = params.get("name", "")
         self.stopping = False
         self._released_up_to = 0  # every reader is known to be past this index
+        self._last_start = 0  # first index of the last chunk sent
 
     def extra_params(self) -> dict:
         return {"shm": self.ring.shm.to_dict()}
 
-    def encode(self, index: int, data: np.ndarray) -> tuple:
+    def encode(self, index: int, data: np.ndarray, epoch: int = 0) -> tuple:
         """Write the chunk into the shared ring; return the index-only message."""
+        n = data.shape[0]
+        if n > self.ring.size:
+            raise ValueError(f"sharedmem stream {self.name!r}: a chunk of {n} samples does not fit in the "
+                             f"shared ring of buffer_size={self.ring.size}; configure a larger buffer_size "
+                             "(at least 2 chunks) or send smaller chunks")
         if self.wait_for_readers:
-            self._wait_until_released(index - self.ring.size)
+            # never wait for more than "every reader has the previous chunk": a reader keeps
+            # the chunk it is working on, and only gives it back when it receives this one
+            self._wait_until_released(min(index - self.ring.size, self._last_start))
         self.ring.new_chunk(data, index)
-        return (pack_header(index, data.shape[0], b"C"),)
+        self._last_start = index - n
+        return (pack_header(index, n, b"C", epoch),)
 
     def _wait_until_released(self, needed: int) -> None:
         """Block until no live reader still needs samples before ``needed``."""
@@ -94,6 +103,7 @@ class SharedMemSender:
     def reset_index(self) -> None:
         self.ring.reset_index()
         self._released_up_to = 0
+        self._last_start = 0
         table = self.slots.table
         table[table[:, 0] != 0, 1] = 0
 
@@ -120,12 +130,16 @@ class SharedMemReceiver:
         self.slot: int | None = self.slots.claim(self.ring.index())
         self.name = params.get("name", "")
 
-    def decode(self, head: memoryview, payload: memoryview | None) -> tuple[int, int, None]:
+    def decode(self, head: memoryview, payload: memoryview | None) -> tuple[int, int, int, None]:
         if payload is not None or len(head) != HEADER.size:
             raise BrokenStreamError(f"sharedmem stream {self.name!r}: malformed message (expected one "
                                     f"{HEADER.size}-byte header); message dropped")
-        index, n, _order = HEADER.unpack(head)
-        return index, n, None
+        index, n, _order, epoch = HEADER.unpack(head)
+        return index, n, epoch, None
+
+    def is_stale(self, epoch: int) -> bool:
+        """True for a message about a history the writer has since reset (its data is gone)."""
+        return epoch != self.ring.epoch() % 256
 
     def release_before(self, index: int) -> None:
         """Tell the writer samples before ``index`` may be overwritten."""

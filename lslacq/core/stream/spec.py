@@ -38,6 +38,8 @@ def normalize_dtype(value: Any) -> np.dtype:
 
     if isinstance(value, list):
         value = [tuple(_tuplify(x) for x in field) if isinstance(field, (list, tuple)) else field for field in value]
+    elif isinstance(value, Mapping) and "names" in value:  # explicit layout (padding, offsets)
+        value = dict(value, formats=[normalize_dtype(f) for f in value["formats"]])
     try:
         return np.dtype(value)
     except TypeError as exc:
@@ -45,12 +47,18 @@ def normalize_dtype(value: Any) -> np.dtype:
                          "[('index', 'int64'), ('type', 'int32')]") from None
 
 
-def dtype_to_params(dtype: np.dtype) -> str | list:
-    """Return a serialisable form of ``dtype`` (str, or descr list for structured dtypes)."""
+def dtype_to_params(dtype: np.dtype) -> str | list | dict:
+    """Return a serialisable form of ``dtype``: its str; the descr list for a
+    packed structured dtype; names/formats/offsets/itemsize when it has padding."""
     dtype = np.dtype(dtype)
     if dtype.fields is None and dtype.subdtype is None:
         return dtype.str
-    return [list(field) for field in dtype.descr]
+    descr = dtype.descr
+    if any(name == "" for name, *_ in descr):  # padding: the descr form would add fields
+        names = list(dtype.names)
+        return {"names": names, "formats": [dtype_to_params(dtype.fields[n][0]) for n in names],
+                "offsets": [dtype.fields[n][1] for n in names], "itemsize": dtype.itemsize}
+    return [list(field) for field in descr]
 
 
 @dataclasses.dataclass

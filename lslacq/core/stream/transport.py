@@ -3,7 +3,9 @@
 A stream is one XPUB socket (output, bound) and any number of SUB sockets
 (inputs, connected). Every data message starts with a 24-byte header
 (absolute index of the last sample + 1, number of samples in the chunk, memory
-order, padding that keeps the payload 8-byte aligned). Three forms exist:
+order, run epoch, padding that keeps the payload 8-byte aligned). The epoch
+(mod 256) changes each time the sender restarts its count
+(``reset_buffer_index``), so readers tell a new run from stale messages. Three forms exist:
 
 * header alone: sharedmem (the data is in shared memory);
 * header + payload in one frame: small plaindata chunks (one copy is cheaper
@@ -28,7 +30,7 @@ import zmq
 
 __all__ = ["HEADER", "HELLO", "CLOSED", "get_context", "bind_address", "pack_header", "unpack_header"]
 
-HEADER = struct.Struct("<qqc7x")  # index (last + 1), n samples, order b'C' | b'F', padding
+HEADER = struct.Struct("<qqcB6x")  # index (last + 1), n samples, order b'C' | b'F', epoch, padding
 HELLO = b"LSLACQ/HELLO/1"
 CLOSED = b"LSLACQ/CLOSED/1"
 
@@ -38,12 +40,12 @@ def get_context() -> zmq.Context:
     return zmq.Context.instance()
 
 
-def pack_header(index: int, nsamples: int, order: bytes = b"C") -> bytes:
-    return HEADER.pack(index, nsamples, order)
+def pack_header(index: int, nsamples: int, order: bytes = b"C", epoch: int = 0) -> bytes:
+    return HEADER.pack(index, nsamples, order, epoch)
 
 
-def unpack_header(frame) -> tuple[int, int, bytes]:
-    return HEADER.unpack(frame)
+def unpack_header(frame) -> tuple[int, int, bytes, int]:
+    return HEADER.unpack_from(frame)
 
 
 def bind_address(protocol: str, interface: str, port) -> str:

@@ -1,6 +1,7 @@
 import logging
 import multiprocessing as mp
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -413,3 +414,111 @@ def test_connect_with_params_dict_is_ready_when_it_returns(protocol):
         out.close()
 
 
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sender_restart_discards_stale_chunks_and_readers_restart_their_count(pair, mode):
+    out, inp = pair(protocol="inproc", transfermode=mode, dtype="float32", shape=(-1, 1), buffer_size=1000)
+    inp.set_buffer(size=100)
+    for k in range(3):  # queued, unread when the sender restarts
+        out.send(np.full((10, 1), k, "float32"))
+    out.reset_buffer_index()
+    for k in range(2):
+        out.send(np.full((10, 1), 100 + k, "float32"))
+    got = []
+    while inp.poll(200):
+        index, data = inp.recv(with_data=True)
+        got.append((index, float(data[0, 0])))
+    if mode == "sharedmem":  # the old run's data is overwritten: its messages are dropped
+        assert got == [(10, 100.0), (20, 101.0)]
+    else:  # plaindata messages carry their data: the old run arrives, then the new one
+        assert got == [(10, 0.0), (20, 1.0), (30, 2.0), (10, 100.0), (20, 101.0)]
+    np.testing.assert_array_equal(inp.get_data(0, 20)[:, 0], [100] * 10 + [101] * 10)
+    assert inp.lost_samples == 0
+
+
+def test_an_index_going_back_starts_a_new_run(pair):
+    out, inp = pair(protocol="inproc", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100)
+    out.send(np.zeros((10, 1), "float32"), index=50)
+    out.send(np.ones((10, 1), "float32"), index=10)  # e.g. forwarding a restarted upstream node
+    assert inp.recv(with_data=True, timeout=5000)[0] == 10
+    assert inp.lost_samples == 0
+
+
+def test_sharedmem_ring_wraps_with_chunks_larger_than_half_the_buffer(pair):
+    out, inp = pair(protocol="tcp", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100)
+    sent = threading.Event()
+
+    def sender():
+        for k in range(20):
+            out.send(np.full((60, 1), k, "float32"))
+        sent.set()
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    indices = [inp.recv(timeout=10000)[0] for _ in range(20)]
+    thread.join(30)
+    assert sent.is_set() and indices == [60 * (k + 1) for k in range(20)]
+    with pytest.raises(ValueError, match="larger buffer_size"):
+        out.send(np.zeros((101, 1), "float32"))
+
+
+def test_datetime_and_padded_structured_dtypes(pair):
+    out, inp = pair(protocol="tcp", streamtype="event", dtype="M8[ns]", shape=(-1,))
+    stamps = np.array(["2026-11-21T05:33:00", "2026-11-21T05:34:00"], dtype="M8[ns]")
+    out.send(stamps)
+    np.testing.assert_array_equal(inp.recv(timeout=5000)[1], stamps)
+    padded = np.dtype({"names": ["a", "b"], "formats": ["u1", "<f8"], "offsets": [0, 8], "itemsize": 16})
+    out2, inp2 = pair(protocol="inproc", transfermode="sharedmem", streamtype="event", dtype=padded, shape=(-1,))
+    events = np.zeros(2, padded)
+    events["a"], events["b"] = [1, 2], [0.5, 1.5]
+    out2.send(events)
+    got = inp2.recv(with_data=True, timeout=5000)[1]
+    assert got.dtype == padded
+    np.testing.assert_array_equal(got, events)
+
+
+def test_data_received_stays_readable_after_close():
+    """Arrays handed out keep their shared memory mapped (no segfault after close)."""
+    code = (
+        "import numpy as np\n"
+        "from lslacq.core.stream import InputStream, OutputStream\n"
+        "out = OutputStream(); out.configure(protocol='inproc', transfermode='sharedmem', dtype='float32', "
+        "shape=(-1, 4), buffer_size=100)\n"
+        "inp = InputStream(); inp.connect(out)\n"
+        "out.send(np.full((10, 4), 7, 'float32'))\n"
+        "_, data = inp.recv(with_data=True, timeout=5000)\n"
+        "inp.close(); out.close()\n"
+        "print(float(data.sum()))\n"
+    )
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, f"exit {run.returncode}: {run.stderr}"
+    assert run.stdout.strip() == "280.0"
+
+
+def test_close_wakes_a_send_blocked_by_a_slow_reader(pair):
+    out, inp = pair(protocol="inproc", dtype="float32", shape=(-1, 8), hwm=2)
+    errors, attempts = [], []
+
+    def sender():
+        try:
+            for k in range(100):
+                attempts.append(k)
+                out.send(np.ones((8, 8), "float32"))
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    # the reader never reads: the sender ends up blocked inside send(), holding the stream's lock
+    deadline = time.monotonic() + 10
+    while not (len(attempts) > 4 and out._lock.locked()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(attempts) < 100 and out._lock.locked(), "the sender was never blocked"
+    out.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], StreamClosedError)
