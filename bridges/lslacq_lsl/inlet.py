@@ -128,6 +128,10 @@ class LslInlet(Node):
         self.flags = processing_flags(clocksync, dejitter, monotonize)
         self.max_chunk = int(max_chunk)
         self.stall_timeout = float(stall_timeout)
+        if self.inlet is not None:  # configured again: drop the previous stream
+            self.inlet.close_stream()
+            self.inlet = None
+        self.description = None
         self._open_inlet(resolve_stream(timeout=resolve_timeout, **self.query))
         self._set_output_specs()
 

@@ -161,3 +161,15 @@ def test_irregular_numeric_stream_has_no_sample_rate_and_keeps_timestamps(make_o
         assert node.n_stalls == 0 and node.n_gaps == 0  # silence is normal for event streams
         sig.close()
         ts.close()
+
+
+def test_configure_again_switches_to_another_stream(make_outlet, unique_name):
+    make_outlet(unique_name + "-a", n_channels=2)
+    make_outlet(unique_name + "-b", n_channels=5, fmt="int16")
+    node = LslInlet(name="inlet")
+    with node:
+        node.configure(name=unique_name + "-a")
+        assert node.outputs["signals"].spec["shape"] == (-1, 2)
+        node.configure(name=unique_name + "-b")
+        assert node.outputs["signals"].spec["shape"] == (-1, 5)
+        assert node.description.name == unique_name + "-b"
