@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 
 __all__ = ["add_parser", "run_emulator"]
@@ -39,6 +40,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=None, help="send STOP and exit after this many seconds of streaming to clients")
     parser.add_argument("--fast", action="store_true", help="send as fast as clients read instead of in real time")
     parser.add_argument("--fragment", action="store_true", help="write messages in small random pieces")
+    parser.add_argument(
+        "--vhdr", default=None, metavar="FILE",
+        help="replay this BrainVision recording (.vhdr) in a loop: its channels, rate, data type and markers "
+             "(--channels, --rate, --int16, --resolution and --marker-interval are then ignored)",
+    )
     parser.set_defaults(func=run_emulator)
     return parser
 
@@ -47,7 +53,17 @@ def run_emulator(args) -> int:
     """Run the emulator until Ctrl+C / SIGTERM (or --duration); return the exit code."""
     from .emulator import RdaEmulator
 
+    try:
+        recording = None
+        if args.vhdr:
+            from .brainvision import read_brainvision
+
+            recording = read_brainvision(args.vhdr)
+    except (OSError, ValueError) as exc:
+        print(f"lslacq rda-emulator: cannot read {args.vhdr}: {exc}", file=sys.stderr)
+        return 2
     emulator = RdaEmulator(
+        recording=recording,
         host=args.host,
         port=args.port,
         n_channels=args.channels,
@@ -67,9 +83,11 @@ def run_emulator(args) -> int:
     try:
         with emulator:
             host, port = emulator.address
+            layout = emulator.layout
             print(
-                f"RDA emulator on {host}:{port}: {args.channels} channels at {args.rate:g} Hz, "
-                f"{'int16' if args.int16 else 'float32'}. Ctrl+C to stop.",
+                f"RDA emulator on {host}:{port}: {layout.n_channels} channels at {layout.sample_rate:g} Hz, "
+                f"{'int16' if layout.int16 else 'float32'}"
+                + (f", replaying {args.vhdr}" if args.vhdr else "") + ". Ctrl+C to stop.",
                 flush=True,
             )
             while not done.wait(0.2):

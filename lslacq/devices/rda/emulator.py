@@ -21,6 +21,9 @@ so a client can check for lost or repeated samples; the other channels are
 sines. Markers ("Stimulus", "S  1" ... "S 15") fall every ``marker_interval``
 seconds at known absolute samples (see :meth:`RdaEmulator.expected_markers`).
 
+To replay a BrainVision recording instead (``.vhdr`` + ``.eeg`` + ``.vmrk``,
+as Recorder writes them), give ``recording=`` (``--vhdr`` on the command line).
+
 Fault injection for tests: :meth:`send_raw`, :meth:`send_stop`,
 :meth:`restart` (new START, possibly a new channel layout),
 :meth:`drop_clients` (server closes the connections) and ``fragment`` (every
@@ -110,6 +113,40 @@ class _Layout:
         return raw.astype(np.float32)
 
 
+class _FileSource:
+    """A BrainVision recording replayed in a loop (raw values and markers as recorded)."""
+
+    def __init__(self, recording):
+        self.recording = recording
+        self.n_channels = len(recording.channel_names)
+        self.sample_rate = float(recording.sample_rate)
+        self.int16 = recording.int16
+        self.resolutions = np.asarray(recording.resolutions, dtype=np.float64)
+        self.channel_names = list(recording.channel_names)
+
+    def start_message(self) -> bytes:
+        return build_start(1e6 / self.sample_rate, self.resolutions, self.channel_names)
+
+    def raw(self, start: int, stop: int) -> np.ndarray:
+        n = self.recording.n_samples
+        if stop - start <= n and start // n == (stop - 1) // n:  # no wrap: a plain slice of the memmap
+            return np.array(self.recording.data[start % n : start % n + stop - start])
+        return np.asarray(self.recording.data[np.arange(start, stop) % n])
+
+    def signal(self, start: int, stop: int) -> np.ndarray:
+        return self.raw(start, stop).astype(np.float64) * self.resolutions
+
+    def markers(self, start: int, stop: int) -> np.ndarray:
+        n = self.recording.n_samples
+        file_markers = self.recording.markers
+        parts = []
+        for loop in range(start // n, (stop - 1) // n + 1 if stop > start else 0):
+            m = file_markers.copy()
+            m["pos"] += loop * n
+            parts.append(m[(m["pos"] >= start) & (m["pos"] < stop)])
+        return np.concatenate(parts) if parts else np.zeros(0, MARKER_DTYPE)
+
+
 class RdaEmulator:
     """A BrainVision Recorder RDA server emulator (context manager).
 
@@ -149,6 +186,12 @@ class RdaEmulator:
         A client that accepts no data for this long is disconnected.
     counter_modulo : int, optional
         Modulo of the counter channel (default 2**15 for int16, 2**24 for float32).
+    recording : str, path or BrainVisionRecording, optional
+        Replay this BrainVision recording (``.vhdr`` file) in a loop instead
+        of the synthetic signal: its channels, resolutions, rate, data type
+        (INT_16 -> DATA16, IEEE_FLOAT_32 -> DATA32) and markers.
+        ``n_channels``, ``sample_rate``, ``int16``, ``resolution``,
+        ``channel_names`` and ``marker_interval`` are then ignored.
     """
 
     def __init__(
@@ -169,11 +212,20 @@ class RdaEmulator:
         fragment: bool = False,
         send_timeout: float = 5.0,
         counter_modulo: int | None = None,
+        recording=None,
     ):
         self.host = host
-        self.port = default_port(int16) if port is None else int(port)
         self._counter_modulo = counter_modulo
-        self.layout = _Layout(n_channels, sample_rate, int16, resolution, channel_names, counter_modulo)
+        if recording is not None:
+            if not hasattr(recording, "channel_names"):
+                from .brainvision import read_brainvision
+
+                recording = read_brainvision(recording)
+            self.layout = _FileSource(recording)
+            int16 = self.layout.int16
+        else:
+            self.layout = _Layout(n_channels, sample_rate, int16, resolution, channel_names, counter_modulo)
+        self.port = default_port(int16) if port is None else int(port)
         if not block_duration > 0:
             raise ValueError(f"RdaEmulator: block_duration={block_duration!r}; give a positive number of seconds")
         self.block_duration = float(block_duration)
@@ -244,6 +296,8 @@ class RdaEmulator:
 
     def expected_markers(self, start: int, stop: int) -> np.ndarray:
         """Return the markers (:data:`~.protocol.MARKER_DTYPE`) at absolute samples [start, stop)."""
+        if isinstance(self.layout, _FileSource):
+            return self.layout.markers(start, stop)
         period = self.marker_period()
         if period is None or stop <= start:
             return np.zeros(0, dtype=MARKER_DTYPE)
@@ -346,6 +400,12 @@ class RdaEmulator:
         """
         with self._lock:
             old = self.layout
+            if isinstance(old, _FileSource):
+                if layout:
+                    raise ValueError(f"RdaEmulator.restart: a replayed recording has a fixed layout; got {layout}")
+                self._begin_acquisition()
+                self._broadcast(old.start_message())
+                return
             params = dict(
                 n_channels=old.n_channels,
                 sample_rate=old.sample_rate,
@@ -445,7 +505,8 @@ class RdaEmulator:
         start = self.next_sample
         stop = start + self.block_points
         markers = [
-            Marker(int(m["pos"]) - start, 1, -1, "Stimulus", m["description"].decode())
+            Marker(int(m["pos"]) - start, int(m["points"]), int(m["channel"]), m["type"].decode(),
+                   m["description"].decode())
             for m in self.expected_markers(start, stop)
         ]
         msg = build_data(self.next_block, layout.raw(start, stop), markers, int16=layout.int16)
