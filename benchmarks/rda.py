@@ -170,7 +170,8 @@ def run_case(n_channels, rate, seconds, block_ms):
     mb_per_s = n_channels * rate * 4 / 1e6
     print(f"\n{n_channels} channels @ {rate:g} Hz float32 ({mb_per_s:.2f} MB/s of samples), "
           f"{elapsed:.1f} s measured, emulator CPU {100 * emu_cpu / elapsed:.0f}%")
-    print(f"  {'receiver':8s} {'samples':>9s} {'lost':>5s} {'rate Hz':>9s} {'CPU %':>6s} {'CPU s/GB':>9s} {'x raw':>6s}")
+    print(f"  {'receiver':8s} {'samples':>9s} {'lost':>5s} {'rate Hz':>9s} {'CPU %':>6s} {'CPU s/GB':>9s} "
+          f"{'x raw':>6s}")
     raw_cost = cpu["raw"] / max(nbytes["raw"], 1) * 1e9
     rows = [("raw", None, None, nbytes["raw"]), ("client", client_n, client_lost, nbytes["client"]),
             ("node", node_n, node_lost, nbytes["node"])]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import struct
-import threading
 
 import numpy as np
 import pytest

@@ -55,7 +55,11 @@ def test_stream_matches_declared_signal_and_markers(int16):
     ) as emu:
         with socket.create_connection(emu.address, timeout=5) as sock:
             parser = RdaParser()
-            msgs = _read(sock, parser, lambda m: _n_points(m) >= 1000 and any(isinstance(x, OtherMessage) and x.msg_type != MSG_KEEPALIVE for x in m))
+            def enough(m):
+                other = any(isinstance(x, OtherMessage) and x.msg_type != MSG_KEEPALIVE for x in m)
+                return _n_points(m) >= 1000 and other
+
+            msgs = _read(sock, parser, enough)
     start = msgs[0]
     assert isinstance(start, StartMessage)
     assert start.n_channels == 6 and start.sample_rate == pytest.approx(2000)

@@ -370,7 +370,8 @@ class Client:
         received). ``write_timelog`` is accepted for compatibility and ignored.
         """
         if not self.is_streaming:
-            raise NodeStateError(f"RDA client is not streaming (already stopped: {self.stop_reason or 'never started'})")
+            reason = self.stop_reason or "never started"
+            raise NodeStateError(f"RDA client is not streaming (already stopped: {reason})")
         self._stop_event.set()
         try:
             self._wake_w.send(b"x")
@@ -482,7 +483,9 @@ class Client:
     def _put_block(self, msg: DataMessage) -> None:
         buf = self.buffer
         if msg.data.shape[1] != buf.frame_shape[0]:  # guarded by the parser; defensive
-            raise BrokenStreamError(f"RDA block with {msg.data.shape[1]} channels in a {buf.frame_shape[0]}-channel stream")
+            raise BrokenStreamError(
+                f"RDA block with {msg.data.shape[1]} channels in a {buf.frame_shape[0]}-channel stream"
+            )
         index = buf.index()
         if self._last_block is not None:
             gap = (msg.block - self._last_block - 1) & 0xFFFFFFFF

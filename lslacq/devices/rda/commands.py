@@ -37,7 +37,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--other-interval", type=float, default=2.5, help="seconds between messages of unknown types, 0 for none"
     )
-    parser.add_argument("--duration", type=float, default=None, help="send STOP and exit after this many seconds of streaming to clients")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="send STOP and exit after this many seconds of streaming to clients"
+    )
     parser.add_argument("--fast", action="store_true", help="send as fast as clients read instead of in real time")
     parser.add_argument("--fragment", action="store_true", help="write messages in small random pieces")
     parser.add_argument(

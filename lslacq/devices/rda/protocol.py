@@ -337,7 +337,8 @@ def _decode_start(body: memoryview, max_channels: int) -> StartMessage:
     names = bytes(body[end_res:]).split(b"\0")
     if len(names) < n_channels + 1:
         raise RdaProtocolError(
-            f"RDA START message truncated: found {len(names) - 1} NUL-terminated channel names for {n_channels} channels"
+            f"RDA START message truncated: found {len(names) - 1} NUL-terminated channel names "
+            f"for {n_channels} channels"
         )
     channel_names = [n.decode("utf-8", errors="replace") for n in names[:n_channels]]
     return StartMessage(int(n_channels), float(interval), resolutions, channel_names)
