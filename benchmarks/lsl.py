@@ -43,6 +43,9 @@ IPv6 = disable
 ResolveScope = machine
 [lab]
 KnownPeers = {127.0.0.1}
+[tuning]
+UnicastMinRTT = 0.1
+UnicastMaxRTT = 0.5
 [log]
 level = -2
 """
