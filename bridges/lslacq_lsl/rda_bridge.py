@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 
 from lslacq.devices.brainampsocket import BrainAmpSocket
@@ -43,6 +45,9 @@ class RdaLslBridge:
         LSL content type of the EEG stream.
     timeout : float
         Seconds to wait for the server and its START message.
+    reconnect : bool
+        Keep the LSL streams up and reconnect when the RDA connection is lost
+        (Recorder restarted, network cut) instead of failing.
 
     Attributes
     ----------
@@ -51,7 +56,8 @@ class RdaLslBridge:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT_FLOAT32, name: str = "BrainAmp",
-                 markers_name: str | None = None, stream_type: str = "EEG", timeout: float = 10.0):
+                 markers_name: str | None = None, stream_type: str = "EEG", timeout: float = 10.0,
+                 reconnect: bool = False):
         self.name = name
         self.markers_name = markers_name or f"{name}-Markers"
         if self.markers_name == name:
@@ -61,7 +67,7 @@ class RdaLslBridge:
         self.markers = LslOutlet(name=f"lsl-{self.markers_name}")
         self._started = False
         try:
-            self.amp.configure(brainamp_host=host, brainamp_port=port, timeout=timeout)
+            self.amp.configure(brainamp_host=host, brainamp_port=port, timeout=timeout, reconnect=reconnect)
             for output in self.amp.outputs.values():
                 output.configure(protocol="inproc")
             self.eeg.configure(name=name, type=stream_type)
@@ -149,6 +155,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     rda.add_argument("--type", default="EEG", help="LSL content type of the EEG stream (default EEG)")
     rda.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server's START message")
     rda.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    rda.add_argument("--reconnect", action="store_true",
+                     help="when the RDA connection is lost, keep the LSL streams and reconnect (instead of exiting)")
     rda.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between status lines")
     rda.set_defaults(func=run_bridge)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
@@ -162,7 +170,7 @@ def run_bridge(args) -> int:
         return 2
     try:
         bridge = RdaLslBridge(args.host, args.port, name=args.name, markers_name=args.markers_name,
-                              stream_type=args.type, timeout=args.timeout)
+                              stream_type=args.type, timeout=args.timeout, reconnect=args.reconnect)
     except Exception as exc:  # connection refused, no START, bad names: one clear line
         print(f"lslacq bridge rda: {exc}", file=sys.stderr)
         return 1
@@ -174,9 +182,10 @@ def run_bridge(args) -> int:
         t0 = time.monotonic()
         next_status = t0 + args.interval
         paused = False
+        terminated = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: terminated.set())
         try:
-            while True:
-                time.sleep(min(0.1, args.interval))
+            while not terminated.wait(min(0.1, args.interval)):
                 if bridge.error is not None:
                     print(f"lslacq bridge rda: stopped: {bridge.error}", file=sys.stderr)
                     return 1
@@ -191,5 +200,8 @@ def run_bridge(args) -> int:
                           f"lost blocks {amp.client.lost_blocks}", flush=True)
                 if args.duration is not None and now - t0 >= args.duration:
                     return 0
+            return 0  # SIGTERM
         except KeyboardInterrupt:
             return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)

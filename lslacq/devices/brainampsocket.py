@@ -11,7 +11,7 @@ import numpy as np
 from ..core.node import Node
 from ..core.signal import Signal
 from ..dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC
-from ..errors import NodeStateError, StreamTimeoutError
+from ..errors import BrokenStreamError, NodeStateError, StreamTimeoutError
 from .rda.client import Client, fetch_start_message
 from .rda.protocol import DEFAULT_PORT_FLOAT32, StartMessage
 
@@ -97,7 +97,7 @@ class BrainAmpSocket(Node):
         self.error: BaseException | None = None
 
     def _configure(self, brainamp_host: str = "127.0.0.1", brainamp_port: int = DEFAULT_PORT_FLOAT32,
-                   timeout: float = 10.0, **kwargs) -> None:
+                   timeout: float = 10.0, reconnect: bool = False, **kwargs) -> None:
         """
         Parameters
         ----------
@@ -108,10 +108,16 @@ class BrainAmpSocket(Node):
         timeout : float
             Seconds to wait for the connection and Recorder's START message
             (Recorder sends it only while monitoring or recording).
+        reconnect : bool
+            When the connection is lost (Recorder closed or restarted, network
+            cut, corrupted stream), keep the node running and connect again
+            every second until the server is back, instead of failing. The
+            time without data is a gap in the sample indices.
         """
         if kwargs:
             raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: "
-                            "brainamp_host, brainamp_port, timeout")
+                            "brainamp_host, brainamp_port, timeout, reconnect")
+        self.reconnect = bool(reconnect)
         self.brainamp_host = str(brainamp_host)
         self.brainamp_port = int(brainamp_port)
         self.timeout = float(timeout)
@@ -140,7 +146,7 @@ class BrainAmpSocket(Node):
         for output in self.outputs.values():
             output.reset_buffer_index()
         client = Client(buffer_size=max(int(self.sample_rate), 1024), double=False, on_block=self._send_block)
-        client.failed.connect(self._on_failure)
+        client.failed.connect(self._on_client_failure)
         client.connect((self.brainamp_host, self.brainamp_port), timeout=self.timeout)
         try:
             client.start_streaming(timeout=self.timeout)
@@ -150,6 +156,7 @@ class BrainAmpSocket(Node):
             raise
         self.client = client
         self._index_offset = 0
+        self.reconnects = 0
         self._stopping.clear()
         self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-rda-watch", daemon=True)
         self._watcher.start()
@@ -173,15 +180,26 @@ class BrainAmpSocket(Node):
         while not self._stopping.is_set():
             if not client.wait_until_stopped(0.2):
                 continue
-            if self._stopping.is_set() or client.error is not None:
+            lost = client.error is not None
+            if self._stopping.is_set() or (lost and not self.reconnect):
                 return  # stopped by us, or a failure already reported through _on_failure
             paused_at = time.monotonic()
             logger.info("%s: %s; waiting for the RDA server to start again", self.name, client.stop_reason)
             try:
                 while not self._stopping.is_set():
+                    if lost:
+                        if not self._reconnect(client):
+                            continue
+                        lost = False
                     try:
                         client.start_streaming(timeout=0.5)
                     except StreamTimeoutError:
+                        continue
+                    except BrokenStreamError as exc:
+                        if not self.reconnect:
+                            raise
+                        logger.warning("%s: %s; reconnecting", self.name, exc)
+                        lost = True
                         continue
                     self._check_layout(client)
                     # the pause is a gap in the sample indices, so index-derived times (LSL) stay right
@@ -194,6 +212,25 @@ class BrainAmpSocket(Node):
                 client.disconnect()
                 self._on_failure(exc)
                 return
+
+    def _reconnect(self, client: Client) -> bool:
+        """One reconnection attempt; False (after a pause) if the server is not there yet."""
+        client.disconnect()
+        try:
+            client.connect((self.brainamp_host, self.brainamp_port), timeout=min(self.timeout, 2.0))
+        except ConnectionError as exc:
+            logger.debug("%s: reconnection failed: %s", self.name, exc)
+            self._stopping.wait(1.0)
+            return False
+        self.reconnects += 1
+        logger.info("%s: reconnected to %s:%d", self.name, self.brainamp_host, self.brainamp_port)
+        return True
+
+    def _on_client_failure(self, exc: BaseException) -> None:
+        if self.reconnect and isinstance(exc, BrokenStreamError):
+            logger.warning("%s: %s; reconnecting", self.name, exc)  # the watcher reconnects
+            return
+        self._on_failure(exc)
 
     def _send_block(self, index: int, data: np.ndarray, markers: np.ndarray) -> None:
         offset = self._index_offset

@@ -221,3 +221,33 @@ def test_remote_nodegroup(emulator):
     finally:
         sig.close()
         manager.close()
+
+
+def test_reconnects_when_recorder_restarts(emulator):
+    port = emulator.address[1]
+    node = _make_node(port, reconnect=True)
+    sig = InputStream()
+    failures = []
+    node.failed.connect(failures.append)
+    replacement = None
+    try:
+        sig.connect(node.outputs["signals"])
+        node.start()
+        _read(sig, 100)
+        emulator.close()  # Recorder quits: connection lost, port closed
+        with node.client._cond:
+            assert node.client._cond.wait_for(lambda: not node.is_streaming, 20)
+        assert node.running() and node.error is None and failures == []
+        sent_before = node.outputs["signals"].last_index
+        replacement = RdaEmulator(port=port, n_channels=5, sample_rate=1000, block_duration=0.01).start()
+        index = 0
+        while index <= sent_before:
+            index, data = sig.recv(timeout=TIMEOUT_MS)
+        assert index - len(data) > sent_before  # the outage is a gap in the indices
+        assert node.is_streaming and node.reconnects >= 1 and node.error is None and failures == []
+        node.stop()
+    finally:
+        node.close()
+        sig.close()
+        if replacement is not None:
+            replacement.close()

@@ -136,3 +136,35 @@ def test_example_script_runs(unique_name):
     assert f"as LSL streams {unique_name!r}" in result.stdout
     counts = re.findall(r"(\d+) samples, (\d+) markers published", result.stdout)
     assert counts and int(counts[-1][0]) >= 1000 and int(counts[-1][1]) >= 1
+
+
+def test_bridge_command_line_reconnects(unique_name):
+    emu = RdaEmulator(port=0, n_channels=3, sample_rate=500, block_duration=0.02).start()
+    port = emu.address[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "bridge", "rda", "--port", str(port), "--name", unique_name,
+         "--duration", "60", "--interval", "0.2", "--reconnect"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert "as LSL streams" in proc.stdout.readline()
+        emu.close()  # Recorder quits
+        line = ""
+        while not line.startswith("paused"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+        assert "closed the connection" in line
+        emu = RdaEmulator(port=port, n_channels=3, sample_rate=500, block_duration=0.02).start()  # and is back
+        while not line.startswith("resumed"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+        assert proc.poll() is None
+        proc.terminate()  # SIGTERM: a clean stop, like Ctrl-C in a terminal
+        assert proc.wait(timeout=30) == 0
+    finally:
+        emu.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
