@@ -45,7 +45,8 @@ class Node:
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         self.name = name or type(self).__name__
         self.parent = parent
-        self._state_lock = threading.RLock()
+        self._state_lock = threading.Lock()  # guards the flags only: state queries never wait for hooks
+        self._transition_lock = threading.RLock()  # one lifecycle step at a time
         self._configured = False
         self._initialized = False
         self._running = False
@@ -116,16 +117,17 @@ class Node:
     # -- lifecycle --------------------------------------------------------------
     def configure(self, **kwargs) -> None:
         """Set the node's global parameters (see the subclass's ``_configure``)."""
-        with self._state_lock:
+        with self._transition_lock:
             self._require("configure", not_running=True)
             if self._initialized:
                 raise NodeStateError(f"cannot configure node {self.name!r}: it is already initialized")
             self._configure(**kwargs)
-            self._configured = True
+            with self._state_lock:
+                self._configured = True
 
     def initialize(self) -> None:
         """Check stream settings and prepare the node (see ``_initialize``)."""
-        with self._state_lock:
+        with self._transition_lock:
             self._require("initialize", configured=True)
             if self._initialized:
                 raise NodeStateError(f"node {self.name!r} is already initialized")
@@ -140,29 +142,36 @@ class Node:
             self.check_input_specs()
             self.check_output_specs()
             self._initialize()
-            self._initialized = True
+            with self._state_lock:
+                self._initialized = True
 
     def start(self) -> None:
         """Start processing (repeatable after stop)."""
-        with self._state_lock:
+        with self._transition_lock:
             self._require("start", configured=True, initialized=True)
             if self._running:
                 raise NodeStateError(f"node {self.name!r} is already running")
             self._start()
-            self._running = True
+            with self._state_lock:
+                self._running = True
 
     def stop(self) -> None:
-        """Stop processing (start() may be called again)."""
-        with self._state_lock:
+        """Stop processing (start() may be called again); does nothing if the node is not running.
+
+        ``running()`` turns False before ``_stop`` runs, so worker threads
+        that poll it exit while ``_stop`` waits for them.
+        """
+        with self._transition_lock:
             self._require("stop", initialized=True)
             if not self._running:
-                raise NodeStateError(f"node {self.name!r} is not running")
+                return
+            with self._state_lock:
+                self._running = False
             self._stop()
-            self._running = False
 
     def close(self) -> None:
         """Release every resource; stops the node first if needed. Idempotent."""
-        with self._state_lock:
+        with self._transition_lock:
             if self._closed:
                 return
             try:
@@ -173,7 +182,8 @@ class Node:
             finally:
                 for stream in [*self.inputs.values(), *self.outputs.values()]:
                     stream.close()
-                self._closed = True
+                with self._state_lock:
+                    self._closed = True
 
     def __enter__(self) -> Node:
         return self

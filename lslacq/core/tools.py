@@ -163,8 +163,14 @@ class StreamConverter(_PollingNode):
             if key in params and params[key] not in (None, ""):
                 self.output.spec[key] = params[key]
 
+    def _initialize(self) -> None:
+        super()._initialize()
+        # a chunk read from shared memory is valid only until the next one is received,
+        # while a plaindata send of a large chunk keeps referencing it: copy it first
+        self._copy = self.input.params.transfermode == "sharedmem"
+
     def _on_chunk(self, pos: int, data: np.ndarray) -> None:
-        self.output.send(data, index=pos)
+        self.output.send(data.copy() if self._copy else data, index=pos)
 
 
 class ChannelSplitter(_PollingNode):

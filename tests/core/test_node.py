@@ -146,15 +146,34 @@ def test_input_output_shortcuts_need_exactly_one_stream():
         node.input  # noqa: B018
 
 
-def test_state_queries_are_thread_safe():
-    node = Doubler()
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(node.running())) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert results == [False] * 8
+def test_worker_polling_running_does_not_deadlock_stop(source):
+    """pyacq-style node: a worker thread loops on self.running(); stop() joins it."""
+
+    class Polling(Node):
+        def _start(self):
+            self.iterations = 0
+            self.worker = threading.Thread(target=self._work)
+            self.worker.start()
+
+        def _work(self):
+            while self.running() or not hasattr(self, "stopping"):
+                self.iterations += 1
+                if self.iterations > 10_000_000:
+                    break
+
+        def _stop(self):
+            self.stopping = True
+            self.worker.join(10)
+
+    node = Polling(name="poller")
+    node.configure()
+    node.initialize()
+    node.start()
+    node.stop()
+    assert not node.worker.is_alive()
+    assert node.iterations < 10_000_000
+    node.stop()  # stopping a stopped node does nothing, as in pyacq
+    node.close()
 
 
 def test_registry_runtime_and_entry_points():

@@ -38,6 +38,10 @@ class _AdmissionService:
     def watch(self, output) -> int:
         fd = output.socket.getsockopt(zmq.FD)
         with self._lock:
+            try:  # an output dropped without close() left its (now reused) fd registered
+                self._selector.unregister(fd)
+            except (KeyError, ValueError):
+                pass
             self._selector.register(fd, selectors.EVENT_READ, weakref.ref(output))
         os.write(self._wake_w, b"x")
         return fd
@@ -67,7 +71,9 @@ class _AdmissionService:
                     self.unwatch(key.fd)
                     continue
                 try:
-                    output._admit()
+                    # a send blocked by a slow reader holds the output's lock (and admits readers
+                    # itself meanwhile): do not let it stall the other outputs
+                    output._admit(timeout=0.05)
                 except Exception:  # never let one output stop admissions for the others
                     logger.exception("admission of readers failed for %r", output)
 

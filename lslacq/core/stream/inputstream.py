@@ -150,7 +150,11 @@ class InputStream:
         if isinstance(self.receiver, SharedMemReceiver):
             self.buffer = self.receiver.ring
         if self.node is not None:
-            self.node.after_input_connect(self.name)
+            try:
+                self.node.after_input_connect(self.name)
+            except Exception:  # the node refused this stream: do not keep holding it
+                self.close()
+                raise
 
     def _wait_hello(self, timeout: float) -> None:
         """Wait for the output's HELLO: from then on every chunk it sends reaches us."""

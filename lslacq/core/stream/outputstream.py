@@ -72,6 +72,8 @@ class OutputStream:
         self._subscribers = 0
         self._next_admit_check = 0.0
         self._epoch = 0
+        self._admission_fd: int | None = None
+        self._ipc_path: str | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -148,6 +150,8 @@ class OutputStream:
                           "Choose another port or port='*'") from None
         self.url = connectable_address(socket.getsockopt_string(zmq.LAST_ENDPOINT))
         self.socket = socket
+        if params.protocol == "ipc":
+            self._ipc_path = self.url[len("ipc://"):]
         try:
             self.sender = all_transfermodes[params.transfermode](socket, params)
         except Exception:
@@ -156,7 +160,11 @@ class OutputStream:
         params.extra.update(self.sender.extra_params())
         params.extra.update(url=self.url, pid=os.getpid(), hostname=pysocket.gethostname())
         self.params = params
-        self._admission_fd = admission.watch(self)
+        try:
+            self._admission_fd = admission.watch(self)
+        except Exception:
+            self._teardown()
+            raise
         self._dtype = params.np_dtype
         self._frame_shape = params.frame_shape
         self.last_index = 0
@@ -223,6 +231,7 @@ class OutputStream:
             except zmq.Again:
                 if self._closed:
                     raise StreamClosedError(f"{self._label} was closed while a send was blocked") from None
+                self._admit_locked()  # nothing of this message is queued yet: safe, and keeps admitting readers
                 now = time.monotonic()
                 if blocked_since is None:
                     blocked_since = warned_at = now
@@ -252,15 +261,20 @@ class OutputStream:
                 self.sender.reset_index()
 
     # -- readers --------------------------------------------------------------
-    def _admit(self) -> int:
+    def _admit(self, timeout: float = -1) -> int:
         """Register readers that subscribed since the last call; return the reader count.
 
         New readers are greeted with a HELLO broadcast (only registered
         readers receive it). Called by the admission thread when zmq signals
-        activity on the socket, and by :meth:`send`. Thread-safe.
+        activity on the socket, and by :meth:`send`. Thread-safe; gives up
+        (returning -1) if the stream stays busy for ``timeout`` seconds.
         """
-        with self._lock:
+        if not self._lock.acquire(timeout=timeout):
+            return -1
+        try:
             return self._admit_locked()
+        finally:
+            self._lock.release()
 
     def _admit_locked(self) -> int:
         socket = self.socket
@@ -308,8 +322,10 @@ class OutputStream:
 
     # -- closing --------------------------------------------------------------
     def _teardown(self) -> None:
-        if self.socket is not None:
+        if self._admission_fd is not None:
             admission.unwatch(self._admission_fd)
+            self._admission_fd = None
+        if self.socket is not None:
             try:  # tell readers, best effort: nobody must block on a dead stream
                 self.socket.send(CLOSED, zmq.NOBLOCK)
                 self.socket.setsockopt(zmq.LINGER, 200)
@@ -317,6 +333,12 @@ class OutputStream:
                 pass
             self.socket.close()
             self.socket = None
+            if self._ipc_path:  # zmq leaves the socket file behind
+                try:
+                    os.unlink(self._ipc_path)
+                except OSError:
+                    pass
+                self._ipc_path = None
         if self.sender is not None:
             self.sender.close()
             self.sender = None
