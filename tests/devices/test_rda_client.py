@@ -57,6 +57,9 @@ def test_streams_microvolts_and_markers(int16, fragment):
         start = client.start_msg
         assert start.n_channels == 6 and start.sample_rate == 1000 and start.channel_names[0] == "Counter"
         np.testing.assert_array_equal(start.resolutions, emu.layout.resolutions)
+        # rdaclient's field names keep working for ported code
+        assert start.nChannels == 6 and start.dSamplingInterval == 1000.0
+        assert start.sChannelNames == start.channel_names and start.dResolutions is start.resolutions
         _check_against_emulator(client, emu, 600)
         # views, not copies, into the project's RingBuffer
         assert isinstance(client.buffer, RingBuffer)
