@@ -106,7 +106,7 @@ class NumpyDeviceBuffer(Node):
         spec["shape"] = (-1, nb_channel)
         spec["dtype"] = buffer.dtype.str
         spec["sample_rate"] = self.sample_rate
-        if "channel_names" not in spec:
+        if len(spec.get("channel_names") or ()) != nb_channel:
             spec["channel_names"] = [f"ch{i}" for i in range(nb_channel)]
 
     def _initialize(self) -> None:

@@ -218,13 +218,27 @@ class RingBuffer:
         return tuple(p.copy() for p in parts) if copy else parts
 
     def __getitem__(self, item):
-        if isinstance(item, slice) and item.step in (None, 1):
-            start = self.first_index() if item.start is None else item.start
-            stop = self.index() if item.stop is None else item.stop
-            return self.get_data(start, stop)
+        """Index by absolute sample index, like pyacq's RingBuffer.
+
+        ``buf[start:stop:step]``, ``buf[i]``; negative indices count back from
+        :meth:`index` (``buf[-10:]`` is the last 10 samples); extra items index
+        the other axes (``buf[-100:, 3]``).
+        """
+        rest = ()
+        if isinstance(item, tuple):
+            item, rest = item[0], item[1:]
+        if isinstance(item, slice):
+            start = self.first_index() if item.start is None else self._absolute(item.start)
+            stop = self.index() if item.stop is None else self._absolute(item.stop)
+            return self.get_data(start, stop)[(slice(None, None, item.step),) + rest]
         if isinstance(item, (int, np.integer)):
-            return self.get_data(int(item), int(item) + 1)[0]
-        raise TypeError("RingBuffer supports buf[start:stop] with absolute indices, or buf[i]")
+            i = self._absolute(item)
+            return self.get_data(i, i + 1)[(0,) + rest]
+        raise TypeError(f"RingBuffer index must be an int or a slice of absolute sample indices, got {item!r}")
+
+    def _absolute(self, i: int) -> int:
+        i = int(i)
+        return self.index() + i if i < 0 else i
 
     # -- lifetime ---------------------------------------------------------
     def close(self) -> None:

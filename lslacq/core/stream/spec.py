@@ -8,6 +8,7 @@ values are validated in one place and errors name the bad value and the fix.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -185,50 +186,62 @@ class StreamSpec:
         return int(fs[0]) if fs else 1
 
     def validate(self, owner: str = "stream") -> StreamSpec:
-        """Check every value; raise ValueError naming ``owner``, the key and the fix."""
-        from .compression import available_codecs  # local: avoid import cycle
+        """Check (and normalise) every value; raise ValueError naming ``owner``, the key and the fix.
 
-        def bad(key, allowed):
-            raise ValueError(f"{owner}: invalid {key}={self[key]!r}; expected one of {allowed}")
+        Extra keys that look like a misspelt field (``transfermod``) are
+        rejected too, since they would otherwise be silently ignored.
+        """
+        from .compression import get_codec  # local: avoid an import cycle
 
-        if self.protocol not in PROTOCOLS:
-            bad("protocol", PROTOCOLS)
-        if self.transfermode not in TRANSFERMODES:
-            bad("transfermode", TRANSFERMODES)
-        if self.streamtype not in STREAMTYPES:
-            bad("streamtype", STREAMTYPES)
-        if self.on_full not in ON_FULL:
-            bad("on_full", ON_FULL)
-        if self.compression not in available_codecs():
-            bad("compression", tuple(available_codecs()))
-        dtype = self.np_dtype
-        if dtype.hasobject:
-            raise ValueError(f"{owner}: dtype {dtype} holds Python objects, which cannot be streamed")
+        def bad(key, expected):
+            raise ValueError(f"{owner}: invalid {key}={self[key]!r}; expected {expected}")
+
+        for key in self.extra:
+            close = difflib.get_close_matches(key, _FIELD_NAMES, n=1, cutoff=0.85)
+            if close:
+                raise ValueError(f"{owner}: unknown parameter {key!r}; did you mean {close[0]!r}?")
+        for key, allowed in (("protocol", PROTOCOLS), ("transfermode", TRANSFERMODES),
+                             ("streamtype", STREAMTYPES), ("on_full", ON_FULL)):
+            if self[key] not in allowed:
+                bad(key, f"one of {allowed}")
+        get_codec(self.compression)  # raises, naming the valid codecs and what to install
+        if self.np_dtype.hasobject:
+            raise ValueError(f"{owner}: dtype {self.np_dtype} holds Python objects, which cannot be streamed")
         try:
             shape = tuple(int(x) for x in self.shape)
         except (TypeError, ValueError):
-            raise ValueError(f"{owner}: shape={self.shape!r} must be a tuple of ints such as (-1, 8)") from None
+            bad("shape", "a tuple of ints such as (-1, 8)")
         if not shape or shape[0] == 0 or shape[0] < -1 or any(x <= 0 for x in shape[1:]):
-            raise ValueError(f"{owner}: shape={self.shape!r} is invalid; the first (time) axis is -1 or a "
-                             "positive chunk length and the other axes are positive, e.g. (-1, 8)")
+            bad("shape", "-1 or a positive chunk length for the first (time) axis and positive sizes for the "
+                         "others, e.g. (-1, 8)")
         self.shape = shape
         if self.streamtype == "image/video" and len(shape) not in (3, 4):
-            raise ValueError(f"{owner}: image/video streams need shape (-1, H, W) or (-1, H, W, C), got {shape}")
+            bad("shape", "(-1, H, W) or (-1, H, W, C) for an image/video stream")
         if self.sample_rate is not None:
-            if not float(self.sample_rate) > 0:
-                raise ValueError(f"{owner}: sample_rate={self.sample_rate!r} must be positive (or None)")
-            self.sample_rate = float(self.sample_rate)
+            self.sample_rate = self._positive("sample_rate", float, owner)
         if self.axisorder is not None:
-            axisorder = tuple(int(x) for x in self.axisorder)
+            try:
+                axisorder = tuple(int(x) for x in self.axisorder)
+            except (TypeError, ValueError):
+                axisorder = ()
             if sorted(axisorder) != list(range(len(shape))):
-                raise ValueError(f"{owner}: axisorder={self.axisorder!r} must be a permutation of "
-                                 f"{tuple(range(len(shape)))}")
+                bad("axisorder", f"a permutation of {tuple(range(len(shape)))}")
             self.axisorder = axisorder
-        if self.buffer_size is not None and int(self.buffer_size) <= 0:
-            raise ValueError(f"{owner}: buffer_size={self.buffer_size!r} must be a positive number of frames")
-        if int(self.hwm) <= 0:
-            raise ValueError(f"{owner}: hwm={self.hwm!r} must be a positive number of chunks")
+        if self.buffer_size is not None:
+            self.buffer_size = self._positive("buffer_size", int, owner)
+        self.hwm = self._positive("hwm", int, owner)
         return self
+
+    def _positive(self, key: str, kind: type, owner: str):
+        value = self[key]
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or isinstance(value, bool) or not number > 0:
+            raise ValueError(f"{owner}: invalid {key}={value!r}; expected a positive "
+                             f"{'number' if kind is float else 'integer'}")
+        return number
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(StreamSpec) if f.name != "extra")

@@ -80,3 +80,23 @@ def test_wrong_frame_shape_is_rejected():
     ring = RingBuffer((8, 2), "float32")
     with pytest.raises(ValueError, match="does not fit"):
         ring.new_chunk(np.zeros((3, 3), "float32"))
+
+
+def test_pyacq_style_indexing_negative_step_and_channels():
+    ring = RingBuffer((50, 3), "float64")
+    data = np.arange(120 * 3, dtype="float64").reshape(120, 3)
+    ring.new_chunk(data)
+    np.testing.assert_array_equal(ring[-10:], data[-10:])
+    np.testing.assert_array_equal(ring[-1], data[-1])
+    np.testing.assert_array_equal(ring[100:110:2], data[100:110:2])
+    np.testing.assert_array_equal(ring[-20:, 1], data[-20:, 1])
+    np.testing.assert_array_equal(ring[115, 2], data[115, 2])
+    with pytest.raises(TypeError, match="int or a slice"):
+        ring["a"]
+
+
+def test_float_rings_mark_missing_samples_with_nan():
+    ring = RingBuffer((10, 1), "float32")
+    ring.new_chunk(np.ones((2, 1), "float32"), index=5)
+    assert np.isnan(ring.get_data(0, 3)).all()
+    assert RingBuffer((4,), "int16").get_data(0, 0).dtype == np.int16

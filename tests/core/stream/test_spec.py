@@ -55,3 +55,22 @@ def test_image_shape_is_checked():
 def test_bad_dtype_message():
     with pytest.raises(ValueError, match="invalid dtype"):
         normalize_dtype("floaty")
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("sample_rate", "fast", "sample_rate='fast'; expected a positive number"),
+    ("hwm", "x", "hwm='x'; expected a positive integer"),
+    ("buffer_size", "big", "buffer_size='big'; expected a positive integer"),
+    ("transfermod", "sharedmem", "unknown parameter 'transfermod'; did you mean 'transfermode'"),
+])
+def test_bad_values_and_misspelt_keys_are_named(key, value, needle):
+    spec = StreamSpec()
+    spec[key] = value
+    with pytest.raises(ValueError, match=needle):
+        spec.validate("out")
+
+
+def test_metadata_keys_are_not_mistaken_for_typos():
+    spec = StreamSpec()
+    spec.update(channel_names=["a"], units_per_channel=["uV"], name="x", source_id="abc")
+    spec.validate()
