@@ -94,6 +94,10 @@ class SampleClock:
             raise RuntimeError("SampleClock is not anchored yet: no sample has been seen")
         return self.anchor_time + (np.asarray(index, dtype=np.float64) - self.anchor_index) / self.sample_rate
 
+    def time_of_index(self, index: int) -> float:
+        """Timestamp of one sample index (plain float arithmetic, for the hot path)."""
+        return self.anchor_time + (index - self.anchor_index) / self.sample_rate
+
     def timestamps(self, start: int, stop: int) -> np.ndarray:
         """Timestamps of samples ``start .. stop-1``."""
         return self.time_of(np.arange(start, stop))
@@ -101,7 +105,7 @@ class SampleClock:
     def observe(self, stop: int, now: float | None = None) -> float:
         """Record how late sample ``stop - 1`` arrived; correct the anchor for drift. Return the lag in s."""
         now = pylsl.local_clock() if now is None else now
-        lag = now - float(self.time_of(stop - 1))
+        lag = now - self.time_of_index(stop - 1)
         self.lag = lag
         if self._win_start is None:
             self._win_start = now

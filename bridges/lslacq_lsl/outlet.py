@@ -336,7 +336,7 @@ class LslOutlet(Node):
                     now = max(now, self._last_ts + n / clock.sample_rate)
                 clock.anchor(index - 1, now)
             # one explicit timestamp (of the newest sample): liblsl derives the others at exactly 1/srate
-            self._last_ts = float(clock.time_of(index - 1))
+            self._last_ts = clock.time_of_index(index - 1)
             push_chunk(self.outlet, chunk, self._last_ts)
             clock.observe(index)
         self._last_index = index
