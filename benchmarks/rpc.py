@@ -28,6 +28,8 @@ from lslacq.core.rpc import ProcessSpawner
 _ECHO = r"""
 import sys, zmq
 sock = zmq.Context.instance().socket(zmq.ROUTER)
+sock.setsockopt(zmq.SNDHWM, 0)  # like the RPC sockets: a ROUTER drops replies beyond its high-water mark
+sock.setsockopt(zmq.RCVHWM, 0)
 sock.bind("tcp://127.0.0.1:*")
 sys.stdout.write(sock.getsockopt(zmq.LAST_ENDPOINT).decode() + "\n"); sys.stdout.flush()
 while True:
@@ -61,6 +63,9 @@ def main(argv=None) -> int:
     addr = echo.stdout.readline().strip()
     dealer = zmq.Context.instance().socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.SNDHWM, 0)
+    dealer.setsockopt(zmq.RCVHWM, 0)
+    dealer.setsockopt(zmq.RCVTIMEO, 30000)  # a lost reply fails the run instead of hanging it
     dealer.connect(addr)
     payload = b"x" * 64
 
@@ -79,10 +84,17 @@ def main(argv=None) -> int:
             rsys.maxsize
 
         raw, call, attr = [], [], []
+        round_ratios = {"call": [], "attr": []}
         for _ in range(rounds):
-            _time_block(raw_call, block, raw)
-            _time_block(lambda: rabs(1), block, call)
-            _time_block(lambda: rsys.maxsize, block, attr)
+            r, c, a = [], [], []
+            _time_block(raw_call, block, r)
+            _time_block(lambda: rabs(1), block, c)
+            _time_block(lambda: rsys.maxsize, block, a)
+            round_ratios["call"].append(statistics.median(c) / statistics.median(r))
+            round_ratios["attr"].append(statistics.median(a) / statistics.median(r))
+            raw += r
+            call += c
+            attr += a
 
         # pipelined throughput
         t0 = time.perf_counter()
@@ -104,11 +116,14 @@ def main(argv=None) -> int:
         dealer.close()
 
     raw_med, raw_p99 = _percentiles(raw)
-    print(f"{'case':34s} {'median us':>10s} {'p99 us':>10s} {'ratio (median)':>15s}")
-    print(f"{'raw pyzmq DEALER/ROUTER':34s} {raw_med:10.1f} {raw_p99:10.1f} {1.0:15.2f}")
-    for name, samples in (("proxy call f(1) (sync)", call), ("proxy attribute access", attr)):
+    print(f"{'case':34s} {'median us':>10s} {'p99 us':>10s} {'ratio':>7s} {'per-round ratio':>16s}")
+    print(f"{'raw pyzmq DEALER/ROUTER':34s} {raw_med:10.1f} {raw_p99:10.1f} {1.0:7.2f}")
+    for name, key, samples in (("proxy call f(1) (sync)", "call", call), ("proxy attribute access", "attr", attr)):
         med, p99 = _percentiles(samples)
-        print(f"{name:34s} {med:10.1f} {p99:10.1f} {med / raw_med:15.2f}")
+        print(f"{name:34s} {med:10.1f} {p99:10.1f} {med / raw_med:7.2f} "
+              f"{statistics.median(round_ratios[key]):16.2f}")
+    print("(ratio: overall medians; per-round ratio: median over rounds of each round's ratio, "
+          "less sensitive to load changes during the run)")
     print(f"\n{'pipelined throughput':34s} {'calls/s':>10s}")
     print(f"{'raw pyzmq echo':34s} {raw_rate:10.0f}")
     print(f"{'proxy async calls':34s} {rpc_rate:10.0f}   ({rpc_rate / raw_rate:.2f} x raw)")

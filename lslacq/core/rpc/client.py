@@ -39,6 +39,8 @@ _ENCODED = {name: name.encode() for name in (
     "call_obj", "get_obj", "get_item", "set_item", "delete", "import", "ping", "close", "auto", "proxy", "value")}
 _MP_CALL_HEAD = b"\x83" + msgpack.packb("obj")
 _MP_ARGS_KEY = msgpack.packb("args")
+_MP_GETATTR_HEAD = b"\x82" + msgpack.packb("obj")
+_MP_DEFERRED_TRUE = msgpack.packb("deferred") + msgpack.packb(True)
 _MP_KWARGS_KEY = msgpack.packb("kwargs")
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
@@ -205,6 +207,19 @@ class RPCClient:
             proxy.__dict__["_packed_cache"] = packed
         opts_b = _MP_CALL_HEAD + packed + _MP_ARGS_KEY + pack(args) + _MP_KWARGS_KEY + pack(kwargs)
         return self._send_opts("call_obj", opts_b, return_type, sync, timeout)
+
+    def _get_attr_proxy(self, target, return_type: str, timeout):
+        """get_obj of attribute path proxy ``target`` (lslacq's 'deferred' extension), pre-packed."""
+        if threading.get_ident() != self._thread:
+            return self._for_this_thread()._get_attr_proxy(target, return_type, timeout)
+        if self._ser_name != b"msgpack":
+            return self.send("get_obj", {"obj": target, "deferred": True}, return_type, "sync", timeout)
+        packed = target.__dict__.get("_packed_cache")
+        if packed is None:
+            packed = self._serializer._packer.pack(target._encoded())
+            target.__dict__["_packed_cache"] = packed
+        return self._send_opts("get_obj", _MP_GETATTR_HEAD + packed + _MP_DEFERRED_TRUE, return_type, "sync",
+                               timeout)
 
     def _send_opts(self, action: str, opts_b: bytes | None, return_type: str, sync: str, timeout):
         monitor = self._monitor

@@ -189,9 +189,7 @@ class ObjectProxy:
         target = self._path_cache.get(name)
         if target is None:
             target = self._path_cache[name] = self._derived(path)
-        result = client.send("get_obj", {"obj": target, "deferred": True},
-                             return_type=self._get_option("return_type"), sync="sync",
-                             timeout=self._get_option("timeout"))
+        result = client._get_attr_proxy(target, self._get_option("return_type"), self._get_option("timeout"))
         if result is DEFERRED:
             proxy = self._derived(path)
             self._attr_cache[name] = proxy
