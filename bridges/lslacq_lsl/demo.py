@@ -12,7 +12,9 @@ Ctrl-C or ``--duration``. Any LSL consumer (LabRecorder, mne-lsl,
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 
 __all__ = ["add_parser", "run_demo"]
@@ -60,6 +62,23 @@ def run_demo(args) -> int:
     from lslacq.devices.simulated_eeg import SimulatedEEG
 
     from .outlet import LslOutlet
+
+    # SIGTERM (kill, systemd, `timeout`) stops the demo as cleanly as Ctrl-C
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        return _run(args, SimulatedEEG, LslOutlet)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _run(args, SimulatedEEG, LslOutlet) -> int:
 
     device = SimulatedEEG(name="simulated-eeg")
     eeg = LslOutlet(name="eeg-outlet")

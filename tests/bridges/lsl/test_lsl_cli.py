@@ -80,13 +80,14 @@ def test_demo_publishes_eeg_and_markers_until_duration(tmp_path, unique_name):
     assert "read back over LSL" in out and "(complete)" in out
 
 
-def test_demo_stops_cleanly_on_ctrl_c(tmp_path, unique_name):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, unique_name, signum):
     proc, log = _demo(tmp_path, "--name", unique_name + "-EEG", "--markers-name", unique_name + "-M",
                       "--interval", "0.5")
     try:
         wait_until(lambda: "EEG samples" in log.read_text() or proc.poll() is not None, timeout=60,
                    what="the first counter line")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         assert proc.wait(timeout=30) == 0
     finally:
         _stop(proc)

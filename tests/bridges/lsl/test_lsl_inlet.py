@@ -173,3 +173,39 @@ def test_configure_again_switches_to_another_stream(make_outlet, unique_name):
         node.configure(name=unique_name + "-b")
         assert node.outputs["signals"].spec["shape"] == (-1, 5)
         assert node.description.name == unique_name + "-b"
+
+
+def test_round_trip_through_a_graph_node_and_a_sharedmem_hop(make_outlet, unique_name):
+    """LSL -> LslInlet -> StreamConverter (sharedmem -> tcp) -> LslOutlet -> LSL: values and timestamps kept."""
+    from lslacq.core.tools import StreamConverter
+
+    source = make_outlet(unique_name + "-src", n_channels=3, srate=250.0, fmt="int16")
+    inlet_node = LslInlet(name="inlet")
+    inlet_node.configure(name=unique_name + "-src", clocksync=False, dejitter=False)
+    inlet_node.outputs["signals"].configure(protocol="tcp", transfermode="sharedmem", buffer_size=10_000)
+    inlet_node.outputs["timestamps"].configure(protocol="tcp")
+    conv = StreamConverter(name="conv")
+    conv.configure()
+    out_node = LslOutlet(name="republish2")
+    out_node.configure(name=unique_name + "-copy", timestamps_input=True)
+    with inlet_node, conv, out_node:
+        conv.input.connect(inlet_node.outputs["signals"])
+        conv.output.configure(protocol="tcp", transfermode="plaindata")
+        out_node.inputs["signals"].connect(conv.output)
+        out_node.inputs["timestamps"].connect(inlet_node.outputs["timestamps"])
+        for node in (inlet_node, conv, out_node):
+            node.initialize()
+        info = resolve_stream(source_id=out_node.source_id, timeout=10)
+        assert out_node.info.channel_format() == pylsl.cf_int16
+        final = pylsl.StreamInlet(info, processing_flags=pylsl.proc_none)
+        final.open_stream(timeout=10)
+        for node in (out_node, conv, inlet_node):
+            node.start()
+        stamps = 1000.0 + np.arange(500) / 250.0
+        for k in range(0, 500, 25):
+            source.push_chunk((ramp(25, 3, start=k, dtype="int64") % 30000).astype("int16"),
+                              timestamp=list(stamps[k:k + 25]))
+        data, ts = pull_exactly(final, 500)
+        np.testing.assert_array_equal(data, ramp(500, 3, dtype="int64") % 30000)
+        np.testing.assert_allclose(ts, stamps, rtol=0, atol=1e-9)
+        del final
