@@ -251,3 +251,21 @@ def test_reconnects_when_recorder_restarts(emulator):
         sig.close()
         if replacement is not None:
             replacement.close()
+
+
+def test_erp_example_runs():
+    """examples/rda_erp.py: BrainAmpSocket -> SosFilter -> TriggerAccumulator on Recorder markers."""
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).parents[2] / "examples" / "rda_erp.py"
+    result = subprocess.run([sys.executable, str(script), "--duration", "4.5"], capture_output=True, text=True,
+                            timeout=90)
+    assert result.returncode == 0, result.stderr
+    peaks = re.findall(r"epoch (\d+): average of \d+, peak \|uV\| Ch1=([\d.]+) Ch2=([\d.]+) Ch3=([\d.]+)",
+                       result.stdout)
+    assert len(peaks) >= 2, result.stdout
+    # the emulator's Ch3 is a 25 uV sine phase-locked to the markers: the average keeps it
+    assert abs(float(peaks[-1][3]) - 25.0) < 2.5
