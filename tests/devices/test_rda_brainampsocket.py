@@ -269,3 +269,28 @@ def test_erp_example_runs():
     assert len(peaks) >= 2, result.stdout
     # the emulator's Ch3 is a 25 uV sine phase-locked to the markers: the average keeps it
     assert abs(float(peaks[-1][3]) - 25.0) < 2.5
+
+
+def test_sharedmem_output(emulator):
+    node = lslacq.devices.BrainAmpSocket(name="amp")
+    node.configure(brainamp_port=emulator.address[1])
+    node.outputs["signals"].configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem",
+                                      buffer_size=10000)
+    node.outputs["triggers"].configure(protocol="tcp", interface="127.0.0.1")
+    node.initialize()
+    sig = InputStream()
+    try:
+        sig.connect(node.outputs["signals"])
+        sig.set_buffer(10000)
+        node.start()
+        index = 0
+        while index < 300:
+            index, _ = sig.recv(timeout=TIMEOUT_MS)
+        data = sig.get_data(0, index)
+        np.testing.assert_array_equal(np.diff(data[:, 0]), 1)
+        first = int(data[0, 0])
+        np.testing.assert_allclose(data, emulator.signal(first, first + index), rtol=1e-6, atol=1e-3)
+        node.stop()
+    finally:
+        node.close()
+        sig.close()
