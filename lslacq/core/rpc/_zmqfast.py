@@ -51,10 +51,16 @@ def send_reply(sock, caller: bytes, data: bytes, flags: int = 0) -> None:
 
 
 def recv_frames(sock: zmq.Socket, flags: int = 0) -> list:
-    """Receive every frame of one multipart message (raises zmq.Again per ``flags``/RCVTIMEO)."""
-    frames = [_recv(sock, flags)]
-    while _get(sock, RCVMORE):
-        frames.append(_recv(sock, 0))
+    """Receive every frame of one multipart message (raises zmq.Again per ``flags``/RCVTIMEO).
+
+    Frames are received as zmq.Frame objects because ``frame.more`` is cheaper
+    than a getsockopt(RCVMORE) call per frame.
+    """
+    frame = _recv(sock, flags, False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = _recv(sock, 0, False)
+        frames.append(frame.bytes)
     return frames
 
 

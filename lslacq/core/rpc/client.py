@@ -15,7 +15,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from ...errors import RemoteCallError
 from . import security
-from ._zmqfast import _get, recv_one, send_request
+from ._zmqfast import recv_one, send_request
 from .future import Future
 from .serializer import get_serializer
 from .server import RPCServer, _thread_state
@@ -44,8 +44,6 @@ _MP_DEFERRED_TRUE = msgpack.packb("deferred") + msgpack.packb(True)
 _MP_KWARGS_KEY = msgpack.packb("kwargs")
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-_EVENTS = int(zmq.EVENTS)
-_POLLIN = int(zmq.POLLIN)
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
 _remote_error_classes: dict[str, type] = {}
 _BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
@@ -119,7 +117,8 @@ class RPCClient:
             raise
         self._socket = sock
         try:
-            self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
+            self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECTED
+                                                    | zmq.EVENT_HANDSHAKE_SUCCEEDED | _HANDSHAKE_FAILED)
         except zmq.ZMQError:  # pragma: no cover - libzmq without monitoring
             self._monitor = None
         _thread_clients.clients.setdefault(address, self)
@@ -222,9 +221,6 @@ class RPCClient:
                                timeout)
 
     def _send_opts(self, action: str, opts_b: bytes | None, return_type: str, sync: str, timeout):
-        monitor = self._monitor
-        if monitor is not None and _get(monitor, _EVENTS) & _POLLIN:
-            self._check_connection()  # events from before this request concern earlier requests only
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
         if self._disconnected:
@@ -494,6 +490,8 @@ class RPCClient:
                 if problem is None:
                     problem = (f"lost the connection to RPC server {self.address} while waiting for a reply "
                                "(the server's process probably died)")
+            elif event == zmq.EVENT_CONNECTED or event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                problem = None  # reconnected: an earlier drop concerned requests that are already settled
             elif event & _HANDSHAKE_FAILED:
                 problem = (f"RPC server {self.address} refused the CurveZMQ handshake; is this client's public "
                            "key in the server's authorized keys, and is the server key right?")
