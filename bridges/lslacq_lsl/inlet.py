@@ -37,8 +37,9 @@ from lslacq.core.node import Node
 from lslacq.core.signal import Signal
 from lslacq.errors import LslacqError, StreamTimeoutError
 
+from ._pylsl import LostError, LslTimeoutError, handle_error
 from .metadata import StreamDescription, describe_stream
-from .resolve import resolve_stream
+from .resolve import build_predicate, resolve_stream
 from .stream_watcher import processing_flags
 
 __all__ = ["LslInlet", "Gap"]
@@ -139,7 +140,7 @@ class LslInlet(Node):
         inlet = pylsl.StreamInlet(info, max_buflen=self.max_buflen, recover=True, processing_flags=self.flags)
         try:
             full = inlet.info(timeout=self.resolve_timeout)
-        except pylsl.TimeoutError:
+        except LslTimeoutError:
             raise StreamTimeoutError(
                 f"{self.name}: LSL stream {describe_stream(info).summary()} was found but its host did not answer "
                 f"within {self.resolve_timeout:g} s; check the network between the hosts"
@@ -228,7 +229,7 @@ class LslInlet(Node):
         while not self._stop_event.is_set():
             try:
                 n = pull(wait)
-            except pylsl.LostError:
+            except LostError:
                 self._reconnect()
                 continue
             if n:
@@ -245,14 +246,16 @@ class LslInlet(Node):
     def _reconnect(self) -> None:
         logger.warning("%s: LSL stream %r was lost and cannot be recovered by liblsl (source_id %r); resolving "
                        "it again", self.name, self.description.name, self.description.source_id)
+        if not self._stalled:
+            self._stalled = True
+            self.n_stalls += 1
         self.inlet = None
-        query = dict(self.query)
+        predicate = build_predicate(**self.query)
         while not self._stop_event.is_set():
-            try:
-                info = resolve_stream(timeout=1.0, **query)
-            except StreamTimeoutError:
+            found = pylsl.resolve_bypred(predicate, 1, 1.0)
+            if not found:
                 continue
-            self._open_inlet(info)
+            self._open_inlet(found[0])
             self.inlet.open_stream(timeout=self.resolve_timeout)
             self.n_reconnects += 1
             logger.info("%s: reconnected to %s", self.name, self.description.summary())
@@ -269,14 +272,14 @@ class LslInlet(Node):
                                   ctypes.c_size_t(n_ch), ctypes.c_size_t(1), ctypes.c_double(wait),
                                   ctypes.byref(err))
         if err.value:
-            pylsl.util.handle_error(err)
+            handle_error(err)
         if not got:
             return 0
         more = inlet.do_pull_chunk(inlet.obj, ctypes.c_void_p(data.ctypes.data + row),
                                    ctypes.c_void_p(ts.ctypes.data + 8), ctypes.c_size_t((self.max_chunk - 1) * n_ch),
                                    ctypes.c_size_t(self.max_chunk - 1), ctypes.c_double(0.0), ctypes.byref(err))
         if err.value:
-            pylsl.util.handle_error(err)
+            handle_error(err)
         n = 1 + more // n_ch
         self._emit(data[:n].copy(), ts[:n].copy())
         return n

@@ -37,6 +37,7 @@ from lslacq.core.node import Node
 from lslacq.core.signal import Signal
 from lslacq.errors import StreamClosedError, StreamTimeoutError
 
+from ._pylsl import handle_error
 from .clock import SampleClock, get_clock, register_clock, unregister_clock
 from .metadata import build_stream_info, channel_format_for_dtype, dtype_for_channel_format, stable_source_id
 
@@ -61,7 +62,7 @@ def push_chunk(outlet: pylsl.StreamOutlet, data: np.ndarray, timestamps: np.ndar
     ts = np.ascontiguousarray(timestamps, dtype=np.float64)
     if len(ts) != len(data):
         raise ValueError(f"push_chunk: {len(data)} samples but {len(ts)} timestamps")
-    pylsl.util.handle_error(outlet.do_push_chunk_n(
+    handle_error(outlet.do_push_chunk_n(
         outlet.obj,
         ctypes.c_void_p(data.ctypes.data),
         ctypes.c_ulong(data.size),

@@ -16,6 +16,7 @@ import pylsl
 
 from lslacq.errors import StreamTimeoutError
 
+from ._pylsl import LslTimeoutError
 from .metadata import StreamDescription, describe_stream
 
 __all__ = ["build_predicate", "list_streams", "resolve_stream", "resolve_streams"]
@@ -100,7 +101,7 @@ def _full_info(info: pylsl.StreamInfo, timeout: float) -> pylsl.StreamInfo:
     inlet = pylsl.StreamInlet(info)
     try:
         return inlet.info(timeout=timeout)
-    except pylsl.TimeoutError:
+    except LslTimeoutError:
         logger.warning("LSL stream %r did not send its description within %g s", info.name(), timeout)
         return info
     finally:

@@ -36,6 +36,7 @@ import pylsl
 
 from lslacq.errors import BrokenStreamError, LslacqError
 
+from ._pylsl import LostError, LslTimeoutError, handle_error
 from .metadata import StreamDescription, describe_stream
 from .resolve import query_from_identifier, resolve_stream
 
@@ -241,8 +242,8 @@ class StreamWatcher:
         try:
             full_info = inlet.info(timeout=timeout)
             inlet.open_stream(timeout=timeout)
-        except pylsl.TimeoutError:
-            del inlet
+        except LslTimeoutError:
+            inlet = None  # destroys the inlet
             raise LslacqError(
                 f"StreamWatcher {self.name!r}: the stream {describe_stream(info).summary()} was found but did not "
                 f"answer within {timeout:g} s; is its host reachable over TCP?"
@@ -291,7 +292,7 @@ class StreamWatcher:
                 n = self._pull_strings(inlet)
             else:
                 n = self._pull_numeric(inlet)
-        except pylsl.LostError:
+        except LostError:
             raise BrokenStreamError(
                 f"StreamWatcher {self.name!r}: the LSL stream was lost and cannot be recovered (it has no "
                 "source_id); the buffered data is kept; call connect_to_stream() once the outlet is back"
@@ -330,7 +331,7 @@ class StreamWatcher:
                 ctypes.byref(err),
             )
             if err.value:
-                pylsl.util.handle_error(err)
+                handle_error(err)
             got //= n_ch
             if got == 0:
                 break

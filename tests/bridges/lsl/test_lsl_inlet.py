@@ -209,3 +209,33 @@ def test_round_trip_through_a_graph_node_and_a_sharedmem_hop(make_outlet, unique
         np.testing.assert_array_equal(data, ramp(500, 3, dtype="int64") % 30000)
         np.testing.assert_allclose(ts, stamps, rtol=0, atol=1e-9)
         del final
+
+
+def test_stream_without_source_id_is_resolved_again_when_lost(unique_name, caplog):
+    def new_outlet():
+        return pylsl.StreamOutlet(pylsl.StreamInfo(unique_name, "EEG", 2, 100.0, "float32", ""))
+
+    outlet = new_outlet()
+    node = _inlet(name=unique_name, stall_timeout=0.5)
+    with node, caplog.at_level(logging.WARNING):
+        sig = reader(node.outputs["signals"])
+        node.initialize()
+        node.start()
+        outlet.push_chunk(ramp(20, 2))
+        recv_until(sig, 20)
+        del outlet
+        gc.collect()
+        wait_until(lambda: node.n_reconnects or node.stalled, timeout=30, what="the loss to be noticed")
+        outlet = new_outlet()
+
+        def resumed():
+            outlet.push_chunk(ramp(5, 2, start=20))
+            return sig.poll(timeout=200)
+
+        wait_until(resumed, timeout=60, what="data from the new outlet")
+        _, data = recv_until(sig, 5)
+        np.testing.assert_array_equal(data[:5], ramp(5, 2, start=20))
+        assert node.n_reconnects == 1 and node.error is None
+        assert "resolving it again" in caplog.text
+        sig.close()
+        del outlet
