@@ -245,6 +245,10 @@ class ObjectProxy:
         The remote object is freed when no reference remains. This proxy (and
         its copies) cannot be used afterwards.
         """
+        if self.__dict__.get("_deleted"):
+            return None
+        self.__dict__["_deleted"] = True
+        self.__dict__["_proxy_options"]["auto_delete"] = False
         return self._client().delete(self._obj_id, self._ref_id, sync=sync, **kwds)
 
     def __del__(self):

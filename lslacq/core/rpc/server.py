@@ -187,7 +187,7 @@ class RPCServer:
         self._namespace: dict[str, Any] = {"self": self}
         self._objects: dict[int, Any] = {}
         self._obj_ids: dict[int, int] = {}  # id(obj) -> obj_id
-        self._refs: dict[int, set] = {}
+        self._refs: dict[int, int] = {}  # obj_id -> number of proxies handed out and not deleted
         self._next_obj_id = 0
         self._next_ref_id = 0
         self._clients: dict[bytes, bytes] = {}  # identity -> serializer name
@@ -257,10 +257,11 @@ class RPCServer:
             self._next_obj_id += 1
             self._objects[obj_id] = obj
             self._obj_ids[id(obj)] = obj_id
-            self._refs[obj_id] = set()
+            self._refs[obj_id] = 0
         ref_id = self._next_ref_id
         self._next_ref_id += 1
-        self._refs[obj_id].add(ref_id)
+        # a count, not a set of ref ids: an object returned by proxy a million times costs one int
+        self._refs[obj_id] += 1
         type_str = repr(type(obj))
         return ObjectProxy(self.address, obj_id, ref_id, type_str, (), server_key=self.public_key, **kwds)
 
@@ -287,8 +288,8 @@ class RPCServer:
         refs = self._refs.get(obj_id)
         if refs is None:
             raise KeyError(f"RPC server {self.address}: cannot delete unknown object id {obj_id!r}")
-        refs.discard(ref_id)
-        if not refs:
+        self._refs[obj_id] = refs = refs - 1
+        if refs <= 0:
             obj = self._objects.pop(obj_id)
             self._refs.pop(obj_id)
             if self._obj_ids.get(id(obj)) == obj_id:
