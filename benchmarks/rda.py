@@ -20,6 +20,7 @@ Run: ``python benchmarks/rda.py [--quick] [--seconds S]``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import re
@@ -97,7 +98,13 @@ class NodeReader(threading.Thread):
 
 def thread_cpu(threads):
     """CPU seconds used so far by these threads (nanosecond clocks, not 10 ms ticks)."""
-    return sum(time.clock_gettime(time.pthread_getcpuclockid(t.ident)) for t in threads)
+    total = 0.0
+    for t in threads:
+        try:
+            total += time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+        except (ProcessLookupError, OSError):
+            raise RuntimeError(f"receiver thread {t.name} has ended: see the errors above") from None
+    return total
 
 
 def check_counter(counter, rate):
@@ -191,6 +198,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per case (default 5)")
     parser.add_argument("--block-ms", type=float, default=20.0, help="emulator block duration (Recorder: ~20-40 ms)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     seconds = args.seconds or (2.0 if args.quick else 5.0)
     print(f"RDA receive benchmark - {platform.node()} python {platform.python_version()}, "
           f"{psutil.cpu_count()} CPUs, blocks of {args.block_ms:g} ms")

@@ -95,6 +95,8 @@ class BrainAmpSocket(Node):
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
         self.error: BaseException | None = None
+        self._index_offset = 0
+        self.reconnects = 0
 
     def _configure(self, brainamp_host: str = "127.0.0.1", brainamp_port: int = DEFAULT_PORT_FLOAT32,
                    timeout: float = 10.0, reconnect: bool = False, **kwargs) -> None:
@@ -143,6 +145,8 @@ class BrainAmpSocket(Node):
 
     def _start(self) -> None:
         self.error = None
+        self._index_offset = 0  # before the receiver thread exists: it reads it for every block
+        self.reconnects = 0
         for output in self.outputs.values():
             output.reset_buffer_index()
         client = Client(buffer_size=max(int(self.sample_rate), 1024), double=False, on_block=self._send_block)
@@ -155,8 +159,6 @@ class BrainAmpSocket(Node):
             client.close()
             raise
         self.client = client
-        self._index_offset = 0
-        self.reconnects = 0
         self._stopping.clear()
         self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-rda-watch", daemon=True)
         self._watcher.start()
