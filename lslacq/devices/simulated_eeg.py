@@ -55,15 +55,39 @@ def channel_names_for(nb_channel: int) -> list[str]:
 
 
 class _AR1:
-    """Bank of first-order low-pass filters y[n] = a*y[n-1] + x[n], applied chunk by chunk."""
+    """Bank of first-order low-pass filters y[n] = a*y[n-1] + x[n], applied chunk by chunk.
+
+    ``poles`` has the shape of the state (or broadcasts to it along its first
+    axis); scipy's lfilter runs the recursion when scipy is installed, a
+    Python loop over samples for short chunks or without scipy.
+    """
 
     def __init__(self, poles: np.ndarray, shape: tuple[int, ...]):
         self.poles = np.asarray(poles, dtype=np.float64)
         self.state = np.zeros(shape)
+        try:
+            from scipy.signal import lfilter
+        except ImportError:  # pragma: no cover - scipy is optional
+            lfilter = None
+        self._lfilter = lfilter
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        # x: (n, *shape); loop over time, vectorised over filters and channels.
-        # Chunks are short (tens of samples), so the loop is cheap.
+        if self._lfilter is None or x.shape[0] < 64:  # short chunks: the loop beats lfilter's call overhead
+            return self._loop(x)
+        out = np.empty_like(x)
+        poles = np.broadcast_to(self.poles, self.state.shape)
+        if self.state.ndim == 2:  # (n_poles, n_channels): one filter per pole, vectorised over channels
+            for p in range(self.state.shape[0]):
+                a = float(poles[p, 0])
+                out[:, p], zf = self._lfilter([1.0], [1.0, -a], x[:, p], axis=0, zi=(a * self.state[p])[None])
+                self.state[p] = out[-1, p]
+        else:
+            a = float(poles.reshape(-1)[0])
+            out[:], zf = self._lfilter([1.0], [1.0, -a], x, axis=0, zi=(a * self.state)[None])
+            self.state = out[-1].copy()
+        return out
+
+    def _loop(self, x: np.ndarray) -> np.ndarray:
         out = np.empty_like(x)
         y = self.state
         a = self.poles
