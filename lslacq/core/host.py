@@ -56,6 +56,7 @@ class Host:
         self.manager_timeout = manager_timeout
         self._groups: dict[str, _Group] = {}
         self._counter = 0
+        self._starting: set[str] = set()
         self._lock = threading.RLock()
         self._closed = False
         self._stop = threading.Event()
@@ -90,20 +91,25 @@ class Host:
             if name is None:
                 self._counter += 1
                 name = f"{self.name}-nodegroup{self._counter}"
-            if name in self._groups:
+            if name in self._groups or name in self._starting:
                 raise ValueError(f"Host {self.name} already has a nodegroup named {name!r}; pick another name")
-        kwds.setdefault("address", self.address)
-        spawner = ProcessSpawner(name=name, qt=qt, **kwds)
+            self._starting.add(name)  # reserved while the process starts (requests may interleave meanwhile)
         try:
-            rng = spawner.client._import("lslacq.core.nodegroup")
-            host_ref = self._self_reference()
-            nodegroup = rng.NodeGroup(host=host_ref, manager=manager, name=name)
-            spawner.client["nodegroup"] = nodegroup
-        except Exception:
-            spawner.kill()
-            raise
-        with self._lock:
-            self._groups[name] = _Group(name, spawner, nodegroup, manager)
+            kwds.setdefault("address", self.address)
+            spawner = ProcessSpawner(name=name, qt=qt, **kwds)
+            try:
+                rng = spawner.client._import("lslacq.core.nodegroup")
+                host_ref = self._self_reference()
+                nodegroup = rng.NodeGroup(host=host_ref, manager=manager, name=name)
+                spawner.client["nodegroup"] = nodegroup
+            except Exception:
+                spawner.kill()
+                raise
+            with self._lock:
+                self._groups[name] = _Group(name, spawner, nodegroup, manager)
+        finally:
+            with self._lock:
+                self._starting.discard(name)
         logger.info("host %s: nodegroup %s started (pid %d, %s)", self.name, name, spawner.pid, spawner.address)
         return nodegroup
 
