@@ -47,6 +47,10 @@ __all__ = ["LslInlet", "Gap"]
 logger = logging.getLogger(__name__)
 
 
+_time_maps: dict[str, "LslInlet"] = {}
+_time_maps_lock = threading.Lock()
+
+
 @dataclasses.dataclass(frozen=True)
 class Gap:
     """A hole in an LSL stream seen by an LslInlet.
@@ -89,6 +93,12 @@ class LslInlet(Node):
     stall_timeout : float
         Seconds without data (on a regular stream) before the outlet is
         reported as gone (default 2).
+    reference : str, optional
+        For marker (string) streams: the node name or LSL source_id of an
+        LslInlet in this process reading a regular signal. Each marker's
+        event ``index`` is then the index, in that inlet's ``signals``
+        output, of the sample nearest to the marker's timestamp, so
+        TriggerAccumulator & co. can cut epochs of LSL EEG at LSL markers.
     """
 
     _input_specs: dict = {}
@@ -110,11 +120,13 @@ class LslInlet(Node):
         self._stop_event = threading.Event()
         self._last_t: float | None = None
         self._stalled = False
+        self._time_ref: tuple[int, float] | None = None
+        self._reference_warned = False
 
     def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
                    predicate: str | None = None, resolve_timeout: float = 5.0, max_buflen: int = 360,
                    clocksync: bool = True, dejitter: bool = True, monotonize: bool = False,
-                   max_chunk: int = 1024, stall_timeout: float = 2.0) -> None:
+                   max_chunk: int = 1024, stall_timeout: float = 2.0, reference: str | None = None) -> None:
         if not any((name, type, source_id, predicate)):
             raise ValueError(f"{self.name}: say which LSL stream to read: configure(name=..., type=..., "
                              "source_id=... or predicate=...)")
@@ -129,6 +141,7 @@ class LslInlet(Node):
         self.flags = processing_flags(clocksync, dejitter, monotonize)
         self.max_chunk = int(max_chunk)
         self.stall_timeout = float(stall_timeout)
+        self.reference = reference
         if self.inlet is not None:  # configured again: drop the previous stream
             self.inlet.close_stream()
             self.inlet = None
@@ -187,6 +200,11 @@ class LslInlet(Node):
         self._stop_event.clear()
         # subscribe now: every sample pushed after start() returns reaches the outputs
         self.inlet.open_stream(timeout=self.resolve_timeout)
+        if not self.description.irregular:
+            with _time_maps_lock:
+                for key in (self.name, self.description.source_id):
+                    if key:
+                        _time_maps[key] = self
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-lsl-inlet", daemon=True)
         self._thread.start()
 
@@ -199,6 +217,9 @@ class LslInlet(Node):
             self._thread = None
 
     def _close(self) -> None:
+        with _time_maps_lock:
+            for key in [k for k, v in _time_maps.items() if v is self]:
+                del _time_maps[key]
         inlet, self.inlet = self.inlet, None
         if inlet is not None:
             inlet.close_stream()
@@ -310,11 +331,39 @@ class LslInlet(Node):
                 codes.append(int(text.strip()))
             except ValueError:
                 codes.append(0)
-        start = self.n_received
-        events = make_events(np.arange(start, start + len(texts)), type="marker", description=descriptions,
+        events = make_events(self._marker_indexes(times), type="marker", description=descriptions,
                              code=codes)
         self._emit(events, np.asarray(times, dtype=np.float64))
         return len(texts)
+
+    def index_at(self, t) -> np.ndarray | None:
+        """Index in ``signals`` of the sample nearest LSL time(s) ``t`` (None before the first sample).
+
+        Extrapolated from the newest sample at the nominal rate, so it also
+        works for times a little ahead of the data received so far.
+        """
+        ref = self._time_ref
+        if ref is None:
+            return None
+        index, t_ref = ref
+        return np.rint(index + (np.asarray(t, dtype=np.float64) - t_ref) * self.description.nominal_srate
+                       ).astype(np.int64)
+
+    def _marker_indexes(self, times: list) -> np.ndarray:
+        start = self.n_received
+        own = np.arange(start, start + len(times))
+        if not self.reference:
+            return own
+        with _time_maps_lock:
+            signal = _time_maps.get(self.reference)
+        mapped = signal.index_at(times) if signal is not None else None
+        if mapped is None:
+            if not self._reference_warned:
+                self._reference_warned = True
+                logger.warning("%s: reference %r is not a running LslInlet with data in this process; marker "
+                               "events use their position in the marker stream", self.name, self.reference)
+            return own
+        return mapped
 
     def _emit(self, data: np.ndarray, ts: np.ndarray) -> None:
         n = len(ts)
@@ -322,6 +371,7 @@ class LslInlet(Node):
             self._check_gap(ts)
         self._last_t = float(ts[-1])
         self.n_received += n
+        self._time_ref = (self.n_received - 1, self._last_t)
         self.outputs["signals"].send(data, index=self.n_received)
         self.outputs["timestamps"].send(ts, index=self.n_received)
 

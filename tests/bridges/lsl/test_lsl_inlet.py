@@ -239,3 +239,26 @@ def test_stream_without_source_id_is_resolved_again_when_lost(unique_name, caplo
         assert "resolving it again" in caplog.text
         sig.close()
         del outlet
+
+
+def test_markers_map_to_signal_indexes_of_a_reference_inlet(make_outlet, unique_name):
+    eeg_out = make_outlet(unique_name + "-eeg", n_channels=2, srate=250.0)
+    mk_out = make_outlet(unique_name + "-mk", type="Markers", n_channels=1, srate=0.0, fmt="string")
+    eeg = _inlet("eeg", name=unique_name + "-eeg", clocksync=False, dejitter=False)
+    markers = _inlet("markers", name=unique_name + "-mk", clocksync=False, reference="eeg")
+    with eeg, markers:
+        sig, evs = reader(eeg.outputs["signals"]), reader(markers.outputs["signals"])
+        for node in (eeg, markers):
+            node.initialize()
+            node.start()
+        t0 = pylsl.local_clock()
+        eeg_out.push_chunk(ramp(500, 2), timestamp=list(t0 + np.arange(500) / 250.0))
+        recv_until(sig, 500)
+        # markers at samples 10, 137 and 499 (in the past) and 520 (a little ahead of the data received)
+        for k in (10, 137, 499, 520):
+            mk_out.push_sample([f"stim{k}"], t0 + k / 250.0 + 0.001)
+        _, events = recv_until(evs, 4)
+        assert events["index"].tolist() == [10, 137, 499, 520]
+        assert events["description"].tolist() == [b"stim10", b"stim137", b"stim499", b"stim520"]
+        sig.close()
+        evs.close()
