@@ -110,8 +110,26 @@ class Manager:
                 while f"nodegroup{self._counter}" in self._nodegroups:
                     self._counter += 1
                 name = f"nodegroup{self._counter}"
-            if name in self._nodegroups and self._nodegroups[name]["state"] == "running":
+            if name in self._nodegroups and self._nodegroups[name]["state"] in ("running", "starting"):
                 raise ValueError(f"a nodegroup named {name!r} already exists; pick another name")
+            previous = self._nodegroups.get(name)
+            self._nodegroups[name] = {"name": name, "host": None, "nodegroup": None, "state": "starting",
+                                      "exit_code": None, "host_obj": None}
+        try:
+            nodegroup, host_obj, host_name = self._spawn_nodegroup(name, host, qt, kwds)
+        except BaseException:
+            with self._lock:
+                if previous is None:
+                    self._nodegroups.pop(name, None)
+                else:
+                    self._nodegroups[name] = previous
+            raise
+        with self._lock:
+            self._nodegroups[name] = {"name": name, "host": host_name, "nodegroup": nodegroup, "state": "running",
+                                      "exit_code": None, "host_obj": host_obj}
+        return nodegroup
+
+    def _spawn_nodegroup(self, name: str, host, qt: bool, kwds: dict):
         if host is None:
             host_obj, host_name = self.default_host, "default"
         elif isinstance(host, str):
@@ -127,16 +145,13 @@ class Manager:
             nodegroup = host_obj.create_nodegroup(name, manager=self, qt=qt, _timeout=60, **kwds)
         else:
             nodegroup = host_obj.create_nodegroup(name, manager=self, qt=qt, **kwds)
-        with self._lock:
-            self._nodegroups[name] = {"name": name, "host": host_name, "nodegroup": nodegroup, "state": "running",
-                                      "exit_code": None, "host_obj": host_obj}
-        return nodegroup
+        return nodegroup, host_obj, host_name
 
     def list_nodegroups(self, details: bool = False) -> list:
         """Return proxies to the running nodegroups.
 
         With ``details=True`` return one dict per nodegroup ever created:
-        ``{'name', 'host', 'state' ('running' | 'dead' | 'closed'), 'exit_code', 'nodegroup'}``.
+        ``{'name', 'host', 'state' ('starting' | 'running' | 'dead' | 'closed'), 'exit_code', 'nodegroup'}``.
         """
         with self._lock:
             if details:
