@@ -110,6 +110,9 @@ def test_nodegroup_api(manager):
     assert manager.list_hosts()[0]._type_str.endswith("Host'>")
     with pytest.raises(RemoteCallError, match="already exists"):
         manager.create_nodegroup(name="api")
+    with pytest.raises(RemoteCallError, match="no_such_python"):
+        manager.create_nodegroup(name="broken", executable="/nonexistent/no_such_python")
+    assert [d["name"] for d in manager.list_nodegroups(details=True)] == ["api"]
 
 
 def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog):
