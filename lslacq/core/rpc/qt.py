@@ -11,9 +11,11 @@ import importlib
 import logging
 import os
 import threading
+import time
 
 import zmq
 
+from ._zmqfast import recv_frames
 from .server import RPCServer, RPCTimer
 
 __all__ = ["QtRPCServer", "get_qt_application", "qt_modules"]
@@ -112,8 +114,6 @@ class QtRPCServer(RPCServer):
         sock = self._socket
         while not self._closing:
             try:
-                from ._zmqfast import recv_frames
-
                 frames = recv_frames(sock, zmq.NOBLOCK)
             except zmq.Again:
                 break
@@ -128,8 +128,6 @@ class QtRPCServer(RPCServer):
             if not timer.active:
                 qtimer.stop()
                 return
-            import time
-
             timer._fire(time.monotonic())
 
         qtimer.timeout.connect(fire)
