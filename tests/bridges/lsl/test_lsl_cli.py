@@ -99,3 +99,42 @@ def test_demo_rejects_bad_arguments(capsys):
     assert main(["demo", "--duration", "-1"]) == 2
     assert "--duration" in capsys.readouterr().err
     assert main(["demo", "--name", "x", "--markers-name", "x"]) == 2
+
+
+def _pushing(outlet, make_sample, stop, period=0.01):
+    import threading
+
+    def run():
+        k = 0
+        while not stop.is_set():
+            outlet.push_sample(make_sample(k))
+            k += 1
+            stop.wait(period)
+
+    thread = threading.Thread(target=run, name="test-pusher")
+    thread.start()
+    return thread
+
+
+def test_lsl_watch_prints_live_statistics_and_markers(make_outlet, unique_name, capsys):
+    import threading
+
+    eeg = make_outlet(unique_name, n_channels=3, srate=100.0, labels=["Fz", "Cz", "Pz"])
+    markers = make_outlet(unique_name + "-M", type="Markers", n_channels=1, srate=0.0, fmt="string")
+    stop = threading.Event()
+    threads = [_pushing(eeg, lambda k: [1.0, 2.0, 3.0], stop), _pushing(markers, lambda k: [f"m{k}"], stop, 0.2)]
+    try:
+        assert main(["lsl", "watch", unique_name, "--duration", "2.5"]) == 0
+        out = capsys.readouterr().out
+        assert "3 ch float32 100 Hz" in out and "channels: Fz, Cz, Pz" in out
+        lines = [line for line in out.splitlines() if "samples" in line and "rms" in line]
+        assert lines and "rms 1 2 3" in lines[-1]
+        assert main(["lsl", "watch", "--source-id", unique_name + "-M-sid", "--duration", "1.5"]) == 0
+        out = capsys.readouterr().out
+        assert "irregular" in out and any(line.split()[-1].startswith("m") for line in out.splitlines()[2:-1])
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    assert main(["lsl", "watch", unique_name + "-absent", "--timeout", "0.5"]) == 1
+    assert "visible streams" in capsys.readouterr().err
