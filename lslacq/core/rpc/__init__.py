@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 
+from ...errors import RemoteCallError
 from .client import RPCClient
 from .future import Future
 from .proxy import ObjectProxy
@@ -19,7 +20,10 @@ from .serializer import JsonSerializer, MsgpackSerializer, Serializer
 from .server import RPCServer
 
 __all__ = ["RPCServer", "RPCClient", "ObjectProxy", "Future", "ProcessSpawner", "QtRPCServer", "Serializer",
-           "MsgpackSerializer", "JsonSerializer"]
+           "MsgpackSerializer", "JsonSerializer", "RemoteCallError", "RemoteCallException"]
+
+#: pyacq's name for the error raised by failed remote calls
+RemoteCallException = RemoteCallError
 
 _LAZY = {
     "ProcessSpawner": "lslacq.core.rpc.spawner",

@@ -103,6 +103,7 @@ class RPCClient:
         self._poller_server: RPCServer | None = None
         self._server_key = server_key
         self._secret_key = secret_key
+        self._proxy_defaults: dict = {}
         sock = zmq.Context.instance().socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
@@ -339,6 +340,21 @@ class RPCClient:
             if best is None or (t1 - t0) < best[0]:
                 best = (t1 - t0, remote - (t0 + t1) / 2.0)
         return best[1]
+
+    def set_proxy_options(self, **kwds) -> None:
+        """Set default options (see ``ObjectProxy._set_proxy_options``) of the proxies this client receives.
+
+        For example ``client.set_proxy_options(sync='async')``. Proxies already
+        received keep their options. None removes a default.
+        """
+        from .proxy import ObjectProxy
+
+        ObjectProxy("", 0)._set_proxy_options(**kwds)  # validates names and values
+        for key, value in kwds.items():
+            if value is None:
+                self._proxy_defaults.pop(key, None)
+            else:
+                self._proxy_defaults[key] = value
 
     def disconnected(self) -> bool:
         """Return True if the server told this client it has closed."""

@@ -186,6 +186,9 @@ class Serializer:
             return server._unwrap_encoded(dct)
         proxy = ObjectProxy(rpc_addr, dct["obj_id"], dct.get("ref_id"), dct.get("type_str", ""),
                             tuple(dct.get("attributes") or ()), server_key=dct.get("server_key"))
+        defaults = getattr(self.client, "_proxy_defaults", None)
+        if defaults:  # RPCClient.set_proxy_options(): defaults of the proxies this client receives
+            proxy.__dict__["_proxy_options"] = dict(defaults)
         return proxy
 
     # -- bytes ------------------------------------------------------------

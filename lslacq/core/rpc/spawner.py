@@ -134,6 +134,10 @@ class ProcessSpawner:
         """Import ``module`` in the child and return a proxy to it."""
         return self.client._import(module, **kwds)
 
+    def set_proxy_options(self, **kwds) -> None:
+        """Default options of the proxies received from the child (see RPCClient.set_proxy_options)."""
+        self.client.set_proxy_options(**kwds)
+
     def poll(self) -> int | None:
         """Return the child's exit code, or None while it runs."""
         return self.proc.poll()

@@ -336,3 +336,19 @@ def test_manual_object_proxy_examples(child):
         assert called == [True]
     finally:
         server.close()
+
+
+def test_client_level_proxy_defaults(child):
+    from lslacq.core.rpc import RemoteCallException
+
+    assert RemoteCallException is RemoteCallError  # pyacq's name still works
+    child.set_proxy_options(sync="async")
+    try:
+        ros = child._import("os", sync="sync")
+        future = ros.getpid()  # proxies received from now on default to async calls
+        assert isinstance(future, Future) and future.result(10) == child.pid
+    finally:
+        child.set_proxy_options(sync=None)
+    assert child._import("os").getpid() == child.pid
+    with pytest.raises(ValueError, match="sync"):
+        child.set_proxy_options(sync="sometimes")
