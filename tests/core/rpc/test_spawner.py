@@ -70,14 +70,22 @@ def test_wait_timeout():
 _PARENT = textwrap.dedent("""
     import sys, time
     from lslacq.core.rpc import ProcessSpawner
-    child = ProcessSpawner(name='grandchild')
+    child = ProcessSpawner(name='grandchild', qt=sys.argv[1] == 'qt')
     print(child.pid, flush=True)
     time.sleep(60)
 """)
 
 
-def test_child_exits_when_parent_is_killed():
-    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True)
+def _has_qt() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("PySide6") is not None
+
+
+@pytest.mark.parametrize("kind", ["plain", pytest.param("qt", marks=[
+    pytest.mark.qt, pytest.mark.skipif(not _has_qt(), reason="needs a Qt binding")])])
+def test_child_exits_when_parent_is_killed(kind):
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, kind], stdout=subprocess.PIPE, text=True)
     try:
         child_pid = int(parent.stdout.readline())
         assert psutil.pid_exists(child_pid)
