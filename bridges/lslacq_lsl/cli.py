@@ -19,7 +19,7 @@ __all__ = ["add_parser"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``lsl`` sub-command (entry point of the ``lslacq.commands`` group)."""
-    parser = subparsers.add_parser("lsl", help="Lab Streaming Layer tools (list streams)",
+    parser = subparsers.add_parser("lsl", help="Lab Streaming Layer tools: list streams, watch one",
                                    description="Lab Streaming Layer tools.")
     lsl_sub = parser.add_subparsers(dest="lsl_command", metavar="LSL_COMMAND")
     lst = lsl_sub.add_parser("list", help="list the LSL streams visible from this host",

@@ -208,6 +208,9 @@ class LslOutlet(Node):
     def _initialize(self) -> None:
         params = self.inputs["signals"].params
         meta = {k: v for k, v in self._user_meta.items()}
+        if self.is_events:  # configure() may have come after connect(): take marker_format now
+            self.channel_format = self.marker_format
+            self.lsl_dtype = dtype_for_channel_format(self.channel_format)
         if self.is_events:
             srate = pylsl.IRREGULAR_RATE
             stream_type = self.stream_type or "Markers"
