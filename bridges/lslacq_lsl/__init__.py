@@ -17,6 +17,8 @@ import importlib
 _LAZY = {
     "StreamWatcher": "lslacq_lsl.stream_watcher",
     "StreamWatcherNotConnected": "lslacq_lsl.stream_watcher",
+    "get_streams_names": "lslacq_lsl.stream_watcher",
+    "get_channel_names": "lslacq_lsl.stream_watcher",
     "resolve_stream": "lslacq_lsl.resolve",
     "resolve_streams": "lslacq_lsl.resolve",
     "list_streams": "lslacq_lsl.resolve",

@@ -40,13 +40,28 @@ from ._pylsl import LostError, LslTimeoutError, handle_error
 from .metadata import StreamDescription, describe_stream
 from .resolve import query_from_identifier, resolve_stream
 
-__all__ = ["StreamWatcher", "StreamWatcherNotConnected", "processing_flags"]
+__all__ = ["StreamWatcher", "StreamWatcherNotConnected", "get_channel_names", "get_streams_names", "processing_flags"]
 
 _module_logger = logging.getLogger(__name__)
 
 
 class StreamWatcherNotConnected(LslacqError, ValueError):
     """A StreamWatcher method that needs a stream was called before ``connect_to_stream()``."""
+
+
+def get_streams_names(wait_time: float = 1.0) -> list[str]:
+    """Names of the LSL streams visible from this host (dareplane-utils' helper of the same name)."""
+    return [info.name() for info in pylsl.resolve_streams(wait_time=wait_time)]
+
+
+def get_channel_names(inf: pylsl.StreamInfo) -> list[str]:
+    """Channel labels of a (full) stream info, one per channel, ``ch_N`` where a label is missing.
+
+    Same result as dareplane-utils' helper when every channel is labelled; unlike
+    it, never shorter than ``channel_count()`` and no KeyError on a ``desc``
+    without ``channels``.
+    """
+    return list(describe_stream(inf).channel_names)
 
 
 def processing_flags(clocksync: bool = True, dejitter: bool = False, monotonize: bool = False,

@@ -256,3 +256,13 @@ def test_get_new_warns_when_samples_were_overwritten(make_outlet, unique_name, c
         np.testing.assert_array_equal(new, ramp(10, 1, start=15))
     finally:
         sw.disconnect()
+
+
+def test_module_helpers_match_dareplane(make_outlet, unique_name):
+    from lslacq_lsl import get_channel_names, get_streams_names
+
+    make_outlet(unique_name, n_channels=3, labels=["a", "b", "c"])
+    assert unique_name in get_streams_names(wait_time=1.0)
+    info = pylsl.resolve_byprop("name", unique_name, timeout=10)[0]
+    full = pylsl.StreamInlet(info).info(timeout=10)
+    assert get_channel_names(full) == dp_watcher.get_channel_names(full) == ["a", "b", "c"]
