@@ -285,7 +285,8 @@ class ManagerProxy(ObjectProxy):
 
 
 def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level: int | None = None,
-                   address: str = "tcp://127.0.0.1:*", log_address: str = "tcp://127.0.0.1:*"):
+                   address: str = "tcp://127.0.0.1:*", log_address: str = "tcp://127.0.0.1:*",
+                   secret_key=None, authorized_keys=None):
     """Create a Manager in a new process ('rpc', returns a proxy) or in this process ('local').
 
     Also starts a log server in this process (if none runs) to which the
@@ -311,9 +312,18 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
         ``lslacq.core.rpc.security.set_default_keys``).
     log_address : str
         Address of the log server started here (same remark).
+    secret_key, authorized_keys : optional
+        CurveZMQ key pair (``.key_secret`` file) of this application and the
+        directory of trusted public keys; shortcut for
+        ``lslacq.core.rpc.security.set_default_keys(secret_key, authorized_keys)``
+        (the manager and nodegroup processes inherit them).
     """
     if mode not in ("rpc", "local"):
         raise ValueError(f"create_manager mode must be 'rpc' or 'local', got {mode!r}")
+    if secret_key is not None or authorized_keys is not None:
+        from .rpc import security
+
+        security.set_default_keys(secret_key, authorized_keys)
     started_log_server = rpclog.get_logger_address() is None
     log_server = rpclog.start_log_server(logging.getLogger(), log_address)
     log_key = rpclog.get_logger_key()

@@ -148,11 +148,10 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
     addr = line.split("serving at ")[1].split()[0]
     host_key = line.rsplit("public key ", 1)[1].strip(" )\n")
     assert not addr.startswith("tcp://0.0.0.0")
-    security.set_default_keys(secret_key=secret, authorized_keys=keys)
     man = None
     try:
         man = create_manager("rpc", auto_close_at_exit=False, address="tcp://0.0.0.0:*",
-                             log_address="tcp://0.0.0.0:*")
+                             log_address="tcp://0.0.0.0:*", secret_key=secret, authorized_keys=keys)
         assert man._server_key  # the manager process itself is Curve-protected
         host = man.add_host(addr, server_key=host_key)
         ng = man.create_nodegroup("secure", host=host)
