@@ -195,7 +195,7 @@ class LslOutlet(Node):
     def check_input_specs(self) -> None:
         params = self.inputs["signals"].params
         srate = self.nominal_srate if self.nominal_srate is not None else params.sample_rate
-        if not self.is_events and not srate:
+        if not self.is_events and srate is None:
             raise ValueError(f"{self.name}: the input stream has no sample_rate; configure the LslOutlet with "
                              "nominal_srate=... (or 0 for an irregular stream)")
         if self.timestamps_input:
@@ -242,7 +242,7 @@ class LslOutlet(Node):
             self.clock = SampleClock(srate, max_drift=self.max_clock_drift)
             for key in (self.source_id, self.name, self.stream_name):
                 register_clock(key, self.clock)
-        elif params.sample_rate:
+        elif self.is_events and params.sample_rate:
             self.clock = SampleClock(params.sample_rate, max_drift=None)  # marker clock of last resort
         if self.timestamps_input:
             ts_in = self.inputs["timestamps"]
@@ -328,6 +328,8 @@ class LslOutlet(Node):
         chunk = np.ascontiguousarray(data.reshape(n, self.n_channels), dtype=self.lsl_dtype)
         if self.timestamps_input:
             push_chunk(self.outlet, chunk, self._timestamps_from_input(start, index))
+        elif self.clock is None:  # irregular-rate numeric stream: stamped on arrival
+            push_chunk(self.outlet, chunk, pylsl.local_clock())
         else:
             clock = self.clock
             if self._last_index is not None and start < self._last_index:

@@ -206,3 +206,20 @@ def test_stop_and_start_anchor_the_time_axis_again(unique_name):
             del inlet
         finally:
             node.close()
+
+
+def test_irregular_numeric_stream_with_nominal_srate_zero(unique_name):
+    with make_source(2, sample_rate=None, dtype="int32") as src:
+        node = _outlet(src, unique_name, nominal_srate=0)
+        try:
+            assert node.info.nominal_srate() == 0.0 and node.clock is None
+            inlet = _plain_inlet(node.source_id)
+            node.start()
+            t_before = pylsl.local_clock()
+            src.send(np.array([[1, 2], [3, 4]], dtype="int32"))
+            data, ts = pull_exactly(inlet, 2)
+            np.testing.assert_array_equal(data, [[1, 2], [3, 4]])
+            assert np.all(ts >= t_before - 1)
+            del inlet
+        finally:
+            node.close()
