@@ -29,6 +29,7 @@ import ctypes
 import dataclasses
 import logging
 import threading
+import time
 
 import numpy as np
 import pylsl
@@ -245,18 +246,19 @@ class LslInlet(Node):
             self.failed.emit(exc)
 
     def _loop(self, pull) -> None:
-        silent_for = 0.0
+        last_data = time.monotonic()
         wait = 0.1
         while not self._stop_event.is_set():
             try:
                 n = pull(wait)
             except LostError:
                 self._reconnect()
+                last_data = time.monotonic()
                 continue
             if n:
-                silent_for = 0.0
+                last_data = time.monotonic()
                 continue
-            silent_for += wait
+            silent_for = time.monotonic() - last_data
             if not self.description.irregular and not self._stalled and silent_for >= self.stall_timeout:
                 self._stalled = True
                 self.n_stalls += 1
@@ -296,6 +298,9 @@ class LslInlet(Node):
             handle_error(err)
         if not got:
             return 0
+        if self.max_chunk == 1:
+            self._emit(data[:1].copy(), ts[:1].copy())
+            return 1
         more = inlet.do_pull_chunk(inlet.obj, ctypes.c_void_p(data.ctypes.data + row),
                                    ctypes.c_void_p(ts.ctypes.data + 8), ctypes.c_size_t((self.max_chunk - 1) * n_ch),
                                    ctypes.c_size_t(self.max_chunk - 1), ctypes.c_double(0.0), ctypes.byref(err))
