@@ -266,3 +266,31 @@ def test_module_helpers_match_dareplane(make_outlet, unique_name):
     info = pylsl.resolve_byprop("name", unique_name, timeout=10)[0]
     full = pylsl.StreamInlet(info).info(timeout=10)
     assert get_channel_names(full) == dp_watcher.get_channel_names(full) == ["a", "b", "c"]
+
+
+def test_keeps_receiving_when_the_outlet_restarts_with_the_same_source_id(unique_name):
+    import gc
+
+    def new_outlet():
+        return pylsl.StreamOutlet(pylsl.StreamInfo(unique_name, "EEG", 2, 100.0, "float32", unique_name + "-sid"))
+
+    outlet = new_outlet()
+    sw = StreamWatcher(unique_name, buffer_size_s=2)
+    sw.connect_to_stream()
+    try:
+        outlet.push_chunk(ramp(10, 2))
+        wait_until(lambda: (sw.update(), sw.n_total >= 10)[1])
+        del outlet
+        gc.collect()
+        outlet = new_outlet()
+
+        def received_again():
+            outlet.push_chunk(ramp(5, 2, start=10))
+            sw.update()
+            return sw.n_total > 10
+
+        wait_until(received_again, timeout=60, interval=0.2, what="data from the restarted outlet")
+        np.testing.assert_array_equal(sw.get_data(sw.n_total)[0][:10], ramp(10, 2))
+        np.testing.assert_array_equal(sw.get_data(sw.n_total)[0][10:15], ramp(5, 2, start=10))
+    finally:
+        sw.disconnect()
