@@ -94,3 +94,46 @@ def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
     synced = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path))[0]}
     np.testing.assert_allclose(synced[unique_name + "-Markers"]["time_stamps"],
                                synced[unique_name + "-EEG"]["time_stamps"][event_indexes], atol=1e-3, rtol=0)
+
+
+def test_labrecorder_picks_up_a_restarted_outlet(tmp_path, unique_name):
+    """The stable default source_id lets LabRecorder's inlet recover a re-created outlet into the same stream."""
+    from lsl_helpers import make_source, ramp
+
+    path = tmp_path / "restart.xdf"
+
+    def publish():
+        src = make_source(2, 100.0, channel_names=["a", "b"])
+        node = LslOutlet(name="amp")  # same node name and stream name -> same source_id
+        node.configure(name=unique_name)
+        node.inputs["signals"].connect(src)
+        node.initialize()
+        node.start()
+        return src, node
+
+    src, node = publish()
+    first_id = node.source_id
+    recording = labrecorder.Recording(str(path), [resolve_stream(source_id=first_id, timeout=10)])
+    try:
+        assert node.wait_for_consumers(10)
+        src.send(ramp(50, 2))
+        wait_until(lambda: node.n_pushed == 50)
+        time.sleep(1.0)  # LabRecorder pulls every ~0.5 s
+        node.close()
+        src.close()
+        src, node = publish()
+        assert node.source_id == first_id
+        assert node.wait_for_consumers(30)  # LabRecorder's inlet recovered onto the new outlet
+        src.send(ramp(30, 2, start=50))
+        wait_until(lambda: node.n_pushed == 30)
+        time.sleep(1.5)
+    finally:
+        recording.stop()
+        del recording
+        gc.collect()
+        node.close()
+        src.close()
+    streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)
+    assert len(streams) == 1
+    np.testing.assert_array_equal(streams[0]["time_series"], ramp(80, 2))
+    assert np.all(np.diff(streams[0]["time_stamps"]) > 0)
