@@ -329,3 +329,28 @@ def test_corrupted_stream_before_start(caplog):
             client.start_streaming(timeout=1)
         client.disconnect()
         assert not client.is_connected
+
+
+def test_server_dropping_blocks_for_a_slow_client():
+    """Like Recorder, the emulator drops blocks for a client that falls behind: the client
+    counts them and keeps its sample indices on the server's clock (NaN for the lost samples)."""
+    with _emulator(n_channels=16, sample_rate=5000, block_duration=0.01, marker_interval=None,
+                   max_backlog=0.2) as emu, Client(buffer_size=100_000) as client:
+        client.connect(emu.address)
+        client.start_streaming(timeout=TIMEOUT)
+        client.wait(0, 500, timeout=TIMEOUT)
+        client.stop_streaming()  # stop reading: the server's backlog for us fills up
+        dropped = emu.blocks_dropped
+        while emu.blocks_dropped < dropped + 20:
+            assert emu.wait_for_samples(emu.samples_sent + 500, timeout=TIMEOUT)
+        paused_at = client.last_sample
+        client.start_streaming(timeout=TIMEOUT)
+        with client._cond:  # data after the gap has arrived
+            assert client._cond.wait_for(
+                lambda: client.lost_blocks > 0 and client.last_sample > paused_at + client.lost_samples + 100, TIMEOUT)
+        data = client.get_data(0, client.last_sample)
+        valid = ~np.isnan(data[:, 0])
+        assert 0 < (~valid).sum() <= client.lost_samples
+        # every received sample is at the index the server's clock gives it
+        offsets = data[valid, 0] - np.flatnonzero(valid)
+        assert np.all(offsets == offsets[0])

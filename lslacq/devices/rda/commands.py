@@ -43,6 +43,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--fast", action="store_true", help="send as fast as clients read instead of in real time")
     parser.add_argument("--fragment", action="store_true", help="write messages in small random pieces")
     parser.add_argument(
+        "--max-backlog", type=float, default=None, metavar="S",
+        help="drop data blocks for a client with more than S seconds of data waiting, as Recorder does "
+             "(default: slow clients slow the server down, nothing is lost)",
+    )
+    parser.add_argument(
         "--vhdr", default=None, metavar="FILE",
         help="replay this BrainVision recording (.vhdr) in a loop: its channels, rate, data type and markers "
              "(--channels, --rate, --int16, --resolution and --marker-interval are then ignored)",
@@ -79,6 +84,7 @@ def run_emulator(args) -> int:
         realtime=not args.fast,
         duration=args.duration,
         fragment=args.fragment,
+        max_backlog=args.max_backlog,
     )
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -38,6 +38,7 @@ import selectors
 import socket
 import threading
 import time
+from collections import deque
 
 import numpy as np
 
@@ -147,6 +148,19 @@ class _FileSource:
         return np.concatenate(parts) if parts else np.zeros(0, MARKER_DTYPE)
 
 
+class _Peer:
+    """A connected client and, with ``max_backlog``, the bytes still to send it."""
+
+    def __init__(self, sock: socket.socket, address):
+        self.sock = sock
+        self.address = address
+        self.queue: deque = deque()
+        self.offset = 0  # bytes of queue[0] already sent
+        self.queued = 0
+        self.last_progress = time.monotonic()
+        self.dropped_blocks = 0
+
+
 class RdaEmulator:
     """A BrainVision Recorder RDA server emulator (context manager).
 
@@ -184,6 +198,12 @@ class RdaEmulator:
         Write every message in small random pieces (tests TCP reassembly).
     send_timeout : float
         A client that accepts no data for this long is disconnected.
+    max_backlog : float or None
+        None (default): a slow client slows the server down (TCP back-pressure,
+        nothing is lost). A number: like Recorder, data blocks for a client
+        that has more than this many seconds of data waiting are dropped for
+        that client (it sees a gap in the block counter); the socket send
+        buffer is then kept small so this policy, not the kernel, decides.
     counter_modulo : int, optional
         Modulo of the counter channel (default 2**15 for int16, 2**24 for float32).
     recording : str, path or BrainVisionRecording, optional
@@ -211,6 +231,7 @@ class RdaEmulator:
         duration: float | None = None,
         fragment: bool = False,
         send_timeout: float = 5.0,
+        max_backlog: float | None = None,
         counter_modulo: int | None = None,
         recording=None,
     ):
@@ -236,9 +257,11 @@ class RdaEmulator:
         self.duration = duration
         self.fragment = bool(fragment)
         self.send_timeout = float(send_timeout)
+        self.max_backlog = None if max_backlog is None else float(max_backlog)
+        self.blocks_dropped = 0  # blocks not sent to a client that was too far behind
 
         self._lock = threading.RLock()  # guards clients and acquisition state
-        self._clients: list[socket.socket] = []
+        self._clients: list[_Peer] = []
         self._client_connected = threading.Condition(self._lock)
         self._stop_event = threading.Event()
         self._listener: socket.socket | None = None
@@ -351,8 +374,8 @@ class RdaEmulator:
             thread.join(timeout=10)
         self._threads = []
         with self._lock:
-            for client in self._clients:
-                _close_quietly(client)
+            for peer in self._clients:
+                _close_quietly(peer.sock)
             self._clients = []
             self.acquiring = False
         if self._listener is not None:
@@ -424,12 +447,12 @@ class RdaEmulator:
     def drop_clients(self) -> None:
         """Close every client connection abruptly (server dies mid-stream)."""
         with self._lock:
-            for client in self._clients:
+            for peer in self._clients:
                 try:
-                    client.shutdown(socket.SHUT_RDWR)
+                    peer.sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-                _close_quietly(client)
+                _close_quietly(peer.sock)
             self._clients = []
 
     # -- internals -------------------------------------------------------
@@ -464,18 +487,21 @@ class RdaEmulator:
                 except OSError:
                     continue
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.settimeout(self.send_timeout)
+                if self.max_backlog is None:
+                    conn.settimeout(self.send_timeout)
+                else:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+                    conn.setblocking(False)
+                peer = _Peer(conn, peer)
                 with self._lock:
+                    self._clients.append(peer)
                     if self.acquiring:
-                        try:
-                            self._send(conn, self.layout.start_message())
-                        except OSError:
-                            _close_quietly(conn)
-                            continue
-                    self._clients.append(conn)
+                        self._send_to(peer, self.layout.start_message())
+                    if peer not in self._clients:
+                        continue
                     self.clients_served += 1
                     self._client_connected.notify_all()
-                logger.info("RDA emulator: client %s:%d connected", *peer[:2])
+                logger.info("RDA emulator: client %s:%d connected", *peer.address[:2])
         finally:
             sel.close()
 
@@ -490,15 +516,55 @@ class RdaEmulator:
             conn.sendall(view[pos : pos + n])
             pos += n
 
-    def _broadcast(self, data: bytes) -> None:
-        """Send to every client; drop the ones that fail (caller holds the lock)."""
-        for conn in list(self._clients):
+    def _broadcast(self, data: bytes, droppable: bool = False) -> None:
+        """Send to every client; disconnect the ones that fail (caller holds the lock)."""
+        for peer in list(self._clients):
+            self._send_to(peer, data, droppable)
+
+    def _disconnect(self, peer: _Peer, why) -> None:
+        logger.info("RDA emulator: dropping client %s (%s)", peer.address, why)
+        if peer in self._clients:
+            self._clients.remove(peer)
+        _close_quietly(peer.sock)
+
+    def _send_to(self, peer: _Peer, data: bytes, droppable: bool = False) -> None:
+        if self.max_backlog is None:
             try:
-                self._send(conn, data)
+                self._send(peer.sock, data)
             except OSError as exc:
-                logger.info("RDA emulator: dropping client (%s)", exc)
-                self._clients.remove(conn)
-                _close_quietly(conn)
+                self._disconnect(peer, exc)
+            return
+        layout = self.layout
+        backlog_bytes = self.max_backlog * layout.sample_rate * layout.n_channels * (2 if layout.int16 else 4)
+        if droppable and peer.queued > backlog_bytes:
+            peer.dropped_blocks += 1
+            self.blocks_dropped += 1
+            return
+        peer.queue.append(data)
+        peer.queued += len(data)
+        self._flush(peer)
+
+    def _flush(self, peer: _Peer) -> None:
+        """Send what the client's socket accepts now (non-blocking mode)."""
+        while peer.queue:
+            view = memoryview(peer.queue[0])[peer.offset:]
+            if self.fragment:
+                view = view[: self._rng.randint(1, 64)]
+            try:
+                n = peer.sock.send(view)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                self._disconnect(peer, exc)
+                return
+            peer.offset += n
+            peer.queued -= n
+            peer.last_progress = time.monotonic()
+            if peer.offset == len(peer.queue[0]):
+                peer.queue.popleft()
+                peer.offset = 0
+        if peer.queue and time.monotonic() - peer.last_progress > self.send_timeout:
+            self._disconnect(peer, f"it read nothing for {self.send_timeout} s")
 
     def _make_block(self) -> bytes:
         layout = self.layout
@@ -518,6 +584,11 @@ class RdaEmulator:
         while not self._stop_event.is_set():
             with self._lock:
                 wait = self._stream_step()
+                if self.max_backlog is not None:
+                    for peer in list(self._clients):
+                        if peer.queue:
+                            self._flush(peer)
+                            wait = min(wait, 0.002)
             if wait > 0:
                 self._stop_event.wait(wait)
 
@@ -547,7 +618,7 @@ class RdaEmulator:
         elif not self._clients:
             return 0.01  # nobody to send to: do not spin
         if self._clients:
-            self._broadcast(self._make_block())
+            self._broadcast(self._make_block(), droppable=True)
             self.blocks_sent += 1
             self.samples_sent += self.block_points
             self._streamed += self.block_points
