@@ -45,10 +45,17 @@ class Manager:
         self._default_nodegroup = None
         self._closed = False
         self._own_server: RPCServer | None = None
+        self._server_thread: threading.Thread | None = None
+        self._self_proxy = None
         self._on_close: list = []  # callbacks run at the end of close() (create_manager's log server...)
-        if RPCServer.get_server() is None:  # needed so remote hosts can call us back
-            self._own_server = RPCServer()
-            self._own_server.run_lazy()
+        if RPCServer.get_server() is None:
+            # 'local' mode: remote hosts must be able to call us back (death reports, liveness pings) even
+            # while this thread is busy, so the manager gets its own server thread
+            self._own_server = RPCServer(name="manager")
+            self._self_proxy = self._own_server.get_proxy(self)
+            self._server_thread = threading.Thread(target=self._own_server.run_forever, name="lslacq-manager-rpc",
+                                                   daemon=True)
+            self._server_thread.start()
         self.default_host = Host("default", poll_procs=True)
 
     def __repr__(self) -> str:
@@ -141,10 +148,12 @@ class Manager:
         kwds.setdefault("log_level", self.log_level)
         if self.log_key:
             kwds.setdefault("log_key", self.log_key)
+        # in 'local' mode the manager is reached through its own server thread (see __init__)
+        manager_ref = self._self_proxy if self._self_proxy is not None else self
         if isinstance(host_obj, ObjectProxy):
-            nodegroup = host_obj.create_nodegroup(name, manager=self, qt=qt, _timeout=60, **kwds)
+            nodegroup = host_obj.create_nodegroup(name, manager=manager_ref, qt=qt, _timeout=60, **kwds)
         else:
-            nodegroup = host_obj.create_nodegroup(name, manager=self, qt=qt, **kwds)
+            nodegroup = host_obj.create_nodegroup(name, manager=manager_ref, qt=qt, **kwds)
         return nodegroup, host_obj, host_name
 
     def list_nodegroups(self, details: bool = False) -> list:
@@ -252,6 +261,8 @@ class Manager:
         self.default_host.close()
         if self._own_server is not None:
             self._own_server.close()
+            if self._server_thread is not None and self._server_thread is not threading.current_thread():
+                self._server_thread.join(5)
         logger.info("manager closed")
         for callback in self._on_close:
             try:

@@ -199,3 +199,30 @@ def test_host_closes_nodegroups_of_a_dead_manager():
     finally:
         man.close()
         assert _stop_host(host_proc) == 0
+
+
+def test_local_manager_stays_reachable_for_remote_hosts():
+    """A 'local' manager answers the host's liveness pings even while this thread does not call RPC."""
+    marker = uuid.uuid4().hex
+    env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
+    host_proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", "tcp://127.0.0.2:*",
+                                  "--manager-timeout", "1"], stdout=subprocess.PIPE, text=True, env=env)
+    addr = host_proc.stdout.readline().split("serving at ")[1].split()[0]
+    man = create_manager("local", auto_close_at_exit=False)
+    try:
+        ng = man.create_nodegroup("remote", host=addr)
+        pid = ng._client()._import("os").getpid()
+        # this thread makes no RPC call for several manager timeouts
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert psutil.pid_exists(pid)
+            time.sleep(0.1)
+        assert ng.list_nodes() == []
+        os.kill(pid, signal.SIGKILL)  # and the host's death report reaches the local manager
+        deadline = time.monotonic() + 10
+        while man.list_nodegroups(details=True)[0]["state"] != "dead" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert man.list_nodegroups(details=True)[0]["state"] == "dead"
+    finally:
+        man.close()
+        assert _stop_host(host_proc) == 0
