@@ -160,3 +160,24 @@ def test_command_line_emulator():
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_monitor_command():
+    with RdaEmulator(port=0, n_channels=3, sample_rate=500, int16=True, marker_interval=0.25) as emu:
+        port = emu.address[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "lslacq.cli", "rda-monitor", "--port", str(port), "--duration", "1.6",
+             "--interval", "0.5"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f":{port}: 3 channels at 500 Hz (sampling interval 2000 us)" in out
+    assert "   1  Counter      1 uV/unit" in out and "   2  Ch1          0.1 uV/unit" in out
+    status = re.findall(r"s  (\d+) samples \((\d+) Hz, int16\)  lost blocks 0(.*)", out)
+    assert len(status) >= 3 and int(status[-1][0]) >= 400
+    assert "markers: Stimulus/S  " in "".join(line[2] for line in status)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bad = subprocess.run([sys.executable, "-m", "lslacq.cli", "rda-monitor", "--port", str(port), "--timeout", "2"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "cannot connect to the RDA server" in bad.stderr

@@ -146,6 +146,8 @@ class Client:
         self.lost_samples = 0
         self.blocks_received = 0
         self.skipped_messages = 0
+        #: dtype of the values on the wire ('int16' for DATA16, 'float32' for DATA32), once a block arrived
+        self.wire_dtype: str | None = None
 
     # -- properties of the seed API ---------------------------------------
 
@@ -502,6 +504,7 @@ class Client:
                 )
         self._last_block = msg.block
         data = msg.data
+        self.wire_dtype = data.dtype.name
         if self._scale is not None:
             data = data * self._scale  # float32 result, also for int16 input
         elif data.dtype != np.float32:
