@@ -248,6 +248,8 @@ class Manager:
         self._closed = True
         with self._lock:
             groups = [info for info in self._nodegroups.values() if info["state"] == "running"]
+            addresses = [info["nodegroup"]._rpc_addr for info in self._nodegroups.values()
+                         if isinstance(info.get("nodegroup"), ObjectProxy)]
         for info in groups:
             host = info["host_obj"]
             try:
@@ -259,6 +261,8 @@ class Manager:
                 logger.exception("manager: closing nodegroup %s failed", info["name"])
             info["state"] = "closed"
         self.default_host.close()
+        for address in addresses:  # this thread's connections to the closed nodegroups
+            RPCClient.close_client(address)
         if self._own_server is not None:
             self._own_server.close()
             if self._server_thread is not None and self._server_thread is not threading.current_thread():
@@ -282,13 +286,19 @@ class ManagerProxy(ObjectProxy):
         state["closed"] = True
         atexit.unregister(state["atexit"])
         spawner: ProcessSpawner = state["spawner"]
+        addresses = []
         try:
             if spawner.poll() is None:
+                addresses = [info["nodegroup"]._rpc_addr for info in
+                             ObjectProxy.__getattr__(self, "list_nodegroups")(details=True, _timeout=timeout)
+                             if isinstance(info.get("nodegroup"), ObjectProxy)]
                 ObjectProxy.__getattr__(self, "close")(_timeout=timeout)
         except Exception as exc:
             logger.warning("manager process did not close cleanly: %s", exc)
         finally:
             spawner.stop(timeout=10)
+            for address in addresses:  # this thread's connections to the closed nodegroups
+                RPCClient.close_client(address)
             if state["log_server"]:
                 # let the last records of the manager process arrive before stopping the log server
                 time.sleep(0.1)

@@ -231,3 +231,21 @@ def test_remote_nodegroup_example():
     assert run.returncode == 0, run.stderr[-3000:]
     assert "received up to sample 50: (50, 7) float64" in run.stdout
     assert "nodegroup acquisition: running" in run.stdout
+
+
+def test_repeated_managers_leak_no_sockets_or_processes():
+    import gc
+
+    me = psutil.Process()
+
+    def cycle():
+        man = create_manager("rpc", auto_close_at_exit=False)
+        man.create_nodegroup("a").create_node("NumpyDeviceBuffer")
+        man.close()
+        gc.collect()
+        return me.num_fds()
+
+    after_first = cycle()
+    counts = [cycle() for _ in range(3)]
+    assert max(counts) <= after_first + 2, (after_first, counts)  # no growth per manager
+    assert [c for c in me.children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE] == []

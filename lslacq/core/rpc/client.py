@@ -149,6 +149,13 @@ class RPCClient:
         return client
 
     @staticmethod
+    def close_client(address: str) -> None:
+        """Close the calling thread's client for ``address`` if it has one (e.g. after its server closed)."""
+        client = _thread_clients.clients.pop(address, None)
+        if client is not None:
+            client.close()
+
+    @staticmethod
     def close_thread_clients() -> None:
         """Close every client of the calling thread (call it before a worker thread ends)."""
         for client in list(_thread_clients.clients.values()):
