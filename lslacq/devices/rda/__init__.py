@@ -3,7 +3,8 @@
 - :mod:`.protocol`: message framing, parsing (any TCP fragmentation) and building.
 - :class:`Client`: the asynchronous buffered client (rdaclient API).
 - :class:`RdaEmulator`: a Recorder-like RDA server for tests and demos
-  (``lslacq rda-emulator``).
+  (``lslacq rda-emulator``), which can also replay BrainVision recordings
+  (:func:`read_brainvision`).
 
 The graph node is :class:`lslacq.devices.BrainAmpSocket`.
 """
@@ -22,6 +23,9 @@ _LAZY = {
     "StopMessage": ".protocol",
     "Marker": ".protocol",
     "MARKER_DTYPE": ".protocol",
+    "fetch_start_message": ".client",
+    "read_brainvision": ".brainvision",
+    "BrainVisionRecording": ".brainvision",
 }
 
 __all__ = sorted(_LAZY)
