@@ -12,7 +12,7 @@ Names are resolved lazily, so importing the package is cheap.
 
 from __future__ import annotations
 
-import importlib
+from lslacq._lazy import lazy_exports
 
 # public name -> module that defines it
 _LAZY = {
@@ -30,17 +30,4 @@ _LAZY = {
     "GraphModule": "lslacq_dareplane.graph_module",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lslacq_dareplane' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

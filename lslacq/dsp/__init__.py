@@ -12,7 +12,7 @@ Names are imported lazily: ``import lslacq.dsp`` does not import scipy.
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     # engines and helpers
@@ -40,17 +40,4 @@ _LAZY = {
     "TriggerAccumulator": "lslacq.dsp.triggeraccumulator",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lslacq.dsp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
