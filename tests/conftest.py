@@ -7,6 +7,8 @@ import os
 import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# every LSL-using test (and the processes it spawns) discovers streams on this machine only
+os.environ.setdefault("LSLAPICFG", os.path.join(os.path.dirname(__file__), "bridges", "lsl", "lsl_api.cfg"))
 
 import pytest  # noqa: E402
 

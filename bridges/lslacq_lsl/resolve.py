@@ -133,7 +133,7 @@ def resolve_streams(
     else:
         found = pylsl.resolve_streams(wait_time=max(timeout, 0.5))
     if len(found) < minimum:
-        visible = list_streams(wait_time=0.5)
+        visible = list_streams(wait_time=1.0)  # an error path: take the time to list them all
         listing = "; ".join(d.summary() for d in visible) or "none"
         raise StreamTimeoutError(
             f"no LSL stream matching {_describe_query(query)} appeared within {timeout:g} s "

@@ -13,6 +13,7 @@ dp_watcher = pytest.importorskip("dareplane_utils.stream_watcher.lsl_stream_watc
 
 from lslacq.errors import StreamTimeoutError  # noqa: E402
 from lslacq_lsl import StreamWatcher, StreamWatcherNotConnected  # noqa: E402
+from lslacq_lsl.resolve import resolve_stream  # noqa: E402
 
 
 def _dareplane(name, **kwargs):
@@ -165,6 +166,7 @@ def test_missing_and_partial_channel_labels_keep_channel_count(make_outlet, uniq
 
 def test_connect_times_out_with_a_list_of_visible_streams(make_outlet, unique_name):
     make_outlet(unique_name + "-visible")
+    resolve_stream(name=unique_name + "-visible", timeout=10)  # discoverable before we look for the other
     sw = StreamWatcher(unique_name + "-missing", timeout=0.5)
     with pytest.raises(StreamTimeoutError) as err:
         sw.connect_to_stream()
