@@ -200,6 +200,8 @@ class StreamSpec:
             close = difflib.get_close_matches(key, _FIELD_NAMES, n=1, cutoff=0.85)
             if close:
                 raise ValueError(f"{owner}: unknown parameter {key!r}; did you mean {close[0]!r}?")
+        if self.streamtype == "events":  # the spelling pyacq's own trigger nodes use
+            self.streamtype = "event"
         for key, allowed in (("protocol", PROTOCOLS), ("transfermode", TRANSFERMODES),
                              ("streamtype", STREAMTYPES), ("on_full", ON_FULL)):
             if self[key] not in allowed:

@@ -52,6 +52,11 @@ def test_image_shape_is_checked():
     StreamSpec(streamtype="image/video", dtype="uint8", shape=(-1, 48, 64, 3)).validate()
 
 
+def test_pyacq_events_spelling_is_accepted():
+    spec = StreamSpec(streamtype="events", dtype="int64", shape=(-1,))
+    assert spec.validate().streamtype == "event"
+
+
 def test_bad_dtype_message():
     with pytest.raises(ValueError, match="invalid dtype"):
         normalize_dtype("floaty")
