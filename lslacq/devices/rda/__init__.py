@@ -11,7 +11,7 @@ The graph node is :class:`lslacq.devices.BrainAmpSocket`.
 
 from __future__ import annotations
 
-import importlib
+from ..._lazy import lazy_exports
 
 _LAZY = {
     "Client": ".client",
@@ -28,17 +28,4 @@ _LAZY = {
     "BrainVisionRecording": ".brainvision",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
