@@ -301,9 +301,18 @@ class RPCClient:
         kwds.setdefault("return_type", "proxy")
         return self.send("get_obj", {"obj": obj}, **kwds)
 
-    def delete(self, obj_id: int, ref_id=None, **kwds):
-        """Release reference ``ref_id`` to remote object ``obj_id``."""
-        return self.send("delete", {"obj_id": obj_id, "ref_id": ref_id}, **kwds)
+    def delete(self, obj, ref_id=None, **kwds):
+        """Release a proxy's reference to its remote object.
+
+        ``obj`` is the ObjectProxy (as in pyacq) or an object id, with
+        ``ref_id``. The server frees the object when no reference remains;
+        the proxy cannot be used afterwards.
+        """
+        from .proxy import ObjectProxy
+
+        if isinstance(obj, ObjectProxy):
+            return obj._delete(**kwds)
+        return self.send("delete", {"obj_id": obj, "ref_id": ref_id}, **kwds)
 
     def _import(self, module: str, **kwds):
         """Import ``module`` in the remote process and return a proxy to it."""
@@ -320,10 +329,16 @@ class RPCClient:
         return self.send("ping", sync=sync, **kwds)
 
     def close_server(self, sync: str = "sync", timeout: float = 5.0, **kwds):
-        """Ask the server to close; returns True once it acknowledged."""
+        """Ask the server to close; returns True once it acknowledged.
+
+        Every client the server knows is told that it disconnected. Returns
+        True at once if the server has already disconnected from this client.
+        """
+        if self._disconnected:
+            return True
         return self.send("close", sync=sync, timeout=timeout, **kwds)
 
-    def ensure_connection(self, timeout: float = 3.0) -> None:
+    def ensure_connection(self, timeout: float = 1.0) -> None:
         """Ping the server until it answers; raise TimeoutError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -539,6 +554,10 @@ class RPCClient:
             logger.warning("RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data),
                            exc_info=True)
             return
+        self._dispatch(msg)
+
+    def process_msg(self, msg: dict) -> None:
+        """Handle one decoded message from the server (assign a result or error to its Future)."""
         self._dispatch(msg)
 
     def _dispatch(self, msg: dict) -> None:

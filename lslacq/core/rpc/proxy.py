@@ -249,7 +249,7 @@ class ObjectProxy:
             return None
         self.__dict__["_deleted"] = True
         self.__dict__["_proxy_options"]["auto_delete"] = False
-        return self._client().delete(self._obj_id, self._ref_id, sync=sync, **kwds)
+        return self._client().send("delete", {"obj_id": self._obj_id, "ref_id": self._ref_id}, sync=sync, **kwds)
 
     def __del__(self):
         try:

@@ -189,6 +189,12 @@ def test_client_api(start_server):
     assert client.send("ping", sync="off") is None
     with pytest.raises(ValueError, match="sync mode"):
         client.send("ping", sync="later")
+    other = RPCClient(srv.address)  # (an explicit second client to the same server)
+    proxy = other.transfer([1, 2])
+    other.delete(proxy)  # pyacq's RPCClient.delete(proxy)
+    with pytest.raises(RemoteCallError, match="no object with id"):
+        proxy._get_value()
+    other.close()
     assert client.close_server() is True
     # the server says goodbye: the client knows it is disconnected
     for _ in range(100):
@@ -199,6 +205,7 @@ def test_client_api(start_server):
     assert client.disconnected()
     with pytest.raises(RemoteCallError, match="has closed"):
         client.ping()
+    assert client.close_server() is True  # already disconnected: True without error
 
 
 def test_timeout_and_cancel(child):
