@@ -410,15 +410,66 @@ class RPCLogHandler(logging.StreamHandler):
         Where to write (default ``sys.stderr``).
     color : bool or None
         Use ANSI colours; default: only when the stream is a terminal.
+    sort_delay : float
+        Hold records this many seconds and write them in creation order (as
+        pyacq's handler does). 0 (default) writes at once; records that come
+        through a :class:`LogServer` are already sorted.
     """
 
-    def __init__(self, stream=None, color: bool | None = None):
+    def __init__(self, stream=None, color: bool | None = None, sort_delay: float = 0.0):
         super().__init__(stream if stream is not None else sys.stderr)
         if color is None:
             isatty = getattr(self.stream, "isatty", None)
             color = bool(isatty and isatty())
         self.color = color
+        self.sort_delay = float(sort_delay)
         self._source_colors: dict[str, int] = {}
+        self._pending: list = []
+        self._pending_lock = threading.Lock()
+        self._counter = 0
+        self._timer: threading.Timer | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record, or with ``sort_delay`` hold it that long to write records in creation order."""
+        if self.sort_delay <= 0:
+            super().emit(record)
+            return
+        with self._pending_lock:
+            self._counter += 1
+            heapq.heappush(self._pending, (record.created, self._counter, record))
+            if self._timer is None:
+                self._schedule()
+
+    def _schedule(self) -> None:
+        # a one-shot timer per batch: no thread outlives the records it has to write
+        self._timer = threading.Timer(self.sort_delay, self._write_due)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _write_due(self, everything: bool = False) -> None:
+        limit = float("inf") if everything else time.time() - self.sort_delay
+        due = []
+        with self._pending_lock:
+            while self._pending and self._pending[0][0] <= limit:
+                due.append(heapq.heappop(self._pending)[2])
+            self._timer = None
+            if self._pending and not everything:
+                self._schedule()
+        for record in due:
+            super().emit(record)
+
+    def flush(self) -> None:
+        """Write every held record, then flush the stream."""
+        if self.sort_delay > 0 and self._pending:
+            self._write_due(everything=True)
+        super().flush()
+
+    def close(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+        self.flush()
+        super().close()
 
     def source(self, record: logging.LogRecord) -> str:
         host = getattr(record, "hostname", None) or _host_name

@@ -240,3 +240,19 @@ def test_any_client_fails_fast_when_the_server_process_dies():
     finally:
         client.close()
         proc.kill()
+
+
+def test_rpc_log_handler_sorts_when_asked():
+    import io
+
+    stream = io.StringIO()
+    handler = rpclog.RPCLogHandler(stream, color=False, sort_delay=0.05)
+    now = time.time()
+    for created, msg in ((now + 0.002, "second"), (now, "first"), (now + 0.004, "third")):
+        handler.handle(logging.makeLogRecord({"msg": msg, "levelno": logging.INFO, "levelname": "INFO",
+                                              "name": "x", "created": created, "msecs": 0}))
+    assert stream.getvalue() == ""  # held back
+    assert _wait_until(lambda: "third" in stream.getvalue(), timeout=5)
+    text = stream.getvalue()
+    assert text.index("first") < text.index("second") < text.index("third")
+    handler.close()
