@@ -345,7 +345,7 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
         from .rpc import security
 
         security.set_default_keys(secret_key, authorized_keys)
-    started_log_server = rpclog.get_logger_address() is None
+    started_log_server = rpclog.get_log_server() is None
     log_server = rpclog.start_log_server(logging.getLogger(), log_address)
     log_key = rpclog.get_logger_key()
     handler = None

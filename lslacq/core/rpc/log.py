@@ -31,7 +31,7 @@ import msgpack
 import zmq
 
 __all__ = [
-    "start_log_server", "stop_log_server", "LogServer", "LogSender", "RPCLogHandler", "set_host_name",
+    "start_log_server", "stop_log_server", "get_log_server", "LogServer", "LogSender", "RPCLogHandler", "set_host_name",
     "get_host_name", "set_process_name", "get_process_name", "set_thread_name", "get_thread_name",
     "set_logger_address", "get_logger_address", "get_logger_key", "log_exceptions", "forward_stdio",
 ]
@@ -280,6 +280,12 @@ def start_log_server(logger: logging.Logger | str = "", address: str = "tcp://12
         _log_server = LogServer(logger, address, **kwds)
         _log_server.start()
         return _log_server
+
+
+def get_log_server() -> "LogServer | None":
+    """Return this process's running log server (started by :func:`start_log_server`), or None."""
+    server = _log_server
+    return server if server is not None and server.is_alive() else None
 
 
 def stop_log_server() -> None:
