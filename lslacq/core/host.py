@@ -87,6 +87,9 @@ class Host:
         """
         if self._closed:
             raise RuntimeError(f"Host {self.name} is closed")
+        if isinstance(manager, ObjectProxy):
+            # reports to the manager must not block supervision on an extra attribute round trip
+            manager._set_proxy_options(defer_getattr=True, timeout=5.0)
         with self._lock:
             if name is None:
                 self._counter += 1
