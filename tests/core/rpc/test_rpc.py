@@ -359,3 +359,31 @@ def test_client_level_proxy_defaults(child):
     assert child._import("os").getpid() == child.pid
     with pytest.raises(ValueError, match="sync"):
         child.set_proxy_options(sync="sometimes")
+
+
+def test_many_threads_share_one_proxy(child):
+    """Threads calling the same proxy concurrently each get their own replies."""
+    counter = child._import("rpc_helpers").Counter()
+    add = counter.add
+    results: dict[int, list] = {}
+    errors = []
+
+    def worker(n):
+        try:
+            results[n] = [add(1) for _ in range(200)]
+            futures = [add(0, _sync="async") for _ in range(50)]
+            results[n] += [f.result(30) * 0 for f in futures]
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            RPCClient.close_thread_clients()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert counter.count == 800
+    for values in results.values():
+        assert values[:200] == sorted(values[:200]) and len(set(values[:200])) == 200
