@@ -56,6 +56,17 @@ ANSWERED = [
     ([b"12", b"delete", b"auto", b"json", json.dumps({"obj_id": 777, "ref_id": 1}).encode()], "KeyError"),
     ([b"13", b"import", b"auto", b"json", json.dumps({"module": "no_such_module_xyz"}).encode()],
      "ModuleNotFoundError"),
+    # well-formed JSON with the wrong shapes
+    ([b"14", b"call_obj", b"auto", b"json", json.dumps({"obj": 5, "args": [], "kwargs": {}}).encode()],
+     "TypeError"),
+    ([b"15", b"call_obj", b"auto", b"json", json.dumps({"obj": {"___type_name___": "proxy"}}).encode()],
+     "KeyError"),
+    ([b"16", b"get_item", b"auto", b"json", json.dumps({"name": "self"}).encode()], None),
+    ([b"17", b"get_obj", b"auto", b"json", json.dumps(
+        {"obj": {"___type_name___": "ndarray", "data": "!!", "dtype": "f8", "shape": [3]}}).encode()], None),
+    ([b"18", b"get_obj", b"value", b"json", json.dumps(
+        {"obj": {"___type_name___": "ndarray", "data": "", "dtype": "not-a-dtype", "shape": [1]}}).encode()],
+     "TypeError"),
 ]
 
 DROPPED = [
@@ -77,6 +88,9 @@ def test_garbage_is_answered_or_dropped_and_logged(start_server, caplog):
                 ser = "msgpack" if len(frames) > 3 and frames[3] == b"msgpack" else "json"
                 reply = _reply(sock, ser)
                 assert reply["req_id"] == int(frames[0]), frames
+                if frames[0] == b"16":  # a legal request (the server publishes itself as 'self')
+                    assert reply["error"] is None and reply["rval"]["___type_name___"] == "proxy"
+                    continue
                 assert reply["error"] is not None, frames
                 if expected:
                     assert reply["error"][0] == expected, (frames, reply["error"])
