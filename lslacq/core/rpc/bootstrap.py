@@ -2,7 +2,8 @@
 
 The parent writes one JSON line of settings on the child's stdin and keeps the
 pipe open: when the parent dies (even by SIGKILL) the child reads EOF and
-exits, so no process is orphaned. The child reports its server address (or
+exits, so no process is orphaned. Children ignore SIGINT (Ctrl-C in a terminal
+is sent to the whole process group; the parent decides). The child reports its server address (or
 its startup error) on a ZeroMQ PUSH socket to the parent.
 """
 
@@ -12,6 +13,7 @@ import faulthandler
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -39,6 +41,9 @@ def _watch_parent(server_ref: list, grace: float) -> None:
 
 
 def main() -> int:
+    # Ctrl-C in a terminal reaches the whole process group: only the parent should react (it closes us
+    # cleanly, and we exit anyway when it dies), so a child ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     line = sys.stdin.readline()
     conf = json.loads(line)
     report = zmq.Context.instance().socket(zmq.PUSH)

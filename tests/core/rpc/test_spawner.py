@@ -256,3 +256,11 @@ def test_rpc_log_handler_sorts_when_asked():
     text = stream.getvalue()
     assert text.index("first") < text.index("second") < text.index("third")
     handler.close()
+
+
+def test_child_ignores_ctrl_c_meant_for_its_parent():
+    with ProcessSpawner(name="calm") as proc:
+        proc.proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C does to the process group
+        assert proc.client._import("os").getpid() == proc.pid
+        assert proc.poll() is None
+    assert proc.poll() == 0
