@@ -255,3 +255,44 @@ def test_repeated_managers_leak_no_sockets_or_processes():
             return False
 
     assert [c for c in me.children(recursive=True) if lslacq_child(c)] == []
+
+
+_CTRL_C_SCRIPT = """
+import time
+from lslacq.core import create_manager
+man = create_manager()
+ng = man.create_nodegroup('worker')
+print(ng._client()._import('os').getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_ctrl_c_in_the_terminal_closes_everything_cleanly():
+    """Ctrl-C hits the whole process group: the script's atexit closes the manager; no child crashes first."""
+    marker = uuid.uuid4().hex
+    env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
+    script = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        ng_pid = int(script.stdout.readline())
+        os.killpg(script.pid, signal.SIGINT)  # like Ctrl-C in a terminal
+        _, err = script.communicate(timeout=30)
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait(5)
+    assert err.count("KeyboardInterrupt") == 1, err  # the script itself was interrupted, no child was...
+    assert "manager process did not close cleanly" not in err  # ...and closed its manager normally
+    assert _wait_until(lambda: _gone(ng_pid), timeout=10)
+
+    def leftovers():
+        found = []
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                if proc.environ().get("LSLACQ_TEST_MARKER") == marker and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return found
+
+    assert _wait_until(lambda: not leftovers(), timeout=10), leftovers()
