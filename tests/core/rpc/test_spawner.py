@@ -29,7 +29,7 @@ def _wait_until(predicate, timeout=10.0, interval=0.02):
 
 
 def test_start_stop_poll_wait():
-    proc = ProcessSpawner(name="worker")
+    proc = ProcessSpawner(name="worker", executable=sys.executable)
     try:
         assert proc.poll() is None
         assert proc.client._import("os").getpid() == proc.pid
