@@ -12,7 +12,7 @@ when the first of them is used.
 
 from __future__ import annotations
 
-import importlib
+from lslacq._lazy import lazy_exports
 
 _LAZY = {
     "StreamWatcher": "lslacq_lsl.stream_watcher",
@@ -33,17 +33,4 @@ _LAZY = {
     "LslInlet": "lslacq_lsl.inlet",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lslacq_lsl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

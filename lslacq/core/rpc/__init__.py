@@ -10,8 +10,7 @@
 
 from __future__ import annotations
 
-import importlib
-
+from ..._lazy import lazy_exports
 from ...errors import RemoteCallError
 from .client import RPCClient
 from .future import Future
@@ -31,10 +30,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__, _ = lazy_exports(__name__, _LAZY, globals())
