@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._node import PASSTHROUGH_KEYS, DspNode, as_time_channel, check_signal_input
+from ._node import PASSTHROUGH_KEYS, as_time_channel, check_signal_input
 from .overlap import OverlapFiltfiltEngine
 from .params import Param
 from .sos import validate_sos
-from .sosfilter import ENGINES, output_dtype
+from .sosfilter import ENGINES, SosCoefficientsNode, output_dtype
 
 __all__ = ["OverlapFiltfilt"]
 
 
-class OverlapFiltfilt(DspNode):
+class OverlapFiltfilt(SosCoefficientsNode):
     """Forward-backward SOS filtering of a stream with a sliding, overlapping window.
 
     Because the signal is filtered piecewise, the result differs slightly from
@@ -77,19 +77,6 @@ class OverlapFiltfilt(DspNode):
         self._requested_dtype = dtype
         self.params["coefficients"] = coefficients
         self._dirty.clear()
-
-    @property
-    def coefficients(self) -> np.ndarray:
-        return self.params["coefficients"]
-
-    def set_coefficients(self, coefficients) -> None:
-        """Change the filter (while running too)."""
-        self.params["coefficients"] = coefficients
-
-    def _check_param(self, name, value, values):
-        if name == "coefficients" and value is not None and getattr(self, "nb_channel", None) is not None:
-            validate_sos(value, self.nb_channel, name=f"{self.name}.params['coefficients']")
-        return value
 
     def after_input_connect(self, inputname: str) -> None:
         params = self.input.params

@@ -50,7 +50,24 @@ class FixedChunker:
         self._n = rest.shape[0]
 
 
-class SosFilter(DspNode):
+class SosCoefficientsNode(DspNode):
+    """Base of the nodes whose filter is a ``params['coefficients']`` SOS array."""
+
+    @property
+    def coefficients(self) -> np.ndarray:
+        return self.params["coefficients"]
+
+    def set_coefficients(self, coefficients) -> None:
+        """Change the filter (while running too); pyacq's method name."""
+        self.params["coefficients"] = coefficients
+
+    def _check_param(self, name, value, values):
+        if name == "coefficients" and value is not None and getattr(self, "nb_channel", None) is not None:
+            validate_sos(value, self.nb_channel, name=f"{self.name}.params['coefficients']")
+        return value
+
+
+class SosFilter(SosCoefficientsNode):
     """Filter every channel of a signal stream with second-order sections (causal IIR).
 
     The per-channel filter state is carried from chunk to chunk, so the
@@ -115,19 +132,6 @@ class SosFilter(DspNode):
         self._requested_dtype = dtype
         self.params["coefficients"] = coefficients
         self._dirty.clear()
-
-    @property
-    def coefficients(self) -> np.ndarray:
-        return self.params["coefficients"]
-
-    def set_coefficients(self, coefficients) -> None:
-        """Change the filter (while running too); pyacq's method name."""
-        self.params["coefficients"] = coefficients
-
-    def _check_param(self, name, value, values):
-        if name == "coefficients" and value is not None and getattr(self, "nb_channel", None) is not None:
-            validate_sos(value, self.nb_channel, name=f"{self.name}.params['coefficients']")
-        return value
 
     def after_input_connect(self, inputname: str) -> None:
         params = self.input.params
