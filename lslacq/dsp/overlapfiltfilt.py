@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._node import PASSTHROUGH_KEYS, as_time_channel, check_signal_input
+from ._node import as_time_channel
 from .overlap import OverlapFiltfiltEngine
 from .params import Param
 from .sos import validate_sos
@@ -77,19 +77,6 @@ class OverlapFiltfilt(SosCoefficientsNode):
         self._requested_dtype = dtype
         self.params["coefficients"] = coefficients
         self._dirty.clear()
-
-    def after_input_connect(self, inputname: str) -> None:
-        params = self.input.params
-        self.nb_channel, self._in_dtype = check_signal_input(self, "signals")
-        spec = self.output.spec
-        spec["shape"] = (-1, self.nb_channel)
-        spec["dtype"] = output_dtype(self._in_dtype, getattr(self, "_requested_dtype", None)).str
-        for key in PASSTHROUGH_KEYS:
-            if params.get(key) not in (None, ""):
-                spec[key] = params[key]
-
-    def check_input_specs(self) -> None:
-        validate_sos(self.params["coefficients"], self.nb_channel, name=f"{self.name}: coefficients")
 
     def _initialize(self) -> None:
         params = self.input.params

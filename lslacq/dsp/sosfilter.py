@@ -66,6 +66,20 @@ class SosCoefficientsNode(DspNode):
             validate_sos(value, self.nb_channel, name=f"{self.name}.params['coefficients']")
         return value
 
+    def after_input_connect(self, inputname: str) -> None:
+        """Take the channel count and dtype from the input; pass its metadata through."""
+        params = self.input.params
+        self.nb_channel, self._in_dtype = check_signal_input(self, "signals")
+        spec = self.output.spec
+        spec["shape"] = (-1, self.nb_channel)
+        spec["dtype"] = output_dtype(self._in_dtype, getattr(self, "_requested_dtype", None)).str
+        for key in PASSTHROUGH_KEYS:
+            if params.get(key) not in (None, ""):
+                spec[key] = params[key]
+
+    def check_input_specs(self) -> None:
+        validate_sos(self.params["coefficients"], self.nb_channel, name=f"{self.name}: coefficients")
+
 
 class SosFilter(SosCoefficientsNode):
     """Filter every channel of a signal stream with second-order sections (causal IIR).
@@ -132,21 +146,6 @@ class SosFilter(SosCoefficientsNode):
         self._requested_dtype = dtype
         self.params["coefficients"] = coefficients
         self._dirty.clear()
-
-    def after_input_connect(self, inputname: str) -> None:
-        params = self.input.params
-        self.nb_channel, in_dtype = check_signal_input(self, "signals")
-        self._in_dtype = in_dtype
-        self._out_dtype = output_dtype(in_dtype, getattr(self, "_requested_dtype", None))
-        spec = self.output.spec
-        spec["shape"] = (-1, self.nb_channel)
-        spec["dtype"] = self._out_dtype.str
-        for key in PASSTHROUGH_KEYS:
-            if params.get(key) not in (None, ""):
-                spec[key] = params[key]
-
-    def check_input_specs(self) -> None:
-        validate_sos(self.params["coefficients"], self.nb_channel, name=f"{self.name}: coefficients")
 
     def _initialize(self) -> None:
         params = self.input.params
