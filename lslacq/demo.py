@@ -9,7 +9,6 @@ continuity (lost samples, index errors).
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import statistics
@@ -51,6 +50,7 @@ class DemoStats:
         self.samples = 0
         self.chunks = 0
         self.index_errors = 0
+        self.lost_samples = 0
         self.latencies: list[float] = []
         self.last_index = 0
 

@@ -28,7 +28,7 @@ import uuid
 
 import zmq
 
-__all__ = ["HEADER", "HELLO", "CLOSED", "get_context", "bind_address", "pack_header", "unpack_header"]
+__all__ = ["HEADER", "HELLO", "CLOSED", "get_context", "bind_address", "pack_header"]
 
 HEADER = struct.Struct("<qqcB6x")  # index (last + 1), n samples, order b'C' | b'F', epoch, padding
 HELLO = b"LSLACQ/HELLO/1"
@@ -43,9 +43,6 @@ def get_context() -> zmq.Context:
 def pack_header(index: int, nsamples: int, order: bytes = b"C", epoch: int = 0) -> bytes:
     return HEADER.pack(index, nsamples, order, epoch)
 
-
-def unpack_header(frame) -> tuple[int, int, bytes, int]:
-    return HEADER.unpack_from(frame)
 
 
 def bind_address(protocol: str, interface: str, port) -> str:
