@@ -27,7 +27,6 @@ What it does better (each of these is a measured problem of the original):
 
 from __future__ import annotations
 
-import ctypes
 import logging
 from collections.abc import Mapping
 
@@ -36,7 +35,8 @@ import pylsl
 
 from lslacq.errors import BrokenStreamError, LslacqError
 
-from ._pylsl import LostError, LslTimeoutError, handle_error
+from ._liblsl import ChunkPuller
+from ._pylsl import LostError, LslTimeoutError
 from .metadata import StreamDescription, describe_stream
 from .resolve import query_from_identifier, resolve_stream
 
@@ -93,13 +93,14 @@ class _Ring:
         if dtype == object:
             self.buffer[:] = ""
         self.buffer_t = np.zeros(n_samples, dtype=np.float64)
+        self.size = n_samples
         self.curr_i = 0
-        self.last_t = 0.0
         self.n_total = 0
 
     @property
-    def size(self) -> int:
-        return self.buffer.shape[0]
+    def last_t(self) -> float:
+        """Timestamp of the newest sample (0.0 before the first)."""
+        return float(self.buffer_t[self.curr_i - 1]) if self.n_total else 0.0
 
     def add_samples(self, samples, times) -> None:
         """Append samples (n, n_channels) and their timestamps, keeping the newest."""
@@ -121,7 +122,6 @@ class _Ring:
             self.buffer_t[:m - first] = times[first:]
         self.curr_i = (self.curr_i + m) % size
         self.n_total += n
-        self.last_t = float(times[-1])
 
     def unfold_buffer(self) -> np.ndarray:
         return np.concatenate([self.buffer[self.curr_i:], self.buffer[:self.curr_i]])
@@ -208,7 +208,7 @@ class StreamWatcher:
 
         self.stream: pylsl.StreamInfo | None = None
         self.streams: list[pylsl.StreamInfo] | None = None
-        self.inlet: pylsl.StreamInlet | None = None
+        self._inlet: pylsl.StreamInlet | None = None
         self.description: StreamDescription | None = None
         self.ring_buffer: _Ring | None = None
         self.channel_names: list[str] = []
@@ -219,7 +219,7 @@ class StreamWatcher:
         self._last_start = 0
         self._last_n = 0
         self._is_string = False
-        self._errcode = ctypes.c_int()
+        self._puller: ChunkPuller | None = None
 
     # -- dareplane-compatible API ---------------------------------------
     def connect_to_stream(self, identifier: Mapping | str | None = None, timeout: float | None = None) -> None:
@@ -285,6 +285,8 @@ class StreamWatcher:
         self.n_new = 0
         self._last_start = self._last_n = 0
         self._row_bytes = self.buffer.strides[0] if not self._is_string else 0
+        self._data_address = self.buffer.ctypes.data
+        self._t_address = self.buffer_t.ctypes.data
 
     def update(self) -> int:
         """Move the samples queued in the inlet into the ring buffer.
@@ -294,19 +296,14 @@ class StreamWatcher:
         int
             The number of new samples (also added to ``n_new``).
         """
-        inlet = self.inlet
-        if inlet is None:
-            raise StreamWatcherNotConnected(
-                f"StreamWatcher {self.name!r} is not connected; call connect_to_stream() first"
-            )
+        puller = self._puller
+        if puller is None:
+            puller = self._make_puller()
         try:
-            if not inlet.samples_available():
+            if not puller.available():
                 return 0
             start = self.ring_buffer.curr_i
-            if self._is_string:
-                n = self._pull_strings(inlet)
-            else:
-                n = self._pull_numeric(inlet)
+            n = self._pull_strings(puller.inlet) if self._is_string else self._pull_numeric(puller)
         except LostError:
             raise BrokenStreamError(
                 f"StreamWatcher {self.name!r}: the LSL stream was lost and cannot be recovered (it has no "
@@ -317,6 +314,24 @@ class StreamWatcher:
             self.n_new += n
         return n
 
+    def _make_puller(self) -> ChunkPuller:
+        if self._inlet is None:
+            raise StreamWatcherNotConnected(
+                f"StreamWatcher {self.name!r} is not connected; call connect_to_stream() first"
+            )
+        self._puller = ChunkPuller(self._inlet, self.description.channel_count, self.description.channel_format)
+        return self._puller
+
+    @property
+    def inlet(self) -> pylsl.StreamInlet | None:
+        """The pylsl inlet (None when not connected)."""
+        return self._inlet
+
+    @inlet.setter
+    def inlet(self, inlet: pylsl.StreamInlet | None) -> None:
+        self._inlet = inlet
+        self._puller = None  # made again (for the new inlet) by the next update()
+
     # dareplane-utils names of the two update flavours
     def update_numeric(self) -> int:
         return self.update()
@@ -324,30 +339,17 @@ class StreamWatcher:
     def update_char_p(self) -> int:
         return self.update()
 
-    def _pull_numeric(self, inlet: pylsl.StreamInlet) -> int:
+    def _pull_numeric(self, puller: ChunkPuller) -> int:
         ring = self.ring_buffer
         size = ring.size
-        n_ch = self.buffer.shape[1]
-        data_base = self.buffer.ctypes.data
-        t_base = self.buffer_t.ctypes.data
-        pull = inlet.do_pull_chunk
-        err = self._errcode
+        data_base, t_base, row_bytes = self._data_address, self._t_address, self._row_bytes
         total = 0
-        while True:
+        while True:  # liblsl writes straight into the ring, in at most two pieces when it wraps
             curr = ring.curr_i
-            want = min(size - curr, self.chunk_buffer_size)
-            got = pull(
-                inlet.obj,
-                ctypes.c_void_p(data_base + curr * self._row_bytes),
-                ctypes.c_void_p(t_base + curr * 8),
-                ctypes.c_size_t(want * n_ch),
-                ctypes.c_size_t(want),
-                ctypes.c_double(0.0),
-                ctypes.byref(err),
-            )
-            if err.value:
-                handle_error(err)
-            got //= n_ch
+            want = size - curr
+            if want > self.chunk_buffer_size:
+                want = self.chunk_buffer_size
+            got = puller.pull_into(data_base + curr * row_bytes, t_base + curr * 8, want)
             if got == 0:
                 break
             ring.curr_i = (curr + got) % size
@@ -355,8 +357,6 @@ class StreamWatcher:
             total += got
             if got < want:
                 break
-        if total:
-            ring.last_t = float(self.buffer_t[ring.curr_i - 1])
         return total
 
     def _pull_strings(self, inlet: pylsl.StreamInlet) -> int:
