@@ -152,7 +152,8 @@ class ChunkPusher:
         handle_error(self._push_one(self._handle, data.ctypes.data, data.size, timestamp, pushthrough))
 
     def push_stamped(self, data: np.ndarray, timestamps: np.ndarray, pushthrough: bool = True) -> None:
-        """Push a C-contiguous chunk with one float64 timestamp per sample (a C-contiguous array)."""
+        """Push a C-contiguous chunk with one timestamp per sample."""
+        timestamps = np.ascontiguousarray(timestamps, dtype=np.float64)
         if len(timestamps) != len(data):
             raise ValueError(f"push_stamped: {len(data)} samples but {len(timestamps)} timestamps")
         handle_error(self._push_each(self._handle, data.ctypes.data, data.size, timestamps.ctypes.data,

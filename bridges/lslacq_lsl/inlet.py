@@ -25,7 +25,6 @@ same query again and opens a new inlet (:attr:`LslInlet.n_reconnects`).
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
 import threading
@@ -38,7 +37,8 @@ from lslacq.core.node import Node
 from lslacq.core.signal import Signal
 from lslacq.errors import LslacqError, StreamTimeoutError
 
-from ._pylsl import LostError, LslTimeoutError, handle_error
+from ._liblsl import ChunkPuller
+from ._pylsl import LostError, LslTimeoutError
 from .metadata import StreamDescription, describe_stream
 from .resolve import build_predicate, resolve_stream
 from .stream_watcher import processing_flags
@@ -110,6 +110,7 @@ class LslInlet(Node):
         self.failed = Signal()
         self.error: BaseException | None = None
         self.inlet: pylsl.StreamInlet | None = None
+        self._puller: ChunkPuller | None = None  # holds the inlet too: cleared with it
         self.description: StreamDescription | None = None
         self.n_received = 0
         self.n_gaps = 0
@@ -145,7 +146,7 @@ class LslInlet(Node):
         self.reference = reference
         if self.inlet is not None:  # configured again: drop the previous stream
             self.inlet.close_stream()
-            self.inlet = None
+            self.inlet = self._puller = None
         self.description = None
         self._open_inlet(resolve_stream(timeout=resolve_timeout, **self.query))
         self._set_output_specs()
@@ -171,6 +172,7 @@ class LslInlet(Node):
         self.is_markers = description.channel_format == "string"
         self._n_ch = description.channel_count
         self._dtype = description.dtype
+        self._puller = None if self.is_markers else ChunkPuller(inlet, self._n_ch, description.channel_format)
 
     def _set_output_specs(self) -> None:
         from lslacq.dsp.events import EVENT_DTYPE
@@ -221,7 +223,7 @@ class LslInlet(Node):
         with _time_maps_lock:
             for key in [k for k, v in _time_maps.items() if v is self]:
                 del _time_maps[key]
-        inlet, self.inlet = self.inlet, None
+        inlet, self.inlet, self._puller = self.inlet, None, None
         if inlet is not None:
             inlet.close_stream()
 
@@ -272,7 +274,7 @@ class LslInlet(Node):
         if not self._stalled:
             self._stalled = True
             self.n_stalls += 1
-        self.inlet = None
+        self.inlet = self._puller = None
         predicate = build_predicate(**self.query)
         while not self._stop_event.is_set():
             found = pylsl.resolve_bypred(predicate, 1, 1.0)
@@ -285,28 +287,12 @@ class LslInlet(Node):
             return
 
     def _pull_numeric(self, wait: float) -> int:
-        inlet = self.inlet
-        err = ctypes.c_int()
-        n_ch = self._n_ch
+        puller = self._puller
         data, ts = self._data, self._ts
-        row = data.strides[0]
         # wait for one sample, then take whatever else is queued, without a busy loop
-        got = inlet.do_pull_chunk(inlet.obj, ctypes.c_void_p(data.ctypes.data), ctypes.c_void_p(ts.ctypes.data),
-                                  ctypes.c_size_t(n_ch), ctypes.c_size_t(1), ctypes.c_double(wait),
-                                  ctypes.byref(err))
-        if err.value:
-            handle_error(err)
-        if not got:
+        if not puller.pull_array(data, ts, 0, 1, timeout=wait):
             return 0
-        if self.max_chunk == 1:
-            self._emit(data[:1].copy(), ts[:1].copy())
-            return 1
-        more = inlet.do_pull_chunk(inlet.obj, ctypes.c_void_p(data.ctypes.data + row),
-                                   ctypes.c_void_p(ts.ctypes.data + 8), ctypes.c_size_t((self.max_chunk - 1) * n_ch),
-                                   ctypes.c_size_t(self.max_chunk - 1), ctypes.c_double(0.0), ctypes.byref(err))
-        if err.value:
-            handle_error(err)
-        n = 1 + more // n_ch
+        n = 1 + (puller.pull_array(data, ts, 1) if self.max_chunk > 1 else 0)
         self._emit(data[:n].copy(), ts[:n].copy())
         return n
 

@@ -26,49 +26,27 @@ Timestamps
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
+import time
 
 import numpy as np
 import pylsl
 
 from lslacq.core.node import Node
 from lslacq.core.signal import Signal
+from lslacq.core.stream.merging import deliver_merged
 from lslacq.errors import StreamClosedError, StreamTimeoutError
 
-from ._pylsl import handle_error
+from ._liblsl import ChunkPusher
 from .clock import SampleClock, get_clock, register_clock, unregister_clock
 from .metadata import build_stream_info, channel_format_for_dtype, dtype_for_channel_format, stable_source_id
 
-__all__ = ["LslOutlet", "push_chunk"]
+__all__ = ["LslOutlet"]
 
 logger = logging.getLogger(__name__)
 
 _EVENT_STREAMTYPES = ("event", "events")
-
-
-def push_chunk(outlet: pylsl.StreamOutlet, data: np.ndarray, timestamps: np.ndarray | float = 0.0,
-               pushthrough: bool = True) -> None:
-    """Push a numeric chunk with one timestamp per sample (or one for the newest sample).
-
-    Unlike ``StreamOutlet.push_chunk`` with a list of timestamps, this hands
-    liblsl a pointer to the numpy timestamp array (no per-sample Python work).
-    ``data`` must already be C-contiguous in the outlet's dtype.
-    """
-    if np.ndim(timestamps) == 0:
-        outlet.push_chunk(data, timestamp=float(timestamps), pushthrough=pushthrough)
-        return
-    ts = np.ascontiguousarray(timestamps, dtype=np.float64)
-    if len(ts) != len(data):
-        raise ValueError(f"push_chunk: {len(data)} samples but {len(ts)} timestamps")
-    handle_error(outlet.do_push_chunk_n(
-        outlet.obj,
-        ctypes.c_void_p(data.ctypes.data),
-        ctypes.c_ulong(data.size),
-        ctypes.c_void_p(ts.ctypes.data),
-        ctypes.c_int(pushthrough),
-    ))
 
 
 class LslOutlet(Node):
@@ -108,6 +86,13 @@ class LslOutlet(Node):
         whose sample clock the event indexes refer to.
     extra_desc : dict
         More ``desc`` elements (nested dicts become nested elements).
+    push_interval : float
+        Seconds between pushes to liblsl (default 0: push every chunk as
+        soon as it arrives). Chunks arriving meanwhile are merged into one
+        push, which saves CPU (in this node and in liblsl's sender thread) at
+        high chunk rates, at the cost of up to ``push_interval`` s of added
+        latency. Chunks that queued up while the node was busy are always
+        merged (up to ``max_push_samples``), whatever this setting.
     max_clock_drift : float or None
         Seconds the index-derived timestamps may drift from the LSL clock
         (a source whose real rate is off its nominal rate) before they are
@@ -125,6 +110,8 @@ class LslOutlet(Node):
 
     _input_specs = {"signals": {}}
     _output_specs: dict = {}
+    #: largest merged push, in samples (catch-up batching and ``push_interval``)
+    max_push_samples: int = 65536
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
@@ -139,13 +126,15 @@ class LslOutlet(Node):
         self._reference_clock: SampleClock | None = None
         self._last_index: int | None = None
         self._last_ts: float | None = None
+        self._pusher: ChunkPusher | None = None
 
     def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
                    channel_names=None, channel_units=None, channel_types=None, chunk_size: int | None = None,
                    max_buffered: float = 360, manufacturer: str | None = None, model: str | None = None,
                    serial_number: str | None = None, nominal_srate: float | None = None,
                    marker_format: str = "string", timestamps_input: bool = False, reference: str | None = None,
-                   extra_desc: dict | None = None, max_clock_drift: float | None = 0.02) -> None:
+                   extra_desc: dict | None = None, max_clock_drift: float | None = 0.02,
+                   push_interval: float = 0.0) -> None:
         if marker_format not in ("string", "int32"):
             raise ValueError(f"{self.name}: marker_format must be 'string' or 'int32', got {marker_format!r}")
         if chunk_size is not None and int(chunk_size) < 0:
@@ -167,6 +156,9 @@ class LslOutlet(Node):
         if max_clock_drift is not None and max_clock_drift <= 0:
             raise ValueError(f"{self.name}: max_clock_drift must be > 0 s or None, got {max_clock_drift!r}")
         self.max_clock_drift = max_clock_drift
+        if not push_interval >= 0:
+            raise ValueError(f"{self.name}: push_interval must be >= 0 s (0: push every chunk), got {push_interval!r}")
+        self.push_interval = float(push_interval)
         self.timestamps_input = bool(timestamps_input)
         if self.timestamps_input and "timestamps" not in self.inputs:
             from lslacq.core.stream import InputStream
@@ -238,6 +230,7 @@ class LslOutlet(Node):
             extra_desc=self.extra_desc, **meta,
         )
         self.outlet = pylsl.StreamOutlet(self.info, chunk_size=self.chunk_size, max_buffered=self.max_buffered)
+        self._pusher = ChunkPusher(self.outlet, self.channel_format) if self.channel_format != "string" else None
         if srate:
             self.clock = SampleClock(srate, max_drift=self.max_clock_drift)
             for key in (self.source_id, self.name, self.stream_name):
@@ -272,6 +265,7 @@ class LslOutlet(Node):
         if self.clock is not None:
             for key in (self.source_id, self.name, self.stream_name):
                 unregister_clock(key, self.clock)
+        self._pusher = None
         self.outlet = None  # liblsl destroys the outlet (consumers see it vanish)
 
     # -- LSL side helpers ---------------------------------------------------------
@@ -288,19 +282,26 @@ class LslOutlet(Node):
     # -- push thread ----------------------------------------------------------------
     def _run(self) -> None:
         signals = self.inputs["signals"]
+        stop = self._stop_event
+        deliver = self._push_events if self.is_events else self._push_signal
+        interval = self.push_interval
+        next_push = 0.0
         try:
-            while not self._stop_event.is_set():
+            while not stop.is_set():
+                if interval:
+                    delay = next_push - time.monotonic()
+                    if delay > 0 and stop.wait(delay):
+                        break
                 if not signals.poll(timeout=100):
                     continue
                 index, data = signals.recv(return_data=True)
                 if data is None or len(data) == 0:
                     continue
-                if self.is_events:
-                    self._push_events(data)
-                else:
-                    self._push_signal(index, data)
+                deliver_merged(signals, index, data, self.max_push_samples, deliver)
+                if interval:
+                    next_push = time.monotonic() + interval
         except StreamClosedError as exc:
-            if not self._stop_event.is_set():
+            if not stop.is_set():
                 logger.info("%s: input closed (%s); outlet stays open", self.name, exc)
         except Exception as exc:
             self.error = exc
@@ -327,9 +328,9 @@ class LslOutlet(Node):
         start = index - n
         chunk = np.ascontiguousarray(data.reshape(n, self.n_channels), dtype=self.lsl_dtype)
         if self.timestamps_input:
-            push_chunk(self.outlet, chunk, self._timestamps_from_input(start, index))
+            self._pusher.push_stamped(chunk, self._timestamps_from_input(start, index))
         elif self.clock is None:  # irregular-rate numeric stream: stamped on arrival
-            push_chunk(self.outlet, chunk, pylsl.local_clock())
+            self._pusher.push(chunk, pylsl.local_clock())
         else:
             clock = self.clock
             if self._last_index is not None and start < self._last_index:
@@ -343,7 +344,7 @@ class LslOutlet(Node):
                 clock.anchor(index - 1, now)
             # one explicit timestamp (of the newest sample): liblsl derives the others at exactly 1/srate
             self._last_ts = clock.time_of_index(index - 1)
-            push_chunk(self.outlet, chunk, self._last_ts)
+            self._pusher.push(chunk, self._last_ts)
             clock.observe(index)
         self._last_index = index
         self.n_pushed += n
@@ -376,7 +377,7 @@ class LslOutlet(Node):
             return np.asarray(self.clock.time_of(indexes), dtype=np.float64)
         return np.full(len(indexes), pylsl.local_clock())
 
-    def _push_events(self, data: np.ndarray) -> None:
+    def _push_events(self, index: int, data: np.ndarray) -> None:
         from lslacq.dsp.events import as_event_indexes, event_labels
 
         events = np.asarray(data).reshape(-1)
@@ -391,5 +392,5 @@ class LslOutlet(Node):
                 codes = events["code"].astype(np.int32)
             else:
                 codes = np.ones(len(events), dtype=np.int32)
-            push_chunk(self.outlet, np.ascontiguousarray(codes.reshape(-1, 1)), times)
+            self._pusher.push_stamped(np.ascontiguousarray(codes.reshape(-1, 1)), times)
         self.n_pushed += len(events)

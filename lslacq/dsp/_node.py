@@ -10,8 +10,8 @@ import numpy as np
 
 from ..core.node import Node
 from ..core.signal import Signal
+from ..core.stream.merging import deliver_merged
 from ..core.tools import ThreadPollInput
-from ..errors import BrokenStreamError, StreamClosedError
 from .params import Params
 
 logger = logging.getLogger(__name__)
@@ -102,29 +102,12 @@ class DspNode(Node):
 
         stream = self.inputs[input_name]
 
+        def deliver(index: int, data: Any) -> None:
+            self._process(input_name, index, data)
+
         def handle_batched(index: int, data: Any) -> None:
-            # Catch-up batching: when chunks are already waiting (the node fell behind),
-            # merge the contiguous ones into one call; a node that keeps up sees one chunk
-            # at a time, so this costs no latency and amortises per-chunk overhead.
-            index = int(index)
-            parts, n = [data], len(data)
-            try:
-                while n < self.batch_max_samples and stream.poll(0):
-                    try:
-                        next_index, more = stream.recv(return_data=True)
-                    except BrokenStreamError:
-                        continue  # logged and counted by the stream
-                    if next_index - len(more) != index:  # gap or restart: flush what we have first
-                        batch, parts, n = _join(parts), [], 0
-                        self._process(input_name, index, batch)
-                    parts.append(more)
-                    n += len(more)
-                    index = int(next_index)
-            except StreamClosedError:
-                if parts:  # deliver what arrived before the output closed
-                    self._process(input_name, index, _join(parts))
-                raise
-            self._process(input_name, index, _join(parts))
+            # a node that keeps up sees one chunk at a time; one that fell behind catches up in big ones
+            deliver_merged(stream, index, data, self.batch_max_samples, deliver)
         return handle_batched
 
     def _stop(self) -> None:
@@ -145,10 +128,6 @@ class DspNode(Node):
 
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def _join(parts: list) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def as_time_channel(data: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ all_transfermodes = {"plaindata": PlainDataSender, "sharedmem": SharedMemSender}
 _BLOCKED_POLL_MS = 200
 _SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
-_ADMIT_CHECK_S = 0.002
+_ADMIT_CHECK_S = 0.02
 _POLLIN = int(zmq.POLLIN)
 _BLOCKED_WARNING_S = 5.0
 
@@ -195,7 +195,7 @@ class OutputStream:
                 else np.asarray(data)
             if data.ndim == 1 and len(self._frame_shape) > 0:
                 data = data.reshape((-1,) + self._frame_shape)
-        if data.dtype != self._dtype or data.shape[1:] != self._frame_shape:
+        if (data.dtype is not self._dtype and data.dtype != self._dtype) or data.shape[1:] != self._frame_shape:
             raise ValueError(f"{self._label}: chunk of dtype {data.dtype} and shape {data.shape} does not match the "
                              f"stream ({self._dtype}, (n,) + {self._frame_shape}); convert it with "
                              f"data.astype({str(self._dtype)!r}) / reshape it")

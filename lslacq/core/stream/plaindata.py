@@ -10,6 +10,8 @@ from .compression import get_codec
 from .spec import StreamSpec
 from .transport import HEADER, pack_header
 
+_pack_header = HEADER.pack
+
 __all__ = ["PlainDataSender", "PlainDataReceiver"]
 
 # Below this size one copy into a single frame beats a second, zero-copy frame.
@@ -32,12 +34,19 @@ class PlainDataSender:
         self.codec = get_codec(params.compression)
         self.itemsize = params.np_dtype.itemsize
         self.stopping = False
+        # C-contiguous chunks of plain numeric dtypes go into the frame as they are (buffer
+        # protocol), without the uint8 view that datetime64 and some records need
+        self._buffer_ok = self.codec is None and params.np_dtype.kind in "biufc"
 
     def extra_params(self) -> dict:
         return {}
 
     def encode(self, index: int, data: np.ndarray, epoch: int = 0) -> tuple:
         """Return the message frames for a chunk (1 frame: copied; 2 frames: payload not copied)."""
+        if self._buffer_ok and data.flags.c_contiguous:  # the common case, kept short
+            if data.nbytes < _ZERO_COPY_MIN_BYTES:
+                return (_pack_header(index, data.shape[0], b"C", epoch) + data.data,)
+            return _pack_header(index, data.shape[0], b"C", epoch), data
         if data.flags.c_contiguous:
             order = b"C"
         elif data.flags.f_contiguous and data.ndim > 1:
