@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -221,5 +222,66 @@ def test_irregular_numeric_stream_with_nominal_srate_zero(unique_name):
             np.testing.assert_array_equal(data, [[1, 2], [3, 4]])
             assert np.all(ts >= t_before - 1)
             del inlet
+        finally:
+            node.close()
+
+
+class _PushSpy:
+    """Wraps a node's ChunkPusher.push: counts pushes, their sizes, and signals the first."""
+
+    def __init__(self, node):
+        self.sizes = []
+        self.first = threading.Event()
+        self._push = node._pusher.push
+        node._pusher.push = self
+
+    def __call__(self, data, timestamp=0.0, pushthrough=True):
+        self._push(data, timestamp, pushthrough)
+        self.sizes.append(len(data))
+        self.first.set()
+
+
+@pytest.mark.parametrize("push_interval", [-1, float("nan"), "soon"])
+def test_push_interval_is_validated(unique_name, push_interval):
+    node = LslOutlet(name="outlet")
+    with pytest.raises((ValueError, TypeError), match="push_interval"):
+        node.configure(name=unique_name, push_interval=push_interval)
+
+
+def test_queued_chunks_are_merged_into_one_push_with_exact_timestamps(unique_name):
+    srate = 500.0
+    with make_source(3, srate) as src:
+        node = _outlet(src, unique_name)
+        try:
+            inlet = _plain_inlet(node.source_id)
+            spy = _PushSpy(node)
+            for k in range(10):  # queued before the push thread runs: it finds them all waiting
+                src.send(ramp(20, 3, start=20 * k))
+            node.start()
+            data, ts = pull_exactly(inlet, 200)
+            np.testing.assert_array_equal(data, ramp(200, 3))
+            np.testing.assert_allclose(np.diff(ts), 1 / srate, rtol=0, atol=1e-9)
+            assert spy.sizes == [200]
+            assert node.n_pushed == 200
+        finally:
+            node.close()
+
+
+def test_push_interval_batches_chunks_that_arrive_between_pushes(unique_name):
+    srate = 1000.0
+    with make_source(2, srate) as src:
+        node = _outlet(src, unique_name, push_interval=1.0)
+        try:
+            inlet = _plain_inlet(node.source_id)
+            spy = _PushSpy(node)
+            node.start()
+            src.send(ramp(10, 2))
+            assert spy.first.wait(10), "the first chunk was not pushed"
+            for k in range(1, 6):  # all sent within the 1 s the node waits after its first push
+                src.send(ramp(10, 2, start=10 * k))
+            data, ts = pull_exactly(inlet, 60)
+            np.testing.assert_array_equal(data, ramp(60, 2))
+            np.testing.assert_allclose(np.diff(ts), 1 / srate, rtol=0, atol=1e-9)
+            assert spy.sizes == [10, 50]
         finally:
             node.close()

@@ -18,25 +18,6 @@ PROTOCOLS = ["tcp", "ipc", "inproc"]
 MODES = ["plaindata", "sharedmem"]
 
 
-@pytest.fixture
-def pair():
-    """Factory for a configured output + connected input, closed after the test."""
-    made = []
-
-    def make(input_spec=None, **config):
-        out = OutputStream(name="out")
-        out.configure(**config)
-        inp = InputStream(spec=input_spec, name="in")
-        inp.connect(out)
-        made.append((out, inp))
-        return out, inp
-
-    yield make
-    for out, inp in made:
-        inp.close()
-        out.close()
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("mode", MODES)
 def test_every_protocol_and_mode_between_threads(pair, protocol, mode):
@@ -522,3 +503,14 @@ def test_close_wakes_a_send_blocked_by_a_slow_reader(pair):
     thread.join(10)
     assert not thread.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], StreamClosedError)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "float16", "complex64", "uint64"])
+@pytest.mark.parametrize("n_samples", [3, 40_000])  # one packed frame; a second, zero-copy frame
+def test_plain_numeric_dtypes_small_and_large_chunks(pair, dtype, n_samples):
+    out, inp = pair(protocol="inproc", dtype=dtype, shape=(-1, 2))
+    data = (np.arange(n_samples * 2) % 7).astype(dtype).reshape(n_samples, 2)
+    out.send(data)
+    index, got = inp.recv(timeout=10_000)
+    assert index == n_samples and got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, data)
