@@ -96,6 +96,7 @@ class BrainAmpSocket(Node):
         self._stopping = threading.Event()
         self.error: BaseException | None = None
         self._index_offset = 0
+        self._paused_at: float | None = None  # set while the server is not streaming
         self.reconnects = 0
 
     def _configure(self, brainamp_host: str = "127.0.0.1", brainamp_port: int = DEFAULT_PORT_FLOAT32,
@@ -146,6 +147,7 @@ class BrainAmpSocket(Node):
     def _start(self) -> None:
         self.error = None
         self._index_offset = 0  # before the receiver thread exists: it reads it for every block
+        self._paused_at = None
         self.reconnects = 0
         for output in self.outputs.values():
             output.reset_buffer_index()
@@ -185,7 +187,7 @@ class BrainAmpSocket(Node):
             lost = client.error is not None
             if self._stopping.is_set() or (lost and not self.reconnect):
                 return  # stopped by us, or a failure already reported through _on_failure
-            paused_at = time.monotonic()
+            self._paused_at = time.monotonic()  # the first block after the pause turns it into a gap
             logger.info("%s: %s; waiting for the RDA server to start again", self.name, client.stop_reason)
             try:
                 while not self._stopping.is_set():
@@ -204,11 +206,7 @@ class BrainAmpSocket(Node):
                         lost = True
                         continue
                     self._check_layout(client)
-                    # the pause is a gap in the sample indices, so index-derived times (LSL) stay right
-                    gap = int(round((time.monotonic() - paused_at) * self.sample_rate))
-                    self._index_offset += gap
-                    logger.info("%s: the RDA server started again after %d samples of pause: %s", self.name, gap,
-                                client.start_msg)
+                    logger.info("%s: the RDA server started again: %s", self.name, client.start_msg)
                     break
             except Exception as exc:
                 client.disconnect()
@@ -235,6 +233,13 @@ class BrainAmpSocket(Node):
         self._on_failure(exc)
 
     def _send_block(self, index: int, data: np.ndarray, markers: np.ndarray) -> None:
+        if self._paused_at is not None:
+            # the pause is a gap in the sample indices, so index-derived times (LSL) stay right; done here,
+            # in the receiver thread, so that no block of the new run goes out before the gap is counted
+            gap = int(round((time.monotonic() - self._paused_at) * self.sample_rate))
+            self._index_offset += gap
+            self._paused_at = None
+            logger.info("%s: %d samples of pause before index %d", self.name, gap, index + self._index_offset)
         offset = self._index_offset
         self.outputs["signals"].send(data, index=index + offset)
         if len(markers):
