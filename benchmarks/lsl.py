@@ -9,7 +9,10 @@ Cases
   everything, checks every value (zero loss) and measures push-to-available
   latency (its local_clock() when a sample is pulled minus the sample's
   timestamp; for the bridge the timestamp is index-derived, so this includes
-  the graph hop). Reports producer-process CPU (bridge / bare; target <= 1.5).
+  the graph hop). Rounds of (bare, bridge at each ``--push-intervals``) are
+  interleaved so machine load hits every variant alike. Reports the CPU of
+  the LslOutlet thread against the bare pushing thread (the bridge itself;
+  target <= 1.5) and of the whole producer process (graph send + bridge).
 * watcher: 32 channels at 10 kHz from a pylsl outlet in another process;
   lslacq_lsl.StreamWatcher and dareplane-utils' StreamWatcher both connected,
   update() called every 10 ms on each. Reports per-call cost and CPU per
@@ -19,7 +22,7 @@ Cases
 liblsl is configured for this machine only (127.0.0.1, no multicast) unless
 LSLAPICFG is already set.
 
-Usage: python benchmarks/lsl.py [--quick] [--case outlet|watcher|all]
+Usage: python benchmarks/lsl.py [--quick] [--case outlet|watcher|all] [--rounds N] [--push-intervals 0,20]
 """
 
 from __future__ import annotations
@@ -142,12 +145,8 @@ def _consumer(source_id: str, n: int, n_ch: int):
     return proc
 
 
-def outlet_case(seconds: float, push_intervals: tuple = (0.0,)) -> dict:
-    n_ch, srate = 64, 10_000.0
-    n = int(seconds * srate)
-    results = {}
-
-    # -- baseline: bare pylsl
+def _bare_run(seconds: float, n_ch: int, srate: float, n: int) -> dict:
+    """A bare pylsl outlet, the chunks pushed from this thread."""
     sid = f"bench-bare-{uuid.uuid4().hex[:6]}"
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(sid, "EEG", n_ch, srate, "float32", sid))
     consumer = _consumer(sid, n, n_ch)
@@ -157,10 +156,19 @@ def outlet_case(seconds: float, push_intervals: tuple = (0.0,)) -> dict:
     cpu = time.process_time() - cpu0
     out = json.loads(consumer.communicate(timeout=120)[0])
     outlet = None  # liblsl destroys it
-    results["bare"] = dict(out, pushed=pushed, cpu_s=cpu, thread_cpu_s=thread_cpu)
+    return dict(out, pushed=pushed, cpu_s=cpu, thread_cpu_s=thread_cpu)
 
-    for push_interval in push_intervals:
-        results[f"bridge {push_interval * 1e3:g} ms"] = _bridge_run(seconds, n_ch, srate, n, push_interval)
+
+def outlet_case(seconds: float, push_intervals: tuple = (0.0,), rounds: int = 3) -> list[dict]:
+    """Rounds of (bare, bridge at each push_interval), interleaved so machine load hits all alike."""
+    n_ch, srate = 64, 10_000.0
+    n = int(seconds * srate)
+    results = []
+    for _ in range(rounds):
+        r = {"bare": _bare_run(seconds, n_ch, srate, n)}
+        for push_interval in push_intervals:
+            r[f"bridge {push_interval * 1e3:g} ms"] = _bridge_run(seconds, n_ch, srate, n, push_interval)
+        results.append(r)
     return results
 
 
@@ -298,26 +306,34 @@ def main() -> int:
     parser.add_argument("--case", choices=("outlet", "watcher", "all"), default="all")
     parser.add_argument("--intervals", default="10,1", help="update() periods in ms for the watcher case")
     parser.add_argument("--push-intervals", default="0,20", help="LslOutlet push_interval values in ms (outlet case)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the outlet case")
     args = parser.parse_args()
     seconds = 2.0 if args.quick else 5.0
     print(f"liblsl {pylsl.library_version()}, pylsl {pylsl.__version__}, {os.cpu_count()} cores, "
           f"{seconds:g} s per case")
     if args.case in ("outlet", "all"):
         intervals = [float(x) / 1e3 for x in args.push_intervals.split(",")]
-        r = outlet_case(seconds, tuple(intervals))
-        print("\n== outlet: 64 ch @ 10 kHz float32, 100-sample chunks, consumer in another process ==")
-        bare = r["bare"]
-        for label, x in r.items():
-            print(f"{label:>14}: pushed {x['pushed']}, received {x['received']}, wrong values {x['bad']}, "
-                  f"latency median {x['latency_ms'][0]:.2f} ms p95 {x['latency_ms'][1]:.2f} ms, "
-                  f"producer CPU {x['cpu_s'] / seconds * 100:.1f} %")
-        for label, x in r.items():
+        rounds = outlet_case(seconds, tuple(intervals), args.rounds)
+        print(f"\n== outlet: 64 ch @ 10 kHz float32, 100-sample chunks, consumer in another process, "
+              f"{args.rounds} interleaved rounds ==")
+        for k, r in enumerate(rounds):
+            bare = r["bare"]
+            for label, x in r.items():
+                ratios = "" if label == "bare" else (
+                    f"; LslOutlet thread / bare pusher thread {x['thread_cpu_s'] / bare['thread_cpu_s']:.2f}x, "
+                    f"process / bare {x['cpu_s'] / bare['cpu_s']:.2f}x")
+                print(f"round {k + 1} {label:>12}: received {x['received']}/{x['pushed']}, wrong values {x['bad']}, "
+                      f"latency median {x['latency_ms'][0]:.1f} ms p95 {x['latency_ms'][1]:.1f} ms, "
+                      f"process CPU {x['cpu_s'] / seconds * 100:.1f} %{ratios}")
+        print("median over rounds:")
+        for label in rounds[0]:
             if label == "bare":
                 continue
-            print(f"{label}: LslOutlet thread / bare pylsl pusher thread {x['thread_cpu_s'] / bare['thread_cpu_s']:.2f}x "
-                  f"[{x['thread_cpu_s'] / seconds * 100:.1f} % vs {bare['thread_cpu_s'] / seconds * 100:.1f} % of a "
-                  f"core]; whole producer process (graph send + bridge) / bare pylsl {x['cpu_s'] / bare['cpu_s']:.2f}x "
-                  f"(target <= 1.5); zero loss: {x['received'] == x['pushed'] and x['bad'] == 0}")
+            thread = np.median([r[label]["thread_cpu_s"] / r["bare"]["thread_cpu_s"] for r in rounds])
+            process = np.median([r[label]["cpu_s"] / r["bare"]["cpu_s"] for r in rounds])
+            lossless = all(r[label]["received"] == r[label]["pushed"] and r[label]["bad"] == 0 for r in rounds)
+            print(f"  {label}: LslOutlet thread / bare pylsl pusher thread {thread:.2f}x; whole producer process "
+                  f"(graph send + bridge) / bare pylsl {process:.2f}x (target <= 1.5); zero loss: {lossless}")
     for interval_ms in [float(x) for x in args.intervals.split(",")] if args.case in ("watcher", "all") else []:
         r = watcher_case(seconds, interval_ms / 1e3)
         print(f"\n== StreamWatcher.update(): 32 ch @ 10 kHz, called every {interval_ms:g} ms, same stream ==")
