@@ -156,8 +156,9 @@ class LslOutlet(Node):
         if max_clock_drift is not None and max_clock_drift <= 0:
             raise ValueError(f"{self.name}: max_clock_drift must be > 0 s or None, got {max_clock_drift!r}")
         self.max_clock_drift = max_clock_drift
-        if not push_interval >= 0:
-            raise ValueError(f"{self.name}: push_interval must be >= 0 s (0: push every chunk), got {push_interval!r}")
+        if not isinstance(push_interval, (int, float)) or not push_interval >= 0:
+            raise ValueError(f"{self.name}: push_interval must be a number of seconds >= 0 (0: push every chunk "
+                             f"as it arrives), got {push_interval!r}")
         self.push_interval = float(push_interval)
         self.timestamps_input = bool(timestamps_input)
         if self.timestamps_input and "timestamps" not in self.inputs:
