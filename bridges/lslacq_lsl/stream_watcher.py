@@ -332,6 +332,10 @@ class StreamWatcher:
         self._inlet = inlet
         self._puller = None  # made again (for the new inlet) by the next update()
 
+    @inlet.deleter
+    def inlet(self) -> None:  # dareplane-utils code does ``del watcher.inlet``
+        self.inlet = None
+
     # dareplane-utils names of the two update flavours
     def update_numeric(self) -> int:
         return self.update()

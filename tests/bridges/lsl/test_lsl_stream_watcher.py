@@ -296,3 +296,16 @@ def test_keeps_receiving_when_the_outlet_restarts_with_the_same_source_id(unique
         np.testing.assert_array_equal(sw.get_data(sw.n_total)[0][10:15], ramp(5, 2, start=10))
     finally:
         sw.disconnect()
+
+
+def test_dropping_the_inlet_as_dareplane_code_does_disconnects(make_outlet, unique_name):
+    outlet = make_outlet(unique_name, n_channels=2)
+    sw = StreamWatcher(unique_name)
+    sw.connect_to_stream()
+    outlet.push_chunk(np.ones((5, 2), np.float32))
+    wait_until(lambda: (sw.update(), sw.n_new >= 5)[1], what="5 samples")
+    del sw.inlet  # dareplane-utils' disconnect() does this
+    assert sw.inlet is None and not sw.connected
+    with pytest.raises(StreamWatcherNotConnected):
+        sw.update()  # the inlet is really gone, not kept alive by the fast pull path
+    assert sw.n_new == 5 and sw.get_data()[0].shape == (5, 2)
