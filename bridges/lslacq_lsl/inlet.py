@@ -35,6 +35,7 @@ import pylsl
 
 from lslacq.core.node import Node
 from lslacq.core.signal import Signal
+from lslacq.core.tools import join_thread
 from lslacq.errors import LslacqError, StreamTimeoutError
 
 from ._liblsl import ChunkPuller
@@ -213,11 +214,8 @@ class LslInlet(Node):
 
     def _stop(self) -> None:
         self._stop_event.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            if self._thread.is_alive():
-                logger.error("%s: pull thread did not stop within 10 s", self.name)
-            self._thread = None
+        join_thread(self._thread, 10, f"{self.name}: pull thread", logger)
+        self._thread = None
 
     def _close(self) -> None:
         with _time_maps_lock:

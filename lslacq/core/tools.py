@@ -13,9 +13,24 @@ from .node import Node
 from .signal import Signal
 from .stream import InputStream
 
-__all__ = ["ThreadPollInput", "StreamConverter", "ChannelSplitter"]
+__all__ = ["ThreadPollInput", "StreamConverter", "ChannelSplitter", "join_thread"]
 
 logger = logging.getLogger(__name__)
+
+
+def join_thread(thread: threading.Thread | None, timeout: float, what: str,
+                log: logging.Logger | None = None) -> bool:
+    """Wait up to ``timeout`` s for ``thread`` to end; log an error naming ``what`` if it does not.
+
+    Returns True if the thread ended (or was None).
+    """
+    if thread is None:
+        return True
+    thread.join(timeout)
+    if thread.is_alive():
+        (log or logger).error("%s did not stop within %g s", what, timeout)
+        return False
+    return True
 
 # Metadata a pass-through node copies from its input to its outputs.
 _PASSTHROUGH_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "units", "scale", "offset", "channel_names",

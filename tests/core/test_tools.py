@@ -1,3 +1,4 @@
+import logging
 import threading
 
 import numpy as np
@@ -145,3 +146,19 @@ def test_channel_splitter_rejects_missing_channels(source):
     with pytest.raises(ValueError, match="channels \\[7\\].*4 channels"):
         split.input.connect(source)
     split.close()
+
+
+def test_join_thread_reports_a_thread_that_does_not_stop(caplog):
+    from lslacq.core.tools import join_thread
+
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, args=(10,), name="stuck")
+    stuck.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="lslacq.core.tools"):
+            assert join_thread(stuck, 0.05, "the stuck worker") is False
+        assert "the stuck worker did not stop within 0.05 s" in caplog.text
+    finally:
+        release.set()
+    assert join_thread(stuck, 10, "the stuck worker") is True
+    assert join_thread(None, 0, "nothing") is True
