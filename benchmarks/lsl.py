@@ -332,8 +332,9 @@ def main() -> int:
             thread = np.median([r[label]["thread_cpu_s"] / r["bare"]["thread_cpu_s"] for r in rounds])
             process = np.median([r[label]["cpu_s"] / r["bare"]["cpu_s"] for r in rounds])
             lossless = all(r[label]["received"] == r[label]["pushed"] and r[label]["bad"] == 0 for r in rounds)
-            print(f"  {label}: LslOutlet thread / bare pylsl pusher thread {thread:.2f}x; whole producer process "
-                  f"(graph send + bridge) / bare pylsl {process:.2f}x (target <= 1.5); zero loss: {lossless}")
+            print(f"  {label}: bridge CPU (LslOutlet thread) / bare pylsl pusher thread {thread:.2f}x (target <= 1.5); "
+                  f"whole producer process (device-side graph send + bridge) / bare pylsl {process:.2f}x; "
+                  f"zero loss: {lossless}")
     for interval_ms in [float(x) for x in args.intervals.split(",")] if args.case in ("watcher", "all") else []:
         r = watcher_case(seconds, interval_ms / 1e3)
         print(f"\n== StreamWatcher.update(): 32 ch @ 10 kHz, called every {interval_ms:g} ms, same stream ==")
