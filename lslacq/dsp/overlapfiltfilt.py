@@ -8,7 +8,7 @@ from ._node import as_time_channel
 from .overlap import OverlapFiltfiltEngine
 from .params import Param
 from .sos import validate_sos
-from .sosfilter import ENGINES, SosCoefficientsNode, output_dtype
+from .sosfilter import SosCoefficientsNode
 
 __all__ = ["OverlapFiltfilt"]
 
@@ -62,27 +62,14 @@ class OverlapFiltfilt(SosCoefficientsNode):
 
     def _configure(self, chunksize: int = 1024, overlapsize: int = 512, coefficients=None, engine: str = "numpy",
                    dtype=None) -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of {list(ENGINES)}")
         for name, value, low in (("chunksize", chunksize, 1), ("overlapsize", overlapsize, 0)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{self.name}: {name} must be an int >= {low}, got {value!r}")
-        if engine == "opencl":
-            from .opencl import require_opencl
-
-            require_opencl(self.name)
-        validate_sos(coefficients, name=f"{self.name}: coefficients")
+        self._configure_filter(coefficients, engine, dtype)
         self.chunksize, self.overlapsize = int(chunksize), int(overlapsize)
-        self.engine_name = engine
-        self._requested_dtype = dtype
-        self.params["coefficients"] = coefficients
-        self._dirty.clear()
 
     def _initialize(self) -> None:
-        params = self.input.params
-        self._scale = params.get("scale")
-        self._offset = params.get("offset")
-        self._out_dtype = output_dtype(self._in_dtype, self._requested_dtype)
+        self._take_input_scaling()
         backend = None
         if self.engine_name == "opencl":
             from .opencl import OpenCLSosKernel

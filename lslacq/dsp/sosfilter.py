@@ -80,6 +80,27 @@ class SosCoefficientsNode(DspNode):
     def check_input_specs(self) -> None:
         validate_sos(self.params["coefficients"], self.nb_channel, name=f"{self.name}: coefficients")
 
+    def _configure_filter(self, coefficients, engine: str, dtype) -> None:
+        """Check and keep what every SOS node configures: engine, coefficients, output dtype."""
+        if engine not in ENGINES:
+            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of {list(ENGINES)}")
+        if engine == "opencl":
+            from .opencl import require_opencl
+
+            require_opencl(self.name)
+        validate_sos(coefficients, name=f"{self.name}: coefficients")
+        self.engine_name = engine
+        self._requested_dtype = dtype
+        self.params["coefficients"] = coefficients
+        self._dirty.clear()
+
+    def _take_input_scaling(self) -> None:
+        """At initialize: the input's scale/offset and the output dtype."""
+        params = self.input.params
+        self._scale = params.get("scale")
+        self._offset = params.get("offset")
+        self._out_dtype = output_dtype(self._in_dtype, self._requested_dtype)
+
 
 class SosFilter(SosCoefficientsNode):
     """Filter every channel of a signal stream with second-order sections (causal IIR).
@@ -130,28 +151,15 @@ class SosFilter(SosCoefficientsNode):
                          doc="SOS coefficients (validated on assignment)"),)
 
     def _configure(self, coefficients=None, chunksize: int | None = None, engine: str = "numpy", dtype=None) -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of {list(ENGINES)}")
         if chunksize is not None and (not isinstance(chunksize, (int, np.integer)) or chunksize < 1):
             raise ValueError(f"{self.name}: chunksize must be None or a positive int, got {chunksize!r}")
-        if engine == "opencl":
-            from .opencl import require_opencl
-
-            require_opencl(self.name)
-            if chunksize is None:
-                raise ValueError(f"{self.name}: engine='opencl' needs a fixed chunksize, e.g. configure(chunksize=256)")
-        validate_sos(coefficients, name=f"{self.name}: coefficients")
-        self.engine_name = engine
+        if engine == "opencl" and chunksize is None:
+            raise ValueError(f"{self.name}: engine='opencl' needs a fixed chunksize, e.g. configure(chunksize=256)")
+        self._configure_filter(coefficients, engine, dtype)
         self.chunksize = None if chunksize is None else int(chunksize)
-        self._requested_dtype = dtype
-        self.params["coefficients"] = coefficients
-        self._dirty.clear()
 
     def _initialize(self) -> None:
-        params = self.input.params
-        self._scale = params.get("scale")
-        self._offset = params.get("offset")
-        self._out_dtype = output_dtype(self._in_dtype, self._requested_dtype)
+        self._take_input_scaling()
         if np.dtype(self.output.params.np_dtype) != self._out_dtype:
             raise ValueError(f"{self.name}: output dtype {self.output.params.np_dtype} cannot hold the filtered "
                              f"signal; leave dtype unset in output.configure() or use {self._out_dtype}")
