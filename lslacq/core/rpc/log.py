@@ -182,8 +182,7 @@ class LogServer(threading.Thread):
 
     def __init__(self, logger: logging.Logger, address: str = "tcp://127.0.0.1:*", sort: bool = True,
                  sort_delay: float = 0.05, curve_secret_key=None, authorized_keys=None):
-        from . import security
-        from .server import _connectable
+        from .server import bind_server_socket
 
         super().__init__(name="lslacq-log-server", daemon=True)
         self.logger = logger
@@ -191,15 +190,8 @@ class LogServer(threading.Thread):
         self.sort_delay = sort_delay
         sock = zmq.Context.instance().socket(zmq.PULL)
         sock.setsockopt(zmq.LINGER, 0)
-        try:
-            self._auth = security.configure_server_socket(sock, address, curve_secret_key, authorized_keys,
-                                                          name="log server")
-            sock.bind(address)
-        except Exception:
-            sock.close(linger=0)
-            raise
+        self._auth, self.address = bind_server_socket(sock, address, curve_secret_key, authorized_keys, "log server")
         self.socket = sock
-        self.address: str = _connectable(sock.getsockopt(zmq.LAST_ENDPOINT).decode())
         self.public_key: str | None = self._auth.public_key if self._auth else None
         self._stop_event = threading.Event()
         self._heap: list = []

@@ -69,6 +69,22 @@ def _connectable(bound: str) -> str:
     return bound
 
 
+def bind_server_socket(sock: zmq.Socket, address: str, curve_secret_key=None, authorized_keys=None,
+                       name: str = "") -> tuple:
+    """Secure (CurveZMQ where required) and bind a server socket; close it if that fails.
+
+    Returns ``(auth, connectable_address)``; ``auth`` is None for an
+    unauthenticated loopback server, else release it when the socket closes.
+    """
+    try:
+        auth = security.configure_server_socket(sock, address, curve_secret_key, authorized_keys, name=name)
+        sock.bind(address)
+    except Exception:
+        sock.close(linger=0)
+        raise
+    return auth, _connectable(sock.getsockopt(zmq.LAST_ENDPOINT).decode())
+
+
 class _ThreadState(threading.local):
     server: "RPCServer | None" = None
 
@@ -171,15 +187,8 @@ class RPCServer:
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         if max_message_size is not None:
             sock.setsockopt(zmq.MAXMSGSIZE, int(max_message_size))
-        try:
-            self._auth = security.configure_server_socket(sock, address, curve_secret_key, authorized_keys,
-                                                          name=self._name)
-            sock.bind(address)
-        except Exception:
-            sock.close(linger=0)
-            raise
+        self._auth, self.address = bind_server_socket(sock, address, curve_secret_key, authorized_keys, self._name)
         self._socket = sock
-        self.address: str = _connectable(sock.getsockopt(zmq.LAST_ENDPOINT).decode())
         self.public_key: str | None = self._auth.public_key if self._auth else None
         self._closed = False
         self._closing = False
