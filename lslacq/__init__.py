@@ -1,8 +1,9 @@
 """lslacq: distributed acquisition and stream processing for LSL and dareplane.
 
 The public names below are resolved lazily (PEP 562): ``import lslacq`` loads
-no Qt, pyqtgraph or pylsl, and each sub-package is imported only when one of
-its names is first used.
+no Qt, pyqtgraph or pylsl, and each sub-package (``lslacq.devices``,
+``lslacq.viewers``, ``lslacq.dsp``, ``lslacq.rec``, ``lslacq.core``) is
+imported only when it or one of its names is first used.
 """
 
 from __future__ import annotations
@@ -58,5 +59,9 @@ _LAZY = {
     "EEGSimulator": "lslacq.devices.simulated_eeg",
 }
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
+# sub-packages reachable after a bare ``import lslacq`` (pyacq's manual 1.1:
+# ``pyacq.devices.PyAudio()``), imported on first access
+_SUBPACKAGES = ("core", "devices", "dsp", "rec", "viewers")
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals(), submodules=_SUBPACKAGES)
 __all__ = __all__ + ["__version__"]

@@ -30,3 +30,22 @@ def test_unknown_attribute_is_a_clear_attribute_error():
         assert "NoSuchThing" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_manual_1_1_subpackages_resolve_after_bare_import():
+    """pyacq manual 1.1: ``pyacq.devices.PyAudio()`` after a bare ``import pyacq``; still lazy."""
+    code = (
+        "import sys, lslacq\n"
+        "subs = ('core', 'devices', 'dsp', 'rec', 'viewers')\n"
+        "before = [s for s in subs if 'lslacq.' + s in sys.modules]\n"
+        "mods = [getattr(lslacq, s) for s in subs]\n"
+        "assert [m.__name__ for m in mods] == ['lslacq.' + s for s in subs], mods\n"
+        "assert lslacq.core.stream.RingBuffer is lslacq.RingBuffer\n"
+        "assert lslacq.core.rpc.RPCClient is lslacq.RPCClient\n"
+        "print(','.join(before))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"import lslacq imported sub-packages eagerly: {out.stdout.strip()}"
+    for sub in ("core", "devices", "dsp", "rec", "viewers"):
+        assert sub in dir(lslacq)

@@ -29,4 +29,4 @@ _LAZY = {
     "Host": ".host",
 }
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals(), submodules=("stream", "rpc", "tools"))
