@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib.metadata import entry_points
 
@@ -31,8 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbosity(argv: list[str] | None) -> int:
+    """The -v count, read before the sub-commands are loaded."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("-v", "--verbose", action="count", default=0)
+    return pre.parse_known_args(argv)[0].verbose
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``lslacq`` command line; return the exit code."""
+    # native libraries' own logs (liblsl's INFO lines) stay quiet unless asked for with -v; the
+    # bridges read this when the sub-commands are loaded, before any native call
+    os.environ.setdefault("LSLACQ_LIBLSL_LOG_LEVEL", str([-2, 0, 1][min(_verbosity(argv), 2)]))
     parser = build_parser()
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
