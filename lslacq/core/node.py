@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from ..errors import NodeStateError
+from .signal import Signal
 from .stream import InputStream, OutputStream
 
 __all__ = ["Node"]
@@ -31,6 +32,33 @@ class Node:
     ``_output_specs`` (``{name: spec dict}``) and may create more in
     ``_configure``. Nodes need no Qt: background work runs in threads.
 
+    Every output must be configured before ``initialize()`` unless the node
+    can run without it: mark such an output ``'optional': True`` in its
+    ``_output_specs`` entry (or add its name to :attr:`optional_outputs` in
+    ``_configure``). The node then sends to it only if
+    ``self.outputs[name].configured``.
+
+    Failures and counters (the contract every node inherits; the manager's
+    ``health()`` and graph status read only this):
+
+    - :attr:`error` is the exception that ended the node's background work
+      (None while healthy); :attr:`failed` is a :class:`Signal` emitted once
+      with it. A node's thread calls :meth:`_report_error` on failure: the
+      first failure of a run wins, is logged once with its traceback, and
+      ``start()`` clears it for the next run.
+    - :meth:`counters` returns ``samples_in``, ``samples_out``,
+      ``lost_samples``, ``last_index`` and ``latency``, derived from the
+      node's streams; nodes that know more (e.g. latency) override it.
+
+    Attributes
+    ----------
+    optional_outputs : set of str
+        Outputs that may stay unconfigured.
+    error : BaseException or None
+        The failure of the current run, if any.
+    failed : Signal
+        Emitted (in the failing thread) with the exception, once per run.
+
     Parameters
     ----------
     name : str
@@ -51,11 +79,18 @@ class Node:
         self._initialized = False
         self._running = False
         self._closed = False
+        self.error: BaseException | None = None
+        self.failed = Signal()
+        self._error_lock = threading.Lock()
         self.inputs: dict[str, InputStream] = {}
         self.outputs: dict[str, OutputStream] = {}
         for stream_name, spec in self._input_specs.items():
             self.inputs[stream_name] = InputStream(spec=spec, node=self, name=stream_name)
+        self.optional_outputs: set[str] = set()
         for stream_name, spec in self._output_specs.items():
+            spec = dict(spec)
+            if spec.pop("optional", False):
+                self.optional_outputs.add(stream_name)
             self.outputs[stream_name] = OutputStream(spec=spec, node=self, name=stream_name)
 
     def __repr__(self) -> str:
@@ -136,7 +171,7 @@ class Node:
                     raise NodeStateError(f"cannot initialize node {self.name!r}: input {name!r} is not connected; "
                                          f"call node.inputs[{name!r}].connect(some_output)")
             for name, out in self.outputs.items():
-                if not out.configured:
+                if not out.configured and name not in self.optional_outputs:
                     raise NodeStateError(f"cannot initialize node {self.name!r}: output {name!r} is not "
                                          f"configured; call node.outputs[{name!r}].configure(...)")
             self.check_input_specs()
@@ -151,6 +186,8 @@ class Node:
             self._require("start", configured=True, initialized=True)
             if self._running:
                 raise NodeStateError(f"node {self.name!r} is already running")
+            with self._error_lock:
+                self.error = None  # a new run: its first failure is reported again
             self._start()
             with self._state_lock:
                 self._running = True
@@ -191,6 +228,75 @@ class Node:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # -- failures and counters ------------------------------------------------
+    def _report_error(self, exc: BaseException, context: str = "") -> bool:
+        """Record that the node's background work failed with ``exc``.
+
+        Thread-safe; call it from the failing thread. The first failure of a
+        run wins: it is stored in :attr:`error`, logged once (with its
+        traceback, naming the node and ``context``) and emitted on
+        :attr:`failed`. Later calls in the same run only log at debug level.
+
+        Parameters
+        ----------
+        exc : BaseException
+            The exception.
+        context : str
+            What was being done, e.g. ``"reading the serial port"``.
+
+        Returns
+        -------
+        bool
+            True if this call recorded the failure (it was the first).
+        """
+        with self._error_lock:
+            first = self.error is None
+            if first:
+                self.error = exc
+        where = f" while {context}" if context else ""
+        if not first:
+            logger.debug("node %r: further failure%s: %r", self.name, where, exc)
+            return False
+        logger.error("node %r (%s) failed%s: %s", self.name, type(self).__name__, where, exc,
+                     exc_info=(type(exc), exc, exc.__traceback__))
+        self.failed.emit(exc)
+        return True
+
+    def counters(self) -> dict:
+        """Return the node's data counters (plain values, cheap; safe from any thread).
+
+        Returns
+        -------
+        dict
+            ``samples_in``: sample position reached on the inputs (index after
+            the last chunk received, summed over inputs); ``samples_out``:
+            samples sent (index after the last chunk sent, summed over
+            outputs); ``lost_samples``: samples the inputs never received;
+            ``last_index``: the highest index sent (or received, for a node
+            without outputs), None before any data; ``latency``: seconds
+            behind the source, None when the node cannot know it.
+        """
+        samples_in = lost = 0
+        last_in = None
+        for inp in list(self.inputs.values()):
+            position = _input_position(inp)
+            lost += int(inp.lost_samples)
+            if position is not None:
+                samples_in += position
+                last_in = position if last_in is None else max(last_in, position)
+        samples_out = 0
+        last_out = None
+        for out in list(self.outputs.values()):
+            if not out.configured:
+                continue
+            index = int(out.last_index)
+            samples_out += index
+            if index > 0:
+                last_out = index if last_out is None else max(last_out, index)
+        last_index = last_out if last_out is not None else last_in
+        return {"samples_in": samples_in, "samples_out": samples_out, "lost_samples": lost,
+                "last_index": last_index, "latency": None}
+
     # -- hooks for subclasses ------------------------------------------------------
     def _configure(self, **kwargs) -> None:
         if kwargs:
@@ -219,3 +325,9 @@ class Node:
 
     def check_output_specs(self) -> None:
         """Raise if the outputs are misconfigured (called by initialize)."""
+
+
+def _input_position(inp: InputStream) -> int | None:
+    """The index after the last chunk ``inp`` received (None before any)."""
+    position = getattr(inp, "_last_index", None)  # InputStream keeps it for its continuity check
+    return None if position is None else int(position)

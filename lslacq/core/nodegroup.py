@@ -28,6 +28,22 @@ def _check_qt_available(cls: type, group_name) -> None:
         )
 
 
+def describe_error(exc: BaseException | None) -> str | None:
+    """``'TypeName: message'`` for a node's error (None when healthy): how status tables show it."""
+    return None if exc is None else f"{type(exc).__name__}: {exc}"
+
+
+def node_health(node) -> dict:
+    """One node's entry of :meth:`NodeGroup.health`: its state, error and counters (plain values)."""
+    try:
+        counters = node.counters()
+    except Exception as exc:  # a node's override must not hide the other nodes' health
+        logger.exception("node %r: counters() failed", getattr(node, "name", node))
+        counters = {"error": describe_error(exc)}
+    return {"type": type(node).__name__, "state": _node_state(node), "error": describe_error(node.error),
+            "counters": counters}
+
+
 def _node_state(node) -> str:
     if node.closed():
         return "closed"
@@ -139,7 +155,13 @@ class NodeGroup:
         return any(node.running() for node in self.nodes.values())
 
     def health(self) -> dict:
-        """Return the process's health: pid, uptime, CPU %, memory, thread count and each node's state."""
+        """Return the process's health: pid, uptime, CPU %, memory, thread count and each node's health.
+
+        ``info['nodes']`` maps each node's key to ``{'type', 'state', 'error',
+        'counters'}``: ``error`` is ``'TypeName: message'`` of
+        :attr:`Node.error` (None while healthy) and ``counters`` is
+        :meth:`Node.counters`.
+        """
         import os
         import time
 
@@ -152,7 +174,7 @@ class NodeGroup:
                 "cpu_percent": proc.cpu_percent(interval=None), "rss": proc.memory_info().rss,
                 "threads": proc.num_threads(),
             }
-        info["nodes"] = {key: _node_state(node) for key, node in self.nodes.items()}
+        info["nodes"] = {key: node_health(node) for key, node in self.nodes.items()}
         return info
 
     def close(self) -> None:

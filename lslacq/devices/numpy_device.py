@@ -3,55 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 import numpy as np
 
 from ..core.node import Node
-from ..core.signal import Signal
+from ..core.pacing import PacedLoop  # its home is lslacq.core.pacing; this import path keeps working
 
 __all__ = ["NumpyDeviceBuffer", "PacedLoop"]
 
 logger = logging.getLogger(__name__)
-
-
-class PacedLoop(threading.Thread):
-    """Thread calling ``step()`` every ``period`` seconds on an absolute schedule.
-
-    Deadlines are ``t0 + k * period`` (no drift, whatever ``step`` costs); if
-    the thread falls behind it catches up without sleeping. An exception in
-    ``step`` stops the loop, is logged, stored in :attr:`error` and emitted
-    through :attr:`failed`.
-    """
-
-    def __init__(self, step, period: float, name: str):
-        super().__init__(name=name, daemon=True)
-        self.step = step
-        self.period = float(period)
-        self.error: BaseException | None = None
-        self.failed = Signal()
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        t0 = time.perf_counter()
-        k = 0
-        try:
-            while not self._stop_event.is_set():
-                k += 1
-                delay = t0 + k * self.period - time.perf_counter()
-                if delay > 0 and self._stop_event.wait(delay):
-                    break
-                self.step()
-        except Exception as exc:
-            self.error = exc
-            logger.exception("%s failed", self.name)
-            self.failed.emit(exc)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop_event.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout)
 
 
 class NumpyDeviceBuffer(Node):
@@ -111,14 +71,13 @@ class NumpyDeviceBuffer(Node):
 
     def _initialize(self) -> None:
         self.head = 0
-        self.failed = Signal()
         self._loop: PacedLoop | None = None
 
     def _start(self) -> None:
         self.head = 0
         self.output.reset_buffer_index()
         self._loop = PacedLoop(self._send_chunk, self.chunksize * self.sample_interval, name=f"{self.name}-loop")
-        self._loop.failed.connect(self.failed.emit)
+        self._loop.failed.connect(lambda exc: self._report_error(exc, context="sending a chunk"))
         self._loop.start()
 
     def _stop(self) -> None:
@@ -128,8 +87,3 @@ class NumpyDeviceBuffer(Node):
         i = self.head % self.buffer.shape[0]
         self.head += self.chunksize
         self.output.send(self.buffer[i:i + self.chunksize], index=self.head)
-
-    @property
-    def error(self) -> BaseException | None:
-        """The exception that stopped the acquisition thread, if any."""
-        return self._loop.error if getattr(self, "_loop", None) is not None else None

@@ -16,3 +16,17 @@ class PidNode(Node):
         import os
 
         return os.getpid() * self.factor
+
+    def fail_in_thread(self, message="amplifier disconnected"):
+        """Report a failure from a background thread, as a device's read loop would."""
+        import threading
+
+        def work():
+            try:
+                raise RuntimeError(message)
+            except RuntimeError as exc:
+                self._report_error(exc, context="reading the amplifier")
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(10)

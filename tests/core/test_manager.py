@@ -115,6 +115,27 @@ def test_nodegroup_api(manager):
     assert [d["name"] for d in manager.list_nodegroups(details=True)] == ["api"]
 
 
+def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
+    """The failure/counters contract across processes: proxy values, manager health, one log record."""
+    nodegroup = manager.create_nodegroup(name="contract")
+    nodegroup.register_node_type_from_module("manager_nodes", "PidNode")
+    node = nodegroup.create_node("PidNode", name="amp")
+    assert node.error is None
+    counters = node.counters()
+    assert isinstance(counters, dict) and counters["samples_out"] == 0 and counters["latency"] is None
+    entry = next(iter(manager.health()["contract"]["nodes"].values()))
+    assert entry == {"type": "PidNode", "state": "created", "error": None, "counters": counters}
+    with caplog.at_level(logging.ERROR):
+        node.fail_in_thread()
+        node.fail_in_thread("second failure")  # first failure wins, no second record
+        entry = next(iter(manager.health()["contract"]["nodes"].values()))
+        assert entry["error"] == "RuntimeError: amplifier disconnected"
+        assert _wait_until(lambda: "node 'amp' (PidNode) failed while reading the amplifier" in caplog.text)
+        time.sleep(0.3)  # let a (wrong) second record arrive
+    records = [r for r in caplog.records if "node 'amp'" in r.getMessage()]
+    assert len(records) == 1 and "second failure" not in caplog.text
+
+
 def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog):
     """Supervision: a killed nodegroup is reported (state + log record); the others keep streaming."""
     survivor = manager.create_nodegroup("survivor")
@@ -139,7 +160,7 @@ def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog)
             health = manager.health()
             assert health["victim"] == {"state": "dead", "exit_code": -signal.SIGKILL}
             assert health["survivor"]["state"] == "running" and health["survivor"]["threads"] >= 2
-            assert list(health["survivor"]["nodes"].values()) == ["running"]
+            assert [n["state"] for n in health["survivor"]["nodes"].values()] == ["running"]
             # the manager's error record reaches this process's log server
             assert _wait_until(lambda: "nodegroup victim on host default died" in caplog.text, timeout=10)
         # the rest of the graph still streams

@@ -231,3 +231,122 @@ def test_node_data_flow_with_local_thread(source):
     sink.close()
     assert index == 4
     np.testing.assert_array_equal(data, 2 * np.ones((4, 3)))
+
+
+# -- the failure and counters contract ---------------------------------------------------------------
+
+
+class Failing(Node):
+    """A node whose worker thread fails on demand (twice: the second failure must not be reported again)."""
+
+    def _start(self):
+        self.go = threading.Event()
+        self.worker = threading.Thread(target=self._work)
+        self.worker.start()
+
+    def _work(self):
+        if self.go.wait(10):
+            for n in range(2):
+                try:
+                    raise RuntimeError(f"amplifier disconnected #{n}")
+                except RuntimeError as exc:
+                    self._report_error(exc, context="reading the amplifier")
+
+    def _stop(self):
+        self.go.set()
+        self.worker.join(10)
+
+
+def test_error_failed_counters_exist_from_init():
+    node = Doubler(name="fresh")
+    assert node.error is None
+    assert len(node.failed) == 0
+    assert node.counters() == {"samples_in": 0, "samples_out": 0, "lost_samples": 0, "last_index": None,
+                               "latency": None}
+
+
+def test_report_error_records_first_failure_logs_and_emits_once(caplog):
+    node = Failing(name="amp")
+    node.configure()
+    node.initialize()
+    seen = []
+    node.failed.connect(seen.append)
+    node.start()
+    with caplog.at_level("DEBUG", logger="lslacq.core.node"):
+        node.go.set()
+        node.worker.join(10)
+    assert isinstance(node.error, RuntimeError) and str(node.error) == "amplifier disconnected #0"
+    assert seen == [node.error]  # emitted once, with the first failure
+    records = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(records) == 1
+    assert "'amp'" in records[0].getMessage() and "reading the amplifier" in records[0].getMessage()
+    assert records[0].exc_info[1] is node.error  # with its traceback
+    node.stop()
+    # a new run clears the error; its first failure is reported again
+    node.start()
+    assert node.error is None
+    node.go.set()
+    node.worker.join(10)
+    assert len(seen) == 2 and seen[1] is node.error
+    node.close()
+
+
+def test_report_error_is_thread_safe_first_wins():
+    node = Doubler(name="racy")
+    seen = []
+    node.failed.connect(seen.append)
+    barrier = threading.Barrier(8)
+    errors = [ValueError(i) for i in range(8)]
+
+    def fail(exc):
+        barrier.wait(10)
+        node._report_error(exc)
+
+    threads = [threading.Thread(target=fail, args=(e,)) for e in errors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(seen) == 1 and seen[0] is node.error and node.error in errors
+
+
+def test_counters_follow_the_streams(source):
+    from lslacq.core.stream import InputStream
+
+    node = Doubler(name="count")
+    node.configure()
+    node.input.connect(source)
+    node.output.configure(protocol="inproc")
+    node.initialize()
+    sink = InputStream()
+    sink.connect(node.output)
+    try:
+        source.send(np.ones((4, 3), "float32"))
+        source.send(np.ones((6, 3), "float32"), index=20)  # 10 samples skipped by the sender
+        node.input.recv(timeout=5000)
+        node.input.recv(timeout=5000)
+        node.output.send(np.ones((5, 3), "float32"))
+        counters = node.counters()
+        assert counters == {"samples_in": 20, "samples_out": 5, "lost_samples": 10, "last_index": 5,
+                            "latency": None}
+    finally:
+        sink.close()
+        node.close()
+
+
+def test_optional_output_may_stay_unconfigured():
+    class WithAux(Node):
+        _output_specs = {"signals": {"dtype": "float32", "shape": (-1, 2)},
+                         "aux": {"dtype": "float32", "shape": (-1, 1), "optional": True}}
+
+    node = WithAux(name="aux")
+    assert node.optional_outputs == {"aux"}
+    assert "optional" not in node.outputs["aux"].spec.explicit_keys()  # not a stream parameter
+    node.configure()
+    with pytest.raises(NodeStateError, match="output 'signals' is not configured"):
+        node.initialize()
+    node.outputs["signals"].configure(protocol="inproc")
+    node.initialize()  # 'aux' unconfigured: fine
+    assert not node.outputs["aux"].configured
+    assert node.counters()["samples_out"] == 0
+    node.close()

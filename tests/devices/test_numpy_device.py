@@ -44,3 +44,50 @@ def test_streams_the_buffer_in_a_loop_with_continuous_indices(transfermode):
 def test_bad_configuration_is_explained(kwargs, needle):
     with pytest.raises((ValueError, TypeError), match=needle):
         NumpyDeviceBuffer().configure(**kwargs)
+
+
+def test_failure_reaches_the_node_contract_once(caplog):
+    """NumpyDeviceBuffer.failed exists from __init__; a send failure is the node's error, logged once."""
+    dev = NumpyDeviceBuffer(name="dev")
+    failures = []
+    dev.failed.connect(failures.append)  # before initialize(): the signal exists from __init__
+    dev.configure(nb_channel=2, sample_interval=0.001, chunksize=10)
+    dev.output.configure(protocol="inproc")
+    dev.initialize()
+    sent = []
+
+    def send(data, index=None):
+        sent.append(index)
+        if len(sent) == 3:
+            raise OSError("device unplugged")
+
+    dev.output.send = send
+    with caplog.at_level("ERROR"):
+        dev.start()
+        dev._loop.join(10)
+    assert not dev._loop.is_alive()
+    assert isinstance(dev.error, OSError) and failures == [dev.error]
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [dev.error]  # one record with traceback
+    assert "'dev'" in caplog.records[-1].getMessage()
+    dev.close()
+
+
+def test_counters_count_sent_samples():
+    dev = NumpyDeviceBuffer(name="dev")
+    dev.configure(nb_channel=2, sample_interval=0.001, chunksize=10)
+    dev.output.configure(protocol="inproc")
+    dev.initialize()
+    sink = InputStream()
+    sink.connect(dev.output)
+    dev.start()
+    try:
+        index = 0
+        while index < 50:
+            index, _ = sink.recv(timeout=10000)
+    finally:
+        dev.stop()
+    counters = dev.counters()
+    assert counters["samples_out"] == dev.head >= 50 and counters["last_index"] == dev.head
+    assert counters["lost_samples"] == 0
+    dev.close()
+    sink.close()

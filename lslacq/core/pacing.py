@@ -1,0 +1,112 @@
+"""PacedLoop: a thread calling a function on an absolute, drift-free schedule (device loops, simulators)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from .signal import Signal
+
+__all__ = ["PacedLoop"]
+
+logger = logging.getLogger(__name__)
+
+
+class PacedLoop(threading.Thread):
+    """Thread calling ``step()`` every ``period`` seconds on an absolute schedule.
+
+    Deadlines are ``t0 + k * period`` (no drift, whatever ``step`` costs); if
+    the thread falls behind it catches up without sleeping. After a stall
+    longer than ``max_catch_up`` seconds (a suspended machine, a debugger
+    breakpoint) it does not burst the whole backlog: it skips the missed
+    steps beyond one, logs a warning and tells ``on_skip`` how many steps
+    were skipped, so a simulated device can advance its sample count.
+
+    An exception in ``step`` stops the loop and is stored in :attr:`error`
+    and emitted on :attr:`failed`; it is logged here only when nothing is
+    connected to :attr:`failed` (an owner node connects its
+    ``Node._report_error``, which logs it once).
+
+    Parameters
+    ----------
+    step : callable
+        Called with no argument at each deadline.
+    period : float
+        Seconds between deadlines (> 0).
+    name : str
+        Thread name (used in log records).
+    max_catch_up : float or None
+        Longest backlog, in seconds, that is caught up; None: catch up any
+        backlog (never skip).
+    on_skip : callable, optional
+        Called as ``on_skip(n_steps)`` (in the loop thread) when steps are
+        skipped, before the next ``step()``.
+
+    Attributes
+    ----------
+    n_skipped_steps : int
+        Steps skipped since the loop started.
+    error : Exception or None
+        The exception that ended the loop, if any.
+    failed : Signal
+        Emitted with that exception.
+    """
+
+    def __init__(self, step: Callable[[], None], period: float, name: str, max_catch_up: float | None = None,
+                 on_skip: Callable[[int], None] | None = None):
+        super().__init__(name=name, daemon=True)
+        period = float(period)
+        if not period > 0:
+            raise ValueError(f"PacedLoop {name!r}: period must be > 0 s, got {period!r}")
+        if max_catch_up is not None and not float(max_catch_up) >= 0:
+            raise ValueError(f"PacedLoop {name!r}: max_catch_up must be >= 0 s or None, got {max_catch_up!r}")
+        self.step = step
+        self.period = period
+        self.max_catch_up = None if max_catch_up is None else float(max_catch_up)
+        self.on_skip = on_skip
+        self.n_skipped_steps = 0
+        self.error: BaseException | None = None
+        self.failed = Signal()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        period = self.period
+        max_behind = None if self.max_catch_up is None else max(1, int(self.max_catch_up / period))
+        t0 = time.perf_counter()
+        k = 0
+        try:
+            while not self._stop_event.is_set():
+                k += 1
+                due = t0 + k * period
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    if self._stop_event.wait(delay):
+                        break
+                elif max_behind is not None:
+                    behind = int(-delay / period)
+                    if behind > max_behind:
+                        skipped = behind - 1
+                        logger.warning("%s: the loop was %.1f s late; skipping %d steps (%.1f s)", self.name,
+                                       behind * period, skipped, skipped * period)
+                        k += skipped
+                        self.n_skipped_steps += skipped
+                        if self.on_skip is not None:
+                            self.on_skip(skipped)
+                self.step()
+        except Exception as exc:
+            self.error = exc
+            if len(self.failed) == 0:
+                logger.exception("%s failed", self.name)
+            self.failed.emit(exc)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Ask the loop to end and wait up to ``timeout`` s for it; return True if it ended."""
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+            if self.is_alive():
+                logger.error("%s did not stop within %g s", self.name, timeout)
+                return False
+        return True
