@@ -1,0 +1,18 @@
+"""Viewers: Nodes that are Qt widgets (pyacq 5.4).
+
+:class:`WidgetNode` is the base; :class:`QOscilloscope` and
+:class:`QTriggeredOscilloscope` display analog signals. Qt and pyqtgraph are
+imported only when one of these names is first used (``import
+lslacq.viewers`` stays Qt-free); install them with ``pip install 'lslacq[qt]'``.
+"""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_LAZY = {
+    "WidgetNode": "lslacq.viewers.widgetnode",
+    "InputPoller": "lslacq.viewers.widgetnode",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

@@ -1,0 +1,69 @@
+"""The Qt binding of the viewers: pyqtgraph's, with PyQt5 preferred when nothing else decided.
+
+Every viewer module imports Qt from here (``from ._qt import QtCore, QtGui,
+QtWidgets, pg``) so one rule picks the binding for the whole process:
+
+1. ``PYQTGRAPH_QT_LIB`` (pyqtgraph's own variable) or ``QT_API`` if set;
+2. else a binding already imported in this process (a Qt NodeGroup's
+   QtRPCServer, or the application that embeds the viewer);
+3. else PyQt5 (the binding lslacq's ``qt`` extra installs), then whatever
+   pyqtgraph finds (PySide6, PyQt6).
+
+Only names that exist in every binding are used (``QtCore.Signal``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+__all__ = ["QtCore", "QtGui", "QtWidgets", "pg", "QT_LIB", "mkQApp", "qimage_to_array"]
+
+_BINDINGS = {"pyqt5": "PyQt5", "pyside6": "PySide6", "pyqt6": "PyQt6", "pyside2": "PySide2"}
+
+
+def _choose_binding() -> None:
+    if os.environ.get("PYQTGRAPH_QT_LIB"):
+        return
+    wanted = _BINDINGS.get(os.environ.get("QT_API", "").lower())
+    if wanted:
+        os.environ["PYQTGRAPH_QT_LIB"] = wanted
+        return
+    if any(name in sys.modules for name in _BINDINGS.values()):
+        return  # pyqtgraph takes the one already loaded
+    try:
+        importlib.import_module("PyQt5.QtCore")
+    except ImportError:
+        pass  # pyqtgraph tries PyQt6, PySide6, PySide2 and says what to install if none works
+
+
+_choose_binding()
+
+try:
+    import pyqtgraph as pg
+    from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtWidgets
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(f"lslacq.viewers needs pyqtgraph and a Qt binding: pip install 'lslacq[qt]' ({exc})") from exc
+
+
+def mkQApp():
+    """Return the QApplication, creating it if needed (pyqtgraph's ``mkQApp``)."""
+    return pg.mkQApp()
+
+
+def qimage_to_array(image) -> "np.ndarray":  # noqa: F821 - numpy imported lazily below
+    """Return a QImage as an ``(height, width, 4)`` uint8 RGBA numpy array (a copy)."""
+    import numpy as np
+
+    image = image.convertToFormat(QtGui.QImage.Format.Format_RGBA8888)
+    width, height = image.width(), image.height()
+    ptr = image.constBits()
+    nbytes = image.bytesPerLine() * height
+    if hasattr(ptr, "setsize"):  # PyQt: a sip.voidptr
+        ptr.setsize(nbytes)
+        raw = np.frombuffer(ptr, dtype=np.uint8, count=nbytes)
+    else:  # PySide: a memoryview
+        raw = np.frombuffer(ptr, dtype=np.uint8, count=nbytes)
+    rows = raw.reshape(height, image.bytesPerLine())
+    return rows[:, :width * 4].reshape(height, width, 4).copy()
