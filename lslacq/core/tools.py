@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -40,9 +40,12 @@ _PASSTHROUGH_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "units", "sc
 class ThreadPollInput:
     """Background thread that receives from an InputStream and reports each chunk.
 
-    Each received chunk goes to :meth:`process_data`, which by default emits
-    ``new_data(position, data)``; override it in a subclass or connect
-    callbacks to the signal. Unlike pyacq's (a QThread), this is a plain
+    Each received chunk goes to :meth:`process_data`, which calls ``handler``
+    if one was given, else emits ``new_data(position, data)``; override it in
+    a subclass or connect callbacks to the signal. An exception raised by
+    ``handler`` (or an overridden ``process_data``) ends the thread and is
+    reported on :attr:`failed`; one raised by a ``new_data`` callback is only
+    logged, as with any signal. Unlike pyacq's (a QThread), this is a plain
     thread: callbacks run in it, and GUI code forwards them to its own event
     loop. Like a QThread it can be started again after :meth:`stop` and
     :meth:`wait`.
@@ -57,20 +60,29 @@ class ThreadPollInput:
     return_data : bool or None
         For sharedmem streams, read the data from shared memory for each
         chunk. None: only for plaindata (where it is free).
+    parent : object, optional
+        Kept for pyacq compatibility.
+    name : str, optional
+        Thread name (in log records).
+    handler : callable, optional
+        ``handler(position, data)`` called for every chunk instead of
+        emitting ``new_data`` (what nodes use: its failures reach the node).
 
     Attributes
     ----------
     new_data : Signal
         Emitted with ``(position, data)`` for every chunk.
     failed : Signal
-        Emitted with the exception that ended the thread, if any.
+        Emitted with the exception that ended the thread, if any. An owner
+        node connects its ``_report_error`` here.
     error : Exception or None
-        That exception (also logged).
+        That exception (logged here when nothing listens to ``failed``).
     """
 
     def __init__(self, input_stream: InputStream, timeout: int = 200, return_data: bool | None = None,
-                 parent: Any = None, name: str | None = None):
+                 parent: Any = None, name: str | None = None, handler: Callable[[int, Any], None] | None = None):
         self.input_stream = input_stream
+        self.handler = handler
         self.timeout = timeout
         self.return_data = return_data
         self.parent = parent
@@ -94,12 +106,22 @@ class ThreadPollInput:
         try:
             self.run()
         except StreamClosedError as exc:
-            if not self._stop_event.is_set():
+            if self._stop_event.is_set() or self._input_ended():
                 logger.info("%s: %s", self.name, exc)
+            else:  # e.g. the owner's output was closed under it: a failure, not the end of the input
+                self._fail(exc)
         except Exception as exc:
-            self.error = exc
-            logger.exception("%s failed", self.name)
-            self.failed.emit(exc)
+            self._fail(exc)
+
+    def _input_ended(self) -> bool:
+        stream = self.input_stream
+        return stream.socket is None or bool(getattr(stream, "_peer_closed", False))
+
+    def _fail(self, exc: BaseException) -> None:
+        self.error = exc
+        if len(self.failed) == 0:  # else the listener (the owner node's _report_error) logs it, once
+            logger.error("%s failed: %s", self.name, exc, exc_info=(type(exc), exc, exc.__traceback__))
+        self.failed.emit(exc)
 
     def run(self) -> None:
         """The loop: poll, receive, :meth:`process_data`, until :meth:`stop`."""
@@ -114,8 +136,11 @@ class ThreadPollInput:
             self.process_data(pos, data)
 
     def process_data(self, pos: int, data: Any) -> None:
-        """Handle one chunk (default: emit ``new_data``)."""
-        self.new_data.emit(pos, data)
+        """Handle one chunk (default: call ``handler``, or emit ``new_data`` without one)."""
+        if self.handler is not None:
+            self.handler(pos, data)
+        else:
+            self.new_data.emit(pos, data)
 
     def stop(self) -> None:
         """Ask the thread to finish (returns at once; see :meth:`wait`)."""
@@ -141,8 +166,8 @@ class _PollingNode(Node):
         self._poller: ThreadPollInput | None = None
 
     def _start(self) -> None:
-        self._poller = ThreadPollInput(self.input, return_data=True, name=f"{self.name}-poller")
-        self._poller.new_data.connect(self._on_chunk)
+        self._poller = ThreadPollInput(self.input, return_data=True, name=f"{self.name}-poller",
+                                       handler=self._on_chunk)
         self._poller.failed.connect(self._on_failure)
         self._poller.start()
 
@@ -151,7 +176,7 @@ class _PollingNode(Node):
         self._poller.wait(10)
 
     def _on_failure(self, exc: BaseException) -> None:
-        logger.error("node %r stopped processing: %r", self.name, exc)
+        self._report_error(exc, context="processing its input")
 
     def _on_chunk(self, pos: int, data: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

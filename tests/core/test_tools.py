@@ -148,6 +148,48 @@ def test_channel_splitter_rejects_missing_channels(source):
     split.close()
 
 
+@pytest.mark.parametrize("node_type", ["StreamConverter", "ChannelSplitter"])
+def test_polling_node_failure_reaches_the_node_contract_once(source, caplog, node_type):
+    """A _PollingNode whose output fails: node.error, node.failed and one log record naming the node."""
+    node = StreamConverter(name="conv") if node_type == "StreamConverter" else ChannelSplitter(name="split")
+    node.configure()
+    node.input.connect(source)
+    for out in node.outputs.values():
+        out.configure(protocol="inproc")
+    node.initialize()
+    failed = threading.Event()
+    node.failed.connect(lambda exc: failed.set())
+    node.start()
+    next(iter(node.outputs.values())).close()  # the output dies under the running node
+    with caplog.at_level(logging.INFO):
+        source.send(np.zeros((5, 4), "float32"))
+        assert failed.wait(10)
+    assert type(node.error).__name__ == "StreamClosedError"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and f"node {node.name!r}" in errors[0].getMessage()
+    assert node.counters()["samples_in"] == 5
+    node.close()
+
+
+def test_thread_poll_input_logs_its_failure_only_without_listener(source, caplog):
+    class Broken(ThreadPollInput):
+        def process_data(self, pos, data):
+            raise RuntimeError("boom")
+
+    inp = InputStream()
+    inp.connect(source)
+    with caplog.at_level(logging.ERROR, logger="lslacq.core.tools"):
+        for listen in (False, True):
+            poller = Broken(inp, timeout=50, name=f"poller-{listen}")
+            if listen:
+                poller.failed.connect(lambda exc: None)
+            poller.start()
+            source.send(np.zeros((1, 4), "float32"))
+            assert poller.wait(10) and isinstance(poller.error, RuntimeError)
+    assert "poller-False failed: boom" in caplog.text and "poller-True" not in caplog.text
+    inp.close()
+
+
 def test_join_thread_reports_a_thread_that_does_not_stop(caplog):
     from lslacq.core.tools import join_thread
 
