@@ -1,0 +1,138 @@
+"""Conversion of recorded streams to MNE-Python objects (imports mne: used lazily)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .reader import RecordedStream
+
+__all__ = ["stream_to_raw", "volts_per_unit", "mne_channel_type", "event_annotations"]
+
+logger = logging.getLogger(__name__)
+
+_VOLT_UNITS = {
+    "v": 1.0, "volt": 1.0, "volts": 1.0,
+    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
+    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
+    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
+}
+
+
+def volts_per_unit(unit: str) -> float | None:
+    """Factor converting ``unit`` to volts (None if it is not a voltage unit)."""
+    return _VOLT_UNITS.get(str(unit).strip().lower())
+
+
+def _import_mne():
+    try:
+        import mne
+    except ImportError:
+        raise ImportError("exporting to MNE needs mne: pip install 'lslacq[mne]'") from None
+    return mne
+
+
+def mne_channel_type(channel_type: str, unit: str) -> str:
+    """MNE channel type for a stream's ``channel_types`` entry (``'EEG'`` -> ``'eeg'``); ``'misc'`` if unknown."""
+    valid = _valid_types()
+    kind = str(channel_type).strip().lower()
+    if kind in valid:
+        return kind
+    if kind in ("markers", "trigger", "triggers"):
+        return "stim"
+    if not kind and volts_per_unit(unit) is not None:
+        return "eeg"
+    return "misc"
+
+
+def _valid_types() -> set[str]:
+    from mne.io import get_channel_type_constants
+
+    return set(get_channel_type_constants())
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}-{seen[name]}"
+        seen.setdefault(name, 0)
+        out.append(name)
+    return out
+
+
+def event_annotations(stream: RecordedStream, event_streams: list[RecordedStream]):
+    """Return (onsets s, durations s, descriptions) of the events falling in ``stream``."""
+    from ..dsp.events import as_event_indexes, event_labels
+
+    rate = stream.sample_rate
+    onsets: list[np.ndarray] = []
+    durations: list[np.ndarray] = []
+    labels: list[str] = []
+    for ev_stream in event_streams:
+        ev_rate = ev_stream.sample_rate
+        if ev_rate and abs(ev_rate - rate) > 1e-9 * rate:
+            continue  # those events index another signal stream
+        events = np.asarray(ev_stream.data).reshape(-1)
+        if not len(events):
+            continue
+        indexes = as_event_indexes(events)
+        pos = stream.samples_of_indexes(indexes)
+        keep = pos >= 0
+        if not keep.all():
+            logger.info("%s: %d events of %s fall outside the recorded samples; not annotated", stream.name,
+                        int((~keep).sum()), ev_stream.name)
+        if events.dtype.names is not None and "description" in events.dtype.names:
+            text = event_labels(events)
+        else:
+            text = [str(ev_stream.name)] * len(events)
+        dur = events["duration"] / rate if events.dtype.names and "duration" in events.dtype.names \
+            else np.zeros(len(events))
+        onsets.append(pos[keep] / rate)
+        durations.append(np.asarray(dur, dtype=float)[keep])
+        labels.extend(t for t, k in zip(text, keep) if k)
+    if not onsets:
+        return np.zeros(0), np.zeros(0), []
+    return np.concatenate(onsets), np.concatenate(durations), labels
+
+
+def stream_to_raw(stream: RecordedStream, event_streams: list[RecordedStream], annotations: dict,
+                  verbose: str | bool = "error"):
+    """Build an :class:`mne.io.RawArray` from one recorded signal stream.
+
+    Data is ``raw * scale + offset`` (when the stream has them), then
+    converted to volts for channels in a voltage unit. ``first_samp`` is the
+    stream index of the first sample, so several streams share one time axis.
+    """
+    mne = _import_mne()
+    rate = stream.sample_rate
+    if not rate:
+        raise ValueError(f"stream {stream.name!r} has no sample_rate: MNE needs one")
+    if stream.is_event or stream.data.ndim > 2:
+        raise ValueError(f"stream {stream.name!r} ({stream.streamtype}, shape {stream.data.shape}) is not a "
+                         "(time, channel) signal")
+    data = np.asarray(stream.data, dtype=np.float64).reshape(len(stream), -1).T
+    scale, offset = stream.properties.get("scale"), stream.properties.get("offset")
+    if scale is not None:
+        data = data * float(scale)
+    if offset is not None:
+        data = data + float(offset)
+    units = stream.channel_units
+    factors = np.array([volts_per_unit(u) or 1.0 for u in units])
+    if np.any(factors != 1.0):
+        data = data * factors[:, None]
+    types = [mne_channel_type(t, u) for t, u in zip(stream.channel_types, units)]
+    info = mne.create_info(_unique(stream.channel_names), rate, types, verbose=verbose)
+    if annotations:
+        info["description"] = json.dumps(annotations, sort_keys=True)
+    raw = mne.io.RawArray(data, info, first_samp=int(stream.start_index or 0), verbose=verbose)
+    onsets, durations, labels = event_annotations(stream, event_streams)
+    if labels:
+        raw.set_annotations(mne.Annotations(onsets, durations, labels), verbose=verbose)
+    return raw

@@ -1,0 +1,96 @@
+"""The on-disk layout of a RawRecorder recording (shared by the recorder and the reader).
+
+A recording is a directory::
+
+    DIRNAME/
+        stream_properties.json   one entry per stream + "pyacq_version" (pyacq's layout)
+        annotations.json         what RawRecorder.add_annotations() was given (if called)
+        input0.raw               raw samples of stream "input0", C order, no header
+        input1.raw               ...
+
+Each ``NAME.raw`` holds the samples of one stream back to back, exactly as
+they were streamed (``dtype`` and frame ``shape[1:]`` from its entry): it can
+be read with ``np.fromfile(path, dtype).reshape(-1, *shape[1:])`` or
+``np.memmap``. The entry of each stream has pyacq's keys (``streamtype``,
+``dtype``, ``shape``, ``sample_rate``, ``channel_info`` when the stream has
+it, ``start_index``: the stream index of the first sample in the file) and
+lslacq's additions, which pyacq readers ignore:
+
+``channel_names``, ``channel_units``, ``channel_types``, ``units``, ``scale``, ``offset``
+    Copied from the stream spec when present.
+``discontinuities``
+    ``[[file_sample, stream_index], ...]``: where the sample indexes jump
+    (samples lost upstream, or a restarted source). Sample ``k`` of the file
+    has index ``stream_index + (k - file_sample)`` for the last entry with
+    ``file_sample <= k``; the first entry is ``[0, start_index]``.
+``nb_sample``
+    Samples known to be on disk at the last flush.
+``state``
+    ``"recording"`` while the recorder runs (a file left in this state was
+    not closed cleanly: the process was killed or crashed), ``"stopped"``
+    after a clean stop, ``"failed"`` when writing failed (``error`` says why).
+``flush_time``
+    Wall-clock time (Unix seconds) of the last flush.
+
+The JSON files are replaced atomically (written to a temporary file, then
+``os.replace``), so a killed recording always has a complete description.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PROPERTIES_FILE", "ANNOTATIONS_FILE", "VERSION_KEY", "raw_path", "write_json_atomic", "read_json",
+           "check_stream_name"]
+
+PROPERTIES_FILE = "stream_properties.json"
+ANNOTATIONS_FILE = "annotations.json"
+VERSION_KEY = "pyacq_version"
+
+
+def raw_path(dirname: str | os.PathLike, name: str) -> Path:
+    """Path of the raw data file of stream ``name``."""
+    return Path(dirname) / f"{name}.raw"
+
+
+def check_stream_name(name: str) -> str:
+    """Return ``name`` if it can name a stream file; raise ValueError naming the fix otherwise."""
+    if not isinstance(name, str) or not name or name in (".", "..") or name == VERSION_KEY \
+            or any(c in name for c in "/\\\0:"):
+        raise ValueError(f"invalid recorded stream name {name!r}: use a non-empty file name without '/', '\\' or "
+                         f"':' (and not {VERSION_KEY!r})")
+    return name
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace``.
+
+    Readers see either the previous content or the new one, never a partial
+    file, whatever happens to this process. Raises OSError (e.g. a full
+    disk) leaving the previous file intact.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    text = json.dumps(obj, indent=4, separators=(",", ": "), ensure_ascii=False)
+    try:
+        with open(tmp, "w", encoding="utf8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file of a recording; errors name the file."""
+    try:
+        with open(path, encoding="utf8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); was it written by RawRecorder?") from None

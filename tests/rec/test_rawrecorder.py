@@ -1,0 +1,192 @@
+"""RawRecorder -> read_recording round trips, layout, crash and disk-full behaviour."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import numpy as np
+import pytest
+from rec_helpers import make_output, ramp, wait_until
+
+from lslacq.dsp.events import EVENT_DTYPE, make_events
+from lslacq.rec import DiskFullError, RawRecorder, read_recording
+from lslacq.rec import rawrecorder as rawrecorder_module
+
+# every sample format our devices stream: signals, digital words, audio, video frames, events
+FORMATS = {
+    "eeg_f32": dict(dtype="float32", shape=(-1, 8), sample_rate=500.0, channel_names=[f"E{i}" for i in range(8)],
+                    channel_units=["microvolts"] * 8, channel_types=["EEG"] * 8),
+    "f64": dict(dtype="float64", shape=(-1, 3), sample_rate=100.0),
+    "i16": dict(dtype="int16", shape=(-1, 4), sample_rate=30000.0, scale=0.195, offset=0.0, units="microvolts"),
+    "i32": dict(dtype="int32", shape=(-1, 2), sample_rate=250.0),
+    "digital_u8": dict(streamtype="digitalsignal", dtype="uint8", shape=(-1, 1), sample_rate=1000.0),
+    "u16": dict(dtype="uint16", shape=(-1, 2), sample_rate=10.0),
+    "video": dict(streamtype="image/video", dtype="uint8", shape=(-1, 6, 8, 3), sample_rate=30.0),
+}
+
+
+def _record(tmp_path, outputs: dict, chunks: dict, **configure):
+    dirname = tmp_path / "rec"
+    rec = RawRecorder(name="rec")
+    rec.configure(streams=outputs, dirname=dirname, **configure)
+    rec.initialize()
+    rec.start()
+    for name, sends in chunks.items():
+        for data, index in sends:
+            outputs[name].send(data, index=index)
+    expected = {name: sum(len(d) for d, _ in sends) for name, sends in chunks.items()}
+    wait_until(lambda: all(rec._files[n].n_written == expected[n] for n in expected), what="every chunk written")
+    rec.stop()
+    rec.close()
+    return dirname, rec
+
+
+def test_every_dtype_round_trips_exactly_with_metadata(tmp_path):
+    outputs = {name: make_output(name, **spec) for name, spec in FORMATS.items()}
+    outputs["events"] = make_output("events", streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,),
+                                    sample_rate=500.0)
+    chunks = {}
+    expected = {}
+    for name, spec in FORMATS.items():
+        frame = tuple(spec["shape"][1:])
+        data = ramp(300, frame, spec["dtype"], start=1000)
+        chunks[name] = [(data[i:i + 50], 1000 + i + 50) for i in range(0, 300, 50)]  # starts at index 1000
+        expected[name] = data
+    events = make_events([1010, 1100, 1250], type="Stimulus", description=["S  1", "S  2", "S  1"], code=[1, 2, 1],
+                         duration=[0, 5, 0])
+    chunks["events"] = [(events[:1], 1), (events[1:], 3)]
+    expected["events"] = events
+    try:
+        dirname, rec = _record(tmp_path, outputs, chunks)
+    finally:
+        for out in outputs.values():
+            out.close()
+    assert rec.error is None
+
+    recording = read_recording(dirname)
+    assert recording.complete, recording.end_note
+    assert list(recording) == list(outputs)
+    for name, data in expected.items():
+        stream = recording[name]
+        assert isinstance(stream.data, np.memmap)
+        assert stream.data.dtype == data.dtype and stream.data.shape == data.shape
+        np.testing.assert_array_equal(stream.data, data)
+    eeg = recording["eeg_f32"]
+    assert eeg.sample_rate == 500.0 and eeg.start_index == 1000
+    np.testing.assert_array_equal(eeg.indexes, np.arange(1000, 1300))
+    np.testing.assert_allclose(eeg.times, np.arange(1000, 1300) / 500.0)
+    assert eeg.channel_names == [f"E{i}" for i in range(8)] and eeg.channel_units == ["microvolts"] * 8
+    assert recording["i16"].properties["scale"] == 0.195 and recording["i16"].channel_units == ["microvolts"] * 4
+    assert recording["video"].streamtype == "image/video" and recording["events"].is_event
+    assert "complete: 300 samples (indexes 1000..1299, 2.600 s)" in eeg.end_note
+
+    # pyacq's layout: one .raw per stream, readable with np.fromfile and the JSON alone
+    props = json.loads((dirname / "stream_properties.json").read_text())
+    assert "pyacq_version" in props
+    i16 = props["i16"]
+    raw = np.fromfile(dirname / "i16.raw", dtype=i16["dtype"]).reshape([-1] + i16["shape"][1:])
+    np.testing.assert_array_equal(raw, expected["i16"])
+    assert i16["start_index"] == 1000 and i16["streamtype"] == "analogsignal"
+
+
+def test_list_of_streams_names_inputs_like_pyacq_and_annotations(tmp_path):
+    out = make_output(dtype="float32", shape=(-1, 2), sample_rate=100.0)
+    rec = RawRecorder()
+    rec.configure(streams=[out], autoconnect=True, dirname=tmp_path / "r")
+    rec.add_annotations(subject="S01", session=2)
+    rec.initialize()
+    rec.add_annotations(note="after initialize")
+    assert list(rec.inputs) == ["input0"]
+    with out, rec:
+        rec.start()
+        out.send(ramp(20, (2,), "float32"))
+        wait_until(lambda: rec._files["input0"].n_written == 20)
+        rec.stop()
+    recording = read_recording(tmp_path / "r")
+    assert recording.annotations == {"subject": "S01", "session": 2, "note": "after initialize"}
+    np.testing.assert_array_equal(recording["input0"].data, ramp(20, (2,), "float32"))
+
+
+def test_gaps_and_restarts_are_kept_in_the_indexes(tmp_path):
+    out = make_output(dtype="int32", shape=(-1, 1), sample_rate=10.0)
+    chunks = {"s": [(np.arange(0, 10, dtype="int32")[:, None], 10),
+                    (np.arange(15, 20, dtype="int32")[:, None], 20),  # 5 samples lost upstream
+                    (np.arange(0, 4, dtype="int32")[:, None], 4)]}  # the source restarted its count
+    try:
+        dirname, _ = _record(tmp_path, {"s": out}, chunks)
+    finally:
+        out.close()
+    stream = read_recording(dirname)["s"]
+    assert stream.properties["discontinuities"] == [[0, 0], [10, 15], [15, 0]]
+    np.testing.assert_array_equal(stream.indexes, stream.data[:, 0])
+    np.testing.assert_array_equal(stream.samples_of_indexes([16, 12]), [11, -1])
+
+
+def test_existing_dirname_is_refused(tmp_path):
+    (tmp_path / "taken").mkdir()
+    out = make_output(dtype="float32", shape=(-1, 1))
+    rec = RawRecorder()
+    with out, rec, pytest.raises(FileExistsError, match="never overwrites"):
+        rec.configure(streams=[out], dirname=tmp_path / "taken")
+    rec2 = RawRecorder()
+    with pytest.raises(ValueError, match="flush_interval"):
+        rec2.configure(streams=[], dirname=tmp_path / "x", flush_interval=-1)
+    with pytest.raises(ValueError, match="nothing to record"):
+        rec2.configure(streams=[], dirname=tmp_path / "x")
+    with pytest.raises(ValueError, match="invalid recorded stream name"):
+        rec2.configure(streams={"a/b": None}, dirname=tmp_path / "x")
+
+
+class _FillingFile:
+    """A file object whose disk holds only ``capacity`` bytes (then ENOSPC, like a full disk)."""
+
+    def __init__(self, path, capacity: int):
+        self.file = open(path, "ab", buffering=0)
+        self.capacity = capacity
+
+    def write(self, data):
+        data = memoryview(data).cast("B")
+        room = self.capacity - self.file.tell()
+        if len(data) > room:
+            self.file.write(data[:max(room, 0)])  # a real disk takes what fits, then fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.file.write(data)
+
+    def tell(self):
+        return self.file.tell()
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        return self.file.fileno()
+
+    def close(self):
+        self.file.close()
+
+
+def test_full_disk_stops_the_recorder_with_a_clear_error_and_data_intact(tmp_path, monkeypatch):
+    capacity = 8 * 4 * 1000 + 10  # 1000 samples of 8 float32 channels, and part of the next
+    monkeypatch.setattr(rawrecorder_module, "_open_data_file", lambda path, size: _FillingFile(path, capacity))
+    out = make_output(dtype="float32", shape=(-1, 8), sample_rate=1000.0)
+    rec = RawRecorder(name="rec")
+    failures = []
+    rec.failed.connect(failures.append)
+    rec.configure(streams={"eeg": out}, dirname=tmp_path / "full", flush_interval=0)
+    data = ramp(2000, (8,), "float32")
+    with out, rec:
+        rec.initialize()
+        rec.start()
+        for i in range(0, 2000, 100):
+            out.send(data[i:i + 100])
+        wait_until(lambda: rec.error is not None, what="the disk-full error")
+        rec.stop()
+    assert isinstance(rec.error, DiskFullError) and failures == [rec.error]
+    assert "disk full" in str(rec.error) and "intact" in str(rec.error)
+    recording = read_recording(tmp_path / "full")
+    stream = recording["eeg"]
+    assert not recording.complete and stream.partial_bytes == 10
+    np.testing.assert_array_equal(stream.data, data[:1000])
+    assert "the recording failed: " in stream.end_note and "disk full" in stream.end_note
+    assert "incomplete last sample (10 bytes)" in stream.end_note
