@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from lslacq.core.sendqueue import SendQueue
+
 from .protocol import CommandSplitter
 
 if TYPE_CHECKING:
@@ -43,13 +45,13 @@ class _Connection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, sock: "socket.socket", peer, delimiter: bytes, max_command_bytes: int):
+    def __init__(self, sock: "socket.socket", peer, delimiter: bytes, max_command_bytes: int, max_output_bytes: int):
         self.id = next(self._ids)
         self.sock = sock
         self.peer = peer
         self.splitter = CommandSplitter(delimiter, max_command_bytes)
         self.lock = threading.Lock()
-        self.outbuf = bytearray()
+        self.out = SendQueue(max_output_bytes)  # replies not yet written
         self.pending = 0  # commands queued for the worker
         self.eof = False  # the client closed its sending side
         self.broken = False  # close as soon as possible, dropping output
@@ -98,7 +100,7 @@ class _DummyConn(_Connection):
         self.pending = 0
         self.closed = True
         self.broken = False
-        self.outbuf = bytearray()
+        self.out = SendQueue()
 
 
 DUMMY = _DummyConn()

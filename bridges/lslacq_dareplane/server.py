@@ -345,7 +345,7 @@ class DefaultServer:
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Connection(sock, peer[:2], self.delimiter, self.max_command_bytes)
+        conn = _Connection(sock, peer[:2], self.delimiter, self.max_command_bytes, self.max_output_bytes)
         with self._conns_lock:
             self._conns[conn.id] = conn
         self._selector.register(sock, selectors.EVENT_READ, conn)
@@ -573,42 +573,38 @@ class DefaultServer:
         with conn.lock:
             if conn.closed or conn.broken:
                 return False
-            conn.outbuf += data
-            too_much = len(conn.outbuf) > self.max_output_bytes
-        if too_much:
+            accepted = conn.out.put(data)
+            if not accepted:
+                waiting = conn.out.queued + len(data)
+                conn.broken = True
+                conn.out.clear()
+        if not accepted:
             self.logger.warning(
                 "server %r: %r does not read its replies (%d bytes waiting); disconnecting it",
                 self.name,
                 conn,
-                len(conn.outbuf),
+                waiting,
             )
-            with conn.lock:
-                conn.broken = True
-                conn.outbuf.clear()
         if threading.current_thread() is not self._loop_thread:
             self._wake()  # the loop flushes after handling its current events
         return True
 
     def _flush(self, conn: _Connection) -> None:
         with conn.lock:
-            if conn.closed or not conn.outbuf:
+            if conn.closed or not conn.out:
                 return
             try:
-                sent = conn.sock.send(conn.outbuf)
-            except (BlockingIOError, InterruptedError):
-                return
+                conn.out.flush(conn.sock)
             except OSError as exc:
                 self.logger.info("server %r: cannot write to %r (%s)", self.name, conn, exc)
-                conn.outbuf.clear()
+                conn.out.clear()
                 conn.broken = True
-                return
-            del conn.outbuf[:sent]
 
     def _flush_all(self) -> None:
         with self._conns_lock:
             conns = list(self._conns.values())
         for conn in conns:
-            if conn.outbuf and not conn.closed:
+            if conn.out and not conn.closed:
                 self._flush(conn)
 
     def _update_write_interest(self) -> None:
@@ -618,7 +614,7 @@ class DefaultServer:
             if conn.closed:
                 continue
             with conn.lock:
-                want = (0 if conn.eof else selectors.EVENT_READ) | (selectors.EVENT_WRITE if conn.outbuf else 0)
+                want = (0 if conn.eof else selectors.EVENT_READ) | (selectors.EVENT_WRITE if conn.out else 0)
             if want == conn.events:
                 continue
             try:
@@ -638,7 +634,7 @@ class DefaultServer:
             conns = list(self._conns.values())
         for conn in conns:
             with conn.lock:
-                done = conn.broken or (conn.eof and not conn.outbuf and conn.pending <= 0)
+                done = conn.broken or (conn.eof and not conn.out and conn.pending <= 0)
             if done:
                 self._close_conn(conn)
 
@@ -647,7 +643,7 @@ class DefaultServer:
             if conn.closed:
                 return
             conn.closed = True
-            conn.outbuf.clear()
+            conn.out.clear()
         if conn.events and self._selector is not None:
             try:
                 self._selector.unregister(conn.sock)
@@ -743,7 +739,7 @@ class DefaultServer:
         self.close_processes()
         # last replies (best effort, short)
         deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline and any(c.outbuf for c in list(self._conns.values()) if not c.closed):
+        while time.monotonic() < deadline and any(c.out for c in list(self._conns.values()) if not c.closed):
             self._loop_once(timeout=0.05)
         for conn in list(self._conns.values()):
             self._close_conn(conn)

@@ -38,10 +38,10 @@ import selectors
 import socket
 import threading
 import time
-from collections import deque
 
 import numpy as np
 
+from ...core.sendqueue import SendQueue
 from .protocol import (
     DEFAULT_PORT_FLOAT32,
     DEFAULT_PORT_INT16,
@@ -154,10 +154,7 @@ class _Peer:
     def __init__(self, sock: socket.socket, address):
         self.sock = sock
         self.address = address
-        self.queue: deque = deque()
-        self.offset = 0  # bytes of queue[0] already sent
-        self.queued = 0
-        self.last_progress = time.monotonic()
+        self.out = SendQueue()
         self.dropped_blocks = 0
 
 
@@ -536,34 +533,21 @@ class RdaEmulator:
             return
         layout = self.layout
         backlog_bytes = self.max_backlog * layout.sample_rate * layout.n_channels * (2 if layout.int16 else 4)
-        if droppable and peer.queued > backlog_bytes:
+        if droppable and peer.out.queued > backlog_bytes:
             peer.dropped_blocks += 1
             self.blocks_dropped += 1
             return
-        peer.queue.append(data)
-        peer.queued += len(data)
+        peer.out.put(data)
         self._flush(peer)
 
     def _flush(self, peer: _Peer) -> None:
         """Send what the client's socket accepts now (non-blocking mode)."""
-        while peer.queue:
-            view = memoryview(peer.queue[0])[peer.offset:]
-            if self.fragment:
-                view = view[: self._rng.randint(1, 64)]
-            try:
-                n = peer.sock.send(view)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                self._disconnect(peer, exc)
-                return
-            peer.offset += n
-            peer.queued -= n
-            peer.last_progress = time.monotonic()
-            if peer.offset == len(peer.queue[0]):
-                peer.queue.popleft()
-                peer.offset = 0
-        if peer.queue and time.monotonic() - peer.last_progress > self.send_timeout:
+        try:
+            peer.out.flush(peer.sock, (lambda: self._rng.randint(1, 64)) if self.fragment else None)
+        except OSError as exc:
+            self._disconnect(peer, exc)
+            return
+        if peer.out.stalled_for() > self.send_timeout:
             self._disconnect(peer, f"it read nothing for {self.send_timeout} s")
 
     def _make_block(self) -> bytes:
@@ -586,7 +570,7 @@ class RdaEmulator:
                 wait = self._stream_step()
                 if self.max_backlog is not None:
                     for peer in list(self._clients):
-                        if peer.queue:
+                        if peer.out:
                             self._flush(peer)
                             wait = min(wait, 0.002)
             if wait > 0:
