@@ -1,0 +1,148 @@
+"""QTimeFreq: the Morlet engine against an offline transform, TimeFreqWorker (local and in a NodeGroup),
+the viewer's rendered pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import fftconvolve
+
+from lslacq.core.stream import InputStream, OutputStream
+from lslacq.viewers.morlet import MorletEngine
+from lslacq.viewers.timefreqworker import TimeFreqWorker
+
+SR = 1000.0
+TF = dict(f_start=4.0, f_stop=60.0, deltafreq=2.0, f0=2.5, normalisation=0.0)
+
+
+def offline_morlet(sig, sample_rate, freqs, f0=2.5, normalisation=0.0):
+    """Amplitude of the convolution with pyacq's Morlet wavelets, by direct (linear) FFT convolution."""
+    rows = []
+    for f in freqs:
+        s = f0 / f * sample_rate
+        half = int(np.ceil(7 * s))
+        x = np.arange(-half, half + 1)
+        wavelet = np.exp(2j * np.pi * f0 * x / s) * np.exp(-(x / s) ** 2 / 2) * s ** -(1 + normalisation)
+        rows.append(np.abs(fftconvolve(sig, wavelet, mode="same")))
+    return np.array(rows).T  # (time, freq)
+
+
+def sine(n, freq, start=0, amplitude=1.0, noise=0.0, seed=0):
+    t = (start + np.arange(n)) / SR
+    rng = np.random.default_rng(seed)
+    return (amplitude * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(n)).astype("float32")
+
+
+# -- engine ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("normalisation", [0.0, 0.5])
+def test_engine_matches_offline_morlet_transform(normalisation):
+    engine = MorletEngine(SR, xsize=6.0, timefreq=dict(TF, normalisation=normalisation))
+    n = engine.window_size + 500
+    sig = sine(n, 20.0, noise=0.5) + sine(n, 45.0, amplitude=0.5)
+    tf_map = engine.compute(sig)
+    assert tf_map.shape == engine.shape == (engine.plot_length, engine.freqs.size)
+
+    ref = offline_morlet(sig.astype(float), SR, engine.freqs, normalisation=normalisation)
+    columns = n + np.round(engine.times * SR).astype(int)  # input sample of each map column
+    ref = ref[columns]
+    # away from the newest edge (where the wavelets reach past the last sample) the two agree exactly
+    reach = int(np.ceil(5 * 2.5 / TF["f_start"] * SR))
+    interior = columns < n - reach
+    assert interior.sum() > engine.plot_length // 3
+    err = np.abs(tf_map[interior] - ref[interior]).max() / ref[interior].max()
+    assert err < 1e-4, err
+    # the energy is in the rows of the two sines (normalisation 0: amplitudes ~ sqrt(2 pi)/2 per unit sine)
+    profile = tf_map[interior].mean(axis=0)
+    assert engine.freqs[np.argmax(profile)] == 20.0
+    if normalisation == 0.0:
+        assert profile.max() == pytest.approx(np.sqrt(2 * np.pi) / 2, rel=0.05)
+        i45 = int(np.argmin(np.abs(engine.freqs - 45.0)))
+        assert profile[i45] == pytest.approx(np.sqrt(2 * np.pi) / 4, rel=0.1)
+
+
+def test_engine_decimates_to_the_display_rate_and_pads_short_signals():
+    engine = MorletEngine(SR, xsize=2.0, timefreq=TF)
+    assert engine.decimation == int(SR // (4 * TF["f_stop"]))  # pyacq's 4 * f_stop columns per second
+    assert engine.plot_length == int(np.ceil(2.0 * SR / engine.decimation))
+    assert engine.times[-1] == pytest.approx(-engine.decimation / SR)
+    assert engine.align_head(1001) % engine.decimation == 0
+    # a signal shorter than the window (start of a stream), NaN where nothing was written yet
+    sig = sine(engine.plot_length * engine.decimation // 2, 30.0)  # covers the newest half of the display
+    sig[:10] = np.nan
+    tf_map = engine.compute(sig)
+    assert np.isfinite(tf_map).all()
+    row = int(np.argmin(np.abs(engine.freqs - 30.0)))
+    assert tf_map[: engine.plot_length // 4, row].max() < 1e-3  # no signal there: nothing drawn
+    last = tf_map[-engine.plot_length // 8 - 200 // engine.decimation]
+    assert engine.freqs[np.argmax(last)] == 30.0
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(f_stop=600.0), "Nyquist"),
+    (dict(f_start=-1.0), "f_start"),
+    (dict(f_stop=2.0), "f_stop"),
+    (dict(deltafreq="x"), "deltafreq"),
+    (dict(fstart=3.0), "unknown timefreq"),
+])
+def test_engine_rejects_bad_parameters_clearly(bad, message):
+    with pytest.raises(ValueError, match=message):
+        MorletEngine(SR, 2.0, dict(TF, **bad))
+
+
+# -- worker -------------------------------------------------------------------------------
+def _run_worker(source_kwargs, worker_output=None, n_chunks=12, chunk=250, channel=1):
+    src = OutputStream(name="src")
+    src.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=SR, **source_kwargs)
+    worker = TimeFreqWorker(name="tfw")
+    maps = InputStream(name="maps")
+    try:
+        worker.configure(channel=channel, xsize=1.0, timefreq=TF)
+        worker.input.connect(src)
+        worker.output.configure(**(worker_output or dict(protocol="inproc")))
+        worker.initialize()
+        maps.connect(worker.output)
+        assert maps.params["freqs"] == worker.engine.freqs.tolist()
+        worker.start()
+        src.wait_for_subscribers(1, timeout=10)
+        total = n_chunks * chunk
+        data = np.stack([sine(total, 10.0), sine(total, 26.0)], axis=1)
+        for i in range(n_chunks):
+            src.send(data[i * chunk:(i + 1) * chunk], index=(i + 1) * chunk)
+        deadline = 200
+        while worker.head < total and deadline:
+            deadline -= 1
+            maps.poll(timeout=50)
+        assert worker.head == total
+        worker.compute_one_map(total)
+        index, tf_map = maps.recv(timeout=20_000)
+        assert index == 1 and tf_map.shape == (1,) + worker.engine.shape
+        expected = worker.engine.compute(data[:, channel])
+        return tf_map[0], expected, worker.engine, worker.counters()
+    finally:
+        worker.close()
+        maps.close()
+        src.close()
+
+
+@pytest.mark.parametrize("source_kwargs", [
+    dict(transfermode="plaindata"),
+    dict(transfermode="sharedmem", axisorder=(1, 0), buffer_size=20_000),
+], ids=["plaindata", "sharedmem"])
+def test_worker_sends_the_map_of_its_channel(source_kwargs):
+    tf_map, expected, engine, counters = _run_worker(source_kwargs)
+    np.testing.assert_allclose(tf_map, expected, rtol=1e-5, atol=1e-6)
+    assert engine.freqs[np.argmax(tf_map[engine.plot_length // 2])] == 26.0
+    assert counters["maps"] == 1 and counters["skipped_maps"] == 0
+
+
+def test_worker_refuses_a_channel_the_input_lacks():
+    src = OutputStream(name="src")
+    src.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=SR)
+    worker = TimeFreqWorker(name="tfw")
+    try:
+        worker.configure(channel=5)
+        with pytest.raises(ValueError, match="channel=5 but the input has 2"):
+            worker.input.connect(src)
+    finally:
+        worker.close()
+        src.close()
