@@ -1,11 +1,12 @@
 """Signal processing: IIR filters, zero-phase filtering, triggers, epoch stacking.
 
 Nodes (pyacq 5.5): :class:`SosFilter`, :class:`OverlapFiltfilt`,
-:class:`AnalogTrigger`, :class:`DigitalTrigger`, :class:`TriggerAccumulator`.
+:class:`AnalogTrigger`, :class:`DigitalTrigger`, :class:`TriggerAccumulator`,
+all built on :class:`DspNode` (the base class for writing your own).
 Their processing engines work without nodes or threads on plain numpy chunks:
 :class:`SosFilterEngine`, :class:`OverlapFiltfiltEngine`,
 :class:`ThresholdDetector`, :class:`EpochStacker`. Event streams use
-:data:`EVENT_DTYPE` (see :mod:`lslacq.dsp.events`).
+:data:`EVENT_DTYPE` (see :mod:`lslacq.core.stream.events`).
 
 Names are imported lazily: ``import lslacq.dsp`` does not import scipy.
 """
@@ -25,14 +26,15 @@ _LAZY = {
     "ThresholdDetector": "lslacq.dsp.detect",
     "extract_bit": "lslacq.dsp.detect",
     "EpochStacker": "lslacq.dsp.epochs",
-    "EVENT_DTYPE": "lslacq.dsp.events",
-    "EVENT_STREAM_SPEC": "lslacq.dsp.events",
-    "make_events": "lslacq.dsp.events",
-    "as_event_indexes": "lslacq.dsp.events",
-    "event_labels": "lslacq.dsp.events",
+    "EVENT_DTYPE": "lslacq.core.stream.events",
+    "EVENT_STREAM_SPEC": "lslacq.core.stream.events",
+    "make_events": "lslacq.core.stream.events",
+    "as_event_indexes": "lslacq.core.stream.events",
+    "event_labels": "lslacq.core.stream.events",
     "Param": "lslacq.dsp.params",
     "Params": "lslacq.dsp.params",
     # nodes
+    "DspNode": "lslacq.dsp._node",
     "SosFilter": "lslacq.dsp.sosfilter",
     "OverlapFiltfilt": "lslacq.dsp.overlapfiltfilt",
     "AnalogTrigger": "lslacq.dsp.trigger",

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from .events import as_event_indexes
+from ..core.stream.events import as_event_indexes
 
 __all__ = ["EpochStacker"]
 

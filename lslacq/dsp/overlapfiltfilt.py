@@ -45,8 +45,8 @@ class OverlapFiltfilt(SosCoefficientsNode):
         Window step and output chunk length (default 1024).
     overlapsize : int
         Extra samples at the end of each window, and the output delay (default 512).
-    engine : {'numpy', 'opencl'}
-        'opencl' runs both passes in an OpenCL kernel (``pip install lslacq[opencl]``).
+    engine : {'numpy', 'scipy', 'opencl'}
+        'numpy' (or 'scipy', pyacq's name for it) uses scipy; 'opencl' runs both passes in an OpenCL kernel (``pip install lslacq[opencl]``).
     dtype : float dtype, optional
         Output dtype (default: input dtype, float32 for integer input).
 
@@ -82,10 +82,10 @@ class OverlapFiltfilt(SosCoefficientsNode):
         self._engine.reset()
         super()._start()
 
+    def _apply_params(self, params: dict) -> None:
+        self._engine.set_coefficients(params["coefficients"])
+
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:
-        changed = self._take_params()
-        if changed is not None:
-            self._engine.set_coefficients(changed["coefficients"])
         x = as_time_channel(data)
         if self._scale is not None or self._offset is not None:
             x = x * (1.0 if self._scale is None else self._scale) + (0.0 if self._offset is None else self._offset)

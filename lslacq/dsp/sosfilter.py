@@ -11,6 +11,8 @@ from .sos import SosFilterEngine, validate_sos
 __all__ = ["SosFilter"]
 
 ENGINES = ("numpy", "opencl")
+#: other accepted engine names: pyacq's default engine is called 'scipy' (our 'numpy' engine uses scipy too)
+ENGINE_ALIASES = {"scipy": "numpy"}
 
 
 def output_dtype(input_dtype: np.dtype, requested=None) -> np.dtype:
@@ -82,8 +84,10 @@ class SosCoefficientsNode(DspNode):
 
     def _configure_filter(self, coefficients, engine: str, dtype) -> None:
         """Check and keep what every SOS node configures: engine, coefficients, output dtype."""
+        engine = ENGINE_ALIASES.get(engine, engine) if isinstance(engine, str) else engine
         if engine not in ENGINES:
-            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of {list(ENGINES)}")
+            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of "
+                             f"{list(ENGINES) + list(ENGINE_ALIASES)}")
         if engine == "opencl":
             from .opencl import require_opencl
 
@@ -121,8 +125,8 @@ class SosFilter(SosCoefficientsNode):
         None: filter chunks as they arrive. An int: regroup the input into
         output chunks of exactly this many samples (required by
         ``engine='opencl'``).
-    engine : {'numpy', 'opencl'}
-        'numpy' uses scipy; 'opencl' runs the filter in an OpenCL kernel
+    engine : {'numpy', 'scipy', 'opencl'}
+        'numpy' (or 'scipy', pyacq's name for it) uses scipy; 'opencl' runs the filter in an OpenCL kernel
         (needs pyopencl and an OpenCL runtime: ``pip install lslacq[opencl]``).
     dtype : float dtype, optional
         Output dtype (default: the input dtype, or float32 for integer inputs).
@@ -153,9 +157,9 @@ class SosFilter(SosCoefficientsNode):
     def _configure(self, coefficients=None, chunksize: int | None = None, engine: str = "numpy", dtype=None) -> None:
         if chunksize is not None and (not isinstance(chunksize, (int, np.integer)) or chunksize < 1):
             raise ValueError(f"{self.name}: chunksize must be None or a positive int, got {chunksize!r}")
-        if engine == "opencl" and chunksize is None:
-            raise ValueError(f"{self.name}: engine='opencl' needs a fixed chunksize, e.g. configure(chunksize=256)")
         self._configure_filter(coefficients, engine, dtype)
+        if self.engine_name == "opencl" and chunksize is None:
+            raise ValueError(f"{self.name}: engine='opencl' needs a fixed chunksize, e.g. configure(chunksize=256)")
         self.chunksize = None if chunksize is None else int(chunksize)
 
     def _initialize(self) -> None:
@@ -184,10 +188,10 @@ class SosFilter(SosCoefficientsNode):
         """How often non-finite input forced a state reset (see SosFilterEngine)."""
         return self._engine.n_state_resets
 
+    def _apply_params(self, params: dict) -> None:
+        self._engine.set_coefficients(params["coefficients"])  # validated on assignment
+
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:
-        changed = self._take_params()
-        if changed is not None:
-            self._engine.set_coefficients(changed["coefficients"])  # validated on assignment
         x = as_time_channel(data)
         if self._scale is not None or self._offset is not None:
             x = x * (1.0 if self._scale is None else self._scale) + (0.0 if self._offset is None else self._offset)

@@ -6,10 +6,14 @@ import numpy as np
 
 from ._node import DspNode, as_time_channel, check_signal_input
 from .detect import DEBOUNCE_MODES, FRONTS, ThresholdDetector, extract_bit
-from .events import EVENT_STREAM_SPEC, make_events
+from ..core.stream.events import EVENT_STREAM_SPEC, make_events
 from .params import Param
 
 __all__ = ["AnalogTrigger", "DigitalTrigger"]
+
+#: the trigger outputs: event records (default) or pyacq's plain int64 sample indexes
+OUTPUT_FORMATS = ("records", "indexes")
+INDEX_STREAM_SPEC = {"streamtype": "event", "dtype": "int64", "shape": (-1,)}
 
 _TRIGGER_PARAMS = (
     Param("channel", 0, int, limits=(0, None), doc="channel (AnalogTrigger) or bit (DigitalTrigger) to watch"),
@@ -27,9 +31,18 @@ class _TriggerBase(DspNode):
     _param_decl = _TRIGGER_PARAMS
     _event_type = b""
 
-    def _configure(self, **kwargs) -> None:
-        """Any online parameter may be given here too (``configure(threshold=0.5)``)."""
+    def _configure(self, output_format: str = "records", **kwargs) -> None:
+        """Any online parameter may be given here too (``configure(threshold=0.5)``).
+
+        ``output_format``: ``'records'`` (default) sends :data:`EVENT_DTYPE`
+        records; ``'indexes'`` sends pyacq's plain ``int64`` sample indexes.
+        """
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"{self.name}: output_format={output_format!r} is unknown; use 'records' (event "
+                             "records, the default) or 'indexes' (pyacq's int64 sample indexes)")
         self._configure_params(kwargs)
+        self.output_format = output_format
+        self.output.spec.update(EVENT_STREAM_SPEC if output_format == "records" else INDEX_STREAM_SPEC)
 
     def _check_param(self, name, value, values):
         n_max = getattr(self, "_n_watchable", None)
@@ -69,12 +82,15 @@ class _TriggerBase(DspNode):
         self.detector.reset()
         super()._start()
 
+    def _apply_params(self, params: dict) -> None:
+        self._apply(params)
+
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:
-        changed = self._take_params()
-        if changed is not None:
-            self._apply(changed)
         found = self.detector.process(index, self._extract(as_time_channel(data)))
-        if found.size:
+        if found.size and self.output_format == "indexes":
+            self.n_events += found.size
+            self.output.send(np.ascontiguousarray(found, dtype=np.int64))
+        elif found.size:
             front = self._front
             events = make_events(found, type=self._event_type, code=1 if front == "+" else -1, channel=self._channel,
                                  description=f"{self._label_prefix}{self._channel}{front}")
@@ -105,6 +121,10 @@ class AnalogTrigger(_TriggerBase):
     sample index of the first sample beyond the threshold, ``type=b'analog'``,
     ``code=+1`` ('+') or ``-1`` ('-'), ``channel`` and a description such as
     ``b'ch2+'``. Crossings straddling two chunks are found exactly once.
+
+    ``configure(output_format='indexes')`` sends pyacq's output instead: a
+    1-D ``int64`` array of those sample indexes per chunk (the chunk index is
+    the running count of triggers, as in pyacq).
     """
 
     _event_type = b"analog"

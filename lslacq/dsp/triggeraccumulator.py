@@ -9,7 +9,7 @@ import numpy as np
 from ..core.signal import Signal
 from ._node import DspNode, as_time_channel, check_signal_input
 from .epochs import EpochStacker
-from .events import is_event_dtype
+from ..core.stream.events import is_event_dtype
 from .params import Param
 
 __all__ = ["TriggerAccumulator"]

@@ -162,6 +162,37 @@ def test_sosfilter_configuration_errors():
     filt.close()
 
 
+@pytest.mark.parametrize("node_type", [SosFilter, OverlapFiltfilt])
+def test_engine_scipy_is_pyacqs_name_for_the_default_engine(graph, node_type):
+    """pyacq's SosFilter/OverlapFiltfilt default engine is called 'scipy': same filter as 'numpy'."""
+    sos = design_sos("lowpass", 30, SR)
+    sig = np.random.default_rng(5).standard_normal((400, 2)).astype("float32")
+    src = source(graph, 2)
+    node = graph(node_type(name="pyacq-engine"))
+    kwargs = {"chunksize": 100, "overlapsize": 50} if node_type is OverlapFiltfilt else {}
+    node.configure(coefficients=sos, engine="scipy", **kwargs)
+    assert node.engine_name == "numpy"
+    node.input.connect(src)
+    node.output.configure(protocol="tcp")
+    node.initialize()
+    sink = reader(graph, node.output)
+    node.start()
+    send_chunks(src, sig, [100] * 4)
+    if node_type is SosFilter:
+        _, out = read_samples(sink, 400)
+        np.testing.assert_allclose(out, scipy.signal.sosfilt(sos, sig, axis=0), rtol=1e-5, atol=1e-5)
+    else:  # released with an overlapsize delay; equal to the numpy engine on the same chunks
+        from lslacq.dsp import OverlapFiltfiltEngine
+
+        engine = OverlapFiltfiltEngine(sos, 100, 50, 2, dtype=np.float32)
+        expected = [engine.process(end, sig[end - 100:end]) for end in (100, 200, 300, 400)]
+        expected = np.concatenate([chunk for _, chunk in filter(None, expected)])
+        _, out = read_samples(sink, len(expected))
+        np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="use one of \\['numpy', 'opencl', 'scipy'\\]"):
+        node_type().configure(coefficients=sos, engine="cuda")
+
+
 # -- OverlapFiltfilt --------------------------------------------------------------------------------------
 def test_overlapfiltfilt_node_delay_alignment_and_accuracy(graph):
     n, nch = 20_000, 2
@@ -269,6 +300,28 @@ def test_digital_trigger_node_on_one_bit(graph):
     assert ev["index"].tolist() == [1400] and ev["description"][0] == b"bit8-" and ev["type"][0] == b"digital"
     with pytest.raises(ValueError, match="does not exist; the input has 16 bits"):
         trig.params["channel"] = 16
+
+
+def test_trigger_output_format_indexes_gives_pyacqs_int64_indexes(graph):
+    """pyacq's triggers send int64 sample indexes (chunk index = trigger count); output_format='indexes'."""
+    sig = np.zeros((1000, 1), "float32")
+    for a, b in [(100, 200), (400, 450), (700, 800)]:
+        sig[a:b] = 1.0
+    src = source(graph, 1)
+    trig = graph(AnalogTrigger())
+    trig.configure(threshold=0.5, output_format="indexes")
+    sink = _trigger_graph(graph, trig, src)
+    assert trig.output.params.np_dtype == np.dtype("int64") and trig.output.params.shape == (-1,)
+    send_chunks(src, sig, [250, 250, 500])
+    indexes, counts = [], []
+    while len(indexes) < 3:
+        count, data = sink.recv(timeout=20_000)
+        assert data.dtype == np.int64
+        indexes.extend(data.tolist())
+        counts.append(count)
+    assert indexes == [100, 400, 700] and counts[-1] == 3
+    with pytest.raises(ValueError, match="output_format='events' is unknown; use 'records'"):
+        DigitalTrigger().configure(output_format="events")
 
 
 def test_unknown_configure_arguments_are_named():

@@ -104,3 +104,15 @@ def test_importing_lslacq_dsp_loads_no_scipy_qt_or_pylsl():
             "bad = [m for m in ('scipy', 'PySide6', 'pyqtgraph', 'pylsl') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_event_dtype_lives_in_the_stream_layer_and_old_paths_reexport_it():
+    """Issue 12 part 3: the event dtype belongs to core.stream (devices and bridges use it)."""
+    import lslacq.core.stream.events as home
+    import lslacq.dsp
+    import lslacq.dsp.events as old
+
+    for name in ("EVENT_DTYPE", "EVENT_STREAM_SPEC", "make_events", "as_event_indexes", "event_labels",
+                 "is_event_dtype"):
+        assert getattr(old, name) is getattr(home, name)
+    assert lslacq.dsp.EVENT_DTYPE is home.EVENT_DTYPE and lslacq.dsp.make_events is home.make_events
