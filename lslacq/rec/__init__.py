@@ -14,6 +14,7 @@ _LAZY = {
     "read_recording": ".reader",
     "Recording": ".reader",
     "RecordedStream": ".reader",
+    "FileReplay": ".replay",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

@@ -1,0 +1,191 @@
+"""FileReplay: play a recorded file into a graph in real time (or faster), with its annotations as events."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import numpy as np
+
+from ..core.node import Node
+from ..core.pacing import PacedLoop
+from ..core.signal import Signal
+from ..dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC
+from .sources import ReplaySource, open_source
+
+__all__ = ["FileReplay"]
+
+logger = logging.getLogger(__name__)
+
+
+class FileReplay(Node):
+    """Play a recording as if it came from a device: ``signals`` output, annotations on ``events``.
+
+    Plays any file MNE-Python reads (FIF, EDF/BDF, BrainVision ``.vhdr``,
+    EEGLAB ``.set``...) and lslacq/pyacq RawRecorder directories. Samples
+    are sent in chunks on an absolute schedule (no drift), ``speed`` times
+    real time. The ``events`` output (optional: configure it to use it)
+    carries the file's annotations (MNE) or the recording's event streams as
+    :data:`~lslacq.dsp.events.EVENT_DTYPE` records whose ``index`` is the
+    sample of ``signals`` they belong to; each is sent right after the chunk
+    holding its sample.
+
+    configure() parameters
+    ----------------------
+    filename : str or path
+        The file, or the recording directory.
+    speed : float
+        Playback speed (1.0: real time; 4.0: four times faster). The
+        ``sample_rate`` of the outputs stays the file's.
+    n_repeat : int or None
+        How many times the segment is played (None: forever). Sample
+        indexes keep increasing across repeats.
+    start, stop : float
+        Segment to play, in seconds from the start of the file (stop
+        None: to the end).
+    chunksize : int
+        Samples per chunk (default: 10 ms of data).
+    stream : str
+        For a recording with several signal streams: which one.
+    dtype : numpy dtype
+        Sample type of ``signals`` (default float64 for MNE files, the
+        recorded dtype for recordings).
+    microvolts : bool
+        MNE files: send voltage channels in µV (``channel_units``
+        ``'microvolts'``, as lslacq's EEG devices do) rather than in volts.
+
+    Attributes
+    ----------
+    finished : Signal
+        Emitted when the last repeat has been sent.
+    n_sent : int
+        Samples sent since start.
+    """
+
+    _output_specs = {"signals": {"streamtype": "analogsignal"},
+                     "events": dict(EVENT_STREAM_SPEC, optional=True)}
+
+    def __init__(self, name: str = "", parent=None, **kwargs):
+        super().__init__(name=name, parent=parent, **kwargs)
+        self.finished = Signal()
+        self.n_sent = 0
+        self.source: ReplaySource | None = None
+        self._loop: PacedLoop | None = None
+        self._done = threading.Event()
+
+    def _configure(self, filename: str | os.PathLike | None = None, speed: float = 1.0, n_repeat: int | None = 1,
+                   start: float = 0.0, stop: float | None = None, chunksize: int | None = None,
+                   stream: str | None = None, dtype=None, microvolts: bool = True) -> None:
+        if filename is None:
+            raise ValueError(f"{self.name}: configure() needs filename=..., the file (or recording directory) to "
+                             "replay")
+        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed > 0:
+            raise ValueError(f"{self.name}: speed must be a number > 0 (1.0 is real time), got {speed!r}")
+        if n_repeat is not None and (not isinstance(n_repeat, (int, np.integer)) or n_repeat < 1):
+            raise ValueError(f"{self.name}: n_repeat must be an integer >= 1, or None to loop forever; got "
+                             f"{n_repeat!r}")
+        source = open_source(filename, stream=stream, dtype=dtype, microvolts=microvolts)
+        try:
+            rate = source.sample_rate
+            first = int(round(float(start) * rate))
+            last = source.n_samples if stop is None else int(round(float(stop) * rate))
+            if not 0 <= first < source.n_samples:
+                raise ValueError(f"{self.name}: start={start!r} s is outside {source.description}, which lasts "
+                                 f"{source.n_samples / rate:.3f} s")
+            if not first < last <= source.n_samples:
+                raise ValueError(f"{self.name}: stop={stop!r} s must be after start={start!r} s and at most the "
+                                 f"file's length, {source.n_samples / rate:.3f} s")
+            chunksize = int(chunksize) if chunksize is not None else max(1, int(round(rate * 0.01)))
+            if chunksize < 1:
+                raise ValueError(f"{self.name}: chunksize must be >= 1 sample, got {chunksize}")
+        except BaseException:
+            source.close()
+            raise
+        if self.source is not None:
+            self.source.close()
+        self.source = source
+        self.filename = filename
+        self.speed = float(speed)
+        self.n_repeat = None if n_repeat is None else int(n_repeat)
+        self.chunksize = chunksize
+        self.segment = (first, last)
+        self.sample_rate = rate
+        spec = self.outputs["signals"].spec
+        n_ch = len(source.channel_names)
+        spec.update(shape=(-1, n_ch), dtype=source.dtype.str, sample_rate=rate,
+                    channel_names=list(source.channel_names), channel_units=list(source.channel_units),
+                    channel_types=list(source.channel_types))
+        if len(set(source.channel_units)) == 1 and source.channel_units[0]:
+            spec["units"] = source.channel_units[0]
+        self.outputs["events"].spec["sample_rate"] = rate
+        logger.info("%s: replaying %s: %d channels at %g Hz, samples %d..%d, %d events, speed %g, n_repeat %s",
+                    self.name, source.description, n_ch, rate, first, last, len(source.events.samples), speed,
+                    n_repeat)
+
+    # -- lifecycle -------------------------------------------------------------
+    def _start(self) -> None:
+        self._pos = self.segment[0]
+        self._repeat = 0
+        self.n_sent = 0
+        self._done.clear()
+        for out in self.outputs.values():
+            if out.configured:
+                out.reset_buffer_index()
+        period = self.chunksize / (self.sample_rate * self.speed)
+        self._loop = PacedLoop(self._step, period, name=f"{self.name}-replay", max_catch_up=1.0)
+        self._loop.failed.connect(lambda exc: self._report_error(exc, context=f"replaying {self.source.description}"))
+        self._loop.start()
+
+    def _stop(self) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    def _close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """Wait until every repeat has been sent; return True if it has."""
+        return self._done.wait(timeout)
+
+    # -- the paced step -------------------------------------------------------------
+    def _step(self) -> None:
+        if self._done.is_set():
+            return
+        first, last = self.segment
+        pos = self._pos
+        end = min(pos + self.chunksize, last)
+        data = self.source.read(pos, end)
+        base = self.n_sent - (pos - first)  # output index of the segment's first sample in this repeat
+        self.n_sent += end - pos
+        self.outputs["signals"].send(data, index=self.n_sent)
+        events_out = self.outputs["events"]
+        if events_out.configured:
+            ev = self.source.events
+            lo, hi = np.searchsorted(ev.samples, [pos, end], side="left")
+            if hi > lo:
+                events_out.send(self._records(ev, lo, hi, base - first))
+        self._pos = end
+        if end >= last:
+            self._repeat += 1
+            if self.n_repeat is not None and self._repeat >= self.n_repeat:
+                self._done.set()
+                self._loop.stop()  # from the loop thread: ends the loop after this step, without joining
+                logger.info("%s: replay finished (%d samples sent)", self.name, self.n_sent)
+                self.finished.emit()
+            else:
+                self._pos = first
+
+    @staticmethod
+    def _records(ev, lo: int, hi: int, shift: int) -> np.ndarray:
+        records = np.zeros(hi - lo, dtype=EVENT_DTYPE)
+        records["index"] = ev.samples[lo:hi] + shift
+        records["duration"] = ev.durations[lo:hi]
+        records["channel"] = -1
+        records["code"] = ev.codes[lo:hi]
+        records["type"] = [t.encode("ascii", "replace")[:16] for t in ev.types[lo:hi]]
+        records["description"] = [d.encode("ascii", "replace")[:32] for d in ev.labels[lo:hi]]
+        return records

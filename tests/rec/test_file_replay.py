@@ -1,0 +1,138 @@
+"""FileReplay: MNE files and lslacq recordings played into a graph, at the right rate, with their events."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from rec_helpers import make_output, wait_until
+
+from lslacq.core.stream import InputStream
+from lslacq.dsp.events import make_events
+from lslacq.rec import FileReplay, RawRecorder, read_recording
+
+mne = pytest.importorskip("mne")
+
+RATE = 200.0
+
+
+def _write_fif(path, n=400, first_samp=0):
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((3, n)) * 20e-6
+    info = mne.create_info(["Fz", "Cz", "STI"], RATE, ["eeg", "eeg", "misc"])
+    raw = mne.io.RawArray(data, info, first_samp=first_samp, verbose="error")
+    raw.set_annotations(mne.Annotations([0.25, 1.0, 1.5], [0.0, 0.1, 0.0], ["Stimulus/S  1", "Stimulus/S 12", "BAD"]))
+    raw.save(path, fmt="double", verbose="error")
+    return data
+
+
+def _collect(inp: InputStream, out: list, stop_at: int, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    got = 0
+    while got < stop_at and time.monotonic() < deadline:
+        if inp.poll(100):
+            index, data = inp.recv()
+            out.append((index, np.array(data)))
+            got = index
+    return got
+
+
+def test_fif_plays_same_samples_at_the_right_rate_with_annotations_as_events(tmp_path):
+    path = tmp_path / "sample_raw.fif"
+    data = _write_fif(path)
+    node = FileReplay(name="replay")
+    node.configure(filename=path, speed=2.0, chunksize=20)
+    node.outputs["signals"].configure(protocol="inproc")
+    node.outputs["events"].configure(protocol="inproc")
+    spec = node.outputs["signals"].spec
+    assert spec["sample_rate"] == RATE and spec["channel_names"] == ["Fz", "Cz", "STI"]
+    assert spec["channel_units"] == ["microvolts", "microvolts", ""]
+    sig, ev = InputStream(), InputStream()
+    with node, sig, ev:
+        sig.connect(node.outputs["signals"])
+        ev.connect(node.outputs["events"])
+        node.initialize()
+        chunks = []
+        t0 = time.monotonic()
+        node.start()
+        assert _collect(sig, chunks, 400) == 400
+        elapsed = time.monotonic() - t0
+        assert node.wait_finished(5)
+        events = []
+        while ev.poll(200):
+            events.append(ev.recv()[1])
+        node.stop()
+    got = np.concatenate([c for _, c in chunks])
+    np.testing.assert_allclose(got.T, data * np.array([[1e6], [1e6], [1.0]]), rtol=1e-12)
+    assert [i for i, _ in chunks] == list(range(20, 401, 20))
+    # 2 s of data at speed 2: at least ~1 s (paced), however loaded the machine
+    assert elapsed >= 0.9 * 400 / RATE / 2
+    events = np.concatenate(events)
+    np.testing.assert_array_equal(events["index"], [50, 200, 300])
+    assert [bytes(d) for d in events["description"]] == [b"S  1", b"S 12", b"BAD"]
+    assert [bytes(t) for t in events["type"]] == [b"Stimulus", b"Stimulus", b"annotation"]
+    np.testing.assert_array_equal(events["code"], [1, 12, 0])
+    np.testing.assert_array_equal(events["duration"], [0, 20, 0])
+
+
+def test_recording_replays_looped_from_an_offset_with_its_events(tmp_path):
+    out = make_output("eeg", dtype="float32", shape=(-1, 2), sample_rate=1000.0, channel_names=["a", "b"])
+    ev_out = make_output("ev", streamtype="event", dtype=make_events([0]).dtype.descr, shape=(-1,),
+                         sample_rate=1000.0)
+    values = np.arange(400, dtype="float32").reshape(200, 2)
+    rec = RawRecorder()
+    rec.configure(streams={"eeg": out, "ev": ev_out}, dirname=tmp_path / "r")
+    with out, ev_out, rec:
+        rec.initialize()
+        rec.start()
+        out.send(values)
+        ev_out.send(make_events([50, 150], description=["x", "y"], code=[1, 2]))
+        wait_until(lambda: rec._files["eeg"].n_written == 200 and rec._files["ev"].n_written == 2)
+        rec.stop()
+
+    node = FileReplay()
+    node.configure(filename=tmp_path / "r", start=0.1, n_repeat=3, speed=10.0, chunksize=25)
+    node.outputs["signals"].configure(protocol="inproc")
+    node.outputs["events"].configure(protocol="inproc")
+    sig, ev = InputStream(), InputStream()
+    with node, sig, ev:
+        sig.connect(node.outputs["signals"])
+        ev.connect(node.outputs["events"])
+        node.initialize()
+        assert node.outputs["signals"].spec["dtype"] == "<f4"
+        chunks = []
+        node.start()
+        assert _collect(sig, chunks, 300) == 300  # 3 x the 100 samples after the 0.1 s offset
+        assert node.wait_finished(5)
+        events = []
+        while ev.poll(200):
+            events.append(ev.recv()[1])
+        node.stop()
+        assert node.error is None and node.counters()["samples_out"] >= 300
+    got = np.concatenate([c for _, c in chunks])
+    np.testing.assert_array_equal(got, np.tile(values[100:], (3, 1)))
+    events = np.concatenate(events)
+    np.testing.assert_array_equal(events["index"], [50, 150, 250])  # the event at 150 -> 50 in each repeat
+    assert [bytes(d) for d in events["description"]] == [b"y"] * 3
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path):
+    path = tmp_path / "x_raw.fif"
+    _write_fif(path)
+    node = FileReplay()
+    with pytest.raises(ValueError, match="speed must be"):
+        node.configure(filename=path, speed=0)
+    with pytest.raises(ValueError, match="n_repeat"):
+        node.configure(filename=path, n_repeat=0)
+    with pytest.raises(ValueError, match="start=5 s is outside"):
+        node.configure(filename=path, start=5)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        node.configure(filename=tmp_path / "missing.fif")
+    with pytest.raises(ValueError, match="XdfReplay"):
+        (tmp_path / "a.xdf").write_bytes(b"XDF:")
+        node.configure(filename=tmp_path / "a.xdf")
+    (tmp_path / "junk.fif").write_bytes(b"not a fif")
+    with pytest.raises(ValueError, match="MNE cannot read"):
+        node.configure(filename=tmp_path / "junk.fif")
+    node.close()
