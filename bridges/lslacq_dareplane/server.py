@@ -30,14 +30,9 @@ Example
 from __future__ import annotations
 
 import difflib
-import errno
 import inspect
-import itertools
 import logging
 import queue
-import selectors
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -56,16 +51,16 @@ from .protocol import (
     format_pcomms,
     parse_command,
 )
-from .stoppers import stop_process, stop_thread
+from .stoppers import StartedTasks
+from .transport import ClientLoop
 
 __all__ = ["DefaultServer", "DefaultCallbackServer", "ConnectionProxy"]
 
-_RECV_BYTES = 65536
 _STOP = object()  # worker queue item for STOP
 _QUIT = object()  # worker queue item ending the worker
 
 
-class DefaultServer:
+class DefaultServer(ClientLoop):
     """TCP server for a dareplane module.
 
     Parameters
@@ -172,26 +167,18 @@ class DefaultServer:
             raise ValueError(f"handler_thread must be 'worker' or 'loop', got {handler_thread!r}")
         self.handler_thread = handler_thread
 
-        self.threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.server_socket: socket.socket | None = None
+        self._tasks = StartedTasks(self.logger)
+        self.threads = self._tasks.threads
+        self.processes = self._tasks.processes
         self.listen_stop_event = threading.Event()
         self.is_listening = False
         self.error: BaseException | None = None
-
-        self._counter = itertools.count()
-        self._conns: dict[int, _Connection] = {}
-        self._conns_lock = threading.Lock()
-        self._selector: selectors.BaseSelector | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
+        ClientLoop.__init__(self)
         self._commands: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
         self._serve_thread: threading.Thread | None = None
-        self._loop_thread: threading.Thread | None = None
         self._done = threading.Event()
         self._done.set()
-        self._book_lock = threading.RLock()
         self._request = threading.local()  # the connection whose command a handler is running for
         self._idle = threading.Condition()
         self._inflight = 0  # commands queued or running in the worker
@@ -205,44 +192,6 @@ class DefaultServer:
             raise ValueError(f"primary command {key!r} is built into every server; choose another name")
         if not callable(func):
             raise TypeError(f"handler for primary command {key!r} must be callable, got {func!r}")
-
-    def init_server(self, stop_event: threading.Event | None = None) -> None:
-        """Bind and listen.
-
-        Parameters
-        ----------
-        stop_event : threading.Event, optional
-            Event that stops :meth:`start_listening` when set (a new one by default).
-        """
-        if self.server_socket is not None:
-            raise NodeStateError(f"server {self.name!r} is already initialised on {self.ip}:{self.port}")
-        if self.ip in ("0.0.0.0", "::", ""):
-            self.logger.warning(
-                "server %r listens on all interfaces (%r): anyone on the network can send it commands",
-                self.name,
-                self.ip,
-            )
-        family = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.ip, self.port))
-            sock.listen(self.nlisten)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            hint = " (another module already uses it; pick another --port)" if exc.errno == errno.EADDRINUSE else ""
-            raise OSError(exc.errno, f"server {self.name!r} cannot listen on {self.ip}:{self.port}: {exc.strerror}{hint}") from exc
-        self.server_socket = sock
-        self.port = sock.getsockname()[1]
-        self.listen_stop_event = stop_event if stop_event is not None else threading.Event()
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(sock, selectors.EVENT_READ, None)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self.logger.info("server %r listening on %s:%d", self.name, self.ip, self.port)
 
     # --------------------------------------------------------------- main loop
     def start_listening(self) -> None:
@@ -273,27 +222,11 @@ class DefaultServer:
                 self.is_listening = False
                 self._done.set()
 
-    def _loop_once(self, timeout: float) -> None:
-        timeout = self._run_unterminated(timeout)
-        for key, mask in self._selector.select(timeout):
-            if key.data == "wake":
-                self._drain_wake()
-            elif key.fileobj is self.server_socket:
-                self._accept()
-            else:
-                conn: _Connection = key.data
-                try:
-                    if mask & selectors.EVENT_WRITE:
-                        self._flush(conn)
-                    if mask & selectors.EVENT_READ and not conn.closed:
-                        self._read(conn)
-                except Exception:  # a bug must cost one connection, not the server
-                    self.logger.exception("server %r: unexpected error on %r; closing it", self.name, conn)
-                    self._close_conn(conn)
+    def _before_select(self, timeout: float) -> float:
+        return self._run_unterminated(timeout)
+
+    def _after_events(self) -> None:
         self._deliver_callbacks()
-        self._flush_all()
-        self._close_finished()
-        self._update_write_interest()
 
     def _run_unterminated(self, timeout: float) -> float:
         """Dispatch idle unterminated known commands; return the select timeout to use."""
@@ -319,79 +252,6 @@ class DefaultServer:
                 self._dispatch(conn, fragment)
                 timeout = 0.0  # flush the reply right away
         return max(timeout, 0.0)
-
-    def _wake(self) -> None:
-        w = self._wake_w
-        if w is not None:
-            try:
-                w.send(b"\0")
-            except (BlockingIOError, OSError):
-                pass  # already awake, or closing
-
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
-
-    def _accept(self) -> None:
-        try:
-            sock, peer = self.server_socket.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self.logger.warning("server %r: accept failed: %s", self.name, exc)
-            return
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Connection(sock, peer[:2], self.delimiter, self.max_command_bytes, self.max_output_bytes)
-        with self._conns_lock:
-            self._conns[conn.id] = conn
-        self._selector.register(sock, selectors.EVENT_READ, conn)
-        conn.events = selectors.EVENT_READ
-        self.logger.info("server %r: %r connected (%d clients)", self.name, conn, len(self._conns))
-        self._call_hook("on_connection_accepted")
-        self._write(conn, f"Connected to {self.name}\n".encode())
-
-    def _call_hook(self, name: str) -> None:
-        try:
-            getattr(self, name)()
-        except Exception:
-            self.logger.exception("server %r: %s() failed", self.name, name)
-
-    def on_connection_accepted(self) -> None:
-        """Hook (as in dareplane): called after a client connected, before its banner is sent."""
-
-    def on_connection_closed(self) -> None:
-        """Hook (as in dareplane): called after a client's connection ended."""
-
-    def _read(self, conn: _Connection) -> None:
-        try:
-            data = conn.sock.recv(_RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self.logger.info("server %r: %r lost (%s)", self.name, conn, exc)
-            self._close_conn(conn)
-            return
-        conn.last_rx = time.monotonic()
-        if not data:
-            conn.eof = True
-            rest = conn.splitter.flush()
-            if rest and not self.listen_stop_event.is_set():
-                self._dispatch(conn, rest)
-            self.logger.info("server %r: %r closed its side", self.name, conn)
-            return
-        commands, errors = conn.splitter.feed(data)
-        for err in errors:
-            self.logger.warning("server %r: %r: %s", self.name, conn, err)
-            self._write(conn, format_error(err))
-        for raw in commands:
-            if self.listen_stop_event.is_set():
-                self.logger.info("server %r: ignoring %r received after CLOSE", self.name, raw[:80])
-                continue
-            self._dispatch(conn, raw)
 
     # -------------------------------------------------------------- commands
     def _dispatch(self, conn: _Connection, raw: bytes) -> None:
@@ -485,7 +345,14 @@ class DefaultServer:
             return
         finally:
             self._request.conn = None
-        self._book_keep(cmd, ret)
+        if not self._tasks.keep(cmd.raw[:80], ret):
+            self.logger.warning(
+                "server %r: handler of %s returned %r; expected an int, a (Thread, Event) pair or a Popen "
+                "-- the server cannot stop it on STOP",
+                self.name,
+                cmd.pcomm,
+                type(ret).__name__,
+            )
 
     def reply(self, data: bytes | str) -> bool:
         """Send ``data`` to the client whose command is being handled.
@@ -513,172 +380,20 @@ class DefaultServer:
         with self._idle:
             return self._idle.wait_for(lambda: self._inflight <= 0, timeout)
 
-    def _book_keep(self, cmd: Command, ret: Any) -> None:
-        key = f"{time.time_ns()}_{next(self._counter)}_{cmd.raw[:80]}"
-        if ret is None or isinstance(ret, (int, float)):
-            self.logger.debug("server %r: %s returned %r", self.name, cmd.pcomm, ret)
-        elif (
-            isinstance(ret, tuple)
-            and len(ret) == 2
-            and isinstance(ret[0], threading.Thread)
-            and isinstance(ret[1], threading.Event)
-        ):
-            with self._book_lock:
-                self._prune()
-                self.threads[key] = ret
-        elif isinstance(ret, subprocess.Popen):
-            with self._book_lock:
-                self._prune()
-                self.processes[key] = ret
-        else:
-            self.logger.warning(
-                "server %r: handler of %s returned %r; expected an int, a (Thread, Event) pair or a Popen "
-                "-- the server cannot stop it on STOP",
-                self.name,
-                cmd.pcomm,
-                type(ret).__name__,
-            )
-
-    def _prune(self) -> None:
-        for k, (th, _ev) in list(self.threads.items()):
-            if th.ident is not None and not th.is_alive():
-                del self.threads[k]
-        for k, proc in list(self.processes.items()):
-            if proc.poll() is not None:
-                del self.processes[k]
-
     def close_threads(self) -> None:
         """Stop every thread started by a command (set its event, join with timeout)."""
-        with self._book_lock:
-            items = list(self.threads.items())
-        for _k, (_th, ev) in items:  # signal all first so they stop in parallel
-            ev.set()
-        for k, (th, ev) in items:
-            if stop_thread(th, ev, timeout=self.thread_stop_timeout_s, logger=self.logger):
-                with self._book_lock:
-                    self.threads.pop(k, None)
+        self._tasks.stop_threads(self.thread_stop_timeout_s)
 
     def close_processes(self) -> None:
         """Stop every process tree started by a command."""
-        with self._book_lock:
-            items = list(self.processes.items())
-        for k, proc in items:
-            if stop_process(proc, timeout=self.process_stop_timeout_s, logger=self.logger):
-                with self._book_lock:
-                    self.processes.pop(k, None)
-
-    # ---------------------------------------------------------------- output
-    def _write(self, conn: _Connection, data: bytes) -> bool:
-        """Queue ``data`` for ``conn`` (any thread). Returns False if the connection is closed."""
-        with conn.lock:
-            if conn.closed or conn.broken:
-                return False
-            accepted = conn.out.put(data)
-            if not accepted:
-                waiting = conn.out.queued + len(data)
-                conn.broken = True
-                conn.out.clear()
-        if not accepted:
-            self.logger.warning(
-                "server %r: %r does not read its replies (%d bytes waiting); disconnecting it",
-                self.name,
-                conn,
-                waiting,
-            )
-        if threading.current_thread() is not self._loop_thread:
-            self._wake()  # the loop flushes after handling its current events
-        return True
-
-    def _flush(self, conn: _Connection) -> None:
-        with conn.lock:
-            if conn.closed or not conn.out:
-                return
-            try:
-                conn.out.flush(conn.sock)
-            except OSError as exc:
-                self.logger.info("server %r: cannot write to %r (%s)", self.name, conn, exc)
-                conn.out.clear()
-                conn.broken = True
-
-    def _flush_all(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns.values())
-        for conn in conns:
-            if conn.out and not conn.closed:
-                self._flush(conn)
-
-    def _update_write_interest(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns.values())
-        for conn in conns:
-            if conn.closed:
-                continue
-            with conn.lock:
-                want = (0 if conn.eof else selectors.EVENT_READ) | (selectors.EVENT_WRITE if conn.out else 0)
-            if want == conn.events:
-                continue
-            try:
-                if conn.events == 0:
-                    self._selector.register(conn.sock, want, conn)
-                elif want == 0:
-                    # nothing to read or write: the connection waits for its commands to finish
-                    self._selector.unregister(conn.sock)
-                else:
-                    self._selector.modify(conn.sock, want, conn)
-                conn.events = want
-            except (KeyError, ValueError, OSError):
-                conn.broken = True
-
-    def _close_finished(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns.values())
-        for conn in conns:
-            with conn.lock:
-                done = conn.broken or (conn.eof and not conn.out and conn.pending <= 0)
-            if done:
-                self._close_conn(conn)
-
-    def _close_conn(self, conn: _Connection) -> None:
-        with conn.lock:
-            if conn.closed:
-                return
-            conn.closed = True
-            conn.out.clear()
-        if conn.events and self._selector is not None:
-            try:
-                self._selector.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
-        conn.events = 0
-        try:
-            conn.sock.close()
-        except OSError:
-            pass
-        with self._conns_lock:
-            self._conns.pop(conn.id, None)
-        self.logger.info("server %r: %r disconnected", self.name, conn)
-        self._call_hook("on_connection_closed")
+        self._tasks.stop_processes(self.process_stop_timeout_s)
 
     # ------------------------------------------------------------- callbacks
-    def _control_conn(self) -> _Connection | None:
-        with self._conns_lock:
-            for cid in sorted(self._conns):
-                conn = self._conns[cid]
-                if not conn.closed and not conn.eof and not conn.broken:
-                    return conn
-        return None
-
     @property
     def current_conn(self) -> ConnectionProxy | None:
         """Writer to the control room: the oldest connected client (None if none)."""
         conn = self._control_conn()
         return ConnectionProxy(self, conn) if conn is not None else None
-
-    @property
-    def n_clients(self) -> int:
-        """Number of connected clients."""
-        with self._conns_lock:
-            return sum(1 for c in self._conns.values() if not c.closed)
 
     def send_callback(self, target: str, pcomm: str, payload: Any = None) -> bool:
         """Ask the control room to send ``pcomm`` to module ``target``.
@@ -745,19 +460,6 @@ class DefaultServer:
             self._close_conn(conn)
         self._close_sockets()
         self.logger.info("server %r stopped", self.name)
-
-    def _close_sockets(self) -> None:
-        if self._selector is not None:
-            self._selector.close()
-            self._selector = None
-        for sock in (self.server_socket, self._wake_r, self._wake_w):
-            if sock is not None:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-        self.server_socket = None
-        self._wake_r = self._wake_w = None
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop serving, stop what commands started and close every socket.

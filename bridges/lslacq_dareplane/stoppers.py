@@ -9,15 +9,17 @@ process that ignores SIGINT gets SIGTERM, then SIGKILL, children included.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import subprocess
 import sys
 import threading
+import time
 
 import psutil
 
-__all__ = ["stop_thread", "stop_process"]
+__all__ = ["stop_thread", "stop_process", "StartedTasks"]
 
 _log = logging.getLogger(__name__)
 
@@ -136,3 +138,77 @@ def stop_process(
         return False
     return True
 
+
+
+class StartedTasks:
+    """The threads and process trees a module's commands started, kept until STOP stops them.
+
+    Parameters
+    ----------
+    logger : logging.Logger
+        Where stop failures are reported.
+
+    Attributes
+    ----------
+    threads : dict of str to (Thread, Event)
+        Running threads, by a key that names the command that started them.
+    processes : dict of str to subprocess.Popen
+        Running processes, keyed the same way.
+    """
+
+    def __init__(self, logger: logging.Logger | None = None):
+        self.logger = logger or _log
+        self.threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._lock = threading.RLock()
+        self._count = itertools.count()
+
+    def keep(self, label: str, ret) -> bool:
+        """Keep what a handler returned if it is something to stop later.
+
+        Returns False for a return value the server cannot stop (anything but
+        None, a number, a ``(Thread, Event)`` pair or a ``Popen``).
+        """
+        if ret is None or isinstance(ret, (int, float)):
+            return True
+        key = f"{time.time_ns()}_{next(self._count)}_{label}"
+        if isinstance(ret, tuple) and len(ret) == 2 and isinstance(ret[0], threading.Thread) \
+                and isinstance(ret[1], threading.Event):
+            with self._lock:
+                self._prune()
+                self.threads[key] = ret
+            return True
+        if isinstance(ret, subprocess.Popen):
+            with self._lock:
+                self._prune()
+                self.processes[key] = ret
+            return True
+        return False
+
+    def _prune(self) -> None:
+        for key, (thread, _event) in list(self.threads.items()):
+            if thread.ident is not None and not thread.is_alive():
+                del self.threads[key]
+        for key, proc in list(self.processes.items()):
+            if proc.poll() is not None:
+                del self.processes[key]
+
+    def stop_threads(self, timeout: float) -> None:
+        """Set every thread's event (all first, so they stop in parallel), then join each."""
+        with self._lock:
+            items = list(self.threads.items())
+        for _key, (_thread, event) in items:
+            event.set()
+        for key, (thread, event) in items:
+            if stop_thread(thread, event, timeout=timeout, logger=self.logger):
+                with self._lock:
+                    self.threads.pop(key, None)
+
+    def stop_processes(self, timeout: float) -> None:
+        """Stop every process tree (SIGINT, then SIGTERM, then SIGKILL)."""
+        with self._lock:
+            items = list(self.processes.items())
+        for key, proc in items:
+            if stop_process(proc, timeout=timeout, logger=self.logger):
+                with self._lock:
+                    self.processes.pop(key, None)
