@@ -15,6 +15,7 @@ _LAZY = {
     "Recording": ".reader",
     "RecordedStream": ".reader",
     "FileReplay": ".replay",
+    "XdfReplay": ".xdf_replay",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
