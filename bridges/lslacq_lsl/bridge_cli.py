@@ -88,6 +88,39 @@ def _rda_run(args: argparse.Namespace) -> int:
     return run_bridge(args)
 
 
+# -- audio ----------------------------------------------------------------------------------------
+def _audio_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", type=int, default=None,
+                        help="input device index (default: the default input; see `lslacq devices list`)")
+    parser.add_argument("--channels", type=int, default=1, help="channels to record (default 1)")
+    parser.add_argument("--rate", type=float, default=None, help="sample rate (default: the device's)")
+    parser.add_argument("--format", default="int16", choices=("int16", "int32", "float32"),
+                        help="sample format (default int16)")
+    parser.add_argument("--chunksize", type=int, default=1024, help="frames per block (default 1024)")
+
+
+def _audio_node(args: argparse.Namespace) -> Node:
+    from lslacq.devices.audio_pyaudio import NO_DEVICE_HINT, AudioDeviceError, PyAudio
+
+    node = PyAudio(name="audio")
+    try:
+        specs = node.list_device_specs()
+        if not specs:
+            raise AudioDeviceError(NO_DEVICE_HINT)
+        device = args.device if args.device is not None else node.default_input_device()
+        if device is None:
+            raise AudioDeviceError("no default input device; choose one with --device (see `lslacq devices list`)")
+        rate = args.rate
+        if rate is None:
+            rate = specs[device]["defaultSampleRate"] if 0 <= device < len(specs) else 44100.0
+        node.configure(nb_channel=args.channels, sample_rate=rate, input_device_index=device, format=args.format,
+                       chunksize=args.chunksize)
+    except BaseException:
+        node.close()
+        raise
+    return node
+
+
 #: source name -> :class:`BridgeSource`; one entry per ``lslacq bridge`` sub-command
 SOURCES: dict[str, BridgeSource] = {
     "rda": BridgeSource(
@@ -96,6 +129,12 @@ SOURCES: dict[str, BridgeSource] = {
                     "publish it as an LSL EEG stream (microvolts, channel names) and an LSL marker stream "
                     "timestamped on the EEG samples. Follows Recorder's stop/start cycles (the pause is a gap "
                     "in time); stops on Ctrl-C, --duration, or when the server goes away (exit status 1)."),
+    "audio": BridgeSource(
+        "sound card input (microphone) -> LSL audio stream", _audio_arguments, _audio_node,
+        default_name="Audio", stream_type="Audio",
+        description="Record a sound card input through PortAudio (lslacq.devices.PyAudio) and publish it as an "
+                    "LSL stream (one channel per audio channel, at the card's rate). Input overflows of the card "
+                    "are counted on the status line."),
 }
 
 

@@ -149,7 +149,8 @@ class DeviceLslBridge:
         return f"publishing {self.node.name!r} as LSL streams {streams}"
 
     def status(self) -> str:
-        """Counts for a status line: published samples per stream, and the node's losses if it counts them."""
+        """Counts for a status line: published samples per stream, the node's ``lost_samples`` and its
+        other non-zero integer counters (e.g. overflows)."""
         parts = [f"{n} {'markers' if _is_event_output(self.node, o) else 'samples'} {self.lsl_names[o]!r}"
                  for o, n in zip(self.outlets, (outlet.n_pushed for outlet in self.outlets.values()))]
         counters = getattr(self.node, "counters", None)
@@ -160,7 +161,8 @@ class DeviceLslBridge:
                 values = {}
                 logger.debug("%s: counters() failed: %s", self.node.name, exc)
             parts += [f"{key.replace('_', ' ')} {value}" for key, value in values.items()
-                      if key not in ("samples_in", "samples_out", "last_index", "latency") and value is not None]
+                      if key == "lost_samples" or (key not in ("samples_in", "samples_out", "last_index", "latency")
+                                                   and isinstance(value, int) and value)]
         return "  ".join(parts)
 
     # -- lifecycle -------------------------------------------------------------

@@ -12,6 +12,7 @@ from .._lazy import lazy_exports
 _LAZY = {
     "NumpyDeviceBuffer": ".numpy_device",
     "BrainAmpSocket": ".brainampsocket",
+    "PyAudio": ".audio_pyaudio",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

@@ -1,0 +1,278 @@
+"""PyAudio node on real PortAudio, with a JACK dummy server as the sound card (tests/devices/jack_rig.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from jack_rig import RATE, jack_server  # noqa: F401  (the session fixture)
+
+pytest.importorskip("pyaudio")
+
+from lslacq.core.stream import InputStream  # noqa: E402
+from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
+from lslacq.devices.audio_pyaudio import (AudioDeviceError, PlaybackFifo, PyAudio, default_input_device,  # noqa: E402
+                                          list_device_specs)
+
+FREQ = 440.0
+
+
+def _collect(inp: InputStream, n_samples: int, timeout: float = 30.0) -> np.ndarray:
+    chunks, n = [], 0
+    deadline = time.monotonic() + timeout
+    while n < n_samples:
+        assert time.monotonic() < deadline, f"only {n} of {n_samples} samples within {timeout} s"
+        if inp.poll(timeout=200):
+            _, data = inp.recv()
+            chunks.append(np.array(data))
+            n += len(data)
+    return np.concatenate(chunks)
+
+
+def _sine_source(amplitude: float, dtype: str) -> NumpyDeviceBuffer:
+    """A paced 2-channel 440 Hz sine (one second loops seamlessly: 440 whole periods)."""
+    t = np.arange(RATE) / RATE
+    wave = (amplitude * np.sin(2 * np.pi * FREQ * t)).astype(dtype)
+    src = NumpyDeviceBuffer(name="sine")
+    src.configure(nb_channel=2, sample_interval=1 / RATE, chunksize=441, buffer=np.stack([wave, wave], axis=1))
+    src.output.configure(protocol="inproc")
+    return src
+
+
+def _peak_frequency(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / RATE)[np.argmax(spectrum)])
+
+
+def test_lists_the_jack_device(jack_server):
+    specs = list_device_specs()
+    system = next(d for d in specs if d["name"] == "system")
+    assert system["hostApiName"] == "JACK Audio Connection Kit"
+    assert system["maxInputChannels"] == 2 and system["maxOutputChannels"] == 2
+    assert system["defaultSampleRate"] == RATE
+    with PyAudio() as node:  # pyacq's examples query an unconfigured node
+        assert node.default_input_device() == system["index"] == default_input_device()
+        assert node.default_output_device() == system["index"]
+        assert [d["name"] for d in node.list_device_specs()] == [d["name"] for d in specs]
+
+
+@pytest.mark.parametrize("fmt, amplitude", [("int16", 8000), ("float32", 0.5)])
+def test_full_duplex_loopback_records_what_it_plays(jack_server, fmt, amplitude):
+    src = _sine_source(amplitude, fmt)
+    card = PyAudio(name="card")
+    inp = InputStream()
+    try:
+        index = card.default_input_device()
+        card.configure(nb_channel=2, sample_rate=RATE, input_device_index=index, output_device_index=index,
+                       format=fmt, chunksize=1024)
+        card.output.configure(protocol="inproc")
+        card.input.connect(src.output)
+        src.initialize()
+        card.initialize()
+        assert card.output.params.dtype == np.dtype(fmt) and card.output.params.sample_rate == RATE
+        inp.connect(card.output)
+        card.start()
+        src.start()
+        jack_server.loopback()  # PortAudio:out_N -> PortAudio:in_N
+        _collect(inp, RATE // 2)  # let the loop settle
+        data = _collect(inp, RATE).astype(np.float64)[-RATE:]
+        counters = card.counters()
+    finally:
+        src.close()
+        card.close()
+        inp.close()
+    assert card.error is None
+    for ch in range(2):
+        assert abs(_peak_frequency(data[:, ch]) - FREQ) <= 1.0
+        rms = np.sqrt(np.mean(data[:, ch] ** 2))
+        assert rms == pytest.approx(amplitude / np.sqrt(2), rel=0.03)  # played once, recorded once
+    assert counters["frames_played"] >= RATE and counters["samples_out"] >= 1.5 * RATE
+    assert counters["last_index"] == counters["samples_out"] and counters["lost_samples"] == 0
+
+
+def test_record_only_indexes_are_continuous_and_restart(jack_server):
+    card = PyAudio(name="mic")
+    inp = InputStream()
+    try:
+        card.configure(nb_channel=1, sample_rate=RATE, input_device_index=card.default_input_device(),
+                       chunksize=512)
+        assert "signals" not in card.inputs  # recording only: no input, as in pyacq
+        card.output.configure(protocol="inproc")
+        card.initialize()
+        inp.connect(card.output)
+        for _ in range(2):  # start/stop twice: each run starts at index 0
+            card.start()
+            data = _collect(inp, 4096)
+            card.stop()
+            assert data.dtype == np.int16 and data.shape[1] == 1
+            assert not data.any()  # the dummy card records silence
+            assert card.counters()["samples_out"] == card.output.last_index >= 4096
+            assert card.output.last_index % 512 == 0
+            while inp.poll(timeout=200):
+                inp.recv()
+    finally:
+        card.close()
+        inp.close()
+
+
+def test_playback_starvation_is_counted(jack_server):
+    src = _sine_source(0.1, "float32")
+    card = PyAudio(name="speaker")
+    try:
+        card.configure(nb_channel=2, sample_rate=RATE, output_device_index=card.default_output_device(),
+                       format="float32")
+        assert "signals" not in card.outputs  # playing only: no output
+        card.input.connect(src.output)
+        src.initialize()
+        card.initialize()
+        card.start()
+        src.start()
+        deadline = time.monotonic() + 30
+        while card.counters()["frames_played"] < RATE // 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        src.stop()  # the source stops: the card plays silence, counted
+        deadline = time.monotonic() + 30
+        while card.counters()["starved_frames"] < 4096:
+            assert time.monotonic() < deadline, card.counters()
+            time.sleep(0.05)
+    finally:
+        src.close()
+        card.close()
+    assert card.error is None
+
+
+def test_bad_configuration_errors_name_the_devices(jack_server):
+    with PyAudio(name="card") as card:
+        index = card.default_input_device()
+        with pytest.raises(AudioDeviceError, match=r"refuses input at sample_rate=48000.*Invalid sample rate.*"
+                                                   r"default rate of 44100 Hz.*Devices: 0<>: system \(JACK"):
+            card.configure(nb_channel=2, sample_rate=48000, input_device_index=index)
+        with pytest.raises(AudioDeviceError, match=r"refuses output .*nb_channel=3.*Invalid number of channels"):
+            card.configure(nb_channel=3, sample_rate=RATE, output_device_index=index)
+        with pytest.raises(AudioDeviceError, match=r"input_device_index=7 is not a device index; devices: 0<>: system"):
+            card.configure(sample_rate=RATE, input_device_index=7)
+        with pytest.raises(ValueError, match=r"format='int8' is not supported; use one of \['int16', 'int32'"):
+            card.configure(sample_rate=RATE, input_device_index=index, format="int8")
+        with pytest.raises(ValueError, match="give input_device_index"):
+            card.configure(sample_rate=RATE)
+        src = _sine_source(0.5, "float32")
+        try:
+            card.configure(nb_channel=2, sample_rate=RATE, output_device_index=index, format="int16")
+            with pytest.raises(ValueError, match=r"carries float32 chunks.*needs int16.*format='float32'"):
+                card.input.connect(src.output)
+        finally:
+            src.close()
+
+
+def test_callback_failure_reaches_the_node_contract(jack_server):
+    card = PyAudio(name="mic")
+    failures = []
+    card.failed.connect(failures.append)
+    try:
+        card.configure(nb_channel=2, sample_rate=RATE, input_device_index=card.default_input_device())
+        card.output.configure(protocol="inproc")
+        card.initialize()
+
+        def broken_send(data, index):
+            raise RuntimeError("disk full")
+
+        card._send = broken_send
+        card.start()
+        deadline = time.monotonic() + 20
+        while card.error is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        card.close()
+    assert isinstance(card.error, RuntimeError) and failures == [card.error]
+
+
+def test_no_device_is_a_clear_error():
+    """Without any sound server PortAudio lists no device (on this kind of machine): say how to get one."""
+    code = ("from lslacq.devices.audio_pyaudio import PyAudio, list_device_specs\n"
+            "import sys\n"
+            "if list_device_specs(): print('HAS-DEVICES'); sys.exit(0)\n"
+            "PyAudio().configure(input_device_index=0)\n")
+    env = dict(os.environ, JACK_DEFAULT_SERVER="lslacq-no-such-server", JACK_NO_START_SERVER="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    if "HAS-DEVICES" in result.stdout:
+        pytest.skip("this machine has an audio device without JACK")
+    assert result.returncode == 1
+    assert "AudioDeviceError" in result.stderr and "PortAudio sees no audio device" in result.stderr
+    assert "jack-dummy" in result.stderr
+
+
+def test_playback_fifo_pads_and_waits():
+    fifo = PlaybackFifo(frame_bytes=4, max_frames=4)
+    assert fifo.read(2) == bytes(8) and fifo.starved_frames == 0  # nothing written yet: not starved
+    assert fifo.write(b"\x01" * 12) and fifo.write(b"\x02" * 4) and fifo.queued_frames == 4
+    assert not fifo.write(b"\x03" * 8, timeout=0.05)  # full: waits, then gives up
+    assert fifo.read(5) == b"\x01" * 12 + b"\x02" * 4 + bytes(4) and fifo.starved_frames == 1
+    with pytest.raises(ValueError, match="not a whole number of 4-byte frames"):
+        fifo.write(b"abc")
+
+
+def test_bridge_audio_command_publishes_the_microphone_on_lsl(jack_server):
+    pylsl = pytest.importorskip("pylsl")
+    from lslacq_lsl import resolve_stream
+
+    name = f"lslacq-test-audio-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "bridge", "audio", "--channels", "2", "--name", name,
+                             "--duration", "30", "--interval", "0.5"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        line = proc.stdout.readline()
+        assert f"as LSL streams {name!r} (Audio" in line, line + proc.stderr.read()
+        info = resolve_stream(name=name, timeout=20)
+        assert info.channel_count() == 2 and info.nominal_srate() == RATE
+        assert info.channel_format() == pylsl.cf_int16
+        inlet = pylsl.StreamInlet(info)
+        try:
+            n, deadline = 0, time.monotonic() + 30
+            while n < RATE // 2 and time.monotonic() < deadline:
+                chunk, stamps = inlet.pull_chunk(timeout=1.0)
+                n += len(chunk)
+                assert not np.asarray(chunk).any()  # the dummy card's silence
+        finally:
+            inlet.close_stream()
+            del inlet
+        assert n >= RATE // 2
+        assert "samples" in proc.stdout.readline()  # the status line
+        proc.terminate()  # SIGTERM: a clean stop
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_remote_nodegroup_records(jack_server):
+    """Manual 6.5: ng.create_node('PyAudio') in another process, its output read here over tcp."""
+    from lslacq import create_manager
+
+    manager = create_manager()
+    inp = InputStream()
+    try:
+        dev = manager.create_nodegroup("audio").create_node("PyAudio", name="mic")
+        default_input = dev.default_input_device()
+        assert any(d["name"] == "system" for d in dev.list_device_specs())
+        dev.configure(nb_channel=1, sample_rate=44100.0, input_device_index=default_input, format="int16",
+                      chunksize=1024)
+        dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+        dev.initialize()
+        inp.connect(dev.output)
+        dev.start()
+        data = _collect(inp, 8192)
+        dev.stop()
+        assert data.shape[1] == 1 and data.dtype == np.int16
+        assert dev.counters()["samples_out"] >= 8192 and dev.error is None
+    finally:
+        inp.close()
+        manager.close()
