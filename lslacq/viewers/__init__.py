@@ -13,6 +13,7 @@ from .._lazy import lazy_exports
 _LAZY = {
     "WidgetNode": "lslacq.viewers.widgetnode",
     "InputPoller": "lslacq.viewers.widgetnode",
+    "QOscilloscope": "lslacq.viewers.qoscilloscope",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

@@ -13,3 +13,31 @@ def wait_until(qapp, predicate, timeout: float = 20.0, what: str = "condition") 
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         qapp.processEvents()
         time.sleep(0.005)
+
+
+def to_pixel(viewer, x: float, y: float, image=None) -> tuple[int, int]:
+    """Pixel (column, row) of the data point (x, y) of ``viewer``'s plot in ``image`` (a ``grab_array()``).
+
+    ``grab()`` renders at the screen's device pixel ratio (not always 1 offscreen), hence ``image``.
+    """
+    from lslacq.viewers._qt import QtCore
+
+    scene = viewer.viewBox.mapViewToScene(QtCore.QPointF(float(x), float(y)))
+    point = viewer.graphicsview.mapTo(viewer, viewer.graphicsview.mapFromScene(scene))
+    ratio = 1.0 if image is None else image.shape[1] / viewer.width()
+    return int(round(point.x() * ratio)), int(round(point.y() * ratio))
+
+
+def color_mask(image, rgb, tol: int = 60):
+    """Boolean (rows, columns) mask of the pixels of ``image`` (RGBA array) close to colour ``rgb``."""
+    import numpy as np
+
+    diff = np.abs(image[..., :3].astype(int) - np.asarray(rgb, dtype=int)[None, None, :])
+    return diff.max(axis=2) <= tol
+
+
+def rows_of(mask, column: int, halfwidth: int = 1):
+    """Rows where ``mask`` is set around ``column``."""
+    import numpy as np
+
+    return np.flatnonzero(mask[:, max(0, column - halfwidth):column + halfwidth + 1].any(axis=1))

@@ -1,0 +1,262 @@
+"""QOscilloscope: rendered pixels (traces, colours, gain/offset/visible, min_max, markers), params, inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from viewer_helpers import color_mask, rows_of, to_pixel, wait_until
+
+from lslacq.core.stream import OutputStream
+from lslacq.dsp.events import EVENT_STREAM_SPEC, make_events
+from lslacq.viewers import QOscilloscope
+
+RED, GREEN, YELLOW = (255, 0, 0), (0, 255, 0), (255, 204, 0)
+
+
+@pytest.fixture
+def make_source():
+    outputs = []
+
+    def make(nb_channel=2, sample_rate=1000.0, dtype="float32", **kw):
+        out = OutputStream(name="src")
+        kw.setdefault("transfermode", "plaindata")
+        out.configure(protocol="tcp", dtype=dtype, shape=(-1, nb_channel), sample_rate=sample_rate, **kw)
+        outputs.append(out)
+        return out
+
+    yield make
+    for out in outputs:
+        out.close()
+
+
+@pytest.fixture
+def viewers():
+    made = []
+    yield made
+    for viewer in made:
+        viewer.close()
+
+
+def _scope(viewers, source, events=None, **params):
+    viewer = QOscilloscope(name="scope")
+    viewers.append(viewer)
+    viewer.configure(with_user_dialog=True)
+    viewer.input.connect(source)
+    if events is not None:
+        viewer.inputs["events"].connect(events)
+    viewer.initialize()
+    viewer.resize(600, 400)
+    viewer.params.update({"background_color": "k", "show_status": False, **params})
+    colors = ["#ff0000", "#00ff00", "#0000ff", "#ffffff"]
+    for i in range(viewer.nb_channel):
+        viewer.by_channel_params[i, "color"] = colors[i % 4]
+    viewer.show()
+    return viewer
+
+
+def _send_all(qapp, viewer, source, data, chunk=100, start=0):
+    for i in range(0, len(data), chunk):
+        source.send(data[i:i + chunk], index=start + i + len(data[i:i + chunk]))
+    total = start + len(data)
+    wait_until(qapp, lambda: viewer.counters()["last_index"] == total, what="the viewer to receive everything")
+    return _render(qapp, viewer)
+
+
+def _render(qapp, viewer):
+    # lay the window out completely (the first grab may resize it), then draw and grab
+    qapp.processEvents()
+    viewer.grab()
+    qapp.processEvents()
+    viewer.refresh()
+    return viewer.grab_array()
+
+
+def test_sine_on_channel_0_draws_in_the_expected_rows(qapp, viewers, make_source):
+    source = make_source(nb_channel=2)
+    viewer = _scope(viewers, source, xsize=2.0, mode="scroll", ylim_min=-10, ylim_max=10)
+    viewer.by_channel_params["ch1", "visible"] = False
+    viewer.start()
+    t = np.arange(2000) / 1000.0
+    data = np.zeros((2000, 2), "float32")
+    data[:, 0] = 6 * np.sin(2 * np.pi * 1.0 * t)
+    image = _send_all(qapp, viewer, source, data)
+    red = color_mask(image, RED)
+    assert red.sum() > 300
+    for sample in (250, 500, 1000, 1250, 1750):  # peaks, zero crossing, trough
+        x = (sample - 2000) / 1000.0
+        col, row = to_pixel(viewer, x, data[sample, 0], image)
+        rows = rows_of(red, col, halfwidth=2)
+        assert rows.size and np.abs(rows - row).min() <= 2 and np.ptp(rows) < 40, (sample, row, rows)
+    assert not color_mask(image, GREEN).any()  # the hidden channel
+
+
+def test_per_channel_colours_gain_offset_and_visible(qapp, viewers, make_source):
+    source = make_source(nb_channel=2)
+    viewer = _scope(viewers, source, xsize=1.0, mode="scroll", ylim_min=-10, ylim_max=10)
+    viewer.start()
+    data = np.empty((1000, 2), "float32")
+    data[:, 0], data[:, 1] = 4.0, -4.0
+    image = _send_all(qapp, viewer, source, data)
+    col, row_red = to_pixel(viewer, -0.5, 4.0, image)
+    _, row_green = to_pixel(viewer, -0.5, -4.0, image)
+    assert abs(np.median(rows_of(color_mask(image, RED), col)) - row_red) <= 2
+    assert abs(np.median(rows_of(color_mask(image, GREEN), col)) - row_green) <= 2
+    # gain and offset move the trace: 4 * 0.5 + 5 = 7
+    viewer.by_channel_params["ch0", "gain"] = 0.5
+    viewer.by_channel_params[0, "offset"] = 5.0
+    image = _render(qapp, viewer)
+    _, row_moved = to_pixel(viewer, -0.5, 7.0, image)
+    assert abs(np.median(rows_of(color_mask(image, RED), col)) - row_moved) <= 2
+    # visible=False hides it, the other channel stays
+    viewer.by_channel_params["ch0", "visible"] = False
+    image = _render(qapp, viewer)
+    assert not color_mask(image, RED).any() and color_mask(image, GREEN).any()
+
+
+@pytest.mark.parametrize("method,spike_visible", [("min_max", True), ("pure_decimate", False)])
+def test_min_max_keeps_a_one_sample_spike(qapp, viewers, make_source, method, spike_visible):
+    source = make_source(nb_channel=1, sample_rate=10000.0)
+    viewer = _scope(viewers, source, xsize=10.0, mode="scroll", ylim_min=-10, ylim_max=10,
+                    decimation_method=method)
+    assert viewer.params["decimate"] > 10  # auto_decimate: 100000 samples in the window
+    viewer.start()
+    data = np.zeros((100000, 1), "float32")
+    data[54321, 0] = 8.0
+    image = _send_all(qapp, viewer, source, data, chunk=2000)
+    red = color_mask(image, RED)
+    _, row_spike = to_pixel(viewer, -5.0, 8.0, image)
+    col_spike, _ = to_pixel(viewer, (54321 - 100000) / 10000.0, 8.0, image)
+    assert red[row_spike - 2:row_spike + 3, col_spike - 3:col_spike + 4].any() == spike_visible
+
+
+@pytest.mark.parametrize("mode", ["scroll", "scan"])
+def test_markers_draw_at_their_sample(qapp, viewers, make_source, mode):
+    source = make_source(nb_channel=1)
+    events = OutputStream(name="markers")
+    events.configure(protocol="tcp", **EVENT_STREAM_SPEC)
+    try:
+        viewer = _scope(viewers, source, events=events, xsize=2.0, mode=mode, ylim_min=-10, ylim_max=10)
+        viewer.start()
+        events.send(make_events([700, 1600], description=["S  1", "S  2"]))
+        image = _send_all(qapp, viewer, source, np.zeros((2500, 1), "float32"))
+        yellow = color_mask(image, YELLOW, tol=40)
+        columns = np.flatnonzero(yellow.sum(axis=0) > 100)  # vertical lines
+        expected = []
+        for index in (700, 1600):
+            x = (index - 2500) / 1000.0 if mode == "scroll" else (index % 2000) / 1000.0
+            expected.append(to_pixel(viewer, x, 0, image)[0])
+        if mode == "scroll":  # sample 700 left the 2 s window ending at 2500
+            expected = expected[1:]
+        for col in expected:
+            assert np.abs(columns - col).min() <= 2, (col, columns)
+        assert len(viewer._event_lines) >= len(expected)
+        labels = [line.label.format for line in viewer._event_lines if line.isVisible()]
+        assert "S  2" in labels
+    finally:
+        viewer.close()
+        events.close()
+
+
+def test_sharedmem_input_with_channel_major_axisorder(qapp, viewers, make_source):
+    source = make_source(nb_channel=3, transfermode="sharedmem", buffer_size=5000, axisorder=(1, 0))
+    viewer = _scope(viewers, source, xsize=1.0, mode="scroll", ylim_min=-10, ylim_max=10)
+    viewer.start()
+    data = np.zeros((1000, 3), "float32")
+    data[:, 0], data[:, 1], data[:, 2] = 3.0, -3.0, 100.0
+    image = _send_all(qapp, viewer, source, data)
+    col, row_red = to_pixel(viewer, -0.5, 3.0, image)
+    _, row_green = to_pixel(viewer, -0.5, -3.0, image)
+    assert abs(np.median(rows_of(color_mask(image, RED), col)) - row_red) <= 2
+    assert abs(np.median(rows_of(color_mask(image, GREEN), col)) - row_green) <= 2
+    np.testing.assert_array_equal(viewer.get_visible_chunk()[-1], [3.0, -3.0, 100.0])
+
+
+def test_int16_input_and_auto_scale_modes(qapp, viewers, make_source):
+    source = make_source(nb_channel=2, dtype="int16")
+    viewer = _scope(viewers, source, xsize=1.0)
+    viewer.start()
+    rng = np.random.default_rng(1)
+    data = np.stack([rng.normal(1000, 50, 1000), rng.normal(-200, 5, 1000)], axis=1).astype("int16")
+    _send_all(qapp, viewer, source, data)
+    viewer.auto_scale()  # real_scale
+    assert viewer.params["ylim_min"] < data.min() and viewer.params["ylim_max"] > data.max()
+    viewer.params["scale_mode"] = "by_channel"  # auto_scale again: stacked, each channel ~ one unit tall
+    assert (viewer.params["ylim_min"], viewer.params["ylim_max"]) == (-0.5, 1.5)
+    gains = np.array(viewer.by_channel_params.values("gain"))
+    offsets = np.array(viewer.by_channel_params.values("offset"))
+    centers = np.median(data, axis=0) * gains + offsets
+    np.testing.assert_allclose(centers, [1.0, 0.0], atol=0.05)
+    assert gains[1] > 5 * gains[0]  # the quieter channel is magnified more
+    viewer.params["scale_mode"] = "same_for_all"
+    assert len(set(viewer.by_channel_params.values("gain"))) == 1
+
+
+def test_params_are_validated_and_pyacq_keys_work(qapp, viewers, make_source):
+    source = make_source(nb_channel=1, channel_names=["Signal0"])
+    viewer = _scope(viewers, source)
+    viewer.params["decimation_method"] = "min_max"
+    viewer.by_channel_params["Signal0", "gain"] = 0.001  # the manual's example 6.4
+    assert viewer.by_channel_params["ch0", "gain"] == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="choose one of"):
+        viewer.params["decimation_method"] = "median"
+    with pytest.raises(ValueError, match="out of range"):
+        viewer.params["refresh_interval"] = 0
+    with pytest.raises(TypeError, match="must be a number"):
+        viewer.by_channel_params[0, "offset"] = "high"
+    with pytest.raises(KeyError, match="no channel 'Signal7'"):
+        viewer.by_channel_params["Signal7", "gain"] = 1
+    with pytest.raises(KeyError, match="no parameter 'xsise'"):
+        viewer.params["xsise"] = 3
+    assert viewer.params["decimation_method"] == "min_max"  # unchanged by the refused values
+    viewer.params["refresh_interval"] = 40
+    assert viewer._refresh_timer.interval() == 40
+
+
+def test_double_click_opens_the_parameter_dialog(qapp, viewers, make_source):
+    from lslacq.viewers._qt import QtCore, QtWidgets
+
+    from pyqtgraph.Qt import QtTest
+    viewer = _scope(viewers, source := make_source(nb_channel=1))
+    assert source is not None
+    wait_until(qapp, viewer.isVisible, what="the window")
+    assert not viewer.params_controller.isVisible()
+    viewport = viewer.graphicsview.viewport()
+    center = viewport.rect().center()
+    QtTest.QTest.mouseDClick(viewport, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier,
+                             center)
+    wait_until(qapp, viewer.params_controller.isVisible, timeout=5, what="the dialog")
+    trees = viewer.params_controller.findChildren(QtWidgets.QTreeWidget)
+    assert len(trees) == 2
+    buttons = [b.text() for b in viewer.params_controller.findChildren(QtWidgets.QPushButton)]
+    assert "Auto scale" in buttons
+
+
+def test_bad_inputs_are_clear_errors(qapp, make_source):
+    viewer = QOscilloscope(name="scope")
+    try:
+        viewer.configure()
+        image = OutputStream(name="cam")
+        image.configure(protocol="tcp", streamtype="image/video", dtype="uint8", shape=(-1, 4, 4, 3),
+                        sample_rate=30.0)
+        with pytest.raises(ValueError, match="ImageViewer"):
+            viewer.input.connect(image)
+        image.close()
+        no_rate = make_source(nb_channel=1, sample_rate=None)
+        viewer.input.connect(no_rate)
+        with pytest.raises(ValueError, match="sample_rate"):
+            viewer.initialize()
+    finally:
+        viewer.close()
+
+
+def test_status_line_reports_rate_drops_and_latency(qapp, viewers, make_source):
+    source = make_source(nb_channel=1)
+    viewer = _scope(viewers, source, xsize=0.1, show_status=True)
+    viewer.start()
+    _send_all(qapp, viewer, source, np.zeros((100, 1), "float32"))
+    _send_all(qapp, viewer, source, np.zeros((500, 1), "float32"), start=100)
+    counters = viewer.counters()
+    assert counters["skipped_samples"] == 400  # 500 new samples, a 100-sample window: 400 never shown
+    assert counters["samples_in"] == 600 and counters["latency"] is not None
+    text = viewer.status_text()
+    assert "Hz" in text and "display 400" in text and "latency" in text
