@@ -12,6 +12,7 @@ from .._lazy import lazy_exports
 _LAZY = {
     "NumpyDeviceBuffer": ".numpy_device",
     "BrainAmpSocket": ".brainampsocket",
+    "OpenBCI": ".eeg_openbci",
     "PyAudio": ".audio_pyaudio",
 }
 

@@ -183,6 +183,7 @@ class CytonDecoder:
         """Forget buffered bytes, counters and held values (a new stream)."""
         self._tail = np.zeros(0, np.uint8)
         self._last_seq: int | None = None
+        self._in_sync = False
         self._last_pos = -1
         self._accel = np.full(3, np.nan, np.float32)
         self._accel_hi = [None, None, None]
@@ -191,7 +192,14 @@ class CytonDecoder:
 
     # -- framing ------------------------------------------------------------------
     def _frame(self, buf: np.ndarray) -> tuple[np.ndarray, int, int]:
-        """Return (packet start offsets, bytes consumed, garbage bytes skipped)."""
+        """Return (packet start offsets, bytes consumed, garbage bytes skipped).
+
+        A packet is accepted when its header and footer are right and the
+        next packet's header follows it. Right after an accepted packet (in
+        sync), a packet whose counter follows the last one is also accepted
+        when garbage follows it, provided no confirmed packet starts inside
+        it (which would mean it is torn).
+        """
         m = len(buf) - PACKET_SIZE  # a start p is decidable when byte p + 33 (next header) is known
         if m <= 0:
             return np.zeros(0, np.intp), 0, 0
@@ -199,6 +207,7 @@ class CytonDecoder:
         runs = []
         pos = garbage = 0
         prev_seq = self._last_seq
+        in_sync = self._in_sync
         resynced = False
         while pos < m:
             run = ok[pos::PACKET_SIZE]
@@ -216,15 +225,37 @@ class CytonDecoder:
                 runs.append(pos + PACKET_SIZE * np.arange(length))
                 pos += PACKET_SIZE * length
                 prev_seq = int(buf[pos - PACKET_SIZE + 1])
+                in_sync = True
             if pos >= m:
                 break
-            resynced = True
+            if (in_sync and prev_seq is not None and buf[pos] == HEADER and (buf[pos + 32] & 0xF0) == 0xC0
+                    and 1 <= (int(buf[pos + 1]) - prev_seq) % 256 <= 16):
+                if pos + PACKET_SIZE > m:
+                    break  # decide when the bytes after it are known
+                if not self._starts_inside(buf, pos, ok):  # followed by garbage, not torn
+                    runs.append(np.array([pos]))
+                    prev_seq = int(buf[pos + 1])
+                    pos += PACKET_SIZE
+                    continue
             following = np.flatnonzero(ok[pos + 1:])
             skip = int(following[0]) + 1 if len(following) else m - pos
             garbage += skip
             pos += skip
+            resynced = True
+            in_sync = False
+        self._in_sync = in_sync
         starts = np.concatenate(runs) if runs else np.zeros(0, np.intp)
         return starts, pos, garbage
+
+    @staticmethod
+    def _starts_inside(buf: np.ndarray, pos: int, ok: np.ndarray) -> bool:
+        """True if a packet seems to start inside the one at ``pos`` (which is then torn)."""
+        if ok[pos + 1:pos + PACKET_SIZE].any():
+            return True
+        inner = np.arange(pos + 1, pos + PACKET_SIZE)
+        seq = int(buf[pos + 1])
+        looks = (buf[inner] == HEADER) & ((buf[inner + 32] & 0xF0) == 0xC0) & (buf[inner + 1] == (seq + 1) % 256)
+        return bool(looks.any())
 
     # -- decoding -----------------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview | np.ndarray) -> CytonChunk:

@@ -1,0 +1,274 @@
+"""The OpenBCI node through the real pyserial, against the shipped Cyton emulator on a pty."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+pytest.importorskip("serial")
+
+from lslacq.core.stream import InputStream  # noqa: E402
+from lslacq.devices.eeg_openbci import OpenBCI, OpenBCIError  # noqa: E402
+from lslacq.devices.emulators.openbci import CytonEmulator, expected_accel  # noqa: E402
+from lslacq.devices.openbci_protocol import ACCEL_SCALE, microvolts_per_count  # noqa: E402
+
+UV = microvolts_per_count(24)
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Reader:
+    """Collects (positions, data) from an output in a thread."""
+
+    def __init__(self, output):
+        self.input = InputStream()
+        self.input.connect(output)
+        self.positions, self.data = [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            if self.input.poll(50):
+                index, data = self.input.recv()
+                self.positions.append(np.arange(index - len(data), index))
+                self.data.append(np.array(data))
+
+    @property
+    def n(self):
+        return sum(len(p) for p in self.positions)
+
+    def arrays(self):
+        return np.concatenate(self.positions), np.concatenate(self.data)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(10)
+        self.input.close()
+
+
+def _board(n_positions, daisy=False):
+    """Expected counts per output position (the emulator's known signal)."""
+    k = np.arange(1, 9) * 1000
+    if not daisy:
+        return k[None, :] + (n_positions % 1000)[:, None]
+    board = k[None, :] + ((2 * n_positions + 1) % 1000)[:, None]
+    dz = -(k[None, :] + ((2 * n_positions) % 1000)[:, None])
+    return np.concatenate([board, dz], axis=1)
+
+
+def _run_node(node, seconds_of_data, aux=True):
+    node.outputs["signals"].configure(protocol="tcp")
+    if aux:
+        node.outputs["aux"].configure(protocol="tcp")
+    node.initialize()
+    readers = [Reader(node.outputs["chan"])] + ([Reader(node.outputs["aux"])] if aux else [])
+    try:
+        node.start()
+        want = int(seconds_of_data * node.sample_rate)
+        wait_until(lambda: readers[0].n >= want, what=f"{want} samples")
+        node.stop()
+        wait_until(lambda: all(r.n == node.outputs["signals"].last_index - node.lost_samples for r in readers),
+                   what="every sample sent")
+    finally:
+        for reader in readers:
+            reader.close()
+    return readers
+
+
+def test_cyton_exact_microvolts_names_units_and_accel():
+    with CytonEmulator() as emu, OpenBCI(name="cyton") as node:
+        node.configure(device_handle=emu.port)  # daisy='auto' asks the board
+        assert node.n_channels == 8 and node.sample_rate == 250.0 and "OpenBCI V3" in node.banner
+        spec = node.outputs["signals"].spec
+        assert spec["channel_names"] == [str(i) for i in range(1, 9)]
+        assert spec["units"] == "microvolts" and spec["channel_units"] == ["microvolts"] * 8
+        assert spec["manufacturer"] == "OpenBCI" and spec["model"] == "Cyton"
+        assert node.outputs["chan"] is node.outputs["signals"] and list(node.outputs) == ["signals", "aux"]
+        signals, accel = _run_node(node, 0.6)
+        positions, data = signals.arrays()
+        np.testing.assert_array_equal(positions, np.arange(len(positions)))
+        assert data.dtype == np.float32
+        np.testing.assert_array_equal(data, (_board(positions) * np.float32(UV)).astype(np.float32))
+        apos, adata = accel.arrays()
+        np.testing.assert_array_equal(apos, positions)
+        for p in (0, 9, 10, 37, len(positions) - 1):  # held between the 25 Hz values
+            np.testing.assert_allclose(adata[p], expected_accel(p - p % 10) * ACCEL_SCALE, rtol=1e-6)
+        assert node.counters()["lost_packets"] == 0 and node.lost_samples == 0
+        # configure asks (s v C), start sets 8 channels and streams (s v c b), stop stops (s)
+        assert emu.commands == [b"s", b"v", b"C", b"s", b"v", b"c", b"b", b"s"]
+    assert node.error is None
+
+
+def test_daisy_pairs_into_16_channels_at_125_hz():
+    with CytonEmulator(daisy=True) as emu, OpenBCI(name="daisy") as node:
+        node.configure(device_handle=emu.port)
+        assert node.n_channels == 16 and node.sample_rate == 125.0
+        assert node.outputs["signals"].spec["model"] == "Cyton + Daisy"
+        (signals,) = _run_node(node, 0.5, aux=False)
+        positions, data = signals.arrays()
+        np.testing.assert_array_equal(positions, np.arange(len(positions)))
+        np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions, daisy=True))
+        assert node.counters()["unpaired_packets"] == 0
+
+
+def test_8_channels_from_a_daisy_board_with_daisy_false():
+    with CytonEmulator(daisy=True) as emu, OpenBCI(name="eight") as node:
+        node.configure(device_handle=emu.port, daisy=False)
+        (signals,) = _run_node(node, 0.3, aux=False)
+        positions, data = signals.arrays()
+        assert data.shape[1] == 8 and b"c" in emu.commands
+        np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions))
+
+
+@pytest.mark.parametrize("footers", [(0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6)])
+def test_every_footer_through_the_port(footers):
+    with CytonEmulator(footers=footers) as emu, OpenBCI(name="footers") as node:
+        node.configure(device_handle=emu.port, daisy=False)
+        (signals,) = _run_node(node, 0.3, aux=False)
+        positions, data = signals.arrays()
+        np.testing.assert_array_equal(positions, np.arange(len(positions)))
+        np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions))
+        assert node.garbage_bytes == 0
+
+
+def test_faults_resync_and_count_lost_packets(caplog):
+    with CytonEmulator(garbage_every=7, torn_every=23, drop_every=31, seed=3) as emu, OpenBCI(name="faulty") as node:
+        node.configure(device_handle=emu.port, daisy=False)
+        (signals,) = _run_node(node, 1.2, aux=False)
+        positions, data = signals.arrays()
+        # every sample that arrived is intact and at its own position; lost ones are gaps
+        np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions))
+        missing = set(range(int(positions[-1]) + 1)) - set(positions.tolist())
+        assert missing, "the emulator dropped and tore packets: some must be missing"
+        def faulty(p):  # dropped or torn by the emulator
+            return p % 31 == 30 or p % 23 == 22
+        # lost: the faulty packets, and at most a packet right after one (resynchronising next to garbage)
+        assert {p for p in range(int(positions[-1])) if faulty(p)} <= missing
+        assert all(faulty(p) or faulty(p - 1) for p in missing)
+        counters = node.counters()
+        assert counters["lost_packets"] == len(missing) == counters["lost_samples"]
+        assert counters["garbage_bytes"] > 0
+    assert "packets lost" in caplog.text
+
+
+def test_no_board_answering_is_a_clear_error():
+    master, slave = os.openpty()
+    try:
+        node = OpenBCI(name="silent")
+        with pytest.raises(OpenBCIError, match=r"no reply ending in '\$\$\$' to 'v' \(soft reset\).*within 0.3 s"):
+            node.configure(device_handle=os.ttyname(slave), timeout=0.3)
+        with pytest.raises(OpenBCIError, match=r"cannot open the OpenBCI dongle at '/nonexistent/tty'"):
+            node.configure(device_handle="/nonexistent/tty")
+        with pytest.raises(ValueError, match="gain 7 is not an ADS1299 gain"):
+            node.configure(device_handle=os.ttyname(slave), gain=7, daisy=False)
+        node.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_daisy_true_without_a_daisy_says_so():
+    with CytonEmulator(daisy=False) as emu, OpenBCI(name="nodaisy") as node:
+        node.configure(device_handle=emu.port, daisy=True)
+        node.outputs["signals"].configure(protocol="tcp")
+        node.initialize()
+        with pytest.raises(OpenBCIError, match="has no Daisy .*no daisy to attach!8"):
+            node.start()
+
+
+def test_unplug_is_reported(tmp_path):
+    link = str(tmp_path / "ttyOBCI")
+    failures = []
+    with CytonEmulator(link=link) as emu, OpenBCI(name="unplugged") as node:
+        node.configure(device_handle=link, daisy=False)
+        node.failed.connect(failures.append)
+        node.outputs["signals"].configure(protocol="tcp")
+        node.initialize()
+        node.start()
+        wait_until(lambda: node.outputs["signals"].last_index > 20, what="data")
+        emu.unplug()
+        wait_until(lambda: node.error is not None, what="the node to report the unplug")
+        assert isinstance(node.error, OpenBCIError) and "lost the OpenBCI board" in str(node.error)
+        assert failures == [node.error]
+        node.stop()
+
+
+def test_reconnects_after_replug(tmp_path):
+    link = str(tmp_path / "ttyOBCI")
+    with CytonEmulator(link=link) as emu, OpenBCI(name="replugged") as node:
+        node.configure(device_handle=link, daisy=False, reconnect=True, timeout=2.0)
+        node.outputs["signals"].configure(protocol="tcp")
+        node.initialize()
+        reader = Reader(node.outputs["signals"])
+        try:
+            node.start()
+            wait_until(lambda: reader.n > 20, what="data")
+            emu.unplug()
+            time.sleep(0.3)  # the dongle stays away a moment
+            before = node.outputs["signals"].last_index
+            emu.replug()
+            wait_until(lambda: node.reconnects == 1 and node.outputs["signals"].last_index > before + 50,
+                       what="data after the replug")
+            node.stop()
+            wait_until(lambda: reader.n == node.outputs["signals"].last_index - node.lost_samples, what="all data")
+        finally:
+            reader.close()
+        assert node.error is None
+        positions, data = reader.arrays()
+        gap = np.flatnonzero(np.diff(positions) > 1)
+        assert len(gap) == 1 and node.lost_samples >= 0.2 * 250  # the time away is a gap in the indices
+        after = positions[gap[0] + 1:] - positions[gap[0] + 1]  # the board restarted its count at 0
+        np.testing.assert_array_equal(np.round(data[gap[0] + 1:] / np.float32(UV)).astype(int), _board(after))
+
+
+def test_end_to_end_into_lsl():
+    pylsl = pytest.importorskip("pylsl")
+    from lslacq_lsl import LslOutlet, resolve_stream
+    from lslacq_lsl.metadata import describe_stream
+
+    name = f"obci-{uuid.uuid4().hex[:8]}"
+    with CytonEmulator() as emu, OpenBCI(name="obci") as node, LslOutlet(name="out") as outlet:
+        node.configure(device_handle=emu.port)
+        node.outputs["signals"].configure(protocol="inproc")
+        outlet.configure(name=name, type="EEG")
+        outlet.inputs["signals"].connect(node.outputs["signals"])
+        outlet.initialize()
+        node.initialize()
+        info = resolve_stream(name=name, timeout=10)
+        inlet = pylsl.StreamInlet(info)
+        try:
+            inlet.open_stream(timeout=10)
+            desc = describe_stream(inlet.info(timeout=10))
+            assert desc.channel_names == tuple(str(i) for i in range(1, 9))
+            assert desc.channel_units == ("microvolts",) * 8 and desc.nominal_srate == 250.0
+            assert desc.manufacturer == "OpenBCI" and desc.model == "Cyton"
+            outlet.start()
+            node.start()
+            chunks, n = [], 0
+            deadline = time.monotonic() + 20
+            while n < 100 and time.monotonic() < deadline:
+                chunk, _ = inlet.pull_chunk(timeout=1.0)
+                if chunk:
+                    chunks.append(np.asarray(chunk))
+                    n += len(chunk)
+            node.stop()
+            outlet.stop()
+        finally:
+            inlet.close_stream()
+            del inlet
+    data = np.concatenate(chunks)
+    assert len(data) >= 100
+    np.testing.assert_allclose(data, _board(np.arange(len(data))) * UV, rtol=1e-6)
