@@ -132,6 +132,8 @@ class TimeFreqWorker(Node):
     def _start(self) -> None:
         self._stop_event.clear()
         self._pending = None
+        if not self._own_buffer:  # the shared ring already holds the history: usable at once
+            self.head = self.input.buffer.index()
         self._threads = [threading.Thread(target=self._guard, args=(self._read_loop, "reading its input"),
                                           name=f"{self.name}-read", daemon=True),
                          threading.Thread(target=self._guard, args=(self._compute_loop, "computing a map"),

@@ -146,3 +146,162 @@ def test_worker_refuses_a_channel_the_input_lacks():
     finally:
         worker.close()
         src.close()
+
+
+# -- viewer ------------------------------------------------------------------------------------
+VIEW_TF = dict(f_start=6.0, f_stop=60.0, deltafreq=2.0)
+FREQS = (20.0, 40.0)  # channel 0, channel 1
+
+
+def _feed(src, seconds, chunk=200):
+    total = int(seconds * SR)
+    data = np.stack([sine(total, FREQS[0]), sine(total, FREQS[1])], axis=1)
+    for stop in range(chunk, total + 1, chunk):
+        src.send(data[stop - chunk:stop], index=stop)
+    return data
+
+
+def _pixel(viewer, plot, x, y, ratio):
+    """Pixel (col, row) of the grabbed image showing the view point (time x, frequency y) of ``plot``."""
+    from lslacq.viewers._qt import QtCore
+
+    scene_point = plot.vb.mapViewToScene(QtCore.QPointF(x, y))
+    view_point = viewer.graphiclayout.mapFromScene(scene_point)
+    point = viewer.graphiclayout.viewport().mapTo(viewer, view_point)
+    return int(point.x() * ratio), int(point.y() * ratio)  # the offscreen screen may not be 1:1
+
+
+def _show_and_draw(qapp, viewer, src, seconds=4.0):
+    from viewer_helpers import wait_until
+
+    viewer.resize(800, 400)
+    viewer.show()
+    viewer.start()
+    src.wait_for_subscribers(2, timeout=10)  # the viewer and its converter (or a worker)
+    data = _feed(src, seconds)
+    wait_until(qapp, lambda: viewer.head == data.shape[0], what="the viewer's head")
+    wait_until(qapp, lambda: all(w.head == data.shape[0] for w in viewer.workers), what="the workers' heads")
+    drawn = viewer.maps_drawn
+    viewer.refresh()
+    wait_until(qapp, lambda: viewer.maps_drawn >= drawn + 2, what="two maps drawn")
+    return data
+
+
+@pytest.fixture
+def source():
+    src = OutputStream(name="src")
+    src.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=SR)
+    yield src
+    src.close()
+
+
+def _viewer(source, **configure):
+    from lslacq.viewers.qtimefreq import QTimeFreq
+
+    viewer = QTimeFreq(name="tf")
+    viewer.configure(with_user_dialog=False, max_xsize=5.0, **configure)
+    viewer.input.connect(source)
+    viewer.initialize()
+    viewer.params["xsize"] = 2.0
+    for key, value in VIEW_TF.items():
+        viewer.params["timefreq", key] = value
+    viewer.params["nb_column"] = 2
+    for name in ("Signal0", "Signal1"):
+        viewer.by_channel_params[name, "colormap"] = "gray"
+        viewer.by_channel_params[name, "clim"] = 1.4
+    return viewer
+
+
+def _wait_rebuilt(qapp, viewer):
+    from viewer_helpers import wait_until
+
+    wait_until(qapp, lambda: not viewer._rebuild_pending and viewer.freqs.max() < VIEW_TF["f_stop"],
+               what="the workers rebuilt with the test's settings")
+
+
+def test_qtimefreq_draws_each_channels_energy_in_the_row_of_its_frequency(qapp, source):
+    from lslacq.viewers._qt import qimage_to_array
+    from viewer_helpers import wait_until
+
+    viewer = _viewer(source)
+    try:
+        _wait_rebuilt(qapp, viewer)
+        assert viewer.conv is not None  # plaindata input: a StreamConverter feeds the workers
+        data = _show_and_draw(qapp, viewer, source)
+        image = viewer.grab().toImage()
+        pixels = qimage_to_array(image)[..., :3].astype(float).mean(axis=2)
+        head = viewer.workers[0].last_map_head
+        t = -1.2  # seconds before the head: no edge effect above 8 Hz
+        column = head + int(round(t * SR))
+        freqs = viewer.freqs[viewer.freqs >= 10]
+        for ch, freq in enumerate(FREQS):
+            expected = offline_morlet(data[:head, ch].astype(float), SR, freqs)[column]
+            rows = [_pixel(viewer, viewer.plots[ch], t, f, image.devicePixelRatio()) for f in freqs]
+            drawn = np.array([pixels[y, x] for x, y in rows]) / 255.0
+            assert freqs[np.argmax(drawn)] == freq
+            np.testing.assert_allclose(drawn, np.clip(expected / 1.4, 0, 1), atol=0.03)
+        counters = viewer.counters()
+        assert counters["maps_drawn"] >= 2 and counters["samples_in"] >= data.shape[0]
+    finally:
+        viewer.close()
+
+
+def test_qtimefreq_reads_a_channel_major_sharedmem_input_directly_and_changes_settings_live(qapp):
+    from viewer_helpers import wait_until
+
+    src = OutputStream(name="src")
+    src.configure(protocol="tcp", transfermode="sharedmem", axisorder=(1, 0), buffer_size=30_000,
+                  dtype="float32", shape=(-1, 2), sample_rate=SR)
+    viewer = _viewer(src)
+    try:
+        assert viewer.conv is None
+        _wait_rebuilt(qapp, viewer)
+        _show_and_draw(qapp, viewer, src, seconds=3.0)
+        old_workers = list(viewer.workers)
+        viewer.params["timefreq", "f_stop"] = 30.0
+        wait_until(qapp, lambda: viewer.workers and viewer.workers[0] is not old_workers[0], what="new workers")
+        assert viewer.freqs.max() < 30 and all(w.closed() for w in old_workers)
+        assert all(w.running() for w in viewer.workers)
+        # an impossible value is refused with a clear message; the display keeps working
+        current = list(viewer.workers)
+        viewer.params["timefreq", "f_stop"] = 900.0
+        wait_until(qapp, lambda: "Nyquist" in viewer.status.text(), what="the error in the status line")
+        assert viewer.workers == current
+    finally:
+        viewer.close()
+        src.close()
+
+
+@pytest.mark.slow
+def test_qtimefreq_workers_in_other_nodegroups(qapp, source):
+    from lslacq.core import create_manager
+    from lslacq.viewers._qt import qimage_to_array
+    from viewer_helpers import wait_until
+
+    manager = create_manager("rpc", auto_close_at_exit=False)
+    try:
+        friends = [manager.create_nodegroup("tf-a"), manager.create_nodegroup("tf-b")]
+        viewer = _viewer(source, nodegroup_friends=friends)
+        try:
+            _wait_rebuilt(qapp, viewer)
+            assert all(type(w).__name__ == "ObjectProxy" for w in viewer.workers)  # living in the friends
+            viewer.resize(800, 400)
+            viewer.show()
+            viewer.start()
+            source.wait_for_subscribers(2, timeout=10)
+            data = _feed(source, 4.0)
+            wait_until(qapp, lambda: viewer.head == data.shape[0], what="the viewer's head")
+            wait_until(qapp, lambda: all(w.head == data.shape[0] for w in viewer.workers), what="remote heads")
+            viewer.refresh()
+            wait_until(qapp, lambda: viewer.maps_drawn >= 2, what="two maps from the remote workers")
+            image = viewer.grab().toImage()
+            pixels = qimage_to_array(image)[..., :3].astype(float).mean(axis=2)
+            for ch, freq in enumerate(FREQS):
+                rows = [_pixel(viewer, viewer.plots[ch], -1.0, f, image.devicePixelRatio()) for f in viewer.freqs]
+                drawn = np.array([pixels[y, x] for x, y in rows])
+                assert viewer.freqs[np.argmax(drawn)] == freq
+        finally:
+            viewer.close()
+        assert all(len(ng.list_nodes()) == 0 for ng in friends)  # the workers were removed with the viewer
+    finally:
+        manager.close()
