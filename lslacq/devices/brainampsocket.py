@@ -9,8 +9,7 @@ import time
 import numpy as np
 
 from ..core.node import Node
-from ..core.signal import Signal
-from ..dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC
+from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC
 from ..errors import BrokenStreamError, NodeStateError, StreamTimeoutError
 from .rda.client import Client, fetch_start_message
 from .rda.protocol import DEFAULT_PORT_FLOAT32, StartMessage
@@ -20,7 +19,7 @@ __all__ = ["BrainAmpSocket", "TRIGGER_DTYPE", "markers_to_events"]
 logger = logging.getLogger(__name__)
 
 #: dtype of the ``triggers`` output: lslacq's event records
-#: (:data:`lslacq.dsp.events.EVENT_DTYPE`).
+#: (:data:`lslacq.core.stream.events.EVENT_DTYPE`).
 TRIGGER_DTYPE = EVENT_DTYPE
 
 
@@ -66,35 +65,32 @@ class BrainAmpSocket(Node):
         and the time Recorder was stopped (STOP ... START, e.g. an impedance
         check: the node keeps running and resumes by itself), are gaps in the
         indices, so times derived from indices (LSL timestamps) stay right.
-    triggers : event, :data:`lslacq.dsp.events.EVENT_DTYPE`
+    triggers : event, :data:`lslacq.core.stream.events.EVENT_DTYPE`
         Recorder markers (see :func:`markers_to_events`); ``index`` is the
         absolute sample index in ``signals``, ``code`` the stimulus/response
         number, ``type`` e.g. ``b'Stimulus'``, ``description`` e.g. ``b'S  1'``.
 
-    Attributes
-    ----------
-    error : Exception or None
-        Why acquisition stopped while the node was running (server closed
-        the connection, corrupted stream...). Also emitted through
-        :attr:`failed`.
-    failed : Signal
-        Emitted with the exception when acquisition fails.
+    ``triggers`` is optional: leave it unconfigured when no one needs the
+    markers.
+
+    Why acquisition stopped while the node was running (server closed the
+    connection, corrupted stream...) is reported through the node contract:
+    :attr:`error`, :attr:`failed`, :meth:`counters` (whose ``lost_samples``
+    counts the samples of blocks the server skipped).
     """
 
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
                         sample_rate=512.0, units="microvolts"),
-        "triggers": dict(EVENT_STREAM_SPEC),
+        "triggers": dict(EVENT_STREAM_SPEC, optional=True),
     }
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.failed = Signal()
         self.client: Client | None = None
         self.start_msg: StartMessage | None = None
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
-        self.error: BaseException | None = None
         self._index_offset = 0
         self._paused_at: float | None = None  # set while the server is not streaming
         self.reconnects = 0
@@ -141,11 +137,8 @@ class BrainAmpSocket(Node):
         spec["model"] = "BrainAmp (BrainVision Recorder RDA)"
         logger.info("%s: RDA server %s:%d sends %s", self.name, self.brainamp_host, self.brainamp_port, start)
 
-    def _initialize(self) -> None:
-        self.error = None
-
     def _start(self) -> None:
-        self.error = None
+        self._send_triggers = self.outputs["triggers"].configured
         self._index_offset = 0  # before the receiver thread exists: it reads it for every block
         self._paused_at = None
         self.reconnects = 0
@@ -177,7 +170,6 @@ class BrainAmpSocket(Node):
         try:
             self._follow_restarts(self.client)
         except Exception as exc:  # never die silently
-            logger.exception("%s: RDA watcher failed", self.name)
             self._on_failure(exc)
 
     def _follow_restarts(self, client: Client) -> None:
@@ -242,15 +234,21 @@ class BrainAmpSocket(Node):
             logger.info("%s: %d samples of pause before index %d", self.name, gap, index + self._index_offset)
         offset = self._index_offset
         self.outputs["signals"].send(data, index=index + offset)
-        if len(markers):
+        if len(markers) and self._send_triggers:
             events = markers_to_events(markers)
             events["index"] += offset
             self.outputs["triggers"].send(events)
 
     def _on_failure(self, exc: BaseException) -> None:
-        self.error = exc
-        logger.error("%s: acquisition stopped: %s", self.name, exc)
-        self.failed.emit(exc)
+        self._report_error(exc, context="receiving from the RDA server (acquisition stopped)")
+
+    def counters(self) -> dict:
+        """Node counters; ``lost_samples`` are the samples of blocks the RDA server skipped."""
+        counters = super().counters()
+        client = self.client
+        if client is not None:
+            counters["lost_samples"] += int(client.lost_samples)
+        return counters
 
     @property
     def is_streaming(self) -> bool:

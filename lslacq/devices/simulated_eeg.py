@@ -7,7 +7,7 @@ paces it in real time from a thread and sends it on two outputs:
 * ``signals``: ``(n, nb_channel)`` float32 in microvolts at ``sample_rate``;
   channel names, units and types in the spec (``channel_names``,
   ``channel_units``, ``channel_types``);
-* ``events``: :data:`lslacq.dsp.events.EVENT_DTYPE` records, one every
+* ``events``: :data:`lslacq.core.stream.events.EVENT_DTYPE` records, one every
   ``event_interval`` seconds, whose ``index`` is the sample of ``signals``
   at which the stimulus happened. Each stimulus also evokes a small
   event-related potential (N100/P300) in the signal, so triggered averaging
@@ -22,13 +22,11 @@ common-mode component, plus a little white (amplifier) noise.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 import numpy as np
 
 from ..core.node import Node
-from ..core.signal import Signal
+from ..core.pacing import PacedLoop
 
 __all__ = ["EEGSimulator", "SimulatedEEG", "STANDARD_32"]
 
@@ -190,7 +188,7 @@ class EEGSimulator:
         events : ndarray of EVENT_DTYPE
             Stimulus events whose index falls in this chunk.
         """
-        from lslacq.dsp.events import make_events
+        from lslacq.core.stream.events import make_events
 
         n = int(n_samples)
         start = self.index
@@ -229,7 +227,7 @@ class EEGSimulator:
                     still.append(onset)
             self._pending_erps = still
         if not len(events):
-            from lslacq.dsp.events import EVENT_DTYPE
+            from lslacq.core.stream.events import EVENT_DTYPE
 
             events = np.zeros(0, dtype=EVENT_DTYPE)
         self.index += n
@@ -255,7 +253,8 @@ class SimulatedEEG(Node):
         See :class:`EEGSimulator`.
 
     Outputs ``signals`` (float32 microvolts, ``(n, nb_channel)``) and
-    ``events`` (:data:`~lslacq.dsp.events.EVENT_DTYPE`). The pacing thread
+    ``events`` (:data:`~lslacq.core.stream.events.EVENT_DTYPE`; optional:
+    leave it unconfigured if no one needs the markers). The pacing thread
     sends chunk ``k`` when ``(k + 1) * chunksize`` samples are due since
     :meth:`start`, so the long-run rate is exact whatever the scheduling
     jitter; after a stall (machine suspended) it catches up at most one
@@ -267,29 +266,29 @@ class SimulatedEEG(Node):
         Samples sent since initialize.
     n_events : int
         Events sent.
-    error : Exception or None
-        What stopped the thread, if it failed (also emitted on ``failed``).
+    n_skipped : int
+        Samples skipped after stalls.
+
+    A failure of the pacing thread goes through the node contract
+    (``error``, ``failed``, ``counters()``).
     """
 
     _output_specs = {
         "signals": {"streamtype": "analogsignal", "dtype": "float32"},
-        "events": {"streamtype": "event"},
+        "events": {"streamtype": "event", "optional": True},  # may stay unconfigured
     }
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
-        self.failed = Signal()
-        self.error: BaseException | None = None
         self.n_sent = 0
         self.n_events = 0
         self.n_skipped = 0
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
+        self._loop: PacedLoop | None = None
 
     def _configure(self, nb_channel: int = 32, sample_rate: float = 500.0, chunksize: int | None = None,
                    event_interval: float = 1.0, alpha_freq: float = 10.0, alpha_amplitude: float = 20.0,
                    background_amplitude: float = 15.0, erp_amplitude: float = 8.0, seed: int | None = None) -> None:
-        from ..dsp.events import EVENT_DTYPE
+        from ..core.stream.events import EVENT_DTYPE
 
         self.simulator = EEGSimulator(nb_channel, sample_rate, alpha_freq, alpha_amplitude, background_amplitude,
                                       event_interval, erp_amplitude, seed)
@@ -319,47 +318,28 @@ class SimulatedEEG(Node):
         self.n_events = 0
 
     def _start(self) -> None:
-        self.error = None
-        self._stop_event.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-simulated-eeg", daemon=True)
-        self._thread.start()
+        self._events_out = self.outputs["events"]
+        self._loop = PacedLoop(self._send_chunk, self.chunksize / self.sample_rate,
+                               name=f"{self.name}-simulated-eeg", max_catch_up=1.0, on_skip=self._skip)
+        self._loop.failed.connect(lambda exc: self._report_error(exc, context="generating the signal"))
+        self._loop.start()
 
     def _stop(self) -> None:
-        self._stop_event.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop(10)
+            self._loop = None
 
-    def _run(self) -> None:
-        signals, events = self.outputs["signals"], self.outputs["events"]
-        period = self.chunksize / self.sample_rate
-        t_start = time.perf_counter()
-        k = 0
-        try:
-            while True:
-                due = t_start + (k + 1) * period
-                delay = due - time.perf_counter()
-                if delay > 0 and self._stop_event.wait(delay):
-                    break
-                if self._stop_event.is_set():
-                    break
-                behind = int((time.perf_counter() - due) / period)
-                if behind > 1 / period:  # more than a second late: skip instead of bursting
-                    skipped = (behind - 1) * self.chunksize
-                    logger.warning("%s: pacing thread was %.1f s late; skipping %d samples", self.name,
-                                   behind * period, skipped)
-                    self.n_skipped += skipped
-                    k += behind - 1
-                    self.simulator.index += skipped
-                    self.n_sent += skipped
-                data, evs = self.simulator.generate(self.chunksize)
-                self.n_sent += len(data)
-                signals.send(data, index=self.n_sent)
-                if len(evs):
-                    events.send(evs, index=self.n_events + len(evs))
-                    self.n_events += len(evs)
-                k += 1
-        except Exception as exc:
-            self.error = exc
-            logger.exception("%s: acquisition thread failed", self.name)
-            self.failed.emit(exc)
+    def _skip(self, n_chunks: int) -> None:
+        """After a stall: the skipped time is not generated, the sample count jumps over it."""
+        skipped = n_chunks * self.chunksize
+        self.n_skipped += skipped
+        self.simulator.index += skipped
+        self.n_sent += skipped
+
+    def _send_chunk(self) -> None:
+        data, evs = self.simulator.generate(self.chunksize)
+        self.n_sent += len(data)
+        self.outputs["signals"].send(data, index=self.n_sent)
+        if len(evs) and self._events_out.configured:
+            self.outputs["events"].send(evs, index=self.n_events + len(evs))
+            self.n_events += len(evs)

@@ -13,7 +13,7 @@ from lslacq.core.registry import get_node_type
 from lslacq.core.stream import InputStream
 from lslacq.devices.brainampsocket import markers_to_events
 from lslacq.devices.rda import MARKER_DTYPE, RdaEmulator
-from lslacq.dsp.events import EVENT_DTYPE
+from lslacq.core.stream.events import EVENT_DTYPE
 from lslacq.errors import BrokenStreamError, NodeStateError, StreamTimeoutError
 
 TIMEOUT_MS = 20000
@@ -26,11 +26,11 @@ def emulator():
         yield emu
 
 
-def _make_node(port, **kw):
+def _make_node(port, outputs=("signals", "triggers"), **kw):
     node = lslacq.devices.BrainAmpSocket(name="amp")
     node.configure(brainamp_host="127.0.0.1", brainamp_port=port, **kw)
-    for output in node.outputs.values():
-        output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+    for name in outputs:
+        node.outputs[name].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     node.initialize()
     return node
 
@@ -78,7 +78,7 @@ def test_signals_and_triggers(int16):
             trg.close()
 
 
-def test_server_closing_is_reported_and_restart_works(emulator):
+def test_server_closing_is_reported_and_restart_works(emulator, caplog):
     node = _make_node(emulator.address[1])
     sig = InputStream()
     failed = threading.Event()
@@ -88,9 +88,13 @@ def test_server_closing_is_reported_and_restart_works(emulator):
         sig.connect(node.outputs["signals"])
         node.start()
         _read(sig, 100)
-        emulator.drop_clients()
-        assert failed.wait(20)
+        with caplog.at_level("ERROR"):
+            emulator.drop_clients()
+            assert failed.wait(20)
         assert isinstance(node.error, BrokenStreamError) and errors == [node.error]
+        # the node contract logs it once (the RDA client, whose failure the node listens to, does not)
+        records = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(records) == 1 and "node 'amp' (BrainAmpSocket) failed" in records[0].getMessage()
         assert not node.is_streaming and "closed the connection" in node.stop_reason
         node.stop()
         sig.empty_queue()
@@ -176,6 +180,25 @@ def test_follows_recorder_stop_and_start(emulator):
         node.close()
         sig.close()
         trg.close()
+
+
+def test_triggers_output_is_optional(emulator):
+    """Only 'signals' configured: the node initializes and streams; markers are simply not sent."""
+    node = _make_node(emulator.address[1], outputs=("signals",))
+    sig = InputStream()
+    try:
+        assert not node.outputs["triggers"].configured
+        sig.connect(node.outputs["signals"])
+        node.start()
+        index, data = _read(sig, 300)  # markers every 50 ms: several arrived meanwhile
+        np.testing.assert_array_equal(np.diff(data[:, 0]), 1)
+        assert node.error is None and node.client.get_markers().size > 0
+        counters = node.counters()
+        assert counters["samples_out"] >= index and counters["lost_samples"] == 0
+        node.stop()
+    finally:
+        node.close()
+        sig.close()
 
 
 def test_layout_change_while_running_is_reported(emulator):

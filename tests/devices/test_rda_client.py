@@ -150,7 +150,10 @@ def test_server_closes_mid_stream_then_reconnect(caplog):
             _wait_stopped(client)
         assert isinstance(client.error, BrokenStreamError) and "closed the connection" in str(client.error)
         assert failures == [client.error]
-        assert "closed the connection" in caplog.text
+        assert "closed the connection" not in caplog.text  # a listener (the owner) reports it, not the client
+        counters = client.counters()
+        assert counters["samples_in"] == client.last_sample == counters["last_index"] >= 100
+        assert counters["lost_samples"] == 0
         kept = client.last_sample
         assert client.get_data(0, kept) is not None  # buffered data survives
         with pytest.raises(BrokenStreamError, match="closed the connection"):
@@ -162,6 +165,18 @@ def test_server_closes_mid_stream_then_reconnect(caplog):
         client.start_streaming(timeout=TIMEOUT)
         assert client.wait(kept, kept + 100, timeout=TIMEOUT) is not None
         assert client.is_streaming and client.error is None
+
+
+def test_failure_is_logged_by_the_client_when_nobody_listens(caplog):
+    with _emulator() as emu, Client() as client:
+        client.connect(emu.address)
+        client.start_streaming(timeout=TIMEOUT)
+        client.wait(0, 100, timeout=TIMEOUT)
+        with caplog.at_level(logging.ERROR, logger="lslacq.devices.rda.client"):
+            emu.drop_clients()
+            _wait_stopped(client)
+        assert isinstance(client.error, BrokenStreamError)
+        assert caplog.text.count("closed the connection") == 1
 
 
 def test_shared_memory_buffer_readable_by_another_ring():

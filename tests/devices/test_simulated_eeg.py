@@ -80,3 +80,35 @@ def test_device_node_streams_contiguous_chunks_and_events():
         assert events.dtype == EVENT_DTYPE and events["index"][0] == 100
         dev.stop()
         assert dev.error is None and dev.n_sent >= 1000 and sig.lost_samples == 0
+
+
+def test_events_output_is_optional_and_failures_reach_the_node_contract(caplog):
+    """Only 'signals' configured: initialize() accepts it; a generator failure is node.error, logged once."""
+    dev = SimulatedEEG(name="sim")
+    dev.configure(nb_channel=2, sample_rate=1000.0, chunksize=10, event_interval=0.02, seed=1)
+    dev.outputs["signals"].configure(protocol="inproc")
+    sig = InputStream()
+    sig.connect(dev.outputs["signals"])
+    failures = []
+    dev.failed.connect(failures.append)
+    with dev, sig:
+        dev.initialize()
+        dev.start()
+        index = 0
+        while index < 100:  # events are due every 20 samples: not sent, no error
+            index, _ = sig.recv(timeout=10_000)
+        assert dev.error is None and dev.n_events == 0
+        generate = dev.simulator.generate
+
+        def broken(n):
+            raise MemoryError("simulated")
+
+        with caplog.at_level("ERROR"):
+            dev.simulator.generate = broken
+            assert dev._loop is not None
+            dev._loop.join(10)
+        dev.simulator.generate = generate
+        assert isinstance(dev.error, MemoryError) and failures == [dev.error]
+        assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+        assert "node 'sim' (SimulatedEEG) failed while generating the signal" in caplog.text
+        assert dev.counters()["samples_out"] == dev.n_sent

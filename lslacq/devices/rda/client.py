@@ -86,7 +86,8 @@ class Client:
         ``sample_rate``).
     error : Exception or None
         Why the receiver thread stopped, if it failed (corrupted stream,
-        server gone). Also emitted through :attr:`failed`.
+        server gone). Also emitted through :attr:`failed`; logged here only
+        when nothing listens to :attr:`failed` (a listening owner reports it).
     failed : Signal
         Emitted with the exception when the receiver thread fails.
     stop_reason : str
@@ -176,6 +177,18 @@ class Client:
     def last_sample(self) -> int:
         """Absolute index of the last sample written + 1 (= samples received so far)."""
         return self.buffer.index() if self.buffer is not None else 0
+
+    def counters(self) -> dict:
+        """The same counters as a node's (``Node.counters()``): what the receiver has buffered and lost.
+
+        ``samples_in`` = :attr:`last_sample` (samples received, including the
+        NaN-filled samples of skipped blocks), ``lost_samples`` those skipped
+        samples, ``last_index`` the index after the last sample (None before
+        any); nothing is sent and ``latency`` is unknown.
+        """
+        last = self.last_sample
+        return {"samples_in": last, "samples_out": 0, "lost_samples": int(self.lost_samples),
+                "last_index": last if last else None, "latency": None}
 
     @property
     def is_connected(self) -> bool:
@@ -438,7 +451,8 @@ class Client:
             self._broken = exc
             self.error = exc
             self.stop_reason = str(exc)
-            logger.error("RDA client receiver stopped: %s", exc)
+            if len(self.failed) == 0:  # else the listener (e.g. BrainAmpSocket's node contract) reports it, once
+                logger.error("RDA client receiver stopped: %s", exc)
         finally:
             sel.close()
             self._stop_event.set()
