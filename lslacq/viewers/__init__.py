@@ -14,6 +14,7 @@ _LAZY = {
     "WidgetNode": "lslacq.viewers.widgetnode",
     "InputPoller": "lslacq.viewers.widgetnode",
     "QOscilloscope": "lslacq.viewers.qoscilloscope",
+    "QTriggeredOscilloscope": "lslacq.viewers.qtriggeredoscilloscope",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

@@ -1,0 +1,101 @@
+"""QTriggeredOscilloscope: trigger and accumulator sub-nodes, aligned sweeps drawn on the trigger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from viewer_helpers import color_mask, rows_of, to_pixel, wait_until
+
+from lslacq.core.stream import OutputStream
+from lslacq.viewers import QTriggeredOscilloscope
+
+RED = (255, 0, 0)
+EDGES = [300, 850, 1320, 1900, 2600, 3100]  # irregular: the sweeps line up only if aligned on the trigger
+
+
+@pytest.fixture
+def source():
+    out = OutputStream(name="src")
+    out.configure(protocol="tcp", transfermode="plaindata", dtype="float32", shape=(-1, 1), sample_rate=1000.0)
+    yield out
+    out.close()
+
+
+def _pulses(n=3500):
+    data = np.full((n, 1), -5.0, "float32")
+    for edge in EDGES:
+        data[edge:edge + 150, 0] = 5.0
+    return data
+
+
+def _render(qapp, viewer):
+    qapp.processEvents()
+    viewer.grab()
+    qapp.processEvents()
+    viewer._drawn = None
+    viewer.refresh()
+    return viewer.grab_array()
+
+
+def test_stacks_sweeps_aligned_on_the_trigger(qapp, source):
+    viewer = QTriggeredOscilloscope(name="trig")
+    try:
+        viewer.configure(with_user_dialog=True)
+        viewer.input.connect(source)
+        viewer.initialize()
+        viewer.trigger.params.update(threshold=0.0, front="+", debounce_mode="no-debounce")
+        viewer.triggeraccumulator.params.update(stack_size=4, left_sweep=-0.1, right_sweep=0.12)
+        viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False)
+        viewer.by_channel_params["ch0", "color"] = "#ff0000"
+        viewer.resize(600, 400)
+        viewer.show()
+        viewer.start()
+        data = _pulses()
+        for i in range(0, len(data), 50):
+            source.send(data[i:i + 50], index=i + 50)
+        wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == len(EDGES), what="every trigger")
+        epochs = viewer.triggeraccumulator.get_epochs()
+        assert epochs.shape == (4, 1, 220)
+        assert np.all(epochs[:, 0, :100] == -5.0) and np.all(epochs[:, 0, 100:] == 5.0)
+        image = _render(qapp, viewer)
+        red = color_mask(image, RED, tol=120)  # the sweeps are translucent red over black
+        for x, y_expected in ((-0.05, -5.0), (0.06, 5.0)):
+            col, row = to_pixel(viewer, x, y_expected, image)
+            rows = rows_of(red, col)
+            assert rows.size and np.abs(rows - row).max() <= 3, (x, row, rows)
+        assert "Nb events: 6" in viewer.label_count.text()
+        assert viewer.counters()["triggers"] == 6
+        # the Reset button empties the stack
+        viewer.reset_stack()
+        assert viewer.triggeraccumulator.total_trig == 0
+        image = _render(qapp, viewer)
+        assert not color_mask(image, RED, tol=120).any()
+    finally:
+        viewer.close()
+    assert viewer.trigger.closed() and viewer.triggeraccumulator.closed()
+
+
+def test_digital_trigger_and_bad_configuration(qapp, source):
+    viewer = QTriggeredOscilloscope(name="trig")
+    try:
+        with pytest.raises(ValueError, match="'analog' or 'digital'"):
+            viewer.configure(trigger_type="optical")
+        viewer.configure(trigger_type="analog", with_user_dialog=False)
+        viewer.input.connect(source)
+        viewer.initialize()
+        assert type(viewer.trigger).__name__ == "AnalogTrigger"
+        with pytest.raises(ValueError, match="left_sweep"):
+            viewer.triggeraccumulator.params["left_sweep"] = 5.0
+    finally:
+        viewer.close()
+    digital = OutputStream(name="ttl")
+    digital.configure(protocol="tcp", dtype="uint8", shape=(-1, 1), sample_rate=1000.0)
+    viewer = QTriggeredOscilloscope(name="ttl-scope")
+    try:
+        viewer.configure(trigger_type="digital", with_user_dialog=False)
+        viewer.input.connect(digital)
+        viewer.initialize()
+        assert type(viewer.trigger).__name__ == "DigitalTrigger"
+    finally:
+        viewer.close()
+        digital.close()
