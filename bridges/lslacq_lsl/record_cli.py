@@ -1,0 +1,153 @@
+"""``lslacq record --lsl NAME... -o DIR``: record LSL streams to a RawRecorder directory.
+
+Each stream is read by an :class:`~lslacq_lsl.LslInlet` and recorded with its
+LSL timestamps (stream ``NAME`` and ``NAME_timestamps``). Marker streams are
+recorded as event streams whose indexes are samples of the first regular
+stream given, so ``read_recording(DIR).to_mne()`` annotates that signal.
+A progress line (samples, drops, file size) is printed every second;
+Ctrl-C (or SIGTERM, or ``--duration``) stops and closes the files cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["add_parser", "run_record"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``record`` sub-command (entry point of the ``lslacq.commands`` group)."""
+    parser = subparsers.add_parser("record", help="record LSL streams to a RawRecorder directory",
+                                   description=__doc__.split("\n\n", 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lsl", nargs="+", required=True, metavar="NAME", help="LSL stream names to record")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="recording directory (must not exist)")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to find each stream")
+    parser.add_argument("--flush-interval", type=float, default=1.0, metavar="S",
+                        help="longest time data waits in memory before reaching the disk (default 1 s)")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.set_defaults(func=run_record)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"lslacq record: {message}", file=sys.stderr)
+    return 2
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _file_name(name: str, used: set) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip(".") or "stream"
+    out, k = base, 1
+    while out in used or f"{out}_timestamps" in used:
+        k += 1
+        out = f"{base}_{k}"
+    used.update((out, f"{out}_timestamps"))
+    return out
+
+
+def run_record(args) -> int:
+    """Run ``lslacq record`` with parsed arguments; return the exit code."""
+    if args.duration is not None and args.duration <= 0:
+        return _fail(f"--duration must be > 0 seconds, got {args.duration}")
+    if Path(args.output).exists():
+        return _fail(f"{args.output!r} already exists; a recording never overwrites: choose a new -o DIR")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    nodes = []
+    try:
+        from lslacq.errors import LslacqError
+        from lslacq.rec.rawrecorder import RawRecorder
+
+        from .inlet import LslInlet
+
+        inlets = {}
+        used: set = set()
+        try:
+            for i, name in enumerate(args.lsl):
+                inlet = LslInlet(name=f"in{i}")
+                nodes.append(inlet)
+                inlet.configure(name=name, resolve_timeout=args.timeout)
+                inlets[_file_name(name, used)] = inlet
+        except (LslacqError, ValueError) as exc:
+            return _fail(str(exc))
+        regular = [n for n in inlets.values() if not n.is_markers and n.description.nominal_srate > 0]
+        ref = regular[0] if regular else None
+        streams = {}
+        for key, inlet in inlets.items():
+            if inlet.is_markers and ref is not None:
+                inlet.reference = ref.name  # event index = sample of the reference signal
+                inlet.outputs["signals"].spec["sample_rate"] = ref.description.nominal_srate
+                inlet.outputs["signals"].spec["reference"] = ref.description.name
+            for out in inlet.outputs.values():
+                out.configure(protocol="inproc")
+            streams[key] = inlet.outputs["signals"]
+            streams[f"{key}_timestamps"] = inlet.outputs["timestamps"]
+        recorder = RawRecorder(name="recorder")
+        nodes.append(recorder)
+        try:
+            recorder.configure(streams=streams, dirname=args.output, flush_interval=args.flush_interval)
+        except (OSError, ValueError) as exc:
+            return _fail(str(exc))
+        recorder.add_annotations(lsl_streams={k: dict(name=n.description.name, type=n.description.type,
+                                                      source_id=n.description.source_id,
+                                                      hostname=n.description.hostname)
+                                              for k, n in inlets.items()})
+        for node in nodes:
+            node.initialize()
+        recorder.start()
+        for inlet in inlets.values():
+            inlet.start()
+        print(f"recording {', '.join(repr(n) for n in args.lsl)} to {args.output} (Ctrl-C to stop)", flush=True)
+        return _monitor(args, recorder, inlets)
+    finally:
+        for node in nodes:  # the inlets first; then the recorder drains what they already sent
+            try:
+                if node.running():
+                    node.stop()
+            except Exception as exc:  # keep closing the others
+                print(f"lslacq record: stopping {node.name} failed: {exc}", file=sys.stderr)
+        for node in nodes:
+            node.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if Path(args.output).exists():
+            print(f"recording finished: {args.output}", flush=True)
+
+
+def _progress(t: float, recorder, inlets: dict) -> str:
+    counters = recorder.counters()
+    parts = []
+    for key, inlet in inlets.items():
+        drops = sum(g.missing for g in inlet.gaps) + recorder.inputs[key].lost_samples
+        parts.append(f"{key}: {inlet.n_received} {'markers' if inlet.is_markers else 'samples'}, {drops} drops")
+    return f"[{t:7.1f} s] " + " | ".join(parts) + f" | {counters['bytes_written'] / 1e6:.2f} MB"
+
+
+def _monitor(args, recorder, inlets: dict) -> int:
+    t0 = time.monotonic()
+    next_line = t0 + 1.0
+    try:
+        while args.duration is None or time.monotonic() - t0 < args.duration:
+            time.sleep(0.05)
+            failed = [n for n in (recorder, *inlets.values()) if n.error is not None]
+            if failed:
+                print(f"lslacq record: {failed[0].name} failed: {failed[0].error}", file=sys.stderr, flush=True)
+                return 1
+            if time.monotonic() >= next_line:
+                next_line += 1.0
+                print(_progress(time.monotonic() - t0, recorder, inlets), flush=True)
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    print(_progress(time.monotonic() - t0, recorder, inlets), flush=True)
+    return 0
