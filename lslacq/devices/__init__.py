@@ -14,6 +14,8 @@ _LAZY = {
     "BrainAmpSocket": ".brainampsocket",
     "OpenBCI": ".eeg_openbci",
     "PyAudio": ".audio_pyaudio",
+    "WebCamAV": ".webcam_av",
+    "WebCamImageIO": ".webcam_av",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
