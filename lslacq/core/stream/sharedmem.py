@@ -6,10 +6,15 @@ so nothing can leak. Other processes open it through the owner's
 memory is freed when the last process closes or exits, however it exits.
 Elsewhere :mod:`multiprocessing.shared_memory` is used, unlinked by the owner
 on close.
+
+On Linux a region of the memory can also be mapped twice, back to back
+(:meth:`SharedMem.mirrored`, :func:`mirrored_memory`): a ring buffer in such a
+mapping is written once per sample and every window of it is a contiguous view.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import mmap
 import os
@@ -18,11 +23,110 @@ import uuid
 
 import numpy as np
 
-__all__ = ["SharedMem"]
+__all__ = ["SharedMem", "MirroredMapping", "mirrored_memory", "can_mirror", "PAGE_SIZE"]
 
 logger = logging.getLogger(__name__)
 
 _USE_MEMFD = sys.platform.startswith("linux") and hasattr(os, "memfd_create")
+
+#: granularity of mappings (offsets and lengths of a mirrored mapping are multiples of it)
+PAGE_SIZE = mmap.ALLOCATIONGRANULARITY
+_MAP_FIXED = 0x10  # Linux value on every architecture CPython supports
+_PROT_NONE = 0
+
+
+def _load_libc():
+    if not _USE_MEMFD:
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_long]
+        libc.munmap.restype = ctypes.c_int
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):  # pragma: no cover - unusual libc
+        return None
+
+
+_LIBC = _load_libc()
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def can_mirror() -> bool:
+    """True where :class:`MirroredMapping` works (Linux with memfd and a usable libc)."""
+    return _LIBC is not None
+
+
+class MirroredMapping:
+    """``length`` bytes of a file mapped twice, back to back in address space.
+
+    Byte ``i`` and byte ``i + length`` of the mapping are the same memory, so
+    a ring buffer of ``length`` bytes laid over it can write and read any run
+    of up to ``length`` bytes at any position without splitting it.
+
+    ``np.asarray(mapping)`` is a ``uint8`` array of ``2 * length`` bytes; the
+    mapping is unmapped when the last array made from it is garbage collected.
+
+    Parameters
+    ----------
+    fd : int
+        File descriptor of the memory (a memfd). It may be closed afterwards.
+    offset, length : int
+        Region of the file to mirror; both must be multiples of
+        :data:`PAGE_SIZE`.
+    """
+
+    _base = None
+
+    def __init__(self, fd: int, offset: int, length: int):
+        if _LIBC is None:
+            raise OSError("mirrored mappings need Linux (memfd and mmap with MAP_FIXED)")
+        offset, length = int(offset), int(length)
+        if length <= 0 or length % PAGE_SIZE or offset % PAGE_SIZE:
+            raise ValueError(f"MirroredMapping: offset={offset} and length={length} must be positive multiples "
+                             f"of the page size ({PAGE_SIZE})")
+        # reserve 2*length of address space, then map the file region twice over it
+        base = _LIBC.mmap(None, 2 * length, _PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        if base in (None, _MAP_FAILED):
+            err = ctypes.get_errno()
+            raise OSError(err, f"MirroredMapping: cannot reserve {2 * length} bytes: {os.strerror(err)}")
+        self._base, self._length = base, 2 * length
+        for half in (0, length):
+            got = _LIBC.mmap(base + half, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | _MAP_FIXED,
+                             fd, offset)
+            if got != base + half:
+                err = ctypes.get_errno()
+                self._unmap()
+                raise OSError(err, f"MirroredMapping: cannot map {length} bytes of fd {fd}: {os.strerror(err)}")
+        self.nbytes = 2 * length
+        self.__array_interface__ = {"shape": (2 * length,), "typestr": "|u1", "data": (base, False),
+                                    "version": 3}
+
+    def _unmap(self) -> None:
+        base, self._base = self._base, None
+        if base is not None and _LIBC is not None:
+            _LIBC.munmap(base, self._length)
+
+    def __del__(self):
+        self._unmap()
+
+    def __repr__(self) -> str:
+        return f"<MirroredMapping 2 x {self._length // 2} bytes>"
+
+
+def mirrored_memory(length: int) -> MirroredMapping:
+    """Return a private (process-local) :class:`MirroredMapping` of ``length`` bytes, zero-filled.
+
+    ``length`` must be a multiple of :data:`PAGE_SIZE`.
+    """
+    fd = os.memfd_create(f"lslacq-ring-{uuid.uuid4().hex[:8]}", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, int(length))
+        return MirroredMapping(fd, 0, length)
+    finally:
+        os.close(fd)  # the mappings keep the memory alive
 
 
 class SharedMem:
@@ -119,6 +223,24 @@ class SharedMem:
         if self._closed:
             raise ValueError(f"SharedMem {self.shm_id!r} is closed")
         return np.ndarray(shape, dtype=dtype, buffer=self.mmap, offset=offset, strides=strides)
+
+    def mirrored(self, offset: int, length: int) -> MirroredMapping:
+        """Map ``length`` bytes from byte ``offset`` twice, back to back (see :class:`MirroredMapping`).
+
+        Raises
+        ------
+        OSError
+            Where mirrored mappings are not available (not Linux); check
+            :func:`can_mirror` first.
+        """
+        if self._closed:
+            raise ValueError(f"SharedMem {self.shm_id!r} is closed")
+        if self._fd is None:
+            raise OSError(f"SharedMem {self.shm_id!r}: mirrored mappings need a memfd (Linux)")
+        if offset + length > self.nbytes:
+            raise ValueError(f"SharedMem {self.shm_id!r}: region [{offset}, {offset + length}) is beyond its "
+                             f"{self.nbytes} bytes")
+        return MirroredMapping(self._fd, offset, length)
 
     def close(self) -> None:
         """Release this process's handle (and, for the owner, the memory's identity).
