@@ -1,7 +1,10 @@
 """Viewers: Nodes that are Qt widgets (pyacq 5.4).
 
 :class:`WidgetNode` is the base; :class:`QOscilloscope` and
-:class:`QTriggeredOscilloscope` display analog signals. Qt and pyqtgraph are
+:class:`QTriggeredOscilloscope` display analog signals, :class:`QDigitalOscilloscope`
+bit-packed digital ones, :class:`QTimeFreq` Morlet spectrograms (computed by
+:class:`TimeFreqWorker` nodes, which need no Qt) and :class:`ImageViewer` video
+frames. Qt and pyqtgraph are
 imported only when one of these names is first used (``import
 lslacq.viewers`` stays Qt-free); install them with ``pip install 'lslacq[qt]'``.
 """
@@ -15,6 +18,11 @@ _LAZY = {
     "InputPoller": "lslacq.viewers.widgetnode",
     "QOscilloscope": "lslacq.viewers.qoscilloscope",
     "QTriggeredOscilloscope": "lslacq.viewers.qtriggeredoscilloscope",
+    "QTimeFreq": "lslacq.viewers.qtimefreq",
+    "TimeFreqWorker": "lslacq.viewers.timefreqworker",
+    "MorletEngine": "lslacq.viewers.morlet",
+    "ImageViewer": "lslacq.viewers.imageviewer",
+    "QDigitalOscilloscope": "lslacq.viewers.qdigitaloscilloscope",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
