@@ -14,6 +14,7 @@ _LAZY = {
     "read_recording": ".reader",
     "Recording": ".reader",
     "RecordedStream": ".reader",
+    "AviRecorder": ".avirecorder",
     "FileReplay": ".replay",
     "XdfReplay": ".xdf_replay",
 }
