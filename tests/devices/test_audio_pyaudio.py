@@ -276,3 +276,26 @@ def test_remote_nodegroup_records(jack_server):
     finally:
         inp.close()
         manager.close()
+
+
+def test_devices_list_command_shows_the_jack_card(jack_server, capsys):
+    import json
+
+    from lslacq.cli import main
+
+    assert main(["devices", "list", "--audio"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "audio 0: system (JACK Audio Connection Kit) 2 in / 2 out, 44100 Hz  [default input, default output]" \
+        in lines
+    assert main(["devices", "list", "--audio", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    system = next(r for r in rows if r["name"] == "system")
+    assert system["kind"] == "audio" and system["inputs"] == 2 and system["default_input"] is True
+
+
+def test_jack_dummy_command_runs_and_stops(jack_server):
+    name = f"lslacq-cmd-{os.getpid()}"
+    result = subprocess.run([sys.executable, "-m", "lslacq.cli", "devices", "jack-dummy", "--name", name, "--rate",
+                             "48000", "--duration", "1"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"JACK dummy server {name!r}" in result.stdout and "at 48000 Hz" in result.stdout

@@ -180,3 +180,17 @@ def test_remote_nodegroup_camera():
         inp.close()
         manager.close()
     assert images.shape == (5, 60, 80, 3) and (images == np.array([0, 128, 0], np.uint8)).all()  # FFmpeg green is #008000
+
+
+def test_devices_list_reports_cameras(monkeypatch, capsys):
+    from lslacq.cli import main
+    from lslacq.devices import listing
+
+    monkeypatch.setattr(listing, "_video_nodes", lambda: [])
+    assert main(["devices", "list", "--video"]) == 0
+    assert "video: no camera (/dev/video* absent)" in capsys.readouterr().err
+    monkeypatch.setattr(listing, "_video_nodes", lambda: ["/dev/null"])  # exists, but is not a camera: FFmpeg says so
+    assert main(["devices", "list", "--video", "--all"]) == 0
+    captured = capsys.readouterr()
+    assert "video /dev/null: unusable: /dev/null is not a camera" in captured.out
+    assert "none of ['/dev/null'] can be opened" in captured.err

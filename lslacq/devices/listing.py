@@ -1,0 +1,173 @@
+"""``lslacq devices``: the audio devices PortAudio sees and the cameras FFmpeg can open; the JACK dummy rig.
+
+::
+
+    $ lslacq devices list
+    audio 0: system (JACK Audio Connection Kit) 2 in / 2 out, 44100 Hz  [default input, default output]
+    video /dev/video0: 640x480 at 30 fps (mjpeg, video4linux2)
+
+    $ lslacq devices jack-dummy --rate 48000     # a paced sound card without hardware
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import re
+import sys
+
+__all__ = ["list_audio_devices", "list_cameras", "add_parser"]
+
+
+def list_audio_devices() -> list[dict]:
+    """PortAudio's devices as dicts (``index``, ``name``, ``host_api``, ``inputs``, ``outputs``,
+    ``sample_rate``, ``default_input``, ``default_output``).
+
+    Raises
+    ------
+    ImportError
+        PyAudio is not installed.
+    """
+    from .audio_pyaudio import _portaudio, default_input_device, default_output_device, list_device_specs
+
+    with _portaudio() as pa:
+        specs = list_device_specs(pa)
+        default_in, default_out = default_input_device(pa), default_output_device(pa)
+    return [dict(index=d["index"], name=d["name"], host_api=d["hostApiName"], inputs=d["maxInputChannels"],
+                 outputs=d["maxOutputChannels"], sample_rate=d["defaultSampleRate"],
+                 default_input=d["index"] == default_in, default_output=d["index"] == default_out) for d in specs]
+
+
+def _video_nodes() -> list[str]:
+    def number(path: str) -> int:
+        m = re.search(r"(\d+)$", path)
+        return int(m.group(1)) if m else -1
+
+    return sorted(glob.glob("/dev/video*"), key=number)
+
+
+def list_cameras(timeout: float = 3.0) -> list[dict]:
+    """Try to open every ``/dev/video*`` with FFmpeg (video4linux2; Linux only).
+
+    Returns one dict per node: ``url``, ``format``, ``ok`` and either
+    ``width``, ``height``, ``frame_rate``, ``codec`` or ``error`` (metadata
+    nodes of UVC cameras, busy cameras...). Opening a camera may switch its
+    light on for a moment.
+    """
+    from .webcam_av import CameraError, _frame_rate, open_video
+
+    cameras = []
+    for path in _video_nodes():
+        entry: dict = dict(url=path, format="video4linux2")
+        try:
+            container, stream = open_video(path, "video4linux2", timeout=timeout)
+        except CameraError as exc:
+            entry.update(ok=False, error=str(exc))
+        else:
+            try:
+                entry.update(ok=True, width=stream.width, height=stream.height, codec=stream.codec_context.name)
+                try:
+                    entry["frame_rate"] = _frame_rate(stream, {})
+                except CameraError:
+                    entry["frame_rate"] = None
+            finally:
+                container.close()
+        cameras.append(entry)
+    return cameras
+
+
+def _quiet_jack_client() -> None:
+    """Keep libjack's "cannot connect to server" lines (no JACK server running) off the listing."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("jack")
+    if name is None:
+        return
+    try:
+        lib = ctypes.CDLL(name)
+        handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda message: None)
+        lib.jack_set_error_function(handler)
+        lib.jack_set_info_function(handler)
+    except (OSError, AttributeError):
+        return
+    _quiet_jack_client.handler = handler  # keep the callback alive
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print one line per audio device and camera (or JSON lines with ``--json``)."""
+    rows: list[dict] = []
+    notes: list[str] = []
+    if not args.video_only:
+        _quiet_jack_client()
+        try:
+            audio = list_audio_devices()
+        except ImportError as exc:
+            notes.append(f"audio: {exc}")
+        else:
+            rows += [dict(kind="audio", **d) for d in audio]
+            if not audio:
+                from .audio_pyaudio import NO_DEVICE_HINT
+
+                notes.append(f"audio: no device. {NO_DEVICE_HINT}")
+    if not args.audio_only:
+        if not sys.platform.startswith("linux"):
+            notes.append("video: camera listing is implemented for Linux (/dev/video*); elsewhere give WebCamAV "
+                         "url= and format= (FFmpeg's avfoundation or dshow)")
+        else:
+            try:
+                cameras = list_cameras()
+            except ImportError as exc:
+                notes.append(f"video: {exc}")
+            else:
+                rows += [dict(kind="video", **c) for c in cameras if c["ok"] or args.all]
+                if not any(c["ok"] for c in cameras):
+                    notes.append("video: no camera (" + ("/dev/video* absent" if not cameras else
+                                                         f"none of {[c['url'] for c in cameras]} can be opened") + ")")
+    for row in rows:
+        if args.json:
+            print(json.dumps(row))
+        elif row["kind"] == "audio":
+            defaults = [k.replace("_", " ") for k in ("default_input", "default_output") if row[k]]
+            print(f"audio {row['index']}: {row['name']} ({row['host_api']}) {row['inputs']} in / {row['outputs']} "
+                  f"out, {row['sample_rate']:g} Hz" + (f"  [{', '.join(defaults)}]" if defaults else ""))
+        elif row["ok"]:
+            rate = f" at {row['frame_rate']:g} fps" if row.get("frame_rate") else ""
+            print(f"video {row['url']}: {row['width']}x{row['height']}{rate} ({row['codec']}, {row['format']})")
+        else:
+            print(f"video {row['url']}: unusable: {row['error']}")
+    for note in notes:
+        print(note, file=sys.stderr)
+    return 0
+
+
+def _run_jack(args: argparse.Namespace) -> int:
+    from .emulators.jack import run
+
+    return run(args)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``devices`` sub-command (``list``, ``jack-dummy``) to the ``lslacq`` command."""
+    from .emulators.jack import add_arguments as add_jack_arguments
+
+    parser = subparsers.add_parser("devices", help="list audio devices and cameras; run the JACK dummy rig",
+                                   description="Audio devices (PortAudio) and cameras (FFmpeg) on this machine.")
+    sub = parser.add_subparsers(dest="devices_command", metavar="ACTION")
+    listing = sub.add_parser("list", help="the audio devices PortAudio sees and the cameras FFmpeg can open",
+                             description="One line per audio device (index for PyAudio's input_device_index / "
+                                         "output_device_index) and per camera (url for WebCamAV).")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--all", action="store_true", help="also /dev/video* nodes that cannot be opened, and why")
+    group = listing.add_mutually_exclusive_group()
+    group.add_argument("--audio", dest="audio_only", action="store_true", help="audio devices only")
+    group.add_argument("--video", dest="video_only", action="store_true", help="cameras only")
+    listing.set_defaults(func=run_list)
+    jack = sub.add_parser("jack-dummy", help="run a JACK dummy-backend server: a paced sound card without hardware",
+                          description="Run `jackd -d dummy` (apt install jackd2) until Ctrl-C; PortAudio then "
+                                      "lists its 'system' device. Clients need JACK_DEFAULT_SERVER=NAME.")
+    add_jack_arguments(jack)
+    jack.set_defaults(func=_run_jack)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    return parser
