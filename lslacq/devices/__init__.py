@@ -13,6 +13,7 @@ _LAZY = {
     "NumpyDeviceBuffer": ".numpy_device",
     "BrainAmpSocket": ".brainampsocket",
     "OpenBCI": ".eeg_openbci",
+    "Emotiv": ".eeg_emotiv",
     "PyAudio": ".audio_pyaudio",
     "WebCamAV": ".webcam_av",
     "WebCamImageIO": ".webcam_av",
