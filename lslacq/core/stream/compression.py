@@ -1,8 +1,9 @@
 """Compression codecs for plaindata streams.
 
-``''`` means no compression. ``'blosclz'`` and ``'blosc-lz4'`` (the names
-pyacq documents) use the blosc2 package when it is installed; ``'zlib'`` and
-``'lzma'`` come from the standard library and are always available.
+``''`` means no compression. ``'blosclz'`` (also spelt ``'blosc-blosclz'``,
+pyacq's name) and ``'blosc-lz4'`` use the blosc2 package when it is installed;
+``'zlib'`` and ``'lzma'`` come from the standard library and are always
+available.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["Codec", "get_codec", "available_codecs", "KNOWN_CODECS"]
+__all__ = ["Codec", "get_codec", "available_codecs", "KNOWN_CODECS", "CODEC_ALIASES"]
 
 KNOWN_CODECS = ("", "blosclz", "blosc-lz4", "zlib", "lzma")
+#: other accepted spellings -> codec name (pyacq names blosc codecs 'blosc-<cname>')
+CODEC_ALIASES = {"blosc-blosclz": "blosclz"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ def get_codec(name: str) -> Codec | None:
     """
     if name == "":
         return None
+    name = CODEC_ALIASES.get(name, name)
     if name == "zlib":
         return Codec(name, lambda buf, _ts: zlib.compress(buf, 1), zlib.decompress)
     if name == "lzma":

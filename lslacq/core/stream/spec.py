@@ -92,6 +92,8 @@ class StreamSpec:
     # flow control
     on_full: str = "block"
     hwm: int = 1000
+    max_buffered: float = 30.0  # default per-reader backlog bound, seconds of data (see flowcontrol.py)
+    max_buffered_bytes: int = 256 * 2**20
     extra: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -202,6 +204,8 @@ class StreamSpec:
                 raise ValueError(f"{owner}: unknown parameter {key!r}; did you mean {close[0]!r}?")
         if self.streamtype == "events":  # the spelling pyacq's own trigger nodes use
             self.streamtype = "event"
+        if self.transfermode == "sharedarray":  # the pyacq manual's spelling (5.4.2)
+            self.transfermode = "sharedmem"
         for key, allowed in (("protocol", PROTOCOLS), ("transfermode", TRANSFERMODES),
                              ("streamtype", STREAMTYPES), ("on_full", ON_FULL)):
             if self[key] not in allowed:
@@ -232,6 +236,11 @@ class StreamSpec:
         if self.buffer_size is not None:
             self.buffer_size = self._positive("buffer_size", int, owner)
         self.hwm = self._positive("hwm", int, owner)
+        for key, kind in (("max_buffered", float), ("max_buffered_bytes", int)):
+            value = self[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+                bad(key, "a number >= 0")
+            setattr(self, key, kind(value))
         return self
 
     def _positive(self, key: str, kind: type, owner: str):
