@@ -222,6 +222,7 @@ class QOscilloscope(WidgetNode):
         self._status_history: collections.deque = collections.deque(maxlen=64)
         self._drawn_head: int | None = None
         self.skipped_samples = 0
+        self.n_events = 0
         self.latency: float | None = None
         self.add_poller("signals", self._on_signals)
         if "events" in self.inputs:
@@ -272,6 +273,7 @@ class QOscilloscope(WidgetNode):
         self._scope.reset()
         with self._events_lock:
             self._events.clear()
+            self.n_events = 0
         self._source_t0 = None
         self._drawn_head = None
         self._status_history.clear()
@@ -302,6 +304,7 @@ class QOscilloscope(WidgetNode):
             labels = [""] * len(indexes)
         with self._events_lock:
             self._events.extend(zip(indexes.tolist(), labels))
+            self.n_events += len(labels)
 
     # -- parameters ------------------------------------------------------------------------------
     def _channel_arrays(self) -> None:
@@ -557,6 +560,7 @@ class QOscilloscope(WidgetNode):
         out = super().counters()
         out["latency"] = getattr(self, "latency", None)
         out["skipped_samples"] = getattr(self, "skipped_samples", 0)
+        out["events"] = getattr(self, "n_events", 0)
         return out
 
     def status_text(self) -> str:
