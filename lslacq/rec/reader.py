@@ -283,9 +283,10 @@ def _open_stream(dirname: Path, name: str, prop: dict, mmap: bool) -> RecordedSt
     rate = prop.get("sample_rate")
     span = ""
     if n and prop.get("start_index") is not None:
-        last = RecordedStream(name, data, prop, complete, "").indexes[-1]
+        probe = RecordedStream(name, data, prop, complete, "")
+        last = probe.indexes[-1]
         span = f" (indexes {int(prop['start_index'])}..{int(last)}" + \
-               (f", {(int(last) + 1) / float(rate):.3f} s)" if rate else ")")
+               (f", {(int(last) + 1) / float(rate):.3f} s)" if rate and not probe.is_event else ")")
     if complete:
         note = f"complete: {n} samples{span}"
     else:
