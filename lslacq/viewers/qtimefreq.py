@@ -12,6 +12,7 @@ from ..core.tools import StreamConverter
 from ._qt import QtCore, QtWidgets, pg
 from .colormaps import COLORMAPS, lookup_table
 from .morlet import MorletEngine, TimeFreqParams
+from .params import ByChannelParams, ParamGroup, make_group
 from .timefreqworker import TimeFreqWorker
 from .widgetnode import InputPoller, WidgetNode
 
@@ -169,16 +170,18 @@ class QTimeFreq(WidgetNode):
         self.set_refresh_interval(self.params["refresh_interval"])
 
     def _make_params(self) -> None:
-        Parameter = pg.parametertree.Parameter
-        self.params = Parameter.create(name="Global options", type="group", children=self._default_params)
+        self.params = ParamGroup(make_group("Global options", self._default_params), f"{self.name}.params")
         self.params.param("xsize").setLimits((16.0 / self.sample_rate, self.max_xsize))
         if self.params["xsize"] > self.max_xsize:
             self.params["xsize"] = self.max_xsize
-        channels = [{"name": name, "type": "group", "children": self._default_by_channel_params}
+        channels = [{"name": name, "type": "group", "children": [dict(c) for c in self._default_by_channel_params]}
                     for name in self.channel_names]
-        self.by_channel_params = Parameter.create(name="AnalogSignals", type="group", children=channels)
-        self.all_params = Parameter.create(name="all params", type="group",
-                                           children=[self.params, self.by_channel_params])
+        self.by_channel_params = ByChannelParams(make_group("AnalogSignals", channels),
+                                                 f"{self.name}.by_channel_params", self.channel_names)
+        for i, name in enumerate(self.channel_names):  # pyacq's QTimeFreq names channels 'Signal<i>'
+            self.by_channel_params._aliases.setdefault(f"Signal{i}", name)
+        self.all_params = pg.parametertree.Parameter.create(
+            name="all params", type="group", children=[self.params.parameter, self.by_channel_params.parameter])
         self.all_params.sigTreeStateChanged.connect(self.on_param_change)
 
     def _timefreq(self) -> dict:
@@ -392,7 +395,7 @@ class QTimeFreq(WidgetNode):
                 self.graphiclayout.setBackground(data)
             elif name == "refresh_interval":
                 self.set_refresh_interval(data)
-            elif name == "colormap" and param.parent() is self.params:
+            elif name == "colormap" and param.parent() is self.params.parameter:
                 for channel in self.by_channel_params.children():
                     channel["colormap"] = data
             elif name in ("clim", "colormap"):
@@ -447,6 +450,10 @@ class QTimeFreq(WidgetNode):
         for channel in self.by_channel_params.children():
             channel["clim"] = channel["clim"] * factor
 
+    def auto_scale(self) -> None:
+        """Same clim for every channel, from the displayed maps (the viewers' common name)."""
+        self.auto_clim(identic=True)
+
     def auto_clim(self, identic: bool = True) -> None:
         """Set ``clim`` from the displayed maps (1.1 x their max); ``identic``: one value for all channels."""
         peaks = {i: float(np.nanmax(image.image)) for i, image in enumerate(self.images)
@@ -469,7 +476,7 @@ class TimeFreqController(QtWidgets.QWidget):
         self.setWindowTitle(f"Options for {viewer.name}")
         layout = QtWidgets.QHBoxLayout()
         self.setLayout(layout)
-        for params in (viewer.params, viewer.by_channel_params):
+        for params in (viewer.params.parameter, viewer.by_channel_params.parameter):
             tree = pg.parametertree.ParameterTree()
             tree.setParameters(params, showTop=True)
             tree.header().hide()

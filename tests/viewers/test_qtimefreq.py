@@ -8,6 +8,7 @@ import pytest
 from scipy.signal import fftconvolve
 
 from lslacq.core.stream import InputStream, OutputStream
+from lslacq.viewers.colormaps import lookup_table
 from lslacq.viewers.morlet import MorletEngine
 from lslacq.viewers.timefreqworker import TimeFreqWorker
 
@@ -242,6 +243,17 @@ def test_qtimefreq_draws_each_channels_energy_in_the_row_of_its_frequency(qapp, 
             np.testing.assert_allclose(drawn, np.clip(expected / 1.4, 0, 1), atol=0.03)
         counters = viewer.counters()
         assert counters["maps_drawn"] >= 2 and counters["samples_in"] >= data.shape[0]
+        # per-channel clim and colormap, pyacq's names, validated values
+        viewer.auto_clim(identic=False)
+        peak = float(viewer.images[1].image.max())
+        assert viewer.by_channel_params["Signal1", "clim"] == pytest.approx(1.1 * peak)
+        assert viewer.images[1].levels[1] == pytest.approx(1.1 * peak)
+        viewer.by_channel_params["ch0", "colormap"] = "hot"
+        assert np.array_equal(viewer.images[0].lut, lookup_table("hot"))
+        with pytest.raises(ValueError, match="colormap"):
+            viewer.by_channel_params[0, "colormap"] = "rainbow-unicorn"
+        with pytest.raises(TypeError, match="nb_column"):
+            viewer.params["nb_column"] = 1.5
     finally:
         viewer.close()
 
@@ -267,6 +279,9 @@ def test_qtimefreq_reads_a_channel_major_sharedmem_input_directly_and_changes_se
         viewer.params["timefreq", "f_stop"] = 900.0
         wait_until(qapp, lambda: "Nyquist" in viewer.status.text(), what="the error in the status line")
         assert viewer.workers == current
+        viewer.with_user_dialog = True
+        viewer.show_params_controller()  # what a double-click on a plot does
+        assert viewer.params_controller.isVisible()
     finally:
         viewer.close()
         src.close()
