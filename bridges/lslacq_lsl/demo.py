@@ -41,6 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="seconds between counter lines (default 1)")
     parser.add_argument("--no-verify", action="store_true",
                         help="do not read the stream back over LSL to check it is visible and complete")
+    parser.add_argument("--view", action="store_true",
+                        help="also show the EEG and its markers in a QOscilloscope (needs the qt extra); "
+                             "closing the window stops the demo")
     parser.set_defaults(func=run_demo)
     return parser
 
@@ -84,7 +87,7 @@ def _run(args, SimulatedEEG, LslOutlet) -> int:
     eeg = LslOutlet(name="eeg-outlet")
     markers = LslOutlet(name="marker-outlet")
     nodes = [device, eeg, markers]
-    watcher = None
+    watcher = viewer = None
     try:
         try:
             device.configure(nb_channel=args.channels, sample_rate=args.rate, event_interval=args.event_interval,
@@ -99,6 +102,9 @@ def _run(args, SimulatedEEG, LslOutlet) -> int:
         markers.inputs["signals"].connect(device.outputs["events"])
         for node in nodes:
             node.initialize()
+        if getattr(args, "view", False):
+            viewer = _make_view(device)
+            nodes.append(viewer)
 
         sim = device.simulator
         print(f"lslacq demo: simulated {device.nb_channel}-channel EEG at {device.sample_rate:g} Hz -> LSL")
@@ -116,9 +122,9 @@ def _run(args, SimulatedEEG, LslOutlet) -> int:
 
         if not args.no_verify:
             watcher = _connect_watcher(args.name, args.rate)
-        for node in (eeg, markers, device):
+        for node in (eeg, markers, device) + ((viewer,) if viewer is not None else ()):
             node.start()
-        return _monitor(args, device, eeg, markers, watcher)
+        return _monitor(args, device, eeg, markers, watcher, viewer)
     except KeyboardInterrupt:
         print("\nlslacq demo: interrupted", flush=True)
         return 0
@@ -144,7 +150,38 @@ def _connect_watcher(name: str, rate: float):
     return watcher
 
 
-def _monitor(args, device, eeg, markers, watcher) -> int:
+def _make_view(device):
+    """A QOscilloscope on the device's EEG with its events, shown (``--view``)."""
+    from lslacq.viewers._qt import mkQApp
+
+    from .view_cli import make_viewer
+
+    mkQApp()
+    viewer = make_viewer(device.outputs["signals"], device.outputs["events"], name="lslacq demo: EEG + markers",
+                         xsize=5.0)
+    viewer.resize(1100, 800)
+    viewer.show()
+    return viewer
+
+
+def _pause(seconds: float, viewer) -> None:
+    """Sleep, or run the viewer's Qt events for that long (``--view``)."""
+    if viewer is None:
+        time.sleep(seconds)
+        return
+    from lslacq.viewers._qt import QtCore, mkQApp
+
+    app = mkQApp()
+    deadline = time.monotonic() + seconds
+    while True:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.01, left))
+
+
+def _monitor(args, device, eeg, markers, watcher, viewer=None) -> int:
     t_start = time.monotonic()
     next_print = t_start + args.interval
     tty = sys.stdout.isatty()
@@ -155,7 +192,12 @@ def _monitor(args, device, eeg, markers, watcher) -> int:
             now = time.monotonic()
             if args.duration is not None and now - t_start >= args.duration:
                 break
-            time.sleep(max(0.0, min(0.05, next_print - now)))
+            _pause(max(0.0, min(0.05, next_print - now)), viewer)
+            if viewer is not None and not viewer.isVisible():
+                break  # the window was closed
+            if viewer is not None and time.monotonic() - t_start > 1.0 and not getattr(viewer, "_scaled", False):
+                viewer.auto_scale()
+                viewer._scaled = True
             if watcher is not None:
                 watcher.update()
                 received = watcher.n_total
