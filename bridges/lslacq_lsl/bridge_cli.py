@@ -121,6 +121,57 @@ def _audio_node(args: argparse.Namespace) -> Node:
     return node
 
 
+# -- openbci / emotiv --------------------------------------------------------------------------------
+def _openbci_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", required=True,
+                        help="serial port of the dongle (/dev/ttyUSB0, COM3), or the pty `lslacq emulate openbci` "
+                             "prints")
+    parser.add_argument("--daisy", choices=("auto", "yes", "no"), default="auto",
+                        help="16 channels with a Daisy module, 8 without, or ask the board (default auto)")
+    parser.add_argument("--gain", type=float, default=24, help="ADS1299 gain of the channels (default 24)")
+    parser.add_argument("--reconnect", action="store_true", help="reopen the port when the dongle is unplugged")
+
+
+def _openbci_node(args: argparse.Namespace) -> Node:
+    from lslacq.devices.eeg_openbci import OpenBCI
+
+    node = OpenBCI(name="openbci")
+    try:
+        node.configure(device_handle=args.port, daisy={"auto": "auto", "yes": True, "no": False}[args.daisy],
+                       gain=args.gain, reconnect=args.reconnect)
+    except BaseException:
+        node.close()
+        raise
+    return node
+
+
+def _emotiv_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hidraw", default=None, metavar="PATH",
+                        help="read Linux hidraw (/dev/hidrawN) instead of USB through pyusb")
+    parser.add_argument("--key", default="consumer", choices=("consumer", "research_emokit", "consumer_doc", "auto"),
+                        help="key variant (default consumer; auto detects it)")
+    parser.add_argument("--serial", default=None, help="dongle serial number (to pick one of several)")
+    parser.add_argument("--emulate", action="store_true",
+                        help="no headset: read the shipped emulator (lslacq.devices.emulators.emotiv)")
+
+
+def _emotiv_node(args: argparse.Namespace) -> Node:
+    from lslacq.devices.eeg_emotiv import Emotiv
+
+    backend = None
+    if args.emulate:
+        from lslacq.devices.emulators.emotiv import EmotivBackend
+
+        backend = EmotivBackend()
+    node = Emotiv(name="emotiv")
+    try:
+        node.configure(device_handle=args.hidraw, key=args.key, serial=args.serial, backend=backend)
+    except BaseException:
+        node.close()
+        raise
+    return node
+
+
 #: source name -> :class:`BridgeSource`; one entry per ``lslacq bridge`` sub-command
 SOURCES: dict[str, BridgeSource] = {
     "rda": BridgeSource(
@@ -135,6 +186,19 @@ SOURCES: dict[str, BridgeSource] = {
         description="Record a sound card input through PortAudio (lslacq.devices.PyAudio) and publish it as an "
                     "LSL stream (one channel per audio channel, at the card's rate). Input overflows of the card "
                     "are counted on the status line."),
+    "openbci": BridgeSource(
+        "OpenBCI Cyton (+ Daisy) -> LSL EEG (microvolts) and accelerometer streams", _openbci_arguments,
+        _openbci_node, default_name="OpenBCI", stream_type="EEG",
+        description="Read an OpenBCI Cyton (8 channels, 250 Hz) or Cyton + Daisy (16 channels, 125 Hz) through "
+                    "its USB dongle (lslacq.devices.OpenBCI) and publish the EEG in microvolts as NAME and the "
+                    "accelerometer (g) as NAME-aux. Lost packets are gaps, counted on the status line. Without a "
+                    "board: `lslacq emulate openbci` and give its port."),
+    "emotiv": BridgeSource(
+        "Emotiv EPOC -> LSL EEG (microvolts), contact quality, gyro and battery streams", _emotiv_arguments,
+        _emotiv_node, default_name="Emotiv", stream_type="EEG",
+        description="Read an Emotiv EPOC headset through its USB dongle (lslacq.devices.Emotiv: pyusb, or "
+                    "--hidraw) and publish the 14 EEG channels in microvolts as NAME, and NAME-quality, NAME-gyro, "
+                    "NAME-battery. Lost reports are gaps, counted on the status line."),
 }
 
 

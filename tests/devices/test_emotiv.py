@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -196,3 +197,14 @@ def test_end_to_end_into_lsl():
     data = np.concatenate(chunks)
     assert len(data) >= 40
     np.testing.assert_array_equal(data.astype(np.float32), _expected_uv(np.arange(len(data))))
+
+
+def test_bridge_command_with_the_emulator(capsys):
+    from lslacq.cli import main
+
+    name = f"epoc-{uuid.uuid4().hex[:8]}"
+    assert main(["bridge", "emotiv", "--emulate", "--key", "auto", "--name", name, "--duration", "1.2",
+                 "--interval", "0.4"]) == 0
+    out = capsys.readouterr().out
+    assert f"'{name}-battery'" in out and f"'{name}-gyro'" in out and "lost samples 0" in out
+    assert int(re.findall(rf"(\d+) samples '{name}'", out)[-1]) > 64

@@ -272,3 +272,31 @@ def test_end_to_end_into_lsl():
     data = np.concatenate(chunks)
     assert len(data) >= 100
     np.testing.assert_allclose(data, _board(np.arange(len(data))) * UV, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_emulate_and_bridge_commands():
+    """`lslacq emulate openbci --daisy` serves a pty; `lslacq bridge openbci --port PTY` publishes it on LSL."""
+    import re
+    import subprocess
+    import sys
+
+    emulator = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "emulate", "openbci", "--daisy",
+                                 "--duration", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = emulator.stdout.readline()
+        match = re.search(r"emulator on (\S+) \(250 packets/s\)", line)
+        assert match, line
+        name = f"obci-{uuid.uuid4().hex[:8]}"
+        bridge = subprocess.run([sys.executable, "-m", "lslacq.cli", "bridge", "openbci", "--port", match.group(1),
+                                 "--name", name, "--duration", "2", "--interval", "0.5"],
+                                capture_output=True, text=True, timeout=60)
+        assert bridge.returncode == 0, bridge.stderr
+        counts = [int(n) for n in re.findall(rf"(\d+) samples '{name}'", bridge.stdout)]
+        assert counts and counts[-1] > 100, bridge.stdout  # 125 Hz with the Daisy
+        assert f"'{name}-aux'" in bridge.stdout and "lost samples 0" in bridge.stdout
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+        emulator.stdout.close()
+    assert emulator.returncode == 0
