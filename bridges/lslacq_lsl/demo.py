@@ -231,6 +231,9 @@ def _monitor(args, device, eeg, markers, watcher, viewer=None) -> int:
     if watcher is not None:
         status = "complete" if received == eeg.n_pushed else f"{eeg.n_pushed - received} missing"
         summary += f"; read back over LSL: {received} ({status})"
+    if viewer is not None and not viewer.closed():
+        shown = viewer.counters()
+        summary += f"; viewer: {shown['samples_in']} samples, {shown['events']} markers, {shown['frames']} frames"
     print(("\n" if tty else "") + summary, flush=True)
     return 0
 

@@ -15,4 +15,6 @@ def test_demo_view_runs_headless():
     assert run.returncode == 0, run.stdout + run.stderr
     summary = [line for line in run.stdout.splitlines() if "published" in line][-1]
     assert int(summary.split("published ")[1].split()[0]) > 500
+    viewer = summary.split("viewer: ")[1].split(", ")
+    assert int(viewer[0].split()[0]) > 500 and int(viewer[1].split()[0]) >= 2 and int(viewer[2].split()[0]) >= 5
     assert "failed" not in run.stderr
