@@ -31,6 +31,8 @@ _LAZY = {
     "register_node_type": "lslacq.core.registry",
     "list_node_types": "lslacq.core.registry",
     "ThreadPollInput": "lslacq.core.tools",
+    "ThreadPollOutput": "lslacq.core.chunking",
+    "ChunkResizer": "lslacq.core.chunking",
     "StreamConverter": "lslacq.core.tools",
     "ChannelSplitter": "lslacq.core.tools",
     # rpc and process management

@@ -19,6 +19,8 @@ _LAZY = {
     "RingBuffer": ".stream",
     "SharedMem": ".stream",
     "ThreadPollInput": ".tools",
+    "ThreadPollOutput": ".chunking",
+    "ChunkResizer": ".chunking",
     "StreamConverter": ".tools",
     "ChannelSplitter": ".tools",
     "Signal": ".signal",

@@ -266,3 +266,11 @@ class ChannelSplitter(_PollingNode):
     def _on_chunk(self, pos: int, data: np.ndarray) -> None:
         for out_name, channels in self._channel_index.items():
             self.outputs[out_name].send(np.ascontiguousarray(data[:, channels]), index=pos)
+
+
+def __getattr__(name: str):  # pyacq's core.tools names defined in chunking.py (imported on use: no import cycle)
+    if name in ("ThreadPollOutput", "ChunkResizer"):
+        from . import chunking
+
+        return getattr(chunking, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
