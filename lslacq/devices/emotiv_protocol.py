@@ -153,21 +153,22 @@ def quality_channel(counter: int) -> int:
     return int(_QUALITY_CHANNEL[counter]) if 0 <= counter < 128 else -1
 
 
+# absolute (MSB-first) bit numbers of each value's bits, MSB first, for np.unpackbits
+_EEG_BITS = np.array([[off + j for j in range(14)] for off in EEG_BIT_OFFSETS])
+_EEG_WEIGHTS = (1 << np.arange(13, -1, -1)).astype(np.int64)
+_QUALITY_BITS = np.array([(b // 8 + 1) * 8 + 7 - b % 8 for b in QUALITY_BITS])  # value bit i, LSB first
+_QUALITY_WEIGHTS = (1 << np.arange(14)).astype(np.int64)
+
+
 def _fields(p: np.ndarray) -> np.ndarray:
     """The 14 EEG fields of ``(n, 32)`` packets, uint16 ``(n, 14)``."""
-    out = np.empty((len(p), 14), np.uint16)
-    for c, off in enumerate(EEG_BIT_OFFSETS):
-        b = off // 8
-        w = (p[:, b].astype(np.uint32) << 16) | (p[:, b + 1].astype(np.uint32) << 8) | p[:, b + 2]
-        out[:, c] = (w >> (24 - off % 8 - 14)) & 0x3FFF
-    return out
+    bits = np.unpackbits(p, axis=1)
+    return (bits[:, _EEG_BITS].astype(np.int64) @ _EEG_WEIGHTS).astype(np.uint16)
 
 
 def _quality(p: np.ndarray) -> np.ndarray:
-    q = np.zeros(len(p), np.int64)
-    for i, bit in enumerate(QUALITY_BITS):
-        q |= ((p[:, bit // 8 + 1] >> (bit % 8)) & 1).astype(np.int64) << i
-    return q
+    bits = np.unpackbits(p, axis=1)
+    return bits[:, _QUALITY_BITS].astype(np.int64) @ _QUALITY_WEIGHTS
 
 
 @dataclasses.dataclass
@@ -325,6 +326,7 @@ class EmotivDecoder:
         else:
             self.key, self.variant = make_key(self.serial, key), str(key)
         self._requested = key
+        self._aes = None
         self._pending = bytearray()
         self._checked = False
         self._last_phase: int | None = None
@@ -347,7 +349,11 @@ class EmotivDecoder:
                 return self._empty()
             data, self._pending = bytes(self._pending), bytearray()
             self._check(data)
-        return self._decode(decrypt(data, self.key) if data else np.zeros((0, REPORT_SIZE), np.uint8))
+        if not data:
+            return self._empty()
+        if self._aes is None:
+            self._aes = _cipher(self.key)  # one cipher object for the run (creating one costs more than decrypting)
+        return self._decode(np.frombuffer(self._aes.decrypt(data), np.uint8).reshape(-1, REPORT_SIZE))
 
     def _check(self, data: bytes) -> None:
         if self.key is None:

@@ -312,8 +312,11 @@ class CytonDecoder:
     def _accel_held(self, p: np.ndarray, footers: np.ndarray) -> np.ndarray:
         """Accelerometer per packet in g, each axis holding its last value."""
         k = len(p)
+        c0 = (footers == 0xC0) & p[:, 26:32].any(axis=1)  # C0 with all zeros: no value in this packet
+        timed = (footers == 0xC3) | (footers == 0xC4)
+        if not (c0.any() or timed.any()):
+            return np.repeat(self._accel[None, :], k, axis=0)
         updates = np.full((k, 3), np.nan, np.float32)
-        c0 = footers == 0xC0
         if c0.any():
             raw = p[c0, 26:32].astype(np.int32)
             values = (raw[:, 0::2] << 8) | raw[:, 1::2]  # int16 BE per axis
@@ -321,7 +324,7 @@ class CytonDecoder:
             fresh = np.any(values != 0, axis=1)  # all zeros = no accelerometer value in this packet
             rows = np.flatnonzero(c0)[fresh]
             updates[rows] = values[fresh] * ACCEL_SCALE
-        for row in np.flatnonzero((footers == 0xC3) | (footers == 0xC4)):  # one accel byte per packet
+        for row in np.flatnonzero(timed):  # one accel byte per packet
             code = _ACCEL_CODES.get(int(p[row, 26]))
             if code is None:
                 continue
@@ -332,7 +335,7 @@ class CytonDecoder:
                 value = (self._accel_hi[axis] << 8) | int(p[row, 27])
                 updates[row, axis] = (value - 0x10000 if value >= 0x8000 else value) * ACCEL_SCALE
                 self._accel_hi[axis] = None
-        if k == 0 or not (c0.any() or np.isin(footers, (0xC3, 0xC4)).any()) or np.isnan(updates).all():
+        if np.isnan(updates).all():
             return np.repeat(self._accel[None, :], k, axis=0)
         # forward fill each axis from the held value
         have = ~np.isnan(updates)
