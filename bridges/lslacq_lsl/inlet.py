@@ -7,13 +7,14 @@ known before the outputs are configured, as pyacq requires). Two outputs:
   ``sample_rate``, ``channel_names``/``channel_units``/``channel_types`` and
   the LSL identity (``lsl_name``, ``lsl_type``, ``lsl_source_id``,
   ``lsl_hostname``) in the spec. String (marker) streams become event
-  streams of :data:`lslacq.dsp.events.EVENT_DTYPE` records: ``index`` is the
+  streams of :data:`lslacq.core.stream.events.EVENT_DTYPE` records: ``index`` is the
   marker's position in this stream, ``description`` its text (ASCII, cut to
   32 bytes), ``code`` its integer value when the text is a number,
   ``type`` ``b'marker'``.
-* ``timestamps``: one float64 LSL timestamp per sample of ``signals``, with
-  the same indexes (connect it to an LslOutlet's ``timestamps`` input to
-  republish with the original times, or buffer it next to the signal).
+* ``timestamps`` (optional: leave it unconfigured if unused): one float64
+  LSL timestamp per sample of ``signals``, with the same indexes (connect it
+  to an LslOutlet's ``timestamps`` input to republish with the original
+  times, or buffer it next to the signal).
 
 When the outlet disappears, liblsl keeps the inlet and reconnects when an
 outlet with the same source_id comes back; the node notices the silence
@@ -34,7 +35,6 @@ import numpy as np
 import pylsl
 
 from lslacq.core.node import Node
-from lslacq.core.signal import Signal
 from lslacq.core.tools import join_thread
 from lslacq.errors import LslacqError, StreamTimeoutError
 
@@ -104,12 +104,10 @@ class LslInlet(Node):
     """
 
     _input_specs: dict = {}
-    _output_specs = {"signals": {}, "timestamps": {}}
+    _output_specs = {"signals": {}, "timestamps": {"optional": True}}
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
-        self.failed = Signal()
-        self.error: BaseException | None = None
         self.inlet: pylsl.StreamInlet | None = None
         self._puller: ChunkPuller | None = None  # holds the inlet too: cleared with it
         self.description: StreamDescription | None = None
@@ -125,6 +123,8 @@ class LslInlet(Node):
         self._stalled = False
         self._time_ref: tuple[int, float] | None = None
         self._reference_warned = False
+        self._latency: float | None = None
+        self._send_timestamps = False
 
     def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
                    predicate: str | None = None, resolve_timeout: float = 5.0, max_buflen: int = 360,
@@ -176,7 +176,7 @@ class LslInlet(Node):
         self._puller = None if self.is_markers else ChunkPuller(inlet, self._n_ch, description.channel_format)
 
     def _set_output_specs(self) -> None:
-        from lslacq.dsp.events import EVENT_DTYPE
+        from lslacq.core.stream.events import EVENT_DTYPE
 
         d = self.description
         common = dict(lsl_name=d.name, lsl_type=d.type, lsl_source_id=d.source_id, lsl_hostname=d.hostname,
@@ -200,7 +200,8 @@ class LslInlet(Node):
 
     # -- lifecycle --------------------------------------------------------------
     def _start(self) -> None:
-        self.error = None
+        self._send_timestamps = self.outputs["timestamps"].configured
+        self._latency = None
         self._stop_event.clear()
         # subscribe now: every sample pushed after start() returns reaches the outputs
         self.inlet.open_stream(timeout=self.resolve_timeout)
@@ -241,9 +242,7 @@ class LslInlet(Node):
                 self._ts = np.empty(self.max_chunk, dtype=np.float64)
                 self._loop(self._pull_numeric)
         except Exception as exc:
-            self.error = exc
-            logger.exception("%s: LSL pull thread failed", self.name)
-            self.failed.emit(exc)
+            self._report_error(exc, context="pulling from LSL")
 
     def _loop(self, pull) -> None:
         last_data = time.monotonic()
@@ -295,7 +294,7 @@ class LslInlet(Node):
         return n
 
     def _pull_markers(self, wait: float) -> int:
-        from lslacq.dsp.events import make_events
+        from lslacq.core.stream.events import make_events
 
         sample, t = self.inlet.pull_sample(timeout=wait)
         if t is None:
@@ -361,8 +360,23 @@ class LslInlet(Node):
         self._last_t = float(ts[-1])
         self.n_received += n
         self._time_ref = (self.n_received - 1, self._last_t)
+        if self.flags & pylsl.proc_clocksync:  # timestamps are in this host's clock: how old the newest sample is
+            self._latency = pylsl.local_clock() - self._last_t
         self.outputs["signals"].send(data, index=self.n_received)
-        self.outputs["timestamps"].send(ts, index=self.n_received)
+        if self._send_timestamps:
+            self.outputs["timestamps"].send(ts, index=self.n_received)
+
+    def counters(self) -> dict:
+        """Node counters: ``samples_in`` received from LSL, ``lost_samples`` estimated in gaps, ``latency`` s.
+
+        ``latency`` is the age of the newest sample when it was received
+        (LSL clock, needs ``clocksync``; None otherwise or before any data).
+        """
+        counters = super().counters()
+        counters["samples_in"] = self.n_received
+        counters["lost_samples"] += sum(gap.missing for gap in list(self.gaps))
+        counters["latency"] = self._latency
+        return counters
 
     def _check_gap(self, ts: np.ndarray) -> None:
         period = 1.0 / self.description.nominal_srate

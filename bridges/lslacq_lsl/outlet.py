@@ -1,7 +1,7 @@
 """LslOutlet: publish a graph stream as an LSL outlet (graph -> LSL).
 
 Signals become a regular-rate LSL stream whose metadata LabRecorder and XDF
-readers understand; event streams (records of :data:`lslacq.dsp.events.EVENT_DTYPE`
+readers understand; event streams (records of :data:`lslacq.core.stream.events.EVENT_DTYPE`
 or pyacq-style integer index arrays) become irregular-rate marker streams
 with one sample and one timestamp per event.
 
@@ -34,7 +34,6 @@ import numpy as np
 import pylsl
 
 from lslacq.core.node import Node
-from lslacq.core.signal import Signal
 from lslacq.core.tools import join_thread
 from lslacq.core.stream.merging import deliver_merged
 from lslacq.errors import StreamClosedError, StreamTimeoutError
@@ -103,8 +102,6 @@ class LslOutlet(Node):
     ----------
     n_pushed : int
         Samples (or events) pushed to LSL.
-    error : Exception or None
-        What stopped the push thread, if it failed (also emitted on ``failed``).
     clock : SampleClock or None
         The sample clock of a regular stream.
     """
@@ -116,8 +113,6 @@ class LslOutlet(Node):
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
-        self.failed = Signal()
-        self.error: BaseException | None = None
         self.n_pushed = 0
         self.clock: SampleClock | None = None
         self.outlet: pylsl.StreamOutlet | None = None
@@ -177,7 +172,7 @@ class LslOutlet(Node):
         if self.is_events:
             if dtype.names is not None and "index" not in dtype.names:
                 raise ValueError(f"{self.name}: event records need an 'index' field (fields: {dtype.names}); "
-                                 "use lslacq.dsp.events.EVENT_DTYPE")
+                                 "use lslacq.core.stream.events.EVENT_DTYPE")
             self.n_channels = 1
             self.channel_format = self.marker_format
         else:
@@ -247,7 +242,6 @@ class LslOutlet(Node):
                     f"{srate:g} Hz" if srate else "irregular", self.source_id)
 
     def _start(self) -> None:
-        self.error = None
         self._stop_event.clear()
         if self.clock is not None:
             self.clock.reset()  # the first chunk after (re)start anchors the time axis again
@@ -303,9 +297,13 @@ class LslOutlet(Node):
             if not stop.is_set():
                 logger.info("%s: input closed (%s); outlet stays open", self.name, exc)
         except Exception as exc:
-            self.error = exc
-            logger.exception("%s: LSL push thread failed", self.name)
-            self.failed.emit(exc)
+            self._report_error(exc, context="pushing to LSL")
+
+    def counters(self) -> dict:
+        """Node counters; ``samples_out`` counts the samples (or events) pushed to LSL."""
+        counters = super().counters()
+        counters["samples_out"] = self.n_pushed
+        return counters
 
     def _timestamps_from_input(self, start: int, stop: int) -> np.ndarray:
         ts_in = self.inputs["timestamps"]
@@ -377,7 +375,7 @@ class LslOutlet(Node):
         return np.full(len(indexes), pylsl.local_clock())
 
     def _push_events(self, index: int, data: np.ndarray) -> None:
-        from lslacq.dsp.events import as_event_indexes, event_labels
+        from lslacq.core.stream.events import as_event_indexes, event_labels
 
         events = np.asarray(data).reshape(-1)
         indexes = as_event_indexes(events)

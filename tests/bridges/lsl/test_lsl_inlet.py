@@ -262,3 +262,48 @@ def test_markers_map_to_signal_indexes_of_a_reference_inlet(make_outlet, unique_
         assert events["description"].tolist() == [b"stim10", b"stim137", b"stim499", b"stim520"]
         sig.close()
         evs.close()
+
+
+def test_timestamps_output_is_optional_and_counters_report_latency(make_outlet, unique_name):
+    """Only 'signals' configured: initialize() accepts it; counters() has samples_in and the latency."""
+    outlet = make_outlet(unique_name, n_channels=2, srate=100.0)
+    node = LslInlet(name="inlet")
+    node.configure(name=unique_name)
+    node.outputs["signals"].configure(protocol="inproc")
+    with node:
+        sig = reader(node.outputs["signals"])
+        node.initialize()
+        node.start()
+        outlet.push_chunk(ramp(40, 2))
+        index, data = recv_until(sig, 40)
+        np.testing.assert_array_equal(data, ramp(40, 2))
+        # the output counts a chunk once send() returns: the reader may have it a moment earlier
+        counters = wait_until(lambda: (c := node.counters())["samples_out"] == 40 and c, timeout=10,
+                              what="samples_out == 40")
+        assert counters["samples_in"] == 40 and counters["last_index"] == 40
+        assert counters["lost_samples"] == 0
+        assert counters["latency"] is not None and -1.0 < counters["latency"] < 60.0  # loopback, loaded machine
+        assert node.error is None
+        sig.close()
+
+
+def test_pull_thread_failure_reaches_the_node_contract_once(make_outlet, unique_name, caplog):
+    outlet = make_outlet(unique_name, n_channels=2, srate=100.0)
+    node = _inlet(name=unique_name)
+    failures = []
+    node.failed.connect(failures.append)
+    with node:
+        node.initialize()
+
+        def broken(wait):
+            raise RuntimeError("liblsl went away")
+
+        node._pull_numeric = broken
+        with caplog.at_level(logging.ERROR):
+            node.start()
+            wait_until(lambda: failures, timeout=20, what="the failure")
+            node._thread.join(10)
+        assert isinstance(node.error, RuntimeError) and failures == [node.error]
+        records = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(records) == 1 and "failed while pulling from LSL" in records[0].getMessage()
+    del outlet

@@ -83,7 +83,9 @@ def test_timestamps_are_derived_from_sample_indexes(unique_name):
             assert ts[n] - ts[n - 1] == pytest.approx(51 / srate, abs=1e-9)
             # anchored on local_clock at the first chunk (its newest sample happened "now")
             assert t_before - 1 < ts[0] < pylsl.local_clock()
-            assert node.n_pushed == n + 10 and node.error is None
+            # n_pushed is counted after liblsl took the chunk: the reader may see it first
+            wait_until(lambda: node.n_pushed == n + 10, timeout=10, what="n_pushed")
+            assert node.error is None
             del inlet
         finally:
             node.close()
@@ -283,5 +285,34 @@ def test_push_interval_batches_chunks_that_arrive_between_pushes(unique_name):
             np.testing.assert_array_equal(data, ramp(60, 2))
             np.testing.assert_allclose(np.diff(ts), 1 / srate, rtol=0, atol=1e-9)
             assert spy.sizes == [10, 50]
+        finally:
+            node.close()
+
+
+def test_push_failure_reaches_the_node_contract_and_counters_count_pushes(unique_name, caplog):
+    with make_source(2, 100.0) as src:
+        node = _outlet(src, unique_name)
+        failures = []
+        node.failed.connect(failures.append)
+        push = node._push_signal
+
+        def push_then_fail(index, data):
+            if index > 10:
+                raise OSError("liblsl refused the chunk")
+            push(index, data)
+
+        node._push_signal = push_then_fail
+        try:
+            node.start()
+            src.send(ramp(10, 2), index=10)
+            wait_until(lambda: node.n_pushed == 10, timeout=20, what="the first push")
+            counters = node.counters()
+            assert counters["samples_out"] == 10 and counters["samples_in"] == 10 and counters["lost_samples"] == 0
+            with caplog.at_level("ERROR"):
+                src.send(ramp(5, 2, start=10), index=15)
+                wait_until(lambda: failures, timeout=20, what="the failure")
+            assert isinstance(node.error, OSError) and failures == [node.error]
+            assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+            assert "node 'outlet' (LslOutlet) failed while pushing to LSL" in caplog.text
         finally:
             node.close()
