@@ -208,3 +208,15 @@ def test_bridge_command_with_the_emulator(capsys):
     out = capsys.readouterr().out
     assert f"'{name}-battery'" in out and f"'{name}-gyro'" in out and "lost samples 0" in out
     assert int(re.findall(rf"(\d+) samples '{name}'", out)[-1]) > 64
+
+
+def test_example_emotiv_to_lsl():
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[2] / "examples" / "emotiv_to_lsl.py"
+    run = subprocess.run([sys.executable, str(script), "--duration", "1.2", "--name", f"epoc-{uuid.uuid4().hex[:8]}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "key variant 'consumer_doc'" in run.stdout and "0 reports lost" in run.stdout

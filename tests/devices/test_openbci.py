@@ -300,3 +300,15 @@ def test_emulate_and_bridge_commands():
         emulator.wait(10)
         emulator.stdout.close()
     assert emulator.returncode == 0
+
+
+def test_example_openbci_to_lsl():
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[2] / "examples" / "openbci_to_lsl.py"
+    run = subprocess.run([sys.executable, str(script), "--daisy", "--duration", "1.2",
+                          "--name", f"obci-{uuid.uuid4().hex[:8]}"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "publishing 16 channels at 125 Hz" in run.stdout and ", 0 packets lost" in run.stdout
