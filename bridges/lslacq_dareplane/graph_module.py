@@ -24,11 +24,12 @@ these primary commands:
     it was running). Unknown keys get an error naming the factory's arguments.
 ``STATUS``
     Reply one JSON line: state, configuration, and per node its state,
-    error and counters.
+    error and counters (the node contract: ``Node.error``,
+    ``Node.counters()``).
 
 Nodes may also be proxies of nodes living in a NodeGroup: the module only
-calls ``initialize``, ``start``, ``stop``, ``close``, ``running`` and
-``initialized`` on them. A factory may return an object with ``nodes`` and a
+calls ``initialize``, ``start``, ``stop``, ``close``, ``running``,
+``initialized`` and ``counters`` on them and reads ``error``. A factory may return an object with ``nodes`` and a
 ``close()`` method (for example one holding the NodeGroup's process): it is
 closed after the nodes, on rebuild and on CLOSE.
 
@@ -57,7 +58,8 @@ __all__ = ["GraphModule", "load_factory", "GRAPH_PCOMMS"]
 #: Primary commands a GraphModule adds to the built-in ones.
 GRAPH_PCOMMS = ("START", "STOP_ACQ", "CONFIGURE", "STATUS")
 
-_COUNTERS = ("n_received", "n_pushed", "n_sent", "n_gaps", "n_stalls", "n_reconnects", "n_state_resets")
+#: what the module calls on a node (a local Node or a proxy of one)
+_NODE_METHODS = ("initialize", "start", "stop", "close", "counters")
 
 
 def _type_name(node: Any) -> str:
@@ -90,10 +92,14 @@ def load_factory(spec: str | Callable) -> Callable:
     ----------
     spec : str or callable
         ``"package.module:function"``, ``"path/to/file.py:function"`` or
-        ``"path/to/file.py"`` (which must define ``build_graph``).
+        ``"path/to/file.py"`` (which must define ``build_graph``), or a graph
+        file ``"path/to/graph.toml"`` (see docs/graphs.md), whose parameters
+        and ``NODE.KEY`` arguments are then the configuration keys.
     """
     if callable(spec):
         return spec
+    if isinstance(spec, str) and spec.endswith(".toml"):
+        return _graph_file_factory(spec)
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"graph must be 'module:function' or 'file.py[:function]', got {spec!r}")
     target, attr = spec, ""
@@ -123,6 +129,21 @@ def load_factory(spec: str | Callable) -> Callable:
         raise ValueError(f"graph {spec!r}: {module.__name__} has no callable {attr!r}; "
                          "define build_graph(**config) returning the graph's nodes")
     return factory
+
+
+def _graph_file_factory(path: str) -> Callable:
+    """Factory of a graph file (``lslacq run`` format): CONFIGURE keys are its parameters and ``NODE.KEY``."""
+    from lslacq.graph import load_graph
+
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.is_file():
+        raise FileNotFoundError(f"graph file {str(resolved)!r} does not exist")
+
+    def build_graph(**config):
+        return load_graph(resolved, config)
+
+    build_graph.__name__ = resolved.stem
+    return build_graph
 
 
 def _default_name(spec, factory: Callable) -> str:
@@ -160,9 +181,10 @@ def _as_nodes(result: Any, factory: Callable) -> dict[str, Any]:
         raise TypeError(f"graph factory {getattr(factory, '__name__', factory)!r} returned {type(result).__name__}; "
                         "return the nodes as a list (data-flow order) or a dict {name: node}")
     for name, node in nodes.items():
-        missing = [m for m in ("initialize", "start", "stop", "close") if not callable(getattr(node, m, None))]
+        missing = [m for m in _NODE_METHODS if not callable(getattr(node, m, None))]
         if missing:
-            raise TypeError(f"graph node {name!r} ({node!r}) is not a Node: it has no {missing}")
+            raise TypeError(f"graph node {name!r} ({node!r}) is not a Node: it has no {missing}; build it on "
+                            "lslacq.core.Node (which provides them, and error/failed/counters())")
     if not nodes:
         raise ValueError(f"graph factory {getattr(factory, '__name__', factory)!r} returned no nodes")
     return nodes
@@ -335,10 +357,10 @@ class GraphModule:
         self.logger.info("graph %r stopped", self.name)
 
     def _check_failures(self, nodes: dict[str, Any]) -> None:
-        """Record (and log once) every node whose ``error`` attribute is set."""
+        """Record (and log once) every node whose :attr:`Node.error` is set."""
         for name, node in nodes.items():
             try:
-                error = getattr(node, "error", None)
+                error = node.error
             except Exception as exc:  # a proxy whose process died
                 error = exc
             if error is None:
@@ -390,12 +412,13 @@ class GraphModule:
                 info: dict[str, Any] = {"type": _type_name(node)}
                 info["running"] = _call_state(node, "running")
                 info["initialized"] = _call_state(node, "initialized")
-                error = getattr(node, "error", None)
+                try:
+                    error = node.error
+                    info["counters"] = node.counters()
+                except Exception as exc:  # a proxy whose process died
+                    error = exc
+                    info.setdefault("counters", None)
                 info["error"] = None if error is None else _describe_error(error)
-                for counter in _COUNTERS:
-                    value = getattr(node, counter, None)
-                    if isinstance(value, (int, float)):
-                        info[counter] = value
                 nodes[name] = info
             return {"module": self.name, "state": self.state, "config": self.config, "nodes": nodes,
                     "failures": list(self.failures)}

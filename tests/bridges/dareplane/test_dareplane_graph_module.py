@@ -22,7 +22,6 @@ class Ticker(Node):
 
     def __init__(self, name="", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
-        self.error = None
         self.n_pushed = 0
         self._thread = None
         self._halt = threading.Event()
@@ -38,7 +37,7 @@ class Ticker(Node):
     def _run(self):
         while not self._halt.wait(0.005):
             if self.fail_after is not None and self.n_pushed >= self.fail_after:
-                self.error = RuntimeError("amplifier disconnected")
+                self._report_error(RuntimeError("amplifier disconnected"), context="reading the amplifier")
                 return
             self.outputs["signals"].send(np.full((1, 1), self.n_pushed, "float32"))
             self.n_pushed += 1
@@ -129,7 +128,7 @@ def test_control_room_drives_the_graph(module):
         assert c.recv_until(b"|UP") == b"START|STOP_ACQ|CONFIGURE|STATUS|STOP|CLOSE|GET_PCOMMS|UP"
         assert status(c)["state"] == "not built"
         c.send(b"START;")
-        st = wait_status(c, lambda s: s["nodes"]["sink"]["n_received"] >= 5)
+        st = wait_status(c, lambda s: s["nodes"]["sink"]["counters"]["samples_in"] >= 5)
         assert st["state"] == "running" and st["nodes"]["ticker"]["running"] is True
         c.send(b"STOP_ACQ;")
         st = status(c)
@@ -138,7 +137,7 @@ def test_control_room_drives_the_graph(module):
         assert not src.running() and not sink.running()
         pushed = src.n_pushed
         c.send(b"START;")  # restart the same graph
-        wait_status(c, lambda s: s["nodes"]["ticker"]["n_pushed"] > pushed + 3)
+        wait_status(c, lambda s: s["nodes"]["ticker"]["counters"]["samples_out"] > pushed + 3)
         assert len(BUILT) == 1
 
 
@@ -276,7 +275,7 @@ def test_graph_in_a_remote_nodegroup():
             assert st["state"] == "built" and st["nodes"]["lp"]["type"] == "SosFilter", st
             reader.connect(mod.nodes["lp"].output)
             c.send(b"START;")
-            st = wait_status(c, lambda s: s["nodes"]["eeg"].get("n_sent", 0) > 100, timeout=60)
+            st = wait_status(c, lambda s: s["nodes"]["eeg"]["counters"]["samples_out"] > 100, timeout=60)
             assert st["state"] == "running" and st["nodes"]["eeg"]["type"] == "SimulatedEEG"
             index, data = reader.recv(timeout=30_000)
             assert np.asarray(data).shape[1] == 4 and index > 0

@@ -126,7 +126,7 @@ def test_lsl_filter_module_driven_by_dareplane(tmp_path):
         np.testing.assert_allclose(y, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
 
         st = status(conn)
-        assert st["nodes"]["inlet"]["n_received"] == n
+        assert st["nodes"]["inlet"]["counters"]["samples_in"] == n
         conn.send_message(b"STOP_ACQ")
         assert status(conn)["state"] == "stopped"
         conn.send_message(b"CLOSE")
