@@ -476,13 +476,14 @@ class QOscilloscope(WidgetNode):
             pts[shift] = np.nan  # a break at the sweep's write position
         x = self._x_vector(n, mode)
         gains, offsets, visibles = self._gains, self._offsets, self._visibles
-        for c in np.flatnonzero(visibles):
-            y = pts[:, c]
-            if gains[c] != 1.0:
-                y = y * gains[c]
-            if offsets[c] != 0.0:
-                y = y + offsets[c]
-            self.curves[c].setData(x, y, connect="finite")
+        shown = np.flatnonzero(visibles)
+        ys = np.ascontiguousarray((pts[:, shown] * gains[shown] + offsets[shown]).T)
+        complete = np.isfinite(ys).all(axis=1)  # these skip pyqtgraph's slower NaN-aware path
+        for k, c in enumerate(shown):
+            if complete[k]:
+                self.curves[c].setData(x, ys[k], connect="all", skipFiniteCheck=True)
+            else:
+                self.curves[c].setData(x, ys[k], connect="finite")
         xsize = n * decimate / self.sample_rate
         x0 = -xsize if mode == "scroll" else 0.0
         self.plot.setXRange(x0, x0 + xsize, padding=0)
