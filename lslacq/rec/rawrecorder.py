@@ -33,44 +33,68 @@ class DiskFullError(LslacqError, OSError):
     """The disk filled up while recording (the data written before is intact)."""
 
 
-def _open_data_file(path: Path, buffer_size: int) -> BinaryIO:
-    """Open the raw file of one stream for appending (a seam the tests use to inject write errors)."""
-    return open(path, "ab", buffering=buffer_size)
+def _open_data_file(path: Path) -> BinaryIO:
+    """Open the raw file of one stream for appending, unbuffered (a seam the tests use to inject write errors)."""
+    return open(path, "ab", buffering=0)
 
 
 class _RawStreamFile:
-    """Append-only raw file of one stream, flushed to the OS at a bounded cadence."""
+    """Append-only raw file of one stream, flushed to the OS at a bounded cadence.
+
+    Chunks of at least ``direct_bytes`` go to the OS at once (no copy); smaller
+    ones are gathered in memory (up to ``buffer_bytes``) and written at the
+    next flush, so tiny chunks at a high rate do not cost a system call each.
+    """
 
     def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, flush_interval: float, fsync: bool,
-                 buffer_size: int = 1 << 20):
+                 buffer_bytes: int = 1 << 20, direct_bytes: int = 1 << 16):
         self.path = path
         self.dtype = dtype
         self.frame_shape = frame_shape
         self.frame_bytes = dtype.itemsize * int(np.prod(frame_shape, dtype=np.int64))
         self.flush_interval = flush_interval
         self.fsync = fsync
-        self.file = _open_data_file(path, buffer_size)
-        self.n_written = self.file.tell() // self.frame_bytes if self.frame_bytes else 0
+        self.buffer_bytes = buffer_bytes
+        self.direct_bytes = direct_bytes
+        self.file = _open_data_file(path)
+        self.n_written = os.path.getsize(path) // self.frame_bytes if self.frame_bytes else 0
         self.n_flushed = self.n_written
         self.last_flush = time.monotonic()
+        self._pending = bytearray()
 
     def write(self, data: np.ndarray) -> None:
         data = np.ascontiguousarray(data, dtype=self.dtype)
         if data.shape[1:] != self.frame_shape:
             raise ValueError(f"{self.path.name}: a chunk of shape {data.shape} does not match the stream's frame "
                              f"shape {self.frame_shape}; the output sent data that contradicts its spec")
-        try:
-            self.file.write(data.reshape(-1).view(np.uint8))
-        except OSError as exc:
-            raise self._explain(exc, "writing") from exc
+        raw = memoryview(data.reshape(-1).view(np.uint8))
+        if not self._pending and raw.nbytes >= self.direct_bytes:
+            self._write_all(raw, "writing")
+        else:
+            self._pending += raw  # a copy: the chunk's memory may be reused by the stream
+            if len(self._pending) >= self.buffer_bytes:
+                self._write_pending("writing")
         self.n_written += data.shape[0]
+
+    def _write_pending(self, action: str) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, bytearray()
+            self._write_all(memoryview(pending), action)
+
+    def _write_all(self, raw: memoryview, action: str) -> None:
+        try:
+            while raw.nbytes:
+                n = self.file.write(raw)
+                raw = raw[n:] if n is not None else raw[:0]
+        except OSError as exc:
+            raise self._explain(exc, action) from exc
 
     def due(self, now: float) -> bool:
         return self.n_written != self.n_flushed and now - self.last_flush >= self.flush_interval
 
     def flush(self) -> None:
+        self._write_pending("flushing")
         try:
-            self.file.flush()
             if self.fsync:
                 os.fsync(self.file.fileno())
         except OSError as exc:
@@ -86,12 +110,17 @@ class _RawStreamFile:
         return OSError(exc.errno, f"{action} {self.path} failed: {exc.strerror or exc}")
 
     def close(self) -> None:
+        """Write what is gathered (what fits, on a full disk: the rest is logged as lost) and close."""
         try:
-            self.file.close()
-        except OSError as exc:  # the buffered tail could not be written (disk full): keep what is on disk
-            logger.error("%s: could not write the last buffered data: %s", self.path, exc)
-        except ValueError:  # already closed
-            pass
+            self._write_pending("closing")
+        except OSError as exc:
+            logger.error("%s: could not write the last %d gathered samples: %s", self.path,
+                         self.n_written - self.n_flushed, exc)
+        finally:
+            try:
+                self.file.close()
+            except OSError:
+                pass
 
 
 class _StreamWriter(ThreadPollInput):

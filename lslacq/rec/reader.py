@@ -284,7 +284,8 @@ def _open_stream(dirname: Path, name: str, prop: dict, mmap: bool) -> RecordedSt
     span = ""
     if n and prop.get("start_index") is not None:
         probe = RecordedStream(name, data, prop, complete, "")
-        last = probe.indexes[-1]
+        seg = probe._segments()
+        last = int(seg[-1, 1] + (n - 1 - seg[-1, 0])) if len(seg) else n - 1  # no index array: files can be huge
         span = f" (indexes {int(prop['start_index'])}..{int(last)}" + \
                (f", {(int(last) + 1) / float(rate):.3f} s)" if rate and not probe.is_event else ")")
     if complete:

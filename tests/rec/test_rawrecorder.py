@@ -149,7 +149,8 @@ class _FillingFile:
         data = memoryview(data).cast("B")
         room = self.capacity - self.file.tell()
         if len(data) > room:
-            self.file.write(data[:max(room, 0)])  # a real disk takes what fits, then fails
+            if room > 0:  # a real disk takes what fits, then fails on the next write
+                return self.file.write(data[:room])
             raise OSError(errno.ENOSPC, "No space left on device")
         return self.file.write(data)
 
@@ -168,7 +169,7 @@ class _FillingFile:
 
 def test_full_disk_stops_the_recorder_with_a_clear_error_and_data_intact(tmp_path, monkeypatch):
     capacity = 8 * 4 * 1000 + 10  # 1000 samples of 8 float32 channels, and part of the next
-    monkeypatch.setattr(rawrecorder_module, "_open_data_file", lambda path, size: _FillingFile(path, capacity))
+    monkeypatch.setattr(rawrecorder_module, "_open_data_file", lambda path: _FillingFile(path, capacity))
     out = make_output(dtype="float32", shape=(-1, 8), sample_rate=1000.0)
     rec = RawRecorder(name="rec")
     failures = []
