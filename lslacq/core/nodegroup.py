@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import types
 from typing import Any
 
 from . import registry
@@ -12,20 +14,74 @@ __all__ = ["NodeGroup"]
 logger = logging.getLogger(__name__)
 
 
-def _check_qt_available(cls: type, group_name) -> None:
-    """Refuse to build a Qt widget node in a process without QApplication (Qt would abort the process)."""
-    import sys
+_QT_BINDINGS = ("PySide6", "PyQt6", "PyQt5", "PySide2")
 
-    qt_bases = [c for c in cls.__mro__ if c.__module__.split(".")[0] in ("PySide6", "PyQt6", "PyQt5", "PySide2")]
-    if not qt_bases:
+
+def _qt_binding_of(obj) -> str | None:
+    """The Qt binding ``obj`` (a module, class or function) comes from, if any."""
+    name = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
+    if not isinstance(name, str):
+        return None
+    root = name.split(".")[0]
+    if root == "pyqtgraph" and (name == "pyqtgraph.Qt" or name.startswith("pyqtgraph.Qt.")):
+        return getattr(sys.modules.get("pyqtgraph.Qt"), "QT_LIB", None) or _QT_BINDINGS[0]  # pyqtgraph's Qt shim
+    return root if root in _QT_BINDINGS else None
+
+
+def qt_requirement(cls: type) -> tuple[str, str] | None:
+    """Why ``cls`` needs a Qt application in its process: ``(binding, reason)``, or None.
+
+    A node needs one if it is a Qt object (a widget node), or if its module
+    uses Qt (pyacq-style nodes paced by a ``QTimer``, whose timers never
+    fire without an event loop). A class sets ``_needs_qt = True/False`` to
+    say so explicitly.
+    """
+    explicit = getattr(cls, "_needs_qt", None)
+    for klass in cls.__mro__:
+        binding = _qt_binding_of(klass)
+        if binding:
+            return binding, f"it is a Qt object ({klass.__name__})"
+    if explicit is False:
+        return None
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        if module is None or klass.__module__.split(".")[0] == "lslacq":
+            continue
+        for attr, value in vars(module).items():
+            if isinstance(value, (types.ModuleType, type)) or callable(value):
+                binding = _qt_binding_of(value)
+                if binding:
+                    return binding, (f"its module {klass.__module__!r} uses Qt ({attr}): QTimers and queued "
+                                     "signals need a Qt event loop")
+    if explicit:
+        return _QT_BINDINGS[0], "it declares _needs_qt = True"
+    return None
+
+
+def _check_qt_available(cls: type, group_name) -> None:
+    """Refuse to build a node that needs Qt in a process without a Qt application.
+
+    Without one, Qt would abort the process (widgets) or the node would
+    silently send nothing (QTimer-paced nodes).
+    """
+    need = qt_requirement(cls)
+    if need is None:
         return
-    binding = sys.modules.get(qt_bases[0].__module__.split(".")[0] + ".QtWidgets")
-    app_cls = getattr(binding, "QApplication", None)
-    if app_cls is None or app_cls.instance() is None:
-        raise RuntimeError(
-            f"NodeGroup {group_name or ''}: {cls.__name__} is a Qt node but this process runs no QApplication; "
-            "create the nodegroup with qt=True (manager.create_nodegroup(..., qt=True))"
-        )
+    binding, reason = need
+    app = None
+    for name in (binding, *_QT_BINDINGS):
+        core = sys.modules.get(f"{name}.QtCore")
+        if core is not None and core.QCoreApplication.instance() is not None:
+            app = core.QCoreApplication.instance()
+            break
+    widgets = sys.modules.get(f"{binding}.QtWidgets")
+    needs_widgets = any(_qt_binding_of(k) for k in cls.__mro__)
+    if app is not None and (not needs_widgets or (widgets is not None and isinstance(app, widgets.QApplication))):
+        return
+    raise RuntimeError(
+        f"NodeGroup {group_name or ''}: {cls.__name__} needs Qt ({reason}) but this process runs no "
+        "QApplication; create the nodegroup with qt=True (manager.create_nodegroup(..., qt=True))"
+    )
 
 
 def describe_error(exc: BaseException | None) -> str | None:

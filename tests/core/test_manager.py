@@ -136,6 +136,37 @@ def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
     assert len(records) == 1 and "second failure" not in caplog.text
 
 
+def test_qt_timer_node_needs_a_qt_nodegroup(manager):
+    """create_nodegroup() is Qt-free by default: a QTimer-paced (pyacq-style) node gets a clear error there,
+    not silence (it would send nothing)."""
+    plain = manager.create_nodegroup("plain")
+    plain.register_node_type_from_module("qt_timer_nodes", "TimerNoise")
+    with pytest.raises(RemoteCallError, match="TimerNoise needs Qt .*QtCore.*qt=True"):
+        plain.create_node("TimerNoise")
+    plain.register_node_type_from_module("qt_timer_nodes", "PlainNode")
+    plain.create_node("PlainNode")  # _needs_qt = False: accepted
+
+
+@pytest.mark.slow
+def test_qt_timer_node_runs_in_a_qt_nodegroup(manager):
+    gui = manager.create_nodegroup("gui", qt=True)
+    gui.register_node_type_from_module("qt_timer_nodes", "TimerNoise")
+    node = gui.create_node("TimerNoise")
+    node.configure()
+    node.output.configure(protocol="tcp", interface="127.0.0.1")
+    node.initialize()
+    local = InputStream()
+    local.connect(node.output)
+    try:
+        node.start()
+        index = 0
+        while index < 50:
+            index, _ = local.recv(timeout=20_000)
+        node.stop()
+    finally:
+        local.close()
+
+
 def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog):
     """Supervision: a killed nodegroup is reported (state + log record); the others keep streaming."""
     survivor = manager.create_nodegroup("survivor")
