@@ -13,6 +13,9 @@ setting), by:
 Reported: CPU time per second of data (% of one core; the target is < 5 %),
 and the baseline/lslacq ratio. Both decoders' outputs are checked equal.
 
+On Linux, the node itself reads the emulator streaming at 16 kHz over a pty:
+the CPU of its reader thread (pyserial read, decode, send) is reported too.
+
 Emotiv: 128 reports per second, decoded one report per call as the node does
 (decrypt with pycryptodome, 14 fields, counters), next to a per-bit baseline
 (emokit's get_level over the bit tables).
@@ -23,8 +26,11 @@ Run: ``python benchmarks/eeg_devices.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import struct
+import sys
+import threading
 import time
 
 import numpy as np
@@ -117,6 +123,50 @@ def bench_emotiv(seconds: float):
     return {"lslacq": lslacq_cpu / seconds * 100, "per-bit": base_cpu / seconds * 100}
 
 
+def _thread_cpu(native_id: int) -> float:
+    """CPU seconds (user + system) of one thread of this process (Linux)."""
+    with open(f"/proc/self/task/{native_id}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_node(seconds: float, rate: float = 16000.0):
+    """The OpenBCI node reading the emulator at ``rate`` over a pty: CPU of the node's reader thread."""
+    from lslacq.core.stream import InputStream
+    from lslacq.devices.eeg_openbci import OpenBCI
+    from lslacq.devices.emulators.openbci import CytonEmulator
+
+    with CytonEmulator(sample_rate=rate) as emu, OpenBCI(name="bench") as node:
+        node.configure(device_handle=emu.port, daisy=False, sample_rate=rate)
+        node.outputs["signals"].configure(protocol="tcp")
+        node.initialize()
+        inp = InputStream()
+        inp.connect(node.outputs["signals"])
+        received = [0]
+        done = threading.Event()
+
+        def drain():
+            while not done.is_set():
+                if inp.poll(50):
+                    received[0] += len(inp.recv()[1])
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        node.start()
+        time.sleep(0.5)  # warm up
+        tid = node._thread.native_id
+        cpu0, n0, t0 = _thread_cpu(tid), node.outputs["signals"].last_index, time.monotonic()
+        time.sleep(seconds)
+        cpu1, n1, t1 = _thread_cpu(tid), node.outputs["signals"].last_index, time.monotonic()
+        counters = node.counters()
+        node.stop()
+        done.set()
+        reader.join(10)
+        inp.close()
+    return {"cpu": (cpu1 - cpu0) / (t1 - t0) * 100, "rate": (n1 - n0) / (t1 - t0), "lost": counters["lost_packets"],
+            "overflow": emu.overflow_bytes}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
@@ -130,6 +180,11 @@ def main() -> int:
         print(f"  reads of {read_ms:4.0f} ms: lslacq {r['lslacq']:5.2f} %   per-packet baseline {r['per-packet']:6.1f} %"
               f"   ratio {r['per-packet'] / r['lslacq']:5.1f}x   target < 5 %: "
               f"{'met' if r['lslacq'] < 5 else 'MISSED'}")
+    if sys.platform.startswith("linux"):
+        n = bench_node(seconds)
+        print(f"  the OpenBCI node reading the emulator at 16 kHz over a pty (pyserial read + decode + send): "
+              f"{n['cpu']:.1f} % of a core for its thread, {n['rate']:.0f} samples/s, {n['lost']} packets lost "
+              f"({n['overflow']} bytes the pty could not take)")
     r = bench_cyton(seconds * 8, 20.0, rate=250.0)
     print(f"OpenBCI Cyton at 250 Hz, 20 ms reads: lslacq {r['lslacq']:.3f} %   per-packet {r['per-packet']:.3f} %")
     e = bench_emotiv(seconds * 4)
