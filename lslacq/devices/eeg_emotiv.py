@@ -8,7 +8,6 @@ import select
 import threading
 import time
 
-import numpy as np
 
 from ..core.node import Node
 from ..errors import LslacqError

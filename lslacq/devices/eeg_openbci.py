@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Sequence
 
-import numpy as np
 
 from ..core.node import Node
 from ..errors import LslacqError
