@@ -8,7 +8,6 @@ import select
 import threading
 import time
 
-
 from ..core.node import Node
 from ..errors import LslacqError
 from .emotiv_protocol import CHANNEL_NAMES, REPORT_SIZE, EmotivDecoder, EmotivKeyError, make_key, normalize_report

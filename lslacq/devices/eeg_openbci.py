@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Sequence
 
-
 from ..core.node import Node
 from ..errors import LslacqError
 from .openbci_protocol import CytonDecoder, microvolts_per_count, parse_channel_reply
