@@ -30,6 +30,8 @@ import traceback
 import msgpack
 import zmq
 
+from ..net import bind_server_socket
+
 __all__ = [
     "start_log_server", "stop_log_server", "get_log_server", "LogServer", "LogSender", "RPCLogHandler", "set_host_name",
     "get_host_name", "set_process_name", "get_process_name", "set_thread_name", "get_thread_name",
@@ -182,8 +184,6 @@ class LogServer(threading.Thread):
 
     def __init__(self, logger: logging.Logger, address: str = "tcp://127.0.0.1:*", sort: bool = True,
                  sort_delay: float = 0.05, curve_secret_key=None, authorized_keys=None):
-        from .server import bind_server_socket
-
         super().__init__(name="lslacq-log-server", daemon=True)
         self.logger = logger
         self.sort = sort

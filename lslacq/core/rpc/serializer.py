@@ -34,6 +34,8 @@ from typing import Any, Callable
 import msgpack
 import numpy as np
 
+from ..dtypes import dtype_to_params, normalize_dtype
+
 __all__ = ["TYPE_KEY", "Serializer", "MsgpackSerializer", "JsonSerializer", "all_serializers", "get_serializer"]
 
 TYPE_KEY = "___type_name___"
@@ -52,24 +54,6 @@ def _proxy_class() -> type:
 
         _PROXY_CLASS.append(ObjectProxy)
     return _PROXY_CLASS[0]
-
-
-def _dtype_to_wire(dtype: np.dtype):
-    if dtype.fields is None and dtype.subdtype is None:
-        return dtype.str
-    return [list(item) if not isinstance(item, str) else item for item in dtype.descr]
-
-
-def _dtype_from_wire(desc) -> np.dtype:
-    if isinstance(desc, str):
-        return np.dtype(desc)
-    return np.dtype([tuple(_listify_to_tuple(d)) for d in desc])
-
-
-def _listify_to_tuple(item):
-    if isinstance(item, list):
-        return tuple(_listify_to_tuple(x) if isinstance(x, list) else x for x in item)
-    return item
 
 
 class Serializer:
@@ -142,7 +126,7 @@ class Serializer:
             return self._encode_other(arr)
         # tobytes() copies in C order whatever the memory layout (ascontiguousarray would turn 0-d into 1-d)
         return {TYPE_KEY: "ndarray", "data": self._pack_bytes(arr.tobytes()),
-                "dtype": _dtype_to_wire(arr.dtype), "shape": list(arr.shape)}
+                "dtype": dtype_to_params(arr.dtype), "shape": list(arr.shape)}
 
     def _pack_bytes(self, data: bytes):
         return data
@@ -163,7 +147,7 @@ class Serializer:
             return self._decode_proxy(dct)
         if type_name == "ndarray":
             data = self._unpack_bytes(dct["data"])
-            dtype = _dtype_from_wire(dct["dtype"])
+            dtype = normalize_dtype(dct["dtype"])
             return np.frombuffer(data, dtype=dtype).reshape(dct["shape"]).copy()
         if type_name == "bytes":
             return self._unpack_bytes(dct["data"])

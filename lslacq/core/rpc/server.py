@@ -34,7 +34,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from . import security
+from ..net import bind_server_socket
 from ._zmqfast import recv_frames, send_reply
 from .proxy import ObjectProxy
 from .serializer import TYPE_KEY, get_serializer
@@ -56,33 +56,6 @@ _MP_REPLY_HEAD = b"\x84" + msgpack.packb("action") + msgpack.packb("return") + m
 _MP_RVAL_KEY = msgpack.packb("rval")
 _MP_ERROR_NONE = msgpack.packb("error") + msgpack.packb(None)
 _DEFERRED_REPLY = {TYPE_KEY: "deferred"}
-
-
-def _connectable(bound: str) -> str:
-    """Turn a wildcard bind (tcp://0.0.0.0:port) into an address other machines can connect to."""
-    if bound.startswith("tcp://0.0.0.0:"):
-        try:
-            ip = _socket.gethostbyname(_socket.gethostname())
-        except OSError:
-            ip = "127.0.0.1"
-        return f"tcp://{ip}:{bound.rsplit(':', 1)[1]}"
-    return bound
-
-
-def bind_server_socket(sock: zmq.Socket, address: str, curve_secret_key=None, authorized_keys=None,
-                       name: str = "") -> tuple:
-    """Secure (CurveZMQ where required) and bind a server socket; close it if that fails.
-
-    Returns ``(auth, connectable_address)``; ``auth`` is None for an
-    unauthenticated loopback server, else release it when the socket closes.
-    """
-    try:
-        auth = security.configure_server_socket(sock, address, curve_secret_key, authorized_keys, name=name)
-        sock.bind(address)
-    except Exception:
-        sock.close(linger=0)
-        raise
-    return auth, _connectable(sock.getsockopt(zmq.LAST_ENDPOINT).decode())
 
 
 class _ThreadState(threading.local):

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..dtypes import dtype_to_params, normalize_dtype  # one copy, shared with the RPC serializer
+
 __all__ = [
     "StreamSpec",
     "PROTOCOLS",
@@ -26,40 +28,6 @@ PROTOCOLS = ("tcp", "ipc", "inproc")
 STREAMTYPES = ("analogsignal", "digitalsignal", "event", "image/video")
 TRANSFERMODES = ("plaindata", "sharedmem")
 ON_FULL = ("block", "drop")
-
-
-def normalize_dtype(value: Any) -> np.dtype:
-    """Return ``np.dtype(value)``, also accepting the list-of-lists form that
-    structured dtypes take after a trip through msgpack or json."""
-
-    def _tuplify(item):
-        if isinstance(item, list):
-            return tuple(_tuplify(x) for x in item)
-        return item
-
-    if isinstance(value, list):
-        value = [tuple(_tuplify(x) for x in field) if isinstance(field, (list, tuple)) else field for field in value]
-    elif isinstance(value, Mapping) and "names" in value:  # explicit layout (padding, offsets)
-        value = dict(value, formats=[normalize_dtype(f) for f in value["formats"]])
-    try:
-        return np.dtype(value)
-    except TypeError as exc:
-        raise ValueError(f"invalid dtype {value!r}: {exc}. Use a numpy dtype such as 'float32' or "
-                         "[('index', 'int64'), ('type', 'int32')]") from None
-
-
-def dtype_to_params(dtype: np.dtype) -> str | list | dict:
-    """Return a serialisable form of ``dtype``: its str; the descr list for a
-    packed structured dtype; names/formats/offsets/itemsize when it has padding."""
-    dtype = np.dtype(dtype)
-    if dtype.fields is None and dtype.subdtype is None:
-        return dtype.str
-    descr = dtype.descr
-    if any(name == "" for name, *_ in descr):  # padding: the descr form would add fields
-        names = list(dtype.names)
-        return {"names": names, "formats": [dtype_to_params(dtype.fields[n][0]) for n in names],
-                "offsets": [dtype.fields[n][1] for n in names], "itemsize": dtype.itemsize}
-    return [list(field) for field in descr]
 
 
 @dataclasses.dataclass

@@ -21,12 +21,13 @@ closes, so readers stop waiting).
 from __future__ import annotations
 
 import os
-import socket as pysocket
 import struct
 import tempfile
 import uuid
 
 import zmq
+
+from ..net import connectable_address  # one copy, shared with the RPC and log servers
 
 __all__ = ["HEADER", "HELLO", "CLOSED", "get_context", "bind_address", "pack_header"]
 
@@ -64,11 +65,3 @@ def bind_address(protocol: str, interface: str, port) -> str:
         name = interface if interface and interface not in ("127.0.0.1", "localhost", "*") else uuid.uuid4().hex
         return f"inproc://lslacq-{name}"
     raise ValueError(f"unknown protocol {protocol!r}; expected 'tcp', 'ipc' or 'inproc'")
-
-
-def connectable_address(bound: str) -> str:
-    """Turn the address a socket reports after binding into one peers can connect to."""
-    if bound.startswith("tcp://0.0.0.0:"):
-        # a wildcard bind: advertise this host's name so remote peers can reach it
-        return "tcp://" + pysocket.gethostbyname(pysocket.gethostname()) + bound[len("tcp://0.0.0.0"):]
-    return bound

@@ -66,7 +66,7 @@ ANSWERED = [
         {"obj": {"___type_name___": "ndarray", "data": "!!", "dtype": "f8", "shape": [3]}}).encode()], None),
     ([b"18", b"get_obj", b"value", b"json", json.dumps(
         {"obj": {"___type_name___": "ndarray", "data": "", "dtype": "not-a-dtype", "shape": [1]}}).encode()],
-     "TypeError"),
+     "ValueError"),  # normalize_dtype: "invalid dtype 'not-a-dtype' ... use a numpy dtype such as ..."
 ]
 
 DROPPED = [

@@ -98,3 +98,25 @@ def test_unknown_serializer_and_type():
         get_serializer("pickle")
     with pytest.raises(ValueError, match="unknown encoded type"):
         JsonSerializer().loads(json.dumps({TYPE_KEY: "martian"}))
+
+
+def test_padded_structured_dtype_survives_a_real_rpc_round_trip(start_server):
+    """issue 12: a padded dtype survived StreamSpec but came back from RPC with extra void fields."""
+    from lslacq.core.rpc import RPCClient
+    from lslacq.core.stream import StreamSpec
+
+    padded = np.dtype({"names": ["index", "value"], "formats": ["<i8", "<f4"], "offsets": [0, 12], "itemsize": 24})
+    srv = start_server()
+    client = RPCClient(srv.address)
+    try:
+        rnp = client._import("numpy")
+        arr = np.zeros(3, padded)
+        arr["index"] = [1, 2, 3]
+        echoed = rnp.asarray(arr)
+        assert echoed.dtype == padded and echoed.dtype.names == ("index", "value")
+        np.testing.assert_array_equal(echoed["index"], [1, 2, 3])
+        rcopy = client._import("copy")
+        params = rcopy.deepcopy(StreamSpec(dtype=padded, shape=(-1,)).to_dict())
+        assert StreamSpec.from_dict(params).np_dtype == padded
+    finally:
+        client.close()
