@@ -1,0 +1,88 @@
+"""
+Audio oscilloscope (local)
+
+The pyacq manual's example 6.7, ported: streaming data from an audio device to
+a QOscilloscope viewer, both created locally without a manager. Without
+``--pyaudio`` the device is a simulated microphone (NumpyDeviceBuffer at
+44.1 kHz: a 440 Hz tone in noise); with it, PyAudio's default input.
+
+    python examples/audio_oscilloscope_local.py                # until the window is closed
+    python examples/audio_oscilloscope_local.py --pyaudio      # the default microphone
+    python examples/audio_oscilloscope_local.py --duration 3   # quit after 3 s
+"""
+
+import argparse
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore
+
+from lslacq.devices import NumpyDeviceBuffer
+from lslacq.viewers import QOscilloscope
+
+SAMPLE_RATE = 44100.
+CHUNKSIZE = 1024
+
+
+def main(use_pyaudio, duration):
+    # Start Qt application
+    app = pg.mkQApp()
+
+    if use_pyaudio:
+        from lslacq.devices.audio_pyaudio import PyAudio
+
+        # Create PyAudio device node
+        dev = PyAudio()
+        # Print a list of available input devices (but ultimately we will just use the
+        # default device).
+        default_input = dev.default_input_device()
+        print("\nAvailable devices:")
+        for device in dev.list_device_specs():
+            index = device['index']
+            star = "*" if index == default_input else " "
+            print(" %s %d: %s" % (star, index, device['name']))
+        # Configure PyAudio device with a single (default) input channel.
+        dev.configure(nb_channel=1, sample_rate=44100., input_device_index=default_input,
+                      format='int16', chunksize=1024)
+    else:
+        n = CHUNKSIZE * 43
+        t = np.arange(n) / SAMPLE_RATE
+        noise = 300 * np.random.default_rng(0).standard_normal(n)
+        dev = NumpyDeviceBuffer()
+        dev.configure(nb_channel=1, sample_interval=1. / SAMPLE_RATE, chunksize=CHUNKSIZE,
+                      buffer=(3000 * np.sin(2 * np.pi * 440 * t) + noise).astype('int16')[:, None])
+    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+    dev.initialize()
+
+    # Create an oscilloscope to display data.
+    viewer = QOscilloscope()
+    viewer.configure(with_user_dialog=True)
+
+    # Connect audio stream to oscilloscope
+    viewer.input.connect(dev.output)
+    viewer.initialize()
+    viewer.show()
+    viewer.params['decimation_method'] = 'min_max'
+    viewer.by_channel_params['ch0', 'gain'] = 0.001
+
+    # Start both nodes
+    dev.start()
+    viewer.start()
+
+    if duration is not None:
+        QtCore.QTimer.singleShot(int(duration * 1000), app.quit)
+    pg.exec()
+
+    counters = viewer.counters()
+    print(f"samples received: {counters['samples_in']}, lost: {counters['lost_samples']}, "
+          f"frames drawn: {counters['frames']}")
+    viewer.close()
+    dev.close()
+
+
+if __name__ == '__main__':
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--pyaudio', action='store_true', help='record the default audio input')
+    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    args = parser.parse_args()
+    main(args.pyaudio, args.duration)
