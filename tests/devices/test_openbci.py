@@ -112,6 +112,19 @@ def test_cyton_exact_microvolts_names_units_and_accel():
     assert node.error is None
 
 
+EDGES = np.array([0x7FFFFF, -0x800000, -1, 0, 1, 0x7FFF00, -0x7FFFFF, 12345])  # on the wire: 7FFFFF 800000 FFFFFF...
+
+
+def test_sign_edge_counts_through_the_port():
+    with CytonEmulator(signal=lambda n, daisy: EDGES) as emu, OpenBCI(name="edges") as node:
+        node.configure(device_handle=emu.port, daisy=False)
+        (signals,) = _run_node(node, 0.2, aux=False)
+        _, data = signals.arrays()
+        expected = (EDGES * np.float32(UV)).astype(np.float32)
+        assert expected[0] == pytest.approx(187500.0, rel=1e-6) and expected[1] < -187500.0 and expected[2] < 0
+        np.testing.assert_array_equal(data, np.broadcast_to(expected, data.shape))
+
+
 def test_daisy_pairs_into_16_channels_at_125_hz():
     with CytonEmulator(daisy=True) as emu, OpenBCI(name="daisy") as node:
         node.configure(device_handle=emu.port)
