@@ -1,12 +1,16 @@
-"""Admission of new readers: make an idle output register subscriptions at once.
+"""The stream service thread: admits readers of idle outputs, drains backlogs.
 
-zmq registers a new subscriber of an XPUB only when the socket's owner next
-uses it, so a chunk sent right after a reader connects could miss it (the
-"slow joiner"). One thread per process watches the ``ZMQ_FD`` of every
-output; when zmq signals activity it lets the output process it
-(:meth:`OutputStream._admit`), which registers new subscriptions and
-broadcasts a HELLO. HELLO reaches only readers whose subscription is
-registered, so a reader that has seen one knows every later chunk reaches it.
+A reader's JOIN reaches an output's ROUTER socket whenever it arrives, but
+only the socket's owner can read it. One thread per process watches the
+``ZMQ_FD`` of every output; when zmq signals activity it lets the output
+process it (:meth:`OutputStream._service`), which registers new readers and
+answers each with a HELLO. A reader that has seen its HELLO knows every later
+chunk reaches it (no "slow joiner"), even when the output was idle.
+
+The same thread keeps backlogs moving: an output whose readers have a
+backlog (see flowcontrol.py) asks for service ticks (:func:`request_ticks`)
+and is serviced every ``TICK_S`` until its backlogs are empty, so a backlog
+drains even when the writer stops sending.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import logging
 import os
 import selectors
 import threading
+import time
 import weakref
 
 import zmq
 
-__all__ = ["watch", "unwatch"]
+__all__ = ["watch", "unwatch", "request_ticks", "TICK_S"]
 
 logger = logging.getLogger(__name__)
+
+TICK_S = 0.015
 
 
 class _AdmissionService:
@@ -29,6 +36,7 @@ class _AdmissionService:
         self.pid = os.getpid()
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
+        self._ticking: dict[int, weakref.ref] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -53,12 +61,42 @@ class _AdmissionService:
             except (KeyError, ValueError):
                 pass
 
+    def request_ticks(self, output) -> None:
+        with self._lock:
+            if id(output) in self._ticking:
+                return
+            self._ticking[id(output)] = weakref.ref(output)
+        os.write(self._wake_w, b"t")
+
+    def _tick(self) -> None:
+        with self._lock:
+            ticking = list(self._ticking.items())
+        for key, ref in ticking:
+            output = ref()
+            keep = False
+            if output is not None:
+                try:
+                    keep = output._service(timeout=0.05)
+                except Exception:
+                    logger.exception("servicing %r failed", output)
+            if not keep:
+                with self._lock:
+                    if self._ticking.get(key) is ref:
+                        del self._ticking[key]
+
     def _run(self) -> None:
+        next_tick = 0.0
         while True:
+            timeout = None
+            if self._ticking:
+                timeout = max(0.0, next_tick - time.monotonic())
             try:
-                events = self._selector.select()
+                events = self._selector.select(timeout)
             except OSError:  # an fd closed under us between unregister and select: retry
                 continue
+            if self._ticking and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + TICK_S
+                self._tick()
             for key, _mask in events:
                 if key.data is None:
                     try:
@@ -71,9 +109,9 @@ class _AdmissionService:
                     self.unwatch(key.fd)
                     continue
                 try:
-                    # a send blocked by a slow reader holds the output's lock (and admits readers
-                    # itself meanwhile): do not let it stall the other outputs
-                    output._admit(timeout=0.05)
+                    # a busy writer holds the output's lock (and admits readers itself now and
+                    # then): do not let it stall the other outputs
+                    output._service(timeout=0.05)
                 except Exception:  # never let one output stop admissions for the others
                     logger.exception("admission of readers failed for %r", output)
 
@@ -96,3 +134,13 @@ def unwatch(fd: int) -> None:
     """Stop watching (call before closing the socket)."""
     if _service is not None and _service.pid == os.getpid():
         _service.unwatch(fd)
+
+
+def request_ticks(output) -> None:
+    """Service ``output`` every ``TICK_S`` until its ``_service()`` returns False."""
+    global _service
+    with _service_lock:
+        if _service is None or _service.pid != os.getpid():
+            _service = _AdmissionService()
+        service = _service
+    service.request_ticks(output)

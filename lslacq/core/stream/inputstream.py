@@ -5,7 +5,9 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import socket as pysocket
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,13 +19,17 @@ from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
 from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
-from .transport import CLOSED, HEADER, HELLO, get_context
+from .flowcontrol import encode_join
+from .transport import CLOSED, HEADER, HELLO, JOIN, LEAVE, get_context
 
 __all__ = ["InputStream", "all_receivers"]
 
 logger = logging.getLogger(__name__)
 
 all_receivers = {"plaindata": PlainDataReceiver, "sharedmem": SharedMemReceiver}
+
+_LATEST_ONLY_HWM = 4  # chunks a latest_only reader queues on its side
+_RESYNC_MAX_MESSAGES = 100_000
 
 # Keys an input's spec may require of the output it connects to.
 _CHECKED_KEYS = ("streamtype", "dtype", "shape", "transfermode", "sample_rate")
@@ -63,8 +69,20 @@ class InputStream:
     params : StreamSpec
         The output's parameters, after :meth:`connect`.
     lost_samples : int
-        Samples that never arrived (sender dropped them with
-        ``on_full='drop'``, or a sharedmem reader fell a whole buffer behind).
+        Samples that never arrived: this reader fell more than its bound
+        behind and the output dropped its oldest chunks, it is latest_only,
+        or (sharedmem) its unread samples were overwritten.
+    max_buffered : float or None
+        Flow control, sent to the output at :meth:`connect` (set it before,
+        e.g. in a node's ``__init__``, or pass it to ``connect``): how far
+        this reader may fall behind, in seconds of data, before the output
+        drops its oldest chunks for it. None: the output's default (30 s).
+    max_buffered_bytes : int or None
+        The same bound in bytes. None: the output's default (256 MiB).
+    latest_only : bool
+        For viewers: never make the output buffer for this reader; when it
+        falls behind it gets the newest chunk and skips older ones (counted
+        in ``lost_samples``). Default False.
     """
 
     def __init__(self, spec: dict | None = None, node=None, name: str | None = None):
@@ -84,6 +102,10 @@ class InputStream:
         self._peer_closed = False
         self._poller: zmq.Poller | None = None
         self._pending: collections.deque = collections.deque()
+        self.max_buffered: float | None = None
+        self.max_buffered_bytes: int | None = None
+        self.latest_only = False
+        self.identity: bytes | None = None
 
     def __repr__(self) -> str:
         owner = f" of {self.node.name!r}" if self.node is not None else ""
@@ -96,7 +118,8 @@ class InputStream:
         return f"InputStream {owner}{self.name or '?'}"
 
     # -- connection -----------------------------------------------------------
-    def connect(self, output: Any, timeout: float = 10.0) -> None:
+    def connect(self, output: Any, timeout: float = 10.0, *, max_buffered: float | None = None,
+                max_buffered_bytes: int | None = None, latest_only: bool | None = None) -> None:
         """Connect to an output stream.
 
         Parameters
@@ -107,6 +130,14 @@ class InputStream:
             Seconds to wait for the output to acknowledge the connection.
             ``connect`` returns only once data sent afterwards is guaranteed
             to arrive (whatever the output's process is doing).
+        max_buffered : float, optional
+            Seconds of data this reader may fall behind before the output
+            drops its oldest chunks for it (sets :attr:`max_buffered`).
+        max_buffered_bytes : int, optional
+            The same bound in bytes (sets :attr:`max_buffered_bytes`).
+        latest_only : bool, optional
+            Never cause buffering; skip to the newest chunk when behind
+            (sets :attr:`latest_only`).
 
         Raises
         ------
@@ -128,14 +159,26 @@ class InputStream:
         if params.protocol == "inproc" and params.get("pid") not in (None, os.getpid()):
             raise ValueError(f"{self._label}: output {params.get('name')!r} uses protocol='inproc', which works only "
                              "between threads of one process; configure it with protocol='ipc' or 'tcp'")
+        if max_buffered is not None:
+            self.max_buffered = max_buffered
+        if max_buffered_bytes is not None:
+            self.max_buffered_bytes = max_buffered_bytes
+        if latest_only is not None:
+            self.latest_only = bool(latest_only)
+        options = self._join_options()
         if self.socket is not None:
             self.close()
         self.receiver = all_receivers[params.transfermode](params)
-        socket = get_context().socket(zmq.SUB)
+        socket = get_context().socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.RCVHWM, int(params.hwm))
-        socket.setsockopt(zmq.SUBSCRIBE, b"")
+        socket.setsockopt(zmq.RCVHWM, _LATEST_ONLY_HWM if self.latest_only else int(params.hwm))
+        self.identity = b"L" + uuid.uuid4().bytes
+        socket.setsockopt(zmq.ROUTING_ID, self.identity)
         socket.connect(url)
+        slot = getattr(self.receiver, "slot", None)
+        if slot is not None:
+            options["slot"] = slot
+        socket.send_multipart([JOIN, encode_join(options)])
         self.socket = socket
         self._poller = zmq.Poller()
         self._poller.register(socket, zmq.POLLIN)
@@ -155,6 +198,21 @@ class InputStream:
             except Exception:  # the node refused this stream: do not keep holding it
                 self.close()
                 raise
+
+    def _join_options(self) -> dict:
+        """This reader's JOIN options (validated here, so a bad value fails in the caller)."""
+        options = {"pid": os.getpid(), "host": pysocket.gethostname(), "latest_only": bool(self.latest_only),
+                   "name": f"{self.node.name}.{self.name}" if getattr(self.node, "name", "") else self.name}
+        for key, kind in (("max_buffered", float), ("max_buffered_bytes", int)):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+                raise ValueError(f"{self._label}: invalid {key}={value!r}; expected a number >= 0 "
+                                 f"({'seconds of data' if kind is float else 'bytes'}) or None for the "
+                                 "output's default")
+            options[key] = kind(value)
+        return options
 
     def _wait_hello(self, timeout: float) -> None:
         """Wait for the output's HELLO: from then on every chunk it sends reaches us."""
@@ -213,6 +271,8 @@ class InputStream:
         while True:
             if timeout is not None and not self._pending and not self._poller.poll(timeout):
                 raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
+            if self.latest_only:
+                self._skip_to_latest()
             if self._pending:
                 head, payload = self._pending.popleft()
             else:
@@ -234,6 +294,17 @@ class InputStream:
                 # sharedmem message about a run the writer has since restarted: its data is gone
                 logger.info("%s: dropped a chunk of %d samples from before the sender restarted", self._label, n)
                 continue
+            if data is None:
+                first = self.receiver.ring.first_index()
+                if index <= first:
+                    # sharedmem: this chunk was overwritten before we got to it (we stalled and the
+                    # writer overran us): skip to the newest chunk still in the ring, seen as one gap
+                    if self._last_index is None and self._epoch in (None, epoch):
+                        self._last_index = index - n  # the loss starts here
+                    self._skip_to_latest()
+                    continue
+                if index - n < first:  # partly overwritten: what is left of it (the rest is a gap)
+                    n = index - first
             self._check_continuity(index, n, epoch)
             if data is None:  # sharedmem: the data of this chunk stays valid until the next recv
                 self.receiver.release_before(index - n)
@@ -244,6 +315,37 @@ class InputStream:
             if not want_data and isinstance(self.receiver, SharedMemReceiver):
                 data = None
             return index, data
+
+    def _skip_to_latest(self) -> bool:
+        """Take every queued message and keep only the newest data message (and control messages).
+
+        Returns True if a data message is left to process. The chunks skipped
+        show as one index gap (counted in :attr:`lost_samples`).
+        """
+        pending = self._pending
+        for _ in range(_RESYNC_MAX_MESSAGES):
+            if not self._poller.poll(0):
+                break
+            pending.append(self._recv_message())
+        last_data = None
+        for k, (head, payload) in enumerate(pending):
+            if payload is not None or len(head) >= HEADER.size:
+                last_data = k
+        if last_data is None:
+            return False
+        if last_data > 0:
+            if self._last_index is None:  # the chunks skipped count as lost, from the first one
+                for head, payload in pending:
+                    if (payload is not None or len(head) >= HEADER.size) and len(head) >= HEADER.size:
+                        index, n, _order, epoch, _flag = HEADER.unpack_from(head)
+                        if self._epoch in (None, epoch):
+                            self._last_index, self._epoch = index - n, epoch
+                        break
+            kept = [m for k, m in enumerate(pending) if k >= last_data or
+                    (m[1] is None and len(m[0]) < HEADER.size and bytes(m[0]) != HELLO)]
+            pending.clear()
+            pending.extend(kept)
+        return True
 
     def _recv_message(self) -> tuple[memoryview, memoryview | None]:
         """Receive one message as (first frame, second frame or None)."""
@@ -350,7 +452,11 @@ class InputStream:
     def close(self) -> None:
         """Close the socket; no data can be received after this."""
         if self.socket is not None:
-            self.socket.close(0)
+            try:  # let the output free our place at once (it also notices a vanished peer)
+                self.socket.send(LEAVE, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+            self.socket.close(100)
             self.socket = None
         if isinstance(self.receiver, SharedMemReceiver):
             self.receiver.close()

@@ -17,7 +17,8 @@ from .plaindata import PlainDataSender
 from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
 from . import admission
-from .transport import CLOSED, HELLO, bind_address, connectable_address, get_context
+from .flowcontrol import ReaderGone, ReaderState, parse_join, send_to
+from .transport import CLOSED, HELLO, JOIN, LEAVE, bind_address, connectable_address, get_context
 
 __all__ = ["OutputStream", "all_transfermodes"]
 
@@ -25,18 +26,13 @@ logger = logging.getLogger(__name__)
 
 all_transfermodes = {"plaindata": PlainDataSender, "sharedmem": SharedMemSender}
 
-# A blocked send wakes up this often to notice close(), and logs that a
-# reader is not keeping up every _BLOCKED_WARNING_S.
-_BLOCKED_POLL_MS = 200
-_SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
 _ADMIT_CHECK_S = 0.02
 _POLLIN = int(zmq.POLLIN)
-_BLOCKED_WARNING_S = 5.0
 
 
 class OutputStream:
-    """Sending end of a stream (one zmq XPUB socket, any number of readers).
+    """Sending end of a stream (one zmq ROUTER socket, any number of readers).
 
     Parameters
     ----------
@@ -50,11 +46,16 @@ class OutputStream:
 
     Notes
     -----
-    By default a stream is lossless: when a reader falls behind by ``hwm``
-    chunks, :meth:`send` blocks (back-pressure) and logs a warning every few
-    seconds instead of dropping data. ``configure(on_full='drop')`` lets
-    slow readers miss chunks instead; readers count the missing samples
-    (``InputStream.lost_samples``) and log them.
+    Flow control is per reader and :meth:`send` never waits for a reader
+    (sharedmem: at most a short grace, see :class:`SharedMemSender`). Every
+    reader that keeps up receives every chunk. A reader whose transport
+    queue (``hwm`` chunks) is full gets its own backlog; past its bound
+    (``max_buffered`` seconds of data or ``max_buffered_bytes``, set by the
+    reader at connect, defaults from :meth:`configure`) that reader alone
+    loses the oldest chunks: counted in :meth:`readers`, logged, and seen by
+    the reader as an index gap (``InputStream.lost_samples``). A
+    ``latest_only`` reader (a viewer) never causes buffering.
+    ``configure(on_full='drop')`` makes every reader latest_only.
     """
 
     def __init__(self, spec: dict | StreamSpec | None = None, node=None, name: str | None = None):
@@ -69,9 +70,12 @@ class OutputStream:
         self.last_index = 0
         self._lock = threading.Lock()
         self._readers_changed = threading.Condition(self._lock)
-        self._subscribers = 0
+        self._readers: dict[bytes, ReaderState] = {}
+        self._reader_list: list[ReaderState] = []
+        self._n_backlogged = 0
         self._next_admit_check = 0.0
         self._epoch = 0
+        self._free_shape = False
         self._admission_fd: int | None = None
         self._ipc_path: str | None = None
         self._closed = False
@@ -114,9 +118,17 @@ class OutputStream:
         buffer_size, double, axisorder, fill
             sharedmem ring buffer options (see :class:`SharedMemSender`).
         on_full : {'block', 'drop'}
-            What happens when a reader is ``hwm`` chunks behind.
+            'block' (default): every reader gets a bounded backlog (lossless
+            while it keeps within ``max_buffered``). 'drop': every reader is
+            made latest_only (no backlog: a full reader misses chunks).
         hwm : int
-            Chunks queued per reader before ``on_full`` applies.
+            Chunks queued per reader in the transport before its backlog starts.
+        max_buffered : float
+            Default bound of a reader's backlog, in seconds of data (in
+            samples at ``sample_rate``; in the age of the oldest waiting chunk
+            without one), for readers that do not set their own (30 s).
+        max_buffered_bytes : int
+            Default bound of a reader's backlog in bytes (256 MiB).
         **kwargs
             Other keys (channel names, device metadata...) are carried in the
             stream parameters for readers.
@@ -135,13 +147,11 @@ class OutputStream:
         params.validate(self._label)
         params.extra.setdefault("name", self.name)
 
-        socket = get_context().socket(zmq.XPUB)
+        socket = get_context().socket(zmq.ROUTER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.SNDHWM, int(params.hwm))
-        socket.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscription is reported: we count readers
-        if params.on_full == "block":
-            socket.setsockopt(zmq.XPUB_NODROP, 1)
-            socket.setsockopt(zmq.SNDTIMEO, _BLOCKED_POLL_MS)
+        socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full reader raises EAGAIN, a gone one EHOSTUNREACH
+        socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reader that reconnects (tcp blip) keeps its place
         try:
             socket.bind(bind_address(params.protocol, params.interface, params.port))
         except zmq.ZMQError as exc:
@@ -167,6 +177,9 @@ class OutputStream:
             raise
         self._dtype = params.np_dtype
         self._frame_shape = params.frame_shape
+        # pyacq: a plaindata stream whose shape nobody gave carries each chunk's shape
+        self._free_shape = params.transfermode == "plaindata" and "shape" not in kwargs \
+            and "shape" not in fixed
         self.last_index = 0
         self._epoch = 0
         self.configured = True
@@ -193,12 +206,15 @@ class OutputStream:
         if not isinstance(data, np.ndarray):
             data = np.frombuffer(data, dtype=self._dtype) if isinstance(data, (bytes, bytearray, memoryview)) \
                 else np.asarray(data)
-            if data.ndim == 1 and len(self._frame_shape) > 0:
+            if data.ndim == 1 and len(self._frame_shape) > 0 and not self._free_shape:
                 data = data.reshape((-1,) + self._frame_shape)
+        carry_shape = False
         if (data.dtype is not self._dtype and data.dtype != self._dtype) or data.shape[1:] != self._frame_shape:
-            raise ValueError(f"{self._label}: chunk of dtype {data.dtype} and shape {data.shape} does not match the "
-                             f"stream ({self._dtype}, (n,) + {self._frame_shape}); convert it with "
-                             f"data.astype({str(self._dtype)!r}) / reshape it")
+            if not self._free_shape or data.ndim == 0 or data.dtype != self._dtype:
+                raise ValueError(f"{self._label}: chunk of dtype {data.dtype} and shape {data.shape} does not "
+                                 f"match the stream ({self._dtype}, (n,) + {self._frame_shape}); convert it with "
+                                 f"data.astype({str(self._dtype)!r}) / reshape it")
+            carry_shape = True  # a stream whose shape nobody configured: the chunk carries its own
         if index is None:
             index = self.last_index + data.shape[0]
         elif index - data.shape[0] < self.last_index:
@@ -208,10 +224,12 @@ class OutputStream:
             sender = self.sender
             if sender is None:  # closed by another thread meanwhile
                 raise StreamClosedError(f"{self._label} was closed")
-            frames = sender.encode(index, data, self._epoch)
-            self._send_frames(frames)
-            # zmq may have handed us a new subscription while sending (and so not woken the
-            # admission thread): look for it now and then, not on every chunk (it costs ~1.5 us)
+            frames = sender.encode(index, data, self._epoch, carry_shape) if carry_shape else \
+                sender.encode(index, data, self._epoch)
+            if self._reader_list:
+                self._fan_out(frames, data.shape[0], index)
+            # a JOIN may arrive while we send (and so not wake the service thread): look for
+            # it now and then, not on every chunk (it costs ~1.5 us)
             now = time.perf_counter()
             if now >= self._next_admit_check:
                 self._next_admit_check = now + _ADMIT_CHECK_S
@@ -219,33 +237,68 @@ class OutputStream:
                     self._admit_locked()
         self.last_index = index
 
-    def _send_frames(self, frames: tuple) -> None:
-        """Send one message; with on_full='block', wait (and warn) while a reader is full."""
+    def _fan_out(self, frames: tuple, n: int, index: int) -> None:
+        """Send one chunk to every reader: straight into its pipe, or into its backlog."""
+        if len(frames) > 1 and len(self._reader_list) > 1 and not isinstance(frames[1], bytes):
+            frames = (frames[0], zmq.Frame(frames[1], copy=False))  # one zero-copy frame for all readers
         socket = self.socket
-        more = len(frames) > 1
-        blocked_since = None
-        while True:
-            try:
-                socket.send(frames[0], _SNDMORE if more else 0, copy=True)
-                break
-            except zmq.Again:
-                if self._closed:
-                    raise StreamClosedError(f"{self._label} was closed while a send was blocked") from None
-                self._admit_locked()  # nothing of this message is queued yet: safe, and keeps admitting readers
-                now = time.monotonic()
-                if blocked_since is None:
-                    blocked_since = warned_at = now
-                elif now - warned_at >= _BLOCKED_WARNING_S:
-                    warned_at = now
-                    logger.warning("%s: send blocked for %.0f s: a reader is %d chunks behind and not reading "
-                                   "(configure on_full='drop' to drop chunks for slow readers instead)",
-                                   self._label, now - blocked_since, self.params.hwm)
-            except zmq.ZMQError:
-                if self._closed:
-                    raise StreamClosedError(f"{self._label} was closed") from None
-                raise
-        if more:  # once the first part is accepted the rest always is
-            socket.send(frames[1], 0, copy=False)
+        item = None
+        gone = None
+        for reader in self._reader_list:
+            if not reader.backlog:
+                try:
+                    send_to(socket, reader.identity, frames)
+                    continue
+                except zmq.Again:
+                    self._n_backlogged += 1
+                except ReaderGone:
+                    gone = (gone or []) + [reader]
+                    continue
+                except zmq.ZMQError:
+                    if self._closed:
+                        raise StreamClosedError(f"{self._label} was closed") from None
+                    raise
+            if item is None:
+                nbytes = sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in frames)
+                item = (frames, n, nbytes, time.monotonic(), index)
+            reader.enqueue(item)
+            dropped = 0 if reader.latest_only else reader.drops_to_log()
+            if dropped:
+                self._log_drops(reader, dropped)
+        if gone:
+            for reader in gone:
+                self._unregister(reader, "disconnected")
+        if self._n_backlogged:
+            self._drain_locked()
+
+    def _log_drops(self, reader: ReaderState, dropped: int) -> None:
+        logger.warning("%s: %s fell more than its bound behind (max_buffered=%g s, max_buffered_bytes=%d): "
+                       "dropped its %d oldest samples (%d in total). It stalled or reads too slowly: read "
+                       "faster, connect it with a larger max_buffered, or latest_only=True for a viewer",
+                       self._label, reader.label, reader.max_buffered, reader.max_buffered_bytes, dropped,
+                       reader.dropped_samples)
+
+    def _drain_locked(self) -> None:
+        """Move backlogs into the pipes that have room; ask for service ticks while any remain."""
+        socket = self.socket
+        if socket is None:
+            return
+        waiting = 0
+        gone = None
+        for reader in self._reader_list:
+            if reader.backlog:
+                try:
+                    if not reader.drain(socket):
+                        waiting += 1
+                except ReaderGone:
+                    gone = (gone or []) + [reader]
+        self._n_backlogged = waiting
+        if gone:
+            for reader in gone:
+                self._unregister(reader, "disconnected")
+            self._n_backlogged = sum(1 for r in self._reader_list if r.backlog)
+        if self._n_backlogged:
+            admission.request_ticks(self)
 
     def reset_buffer_index(self) -> None:
         """Restart the running sample count at 0 (e.g. on node restart).
@@ -261,14 +314,27 @@ class OutputStream:
                 self.sender.reset_index()
 
     # -- readers --------------------------------------------------------------
-    def _admit(self, timeout: float = -1) -> int:
-        """Register readers that subscribed since the last call; return the reader count.
+    def _service(self, timeout: float = -1) -> bool:
+        """Admit new readers and drain backlogs; return True while a backlog remains.
 
-        New readers are greeted with a HELLO broadcast (only registered
-        readers receive it). Called by the admission thread when zmq signals
-        activity on the socket, and by :meth:`send`. Thread-safe; gives up
-        (returning -1) if the stream stays busy for ``timeout`` seconds.
+        Called by the stream service thread (admission.py) when zmq signals
+        activity on the socket and every few ms while backlogs exist.
+        Thread-safe; gives up if the stream stays busy for ``timeout`` seconds.
         """
+        if not self._lock.acquire(timeout=timeout):
+            return True
+        try:
+            if self.socket is None:
+                return False
+            self._admit_locked()
+            if self._n_backlogged:
+                self._drain_locked()
+            return self._n_backlogged > 0
+        finally:
+            self._lock.release()
+
+    def _admit(self, timeout: float = -1) -> int:
+        """Process JOIN/LEAVE messages; return the reader count (-1 if busy for ``timeout`` s)."""
         if not self._lock.acquire(timeout=timeout):
             return -1
         try:
@@ -280,21 +346,93 @@ class OutputStream:
         socket = self.socket
         if socket is None:
             return 0
-        joined = 0
         while socket.getsockopt(_EVENTS) & _POLLIN:
-            msg = socket.recv()
-            if msg[:1] == b"\x01":
-                self._subscribers += 1
-                joined += 1
-            elif msg[:1] == b"\x00":
-                self._subscribers -= 1
-        if joined:
-            try:
-                socket.send(HELLO, zmq.NOBLOCK)
-            except zmq.Again:  # a full reader: it already receives data, so it is registered
-                pass
-            self._readers_changed.notify_all()
-        return self._subscribers
+            message = socket.recv_multipart(zmq.NOBLOCK)
+            identity, kind = message[0], message[1] if len(message) > 1 else b""
+            if kind == JOIN and len(message) <= 3:
+                self._join(identity, message[2] if len(message) == 3 else None)
+            elif kind == LEAVE and len(message) == 2:
+                reader = self._readers.get(identity)
+                if reader is not None:
+                    self._unregister(reader, "closed its InputStream")
+            else:  # bad input from the socket: log, never fail the stream
+                logger.warning("%s: ignored a malformed %d-part message from a reader (id %s, first bytes %r); "
+                               "is the peer an lslacq InputStream of the same version?", self._label,
+                               len(message), identity.hex(), bytes(kind[:32]))
+        return len(self._reader_list)
+
+    def _join(self, identity: bytes, raw_options: bytes | None) -> None:
+        try:
+            options = parse_join(raw_options)
+        except ValueError as exc:
+            logger.warning("%s: reader %s sent bad options (%s); using the defaults", self._label, identity.hex(),
+                           exc)
+            options = {}
+        params = self.params
+        cap = self.sender.ring.size if isinstance(self.sender, SharedMemSender) else None
+        try:
+            reader = ReaderState(identity, options, params.sample_rate, params.max_buffered,
+                                 params.max_buffered_bytes, force_latest_only=params.on_full == "drop",
+                                 max_samples_cap=cap)
+        except ValueError as exc:
+            logger.warning("%s: reader %s: %s; using the output's defaults", self._label, identity.hex(), exc)
+            reader = ReaderState(identity, {k: v for k, v in options.items() if not k.startswith("max_")},
+                                 params.sample_rate, params.max_buffered, params.max_buffered_bytes,
+                                 force_latest_only=params.on_full == "drop", max_samples_cap=cap)
+        old = self._readers.get(identity)
+        if old is not None:  # the same reader joined again (reconnected): start afresh
+            self._unregister(old, "joined again", quiet=True)
+        try:
+            send_to(self.socket, identity, (HELLO,))
+        except (zmq.Again, ReaderGone):  # gone already (or cannot take one message): not registered
+            return
+        self._readers[identity] = reader
+        self._reader_list.append(reader)
+        if isinstance(self.sender, SharedMemSender):
+            self.sender.set_reader_policy(reader.slot, reader.latest_only)
+        logger.debug("%s: %s joined", self._label, reader.label)
+        self._readers_changed.notify_all()
+
+    def _unregister(self, reader: ReaderState, why: str, quiet: bool = False) -> None:
+        if self._readers.pop(reader.identity, None) is None:
+            return
+        self._reader_list = [r for r in self._reader_list if r is not reader]
+        if reader.backlog:
+            self._n_backlogged = max(0, self._n_backlogged - 1)
+            if not quiet:
+                logger.info("%s: %s %s; its backlog of %d chunks (%d bytes) is freed", self._label, reader.label,
+                            why, len(reader.backlog), reader.backlog_bytes)
+        elif not quiet:
+            logger.debug("%s: %s %s", self._label, reader.label, why)
+        reader.clear()
+        if isinstance(self.sender, SharedMemSender):
+            self.sender.set_reader_policy(reader.slot, None)
+            self.sender.slots.reap_dead()  # a killed reader left its ring slot claimed
+        self._readers_changed.notify_all()
+
+    def readers(self) -> list[dict]:
+        """Status of every connected reader, for status tables and viewers' status lines.
+
+        Returns
+        -------
+        list of dict
+            One dict per reader: ``id`` (hex), ``name``, ``pid``, ``host``,
+            ``latest_only``, ``max_buffered`` (s), ``max_buffered_bytes``,
+            ``lag_chunks``, ``lag_samples``, ``lag_seconds`` and
+            ``backlog_bytes`` (what waits in this output for the reader,
+            beyond the ``hwm`` chunks its transport queues hold),
+            ``dropped_chunks``, ``dropped_samples`` (lost by that reader so
+            far). Sharedmem streams add ``ring_lag_samples`` (how far the
+            reader's position in the shared ring is behind the writer).
+        """
+        with self._lock:
+            self._admit_locked()
+            rate = self.params.sample_rate if self.params is not None else None
+            rows = [reader.status(rate) for reader in self._reader_list]
+            if isinstance(self.sender, SharedMemSender):
+                for row, reader in zip(rows, self._reader_list):
+                    row["ring_lag_samples"] = self.sender.reader_lag(reader.slot)
+        return rows
 
     def subscriber_count(self) -> int:
         """Number of InputStreams currently connected."""
@@ -318,7 +456,7 @@ class OutputStream:
                 if remaining <= 0 or self.socket is None:
                     raise StreamTimeoutError(f"{self._label}: {n} reader(s) connected after {timeout} s, "
                                              f"expected {count}")
-                self._readers_changed.wait(remaining)
+                self._readers_changed.wait(min(remaining, 0.1))
 
     # -- closing --------------------------------------------------------------
     def _teardown(self) -> None:
@@ -326,8 +464,18 @@ class OutputStream:
             admission.unwatch(self._admission_fd)
             self._admission_fd = None
         if self.socket is not None:
-            try:  # tell readers, best effort: nobody must block on a dead stream
-                self.socket.send(CLOSED, zmq.NOBLOCK)
+            for reader in self._reader_list:  # tell readers, best effort: nobody must block on a dead stream
+                try:
+                    if reader.drain(self.socket):
+                        send_to(self.socket, reader.identity, (CLOSED,))
+                except (zmq.ZMQError, ReaderGone):
+                    pass
+                reader.clear()
+            self._readers.clear()
+            self._reader_list = []
+            self._n_backlogged = 0
+            self._readers_changed.notify_all()
+            try:
                 self.socket.setsockopt(zmq.LINGER, 200)
             except zmq.ZMQError:
                 pass

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 _WAIT_STEP_S = 0.0005  # poll period of a writer waiting for a reader to release data
 _REAP_EVERY_S = 0.1
 _WARN_EVERY_S = 5.0
+MAX_WAIT_S = 0.2  # longest wait for one reader before its unread samples are overwritten
 
 
 def default_buffer_size(params: StreamSpec) -> int:
@@ -39,10 +40,15 @@ class SharedMemSender:
     Extra configure parameters: ``buffer_size`` (frames kept), ``double``
     (contiguous zero-copy reads), ``axisorder`` (memory order), ``fill``.
 
-    Lossless by default: before overwriting samples that a connected reader
-    has not received yet, the sender waits (logging a warning every few
-    seconds); readers whose process died are detected and forgotten. With
-    ``on_full='drop'`` it overwrites instead, and the reader counts the loss.
+    The ring is every reader's buffer. Before overwriting samples that a
+    reader has not released yet, the writer waits for it, at most
+    ``MAX_WAIT_S`` (0.2 s): a reader that keeps up (even one briefly
+    descheduled while the writer runs flat out) loses nothing. A reader that
+    does not release in time (stalled, or more than the ring behind) is
+    overrun: the writer stops waiting for it until it has caught up, and the
+    reader counts one gap (``InputStream.lost_samples``). latest_only readers
+    and ``on_full='drop'`` streams are never waited for. Readers whose
+    process died are detected (pid) and forgotten.
     """
 
     def __init__(self, socket: zmq.Socket, params: StreamSpec):
@@ -55,8 +61,11 @@ class SharedMemSender:
         self.wait_for_readers = params.on_full == "block"
         self.name = params.get("name", "")
         self.stopping = False
-        self._released_up_to = 0  # every reader is known to be past this index
+        self._released_up_to = 0  # every reader waited for is known to be past this index
         self._last_start = 0  # first index of the last chunk sent
+        self._no_wait: set[int] = set()  # slots of latest_only readers
+        self._overrun: set[int] = set()  # slots of readers overwritten until they catch up
+        self._next_overrun_log = 0.0
 
     def extra_params(self) -> dict:
         return {"shm": self.ring.shm.to_dict()}
@@ -76,15 +85,51 @@ class SharedMemSender:
         self._last_start = index - n
         return (pack_header(index, n, b"C", epoch),)
 
-    def _wait_until_released(self, needed: int) -> None:
-        """Block until no live reader still needs samples before ``needed``."""
-        if needed <= self._released_up_to:
+    def set_reader_policy(self, slot: int | None, latest_only: bool | None) -> None:
+        """Tell the writer about the reader holding ``slot`` (None: it left)."""
+        if slot is None or not 0 <= slot < len(self.slots.table):
             return
-        start = warned = reaped = time.monotonic()
+        self._overrun.discard(slot)
+        if latest_only:
+            self._no_wait.add(slot)
+        else:
+            self._no_wait.discard(slot)
+        self._released_up_to = 0  # recompute
+
+    def reader_lag(self, slot: int | None) -> int | None:
+        """Samples between the writer and the position of the reader holding ``slot``."""
+        if slot is None or not 0 <= slot < len(self.slots.table) or not self.slots.table[slot, 0]:
+            return None
+        return max(0, self.ring.index() - int(self.slots.table[slot, 1]))
+
+    def _lagging(self, needed: int) -> tuple[list[int], int | None]:
+        """Slots still needing samples before ``needed`` that the writer waits for; the oldest position of
+        those it waits for (None: none)."""
+        table = self.slots.table
+        first = self.ring.first_index()
+        lagging, oldest = [], None
+        for slot in np.flatnonzero(table[:, 0] != 0).tolist():
+            position = int(table[slot, 1])
+            if slot in self._overrun:
+                if position < first:
+                    continue
+                self._overrun.discard(slot)  # caught up: lossless again
+            if slot in self._no_wait:
+                continue
+            if position < needed:
+                lagging.append(slot)
+            oldest = position if oldest is None else min(oldest, position)
+        return lagging, oldest
+
+    def _wait_until_released(self, needed: int) -> None:
+        """Wait (at most MAX_WAIT_S) until no reader waited for still needs samples before ``needed``."""
+        if needed <= self._released_up_to and not self._overrun:
+            return
+        start = reaped = time.monotonic()
         while True:
-            oldest = self.slots.min_position()
-            if oldest is None or oldest >= needed:
-                self._released_up_to = needed if oldest is None else oldest
+            lagging, oldest = self._lagging(needed)
+            if not lagging:
+                self._released_up_to = needed if oldest is None else max(needed, oldest)
                 return
             if self.stopping:
                 raise StreamClosedError(f"sharedmem stream {self.name!r} was closed while waiting for a reader")
@@ -93,17 +138,26 @@ class SharedMemSender:
                 reaped = now
                 if self.slots.reap_dead():
                     continue
-            if now - warned >= _WARN_EVERY_S:
-                warned = now
-                logger.warning("sharedmem stream %r: writer blocked for %.0f s by a reader still at index %d "
-                               "(configure on_full='drop' to overwrite unread data instead)", self.name,
-                               now - start, oldest)
+            if now - start >= MAX_WAIT_S:
+                self._overrun.update(lagging)
+                if now >= self._next_overrun_log:
+                    self._next_overrun_log = now + _WARN_EVERY_S
+                    table = self.slots.table
+                    who = ", ".join(f"pid {int(table[s, 0])} at index {int(table[s, 1])}" for s in lagging)
+                    logger.warning("sharedmem stream %r: reader(s) %s did not read for %.1f s and are more "
+                                   "than the ring (buffer_size=%d) behind: overwriting their unread samples "
+                                   "(they count the loss). Read faster, configure a larger buffer_size, or "
+                                   "connect viewers with latest_only=True", self.name, who, now - start,
+                                   self.ring.size)
+                self._released_up_to = 0
+                return
             time.sleep(_WAIT_STEP_S)
 
     def reset_index(self) -> None:
         self.ring.reset_index()
         self._released_up_to = 0
         self._last_start = 0
+        self._overrun.clear()
         table = self.slots.table
         table[table[:, 0] != 0, 1] = 0
 
@@ -134,7 +188,7 @@ class SharedMemReceiver:
         if payload is not None or len(head) != HEADER.size:
             raise BrokenStreamError(f"sharedmem stream {self.name!r}: malformed message (expected one "
                                     f"{HEADER.size}-byte header); message dropped")
-        index, n, _order, epoch = HEADER.unpack(head)
+        index, n, _order, epoch, _shape = HEADER.unpack(head)
         return index, n, epoch, None
 
     def is_stale(self, epoch: int) -> bool:

@@ -1,21 +1,29 @@
 """ZeroMQ plumbing shared by every transfer mode.
 
-A stream is one XPUB socket (output, bound) and any number of SUB sockets
-(inputs, connected). Every data message starts with a 24-byte header
-(absolute index of the last sample + 1, number of samples in the chunk, memory
-order, run epoch, padding that keeps the payload 8-byte aligned). The epoch
-(mod 256) changes each time the sender restarts its count
-(``reset_buffer_index``), so readers tell a new run from stale messages. Three forms exist:
+A stream is one ROUTER socket (output, bound) and any number of DEALER
+sockets (inputs, connected). A reader announces itself with a JOIN message
+carrying its options (JSON: pid, host, name, flow-control bounds); the output
+registers it and answers HELLO, after which every chunk it sends reaches that
+reader (see flowcontrol.py). A reader that closes sends LEAVE.
+
+Every data message starts with a 24-byte header (absolute index of the last
+sample + 1, number of samples in the chunk, memory order, run epoch, frame
+shape flag, padding that keeps the payload 8-byte aligned). The epoch (mod
+256) changes each time the sender restarts its count (``reset_buffer_index``),
+so readers tell a new run from stale messages. The frame shape flag is 0 when
+the chunk has the stream's frame shape; otherwise it is 1 + ndim and ndim
+int64 dimensions follow the header (plaindata streams whose shape nobody
+configured carry each chunk's shape, as pyacq's do). Three forms exist:
 
 * header alone: sharedmem (the data is in shared memory);
 * header + payload in one frame: small plaindata chunks (one copy is cheaper
   than a second zmq frame);
 * header frame, then payload frame: large plaindata chunks (sent without copy).
 
-Two control messages, shorter than a header, also travel: HELLO (broadcast by
-an output when it registers new readers; a reader that receives it knows its
-subscription is active, see admission.py) and CLOSED (sent by an output that
-closes, so readers stop waiting).
+Control messages, shorter than a header, also travel: HELLO (sent by an output
+to a reader it has just registered: a reader that receives it knows every
+later chunk reaches it), CLOSED (sent by an output that closes, so readers
+stop waiting), and from readers JOIN and LEAVE.
 """
 
 from __future__ import annotations
@@ -29,11 +37,16 @@ import zmq
 
 from ..net import connectable_address  # one copy, shared with the RPC and log servers
 
-__all__ = ["HEADER", "HELLO", "CLOSED", "get_context", "bind_address", "pack_header"]
+__all__ = ["HEADER", "HELLO", "CLOSED", "JOIN", "LEAVE", "get_context", "bind_address", "pack_header",
+           "pack_shape", "unpack_shape"]
 
-HEADER = struct.Struct("<qqcB6x")  # index (last + 1), n samples, order b'C' | b'F', epoch, padding
+# index (last + 1), n samples, order b'C' | b'F', epoch, frame shape flag (0 or 1 + ndim), padding
+HEADER = struct.Struct("<qqcBB5x")
 HELLO = b"LSLACQ/HELLO/1"
 CLOSED = b"LSLACQ/CLOSED/1"
+JOIN = b"LSLACQ/JOIN/1"
+LEAVE = b"LSLACQ/LEAVE/1"
+_DIM = struct.Struct("<q")
 
 
 def get_context() -> zmq.Context:
@@ -41,9 +54,23 @@ def get_context() -> zmq.Context:
     return zmq.Context.instance()
 
 
-def pack_header(index: int, nsamples: int, order: bytes = b"C", epoch: int = 0) -> bytes:
-    return HEADER.pack(index, nsamples, order, epoch)
+def pack_header(index: int, nsamples: int, order: bytes = b"C", epoch: int = 0, shape_flag: int = 0) -> bytes:
+    return HEADER.pack(index, nsamples, order, epoch, shape_flag)
 
+
+def pack_shape(frame_shape: tuple) -> tuple[int, bytes]:
+    """Return (shape flag, bytes) that carry ``frame_shape`` after a header."""
+    return 1 + len(frame_shape), b"".join(_DIM.pack(int(d)) for d in frame_shape)
+
+
+def unpack_shape(buffer, flag: int) -> tuple[tuple, int]:
+    """Read the frame shape that follows a header; return (shape, bytes used)."""
+    ndim = flag - 1
+    nbytes = ndim * _DIM.size
+    if len(buffer) < HEADER.size + nbytes:
+        raise ValueError("message too short for its frame shape")
+    shape = tuple(_DIM.unpack_from(buffer, HEADER.size + k * _DIM.size)[0] for k in range(ndim))
+    return shape, nbytes
 
 
 def bind_address(protocol: str, interface: str, port) -> str:
