@@ -1,0 +1,89 @@
+"""
+Audio oscilloscope (remote)
+
+The pyacq manual's example 6.4, ported: data streamed from an audio device
+running in another process (started with a ProcessSpawner, no manager) to a
+QOscilloscope in this process. Without ``--pyaudio`` the device is a simulated
+microphone (a NumpyDeviceBuffer at 44.1 kHz: a 440 Hz tone in noise, int16);
+with it, PyAudio's default input.
+
+    python examples/audio_oscilloscope_remote.py                # until the window is closed
+    python examples/audio_oscilloscope_remote.py --pyaudio      # the default microphone
+    python examples/audio_oscilloscope_remote.py --duration 3   # quit after 3 s
+"""
+
+import argparse
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore
+
+import lslacq.core.rpc as rpc
+from lslacq.viewers import QOscilloscope
+
+SAMPLE_RATE = 44100.
+CHUNKSIZE = 1024
+
+
+def main(use_pyaudio, duration):
+    app = pg.mkQApp()
+
+    # Create the device node in a remote process
+    dev_proc = rpc.ProcessSpawner()
+    if use_pyaudio:
+        dev = dev_proc.client._import('lslacq.devices.audio_pyaudio').PyAudio()
+        # Print a list of available input devices (but ultimately we will just use the
+        # default device).
+        default_input = dev.default_input_device()
+        print("\nAvailable devices:")
+        for device in dev.list_device_specs():
+            index = device['index']
+            star = "*" if index == default_input else " "
+            print(" %s %d: %s" % (star, index, device['name']))
+        # Configure PyAudio device with a single (default) input channel.
+        dev.configure(nb_channel=1, sample_rate=SAMPLE_RATE, input_device_index=default_input,
+                      format='int16', chunksize=CHUNKSIZE)
+    else:
+        n = CHUNKSIZE * 43
+        t = np.arange(n) / SAMPLE_RATE
+        sound = 3000 * np.sin(2 * np.pi * 440 * t) + 300 * np.random.default_rng(0).standard_normal(n)
+        dev = dev_proc.client._import('lslacq.devices.numpy_device').NumpyDeviceBuffer()
+        dev.output.spec['channel_names'] = ['Signal0']  # the name PyAudio's channel has in the manual
+        dev.configure(nb_channel=1, sample_interval=1. / SAMPLE_RATE, chunksize=CHUNKSIZE,
+                      buffer=sound.astype('int16')[:, None])
+    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+    dev.initialize()
+
+    # Create an oscilloscope to display data.
+    viewer = QOscilloscope()
+    viewer.configure(with_user_dialog=True)
+    # Connect audio stream to oscilloscope
+    viewer.input.connect(dev.output)
+    viewer.initialize()
+    viewer.show()
+    viewer.params['decimation_method'] = 'min_max'
+    viewer.by_channel_params['ch0', 'gain'] = 0.001  # the manual says 'Signal0': names and 'ch<i>' both work
+
+    # Start both nodes
+    dev.start()
+    viewer.start()
+
+    if duration is not None:
+        QtCore.QTimer.singleShot(int(duration * 1000), app.quit)
+    pg.exec()
+
+    counters = viewer.counters()
+    print(f"samples received: {counters['samples_in']}, lost: {counters['lost_samples']}, "
+          f"frames drawn: {counters['frames']}")
+    viewer.close()
+    dev.stop()
+    dev.close()
+    dev_proc.stop()
+
+
+if __name__ == '__main__':
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--pyaudio', action='store_true', help='use the default PyAudio input device')
+    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    args = parser.parse_args()
+    main(args.pyaudio, args.duration)
