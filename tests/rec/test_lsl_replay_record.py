@@ -26,6 +26,24 @@ def _lslacq(*args) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+def _wait_line(proc: subprocess.Popen, text: str, timeout: float = 30) -> str:
+    """Read the process's stdout until a line containing ``text``; return what was read."""
+    import select
+
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if ready:
+            line = proc.stdout.readline()
+            seen += line
+            if text in line:
+                return seen
+            if not line and proc.poll() is not None:
+                break
+    raise AssertionError(f"no {text!r} from lslacq within {timeout} s:\n{seen}\n{proc.stderr.read() if proc.poll() is not None else ''}")
+
+
 def _finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
     try:
         return proc.communicate(timeout=timeout)
@@ -78,6 +96,7 @@ def test_replay_to_labrecorder_keeps_data_identical_and_markers_within_1ms(tmp_p
     np.testing.assert_allclose(markers["time_stamps"], eeg["time_stamps"][marker_samples], atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow  # a subprocess importing pylsl and numpy, LSL discovery, 1 s of progress lines
 def test_record_lsl_streams_until_ctrl_c(tmp_path):
     tag = uuid.uuid4().hex[:8]
     info = pylsl.StreamInfo(f"rec-eeg-{tag}", "EEG", 4, RATE, "float32", f"eeg-{tag}")
@@ -93,20 +112,22 @@ def test_record_lsl_streams_until_ctrl_c(tmp_path):
     proc = _lslacq("record", "--lsl", f"rec-eeg-{tag}", f"rec-markers-{tag}", "-o", dirname, "--flush-interval",
                    "0.1", "--timeout", "20")
     try:
-        assert eeg.wait_for_consumers(30) and markers.wait_for_consumers(30), proc.stderr.read() if proc.poll() else ""
-        time.sleep(0.3)  # the inlets subscribe when started, right after connecting
+        head = _wait_line(proc, "(Ctrl-C to stop)")  # printed once the inlets are started (subscribed)
+        assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
         n = 300
         values = np.arange(n * 4, dtype="float32").reshape(n, 4)
         stamps = pylsl.local_clock() + np.arange(n) / RATE
         for i in range(0, n, 25):
             eeg.push_chunk(values[i:i + 25], stamps[i:i + 25].tolist())
-            if i == 100:
-                markers.push_sample(["S  7"], float(stamps[110]))
         path = dirname / f"rec-eeg-{tag}.raw"
         wait_until(lambda: path.exists() and path.stat().st_size == n * 16, what="every sample on disk")
+        # after the EEG: the marker inlet maps a marker to a sample once its reference inlet has data
+        markers.push_sample(["S  7"], float(stamps[110]))
+        wait_until(lambda: (dirname / f"rec-markers-{tag}.raw").stat().st_size == 72, what="the marker on disk")
         time.sleep(1.2)  # at least one progress line
         proc.send_signal(signal.SIGINT)
         out, err = _finish(proc, 30)
+        out = head + out
     finally:
         if proc.poll() is None:
             proc.kill()
