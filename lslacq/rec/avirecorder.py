@@ -157,7 +157,8 @@ class AviRecorder(Node):
     signals recorded by :class:`RawRecorder`, and ``avi_stream_properties.json``
     (pyacq's keys, plus ``codec``, ``file``, ``sidecar``, ``n_frames``).
     Frame timestamps (pts) are the stream indexes, so lost frames leave
-    gaps in the video time rather than shifting it.
+    gaps in the video time rather than shifting it. ``stop()`` finalizes
+    the files, as pyacq's does: record again with a new AviRecorder.
 
     Parameters
     ----------
@@ -175,8 +176,8 @@ class AviRecorder(Node):
         FFmpeg encoder; default the first available of libx264 (H.264),
         mpeg4 and ffv1 (lossless).
     container : str
-        File extension / container format (default ``'avi'``; ``'mkv'`` is
-        readable even if the recorder is killed).
+        File extension / container format (default ``'avi'``, as pyacq;
+        ``'mkv'``, ``'mp4'``...).
     options : dict
         Encoder options, e.g. ``{'crf': '18'}`` for libx264.
     flush_interval : float

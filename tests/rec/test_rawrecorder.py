@@ -191,3 +191,20 @@ def test_full_disk_stops_the_recorder_with_a_clear_error_and_data_intact(tmp_pat
     np.testing.assert_array_equal(stream.data, data[:1000])
     assert "the recording failed: " in stream.end_note and "disk full" in stream.end_note
     assert "incomplete last sample (10 bytes)" in stream.end_note
+
+
+def test_a_recording_in_pyacqs_own_format_reads(tmp_path):
+    """The JSON pyacq 2.0's RawRecorder writes (no lslacq keys) and its .raw files."""
+    data = ramp(50, (4,), "float32")
+    data.tofile(tmp_path / "input0.raw")
+    props = {"input0": {"dtype": "float32", "sample_rate": 100.0, "shape": [-1, 4], "start_index": 40,
+                        "streamtype": "analogsignal"}, "pyacq_version": "0.2.0-dev"}
+    (tmp_path / "stream_properties.json").write_text(json.dumps(props, sort_keys=True, indent=4))
+    recording = read_recording(tmp_path)
+    assert recording.complete and recording.version == "0.2.0-dev"
+    stream = recording["input0"]
+    np.testing.assert_array_equal(stream.data, data)
+    np.testing.assert_array_equal(stream.indexes, np.arange(40, 90))
+    assert stream.channel_names == ["ch0", "ch1", "ch2", "ch3"]
+    with pytest.raises(FileNotFoundError, match="is not a recording"):
+        read_recording(tmp_path / "nothing")
