@@ -24,7 +24,7 @@ TRIGGERED_PARAMS = [
     {"name": "background_color", "type": "color", "value": "k"},
     {"name": "refresh_interval", "type": "int", "value": 100, "limits": [5, 1000], "suffix": "ms"},
     {"name": "show_mean", "type": "bool", "value": True},
-    {"name": "sweep_alpha", "type": "int", "value": 140, "limits": [10, 255]},
+    {"name": "sweep_alpha", "type": "int", "value": 90, "limits": [10, 255]},
     {"name": "display_labels", "type": "bool", "value": False},
     {"name": "show_bottom_axis", "type": "bool", "value": True},
     {"name": "show_left_axis", "type": "bool", "value": False},
@@ -51,7 +51,7 @@ class QTriggeredOscilloscope(WidgetNode):
     ``['left_sweep']``/``['right_sweep']`` (seconds).
 
     The last ``stack_size`` sweeps are drawn semi-transparent in the
-    channel's colour, their mean as a thicker line (``params['show_mean']``),
+    channel's colour, their mean as a thicker, lighter line (``params['show_mean']``),
     and a dashed line marks the trigger (t = 0).
 
     configure() parameters
@@ -268,7 +268,7 @@ class QTriggeredOscilloscope(WidgetNode):
                 self.plot.addItem(curve)
                 curves.append(curve)
             self.list_curves.append(curves)
-            mean = pg.PlotCurveItem(pen=pg.mkPen(color, width=2), antialias=False)
+            mean = pg.PlotCurveItem(pen=pg.mkPen(color.lighter(170), width=2), antialias=False)
             self.plot.addItem(mean)
             self.mean_curves.append(mean)
             label = pg.TextItem(self.channel_names[c], color=color, anchor=(0, 0.5))

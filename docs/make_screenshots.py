@@ -1,0 +1,169 @@
+"""Render the viewers' screenshots of docs/viewers.md offscreen (docs/img/*.png).
+
+Each shot feeds a viewer deterministic data through a real stream, draws a
+frame and saves the widget as a small palette PNG:
+
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py            # every shot
+    python docs/make_screenshots.py qoscilloscope --out /tmp/shots       # some, elsewhere
+
+Add a shot: a function ``shot_<name>(app) -> widget`` (the widget is closed
+after the grab) registered in ``SHOTS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+SIZE = (800, 450)
+
+
+def _pump(app, condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out waiting for the viewer to receive its data")
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def _send(output, data: np.ndarray, chunk: int, start: int = 0, pause: float = 0.0) -> int:
+    index = start
+    for i in range(0, len(data), chunk):
+        part = data[i:i + chunk]
+        index += len(part)
+        output.send(part, index=index)
+        if pause:
+            time.sleep(pause)
+    return index
+
+
+def shot_qoscilloscope(app):
+    """8 channels of simulated EEG with stimulus markers, stacked by channel, status line."""
+    from lslacq.core.stream import OutputStream
+    from lslacq.devices.simulated_eeg import EEGSimulator
+    from lslacq.dsp.events import EVENT_STREAM_SPEC
+    from lslacq.viewers import QOscilloscope
+
+    sim = EEGSimulator(nb_channel=8, sample_rate=500.0, event_interval=1.0, seed=3)
+    data, events = sim.generate(2500)
+    signals = OutputStream(name="eeg")
+    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 8), sample_rate=500.0,
+                      channel_names=sim.channel_names)
+    markers = OutputStream(name="markers")
+    markers.configure(protocol="inproc", **EVENT_STREAM_SPEC)
+    viewer = QOscilloscope(name="QOscilloscope")
+    viewer.configure(with_user_dialog=False)
+    viewer.input.connect(signals)
+    viewer.inputs["events"].connect(markers)
+    viewer.initialize()
+    viewer.params.update(xsize=5.0, mode="scroll", display_labels=True, show_bottom_axis=True)
+    viewer.resize(*SIZE)
+    viewer.show()
+    viewer.start()
+    markers.send(events)
+    last = _send(signals, data, 50)
+    _pump(app, lambda: viewer.counters()["last_index"] == last and viewer.n_events == len(events))
+    viewer.params["scale_mode"] = "by_channel"  # auto_scale
+    viewer.refresh()
+    viewer._keep = (signals, markers)
+    return viewer
+
+
+def shot_qtriggeredoscilloscope(app):
+    """Noisy evoked responses stacked on their trigger: 10 sweeps and their mean."""
+    from lslacq.core.stream import OutputStream
+    from lslacq.viewers import QTriggeredOscilloscope
+
+    rate = 1000.0
+    n = 12000
+    rng = np.random.default_rng(7)
+    data = np.zeros((n, 2), "float32")
+    data[:, 0] = rng.standard_normal(n) * 0.6
+    t = np.arange(300) / rate
+    response = 4 * np.exp(-((t - 0.08) / 0.03) ** 2) - 2.5 * np.exp(-((t - 0.18) / 0.05) ** 2)
+    onsets = np.arange(700, n - 600, 1000) + rng.integers(-150, 150, size=len(range(700, n - 600, 1000)))
+    for onset in onsets:
+        data[onset:onset + 300, 0] += response
+        data[onset:onset + 50, 1] = 5.0  # the stimulus channel the trigger watches
+    signals = OutputStream(name="erp")
+    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 2), sample_rate=rate,
+                      channel_names=["Cz", "stim"])
+    viewer = QTriggeredOscilloscope(name="QTriggeredOscilloscope")
+    viewer.configure(with_user_dialog=False, max_stack_size=20)
+    viewer.input.connect(signals)
+    viewer.initialize()
+    viewer.trigger.params.update(channel=1, threshold=2.5, front="+")
+    viewer.triggeraccumulator.params.update(left_sweep=-0.1, right_sweep=0.4, stack_size=10)
+    viewer.by_channel_params["stim", "visible"] = False
+    viewer.params.update(ylim_min=-5.0, ylim_max=7.0)
+    viewer.resize(*SIZE)
+    viewer.show()
+    viewer.start()
+    _send(signals, data, 100, pause=0.01)  # 10x real time: the trigger keeps up with the accumulator
+    _pump(app, lambda: viewer.triggeraccumulator.total_trig == len(onsets))
+    viewer._drawn = None
+    viewer.refresh()
+    viewer._keep = (signals,)
+    return viewer
+
+
+SHOTS = {
+    "qoscilloscope": shot_qoscilloscope,
+    "qtriggeredoscilloscope": shot_qtriggeredoscilloscope,
+}
+
+
+def save_png(widget, path: pathlib.Path, colors: int = 128) -> int:
+    """Grab ``widget`` and save it as a palette PNG; return its size in bytes."""
+    from PIL import Image
+
+    from lslacq.viewers._qt import qimage_to_array
+
+    image = Image.fromarray(qimage_to_array(widget.grab().toImage())[..., :3])
+    if image.size != SIZE:  # a screen with a device pixel ratio other than 1
+        image = image.resize(SIZE, Image.Resampling.LANCZOS)
+    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    return path.stat().st_size
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"shots to make (default all: {', '.join(SHOTS)})")
+    parser.add_argument("--out", default=str(HERE / "img"), help="output folder (default docs/img)")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(SHOTS))
+    if unknown:
+        parser.error(f"unknown shots {unknown}; known: {sorted(SHOTS)}")
+    from lslacq.viewers._qt import mkQApp
+
+    app = mkQApp()
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.names or list(SHOTS):
+        widget = SHOTS[name](app)
+        try:
+            app.processEvents()
+            widget.grab()  # the first grab lays the window out
+            app.processEvents()
+            if hasattr(widget, "refresh"):
+                widget.refresh()
+            size = save_png(widget, out / f"{name}.png")
+        finally:
+            widget.close()
+            for stream in getattr(widget, "_keep", ()):
+                stream.close()
+        print(f"{out / (name + '.png')}: {size // 1024} KiB", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
