@@ -101,7 +101,6 @@ def open_video(url: str, format: str | None = None, options: dict | None = None,
         if not container.streams.video:
             raise CameraError(f"{where} has no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
     except BaseException:
         container.close()
         raise
