@@ -59,11 +59,13 @@ _LAZY = {
     "BrainAmpSocket": "lslacq.devices.brainampsocket",
     "SimulatedEEG": "lslacq.devices.simulated_eeg",
     "EEGSimulator": "lslacq.devices.simulated_eeg",
+    # graph files
+    "load_graph": "lslacq.graph.graph",
 }
 
 # sub-packages reachable after a bare ``import lslacq`` (pyacq's manual 1.1:
 # ``pyacq.devices.PyAudio()``), imported on first access
-_SUBPACKAGES = ("core", "devices", "dsp", "rec", "viewers")
+_SUBPACKAGES = ("core", "devices", "dsp", "rec", "viewers", "graph")
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals(), submodules=_SUBPACKAGES)
 __all__ = __all__ + ["__version__"]
