@@ -75,6 +75,9 @@ def main() -> int:
             from .qt import QtRPCServer, get_qt_application
 
             app = get_qt_application()
+            # the process lives as long as its server, not as long as its windows: closing a viewer must
+            # not end the process and the other nodes in it
+            app.setQuitOnLastWindowClosed(False)
             server = QtRPCServer(conf["address"], quit_on_close=True)
         else:
             from .server import RPCServer

@@ -26,6 +26,11 @@ def test_spawned_qt_process_runs_requests_in_the_gui_thread():
         widget.show()
         assert widget.isVisible() and widget.text() == "hello"
         widget.close()
+        # closing the last window does not end the process: it serves requests until the server closes
+        qtwidgets.QApplication.processEvents()
+        with pytest.raises(Exception):  # TimeoutExpired: still running after 1 s
+            proc.proc.wait(1.0)
+        assert widget.text() == "hello"
     assert proc.poll() == 0  # closing the server quit the QApplication and the process
 
 
