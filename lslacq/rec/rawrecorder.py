@@ -222,13 +222,20 @@ class RawRecorder(Node):
     fsync : bool
         Also ``os.fsync`` at each flush (survives a power cut, not only a
         killed process; costs disk bandwidth).
+    max_buffered : float, optional
+        With ``autoconnect``: seconds of data each stream may hold for this
+        recorder while it is stalled (e.g. a slow disk) before the oldest is
+        dropped for it (``InputStream.connect(max_buffered=...)``; default:
+        the stream's default). Drops are counted in ``counters()`` and appear
+        as discontinuities in the file.
     """
 
     _input_specs: dict = {}
     _output_specs: dict = {}
 
     def _configure(self, streams: Sequence | Mapping = (), autoconnect: bool = True,
-                   dirname: str | os.PathLike | None = None, flush_interval: float = 1.0, fsync: bool = False) -> None:
+                   dirname: str | os.PathLike | None = None, flush_interval: float = 1.0, fsync: bool = False,
+                   max_buffered: float | None = None) -> None:
         if dirname is None:
             raise ValueError(f"{self.name}: configure() needs dirname=..., the directory to create for the recording")
         if os.path.exists(dirname):
@@ -251,7 +258,10 @@ class RawRecorder(Node):
             inp = InputStream(spec={}, node=self, name=name)
             self.inputs[name] = inp
             if autoconnect:
-                inp.connect(stream)
+                if max_buffered is None:
+                    inp.connect(stream)
+                else:
+                    inp.connect(stream, max_buffered=max_buffered)
         self._annotations: dict = {}
         self._properties: dict = {}
 

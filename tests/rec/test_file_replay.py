@@ -136,3 +136,39 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="MNE cannot read"):
         node.configure(filename=tmp_path / "junk.fif")
     node.close()
+
+
+def test_brainvision_vhdr_plays_in_microvolts_with_its_markers(tmp_path):
+    data = (np.arange(400 * 2, dtype="float32").reshape(400, 2) % 97) - 48.0  # µV, multiplexed
+    data.tofile(tmp_path / "rec.eeg")
+    (tmp_path / "rec.vhdr").write_text(
+        "Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n"
+        "MarkerFile=rec.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\nNumberOfChannels=2\n"
+        "SamplingInterval=4000\n\n[Binary Infos]\nBinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n"
+        "Ch1=Fz,,1,µV\nCh2=Cz,,1,µV\n", encoding="utf-8")
+    (tmp_path / "rec.vmrk").write_text(  # positions are 1-based
+        "Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n\n"
+        "[Marker Infos]\nMk1=Stimulus,S  1,51,1,0\nMk2=Response,R 15,201,1,0\n", encoding="utf-8")
+    node = FileReplay()
+    node.configure(filename=tmp_path / "rec.vhdr", speed=20.0, chunksize=50)
+    node.outputs["signals"].configure(protocol="inproc")
+    node.outputs["events"].configure(protocol="inproc")
+    assert node.outputs["signals"].spec["sample_rate"] == 250.0
+    sig, ev = InputStream(), InputStream()
+    with node, sig, ev:
+        sig.connect(node.outputs["signals"])
+        ev.connect(node.outputs["events"])
+        node.initialize()
+        chunks = []
+        node.start()
+        assert _collect(sig, chunks, 400) == 400
+        assert node.wait_finished(5)
+        events = []
+        while ev.poll(200):
+            events.append(ev.recv()[1])
+        node.stop()
+    np.testing.assert_allclose(np.concatenate([c for _, c in chunks]), data, rtol=1e-6, atol=1e-9)
+    events = np.concatenate(events)
+    np.testing.assert_array_equal(events["index"], [50, 200])
+    assert [(bytes(e["type"]), bytes(e["description"]), int(e["code"])) for e in events] == \
+        [(b"Stimulus", b"S  1", 1), (b"Response", b"R 15", 15)]

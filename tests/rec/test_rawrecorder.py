@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import json
 
 import numpy as np
@@ -114,9 +115,10 @@ def test_gaps_and_restarts_are_kept_in_the_indexes(tmp_path):
                     (np.arange(15, 20, dtype="int32")[:, None], 20),  # 5 samples lost upstream
                     (np.arange(0, 4, dtype="int32")[:, None], 4)]}  # the source restarted its count
     try:
-        dirname, _ = _record(tmp_path, {"s": out}, chunks)
+        dirname, rec = _record(tmp_path, {"s": out}, chunks, max_buffered=120.0)
     finally:
         out.close()
+    assert rec.inputs["s"].max_buffered == 120.0  # a recorder may ask for a longer backlog than a viewer
     stream = read_recording(dirname)["s"]
     assert stream.properties["discontinuities"] == [[0, 0], [10, 15], [15, 0]]
     np.testing.assert_array_equal(stream.indexes, stream.data[:, 0])
@@ -208,3 +210,46 @@ def test_a_recording_in_pyacqs_own_format_reads(tmp_path):
     assert stream.channel_names == ["ch0", "ch1", "ch2", "ch3"]
     with pytest.raises(FileNotFoundError, match="is not a recording"):
         read_recording(tmp_path / "nothing")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MiB tmpfs (needs root and mount(8); skipped elsewhere)."""
+    import os
+    import shutil
+    import subprocess
+
+    mountpoint = tmp_path / "disk"
+    mountpoint.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        if subprocess.run(["umount", str(mountpoint)], timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", str(mountpoint)], timeout=30)  # never leave a mount behind
+            raise AssertionError(f"{mountpoint} was still busy (a file or memory map left open)")
+
+
+def test_a_really_full_disk_keeps_the_data_written_before(tiny_disk):
+    out = make_output(dtype="float32", shape=(-1, 8), sample_rate=1000.0)
+    rec = RawRecorder(name="rec")
+    rec.configure(streams={"eeg": out}, dirname=tiny_disk / "rec", flush_interval=0)
+    data = ramp(50_000, (8,), "float32")  # 1.6 MB: more than the disk holds
+    with out, rec:
+        rec.initialize()
+        rec.start()
+        for i in range(0, len(data), 2000):
+            out.send(data[i:i + 2000])
+        wait_until(lambda: rec.error is not None, what="the disk-full error")
+        rec.stop()
+    assert isinstance(rec.error, DiskFullError)
+    recording = read_recording(tiny_disk / "rec")
+    stream = recording["eeg"]
+    assert not recording.complete and 10_000 < len(stream) < 50_000
+    np.testing.assert_array_equal(stream.data, data[:len(stream)])
+    del stream, recording  # release the memory map, or the tmpfs stays busy
+    gc.collect()
