@@ -113,7 +113,7 @@ def test_unplug_is_reported():
         node.start()
         wait_until(lambda: node.outputs["signals"].last_index > 10, what="data")
         backend.unplug()
-        wait_until(lambda: node.error is not None, what="the failure")
+        wait_until(lambda: failures, what="the failure")  # failed is emitted after error is set
         assert isinstance(node.error, EmotivError) and "unplugged?" in str(node.error)
         assert failures == [node.error]
 

@@ -213,7 +213,7 @@ def test_unplug_is_reported(tmp_path):
         node.start()
         wait_until(lambda: node.outputs["signals"].last_index > 20, what="data")
         emu.unplug()
-        wait_until(lambda: node.error is not None, what="the node to report the unplug")
+        wait_until(lambda: failures, what="the node to report the unplug")  # emitted after error is set
         assert isinstance(node.error, OpenBCIError) and "lost the OpenBCI board" in str(node.error)
         assert failures == [node.error]
         node.stop()
