@@ -196,7 +196,7 @@ class Recording:
         return {k: s for k, s in self.streams.items() if s.is_event}
 
     def to_mne(self, verbose: str | bool = "error") -> dict:
-        """Return ``{stream name: mne.io.RawArray}``, one per signal stream with a sample rate.
+        """Return ``{stream name: mne.io.RawArray}``, one per (time, channel) signal stream with a sample rate.
 
         Channel names, types and units come from the stream metadata; data in
         a voltage unit (µV, mV, V...) is converted to volts, as MNE stores it.
@@ -207,11 +207,11 @@ class Recording:
         """
         out = {}
         for name, stream in self.signal_streams().items():
-            if stream.sample_rate and stream.data.ndim <= 2:
+            if stream.sample_rate and stream.data.ndim == 2:  # (time, channel); not 1-D timestamps or video
                 out[name] = stream.to_mne(self, verbose=verbose)
         if not out:
-            raise ValueError(f"recording {os.fspath(self.dirname)!r} has no 1-D/2-D signal stream with a sample "
-                             "rate to export to MNE")
+            raise ValueError(f"recording {os.fspath(self.dirname)!r} has no (time, channel) signal stream with a "
+                             "sample rate to export to MNE")
         return out
 
     def save_fif(self, dirname: str | os.PathLike | None = None, overwrite: bool = False) -> list[Path]:

@@ -146,6 +146,8 @@ def test_record_lsl_streams_until_ctrl_c(tmp_path):
     events = recording[f"rec-markers-{tag}"].data
     assert [bytes(d) for d in events["description"]] == [b"S  7"]
     np.testing.assert_array_equal(events["index"], [110])
-    raw = recording.to_mne()[f"rec-eeg-{tag}"]
+    raws = recording.to_mne()
+    assert list(raws) == [f"rec-eeg-{tag}"]  # the timestamps streams are not signals
+    raw = raws[f"rec-eeg-{tag}"]
     assert list(raw.annotations.description) == ["S  7"]
     np.testing.assert_array_equal(mne.events_from_annotations(raw, verbose="error")[0][:, 0], [110])
