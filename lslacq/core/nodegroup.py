@@ -134,6 +134,7 @@ class NodeGroup:
         self.manager = manager
         self.name = name
         self.nodes: dict[str, Any] = {}
+        self._process = None  # psutil.Process, kept: its cpu_percent() covers the time since the last call
 
     def __repr__(self) -> str:
         return f"<NodeGroup {self.name or ''} with {len(self.nodes)} node(s)>"
@@ -213,6 +214,8 @@ class NodeGroup:
     def health(self) -> dict:
         """Return the process's health: pid, uptime, CPU %, memory, thread count and each node's health.
 
+        ``cpu_percent`` is the process's CPU use since the previous call (0.0 on the first).
+
         ``info['nodes']`` maps each node's key to ``{'type', 'state', 'error',
         'counters'}``: ``error`` is ``'TypeName: message'`` of
         :attr:`Node.error` (None while healthy) and ``counters`` is
@@ -223,7 +226,9 @@ class NodeGroup:
 
         import psutil
 
-        proc = psutil.Process(os.getpid())
+        if self._process is None or self._process.pid != os.getpid():
+            self._process = psutil.Process(os.getpid())
+        proc = self._process
         with proc.oneshot():
             info = {
                 "name": self.name, "pid": proc.pid, "uptime": time.time() - proc.create_time(),
