@@ -88,8 +88,11 @@ def test_full_duplex_loopback_records_what_it_plays(jack_server, fmt, amplitude)
     assert card.error is None
     for ch in range(2):
         assert abs(_peak_frequency(data[:, ch]) - FREQ) <= 1.0
-        rms = np.sqrt(np.mean(data[:, ch] ** 2))
-        assert rms == pytest.approx(amplitude / np.sqrt(2), rel=0.03)  # played once, recorded once
+        # played once, recorded once. On a loaded machine an xrun may drop a block (silence
+        # there), so use the peak and the median of per-block RMS, which such gaps do not move
+        assert np.abs(data[:, ch]).max() == pytest.approx(amplitude, rel=0.02)
+        block_rms = np.sqrt(np.mean(data[: RATE // 1024 * 1024, ch].reshape(-1, 1024) ** 2, axis=1))
+        assert np.median(block_rms) == pytest.approx(amplitude / np.sqrt(2), rel=0.03)
     assert counters["frames_played"] >= RATE and counters["samples_out"] >= 1.5 * RATE
     assert counters["last_index"] == counters["samples_out"] and counters["lost_samples"] == 0
 
@@ -299,3 +302,32 @@ def test_jack_dummy_command_runs_and_stops(jack_server):
                              "48000", "--duration", "1"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert f"JACK dummy server {name!r}" in result.stdout and "at 48000 Hz" in result.stdout
+
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+
+
+def test_microphone_to_lsl_example(jack_server):
+    pytest.importorskip("pylsl")
+    name = f"lslacq-test-mic-{os.getpid()}"
+    result = subprocess.run([sys.executable, os.path.join(EXAMPLES, "microphone_to_lsl.py"), "--duration", "2",
+                             "--name", name], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert " * 0: system (44100 Hz)" in result.stdout
+    assert f"as LSL stream {name!r}" in result.stdout
+    published = [int(n) for n in __import__("re").findall(r"(\d+) samples published", result.stdout)]
+    assert published and published[-1] >= RATE  # two seconds of a 44.1 kHz card, less start-up
+
+
+@pytest.mark.slow
+def test_manual_oscilloscope_example_with_pyaudio(jack_server):
+    """The manual's 6.7 (examples/audio_oscilloscope_local.py) with its PyAudio device, headless."""
+    pytest.importorskip("pyqtgraph")
+    script = os.path.join(EXAMPLES, "audio_oscilloscope_local.py")
+    if not os.path.exists(script):
+        pytest.skip("examples/audio_oscilloscope_local.py is not there")
+    result = subprocess.run([sys.executable, script, "--pyaudio", "--duration", "1.5"], capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = __import__("re").search(r"samples received: (\d+), lost: 0", result.stdout)
+    assert match and int(match.group(1)) >= 1024, result.stdout
