@@ -222,6 +222,7 @@ class QOscilloscope(WidgetNode):
         self._status_history: collections.deque = collections.deque(maxlen=64)
         self._drawn_head: int | None = None
         self.skipped_samples = 0
+        self._received = 0  # signal samples received in this run (the status line's rate)
         self.n_events = 0
         self.latency: float | None = None
         self.add_poller("signals", self._on_signals)
@@ -276,6 +277,7 @@ class QOscilloscope(WidgetNode):
             self.n_events = 0
         self._source_t0 = None
         self._drawn_head = None
+        self._received = 0
         self._status_history.clear()
         super()._start()
 
@@ -286,6 +288,7 @@ class QOscilloscope(WidgetNode):
     # -- data (input threads) ------------------------------------------------------------------
     def _on_signals(self, index: int, data: np.ndarray) -> None:
         self._scope.feed(index, data)
+        self._received += len(data)
         t0 = time.monotonic() - index / self.sample_rate
         if self._source_t0 is None or t0 < self._source_t0:
             self._source_t0 = t0
@@ -538,7 +541,7 @@ class QOscilloscope(WidgetNode):
             if new > size:  # these samples scrolled through the window between two frames
                 self.skipped_samples += new - size
         self._drawn_head = head
-        samples = self.counters()["samples_in"]
+        samples = self._received
         self._status_history.append((now, samples, self.frames))
         t_old, s_old, f_old = self._status_history[0]
         for item in self._status_history:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Callable
 
@@ -36,11 +35,17 @@ class InputPoller(ThreadPollInput):
         chunks are read from shared memory).
     name : str
         Thread name (shown in logs).
+    on_error : callable, optional
+        ``on_error(exc)`` when ``callback`` raises; the thread then ends
+        (the owner reports the failure, e.g. ``Node._report_error``).
+        Without it the exception ends the thread as in ThreadPollInput.
     """
 
-    def __init__(self, input_stream, callback: Callable[[int, Any], None], name: str):
+    def __init__(self, input_stream, callback: Callable[[int, Any], None], name: str,
+                 on_error: Callable[[BaseException], None] | None = None):
         super().__init__(input_stream, timeout=100, return_data=True, name=name)
         self.callback = callback
+        self.on_error = on_error
         self.samples_in = 0
         self.last_index: int | None = None
         self.last_arrival: float | None = None
@@ -62,7 +67,14 @@ class InputPoller(ThreadPollInput):
                     self.samples_in += n
                     self.last_index = int(index)
                     self.last_arrival = time.monotonic()
-                    self.callback(int(index), data)
+                    try:
+                        self.callback(int(index), data)
+                    except Exception as exc:
+                        if self.on_error is None:
+                            raise
+                        self.error = exc
+                        self.on_error(exc)
+                        return
                 if self._stop_event.is_set() or not stream.poll(timeout=0):
                     break
 
@@ -108,14 +120,6 @@ class WidgetNode(Node, QtWidgets.QWidget):
         self._refresh_timer.setInterval(100)
         self._refresh_timer.timeout.connect(self.refresh)
         self.frames = 0
-        self._samples_in_before = 0  # received by pollers of earlier runs
-        if not hasattr(self, "error"):
-            self.error = None
-        if not hasattr(self, "failed"):
-            from ..core.signal import Signal
-
-            self.failed = Signal()
-        self._error_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> bool:
@@ -133,10 +137,12 @@ class WidgetNode(Node, QtWidgets.QWidget):
         event.accept()
 
     def _start(self) -> None:
-        self.error = None
         for input_name, callback in self._poller_callbacks.items():
-            poller = InputPoller(self.inputs[input_name], callback, name=f"{self.name}-{input_name}")
-            poller.failed.connect(lambda exc, n=input_name: self._report_error(exc, context=f"input {n!r}"))
+            context = f"handling a chunk of input {input_name!r}"
+            poller = InputPoller(self.inputs[input_name], callback, name=f"{self.name}-{input_name}",
+                                 on_error=lambda exc, c=context: self._report_error(exc, context=c))
+            # errors of the stream itself (not of the callback) end the thread through ThreadPollInput
+            poller.failed.connect(lambda exc, n=input_name: self._report_error(exc, context=f"reading input {n!r}"))
             self._pollers[input_name] = poller
         for poller in self._pollers.values():
             poller.start()
@@ -149,8 +155,6 @@ class WidgetNode(Node, QtWidgets.QWidget):
         for input_name, poller in self._pollers.items():
             if not poller.wait(10):
                 logger.error("%s: input thread %r did not stop within 10 s", self.name, input_name)
-            self._samples_in_before += poller.samples_in
-        self._last_index_before = self._last_index()
         self._pollers = {}
 
     # -- helpers for subclasses -----------------------------------------------------------
@@ -179,36 +183,12 @@ class WidgetNode(Node, QtWidgets.QWidget):
     def _refresh(self) -> None:
         """Draw the latest data (subclasses)."""
 
-    # -- failure contract --------------------------------------------------------------------
-    def _report_error(self, exc: BaseException, context: str = "") -> None:
-        base = getattr(super(), "_report_error", None)
-        if base is not None:  # the Node contract
-            base(exc, context=context)
-            return
-        with self._error_lock:
-            first = self.error is None
-            if first:
-                self.error = exc
-        if first:
-            logger.error("node %r failed%s: %r", self.name, f" ({context})" if context else "", exc,
-                         exc_info=(type(exc), exc, exc.__traceback__))
-            self.failed.emit(exc)
-
+    # -- counters ------------------------------------------------------------------------------
     def counters(self) -> dict:
-        """Samples received, lost and the last index of the inputs, plus frames drawn."""
-        base = getattr(super(), "counters", None)
-        out = dict(base()) if base is not None else {}
-        out["samples_in"] = self._samples_in_before + sum(p.samples_in for p in list(self._pollers.values()))
-        out.setdefault("samples_out", 0)
-        out["lost_samples"] = sum(int(getattr(inp, "lost_samples", 0)) for inp in self.inputs.values())
-        out["last_index"] = self._last_index()
-        out.setdefault("latency", None)
+        """The Node counters (``samples_in``, ``lost_samples``, ``last_index``...) plus ``frames`` drawn."""
+        out = super().counters()
         out["frames"] = self.frames
         return out
-
-    def _last_index(self) -> int | None:
-        last = [p.last_index for p in list(self._pollers.values()) if p.last_index is not None]
-        return max(last) if last else getattr(self, "_last_index_before", None)
 
     # -- rendering helpers ---------------------------------------------------------------------
     def grab_array(self) -> np.ndarray:
