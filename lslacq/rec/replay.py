@@ -153,31 +153,41 @@ class FileReplay(Node):
 
     # -- the paced step -------------------------------------------------------------
     def _step(self) -> None:
+        """Send one chunk; a chunk continues into the next repeat, so looping keeps the exact rate."""
         if self._done.is_set():
             return
         first, last = self.segment
-        pos = self._pos
-        end = min(pos + self.chunksize, last)
-        data = self.source.read(pos, end)
-        base = self.n_sent - (pos - first)  # output index of the segment's first sample in this repeat
-        self.n_sent += end - pos
-        self.outputs["signals"].send(data, index=self.n_sent)
-        events_out = self.outputs["events"]
-        if events_out.configured:
-            ev = self.source.events
+        pieces, records = [], []
+        ev = self.source.events
+        want = self.chunksize
+        finished = False
+        while want > 0:
+            pos = self._pos
+            end = min(pos + want, last)
+            pieces.append(self.source.read(pos, end))
+            shift = self.n_sent + sum(len(p) for p in pieces[:-1]) - pos  # source sample -> output index
             lo, hi = np.searchsorted(ev.samples, [pos, end], side="left")
             if hi > lo:
-                events_out.send(self._records(ev, lo, hi, base - first))
-        self._pos = end
-        if end >= last:
-            self._repeat += 1
-            if self.n_repeat is not None and self._repeat >= self.n_repeat:
-                self._done.set()
-                self._loop.stop()  # from the loop thread: ends the loop after this step, without joining
-                logger.info("%s: replay finished (%d samples sent)", self.name, self.n_sent)
-                self.finished.emit()
-            else:
+                records.append(self._records(ev, lo, hi, shift))
+            want -= end - pos
+            self._pos = end
+            if end >= last:
+                self._repeat += 1
+                if self.n_repeat is not None and self._repeat >= self.n_repeat:
+                    finished = True
+                    break
                 self._pos = first
+        data = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        self.n_sent += len(data)
+        self.outputs["signals"].send(data, index=self.n_sent)
+        events_out = self.outputs["events"]
+        if records and events_out.configured:
+            events_out.send(records[0] if len(records) == 1 else np.concatenate(records))
+        if finished:
+            self._done.set()
+            self._loop.stop()  # from the loop thread: ends the loop after this step, without joining
+            logger.info("%s: replay finished (%d samples sent)", self.name, self.n_sent)
+            self.finished.emit()
 
     @staticmethod
     def _records(ev, lo: int, hi: int, shift: int) -> np.ndarray:

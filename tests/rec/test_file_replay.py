@@ -92,7 +92,7 @@ def test_recording_replays_looped_from_an_offset_with_its_events(tmp_path):
         rec.stop()
 
     node = FileReplay()
-    node.configure(filename=tmp_path / "r", start=0.1, n_repeat=3, speed=10.0, chunksize=25)
+    node.configure(filename=tmp_path / "r", start=0.1, n_repeat=3, speed=10.0, chunksize=30)
     node.outputs["signals"].configure(protocol="inproc")
     node.outputs["events"].configure(protocol="inproc")
     sig, ev = InputStream(), InputStream()
@@ -112,6 +112,7 @@ def test_recording_replays_looped_from_an_offset_with_its_events(tmp_path):
         assert node.error is None and node.counters()["samples_out"] >= 300
     got = np.concatenate([c for _, c in chunks])
     np.testing.assert_array_equal(got, np.tile(values[100:], (3, 1)))
+    assert [i for i, _ in chunks] == list(range(30, 301, 30))  # chunks run on across repeats: the rate stays exact
     events = np.concatenate(events)
     np.testing.assert_array_equal(events["index"], [50, 150, 250])  # the event at 150 -> 50 in each repeat
     assert [bytes(d) for d in events["description"]] == [b"y"] * 3
