@@ -284,6 +284,8 @@ class QOscilloscope(WidgetNode):
     def _close(self) -> None:
         if self.params_controller is not None:
             self.params_controller.close()
+            self.params_controller.deleteLater()  # its parameter trees go now, not at interpreter exit
+            self.params_controller = None
 
     # -- data (input threads) ------------------------------------------------------------------
     def _on_signals(self, index: int, data: np.ndarray) -> None:

@@ -190,6 +190,8 @@ class QTriggeredOscilloscope(WidgetNode):
                 sub.close()
         if self.params_controller is not None:
             self.params_controller.close()
+            self.params_controller.deleteLater()  # its parameter trees go now, not at interpreter exit
+            self.params_controller = None
 
     def start_or_stop_trigger(self, state: bool) -> None:
         """Pause (False) or resume (True) the stacking while the viewer runs (the Start/Stop button)."""

@@ -100,6 +100,13 @@ class WidgetNode(Node, QtWidgets.QWidget):
     contract (``error``, ``failed``, ``counters()``); the viewer keeps its
     window open and stops drawing.
 
+    Should the viewer's process stall altogether (a frozen GUI thread
+    holding up the input threads), the stream layer's per-reader flow
+    control bounds the damage: each input asks its output to keep at most
+    :attr:`max_buffered` seconds of data for it, then to drop this reader's
+    oldest chunks (counted in ``lost_samples``), never slowing the source or
+    other readers.
+
     Parameters
     ----------
     name : str
@@ -108,11 +115,16 @@ class WidgetNode(Node, QtWidgets.QWidget):
         Qt parent widget.
     """
 
+    #: seconds of data an output keeps for a stalled viewer input before dropping its oldest chunks
+    max_buffered: float | None = 10.0
+
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         QtWidgets.QWidget.__init__(self, parent)
         Node.__init__(self, name=name, parent=None, **kwargs)
         # Node stores ``self.parent``; keep QWidget.parent() usable instead
         self.__dict__.pop("parent", None)
+        for inp in self.inputs.values():  # read by the output at connect()
+            inp.max_buffered = self.max_buffered
         self.setWindowTitle(self.name)
         self._pollers: dict[str, InputPoller] = {}
         self._poller_callbacks: dict[str, Callable] = {}
