@@ -45,6 +45,10 @@ def run_openbci(args) -> int:
 
     try:
         footers = [int(f, 16) for f in args.footers.split(",") if f.strip()]
+    except ValueError:
+        print(f"lslacq emulate openbci: --footers {args.footers!r}: give hex footers such as C0,C4", file=sys.stderr)
+        return 2
+    try:
         emulator = CytonEmulator(daisy=args.daisy, sample_rate=args.rate, footers=footers, link=args.link,
                                  garbage_every=args.garbage_every, torn_every=args.torn_every,
                                  drop_every=args.drop_every)
