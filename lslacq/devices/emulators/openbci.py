@@ -110,7 +110,7 @@ class CytonEmulator:
             raise ValueError(f"CytonEmulator: sample_rate={sample_rate!r}; give a positive rate in Hz")
         footers = tuple(int(f) for f in footers)
         if not footers or any(f < 0xC0 or f > 0xCF for f in footers):
-            raise ValueError(f"CytonEmulator: footers {footers!r} must be 0xC0..0xCF")
+            raise ValueError(f"CytonEmulator: footers {[hex(f) for f in footers]} must be 0xC0..0xCF")
         self.has_daisy = bool(daisy)
         self.sample_rate = float(sample_rate)
         self.signal = signal or default_signal
