@@ -20,7 +20,7 @@ from .future import Future
 from .serializer import get_serializer
 from .server import RPCServer, _thread_state
 
-__all__ = ["RPCClient"]
+__all__ = ["RPCClient", "ServerGoneError"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
 _remote_error_classes: dict[str, type] = {}
 _BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
-                   "TypeError": TypeError, "ValueError": ValueError, "NotImplementedError": NotImplementedError}
+                   "TypeError": TypeError, "ValueError": ValueError, "NotImplementedError": NotImplementedError,
+                   "TimeoutError": TimeoutError}
 
 
 def make_remote_error(remote_type: str, message: str, remote_traceback) -> RemoteCallError:
@@ -60,6 +61,27 @@ def make_remote_error(remote_type: str, message: str, remote_traceback) -> Remot
         cls = type(f"Remote{remote_type}", (RemoteCallError, base), {"__str__": RemoteCallError.__str__})
         _remote_error_classes[remote_type] = cls
     return cls(remote_type, message, remote_traceback)
+
+
+class ServerGoneError(RemoteCallError, TimeoutError):
+    """A call to a server that died or became unreachable.
+
+    A :class:`TimeoutError`, as pyacq raises for a server that does not
+    answer, and a :class:`~lslacq.errors.RemoteCallError`; raised as soon as
+    the client knows (the connection dropped, or the server's process
+    exited), not after the call's whole timeout.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__("TimeoutError", reason, ())
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def _server_gone_error(reason: str) -> ServerGoneError:
+    return ServerGoneError(reason)
 
 
 class RPCClient:
@@ -95,7 +117,8 @@ class RPCClient:
         self._serializer = get_serializer(serializer, client=self)
         self._ser_name = serializer.encode("ascii")
         self._closed = False
-        self._disconnected = False
+        self._disconnected = False  # the server said goodbye (close_server) or its process exited
+        self._link_down = False  # the connection dropped and has not come back (the server probably died)
         self._futures: dict[int, Future] = {}
         self._next_req_id = 0
         self._liveness: Callable[[], str | None] | None = None
@@ -233,6 +256,12 @@ class RPCClient:
             raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
         if self._disconnected:
             raise RemoteCallError("ConnectionError", f"RPC server {self.address} has closed", ())
+        if self._link_down and sync != "off":
+            self._poll_monitor()
+            if self._link_down:
+                raise _server_gone_error(
+                    f"RPC server {self.address} is unreachable: the connection dropped and has not come back "
+                    "(its process probably died)")
         if self._pending:
             self._flush_deletes()
         if sync == "off":
@@ -379,8 +408,23 @@ class RPCClient:
                 self._proxy_defaults[key] = value
 
     def disconnected(self) -> bool:
-        """Return True if the server told this client it has closed."""
-        return self._disconnected
+        """Return True if the server has disconnected from this client.
+
+        True once the server closed (it tells every client it knows, see
+        :meth:`close_server`), or while the connection to it is down (its
+        process died, or the machine is unreachable). Called from the client's
+        thread, it first reads what the server sent and the connection
+        events, so no request is needed to notice.
+        """
+        if not (self._disconnected or self._closed) and threading.get_ident() == self._thread:
+            self.process()
+            self._poll_monitor()
+            if not self._disconnected and self._liveness is not None:
+                problem = self._liveness()
+                if problem:
+                    self._disconnected = True
+                    self._fail_all(problem, gone=True)
+        return self._disconnected or self._link_down
 
     def close(self) -> None:
         """Close this client's socket (pending futures fail)."""
@@ -503,48 +547,61 @@ class RPCClient:
                 problem = self._liveness()
                 if problem:
                     self._disconnected = True
-                    self._fail_all(problem)
+                    self._fail_all(problem, gone=True)
             return now + _CHECK_MS / 1000
         return next_check
 
-    def _check_connection(self) -> None:
-        """Fail the requests in flight when the connection to the server dropped or was refused.
-
-        ZeroMQ reconnects by itself, but a server that lost its connection
-        (its process died) will never answer the requests it had received.
-        """
+    def _poll_monitor(self) -> str | None:
+        """Read the connection events; update the link state; return a handshake failure, if any."""
         monitor = self._monitor
-        if monitor is None:
-            return
-        problem = None
+        if monitor is None or threading.get_ident() != self._thread:
+            return None
+        refused = None
         while True:
             try:
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
             except zmq.Again:
                 break
             except zmq.ZMQError:
-                return
+                return None
             if event == zmq.EVENT_DISCONNECTED:
-                if problem is None:
-                    problem = (f"lost the connection to RPC server {self.address} while waiting for a reply "
-                               "(the server's process probably died)")
+                self._link_down = True
             elif event == zmq.EVENT_CONNECTED or event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                problem = None  # reconnected: an earlier drop concerned requests that are already settled
+                self._link_down = False  # (re)connected: an earlier drop concerned settled requests
+                refused = None
             elif event & _HANDSHAKE_FAILED:
-                problem = (f"RPC server {self.address} refused the CurveZMQ handshake; is this client's public "
+                refused = (f"RPC server {self.address} refused the CurveZMQ handshake; is this client's public "
                            "key in the server's authorized keys, and is the server key right?")
-        if problem and self._futures:
-            if self._liveness is not None:  # a spawned process: report its exit code if it died
-                deadline = time.monotonic() + 1.0
-                while time.monotonic() < deadline:
-                    exit_problem = self._liveness()
-                    if exit_problem:
-                        problem = exit_problem
-                        self._disconnected = True
-                        break
-                    time.sleep(0.02)
-            logger.warning("RPC client: %s", problem)
-            self._fail_all(problem)
+        return refused
+
+    def _check_connection(self) -> None:
+        """Fail the requests in flight when the connection to the server dropped or was refused.
+
+        ZeroMQ reconnects by itself, but a server that lost its connection
+        (its process died) will never answer the requests it had received:
+        they fail with a TimeoutError that says so, without waiting for their
+        whole timeout.
+        """
+        refused = self._poll_monitor()
+        if refused and self._futures:
+            logger.warning("RPC client: %s", refused)
+            self._fail_all(refused)
+            return
+        if not (self._link_down and self._futures):
+            return
+        problem = (f"lost the connection to RPC server {self.address} while waiting for a reply "
+                   "(the server's process probably died)")
+        if self._liveness is not None:  # a spawned process: report its exit code if it died
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                exit_problem = self._liveness()
+                if exit_problem:
+                    problem = exit_problem
+                    self._disconnected = True
+                    break
+                time.sleep(0.02)
+        logger.warning("RPC client: %s", problem)
+        self._fail_all(problem, gone=True)
 
     def _process_reply(self, data: bytes) -> None:
         try:
@@ -578,11 +635,13 @@ class RPCClient:
         else:
             logger.warning("RPC client %s: unknown reply action %r", self.address, action)
 
-    def _fail_all(self, reason: str) -> None:
+    def _fail_all(self, reason: str, gone: bool = False) -> None:
+        """Fail every pending request; ``gone``: the server died (a TimeoutError, as in pyacq)."""
         futures, self._futures = self._futures, {}
         for future in futures.values():
             if not future._state:
-                future._set_exception(RemoteCallError("ConnectionError", reason, ()))
+                future._set_exception(_server_gone_error(reason) if gone
+                                      else RemoteCallError("ConnectionError", reason, ()))
 
     def _flush_deletes(self) -> None:
         pending = self._pending

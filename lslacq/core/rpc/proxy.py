@@ -93,7 +93,11 @@ class ObjectProxy:
         defer_getattr : bool, optional
             Return attribute proxies without asking the server first.
         no_proxy_types : list of type, optional
-            Types always sent by value.
+            pyacq's rule for what travels by value. Arguments of other types
+            are sent by proxy (with ``auto_proxy``; needs an RPCServer in this
+            thread), and with ``return_type='auto'`` results of other types
+            come back by proxy. Unset (the default), basic types, arrays and
+            proxies travel by value and other objects by proxy.
         auto_delete : bool, optional
             Release the remote reference when this proxy is collected.
 
@@ -106,6 +110,11 @@ class ObjectProxy:
                 raise ValueError(f"invalid sync mode {value!r}; use 'sync', 'async' or 'off'")
             if key == "return_type" and value not in (None, "auto", "proxy", "value"):
                 raise ValueError(f"invalid return_type {value!r}; use 'auto', 'proxy' or 'value'")
+            if key == "no_proxy_types" and value is not None:
+                value = tuple(value)
+                bad = [t for t in value if not isinstance(t, type)]
+                if bad:
+                    raise TypeError(f"no_proxy_types must be a list of types, got {bad!r}")
             if value is None:
                 self._proxy_options.pop(key, None)
             else:
@@ -167,10 +176,20 @@ class ObjectProxy:
             client = cache[1]
         else:
             client = self._client()
-        if self._proxy_options and not self._proxy_options.get("auto_proxy", True):
-            # arguments must travel by value: fail here rather than proxying local objects
-            opts_b = client._serializer.dumps({"obj": self, "args": args, "kwargs": kwargs}, allow_proxy=False)
-            return client._send_opts("call_obj", opts_b, return_type, sync, timeout)
+        opts = self._proxy_options
+        if opts:
+            no_proxy = opts.get("no_proxy_types")
+            auto_proxy = opts.get("auto_proxy", True)
+            if no_proxy is not None or not auto_proxy:
+                if no_proxy is not None and auto_proxy:
+                    args = tuple(_auto_proxy(a, no_proxy) for a in args)
+                    kwargs = {k: _auto_proxy(v, no_proxy) for k, v in kwargs.items()}
+                request = {"obj": self, "args": args, "kwargs": kwargs}
+                if no_proxy is not None:
+                    request["no_proxy_types"] = _type_names(no_proxy)
+                # without auto_proxy, arguments must travel by value: fail here rather than proxy them
+                opts_b = client._serializer.dumps(request, allow_proxy=auto_proxy)
+                return client._send_opts("call_obj", opts_b, return_type, sync, timeout)
         return client._call_proxy(self, args, kwargs, return_type, sync, timeout)
 
     def __getattr__(self, name: str):
@@ -189,11 +208,20 @@ class ObjectProxy:
         target = self._path_cache.get(name)
         if target is None:
             target = self._path_cache[name] = self._derived(path)
-        result = client._get_attr_proxy(target, self._get_option("return_type"), self._get_option("timeout"))
+        no_proxy = self._proxy_options.get("no_proxy_types") if self._proxy_options else None
+        if no_proxy is None:
+            result = client._get_attr_proxy(target, self._get_option("return_type"), self._get_option("timeout"))
+        else:
+            result = client.send("get_obj", {"obj": target, "deferred": True, "no_proxy_types": _type_names(no_proxy)},
+                                 self._get_option("return_type"), "sync", self._get_option("timeout"))
         if result is DEFERRED:
             proxy = self._derived(path)
             self._attr_cache[name] = proxy
             return proxy
+        if self._proxy_options and isinstance(result, ObjectProxy):
+            # a proxy to an attribute (a method...) behaves like its parent: same options
+            inherited = {k: v for k, v in self._proxy_options.items() if k != "auto_delete"}
+            result.__dict__["_proxy_options"] = {**result._proxy_options, **inherited}
         return result
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -286,6 +314,25 @@ class ObjectProxy:
 
     def __dir__(self):
         return sorted(set(self.__dict__) | set(type(self).__dict__))
+
+
+def _type_names(types) -> list[str]:
+    """Qualified names of ``types`` (how no_proxy_types travels to the server)."""
+    return [f"{t.__module__}.{t.__qualname__}" for t in types]
+
+
+def _auto_proxy(obj, no_proxy_types: tuple):
+    """pyacq's auto_proxy of an argument: by value if its type is listed (or it is a proxy), else by proxy."""
+    if isinstance(obj, (ObjectProxy,) + tuple(no_proxy_types)):
+        return obj
+    from .server import RPCServer
+
+    server = RPCServer.get_server()
+    if server is None:
+        raise TypeError(f"cannot send {type(obj).__name__} argument {obj!r:.80} by proxy (its type is not in "
+                        "no_proxy_types): no RPCServer runs in this thread. Start one (RPCServer().run_lazy()) "
+                        "or add the type to no_proxy_types")
+    return server.get_proxy(obj)
 
 
 def _rebuild_proxy(rpc_addr, obj_id, ref_id, type_str, attributes, server_key, options):

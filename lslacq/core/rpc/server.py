@@ -58,6 +58,12 @@ _MP_ERROR_NONE = msgpack.packb("error") + msgpack.packb(None)
 _DEFERRED_REPLY = {TYPE_KEY: "deferred"}
 
 
+def _type_listed(obj, names) -> bool:
+    """True if the type of ``obj`` or one of its bases is named in ``names`` ('module.qualname')."""
+    wanted = set(names)
+    return any(f"{c.__module__}.{c.__qualname__}" in wanted for c in type(obj).__mro__)
+
+
 class _ThreadState(threading.local):
     server: "RPCServer | None" = None
 
@@ -433,7 +439,11 @@ class RPCServer:
             if req_id < 0:
                 return
             if return_type == "auto":
-                if type(result) not in _FAST_VALUE_TYPES and not self._by_value(result):
+                no_proxy = opts.get("no_proxy_types")
+                if no_proxy is not None:  # the caller's pyacq-style rule
+                    if not _type_listed(result, no_proxy):
+                        result = self.get_proxy(result)
+                elif type(result) not in _FAST_VALUE_TYPES and not self._by_value(result):
                     result = _DEFERRED_REPLY if opts.get("deferred") else self.get_proxy(result)
                 if ser is self._msgpack:
                     data = self._msgpack_reply(req_id, result)
