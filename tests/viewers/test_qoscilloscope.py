@@ -260,3 +260,20 @@ def test_status_line_reports_rate_drops_and_latency(qapp, viewers, make_source):
     assert counters["samples_in"] == 600 and counters["latency"] is not None
     text = viewer.status_text()
     assert "Hz" in text and "display 400" in text and "latency" in text
+
+
+def test_scan_mode_overwrites_from_the_left_and_background_colour(qapp, viewers, make_source):
+    source = make_source(nb_channel=1)
+    viewer = _scope(viewers, source, xsize=1.0, mode="scan", ylim_min=-10, ylim_max=10)
+    viewer.params["background_color"] = "w"
+    viewer.start()
+    data = np.full((1500, 1), -5.0, "float32")
+    data[1000:] = 5.0  # the second sweep has written 0.5 s so far
+    image = _send_all(qapp, viewer, source, data)
+    red = color_mask(image, RED)
+    for x, y in ((0.25, 5.0), (0.75, -5.0)):  # new sweep on the left, the end of the previous one on the right
+        col, row = to_pixel(viewer, x, y, image)
+        rows = rows_of(red, col)
+        assert rows.size and np.abs(rows - row).max() <= 2, (x, row, rows)
+    corner = image[2, 2, :3]
+    assert corner.min() > 240  # white background
