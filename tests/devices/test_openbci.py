@@ -325,3 +325,29 @@ def test_example_openbci_to_lsl():
                           "--name", f"obci-{uuid.uuid4().hex[:8]}"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "publishing 16 channels at 125 Hz" in run.stdout and ", 0 packets lost" in run.stdout
+
+
+def test_pyacq_style_remote_node_with_the_chan_name():
+    """A pyacq script: the node in a nodegroup process (by type name), its output configured as 'chan'."""
+    import lslacq
+
+    with CytonEmulator(daisy=True) as emu:
+        manager = lslacq.create_manager()
+        try:
+            node = manager.create_nodegroup().create_node("OpenBCI", name="remote")
+            node.configure(device_handle=emu.port)
+            node.outputs["chan"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+            node.initialize()
+            inp = InputStream()
+            inp.connect(node.outputs["chan"])
+            try:
+                node.start()
+                index, data = inp.recv(timeout=10000)
+                node.stop()
+            finally:
+                inp.close()
+            assert data.shape[1] == 16 and node.counters()["lost_packets"] == 0
+            positions = np.arange(index - len(data), index)
+            np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions, daisy=True))
+        finally:
+            manager.close()
