@@ -161,7 +161,8 @@ def _play(args, replay, outlets) -> int:
                 print(f"[{now - t0:6.1f} s] " + "  ".join(f"{o.stream_name}: {o.n_pushed}" for o in outlets.values()),
                       flush=True)
         _wait_pushed(replay, outlets, timeout=10)
-        print("replay finished: " + ", ".join(f"{o.stream_name} {o.n_pushed}" for o in outlets.values()), flush=True)
+        what = "replay finished" if replay.wait_finished(0) else f"replay stopped after {args.duration:g} s"
+        print(f"{what}: " + ", ".join(f"{o.stream_name} {o.n_pushed}" for o in outlets.values()), flush=True)
         time.sleep(args.linger)  # consumers (LabRecorder pulls every ~0.5 s) get the tail before the outlets go
     except KeyboardInterrupt:
         print("interrupted", flush=True)
