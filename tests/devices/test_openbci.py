@@ -125,6 +125,15 @@ def test_sign_edge_counts_through_the_port():
         np.testing.assert_array_equal(data, np.broadcast_to(expected, data.shape))
 
 
+def test_extra_commands_are_sent_before_streaming():
+    with CytonEmulator() as emu, OpenBCI(name="cmds") as node:
+        node.configure(device_handle=emu.port, daisy=False, commands=["x1060110X", "d", "!"])
+        (signals,) = _run_node(node, 0.2, aux=False)
+        assert emu.commands[-6:] == [b"c", b"x1060110X", b"d", b"!", b"b", b"s"]
+        positions, data = signals.arrays()
+        np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions))
+
+
 def test_daisy_pairs_into_16_channels_at_125_hz():
     with CytonEmulator(daisy=True) as emu, OpenBCI(name="daisy") as node:
         node.configure(device_handle=emu.port)
