@@ -11,7 +11,7 @@ from .rpc import ObjectProxy, RPCClient
 from .rpc.server import RPCServer
 from .rpc.spawner import ProcessSpawner
 
-__all__ = ["Host"]
+__all__ = ["Host", "HostProcess"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,33 @@ class _Group:
         self.closing = False
 
 
+class HostProcess(ProcessSpawner):
+    """The process :meth:`Host.spawn` starts: a :class:`ProcessSpawner` whose
+    :meth:`stop` first closes the host's nodegroups (their nodes, then their
+    processes)."""
+
+    host = None  # proxy to the Host in the process
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Close the host's nodegroups, then the process; return its exit code."""
+        host = self.host
+        if host is not None and self.poll() is None:
+            try:
+                host.close(_timeout=timeout)
+            except Exception as exc:
+                logger.warning("host process %s: closing its nodegroups failed (%s); stopping it anyway",
+                               self.name, exc)
+        return super().stop(timeout)
+
+    close = stop
+
+
 class Host:
     """A contact point that spawns and closes NodeGroup processes on this machine.
 
     One Host runs on each machine a Manager uses (``lslacq host tcp://IP:PORT``
-    starts one); the Manager also creates a default Host in its own process.
+    starts one, :meth:`spawn` starts one from a script); the Manager also
+    creates a default Host in its own process.
 
     Parameters
     ----------
@@ -68,6 +90,53 @@ class Host:
 
     def __repr__(self) -> str:
         return f"<Host {self.name} with {len(self._groups)} nodegroup(s)>"
+
+    @staticmethod
+    def spawn(name: str, poll_procs: bool = True, nodegroup_address: str | None = None,
+              **kwds) -> tuple[HostProcess, ObjectProxy]:
+        """Start a Host server in a new process (pyacq's ``Host.spawn``).
+
+        The host is published in its process's server as ``'host'``, so a
+        Manager reaches it with ``manager.get_host(proc.address)``.
+
+        Parameters
+        ----------
+        name : str
+            Name of the host and of its process in log records.
+        poll_procs : bool
+            Supervise the nodegroup processes (see :class:`Host`).
+        nodegroup_address : str, optional
+            Address template the nodegroup servers bind (default: the host
+            server's ``address``).
+        **kwds
+            Passed to :class:`~lslacq.core.rpc.ProcessSpawner` (``address``,
+            ``log_addr``, ``log_level``, ``qt``...).
+
+        Returns
+        -------
+        proc : HostProcess
+            The process; ``proc.stop()`` closes the host's nodegroups, then
+            the process.
+        host : ObjectProxy
+            Proxy to the Host.
+
+        Examples
+        --------
+        >>> proc, host = Host.spawn('acquisition-host')
+        >>> ng = host.create_nodegroup('ng0')
+        >>> ...
+        >>> proc.stop()
+        """
+        proc = HostProcess(name=name, **kwds)
+        try:
+            address = nodegroup_address or kwds.get("address", "tcp://127.0.0.1:*")
+            host = proc.client._import("lslacq.core.host").Host(name, poll_procs=poll_procs, address=address)
+            proc.client["host"] = host
+        except BaseException:
+            proc.kill()
+            raise
+        proc.host = host
+        return proc, host
 
     # -- nodegroups --------------------------------------------------------
     def create_nodegroup(self, name: str | None = None, manager: Any = None, qt: bool = False, **kwds):
