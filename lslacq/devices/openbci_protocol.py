@@ -312,19 +312,19 @@ class CytonDecoder:
     def _accel_held(self, p: np.ndarray, footers: np.ndarray) -> np.ndarray:
         """Accelerometer per packet in g, each axis holding its last value."""
         k = len(p)
-        c0 = (footers == 0xC0) & p[:, 26:32].any(axis=1)  # C0 with all zeros: no value in this packet
-        timed = (footers == 0xC3) | (footers == 0xC4)
-        if not (c0.any() or timed.any()):
-            return np.repeat(self._accel[None, :], k, axis=0)
-        updates = np.full((k, 3), np.nan, np.float32)
-        if c0.any():
-            raw = p[c0, 26:32].astype(np.int32)
+        held = np.repeat(self._accel[None, :], k, axis=0)
+        c0 = footers == 0xC0
+        c0_rows = np.flatnonzero(c0 & p[:, 26:32].any(axis=1))  # all zeros: no value in this packet
+        timed_rows = np.flatnonzero((footers == 0xC3) | (footers == 0xC4))
+        if not (len(c0_rows) or len(timed_rows)):
+            return held
+        events = []  # (row, axes, values in g), applied in row order: each holds until the next
+        if len(c0_rows):
+            raw = p[c0_rows, 26:32].astype(np.int32)
             values = (raw[:, 0::2] << 8) | raw[:, 1::2]  # int16 BE per axis
             values -= (values >= 0x8000) * 0x10000
-            fresh = np.any(values != 0, axis=1)  # all zeros = no accelerometer value in this packet
-            rows = np.flatnonzero(c0)[fresh]
-            updates[rows] = values[fresh] * ACCEL_SCALE
-        for row in np.flatnonzero(timed):  # one accel byte per packet
+            events += [(int(r), slice(None), v) for r, v in zip(c0_rows, values * np.float32(ACCEL_SCALE))]
+        for row in timed_rows:  # one accel byte per packet: 'X' high byte, 'x' low byte...
             code = _ACCEL_CODES.get(int(p[row, 26]))
             if code is None:
                 continue
@@ -333,17 +333,12 @@ class CytonDecoder:
                 self._accel_hi[axis] = int(p[row, 27])
             elif self._accel_hi[axis] is not None:
                 value = (self._accel_hi[axis] << 8) | int(p[row, 27])
-                updates[row, axis] = (value - 0x10000 if value >= 0x8000 else value) * ACCEL_SCALE
+                events.append((int(row), axis, np.float32((value - 0x10000 if value >= 0x8000 else value)
+                                                          * ACCEL_SCALE)))
                 self._accel_hi[axis] = None
-        if np.isnan(updates).all():
-            return np.repeat(self._accel[None, :], k, axis=0)
-        # forward fill each axis from the held value
-        have = ~np.isnan(updates)
-        idx = np.where(have, np.arange(k)[:, None], -1)
-        np.maximum.accumulate(idx, axis=0, out=idx)
-        held = np.where(idx >= 0, updates[np.maximum(idx, 0), np.arange(3)], self._accel[None, :]).astype(np.float32)
-        if k:
-            self._accel = held[-1].copy()
+        for row, axes, values in sorted(events, key=lambda e: e[0]):
+            held[row:, axes] = values
+        self._accel = held[-1].copy()
         return held
 
     def _pair(self, counts, accel, positions, seq, footers, aux, board_time):
