@@ -133,7 +133,7 @@ def _play(args, replay, outlets) -> int:
     for outlet in outlets.values():
         outlet.initialize()
     replay.initialize()
-    for key, outlet in outlets.items():
+    for outlet in outlets.values():
         print(f"publishing {outlet.stream_name!r} ({'markers' if outlet.is_events else f'{outlet.n_channels} ch'}, "
               f"source_id {outlet.source_id})", flush=True)
     try:

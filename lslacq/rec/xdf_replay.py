@@ -313,7 +313,8 @@ class XdfReplay(Node):
         if s.is_marker:
             labels = s.data[i:j]
             records = np.zeros(j - i, dtype=EVENT_DTYPE)
-            records["index"] = self._marker_index[s.output][i:j] + self._repeat * (ref_len if self.reference else len(s))
+            per_repeat = ref_len if self.reference else len(s)  # indexes keep increasing across repeats
+            records["index"] = self._marker_index[s.output][i:j] + self._repeat * per_repeat
             records["channel"] = -1
             records["type"] = b"marker"
             records["description"] = [str(x).encode("ascii", "replace")[:32] for x in labels]

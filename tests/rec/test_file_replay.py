@@ -10,7 +10,7 @@ from rec_helpers import make_output, wait_until
 
 from lslacq.core.stream import InputStream
 from lslacq.dsp.events import make_events
-from lslacq.rec import FileReplay, RawRecorder, read_recording
+from lslacq.rec import FileReplay, RawRecorder
 
 mne = pytest.importorskip("mne")
 

@@ -41,7 +41,8 @@ def _wait_line(proc: subprocess.Popen, text: str, timeout: float = 30) -> str:
                 return seen
             if not line and proc.poll() is not None:
                 break
-    raise AssertionError(f"no {text!r} from lslacq within {timeout} s:\n{seen}\n{proc.stderr.read() if proc.poll() is not None else ''}")
+    err = proc.stderr.read() if proc.poll() is not None else ""
+    raise AssertionError(f"no {text!r} from lslacq within {timeout} s:\n{seen}\n{err}")
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
