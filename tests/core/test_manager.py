@@ -15,21 +15,13 @@ import numpy as np
 import psutil
 import pytest
 
+from helpers import wait_until
 from lslacq.core import create_manager
 from lslacq.core.rpc import ObjectProxy
 from lslacq.core.stream import InputStream
 from lslacq.errors import RemoteCallError
 
 HERE = Path(__file__).parent
-
-
-def _wait_until(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def _gone(pid: int) -> bool:
@@ -130,7 +122,8 @@ def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
         node.fail_in_thread("second failure")  # first failure wins, no second record
         entry = next(iter(manager.health()["contract"]["nodes"].values()))
         assert entry["error"] == "RuntimeError: amplifier disconnected"
-        assert _wait_until(lambda: "node 'amp' (PidNode) failed while reading the amplifier" in caplog.text)
+        wait_until(lambda: "node 'amp' (PidNode) failed while reading the amplifier" in caplog.text,
+                   what="the node's failure record")
         time.sleep(0.3)  # let a (wrong) second record arrive
     records = [r for r in caplog.records if "node 'amp'" in r.getMessage()]
     assert len(records) == 1 and "second failure" not in caplog.text
@@ -184,7 +177,7 @@ def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog)
             return {d["name"]: (d["state"], d["exit_code"]) for d in manager.list_nodegroups(details=True)}
 
         with caplog.at_level(logging.ERROR):
-            assert _wait_until(lambda: states()["victim"][0] == "dead", timeout=10)
+            wait_until(lambda: states()["victim"][0] == "dead", timeout=10, what="the victim reported dead")
             assert states()["victim"] == ("dead", -signal.SIGKILL)
             assert states()["survivor"] == ("running", None)
             assert manager.list_nodegroups() == [survivor]
@@ -193,15 +186,11 @@ def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog)
             assert health["survivor"]["state"] == "running" and health["survivor"]["threads"] >= 2
             assert [n["state"] for n in health["survivor"]["nodes"].values()] == ["running"]
             # the manager's error record reaches this process's log server
-            assert _wait_until(lambda: "nodegroup victim on host default died" in caplog.text, timeout=10)
+            wait_until(lambda: "nodegroup victim on host default died" in caplog.text, timeout=10,
+                       what="the manager's error record")
         # the rest of the graph still streams
-        received = 0
-        deadline = time.monotonic() + 10
-        while received < 5 and time.monotonic() < deadline:
-            if local.poll(1000):
-                local.recv()
-                received += 1
-        assert received == 5
+        for _ in range(5):
+            local.recv(timeout=10_000)
         victim._set_proxy_options(timeout=30)
         started = time.monotonic()
         with pytest.raises(RemoteCallError, match="lost the connection"):  # its server is gone: no hang
@@ -221,7 +210,8 @@ def test_close_leaves_no_process():
     assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
     a.create_node("NumpyDeviceBuffer")
     man.close()
-    assert all(_wait_until(lambda p=p: _gone(p), timeout=10) for p in pids + [manager_pid])
+    for p in pids + [manager_pid]:
+        wait_until(lambda p=p: _gone(p), timeout=10, what=f"process {p} to end")
     man.close()  # idempotent
 
 
@@ -231,7 +221,8 @@ def test_killed_manager_takes_its_nodegroups_down():
         man.create_nodegroup("orphan-candidate")
         pids = list(man.default_host.nodegroup_pids().values())
         os.kill(man._lslacq_state["spawner"].pid, signal.SIGKILL)
-        assert all(_wait_until(lambda p=p: _gone(p), timeout=15) for p in pids)
+        for p in pids:
+            wait_until(lambda p=p: _gone(p), timeout=15, what=f"process {p} to end")
     finally:
         man.close()
 
@@ -244,7 +235,8 @@ def test_local_mode():
         assert ng.list_node_types()
         pid = man.default_host.nodegroup_pids()["local-ng"]
         os.kill(pid, signal.SIGKILL)
-        assert _wait_until(lambda: man.list_nodegroups(details=True)[0]["state"] == "dead", timeout=10)
+        wait_until(lambda: man.list_nodegroups(details=True)[0]["state"] == "dead", timeout=10,
+                   what="the nodegroup reported dead")
     finally:
         man.close()
     from lslacq.core.rpc import RPCServer
@@ -273,7 +265,7 @@ def test_manual_raw_json_client_example():
                 pass
         return found
 
-    assert _wait_until(lambda: not leftovers(), timeout=10), leftovers()
+    wait_until(lambda: not leftovers(), timeout=10, what="no leftover processes or sockets")
 
 
 def test_remote_nodegroup_example():
@@ -335,7 +327,7 @@ def test_ctrl_c_in_the_terminal_closes_everything_cleanly():
             script.wait(5)
     assert err.count("KeyboardInterrupt") == 1, err  # the script itself was interrupted, no child was...
     assert "manager process did not close cleanly" not in err  # ...and closed its manager normally
-    assert _wait_until(lambda: _gone(ng_pid), timeout=10)
+    wait_until(lambda: _gone(ng_pid), timeout=10, what="the nodegroup process to end")
 
     def leftovers():
         found = []
@@ -347,4 +339,4 @@ def test_ctrl_c_in_the_terminal_closes_everything_cleanly():
                 pass
         return found
 
-    assert _wait_until(lambda: not leftovers(), timeout=10), leftovers()
+    wait_until(lambda: not leftovers(), timeout=10, what="no leftover processes or sockets")

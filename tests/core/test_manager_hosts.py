@@ -13,45 +13,21 @@ import numpy as np
 import psutil
 import pytest
 
+from helpers import loopback_alias_usable, wait_until
+from helpers import start_host as _start_host
+from helpers import stop_host as _stop_host
 from lslacq.core import create_manager
 from lslacq.core.stream import InputStream
 
-
-def _loopback_alias_usable(ip: str) -> bool:
-    import socket
-
-    sock = socket.socket()
-    try:
-        sock.bind((ip, 0))
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.close()
-
-
-pytestmark = pytest.mark.skipif(not _loopback_alias_usable("127.0.0.2"),
+pytestmark = pytest.mark.skipif(not loopback_alias_usable("127.0.0.2"),
                                 reason="this system cannot bind 127.0.0.2 (no 127/8 loopback aliases)")
 
 
-def _start_host(ip: str, env: dict) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", f"tcp://{ip}:*", "--name", f"host-{ip}"],
-                            stdout=subprocess.PIPE, text=True, env=env)
-    line = proc.stdout.readline()
-    assert "serving at" in line, line
-    return proc, line.split("serving at ")[1].split()[0]
-
-
-def _stop_host(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    proc.stdout.close()
-    return proc.returncode
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -99,34 +75,24 @@ def test_two_hosts_stream_crossing():
         conv.initialize()
         local.connect(conv.output)
         man.start_all()
-        chunks = []
-        deadline = time.monotonic() + 20
-        while len(chunks) < 3 and time.monotonic() < deadline:
-            if local.poll(1000):
-                chunks.append(local.recv()[1])
-        assert len(chunks) == 3
+        chunks = [local.recv(timeout=20_000)[1] for _ in range(3)]
         np.testing.assert_array_equal(np.concatenate(chunks), data[:90])
         man.stop_all()
 
         # a nodegroup dying on a remote host is reported to the manager by that host
         pid_b = ng_b._client()._import("os").getpid()
         os.kill(pid_b, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            states = {d["name"]: d["state"] for d in man.list_nodegroups(details=True)}
-            if states["proc"] == "dead":
-                break
-            time.sleep(0.05)
-        assert states == {"acq": "running", "proc": "dead", "nodegroup0": "running"}
+        def states():
+            return {d["name"]: d["state"] for d in man.list_nodegroups(details=True)}
+
+        wait_until(lambda: states()["proc"] == "dead", timeout=10, what="the remote nodegroup reported dead")
+        assert states() == {"acq": "running", "proc": "dead", "nodegroup0": "running"}
     finally:
         local.close()
         man.close()
         codes = [_stop_host(host_a), _stop_host(host_b)]
     assert codes == [0, 0]
-    deadline = time.monotonic() + 10
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _processes_with(marker) == []
+    wait_until(lambda: _processes_with(marker) == [], timeout=10, what="no process left behind")
 
 
 def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
@@ -158,10 +124,8 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
         assert ng._server_key and "NumpyDeviceBuffer" in ng.list_node_types()
         with caplog.at_level(logging.WARNING):
             ng._client()._import("logging").getLogger("curve.test").warning("hello over curve %s", marker)
-            deadline = time.monotonic() + 10
-            while marker not in caplog.text and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert f"hello over curve {marker}" in caplog.text
+            wait_until(lambda: f"hello over curve {marker}" in caplog.text, timeout=10,
+                       what="the nodegroup's log record over CurveZMQ")
         # the host's liveness pings reach the Curve-protected manager: the nodegroup outlives
         # several manager timeouts (1 s here) while we keep using it
         start = time.monotonic()
@@ -174,10 +138,7 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
             man.close()
         security.set_default_keys(None, None)
         assert _stop_host(proc) == 0
-    deadline = time.monotonic() + 10
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _processes_with(marker) == []
+    wait_until(lambda: _processes_with(marker) == [], timeout=10, what="no process left behind")
 
 
 def test_host_closes_nodegroups_of_a_dead_manager():
@@ -190,11 +151,7 @@ def test_host_closes_nodegroups_of_a_dead_manager():
         ng = man.create_nodegroup("left-behind", host=host)
         ng_pid = ng._client()._import("os").getpid()
         os.kill(man._lslacq_state["spawner"].pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while psutil.pid_exists(ng_pid) and psutil.Process(ng_pid).status() != psutil.STATUS_ZOMBIE \
-                and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not psutil.pid_exists(ng_pid) or psutil.Process(ng_pid).status() == psutil.STATUS_ZOMBIE
+        wait_until(lambda: _gone(ng_pid), timeout=30, what="the orphaned nodegroup to end")
         assert host_proc.poll() is None  # the host itself keeps serving
     finally:
         man.close()
@@ -219,10 +176,8 @@ def test_local_manager_stays_reachable_for_remote_hosts():
             time.sleep(0.1)
         assert ng.list_nodes() == []
         os.kill(pid, signal.SIGKILL)  # and the host's death report reaches the local manager
-        deadline = time.monotonic() + 10
-        while man.list_nodegroups(details=True)[0]["state"] != "dead" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert man.list_nodegroups(details=True)[0]["state"] == "dead"
+        wait_until(lambda: man.list_nodegroups(details=True)[0]["state"] == "dead", timeout=10,
+                   what="the host's death report")
     finally:
         man.close()
         assert _stop_host(host_proc) == 0

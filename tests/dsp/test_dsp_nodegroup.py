@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import scipy.signal
 
+from helpers import wait_until
 from lslacq.core import create_manager
 from lslacq.core.stream import InputStream, OutputStream
 from lslacq.dsp import EVENT_DTYPE, design_sos
 from lslacq.errors import RemoteCallError
 
 SR = 1000.0
-
-
-def _wait_until(predicate, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def _recv_events(inp, n, timeout_ms=20_000):
@@ -83,7 +73,7 @@ def test_filter_trigger_accumulator_graph_in_a_nodegroup(manager):
 
         events = _recv_events(events_in, 4)
         assert events["index"].tolist() == expected
-        assert _wait_until(lambda: acc.total_trig == 4), acc.total_trig
+        wait_until(lambda: acc.total_trig == 4, what="4 epochs")
         epochs = acc.get_epochs()
         assert epochs.shape == (4, nch, 200)
         # channel 1 low-passed is a delayed ramp; the epochs start 50 samples before each trigger
@@ -101,7 +91,7 @@ def test_filter_trigger_accumulator_graph_in_a_nodegroup(manager):
             src.send(sig[i:i + 125], index=i + 125)
         falling = _recv_events(events_in, 1)
         assert falling["code"].tolist() == [-1] and 2400 < falling["index"][0] < 2430
-        assert _wait_until(lambda: acc.total_trig == 1)
+        wait_until(lambda: acc.total_trig == 1, what="1 epoch")
         assert [filt.error, trig.error, acc.error] == [None, None, None]
     finally:
         ng.stop_all_nodes()

@@ -14,18 +14,10 @@ import numpy as np
 import psutil
 import pytest
 
+from helpers import wait_until
 from lslacq.core.rpc import ProcessSpawner, RPCServer
 from lslacq.core.rpc import log as rpclog
 from lslacq.errors import RemoteCallError
-
-
-def _wait_until(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def test_start_stop_poll_wait():
@@ -98,7 +90,7 @@ def test_child_exits_when_parent_is_killed(kind):
             except psutil.NoSuchProcess:
                 return True
 
-        assert _wait_until(gone, timeout=10), "orphaned child still running after its parent was killed"
+        wait_until(gone, timeout=10, what="the orphaned child to end after its parent was killed")
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -128,8 +120,8 @@ def test_log_records_stdout_stderr_and_exceptions_are_forwarded(caplog):
             def messages():
                 return [r.getMessage() for r in received]
 
-            assert _wait_until(lambda: any("kaboom 9" in m for m in messages())
-                               and sum("hello 123" in m for m in messages()) >= 3)
+            wait_until(lambda: any("kaboom 9" in m for m in messages())
+                       and sum("hello 123" in m for m in messages()) >= 3, what="the forwarded records")
         by_name = {r.name: r for r in received if "hello 123" in r.getMessage()}
         assert set(by_name) >= {"stdout", "stderr", "rpc_helpers"}
         assert all(r.process_name == "chatty" for r in by_name.values())
@@ -252,7 +244,7 @@ def test_rpc_log_handler_sorts_when_asked():
         handler.handle(logging.makeLogRecord({"msg": msg, "levelno": logging.INFO, "levelname": "INFO",
                                               "name": "x", "created": created, "msecs": 0}))
     assert stream.getvalue() == ""  # held back
-    assert _wait_until(lambda: "third" in stream.getvalue(), timeout=5)
+    wait_until(lambda: "third" in stream.getvalue(), timeout=5, what="the sorted records")
     text = stream.getvalue()
     assert text.index("first") < text.index("second") < text.index("third")
     handler.close()
