@@ -164,6 +164,7 @@ class QTimeFreq(WidgetNode):
         self._map_inputs: list[InputStream] = []
         self._map_pollers: list[InputPoller] = []
         self._rebuild_pending = False
+        self.settings_error = ""  # the last refused setting (shown in the status line)
         self._source = self._signal_source()
         self._create_workers()
         self.create_grid()
@@ -212,6 +213,7 @@ class QTimeFreq(WidgetNode):
             worker_name = f"{self.name}-timefreq{i}"
             if self.local_workers:
                 worker = TimeFreqWorker(name=worker_name)
+                worker.failed.connect(lambda exc, i=i: self._report_error(exc, context=f"computing channel {i}"))
             else:
                 group = self.nodegroup_friends[i % len(self.nodegroup_friends)]
                 # works whether or not the lslacq.nodes entry points are installed in that process
@@ -334,6 +336,8 @@ class QTimeFreq(WidgetNode):
         text = f"{self.maps_drawn} maps drawn, {self.skipped_draws} skipped"
         if compute:
             text += f", transform {1000 * max(compute):.1f} ms"
+        if self.settings_error:
+            text += f"  |  {self.settings_error}"
         self.status.setText(text)
 
     def counters(self) -> dict:
@@ -422,8 +426,10 @@ class QTimeFreq(WidgetNode):
             MorletEngine(self.sample_rate, float(self.params["xsize"]), self._timefreq())
         except ValueError as exc:
             logger.error("%s: %s; the display keeps its previous settings", self.name, exc)
-            self.status.setText(f"invalid setting: {exc}")
+            self.settings_error = f"invalid setting: {exc}"
+            self._update_status()
             return
+        self.settings_error = ""
         running = self.running()
         if running:
             self._stop_workers()

@@ -320,3 +320,25 @@ def test_qtimefreq_workers_in_other_nodegroups(qapp, source):
         assert all(len(ng.list_nodes()) == 0 for ng in friends)  # the workers were removed with the viewer
     finally:
         manager.close()
+
+
+def test_a_failing_worker_is_reported_by_the_viewer(qapp, source, monkeypatch):
+    from viewer_helpers import wait_until
+
+    viewer = _viewer(source)
+    try:
+        _wait_rebuilt(qapp, viewer)
+        seen = []
+        viewer.failed.connect(seen.append)
+        viewer.start()
+
+        def broken(*args, **kwargs):
+            raise MemoryError("no room for the map")
+
+        monkeypatch.setattr(viewer.workers[1].engine, "compute", broken)
+        viewer.refresh()
+        wait_until(qapp, lambda: seen, what="the failure to reach the viewer")  # error is set before failed fires
+        assert isinstance(viewer.error, MemoryError) and len(seen) == 1
+        assert isinstance(viewer.workers[1].error, MemoryError) and viewer.workers[0].error is None
+    finally:
+        viewer.close()
