@@ -68,7 +68,7 @@ def test_replay_to_labrecorder_keeps_data_identical_and_markers_within_1ms(tmp_p
     fif = tmp_path / "session_raw.fif"
     raw.save(fif, fmt="double", verbose="error")
     name = f"replay-{uuid.uuid4().hex[:8]}"
-    proc = _lslacq("replay", fif, "--name", name, "--speed", "2", "--wait-consumers", "30", "--linger", "2")
+    proc = _lslacq("replay", fif, "--name", name, "--speed", "2", "--wait-consumers", "30", "--linger", "3")
     xdf = tmp_path / "replayed.xdf"
     try:
         infos = [resolve_stream(name=x, timeout=20) for x in (name, f"{name}-Markers")]
