@@ -71,6 +71,8 @@ def bench_case(app, nch: int, rate: float, frames: int) -> dict:
         viewer.by_channel_params[c, "offset"] = float(offsets[c])
     viewer.resize(*SIZE)
     viewer.show()
+    app.processEvents()
+    viewer.estimate_decimate()  # auto_decimate for this width (done by a timer after a resize)
     rng = np.random.default_rng(0)
     chunk = int(round(rate * CHUNK_S))
     window = int(rate * WINDOW_S)

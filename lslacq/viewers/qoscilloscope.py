@@ -50,7 +50,8 @@ OSCILLOSCOPE_CHANNEL_PARAMS = [
 ]
 
 _MAX_EVENTS = 2000  # markers remembered for display
-_NB_POINTS = 4000  # points per channel aimed at by auto_decimate
+_NB_POINTS = 4000  # most points per channel aimed at by auto_decimate (pyacq's figure)
+_MIN_POINTS = 1000  # fewest
 
 
 class ScopeViewBox(pg.ViewBox):
@@ -232,6 +233,10 @@ class QOscilloscope(WidgetNode):
             self.params_controller = ParamDialog(self, parent=self)
             self.viewBox.doubleclicked.connect(self.show_params_controller)
         self.viewBox.gain_zoom.connect(self.gain_zoom)
+        self._resize_timer = QtCore.QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(200)
+        self._resize_timer.timeout.connect(self._after_resize)
         self._apply_all_params()
 
     def _make_params(self) -> None:
@@ -332,9 +337,27 @@ class QOscilloscope(WidgetNode):
             curve.setVisible(bool(self._visibles[i]))
         self._reset_scope()
 
-    def estimate_decimate(self, nb_point: int = _NB_POINTS) -> None:
-        """Set ``params['decimate']`` so the window holds about ``nb_point`` points per channel."""
-        self.params["decimate"] = max(self._window_samples() // nb_point, 1)
+    def estimate_decimate(self, nb_point: int | None = None) -> None:
+        """Set ``params['decimate']`` so the window holds about ``nb_point`` points per channel.
+
+        Default: two points per pixel column of the plot (a min/max pair per
+        column with min_max: what the screen can show), between 1000 and 4000.
+        """
+        if nb_point is None:
+            width = int(self.viewBox.width()) if self.isVisible() else 0
+            nb_point = _NB_POINTS if width <= 0 else min(_NB_POINTS, max(_MIN_POINTS, 2 * width))
+        self.params["decimate"] = max(self._window_samples() // int(nb_point), 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """A new width may call for another decimation (applied once resizing settles)."""
+        super().resizeEvent(event)
+        timer = getattr(self, "_resize_timer", None)
+        if timer is not None:
+            timer.start()
+
+    def _after_resize(self) -> None:
+        if self.initialized() and not self.closed() and self.params["auto_decimate"]:
+            self.estimate_decimate()
 
     def _reset_scope(self) -> None:
         self._scope.reconfigure(size=self._window_samples(), decimate=self.params["decimate"],
