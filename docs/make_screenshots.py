@@ -116,9 +116,106 @@ def shot_qtriggeredoscilloscope(app):
     return viewer
 
 
+def shot_qtimefreq(app):
+    """Morlet scalograms: a chirp (5 to 45 Hz) and alpha bursts in noise, two columns."""
+    from lslacq.core.stream import OutputStream
+    from lslacq.viewers import QTimeFreq
+
+    rate, seconds = 500.0, 12.0
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    rng = np.random.default_rng(5)
+    data = np.empty((n, 2), "float32")
+    data[:, 0] = np.sin(2 * np.pi * (5 * t + 40 / (2 * seconds) * t ** 2))  # 5 Hz -> 45 Hz
+    bursts = (np.sin(2 * np.pi * 0.35 * t) > 0.3).astype(float)
+    data[:, 1] = bursts * np.sin(2 * np.pi * 10 * t) + 0.3 * rng.standard_normal(n)
+    signals = OutputStream(name="tf")
+    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 2), sample_rate=rate,
+                      channel_names=["chirp", "alpha"])
+    viewer = QTimeFreq(name="QTimeFreq")
+    viewer.configure(with_user_dialog=False, max_xsize=10.0)
+    viewer.input.connect(signals)
+    viewer.initialize()
+    viewer.params.update({"xsize": 8.0, "nb_column": 2, "show_axis": True, "colormap": "viridis"})
+    for key, value in dict(f_start=2.0, f_stop=50.0, deltafreq=1.0).items():
+        viewer.params["timefreq", key] = value
+    for name in ("chirp", "alpha"):
+        viewer.by_channel_params[name, "clim"] = 1.3
+    _pump(app, lambda: not viewer._rebuild_pending and viewer.freqs.max() < 50)
+    viewer.resize(*SIZE)
+    viewer.show()
+    viewer.start()
+    last = _send(signals, data, 100)
+    _pump(app, lambda: all(w.head == last for w in viewer.workers))
+    drawn = viewer.maps_drawn
+    viewer.refresh()
+    _pump(app, lambda: viewer.maps_drawn >= drawn + 2)
+    viewer._keep = (signals,)
+    return viewer
+
+
+def shot_imageviewer(app):
+    """An RGB test frame (colour bars over a grey ramp)."""
+    from lslacq.core.stream import OutputStream
+    from lslacq.viewers import ImageViewer
+
+    height, width = 240, 320
+    frame = np.zeros((height, width, 3), np.uint8)
+    bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255), (255, 0, 0),
+            (0, 0, 255), (40, 40, 40)]
+    for k, colour in enumerate(bars):
+        frame[:180, k * width // 8:(k + 1) * width // 8] = colour
+    frame[180:] = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
+    video = OutputStream(name="video")
+    video.configure(protocol="inproc", streamtype="image/video", dtype="uint8", shape=(-1, height, width, 3),
+                    sample_rate=30.0)
+    viewer = ImageViewer(name="ImageViewer")
+    viewer.configure()
+    viewer.input.connect(video)
+    viewer.initialize()
+    viewer.resize(*SIZE)
+    viewer.show()
+    viewer.start()
+    video.send(frame[np.newaxis])
+    _pump(app, lambda: viewer.frames_received == 1)
+    viewer._keep = (video,)
+    return viewer
+
+
+def shot_qdigitaloscilloscope(app):
+    """Eight TTL lines packed in one uint8 word: clocks, a strobe, a burst."""
+    from lslacq.core.stream import OutputStream
+    from lslacq.viewers import QDigitalOscilloscope
+
+    rate, n = 1000.0, 2000
+    i = np.arange(n)
+    lines = [(i // 50) % 2, (i // 100) % 2, (i // 200) % 2, (i % 250) < 5, (i % 400) < 120,
+             ((i > 600) & (i < 700)) | ((i > 1500) & (i < 1540)), (i // 25) % 2 * (i > 1000), (i % 700) == 0]
+    words = np.zeros((n, 1), np.uint8)
+    for bit, line in enumerate(lines):
+        words[:, 0] |= (np.asarray(line, dtype=np.uint8) << bit)
+    ttl = OutputStream(name="ttl")
+    ttl.configure(protocol="inproc", streamtype="digitalsignal", dtype="uint8", shape=(-1, 1), sample_rate=rate)
+    viewer = QDigitalOscilloscope(name="QDigitalOscilloscope")
+    viewer.configure(with_user_dialog=False)
+    viewer.input.connect(ttl)
+    viewer.initialize()
+    viewer.params.update(xsize=2.0, mode="scroll", show_bottom_axis=True)
+    viewer.resize(*SIZE)
+    viewer.show()
+    viewer.start()
+    last = _send(ttl, words, 100)
+    _pump(app, lambda: viewer.counters()["last_index"] == last)
+    viewer._keep = (ttl,)
+    return viewer
+
+
 SHOTS = {
     "qoscilloscope": shot_qoscilloscope,
     "qtriggeredoscilloscope": shot_qtriggeredoscilloscope,
+    "qtimefreq": shot_qtimefreq,
+    "imageviewer": shot_imageviewer,
+    "qdigitaloscilloscope": shot_qdigitaloscilloscope,
 }
 
 
