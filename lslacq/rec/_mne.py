@@ -69,7 +69,7 @@ def _unique(names: list[str]) -> list[str]:
 
 def event_annotations(stream: RecordedStream, event_streams: list[RecordedStream]):
     """Return (onsets s, durations s, descriptions) of the events falling in ``stream``."""
-    from ..dsp.events import as_event_indexes, event_labels
+    from ..core.stream.events import as_event_indexes, event_labels
 
     rate = stream.sample_rate
     onsets: list[np.ndarray] = []

@@ -11,7 +11,7 @@ import numpy as np
 from ..core.node import Node
 from ..core.pacing import PacedLoop
 from ..core.signal import Signal
-from ..dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC
+from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC
 from .sources import ReplaySource, open_source
 
 __all__ = ["FileReplay"]
@@ -27,7 +27,7 @@ class FileReplay(Node):
     are sent in chunks on an absolute schedule (no drift), ``speed`` times
     real time. The ``events`` output (optional: configure it to use it)
     carries the file's annotations (MNE) or the recording's event streams as
-    :data:`~lslacq.dsp.events.EVENT_DTYPE` records whose ``index`` is the
+    :data:`~lslacq.core.stream.events.EVENT_DTYPE` records whose ``index`` is the
     sample of ``signals`` they belong to; each is sent right after the chunk
     holding its sample.
 

@@ -93,7 +93,7 @@ class RecordingSource(ReplaySource):
 
     @staticmethod
     def _collect_events(signal, recording) -> ReplayEvents:
-        from ..dsp.events import as_event_indexes, event_labels
+        from ..core.stream.events import as_event_indexes, event_labels
 
         parts = []
         for ev in recording.event_streams().values():

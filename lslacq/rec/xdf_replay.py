@@ -17,7 +17,7 @@ from ..core.node import Node
 from ..core.pacing import PacedLoop
 from ..core.signal import Signal
 from ..core.stream import OutputStream
-from ..dsp.events import EVENT_DTYPE, EVENT_STREAM_SPEC
+from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC
 
 __all__ = ["XdfReplay", "XdfStream", "load_xdf_streams"]
 
@@ -134,7 +134,7 @@ class XdfReplay(Node):
     Numeric streams become signal outputs (``sample_rate`` = the stream's
     nominal rate, channel names/units/types from its description); marker
     (string) streams become event outputs of
-    :data:`~lslacq.dsp.events.EVENT_DTYPE` records whose ``index`` is the
+    :data:`~lslacq.core.stream.events.EVENT_DTYPE` records whose ``index`` is the
     sample of the *reference* signal stream nearest to the marker's
     timestamp (``description``: the marker text, ``code``: its trailing
     integer). A marker is sent once its reference sample has been sent.

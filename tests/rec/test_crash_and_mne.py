@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rec_helpers import make_output, ramp, wait_until
 
-from lslacq.dsp.events import EVENT_DTYPE, make_events
+from lslacq.core.stream.events import EVENT_DTYPE, make_events
 from lslacq.rec import RawRecorder, read_recording
 
 RATE = 1000.0

@@ -9,7 +9,7 @@ import pytest
 from rec_helpers import make_output, wait_until
 
 from lslacq.core.stream import InputStream
-from lslacq.dsp.events import make_events
+from lslacq.core.stream.events import make_events
 from lslacq.rec import FileReplay, RawRecorder
 
 mne = pytest.importorskip("mne")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from rec_helpers import make_output, ramp, wait_until
 
-from lslacq.dsp.events import EVENT_DTYPE, make_events
+from lslacq.core.stream.events import EVENT_DTYPE, make_events
 from lslacq.rec import DiskFullError, RawRecorder, read_recording
 from lslacq.rec import rawrecorder as rawrecorder_module
 
