@@ -91,7 +91,8 @@ class QOscilloscope(WidgetNode):
     ------
     signals
         Any numeric ``(time, channel)`` (or 1-D) stream with a ``sample_rate``:
-        plaindata or sharedmem, any axisorder.
+        plaindata or sharedmem, any axisorder. A stream that declares
+        ``scale``/``offset`` is shown in physical units (``offset + scale * value``).
     events (optional)
         An event stream (:data:`lslacq.dsp.EVENT_DTYPE`, pyacq's int64 indexes
         or ``'pos'`` records) whose sample indexes refer to ``signals``: each
@@ -213,6 +214,10 @@ class QOscilloscope(WidgetNode):
         if len(names) != self.nb_channel or len(set(names)) != len(names):
             names = [f"ch{i}" for i in range(self.nb_channel)]
         self.channel_names = names
+        # streams that declare a scale/offset are shown in physical units: offset + scale * value
+        scale, offset = params.get("scale"), params.get("offset")
+        self._to_physical = None if scale is None and offset is None else (
+            np.float32(1.0 if scale is None else scale), np.float32(0.0 if offset is None else offset))
         self._make_params()
         self._scope = ScopeBuffer(self.nb_channel, self._window_samples(), self.params["decimate"],
                                   self.params["decimation_method"])
@@ -294,6 +299,9 @@ class QOscilloscope(WidgetNode):
 
     # -- data (input threads) ------------------------------------------------------------------
     def _on_signals(self, index: int, data: np.ndarray) -> None:
+        if self._to_physical is not None:
+            scale, offset = self._to_physical
+            data = np.asarray(data, dtype=np.float32) * scale + offset
         self._scope.feed(index, data)
         self._received += len(data)
         t0 = time.monotonic() - index / self.sample_rate

@@ -277,3 +277,11 @@ def test_scan_mode_overwrites_from_the_left_and_background_colour(qapp, viewers,
         assert rows.size and np.abs(rows - row).max() <= 2, (x, row, rows)
     corner = image[2, 2, :3]
     assert corner.min() > 240  # white background
+
+
+def test_scale_and_offset_of_the_stream_give_physical_units(qapp, viewers, make_source):
+    source = make_source(nb_channel=1, dtype="int16", scale=0.1, offset=-3.0, units="uV")
+    viewer = _scope(viewers, source, xsize=1.0)
+    viewer.start()
+    _send_all(qapp, viewer, source, np.full((100, 1), 50, "int16"))
+    np.testing.assert_allclose(viewer.get_visible_chunk()[-100:, 0], 2.0, rtol=1e-6)
