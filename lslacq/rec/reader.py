@@ -179,6 +179,17 @@ class Recording:
     def __len__(self) -> int:
         return len(self.streams)
 
+    def close(self) -> None:
+        """Drop this object's memory maps (the files close once no array of yours still uses them)."""
+        for stream in self.streams.values():
+            stream.data = np.empty((0,) + tuple(stream.data.shape[1:]), dtype=stream.data.dtype)
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def complete(self) -> bool:
         """True if every stream was closed cleanly."""
@@ -245,7 +256,8 @@ def read_recording(dirname: str | os.PathLike, mmap: bool = True) -> Recording:
     Recording
         ``recording.streams[name].data`` etc.; ``recording.complete`` and
         ``recording.end_note`` say whether the recording finished cleanly and
-        where each file ends.
+        where each file ends. Use it as a context manager (or call
+        ``close()``) to release the memory maps.
     """
     dirname = Path(dirname)
     props_path = dirname / PROPERTIES_FILE

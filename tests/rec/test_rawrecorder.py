@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import gc
 import json
 
 import numpy as np
@@ -247,9 +246,9 @@ def test_a_really_full_disk_keeps_the_data_written_before(tiny_disk):
         wait_until(lambda: rec.error is not None, what="the disk-full error")
         rec.stop()
     assert isinstance(rec.error, DiskFullError)
-    recording = read_recording(tiny_disk / "rec")
-    stream = recording["eeg"]
-    assert not recording.complete and 10_000 < len(stream) < 50_000
-    np.testing.assert_array_equal(stream.data, data[:len(stream)])
-    del stream, recording  # release the memory map, or the tmpfs stays busy
-    gc.collect()
+    with read_recording(tiny_disk / "rec") as recording:  # closing releases the memory map (or the disk stays busy)
+        stream = recording["eeg"]
+        n = len(stream)
+        assert not recording.complete and 10_000 < n < 50_000
+        np.testing.assert_array_equal(stream.data, data[:n])
+    assert len(stream.data) == 0
