@@ -151,6 +151,7 @@ def _emotiv_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", default="consumer", choices=("consumer", "research_emokit", "consumer_doc", "auto"),
                         help="key variant (default consumer; auto detects it)")
     parser.add_argument("--serial", default=None, help="dongle serial number (to pick one of several)")
+    parser.add_argument("--reconnect", action="store_true", help="look for the dongle again when it is unplugged")
     parser.add_argument("--emulate", action="store_true",
                         help="no headset: read the shipped emulator (lslacq.devices.emulators.emotiv)")
 
@@ -165,7 +166,8 @@ def _emotiv_node(args: argparse.Namespace) -> Node:
         backend = EmotivBackend()
     node = Emotiv(name="emotiv")
     try:
-        node.configure(device_handle=args.hidraw, key=args.key, serial=args.serial, backend=backend)
+        node.configure(device_handle=args.hidraw, key=args.key, serial=args.serial, backend=backend,
+                       reconnect=args.reconnect)
     except BaseException:
         node.close()
         raise

@@ -275,12 +275,14 @@ class Emotiv(Node):
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.serial = ""
-        self.lost_packets = 0
+        self.lost_packets = self.lost_samples = 0
+        self.reconnects = 0
+        self._offset = self._next_index = 0  # index offset after a reconnection; index after the last sample sent
         self.battery = float("nan")
 
     def _configure(self, device_handle: str | None = None, key: str | bytes = "consumer", backend=None,
                    serial: str | None = None, timeout: float = 5.0, check_reports: int = 8,
-                   device_info: dict | None = None, **kwargs) -> None:
+                   reconnect: bool = False, device_info: dict | None = None, **kwargs) -> None:
         """
         Parameters
         ----------
@@ -300,12 +302,15 @@ class Emotiv(Node):
             longer than this while running are logged (headset off?).
         check_reports : int
             Reports used to check (or detect) the key.
+        reconnect : bool
+            When the dongle fails (unplugged), keep running and look for it
+            every second; the time without data is a gap in the indices.
         device_info : dict, optional
             pyacq's form: ``{'path': '/dev/hidrawN', 'serial': 'SN...'}``.
         """
         if kwargs:
             raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: device_handle, "
-                            "key, backend, serial, timeout, check_reports, device_info")
+                            "key, backend, serial, timeout, check_reports, reconnect, device_info")
         if device_info:
             device_handle = device_info.get("path", device_handle)
             serial = device_info.get("serial", serial)
@@ -321,6 +326,7 @@ class Emotiv(Node):
         self.wanted_serial = serial
         self.timeout = float(timeout)
         self.check_reports = int(check_reports)
+        self.reconnect = bool(reconnect)
         transport = self._make_transport().open()  # fail early (no dongle, no permission); learn the serial
         try:
             self.serial = transport.serial
@@ -337,7 +343,9 @@ class Emotiv(Node):
 
     # -- lifecycle ---------------------------------------------------------------------
     def _start(self) -> None:
-        self.lost_packets = 0
+        self.lost_packets = self.lost_samples = 0
+        self.reconnects = 0
+        self._offset = self._next_index = 0
         for out in self.outputs.values():
             if out.configured:
                 out.reset_buffer_index()
@@ -386,8 +394,8 @@ class Emotiv(Node):
     def _run(self) -> None:
         silent_since = time.monotonic()
         warned = False
-        try:
-            while not self._stopping.is_set():
+        while not self._stopping.is_set():
+            try:
                 report = self._transport.read(0.2)
                 if report is None:
                     if not warned and time.monotonic() - silent_since > self.timeout:
@@ -399,8 +407,37 @@ class Emotiv(Node):
                     logger.info("%s: the Emotiv headset sends again", self.name)
                 silent_since, warned = time.monotonic(), False
                 self._send(self._decoder.feed([report]))
-        except Exception as exc:  # unplugged, bad report, closed stream: reported, never silent
-            self._report_error(exc, context="reading the Emotiv dongle")
+            except EmotivError as exc:
+                if not self.reconnect:
+                    self._report_error(exc, context="reading the Emotiv dongle")
+                    return
+                logger.warning("%s: %s; looking for the dongle every second", self.name, exc)
+                if not self._reopen():
+                    return
+                silent_since, warned = time.monotonic(), False
+            except Exception as exc:  # a bad report, a wrong key, a closed stream: reported, never silent
+                self._report_error(exc, context="reading the Emotiv dongle")
+                return
+
+    def _reopen(self) -> bool:
+        """Reopen the dongle until it works (True) or the node stops (False)."""
+        lost_at = time.monotonic()
+        self._transport.close()
+        while not self._stopping.wait(1.0):
+            try:
+                transport = self._make_transport().open()
+            except EmotivError as exc:
+                logger.debug("%s: reconnection failed: %s", self.name, exc)
+                continue
+            self._transport = transport
+            self.reconnects += 1
+            key = self._decoder.variant or self._decoder.key or self.key  # keep the key found (auto-detected)
+            self._decoder = EmotivDecoder(transport.serial, key=key, check_reports=self.check_reports)
+            gap = int(round((time.monotonic() - lost_at) * 128.0))
+            self._offset = self._next_index + gap  # counted as lost when the next data is sent
+            logger.info("%s: the Emotiv dongle is back; %d samples of gap", self.name, gap)
+            return True
+        return False
 
     def _send(self, chunk) -> None:
         if chunk.lost_packets:
@@ -412,16 +449,23 @@ class Emotiv(Node):
         outputs = [(self.outputs["signals"], chunk.eeg), (self.outputs["quality"], chunk.quality),
                    (self.outputs["gyro"], chunk.gyro), (self.outputs["battery"], chunk.battery)]
         for a, b in chunk.segments():
-            index = int(chunk.positions[b - 1]) + 1
+            first = self._offset + int(chunk.positions[a])
+            self.lost_samples += max(0, first - self._next_index)
+            index = self._offset + int(chunk.positions[b - 1]) + 1
             for output, data in outputs:
                 if output.configured:
                     output.send(data[a:b], index=index)
+            self._next_index = index
 
     def counters(self) -> dict:
-        """Node counters plus ``lost_packets`` and ``battery`` (%); ``lost_samples`` = lost reports."""
+        """Node counters plus ``lost_packets``, ``battery`` (%) and ``reconnects``.
+
+        ``lost_samples`` counts the samples missing from the outputs: lost
+        reports and the time without the dongle (``reconnect=True``).
+        """
         base = super().counters()
         signals = self.outputs["signals"]
         base["samples_out"] = int(signals.last_index) if signals.configured else 0
-        base["lost_samples"] = int(self.lost_packets)
-        base.update(lost_packets=int(self.lost_packets), battery=self.battery)
+        base["lost_samples"] = int(self.lost_samples)
+        base.update(lost_packets=int(self.lost_packets), battery=self.battery, reconnects=int(self.reconnects))
         return base

@@ -118,6 +118,33 @@ def test_unplug_is_reported():
         assert failures == [node.error]
 
 
+def test_reconnects_after_replug():
+    backend = EmotivBackend(serial=SERIAL, key_variant="consumer_doc")
+    with Emotiv(name="replug") as node:
+        node.configure(backend=backend, key="auto", reconnect=True)
+        node.outputs["signals"].configure(protocol="tcp")
+        node.initialize()
+        reader = Reader(node.outputs["signals"])
+        try:
+            node.start()
+            wait_until(lambda: reader.n > 20, what="data")
+            backend.unplug()
+            time.sleep(0.3)  # the dongle stays away a moment
+            before = node.outputs["signals"].last_index
+            backend.replug()
+            wait_until(lambda: node.reconnects == 1 and node.outputs["signals"].last_index > before + 30,
+                       what="data after the replug")
+            node.stop()
+            wait_until(lambda: reader.n == node.outputs["signals"].last_index - node.lost_samples, what="all data")
+        finally:
+            reader.close()
+        assert node.error is None and node.key_variant == "consumer_doc"
+        assert backend.detached == {0, 1}  # detached again from the new device
+    positions, _ = reader.arrays()
+    gaps = np.flatnonzero(np.diff(positions) > 1)
+    assert len(gaps) == 1 and node.counters()["lost_samples"] >= 0.2 * 128
+
+
 def test_no_dongle_and_headset_off_are_clear_errors():
     backend = EmotivBackend(serial=SERIAL)
     backend.unplug()

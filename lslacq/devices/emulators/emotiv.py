@@ -18,7 +18,8 @@ the key variant chosen, carrying known data::
 (:func:`expected_packet` gives the decrypted report for a report number.)
 
 Faults: ``drop_every`` (reports lost in the radio link), :meth:`EmotivBackend.unplug`
-(reads fail with ENODEV), :meth:`EmotivBackend.switch_off` (reads time out, as with a headset that is off).
+(reads fail with ENODEV) and :meth:`EmotivBackend.replug`, :meth:`EmotivBackend.switch_off`
+(reads time out, as with a headset that is off).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class EmotivBackend(usb.backend.IBackend):
         self.drop_every = int(drop_every)
         self.realtime = bool(realtime)
         self.sample_rate = float(sample_rate)
+        self._kernel_driver = bool(kernel_driver)
         self._kernel = {0: bool(kernel_driver), 1: bool(kernel_driver)}
         self.detached: set[int] = set()
         self.claimed: set[int] = set()
@@ -125,6 +127,14 @@ class EmotivBackend(usb.backend.IBackend):
     def unplug(self) -> None:
         """The dongle is pulled out: every call fails with ENODEV."""
         self._unplugged = True
+
+    def replug(self) -> None:
+        """The dongle is plugged in again: a fresh device (kernel driver attached, nothing claimed)."""
+        with self._lock:
+            self._kernel = {0: True, 1: True} if self._kernel_driver else {0: False, 1: False}
+            self.claimed.clear()
+            self._t0 = None  # the headset's counter runs on; pacing restarts from now
+            self._unplugged = False
 
     def switch_off(self, off: bool = True) -> None:
         """The headset is switched off (True) or on again: reads time out while off."""
