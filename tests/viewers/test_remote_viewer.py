@@ -42,7 +42,25 @@ def test_oscilloscope_in_a_qt_nodegroup_updates_from_there():
         assert isinstance(image, np.ndarray) and image.ndim == 3
         plot = image[: int(image.shape[0] * 0.9), :, :3].astype(int)
         assert (plot.max(axis=2) > 100).sum() > 200  # the sines are drawn on the black background
+        # a triggered oscilloscope in the same process, its sub-nodes driven through the proxy
+        trig = gui.create_node("QTriggeredOscilloscope", name="trig0")
+        trig.configure(with_user_dialog=False)
+        trig.input.connect(dev.output)
+        trig.initialize()
+        trig.trigger.params.update(threshold=0.0, front="+")
+        trig.triggeraccumulator.params.update(left_sweep=-0.05, right_sweep=0.1, stack_size=2)
+        trig.start()
+        deadline = time.monotonic() + 30
+        while trig.counters()["triggers"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert trig.counters()["triggers"] >= 3
+        # the Node contract reaches the manager's health report
+        nodes = {info["type"]: info for info in gui.health()["nodes"].values()}
+        assert nodes["QOscilloscope"]["state"] == "running" and nodes["QOscilloscope"]["error"] is None
+        assert nodes["QOscilloscope"]["counters"]["frames"] >= 5
+        assert nodes["QTriggeredOscilloscope"]["counters"]["triggers"] >= 3
         dev.stop()
+        trig.close()
         viewer.stop()
         viewer.close()
         assert viewer.closed()
