@@ -25,9 +25,11 @@ class ImageViewer(WidgetNode):
 
     Frames are received in a background thread, which keeps only the newest
     one; the display shows it at the stream's frame rate at most (or every
-    ``refresh_interval`` ms). A display slower than the camera skips frames,
-    counted in ``counters()['skipped_frames']``, and never holds the camera
-    back.
+    ``refresh_interval`` ms). The input is ``latest_only``: the camera never
+    queues frames for the viewer. A viewer slower than the camera skips
+    frames, counted in ``counters()['skipped_frames']`` (received, never
+    drawn) and ``counters()['lost_samples']`` (never received), and never
+    holds the camera back.
 
     configure() parameters
     ----------------------
@@ -58,6 +60,8 @@ class ImageViewer(WidgetNode):
         self.plot.showAxis("bottom", False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        # only the newest frame matters: the camera never buffers frames for this reader
+        self.inputs["video"].latest_only = True
 
     def _configure(self, refresh_interval: float | None = None, levels: tuple | None = None) -> None:
         if refresh_interval is not None and not float(refresh_interval) > 0:

@@ -116,6 +116,8 @@ class QTimeFreq(WidgetNode):
         self.status = QtWidgets.QLabel("")
         layout.addWidget(self.status)
         self._map_ready.connect(self._draw_map)
+        # the viewer reads its input only to know the newest index: never make the source buffer for it
+        self.inputs["signal"].latest_only = True
         self.plots: list = []
         self.images: list = []
         self.workers: list = []
@@ -227,7 +229,7 @@ class QTimeFreq(WidgetNode):
                                     transfermode="plaindata", on_full="drop", hwm=2)
             worker.initialize()
             map_input = InputStream(name=f"map{i}")
-            map_input.connect(worker.output)
+            map_input.connect(worker.output, latest_only=True)  # an older map is never worth waiting for
             self._map_inputs.append(map_input)
         params = self._map_inputs[0].params
         self.freqs = np.asarray(params["freqs"], dtype=float)
