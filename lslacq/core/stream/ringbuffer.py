@@ -131,6 +131,7 @@ class RingBuffer:
         # logical view: axis 0 is time whatever the memory order
         self.buffer = mem.transpose(np.argsort(axisorder))
         self._header = header  # [write index, epoch, layout, spare]
+        self._hdr = memoryview(header).cast("B").cast("q")  # same memory; plain ints, fast to read and write
         if fill is None:  # like pyacq: NaN marks missing float samples
             fill = np.nan if self.dtype.kind in "fc" else 0
         self.fill = fill
@@ -156,7 +157,7 @@ class RingBuffer:
     # -- indices ----------------------------------------------------------
     def index(self) -> int:
         """Absolute index of the last sample written + 1 (the number of samples written)."""
-        return int(self._header[0])
+        return self._hdr[0]
 
     def last_index(self) -> int:
         """Absolute index of the last sample written (pyacq's name; ``index() - 1``)."""
@@ -168,7 +169,7 @@ class RingBuffer:
         Negative while fewer than ``size`` samples were written (as in pyacq):
         those samples read as ``fill``.
         """
-        return self.index() - self.size
+        return self._hdr[0] - self.size
 
     def reset_index(self) -> None:
         """Forget the history: the next chunk may start at any index again.
@@ -177,13 +178,13 @@ class RingBuffer:
         readers of a shared ring can tell messages about the old history from
         new ones.
         """
-        self._header[0] = 0
+        self._hdr[0] = 0
         self.buffer[...] = self.fill
-        self._header[1] += 1
+        self._hdr[1] += 1
 
     def epoch(self) -> int:
         """How many times the history was reset (mod 256 in stream messages)."""
-        return int(self._header[1])
+        return self._hdr[1]
 
     # -- writing ----------------------------------------------------------
     def new_chunk(self, data: np.ndarray, index: int | None = None) -> None:
@@ -207,7 +208,7 @@ class RingBuffer:
         """
         if not isinstance(data, np.ndarray):
             data = np.asarray(data, dtype=self.dtype)
-        if data.dtype != self.dtype:
+        if data.dtype is not self.dtype and data.dtype != self.dtype:
             raise TypeError(f"RingBuffer: chunk of dtype {data.dtype} written to a buffer of dtype {self.dtype}; "
                             f"convert it first (data.astype({str(self.dtype)!r}))")
         if data.ndim == 0 or data.shape[1:] != self.frame_shape:
@@ -216,10 +217,8 @@ class RingBuffer:
         if n > self.size:
             raise ValueError(f"RingBuffer: a chunk of {n} samples is longer than the buffer ({self.size} samples); "
                              "make the buffer larger or send smaller chunks")
-        current = self.index()
-        if index is None:
-            index = current + n
-        index = int(index)
+        current = self._hdr[0]
+        index = current + n if index is None else int(index)
         start = index - n
         if start < current:
             raise ValueError(f"RingBuffer: chunk covers [{start}, {index}) but {current} samples were already "
@@ -229,7 +228,7 @@ class RingBuffer:
             if start > gap_start:
                 self._write(gap_start, np.full((start - gap_start,) + self.frame_shape, self.fill, dtype=self.dtype))
         self._write(start, data)
-        self._header[0] = index
+        self._hdr[0] = index
 
     def _write(self, start: int, data: np.ndarray) -> None:
         n = data.shape[0]
@@ -256,7 +255,10 @@ class RingBuffer:
 
     # -- reading ----------------------------------------------------------
     def _check_range(self, start: int, stop: int) -> None:
-        first, last = self.first_index(), self.index()
+        last = self._hdr[0]
+        first = last - self.size
+        if first <= start <= stop <= last:
+            return
         if stop < start:
             raise IndexError(f"RingBuffer: stop={stop} is before start={start}")
         if start < first or stop > last:
@@ -292,7 +294,9 @@ class RingBuffer:
             says which range is available.
         """
         start, stop = int(start), int(stop)
-        self._check_range(start, stop)
+        last = self._hdr[0]
+        if not last - self.size <= start <= stop <= last:
+            self._check_range(start, stop)
         n = stop - start
         period, buf = self.period, self.buffer
         pos = start % period
