@@ -360,3 +360,50 @@ def test_pyacq_style_remote_node_with_the_chan_name():
             np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions, daisy=True))
         finally:
             manager.close()
+
+
+@pytest.mark.slow
+def test_labrecorder_records_the_daisy_board(tmp_path):
+    """OpenBCI -> `lslacq bridge` machinery -> the real LabRecorder engine -> XDF read by pyxdf."""
+    import gc
+
+    labrecorder = pytest.importorskip("labrecorder")
+    pyxdf = pytest.importorskip("pyxdf")
+    from lslacq_lsl import resolve_stream
+    from lslacq_lsl.device_bridge import DeviceLslBridge
+
+    name = f"obci-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "openbci.xdf"
+    with CytonEmulator(daisy=True) as emu:
+        node = OpenBCI(name="xdf")
+        node.configure(device_handle=emu.port)
+        with DeviceLslBridge(node, name=name) as bridge:
+            infos = [resolve_stream(source_id=o.source_id, timeout=10) for o in bridge.outlets.values()]
+            recording = labrecorder.Recording(str(path), infos)
+            try:
+                for outlet in bridge.outlets.values():
+                    assert outlet.wait_for_consumers(10)
+                bridge.start()
+                wait_until(lambda: bridge.pushed()[name] >= 150, timeout=30, what="150 samples on LSL")
+                bridge.stop()
+                sent = node.outputs["signals"].last_index
+                time.sleep(1.5)  # LabRecorder pulls every ~0.5 s
+            finally:
+                recording.stop()
+                del recording  # the file is written when the Recording is destroyed
+                gc.collect()
+    streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)
+    by_name = {s["info"]["name"][0]: s for s in streams}
+    eeg, aux = by_name[name], by_name[name + "-aux"]
+    info = eeg["info"]
+    assert int(info["channel_count"][0]) == 16 and float(info["nominal_srate"][0]) == 125.0
+    channels = info["desc"][0]["channels"][0]["channel"]
+    assert [c["label"][0] for c in channels] == [str(i) for i in range(1, 17)]
+    assert [c["unit"][0] for c in channels] == ["microvolts"] * 16
+    assert info["desc"][0]["acquisition"][0]["manufacturer"][0] == "OpenBCI"
+    data = eeg["time_series"]
+    assert len(data) == sent
+    np.testing.assert_allclose(data, _board(np.arange(sent), daisy=True) * UV, rtol=1e-6)
+    aux_channels = aux["info"]["desc"][0]["channels"][0]["channel"]
+    assert [c["label"][0] for c in aux_channels] == ["AccelX", "AccelY", "AccelZ"]
+    assert [c["unit"][0] for c in aux_channels] == ["g"] * 3 and len(aux["time_series"]) == sent
