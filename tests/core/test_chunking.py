@@ -122,3 +122,11 @@ def test_chunk_resizer_rejects_a_bad_chunksize():
     with pytest.raises(ValueError, match="chunksize=0 must be a positive integer"):
         node.configure(chunksize=0)
     node.close()
+
+
+def test_chunk_resizer_is_a_registered_node_type():
+    """nodegroup.create_node('ChunkResizer') works in any process (the lslacq.nodes entry point)."""
+    from lslacq.core.registry import get_node_type
+    from lslacq.core.tools import ChunkResizer
+
+    assert get_node_type("ChunkResizer") is ChunkResizer
