@@ -24,12 +24,11 @@ def test_kill_9_of_the_recording_nodegroup_loses_at_most_the_last_flush(tmp_path
     man = create_manager("rpc", auto_close_at_exit=False)
     try:
         ng = man.create_nodegroup("recording")
-        ng.register_node_type_from_module("lslacq.rec.rawrecorder", "RawRecorder")
         dev = ng.create_node("NumpyDeviceBuffer", name="dev")
         dev.configure(nb_channel=3, sample_interval=1 / RATE, chunksize=20, buffer=buffer)
         dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
         dev.initialize()
-        rec = ng.create_node("RawRecorder", name="rec")
+        rec = ng.create_node("RawRecorder", name="rec")  # through the lslacq.nodes entry point
         rec.configure(streams={"eeg": dev.output}, dirname=str(dirname), flush_interval=FLUSH)
         rec.initialize()
         rec.start()

@@ -173,3 +173,73 @@ def test_brainvision_vhdr_plays_in_microvolts_with_its_markers(tmp_path):
     np.testing.assert_array_equal(events["index"], [50, 200])
     assert [(bytes(e["type"]), bytes(e["description"]), int(e["code"])) for e in events] == \
         [(b"Stimulus", b"S  1", 1), (b"Response", b"R 15", 15)]
+
+
+def _write_edf_plus(path, digital: np.ndarray, rate: int, annotations: list[tuple[float, str]]):
+    """A minimal EDF+C file: int16 signals in records of 1 s, 0.1 µV per unit, and an annotations signal."""
+    n_records = digital.shape[0] // rate
+    labels = [f"EEG{i}" for i in range(digital.shape[1])]
+    ann_bytes = 120  # per record: 60 two-byte samples of the "EDF Annotations" signal
+    ns = len(labels) + 1
+
+    def field(value, width):
+        text = str(value).encode("ascii")
+        assert len(text) <= width
+        return text.ljust(width)
+
+    header = b"".join([field(0, 8), field("X X X X", 80), field("Startdate 01-JAN-2024 X X X", 80),
+                       field("01.01.24", 8), field("00.00.00", 8), field(256 * (ns + 1), 8), field("EDF+C", 44),
+                       field(n_records, 8), field(1, 8), field(ns, 4)])
+    signals = [*labels, "EDF Annotations"]
+    cols = [
+        [field(s, 16) for s in signals],
+        [field("", 80)] * ns,
+        [field("uV", 8)] * len(labels) + [field("", 8)],
+        [field("-3276.8", 8)] * len(labels) + [field(-1, 8)],
+        [field("3276.7", 8)] * len(labels) + [field(1, 8)],
+        [field(-32768, 8)] * ns,
+        [field(32767, 8)] * ns,
+        [field("", 80)] * ns,
+        [field(rate, 8)] * len(labels) + [field(ann_bytes // 2, 8)],
+        [field("", 32)] * ns,
+    ]
+    header += b"".join(b"".join(col) for col in cols)
+    body = b""
+    for r in range(n_records):
+        for c in range(len(labels)):
+            body += digital[r * rate:(r + 1) * rate, c].astype("<i2").tobytes()
+        tal = f"+{r}\x14\x14\x00".encode()
+        for onset, text in annotations:
+            if r <= onset < r + 1:
+                tal += f"+{onset}\x14{text}\x14\x00".encode()
+        body += tal.ljust(ann_bytes, b"\x00")
+    path.write_bytes(header + body)
+
+
+def test_edf_plus_plays_in_microvolts_with_its_annotations(tmp_path):
+    rate = 100
+    digital = ((np.arange(300 * 2).reshape(300, 2) * 37) % 2000 - 1000).astype("int16")
+    _write_edf_plus(tmp_path / "rec.edf", digital, rate, [(0.5, "S  3"), (2.25, "blink")])
+    node = FileReplay()
+    node.configure(filename=tmp_path / "rec.edf", speed=20.0, chunksize=50)
+    node.outputs["signals"].configure(protocol="inproc")
+    node.outputs["events"].configure(protocol="inproc")
+    spec = node.outputs["signals"].spec
+    assert spec["sample_rate"] == rate and spec["channel_names"] == ["EEG0", "EEG1"]
+    sig, ev = InputStream(), InputStream()
+    with node, sig, ev:
+        sig.connect(node.outputs["signals"])
+        ev.connect(node.outputs["events"])
+        node.initialize()
+        chunks = []
+        node.start()
+        assert _collect(sig, chunks, 300) == 300
+        assert node.wait_finished(5)
+        events = []
+        while ev.poll(200):
+            events.append(ev.recv()[1])
+        node.stop()
+    np.testing.assert_allclose(np.concatenate([c for _, c in chunks]), digital * 0.1, rtol=1e-9, atol=1e-9)
+    events = np.concatenate(events)
+    np.testing.assert_array_equal(events["index"], [50, 225])
+    assert [bytes(d) for d in events["description"]] == [b"S  3", b"blink"]
