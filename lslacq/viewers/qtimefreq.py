@@ -116,8 +116,6 @@ class QTimeFreq(WidgetNode):
         self.status = QtWidgets.QLabel("")
         layout.addWidget(self.status)
         self._map_ready.connect(self._draw_map)
-        # the viewer reads its input only to know the newest index: never make the source buffer for it
-        self.inputs["signal"].latest_only = True
         self.plots: list = []
         self.images: list = []
         self.workers: list = []
