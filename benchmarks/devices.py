@@ -65,11 +65,12 @@ def worker_audio_bare(seconds: float) -> None:
     import pyaudio
 
     pa = pyaudio.PyAudio()
-    count = [0]
+    count = [0, 0]
 
     def callback(in_data, frame_count, time_info, status):
         data = np.frombuffer(in_data, dtype=np.int16).reshape(frame_count, AUDIO_CHANNELS)
         count[0] += data.shape[0]
+        count[1] += bool(status & pyaudio.paInputOverflow)
         return None, pyaudio.paContinue
 
     stream = pa.open(rate=AUDIO_RATE, channels=AUDIO_CHANNELS, format=pyaudio.paInt16, input=True,
@@ -78,7 +79,7 @@ def worker_audio_bare(seconds: float) -> None:
     stream.stop_stream()
     stream.close()
     pa.terminate()
-    _emit(dict(cpu=cpu, wall=wall, samples=count[0]))
+    _emit(dict(cpu=cpu, wall=wall, samples=count[0], overflows=count[1]))
 
 
 def worker_audio_zmq(seconds: float) -> None:
@@ -93,11 +94,12 @@ def worker_audio_zmq(seconds: float) -> None:
     sys.stdin.readline()
     time.sleep(0.3)  # the subscription reaches the PUB socket
     pa = pyaudio.PyAudio()
-    count = [0]
+    count = [0, 0]
 
     def callback(in_data, frame_count, time_info, status):
         data = np.frombuffer(in_data, dtype=np.int16).reshape(frame_count, AUDIO_CHANNELS)
         count[0] += data.shape[0]
+        count[1] += bool(status & pyaudio.paInputOverflow)
         pub.send(count[0].to_bytes(8, "little"), zmq.SNDMORE)
         pub.send(data, copy=False)
         return None, pyaudio.paContinue
@@ -109,7 +111,7 @@ def worker_audio_zmq(seconds: float) -> None:
     stream.close()
     pa.terminate()
     pub.close()
-    _emit(dict(cpu=cpu, wall=wall, samples=count[0]))
+    _emit(dict(cpu=cpu, wall=wall, samples=count[0], overflows=count[1]))
 
 
 def worker_audio_node(seconds: float) -> None:
@@ -298,7 +300,9 @@ def bench_audio(seconds: float, rounds: int) -> None:
           f"{n / z:.2f} against the raw pyzmq send")
     lat = [r["latency_ms"] for r in node if "latency_ms" in r]
     print(f"  node: samples sent {node[-1]['samples']}, received by the reader process {node[-1]['received']}, "
-          f"lost {sum(r['lost'] for r in node)}, input overflows {sum(r['overflows'] for r in node)}")
+          f"lost {sum(r['lost'] for r in node)}")
+    print(f"  input overflows reported by PortAudio (machine load): bare {sum(r['overflows'] for r in bare)}, "
+          f"bare + pyzmq {sum(r['overflows'] for r in raw)}, node {sum(r['overflows'] for r in node)}")
     if lat:
         print(f"  latency send -> other process: median {statistics.median(x[0] for x in lat):.2f} ms, "
               f"p99 {max(x[1] for x in lat):.2f} ms")
