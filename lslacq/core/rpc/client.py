@@ -363,7 +363,7 @@ class RPCClient:
         Every client the server knows is told that it disconnected. Returns
         True at once if the server has already disconnected from this client.
         """
-        if self._disconnected:
+        if self.disconnected():
             return True
         return self.send("close", sync=sync, timeout=timeout, **kwds)
 

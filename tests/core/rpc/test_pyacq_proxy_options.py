@@ -159,6 +159,7 @@ def test_pyacq_call_to_a_dead_server_raises_timeout_error():
             client.ping(timeout=5)
         assert time.monotonic() - started < 5  # within its timeout
         assert isinstance(info.value, (ServerGoneError, RemoteCallError))
+        assert client.close_server() is True  # the server is gone: True without error, as the manual says
     finally:
         client.close()
         proc.kill()
