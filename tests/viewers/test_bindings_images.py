@@ -1,0 +1,101 @@
+"""QTimeFreq, ImageViewer and QDigitalOscilloscope open and draw under PySide6 too (their other tests run
+in-process under PyQt5, the users' binding)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import time
+import numpy as np
+from lslacq.core.stream import OutputStream
+from lslacq.viewers import ImageViewer, QDigitalOscilloscope, QTimeFreq
+from lslacq.viewers._qt import QT_LIB, mkQApp
+
+app = mkQApp()
+
+def pump(condition):
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        app.processEvents()
+        time.sleep(0.005)
+
+# QTimeFreq: a 20 Hz sine, maps computed in worker threads and drawn through a Qt signal
+sig = OutputStream(name="sig")
+sig.configure(protocol="tcp", dtype="float32", shape=(-1, 1), sample_rate=500.0)
+tf = QTimeFreq(name="tf")
+tf.configure(with_user_dialog=False, max_xsize=3.0)
+tf.input.connect(sig)
+tf.initialize()
+tf.params["xsize"] = 2.0
+tf.params["timefreq", "f_stop"] = 60.0
+pump(lambda: not tf._rebuild_pending and tf.freqs.max() < 60)
+tf.show()
+tf.start()
+sig.send(np.sin(2 * np.pi * 20 * np.arange(1500) / 500.0).astype("float32")[:, None], index=1500)
+pump(lambda: tf.workers[0].head == 1500)
+tf.refresh()
+pump(lambda: tf.maps_drawn >= 1)
+peak = tf.freqs[int(np.argmax(tf.images[0].image[len(tf.times) // 2]))]
+tf.close()
+sig.close()
+
+# ImageViewer: a red frame
+video = OutputStream(name="video")
+video.configure(protocol="tcp", streamtype="image/video", dtype="uint8", shape=(-1, 30, 40, 3), sample_rate=30.0)
+iv = ImageViewer(name="iv")
+iv.configure()
+iv.input.connect(video)
+iv.initialize()
+iv.resize(200, 150)
+iv.show()
+iv.start()
+frame = np.zeros((1, 30, 40, 3), np.uint8)
+frame[..., 0] = 255
+video.send(frame)
+pump(lambda: iv.counters()["last_index"] == 1)
+iv.refresh()
+image = iv.grab_array()
+red = int(((image[..., 0] > 200) & (image[..., 1] < 50)).sum())
+iv.close()
+video.close()
+
+# QDigitalOscilloscope: 8 bits, 8 rows
+ttl = OutputStream(name="ttl")
+ttl.configure(protocol="tcp", dtype="uint8", shape=(-1, 1), sample_rate=1000.0)
+dig = QDigitalOscilloscope(name="dig")
+dig.configure(with_user_dialog=False)
+dig.input.connect(ttl)
+dig.initialize()
+dig.show()
+dig.start()
+ttl.send(np.full((500, 1), 0b1010, np.uint8), index=500)
+pump(lambda: dig.counters()["last_index"] == 500)
+dig.refresh()
+dig.grab_array()
+offsets = [dig.by_channel_params[c, "offset"] for c in range(dig.nb_channel)]
+dig.close()
+ttl.close()
+print(QT_LIB, peak, red, dig.nb_channel, offsets[0], offsets[-1])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("binding", ["PySide6"])
+def test_image_viewers_open_and_draw(binding):
+    if importlib.util.find_spec(binding) is None:
+        pytest.skip(f"{binding} is not installed")
+    env = dict(os.environ, PYQTGRAPH_QT_LIB=binding, QT_QPA_PLATFORM="offscreen")
+    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    lib, peak, red, nb_channel, top, bottom = run.stdout.split()[-6:]
+    assert lib == binding
+    assert float(peak) == 21.0  # the QTimeFreq row nearest 20 Hz (3, 6, ... 57 Hz)
+    assert int(red) > 1000  # the red frame fills the ImageViewer
+    assert int(nb_channel) == 8 and float(top) == 7.0 and float(bottom) == 0.0
