@@ -25,18 +25,20 @@ def _numbers(line: str) -> dict:
     return {k.strip(): int(v) for k, v in re.findall(r"([a-z ]+): (\d+)", line)}
 
 
+@pytest.mark.slow
 def test_6_4_audio_oscilloscope_remote():
     out = _numbers(_run("audio_oscilloscope_remote.py", "--duration", "2").splitlines()[-1])
     assert out["samples received"] > 20000 and out["lost"] == 0 and out["frames drawn"] >= 3
 
 
+@pytest.mark.slow
 def test_6_6_audio_triggered_oscilloscope():
     out = _numbers(_run("audio_triggered_oscilloscope.py", "--duration", "3").splitlines()[-1])
     assert out["triggers"] >= 2 and out["sweeps stacked"] >= 2 and out["frames drawn"] >= 3
 
 
-@pytest.mark.parametrize("mode", ["local-local", pytest.param("remote-local", marks=pytest.mark.slow),
-                                  pytest.param("remote-remote", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["local-local", "remote-local", "remote-remote"])
 def test_6_1_local_and_remote_nodes(mode):
     pytest.importorskip("av", reason="WebCamAV needs PyAV (the video extra)")
     line = [x for x in _run("local_and_remote_nodes.py", "--mode", mode, "--duration", "2").splitlines()

@@ -47,6 +47,7 @@ def lsl_streams():
     del outlet, marker_outlet
 
 
+@pytest.mark.slow
 def test_view_shows_a_stream_and_its_markers(lsl_streams, tmp_path):
     shot = tmp_path / "view.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
@@ -67,6 +68,7 @@ def test_view_shows_a_stream_and_its_markers(lsl_streams, tmp_path):
     assert (image.max(axis=2) > 100).sum() > 1000  # and the traces
 
 
+@pytest.mark.slow
 def test_view_errors_name_the_problem(lsl_streams):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", "no-such-stream-" + uuid.uuid4().hex[:6],
