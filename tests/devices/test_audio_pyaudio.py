@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from jack_rig import RATE, jack_server  # noqa: F401  (the session fixture)
+from jack_rig import RATE, jack_server_fixture  # noqa: F401  (the session fixture 'jack_server')
 
 pytest.importorskip("pyaudio")
 

@@ -179,7 +179,8 @@ def test_remote_nodegroup_camera():
     finally:
         inp.close()
         manager.close()
-    assert images.shape == (5, 60, 80, 3) and (images == np.array([0, 128, 0], np.uint8)).all()  # FFmpeg green is #008000
+    assert images.shape == (5, 60, 80, 3)
+    assert (images == np.array([0, 128, 0], np.uint8)).all()  # FFmpeg's green is #008000
 
 
 def test_devices_list_reports_cameras(monkeypatch, capsys):
