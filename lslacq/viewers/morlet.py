@@ -173,33 +173,23 @@ class MorletEngine:
 
         self.plot_length = max(1, int(math.ceil(xsize * sample_rate / q)))
         n_display = self.plot_length * q
-        reach = int(math.ceil(_TIME_SUPPORT * float(scales.max())))  # half-length of the longest wavelet
-        self.margin = int(math.ceil(reach / q)) * q
-        self.window_size = self.margin + n_display
-        self.sub_fft_size = m = _fast_len(int(math.ceil((self.window_size + reach) / q)))
-        self.fft_size = n = m * q
         self.times = (np.arange(self.plot_length) * q - n_display) / sample_rate
-        self._first_column = self.margin // q
-
-        # sparse bank: for frequency j, bins k (signed) of the full spectrum where the wavelet's
-        # Gaussian matters, their destination k mod M in the folded spectrum, and the weights
         weight = scales ** -(1.0 + p.normalisation) * scales * np.sqrt(2 * np.pi) / q  # 1/q: exact decimation
-        rows, src, dst, values = [], [], [], []
-        for j, (s, nu0, sig) in enumerate(zip(scales, self.freqs / sample_rate, sigma_nu)):
-            k_lo = int(math.ceil((nu0 - _FREQ_SUPPORT * sig) * n))
-            k_hi = int(math.floor((nu0 + _FREQ_SUPPORT * sig) * n))
-            k = np.arange(max(k_lo, -(n // 2) + 1), min(k_hi, n // 2) + 1)[:m]  # at most M bins: no collision
-            nu = k / n
-            rows.append(np.full(k.size, j))
-            src.append(k)
-            dst.append(k % m)
-            values.append(weight[j] * np.exp(-2 * np.pi ** 2 * s ** 2 * (nu - nu0) ** 2))
-        rows, src, dst = (np.concatenate(a) for a in (rows, src, dst))
-        self._flat_dst = (rows * m + dst).astype(np.intp)
-        self._src = np.abs(src).astype(np.intp)
-        self._conj = np.flatnonzero(src < 0)  # negative frequencies of a real signal: conjugate bins
-        self._bank = np.concatenate(values).astype(np.float32)
-        self._folded = np.zeros((self.freqs.size, m), dtype=np.complex64)
+        # frequencies are computed in groups whose longest wavelet reaches at most twice as far as their
+        # shortest: each group reads and transforms only the history its own wavelets need
+        self._groups: list[_FrequencyGroup] = []
+        order = np.argsort(-scales)
+        start = 0
+        while start < order.size:
+            stop = start + 1
+            while stop < order.size and scales[order[stop]] * 2 > scales[order[start]]:
+                stop += 1
+            rows = order[start:stop]
+            self._groups.append(_FrequencyGroup(rows, scales[rows], self.freqs[rows] / sample_rate, weight[rows],
+                                                q, n_display))
+            start = stop
+        self.margin = max(g.margin for g in self._groups)
+        self.window_size = self.margin + n_display
 
     def __repr__(self) -> str:
         return (f"<MorletEngine {self.freqs.size} freqs {self.freqs[0]:g}-{self.freqs[-1]:g} Hz, "
@@ -243,6 +233,47 @@ class MorletEngine:
         tail = sig[-self.window_size:]
         x[self.window_size - tail.size:] = tail
         np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        out = np.empty((self.freqs.size, self.plot_length), dtype=np.float32)
+        for group in self._groups:
+            out[group.rows] = group.compute(x[self.window_size - group.window_size:], workers, fft)
+        return out.T
+
+
+class _FrequencyGroup:
+    """Frequencies transformed together: one FFT of the window they need, one short inverse FFT each.
+
+    For each frequency: the bins (signed) of the window's spectrum where its
+    wavelet's Gaussian matters, their destination ``k mod M`` in the folded
+    spectrum, and the Gaussian's values there.
+    """
+
+    def __init__(self, rows: np.ndarray, scales: np.ndarray, nu0: np.ndarray, weight: np.ndarray, q: int,
+                 n_display: int):
+        self.rows = rows
+        self.plot_length = n_display // q
+        reach = int(math.ceil(_TIME_SUPPORT * float(scales.max())))  # half-length of the longest wavelet
+        self.margin = int(math.ceil(reach / q)) * q
+        self.window_size = self.margin + n_display
+        self.sub_fft_size = m = _fast_len(int(math.ceil((self.window_size + reach) / q)))
+        self.fft_size = n = m * q
+        self.first_column = self.margin // q
+        dst_all, src_all, values = [], [], []
+        for j, (s, center) in enumerate(zip(scales, nu0)):
+            sigma = 1.0 / (2 * np.pi * s)
+            k_lo = int(math.ceil((center - _FREQ_SUPPORT * sigma) * n))
+            k_hi = int(math.floor((center + _FREQ_SUPPORT * sigma) * n))
+            k = np.arange(max(k_lo, -(n // 2) + 1), min(k_hi, n // 2) + 1)[:m]  # at most M bins: no collision
+            src_all.append(k)
+            dst_all.append(j * m + k % m)
+            values.append(weight[j] * np.exp(-2 * np.pi ** 2 * s ** 2 * (k / n - center) ** 2))
+        src = np.concatenate(src_all)
+        self._flat_dst = np.concatenate(dst_all).astype(np.intp)
+        self._src = np.abs(src).astype(np.intp)
+        self._conj = np.flatnonzero(src < 0)  # negative frequencies of a real signal: conjugate bins
+        self._bank = np.concatenate(values).astype(np.float32)
+        self._folded = np.zeros((rows.size, m), dtype=np.complex64)
+
+    def compute(self, x: np.ndarray, workers: int, fft) -> np.ndarray:
         spectrum = fft.rfft(x, n=self.fft_size, workers=workers)
         picked = spectrum[self._src]
         if self._conj.size:
@@ -251,5 +282,4 @@ class MorletEngine:
         folded.fill(0)
         folded.reshape(-1)[self._flat_dst] = picked * self._bank
         out = fft.ifft(folded, axis=1, workers=workers, overwrite_x=False)
-        first = self._first_column
-        return np.abs(out[:, first:first + self.plot_length]).T
+        return np.abs(out[:, self.first_column:self.first_column + self.plot_length])
