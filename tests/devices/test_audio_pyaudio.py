@@ -256,26 +256,42 @@ def test_bridge_audio_command_publishes_the_microphone_on_lsl(jack_server):
         proc.stderr.close()
 
 
-def test_remote_nodegroup_records(jack_server):
-    """Manual 6.5: ng.create_node('PyAudio') in another process, its output read here over tcp."""
+def test_remote_nodegroup_records_and_feeds_an_lsl_outlet(jack_server):
+    """Manual 6.5: ng.create_node('PyAudio') in another process, its output read here over tcp and
+    published on LSL by an LslOutlet in the same nodegroup."""
+    pytest.importorskip("pylsl")
     from lslacq import create_manager
+    from lslacq_lsl import resolve_stream
 
+    name = f"lslacq-test-remote-audio-{os.getpid()}"
     manager = create_manager()
     inp = InputStream()
     try:
-        dev = manager.create_nodegroup("audio").create_node("PyAudio", name="mic")
+        ng = manager.create_nodegroup("audio")
+        dev = ng.create_node("PyAudio", name="mic")
         default_input = dev.default_input_device()
         assert any(d["name"] == "system" for d in dev.list_device_specs())
         dev.configure(nb_channel=1, sample_rate=44100.0, input_device_index=default_input, format="int16",
                       chunksize=1024)
         dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
         dev.initialize()
+        outlet = ng.create_node("LslOutlet", name="lsl-mic")
+        outlet.configure(name=name, type="Audio")
+        outlet.inputs["signals"].connect(dev.output)
+        outlet.initialize()
         inp.connect(dev.output)
+        outlet.start()
         dev.start()
         data = _collect(inp, 8192)
+        info = resolve_stream(name=name, timeout=20)
+        assert info.channel_count() == 1 and info.nominal_srate() == RATE and info.type() == "Audio"
+        deadline = time.monotonic() + 30
+        while outlet.n_pushed < 8192:
+            assert time.monotonic() < deadline, "the remote LslOutlet published nothing"
+            time.sleep(0.05)
         dev.stop()
         assert data.shape[1] == 1 and data.dtype == np.int16
-        assert dev.counters()["samples_out"] >= 8192 and dev.error is None
+        assert dev.counters()["samples_out"] >= 8192 and dev.error is None and outlet.error is None
     finally:
         inp.close()
         manager.close()

@@ -195,3 +195,52 @@ def test_devices_list_reports_cameras(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "video /dev/null: unusable: /dev/null is not a camera" in captured.out
     assert "none of ['/dev/null'] can be opened" in captured.err
+
+
+def test_small_video_feeds_an_lsl_outlet_and_is_sent_without_copy():
+    """A thumbnail camera published on LSL (one channel per pixel value), read back with pylsl."""
+    pylsl = pytest.importorskip("pylsl")
+    from lslacq_lsl import LslOutlet, resolve_stream
+
+    name = f"lslacq-test-video-{os.getpid()}"
+    cam = WebCamAV(name="cam")
+    outlet = LslOutlet(name="lsl-cam")
+    sent = []
+    try:
+        cam.configure(url="color=c=red:size=8x6:rate=30,format=rgb24,realtime", format="lavfi")
+        cam.output.configure(protocol="inproc")
+        send = cam.output.send
+
+        def spy(data, index=None):
+            sent.append(data)
+            send(data, index=index)
+
+        cam.output.send = spy
+        outlet.configure(name=name, type="Video")
+        outlet.inputs["signals"].connect(cam.output)
+        outlet.initialize()
+        cam.initialize()
+        info = resolve_stream(name=name, timeout=20)
+        assert info.channel_count() == 6 * 8 * 3 and info.nominal_srate() == 30.0
+        inlet = pylsl.StreamInlet(info)
+        try:
+            inlet.open_stream(timeout=10)
+            outlet.start()
+            cam.start()
+            rows = []
+            deadline = time.monotonic() + 30
+            while len(rows) < 3:
+                assert time.monotonic() < deadline
+                chunk, _ = inlet.pull_chunk(timeout=1.0)
+                rows += chunk
+            cam.stop()
+        finally:
+            inlet.close_stream()
+            del inlet
+    finally:
+        cam.close()
+        outlet.close()
+    frames = np.asarray(rows[:3]).reshape(3, 6, 8, 3)
+    assert (frames == [255, 0, 0]).all()
+    # the chunk sent is a view of FFmpeg's frame buffer (an RGB source needs no conversion): no copy
+    assert sent and not sent[0].flags.owndata and sent[0].shape == (1, 6, 8, 3)
