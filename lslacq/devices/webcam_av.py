@@ -226,7 +226,7 @@ class WebCamAV(Node):
         shape = (self.height, self.width, 3)
         rate = self.sample_rate
         time_base = float(stream.time_base) if stream.time_base else 0.0
-        first_pts = None
+        last_time = None
         last = -1  # frame number of the last frame sent
         try:
             for frame in container.decode(stream):
@@ -238,13 +238,17 @@ class WebCamAV(Node):
                                       f"the stream was configured for {shape[1]}x{shape[0]}")
                 if not image.flags.c_contiguous:  # padded lines: the only copy
                     image = np.ascontiguousarray(image)
-                number = last + 1
+                step = 1
                 if frame.pts is not None and time_base:
-                    if first_pts is None:
-                        first_pts = frame.pts
-                    number = max(last + 1, round((frame.pts - first_pts) * time_base * rate))
-                self.dropped_frames += number - last - 1
-                last = number
+                    # frames since the previous one, from their times: jitter below half a period is
+                    # one step, a missing frame two steps (a gap in the index, counted)
+                    now = frame.pts * time_base
+                    if last_time is not None:
+                        step = max(1, round((now - last_time) * rate))
+                    last_time = now
+                self.dropped_frames += step - 1
+                last += step
+                number = last
                 send(image[np.newaxis], index=number + 1)
                 self.n_frames += 1
             else:

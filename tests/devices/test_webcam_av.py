@@ -244,3 +244,18 @@ def test_small_video_feeds_an_lsl_outlet_and_is_sent_without_copy():
     assert (frames == [255, 0, 0]).all()
     # the chunk sent is a view of FFmpeg's frame buffer (an RGB source needs no conversion): no copy
     assert sent and not sent[0].flags.owndata and sent[0].shape == (1, 6, 8, 3)
+
+
+def test_frames_missing_from_the_source_are_a_counted_gap_in_the_index():
+    # FFmpeg's select filter drops frames 5 and 6 and keeps the others' times, as a camera skipping frames
+    cam, inp = _camera("testsrc=size=64x48:rate=30:duration=0.5,select='not(eq(n\\,5)+eq(n\\,6))'")
+    try:
+        cam.start()
+        positions, _ = _frames(inp, 13)
+        cam.stop()
+        counters = cam.counters()
+    finally:
+        cam.close()
+        inp.close()
+    assert positions == [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15]
+    assert counters["dropped_frames"] == 2 and counters["frames"] == 13 and counters["lost_samples"] == 0
