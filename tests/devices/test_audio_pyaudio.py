@@ -220,6 +220,7 @@ def test_playback_fifo_pads_and_waits():
         fifo.write(b"abc")
 
 
+@pytest.mark.slow
 def test_bridge_audio_command_publishes_the_microphone_on_lsl(jack_server):
     pylsl = pytest.importorskip("pylsl")
     from lslacq_lsl import resolve_stream
@@ -256,6 +257,7 @@ def test_bridge_audio_command_publishes_the_microphone_on_lsl(jack_server):
         proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_remote_nodegroup_records_and_feeds_an_lsl_outlet(jack_server):
     """Manual 6.5: ng.create_node('PyAudio') in another process, its output read here over tcp and
     published on LSL by an LslOutlet in the same nodegroup."""
@@ -312,6 +314,7 @@ def test_devices_list_command_shows_the_jack_card(jack_server, capsys):
     assert system["kind"] == "audio" and system["inputs"] == 2 and system["default_input"] is True
 
 
+@pytest.mark.slow
 def test_jack_dummy_command_runs_and_stops(jack_server):
     name = f"lslacq-cmd-{os.getpid()}"
     result = subprocess.run([sys.executable, "-m", "lslacq.cli", "devices", "jack-dummy", "--name", name, "--rate",

@@ -160,6 +160,7 @@ def test_send_failure_reaches_the_node_contract():
     assert str(cam.error) == "stream broke" and failures == [cam.error]
 
 
+@pytest.mark.slow
 def test_remote_nodegroup_camera():
     """Manual 6.1/6.3: ng.create_node('WebCamAV') in another process, frames read here over tcp."""
     from lslacq import create_manager
