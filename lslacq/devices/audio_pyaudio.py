@@ -382,12 +382,13 @@ class PyAudio(Node):
                       format: str) -> None:
         listing = _describe(specs, default_input_device(pa), default_output_device(pa))
         key = "maxInputChannels" if kind == "input" else "maxOutputChannels"
+        given = index
         try:
-            index = int(index)
-            if isinstance(index, bool) or not 0 <= index < len(specs):
+            if isinstance(given, bool) or int(given) != given or not 0 <= int(given) < len(specs):
                 raise ValueError
+            index = int(given)
         except (TypeError, ValueError):
-            raise AudioDeviceError(f"{self.name}: {kind}_device_index={index!r} is not a device index; devices: "
+            raise AudioDeviceError(f"{self.name}: {kind}_device_index={given!r} is not a device index; devices: "
                                    f"{listing}") from None
         device = specs[index]
         if device[key] < 1:

@@ -159,6 +159,9 @@ def test_bad_configuration_errors_name_the_devices(jack_server):
             card.configure(nb_channel=3, sample_rate=RATE, output_device_index=index)
         with pytest.raises(AudioDeviceError, match=r"input_device_index=7 is not a device index; devices: 0<>: system"):
             card.configure(sample_rate=RATE, input_device_index=7)
+        for bad in (True, "mic", 0.5):
+            with pytest.raises(AudioDeviceError, match=rf"output_device_index={bad!r} is not a device index"):
+                card.configure(sample_rate=RATE, output_device_index=bad)
         with pytest.raises(ValueError, match=r"format='int8' is not supported; use one of \['int16', 'int32'"):
             card.configure(sample_rate=RATE, input_device_index=index, format="int8")
         with pytest.raises(ValueError, match="give input_device_index"):
