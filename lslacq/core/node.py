@@ -88,9 +88,10 @@ class Node:
             self.inputs[stream_name] = InputStream(spec=spec, node=self, name=stream_name)
         self.optional_outputs: set[str] = set()
         for stream_name, spec in self._output_specs.items():
-            spec = dict(spec)
-            if spec.pop("optional", False):
-                self.optional_outputs.add(stream_name)
+            if isinstance(spec, dict) and "optional" in spec:
+                spec = dict(spec)
+                if spec.pop("optional"):
+                    self.optional_outputs.add(stream_name)
             self.outputs[stream_name] = OutputStream(spec=spec, node=self, name=stream_name)
 
     def __repr__(self) -> str:

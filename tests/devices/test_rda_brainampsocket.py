@@ -93,8 +93,11 @@ def test_server_closing_is_reported_and_restart_works(emulator, caplog):
             assert failed.wait(20)
         assert isinstance(node.error, BrokenStreamError) and errors == [node.error]
         # the node contract logs it once (the RDA client, whose failure the node listens to, does not)
-        records = [r for r in caplog.records if r.levelname == "ERROR"]
-        assert len(records) == 1 and "node 'amp' (BrainAmpSocket) failed" in records[0].getMessage()
+        errors = [(r.name, r.getMessage()) for r in caplog.records if r.levelname == "ERROR"]
+        reported = [r for r in caplog.records if r.exc_info and r.exc_info[1] is node.error]
+        assert len(reported) == 1, errors
+        assert "node 'amp' (BrainAmpSocket) failed" in reported[0].getMessage()
+        assert not [e for e in errors if e[0] == "lslacq.devices.rda.client"], errors
         assert not node.is_streaming and "closed the connection" in node.stop_reason
         node.stop()
         sig.empty_queue()
