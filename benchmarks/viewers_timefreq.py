@@ -165,10 +165,10 @@ def bench_viewer(refreshes):
             src.send(data[stop - 100:stop], index=stop)
         _pump(app, lambda: all(w.head == n for w in viewer.workers))
         for _ in range(refreshes):
-            drawn = viewer.maps_drawn
+            target = viewer.maps_drawn + N_CHANNELS
             t0 = time.perf_counter()
             viewer.refresh()
-            _pump(app, lambda: viewer.maps_drawn >= drawn + N_CHANNELS)
+            _pump(app, lambda target=target: viewer.maps_drawn >= target)
             times.append(time.perf_counter() - t0)
         compute = max(w.compute_time for w in viewer.workers)
     finally:

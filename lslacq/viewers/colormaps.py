@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lookup_table", "COLORMAPS"]
+__all__ = ["COLORMAPS", "lookup_table"]
 
 # pyacq's choices, as piecewise-linear (position, r, g, b) anchors (matplotlib's definitions)
 _ANCHORS = {

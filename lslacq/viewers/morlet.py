@@ -258,7 +258,7 @@ class _FrequencyGroup:
         self.fft_size = n = m * q
         self.first_column = self.margin // q
         dst_all, src_all, values = [], [], []
-        for j, (s, center) in enumerate(zip(scales, nu0)):
+        for j, (s, center) in enumerate(zip(scales, nu0, strict=True)):
             sigma = 1.0 / (2 * np.pi * s)
             k_lo = int(math.ceil((center - _FREQ_SUPPORT * sigma) * n))
             k_hi = int(math.floor((center + _FREQ_SUPPORT * sigma) * n))

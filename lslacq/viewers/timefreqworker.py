@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+
 import numpy as np
 
 from ..core.node import Node

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from viewer_helpers import wait_until
 
 from lslacq.core.stream import OutputStream
 from lslacq.viewers.imageviewer import ImageViewer
-
-from viewer_helpers import wait_until
 
 H, W = 40, 60
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)

@@ -221,8 +221,8 @@ def _wait_rebuilt(qapp, viewer):
 
 
 def test_qtimefreq_draws_each_channels_energy_in_the_row_of_its_frequency(qapp, source):
+
     from lslacq.viewers._qt import qimage_to_array
-    from viewer_helpers import wait_until
 
     viewer = _viewer(source)
     try:
@@ -289,9 +289,10 @@ def test_qtimefreq_reads_a_channel_major_sharedmem_input_directly_and_changes_se
 
 @pytest.mark.slow
 def test_qtimefreq_workers_in_other_nodegroups(qapp, source):
+    from viewer_helpers import wait_until
+
     from lslacq.core import create_manager
     from lslacq.viewers._qt import qimage_to_array
-    from viewer_helpers import wait_until
 
     manager = create_manager("rpc", auto_close_at_exit=False)
     try:
@@ -350,7 +351,6 @@ def test_a_stalled_viewer_and_worker_never_hold_the_source_back(qapp, source, mo
     import threading
     import time
 
-    from viewer_helpers import wait_until
 
     viewer = _viewer(source)
     reader = InputStream(name="recorder")

@@ -28,7 +28,7 @@ def test_webcam_viewer_shows_the_test_pattern():
     match = re.search(r"frames received: (\d+), drawn: (\d+), skipped by the display: (\d+), frame size 320x240",
                       out)
     assert match, out
-    received, drawn, skipped = (int(g) for g in match.groups())
+    received, drawn, _skipped = (int(g) for g in match.groups())
     assert drawn >= 1 and received >= drawn  # frames went through and reached the screen
 
 
