@@ -269,32 +269,23 @@ class Node:
         Returns
         -------
         dict
-            ``samples_in``: sample position reached on the inputs (index after
-            the last chunk received, summed over inputs); ``samples_out``:
-            samples sent (index after the last chunk sent, summed over
-            outputs); ``lost_samples``: samples the inputs never received;
-            ``last_index``: the highest index sent (or received, for a node
-            without outputs), None before any data; ``latency``: seconds
-            behind the source, None when the node cannot know it.
+            ``samples_in``: sample position reached on the inputs (the index
+            after the last chunk received; the largest over inputs);
+            ``samples_out``: the same for the outputs (samples sent since the
+            stream's count started; the largest over outputs, so a splitter
+            or a device with a marker output counts its samples once);
+            ``lost_samples``: samples the inputs never received (summed over
+            inputs); ``last_index``: the index after the newest chunk sent
+            (received, for a node without outputs), None before any data;
+            ``latency``: seconds behind the source, None when the node cannot
+            know it.
         """
         samples_in = lost = 0
-        last_in = None
         for inp in list(self.inputs.values()):
-            position = _input_position(inp)
             lost += int(inp.lost_samples)
-            if position is not None:
-                samples_in += position
-                last_in = position if last_in is None else max(last_in, position)
-        samples_out = 0
-        last_out = None
-        for out in list(self.outputs.values()):
-            if not out.configured:
-                continue
-            index = int(out.last_index)
-            samples_out += index
-            if index > 0:
-                last_out = index if last_out is None else max(last_out, index)
-        last_index = last_out if last_out is not None else last_in
+            samples_in = max(samples_in, _input_position(inp) or 0)
+        samples_out = max([int(out.last_index) for out in list(self.outputs.values()) if out.configured], default=0)
+        last_index = samples_out or samples_in or None
         return {"samples_in": samples_in, "samples_out": samples_out, "lost_samples": lost,
                 "last_index": last_index, "latency": None}
 

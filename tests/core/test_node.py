@@ -350,3 +350,22 @@ def test_optional_output_may_stay_unconfigured():
     assert not node.outputs["aux"].configured
     assert node.counters()["samples_out"] == 0
     node.close()
+
+
+def test_counters_count_samples_once_across_outputs():
+    """A splitter (or a device with a marker output) counts its samples once: the largest output position."""
+
+    class Split(Node):
+        _output_specs = {"a": {"dtype": "float32", "shape": (-1, 1)}, "b": {"dtype": "float32", "shape": (-1, 1)}}
+
+    node = Split(name="split")
+    node.configure()
+    for out in node.outputs.values():
+        out.configure(protocol="inproc")
+    node.initialize()
+    node.outputs["a"].send(np.zeros((7, 1), "float32"))
+    node.outputs["b"].send(np.zeros((7, 1), "float32"))
+    node.outputs["b"].send(np.zeros((3, 1), "float32"))
+    assert node.counters() == {"samples_in": 0, "samples_out": 10, "lost_samples": 0, "last_index": 10,
+                               "latency": None}
+    node.close()
