@@ -353,3 +353,37 @@ def test_manual_oscilloscope_example_with_pyaudio(jack_server):
     assert result.returncode == 0, result.stdout + result.stderr
     match = __import__("re").search(r"samples received: (\d+), lost: 0", result.stdout)
     assert match and int(match.group(1)) >= 1024, result.stdout
+
+
+def test_xruns_are_counted_and_logged(jack_server, caplog):
+    """A callback that misses its deadline (here: a send that takes 60 ms, over two JACK periods) is an
+    xrun: PortAudio flags it, the node counts it and logs a warning (from its monitor thread)."""
+    card = PyAudio(name="mic")
+    inp = InputStream()
+    try:
+        card.configure(nb_channel=2, sample_rate=RATE, input_device_index=card.default_input_device())
+        card.output.configure(protocol="inproc")
+        card.initialize()
+        inp.connect(card.output)
+        send, calls = card._send, [0]
+
+        def slow_send(data, index):
+            calls[0] += 1
+            if calls[0] in (5, 10, 15):
+                time.sleep(0.06)
+            send(data, index=index)
+
+        card._send = slow_send
+        with caplog.at_level("WARNING", logger="lslacq.devices.audio_pyaudio"):
+            card.start()
+            deadline = time.monotonic() + 30
+            while card.counters()["input_overflows"] == 0:
+                assert time.monotonic() < deadline, card.counters()
+                time.sleep(0.05)
+            card.stop()
+    finally:
+        card.close()
+        inp.close()
+    assert card.error is None
+    assert any("input overflows" in r.getMessage() and "recorded samples were lost" in r.getMessage()
+               for r in caplog.records)
