@@ -142,8 +142,9 @@ class QTimeFreq(WidgetNode):
 
     def after_input_connect(self, inputname: str) -> None:
         params = self.input.params
-        if len(params.frame_shape) != 1:
-            raise ValueError(f"{self.name}: QTimeFreq displays (time, channel) signals, got shape {params.shape}")
+        if len(params.frame_shape) > 1:
+            raise ValueError(f"{self.name}: QTimeFreq displays (time, channel) or 1-D signals, got shape "
+                             f"{params.shape}")
         if not params.sample_rate:
             raise ValueError(f"{self.name}: the input stream has no sample_rate; configure the source's output "
                              "with sample_rate=...")
@@ -193,7 +194,8 @@ class QTimeFreq(WidgetNode):
         params = self.input.params
         engine = MorletEngine(self.sample_rate, self.max_xsize, self._timefreq())
         needed = engine.window_size + max(engine.window_size // 2, int(2 * self.sample_rate))
-        if params.transfermode == "sharedmem" and tuple(params.axisorder or ()) == (1, 0) \
+        layout = (1, 0) if params.frame_shape else None  # channel-major (a 1-D stream has one layout)
+        if params.transfermode == "sharedmem" and (layout is None or tuple(params.axisorder or ()) == layout) \
                 and params.double and int(params.buffer_size or 0) >= needed:
             return params.to_dict()
         self.conv = StreamConverter(name=f"{self.name}-converter")
@@ -201,7 +203,7 @@ class QTimeFreq(WidgetNode):
         self.conv.input.connect(params.to_dict())
         # never block the source: if a worker's process stalls, overwrite rather than wait for it
         self.conv.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem",
-                                   axisorder=(1, 0), double=True, buffer_size=needed, on_full="drop")
+                                   axisorder=layout, double=True, buffer_size=needed, on_full="drop")
         self.conv.initialize()
         return self.conv.output.params.to_dict()
 

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 class TimeFreqWorker(Node):
     """Morlet scalogram of one channel of a signal stream, computed when asked.
 
-    Input ``signal``: a ``(time, channel)`` stream with a ``sample_rate``.
+    Input ``signal``: a ``(time, channel)`` (or 1-D) stream with a ``sample_rate``.
     pyacq requires sharedmem with ``axisorder=(1, 0)``; that is the fastest
     (the worker reads the channel straight from shared memory), but any
     stream works (the worker then keeps its own ring of the history).
@@ -83,8 +83,8 @@ class TimeFreqWorker(Node):
 
     def after_input_connect(self, inputname: str) -> None:
         params = self.input.params
-        if len(params.frame_shape) != 1:
-            raise ValueError(f"{self.name}: input must be a (time, channel) signal, got shape {params.shape}")
+        if len(params.frame_shape) > 1:
+            raise ValueError(f"{self.name}: input must be a (time, channel) or 1-D signal, got shape {params.shape}")
         if self.channel >= params.nb_channel:
             raise ValueError(f"{self.name}: channel={self.channel} but the input has {params.nb_channel} "
                              f"channel(s); configure channel=0..{params.nb_channel - 1}")
@@ -105,7 +105,9 @@ class TimeFreqWorker(Node):
         engine = self.engine
         # the window, plus room for the source to keep writing while a map is being read
         slack = max(engine.window_size // 2, int(2 * self.input.params.sample_rate))
-        self.input.set_buffer(size=engine.window_size + slack, double=True, axisorder=(1, 0))
+        one_d = not self.input.params.frame_shape
+        self.input.set_buffer(size=engine.window_size + slack, double=True, axisorder=None if one_d else (1, 0))
+        self._column = () if one_d else (slice(None), self.channel)
         # reading the sender's shared ring (written by another process) or our own copy (written by recv)
         self._own_buffer = self.input.buffer is not getattr(self.input.receiver, "ring", None)
         self._buffer_lock = threading.Lock()
@@ -215,7 +217,7 @@ class TimeFreqWorker(Node):
             stop_ = min(stop, buffer.index())
             if stop_ <= first:
                 return out
-            out[first - start:stop_ - start] = buffer.get_data(first, stop_)[:, self.channel]
+            out[first - start:stop_ - start] = buffer.get_data(first, stop_)[self._column]
             if not self._own_buffer:  # a shared ring written by another process: did it overwrite our read?
                 overwritten = buffer.first_index() - first
                 if overwritten > 0:

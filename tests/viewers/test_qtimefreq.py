@@ -392,3 +392,33 @@ def test_a_stalled_viewer_and_worker_never_hold_the_source_back(qapp, source, mo
         release.set()
         reader.close()
         viewer.close()
+
+
+@pytest.mark.parametrize("transfermode", ["plaindata", "sharedmem"])
+def test_worker_reads_a_one_dimensional_stream(transfermode):
+    src = OutputStream(name="mono")
+    src.configure(protocol="tcp", dtype="float32", shape=(-1,), sample_rate=SR, transfermode=transfermode)
+    worker = TimeFreqWorker(name="tfw")
+    maps = InputStream(name="maps")
+    try:
+        worker.configure(channel=0, xsize=1.0, timefreq=TF)
+        worker.input.connect(src)
+        worker.output.configure(protocol="inproc")
+        worker.initialize()
+        maps.connect(worker.output)
+        worker.start()
+        src.wait_for_subscribers(1, timeout=10)
+        data = sine(3000, 26.0)
+        for stop in range(250, 3001, 250):
+            src.send(data[stop - 250:stop], index=stop)
+        for _ in range(400):
+            if worker.head == 3000:
+                break
+            maps.poll(timeout=50)
+        worker.compute_one_map(3000)
+        _, tf_map = maps.recv(timeout=20_000)
+        np.testing.assert_allclose(tf_map[0], worker.engine.compute(data), rtol=1e-5, atol=1e-6)
+    finally:
+        worker.close()
+        maps.close()
+        src.close()
