@@ -422,3 +422,31 @@ def test_worker_reads_a_one_dimensional_stream(transfermode):
         worker.close()
         maps.close()
         src.close()
+
+
+def test_grid_follows_nb_column_and_visible(qapp, source):
+    from viewer_helpers import wait_until
+
+    viewer = _viewer(source)
+    try:
+        _wait_rebuilt(qapp, viewer)
+        viewer.resize(600, 400)
+        viewer.show()
+        qapp.processEvents()
+        left, right = (viewer.plots[i].sceneBoundingRect() for i in range(2))
+        assert right.left() >= left.right() - 1 and abs(right.top() - left.top()) < 2  # side by side
+        viewer.params["nb_column"] = 1
+        qapp.processEvents()
+        top, bottom = (viewer.plots[i].sceneBoundingRect() for i in range(2))
+        assert bottom.top() >= top.bottom() - 1  # stacked
+        viewer.by_channel_params["Signal1", "visible"] = False
+        assert viewer.plots[1] is None and viewer.images[1] is None and viewer.plots[0] is not None
+        viewer.start()
+        source.wait_for_subscribers(2, timeout=10)
+        _feed(source, 3.0)
+        wait_until(qapp, lambda: all(w.head == 3000 for w in viewer.workers), what="the workers' heads")
+        viewer.refresh()
+        wait_until(qapp, lambda: viewer.maps_drawn >= 1, what="a map")
+        assert viewer.workers[1].counters()["maps"] == 0  # a hidden channel is not computed
+    finally:
+        viewer.close()
