@@ -18,9 +18,8 @@ Cases
   paced by the ``realtime`` filter). Baseline: a process decoding with PyAV
   and converting every frame to an RGB ndarray. Node: a process with
   :class:`lslacq.devices.WebCamAV` sending each frame to a reader in this
-  process (``sharedmem`` with ``double=False``: one copy of each frame, the
-  transfer mode meant for video between processes; ``--video-transfer
-  plaindata`` for tcp). Reported: CPU of each
+  process (``sharedmem``: one copy of each frame, the transfer mode meant for
+  video between processes; ``--video-transfer plaindata`` for tcp). Reported: CPU of each
   process and the ratio (target <= 1.2), frames received and frames lost
   (target 0; the full run streams 60 s).
 
@@ -172,7 +171,7 @@ def worker_video_node(seconds: float, transfer: str) -> None:
     node.configure(url=VIDEO_URL, format="lavfi")
     options = dict(protocol="tcp", interface="127.0.0.1", transfermode=transfer)
     if transfer == "sharedmem":
-        options.update(buffer_size=64, double=False)  # 64 frames; one copy per frame (double=True writes two)
+        options["buffer_size"] = 64  # frames; one copy of each into shared memory
     node.output.configure(**options)
     node.initialize()
     _emit(dict(params=node.output.params.to_dict()))
