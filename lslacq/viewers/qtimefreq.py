@@ -166,6 +166,7 @@ class QTimeFreq(WidgetNode):
         self._map_pollers: list[InputPoller] = []
         self._rebuild_pending = False
         self.settings_error = ""  # the last refused setting (shown in the status line)
+        self._remote_counters: dict = {}  # channel -> Future of a remote worker's counters()
         self._source = self._signal_source()
         self._create_workers()
         self.create_grid()
@@ -247,6 +248,7 @@ class QTimeFreq(WidgetNode):
             except Exception:
                 logger.exception("%s: closing worker %d failed", self.name, i)
         self.workers = []
+        self._remote_counters = {}
         self._maps = [None] * self.nb_channel
 
     def _start_workers(self) -> None:
@@ -331,10 +333,33 @@ class QTimeFreq(WidgetNode):
         self.images[i].setImage(tf_map, autoLevels=False)
         self.maps_drawn += 1
 
+    def _poll_remote_workers(self) -> list[float]:
+        """Counters of workers in other processes, fetched without waiting (each refresh collects the
+        answers to the previous one's requests); a worker's failure is reported by the viewer."""
+        times = []
+        for i, worker in enumerate(self.workers):
+            future = self._remote_counters.get(i)
+            if future is not None and future.done():
+                del self._remote_counters[i]
+                try:
+                    counters = future.result()
+                except Exception as exc:  # the worker's process is gone or unreachable
+                    self._report_error(exc, context=f"asking worker {i} for its counters")
+                    continue
+                if counters.get("error"):
+                    self._report_error(RuntimeError(f"TimeFreqWorker {i} failed in its NodeGroup: "
+                                                    f"{counters['error']}"), context=f"computing channel {i}")
+                if counters.get("compute_time"):
+                    times.append(float(counters["compute_time"]))
+            if i not in self._remote_counters:
+                self._remote_counters[i] = worker.counters(_sync="async")
+        return times
+
     def _update_status(self) -> None:
-        compute = []
         if self.local_workers:
             compute = [w.compute_time for w in self.workers if getattr(w, "compute_time", 0)]
+        else:
+            compute = self._poll_remote_workers()
         text = f"{self.maps_drawn} maps drawn, {self.skipped_draws} skipped"
         if compute:
             text += f", transform {1000 * max(compute):.1f} ms"

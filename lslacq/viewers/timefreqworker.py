@@ -153,11 +153,14 @@ class TimeFreqWorker(Node):
         self._threads = []
 
     def counters(self) -> dict:
-        """The Node counters plus ``maps`` sent, ``skipped_maps`` and ``compute_time`` (s, last map)."""
+        """The Node counters plus ``maps`` sent, ``skipped_maps``, ``compute_time`` (s, last map) and
+        ``error`` (the failure's text, or None: what a viewer in another process can read)."""
         base = getattr(super(), "counters", None)
         out = dict(base()) if base is not None else {}
+        error = getattr(self, "error", None)
         out.update(maps=getattr(self, "n_maps", 0), skipped_maps=getattr(self, "skipped_maps", 0),
-                   compute_time=getattr(self, "compute_time", 0.0))
+                   compute_time=getattr(self, "compute_time", 0.0),
+                   error=None if error is None else f"{type(error).__name__}: {error}")
         return out
 
     # -- threads ------------------------------------------------------------------------------

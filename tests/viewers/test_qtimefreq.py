@@ -316,6 +316,11 @@ def test_qtimefreq_workers_in_other_nodegroups(qapp, source):
                 rows = [_pixel(viewer, viewer.plots[ch], -1.0, f, image.devicePixelRatio()) for f in viewer.freqs]
                 drawn = np.array([pixels[y, x] for x, y in rows])
                 assert viewer.freqs[np.argmax(drawn)] == freq
+            # a remote worker that fails (its engine gone) is reported by the viewer, from its counters
+            viewer.workers[1].engine = None
+            viewer.refresh()
+            wait_until(qapp, lambda: viewer.refresh() or viewer.error is not None, what="the remote failure")
+            assert "TimeFreqWorker 1 failed in its NodeGroup" in str(viewer.error)
         finally:
             viewer.close()
         assert all(len(ng.list_nodes()) == 0 for ng in friends)  # the workers were removed with the viewer
