@@ -20,6 +20,7 @@ import mmap
 import os
 import sys
 import uuid
+import weakref
 
 import numpy as np
 
@@ -104,6 +105,32 @@ class MirroredMapping:
         self.__array_interface__ = {"shape": (2 * length,), "typestr": "|u1", "data": (base, False),
                                     "version": 3}
 
+    def _remap_private_copy(self) -> None:
+        """Give this process its own copy of the memory, at the same addresses (after a fork).
+
+        Arrays viewing the mapping keep working; they now see memory that
+        the parent no longer writes (and this process no longer writes the
+        parent's).
+        """
+        base, length = self._base, self._length // 2
+        if base is None:
+            return
+        fd = os.memfd_create(f"lslacq-ring-{uuid.uuid4().hex[:8]}", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, length)
+            tmp = _LIBC.mmap(None, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+            if tmp in (None, _MAP_FAILED):
+                raise OSError(ctypes.get_errno(), "MirroredMapping: cannot map a private copy after fork")
+            ctypes.memmove(tmp, base, length)
+            _LIBC.munmap(tmp, length)
+            for half in (0, length):
+                got = _LIBC.mmap(base + half, length, mmap.PROT_READ | mmap.PROT_WRITE,
+                                 mmap.MAP_SHARED | _MAP_FIXED, fd, 0)
+                if got != base + half:
+                    raise OSError(ctypes.get_errno(), "MirroredMapping: cannot remap a private copy after fork")
+        finally:
+            os.close(fd)
+
     def _unmap(self) -> None:
         base, self._base = self._base, None
         if base is not None and _LIBC is not None:
@@ -116,17 +143,40 @@ class MirroredMapping:
         return f"<MirroredMapping 2 x {self._length // 2} bytes>"
 
 
+# process-local mirrored mappings: a forked child gets its own copy of each (see below)
+_private_mappings: "weakref.WeakSet[MirroredMapping]" = weakref.WeakSet()
+
+
 def mirrored_memory(length: int) -> MirroredMapping:
     """Return a private (process-local) :class:`MirroredMapping` of ``length`` bytes, zero-filled.
 
-    ``length`` must be a multiple of :data:`PAGE_SIZE`.
+    ``length`` must be a multiple of :data:`PAGE_SIZE`. The memory is
+    process-local as ``np.empty`` memory is: a child made by ``fork`` gets a
+    copy (at the same addresses), not a view of the parent's.
     """
     fd = os.memfd_create(f"lslacq-ring-{uuid.uuid4().hex[:8]}", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, int(length))
-        return MirroredMapping(fd, 0, length)
+        mapping = MirroredMapping(fd, 0, length)
     finally:
         os.close(fd)  # the mappings keep the memory alive
+    _private_mappings.add(mapping)
+    return mapping
+
+
+def _copy_private_mappings_after_fork() -> None:
+    # the two views of a mirrored ring must stay one memory, so they are shared mappings; without
+    # this, a forked child and its parent would write into each other's "private" rings
+    for mapping in list(_private_mappings):
+        try:
+            mapping._remap_private_copy()
+        except OSError as exc:  # pragma: no cover - out of memory or fds in the child
+            logger.error("forked process: cannot copy a ring buffer's memory (%s); it stays shared with "
+                         "the parent", exc)
+
+
+if _LIBC is not None:
+    os.register_at_fork(after_in_child=_copy_private_mappings_after_fork)
 
 
 class SharedMem:

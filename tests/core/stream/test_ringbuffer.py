@@ -327,3 +327,26 @@ def test_mirrored_mappings_are_released_with_the_ring():
     del view
     gc.collect()
     assert mappings() == before
+
+
+@needs_mirror
+def test_a_forked_child_writes_its_own_copy_of_a_local_ring():
+    """Local rings are process-local memory, as np.empty is, although their two views are one shared memory."""
+    import os
+    import warnings
+
+    ring = RingBuffer((1024, 4), "float32")
+    ring.new_chunk(np.ones((10, 4), "float32"))
+    view = ring[-10:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork in a threaded process (3.12+)
+        pid = os.fork()
+    if pid == 0:  # child: its copy holds the parent's data, mirrored, and its writes stay here
+        ok = bool((ring[-10:] == 1).all())
+        ring.new_chunk(np.full((1024, 4), 7, "float32"))
+        ok = ok and ring.buffer[0, 0] == 7 and ring.buffer[ring.period, 0] == 7 and (view == 7).all()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert ring.index() == 10 and (ring[-10:] == 1).all() and (view == 1).all()
+    assert np.isnan(ring.buffer[20:1000]).all()
