@@ -35,7 +35,7 @@ import uuid
 
 import zmq
 
-from ..net import connectable_address  # one copy, shared with the RPC and log servers
+from ..net import connectable_address  # noqa: F401  (re-exported: one copy, shared with the RPC and log servers)
 
 __all__ = ["HEADER", "HELLO", "CLOSED", "JOIN", "LEAVE", "get_context", "bind_address", "pack_header",
            "pack_shape", "unpack_shape"]

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lslacq.core.stream import RingBuffer, SharedMem
+from lslacq.core.stream import RingBuffer
 from lslacq.core.stream.sharedmem import PAGE_SIZE, can_mirror
 
 LAYOUTS = [  # (double, axisorder)
@@ -190,7 +190,7 @@ def _check_all_slices(ring, history):
             if rng.random() > 0.25 and step not in (None, -1):  # keep it quick: sample the rest
                 continue
 
-            def ref_pos(v, is_stop):
+            def ref_pos(v, is_stop, s=s):
                 if v is None:
                     return None
                 p = (last + v if v < 0 else v) - first
