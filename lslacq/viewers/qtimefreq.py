@@ -167,8 +167,12 @@ class QTimeFreq(WidgetNode):
         self._rebuild_pending = False
         self.settings_error = ""  # the last refused setting (shown in the status line)
         self._remote_counters: dict = {}  # channel -> Future of a remote worker's counters()
-        self._source = self._signal_source()
-        self._create_workers()
+        try:
+            self._source = self._signal_source()
+            self._create_workers()
+        except BaseException:  # release what was built (a converter, some workers) before failing
+            self._close()
+            raise
         self.create_grid()
         self.set_refresh_interval(self.params["refresh_interval"])
 
@@ -177,6 +181,9 @@ class QTimeFreq(WidgetNode):
         self.params.param("xsize").setLimits((16.0 / self.sample_rate, self.max_xsize))
         if self.params["xsize"] > self.max_xsize:
             self.params["xsize"] = self.max_xsize
+        nyquist = self.sample_rate / 2
+        if self.params["timefreq", "f_stop"] > nyquist:  # pyacq's default (90 Hz) on a slow stream
+            self.params["timefreq", "f_stop"] = nyquist
         channels = [{"name": name, "type": "group", "children": [dict(c) for c in self._default_by_channel_params]}
                     for name in self.channel_names]
         self.by_channel_params = ByChannelParams(make_group("AnalogSignals", channels),
@@ -461,7 +468,12 @@ class QTimeFreq(WidgetNode):
         if running:
             self._stop_workers()
         self._close_workers()
-        self._create_workers()
+        try:
+            self._create_workers()
+        except Exception as exc:  # e.g. a friend NodeGroup died: say so, keep the window
+            self._close_workers()
+            self._report_error(exc, context="creating the time-frequency workers")
+            return
         if running:
             self._start_workers()
         self.create_grid()

@@ -455,3 +455,27 @@ def test_grid_follows_nb_column_and_visible(qapp, source):
         assert viewer.workers[1].counters()["maps"] == 0  # a hidden channel is not computed
     finally:
         viewer.close()
+
+
+def test_slow_streams_get_a_valid_f_stop_and_failed_initialize_releases_everything(qapp):
+    from lslacq.viewers.qtimefreq import QTimeFreq
+
+    src = OutputStream(name="slow")
+    src.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=100.0)
+    viewer = QTimeFreq(name="tf")
+    broken = QTimeFreq(name="broken")
+    try:
+        viewer.configure(with_user_dialog=False)
+        viewer.input.connect(src)
+        viewer.initialize()  # pyacq's default f_stop (90 Hz) is above this stream's Nyquist frequency
+        assert viewer.params["timefreq", "f_stop"] == 50.0 and viewer.freqs.max() < 50.0
+
+        broken.configure(with_user_dialog=False, nodegroup_friends=["not a nodegroup"])
+        broken.input.connect(src)
+        with pytest.raises(AttributeError):
+            broken.initialize()
+        assert broken.conv is None and broken.workers == []  # the converter it had made is closed
+    finally:
+        broken.close()
+        viewer.close()
+        src.close()
