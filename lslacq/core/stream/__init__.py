@@ -1,5 +1,6 @@
 """Streams between nodes: specs, output/input ends, ring buffers, shared memory."""
 
+from . import plaindatastream, sharedarray  # noqa: F401  (pyacq module paths, manual 5.1)
 from .compression import available_codecs
 from .inputstream import InputStream
 from .outputstream import OutputStream, all_transfermodes

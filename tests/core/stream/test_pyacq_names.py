@@ -11,6 +11,9 @@ def test_manual_5_1_3_sharedarray_sharedmem_path():
     from lslacq.core.stream.sharedarray import SharedMem as DocumentedSharedMem
 
     assert DocumentedSharedMem is SharedMem
+    import lslacq
+
+    assert lslacq.core.stream.sharedarray.SharedMem is SharedMem  # the manual's dotted path after `import lslacq`
     with DocumentedSharedMem(nbytes=4096) as owner:
         peer = DocumentedSharedMem(**owner.to_dict())
         owner.to_numpy(0, "int32", (4,))[:] = [1, 2, 3, 4]
