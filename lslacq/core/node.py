@@ -50,6 +50,16 @@ class Node:
       ``lost_samples``, ``last_index`` and ``latency``, derived from the
       node's streams; nodes that know more (e.g. latency) override it.
 
+    Through an RPC proxy (a node in a NodeGroup), ``counters()`` comes back
+    by value; ``NodeGroup.health()`` also gives each node's error as text.
+
+    Parameters
+    ----------
+    name : str
+        Name used in logs and error messages.
+    parent : object, optional
+        Kept for pyacq compatibility (a Qt parent for viewer nodes).
+
     Attributes
     ----------
     optional_outputs : set of str
@@ -58,13 +68,6 @@ class Node:
         The failure of the current run, if any.
     failed : Signal
         Emitted (in the failing thread) with the exception, once per run.
-
-    Parameters
-    ----------
-    name : str
-        Name used in logs and error messages.
-    parent : object, optional
-        Kept for pyacq compatibility (a Qt parent for viewer nodes).
     """
 
     _input_specs: dict[str, dict] = {}
