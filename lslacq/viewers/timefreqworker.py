@@ -216,15 +216,20 @@ class TimeFreqWorker(Node):
         out = np.zeros(stop - start, dtype=np.float32)
         buffer = self.input.buffer
         with self._buffer_lock:
-            first = max(start, buffer.first_index())
-            stop_ = min(stop, buffer.index())
-            if stop_ <= first:
+            for _ in range(3):
+                first = max(start, buffer.first_index())
+                stop_ = min(stop, buffer.index())
+                if stop_ <= first:
+                    return out
+                try:
+                    out[first - start:stop_ - start] = buffer.get_data(first, stop_)[self._column]
+                except IndexError:  # a shared ring's writer moved past `first` while we looked: look again
+                    continue
+                if not self._own_buffer:  # a shared ring written by another process: did it overwrite our read?
+                    overwritten = buffer.first_index() - first
+                    if overwritten > 0:
+                        out[first - start:first - start + overwritten] = 0
                 return out
-            out[first - start:stop_ - start] = buffer.get_data(first, stop_)[self._column]
-            if not self._own_buffer:  # a shared ring written by another process: did it overwrite our read?
-                overwritten = buffer.first_index() - first
-                if overwritten > 0:
-                    out[first - start:first - start + overwritten] = 0
         return out
 
     def _close(self) -> None:

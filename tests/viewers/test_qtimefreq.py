@@ -479,3 +479,25 @@ def test_slow_streams_get_a_valid_f_stop_and_failed_initialize_releases_everythi
         broken.close()
         viewer.close()
         src.close()
+
+
+def test_worker_reads_zeros_where_the_ring_was_overwritten():
+    """A window older than the shared ring holds (a late request) gives zeros there, never an error."""
+    src = OutputStream(name="src")
+    src.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=SR, transfermode="sharedmem",
+                  axisorder=(1, 0), buffer_size=8000)
+    worker = TimeFreqWorker(name="tfw")
+    try:
+        worker.configure(channel=0, xsize=1.0, timefreq=TF)
+        worker.input.connect(src)
+        worker.output.configure(protocol="inproc")
+        worker.initialize()
+        assert not worker._own_buffer
+        data = np.ones((20_000, 2), "float32")
+        for stop in range(1000, 20_001, 1000):
+            src.send(data[stop - 1000:stop], index=stop)
+        window = worker._read_window(5000, 15_000)  # [5000, 12000) is gone, [12000, 15000) is there
+        assert window[:7000].max() == 0 and window[7000:].min() == 1
+    finally:
+        worker.close()
+        src.close()
