@@ -47,6 +47,27 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(f"lslacq.viewers needs pyqtgraph and a Qt binding: pip install 'lslacq[qt]' ({exc})") from exc
 
 
+def _check_binding() -> None:
+    """Warn about a binding known to crash the viewers."""
+    if QT_LIB != "PySide6" or sys.version_info >= (3, 12):
+        return
+    try:
+        import PySide6
+    except ImportError:  # pragma: no cover
+        return
+    if str(getattr(PySide6, "__version__", "")).startswith("6.12."):
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "PySide6 %s on Python %d.%d: its Signal.disconnect releases a reference to True at each call, "
+            "which eventually aborts Python ('bool_dealloc') once pyqtgraph parameter trees are collected; "
+            "use PyQt5 (pip install 'lslacq[qt]'), another PySide6 version or Python >= 3.12",
+            PySide6.__version__, *sys.version_info[:2])
+
+
+_check_binding()
+
+
 def mkQApp():
     """Return the QApplication, creating it if needed (pyqtgraph's ``mkQApp``)."""
     return pg.mkQApp()
