@@ -103,6 +103,7 @@ class ImageViewer(WidgetNode):
             interval = 1000.0 / rate if rate else 33.0
         self.set_refresh_interval(max(5.0, interval))
         self._lock = threading.Lock()
+        self._copy = params.transfermode == "sharedmem"
         self._frame: np.ndarray | None = None
         self._frame_index = -1
         self._drawn_index = -1
@@ -116,7 +117,8 @@ class ImageViewer(WidgetNode):
     def _on_frames(self, index: int, data: np.ndarray) -> None:
         if data is None or len(data) == 0:
             return
-        frame = np.array(data[-1])  # a copy: shared-memory views change under us
+        # a shared-memory view changes under us: copy it; a plaindata frame is ours already
+        frame = np.array(data[-1]) if self._copy else data[-1]
         with self._lock:
             if self._frame is not None and self._frame_index != self._drawn_index:
                 self.skipped_frames += 1  # the previous frame was never drawn
