@@ -232,7 +232,14 @@ class QTimeFreq(WidgetNode):
             self.workers.append(worker)
             worker.configure(channel=i, xsize=xsize, timefreq=timefreq, max_xsize=self.max_xsize,
                              local=self.local_workers, fft_workers=self.fft_workers)
-            worker.input.connect(self._source)
+            try:
+                worker.input.connect(self._source)
+            except Exception as exc:
+                if self.local_workers:
+                    raise
+                raise RuntimeError(f"{self.name}: TimeFreqWorker {i} in nodegroup {i % len(self.nodegroup_friends)} "
+                                   f"of nodegroup_friends cannot read the signal ({exc}); the workers read this "
+                                   "process's shared memory, so nodegroup_friends must run on this machine") from exc
             worker.output.configure(protocol="inproc" if self.local_workers else "tcp", interface="127.0.0.1",
                                     transfermode="plaindata", on_full="drop", hwm=2)
             worker.initialize()
