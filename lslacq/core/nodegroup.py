@@ -90,14 +90,26 @@ def describe_error(exc: BaseException | None) -> str | None:
 
 
 def node_health(node) -> dict:
-    """One node's entry of :meth:`NodeGroup.health`: its state, error and counters (plain values)."""
+    """One node's entry of :meth:`NodeGroup.health` (plain values).
+
+    ``{'type', 'state', 'error', 'counters', 'readers'}``: ``readers`` maps
+    each configured output to :meth:`OutputStream.readers` (every reader's
+    lag and losses).
+    """
     try:
         counters = node.counters()
     except Exception as exc:  # a node's override must not hide the other nodes' health
         logger.exception("node %r: counters() failed", getattr(node, "name", node))
         counters = {"error": describe_error(exc)}
+    readers = {}
+    for name, out in list(node.outputs.items()):
+        if out.configured:
+            try:
+                readers[name] = out.readers()
+            except Exception as exc:  # closed under us: report, do not fail the whole health call
+                readers[name] = describe_error(exc)
     return {"type": type(node).__name__, "state": _node_state(node), "error": describe_error(node.error),
-            "counters": counters}
+            "counters": counters, "readers": readers}
 
 
 def _node_state(node) -> str:
@@ -217,9 +229,10 @@ class NodeGroup:
         ``cpu_percent`` is the process's CPU use since the previous call (0.0 on the first).
 
         ``info['nodes']`` maps each node's key to ``{'type', 'state', 'error',
-        'counters'}``: ``error`` is ``'TypeName: message'`` of
-        :attr:`Node.error` (None while healthy) and ``counters`` is
-        :meth:`Node.counters`.
+        'counters', 'readers'}``: ``error`` is ``'TypeName: message'`` of
+        :attr:`Node.error` (None while healthy), ``counters`` is
+        :meth:`Node.counters` and ``readers`` maps each configured output to
+        its readers' lag and losses (:meth:`OutputStream.readers`).
         """
         import os
         import time

@@ -116,7 +116,7 @@ def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
     counters = node.counters()
     assert isinstance(counters, dict) and counters["samples_out"] == 0 and counters["latency"] is None
     entry = next(iter(manager.health()["contract"]["nodes"].values()))
-    assert entry == {"type": "PidNode", "state": "created", "error": None, "counters": counters}
+    assert entry == {"type": "PidNode", "state": "created", "error": None, "counters": counters, "readers": {}}
     with caplog.at_level(logging.ERROR):
         node.fail_in_thread()
         node.fail_in_thread("second failure")  # first failure wins, no second record

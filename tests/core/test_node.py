@@ -369,3 +369,29 @@ def test_counters_count_samples_once_across_outputs():
     assert node.counters() == {"samples_in": 0, "samples_out": 10, "lost_samples": 0, "last_index": 10,
                                "latency": None}
     node.close()
+
+
+def test_node_health_lists_each_outputs_readers(source):
+    """NodeGroup.health()'s node entry: state, error, counters and every reader's lag and losses per output."""
+    from lslacq.core.nodegroup import node_health
+    from lslacq.core.stream import InputStream
+
+    node = Doubler(name="health")
+    node.configure()
+    node.input.connect(source)
+    node.output.configure(protocol="inproc")
+    node.initialize()
+    sink = InputStream(name="viewer")
+    sink.connect(node.output)
+    try:
+        node.output.send(np.ones((4, 3), "float32"))
+        entry = node_health(node)
+        assert entry["type"] == "Doubler" and entry["state"] == "initialized" and entry["error"] is None
+        assert entry["counters"]["samples_out"] == 4
+        (reader,) = entry["readers"]["doubled"]
+        assert {"lag_samples", "dropped_samples"} <= set(reader) and reader["dropped_samples"] == 0
+        node._report_error(ValueError("bad chunk"))
+        assert node_health(node)["error"] == "ValueError: bad chunk"
+    finally:
+        sink.close()
+        node.close()
