@@ -14,11 +14,13 @@ a QOscilloscope viewer, both created locally without a manager. Without
 import argparse
 
 import numpy as np
+
+# lslacq.viewers first: it picks PyQt5 (the qt extra's binding) when several are installed
+from lslacq.devices import NumpyDeviceBuffer
+from lslacq.viewers import QOscilloscope
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
-from lslacq.devices import NumpyDeviceBuffer
-from lslacq.viewers import QOscilloscope
 
 SAMPLE_RATE = 44100.
 CHUNKSIZE = 1024

@@ -15,11 +15,13 @@ device is a simulated microphone (NumpyDeviceBuffer at 44.1 kHz playing a
 import argparse
 
 import numpy as np
+
+# lslacq.viewers first: it picks PyQt5 (the qt extra's binding) when several are installed
+from lslacq.core import create_manager
+from lslacq.viewers import QTimeFreq
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
-from lslacq.core import create_manager
-from lslacq.viewers import QTimeFreq
 
 SAMPLE_RATE = 44100.
 CHUNKSIZE = 1024

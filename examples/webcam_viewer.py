@@ -13,11 +13,11 @@ process. Without a camera it plays FFmpeg's test pattern (lavfi ``testsrc``);
 
 import argparse
 
-import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore
-
+# lslacq.viewers first: it picks PyQt5 (the qt extra's binding) when several are installed
 from lslacq import create_manager
 from lslacq.viewers import ImageViewer
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore
 
 
 def main(camera, duration):
