@@ -91,6 +91,12 @@ print(QT_LIB, peak, red, dig.nb_channel, offsets[0], offsets[-1])
 def test_image_viewers_open_and_draw(binding):
     if importlib.util.find_spec(binding) is None:
         pytest.skip(f"{binding} is not installed")
+    version = subprocess.run([sys.executable, "-c", "import PySide6; print(PySide6.__version__)"],
+                             capture_output=True, text=True, timeout=60).stdout.strip()
+    if version.startswith("6.12.") and sys.version_info < (3, 12):
+        # its Signal.disconnect drops a reference to True per call: Python may abort at exit (see
+        # docs/viewers.md); the test extra excludes that version
+        pytest.skip(f"PySide6 {version} on Python < 3.12 aborts at random (bool_dealloc)")
     env = dict(os.environ, PYQTGRAPH_QT_LIB=binding, QT_QPA_PLATFORM="offscreen")
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr
