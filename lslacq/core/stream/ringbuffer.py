@@ -138,7 +138,11 @@ class RingBuffer:
         if fresh:
             header[:] = 0
             header[2] = self.period if self.mirrored else 0
-            self.buffer[...] = fill
+            self._fill_all()
+
+    def _fill_all(self) -> None:
+        # a mirrored ring's second half is the same memory as its first: write it once
+        (self.buffer[:self.period] if self.mirrored else self.buffer)[...] = self.fill
 
     def _attach_shm(self, shmem, nbytes: int) -> tuple[SharedMem, bool]:
         if shmem is True:
@@ -179,7 +183,7 @@ class RingBuffer:
         new ones.
         """
         self._hdr[0] = 0
-        self.buffer[...] = self.fill
+        self._fill_all()
         self._hdr[1] += 1
 
     def epoch(self) -> int:
