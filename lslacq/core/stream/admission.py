@@ -36,7 +36,8 @@ class _AdmissionService:
         self.pid = os.getpid()
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
-        self._ticking: dict[int, weakref.ref] = {}
+        self._ticking: dict[int, tuple] = {}  # id(output) -> (weakref, generation)
+        self._generation = 0
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -63,16 +64,15 @@ class _AdmissionService:
 
     def request_ticks(self, output) -> None:
         with self._lock:
-            if id(output) in self._ticking:
-                return
-            self._ticking[id(output)] = weakref.ref(output)
+            self._generation += 1  # a request made while a tick is deciding to stop wins
+            self._ticking[id(output)] = (weakref.ref(output), self._generation)
         os.write(self._wake_w, b"t")
 
     def _tick(self) -> None:
         with self._lock:
             ticking = list(self._ticking.items())
-        for key, ref in ticking:
-            output = ref()
+        for key, entry in ticking:
+            output = entry[0]()
             keep = False
             if output is not None:
                 try:
@@ -81,7 +81,7 @@ class _AdmissionService:
                     logger.exception("servicing %r failed", output)
             if not keep:
                 with self._lock:
-                    if self._ticking.get(key) is ref:
+                    if self._ticking.get(key) is entry:
                         del self._ticking[key]
 
     def _run(self) -> None:

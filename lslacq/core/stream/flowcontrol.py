@@ -152,6 +152,10 @@ class ReaderState:
         self.dropped_samples = 0
         self._logged_drops = 0
         self._next_log = 0.0
+        # a writer running flat out into a full pipe retries draining after 1, 2, 4... 64 chunks,
+        # not at every chunk (a failed attempt costs as much as sending)
+        self._retry_in = 0
+        self._backoff = 1
 
     @property
     def label(self) -> str:
@@ -201,24 +205,39 @@ class ReaderState:
         self._logged_drops = self.dropped_samples
         return new
 
-    def drain(self, socket: zmq.Socket) -> bool:
+    def drain(self, socket: zmq.Socket, force: bool = True) -> bool:
         """Send as much of the backlog as the pipe takes, oldest first; return True once empty.
+
+        ``force=False`` (at each send of a writer): skip the attempt while
+        backing off after attempts that sent nothing.
 
         Raises
         ------
         ReaderGone
             The reader disconnected.
         """
+        if not force and self._retry_in > 0:
+            self._retry_in -= 1
+            return not self.backlog
         backlog = self.backlog
+        sent = 0
         while backlog:
             item = backlog[0]
             try:
                 send_to(socket, self.identity, item[0])
             except zmq.Again:
+                if sent:
+                    self._backoff = 1
+                else:
+                    self._backoff = min(64, self._backoff * 2)
+                self._retry_in = self._backoff
                 return False
+            sent += 1
             backlog.popleft()
             self.backlog_bytes -= item[2]
             self.backlog_samples -= item[1]
+        self._backoff = 1
+        self._retry_in = 0
         return True
 
     def clear(self) -> None:

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 all_transfermodes = {"plaindata": PlainDataSender, "sharedmem": SharedMemSender}
 
 _EVENTS = int(zmq.EVENTS)
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
+_EHOSTUNREACH = zmq.EHOSTUNREACH
 _ADMIT_CHECK_S = 0.02
 _POLLIN = int(zmq.POLLIN)
 
@@ -73,6 +76,7 @@ class OutputStream:
         self._readers: dict[bytes, ReaderState] = {}
         self._reader_list: list[ReaderState] = []
         self._n_backlogged = 0
+        self._ticks_requested = False
         self._next_admit_check = 0.0
         self._epoch = 0
         self._free_shape = False
@@ -140,49 +144,50 @@ class OutputStream:
             if key in fixed and not _same(value, self.spec[key]):
                 raise ValueError(f"{self._label}: cannot configure {key}={value!r}; the node fixes "
                                  f"{key}={self.spec[key]!r}")
-        if self.socket is not None:
-            self._teardown()
-        params = self.spec.copy()
-        params.update(kwargs)
-        params.validate(self._label)
-        params.extra.setdefault("name", self.name)
+        with self._lock:  # the stream service thread may be servicing the previous socket
+            if self.socket is not None:
+                self._teardown()
+            params = self.spec.copy()
+            params.update(kwargs)
+            params.validate(self._label)
+            params.extra.setdefault("name", self.name)
 
-        socket = get_context().socket(zmq.ROUTER)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.SNDHWM, int(params.hwm))
-        socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full reader raises EAGAIN, a gone one EHOSTUNREACH
-        socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reader that reconnects (tcp blip) keeps its place
-        try:
-            socket.bind(bind_address(params.protocol, params.interface, params.port))
-        except zmq.ZMQError as exc:
-            socket.close(0)
-            raise OSError(f"{self._label}: cannot bind {params.protocol}://{params.interface}:{params.port}: {exc}. "
-                          "Choose another port or port='*'") from None
-        self.url = connectable_address(socket.getsockopt_string(zmq.LAST_ENDPOINT))
-        self.socket = socket
-        if params.protocol == "ipc":
-            self._ipc_path = self.url[len("ipc://"):]
-        try:
-            self.sender = all_transfermodes[params.transfermode](socket, params)
-        except Exception:
-            self._teardown()
-            raise
-        params.extra.update(self.sender.extra_params())
-        params.extra.update(url=self.url, pid=os.getpid(), hostname=pysocket.gethostname())
-        self.params = params
-        try:
-            self._admission_fd = admission.watch(self)
-        except Exception:
-            self._teardown()
-            raise
-        self._dtype = params.np_dtype
-        self._frame_shape = params.frame_shape
-        # pyacq: a plaindata stream whose shape nobody gave carries each chunk's shape
-        self._free_shape = params.transfermode == "plaindata" and "shape" not in kwargs \
-            and "shape" not in fixed
-        self.last_index = 0
-        self._epoch = 0
-        self.configured = True
+            socket = get_context().socket(zmq.ROUTER)
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.setsockopt(zmq.SNDHWM, int(params.hwm))
+            socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full reader raises EAGAIN, a gone one EHOSTUNREACH
+            socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reader that reconnects (tcp blip) keeps its place
+            try:
+                socket.bind(bind_address(params.protocol, params.interface, params.port))
+            except zmq.ZMQError as exc:
+                socket.close(0)
+                raise OSError(f"{self._label}: cannot bind {params.protocol}://{params.interface}:"
+                              f"{params.port}: {exc}. Choose another port or port='*'") from None
+            self.url = connectable_address(socket.getsockopt_string(zmq.LAST_ENDPOINT))
+            self.socket = socket
+            if params.protocol == "ipc":
+                self._ipc_path = self.url[len("ipc://"):]
+            try:
+                self.sender = all_transfermodes[params.transfermode](socket, params)
+            except Exception:
+                self._teardown()
+                raise
+            params.extra.update(self.sender.extra_params())
+            params.extra.update(url=self.url, pid=os.getpid(), hostname=pysocket.gethostname())
+            self.params = params
+            try:
+                self._admission_fd = admission.watch(self)
+            except Exception:
+                self._teardown()
+                raise
+            self._dtype = params.np_dtype
+            self._frame_shape = params.frame_shape
+            # pyacq: a plaindata stream whose shape nobody gave carries each chunk's shape
+            self._free_shape = params.transfermode == "plaindata" and "shape" not in kwargs \
+                and "shape" not in fixed
+            self.last_index = 0
+            self._epoch = 0
+            self.configured = True
         if self.node is not None:
             self.node.after_output_configure(self.name)
 
@@ -239,37 +244,50 @@ class OutputStream:
 
     def _fan_out(self, frames: tuple, n: int, index: int) -> None:
         """Send one chunk to every reader: straight into its pipe, or into its backlog."""
-        if len(frames) > 1 and len(self._reader_list) > 1 and not isinstance(frames[1], bytes):
+        readers = self._reader_list
+        if len(frames) > 1 and len(readers) > 1 and not isinstance(frames[1], bytes):
             frames = (frames[0], zmq.Frame(frames[1], copy=False))  # one zero-copy frame for all readers
-        socket = self.socket
-        item = None
-        gone = None
-        for reader in self._reader_list:
-            if not reader.backlog:
-                try:
-                    send_to(socket, reader.identity, frames)
+        send = self.socket.send
+        head = frames[0]
+        payload = frames[1] if len(frames) > 1 else None
+        late = None  # readers that get the chunk in their backlog, or are gone
+        for reader in readers:
+            if reader.backlog:
+                late = (late or []) + [(reader, None)]
+                continue
+            # inlined flowcontrol.send_to (the hot path): once the routing frame is accepted, the rest is
+            try:
+                send(reader.identity, _MORE_NOBLOCK)
+            except zmq.Again:
+                late = (late or []) + [(reader, None)]
+                continue
+            except zmq.ZMQError as exc:
+                if exc.errno == _EHOSTUNREACH:
+                    late = (late or []) + [(reader, exc)]
                     continue
-                except zmq.Again:
-                    self._n_backlogged += 1
-                except ReaderGone:
-                    gone = (gone or []) + [reader]
-                    continue
-                except zmq.ZMQError:
-                    if self._closed:
-                        raise StreamClosedError(f"{self._label} was closed") from None
-                    raise
-            if item is None:
-                nbytes = sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in frames)
-                item = (frames, n, nbytes, time.monotonic(), index)
+                if self._closed:
+                    raise StreamClosedError(f"{self._label} was closed") from None
+                raise
+            if payload is None:
+                send(head, _NOBLOCK)
+            else:
+                send(head, _MORE_NOBLOCK)
+                send(payload, _NOBLOCK, copy=False)
+        if late is not None:
+            self._queue_late(late, frames, n, index)
+
+    def _queue_late(self, late: list, frames: tuple, n: int, index: int) -> None:
+        nbytes = sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in frames)
+        item = (frames, n, nbytes, time.monotonic(), index)
+        for reader, gone in late:
+            if gone is not None:
+                self._unregister(reader, "disconnected")
+                continue
             reader.enqueue(item)
             dropped = 0 if reader.latest_only else reader.drops_to_log()
             if dropped:
                 self._log_drops(reader, dropped)
-        if gone:
-            for reader in gone:
-                self._unregister(reader, "disconnected")
-        if self._n_backlogged:
-            self._drain_locked()
+        self._drain_locked(force=False)
 
     def _log_drops(self, reader: ReaderState, dropped: int) -> None:
         logger.warning("%s: %s fell more than its bound behind (max_buffered=%g s, max_buffered_bytes=%d): "
@@ -278,8 +296,11 @@ class OutputStream:
                        self._label, reader.label, reader.max_buffered, reader.max_buffered_bytes, dropped,
                        reader.dropped_samples)
 
-    def _drain_locked(self) -> None:
-        """Move backlogs into the pipes that have room; ask for service ticks while any remain."""
+    def _drain_locked(self, force: bool = True) -> None:
+        """Move backlogs into the pipes that have room; ask for service ticks while any remain.
+
+        ``force=False``: readers backing off after failed attempts are skipped (see ReaderState.drain).
+        """
         socket = self.socket
         if socket is None:
             return
@@ -288,7 +309,7 @@ class OutputStream:
         for reader in self._reader_list:
             if reader.backlog:
                 try:
-                    if not reader.drain(socket):
+                    if not reader.drain(socket, force):
                         waiting += 1
                 except ReaderGone:
                     gone = (gone or []) + [reader]
@@ -297,7 +318,8 @@ class OutputStream:
             for reader in gone:
                 self._unregister(reader, "disconnected")
             self._n_backlogged = sum(1 for r in self._reader_list if r.backlog)
-        if self._n_backlogged:
+        if self._n_backlogged and not self._ticks_requested:
+            self._ticks_requested = True
             admission.request_ticks(self)
 
     def reset_buffer_index(self) -> None:
@@ -325,11 +347,13 @@ class OutputStream:
             return True
         try:
             if self.socket is None:
+                self._ticks_requested = False
                 return False
             self._admit_locked()
             if self._n_backlogged:
                 self._drain_locked()
-            return self._n_backlogged > 0
+            self._ticks_requested = self._n_backlogged > 0  # False: the service thread stops ticking
+            return self._ticks_requested
         finally:
             self._lock.release()
 
