@@ -158,6 +158,11 @@ class RingBuffer:
             return SharedMem(nbytes, shm_id=shmem), False
         raise TypeError(f"RingBuffer: shmem={shmem!r} must be None, True, a SharedMem, its to_dict() or its shm_id")
 
+    @property
+    def shm_id(self) -> str | None:
+        """Id of the shared memory (pass it as ``shmem`` to view this ring elsewhere); None for local memory."""
+        return self.shm.shm_id if self.shm is not None else None
+
     # -- indices ----------------------------------------------------------
     def index(self) -> int:
         """Absolute index of the last sample written + 1 (the number of samples written)."""

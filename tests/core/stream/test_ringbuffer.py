@@ -350,3 +350,18 @@ def test_a_forked_child_writes_its_own_copy_of_a_local_ring():
     assert os.waitstatus_to_exitcode(status) == 0
     assert ring.index() == 10 and (ring[-10:] == 1).all() and (view == 1).all()
     assert np.isnan(ring.buffer[20:1000]).all()
+
+
+@pytest.mark.parametrize("double", [True, False])
+def test_pyacq_shared_ring_opened_by_shm_id(double):
+    """pyacq: RingBuffer(..., shmem=True) and a second RingBuffer(..., shmem=first.shm_id) see the same data."""
+    first = RingBuffer((10, 5, 7), "uint8", double=double, shmem=True, axisorder=(0, 2, 1))
+    try:
+        second = RingBuffer((10, 5, 7), "uint8", double=double, shmem=first.shm_id, axisorder=(0, 2, 1))
+        first.new_chunk(np.arange(350).astype("uint8").reshape(10, 5, 7), index=1005)
+        assert second.index() == first.index() == 1005
+        _assert_same(second[:], first[:])
+        assert RingBuffer((4,), "int8").shm_id is None
+        second.shm.close()
+    finally:
+        first.close()
