@@ -29,7 +29,7 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 CASES = [  # (label, channels, sample rate)
     ("64 ch @ 10 kHz", 64, 10_000.0),

@@ -20,7 +20,7 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 SIZE = (800, 450)

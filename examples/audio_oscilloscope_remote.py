@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
-import lslacq.core.rpc as rpc
+from lslacq.core import rpc
 from lslacq.viewers import QOscilloscope
 
 SAMPLE_RATE = 44100.

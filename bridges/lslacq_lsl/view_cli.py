@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["add_parser", "run_view", "make_viewer", "run_qt"]
+__all__ = ["add_parser", "make_viewer", "run_qt", "run_view"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -191,7 +191,7 @@ def run_view(args) -> int:
         for node in viewers + event_inlets + signal_inlets:
             node.start()
         t0 = time.monotonic()
-        failed = lambda: any(n.error is not None for n in nodes if hasattr(n, "error"))  # noqa: E731
+        failed = lambda: any(n.error is not None for n in nodes if hasattr(n, "error"))
         run_qt(app, window, viewers, duration=args.duration, screenshot=args.screenshot, stop_check=failed)
         elapsed = time.monotonic() - t0
         for viewer, inlet in zip(viewers, signal_inlets):

@@ -18,7 +18,7 @@ import importlib
 import os
 import sys
 
-__all__ = ["QtCore", "QtGui", "QtWidgets", "pg", "QT_LIB", "mkQApp", "qimage_to_array"]
+__all__ = ["QT_LIB", "QtCore", "QtGui", "QtWidgets", "mkQApp", "pg", "qimage_to_array"]
 
 _BINDINGS = {"pyqt5": "PyQt5", "pyside6": "PySide6", "pyqt6": "PyQt6", "pyside2": "PySide2"}
 
@@ -73,7 +73,7 @@ def mkQApp():
     return pg.mkQApp()
 
 
-def qimage_to_array(image) -> "np.ndarray":  # noqa: F821 - numpy imported lazily below
+def qimage_to_array(image) -> np.ndarray:  # noqa: F821 - numpy imported lazily below
     """Return a QImage as an ``(height, width, 4)`` uint8 RGBA numpy array (a copy)."""
     import numpy as np
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ._qt import QtCore, QtWidgets, pg
 
-__all__ = ["ParamGroup", "ByChannelParams", "ParamDialog", "make_group"]
+__all__ = ["ByChannelParams", "ParamDialog", "ParamGroup", "make_group"]
 
 Parameter = pg.parametertree.Parameter
 

@@ -16,7 +16,7 @@ from .decimation import DECIMATION_METHODS, ScopeBuffer
 from .params import ByChannelParams, ParamDialog, ParamGroup, make_group
 from .widgetnode import WidgetNode
 
-__all__ = ["QOscilloscope", "ScopeViewBox", "OSCILLOSCOPE_PARAMS", "OSCILLOSCOPE_CHANNEL_PARAMS"]
+__all__ = ["OSCILLOSCOPE_CHANNEL_PARAMS", "OSCILLOSCOPE_PARAMS", "QOscilloscope", "ScopeViewBox"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +66,19 @@ class ScopeViewBox(pg.ViewBox):
         self.setMouseEnabled(False, False)
         self.setMenuEnabled(False)
 
-    def mouseClickEvent(self, ev):  # noqa: N802 - Qt's name
+    def mouseClickEvent(self, ev):
         if ev.double():
             self.doubleclicked.emit()
         ev.accept()
 
-    def mouseDoubleClickEvent(self, ev):  # noqa: N802
+    def mouseDoubleClickEvent(self, ev):
         self.doubleclicked.emit()
         ev.accept()
 
-    def mouseDragEvent(self, ev, axis=None):  # noqa: N802
+    def mouseDragEvent(self, ev, axis=None):
         ev.accept()
 
-    def wheelEvent(self, ev, axis=None):  # noqa: N802
+    def wheelEvent(self, ev, axis=None):
         delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
         self.gain_zoom.emit(1.3 if delta > 0 else 1 / 1.3)
         ev.accept()
@@ -356,7 +356,7 @@ class QOscilloscope(WidgetNode):
             nb_point = _NB_POINTS if width <= 0 else min(_NB_POINTS, max(_MIN_POINTS, 2 * width))
         self.params["decimate"] = max(self._window_samples() // int(nb_point), 1)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def resizeEvent(self, event) -> None:
         """A new width may call for another decimation (applied once resizing settles)."""
         super().resizeEvent(event)
         timer = getattr(self, "_resize_timer", None)

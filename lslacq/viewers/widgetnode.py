@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from ..core.tools import ThreadPollInput
 from ..errors import BrokenStreamError
 from ._qt import QtCore, QtWidgets, qimage_to_array
 
-__all__ = ["WidgetNode", "InputPoller"]
+__all__ = ["InputPoller", "WidgetNode"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class WidgetNode(Node, QtWidgets.QWidget):
         Node.close(self)
         return bool(QtWidgets.QWidget.close(self))
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event) -> None:
         """The window was closed (by the user or :meth:`close`): release the node too."""
         if not self.closed():
             try:

@@ -213,9 +213,9 @@ def test_params_are_validated_and_pyacq_keys_work(qapp, viewers, make_source):
 
 
 def test_double_click_opens_the_parameter_dialog(qapp, viewers, make_source):
-    from lslacq.viewers._qt import QtCore, QtWidgets
-
     from pyqtgraph.Qt import QtTest
+
+    from lslacq.viewers._qt import QtCore, QtWidgets
     viewer = _scope(viewers, source := make_source(nb_channel=1))
     assert source is not None
     wait_until(qapp, viewer.isVisible, what="the window")

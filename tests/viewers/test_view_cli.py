@@ -44,7 +44,6 @@ def lsl_streams():
     yield name
     stop.set()
     thread.join(10)
-    del outlet, marker_outlet
 
 
 @pytest.mark.slow

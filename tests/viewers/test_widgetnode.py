@@ -7,11 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+from viewer_helpers import wait_until
 
 from lslacq.core.stream import OutputStream
 from lslacq.viewers import WidgetNode
-
-from viewer_helpers import wait_until
 
 
 class Collector(WidgetNode):
