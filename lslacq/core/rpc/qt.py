@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -22,15 +23,21 @@ __all__ = ["QtRPCServer", "get_qt_application", "qt_modules"]
 
 logger = logging.getLogger(__name__)
 
-_BINDINGS = ("PySide6", "PyQt6", "PyQt5")
+_BINDINGS = ("PyQt5", "PySide6", "PyQt6")
+
+
+def _binding_order() -> list[str]:
+    """The viewers' rule (lslacq/viewers/_qt.py): PYQTGRAPH_QT_LIB or QT_API, else a binding this process
+    already imported, else PyQt5 (the users' binding, what the qt extra installs), PySide6, PyQt6."""
+    wanted = (os.environ.get("PYQTGRAPH_QT_LIB") or os.environ.get("QT_API") or "").lower()
+    loaded = [b for b in _BINDINGS if f"{b}.QtCore" in sys.modules]
+    return sorted(_BINDINGS, key=lambda b: (b.lower() != wanted, b not in loaded, _BINDINGS.index(b)))
 
 
 def qt_modules():
-    """Return ``(QtCore, QtWidgets)`` of the first available Qt binding (QT_API first if set)."""
-    wanted = os.environ.get("QT_API", "").lower()
-    order = sorted(_BINDINGS, key=lambda b: b.lower() != wanted)
+    """Return ``(QtCore, QtWidgets)`` of the Qt binding to use (see :func:`_binding_order`)."""
     errors = []
-    for binding in order:
+    for binding in _binding_order():
         try:
             core = importlib.import_module(f"{binding}.QtCore")
             widgets = importlib.import_module(f"{binding}.QtWidgets")

@@ -1,8 +1,9 @@
 """A Node that is also a Qt widget (like the viewers), for the qt nodegroup test."""
 
-from PySide6 import QtWidgets
-
 from lslacq.core import Node
+from lslacq.core.rpc.qt import qt_modules
+
+_, QtWidgets = qt_modules()  # the binding a Qt nodegroup uses
 
 
 class LabelNode(QtWidgets.QLabel, Node):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-pytest.importorskip("PySide6", reason="QtRPCServer tests need a Qt binding (the qt extra)")
+pytest.importorskip("PyQt5", reason="QtRPCServer tests need a Qt binding (the qt extra: PyQt5)")
 
 from lslacq.core.rpc import ProcessSpawner, RPCClient  # noqa: E402
 from lslacq.core.rpc.qt import QtRPCServer, get_qt_application  # noqa: E402
@@ -17,10 +17,12 @@ pytestmark = pytest.mark.qt
 
 def test_spawned_qt_process_runs_requests_in_the_gui_thread():
     with ProcessSpawner(name="gui", qt=True) as proc:
-        qtwidgets = proc._import("PySide6.QtWidgets")
+        binding = proc._import("lslacq.core.rpc.qt")._binding_order()[0]
+        assert binding == "PyQt5"  # the users' binding, though PySide6 is installed here too
+        qtwidgets = proc._import(f"{binding}.QtWidgets")
         app = qtwidgets.QApplication.instance()
         assert app is not None
-        qtcore = proc._import("PySide6.QtCore")
+        qtcore = proc._import(f"{binding}.QtCore")
         assert qtcore.QThread.currentThread() == app.thread()  # we are in the GUI thread
         widget = qtwidgets.QLabel("hello")
         widget.show()
@@ -67,6 +69,22 @@ def test_local_qt_server_with_client_thread_and_timer():
     assert results == [{"n": 1}]
     assert not server.running()
     assert ticks and all(t is threading.main_thread() for t in ticks)
+
+
+@pytest.mark.parametrize("env, expected", [({}, "PyQt5"), ({"PYQTGRAPH_QT_LIB": "PySide6"}, "PySide6"),
+                                           ({"QT_API": "pyside6"}, "PySide6")])
+def test_binding_choice_matches_the_viewers(env, expected):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("PySide6")
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYQTGRAPH_QT_LIB", "QT_API")}
+    code = "from lslacq.core.rpc.qt import qt_modules; print(qt_modules()[0].__name__.split('.')[0])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**clean, **env})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected
 
 
 def test_core_rpc_does_not_import_qt():
