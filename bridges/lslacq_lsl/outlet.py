@@ -108,6 +108,7 @@ class LslOutlet(Node):
 
     _input_specs = {"signals": {}}
     _output_specs: dict = {}
+    _dynamic_streams = True
     #: largest merged push, in samples (catch-up batching and ``push_interval``)
     max_push_samples: int = 65536
 

@@ -30,7 +30,9 @@ class Node:
 
     Subclasses declare streams with the class attributes ``_input_specs`` and
     ``_output_specs`` (``{name: spec dict}``) and may create more in
-    ``_configure``. Nodes need no Qt: background work runs in threads.
+    ``_configure``; a class that does sets ``_dynamic_streams = True``, so
+    tools reading the class (graph file validation) do not take the declared
+    streams for all of them. Nodes need no Qt: background work runs in threads.
 
     Every output must be configured before ``initialize()`` unless the node
     can run without it: mark such an output ``'optional': True`` in its
@@ -72,6 +74,7 @@ class Node:
 
     _input_specs: dict[str, dict] = {}
     _output_specs: dict[str, dict] = {}
+    _dynamic_streams: bool = False  # True: _configure creates streams beyond the declared ones
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         self.name = name or type(self).__name__

@@ -223,6 +223,7 @@ class ChannelSplitter(_PollingNode):
 
     _input_specs = {"in": {}}
     _output_specs: dict = {}
+    _dynamic_streams = True
 
     def _configure(self, output_channels: dict[str, list[int]] | None = None) -> None:
         self.output_channels = None

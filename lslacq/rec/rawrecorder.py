@@ -232,6 +232,7 @@ class RawRecorder(Node):
 
     _input_specs: dict = {}
     _output_specs: dict = {}
+    _dynamic_streams = True
 
     def _configure(self, streams: Sequence | Mapping = (), autoconnect: bool = True,
                    dirname: str | os.PathLike | None = None, flush_interval: float = 1.0, fsync: bool = False,

@@ -167,6 +167,7 @@ class XdfReplay(Node):
     """
 
     _output_specs: dict = {}
+    _dynamic_streams = True
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)

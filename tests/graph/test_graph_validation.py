@@ -196,3 +196,19 @@ def test_host_that_does_not_answer(tmp_path, monkeypatch):
     err = info.value
     assert err.line == line_of(path, "[nodegroups.far]")
     assert "does not answer" in str(err) and "lslacq host tcp://127.0.0.1:9" in str(err)
+
+
+def test_streams_made_at_configure_time_are_checked_when_built(tmp_path):
+    text = """\
+    connections = ["dev.signals -> split.in", "split.left -> filt.signals"]
+    [nodes.dev]
+    type = "NumpyDeviceBuffer"
+    [nodes.split]
+    type = "ChannelSplitter"
+    configure = { output_channels = { left = [0, 1] } }
+    [nodes.filt]
+    type = "SosFilter"
+    """
+    assert validate(read_graph(write(tmp_path, text))) == ["dev", "split", "filt"]  # 'left' exists once configured
+    path = write(tmp_path, text.replace("split.left -> filt", "split -> filt"), "unnamed.toml")
+    assert "name the output of 'split'" in str(error_of(path))
