@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from lslacq.core.node import Node
@@ -58,7 +58,10 @@ class BridgeSource:
     default_name : str
         Default ``--name`` (LSL name of the first signal output).
     stream_type : str
-        Default ``--type`` (LSL content type of the signal outputs).
+        Default ``--type`` (LSL content type of the first signal output).
+    output_types : dict, optional
+        LSL content type of the other outputs (``{"aux": "Accelerometer"}``); without an
+        entry they get ``--type`` (event outputs: ``Markers``).
     description : str
         Longer text for ``lslacq bridge SOURCE --help`` (default ``help``).
     run : callable, optional
@@ -71,6 +74,7 @@ class BridgeSource:
     build_node: Callable[[argparse.Namespace], Node] | None = None
     default_name: str = "lslacq"
     stream_type: str = "EEG"
+    output_types: dict[str, str] = field(default_factory=dict)
     description: str = ""
     run: Callable[[argparse.Namespace], int] | None = None
 
@@ -190,7 +194,7 @@ SOURCES: dict[str, BridgeSource] = {
                     "are counted on the status line."),
     "openbci": BridgeSource(
         "OpenBCI Cyton (+ Daisy) -> LSL EEG (microvolts) and accelerometer streams", _openbci_arguments,
-        _openbci_node, default_name="OpenBCI", stream_type="EEG",
+        _openbci_node, default_name="OpenBCI", stream_type="EEG", output_types={"aux": "Accelerometer"},
         description="Read an OpenBCI Cyton (8 channels, 250 Hz) or Cyton + Daisy (16 channels, 125 Hz) through "
                     "its USB dongle (lslacq.devices.OpenBCI) and publish the EEG in microvolts as NAME and the "
                     "accelerometer (g) as NAME-aux. Lost packets are gaps, counted on the status line. Without a "
@@ -198,6 +202,7 @@ SOURCES: dict[str, BridgeSource] = {
     "emotiv": BridgeSource(
         "Emotiv EPOC -> LSL EEG (microvolts), contact quality, gyro and battery streams", _emotiv_arguments,
         _emotiv_node, default_name="Emotiv", stream_type="EEG",
+        output_types={"quality": "ContactQuality", "gyro": "Gyroscope", "battery": "Battery"},
         description="Read an Emotiv EPOC headset through its USB dongle (lslacq.devices.Emotiv: pyusb, or "
                     "--hidraw) and publish the 14 EEG channels in microvolts as NAME, and NAME-quality, NAME-gyro, "
                     "NAME-battery. Lost reports are gaps, counted on the status line."),
@@ -221,7 +226,8 @@ def run_source(source_name: str, args: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     try:
-        bridge = DeviceLslBridge(node, name=args.name, stream_type=args.type)
+        types = {output: kind for output, kind in source.output_types.items() if output in node.outputs}
+        bridge = DeviceLslBridge(node, name=args.name, stream_type=args.type, types=types)
     except Exception as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1

@@ -233,7 +233,8 @@ def test_bridge_command_with_the_emulator(capsys):
     assert main(["bridge", "emotiv", "--emulate", "--key", "auto", "--name", name, "--duration", "1.2",
                  "--interval", "0.4"]) == 0
     out = capsys.readouterr().out
-    assert f"'{name}-battery'" in out and f"'{name}-gyro'" in out and "lost samples 0" in out
+    assert f"'{name}-battery' (Battery" in out and f"'{name}-gyro' (Gyroscope" in out and "lost samples 0" in out
+    assert f"'{name}' (EEG" in out and f"'{name}-quality' (ContactQuality" in out  # LSL content types per stream
     assert int(re.findall(rf"(\d+) samples '{name}'", out)[-1]) > 64
 
 
