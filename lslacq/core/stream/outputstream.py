@@ -454,6 +454,7 @@ class OutputStream:
             rate = self.params.sample_rate if self.params is not None else None
             rows = [reader.status(rate) for reader in self._reader_list]
             if isinstance(self.sender, SharedMemSender):
+                self.sender.slots.reap_dead()
                 for row, reader in zip(rows, self._reader_list):
                     row["ring_lag_samples"] = self.sender.reader_lag(reader.slot)
         return rows

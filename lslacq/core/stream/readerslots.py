@@ -101,8 +101,7 @@ class ReaderSlots:
                 else:
                     alive = _pid_alive(owner)
                 if not alive:
-                        self._unlock(slot)
-                if not alive:
+                    self._unlock(slot)
                     self.table[slot, 0] = 0
                     reaped += 1
                     logger.warning("reader (pid %d) of shared ring %s is gone; its slot is freed", owner,

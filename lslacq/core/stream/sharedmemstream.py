@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 _WAIT_STEP_S = 0.0005  # poll period of a writer waiting for a reader to release data
 _REAP_EVERY_S = 0.1
 _WARN_EVERY_S = 5.0
+_IDLE_REAP_EVERY_S = 1.0
 MAX_WAIT_S = 0.2  # longest wait for one reader before its unread samples are overwritten
 
 
@@ -66,6 +67,7 @@ class SharedMemSender:
         self._no_wait: set[int] = set()  # slots of latest_only readers
         self._overrun: set[int] = set()  # slots of readers overwritten until they catch up
         self._next_overrun_log = 0.0
+        self._next_reap = 0.0
 
     def extra_params(self) -> dict:
         return {"shm": self.ring.shm.to_dict()}
@@ -81,6 +83,10 @@ class SharedMemSender:
             # never wait for more than "every reader has the previous chunk": a reader keeps
             # the chunk it is working on, and only gives it back when it receives this one
             self._wait_until_released(min(index - self.ring.size, self._last_start))
+        now = time.monotonic()
+        if now >= self._next_reap:  # readers killed while the writer was not waiting for them
+            self._next_reap = now + _IDLE_REAP_EVERY_S
+            self.slots.reap_dead()
         self.ring.new_chunk(data, index)
         self._last_start = index - n
         return (pack_header(index, n, b"C", epoch),)
