@@ -503,11 +503,10 @@ class Client:
                 f"RDA block with {msg.data.shape[1]} channels in a {buf.frame_shape[0]}-channel stream"
             )
         index = buf.index()
+        gap = 0
         if self._last_block is not None:
             gap = (msg.block - self._last_block - 1) & 0xFFFFFFFF
             if 0 < gap < 1 << 20:
-                self.lost_blocks += gap
-                self.lost_samples += gap * msg.n_points
                 index += gap * msg.n_points
                 logger.warning(
                     "RDA: %d data block(s) lost before block %d (client too slow or network congestion); "
@@ -526,7 +525,10 @@ class Client:
         elif self.on_block is not None:
             data = data.copy()  # msg.data is a view into the receive buffer
         end = index + msg.n_points
-        buf.new_chunk(data, end)
+        buf.new_chunk(data, end)  # writes the NaN gap too: count the loss only once a reader can see it
+        if 0 < gap < 1 << 20:
+            self.lost_blocks += gap
+            self.lost_samples += gap * msg.n_points
         self.blocks_received += 1
         markers = markers_to_array(msg.markers, offset=index) if msg.markers else None
         with self._cond:
