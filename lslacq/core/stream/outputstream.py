@@ -277,7 +277,10 @@ class OutputStream:
             self._queue_late(late, frames, n, index)
 
     def _queue_late(self, late: list, frames: tuple, n: int, index: int) -> None:
-        nbytes = sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in frames)
+        nbytes = len(frames[0])
+        if len(frames) > 1:
+            payload = frames[1]
+            nbytes += payload.nbytes if hasattr(payload, "nbytes") else len(payload)
         item = (frames, n, nbytes, time.monotonic(), index)
         for reader, gone in late:
             if gone is not None:
