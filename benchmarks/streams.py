@@ -12,7 +12,11 @@ while this one sends:
 The baseline is raw pyzmq PUSH/PULL moving the same bytes over the same
 transport in the same run; ratios are lslacq / raw.
 
-Run: ``python benchmarks/streams.py [--quick]``.
+``--readers N`` gives every lslacq stream N reading processes (fan-out; the
+raw baseline keeps one reader): with per-reader flow control each reader has
+its own queue, so this measures what fan-out costs.
+
+Run: ``python benchmarks/streams.py [--quick] [--readers N] [--modes plaindata,sharedmem]``.
 """
 
 from __future__ import annotations
@@ -69,9 +73,10 @@ def _address(protocol: str) -> str:
     return f"ipc://{tempfile.gettempdir()}/lslacq-bench-{uuid.uuid4().hex[:8]}.ipc"
 
 
-def _run(kind, protocol, mode, shape, n_chunks, pace_s):
+def _run(kind, protocol, mode, shape, n_chunks, pace_s, n_readers=1):
     data = np.random.default_rng(0).normal(size=shape).astype("float32")
     ready, out_q = SPAWN.Event(), SPAWN.Queue()
+    procs = []
     if kind == "raw":
         sock = zmq.Context.instance().socket(zmq.PUSH)
         addr = _address(protocol)
@@ -81,7 +86,7 @@ def _run(kind, protocol, mode, shape, n_chunks, pace_s):
         else:
             sock.bind(addr)
             url = addr
-        proc = SPAWN.Process(target=_recv_raw, args=(url, n_chunks, ready, out_q))
+        procs = [SPAWN.Process(target=_recv_raw, args=(url, n_chunks, ready, out_q))]
         copy = data.nbytes < 65536
 
         def send(_k):
@@ -95,7 +100,9 @@ def _run(kind, protocol, mode, shape, n_chunks, pace_s):
         out = OutputStream(name="bench")
         out.configure(protocol=protocol, transfermode=mode.split("-")[0], dtype="float32", shape=(-1, shape[1]),
                       buffer_size=max(4096, 256 * shape[0]), double=not mode.endswith("-single"))
-        proc = SPAWN.Process(target=_recv_lslacq, args=(out.params.to_dict(), n_chunks, ready, out_q))
+        readies = [SPAWN.Event() for _ in range(n_readers)]
+        procs = [SPAWN.Process(target=_recv_lslacq, args=(out.params.to_dict(), n_chunks, r, out_q))
+                 for r in readies]
 
         def send(_k):
             out.send(data)
@@ -103,11 +110,12 @@ def _run(kind, protocol, mode, shape, n_chunks, pace_s):
         def close():
             out.close()
 
-    proc.start()
+    for proc in procs:
+        proc.start()
     try:
-        ready.wait(60)
+        ready.wait(60) if kind == "raw" else [r.wait(60) for r in readies]
         if kind != "raw":
-            out.wait_for_subscribers(1, timeout=30)
+            out.wait_for_subscribers(n_readers, timeout=30)
         else:
             time.sleep(0.3)  # PUSH/PULL has no subscription handshake to wait for
         sent = np.empty(n_chunks)
@@ -118,11 +126,15 @@ def _run(kind, protocol, mode, shape, n_chunks, pace_s):
                     pass
             sent[k] = time.perf_counter()
             send(k)
-        times, amount, lost = out_q.get(timeout=120)
+        reports = [out_q.get(timeout=120) for _ in procs]
+        times = max((r[0] for r in reports), key=lambda t: t[-1])  # the last reader to finish
+        amount = min(r[1] for r in reports)
+        lost = sum(r[2] for r in reports)
     finally:
-        proc.join(30)
-        if proc.is_alive():
-            proc.kill()
+        for proc in procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
         close()
     elapsed = times[-1] - sent[0]
     total_bytes = n_chunks * data.nbytes
@@ -135,10 +147,15 @@ def _run(kind, protocol, mode, shape, n_chunks, pace_s):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer chunks (a rough, fast run)")
+    parser.add_argument("--readers", type=int, default=1, help="reading processes per lslacq stream")
+    parser.add_argument("--modes", default="plaindata,sharedmem,sharedmem-single",
+                        help="comma-separated transfer modes to measure")
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
     scale = 0.2 if args.quick else 1.0
     print("# sharedmem: double ring (contiguous zero-copy reads, every chunk written twice); "
           "sharedmem-single: double=False")
+    print(f"# readers per lslacq stream: {args.readers}")
     print(f"# lslacq stream benchmark -- {platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
     header = (f"{'transport':9} {'mode':16} {'chunk':>10} | {'MB/s':>8} {'chunks/s':>9} {'deliv':>6} "
@@ -152,9 +169,9 @@ def main() -> None:
         for protocol in ("tcp", "ipc"):
             raw = _run("raw", protocol, None, shape, n_thr, 0)
             raw_lat = _run("raw", protocol, None, shape, n_lat, 0.002)
-            for mode in ("plaindata", "sharedmem", "sharedmem-single"):
-                res = _run("lslacq", protocol, mode, shape, n_thr, 0)
-                lat = _run("lslacq", protocol, mode, shape, n_lat, 0.002)
+            for mode in modes:
+                res = _run("lslacq", protocol, mode, shape, n_thr, 0, args.readers)
+                lat = _run("lslacq", protocol, mode, shape, n_lat, 0.002, args.readers)
                 key = "mbps" if shape[0] > 100 else "cps"
                 print(f"{protocol:9} {mode:16} {str(shape):>10} | {res['mbps']:8.0f} {res['cps']:9.0f} "
                       f"{res['delivered']:6.3f} {lat['lat_med']:10.0f} {lat['lat_p99']:8.0f} | "

@@ -12,6 +12,11 @@ reader that resumes has half its bound of headroom while it catches up. A
 ``latest_only`` reader (a viewer) never causes buffering: only the newest
 chunk waits for it.
 
+A writer that runs flat out into a reader's full pipe retries draining it
+after 1, 2, 4... up to 64 chunks rather than at every chunk (a failed attempt
+costs as much as a send); the output's service thread also drains every few
+ms and whenever zmq signals that a pipe has room.
+
 This module holds no socket: the output passes its ROUTER socket in.
 """
 
