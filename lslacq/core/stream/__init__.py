@@ -1,7 +1,7 @@
 """Streams between nodes: specs, output/input ends, ring buffers, shared memory."""
 
 from . import plaindatastream, sharedarray  # noqa: F401  (pyacq module paths, manual 5.1)
-from .compression import available_codecs
+from .compression import available_codecs, compression_methods
 from .inputstream import InputStream
 from .outputstream import OutputStream, all_transfermodes
 from .plaindata import PlainDataReceiver, PlainDataSender
@@ -22,4 +22,5 @@ __all__ = [
     "SharedMemReceiver",
     "all_transfermodes",
     "available_codecs",
+    "compression_methods",
 ]

@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["Codec", "get_codec", "available_codecs", "KNOWN_CODECS", "CODEC_ALIASES"]
+__all__ = ["Codec", "get_codec", "available_codecs", "compression_methods", "KNOWN_CODECS", "CODEC_ALIASES"]
 
 KNOWN_CODECS = ("", "blosclz", "blosc-lz4", "zlib", "lzma")
 #: other accepted spellings -> codec name (pyacq names blosc codecs 'blosc-<cname>')
@@ -76,3 +76,8 @@ def get_codec(name: str) -> Codec | None:
                              f"available now: {available_codecs()}")
         return _blosc2_codec(name, "BLOSCLZ" if name == "blosclz" else "LZ4")
     raise ValueError(f"unknown compression {name!r}; valid names: {available_codecs()}")
+
+
+#: pyacq's name: every ``compression`` value usable here, blosc codecs spelt as
+#: pyacq spells them (``'blosc-blosclz'``, ``'blosc-lz4'``), then zlib and lzma.
+compression_methods: list[str] = [{"blosclz": "blosc-blosclz"}.get(name, name) for name in available_codecs()]
