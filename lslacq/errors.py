@@ -57,3 +57,8 @@ class RemoteCallError(LslacqError, RuntimeError):
         self.remote_traceback = list(remote_traceback)
         text = "".join(self.remote_traceback) or message
         super().__init__(f"{remote_type}: {message}\n--- remote traceback ---\n{text}")
+
+    @property
+    def type_str(self) -> str:
+        """pyacq's name for :attr:`remote_type` (``RemoteCallException.type_str``)."""
+        return self.remote_type

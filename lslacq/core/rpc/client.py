@@ -119,6 +119,7 @@ class RPCClient:
         self._closed = False
         self._disconnected = False  # the server said goodbye (close_server) or its process exited
         self._link_down = False  # the connection dropped and has not come back (the server probably died)
+        self._gone_reason: str | None = None  # closed because its server's process ended (ProcessSpawner)
         self._futures: dict[int, Future] = {}
         self._next_req_id = 0
         self._liveness: Callable[[], str | None] | None = None
@@ -253,6 +254,8 @@ class RPCClient:
 
     def _send_opts(self, action: str, opts_b: bytes | None, return_type: str, sync: str, timeout):
         if self._closed:
+            if self._gone_reason:  # pyacq: a call to a dead server is a TimeoutError
+                raise _server_gone_error(self._gone_reason)
             raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
         if self._disconnected:
             raise RemoteCallError("ConnectionError", f"RPC server {self.address} has closed", ())
@@ -406,6 +409,21 @@ class RPCClient:
                 self._proxy_defaults.pop(key, None)
             else:
                 self._proxy_defaults[key] = value
+
+    @property
+    def serializer(self):
+        """The serializer of this client's requests (``serializer.type`` is 'msgpack' or 'json'), as in pyacq."""
+        return self._serializer
+
+    @property
+    def default_proxy_options(self) -> dict:
+        """pyacq's dict of proxy option defaults for proxies this client receives.
+
+        The same dict :meth:`set_proxy_options` fills (which validates names
+        and values); ``client.default_proxy_options['defer_getattr'] = True``
+        works as in pyacq.
+        """
+        return self._proxy_defaults
 
     def disconnected(self) -> bool:
         """Return True if the server has disconnected from this client.

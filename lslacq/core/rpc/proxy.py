@@ -267,6 +267,20 @@ class ObjectProxy:
         return self._client().send("get_obj", {"obj": self}, return_type="value", sync="sync",
                                    timeout=self._get_option("timeout"))
 
+    def _undefer(self, sync: str = "sync", return_type: str = "auto", **kwds):
+        """Look up this proxy's deferred attributes now and return the result (pyacq).
+
+        A proxy without deferred attributes is returned as is; otherwise the
+        server resolves the attribute path and returns it by value or by
+        proxy according to ``return_type`` ('auto', 'proxy' or 'value').
+        """
+        if not self._attributes:
+            return self
+        if return_type not in ("auto", "proxy", "value"):
+            raise ValueError(f"return_type must be 'auto', 'proxy' or 'value', not {return_type!r}")
+        kwds.setdefault("timeout", self._get_option("timeout"))
+        return self._client().send("get_obj", {"obj": self}, return_type=return_type, sync=sync, **kwds)
+
     def _delete(self, sync: str = "sync", **kwds) -> None:
         """Ask the server to release the reference held by this proxy.
 
