@@ -56,6 +56,10 @@ def _proxy_class() -> type:
     return _PROXY_CLASS[0]
 
 
+#: pyacq's flag: msgpack is a dependency of lslacq, always available.
+HAVE_MSGPACK = True
+
+
 class Serializer:
     """Base class of the RPC serializers.
 
