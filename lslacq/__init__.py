@@ -59,6 +59,25 @@ _LAZY = {
     "BrainAmpSocket": "lslacq.devices.brainampsocket",
     "SimulatedEEG": "lslacq.devices.simulated_eeg",
     "EEGSimulator": "lslacq.devices.simulated_eeg",
+    "PyAudio": "lslacq.devices.audio_pyaudio",
+    "WebCamAV": "lslacq.devices.webcam_av",
+    "WebCamImageIO": "lslacq.devices.webcam_av",
+    "OpenBCI": "lslacq.devices.eeg_openbci",
+    "Emotiv": "lslacq.devices.eeg_emotiv",
+    # recording and replay (pyacq exports its recorders at the top level too)
+    "RawRecorder": "lslacq.rec.rawrecorder",
+    "AviRecorder": "lslacq.rec.avirecorder",
+    "read_recording": "lslacq.rec.reader",
+    "FileReplay": "lslacq.rec.replay",
+    "XdfReplay": "lslacq.rec.xdf_replay",
+    # viewers (Qt is imported only when one of these is used)
+    "WidgetNode": "lslacq.viewers.widgetnode",
+    "QOscilloscope": "lslacq.viewers.qoscilloscope",
+    "QTriggeredOscilloscope": "lslacq.viewers.qtriggeredoscilloscope",
+    "QTimeFreq": "lslacq.viewers.qtimefreq",
+    "TimeFreqWorker": "lslacq.viewers.timefreqworker",
+    "ImageViewer": "lslacq.viewers.imageviewer",
+    "QDigitalOscilloscope": "lslacq.viewers.qdigitaloscilloscope",
     # graph files
     "load_graph": "lslacq.graph.graph",
 }
