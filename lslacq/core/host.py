@@ -189,6 +189,12 @@ class Host:
         server = RPCServer.get_server()
         return server.get_proxy(self) if server is not None else None
 
+    @property
+    def spawners(self) -> list[ProcessSpawner]:
+        """The processes of the nodegroups this host runs (pyacq's ``Host.spawners``)."""
+        with self._lock:
+            return [g.spawner for g in self._groups.values()]
+
     def list_nodegroups(self) -> list:
         """Return proxies to the nodegroups this host runs."""
         with self._lock:

@@ -16,6 +16,7 @@ from lslacq.viewers import WidgetNode
 class NoneRegisteredClass(Node):
     """A node type nobody registered (pyacq's test_register_node_type_from_module)."""
 
+    _needs_qt = False  # its module imports Qt, the node does not use it
     _input_specs: dict = {}
     _output_specs: dict = {}
 
@@ -23,6 +24,7 @@ class NoneRegisteredClass(Node):
 class _MyTestNode(Node):
     """pyacq's do-nothing node."""
 
+    _needs_qt = False
     _input_specs: dict = {}
     _output_specs: dict = {}
 
