@@ -68,6 +68,8 @@ class NumpyDeviceBuffer(Node):
         spec["sample_rate"] = self.sample_rate
         if len(spec.get("channel_names") or ()) != nb_channel:
             spec["channel_names"] = [f"ch{i}" for i in range(nb_channel)]
+        # pyacq's per-channel metadata key (its NumpyDeviceBuffer sets it; pyacq scripts read it)
+        spec["channel_info"] = [{"name": name} for name in spec["channel_names"]]
 
     def _initialize(self) -> None:
         self.head = 0

@@ -8,7 +8,7 @@ from ._node import as_time_channel
 from .overlap import OverlapFiltfiltEngine
 from .params import Param
 from .sos import validate_sos
-from .sosfilter import SosCoefficientsNode
+from .sosfilter import HAVE_PYOPENCL, SosCoefficientsNode  # noqa: F401  (HAVE_PYOPENCL: pyacq's name here)
 
 __all__ = ["OverlapFiltfilt"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from ._node import PASSTHROUGH_KEYS, DspNode, as_time_channel, check_signal_input
@@ -11,6 +13,8 @@ from .sos import SosFilterEngine, validate_sos
 __all__ = ["SosFilter"]
 
 ENGINES = ("numpy", "opencl")
+#: pyacq's flag: pyopencl is installed (engine='opencl' also needs an OpenCL device)
+HAVE_PYOPENCL = importlib.util.find_spec("pyopencl") is not None
 #: other accepted engine names: pyacq's default engine is called 'scipy' (our 'numpy' engine uses scipy too)
 ENGINE_ALIASES = {"scipy": "numpy"}
 

@@ -1,0 +1,37 @@
+"""pyacq's ``pyacq/devices/tests/test_npbufferdevice.py``, renamed to lslacq."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lslacq import create_manager
+
+
+def test_npbufferdevice():
+    man = create_manager(auto_close_at_exit=False)
+    try:
+        # pyacq's FakeReceiver is paced by a QTimer (docs/porting.md, "Processes")
+        nodegroup = man.create_nodegroup(qt=True)
+        sigs = np.random.randn(2560, 7).astype("float64")
+        dev = nodegroup.create_node("NumpyDeviceBuffer", name="dev")
+        dev.configure(nb_channel=7, sample_interval=0.0001, chunksize=256, buffer=sigs)
+        dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+        dev.initialize()
+        nodegroup.register_node_type_from_module("pyacq_fakenodes", "FakeReceiver")
+        receivers = [nodegroup.create_node("FakeReceiver", name=f"receiver{i}") for i in range(3)]
+        for receiver in receivers:
+            receiver.configure()
+            receiver.input.connect(dev.output)
+            receiver.initialize()
+        channel_info = receivers[0].input.params["channel_info"]
+        assert len(channel_info) == 7
+        nodegroup.start_all_nodes()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(r.received()[0] >= 3 for r in receivers):
+            time.sleep(0.05)
+        assert all(r.received()[0] >= 3 for r in receivers)
+        nodegroup.stop_all_nodes()
+    finally:
+        man.close()
