@@ -1,0 +1,28 @@
+"""Helpers for pyacq's viewer tests: pyacq shows a viewer for N seconds in
+``app.exec_()`` and asserts nothing; these run the event loop until the viewer
+received data and drew, then check the offscreen rendering is not blank."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def run_until(app, predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    return predicate()
+
+
+def assert_rendered(widget, min_colors=3):
+    """The widget's offscreen grab has content (more than a background and a frame)."""
+    from lslacq.viewers._qt import qimage_to_array
+
+    image = qimage_to_array(widget.grab().toImage())
+    assert image.shape[0] > 0 and image.shape[1] > 0
+    colors = np.unique(image.reshape(-1, 4), axis=0)
+    assert len(colors) >= min_colors, f"{widget!r} looks blank ({len(colors)} colours)"
+    return image
