@@ -10,9 +10,27 @@ from ..errors import NodeStateError
 from .signal import Signal
 from .stream import InputStream, OutputStream
 
-__all__ = ["Node"]
+__all__ = ["Node", "StreamDict"]
 
 logger = logging.getLogger(__name__)
+
+
+class StreamDict(dict):
+    """A node's streams by name; ``aliases`` (old name -> name) resolve on lookup without being listed.
+
+    Devices keep pyacq's output names working this way (``outputs['chan']`` is
+    ``outputs['signals']``) while iterating, ``len()`` and graph files see each
+    stream once.
+    """
+
+    def __init__(self, aliases: dict[str, str] | None = None):
+        super().__init__()
+        self.aliases = dict(aliases or {})
+
+    def __missing__(self, key):
+        if key in self.aliases:
+            return self[self.aliases[key]]
+        raise KeyError(key)
 
 
 class Node:
@@ -75,6 +93,7 @@ class Node:
     _input_specs: dict[str, dict] = {}
     _output_specs: dict[str, dict] = {}
     _dynamic_streams: bool = False  # True: _configure creates streams beyond the declared ones
+    _output_aliases: dict[str, str] = {}  # other names of outputs, e.g. pyacq's {'chan': 'signals'}
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         self.name = name or type(self).__name__
@@ -89,7 +108,7 @@ class Node:
         self.failed = Signal()
         self._error_lock = threading.Lock()
         self.inputs: dict[str, InputStream] = {}
-        self.outputs: dict[str, OutputStream] = {}
+        self.outputs: dict[str, OutputStream] = StreamDict(self._output_aliases)
         for stream_name, spec in self._input_specs.items():
             self.inputs[stream_name] = InputStream(spec=spec, node=self, name=stream_name)
         self.optional_outputs: set[str] = set()

@@ -210,17 +210,6 @@ class HidrawTransport:
             self._fd = -1
 
 
-class _AliasedOutputs(dict):
-    """``outputs['impedances']`` is ``outputs['quality']`` (pyacq's name), listed once."""
-
-    aliases = {"impedances": "quality"}
-
-    def __missing__(self, key):
-        if key in self.aliases:
-            return self[self.aliases[key]]
-        raise KeyError(key)
-
-
 def _spec(n, names, units, optional=False):
     return dict(streamtype="analogsignal", dtype="float32", shape=(-1, n), sample_rate=128.0, units=units,
                 nb_channel=n, channel_names=list(names), channel_units=[units] * n, manufacturer="Emotiv",
@@ -267,9 +256,10 @@ class Emotiv(Node):
         "battery": _spec(1, ("Battery",), "percent", optional=True),
     }
 
+    _output_aliases = {"impedances": "quality"}  # pyacq's name
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.outputs = _AliasedOutputs(self.outputs)
         self._transport = None
         self._decoder: EmotivDecoder | None = None
         self._thread: threading.Thread | None = None

@@ -20,17 +20,6 @@ class OpenBCIError(LslacqError, OSError):
     """The board did not answer as a Cyton does, or its port failed."""
 
 
-class _AliasedOutputs(dict):
-    """``outputs`` whose ``['chan']`` is ``['signals']`` (pyacq's name), without listing it twice."""
-
-    aliases = {"chan": "signals"}
-
-    def __missing__(self, key):
-        if key in self.aliases:
-            return self[self.aliases[key]]
-        raise KeyError(key)
-
-
 class OpenBCI(Node):
     """OpenBCI Cyton (8 channels, 250 Hz) or Cyton + Daisy (16 channels, 125 Hz) over pyserial.
 
@@ -75,9 +64,10 @@ class OpenBCI(Node):
                     optional=True),
     }
 
+    _output_aliases = {"chan": "signals"}  # pyacq's name
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.outputs = _AliasedOutputs(self.outputs)
         self._port = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

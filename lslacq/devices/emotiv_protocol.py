@@ -20,6 +20,8 @@ import dataclasses
 
 import numpy as np
 
+from .segments import contiguous_runs
+
 __all__ = [
     "CHANNEL_NAMES",
     "EEG_BIT_OFFSETS",
@@ -288,11 +290,7 @@ class EmotivChunk:
 
     def segments(self):
         """Yield ``(start, stop)`` row ranges with contiguous positions."""
-        if not len(self):
-            return
-        breaks = np.flatnonzero(np.diff(self.positions) != 1) + 1
-        edges = [0, *breaks.tolist(), len(self)]
-        yield from zip(edges[:-1], edges[1:])
+        return contiguous_runs(self.positions)
 
 
 class EmotivDecoder:

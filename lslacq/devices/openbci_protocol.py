@@ -26,6 +26,8 @@ import re
 
 import numpy as np
 
+from .segments import contiguous_runs
+
 __all__ = [
     "PACKET_SIZE",
     "HEADER",
@@ -149,11 +151,7 @@ class CytonChunk:
 
     def segments(self):
         """Yield ``(start, stop)`` row ranges with contiguous positions (split at lost samples)."""
-        if not len(self):
-            return
-        breaks = np.flatnonzero(np.diff(self.positions) != 1) + 1
-        edges = [0, *breaks.tolist(), len(self)]
-        yield from zip(edges[:-1], edges[1:])
+        return contiguous_runs(self.positions)
 
 
 class CytonDecoder:

@@ -395,3 +395,20 @@ def test_node_health_lists_each_outputs_readers(source):
     finally:
         sink.close()
         node.close()
+
+
+def test_output_aliases_resolve_without_being_listed():
+    """pyacq's output names keep working (OpenBCI's 'chan' is 'signals') while each stream is listed once."""
+    from lslacq.core.node import Node
+
+    class Device(Node):
+        _output_specs = {"signals": {}}
+        _output_aliases = {"chan": "signals"}
+
+    node = Device()
+    try:
+        assert node.outputs["chan"] is node.outputs["signals"] and list(node.outputs) == ["signals"]
+        with pytest.raises(KeyError):
+            node.outputs["nope"]
+    finally:
+        node.close()
