@@ -16,16 +16,9 @@ from lslacq.core.stream import InputStream  # noqa: E402
 from lslacq.devices.eeg_openbci import OpenBCI, OpenBCIError  # noqa: E402
 from lslacq.devices.emulators.openbci import CytonEmulator, expected_accel  # noqa: E402
 from lslacq.devices.openbci_protocol import ACCEL_SCALE, microvolts_per_count  # noqa: E402
+from helpers import wait_until
 
 UV = microvolts_per_count(24)
-
-
-def wait_until(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Reader:

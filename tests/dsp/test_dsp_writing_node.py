@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import pathlib
 import re
-import threading
 
 import numpy as np
 import pytest
 
 import lslacq.dsp
-from lslacq.core.stream import InputStream, OutputStream
+from lslacq.core.stream import OutputStream
 from lslacq.dsp import DspNode, Param
+from helpers import wait_until
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "dsp.md"
 
@@ -75,15 +75,6 @@ def outputs():
         out.close()
 
 
-def _wait_for(predicate, timeout=10.0):
-    done = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return True
-        done.wait(0.01)
-    return predicate()
-
-
 def test_params_are_applied_once_before_the_next_chunk_of_any_input(outputs):
     node = _Recorder(name="rec")
     node.configure(k=1)
@@ -93,11 +84,11 @@ def test_params_are_applied_once_before_the_next_chunk_of_any_input(outputs):
     node.start()
     try:
         outputs["a"].send(np.ones((3, 1), "float32"))
-        assert _wait_for(lambda: len(node.seen) == 1)
+        assert wait_until(lambda: len(node.seen) == 1)
         node.params["k"] = 5
         outputs["b"].send(np.ones((4, 1), "float32"))
         outputs["a"].send(np.ones((2, 1), "float32"))
-        assert _wait_for(lambda: len(node.seen) == 3)
+        assert wait_until(lambda: len(node.seen) == 3)
     finally:
         node.stop()
     assert node.applied == [5]  # configure() values are not re-applied; the change once, in a processing thread
@@ -117,7 +108,7 @@ def test_process_failure_goes_through_the_node_contract_once(outputs, caplog):
     with caplog.at_level(logging.ERROR):
         outputs["a"].send(-np.ones((1, 1), "float32"))
         outputs["b"].send(-np.ones((1, 1), "float32"))  # both input threads fail: reported once
-        assert _wait_for(lambda: not any(p.is_alive() for p in node._pollers.values()))
+        assert wait_until(lambda: not any(p.is_alive() for p in node._pollers.values()))
     node.stop()
     assert isinstance(node.error, ValueError) and failures == [node.error]
     records = [r for r in caplog.records if r.levelno >= logging.ERROR]

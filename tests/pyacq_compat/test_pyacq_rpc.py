@@ -16,6 +16,7 @@ import pytest
 
 from lslacq.core.rpc import ObjectProxy, ProcessSpawner, RPCClient, RPCServer
 from lslacq.core.rpc import RemoteCallException  # pyacq's name (an alias of RemoteCallError)
+from helpers import wait_until
 
 
 class TestClass:
@@ -70,12 +71,6 @@ def _value(x):
     to fetch; a proxy is fetched as pyacq does.
     """
     return x._get_value() if isinstance(x, ObjectProxy) else x
-
-
-def _wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 def _serve(server):
@@ -313,7 +308,7 @@ def test_disconnect():
         cli = client_proc.client._import("lslacq.core.rpc").RPCClient(server_proc.client.address)
         cli.close_server()
         assert cli.disconnected() is True
-        _wait_until(server_proc.client.disconnected)  # the goodbye may still be in flight
+        wait_until(server_proc.client.disconnected)  # the goodbye may still be in flight
         assert server_proc.client.disconnected() is True
         with pytest.raises(RuntimeError):
             server_proc.client.ping()
@@ -327,7 +322,7 @@ def test_disconnect():
     server_proc = ProcessSpawner()
     try:
         server_proc.client._import("os")._exit(0, _sync="off")
-        _wait_until(server_proc.client.disconnected)
+        wait_until(server_proc.client.disconnected)
         assert server_proc.client.disconnected() is True
     finally:
         server_proc.kill()

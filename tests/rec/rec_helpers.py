@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-
-
-def wait_until(condition, timeout: float = 20.0, interval: float = 0.01, what: str = "condition"):
-    """Poll ``condition()`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+from helpers import wait_until  # noqa: F401 (the recording tests import it from here)
 
 
 def make_output(name: str = "source", protocol: str = "inproc", **spec):

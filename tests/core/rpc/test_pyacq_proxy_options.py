@@ -12,6 +12,7 @@ import pytest
 from lslacq.core.rpc import ObjectProxy, ProcessSpawner, RPCClient, RPCServer
 from lslacq.core.rpc.client import ServerGoneError
 from lslacq.errors import RemoteCallError
+from helpers import wait_until
 
 
 class Thing:
@@ -38,15 +39,6 @@ def thing(start_server):
     client = RPCClient(srv.address)
     yield client, client["thing"]
     client.close()
-
-
-def _wait_until(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_manual_5_2_return_type_per_call(thing):
@@ -136,7 +128,7 @@ def test_manual_5_2_close_server_informs_every_client(start_server):
         assert not second.disconnected()
         assert first.close_server() is True
         # the other client learns it without sending anything
-        assert _wait_until(second.disconnected, 10)
+        assert wait_until(second.disconnected, 10)
         assert first.disconnected()
         with pytest.raises(RemoteCallError, match="has closed"):
             second.ping()
@@ -153,7 +145,7 @@ def test_pyacq_call_to_a_dead_server_raises_timeout_error():
         assert client.ping() == "pong"
         proc.proc.send_signal(signal.SIGKILL)
         assert proc.proc.wait(30) == -signal.SIGKILL
-        assert _wait_until(client.disconnected, 10)  # noticed without a request
+        assert wait_until(client.disconnected, 10)  # noticed without a request
         started = time.monotonic()
         with pytest.raises(TimeoutError, match="unreachable|lost the connection") as info:
             client.ping(timeout=5)

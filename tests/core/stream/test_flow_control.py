@@ -22,23 +22,13 @@ import pytest
 from lslacq.core.stream import InputStream, OutputStream
 
 import flow_peers
+from helpers import wait_until
 
 SPAWN = mp.get_context("spawn")
 RATE, N_CHAN, CHUNK = 10_000, 32, 10
 # tcp is in the slow test: the kernel's tcp buffers (a few MB, seconds of this stream) fill before the
 # output starts a backlog, so its stall must be longer
 SHORT_TRANSPORTS = [("ipc", "plaindata"), ("inproc", "plaindata"), ("ipc", "sharedmem"), ("inproc", "sharedmem")]
-
-
-def poll_until(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 class PacedSender(threading.Thread):
@@ -158,8 +148,8 @@ def run_stall(protocol: str, mode: str, min_stall: float, after: float, max_buff
         if proc is not None:
             os.kill(proc.pid, signal.SIGSTOP)
         stalled_at = time.monotonic()
-        poll_until(lambda: time.monotonic() - stalled_at > min_stall and _paused_row(out)["dropped_samples"] > 0,
-                   min_stall + 20, "the output to drop data for the paused reader")
+        wait_until(lambda: time.monotonic() - stalled_at > min_stall and _paused_row(out)["dropped_samples"] > 0,
+                   min_stall + 20, what="the output to drop data for the paused reader")
         paused_row = _paused_row(out)
         if proc is not None:
             os.kill(proc.pid, signal.SIGCONT)
@@ -260,16 +250,16 @@ def test_killed_reader_frees_its_place_and_backlog(protocol, mode):
             healthy.empty_queue()
             return [r for r in out.readers() if r["pid"] == proc.pid and r["backlog_bytes"] > 0]
 
-        poll_until(backlog, 30, "a backlog for the paused reader")
+        wait_until(backlog, 30, what="a backlog for the paused reader")
         proc.kill()
         proc.join(30)
         # the output notices on its next attempt to send to it, even while idle (service ticks)
-        poll_until(lambda: len(out.readers()) == 1, 10, "the killed reader to be unregistered")
+        wait_until(lambda: len(out.readers()) == 1, 10, what="the killed reader to be unregistered")
         (row,) = out.readers()
         assert row["name"] == "healthy"
         assert out._n_backlogged == 0
         if mode == "sharedmem":
-            poll_until(lambda: int((out.sender.slots.table[:, 0] != 0).sum()) == 1, 10, "its ring slot freed")
+            wait_until(lambda: int((out.sender.slots.table[:, 0] != 0).sum()) == 1, 10, what="its ring slot freed")
         healthy.empty_queue()
         out.send(chunk)
         assert healthy.recv(with_data=True, timeout=5000)[1].shape == (1000, N_CHAN)
@@ -296,7 +286,7 @@ def test_reader_list_and_leave():
         assert rows["b"]["latest_only"] and rows["b"]["max_buffered"] == 5.0  # the output's default
         assert out.subscriber_count() == 2
         second.close()  # LEAVE: unregistered at once
-        poll_until(lambda: out.subscriber_count() == 1, 5, "the reader that left to be unregistered")
+        wait_until(lambda: out.subscriber_count() == 1, 5, what="the reader that left to be unregistered")
     finally:
         first.close()
         second.close()
@@ -340,7 +330,7 @@ def test_latest_only_reader_causes_no_buffering_and_gets_the_newest():
         assert rows["viewer"]["lag_chunks"] <= 1  # never more than the newest chunk waits for it
         assert rows["recorder"]["dropped_samples"] == 0 and rows["recorder"]["lag_chunks"] > 0
         index, data = viewer.recv(timeout=5000)
-        poll_until(lambda: viewer.poll(0) or index == 1000, 5, "the newest chunk")
+        wait_until(lambda: viewer.poll(0) or index == 1000, 5, what="the newest chunk")
         while viewer.poll(200):
             index, data = viewer.recv()
         assert index == 1000 and data[0, 0] == 199
@@ -378,7 +368,7 @@ def test_malformed_join_is_logged_and_the_stream_keeps_working(caplog):
             sock.send_multipart([b"LSLACQ/JOIN/1", b"{not json"])  # registered with the defaults
             sock.send_multipart([b"what", b"is", b"this"])
             assert sock.poll(5000) and sock.recv() == b"LSLACQ/HELLO/1"
-            poll_until(lambda: "malformed" in caplog.text, 5, "the bad message to be logged")
+            wait_until(lambda: "malformed" in caplog.text, 5, what="the bad message to be logged")
         assert "not JSON" in caplog.text
         inp.connect(out)
         out.send(np.ones((3, 1), "float32"))
