@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import registry
-from ..core.nodegroup import describe_error, node_health
+from ..core.nodegroup import describe_error, node_health, qt_requirement
 from .spec import MAIN_GROUP, GraphError, GraphSpec, NodeSpec, read_graph
 from .validation import validate
 
@@ -132,10 +132,11 @@ class Graph:
     def _create(self, node_spec: NodeSpec):
         if node_spec.nodegroup == MAIN_GROUP:
             cls = registry.get_node_type(node_spec.type)
-            if _is_widget(cls):
+            need = qt_requirement(cls)
+            if need is not None:
                 raise self.spec.error(
-                    f"node {node_spec.name!r}: {node_spec.type} is a Qt widget and needs a Qt event loop; put it "
-                    "in a nodegroup with qt = true (nodegroup = \"gui\" and [nodegroups.gui] qt = true)", node_spec)
+                    f"node {node_spec.name!r}: {node_spec.type} needs a Qt event loop ({need[1]}); put it in a "
+                    "nodegroup with qt = true (nodegroup = \"gui\" and [nodegroups.gui] qt = true)", node_spec)
             return self._step(node_spec, "creation", cls, name=node_spec.name)
         group = self.nodegroups[node_spec.nodegroup]
         return self._step(node_spec, "creation", group.create_node, node_spec.type, name=node_spec.name)
@@ -293,8 +294,8 @@ class Graph:
 
 
 def _is_widget(cls: type) -> bool:
-    """A Qt widget node (a viewer): it needs a Qt nodegroup and is shown when the graph starts."""
-    return any(c.__module__.split(".")[0] in ("PyQt5", "PyQt6", "PySide2", "PySide6") for c in cls.__mro__)
+    """A Qt widget node (a viewer): shown when the graph starts."""
+    return callable(getattr(cls, "show", None)) and qt_requirement(cls) is not None
 
 
 def _process_info(proc) -> dict:

@@ -212,3 +212,17 @@ def test_streams_made_at_configure_time_are_checked_when_built(tmp_path):
     assert validate(read_graph(write(tmp_path, text))) == ["dev", "split", "filt"]  # 'left' exists once configured
     path = write(tmp_path, text.replace("split.left -> filt", "split -> filt"), "unnamed.toml")
     assert "name the output of 'split'" in str(error_of(path))
+
+
+def test_a_viewer_outside_a_qt_nodegroup_is_refused_before_anything_starts(tmp_path):
+    pytest.importorskip("pyqtgraph")
+    path = write(tmp_path, """\
+    connections = ["dev -> scope.signals"]
+    [nodes.dev]
+    type = "NumpyDeviceBuffer"
+    [nodes.scope]
+    type = "QOscilloscope"
+    """)
+    with pytest.raises(GraphError) as info:
+        graph_module.load_graph(path)
+    assert info.value.line == 4 and "needs a Qt event loop" in str(info.value) and "qt = true" in str(info.value)
