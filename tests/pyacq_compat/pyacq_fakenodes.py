@@ -91,7 +91,7 @@ class FakeReceiver(Node):
     def poll_socket(self):
         # pyacq polls ``inputs['signals'].socket``; lslacq's InputStream.poll is the public way
         while self.inputs["signals"].poll(0):
-            index, data = self.inputs["signals"].recv()
+            index, _data = self.inputs["signals"].recv()
             self.n_chunks += 1
             self.last_index = index
 

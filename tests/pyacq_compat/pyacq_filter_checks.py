@@ -36,8 +36,8 @@ BUFFER += (np.sin(_phases) * _ampl)[:, None]
 BUFFER = BUFFER.astype("float32")
 
 # pyacq's 'sharedarray' spec (sharedarray_shape=(nb_channel, 2048*50), double ring, channel-major)
-STREAM_SPEC = dict(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem", buffer_size=2048 * 50,
-                   double=True, axisorder=(1, 0), dtype="float32")
+STREAM_SPEC = {"protocol": "tcp", "interface": "127.0.0.1", "transfermode": "sharedmem", "buffer_size": 2048 * 50,
+                   "double": True, "axisorder": (1, 0), "dtype": "float32"}
 
 
 def _coefficients(f1, f2):

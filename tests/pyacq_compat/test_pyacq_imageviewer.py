@@ -17,19 +17,19 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from pyacq_viewer_checks import assert_rendered, run_until  # noqa: E402
-from pyqtgraph.Qt import QtCore  # noqa: E402
+from pyacq_viewer_checks import assert_rendered, run_until
+from pyqtgraph.Qt import QtCore
 
-from lslacq.core import Node  # noqa: E402
-from lslacq.viewers._qt import mkQApp  # noqa: E402
-from lslacq.viewers.imageviewer import ImageViewer  # noqa: E402
+from lslacq.core import Node
+from lslacq.viewers._qt import mkQApp
+from lslacq.viewers.imageviewer import ImageViewer
 
 NUM_VIDEO = 3
 
 
 class FakeCamera(Node):
-    _output_specs = {"video": dict(streamtype="image/video", shape=(-1, 600, 720, 3), compression="",
-                                   sample_rate=5, dtype="uint8")}
+    _output_specs = {"video": {"streamtype": "image/video", "shape": (-1, 600, 720, 3), "compression": "",
+                                   "sample_rate": 5, "dtype": "uint8"}}
 
     def _configure(self, buffer=None, sample_rate=5):
         self.sample_rate = sample_rate

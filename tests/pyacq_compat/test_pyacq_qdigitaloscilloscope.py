@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from pyacq_viewer_checks import assert_rendered, run_until  # noqa: E402
+from pyacq_viewer_checks import assert_rendered, run_until
 
-from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
-from lslacq.viewers._qt import mkQApp  # noqa: E402
-from lslacq.viewers.qdigitaloscilloscope import QDigitalOscilloscope  # noqa: E402
+from lslacq.devices import NumpyDeviceBuffer
+from lslacq.viewers._qt import mkQApp
+from lslacq.viewers.qdigitaloscilloscope import QDigitalOscilloscope
 
 SAMPLE_RATE = 10000.0
 CHUNKSIZE = int(SAMPLE_RATE // 100)

@@ -12,11 +12,12 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from pyacq_viewer_checks import assert_rendered, run_until  # noqa: E402
+from pyacq_viewer_checks import assert_rendered, run_until
+from pyqtgraph.Qt import QtCore
 
-from lslacq import create_manager  # noqa: E402
-from lslacq.viewers._qt import mkQApp  # noqa: E402
-from lslacq.viewers.qtimefreq import QTimeFreq  # noqa: E402
+from lslacq import create_manager
+from lslacq.viewers._qt import mkQApp
+from lslacq.viewers.qtimefreq import QTimeFreq
 
 NB_CHANNEL = 32
 SAMPLING_RATE = 20000.0
@@ -68,6 +69,10 @@ def _run_viewer(nb_column, friends=0):
     finally:
         if viewer is not None:
             viewer.close()
+            # free the widget tree now, in the GUI thread: left to Python's cyclic gc
+            # (after man.close() with friend nodegroups) its collection crashed PySide6
+            viewer.deleteLater()
+            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
         man.close()
 
 

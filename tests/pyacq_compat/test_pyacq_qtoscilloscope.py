@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from pyacq_viewer_checks import assert_rendered, run_until  # noqa: E402
+from pyacq_viewer_checks import assert_rendered, run_until
 
-from lslacq import create_manager  # noqa: E402
-from lslacq.viewers._qt import mkQApp  # noqa: E402
-from lslacq.viewers.qoscilloscope import QOscilloscope  # noqa: E402
+from lslacq import create_manager
+from lslacq.viewers._qt import mkQApp
+from lslacq.viewers.qoscilloscope import QOscilloscope
 
 NB_CHANNEL = 32
 SAMPLE_RATE = 10000.0

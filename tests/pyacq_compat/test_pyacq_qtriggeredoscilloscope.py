@@ -12,12 +12,12 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from pyacq_viewer_checks import assert_rendered, run_until  # noqa: E402
+from pyacq_viewer_checks import assert_rendered, run_until
 
-from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
-from lslacq.viewers._qt import mkQApp  # noqa: E402
-from lslacq.viewers.qoscilloscope import QOscilloscope  # noqa: E402
-from lslacq.viewers.qtriggeredoscilloscope import QTriggeredOscilloscope  # noqa: E402
+from lslacq.devices import NumpyDeviceBuffer
+from lslacq.viewers._qt import mkQApp
+from lslacq.viewers.qoscilloscope import QOscilloscope
+from lslacq.viewers.qtriggeredoscilloscope import QTriggeredOscilloscope
 
 NB_CHANNEL = 6
 SAMPLE_RATE = 1000.0

@@ -13,10 +13,15 @@ import time
 
 import numpy as np
 import pytest
-
-from lslacq.core.rpc import ObjectProxy, ProcessSpawner, RPCClient, RPCServer
-from lslacq.core.rpc import RemoteCallException  # pyacq's name (an alias of RemoteCallError)
 from helpers import wait_until
+
+from lslacq.core.rpc import (
+    ObjectProxy,
+    ProcessSpawner,
+    RemoteCallException,  # pyacq's name (an alias of RemoteCallError)
+    RPCClient,
+    RPCServer,
+)
 
 
 class TestClass:
@@ -136,7 +141,7 @@ def test_rpc():
             obj.add(7, "x")
         assert info.value.type_str == "TypeError"
         with pytest.raises(AttributeError):
-            client.asdffhgk
+            client.asdffhgk  # noqa: B018  (the attribute lookup is what raises)
 
         # deferred getattr
         arr = obj.array(_return_type="proxy")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from lslacq.core.stream.sharedarray import SharedArray, SharedMem
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from pyacq_filter_checks import compare_online_offline, do_filtertest, opencl_available, sosfilt
+from pyacq_filter_checks import (
+    compare_online_offline,
+    do_filtertest,
+    opencl_available,
+    sosfilt,
+)
 
 from lslacq.dsp.sosfilter import HAVE_PYOPENCL, SosFilter
 
@@ -22,10 +27,12 @@ def test_openclsosfilter():
     do_filtertest(SosFilter, "opencl")
 
 
+@pytest.mark.slow
 def test_compare_sosfilter():
     compare_online_offline(SosFilter, "numpy", sosfilt)
 
 
+@pytest.mark.slow
 @needs_opencl
 def test_compare_openclsosfilter():
     compare_online_offline(SosFilter, "opencl", sosfilt)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import pytest
 
 from lslacq.core.stream import InputStream, OutputStream
 
@@ -22,9 +21,9 @@ def _compression_methods():
 
 def check_stream(chunksize=1024, chan_shape=(16,), **kwds):
     chunk_shape = (chunksize,) + chan_shape
-    stream_spec = dict(protocol="tcp", interface="127.0.0.1", port="*", transfermode="plaindata",
-                       streamtype="analogsignal", dtype="float32", shape=chunk_shape, compression="",
-                       scale=None, offset=None, units="")
+    stream_spec = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
+                       "streamtype": "analogsignal", "dtype": "float32", "shape": chunk_shape, "compression": "",
+                       "scale": None, "offset": None, "units": ""}
     stream_spec.update(kwds)
     outstream = OutputStream()
     outstream.configure(**stream_spec)
@@ -61,9 +60,9 @@ def test_stream_sharedmem():
 
 
 def check_stream_ringbuffer(**kwds):
-    stream_spec = dict(protocol="tcp", interface="127.0.0.1", port="*", transfermode="plaindata",
-                       streamtype="analogsignal", dtype="float32", shape=(-1, 16), compression="",
-                       scale=None, offset=None, units="", axisorder=None, double=True)
+    stream_spec = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
+                       "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, 16), "compression": "",
+                       "scale": None, "offset": None, "units": "", "axisorder": None, "double": True}
     stream_spec.update(kwds)
     outstream = OutputStream()
     outstream.configure(**stream_spec)
@@ -89,9 +88,9 @@ def check_stream_ringbuffer(**kwds):
 
 def check_stream_struct_dtype(**kwds):
     dtype_struct = [("datetime", "datetime64[ms]"), ("message", "S32")]
-    stream_spec = dict(protocol="tcp", interface="127.0.0.1", port="*", transfermode="plaindata",
-                       streamtype="analogsignal", dtype=dtype_struct, shape=(-1,), compression="",
-                       scale=None, offset=None, units="", axisorder=None, double=True)
+    stream_spec = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
+                       "streamtype": "analogsignal", "dtype": dtype_struct, "shape": (-1,), "compression": "",
+                       "scale": None, "offset": None, "units": "", "axisorder": None, "double": True}
     stream_spec.update(kwds)
     outstream = OutputStream()
     outstream.configure(**stream_spec)

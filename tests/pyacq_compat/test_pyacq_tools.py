@@ -22,9 +22,9 @@ from lslacq.core.tools import ChannelSplitter, StreamConverter, ThreadPollInput
 NB_CHANNEL = 16
 CHUNKSIZE = 1024
 N_CHUNKS = 10
-STREAM_SPEC = dict(protocol="tcp", interface="127.0.0.1", port="*", transfermode="plaindata",
-                   streamtype="analogsignal", dtype="float32", shape=(-1, NB_CHANNEL),
-                   compression="", scale=None, offset=None, units="")
+STREAM_SPEC = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
+                   "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, NB_CHANNEL),
+                   "compression": "", "scale": None, "offset": None, "units": ""}
 
 
 class ThreadSender(threading.Thread):
@@ -79,10 +79,10 @@ def test_streamconverter():
     outstream = OutputStream()
     outstream.configure(**STREAM_SPEC)
     sender = ThreadSender(outstream)
-    stream_spec2 = dict(protocol="tcp", interface="127.0.0.1", port="*", transfermode="sharedmem",
-                        streamtype="analogsignal", dtype="float32", shape=(-1, NB_CHANNEL),
-                        compression="", scale=None, offset=None, units="",
-                        buffer_size=CHUNKSIZE * 20, double=True, axisorder=(1, 0))
+    stream_spec2 = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "sharedmem",
+                        "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, NB_CHANNEL),
+                        "compression": "", "scale": None, "offset": None, "units": "",
+                        "buffer_size": CHUNKSIZE * 20, "double": True, "axisorder": (1, 0)}
     conv = StreamConverter()
     conv.configure()
     conv.input.connect(outstream)
