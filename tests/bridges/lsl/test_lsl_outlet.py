@@ -238,8 +238,8 @@ class _PushSpy:
         node._pusher.push = self
 
     def __call__(self, data, timestamp=0.0, pushthrough=True):
+        self.sizes.append(len(data))  # before the push: a reader may see the data before push() returns
         self._push(data, timestamp, pushthrough)
-        self.sizes.append(len(data))
         self.first.set()
 
 
