@@ -12,7 +12,6 @@ os.environ.setdefault("LSLAPICFG", os.path.join(os.path.dirname(__file__), "brid
 
 import pytest  # noqa: E402
 
-
 # Threads that live as long as the process, by design: pyzmq's zero-copy
 # garbage collector and lslacq's stream admission thread.
 _PROCESS_THREADS = ("GarbageCollectorThread", "lslacq-stream-admission")

@@ -8,6 +8,7 @@ import pytest
 from lslacq.demo import run_demo
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transfermode", ["plaindata", "sharedmem"])
 def test_two_process_demo_streams_without_loss(transfermode):
     lines = []
@@ -18,6 +19,7 @@ def test_two_process_demo_streams_without_loss(transfermode):
     assert "device process" in lines[0] and "samples/s" in lines[-1]
 
 
+@pytest.mark.slow
 def test_cli_lists_the_demo_and_runs_it():
     help_text = subprocess.run([sys.executable, "-m", "lslacq.cli", "--help"], capture_output=True, text=True,
                                timeout=60, check=True).stdout

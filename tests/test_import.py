@@ -3,11 +3,14 @@
 import subprocess
 import sys
 
+import pytest
+
 import lslacq
 
 HEAVY = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "pylsl", "lslacq_lsl", "lslacq_dareplane")
 
 
+@pytest.mark.slow
 def test_import_loads_no_qt_pyqtgraph_or_pylsl():
     code = (
         "import sys, lslacq, lslacq.core.stream, lslacq.core.node, lslacq.core.tools\n"
@@ -32,6 +35,7 @@ def test_unknown_attribute_is_a_clear_attribute_error():
         raise AssertionError("expected AttributeError")
 
 
+@pytest.mark.slow
 def test_manual_1_1_subpackages_resolve_after_bare_import():
     """pyacq manual 1.1: ``pyacq.devices.PyAudio()`` after a bare ``import pyacq``; still lazy."""
     code = (

@@ -1,3 +1,5 @@
+import pytest
+
 """pyacq's Host.spawn(): a host server process started from a script."""
 
 import time
@@ -17,6 +19,7 @@ def _gone(pid, timeout=20.0):
     return False
 
 
+@pytest.mark.slow
 def test_pyacq_host_spawn_creates_nodegroups_and_stop_closes_them():
     proc, host = Host.spawn("spawned-host")
     try:

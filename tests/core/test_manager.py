@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-
 from helpers import wait_until
+
 from lslacq.core import create_manager
 from lslacq.core.rpc import ObjectProxy
 from lslacq.core.stream import InputStream
@@ -46,6 +46,7 @@ def manager():
     man.close()
 
 
+@pytest.mark.slow
 def test_manual_intro_and_remote_nodes(manager):
     """Manual 1.1 / 2.1 / 2.4: nodes created remotely behave like local ones; data crosses processes."""
     assert isinstance(manager, ObjectProxy)
@@ -74,6 +75,7 @@ def test_manual_intro_and_remote_nodes(manager):
     assert set(manager.list_nodegroups()) == {nodegroup, worker}
 
 
+@pytest.mark.slow
 def test_nodegroup_api(manager):
     nodegroup = manager.create_nodegroup(name="api")
     types = nodegroup.list_node_types()
@@ -107,6 +109,7 @@ def test_nodegroup_api(manager):
     assert [d["name"] for d in manager.list_nodegroups(details=True)] == ["api"]
 
 
+@pytest.mark.slow
 def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
     """The failure/counters contract across processes: proxy values, manager health, one log record."""
     nodegroup = manager.create_nodegroup(name="contract")
@@ -129,6 +132,7 @@ def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
     assert len(records) == 1 and "second failure" not in caplog.text
 
 
+@pytest.mark.slow
 def test_qt_timer_node_needs_a_qt_nodegroup(manager):
     """create_nodegroup() is Qt-free by default: a QTimer-paced (pyacq-style) node gets a clear error there,
     not silence (it would send nothing)."""
@@ -160,6 +164,7 @@ def test_qt_timer_node_runs_in_a_qt_nodegroup(manager):
         local.close()
 
 
+@pytest.mark.slow
 def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog):
     """Supervision: a killed nodegroup is reported (state + log record); the others keep streaming."""
     survivor = manager.create_nodegroup("survivor")
@@ -201,6 +206,7 @@ def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog)
         local.close()
 
 
+@pytest.mark.slow
 def test_close_leaves_no_process():
     man = create_manager("rpc", auto_close_at_exit=False)
     a = man.create_nodegroup("a")
@@ -215,6 +221,7 @@ def test_close_leaves_no_process():
     man.close()  # idempotent
 
 
+@pytest.mark.slow
 def test_killed_manager_takes_its_nodegroups_down():
     man = create_manager("rpc", auto_close_at_exit=False)
     try:
@@ -227,6 +234,7 @@ def test_killed_manager_takes_its_nodegroups_down():
         man.close()
 
 
+@pytest.mark.slow
 def test_local_mode():
     man = create_manager("local", auto_close_at_exit=False)
     try:
@@ -244,6 +252,7 @@ def test_local_mode():
     assert RPCServer.get_server() is None
 
 
+@pytest.mark.slow
 def test_manual_raw_json_client_example():
     """Manual 6.9 runs unchanged (apart from the package name); nothing survives the script."""
     marker = uuid.uuid4().hex
@@ -268,6 +277,7 @@ def test_manual_raw_json_client_example():
     wait_until(lambda: not leftovers(), timeout=10, what="no leftover processes or sockets")
 
 
+@pytest.mark.slow
 def test_remote_nodegroup_example():
     script = HERE.parents[1] / "examples" / "remote_nodegroup.py"
     run = subprocess.run([sys.executable, str(script), "--duration", "2.5"], capture_output=True, text=True,
@@ -277,6 +287,7 @@ def test_remote_nodegroup_example():
     assert "nodegroup acquisition: running" in run.stdout
 
 
+@pytest.mark.slow
 def test_repeated_managers_leak_no_sockets_or_processes():
     import gc
 
@@ -311,6 +322,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_terminal_closes_everything_cleanly():
     """Ctrl-C hits the whole process group: the script's atexit closes the manager; no child crashes first."""
     marker = uuid.uuid4().hex

@@ -12,10 +12,10 @@ import uuid
 import numpy as np
 import psutil
 import pytest
-
 from helpers import loopback_alias_usable, wait_until
 from helpers import start_host as _start_host
 from helpers import stop_host as _stop_host
+
 from lslacq.core import create_manager
 from lslacq.core.stream import InputStream
 
@@ -41,6 +41,7 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_two_hosts_stream_crossing():
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
@@ -95,6 +96,7 @@ def test_two_hosts_stream_crossing():
     wait_until(lambda: _processes_with(marker) == [], timeout=10, what="no process left behind")
 
 
+@pytest.mark.slow
 def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
     """Non-loopback everything: host, manager, nodegroups and log server authenticate with CurveZMQ."""
     import logging
@@ -141,6 +143,7 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
     wait_until(lambda: _processes_with(marker) == [], timeout=10, what="no process left behind")
 
 
+@pytest.mark.slow
 def test_host_closes_nodegroups_of_a_dead_manager():
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
@@ -158,6 +161,7 @@ def test_host_closes_nodegroups_of_a_dead_manager():
         assert _stop_host(host_proc) == 0
 
 
+@pytest.mark.slow
 def test_local_manager_stays_reachable_for_remote_hosts():
     """A 'local' manager answers the host's liveness pings even while this thread does not call RPC."""
     marker = uuid.uuid4().hex

@@ -28,6 +28,7 @@ def test_steps_on_an_absolute_schedule_and_stops():
     assert loop.n_skipped_steps == 0 and loop.error is None
 
 
+@pytest.mark.slow
 def test_a_long_stall_is_skipped_not_burst(caplog):
     """After a stall longer than max_catch_up, missed steps beyond one are skipped and reported."""
     calls = []

@@ -15,8 +15,13 @@ pytest.importorskip("pyaudio")
 
 from lslacq.core.stream import InputStream  # noqa: E402
 from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
-from lslacq.devices.audio_pyaudio import (AudioDeviceError, PlaybackFifo, PyAudio, default_input_device,  # noqa: E402
-                                          list_device_specs)
+from lslacq.devices.audio_pyaudio import (  # noqa: E402
+    AudioDeviceError,
+    PlaybackFifo,
+    PyAudio,
+    default_input_device,
+    list_device_specs,
+)
 
 FREQ = 440.0
 
@@ -48,6 +53,7 @@ def _peak_frequency(x: np.ndarray) -> float:
     return float(np.fft.rfftfreq(len(x), 1 / RATE)[np.argmax(spectrum)])
 
 
+@pytest.mark.slow
 def test_lists_the_jack_device(jack_server):
     specs = list_device_specs()
     system = next(d for d in specs if d["name"] == "system")
@@ -60,6 +66,7 @@ def test_lists_the_jack_device(jack_server):
         assert [d["name"] for d in node.list_device_specs()] == [d["name"] for d in specs]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt, amplitude", [("int16", 8000), ("float32", 0.5)])
 def test_full_duplex_loopback_records_what_it_plays(jack_server, fmt, amplitude):
     src = _sine_source(amplitude, fmt)
@@ -97,6 +104,7 @@ def test_full_duplex_loopback_records_what_it_plays(jack_server, fmt, amplitude)
     assert counters["last_index"] == counters["samples_out"] and counters["lost_samples"] == 0
 
 
+@pytest.mark.slow
 def test_record_only_indexes_are_continuous_and_restart(jack_server):
     card = PyAudio(name="mic")
     inp = InputStream()
@@ -122,6 +130,7 @@ def test_record_only_indexes_are_continuous_and_restart(jack_server):
         inp.close()
 
 
+@pytest.mark.slow
 def test_playback_starvation_is_counted(jack_server):
     src = _sine_source(0.1, "float32")
     card = PyAudio(name="speaker")
@@ -265,8 +274,9 @@ def test_remote_nodegroup_records_and_feeds_an_lsl_outlet(jack_server):
     """Manual 6.5: ng.create_node('PyAudio') in another process, its output read here over tcp and
     published on LSL by an LslOutlet in the same nodegroup."""
     pytest.importorskip("pylsl")
-    from lslacq import create_manager
     from lslacq_lsl import resolve_stream
+
+    from lslacq import create_manager
 
     name = f"lslacq-test-remote-audio-{os.getpid()}"
     manager = create_manager()
@@ -302,6 +312,7 @@ def test_remote_nodegroup_records_and_feeds_an_lsl_outlet(jack_server):
         manager.close()
 
 
+@pytest.mark.slow
 def test_devices_list_command_shows_the_jack_card(jack_server, capsys):
     import json
 
@@ -329,6 +340,7 @@ def test_jack_dummy_command_runs_and_stops(jack_server):
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 
 
+@pytest.mark.slow
 def test_microphone_to_lsl_example(jack_server):
     pytest.importorskip("pylsl")
     name = f"lslacq-test-mic-{os.getpid()}"
@@ -355,6 +367,7 @@ def test_manual_oscilloscope_example_with_pyaudio(jack_server):
     assert match and int(match.group(1)) >= 1024, result.stdout
 
 
+@pytest.mark.slow
 def test_xruns_are_counted_and_logged(jack_server, caplog):
     """A callback that misses its deadline (here: a send that takes 60 ms, over two JACK periods) is an
     xrun: PortAudio flags it, the node counts it and logs a warning (from its monitor thread)."""

@@ -12,11 +12,15 @@ import pytest
 pytest.importorskip("usb")
 pytest.importorskip("Crypto")
 
+from test_openbci import Reader, wait_until  # noqa: E402  (same folder, on sys.path)
+
 from lslacq.devices.eeg_emotiv import Emotiv, EmotivError, EmotivKeyError  # noqa: E402
 from lslacq.devices.emotiv_protocol import CHANNEL_NAMES, encrypt, make_key  # noqa: E402
-from lslacq.devices.emulators.emotiv import EmotivBackend, expected_eeg, expected_reports  # noqa: E402
-
-from test_openbci import Reader, wait_until  # noqa: E402  (same folder, on sys.path)
+from lslacq.devices.emulators.emotiv import (  # noqa: E402
+    EmotivBackend,
+    expected_eeg,
+    expected_reports,
+)
 
 SERIAL = "SN20120526998912"
 
@@ -47,6 +51,7 @@ def _run(node, n_samples, outputs=("signals",)):
     return readers
 
 
+@pytest.mark.slow
 def test_pyusb_end_to_end_exact_values_and_metadata():
     backend = EmotivBackend(serial=SERIAL)
     with Emotiv(name="epoc") as node:
@@ -90,6 +95,7 @@ def test_wrong_key_is_a_clear_error_in_start():
         assert not node.running()
 
 
+@pytest.mark.slow
 def test_lost_reports_are_counted_and_are_gaps():
     backend = EmotivBackend(serial=SERIAL, drop_every=25)
     with Emotiv(name="lossy") as node:
@@ -118,6 +124,7 @@ def test_unplug_is_reported():
         assert failures == [node.error]
 
 
+@pytest.mark.slow
 def test_reconnects_after_replug():
     backend = EmotivBackend(serial=SERIAL, key_variant="consumer_doc")
     with Emotiv(name="replug") as node:
@@ -145,6 +152,7 @@ def test_reconnects_after_replug():
     assert len(gaps) == 1 and node.counters()["lost_samples"] >= 0.2 * 128
 
 
+@pytest.mark.slow
 def test_no_dongle_and_headset_off_are_clear_errors():
     backend = EmotivBackend(serial=SERIAL)
     backend.unplug()
@@ -188,6 +196,7 @@ def test_hidraw_transport_reads_reports(tmp_path):
         Emotiv(name="noserial").configure(device_handle=str(path))
 
 
+@pytest.mark.slow
 def test_end_to_end_into_lsl():
     pylsl = pytest.importorskip("pylsl")
     from lslacq_lsl import LslOutlet, resolve_stream
@@ -226,6 +235,7 @@ def test_end_to_end_into_lsl():
     np.testing.assert_array_equal(data.astype(np.float32), _expected_uv(np.arange(len(data))))
 
 
+@pytest.mark.slow
 def test_bridge_command_with_the_emulator(capsys):
     from lslacq.cli import main
 
@@ -238,6 +248,7 @@ def test_bridge_command_with_the_emulator(capsys):
     assert int(re.findall(rf"(\d+) samples '{name}'", out)[-1]) > 64
 
 
+@pytest.mark.slow
 def test_example_emotiv_to_lsl():
     import pathlib
     import subprocess

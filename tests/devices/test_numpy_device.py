@@ -5,6 +5,7 @@ from lslacq.core.stream import InputStream
 from lslacq.devices.numpy_device import NumpyDeviceBuffer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transfermode", ["plaindata", "sharedmem"])
 def test_streams_the_buffer_in_a_loop_with_continuous_indices(transfermode):
     buffer = np.arange(300 * 2, dtype="float32").reshape(300, 2)

@@ -12,11 +12,12 @@ import pytest
 
 pytest.importorskip("serial")
 
+from helpers import wait_until
+
 from lslacq.core.stream import InputStream  # noqa: E402
 from lslacq.devices.eeg_openbci import OpenBCI, OpenBCIError  # noqa: E402
 from lslacq.devices.emulators.openbci import CytonEmulator, expected_accel  # noqa: E402
 from lslacq.devices.openbci_protocol import ACCEL_SCALE, microvolts_per_count  # noqa: E402
-from helpers import wait_until
 
 UV = microvolts_per_count(24)
 
@@ -81,6 +82,7 @@ def _run_node(node, seconds_of_data, aux=True):
     return readers
 
 
+@pytest.mark.slow
 def test_cyton_exact_microvolts_names_units_and_accel():
     with CytonEmulator() as emu, OpenBCI(name="cyton") as node:
         node.configure(device_handle=emu.port)  # daisy='auto' asks the board
@@ -108,6 +110,7 @@ def test_cyton_exact_microvolts_names_units_and_accel():
 EDGES = np.array([0x7FFFFF, -0x800000, -1, 0, 1, 0x7FFF00, -0x7FFFFF, 12345])  # on the wire: 7FFFFF 800000 FFFFFF...
 
 
+@pytest.mark.slow
 def test_sign_edge_counts_through_the_port():
     with CytonEmulator(signal=lambda n, daisy: EDGES) as emu, OpenBCI(name="edges") as node:
         node.configure(device_handle=emu.port, daisy=False)
@@ -118,6 +121,7 @@ def test_sign_edge_counts_through_the_port():
         np.testing.assert_array_equal(data, np.broadcast_to(expected, data.shape))
 
 
+@pytest.mark.slow
 def test_extra_commands_are_sent_before_streaming():
     with CytonEmulator() as emu, OpenBCI(name="cmds") as node:
         node.configure(device_handle=emu.port, daisy=False, commands=["x1060110X", "d", "!"])
@@ -127,6 +131,7 @@ def test_extra_commands_are_sent_before_streaming():
         np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions))
 
 
+@pytest.mark.slow
 def test_daisy_pairs_into_16_channels_at_125_hz():
     with CytonEmulator(daisy=True) as emu, OpenBCI(name="daisy") as node:
         node.configure(device_handle=emu.port)
@@ -139,6 +144,7 @@ def test_daisy_pairs_into_16_channels_at_125_hz():
         assert node.counters()["unpaired_packets"] == 0
 
 
+@pytest.mark.slow
 def test_8_channels_from_a_daisy_board_with_daisy_false():
     with CytonEmulator(daisy=True) as emu, OpenBCI(name="eight") as node:
         node.configure(device_handle=emu.port, daisy=False)
@@ -148,6 +154,7 @@ def test_8_channels_from_a_daisy_board_with_daisy_false():
         np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("footers", [(0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6)])
 def test_every_footer_through_the_port(footers):
     with CytonEmulator(footers=footers) as emu, OpenBCI(name="footers") as node:
@@ -159,6 +166,7 @@ def test_every_footer_through_the_port(footers):
         assert node.garbage_bytes == 0
 
 
+@pytest.mark.slow
 def test_faults_resync_and_count_lost_packets(caplog):
     with CytonEmulator(garbage_every=7, torn_every=23, drop_every=31, seed=3) as emu, OpenBCI(name="faulty") as node:
         node.configure(device_handle=emu.port, daisy=False)
@@ -179,6 +187,7 @@ def test_faults_resync_and_count_lost_packets(caplog):
     assert "packets lost" in caplog.text
 
 
+@pytest.mark.slow
 def test_no_board_answering_is_a_clear_error():
     master, slave = os.openpty()
     try:
@@ -204,6 +213,7 @@ def test_daisy_true_without_a_daisy_says_so():
             node.start()
 
 
+@pytest.mark.slow
 def test_unplug_is_reported(tmp_path):
     link = str(tmp_path / "ttyOBCI")
     failures = []
@@ -221,6 +231,7 @@ def test_unplug_is_reported(tmp_path):
         node.stop()
 
 
+@pytest.mark.slow
 def test_reconnects_after_replug(tmp_path):
     link = str(tmp_path / "ttyOBCI")
     with CytonEmulator(link=link) as emu, OpenBCI(name="replugged") as node:
@@ -249,6 +260,7 @@ def test_reconnects_after_replug(tmp_path):
         np.testing.assert_array_equal(np.round(data[gap[0] + 1:] / np.float32(UV)).astype(int), _board(after))
 
 
+@pytest.mark.slow
 def test_end_to_end_into_lsl():
     pylsl = pytest.importorskip("pylsl")
     from lslacq_lsl import LslOutlet, resolve_stream
@@ -317,6 +329,7 @@ def test_emulate_and_bridge_commands():
     assert emulator.returncode == 0
 
 
+@pytest.mark.slow
 def test_example_openbci_to_lsl():
     import pathlib
     import subprocess
@@ -329,6 +342,7 @@ def test_example_openbci_to_lsl():
     assert "publishing 16 channels at 125 Hz" in run.stdout and ", 0 packets lost" in run.stdout
 
 
+@pytest.mark.slow
 def test_pyacq_style_remote_node_with_the_chan_name():
     """A pyacq script: the node in a nodegroup process (by type name), its output configured as 'chan'."""
     import lslacq

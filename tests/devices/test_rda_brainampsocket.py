@@ -11,9 +11,9 @@ import pytest
 import lslacq
 from lslacq.core.registry import get_node_type
 from lslacq.core.stream import InputStream
+from lslacq.core.stream.events import EVENT_DTYPE
 from lslacq.devices.brainampsocket import markers_to_events
 from lslacq.devices.rda import MARKER_DTYPE, RdaEmulator
-from lslacq.core.stream.events import EVENT_DTYPE
 from lslacq.errors import BrokenStreamError, NodeStateError, StreamTimeoutError
 
 TIMEOUT_MS = 20000
@@ -43,6 +43,7 @@ def _read(inp, n_samples):
     return index, np.concatenate(chunks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("int16", [False, True])
 def test_signals_and_triggers(int16):
     with RdaEmulator(port=0, n_channels=5, sample_rate=1000, block_duration=0.01, marker_interval=0.05,
@@ -78,6 +79,7 @@ def test_signals_and_triggers(int16):
             trg.close()
 
 
+@pytest.mark.slow
 def test_server_closing_is_reported_and_restart_works(emulator, caplog):
     node = _make_node(emulator.address[1])
     sig = InputStream()
@@ -122,6 +124,7 @@ def test_layout_change_between_configure_and_start(emulator):
         node.close()
 
 
+@pytest.mark.slow
 def test_configure_errors():
     node = lslacq.devices.BrainAmpSocket()
     with pytest.raises(TypeError, match="brainamp_port"):
@@ -150,6 +153,7 @@ def test_markers_to_events():
     assert len(markers_to_events(markers[:0])) == 0
 
 
+@pytest.mark.slow
 def test_follows_recorder_stop_and_start(emulator):
     node = _make_node(emulator.address[1])
     sig, trg = InputStream(), InputStream()
@@ -185,6 +189,7 @@ def test_follows_recorder_stop_and_start(emulator):
         trg.close()
 
 
+@pytest.mark.slow
 def test_triggers_output_is_optional(emulator):
     """Only 'signals' configured: the node initializes and streams; markers are simply not sent."""
     node = _make_node(emulator.address[1], outputs=("signals",))
@@ -223,6 +228,7 @@ def test_layout_change_while_running_is_reported(emulator):
         sig.close()
 
 
+@pytest.mark.slow
 def test_remote_nodegroup(emulator):
     """pyacq's usage: the node is created by name in a nodegroup process and read from here."""
     from lslacq.core import create_manager
@@ -249,6 +255,7 @@ def test_remote_nodegroup(emulator):
         manager.close()
 
 
+@pytest.mark.slow
 def test_reconnects_when_recorder_restarts(emulator):
     port = emulator.address[1]
     node = _make_node(port, reconnect=True)
@@ -279,6 +286,7 @@ def test_reconnects_when_recorder_restarts(emulator):
             replacement.close()
 
 
+@pytest.mark.slow
 def test_erp_example_runs():
     """examples/rda_erp.py: BrainAmpSocket -> SosFilter -> TriggerAccumulator on Recorder markers."""
     import pathlib
@@ -297,6 +305,7 @@ def test_erp_example_runs():
     assert abs(float(peaks[-1][3]) - 25.0) < 2.5
 
 
+@pytest.mark.slow
 def test_sharedmem_output(emulator):
     node = lslacq.devices.BrainAmpSocket(name="amp")
     node.configure(brainamp_port=emulator.address[1])

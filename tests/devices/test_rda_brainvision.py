@@ -93,6 +93,7 @@ def test_read_brainvision_errors(tmp_path):
         read_brainvision(tmp_path / "missing.vhdr")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("int16", [True, False])
 def test_replay_through_client(tmp_path, int16):
     vhdr, data = write_brainvision(tmp_path, int16)
@@ -116,6 +117,7 @@ def test_replay_through_client(tmp_path, int16):
             emu.restart(n_channels=4)
 
 
+@pytest.mark.slow
 def test_replay_command_line(tmp_path):
     vhdr, _ = write_brainvision(tmp_path, int16=True)
     proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "rda-emulator", "--port", "0", "--vhdr", str(vhdr),

@@ -48,6 +48,7 @@ def _check_against_emulator(client, emu, n):
     return first
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("int16,fragment", [(False, False), (True, False), (False, True)])
 def test_streams_microvolts_and_markers(int16, fragment):
     with _emulator(int16=int16, fragment=fragment) as emu, Client(buffer_size=5000) as client:
@@ -73,6 +74,7 @@ def test_streams_microvolts_and_markers(int16, fragment):
         assert not client.is_streaming
 
 
+@pytest.mark.slow
 def test_get_data_and_wait_when_unavailable():
     with _emulator() as emu, Client(buffer_size=200) as client:
         assert client.get_data(0, 10) is None and client.last_sample == 0
@@ -91,6 +93,7 @@ def test_get_data_and_wait_when_unavailable():
             client.stop_streaming()
 
 
+@pytest.mark.slow
 def test_stop_and_resume_loses_nothing():
     with _emulator(marker_interval=None) as emu, Client() as client:
         client.connect(emu.address)
@@ -122,6 +125,7 @@ def test_server_stop_then_restart_same_layout():
         np.testing.assert_array_equal(np.diff(data[:, 0]), 1)
 
 
+@pytest.mark.slow
 def test_new_layout_mid_stream():
     with _emulator() as emu, Client() as client:
         client.connect(emu.address)
@@ -179,6 +183,7 @@ def test_failure_is_logged_by_the_client_when_nobody_listens(caplog):
         assert caplog.text.count("closed the connection") == 1
 
 
+@pytest.mark.slow
 def test_shared_memory_buffer_readable_by_another_ring():
     with _emulator() as emu, Client(buffer_size=2000, shmem=True) as client:
         client.connect(emu.address)
@@ -319,6 +324,7 @@ def test_stop_message_before_start_is_ignored():
         assert client.last_sample == 10 and "STOP" in client.stop_reason
 
 
+@pytest.mark.slow
 def test_example_script_runs():
     import pathlib
     import subprocess
@@ -347,6 +353,7 @@ def test_corrupted_stream_before_start(caplog):
         assert not client.is_connected
 
 
+@pytest.mark.slow
 def test_server_dropping_blocks_for_a_slow_client():
     """Like Recorder, the emulator drops blocks for a client that falls behind: the client
     counts them and keeps its sample indices on the server's clock (NaN for the lost samples)."""

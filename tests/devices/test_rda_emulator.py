@@ -47,6 +47,7 @@ def _n_points(msgs):
     return sum(m.n_points for m in msgs if isinstance(m, DataMessage))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("int16", [False, True])
 def test_stream_matches_declared_signal_and_markers(int16):
     with RdaEmulator(
@@ -86,6 +87,7 @@ def test_stream_matches_declared_signal_and_markers(int16):
     assert MSG_KEEPALIVE in kinds and kinds - {MSG_KEEPALIVE}
 
 
+@pytest.mark.slow
 def test_two_clients_get_the_same_blocks():
     with RdaEmulator(port=0, n_channels=3, sample_rate=1000, block_duration=0.01) as emu:
         with socket.create_connection(emu.address) as s1, socket.create_connection(emu.address) as s2:
@@ -138,6 +140,7 @@ def test_bad_arguments_are_explained():
             RdaEmulator(port=emu.address[1]).start()
 
 
+@pytest.mark.slow
 def test_command_line_emulator():
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
@@ -162,6 +165,7 @@ def test_command_line_emulator():
         proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_monitor_command():
     with RdaEmulator(port=0, n_channels=3, sample_rate=500, int16=True, marker_interval=0.25) as emu:
         port = emu.address[1]

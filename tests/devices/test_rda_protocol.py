@@ -10,7 +10,6 @@ import threading
 import numpy as np
 import pytest
 
-from lslacq.errors import BrokenStreamError
 from lslacq.devices.rda.protocol import (
     HEADER_SIZE,
     MSG_DATA16,
@@ -31,6 +30,7 @@ from lslacq.devices.rda.protocol import (
     build_stop,
     markers_to_array,
 )
+from lslacq.errors import BrokenStreamError
 
 NAMES = ["Fp1", "Fp2", "Cz", "Oz\u00e9"]
 RES = [0.1, 0.1, 0.5, 1.0]

@@ -17,6 +17,7 @@ def _run(sim, seconds, chunk=25):
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+@pytest.mark.slow
 def test_spectrum_is_one_over_f_with_occipital_alpha():
     sim = EEGSimulator(32, 500.0, seed=3, event_interval=0)
     data, events = _run(sim, 60)
@@ -33,6 +34,7 @@ def test_spectrum_is_one_over_f_with_occipital_alpha():
     assert 5 < data.std() < 60  # tens of microvolts
 
 
+@pytest.mark.slow
 def test_events_are_periodic_and_evoke_a_p300():
     sim = EEGSimulator(32, 500.0, seed=4, event_interval=1.0, erp_amplitude=10.0)
     data, events = _run(sim, 120)
@@ -57,6 +59,7 @@ def test_same_seed_same_signal_and_bad_arguments():
     assert EEGSimulator(34).channel_names[-2:] == ["EEG33", "EEG34"]
 
 
+@pytest.mark.slow
 def test_device_node_streams_contiguous_chunks_and_events():
     dev = SimulatedEEG(name="sim")
     dev.configure(nb_channel=8, sample_rate=1000.0, chunksize=20, event_interval=0.1, seed=1)

@@ -71,6 +71,7 @@ def test_smpte_bars_have_the_75_percent_colours():
     np.testing.assert_array_equal(images[0], images[1])  # a still pattern
 
 
+@pytest.mark.slow
 def test_realtime_source_is_paced_at_its_frame_rate_without_loss():
     cam, inp = _camera("testsrc=size=320x240:rate=30,realtime")
     try:
@@ -198,6 +199,7 @@ def test_devices_list_reports_cameras(monkeypatch, capsys):
     assert "none of ['/dev/null'] can be opened" in captured.err
 
 
+@pytest.mark.slow
 def test_small_video_feeds_an_lsl_outlet_and_is_sent_without_copy():
     """A thumbnail camera published on LSL (one channel per pixel value), read back with pylsl."""
     pylsl = pytest.importorskip("pylsl")

@@ -6,10 +6,12 @@ import importlib.util
 import pathlib
 
 import numpy as np
+import pytest
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "dsp_triggered_average.py"
 
 
+@pytest.mark.slow
 def test_triggered_average_example_recovers_the_evoked_peak():
     spec = importlib.util.spec_from_file_location("dsp_triggered_average", EXAMPLE)
     example = importlib.util.module_from_spec(spec)

@@ -7,6 +7,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 import scipy.signal
 
 from lslacq.core.stream import InputStream, OutputStream
@@ -34,6 +35,7 @@ def _reply(replies, proc, timeout=60.0):
     raise AssertionError(f"no reply from the child process within {timeout} s")
 
 
+@pytest.mark.slow
 def test_sosfilter_in_another_process_with_online_coefficient_change():
     nch = 3
     src = OutputStream(name="src")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.signal
-
 from helpers import wait_until
+
 from lslacq.core import create_manager
 from lslacq.core.stream import InputStream, OutputStream
 from lslacq.dsp import EVENT_DTYPE, design_sos
@@ -30,6 +30,7 @@ def manager():
     man.close()
 
 
+@pytest.mark.slow
 def test_filter_trigger_accumulator_graph_in_a_nodegroup(manager):
     n, nch = 3000, 2
     sig = np.zeros((n, nch), "float32")

@@ -194,6 +194,7 @@ def test_engine_scipy_is_pyacqs_name_for_the_default_engine(graph, node_type):
 
 
 # -- OverlapFiltfilt --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_overlapfiltfilt_node_delay_alignment_and_accuracy(graph):
     n, nch = 20_000, 2
     t = np.arange(n) / SR
@@ -265,6 +266,7 @@ def test_analog_trigger_node_straddling_crossings_and_online_params(graph):
     assert trig.n_events == 6 and trig.error is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,expected", [("after-stable", [1016]), ("before-stable", [1010])])
 def test_analog_trigger_node_debounce(graph, mode, expected):
     sig = np.zeros((2000, 1), "float32")
@@ -280,6 +282,7 @@ def test_analog_trigger_node_debounce(graph, mode, expected):
         sink.recv(timeout=300)
 
 
+@pytest.mark.slow
 def test_digital_trigger_node_on_one_bit(graph):
     data = np.zeros((1000, 2), "uint8")
     data[100:200, 0] |= 0b0000_0100  # bit 2

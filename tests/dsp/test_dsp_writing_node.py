@@ -8,11 +8,11 @@ import re
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 import lslacq.dsp
 from lslacq.core.stream import OutputStream
 from lslacq.dsp import DspNode, Param
-from helpers import wait_until
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "dsp.md"
 

@@ -7,8 +7,14 @@ import threading
 import numpy as np
 import pytest
 
-from lslacq.dsp.events import (EVENT_DTYPE, EVENT_STREAM_SPEC, as_event_indexes, event_labels, is_event_dtype,
-                               make_events)
+from lslacq.dsp.events import (
+    EVENT_DTYPE,
+    EVENT_STREAM_SPEC,
+    as_event_indexes,
+    event_labels,
+    is_event_dtype,
+    make_events,
+)
 from lslacq.dsp.params import Param, Params
 
 
@@ -96,6 +102,7 @@ def test_params_thread_safety_snapshot():
         t.join(timeout=10)
 
 
+@pytest.mark.slow
 def test_importing_lslacq_dsp_loads_no_scipy_qt_or_pylsl():
     import subprocess
     import sys

@@ -13,6 +13,7 @@ needs_opencl = pytest.mark.skipif(not opencl_available(), reason="pyopencl with 
 SR = 1000.0
 
 
+@pytest.mark.slow
 @needs_opencl
 def test_opencl_sos_engine_equals_scipy_across_chunks():
     from lslacq.dsp.opencl import OpenCLSosEngine
@@ -26,6 +27,7 @@ def test_opencl_sos_engine_equals_scipy_across_chunks():
     np.testing.assert_allclose(out, scipy.signal.sosfilt(sos, sig, axis=0), atol=tol)
 
 
+@pytest.mark.slow
 @needs_opencl
 def test_opencl_per_channel_coefficients_and_coefficient_change():
     from lslacq.dsp.opencl import OpenCLSosEngine
@@ -40,6 +42,7 @@ def test_opencl_per_channel_coefficients_and_coefficient_change():
     assert np.all(np.isfinite(engine.process(sig[:100])))
 
 
+@pytest.mark.slow
 @needs_opencl
 def test_opencl_overlap_filtfilt_equals_numpy_engine():
     from lslacq.dsp.opencl import OpenCLSosKernel

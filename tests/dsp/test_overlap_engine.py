@@ -134,6 +134,7 @@ def test_bad_arguments():
         engine.process(10, np.zeros((10, 1)))
 
 
+@pytest.mark.slow
 def test_suggest_overlapsize_meets_the_target_and_is_not_oversized():
     from lslacq.dsp import suggest_overlapsize
 

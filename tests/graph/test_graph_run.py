@@ -55,6 +55,7 @@ def receive(inp: InputStream, n: int) -> np.ndarray:
     return np.concatenate(chunks)[:n]
 
 
+@pytest.mark.slow
 def test_a_file_graph_gives_the_data_of_the_same_graph_built_in_python(tmp_path):
     data = np.random.default_rng(3).standard_normal((200, 2)).astype("float32")
     n = 400  # two loops over the buffer
@@ -116,6 +117,7 @@ def run_cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+@pytest.mark.slow
 def test_check_validates_every_example_graph_file():
     files = sorted(EXAMPLES.glob("*.toml"))
     assert len(files) >= 3
@@ -124,6 +126,7 @@ def test_check_validates_every_example_graph_file():
         assert proc.returncode == 0 and "valid" in proc.stdout, (path, proc.stderr)
 
 
+@pytest.mark.slow
 def test_check_reports_the_line_and_exits_2(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('[nodes.a]\ntype = "NumpyDeviceBufer"\n')
@@ -132,6 +135,7 @@ def test_check_reports_the_line_and_exits_2(tmp_path):
     assert f"{path}:2:" in proc.stderr and "did you mean 'NumpyDeviceBuffer'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_check_prints_the_schema_for_editors():
     proc = run_cli("check", "--schema")
     schema = json.loads(proc.stdout)

@@ -187,6 +187,7 @@ def test_includes_merge_and_refuse_duplicates(tmp_path):
     assert "include cycle" in str(error_of(loop))
 
 
+@pytest.mark.slow
 def test_host_that_does_not_answer(tmp_path, monkeypatch):
     monkeypatch.setattr(graph_module, "_HOST_TIMEOUT_S", 0.5)
     path = write(tmp_path, GOOD.replace('type = "SosFilter"', 'type = "SosFilter"\nnodegroup = "far"')

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lslacq.core.host import Host
 
 
+@pytest.mark.slow
 def test_host1():
     p1, host1 = Host.spawn("host1")
     p2, host2 = Host.spawn("host2")

@@ -56,6 +56,7 @@ class FakeCamera(Node):
         self.output.send(frame[None], index=self.head)
 
 
+@pytest.mark.slow
 def test_imageviewer():
     app = mkQApp()
     cameras, viewers = [], []

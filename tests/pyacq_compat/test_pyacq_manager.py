@@ -10,6 +10,7 @@ from lslacq.core import create_manager
 from lslacq.core.host import Host
 
 
+@pytest.mark.slow
 def test_manager():
     mgr = create_manager("rpc", auto_close_at_exit=False)
     host_proc, host = Host.spawn("test-host")

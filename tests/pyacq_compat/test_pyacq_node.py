@@ -42,6 +42,7 @@ def _wait_remote(predicate, timeout=20.0):
     return predicate()
 
 
+@pytest.mark.slow
 def test_stream_between_local_nodes():
     app = mkQApp()
     sender = FakeSender()
@@ -64,6 +65,7 @@ def test_stream_between_local_nodes():
     assert receiver.last_index % 256 == 0 and receiver.last_index >= 3 * 256
 
 
+@pytest.mark.slow
 def test_stream_between_remote_nodes():
     man = create_manager(auto_close_at_exit=False)
     try:
@@ -89,6 +91,7 @@ def test_stream_between_remote_nodes():
         man.close()
 
 
+@pytest.mark.slow
 def test_stream_between_local_and_remote_nodes():
     man = create_manager(auto_close_at_exit=False)
     receiver = None
@@ -115,6 +118,7 @@ def test_stream_between_local_and_remote_nodes():
         man.close()
 
 
+@pytest.mark.slow
 def test_visual_node_both_in_main_qapp_and_remote_qapp():
     man = create_manager(auto_close_at_exit=False)
     receiver1 = None

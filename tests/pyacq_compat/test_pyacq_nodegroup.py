@@ -7,10 +7,13 @@ registered by module, as pyacq's own test does for NoneRegisteredClass.
 
 from __future__ import annotations
 
+import pytest
+
 from lslacq import create_manager
 from lslacq.core.host import Host
 
 
+@pytest.mark.slow
 def test_nodegroup0():
     proc, host = Host.spawn("host1")
     try:
@@ -46,6 +49,7 @@ def test_nodegroup0():
         proc.stop()
 
 
+@pytest.mark.slow
 def test_register_node_type_from_module():
     man = create_manager(auto_close_at_exit=False)
     try:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from lslacq import create_manager
 
 
+@pytest.mark.slow
 def test_npbufferdevice():
     man = create_manager(auto_close_at_exit=False)
     try:

@@ -18,11 +18,13 @@ _COMPARE_SKIP = ("pyacq's test compares a zero-phase filter with scipy.signal.so
                  "match on pyacq either; tests/dsp/test_overlap_engine.py checks OverlapFiltfilt against sosfiltfilt")
 
 
+@pytest.mark.slow
 def test_sosfilter():
     pytest.importorskip("pyqtgraph")
     do_filtertest(OverlapFiltfilt, "numpy")
 
 
+@pytest.mark.slow
 @needs_opencl
 def test_openclsosfilter():
     pytest.importorskip("pyqtgraph")

@@ -17,6 +17,7 @@ SAMPLE_RATE = 10000.0
 CHUNKSIZE = int(SAMPLE_RATE // 100)
 
 
+@pytest.mark.slow
 def test_QDigitalOscilloscope():
     app = mkQApp()
     length = int(SAMPLE_RATE * 200)

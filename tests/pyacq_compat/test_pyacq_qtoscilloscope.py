@@ -18,6 +18,7 @@ SAMPLE_RATE = 10000.0
 CHUNKSIZE = 100
 
 
+@pytest.mark.slow
 def test_qoscilloscope():
     man = create_manager(auto_close_at_exit=False)
     viewer = None

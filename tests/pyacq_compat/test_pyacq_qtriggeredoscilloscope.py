@@ -35,6 +35,7 @@ for _i in range(1, 20):
 BUFFER = BUFFER.astype("float32")
 
 
+@pytest.mark.slow
 def test_QTriggeredOscilloscope():
     app = mkQApp()
     dev = NumpyDeviceBuffer()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from lslacq import create_manager
 from lslacq.rec import RawRecorder, read_recording
 
 
+@pytest.mark.slow
 def test_RawRecorder(tmp_path):
     man = create_manager(auto_close_at_exit=False)
     rec = None

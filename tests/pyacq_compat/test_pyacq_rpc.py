@@ -84,6 +84,7 @@ def _serve(server):
     return thread
 
 
+@pytest.mark.slow
 def test_rpc():
     TestClass.count = 0
     server1 = RPCServer()
@@ -259,6 +260,7 @@ def test_rpc():
                 th.join(5)
 
 
+@pytest.mark.slow
 def test_qt_rpc():
     pytest.importorskip("pyqtgraph")
     from lslacq.core.rpc import QtRPCServer
@@ -305,6 +307,7 @@ def test_qt_rpc():
         thread.join(5)
 
 
+@pytest.mark.slow
 def test_disconnect():
     # clients are told when the server closes gracefully
     server_proc = ProcessSpawner()

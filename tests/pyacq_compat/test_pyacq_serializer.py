@@ -42,6 +42,7 @@ def check_serializer(serializer, test_data):
             assert v1 == v2
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_MSGPACK, reason="msgpack not available")
 def test_msgpack(test_data):
     check_serializer(MsgpackSerializer(), test_data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lslacq.core.stream.sharedarray import SharedArray, SharedMem
 
@@ -31,6 +32,7 @@ def test_sharedarray():
     assert np.all(np_a == np_a2)
 
 
+@pytest.mark.slow
 def test_sharedarray_multiprocess():
     from lslacq.core.rpc import ProcessSpawner
 

@@ -16,11 +16,13 @@ needs_opencl = pytest.mark.skipif(not (HAVE_PYOPENCL and opencl_available()),
                                   reason="no pyopencl with an OpenCL device")
 
 
+@pytest.mark.slow
 def test_sosfilter():
     pytest.importorskip("pyqtgraph")
     do_filtertest(SosFilter, "numpy")
 
 
+@pytest.mark.slow
 @needs_opencl
 def test_openclsosfilter():
     pytest.importorskip("pyqtgraph")

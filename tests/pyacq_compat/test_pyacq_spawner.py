@@ -9,6 +9,7 @@ import pytest
 from lslacq.core.rpc import ProcessSpawner
 
 
+@pytest.mark.slow
 def test_spawner():
     proc = ProcessSpawner()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 
 from lslacq.core.stream import InputStream, OutputStream
 
@@ -46,6 +47,7 @@ def check_stream(chunksize=1024, chan_shape=(16,), **kwds):
         outstream.close()
 
 
+@pytest.mark.slow
 def test_stream_plaindata():
     for protocol in PROTOCOLS:
         for compression in _compression_methods():

@@ -15,6 +15,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from lslacq.core.stream import InputStream, OutputStream
 from lslacq.core.tools import ChannelSplitter, StreamConverter, ThreadPollInput
@@ -48,6 +49,7 @@ def _wait(predicate, timeout=20.0):
     return predicate()
 
 
+@pytest.mark.slow
 def test_ThreadPollInput():
     outstream = OutputStream()
     outstream.configure(**STREAM_SPEC)
@@ -75,6 +77,7 @@ def test_ThreadPollInput():
     assert positions == [CHUNKSIZE * (i + 1) for i in range(N_CHUNKS)]
 
 
+@pytest.mark.slow
 def test_streamconverter():
     outstream = OutputStream()
     outstream.configure(**STREAM_SPEC)
@@ -117,6 +120,7 @@ def test_streamconverter():
     assert positions == [CHUNKSIZE * (i + 1) for i in range(N_CHUNKS)]
 
 
+@pytest.mark.slow
 def test_stream_splitter():
     outstream = OutputStream()
     outstream.configure(**STREAM_SPEC)

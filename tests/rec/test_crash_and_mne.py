@@ -16,6 +16,7 @@ RATE = 1000.0
 FLUSH = 0.2
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_recording_nodegroup_loses_at_most_the_last_flush(tmp_path):
     from lslacq.core import create_manager
 
@@ -54,6 +55,7 @@ def test_kill_9_of_the_recording_nodegroup_loses_at_most_the_last_flush(tmp_path
     assert stream.start_index == 0 and stream.partial_bytes == 0
 
 
+@pytest.mark.slow
 def test_to_mne_names_units_and_annotation_onsets_to_the_sample(tmp_path):
     mne = pytest.importorskip("mne")
     names = ["Fz", "Cz", "Pz", "EOG"]

@@ -38,6 +38,7 @@ def _collect(inp: InputStream, out: list, stop_at: int, timeout: float = 30.0):
     return got
 
 
+@pytest.mark.slow
 def test_fif_plays_same_samples_at_the_right_rate_with_annotations_as_events(tmp_path):
     path = tmp_path / "sample_raw.fif"
     data = _write_fif(path)
@@ -76,6 +77,7 @@ def test_fif_plays_same_samples_at_the_right_rate_with_annotations_as_events(tmp
     np.testing.assert_array_equal(events["duration"], [0, 20, 0])
 
 
+@pytest.mark.slow
 def test_recording_replays_looped_from_an_offset_with_its_events(tmp_path):
     out = make_output("eeg", dtype="float32", shape=(-1, 2), sample_rate=1000.0, channel_names=["a", "b"])
     ev_out = make_output("ev", streamtype="event", dtype=make_events([0]).dtype.descr, shape=(-1,),
@@ -139,6 +141,7 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
     node.close()
 
 
+@pytest.mark.slow
 def test_brainvision_vhdr_plays_in_microvolts_with_its_markers(tmp_path):
     data = (np.arange(400 * 2, dtype="float32").reshape(400, 2) % 97) - 48.0  # µV, multiplexed
     data.tofile(tmp_path / "rec.eeg")
@@ -216,6 +219,7 @@ def _write_edf_plus(path, digital: np.ndarray, rate: int, annotations: list[tupl
     path.write_bytes(header + body)
 
 
+@pytest.mark.slow
 def test_edf_plus_plays_in_microvolts_with_its_annotations(tmp_path):
     rate = 100
     digital = ((np.arange(300 * 2).reshape(300, 2) * 37) % 2000 - 1000).astype("int16")

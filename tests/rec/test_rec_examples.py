@@ -19,6 +19,7 @@ def _run(script, *args) -> str:
     return run.stdout
 
 
+@pytest.mark.slow
 def test_record_graph_example_records_everything_and_exports_to_mne():
     out = _run("record_graph.py", "--duration", "1.2")
     sent, events = map(int, re.search(r"recorded (\d+) samples and (\d+) events", out).groups())
@@ -28,6 +29,7 @@ def test_record_graph_example_records_everything_and_exports_to_mne():
     assert f"{events} annotations" in out and "saved eeg_raw.fif" in out
 
 
+@pytest.mark.slow
 def test_replay_into_filter_example_sees_the_annotated_alpha_bursts():
     out = _run("replay_into_filter.py", "--speed", "8")
     assert "annotation 'alpha' at t = 1.00 s" in out and "annotation 'alpha' at t = 2.50 s" in out

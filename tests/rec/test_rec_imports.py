@@ -3,9 +3,12 @@
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("mne", "pyxdf", "av", "pylsl", "scipy")
 
 
+@pytest.mark.slow
 def test_importing_the_recording_modules_loads_no_optional_library():
     code = (
         "import sys, lslacq.rec as rec\n"

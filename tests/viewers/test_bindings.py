@@ -50,6 +50,7 @@ print(QT_LIB, len(rows), rows.mean() / image.shape[0] if len(rows) else -1)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("binding", ["PyQt5", "PySide6"])
 def test_viewer_opens_and_draws(binding):
     if importlib.util.find_spec(binding) is None:

@@ -220,6 +220,7 @@ def _wait_rebuilt(qapp, viewer):
                what="the workers rebuilt with the test's settings")
 
 
+@pytest.mark.slow
 def test_qtimefreq_draws_each_channels_energy_in_the_row_of_its_frequency(qapp, source):
 
     from lslacq.viewers._qt import qimage_to_array
@@ -258,6 +259,7 @@ def test_qtimefreq_draws_each_channels_energy_in_the_row_of_its_frequency(qapp, 
         viewer.close()
 
 
+@pytest.mark.slow
 def test_qtimefreq_reads_a_channel_major_sharedmem_input_directly_and_changes_settings_live(qapp):
     from viewer_helpers import wait_until
 
@@ -328,6 +330,7 @@ def test_qtimefreq_workers_in_other_nodegroups(qapp, source):
         manager.close()
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_reported_by_the_viewer(qapp, source, monkeypatch):
     from viewer_helpers import wait_until
 
@@ -350,6 +353,7 @@ def test_a_failing_worker_is_reported_by_the_viewer(qapp, source, monkeypatch):
         viewer.close()
 
 
+@pytest.mark.slow
 def test_a_stalled_viewer_and_worker_never_hold_the_source_back(qapp, source, monkeypatch):
     """The GUI thread draws nothing and a worker hangs in its transform: a lossless reader of the same
     output still gets every sample, and the viewer's threads and the other worker still follow the stream."""
@@ -429,6 +433,7 @@ def test_worker_reads_a_one_dimensional_stream(transfermode):
         src.close()
 
 
+@pytest.mark.slow
 def test_grid_follows_nb_column_and_visible(qapp, source):
     from viewer_helpers import wait_until
 

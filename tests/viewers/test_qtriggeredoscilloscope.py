@@ -41,6 +41,7 @@ def _render(qapp, viewer):
     return viewer.grab_array()
 
 
+@pytest.mark.slow
 def test_stacks_sweeps_aligned_on_the_trigger(qapp, source):
     viewer = QTriggeredOscilloscope(name="trig")
     try:

@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from viewer_helpers import wait_until
 
 from lslacq.core.stream import InputStream
@@ -22,6 +23,7 @@ class SlowOscilloscope(QOscilloscope):
         super()._refresh()
 
 
+@pytest.mark.slow
 def test_slow_viewer_never_slows_the_source_or_a_lossless_reader(qapp):
     dev = NumpyDeviceBuffer(name="dev")
     dev.configure(nb_channel=4, sample_interval=0.0005, chunksize=20)  # 2 kHz, a chunk every 10 ms

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import PEERS, DpClient
 from lslacq_dareplane.log_forwarding import JsonSocketHandler
 
@@ -28,6 +29,7 @@ def first_line(proc, prefix: str) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_module_launch_with_config_options_and_sigterm():
     proc = spawn(["-m", "lslacq_dareplane", GRAPH, "--port=0", "--ip=127.0.0.1", "--loglevel=10",
                   "--log_server=none", "--rate=250", "--label=run-1"])
@@ -47,6 +49,7 @@ def test_module_launch_with_config_options_and_sigterm():
         proc.communicate(timeout=10)
 
 
+@pytest.mark.slow
 def test_module_launch_errors_are_clear():
     proc = spawn(["-m", "lslacq_dareplane", GRAPH + ":nope", "--port=0"])
     out, err = proc.communicate(timeout=60)
@@ -69,6 +72,7 @@ LOGSERVER = (
 )
 
 
+@pytest.mark.slow
 def test_logserver_command(tmp_path):
     logfile = tmp_path / "control_room.log"
     proc = spawn(["-c", LOGSERVER, str(logfile)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from conftest import PEERS, DpClient
 
 sys.path.insert(0, str(PEERS))
@@ -62,6 +61,7 @@ def dareplane_port(peer):
     return peer("dareplane_server.py").port
 
 
+@pytest.mark.slow
 def test_transcript_identical_to_dareplane_default_server(serve, peer):
     ours = serve(make_pcommand_map(), name="transcript_module")
     theirs = peer("dareplane_server.py")
@@ -84,6 +84,7 @@ def test_divergent_commands_dareplane_silent_lslacq_explains(serve, peer):
         assert reply.startswith(b"ERROR ") and reply.endswith(b"\n")
 
 
+@pytest.mark.slow
 def test_bad_keyword_arguments_kill_dareplane_but_not_lslacq(serve, peer):
     theirs = peer("dareplane_server.py")
     with DpClient(theirs.port) as c:
@@ -98,6 +99,7 @@ def test_bad_keyword_arguments_kill_dareplane_but_not_lslacq(serve, peer):
         assert c.up()
 
 
+@pytest.mark.slow
 def test_dareplane_module_connection_drives_our_server(serve):
     """dareplane-utils' own client side (ModuleConnection + SocketCommunicator) talks to our server."""
     from dareplane_utils.module_handling.communication import SocketCommunicator

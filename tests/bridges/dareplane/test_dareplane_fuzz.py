@@ -6,6 +6,7 @@ import random
 import socket
 import struct
 
+import pytest
 from conftest import DpClient
 
 
@@ -15,6 +16,7 @@ def _rst_close(sock: socket.socket) -> None:
     sock.close()
 
 
+@pytest.mark.slow
 def test_random_bytes_never_kill_the_server(serve):
     calls = []
     server = serve({"GO": lambda **kw: calls.append(kw) or 0})

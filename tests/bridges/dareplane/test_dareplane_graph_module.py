@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import DpClient
-from lslacq.core.node import Node
 from lslacq_dareplane import GraphModule
 from lslacq_dareplane.graph_module import load_factory
+
+from lslacq.core.node import Node
 
 
 class Ticker(Node):

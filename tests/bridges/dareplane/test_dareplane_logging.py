@@ -10,7 +10,6 @@ import threading
 import time
 
 import pytest
-
 from lslacq_dareplane.log_forwarding import (
     DEFAULT_LOG_PORT,
     JsonSocketHandler,

@@ -9,10 +9,10 @@ import sys
 import threading
 
 import pytest
-
-from lslacq.errors import NodeStateError
 from conftest import DpClient
 from lslacq_dareplane import DefaultServer
+
+from lslacq.errors import NodeStateError
 
 
 class Recorder:
@@ -162,6 +162,7 @@ def test_stop_waits_for_queued_commands_then_stops_their_threads(serve, client_f
     assert server.threads == {}
 
 
+@pytest.mark.slow
 def test_stop_stops_process_trees(serve, client_factory, tmp_path):
     procs = []
     script = (

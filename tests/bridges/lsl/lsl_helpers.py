@@ -8,8 +8,6 @@ import numpy as np
 from helpers import wait_until  # noqa: F401 - the suite's one polling helper, re-exported for these tests
 
 
-
-
 def ramp(n_samples: int, n_channels: int, start: int = 0, dtype="float32") -> np.ndarray:
     """Deterministic test signal: sample k, channel c holds k * 100 + c."""
     k = np.arange(start, start + n_samples)[:, None]

@@ -8,10 +8,11 @@ from lsl_helpers import wait_until
 
 pylsl = pytest.importorskip("pylsl")
 
-from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
 from lslacq_lsl import resolve_stream  # noqa: E402
 from lslacq_lsl.bridge_cli import SOURCES  # noqa: E402
 from lslacq_lsl.device_bridge import DeviceLslBridge, run_bridge_loop  # noqa: E402
+
+from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
 
 
 def _device(n_channels=3, chunksize=50, n=1000):
@@ -21,6 +22,7 @@ def _device(n_channels=3, chunksize=50, n=1000):
     return node
 
 
+@pytest.mark.slow
 def test_publishes_every_sample_and_drains_on_stop(unique_name):
     with DeviceLslBridge(_device(), name=unique_name, stream_type="Test") as bridge:
         info = resolve_stream(name=unique_name, timeout=10)
@@ -64,6 +66,7 @@ class _Failing:
         return "42 samples"
 
 
+@pytest.mark.slow
 def test_run_loop_duration_status_and_failure(capsys):
     assert run_bridge_loop(_Failing(), "prog", duration=0.35, interval=0.1) == 0
     out = capsys.readouterr().out

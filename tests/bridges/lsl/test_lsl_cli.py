@@ -14,8 +14,9 @@ from lsl_helpers import wait_until
 
 pylsl = pytest.importorskip("pylsl")
 
-from lslacq.cli import main  # noqa: E402
 from lslacq_lsl import StreamWatcher  # noqa: E402
+
+from lslacq.cli import main  # noqa: E402
 
 
 def _demo(tmp_path, *args):
@@ -33,6 +34,7 @@ def _stop(proc):
     proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_lsl_list_shows_streams(make_outlet, unique_name, capsys):
     make_outlet(unique_name, type="EEG", n_channels=5, srate=128.0, source_id=unique_name + "-sid")
     assert main(["lsl", "list", "--wait", "1.0"]) == 0
@@ -49,6 +51,7 @@ def test_lsl_list_shows_streams(make_outlet, unique_name, capsys):
     assert mine["channel_names"] == ["C0", "C1", "C2", "C3", "C4"]
 
 
+@pytest.mark.slow
 def test_demo_publishes_eeg_and_markers_until_duration(tmp_path, unique_name):
     proc, log = _demo(tmp_path, "--duration", "6", "--name", unique_name + "-EEG",
                       "--markers-name", unique_name + "-M", "--channels", "16", "--event-interval", "0.5")
@@ -80,6 +83,7 @@ def test_demo_publishes_eeg_and_markers_until_duration(tmp_path, unique_name):
     assert "read back over LSL" in out and "(complete)" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_demo_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, unique_name, signum):
     proc, log = _demo(tmp_path, "--name", unique_name + "-EEG", "--markers-name", unique_name + "-M",
@@ -116,6 +120,7 @@ def _pushing(outlet, make_sample, stop, period=0.01):
     return thread
 
 
+@pytest.mark.slow
 def test_lsl_watch_prints_live_statistics_and_markers(make_outlet, unique_name, capsys):
     import threading
 

@@ -38,6 +38,7 @@ def test_timestamps_are_exactly_one_period_apart():
     assert clock.time_of(99) == 10.0
 
 
+@pytest.mark.slow
 def test_a_source_100_ppm_fast_is_followed_within_max_drift():
     clock = SampleClock(1000.0, max_drift=0.02, window=10.0)
     worst = _simulate(clock, true_rate=1000.1, seconds=900)
@@ -45,6 +46,7 @@ def test_a_source_100_ppm_fast_is_followed_within_max_drift():
     assert worst < 0.02 + 0.003 + 0.002
 
 
+@pytest.mark.slow
 def test_without_correction_the_drift_accumulates():
     clock = SampleClock(1000.0, max_drift=None)
     worst = _simulate(clock, true_rate=1000.1, seconds=900)

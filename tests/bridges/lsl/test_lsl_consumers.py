@@ -27,6 +27,7 @@ def published(unique_name):
     src.close()
 
 
+@pytest.mark.slow
 def test_mne_lsl_stream_reads_our_outlet(published):
     mne_lsl_stream = pytest.importorskip("mne_lsl.stream")
     src, node = published

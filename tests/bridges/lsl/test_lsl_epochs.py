@@ -9,13 +9,15 @@ from lsl_helpers import wait_until
 pytest.importorskip("pylsl")
 pytest.importorskip("scipy")
 
+from lslacq_lsl import LslInlet, LslOutlet  # noqa: E402
+
 from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG  # noqa: E402
 from lslacq.dsp import TriggerAccumulator  # noqa: E402
-from lslacq_lsl import LslInlet, LslOutlet  # noqa: E402
 
 SRATE, CHUNK, SEED, N_CH = 250.0, 5, 77, 4
 
 
+@pytest.mark.slow
 def test_lsl_markers_epoch_lsl_eeg_on_the_right_samples(unique_name):
     # publisher: simulated EEG and its markers on LSL (as `lslacq demo` does)
     device = SimulatedEEG(name="device")

@@ -20,6 +20,7 @@ def _run(script, *args, timeout=120):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_outlet_from_graph(unique_name):
     out = _run("lsl_outlet_from_graph.py", "--duration", "3", "--name", unique_name)
     assert f"publishing {unique_name!r}" in out
@@ -27,6 +28,7 @@ def test_outlet_from_graph(unique_name):
     assert "EEG samples pushed" in last and int(last.split(":")[1].split(",")[0]) > 500
 
 
+@pytest.mark.slow
 def test_inlet_into_graph():
     out = _run("lsl_inlet_into_graph.py", "--duration", "4")
     assert "reading 'example-inlet-source'" in out and "32 ch float32 250 Hz" in out
@@ -38,6 +40,7 @@ def test_inlet_into_graph():
     assert "gaps: 0" in out
 
 
+@pytest.mark.slow
 def test_stream_watcher_experiment(unique_name):
     out = _run("stream_watcher_experiment.py", "--trials", "3", "--eeg-name", unique_name + "-EEG",
                "--markers-name", unique_name + "-M")

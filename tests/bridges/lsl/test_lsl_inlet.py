@@ -11,8 +11,9 @@ from lsl_helpers import pull_exactly, ramp, reader, recv_until, wait_until
 
 pylsl = pytest.importorskip("pylsl")
 
-from lslacq.errors import StreamTimeoutError  # noqa: E402
 from lslacq_lsl import LslInlet, LslOutlet, resolve_stream  # noqa: E402
+
+from lslacq.errors import StreamTimeoutError  # noqa: E402
 
 
 def _inlet(node_name="inlet", **kwargs):
@@ -50,6 +51,7 @@ def test_numeric_stream_spec_values_and_timestamps(make_outlet, unique_name):
         ts.close()
 
 
+@pytest.mark.slow
 def test_string_markers_become_events(make_outlet, unique_name):
     outlet = make_outlet(unique_name, type="Markers", n_channels=1, srate=0.0, fmt="string")
     node = _inlet(type="Markers", name=unique_name)
@@ -73,6 +75,7 @@ def test_string_markers_become_events(make_outlet, unique_name):
         ts.close()
 
 
+@pytest.mark.slow
 def test_resolution_failure_names_the_query_and_the_visible_streams(make_outlet, unique_name):
     make_outlet(unique_name + "-present")
     node = LslInlet(name="inlet")
@@ -84,6 +87,7 @@ def test_resolution_failure_names_the_query_and_the_visible_streams(make_outlet,
     node.close()
 
 
+@pytest.mark.slow
 def test_recovers_when_the_outlet_comes_back_with_the_same_source_id(unique_name, caplog):
     def new_outlet():
         return pylsl.StreamOutlet(pylsl.StreamInfo(unique_name, "EEG", 2, 100.0, "float32", unique_name + "-sid"))
@@ -116,6 +120,7 @@ def test_recovers_when_the_outlet_comes_back_with_the_same_source_id(unique_name
         del outlet
 
 
+@pytest.mark.slow
 def test_round_trip_preserves_values_and_timestamps(make_outlet, unique_name):
     source = make_outlet(unique_name + "-src", n_channels=4, srate=500.0)
     inlet_node = _inlet(name=unique_name + "-src", clocksync=False, dejitter=False)
@@ -143,6 +148,7 @@ def test_round_trip_preserves_values_and_timestamps(make_outlet, unique_name):
         del final
 
 
+@pytest.mark.slow
 def test_irregular_numeric_stream_has_no_sample_rate_and_keeps_timestamps(make_outlet, unique_name):
     outlet = make_outlet(unique_name, type="Events", n_channels=2, srate=0.0, fmt="int32")
     node = _inlet(name=unique_name, clocksync=False, dejitter=False, stall_timeout=0.2)
@@ -163,6 +169,7 @@ def test_irregular_numeric_stream_has_no_sample_rate_and_keeps_timestamps(make_o
         ts.close()
 
 
+@pytest.mark.slow
 def test_configure_again_switches_to_another_stream(make_outlet, unique_name):
     make_outlet(unique_name + "-a", n_channels=2)
     make_outlet(unique_name + "-b", n_channels=5, fmt="int16")
@@ -175,6 +182,7 @@ def test_configure_again_switches_to_another_stream(make_outlet, unique_name):
         assert node.description.name == unique_name + "-b"
 
 
+@pytest.mark.slow
 def test_round_trip_through_a_graph_node_and_a_sharedmem_hop(make_outlet, unique_name):
     """LSL -> LslInlet -> StreamConverter (sharedmem -> tcp) -> LslOutlet -> LSL: values and timestamps kept."""
     from lslacq.core.tools import StreamConverter
@@ -211,6 +219,7 @@ def test_round_trip_through_a_graph_node_and_a_sharedmem_hop(make_outlet, unique
         del final
 
 
+@pytest.mark.slow
 def test_stream_without_source_id_is_resolved_again_when_lost(unique_name, caplog):
     def new_outlet():
         return pylsl.StreamOutlet(pylsl.StreamInfo(unique_name, "EEG", 2, 100.0, "float32", ""))
@@ -241,6 +250,7 @@ def test_stream_without_source_id_is_resolved_again_when_lost(unique_name, caplo
         del outlet
 
 
+@pytest.mark.slow
 def test_markers_map_to_signal_indexes_of_a_reference_inlet(make_outlet, unique_name):
     eeg_out = make_outlet(unique_name + "-eeg", n_channels=2, srate=250.0)
     mk_out = make_outlet(unique_name + "-mk", type="Markers", n_channels=1, srate=0.0, fmt="string")
@@ -264,6 +274,7 @@ def test_markers_map_to_signal_indexes_of_a_reference_inlet(make_outlet, unique_
         evs.close()
 
 
+@pytest.mark.slow
 def test_timestamps_output_is_optional_and_counters_report_latency(make_outlet, unique_name):
     """Only 'signals' configured: initialize() accepts it; counters() has samples_in and the latency."""
     outlet = make_outlet(unique_name, n_channels=2, srate=100.0)

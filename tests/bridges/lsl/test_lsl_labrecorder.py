@@ -13,14 +13,16 @@ pylsl = pytest.importorskip("pylsl")
 labrecorder = pytest.importorskip("labrecorder")
 pyxdf = pytest.importorskip("pyxdf")
 
-from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG  # noqa: E402
 from lslacq_lsl import LslOutlet, resolve_stream  # noqa: E402
+
+from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG  # noqa: E402
 
 SRATE = 500.0
 CHUNK = 10
 SEED = 1234
 
 
+@pytest.mark.slow
 def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
     device = SimulatedEEG(name="dev")
     device.configure(nb_channel=8, sample_rate=SRATE, chunksize=CHUNK, event_interval=0.5, seed=SEED)
@@ -96,6 +98,7 @@ def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
                                synced[unique_name + "-EEG"]["time_stamps"][event_indexes], atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow
 def test_labrecorder_picks_up_a_restarted_outlet(tmp_path, unique_name):
     """The stable default source_id lets LabRecorder's inlet recover a re-created outlet into the same stream."""
     from lsl_helpers import make_source, ramp

@@ -28,6 +28,7 @@ def run_lsl_list(config: Path, *flags: str) -> str:
     return proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verbose", [False, True])
 def test_liblsl_info_lines_only_with_verbose(tmp_path, verbose):
     stderr = run_lsl_list(config_without_log_section(tmp_path), *(["-v"] if verbose else []))
@@ -37,6 +38,7 @@ def test_liblsl_info_lines_only_with_verbose(tmp_path, verbose):
         assert "INFO|" not in stderr and "api_config" not in stderr, stderr
 
 
+@pytest.mark.slow
 def test_user_log_section_wins(tmp_path):
     stderr = run_lsl_list(config_without_log_section(tmp_path, "[log]\nlevel = 0\n"))
     assert "INFO|" in stderr  # the user asked liblsl for its INFO lines in their own file

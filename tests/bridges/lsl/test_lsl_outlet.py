@@ -11,9 +11,10 @@ from lsl_helpers import make_event_source, make_source, pull_exactly, ramp, wait
 
 pylsl = pytest.importorskip("pylsl")
 
+from lslacq_lsl import LslOutlet, describe_stream, resolve_stream  # noqa: E402
+
 from lslacq.core.registry import get_node_type  # noqa: E402
 from lslacq.dsp.events import make_events  # noqa: E402
-from lslacq_lsl import LslOutlet, describe_stream, resolve_stream  # noqa: E402
 
 
 def _outlet(source, unique_name, node_name="outlet", **kwargs):
@@ -60,6 +61,7 @@ def test_metadata_and_stable_source_id(unique_name):
             again.close()
 
 
+@pytest.mark.slow
 def test_timestamps_are_derived_from_sample_indexes(unique_name):
     srate = 200.0
     with make_source(3, srate) as src:
@@ -108,6 +110,7 @@ def test_dtypes_map_to_lsl_channel_formats(unique_name, dtype, fmt):
             node.close()
 
 
+@pytest.mark.slow
 def test_events_become_markers_on_the_signal_time_axis(unique_name):
     srate = 100.0
     with make_source(2, srate) as sig, make_event_source(srate) as evs:
@@ -192,6 +195,7 @@ def test_a_restarted_source_reanchors_instead_of_going_back_in_time(unique_name)
             node.close()
 
 
+@pytest.mark.slow
 def test_stop_and_start_anchor_the_time_axis_again(unique_name):
     with make_source(2, 100.0) as src:
         node = _outlet(src, unique_name)
@@ -269,6 +273,7 @@ def test_queued_chunks_are_merged_into_one_push_with_exact_timestamps(unique_nam
             node.close()
 
 
+@pytest.mark.slow
 def test_push_interval_batches_chunks_that_arrive_between_pushes(unique_name):
     srate = 1000.0
     with make_source(2, srate) as src:

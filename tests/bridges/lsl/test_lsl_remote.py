@@ -7,11 +7,13 @@ import pytest
 
 pytest.importorskip("pylsl")
 
-from lslacq import create_manager  # noqa: E402
-from lslacq_lsl import StreamWatcher  # noqa: E402
 from lsl_helpers import wait_until  # noqa: E402
+from lslacq_lsl import StreamWatcher  # noqa: E402
+
+from lslacq import create_manager  # noqa: E402
 
 
+@pytest.mark.slow
 def test_remote_simulated_eeg_published_by_a_remote_lsl_outlet(unique_name):
     manager = create_manager()
     try:

@@ -11,9 +11,10 @@ from lsl_helpers import ramp, wait_until
 pylsl = pytest.importorskip("pylsl")
 dp_watcher = pytest.importorskip("dareplane_utils.stream_watcher.lsl_stream_watcher")
 
-from lslacq.errors import StreamTimeoutError  # noqa: E402
 from lslacq_lsl import StreamWatcher, StreamWatcherNotConnected  # noqa: E402
 from lslacq_lsl.resolve import resolve_stream  # noqa: E402
+
+from lslacq.errors import StreamTimeoutError  # noqa: E402
 
 
 def _dareplane(name, **kwargs):
@@ -41,6 +42,7 @@ def _push_and_sync(outlet, watchers, data, t0, srate, n_before, counters):
         sw.n_new = 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt,dtype", [("float32", "float32"), ("int16", "int16"), ("double64", "float64")])
 def test_same_buffer_contents_as_dareplane(make_outlet, unique_name, fmt, dtype):
     srate, n_ch = 500.0, 6
@@ -77,6 +79,7 @@ def test_same_buffer_contents_as_dareplane(make_outlet, unique_name, fmt, dtype)
         theirs.disconnect()
 
 
+@pytest.mark.slow
 def test_clocksync_timestamps_match_dareplane_within_a_millisecond(make_outlet, unique_name):
     outlet = make_outlet(unique_name, n_channels=3, srate=200.0)
     theirs = _dareplane(unique_name, buffer_size_s=2)
@@ -116,6 +119,7 @@ def test_string_markers_match_dareplane(make_outlet, unique_name):
         theirs.disconnect()
 
 
+@pytest.mark.slow
 def test_irregular_numeric_stream_buffer_is_configurable(make_outlet, unique_name):
     outlet = make_outlet(unique_name, type="Events", n_channels=2, srate=0.0, fmt="int32")
     sw = StreamWatcher(unique_name, irregular_buffer_size=16)
@@ -132,6 +136,7 @@ def test_irregular_numeric_stream_buffer_is_configurable(make_outlet, unique_nam
         sw.disconnect()
 
 
+@pytest.mark.slow
 def test_missing_and_partial_channel_labels_keep_channel_count(make_outlet, unique_name):
     # no desc at all
     make_outlet(unique_name + "-a", n_channels=5, desc=False)
@@ -164,6 +169,7 @@ def test_missing_and_partial_channel_labels_keep_channel_count(make_outlet, uniq
         del partial, nochan
 
 
+@pytest.mark.slow
 def test_connect_times_out_with_a_list_of_visible_streams(make_outlet, unique_name):
     make_outlet(unique_name + "-visible")
     resolve_stream(name=unique_name + "-visible", timeout=10)  # discoverable before we look for the other
@@ -175,6 +181,7 @@ def test_connect_times_out_with_a_list_of_visible_streams(make_outlet, unique_na
     assert sw.inlet is None
 
 
+@pytest.mark.slow
 def test_identifier_dict_selects_by_type_and_source_id(make_outlet, unique_name):
     make_outlet(unique_name, type="EEG", source_id=unique_name + "-one", n_channels=2)
     make_outlet(unique_name, type="EMG", source_id=unique_name + "-two", n_channels=3)
@@ -210,6 +217,7 @@ def test_update_is_a_no_op_when_empty_and_an_error_before_connect(make_outlet, u
         sw.disconnect()
 
 
+@pytest.mark.slow
 def test_latest_window_access_returns_views_until_it_wraps(make_outlet, unique_name):
     outlet = make_outlet(unique_name, n_channels=2, srate=100.0)
     sw = StreamWatcher(unique_name, buffer_size_s=1)
@@ -245,6 +253,7 @@ def test_constructor_rejects_bad_sizes():
         StreamWatcher("x", irregular_buffer_size=0)
 
 
+@pytest.mark.slow
 def test_get_new_warns_when_samples_were_overwritten(make_outlet, unique_name, caplog):
     outlet = make_outlet(unique_name, n_channels=1, srate=10.0)
     sw = StreamWatcher(unique_name, buffer_size_s=1)
@@ -260,6 +269,7 @@ def test_get_new_warns_when_samples_were_overwritten(make_outlet, unique_name, c
         sw.disconnect()
 
 
+@pytest.mark.slow
 def test_module_helpers_match_dareplane(make_outlet, unique_name):
     from lslacq_lsl import get_channel_names, get_streams_names
 
@@ -270,6 +280,7 @@ def test_module_helpers_match_dareplane(make_outlet, unique_name):
     assert get_channel_names(full) == dp_watcher.get_channel_names(full) == ["a", "b", "c"]
 
 
+@pytest.mark.slow
 def test_keeps_receiving_when_the_outlet_restarts_with_the_same_source_id(unique_name):
     import gc
 
@@ -298,6 +309,7 @@ def test_keeps_receiving_when_the_outlet_restarts_with_the_same_source_id(unique
         sw.disconnect()
 
 
+@pytest.mark.slow
 def test_dropping_the_inlet_as_dareplane_code_does_disconnects(make_outlet, unique_name):
     outlet = make_outlet(unique_name, n_channels=2)
     sw = StreamWatcher(unique_name)

@@ -17,13 +17,15 @@ pylsl = pytest.importorskip("pylsl")
 labrecorder = pytest.importorskip("labrecorder")
 pyxdf = pytest.importorskip("pyxdf")
 
-from lslacq.devices.rda import RdaEmulator  # noqa: E402
 from lslacq_lsl import resolve_stream  # noqa: E402
 from lslacq_lsl.rda_bridge import RdaLslBridge  # noqa: E402
+
+from lslacq.devices.rda import RdaEmulator  # noqa: E402
 
 SRATE = 1000.0
 
 
+@pytest.mark.slow
 def test_labrecorder_records_rda_bridge(tmp_path, unique_name):
     path = tmp_path / "rda.xdf"
     with RdaEmulator(port=0, n_channels=8, sample_rate=SRATE, block_duration=0.01, marker_interval=0.25,
@@ -78,6 +80,7 @@ def test_labrecorder_records_rda_bridge(tmp_path, unique_name):
     np.testing.assert_allclose(markers["time_stamps"], ts[expected["pos"] - first], atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_bridge_command_line(unique_name):
     with RdaEmulator(port=0, n_channels=4, sample_rate=500, int16=True, block_duration=0.02) as emu:
         proc = subprocess.Popen(
@@ -115,6 +118,7 @@ def test_bridge_command_line(unique_name):
             proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_bridge_command_line_without_server():
     import socket
 
@@ -126,6 +130,7 @@ def test_bridge_command_line_without_server():
     assert result.returncode == 1 and "cannot connect to the RDA server" in result.stderr
 
 
+@pytest.mark.slow
 def test_example_script_runs(unique_name):
     import pathlib
 
@@ -138,6 +143,7 @@ def test_example_script_runs(unique_name):
     assert counts and int(counts[-1][0]) >= 1000 and int(counts[-1][1]) >= 1
 
 
+@pytest.mark.slow
 def test_bridge_command_line_reconnects(unique_name):
     emu = RdaEmulator(port=0, n_channels=3, sample_rate=500, block_duration=0.02).start()
     port = emu.address[1]

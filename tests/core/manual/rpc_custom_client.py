@@ -15,12 +15,15 @@ packets handled by zeroMQ.
 
 # First we will start a manager in a subprocess to test our client against
 from lslacq.core import create_manager
+
 manager = create_manager('rpc')
 address = manager._rpc_addr
 
 
 # --- From here on, we don't use any pyacq code ---
-import json, zmq
+import json
+
+import zmq
 
 
 # Here's how we connect to a new server (we will likely want to connect to

@@ -126,6 +126,7 @@ def test_huge_frame_and_random_bytes(start_server):
         sock.close()
 
 
+@pytest.mark.slow
 def test_message_size_limit_disconnects_only_the_offender(start_server):
     srv = start_server(max_message_size=1_000_000)
     big = _raw_socket(srv.address)

@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq.core.rpc import ObjectProxy, ProcessSpawner, RPCClient, RPCServer
 from lslacq.core.rpc.client import ServerGoneError
 from lslacq.errors import RemoteCallError
-from helpers import wait_until
 
 
 class Thing:
@@ -138,6 +138,7 @@ def test_manual_5_2_close_server_informs_every_client(start_server):
         second.close()
 
 
+@pytest.mark.slow
 def test_pyacq_call_to_a_dead_server_raises_timeout_error():
     proc = ProcessSpawner(name="doomed")
     client = RPCClient(proc.address)
@@ -157,6 +158,7 @@ def test_pyacq_call_to_a_dead_server_raises_timeout_error():
         proc.kill()
 
 
+@pytest.mark.slow
 def test_pyacq_call_in_flight_when_the_server_dies_raises_timeout_error():
     proc = ProcessSpawner(name="doomed-busy")
     client = RPCClient(proc.address)

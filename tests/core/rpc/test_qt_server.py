@@ -15,6 +15,7 @@ from lslacq.core.rpc.qt import QtRPCServer, get_qt_application  # noqa: E402
 pytestmark = pytest.mark.qt
 
 
+@pytest.mark.slow
 def test_spawned_qt_process_runs_requests_in_the_gui_thread():
     with ProcessSpawner(name="gui", qt=True) as proc:
         binding = proc._import("lslacq.core.rpc.qt")._binding_order()[0]
@@ -71,6 +72,7 @@ def test_local_qt_server_with_client_thread_and_timer():
     assert ticks and all(t is threading.main_thread() for t in ticks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env, expected", [({}, "PyQt5"), ({"PYQTGRAPH_QT_LIB": "PySide6"}, "PySide6"),
                                            ({"QT_API": "pyside6"}, "PySide6")])
 def test_binding_choice_matches_the_viewers(env, expected):
@@ -87,6 +89,7 @@ def test_binding_choice_matches_the_viewers(env, expected):
     assert out.stdout.strip() == expected
 
 
+@pytest.mark.slow
 def test_core_rpc_does_not_import_qt():
     import subprocess
     import sys
@@ -99,6 +102,7 @@ def test_core_rpc_does_not_import_qt():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_qt_node_needs_a_qt_nodegroup():
     from lslacq.core import create_manager
     from lslacq.errors import RemoteCallError

@@ -9,13 +9,13 @@ import threading
 
 import numpy as np
 import pytest
+import rpc_helpers
 
 from lslacq.core.rpc import Future, ObjectProxy, RPCClient, RPCServer
 from lslacq.errors import RemoteCallError
 
-import rpc_helpers
 
-
+@pytest.mark.slow
 def test_manual_overview_example(child):
     """Manual 5.2.1: import a module remotely and use an OrderedDict as if it were local."""
     remote_col = child.client._import("collections")
@@ -118,6 +118,7 @@ def test_delete_releases_the_object(child):
         counter.add()
 
 
+@pytest.mark.slow
 def test_proxy_passed_to_a_third_process(child):
     """A proxy to an object in process A keeps working when sent to process B."""
     from lslacq.core.rpc import ProcessSpawner
@@ -208,6 +209,7 @@ def test_client_api(start_server):
     assert client.close_server() is True  # already disconnected: True without error
 
 
+@pytest.mark.slow
 def test_timeout_and_cancel(child):
     helpers = child._import("rpc_helpers")
     with pytest.raises(TimeoutError, match="within the timeout"):

@@ -38,6 +38,7 @@ def test_non_loopback_bind_without_keys_is_refused():
         RPCServer("tcp://*:*")
 
 
+@pytest.mark.slow
 def test_curve_server_accepts_only_authorized_clients(keys, start_server, caplog):
     srv = start_server(address="tcp://0.0.0.0:*", curve_secret_key=keys["server_sec"],
                        authorized_keys=keys["authorized"])

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from lslacq.core.rpc import ObjectProxy, RPCServer
-from lslacq.core.rpc.serializer import TYPE_KEY, JsonSerializer, MsgpackSerializer, get_serializer
+from lslacq.core.rpc.serializer import (
+    TYPE_KEY,
+    JsonSerializer,
+    MsgpackSerializer,
+    get_serializer,
+)
 
 SERIALIZERS = [MsgpackSerializer, JsonSerializer]
 

@@ -13,13 +13,14 @@ import time
 import numpy as np
 import psutil
 import pytest
-
 from helpers import wait_until
+
 from lslacq.core.rpc import ProcessSpawner, RPCServer
 from lslacq.core.rpc import log as rpclog
 from lslacq.errors import RemoteCallError
 
 
+@pytest.mark.slow
 def test_start_stop_poll_wait():
     proc = ProcessSpawner(name="worker", executable=sys.executable)
     try:
@@ -32,6 +33,7 @@ def test_start_stop_poll_wait():
     assert not psutil.pid_exists(proc.pid) or psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.mark.slow
 def test_kill_and_dead_child_is_reported_to_waiting_caller():
     proc = ProcessSpawner(name="victim")
     helpers = proc._import("rpc_helpers")
@@ -42,17 +44,20 @@ def test_kill_and_dead_child_is_reported_to_waiting_caller():
     assert proc.kill() == -signal.SIGKILL
 
 
+@pytest.mark.slow
 def test_crashing_child_gives_exit_code():
     proc = ProcessSpawner(name="crasher")
     proc._import("rpc_helpers").crash(7, _sync="off")
     assert proc.wait(10) == 7
 
 
+@pytest.mark.slow
 def test_startup_failure_is_a_clear_error():
     with pytest.raises(RuntimeError, match="refusing to bind"):
         ProcessSpawner(name="exposed", address="tcp://0.0.0.0:*")
 
 
+@pytest.mark.slow
 def test_wait_timeout():
     with ProcessSpawner() as proc:
         with pytest.raises(TimeoutError, match="still running"):
@@ -74,6 +79,7 @@ def _has_qt() -> bool:
     return importlib.util.find_spec("PySide6") is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["plain", pytest.param("qt", marks=[
     pytest.mark.qt, pytest.mark.skipif(not _has_qt(), reason="needs a Qt binding")])])
 def test_child_exits_when_parent_is_killed(kind):
@@ -98,6 +104,7 @@ def test_child_exits_when_parent_is_killed(kind):
         parent.stdout.close()
 
 
+@pytest.mark.slow
 def test_log_records_stdout_stderr_and_exceptions_are_forwarded(caplog):
     received = []
 
@@ -169,6 +176,7 @@ def test_names_and_logger_address():
         rpclog.set_process_name(f"process-{os.getpid()}")
 
 
+@pytest.mark.slow
 def test_manual_streaming_between_processes():
     """Manual 4.2.2: a remote InputStream connects to a local OutputStream through a proxy."""
     from lslacq.core.stream import OutputStream
@@ -195,6 +203,7 @@ def test_manual_streaming_between_processes():
         server.close()
 
 
+@pytest.mark.slow
 def test_works_inside_a_multiprocessing_spawn_child():
     import multiprocessing
 
@@ -214,6 +223,7 @@ def test_works_inside_a_multiprocessing_spawn_child():
     queue.join_thread()
 
 
+@pytest.mark.slow
 def test_any_client_fails_fast_when_the_server_process_dies():
     """A plain RPCClient (no spawner liveness check) notices the dropped connection."""
     from lslacq.core.rpc import RPCClient
@@ -250,6 +260,7 @@ def test_rpc_log_handler_sorts_when_asked():
     handler.close()
 
 
+@pytest.mark.slow
 def test_child_ignores_ctrl_c_meant_for_its_parent():
     with ProcessSpawner(name="calm") as proc:
         proc.proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C does to the process group

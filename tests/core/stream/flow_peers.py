@@ -12,9 +12,8 @@ def read_until(params: dict, options: dict, final_index, ready, results, may_clo
     The parent pauses (SIGSTOP) or kills this process meanwhile, and sets
     ``final_index`` (a shared value) once it stops sending.
     """
-    from lslacq.errors import StreamTimeoutError
-
     from lslacq.core.stream import InputStream
+    from lslacq.errors import StreamTimeoutError
 
     inp = InputStream(name="stalled")
     try:

@@ -16,13 +16,12 @@ import signal
 import threading
 import time
 
+import flow_peers
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq.core.stream import InputStream, OutputStream
-
-import flow_peers
-from helpers import wait_until
 
 SPAWN = mp.get_context("spawn")
 RATE, N_CHAN, CHUNK = 10_000, 32, 10
@@ -215,6 +214,7 @@ def check_stall(result) -> None:
         assert result["final_row"]["lag_chunks"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol,mode", SHORT_TRANSPORTS)
 def test_stalled_reader_does_not_hold_back_the_device_or_the_other_reader(protocol, mode):
     check_stall(run_stall(protocol, mode, min_stall=1.0, after=1.0))
@@ -229,6 +229,7 @@ def test_stalled_reader_for_15_s_at_10_khz_32_channels(protocol, mode):
     assert result["sender"].finished_at - result["sender"].started_at >= 15.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol,mode", [("tcp", "plaindata"), ("ipc", "sharedmem")])
 def test_killed_reader_frees_its_place_and_backlog(protocol, mode):
     out = _configure(protocol, mode)
@@ -293,6 +294,7 @@ def test_reader_list_and_leave():
         out.close()
 
 
+@pytest.mark.slow
 def test_backlog_bound_drops_oldest_and_logs(caplog):
     out = OutputStream(name="sig")
     out.configure(protocol="inproc", dtype="float32", shape=(-1, 1), sample_rate=1000.0, hwm=2)

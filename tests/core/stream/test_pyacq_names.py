@@ -40,6 +40,7 @@ def test_manual_5_4_2_transfermode_sharedarray_is_sharedmem(pair):
     np.testing.assert_array_equal(inp[-5:], data)  # through the shared ring, as the manual describes
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("blosclz" not in available_codecs(), reason="needs blosc2")
 def test_pyacq_compression_name_blosc_blosclz(pair):
     for name in ("blosc-blosclz", "blosclz"):

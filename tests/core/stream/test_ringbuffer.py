@@ -219,6 +219,7 @@ def _check_all_slices(ring, history):
         ring[:last + 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("double, axisorder", LAYOUTS)
 def test_slicing_matches_numpy_on_the_whole_history(double, axisorder):
     """Property: any ``ring[a:b:c]`` is the same slice of a numpy array of the history (every step and sign)."""
@@ -310,6 +311,7 @@ def test_odd_frame_sizes_round_the_period_up_or_fall_back_to_copies():
     assert not channel_major.mirrored  # time is not the outer axis in memory
 
 
+@pytest.mark.slow
 @needs_mirror
 def test_mirrored_mappings_are_released_with_the_ring():
     def mappings():

@@ -3,10 +3,9 @@ import os
 
 import numpy as np
 import pytest
+import stream_peers
 
 from lslacq.core.stream import SharedMem
-
-import stream_peers
 
 SPAWN = mp.get_context("spawn")
 
@@ -23,6 +22,7 @@ def test_two_views_of_one_buffer_share_memory():
         peer.close()
 
 
+@pytest.mark.slow
 def test_unrelated_process_reads_it_and_it_is_gone_when_owner_is_killed():
     queue, hold = SPAWN.Queue(), SPAWN.Event()
     proc = SPAWN.Process(target=stream_peers.own_shared_memory, args=(1 << 20, queue, hold))

@@ -5,13 +5,12 @@ import time
 
 import numpy as np
 import pytest
+import stream_peers
 import zmq
 
 from lslacq.core.stream import InputStream, OutputStream, available_codecs
 from lslacq.core.stream.transport import HEADER
 from lslacq.errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
-
-import stream_peers
 
 SPAWN = mp.get_context("spawn")
 PROTOCOLS = ["tcp", "ipc", "inproc"]
@@ -42,6 +41,7 @@ def test_every_protocol_and_mode_between_threads(pair, protocol, mode):
     assert inp.lost_samples == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["tcp", "ipc"])
 @pytest.mark.parametrize("mode", MODES)
 def test_every_protocol_and_mode_across_spawned_processes(protocol, mode):
@@ -70,6 +70,7 @@ def test_every_protocol_and_mode_across_spawned_processes(protocol, mode):
         out.close()
 
 
+@pytest.mark.slow
 def test_reader_in_parent_of_a_spawned_sender():
     params_q, go, done = SPAWN.Queue(), SPAWN.Event(), SPAWN.Event()
     chunks = [np.arange(k * 30, (k + 1) * 30, dtype="float64").reshape(10, 3) for k in range(10)]
@@ -248,6 +249,7 @@ def test_sharedmem_writer_waits_briefly_for_a_reader_that_keeps_up(pair):
     assert inp.lost_samples == 0
 
 
+@pytest.mark.slow
 def test_sharedmem_writer_forgets_a_reader_whose_process_died():
     out = OutputStream(name="out")
     out.configure(protocol="ipc", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100)
@@ -334,6 +336,7 @@ def test_recv_timeout_and_poll(pair):
         inp.recv(timeout=10)
 
 
+@pytest.mark.slow
 def test_connect_to_dead_output_times_out():
     out = OutputStream()
     out.configure(protocol="tcp")
@@ -472,6 +475,7 @@ def test_datetime_and_padded_structured_dtypes(pair):
     np.testing.assert_array_equal(got, events)
 
 
+@pytest.mark.slow
 def test_data_received_stays_readable_after_close():
     """Arrays handed out keep their shared memory mapped (no segfault after close)."""
     code = (
