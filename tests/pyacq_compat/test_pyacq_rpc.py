@@ -351,6 +351,7 @@ def test_disconnect():
         start = time.time()
         server_proc.client.close_server()
         assert time.time() - start < 1.0
+        wait_until(server_proc.client.disconnected, 10)  # the goodbye may still be in flight
         assert server_proc.client.disconnected() is True
     finally:
         server_proc.kill()

@@ -164,7 +164,9 @@ class RPCClient:
         if isinstance(address, bytes):
             address = address.decode()
         client = _thread_clients.clients.get(address)
-        if client is None or client._closed or client._disconnected:
+        # disconnected() first reads what already arrived: a goodbye from an earlier server whose
+        # port the new one reuses must not leave us with a client that fails on its first call
+        if client is None or client._closed or client.disconnected():
             # a server that said goodbye may be back at the same address: start afresh
             _thread_clients.clients.pop(address, None)
             if client is not None and not client._closed:

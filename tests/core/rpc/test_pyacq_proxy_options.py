@@ -173,3 +173,24 @@ def test_pyacq_call_in_flight_when_the_server_dies_raises_timeout_error():
     finally:
         client.close()
         proc.kill()
+
+
+def test_a_new_server_on_a_reused_address_gets_a_fresh_client(start_server):
+    """A goodbye from a closed server, still unread, must not make the next server at the same address
+    (the OS reuses ports) look closed: get_client reads it and starts a fresh client."""
+    first = start_server()
+    address = first.address
+    old = RPCClient.get_client(address)
+    assert old.ping() == "pong"
+    first.close()  # tells every client it knows; `old` has not read that yet
+
+    def bind_again():
+        try:
+            return start_server(address=address)
+        except Exception:  # the first server's thread may still hold the port for a moment
+            return None
+
+    wait_until(bind_again, 10, what="the address to be free again")
+    client = RPCClient.get_client(address)
+    assert client is not old and client.ping() == "pong"
+    RPCClient.close_client(address)
