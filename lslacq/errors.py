@@ -8,12 +8,13 @@ bad value and the fix.
 from __future__ import annotations
 
 __all__ = [
+    "BrokenStreamError",
     "LslacqError",
     "NodeStateError",
-    "StreamClosedError",
-    "BrokenStreamError",
-    "StreamTimeoutError",
     "RemoteCallError",
+    "StreamClosedError",
+    "StreamTimeoutError",
+    "make_remote_error",
 ]
 
 
@@ -48,12 +49,15 @@ class RemoteCallError(LslacqError, RuntimeError):
     ----------
     remote_type : str
         Name of the exception type raised remotely.
+    remote_message : str
+        The remote exception's message.
     remote_traceback : list of str
         The formatted remote traceback lines.
     """
 
     def __init__(self, remote_type: str, message: str, remote_traceback=()):
         self.remote_type = remote_type
+        self.remote_message = message
         self.remote_traceback = list(remote_traceback)
         text = "".join(self.remote_traceback) or message
         super().__init__(f"{remote_type}: {message}\n--- remote traceback ---\n{text}")
@@ -62,3 +66,38 @@ class RemoteCallError(LslacqError, RuntimeError):
     def type_str(self) -> str:
         """pyacq's name for :attr:`remote_type` (``RemoteCallException.type_str``)."""
         return self.remote_type
+
+
+_BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
+                   "TypeError": TypeError, "ValueError": ValueError, "NotImplementedError": NotImplementedError,
+                   "TimeoutError": TimeoutError, "OSError": OSError, "ConnectionError": ConnectionError,
+                   "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}
+_remote_error_classes: dict[str, type] = {}
+
+
+def make_remote_error(remote_type: str, message: str, remote_traceback=()) -> RemoteCallError:
+    """Build the local image of an exception raised (or stored) in another process.
+
+    Parameters
+    ----------
+    remote_type : str
+        Name of the remote exception's type.
+    message : str
+        The remote exception's message (``str(exc)``).
+    remote_traceback : sequence of str
+        The remote formatted traceback lines, if any.
+
+    Returns
+    -------
+    RemoteCallError
+        For common builtin types the error also derives from the builtin
+        (a remote ``ValueError`` is caught by ``except ValueError``).
+    """
+    base = _BUILTIN_ERRORS.get(remote_type)
+    if base is None:
+        return RemoteCallError(remote_type, message, remote_traceback)
+    cls = _remote_error_classes.get(remote_type)
+    if cls is None:
+        cls = type(f"Remote{remote_type}", (RemoteCallError, base), {"__str__": RemoteCallError.__str__})
+        _remote_error_classes[remote_type] = cls
+    return cls(remote_type, message, remote_traceback)

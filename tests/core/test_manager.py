@@ -125,6 +125,11 @@ def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
         node.fail_in_thread("second failure")  # first failure wins, no second record
         entry = next(iter(manager.health()["contract"]["nodes"].values()))
         assert entry["error"] == "RuntimeError: amplifier disconnected"
+        # node.error through the proxy is the exception by value (not a proxy of it), with its remote traceback
+        error = node.error
+        assert isinstance(error, RemoteCallError) and not isinstance(error, ObjectProxy)
+        assert (error.remote_type, error.remote_message) == ("RuntimeError", "amplifier disconnected")
+        assert any("fail_in_thread" in line or "work" in line for line in error.remote_traceback)
         wait_until(lambda: "node 'amp' (PidNode) failed while reading the amplifier" in caplog.text,
                    what="the node's failure record")
         time.sleep(0.3)  # let a (wrong) second record arrive

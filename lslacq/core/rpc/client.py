@@ -13,7 +13,7 @@ import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from ...errors import RemoteCallError
+from ...errors import RemoteCallError, make_remote_error
 from . import security
 from ._zmqfast import recv_one, send_request
 from .future import Future
@@ -45,22 +45,6 @@ _MP_KWARGS_KEY = msgpack.packb("kwargs")
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
-_remote_error_classes: dict[str, type] = {}
-_BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
-                   "TypeError": TypeError, "ValueError": ValueError, "NotImplementedError": NotImplementedError,
-                   "TimeoutError": TimeoutError}
-
-
-def make_remote_error(remote_type: str, message: str, remote_traceback) -> RemoteCallError:
-    """Build a RemoteCallError; for common builtins it also derives from them (e.g. AttributeError)."""
-    base = _BUILTIN_ERRORS.get(remote_type)
-    if base is None:
-        return RemoteCallError(remote_type, message, remote_traceback)
-    cls = _remote_error_classes.get(remote_type)
-    if cls is None:
-        cls = type(f"Remote{remote_type}", (RemoteCallError, base), {"__str__": RemoteCallError.__str__})
-        _remote_error_classes[remote_type] = cls
-    return cls(remote_type, message, remote_traceback)
 
 
 class ServerGoneError(RemoteCallError, TimeoutError):

@@ -14,6 +14,9 @@ Both handle ``int``, ``float``, ``str``, ``bool``, ``None``, ``dict`` and
 - ``ndarray``: ``{'___type_name___': 'ndarray', 'data', 'dtype', 'shape'}``
 - ``bytes`` (json only, msgpack sends bytes natively)
 - ``datetime``, ``date``: ISO strings
+- ``exception``: any exception, by value (``type``, ``message``,
+  ``traceback`` lines); it arrives as a :class:`~lslacq.errors.RemoteCallError`
+  that also derives from the builtin type where it is a common one
 - ``none``: accepted on input (older clients encode ``None`` this way)
 - ``proxy``: an :class:`~lslacq.core.rpc.proxy.ObjectProxy` reference
   (``rpc_addr``, ``obj_id``, ``ref_id``, ``type_str``, ``attributes``)
@@ -26,17 +29,20 @@ the sending thread, otherwise a :class:`TypeError` says how to fix it.
 from __future__ import annotations
 
 import base64
-from collections import abc
 import datetime
 import json
-from typing import Any, Callable
+import traceback
+from collections import abc
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 import numpy as np
 
+from ...errors import RemoteCallError, make_remote_error
 from ..dtypes import dtype_to_params, normalize_dtype
 
-__all__ = ["TYPE_KEY", "Serializer", "MsgpackSerializer", "JsonSerializer", "all_serializers", "get_serializer"]
+__all__ = ["TYPE_KEY", "JsonSerializer", "MsgpackSerializer", "Serializer", "all_serializers", "get_serializer"]
 
 TYPE_KEY = "___type_name___"
 
@@ -54,6 +60,15 @@ def _proxy_class() -> type:
 
         _PROXY_CLASS.append(ObjectProxy)
     return _PROXY_CLASS[0]
+
+
+def _encode_exception(exc: BaseException) -> dict:
+    """An exception by value: its type name, message and traceback lines (a proxy of it is of no use)."""
+    if isinstance(exc, RemoteCallError):  # forwarded again: keep the original type and traceback
+        return {TYPE_KEY: "exception", "type": exc.remote_type, "message": exc.remote_message,
+                "traceback": exc.remote_traceback}
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__) if exc.__traceback__ else []
+    return {TYPE_KEY: "exception", "type": type(exc).__name__, "message": str(exc), "traceback": lines}
 
 
 #: pyacq's flag: msgpack is a dependency of lslacq, always available.
@@ -106,6 +121,8 @@ class Serializer:
             return {TYPE_KEY: "date", "data": obj.isoformat()}
         if isinstance(obj, (set, frozenset, abc.MappingView)):
             return list(obj)
+        if isinstance(obj, BaseException):
+            return _encode_exception(obj)
         return self._encode_other(obj)
 
     def _encode_other(self, obj):
@@ -161,6 +178,8 @@ class Serializer:
             return datetime.date.fromisoformat(dct["data"])
         if type_name == "none":
             return None
+        if type_name == "exception":
+            return make_remote_error(str(dct["type"]), str(dct["message"]), dct.get("traceback") or ())
         if type_name == "deferred":
             return DEFERRED
         raise ValueError(f"unknown encoded type {type_name!r} in RPC message (key {TYPE_KEY!r})")

@@ -478,7 +478,7 @@ class RPCServer:
 
     def _by_value(self, obj) -> bool:
         """Return True if ``obj`` is returned by value under return_type='auto' (exact types only)."""
-        return type(obj) in self.no_proxy_types or isinstance(obj, (np.generic, ObjectProxy))
+        return type(obj) in self.no_proxy_types or isinstance(obj, (np.generic, ObjectProxy, BaseException))
 
     def _send(self, caller: bytes, data: bytes) -> None:
         try:

@@ -17,6 +17,7 @@ from lslacq.core.rpc.serializer import (
     MsgpackSerializer,
     get_serializer,
 )
+from lslacq.errors import RemoteCallError
 
 SERIALIZERS = [MsgpackSerializer, JsonSerializer]
 
@@ -96,6 +97,27 @@ def test_unserializable_with_server_becomes_proxy_and_unwraps_locally():
         assert isinstance(other, ObjectProxy) and other._rpc_addr == server.address
         with pytest.raises(TypeError, match="by value"):
             ser.dumps({"x": obj}, allow_proxy=False)
+
+
+@pytest.mark.parametrize("cls", SERIALIZERS)
+def test_exceptions_travel_by_value(cls):
+    """An exception (a node's ``error``) arrives as a RemoteCallError, never as a proxy, even with a server."""
+    try:
+        raise ValueError("gain must be positive, got -1")
+    except ValueError as exc:
+        raised = exc
+    with RPCServer() as server:
+        ser = cls(server=server)
+        back = cls().loads(ser.dumps({"error": raised, "plain": KeyError("ch9")}, allow_proxy=False))
+    error = back["error"]
+    assert isinstance(error, RemoteCallError) and isinstance(error, ValueError)
+    assert (error.remote_type, error.remote_message) == ("ValueError", "gain must be positive, got -1")
+    assert "test_exceptions_travel_by_value" in "".join(error.remote_traceback)
+    assert isinstance(back["plain"], KeyError) and back["plain"].remote_traceback == []
+    # forwarded once more (a manager relaying a node's error): same type, message and traceback
+    again = cls().loads(cls().dumps(error))
+    assert (again.remote_type, again.remote_message, again.remote_traceback) == (
+        "ValueError", "gain must be positive, got -1", error.remote_traceback)
 
 
 def test_unknown_serializer_and_type():
