@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +16,8 @@ from ..core.node import Node
 from ..core.stream import InputStream
 from ..core.stream.spec import dtype_to_params
 from ..core.tools import ThreadPollInput, join_thread
-from ..errors import BrokenStreamError, LslacqError, StreamClosedError
+from ..errors import BrokenStreamError, StreamClosedError
+from ._rawfile import DiskFullError, RawStreamFile
 from .layout import ANNOTATIONS_FILE, PROPERTIES_FILE, VERSION_KEY, check_stream_name, raw_path, write_json_atomic
 
 __all__ = ["RawRecorder", "DiskFullError"]
@@ -29,121 +29,29 @@ _PROPERTY_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "channel_info",
                   "channel_types", "units", "scale", "offset")
 
 
-class DiskFullError(LslacqError, OSError):
-    """The disk filled up while recording (the data written before is intact)."""
-
-
-def _open_data_file(path: Path) -> BinaryIO:
-    """Open the raw file of one stream for appending, unbuffered (a seam the tests use to inject write errors)."""
-    return open(path, "ab", buffering=0)
-
-
-class _RawStreamFile:
-    """Append-only raw file of one stream, flushed to the OS at a bounded cadence.
-
-    Chunks of at least ``direct_bytes`` go to the OS at once (no copy); smaller
-    ones are gathered in memory (up to ``buffer_bytes``) and written at the
-    next flush, so tiny chunks at a high rate do not cost a system call each.
-    """
-
-    def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, flush_interval: float, fsync: bool,
-                 buffer_bytes: int = 1 << 20, direct_bytes: int = 1 << 16):
-        self.path = path
-        self.dtype = dtype
-        self.frame_shape = frame_shape
-        self.frame_bytes = dtype.itemsize * int(np.prod(frame_shape, dtype=np.int64))
-        self.flush_interval = flush_interval
-        self.fsync = fsync
-        self.buffer_bytes = buffer_bytes
-        self.direct_bytes = direct_bytes
-        self.file = _open_data_file(path)
-        self.n_written = os.path.getsize(path) // self.frame_bytes if self.frame_bytes else 0
-        self.n_flushed = self.n_written
-        self.last_flush = time.monotonic()
-        self._pending = bytearray()
-
-    def write(self, data: np.ndarray) -> None:
-        data = np.ascontiguousarray(data, dtype=self.dtype)
-        if data.shape[1:] != self.frame_shape:
-            raise ValueError(f"{self.path.name}: a chunk of shape {data.shape} does not match the stream's frame "
-                             f"shape {self.frame_shape}; the output sent data that contradicts its spec")
-        raw = memoryview(data.reshape(-1).view(np.uint8))
-        if not self._pending and raw.nbytes >= self.direct_bytes:
-            self._write_all(raw, "writing")
-        else:
-            self._pending += raw  # a copy: the chunk's memory may be reused by the stream
-            if len(self._pending) >= self.buffer_bytes:
-                self._write_pending("writing")
-        self.n_written += data.shape[0]
-
-    def _write_pending(self, action: str) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, bytearray()
-            self._write_all(memoryview(pending), action)
-
-    def _write_all(self, raw: memoryview, action: str) -> None:
-        try:
-            while raw.nbytes:
-                n = self.file.write(raw)
-                raw = raw[n:] if n is not None else raw[:0]
-        except OSError as exc:
-            raise self._explain(exc, action) from exc
-
-    def due(self, now: float) -> bool:
-        return self.n_written != self.n_flushed and now - self.last_flush >= self.flush_interval
-
-    def flush(self) -> None:
-        self._write_pending("flushing")
-        try:
-            if self.fsync:
-                os.fsync(self.file.fileno())
-        except OSError as exc:
-            raise self._explain(exc, "flushing") from exc
-        self.n_flushed = self.n_written
-        self.last_flush = time.monotonic()
-
-    def _explain(self, exc: OSError, action: str) -> OSError:
-        if exc.errno == errno.ENOSPC:
-            return DiskFullError(errno.ENOSPC, f"disk full while {action} {self.path}: the recording stopped; the "
-                                               f"data written before is intact and readable. Free space or record "
-                                               f"to another disk")
-        return OSError(exc.errno, f"{action} {self.path} failed: {exc.strerror or exc}")
-
-    def close(self) -> None:
-        """Write what is gathered (what fits, on a full disk: the rest is logged as lost) and close."""
-        try:
-            self._write_pending("closing")
-        except OSError as exc:
-            logger.error("%s: could not write the last %d gathered samples: %s", self.path,
-                         self.n_written - self.n_flushed, exc)
-        finally:
-            try:
-                self.file.close()
-            except OSError:
-                pass
-
-
 class _StreamWriter(ThreadPollInput):
-    """Thread receiving one stream and appending it to its raw file."""
+    """Thread receiving one stream and handing its chunks to the stream's raw file (which writes them)."""
 
-    def __init__(self, recorder: RawRecorder, name: str, input_stream: InputStream, file: _RawStreamFile,
+    def __init__(self, recorder: RawRecorder, name: str, input_stream: InputStream, file: RawStreamFile,
                  flush_every_chunk: bool, expected_index: int | None):
         super().__init__(input_stream, timeout=100, return_data=True, name=f"{recorder.name}-rec-{name}")
         self.recorder = recorder
         self.stream_name = name
         self.file = file
         self.flush_every_chunk = flush_every_chunk
+        self.flush_interval = recorder.flush_interval
         self.expected_index = expected_index
         self.drain_timeout = 2.0
 
     def run(self) -> None:
-        stream = self.input_stream
+        stream, file, interval = self.input_stream, self.file, self.flush_interval
         try:
             while not self._stop_event.is_set():
                 if stream.poll(timeout=self.timeout):
                     self._receive_one()
-                if self.file.due(time.monotonic()):
-                    self._flush()
+                if file.due(time.monotonic(), interval):
+                    file.flush()
+                file.check()
             # what was already queued when stop() was called belongs to the recording
             deadline = time.monotonic() + self.drain_timeout
             while time.monotonic() < deadline and stream.poll(timeout=0):
@@ -151,12 +59,13 @@ class _StreamWriter(ThreadPollInput):
         except StreamClosedError as exc:  # the source closed: the recording of this stream is complete
             logger.info("%s: %s", self.name, exc)
         except BaseException:
-            self.file.close()  # writes what it can of the buffered tail; keeps what is on disk
+            file.close()  # writes what it can of the gathered tail; keeps what is on disk
             raise
         try:
-            self._flush()
+            file.flush()
         finally:
-            self.file.close()
+            file.close()
+        file.check()  # a failure while writing the tail is a failure of the recording
 
     def _receive_one(self) -> None:
         try:
@@ -176,12 +85,7 @@ class _StreamWriter(ThreadPollInput):
         self.file.write(data)
         self.expected_index = int(pos)
         if self.flush_every_chunk:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.file.n_written != self.file.n_flushed:
             self.file.flush()
-            self.recorder._on_flush(self.stream_name, self.file.n_flushed)
 
 
 class RawRecorder(Node):
@@ -204,6 +108,11 @@ class RawRecorder(Node):
     to the last flush is readable. A full disk stops the recorder with
     :class:`DiskFullError` in :attr:`error` (and on :attr:`failed`); what was
     written before stays intact.
+
+    Speed: each stream has a receiving thread and a writing thread. Received
+    chunks are gathered without copying (shared-memory chunks are copied once)
+    and written in batches of about 1 MB, one ``os.writev`` each, while the
+    next chunks arrive (see :mod:`lslacq.rec._rawfile`).
 
     Parameters
     ----------
@@ -276,7 +185,7 @@ class RawRecorder(Node):
         self._lock = threading.Lock()
         self._last_json = 0.0
         self._writers: dict[str, _StreamWriter] = {}
-        self._files: dict[str, _RawStreamFile] = {}
+        self._files: dict[str, RawStreamFile] = {}
         self._expected: dict[str, int | None] = {}
         props: dict[str, Any] = {}
         for name, inp in self.inputs.items():
@@ -309,8 +218,9 @@ class RawRecorder(Node):
         for name, inp in self.inputs.items():
             params = inp.params
             dtype = params.np_dtype
-            file = _RawStreamFile(raw_path(self.dirname, name), dtype, params.frame_shape, self.flush_interval,
-                                  self.fsync)
+            file = RawStreamFile(raw_path(self.dirname, name), dtype, params.frame_shape, fsync=self.fsync,
+                                 stable=params.transfermode == "plaindata", name=f"{self.name}-io-{name}",
+                                 on_flushed=lambda n_flushed, name=name: self._on_flush(name, n_flushed))
             self._files[name] = file
             writer = _StreamWriter(self, name, inp, file, flush_every_chunk=params.streamtype == "event"
                                    or dtype.names is not None, expected_index=self._expected[name])

@@ -11,7 +11,7 @@ from rec_helpers import make_output, ramp, wait_until
 
 from lslacq.core.stream.events import EVENT_DTYPE, make_events
 from lslacq.rec import DiskFullError, RawRecorder, read_recording
-from lslacq.rec import rawrecorder as rawrecorder_module
+from lslacq.rec import _rawfile as rawfile_module
 
 # every sample format our devices stream: signals, digital words, audio, video frames, events
 FORMATS = {
@@ -140,14 +140,14 @@ def test_existing_dirname_is_refused(tmp_path):
 
 
 class _FillingFile:
-    """A file object whose disk holds only ``capacity`` bytes (then ENOSPC, like a full disk)."""
+    """A raw data file whose disk holds only ``capacity`` bytes (then ENOSPC, like a full disk)."""
 
     def __init__(self, path, capacity: int):
         self.file = open(path, "ab", buffering=0)
         self.capacity = capacity
 
-    def write(self, data):
-        data = memoryview(data).cast("B")
+    def writev(self, buffers):
+        data = b"".join(buffers)
         room = self.capacity - self.file.tell()
         if len(data) > room:
             if room > 0:  # a real disk takes what fits, then fails on the next write
@@ -155,14 +155,8 @@ class _FillingFile:
             raise OSError(errno.ENOSPC, "No space left on device")
         return self.file.write(data)
 
-    def tell(self):
-        return self.file.tell()
-
-    def flush(self):
+    def fsync(self):
         pass
-
-    def fileno(self):
-        return self.file.fileno()
 
     def close(self):
         self.file.close()
@@ -170,7 +164,7 @@ class _FillingFile:
 
 def test_full_disk_stops_the_recorder_with_a_clear_error_and_data_intact(tmp_path, monkeypatch):
     capacity = 8 * 4 * 1000 + 10  # 1000 samples of 8 float32 channels, and part of the next
-    monkeypatch.setattr(rawrecorder_module, "_open_data_file", lambda path: _FillingFile(path, capacity))
+    monkeypatch.setattr(rawfile_module, "_open_data_file", lambda path: _FillingFile(path, capacity))
     out = make_output(dtype="float32", shape=(-1, 8), sample_rate=1000.0)
     rec = RawRecorder(name="rec")
     failures = []

@@ -1,0 +1,269 @@
+"""The raw file of one recorded stream: chunks gathered without copies, written by a thread of its own.
+
+The thread that receives a stream hands each chunk to :meth:`RawStreamFile.write`
+(a reference, no copy, when the chunk's memory stays valid; a copy when it is
+borrowed, like a view of a shared-memory ring). Chunks are gathered into
+batches of about ``batch_bytes`` and written with one ``os.writev`` each by the
+file's own I/O thread, so receiving the next chunks overlaps writing the
+previous ones (the system call releases the GIL). A flush hands whatever is
+gathered to the operating system (and ``fsync``-s it if asked); the recorder
+flushes at a bounded cadence, event streams after every chunk.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..core.tools import join_thread
+from ..errors import LslacqError
+
+__all__ = ["DiskFullError", "RawStreamFile"]
+
+logger = logging.getLogger(__name__)
+
+try:
+    _IOV_MAX = max(16, min(int(os.sysconf("SC_IOV_MAX")), 1024))
+except (AttributeError, ValueError, OSError):
+    _IOV_MAX = 16
+_CLOSE = object()  # the I/O thread's end marker
+
+
+class DiskFullError(LslacqError, OSError):
+    """The disk filled up while recording (the data written before is intact)."""
+
+
+class _DataFile:
+    """An append-only file descriptor written with ``writev`` (the seam tests replace to simulate a full disk)."""
+
+    def __init__(self, path: Path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+
+    def writev(self, buffers: Sequence) -> int:
+        """Write ``buffers`` in order with one system call; return the bytes written (may be fewer)."""
+        return os.writev(self.fd, buffers)
+
+    def fsync(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _open_data_file(path: Path) -> _DataFile:
+    """Open the raw file of one stream for appending."""
+    return _DataFile(path)
+
+
+class RawStreamFile:
+    """Append-only raw file of one stream, written in batches by its own thread.
+
+    Parameters
+    ----------
+    path : Path
+        The ``NAME.raw`` file (appended to if it exists).
+    dtype : numpy.dtype
+        Sample dtype of the stream.
+    frame_shape : tuple of int
+        Shape of one sample (``shape[1:]`` of the stream).
+    fsync : bool
+        ``os.fsync`` after each flushed batch (survives a power cut).
+    stable : bool
+        True when received chunks keep their memory as long as they are
+        referenced (plaindata: the array views its own message); False for
+        borrowed memory (a shared-memory view), which is copied at once.
+    on_flushed : callable, optional
+        ``on_flushed(n_flushed)``, called from the I/O thread after each
+        flush reached the operating system.
+    name : str
+        Names the I/O thread.
+    batch_bytes : int
+        Gathered bytes that make one write (also written at each flush).
+    max_queued_bytes : int
+        Bytes waiting for the disk beyond which :meth:`write` blocks (a slow
+        disk then holds the stream back, where its per-reader bound applies).
+
+    Attributes
+    ----------
+    n_written : int
+        Samples accepted by :meth:`write` (gathered, queued or on disk).
+    n_on_disk : int
+        Samples the I/O thread has handed to the operating system.
+    n_flushed : int
+        Samples known to have reached the operating system at the last flush.
+    error : OSError or None
+        Why writing failed (:class:`DiskFullError` for a full disk); every
+        later :meth:`write` or :meth:`flush` raises it.
+    """
+
+    def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, fsync: bool = False, stable: bool = True,
+                 on_flushed: Callable[[int], None] | None = None, name: str = "rec-io",
+                 batch_bytes: int = 1 << 20, max_queued_bytes: int = 32 << 20):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.frame_shape = tuple(frame_shape)
+        self._plain = self.dtype.kind in "biufc"
+        self.frame_bytes = self.dtype.itemsize * int(np.prod(self.frame_shape, dtype=np.int64))
+        self.fsync = fsync
+        self.stable = stable
+        self.on_flushed = on_flushed
+        self.batch_bytes = batch_bytes
+        self.max_queued_bytes = max(max_queued_bytes, batch_bytes)
+        self.file = _open_data_file(self.path)
+        self.n_written = os.path.getsize(self.path) // self.frame_bytes if self.frame_bytes else 0
+        self.n_flushed = self.n_written
+        self.last_flush = time.monotonic()
+        self.error: OSError | None = None
+        self._n_requested = self.n_written  # n_written at the last flush request
+        self.n_on_disk = self.n_written
+        self._batch: list = []
+        self._batch_bytes = 0
+        self._batch_samples = 0
+        self._queue: collections.deque = collections.deque()
+        self._queued_bytes = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._io_loop, name=name, daemon=True)
+        self._thread.start()
+
+    # -- the receiving thread's side ------------------------------------------------
+    def write(self, data: np.ndarray) -> None:
+        """Append a chunk of samples (raises :attr:`error` if writing failed)."""
+        if self.error is not None:
+            raise self.error
+        array = data if data.dtype == self.dtype and data.flags.c_contiguous else \
+            np.ascontiguousarray(data, dtype=self.dtype)
+        if array.shape[1:] != self.frame_shape:
+            raise ValueError(f"{self.path.name}: a chunk of shape {array.shape} does not match the stream's frame "
+                             f"shape {self.frame_shape}; the output sent data that contradicts its spec")
+        if not self.stable and (array is data or not array.flags.owndata):
+            array = array.copy()  # borrowed memory (e.g. shared memory) is reused after the next receive
+        # numeric arrays go to writev as they are; other dtypes (records, datetime64) as their bytes
+        self._batch.append(array if self._plain else array.reshape(-1).view(np.uint8))
+        self._batch_bytes += array.nbytes
+        self._batch_samples += array.shape[0]
+        self.n_written += array.shape[0]
+        if self._batch_bytes >= self.batch_bytes or len(self._batch) >= _IOV_MAX:
+            self._submit(flush=False)
+
+    def due(self, now: float, interval: float) -> bool:
+        """True if samples wait for a flush and the last one is ``interval`` s old."""
+        return self.n_written != self._n_requested and now - self.last_flush >= interval
+
+    def flush(self) -> None:
+        """Hand everything gathered to the I/O thread, to reach the operating system (and fsync) now."""
+        if self.error is not None:
+            raise self.error
+        if self.n_written == self._n_requested:
+            return  # nothing new since the last flush
+        self._n_requested = self.n_written
+        self.last_flush = time.monotonic()
+        self._submit(flush=True)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes handed to the I/O thread and not yet written (what :meth:`write` gathers is not counted)."""
+        return self._queued_bytes
+
+    def check(self) -> None:
+        """Raise :attr:`error` if the I/O thread failed."""
+        if self.error is not None:
+            raise self.error
+
+    def _submit(self, flush: bool) -> None:
+        batch, nbytes, n = self._batch, self._batch_bytes, self._batch_samples
+        self._batch, self._batch_bytes, self._batch_samples = [], 0, 0
+        with self._cond:
+            while self._queued_bytes > self.max_queued_bytes and self.error is None and self._thread.is_alive():
+                self._cond.wait(0.1)  # the disk is slower than the stream: hold the stream back
+            if self.error is not None:
+                raise self.error
+            self._queue.append((batch, nbytes, n, flush))
+            self._queued_bytes += nbytes
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Write what is gathered and queued (what fits, on a full disk: the rest is logged as lost) and close."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.error is None and self._batch:
+            self._submit(flush=True)
+        with self._cond:
+            self._queue.append(_CLOSE)
+            self._cond.notify_all()
+        join_thread(self._thread, 60, f"the writing thread of {self.path}", logger)
+        if self.error is not None and self.n_written != self.n_on_disk:
+            logger.error("%s: could not write the last %d samples: %s", self.path, self.n_written - self.n_on_disk,
+                         self.error)
+        try:
+            self.file.close()
+        except OSError:
+            pass
+
+    # -- the I/O thread ------------------------------------------------------------------
+    def _io_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                item = self._queue.popleft()
+            if item is _CLOSE:
+                return
+            batch, nbytes, n, flush = item
+            if self.error is None:
+                try:
+                    self._write_all(batch)
+                    self.n_on_disk += n
+                    if flush and self.fsync:
+                        try:
+                            self.file.fsync()
+                        except OSError as exc:
+                            raise self._explain(exc, "flushing") from exc
+                except Exception as exc:  # reported to the receiving thread at its next write or check
+                    self.error = exc if isinstance(exc, OSError) else OSError(f"writing {self.path} failed: {exc}")
+            del batch  # release the chunks' memory before waking the receiver
+            with self._cond:
+                self._queued_bytes -= nbytes
+                self._cond.notify_all()
+            if flush and self.error is None:
+                self.n_flushed = self.n_on_disk
+                if self.on_flushed is not None:
+                    try:
+                        self.on_flushed(self.n_flushed)
+                    except Exception:
+                        logger.exception("%s: updating the description after a flush failed", self.path)
+
+    def _write_all(self, batch: list) -> None:
+        """Write every buffer (array) of ``batch`` in order, resuming after short writes."""
+        start = 0
+        try:
+            while start < len(batch):
+                buffers = batch[start:start + _IOV_MAX]
+                written = self.file.writev(buffers)
+                if not written:
+                    raise OSError(errno.EIO, "the system wrote nothing")
+                for buffer in buffers:
+                    if written >= buffer.nbytes:
+                        written -= buffer.nbytes
+                        start += 1
+                    else:  # a short write: the rest of this buffer comes next
+                        batch[start] = memoryview(buffer).cast("B")[written:]
+                        break
+        except OSError as exc:
+            raise self._explain(exc, "writing") from exc
+
+    def _explain(self, exc: OSError, action: str) -> OSError:
+        if exc.errno == errno.ENOSPC:
+            return DiskFullError(errno.ENOSPC, f"disk full while {action} {self.path}: the recording stopped; the "
+                                               f"data written before is intact and readable. Free space or record "
+                                               f"to another disk")
+        return OSError(exc.errno, f"{action} {self.path} failed: {exc.strerror or exc}")

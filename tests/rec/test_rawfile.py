@@ -1,0 +1,141 @@
+"""RawStreamFile: batched zero-copy writes by an I/O thread, short writes, borrowed memory, flush cadence, errors."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+from rec_helpers import make_output, ramp, wait_until
+
+from lslacq.rec import DiskFullError, RawRecorder, read_recording
+from lslacq.rec import _rawfile as rawfile_module
+from lslacq.rec._rawfile import RawStreamFile
+
+
+class _RecordingFile:
+    """A real file that records each writev call and writes at most ``max_bytes`` per call (short writes)."""
+
+    def __init__(self, path, max_bytes: int | None = None, fail_after: int | None = None):
+        self.file = open(path, "ab", buffering=0)
+        self.max_bytes = max_bytes
+        self.fail_after = fail_after
+        self.calls: list[int] = []
+        self.fsyncs = 0
+
+    def writev(self, buffers):
+        data = b"".join(bytes(memoryview(b).cast("B")) for b in buffers)
+        if self.fail_after is not None and self.file.tell() >= self.fail_after:
+            raise OSError(errno.EIO, "Input/output error")
+        if self.max_bytes is not None:
+            data = data[:self.max_bytes]
+        self.calls.append(len(buffers))
+        return self.file.write(data)
+
+    def fsync(self):
+        self.fsyncs += 1
+
+    def close(self):
+        self.file.close()
+
+
+@pytest.fixture
+def fake_files(monkeypatch):
+    opened = []
+
+    def install(**kw):
+        def opener(path):
+            opened.append(_RecordingFile(path, **kw))
+            return opened[-1]
+        monkeypatch.setattr(rawfile_module, "_open_data_file", opener)
+        return opened
+    return install
+
+
+def test_chunks_are_gathered_into_one_writev_per_batch_and_reach_the_file_in_order(tmp_path, fake_files):
+    opened = fake_files()
+    data = ramp(400, (8,), "float32")  # 32 bytes a sample: chunks of 1600 bytes
+    flushed = []
+    f = RawStreamFile(tmp_path / "a.raw", np.dtype("float32"), (8,), batch_bytes=8000, on_flushed=flushed.append)
+    for i in range(0, 400, 50):
+        f.write(data[i:i + 50])
+    wait_until(lambda: f.n_on_disk == 250, what="the first batch written")  # 5 chunks make a batch
+    assert opened[0].calls == [5] and f.n_written == 400 and f.n_flushed == 0 and flushed == []
+    f.flush()
+    wait_until(lambda: flushed == [400], what="the flush")
+    f.close()
+    assert opened[0].calls == [5, 3] and f.n_flushed == 400
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "a.raw", "float32").reshape(-1, 8), data)
+
+
+def test_short_writes_resume_where_the_system_stopped(tmp_path, fake_files):
+    fake_files(max_bytes=1000)  # every call writes at most 1000 bytes, cutting samples and buffers in the middle
+    data = ramp(300, (4,), "int16")
+    f = RawStreamFile(tmp_path / "b.raw", np.dtype("int16"), (4,), fsync=True, batch_bytes=1 << 20)
+    for i in range(0, 300, 7):
+        f.write(data[i:i + 7])
+    f.flush()
+    f.close()
+    assert f.error is None and f.n_flushed == 300
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "b.raw", "int16").reshape(-1, 4), data)
+
+
+def test_borrowed_memory_is_copied_and_stable_memory_is_not(tmp_path):
+    chunk = ramp(10, (3,), "float64")
+    for stable in (False, True):
+        path = tmp_path / f"{stable}.raw"
+        buffer = chunk.copy()
+        f = RawStreamFile(path, np.dtype("float64"), (3,), stable=stable)
+        f.write(buffer)
+        buffer[:] = -1  # the sender reuses its memory before the batch is written
+        f.flush()
+        f.close()
+        expected = np.full_like(chunk, -1) if stable else chunk  # stable memory is, by contract, never reused
+        np.testing.assert_array_equal(np.fromfile(path, "float64").reshape(-1, 3), expected)
+
+
+def test_an_io_error_surfaces_in_the_receiving_thread_and_close_keeps_what_was_written(tmp_path, fake_files):
+    fake_files(fail_after=4000)
+    data = ramp(300, (10,), "float32")  # 40 bytes a sample
+    f = RawStreamFile(tmp_path / "c.raw", np.dtype("float32"), (10,), batch_bytes=4000)
+    with pytest.raises(OSError, match="writing .*c.raw failed: Input/output error"):
+        for i in range(0, 300, 100):
+            f.write(data[i:i + 100])
+            wait_until(lambda: f.queued_bytes == 0, what="the batch handled")
+            f.check()
+    f.close()
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "c.raw", "float32").reshape(-1, 10), data[:100])
+    with pytest.raises(OSError, match="Input/output error"):
+        f.flush()
+
+
+def test_a_chunk_with_the_wrong_frame_shape_is_refused(tmp_path):
+    f = RawStreamFile(tmp_path / "d.raw", np.dtype("float32"), (4,))
+    with pytest.raises(ValueError, match=r"shape \(5, 3\) does not match the stream's frame shape \(4,\)"):
+        f.write(np.zeros((5, 3), "float32"))
+    f.close()
+
+
+def test_a_sharedmem_stream_records_exactly_although_its_ring_is_reused(tmp_path):
+    """Chunks of a shared-memory stream are views of a ring the sender overwrites: the recorder copies them."""
+    out = make_output(protocol="tcp", transfermode="sharedmem", dtype="float32", shape=(-1, 4), sample_rate=1000.0,
+                      buffer_size=64, double=False)
+    data = ramp(20 * 32, (4,), "float32")
+    rec = RawRecorder(name="rec")
+    rec.configure(streams={"shm": out}, dirname=tmp_path / "shm")
+    with out, rec:
+        rec.initialize()
+        rec.start()
+        file = rec._files["shm"]
+        for k in range(20):  # the 64-sample ring wraps every 2 chunks; the gathered batch waits for the flush
+            out.send(data[32 * k:32 * (k + 1)])
+            wait_until(lambda k=k: file.n_written == 32 * (k + 1), what=f"chunk {k} received")
+        rec.stop()
+    recording = read_recording(tmp_path / "shm")
+    assert recording.complete and rec.inputs["shm"].lost_samples == 0
+    np.testing.assert_array_equal(recording["shm"].data, data)
+    recording.close()
+
+
+def test_disk_full_error_is_the_rec_packages_class():
+    assert issubclass(DiskFullError, OSError) and rawfile_module.DiskFullError is DiskFullError
