@@ -1,28 +1,38 @@
 """Recording benchmarks: RawRecorder in real time and flat out, reading back and MNE export.
 
-* **Real time**: a source streams, paced like a device (10 ms chunks), 256
-  channels at 30 kHz int16 (15.4 MB/s) and 64 channels at 10 kHz float32
-  (2.6 MB/s) into a RawRecorder (inproc stream, same process). Printed: samples
-  lost (target 0), the recorder's CPU (its writer thread, from the kernel's
-  per-thread counters) in % of one core.
-* **Flat out**: the same chunks sent as fast as possible through the recorder
-  vs a bare ``file.write`` loop of the same chunks to a file on the same disk
-  (the baseline, measured in the same run). Ratio = recorder throughput /
-  bare throughput (target >= 0.8). "CPU ratio" = CPU time of the bare loop /
-  CPU time of the recorder's writer thread for the same bytes (independent of
-  other load on the machine). "stream only" moves the same chunks
-  through the same stream to a reader that discards them: the transport's
-  share of the recorder's cost.
+* **Real time**: a source in another process (like a device in a NodeGroup)
+  streams over tcp, paced like a device (10 ms chunks), 256 channels at
+  30 kHz int16 (15.4 MB/s) and 64 channels at 10 kHz float32 (2.6 MB/s), into
+  a RawRecorder in this process (default crash-safe policy: flushed every
+  1 s). Printed: samples sent and samples in the file (lost = the
+  difference, target 0), the recorder's CPU (this process's CPU time / wall
+  time, in % of one core), and the same for the baseline: a bare paced loop
+  in this process writing the same chunks to a file at the same cadence
+  (``file.write`` + ``flush`` every 1 s). MB/s written by each (equal when
+  nothing is lost).
+* **Flat out**: the same chunks as fast as possible. Baselines: a bare
+  ``file.write`` loop of the same chunks to a file on the same disk
+  (buffered file, closed at the end), and the same loop with the recorder's
+  crash-safe cadence (``flush()`` every 1 s). The recorder side includes
+  receiving every chunk from its stream: "queued" puts all chunks in the
+  recorder's stream (inproc) before starting it and times receive + write
+  until every byte is handed to the operating system (like the bare loop,
+  which starts with the chunks in memory); "live" has a sender thread in the
+  same process sending them while the recorder runs (the sender competes
+  for the GIL and the cores). Ratio = recorder throughput / bare throughput
+  (target >= 0.8).
 * **Reading**: ``read_recording`` (memory-mapped) and ``.to_mne()`` of the
   flat-out recording vs ``np.fromfile`` of the same bytes.
 
-Run: ``python benchmarks/rec.py [--quick] [--dir DIR]`` (``--quick``: 10 s real
-time per case and 256 MB flat out; the full run does 60 s and 1 GB).
+Run: ``python benchmarks/rec.py [--quick] [--dir DIR]`` (``--quick``: 5 s real
+time per case and 256 MB flat out; the full run does 60 s and 1 GB; the
+directory needs about 2.2 GB free for the full run, checked first).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import shutil
@@ -32,7 +42,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from lslacq.core.pacing import PacedLoop
 from lslacq.core.stream import OutputStream
@@ -40,142 +49,203 @@ from lslacq.rec import RawRecorder, read_recording
 
 CASES = [("256 ch @ 30 kHz int16", 256, 30_000.0, "int16"), ("64 ch @ 10 kHz float32", 64, 10_000.0, "float32")]
 CHUNK_S = 0.01
+FLUSH_S = 1.0  # the recorder's default flush_interval
 
 
-def _chunk(n_ch, rate, dtype, seed=0):
+def _chunk(n_ch: int, rate: float, dtype: str, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = int(rate * CHUNK_S)
     return (rng.standard_normal((n, n_ch)) * 1000).astype(dtype)
 
 
-def _thread_cpu(native_ids: set[int]) -> float:
-    """User + system CPU seconds of this process's threads with these native ids."""
-    return sum(t.user_time + t.system_time for t in psutil.Process().threads() if t.id in native_ids)
-
-
-def _make_output(n_ch, rate, dtype):
-    out = OutputStream(name="source")
-    out.configure(protocol="inproc", dtype=dtype, shape=(-1, n_ch), sample_rate=rate)
-    return out
-
-
-def _wait(cond, timeout=120.0):
+def _wait(cond, timeout: float = 300.0, what: str = "the recorder to catch up") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
-            raise TimeoutError("the recorder did not catch up")
-        time.sleep(0.01)
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.002)
 
 
-def bench_realtime(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: float) -> dict:
+# -- real time ------------------------------------------------------------------------------------------
+def _paced_source(conn, n_ch: int, rate: float, dtype: str, n_chunks: int) -> None:
+    """Child process: a paced tcp output sending ``n_chunks`` chunks, then reporting how many it sent."""
     chunk = _chunk(n_ch, rate, dtype)
-    out = _make_output(n_ch, rate, dtype)
-    rec = RawRecorder(name="rec")
-    dirname = workdir / f"rt-{n_ch}-{int(rate)}"
-    rec.configure(streams={"sig": out}, dirname=dirname)
-    n_chunks = int(seconds / CHUNK_S)
-    sent = [0]
+    out = OutputStream(name="source")
+    out.configure(protocol="tcp", interface="127.0.0.1", dtype=dtype, shape=(-1, n_ch), sample_rate=rate)
+    conn.send(out.params.to_dict())
     done = threading.Event()
+    sent = [0]
 
     def step():
         if sent[0] >= n_chunks:
             done.set()
             return
-        sent[0] += 1
         out.send(chunk)
+        sent[0] += 1
 
-    with out, rec:
-        rec.initialize()
-        rec.start()
-        writer = rec._writers["sig"]._thread
-        loop = PacedLoop(step, CHUNK_S, name="bench-source")
-        cpu0 = _thread_cpu({writer.native_id})
-        t0 = time.perf_counter()
-        loop.start()
-        done.wait(seconds * 3 + 30)
-        loop.stop()
-        total = n_chunks * len(chunk)
-        _wait(lambda: rec._files["sig"].n_written >= total)
-        wall = time.perf_counter() - t0
-        cpu = _thread_cpu({writer.native_id}) - cpu0
-        lost = rec.inputs["sig"].lost_samples
-        rec.stop()
-    recorded = len(read_recording(dirname)["sig"])
-    shutil.rmtree(dirname)
-    return dict(lost=lost + (total - recorded), cpu=100 * cpu / wall, mbps=total * chunk.itemsize * n_ch / wall / 1e6)
+    try:
+        if conn.poll(60) and conn.recv() == "go":
+            loop = PacedLoop(step, CHUNK_S, name="bench-source")
+            loop.start()
+            done.wait(n_chunks * CHUNK_S * 3 + 60)
+            loop.stop()
+            loop.join(10)
+            conn.send(sent[0] * len(chunk))
+            conn.poll(120)  # the recorder has everything: close
+    finally:
+        out.close()
 
 
-def bench_flat_out(workdir: Path, n_ch: int, rate: float, dtype: str, megabytes: float) -> dict:
+def bench_realtime(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: float) -> dict:
+    n_chunks = round(seconds / CHUNK_S)
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_paced_source, args=(child, n_ch, rate, dtype, n_chunks), daemon=True)
+    proc.start()
+    try:
+        if not parent.poll(60):
+            raise TimeoutError("the source process did not start")
+        params = parent.recv()
+        dirname = workdir / f"rt-{n_ch}-{int(rate)}"
+        rec = RawRecorder(name="rec")
+        rec.configure(streams={"sig": params}, dirname=dirname)
+        with rec:
+            rec.initialize()
+            rec.start()
+            file = rec._files["sig"]
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            parent.send("go")
+            if not parent.poll(seconds * 3 + 120):
+                raise TimeoutError("the source did not finish")
+            sent = parent.recv()
+            _wait(lambda: file.n_written >= sent or rec.inputs["sig"].lost_samples > 0)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            rec.stop()
+        parent.send("close")
+        recorded = len(read_recording(dirname)["sig"])
+        nbytes = recorded * n_ch * np.dtype(dtype).itemsize
+        shutil.rmtree(dirname)
+    finally:
+        proc.join(30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(10)
+    bare = _bare_paced(workdir, n_ch, rate, dtype, n_chunks)
+    return dict(sent=sent, recorded=recorded, cpu=100 * cpu / wall, mbps=nbytes / wall / 1e6, **bare)
+
+
+def _bare_paced(workdir: Path, n_ch: int, rate: float, dtype: str, n_chunks: int) -> dict:
+    """The baseline: a paced loop in this process writing the same chunks, flushed every FLUSH_S."""
     chunk = _chunk(n_ch, rate, dtype)
-    n_chunks = max(1, int(megabytes * 1e6 / chunk.nbytes))
-    # baseline: a bare write loop of the same chunks, flushed and closed
-    bare = workdir / "bare.raw"
+    path = workdir / "bare-paced.raw"
+    done = threading.Event()
+    state = dict(n=0, last_flush=time.monotonic())
+    with open(path, "wb") as f:
+        def step():
+            if state["n"] >= n_chunks:
+                done.set()
+                return
+            f.write(chunk)
+            state["n"] += 1
+            now = time.monotonic()
+            if now - state["last_flush"] >= FLUSH_S:
+                f.flush()
+                state["last_flush"] = now
+
+        loop = PacedLoop(step, CHUNK_S, name="bench-bare")
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        loop.start()
+        done.wait(n_chunks * CHUNK_S * 3 + 60)
+        loop.stop()
+        loop.join(10)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    nbytes = path.stat().st_size
+    path.unlink()
+    return dict(bare_cpu=100 * cpu / wall, bare_mbps=nbytes / wall / 1e6)
+
+
+# -- flat out ---------------------------------------------------------------------------------------------
+def _bare_flat(path: Path, chunk: np.ndarray, n_chunks: int, flush_every: float | None) -> float:
+    """Seconds for a bare loop writing the chunks (flushed every ``flush_every`` s if given), then closed."""
     t0 = time.perf_counter()
-    c0 = time.thread_time()
-    with open(bare, "wb") as f:
+    last = time.monotonic()
+    with open(path, "wb") as f:
         for _ in range(n_chunks):
             f.write(chunk)
-    t_bare = time.perf_counter() - t0
-    cpu_bare = time.thread_time() - c0
-    bare.unlink()
-    # the recorder: send flat out, at most 32 MB ahead of what it wrote (a stream drops the oldest data of a
-    # reader that falls further behind than its bound); stop() flushes and closes
-    out = _make_output(n_ch, rate, dtype)
+            if flush_every is not None:
+                now = time.monotonic()
+                if now - last >= flush_every:
+                    f.flush()
+                    last = now
+    seconds = time.perf_counter() - t0
+    path.unlink()
+    return seconds
+
+
+def _recorder_flat(workdir: Path, tag: str, chunk: np.ndarray, n_chunks: int, rate: float, queued: bool) -> tuple:
+    """Seconds for RawRecorder to receive the chunks and hand them to the OS.
+
+    The clock stops when every chunk is received and every batch handed to the I/O thread is written: only
+    the gathered tail (< 1 MB, which the flush policy lets wait up to 1 s) is left for ``stop()``.
+    """
+    n_ch, dtype = chunk.shape[1], chunk.dtype.str
+    out = OutputStream(name="source")
+    # queued: room in the stream for every chunk, so they all wait in it before the recorder starts
+    out.configure(protocol="inproc", dtype=dtype, shape=(-1, n_ch), sample_rate=rate,
+                  hwm=n_chunks + 16 if queued else 1000)
+    dirname = workdir / f"flat-{tag}-{n_ch}"
     rec = RawRecorder(name="rec")
-    dirname = workdir / f"flat-{n_ch}-{int(rate)}"
-    rec.configure(streams={"sig": out}, dirname=dirname)
+    rec.configure(streams={"sig": out}, dirname=dirname, max_buffered=1e9)
+    total = n_chunks * len(chunk)
     with out, rec:
         rec.initialize()
+        if queued:
+            for _ in range(n_chunks):
+                out.send(chunk)
         rec.start()
         file = rec._files["sig"]
-        writer = rec._writers["sig"]._thread
-        cpu0 = _thread_cpu({writer.native_id})
-        window = max(1, int(32e6 // chunk.nbytes)) * len(chunk)  # stay within the reader's buffer bound
-        sent = 0
         t0 = time.perf_counter()
-        for _ in range(n_chunks):
-            while sent - file.n_written > window:
-                time.sleep(0.005)  # coarse: a polling sender would take the GIL from the recorder
-            out.send(chunk)
-            sent += len(chunk)
-        _wait(lambda: file.n_written >= n_chunks * len(chunk))
-        cpu_rec = _thread_cpu({writer.native_id}) - cpu0
+        if not queued:
+            window = max(1, int(32e6 // chunk.nbytes)) * len(chunk)  # within the reader's bound (no drop)
+            sent = 0
+            for _ in range(n_chunks):
+                while sent - file.n_written > window:
+                    time.sleep(0.002)
+                out.send(chunk)
+                sent += len(chunk)
+        _wait(lambda: file.n_written >= total and file.queued_bytes == 0)
+        seconds = time.perf_counter() - t0
+        lost = rec.inputs["sig"].lost_samples
         rec.stop()
-        t_rec = time.perf_counter() - t0
-    t_stream = _stream_only(chunk, n_ch, rate, dtype, n_chunks)
-    nbytes = n_chunks * chunk.nbytes
-    return dict(bare=nbytes / t_bare / 1e6, rec=nbytes / t_rec / 1e6, ratio=t_bare / t_rec, dirname=dirname,
-                nbytes=nbytes, stream=nbytes / t_stream / 1e6, cpu_ratio=cpu_bare / max(cpu_rec, 1e-9))
+    if lost:
+        raise RuntimeError(f"the flat-out recorder lost {lost} samples: the benchmark is invalid")
+    return seconds, dirname
 
 
-def _stream_only(chunk, n_ch, rate, dtype, n_chunks) -> float:
-    """Seconds to move the chunks through the same inproc stream to a reader that discards them (no disk)."""
-    from lslacq.core.stream import InputStream
-
-    out = _make_output(n_ch, rate, dtype)
-    inp = InputStream()
-    inp.connect(out)
-    got = [0]
-
-    def reader():
-        while got[0] < n_chunks:
-            if inp.poll(100):
-                inp.recv()
-                got[0] += 1
-
-    thread = threading.Thread(target=reader)
-    with out, inp:
-        thread.start()
-        window = max(1, int(32e6 // chunk.nbytes))
-        t0 = time.perf_counter()
-        for k in range(n_chunks):
-            while k - got[0] > window:
-                time.sleep(0.005)
-            out.send(chunk)
-        thread.join(120)
-        return time.perf_counter() - t0
+def bench_flat_out(workdir: Path, n_ch: int, rate: float, dtype: str, megabytes: float, rounds: int) -> dict:
+    """Median MB/s over ``rounds`` rounds, the variants alternating within each round."""
+    chunk = _chunk(n_ch, rate, dtype)
+    n_chunks = max(1, int(megabytes * 1e6 / chunk.nbytes))
+    mb = n_chunks * chunk.nbytes / 1e6
+    times: dict[str, list[float]] = {"bare": [], "bare_flush": [], "live": [], "queued": []}
+    dirname = None
+    for k in range(rounds):
+        times["bare"].append(_bare_flat(workdir / "bare.raw", chunk, n_chunks, None))
+        times["bare_flush"].append(_bare_flat(workdir / "bare.raw", chunk, n_chunks, FLUSH_S))
+        seconds, dirname = _recorder_flat(workdir, f"live{k}", chunk, n_chunks, rate, queued=False)
+        times["live"].append(seconds)
+        shutil.rmtree(dirname)
+        seconds, dirname = _recorder_flat(workdir, f"queued{k}", chunk, n_chunks, rate, queued=True)
+        times["queued"].append(seconds)
+        if k < rounds - 1:
+            shutil.rmtree(dirname)
+    result = {key: mb / float(np.median(values)) for key, values in times.items()}
+    ratios = [times["bare"][k] / times["queued"][k] for k in range(rounds)]
+    return dict(result, dirname=dirname, nbytes=n_chunks * chunk.nbytes, chunk_kb=chunk.nbytes / 1e3,
+                ratio_range=(min(ratios), max(ratios)))
 
 
+# -- reading --------------------------------------------------------------------------------------------------
 def bench_read(dirname: Path, dtype: str, n_ch: int) -> dict:
     path = dirname / "sig.raw"
     os.sync()
@@ -190,46 +260,67 @@ def bench_read(dirname: Path, dtype: str, n_ch: int) -> dict:
     raw = recording.to_mne()["sig"]
     t_mne = time.perf_counter() - t0
     n = raw.n_times
-    del raw, recording
+    del raw
+    recording.close()
     return dict(fromfile=t_fromfile, open=t_open, mne=t_mne, n=n)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10 s real time per case, 256 MB flat out")
-    parser.add_argument("--dir", type=Path, default=None, help="where to write (default: a temporary directory)")
+    parser.add_argument("--quick", action="store_true", help="5 s real time per case, 256 MB flat out")
+    parser.add_argument("--rounds", type=int, default=3, help="flat-out rounds (median; default 3)")
+    parser.add_argument("--dir", type=Path, default=None, help="where to write (default: the temporary directory)")
     args = parser.parse_args(argv)
-    seconds = 10.0 if args.quick else 60.0
+    seconds = 5.0 if args.quick else 60.0
     megabytes = 256.0 if args.quick else 1000.0
+    where = args.dir or Path(tempfile.gettempdir())
+    need = 2.2 * megabytes * 1e6 + 100e6  # the flat-out recording, a bare file beside it, slack
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise SystemExit(f"{where} has {free / 1e9:.1f} GB free; this run needs {need / 1e9:.1f} GB "
+                         "(use --dir or --quick)")
     print(f"lslacq recording benchmark  (Python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} cores)")
+          f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+          f"{free / 1e9:.0f} GB free in {where})")
     base = Path(tempfile.mkdtemp(prefix="lslacq-bench-rec-", dir=args.dir))
     try:
-        print(f"\nReal time, {seconds:.0f} s per case, 10 ms chunks; recorder CPU = its writer thread, % of one core")
-        print(f"{'case':<26}{'MB/s':>8}{'lost':>8}{'CPU %':>8}")
+        print(f"\nReal time, {seconds:.0f} s per case, 10 ms chunks from another process over tcp; CPU = this "
+              "process's CPU time / wall time, % of one core")
+        print(f"{'case':<24}{'sent':>10}{'recorded':>10}{'lost':>6}{'rec MB/s':>10}{'bare MB/s':>10}"
+              f"{'ratio':>7}{'rec CPU%':>10}{'bare CPU%':>10}")
         for label, n_ch, rate, dtype in CASES:
             r = bench_realtime(base, n_ch, rate, dtype, seconds)
-            print(f"{label:<26}{r['mbps']:>8.1f}{r['lost']:>8d}{r['cpu']:>8.1f}")
-        print(f"\nFlat out, {megabytes:.0f} MB of the same 10 ms chunks; ratio = recorder / bare file.write loop "
-              "(target >= 0.8)")
-        print(f"{'case':<26}{'bare MB/s':>10}{'rec MB/s':>10}{'ratio':>8}{'CPU ratio':>11}{'stream only MB/s':>18}")
+            print(f"{label:<24}{r['sent']:>10d}{r['recorded']:>10d}{r['sent'] - r['recorded']:>6d}"
+                  f"{r['mbps']:>10.2f}{r['bare_mbps']:>10.2f}{r['mbps'] / r['bare_mbps']:>7.2f}"
+                  f"{r['cpu']:>10.1f}{r['bare_cpu']:>10.1f}")
+        print(f"\nFlat out, {megabytes:.0f} MB of the same 10 ms chunks, median of {args.rounds} rounds; ratio = "
+              "recorder MB/s / bare file.write loop MB/s (target >= 0.8); recorder = receive from the stream + write")
+        print(f"{'case':<24}{'chunk':>9}{'bare':>8}{'bare+flush':>11}{'queued':>8}{'live':>8}"
+              f"{'queued/bare':>12}{'/bare+flush':>12}{'live/bare':>10}{'queued/bare per round':>23}")
         flat = None
         for label, n_ch, rate, dtype in CASES:
-            r = bench_flat_out(base, n_ch, rate, dtype, megabytes)
-            print(f"{label:<26}{r['bare']:>10.0f}{r['rec']:>10.0f}{r['ratio']:>8.2f}{r['cpu_ratio']:>11.2f}"
-                  f"{r['stream']:>18.0f}")
+            r = bench_flat_out(base, n_ch, rate, dtype, megabytes, args.rounds)
+            print(f"{label:<24}{r['chunk_kb']:>6.0f} kB{r['bare']:>8.0f}{r['bare_flush']:>11.0f}"
+                  f"{r['queued']:>8.0f}{r['live']:>8.0f}{r['queued'] / r['bare']:>12.2f}"
+                  f"{r['queued'] / r['bare_flush']:>12.2f}{r['live'] / r['bare']:>10.2f}"
+                  f"{r['ratio_range'][0]:>17.2f}-{r['ratio_range'][1]:.2f}")
             if flat is not None:
                 shutil.rmtree(flat[0])
             flat = (r["dirname"], dtype, n_ch, r["nbytes"])
+        print("(MB/s; bare+flush = bare loop with flush() every 1 s, the recorder's crash-safe default)")
         dirname, dtype, n_ch, nbytes = flat
         r = bench_read(dirname, dtype, n_ch)
-        print(f"\nReading {nbytes / 1e6:.0f} MB ({n_ch} ch {dtype}, {r['n']} samples); ratio = time / np.fromfile")
+        print(f"\nReading {nbytes / 1e6:.0f} MB ({n_ch} ch {dtype}, {r['n']} samples, page cache warm); "
+              "ratio = time / np.fromfile")
         print(f"{'what':<34}{'s':>8}{'ratio':>8}")
         print(f"{'np.fromfile (baseline)':<34}{r['fromfile']:>8.3f}{1.0:>8.2f}")
         print(f"{'read_recording (memory-mapped)':<34}{r['open']:>8.4f}{r['open'] / r['fromfile']:>8.3f}")
         print(f"{'to_mne (float64 volts, in RAM)':<34}{r['mne']:>8.3f}{r['mne'] / r['fromfile']:>8.2f}")
+        print(f"{'read_recording + to_mne':<34}{r['open'] + r['mne']:>8.3f}"
+              f"{(r['open'] + r['mne']) / r['fromfile']:>8.2f}")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

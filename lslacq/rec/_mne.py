@@ -102,6 +102,32 @@ def event_annotations(stream: RecordedStream, event_streams: list[RecordedStream
     return np.concatenate(onsets), np.concatenate(durations), labels
 
 
+_BLOCK_BYTES = 1 << 21  # converted per block of about this many output bytes (stays in the CPU caches)
+
+
+def _to_volts(samples: np.ndarray, scale: float | None, offset: float | None, factors: np.ndarray) -> np.ndarray:
+    """(channel, time) float64 array of ``(samples * scale + offset) * factors``, in one pass over ``samples``.
+
+    ``samples`` is (time, channel), typically a memory map: it is read once,
+    block by block, and each block is transposed, converted and scaled while
+    in cache (the same operations, in the same order, as whole-array numpy).
+    """
+    n, n_ch = samples.shape
+    out = np.empty((n_ch, n), dtype=np.float64)
+    step = max(1, _BLOCK_BYTES // max(1, 8 * n_ch))
+    gain = factors[:, None] if np.any(factors != 1.0) else None
+    for start in range(0, n, step):
+        block = out[:, start:start + step]
+        block[...] = samples[start:start + step].T
+        if scale is not None:
+            block *= float(scale)
+        if offset is not None:
+            block += float(offset)
+        if gain is not None:
+            block *= gain
+    return out
+
+
 def stream_to_raw(stream: RecordedStream, event_streams: list[RecordedStream], annotations: dict,
                   verbose: str | bool = "error"):
     """Build an :class:`mne.io.RawArray` from one recorded signal stream.
@@ -117,16 +143,10 @@ def stream_to_raw(stream: RecordedStream, event_streams: list[RecordedStream], a
     if stream.is_event or stream.data.ndim > 2:
         raise ValueError(f"stream {stream.name!r} ({stream.streamtype}, shape {stream.data.shape}) is not a "
                          "(time, channel) signal")
-    data = np.asarray(stream.data, dtype=np.float64).reshape(len(stream), -1).T
-    scale, offset = stream.properties.get("scale"), stream.properties.get("offset")
-    if scale is not None:
-        data = data * float(scale)
-    if offset is not None:
-        data = data + float(offset)
     units = stream.channel_units
     factors = np.array([volts_per_unit(u) or 1.0 for u in units])
-    if np.any(factors != 1.0):
-        data = data * factors[:, None]
+    data = _to_volts(stream.data.reshape(len(stream), -1), stream.properties.get("scale"),
+                     stream.properties.get("offset"), factors)
     types = [mne_channel_type(t, u) for t, u in zip(stream.channel_types, units)]
     info = mne.create_info(_unique(stream.channel_names), rate, types, verbose=verbose)
     if annotations:

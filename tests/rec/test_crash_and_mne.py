@@ -95,3 +95,16 @@ def test_to_mne_names_units_and_annotation_onsets_to_the_sample(tmp_path):
     np.testing.assert_allclose(back.get_data(), raw.get_data(), rtol=1e-6)
     assert list(back.annotations.description) == ["S  1", "S  2", "S  3"]
     np.testing.assert_allclose(back.annotations.onset, raw.annotations.onset)
+
+
+def test_the_blockwise_conversion_to_volts_equals_whole_array_numpy(monkeypatch):
+    from lslacq.rec import _mne
+
+    monkeypatch.setattr(_mne, "_BLOCK_BYTES", 8 * 3 * 7)  # blocks of 7 samples: 100 is not a multiple
+    samples = ramp(100, (3,), "int16")
+    factors = np.array([1e-6, 1.0, 1e-3])
+    expected = ((samples.astype(np.float64) * 0.195 + 2.5) * factors).T
+    got = _mne._to_volts(samples, 0.195, 2.5, factors)
+    assert got.flags.c_contiguous and got.dtype == np.float64
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(_mne._to_volts(samples, None, None, np.ones(3)), samples.T.astype(np.float64))
