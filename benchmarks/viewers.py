@@ -1,9 +1,14 @@
 """QOscilloscope frame cost vs bare pyqtgraph, same run (offscreen).
 
-For each case (channels x rate, 10 s window, min_max decimation) the viewer
-ingests 10 ms of data (what its input thread does per chunk: the incremental
-decimation) and renders one frame (``refresh()`` then an offscreen ``grab()``
-of the whole widget). Baselines measured in the same run:
+For each case (channels x rate, 10 s window, min_max decimation, scroll mode:
+the costlier one) the viewer ingests 10 ms of data (what its input thread does
+per chunk: the incremental decimation), updates its items (``refresh()``:
+dense windows repaint only their new pixel columns, see
+``lslacq.viewers.raster``) and renders one frame (an offscreen ``grab()`` of
+the whole widget). Times are reported apart (ingest, update, render) and as
+the CPU time of a frame (``time.process_time``) over the 16.7 ms of a 60 fps
+frame: the share of one core the viewer needs at 60 fps. Baselines measured
+in the same run:
 
 * bare pyqtgraph: the same already-decimated points, with the same gains,
   offsets and ranges, drawn with one ``PlotCurveItem`` per channel in a
@@ -105,28 +110,33 @@ def bench_case(app, nch: int, rate: float, frames: int) -> dict:
     app.processEvents()
 
     data = rng.standard_normal((chunk, nch)).astype("float32")
-    ingest, render, total, baseline = [], [], [], []
+    ingest, update, render, total, cpu, baseline = [], [], [], [], [], []
     for _ in range(frames):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         index += chunk
         viewer._on_signals(index, data)
         t1 = time.perf_counter()
         viewer.refresh()
-        viewer.grab()
         t2 = time.perf_counter()
+        viewer.grab()
+        t3, c3 = time.perf_counter(), time.process_time()
         for c, curve in enumerate(curves):
             curve.setData(x, shown[c])
         bare.grab()
-        t3 = time.perf_counter()
+        t4 = time.perf_counter()
         ingest.append(t1 - t0)
-        render.append(t2 - t1)
-        total.append(t2 - t0)
-        baseline.append(t3 - t2)
+        update.append(t2 - t1)
+        render.append(t3 - t2)
+        total.append(t3 - t0)
+        cpu.append(c3 - c0)
+        baseline.append(t4 - t3)
+    dense = viewer.traces.isVisible()
     viewer.close()
     bare.close()
     out.close()
-    return {"ingest": _median_ms(ingest), "render": _median_ms(render), "frame": _median_ms(total),
-            "bare": _median_ms(baseline), "points": n, "decimate": decimate}
+    return {"ingest": _median_ms(ingest), "update": _median_ms(update), "render": _median_ms(render),
+            "frame": _median_ms(total), "cpu": _median_ms(cpu), "bare": _median_ms(baseline), "points": n,
+            "decimate": decimate, "dense": dense}
 
 
 def bench_pyacq_decimation(nch: int, rate: float, decimate: int, frames: int) -> float:
@@ -155,19 +165,22 @@ def main() -> int:
     app = mkQApp()
     print(f"QOscilloscope, {WINDOW_S:g} s window, min_max, {CHUNK_S * 1e3:g} ms chunks, {SIZE[0]}x{SIZE[1]} "
           f"offscreen ({QT_LIB}), median of {frames} frames")
-    header = (f"{'case':<16} {'points/ch':>9} {'ingest ms':>9} {'render ms':>9} {'frame ms':>9} {'fps max':>7} "
-              f"{'core@60fps':>10} {'bare pg ms':>10} {'ratio':>6} {'pyacq-style decim ms':>20}")
+    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    header = (f"{'case':<16} {'points/ch':>9} {'drawn as':>8} {'ingest ms':>9} {'update ms':>9} {'render ms':>9} "
+              f"{'frame ms':>8} {'fps max':>7} {'core@60fps':>10} {'bare pg ms':>10} {'ratio':>6} "
+              f"{'pyacq-style decim ms':>20}")
     print(header)
     print("-" * len(header))
     for label, nch, rate in CASES:
         ours = bench_case(app, nch, rate, frames)
         pyacq = bench_pyacq_decimation(nch, rate, ours["decimate"], frames)
         frame, bare = ours["frame"], ours["bare"]
-        print(f"{label:<16} {ours['points']:>9d} {ours['ingest']:>9.2f} {ours['render']:>9.2f} "
-              f"{frame:>9.2f} {1000 / frame:>7.0f} {frame / (1000 / 60):>10.2f} {bare:>10.2f} "
-              f"{frame / bare:>6.2f} {pyacq:>20.2f}", flush=True)
-    print("ratio = our frame (ingest + render) / bare pyqtgraph drawing the same points; core@60fps = frame "
-          "time / 16.7 ms (the share of one core a 60 fps refresh needs)")
+        drawn = "image" if ours["dense"] else "curves"
+        print(f"{label:<16} {ours['points']:>9d} {drawn:>8} {ours['ingest']:>9.2f} {ours['update']:>9.2f} "
+              f"{ours['render']:>9.2f} {frame:>8.2f} {1000 / frame:>7.0f} {ours['cpu'] / (1000 / 60):>10.2f} "
+              f"{bare:>10.2f} {frame / bare:>6.2f} {pyacq:>20.2f}", flush=True)
+    print("ratio = our frame (ingest + update + render) / bare pyqtgraph drawing the same points (setData + grab); "
+          "core@60fps = CPU time of a frame / 16.7 ms (the share of one core a 60 fps refresh needs)")
     return 0
 
 

@@ -214,6 +214,19 @@ class ScopeBuffer:
             end = self._points.end
             return end, self._points.read(end - self.n_points, end)
 
+    def read_points(self, start: int, stop: int) -> tuple[int, np.ndarray]:
+        """Return ``(end, points)``: a copy of points ``[start, stop)`` (absolute point indexes), and :attr:`end`.
+
+        Points outside the window or not received yet are NaN.
+        """
+        with self._lock:
+            return self._points.end, self._points.read(int(start), int(stop))
+
+    @property
+    def end(self) -> int:
+        """Absolute index of the last display point + 1."""
+        return self._points.end
+
     def get_raw(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """Copy of raw samples ``[start, stop)`` (default: the whole window); missing ones are NaN."""
         with self._lock:

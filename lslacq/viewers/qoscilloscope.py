@@ -14,6 +14,7 @@ from ..dsp.events import as_event_indexes, event_labels
 from ._qt import QtCore, QtWidgets, pg
 from .decimation import DECIMATION_METHODS, ScopeBuffer
 from .params import ByChannelParams, ParamDialog, ParamGroup, make_group
+from .rastertraces import RasterTraces, channel_colors
 from .widgetnode import WidgetNode
 
 __all__ = ["OSCILLOSCOPE_CHANNEL_PARAMS", "OSCILLOSCOPE_PARAMS", "QOscilloscope", "ScopeViewBox"]
@@ -265,6 +266,10 @@ class QOscilloscope(WidgetNode):
     def _make_items(self) -> None:
         self.curves = []
         self.channel_labels = []
+        self.traces = RasterTraces()  # dense windows: one image instead of the curves
+        self.traces.setVisible(False)
+        self.plot.addItem(self.traces, ignoreBounds=True)
+        self._dense = False
         for i in range(self.nb_channel):
             color = self.by_channel_params[i, "color"]
             curve = pg.PlotCurveItem(pen=pg.mkPen(color), antialias=False)
@@ -282,6 +287,7 @@ class QOscilloscope(WidgetNode):
 
     def _start(self) -> None:
         self._scope.reset()
+        self.traces.invalidate()
         with self._events_lock:
             self._events.clear()
             self.n_events = 0
@@ -330,6 +336,7 @@ class QOscilloscope(WidgetNode):
         self._gains = np.array(bcp.values("gain"), dtype=np.float32)
         self._offsets = np.array(bcp.values("offset"), dtype=np.float32)
         self._visibles = np.array(bcp.values("visible"), dtype=bool)
+        self._colors = channel_colors(bcp.values("color"))
 
     def _apply_all_params(self) -> None:
         p = self.params
@@ -341,8 +348,7 @@ class QOscilloscope(WidgetNode):
         self.plot.showAxis("left", p["show_left_axis"])
         self.plot.showAxis("bottom", p["show_bottom_axis"])
         self.status_label.setVisible(p["show_status"])
-        for i, curve in enumerate(self.curves):
-            curve.setVisible(bool(self._visibles[i]))
+        self._show_curves()
         self._reset_scope()
 
     def estimate_decimate(self, nb_point: int | None = None) -> None:
@@ -354,7 +360,7 @@ class QOscilloscope(WidgetNode):
         if nb_point is None:
             width = int(self.viewBox.width()) if self.isVisible() else 0
             nb_point = _NB_POINTS if width <= 0 else min(_NB_POINTS, max(_MIN_POINTS, 2 * width))
-        self.params["decimate"] = max(self._window_samples() // int(nb_point), 1)
+        self.params["decimate"] = max(-(-self._window_samples() // int(nb_point)), 1)
 
     def resizeEvent(self, event) -> None:
         """A new width may call for another decimation (applied once resizing settles)."""
@@ -371,6 +377,7 @@ class QOscilloscope(WidgetNode):
         self._scope.reconfigure(size=self._window_samples(), decimate=self.params["decimate"],
                                 method=self.params["decimation_method"])
         self._x_cache = None
+        self.traces.invalidate()
 
     def on_param_change(self, params, changes) -> None:
         """React to parameter changes (from code, the dialog or a remote call)."""
@@ -382,12 +389,12 @@ class QOscilloscope(WidgetNode):
             parent = param.parent()
             if parent is not None and parent.parent() is self.by_channel_params.parameter:
                 c = self.by_channel_params.channel_index(parent.name())
-                if name == "visible":
-                    self.curves[c].setVisible(bool(data))
-                elif name == "color":
+                if name == "color":
                     self.curves[c].setPen(pg.mkPen(data))
                     self.channel_labels[c].setColor(data)
                 self._channel_arrays()
+                if name == "visible":
+                    self._show_curves()
                 continue
             if name == "background_color":
                 self.graphicsview.setBackground(data)
@@ -501,35 +508,64 @@ class QOscilloscope(WidgetNode):
             self._x_cache = (key, x)
         return self._x_cache[1]
 
+    def _plot_pixels(self, viewbox: pg.ViewBox) -> tuple[int, int]:
+        """Width and height of ``viewbox`` in device pixels."""
+        ratio = self.devicePixelRatioF()
+        return int(viewbox.width() * ratio), int(viewbox.height() * ratio)
+
     def _refresh(self) -> None:
+        mode = self.params["mode"]
+        n, decimate = self._scope.n_points, self._scope.decimate
+        ylim = (self.params["ylim_min"], self.params["ylim_max"])
+        shown = np.flatnonzero(self._visibles)
+        size = self._plot_pixels(self.viewBox)
+        dense = n >= size[0] > 0  # more points than pixel columns: one image (see lslacq.viewers.raster)
+        if dense != self._dense:
+            self._dense = dense
+            self.traces.setVisible(dense)
+            self.traces.invalidate()
+            self._show_curves()
+        if dense:
+            end = self.traces.update_traces(self._scope, self.sample_rate, mode, size, shown, self._gains[shown],
+                                            self._offsets[shown], self._colors[shown], ylim)
+        else:
+            end = self._draw_curves(mode, shown)
+        xsize = n * decimate / self.sample_rate
+        x0 = -xsize if mode == "scroll" else 0.0
+        self.plot.setXRange(x0, x0 + xsize, padding=0)
+        self.plot.setYRange(*ylim, padding=0)
+        self._draw_labels(x0, self._visibles, self._gains, self._offsets)
+        self._draw_events(end * decimate, n * decimate, mode)
+        self._update_status(end * decimate)
+
+    def _show_curves(self) -> None:
+        """Show the curves of the visible channels, none while the traces are drawn as an image."""
+        for i, curve in enumerate(self.curves):
+            curve.setVisible(bool(self._visibles[i]) and not self._dense)
+
+    def _draw_curves(self, mode: str, shown: np.ndarray) -> int:
+        """Draw the window's points as one curve per channel (sparse windows); return the end point index."""
         end, pts = self._scope.points()
         n = pts.shape[0]
-        mode = self.params["mode"]
-        decimate = self._scope.decimate
         if mode == "scan":
             shift = end % n
             pts = np.roll(pts, shift, axis=0)
             pts[shift] = np.nan  # a break at the sweep's write position
         x = self._x_vector(n, mode)
-        gains, offsets, visibles = self._gains, self._offsets, self._visibles
-        shown = np.flatnonzero(visibles)
-        ys = np.ascontiguousarray((pts[:, shown] * gains[shown] + offsets[shown]).T)
+        ys = np.ascontiguousarray((pts[:, shown] * self._gains[shown] + self._offsets[shown]).T)
         complete = np.isfinite(ys).all(axis=1)  # these skip pyqtgraph's slower NaN-aware path
         for k, c in enumerate(shown):
             if complete[k]:
                 self.curves[c].setData(x, ys[k], connect="all", skipFiniteCheck=True)
             else:
                 self.curves[c].setData(x, ys[k], connect="finite")
-        xsize = n * decimate / self.sample_rate
-        x0 = -xsize if mode == "scroll" else 0.0
-        self.plot.setXRange(x0, x0 + xsize, padding=0)
-        self.plot.setYRange(self.params["ylim_min"], self.params["ylim_max"], padding=0)
-        self._draw_labels(x0, visibles, gains, offsets)
-        self._draw_events(end * decimate, n * decimate, mode)
-        self._update_status(end * decimate)
+        return end
 
     def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
         show = self.params["display_labels"]
+        if not show and not getattr(self, "_labels_shown", True):
+            return  # all hidden already
+        self._labels_shown = show
         centers = getattr(self, "_label_y", {})
         for c, label in enumerate(self.channel_labels):
             if show and visibles[c]:

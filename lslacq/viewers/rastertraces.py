@@ -1,0 +1,152 @@
+"""RasterTraces: a plot item drawing dense oscilloscope traces as one incrementally updated image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._qt import QtCore, QtGui, pg
+from .decimation import ScopeBuffer
+from .raster import TraceRaster, argb32
+
+__all__ = ["RasterTraces", "channel_colors"]
+
+
+def channel_colors(colors) -> np.ndarray:
+    """uint32 ARGB32 pixel values of ``colors`` (anything :func:`pyqtgraph.mkColor` accepts)."""
+    return np.array([argb32(pg.mkColor(c).getRgb()) for c in colors], dtype=np.uint32)
+
+
+class RasterTraces(pg.GraphicsObject):
+    """Traces of a :class:`~lslacq.viewers.decimation.ScopeBuffer` drawn as an image, one run per pixel column.
+
+    Used by the oscilloscopes when the window holds at least as many points
+    as the plot has pixel columns (see :mod:`lslacq.viewers.raster`). Each
+    :meth:`update_traces` paints only the columns that got new points since
+    the previous call (scan mode overwrites them in place, scroll mode shifts
+    the image first); any change of geometry, scaling, colours or visible
+    channels repaints the whole window once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raster = TraceRaster()
+        self._qimage = None
+        self._qimage_array: np.ndarray | None = None
+        self._rect = QtCore.QRectF()
+        self._key: tuple | None = None
+        self._done = 0  # absolute point index painted up to
+        self.columns_painted = 0  # columns painted by the last update (a full repaint paints all)
+        self.active = False  # whether its plot draws with it (dense windows) rather than with curves
+        self.setVisible(False)
+
+    # -- QGraphicsItem --------------------------------------------------------------------------
+    def boundingRect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(self._rect)
+
+    def paint(self, painter, *args) -> None:
+        if self._qimage is not None:
+            painter.drawImage(self._rect, self._qimage)
+
+    # -- drawing ----------------------------------------------------------------------------------
+    @staticmethod
+    def columns_for(n_points: int, width_px: int) -> tuple[int, int]:
+        """``(per_column, columns)``: points per pixel column and columns to show ``n_points`` in ``width_px``."""
+        per_column = max(1, -(-int(n_points) // max(1, int(width_px))))
+        return per_column, -(-int(n_points) // per_column)
+
+    def set_active(self, active: bool) -> None:
+        """Draw with this item (shown, repainted at the next update) or not (hidden)."""
+        self.active = bool(active)
+        self.setVisible(self.active)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Repaint the whole window at the next update."""
+        self._key = None
+
+    def update_traces(self, scope: ScopeBuffer, sample_rate: float, mode: str, size_px: tuple[int, int],
+                      channels: np.ndarray, gains: np.ndarray, offsets: np.ndarray, colors: np.ndarray,
+                      ylim: tuple[float, float]) -> int:
+        """Paint the new points of ``scope``; return the end (absolute point index) drawn.
+
+        Parameters
+        ----------
+        scope : ScopeBuffer
+            The decimated points.
+        sample_rate : float
+            Raw samples per second (x is in seconds).
+        mode : str
+            ``'scan'`` (x from 0 to the window length, the sweep overwrites) or
+            ``'scroll'`` (x from minus the window length to 0).
+        size_px : (int, int)
+            Width and height of the plot in device pixels.
+        channels : numpy.ndarray
+            Indexes of the channels drawn, in drawing order.
+        gains, offsets : numpy.ndarray
+            Per drawn channel: a point is drawn at ``value * gain + offset``.
+        colors : numpy.ndarray
+            Per drawn channel, uint32 ARGB32 colours (see :func:`channel_colors`).
+        ylim : (float, float)
+            The plot's y range.
+        """
+        n, decimate = scope.n_points, scope.decimate
+        per_column, ncol = self.columns_for(n, size_px[0])
+        height = max(1, int(size_px[1]))
+        key = (height, ncol, per_column, n, decimate, mode, tuple(ylim), channels.tobytes(), gains.tobytes(),
+               offsets.tobytes(), colors.tobytes())
+        end = scope.end
+        full = key != self._key or end < self._done or end - self._done >= n
+        raster = self.raster
+        if full:
+            raster.resize(height, ncol)
+            raster.clear()
+            self._key = key
+        if mode == "scan":
+            if full:  # from the first whole column of the window
+                start = end - n
+                partial = (start % n) % per_column
+                if partial:
+                    start = min(start + per_column - partial, (start // n + 1) * n)
+            else:  # from the start of the last (partial) column painted
+                start = self._done - (self._done % n) % per_column
+            painted = 0
+            while start < end:  # one piece per sweep
+                stop = min(end, (start // n + 1) * n)
+                painted += self._paint(scope, start, stop, (start % n) // per_column, per_column, channels,
+                                       gains, offsets, colors, ylim)
+                start = stop
+            if end > 0:  # the break after the sweep's head
+                gap = (((end - 1) % n) // per_column + 1) % ncol
+                raster.clear(gap, gap + 1)
+            x0 = 0.0
+        else:
+            base = -(-end // per_column) - ncol  # absolute column shown in image column 0
+            if full:
+                start = -(-max(end - n, 0) // per_column) * per_column
+                start = max(start, base * per_column)
+            else:
+                raster.shift(-(-end // per_column) - -(-self._done // per_column))
+                start = (self._done // per_column) * per_column
+            painted = 0
+            if start < end:
+                painted = self._paint(scope, start, end, start // per_column - base, per_column, channels, gains,
+                                      offsets, colors, ylim)
+            x0 = (base * per_column - end) * decimate / sample_rate
+        self.columns_painted = ncol if full else painted
+        self._done = end
+        rect = QtCore.QRectF(x0, ylim[0], ncol * per_column * decimate / sample_rate, ylim[1] - ylim[0])
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        if self._qimage_array is not raster.image:  # a new image after a resize
+            self._qimage_array = raster.image
+            self._qimage = pg.functions.ndarray_to_qimage(raster.image,
+                                                          QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        self.update()
+        return end
+
+    def _paint(self, scope: ScopeBuffer, start: int, stop: int, column: int, per_column: int, channels, gains,
+               offsets, colors, ylim) -> int:
+        _, pts = scope.read_points(start - 1, stop)
+        ys = pts[:, channels] * gains + offsets
+        return self.raster.paint(column, ys[1:], ys[0], per_column, colors, ylim[0], ylim[1])
