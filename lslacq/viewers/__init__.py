@@ -1,6 +1,7 @@
 """Viewers: Nodes that are Qt widgets (pyacq 5.4).
 
-:class:`WidgetNode` is the base; :class:`QOscilloscope` and
+:class:`WidgetNode` is the base; :class:`QOscilloscope`,
+:class:`QOscilloscopeMultiPlot` (a plot per channel) and
 :class:`QTriggeredOscilloscope` display analog signals, :class:`QDigitalOscilloscope`
 bit-packed digital ones, :class:`QTimeFreq` Morlet spectrograms (computed by
 :class:`TimeFreqWorker` nodes, which need no Qt) and :class:`ImageViewer` video
@@ -17,6 +18,7 @@ _LAZY = {
     "WidgetNode": "lslacq.viewers.widgetnode",
     "InputPoller": "lslacq.viewers.widgetnode",
     "QOscilloscope": "lslacq.viewers.qoscilloscope",
+    "QOscilloscopeMultiPlot": "lslacq.viewers.qoscilloscopemultiplot",
     "QTriggeredOscilloscope": "lslacq.viewers.qtriggeredoscilloscope",
     "QTimeFreq": "lslacq.viewers.qtimefreq",
     "TimeFreqWorker": "lslacq.viewers.timefreqworker",

@@ -126,7 +126,10 @@ class QOscilloscope(WidgetNode):
     -----
     Each chunk is decimated once when it arrives (in the input thread), so a
     frame costs the same whatever the window length; a viewer slower than the
-    stream skips frames, never samples, and never slows the source.
+    stream skips frames, never samples, and never slows the source. A window
+    with at least as many points as the plot has pixel columns is drawn as one
+    image updated column by column (:class:`~lslacq.viewers.rastertraces.RasterTraces`),
+    a sparser one as a pyqtgraph curve per channel.
 
     Examples
     --------
@@ -151,17 +154,27 @@ class QOscilloscope(WidgetNode):
         layout.setSpacing(0)
         self.graphicsview = pg.GraphicsView()
         layout.addWidget(self.graphicsview)
-        self.viewBox = ScopeViewBox()
-        self.plot = pg.PlotItem(viewBox=self.viewBox)
-        self.plot.hideButtons()
-        self.plot.showAxis("left", False)
-        self.plot.showAxis("bottom", False)
-        self.graphicsview.setCentralItem(self.plot)
+        self._make_plot_area()
         self.status_label = QtWidgets.QLabel("")
         self.status_label.setStyleSheet("QLabel { font-family: monospace; padding: 1px 4px; }")
         layout.addWidget(self.status_label)
         self.params_controller = None
         self.resize(800, 500)
+
+    def _make_plot_area(self) -> None:
+        """Create the plot (``self.plot``, ``self.viewBox``, ``self.plots``) shown by ``self.graphicsview``."""
+        self.viewBox = ScopeViewBox()
+        self.plot = self._new_plot(self.viewBox)
+        self.plots = [self.plot]
+        self.graphicsview.setCentralItem(self.plot)
+
+    @staticmethod
+    def _new_plot(viewbox: ScopeViewBox) -> pg.PlotItem:
+        plot = pg.PlotItem(viewBox=viewbox)
+        plot.hideButtons()
+        plot.showAxis("left", False)
+        plot.showAxis("bottom", False)
+        return plot
 
     # pyacq's examples use ``viewer.input`` although there may be an events input too
     @property
@@ -237,13 +250,18 @@ class QOscilloscope(WidgetNode):
             self.add_poller("events", self._on_events)
         if self.with_user_dialog:
             self.params_controller = ParamDialog(self, parent=self)
-            self.viewBox.doubleclicked.connect(self.show_params_controller)
-        self.viewBox.gain_zoom.connect(self.gain_zoom)
+        self._connect_views()
         self._resize_timer = QtCore.QTimer(self)
         self._resize_timer.setSingleShot(True)
         self._resize_timer.setInterval(200)
         self._resize_timer.timeout.connect(self._after_resize)
         self._apply_all_params()
+
+    def _connect_views(self) -> None:
+        """Double-click opens the dialog (with_user_dialog), the wheel zooms."""
+        if self.with_user_dialog:
+            self.viewBox.doubleclicked.connect(self.show_params_controller)
+        self.viewBox.gain_zoom.connect(self.gain_zoom)
 
     def _make_params(self) -> None:
         self.params = ParamGroup(make_group("Global options", self._default_params), f"{self.name}.params")
@@ -267,9 +285,8 @@ class QOscilloscope(WidgetNode):
         self.curves = []
         self.channel_labels = []
         self.traces = RasterTraces()  # dense windows: one image instead of the curves
-        self.traces.setVisible(False)
         self.plot.addItem(self.traces, ignoreBounds=True)
-        self._dense = False
+        self._channel_traces = [self.traces] * self.nb_channel
         for i in range(self.nb_channel):
             color = self.by_channel_params[i, "color"]
             curve = pg.PlotCurveItem(pen=pg.mkPen(color), antialias=False)
@@ -287,7 +304,8 @@ class QOscilloscope(WidgetNode):
 
     def _start(self) -> None:
         self._scope.reset()
-        self.traces.invalidate()
+        for traces in set(self._channel_traces):
+            traces.invalidate()
         with self._events_lock:
             self._events.clear()
             self.n_events = 0
@@ -345,8 +363,9 @@ class QOscilloscope(WidgetNode):
         self._channel_arrays()
         self.graphicsview.setBackground(p["background_color"])
         self.set_refresh_interval(p["refresh_interval"])
-        self.plot.showAxis("left", p["show_left_axis"])
-        self.plot.showAxis("bottom", p["show_bottom_axis"])
+        for plot in self.plots:
+            plot.showAxis("left", p["show_left_axis"])
+            plot.showAxis("bottom", p["show_bottom_axis"])
         self.status_label.setVisible(p["show_status"])
         self._show_curves()
         self._reset_scope()
@@ -377,7 +396,8 @@ class QOscilloscope(WidgetNode):
         self._scope.reconfigure(size=self._window_samples(), decimate=self.params["decimate"],
                                 method=self.params["decimation_method"])
         self._x_cache = None
-        self.traces.invalidate()
+        for traces in set(self._channel_traces):
+            traces.invalidate()
 
     def on_param_change(self, params, changes) -> None:
         """React to parameter changes (from code, the dialog or a remote call)."""
@@ -408,10 +428,9 @@ class QOscilloscope(WidgetNode):
                 self.set_refresh_interval(data)
             elif name == "scale_mode":
                 self.auto_scale()
-            elif name == "show_left_axis":
-                self.plot.showAxis("left", bool(data))
-            elif name == "show_bottom_axis":
-                self.plot.showAxis("bottom", bool(data))
+            elif name in ("show_left_axis", "show_bottom_axis"):
+                for plot in self.plots:
+                    plot.showAxis(name.split("_")[1], bool(data))
             elif name == "show_status":
                 self.status_label.setVisible(bool(data))
         if scope_changed:
@@ -513,48 +532,71 @@ class QOscilloscope(WidgetNode):
         ratio = self.devicePixelRatioF()
         return int(viewbox.width() * ratio), int(viewbox.height() * ratio)
 
+    def _plot_channels(self) -> list[tuple[pg.PlotItem, RasterTraces, np.ndarray, tuple[float, float]]]:
+        """``(plot, traces item, channels, ylim)`` of each plot to draw."""
+        return [(self.plot, self.traces, np.flatnonzero(self._visibles),
+                 (self.params["ylim_min"], self.params["ylim_max"]))]
+
     def _refresh(self) -> None:
         mode = self.params["mode"]
         n, decimate = self._scope.n_points, self._scope.decimate
-        ylim = (self.params["ylim_min"], self.params["ylim_max"])
-        shown = np.flatnonzero(self._visibles)
-        size = self._plot_pixels(self.viewBox)
-        dense = n >= size[0] > 0  # more points than pixel columns: one image (see lslacq.viewers.raster)
-        if dense != self._dense:
-            self._dense = dense
-            self.traces.setVisible(dense)
-            self.traces.invalidate()
-            self._show_curves()
-        if dense:
-            end = self.traces.update_traces(self._scope, self.sample_rate, mode, size, shown, self._gains[shown],
-                                            self._offsets[shown], self._colors[shown], ylim)
-        else:
-            end = self._draw_curves(mode, shown)
-        xsize = n * decimate / self.sample_rate
-        x0 = -xsize if mode == "scroll" else 0.0
-        self.plot.setXRange(x0, x0 + xsize, padding=0)
-        self.plot.setYRange(*ylim, padding=0)
-        self._draw_labels(x0, self._visibles, self._gains, self._offsets)
+        frame: list = []  # the window's points, read once if a plot draws curves
+
+        def points() -> tuple[int, np.ndarray]:
+            if not frame:
+                frame.append(self._scope.points())
+            return frame[0]
+
+        end = self._scope.end
+        for plot, traces, channels, ylim in self._plot_channels():
+            end = self._draw_plot(plot, traces, channels, ylim, mode, points)
+        self._draw_labels(-n * decimate / self.sample_rate if mode == "scroll" else 0.0, self._visibles,
+                          self._gains, self._offsets)
         self._draw_events(end * decimate, n * decimate, mode)
         self._update_status(end * decimate)
 
-    def _show_curves(self) -> None:
-        """Show the curves of the visible channels, none while the traces are drawn as an image."""
-        for i, curve in enumerate(self.curves):
-            curve.setVisible(bool(self._visibles[i]) and not self._dense)
+    def _draw_plot(self, plot: pg.PlotItem, traces: RasterTraces, channels: np.ndarray, ylim: tuple[float, float],
+                   mode: str, points) -> int:
+        """Draw ``channels`` in ``plot`` and set its range; return the end (point index) drawn.
 
-    def _draw_curves(self, mode: str, shown: np.ndarray) -> int:
-        """Draw the window's points as one curve per channel (sparse windows); return the end point index."""
-        end, pts = self._scope.points()
+        A window with at least as many points as the plot has pixel columns is
+        drawn as one image (``traces``, see :mod:`lslacq.viewers.raster`),
+        a sparser one as a curve per channel.
+        """
+        n, decimate = self._scope.n_points, self._scope.decimate
+        size = self._plot_pixels(plot.vb)
+        dense = n >= size[0] > 0
+        if dense != traces.active:
+            traces.set_active(dense)
+            self._show_curves()
+        if dense:
+            end = traces.update_traces(self._scope, self.sample_rate, mode, size, channels, self._gains[channels],
+                                       self._offsets[channels], self._colors[channels], ylim)
+        else:
+            end = self._draw_curves(mode, channels, *points())
+        xsize = n * decimate / self.sample_rate
+        x0 = -xsize if mode == "scroll" else 0.0
+        plot.setXRange(x0, x0 + xsize, padding=0)
+        plot.setYRange(*ylim, padding=0)
+        return end
+
+    def _show_curves(self) -> None:
+        """Show the curves of the visible channels, none where the traces are drawn as an image."""
+        for i, curve in enumerate(self.curves):
+            curve.setVisible(bool(self._visibles[i]) and not self._channel_traces[i].active)
+
+    def _draw_curves(self, mode: str, channels: np.ndarray, end: int, pts: np.ndarray) -> int:
+        """Draw ``channels`` of the window's points ``pts`` (ending at point ``end``) as curves; return ``end``."""
         n = pts.shape[0]
+        pts = pts[:, channels]
         if mode == "scan":
             shift = end % n
             pts = np.roll(pts, shift, axis=0)
             pts[shift] = np.nan  # a break at the sweep's write position
         x = self._x_vector(n, mode)
-        ys = np.ascontiguousarray((pts[:, shown] * self._gains[shown] + self._offsets[shown]).T)
+        ys = np.ascontiguousarray((pts * self._gains[channels] + self._offsets[channels]).T)
         complete = np.isfinite(ys).all(axis=1)  # these skip pyqtgraph's slower NaN-aware path
-        for k, c in enumerate(shown):
+        for k, c in enumerate(channels):
             if complete[k]:
                 self.curves[c].setData(x, ys[k], connect="all", skipFiniteCheck=True)
             else:
@@ -583,8 +625,10 @@ class QOscilloscope(WidgetNode):
         return (index - head) / self.sample_rate
 
     def _draw_events(self, head: int, size: int, mode: str) -> None:
+        if "events" not in self.inputs:
+            return
         shown = []
-        if self.params["show_events"] and "events" in self.inputs:
+        if self.params["show_events"]:
             with self._events_lock:
                 shown = [(i, lab) for i, lab in self._events if head - size <= i < head]
         color = self.params["event_color"]

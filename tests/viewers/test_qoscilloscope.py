@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from viewer_helpers import color_mask, rows_of, to_pixel, wait_until
+from viewer_helpers import color_mask, render, rows_of, to_pixel, wait_until
 
 from lslacq.core.stream import OutputStream
 from lslacq.dsp.events import EVENT_STREAM_SPEC, make_events
@@ -59,16 +59,7 @@ def _send_all(qapp, viewer, source, data, chunk=100, start=0):
         source.send(data[i:i + chunk], index=start + i + len(data[i:i + chunk]))
     total = start + len(data)
     wait_until(qapp, lambda: viewer.counters()["last_index"] == total, what="the viewer to receive everything")
-    return _render(qapp, viewer)
-
-
-def _render(qapp, viewer):
-    # lay the window out completely (the first grab may resize it), then draw and grab
-    qapp.processEvents()
-    viewer.grab()
-    qapp.processEvents()
-    viewer.refresh()
-    return viewer.grab_array()
+    return render(qapp, viewer)
 
 
 def test_sine_on_channel_0_draws_in_the_expected_rows(qapp, viewers, make_source):
@@ -104,12 +95,12 @@ def test_per_channel_colours_gain_offset_and_visible(qapp, viewers, make_source)
     # gain and offset move the trace: 4 * 0.5 + 5 = 7
     viewer.by_channel_params["ch0", "gain"] = 0.5
     viewer.by_channel_params[0, "offset"] = 5.0
-    image = _render(qapp, viewer)
+    image = render(qapp, viewer)
     _, row_moved = to_pixel(viewer, -0.5, 7.0, image)
     assert abs(np.median(rows_of(color_mask(image, RED), col)) - row_moved) <= 2
     # visible=False hides it, the other channel stays
     viewer.by_channel_params["ch0", "visible"] = False
-    image = _render(qapp, viewer)
+    image = render(qapp, viewer)
     assert not color_mask(image, RED).any() and color_mask(image, GREEN).any()
 
 

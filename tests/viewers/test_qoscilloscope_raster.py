@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from viewer_helpers import color_mask, rows_of, to_pixel, wait_until
+from viewer_helpers import color_mask, render, rows_of, to_pixel, wait_until
 
 from lslacq.core.stream import OutputStream
 from lslacq.viewers import QOscilloscope
@@ -110,10 +110,7 @@ def test_sparse_windows_draw_curves_dense_windows_an_image(qapp, source):
         wait_until(qapp, lambda: viewer.counters()["last_index"] == 1000, what="the data")
         for xsize, dense in ((2.0, False), (10.0, True)):  # 200 then 1000 points on ~600 pixel columns
             viewer.params["xsize"] = xsize
-            qapp.processEvents()
-            viewer.grab()
-            viewer.refresh()
-            image = viewer.grab_array()
+            image = render(qapp, viewer)
             assert viewer.traces.isVisible() == dense and viewer.curves[0].isVisible() != dense
             red = color_mask(image, (255, 0, 0))
             for sample in (850, 900, 950):  # trough, zero crossing, peak

@@ -15,14 +15,25 @@ def wait_until(qapp, predicate, timeout: float = 20.0, what: str = "condition") 
         time.sleep(0.005)
 
 
-def to_pixel(viewer, x: float, y: float, image=None) -> tuple[int, int]:
+def render(qapp, viewer):
+    """Lay ``viewer`` out completely (the first grab may resize it), draw a frame and return its ``grab_array()``."""
+    qapp.processEvents()
+    viewer.grab()
+    qapp.processEvents()
+    viewer.refresh()
+    return viewer.grab_array()
+
+
+def to_pixel(viewer, x: float, y: float, image=None, viewbox=None) -> tuple[int, int]:
     """Pixel (column, row) of the data point (x, y) of ``viewer``'s plot in ``image`` (a ``grab_array()``).
 
-    ``grab()`` renders at the screen's device pixel ratio (not always 1 offscreen), hence ``image``.
+    ``grab()`` renders at the screen's device pixel ratio (not always 1 offscreen), hence ``image``;
+    ``viewbox`` is the plot's (default ``viewer.viewBox``).
     """
     from lslacq.viewers._qt import QtCore
 
-    scene = viewer.viewBox.mapViewToScene(QtCore.QPointF(float(x), float(y)))
+    viewbox = viewer.viewBox if viewbox is None else viewbox
+    scene = viewbox.mapViewToScene(QtCore.QPointF(float(x), float(y)))
     point = viewer.graphicsview.mapTo(viewer, viewer.graphicsview.mapFromScene(scene))
     ratio = 1.0 if image is None else image.shape[1] / viewer.width()
     return int(round(point.x() * ratio)), int(round(point.y() * ratio))

@@ -1,0 +1,114 @@
+"""QOscilloscopeMultiPlot: one plot per channel (rendered pixels), per-plot y range, visibility, auto_scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from viewer_helpers import color_mask, render, rows_of, to_pixel, wait_until
+
+from lslacq.core.stream import OutputStream
+from lslacq.viewers import QOscilloscope, QOscilloscopeMultiPlot
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+@pytest.fixture
+def source():
+    out = OutputStream(name="src")
+    out.configure(protocol="tcp", transfermode="plaindata", dtype="float32", shape=(-1, 3), sample_rate=1000.0)
+    yield out
+    out.close()
+
+
+@pytest.fixture
+def viewer(qapp, source):
+    viewer = QOscilloscopeMultiPlot(name="multi")
+    viewer.configure(with_user_dialog=True)
+    viewer.input.connect(source)
+    viewer.initialize()
+    viewer.resize(600, 600)
+    viewer.params.update(background_color="k", show_status=False, show_left_axis=False, show_bottom_axis=False,
+                         mode="scroll", xsize=2.0)
+    for i, color in enumerate(["#ff0000", "#00ff00", "#0000ff"]):
+        viewer.by_channel_params[i, "color"] = color
+    viewer.show()
+    yield viewer
+    viewer.close()
+
+
+def _pixel(viewer, plot: int, x: float, y: float, image) -> tuple[int, int]:
+    return to_pixel(viewer, x, y, image, viewbox=viewer.viewBoxes[plot])
+
+
+def _send(qapp, viewer, source, data):
+    viewer.start()
+    for i in range(0, len(data), 100):
+        source.send(data[i:i + 100], index=i + 100)
+    wait_until(qapp, lambda: viewer.counters()["last_index"] == len(data), what="the viewer to receive everything")
+    return render(qapp, viewer)
+
+
+def test_is_a_qoscilloscope_with_pyacqs_params():
+    assert issubclass(QOscilloscopeMultiPlot, QOscilloscope)
+    names = {p["name"] for p in QOscilloscopeMultiPlot._default_by_channel_params}
+    assert {"visible", "ylim_min", "ylim_max"} <= names
+    assert "ylim_min" not in {p["name"] for p in QOscilloscopeMultiPlot._default_params}
+
+
+@pytest.mark.parametrize("xsize", [2.0, 0.3])  # 2000 points: drawn as an image; 300: as curves
+def test_sine_on_channel_1_of_3_draws_in_the_second_plot(qapp, viewer, source, xsize):
+    viewer.params.update(xsize=xsize, auto_decimate=False, decimate=1)
+    t = np.arange(2000) / 1000.0
+    data = np.zeros((2000, 3), "float32")
+    data[:, 1] = 6 * np.sin(2 * np.pi * 2.0 * t)
+    data[:, 2] = 100.0  # outside its plot's y range: not drawn
+    image = _send(qapp, viewer, source, data)
+    assert viewer.traces.active == (xsize == 2.0)
+    green, red = color_mask(image, GREEN), color_mask(image, RED)
+    top = _pixel(viewer, 1, 0, 10, image)[1]
+    bottom = _pixel(viewer, 1, 0, -10, image)[1]
+    rows = np.flatnonzero(green.any(axis=1))
+    assert rows.size > 20 and rows.min() >= top - 1 and rows.max() <= bottom + 1  # only in the second plot
+    for sample in range(2000 - int(xsize * 1000) + 50, 2000, 100):
+        col, row = _pixel(viewer, 1, (sample - 2000) / 1000.0, data[sample, 1], image)
+        found = rows_of(green, col, halfwidth=2)
+        assert found.size and np.abs(found - row).min() <= 2, (sample, row, found)
+    red_rows = np.flatnonzero(red.any(axis=1))  # channel 0 (zeros) in the first plot, above
+    assert red_rows.size and red_rows.max() < top
+    assert not color_mask(image, BLUE).any()
+
+
+def test_each_plot_has_its_own_y_range_and_visibility(qapp, viewer, source):
+    data = np.full((2000, 3), 5.0, "float32")
+    viewer.by_channel_params[1, "ylim_min"] = 0.0
+    viewer.by_channel_params[1, "ylim_max"] = 40.0
+    image = _send(qapp, viewer, source, data)
+    for plot, rgb in ((0, RED), (1, GREEN), (2, BLUE)):
+        col, row = _pixel(viewer, plot, -1.0, 5.0, image)
+        assert abs(np.median(rows_of(color_mask(image, rgb), col)) - row) <= 2, plot
+    # 5 sits at 3/4 of the first plot's height but near the bottom of the second
+    ys = [_pixel(viewer, p, -1.0, y, image)[1] for p, y in ((0, 10), (0, -10), (1, 40), (1, 0))]
+    frac0 = (ys[1] - _pixel(viewer, 0, -1.0, 5.0, image)[1]) / (ys[1] - ys[0])
+    frac1 = (ys[3] - _pixel(viewer, 1, -1.0, 5.0, image)[1]) / (ys[3] - ys[2])
+    assert frac0 == pytest.approx(0.75, abs=0.03) and frac1 == pytest.approx(0.125, abs=0.03)
+    viewer.by_channel_params[0, "visible"] = False  # hides the plot; the others take the room
+    image = render(qapp, viewer)
+    assert not viewer.plots[0].isVisible() and not color_mask(image, RED).any()
+    assert color_mask(image, GREEN).any() and color_mask(image, BLUE).any()
+
+
+def test_auto_scale_and_wheel_zoom_set_each_plots_range(qapp, viewer, source):
+    data = np.zeros((2000, 3), "float32")
+    data[:, 0] = np.linspace(-1, 1, 2000)
+    data[:, 1] = np.linspace(100, 300, 2000)
+    data[:, 2] = 7.0
+    _send(qapp, viewer, source, data)
+    viewer.auto_scale()
+    lims = [(viewer.by_channel_params[c, "ylim_min"], viewer.by_channel_params[c, "ylim_max"]) for c in range(3)]
+    assert lims[0] == pytest.approx((-1.1, 1.1)) and lims[1] == pytest.approx((90, 310))
+    assert lims[2] == pytest.approx((5.9, 8.1))  # a flat channel gets +-1
+    viewer.ylim_zoom(1, 2.0)  # what the wheel over the second plot does
+    assert (viewer.by_channel_params[1, "ylim_min"], viewer.by_channel_params[1, "ylim_max"]) == \
+        pytest.approx((145, 255))
+    assert (viewer.by_channel_params[0, "ylim_min"], viewer.by_channel_params[0, "ylim_max"]) == \
+        pytest.approx(lims[0])
