@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -11,12 +13,68 @@ import numpy as np
 
 from ..core.node import Node
 from ..core.tools import ThreadPollInput
-from ..errors import BrokenStreamError
-from ._qt import QtCore, QtWidgets, qimage_to_array
+from ..errors import BrokenStreamError, NodeStateError
+from ._qt import QtCore, QtWidgets, pg, qimage_to_array
 
-__all__ = ["InputPoller", "WidgetNode"]
+__all__ = ["InputPoller", "WidgetNode", "delete_closed_widgets", "release_widget"]
 
 logger = logging.getLogger(__name__)
+
+#: closed widgets whose deletion Qt has not done yet, by id(): held here so that Python's garbage
+#: collector, which may run in any thread, cannot destroy their Qt objects outside the GUI thread
+_closed_widgets: dict[int, QtWidgets.QWidget] = {}
+
+
+def _forget_widget(key: int, *_destroyed_args: Any) -> None:
+    _closed_widgets.pop(key, None)
+
+
+def release_widget(widget: QtWidgets.QWidget) -> None:
+    """Stop ``widget``'s timers and have Qt delete it in the GUI thread (``deleteLater``).
+
+    Until Qt has deleted it (at the next turn of the event loop, or
+    :func:`delete_closed_widgets`), the widget is kept alive here, so that
+    Python's garbage collector, which may run in any thread, cannot destroy
+    it first. Idempotent.
+
+    Parameters
+    ----------
+    widget : QWidget
+        A widget that will not be used again (a closed viewer).
+    """
+    if not pg.Qt.isQObjectAlive(widget):
+        return
+    for timer in widget.findChildren(QtCore.QTimer):
+        timer.stop()
+    key = id(widget)
+    if key not in _closed_widgets:
+        _closed_widgets[key] = widget
+        widget.destroyed.connect(functools.partial(_forget_widget, key))
+    widget.deleteLater()
+
+
+def delete_closed_widgets() -> int:
+    """Delete now the released widgets (:func:`release_widget`) that Qt has not deleted yet.
+
+    A running Qt event loop does this by itself; scripts and tests that only
+    call ``processEvents()`` may call this instead (``processEvents`` does not
+    run deferred deletions). Only from the GUI thread; it also runs at exit.
+
+    Returns
+    -------
+    int
+        The number of widgets deleted.
+    """
+    app = QtCore.QCoreApplication.instance()
+    if not _closed_widgets or app is None or QtCore.QThread.currentThread() != app.thread():
+        return 0
+    before = len(_closed_widgets)
+    for widget in list(_closed_widgets.values()):
+        QtCore.QCoreApplication.sendPostedEvents(widget, QtCore.QEvent.Type.DeferredDelete)
+    return before - len(_closed_widgets)
+
+
+atexit.register(delete_closed_widgets)  # in the main thread, while the QApplication still exists
 
 
 class InputPoller(ThreadPollInput):
@@ -87,7 +145,9 @@ class WidgetNode(Node, QtWidgets.QWidget):
     ``initialize``, ``start``/``stop``, ``close``); in addition the node is a
     ``QWidget``: ``show()`` it, put it in a layout, ``grab()`` it.
     :meth:`close` closes both the node and the window, and closing the window
-    closes the node. Lifecycle methods must be called from the GUI thread
+    closes the node; either way the widget's timers stop and Qt deletes the
+    widget in the GUI thread (:func:`release_widget`): a closed viewer cannot
+    be shown again. Lifecycle methods must be called from the GUI thread
     (in a Qt NodeGroup, remote calls run there).
 
     Data flow for subclasses: :meth:`add_poller` registers an input read by an
@@ -136,18 +196,30 @@ class WidgetNode(Node, QtWidgets.QWidget):
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> bool:
-        """Close the node (stopping it if needed) and the widget."""
+        """Close the node (stopping it if needed) and the window, stop the widget's timers and schedule
+        its deletion (``deleteLater``); idempotent.
+
+        Returns
+        -------
+        bool
+            True (the window accepted to close, or was deleted already).
+        """
         Node.close(self)
-        return bool(QtWidgets.QWidget.close(self))
+        if not pg.Qt.isQObjectAlive(self):
+            return True  # closed before, and deleted since
+        closed = bool(QtWidgets.QWidget.close(self))
+        release_widget(self)
+        return closed
 
     def closeEvent(self, event) -> None:
-        """The window was closed (by the user or :meth:`close`): release the node too."""
+        """The window was closed (by the user or :meth:`close`): close the node and release the widget too."""
         if not self.closed():
             try:
                 Node.close(self)
             except Exception:
                 logger.exception("%s: closing the node with its window failed", self.name)
         event.accept()
+        release_widget(self)
 
     def _start(self) -> None:
         for input_name, callback in self._poller_callbacks.items():
@@ -206,4 +278,6 @@ class WidgetNode(Node, QtWidgets.QWidget):
     # -- rendering helpers ---------------------------------------------------------------------
     def grab_array(self) -> np.ndarray:
         """Render the widget (offscreen works too) and return it as ``(height, width, 4)`` uint8 RGBA."""
+        if not pg.Qt.isQObjectAlive(self):
+            raise NodeStateError(f"cannot grab viewer {self.name!r}: it was closed and its widget deleted")
         return qimage_to_array(self.grab().toImage())

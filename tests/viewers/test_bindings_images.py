@@ -1,5 +1,6 @@
 """QTimeFreq, ImageViewer and QDigitalOscilloscope open and draw under PySide6 too (their other tests run
-in-process under PyQt5, the users' binding)."""
+in-process under PyQt5, the users' binding); a closed QTimeFreq collected later, from another thread, does
+not crash it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import sys
 import pytest
 
 SCRIPT = r"""
+import gc
+import threading
 import time
+import weakref
 import numpy as np
 from lslacq.core.stream import OutputStream
 from lslacq.viewers import ImageViewer, QDigitalOscilloscope, QTimeFreq
-from lslacq.viewers._qt import QT_LIB, mkQApp
+from lslacq.viewers._qt import QT_LIB, QtCore, mkQApp, pg
+from lslacq.viewers.widgetnode import delete_closed_widgets
 
 app = mkQApp()
 
@@ -43,7 +48,16 @@ pump(lambda: tf.workers[0].head == 1500)
 tf.refresh()
 pump(lambda: tf.maps_drawn >= 1)
 peak = tf.freqs[int(np.argmax(tf.images[0].image[len(tf.times) // 2]))]
+tf_timers = tf.findChildren(QtCore.QTimer)
 tf.close()
+tf_ref = weakref.ref(tf)
+del tf
+collector = threading.Thread(target=gc.collect)  # Python's gc may collect the closed viewer in any thread
+collector.start()
+collector.join(30)
+delete_closed_widgets()  # Qt deletes it in this (GUI) thread, as the event loop would
+gc.collect()
+tf_deleted = tf_ref() is None and bool(tf_timers) and not any(pg.Qt.isQObjectAlive(t) for t in tf_timers)
 sig.close()
 
 # ImageViewer: a red frame
@@ -82,7 +96,7 @@ dig.grab_array()
 offsets = [dig.by_channel_params[c, "offset"] for c in range(dig.nb_channel)]
 dig.close()
 ttl.close()
-print(QT_LIB, peak, red, dig.nb_channel, offsets[0], offsets[-1])
+print(QT_LIB, tf_deleted, peak, red, dig.nb_channel, offsets[0], offsets[-1])
 """
 
 
@@ -100,8 +114,10 @@ def test_image_viewers_open_and_draw(binding):
     env = dict(os.environ, PYQTGRAPH_QT_LIB=binding, QT_QPA_PLATFORM="offscreen")
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr
-    lib, peak, red, nb_channel, top, bottom = run.stdout.split()[-6:]
+    lib, tf_deleted, peak, red, nb_channel, top, bottom = run.stdout.split()[-7:]
     assert lib == binding
+    # the closed QTimeFreq, collected by a gc run in another thread, was deleted by Qt in the GUI thread
+    assert tf_deleted == "True" and "from another thread" not in run.stderr, run.stderr
     assert float(peak) == 21.0  # the QTimeFreq row nearest 20 Hz (3, 6, ... 57 Hz)
     assert int(red) > 1000  # the red frame fills the ImageViewer
     assert int(nb_channel) == 8 and float(top) == 7.0 and float(bottom) == 0.0

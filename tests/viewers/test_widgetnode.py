@@ -111,3 +111,80 @@ def test_import_viewers_package_loads_no_qt():
             "print(','.join(m for m in sys.modules if m.split('.')[0] in ('PyQt5', 'PySide6', 'pyqtgraph')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == ""
+
+
+def _timers(widget):
+    from lslacq.viewers._qt import QtCore
+
+    return widget.findChildren(QtCore.QTimer)
+
+
+def test_close_stops_the_timers_and_deletes_the_widget_in_the_gui_thread(qapp, source):
+    import gc
+    import threading
+    import weakref
+
+    from lslacq.viewers._qt import pg
+    from lslacq.viewers.widgetnode import delete_closed_widgets
+
+    viewer = _viewer(source)
+    viewer.show()
+    viewer.start()
+    timers = _timers(viewer)
+    assert timers and any(t.isActive() for t in timers)
+    viewer.close()
+    assert not any(t.isActive() for t in timers)
+    ref = weakref.ref(viewer)
+    del viewer
+    # Python's cyclic gc may run in any thread: it must not be the one that destroys the Qt objects
+    collector = threading.Thread(target=gc.collect)
+    collector.start()
+    collector.join(timeout=30)
+    assert ref() is not None and all(pg.Qt.isQObjectAlive(t) for t in timers)  # kept until Qt deletes it
+    qapp.processEvents()  # deletes it when close() ran inside an event handler (here: closeEvent)
+    delete_closed_widgets()  # deletes it otherwise, as the event loop would at its next turn
+    gc.collect()
+    assert ref() is None and not any(pg.Qt.isQObjectAlive(t) for t in timers)
+    assert delete_closed_widgets() == 0
+
+
+def test_a_closed_and_deleted_viewer_closes_again_and_says_why_it_cannot_grab(qapp, source):
+    from lslacq.errors import NodeStateError
+    from lslacq.viewers.widgetnode import delete_closed_widgets
+
+    viewer = _viewer(source)
+    viewer.close()
+    delete_closed_widgets()
+    assert viewer.close() is True and viewer.closed()  # e.g. NodeGroup.close() after the user closed it
+    assert viewer.counters()["frames"] == 0
+    with pytest.raises(NodeStateError, match="'collector'.*closed"):
+        viewer.grab_array()
+
+
+def test_closing_the_window_also_releases_the_widget(qapp, source):
+    from lslacq.viewers._qt import QtWidgets, pg
+    from lslacq.viewers.widgetnode import delete_closed_widgets
+
+    viewer = _viewer(source)
+    viewer.show()
+    viewer.start()
+    timers = _timers(viewer)
+    QtWidgets.QWidget.close(viewer)  # the window manager's close button
+    assert viewer.closed() and not any(t.isActive() for t in timers)
+    delete_closed_widgets()
+    assert not any(pg.Qt.isQObjectAlive(t) for t in timers)
+
+
+def test_delete_closed_widgets_runs_the_deletions_processevents_leaves(qapp):
+    from lslacq.viewers._qt import QtCore, QtWidgets, pg
+    from lslacq.viewers.widgetnode import delete_closed_widgets, release_widget
+
+    widget = QtWidgets.QWidget()
+    timer = QtCore.QTimer(widget)
+    timer.start(10)
+    release_widget(widget)
+    release_widget(widget)  # idempotent
+    assert not timer.isActive()
+    qapp.processEvents()  # outside an event loop, Qt leaves deleteLater's deletion to the next loop
+    assert pg.Qt.isQObjectAlive(widget)
+    assert delete_closed_widgets() == 1 and not pg.Qt.isQObjectAlive(timer)
