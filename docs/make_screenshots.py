@@ -154,32 +154,56 @@ def shot_qtimefreq(app):
     return viewer
 
 
-def shot_imageviewer(app):
-    """An RGB test frame (colour bars over a grey ramp)."""
-    from lslacq.core.stream import OutputStream
-    from lslacq.viewers import ImageViewer
-
-    height, width = 240, 320
+def _colour_bars(height: int = 240, width: int = 320) -> np.ndarray:
     frame = np.zeros((height, width, 3), np.uint8)
     bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255), (255, 0, 0),
             (0, 0, 255), (40, 40, 40)]
     for k, colour in enumerate(bars):
-        frame[:180, k * width // 8:(k + 1) * width // 8] = colour
-    frame[180:] = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
-    video = OutputStream(name="video")
-    video.configure(protocol="inproc", streamtype="image/video", dtype="uint8", shape=(-1, height, width, 3),
-                    sample_rate=30.0)
+        frame[:height * 3 // 4, k * width // 8:(k + 1) * width // 8] = colour
+    frame[height * 3 // 4:] = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
+    return frame
+
+
+def _imageviewer(app, frames, **configure):
+    """An ImageViewer showing ``frames`` (one per video), each sent once through its own stream."""
+    from lslacq.core.stream import OutputStream
+    from lslacq.viewers import ImageViewer
+
     viewer = ImageViewer(name="ImageViewer")
-    viewer.configure()
-    viewer.input.connect(video)
+    viewer.configure(num_video=len(frames), **configure)
+    streams = []
+    for i, frame in enumerate(frames):
+        video = OutputStream(name=f"video{i}")
+        video.configure(protocol="inproc", streamtype="image/video", dtype=frame.dtype.name,
+                        shape=(-1,) + frame.shape, sample_rate=30.0)
+        viewer.inputs[f"video{i}"].connect(video)
+        streams.append(video)
     viewer.initialize()
     viewer.resize(*SIZE)
     viewer.show()
     viewer.start()
-    video.send(frame[np.newaxis])
-    _pump(app, lambda: viewer.frames_received == 1)
-    viewer._keep = (video,)
+    for video, frame in zip(streams, frames):
+        video.send(frame[np.newaxis])
+    _pump(app, lambda: viewer.frames_received == len(frames))
+    viewer._keep = tuple(streams)
     return viewer
+
+
+def shot_imageviewer(app):
+    """An RGB test frame (colour bars over a grey ramp)."""
+    return _imageviewer(app, [_colour_bars()])
+
+
+def shot_imageviewer_grid(app):
+    """Four videos in two columns: colour bars, a grey uint8 checkerboard, smaller RGB quadrants, a float disc."""
+    y, x = np.mgrid[0:240, 0:240]
+    checkers = ((x // 30 + y // 30) % 2 * 128 + x // 2).astype(np.uint8)
+    quadrants = np.zeros((120, 160, 3), np.uint8)
+    quadrants[:60, :80], quadrants[:60, 80:] = (255, 0, 0), (0, 255, 0)
+    quadrants[60:, :80], quadrants[60:, 80:] = (0, 0, 255), (255, 255, 255)
+    dy, dx = np.mgrid[-100:100, -100:100]
+    disc = np.clip(1.0 - np.hypot(dx, dy) / 90.0, 0.0, 1.0).astype(np.float32)
+    return _imageviewer(app, [_colour_bars(), checkers, quadrants, disc], nb_column=2)
 
 
 def shot_qdigitaloscilloscope(app):
@@ -215,6 +239,7 @@ SHOTS = {
     "qtriggeredoscilloscope": shot_qtriggeredoscilloscope,
     "qtimefreq": shot_qtimefreq,
     "imageviewer": shot_imageviewer,
+    "imageviewer_grid": shot_imageviewer_grid,
     "qdigitaloscilloscope": shot_qdigitaloscilloscope,
 }
 
