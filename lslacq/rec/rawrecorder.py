@@ -16,7 +16,7 @@ from ..core.node import Node
 from ..core.stream import InputStream
 from ..core.stream.spec import dtype_to_params
 from ..core.tools import ThreadPollInput, join_thread
-from ..errors import BrokenStreamError, StreamClosedError
+from ..errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from ._rawfile import DiskFullError, RawStreamFile
 from .layout import ANNOTATIONS_FILE, PROPERTIES_FILE, VERSION_KEY, check_stream_name, raw_path, write_json_atomic
 
@@ -47,8 +47,12 @@ class _StreamWriter(ThreadPollInput):
         stream, file, interval = self.input_stream, self.file, self.flush_interval
         try:
             while not self._stop_event.is_set():
-                if stream.poll(timeout=self.timeout):
-                    self._receive_one()
+                try:  # no separate poll: recv takes a waiting chunk at once and waits only when there is none
+                    pos, data = stream.recv(return_data=True, timeout=self.timeout)
+                except (StreamTimeoutError, BrokenStreamError):  # nothing came; a bad message is logged and counted
+                    pass
+                else:
+                    self.process_data(pos, data)
                 if file.due(time.monotonic(), interval):
                     file.flush()
                 file.check()

@@ -269,14 +269,19 @@ class InputStream:
             raise StreamClosedError(f"{self._label} is not connected")
         want_data = bool(with_data or return_data)
         while True:
-            if timeout is not None and not self._pending and not self._poller.poll(timeout):
-                raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
             if self.latest_only:
+                if timeout is not None and not self._pending and not self._poller.poll(timeout):
+                    raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
                 self._skip_to_latest()
             if self._pending:
                 head, payload = self._pending.popleft()
             else:
-                head, payload = self._recv_message()
+                try:
+                    head, payload = self._recv_message(zmq.NOBLOCK)
+                except zmq.Again:
+                    if timeout is not None and not self._poller.poll(timeout):
+                        raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms") from None
+                    head, payload = self._recv_message()
             if payload is None and len(head) < HEADER.size:
                 control = bytes(head)
                 if control == HELLO:
@@ -347,9 +352,9 @@ class InputStream:
             pending.extend(kept)
         return True
 
-    def _recv_message(self) -> tuple[memoryview, memoryview | None]:
+    def _recv_message(self, flags: int = 0) -> tuple[memoryview, memoryview | None]:
         """Receive one message as (first frame, second frame or None)."""
-        frame = self.socket.recv(copy=False)
+        frame = self.socket.recv(flags, copy=False)
         if not frame.more:
             return frame.buffer, None
         payload = self.socket.recv(copy=False)
