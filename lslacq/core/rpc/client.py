@@ -15,7 +15,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from ...errors import RemoteCallError, make_remote_error
 from . import security
-from ._zmqfast import recv_one, send_request
+from .._zmqfast import recv_one, send_request
 from .future import Future
 from .serializer import get_serializer
 from .server import RPCServer, _thread_state

@@ -16,7 +16,7 @@ import time
 
 import zmq
 
-from ._zmqfast import recv_frames
+from .._zmqfast import recv_frames
 from .server import RPCServer, RPCTimer
 
 __all__ = ["QtRPCServer", "get_qt_application", "qt_modules"]

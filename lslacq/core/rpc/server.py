@@ -35,7 +35,7 @@ import numpy as np
 import zmq
 
 from ..net import bind_server_socket
-from ._zmqfast import recv_frames, send_reply
+from .._zmqfast import recv_frames, send_reply
 from .proxy import ObjectProxy
 from .serializer import TYPE_KEY, get_serializer
 

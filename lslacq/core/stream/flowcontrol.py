@@ -30,6 +30,8 @@ from typing import Any
 
 import zmq
 
+from .._zmqfast import send as _send
+
 __all__ = ["ReaderState", "ReaderGone", "DEFAULT_MAX_BUFFERED", "DEFAULT_MAX_BUFFERED_BYTES", "parse_join",
            "encode_join", "send_to"]
 
@@ -60,7 +62,7 @@ def send_to(socket: zmq.Socket, identity: bytes, frames: tuple) -> None:
         The reader disconnected.
     """
     try:
-        socket.send(identity, _MORE_NOBLOCK)
+        _send(socket, identity, _MORE_NOBLOCK)
     except zmq.Again:
         raise
     except zmq.ZMQError as exc:
@@ -69,10 +71,10 @@ def send_to(socket: zmq.Socket, identity: bytes, frames: tuple) -> None:
         raise
     # once the routing frame is accepted, the rest of the message always is
     if len(frames) == 1:
-        socket.send(frames[0], _NOBLOCK)
+        _send(socket, frames[0], _NOBLOCK)
     else:
-        socket.send(frames[0], _MORE_NOBLOCK)
-        socket.send(frames[1], _NOBLOCK, copy=False)
+        _send(socket, frames[0], _MORE_NOBLOCK)
+        _send(socket, frames[1], _NOBLOCK, False)
 
 
 def encode_join(options: dict) -> bytes:

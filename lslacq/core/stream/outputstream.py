@@ -13,6 +13,7 @@ import numpy as np
 import zmq
 
 from ...errors import StreamClosedError, StreamTimeoutError
+from .._zmqfast import send as _send
 from .plaindata import PlainDataSender
 from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
@@ -247,7 +248,7 @@ class OutputStream:
         readers = self._reader_list
         if len(frames) > 1 and len(readers) > 1 and not isinstance(frames[1], bytes):
             frames = (frames[0], zmq.Frame(frames[1], copy=False))  # one zero-copy frame for all readers
-        send = self.socket.send
+        socket = self.socket
         head = frames[0]
         payload = frames[1] if len(frames) > 1 else None
         late = None  # readers that get the chunk in their backlog, or are gone
@@ -257,7 +258,7 @@ class OutputStream:
                 continue
             # inlined flowcontrol.send_to (the hot path): once the routing frame is accepted, the rest is
             try:
-                send(reader.identity, _MORE_NOBLOCK)
+                _send(socket, reader.identity, _MORE_NOBLOCK)
             except zmq.Again:
                 late = (late or []) + [(reader, None)]
                 continue
@@ -269,10 +270,10 @@ class OutputStream:
                     raise StreamClosedError(f"{self._label} was closed") from None
                 raise
             if payload is None:
-                send(head, _NOBLOCK)
+                _send(socket, head, _NOBLOCK)
             else:
-                send(head, _MORE_NOBLOCK)
-                send(payload, _NOBLOCK, copy=False)
+                _send(socket, head, _MORE_NOBLOCK)
+                _send(socket, payload, _NOBLOCK, False)
         if late is not None:
             self._queue_late(late, frames, n, index)
 
