@@ -1,13 +1,16 @@
-"""The raw file of one recorded stream: chunks gathered without copies, written by a thread of its own.
+"""The raw file of one recorded stream: chunks gathered without copies, written in batches with writev.
 
 The thread that receives a stream hands each chunk to :meth:`RawStreamFile.write`
 (a reference, no copy, when the chunk's memory stays valid; a copy when it is
 borrowed, like a view of a shared-memory ring). Chunks are gathered into
-batches of about ``batch_bytes`` and written with one ``os.writev`` each by the
-file's own I/O thread, so receiving the next chunks overlaps writing the
-previous ones (the system call releases the GIL). A flush hands whatever is
-gathered to the operating system (and ``fsync``-s it if asked); the recorder
-flushes at a bounded cadence, event streams after every chunk.
+batches of about ``batch_bytes`` and each batch is written with one
+``os.writev``: by the receiving thread itself (the default, the fastest on
+the benchmarks' 2-core machine), or with ``threaded=True`` by the file's own
+I/O thread, so that receiving goes on while the disk is busy (the recorder
+uses it with ``fsync``, whose wait would otherwise stall the stream). A flush
+hands whatever is gathered to the operating system (and ``fsync``-s it if
+asked); the recorder flushes at a bounded cadence, event streams after every
+chunk.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def _open_data_file(path: Path) -> _DataFile:
 
 
 class RawStreamFile:
-    """Append-only raw file of one stream, written in batches by its own thread.
+    """Append-only raw file of one stream, written in batches (by the caller, or by a thread of its own).
 
     Parameters
     ----------
@@ -81,22 +84,27 @@ class RawStreamFile:
         referenced (plaindata: the array views its own message); False for
         borrowed memory (a shared-memory view), which is copied at once.
     on_flushed : callable, optional
-        ``on_flushed(n_flushed)``, called from the I/O thread after each
-        flush reached the operating system.
+        ``on_flushed(n_flushed)``, called (by the writing thread) after each
+        flush reached the operating system; an OSError it raises (the
+        description could not be written) fails the file like a write error.
     name : str
         Names the I/O thread.
+    threaded : bool
+        Write in an I/O thread of this file (default: in the thread calling
+        :meth:`write` and :meth:`flush`).
     batch_bytes : int
         Gathered bytes that make one write (also written at each flush).
     max_queued_bytes : int
-        Bytes waiting for the disk beyond which :meth:`write` blocks (a slow
-        disk then holds the stream back, where its per-reader bound applies).
+        With ``threaded``: bytes waiting for the disk beyond which
+        :meth:`write` blocks (a slow disk then holds the stream back, where
+        its per-reader bound applies).
 
     Attributes
     ----------
     n_written : int
         Samples accepted by :meth:`write` (gathered, queued or on disk).
     n_on_disk : int
-        Samples the I/O thread has handed to the operating system.
+        Samples handed to the operating system.
     n_flushed : int
         Samples known to have reached the operating system at the last flush.
     error : OSError or None
@@ -105,7 +113,7 @@ class RawStreamFile:
     """
 
     def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, fsync: bool = False, stable: bool = True,
-                 on_flushed: Callable[[int], None] | None = None, name: str = "rec-io",
+                 on_flushed: Callable[[int], None] | None = None, name: str = "rec-io", threaded: bool = False,
                  batch_bytes: int = 1 << 20, max_queued_bytes: int = 32 << 20):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
@@ -131,8 +139,10 @@ class RawStreamFile:
         self._queued_bytes = 0
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._io_loop, name=name, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._io_loop, name=name, daemon=True)
+            self._thread.start()
 
     # -- the receiving thread's side ------------------------------------------------
     def write(self, data: np.ndarray) -> None:
@@ -159,7 +169,7 @@ class RawStreamFile:
         return self.n_written != self._n_requested and now - self.last_flush >= interval
 
     def flush(self) -> None:
-        """Hand everything gathered to the I/O thread, to reach the operating system (and fsync) now."""
+        """Write everything gathered now (hand it to the I/O thread if threaded), then fsync if asked."""
         if self.error is not None:
             raise self.error
         if self.n_written == self._n_requested:
@@ -170,17 +180,22 @@ class RawStreamFile:
 
     @property
     def queued_bytes(self) -> int:
-        """Bytes handed to the I/O thread and not yet written (what :meth:`write` gathers is not counted)."""
+        """Bytes handed to the I/O thread and not yet written (0 unless threaded; gathered bytes not counted)."""
         return self._queued_bytes
 
     def check(self) -> None:
-        """Raise :attr:`error` if the I/O thread failed."""
+        """Raise :attr:`error` if writing failed."""
         if self.error is not None:
             raise self.error
 
     def _submit(self, flush: bool) -> None:
         batch, nbytes, n = self._batch, self._batch_bytes, self._batch_samples
         self._batch, self._batch_bytes, self._batch_samples = [], 0, 0
+        if self._thread is None:  # written by the calling (receiving) thread
+            self._process(batch, n, flush)
+            if self.error is not None:
+                raise self.error
+            return
         with self._cond:
             while self._queued_bytes > self.max_queued_bytes and self.error is None and self._thread.is_alive():
                 self._cond.wait(0.1)  # the disk is slower than the stream: hold the stream back
@@ -196,11 +211,15 @@ class RawStreamFile:
             return
         self._closed = True
         if self.error is None and self._batch:
-            self._submit(flush=True)
-        with self._cond:
-            self._queue.append(_CLOSE)
-            self._cond.notify_all()
-        join_thread(self._thread, 60, f"the writing thread of {self.path}", logger)
+            try:
+                self._submit(flush=True)
+            except OSError:
+                pass  # logged below
+        if self._thread is not None:
+            with self._cond:
+                self._queue.append(_CLOSE)
+                self._cond.notify_all()
+            join_thread(self._thread, 60, f"the writing thread of {self.path}", logger)
         if self.error is not None and self.n_written != self.n_on_disk:
             logger.error("%s: could not write the last %d samples: %s", self.path, self.n_written - self.n_on_disk,
                          self.error)
@@ -219,28 +238,36 @@ class RawStreamFile:
             if item is _CLOSE:
                 return
             batch, nbytes, n, flush = item
-            if self.error is None:
-                try:
-                    self._write_all(batch)
-                    self.n_on_disk += n
-                    if flush and self.fsync:
-                        try:
-                            self.file.fsync()
-                        except OSError as exc:
-                            raise self._explain(exc, "flushing") from exc
-                except Exception as exc:  # reported to the receiving thread at its next write or check
-                    self.error = exc if isinstance(exc, OSError) else OSError(f"writing {self.path} failed: {exc}")
+            self._process(batch, n, flush)
             del batch  # release the chunks' memory before waking the receiver
             with self._cond:
                 self._queued_bytes -= nbytes
                 self._cond.notify_all()
-            if flush and self.error is None:
-                self.n_flushed = self.n_on_disk
-                if self.on_flushed is not None:
-                    try:
-                        self.on_flushed(self.n_flushed)
-                    except Exception:
-                        logger.exception("%s: updating the description after a flush failed", self.path)
+
+    def _process(self, batch: list, n: int, flush: bool) -> None:
+        """Write one batch of ``n`` samples (then fsync and report a flush); failures go to :attr:`error`."""
+        if self.error is not None:
+            return
+        try:
+            self._write_all(batch)
+            self.n_on_disk += n
+            if flush and self.fsync:
+                try:
+                    self.file.fsync()
+                except OSError as exc:
+                    raise self._explain(exc, "flushing") from exc
+        except Exception as exc:  # raised in the receiving thread by its next write, flush or check
+            self.error = exc if isinstance(exc, OSError) else OSError(f"writing {self.path} failed: {exc}")
+            return
+        if flush:
+            self.n_flushed = self.n_on_disk
+            if self.on_flushed is not None:
+                try:
+                    self.on_flushed(self.n_flushed)
+                except OSError as exc:  # e.g. no room for the description: the recording fails like a write
+                    self.error = self._explain(exc, "updating the description of")
+                except Exception:
+                    logger.exception("%s: updating the description after a flush failed", self.path)
 
     def _write_all(self, batch: list) -> None:
         """Write every buffer (array) of ``batch`` in order, resuming after short writes."""

@@ -1,4 +1,4 @@
-"""RawStreamFile: batched zero-copy writes by an I/O thread, short writes, borrowed memory, flush cadence, errors."""
+"""RawStreamFile: batched zero-copy writes (inline or by an I/O thread), short writes, borrowed memory, errors."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ class _RecordingFile:
         self.file.close()
 
 
+@pytest.fixture(params=[False, True], ids=["inline", "threaded"])
+def threaded(request):
+    return request.param
+
+
 @pytest.fixture
 def fake_files(monkeypatch):
     opened = []
@@ -52,11 +57,12 @@ def fake_files(monkeypatch):
     return install
 
 
-def test_chunks_are_gathered_into_one_writev_per_batch_and_reach_the_file_in_order(tmp_path, fake_files):
+def test_chunks_are_gathered_into_one_writev_per_batch_and_reach_the_file_in_order(tmp_path, fake_files, threaded):
     opened = fake_files()
     data = ramp(400, (8,), "float32")  # 32 bytes a sample: chunks of 1600 bytes
     flushed = []
-    f = RawStreamFile(tmp_path / "a.raw", np.dtype("float32"), (8,), batch_bytes=8000, on_flushed=flushed.append)
+    f = RawStreamFile(tmp_path / "a.raw", np.dtype("float32"), (8,), batch_bytes=8000, on_flushed=flushed.append,
+                      threaded=threaded)
     for i in range(0, 400, 50):
         f.write(data[i:i + 50])
     wait_until(lambda: f.n_on_disk == 250, what="the first batch written")  # 5 chunks make a batch
@@ -68,10 +74,10 @@ def test_chunks_are_gathered_into_one_writev_per_batch_and_reach_the_file_in_ord
     np.testing.assert_array_equal(np.fromfile(tmp_path / "a.raw", "float32").reshape(-1, 8), data)
 
 
-def test_short_writes_resume_where_the_system_stopped(tmp_path, fake_files):
+def test_short_writes_resume_where_the_system_stopped(tmp_path, fake_files, threaded):
     fake_files(max_bytes=1000)  # every call writes at most 1000 bytes, cutting samples and buffers in the middle
     data = ramp(300, (4,), "int16")
-    f = RawStreamFile(tmp_path / "b.raw", np.dtype("int16"), (4,), fsync=True, batch_bytes=1 << 20)
+    f = RawStreamFile(tmp_path / "b.raw", np.dtype("int16"), (4,), fsync=True, threaded=threaded)
     for i in range(0, 300, 7):
         f.write(data[i:i + 7])
     f.flush()
@@ -80,12 +86,12 @@ def test_short_writes_resume_where_the_system_stopped(tmp_path, fake_files):
     np.testing.assert_array_equal(np.fromfile(tmp_path / "b.raw", "int16").reshape(-1, 4), data)
 
 
-def test_borrowed_memory_is_copied_and_stable_memory_is_not(tmp_path):
+def test_borrowed_memory_is_copied_and_stable_memory_is_not(tmp_path, threaded):
     chunk = ramp(10, (3,), "float64")
     for stable in (False, True):
         path = tmp_path / f"{stable}.raw"
         buffer = chunk.copy()
-        f = RawStreamFile(path, np.dtype("float64"), (3,), stable=stable)
+        f = RawStreamFile(path, np.dtype("float64"), (3,), stable=stable, threaded=threaded)
         f.write(buffer)
         buffer[:] = -1  # the sender reuses its memory before the batch is written
         f.flush()
@@ -94,10 +100,10 @@ def test_borrowed_memory_is_copied_and_stable_memory_is_not(tmp_path):
         np.testing.assert_array_equal(np.fromfile(path, "float64").reshape(-1, 3), expected)
 
 
-def test_an_io_error_surfaces_in_the_receiving_thread_and_close_keeps_what_was_written(tmp_path, fake_files):
+def test_an_io_error_surfaces_in_the_receiving_thread_and_close_keeps_what_was_written(tmp_path, fake_files, threaded):
     fake_files(fail_after=4000)
     data = ramp(300, (10,), "float32")  # 40 bytes a sample
-    f = RawStreamFile(tmp_path / "c.raw", np.dtype("float32"), (10,), batch_bytes=4000)
+    f = RawStreamFile(tmp_path / "c.raw", np.dtype("float32"), (10,), batch_bytes=4000, threaded=threaded)
     with pytest.raises(OSError, match="writing .*c.raw failed: Input/output error"):
         for i in range(0, 300, 100):
             f.write(data[i:i + 100])
@@ -137,5 +143,42 @@ def test_a_sharedmem_stream_records_exactly_although_its_ring_is_reused(tmp_path
     recording.close()
 
 
+def test_with_fsync_a_writing_thread_records_exactly(tmp_path):
+    out = make_output(dtype="int16", shape=(-1, 16), sample_rate=30000.0)
+    data = ramp(30 * 300, (16,), "int16")
+    rec = RawRecorder(name="rec")
+    rec.configure(streams={"sig": out}, dirname=tmp_path / "fsync", fsync=True)
+    with out, rec:
+        rec.initialize()
+        rec.start()
+        file = rec._files["sig"]
+        assert file._thread is not None and file._thread.is_alive()
+        for k in range(30):
+            out.send(data[300 * k:300 * (k + 1)])
+        wait_until(lambda: file.n_written == len(data), what="every chunk received")
+        rec.stop()
+    assert not file._thread.is_alive()
+    with read_recording(tmp_path / "fsync") as recording:
+        assert recording.complete
+        np.testing.assert_array_equal(recording["sig"].data, data)
+
+
 def test_disk_full_error_is_the_rec_packages_class():
     assert issubclass(DiskFullError, OSError) and rawfile_module.DiskFullError is DiskFullError
+
+
+def test_a_description_that_cannot_be_written_fails_the_file(tmp_path, threaded):
+    def on_flushed(n):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    f = RawStreamFile(tmp_path / "e.raw", np.dtype("int32"), (2,), on_flushed=on_flushed, threaded=threaded)
+    f.write(np.zeros((5, 2), "int32"))
+    try:
+        f.flush()  # raises at once when inline; threaded, the next call does
+    except DiskFullError:
+        assert not threaded
+    wait_until(lambda: f.error is not None, what="the error")
+    f.close()
+    assert isinstance(f.error, DiskFullError) and "updating the description of" in str(f.error)
+    with pytest.raises(DiskFullError):
+        f.write(np.zeros((5, 2), "int32"))
