@@ -13,6 +13,7 @@ import numpy as np
 from ..core.node import StreamDict
 from ..core.stream import InputStream
 from ._qt import QtWidgets, pg
+from .params import check_range
 from .widgetnode import WidgetNode
 
 __all__ = ["ImageViewer"]
@@ -199,13 +200,7 @@ class ImageViewer(WidgetNode):
         if refresh_interval is not None and not float(refresh_interval) > 0:
             raise ValueError(f"{self.name}: refresh_interval={refresh_interval!r} must be a positive number of ms")
         if levels is not None:
-            try:
-                low, high = (float(v) for v in levels)
-            except (TypeError, ValueError):
-                raise ValueError(f"{self.name}: levels={levels!r} must be a (low, high) pair of numbers") from None
-            if not low < high:
-                raise ValueError(f"{self.name}: levels={levels!r}: low must be below high")
-            levels = (low, high)
+            levels = tuple(check_range(levels, f"{self.name}: levels"))
         num_video = _count(self.name, "num_video", num_video)
         if nb_column is None:
             nb_column = math.ceil(math.sqrt(num_video))

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._qt import QtCore, QtWidgets, pg
 
-__all__ = ["ByChannelParams", "ParamDialog", "ParamGroup", "make_group"]
+__all__ = ["ByChannelParams", "ParamDialog", "ParamGroup", "check_range", "make_group"]
 
 Parameter = pg.parametertree.Parameter
 
@@ -25,6 +25,32 @@ Parameter = pg.parametertree.Parameter
 def make_group(name: str, children: Sequence[dict]) -> Any:
     """Create a pyqtgraph group Parameter from pyacq-style dicts (``{'name', 'type', 'value', ...}``)."""
     return Parameter.create(name=name, type="group", children=[dict(c) for c in children])
+
+
+def check_range(value: Any, where: str) -> list[float]:
+    """Return ``value`` as ``[low, high]`` floats with ``low < high``.
+
+    Parameters
+    ----------
+    value : pair of numbers
+        The range to check.
+    where : str
+        What the value is for, named in the errors (e.g. ``"viewer: levels"``).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a pair of numbers.
+    ValueError
+        ``low >= high``.
+    """
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where} must be a (low, high) pair of numbers, got {value!r}") from None
+    if not low < high:
+        raise ValueError(f"{where} = {value!r}: low must be smaller than high")
+    return [low, high]
 
 
 def _check_value(param, value: Any, where: str) -> Any:
@@ -64,13 +90,7 @@ def _check_value(param, value: Any, where: str) -> Any:
             raise ValueError(f"{where} = {value!r} is not a color; use a name ('r', 'w'), '#rrggbb', "
                              "an (r, g, b[, a]) tuple or a QColor") from None
     if kind == "range":
-        try:
-            low, high = (float(v) for v in value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{where} must be a (low, high) pair of numbers, got {value!r}") from None
-        if not low < high:
-            raise ValueError(f"{where} = {value!r}: low must be smaller than high")
-        return [low, high]
+        return check_range(value, where)
     return value
 
 
