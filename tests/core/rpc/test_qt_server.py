@@ -80,7 +80,13 @@ def test_binding_choice_matches_the_viewers(env, expected):
     import subprocess
     import sys
 
-    pytest.importorskip("PySide6")
+    import importlib.util
+
+    # find_spec, not importorskip: importing PySide6 here would make pyqtgraph, when a later test in this
+    # process first imports it, pick PySide6 next to the PyQt5 that Qt servers already use (two Qt libraries
+    # in one process: test_qt_rpc then hung)
+    if importlib.util.find_spec("PySide6") is None:
+        pytest.skip("PySide6 is not installed")
     clean = {k: v for k, v in os.environ.items() if k not in ("PYQTGRAPH_QT_LIB", "QT_API")}
     code = "from lslacq.core.rpc.qt import qt_modules; print(qt_modules()[0].__name__.split('.')[0])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
