@@ -30,6 +30,10 @@ def _choose_binding() -> None:
     if wanted:
         os.environ["PYQTGRAPH_QT_LIB"] = wanted
         return
+    in_use = [name for name in _BINDINGS.values() if f"{name}.QtCore" in sys.modules]
+    if in_use:  # the binding whose Qt is running here (a QtRPCServer's), even if another package was imported
+        os.environ["PYQTGRAPH_QT_LIB"] = in_use[0]
+        return
     if any(name in sys.modules for name in _BINDINGS.values()):
         return  # pyqtgraph takes the one already loaded
     try:
