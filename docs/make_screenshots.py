@@ -78,6 +78,33 @@ def shot_qoscilloscope(app):
     return viewer
 
 
+def shot_qoscilloscopemultiplot(app):
+    """4 channels of simulated EEG, one scaled up 50x, each in its plot fitted by auto_scale."""
+    from lslacq.core.stream import OutputStream
+    from lslacq.devices.simulated_eeg import EEGSimulator
+    from lslacq.viewers import QOscilloscopeMultiPlot
+
+    sim = EEGSimulator(nb_channel=4, sample_rate=500.0, seed=5)
+    data, _ = sim.generate(2500)
+    data[:, 3] *= 50.0  # another unit: its own y range
+    signals = OutputStream(name="eeg")
+    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 4), sample_rate=500.0,
+                      channel_names=sim.channel_names[:4])
+    viewer = QOscilloscopeMultiPlot(name="QOscilloscopeMultiPlot")
+    viewer.configure(with_user_dialog=False)
+    viewer.input.connect(signals)
+    viewer.initialize()
+    viewer.params.update(xsize=5.0, mode="scroll", show_status=False)
+    viewer.resize(*SIZE)
+    viewer.show()
+    viewer.start()
+    last = _send(signals, data.astype("float32"), 50)
+    _pump(app, lambda: viewer.counters()["last_index"] == last)
+    viewer.auto_scale()
+    viewer._keep = (signals,)
+    return viewer
+
+
 def shot_qtriggeredoscilloscope(app):
     """Noisy evoked responses stacked on their trigger: 10 sweeps and their mean."""
     from lslacq.core.stream import OutputStream
@@ -236,6 +263,7 @@ def shot_qdigitaloscilloscope(app):
 
 SHOTS = {
     "qoscilloscope": shot_qoscilloscope,
+    "qoscilloscopemultiplot": shot_qoscilloscopemultiplot,
     "qtriggeredoscilloscope": shot_qtriggeredoscilloscope,
     "qtimefreq": shot_qtimefreq,
     "imageviewer": shot_imageviewer,

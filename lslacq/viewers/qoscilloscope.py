@@ -363,9 +363,7 @@ class QOscilloscope(WidgetNode):
         self._channel_arrays()
         self.graphicsview.setBackground(p["background_color"])
         self.set_refresh_interval(p["refresh_interval"])
-        for plot in self.plots:
-            plot.showAxis("left", p["show_left_axis"])
-            plot.showAxis("bottom", p["show_bottom_axis"])
+        self._show_axes()
         self.status_label.setVisible(p["show_status"])
         self._show_curves()
         self._reset_scope()
@@ -399,6 +397,12 @@ class QOscilloscope(WidgetNode):
         for traces in set(self._channel_traces):
             traces.invalidate()
 
+    def _show_axes(self) -> None:
+        """Show or hide the axes following ``show_left_axis`` and ``show_bottom_axis``."""
+        for plot in self.plots:
+            plot.showAxis("left", self.params["show_left_axis"])
+            plot.showAxis("bottom", self.params["show_bottom_axis"])
+
     def on_param_change(self, params, changes) -> None:
         """React to parameter changes (from code, the dialog or a remote call)."""
         scope_changed = False
@@ -429,8 +433,7 @@ class QOscilloscope(WidgetNode):
             elif name == "scale_mode":
                 self.auto_scale()
             elif name in ("show_left_axis", "show_bottom_axis"):
-                for plot in self.plots:
-                    plot.showAxis(name.split("_")[1], bool(data))
+                self._show_axes()
             elif name == "show_status":
                 self.status_label.setVisible(bool(data))
         if scope_changed:

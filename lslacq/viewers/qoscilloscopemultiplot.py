@@ -15,6 +15,7 @@ __all__ = ["MULTIPLOT_CHANNEL_PARAMS", "MULTIPLOT_PARAMS", "QOscilloscopeMultiPl
 
 logger = logging.getLogger(__name__)
 
+_LEFT_AXIS_WIDTH = 50  # pixels
 _PER_PLOT = ("ylim_max", "ylim_min", "scale_mode")  # per channel here, or meaningless with a plot per channel
 _EVENTS = ("show_events", "event_color")
 
@@ -44,7 +45,8 @@ class QOscilloscopeMultiPlot(QOscilloscope):
     -----------------
     ``params``: QOscilloscope's without ``ylim_min``/``ylim_max``,
     ``scale_mode``, ``show_events`` and ``event_color``; ``show_left_axis``
-    and ``show_bottom_axis`` default to True.
+    and ``show_bottom_axis`` default to True (the time axis is drawn under
+    the last visible plot only).
 
     ``by_channel_params[channel, key]``: ``gain``, ``offset``, ``visible``
     (a hidden channel hides its plot), ``color``, and the plot's y range
@@ -79,6 +81,7 @@ class QOscilloscopeMultiPlot(QOscilloscope):
         for i in range(self.nb_channel):
             viewbox = ScopeViewBox()
             plot = self._new_plot(viewbox)
+            plot.getAxis("left").setWidth(_LEFT_AXIS_WIDTH)  # the same for all: the time axes line up
             self.multiplot.addItem(plot, row=i, col=0)
             self.plots.append(plot)
             self.viewBoxes.append(viewbox)
@@ -113,6 +116,15 @@ class QOscilloscopeMultiPlot(QOscilloscope):
         super()._show_curves()
         for plot, visible in zip(self.plots, self._visibles):
             plot.setVisible(bool(visible))
+        self._show_axes()
+
+    def _show_axes(self) -> None:
+        """Left axes on every plot; the shared time axis under the last visible plot only."""
+        shown = np.flatnonzero(self._visibles)
+        last = shown[-1] if shown.size else -1
+        for c, plot in enumerate(self.plots):
+            plot.showAxis("left", self.params["show_left_axis"])
+            plot.showAxis("bottom", bool(self.params["show_bottom_axis"] and c == last))
 
     def _plot_channels(self) -> list:
         return [(self.plots[c], self._channel_traces[c], np.array([c]), (self._ylims[c, 0], self._ylims[c, 1]))

@@ -112,3 +112,17 @@ def test_auto_scale_and_wheel_zoom_set_each_plots_range(qapp, viewer, source):
         pytest.approx((145, 255))
     assert (viewer.by_channel_params[0, "ylim_min"], viewer.by_channel_params[0, "ylim_max"]) == \
         pytest.approx(lims[0])
+
+
+def test_time_axes_line_up_and_one_bottom_axis(qapp, viewer, source):
+    viewer.params.update(show_left_axis=True, show_bottom_axis=True)
+    viewer.by_channel_params[1, "ylim_min"] = -20000.0  # wider tick labels than the other plots
+    viewer.by_channel_params[1, "ylim_max"] = 20000.0
+    render(qapp, viewer)
+    render(qapp, viewer)  # tick labels change the axes' widths at the next layout
+    rects = [vb.sceneBoundingRect() for vb in viewer.viewBoxes]
+    assert len({(round(r.left()), round(r.width())) for r in rects}) == 1
+    assert [plot.getAxis("bottom").isVisible() for plot in viewer.plots] == [False, False, True]
+    viewer.by_channel_params[2, "visible"] = False
+    render(qapp, viewer)
+    assert viewer.plots[1].getAxis("bottom").isVisible() and not viewer.plots[2].isVisible()
