@@ -4,10 +4,11 @@ The thread that receives a stream hands each chunk to :meth:`RawStreamFile.write
 (a reference, no copy, when the chunk's memory stays valid; a copy when it is
 borrowed, like a view of a shared-memory ring). Chunks are gathered into
 batches of about ``batch_bytes`` and each batch is written with one
-``os.writev``: by the receiving thread itself (the default, the fastest on
-the benchmarks' 2-core machine), or with ``threaded=True`` by the file's own
-I/O thread, so that receiving goes on while the disk is busy (the recorder
-uses it with ``fsync``, whose wait would otherwise stall the stream). A flush
+``os.writev``: by the receiving thread itself (the default), or with
+``threaded=True`` (what RawRecorder uses) by the file's own I/O thread, so
+that receiving goes on while the disk is busy or an ``fsync`` waits. (On the
+benchmarks' shared 2-core machine neither way was consistently faster flat
+out; with free cores the overlap can only help.) A flush
 hands whatever is gathered to the operating system (and ``fsync``-s it if
 asked); the recorder flushes at a bounded cadence, event streams after every
 chunk.

@@ -113,11 +113,11 @@ class RawRecorder(Node):
     :class:`DiskFullError` in :attr:`error` (and on :attr:`failed`); what was
     written before stays intact.
 
-    Speed: each stream has a receiving thread. Received chunks are gathered
-    without copying (shared-memory chunks are copied once) and written in
-    batches of about 1 MB, one ``os.writev`` each; with ``fsync`` a second
-    thread per stream writes and syncs while the next chunks arrive (see
-    :mod:`lslacq.rec._rawfile`).
+    Speed: each stream has a receiving thread and a writing thread. Received
+    chunks are gathered without copying (shared-memory chunks are copied
+    once) and written in batches of about 1 MB, one ``os.writev`` each, while
+    the next chunks arrive, so a slow disk or an ``fsync`` does not stall
+    receiving (see :mod:`lslacq.rec._rawfile`).
 
     Parameters
     ----------
@@ -225,7 +225,7 @@ class RawRecorder(Node):
             dtype = params.np_dtype
             file = RawStreamFile(raw_path(self.dirname, name), dtype, params.frame_shape, fsync=self.fsync,
                                  stable=params.transfermode == "plaindata", name=f"{self.name}-io-{name}",
-                                 threaded=self.fsync,
+                                 threaded=True,
                                  on_flushed=lambda n_flushed, name=name: self._on_flush(name, n_flushed))
             self._files[name] = file
             writer = _StreamWriter(self, name, inp, file, flush_every_chunk=params.streamtype == "event"

@@ -143,7 +143,7 @@ def test_a_sharedmem_stream_records_exactly_although_its_ring_is_reused(tmp_path
     recording.close()
 
 
-def test_with_fsync_a_writing_thread_records_exactly(tmp_path):
+def test_a_writing_thread_records_exactly_with_fsync(tmp_path):
     out = make_output(dtype="int16", shape=(-1, 16), sample_rate=30000.0)
     data = ramp(30 * 300, (16,), "int16")
     rec = RawRecorder(name="rec")
