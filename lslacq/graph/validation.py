@@ -82,11 +82,9 @@ def _check_configure_arguments(spec: GraphSpec, node: NodeSpec, cls: type) -> No
                          f"[nodes.{node.name}] configure", node)
 
 
-def _declared(cls: type, kind: str) -> list[str] | None:
-    """Stream names a node class declares, or None when it makes its streams at configure time."""
-    if getattr(cls, "_dynamic_streams", False):
-        return None
-    return list(getattr(cls, f"_{kind}_specs", {}) or {})
+def _declared(cls: type, kind: str) -> tuple[list[str], bool]:
+    """Stream names a node class declares, and whether configure() may make others (``_dynamic_streams``)."""
+    return list(getattr(cls, f"_{kind}_specs", {}) or {}), bool(getattr(cls, "_dynamic_streams", False))
 
 
 def resolve_streams(spec: GraphSpec) -> None:
@@ -98,12 +96,16 @@ def resolve_streams(spec: GraphSpec) -> None:
                                  f"{', '.join(spec.nodes)})", conn)
         for end, kind, attr in ((conn.source, "output", "output"), (conn.target, "input", "input")):
             node = spec.nodes[end]
-            declared = _declared(registry.get_node_type(node.type), kind)
+            declared, dynamic = _declared(registry.get_node_type(node.type), kind)
             name = getattr(conn, attr)
-            if declared is None:
+            if dynamic:
+                # the names depend on configure(): a sole declared stream is the default configuration's
+                # (ImageViewer's 'video'); anything else is checked when the graph is built
                 if name is None:
-                    raise spec.error(f"connection {conn.text!r}: name the {kind} of {end!r} ({node.type} makes "
-                                     f"its {kind}s when configured): write {end}.NAME", conn)
+                    if len(declared) != 1:
+                        raise spec.error(f"connection {conn.text!r}: name the {kind} of {end!r} ({node.type} "
+                                         f"makes its {kind}s when configured): write {end}.NAME", conn)
+                    setattr(conn, attr, declared[0])
                 continue
             if name is None:
                 if len(declared) != 1:

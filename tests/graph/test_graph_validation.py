@@ -215,6 +215,29 @@ def test_streams_made_at_configure_time_are_checked_when_built(tmp_path):
     assert "name the output of 'split'" in str(error_of(path))
 
 
+def test_a_sole_declared_stream_of_a_configurable_node_is_the_default(tmp_path):
+    """ChannelSplitter's input and a one-video ImageViewer's input need no name (the default configuration's);
+    the splitter's outputs, made from its configure arguments, still do (test above)."""
+    pytest.importorskip("pyqtgraph")
+    spec = read_graph(write(tmp_path, """\
+    connections = ["dev -> split", "split.left -> filt", "cam -> view"]
+    [nodes.dev]
+    type = "NumpyDeviceBuffer"
+    [nodes.split]
+    type = "ChannelSplitter"
+    configure = { output_channels = { left = [0, 1] } }
+    [nodes.filt]
+    type = "SosFilter"
+    [nodes.cam]
+    type = "WebCamAV"
+    [nodes.view]
+    type = "ImageViewer"
+    """))
+    validate(spec)
+    assert [(c.output, c.input) for c in spec.connections] == [
+        ("signals", "in"), ("left", "signals"), ("signals", "video")]
+
+
 def test_a_viewer_outside_a_qt_nodegroup_is_refused_before_anything_starts(tmp_path):
     pytest.importorskip("pyqtgraph")
     path = write(tmp_path, """\
