@@ -126,7 +126,7 @@ class RasterTraces(pg.GraphicsObject):
                 start = max(start, base * per_column)
             else:
                 raster.shift(-(-end // per_column) - -(-self._done // per_column))
-                start = (self._done // per_column) * per_column
+                start = max((self._done // per_column) * per_column, base * per_column)  # not left of column 0
             painted = 0
             if start < end:
                 painted = self._paint(scope, start, end, start // per_column - base, per_column, channels, gains,
