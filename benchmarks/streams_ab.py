@@ -15,13 +15,15 @@ Per case and version it reports the medians over rounds of:
 * reader CPU per chunk (the reading process's CPU time, zmq I/O thread
   included),
 * end-to-end throughput (first send to last receive) of a flat-out writer
-  and one reader in another process, lossless (the reader's backlog bound is
+  and one reader in another process (``--readers N``: N readers, until the
+  last one has everything), lossless (the reader's backlog bound is
   raised to the whole run where the version has one),
 
 and the ratio head/base. CPU time is less disturbed by other jobs than wall
 time, so the CPU ratios are the ones to trust on a busy machine.
 
-Run: ``python benchmarks/streams_ab.py --base REV [--rounds 5] [--modes plaindata,sharedmem,sharedmem-single]``
+Run: ``python benchmarks/streams_ab.py --base REV [--rounds 5] [--readers 1]
+[--modes plaindata,sharedmem,sharedmem-single]``
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _child_reader(params, n_chunks, ready, out_q, backlog_bytes):
     inp.close()
 
 
-def _child_case(protocol: str, mode: str, shape: tuple, n_chunks: int) -> dict:
+def _child_case(protocol: str, mode: str, shape: tuple, n_chunks: int, n_readers: int = 1) -> dict:
     import multiprocessing as mp
 
     import numpy as np
@@ -73,39 +75,46 @@ def _child_case(protocol: str, mode: str, shape: tuple, n_chunks: int) -> dict:
     out = OutputStream(name="bench")
     out.configure(protocol=protocol, transfermode=mode.split("-")[0], dtype="float32", shape=(-1, shape[1]),
                   buffer_size=max(4096, 256 * shape[0]), double=not mode.endswith("-single"))
-    ready, out_q = spawn.Event(), spawn.Queue()
-    proc = spawn.Process(target=_child_reader,
-                         args=(out.params.to_dict(), n_chunks, ready, out_q, n_chunks * data.nbytes + 2**20))
-    proc.start()
+    readies, out_q = [spawn.Event() for _ in range(n_readers)], spawn.Queue()
+    procs = [spawn.Process(target=_child_reader,
+                           args=(out.params.to_dict(), n_chunks, ready, out_q, n_chunks * data.nbytes + 2**20))
+             for ready in readies]
+    for proc in procs:
+        proc.start()
     try:
-        ready.wait(60)
-        out.wait_for_subscribers(1, timeout=30)
+        for ready in readies:
+            ready.wait(60)
+        out.wait_for_subscribers(n_readers, timeout=30)
         cpu0, wall0 = time.thread_time(), time.perf_counter()
         for _ in range(n_chunks):
             out.send(data)
         writer_cpu = time.thread_time() - cpu0
-        end, samples, reader_cpu = out_q.get(timeout=120)
+        reports = [out_q.get(timeout=120) for _ in procs]
     finally:
-        proc.join(30)
-        if proc.is_alive():
-            proc.kill()
+        for proc in procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
         out.close()
+    end = max(r[0] for r in reports)  # the last reader to finish
+    samples = min(r[1] for r in reports)
+    reader_cpu = sum(r[2] for r in reports) / n_readers
     return {"writer_us": writer_cpu / n_chunks * 1e6, "reader_us": reader_cpu / n_chunks * 1e6,
             "mbps": n_chunks * data.nbytes / (end - wall0) / 1e6, "delivered": samples / (n_chunks * shape[0])}
 
 
-def _child_main(modes: list[str]) -> None:
+def _child_main(modes: list[str], n_readers: int) -> None:
     for protocol in ("tcp", "ipc"):
         for mode in modes:
             for shape, n_chunks in CASES:
-                result = _child_case(protocol, mode, shape, n_chunks)
+                result = _child_case(protocol, mode, shape, n_chunks, n_readers)
                 print(json.dumps({"case": f"{protocol} {mode} {shape[0]}x{shape[1]}", **result}), flush=True)
 
 
 # -- the comparison ----------------------------------------------------------------
-def _run_version(tree: Path, modes: str) -> list[dict]:
+def _run_version(tree: Path, modes: str, n_readers: int) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(tree / "bridges")]))
-    proc = subprocess.run([sys.executable, __file__, "--child", modes], env=env, cwd=tempfile.gettempdir(),
+    proc = subprocess.run([sys.executable, __file__, "--child", modes, "--readers", str(n_readers)], env=env, cwd=tempfile.gettempdir(),
                           capture_output=True, text=True, timeout=900)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0:
@@ -122,10 +131,11 @@ def main() -> None:
     parser.add_argument("--base", help="git revision to compare this tree against (e.g. a commit before a change)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--modes", default="plaindata,sharedmem,sharedmem-single")
+    parser.add_argument("--readers", type=int, default=1, help="reading processes per stream (fan-out)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child_main(args.child.split(","))
+        _child_main(args.child.split(","), args.readers)
         return
     if not args.base:
         parser.error("--base REV is required (the git revision to compare against)")
@@ -138,14 +148,15 @@ def main() -> None:
             for round_no in range(args.rounds):
                 load = os.getloadavg()[0]
                 for label, tree in (("base", base_tree), ("head", REPO)):
-                    for row in _run_version(tree, args.modes):
+                    for row in _run_version(tree, args.modes, args.readers):
                         results.setdefault(row["case"], {"base": [], "head": []})[label].append(row)
                 print(f"# round {round_no + 1}/{args.rounds} done (load average at its start {load:.2f})",
                       flush=True)
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base_tree)],
                            capture_output=True)
-    print(f"# medians over rounds; base = {args.base}, head = this tree; ratio = head / base")
+    print(f"# medians over rounds; base = {args.base}, head = this tree; ratio = head / base; "
+          f"{args.readers} reader process(es) per stream (reader CPU: mean per reader)")
     header = (f"{'case':30} | {'writer us/chunk':>17} {'ratio':>5} | {'reader us/chunk':>17} {'ratio':>5} | "
               f"{'MB/s':>11} {'ratio':>5} | deliv")
     print(header)
