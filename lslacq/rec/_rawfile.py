@@ -99,6 +99,11 @@ class RawStreamFile:
         With ``threaded``: bytes waiting for the disk beyond which
         :meth:`write` blocks (a slow disk then holds the stream back, where
         its per-reader bound applies).
+    close_timeout : float
+        With ``threaded``: seconds :meth:`close` waits for the I/O thread to
+        write what is queued. If the disk is stalled past it, :meth:`close`
+        logs an error and returns; the thread finishes the writes and closes
+        the file itself (the file descriptor is never closed under a write).
 
     Attributes
     ----------
@@ -115,7 +120,7 @@ class RawStreamFile:
 
     def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, fsync: bool = False, stable: bool = True,
                  on_flushed: Callable[[int], None] | None = None, name: str = "rec-io", threaded: bool = False,
-                 batch_bytes: int = 1 << 20, max_queued_bytes: int = 32 << 20):
+                 batch_bytes: int = 1 << 20, max_queued_bytes: int = 32 << 20, close_timeout: float = 60.0):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
         self.frame_shape = tuple(frame_shape)
@@ -126,6 +131,7 @@ class RawStreamFile:
         self.on_flushed = on_flushed
         self.batch_bytes = batch_bytes
         self.max_queued_bytes = max(max_queued_bytes, batch_bytes)
+        self.close_timeout = close_timeout
         self.file = _open_data_file(self.path)
         self.n_written = os.path.getsize(self.path) // self.frame_bytes if self.frame_bytes else 0
         self.n_flushed = self.n_written
@@ -147,7 +153,24 @@ class RawStreamFile:
 
     # -- the receiving thread's side ------------------------------------------------
     def write(self, data: np.ndarray) -> None:
-        """Append a chunk of samples (raises :attr:`error` if writing failed)."""
+        """Append a chunk of samples; a full batch is written (or handed to the I/O thread) at once.
+
+        Parameters
+        ----------
+        data : numpy.ndarray
+            Samples along the first axis, each of shape ``frame_shape``;
+            converted to ``dtype`` (and made contiguous) if needed. With
+            ``stable=False`` it is copied, else referenced until written.
+
+        Raises
+        ------
+        OSError
+            :attr:`error`, if writing failed before (:class:`DiskFullError` for
+            a full disk), or a failure of the batch this chunk completes
+            (without ``threaded``).
+        ValueError
+            The chunk's sample shape is not ``frame_shape``.
+        """
         if self.error is not None:
             raise self.error
         array = data if data.dtype == self.dtype and data.flags.c_contiguous else \
@@ -166,11 +189,37 @@ class RawStreamFile:
             self._submit(flush=False)
 
     def due(self, now: float, interval: float) -> bool:
-        """True if samples wait for a flush and the last one is ``interval`` s old."""
+        """Tell whether a flush is due.
+
+        Parameters
+        ----------
+        now : float
+            The current ``time.monotonic()``.
+        interval : float
+            Longest time, in seconds, samples may wait for a flush.
+
+        Returns
+        -------
+        bool
+            True if samples were written since the last flush and that flush
+            is at least ``interval`` seconds old.
+        """
         return self.n_written != self._n_requested and now - self.last_flush >= interval
 
     def flush(self) -> None:
-        """Write everything gathered now (hand it to the I/O thread if threaded), then fsync if asked."""
+        """Write everything gathered now (hand it to the I/O thread if threaded), then fsync if asked.
+
+        Does nothing if no sample was written since the last flush. Once the
+        batch reached the operating system, :attr:`n_flushed` is updated and
+        ``on_flushed`` called (by the I/O thread if threaded, so possibly
+        after this returns).
+
+        Raises
+        ------
+        OSError
+            :attr:`error`, if writing failed before (:class:`DiskFullError` for
+            a full disk); without ``threaded``, also a failure of this write.
+        """
         if self.error is not None:
             raise self.error
         if self.n_written == self._n_requested:
@@ -185,11 +234,18 @@ class RawStreamFile:
         return self._queued_bytes
 
     def check(self) -> None:
-        """Raise :attr:`error` if writing failed."""
+        """Raise the error that stopped writing, if any (the receiving thread calls it after each receive).
+
+        Raises
+        ------
+        OSError
+            :attr:`error`, if writing failed (:class:`DiskFullError` for a
+            full disk).
+        """
         if self.error is not None:
             raise self.error
 
-    def _submit(self, flush: bool) -> None:
+    def _submit(self, flush: bool, wait_for_room: bool = True) -> None:
         batch, nbytes, n = self._batch, self._batch_bytes, self._batch_samples
         self._batch, self._batch_bytes, self._batch_samples = [], 0, 0
         if self._thread is None:  # written by the calling (receiving) thread
@@ -198,7 +254,8 @@ class RawStreamFile:
                 raise self.error
             return
         with self._cond:
-            while self._queued_bytes > self.max_queued_bytes and self.error is None and self._thread.is_alive():
+            while wait_for_room and self._queued_bytes > self.max_queued_bytes and self.error is None \
+                    and self._thread.is_alive():
                 self._cond.wait(0.1)  # the disk is slower than the stream: hold the stream back
             if self.error is not None:
                 raise self.error
@@ -207,43 +264,66 @@ class RawStreamFile:
             self._cond.notify_all()
 
     def close(self) -> None:
-        """Write what is gathered and queued (what fits, on a full disk: the rest is logged as lost) and close."""
-        if self._closed:
-            return
-        self._closed = True
+        """Write what is gathered and queued, then close the file (idempotent, thread-safe).
+
+        With ``threaded``, waits up to :attr:`close_timeout` seconds for the
+        I/O thread, which closes the file once it has written the queue. If
+        the disk is stalled longer, an error naming the file is logged and
+        this returns while the thread goes on: it completes the writes and
+        closes the file when the stalled write returns (closing the
+        descriptor under the write could send the late data into another file
+        that reused the descriptor's number).
+
+        On a write error, what fits is on disk and the samples lost are
+        logged; the error stays in :attr:`error` (see :meth:`check`).
+        """
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
         if self.error is None and self._batch:
             try:
-                self._submit(flush=True)
+                self._submit(flush=True, wait_for_room=False)  # its memory is held already: never wait here
             except OSError:
-                pass  # logged below
-        if self._thread is not None:
-            with self._cond:
-                self._queue.append(_CLOSE)
-                self._cond.notify_all()
-            join_thread(self._thread, 60, f"the writing thread of {self.path}", logger)
+                pass  # logged by _finish
+        if self._thread is None:
+            self._finish()
+            return
+        with self._cond:
+            self._queue.append(_CLOSE)
+            self._cond.notify_all()
+        join_thread(self._thread, self.close_timeout,
+                    f"{self.path}: the disk is stalled: the writing thread (it closes the file once its pending "
+                    f"write returns; {self.n_written - self.n_on_disk} samples not on disk yet)", logger)
+
+    def _finish(self) -> None:
+        """Log the samples a write error lost, and close the file (called by the thread that writes it)."""
         if self.error is not None and self.n_written != self.n_on_disk:
             logger.error("%s: could not write the last %d samples: %s", self.path, self.n_written - self.n_on_disk,
                          self.error)
         try:
             self.file.close()
-        except OSError:
-            pass
+        except OSError as exc:
+            logger.error("%s: closing the file failed: %s", self.path, exc)
 
     # -- the I/O thread ------------------------------------------------------------------
     def _io_loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue:
-                    self._cond.wait()
-                item = self._queue.popleft()
-            if item is _CLOSE:
-                return
-            batch, nbytes, n, flush = item
-            self._process(batch, n, flush)
-            del batch  # release the chunks' memory before waking the receiver
-            with self._cond:
-                self._queued_bytes -= nbytes
-                self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue:
+                        self._cond.wait()
+                    item = self._queue.popleft()
+                if item is _CLOSE:
+                    return
+                batch, nbytes, n, flush = item
+                self._process(batch, n, flush)
+                del batch  # release the chunks' memory before waking the receiver
+                with self._cond:
+                    self._queued_bytes -= nbytes
+                    self._cond.notify_all()
+        finally:  # this thread owns the descriptor: it is never closed under one of its writes
+            self._finish()
 
     def _process(self, batch: list, n: int, flush: bool) -> None:
         """Write one batch of ``n`` samples (then fsync and report a flush); failures go to :attr:`error`."""

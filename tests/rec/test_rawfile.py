@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import errno
+import logging
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -182,3 +185,53 @@ def test_a_description_that_cannot_be_written_fails_the_file(tmp_path, threaded)
     assert isinstance(f.error, DiskFullError) and "updating the description of" in str(f.error)
     with pytest.raises(DiskFullError):
         f.write(np.zeros((5, 2), "int32"))
+
+
+class _StalledFile(rawfile_module._DataFile):
+    """The real descriptor, whose writev waits (a stalled disk) until ``release`` is set; close is recorded."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.closed_by: list[str] = []
+
+    def writev(self, buffers):
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the stalled write"
+        return super().writev(buffers)
+
+    def close(self):
+        self.closed_by.append(threading.current_thread().name)
+        super().close()
+
+
+def test_close_on_a_stalled_disk_returns_and_leaves_the_descriptor_to_the_writing_thread(tmp_path, monkeypatch,
+                                                                                          caplog):
+    opened = []
+
+    def opener(path):
+        opened.append(_StalledFile(path))
+        return opened[-1]
+    monkeypatch.setattr(rawfile_module, "_open_data_file", opener)
+    data = ramp(200, (4,), "float32")
+    f = RawStreamFile(tmp_path / "stall.raw", np.dtype("float32"), (4,), threaded=True, name="stall-io",
+                      close_timeout=0.2)
+    disk = opened[0]
+    try:
+        inode = os.fstat(disk.fd).st_ino
+        f.write(data[:100])
+        f.flush()
+        assert disk.entered.wait(10), "the I/O thread never started writing"
+        f.write(data[100:])  # gathered while the disk is stalled: close() queues it
+        with caplog.at_level(logging.ERROR, logger=rawfile_module.__name__):
+            f.close()  # returns after close_timeout although the write has not
+        assert "stall.raw: the disk is stalled" in caplog.text
+        assert f._thread.is_alive() and disk.closed_by == []
+        assert os.fstat(disk.fd).st_ino == inode  # still our file's descriptor: nobody can reuse its number
+    finally:
+        disk.release.set()
+        f._thread.join(10)
+    assert not f._thread.is_alive() and disk.closed_by == ["stall-io"]  # closed by the thread, after its writes
+    assert f.error is None and f.n_on_disk == f.n_flushed == 200
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "stall.raw", "float32").reshape(-1, 4), data)
