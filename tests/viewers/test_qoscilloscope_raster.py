@@ -84,6 +84,46 @@ def test_incremental_frames_equal_a_full_repaint(qapp, mode, width):
     assert min(painted[5:]) < live.raster.width / 4  # frames repaint only their new columns
 
 
+def _two_frames(n: int, width: int, mode: str, first_end: int, second_end: int):
+    """A RasterTraces updated at ``first_end`` then ``second_end`` (points of an n-point window), and a fresh one."""
+    from lslacq.viewers.rastertraces import RasterTraces
+
+    scope = ScopeBuffer(1, size=n, decimate=1)  # n points, one per sample
+    data = np.random.default_rng(first_end * 100 + second_end).uniform(-1, 1, (second_end, 1)).astype("float32")
+    args = (1.0, mode, (width, 8), np.array([0]), np.ones(1, np.float32), np.zeros(1, np.float32),
+            np.array([RED], np.uint32), (-1.0, 1.0))
+    live = RasterTraces()
+    scope.feed(first_end, data[:first_end])
+    live.update_traces(scope, *args)
+    scope.feed(second_end, data[first_end:])
+    live.update_traces(scope, *args)
+    fresh = RasterTraces()
+    fresh.update_traces(scope, *args)
+    return live, fresh
+
+
+def test_scroll_frame_almost_a_window_after_the_previous_one(qapp):
+    """Regression (d70b7ed): a gap of n-1 points on 3 points per column raised 'columns [-1, 1) are outside'."""
+    live, fresh = _two_frames(6, 2, "scroll", 2, 7)  # 6 points on 2 columns; end 2 -> 7
+    assert fresh.raster.image.any()
+    np.testing.assert_array_equal(live.raster.image, fresh.raster.image)
+    assert live.boundingRect() == fresh.boundingRect()
+
+
+@pytest.mark.parametrize("mode", ["scan", "scroll"])
+@pytest.mark.parametrize("n,width", [(6, 2), (7, 2), (7, 3), (8, 3), (9, 4), (5, 5)])
+def test_any_gap_shorter_than_a_window_equals_a_full_repaint(qapp, mode, n, width):
+    # scroll: the oldest column may keep points (or the join from a point) older than the window, which a
+    # full repaint leaves out
+    skip = 1 if mode == "scroll" else 0
+    for first_end in range(1, 2 * n + 1):
+        for gap in range(1, n):  # a gap of a whole window or more is a full repaint anyway
+            live, fresh = _two_frames(n, width, mode, first_end, first_end + gap)
+            assert fresh.raster.image[:, skip:].any()
+            np.testing.assert_array_equal(live.raster.image[:, skip:], fresh.raster.image[:, skip:],
+                                          err_msg=f"{mode} n={n} width={width} end {first_end} -> +{gap}")
+
+
 @pytest.fixture
 def source():
     out = OutputStream(name="src")
