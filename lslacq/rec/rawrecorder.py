@@ -44,22 +44,17 @@ class _StreamWriter(ThreadPollInput):
         self.drain_timeout = 2.0
 
     def run(self) -> None:
-        stream, file, interval = self.input_stream, self.file, self.flush_interval
+        file, interval = self.file, self.flush_interval
         try:
             while not self._stop_event.is_set():
-                try:  # no separate poll: recv takes a waiting chunk at once and waits only when there is none
-                    pos, data = stream.recv(return_data=True, timeout=self.timeout)
-                except (StreamTimeoutError, BrokenStreamError):  # nothing came; a bad message is logged and counted
-                    pass
-                else:
-                    self.process_data(pos, data)
+                self._receive_one(self.timeout)
                 if file.due(time.monotonic(), interval):
                     file.flush()
                 file.check()
             # what was already queued when stop() was called belongs to the recording
             deadline = time.monotonic() + self.drain_timeout
-            while time.monotonic() < deadline and stream.poll(timeout=0):
-                self._receive_one()
+            while time.monotonic() < deadline and self._receive_one(0):
+                pass
         except StreamClosedError as exc:  # the source closed: the recording of this stream is complete
             logger.info("%s: %s", self.name, exc)
         except BaseException:
@@ -71,12 +66,21 @@ class _StreamWriter(ThreadPollInput):
             file.close()
         file.check()  # a failure while writing the tail is a failure of the recording
 
-    def _receive_one(self) -> None:
+    def _receive_one(self, timeout: float) -> bool:
+        """Receive one message, waiting at most ``timeout`` ms, and write its chunk.
+
+        No separate poll: ``recv`` takes a waiting chunk at once and waits
+        only when there is none. Returns False if nothing came in time (a
+        malformed message, logged and counted by the stream, counts as one).
+        """
         try:
-            pos, data = self.input_stream.recv(return_data=True)
+            pos, data = self.input_stream.recv(return_data=True, timeout=timeout)
+        except StreamTimeoutError:
+            return False
         except BrokenStreamError:
-            return  # logged and counted by the stream
+            return True  # logged and counted by the stream
         self.process_data(pos, data)
+        return True
 
     def process_data(self, pos: int, data: Any) -> None:
         data = np.asarray(data)
@@ -215,25 +219,55 @@ class RawRecorder(Node):
             write_json_atomic(self.dirname / ANNOTATIONS_FILE, self._annotations)
 
     def _start(self) -> None:
-        self._stopping_for_failure = False
         with self._lock:
+            states = {name: self._properties[name]["state"] for name in self.inputs}
             for name in self.inputs:
                 self._properties[name]["state"] = "recording"
             self._write_properties()
-        for name, inp in self.inputs.items():
-            params = inp.params
-            dtype = params.np_dtype
-            file = RawStreamFile(raw_path(self.dirname, name), dtype, params.frame_shape, fsync=self.fsync,
+        try:
+            for name, inp in self.inputs.items():
+                self._open_stream(name, inp)
+            for writer in self._writers.values():
+                writer.start()
+        except BaseException:
+            self._undo_start(states)
+            raise
+
+    def _open_stream(self, name: str, inp: InputStream) -> None:
+        """Open the raw file of one stream (its I/O thread starts) and make its receiving thread."""
+        params = inp.params
+        dtype = params.np_dtype
+        path = raw_path(self.dirname, name)
+        try:
+            file = RawStreamFile(path, dtype, params.frame_shape, fsync=self.fsync,
                                  stable=params.transfermode == "plaindata", name=f"{self.name}-io-{name}",
                                  threaded=True,
                                  on_flushed=lambda n_flushed, name=name: self._on_flush(name, n_flushed))
-            self._files[name] = file
-            writer = _StreamWriter(self, name, inp, file, flush_every_chunk=params.streamtype == "event"
-                                   or dtype.names is not None, expected_index=self._expected[name])
-            writer.failed.connect(lambda exc, n=name: self._on_writer_failed(n, exc))
-            self._writers[name] = writer
+        except OSError as exc:
+            raise OSError(exc.errno, f"{self.name}: cannot open {os.fspath(path)!r} to record stream {name!r}: "
+                                     f"{exc.strerror or exc}; the recorder did not start (check the directory's "
+                                     "permissions, the disk, and the open-file limit, `ulimit -n`)") from exc
+        self._files[name] = file
+        writer = _StreamWriter(self, name, inp, file, flush_every_chunk=params.streamtype == "event"
+                               or dtype.names is not None, expected_index=self._expected[name])
+        writer.failed.connect(lambda exc, n=name: self._on_writer_failed(n, exc))
+        self._writers[name] = writer
+
+    def _undo_start(self, states: dict[str, str]) -> None:
+        """After a failed start: end the threads and close the files already made, restore the states."""
         for writer in self._writers.values():
-            writer.start()
+            writer.stop()
+        for name, writer in self._writers.items():  # a started writer closes its file when it ends
+            join_thread(writer._thread, 15, f"{self.name}: writer of {name!r}", logger)
+        for name, file in self._files.items():  # close is idempotent; a writer still running closes its own
+            if name not in self._writers or not self._writers[name].is_alive():
+                file.close()
+        self._writers = {}
+        self._files = {}
+        with self._lock:
+            for name, state in states.items():
+                self._properties[name]["state"] = state
+            self._write_properties(force=True, quiet=True)
 
     def _stop(self) -> None:
         for writer in self._writers.values():

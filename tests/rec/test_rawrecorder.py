@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from rec_helpers import make_output, ramp, wait_until
 from lslacq.core.stream.events import EVENT_DTYPE, make_events
 from lslacq.rec import DiskFullError, RawRecorder, read_recording
 from lslacq.rec import _rawfile as rawfile_module
+from lslacq.rec import rawrecorder as rawrecorder_module
 
 # every sample format our devices stream: signals, digital words, audio, video frames, events
 FORMATS = {
@@ -208,7 +211,6 @@ def test_a_recording_in_pyacqs_own_format_reads(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real 1 MiB tmpfs (needs root and mount(8); skipped elsewhere)."""
-    import os
     import shutil
     import subprocess
 
@@ -246,3 +248,51 @@ def test_a_really_full_disk_keeps_the_data_written_before(tiny_disk):
         assert not recording.complete and 10_000 < n < 50_000
         np.testing.assert_array_equal(stream.data, data[:n])
     assert len(stream.data) == 0
+
+
+def _open_fds_to(path) -> list[str]:
+    """The descriptors of this process open on ``path`` (Linux: /proc/self/fd)."""
+    fds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                fds.append(fd)
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return fds
+
+
+def test_a_file_that_cannot_be_opened_fails_start_cleanly_and_a_later_start_records(tmp_path, monkeypatch):
+    real_file = rawrecorder_module.RawStreamFile
+
+    def open_file(path, *args, **kwargs):
+        if path.name == "b.raw":  # e.g. the process ran out of descriptors at the second stream
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(rawrecorder_module, "RawStreamFile", open_file)
+    outs = {name: make_output(name=name, dtype="int16", shape=(-1, 2), sample_rate=100.0) for name in "ab"}
+    data = ramp(50, (2,), "int16")
+    rec = RawRecorder(name="rec")
+    rec.configure(streams=outs, dirname=tmp_path / "emfile")
+    with outs["a"], outs["b"], rec:
+        rec.initialize()
+        with pytest.raises(OSError, match=r"rec: cannot open '.*b\.raw' to record stream 'b': Too many open files"
+                           ) as failure:
+            rec.start()
+        assert failure.value.errno == errno.EMFILE and not rec.running()
+        # the first stream's file was opened and its I/O thread started: both are gone
+        assert [t.name for t in threading.enumerate() if t.name.startswith("rec-")] == []
+        assert _open_fds_to(tmp_path / "emfile" / "a.raw") == [] and rec._files == rec._writers == {}
+        props = json.loads((tmp_path / "emfile" / "stream_properties.json").read_text())
+        assert props["a"]["state"] == props["b"]["state"] == "initialized"
+        monkeypatch.undo()  # the files open now: the same recorder starts and records
+        rec.start()
+        for out in outs.values():
+            out.send(data)
+        wait_until(lambda: all(f.n_written == 50 for f in rec._files.values()), what="both streams received")
+        rec.stop()
+    with read_recording(tmp_path / "emfile") as recording:
+        assert recording.complete
+        for name in "ab":
+            np.testing.assert_array_equal(recording[name].data, data)
