@@ -296,3 +296,45 @@ def test_a_file_that_cannot_be_opened_fails_start_cleanly_and_a_later_start_reco
         assert recording.complete
         for name in "ab":
             np.testing.assert_array_equal(recording[name].data, data)
+
+
+def _send_malformed(out, inp) -> None:
+    with out._lock:  # a raw message on the output's ROUTER socket, routed to the recorder's input
+        out.socket.send_multipart([inp.identity, b"garbage", b"x"])
+
+
+def test_a_malformed_message_is_skipped_while_recording_and_while_draining_at_stop(tmp_path, monkeypatch):
+    out = make_output(dtype="float32", shape=(-1, 2), sample_rate=100.0)
+    data = ramp(40, (2,), "float32")
+    held, release = threading.Event(), threading.Event()
+    real_process = rawrecorder_module._StreamWriter.process_data
+
+    def process_data(self, pos, chunk):
+        if pos == 20:  # the second chunk: hold the writer while more messages queue and stop() is asked
+            held.set()
+            assert release.wait(10), "the test never released the writer"
+        real_process(self, pos, chunk)
+
+    monkeypatch.setattr(rawrecorder_module._StreamWriter, "process_data", process_data)
+    rec = RawRecorder(name="rec")
+    rec.configure(streams={"sig": out}, dirname=tmp_path / "bad")
+    inp = rec.inputs["sig"]
+    with out, rec:
+        rec.initialize()
+        rec.start()
+        try:
+            _send_malformed(out, inp)  # received by the recording loop
+            out.send(data[:10])
+            out.send(data[10:20])
+            assert held.wait(10), "the writer never received the second chunk"
+            _send_malformed(out, inp)  # queued before stop(): received by the drain
+            out.send(data[20:30])
+            out.send(data[30:])
+            rec._writers["sig"].stop()  # what rec.stop() asks first: the writer drains what is queued
+        finally:
+            release.set()
+        rec.stop()
+    assert inp.bad_messages == 2 and rec.error is None
+    with read_recording(tmp_path / "bad") as recording:
+        assert recording.complete
+        np.testing.assert_array_equal(recording["sig"].data, data)
