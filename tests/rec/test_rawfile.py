@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import inspect
 import logging
 import os
 import threading
@@ -235,3 +236,17 @@ def test_close_on_a_stalled_disk_returns_and_leaves_the_descriptor_to_the_writin
     assert not f._thread.is_alive() and disk.closed_by == ["stall-io"]  # closed by the thread, after its writes
     assert f.error is None and f.n_on_disk == f.n_flushed == 200
     np.testing.assert_array_equal(np.fromfile(tmp_path / "stall.raw", "float32").reshape(-1, 4), data)
+
+
+@pytest.mark.parametrize("method, raises", [("write", True), ("due", False), ("flush", True), ("check", True),
+                                            ("close", False)])
+def test_the_public_methods_have_numpydoc_sections(method, raises):
+    function = getattr(RawStreamFile, method)
+    doc = inspect.getdoc(function)
+    signature = inspect.signature(function)
+    assert "\n\n" in doc, f"{method}: only a one-line docstring"
+    for name in list(signature.parameters)[1:]:
+        assert "Parameters\n----------" in doc and f"\n{name} : " in doc, f"{method}: parameter {name!r} undocumented"
+    if signature.return_annotation not in ("None", None):
+        assert "Returns\n-------" in doc, f"{method}: the return value is undocumented"
+    assert ("Raises\n------\nOSError" in doc) == raises, f"{method}: Raises section"
