@@ -20,6 +20,7 @@ __all__ = ["ImageViewer"]
 
 logger = logging.getLogger(__name__)
 
+
 def _count(node_name: str, argument: str, value: Any) -> int:
     """``value`` as an integer >= 1, or a ValueError naming ``argument``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -31,7 +32,7 @@ class _VideoCell:
     """One video of an ImageViewer: its view and status line in the grid, its newest frame, its counters.
 
     ``on_frames`` runs in the input's poller thread and only keeps the
-    newest frame; ``draw`` and ``status_text`` run in the GUI thread.
+    newest frame; ``draw``, ``update_rate`` and ``status_text`` run in the GUI thread.
     """
 
     def __init__(self, input_name: str, grid: QtWidgets.QGridLayout, row: int, col: int):
@@ -118,14 +119,21 @@ class _VideoCell:
         self._drawn_index = index
         self.frames_drawn += 1
 
-    def status_text(self, lost: int, now: float) -> str:
-        """``video0: 640x480 RGB, 29.9 fps, 3 skipped, 0 lost`` (frames received per second, over a second)."""
+    def update_rate(self, now: float) -> None:
+        """Measure :attr:`rate`: frames received per second since the mark set a second or more before ``now``.
+
+        The first call only sets the mark; :attr:`rate` stays None until a
+        call at least a second later.
+        """
         mark = self._rate_mark
         if mark is None:
             self._rate_mark = (now, self.frames_received)
         elif now - mark[0] >= 1.0:
             self.rate = (self.frames_received - mark[1]) / (now - mark[0])
             self._rate_mark = (now, self.frames_received)
+
+    def status_text(self, lost: int) -> str:
+        """``video0: 640x480 RGB, 29.9 fps, 3 skipped, 0 lost`` (the :attr:`rate` last measured)."""
         height, width = self.frame_shape[:2]
         channels = self.frame_shape[2] if len(self.frame_shape) == 3 else 1
         kind = {1: "grey", 3: "RGB", 4: "RGBA"}[channels]
@@ -191,6 +199,7 @@ class ImageViewer(WidgetNode):
         self.levels: tuple[float, float] | None = None
         self.show_status = True
         self.cells: list[_VideoCell] = []
+        self._clock = time.monotonic  # the rates' clock (a test may set another)
         self._set_inputs(1)
         self._make_grid(1)
 
@@ -303,21 +312,27 @@ class ImageViewer(WidgetNode):
             interval = 1000.0 / max(rates) if rates else 33.0
         self.set_refresh_interval(max(5.0, interval))
         self._status_time = 0.0
+        now = self._clock()
         for cell in self.cells:
             cell.prepare(self.inputs[cell.input_name].params, self.levels)
             self.add_poller(cell.input_name, cell.on_frames)
+            cell.update_rate(now)
             cell.status.setVisible(self.show_status)
-            cell.status.setText(cell.status_text(0, time.monotonic()))
+            cell.status.setText(cell.status_text(0))
 
     def _refresh(self) -> None:
+        now = self._clock()
         for cell in self.cells:
             cell.draw()
-        now = time.monotonic()
+            cell.update_rate(now)  # video_counters()['rate'] too, whether or not the status lines are shown
         if self.show_status and now - self._status_time >= 0.25:
             self._status_time = now
             for cell in self.cells:
-                lost = int(getattr(self.inputs[cell.input_name], "lost_samples", 0))
-                cell.status.setText(cell.status_text(lost, now))
+                cell.status.setText(cell.status_text(self._lost_frames(cell)))
+
+    def _lost_frames(self, cell: _VideoCell) -> int:
+        """Frames of ``cell``'s video never received (its input's ``lost_samples``)."""
+        return int(getattr(self.inputs[cell.input_name], "lost_samples", 0))
 
     def poll_socket(self) -> None:
         """pyacq's name for one redraw."""
@@ -329,13 +344,22 @@ class ImageViewer(WidgetNode):
         return self.cells[video].status.text() if self.show_status else ""
 
     def video_counters(self) -> list[dict]:
-        """Per video, in input order: ``input``, ``frames_received``, ``frames_drawn``, ``skipped_frames``,
-        ``lost_samples`` (frames never received) and ``rate`` (frames per second received over the last
-        second, None until measured)."""
+        """Counters of each video.
+
+        Returns
+        -------
+        list of dict
+            One dict per video, in input order, with keys ``input`` (the
+            input's name), ``frames_received``, ``frames_drawn``,
+            ``skipped_frames`` (received but never drawn), ``lost_samples``
+            (frames never received) and ``rate`` (frames per second received,
+            measured over a second or more by the display's refreshes; None
+            until measured). The rate is measured whether or not the status
+            lines are shown.
+        """
         return [{"input": cell.input_name, "frames_received": cell.frames_received,
                  "frames_drawn": cell.frames_drawn, "skipped_frames": cell.skipped_frames,
-                 "lost_samples": int(getattr(self.inputs[cell.input_name], "lost_samples", 0)),
-                 "rate": cell.rate} for cell in self.cells]
+                 "lost_samples": self._lost_frames(cell), "rate": cell.rate} for cell in self.cells]
 
     def counters(self) -> dict:
         """Node counters plus ``frames_drawn`` and ``skipped_frames`` (received but never shown), all videos."""

@@ -135,9 +135,14 @@ def test_frames_of_the_wrong_shape_are_refused(qapp):
 # -- the multi-video grid: configure(num_video=N, nb_column=C), inputs video0 ... video<N-1> ---------------------
 
 @contextlib.contextmanager
-def _grid(sources, size, **configure):
-    """A running grid viewer of ``sources`` (video0, video1...); closes it and them at exit."""
+def _grid(sources, size, clock=None, **configure):
+    """A running grid viewer of ``sources`` (video0, video1...); closes it and them at exit.
+
+    ``clock``: the viewer's clock for the frame rates (default time.monotonic).
+    """
     viewer = ImageViewer(name="grid")
+    if clock is not None:
+        viewer._clock = clock
     try:
         viewer.configure(num_video=len(sources), **configure)
         for i, source in enumerate(sources):
@@ -213,25 +218,43 @@ def test_grid_cells_take_grey_and_rgb_frames_of_any_size(qapp):
         assert viewer.cells[0].frame_shape == (30, 80) and viewer.cells[1].frame_shape == (H, W, 3)
 
 
+def _send_one_by_one(qapp, viewer, source, count: int, shape=(H, W, 3)) -> None:
+    """Send ``count`` frames one at a time (a latest_only input may skip frames sent in a burst)."""
+    for _ in range(count):
+        expected = viewer.frames_received + 1
+        source.send(np.zeros((1,) + shape, np.uint8))
+        wait_until(qapp, lambda e=expected: viewer.frames_received == e, what=f"frame {expected}")
+
+
 def test_each_video_has_its_status_line(qapp):
     sources = [_source((H, W, 3)), _source((H, H))]
-    with _grid(sources, (400, 200), nb_column=2) as viewer:
+    clock = [time.monotonic()]
+    with _grid(sources, (400, 200), clock=lambda: clock[0], nb_column=2) as viewer:
         assert viewer.status_text(0) == f"video0: {W}x{H} RGB, waiting for frames"
         assert viewer.status_text(1) == f"video1: {H}x{H} grey, waiting for frames"
-        sources[0].send(np.zeros((1, H, W, 3), np.uint8))
-        wait_until(qapp, lambda: viewer.frames_received == 1, what="a frame")
+        _send_one_by_one(qapp, viewer, sources[0], 1)
         viewer._status_time = 0.0  # the status is updated at most 4 times a second
         viewer.refresh()
         assert viewer.status_text(0) == f"video0: {W}x{H} RGB, - fps, 0 skipped, 0 lost"  # rate: after 1 s
         assert viewer.status_text(1).endswith("waiting for frames")
-        # the rate: frames received between two status updates at least a second apart
-        cell, now = viewer.cells[0], time.monotonic() + 10.0
-        cell.status_text(0, now=now)
-        for k in range(2, 5):  # one at a time: a latest_only input may skip frames sent in a burst
-            sources[0].send(np.zeros((1, H, W, 3), np.uint8))
-            wait_until(qapp, lambda k=k: viewer.frames_received == k, what=f"frame {k}")
-        assert cell.status_text(0, now=now + 2.0).startswith(f"video0: {W}x{H} RGB, 1.5 fps, ")
-        assert viewer.video_counters()[0]["rate"] == 1.5 and viewer.video_counters()[1]["rate"] is None
+        # the rate: frames received between two refreshes at least a second apart
+        _send_one_by_one(qapp, viewer, sources[0], 3)
+        clock[0] += 2.0
+        viewer.refresh()
+        assert viewer.status_text(0).startswith(f"video0: {W}x{H} RGB, 2.0 fps, ")  # 4 frames in 2 s
+        assert [c["rate"] for c in viewer.video_counters()] == [2.0, 0.0]
+
+
+def test_rates_are_measured_with_the_status_lines_off(qapp):
+    sources = [_source((H, W, 3)), _source((H, H))]
+    clock = [100.0]
+    with _grid(sources, (400, 200), clock=lambda: clock[0], nb_column=2, show_status=False) as viewer:
+        assert [c["rate"] for c in viewer.video_counters()] == [None, None]
+        _send_one_by_one(qapp, viewer, sources[0], 3)
+        clock[0] = 102.0
+        viewer.refresh()
+        assert [c["rate"] for c in viewer.video_counters()] == [1.5, 0.0]  # 3 frames in 2 s, none
+        assert viewer.status_text(0) == "" and not viewer.cells[0].status.isVisible()
 
 
 def test_single_video_names_and_status_off(qapp):
