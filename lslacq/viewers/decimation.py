@@ -224,8 +224,13 @@ class ScopeBuffer:
 
     @property
     def end(self) -> int:
-        """Absolute index of the last display point + 1."""
-        return self._points.end
+        """Absolute index of the last display point + 1 (read under the lock: :meth:`feed` may run meanwhile).
+
+        A frame reads it once and draws points ``[end - n_points, end)``
+        (:meth:`read_points`), so everything it draws stops at the same point.
+        """
+        with self._lock:
+            return self._points.end
 
     def get_raw(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """Copy of raw samples ``[start, stop)`` (default: the whole window); missing ones are NaN."""

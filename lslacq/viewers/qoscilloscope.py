@@ -6,6 +6,7 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -543,28 +544,30 @@ class QOscilloscope(WidgetNode):
     def _refresh(self) -> None:
         mode = self.params["mode"]
         n, decimate = self._scope.n_points, self._scope.decimate
+        # the input thread feeds the scope meanwhile: the frame (every plot, the events, the status) ends here
+        end = self._scope.end
         frame: list = []  # the window's points, read once if a plot draws curves
 
-        def points() -> tuple[int, np.ndarray]:
+        def points() -> np.ndarray:
             if not frame:
-                frame.append(self._scope.points())
+                frame.append(self._scope.read_points(end - n, end)[1])
             return frame[0]
 
-        end = self._scope.end
         for plot, traces, channels, ylim in self._plot_channels():
-            end = self._draw_plot(plot, traces, channels, ylim, mode, points)
+            self._draw_plot(plot, traces, channels, ylim, mode, end, points)
         self._draw_labels(-n * decimate / self.sample_rate if mode == "scroll" else 0.0, self._visibles,
                           self._gains, self._offsets)
         self._draw_events(end * decimate, n * decimate, mode)
         self._update_status(end * decimate)
 
     def _draw_plot(self, plot: pg.PlotItem, traces: RasterTraces, channels: np.ndarray, ylim: tuple[float, float],
-                   mode: str, points) -> int:
-        """Draw ``channels`` in ``plot`` and set its range; return the end (point index) drawn.
+                   mode: str, end: int, points: Callable[[], np.ndarray]) -> None:
+        """Draw ``channels`` in ``plot`` up to point ``end`` (the frame's) and set its range.
 
         A window with at least as many points as the plot has pixel columns is
         drawn as one image (``traces``, see :mod:`lslacq.viewers.raster`),
-        a sparser one as a curve per channel.
+        a sparser one as a curve per channel (``points()``: the window's points
+        ``[end - n_points, end)``).
         """
         n, decimate = self._scope.n_points, self._scope.decimate
         size = self._plot_pixels(plot.vb)
@@ -573,23 +576,22 @@ class QOscilloscope(WidgetNode):
             traces.set_active(dense)
             self._show_curves()
         if dense:
-            end = traces.update_traces(self._scope, self.sample_rate, mode, size, channels, self._gains[channels],
-                                       self._offsets[channels], self._colors[channels], ylim)
+            traces.update_traces(self._scope, end, self.sample_rate, mode, size, channels, self._gains[channels],
+                                 self._offsets[channels], self._colors[channels], ylim)
         else:
-            end = self._draw_curves(mode, channels, *points())
+            self._draw_curves(mode, channels, end, points())
         xsize = n * decimate / self.sample_rate
         x0 = -xsize if mode == "scroll" else 0.0
         plot.setXRange(x0, x0 + xsize, padding=0)
         plot.setYRange(*ylim, padding=0)
-        return end
 
     def _show_curves(self) -> None:
         """Show the curves of the visible channels, none where the traces are drawn as an image."""
         for i, curve in enumerate(self.curves):
             curve.setVisible(bool(self._visibles[i]) and not self._channel_traces[i].active)
 
-    def _draw_curves(self, mode: str, channels: np.ndarray, end: int, pts: np.ndarray) -> int:
-        """Draw ``channels`` of the window's points ``pts`` (ending at point ``end``) as curves; return ``end``."""
+    def _draw_curves(self, mode: str, channels: np.ndarray, end: int, pts: np.ndarray) -> None:
+        """Draw ``channels`` of the window's points ``pts`` (ending at point ``end``) as curves."""
         n = pts.shape[0]
         pts = pts[:, channels]
         if mode == "scan":
@@ -604,7 +606,6 @@ class QOscilloscope(WidgetNode):
                 self.curves[c].setData(x, ys[k], connect="all", skipFiniteCheck=True)
             else:
                 self.curves[c].setData(x, ys[k], connect="finite")
-        return end
 
     def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
         show = self.params["display_labels"]
@@ -624,7 +625,7 @@ class QOscilloscope(WidgetNode):
         size = self._scope.n_points * self._scope.decimate
         if self.params["mode"] == "scan":
             return (index % size) / self.sample_rate
-        head = self._scope._points.end * self._scope.decimate if head is None else head
+        head = self._scope.end * self._scope.decimate if head is None else head
         return (index - head) / self.sample_rate
 
     def _draw_events(self, head: int, size: int, mode: str) -> None:

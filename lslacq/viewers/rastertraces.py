@@ -64,15 +64,20 @@ class RasterTraces(pg.GraphicsObject):
         """Repaint the whole window at the next update."""
         self._key = None
 
-    def update_traces(self, scope: ScopeBuffer, sample_rate: float, mode: str, size_px: tuple[int, int],
+    def update_traces(self, scope: ScopeBuffer, end: int, sample_rate: float, mode: str, size_px: tuple[int, int],
                       channels: np.ndarray, gains: np.ndarray, offsets: np.ndarray, colors: np.ndarray,
-                      ylim: tuple[float, float]) -> int:
-        """Paint the new points of ``scope``; return the end (absolute point index) drawn.
+                      ylim: tuple[float, float]) -> None:
+        """Paint the points of ``scope`` up to ``end`` that are not painted yet.
 
         Parameters
         ----------
         scope : ScopeBuffer
             The decimated points.
+        end : int
+            Absolute index of the last point of the frame + 1: the
+            :attr:`ScopeBuffer.end <lslacq.viewers.decimation.ScopeBuffer.end>`
+            the frame read once, so that every plot of a frame stops at the
+            same point while the input thread keeps feeding ``scope``.
         sample_rate : float
             Raw samples per second (x is in seconds).
         mode : str
@@ -94,7 +99,7 @@ class RasterTraces(pg.GraphicsObject):
         height = max(1, int(size_px[1]))
         key = (height, ncol, per_column, n, decimate, mode, tuple(ylim), channels.tobytes(), gains.tobytes(),
                offsets.tobytes(), colors.tobytes())
-        end = scope.end
+        end = int(end)
         full = key != self._key or end < self._done or end - self._done >= n
         raster = self.raster
         if full:
@@ -143,7 +148,6 @@ class RasterTraces(pg.GraphicsObject):
             self._qimage = pg.functions.ndarray_to_qimage(raster.image,
                                                           QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         self.update()
-        return end
 
     def _paint(self, scope: ScopeBuffer, start: int, stop: int, column: int, per_column: int, channels, gains,
                offsets, colors, ylim) -> int:

@@ -126,3 +126,36 @@ def test_time_axes_line_up_and_one_bottom_axis(qapp, viewer, source):
     viewer.by_channel_params[2, "visible"] = False
     render(qapp, viewer)
     assert viewer.plots[1].getAxis("bottom").isVisible() and not viewer.plots[2].isVisible()
+
+
+@pytest.mark.parametrize("xsize", [2.0, 0.3])  # drawn as an image; as curves
+def test_every_plot_of_a_frame_ends_at_the_same_sample(qapp, viewer, source, xsize):
+    """A chunk fed while a frame is drawn (the input thread) shows in no plot of that frame, then in all."""
+    viewer.params.update(xsize=xsize, auto_decimate=False, decimate=1)
+    _send(qapp, viewer, source, np.zeros((2000, 3), "float32"))
+    draw_plot, armed = viewer._draw_plot, [True]
+
+    def draw_then_feed(*args, **kwargs):
+        result = draw_plot(*args, **kwargs)
+        if armed:  # after the first plot: the input thread delivers a step to 8 on every channel
+            armed.clear()
+            viewer._scope.feed(2100, np.full((100, 3), 8.0, "float32"))
+        return result
+
+    viewer._draw_plot = draw_then_feed
+    viewer.refresh()
+    assert not armed and viewer._drawn_head == 2000  # the status line counts the frame's end too
+    image = viewer.grab_array()
+
+    def step_rows(image):
+        """Per plot: whether its channel is drawn at y = 8 near the right edge."""
+        found = []
+        for plot, rgb in enumerate((RED, GREEN, BLUE)):
+            col, row = _pixel(viewer, plot, -0.02, 8.0, image)
+            rows = rows_of(color_mask(image, rgb), col, halfwidth=2)
+            found.append(bool(rows.size) and int(np.abs(rows - row).min()) <= 2)
+        return found
+
+    assert step_rows(image) == [False, False, False]  # the frame ended at sample 2000 in every plot
+    viewer.refresh()
+    assert step_rows(viewer.grab_array()) == [True, True, True]  # the next frame shows it everywhere

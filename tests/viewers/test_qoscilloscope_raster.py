@@ -71,12 +71,12 @@ def test_incremental_frames_equal_a_full_repaint(qapp, mode, width):
         n = sizes[k % len(sizes)]
         scope.feed(pos + n, data[pos:pos + n])
         pos += n
-        live.update_traces(scope, *args)
+        live.update_traces(scope, scope.end, *args)
         painted.append(live.columns_painted)
         if pos > 12000:
             break
     fresh = RasterTraces()
-    fresh.update_traces(scope, *args)
+    fresh.update_traces(scope, scope.end, *args)
     assert live.raster.image.any()
     skip = 2 if mode == "scroll" else 0  # the oldest column holds points older than the window
     np.testing.assert_array_equal(live.raster.image[:, skip:], fresh.raster.image[:, skip:])
@@ -94,11 +94,11 @@ def _two_frames(n: int, width: int, mode: str, first_end: int, second_end: int):
             np.array([RED], np.uint32), (-1.0, 1.0))
     live = RasterTraces()
     scope.feed(first_end, data[:first_end])
-    live.update_traces(scope, *args)
+    live.update_traces(scope, scope.end, *args)
     scope.feed(second_end, data[first_end:])
-    live.update_traces(scope, *args)
+    live.update_traces(scope, scope.end, *args)
     fresh = RasterTraces()
-    fresh.update_traces(scope, *args)
+    fresh.update_traces(scope, scope.end, *args)
     return live, fresh
 
 
