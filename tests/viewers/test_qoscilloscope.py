@@ -104,7 +104,7 @@ def test_per_channel_colours_gain_offset_and_visible(qapp, viewers, make_source)
     assert not color_mask(image, RED).any() and color_mask(image, GREEN).any()
 
 
-@pytest.mark.parametrize("method,spike_visible", [("min_max", True), ("pure_decimate", False)])
+@pytest.mark.parametrize("method,spike_visible", [("min_max", True), ("pure_decimate", False), ("mean", False)])
 def test_min_max_keeps_a_one_sample_spike(qapp, viewers, make_source, method, spike_visible):
     source = make_source(nb_channel=1, sample_rate=10000.0)
     viewer = _scope(viewers, source, xsize=10.0, mode="scroll", ylim_min=-10, ylim_max=10,
@@ -118,6 +118,65 @@ def test_min_max_keeps_a_one_sample_spike(qapp, viewers, make_source, method, sp
     _, row_spike = to_pixel(viewer, -5.0, 8.0, image)
     col_spike, _ = to_pixel(viewer, (54321 - 100000) / 10000.0, 8.0, image)
     assert red[row_spike - 2:row_spike + 3, col_spike - 3:col_spike + 4].any() == spike_visible
+
+
+@pytest.mark.parametrize("decimate", [10, 40])  # 1000 points: drawn as an image; 250: as curves
+@pytest.mark.parametrize("method,levels", [("mean", [0.0]), ("pure_decimate", [6.0]), ("min_max", [6.0, -6.0])])
+def test_decimation_methods_draw_a_fast_square_wave_at_their_level(qapp, viewers, make_source, decimate, method,
+                                                                   levels):
+    """+6/-6 on alternate samples: its mean over a bin is 0, its first sample +6, its min/max the whole swing."""
+    source = make_source(nb_channel=1)
+    viewer = _scope(viewers, source, xsize=10.0, mode="scroll", ylim_min=-10, ylim_max=10, auto_decimate=False,
+                    decimate=decimate, decimation_method=method)
+    viewer.start()
+    data = np.where(np.arange(10000) % 2 == 0, 6.0, -6.0).astype("float32")[:, None]
+    image = _send_all(qapp, viewer, source, data, chunk=1000)
+    assert viewer.traces.active == (decimate == 10)
+    red = color_mask(image, RED)
+    rows_at = {y: to_pixel(viewer, -5.0, y, image)[1] for y in (6.0, 0.0, -6.0)}
+    for x in (-7.5, -5.0, -2.5):
+        col = to_pixel(viewer, x, 0.0, image)[0]
+        rows = rows_of(red, col, halfwidth=3)  # curves: a min/max zigzag peaks every 5 columns
+        assert rows.size, (x, method)
+        near = {y for y, row in rows_at.items() if np.abs(rows - row).min() <= 2}
+        if method == "min_max":  # a vertical run from -6 to +6
+            assert near == {6.0, 0.0, -6.0} and rows.min() >= rows_at[6.0] - 2 and rows.max() <= rows_at[-6.0] + 2
+        else:  # a flat line at its level only
+            assert near == set(levels) and np.ptp(rows) <= 4, (x, method, rows, rows_at)
+
+
+def _label_box(viewer, y: float, image):
+    """Pixels right of the plot's left edge around y, where a channel label centred at y is drawn."""
+    col, row = to_pixel(viewer, -1.0, y, image)
+    return image[row - 6:row + 7, col + 2:col + 40]
+
+
+def test_display_labels_shows_and_hides_the_channel_names(qapp, viewers, make_source):
+    source = make_source(nb_channel=2)
+    viewer = _scope(viewers, source, xsize=1.0, mode="scroll", ylim_min=-10, ylim_max=10)
+    viewer.by_channel_params[0, "offset"] = 5.0  # labels at offset + gain * centre (0 before auto_scale)
+    viewer.by_channel_params[1, "offset"] = -5.0
+    viewer.start()
+    data = np.full((1000, 2), 8.0, "float32")  # traces at 13 (out of range) and 3: away from the labels
+    image = _send_all(qapp, viewer, source, data)
+    for y in (5.0, -5.0):
+        assert not _label_box(viewer, y, image)[..., :3].any(), y  # black: no label
+    viewer.params["display_labels"] = True
+    image = render(qapp, viewer)
+    assert all(label.isVisible() for label in viewer.channel_labels)
+    for y, rgb in ((5.0, RED), (-5.0, GREEN)):
+        box = _label_box(viewer, y, image)
+        lit = box[..., :3].max(axis=2) > 30
+        assert lit.mean() > 0.3, (y, lit.mean())  # the label's grey fill
+        assert color_mask(box, rgb, tol=80).sum() >= 5, y  # its text, in the channel's colour
+    viewer.by_channel_params[1, "visible"] = False  # a hidden channel has no label
+    image = render(qapp, viewer)
+    assert _label_box(viewer, 5.0, image)[..., :3].max(axis=2).max() > 30
+    assert not _label_box(viewer, -5.0, image)[..., :3].any()
+    viewer.params["display_labels"] = False
+    image = render(qapp, viewer)
+    assert not any(label.isVisible() for label in viewer.channel_labels)
+    assert not _label_box(viewer, 5.0, image)[..., :3].any()
 
 
 @pytest.mark.parametrize("mode", ["scroll", "scan"])

@@ -80,6 +80,51 @@ def test_stacks_sweeps_aligned_on_the_trigger(qapp, source):
     assert viewer.trigger.closed() and viewer.triggeraccumulator.closed()
 
 
+def _pinkish(image):
+    """The mean trace: the channel colour made lighter (pure red -> about (255, 178, 178))."""
+    rgb = image[..., :3].astype(int)
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return (red > 200) & (green > 100) & (red > green + 40) & (np.abs(green - blue) < 30)
+
+
+def test_mean_trace_is_drawn_at_the_mean_of_sweeps_of_different_amplitudes(qapp, source):
+    viewer = QTriggeredOscilloscope(name="trig")
+    try:
+        viewer.configure(with_user_dialog=False)
+        viewer.input.connect(source)
+        viewer.initialize()
+        viewer.trigger.params.update(threshold=0.0, front="+", debounce_mode="no-debounce")
+        viewer.triggeraccumulator.params.update(stack_size=4, left_sweep=-0.1, right_sweep=0.12)
+        viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False)
+        viewer.by_channel_params["ch0", "color"] = "#ff0000"
+        viewer.resize(600, 400)
+        viewer.show()
+        viewer.start()
+        data = np.full((3500, 1), -6.0, "float32")
+        levels = [1.0, 9.0, 1.0, 9.0, 1.0, 9.0]  # the 4 sweeps stacked: 1, 9, 1, 9 after the trigger
+        for edge, level in zip(EDGES, levels):
+            data[edge:edge + 150, 0] = level
+        data[EDGES[-2] - 100:EDGES[-2], 0] = -2.0  # and before it: -6, -6, -2, -6
+        for i in range(0, len(data), 50):
+            source.send(data[i:i + 50], index=i + 50)
+        wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == len(EDGES), what="every trigger")
+        image = _render(qapp, viewer)
+        sweeps, mean = _reddish(image) & ~_pinkish(image), _pinkish(image)
+        for x, sweep_levels, mean_level in ((0.06, (1.0, 9.0), 5.0), (-0.05, (-6.0, -2.0), -5.0)):
+            col, row_mean = to_pixel(viewer, x, mean_level, image)
+            rows = rows_of(mean, col)
+            assert rows.size and np.abs(rows - row_mean).max() <= 3, (x, row_mean, rows)
+            for level in sweep_levels:  # each sweep at its own row, the mean at none of them
+                row = to_pixel(viewer, x, level, image)[1]
+                assert np.abs(rows_of(sweeps, col) - row).min() <= 2, (x, level)
+                assert np.abs(rows - row).min() > 10, (x, level, rows)
+        viewer.params["show_mean"] = False
+        image = _render(qapp, viewer)
+        assert not _pinkish(image).any() and _reddish(image).any()
+    finally:
+        viewer.close()
+
+
 def test_digital_trigger_and_bad_configuration(qapp, source):
     viewer = QTriggeredOscilloscope(name="trig")
     try:
