@@ -215,9 +215,21 @@ class ScopeBuffer:
             return end, self._points.read(end - self.n_points, end)
 
     def read_points(self, start: int, stop: int) -> tuple[int, np.ndarray]:
-        """Return ``(end, points)``: a copy of points ``[start, stop)`` (absolute point indexes), and :attr:`end`.
+        """Copy display points ``[start, stop)`` (absolute point indexes).
 
-        Points outside the window or not received yet are NaN.
+        Parameters
+        ----------
+        start, stop : int
+            Absolute indexes of the first point and of the point after the
+            last one; ``stop <= start`` gives no points.
+
+        Returns
+        -------
+        end : int
+            :attr:`end` when the points were read (read under the same lock).
+        points : numpy.ndarray
+            ``(max(0, stop - start), nb_channel)`` float32 copy; points outside
+            the window or not received yet are NaN.
         """
         with self._lock:
             return self._points.end, self._points.read(int(start), int(stop))

@@ -165,11 +165,25 @@ class QOscilloscopeMultiPlot(QOscilloscope):
         self.refresh()
 
     def ylim_zoom(self, channel: int, factor: float) -> None:
-        """Zoom the y range of ``channel``'s plot by ``factor`` around its centre (the mouse wheel)."""
+        """Zoom the y range of one channel's plot around its centre (what the mouse wheel over it does).
+
+        Parameters
+        ----------
+        channel : int
+            Index of the channel (and of its plot).
+        factor : float
+            Zoom factor: the range becomes ``1 / factor`` as tall (> 1 zooms in).
+        """
         self._zoom([channel], factor)
 
     def gain_zoom(self, factor: float) -> None:
-        """Zoom every plot's y range by ``factor``."""
+        """Zoom the y range of every plot around its centre.
+
+        Parameters
+        ----------
+        factor : float
+            Zoom factor: each range becomes ``1 / factor`` as tall (> 1 zooms in).
+        """
         self._zoom(range(self.nb_channel), factor)
 
     def _zoom(self, channels, factor: float) -> None:

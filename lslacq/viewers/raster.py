@@ -26,7 +26,20 @@ __all__ = ["TraceRaster", "argb32"]
 
 
 def argb32(rgba: tuple[int, int, int, int] | list[int]) -> int:
-    """Pack an ``(r, g, b, a)`` colour (0-255) into a premultiplied ARGB32 pixel value."""
+    """Pack a colour into a premultiplied ARGB32 pixel value.
+
+    Parameters
+    ----------
+    rgba : (int, int, int, int)
+        Red, green, blue and alpha, each 0-255 (not premultiplied).
+
+    Returns
+    -------
+    int
+        ``alpha << 24 | red << 16 | green << 8 | blue``, each colour
+        component multiplied by ``alpha / 255`` (QImage's
+        ``Format_ARGB32_Premultiplied``).
+    """
     r, g, b, a = (int(v) for v in rgba)
     r, g, b = (v * a // 255 for v in (r, g, b))
     return (a << 24) | (r << 16) | (g << 8) | b
@@ -56,18 +69,43 @@ class TraceRaster:
         return self.image.shape[1]
 
     def resize(self, height: int, width: int) -> None:
-        """Make the image ``height`` x ``width`` (a new, empty image if the size changes)."""
+        """Make the image ``height`` x ``width``; a new, empty image if the size changes, else unchanged.
+
+        Parameters
+        ----------
+        height, width : int
+            Pixel rows and columns, each at least 1.
+
+        Raises
+        ------
+        ValueError
+            If ``height`` or ``width`` is smaller than 1.
+        """
         if height < 1 or width < 1:
             raise ValueError(f"raster size {height} x {width} must be at least 1 x 1 pixel")
         if self.image.shape != (height, width):
             self.image = np.zeros((height, width), dtype=np.uint32)
 
     def clear(self, start: int = 0, stop: int | None = None) -> None:
-        """Erase columns ``[start, stop)`` (default: all)."""
+        """Erase (make transparent) columns ``[start, stop)``.
+
+        Parameters
+        ----------
+        start : int
+            First column erased (default 0).
+        stop : int or None
+            Column after the last one erased (default None: up to the right edge).
+        """
         self.image[:, start:stop] = 0
 
     def shift(self, n: int) -> None:
-        """Move the picture ``n`` columns to the left; the ``n`` rightmost columns become empty."""
+        """Move the picture ``n`` columns to the left; the ``n`` rightmost columns become empty.
+
+        Parameters
+        ----------
+        n : int
+            Columns to shift by; ``n <= 0`` does nothing, ``n >= width`` empties the image.
+        """
         if n <= 0:
             return
         if n >= self.width:

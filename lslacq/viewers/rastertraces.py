@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 
 from ._qt import QtCore, QtGui, pg
@@ -11,8 +14,20 @@ from .raster import TraceRaster, argb32
 __all__ = ["RasterTraces", "channel_colors"]
 
 
-def channel_colors(colors) -> np.ndarray:
-    """uint32 ARGB32 pixel values of ``colors`` (anything :func:`pyqtgraph.mkColor` accepts)."""
+def channel_colors(colors: Iterable[Any]) -> np.ndarray:
+    """Pixel values of channel colours, for :meth:`RasterTraces.update_traces`.
+
+    Parameters
+    ----------
+    colors : iterable
+        One colour per channel, anything :func:`pyqtgraph.mkColor` accepts
+        (``'#ff0000'``, ``(255, 0, 0)``, ``'r'``, a QColor...).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(colors),)`` uint32 premultiplied ARGB32 values (see :func:`~lslacq.viewers.raster.argb32`).
+    """
     return np.array([argb32(pg.mkColor(c).getRgb()) for c in colors], dtype=np.uint32)
 
 
@@ -50,7 +65,22 @@ class RasterTraces(pg.GraphicsObject):
     # -- drawing ----------------------------------------------------------------------------------
     @staticmethod
     def columns_for(n_points: int, width_px: int) -> tuple[int, int]:
-        """``(per_column, columns)``: points per pixel column and columns to show ``n_points`` in ``width_px``."""
+        """How ``n_points`` points are laid out on a plot ``width_px`` pixels wide.
+
+        Parameters
+        ----------
+        n_points : int
+            Points in the window.
+        width_px : int
+            Width of the plot in device pixels (less than 1 counts as 1).
+
+        Returns
+        -------
+        per_column : int
+            Points per pixel column: the fewest that fit the window in ``width_px`` columns.
+        columns : int
+            Columns the window takes (at most ``width_px``; the last one may be partial).
+        """
         per_column = max(1, -(-int(n_points) // max(1, int(width_px))))
         return per_column, -(-int(n_points) // per_column)
 
