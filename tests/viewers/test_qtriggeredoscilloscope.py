@@ -20,11 +20,30 @@ def source():
     out.close()
 
 
-def _pulses(n=3500):
-    data = np.full((n, 1), -5.0, "float32")
-    for edge in EDGES:
-        data[edge:edge + 150, 0] = 5.0
+def _pulses(n=3500, low=-5.0, highs=None):
+    """``low`` with a 150-sample pulse at each of EDGES, to the level of ``highs`` (one per edge, default 5)."""
+    data = np.full((n, 1), low, "float32")
+    for edge, high in zip(EDGES, [5.0] * len(EDGES) if highs is None else highs):
+        data[edge:edge + 150, 0] = high
     return data
+
+
+def _stack_sweeps(qapp, viewer, source, data, with_user_dialog=True):
+    """Run ``viewer`` on ``source`` (4 sweeps of -0.1..0.12 s on rising zero crossings, red on black, y -10..10)
+    and send it ``data`` until every edge of EDGES has triggered."""
+    viewer.configure(with_user_dialog=with_user_dialog)
+    viewer.input.connect(source)
+    viewer.initialize()
+    viewer.trigger.params.update(threshold=0.0, front="+", debounce_mode="no-debounce")
+    viewer.triggeraccumulator.params.update(stack_size=4, left_sweep=-0.1, right_sweep=0.12)
+    viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False)
+    viewer.by_channel_params["ch0", "color"] = "#ff0000"
+    viewer.resize(600, 400)
+    viewer.show()
+    viewer.start()
+    for i in range(0, len(data), 50):
+        source.send(data[i:i + 50], index=i + 50)
+    wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == len(EDGES), what="every trigger")
 
 
 def _reddish(image):
@@ -45,20 +64,7 @@ def _render(qapp, viewer):
 def test_stacks_sweeps_aligned_on_the_trigger(qapp, source):
     viewer = QTriggeredOscilloscope(name="trig")
     try:
-        viewer.configure(with_user_dialog=True)
-        viewer.input.connect(source)
-        viewer.initialize()
-        viewer.trigger.params.update(threshold=0.0, front="+", debounce_mode="no-debounce")
-        viewer.triggeraccumulator.params.update(stack_size=4, left_sweep=-0.1, right_sweep=0.12)
-        viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False)
-        viewer.by_channel_params["ch0", "color"] = "#ff0000"
-        viewer.resize(600, 400)
-        viewer.show()
-        viewer.start()
-        data = _pulses()
-        for i in range(0, len(data), 50):
-            source.send(data[i:i + 50], index=i + 50)
-        wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == len(EDGES), what="every trigger")
+        _stack_sweeps(qapp, viewer, source, _pulses())
         epochs = viewer.triggeraccumulator.get_epochs()
         assert epochs.shape == (4, 1, 220)
         assert np.all(epochs[:, 0, :100] == -5.0) and np.all(epochs[:, 0, 100:] == 5.0)
@@ -90,24 +96,9 @@ def _pinkish(image):
 def test_mean_trace_is_drawn_at_the_mean_of_sweeps_of_different_amplitudes(qapp, source):
     viewer = QTriggeredOscilloscope(name="trig")
     try:
-        viewer.configure(with_user_dialog=False)
-        viewer.input.connect(source)
-        viewer.initialize()
-        viewer.trigger.params.update(threshold=0.0, front="+", debounce_mode="no-debounce")
-        viewer.triggeraccumulator.params.update(stack_size=4, left_sweep=-0.1, right_sweep=0.12)
-        viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False)
-        viewer.by_channel_params["ch0", "color"] = "#ff0000"
-        viewer.resize(600, 400)
-        viewer.show()
-        viewer.start()
-        data = np.full((3500, 1), -6.0, "float32")
-        levels = [1.0, 9.0, 1.0, 9.0, 1.0, 9.0]  # the 4 sweeps stacked: 1, 9, 1, 9 after the trigger
-        for edge, level in zip(EDGES, levels):
-            data[edge:edge + 150, 0] = level
+        data = _pulses(low=-6.0, highs=[1.0, 9.0] * 3)  # the 4 sweeps stacked: 1, 9, 1, 9 after the trigger
         data[EDGES[-2] - 100:EDGES[-2], 0] = -2.0  # and before it: -6, -6, -2, -6
-        for i in range(0, len(data), 50):
-            source.send(data[i:i + 50], index=i + 50)
-        wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == len(EDGES), what="every trigger")
+        _stack_sweeps(qapp, viewer, source, data, with_user_dialog=False)
         image = _render(qapp, viewer)
         sweeps, mean = _reddish(image) & ~_pinkish(image), _pinkish(image)
         for x, sweep_levels, mean_level in ((0.06, (1.0, 9.0), 5.0), (-0.05, (-6.0, -2.0), -5.0)):
