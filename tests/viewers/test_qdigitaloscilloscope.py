@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from viewer_helpers import color_mask, rows_of, to_pixel, wait_until
+from viewer_helpers import color_mask, render, rows_of, to_pixel, wait_until
 
 from lslacq.core.stream import OutputStream
 from lslacq.viewers.qdigitaloscilloscope import QDigitalOscilloscope, unpack_bits
@@ -31,14 +31,6 @@ def source():
     out.configure(protocol="tcp", streamtype="digitalsignal", dtype="uint8", shape=(-1, 1), sample_rate=SR)
     yield out
     out.close()
-
-
-def _render(qapp, viewer):
-    qapp.processEvents()
-    viewer.grab()
-    qapp.processEvents()
-    viewer.refresh()
-    return viewer.grab_array()
 
 
 def _bit_rows(viewer, image, x):
@@ -77,7 +69,7 @@ def test_set_bits_are_drawn_high_in_their_rows(qapp, source):
         for i in range(0, 1000, 100):
             source.send(data[i:i + 100], index=i + 100)
         wait_until(qapp, lambda: viewer.counters()["last_index"] == 1000, what="every sample")
-        image = _render(qapp, viewer)
+        image = render(qapp, viewer)
         expected = {0: "high", 1: "low", 2: "high", 3: "low", 4: "low", 5: "high", 6: "low", 7: "low"}
         assert _bit_rows(viewer, image, -0.75) == expected
         assert _bit_rows(viewer, image, -0.25) == {**expected, 1: "high"}
@@ -89,7 +81,7 @@ def test_set_bits_are_drawn_high_in_their_rows(qapp, source):
         viewer.by_channel_params["ch6", "visible"] = False
         assert viewer.by_channel_params[5, "offset"] == 6 - 1 - 4
         assert viewer.params["ylim_max"] == pytest.approx(6 - 1 + 0.8 + 0.5)
-        image = _render(qapp, viewer)
+        image = render(qapp, viewer)
         states = _bit_rows(viewer, image, -0.25)
         assert states == {0: "high", 1: "high", 3: "low", 4: "low", 5: "high", 7: "low"}
     finally:
