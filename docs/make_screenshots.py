@@ -70,7 +70,12 @@ def shot_qoscilloscope(app):
     viewer.show()
     viewer.start()
     markers.send(events)
-    last = _send(signals, data, 50)
+    last = _send(signals, data[:1000], 50)
+    t0 = time.monotonic()
+    for start in range(1000, len(data), 50):  # the last 3 s in real time: the status line shows the rate
+        last = _send(signals, data[start:start + 50], 50, start=start)
+        _pump(app, lambda: viewer.counters()["last_index"] == last)
+        time.sleep(max(0.0, t0 + (start - 950) / 500.0 - time.monotonic()))
     _pump(app, lambda: viewer.counters()["last_index"] == last and viewer.n_events == len(events))
     viewer.params["scale_mode"] = "by_channel"  # auto_scale
     viewer.refresh()
