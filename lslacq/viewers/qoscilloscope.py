@@ -285,20 +285,25 @@ class QOscilloscope(WidgetNode):
     def _make_items(self) -> None:
         self.curves = []
         self.channel_labels = []
+        self._labels_shown = True  # until a frame hides them
         self.traces = RasterTraces()  # dense windows: one image instead of the curves
         self.plot.addItem(self.traces, ignoreBounds=True)
         self._channel_traces = [self.traces] * self.nb_channel
         for i in range(self.nb_channel):
-            color = self.by_channel_params[i, "color"]
-            curve = pg.PlotCurveItem(pen=pg.mkPen(color), antialias=False)
-            self.plot.addItem(curve)
-            self.curves.append(curve)
-            label = pg.TextItem(self.channel_names[i], color=color, anchor=(0, 0.5),
-                                fill=pg.mkColor((128, 128, 128, 120)))
-            label.setVisible(False)
-            self.plot.addItem(label, ignoreBounds=True)
-            self.channel_labels.append(label)
+            self._add_channel_items(self.plot, i)
         self._event_lines: list = []
+
+    def _add_channel_items(self, plot: pg.PlotItem, channel: int) -> None:
+        """Add channel ``channel``'s curve (sparse windows) and its name label to ``plot``."""
+        color = self.by_channel_params[channel, "color"]
+        curve = pg.PlotCurveItem(pen=pg.mkPen(color), antialias=False)
+        plot.addItem(curve)
+        self.curves.append(curve)
+        label = pg.TextItem(self.channel_names[channel], color=color, anchor=(0, 0.5),
+                            fill=pg.mkColor((128, 128, 128, 120)))
+        label.setVisible(False)
+        plot.addItem(label, ignoreBounds=True)
+        self.channel_labels.append(label)
 
     def _window_samples(self) -> int:
         return max(2, int(round(self.params["xsize"] * self.sample_rate)))
@@ -609,7 +614,7 @@ class QOscilloscope(WidgetNode):
 
     def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
         show = self.params["display_labels"]
-        if not show and not getattr(self, "_labels_shown", True):
+        if not show and not self._labels_shown:
             return  # all hidden already
         self._labels_shown = show
         centers = getattr(self, "_label_y", {})

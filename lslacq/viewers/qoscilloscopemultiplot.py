@@ -85,18 +85,10 @@ class QOscilloscopeMultiPlot(QOscilloscope):
             self.multiplot.addItem(plot, row=i, col=0)
             self.plots.append(plot)
             self.viewBoxes.append(viewbox)
-            color = self.by_channel_params[i, "color"]
             traces = RasterTraces()
             plot.addItem(traces, ignoreBounds=True)
             self._channel_traces.append(traces)
-            curve = pg.PlotCurveItem(pen=pg.mkPen(color), antialias=False)
-            plot.addItem(curve)
-            self.curves.append(curve)
-            label = pg.TextItem(self.channel_names[i], color=color, anchor=(0, 0.5),
-                                fill=pg.mkColor((128, 128, 128, 120)))
-            label.setVisible(False)
-            plot.addItem(label, ignoreBounds=True)
-            self.channel_labels.append(label)
+            self._add_channel_items(plot, i)
         self.plot, self.viewBox = self.plots[0], self.viewBoxes[0]
         self.traces = self._channel_traces[0]
         self._event_lines: list = []
