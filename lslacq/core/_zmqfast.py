@@ -4,7 +4,8 @@ pyzmq's ``send_multipart``/``recv_multipart`` run several Python-level checks
 per frame (about 8 us for a 5-frame request), and even ``Socket.send`` adds
 about 0.7 us per frame in Python; calling the Cython backend's ``send`` /
 ``recv`` directly costs about 0.7 us per frame in all. :data:`send` is that
-backend method: ``send(socket, data, flags, copy)``.
+backend method: ``send(socket, data, flags, copy)``; :data:`recv` likewise,
+``recv(socket, flags, copy)``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ RCVMORE = int(zmq.RCVMORE)
 NOBLOCK = int(zmq.NOBLOCK)
 
 send = _send
+recv = _recv  # recv(socket, flags, copy)
 
-__all__ = ["send", "send_frames", "recv_frames", "send_request", "send_reply", "recv_one"]
+__all__ = ["send", "recv", "send_frames", "recv_frames", "send_request", "send_reply", "recv_one"]
 
 
 def send_frames(sock: zmq.Socket, frames, flags: int = 0) -> None:

@@ -95,6 +95,10 @@ class RawStreamFile:
         :meth:`write` and :meth:`flush`).
     batch_bytes : int
         Gathered bytes that make one write (also written at each flush).
+    max_write_bytes : int
+        With ``threaded``: the I/O thread writes every batch queued since
+        its last write in one go, up to this many bytes (see
+        :meth:`_take_queued`).
     max_queued_bytes : int
         With ``threaded``: bytes waiting for the disk beyond which
         :meth:`write` blocks (a slow disk then holds the stream back, where
@@ -120,7 +124,8 @@ class RawStreamFile:
 
     def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, fsync: bool = False, stable: bool = True,
                  on_flushed: Callable[[int], None] | None = None, name: str = "rec-io", threaded: bool = False,
-                 batch_bytes: int = 1 << 20, max_queued_bytes: int = 32 << 20, close_timeout: float = 60.0):
+                 batch_bytes: int = 1 << 20, max_write_bytes: int = 8 << 20, max_queued_bytes: int = 64 << 20,
+                 close_timeout: float = 60.0):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
         self.frame_shape = tuple(frame_shape)
@@ -130,6 +135,7 @@ class RawStreamFile:
         self.stable = stable
         self.on_flushed = on_flushed
         self.batch_bytes = batch_bytes
+        self.max_write_bytes = max(max_write_bytes, batch_bytes)
         self.max_queued_bytes = max(max_queued_bytes, batch_bytes)
         self.close_timeout = close_timeout
         self.file = _open_data_file(self.path)
@@ -313,17 +319,52 @@ class RawStreamFile:
                 with self._cond:
                     while not self._queue:
                         self._cond.wait()
-                    item = self._queue.popleft()
-                if item is _CLOSE:
+                    batch, nbytes, n, flush, close = self._take_queued()
+                if batch:
+                    self._process(batch, n, flush)
+                    del batch  # release the chunks' memory before waking the receiver
+                    with self._cond:
+                        self._queued_bytes -= nbytes
+                        self._cond.notify_all()
+                if close:
                     return
-                batch, nbytes, n, flush = item
-                self._process(batch, n, flush)
-                del batch  # release the chunks' memory before waking the receiver
-                with self._cond:
-                    self._queued_bytes -= nbytes
-                    self._cond.notify_all()
         finally:  # this thread owns the descriptor: it is never closed under one of its writes
             self._finish()
+
+    def _take_queued(self) -> tuple[list, int, int, bool, bool]:
+        """Take the queued batches, up to :attr:`max_write_bytes`, as one (called holding ``_cond``).
+
+        Writing what accumulated in one go keeps the I/O thread in the kernel
+        (without the GIL) for longer stretches, so it needs the GIL, which the
+        receiving thread holds most of the time when recording flat out, less
+        often: a batch per write made this thread wait for the GIL after
+        almost every write.
+
+        Returns
+        -------
+        batch : list
+            The buffers, in order.
+        nbytes, n : int
+            Their bytes and samples.
+        flush : bool
+            One of the batches asked for a flush.
+        close : bool
+            The end marker was reached (nothing follows it).
+        """
+        batch: list = []
+        nbytes = n = 0
+        flush = close = False
+        queue = self._queue
+        while queue and nbytes < self.max_write_bytes:
+            item = queue.popleft()
+            if item is _CLOSE:
+                close = True
+                break
+            batch.extend(item[0])
+            nbytes += item[1]
+            n += item[2]
+            flush = flush or item[3]
+        return batch, nbytes, n, flush, close
 
     def _process(self, batch: list, n: int, flush: bool) -> None:
         """Write one batch of ``n`` samples (then fsync and report a flush); failures go to :attr:`error`."""

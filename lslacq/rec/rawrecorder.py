@@ -25,6 +25,9 @@ __all__ = ["RawRecorder", "DiskFullError"]
 logger = logging.getLogger(__name__)
 
 # spec keys copied to each stream's entry of stream_properties.json (pyacq's first, then lslacq's)
+# chunks received in a row before the writer checks stop(), the flush cadence and the disk again
+_MAX_CHUNKS_PER_BATCH = 64
+
 _PROPERTY_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "channel_info", "channel_names", "channel_units",
                   "channel_types", "units", "scale", "offset")
 
@@ -47,13 +50,13 @@ class _StreamWriter(ThreadPollInput):
         file, interval = self.file, self.flush_interval
         try:
             while not self._stop_event.is_set():
-                self._receive_one(self.timeout)
+                self._receive_queued(self.timeout)
                 if file.due(time.monotonic(), interval):
                     file.flush()
                 file.check()
             # what was already queued when stop() was called belongs to the recording
             deadline = time.monotonic() + self.drain_timeout
-            while time.monotonic() < deadline and self._receive_one(0):
+            while time.monotonic() < deadline and self._receive_queued(0):
                 pass
         except StreamClosedError as exc:  # the source closed: the recording of this stream is complete
             logger.info("%s: %s", self.name, exc)
@@ -66,32 +69,39 @@ class _StreamWriter(ThreadPollInput):
             file.close()
         file.check()  # a failure while writing the tail is a failure of the recording
 
-    def _receive_one(self, timeout: float) -> bool:
-        """Receive one message, waiting at most ``timeout`` ms, and write its chunk.
+    def _receive_queued(self, timeout: float) -> bool:
+        """Receive a chunk, waiting at most ``timeout`` ms, then every chunk already queued (up to a bound).
 
-        No separate poll: ``recv`` takes a waiting chunk at once and waits
-        only when there is none. Returns False if nothing came in time (a
-        malformed message, logged and counted by the stream, counts as one).
+        Each chunk goes to :meth:`process_data`. No separate poll: ``recv``
+        takes a waiting chunk at once and waits only when there is none.
+        Flat-out recording costs a few microseconds per chunk, so the checks
+        between receives (stop, flush cadence, disk errors) are made once per
+        batch of queued chunks, not per chunk. Returns False if nothing came
+        in time (a malformed message, logged and counted by the stream,
+        counts as a chunk).
         """
-        try:
-            pos, data = self.input_stream.recv(return_data=True, timeout=timeout)
-        except StreamTimeoutError:
-            return False
-        except BrokenStreamError:
-            return True  # logged and counted by the stream
-        self.process_data(pos, data)
+        recv, process = self.input_stream.recv, self.process_data
+        for count in range(_MAX_CHUNKS_PER_BATCH):
+            try:
+                pos, data = recv(return_data=True, timeout=timeout)
+            except StreamTimeoutError:
+                return count > 0
+            except BrokenStreamError:
+                pass  # logged and counted by the stream
+            else:
+                process(pos, data)
+            timeout = 0
         return True
 
-    def process_data(self, pos: int, data: Any) -> None:
-        data = np.asarray(data)
-        n = data.shape[0] if data.ndim else 0
+    def process_data(self, pos: int, data: np.ndarray) -> None:
+        n = len(data)  # received chunks are arrays of samples along the first axis
         if n == 0:
             return
-        start = int(pos) - n
-        if self.expected_index is None or start != self.expected_index:
+        start = pos - n
+        if start != self.expected_index:  # (or None: the first chunk)
             self.recorder._on_discontinuity(self.stream_name, self.file.n_written, start)
         self.file.write(data)
-        self.expected_index = int(pos)
+        self.expected_index = pos
         if self.flush_every_chunk:
             self.file.flush()
 

@@ -21,6 +21,7 @@ from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
 from .flowcontrol import encode_join
 from .transport import CLOSED, HEADER, HELLO, JOIN, LEAVE, get_context
+from .._zmqfast import NOBLOCK, recv as _recv
 
 __all__ = ["InputStream", "all_receivers"]
 
@@ -30,6 +31,8 @@ all_receivers = {"plaindata": PlainDataReceiver, "sharedmem": SharedMemReceiver}
 
 _LATEST_ONLY_HWM = 4  # chunks a latest_only reader queues on its side
 _RESYNC_MAX_MESSAGES = 100_000
+_HEADER_SIZE = HEADER.size
+_SKIPPED = object()  # a sharedmem chunk gone from the ring: receive the next one
 
 # Keys an input's spec may require of the output it connects to.
 _CHECKED_KEYS = ("streamtype", "dtype", "shape", "transfermode", "sample_rate")
@@ -277,12 +280,12 @@ class InputStream:
                 head, payload = self._pending.popleft()
             else:
                 try:
-                    head, payload = self._recv_message(zmq.NOBLOCK)
+                    head, payload = self._recv_message(NOBLOCK)
                 except zmq.Again:
                     if timeout is not None and not self._poller.poll(timeout):
                         raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms") from None
                     head, payload = self._recv_message()
-            if payload is None and len(head) < HEADER.size:
+            if payload is None and len(head) < _HEADER_SIZE:
                 control = bytes(head)
                 if control == HELLO:
                     continue
@@ -295,31 +298,42 @@ class InputStream:
                 self.bad_messages += 1
                 logger.error("%s", exc)
                 raise
-            if data is None and self.receiver.is_stale(epoch):
-                # sharedmem message about a run the writer has since restarted: its data is gone
-                logger.info("%s: dropped a chunk of %d samples from before the sender restarted", self._label, n)
-                continue
-            if data is None:
-                first = self.receiver.ring.first_index()
-                if index <= first:
-                    # sharedmem: this chunk was overwritten before we got to it (we stalled and the
-                    # writer overran us): skip to the newest chunk still in the ring, seen as one gap
-                    if self._last_index is None and self._epoch in (None, epoch):
-                        self._last_index = index - n  # the loss starts here
-                    self._skip_to_latest()
-                    continue
-                if index - n < first:  # partly overwritten: what is left of it (the rest is a gap)
-                    n = index - first
-            self._check_continuity(index, n, epoch)
-            if data is None:  # sharedmem: the data of this chunk stays valid until the next recv
-                self.receiver.release_before(index - n)
-                if want_data or self._own_buffer:
-                    data = self._read_shared(index, n)
-            if self.buffer is not None and self._own_buffer:
-                self.buffer.new_chunk(data, index)
-            if not want_data and isinstance(self.receiver, SharedMemReceiver):
-                data = None
-            return index, data
+            if data is not None:  # plaindata: the chunk came in the message (the hot path: keep it short)
+                if epoch == self._epoch and index - n == self._last_index:  # the usual case: the next chunk
+                    self._last_index = index
+                else:
+                    self._check_continuity(index, n, epoch)
+                if self.buffer is not None and self._own_buffer:
+                    self.buffer.new_chunk(data, index)
+                return index, data
+            shared = self._shared_chunk(index, n, epoch, want_data)
+            if shared is not _SKIPPED:
+                return index, shared
+
+    def _shared_chunk(self, index: int, n: int, epoch: int, want_data: bool) -> Any:
+        """The data of a sharedmem chunk announced by a message (None unless wanted), or _SKIPPED if gone."""
+        if self.receiver.is_stale(epoch):
+            # a message about a run the writer has since restarted: its data is gone
+            logger.info("%s: dropped a chunk of %d samples from before the sender restarted", self._label, n)
+            return _SKIPPED
+        first = self.receiver.ring.first_index()
+        if index <= first:
+            # this chunk was overwritten before we got to it (we stalled and the writer overran us):
+            # skip to the newest chunk still in the ring, seen as one gap
+            if self._last_index is None and self._epoch in (None, epoch):
+                self._last_index = index - n  # the loss starts here
+            self._skip_to_latest()
+            return _SKIPPED
+        if index - n < first:  # partly overwritten: what is left of it (the rest is a gap)
+            n = index - first
+        self._check_continuity(index, n, epoch)
+        self.receiver.release_before(index - n)  # the data of this chunk stays valid until the next recv
+        data = None
+        if want_data or self._own_buffer:
+            data = self._read_shared(index, n)
+        if self.buffer is not None and self._own_buffer:
+            self.buffer.new_chunk(data, index)
+        return data if want_data else None
 
     def _skip_to_latest(self) -> bool:
         """Take every queued message and keep only the newest data message (and control messages).
@@ -354,7 +368,7 @@ class InputStream:
 
     def _recv_message(self, flags: int = 0) -> tuple[memoryview, memoryview | None]:
         """Receive one message as (first frame, second frame or None)."""
-        frame = self.socket.recv(flags, copy=False)
+        frame = _recv(self.socket, flags, False)
         if not frame.more:
             return frame.buffer, None
         payload = self.socket.recv(copy=False)
