@@ -3,15 +3,13 @@
 The thread that receives a stream hands each chunk to :meth:`RawStreamFile.write`
 (a reference, no copy, when the chunk's memory stays valid; a copy when it is
 borrowed, like a view of a shared-memory ring). Chunks are gathered into
-batches of about ``batch_bytes`` and each batch is written with one
-``os.writev``: by the receiving thread itself (the default), or with
-``threaded=True`` (what RawRecorder uses) by the file's own I/O thread, so
-that receiving goes on while the disk is busy or an ``fsync`` waits. (On the
-benchmarks' shared 2-core machine neither way was consistently faster flat
-out; with free cores the overlap can only help.) A flush
-hands whatever is gathered to the operating system (and ``fsync``-s it if
-asked); the recorder flushes at a bounded cadence, event streams after every
-chunk.
+batches of about ``batch_bytes``, written with ``os.writev``: by the
+receiving thread itself (the default), or with ``threaded=True`` (what
+RawRecorder uses) by the file's own I/O thread, which writes every batch
+waiting for it in one call (up to ``max_write_bytes``), so that receiving
+goes on while the disk is busy or an ``fsync`` waits. A flush hands whatever
+is gathered to the operating system (and ``fsync``-s it if asked); the
+recorder flushes at a bounded cadence, event streams after every chunk.
 """
 
 from __future__ import annotations

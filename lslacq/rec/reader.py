@@ -305,7 +305,9 @@ def _open_stream(dirname: Path, name: str, prop: dict, mmap: bool) -> RecordedSt
     else:
         why = {"recording": "the recorder did not stop cleanly (its process was killed or crashed)",
                "failed": f"the recording failed: {prop.get('error', 'unknown error')}",
-               "initialized": "the recorder was never started"}.get(state, f"state {state!r}")
+               "initialized": "the recorder was never started",
+               "stopping": "stop() returned while a stalled disk was still taking the last samples (still in "
+                           "progress, or the recording process ended first)"}.get(state, f"state {state!r}")
         note = f"{why}; the file ends after {n} samples{span}"
         if prop.get("flush_time"):
             when = datetime.datetime.fromtimestamp(float(prop["flush_time"])).isoformat(timespec="milliseconds")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from helpers import wait_until  # noqa: F401 (the recording tests import it from here)
+
+from lslacq.rec import _rawfile as rawfile_module
 
 
 def make_output(name: str = "source", protocol: str = "inproc", **spec):
@@ -27,3 +31,40 @@ def ramp(n: int, frame: tuple, dtype, start: int = 0) -> np.ndarray:
     else:
         values = (k % np.iinfo(dtype).max) - np.iinfo(dtype).max // 2
     return values.astype(dtype).reshape((n,) + tuple(frame))
+
+
+class StalledFile(rawfile_module._DataFile):
+    """The real descriptor, whose writev waits (a stalled disk) until ``release`` is set.
+
+    ``calls`` records the number of buffers of each writev, ``closed_by`` the
+    thread that closed the file.
+    """
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.calls: list[int] = []
+        self.closed_by: list[str] = []
+
+    def writev(self, buffers):
+        self.calls.append(len(buffers))
+        self.entered.set()
+        if not self.release.wait(30):
+            raise OSError("the test never released the stalled write")
+        return super().writev(buffers)
+
+    def close(self):
+        self.closed_by.append(threading.current_thread().name)
+        super().close()
+
+
+def stall_disk(monkeypatch) -> list[StalledFile]:
+    """Make every raw file opened from now on a StalledFile; returns them as they are opened."""
+    opened: list[StalledFile] = []
+
+    def opener(path):
+        opened.append(StalledFile(path))
+        return opened[-1]
+    monkeypatch.setattr(rawfile_module, "_open_data_file", opener)
+    return opened

@@ -6,11 +6,10 @@ import errno
 import inspect
 import logging
 import os
-import threading
 
 import numpy as np
 import pytest
-from rec_helpers import make_output, ramp, wait_until
+from rec_helpers import make_output, ramp, stall_disk, wait_until
 
 from lslacq.rec import DiskFullError, RawRecorder, read_recording
 from lslacq.rec import _rawfile as rawfile_module
@@ -76,6 +75,25 @@ def test_chunks_are_gathered_into_one_writev_per_batch_and_reach_the_file_in_ord
     f.close()
     assert opened[0].calls == [5, 3] and f.n_flushed == 400
     np.testing.assert_array_equal(np.fromfile(tmp_path / "a.raw", "float32").reshape(-1, 8), data)
+
+
+def test_batches_waiting_for_a_busy_disk_go_out_in_one_writev_up_to_max_write_bytes(tmp_path, monkeypatch):
+    disks = stall_disk(monkeypatch)
+    data = ramp(1000, (8,), "float32")  # chunks of 50 samples (1600 bytes), batches of 2 chunks
+    f = RawStreamFile(tmp_path / "c.raw", np.dtype("float32"), (8,), threaded=True, batch_bytes=3200,
+                      max_write_bytes=3 * 3200)
+    try:
+        f.write(data[:50])
+        f.write(data[50:100])  # the first batch: its write stalls
+        assert disks[0].entered.wait(10), "the I/O thread never started writing"
+        for i in range(100, 1000, 50):  # 9 more batches queue while the disk is busy
+            f.write(data[i:i + 50])
+    finally:
+        disks[0].release.set()
+    f.close()
+    assert disks[0].calls == [2, 6, 6, 6]  # then 3 queued batches (9600 bytes) per writev
+    assert f.error is None and f.n_on_disk == 1000
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "c.raw", "float32").reshape(-1, 8), data)
 
 
 def test_short_writes_resume_where_the_system_stopped(tmp_path, fake_files, threaded):
@@ -188,33 +206,9 @@ def test_a_description_that_cannot_be_written_fails_the_file(tmp_path, threaded)
         f.write(np.zeros((5, 2), "int32"))
 
 
-class _StalledFile(rawfile_module._DataFile):
-    """The real descriptor, whose writev waits (a stalled disk) until ``release`` is set; close is recorded."""
-
-    def __init__(self, path):
-        super().__init__(path)
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.closed_by: list[str] = []
-
-    def writev(self, buffers):
-        self.entered.set()
-        assert self.release.wait(30), "the test never released the stalled write"
-        return super().writev(buffers)
-
-    def close(self):
-        self.closed_by.append(threading.current_thread().name)
-        super().close()
-
-
 def test_close_on_a_stalled_disk_returns_and_leaves_the_descriptor_to_the_writing_thread(tmp_path, monkeypatch,
                                                                                           caplog):
-    opened = []
-
-    def opener(path):
-        opened.append(_StalledFile(path))
-        return opened[-1]
-    monkeypatch.setattr(rawfile_module, "_open_data_file", opener)
+    opened = stall_disk(monkeypatch)
     data = ramp(200, (4,), "float32")
     f = RawStreamFile(tmp_path / "stall.raw", np.dtype("float32"), (4,), threaded=True, name="stall-io",
                       close_timeout=0.2)

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from rec_helpers import make_output, ramp, wait_until
+from rec_helpers import make_output, ramp, stall_disk, wait_until
 
 from lslacq.core.stream.events import EVENT_DTYPE, make_events
 from lslacq.rec import DiskFullError, RawRecorder, read_recording
@@ -189,6 +189,48 @@ def test_full_disk_stops_the_recorder_with_a_clear_error_and_data_intact(tmp_pat
     np.testing.assert_array_equal(stream.data, data[:1000])
     assert "the recording failed: " in stream.end_note and "disk full" in stream.end_note
     assert "incomplete last sample (10 bytes)" in stream.end_note
+
+
+def _states(dirname) -> dict:
+    with open(dirname / "stream_properties.json", encoding="utf8") as f:
+        return {name: prop["state"] for name, prop in json.load(f).items() if isinstance(prop, dict)}
+
+
+def test_stop_on_a_stalled_disk_returns_and_the_tail_is_completed_in_the_background(tmp_path, monkeypatch):
+    disks = stall_disk(monkeypatch)
+    out = make_output(dtype="float32", shape=(-1, 2), sample_rate=100.0)
+    data = ramp(40, (2,), "float32")
+    rec = RawRecorder(name="rec")
+    rec.stop_timeout = 0.2
+    dirname = tmp_path / "stall"
+    rec.configure(streams={"sig": out}, dirname=dirname)
+    with out, rec:
+        rec.initialize()
+        rec.start()
+        try:
+            out.send(data[:20])
+            out.send(data[20:])
+            wait_until(lambda: rec.counters()["samples_written"] == 40, what="the chunks to be gathered")
+            rec.stop()  # its final flush stalls in the disk: stop() gives up waiting after stop_timeout
+            assert disks[0].entered.is_set() and _states(dirname) == {"sig": "stopping"}
+            with read_recording(dirname) as recording:
+                assert not recording.complete and "a stalled disk" in recording["sig"].end_note
+            with pytest.raises(RuntimeError, match=r"\['sig'\] are still being written"):
+                rec.start()  # it would append to the file the stalled write has not finished
+        finally:
+            disks[0].release.set()
+        wait_until(lambda: _states(dirname) == {"sig": "stopped"}, what="the state to turn stopped")
+        with read_recording(dirname) as recording:
+            assert recording.complete
+            np.testing.assert_array_equal(recording["sig"].data, data)
+        rec.start()  # the file is complete: a new run appends to it
+        out.send(ramp(10, (2,), "float32", start=40))
+        wait_until(lambda: rec.counters()["samples_written"] == 50, what="the new run's chunk (after the first 40)")
+        disks[1].release.set()
+        rec.stop()
+    with read_recording(dirname) as recording:
+        assert recording.complete
+        np.testing.assert_array_equal(recording["sig"].data, ramp(50, (2,), "float32"))
 
 
 def test_a_recording_in_pyacqs_own_format_reads(tmp_path):
