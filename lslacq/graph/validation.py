@@ -6,7 +6,7 @@ import difflib
 import inspect
 
 from ..core import registry
-from .spec import MAIN_GROUP, Connection, GraphError, GraphSpec, NodeSpec
+from .spec import MAIN_GROUP, Connection, GraphSpec, NodeSpec
 
 __all__ = ["validate", "topological_order", "resolve_streams"]
 

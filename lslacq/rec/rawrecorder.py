@@ -24,10 +24,10 @@ __all__ = ["RawRecorder", "DiskFullError"]
 
 logger = logging.getLogger(__name__)
 
-# spec keys copied to each stream's entry of stream_properties.json (pyacq's first, then lslacq's)
 # chunks received in a row before the writer checks stop(), the flush cadence and the disk again
 _MAX_CHUNKS_PER_BATCH = 64
 
+# spec keys copied to each stream's entry of stream_properties.json (pyacq's first, then lslacq's)
 _PROPERTY_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "channel_info", "channel_names", "channel_units",
                   "channel_types", "units", "scale", "offset")
 
@@ -320,9 +320,16 @@ class RawRecorder(Node):
         self._files = {}
 
     def _finish_if_written(self, name: str) -> bool:
-        """Mark a stream "stopped" once its late writer has written every sample (caller holds the lock)."""
+        """Mark a stream "stopped" once its late writer has written every sample (caller holds the lock).
+
+        A writer whose file failed meanwhile is finished too (its state is
+        "failed" and nothing more will be written).
+        """
         writer = self._finishing.get(name)
-        if writer is None or not writer.done_receiving or writer.file.n_flushed != writer.file.n_written:
+        if writer is None:
+            return False
+        file = writer.file
+        if file.error is None and not (writer.done_receiving and file.n_flushed == file.n_written):
             return False
         del self._finishing[name]
         self._expected[name] = writer.expected_index

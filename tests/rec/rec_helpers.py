@@ -37,7 +37,8 @@ class StalledFile(rawfile_module._DataFile):
     """The real descriptor, whose writev waits (a stalled disk) until ``release`` is set.
 
     ``calls`` records the number of buffers of each writev, ``closed_by`` the
-    thread that closed the file.
+    thread that closed the file. Set ``error`` (an OSError) before releasing
+    to make the released writes fail with it.
     """
 
     def __init__(self, path):
@@ -46,12 +47,15 @@ class StalledFile(rawfile_module._DataFile):
         self.release = threading.Event()
         self.calls: list[int] = []
         self.closed_by: list[str] = []
+        self.error: OSError | None = None
 
     def writev(self, buffers):
         self.calls.append(len(buffers))
         self.entered.set()
         if not self.release.wait(30):
             raise OSError("the test never released the stalled write")
+        if self.error is not None:
+            raise self.error
         return super().writev(buffers)
 
     def close(self):

@@ -233,6 +233,37 @@ def test_stop_on_a_stalled_disk_returns_and_the_tail_is_completed_in_the_backgro
         np.testing.assert_array_equal(recording["sig"].data, ramp(50, (2,), "float32"))
 
 
+def test_a_stalled_disk_that_fails_after_stop_leaves_the_stream_failed_and_start_records_again(tmp_path,
+                                                                                                  monkeypatch):
+    disks = stall_disk(monkeypatch)
+    out = make_output(dtype="float32", shape=(-1, 2), sample_rate=100.0)
+    rec = RawRecorder(name="rec")
+    rec.stop_timeout = 0.2
+    dirname = tmp_path / "stall-fail"
+    rec.configure(streams={"sig": out}, dirname=dirname)
+    with out, rec:
+        rec.initialize()
+        rec.start()
+        try:
+            out.send(ramp(20, (2,), "float32"))
+            wait_until(lambda: rec.counters()["samples_written"] == 20, what="the chunk to be gathered")
+            rec.stop()
+            assert _states(dirname) == {"sig": "stopping"}
+            disks[0].error = OSError(errno.EIO, "Input/output error")
+        finally:
+            disks[0].release.set()
+        wait_until(lambda: _states(dirname) == {"sig": "failed"}, what="the late write's failure")
+        assert "Input/output error" in str(rec.error)
+        rec.start()  # nothing more will be written by the failed run: a new one may start
+        disks[1].release.set()
+        out.send(ramp(5, (2,), "float32", start=20))
+        wait_until(lambda: rec.counters()["samples_written"] == 5, what="the new run's chunk")
+        rec.stop()
+    assert _states(dirname) == {"sig": "stopped"}
+    with read_recording(dirname) as recording:
+        np.testing.assert_array_equal(recording["sig"].data, ramp(5, (2,), "float32", start=20))
+
+
 def test_a_recording_in_pyacqs_own_format_reads(tmp_path):
     """The JSON pyacq 2.0's RawRecorder writes (no lslacq keys) and its .raw files."""
     data = ramp(50, (4,), "float32")

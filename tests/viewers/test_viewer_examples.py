@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
@@ -45,3 +46,26 @@ def test_audio_oscilloscope_local_receives_every_sample():
     match = re.search(r"samples received: (\d+), lost: 0, frames drawn: (\d+)", out)
     assert match and int(match.group(1)) >= 1024 and int(match.group(2)) >= 1, out
 
+
+
+@pytest.mark.slow
+def test_multi_video_viewer_shows_both_test_patterns_side_by_side(tmp_path):
+    pytest.importorskip("av")
+    from pyqtgraph.Qt import QtGui
+
+    from lslacq.viewers._qt import qimage_to_array
+
+    shot = tmp_path / "grid.png"
+    out = _run("multi_video_viewer.py", "--duration", "3", "--screenshot", str(shot))
+    sizes = {}
+    for name, received, drawn, size in re.findall(r"(video\d): frames received: (\d+), drawn: (\d+), frame size (\S+)",
+                                                 out):
+        assert int(drawn) >= 1 and int(received) >= int(drawn), out
+        sizes[name] = size
+    assert sizes == {"video0": "320x240", "video1": "160x120"}, out
+    rgba = qimage_to_array(QtGui.QImage(str(shot)))
+    half = rgba.shape[1] // 2
+    for cell in (rgba[:, :half], rgba[:, half:]):  # each video's cell shows its pattern's saturated colours
+        rgb = cell[..., :3].astype(int)
+        saturated = rgb[rgb.max(axis=-1) - rgb.min(axis=-1) > 100]
+        assert len(np.unique(saturated // 64, axis=0)) >= 4, "a cell shows no test pattern"
