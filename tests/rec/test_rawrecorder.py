@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -196,29 +197,43 @@ def _states(dirname) -> dict:
         return {name: prop["state"] for name, prop in json.load(f).items() if isinstance(prop, dict)}
 
 
-def test_stop_on_a_stalled_disk_returns_and_the_tail_is_completed_in_the_background(tmp_path, monkeypatch):
+@contextlib.contextmanager
+def _stopped_on_a_stalled_disk(monkeypatch, dirname, chunks):
+    """A recorder of one stream whose stop() found the final write stalled (the stream is "stopping").
+
+    Yields ``(rec, out, disks)``: the stalled write waits until the test
+    releases ``disks[0]``; every disk is released on exit.
+    """
     disks = stall_disk(monkeypatch)
     out = make_output(dtype="float32", shape=(-1, 2), sample_rate=100.0)
-    data = ramp(40, (2,), "float32")
     rec = RawRecorder(name="rec")
     rec.stop_timeout = 0.2
-    dirname = tmp_path / "stall"
     rec.configure(streams={"sig": out}, dirname=dirname)
     with out, rec:
         rec.initialize()
         rec.start()
         try:
-            out.send(data[:20])
-            out.send(data[20:])
-            wait_until(lambda: rec.counters()["samples_written"] == 40, what="the chunks to be gathered")
+            for chunk in chunks:
+                out.send(chunk)
+            total = sum(len(chunk) for chunk in chunks)
+            wait_until(lambda: rec.counters()["samples_written"] == total, what="the chunks to be gathered")
             rec.stop()  # its final flush stalls in the disk: stop() gives up waiting after stop_timeout
             assert disks[0].entered.is_set() and _states(dirname) == {"sig": "stopping"}
-            with read_recording(dirname) as recording:
-                assert not recording.complete and "a stalled disk" in recording["sig"].end_note
-            with pytest.raises(RuntimeError, match=r"\['sig'\] are still being written"):
-                rec.start()  # it would append to the file the stalled write has not finished
+            yield rec, out, disks
         finally:
-            disks[0].release.set()
+            for disk in disks:
+                disk.release.set()
+
+
+def test_stop_on_a_stalled_disk_returns_and_the_tail_is_completed_in_the_background(tmp_path, monkeypatch):
+    data = ramp(40, (2,), "float32")
+    dirname = tmp_path / "stall"
+    with _stopped_on_a_stalled_disk(monkeypatch, dirname, [data[:20], data[20:]]) as (rec, out, disks):
+        with read_recording(dirname) as recording:
+            assert not recording.complete and "a stalled disk" in recording["sig"].end_note
+        with pytest.raises(RuntimeError, match=r"\['sig'\] are still being written"):
+            rec.start()  # it would append to the file the stalled write has not finished
+        disks[0].release.set()
         wait_until(lambda: _states(dirname) == {"sig": "stopped"}, what="the state to turn stopped")
         with read_recording(dirname) as recording:
             assert recording.complete
@@ -235,23 +250,10 @@ def test_stop_on_a_stalled_disk_returns_and_the_tail_is_completed_in_the_backgro
 
 def test_a_stalled_disk_that_fails_after_stop_leaves_the_stream_failed_and_start_records_again(tmp_path,
                                                                                                   monkeypatch):
-    disks = stall_disk(monkeypatch)
-    out = make_output(dtype="float32", shape=(-1, 2), sample_rate=100.0)
-    rec = RawRecorder(name="rec")
-    rec.stop_timeout = 0.2
     dirname = tmp_path / "stall-fail"
-    rec.configure(streams={"sig": out}, dirname=dirname)
-    with out, rec:
-        rec.initialize()
-        rec.start()
-        try:
-            out.send(ramp(20, (2,), "float32"))
-            wait_until(lambda: rec.counters()["samples_written"] == 20, what="the chunk to be gathered")
-            rec.stop()
-            assert _states(dirname) == {"sig": "stopping"}
-            disks[0].error = OSError(errno.EIO, "Input/output error")
-        finally:
-            disks[0].release.set()
+    with _stopped_on_a_stalled_disk(monkeypatch, dirname, [ramp(20, (2,), "float32")]) as (rec, out, disks):
+        disks[0].error = OSError(errno.EIO, "Input/output error")
+        disks[0].release.set()
         wait_until(lambda: _states(dirname) == {"sig": "failed"}, what="the late write's failure")
         assert "Input/output error" in str(rec.error)
         rec.start()  # nothing more will be written by the failed run: a new one may start
