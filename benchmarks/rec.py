@@ -19,12 +19,16 @@
   until every byte is handed to the operating system (like the bare loop,
   which starts with the chunks in memory); "live" has a sender thread in the
   same process sending them while the recorder runs (the sender competes
-  for the GIL and the cores). Ratio = recorder throughput / bare throughput
-  (target >= 0.8).
+  for the GIL and the cores). The recorder's clock stops at its last
+  ``writev`` (the gathered tail, < 1 MB, is left to ``stop()``), timed by
+  wrappers on the file object, not by polling, which would take the GIL
+  from the recorder's threads. The variants alternate within each round;
+  ratio = recorder throughput / bare throughput within a round, median over
+  the rounds, with its quartiles (target >= 0.8).
 * **Reading**: ``read_recording`` (memory-mapped) and ``.to_mne()`` of the
   flat-out recording vs ``np.fromfile`` of the same bytes.
 
-Run: ``python benchmarks/rec.py [--quick] [--dir DIR]`` (``--quick``: 5 s real
+Run: ``python benchmarks/rec.py [--quick] [--rounds N] [--dir DIR]`` (``--quick``: 5 s real
 time per case and 256 MB flat out; the full run does 60 s and 1 GB; the
 directory needs about 2.2 GB free for the full run, checked first).
 """
