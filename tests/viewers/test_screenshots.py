@@ -26,3 +26,27 @@ def test_oscilloscope_screenshots(tmp_path):
         image = np.asarray(PIL.open(path).convert("RGB"))
         assert image.shape == (450, 800, 3)
         assert (image.max(axis=2) > 120).mean() > 0.02  # traces drawn, not an empty frame
+
+
+@pytest.mark.slow
+def test_multiplot_screenshot_has_one_coloured_trace_per_plot_each_fitted_to_its_plot(tmp_path):
+    PIL = pytest.importorskip("PIL.Image")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    run = subprocess.run([sys.executable, str(SCRIPT), "qoscilloscopemultiplot", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    image = np.asarray(PIL.open(tmp_path / "qoscilloscopemultiplot.png").convert("RGB")).astype(int)
+    assert image.shape == (450, 800, 3)
+    plots = image[:425, 60:]  # above the time axis, right of the y axes
+    colours = []
+    for band in np.array_split(plots, 4, axis=0):  # the four stacked plots
+        trace = band.max(axis=2) - band.min(axis=2) > 100  # the trace's saturated colour (axes are grey)
+        rows = np.flatnonzero(trace.any(axis=1))
+        columns = [np.ptp(np.flatnonzero(column)) for column in trace.T if column.any()]
+        # fitted to its plot: the trace spans most of the plot's height (not a flat line, as in a range fitted
+        # to the 50x channel), yet each pixel column is a short run (not a clipped one: a range 50x too small)
+        assert len(rows) > 0.5 * len(band) and 5 < np.median(columns) < 0.4 * len(band)
+        colours.append(band[trace].mean(axis=0))
+    for i in range(4):  # each channel in its own colour
+        for j in range(i):
+            assert np.abs(colours[i] - colours[j]).max() > 60

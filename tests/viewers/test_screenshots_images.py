@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "docs" / "make_screenshots.py"
-SHOTS = ("qtimefreq", "imageviewer", "qdigitaloscilloscope")
+SHOTS = ("qtimefreq", "imageviewer", "imageviewer_grid", "qdigitaloscilloscope")
 
 
 @pytest.mark.slow
@@ -34,5 +34,16 @@ def test_image_viewer_screenshots(tmp_path):
     bars = images["imageviewer"]
     assert ((bars[..., 0] > 240) & (bars[..., 1] < 15) & (bars[..., 2] < 15)).mean() > 0.03
     assert ((bars[..., 2] > 240) & (bars[..., 0] < 15) & (bars[..., 1] < 15)).mean() > 0.03
+    # the grid: colour bars | grey checkerboard, over RGB quadrants | grey disc (cells below 25-pixel status lines)
+    grid = images["imageviewer_grid"]
+    cells = [grid[25:225, :400], grid[25:225, 400:], grid[250:, :400], grid[250:, 400:]]
+    saturation = [cell.max(axis=2) - cell.min(axis=2) for cell in cells]
+    assert (saturation[0] > 200).mean() > 0.2 and (saturation[2] > 200).mean() > 0.2  # the two RGB videos
+    assert saturation[1].max() < 30 and saturation[3].max() < 30  # the two grey ones
+    for cell in (cells[1], cells[3]):  # dark and bright grey in each
+        assert (cell[..., 0] < 60).mean() > 0.1 and (cell[..., 0] > 200).mean() > 0.01
+    quadrants = cells[2]
+    for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)):
+        assert (np.abs(quadrants - colour).max(axis=2) < 20).mean() > 0.1
     # eight rows of traces
     assert (images["qdigitaloscilloscope"].max(axis=2) > 120).mean() > 0.01
