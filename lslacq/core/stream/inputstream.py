@@ -15,13 +15,14 @@ import numpy as np
 import zmq
 
 from ...errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
+from .._zmqfast import NOBLOCK
+from .._zmqfast import recv as _recv
 from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
 from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
 from .flowcontrol import encode_join
 from .transport import CLOSED, HEADER, HELLO, JOIN, LEAVE, get_context
-from .._zmqfast import NOBLOCK, recv as _recv
 
 __all__ = ["InputStream", "all_receivers"]
 
