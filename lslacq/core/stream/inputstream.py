@@ -372,10 +372,10 @@ class InputStream:
         frame = _recv(self.socket, flags, False)
         if not frame.more:
             return frame.buffer, None
-        payload = self.socket.recv(copy=False)
+        payload = _recv(self.socket, 0, False)
         if payload.more:  # no valid message has three parts: drain it, leave an invalid header
             while payload.more:
-                payload = self.socket.recv(copy=False)
+                payload = _recv(self.socket, 0, False)
             return frame.buffer[:0], payload.buffer
         return frame.buffer, payload.buffer
 
