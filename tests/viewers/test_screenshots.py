@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import pathlib
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "docs" / "make_screenshots.py"
+from viewer_helpers import make_screenshots
 
 
 @pytest.mark.slow
 def test_oscilloscope_screenshots(tmp_path):
-    PIL = pytest.importorskip("PIL.Image")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, str(SCRIPT), "qoscilloscope", "qtriggeredoscilloscope", "--out",
-                          str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
-    assert run.returncode == 0, run.stdout + run.stderr
-    for name in ("qoscilloscope", "qtriggeredoscilloscope"):
-        path = tmp_path / f"{name}.png"
-        assert path.stat().st_size < 150_000
-        image = np.asarray(PIL.open(path).convert("RGB"))
-        assert image.shape == (450, 800, 3)
+    for image in make_screenshots(tmp_path, "qoscilloscope", "qtriggeredoscilloscope").values():
         assert (image.max(axis=2) > 120).mean() > 0.02  # traces drawn, not an empty frame
 
 
 @pytest.mark.slow
 def test_multiplot_screenshot_has_one_coloured_trace_per_plot_each_fitted_to_its_plot(tmp_path):
-    PIL = pytest.importorskip("PIL.Image")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, str(SCRIPT), "qoscilloscopemultiplot", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120, env=env)
-    assert run.returncode == 0, run.stdout + run.stderr
-    image = np.asarray(PIL.open(tmp_path / "qoscilloscopemultiplot.png").convert("RGB")).astype(int)
-    assert image.shape == (450, 800, 3)
+    image = make_screenshots(tmp_path, "qoscilloscopemultiplot")["qoscilloscopemultiplot"]
     plots = image[:425, 60:]  # above the time axis, right of the y axes
     colours = []
     for band in np.array_split(plots, 4, axis=0):  # the four stacked plots

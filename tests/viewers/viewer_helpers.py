@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
 import time
+
+import numpy as np
+import pytest
+
+SCREENSHOT_SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "docs" / "make_screenshots.py"
+
+
+def make_screenshots(out: pathlib.Path, *names: str, max_bytes: int = 150_000) -> dict[str, np.ndarray]:
+    """Run docs/make_screenshots.py offscreen for ``names`` into ``out``; return each PNG as int RGB.
+
+    Checks that the script succeeded and that each PNG is 800x450 and
+    smaller than ``max_bytes`` (the docs keep small screenshots).
+    """
+    pil_image = pytest.importorskip("PIL.Image")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    run = subprocess.run([sys.executable, str(SCREENSHOT_SCRIPT), *names, "--out", str(out)], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    images = {}
+    for name in names:
+        path = out / f"{name}.png"
+        assert path.stat().st_size < max_bytes
+        images[name] = np.asarray(pil_image.open(path).convert("RGB")).astype(int)
+        assert images[name].shape == (450, 800, 3)
+    return images
 
 
 def wait_until(qapp, predicate, timeout: float = 20.0, what: str = "condition") -> None:
