@@ -186,32 +186,32 @@ def _bare_flat(path: Path, chunk: np.ndarray, n_chunks: int, flush_every: float 
     return seconds
 
 
-def _clock_writes(file) -> tuple[threading.Event, list]:
+def _clock_writes(file, total: int) -> tuple[threading.Event, list]:
     """Wrap one RawStreamFile's methods (on the instance) to time the recording without polling it.
 
-    Returns an event set when ``file`` has accepted ``stamps[1]`` samples
-    (set by the caller) and ``stamps``, whose ``[0]`` is the latest of: the
-    last ``writev`` returning, the last chunk accepted. A polling loop would
-    take the GIL from the recorder's threads every few ms, and its period
-    would blur a measurement that lasts a few hundred ms.
+    Returns an event set when ``file`` has accepted ``total`` samples, and
+    ``last``, whose ``[0]`` is the latest of: the last ``writev`` returning,
+    the last chunk accepted. A polling loop would take the GIL from the
+    recorder's threads every few ms, and its period would blur a
+    measurement that lasts a few hundred ms.
     """
     accepted = threading.Event()
-    stamps = [0.0, None]
+    last = [0.0]
     write, writev = file.write, file.file.writev
 
     def timed_write(data):
         write(data)
-        if file.n_written >= stamps[1]:
-            stamps[0] = max(stamps[0], time.perf_counter())
+        if file.n_written >= total:
+            last[0] = max(last[0], time.perf_counter())
             accepted.set()
 
     def timed_writev(buffers):
         n = writev(buffers)
-        stamps[0] = max(stamps[0], time.perf_counter())
+        last[0] = max(last[0], time.perf_counter())
         return n
 
     file.write, file.file.writev = timed_write, timed_writev
-    return accepted, stamps
+    return accepted, last
 
 
 def _recorder_flat(workdir: Path, tag: str, chunk: np.ndarray, n_chunks: int, rate: float, queued: bool) -> tuple:
@@ -236,8 +236,7 @@ def _recorder_flat(workdir: Path, tag: str, chunk: np.ndarray, n_chunks: int, ra
                 out.send(chunk)
         rec.start()
         file = rec._files["sig"]
-        accepted, stamps = _clock_writes(file)
-        stamps[1] = total
+        accepted, last = _clock_writes(file, total)
         t0 = time.perf_counter()
         if not queued:
             window = max(1, int(32e6 // chunk.nbytes)) * len(chunk)  # within the reader's bound (no drop)
@@ -250,7 +249,7 @@ def _recorder_flat(workdir: Path, tag: str, chunk: np.ndarray, n_chunks: int, ra
         if file.n_written < total and not accepted.wait(300):
             raise TimeoutError("the recorder did not receive every chunk within 300 s")
         _wait(lambda: file.queued_bytes == 0)
-        seconds = stamps[0] - t0
+        seconds = last[0] - t0
         lost = rec.inputs["sig"].lost_samples
         rec.stop()
     if lost:
