@@ -19,7 +19,10 @@ known before the outputs are configured, as pyacq requires). Two outputs:
 When the outlet disappears, liblsl keeps the inlet and reconnects when an
 outlet with the same source_id comes back; the node notices the silence
 (``stall_timeout``) and the jump in timestamps when data resumes, logs both,
-and counts them in :attr:`LslInlet.n_gaps` / :attr:`LslInlet.gaps`. Streams
+and counts them in :attr:`LslInlet.n_gaps` / :attr:`LslInlet.gaps`. The
+output indexes skip the samples missing in a gap (estimated from the LSL
+timestamps), so a recorder sees the gap as a discontinuity and marker indexes
+stay on the signal's time axis. Streams
 without a source_id cannot be recovered by liblsl; the node then resolves the
 same query again and opens a new inlet (:attr:`LslInlet.n_reconnects`).
 """
@@ -60,7 +63,8 @@ class Gap:
     Attributes
     ----------
     index : int
-        Output index of the first sample after the gap.
+        Output index of the first sample after the gap (the output indexes
+        skip the ``missing`` samples).
     duration : float
         Seconds between the last sample before and the first after the gap
         (LSL timestamps), minus one sample period.
@@ -112,6 +116,7 @@ class LslInlet(Node):
         self._puller: ChunkPuller | None = None  # holds the inlet too: cleared with it
         self.description: StreamDescription | None = None
         self.n_received = 0
+        self._index = 0  # output index: n_received plus the samples missing in gaps
         self.n_gaps = 0
         self.gaps: list[Gap] = []
         self.n_stalls = 0
@@ -338,7 +343,7 @@ class LslInlet(Node):
                        ).astype(np.int64)
 
     def _marker_indexes(self, times: list) -> np.ndarray:
-        start = self.n_received
+        start = self._index
         own = np.arange(start, start + len(times))
         if not self.reference:
             return own
@@ -359,12 +364,13 @@ class LslInlet(Node):
             self._check_gap(ts)
         self._last_t = float(ts[-1])
         self.n_received += n
-        self._time_ref = (self.n_received - 1, self._last_t)
+        self._index += n
+        self._time_ref = (self._index - 1, self._last_t)
         if self.flags & pylsl.proc_clocksync:  # timestamps are in this host's clock: how old the newest sample is
             self._latency = pylsl.local_clock() - self._last_t
-        self.outputs["signals"].send(data, index=self.n_received)
+        self.outputs["signals"].send(data, index=self._index)
         if self._send_timestamps:
-            self.outputs["timestamps"].send(ts, index=self.n_received)
+            self.outputs["timestamps"].send(ts, index=self._index)
 
     def counters(self) -> dict:
         """Node counters: ``samples_in`` received from LSL, ``lost_samples`` estimated in gaps, ``latency`` s.
@@ -386,7 +392,9 @@ class LslInlet(Node):
         dt = float(ts[0]) - self._last_t
         # a sample period late by more than 0.1 s and 5 periods is a gap, not jitter
         if dt > period + max(0.1, 5 * period) or was_stalled:
-            gap = Gap(index=self.n_received, duration=dt - period, missing=max(0, int(round(dt / period)) - 1))
+            missing = max(0, int(round(dt / period)) - 1)
+            self._index += missing  # the outputs skip the missing samples: the gap stays a gap downstream
+            gap = Gap(index=self._index, duration=dt - period, missing=missing)
             self.gaps.append(gap)
             self.n_gaps += 1
             logger.warning("%s: LSL stream %r resumed after a gap of %.3f s (~%d samples missing) at index %d",

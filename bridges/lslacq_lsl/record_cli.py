@@ -129,7 +129,8 @@ def _progress(t: float, recorder, inlets: dict) -> str:
     counters = recorder.counters()
     parts = []
     for key, inlet in inlets.items():
-        drops = sum(g.missing for g in inlet.gaps) + recorder.inputs[key].lost_samples
+        # the inlet's indexes skip the samples missing in a gap: the recorder's input counts them with its own
+        drops = recorder.inputs[key].lost_samples
         parts.append(f"{key}: {inlet.n_received} {'markers' if inlet.is_markers else 'samples'}, {drops} drops")
     return f"[{t:7.1f} s] " + " | ".join(parts) + f" | {counters['bytes_written'] / 1e6:.2f} MB"
 
