@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import select
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 from helpers import wait_until  # noqa: F401 (the recording tests import it from here)
@@ -72,3 +76,43 @@ def stall_disk(monkeypatch) -> list[StalledFile]:
         return opened[-1]
     monkeypatch.setattr(rawfile_module, "_open_data_file", opener)
     return opened
+
+
+def lslacq_cli(*args) -> subprocess.Popen:
+    """Start ``lslacq ARGS...`` in a subprocess (text stdout/stderr pipes)."""
+    return subprocess.Popen([sys.executable, "-m", "lslacq.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_line(proc: subprocess.Popen, text: str, timeout: float = 30) -> str:
+    """Read the process's stdout until a line containing ``text``; return what was read."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if ready:
+            line = proc.stdout.readline()
+            seen += line
+            if text in line:
+                return seen
+            if not line and proc.poll() is not None:
+                break
+    err = proc.stderr.read() if proc.poll() is not None else ""
+    raise AssertionError(f"no {text!r} from lslacq within {timeout} s:\n{seen}\n{err}")
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
+    """Wait for the process to end; return its (stdout, stderr); kill it and fail after ``timeout`` s."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"lslacq did not finish:\n{out}\n{err}") from None
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill the process if it still runs (test clean-up)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()

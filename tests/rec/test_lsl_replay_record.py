@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import gc
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
 import numpy as np
 import pytest
-from rec_helpers import wait_until
+from rec_helpers import finish as _finish, lslacq_cli as _lslacq, wait_line as _wait_line, wait_until
 
 pylsl = pytest.importorskip("pylsl")
 mne = pytest.importorskip("mne")
@@ -19,39 +17,6 @@ mne = pytest.importorskip("mne")
 from lslacq.rec import read_recording  # noqa: E402
 
 RATE = 250.0
-
-
-def _lslacq(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lslacq.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _wait_line(proc: subprocess.Popen, text: str, timeout: float = 30) -> str:
-    """Read the process's stdout until a line containing ``text``; return what was read."""
-    import select
-
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-        if ready:
-            line = proc.stdout.readline()
-            seen += line
-            if text in line:
-                return seen
-            if not line and proc.poll() is not None:
-                break
-    err = proc.stderr.read() if proc.poll() is not None else ""
-    raise AssertionError(f"no {text!r} from lslacq within {timeout} s:\n{seen}\n{err}")
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"lslacq did not finish:\n{out}\n{err}") from None
 
 
 @pytest.mark.slow  # LabRecorder's stop() waits ~5 s for its clock-offset thread
