@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from ..errors import NodeStateError
+from .configargs import checked_arguments
 from .signal import Signal
 from .stream import InputStream, OutputStream
 
@@ -182,7 +183,7 @@ class Node:
             self._require("configure", not_running=True)
             if self._initialized:
                 raise NodeStateError(f"cannot configure node {self.name!r}: it is already initialized")
-            self._configure(**kwargs)
+            self._configure(**checked_arguments(self, kwargs))  # unknown/bad arguments: one error listing all
             with self._state_lock:
                 self._configured = True
 
