@@ -90,7 +90,9 @@ class ProcessSpawner:
         }
         cmd = [executable or sys.executable, "-m", "lslacq.core.rpc.bootstrap"]
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, close_fds=True)
+            # its own session: Ctrl-C in the terminal reaches only the parent, which closes the child (even
+            # during the child's first imports, before bootstrap.main() can ignore SIGINT)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, close_fds=True, start_new_session=True)
             self.proc.stdin.write((json.dumps(conf) + "\n").encode())
             self.proc.stdin.flush()
             msg = self._wait_for_child(boot, start_timeout)
