@@ -81,9 +81,19 @@ class BridgeSource:
 
 # -- rda ------------------------------------------------------------------------------------------
 def _rda_arguments(parser: argparse.ArgumentParser) -> None:
-    from .rda_bridge import add_arguments
+    """The ``lslacq bridge rda`` options (here, not in rda_bridge: listing them needs no pylsl)."""
+    from lslacq.devices.rda.protocol import DEFAULT_PORT_FLOAT32
 
-    add_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="RDA server address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT_FLOAT32,
+                        help="RDA port: 51244 float32 (default), 51234 int16")
+    parser.add_argument("--name", default="BrainAmp", help="LSL name of the EEG stream (default BrainAmp)")
+    parser.add_argument("--markers-name", default=None,
+                        help="LSL name of the marker stream (default NAME-Markers)")
+    parser.add_argument("--type", default="EEG", help="LSL content type of the EEG stream (default EEG)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server's START message")
+    parser.add_argument("--reconnect", action="store_true",
+                        help="when the RDA connection is lost, keep the LSL streams and reconnect (instead of exiting)")
 
 
 def _rda_run(args: argparse.Namespace) -> int:

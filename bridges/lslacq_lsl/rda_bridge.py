@@ -80,17 +80,10 @@ class RdaLslBridge(DeviceLslBridge):
 
 
 def add_arguments(parser) -> None:
-    """The ``lslacq bridge rda`` options."""
-    parser.add_argument("--host", default="127.0.0.1", help="RDA server address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT_FLOAT32,
-                        help="RDA port: 51244 float32 (default), 51234 int16")
-    parser.add_argument("--name", default="BrainAmp", help="LSL name of the EEG stream (default BrainAmp)")
-    parser.add_argument("--markers-name", default=None,
-                        help="LSL name of the marker stream (default NAME-Markers)")
-    parser.add_argument("--type", default="EEG", help="LSL content type of the EEG stream (default EEG)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server's START message")
-    parser.add_argument("--reconnect", action="store_true",
-                        help="when the RDA connection is lost, keep the LSL streams and reconnect (instead of exiting)")
+    """The ``lslacq bridge rda`` options (defined in :mod:`lslacq_lsl.bridge_cli`)."""
+    from .bridge_cli import _rda_arguments
+
+    _rda_arguments(parser)
 
 
 def run_bridge(args) -> int:
