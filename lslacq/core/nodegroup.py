@@ -86,7 +86,12 @@ def _check_qt_available(cls: type, group_name) -> None:
 
 def describe_error(exc: BaseException | None) -> str | None:
     """``'TypeName: message'`` for a node's error (None when healthy): how status tables show it."""
-    return None if exc is None else f"{type(exc).__name__}: {exc}"
+    if exc is None:
+        return None
+    remote_type = getattr(exc, "remote_type", None)  # a RemoteCallError: the remote error, not its traceback
+    if remote_type is not None:
+        return f"{remote_type}: {exc.remote_message}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def node_health(node) -> dict:
@@ -228,7 +233,8 @@ class NodeGroup:
 
         ``cpu_percent`` is the process's CPU use since the previous call (0.0 on the first).
 
-        ``info['nodes']`` maps each node's key to ``{'type', 'state', 'error',
+        ``info['nodes']`` maps each node's name (``'dev'``; a second node of the same name in the group
+        is ``'dev#2'``) to ``{'type', 'state', 'error',
         'counters', 'readers'}``: ``error`` is ``'TypeName: message'`` of
         :attr:`Node.error` (None while healthy), ``counters`` is
         :meth:`Node.counters` and ``readers`` maps each configured output to
@@ -248,7 +254,14 @@ class NodeGroup:
                 "cpu_percent": proc.cpu_percent(interval=None), "rss": proc.memory_info().rss,
                 "threads": proc.num_threads(),
             }
-        info["nodes"] = {key: node_health(node) for key, node in self.nodes.items()}
+        info["nodes"] = {}
+        for node in list(self.nodes.values()):
+            key = name = getattr(node, "name", "") or type(node).__name__
+            n = 1
+            while key in info["nodes"]:
+                n += 1
+                key = f"{name}#{n}"
+            info["nodes"][key] = node_health(node)
         return info
 
     def close(self) -> None:
