@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from ..core.configargs import Arg
 from ..core.node import Node
 from ..core.pacing import PacedLoop  # its home is lslacq.core.pacing; this import path keeps working
 
@@ -37,11 +38,15 @@ class NumpyDeviceBuffer(Node):
     _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 16), compression="",
                                      sample_rate=1000.0)}
 
+    #: types and ranges of the configure() arguments (checked by configure() and `lslacq check`)
+    configure_args = {
+        "nb_channel": Arg(int, ge=1, doc="channels"),
+        "sample_interval": Arg(float, gt=0, doc="seconds between samples"),
+        "chunksize": Arg(int, ge=1, doc="samples per chunk"),
+    }
+
     def _configure(self, nb_channel: int = 16, sample_interval: float = 0.001, chunksize: int = 256,
-                   buffer: np.ndarray | None = None, **kwargs) -> None:
-        if kwargs:
-            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: "
-                            "nb_channel, sample_interval, chunksize, buffer")
+                   buffer: np.ndarray | None = None) -> None:
         nb_channel, chunksize = int(nb_channel), int(chunksize)
         if nb_channel <= 0 or chunksize <= 0 or not float(sample_interval) > 0:
             raise ValueError(f"{self.name}: nb_channel ({nb_channel}), chunksize ({chunksize}) and sample_interval "

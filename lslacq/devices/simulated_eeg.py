@@ -25,6 +25,7 @@ import logging
 
 import numpy as np
 
+from ..core.configargs import Arg
 from ..core.node import Node
 from ..core.pacing import PacedLoop
 
@@ -276,6 +277,19 @@ class SimulatedEEG(Node):
     _output_specs = {
         "signals": {"streamtype": "analogsignal", "dtype": "float32"},
         "events": {"streamtype": "event", "optional": True},  # may stay unconfigured
+    }
+
+    #: types and ranges of the configure() arguments (checked by configure() and `lslacq check`)
+    configure_args = {
+        "nb_channel": Arg(int, ge=1, doc="EEG channels"),
+        "sample_rate": Arg(float, gt=0, doc="Hz"),
+        "chunksize": Arg(int, ge=1, doc="samples per chunk"),
+        "event_interval": Arg(float, ge=0, doc="seconds between stimulus events, 0 for none"),
+        "alpha_freq": Arg(float, gt=0, doc="Hz, below Nyquist"),
+        "alpha_amplitude": Arg(float, ge=0, doc="microvolts"),
+        "background_amplitude": Arg(float, ge=0, doc="microvolts"),
+        "erp_amplitude": Arg(float, ge=0, doc="microvolts"),
+        "seed": Arg(int, doc="random seed"),
     }
 
     def __init__(self, name: str = "", parent=None, **kwargs):

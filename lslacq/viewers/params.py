@@ -111,6 +111,9 @@ class ParamGroup:
     def __init__(self, parameter, owner: str):
         self._parameter = parameter
         self._owner = owner
+        #: called as ``on_set(names, value)`` after each assignment through this mapping (code, not the dialog),
+        #: even of the value it already had (a viewer tells "set by the user" from "its default" with it)
+        self.on_set: Callable[[tuple, Any], None] | None = None
 
     @property
     def parameter(self):
@@ -136,6 +139,8 @@ class ParamGroup:
         param = self._child(names)
         label = ", ".join(repr(n) for n in names)
         param.setValue(_check_value(param, value, f"{self._owner}[{label}]"))
+        if self.on_set is not None:
+            self.on_set(names, param.value())
 
     def __contains__(self, key) -> bool:
         try:

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..dsp.events import as_event_indexes, event_labels
-from ._qt import QtCore, QtWidgets, pg
+from ._qt import QtCore, QtGui, QtWidgets, pg
 from .decimation import DECIMATION_METHODS, ScopeBuffer
 from .params import ByChannelParams, ParamDialog, ParamGroup, make_group
 from .rastertraces import RasterTraces, channel_colors
+from .scopeaxes import ChannelGutter, MarkerBand, ScaleBarAxis, nice_ceil, nice_floor, unit_label
 from .widgetnode import WidgetNode
 
-__all__ = ["OSCILLOSCOPE_CHANNEL_PARAMS", "OSCILLOSCOPE_PARAMS", "QOscilloscope", "ScopeViewBox"]
+__all__ = ["OSCILLOSCOPE_CHANNEL_PARAMS", "OSCILLOSCOPE_PARAMS", "QOscilloscope", "ScopeViewBox", "trace_color"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,21 +30,31 @@ OSCILLOSCOPE_PARAMS = [
     {"name": "xsize", "type": "float", "value": 3.0, "step": 0.1, "suffix": "s"},
     {"name": "ylim_max", "type": "float", "value": 10.0},
     {"name": "ylim_min", "type": "float", "value": -10.0},
-    {"name": "scale_mode", "type": "list", "value": "real_scale", "limits": ["real_scale", "same_for_all",
-                                                                              "by_channel"]},
+    {"name": "scale_mode", "type": "list", "value": "same_for_all", "limits": ["real_scale", "same_for_all",
+                                                                                "by_channel"]},
     {"name": "background_color", "type": "color", "value": "k"},
     {"name": "refresh_interval", "type": "int", "value": 100, "limits": [5, 1000], "suffix": "ms"},
     {"name": "mode", "type": "list", "value": "scan", "limits": ["scan", "scroll"]},
     {"name": "auto_decimate", "type": "bool", "value": True},
     {"name": "decimate", "type": "int", "value": 1, "limits": [1, None]},
     {"name": "decimation_method", "type": "list", "value": "pure_decimate", "limits": list(DECIMATION_METHODS)},
-    {"name": "display_labels", "type": "bool", "value": False},
-    {"name": "show_bottom_axis", "type": "bool", "value": False},
+    {"name": "display_labels", "type": "bool", "value": True},
+    {"name": "show_bottom_axis", "type": "bool", "value": True},
     {"name": "show_left_axis", "type": "bool", "value": False},
+    {"name": "show_scale_bar", "type": "bool", "value": True},
+    {"name": "channels_per_page", "type": "int", "value": 32, "limits": [1, None]},
+    {"name": "first_channel", "type": "int", "value": 0, "limits": [0, None]},
     {"name": "show_status", "type": "bool", "value": True},
     {"name": "show_events", "type": "bool", "value": True},
     {"name": "event_color", "type": "color", "value": "#ffcc00"},
 ]
+
+#: parameters that set the traces' scaling: set by the user before the first data, no automatic scaling
+_SCALING_PARAMS = ("ylim_min", "ylim_max")
+_SCALING_CHANNEL_PARAMS = ("gain", "offset")
+_FIRST_SCALE_S = 1.0  # seconds of data before the automatic scaling
+_REFINE_S = 3.0  # seconds of later data that refine it once (a filter's start transient has gone by then)
+_BAND_FILL = 0.8  # a channel's robust peak-to-peak takes this fraction of its band
 
 #: per-channel parameters (the colour default depends on the channel)
 OSCILLOSCOPE_CHANNEL_PARAMS = [
@@ -54,6 +67,30 @@ OSCILLOSCOPE_CHANNEL_PARAMS = [
 _MAX_EVENTS = 2000  # markers remembered for display
 _NB_POINTS = 4000  # most points per channel aimed at by auto_decimate (pyacq's figure)
 _MIN_POINTS = 1000  # fewest
+
+
+def trace_color(index: int, count: int) -> Any:
+    """Default colour of channel ``index`` of ``count``: hues around the circle, light enough to read on black.
+
+    Parameters
+    ----------
+    index, count : int
+        The channel and the number of channels.
+
+    Returns
+    -------
+    QColor
+    """
+    hue = (index % max(count, 1)) / max(count, 1) * 0.85  # red to magenta, not back to red
+    return QtGui.QColor.fromHslF(hue, 0.9, 0.62)
+
+
+@contextlib.contextmanager
+def _quiet_nan_warnings():
+    """Silence numpy's all-NaN slice warnings (channels not received yet)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 class ScopeViewBox(pg.ViewBox):
@@ -111,17 +148,38 @@ class QOscilloscope(WidgetNode):
     Online parameters
     -----------------
     ``params``: ``xsize`` (window, s), ``ylim_min``/``ylim_max``,
-    ``scale_mode`` (real_scale, same_for_all, by_channel: what
-    :meth:`auto_scale` does), ``background_color``, ``refresh_interval`` (ms),
+    ``scale_mode`` (what :meth:`auto_scale` does: same_for_all, the default:
+    each channel in its own band, offset removed, one gain for all;
+    by_channel: a gain per channel; real_scale: overlaid in the stream's
+    units), ``background_color``, ``refresh_interval`` (ms),
     ``mode`` (scan: a sweep that overwrites; scroll: the newest data at the
     right), ``auto_decimate``/``decimate``, ``decimation_method``
-    (pure_decimate, min_max, mean), ``display_labels``, ``show_bottom_axis``,
-    ``show_left_axis``, ``show_status`` (rate, samples dropped for display,
+    (pure_decimate, min_max, mean), ``display_labels`` (the channel names in
+    a gutter left of the traces), ``show_bottom_axis`` (the time axis),
+    ``show_left_axis`` (a numeric y axis where the names are not shown),
+    ``show_scale_bar`` (an amplitude bar in the stream's units, right of the
+    traces), ``channels_per_page``/``first_channel`` (which of the visible
+    channels are shown), ``show_status`` (rate, samples dropped for display,
     latency, frame rate), ``show_events``, ``event_color``.
 
     ``by_channel_params[channel, key]`` with ``channel`` a channel name,
     ``'ch<i>'`` or an index and ``key`` one of ``gain``, ``offset``,
     ``visible``, ``color``; a trace is drawn at ``data * gain + offset``.
+
+    Scaling: once :data:`_FIRST_SCALE_S` s of data have arrived (or a full
+    window, if shorter) the viewer runs :meth:`auto_scale` (pyacq's "auto
+    scale on first data"), and once more after :data:`_REFINE_S` s more if
+    the scale it finds then differs by more than 1.5x (a filter's start
+    transient); after that the scale stays until the user changes it. A
+    ``gain``, ``offset``, ``ylim_min`` or ``ylim_max`` set by the user before
+    the data arrives is honoured: no automatic scaling then. Setting
+    ``scale_mode`` asks for an automatic scaling in that mode (at once if
+    there is data, else when it arrives).
+
+    Keys (the plot has the focus): ``+``/``-`` gain up/down, ``PgDown``/``PgUp``
+    next/previous page of channels, ``Down``/``Up`` one channel,
+    ``Right``/``Left`` a longer/shorter time window, ``A`` auto scale now.
+    The mouse wheel changes the gain, a double-click opens the options.
 
     Notes
     -----
@@ -163,18 +221,29 @@ class QOscilloscope(WidgetNode):
         self.resize(800, 500)
 
     def _make_plot_area(self) -> None:
-        """Create the plot (``self.plot``, ``self.viewBox``, ``self.plots``) shown by ``self.graphicsview``."""
+        """Create the plot (``self.plot``, ``self.viewBox``, ``self.plots``) shown by ``self.graphicsview``.
+
+        Its margins: :attr:`gutter` (the channel names, left), :attr:`scale_bar`
+        (right) and :attr:`marker_band` (the marker labels, top).
+        """
         self.viewBox = ScopeViewBox()
-        self.plot = self._new_plot(self.viewBox)
+        self.plot = self._new_plot(self.viewBox, margins=True)
         self.plots = [self.plot]
+        self.gutter: ChannelGutter = self.plot.getAxis("left")
+        self.scale_bar: ScaleBarAxis = self.plot.getAxis("right")
+        self.marker_band: MarkerBand = self.plot.getAxis("top")
         self.graphicsview.setCentralItem(self.plot)
+        self.graphicsview.installEventFilter(self)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
 
     @staticmethod
-    def _new_plot(viewbox: ScopeViewBox) -> pg.PlotItem:
-        plot = pg.PlotItem(viewBox=viewbox)
+    def _new_plot(viewbox: ScopeViewBox, margins: bool = False) -> pg.PlotItem:
+        axes = {"left": ChannelGutter(), "right": ScaleBarAxis(), "top": MarkerBand()} if margins else None
+        plot = pg.PlotItem(viewBox=viewbox, axisItems=axes)
         plot.hideButtons()
-        plot.showAxis("left", False)
-        plot.showAxis("bottom", False)
+        for side in ("left", "bottom", "right", "top"):
+            plot.showAxis(side, False)
+        plot.getAxis("bottom").setLabel("time", units="s")
         return plot
 
     # pyacq's examples use ``viewer.input`` although there may be an events input too
@@ -229,6 +298,16 @@ class QOscilloscope(WidgetNode):
         if len(names) != self.nb_channel or len(set(names)) != len(names):
             names = [f"ch{i}" for i in range(self.nb_channel)]
         self.channel_names = names
+        units = params.get("units") or ""
+        channel_units = [u for u in (params.get("channel_units") or []) if u]
+        if not units and channel_units and len(set(channel_units)) == 1:
+            units = channel_units[0]
+        self.units = unit_label(units)
+        self._centers = np.zeros(self.nb_channel)  # each channel's level in its data (the offset removed)
+        self._banded = False  # the automatic scaling laid the channels out in bands (paging re-lays them)
+        self._user_scaled = False  # the user set a gain/offset/ylim: no automatic scaling
+        self._auto = "first"  # automatic scaling due: 'first', 'refine', 'done'
+        self._auto_at = 0  # samples received at the first automatic scaling
         # streams that declare a scale/offset are shown in physical units: offset + scale * value
         scale, offset = params.get("scale"), params.get("offset")
         self._to_physical = None if scale is None and offset is None else (
@@ -272,8 +351,7 @@ class QOscilloscope(WidgetNode):
             children = [dict(c) for c in self._default_by_channel_params]
             for child in children:
                 if child["name"] == "color":
-                    child["value"] = pg.intColor(i, hues=max(self.nb_channel, 1), values=1, maxValue=255,
-                                                 minValue=150)
+                    child["value"] = trace_color(i, self.nb_channel)
             groups.append({"name": name, "type": "group", "children": children})
         self.by_channel_params = ByChannelParams(
             pg.parametertree.Parameter.create(name="AnalogSignals", type="group", children=groups),
@@ -281,29 +359,45 @@ class QOscilloscope(WidgetNode):
         self.all_params = pg.parametertree.Parameter.create(
             name="all param", type="group", children=[self.params.parameter, self.by_channel_params.parameter])
         self.all_params.sigTreeStateChanged.connect(self.on_param_change)
+        self._writing = False
+        self.params.on_set = self._on_user_set
+        self.by_channel_params.on_set = lambda names, value: self._on_user_set(names[1:], value)
+
+    @contextlib.contextmanager
+    def _internal(self):
+        """The viewer's own parameter writes (scaling, paging): no change signals, not the user's."""
+        blocker = QtCore.QSignalBlocker(self.all_params)
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+            blocker.unblock()
+
+    def _on_user_set(self, names: tuple, value: Any) -> None:
+        """An assignment in code: a scaling parameter set by the user turns the automatic scaling off."""
+        if not self._writing and names and names[-1] in _SCALING_PARAMS + _SCALING_CHANNEL_PARAMS:
+            self._user_scaled = True
+            if names[-1] != "gain":
+                self._banded = False
 
     def _make_items(self) -> None:
         self.curves = []
         self.channel_labels = []
-        self._labels_shown = True  # until a frame hides them
         self.traces = RasterTraces()  # dense windows: one image instead of the curves
         self.plot.addItem(self.traces, ignoreBounds=True)
         self._channel_traces = [self.traces] * self.nb_channel
         for i in range(self.nb_channel):
             self._add_channel_items(self.plot, i)
+        self.gutter.fit_width(self.channel_names)
         self._event_lines: list = []
 
     def _add_channel_items(self, plot: pg.PlotItem, channel: int) -> None:
-        """Add channel ``channel``'s curve (sparse windows) and its name label to ``plot``."""
+        """Add channel ``channel``'s curve (sparse windows) to ``plot``."""
         color = self.by_channel_params[channel, "color"]
         curve = pg.PlotCurveItem(pen=pg.mkPen(color), antialias=False)
         plot.addItem(curve)
         self.curves.append(curve)
-        label = pg.TextItem(self.channel_names[channel], color=color, anchor=(0, 0.5),
-                            fill=pg.mkColor((128, 128, 128, 120)))
-        label.setVisible(False)
-        plot.addItem(label, ignoreBounds=True)
-        self.channel_labels.append(label)
 
     def _window_samples(self) -> int:
         return max(2, int(round(self.params["xsize"] * self.sample_rate)))
@@ -361,13 +455,43 @@ class QOscilloscope(WidgetNode):
         self._offsets = np.array(bcp.values("offset"), dtype=np.float32)
         self._visibles = np.array(bcp.values("visible"), dtype=bool)
         self._colors = channel_colors(bcp.values("color"))
+        self._update_page()
+
+    def _update_page(self) -> None:
+        """``_shown``: the visible channels of the current page (``channels_per_page`` from ``first_channel``)."""
+        visible = np.flatnonzero(self._visibles)
+        shown = np.zeros(self.nb_channel, dtype=bool)
+        if "channels_per_page" in self.params:
+            per_page = self.params["channels_per_page"]
+            first = min(self.params["first_channel"], max(0, visible.size - per_page))
+            shown[visible[first:first + per_page]] = True
+        else:
+            shown[visible] = True
+        self._shown = shown
+        if self._banded:
+            self._layout_bands()
+
+    def _layout_bands(self) -> None:
+        """Stack the shown channels one unit apart (top to bottom), each at ``centre * gain`` removed."""
+        shown = np.flatnonzero(self._shown)
+        n = shown.size
+        if n == 0:
+            return
+        rows = np.arange(n)[::-1].astype(np.float64)
+        offsets = np.array(self.by_channel_params.values("offset"), dtype=np.float64)
+        offsets[shown] = rows - self._centers[shown] * self._gains[shown]
+        with self._internal():
+            for c in shown:
+                self.by_channel_params[int(c), "offset"] = float(offsets[c])
+            self.params["ylim_min"], self.params["ylim_max"] = -0.5, n - 0.5
+        self._offsets = offsets.astype(np.float32)
 
     def _apply_all_params(self) -> None:
         p = self.params
         if p["auto_decimate"]:
             self.estimate_decimate()
         self._channel_arrays()
-        self.graphicsview.setBackground(p["background_color"])
+        self._set_background(p["background_color"])
         self.set_refresh_interval(p["refresh_interval"])
         self._show_axes()
         self.status_label.setVisible(p["show_status"])
@@ -403,11 +527,27 @@ class QOscilloscope(WidgetNode):
         for traces in set(self._channel_traces):
             traces.invalidate()
 
-    def _show_axes(self) -> None:
-        """Show or hide the axes following ``show_left_axis`` and ``show_bottom_axis``."""
+    def _set_background(self, color) -> None:
+        self.graphicsview.setBackground(color)
+        for side in ("left", "right", "top"):
+            axis = self.plot.getAxis(side)
+            if hasattr(axis, "set_background"):
+                axis.set_background(color)
+        text = "#202020" if pg.mkColor(color).lightness() > 140 else "#d0d0d0"
         for plot in self.plots:
-            plot.showAxis("left", self.params["show_left_axis"])
-            plot.showAxis("bottom", self.params["show_bottom_axis"])
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setTextPen(text)
+                axis.setPen(text)
+
+    def _show_axes(self) -> None:
+        """Show or hide the margins: the names or a numeric left axis, the time axis, the scale bar, the markers."""
+        p = self.params
+        self.plot.showAxis("left", bool(p["display_labels"] or p["show_left_axis"]))
+        self.gutter.set_numeric(not p["display_labels"])
+        self.plot.showAxis("bottom", bool(p["show_bottom_axis"]))
+        self.plot.showAxis("right", bool(p["show_scale_bar"]))
+        self.plot.showAxis("top", "events" in self.inputs and bool(p["show_events"]))
 
     def on_param_change(self, params, changes) -> None:
         """React to parameter changes (from code, the dialog or a remote call)."""
@@ -421,13 +561,22 @@ class QOscilloscope(WidgetNode):
                 c = self.by_channel_params.channel_index(parent.name())
                 if name == "color":
                     self.curves[c].setPen(pg.mkPen(data))
-                    self.channel_labels[c].setColor(data)
+                if name in _SCALING_CHANNEL_PARAMS:
+                    self._user_scaled = True
+                    if name == "offset":
+                        self._banded = False  # the user places the traces now
                 self._channel_arrays()
                 if name == "visible":
                     self._show_curves()
                 continue
-            if name == "background_color":
-                self.graphicsview.setBackground(data)
+            if name in _SCALING_PARAMS:
+                self._user_scaled = True
+                self._banded = False
+            elif name in ("channels_per_page", "first_channel"):
+                self._update_page()
+                self._show_curves()
+            elif name == "background_color":
+                self._set_background(data)
             elif name in ("xsize", "auto_decimate"):
                 if self.params["auto_decimate"]:
                     self.estimate_decimate()
@@ -437,8 +586,10 @@ class QOscilloscope(WidgetNode):
             elif name == "refresh_interval":
                 self.set_refresh_interval(data)
             elif name == "scale_mode":
+                self._user_scaled = False
                 self.auto_scale()
-            elif name in ("show_left_axis", "show_bottom_axis"):
+            elif name in ("show_left_axis", "show_bottom_axis", "display_labels", "show_scale_bar",
+                          "show_events"):
                 self._show_axes()
             elif name == "show_status":
                 self.status_label.setVisible(bool(data))
@@ -463,67 +614,176 @@ class QOscilloscope(WidgetNode):
         return self._scope.get_raw()
 
     def auto_scale(self, spacing_factor: float = 9.0) -> None:
-        """Fit the traces in the view, following ``params['scale_mode']``.
+        """Fit the traces in the view from the data of the window, following ``params['scale_mode']``.
 
-        real_scale: ``ylim_min``/``ylim_max`` span the visible channels' data
-        (gains 1, offsets 0); same_for_all: one gain for all channels (from the
-        largest robust deviation) and channels stacked one unit apart;
-        by_channel: a gain per channel, stacked.
+        same_for_all: each shown channel in a band of its own (one unit tall,
+        the first at the top), its median removed, one gain for all (from the
+        median over channels of their 1st-99th percentile range: a few
+        outlier samples or one dead or wild channel do not set the scale);
+        by_channel: the same with a gain per channel; real_scale: gains 1,
+        offsets 0 and ``ylim_min``/``ylim_max`` spanning the shown channels'
+        1st-99th percentiles with a margin. Gains are rounded to a 1-2-5
+        series (the scale bar then reads a round number). Without data yet,
+        the scaling happens when enough has arrived.
+
+        ``spacing_factor`` is accepted for pyacq compatibility and unused.
         """
         sigs = self.get_visible_chunk()
-        visible = np.array(self.by_channel_params.values("visible"), dtype=bool)
-        finite = np.isfinite(sigs).any(axis=0)
-        use = visible & finite
-        if not use.any():
-            logger.info("%s: auto_scale skipped: no data received on the visible channels yet", self.name)
+        if not self._scale_from(sigs):
+            self._auto = "first"
+            logger.info("%s: auto_scale waits for data on the visible channels", self.name)
             return
-        with np.errstate(all="ignore"):
-            med = np.nanmedian(sigs[:, use], axis=0)
-            mad = np.nanmedian(np.abs(sigs[:, use] - med), axis=0) * 1.4826
-            lo, hi = np.nanmin(sigs[:, use]), np.nanmax(sigs[:, use])
-        mode = self.params["scale_mode"]
-        gains = np.ones(self.nb_channel)
-        offsets = np.zeros(self.nb_channel)
-        blocker = QtCore.QSignalBlocker(self.all_params)
-        try:
-            if mode == "real_scale":
-                if lo == hi:
-                    lo, hi = lo - 1, hi + 1
-                margin = (hi - lo) * 0.05
-                self.params["ylim_min"] = float(lo - margin)
-                self.params["ylim_max"] = float(hi + margin)
-            else:
-                n = int(use.sum())
-                if mode == "same_for_all":
-                    inv = float(np.max(mad)) * spacing_factor or 1.0
-                    g = np.full(n, 1.0 / inv)
-                else:
-                    inv = mad * spacing_factor
-                    inv[inv == 0] = 1.0
-                    g = 1.0 / inv
-                gains[use] = g
-                offsets[use] = np.arange(n)[::-1] - med * g
-                self.params["ylim_min"] = -0.5
-                self.params["ylim_max"] = n - 0.5
-            for i in range(self.nb_channel):
-                self.by_channel_params[i, "gain"] = float(gains[i])
-                self.by_channel_params[i, "offset"] = float(offsets[i])
-        finally:
-            blocker.unblock()
-        self._channel_arrays()
-        self._label_y = {i: float(m) for i, m in zip(np.flatnonzero(use), med)}
+        self._auto = "done"
         self.refresh()
 
+    def _robust_levels(self, sigs: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Median, 1st and 99th percentiles of the ``use`` channels of ``sigs`` (NaN: not received)."""
+        with np.errstate(all="ignore"), _quiet_nan_warnings():
+            data = sigs[:, use].astype(np.float64)
+            med = np.nanmedian(data, axis=0)
+            lo, hi = np.nanpercentile(data, [1.0, 99.0], axis=0)
+        return med, lo, hi
+
+    def _scale_from(self, sigs: np.ndarray, min_change: float | None = None) -> bool:
+        """Scale following ``scale_mode`` from ``sigs``; False if no shown channel has data.
+
+        With ``min_change``, nothing changes unless some gain (or the real_scale
+        range) differs from the current one by more than that factor.
+        """
+        use = self._shown & np.isfinite(sigs).any(axis=0)
+        if not use.any():
+            return False
+        med, lo, hi = self._robust_levels(sigs, use)
+        mode = self.params["scale_mode"]
+        gains = self._gains.astype(np.float64).copy()
+        if mode == "real_scale":
+            low, high = float(np.min(lo)), float(np.max(hi))
+            if not high > low:
+                low, high = low - 1.0, high + 1.0
+            margin = (high - low) * 0.1
+            if min_change is not None:
+                old = self.params["ylim_max"] - self.params["ylim_min"]
+                if 1 / min_change < (high - low + 2 * margin) / old < min_change:
+                    return True
+            with self._internal():
+                self.params["ylim_min"], self.params["ylim_max"] = low - margin, high + margin
+                for i in range(self.nb_channel):
+                    self.by_channel_params[i, "gain"] = 1.0
+                    self.by_channel_params[i, "offset"] = 0.0
+            self._centers[:] = 0.0
+            self._centers[use] = med
+            self._banded = False
+            self._channel_arrays()
+            return True
+        spread = hi - lo
+        positive = spread[spread > 0]
+        typical = float(np.median(positive)) if positive.size else 1.0
+        if mode == "same_for_all":
+            new = np.full(spread.size, 1.0 / nice_ceil(typical / _BAND_FILL))
+        else:
+            spread = np.where(spread > 0, spread, typical)
+            new = np.array([1.0 / nice_ceil(v / _BAND_FILL) for v in spread])
+        if min_change is not None and self._banded:
+            ratio = new / gains[use]
+            if np.all((ratio < min_change) & (ratio > 1 / min_change)):
+                return True
+        gains[use] = new
+        self._centers[use] = med
+        with self._internal():
+            for c in np.flatnonzero(use):
+                self.by_channel_params[int(c), "gain"] = float(gains[c])
+        self._banded = True
+        self._channel_arrays()  # lays the bands out
+        return True
+
+    def _auto_scale_when_ready(self) -> None:
+        """The automatic scaling on the first data, refined once later (see the class notes)."""
+        if self._user_scaled:
+            self._auto = "done"
+            return
+        window = self._window_samples()
+        if self._auto == "first":
+            if self._received < min(window, max(2, int(_FIRST_SCALE_S * self.sample_rate))):
+                return
+            if self._scale_from(self.get_visible_chunk()):
+                self._auto, self._auto_at = "refine", self._received
+        elif self._auto == "refine":
+            span = min(window, max(2, int(_REFINE_S * self.sample_rate)))
+            if self._received - self._auto_at < span:
+                return
+            head = self._scope.head
+            self._scale_from(self._scope.get_raw(head - span, head), min_change=1.5)
+            self._auto = "done"
+
     def gain_zoom(self, factor: float) -> None:
-        """Zoom the traces vertically by ``factor`` (the mouse wheel)."""
-        if self.params["scale_mode"] == "real_scale":
+        """Zoom the traces vertically by ``factor`` (the mouse wheel, ``+``/``-``).
+
+        Banded channels stay centred in their bands; in real_scale the y
+        range shrinks around its middle.
+        """
+        if self.params["scale_mode"] == "real_scale" and not self._banded:
             lo, hi = self.params["ylim_min"], self.params["ylim_max"]
             mid, half = (lo + hi) / 2, (hi - lo) / 2 / factor
-            self.params["ylim_min"], self.params["ylim_max"] = mid - half, mid + half
+            with self._internal():
+                self.params["ylim_min"], self.params["ylim_max"] = mid - half, mid + half
         else:
-            for i in range(self.nb_channel):
-                self.by_channel_params[i, "gain"] = self.by_channel_params[i, "gain"] * factor
+            with self._internal():
+                for i in range(self.nb_channel):
+                    self.by_channel_params[i, "gain"] = self.by_channel_params[i, "gain"] * factor
+            self._channel_arrays()
+        self._user_scaled = True  # the user's scale from now on
+        self._auto = "done"
         self.refresh()
+
+    def page_channels(self, step: int) -> None:
+        """Move the page of shown channels by ``step`` channels (PgDown: +channels_per_page, Down: +1)."""
+        visible = int(self._visibles.sum())
+        per_page = self.params["channels_per_page"]
+        first = min(max(0, self.params["first_channel"] + int(step)), max(0, visible - per_page))
+        self.params["first_channel"] = first
+        self.refresh()
+
+    def change_xsize(self, factor: float) -> None:
+        """Multiply the time window by ``factor`` (Right: longer, Left: shorter), within its limits."""
+        low, high = self.params.param("xsize").opts["limits"]
+        self.params["xsize"] = float(min(max(self.params["xsize"] * factor, low), high))
+
+    def eventFilter(self, obj, event) -> bool:
+        """Key presses on the plot go to :meth:`keyPressEvent` (the view would scroll with them)."""
+        if event.type() == QtCore.QEvent.Type.KeyPress and self._handle_key(event):
+            return True
+        return super().eventFilter(obj, event)
+
+    def keyPressEvent(self, event) -> None:
+        if not self._handle_key(event):
+            super().keyPressEvent(event)
+
+    def _handle_key(self, event) -> bool:
+        if not self.initialized():
+            return False
+        key = QtCore.Qt.Key
+        k = event.key()
+        actions = {
+            key.Key_Plus: lambda: self.gain_zoom(1.25), key.Key_Equal: lambda: self.gain_zoom(1.25),
+            key.Key_Minus: lambda: self.gain_zoom(1 / 1.25),
+            key.Key_Right: lambda: self.change_xsize(1.5), key.Key_Left: lambda: self.change_xsize(1 / 1.5),
+            key.Key_A: self._auto_scale_key,
+        }
+        if "channels_per_page" in self.params:
+            per_page = self.params["channels_per_page"]
+            actions.update({
+                key.Key_PageDown: lambda: self.page_channels(per_page),
+                key.Key_PageUp: lambda: self.page_channels(-per_page),
+                key.Key_Down: lambda: self.page_channels(1), key.Key_Up: lambda: self.page_channels(-1)})
+        action = actions.get(k)
+        if action is None:
+            return False
+        action()
+        return True
+
+    def _auto_scale_key(self) -> None:
+        self._user_scaled = False
+        self.auto_scale()
 
     # -- drawing ------------------------------------------------------------------------------------
     def _x_vector(self, n: int, mode: str) -> np.ndarray:
@@ -543,10 +803,12 @@ class QOscilloscope(WidgetNode):
 
     def _plot_channels(self) -> list[tuple[pg.PlotItem, RasterTraces, np.ndarray, tuple[float, float]]]:
         """``(plot, traces item, channels, ylim)`` of each plot to draw."""
-        return [(self.plot, self.traces, np.flatnonzero(self._visibles),
+        return [(self.plot, self.traces, np.flatnonzero(self._shown),
                  (self.params["ylim_min"], self.params["ylim_max"]))]
 
     def _refresh(self) -> None:
+        if self._auto != "done":
+            self._auto_scale_when_ready()
         mode = self.params["mode"]
         n, decimate = self._scope.n_points, self._scope.decimate
         # the input thread feeds the scope meanwhile: the frame (every plot, the events, the status) ends here
@@ -560,8 +822,9 @@ class QOscilloscope(WidgetNode):
 
         for plot, traces, channels, ylim in self._plot_channels():
             self._draw_plot(plot, traces, channels, ylim, mode, end, points)
-        self._draw_labels(-n * decimate / self.sample_rate if mode == "scroll" else 0.0, self._visibles,
+        self._draw_labels(-n * decimate / self.sample_rate if mode == "scroll" else 0.0, self._shown,
                           self._gains, self._offsets)
+        self._draw_scale_bar()
         self._draw_events(end * decimate, n * decimate, mode)
         self._update_status(end * decimate)
 
@@ -593,7 +856,7 @@ class QOscilloscope(WidgetNode):
     def _show_curves(self) -> None:
         """Show the curves of the visible channels, none where the traces are drawn as an image."""
         for i, curve in enumerate(self.curves):
-            curve.setVisible(bool(self._visibles[i]) and not self._channel_traces[i].active)
+            curve.setVisible(bool(self._shown[i]) and not self._channel_traces[i].active)
 
     def _draw_curves(self, mode: str, channels: np.ndarray, end: int, pts: np.ndarray) -> None:
         """Draw ``channels`` of the window's points ``pts`` (ending at point ``end``) as curves."""
@@ -612,18 +875,40 @@ class QOscilloscope(WidgetNode):
             else:
                 self.curves[c].setData(x, ys[k], connect="finite")
 
-    def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
-        show = self.params["display_labels"]
-        if not show and not self._labels_shown:
-            return  # all hidden already
-        self._labels_shown = show
-        centers = getattr(self, "_label_y", {})
-        for c, label in enumerate(self.channel_labels):
-            if show and visibles[c]:
-                label.setPos(x0, centers.get(c, 0.0) * gains[c] + offsets[c])
-                label.setVisible(True)
-            else:
-                label.setVisible(False)
+    def _draw_labels(self, x0: float, shown, gains, offsets) -> None:
+        """The names of the ``shown`` channels in the gutter, at their traces' levels (``centre * gain + offset``)."""
+        if not self.params["display_labels"]:
+            return
+        colors = self.by_channel_params.values("color")
+        entries = [(float(self._centers[c] * gains[c] + offsets[c]), self.channel_names[c], colors[c])
+                   for c in np.flatnonzero(shown)]
+        if entries != getattr(self, "_gutter_entries", None):
+            self._gutter_entries = entries
+            self.gutter.set_channels(entries)
+
+    def scale_bar_amount(self) -> float | None:
+        """Length of the scale bar in the stream's units, or None when none is drawn (unequal gains)."""
+        shown = np.flatnonzero(self._shown)
+        if not shown.size:
+            return None
+        gains = self._gains[shown].astype(np.float64)
+        if np.ptp(gains) > 1e-6 * np.abs(gains).max() or not gains[0] > 0:
+            return None
+        gain = float(gains[0])
+        span = (self.params["ylim_max"] - self.params["ylim_min"]) / gain
+        per_band = span / shown.size if self._banded else span / 4
+        return nice_floor(0.6 * per_band)
+
+    def _draw_scale_bar(self) -> None:
+        if not self.params["show_scale_bar"]:
+            return
+        amount = self.scale_bar_amount()
+        if amount is None:
+            self.scale_bar.set_bar(None, label="scale per channel")
+            return
+        gain = float(self._gains[np.flatnonzero(self._shown)[0]])
+        y0 = self.params["ylim_min"] + 0.02 * (self.params["ylim_max"] - self.params["ylim_min"])
+        self.scale_bar.set_bar(y0, y0 + amount * gain, f"{amount:g} {self.units}".strip())
 
     def event_x(self, index: int, head: int | None = None) -> float:
         """x coordinate (s) at which an event at sample ``index`` is drawn, for the current mode."""
@@ -642,18 +927,21 @@ class QOscilloscope(WidgetNode):
                 shown = [(i, lab) for i, lab in self._events if head - size <= i < head]
         color = self.params["event_color"]
         while len(self._event_lines) < len(shown):
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(color),
-                                   label="", labelOpts={"position": 0.95, "color": color, "anchors": [(0, 0), (0, 0)]})
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(color), label="")
+            line.label.setVisible(False)  # the labels are drawn in the marker band, above the traces
             self.plot.addItem(line, ignoreBounds=True)
             self._event_lines.append(line)
+        band = []
         for line, (index, label) in zip(self._event_lines, shown):
             line.setPen(pg.mkPen(color))
-            line.setPos(self.event_x(index, head))
+            x = self.event_x(index, head)
+            line.setPos(x)
             line.label.setFormat(label)
-            line.label.setColor(color)
             line.setVisible(True)
+            band.append((x, label, color))
         for line in self._event_lines[len(shown):]:
             line.setVisible(False)
+        self.marker_band.set_markers(band)
 
     def _update_status(self, head: int) -> None:
         now = time.monotonic()

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from ._qt import QtCore, pg
+from ._qt import pg
 from .qoscilloscope import OSCILLOSCOPE_CHANNEL_PARAMS, OSCILLOSCOPE_PARAMS, QOscilloscope, ScopeViewBox
 from .rastertraces import RasterTraces
 
@@ -18,12 +18,13 @@ logger = logging.getLogger(__name__)
 _LEFT_AXIS_WIDTH = 50  # pixels
 _PER_PLOT = ("ylim_max", "ylim_min", "scale_mode")  # per channel here, or meaningless with a plot per channel
 _EVENTS = ("show_events", "event_color")
+_SINGLE_PLOT = ("show_scale_bar", "channels_per_page", "first_channel")  # the y axes are the scales here
 
 #: global parameters of QOscilloscopeMultiPlot: QOscilloscope's without the y range (per channel here) and
 #: the events; the axes are shown by default (pyacq's)
 MULTIPLOT_PARAMS = [
     dict(p, value=True) if p["name"] in ("show_bottom_axis", "show_left_axis") else dict(p)
-    for p in OSCILLOSCOPE_PARAMS if p["name"] not in _PER_PLOT + _EVENTS
+    for p in OSCILLOSCOPE_PARAMS if p["name"] not in _PER_PLOT + _EVENTS + _SINGLE_PLOT
 ]
 
 #: per-channel parameters: QOscilloscope's plus the plot's y range (pyacq's)
@@ -44,14 +45,18 @@ class QOscilloscopeMultiPlot(QOscilloscope):
     Online parameters
     -----------------
     ``params``: QOscilloscope's without ``ylim_min``/``ylim_max``,
-    ``scale_mode``, ``show_events`` and ``event_color``; ``show_left_axis``
+    ``scale_mode``, ``show_events``, ``event_color``, ``show_scale_bar``
+    and the paging (each plot's y axis is its scale); ``show_left_axis``
     and ``show_bottom_axis`` default to True (the time axis is drawn under
-    the last visible plot only).
+    the last visible plot only); ``display_labels`` writes each channel's
+    name (and the stream's units) as its y axis's title.
 
     ``by_channel_params[channel, key]``: ``gain``, ``offset``, ``visible``
     (a hidden channel hides its plot), ``color``, and the plot's y range
     ``ylim_min``/``ylim_max``. The mouse wheel zooms the plot under it;
-    :meth:`auto_scale` fits each plot's y range to its channel.
+    :meth:`auto_scale` fits each plot's y range to its channel, which the
+    viewer does by itself on the first data unless a ``gain``, ``offset``,
+    ``ylim_min`` or ``ylim_max`` was set before (see :class:`QOscilloscope`).
 
     Examples
     --------
@@ -72,6 +77,7 @@ class QOscilloscopeMultiPlot(QOscilloscope):
         self.multiplot = pg.GraphicsLayout()
         self.multiplot.setContentsMargins(0, 0, 0, 0)
         self.graphicsview.setCentralItem(self.multiplot)
+        self.graphicsview.installEventFilter(self)
         self.plots: list = []
         self.viewBoxes: list = []
         self.plot = self.viewBox = None  # the first plot, once the channels are known
@@ -89,6 +95,8 @@ class QOscilloscopeMultiPlot(QOscilloscope):
             plot.addItem(traces, ignoreBounds=True)
             self._channel_traces.append(traces)
             self._add_channel_items(plot, i)
+            plot.getAxis("left").setLabel(self.channel_names[i] + (f" ({self.units})" if self.units else ""),
+                                          color=pg.mkColor(self.by_channel_params[i, "color"]).name())
         self.plot, self.viewBox = self.plots[0], self.viewBoxes[0]
         self.traces = self._channel_traces[0]
         self._event_lines: list = []
@@ -115,7 +123,10 @@ class QOscilloscopeMultiPlot(QOscilloscope):
         shown = np.flatnonzero(self._visibles)
         last = shown[-1] if shown.size else -1
         for c, plot in enumerate(self.plots):
-            plot.showAxis("left", self.params["show_left_axis"])
+            left = plot.getAxis("left")
+            plot.showAxis("left", bool(self.params["show_left_axis"] or self.params["display_labels"]))
+            left.showLabel(bool(self.params["display_labels"]))
+            left.setStyle(showValues=bool(self.params["show_left_axis"]))
             plot.showAxis("bottom", bool(self.params["show_bottom_axis"] and c == last))
 
     def _plot_channels(self) -> list:
@@ -123,38 +134,45 @@ class QOscilloscopeMultiPlot(QOscilloscope):
                 for c in np.flatnonzero(self._visibles)]
 
     def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
-        show = self.params["display_labels"]
-        for c, label in enumerate(self.channel_labels):
-            label.setVisible(bool(show and visibles[c]))
-            if show and visibles[c]:
-                label.setPos(x0, float(self._ylims[c].mean()))
+        """The names are the y axes' titles (see :meth:`_show_axes`)."""
+
+    def _draw_scale_bar(self) -> None:
+        """Each plot's y axis is its scale."""
 
     # -- scaling -----------------------------------------------------------------------------------
     def auto_scale(self, spacing_factor: float = 9.0) -> None:
-        """Fit each visible plot's y range to its channel's data in the window (5 % margins).
+        """Fit each visible plot's y range to its channel's data in the window.
 
+        The range spans the 1st-99th percentiles of ``data * gain + offset``
+        with 10 % margins (a few outlier samples do not set it).
         ``spacing_factor`` is accepted for pyacq compatibility and unused.
         """
-        sigs = self.get_visible_chunk()
-        blocker = QtCore.QSignalBlocker(self.all_params)
-        try:
-            for c in np.flatnonzero(self._visibles):
-                values = sigs[:, c] * self._gains[c] + self._offsets[c]
-                values = values[np.isfinite(values)]
-                if values.size == 0:
-                    logger.info("%s: auto_scale left channel %s as it is: no data received yet", self.name,
-                                self.channel_names[c])
-                    continue
-                lo, hi = float(values.min()), float(values.max())
-                if lo == hi:
-                    lo, hi = lo - 1.0, hi + 1.0
-                margin = (hi - lo) * 0.05
-                self.by_channel_params[c, "ylim_min"] = lo - margin
-                self.by_channel_params[c, "ylim_max"] = hi + margin
-        finally:
-            blocker.unblock()
-        self._channel_arrays()
+        if not self._scale_from(self.get_visible_chunk()):
+            logger.info("%s: auto_scale waits for data", self.name)
+            self._auto = "first"
+            return
+        self._auto = "done"
         self.refresh()
+
+    def _scale_from(self, sigs: np.ndarray, min_change: float | None = None) -> bool:
+        use = self._visibles & np.isfinite(sigs).any(axis=0)
+        if not use.any():
+            return False
+        shown = sigs * self._gains + self._offsets
+        _, lo, hi = self._robust_levels(shown, use)
+        with self._internal():
+            for k, c in enumerate(np.flatnonzero(use)):
+                low, high = float(lo[k]), float(hi[k])
+                if not high > low:
+                    low, high = low - 1.0, high + 1.0
+                margin = (high - low) * 0.1
+                old = self._ylims[c, 1] - self._ylims[c, 0]
+                if min_change is not None and 1 / min_change < (high - low + 2 * margin) / old < min_change:
+                    continue
+                self.by_channel_params[int(c), "ylim_min"] = low - margin
+                self.by_channel_params[int(c), "ylim_max"] = high + margin
+        self._channel_arrays()
+        return True
 
     def ylim_zoom(self, channel: int, factor: float) -> None:
         """Zoom the y range of one channel's plot around its centre (what the mouse wheel over it does).
@@ -179,6 +197,8 @@ class QOscilloscopeMultiPlot(QOscilloscope):
         self._zoom(range(self.nb_channel), factor)
 
     def _zoom(self, channels, factor: float) -> None:
+        self._user_scaled = True
+        self._auto = "done"
         for c in channels:
             lo, hi = self._ylims[c]
             mid, half = (lo + hi) / 2, (hi - lo) / 2 / factor

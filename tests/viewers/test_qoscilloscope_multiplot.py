@@ -31,6 +31,8 @@ def viewer(qapp, source):
                          mode="scroll", xsize=2.0)
     for i, color in enumerate(["#ff0000", "#00ff00", "#0000ff"]):
         viewer.by_channel_params[i, "color"] = color
+        viewer.by_channel_params[i, "ylim_min"] = -10.0  # set: no automatic scaling on the first data
+        viewer.by_channel_params[i, "ylim_max"] = 10.0
     viewer.show()
     yield viewer
     viewer.close()
@@ -105,11 +107,12 @@ def test_auto_scale_and_wheel_zoom_set_each_plots_range(qapp, viewer, source):
     _send(qapp, viewer, source, data)
     viewer.auto_scale()
     lims = [(viewer.by_channel_params[c, "ylim_min"], viewer.by_channel_params[c, "ylim_max"]) for c in range(3)]
-    assert lims[0] == pytest.approx((-1.1, 1.1)) and lims[1] == pytest.approx((90, 310))
-    assert lims[2] == pytest.approx((5.9, 8.1))  # a flat channel gets +-1
+    # the 1st-99th percentiles with 10 % margins: -0.98..0.98 -> +-1.176, 102..298 -> 82.4..317.6
+    assert lims[0] == pytest.approx((-1.176, 1.176), abs=1e-3) and lims[1] == pytest.approx((82.4, 317.6), abs=0.1)
+    assert lims[2] == pytest.approx((5.8, 8.2))  # a flat channel gets +-1
     viewer.ylim_zoom(1, 2.0)  # what the wheel over the second plot does
     assert (viewer.by_channel_params[1, "ylim_min"], viewer.by_channel_params[1, "ylim_max"]) == \
-        pytest.approx((145, 255))
+        pytest.approx((141.2, 258.8), abs=0.1)
     assert (viewer.by_channel_params[0, "ylim_min"], viewer.by_channel_params[0, "ylim_max"]) == \
         pytest.approx(lims[0])
 
@@ -159,3 +162,27 @@ def test_every_plot_of_a_frame_ends_at_the_same_sample(qapp, viewer, source, xsi
     assert step_rows(image) == [False, False, False]  # the frame ended at sample 2000 in every plot
     viewer.refresh()
     assert step_rows(viewer.grab_array()) == [True, True, True]  # the next frame shows it everywhere
+
+
+def test_each_plot_is_scaled_on_the_first_data_unless_its_range_was_set(qapp, source):
+    """Without a y range set before start, each plot fits its channel once 1 s has arrived (DC offsets, spikes)."""
+    viewer = QOscilloscopeMultiPlot(name="auto")
+    try:
+        viewer.configure(with_user_dialog=False)
+        viewer.input.connect(source)
+        viewer.initialize()
+        viewer.resize(600, 600)
+        viewer.params.update(show_status=False, mode="scroll", xsize=2.0)
+        viewer.show()
+        t = np.arange(1500) / 1000.0
+        data = np.stack([50000 + 10 * np.sin(2 * np.pi * 5 * t), -30000 + 2 * np.sin(2 * np.pi * 5 * t),
+                         np.sin(2 * np.pi * 5 * t)], axis=1).astype("float32")
+        data[700, 2] = 1e6  # one outlier sample does not set the range
+        _send(qapp, viewer, source, data)
+        render(qapp, viewer)
+        for c, (center, amp) in enumerate(((50000, 10), (-30000, 2), (0, 1))):
+            low, high = viewer.by_channel_params[c, "ylim_min"], viewer.by_channel_params[c, "ylim_max"]
+            assert low < center - 0.9 * amp and high > center + 0.9 * amp and high - low < 4 * amp, (c, low, high)
+        assert [plot.getAxis("left").labelText for plot in viewer.plots] == ["ch0", "ch1", "ch2"]
+    finally:
+        viewer.close()
