@@ -33,6 +33,7 @@ import time
 import numpy as np
 import pylsl
 
+from lslacq.core.configargs import Arg
 from lslacq.core.node import Node
 from lslacq.core.tools import join_thread
 from lslacq.core.stream.merging import deliver_merged
@@ -111,6 +112,23 @@ class LslOutlet(Node):
     _dynamic_streams = True
     #: largest merged push, in samples (catch-up batching and ``push_interval``)
     max_push_samples: int = 65536
+
+    #: types and ranges of the configure() arguments (checked by configure() and `lslacq check`)
+    configure_args = {
+        "name": Arg(str, doc="LSL stream name"),
+        "type": Arg(str, doc="LSL content type, e.g. 'EEG'"),
+        "source_id": Arg(str),
+        "chunk_size": Arg(int, ge=0, doc="samples per LSL chunk, 0 for the incoming chunks"),
+        "max_buffered": Arg(float, gt=0, doc="seconds"),
+        "manufacturer": Arg(str), "model": Arg(str), "serial_number": Arg(str),
+        "nominal_srate": Arg(float, ge=0, doc="Hz, 0 for an irregular stream"),
+        "marker_format": Arg(str, choices=("string", "int32")),
+        "timestamps_input": Arg(bool),
+        "reference": Arg(str, doc="name of the LslOutlet whose clock events use"),
+        "extra_desc": Arg(dict),
+        "max_clock_drift": Arg(float, gt=0, doc="seconds"),
+        "push_interval": Arg(float, ge=0, doc="seconds, 0 to push every chunk"),
+    }
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
