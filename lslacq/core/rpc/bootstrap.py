@@ -72,8 +72,12 @@ def main() -> int:
                                     name="lslacq-parent-watchdog", daemon=True)
         watchdog.start()
         if conf.get("qt"):
+            from ...qtcheck import preflight
             from .qt import QtRPCServer, get_qt_application
 
+            problem = preflight()  # Qt aborts a process whose platform plugin cannot load: say why instead
+            if problem:
+                raise RuntimeError(f"process {name!r} cannot open Qt windows (its viewers): {problem}")
             app = get_qt_application()
             # the process lives as long as its server, not as long as its windows: closing a viewer must
             # not end the process and the other nodes in it
