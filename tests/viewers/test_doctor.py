@@ -1,0 +1,79 @@
+"""``lslacq doctor`` and the Qt platform preflight: a missing plugin library or display is named, with the fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lslacq.qtcheck import QT_APT_PACKAGES, apt_packages_for, check_platform
+
+
+def _doctor(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "lslacq.cli", "doctor", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _broken_library_env(tmp_path, soname="libxcb-icccm.so.4"):
+    """LD_LIBRARY_PATH with an empty file in place of one of the xcb plugin's libraries: it cannot load."""
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    (libs / soname).write_bytes(b"")
+    return dict(os.environ, LD_LIBRARY_PATH=str(libs), DISPLAY=os.environ.get("DISPLAY", ":0"))
+
+
+@pytest.mark.slow
+def test_doctor_names_the_library_the_xcb_plugin_misses_and_the_apt_line(tmp_path):
+    run = _doctor("--only", "qt", "--platform", "xcb", env=_broken_library_env(tmp_path))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAIL  Qt platform 'xcb': the plugin cannot load libxcb-icccm.so.4" in run.stdout
+    assert "sudo apt-get install libxcb-icccm4" in run.stdout
+    assert "ok    Qt platform 'offscreen'" in run.stdout  # screenshots still work
+    assert "1 failed" in run.stdout
+
+
+@pytest.mark.slow
+def test_check_platform_without_a_display_says_so():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = check_platform("xcb", env=env)
+    assert not result.ok and not result.has_display
+    assert "DISPLAY is not set" in result.advice() and "QT_QPA_PLATFORM=offscreen" in result.advice()
+    assert check_platform("offscreen", env=env).ok
+
+
+@pytest.mark.slow
+def test_doctor_reports_every_check():
+    run = _doctor()
+    assert run.returncode in (0, 1), run.stderr
+    for name in ("Qt platform", "LSL:", "PortAudio", "video", "network: lo 127.0.0.1"):
+        assert name in run.stdout, (name, run.stdout)
+    assert "lslacq doctor:" in run.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_qt_nodegroup_without_display_fails_with_the_reason_and_the_fix():
+    from lslacq.core.rpc import ProcessSpawner
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    code = ("from lslacq.core.rpc import ProcessSpawner\n"
+            "try:\n    ProcessSpawner(qt=True, name='gui').stop()\nexcept RuntimeError as exc:\n    print(exc)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "cannot open Qt windows" in run.stdout and "DISPLAY is not set" in run.stdout, run.stdout + run.stderr
+    assert "xvfb-run" in run.stdout
+    assert ProcessSpawner is not None
+
+
+def test_apt_packages_for_the_plugins_libraries():
+    assert apt_packages_for(["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-xinerama.so.0", "libfoo.so"]) \
+        == ["libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0"]
+    assert {"libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0", "libxkbcommon-x11-0"} <= set(QT_APT_PACKAGES)
+
+
+def test_ci_installs_the_packages_qt_needs():
+    import pathlib
+
+    run_script = (pathlib.Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    apt = run_script.split("APT_PACKAGES=(")[1].split(")")[0].split()
+    assert set(QT_APT_PACKAGES) <= set(apt) and "xvfb" in apt
