@@ -75,5 +75,6 @@ def test_ci_installs_the_packages_qt_needs():
     import pathlib
 
     run_script = (pathlib.Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
-    apt = run_script.split("APT_PACKAGES=(")[1].split(")")[0].split()
+    block = run_script.split("APT_PACKAGES=(")[1].split("\n)")[0]
+    apt = [word for line in block.splitlines() for word in line.split("#")[0].split()]
     assert set(QT_APT_PACKAGES) <= set(apt) and "xvfb" in apt
