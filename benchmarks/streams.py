@@ -36,17 +36,11 @@ SPAWN = mp.get_context("spawn")
 
 
 # -- receivers (child processes) -------------------------------------------------
-def _recv_lslacq(params, n_chunks, ready, out_q, backlog_bytes=None):
+def _recv_lslacq(params, n_chunks, ready, out_q):
     from lslacq.core.stream import InputStream
 
     inp = InputStream()
-    if backlog_bytes:
-        # A flat-out writer outruns any reader. Raw PUSH/PULL blocks the writer at its high-water mark; an
-        # lslacq writer never blocks, it buffers per reader up to the reader's bound and then drops the oldest.
-        # To measure *lossless* throughput the bound is raised to the whole run.
-        inp.connect(params, max_buffered_bytes=backlog_bytes)
-    else:
-        inp.connect(params)
+    inp.connect(params)  # the defaults a user gets
     ready.set()
     times = np.empty(n_chunks)
     samples = 0
@@ -107,8 +101,7 @@ def _run(kind, protocol, mode, shape, n_chunks, pace_s, n_readers=1):
         out.configure(protocol=protocol, transfermode=mode.split("-")[0], dtype="float32", shape=(-1, shape[1]),
                       buffer_size=max(4096, 256 * shape[0]), double=not mode.endswith("-single"))
         readies = [SPAWN.Event() for _ in range(n_readers)]
-        backlog = 0 if pace_s else n_chunks * data.nbytes + 2**20
-        procs = [SPAWN.Process(target=_recv_lslacq, args=(out.params.to_dict(), n_chunks, r, out_q, backlog))
+        procs = [SPAWN.Process(target=_recv_lslacq, args=(out.params.to_dict(), n_chunks, r, out_q))
                  for r in readies]
 
         def send(_k):

@@ -107,6 +107,8 @@ class LslInlet(Node):
         TriggerAccumulator & co. can cut epochs of LSL EEG at LSL markers.
     """
 
+    live_source = True  # paced by the LSL outlet it reads: never waits for a reader
+
     _input_specs: dict = {}
     _output_specs = {"signals": {}, "timestamps": {"optional": True}}
 

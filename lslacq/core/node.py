@@ -68,8 +68,18 @@ class Node:
       first failure of a run wins, is logged once with its traceback, and
       ``start()`` clears it for the next run.
     - :meth:`counters` returns ``samples_in``, ``samples_out``,
-      ``lost_samples``, ``last_index`` and ``latency``, derived from the
-      node's streams; nodes that know more (e.g. latency) override it.
+      ``lost_samples``, ``last_index``, ``latency`` and ``wait_seconds``,
+      derived from the node's streams; nodes that know more (e.g. latency)
+      override it.
+
+    Producers of two kinds (see docs/streams.md, flow control): a node whose
+    data is paced by hardware or a clock sets the class attribute
+    :attr:`live_source` = True; its outputs then never wait for a reader
+    (``on_full='backlog'``: a reader that cannot keep up gets a bounded
+    backlog, then loses its own oldest data). A node fed by a live source
+    inherits that; any other node's outputs wait for their readers
+    (``on_full='wait'``: lossless by back-pressure). ``configure(on_full=...)``
+    of an output overrides the choice.
 
     Through an RPC proxy (a node in a NodeGroup), ``counters()`` comes back
     by value; ``NodeGroup.health()`` also gives each node's error as text.
@@ -85,6 +95,11 @@ class Node:
     ----------
     optional_outputs : set of str
         Outputs that may stay unconfigured.
+    live_source : bool
+        The node's data is paced by hardware or a clock (a device): its
+        outputs never wait for readers. Class attribute; a node may set it
+        per instance in ``_configure`` (a replay played as fast as possible
+        is not live).
     error : BaseException or None
         The failure of the current run, if any.
     failed : Signal
@@ -95,6 +110,7 @@ class Node:
     _output_specs: dict[str, dict] = {}
     _dynamic_streams: bool = False  # True: _configure creates streams beyond the declared ones
     _output_aliases: dict[str, str] = {}  # other names of outputs, e.g. pyacq's {'chan': 'signals'}
+    live_source: bool = False
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         self.name = name or type(self).__name__
@@ -304,16 +320,21 @@ class Node:
             inputs); ``last_index``: the index after the newest chunk sent
             (received, for a node without outputs), None before any data;
             ``latency``: seconds behind the source, None when the node cannot
-            know it.
+            know it; ``wait_seconds``: time the outputs spent waiting for
+            their readers (on_full='wait'; per reader in
+            ``OutputStream.readers()``), the sign of a reader that throttles
+            the pipeline.
         """
         samples_in = lost = 0
         for inp in list(self.inputs.values()):
             lost += int(inp.lost_samples)
             samples_in = max(samples_in, _input_position(inp) or 0)
-        samples_out = max([int(out.last_index) for out in list(self.outputs.values()) if out.configured], default=0)
+        outputs = list(self.outputs.values())
+        samples_out = max([int(out.last_index) for out in outputs if out.configured], default=0)
         last_index = samples_out or samples_in or None
         return {"samples_in": samples_in, "samples_out": samples_out, "lost_samples": lost,
-                "last_index": last_index, "latency": None}
+                "last_index": last_index, "latency": None,
+                "wait_seconds": sum(float(out.wait_seconds) for out in outputs)}
 
     # -- hooks for subclasses ------------------------------------------------------
     def _configure(self, **kwargs) -> None:
@@ -331,6 +352,21 @@ class Node:
 
     def _close(self) -> None:
         pass
+
+    def _default_on_full(self) -> str:
+        """The flow control an output of this node gets when its configure() does not choose one.
+
+        'backlog' (never wait for a reader) for a live source and for a node
+        fed by one (a filter behind a device must not make the device's
+        other readers wait); 'wait' (lossless back-pressure) otherwise.
+        """
+        if self.live_source:
+            return "backlog"
+        for inp in list(self.inputs.values()):
+            params = inp.params if inp.connected else None
+            if params is not None and params.get("on_full") in ("backlog", "latest"):
+                return "backlog"
+        return "wait"
 
     def after_input_connect(self, inputname: str) -> None:
         """Called when input ``inputname`` is connected."""

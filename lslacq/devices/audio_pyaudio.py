@@ -288,6 +288,8 @@ class PyAudio(Node):
     thread goes through the node contract (``error``, ``failed``).
     """
 
+    live_source = True  # paced by the sound card: never waits for a reader
+
     _input_specs: dict = {}
     _output_specs: dict = {}
 

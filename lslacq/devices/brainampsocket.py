@@ -79,6 +79,8 @@ class BrainAmpSocket(Node):
     counts the samples of blocks the server skipped).
     """
 
+    live_source = True  # paced by the amplifier: never waits for a reader
+
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
                         sample_rate=512.0, units="microvolts"),

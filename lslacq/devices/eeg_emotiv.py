@@ -249,6 +249,8 @@ class Emotiv(Node):
     :meth:`counters`.
     """
 
+    live_source = True  # paced by the headset: never waits for a reader
+
     _output_specs = {
         "signals": _spec(14, CHANNEL_NAMES, "microvolts"),
         "quality": _spec(14, CHANNEL_NAMES, "counts", optional=True),

@@ -57,6 +57,8 @@ class OpenBCI(Node):
         Times the port was reopened (``reconnect=True``).
     """
 
+    live_source = True  # paced by the board: never waits for a reader
+
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 8), sample_rate=250.0,
                         units="microvolts"),

@@ -35,6 +35,8 @@ class NumpyDeviceBuffer(Node):
         signal by default. ``n_samples`` must be a multiple of ``chunksize``.
     """
 
+    live_source = True  # paced by the clock (sample_interval): never waits for a reader
+
     _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 16), compression="",
                                      sample_rate=1000.0)}
 

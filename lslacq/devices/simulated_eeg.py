@@ -274,6 +274,8 @@ class SimulatedEEG(Node):
     (``error``, ``failed``, ``counters()``).
     """
 
+    live_source = True  # paced by the clock, like the amplifier it simulates: never waits for a reader
+
     _output_specs = {
         "signals": {"streamtype": "analogsignal", "dtype": "float32"},
         "events": {"streamtype": "event", "optional": True},  # may stay unconfigured

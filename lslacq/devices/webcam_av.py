@@ -147,6 +147,8 @@ class WebCamAV(Node):
     (``error``, ``failed``).
     """
 
+    live_source = True  # a camera or FFmpeg input, paced by its frame rate: never waits for a reader
+
     _output_specs = {"signals": dict(streamtype="image/video", dtype="uint8", shape=(-1, 480, 640, 3),
                                      compression="", sample_rate=30.0)}
 

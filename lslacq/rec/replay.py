@@ -63,6 +63,8 @@ class FileReplay(Node):
         Samples sent since start.
     """
 
+    live_source = True  # real time by default (speed="max" is not live: set in _configure)
+
     _output_specs = {"signals": {"streamtype": "analogsignal"},
                      "events": dict(EVENT_STREAM_SPEC, optional=True)}
 

@@ -166,6 +166,8 @@ class XdfReplay(Node):
         Emitted when the last repeat has been sent.
     """
 
+    live_source = True  # real time by default (speed="max" is not live: set in _configure)
+
     _output_specs: dict = {}
     _dynamic_streams = True
 

@@ -262,7 +262,7 @@ def test_error_failed_counters_exist_from_init():
     assert node.error is None
     assert len(node.failed) == 0
     assert node.counters() == {"samples_in": 0, "samples_out": 0, "lost_samples": 0, "last_index": None,
-                               "latency": None}
+                               "latency": None, "wait_seconds": 0.0}
 
 
 def test_report_error_records_first_failure_logs_and_emits_once(caplog):
@@ -328,7 +328,7 @@ def test_counters_follow_the_streams(source):
         node.output.send(np.ones((5, 3), "float32"))
         counters = node.counters()
         assert counters == {"samples_in": 20, "samples_out": 5, "lost_samples": 10, "last_index": 5,
-                            "latency": None}
+                            "latency": None, "wait_seconds": 0.0}
     finally:
         sink.close()
         node.close()
@@ -367,7 +367,7 @@ def test_counters_count_samples_once_across_outputs():
     node.outputs["b"].send(np.zeros((7, 1), "float32"))
     node.outputs["b"].send(np.zeros((3, 1), "float32"))
     assert node.counters() == {"samples_in": 0, "samples_out": 10, "lost_samples": 0, "last_index": 10,
-                               "latency": None}
+                               "latency": None, "wait_seconds": 0.0}
     node.close()
 
 

@@ -1,21 +1,40 @@
-"""Per-reader flow control: a stalled reader never holds back the writer or another reader.
+"""Per-reader flow control: lossless where the producer can wait, never blocking where it cannot.
 
-An output keeps one :class:`ReaderState` per registered reader. A chunk goes
-straight to a reader whose zmq pipe has room; when the pipe is full (the
-reader is slow, paused or frozen) the chunk waits in that reader's own
-backlog, which is drained oldest first as soon as the pipe has room again.
-The backlog is bounded per reader (``max_buffered`` seconds of data and
+An output keeps one :class:`ReaderState` per registered reader. Readers give
+**credit**: each reader reports (ACK) how many data messages and bytes it has
+taken from its queue, and the output keeps at most a *window* in flight for
+it (``hwm`` messages and :data:`WINDOW_BYTES`; a reader acknowledges every
+quarter window, so a reader that keeps up never makes the output wait). A
+chunk that does not fit in a reader's window waits in that reader's own
+backlog in the output and leaves it as credit arrives (the output's service
+thread wakes when an ACK reaches the socket).
+
+What happens then depends on the kind of producer (``on_full``):
+
+* ``'wait'``, a producer that can wait (a script's send loop, a filter, a
+  replay played as fast as possible): ``send()`` waits until every reader it
+  waits for has room, so a reader that is alive and reading gets everything
+  (back-pressure, like PUSH/PULL). A reader that has read nothing for
+  ``max_wait`` seconds while the output waited for it is *stalled* (SIGSTOP,
+  breakpoint, frozen GUI): the output stops waiting for it, it gets a bounded
+  backlog like a live source's reader, and it is waited for again as soon as
+  it reads again.
+* ``'backlog'``, a live source (a device paced by hardware or a clock):
+  ``send()`` never waits; a reader that falls behind gets a bounded backlog.
+* ``'latest'``: every reader is latest_only.
+
+A backlog is bounded per reader (``max_buffered`` seconds of data and
 ``max_buffered_bytes``, in the spirit of liblsl's per-inlet ``max_buffered``):
 past the bound the *oldest* chunks are dropped, down to half the bound, so a
 reader that stalls loses one contiguous block and sees one index gap, and a
 reader that resumes has half its bound of headroom while it catches up. A
-``latest_only`` reader (a viewer) never causes buffering: only the newest
-chunk waits for it.
+``latest_only`` reader (a viewer) never causes buffering or waiting: only the
+newest chunk waits for it.
 
-A writer that runs flat out into a reader's full pipe retries draining it
-after 1, 2, 4... up to 64 chunks rather than at every chunk (a failed attempt
-costs as much as a send); the output's service thread also drains every few
-ms and whenever zmq signals that a pipe has room.
+Readers that give no credit (latest_only ones) are flowed by the transport
+alone: when zmq's queue for them is full the chunk waits in the backlog, and
+draining is retried after 1, 2, 4... up to 64 chunks rather than at every
+chunk (a failed attempt costs as much as a send).
 
 This module holds no socket: the output passes its ROUTER socket in.
 """
@@ -31,9 +50,10 @@ from typing import Any
 import zmq
 
 from .._zmqfast import send as _send
+from .transport import HELLO
 
-__all__ = ["ReaderState", "ReaderGone", "DEFAULT_MAX_BUFFERED", "DEFAULT_MAX_BUFFERED_BYTES", "parse_join",
-           "encode_join", "send_to"]
+__all__ = ["ReaderState", "ReaderGone", "DEFAULT_MAX_BUFFERED", "DEFAULT_MAX_BUFFERED_BYTES", "WINDOW_BYTES",
+           "ack_steps", "parse_join", "encode_join", "send_to"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +61,18 @@ DEFAULT_MAX_BUFFERED = 30.0  # seconds of data a reader may fall behind before i
 DEFAULT_MAX_BUFFERED_BYTES = 256 * 2**20
 TRIM_FRACTION = 0.5  # a backlog over its bound is trimmed to this fraction of it
 DROP_LOG_EVERY_S = 5.0
+PROBE_EVERY_S = 0.5  # how often an output checks that a reader whose window is full is still connected
+WINDOW_BYTES = 16 * 2**20  # bytes in flight to one reader that gives credit (besides ``hwm`` messages)
+
+
+def ack_steps(window_messages: int, window_bytes: int) -> tuple[int, int]:
+    """How often a reader acknowledges: every this many messages or bytes (a quarter window).
+
+    The output always lets a reader have at least one step in flight, so a
+    reader that has taken everything (and acknowledged all but less than a
+    step) never leaves the output waiting.
+    """
+    return max(1, int(window_messages) // 4), max(1, int(window_bytes) // 4)
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
@@ -114,7 +146,7 @@ class ReaderState:
     identity : bytes
         The reader's zmq routing id.
     options : dict
-        From its JOIN message: ``pid``, ``host``, ``name``, ``latest_only``,
+        From its JOIN message: ``pid``, ``host``, ``name``, ``latest_only``, ``credit`` (it sends ACKs),
         ``max_buffered`` (s), ``max_buffered_bytes``, ``slot`` (sharedmem).
     sample_rate : float or None
         The stream's rate: ``max_buffered`` is then counted in samples;
@@ -122,15 +154,18 @@ class ReaderState:
     default_max_buffered, default_max_buffered_bytes : float, int
         The output's defaults, for options the reader left out.
     force_latest_only : bool
-        The output imposes latest_only (``on_full='drop'``).
+        The output imposes latest_only (``on_full='latest'``).
     max_samples_cap : int or None
         Hard cap in samples (a sharedmem ring: older messages point to overwritten data).
+    window : tuple of int, optional
+        ``(messages, bytes)`` the output keeps in flight for a reader that
+        gives credit (the JOIN option ``credit``). None: no credit window.
     """
 
     def __init__(self, identity: bytes, options: dict, sample_rate: float | None = None,
                  default_max_buffered: float = DEFAULT_MAX_BUFFERED,
                  default_max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES, force_latest_only: bool = False,
-                 max_samples_cap: int | None = None):
+                 max_samples_cap: int | None = None, window: tuple[int, int] | None = None):
         self.identity = identity
         self.pid = options.get("pid")
         self.host = options.get("host")
@@ -163,12 +198,58 @@ class ReaderState:
         # not at every chunk (a failed attempt costs as much as sending)
         self._retry_in = 0
         self._backoff = 1
+        # credit: messages and bytes sent into the reader's pipe, and acknowledged by it
+        self.credit = bool(options.get("credit")) and not self.latest_only and window is not None
+        self.window_messages, self.window_bytes = window or (0, 0)
+        self.min_messages, self.min_bytes = ack_steps(*window) if window else (0, 0)
+        self.sent_messages = self.sent_bytes = 0
+        self.acked_messages = self.acked_bytes = 0
+        # on_full='wait': the output waits for this reader unless it stalled
+        self.stalled = False
+        self.stalls = 0
+        self.blocked_since: float | None = None  # when the output started waiting for it
+        self.wait_seconds = 0.0  # time the writer spent waiting for this reader
+        self._next_stall_log = 0.0
+        self._next_probe = 0.0
 
     @property
     def label(self) -> str:
         who = f"{self.name!r} " if self.name else ""
         where = f"pid {self.pid}" + (f" on {self.host}" if self.host else "")
         return f"reader {who}({where}, id {self.identity.hex()})"
+
+    # -- credit -------------------------------------------------------------
+    def has_room(self, nbytes: int) -> bool:
+        """True if a message of ``nbytes`` fits in this reader's credit window (always, without credit)."""
+        if not self.credit:
+            return True
+        if self.sent_messages - self.acked_messages >= self.window_messages:
+            return False
+        in_bytes = self.sent_bytes - self.acked_bytes
+        return in_bytes + nbytes <= self.window_bytes or in_bytes < self.min_bytes
+
+    def acknowledge(self, messages: int, nbytes: int) -> bool:
+        """Take an ACK (cumulative counts); return True if the reader was stalled and reads again."""
+        if messages > self.acked_messages:
+            self.acked_messages = messages
+        if nbytes > self.acked_bytes:
+            self.acked_bytes = nbytes
+        self.blocked_since = None
+        if self.stalled:
+            self.stalled = False
+            return True
+        return False
+
+    def stall(self) -> bool:
+        """Stop waiting for this reader (it read nothing for max_wait); return True if a log is due."""
+        self.stalled = True
+        self.stalls += 1
+        self.blocked_since = None
+        now = time.monotonic()
+        if now < self._next_stall_log:
+            return False
+        self._next_stall_log = now + DROP_LOG_EVERY_S
+        return True
 
     # -- backlog ------------------------------------------------------------
     def enqueue(self, item: tuple) -> None:
@@ -230,6 +311,9 @@ class ReaderState:
         sent = 0
         while backlog:
             item = backlog[0]
+            if self.credit and not self.has_room(item[2]):
+                self._probe(socket)
+                return False  # the next ACK drains more
             try:
                 send_to(socket, self.identity, item[0])
             except zmq.Again:
@@ -243,9 +327,28 @@ class ReaderState:
             backlog.popleft()
             self.backlog_bytes -= item[2]
             self.backlog_samples -= item[1]
+            self.sent_messages += 1
+            self.sent_bytes += item[2]
         self._backoff = 1
         self._retry_in = 0
         return True
+
+    def _probe(self, socket: zmq.Socket) -> None:
+        """Now and then, check that a reader that sends no credit is still there (a HELLO it ignores).
+
+        Raises
+        ------
+        ReaderGone
+            The reader disconnected (its process was killed, say).
+        """
+        now = time.monotonic()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + PROBE_EVERY_S
+        try:
+            send_to(socket, self.identity, (HELLO,))
+        except zmq.Again:  # its pipe is full: it is there
+            pass
 
     def clear(self) -> None:
         self.backlog.clear()
@@ -273,4 +376,9 @@ class ReaderState:
             "backlog_bytes": self.backlog_bytes,
             "dropped_chunks": self.dropped_chunks,
             "dropped_samples": self.dropped_samples,
+            "in_flight_chunks": self.sent_messages - self.acked_messages if self.credit else None,
+            "in_flight_bytes": self.sent_bytes - self.acked_bytes if self.credit else None,
+            "stalled": self.stalled,
+            "stalls": self.stalls,
+            "wait_seconds": self.wait_seconds,
         }

@@ -17,12 +17,13 @@ import zmq
 from ...errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from .._zmqfast import NOBLOCK
 from .._zmqfast import recv as _recv
+from .._zmqfast import send as _send
 from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
 from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
-from .flowcontrol import encode_join
-from .transport import CLOSED, HEADER, HELLO, JOIN, LEAVE, get_context
+from .flowcontrol import ack_steps, encode_join
+from .transport import ACK, ACK_COUNTS, CLOSED, HEADER, HELLO, JOIN, LEAVE, get_context
 
 __all__ = ["InputStream", "all_receivers"]
 
@@ -33,6 +34,8 @@ all_receivers = {"plaindata": PlainDataReceiver, "sharedmem": SharedMemReceiver}
 _LATEST_ONLY_HWM = 4  # chunks a latest_only reader queues on its side
 _RESYNC_MAX_MESSAGES = 100_000
 _HEADER_SIZE = HEADER.size
+_pack_ack = ACK_COUNTS.pack
+_monotonic = time.monotonic
 _SKIPPED = object()  # a sharedmem chunk gone from the ring: receive the next one
 
 # Keys an input's spec may require of the output it connects to.
@@ -110,6 +113,13 @@ class InputStream:
         self.max_buffered_bytes: int | None = None
         self.latest_only = False
         self.identity: bytes | None = None
+        # credit (see flowcontrol.py): data messages and bytes taken, and when to acknowledge next
+        self._credit = False
+        self._rx_messages = self._rx_bytes = 0
+        self._ack_messages = self._ack_bytes = 0
+        self._step_messages = self._step_bytes = 1
+        self._ack_interval = 0.25
+        self._ack_deadline = 0.0
 
     def __repr__(self) -> str:
         owner = f" of {self.node.name!r}" if self.node is not None else ""
@@ -170,6 +180,15 @@ class InputStream:
         if latest_only is not None:
             self.latest_only = bool(latest_only)
         options = self._join_options()
+        window = params.get("credit_window")
+        self._credit = not self.latest_only and isinstance(window, (list, tuple)) and len(window) == 2
+        if self._credit:
+            options["credit"] = True
+            self._step_messages, self._step_bytes = ack_steps(*window)
+            self._ack_interval = float(params.get("max_wait") or 1.0) / 4
+        self._rx_messages = self._rx_bytes = 0
+        self._ack_messages, self._ack_bytes = self._step_messages, self._step_bytes
+        self._ack_deadline = 0.0
         if self.socket is not None:
             self.close()
         self.receiver = all_receivers[params.transfermode](params)
@@ -311,6 +330,16 @@ class InputStream:
             if shared is not _SKIPPED:
                 return index, shared
 
+    def _acknowledge(self) -> None:
+        """Tell the output how much this reader has taken (its credit)."""
+        self._ack_messages = self._rx_messages + self._step_messages
+        self._ack_bytes = self._rx_bytes + self._step_bytes
+        self._ack_deadline = _monotonic() + self._ack_interval
+        try:
+            _send(self.socket, ACK + _pack_ack(self._rx_messages, self._rx_bytes), NOBLOCK)
+        except zmq.Again:  # cannot happen with a few ACKs in flight; the next one carries the counts
+            pass
+
     def _shared_chunk(self, index: int, n: int, epoch: int, want_data: bool) -> Any:
         """The data of a sharedmem chunk announced by a message (None unless wanted), or _SKIPPED if gone."""
         if self.receiver.is_stale(epoch):
@@ -371,13 +400,27 @@ class InputStream:
         """Receive one message as (first frame, second frame or None)."""
         frame = _recv(self.socket, flags, False)
         if not frame.more:
-            return frame.buffer, None
+            head = frame.buffer
+            if self._credit and len(head) >= _HEADER_SIZE:
+                self._took(len(head))
+            return head, None
         payload = _recv(self.socket, 0, False)
         if payload.more:  # no valid message has three parts: drain it, leave an invalid header
             while payload.more:
                 payload = _recv(self.socket, 0, False)
             return frame.buffer[:0], payload.buffer
-        return frame.buffer, payload.buffer
+        head, data = frame.buffer, payload.buffer
+        if self._credit:
+            self._took(len(head) + len(data))
+        return head, data
+
+    def _took(self, nbytes: int) -> None:
+        """Count a data message taken from the socket; acknowledge every step (credit for the output)."""
+        self._rx_messages += 1
+        self._rx_bytes += nbytes
+        if self._rx_messages >= self._ack_messages or self._rx_bytes >= self._ack_bytes or \
+                _monotonic() >= self._ack_deadline:
+            self._acknowledge()
 
     def _check_continuity(self, index: int, n: int, epoch: int) -> None:
         if epoch != self._epoch:
@@ -420,7 +463,7 @@ class InputStream:
         count = len(self._pending)
         self._pending.clear()
         while self.socket is not None and self._poller.poll(0):
-            self.socket.recv_multipart(copy=False)
+            self._recv_message()
             count += 1
         self._last_index = None
         return count

@@ -18,8 +18,8 @@ from .plaindata import PlainDataSender
 from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
 from . import admission
-from .flowcontrol import ReaderGone, ReaderState, parse_join, send_to
-from .transport import CLOSED, HELLO, JOIN, LEAVE, bind_address, connectable_address, get_context
+from .flowcontrol import WINDOW_BYTES, ReaderGone, ReaderState, parse_join, send_to
+from .transport import ACK, ACK_COUNTS, CLOSED, HELLO, JOIN, LEAVE, bind_address, connectable_address, get_context
 
 __all__ = ["OutputStream", "all_transfermodes"]
 
@@ -33,6 +33,9 @@ _MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
 _EHOSTUNREACH = zmq.EHOSTUNREACH
 _ADMIT_CHECK_S = 0.02
 _POLLIN = int(zmq.POLLIN)
+_ACK_SIZE = len(ACK) + ACK_COUNTS.size
+_unpack_ack = ACK_COUNTS.unpack_from
+_WAIT_SLICE_S = 0.1  # a waiting writer looks at its stop flag at least this often
 
 
 class OutputStream:
@@ -50,16 +53,27 @@ class OutputStream:
 
     Notes
     -----
-    Flow control is per reader and :meth:`send` never waits for a reader
-    (sharedmem: at most a short grace, see :class:`SharedMemSender`). Every
-    reader that keeps up receives every chunk. A reader whose transport
-    queue (``hwm`` chunks) is full gets its own backlog; past its bound
-    (``max_buffered`` seconds of data or ``max_buffered_bytes``, set by the
-    reader at connect, defaults from :meth:`configure`) that reader alone
-    loses the oldest chunks: counted in :meth:`readers`, logged, and seen by
-    the reader as an index gap (``InputStream.lost_samples``). A
-    ``latest_only`` reader (a viewer) never causes buffering.
-    ``configure(on_full='drop')`` makes every reader latest_only.
+    Flow control is per reader, on credit (see
+    :mod:`lslacq.core.stream.flowcontrol`), and the stream knows which kind
+    of producer it serves (``on_full``):
+
+    * ``'wait'`` (a plain OutputStream, a filter, a replay at full speed):
+      :meth:`send` waits while a reader that is alive has no room, so every
+      reader that reads gets every chunk. A reader that reads nothing for
+      ``max_wait`` seconds (stalled) is no longer waited for until it reads
+      again; meanwhile it gets a bounded backlog.
+    * ``'backlog'`` (live sources: device nodes set it, and nodes fed by a
+      live source inherit it): :meth:`send` never waits; a reader that
+      cannot keep up gets its own backlog, and past its bound
+      (``max_buffered`` seconds of data or ``max_buffered_bytes``, set by the
+      reader at connect, defaults from :meth:`configure`) that reader alone
+      loses the oldest chunks: counted in :meth:`readers`, logged, and seen
+      by the reader as an index gap (``InputStream.lost_samples``).
+    * ``'latest'``: every reader is latest_only.
+
+    A ``latest_only`` reader (a viewer) never causes buffering or waiting.
+    The time the writer waited is in :attr:`wait_seconds` and per reader in
+    :meth:`readers`.
     """
 
     def __init__(self, spec: dict | StreamSpec | None = None, node=None, name: str | None = None):
@@ -84,6 +98,9 @@ class OutputStream:
         self._admission_fd: int | None = None
         self._ipc_path: str | None = None
         self._closed = False
+        self._waits = False  # on_full == 'wait'
+        self._writer_waiting = False  # a send() waits for readers (and services the socket itself)
+        self.wait_seconds = 0.0  # time send() spent waiting for readers
 
     def __repr__(self) -> str:
         owner = f" of {self.node.name!r}" if self.node is not None else ""
@@ -122,18 +139,28 @@ class OutputStream:
         sample_rate : float or None
         buffer_size, double, axisorder, fill
             sharedmem ring buffer options (see :class:`SharedMemSender`).
-        on_full : {'block', 'drop'}
-            'block' (default): every reader gets a bounded backlog (lossless
-            while it keeps within ``max_buffered``). 'drop': every reader is
-            made latest_only (no backlog: a full reader misses chunks).
+        on_full : {'wait', 'backlog', 'latest'}
+            What a reader with no room gets. 'wait': :meth:`send` waits for
+            it (lossless by back-pressure; a reader that reads nothing for
+            ``max_wait`` s is not waited for until it reads again). 'backlog':
+            send never waits; the reader gets a bounded backlog, then loses
+            its oldest chunks (a live source). 'latest': every reader is made
+            latest_only. Default: the node's choice ('backlog' for a device
+            node or a node fed by one, see ``Node.live_source``), else
+            'wait'. ('block' and 'drop' are older spellings of 'wait' and
+            'latest'.)
         hwm : int
-            Chunks queued per reader in the transport before its backlog starts.
+            Chunks in flight per reader (its credit window; also at most
+            :data:`~lslacq.core.stream.flowcontrol.WINDOW_BYTES` bytes).
         max_buffered : float
             Default bound of a reader's backlog, in seconds of data (in
             samples at ``sample_rate``; in the age of the oldest waiting chunk
             without one), for readers that do not set their own (30 s).
         max_buffered_bytes : int
             Default bound of a reader's backlog in bytes (256 MiB).
+        max_wait : float
+            on_full='wait': seconds a reader may read nothing while the writer
+            waits for it before it counts as stalled (1 s).
         **kwargs
             Other keys (channel names, device metadata...) are carried in the
             stream parameters for readers.
@@ -150,6 +177,9 @@ class OutputStream:
                 self._teardown()
             params = self.spec.copy()
             params.update(kwargs)
+            if "on_full" not in kwargs and "on_full" not in fixed:
+                choose = getattr(self.node, "_default_on_full", None)
+                params.on_full = choose() if callable(choose) else "wait"
             params.validate(self._label)
             params.extra.setdefault("name", self.name)
 
@@ -174,6 +204,7 @@ class OutputStream:
                 self._teardown()
                 raise
             params.extra.update(self.sender.extra_params())
+            params.extra["credit_window"] = [int(params.hwm), WINDOW_BYTES]  # readers acknowledge against it
             params.extra.update(url=self.url, pid=os.getpid(), hostname=pysocket.gethostname())
             self.params = params
             try:
@@ -188,6 +219,7 @@ class OutputStream:
                 and "shape" not in fixed
             self.last_index = 0
             self._epoch = 0
+            self._waits = params.on_full == "wait"
             self.configured = True
         if self.node is not None:
             self.node.after_output_configure(self.name)
@@ -246,14 +278,20 @@ class OutputStream:
     def _fan_out(self, frames: tuple, n: int, index: int) -> None:
         """Send one chunk to every reader: straight into its pipe, or into its backlog."""
         readers = self._reader_list
-        if len(frames) > 1 and len(readers) > 1 and not isinstance(frames[1], bytes):
-            frames = (frames[0], zmq.Frame(frames[1], copy=False))  # one zero-copy frame for all readers
-        socket = self.socket
         head = frames[0]
-        payload = frames[1] if len(frames) > 1 else None
+        if len(frames) > 1:
+            payload = frames[1]
+            nbytes = len(head) + (len(payload) if isinstance(payload, bytes) else payload.nbytes)
+            if len(readers) > 1 and not isinstance(payload, bytes):
+                payload = zmq.Frame(payload, copy=False)  # one zero-copy frame for all readers
+                frames = (head, payload)
+        else:
+            payload = None
+            nbytes = len(head)
+        socket = self.socket
         late = None  # readers that get the chunk in their backlog, or are gone
         for reader in readers:
-            if reader.backlog:
+            if reader.backlog or not reader.has_room(nbytes):
                 late = (late or []) + [(reader, None)]
                 continue
             # inlined flowcontrol.send_to (the hot path): once the routing frame is accepted, the rest is
@@ -274,14 +312,14 @@ class OutputStream:
             else:
                 _send(socket, head, _MORE_NOBLOCK)
                 _send(socket, payload, _NOBLOCK, False)
+            reader.sent_messages += 1
+            reader.sent_bytes += nbytes
         if late is not None:
-            self._queue_late(late, frames, n, index)
+            self._queue_late(late, frames, n, index, nbytes)
+            if self._waits:
+                self._wait_for_readers()
 
-    def _queue_late(self, late: list, frames: tuple, n: int, index: int) -> None:
-        nbytes = len(frames[0])
-        if len(frames) > 1:
-            payload = frames[1]
-            nbytes += payload.nbytes if hasattr(payload, "nbytes") else len(payload)
+    def _queue_late(self, late: list, frames: tuple, n: int, index: int, nbytes: int) -> None:
         item = (frames, n, nbytes, time.monotonic(), index)
         for reader, gone in late:
             if gone is not None:
@@ -292,6 +330,51 @@ class OutputStream:
             if dropped:
                 self._log_drops(reader, dropped)
         self._drain_locked(force=False)
+
+    def _wait_for_readers(self) -> None:
+        """on_full='wait': return once every reader waited for has taken the chunks queued for it.
+
+        Called with the lock held. The writer services its socket itself
+        meanwhile (ACKs drain the backlogs, JOIN/LEAVE are handled); a
+        reader that acknowledges nothing for ``max_wait`` s is marked stalled
+        and no longer waited for.
+        """
+        max_wait = self.params.max_wait
+        socket = self.socket
+        self._writer_waiting = True
+        try:
+            while True:
+                now = time.monotonic()
+                timeout = _WAIT_SLICE_S
+                blocking = []
+                for reader in self._reader_list:
+                    if not reader.backlog or not reader.credit or reader.stalled:
+                        continue
+                    if reader.blocked_since is None:
+                        reader.blocked_since = now
+                    left = reader.blocked_since + max_wait - now
+                    if left <= 0:
+                        if reader.stall():
+                            logger.warning("%s: %s read nothing for %g s (max_wait) while the writer waited for "
+                                           "it: no longer waited for until it reads again; meanwhile it keeps a "
+                                           "backlog of max_buffered=%g s / %d bytes, then loses its oldest data. "
+                                           "Is it paused (debugger, SIGSTOP, frozen GUI)?", self._label,
+                                           reader.label, max_wait, reader.max_buffered, reader.max_buffered_bytes)
+                        continue
+                    blocking.append(reader)
+                    timeout = min(timeout, left)
+                if not blocking:
+                    return
+                if self._closed or self.socket is None:
+                    raise StreamClosedError(f"{self._label} was closed while waiting for a reader")
+                zmq.zmq_poll([(socket, _POLLIN)], int(timeout * 1000) + 1)
+                self._admit_locked()  # ACKs drain the backlogs
+                waited = time.monotonic() - now
+                self.wait_seconds += waited
+                for reader in blocking:
+                    reader.wait_seconds += waited
+        finally:
+            self._writer_waiting = False
 
     def _log_drops(self, reader: ReaderState, dropped: int) -> None:
         logger.warning("%s: %s fell more than its bound behind (max_buffered=%g s, max_buffered_bytes=%d): "
@@ -347,6 +430,8 @@ class OutputStream:
         activity on the socket and every few ms while backlogs exist.
         Thread-safe; gives up if the stream stays busy for ``timeout`` seconds.
         """
+        if self._writer_waiting:  # the waiting writer services the socket itself
+            return True
         if not self._lock.acquire(timeout=timeout):
             return True
         try:
@@ -374,10 +459,18 @@ class OutputStream:
         socket = self.socket
         if socket is None:
             return 0
+        acked = False
         while socket.getsockopt(_EVENTS) & _POLLIN:
             message = socket.recv_multipart(zmq.NOBLOCK)
             identity, kind = message[0], message[1] if len(message) > 1 else b""
-            if kind == JOIN and len(message) <= 3:
+            if len(kind) == _ACK_SIZE and len(message) == 2 and kind.startswith(ACK):
+                reader = self._readers.get(identity)
+                if reader is not None:
+                    messages, nbytes = _unpack_ack(kind, len(ACK))
+                    if reader.acknowledge(messages, nbytes):
+                        logger.info("%s: %s reads again: it is waited for again", self._label, reader.label)
+                    acked = acked or bool(reader.backlog)
+            elif kind == JOIN and len(message) <= 3:
                 self._join(identity, message[2] if len(message) == 3 else None)
             elif kind == LEAVE and len(message) == 2:
                 reader = self._readers.get(identity)
@@ -387,6 +480,8 @@ class OutputStream:
                 logger.warning("%s: ignored a malformed %d-part message from a reader (id %s, first bytes %r); "
                                "is the peer an lslacq InputStream of the same version?", self._label,
                                len(message), identity.hex(), bytes(kind[:32]))
+        if acked:
+            self._drain_locked()
         return len(self._reader_list)
 
     def _join(self, identity: bytes, raw_options: bytes | None) -> None:
@@ -398,15 +493,16 @@ class OutputStream:
             options = {}
         params = self.params
         cap = self.sender.ring.size if isinstance(self.sender, SharedMemSender) else None
+        window = (int(params.hwm), WINDOW_BYTES)
         try:
             reader = ReaderState(identity, options, params.sample_rate, params.max_buffered,
-                                 params.max_buffered_bytes, force_latest_only=params.on_full == "drop",
-                                 max_samples_cap=cap)
+                                 params.max_buffered_bytes, force_latest_only=params.on_full == "latest",
+                                 max_samples_cap=cap, window=window)
         except ValueError as exc:
             logger.warning("%s: reader %s: %s; using the output's defaults", self._label, identity.hex(), exc)
             reader = ReaderState(identity, {k: v for k, v in options.items() if not k.startswith("max_")},
                                  params.sample_rate, params.max_buffered, params.max_buffered_bytes,
-                                 force_latest_only=params.on_full == "drop", max_samples_cap=cap)
+                                 force_latest_only=params.on_full == "latest", max_samples_cap=cap, window=window)
         old = self._readers.get(identity)
         if old is not None:  # the same reader joined again (reconnected): start afresh
             self._unregister(old, "joined again", quiet=True)
@@ -452,8 +548,16 @@ class OutputStream:
             ``dropped_chunks``, ``dropped_samples`` (lost by that reader so
             far). Sharedmem streams add ``ring_lag_samples`` (how far the
             reader's position in the shared ring is behind the writer).
+            Readers that give credit add ``in_flight_chunks`` and
+            ``in_flight_bytes`` (sent, not yet acknowledged; None for
+            latest_only readers); every row has ``wait_seconds`` (how long
+            the writer waited for this reader), ``stalled`` (on_full='wait':
+            not waited for, it read nothing for ``max_wait``) and ``stalls``.
         """
-        with self._lock:
+        if not self._lock.acquire(timeout=0.5):  # a writer waiting for a slow reader holds the lock
+            rate = self.params.sample_rate if self.params is not None else None
+            return [reader.status(rate) for reader in list(self._reader_list)]  # a snapshot, without admitting
+        try:
             self._admit_locked()
             rate = self.params.sample_rate if self.params is not None else None
             rows = [reader.status(rate) for reader in self._reader_list]
@@ -461,6 +565,8 @@ class OutputStream:
                 self.sender.slots.reap_dead()
                 for row, reader in zip(rows, self._reader_list):
                     row["ring_lag_samples"] = self.sender.reader_lag(reader.slot)
+        finally:
+            self._lock.release()
         return rows
 
     def subscriber_count(self) -> int:

@@ -22,7 +22,6 @@ _WAIT_STEP_S = 0.0005  # poll period of a writer waiting for a reader to release
 _REAP_EVERY_S = 0.1
 _WARN_EVERY_S = 5.0
 _IDLE_REAP_EVERY_S = 1.0
-MAX_WAIT_S = 0.2  # longest wait for one reader before its unread samples are overwritten
 
 
 def default_buffer_size(params: StreamSpec) -> int:
@@ -41,15 +40,16 @@ class SharedMemSender:
     Extra configure parameters: ``buffer_size`` (frames kept), ``double``
     (contiguous zero-copy reads), ``axisorder`` (memory order), ``fill``.
 
-    The ring is every reader's buffer. Before overwriting samples that a
-    reader has not released yet, the writer waits for it, at most
-    ``MAX_WAIT_S`` (0.2 s): a reader that keeps up (even one briefly
-    descheduled while the writer runs flat out) loses nothing. A reader that
-    does not release in time (stalled, or more than the ring behind) is
-    overrun: the writer stops waiting for it until it has caught up, and the
-    reader counts one gap (``InputStream.lost_samples``). latest_only readers
-    and ``on_full='drop'`` streams are never waited for. Readers whose
-    process died are detected (pid) and forgotten.
+    The ring is every reader's buffer. With ``on_full='wait'`` (a producer
+    that can wait), before overwriting samples that a reader has not
+    released yet the writer waits for it, at most ``max_wait`` seconds (1 s):
+    a reader that keeps up (even one briefly descheduled while the writer
+    runs flat out) loses nothing. A reader that does not release in time
+    (stalled) is overrun: the writer stops waiting for it until it has
+    caught up, and the reader counts one gap (``InputStream.lost_samples``).
+    A live source (``on_full='backlog'``) never waits: a reader more than the
+    ring behind is overrun. latest_only readers are never waited for.
+    Readers whose process died are detected (pid) and forgotten.
     """
 
     def __init__(self, socket: zmq.Socket, params: StreamSpec):
@@ -59,7 +59,8 @@ class SharedMemSender:
         self.ring = RingBuffer((int(params.buffer_size),) + params.frame_shape, params.np_dtype,
                                double=params.double, shmem=True, fill=params.fill, axisorder=params.axisorder)
         self.slots = ReaderSlots(self.ring.shm)
-        self.wait_for_readers = params.on_full == "block"
+        self.wait_for_readers = params.on_full == "wait"
+        self.max_wait = float(params.max_wait)
         self.name = params.get("name", "")
         self.stopping = False
         self._released_up_to = 0  # every reader waited for is known to be past this index
@@ -128,7 +129,7 @@ class SharedMemSender:
         return lagging, oldest
 
     def _wait_until_released(self, needed: int) -> None:
-        """Wait (at most MAX_WAIT_S) until no reader waited for still needs samples before ``needed``."""
+        """Wait (at most max_wait s) until no reader waited for still needs samples before ``needed``."""
         if needed <= self._released_up_to and not self._overrun:
             return
         start = reaped = time.monotonic()
@@ -144,7 +145,7 @@ class SharedMemSender:
                 reaped = now
                 if self.slots.reap_dead():
                     continue
-            if now - start >= MAX_WAIT_S:
+            if now - start >= self.max_wait:
                 self._overrun.update(lagging)
                 if now >= self._next_overrun_log:
                     self._next_overrun_log = now + _WARN_EVERY_S

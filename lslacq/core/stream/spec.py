@@ -27,7 +27,10 @@ __all__ = [
 PROTOCOLS = ("tcp", "ipc", "inproc")
 STREAMTYPES = ("analogsignal", "digitalsignal", "event", "image/video")
 TRANSFERMODES = ("plaindata", "sharedmem")
-ON_FULL = ("block", "drop")
+# what an output does when a reader has no room (see flowcontrol.py): wait for it (a producer that
+# can wait), give it a bounded backlog then drop its oldest (a live source), or send it only the newest
+ON_FULL = ("wait", "backlog", "latest")
+ON_FULL_ALIASES = {"block": "wait", "drop": "latest"}  # the spellings of lslacq 0.1
 
 
 @dataclasses.dataclass
@@ -58,10 +61,11 @@ class StreamSpec:
     axisorder: tuple | None = None
     fill: float | None = None
     # flow control
-    on_full: str = "block"
+    on_full: str | None = None  # None: chosen by the node ('backlog' for live sources, else 'wait')
     hwm: int = 1000
     max_buffered: float = 30.0  # default per-reader backlog bound, seconds of data (see flowcontrol.py)
     max_buffered_bytes: int = 256 * 2**20
+    max_wait: float = 1.0  # on_full='wait': seconds a reader may read nothing before it is not waited for
     extra: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -174,6 +178,10 @@ class StreamSpec:
             self.streamtype = "event"
         if self.transfermode == "sharedarray":  # the pyacq manual's spelling (5.4.2)
             self.transfermode = "sharedmem"
+        if self.on_full is None:
+            self.on_full = "wait"
+        self.on_full = ON_FULL_ALIASES.get(self.on_full, self.on_full) if isinstance(self.on_full, str) \
+            else self.on_full
         for key, allowed in (("protocol", PROTOCOLS), ("transfermode", TRANSFERMODES),
                              ("streamtype", STREAMTYPES), ("on_full", ON_FULL)):
             if self[key] not in allowed:
@@ -204,7 +212,7 @@ class StreamSpec:
         if self.buffer_size is not None:
             self.buffer_size = self._positive("buffer_size", int, owner)
         self.hwm = self._positive("hwm", int, owner)
-        for key, kind in (("max_buffered", float), ("max_buffered_bytes", int)):
+        for key, kind in (("max_buffered", float), ("max_buffered_bytes", int), ("max_wait", float)):
             value = self[key]
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
                 bad(key, "a number >= 0")

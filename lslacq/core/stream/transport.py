@@ -23,7 +23,9 @@ configured carry each chunk's shape, as pyacq's do). Three forms exist:
 Control messages, shorter than a header, also travel: HELLO (sent by an output
 to a reader it has just registered: a reader that receives it knows every
 later chunk reaches it), CLOSED (sent by an output that closes, so readers
-stop waiting), and from readers JOIN and LEAVE.
+stop waiting), and from readers JOIN, LEAVE and ACK (the number of data
+messages and bytes the reader has taken so far: the credit that lets the
+output send more, see flowcontrol.py).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import zmq
 
 from ..net import connectable_address  # noqa: F401  (re-exported: one copy, shared with the RPC and log servers)
 
-__all__ = ["HEADER", "HELLO", "CLOSED", "JOIN", "LEAVE", "get_context", "bind_address", "pack_header",
+__all__ = ["HEADER", "HELLO", "CLOSED", "JOIN", "LEAVE", "ACK", "ACK_COUNTS", "get_context", "bind_address", "pack_header",
            "pack_shape", "unpack_shape"]
 
 # index (last + 1), n samples, order b'C' | b'F', epoch, frame shape flag (0 or 1 + ndim), padding
@@ -46,6 +48,8 @@ HELLO = b"LSLACQ/HELLO/1"
 CLOSED = b"LSLACQ/CLOSED/1"
 JOIN = b"LSLACQ/JOIN/1"
 LEAVE = b"LSLACQ/LEAVE/1"
+ACK = b"LSLACQ/ACK/1"  # + ACK_COUNTS: data messages and bytes received so far (cumulative)
+ACK_COUNTS = struct.Struct("<qq")
 _DIM = struct.Struct("<q")
 
 

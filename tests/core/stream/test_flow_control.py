@@ -103,9 +103,10 @@ class Reader(threading.Thread):
 
 def _configure(protocol: str, mode: str) -> OutputStream:
     out = OutputStream(name="eeg")
-    # small transport queues so that the stall overflows the paused reader's bound within seconds
+    # a live source (a device never waits for a reader); small credit windows so that the stall overflows
+    # the paused reader's bound within seconds
     out.configure(protocol=protocol, transfermode=mode, dtype="float32", shape=(-1, N_CHAN), sample_rate=RATE,
-                  hwm=50, buffer_size=RATE // 2)
+                  hwm=50, buffer_size=RATE // 2, on_full="backlog")
     return out
 
 
@@ -297,7 +298,7 @@ def test_reader_list_and_leave():
 @pytest.mark.slow
 def test_backlog_bound_drops_oldest_and_logs(caplog):
     out = OutputStream(name="sig")
-    out.configure(protocol="inproc", dtype="float32", shape=(-1, 1), sample_rate=1000.0, hwm=2)
+    out.configure(protocol="inproc", dtype="float32", shape=(-1, 1), sample_rate=1000.0, hwm=2, on_full="backlog")
     inp = InputStream(name="slow")
     try:
         inp.connect(out, max_buffered=0.1)  # 100 samples
