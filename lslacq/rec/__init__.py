@@ -1,4 +1,4 @@
-"""Recording and replay: RawRecorder, AviRecorder, the reader and MNE export, file and XDF replay.
+"""Recording and replay: RawRecorder, XdfRecorder, AviRecorder, the reader and MNE export, file and XDF replay.
 
 Names are resolved lazily: ``lslacq.rec.XdfReplay`` imports pyxdf only when used,
 and MNE is imported only by the export and by replays of MNE-readable files.
@@ -17,6 +17,8 @@ _LAZY = {
     "AviRecorder": ".avirecorder",
     "FileReplay": ".replay",
     "XdfReplay": ".xdf_replay",
+    "XdfRecorder": ".xdfrecorder",
+    "XdfWriter": ".xdf_writer",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())

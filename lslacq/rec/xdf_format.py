@@ -1,0 +1,179 @@
+"""The XDF 1.0 format (LabRecorder's files, read by pyxdf): chunk encoding and stream-header XML.
+
+A file is ``XDF:`` then chunks ``[NumLengthBytes][Length][Tag][Content]``
+(``Length`` counts the 2-byte tag and the content). Numbers are little
+endian; variable-length integers are a byte saying 1, 4 or 8, then the value.
+Pure numpy: nothing here imports pyxdf or pylsl.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import struct
+import time
+import uuid
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+__all__ = ["MAGIC", "BOUNDARY_UUID", "TAG_FILE_HEADER", "TAG_STREAM_HEADER", "TAG_SAMPLES", "TAG_CLOCK_OFFSET",
+           "TAG_BOUNDARY", "TAG_STREAM_FOOTER", "FORMAT_DTYPES", "channel_format_of", "varlen", "chunk",
+           "file_header_chunk", "stream_header_chunk", "samples_chunk", "string_samples_chunk",
+           "clock_offset_chunk", "boundary_chunk", "stream_footer_chunk", "stream_info_xml", "file_header_xml"]
+
+MAGIC = b"XDF:"
+TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_BOUNDARY, TAG_STREAM_FOOTER = 1, 2, 3, 4, 5, 6
+#: the fixed UUID of Boundary chunks (readers scan for it to resynchronise after a damaged region)
+BOUNDARY_UUID = bytes([0x43, 0xA5, 0x46, 0xDC, 0xCB, 0xF5, 0x41, 0x0F, 0xB3, 0x0E, 0xD5, 0x46, 0x73, 0x83, 0xCB, 0xE4])
+
+#: XDF channel formats and the numpy dtype of their values (little endian)
+FORMAT_DTYPES = {"float32": np.dtype("<f4"), "double64": np.dtype("<f8"), "int8": np.dtype("i1"),
+                 "int16": np.dtype("<i2"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8")}
+_WIDER = {"b": "int8", "u1": "int16", "u2": "int32", "u4": "int64"}
+
+
+def channel_format_of(dtype) -> str:
+    """XDF channel format carrying ``dtype`` without loss (unsigned and bool widened to the next signed format).
+
+    Raises
+    ------
+    TypeError
+        For dtypes XDF cannot carry (complex, uint64, structured...).
+    """
+    dt = np.dtype(dtype)
+    if dt.kind in "USO":
+        return "string"
+    for name, fmt_dtype in FORMAT_DTYPES.items():
+        if dt.kind == fmt_dtype.kind and dt.itemsize == fmt_dtype.itemsize:
+            return name
+    key = "b" if dt.kind == "b" else f"u{dt.itemsize}" if dt.kind == "u" else None
+    if key in _WIDER:
+        return _WIDER[key]
+    raise TypeError(f"XDF has no channel format for dtype {dt} (it carries float32/64, int8/16/32/64 and strings); "
+                    "convert the stream (e.g. StreamConverter to float64) before recording it")
+
+
+def varlen(n: int) -> bytes:
+    """A variable-length integer: 1 byte saying how many bytes follow (1, 4 or 8), then the value."""
+    if n < 0:
+        raise ValueError(f"XDF lengths are >= 0, got {n}")
+    if n <= 0xFF:
+        return struct.pack("<BB", 1, n)
+    if n <= 0xFFFFFFFF:
+        return struct.pack("<BI", 4, n)
+    return struct.pack("<BQ", 8, n)
+
+
+def chunk(tag: int, content: bytes) -> bytes:
+    """One chunk: its length (tag + content), the tag, the content."""
+    return varlen(len(content) + 2) + struct.pack("<H", tag) + content
+
+
+def _xml(body: str) -> bytes:
+    return ('<?xml version="1.0"?>\n<info>\n' + body + "</info>\n").encode("utf-8")
+
+
+def file_header_xml(extra: dict | None = None) -> bytes:
+    """The FileHeader XML: ``<info><version>1.0</version><datetime>...</datetime>...</info>``."""
+    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    fields = {"version": "1.0", "datetime": now, **{k: str(v) for k, v in (extra or {}).items()}}
+    return _xml("".join(f"\t<{k}>{escape(v)}</{k}>\n" for k, v in fields.items()))
+
+
+def file_header_chunk(extra: dict | None = None) -> bytes:
+    return chunk(TAG_FILE_HEADER, file_header_xml(extra))
+
+
+def stream_info_xml(name: str, type: str, channel_count: int, nominal_srate: float, channel_format: str,
+                    source_id: str = "", channel_labels=None, channel_units=None, channel_types=None,
+                    manufacturer: str | None = None, created_at: float | None = None,
+                    hostname: str | None = None) -> bytes:
+    """A stream header's XML, in LSL's ``StreamInfo.as_xml()`` layout (what LabRecorder writes).
+
+    ``desc`` holds ``channels/channel`` (label, unit, type) and
+    ``acquisition/manufacturer`` when given.
+    """
+    def tag(key, value, indent="\t"):
+        return f"{indent}<{key}>{escape(str(value))}</{key}>\n" if value not in (None, "") else f"{indent}<{key} />\n"
+
+    body = "".join([
+        tag("name", name), tag("type", type), tag("channel_count", int(channel_count)),
+        tag("channel_format", channel_format), tag("source_id", source_id),
+        tag("nominal_srate", f"{float(nominal_srate):.15g}"), tag("version", "1.1000000000000001"),
+        tag("created_at", f"{time.monotonic() if created_at is None else created_at:.15g}"),
+        tag("uid", str(uuid.uuid4())), tag("session_id", "default"),
+        tag("hostname", hostname or socket.gethostname()),
+    ])
+    desc = ""
+    labels = list(channel_labels or [])
+    if labels:
+        units = list(channel_units or [""] * len(labels))
+        types = list(channel_types or [""] * len(labels))
+        desc += "\t\t<channels>\n"
+        for label, unit, kind in zip(labels, units, types):
+            desc += "\t\t\t<channel>\n" + tag("label", label, "\t\t\t\t") + tag("unit", unit, "\t\t\t\t") + \
+                tag("type", kind, "\t\t\t\t") + "\t\t\t</channel>\n"
+        desc += "\t\t</channels>\n"
+    if manufacturer:
+        desc += "\t\t<acquisition>\n" + tag("manufacturer", manufacturer, "\t\t\t") + "\t\t</acquisition>\n"
+    body += "\t<desc>\n" + desc + "\t</desc>\n" if desc else "\t<desc />\n"
+    return _xml(body)
+
+
+def stream_header_chunk(stream_id: int, xml: bytes | str) -> bytes:
+    if isinstance(xml, str):
+        xml = xml.encode("utf-8")
+    return chunk(TAG_STREAM_HEADER, struct.pack("<I", stream_id) + xml)
+
+
+_SAMPLE_DTYPES: dict = {}
+
+
+def samples_chunk(stream_id: int, values: np.ndarray, timestamps: np.ndarray, channel_format: str) -> bytes:
+    """A Samples chunk of numeric ``values`` ``(n, n_channels)``, each with its 8-byte timestamp."""
+    n = len(timestamps)
+    values = np.asarray(values).reshape(n, -1)
+    n_ch = values.shape[1]
+    key = (channel_format, n_ch)
+    record = _SAMPLE_DTYPES.get(key)
+    if record is None:
+        record = _SAMPLE_DTYPES[key] = np.dtype([("n", "u1"), ("t", "<f8"), ("v", FORMAT_DTYPES[channel_format],
+                                                                          (n_ch,))])
+    packed = np.empty(n, dtype=record)
+    packed["n"] = 8
+    packed["t"] = timestamps
+    packed["v"] = values
+    return chunk(TAG_SAMPLES, struct.pack("<I", stream_id) + varlen(n) + packed.tobytes())
+
+
+def string_samples_chunk(stream_id: int, values, timestamps: np.ndarray) -> bytes:
+    """A Samples chunk of a string stream: ``values`` is a sequence of samples, each a sequence of strings."""
+    parts = [struct.pack("<I", stream_id), varlen(len(timestamps))]
+    for sample, t in zip(values, timestamps):
+        parts.append(struct.pack("<Bd", 8, float(t)))
+        for text in sample:
+            raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+            parts.append(varlen(len(raw)))
+            parts.append(raw)
+    return chunk(TAG_SAMPLES, b"".join(parts))
+
+
+def clock_offset_chunk(stream_id: int, collection_time: float, offset: float) -> bytes:
+    """A ClockOffset chunk: when the offset was measured (local clock) and its value (s)."""
+    return chunk(TAG_CLOCK_OFFSET, struct.pack("<Idd", stream_id, collection_time, offset))
+
+
+def boundary_chunk() -> bytes:
+    return chunk(TAG_BOUNDARY, BOUNDARY_UUID)
+
+
+def stream_footer_chunk(stream_id: int, first_timestamp: float | None, last_timestamp: float | None,
+                        sample_count: int, clock_offsets=()) -> bytes:
+    """A StreamFooter chunk (LabRecorder's XML: first/last timestamp, sample count, clock offsets)."""
+    offsets = "".join(f"\t\t<offset><time>{t:.15g}</time><value>{v:.15g}</value></offset>\n" for t, v in clock_offsets)
+    body = (f"\t<first_timestamp>{(first_timestamp or 0.0):.15g}</first_timestamp>\n"
+            f"\t<last_timestamp>{(last_timestamp or 0.0):.15g}</last_timestamp>\n"
+            f"\t<sample_count>{int(sample_count)}</sample_count>\n"
+            f"\t<clock_offsets>\n{offsets}\t</clock_offsets>\n")
+    return chunk(TAG_STREAM_FOOTER, struct.pack("<I", stream_id) + _xml(body))
