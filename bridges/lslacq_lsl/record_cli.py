@@ -1,4 +1,11 @@
-"""``lslacq record --lsl NAME... -o DIR``: record LSL streams to a RawRecorder directory.
+"""``lslacq record --lsl NAME... -o DIR|FILE.xdf``: record LSL streams to a RawRecorder directory or an XDF file.
+
+The format follows the output: a name ending in ``.xdf`` is an XDF file
+(LabRecorder's format), written as LabRecorder does (each stream's full LSL
+header, its timestamps as sent, a clock-offset measurement every 5 s, a
+StreamFooter at the end) and crash-safe: whole chunks reach the disk at least
+every --flush-interval seconds, so after a crash the file loads in pyxdf as
+it is. Anything else is a RawRecorder directory:
 
 Each stream is read by an :class:`~lslacq_lsl.LslInlet` and recorded with its
 LSL timestamps (stream ``NAME`` and ``NAME_timestamps``). Marker streams are
@@ -23,11 +30,12 @@ __all__ = ["add_parser", "run_record"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``record`` sub-command (entry point of the ``lslacq.commands`` group)."""
-    parser = subparsers.add_parser("record", help="record LSL streams to a RawRecorder directory",
+    parser = subparsers.add_parser("record", help="record LSL streams to an XDF file or a RawRecorder directory",
                                    description=__doc__.split("\n\n", 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lsl", nargs="+", required=True, metavar="NAME", help="LSL stream names to record")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="recording directory (must not exist)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR|FILE.xdf",
+                        help="FILE.xdf: an XDF file; else a recording directory (must not exist)")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to find each stream")
     parser.add_argument("--flush-interval", type=float, default=1.0, metavar="S",
                         help="longest time data waits in memory before reaching the disk (default 1 s)")
@@ -61,6 +69,10 @@ def run_record(args) -> int:
         return _fail(f"--duration must be > 0 seconds, got {args.duration}")
     if Path(args.output).exists():
         return _fail(f"{args.output!r} already exists; a recording never overwrites: choose a new -o DIR")
+    if args.output.lower().endswith(".xdf"):
+        if args.flush_interval <= 0:
+            return _fail(f"--flush-interval must be > 0 seconds for an XDF file, got {args.flush_interval}")
+        return _run_xdf(args)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -151,4 +163,60 @@ def _monitor(args, recorder, inlets: dict) -> int:
     except KeyboardInterrupt:
         print("stopping", flush=True)
     print(_progress(time.monotonic() - t0, recorder, inlets), flush=True)
+    return 0
+
+
+def _run_xdf(args) -> int:
+    """``lslacq record --lsl NAME... -o FILE.xdf``."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    recording = None
+    try:
+        from lslacq.errors import LslacqError
+
+        from .resolve import resolve_stream
+        from .xdf_record import LslXdfRecording
+
+        try:
+            infos = [resolve_stream(name=name, timeout=args.timeout) for name in args.lsl]
+            recording = LslXdfRecording(args.output, infos, flush_interval=args.flush_interval,
+                                        timeout=args.timeout)
+        except (LslacqError, OSError, ValueError) as exc:
+            return _fail(str(exc))
+        print(f"recording {', '.join(repr(n) for n in args.lsl)} to {args.output} (Ctrl-C to stop)", flush=True)
+        return _monitor_xdf(args, recording)
+    finally:
+        if recording is not None:
+            try:
+                recording.stop()
+            except OSError as exc:
+                print(f"lslacq record: closing {args.output} failed: {exc}", file=sys.stderr, flush=True)
+            else:
+                print(f"recording finished: {args.output}", flush=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _progress_xdf(t: float, recording) -> str:
+    parts = [f"{key}: {n} {'markers' if s.is_string else 'samples'}"
+             for (key, n), s in zip(recording.counts().items(), recording.streams)]
+    return f"[{t:7.1f} s] " + " | ".join(parts) + f" | {recording.writer.bytes_written / 1e6:.2f} MB"
+
+
+def _monitor_xdf(args, recording) -> int:
+    t0 = time.monotonic()
+    next_line = t0 + 1.0
+    try:
+        while args.duration is None or time.monotonic() - t0 < args.duration:
+            time.sleep(0.05)
+            if recording.error is not None:
+                print(f"lslacq record: {recording.error}", file=sys.stderr, flush=True)
+                return 1
+            if time.monotonic() >= next_line:
+                next_line += 1.0
+                print(_progress_xdf(time.monotonic() - t0, recording), flush=True)
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    print(_progress_xdf(time.monotonic() - t0, recording), flush=True)
     return 0
