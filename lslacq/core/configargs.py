@@ -172,7 +172,8 @@ def check_arguments(cls: type, kwargs: Mapping[str, Any]) -> list[ArgProblem]:
             if found is not None:
                 problems.append(ArgProblem(name, *found))
         elif name not in accepted and not any_keyword:
-            close = difflib.get_close_matches(name, list(accepted), n=1)
+            close = difflib.get_close_matches(name, list(accepted), n=1) or \
+                sorted((n for n in accepted if len(n) > 2 and (n in name or name in n)), key=len, reverse=True)[:1]
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(ArgProblem(name, "unknown", f"{cls.__name__}.configure() has no argument {name!r}; "
                                                         f"{hint}its arguments: {', '.join(accepted) or 'none'}"))

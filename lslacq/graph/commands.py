@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-__all__ = ["add_run_parser", "add_check_parser", "format_status"]
+__all__ = ["add_run_parser", "add_check_parser", "format_status", "print_graph_error"]
 
 
 def _add_graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,8 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "check", help="validate a graph file without running it",
         description="Read and validate a graph file (structure, node types, configure arguments, streams, "
-                    "sources, cycles, hosts); print what it describes or the first problem with its line.")
+                    "sources, cycles, hosts) and the configure values against each node type's declared types "
+                    "and ranges; print what it describes, or every problem with its line (exit status 2).")
     parser.add_argument("graph", nargs="?", help="graph file (TOML)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="as for `lslacq run`")
@@ -79,7 +80,7 @@ def check_graph(args) -> int:
             if info.host and not args.offline and any(n.nodegroup == group for n in spec.nodes.values()):
                 _check_host(spec, group, info.host)
     except GraphError as exc:
-        print(f"lslacq check: {exc}", file=sys.stderr)
+        print_graph_error("lslacq check", exc, args.verbose)
         return 2
     groups = sorted({n.nodegroup for n in spec.nodes.values()})
     print(f"{args.graph}: valid: {len(spec.nodes)} nodes in {len(groups)} nodegroup(s) "
@@ -106,7 +107,7 @@ def run_graph(args) -> int:
         try:
             graph = load_graph(args.graph, _overrides(args))
         except GraphError as exc:
-            print(f"lslacq run: {exc}", file=sys.stderr)
+            print_graph_error("lslacq run", exc, args.verbose)
             return 2
         title = f" ({graph.spec.title})" if graph.spec.title else ""
         if not args.json:
@@ -123,6 +124,24 @@ def run_graph(args) -> int:
             graph.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def print_graph_error(prog: str, exc, verbose: int = 0) -> None:
+    """Each problem of a :class:`GraphError` on its own stderr line; what caused it (a remote traceback
+    included) only with ``-v``."""
+    import traceback
+
+    errors = getattr(exc, "errors", [exc])
+    if len(errors) > 1:
+        print(f"{prog}: {len(errors)} problems:", file=sys.stderr)
+    for error in errors:
+        print(f"{prog}: {error}", file=sys.stderr)
+        cause = error.__cause__
+        if cause is not None and verbose:
+            traceback.print_exception(cause, file=sys.stderr)
+    if not verbose and any(e.__cause__ is not None for e in errors):
+        print(f"{prog}: (run `lslacq -v ...` for the traceback)", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _raise_keyboard_interrupt(signum, frame):

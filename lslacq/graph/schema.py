@@ -3,7 +3,7 @@
 Editors validate graph files against it (``lslacq check --schema`` prints it;
 with taplo or the "Even Better TOML" extension, point ``#:schema`` at the
 saved file). :func:`check_structure` applies the same schema to a parsed file
-and reports the first mismatch with its line and the fix.
+and reports every mismatch with its line and the fix.
 """
 
 from __future__ import annotations
@@ -94,12 +94,17 @@ def check_structure(data: dict, path: str | Path, text: str = "") -> None:
     Raises
     ------
     GraphError
-        At the first mismatch, naming the key path, its line and the expected form.
+        Every mismatch (a :class:`~lslacq.graph.spec.GraphErrors` when there are several), each naming the
+        key path, its line and the expected form.
     """
-    _check(data, SCHEMA, [], Path(path), text)
+    from .spec import raise_all  # spec imports this module
+
+    errors: list = []
+    _check(data, SCHEMA, [], Path(path), text, errors)
+    raise_all(errors)
 
 
-def _check(value: Any, schema: dict, keys: list[str], path: Path, text: str) -> None:
+def _check(value: Any, schema: dict, keys: list[str], path: Path, text: str, errors: list) -> None:
     from .spec import GraphError  # spec imports this module
 
     where = ".".join(keys) or "the file"
@@ -107,25 +112,26 @@ def _check(value: Any, schema: dict, keys: list[str], path: Path, text: str) -> 
     if types is not None:
         types = [types] if isinstance(types, str) else types
         if not any(_is(value, t) for t in types):
-            raise GraphError(f"{where} must be {' or '.join(_article(t) for t in types)}, got {value!r}",
-                             path, _line(text, keys))
+            errors.append(GraphError(f"{where} must be {' or '.join(_article(t) for t in types)}, got {value!r}",
+                                     path, _line(text, keys)))
+            return
     pattern = schema.get("pattern")
     if pattern and isinstance(value, str) and not re.match(pattern, value):
-        raise GraphError(f"{where}: {value!r} is not of the form {schema.get('x-expected', pattern)}",
-                         path, _line(text, keys, value))
+        errors.append(GraphError(f"{where}: {value!r} is not of the form {schema.get('x-expected', pattern)}",
+                                 path, _line(text, keys, value)))
     if isinstance(value, list) and "items" in schema:
         for item in value:
-            _check(item, schema["items"], keys, path, text)
+            _check(item, schema["items"], keys, path, text, errors)
     if not isinstance(value, dict):
         return
     for required in schema.get("required", []):
         if required not in value:
-            raise GraphError(f"{where} has no {required!r}; add {required} = ...", path, _line(text, keys))
+            errors.append(GraphError(f"{where} has no {required!r}; add {required} = ...", path, _line(text, keys)))
     properties = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     for key, item in value.items():
         if key in properties:
-            _check(item, properties[key], [*keys, key], path, text)
+            _check(item, properties[key], [*keys, key], path, text, errors)
         elif extra is False:
             close = difflib.get_close_matches(key, list(properties), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(properties)}"
@@ -133,10 +139,10 @@ def _check(value: Any, schema: dict, keys: list[str], path: Path, text: str) -> 
                 hint = ""
             misplaced = " (connections must be written at the top of the file, before any [table])" \
                 if key == "connections" and keys else ""
-            raise GraphError(f"unknown key {key!r} in {where}{misplaced}; {hint}".rstrip("; "), path,
-                             _line(text, [*keys, key]))
+            errors.append(GraphError(f"unknown key {key!r} in {where}{misplaced}; {hint}".rstrip("; "), path,
+                                     _line(text, [*keys, key])))
         elif isinstance(extra, dict):
-            _check(item, extra, [*keys, key], path, text)
+            _check(item, extra, [*keys, key], path, text, errors)
 
 
 def _is(value: Any, json_type: str) -> bool:

@@ -22,7 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["GraphError", "GraphSpec", "NodeSpec", "NodeGroupSpec", "Connection", "read_graph", "parse_override",
+__all__ = ["GraphError", "GraphErrors", "GraphSpec", "NodeSpec", "NodeGroupSpec", "Connection", "read_graph", "parse_override",
            "MAIN_GROUP"]
 
 #: The nodegroup of nodes that name none: the process that runs the graph.
@@ -49,6 +49,40 @@ class GraphError(LslacqError, ValueError):
         self.reason = message
         where = f"{self.path}:{line}: " if self.path and line else f"{self.path}: " if self.path else ""
         super().__init__(where + message)
+
+
+class GraphErrors(GraphError):
+    """Several problems of one graph file, found in one pass (``lslacq check`` prints each on its line).
+
+    Attributes
+    ----------
+    errors : list of GraphError
+        Every problem, each with its own path and line; :attr:`path`, :attr:`line` and
+        :attr:`reason` are the first one's.
+    """
+
+    def __init__(self, errors: list[GraphError]):
+        if not errors:
+            raise ValueError("GraphErrors needs at least one GraphError")
+        flat: list[GraphError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, GraphErrors) else [error])
+        self.errors = flat
+        first = flat[0]
+        super().__init__(first.reason, first.path, first.line)
+        if len(flat) > 1:  # the message lists them all, one per line
+            self.args = ("\n".join(str(e) for e in flat),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def raise_all(errors: list[GraphError]) -> None:
+    """Raise ``errors`` (one GraphError as itself, several as :class:`GraphErrors`); nothing when empty."""
+    if len(errors) == 1 and not isinstance(errors[0], GraphErrors):
+        raise errors[0]
+    if errors:
+        raise GraphErrors(errors)
 
 
 @dataclass
@@ -184,15 +218,24 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
         spec.nodegroups[name] = NodeGroupSpec(
             name=name, host=_substitute(table.get("host"), spec, source), qt=bool(table.get("qt", False)),
             source=source, line=source.line_of(rf"^\s*\[nodegroups\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="))
+    errors: list[GraphError] = []  # every bad value of the file, reported together
     for name, table in raw.get("nodes", {}).items():
         source = sources["nodes", name]
         node = NodeSpec(name=name, type=table["type"], nodegroup=table.get("nodegroup", MAIN_GROUP), source=source,
                         line=source.line_of(rf"^\s*\[nodes\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="))
-        node.configure = {k: _build_value(_substitute(v, spec, source), node, k)
-                          for k, v in table.get("configure", {}).items()}
-        node.outputs = {out: {k: _substitute(v, spec, source) for k, v in opts.items()}
-                        for out, opts in table.get("outputs", {}).items()}
+        for key, value in table.get("configure", {}).items():
+            try:
+                node.configure[key] = _build_value(_substitute(value, spec, source), node, key)
+            except GraphError as exc:
+                errors.append(exc)
+        for out, opts in table.get("outputs", {}).items():
+            for key, value in opts.items():
+                try:
+                    node.outputs.setdefault(out, {})[key] = _substitute(value, spec, source)
+                except GraphError as exc:
+                    errors.append(exc)
         spec.nodes[name] = node
+    raise_all(errors)
     for node_name, values in node_overrides.items():
         if node_name not in spec.nodes:
             raise GraphError(f"--set {node_name}.…: the graph has no node {node_name!r} "

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import difflib
-import inspect
 
 from ..core import registry
-from .spec import MAIN_GROUP, Connection, GraphSpec, NodeSpec
+from ..core.configargs import check_arguments
+from .spec import MAIN_GROUP, Connection, GraphError, GraphErrors, GraphSpec, NodeSpec
 
-__all__ = ["validate", "topological_order", "resolve_streams"]
+__all__ = ["validate", "topological_order", "resolve_streams", "configure_problems"]
 
 
 def validate(spec: GraphSpec) -> list[str]:
-    """Check node types, configure arguments, nodegroups, streams, sources and cycles.
+    """Check node types, configure arguments (names, types, ranges), nodegroups, streams, sources and cycles.
+
+    Every problem is found in one pass: a file with four mistakes gives four errors.
 
     Returns
     -------
@@ -22,28 +24,46 @@ def validate(spec: GraphSpec) -> list[str]:
     Raises
     ------
     GraphError
-        The first problem found, with its file, line and fix.
+        A :class:`~lslacq.graph.spec.GraphErrors` (a GraphError) listing every problem found, each with
+        its file, line and fix, in file order.
     """
+    problems: list[GraphError] = []
+    classes: dict[str, type] = {}
     for node in spec.nodes.values():
         if node.nodegroup != MAIN_GROUP and node.nodegroup not in spec.nodegroups:
             known = ", ".join([MAIN_GROUP, *spec.nodegroups])
-            raise spec.error(f"node {node.name!r}: nodegroup {node.nodegroup!r} is not defined (nodegroups: "
-                             f"{known}); add [nodegroups.{node.nodegroup}] or fix the name", node,
-                             node.source.line_of(r"^\s*nodegroup\s*=", after=(node.line or 1) - 1) if node.source
-                             else None)
-        cls = node_type(spec, node)
-        _check_configure_arguments(spec, node, cls)
-    resolve_streams(spec)
+            problems.append(spec.error(
+                f"node {node.name!r}: nodegroup {node.nodegroup!r} is not defined (nodegroups: {known}); add "
+                f"[nodegroups.{node.nodegroup}] or fix the name", node,
+                node.source.line_of(r"^\s*nodegroup\s*=", after=(node.line or 1) - 1) if node.source else None))
+        try:
+            cls = node_type(spec, node)
+        except GraphError as exc:
+            problems.append(exc)
+            continue
+        classes[node.name] = cls
+        problems.extend(configure_problems(spec, node, cls))
+    problems.extend(_stream_problems(spec, classes))
     targets: dict[tuple[str, str], Connection] = {}
-    for conn in spec.connections:
+    resolved = [c for c in spec.connections if c.output is not None and c.input is not None]
+    for conn in resolved:
         key = (conn.target, conn.input)
         if key in targets:
             first = targets[key]
-            raise spec.error(f"input {conn.target}.{conn.input} has two sources ({first.text!r} on line "
-                             f"{first.line} and {conn.text!r}); an input reads one output: remove one, or "
-                             "merge the streams in a node first", conn)
-        targets[key] = conn
-    return topological_order(spec)
+            problems.append(spec.error(f"input {conn.target}.{conn.input} has two sources ({first.text!r} on line "
+                                       f"{first.line} and {conn.text!r}); an input reads one output: remove one, "
+                                       "or merge the streams in a node first", conn))
+        else:
+            targets[key] = conn
+    order: list[str] = []
+    if not any(p.reason.startswith("connection ") for p in problems):  # a cycle needs every connection known
+        try:
+            order = topological_order(spec)
+        except GraphError as exc:
+            problems.append(exc)
+    if problems:
+        raise GraphErrors(problems)
+    return order
 
 
 def node_type(spec: GraphSpec, node: NodeSpec) -> type:
@@ -60,26 +80,17 @@ def node_type(spec: GraphSpec, node: NodeSpec) -> type:
                          "once its package is installed)", node, line) from None
 
 
-def _check_configure_arguments(spec: GraphSpec, node: NodeSpec, cls: type) -> None:
-    try:
-        signature = inspect.signature(cls._configure)
-    except (TypeError, ValueError, AttributeError):
-        return
-    params = [p for name, p in signature.parameters.items() if name != "self"]
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return  # the node takes any keyword: nothing to check here
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    for key in node.configure:
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise spec.error(f"node {node.name!r}: {node.type}.configure() has no argument {key!r}; {hint}"
-                             f"its arguments: {', '.join(names) or 'none'}", node, node.line_of_key(key))
-    missing = [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-               and p.name not in node.configure]
-    if missing:
-        raise spec.error(f"node {node.name!r}: {node.type}.configure() needs {', '.join(missing)}; add them to "
-                         f"[nodes.{node.name}] configure", node)
+def configure_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphError]:
+    """The node's configure arguments checked as ``configure()`` checks them (:mod:`lslacq.core.configargs`):
+    unknown and missing names, and the types and ranges the node type declares."""
+    found = []
+    for problem in check_arguments(cls, node.configure):
+        if problem.kind == "missing":
+            found.append(spec.error(f"node {node.name!r}: {problem.message}; add them to [nodes.{node.name}] "
+                                    "configure", node))
+        else:
+            found.append(spec.error(f"node {node.name!r}: {problem.message}", node, node.line_of_key(problem.name)))
+    return found
 
 
 def _declared(cls: type, kind: str) -> tuple[list[str], bool]:
@@ -88,35 +99,67 @@ def _declared(cls: type, kind: str) -> tuple[list[str], bool]:
 
 
 def resolve_streams(spec: GraphSpec) -> None:
-    """Fill in omitted stream names (single-stream nodes) and check declared names exist."""
+    """Fill in omitted stream names (single-stream nodes) and check declared names exist.
+
+    Raises
+    ------
+    GraphError
+        The problems found (a :class:`~lslacq.graph.spec.GraphErrors` when there are several).
+    """
+    classes = {}
+    for node in spec.nodes.values():
+        try:
+            classes[node.name] = registry.get_node_type(node.type)
+        except KeyError:
+            pass
+    problems = _stream_problems(spec, classes)
+    if problems:
+        raise GraphErrors(problems)
+
+
+def _stream_problems(spec: GraphSpec, classes: dict[str, type]) -> list[GraphError]:
+    """Resolve every connection's stream names; return the problems (a connection to a node of unknown type
+    is skipped: that node's error is reported already)."""
+    problems = []
     for conn in spec.connections:
-        for end in (conn.source, conn.target):
-            if end not in spec.nodes:
-                raise spec.error(f"connection {conn.text!r}: no node named {end!r} (nodes: "
-                                 f"{', '.join(spec.nodes)})", conn)
+        missing = [end for end in (conn.source, conn.target) if end not in spec.nodes]
+        if missing:
+            problems.append(spec.error(f"connection {conn.text!r}: no node named {missing[0]!r} (nodes: "
+                                       f"{', '.join(spec.nodes)})", conn))
+            continue
+        if conn.source not in classes or conn.target not in classes:
+            continue
         for end, kind, attr in ((conn.source, "output", "output"), (conn.target, "input", "input")):
-            node = spec.nodes[end]
-            declared, dynamic = _declared(registry.get_node_type(node.type), kind)
-            name = getattr(conn, attr)
-            if dynamic:
-                # the names depend on configure(): a sole declared stream is the default configuration's
-                # (ImageViewer's 'video'); anything else is checked when the graph is built
-                if name is None:
-                    if len(declared) != 1:
-                        raise spec.error(f"connection {conn.text!r}: name the {kind} of {end!r} ({node.type} "
-                                         f"makes its {kind}s when configured): write {end}.NAME", conn)
-                    setattr(conn, attr, declared[0])
-                continue
-            if name is None:
-                if len(declared) != 1:
-                    raise spec.error(f"connection {conn.text!r}: {end!r} ({node.type}) has {len(declared)} "
-                                     f"{kind}s ({', '.join(declared) or 'none'}); write {end}.NAME", conn)
-                setattr(conn, attr, declared[0])
-            elif name not in declared:
-                close = difflib.get_close_matches(name, declared, n=1)
-                hint = f"did you mean {end}.{close[0]}? " if close else ""
-                raise spec.error(f"connection {conn.text!r}: {node.type} node {end!r} has no {kind} {name!r}; "
-                                 f"{hint}its {kind}s: {', '.join(declared) or 'none'}", conn)
+            try:
+                _resolve_end(spec, conn, end, kind, attr, classes[end])
+            except GraphError as exc:
+                problems.append(exc)
+    return problems
+
+
+def _resolve_end(spec: GraphSpec, conn: Connection, end: str, kind: str, attr: str, cls: type) -> None:
+    node = spec.nodes[end]
+    declared, dynamic = _declared(cls, kind)
+    name = getattr(conn, attr)
+    if dynamic:
+        # the names depend on configure(): a sole declared stream is the default configuration's
+        # (ImageViewer's 'video'); anything else is checked when the graph is built
+        if name is None:
+            if len(declared) != 1:
+                raise spec.error(f"connection {conn.text!r}: name the {kind} of {end!r} ({node.type} "
+                                 f"makes its {kind}s when configured): write {end}.NAME", conn)
+            setattr(conn, attr, declared[0])
+        return
+    if name is None:
+        if len(declared) != 1:
+            raise spec.error(f"connection {conn.text!r}: {end!r} ({node.type}) has {len(declared)} "
+                             f"{kind}s ({', '.join(declared) or 'none'}); write {end}.NAME", conn)
+        setattr(conn, attr, declared[0])
+    elif name not in declared:
+        close = difflib.get_close_matches(name, declared, n=1)
+        hint = f"did you mean {end}.{close[0]}? " if close else ""
+        raise spec.error(f"connection {conn.text!r}: {node.type} node {end!r} has no {kind} {name!r}; "
+                         f"{hint}its {kind}s: {', '.join(declared) or 'none'}", conn)
 
 
 def topological_order(spec: GraphSpec) -> list[str]:

@@ -250,3 +250,72 @@ def test_a_viewer_outside_a_qt_nodegroup_is_refused_before_anything_starts(tmp_p
     with pytest.raises(GraphError) as info:
         graph_module.load_graph(path)
     assert info.value.line == 4 and "needs a Qt event loop" in str(info.value) and "qt = true" in str(info.value)
+
+
+BAD_EVERYWHERE = """\
+connections = ["eeg.signals -> outlet", "eeg.signal -> outlet2"]
+
+[nodes.eeg]
+type = "SimulatedEEG"
+configure = { nb_channel = "eight", sample_rate = -250.0 }
+
+[nodes.outlet]
+type = "LslOutlet"
+configure = { name = 5 }
+
+[nodes.outlet2]
+type = "LslOutlet"
+configure = { stream_name = "x" }
+
+[nodes.typo]
+type = "NumpyDeviceBufer"
+"""
+
+
+def test_every_problem_of_a_file_is_reported_in_one_pass(tmp_path):
+    from lslacq.graph.spec import GraphErrors
+
+    path = write(tmp_path, BAD_EVERYWHERE)
+    err = error_of(path)
+    assert isinstance(err, GraphErrors)
+    found = [(e.line, e.reason) for e in err.errors]
+    assert found == [
+        (line_of(path, '"eight"'), "node 'eeg': nb_channel must be an int, got 'eight' (str) (EEG channels)"),
+        (line_of(path, '"eight"'), "node 'eeg': sample_rate must be > 0, got -250.0 (Hz)"),
+        (line_of(path, "name = 5"), "node 'outlet': name must be a string, got 5 (int) (LSL stream name)"),
+        (line_of(path, "stream_name"), found[3][1]),
+        (line_of(path, "NumpyDeviceBufer"), found[4][1]),
+        (1, found[5][1]),
+    ]
+    assert len(err.errors) == 6
+    text = str(err)
+    assert "did you mean 'name'" in text and "did you mean 'NumpyDeviceBuffer'" in text
+    assert "did you mean eeg.signals" in text
+    assert text.count(str(path)) == 6  # one line per problem, each with its file and line
+
+
+def test_check_and_configure_share_one_declaration_of_types_and_ranges(tmp_path):
+    from lslacq.devices import SimulatedEEG
+
+    node = SimulatedEEG(name="sim")
+    with pytest.raises(ValueError, match=r"sim: sample_rate must be > 0, got -250.0 \(Hz\)"):
+        node.configure(sample_rate=-250.0)
+    with pytest.raises(TypeError, match="sim: nb_channel must be an int, got 'eight'"):
+        node.configure(nb_channel="eight")
+    node.close()
+    path = write(tmp_path, GOOD.replace("nb_channel = 2", "nb_channel = 2.5"))
+    err = error_of(path)
+    assert err.line == line_of(path, "nb_channel = 2.5") and "nb_channel must be an int, got 2.5" in str(err)
+
+
+def test_every_structure_problem_is_reported_in_one_pass(tmp_path):
+    from lslacq.graph.spec import GraphErrors
+
+    path = write(tmp_path, GOOD.replace("[nodes.dev]", "[nodes.dev]\nnodegrup = 'x'").replace(
+        'type = "SosFilter"', 'type = "SosFilter"\nconfigur = {}'))
+    with pytest.raises(GraphErrors) as info:
+        read_graph(path)
+    reasons = [e.reason for e in info.value.errors]
+    assert len(reasons) == 2
+    assert "unknown key 'nodegrup' in nodes.dev; did you mean 'nodegroup'?" in reasons
+    assert "unknown key 'configur' in nodes.filt; did you mean 'configure'?" in reasons
