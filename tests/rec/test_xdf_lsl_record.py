@@ -1,0 +1,170 @@
+"""`lslacq record --lsl ... -o FILE.xdf`: killed mid-recording, and side by side with the real LabRecorder engine."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+from rec_helpers import finish, lslacq_cli, stop_process, wait_line, wait_until
+
+pylsl = pytest.importorskip("pylsl")
+pyxdf = pytest.importorskip("pyxdf")
+
+from lslacq.rec.xdf_check import repair_xdf, scan_xdf  # noqa: E402
+
+RATE = 500.0
+
+
+def _eeg_outlet(name: str, n_ch: int = 4, fmt: str = "float32") -> pylsl.StreamOutlet:
+    info = pylsl.StreamInfo(name, "EEG", n_ch, RATE, fmt, f"{name}-sid")
+    chans = info.desc().append_child("channels")
+    for i in range(n_ch):
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", f"E{i + 1}")
+        ch.append_child_value("unit", "microvolts")
+        ch.append_child_value("type", "EEG")
+    info.desc().append_child("acquisition").append_child_value("manufacturer", "lslacq-tests")
+    return pylsl.StreamOutlet(info)
+
+
+def _marker_outlet(name: str) -> pylsl.StreamOutlet:
+    return pylsl.StreamOutlet(pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"{name}-sid"))
+
+
+def _values(start: int, n: int, n_ch: int = 4) -> np.ndarray:
+    k = np.arange(start, start + n, dtype=np.float32)[:, None]
+    return k * 4 + np.arange(n_ch, dtype=np.float32)[None, :]
+
+
+class _PacedPusher(threading.Thread):
+    """Pushes 10 ms chunks at RATE in real time (sample k: values from k, LSL time t0 + k / RATE)."""
+
+    def __init__(self, outlet, t0: float):
+        super().__init__(daemon=True)
+        self.outlet, self.t0 = outlet, t0
+        self.sent = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        chunk = int(RATE // 100)
+        while not self.stop_event.is_set():
+            due = self.t0 + (self.sent + chunk) / RATE
+            delay = due - pylsl.local_clock()
+            if delay > 0 and self.stop_event.wait(delay):
+                break
+            k = np.arange(self.sent, self.sent + chunk)
+            self.outlet.push_chunk(_values(self.sent, chunk), (self.t0 + k / RATE).tolist())
+            self.sent += chunk
+
+
+@pytest.mark.slow  # a recording subprocess killed after ~3 s of real-time data
+def test_kill_9_of_lslacq_record_xdf_loses_at_most_the_last_second(tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    eeg, markers = _eeg_outlet(f"kx-eeg-{tag}"), _marker_outlet(f"kx-mk-{tag}")
+    path = tmp_path / "killed.xdf"
+    proc = lslacq_cli("record", "--lsl", f"kx-eeg-{tag}", f"kx-mk-{tag}", "-o", path, "--timeout", "20")
+    pusher = None
+    try:
+        wait_line(proc, "(Ctrl-C to stop)")
+        assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
+        pusher = _PacedPusher(eeg, pylsl.local_clock())
+        pusher.start()
+        markers.push_sample(["start"])
+        wait_until(lambda: pusher.sent >= 3 * RATE, timeout=30, what="3 s of data sent")
+        sent = pusher.sent
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        pusher.stop_event.set()
+        pusher.join(5)
+    finally:
+        if pusher is not None:
+            pusher.stop_event.set()
+        stop_process(proc)
+        del eeg, markers
+        gc.collect()
+    assert proc.returncode == -signal.SIGKILL
+
+    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path))[0]}  # as it is: no repair step
+    got = streams[f"kx-eeg-{tag}"]["time_series"]
+    assert sent - RATE <= len(got) <= sent, (len(got), sent)  # at most 1 s (the flush interval) less
+    np.testing.assert_array_equal(got, _values(0, len(got)))
+    assert [row[0] for row in streams[f"kx-mk-{tag}"]["time_series"]] == ["start"]
+    assert "footer" not in streams[f"kx-eeg-{tag}"]
+
+    check = lslacq_cli("xdf", "check", path)
+    out, _ = finish(check, 30)
+    assert check.returncode == 1 and f"{len(got)} samples" in out and "NO footer" in out
+    assert scan_xdf(path).torn_bytes == 0  # killed between whole chunks
+    repair = lslacq_cli("xdf", "repair", path)
+    out, err = finish(repair, 30)
+    assert repair.returncode == 0, err
+    assert "added the footers" in out and scan_xdf(path).complete and repair_xdf(path) == []
+    footer = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path))[0]}[f"kx-eeg-{tag}"]["footer"]["info"]
+    assert footer["sample_count"] == [str(len(got))]
+
+
+@pytest.mark.slow  # LabRecorder's stop() waits ~5 s for its clock-offset thread
+def test_labrecorder_and_lslacq_record_the_same_streams_identically(tmp_path):
+    labrecorder = pytest.importorskip("labrecorder")
+    from lslacq_lsl import resolve_stream
+
+    tag = uuid.uuid4().hex[:8]
+    names = (f"eq-eeg-{tag}", f"eq-i16-{tag}", f"eq-mk-{tag}")
+    eeg, counts, markers = _eeg_outlet(names[0]), _eeg_outlet(names[1], n_ch=3, fmt="int16"), _marker_outlet(names[2])
+    ours, theirs = tmp_path / "lslacq.xdf", tmp_path / "labrecorder.xdf"
+    n = 1000
+    infos = [resolve_stream(name=x, timeout=20) for x in names]
+    recording = labrecorder.Recording(str(theirs), infos)
+    proc = None
+    try:
+        assert all(o.wait_for_consumers(10) for o in (eeg, counts, markers))  # LabRecorder is subscribed
+        proc = lslacq_cli("record", "--lsl", *names, "-o", ours, "--timeout", "20")
+        wait_line(proc, "(Ctrl-C to stop)")  # printed once lslacq's inlets are subscribed too
+        t0 = pylsl.local_clock()
+        stamps = t0 + np.arange(n) / RATE
+        ints = (np.arange(n * 3).reshape(n, 3) % 30000 - 15000).astype(np.int16)
+        for i in range(0, n, 50):
+            eeg.push_chunk(_values(i, 50), stamps[i:i + 50].tolist())
+            counts.push_chunk(ints[i:i + 50], stamps[i:i + 50].tolist())
+        for i, k in enumerate((10, 480, 999)):
+            markers.push_sample([f"S {i}"], float(stamps[k]))
+        wait_line(proc, f"{names[0]}: {n} samples | {names[1]}: {n} samples | {names[2]}: 3 markers", 30)
+        # LabRecorder pulls every ~0.5 s and offers no "caught up" event: two pull periods before stopping it
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = finish(proc, 30)
+        assert proc.returncode == 0, err
+    finally:
+        recording.stop()
+        del recording  # the XDF file is written when the Recording is destroyed
+        gc.collect()
+        if proc is not None:
+            stop_process(proc)
+        del eeg, counts, markers
+        gc.collect()
+
+    a = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(ours))[0]}
+    b = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(theirs))[0]}
+    for name in names:
+        sa, sb = a[name], b[name]
+        if name == names[2]:
+            assert sa["time_series"] == sb["time_series"] == [["S 0"], ["S 1"], ["S 2"]]
+        else:
+            assert sa["time_series"].dtype == sb["time_series"].dtype
+            np.testing.assert_array_equal(sa["time_series"], sb["time_series"])
+            assert len(sa["time_series"]) == n
+            labels = [[c["label"][0] for c in s["info"]["desc"][0]["channels"][0]["channel"]] for s in (sa, sb)]
+            assert labels[0] == labels[1] == [f"E{i + 1}" for i in range(len(labels[0]))]
+            assert sa["info"]["desc"][0]["acquisition"] == sb["info"]["desc"][0]["acquisition"]
+        for key in ("type", "channel_count", "channel_format", "nominal_srate", "source_id", "uid"):
+            assert sa["info"][key] == sb["info"][key], key
+        np.testing.assert_allclose(sa["time_stamps"], sb["time_stamps"], atol=1e-3, rtol=0)
+        assert len(sa["clock_times"]) >= 1 and sa["footer"]["info"]["sample_count"] == sb["footer"]["info"][
+            "sample_count"]
+    np.testing.assert_allclose(a[names[0]]["time_stamps"], stamps, atol=1e-3, rtol=0)
