@@ -126,7 +126,7 @@ class LslOutlet(Node):
         "timestamps_input": Arg(bool),
         "reference": Arg(str, doc="name of the LslOutlet whose clock events use"),
         "extra_desc": Arg(dict),
-        "max_clock_drift": Arg(float, gt=0, doc="seconds"),
+        "max_clock_drift": Arg(float, gt=0, none=True, doc="seconds, None never corrects"),
         "push_interval": Arg(float, ge=0, doc="seconds, 0 to push every chunk"),
     }
 
