@@ -242,6 +242,8 @@ class Node:
         that poll it exit while ``_stop`` waits for them.
         """
         with self._transition_lock:
+            if self._closed:
+                return  # a closed node is stopped (pyacq scripts call viewer.stop() after its window closed it)
             self._require("stop", initialized=True)
             if not self._running:
                 return
