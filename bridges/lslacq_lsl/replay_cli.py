@@ -5,9 +5,14 @@ directory is played by :class:`lslacq.rec.FileReplay`: its signal becomes one
 LSL stream and its annotations/events a marker stream whose timestamps are
 those of the samples they mark. An ``.xdf`` file is played by
 :class:`lslacq.rec.XdfReplay`: every stream (markers included) is published
-again, with its recorded name, type, channel labels, units and types.
+again, with its recorded type, channel labels, units and types.
 Timestamps of regular streams are exactly ``1/rate`` apart (what mne-lsl's
 Player does for one stream, here for all of them).
+
+A replay never passes for the live source: XDF streams are published as
+NAME-replay (source_id SOURCE_ID-replay), and the streams of other files as
+the file's stem (source_id STEM-replay); --suffix changes the "-replay"
+("--suffix ''" republishes an XDF's recorded names and source_ids).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["add_parser", "run_replay", "build_replay"]
+__all__ = ["add_parser", "run_replay", "build_replay", "file_stem"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -30,6 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("file", help="the file (or RawRecorder directory) to replay")
     parser.add_argument("--name", help="LSL stream name (MNE files and recordings; default: the file's stem); "
                                        "the markers stream is NAME-Markers")
+    parser.add_argument("--suffix", default="-replay",
+                        help="added to XDF stream names and to every source_id, so a replay is never taken for "
+                             "the live source (default -replay; '' keeps an XDF's recorded names and source_ids)")
     parser.add_argument("--type", default="EEG", help="LSL type of the signal stream (default EEG)")
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1.0: real time)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="play N times (default 1)")
@@ -50,12 +58,22 @@ def _fail(message: str) -> int:
     return 2
 
 
+def file_stem(path: Path) -> str:
+    """The file's name without its extension (``.fif.gz`` counts as one): the default LSL stream name."""
+    name = path.name
+    for ext in (".fif.gz", ".nii.gz"):
+        if name.lower().endswith(ext):
+            return name[:-len(ext)] or "replay"
+    return (path.stem if path.suffix else name) or "replay"
+
+
 def build_replay(args) -> tuple:
     """Create (not yet initialized) the replay node and one LslOutlet per output; return ``(replay, outlets)``."""
     from .outlet import LslOutlet
 
     path = Path(args.file)
     n_repeat = None if args.loop else args.repeat
+    suffix = getattr(args, "suffix", "-replay")
     outlets = {}
     if path.suffix.lower() == ".xdf":
         from lslacq.rec.xdf_replay import XdfReplay
@@ -68,9 +86,8 @@ def build_replay(args) -> tuple:
             out.configure(protocol="inproc")
             outlet = LslOutlet(name=f"out-{out_name}")
             # max_clock_drift=None: timestamps follow the sample indexes (the file's spacing), whatever the speed
-            kwargs = dict(name=stream.name or out_name, type=stream.type or None, max_clock_drift=None)
-            if stream.source_id:
-                kwargs["source_id"] = f"{stream.source_id}-replay"
+            kwargs = dict(name=f"{stream.name or out_name}{suffix}", type=stream.type or None, max_clock_drift=None,
+                          source_id=f"{stream.source_id or stream.name or out_name}{suffix}")
             if stream.is_marker and ref_node:
                 kwargs["reference"] = ref_node
             elif not stream.is_marker and not stream.sample_rate:
@@ -83,16 +100,17 @@ def build_replay(args) -> tuple:
 
         replay = FileReplay(name="replay")
         replay.configure(filename=path, speed=args.speed, n_repeat=n_repeat, start=args.start, stream=args.stream)
-        name = args.name or path.stem.removesuffix("_raw").removesuffix("-raw") or "replay"
+        name = args.name or file_stem(path)
         signals = LslOutlet(name="out-signals")
-        signals.configure(name=name, type=args.type, max_clock_drift=None)
+        signals.configure(name=name, type=args.type, max_clock_drift=None, source_id=f"{name}{suffix}")
         replay.outputs["signals"].configure(protocol="inproc")
         signals.inputs["signals"].connect(replay.outputs["signals"])
         outlets["signals"] = signals
         if len(replay.source.events.samples):
             replay.outputs["events"].configure(protocol="inproc")
             markers = LslOutlet(name="out-events")
-            markers.configure(name=f"{name}-Markers", type="Markers", reference="out-signals", max_clock_drift=None)
+            markers.configure(name=f"{name}-Markers", type="Markers", reference="out-signals", max_clock_drift=None,
+                              source_id=f"{name}-Markers{suffix}")
             markers.inputs["signals"].connect(replay.outputs["events"])
             outlets["events"] = markers
     return replay, outlets

@@ -140,8 +140,8 @@ def event_annotations(stream: RecordedStream, event_streams: list[RecordedStream
         pos = _axis_positions(stream, runs, indexes)
         keep = pos >= 0
         if not keep.all():
-            logger.info("%s: %d events of %s fall outside the recorded samples; not annotated", stream.name,
-                        int((~keep).sum()), ev_stream.name)
+            logger.warning("%s: %d events of %s fall outside the recorded samples; not annotated", stream.name,
+                           int((~keep).sum()), ev_stream.name)
         if events.dtype.names is not None and "description" in events.dtype.names:
             text = event_labels(events)
         else:

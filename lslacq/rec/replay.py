@@ -121,6 +121,12 @@ class FileReplay(Node):
         if len(set(source.channel_units)) == 1 and source.channel_units[0]:
             spec["units"] = source.channel_units[0]
         self.outputs["events"].spec["sample_rate"] = rate
+        cut = [label for label in source.events.labels if len(label.encode("ascii", "replace")) > 32
+               or not label.isascii()]
+        if cut:
+            logger.warning("%s: %d event label(s) of %s are not ASCII or longer than 32 bytes, which event records "
+                           "cannot hold: they are sent cut/with '?' (e.g. %r)", self.name, len(cut),
+                           source.description, cut[0])
         logger.info("%s: replaying %s: %d channels at %g Hz, samples %d..%d, %d events, speed %g, n_repeat %s",
                     self.name, source.description, n_ch, rate, first, last, len(source.events.samples), speed,
                     n_repeat)

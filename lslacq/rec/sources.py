@@ -131,7 +131,7 @@ class MneSource(ReplaySource):
         try:
             raw = mne.io.read_raw(path, preload=False, verbose="error")
         except Exception as exc:
-            raise ValueError(f"MNE cannot read {os.fspath(path)!r}: {exc}") from exc
+            raise ValueError(f"MNE cannot read {os.fspath(path)!r}: {_reason(exc, path)}") from exc
         self._raw = raw
         self.sample_rate = float(raw.info["sfreq"])
         self.n_samples = int(raw.n_times)
@@ -143,10 +143,11 @@ class MneSource(ReplaySource):
         self._factors = np.where(volts, 1e6, 1.0) if microvolts else np.ones(len(volts))
         self.channel_units = ["microvolts" if v and microvolts else ("volts" if v else "") for v in volts]
         self.description = f"{os.fspath(path)!r} ({type(raw).__name__})"
-        self.events = self._collect_events(raw)
+        self.events = self._collect_events(raw, brainvision=type(raw).__name__ == "RawBrainVision")
 
     @staticmethod
-    def _collect_events(raw) -> ReplayEvents:
+    def _collect_events(raw, brainvision: bool = False) -> ReplayEvents:
+        """The annotations as events; only BrainVision's ``'Stimulus/S  1'`` is split into type and label."""
         ann = raw.annotations
         if not len(ann):
             return ReplayEvents.empty()
@@ -154,8 +155,10 @@ class MneSource(ReplaySource):
         durations = np.round(np.asarray(ann.duration) * raw.info["sfreq"]).astype(np.int64)
         labels, types, codes = [], [], []
         for desc in ann.description:
-            kind, _, label = str(desc).rpartition("/")  # BrainVision: 'Stimulus/S  1'
-            labels.append(label or str(desc))
+            kind, label = "", str(desc)
+            if brainvision:  # MNE reads BrainVision markers as 'TYPE/DESCRIPTION', e.g. 'Stimulus/S  1'
+                kind, _, label = label.partition("/") if "/" in label else ("", "", label)
+            labels.append(label)
             types.append(kind or "annotation")
             match = _CODE.search(label)
             codes.append(int(match.group(1)) if match and abs(int(match.group(1))) < 2**31 else 0)
@@ -169,6 +172,19 @@ class MneSource(ReplaySource):
 
     def close(self) -> None:
         self._raw = None
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    """What went wrong in an MNE reader, also for exceptions without a message (MNE asserts)."""
+    text = str(exc).strip()
+    if text:
+        return text
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
+    return (f"its reader for {''.join(path.suffixes) or 'extensionless'} files failed ({type(exc).__name__}{where}, "
+            "without a message): the file is probably not in the format its extension says")
 
 
 def _merge(parts: list[ReplayEvents]) -> ReplayEvents:

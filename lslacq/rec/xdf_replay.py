@@ -137,7 +137,10 @@ class XdfReplay(Node):
     :data:`~lslacq.core.stream.events.EVENT_DTYPE` records whose ``index`` is the
     sample of the *reference* signal stream nearest to the marker's
     timestamp (``description``: the marker text, ``code``: its trailing
-    integer). A marker is sent once its reference sample has been sent.
+    integer). A marker is sent once its reference sample has been sent. A
+    marker before the first or after the last reference sample is kept (and
+    logged): its index is extrapolated at the reference's rate, so it keeps
+    its time.
     Output names are the XDF stream names (characters other than letters,
     digits, ``_.-`` replaced by ``_``); the specs keep the LSL identity
     (``lsl_name``, ``lsl_type``, ``lsl_source_id``).
@@ -251,7 +254,20 @@ class XdfReplay(Node):
             else:
                 nearest = right
             nearest = nearest.astype(np.int64)
-            self._marker_index[s.output] = nearest
+            # markers before the first or after the last reference sample keep their time: their index is
+            # extrapolated at the nominal rate (the last marker often comes a few ms after the last sample)
+            before, after = s.timestamps < ts[0], s.timestamps > ts[-1]
+            index = nearest.copy()
+            index[before] = np.rint((s.timestamps[before] - ts[0]) * ref.sample_rate).astype(np.int64)
+            index[after] = len(ts) - 1 + np.rint((s.timestamps[after] - ts[-1]) * ref.sample_rate).astype(np.int64)
+            outside = int(np.count_nonzero(index != nearest))
+            if outside:
+                logger.warning("%s: %d marker(s) of %r fall outside the samples of %r (before its first or after "
+                               "its last); they are sent at their own time, with indexes extrapolated at %g Hz "
+                               "(%s)", self.name, outside, s.output, ref.output, ref.sample_rate,
+                               ", ".join(f"{label!r} at index {k}" for label, k, n in zip(s.data, index, nearest)
+                                         if k != n))
+            self._marker_index[s.output] = index
             self._send_times[s.output] = np.maximum.accumulate(np.maximum(s.timestamps, ts[nearest]))
 
     # -- lifecycle -----------------------------------------------------------------

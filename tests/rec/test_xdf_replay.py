@@ -99,18 +99,19 @@ def test_xdf_from_labrecorder_replays_every_stream_with_markers_at_their_samples
     assert [bytes(d) for d in events["description"]] == [b"S 1", b"S 2", b"S 3"]
     np.testing.assert_array_equal(events["code"], [1, 2, 3])
 
-    # `lslacq replay session.xdf` republishes every stream with its identity; markers on the EEG's clock
+    # `lslacq replay session.xdf` republishes every stream, named apart from the live source; markers on the
+    # EEG's clock
     import argparse
 
     from lslacq_lsl.replay_cli import build_replay
 
     args = argparse.Namespace(file=str(path), speed=1.0, loop=False, repeat=1, start=0.0, stream=None, name=None,
-                              type="EEG")
+                              type="EEG", suffix="-replay")
     replay, outlets = build_replay(args)
     try:
         assert {k: (o.stream_name, o.stream_type, o.source_id, o.reference) for k, o in outlets.items()} == {
-            eeg_name: (eeg_name, "EEG", f"eeg-{tag}-replay", None),
-            mk_name: (mk_name, "Markers", f"mk-{tag}-replay", f"out-{eeg_name}")}
+            eeg_name: (f"{eeg_name}-replay", "EEG", f"eeg-{tag}-replay", None),
+            mk_name: (f"{mk_name}-replay", "Markers", f"mk-{tag}-replay", f"out-{eeg_name}")}
     finally:
         for node in (replay, *outlets.values()):
             node.close()
