@@ -28,8 +28,9 @@ def _parse_value(text: str):
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("graph", nargs="?", default=None,
-                        help="graph factory: 'package.module:function', 'file.py:function' or 'file.py' "
-                             "(which defines build_graph)")
+                        help="the graph: a graph file 'graph.toml' (see docs/graphs.md; its [params] are the "
+                             "module's configuration), or a graph factory 'package.module:function', "
+                             "'file.py:function' or 'file.py' (which defines build_graph)")
     parser.add_argument("--graph", dest="graph_option", default=None, help="same as the positional GRAPH")
     parser.add_argument("--port", type=int, default=8080, help="TCP port of the module server (default 8080)")
     parser.add_argument("--ip", default="127.0.0.1",
@@ -109,9 +110,9 @@ def serve_graph(args, extra: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: module.server.shutdown())
     try:
         module.serve()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C stops a running module: a normal stop (exit 0, as SIGTERM)
         module.close()
-        return 130
+        return 0
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -139,8 +140,8 @@ def run_logserver(args) -> int:
         signal.signal(signal.SIGTERM, lambda signum, frame: setattr(receiver, "abort", 1))
     try:
         receiver.serve_until_stopped()
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # the normal way to stop it
+        return 0
     finally:
         receiver.shutdown()
     return 0

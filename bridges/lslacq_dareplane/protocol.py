@@ -16,9 +16,14 @@ Wire format (dareplane-utils 0.0.24, plus the tolerances lslacq adds):
 * a Python dict literal (``{'a': 1}``, as the control room's callback broker
   forwards it) is accepted where JSON is expected;
 * replies are ``1`` to ``UP`` and the ``|``-joined command list to
-  ``GET_PCOMMS`` (no terminator, as in dareplane); problems are reported as one
-  ASCII line ``ERROR <text>\\n`` that contains no ``|``, so a control room's
-  callback broker (which splits on ``|``) never mistakes it for a callback.
+  ``GET_PCOMMS`` (no terminator, as in dareplane: control rooms compare the
+  reply to ``b"1"``); problems are reported as one ASCII line
+  ``ERROR <text>\\n`` that contains no ``|`` (it is written ``<pipe>``), so a
+  control room's callback broker (which splits on ``|``) never mistakes it for
+  a callback;
+* an unterminated unknown command (``HELLO`` without ``;`` or newline) is
+  answered with its ERROR line after the server's idle timeout and dropped
+  (dareplane keeps it and glues it onto the next command).
 """
 
 from __future__ import annotations
@@ -255,8 +260,12 @@ def parse_command(raw: bytes | str) -> Command:
     return Command(pcomm, [p.strip() for p in parts], kwargs, text)
 
 
+#: how an ERROR line spells ``|`` (a control room splits what it receives on ``|``)
+PIPE_IN_ERRORS = "<pipe>"
+
+
 def _ascii_line(text: str, limit: int = 400) -> str:
-    text = text.replace("|", "/").replace("\r", " ").replace("\n", " ")
+    text = text.replace("|", PIPE_IN_ERRORS).replace("\r", " ").replace("\n", " ")
     text = text.encode("ascii", "backslashreplace").decode("ascii")
     if len(text) > limit:
         text = text[: limit - 3] + "..."
@@ -264,7 +273,8 @@ def _ascii_line(text: str, limit: int = 400) -> str:
 
 
 def format_error(text: str) -> bytes:
-    """Format an error reply: one ASCII line ``ERROR <text>\\n`` without ``|``."""
+    """Format an error reply: one ASCII line ``ERROR <text>\\n`` without ``|`` (written ``<pipe>``:
+    ``send START<pipe>{"key": value}`` stands for ``START|{"key": value}``)."""
     return f"ERROR {_ascii_line(text)}\n".encode("ascii")
 
 

@@ -105,7 +105,9 @@ class DefaultServer(ClientLoop):
     unterminated_timeout_s : float or None
         Older control rooms send ``GET_PCOMMS`` without a terminator. A
         trailing fragment that parses as a known command is run after this
-        many seconds without further bytes (None: wait for a terminator).
+        many seconds without further bytes; an unknown one (``HELLO`` typed
+        without ``;``) is answered with its ERROR line and dropped, so it is
+        not glued onto the next command (None: wait for a terminator).
 
     Attributes
     ----------
@@ -242,15 +244,20 @@ class DefaultServer(ClientLoop):
                 timeout = min(timeout, due - now)
                 continue
             fragment = conn.splitter.peek()
-            try:
-                cmd = parse_command(fragment)
-            except CommandError:
-                continue
-            if cmd.pcomm in BUILT_IN_PCOMMS or cmd.pcomm in self.pcommand_map:
-                conn.splitter.flush()
-                self.logger.debug("server %r: running unterminated %r after %.2f s idle", self.name, fragment, idle)
-                self._dispatch(conn, fragment)
-                timeout = 0.0  # flush the reply right away
+            pcomm = fragment.split(b"|", 1)[0].strip().decode("utf-8", "replace")
+            known = pcomm in BUILT_IN_PCOMMS or pcomm in self.pcommand_map
+            if known:
+                try:
+                    parse_command(fragment)
+                except CommandError:
+                    continue  # a known command whose payload may still be on its way
+            # a known command is run; an unknown one gets its ERROR line now and is dropped, so it is not glued
+            # onto the next command ("HELLO" then "UP;" was "HELLOUP")
+            conn.splitter.flush()
+            self.logger.debug("server %r: %s unterminated %r after %.2f s idle", self.name,
+                              "running" if known else "rejecting", fragment, idle)
+            self._dispatch(conn, fragment)
+            timeout = 0.0  # flush the reply right away
         return max(timeout, 0.0)
 
     # -------------------------------------------------------------- commands
