@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,7 +30,7 @@ from importlib.metadata import entry_points
 
 from ._extras import install_message
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
+__all__ = ["main", "build_parser", "plain_text", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
 
 COMMAND_GROUP = "lslacq.commands"
 
@@ -65,6 +66,37 @@ def _add_unavailable(subparsers, name: str, message: str) -> None:
     parser.set_defaults(func=run)
 
 
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")  # :class:`~pkg.Name` -> pkg.Name
+
+
+def plain_text(text: str | None) -> str | None:
+    """Help text without Sphinx/reST markup: ``:class:`~lslacq_lsl.LslInlet``` -> ``LslInlet``,
+    double backquotes -> the literal."""
+    if not text:
+        return text
+
+    def role(match: re.Match) -> str:
+        target = match.group(1).strip()
+        return target.rsplit(".", 1)[-1] if match.group(0).split("`", 1)[1].startswith("~") else target
+
+    text = _ROLE.sub(role, text)
+    return text.replace("``", "")
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Strip markup from a parser's texts and its sub-parsers' (the plugins write docstrings as help)."""
+    parser.description = plain_text(parser.description)
+    parser.epilog = plain_text(parser.epilog)
+    for action in parser._actions:
+        if action.help not in (None, argparse.SUPPRESS):
+            action.help = plain_text(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = plain_text(choice.help)
+            for sub in set(action.choices.values()):
+                _plain_help(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every installed sub-command.
 
@@ -88,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                 _add_unavailable(subparsers, ep.name, message)
             else:
                 logging.getLogger(__name__).warning("cannot load lslacq command %r (%s): %s", ep.name, ep.value, exc)
+    _plain_help(parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``lslacq graph-demo`` (and ``lslacq demo`` until the LSL demo lands): a simulated device streamed through a graph across two processes.
+"""``lslacq graph-demo``: a simulated device streamed through a graph across two processes, no LSL involved.
 
 The device (a :class:`~lslacq.devices.NumpyDeviceBuffer`) runs in a spawned
 child process; this process connects an InputStream to its output and prints
@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import statistics
 import threading
 import time
-
-import numpy as np
 
 __all__ = ["add_parser", "run_demo", "DemoStats"]
 
 
 def _device_process(config: dict, params_queue, stop_event) -> None:
     """Child: run the device node until told to stop or the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
     from lslacq.devices.numpy_device import NumpyDeviceBuffer
 
     parent = os.getppid()
@@ -76,6 +76,8 @@ def run_demo(duration: float | None = 10.0, channels: int = 32, rate: float = 10
              protocol: str = "tcp", transfermode: str = "plaindata", interval: float = 1.0,
              stop_event: threading.Event | None = None, out=print) -> DemoStats:
     """Run the two-process demo; return the final counters."""
+    import numpy as np
+
     from lslacq.core.stream import InputStream
 
     ctx = mp.get_context("spawn")
@@ -139,6 +141,10 @@ def add_parser_as_demo(subparsers) -> None:
 
 
 def _main(args) -> int:
-    stats = run_demo(args.duration, args.channels, args.rate, args.chunksize, args.protocol, args.transfermode,
-                     args.interval)
+    try:
+        stats = run_demo(args.duration, args.channels, args.rate, args.chunksize, args.protocol, args.transfermode,
+                         args.interval)
+    except KeyboardInterrupt:  # Ctrl-C / SIGTERM: run_demo has stopped the device process
+        print("lslacq graph-demo: interrupted", flush=True)
+        return 0
     return 0 if stats.lost_samples == 0 and stats.index_errors == 0 else 1

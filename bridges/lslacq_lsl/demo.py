@@ -66,22 +66,39 @@ def run_demo(args) -> int:
 
     from .outlet import LslOutlet
 
-    # SIGTERM (kill, systemd, `timeout`) stops the demo as cleanly as Ctrl-C
-    previous = None
+    # Ctrl-C and SIGTERM (kill, systemd, `timeout`) stop the demo cleanly (see _Stop)
+    stop = _Stop()
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
     try:
-        return _run(args, SimulatedEEG, LslOutlet)
+        return _run(args, SimulatedEEG, LslOutlet, stop)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _Stop:
+    """The demo's Ctrl-C / SIGTERM handler.
+
+    Without a window it raises KeyboardInterrupt (which interrupts a blocking wait at once). With ``--view``
+    it only sets :attr:`event`: Python runs signal handlers inside whatever Qt slot is executing (a
+    pyqtgraph parameter slot of the open Options dialog), where an exception is printed and swallowed and
+    the demo went on; the monitor loop sees the event within 50 ms instead.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.qt = False
+
+    def __call__(self, signum, frame) -> None:
+        self.event.set()
+        if not self.qt:
+            raise KeyboardInterrupt
 
 
-def _run(args, SimulatedEEG, LslOutlet) -> int:
+def _run(args, SimulatedEEG, LslOutlet, stop: _Stop) -> int:
 
     device = SimulatedEEG(name="simulated-eeg")
     eeg = LslOutlet(name="eeg-outlet")
@@ -103,6 +120,7 @@ def _run(args, SimulatedEEG, LslOutlet) -> int:
         for node in nodes:
             node.initialize()
         if getattr(args, "view", False):
+            stop.qt = True
             viewer = _make_view(device)
             nodes.append(viewer)
 
@@ -124,7 +142,7 @@ def _run(args, SimulatedEEG, LslOutlet) -> int:
             watcher = _connect_watcher(args.name, args.rate)
         for node in (eeg, markers, device) + ((viewer,) if viewer is not None else ()):
             node.start()
-        return _monitor(args, device, eeg, markers, watcher, viewer)
+        return _monitor(args, device, eeg, markers, watcher, viewer, stop.event)
     except KeyboardInterrupt:
         print("\nlslacq demo: interrupted", flush=True)
         return 0
@@ -181,8 +199,9 @@ def _pause(seconds: float, viewer) -> None:
         time.sleep(min(0.01, left))
 
 
-def _monitor(args, device, eeg, markers, watcher, viewer=None) -> int:
+def _monitor(args, device, eeg, markers, watcher, viewer=None, stop: threading.Event | None = None) -> int:
     t_start = time.monotonic()
+    stop = stop or threading.Event()
     next_print = t_start + args.interval
     tty = sys.stdout.isatty()
     received = 0
@@ -192,7 +211,12 @@ def _monitor(args, device, eeg, markers, watcher, viewer=None) -> int:
             now = time.monotonic()
             if args.duration is not None and now - t_start >= args.duration:
                 break
+            if stop.is_set():
+                print("\nlslacq demo: interrupted", flush=True)
+                break
             _pause(max(0.0, min(0.05, next_print - now)), viewer)
+            if stop.is_set():
+                continue
             if viewer is not None and not viewer.isVisible():
                 break  # the window was closed
             if viewer is not None and time.monotonic() - t_start > 1.0 and not getattr(viewer, "_scaled", False):
