@@ -84,6 +84,38 @@ def _check_qt_available(cls: type, group_name) -> None:
     )
 
 
+def _check_constructor_arguments(cls: type, kwds: dict, group_name) -> None:
+    """Refuse keyword arguments no constructor of ``cls`` takes (Node.__init__ ignores extra ones for
+    pyacq's sake: ``create_node('NumpyDeviceBuffer', nam='x')`` made a node named 'NumpyDeviceBuffer')."""
+    import difflib
+    import inspect
+
+    from .node import Node
+
+    if not kwds or not (isinstance(cls, type) and issubclass(cls, Node)):
+        return
+    accepted: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or not issubclass(klass, Node):
+            continue
+        try:
+            params = list(inspect.signature(init).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return
+        accepted += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                     and p.name not in accepted]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return  # this constructor takes no other keyword: Python names a wrong one itself
+    unknown = [key for key in kwds if key not in accepted]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], accepted, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(f"NodeGroup {group_name or ''}: {cls.__name__}() got unexpected keyword arguments "
+                        f"{unknown}{hint}; it takes {', '.join(accepted)}; configure arguments go to "
+                        "node.configure(...)")
+
+
 def describe_error(exc: BaseException | None) -> str | None:
     """``'TypeName: message'`` for a node's error (None when healthy): how status tables show it."""
     if exc is None:
@@ -178,6 +210,7 @@ class NodeGroup:
         else:
             raise TypeError(f"create_node expects a node type name or a Node subclass, got {node_class!r}")
         _check_qt_available(cls, self.name)
+        _check_constructor_arguments(cls, kwds, self.name)
         node = cls(*args, **kwds)
         self.add_node(node)
         return node

@@ -137,8 +137,12 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"video {row['url']}: {row['width']}x{row['height']}{rate} ({row['codec']}, {row['format']})")
         else:
             print(f"video {row['url']}: unusable: {row['error']}")
-    for note in notes:
-        print(note, file=sys.stderr)
+    for note in notes:  # with --json, stdout stays JSON lines: a note is {"kind": "note", "about": ..., "message": ...}
+        if args.json:
+            about, _, message = note.partition(": ")
+            print(json.dumps({"kind": "note", "about": about, "message": message}))
+        else:
+            print(note, file=sys.stderr)
     return 0
 
 
@@ -158,7 +162,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="the audio devices PortAudio sees and the cameras FFmpeg can open",
                              description="One line per audio device (index for PyAudio's input_device_index / "
                                          "output_device_index) and per camera (url for WebCamAV).")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--json", action="store_true",
+                         help="one JSON object per line: each device, and notes as {\"kind\": \"note\", ...}")
     listing.add_argument("--all", action="store_true", help="also /dev/video* nodes that cannot be opened, and why")
     group = listing.add_mutually_exclusive_group()
     group.add_argument("--audio", dest="audio_only", action="store_true", help="audio devices only")

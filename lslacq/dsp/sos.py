@@ -19,6 +19,20 @@ __all__ = ["validate_sos", "design_sos", "steady_state", "SosFilterEngine"]
 logger = logging.getLogger(__name__)
 
 
+def _ba_hint(coefficients) -> str:
+    """The fix when ``coefficients`` looks like a ``(b, a)`` transfer function (two 1-D sequences)."""
+    if isinstance(coefficients, (tuple, list)) and len(coefficients) == 2:
+        try:
+            parts = [np.asarray(c, dtype=np.float64) for c in coefficients]
+        except (TypeError, ValueError):
+            return ""
+        if all(p.ndim == 1 and p.size > 1 for p in parts):
+            return ("; this looks like a (b, a) transfer function: design second-order sections instead "
+                    "(scipy.signal.butter(..., output='sos') or iirfilter(..., output='sos'), "
+                    "lslacq.dsp.design_sos(...)), or convert with scipy.signal.tf2sos(b, a)")
+    return ""
+
+
 def validate_sos(coefficients, n_channels: int | None = None, name: str = "coefficients") -> np.ndarray:
     """Check filter coefficients and return them as normalised float64.
 
@@ -48,13 +62,15 @@ def validate_sos(coefficients, n_channels: int | None = None, name: str = "coeff
     if coefficients is None:
         raise ValueError(f"{name} is None; pass an array of shape (n_sections, 6), "
                          "e.g. lslacq.dsp.design_sos('bandpass', [1, 40], sample_rate)")
+    ba_hint = _ba_hint(coefficients)
     try:
         sos = np.array(coefficients, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a numeric array of shape (n_sections, 6), "
-                        f"got {type(coefficients).__name__}") from None
+                        f"got {type(coefficients).__name__}{ba_hint}") from None
     if sos.ndim not in (2, 3) or sos.shape[-1] != 6 or sos.shape[-2] < 1:
-        raise ValueError(f"{name} must have shape (n_sections, 6) or (n_channels, n_sections, 6), got {sos.shape}")
+        raise ValueError(f"{name} must have shape (n_sections, 6) or (n_channels, n_sections, 6), got "
+                         f"{sos.shape}{ba_hint}")
     if sos.ndim == 3 and n_channels is not None and sos.shape[0] != n_channels:
         raise ValueError(f"{name} has {sos.shape[0]} channel filters but the stream has {n_channels} channels")
     if not np.all(np.isfinite(sos)):
