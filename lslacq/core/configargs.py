@@ -189,13 +189,13 @@ def checked_arguments(node: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     Raises
     ------
     TypeError
-        An unknown or missing argument, or a value of the wrong type (the first problem's kind decides).
+        An unknown or missing argument, or a value of the wrong type (among other problems, if any).
     ValueError
-        A value out of its range or choices.
+        Only values out of their range or choices.
     """
     problems = check_arguments(type(node), kwargs)
     if not problems:
         return kwargs
-    cls = TypeError if problems[0].kind in ("unknown", "missing", "type") else ValueError
+    cls = ValueError if all(p.kind == "value" for p in problems) else TypeError
     text = "; ".join(p.message for p in problems)
     raise cls(f"{getattr(node, 'name', type(node).__name__)}: {text}")
