@@ -13,6 +13,13 @@ recorded as event streams whose indexes are samples of the first regular
 stream given, so ``read_recording(DIR).to_mne()`` annotates that signal.
 A progress line (samples, drops, file size) is printed every second;
 Ctrl-C (or SIGTERM, or ``--duration``) stops and closes the files cleanly.
+
+With --rcs [PORT], nothing is recorded until a script sends LabRecorder's
+remote-control commands (select all, filename {root:...} {template:...}
+{participant:...} ..., start, stop) to 127.0.0.1:PORT (default 22345): the
+scripts and dareplane modules written for LabRecorder drive it unchanged;
+each start records an XDF file named by the filename fields. --require
+NAME... refuses a start while those streams are missing, naming them.
 """
 
 from __future__ import annotations
@@ -33,9 +40,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("record", help="record LSL streams to an XDF file or a RawRecorder directory",
                                    description=__doc__.split("\n\n", 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lsl", nargs="+", required=True, metavar="NAME", help="LSL stream names to record")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR|FILE.xdf",
-                        help="FILE.xdf: an XDF file; else a recording directory (must not exist)")
+    parser.add_argument("--lsl", nargs="+", metavar="NAME",
+                        help="LSL stream names to record (with --rcs: the only candidates; default every stream)")
+    parser.add_argument("-o", "--output", metavar="DIR|FILE.xdf",
+                        help="FILE.xdf: an XDF file; else a recording directory (must not exist). With --rcs: the "
+                             "study root (default: the current directory)")
+    parser.add_argument("--rcs", nargs="?", type=int, const=22345, metavar="PORT",
+                        help="wait for LabRecorder's remote-control commands on 127.0.0.1:PORT (default 22345; 0: "
+                             "any free port): select all/none, start, stop, update, filename {root:...} ...")
+    parser.add_argument("--require", nargs="+", default=[], metavar="NAME",
+                        help="with --rcs: refuse to start until these streams are present")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to find each stream")
     parser.add_argument("--flush-interval", type=float, default=1.0, metavar="S",
                         help="longest time data waits in memory before reaching the disk (default 1 s)")
@@ -67,6 +81,13 @@ def run_record(args) -> int:
     """Run ``lslacq record`` with parsed arguments; return the exit code."""
     if args.duration is not None and args.duration <= 0:
         return _fail(f"--duration must be > 0 seconds, got {args.duration}")
+    if args.rcs is not None:
+        return _run_rcs(args)
+    if not args.lsl or not args.output:
+        return _fail("say which streams to record and where: --lsl NAME... -o DIR|FILE.xdf (or --rcs to be driven "
+                     "by LabRecorder's remote-control commands)")
+    if args.require:
+        return _fail("--require is for --rcs (a recording given --lsl NAME... waits for those streams)")
     if Path(args.output).exists():
         return _fail(f"{args.output!r} already exists; a recording never overwrites: choose a new -o DIR")
     if args.output.lower().endswith(".xdf"):
@@ -219,4 +240,48 @@ def _monitor_xdf(args, recording) -> int:
     except KeyboardInterrupt:
         print("stopping", flush=True)
     print(_progress_xdf(time.monotonic() - t0, recording), flush=True)
+    return 0
+
+
+def _run_rcs(args) -> int:
+    """``lslacq record --rcs [PORT]``: LabRecorder's remote control socket."""
+    from .rcs import RcsController, RcsServer
+
+    root = args.output or "."
+    if Path(root).exists() and not Path(root).is_dir():
+        return _fail(f"with --rcs, -o is the study root directory; {root!r} is a file")
+    from .xdf_record import LslXdfRecording
+
+    def record(path, infos):
+        return LslXdfRecording(path, infos, flush_interval=args.flush_interval, timeout=args.timeout)
+
+    controller = RcsController(root=root, names=args.lsl, require=args.require, record=record,
+                               say=lambda text: print(text, flush=True))
+    try:
+        server = RcsServer(controller, port=args.rcs)
+    except OSError as exc:
+        return _fail(f"cannot listen on 127.0.0.1:{args.rcs}: {exc.strerror or exc} (is LabRecorder or another "
+                     "lslacq record --rcs running? choose another --rcs PORT)")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    thread = threading.Thread(target=server.serve_forever, kwargs=dict(poll_interval=0.1), name="rcs", daemon=True)
+    thread.start()
+    print(f"RCS listening on 127.0.0.1:{server.port} (LabRecorder's remote control; Ctrl-C to quit)", flush=True)
+    t0 = time.monotonic()
+    try:
+        while args.duration is None or time.monotonic() - t0 < args.duration:
+            time.sleep(0.05)
+            recording = controller.recording
+            if recording is not None and recording.error is not None:
+                print(f"lslacq record: {recording.error}", file=sys.stderr, flush=True)
+                return 1
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+        controller.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
