@@ -9,7 +9,7 @@ from typing import Callable
 
 from .signal import Signal
 
-__all__ = ["PacedLoop"]
+__all__ = ["PacedLoop", "check_speed"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ class PacedLoop(threading.Thread):
     step : callable
         Called with no argument at each deadline.
     period : float
-        Seconds between deadlines (> 0).
+        Seconds between deadlines (> 0), or 0: no schedule, ``step()`` is
+        called back to back (a replay as fast as the graph downstream takes
+        it, whose sends wait for their readers).
     name : str
         Thread name (used in log records).
     max_catch_up : float or None
@@ -58,8 +60,8 @@ class PacedLoop(threading.Thread):
                  on_skip: Callable[[int], None] | None = None):
         super().__init__(name=name, daemon=True)
         period = float(period)
-        if not period > 0:
-            raise ValueError(f"PacedLoop {name!r}: period must be > 0 s, got {period!r}")
+        if not period >= 0:
+            raise ValueError(f"PacedLoop {name!r}: period must be >= 0 s (0: no pacing), got {period!r}")
         if max_catch_up is not None and not float(max_catch_up) >= 0:
             raise ValueError(f"PacedLoop {name!r}: max_catch_up must be >= 0 s or None, got {max_catch_up!r}")
         self.step = step
@@ -73,33 +75,40 @@ class PacedLoop(threading.Thread):
 
     def run(self) -> None:
         period = self.period
-        max_behind = None if self.max_catch_up is None else max(1, int(self.max_catch_up / period))
-        t0 = time.perf_counter()
-        k = 0
         try:
-            while not self._stop_event.is_set():
-                k += 1
-                due = t0 + k * period
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    if self._stop_event.wait(delay):
-                        break
-                elif max_behind is not None:
-                    behind = int(-delay / period)
-                    if behind > max_behind:
-                        skipped = behind - 1
-                        logger.warning("%s: the loop was %.1f s late; skipping %d steps (%.1f s)", self.name,
-                                       behind * period, skipped, skipped * period)
-                        k += skipped
-                        self.n_skipped_steps += skipped
-                        if self.on_skip is not None:
-                            self.on_skip(skipped)
-                self.step()
+            if period == 0:
+                while not self._stop_event.is_set():
+                    self.step()
+                return
+            self._run_paced(period)
         except Exception as exc:
             self.error = exc
             if len(self.failed) == 0:
                 logger.exception("%s failed", self.name)
             self.failed.emit(exc)
+
+    def _run_paced(self, period: float) -> None:
+        max_behind = None if self.max_catch_up is None else max(1, int(self.max_catch_up / period))
+        t0 = time.perf_counter()
+        k = 0
+        while not self._stop_event.is_set():
+            k += 1
+            due = t0 + k * period
+            delay = due - time.perf_counter()
+            if delay > 0:
+                if self._stop_event.wait(delay):
+                    break
+            elif max_behind is not None:
+                behind = int(-delay / period)
+                if behind > max_behind:
+                    skipped = behind - 1
+                    logger.warning("%s: the loop was %.1f s late; skipping %d steps (%.1f s)", self.name,
+                                   behind * period, skipped, skipped * period)
+                    k += skipped
+                    self.n_skipped_steps += skipped
+                    if self.on_skip is not None:
+                        self.on_skip(skipped)
+            self.step()
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Ask the loop to end and wait up to ``timeout`` s for it; return True if it ended."""
@@ -110,3 +119,19 @@ class PacedLoop(threading.Thread):
                 logger.error("%s did not stop within %g s", self.name, timeout)
                 return False
         return True
+
+
+def check_speed(owner: str, speed) -> float | str:
+    """Validate a playback speed: a number > 0 (1.0 is real time) or ``'max'`` (as fast as it is taken).
+
+    Raises
+    ------
+    ValueError
+        Naming ``owner``, the bad value and what is accepted.
+    """
+    if speed == "max":
+        return "max"
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
+        raise ValueError(f"{owner}: speed must be a number > 0 (1.0 is real time) or 'max' (as fast as the graph "
+                         f"downstream takes it, losslessly), got {speed!r}")
+    return float(speed)

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 
 from ..core.node import Node
-from ..core.pacing import PacedLoop
+from ..core.pacing import PacedLoop, check_speed
 from ..core.signal import Signal
 from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC
 from .sources import ReplaySource, open_source
@@ -35,9 +35,12 @@ class FileReplay(Node):
     ----------------------
     filename : str or path
         The file, or the recording directory.
-    speed : float
+    speed : float or 'max'
         Playback speed (1.0: real time; 4.0: four times faster). The
-        ``sample_rate`` of the outputs stays the file's.
+        ``sample_rate`` of the outputs stays the file's. ``'max'``: as fast
+        as the graph downstream takes the data, losslessly (the outputs wait
+        for their readers instead of a clock; indexes and event positions
+        are those of real time): the offline evaluation of a pipeline.
     n_repeat : int or None
         How many times the segment is played (None: forever). Sample
         indexes keep increasing across repeats.
@@ -82,8 +85,7 @@ class FileReplay(Node):
         if filename is None:
             raise ValueError(f"{self.name}: configure() needs filename=..., the file (or recording directory) to "
                              "replay")
-        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed > 0:
-            raise ValueError(f"{self.name}: speed must be a number > 0 (1.0 is real time), got {speed!r}")
+        speed = check_speed(self.name, speed)
         if n_repeat is not None and (not isinstance(n_repeat, (int, np.integer)) or n_repeat < 1):
             raise ValueError(f"{self.name}: n_repeat must be an integer >= 1, or None to loop forever; got "
                              f"{n_repeat!r}")
@@ -108,7 +110,8 @@ class FileReplay(Node):
             self.source.close()
         self.source = source
         self.filename = filename
-        self.speed = float(speed)
+        self.speed = speed
+        self.live_source = speed != "max"  # as fast as possible: the sends wait for the readers (lossless)
         self.n_repeat = None if n_repeat is None else int(n_repeat)
         self.chunksize = chunksize
         self.segment = (first, last)
@@ -127,20 +130,21 @@ class FileReplay(Node):
             logger.warning("%s: %d event label(s) of %s are not ASCII or longer than 32 bytes, which event records "
                            "cannot hold: they are sent cut/with '?' (e.g. %r)", self.name, len(cut),
                            source.description, cut[0])
-        logger.info("%s: replaying %s: %d channels at %g Hz, samples %d..%d, %d events, speed %g, n_repeat %s",
+        logger.info("%s: replaying %s: %d channels at %g Hz, samples %d..%d, %d events, speed %s, n_repeat %s",
                     self.name, source.description, n_ch, rate, first, last, len(source.events.samples), speed,
                     n_repeat)
 
     # -- lifecycle -------------------------------------------------------------
     def _start(self) -> None:
         self._pos = self.segment[0]
+        self._block: tuple[int, np.ndarray | None] = (0, None)
         self._repeat = 0
         self.n_sent = 0
         self._done.clear()
         for out in self.outputs.values():
             if out.configured:
                 out.reset_buffer_index()
-        period = self.chunksize / (self.sample_rate * self.speed)
+        period = 0.0 if self.speed == "max" else self.chunksize / (self.sample_rate * self.speed)
         self._loop = PacedLoop(self._step, period, name=f"{self.name}-replay", max_catch_up=1.0)
         self._loop.failed.connect(lambda exc: self._report_error(exc, context=f"replaying {self.source.description}"))
         self._loop.start()
@@ -160,6 +164,16 @@ class FileReplay(Node):
         return self._done.wait(timeout)
 
     # -- the paced step -------------------------------------------------------------
+    def _read(self, pos: int, end: int) -> np.ndarray:
+        """Samples [pos, end) of the file, read ahead in blocks of about a second (a read from MNE costs
+        about 0.3 ms however small it is: per 10 ms chunk, that would cap a replay at 30x real time)."""
+        block_start, block = self._block
+        if block is None or not (block_start <= pos and end <= block_start + len(block)):
+            stop = max(end, min(pos + max(self.chunksize, int(self.sample_rate)), self.segment[1]))
+            block_start, block = pos, self.source.read(pos, stop)
+            self._block = (block_start, block)
+        return block[pos - block_start:end - block_start]
+
     def _step(self) -> None:
         """Send one chunk; a chunk continues into the next repeat, so looping keeps the exact rate."""
         if self._done.is_set():
@@ -172,7 +186,7 @@ class FileReplay(Node):
         while want > 0:
             pos = self._pos
             end = min(pos + want, last)
-            pieces.append(self.source.read(pos, end))
+            pieces.append(self._read(pos, end))
             shift = self.n_sent + sum(len(p) for p in pieces[:-1]) - pos  # source sample -> output index
             lo, hi = np.searchsorted(ev.samples, [pos, end], side="left")
             if hi > lo:

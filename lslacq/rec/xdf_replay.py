@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.node import Node
-from ..core.pacing import PacedLoop
+from ..core.pacing import PacedLoop, check_speed
 from ..core.signal import Signal
 from ..core.stream import OutputStream
 from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC
@@ -149,8 +149,11 @@ class XdfReplay(Node):
     ----------------------
     filename : str or path
         The ``.xdf`` file.
-    speed : float
-        Playback speed (1.0: real time).
+    speed : float or 'max'
+        Playback speed (1.0: real time). ``'max'``: as fast as the graph
+        downstream takes the data, losslessly (the outputs wait for their
+        readers; indexes and marker positions are those of real time): the
+        offline evaluation of a pipeline.
     n_repeat : int or None
         Times the file is played (None: forever); indexes keep increasing.
     reference : str
@@ -186,8 +189,7 @@ class XdfReplay(Node):
                    dejitter_timestamps: bool = True) -> None:
         if filename is None:
             raise ValueError(f"{self.name}: configure() needs filename=..., the XDF file to replay")
-        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed > 0:
-            raise ValueError(f"{self.name}: speed must be a number > 0 (1.0 is real time), got {speed!r}")
+        speed = check_speed(self.name, speed)
         if n_repeat is not None and (not isinstance(n_repeat, (int, np.integer)) or n_repeat < 1):
             raise ValueError(f"{self.name}: n_repeat must be an integer >= 1, or None to loop forever; got "
                              f"{n_repeat!r}")
@@ -203,7 +205,8 @@ class XdfReplay(Node):
                 raise ValueError(f"{self.name}: reference={reference!r} is not a regular-rate signal stream of "
                                  f"{os.fspath(filename)!r}; choose one of {sorted(s.output for s in regular)}")
         self.filename = filename
-        self.speed = float(speed)
+        self.speed = speed
+        self.live_source = speed != "max"  # as fast as possible: the sends wait for the readers (lossless)
         self.n_repeat = None if n_repeat is None else int(n_repeat)
         self.tick = float(tick)
         self.streams = streams
@@ -280,7 +283,8 @@ class XdfReplay(Node):
         for out in self.outputs.values():
             if out.configured:
                 out.reset_buffer_index()
-        self._loop = PacedLoop(self._step, self.tick / self.speed, name=f"{self.name}-xdf-replay", max_catch_up=1.0)
+        period = 0.0 if self.speed == "max" else self.tick / self.speed
+        self._loop = PacedLoop(self._step, period, name=f"{self.name}-xdf-replay", max_catch_up=1.0)
         self._loop.failed.connect(lambda exc: self._report_error(exc, context=f"replaying {self.filename}"))
         self._loop.start()
 

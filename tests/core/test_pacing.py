@@ -88,8 +88,8 @@ def test_failure_is_stored_emitted_and_logged_only_without_listener(caplog, list
 
 
 def test_bad_period_is_explained():
-    with pytest.raises(ValueError, match="period must be > 0"):
-        PacedLoop(lambda: None, 0, name="p")
+    with pytest.raises(ValueError, match="period must be >= 0"):
+        PacedLoop(lambda: None, -0.1, name="p")
     with pytest.raises(ValueError, match="max_catch_up"):
         PacedLoop(lambda: None, 1, name="p", max_catch_up=-1)
 
@@ -98,3 +98,22 @@ def test_old_import_path_still_works():
     from lslacq.devices.numpy_device import PacedLoop as Old
 
     assert Old is PacedLoop
+
+
+def test_period_zero_runs_steps_back_to_back_until_stopped():
+    """period=0 (a replay at speed='max'): no schedule, the steps run as fast as they return."""
+    done = threading.Event()
+    count = [0]
+
+    def step():
+        count[0] += 1
+        if count[0] == 1000:
+            done.set()
+
+    loop = PacedLoop(step, 0, name="free")
+    loop.start()
+    try:
+        assert done.wait(10), "1000 unpaced steps did not run within 10 s"
+    finally:
+        assert loop.stop(10)
+    assert loop.error is None and count[0] >= 1000
