@@ -247,6 +247,8 @@ def preflight(need_window: bool = True) -> str | None:
     platform = default_platform()
     if headless_platform(platform) or platform in ("cocoa", "windows"):
         return None
+    if platform in ("xcb", "wayland") and not _has_display(platform, os.environ):
+        return QtCheck(False, platform, has_display=False).advice()
     result = check_platform(platform)
     if result.ok:
         return None

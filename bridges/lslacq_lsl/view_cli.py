@@ -36,16 +36,44 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("scroll", "scan"), default="scroll",
                         help="scroll (newest data on the right, default) or scan (a sweep)")
     parser.add_argument("--scale", choices=("by_channel", "same_for_all", "real_scale"), default=None,
-                        help="auto-scale mode (default: by_channel for several channels, else real_scale)")
+                        help="scale mode (default same_for_all: each channel in its own band, one gain; "
+                             "by_channel: a gain per channel; real_scale: overlaid in the stream's units)")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
                         help="seconds to wait for each stream (default 5)")
     parser.add_argument("--duration", type=float, default=None, metavar="S",
                         help="close after S seconds (default: when the window is closed or on Ctrl-C)")
     parser.add_argument("--screenshot", metavar="PNG", default=None,
-                        help="save the window to this PNG file when closing (with --duration: a headless "
-                             "snapshot)")
+                        help="save the window to this PNG file when closing (with --duration: a snapshot; "
+                             "without a display it is drawn offscreen)")
+    parser.add_argument("--size", default="1000x0", metavar="WxH",
+                        help="window size in pixels (default 1000 wide, 300 + 250 per stream high)")
     parser.set_defaults(func=run_view)
     return parser
+
+
+def choose_platform(screenshot: str | None) -> str | None:
+    """Make sure Qt can start: return why it cannot (and how to fix it), or None.
+
+    Without a usable display (none set, or the platform plugin cannot load),
+    a ``--screenshot`` run falls back to the offscreen platform by itself
+    (``QT_QPA_PLATFORM=offscreen``); an interactive run gets the reason.
+    """
+    import os
+
+    from lslacq.qtcheck import default_platform, headless_platform, preflight
+
+    if headless_platform(default_platform()):
+        return None
+    problem = preflight()
+    if problem is None:
+        return None
+    if screenshot:
+        print(f"lslacq view: no usable display ({problem.split(':')[0]}); drawing offscreen for the screenshot",
+              file=sys.stderr, flush=True)
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return None
+    return f"cannot open a window: {problem}\n  (`lslacq doctor` checks the whole setup; --screenshot X.png " \
+           "--duration S works without a display)"
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -67,22 +95,19 @@ def make_viewer(signals_output, events_output=None, name: str = "viewer", xsize:
     if events_output is not None:
         viewer.inputs["events"].connect(events_output)
     viewer.initialize()
-    nb_channel = viewer.nb_channel
-    viewer.params.update(xsize=xsize, mode=mode, display_labels=nb_channel <= 64, show_left_axis=False,
-                         show_bottom_axis=True)
-    # auto_scale runs on the first data (see run_qt); until then, nothing to compute
-    viewer.all_params.blockSignals(True)
-    viewer.params["scale_mode"] = scale or ("by_channel" if nb_channel > 1 else "real_scale")
-    viewer.all_params.blockSignals(False)
+    viewer.params.update(xsize=xsize, mode=mode)
+    if scale is not None:  # else the default (same_for_all); the viewer scales itself on the first data
+        viewer.params["scale_mode"] = scale
     return viewer
 
 
 def run_qt(app, window, viewers: list, duration: float | None = None, screenshot: str | None = None,
-           rescale_after: tuple = (1.0, 4.0), stop_check=None) -> None:
+           rescale_after: tuple = (), stop_check=None) -> None:
     """Show ``window`` and run the Qt loop until it is closed, Ctrl-C, ``duration`` or ``stop_check()``.
 
-    The viewers are auto-scaled ``rescale_after`` seconds after start (once
-    data has arrived); ``screenshot`` saves the window before closing.
+    The viewers scale themselves on their first data; ``rescale_after``
+    (seconds after start) forces more :meth:`auto_scale` calls.
+    ``screenshot`` saves the window before closing.
     """
     from lslacq.viewers._qt import QtCore
 
@@ -131,6 +156,13 @@ def run_view(args) -> int:
         return _fail(f"--xsize must be > 0 seconds, got {args.xsize}")
     if args.duration is not None and args.duration <= 0:
         return _fail(f"--duration must be > 0 seconds, got {args.duration}")
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        return _fail(f"--size must be WIDTHxHEIGHT in pixels (e.g. 1600x1000), got {args.size!r}")
+    problem = choose_platform(args.screenshot)
+    if problem:
+        return _fail(problem, 1)
     try:
         from lslacq.viewers._qt import QtCore, QtWidgets, mkQApp
     except ImportError as exc:
@@ -186,7 +218,7 @@ def run_view(args) -> int:
             node.initialize()
         title = ", ".join(args.names)
         window.setWindowTitle(f"lslacq view: {title}")
-        window.resize(1000, 300 + 250 * len(viewers))
+        window.resize(width or 1000, height or 300 + 250 * len(viewers))
         print(f"lslacq view: {title} (close the window or Ctrl-C to stop)", flush=True)
         for node in viewers + event_inlets + signal_inlets:
             node.start()

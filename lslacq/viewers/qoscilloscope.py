@@ -42,6 +42,7 @@ OSCILLOSCOPE_PARAMS = [
     {"name": "show_bottom_axis", "type": "bool", "value": True},
     {"name": "show_left_axis", "type": "bool", "value": False},
     {"name": "show_scale_bar", "type": "bool", "value": True},
+    {"name": "clipping", "type": "float", "value": 1.5, "limits": [0.0, None]},
     {"name": "channels_per_page", "type": "int", "value": 32, "limits": [1, None]},
     {"name": "first_channel", "type": "int", "value": 0, "limits": [0, None]},
     {"name": "show_status", "type": "bool", "value": True},
@@ -52,7 +53,7 @@ OSCILLOSCOPE_PARAMS = [
 #: parameters that set the traces' scaling: set by the user before the first data, no automatic scaling
 _SCALING_PARAMS = ("ylim_min", "ylim_max")
 _SCALING_CHANNEL_PARAMS = ("gain", "offset")
-_FIRST_SCALE_S = 1.0  # seconds of data before the automatic scaling
+_FIRST_SCALE_S = 0.5  # seconds of data before the automatic scaling (nothing is drawn until then)
 _REFINE_S = 3.0  # seconds of later data that refine it once (a filter's start transient has gone by then)
 _BAND_FILL = 0.8  # a channel's robust peak-to-peak takes this fraction of its band
 
@@ -158,7 +159,8 @@ class QOscilloscope(WidgetNode):
     a gutter left of the traces), ``show_bottom_axis`` (the time axis),
     ``show_left_axis`` (a numeric y axis where the names are not shown),
     ``show_scale_bar`` (an amplitude bar in the stream's units, right of the
-    traces), ``channels_per_page``/``first_channel`` (which of the visible
+    traces), ``clipping`` (banded traces are clamped at this many band
+    heights around their centre, MNE's default 1.5; 0: never), ``channels_per_page``/``first_channel`` (which of the visible
     channels are shown), ``show_status`` (rate, samples dropped for display,
     latency, frame rate), ``show_events``, ``event_color``.
 
@@ -167,8 +169,8 @@ class QOscilloscope(WidgetNode):
     ``visible``, ``color``; a trace is drawn at ``data * gain + offset``.
 
     Scaling: once :data:`_FIRST_SCALE_S` s of data have arrived (or a full
-    window, if shorter) the viewer runs :meth:`auto_scale` (pyacq's "auto
-    scale on first data"), and once more after :data:`_REFINE_S` s more if
+    window, if shorter; no trace is drawn before) the viewer runs
+    :meth:`auto_scale` (pyacq's "auto scale on first data"), and once more after :data:`_REFINE_S` s more if
     the scale it finds then differs by more than 1.5x (a filter's start
     transient); after that the scale stays until the user changes it. A
     ``gain``, ``offset``, ``ylim_min`` or ``ylim_max`` set by the user before
@@ -809,6 +811,9 @@ class QOscilloscope(WidgetNode):
     def _refresh(self) -> None:
         if self._auto != "done":
             self._auto_scale_when_ready()
+            if self._auto == "first":  # not scaled yet: a wall of off-scale traces would be all there is to see
+                self._update_status(self._scope.end * self._scope.decimate)
+                return
         mode = self.params["mode"]
         n, decimate = self._scope.n_points, self._scope.decimate
         # the input thread feeds the scope meanwhile: the frame (every plot, the events, the status) ends here
@@ -843,11 +848,13 @@ class QOscilloscope(WidgetNode):
         if dense != traces.active:
             traces.set_active(dense)
             self._show_curves()
+        clip = self._clip_for(channels)
+        traces.set_clip(clip)
         if dense:
             traces.update_traces(self._scope, end, self.sample_rate, mode, size, channels, self._gains[channels],
                                  self._offsets[channels], self._colors[channels], ylim)
         else:
-            self._draw_curves(mode, channels, end, points())
+            self._draw_curves(mode, channels, end, points(), clip)
         xsize = n * decimate / self.sample_rate
         x0 = -xsize if mode == "scroll" else 0.0
         plot.setXRange(x0, x0 + xsize, padding=0)
@@ -858,7 +865,17 @@ class QOscilloscope(WidgetNode):
         for i, curve in enumerate(self.curves):
             curve.setVisible(bool(self._shown[i]) and not self._channel_traces[i].active)
 
-    def _draw_curves(self, mode: str, channels: np.ndarray, end: int, pts: np.ndarray) -> None:
+    def _clip_for(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per drawn channel, the band limits its trace is clamped to (``clipping`` band heights), or None."""
+        clipping = self.params["clipping"] if "clipping" in self.params else 0.0
+        if not self._banded or not clipping:
+            return None
+        centers = (self._centers[channels] * self._gains[channels] + self._offsets[channels]).astype(np.float32)
+        half = np.float32(clipping / 2)
+        return centers - half, centers + half
+
+    def _draw_curves(self, mode: str, channels: np.ndarray, end: int, pts: np.ndarray,
+                     clip: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Draw ``channels`` of the window's points ``pts`` (ending at point ``end``) as curves."""
         n = pts.shape[0]
         pts = pts[:, channels]
@@ -867,7 +884,10 @@ class QOscilloscope(WidgetNode):
             pts = np.roll(pts, shift, axis=0)
             pts[shift] = np.nan  # a break at the sweep's write position
         x = self._x_vector(n, mode)
-        ys = np.ascontiguousarray((pts * self._gains[channels] + self._offsets[channels]).T)
+        ys = pts * self._gains[channels] + self._offsets[channels]
+        if clip is not None:
+            ys = np.clip(ys, clip[0], clip[1])
+        ys = np.ascontiguousarray(ys.T)
         complete = np.isfinite(ys).all(axis=1)  # these skip pyqtgraph's slower NaN-aware path
         for k, c in enumerate(channels):
             if complete[k]:

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 _LEFT_AXIS_WIDTH = 50  # pixels
 _PER_PLOT = ("ylim_max", "ylim_min", "scale_mode")  # per channel here, or meaningless with a plot per channel
 _EVENTS = ("show_events", "event_color")
-_SINGLE_PLOT = ("show_scale_bar", "channels_per_page", "first_channel")  # the y axes are the scales here
+_SINGLE_PLOT = ("show_scale_bar", "clipping", "channels_per_page", "first_channel")  # the y axes are the scales here
 
 #: global parameters of QOscilloscopeMultiPlot: QOscilloscope's without the y range (per channel here) and
 #: the events; the axes are shown by default (pyacq's)

@@ -52,6 +52,7 @@ class RasterTraces(pg.GraphicsObject):
         self._done = 0  # absolute point index painted up to
         self.columns_painted = 0  # columns painted by the last update (a full repaint paints all)
         self.active = False  # whether its plot draws with it (dense windows) rather than with curves
+        self._clip: tuple[np.ndarray, np.ndarray] | None = None
         self.setVisible(False)
 
     # -- QGraphicsItem --------------------------------------------------------------------------
@@ -89,6 +90,14 @@ class RasterTraces(pg.GraphicsObject):
         self.active = bool(active)
         self.setVisible(self.active)
         self.invalidate()
+
+    def set_clip(self, clip: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Clamp each drawn channel's values to ``(lows, highs)`` (arrays in drawing order), or not (None)."""
+        same = (clip is None and self._clip is None) or (
+            clip is not None and self._clip is not None and all(np.array_equal(a, b) for a, b in zip(clip, self._clip)))
+        if not same:
+            self._clip = None if clip is None else (np.asarray(clip[0]), np.asarray(clip[1]))
+            self.invalidate()
 
     def invalidate(self) -> None:
         """Repaint the whole window at the next update."""
@@ -183,4 +192,6 @@ class RasterTraces(pg.GraphicsObject):
                offsets, colors, ylim) -> int:
         _, pts = scope.read_points(start - 1, stop)
         ys = pts[:, channels] * gains + offsets
+        if self._clip is not None:
+            ys = np.clip(ys, self._clip[0], self._clip[1])
         return self.raster.paint(column, ys[1:], ys[0], per_column, colors, ylim[0], ylim[1])

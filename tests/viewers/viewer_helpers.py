@@ -81,3 +81,68 @@ def rows_of(mask, column: int, halfwidth: int = 1):
     import numpy as np
 
     return np.flatnonzero(mask[:, max(0, column - halfwidth):column + halfwidth + 1].any(axis=1))
+
+
+def plot_rect(viewer, image, viewbox=None) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) pixel bounds of ``viewer``'s plot area in ``image``."""
+    viewbox = viewer.viewBox if viewbox is None else viewbox
+    (x0, x1), (y0, y1) = viewbox.viewRange()
+    left, top = to_pixel(viewer, x0, y1, image, viewbox)
+    right, bottom = to_pixel(viewer, x1, y0, image, viewbox)
+    return left, top, right, bottom
+
+
+def item_rect(viewer, item, rect, image) -> tuple[float, float, float, float]:
+    """Pixel (left, top, right, bottom) in ``image`` of ``rect`` given in ``item``'s coordinates."""
+    scene = item.mapRectToScene(rect)
+    view = viewer.graphicsview
+    top_left = view.mapTo(viewer, view.mapFromScene(scene.topLeft()))
+    bottom_right = view.mapTo(viewer, view.mapFromScene(scene.bottomRight()))
+    ratio = image.shape[1] / viewer.width()
+    return top_left.x() * ratio, top_left.y() * ratio, bottom_right.x() * ratio, bottom_right.y() * ratio
+
+
+def assert_readable(viewer, image, min_swing: float = 0.2, tol: int = 8, scale_bar: bool = True) -> dict:
+    """Check the default look of a QOscilloscope frame ``image`` (its ``grab_array()``); return what was measured.
+
+    Every shown channel is drawn in its own band (at least 97 % of its trace's pixels, in its exact colour,
+    inside its band) with a visible oscillation (the trace's 5th-95th percentile rows span at least
+    ``min_swing`` of the band); every name box of the gutter lies left of the plot; the time axis and (with
+    ``scale_bar``) the scale bar are drawn.
+    """
+    import numpy as np
+    from lslacq.viewers._qt import pg
+
+    assert viewer._banded, "the channels were not laid out in bands"
+    left, top, right, bottom = plot_rect(viewer, image)
+    shown = np.flatnonzero(viewer._shown)
+    n = shown.size
+    band_px = (bottom - top) / n
+    swings = []
+    for k, c in enumerate(shown):
+        rgb = pg.mkColor(viewer.by_channel_params[int(c), "color"]).getRgb()[:3]
+        mask = color_mask(image, rgb, tol=tol)[:, left + 1:right - 1]
+        rows = np.nonzero(mask)[0]
+        assert rows.size > 0.5 * (right - left), (viewer.channel_names[c], "no trace")
+        _, band_top = to_pixel(viewer, 0, n - 1 - k + 0.5, image)
+        _, band_bottom = to_pixel(viewer, 0, n - 1 - k - 0.5, image)
+        inside = ((rows >= band_top - 1) & (rows <= band_bottom + 1)).mean()
+        assert inside >= 0.97, (viewer.channel_names[c], inside, band_top, band_bottom, rows.min(), rows.max())
+        lo, hi = np.percentile(rows, [5, 95])
+        swings.append((hi - lo) / band_px)
+        assert (hi - lo) >= min_swing * band_px, (viewer.channel_names[c], hi - lo, band_px)
+    boxes = [item_rect(viewer, viewer.gutter, box, image) for box in viewer.gutter.boxes]
+    assert boxes, "no channel names"
+    for box in boxes:
+        assert box[2] <= left, ("a name box reaches into the plot", box, left)
+    bottom_axis = viewer.plot.getAxis("bottom")
+    assert bottom_axis.isVisible()
+    below = image[bottom + 4:min(image.shape[0], bottom + 40), left:right, :3]
+    assert (below.min(axis=2) > 150).sum() > 30, "no time axis labels under the plot"
+    bar = viewer.scale_bar
+    if not scale_bar:  # by_channel: a gain per channel, no common bar
+        return {"bands": n, "band_px": band_px, "swings": swings, "label_boxes": len(boxes), "scale": None}
+    assert bar.isVisible() and bar.bar is not None, "no scale bar"
+    margin = image[top:bottom, right + 2:min(image.shape[1], right + 50), :3]
+    assert (margin.min(axis=2) > 150).sum() > 20, "the scale bar is not drawn"
+    return {"bands": n, "band_px": band_px, "swings": swings, "label_boxes": len(boxes), "scale": bar.bar[2]}

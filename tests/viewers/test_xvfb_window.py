@@ -1,0 +1,112 @@
+"""A real window: `lslacq view` under Xvfb with Qt's xcb platform plugin, captured from the X server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+pylsl = pytest.importorskip("pylsl")
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb)")]
+
+
+@pytest.fixture
+def xvfb():
+    """An Xvfb server on a free display (-displayfd): yields ':N'."""
+    read, write = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()  # Xvfb writes the display number once it accepts clients
+    if not number:
+        proc.kill()
+        proc.wait(10)
+        pytest.skip("Xvfb did not start")
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def stream():
+    name = f"lslacq-xvfb-{uuid.uuid4().hex[:8]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 8, 250.0, "float32", f"{name}-sid"))
+    stop = threading.Event()
+
+    def push():
+        k = 0
+        while not stop.wait(0.02):
+            t = (k + np.arange(5))[:, None] / 250.0
+            outlet.push_chunk((1000 * np.arange(8) + 20 * np.sin(2 * np.pi * 4 * t)).astype("float32").tolist())
+            k += 5
+
+    thread = threading.Thread(target=push, name="xvfb-pusher")
+    thread.start()
+    yield name
+    stop.set()
+    thread.join(10)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)  # polling an external process (the X server), not synchronising threads
+
+
+def test_lslacq_view_opens_a_real_xcb_window_and_draws_in_it(xvfb, stream, tmp_path):
+    pil_image = pytest.importorskip("PIL.Image")
+    env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
+    shot = tmp_path / "view.png"
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "view", stream, "--duration", "10", "--size",
+                             "1200x800", "--screenshot", str(shot)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def window_mapped():
+            tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", xvfb], capture_output=True, text=True,
+                                  timeout=10).stdout if shutil.which("xwininfo") else ""
+            return "lslacq view:" in tree or proc.poll() is not None
+        _wait(window_mapped, 30, "the window on the X server")
+        root = tmp_path / "root.png"
+
+        def traces_on_screen():
+            if proc.poll() is not None:
+                return "ended"
+            subprocess.run(["import", "-display", xvfb, "-window", "root", str(root)], timeout=20,
+                           capture_output=True)
+            if not root.exists():
+                return None
+            pixels = np.asarray(pil_image.open(root).convert("RGB")).astype(int)
+            coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 80  # saturated trace colours
+            return pixels if np.count_nonzero(coloured.any(axis=1)) > 100 else None
+        if shutil.which("import"):
+            pixels = _wait(traces_on_screen, 30, "traces drawn in the X window")
+            assert not isinstance(pixels, str), proc.communicate(timeout=10)
+            pil_image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "root_seen.png")
+            rows = np.flatnonzero(((pixels.max(axis=2) - pixels.min(axis=2)) > 80).any(axis=1))
+            assert rows.size > 100  # the X server shows the traces of the 8 bands
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, out + err
+    assert "offscreen" not in err  # the xcb plugin ran: no fallback
+    image = np.asarray(pil_image.open(shot).convert("RGB"))
+    height, width = image.shape[:2]  # device pixels: Xvfb's 100 dpi makes Qt scale by 100/96
+    assert 1200 <= width <= 1300 and abs(height / width - 800 / 1200) < 0.01, image.shape
+    assert ((image.max(axis=2).astype(int) - image.min(axis=2)) > 80).any(axis=1).sum() > 100
