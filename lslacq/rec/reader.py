@@ -225,6 +225,18 @@ class Recording:
                              "sample rate to export to MNE")
         return out
 
+    def to_bids(self, root: str | os.PathLike, subject: str, task: str, session: str | None = None,
+                run: int | str | None = None, stream: str | None = None, format: str = "BrainVision",
+                overwrite: bool = False) -> Path:
+        """Write a signal stream as an EEG-BIDS entry (BrainVision or EDF, sidecars, events from the markers).
+
+        See :func:`lslacq.rec.bids.to_bids` (needs mne-bids: ``pip install 'lslacq[bids]'``).
+        """
+        from .bids import to_bids
+
+        return to_bids(self, root, subject, task, session=session, run=run, stream=stream, format=format,
+                       overwrite=overwrite)
+
     def save_fif(self, dirname: str | os.PathLike | None = None, overwrite: bool = False) -> list[Path]:
         """Write each signal stream as ``NAME_raw.fif`` in ``dirname`` (default: the recording's directory).
 
