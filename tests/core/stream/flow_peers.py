@@ -38,3 +38,31 @@ def read_until(params: dict, options: dict, final_index, ready, results, may_clo
         results.put(("error", repr(exc), None, None, None))
     finally:
         inp.close()
+
+
+def read_every_chunk(params: dict, n_chunks: int, ready, results, work_per_chunk: int = 0) -> None:
+    """Read ``n_chunks`` chunks whose first value is their number, doing a little work on each.
+
+    Reports ("ok", chunks in order, lost_samples, first misordered chunk or None).
+    """
+    import numpy as np
+
+    from lslacq.core.stream import InputStream
+
+    inp = InputStream(name="lossless")
+    try:
+        inp.connect(params)
+        ready.set()
+        misordered = None
+        total = 0.0
+        for k in range(n_chunks):
+            _index, data = inp.recv(with_data=True, timeout=30000)
+            if misordered is None and data[0, 0] != k:
+                misordered = (k, float(data[0, 0]))
+            for _ in range(work_per_chunk):
+                total += float(np.sum(data))
+        results.put(("ok", n_chunks, inp.lost_samples, misordered))
+    except Exception as exc:  # report instead of dying silently
+        results.put(("error", repr(exc), None, None))
+    finally:
+        inp.close()
