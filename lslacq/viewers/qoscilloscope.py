@@ -989,6 +989,55 @@ class QOscilloscope(WidgetNode):
             self.status_label.setText(f"{rate:.1f} Hz (nominal {self.sample_rate:g})  |  dropped: stream {lost}, "
                                       f"display {self.skipped_samples}  |  latency {latency}  |  {fps:.0f} fps")
 
+    def frame_geometry(self) -> dict:
+        """Where the last frame put things, in the pixels of :meth:`grab_array` (for tests and remote checks).
+
+        Returns
+        -------
+        dict
+            ``plot``: (left, top, right, bottom) of the traces' area;
+            ``banded``: whether the channels are laid out in bands;
+            ``bands``: per shown channel ``(name, (r, g, b), top, bottom)`` of its band
+            (``top``/``bottom`` None when not banded); ``labels``: the name boxes
+            (left, top, right, bottom); ``markers``: the marker label boxes;
+            ``scale_bar``: its label or None; ``time_axis``: whether the time axis is shown.
+        """
+        ratio = self.devicePixelRatioF()
+        view = self.graphicsview
+
+        def to_px(point) -> tuple[float, float]:
+            local = view.mapTo(self, view.mapFromScene(point))
+            return local.x() * ratio, local.y() * ratio
+
+        def rect_px(item, rect) -> tuple[float, float, float, float]:
+            scene = item.mapRectToScene(rect)
+            return to_px(scene.topLeft()) + to_px(scene.bottomRight())
+
+        vb = self.viewBox
+        (x0, x1), (y0, y1) = vb.viewRange()
+        left, top = to_px(vb.mapViewToScene(QtCore.QPointF(x0, y1)))
+        right, bottom = to_px(vb.mapViewToScene(QtCore.QPointF(x1, y0)))
+        shown = np.flatnonzero(self._shown)
+        n = shown.size
+        bands = []
+        for k, c in enumerate(shown):
+            rgb = tuple(pg.mkColor(self.by_channel_params[int(c), "color"]).getRgb()[:3])
+            if self._banded:
+                band_top = to_px(vb.mapViewToScene(QtCore.QPointF(x0, n - 1 - k + 0.5)))[1]
+                band_bottom = to_px(vb.mapViewToScene(QtCore.QPointF(x0, n - 1 - k - 0.5)))[1]
+            else:
+                band_top = band_bottom = None
+            bands.append((self.channel_names[c], rgb, band_top, band_bottom))
+        gutter_on = self.gutter.isVisible() and not self.gutter.numeric
+        return {
+            "plot": (left, top, right, bottom), "banded": bool(self._banded), "bands": bands,
+            "labels": [rect_px(self.gutter, b) for b in self.gutter.boxes] if gutter_on else [],
+            "markers": [rect_px(self.marker_band, b) for b in self.marker_band.boxes]
+            if self.marker_band.isVisible() else [],
+            "scale_bar": self.scale_bar.bar[2] if self.scale_bar.isVisible() and self.scale_bar.bar else None,
+            "time_axis": bool(self.plot.getAxis("bottom").isVisible()),
+        }
+
     def counters(self) -> dict:
         """Node counters plus the viewer's: ``skipped_samples`` (never displayed) and ``latency`` (s)."""
         out = super().counters()

@@ -102,47 +102,44 @@ def item_rect(viewer, item, rect, image) -> tuple[float, float, float, float]:
     return top_left.x() * ratio, top_left.y() * ratio, bottom_right.x() * ratio, bottom_right.y() * ratio
 
 
-def assert_readable(viewer, image, min_swing: float = 0.2, tol: int = 8, scale_bar: bool = True) -> dict:
+def assert_readable(viewer, image, min_swing: float = 0.2, tol: int = 8, scale_bar: bool = True,
+                    geometry: dict | None = None) -> dict:
     """Check the default look of a QOscilloscope frame ``image`` (its ``grab_array()``); return what was measured.
 
     Every shown channel is drawn in its own band (at least 97 % of its trace's pixels, in its exact colour,
     inside its band) with a visible oscillation (the trace's 5th-95th percentile rows span at least
     ``min_swing`` of the band); every name box of the gutter lies left of the plot; the time axis and (with
-    ``scale_bar``) the scale bar are drawn.
+    ``scale_bar``) the scale bar are drawn. ``geometry`` is the viewer's ``frame_geometry()`` (asked for when
+    ``viewer`` is local; pass it for a viewer in another process, ``viewer`` then unused).
     """
     import numpy as np
-    from lslacq.viewers._qt import pg
 
-    assert viewer._banded, "the channels were not laid out in bands"
-    left, top, right, bottom = plot_rect(viewer, image)
-    shown = np.flatnonzero(viewer._shown)
-    n = shown.size
+    geo = viewer.frame_geometry() if geometry is None else geometry
+    assert geo["banded"], "the channels were not laid out in bands"
+    left, top, right, bottom = (int(round(v)) for v in geo["plot"])
+    n = len(geo["bands"])
     band_px = (bottom - top) / n
     swings = []
-    for k, c in enumerate(shown):
-        rgb = pg.mkColor(viewer.by_channel_params[int(c), "color"]).getRgb()[:3]
+    for name, rgb, band_top, band_bottom in geo["bands"]:
         mask = color_mask(image, rgb, tol=tol)[:, left + 1:right - 1]
         rows = np.nonzero(mask)[0]
-        assert rows.size > 0.5 * (right - left), (viewer.channel_names[c], "no trace")
-        _, band_top = to_pixel(viewer, 0, n - 1 - k + 0.5, image)
-        _, band_bottom = to_pixel(viewer, 0, n - 1 - k - 0.5, image)
+        assert rows.size > 0.5 * (right - left), (name, "no trace")
         inside = ((rows >= band_top - 1) & (rows <= band_bottom + 1)).mean()
-        assert inside >= 0.97, (viewer.channel_names[c], inside, band_top, band_bottom, rows.min(), rows.max())
+        assert inside >= 0.97, (name, inside, band_top, band_bottom, rows.min(), rows.max())
         lo, hi = np.percentile(rows, [5, 95])
         swings.append((hi - lo) / band_px)
-        assert (hi - lo) >= min_swing * band_px, (viewer.channel_names[c], hi - lo, band_px)
-    boxes = [item_rect(viewer, viewer.gutter, box, image) for box in viewer.gutter.boxes]
-    assert boxes, "no channel names"
-    for box in boxes:
+        assert (hi - lo) >= min_swing * band_px, (name, hi - lo, band_px)
+    assert geo["labels"], "no channel names"
+    for box in geo["labels"]:
         assert box[2] <= left, ("a name box reaches into the plot", box, left)
-    bottom_axis = viewer.plot.getAxis("bottom")
-    assert bottom_axis.isVisible()
+    assert geo["time_axis"]
     below = image[bottom + 4:min(image.shape[0], bottom + 40), left:right, :3]
     assert (below.min(axis=2) > 150).sum() > 30, "no time axis labels under the plot"
-    bar = viewer.scale_bar
+    measured = {"bands": n, "band_px": band_px, "swings": swings, "label_boxes": len(geo["labels"]),
+                "scale": geo["scale_bar"], "plot": (left, top, right, bottom), "markers": geo["markers"]}
     if not scale_bar:  # by_channel: a gain per channel, no common bar
-        return {"bands": n, "band_px": band_px, "swings": swings, "label_boxes": len(boxes), "scale": None}
-    assert bar.isVisible() and bar.bar is not None, "no scale bar"
+        return measured
+    assert geo["scale_bar"], "no scale bar"
     margin = image[top:bottom, right + 2:min(image.shape[1], right + 50), :3]
     assert (margin.min(axis=2) > 150).sum() > 20, "the scale bar is not drawn"
-    return {"bands": n, "band_px": band_px, "swings": swings, "label_boxes": len(boxes), "scale": bar.bar[2]}
+    return measured
