@@ -11,6 +11,7 @@ from ..core.stream import InputStream
 from ..core.tools import StreamConverter
 from ._qt import QtCore, QtWidgets, pg
 from .colormaps import COLORMAPS, lookup_table
+from .scopeaxes import unit_label
 from .morlet import MorletEngine, TimeFreqParams
 from .params import ByChannelParams, ParamGroup, make_group
 from .timefreqworker import TimeFreqWorker
@@ -28,7 +29,9 @@ default_params = [
     {"name": "background_color", "type": "color", "value": "k"},
     {"name": "colormap", "type": "list", "value": "jet", "limits": COLORMAPS},
     {"name": "refresh_interval", "type": "int", "value": 500, "limits": (5, 10_000)},
-    {"name": "show_axis", "type": "bool", "value": False},
+    {"name": "show_axis", "type": "bool", "value": True},
+    {"name": "freq_scale", "type": "list", "value": "linear", "limits": ["linear", "log"]},
+    {"name": "show_colorbar", "type": "bool", "value": True},
     {"name": "timefreq", "type": "group", "children": [
         {"name": "f_start", "type": "float", "value": 3.0, "step": 1.0},
         {"name": "f_stop", "type": "float", "value": 90.0, "step": 1.0},
@@ -81,8 +84,13 @@ class QTimeFreq(WidgetNode):
 
     Parameters (``viewer.params``, pyacq's names): ``xsize`` (s),
     ``nb_column``, ``background_color``, ``colormap`` (sets every channel's),
-    ``refresh_interval`` (ms), ``show_axis`` and the ``timefreq`` group
-    (``f_start``, ``f_stop``, ``deltafreq``, ``f0``, ``normalisation``).
+    ``refresh_interval`` (ms), ``show_axis`` (default True here: the time
+    axis in s, the frequency axis in Hz and the channel's name as title),
+    ``freq_scale`` (``'linear'`` or ``'log'``: frequencies spaced
+    logarithmically, the map resampled to that grid), ``show_colorbar`` (a
+    colour bar right of each map, ``0..clim`` in the stream's units) and the
+    ``timefreq`` group (``f_start``, ``f_stop``, ``deltafreq``, ``f0``,
+    ``normalisation``).
     Per channel (``viewer.by_channel_params['Signal0', 'clim']``):
     ``visible``, ``clim`` (amplitude of the top colour), ``colormap``.
     Everything may change while running; changing ``xsize`` or ``timefreq``
@@ -156,6 +164,12 @@ class QTimeFreq(WidgetNode):
         names = params.get("channel_names") or []
         self.channel_names = [str(n) for n in names] if len(names) == self.nb_channel else \
             [f"Signal{i}" for i in range(self.nb_channel)]
+        units = params.get("units") or ""
+        channel_units = [u for u in (params.get("channel_units") or []) if u]
+        if not units and channel_units and len(set(channel_units)) == 1:
+            units = channel_units[0]
+        self.units = unit_label(units)
+        self.colorbars: list = []
         self._make_params()
         self.add_poller("signal", self._on_signal)
         self.head = 0
@@ -344,6 +358,8 @@ class QTimeFreq(WidgetNode):
             return
         if tf_map.shape != (self.times.size, self.freqs.size):
             return  # from workers being replaced
+        if self._log_rows is not None:
+            tf_map = tf_map[:, self._log_rows]
         self.images[i].setImage(tf_map, autoLevels=False)
         self.maps_drawn += 1
 
@@ -390,45 +406,84 @@ class QTimeFreq(WidgetNode):
 
     # -- display ---------------------------------------------------------------------------------------------
     def create_grid(self) -> None:
-        """(Re)build one plot per visible channel, ``nb_column`` per row."""
+        """(Re)build one plot per visible channel, ``nb_column`` per row (each with its axes and colour bar)."""
         self.graphiclayout.clear()
         self.graphiclayout.setBackground(self.params["background_color"])
         self.plots = [None] * self.nb_channel
         self.images = [None] * self.nb_channel
+        self.colorbars = [None] * self.nb_channel
         ncol = int(self.params["nb_column"])
         visible = [i for i in range(self.nb_channel) if self.by_channel_params.children()[i]["visible"]]
+        show_axis = bool(self.params["show_axis"])
+        log = self.params["freq_scale"] == "log"
+        text = "#202020" if pg.mkColor(self.params["background_color"]).lightness() > 140 else "#d0d0d0"
         for k, i in enumerate(visible):
-            plot = pg.PlotItem(viewBox=_TimeFreqViewBox(self))
+            plot = pg.PlotItem(viewBox=_TimeFreqViewBox(self), axisItems={"left": _FrequencyAxis("left")})
             plot.hideButtons()
-            show_axis = bool(self.params["show_axis"])
             plot.showAxis("left", show_axis)
             plot.showAxis("bottom", show_axis)
             if show_axis:
-                plot.setTitle(self.channel_names[i])
+                plot.setTitle(self.channel_names[i], color=text)
+                plot.setLabel("bottom", "time", units="s")
+                plot.setLabel("left", "frequency (Hz)")
+                plot.getAxis("left").setLogMode(log)
+                for side in ("left", "bottom"):
+                    plot.getAxis(side).setTextPen(text)
+                    plot.getAxis(side).setPen(text)
             self.graphiclayout.addItem(plot, row=k // ncol, col=k % ncol)
             image = pg.ImageItem()
             plot.addItem(image)
             self.plots[i] = plot
             self.images[i] = image
+            if self.params["show_colorbar"]:
+                channel = self.by_channel_params.children()[i]
+                label = f"amplitude ({self.units})" if self.units else "amplitude"
+                bar = pg.ColorBarItem(values=(0.0, float(channel["clim"])), colorMap=_colormap(channel["colormap"]),
+                                      label=label, interactive=False, width=14)
+                bar.setImageItem(image, insert_in=plot)
+                bar.axis.setTextPen(text)  # the values
+                bar.axis.setPen(text)
+                bar.getAxis("left").setLabel(label, color=text)  # where pyqtgraph puts a vertical bar's label
+                self.colorbars[i] = bar
         self.initialize_plots()
 
     def initialize_plots(self) -> None:
         """Place each image on its time/frequency axes with its colormap and clim."""
+        self._log_rows = None
         if self.times.size == 0 or self.freqs.size == 0:
             return
         dt = self.times[1] - self.times[0] if self.times.size > 1 else 1.0 / self.sample_rate
         df = self.freqs[1] - self.freqs[0] if self.freqs.size > 1 else 1.0
-        x0, y0 = self.times[0] - dt / 2, self.freqs[0] - df / 2
-        width, height = dt * self.times.size, df * self.freqs.size
+        x0, width = self.times[0] - dt / 2, dt * self.times.size
+        n_rows = self.freqs.size
+        if self.params["freq_scale"] == "log" and self.freqs[0] > 0 and self.freqs.size > 1:
+            # rows spaced evenly in log10(f), each taking the nearest computed frequency
+            lo, hi = np.log10(self.freqs[0]), np.log10(self.freqs[-1])
+            n_rows = max(self.freqs.size, 64)
+            step = (hi - lo) / (n_rows - 1)
+            log_f = lo + step * np.arange(n_rows)
+            self._log_rows = np.clip(np.round((10 ** log_f - self.freqs[0]) / df), 0, self.freqs.size - 1).astype(int)
+            y0, height = lo - step / 2, step * n_rows
+        else:
+            y0, height = self.freqs[0] - df / 2, df * self.freqs.size
         for i, image in enumerate(self.images):
             if image is None:
                 continue
             channel = self.by_channel_params.children()[i]
-            image.setImage(np.zeros((self.times.size, self.freqs.size), dtype=np.float32),
+            image.setImage(np.zeros((self.times.size, n_rows), dtype=np.float32),
                            lut=lookup_table(channel["colormap"]), levels=(0.0, float(channel["clim"])))
             image.setRect(QtCore.QRectF(x0, y0, width, height))
             self.plots[i].setXRange(x0, x0 + width, padding=0)
             self.plots[i].setYRange(y0, y0 + height, padding=0)
+
+    def axis_ranges(self, channel: int = 0) -> dict:
+        """The time (s) and frequency (Hz) ranges channel ``channel``'s plot shows, and its colour bar's range."""
+        plot = self.plots[channel]
+        (x0, x1), (y0, y1) = plot.vb.viewRange()
+        if self.params["freq_scale"] == "log":
+            y0, y1 = 10 ** y0, 10 ** y1
+        bar = self.colorbars[channel] if channel < len(self.colorbars) else None
+        return {"time": (x0, x1), "frequency": (y0, y1), "colorbar": None if bar is None else tuple(bar.levels())}
 
     def on_param_change(self, params, changes) -> None:
         rebuild_workers = rebuild_grid = False
@@ -450,9 +505,14 @@ class QTimeFreq(WidgetNode):
                     channel = param.parent()
                     image.setLookupTable(lookup_table(channel["colormap"]))
                     image.setLevels((0.0, float(channel["clim"])))
+                    bar = self.colorbars[i] if i < len(self.colorbars) else None
+                    if bar is not None:
+                        bar.setColorMap(_colormap(channel["colormap"]))
+                        bar.setLevels((0.0, float(channel["clim"])))
+                        image.setLookupTable(lookup_table(channel["colormap"]))
             elif name in ("xsize",) + _TIMEFREQ_KEYS:
                 rebuild_workers = True
-            elif name in ("nb_column", "visible", "show_axis"):
+            elif name in ("nb_column", "visible", "show_axis", "freq_scale", "show_colorbar"):
                 rebuild_grid = True
         if rebuild_workers and not self._rebuild_pending:
             self._rebuild_pending = True
@@ -516,6 +576,19 @@ class QTimeFreq(WidgetNode):
             value = max(peaks.values()) if identic else peak
             if value > 0:
                 self.by_channel_params.children()[i]["clim"] = value * 1.1
+
+
+class _FrequencyAxis(pg.AxisItem):
+    """Frequency axis whose log mode labels ticks in Hz (``20``, not ``2·10¹``)."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        return [f"{10 ** v:.3g}" if np.isfinite(v) else "" for v in values]
+
+
+def _colormap(name: str):
+    """A pyqtgraph ColorMap of the viewers' colormap ``name`` (for the colour bars)."""
+    lut = lookup_table(name)
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut)
 
 
 class TimeFreqController(QtWidgets.QWidget):

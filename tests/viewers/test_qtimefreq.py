@@ -506,3 +506,67 @@ def test_worker_reads_zeros_where_the_ring_was_overwritten():
     finally:
         worker.close()
         src.close()
+
+
+@pytest.mark.slow
+def test_qtimefreq_axes_colour_bar_units_and_log_frequency(qapp):
+    """The default look: time and frequency axes over the configured range, a colour bar 0..clim in the
+    stream's units; freq_scale='log' spaces the rows logarithmically and still puts each sine in its row."""
+    from viewer_helpers import wait_until
+
+    from lslacq.viewers._qt import qimage_to_array
+
+    src = OutputStream(name="src")
+    src.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=SR, units="microvolts")
+    viewer = _viewer(src)
+    try:
+        _wait_rebuilt(qapp, viewer)
+        assert viewer.params["show_axis"] and viewer.params["show_colorbar"]  # the defaults
+        _show_and_draw(qapp, viewer, src)
+        df = viewer.freqs[1] - viewer.freqs[0]
+        ranges = viewer.axis_ranges(0)
+        assert viewer.freqs[0] == VIEW_TF["f_start"] and VIEW_TF["f_stop"] - df <= viewer.freqs[-1] < VIEW_TF["f_stop"]
+        assert ranges["frequency"] == pytest.approx((viewer.freqs[0] - df / 2, viewer.freqs[-1] + df / 2), abs=1e-6)
+        assert ranges["time"][0] == pytest.approx(-2.0, abs=0.02) and abs(ranges["time"][1]) < 0.02
+        assert ranges["colorbar"] == (0.0, 1.4)
+        plot = viewer.plots[0]
+        assert plot.getAxis("bottom").isVisible() and plot.getAxis("bottom").labelText == "time"
+        assert plot.getAxis("left").labelText == "frequency (Hz)"
+        bar = viewer.colorbars[0]
+        assert bar.getAxis("left").labelText == "amplitude (µV)"
+        image = viewer.grab().toImage()
+        ratio = image.devicePixelRatio()
+        pixels = qimage_to_array(image)[..., :3].astype(int)
+        # axis labels: light text left of and under the map
+        left, top = _pixel(viewer, plot, ranges["time"][0], ranges["frequency"][1], ratio)
+        right, bottom = _pixel(viewer, plot, ranges["time"][1], ranges["frequency"][0], ratio)
+        assert (pixels[top:bottom, max(0, left - 40):left - 2].min(axis=2) > 150).sum() > 20
+        assert (pixels[bottom + 2:bottom + 30, left:right].min(axis=2) > 150).sum() > 20
+        # the colour bar (gray colormap): white at the top, black at the bottom, right of the map
+        rect = bar.bar.sceneBoundingRect()
+        point = viewer.graphiclayout.viewport().mapTo(viewer, viewer.graphiclayout.mapFromScene(rect.topLeft()))
+        end = viewer.graphiclayout.viewport().mapTo(viewer, viewer.graphiclayout.mapFromScene(rect.bottomLeft()))
+        x = int(viewer.graphiclayout.viewport().mapTo(viewer, viewer.graphiclayout.mapFromScene(
+            rect.center())).x() * ratio)
+        y0, y1 = int(point.y() * ratio) + 3, int(end.y() * ratio) - 3
+        assert x > right and pixels[y0, x].min() > 200 and pixels[y1, x].max() < 60
+        # log frequency
+        viewer.params["freq_scale"] = "log"
+        assert plot is not viewer.plots[0] and viewer.plots[0].getAxis("left").logMode
+        drawn = viewer.maps_drawn
+        viewer.refresh()
+        wait_until(qapp, lambda: viewer.maps_drawn >= drawn + 2, what="two maps drawn in log mode")
+        qapp.processEvents()
+        ranges = viewer.axis_ranges(0)
+        assert VIEW_TF["f_start"] * 0.97 < ranges["frequency"][0] < VIEW_TF["f_start"]
+        assert viewer.freqs[-1] < ranges["frequency"][1] < viewer.freqs[-1] * 1.03
+        image = viewer.grab().toImage()
+        pixels = qimage_to_array(image)[..., :3].astype(float).mean(axis=2)
+        freqs = np.geomspace(8.0, 58.0, 40)
+        for ch, freq in enumerate(FREQS):
+            rows = [_pixel(viewer, viewer.plots[ch], -1.2, np.log10(f), image.devicePixelRatio()) for f in freqs]
+            drawn_row = np.array([pixels[y, x] for x, y in rows])
+            assert abs(freqs[np.argmax(drawn_row)] / freq - 1) < 0.06, (ch, freqs[np.argmax(drawn_row)])
+    finally:
+        viewer.close()
+        src.close()
