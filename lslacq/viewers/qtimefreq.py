@@ -225,7 +225,7 @@ class QTimeFreq(WidgetNode):
         self.conv.input.connect(params.to_dict())
         # never block the source: if a worker's process stalls, overwrite rather than wait for it
         self.conv.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem",
-                                   axisorder=layout, double=True, buffer_size=needed, on_full="drop")
+                                   axisorder=layout, double=True, buffer_size=needed, on_full="latest")
         self.conv.initialize()
         return self.conv.output.params.to_dict()
 
@@ -255,7 +255,7 @@ class QTimeFreq(WidgetNode):
                                    f"of nodegroup_friends cannot read the signal ({exc}); the workers read this "
                                    "process's shared memory, so nodegroup_friends must run on this machine") from exc
             worker.output.configure(protocol="inproc" if self.local_workers else "tcp", interface="127.0.0.1",
-                                    transfermode="plaindata", on_full="drop", hwm=2)
+                                    transfermode="plaindata", on_full="latest", hwm=2)
             worker.initialize()
             map_input = InputStream(name=f"map{i}")
             map_input.connect(worker.output, latest_only=True)  # an older map is never worth waiting for
