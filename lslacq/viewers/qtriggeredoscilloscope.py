@@ -11,7 +11,8 @@ from ..dsp.trigger import AnalogTrigger, DigitalTrigger
 from ..dsp.triggeraccumulator import TriggerAccumulator
 from ._qt import QtCore, QtWidgets, pg
 from .params import ByChannelParams, ParamDialog, ParamGroup, make_group
-from .qoscilloscope import ScopeViewBox
+from .qoscilloscope import ScopeViewBox, trace_color
+from .scopeaxes import ChannelGutter, ScaleBarAxis, nice_ceil, nice_floor, unit_label
 from .widgetnode import WidgetNode
 
 __all__ = ["QTriggeredOscilloscope"]
@@ -25,10 +26,14 @@ TRIGGERED_PARAMS = [
     {"name": "refresh_interval", "type": "int", "value": 100, "limits": [5, 1000], "suffix": "ms"},
     {"name": "show_mean", "type": "bool", "value": True},
     {"name": "sweep_alpha", "type": "int", "value": 90, "limits": [10, 255]},
-    {"name": "display_labels", "type": "bool", "value": False},
+    {"name": "display_labels", "type": "bool", "value": True},
     {"name": "show_bottom_axis", "type": "bool", "value": True},
     {"name": "show_left_axis", "type": "bool", "value": False},
+    {"name": "show_scale_bar", "type": "bool", "value": True},
 ]
+
+_SCALING = ("ylim_min", "ylim_max", "gain", "offset")  # set by the user: no automatic scaling
+_REFINE_SWEEPS = 5  # the automatic scaling is refined once when this many sweeps are stacked
 
 TRIGGERED_CHANNEL_PARAMS = [
     {"name": "gain", "type": "float", "value": 1.0, "step": 0.1},
@@ -67,9 +72,17 @@ class QTriggeredOscilloscope(WidgetNode):
     -----------------
     ``params``: ``ylim_min``, ``ylim_max``, ``background_color``,
     ``refresh_interval`` (ms), ``show_mean``, ``sweep_alpha`` (opacity of the
-    single sweeps, 10-255), ``display_labels``, ``show_bottom_axis``,
-    ``show_left_axis``; ``by_channel_params[channel, key]`` with key
-    ``gain``, ``offset``, ``visible``, ``color``.
+    single sweeps, 10-255), ``display_labels`` (the names in a gutter left of
+    the plot), ``show_bottom_axis`` (the time axis, 0 at the trigger),
+    ``show_left_axis`` (numeric, where the names are off), ``show_scale_bar``
+    (an amplitude bar in the stream's units); ``by_channel_params[channel,
+    key]`` with key ``gain``, ``offset``, ``visible``, ``color``.
+
+    Scaling: on the first sweep the visible channels are laid out in bands of
+    their own (offset removed, one gain from the sweeps' 1st-99th percentile
+    range, centred on its middle), refined once at ``_REFINE_SWEEPS`` sweeps if off by more than
+    1.5x, unless a ``gain``, ``offset``, ``ylim_min`` or ``ylim_max`` was set
+    by the user; :meth:`auto_scale` does it again on demand.
     """
 
     _input_specs = {"signals": {}}
@@ -81,9 +94,12 @@ class QTriggeredOscilloscope(WidgetNode):
         self.graphicsview = pg.GraphicsView()
         layout.addWidget(self.graphicsview)
         self.viewBox = ScopeViewBox()
-        self.plot = pg.PlotItem(viewBox=self.viewBox)
+        self.gutter = ChannelGutter()
+        self.scale_bar = ScaleBarAxis()
+        self.plot = pg.PlotItem(viewBox=self.viewBox, axisItems={"left": self.gutter, "right": self.scale_bar})
         self.plot.hideButtons()
         self.plot.showAxis("left", False)
+        self.plot.getAxis("bottom").setLabel("time from trigger", units="s")
         self.graphicsview.setCentralItem(self.plot)
         bar = QtWidgets.QHBoxLayout()
         layout.addLayout(bar)
@@ -132,6 +148,12 @@ class QTriggeredOscilloscope(WidgetNode):
         if len(names) != self.nb_channel or len(set(names)) != len(names):
             names = [f"ch{i}" for i in range(self.nb_channel)]
         self.channel_names = names
+        self.units = unit_label(upstream.get("units") or "")
+        self._centers = np.zeros(self.nb_channel)
+        self._banded = False
+        self._user_scaled = False
+        self._auto = "first"  # 'first', 'refine', 'done'
+        self._writing = False
 
         trigger_cls = AnalogTrigger if self.trigger_type == "analog" else DigitalTrigger
         self.trigger = trigger_cls(name=f"{self.name}.trigger")
@@ -151,7 +173,7 @@ class QTriggeredOscilloscope(WidgetNode):
         groups = []
         for i, name in enumerate(names):
             children = [dict(c) for c in TRIGGERED_CHANNEL_PARAMS]
-            children[-1]["value"] = pg.intColor(i, hues=max(self.nb_channel, 1), minValue=150)
+            children[-1]["value"] = trace_color(i, self.nb_channel)
             groups.append({"name": name, "type": "group", "children": children})
         self.by_channel_params = ByChannelParams(
             pg.parametertree.Parameter.create(name="AnalogSignals", type="group", children=groups),
@@ -159,6 +181,9 @@ class QTriggeredOscilloscope(WidgetNode):
         self.all_params = pg.parametertree.Parameter.create(
             name="all param", type="group", children=[self.params.parameter, self.by_channel_params.parameter])
         self.all_params.sigTreeStateChanged.connect(self.on_param_change)
+        self.params.on_set = self._on_user_set
+        self.by_channel_params.on_set = self._on_user_set
+        self.gutter.fit_width(names)
 
         self.vline = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen((128, 128, 128), style=QtCore.Qt.PenStyle.DashLine))
         self.plot.addItem(self.vline, ignoreBounds=True)
@@ -225,28 +250,81 @@ class QTriggeredOscilloscope(WidgetNode):
     def _apply_params(self) -> None:
         p = self.params
         self.graphicsview.setBackground(p["background_color"])
+        for axis in (self.gutter, self.scale_bar):
+            axis.set_background(p["background_color"])
+        text = "#202020" if pg.mkColor(p["background_color"]).lightness() > 140 else "#d0d0d0"
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).setTextPen(text)
+            self.plot.getAxis(side).setPen(text)
         self.set_refresh_interval(p["refresh_interval"])
-        self.plot.showAxis("left", p["show_left_axis"])
+        self.plot.showAxis("left", bool(p["show_left_axis"] or p["display_labels"]))
+        self.gutter.set_numeric(not p["display_labels"])
         self.plot.showAxis("bottom", p["show_bottom_axis"])
+        self.plot.showAxis("right", p["show_scale_bar"])
         self._drawn = None
+
+    def _on_user_set(self, names: tuple, value: Any) -> None:
+        if not self._writing and names and names[-1] in _SCALING:
+            self._user_scaled = True
+            if names[-1] != "gain":
+                self._banded = False
 
     def on_param_change(self, params, changes) -> None:
         """Any change redraws; a few also reconfigure the display."""
+        for param, change, _data in changes:
+            if change == "value" and param.name() in _SCALING and not self._writing:
+                self._user_scaled = True
+                if param.name() != "gain":
+                    self._banded = False
         self._apply_params()
 
     def auto_scale(self) -> None:
-        """Fit ``ylim_min``/``ylim_max`` to the visible sweeps."""
+        """Lay the visible channels out in bands from the stacked sweeps (see the class notes)."""
         epochs = self.triggeraccumulator.get_epochs()
-        visible = np.array(self.by_channel_params.values("visible"), dtype=bool)
-        if epochs.shape[0] == 0 or not visible.any():
-            return
-        gains = np.array(self.by_channel_params.values("gain"))[visible, None]
-        offsets = np.array(self.by_channel_params.values("offset"))[visible, None]
-        shown = epochs[:, visible].astype(float) * gains + offsets
-        lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
-        margin = (hi - lo) * 0.05 or 1.0
-        self.params.update(ylim_min=lo - margin, ylim_max=hi + margin)
-        self.refresh()
+        if self._scale_from(epochs):
+            self._auto = "done"
+            self.refresh()
+
+    def _scale_from(self, epochs: np.ndarray, min_change: float | None = None) -> bool:
+        """Bands from ``epochs`` (n, channel, time): one gain, each channel's range centred in its band."""
+        visible = np.flatnonzero(np.array(self.by_channel_params.values("visible"), dtype=bool))
+        if epochs.shape[0] == 0 or visible.size == 0:
+            return False
+        data = epochs[:, visible].astype(np.float64).transpose(1, 0, 2).reshape(visible.size, -1)
+        lo, hi = np.percentile(data, [1.0, 99.0], axis=1)
+        centers = (lo + hi) / 2  # a response goes one way from its baseline: centre its range, not its median
+        spread = hi - lo
+        positive = spread[spread > 0]
+        gain = 1.0 / nice_ceil((float(np.median(positive)) if positive.size else 1.0) / 0.8)
+        if min_change is not None and self._banded:
+            old = float(self.by_channel_params[int(visible[0]), "gain"])
+            if 1 / min_change < gain / old < min_change:
+                return True
+        n = visible.size
+        self._writing = True
+        blocker = QtCore.QSignalBlocker(self.all_params)
+        try:
+            for k, c in enumerate(visible):
+                self._centers[c] = centers[k]
+                self.by_channel_params[int(c), "gain"] = gain
+                self.by_channel_params[int(c), "offset"] = float(n - 1 - k - centers[k] * gain)
+            self.params["ylim_min"], self.params["ylim_max"] = -0.5, n - 0.5
+        finally:
+            blocker.unblock()
+            self._writing = False
+        self._banded = True
+        self._drawn = None
+        return True
+
+    def _auto_scale_when_ready(self, n_sweeps: int) -> None:
+        if self._user_scaled:
+            self._auto = "done"
+        elif self._auto == "first" and n_sweeps >= 1:
+            if self._scale_from(self.triggeraccumulator.get_epochs()):  # from all the sweeps there are
+                self._auto = "refine" if n_sweeps < _REFINE_SWEEPS else "done"
+        elif self._auto == "refine" and n_sweeps >= _REFINE_SWEEPS:
+            self._scale_from(self.triggeraccumulator.get_epochs(), min_change=1.5)
+            self._auto = "done"
 
     # -- drawing ------------------------------------------------------------------------------------------
     def _layout_key(self, stack_size: int) -> tuple:
@@ -257,9 +335,9 @@ class QTriggeredOscilloscope(WidgetNode):
         for curves in self.list_curves:
             for curve in curves:
                 self.plot.removeItem(curve)
-        for item in self.mean_curves + self.channel_labels:
+        for item in self.mean_curves:
             self.plot.removeItem(item)
-        self.list_curves, self.mean_curves, self.channel_labels = [], [], []
+        self.list_curves, self.mean_curves = [], []
         alpha = self.params["sweep_alpha"]
         for c in range(self.nb_channel):
             color = pg.mkColor(self.by_channel_params[c, "color"])
@@ -270,17 +348,17 @@ class QTriggeredOscilloscope(WidgetNode):
                 self.plot.addItem(curve)
                 curves.append(curve)
             self.list_curves.append(curves)
-            mean = pg.PlotCurveItem(pen=pg.mkPen(color.lighter(170), width=2), antialias=False)
+            mean_color = color.lighter(170) if color.lightness() < 150 else color  # light colours stay legible
+            mean = pg.PlotCurveItem(pen=pg.mkPen(mean_color, width=2), antialias=False)
             self.plot.addItem(mean)
             self.mean_curves.append(mean)
-            label = pg.TextItem(self.channel_names[c], color=color, anchor=(0, 0.5))
-            self.plot.addItem(label, ignoreBounds=True)
-            self.channel_labels.append(label)
 
     def _refresh(self) -> None:
         acc = self.triggeraccumulator
         total = acc.total_trig
         self.label_count.setText(f"Nb events: {total}")
+        if self._auto != "done":
+            self._auto_scale_when_ready(min(total, acc.params["stack_size"]))
         stack_size = acc.params["stack_size"]
         key = self._layout_key(stack_size)
         if self._drawn is not None and self._drawn == (total, key):
@@ -308,12 +386,23 @@ class QTriggeredOscilloscope(WidgetNode):
                 mean_curve.setVisible(True)
             else:
                 mean_curve.setVisible(False)
-            label = self.channel_labels[c]
-            label.setVisible(bool(self.params["display_labels"] and visibles[c]))
-            label.setPos(float(t[0]), offsets[c])
+        colors = self.by_channel_params.values("color")
+        self.gutter.set_channels([(float(self._centers[c] * gains[c] + offsets[c]), self.channel_names[c], colors[c])
+                                  for c in np.flatnonzero(visibles)])
+        self._draw_scale_bar(gains[visibles])
         self.plot.setXRange(float(t[0]), float(t[-1]), padding=0)
         self.plot.setYRange(self.params["ylim_min"], self.params["ylim_max"], padding=0)
         self._drawn = (total, key)
+
+    def _draw_scale_bar(self, gains: np.ndarray) -> None:
+        if not gains.size or np.ptp(gains) > 1e-6 * np.abs(gains).max() or not gains[0] > 0:
+            self.scale_bar.set_bar(None)
+            return
+        lo, hi = self.params["ylim_min"], self.params["ylim_max"]
+        per_band = (hi - lo) / gains[0] / (gains.size if self._banded else 4)
+        amount = nice_floor(0.6 * per_band)
+        y0 = lo + 0.02 * (hi - lo)
+        self.scale_bar.set_bar(y0, y0 + amount * gains[0], f"{amount:g} {self.units}".strip())
 
     def counters(self) -> dict:
         """Node counters plus ``triggers`` (sweeps stacked so far)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from viewer_helpers import rows_of, to_pixel, wait_until
@@ -80,7 +82,8 @@ def test_stacks_sweeps_aligned_on_the_trigger(qapp, source):
         viewer.reset_stack()
         assert viewer.triggeraccumulator.total_trig == 0
         image = _render(qapp, viewer)
-        assert not _reddish(image).any()
+        left = to_pixel(viewer, -0.1, 0.0, image)[0] + 1  # the plot: the name gutter has a red swatch
+        assert not _reddish(image)[:, left:].any()
     finally:
         viewer.close()
     assert viewer.trigger.closed() and viewer.triggeraccumulator.closed()
@@ -140,3 +143,55 @@ def test_digital_trigger_and_bad_configuration(qapp, source):
     finally:
         viewer.close()
         digital.close()
+
+
+@pytest.mark.slow
+def test_default_look_stacks_channels_in_bands_with_names_axis_and_scale_bar(qapp):
+    """Nothing set: on the first sweeps each channel gets its band (DC offsets removed), names in the gutter."""
+    from viewer_helpers import color_mask
+
+    from lslacq.viewers._qt import pg
+
+    out = OutputStream(name="erp")
+    out.configure(protocol="tcp", transfermode="plaindata", dtype="float32", shape=(-1, 3), sample_rate=1000.0,
+                  channel_names=["Cz", "Pz", "stim"], units="microvolts")
+    viewer = QTriggeredOscilloscope(name="trig")
+    try:
+        viewer.configure(with_user_dialog=False)
+        viewer.input.connect(out)
+        viewer.initialize()
+        viewer.trigger.params.update(channel=2, threshold=2.5, front="+")
+        viewer.triggeraccumulator.params.update(left_sweep=-0.1, right_sweep=0.4, stack_size=5)
+        viewer.resize(700, 450)
+        viewer.show()
+        viewer.start()
+        n = 8000
+        t = np.arange(300) / 1000.0
+        response = 8 * np.exp(-((t - 0.1) / 0.03) ** 2)
+        data = np.zeros((n, 3), "float32")
+        data[:, 0], data[:, 1] = 40000.0, -25000.0  # DC offsets in uV
+        for onset in range(600, n - 500, 1000):
+            data[onset:onset + 300, 0] += response
+            data[onset:onset + 300, 1] -= response
+            data[onset:onset + 50, 2] = 5.0
+        for i in range(0, n, 100):  # 10x real time (a source's pace, not a synchronisation)
+            out.send(data[i:i + 100], index=i + 100)
+            time.sleep(0.01)
+        wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig >= 7, what="the sweeps")
+        image = _render(qapp, viewer)
+        assert viewer._banded and viewer._auto == "done"
+        assert (viewer.params["ylim_min"], viewer.params["ylim_max"]) == (-0.5, 2.5)
+        for k, name in enumerate(["Cz", "Pz", "stim"]):
+            rgb = pg.mkColor(viewer.by_channel_params[name, "color"]).getRgb()[:3]  # the mean trace
+            left, plot_top = to_pixel(viewer, -0.1, 2.5, image)
+            right, plot_bottom = to_pixel(viewer, 0.4, -0.5, image)
+            rows = plot_top + np.nonzero(color_mask(image, rgb, tol=10)[plot_top:plot_bottom, left + 2:right - 1])[0]
+            _, top = to_pixel(viewer, 0, 2 - k + 0.5, image)
+            _, bottom = to_pixel(viewer, 0, 2 - k - 0.5, image)
+            assert rows.size and ((rows >= top - 1) & (rows <= bottom + 1)).mean() > 0.97, name
+        assert len(viewer.gutter.boxes) == 3 and viewer.gutter.isVisible()
+        assert viewer.scale_bar.bar is not None and viewer.scale_bar.bar[2].endswith("µV")
+        assert viewer.plot.getAxis("bottom").isVisible()
+    finally:
+        viewer.close()
+        out.close()
