@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import time
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -427,6 +428,12 @@ class EpochingEngine:
         self._seq = 0
         self.aligner.reset()
         self.n_epochs = self.n_rejected = self.n_dropped = self.n_ignored = 0
+        self._last_drop_log = -1e9
+
+    @property
+    def signal_end(self) -> int | None:
+        """Absolute index after the newest signal sample received (None before the first)."""
+        return None if self._ring is None else self._ring.end
 
     @property
     def pending(self) -> list[int]:
@@ -540,8 +547,12 @@ class EpochingEngine:
                 why = ("before the start of the signal" if a < ring.stream_start else
                        f"older than the {self.buffer_size}-sample history (the marker came too late; increase "
                        "buffer_duration)")
-                logger.warning("%s: epoch of %r at sample %d needs samples from %d, %s; dropped", self.owner,
-                               lab["description"].item().decode("ascii", "replace"), t, a, why)
+                now = time.monotonic()
+                if now - self._last_drop_log >= 5.0:  # at most one line every 5 s; all are counted
+                    self._last_drop_log = now
+                    logger.warning("%s: epoch of %r at sample %d needs samples from %d, %s; dropped (%d dropped so "
+                                   "far)", self.owner, lab["description"].item().decode("ascii", "replace"), t, a,
+                                   why, self.n_dropped)
                 continue
             data = ring.read(a, b).T.astype(np.float64)
             if self.scale is not None or self.offset is not None:
