@@ -116,6 +116,7 @@ def test_epocher_reject_and_codes():
     ep.start()
     try:
         ev.send(make_events([500, 1000, 1500, 2000], description=["S  1", "S  1", "S  2", "S  3"], code=[1, 1, 2, 3]))
+        wait_until(lambda: len(ep.engine.pending) == 3, timeout=10, what="markers received")
         sig.send(x)
         wait_until(lambda: ep.n_epochs + ep.n_rejected == 3, timeout=10, what="3 epochs")
         assert ep.n_rejected == 1 and ep.n_ignored == 1
