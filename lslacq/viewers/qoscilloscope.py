@@ -54,7 +54,8 @@ OSCILLOSCOPE_PARAMS = [
 _SCALING_PARAMS = ("ylim_min", "ylim_max")
 _SCALING_CHANNEL_PARAMS = ("gain", "offset")
 _FIRST_SCALE_S = 0.5  # seconds of data before the automatic scaling (nothing is drawn until then)
-_REFINE_S = 3.0  # seconds of later data that refine it once (a filter's start transient has gone by then)
+_REFINE_S = 3.5  # seconds after the first scaling, it is refined once (a filter's start transient has gone) ...
+_REFINE_SPAN_S = 2.0  # ... from the last this many seconds of data
 _BAND_FILL = 0.8  # a channel's robust peak-to-peak takes this fraction of its band
 
 #: per-channel parameters (the colour default depends on the channel)
@@ -170,8 +171,9 @@ class QOscilloscope(WidgetNode):
 
     Scaling: once :data:`_FIRST_SCALE_S` s of data have arrived (or a full
     window, if shorter; no trace is drawn before) the viewer runs
-    :meth:`auto_scale` (pyacq's "auto scale on first data"), and once more after :data:`_REFINE_S` s more if
-    the scale it finds then differs by more than 1.5x (a filter's start
+    :meth:`auto_scale` (pyacq's "auto scale on first data"), and once more
+    :data:`_REFINE_S` s later, from the last :data:`_REFINE_SPAN_S` s, if the
+    scale it finds then differs by more than 1.5x (a filter's start
     transient); after that the scale stays until the user changes it. A
     ``gain``, ``offset``, ``ylim_min`` or ``ylim_max`` set by the user before
     the data arrives is honoured: no automatic scaling then. Setting
@@ -710,9 +712,9 @@ class QOscilloscope(WidgetNode):
             if self._scale_from(self.get_visible_chunk()):
                 self._auto, self._auto_at = "refine", self._received
         elif self._auto == "refine":
-            span = min(window, max(2, int(_REFINE_S * self.sample_rate)))
-            if self._received - self._auto_at < span:
+            if self._received - self._auto_at < max(2, int(_REFINE_S * self.sample_rate)):
                 return
+            span = min(window, max(2, int(_REFINE_SPAN_S * self.sample_rate)))
             head = self._scope.head
             self._scale_from(self._scope.get_raw(head - span, head), min_change=1.5)
             self._auto = "done"

@@ -230,3 +230,28 @@ def test_gains_set_before_start_are_honoured(qapp):
         dev.stop()
         viewer.close()
         dev.close()
+
+
+@pytest.mark.slow
+def test_shipped_graph_lsl_filter_scope_is_readable_on_dc_coupled_eeg(eeg_stream):
+    """examples/graphs/lsl_filter_scope.toml as shipped (its viewer in a Qt nodegroup): after the band-pass's
+    start transient, every channel in its band, names, axes, scale bar (checked on the remote viewer's pixels)."""
+    import pathlib
+
+    from lslacq.graph import load_graph
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "graphs" / "lsl_filter_scope.toml"
+    with load_graph(path, stream=eeg_stream, rate=RATE) as graph:
+        scope = graph.nodes["scope"]
+        scope.resize(1000, 700)
+        scope.show()
+        graph.start()
+        deadline = time.monotonic() + 60
+        while scope.counters()["samples_in"] < 5.5 * RATE:
+            assert time.monotonic() < deadline, "the scope did not receive 5.5 s of data"
+            time.sleep(0.1)  # polling another process over RPC
+        scope.refresh()
+        geometry = scope.frame_geometry()
+        image = scope.grab_array()
+        measured = assert_readable(None, image, geometry=geometry)
+        assert measured["bands"] == N_CH and measured["scale"].endswith("µV")
