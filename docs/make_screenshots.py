@@ -1,10 +1,14 @@
-"""Render the viewers' screenshots of docs/viewers.md offscreen (docs/img/*.png).
+"""Render the viewers' screenshots of docs/viewers.md in real windows (docs/img/*.png).
 
 Each shot feeds a viewer deterministic data through a real stream, draws a
-frame and saves the widget as a small palette PNG:
+frame in a real window and saves what the X server shows of it as a small
+palette PNG. Without ``QT_QPA_PLATFORM``, the windows open on ``$DISPLAY``,
+else on an Xvfb server the script starts (96 dpi, so one pixel is one pixel);
+``QT_QPA_PLATFORM=offscreen`` renders without any display (the tests do):
 
-    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py            # every shot
+    python docs/make_screenshots.py                                      # every shot, real windows
     python docs/make_screenshots.py qoscilloscope --out /tmp/shots       # some, elsewhere
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py            # no X server at all
 
 Add a shot: a function ``shot_<name>(app) -> widget`` (the widget is closed
 after the grab) registered in ``SHOTS``.
@@ -13,17 +17,40 @@ after the grab) registered in ``SHOTS``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import pathlib
+import shutil
+import subprocess
 import sys
 import time
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 SIZE = (800, 450)
+
+
+def _choose_display() -> str:
+    """Where the windows open: ``QT_QPA_PLATFORM`` if set, else ``$DISPLAY``, else a new Xvfb, else offscreen."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return os.environ["QT_QPA_PLATFORM"]
+    if os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "xcb"
+        return f"xcb on {os.environ['DISPLAY']}"
+    if shutil.which("Xvfb") is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return "offscreen (no DISPLAY and no Xvfb: apt-get install xvfb for real windows)"
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-dpi", "96",
+                             "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    atexit.register(lambda: (xvfb.terminate(), xvfb.wait(10)))
+    os.environ.update(DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb")
+    return f"xcb on Xvfb :{number}"
 
 
 def _pump(app, condition, timeout: float = 20.0) -> None:
@@ -47,17 +74,18 @@ def _send(output, data: np.ndarray, chunk: int, start: int = 0, pause: float = 0
 
 
 def shot_qoscilloscope(app):
-    """8 channels of simulated EEG with stimulus markers, stacked by channel, status line."""
+    """16 channels of simulated EEG in uV with DC offsets of tens of mV and stimulus markers: the defaults."""
     from lslacq.core.stream import OutputStream
     from lslacq.devices.simulated_eeg import EEGSimulator
     from lslacq.dsp.events import EVENT_STREAM_SPEC
     from lslacq.viewers import QOscilloscope
 
-    sim = EEGSimulator(nb_channel=8, sample_rate=500.0, event_interval=1.0, seed=3)
-    data, events = sim.generate(2500)
+    sim = EEGSimulator(nb_channel=16, sample_rate=500.0, event_interval=1.0, seed=3)
+    data, events = sim.generate(3500)
+    data = data + np.random.default_rng(3).uniform(-50000, 50000, 16).astype("float32")  # DC-coupled amplifier
     signals = OutputStream(name="eeg")
-    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 8), sample_rate=500.0,
-                      channel_names=sim.channel_names)
+    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 16), sample_rate=500.0,
+                      channel_names=sim.channel_names, units="microvolts")
     markers = OutputStream(name="markers")
     markers.configure(protocol="inproc", **EVENT_STREAM_SPEC)
     viewer = QOscilloscope(name="QOscilloscope")
@@ -65,19 +93,19 @@ def shot_qoscilloscope(app):
     viewer.input.connect(signals)
     viewer.inputs["events"].connect(markers)
     viewer.initialize()
-    viewer.params.update(xsize=5.0, mode="scroll", display_labels=True, show_bottom_axis=True)
+    viewer.params.update(xsize=5.0, mode="scroll")
     viewer.resize(*SIZE)
     viewer.show()
     viewer.start()
     markers.send(events)
-    last = _send(signals, data[:1000], 50)
+    last = _send(signals, data[:2000], 50)
     t0 = time.monotonic()
-    for start in range(1000, len(data), 50):  # the last 3 s in real time: the status line shows the rate
+    for start in range(2000, len(data), 50):  # the last 3 s in real time: the status line shows the rate
         last = _send(signals, data[start:start + 50], 50, start=start)
         _pump(app, lambda: viewer.counters()["last_index"] == last)
-        time.sleep(max(0.0, t0 + (start - 950) / 500.0 - time.monotonic()))
+        viewer.refresh()
+        time.sleep(max(0.0, t0 + (start - 1950) / 500.0 - time.monotonic()))
     _pump(app, lambda: viewer.counters()["last_index"] == last and viewer.n_events == len(events))
-    viewer.params["scale_mode"] = "by_channel"  # auto_scale
     viewer.refresh()
     viewer._keep = (signals, markers)
     return viewer
@@ -128,7 +156,7 @@ def shot_qtriggeredoscilloscope(app):
         data[onset:onset + 50, 1] = 5.0  # the stimulus channel the trigger watches
     signals = OutputStream(name="erp")
     signals.configure(protocol="inproc", dtype="float32", shape=(-1, 2), sample_rate=rate,
-                      channel_names=["Cz", "stim"])
+                      channel_names=["Cz", "stim"], units="microvolts")
     viewer = QTriggeredOscilloscope(name="QTriggeredOscilloscope")
     viewer.configure(with_user_dialog=False, max_stack_size=20)
     viewer.input.connect(signals)
@@ -136,7 +164,6 @@ def shot_qtriggeredoscilloscope(app):
     viewer.trigger.params.update(channel=1, threshold=2.5, front="+")
     viewer.triggeraccumulator.params.update(left_sweep=-0.1, right_sweep=0.4, stack_size=10)
     viewer.by_channel_params["stim", "visible"] = False
-    viewer.params.update(ylim_min=-5.0, ylim_max=7.0)
     viewer.resize(*SIZE)
     viewer.show()
     viewer.start()
@@ -148,8 +175,8 @@ def shot_qtriggeredoscilloscope(app):
     return viewer
 
 
-def shot_qtimefreq(app):
-    """Morlet scalograms: a chirp (5 to 45 Hz) and alpha bursts in noise, two columns."""
+def shot_qtimefreq(app, freq_scale: str = "linear"):
+    """Morlet scalograms: a chirp (5 to 45 Hz) and alpha bursts in noise, two columns, axes and colour bars."""
     from lslacq.core.stream import OutputStream
     from lslacq.viewers import QTimeFreq
 
@@ -163,12 +190,12 @@ def shot_qtimefreq(app):
     data[:, 1] = bursts * np.sin(2 * np.pi * 10 * t) + 0.3 * rng.standard_normal(n)
     signals = OutputStream(name="tf")
     signals.configure(protocol="inproc", dtype="float32", shape=(-1, 2), sample_rate=rate,
-                      channel_names=["chirp", "alpha"])
+                      channel_names=["chirp", "alpha"], units="microvolts")
     viewer = QTimeFreq(name="QTimeFreq")
     viewer.configure(with_user_dialog=False, max_xsize=10.0)
     viewer.input.connect(signals)
     viewer.initialize()
-    viewer.params.update({"xsize": 8.0, "nb_column": 2, "show_axis": True, "colormap": "viridis"})
+    viewer.params.update({"xsize": 8.0, "nb_column": 2, "colormap": "viridis", "freq_scale": freq_scale})
     for key, value in dict(f_start=2.0, f_stop=50.0, deltafreq=1.0).items():
         viewer.params["timefreq", key] = value
     for name in ("chirp", "alpha"):
@@ -184,6 +211,11 @@ def shot_qtimefreq(app):
     _pump(app, lambda: viewer.maps_drawn >= drawn + 2)
     viewer._keep = (signals,)
     return viewer
+
+
+def shot_qtimefreq_log(app):
+    """The same scalograms with freq_scale='log'."""
+    return shot_qtimefreq(app, freq_scale="log")
 
 
 def _colour_bars(height: int = 240, width: int = 320) -> np.ndarray:
@@ -271,6 +303,7 @@ SHOTS = {
     "qoscilloscopemultiplot": shot_qoscilloscopemultiplot,
     "qtriggeredoscilloscope": shot_qtriggeredoscilloscope,
     "qtimefreq": shot_qtimefreq,
+    "qtimefreq_log": shot_qtimefreq_log,
     "imageviewer": shot_imageviewer,
     "imageviewer_grid": shot_imageviewer_grid,
     "qdigitaloscilloscope": shot_qdigitaloscilloscope,
@@ -281,9 +314,14 @@ def save_png(widget, path: pathlib.Path, colors: int = 128) -> int:
     """Grab ``widget`` and save it as a palette PNG; return its size in bytes."""
     from PIL import Image
 
-    from lslacq.viewers._qt import qimage_to_array
+    from lslacq.viewers._qt import QtWidgets, qimage_to_array
 
-    image = Image.fromarray(qimage_to_array(widget.grab().toImage())[..., :3])
+    app = QtWidgets.QApplication.instance()
+    if app.platformName() == "xcb":  # what the X server shows of the window
+        pixmap = widget.screen().grabWindow(int(widget.winId()))
+    else:
+        pixmap = widget.grab()
+    image = Image.fromarray(qimage_to_array(pixmap.toImage())[..., :3])
     if image.size != SIZE:  # a screen with a device pixel ratio other than 1
         image = image.resize(SIZE, Image.Resampling.LANCZOS)
     image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
@@ -298,9 +336,11 @@ def main(argv=None) -> int:
     unknown = sorted(set(args.names) - set(SHOTS))
     if unknown:
         parser.error(f"unknown shots {unknown}; known: {sorted(SHOTS)}")
+    where = _choose_display()
     from lslacq.viewers._qt import mkQApp
 
     app = mkQApp()
+    print(f"windows: {where} (platform {app.platformName()})", flush=True)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name in args.names or list(SHOTS):
@@ -311,6 +351,10 @@ def main(argv=None) -> int:
             app.processEvents()
             if hasattr(widget, "refresh"):
                 widget.refresh()
+            deadline = time.monotonic() + 0.5  # let the window system show the last frame
+            while time.monotonic() < deadline:
+                app.processEvents()
+                time.sleep(0.01)
             size = save_png(widget, out / f"{name}.png")
         finally:
             widget.close()
