@@ -67,3 +67,56 @@ def test_speed_must_be_a_positive_number_or_max(tmp_path):
     replay = FileReplay(name="r")
     with pytest.raises(ValueError, match="speed must be a number > 0.*or 'max'"):
         replay.configure(filename=tmp_path / "whatever.fif", speed="fast")
+
+
+@pytest.mark.slow
+def test_xdf_replayed_at_max_speed_keeps_every_sample_and_marker_at_its_sample(tmp_path):
+    pytest.importorskip("pyxdf")
+    from lslacq.core.stream import InputStream
+    from lslacq.rec import XdfReplay
+    from lslacq.rec.xdf_format import stream_info_xml
+    from lslacq.rec.xdf_writer import XdfWriter
+
+    n, rate = 120_000, 1000.0  # two minutes
+    values = (np.arange(n * 4, dtype=np.float32) % 100_000).reshape(n, 4)
+    stamps = 1000.0 + np.arange(n) / rate
+    marker_samples = [500, 60_000, 119_000]
+    path = tmp_path / "session.xdf"
+    writer = XdfWriter(path)
+    try:
+        eeg = writer.add_stream(stream_info_xml("EEG", "EEG", 4, rate, "float32", "eeg-1"), "float32", 4, "EEG")
+        mk = writer.add_stream(stream_info_xml("Markers", "Markers", 1, 0.0, "string", "mk-1"), "string", 1,
+                               "Markers")
+        for i in range(0, n, 1000):
+            writer.add_samples(eeg, values[i:i + 1000], stamps[i:i + 1000])
+        writer.add_samples(mk, [[f"m{k}"] for k in range(3)], stamps[marker_samples])
+    finally:
+        writer.close()
+    replay = XdfReplay(name="xdf")
+    replay.configure(filename=path, speed="max")
+    assert not replay.live_source
+    for out in replay.outputs.values():
+        out.configure(protocol="inproc")
+    sig, ev = InputStream(), InputStream()
+    with replay, sig, ev:
+        sig.connect(replay.outputs["EEG"])
+        ev.connect(replay.outputs["Markers"])
+        replay.initialize()
+        t0 = time.monotonic()
+        replay.start()
+        chunks, markers = [], []
+        deadline = time.monotonic() + 60
+        while (sum(len(c) for c in chunks) < n or len(markers) < 3) and time.monotonic() < deadline:
+            if sig.poll(10):
+                chunks.append(np.array(sig.recv()[1]))
+            while ev.poll(0):
+                markers.append(ev.recv()[1])
+        elapsed = time.monotonic() - t0
+        assert replay.wait_finished(10)
+        replay.stop()
+    got = np.concatenate(chunks)
+    np.testing.assert_array_equal(got, values)  # every sample, in order, though the reader is in this thread
+    assert sig.lost_samples == 0
+    events = np.concatenate(markers)
+    np.testing.assert_array_equal(events["index"], marker_samples)
+    assert elapsed < 30, elapsed  # two minutes of data, not in two minutes
