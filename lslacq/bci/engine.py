@@ -323,6 +323,8 @@ class EpochingEngine:
         samples (default: the larger of two epochs and 5 s).
     scale, offset : float, optional
         Raw integer streams: epochs hold ``offset + scale * raw``.
+    timestamps_size : int, optional
+        Signal timestamps kept to place timed markers (default ``buffer_size``).
 
     Attributes
     ----------
@@ -339,7 +341,8 @@ class EpochingEngine:
     def __init__(self, n_channels: int, sample_rate: float, event_id, tmin: float, tmax: float,
                  baseline: Sequence | None = None, reject: float | None = None, picks: Sequence | None = None,
                  channel_names: Sequence[str] | None = None, dtype=np.float32, buffer_size: int | None = None,
-                 scale: float | None = None, offset: float | None = None, owner: str = "EpochingEngine"):
+                 scale: float | None = None, offset: float | None = None, timestamps_size: int | None = None,
+                 owner: str = "EpochingEngine"):
         self.owner = owner
         if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)) or n_channels < 1:
             raise ValueError(f"{owner}: n_channels must be a positive int, got {n_channels!r}")
@@ -378,7 +381,7 @@ class EpochingEngine:
         self.buffer_size = max(int(buffer_size or default), self.n_times)
         self._ring: _Ring | None = None
         self._ring_dtype = None
-        self.aligner = TimeAligner(self.sample_rate, self.buffer_size)
+        self.aligner = TimeAligner(self.sample_rate, int(timestamps_size or self.buffer_size))
         self.reset()
 
     def _check_picks(self, picks) -> np.ndarray:
