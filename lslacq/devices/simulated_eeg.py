@@ -118,11 +118,23 @@ class EEGSimulator:
         P300 amplitude in microvolts at Pz (0 disables evoked responses).
     seed : int, optional
         Seed of the random generator (same seed, same signal).
+    erp_classes : dict, optional
+        Class-dependent evoked responses, for developing a BCI:
+        ``{class name: P300 amplitude in microvolts}``, e.g. ``{"target":
+        8.0, "nontarget": 0.0}``. Each event then belongs to one class, drawn
+        at random with ``class_probabilities`` (default: equal), and its
+        marker is named after the class (``description``; ``code`` is the
+        class's position + 1); ``erp_amplitude`` is not used. Without it,
+        events alternate ``S  1``/``S  2`` with the same response.
+    class_probabilities : dict, optional
+        ``{class name: probability}`` for ``erp_classes`` (normalised), e.g.
+        ``{"target": 1, "nontarget": 5}`` for an oddball.
     """
 
     def __init__(self, nb_channel: int = 32, sample_rate: float = 500.0, alpha_freq: float = 10.0,
                  alpha_amplitude: float = 20.0, background_amplitude: float = 15.0,
-                 event_interval: float = 1.0, erp_amplitude: float = 8.0, seed: int | None = None):
+                 event_interval: float = 1.0, erp_amplitude: float = 8.0, seed: int | None = None,
+                 erp_classes: dict | None = None, class_probabilities: dict | None = None):
         if int(nb_channel) < 1:
             raise ValueError(f"EEGSimulator: nb_channel must be >= 1, got {nb_channel}")
         if not sample_rate or sample_rate <= 0:
@@ -162,16 +174,50 @@ class EEGSimulator:
         self._alpha_w = np.array([_ALPHA_WEIGHT.get(n, 0.15) for n in self.channel_names])
         self._erp_w = np.array([_ERP_WEIGHT.get(n, 0.1) for n in self.channel_names])
         self._erp = self._erp_template()
-        self._pending_erps: list[int] = []  # onset indexes whose ERP is not fully added yet
+        self._pending_erps: list = []  # onset indexes (or (onset, template)) whose ERP is not fully added yet
+        self._set_classes(erp_classes, class_probabilities, seed)
         self._bg_scale = self.background_amplitude / np.sqrt(len(poles))
         self._event_period = int(round(self.event_interval * self.sample_rate)) if self.event_interval else 0
         self._event_count = 0
 
-    def _erp_template(self) -> np.ndarray:
+    def _set_classes(self, erp_classes: dict | None, probabilities: dict | None, seed: int | None) -> None:
+        self.erp_classes = None
+        if erp_classes is None:
+            if probabilities is not None:
+                raise ValueError("EEGSimulator: class_probabilities needs erp_classes={class: amplitude}")
+            return
+        if not isinstance(erp_classes, dict) or not erp_classes:
+            raise ValueError(f"EEGSimulator: erp_classes={erp_classes!r} must be a non-empty dict {{class name: P300 "
+                             "amplitude in microvolts}}, e.g. {'target': 8.0, 'nontarget': 0.0}")
+        for name, amp in erp_classes.items():
+            if not isinstance(name, str) or not name or len(name.encode("ascii", "replace")) > 32:
+                raise ValueError(f"EEGSimulator: erp_classes key {name!r} must be a class name of 1 to 32 ASCII "
+                                 "characters (it becomes the marker)")
+            if isinstance(amp, bool) or not isinstance(amp, (int, float)) or not np.isfinite(amp):
+                raise ValueError(f"EEGSimulator: erp_classes[{name!r}] = {amp!r} must be an amplitude in microvolts")
+        names = list(erp_classes)
+        if probabilities is None:
+            weights = np.ones(len(names))
+        else:
+            if not isinstance(probabilities, dict) or set(probabilities) != set(names):
+                raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must give a weight to each "
+                                 f"class of erp_classes ({names})")
+            weights = np.array([float(probabilities[n]) for n in names])
+            if np.any(weights < 0) or not weights.sum() > 0:
+                raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must be >= 0, not all 0")
+        self.erp_classes = {n: float(a) for n, a in erp_classes.items()}
+        self.class_probabilities = weights / weights.sum()
+        self._class_names = names
+        unit = self._erp / self.erp_amplitude if self.erp_amplitude else self._erp_template(1.0)
+        self._class_erps = [unit * a for a in self.erp_classes.values()]
+        # a generator of its own, so the classes do not change the signal's random stream
+        self._class_rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+
+    def _erp_template(self, amplitude: float | None = None) -> np.ndarray:
         t = np.arange(int(0.8 * self.sample_rate)) / self.sample_rate
         n100 = -0.5 * np.exp(-((t - 0.10) / 0.025) ** 2)
         p300 = 1.0 * np.exp(-((t - 0.30) / 0.06) ** 2)
-        return self.erp_amplitude * (n100 + p300)
+        return (self.erp_amplitude if amplitude is None else amplitude) * (n100 + p300)
 
     def next_event_index(self) -> int | None:
         """Absolute sample index of the next event (None if events are disabled)."""
@@ -213,19 +259,26 @@ class EEGSimulator:
             period = self._event_period
             first = max(period, -(-start // period) * period)  # first multiple of the period >= start
             onsets = np.arange(first, start + n, period)
-            if len(onsets):
+            if len(onsets) and self.erp_classes is not None:
+                which = self._class_rng.choice(len(self._class_names), size=len(onsets), p=self.class_probabilities)
+                events = make_events(onsets, type="Stimulus", description=[self._class_names[k] for k in which],
+                                     code=[int(k) + 1 for k in which])
+                self._event_count += len(onsets)
+                self._pending_erps.extend((int(o), self._class_erps[k]) for o, k in zip(onsets, which))
+            elif len(onsets):
                 codes = [1 if (self._event_count + k) % 2 == 0 else 2 for k in range(len(onsets))]
                 events = make_events(onsets, type="Stimulus", description=[f"S{c:3d}" for c in codes], code=codes)
                 self._event_count += len(onsets)
                 self._pending_erps.extend(int(o) for o in onsets)
-        if self.erp_amplitude and self._pending_erps:
+        if (self.erp_amplitude or self.erp_classes is not None) and self._pending_erps:
             still = []
-            for onset in self._pending_erps:
-                lo, hi = max(onset, start), min(onset + len(self._erp), start + n)
+            for item in self._pending_erps:
+                onset, erp = item if isinstance(item, tuple) else (item, self._erp)
+                lo, hi = max(onset, start), min(onset + len(erp), start + n)
                 if lo < hi:
-                    data[lo - start:hi - start] += self._erp[lo - onset:hi - onset, None] * self._erp_w[None, :]
-                if onset + len(self._erp) > start + n:
-                    still.append(onset)
+                    data[lo - start:hi - start] += erp[lo - onset:hi - onset, None] * self._erp_w[None, :]
+                if onset + len(erp) > start + n:
+                    still.append(item)
             self._pending_erps = still
         if not len(events):
             from lslacq.core.stream.events import EVENT_DTYPE
@@ -252,6 +305,10 @@ class SimulatedEEG(Node):
         Seconds between stimulus events on the ``events`` output (default 1; 0: none).
     alpha_freq, alpha_amplitude, background_amplitude, erp_amplitude, seed
         See :class:`EEGSimulator`.
+    erp_classes, class_probabilities : dict, optional
+        Class-dependent evoked responses with markers named after the
+        classes (``{"target": 8.0, "nontarget": 0.0}``), see
+        :class:`EEGSimulator`.
 
     Outputs ``signals`` (float32 microvolts, ``(n, nb_channel)``) and
     ``events`` (:data:`~lslacq.core.stream.events.EVENT_DTYPE`; optional:
@@ -292,6 +349,8 @@ class SimulatedEEG(Node):
         "background_amplitude": Arg(float, ge=0, doc="microvolts"),
         "erp_amplitude": Arg(float, ge=0, doc="microvolts"),
         "seed": Arg(int, doc="random seed"),
+        "erp_classes": Arg(dict, doc="{class name: P300 amplitude in microvolts}; markers named after the classes"),
+        "class_probabilities": Arg(dict, doc="{class name: weight} of erp_classes"),
     }
 
     def __init__(self, name: str = "", parent=None, **kwargs):
@@ -303,11 +362,12 @@ class SimulatedEEG(Node):
 
     def _configure(self, nb_channel: int = 32, sample_rate: float = 500.0, chunksize: int | None = None,
                    event_interval: float = 1.0, alpha_freq: float = 10.0, alpha_amplitude: float = 20.0,
-                   background_amplitude: float = 15.0, erp_amplitude: float = 8.0, seed: int | None = None) -> None:
+                   background_amplitude: float = 15.0, erp_amplitude: float = 8.0, seed: int | None = None,
+                   erp_classes: dict | None = None, class_probabilities: dict | None = None) -> None:
         from ..core.stream.events import EVENT_DTYPE
 
         self.simulator = EEGSimulator(nb_channel, sample_rate, alpha_freq, alpha_amplitude, background_amplitude,
-                                      event_interval, erp_amplitude, seed)
+                                      event_interval, erp_amplitude, seed, erp_classes, class_probabilities)
         self.nb_channel = self.simulator.nb_channel
         self.sample_rate = self.simulator.sample_rate
         if chunksize is None:
@@ -328,6 +388,8 @@ class SimulatedEEG(Node):
         ev["dtype"] = EVENT_DTYPE.descr
         ev["shape"] = (-1,)
         ev["sample_rate"] = self.sample_rate  # of the signal the event indexes refer to
+        if erp_classes is not None:
+            ev["labels"] = list(self.simulator.erp_classes)
 
     def _initialize(self) -> None:
         self.n_sent = 0
