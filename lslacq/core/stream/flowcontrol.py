@@ -50,7 +50,7 @@ from typing import Any
 import zmq
 
 from .._zmqfast import send as _send
-from .transport import HELLO
+from .transport import ACK_COUNTS, SYNC
 
 __all__ = ["ReaderState", "ReaderGone", "DEFAULT_MAX_BUFFERED", "DEFAULT_MAX_BUFFERED_BYTES", "WINDOW_BYTES",
            "ack_steps", "parse_join", "encode_join", "send_to"]
@@ -334,7 +334,12 @@ class ReaderState:
         return True
 
     def _probe(self, socket: zmq.Socket) -> None:
-        """Now and then, check that a reader that sends no credit is still there (a HELLO it ignores).
+        """Now and then, tell a reader whose window is full what was sent to it (SYNC).
+
+        A reader that is there answers with an ACK of those counts: that
+        reopens a window that messages lost in transit (a broken connection
+        that zmq re-established) would otherwise keep full forever. A reader
+        that is gone shows here.
 
         Raises
         ------
@@ -346,8 +351,8 @@ class ReaderState:
             return
         self._next_probe = now + PROBE_EVERY_S
         try:
-            send_to(socket, self.identity, (HELLO,))
-        except zmq.Again:  # its pipe is full: it is there
+            send_to(socket, self.identity, (SYNC + ACK_COUNTS.pack(self.sent_messages, self.sent_bytes),))
+        except zmq.Again:  # its pipe is full: it is there, and behind
             pass
 
     def clear(self) -> None:

@@ -94,7 +94,8 @@ class PlainDataReceiver:
         """plaindata messages carry their data: never stale."""
         return False
 
-    def decode(self, head: memoryview, payload: memoryview | None) -> tuple[int, int, int, np.ndarray]:
+    def decode(self, head, payload) -> tuple[int, int, int, np.ndarray]:
+        """(index, n samples, epoch, array viewing the message) of a data message (frames: any buffer)."""
         size = len(head)
         if size < _HEADER_SIZE or (payload is None and self.codec is not None):
             raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed message ({size}-byte first "
@@ -124,7 +125,7 @@ class PlainDataReceiver:
         # the array views the message (positional arguments: numpy parses keywords slowly, ~1 us per chunk)
         return index, n, epoch, np.ndarray((n,) + frame_shape, self.dtype, payload, offset, None, numpy_order)
 
-    def _carried_shape(self, head: memoryview, shape_flag: int) -> tuple[tuple, int, int]:
+    def _carried_shape(self, head, shape_flag: int) -> tuple[tuple, int, int]:
         """(frame shape, frame bytes, header size) of a chunk that carries its own frame shape."""
         try:
             frame_shape, extra = unpack_shape(head, shape_flag)

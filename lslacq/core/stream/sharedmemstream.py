@@ -191,7 +191,7 @@ class SharedMemReceiver:
         self.slot: int | None = self.slots.claim(self.ring.index())
         self.name = params.get("name", "")
 
-    def decode(self, head: memoryview, payload: memoryview | None) -> tuple[int, int, int, None]:
+    def decode(self, head, payload) -> tuple[int, int, int, None]:
         if payload is not None or len(head) != HEADER.size:
             raise BrokenStreamError(f"sharedmem stream {self.name!r}: malformed message (expected one "
                                     f"{HEADER.size}-byte header); message dropped")

@@ -23,7 +23,8 @@ configured carry each chunk's shape, as pyacq's do). Three forms exist:
 Control messages, shorter than a header, also travel: HELLO (sent by an output
 to a reader it has just registered: a reader that receives it knows every
 later chunk reaches it), CLOSED (sent by an output that closes, so readers
-stop waiting), and from readers JOIN, LEAVE and ACK (the number of data
+stop waiting), SYNC (the output's count of what it sent, to a reader whose
+credit is exhausted), and from readers JOIN, LEAVE and ACK (the number of data
 messages and bytes the reader has taken so far: the credit that lets the
 output send more, see flowcontrol.py).
 """
@@ -39,7 +40,7 @@ import zmq
 
 from ..net import connectable_address  # noqa: F401  (re-exported: one copy, shared with the RPC and log servers)
 
-__all__ = ["HEADER", "HELLO", "CLOSED", "JOIN", "LEAVE", "ACK", "ACK_COUNTS", "get_context", "bind_address", "pack_header",
+__all__ = ["HEADER", "HELLO", "CLOSED", "JOIN", "LEAVE", "ACK", "ACK_COUNTS", "SYNC", "get_context", "bind_address", "pack_header",
            "pack_shape", "unpack_shape"]
 
 # index (last + 1), n samples, order b'C' | b'F', epoch, frame shape flag (0 or 1 + ndim), padding
@@ -50,6 +51,11 @@ JOIN = b"LSLACQ/JOIN/1"
 LEAVE = b"LSLACQ/LEAVE/1"
 ACK = b"LSLACQ/ACK/1"  # + ACK_COUNTS: data messages and bytes received so far (cumulative)
 ACK_COUNTS = struct.Struct("<qq")
+# output -> a reader whose credit window is full: SYNC + ACK_COUNTS, the data messages and bytes sent to it
+# before this one. Messages stay in order, so everything counted there has arrived or was lost in transit
+# (a connection that broke and came back): the reader takes the counts as its own and acknowledges them.
+# Shorter than a header, like every control message.
+SYNC = b"LSLSYNC"
 _DIM = struct.Struct("<q")
 
 

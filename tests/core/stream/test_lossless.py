@@ -296,3 +296,30 @@ def test_closing_the_stream_wakes_a_writer_waiting_for_a_reader():
     finally:
         inp.close()
         out.close()
+
+
+def test_credit_lost_in_transit_is_resynchronised_and_the_reader_gets_the_rest():
+    """Messages lost on the way (a tcp connection that broke and came back) would keep a reader's window full
+    forever; the output's SYNC (sent to a reader whose window is full) reopens it."""
+    out = OutputStream(name="device")
+    out.configure(protocol="tcp", dtype="float32", shape=(-1, 1), hwm=10, on_full="backlog")
+    inp = InputStream(name="after-a-blip")
+    try:
+        inp.connect(out)
+        (reader,) = out._reader_list
+        with out._lock:  # 10 messages the reader will never see: its whole window, lost in transit
+            reader.sent_messages += 10
+            reader.sent_bytes += 10 * (24 + 4)
+        for k in range(50):
+            out.send(np.full((1, 1), k, "float32"))
+        got = []
+        deadline = time.monotonic() + 10
+        while len(got) < 50 and time.monotonic() < deadline:
+            if inp.poll(100):
+                got.append(float(inp.recv()[1][0, 0]))
+        assert got == list(range(50)) and inp.lost_samples == 0
+        row = out.readers()[0]
+        assert row["lag_chunks"] == 0 and row["in_flight_chunks"] <= 10
+    finally:
+        inp.close()
+        out.close()
