@@ -37,6 +37,7 @@ import time
 import numpy as np
 import pylsl
 
+from lslacq.core.configargs import Arg
 from lslacq.core.node import Node
 from lslacq.core.tools import join_thread
 from lslacq.errors import LslacqError, StreamTimeoutError
@@ -111,6 +112,18 @@ class LslInlet(Node):
 
     _input_specs: dict = {}
     _output_specs = {"signals": {}, "timestamps": {"optional": True}}
+
+    #: types and ranges of the configure() arguments (checked by configure() and `lslacq check`)
+    configure_args = {
+        "name": Arg(str, doc="LSL stream name"), "type": Arg(str, doc="LSL content type"), "source_id": Arg(str),
+        "predicate": Arg(str, doc="an XPath predicate, e.g. \"name='EEG' and type='EEG'\""),
+        "resolve_timeout": Arg(float, gt=0, doc="seconds"),
+        "max_buflen": Arg(int, ge=1, doc="seconds (irregular streams: samples x 100) liblsl buffers"),
+        "clocksync": Arg(bool), "dejitter": Arg(bool), "monotonize": Arg(bool),
+        "max_chunk": Arg(int, ge=1, doc="samples per pull"),
+        "stall_timeout": Arg(float, gt=0, doc="seconds"),
+        "reference": Arg(str, doc="name of the LslInlet whose clock markers use"),
+    }
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
