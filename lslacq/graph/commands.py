@@ -178,12 +178,13 @@ def format_status(status: dict, elapsed: float) -> str:
     """The status table ``lslacq run`` prints."""
     lines = [f"[{elapsed:7.1f} s]",
              f"  {'NODE':<16} {'TYPE':<18} {'GROUP':<12} {'STATE':<11} {'IN/s':>9} {'OUT/s':>9} {'LOST':>7} "
-             f"{'LATENCY':>8}"]
+             f"{'LATENCY':>8} {'WAITING':>7}"]
     for name, row in status["nodes"].items():
         latency = "-" if row["latency"] is None else f"{row['latency'] * 1e3:.0f} ms"
+        waiting = "-" if row.get("waiting") is None else f"{100 * row['waiting']:.0f} %"
         lines.append(f"  {name:<16} {row['type']:<18} {row['nodegroup']:<12} {row['state'] or '?':<11} "
                      f"{_num(row['rate_in'], '9.0f'):>9} {_num(row['rate_out'], '9.0f'):>9} "
-                     f"{_num(row['lost_samples'], 'd'):>7} {latency:>8}")
+                     f"{_num(row['lost_samples'], 'd'):>7} {latency:>8} {waiting:>7}")
         if row["error"]:
             lines.append(f"      error: {row['error']}")
     lines.append(f"  {'PROCESS':<16} {'PID':>8} {'STATE':<12} {'CPU %':>6} {'MEMORY':>9}")

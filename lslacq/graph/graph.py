@@ -240,9 +240,11 @@ class Graph:
         dict
             ``{"time", "nodes": {name: {"type", "nodegroup", "state", "error",
             "samples_in", "samples_out", "lost_samples", "latency", "rate_in",
-            "rate_out"}}, "processes": {nodegroup: {"pid", "state",
+            "rate_out", "wait_seconds", "waiting"}}, "processes": {nodegroup: {"pid", "state",
             "cpu_percent", "rss"}}}``. A node of a dead or unresponsive
-            process has that process's state.
+            process has that process's state. ``waiting`` is the fraction of
+            the time since the previous call that the node's outputs waited
+            for a slower reader (a node downstream throttles this one).
         """
         now = time.monotonic()
         if self._process is None:
@@ -281,14 +283,16 @@ class Graph:
             row = {"type": node_spec.type, "nodegroup": node_spec.nodegroup, "state": state,
                    "error": entry.get("error"), "samples_in": counters.get("samples_in"),
                    "samples_out": counters.get("samples_out"), "lost_samples": counters.get("lost_samples"),
-                   "latency": counters.get("latency"), "rate_in": None, "rate_out": None}
+                   "latency": counters.get("latency"), "rate_in": None, "rate_out": None,
+                   "wait_seconds": counters.get("wait_seconds"), "waiting": None}
             previous = self._last_counters.get(name)
             if previous is not None and now > previous[0]:
                 dt = now - previous[0]
-                for key, rate in (("samples_in", "rate_in"), ("samples_out", "rate_out")):
+                for key, rate in (("samples_in", "rate_in"), ("samples_out", "rate_out"), ("wait_seconds", "waiting")):
                     if row[key] is not None and previous[1].get(key) is not None:
                         row[rate] = (row[key] - previous[1][key]) / dt
-            self._last_counters[name] = (now, {"samples_in": row["samples_in"], "samples_out": row["samples_out"]})
+            self._last_counters[name] = (now, {key: row[key] for key in ("samples_in", "samples_out",
+                                                                          "wait_seconds")})
             nodes[name] = row
         return {"time": time.time(), "nodes": nodes, "processes": processes}
 

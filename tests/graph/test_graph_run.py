@@ -152,6 +152,17 @@ def test_run_demo_file_prints_json_status_and_stops_at_duration():
     last = lines[-1]["nodes"]
     assert last["eeg_outlet"]["state"] == "running" and last["eeg_outlet"]["samples_in"] > 500
     assert last["eeg"]["rate_out"] == pytest.approx(500, rel=0.3)
+    assert last["eeg"]["waiting"] == 0 and last["eeg"]["wait_seconds"] == 0  # a live device never waits
+
+
+def test_status_table_shows_how_much_of_the_time_a_node_waited_for_its_readers():
+    from lslacq.graph.commands import format_status
+
+    row = {"type": "FileReplay", "nodegroup": "main", "state": "running", "error": None, "rate_in": None,
+           "rate_out": 5000.0, "lost_samples": 0, "latency": None, "wait_seconds": 12.0, "waiting": 0.62}
+    text = format_status({"nodes": {"replay": row}, "processes": {}}, 20.0)
+    header, line = text.splitlines()[1:3]
+    assert header.split()[-1] == "WAITING" and line.split()[-2:] == ["62", "%"]
 
 
 @pytest.mark.slow
