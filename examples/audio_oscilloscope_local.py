@@ -12,6 +12,7 @@ a QOscilloscope viewer, both created locally without a manager. Without
 """
 
 import argparse
+import json
 
 import numpy as np
 
@@ -26,7 +27,7 @@ SAMPLE_RATE = 44100.
 CHUNKSIZE = 1024
 
 
-def main(use_pyaudio, duration):
+def main(use_pyaudio, duration, screenshot=None):
     # Start Qt application
     app = pg.mkQApp()
 
@@ -71,8 +72,14 @@ def main(use_pyaudio, duration):
     dev.start()
     viewer.start()
 
+    def finish():
+        if screenshot:  # what the window shows, and where its parts are (the tests check it)
+            viewer.grab().save(screenshot)
+            print("frame geometry:", json.dumps(viewer.frame_geometry()), flush=True)
+        app.quit()
+
     if duration is not None:
-        QtCore.QTimer.singleShot(int(duration * 1000), app.quit)
+        QtCore.QTimer.singleShot(int(duration * 1000), finish)
     pg.exec()
 
     counters = viewer.counters()
@@ -86,5 +93,7 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--pyaudio', action='store_true', help='record the default audio input')
     parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    parser.add_argument('--screenshot', default=None, metavar='PNG',
+                        help='with --duration: save the window to this PNG before quitting')
     args = parser.parse_args()
-    main(args.pyaudio, args.duration)
+    main(args.pyaudio, args.duration, args.screenshot)

@@ -13,6 +13,7 @@ with it, PyAudio's default input.
 """
 
 import argparse
+import json
 
 import numpy as np
 import pyqtgraph as pg
@@ -25,7 +26,7 @@ SAMPLE_RATE = 44100.
 CHUNKSIZE = 1024
 
 
-def main(use_pyaudio, duration):
+def main(use_pyaudio, duration, screenshot=None):
     app = pg.mkQApp()
 
     # Create the device node in a remote process
@@ -68,8 +69,14 @@ def main(use_pyaudio, duration):
     dev.start()
     viewer.start()
 
+    def finish():
+        if screenshot:  # what the window shows, and where its parts are (the tests check it)
+            viewer.grab().save(screenshot)
+            print("frame geometry:", json.dumps(viewer.frame_geometry()), flush=True)
+        app.quit()
+
     if duration is not None:
-        QtCore.QTimer.singleShot(int(duration * 1000), app.quit)
+        QtCore.QTimer.singleShot(int(duration * 1000), finish)
     pg.exec()
 
     counters = viewer.counters()
@@ -85,5 +92,7 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--pyaudio', action='store_true', help='use the default PyAudio input device')
     parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    parser.add_argument('--screenshot', default=None, metavar='PNG',
+                        help='with --duration: save the window to this PNG before quitting')
     args = parser.parse_args()
-    main(args.pyaudio, args.duration)
+    main(args.pyaudio, args.duration, args.screenshot)

@@ -13,6 +13,7 @@ device is a simulated microphone (NumpyDeviceBuffer at 44.1 kHz playing a
 """
 
 import argparse
+import json
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def simulated_audio():
     return (2000 * np.sin(2 * np.pi * 1550 * t) + 200 * rng.standard_normal(n)).astype('float32')[:, None]
 
 
-def main(use_pyaudio, duration):
+def main(use_pyaudio, duration, screenshot=None):
     # Start Qt application
     app = pg.mkQApp()
 
@@ -80,8 +81,14 @@ def main(use_pyaudio, duration):
     dev.start()
     viewer.start()
 
+    def finish():
+        if screenshot:  # what the window shows, and where its parts are (the tests check it)
+            viewer.grab().save(screenshot)
+            print("frame geometry:", json.dumps(viewer.axis_ranges(0)), flush=True)
+        app.quit()
+
     if duration is not None:
-        QtCore.QTimer.singleShot(int(duration * 1000), app.quit)
+        QtCore.QTimer.singleShot(int(duration * 1000), finish)
     pg.exec()
 
     tf_map = viewer.images[0].image
@@ -97,5 +104,7 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--pyaudio', action='store_true', help='record the default audio input')
     parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    parser.add_argument('--screenshot', default=None, metavar='PNG',
+                        help='with --duration: save the window to this PNG before quitting')
     args = parser.parse_args()
-    main(args.pyaudio, args.duration)
+    main(args.pyaudio, args.duration, args.screenshot)

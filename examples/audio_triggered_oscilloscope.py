@@ -15,6 +15,7 @@ stays above it for 0.1 s ('after-stable'), so the noise does not trigger.
 """
 
 import argparse
+import json
 
 import numpy as np
 import pyqtgraph as pg
@@ -40,7 +41,7 @@ def simulated_microphone():
     return dev
 
 
-def main(use_pyaudio, duration):
+def main(use_pyaudio, duration, screenshot=None):
     # Start Qt application
     app = pg.mkQApp()
 
@@ -87,8 +88,15 @@ def main(use_pyaudio, duration):
     dev.start()
     viewer.start()
 
+    def finish():
+        if screenshot:  # what the window shows, and where its parts are (the tests check it)
+            viewer.grab().save(screenshot)
+            print("frame geometry:", json.dumps({"labels": len(viewer.gutter.boxes),
+                                                 "scale_bar": (viewer.scale_bar.bar or [None] * 3)[2]}), flush=True)
+        app.quit()
+
     if duration is not None:
-        QtCore.QTimer.singleShot(int(duration * 1000), app.quit)
+        QtCore.QTimer.singleShot(int(duration * 1000), finish)
     pg.exec()
 
     counters = viewer.counters()
@@ -102,5 +110,7 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--pyaudio', action='store_true', help='use the default PyAudio input device')
     parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    parser.add_argument('--screenshot', default=None, metavar='PNG',
+                        help='with --duration: save the window to this PNG before quitting')
     args = parser.parse_args()
-    main(args.pyaudio, args.duration)
+    main(args.pyaudio, args.duration, args.screenshot)

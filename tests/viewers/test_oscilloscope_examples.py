@@ -26,15 +26,29 @@ def _numbers(line: str) -> dict:
 
 
 @pytest.mark.slow
-def test_6_4_audio_oscilloscope_remote():
-    out = _numbers(_run("audio_oscilloscope_remote.py", "--duration", "2").splitlines()[-1])
+def test_6_4_audio_oscilloscope_remote(tmp_path):
+    from viewer_helpers import check_example_frame
+
+    stdout = _run("audio_oscilloscope_remote.py", "--duration", "2", "--screenshot", str(tmp_path / "scope.png"))
+    out = _numbers(stdout.splitlines()[-1])
     assert out["samples received"] > 20000 and out["lost"] == 0 and out["frames drawn"] >= 3
+    geometry = check_example_frame(tmp_path / "scope.png", stdout)  # trace, name gutter, time axis, scale bar
+    assert [band[0] for band in geometry["bands"]] == ["Signal0"]
 
 
 @pytest.mark.slow
-def test_6_6_audio_triggered_oscilloscope():
-    out = _numbers(_run("audio_triggered_oscilloscope.py", "--duration", "3").splitlines()[-1])
+def test_6_6_audio_triggered_oscilloscope(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from viewer_helpers import check_example_frame
+
+    stdout = _run("audio_triggered_oscilloscope.py", "--duration", "3", "--screenshot", str(tmp_path / "trig.png"))
+    out = _numbers(stdout.splitlines()[-1])
     assert out["triggers"] >= 2 and out["sweeps stacked"] >= 2 and out["frames drawn"] >= 3
+    geometry = check_example_frame(tmp_path / "trig.png", stdout)
+    assert geometry["labels"] == 1 and geometry["scale_bar"]  # its name in the gutter, a scale bar
+    image = np.asarray(Image.open(tmp_path / "trig.png").convert("RGB")).astype(int)
+    assert ((image.max(axis=2) - image.min(axis=2)) > 100).sum() > 2000  # the sweeps, in their colour
 
 
 @pytest.mark.slow

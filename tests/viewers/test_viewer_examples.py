@@ -34,17 +34,26 @@ def test_webcam_viewer_shows_the_test_pattern():
 
 
 @pytest.mark.slow
-def test_audio_timefreq_finds_the_whistle():
-    out = _run("audio_timefreq.py", "--duration", "4")
+def test_audio_timefreq_finds_the_whistle(tmp_path):
+    from viewer_helpers import check_example_frame
+
+    out = _run("audio_timefreq.py", "--duration", "4", "--screenshot", str(tmp_path / "tf.png"))
     match = re.search(r"maps drawn: (\d+), frequencies 50-4550 Hz, strongest frequency: 1550 Hz", out)
     assert match and int(match.group(1)) >= 1, out
+    ranges = check_example_frame(tmp_path / "tf.png", out)  # the axes show the configured range, a colour bar
+    assert ranges["frequency"] == pytest.approx([-200, 4800]) and ranges["colorbar"] == [0, 2500]
+    assert ranges["time"][0] == pytest.approx(-10, abs=0.01)
 
 
 @pytest.mark.slow
-def test_audio_oscilloscope_local_receives_every_sample():
-    out = _run("audio_oscilloscope_local.py", "--duration", "1.5")
+def test_audio_oscilloscope_local_receives_every_sample(tmp_path):
+    from viewer_helpers import check_example_frame
+
+    out = _run("audio_oscilloscope_local.py", "--duration", "1.5", "--screenshot", str(tmp_path / "scope.png"))
     match = re.search(r"samples received: (\d+), lost: 0, frames drawn: (\d+)", out)
     assert match and int(match.group(1)) >= 1024 and int(match.group(2)) >= 1, out
+    geometry = check_example_frame(tmp_path / "scope.png", out)  # trace, name gutter, time axis, scale bar
+    assert not geometry["banded"]  # the manual's gain of 0.001, set before start, is honoured
 
 
 

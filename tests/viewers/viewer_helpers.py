@@ -143,3 +143,28 @@ def assert_readable(viewer, image, min_swing: float = 0.2, tol: int = 8, scale_b
     margin = image[top:bottom, right + 2:min(image.shape[1], right + 50), :3]
     assert (margin.min(axis=2) > 150).sum() > 20, "the scale bar is not drawn"
     return measured
+
+
+def check_example_frame(png, out: str) -> dict:
+    """The screenshot ``png`` of an example run with ``--screenshot`` and the geometry it printed in ``out``.
+
+    For an oscilloscope: its channel's colour drawn inside the plot, each name box left of the plot, the time
+    axis and a scale bar. Returns the geometry.
+    """
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    line = [x for x in out.splitlines() if x.startswith("frame geometry: ")][-1]
+    geometry = json.loads(line.split(": ", 1)[1])
+    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    if "plot" in geometry:
+        left, top, right, bottom = (int(round(v)) for v in geometry["plot"])
+        for name, rgb, *_ in geometry["bands"]:
+            mask = color_mask(image, rgb, tol=10)
+            assert mask[top:bottom, left + 1:right - 1].sum() > right - left, (name, "no trace in the plot")
+        assert geometry["labels"] and all(box[2] <= left for box in geometry["labels"])
+        assert geometry["time_axis"] and geometry["scale_bar"]
+        assert (image[bottom + 4:bottom + 40, left:right].min(axis=2) > 150).sum() > 30  # the time axis labels
+    return geometry
