@@ -22,6 +22,7 @@ _LAZY = {
     "Decoder": ".decoder",
     "load_model": ".decoder",
     "Vectorizer": ".features",
+    "WindowMeans": ".features",
     "epochs_from_recording": ".offline",
 }
 
