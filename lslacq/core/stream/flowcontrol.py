@@ -62,7 +62,7 @@ DEFAULT_MAX_BUFFERED_BYTES = 256 * 2**20
 TRIM_FRACTION = 0.5  # a backlog over its bound is trimmed to this fraction of it
 DROP_LOG_EVERY_S = 5.0
 PROBE_EVERY_S = 0.5  # how often an output checks that a reader whose window is full is still connected
-WINDOW_BYTES = 16 * 2**20  # bytes in flight to one reader that gives credit (besides ``hwm`` messages)
+WINDOW_BYTES = 64 * 2**20  # bytes in flight to one reader that gives credit (besides ``hwm`` messages)
 
 
 def ack_steps(window_messages: int, window_bytes: int) -> tuple[int, int]:
