@@ -137,6 +137,7 @@ class Decoder(DspNode):
         self.model = None
         self.fitted = False
         self.n_predicted = 0
+        self._last: tuple | None = None  # (label, trigger index, scores) of the newest prediction
         self._lock = threading.Lock()
 
     def _configure(self, model: Any = None, method: str | None = None, fit_after: int = 0,
@@ -251,8 +252,14 @@ class Decoder(DspNode):
         super()._start()
 
     def counters(self) -> dict:
+        """Node counters plus ``n_predicted``, ``fitted`` and the last prediction (``last_prediction``: label,
+        ``last_prediction_index``: trigger sample, ``last_scores``: list), e.g. in a dareplane module's STATUS."""
         counters = super().counters()
-        counters.update(n_predicted=self.n_predicted, fitted=self.fitted)
+        last = self._last
+        counters.update(n_predicted=self.n_predicted, fitted=self.fitted,
+                        last_prediction=None if last is None else last[0],
+                        last_prediction_index=None if last is None else last[1],
+                        last_scores=None if last is None else last[2])
         return counters
 
     # -- processing -------------------------------------------------------------------------------
@@ -349,6 +356,7 @@ class Decoder(DspNode):
         preds["type"] = b"prediction"
         preds["description"] = [str(self.classes[c]).encode("ascii", "replace")[:32] for c in codes]
         self.n_predicted += len(X)
+        self._last = (str(self.classes[codes[-1]]), int(preds["index"][-1]), [float(v) for v in scores[-1]])
         if self.outputs["predictions"].configured:
             self.outputs["predictions"].send(preds, index=self.n_predicted)
         if self.outputs["scores"].configured:
