@@ -89,6 +89,7 @@ def test_without_the_lsl_extra_the_commands_that_need_it_say_so_once_and_the_oth
     assert without_pylsl("--help").stderr == ""
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_is_a_quiet_exit_141():
     read_end, write_end = os.pipe()
     os.close(read_end)  # like `| head` that has exited: every write is EPIPE
@@ -100,6 +101,7 @@ def test_a_closed_stdout_is_a_quiet_exit_141():
     assert proc.returncode == 141 and proc.stderr == ""
 
 
+@pytest.mark.slow
 def test_an_environment_error_is_one_line_and_its_traceback_comes_with_v():
     import socket
 
@@ -136,6 +138,7 @@ def test_a_remote_failure_while_building_a_graph_is_one_line_without_v(tmp_path)
     assert "--- remote traceback ---" in verbose.stderr
 
 
+@pytest.mark.slow
 def test_devices_list_json_prints_only_json_lines():
     proc = lslacq("devices", "list", "--json")
     assert proc.returncode == 0 and proc.stderr == ""
@@ -169,6 +172,7 @@ def test_ctrl_c_while_a_graph_starts_its_processes_prints_no_traceback(tmp_path)
                timeout=20, what="the nodegroup process gone")
 
 
+@pytest.mark.slow
 def test_spawned_processes_are_out_of_reach_of_the_terminals_ctrl_c():
     from lslacq.core.rpc.spawner import ProcessSpawner
 

@@ -108,6 +108,7 @@ def test_health_keys_nodes_by_the_names_given():
         group.close()
 
 
+@pytest.mark.slow
 def test_manager_health_keys_remote_nodes_by_name():
     import lslacq
 

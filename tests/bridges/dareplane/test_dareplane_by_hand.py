@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import DpClient
 
 
@@ -31,6 +32,7 @@ def test_the_syntax_hint_spells_the_pipe_the_client_must_send(serve):
     assert b'send START<pipe>{"key": value}' in line and b"|" not in line and b"/{" not in line
 
 
+@pytest.mark.slow
 def test_up_answers_dareplanes_bare_1(serve, peer):
     """UP answers b"1" with no newline, as dareplane-utils' server does (control rooms compare the reply to
     b"1"); only ERROR lines end with one."""
