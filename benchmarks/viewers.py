@@ -1,4 +1,4 @@
-"""QOscilloscope frame cost vs bare pyqtgraph, same run (offscreen).
+"""QOscilloscope frame cost vs bare pyqtgraph, same run (offscreen, or real windows under Xvfb with --xvfb).
 
 For each case (channels x rate, 10 s window, min_max decimation, scroll mode:
 the costlier one) the viewer ingests 10 ms of data (what its input thread does
@@ -21,7 +21,16 @@ in the same run:
 Targets (issue 13): a frame in under 16 ms (60 fps) with the viewer using
 under one core; ratio to bare pyqtgraph printed.
 
+``--xvfb`` (issue 25): full size (1600x1000), 64 ch @ 10 kHz (10 s window)
+and a 384 ch @ 30 kHz probe (2 s window), in real windows on an Xvfb server
+the script starts (Qt's xcb platform plugin): "render" is then a synchronous
+``repaint()`` of the plot's viewport (the paint and its transfer to the X server),
+for the viewer and for bare pyqtgraph alike. The viewer runs with its
+defaults (names gutter, time axis, scale bar, status line) except
+``channels_per_page`` = all channels, so both draw the same points.
+
 Usage: QT_QPA_PLATFORM=offscreen python benchmarks/viewers.py [--quick]
+       python benchmarks/viewers.py --xvfb [--quick]
 """
 
 from __future__ import annotations
@@ -32,8 +41,6 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import numpy as np
 
 CASES = [  # (label, channels, sample rate)
@@ -41,9 +48,31 @@ CASES = [  # (label, channels, sample rate)
     ("256 ch @ 1 kHz", 256, 1_000.0),
     ("1 ch @ 44.1 kHz", 1, 44_100.0),
 ]
+XVFB_CASES = [  # (label, channels, sample rate, window s)
+    ("64 ch @ 10 kHz", 64, 10_000.0, 10.0),
+    ("384 ch @ 30 kHz", 384, 30_000.0, 2.0),
+]
 WINDOW_S = 10.0
 CHUNK_S = 0.010
 SIZE = (1200, 800)
+XVFB_SIZE = (1600, 1000)
+
+
+def start_xvfb() -> str:
+    """Start an Xvfb server on a free display (stopped at exit); point Qt at it; return ':N'."""
+    import atexit
+    import subprocess
+
+    read, write = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "3400x1100x24", "-dpi", "96",
+                             "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    atexit.register(lambda: (proc.terminate(), proc.wait(10)))
+    os.environ.update(DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb")
+    return f":{number}"
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -55,8 +84,12 @@ def _stacking(nch: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full(nch, 0.15, dtype=np.float32), np.arange(nch, dtype=np.float32)[::-1].copy()
 
 
-def bench_case(app, nch: int, rate: float, frames: int) -> dict:
-    """Interleave our frames and bare pyqtgraph frames (same points, same geometry) so machine load hits both."""
+def bench_case(app, nch: int, rate: float, frames: int, window_s: float = WINDOW_S, size=SIZE,
+               real_window: bool = False) -> dict:
+    """Interleave our frames and bare pyqtgraph frames (same points, same geometry) so machine load hits both.
+
+    ``real_window``: render = a synchronous ``repaint()`` of the shown window (xcb), else an offscreen ``grab()``.
+    """
     import pyqtgraph as pg
 
     from lslacq.core.stream import OutputStream
@@ -69,18 +102,18 @@ def bench_case(app, nch: int, rate: float, frames: int) -> dict:
     viewer.input.connect(out)
     viewer.initialize()
     gains, offsets = _stacking(nch)
-    viewer.params.update(xsize=WINDOW_S, decimation_method="min_max", mode="scroll", show_status=True,
-                         ylim_min=-1.0, ylim_max=float(nch))
+    viewer.params.update(xsize=window_s, decimation_method="min_max", mode="scroll", show_status=True,
+                         ylim_min=-1.0, ylim_max=float(nch), channels_per_page=nch)
     for c in range(nch):
         viewer.by_channel_params[c, "gain"] = float(gains[c])
         viewer.by_channel_params[c, "offset"] = float(offsets[c])
-    viewer.resize(*SIZE)
+    viewer.resize(*size)
     viewer.show()
     app.processEvents()
     viewer.estimate_decimate()  # auto_decimate for this width (done by a timer after a resize)
     rng = np.random.default_rng(0)
     chunk = int(round(rate * CHUNK_S))
-    window = int(rate * WINDOW_S)
+    window = int(rate * window_s)
     index = 0
     block = rng.standard_normal((window, nch)).astype("float32")
     for i in range(0, window, 10 * chunk):  # a full window on screen first
@@ -94,7 +127,7 @@ def bench_case(app, nch: int, rate: float, frames: int) -> dict:
     decimate = viewer._scope.decimate
 
     bare = pg.PlotWidget()
-    bare.resize(*SIZE)
+    bare.resize(*size)
     bare.setBackground("k")
     bare.plotItem.hideAxis("left")
     bare.plotItem.hideAxis("bottom")
@@ -106,8 +139,22 @@ def bench_case(app, nch: int, rate: float, frames: int) -> dict:
     bare.setXRange(x[0], 0, padding=0)
     bare.setYRange(-1.0, float(nch), padding=0)
     shown = np.ascontiguousarray((points * gains + offsets).T)
+    if real_window:  # side by side: a window hidden behind another is not exposed, and Qt does not paint it
+        viewer.move(0, 0)
+        bare.move(size[0] + 50, 0)
     bare.show()
     app.processEvents()
+    if real_window:
+        deadline = time.monotonic() + 10
+        while not all(w.windowHandle() is not None and w.windowHandle().isExposed() for w in (viewer, bare)):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the benchmark windows were not exposed on the X server within 10 s")
+            app.processEvents()
+            time.sleep(0.01)
+    # a real window: repaint its plot now (the QGraphicsView's viewport: repaint() of the window itself does
+    # not reach it) - the scene painted into the backing store and flushed to the X server
+    render_ours = viewer.graphicsview.viewport().repaint if real_window else viewer.grab
+    render_bare = bare.viewport().repaint if real_window else bare.grab
 
     data = rng.standard_normal((chunk, nch)).astype("float32")
     ingest, update, render, total, cpu, baseline = [], [], [], [], [], []
@@ -118,12 +165,14 @@ def bench_case(app, nch: int, rate: float, frames: int) -> dict:
         t1 = time.perf_counter()
         viewer.refresh()
         t2 = time.perf_counter()
-        viewer.grab()
+        render_ours()
         t3, c3 = time.perf_counter(), time.process_time()
         for c, curve in enumerate(curves):
             curve.setData(x, shown[c])
-        bare.grab()
+        render_bare()
         t4 = time.perf_counter()
+        if real_window:
+            app.processEvents()  # what the event loop does between frames (input, X replies)
         ingest.append(t1 - t0)
         update.append(t2 - t1)
         render.append(t3 - t2)
@@ -139,8 +188,8 @@ def bench_case(app, nch: int, rate: float, frames: int) -> dict:
             "decimate": decimate, "dense": dense}
 
 
-def bench_pyacq_decimation(nch: int, rate: float, decimate: int, frames: int) -> float:
-    window = int(rate * WINDOW_S)
+def bench_pyacq_decimation(nch: int, rate: float, decimate: int, frames: int, window_s: float = WINDOW_S) -> float:
+    window = int(rate * window_s)
     window -= window % (2 * decimate)
     full = np.random.default_rng(0).standard_normal((nch, window)).astype("float32")
     times = []
@@ -157,8 +206,13 @@ def bench_pyacq_decimation(nch: int, rate: float, decimate: int, frames: int) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (CI smoke run)")
+    parser.add_argument("--xvfb", action="store_true",
+                        help="real windows on an Xvfb server, 1600x1000, 64 ch @ 10 kHz and 384 ch @ 30 kHz")
     args = parser.parse_args()
     frames = 10 if args.quick else 60
+    if args.xvfb:
+        return main_xvfb(frames)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from lslacq.viewers._qt import QT_LIB, mkQApp
 
@@ -181,6 +235,32 @@ def main() -> int:
               f"{bare:>10.2f} {frame / bare:>6.2f} {pyacq:>20.2f}", flush=True)
     print("ratio = our frame (ingest + update + render) / bare pyqtgraph drawing the same points (setData + grab); "
           "core@60fps = CPU time of a frame / 16.7 ms (the share of one core a 60 fps refresh needs)")
+    return 0
+
+
+def main_xvfb(frames: int) -> int:
+    """The full-size cases in real xcb windows on Xvfb."""
+    display = start_xvfb()
+    from lslacq.viewers._qt import QT_LIB, mkQApp
+
+    app = mkQApp()
+    print(f"QOscilloscope in real windows (xcb on Xvfb {display}, platform {app.platformName()}), "
+          f"{XVFB_SIZE[0]}x{XVFB_SIZE[1]}, min_max, scroll, {CHUNK_S * 1e3:g} ms chunks ({QT_LIB}), "
+          f"median of {frames} frames; render = repaint() of the plot's viewport")
+    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    header = (f"{'case':<16} {'window':>6} {'points/ch':>9} {'drawn as':>8} {'ingest ms':>9} {'update ms':>9} "
+              f"{'render ms':>9} {'frame ms':>8} {'fps max':>7} {'core@60fps':>10} {'bare pg ms':>10} {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    for label, nch, rate, window_s in XVFB_CASES:
+        ours = bench_case(app, nch, rate, frames, window_s=window_s, size=XVFB_SIZE, real_window=True)
+        frame, bare = ours["frame"], ours["bare"]
+        print(f"{label:<16} {window_s:>5g}s {ours['points']:>9d} {'image' if ours['dense'] else 'curves':>8} "
+              f"{ours['ingest']:>9.2f} {ours['update']:>9.2f} {ours['render']:>9.2f} {frame:>8.2f} "
+              f"{1000 / frame:>7.0f} {ours['cpu'] / (1000 / 60):>10.2f} {bare:>10.2f} {frame / bare:>6.2f}",
+              flush=True)
+    print("frame = ingest 10 ms of data + refresh() + repaint(); bare = setData of the same points on one "
+          "PlotCurveItem per channel + repaint(), interleaved in the same run")
     return 0
 
 
