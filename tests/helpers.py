@@ -31,13 +31,13 @@ def loopback_alias_usable(ip: str) -> bool:
         sock.close()
 
 
-def start_host(ip: str, env: dict | None = None):
-    """Start ``lslacq host tcp://IP:*`` in a subprocess; return ``(process, address it serves at)``."""
+def start_host(ip: str, env: dict | None = None, extra: tuple = ()):
+    """Start ``lslacq host tcp://IP:*`` (plus ``extra`` options) in a subprocess; return ``(process, address)``."""
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", f"tcp://{ip}:*", "--name", f"host-{ip}"],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", f"tcp://{ip}:*", "--name", f"host-{ip}",
+                             *extra], stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     assert "serving at" in line, line
     return proc, line.split("serving at ")[1].split()[0]
