@@ -147,7 +147,7 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
 def test_host_closes_nodegroups_of_a_dead_manager():
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
-    host_proc, addr = _start_host("127.0.0.2", env)
+    host_proc, addr = _start_host("127.0.0.2", env, extra=("--orphan-timeout", "2"))
     man = create_manager("rpc", auto_close_at_exit=False)
     try:
         host = man.add_host(addr)
