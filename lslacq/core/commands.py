@@ -28,8 +28,12 @@ def add_host_parser(subparsers) -> None:
                         help="directory of .key files of the managers/clients allowed to connect")
     parser.add_argument("--nodegroup-address", default=None,
                         help="address template for nodegroup servers (default: tcp://<host IP>:*)")
-    parser.add_argument("--manager-timeout", type=float, default=5.0,
-                        help="close a manager's nodegroups when it has not answered pings for this long (s)")
+    parser.add_argument("--orphan-timeout", type=float, default=None, metavar="SECONDS",
+                        help="close (cleanly: recorders close their files) the nodegroups of a manager that has "
+                             "not answered this host's pings for this long; default 30 s, so a network blip of "
+                             "20 s leaves the acquisition running")
+    parser.add_argument("--manager-timeout", type=float, default=None, dest="manager_timeout",
+                        help=argparse.SUPPRESS)  # old name of --orphan-timeout
     parser.set_defaults(func=run_host)
 
 
@@ -52,8 +56,15 @@ def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> 
         print(f"lslacq host: cannot serve at {args.address}: {exc}{hint}", file=sys.stderr)
         return 2
     nodegroup_address = args.nodegroup_address or f"tcp://{ip}:*"
-    host = Host(name, poll_procs=True, address=nodegroup_address,
-                manager_timeout=getattr(args, "manager_timeout", 5.0))
+    orphan_timeout = getattr(args, "orphan_timeout", None)
+    if orphan_timeout is None:
+        orphan_timeout = getattr(args, "manager_timeout", None)
+    try:
+        host = Host(name, poll_procs=True, address=nodegroup_address, orphan_timeout=orphan_timeout)
+    except ValueError as exc:
+        server.close()
+        print(f"lslacq host: {exc} (--orphan-timeout)", file=sys.stderr)
+        return 2
     server["host"] = host
 
     def stop(signum, frame):
@@ -65,6 +76,8 @@ def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> 
         signal.signal(signal.SIGTERM, stop)
     print(f"lslacq host {name} serving at {server.address}"
           + (f" (CurveZMQ public key {server.public_key})" if server.public_key else ""), flush=True)
+    logger.info("host %s: orphan_timeout %g s (nodegroups of a manager silent that long are closed)", name,
+                host.orphan_timeout)
     if ready is not None:
         ready.set()
     try:

@@ -11,9 +11,13 @@ from .rpc import ObjectProxy, RPCClient
 from .rpc.server import RPCServer
 from .rpc.spawner import ProcessSpawner
 
-__all__ = ["Host", "HostProcess"]
+__all__ = ["DEFAULT_ORPHAN_TIMEOUT", "Host", "HostProcess"]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_ORPHAN_TIMEOUT = 30.0  # s a manager may be unreachable before its nodegroups close (survives a 20 s blip)
+PING_EVERY = 1.0  # s between the host's pings of each remote manager
+PING_TIMEOUT = 3.0  # s after which an unanswered ping is given up (its connection may have been replaced)
 
 
 class _Group:
@@ -68,14 +72,32 @@ class Host:
         ``'tcp://127.0.0.1:*'``; a host serving other machines passes its IP).
     poll_interval : float
         Seconds between checks.
+    orphan_timeout : float
+        With ``poll_procs``: seconds a remote manager may stay silent (no
+        answer to the host's pings, every second) before the host closes
+        its nodegroups (:data:`DEFAULT_ORPHAN_TIMEOUT`, 30 s: a network
+        blip of 20 s leaves the acquisition running). They are closed
+        cleanly (nodes stopped and closed, so recorders close their files),
+        killed only if that takes longer than ``close_timeout``.
+    close_timeout : float
+        Seconds an orphaned nodegroup has to close its nodes.
+    manager_timeout : float, optional
+        Old name of ``orphan_timeout``.
     """
 
     def __init__(self, name: str, poll_procs: bool = False, address: str = "tcp://127.0.0.1:*",
-                 poll_interval: float = 0.2, manager_timeout: float = 5.0):
+                 poll_interval: float = 0.2, orphan_timeout: float | None = None, close_timeout: float = 15.0,
+                 manager_timeout: float | None = None):
+        if orphan_timeout is None:
+            orphan_timeout = DEFAULT_ORPHAN_TIMEOUT if manager_timeout is None else manager_timeout
+        if isinstance(orphan_timeout, bool) or not isinstance(orphan_timeout, (int, float)) or orphan_timeout <= 0:
+            raise ValueError(f"Host {name}: orphan_timeout must be a number of seconds > 0, got {orphan_timeout!r} "
+                             f"(default {DEFAULT_ORPHAN_TIMEOUT:g})")
         self.name = name
         self.address = address
         self.poll_interval = poll_interval
-        self.manager_timeout = manager_timeout
+        self.orphan_timeout = float(orphan_timeout)
+        self.close_timeout = float(close_timeout)
         self._groups: dict[str, _Group] = {}
         self._counter = 0
         self._starting: set[str] = set()
@@ -93,7 +115,7 @@ class Host:
 
     @staticmethod
     def spawn(name: str, poll_procs: bool = True, nodegroup_address: str | None = None,
-              **kwds) -> tuple[HostProcess, ObjectProxy]:
+              orphan_timeout: float | None = None, **kwds) -> tuple[HostProcess, ObjectProxy]:
         """Start a Host server in a new process (pyacq's ``Host.spawn``).
 
         The host is published in its process's server as ``'host'``, so a
@@ -108,6 +130,8 @@ class Host:
         nodegroup_address : str, optional
             Address template the nodegroup servers bind (default: the host
             server's ``address``).
+        orphan_timeout : float, optional
+            See :class:`Host` (default :data:`DEFAULT_ORPHAN_TIMEOUT`).
         **kwds
             Passed to :class:`~lslacq.core.rpc.ProcessSpawner` (``address``,
             ``log_addr``, ``log_level``, ``qt``...).
@@ -130,7 +154,8 @@ class Host:
         proc = HostProcess(name=name, **kwds)
         try:
             address = nodegroup_address or kwds.get("address", "tcp://127.0.0.1:*")
-            host = proc.client._import("lslacq.core.host").Host(name, poll_procs=poll_procs, address=address)
+            host = proc.client._import("lslacq.core.host").Host(name, poll_procs=poll_procs, address=address,
+                                                                   orphan_timeout=orphan_timeout)
             proc.client["host"] = host
         except BaseException:
             proc.kill()
@@ -272,35 +297,80 @@ class Host:
                     logger.exception("host %s: cannot report the death of nodegroup %s", self.name, group.name)
         return [g.name for g, _ in dead]
 
+    @property
+    def manager_timeout(self) -> float:
+        """Old name of :attr:`orphan_timeout`."""
+        return self.orphan_timeout
+
+    @manager_timeout.setter
+    def manager_timeout(self, value: float) -> None:
+        self.orphan_timeout = float(value)
+
     def _check_managers(self, last_seen: dict) -> None:
-        """Close the nodegroups of remote managers that stopped answering (their process died)."""
+        """Close, cleanly, the nodegroups of remote managers silent for longer than :attr:`orphan_timeout`.
+
+        Each remote manager is pinged every :data:`PING_EVERY` seconds; a
+        ping unanswered after :data:`PING_TIMEOUT` is given up and sent again
+        (a partition may have replaced the connection it travelled on). The
+        first silence is logged once (a warning), the return once (info).
+        """
         with self._lock:
             managers = {}
             for group in self._groups.values():
                 if isinstance(group.manager, ObjectProxy):
                     managers[group.manager._rpc_addr] = group.manager
         now = time.monotonic()
+        every = min(PING_EVERY, self.orphan_timeout / 4)  # a short orphan_timeout (tests) is sampled finer
+        give_up = min(PING_TIMEOUT, max(self.orphan_timeout / 2, every))
+        for addr in [a for a in last_seen if a not in managers]:
+            del last_seen[addr]
         for addr, manager in managers.items():
-            state = last_seen.setdefault(addr, {"seen": now, "future": None})
+            state = last_seen.setdefault(addr, {"seen": now, "future": None, "sent": 0.0, "silent": False})
             future = state["future"]
             if future is not None and future.done():
                 try:
                     future.result(0)
                     state["seen"] = now
+                    if state["silent"]:
+                        logger.info("host %s: manager %s answers again; its nodegroups kept running", self.name,
+                                    addr)
+                        state["silent"] = False
                 except Exception:
                     pass
-                future = None
-            if future is None:
+                future = state["future"] = None
+            elif future is not None and now - state["sent"] > give_up:
+                future.cancel()
+                future = state["future"] = None
+            if future is None and now - state["sent"] >= every:
+                state["sent"] = now
                 try:
-                    future = RPCClient.get_client(addr, manager._server_key).ping(sync="async")
+                    state["future"] = RPCClient.get_client(addr, manager._server_key).ping(sync="async")
                 except Exception:
-                    future = None
-                state["future"] = future
-            if now - state["seen"] > self.manager_timeout:
-                logger.error("host %s: manager %s stopped answering for %.0f s; closing its nodegroups",
-                             self.name, addr, now - state["seen"])
-                self.close_all_nodegroups(force=True, manager=manager)
+                    state["future"] = None
+            silence = now - state["seen"]
+            if silence > give_up + every and not state["silent"]:
+                state["silent"] = True
+                logger.warning("host %s: manager %s has not answered for %.0f s (network down?); its nodegroups "
+                               "keep running and are closed if it stays silent for %g s (orphan_timeout)",
+                               self.name, addr, silence, self.orphan_timeout)
+            if silence > self.orphan_timeout:
+                logger.error("host %s: manager %s stopped answering for %.0f s (orphan_timeout %g s); closing its "
+                             "nodegroups", self.name, addr, silence, self.orphan_timeout)
+                self._close_orphans(manager)
                 last_seen.pop(addr, None)
+
+    def _close_orphans(self, manager) -> None:
+        """Close a silent manager's nodegroups: nodes first (recorders close their files), kill if stuck."""
+        with self._lock:
+            names = [n for n, g in self._groups.items() if g.manager == manager]
+        for name in names:
+            try:
+                self.close_nodegroup(name, force=False, timeout=self.close_timeout)
+            except Exception:
+                logger.exception("host %s: closing orphaned nodegroup %s failed", self.name, name)
+                group = self._groups.pop(name, None)
+                if group is not None:
+                    group.spawner.kill()
 
     def _poll_loop(self) -> None:
         last_seen: dict = {}

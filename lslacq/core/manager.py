@@ -62,7 +62,7 @@ class Manager:
         return f"<Manager with {len(self.hosts)} host(s), {len(self._nodegroups)} nodegroup(s)>"
 
     # -- hosts -------------------------------------------------------------
-    def get_host(self, addr: str, server_key: str | None = None):
+    def get_host(self, addr: str, server_key: str | None = None, timeout: float = 5.0):
         """Connect to the Host server at ``addr`` (``lslacq host ADDR``) and return a proxy to its Host.
 
         Parameters
@@ -70,14 +70,35 @@ class Manager:
         addr : str
             The host server's address, e.g. ``'tcp://10.0.0.53:8000'``.
         server_key : str, optional
-            The host server's CurveZMQ public key (for non-loopback hosts).
+            The host server's CurveZMQ public key (for non-loopback hosts):
+            the key ``lslacq host`` prints.
+        timeout : float
+            Seconds to wait for the host to answer.
+
+        Raises
+        ------
+        TimeoutError
+            No host answers at ``addr`` (the message names it and how to start one).
+        ConnectionError
+            The host refused this manager's CurveZMQ handshake (wrong server
+            key, or this manager's key is not in the host's authorized keys).
+        ValueError
+            ``server_key`` is not a CurveZMQ public key.
         """
         with self._lock:
             if addr in self.hosts:
                 return self.hosts[addr]
+        if server_key is not None:
+            from .rpc import security
+
+            security.check_server_key(server_key, addr)
         client = RPCClient.get_client(addr, server_key=server_key)
-        client.ensure_connection(timeout=10)
-        host = client["host"]
+        try:
+            client.ensure_connection(timeout=timeout)
+            host = client["host"]
+        except (TimeoutError, ConnectionError, RuntimeError) as exc:
+            RPCClient.close_client(addr)  # the next attempt starts afresh
+            raise _host_error(addr, server_key, timeout, exc) from None
         with self._lock:
             self.hosts[addr] = host
         logger.info("manager: connected to host %s", addr)
@@ -172,19 +193,28 @@ class Manager:
 
         Running nodegroups are asked in parallel (:meth:`NodeGroup.health`:
         pid, uptime, CPU %, memory, threads, node states); others report their
-        state and exit code; one that does not answer within ``timeout`` is
-        reported as ``'unresponsive'``.
+        state and exit code. Entries of nodegroups that were running have
+        ``host`` (the host's address, or ``'default'``). A nodegroup whose connection is down (its machine is
+        unreachable: a network partition, a cable out) is reported at once as
+        ``'unreachable'`` once the RPC heartbeat noticed (within about 3 s);
+        one that does not answer within ``timeout`` as ``'unresponsive'``. A
+        nodegroup is ``'running'`` again as soon as it answers again.
         """
+        from .rpc.client import ServerGoneError
+
         with self._lock:
             infos = list(self._nodegroups.values())
         pending = {}
         result = {}
+        hosts = {info["name"]: info["host"] for info in infos}
         for info in infos:
             if info["state"] != "running":
                 result[info["name"]] = {"state": info["state"], "exit_code": info["exit_code"]}
                 continue
             try:
                 pending[info["name"]] = info["nodegroup"].health(_sync="async")
+            except ServerGoneError as exc:
+                result[info["name"]] = {"state": "unreachable", "error": str(exc)}
             except Exception as exc:
                 result[info["name"]] = {"state": "unresponsive", "error": str(exc)}
         deadline = time.monotonic() + timeout
@@ -193,8 +223,44 @@ class Manager:
                 health = future.result(max(0.0, deadline - time.monotonic()))
                 health["state"] = "running"
                 result[name] = health
+            except ServerGoneError as exc:
+                result[name] = {"state": "unreachable", "error": str(exc)}
             except Exception as exc:
+                if not future.done():
+                    future.cancel()  # its reply, if it ever comes, is dropped
                 result[name] = {"state": "unresponsive", "error": str(exc)}
+        for name, entry in result.items():
+            if entry["state"] in ("running", "unreachable", "unresponsive"):
+                entry.setdefault("host", hosts.get(name))
+        return result
+
+    def host_health(self, timeout: float = 3.0) -> dict:
+        """Return ``{host address: {'state': 'reachable' | 'unreachable', 'rtt', 'error'}}`` for every host added.
+
+        Each host is pinged in parallel; ``rtt`` is the round trip in seconds.
+        A host behind a network partition is ``'unreachable'`` (at once when
+        the RPC heartbeat already saw the connection drop, otherwise after
+        ``timeout``); it is ``'reachable'`` again as soon as it answers.
+        """
+        with self._lock:
+            hosts = dict(self.hosts)
+        pending = {}
+        result = {}
+        for addr, host in hosts.items():
+            try:
+                client = RPCClient.get_client(addr, host._server_key)
+                pending[addr] = (time.monotonic(), client.ping(sync="async"))
+            except Exception as exc:
+                result[addr] = {"state": "unreachable", "rtt": None, "error": str(exc)}
+        deadline = time.monotonic() + timeout
+        for addr, (started, future) in pending.items():
+            try:
+                future.result(max(0.0, deadline - time.monotonic()))
+                result[addr] = {"state": "reachable", "rtt": time.monotonic() - started, "error": None}
+            except Exception as exc:
+                if not future.done():
+                    future.cancel()
+                result[addr] = {"state": "unreachable", "rtt": None, "error": str(exc)}
         return result
 
     def _nodegroup_died(self, name: str, host_name: str, exit_code) -> None:
@@ -277,6 +343,13 @@ class Manager:
 
 class ManagerProxy(ObjectProxy):
     """Proxy to a Manager running in its own process; ``close()`` also ends that process."""
+
+    def get_host(self, addr: str, server_key: str | None = None, timeout: float = 5.0, **kwds):
+        """:meth:`Manager.get_host` in the manager process (waits ``timeout`` for the host, then says why)."""
+        kwds.setdefault("_timeout", timeout + 10.0)
+        return ObjectProxy.__getattr__(self, "get_host")(addr, server_key=server_key, timeout=timeout, **kwds)
+
+    add_host = get_host
 
     def close(self, timeout: float = 30.0) -> None:
         """Close every nodegroup, the manager process and the log server started with it."""
@@ -380,6 +453,32 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
     if not auto_close_at_exit:
         state["atexit"] = _noop
     return proxy
+
+
+def _host_error(addr: str, server_key, timeout: float, exc: BaseException) -> Exception:
+    """The error of a failed :meth:`Manager.get_host`: what did not answer, and what to do."""
+    if "refused the CurveZMQ handshake" in str(exc):
+        return ConnectionError(
+            f"the host at {addr} refused this manager's CurveZMQ handshake with server key {server_key}: check that "
+            "this is the public key `lslacq host` printed, and that the manager's public key is in the host's "
+            "--authorized-keys directory")
+    key_hint = ""
+    if server_key is not None:
+        key_hint = (f" If a host runs there, check that server key {server_key} is the public key it printed and "
+                    "that this manager's public key is in its --authorized-keys directory (a wrong key looks like "
+                    "silence).")
+    elif not _is_loopback(addr):
+        key_hint = (" A host on another machine needs CurveZMQ keys: pass server_key=<the public key it "
+                    "printed>.")
+    return TimeoutError(
+        f"no lslacq host answers at {addr} (waited {timeout:g} s): start one on that machine with "
+        f"`lslacq host {addr}`, or check the address and the network.{key_hint} ({exc})")
+
+
+def _is_loopback(addr: str) -> bool:
+    from .rpc import security
+
+    return security.is_loopback_address(addr)
 
 
 def _noop() -> None:

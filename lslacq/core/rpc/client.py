@@ -45,6 +45,14 @@ _MP_KWARGS_KEY = msgpack.packb("kwargs")
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
+# ZMTP heartbeats: a connection whose peer sent nothing (not even a PONG) for HEARTBEAT_TIMEOUT is dropped, so
+# a server behind a network partition (no RST, no FIN: TCP alone would wait for minutes) is known to be gone
+# within a few seconds and calls fail fast with ServerGoneError instead of waiting for their whole timeout.
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 3000
+# each TCP connect attempt gives up after this long, so a reconnection after a partition is not delayed by the
+# kernel's SYN back-off (1, 3, 7, 15 s...)
+CONNECT_TIMEOUT_MS = 2000
 
 
 class ServerGoneError(RemoteCallError, TimeoutError):
@@ -117,6 +125,9 @@ class RPCClient:
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.SNDHWM, 0)
         sock.setsockopt(zmq.RCVTIMEO, _CHECK_MS)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
         self._rcvtimeo = _CHECK_MS
         try:
             security.configure_client_socket(sock, address, server_key, secret_key)
@@ -250,7 +261,7 @@ class RPCClient:
             if self._link_down:
                 raise _server_gone_error(
                     f"RPC server {self.address} is unreachable: the connection dropped and has not come back "
-                    "(its process probably died)")
+                    "(its process died, or the network between us is down)")
         if self._pending:
             self._flush_deletes()
         if sync == "off":
@@ -594,7 +605,7 @@ class RPCClient:
         if not (self._link_down and self._futures):
             return
         problem = (f"lost the connection to RPC server {self.address} while waiting for a reply "
-                   "(the server's process probably died)")
+                   "(the server's process died, or the network between us is down)")
         if self._liveness is not None:  # a spawned process: report its exit code if it died
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline:

@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 import zmq
 import zmq.auth
+import zmq.utils.z85
 
-__all__ = ["is_loopback_address", "set_default_keys", "get_default_keys", "load_key_pair", "load_public_keys",
+__all__ = ["check_server_key", "is_loopback_address", "set_default_keys", "get_default_keys", "load_key_pair", "load_public_keys",
            "create_keys", "configure_client_socket", "configure_server_socket"]
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,36 @@ def get_default_keys() -> dict:
 
 
 # -- client side -----------------------------------------------------------
+def check_server_key(server_key, address: str) -> bytes:
+    """Return ``server_key`` as z85 bytes; raise ValueError naming the server if it is not a CurveZMQ public key.
+
+    Accepted: the 40-character z85 public key ``lslacq host`` prints (str or
+    bytes), or the path of a ``.key`` file written by ``lslacq keygen``.
+    """
+    if isinstance(server_key, (str, os.PathLike)) and str(server_key) and Path(server_key).is_file():
+        try:
+            public, _ = zmq.auth.load_certificate(os.fspath(server_key))
+        except Exception as exc:
+            raise ValueError(f"server key file {os.fspath(server_key)!r} for {address} is not a CurveZMQ key file "
+                             f"({exc}); pass the .key file written by `lslacq keygen`") from None
+        return public
+    try:
+        key = _to_bytes(server_key)
+    except (TypeError, ValueError, UnicodeError):
+        key = None
+    if key is None or len(key) != 40:
+        raise ValueError(
+            f"server_key={server_key!r:.60} for {address} is not a CurveZMQ public key: give the 40-character "
+            "key printed by `lslacq host` (\"CurveZMQ public key ...\"), a .key file, or server_key=None for a "
+            "server without CurveZMQ (loopback only)")
+    try:
+        zmq.utils.z85.decode(key)
+    except Exception:
+        raise ValueError(f"server_key={server_key!r:.60} for {address} is not valid z85 (the alphabet of the key "
+                         "printed by `lslacq host`); copy the whole key") from None
+    return key
+
+
 def configure_client_socket(sock: zmq.Socket, address: str, server_key=None, secret_key=None) -> None:
     """Enable CurveZMQ on a client socket when the server has a public key."""
     if server_key is None:
@@ -138,8 +169,9 @@ def configure_client_socket(sock: zmq.Socket, address: str, server_key=None, sec
             "create one with `lslacq keygen` and pass it (secret_key=... or "
             "lslacq.core.rpc.security.set_default_keys(secret_key=...))"
         )
+    server_key = check_server_key(server_key, address)
     public, secret = load_key_pair(secret_key)
-    sock.curve_serverkey = _to_bytes(server_key)
+    sock.curve_serverkey = server_key
     sock.curve_publickey = public
     sock.curve_secretkey = secret
 
