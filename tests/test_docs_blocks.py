@@ -116,8 +116,10 @@ def shell_commands() -> list[tuple[str, int, str]]:
             text = re.sub(r"\s+#.*$", "", text).strip()
             if re.match(r"^lslacq [\w-]+:", text):
                 continue  # output a command printed ("lslacq demo: published ...")
-            if re.match(r"^(lslacq|python -m lslacq_dareplane|python benchmarks/)\b", text):
-                found.append((str(path.relative_to(ROOT)), number, text))
+            for part in text.split("&&"):  # pip install -e ".[lsl]" && lslacq demo --duration 10
+                part = part.strip()
+                if re.match(r"^(lslacq|python -m lslacq_dareplane|python benchmarks/)\b", part):
+                    found.append((str(path.relative_to(ROOT)), number, part))
     return found
 
 
