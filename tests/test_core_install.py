@@ -48,6 +48,10 @@ def test_core_only_install_runs_help_quietly_and_names_the_extra_the_demo_needs(
     assert bridge.returncode == 1 and bridge.stderr.count("pip install 'lslacq[lsl]'") == 1
     types = run(core_venv, "check", "--types")
     assert types.returncode == 0 and types.stderr == "" and "NumpyDeviceBuffer" in types.stdout
+    check = run(core_venv, "check", str(ROOT / "examples" / "graphs" / "demo.toml"))
+    assert check.returncode == 2
+    assert f"demo.toml:20: node 'eeg_outlet': LslOutlet needs pylsl, from the 'lsl' extra: " \
+           "pip install 'lslacq[lsl]'" in check.stderr and "Traceback" not in check.stderr
     graph_demo = run(core_venv, "graph-demo", "--duration", "1", "--channels", "2", timeout=120)
     assert graph_demo.returncode == 0, graph_demo.stderr  # the core works on its own
     assert "lost 0 samples" in graph_demo.stdout

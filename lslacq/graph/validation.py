@@ -70,6 +70,14 @@ def node_type(spec: GraphSpec, node: NodeSpec) -> type:
     """The node's class, or a GraphError with the closest known type names."""
     try:
         return registry.get_node_type(node.type)
+    except ImportError as exc:  # a plugin type whose extra is not installed
+        from .._extras import install_message
+
+        message = install_message(node.type, exc)
+        if message is None:
+            raise
+        line = node.source.line_of(r"^\s*type\s*=", after=(node.line or 1) - 1) if node.source else None
+        raise spec.error(f"node {node.name!r}: {message}", node, line) from None
     except KeyError:
         known = registry.list_node_types()
         close = difflib.get_close_matches(node.type, known, n=3)
