@@ -49,7 +49,7 @@ class Arg:
     none : bool, optional
         Whether None is accepted; by default, when the signature's default is None.
     doc : str
-        What the argument is (shown in error messages and ``lslacq check --types``).
+        What the argument is (shown in its error messages).
     """
 
     type: type | tuple[type, ...] | None = None
