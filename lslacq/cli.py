@@ -5,13 +5,13 @@ names a callable ``add_parser(subparsers)`` that adds one sub-command whose
 parser sets ``func`` (called with the parsed arguments, returning an exit
 code). Bridges add their commands the same way, so the core never imports them.
 
-Exit status of every sub-command (docs/index.md, "Exit status"):
+Exit status of every sub-command (docs/index.md, "The lslacq command"):
 
 - 0: done, or stopped by Ctrl-C / SIGTERM while running (the normal way to stop
   ``demo``, ``run``, ``bridge``, ``view``...);
 - 1: failed (the reason on one stderr line; ``-v`` adds the traceback, remote ones included),
   or a package of an extra is missing (the line names the ``pip install`` to run);
-- 2: bad command line or invalid input file (``lslacq check``);
+- 2: bad command line, invalid graph file (``lslacq check``) or a graph that cannot be built;
 - 130: interrupted by Ctrl-C before it got going (while starting, or a one-shot command);
 - 141: its output was closed early (``lslacq lsl list --json | head -3``), as for any Unix tool.
 """
@@ -30,7 +30,8 @@ from importlib.metadata import entry_points
 
 from ._extras import install_message
 
-__all__ = ["main", "build_parser", "plain_text", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
+__all__ = ["main", "build_parser", "plain_text", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED",
+           "EXIT_BROKEN_PIPE"]
 
 COMMAND_GROUP = "lslacq.commands"
 

@@ -22,7 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["GraphError", "GraphErrors", "GraphSpec", "NodeSpec", "NodeGroupSpec", "Connection", "read_graph", "parse_override",
+__all__ = ["GraphError", "GraphErrors", "GraphSpec", "NodeSpec", "NodeGroupSpec", "Connection", "read_graph",
+           "parse_override",
            "MAIN_GROUP"]
 
 #: The nodegroup of nodes that name none: the process that runs the graph.
