@@ -11,6 +11,7 @@ _LAZY = {
     "load_graph": "lslacq.graph.graph",
     "Graph": "lslacq.graph.graph",
     "GraphError": "lslacq.graph.spec",
+    "GraphErrors": "lslacq.graph.spec",
     "GraphSpec": "lslacq.graph.spec",
     "read_graph": "lslacq.graph.spec",
     "validate": "lslacq.graph.validation",
