@@ -96,7 +96,7 @@ def _graph(n_probes: int, seconds: float, dirname: str) -> dict:
         cpu1 = [p.cpu_times() for p in procs]
         sent = [int(dev.counters()["samples_out"]) for dev in devs]
         deadline = time.monotonic() + 60
-        while rec.counters()["samples_in"] < min(sent) and time.monotonic() < deadline:
+        while rec.counters()["samples_written"] < sum(sent) and time.monotonic() < deadline:  # every stream
             time.sleep(0.1)
         rec.stop()
         lost = int(rec.counters()["lost_samples"])
@@ -111,7 +111,11 @@ def _graph(n_probes: int, seconds: float, dirname: str) -> dict:
         recorded += len(stream)
         start = stream.start_index
         positions = (np.arange(start, start + len(stream)) % BUFFER_SAMPLES)
-        identical &= bool(np.array_equal(stream.data, _buffer(k)[positions])) and len(stream) == sent[k]
+        same = bool(np.array_equal(stream.data, _buffer(k)[positions]))
+        if not same or len(stream) != sent[k]:
+            print(f"# probe{k}: {len(stream)} samples recorded from index {start}, {sent[k]} sent, data "
+                  f"{'equal' if same else 'DIFFERENT'}")
+        identical &= same and len(stream) == sent[k]
     return {"cores_dev": cores[0], "cores_rec": cores[1], "lost": lost, "identical": identical,
             "recorded": recorded, "sent": sum(sent)}
 
