@@ -36,9 +36,14 @@ def sources(n_ch: int, channel_names=None, protocol: str = "inproc"):
     return sig, ev
 
 
-def send_session(sig, ev, data, events, chunk: int = 50):
-    """Markers first (as a stimulus program announces them), then the signal chunk by chunk."""
+def send_session(sig, ev, data, events, epocher, chunk: int = 50):
+    """Markers first (as a stimulus program announces them), then, once ``epocher`` holds them (its inputs are
+    read by two threads), the signal chunk by chunk."""
+    from helpers import wait_until
+
     ev.send(events)
+    wait_until(lambda: len(epocher.engine.pending) + epocher.n_ignored >= len(events), timeout=20,
+               what="the markers in the Epocher")
     for k in range(0, len(data), chunk):
         sig.send(data[k:k + chunk])
 

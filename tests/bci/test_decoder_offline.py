@@ -54,7 +54,7 @@ def recorded(session, tmp_path_factory):
         xdf.initialize()
         for node in nodes:
             node.start()
-        send_session(sig, ev, data, events)
+        send_session(sig, ev, data, events, ep)
         n_complete = int(np.sum(events["index"] + round(TMAX * FS) < len(data)))
         wait_until(lambda: ep.n_epochs == n_complete, timeout=30, what="online epochs")
         online = ep.get_data(), ep.events
@@ -124,7 +124,7 @@ def _run_online(session, n_expected, **decoder_kw):
     try:
         dec.start()
         ep.start()
-        send_session(sig, ev, data, events)
+        send_session(sig, ev, data, events, ep)
         preds = recv_n(preds_in, n_expected)
         scores = recv_n(scores_in, n_expected)
         assert dec.error is None and ep.error is None
@@ -207,7 +207,7 @@ def test_model_errors_reach_the_node_failure_contract(session):
     try:
         dec.start()
         ep.start()
-        send_session(sig, ev, data[:2000], events[:3])
+        send_session(sig, ev, data[:2000], events[:3], ep)
         wait_until(lambda: dec.error is not None, timeout=20, what="decoder failure")
         assert "the model broke" in str(dec.error) and "predict_proba" in str(dec.error)
         assert failures and failures[0] is dec.error

@@ -76,7 +76,7 @@ def test_predictions_reach_a_pylsl_inlet_as_string_markers(fitted):
         inlet = pylsl.StreamInlet(found[0])
         inlet.open_stream(timeout=10.0)
         wait_until(outlet.have_consumers, timeout=10, what="the pylsl inlet connected")
-        send_session(sig, ev, data, events)
+        send_session(sig, ev, data, events, ep)
         markers, stamps = [], []
 
         def pull():
@@ -104,10 +104,12 @@ def test_last_prediction_in_a_dareplane_module_status(fitted):
     data, events, names = p300_session(8.0, seed=23)
     X, y, labels = _offline(data, events)
     sig, ev = sources(data.shape[1], names)
-    mod = GraphModule(lambda: list(_graph(sig, ev, fitted)), name="p300", port=0)
+    nodes = list(_graph(sig, ev, fitted))
+    ep = nodes[0]
+    mod = GraphModule(lambda: nodes, name="p300", port=0)
     try:
         mod.start()
-        send_session(sig, ev, data, events)
+        send_session(sig, ev, data, events, ep)
         status = wait_until(lambda: (s := json.loads(json.dumps(mod.status_dict(), default=str)))["nodes"]
                             ["decoder"]["counters"]["n_predicted"] == len(X) and s, timeout=20,
                             what="all predictions in STATUS")

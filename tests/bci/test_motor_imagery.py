@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bci_helpers import reader, recv_n, sources
+from helpers import wait_until
 from lslacq.bci import Decoder, Epocher
 from lslacq.core.stream.events import make_events
 
@@ -53,6 +54,7 @@ def test_motor_imagery_csp_lda_fit_after():
         dec.start()
         ep.start()
         ev.send(events)
+        wait_until(lambda: len(ep.engine.pending) == len(events), timeout=20, what="the markers in the Epocher")
         for k in range(0, len(data), 250):
             sig.send(data[k:k + 250])
         preds = recv_n(preds_in, 40)
