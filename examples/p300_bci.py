@@ -2,8 +2,9 @@
 
 The graph (both runs)::
 
-    SimulatedEEG --signals--> SosFilter(0.5-20 Hz) --signals--> Epocher --epochs/labels--> Decoder --predictions--> LslOutlet
-          \\--events (markers 'target' / 'nontarget')----------------^                                    (string markers)
+    SimulatedEEG --signals--> SosFilter(0.5-20 Hz) --signals--> Epocher --epochs, labels--> Decoder
+         \--events (markers 'target' / 'nontarget')--------------^                           |
+                                                                   LslOutlet (string markers) <-- predictions
 
 1. **Calibration**: a simulated oddball (``erp_classes``: targets evoke a P300,
    nontargets none; one target in three) runs for ``--calibration`` seconds; a

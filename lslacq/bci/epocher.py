@@ -13,7 +13,7 @@ from ..core.signal import Signal
 from ..core.stream import InputStream
 from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC, is_event_dtype
 from ..dsp._node import DspNode, as_time_channel, check_signal_input
-from .engine import EpochingEngine, _baseline_slice, check_event_id, epoch_times
+from .engine import EpochingEngine, check_event_id
 
 __all__ = ["Epocher"]
 
@@ -129,10 +129,17 @@ class Epocher(DspNode):
         self.event_id = check_event_id(event_id, self.name)
         if tmin > tmax:
             raise ValueError(f"{self.name}: tmin ({tmin} s) must be less than or equal to tmax ({tmax} s)")
-        if baseline is not None:
+        if baseline is not None:  # the form now; the times against the epoch once the rate is known
             baseline = tuple(baseline)
-            _baseline_slice(baseline, epoch_times(tmin, tmax, 1000.0)[2], 1000.0, self.name)  # the rate is not
-            # known yet: the exact check runs again at initialize; this catches malformed values now
+            if len(baseline) != 2:
+                raise ValueError(f"{self.name}: baseline={baseline!r} must have exactly two elements (a, b), e.g. "
+                                 "(None, 0)")
+            if baseline == (None, 0) and tmin == 0:
+                raise ValueError(f"{self.name}: baseline=(None, 0) with tmin=0 is a one-sample baseline; use "
+                                 "baseline=(0, 0) if this is desired (MNE's rule)")
+            a, b = baseline
+            if a is not None and b is not None and a > b:
+                raise ValueError(f"{self.name}: baseline min ({a}) must be less than baseline max ({b})")
         self.tmin, self.tmax, self.baseline, self.reject = float(tmin), float(tmax), baseline, reject
         self.picks = None if picks is None else list(picks)
         self.max_epochs = int(max_epochs)
