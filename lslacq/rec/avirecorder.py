@@ -17,7 +17,7 @@ from ..core.node import Node
 from ..core.stream import InputStream
 from ..core.tools import ThreadPollInput
 from ..errors import NodeStateError
-from .layout import ANNOTATIONS_FILE, VERSION_KEY, check_stream_name, write_json_atomic
+from .layout import ANNOTATIONS_FILE, VERSION_KEY, named_streams, write_json_atomic
 from .rawrecorder import _jsonable
 
 __all__ = ["AviRecorder", "pick_codec", "read_frame_sidecar"]
@@ -192,12 +192,7 @@ class AviRecorder(Node):
                    options: dict | None = None, flush_interval: float = 1.0) -> None:
         if dirname is None:
             raise ValueError(f"{self.name}: configure() needs dirname=..., the directory of the video files")
-        if isinstance(streams, Mapping):
-            named = [(check_stream_name(str(k)), v) for k, v in streams.items()]
-        else:
-            named = [(f"video{i}", s) for i, s in enumerate(streams)]
-        if not named:
-            raise ValueError(f"{self.name}: configure() needs streams=[...] (or {{name: stream}}): nothing to record")
+        named = named_streams(self.name, streams, "video")
         self.codec_name = codec_name or pick_codec()
         self.container = str(container).lstrip(".")
         self.dirname = Path(dirname)

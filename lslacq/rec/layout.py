@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["PROPERTIES_FILE", "ANNOTATIONS_FILE", "VERSION_KEY", "raw_path", "write_json_atomic", "read_json",
-           "check_stream_name"]
+           "check_stream_name", "named_streams", "connect_recorded"]
 
 PROPERTIES_FILE = "stream_properties.json"
 ANNOTATIONS_FILE = "annotations.json"
@@ -63,6 +63,33 @@ def check_stream_name(name: str) -> str:
         raise ValueError(f"invalid recorded stream name {name!r}: use a non-empty file name without '/', '\\' or "
                          f"':' (and not {VERSION_KEY!r})")
     return name
+
+
+def named_streams(owner: str, streams, prefix: str) -> list[tuple[str, Any]]:
+    """A recorder's ``streams`` argument as ``[(name, stream)]``: a mapping's keys (checked), or
+    ``prefix0, prefix1...`` for a sequence; ValueError naming ``owner`` when there is nothing to record."""
+    from collections.abc import Mapping
+
+    if isinstance(streams, Mapping):
+        named = [(check_stream_name(str(k)), v) for k, v in streams.items()]
+    else:
+        named = [(f"{prefix}{i}", s) for i, s in enumerate(streams)]
+    if not named:
+        raise ValueError(f"{owner}: configure() needs streams=[...] (or {{name: stream}}): nothing to record")
+    return named
+
+
+def connect_recorded(node, named: list, autoconnect: bool, max_buffered: float | None = None) -> dict:
+    """One InputStream of ``node`` per recorded stream (connected unless ``autoconnect`` is False)."""
+    from ..core.stream import InputStream
+
+    inputs = {}
+    for name, stream in named:
+        inp = InputStream(spec={}, node=node, name=name)
+        inputs[name] = inp
+        if autoconnect:
+            inp.connect(stream, **({} if max_buffered is None else {"max_buffered": max_buffered}))
+    return inputs
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:

@@ -18,7 +18,8 @@ from ..core.stream.spec import dtype_to_params
 from ..core.tools import ThreadPollInput, join_thread
 from ..errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from ._rawfile import DiskFullError, RawStreamFile
-from .layout import ANNOTATIONS_FILE, PROPERTIES_FILE, VERSION_KEY, check_stream_name, raw_path, write_json_atomic
+from .layout import (ANNOTATIONS_FILE, PROPERTIES_FILE, VERSION_KEY, connect_recorded, named_streams, raw_path,
+                     write_json_atomic)
 
 __all__ = ["RawRecorder", "DiskFullError"]
 
@@ -188,25 +189,12 @@ class RawRecorder(Node):
                                   "overwrites a recording: choose a new dirname")
         if not isinstance(flush_interval, (int, float)) or isinstance(flush_interval, bool) or flush_interval < 0:
             raise ValueError(f"{self.name}: flush_interval must be a number of seconds >= 0, got {flush_interval!r}")
-        if isinstance(streams, Mapping):
-            named = [(check_stream_name(str(k)), v) for k, v in streams.items()]
-        else:
-            named = [(f"input{i}", s) for i, s in enumerate(streams)]
-        if not named:
-            raise ValueError(f"{self.name}: configure() needs streams=[...] (or {{name: stream}}): nothing to record")
+        named = named_streams(self.name, streams, "input")
         self.streams = streams
         self.dirname = Path(dirname)
         self.flush_interval = float(flush_interval)
         self.fsync = bool(fsync)
-        self.inputs = {}
-        for name, stream in named:
-            inp = InputStream(spec={}, node=self, name=name)
-            self.inputs[name] = inp
-            if autoconnect:
-                if max_buffered is None:
-                    inp.connect(stream)
-                else:
-                    inp.connect(stream, max_buffered=max_buffered)
+        self.inputs = connect_recorded(self, named, autoconnect, max_buffered)
         self._annotations: dict = {}
         self._properties: dict = {}
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..core.node import Node
 from ..core.stream import InputStream
 from ..core.tools import ThreadPollInput, join_thread
-from .layout import check_stream_name
+from .layout import connect_recorded, named_streams
 from .xdf_format import channel_format_of, stream_info_xml
 from .xdf_writer import XdfWriter
 
@@ -114,25 +114,12 @@ class XdfRecorder(Node):
                                   "overwrites a recording: choose a new filename")
         if not isinstance(flush_interval, (int, float)) or isinstance(flush_interval, bool) or not flush_interval > 0:
             raise ValueError(f"{self.name}: flush_interval must be a number of seconds > 0, got {flush_interval!r}")
-        if isinstance(streams, Mapping):
-            named = [(check_stream_name(str(k)), v) for k, v in streams.items()]
-        else:
-            named = [(f"input{i}", s) for i, s in enumerate(streams)]
-        if not named:
-            raise ValueError(f"{self.name}: configure() needs streams=[...] (or {{name: stream}}): nothing to record")
+        named = named_streams(self.name, streams, "input")
         self.filename = Path(filename)
         self.flush_interval = float(flush_interval)
         self.fsync = bool(fsync)
         self.clock = clock or time.monotonic
-        self.inputs = {}
-        for name, stream in named:
-            inp = InputStream(spec={}, node=self, name=name)
-            self.inputs[name] = inp
-            if autoconnect:
-                if max_buffered is None:
-                    inp.connect(stream)
-                else:
-                    inp.connect(stream, max_buffered=max_buffered)
+        self.inputs = connect_recorded(self, named, autoconnect, max_buffered)
         self.writer: XdfWriter | None = None
 
     # -- lifecycle -------------------------------------------------------------------
