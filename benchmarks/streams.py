@@ -29,6 +29,7 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import queue
 import tempfile
 import threading
 import time
@@ -101,7 +102,7 @@ def _start_readers(targets, threaded: bool):
 def _run(kind, protocol, mode, data, n_chunks, pace_s, n_readers=1):
     """kind 'raw' (PUSH/PULL, or PUB/SUB for several readers) or 'lslacq'."""
     threaded = protocol == "inproc"
-    queue_cls = __import__("queue").Queue if threaded else SPAWN.Queue
+    queue_cls = queue.Queue if threaded else SPAWN.Queue
     event_cls = threading.Event if threaded else SPAWN.Event
     out_q = queue_cls()
     readies = [event_cls() for _ in range(n_readers)]
