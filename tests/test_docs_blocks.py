@@ -38,6 +38,8 @@ FRAGMENTS = {
         "the keys/ directory made by lslacq keygen, another machine",
     ("docs/dsp.md", "from lslacq.dsp import design_sos, overlap_filtfilt_error, suggest_overlapsize"):
         "the reader's recorded data",
+    ("docs/bci.md", "from lslacq.bci import Epocher"): "a filter node of the text",
+    ("docs/bci.md", "from lslacq.bci import epochs_from_recording"): "the reader's recording and event_id",
     ("docs/dsp.md", "from lslacq.dsp import EVENT_DTYPE, make_events"): "an output stream of the text",
     ("docs/dsp.md", "trig = AnalogTrigger()"): "continues the DSP text (imports above)",
     ("docs/dsp.md", "acc = TriggerAccumulator()"): "continues the DSP text (imports above)",
