@@ -208,7 +208,8 @@ def test_model_errors_reach_the_node_failure_contract(session):
         dec.start()
         ep.start()
         send_session(sig, ev, data[:2000], events[:3], ep)
-        wait_until(lambda: dec.error is not None, timeout=20, what="decoder failure")
+        # error is set before failed is emitted (Node._report_error logs in between): wait for both
+        wait_until(lambda: dec.error is not None and failures, timeout=20, what="decoder failure")
         assert "the model broke" in str(dec.error) and "predict_proba" in str(dec.error)
         assert failures and failures[0] is dec.error
     finally:
