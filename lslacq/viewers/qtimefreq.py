@@ -126,9 +126,22 @@ class QTimeFreq(WidgetNode):
         self._map_ready.connect(self._draw_map)
         self.plots: list = []
         self.images: list = []
-        self.workers: list = []
+        self._timefreq_workers: list = []
         self.conv = None
         self.params_controller = None
+
+    @property
+    def workers(self) -> list:
+        """The ``TimeFreqWorker`` of each channel (local nodes or proxies), as pyacq's ``viewer.workers``.
+
+        Not :class:`~lslacq.core.node.Node`'s background workers (the viewer
+        registers none): this name is pyacq's.
+        """
+        return self._timefreq_workers
+
+    @workers.setter
+    def workers(self, value: list) -> None:
+        self._timefreq_workers = value
 
     # -- configuration -------------------------------------------------------------------------
     def _configure(self, with_user_dialog: bool = True, max_xsize: float = 60.0,
