@@ -27,7 +27,7 @@ MODULE_EXTRAS: dict[str, str] = {
 
 
 def missing_extra(exc: BaseException | None) -> tuple[str, str] | None:
-    """``(module, extra)`` when ``exc`` (or an exception it was raised from) is a missing optional module.
+    """Return ``(module, extra)`` when ``exc`` (or an exception it was raised from) is a missing optional module.
 
     Parameters
     ----------

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 __all__ = ["lazy_exports"]
 

@@ -55,7 +55,7 @@ def _forget(subparsers, name: str, n_actions: int) -> None:
 
 
 def _add_unavailable(subparsers, name: str, message: str) -> None:
-    """A sub-command whose plugin cannot load for a missing extra: it prints ``message`` and exits 1."""
+    """Add a sub-command whose plugin cannot load for a missing extra: it prints ``message`` and exits 1."""
     parser = subparsers.add_parser(name, help=f"(not installed: {message.split(': ', 1)[-1]})", add_help=False,
                                    prefix_chars="\x00")  # no options: every argument (--help too) is taken below
     parser.add_argument("rest", nargs=argparse.REMAINDER)
@@ -71,8 +71,10 @@ _ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")  # :clas
 
 
 def plain_text(text: str | None) -> str | None:
-    """Help text without Sphinx/reST markup: ``:class:`~lslacq_lsl.LslInlet``` -> ``LslInlet``,
-    double backquotes -> the literal."""
+    """Strip Sphinx/reST markup from help text.
+
+    ``:class:`~lslacq_lsl.LslInlet``` -> ``LslInlet``, double backquotes -> the literal.
+    """
     if not text:
         return text
 
@@ -126,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _verbosity(argv: list[str] | None) -> int:
-    """The -v count, read before the sub-commands are loaded."""
+    """Count the -v options, read before the sub-commands are loaded."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("-v", "--verbose", action="count", default=0)
     return pre.parse_known_args(argv)[0].verbose

@@ -55,6 +55,7 @@ class DemoStats:
         self.last_index = 0
 
     def add(self, index: int, n: int, arrival: float, t0: float) -> None:
+        """Count a chunk of ``n`` samples ending at ``index`` that arrived at ``arrival``."""
         if index - n != self.last_index:
             self.index_errors += 1
         self.last_index = index
@@ -63,6 +64,7 @@ class DemoStats:
         self.latencies.append(arrival - (t0 + (index - 1) / self.sample_rate))
 
     def line(self, elapsed: float, lost: int) -> str:
+        """Format the counters since the start as one status line (and reset the latencies)."""
         lat = sorted(self.latencies) or [float("nan")]
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
         self.latencies.clear()

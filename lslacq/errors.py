@@ -64,7 +64,7 @@ class RemoteCallError(LslacqError, RuntimeError):
 
     @property
     def type_str(self) -> str:
-        """pyacq's name for :attr:`remote_type` (``RemoteCallException.type_str``)."""
+        """Same as :attr:`remote_type`, under pyacq's name (``RemoteCallException.type_str``)."""
         return self.remote_type
 
 

@@ -89,7 +89,7 @@ class QtCheck:
     has_display: bool = True
 
     def advice(self) -> str:
-        """What to do about a failure, in a sentence or two (empty if ok)."""
+        """Say what to do about a failure, in a sentence or two (empty if ok)."""
         if self.ok:
             return ""
         if self.missing:
@@ -116,7 +116,7 @@ def _has_display(platform: str, env: dict) -> bool:
 
 
 def default_platform(env: dict | None = None) -> str:
-    """The platform plugin Qt will use: ``QT_QPA_PLATFORM``, else xcb on Linux (cocoa, windows elsewhere)."""
+    """Return the platform plugin Qt will use: ``QT_QPA_PLATFORM``, else xcb on Linux (cocoa, windows elsewhere)."""
     env = os.environ if env is None else env
     chosen = (env.get("QT_QPA_PLATFORM") or "").split(":")[0].split(";")[0].strip()
     if chosen:
@@ -144,7 +144,7 @@ def apt_packages_for(sonames) -> list[str]:
 
 
 def _plugin_files(platform: str) -> list[pathlib.Path]:
-    """The binding's platform plugin and its Qt platform library, for ``ldd``."""
+    """List the binding's platform plugin and its Qt platform library, for ``ldd``."""
     files = []
     for binding, qt_dir in (("PyQt5", "Qt5"), ("PySide6", "Qt"), ("PyQt6", "Qt6")):
         spec = importlib.util.find_spec(binding)

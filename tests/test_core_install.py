@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE_DEPS = ["numpy", "pyzmq", "msgpack", "psutil"]
+CORE_DEPS = ["numpy", "pyzmq", "msgpack", "psutil", *(["tomli"] if sys.version_info < (3, 11) else [])]
 
 
 @pytest.fixture(scope="module")
 def core_venv(tmp_path_factory):
-    """A fresh virtual environment with lslacq installed without extras (skipped when pip cannot get the
-    core packages: no package index and nothing in pip's cache)."""
+    """A fresh virtual environment with lslacq installed without extras.
+
+    Skipped when pip cannot get the core packages: no package index and nothing in pip's cache.
+    """
     venv = tmp_path_factory.mktemp("core-venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
@@ -50,7 +52,7 @@ def test_core_only_install_runs_help_quietly_and_names_the_extra_the_demo_needs(
     assert types.returncode == 0 and types.stderr == "" and "NumpyDeviceBuffer" in types.stdout
     check = run(core_venv, "check", str(ROOT / "examples" / "graphs" / "demo.toml"))
     assert check.returncode == 2
-    assert f"demo.toml:20: node 'eeg_outlet': LslOutlet needs pylsl, from the 'lsl' extra: " \
+    assert "demo.toml:20: node 'eeg_outlet': LslOutlet needs pylsl, from the 'lsl' extra: " \
            "pip install 'lslacq[lsl]'" in check.stderr and "Traceback" not in check.stderr
     graph_demo = run(core_venv, "graph-demo", "--duration", "1", "--channels", "2", timeout=120)
     assert graph_demo.returncode == 0, graph_demo.stderr  # the core works on its own

@@ -9,7 +9,7 @@ import pytest
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.mark.parametrize("script,args,expect", [
+@pytest.mark.parametrize(("script", "args", "expect"), [
     ("noise_generator.py", ["--duration", "0.5"], "received up to sample 500"),
     ("stream_monitor.py", ["--duration", "1.2"], "Data received: 50 (50, 7) float64"),
 ])

@@ -27,17 +27,13 @@ def test_every_public_name_resolves():
 
 
 def test_unknown_attribute_is_a_clear_attribute_error():
-    try:
+    with pytest.raises(AttributeError, match="NoSuchThing"):
         lslacq.NoSuchThing  # noqa: B018
-    except AttributeError as exc:
-        assert "NoSuchThing" in str(exc)
-    else:
-        raise AssertionError("expected AttributeError")
 
 
 @pytest.mark.slow
 def test_manual_1_1_subpackages_resolve_after_bare_import():
-    """pyacq manual 1.1: ``pyacq.devices.PyAudio()`` after a bare ``import pyacq``; still lazy."""
+    """From the pyacq manual 1.1: ``pyacq.devices.PyAudio()`` after a bare ``import pyacq``; still lazy."""
     code = (
         "import sys, lslacq\n"
         "subs = ('core', 'devices', 'dsp', 'rec', 'viewers')\n"
@@ -57,8 +53,10 @@ def test_manual_1_1_subpackages_resolve_after_bare_import():
 
 @pytest.mark.slow
 def test_no_module_outside_the_viewers_imports_qt():
-    """Issue 13: Qt is imported only inside lslacq.viewers (and lslacq.core.rpc.qt, the Qt RPC server): every
-    other module of lslacq, the LSL bridge and the dareplane bridge imports without loading a Qt binding."""
+    """Issue 13: Qt is imported only inside lslacq.viewers (and lslacq.core.rpc.qt, the Qt RPC server).
+
+    Every other module of lslacq, the LSL bridge and the dareplane bridge imports without loading a Qt binding.
+    """
     code = (
         "import importlib, pkgutil, sys\n"
         "import lslacq, lslacq_lsl, lslacq_dareplane\n"

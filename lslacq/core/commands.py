@@ -40,9 +40,8 @@ def add_host_parser(subparsers) -> None:
 def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> int:
     """Run the Host server until SIGINT/SIGTERM or a remote ``close_server``."""
     from .host import Host
-    from .rpc import RPCServer
+    from .rpc import RPCServer, security
     from .rpc import log as rpclog
-    from .rpc import security
 
     if args.key or args.authorized_keys:
         security.set_default_keys(args.key, args.authorized_keys)
@@ -99,6 +98,7 @@ def add_keygen_parser(subparsers) -> None:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
+    """Write a CurveZMQ key pair (``lslacq keygen``) and print where it went."""
     from .rpc.security import create_keys
 
     public, secret = create_keys(args.directory, args.name)

@@ -24,8 +24,9 @@ from __future__ import annotations
 import difflib
 import inspect
 import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 __all__ = ["Arg", "ArgProblem", "accepted_arguments", "check_arguments", "checked_arguments"]
 
@@ -62,8 +63,11 @@ class Arg:
     doc: str = ""
 
     def problem(self, name: str, value: Any, default: Any = inspect.Parameter.empty) -> tuple[str, str] | None:
-        """``(kind, why)`` when ``value`` is not acceptable for argument ``name`` (kind ``'type'`` or
-        ``'value'``), None when it is; ``default`` is the signature's default."""
+        """Say why ``value`` is not acceptable for argument ``name``.
+
+        Returns ``(kind, why)`` (kind ``'type'`` or ``'value'``), None when it is acceptable; ``default`` is
+        the signature's default.
+        """
         if value is None:
             allowed = self.none if self.none is not None else default is None
             return None if allowed else ("type", f"{name} must not be None{self._doc()}")

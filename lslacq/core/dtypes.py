@@ -54,7 +54,7 @@ def dtype_to_params(dtype: Any) -> str | list | dict:
             out_dict["titles"] = titles
         return out_dict
     out: list = []
-    for name, title, (field_dtype, *_rest) in zip(names, titles, fields):
+    for name, title, (field_dtype, *_rest) in zip(names, titles, fields, strict=True):
         key = name if title is None else [title, name]
         if field_dtype.subdtype is not None and field_dtype.fields is None:
             base, shape = field_dtype.subdtype

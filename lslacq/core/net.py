@@ -15,7 +15,7 @@ _WILDCARDS = ("tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:")
 
 
 def host_ip() -> str:
-    """This host's address as other machines see it (``127.0.0.1`` if the name does not resolve)."""
+    """Return this host's address as other machines see it (``127.0.0.1`` if the name does not resolve)."""
     try:
         return _socket.gethostbyname(_socket.gethostname())
     except OSError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["Signal"]
 
@@ -24,6 +24,7 @@ class Signal:
         self._lock = threading.Lock()
 
     def connect(self, callback: Callable) -> None:
+        """Call ``callback(*args)`` on every :meth:`emit`."""
         with self._lock:
             self._callbacks.append(callback)
 
@@ -36,6 +37,7 @@ class Signal:
                 self._callbacks.remove(callback)
 
     def emit(self, *args) -> None:
+        """Call every connected callback with ``args``, in this thread; a callback that raises is logged."""
         with self._lock:
             callbacks = list(self._callbacks)
         for callback in callbacks:

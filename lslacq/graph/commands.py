@@ -127,8 +127,10 @@ def run_graph(args) -> int:
 
 
 def print_graph_error(prog: str, exc, verbose: int = 0) -> None:
-    """Each problem of a :class:`GraphError` on its own stderr line; what caused it (a remote traceback
-    included) only with ``-v``."""
+    """Print each problem of a :class:`GraphError` on its own stderr line.
+
+    What caused it (a remote traceback included) is printed only with ``-v``.
+    """
     import traceback
 
     errors = getattr(exc, "errors", [exc])
@@ -175,7 +177,7 @@ def _num(value, fmt: str) -> str:
 
 
 def format_status(status: dict, elapsed: float) -> str:
-    """The status table ``lslacq run`` prints."""
+    """Format the status table ``lslacq run`` prints."""
     lines = [f"[{elapsed:7.1f} s]",
              f"  {'NODE':<16} {'TYPE':<18} {'GROUP':<12} {'STATE':<11} {'IN/s':>9} {'OUT/s':>9} {'LOST':>7} "
              f"{'LATENCY':>8} {'WAITING':>7}"]

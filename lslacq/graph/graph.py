@@ -187,7 +187,7 @@ class Graph:
                 node.show()
 
     def _reachable(self) -> dict[str, Any]:
-        """The nodes whose process still runs (nodes of a dead nodegroup are skipped, not waited for)."""
+        """Return the nodes whose process still runs (nodes of a dead nodegroup are skipped, not waited for)."""
         dead: set[str] = set()
         if self.manager is not None:
             try:
@@ -298,7 +298,7 @@ class Graph:
 
 
 def _is_widget(cls: type) -> bool:
-    """A Qt widget node (a viewer): shown when the graph starts."""
+    """Tell whether ``cls`` is a Qt widget node (a viewer): shown when the graph starts."""
     return callable(getattr(cls, "show", None)) and qt_requirement(cls) is not None
 
 
@@ -309,7 +309,7 @@ def _process_info(proc) -> dict:
 
 
 def _check_host(spec: GraphSpec, group: str, address: str) -> None:
-    """A clear error, before anything starts, when a nodegroup's host server does not answer."""
+    """Raise a clear error, before anything starts, when a nodegroup's host server does not answer."""
     from ..core.rpc import RPCClient
 
     info = spec.nodegroups[group]

@@ -33,8 +33,10 @@ SCHEMA: dict[str, Any] = {
         },
         "connections": {
             "type": "array",
-            "items": {"type": "string", "pattern": r"^\s*[A-Za-z_][\w-]*(\.\w+)?\s*->\s*[A-Za-z_][\w-]*(\.\w+)?\s*$",
-                      "x-expected": "\"node.output -> node.input\" (or \"node -> node\" when each has a single stream)"},
+            "items": {"type": "string",
+                      "pattern": r"^\s*[A-Za-z_][\w-]*(\.\w+)?\s*->\s*[A-Za-z_][\w-]*(\.\w+)?\s*$",
+                      "x-expected": "\"node.output -> node.input\" "
+                                    "(or \"node -> node\" when each has a single stream)"},
             "description": "\"node.output -> node.input\" (or \"node -> node\" for single streams). Write this "
                            "key at the top of the file: in TOML, keys after a [table] header belong to that table.",
         },
@@ -84,7 +86,7 @@ _JSON_TYPES = {"string": str, "boolean": bool, "array": list, "object": dict}
 
 
 def schema_json() -> str:
-    """The schema as JSON text (what editors load)."""
+    """Return the schema as JSON text (what editors load)."""
     return json.dumps(SCHEMA, indent=2)
 
 

@@ -161,15 +161,17 @@ class GraphSpec:
 
     def error(self, message: str, where: NodeSpec | NodeGroupSpec | Connection | None = None,
               line: int | None = None) -> GraphError:
-        """A :class:`GraphError` located at ``where`` (the file it came from and its line)."""
+        """Make a :class:`GraphError` located at ``where`` (the file it came from and its line)."""
         source = where.origin if isinstance(where, Connection) else getattr(where, "source", None)
         path = source.path if source is not None else self.path
         return GraphError(message, path, line if line is not None else getattr(where, "line", None))
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``'key=value'`` -> ``(key, value)``; the value is read as TOML (``40``, ``"a"``, ``[1, 2]``),
-    else kept as a string (``name=EEG``)."""
+    """Split ``'key=value'`` into ``(key, value)``.
+
+    The value is read as TOML (``40``, ``"a"``, ``[1, 2]``), else kept as a string (``name=EEG``).
+    """
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -218,7 +220,8 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
         source = sources["nodegroups", name]
         spec.nodegroups[name] = NodeGroupSpec(
             name=name, host=_substitute(table.get("host"), spec, source), qt=bool(table.get("qt", False)),
-            source=source, line=source.line_of(rf"^\s*\[nodegroups\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="))
+            source=source,
+            line=source.line_of(rf"^\s*\[nodegroups\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="))
     errors: list[GraphError] = []  # every bad value of the file, reported together
     for name, table in raw.get("nodes", {}).items():
         source = sources["nodes", name]

@@ -67,7 +67,7 @@ def validate(spec: GraphSpec) -> list[str]:
 
 
 def node_type(spec: GraphSpec, node: NodeSpec) -> type:
-    """The node's class, or a GraphError with the closest known type names."""
+    """Return the node's class, or raise a GraphError with the closest known type names."""
     try:
         return registry.get_node_type(node.type)
     except ImportError as exc:  # a plugin type whose extra is not installed
@@ -89,8 +89,10 @@ def node_type(spec: GraphSpec, node: NodeSpec) -> type:
 
 
 def configure_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphError]:
-    """The node's configure arguments checked as ``configure()`` checks them (:mod:`lslacq.core.configargs`):
-    unknown and missing names, and the types and ranges the node type declares."""
+    """Check the node's configure arguments as ``configure()`` checks them (:mod:`lslacq.core.configargs`).
+
+    Unknown and missing names, and the types and ranges the node type declares.
+    """
     found = []
     for problem in check_arguments(cls, node.configure):
         if problem.kind == "missing":
@@ -126,8 +128,10 @@ def resolve_streams(spec: GraphSpec) -> None:
 
 
 def _stream_problems(spec: GraphSpec, classes: dict[str, type]) -> list[GraphError]:
-    """Resolve every connection's stream names; return the problems (a connection to a node of unknown type
-    is skipped: that node's error is reported already)."""
+    """Resolve every connection's stream names; return the problems.
+
+    A connection to a node of unknown type is skipped: that node's error is reported already.
+    """
     problems = []
     for conn in spec.connections:
         missing = [end for end in (conn.source, conn.target) if end not in spec.nodes]

@@ -41,7 +41,7 @@ configure = {{ nb_channel = {data.shape[1]}, sample_interval = 0.001, chunksize 
 [nodes.filt]
 type = "SosFilter"
 configure = {{ coefficients = {{ design_sos = {{ kind = "lowpass", freqs = "${{f_high}}", sample_rate = 1000.0 }} }} }}
-""")
+""")  # noqa: E501 - a TOML inline table is one line
     return path
 
 

@@ -216,8 +216,10 @@ def test_streams_made_at_configure_time_are_checked_when_built(tmp_path):
 
 
 def test_a_sole_declared_stream_of_a_configurable_node_is_the_default(tmp_path):
-    """ChannelSplitter's input and a one-video ImageViewer's input need no name (the default configuration's);
-    the splitter's outputs, made from its configure arguments, still do (test above)."""
+    """ChannelSplitter's input and a one-video ImageViewer's input need no name (the default configuration's).
+
+    The splitter's outputs, made from its configure arguments, still do (test above).
+    """
     pytest.importorskip("pyqtgraph")
     spec = read_graph(write(tmp_path, """\
     connections = ["dev -> split", "split.left -> filt", "cam -> view"]
