@@ -12,17 +12,16 @@ Both are also importable from :mod:`lslacq.core.tools`, pyacq's path.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 
+from .inputpoller import ThreadPollInput
+from .processing import FORWARD_KEYS, ProcessingNode, copy_metadata
+from .rechunk import Rechunker
 from .stream import InputStream, OutputStream
-from .tools import _PASSTHROUGH_KEYS, ThreadPollInput, _PollingNode
 
 __all__ = ["ThreadPollOutput", "ChunkResizer"]
-
-logger = logging.getLogger(__name__)
 
 
 class ThreadPollOutput(ThreadPollInput):
@@ -69,7 +68,7 @@ class ThreadPollOutput(ThreadPollInput):
         self.close()
 
 
-class ChunkResizer(_PollingNode):
+class ChunkResizer(ProcessingNode):
     """Re-cut a stream into chunks of exactly ``chunksize`` samples (pyacq's ``core.tools.ChunkResizer``).
 
     Incoming samples are collected until ``chunksize`` are available, then
@@ -94,60 +93,17 @@ class ChunkResizer(_PollingNode):
     _output_specs = {"signals": {}}
 
     def _configure(self, chunksize: int = 1024) -> None:
-        if isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize <= 0:
-            raise ValueError(f"{self.name}: chunksize={chunksize!r} must be a positive integer (samples per chunk)")
-        self.chunksize = int(chunksize)
+        self.chunksize = Rechunker(chunksize, name=self.name).chunksize  # checks it
 
     def after_input_connect(self, inputname: str) -> None:
         params = self.input.params
-        for key in _PASSTHROUGH_KEYS:
-            if key in params and params[key] not in (None, ""):
-                self.output.spec[key] = params[key]
+        copy_metadata(params, self.output.spec, FORWARD_KEYS)
         self.output.spec["shape"] = (-1,) + tuple(params.frame_shape)
 
-    def _initialize(self) -> None:
-        super()._initialize()
-        params = self.input.params
-        self._dtype = params.np_dtype
-        self._frame_shape = tuple(params.frame_shape)
-        self._fill = np.nan if self._dtype.kind in "fc" else 0
-        self._pending = np.empty((self.chunksize,) + self._frame_shape, dtype=self._dtype)
-        self._n_pending = 0
-        self._next_index: int | None = None  # absolute index of the next expected sample
-
     def _start(self) -> None:
-        self._n_pending = 0
-        self._next_index = None
+        self._rechunker = Rechunker(self.chunksize, on_gap="fill", name=self.name)
         super()._start()
 
-    def _on_chunk(self, pos: int, data: np.ndarray) -> None:
-        n = data.shape[0]
-        start = pos - n
-        if self._next_index is not None and start != self._next_index:
-            if start > self._next_index:
-                gap = start - self._next_index
-                logger.warning("%s: %d samples missing before index %d; filled so chunks stay %d samples long",
-                               self.name, gap, start, self.chunksize)
-                self._append(np.full((gap,) + self._frame_shape, self._fill, dtype=self._dtype), start)
-            else:  # the input started a new run: drop the partial chunk of the old one
-                logger.info("%s: input index went back from %d to %d; starting a new run", self.name,
-                            self._next_index, start)
-                self._n_pending = 0
-        self._next_index = pos
-        self._append(data, pos)
-
-    def _append(self, data: np.ndarray, end: int) -> None:
-        """Add ``data`` (whose last sample has absolute index ``end - 1``); send every full chunk."""
-        size, i = self.chunksize, 0
-        n = data.shape[0]
-        while i < n:
-            take = min(size - self._n_pending, n - i)
-            self._pending[self._n_pending:self._n_pending + take] = data[i:i + take]
-            self._n_pending += take
-            i += take
-            if self._n_pending == size:
-                # index of the last sample of this chunk + 1, on the input's clock
-                index = end - (n - i)
-                chunk, self._pending = self._pending, np.empty_like(self._pending)  # sent arrays stay untouched
-                self._n_pending = 0
-                self.output.send(chunk, index=index)
+    def _process(self, input_name: str, index: int, data: np.ndarray) -> None:
+        for end, block in self._rechunker.push(index, data):
+            self.output.send(block, index=end)

@@ -10,6 +10,7 @@ from ..errors import NodeStateError
 from .configargs import checked_arguments
 from .signal import Signal
 from .stream import InputStream, OutputStream
+from .workers import Worker
 
 __all__ = ["Node", "StreamDict"]
 
@@ -57,7 +58,10 @@ class Node:
     can run without it: mark such an output ``'optional': True`` in its
     ``_output_specs`` entry (or add its name to :attr:`optional_outputs` in
     ``_configure``). The node then sends to it only if
-    ``self.outputs[name].configured``.
+    ``self.outputs[name].configured``. Inputs likewise: an ``_input_specs``
+    entry marked ``'optional': True`` (or listed in :attr:`optional_inputs`)
+    may stay unconnected; the node reads it only if
+    ``self.inputs[name].connected``.
 
     Failures and counters (the contract every node inherits; the manager's
     ``health()`` and graph status read only this):
@@ -81,6 +85,15 @@ class Node:
     (``on_full='wait'``: lossless by back-pressure). ``configure(on_full=...)``
     of an output overrides the choice.
 
+    Background work (the contract's threads): a node creates its
+    :class:`~lslacq.core.workers.Worker` objects (input pollers, paced
+    loops, device readers) in ``_start`` and hands them to
+    :meth:`add_worker`; the node starts them when ``_start`` returns, stops
+    and joins them in ``stop()`` before ``_stop`` runs, and routes their
+    first failure to :meth:`_report_error`. A node whose count begins at 0
+    at each run (a device, a replay) sets :attr:`restarts_count`; its
+    configured outputs' indexes are reset in ``start()``, as pyacq does.
+
     Through an RPC proxy (a node in a NodeGroup), ``counters()`` comes back
     by value; ``NodeGroup.health()`` also gives each node's error as text.
 
@@ -95,11 +108,18 @@ class Node:
     ----------
     optional_outputs : set of str
         Outputs that may stay unconfigured.
+    optional_inputs : set of str
+        Inputs that may stay unconnected.
     live_source : bool
         The node's data is paced by hardware or a clock (a device): its
         outputs never wait for readers. Class attribute; a node may set it
         per instance in ``_configure`` (a replay played as fast as possible
         is not live).
+    restarts_count : bool
+        Each ``start()`` begins the outputs' sample count at 0 (devices,
+        replays: ``reset_buffer_index()`` on every configured output before
+        ``_start``). False (the default): the node keeps the indexes it
+        receives (a filter) or its own count across runs.
     error : BaseException or None
         The failure of the current run, if any.
     failed : Signal
@@ -111,6 +131,7 @@ class Node:
     _dynamic_streams: bool = False  # True: _configure creates streams beyond the declared ones
     _output_aliases: dict[str, str] = {}  # other names of outputs, e.g. pyacq's {'chan': 'signals'}
     live_source: bool = False
+    restarts_count: bool = False
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         self.name = name or type(self).__name__
@@ -124,17 +145,17 @@ class Node:
         self.error: BaseException | None = None
         self.failed = Signal()
         self._error_lock = threading.Lock()
+        self._workers: list[Worker] = []
         self.inputs: dict[str, InputStream] = {}
         self.outputs: dict[str, OutputStream] = StreamDict(self._output_aliases)
+        self.optional_inputs: set[str] = set()
         for stream_name, spec in self._input_specs.items():
-            self.inputs[stream_name] = InputStream(spec=spec, node=self, name=stream_name)
+            self.inputs[stream_name] = InputStream(spec=_take_optional(spec, stream_name, self.optional_inputs),
+                                                   node=self, name=stream_name)
         self.optional_outputs: set[str] = set()
         for stream_name, spec in self._output_specs.items():
-            if isinstance(spec, dict) and "optional" in spec:
-                spec = dict(spec)
-                if spec.pop("optional"):
-                    self.optional_outputs.add(stream_name)
-            self.outputs[stream_name] = OutputStream(spec=spec, node=self, name=stream_name)
+            self.outputs[stream_name] = OutputStream(spec=_take_optional(spec, stream_name, self.optional_outputs),
+                                                     node=self, name=stream_name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self._state_name()}>"
@@ -210,7 +231,7 @@ class Node:
             if self._initialized:
                 raise NodeStateError(f"node {self.name!r} is already initialized")
             for name, inp in self.inputs.items():
-                if not inp.connected:
+                if not inp.connected and name not in self.optional_inputs:
                     raise NodeStateError(f"cannot initialize node {self.name!r}: input {name!r} is not connected; "
                                          f"call node.inputs[{name!r}].connect(some_output)")
             for name, out in self.outputs.items():
@@ -231,15 +252,28 @@ class Node:
                 raise NodeStateError(f"node {self.name!r} is already running")
             with self._error_lock:
                 self.error = None  # a new run: its first failure is reported again
+            if self.restarts_count:
+                for out in self.outputs.values():
+                    if out.configured:
+                        out.reset_buffer_index()
+            self._workers = []
             self._start()
+            try:
+                for worker in self._workers:
+                    if not worker.is_alive():
+                        worker.start()
+            except BaseException:
+                self._stop_workers()
+                raise
             with self._state_lock:
                 self._running = True
 
     def stop(self) -> None:
         """Stop processing (start() may be called again); does nothing if the node is not running.
 
-        ``running()`` turns False before ``_stop`` runs, so worker threads
-        that poll it exit while ``_stop`` waits for them.
+        ``running()`` turns False first; then the workers given to
+        :meth:`add_worker` are stopped and joined, then ``_stop`` runs (so it
+        may close what the workers used).
         """
         with self._transition_lock:
             if self._closed:
@@ -249,6 +283,7 @@ class Node:
                 return
             with self._state_lock:
                 self._running = False
+            self._stop_workers()
             self._stop()
 
     def close(self) -> None:
@@ -272,6 +307,34 @@ class Node:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- workers -----------------------------------------------------------------
+    def add_worker(self, worker: Worker) -> Worker:
+        """Own ``worker`` for the current run (call it in ``_start``); returns it.
+
+        The node starts it when ``_start`` returns (unless already started),
+        stops and joins it in ``stop()`` (before ``_stop``; one that does not
+        end within its ``join_timeout`` is logged, naming it), and reports its
+        failure through :meth:`_report_error` with the worker's ``context``.
+        """
+        if getattr(worker, "_owner", None) is not self:
+            worker._owner = self  # type: ignore[attr-defined]
+            worker.failed.connect(lambda exc, w=worker: self._report_error(exc, context=w.context))
+        if worker not in self._workers:
+            self._workers.append(worker)
+        return worker
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The workers of the current run (see :meth:`add_worker`)."""
+        return list(self._workers)
+
+    def _stop_workers(self) -> None:
+        workers = self._workers
+        for worker in workers:
+            worker.request_stop()
+        for worker in workers:
+            worker.stop_and_join(log=logger)
 
     # -- failures and counters ------------------------------------------------
     def _report_error(self, exc: BaseException, context: str = "") -> bool:
@@ -381,6 +444,16 @@ class Node:
 
     def check_output_specs(self) -> None:
         """Raise if the outputs are misconfigured (called by initialize)."""
+
+
+def _take_optional(spec: dict, stream_name: str, optional: set[str]) -> dict:
+    """``spec`` without its ``'optional'`` flag; the stream's name is added to ``optional`` if it was set."""
+    if not isinstance(spec, dict) or "optional" not in spec:
+        return spec
+    spec = dict(spec)
+    if spec.pop("optional"):
+        optional.add(stream_name)
+    return spec
 
 
 def _input_position(inp: InputStream) -> int | None:

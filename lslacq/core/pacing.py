@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable
 
-from .signal import Signal
+from .workers import Worker
 
 __all__ = ["PacedLoop", "check_speed"]
 
 logger = logging.getLogger(__name__)
 
 
-class PacedLoop(threading.Thread):
+class PacedLoop(Worker):
     """Thread calling ``step()`` every ``period`` seconds on an absolute schedule.
 
     Deadlines are ``t0 + k * period`` (no drift, whatever ``step`` costs); if
@@ -24,10 +23,10 @@ class PacedLoop(threading.Thread):
     steps beyond one, logs a warning and tells ``on_skip`` how many steps
     were skipped, so a simulated device can advance its sample count.
 
-    An exception in ``step`` stops the loop and is stored in :attr:`error`
-    and emitted on :attr:`failed`; it is logged here only when nothing is
-    connected to :attr:`failed` (an owner node connects its
-    ``Node._report_error``, which logs it once).
+    A :class:`~lslacq.core.workers.Worker`: an exception in ``step`` stops
+    the loop and is stored in :attr:`error` and emitted on :attr:`failed`;
+    it is logged here only when nothing is connected to :attr:`failed` (an
+    owner node, :meth:`~lslacq.core.node.Node.add_worker`, logs it once).
 
     Parameters
     ----------
@@ -57,8 +56,8 @@ class PacedLoop(threading.Thread):
     """
 
     def __init__(self, step: Callable[[], None], period: float, name: str, max_catch_up: float | None = None,
-                 on_skip: Callable[[int], None] | None = None):
-        super().__init__(name=name, daemon=True)
+                 on_skip: Callable[[int], None] | None = None, context: str = ""):
+        super().__init__(name, context=context)
         period = float(period)
         if not period >= 0:
             raise ValueError(f"PacedLoop {name!r}: period must be >= 0 s (0: no pacing), got {period!r}")
@@ -69,34 +68,24 @@ class PacedLoop(threading.Thread):
         self.max_catch_up = None if max_catch_up is None else float(max_catch_up)
         self.on_skip = on_skip
         self.n_skipped_steps = 0
-        self.error: BaseException | None = None
-        self.failed = Signal()
-        self._stop_event = threading.Event()
 
     def run(self) -> None:
-        period = self.period
-        try:
-            if period == 0:
-                while not self._stop_event.is_set():
-                    self.step()
-                return
-            self._run_paced(period)
-        except Exception as exc:
-            self.error = exc
-            if len(self.failed) == 0:
-                logger.exception("%s failed", self.name)
-            self.failed.emit(exc)
+        if self.period == 0:
+            while not self.stopping:
+                self.step()
+            return
+        self._run_paced(self.period)
 
     def _run_paced(self, period: float) -> None:
         max_behind = None if self.max_catch_up is None else max(1, int(self.max_catch_up / period))
         t0 = time.perf_counter()
         k = 0
-        while not self._stop_event.is_set():
+        while not self.stopping:
             k += 1
             due = t0 + k * period
             delay = due - time.perf_counter()
             if delay > 0:
-                if self._stop_event.wait(delay):
+                if self.sleep(delay):
                     break
             elif max_behind is not None:
                 behind = int(-delay / period)
@@ -110,15 +99,9 @@ class PacedLoop(threading.Thread):
                         self.on_skip(skipped)
             self.step()
 
-    def stop(self, timeout: float = 10.0) -> bool:
+    def stop(self, timeout: float = 10.0) -> bool:  # type: ignore[override]
         """Ask the loop to end and wait up to ``timeout`` s for it; return True if it ended."""
-        self._stop_event.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout)
-            if self.is_alive():
-                logger.error("%s did not stop within %g s", self.name, timeout)
-                return False
-        return True
+        return self.stop_and_join(timeout, logger)
 
 
 def check_speed(owner: str, speed) -> float | str:

@@ -6,7 +6,9 @@ import importlib.util
 
 import numpy as np
 
-from ._node import PASSTHROUGH_KEYS, DspNode, as_time_channel, check_signal_input
+from ..core.processing import copy_metadata
+from ..core.rechunk import Rechunker
+from ._node import DspNode, as_time_channel, check_signal_input
 from .params import Param
 from .sos import SosFilterEngine, validate_sos
 
@@ -27,33 +29,6 @@ def output_dtype(input_dtype: np.dtype, requested=None) -> np.dtype:
             raise ValueError(f"output dtype must be a float type, got {dt}")
         return dt
     return input_dtype if input_dtype.kind == "f" else np.dtype(np.float32)
-
-
-class FixedChunker:
-    """Regroup chunks of any length into chunks of exactly ``chunksize`` samples."""
-
-    def __init__(self, chunksize: int):
-        self.chunksize = int(chunksize)
-        self._parts: list[np.ndarray] = []
-        self._n = 0
-
-    def push(self, end_index: int, chunk: np.ndarray):
-        """Yield ``(end_index, block)`` for every complete block."""
-        if self._n and end_index - chunk.shape[0] != self._end:
-            self._parts, self._n = [], 0  # gap: start again at the new position
-        self._parts.append(chunk)
-        self._n += chunk.shape[0]
-        self._end = end_index
-        if self._n < self.chunksize:
-            return
-        data = np.concatenate(self._parts, axis=0) if len(self._parts) > 1 else self._parts[0]
-        start = end_index - data.shape[0]
-        n_blocks = data.shape[0] // self.chunksize
-        for k in range(n_blocks):
-            yield start + (k + 1) * self.chunksize, data[k * self.chunksize:(k + 1) * self.chunksize]
-        rest = data[n_blocks * self.chunksize:]
-        self._parts = [rest] if rest.shape[0] else []
-        self._n = rest.shape[0]
 
 
 class SosCoefficientsNode(DspNode):
@@ -79,9 +54,7 @@ class SosCoefficientsNode(DspNode):
         spec = self.output.spec
         spec["shape"] = (-1, self.nb_channel)
         spec["dtype"] = output_dtype(self._in_dtype, getattr(self, "_requested_dtype", None)).str
-        for key in PASSTHROUGH_KEYS:
-            if params.get(key) not in (None, ""):
-                spec[key] = params[key]
+        copy_metadata(params, spec)
 
     def check_input_specs(self) -> None:
         validate_sos(self.params["coefficients"], self.nb_channel, name=f"{self.name}: coefficients")
@@ -100,7 +73,7 @@ class SosCoefficientsNode(DspNode):
         self.engine_name = engine
         self._requested_dtype = dtype
         self.params["coefficients"] = coefficients
-        self._dirty.clear()
+        self.params_applied()
 
     def _take_input_scaling(self) -> None:
         """At initialize: the input's scale/offset and the output dtype."""
@@ -172,7 +145,7 @@ class SosFilter(SosCoefficientsNode):
             raise ValueError(f"{self.name}: output dtype {self.output.params.np_dtype} cannot hold the filtered "
                              f"signal; leave dtype unset in output.configure() or use {self._out_dtype}")
         self._engine = self._make_engine(self.params["coefficients"])
-        self._chunker = FixedChunker(self.chunksize) if self.chunksize else None
+        self._chunker = Rechunker(self.chunksize, on_gap="restart", name=self.name) if self.chunksize else None
 
     def _make_engine(self, coefficients):
         if self.engine_name == "opencl":
@@ -184,7 +157,7 @@ class SosFilter(SosCoefficientsNode):
     def _start(self) -> None:
         self._engine.reset()
         if self._chunker is not None:
-            self._chunker = FixedChunker(self.chunksize)
+            self._chunker.reset()
         super()._start()
 
     @property

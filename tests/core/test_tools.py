@@ -186,7 +186,8 @@ def test_thread_poll_input_logs_its_failure_only_without_listener(source, caplog
             poller.start()
             source.send(np.zeros((1, 4), "float32"))
             assert poller.wait(10) and isinstance(poller.error, RuntimeError)
-    assert "poller-False failed: boom" in caplog.text and "poller-True" not in caplog.text
+    assert "poller-False failed while processing its input: boom" in caplog.text
+    assert "poller-True" not in caplog.text
     inp.close()
 
 

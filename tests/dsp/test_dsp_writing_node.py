@@ -108,7 +108,7 @@ def test_process_failure_goes_through_the_node_contract_once(outputs, caplog):
     with caplog.at_level(logging.ERROR):
         outputs["a"].send(-np.ones((1, 1), "float32"))
         outputs["b"].send(-np.ones((1, 1), "float32"))  # both input threads fail: reported once
-        assert wait_until(lambda: not any(p.is_alive() for p in node._pollers.values()))
+        assert wait_until(lambda: not any(p.is_alive() for p in node.workers))
     node.stop()
     assert isinstance(node.error, ValueError) and failures == [node.error]
     records = [r for r in caplog.records if r.levelno >= logging.ERROR]
