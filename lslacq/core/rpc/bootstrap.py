@@ -77,7 +77,10 @@ def main() -> int:
 
             problem = preflight()  # Qt aborts a process whose platform plugin cannot load: say why instead
             if problem:
-                raise RuntimeError(f"process {name!r} cannot open Qt windows (its viewers): {problem}")
+                report.send_json({"error": f"process {name!r} cannot open Qt windows (its viewers): {problem}",
+                                  "reason": True})  # a known cause, said plainly: no traceback
+                report.close()
+                return 1
             app = get_qt_application()
             # the process lives as long as its server, not as long as its windows: closing a viewer must
             # not end the process and the other nodes in it

@@ -111,6 +111,8 @@ class ProcessSpawner:
                 msg = boot.recv_json()
                 if "error" in msg:
                     self._reap(2.0)
+                    if msg.get("reason"):  # the child said why in a sentence (e.g. no display for Qt)
+                        raise RuntimeError(msg["error"])
                     raise RuntimeError(f"process {self.name or ''} failed to start:\n{msg['error']}")
                 return msg
             code = self.proc.poll()
