@@ -65,6 +65,23 @@ def test_a_qt_nodegroup_without_display_fails_with_the_reason_and_the_fix():
     assert ProcessSpawner is not None
 
 
+@pytest.mark.slow
+def test_lslacq_run_of_a_graph_with_a_viewer_without_display_says_why_and_how_to_fix():
+    """The shipped graph whose QOscilloscope lives in a Qt nodegroup, no DISPLAY, no QT_QPA_PLATFORM: one
+    sentence with the reason and the fixes, not Qt's abort ('exited with code -6') nor a child's traceback."""
+    import pathlib
+
+    graph = pathlib.Path(__file__).resolve().parents[2] / "examples" / "graphs" / "lsl_filter_scope.toml"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "run", str(graph), "--set", "stream=no-such-stream",
+                          "--duration", "3"], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "process 'gui' cannot open Qt windows (its viewers): there is no display" in run.stderr, run.stderr
+    assert "DISPLAY is not set" in run.stderr and "xvfb-run" in run.stderr
+    assert "QT_QPA_PLATFORM=offscreen" in run.stderr
+    assert "Traceback" not in run.stderr and "code -6" not in run.stderr
+
+
 def test_apt_packages_for_the_plugins_libraries():
     assert apt_packages_for(["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-xinerama.so.0", "libfoo.so"]) \
         == ["libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0"]
