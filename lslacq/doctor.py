@@ -18,6 +18,7 @@ Exit code 0 when every check passed, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import glob
 import importlib.util
@@ -64,7 +65,9 @@ def check_qt(platform: str | None = None) -> list[Check]:
         return checks
     else:
         found = f"Qt cannot start: {result.detail.splitlines()[-1] if result.detail else 'unknown reason'}"
-        if result.missing:
+        if not result.has_display:
+            found = "no display to open windows on"
+        elif result.missing:
             found = f"the plugin cannot load {', '.join(result.missing)}"
         checks.append(Check(False, f"Qt platform {platform!r}", found, result.advice()))
     if platform != "offscreen":
@@ -102,10 +105,11 @@ def check_audio() -> list[Check]:
     try:
         import pyaudio
 
-        version = pyaudio.get_portaudio_version_text()
         from .devices.listing import list_audio_devices
 
-        devices = list_audio_devices()
+        with _quiet_stderr():  # PortAudio's probe of JACK/ALSA prints its failures on fd 2
+            version = pyaudio.get_portaudio_version_text()
+            devices = list_audio_devices()
     except Exception as exc:
         return [Check(False, "PortAudio", f"PortAudio does not start ({exc})",
                       "sudo apt-get install libportaudio2 (and a sound server: pulseaudio, pipewire or jackd2)")]
@@ -115,6 +119,21 @@ def check_audio() -> list[Check]:
                       "connect a microphone, or run `lslacq devices jack-dummy` for a device without hardware",
                       warning=True)]
     return [Check(True, "PortAudio", f"{version}: {len(inputs)} input device(s), e.g. {inputs[0]['name']!r}")]
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send what C libraries write on file descriptor 2 to /dev/null for the ``with`` block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def check_video() -> list[Check]:

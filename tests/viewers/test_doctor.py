@@ -41,6 +41,9 @@ def test_check_platform_without_a_display_says_so():
     assert not result.ok and not result.has_display
     assert "DISPLAY is not set" in result.advice() and "QT_QPA_PLATFORM=offscreen" in result.advice()
     assert check_platform("offscreen", env=env).ok
+    run = _doctor("--only", "qt", "--platform", "xcb", env=env)
+    assert run.returncode == 1 and "FAIL  Qt platform 'xcb': no display to open windows on" in run.stdout, run.stdout
+    assert "xvfb-run" in run.stdout and "ok    Qt platform 'offscreen'" in run.stdout
 
 
 @pytest.mark.slow
@@ -50,6 +53,7 @@ def test_doctor_reports_every_check():
     for name in ("Qt platform", "LSL:", "PortAudio", "video", "network: lo 127.0.0.1"):
         assert name in run.stdout, (name, run.stdout)
     assert "lslacq doctor:" in run.stdout.splitlines()[-1]
+    assert "jack" not in run.stderr.lower(), run.stderr  # PortAudio's probe of JACK is kept off the terminal
 
 
 @pytest.mark.slow
