@@ -10,8 +10,8 @@ from .._lazy import lazy_exports
 _LAZY = {
     "load_graph": "lslacq.graph.graph",
     "Graph": "lslacq.graph.graph",
-    "GraphError": "lslacq.graph.spec",
-    "GraphErrors": "lslacq.graph.spec",
+    "GraphError": "lslacq.errors",
+    "GraphErrors": "lslacq.errors",
     "GraphSpec": "lslacq.graph.spec",
     "read_graph": "lslacq.graph.spec",
     "validate": "lslacq.graph.validation",

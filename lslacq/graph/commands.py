@@ -74,11 +74,11 @@ def check_graph(args) -> int:
     try:
         spec = read_graph(args.graph, _overrides(args))
         order = validate(spec)
-        from .graph import _check_host
+        from .graph import check_host
 
         for group, info in spec.nodegroups.items():
             if info.host and not args.offline and any(n.nodegroup == group for n in spec.nodes.values()):
-                _check_host(spec, group, info.host)
+                check_host(spec, group, info.host)
     except GraphError as exc:
         print_graph_error("lslacq check", exc, args.verbose)
         return 2

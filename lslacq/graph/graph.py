@@ -89,7 +89,7 @@ class Graph:
         for group in used_groups:
             host = spec.nodegroups[group].host
             if host:
-                _check_host(spec, group, host)
+                check_host(spec, group, host)
         if used_groups:
             from ..core.manager import create_manager
 
@@ -308,7 +308,7 @@ def _process_info(proc) -> dict:
                 "rss": proc.memory_info().rss}
 
 
-def _check_host(spec: GraphSpec, group: str, address: str) -> None:
+def check_host(spec: GraphSpec, group: str, address: str) -> None:
     """Raise a clear error, before anything starts, when a nodegroup's host server does not answer."""
     from ..core.rpc import RPCClient
 

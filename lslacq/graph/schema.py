@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..errors import GraphError, raise_all
+
 __all__ = ["SCHEMA", "check_structure", "schema_json"]
 
 _SCALAR = {"type": ["string", "number", "integer", "boolean", "array", "object"]}
@@ -96,19 +98,15 @@ def check_structure(data: dict, path: str | Path, text: str = "") -> None:
     Raises
     ------
     GraphError
-        Every mismatch (a :class:`~lslacq.graph.spec.GraphErrors` when there are several), each naming the
+        Every mismatch (a :class:`~lslacq.errors.GraphErrors` when there are several), each naming the
         key path, its line and the expected form.
     """
-    from .spec import raise_all  # spec imports this module
-
     errors: list = []
     _check(data, SCHEMA, [], Path(path), text, errors)
     raise_all(errors)
 
 
 def _check(value: Any, schema: dict, keys: list[str], path: Path, text: str, errors: list) -> None:
-    from .spec import GraphError  # spec imports this module
-
     where = ".".join(keys) or "the file"
     types = schema.get("type")
     if types is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import LslacqError
+from ..errors import GraphError, GraphErrors, raise_all
 from .schema import check_structure
 
 if sys.version_info >= (3, 11):
@@ -31,59 +31,6 @@ MAIN_GROUP = "main"
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENDPOINT = re.compile(r"^\s*([A-Za-z_][\w-]*)(?:\.([A-Za-z_]\w*))?\s*$")
-
-
-class GraphError(LslacqError, ValueError):
-    """A graph file that cannot be used: the message names the file, the line and the fix.
-
-    Attributes
-    ----------
-    path : str or None
-        The file.
-    line : int or None
-        1-based line of the offending entry, when it can be found.
-    """
-
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
-        self.path = None if path is None else str(path)
-        self.line = line
-        self.reason = message
-        where = f"{self.path}:{line}: " if self.path and line else f"{self.path}: " if self.path else ""
-        super().__init__(where + message)
-
-
-class GraphErrors(GraphError):
-    """Several problems of one graph file, found in one pass (``lslacq check`` prints each on its line).
-
-    Attributes
-    ----------
-    errors : list of GraphError
-        Every problem, each with its own path and line; :attr:`path`, :attr:`line` and
-        :attr:`reason` are the first one's.
-    """
-
-    def __init__(self, errors: list[GraphError]):
-        if not errors:
-            raise ValueError("GraphErrors needs at least one GraphError")
-        flat: list[GraphError] = []
-        for error in errors:
-            flat.extend(error.errors if isinstance(error, GraphErrors) else [error])
-        self.errors = flat
-        first = flat[0]
-        super().__init__(first.reason, first.path, first.line)
-        if len(flat) > 1:  # the message lists them all, one per line
-            self.args = ("\n".join(str(e) for e in flat),)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def raise_all(errors: list[GraphError]) -> None:
-    """Raise ``errors`` (one GraphError as itself, several as :class:`GraphErrors`); nothing when empty."""
-    if len(errors) == 1 and not isinstance(errors[0], GraphErrors):
-        raise errors[0]
-    if errors:
-        raise GraphErrors(errors)
 
 
 @dataclass
