@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import select
-import threading
 import time
 
-from ..core.node import Node
 from ..errors import LslacqError
 from .emotiv_protocol import CHANNEL_NAMES, REPORT_SIZE, EmotivDecoder, EmotivKeyError, make_key, normalize_report
+from .reader import BlockingDevice
 
 __all__ = ["Emotiv", "EmotivError", "EmotivKeyError", "PyUSBTransport", "HidrawTransport", "DONGLE_IDS"]
 
@@ -216,7 +215,7 @@ def _spec(n, names, units, optional=False):
                 model="EPOC", optional=optional)
 
 
-class Emotiv(Node):
+class Emotiv(BlockingDevice):
     """Emotiv EPOC headset (14 EEG channels at 128 Hz) through its USB dongle.
 
     The transport is pyusb (libusb) by default: the node finds the dongle
@@ -249,7 +248,11 @@ class Emotiv(Node):
     :meth:`counters`.
     """
 
-    live_source = True  # paced by the headset: never waits for a reader
+    lost_errors = (EmotivError,)
+    open_errors = (EmotivError,)
+    read_context = "reading the Emotiv dongle"
+    #: the headset's report rate (indexes count reports)
+    report_rate = 128.0
 
     _output_specs = {
         "signals": _spec(14, CHANNEL_NAMES, "microvolts"),
@@ -264,12 +267,8 @@ class Emotiv(Node):
         super().__init__(**kwargs)
         self._transport = None
         self._decoder: EmotivDecoder | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self.serial = ""
-        self.lost_packets = self.lost_samples = 0
-        self.reconnects = 0
-        self._offset = self._next_index = 0  # index offset after a reconnection; index after the last sample sent
+        self.lost_packets = 0
         self.battery = float("nan")
 
     def _configure(self, device_handle: str | None = None, key: str | bytes = "consumer", backend=None,
@@ -333,103 +332,72 @@ class Emotiv(Node):
             return PyUSBTransport(backend=self.backend, serial=self.wanted_serial)
         return HidrawTransport(self.device_handle, serial=self.wanted_serial)
 
-    # -- lifecycle ---------------------------------------------------------------------
+    # -- lifecycle (BlockingDevice hooks) ---------------------------------------------------
     def _start(self) -> None:
-        self.lost_packets = self.lost_samples = 0
-        self.reconnects = 0
-        self._offset = self._next_index = 0
-        for out in self.outputs.values():
-            if out.configured:
-                out.reset_buffer_index()
-        self._transport = self._make_transport().open()
+        self.lost_packets = 0
+        super()._start()
+
+    def _open(self, reopening: bool = False) -> None:
+        transport = self._make_transport().open()
+        self._silent_since, self._warned = time.monotonic(), False
+        if reopening:
+            self._transport = transport
+            key = self._decoder.variant or self._decoder.key or self.key  # keep the key found (auto-detected)
+            self._decoder = EmotivDecoder(transport.serial, key=key, check_reports=self.check_reports)
+            return
+        self._transport = transport
         try:
-            self._decoder = EmotivDecoder(self._transport.serial, key=self.key, check_reports=self.check_reports)
+            self._decoder = EmotivDecoder(transport.serial, key=self.key, check_reports=self.check_reports)
             first = []
             deadline = time.monotonic() + self.timeout
             while len(first) < self.check_reports:
-                report = self._transport.read(max(0.01, deadline - time.monotonic()))
+                report = transport.read(max(0.01, deadline - time.monotonic()))
                 if report is None:
                     raise EmotivError(f"{self.name}: no data from the Emotiv headset within {self.timeout:g} s: is "
                                       "it switched on and near the dongle?")
                 first.append(normalize_report(report))
             self._send(self._decoder.feed(first))  # checks (or detects) the key
         except BaseException:
-            self._transport.close()
-            self._transport = None
+            self._close_device()
             raise
         if self._decoder.variant:
             logger.info("%s: decrypting with the %r key of %s", self.name, self._decoder.variant, self.serial)
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-emotiv", daemon=True)
-        self._thread.start()
 
-    def _stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
-
-    def _close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+    def _close_device(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
     @property
     def key_variant(self) -> str | None:
         """The key variant in use (after ``start()``; None for raw key bytes)."""
         return self._decoder.variant if self._decoder is not None else None
 
-    # -- acquisition thread ----------------------------------------------------------------
-    def _run(self) -> None:
-        silent_since = time.monotonic()
-        warned = False
-        while not self._stopping.is_set():
-            try:
-                report = self._transport.read(0.2)
-                if report is None:
-                    if not warned and time.monotonic() - silent_since > self.timeout:
-                        logger.warning("%s: no data from the Emotiv headset for %.0f s (switched off, out of range "
-                                       "or battery empty?); still waiting", self.name, self.timeout)
-                        warned = True
-                    continue
-                if warned:
-                    logger.info("%s: the Emotiv headset sends again", self.name)
-                silent_since, warned = time.monotonic(), False
-                self._send(self._decoder.feed([report]))
-            except EmotivError as exc:
-                if not self.reconnect:
-                    self._report_error(exc, context="reading the Emotiv dongle")
-                    return
-                logger.warning("%s: %s; looking for the dongle every second", self.name, exc)
-                if not self._reopen():
-                    return
-                silent_since, warned = time.monotonic(), False
-            except Exception as exc:  # a bad report, a wrong key, a closed stream: reported, never silent
-                self._report_error(exc, context="reading the Emotiv dongle")
-                return
+    # -- the reader thread's hooks -------------------------------------------------------------
+    def read(self) -> bytes | None:
+        report = self._transport.read(0.2)
+        if report is None:
+            if not self._warned and time.monotonic() - self._silent_since > self.timeout:
+                logger.warning("%s: no data from the Emotiv headset for %.0f s (switched off, out of range "
+                               "or battery empty?); still waiting", self.name, self.timeout)
+                self._warned = True
+            return None
+        if self._warned:
+            logger.info("%s: the Emotiv headset sends again", self.name)
+        self._silent_since, self._warned = time.monotonic(), False
+        return report
 
-    def _reopen(self) -> bool:
-        """Reopen the dongle until it works (True) or the node stops (False)."""
-        lost_at = time.monotonic()
-        self._transport.close()
-        while not self._stopping.wait(1.0):
-            try:
-                transport = self._make_transport().open()
-            except EmotivError as exc:
-                logger.debug("%s: reconnection failed: %s", self.name, exc)
-                continue
-            self._transport = transport
-            self.reconnects += 1
-            key = self._decoder.variant or self._decoder.key or self.key  # keep the key found (auto-detected)
-            self._decoder = EmotivDecoder(transport.serial, key=key, check_reports=self.check_reports)
-            gap = int(round((time.monotonic() - lost_at) * 128.0))
-            self._offset = self._next_index + gap  # counted as lost when the next data is sent
-            logger.info("%s: the Emotiv dongle is back; %d samples of gap", self.name, gap)
-            return True
-        return False
+    def handle(self, report: bytes) -> None:
+        self._send(self._decoder.feed([report]))
+
+    def lost_error(self, exc: BaseException) -> BaseException:
+        return exc  # an EmotivError that names the dongle
+
+    def device_description(self) -> str:
+        return "the Emotiv dongle"
+
+    def gap_rate(self) -> float:
+        return self.report_rate
 
     def _send(self, chunk) -> None:
         if chunk.lost_packets:
@@ -440,14 +408,10 @@ class Emotiv(Node):
             self.battery = float(chunk.battery[-1, 0])
         outputs = [(self.outputs["signals"], chunk.eeg), (self.outputs["quality"], chunk.quality),
                    (self.outputs["gyro"], chunk.gyro), (self.outputs["battery"], chunk.battery)]
-        for a, b in chunk.segments():
-            first = self._offset + int(chunk.positions[a])
-            self.lost_samples += max(0, first - self._next_index)
-            index = self._offset + int(chunk.positions[b - 1]) + 1
+        for a, b, index in self.samples.runs(chunk.positions):
             for output, data in outputs:
                 if output.configured:
                     output.send(data[a:b], index=index)
-            self._next_index = index
 
     def counters(self) -> dict:
         """Node counters plus ``lost_packets``, ``battery`` (%) and ``reconnects``.
@@ -458,6 +422,5 @@ class Emotiv(Node):
         base = super().counters()
         signals = self.outputs["signals"]
         base["samples_out"] = int(signals.last_index) if signals.configured else 0
-        base["lost_samples"] = int(self.lost_samples)
-        base.update(lost_packets=int(self.lost_packets), battery=self.battery, reconnects=int(self.reconnects))
+        base.update(lost_packets=int(self.lost_packets), battery=self.battery)
         return base

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 
-from ..core.node import Node
 from ..errors import LslacqError
 from .openbci_protocol import CytonDecoder, microvolts_per_count, parse_channel_reply
+from .reader import BlockingDevice
 
 __all__ = ["OpenBCI", "OpenBCIError"]
 
@@ -20,7 +19,7 @@ class OpenBCIError(LslacqError, OSError):
     """The board did not answer as a Cyton does, or its port failed."""
 
 
-class OpenBCI(Node):
+class OpenBCI(BlockingDevice):
     """OpenBCI Cyton (8 channels, 250 Hz) or Cyton + Daisy (16 channels, 125 Hz) over pyserial.
 
     Start sequence: ``s``, drain, ``v`` and read the banner up to ``$$$``
@@ -57,8 +56,6 @@ class OpenBCI(Node):
         Times the port was reopened (``reconnect=True``).
     """
 
-    live_source = True  # paced by the board: never waits for a reader
-
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 8), sample_rate=250.0,
                         units="microvolts"),
@@ -68,20 +65,19 @@ class OpenBCI(Node):
 
     _output_aliases = {"chan": "signals"}  # pyacq's name
 
+    # pyserial raises TypeError/AttributeError when the fd vanished under a read
+    lost_errors = (OSError, TypeError, AttributeError)
+    read_context = "reading the serial port"
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._port = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._decoder: CytonDecoder | None = None
         self.banner = ""
-        self.reconnects = 0
         self._reset_counts()
 
     def _reset_counts(self) -> None:
-        self.lost_packets = self.garbage_bytes = self.unpaired_packets = self.lost_samples = 0
-        self._offset = 0  # added to decoder positions (grows at each reconnection)
-        self._next_index = 0
+        self.lost_packets = self.garbage_bytes = self.unpaired_packets = 0
         self._unreported = [0, 0, 0]  # lost packets, garbage bytes, unpaired packets not yet logged
         self._last_report = time.monotonic()
 
@@ -258,84 +254,35 @@ class OpenBCI(Node):
             raise
         return port
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle (BlockingDevice hooks) ------------------------------------------------
     def _start(self) -> None:
         self._reset_counts()
-        self.reconnects = 0
-        for out in self.outputs.values():
-            if out.configured:
-                out.reset_buffer_index()
-        self._decoder = CytonDecoder(daisy=self.daisy, gain=self.gain)
+        super()._start()
+
+    def _open(self, reopening: bool = False) -> None:
         self._port = self._connect()
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-openbci", daemon=True)
-        self._thread.start()
-
-    def _stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-        port, self._port = self._port, None
-        if port is not None:
-            try:
-                port.write(b"s")
-            except Exception as exc:  # unplugged: nothing to stop
-                logger.debug("%s: cannot send 's': %s", self.name, exc)
-            port.close()
-
-    def _close(self) -> None:
-        if self._port is not None:
-            self._port.close()
-            self._port = None
-
-    # -- acquisition thread ---------------------------------------------------------------
-    def _run(self) -> None:
-        import serial
-
-        while not self._stopping.is_set():
-            try:
-                data = self._port.read(65536)  # whatever arrives within read_interval
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                # pyserial raises TypeError/AttributeError when the fd vanished under it
-                error = OpenBCIError(f"{self.name}: lost the OpenBCI board at {self.device_handle}: {exc}")
-                if not self.reconnect:
-                    self._report_error(error, context="reading the serial port")
-                    return
-                logger.warning("%s; reconnecting every second", error)
-                if not self._reopen():
-                    return
-                continue
-            if data:
-                try:
-                    self._handle(data)
-                except Exception as exc:  # a stream closed under us, a bug: reported, never silent
-                    self._report_error(exc, context="decoding and sending OpenBCI data")
-                    return
-
-    def _reopen(self) -> bool:
-        """Reopen the port until it works (True) or the node stops (False)."""
-        lost_at = time.monotonic()
-        try:
-            self._port.close()
-        except Exception:  # noqa: BLE001 - the port is gone anyway
-            pass
-        while not self._stopping.wait(1.0):
-            try:
-                port = self._connect()
-            except OpenBCIError as exc:
-                logger.debug("%s: reconnection failed: %s", self.name, exc)
-                continue
-            self._port = port
-            self.reconnects += 1
-            gap = int(round((time.monotonic() - lost_at) * self.sample_rate))
-            self._offset = self._next_index + gap  # counted in lost_samples when the next data is sent
+        if reopening:
             self._decoder.reset()
-            logger.info("%s: reconnected to %s; %d samples of gap", self.name, self.device_handle, gap)
-            return True
-        return False
+        else:
+            self._decoder = CytonDecoder(daisy=self.daisy, gain=self.gain)
 
-    def _handle(self, data: bytes) -> None:
+    def _close_device(self) -> None:
+        port, self._port = self._port, None
+        if port is None:
+            return
+        try:
+            port.write(b"s")
+        except Exception as exc:  # unplugged: nothing to stop
+            logger.debug("%s: cannot send 's': %s", self.name, exc)
+        port.close()
+
+    def lost_error(self, exc: BaseException) -> OpenBCIError:
+        return OpenBCIError(f"{self.name}: lost the OpenBCI board at {self.device_handle}: {exc}")
+
+    def read(self) -> bytes | None:
+        return self._port.read(65536) or None  # whatever arrives within read_interval
+
+    def handle(self, data: bytes) -> None:
         chunk = self._decoder.feed(data)
         self.lost_packets += chunk.lost_packets
         self.garbage_bytes += chunk.garbage_bytes
@@ -345,14 +292,10 @@ class OpenBCI(Node):
         u[1] += chunk.garbage_bytes
         u[2] += chunk.unpaired_packets
         signals, aux = self.outputs["signals"], self.outputs["aux"]
-        for a, b in chunk.segments():
-            first = self._offset + int(chunk.positions[a])
-            self.lost_samples += max(0, first - self._next_index)
-            index = self._offset + int(chunk.positions[b - 1]) + 1
+        for a, b, index in self.samples.runs(chunk.positions):
             signals.send(chunk.microvolts[a:b], index=index)
             if aux.configured:
                 aux.send(chunk.accel[a:b], index=index)
-            self._next_index = index
         now = time.monotonic()
         if any(u) and now - self._last_report >= 1.0:
             logger.warning("%s: %d packets lost (sample counter jumps), %d garbage bytes skipped, %d unpaired Daisy "
@@ -371,7 +314,6 @@ class OpenBCI(Node):
         base = super().counters()
         signals = self.outputs["signals"]
         base["samples_out"] = int(signals.last_index) if signals.configured else 0
-        base["lost_samples"] = int(self.lost_samples)
         base.update(lost_packets=int(self.lost_packets), garbage_bytes=int(self.garbage_bytes),
-                    unpaired_packets=int(self.unpaired_packets), reconnects=int(self.reconnects))
+                    unpaired_packets=int(self.unpaired_packets))
         return base

@@ -36,6 +36,7 @@ class NumpyDeviceBuffer(Node):
     """
 
     live_source = True  # paced by the clock (sample_interval): never waits for a reader
+    restarts_count = True  # each start() begins the sample count at 0
 
     _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 16), compression="",
                                      sample_rate=1000.0)}
@@ -80,17 +81,11 @@ class NumpyDeviceBuffer(Node):
 
     def _initialize(self) -> None:
         self.head = 0
-        self._loop: PacedLoop | None = None
 
     def _start(self) -> None:
         self.head = 0
-        self.output.reset_buffer_index()
-        self._loop = PacedLoop(self._send_chunk, self.chunksize * self.sample_interval, name=f"{self.name}-loop")
-        self._loop.failed.connect(lambda exc: self._report_error(exc, context="sending a chunk"))
-        self._loop.start()
-
-    def _stop(self) -> None:
-        self._loop.stop()
+        self.add_worker(PacedLoop(self._send_chunk, self.chunksize * self.sample_interval, name=f"{self.name}-loop",
+                                  context="sending a chunk"))
 
     def _send_chunk(self) -> None:
         i = self.head % self.buffer.shape[0]

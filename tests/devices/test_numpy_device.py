@@ -66,8 +66,8 @@ def test_failure_reaches_the_node_contract_once(caplog):
     dev.output.send = send
     with caplog.at_level("ERROR"):
         dev.start()
-        dev._loop.join(10)
-    assert not dev._loop.is_alive()
+        dev.workers[0].join(10)
+    assert not dev.workers[0].is_alive()
     assert isinstance(dev.error, OSError) and failures == [dev.error]
     assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [dev.error]  # one record with traceback
     assert "'dev'" in caplog.records[-1].getMessage()
