@@ -17,6 +17,11 @@ The spectrum is what EEG looks like at rest: a 1/f^a background (a ~ 1..2,
 tens of microvolts), a ~10 Hz alpha rhythm strongest over occipital and
 parietal sites with a slowly waxing and waning envelope, and a shared
 common-mode component, plus a little white (amplifier) noise.
+
+For developing a BCI, the events can belong to classes (markers named after
+them): ``erp_classes`` gives each class its own evoked response (a P300
+oddball), ``mi_classes`` its own motor imagery (a mu/beta rhythm over C3/C4/Cz
+that desynchronises, ERD, over the site of the imagined limb during the trial).
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ STANDARD_32 = (
 # Posterior sites carry the alpha rhythm; weights in [0, 1].
 _ALPHA_WEIGHT = {"O1": 1.0, "Oz": 1.0, "O2": 1.0, "PO9": 0.8, "PO10": 0.8, "P7": 0.6, "P3": 0.7, "Pz": 0.8,
                  "P4": 0.7, "P8": 0.6, "CP1": 0.4, "CP2": 0.4, "CP5": 0.3, "CP6": 0.3}
+# Sensorimotor sources of the mu (~11 Hz) and beta (~22 Hz) rhythms and their projection to the scalp; a
+# motor-imagery class desynchronises (ERD) the source of its site: left hand -> C4, right hand -> C3, feet -> Cz.
+_MU_SOURCES = {
+    "C3": {"C3": 1.0, "FC5": 0.5, "FC1": 0.45, "CP5": 0.5, "CP1": 0.45, "T7": 0.25, "Cz": 0.2},
+    "C4": {"C4": 1.0, "FC6": 0.5, "FC2": 0.45, "CP6": 0.5, "CP2": 0.45, "T8": 0.25, "Cz": 0.2},
+    "Cz": {"Cz": 1.0, "FC1": 0.4, "FC2": 0.4, "CP1": 0.4, "CP2": 0.4, "Fz": 0.2, "Pz": 0.2},
+}
+_MU_FREQ = {"C3": 11.0, "C4": 11.6, "Cz": 10.4}
 # Centro-parietal sites carry the evoked P300.
 _ERP_WEIGHT = {"Pz": 1.0, "CPz": 1.0, "P3": 0.7, "P4": 0.7, "CP1": 0.8, "CP2": 0.8, "Cz": 0.6, "Oz": 0.4}
 
@@ -128,13 +141,35 @@ class EEGSimulator:
         events alternate ``S  1``/``S  2`` with the same response.
     class_probabilities : dict, optional
         ``{class name: probability}`` for ``erp_classes`` (normalised), e.g.
-        ``{"target": 1, "nontarget": 5}`` for an oddball.
+        ``{"target": 1, "nontarget": 5}`` for an oddball (or of ``mi_classes``).
+    mi_classes : dict, optional
+        Motor imagery, for developing a BCI: ``{class name: site}`` where the
+        site is the sensorimotor source whose mu/beta rhythm desynchronises
+        during the trial, ``"C4"`` for the left hand, ``"C3"`` for the right
+        hand, ``"Cz"`` for the feet (a list of them, or None for a rest class
+        without ERD), e.g. ``{"left": "C4", "right": "C3"}``. The signal then
+        carries a mu (~11 Hz) and beta (~22 Hz) rhythm of ``mu_amplitude``
+        over C3, C4 and Cz (needs the 10-20 names: ``nb_channel >= 15``);
+        each event (the cue) belongs to one class, drawn with
+        ``class_probabilities``, its marker named after the class (``code``:
+        the class's position + 1), and from 0.25 s after the cue until
+        ``mi_duration`` s the rhythm of the class's site loses ``erd`` of its
+        amplitude (0.25 s ramps). Not together with ``erp_classes``; every
+        cue evokes the same ``erp_amplitude`` response.
+    mu_amplitude : float
+        Peak mu amplitude in microvolts at C3/C4/Cz with ``mi_classes`` (default 10).
+    erd : float
+        Fraction of the mu/beta amplitude lost during imagery (default 0.6).
+    mi_duration : float, optional
+        Seconds of imagery after each cue (default: 0.8 * event_interval, at most 4 s).
     """
 
     def __init__(self, nb_channel: int = 32, sample_rate: float = 500.0, alpha_freq: float = 10.0,
                  alpha_amplitude: float = 20.0, background_amplitude: float = 15.0,
                  event_interval: float = 1.0, erp_amplitude: float = 8.0, seed: int | None = None,
-                 erp_classes: dict | None = None, class_probabilities: dict | None = None):
+                 erp_classes: dict | None = None, class_probabilities: dict | None = None,
+                 mi_classes: dict | None = None, mu_amplitude: float = 10.0, erd: float = 0.6,
+                 mi_duration: float | None = None):
         if int(nb_channel) < 1:
             raise ValueError(f"EEGSimulator: nb_channel must be >= 1, got {nb_channel}")
         if not sample_rate or sample_rate <= 0:
@@ -176,6 +211,10 @@ class EEGSimulator:
         self._erp = self._erp_template()
         self._pending_erps: list = []  # onset indexes (or (onset, template)) whose ERP is not fully added yet
         self._set_classes(erp_classes, class_probabilities, seed)
+        self._set_mi_classes(mi_classes, class_probabilities, seed, mu_amplitude, erd, mi_duration)
+        if erp_classes is None and mi_classes is None and class_probabilities is not None:
+            raise ValueError("EEGSimulator: class_probabilities needs erp_classes={class: amplitude} or "
+                             "mi_classes={class: site}")
         self._bg_scale = self.background_amplitude / np.sqrt(len(poles))
         self._event_period = int(round(self.event_interval * self.sample_rate)) if self.event_interval else 0
         self._event_count = 0
@@ -183,8 +222,6 @@ class EEGSimulator:
     def _set_classes(self, erp_classes: dict | None, probabilities: dict | None, seed: int | None) -> None:
         self.erp_classes = None
         if erp_classes is None:
-            if probabilities is not None:
-                raise ValueError("EEGSimulator: class_probabilities needs erp_classes={class: amplitude}")
             return
         if not isinstance(erp_classes, dict) or not erp_classes:
             raise ValueError(f"EEGSimulator: erp_classes={erp_classes!r} must be a non-empty dict {{class name: P300 "
@@ -196,22 +233,109 @@ class EEGSimulator:
             if isinstance(amp, bool) or not isinstance(amp, (int, float)) or not np.isfinite(amp):
                 raise ValueError(f"EEGSimulator: erp_classes[{name!r}] = {amp!r} must be an amplitude in microvolts")
         names = list(erp_classes)
-        if probabilities is None:
-            weights = np.ones(len(names))
-        else:
-            if not isinstance(probabilities, dict) or set(probabilities) != set(names):
-                raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must give a weight to each "
-                                 f"class of erp_classes ({names})")
-            weights = np.array([float(probabilities[n]) for n in names])
-            if np.any(weights < 0) or not weights.sum() > 0:
-                raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must be >= 0, not all 0")
+        self.class_probabilities = self._class_weights(names, probabilities)
         self.erp_classes = {n: float(a) for n, a in erp_classes.items()}
-        self.class_probabilities = weights / weights.sum()
         self._class_names = names
         unit = self._erp / self.erp_amplitude if self.erp_amplitude else self._erp_template(1.0)
         self._class_erps = [unit * a for a in self.erp_classes.values()]
         # a generator of its own, so the classes do not change the signal's random stream
         self._class_rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+
+    def _set_mi_classes(self, mi_classes: dict | None, probabilities: dict | None, seed: int | None,
+                        mu_amplitude: float, erd: float, mi_duration: float | None) -> None:
+        self.mi_classes = None
+        if mi_classes is None:
+            return
+        if self.erp_classes is not None:
+            raise ValueError("EEGSimulator: give erp_classes (evoked responses) or mi_classes (motor imagery), not "
+                             "both")
+        if not isinstance(mi_classes, dict) or not mi_classes:
+            raise ValueError(f"EEGSimulator: mi_classes={mi_classes!r} must be a non-empty dict {{class name: site "
+                             "of the ERD}}, e.g. {'left': 'C4', 'right': 'C3'} (C4: left hand, C3: right hand, Cz: "
+                             "feet, None: rest)")
+        sources = [site for site in _MU_SOURCES if site in self.channel_names]
+        if not sources:
+            raise ValueError(f"EEGSimulator: mi_classes needs the sensorimotor channels C3, C4 or Cz; "
+                             f"{self.nb_channel} channels have none (use nb_channel >= 15)")
+        classes: dict[str, tuple[str, ...]] = {}
+        for name, sites in mi_classes.items():
+            if not isinstance(name, str) or not name or len(name.encode("ascii", "replace")) > 32:
+                raise ValueError(f"EEGSimulator: mi_classes key {name!r} must be a class name of 1 to 32 ASCII "
+                                 "characters (it becomes the marker)")
+            sites = () if sites is None else (sites,) if isinstance(sites, str) else tuple(sites)
+            for site in sites:
+                if site not in sources:
+                    raise ValueError(f"EEGSimulator: mi_classes[{name!r}] site {site!r} is not a sensorimotor "
+                                     f"source of this montage; use one of {sources} (or None for rest)")
+            classes[name] = sites
+        for label, value, lo, hi in (("mu_amplitude", mu_amplitude, 0.0, np.inf), ("erd", erd, 0.0, 1.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(f"EEGSimulator: {label}={value!r} must be a number in [{lo}, {hi}]")
+        if not self.event_interval:
+            raise ValueError("EEGSimulator: mi_classes needs cues: set event_interval > 0 (seconds between trials)")
+        if mi_duration is None:
+            mi_duration = min(0.8 * self.event_interval, 4.0)
+        if isinstance(mi_duration, bool) or not isinstance(mi_duration, (int, float)) or \
+                not 0.5 <= mi_duration <= self.event_interval:
+            raise ValueError(f"EEGSimulator: mi_duration={mi_duration!r} must be between 0.5 s and event_interval "
+                             f"({self.event_interval} s): the imagery of a trial ends before the next cue")
+        self.mi_classes = {n: list(v) for n, v in classes.items()}
+        self.mu_amplitude, self.erd, self.mi_duration = float(mu_amplitude), float(erd), float(mi_duration)
+        names = list(classes)
+        self._class_names = names
+        self.class_probabilities = self._class_weights(names, probabilities)
+        self._class_rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+        self._mi_rng = np.random.default_rng(None if seed is None else [int(seed), 2])  # the signal's stays
+        self._mu_sources = sources
+        self._mu_w = np.array([[_MU_SOURCES[src].get(ch, 0.0) for ch in self.channel_names] for src in sources])
+        self._mu_freq = np.array([_MU_FREQ[src] for src in sources])
+        self._mu_phase = self._mi_rng.uniform(0, 2 * np.pi, (2, len(sources)))  # mu, beta
+        self._mu_env = _AR1(np.array([np.exp(-2 * np.pi * 0.5 / self.sample_rate)]), (len(sources),))
+        self._mu_env_gain = np.sqrt(1 - self._mu_env.poles ** 2)
+        # the ERD of one trial: gain 1 - erd from 0.25 s after the cue to mi_duration, 0.25 s ramps
+        fs = self.sample_rate
+        t = np.arange(int(round((self.mi_duration + 0.25) * fs))) / fs
+        ramp = np.clip(np.minimum((t - 0.25) / 0.25, (self.mi_duration + 0.25 - t) / 0.25), 0.0, 1.0)
+        self._erd_gain = 1.0 - self.erd * ramp
+        self._class_sources = [[sources.index(site) for site in classes[n]] for n in names]
+        self._pending_mi: list[tuple[int, list[int]]] = []  # (onset, source indexes) of trials not finished
+
+    @staticmethod
+    def _class_weights(names: list, probabilities: dict | None) -> np.ndarray:
+        if probabilities is None:
+            weights = np.ones(len(names))
+        else:
+            if not isinstance(probabilities, dict) or set(probabilities) != set(names):
+                raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must give a weight to each "
+                                 f"class ({names})")
+            weights = np.array([float(probabilities[n]) for n in names])
+            if np.any(weights < 0) or not weights.sum() > 0:
+                raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must be >= 0, not all 0")
+        return weights / weights.sum()
+
+    def _sensorimotor(self, start: int, n: int) -> np.ndarray:
+        """The mu/beta rhythm of ``n`` samples from ``start`` with the ERD of the trials in progress."""
+        fs = self.sample_rate
+        n_src = len(self._mu_sources)
+        env = 1.0 + 0.4 * self._mu_env(self._mi_rng.standard_normal((n, n_src)) * self._mu_env_gain)
+        env = np.clip(env, 0.1, None)
+        steps = np.arange(1, n + 1)[:, None] * (2 * np.pi / fs)
+        mu = np.sin(self._mu_phase[0] + steps * self._mu_freq)
+        beta = np.sin(self._mu_phase[1] + steps * 2 * self._mu_freq)
+        self._mu_phase = (self._mu_phase + n * (2 * np.pi / fs) * np.stack([self._mu_freq, 2 * self._mu_freq])) \
+            % (2 * np.pi)
+        gain = np.ones((n, n_src))
+        still = []
+        for onset, srcs in self._pending_mi:
+            length = len(self._erd_gain)
+            lo, hi = max(onset, start), min(onset + length, start + n)
+            if lo < hi and srcs:
+                gain[lo - start:hi - start, srcs] *= self._erd_gain[lo - onset:hi - onset, None]
+            if onset + length > start + n:
+                still.append((onset, srcs))
+        self._pending_mi = still
+        rhythm = self.mu_amplitude * env * gain * (mu + 0.4 * beta)
+        return rhythm @ self._mu_w
 
     def _erp_template(self, amplitude: float | None = None) -> np.ndarray:
         t = np.arange(int(0.8 * self.sample_rate)) / self.sample_rate
@@ -259,7 +383,14 @@ class EEGSimulator:
             period = self._event_period
             first = max(period, -(-start // period) * period)  # first multiple of the period >= start
             onsets = np.arange(first, start + n, period)
-            if len(onsets) and self.erp_classes is not None:
+            if len(onsets) and self.mi_classes is not None:
+                which = self._class_rng.choice(len(self._class_names), size=len(onsets), p=self.class_probabilities)
+                events = make_events(onsets, type="Stimulus", description=[self._class_names[k] for k in which],
+                                     code=[int(k) + 1 for k in which])
+                self._event_count += len(onsets)
+                self._pending_mi.extend((int(o), self._class_sources[k]) for o, k in zip(onsets, which))
+                self._pending_erps.extend(int(o) for o in onsets)
+            elif len(onsets) and self.erp_classes is not None:
                 which = self._class_rng.choice(len(self._class_names), size=len(onsets), p=self.class_probabilities)
                 events = make_events(onsets, type="Stimulus", description=[self._class_names[k] for k in which],
                                      code=[int(k) + 1 for k in which])
@@ -270,6 +401,8 @@ class EEGSimulator:
                 events = make_events(onsets, type="Stimulus", description=[f"S{c:3d}" for c in codes], code=codes)
                 self._event_count += len(onsets)
                 self._pending_erps.extend(int(o) for o in onsets)
+        if self.mi_classes is not None:
+            data += self._sensorimotor(start, n)
         if (self.erp_amplitude or self.erp_classes is not None) and self._pending_erps:
             still = []
             for item in self._pending_erps:
@@ -309,6 +442,13 @@ class SimulatedEEG(Node):
         Class-dependent evoked responses with markers named after the
         classes (``{"target": 8.0, "nontarget": 0.0}``), see
         :class:`EEGSimulator`.
+    mi_classes : dict, optional
+        Motor imagery with markers named after the classes (``{"left": "C4",
+        "right": "C3"}``: the site whose mu/beta rhythm desynchronises), with
+        ``mu_amplitude``, ``erd`` and ``mi_duration``, see :class:`EEGSimulator`.
+    speed : float
+        Pace the simulation ``speed`` times faster than real time (default 1;
+        for demos and tests: sample rate and sample indexes are unchanged).
 
     Outputs ``signals`` (float32 microvolts, ``(n, nb_channel)``) and
     ``events`` (:data:`~lslacq.core.stream.events.EVENT_DTYPE`; optional:
@@ -350,7 +490,13 @@ class SimulatedEEG(Node):
         "erp_amplitude": Arg(float, ge=0, doc="microvolts"),
         "seed": Arg(int, doc="random seed"),
         "erp_classes": Arg(dict, doc="{class name: P300 amplitude in microvolts}; markers named after the classes"),
-        "class_probabilities": Arg(dict, doc="{class name: weight} of erp_classes"),
+        "class_probabilities": Arg(dict, doc="{class name: weight} of erp_classes or mi_classes"),
+        "mi_classes": Arg(dict, doc="{class name: site of the ERD (C3, C4, Cz) or None}; markers named after the "
+                                    "classes"),
+        "mu_amplitude": Arg(float, ge=0, doc="microvolts (mi_classes)"),
+        "erd": Arg(float, ge=0, le=1, doc="fraction of the mu/beta amplitude lost during imagery"),
+        "mi_duration": Arg(float, gt=0, none=True, doc="seconds of imagery after each cue"),
+        "speed": Arg(float, gt=0, doc="times faster than real time"),
     }
 
     def __init__(self, name: str = "", parent=None, **kwargs):
@@ -363,11 +509,17 @@ class SimulatedEEG(Node):
     def _configure(self, nb_channel: int = 32, sample_rate: float = 500.0, chunksize: int | None = None,
                    event_interval: float = 1.0, alpha_freq: float = 10.0, alpha_amplitude: float = 20.0,
                    background_amplitude: float = 15.0, erp_amplitude: float = 8.0, seed: int | None = None,
-                   erp_classes: dict | None = None, class_probabilities: dict | None = None) -> None:
+                   erp_classes: dict | None = None, class_probabilities: dict | None = None,
+                   mi_classes: dict | None = None, mu_amplitude: float = 10.0, erd: float = 0.6,
+                   mi_duration: float | None = None, speed: float = 1.0) -> None:
         from ..core.stream.events import EVENT_DTYPE
 
         self.simulator = EEGSimulator(nb_channel, sample_rate, alpha_freq, alpha_amplitude, background_amplitude,
-                                      event_interval, erp_amplitude, seed, erp_classes, class_probabilities)
+                                      event_interval, erp_amplitude, seed, erp_classes, class_probabilities,
+                                      mi_classes, mu_amplitude, erd, mi_duration)
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
+            raise ValueError(f"{self.name}: speed={speed!r} must be a number > 0 (1: real time)")
+        self.speed = float(speed)
         self.nb_channel = self.simulator.nb_channel
         self.sample_rate = self.simulator.sample_rate
         if chunksize is None:
@@ -390,6 +542,8 @@ class SimulatedEEG(Node):
         ev["sample_rate"] = self.sample_rate  # of the signal the event indexes refer to
         if erp_classes is not None:
             ev["labels"] = list(self.simulator.erp_classes)
+        elif mi_classes is not None:
+            ev["labels"] = list(self.simulator.mi_classes)
 
     def _initialize(self) -> None:
         self.n_sent = 0
@@ -397,7 +551,7 @@ class SimulatedEEG(Node):
 
     def _start(self) -> None:
         self._events_out = self.outputs["events"]
-        self._loop = PacedLoop(self._send_chunk, self.chunksize / self.sample_rate,
+        self._loop = PacedLoop(self._send_chunk, self.chunksize / (self.sample_rate * self.speed),
                                name=f"{self.name}-simulated-eeg", max_catch_up=1.0, on_skip=self._skip)
         self._loop.failed.connect(lambda exc: self._report_error(exc, context="generating the signal"))
         self._loop.start()
