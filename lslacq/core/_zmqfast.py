@@ -19,7 +19,7 @@ try:  # the Cython backend class that zmq.Socket derives from
     _recv = _Backend.recv
     _get = _Backend.get
 except Exception:  # pragma: no cover - other backends: fall back to the public API
-    _send = zmq.Socket.send
+    _send = zmq.Socket.send  # type: ignore[assignment]  # the same call, typed by pyzmq's sugar class
     _recv = zmq.Socket.recv
     _get = zmq.Socket.getsockopt
 

@@ -89,7 +89,7 @@ class Arg:
         return None
 
     def _type_text(self) -> str:
-        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        types = self.type if isinstance(self.type, tuple) else () if self.type is None else (self.type,)
         text = " or ".join(_TYPE_NAMES.get(t, f"a {t.__name__}") for t in types)
         return text + (" (or None)" if self.none else "")
 
@@ -135,9 +135,12 @@ class ArgProblem:
 
 def accepted_arguments(cls: type) -> tuple[dict[str, Any], bool]:
     """``({name: default}, takes_any_keyword)`` of ``cls._configure`` (``inspect.Parameter.empty``: required)."""
+    configure = getattr(cls, "_configure", None)
+    if configure is None:
+        return {}, True
     try:
-        signature = inspect.signature(cls._configure)
-    except (TypeError, ValueError, AttributeError):
+        signature = inspect.signature(configure)
+    except (TypeError, ValueError):
         return {}, True
     names: dict[str, Any] = {}
     any_keyword = False

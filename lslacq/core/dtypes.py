@@ -88,7 +88,8 @@ def _from_params(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         if "names" in value:  # explicit layout (padding, offsets)
-            return np.dtype(dict(value, formats=[_from_params(f) for f in value["formats"]]))
+            layout: Any = dict(value, formats=[_from_params(f) for f in value["formats"]])
+            return np.dtype(layout)
         if "base" in value and "shape" in value:
             return np.dtype((_from_params(value["base"]), tuple(value["shape"])))
         return value
