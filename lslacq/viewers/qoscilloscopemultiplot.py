@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 
 import numpy as np
 
 from ._qt import pg
 from .qoscilloscope import OSCILLOSCOPE_CHANNEL_PARAMS, OSCILLOSCOPE_PARAMS, QOscilloscope, ScopeViewBox
 from .rastertraces import RasterTraces
+from .scopeaxes import legible_color
 
 __all__ = ["MULTIPLOT_CHANNEL_PARAMS", "MULTIPLOT_PARAMS", "QOscilloscopeMultiPlot"]
 
@@ -95,8 +97,8 @@ class QOscilloscopeMultiPlot(QOscilloscope):
             plot.addItem(traces, ignoreBounds=True)
             self._channel_traces.append(traces)
             self._add_channel_items(plot, i)
-            plot.getAxis("left").setLabel(self.channel_names[i] + (f" ({self.units})" if self.units else ""),
-                                          color=pg.mkColor(self.by_channel_params[i, "color"]).name())
+        self._label_style: tuple | None = None
+        self._left_width = _LEFT_AXIS_WIDTH
         self.plot, self.viewBox = self.plots[0], self.viewBoxes[0]
         self.traces = self._channel_traces[0]
         self._event_lines: list = []
@@ -134,7 +136,41 @@ class QOscilloscopeMultiPlot(QOscilloscope):
                 for c in np.flatnonzero(self._visibles)]
 
     def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
-        """The names are the y axes' titles (see :meth:`_show_axes`)."""
+        """The names are the y axes' titles (see :meth:`_show_axes`): legible colours, axes of one width."""
+        self._style_axis_titles()
+        self._align_left_axes()
+
+    def _style_axis_titles(self) -> None:
+        """Each y axis titled with its channel's name and units, in its colour made legible on the background."""
+        background = self.params["background_color"]
+        colors = tuple(pg.mkColor(self.by_channel_params[i, "color"]).name() for i in range(self.nb_channel))
+        style = (colors, pg.mkColor(background).name())
+        if style == self._label_style:
+            return
+        self._label_style = style
+        for i, plot in enumerate(self.plots):
+            plot.getAxis("left").setLabel(self.channel_names[i] + (f" ({self.units})" if self.units else ""),
+                                          color=legible_color(colors[i], background).name())
+
+    def _align_left_axes(self) -> None:
+        """Give every left axis the width the widest one needs (its tick labels and title), so the plots'
+        time ranges line up and no title overlaps its tick labels (an offset of 45000 uV has wide ticks)."""
+        needed = [_LEFT_AXIS_WIDTH]
+        for plot, visible in zip(self.plots, self._visibles):
+            axis = plot.getAxis("left")
+            if not visible or not axis.isVisible():
+                continue
+            width = max(0, axis.style["tickLength"])
+            if axis.style["showValues"]:
+                width += axis.textWidth + axis.style["tickTextOffset"][0]
+            if axis.label.isVisible():
+                width += axis.label.boundingRect().height() * 0.8
+            needed.append(width)
+        width = int(math.ceil(max(needed)))
+        if width != self._left_width:
+            self._left_width = width
+            for plot in self.plots:
+                plot.getAxis("left").setWidth(width)
 
     def _draw_scale_bar(self) -> None:
         """Each plot's y axis is its scale."""

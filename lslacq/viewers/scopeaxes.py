@@ -15,7 +15,8 @@ from typing import Any
 
 from ._qt import QtCore, QtGui, pg
 
-__all__ = ["ChannelGutter", "MarkerBand", "ScaleBarAxis", "nice_ceil", "nice_floor", "unit_label"]
+__all__ = ["ChannelGutter", "MarkerBand", "ScaleBarAxis", "contrast_ratio", "legible_color", "nice_ceil", "nice_floor",
+           "unit_label"]
 
 _UNIT_NAMES = {
     "microvolts": "µV", "microvolt": "µV", "uv": "µV", "µv": "µV", "μv": "µV",
@@ -75,6 +76,48 @@ def _text_color(background: QtGui.QColor) -> QtGui.QColor:
     """Black or white, whichever contrasts more with ``background``."""
     luminance = 0.299 * background.red() + 0.587 * background.green() + 0.114 * background.blue()
     return QtGui.QColor(20, 20, 20) if luminance > 140 else QtGui.QColor(235, 235, 235)
+
+
+def _relative_luminance(color: QtGui.QColor) -> float:
+    def linear(v: int) -> float:
+        v = v / 255.0
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(color.red()) + 0.7152 * linear(color.green()) + 0.0722 * linear(color.blue())
+
+
+def contrast_ratio(a: QtGui.QColor, b: QtGui.QColor) -> float:
+    """WCAG contrast ratio of two colours, 1 (same) .. 21 (black on white)."""
+    la, lb = sorted((_relative_luminance(a), _relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def legible_color(color: Any, background: Any, min_ratio: float = 4.5) -> QtGui.QColor:
+    """``color`` blended towards black or white until text in it reads on ``background``.
+
+    Parameters
+    ----------
+    color, background
+        Anything ``pyqtgraph.mkColor`` takes.
+    min_ratio : float
+        The WCAG contrast ratio to reach (4.5: normal text).
+
+    Returns
+    -------
+    QColor
+        ``color`` itself when it already contrasts enough (the light default trace colours on black),
+        else the nearest blend of it with the text colour of ``background``.
+    """
+    color, background = pg.mkColor(color), pg.mkColor(background)
+    if contrast_ratio(color, background) >= min_ratio:
+        return color
+    target = _text_color(background)
+    for k in range(1, 11):
+        f = k / 10.0
+        blend = QtGui.QColor(*(round(c + (t - c) * f) for c, t in zip(color.getRgb()[:3], target.getRgb()[:3])))
+        if contrast_ratio(blend, background) >= min_ratio:
+            return blend
+    return target  # pragma: no cover - the target itself always contrasts
 
 
 class _MarginAxis(pg.AxisItem):

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from viewer_helpers import color_mask, render, rows_of, to_pixel, wait_until
 
+import pyqtgraph as pg
+
 from lslacq.core.stream import OutputStream
 from lslacq.viewers import QOscilloscope, QOscilloscopeMultiPlot
 
@@ -186,3 +188,62 @@ def test_each_plot_is_scaled_on_the_first_data_unless_its_range_was_set(qapp, so
         assert [plot.getAxis("left").labelText for plot in viewer.plots] == ["ch0", "ch1", "ch2"]
     finally:
         viewer.close()
+
+
+def test_default_look_on_dc_coupled_eeg(qapp):
+    """Nothing set, 4 channels in uV with DC offsets of tens of mV, 10 uV sines and an outlier: each plot shows its
+    channel oscillating over most of its height, the time axis under the last plot, and each y axis's title (in a
+    colour legible on the background, even for a dark blue channel) never overlaps its tick labels."""
+    from lslacq.viewers.scopeaxes import contrast_ratio
+
+    out = OutputStream(name="eeg")
+    out.configure(protocol="inproc", transfermode="plaindata", dtype="float32", shape=(-1, 4), sample_rate=500.0,
+                  channel_names=["Fp1", "Fp2", "O1", "O2"], units="microvolts")
+    viewer = QOscilloscopeMultiPlot(name="multi-eeg")
+    try:
+        viewer.configure(with_user_dialog=False)
+        viewer.input.connect(out)
+        viewer.initialize()
+        viewer.by_channel_params[3, "color"] = "#0000a0"  # dark blue on black
+        viewer.resize(800, 600)
+        viewer.params["show_status"] = False
+        viewer.show()
+        t = np.arange(1500)[:, None] / 500.0
+        dc = np.array([1200.0, 45032.0, -35597.0, -48000.0])
+        data = (dc + 10 * np.sin(2 * np.pi * np.array([5.0, 6.0, 7.0, 8.0]) * t)).astype("float32")
+        data[700, 1] = 2e5  # one outlier
+        viewer.start()
+        for i in range(0, 1500, 50):
+            out.send(data[i:i + 50], index=i + 50)
+        wait_until(qapp, lambda: viewer.counters()["last_index"] == 1500, what="the data")
+        render(qapp, viewer)  # the tick labels' width is known once painted,
+        render(qapp, viewer)  # the axes are given it at the next frame,
+        image = render(qapp, viewer)  # and laid out at the next turn of the event loop
+        ratio = image.shape[1] / viewer.width()
+        for c, plot in enumerate(viewer.plots):
+            vb = viewer.viewBoxes[c]
+            rect = vb.sceneBoundingRect()
+            top, bottom = int(rect.top() * ratio) + 1, int(rect.bottom() * ratio) - 1
+            left, right = int(rect.left() * ratio) + 1, int(rect.right() * ratio) - 1
+            color = viewer.by_channel_params[c, "color"]
+            rgb = pg.mkColor(color).getRgb()[:3]
+            rows = np.nonzero(color_mask(image[top:bottom, left:right], rgb, tol=8))[0]
+            assert rows.size > right - left, (c, "no trace in its plot")
+            lo, hi = np.percentile(rows, [5, 95])
+            assert hi - lo > 0.4 * (bottom - top), (c, lo, hi, bottom - top)  # the oscillation fills the plot
+            axis = plot.getAxis("left")
+            assert axis.labelText == viewer.channel_names[c] + " (µV)"
+            title_rgb = pg.mkColor(axis.labelStyle["color"])
+            assert contrast_ratio(title_rgb, pg.mkColor("k")) >= 4.5
+            # in the axis strip: the title's columns and the (grey) tick labels' columns do not overlap
+            strip = image[top:bottom, :left - 1]
+            title_cols = np.flatnonzero(color_mask(strip, title_rgb.getRgb()[:3], tol=30).any(axis=0))
+            tick_cols = np.flatnonzero(color_mask(strip, (208, 208, 208), tol=30).any(axis=0))
+            assert title_cols.size and tick_cols.size, c
+            assert title_cols.max() < tick_cols.min(), (c, title_cols.max(), tick_cols.min())
+        assert [p.getAxis("bottom").isVisible() for p in viewer.plots] == [False, False, False, True]
+        rects = [vb.sceneBoundingRect() for vb in viewer.viewBoxes]
+        assert len({(round(r.left()), round(r.width())) for r in rects}) == 1  # the time ranges line up
+    finally:
+        viewer.close()
+        out.close()
