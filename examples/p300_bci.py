@@ -3,7 +3,7 @@
 The graph (both runs)::
 
     SimulatedEEG --signals--> SosFilter(0.5-20 Hz) --signals--> Epocher --epochs, labels--> Decoder
-         \--events (markers 'target' / 'nontarget')--------------^                           |
+         \\--events (markers 'target' / 'nontarget')--------------^                           |
                                                                    LslOutlet (string markers) <-- predictions
 
 1. **Calibration**: a simulated oddball (``erp_classes``: targets evoke a P300,

@@ -1,13 +1,18 @@
-"""examples/p300_bci.py runs seeded (calibrate, fit, online) and decodes the simulated P300 above chance."""
+"""examples/p300_bci.py runs seeded (calibrate, fit, online) and decodes the simulated P300 above chance; its
+pyriemann branch (XdawnCovariances + TangentSpace + logistic regression) decodes it offline."""
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from lslacq.bci import EpochingEngine
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "p300_bci.py"
 
@@ -25,3 +30,36 @@ def test_p300_example_accuracy_above_chance():
     balanced = float(re.search(r"online balanced accuracy: ([0-9.]+)", out).group(1))
     assert n_cal >= 90 and n_online >= 30  # 40 s and 15 s at one stimulus every 0.4 s
     assert balanced >= 0.65, out  # chance is 0.5
+    riemann = importlib.util.find_spec("pyriemann") is not None
+    assert ("fitted pyriemann XdawnCovariances" in out) == riemann, out  # the branch the example took
+
+
+@pytest.mark.slow  # ~2 s: pyriemann's import (1 s) and its fit
+def test_p300_example_pyriemann_model_decodes_offline():
+    pytest.importorskip("pyriemann")
+    signal = pytest.importorskip("scipy.signal")
+    spec = importlib.util.spec_from_file_location("p300_bci_example", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    def epochs(seconds, seed):
+        dev = example.make_device(seed, 0.4)  # the example's simulated subject, generated without pacing
+        sim = dev.simulator
+        dev.close()
+        parts = [sim.generate(50) for _ in range(int(seconds * 250) // 50)]
+        data, events = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        sos = signal.butter(2, [0.5, 20.0], "bandpass", fs=250.0, output="sos")
+        data = signal.sosfilt(sos, data, axis=0).astype(np.float32)
+        eng = EpochingEngine(32, 250.0, example.EVENT_ID, example.TMIN, example.TMAX, example.BASELINE,
+                             buffer_size=len(data))
+        eng.add_events(events)
+        X, labels = eng.feed(len(data), data)
+        return X, np.array([d.decode() for d in labels["description"]])
+
+    name, model = example.make_model()
+    assert name.startswith("pyriemann XdawnCovariances")
+    X, y = epochs(40, seed=0)
+    Xt, yt = epochs(30, seed=1)
+    pred = model.fit(X, y).predict(Xt)
+    balanced = np.mean([np.mean(pred[yt == c] == c) for c in ("target", "nontarget")])
+    assert balanced >= 0.75  # chance 0.5
