@@ -44,6 +44,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -119,8 +120,8 @@ def parse_join(raw: bytes | None) -> dict:
         return {}
     try:
         options = json.loads(bytes(raw).decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"reader options are not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, a 5000-digit number, nested too deep
+        raise ValueError(f"reader options are not JSON ({str(exc)[:200]})") from None
     if not isinstance(options, dict):
         raise ValueError(f"reader options must be a JSON object, got {type(options).__name__}")
     return options
@@ -131,10 +132,10 @@ def _bound(value: Any, default: float | None, key: str, kind: type):
         return default
     try:
         number = kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid {key}={value!r}; expected a number >= 0") from None
-    if isinstance(value, bool) or not number >= 0:
-        raise ValueError(f"invalid {key}={value!r}; expected a number >= 0")
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity)
+        raise ValueError(f"invalid {key}={value!r:.100}; expected a finite number >= 0") from None
+    if isinstance(value, bool) or not 0 <= number < math.inf:  # Infinity would overflow the sample bound
+        raise ValueError(f"invalid {key}={value!r:.100}; expected a finite number >= 0")
     return number
 
 
@@ -179,7 +180,7 @@ class ReaderState:
         self.max_samples: int | None = None
         self.max_age: float | None = None
         if sample_rate:
-            self.max_samples = int(self.max_buffered * sample_rate)
+            self.max_samples = int(min(self.max_buffered * sample_rate, 2**62))  # 1e308 s would be inf samples
         else:
             self.max_age = self.max_buffered
         if max_samples_cap is not None:
