@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import zmq
 
@@ -123,7 +125,11 @@ class PlainDataReceiver:
             raise BrokenStreamError(f"stream {self.name!r}: chunk ending at {index} announces {n} samples "
                                     f"({n * frame_bytes} bytes) but carries {nbytes} bytes; message dropped")
         # the array views the message (positional arguments: numpy parses keywords slowly, ~1 us per chunk)
-        return index, n, epoch, np.ndarray((n,) + frame_shape, self.dtype, payload, offset, None, numpy_order)
+        try:
+            return index, n, epoch, np.ndarray((n,) + frame_shape, self.dtype, payload, offset, None, numpy_order)
+        except ValueError as exc:  # a carried shape numpy cannot make: > 64 dimensions, or too big even empty
+            raise BrokenStreamError(f"plaindata stream {self.name!r}: chunk ending at {index} has frame shape "
+                                    f"{frame_shape!r:.100}, which numpy cannot make ({exc}); message dropped") from None
 
     def _carried_shape(self, head, shape_flag: int) -> tuple[tuple, int, int]:
         """(frame shape, frame bytes, header size) of a chunk that carries its own frame shape."""
@@ -134,5 +140,5 @@ class PlainDataReceiver:
         if extra < 0 or any(d < 0 for d in frame_shape):
             raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed frame shape in the header; "
                                     "message dropped")
-        frame_bytes = int(np.prod(frame_shape, dtype=np.int64)) * self.dtype.itemsize
+        frame_bytes = math.prod(frame_shape) * self.dtype.itemsize  # Python ints: huge dimensions never wrap
         return frame_shape, frame_bytes, _HEADER_SIZE + extra
