@@ -89,7 +89,10 @@ def make_model(kind: str = "auto"):
         return "pyriemann Covariances + TangentSpace + LogisticRegression", make_pipeline(
             Covariances(estimator="oas"), TangentSpace(metric="riemann"), LogisticRegression(max_iter=1000))
     if kind == "csp":
+        import mne
         from mne.decoding import CSP
+
+        mne.set_log_level("WARNING")  # CSP logs its rank and covariance estimation at INFO
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
         return "mne CSP(4) + LDA", make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True),
