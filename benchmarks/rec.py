@@ -27,10 +27,21 @@
   the rounds, with its quartiles (target >= 0.8).
 * **Reading**: ``read_recording`` (memory-mapped) and ``.to_mne()`` of the
   flat-out recording vs ``np.fromfile`` of the same bytes.
+* **XDF vs LabRecorder** (``--xdf`` runs only this part): an LSL outlet in a
+  source process pushes 10 ms chunks in real time; three recorders, each in
+  a process of its own, record that same LSL stream at the same time: the
+  real LabRecorder engine (PyPI ``labrecorder``), ``lslacq record -o x.xdf``
+  (:class:`~lslacq_lsl.xdf_record.LslXdfRecording`) and a graph
+  ``LslInlet -> XdfRecorder``. Printed per recorder: samples in its file
+  (counted by ``scan_xdf``; lost = sent - recorded, target 0) and its
+  process CPU time over the whole recording (open to closed file) in % of
+  the wall time of the recording; ratio = CPU / LabRecorder's CPU (target
+  <= 1.0).
 
-Run: ``python benchmarks/rec.py [--quick] [--rounds N] [--dir DIR]`` (``--quick``: 5 s real
-time per case and 256 MB flat out; the full run does 60 s and 1 GB; the
-directory needs about 2.2 GB free for the full run, checked first).
+Run: ``python benchmarks/rec.py [--quick] [--seconds S] [--rounds N] [--dir DIR] [--xdf]``
+(``--quick``: 5 s real time per case and 256 MB flat out; the full run does
+60 s and 1 GB; the directory needs about 2.2 GB free for the full run,
+checked first, and 3.5 GB for the XDF part).
 """
 
 from __future__ import annotations
@@ -280,6 +291,199 @@ def bench_flat_out(workdir: Path, n_ch: int, rate: float, dtype: str, megabytes:
                 ratio=float(np.median(ratios)), ratio_quartiles=tuple(np.percentile(ratios, [25, 75])))
 
 
+# -- XDF vs LabRecorder ---------------------------------------------------------------------------------------
+XDF_RECORDERS = ("LabRecorder", "lslacq record -o x.xdf", "LslInlet -> XdfRecorder")
+XDF_FORMATS = {"int16": "int16", "float32": "float32"}
+
+
+def _lsl_source(conn, name: str, n_ch: int, rate: float, dtype: str, seconds: float) -> None:
+    """Child process: an LSL outlet pushing 10 ms chunks in real time once told to; reports samples sent."""
+    import pylsl
+
+    chunk = _chunk(n_ch, rate, dtype)
+    info = pylsl.StreamInfo(name, "EEG", n_ch, rate, XDF_FORMATS[dtype], f"{name}-sid")
+    chans = info.desc().append_child("channels")
+    for i in range(n_ch):
+        chans.append_child("channel").append_child_value("label", f"ch{i}")
+    outlet = pylsl.StreamOutlet(info, 0, 360)
+    conn.send("ready")
+    n_chunks = round(seconds / CHUNK_S)
+    try:
+        if conn.poll(120) and conn.recv() == "go":
+            t0 = pylsl.local_clock()
+            for k in range(n_chunks):
+                due = t0 + (k + 1) * CHUNK_S
+                delay = due - pylsl.local_clock()
+                if delay > 0:
+                    time.sleep(delay)
+                outlet.push_chunk(chunk, due)  # the last sample's time; liblsl back-dates the others
+            conn.send(n_chunks * len(chunk))
+            conn.poll(600)  # the recorders have stopped: close
+    finally:
+        del outlet
+
+
+def _thread_cpu(prefix: str) -> float | None:
+    """CPU seconds of this process's threads whose name starts with ``prefix`` (Linux: /proc), else None."""
+    ids = [t.native_id for t in threading.enumerate() if t.name.startswith(prefix)]
+    total = 0.0
+    try:
+        for tid in ids:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return None
+    return total if ids else None
+
+
+def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None:
+    """Child process: one recorder of the LSL stream ``name``; reports (samples, CPU s, wall s)."""
+    import gc
+
+    import pylsl
+
+    infos = pylsl.resolve_byprop("name", name, 1, 30)
+    if not infos:
+        conn.send(("error", f"no LSL stream {name!r}"))
+        return
+    # imports first: the CPU measured is the recording's
+    if kind == "LabRecorder":
+        import labrecorder
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # it prints a line per step of every stream
+    elif kind == "lslacq record -o x.xdf":
+        from lslacq_lsl.xdf_record import LslXdfRecording
+    else:
+        from lslacq_lsl.inlet import LslInlet
+
+        from lslacq.rec.xdfrecorder import XdfRecorder
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if kind == "LabRecorder":
+        rec = labrecorder.Recording(path, infos)
+        count = None
+    elif kind == "lslacq record -o x.xdf":
+        rec = LslXdfRecording(path, infos)
+        count = lambda: sum(rec.counts().values())  # noqa: E731
+    else:
+        inlet = LslInlet(name="inlet")
+        # XdfRecorder stamps samples from their indexes: no liblsl timestamp post-processing needed
+        inlet.configure(name=name, resolve_timeout=30, clocksync=False, dejitter=False)
+        inlet.outputs["signals"].configure(protocol="inproc")
+        rec = XdfRecorder(name="rec")
+        rec.configure(streams={name: inlet.outputs["signals"]}, filename=path)
+        inlet.initialize()
+        rec.initialize()
+        rec.start()
+        inlet.start()
+        count = lambda: rec.counters()["samples_written"]  # noqa: E731
+    conn.send(("ready", None))
+    try:
+        message = conn.recv() if conn.poll(600) else ("stop", None)
+        sent = message[1]
+        # the same drain time for every recorder (LabRecorder has no "caught up" signal)
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = count() if count is not None else None
+        inlet_cpu = _thread_cpu("inlet-lsl") if kind == "LslInlet -> XdfRecorder" else None
+        if kind == "LabRecorder":
+            rec.stop()
+            del rec  # LabRecorder finishes its file when the Recording is destroyed
+            gc.collect()
+        elif kind == "lslacq record -o x.xdf":
+            rec.stop()
+        else:
+            inlet.stop()
+            rec.stop()
+            rec.close()
+            inlet.close()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        conn.send(("done", dict(cpu=cpu, wall=wall, counted=got, sent=sent, inlet_cpu=inlet_cpu)))
+    except BaseException as exc:
+        conn.send(("error", repr(exc)))
+        raise
+
+
+def bench_xdf(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: float, drain_s: float = 2.0) -> dict:
+    """Record one LSL stream with LabRecorder and lslacq's two XDF recorders at once; return per recorder."""
+    import uuid
+
+    from lslacq.rec.xdf_check import scan_xdf
+
+    name = f"bench-xdf-{n_ch}-{uuid.uuid4().hex[:6]}"
+    ctx = multiprocessing.get_context("spawn")
+    src_conn, child = ctx.Pipe()
+    source = ctx.Process(target=_lsl_source, args=(child, name, n_ch, rate, dtype, seconds), daemon=True)
+    source.start()
+    procs, conns, paths = {}, {}, {}
+    try:
+        if not src_conn.poll(60):
+            raise TimeoutError("the LSL source process did not start")
+        src_conn.recv()
+        for i, kind in enumerate(XDF_RECORDERS):
+            paths[kind] = workdir / f"xdf-{n_ch}-{i}.xdf"
+            conns[kind], child = ctx.Pipe()
+            procs[kind] = ctx.Process(target=_xdf_recorder, args=(child, kind, name, str(paths[kind]), drain_s),
+                                      daemon=True)
+            procs[kind].start()
+        for kind, conn in conns.items():
+            if not conn.poll(120):
+                raise TimeoutError(f"recorder {kind!r} did not start")
+            state, detail = conn.recv()
+            if state != "ready":
+                raise RuntimeError(f"recorder {kind!r}: {detail}")
+        time.sleep(1.0)  # every inlet subscribed (open_stream returns before the first sample is queued)
+        src_conn.send("go")
+        if not src_conn.poll(seconds * 3 + 120):
+            raise TimeoutError("the LSL source did not finish")
+        sent = src_conn.recv()
+        for conn in conns.values():
+            conn.send(("stop", sent))
+        results = {}
+        for kind, conn in conns.items():
+            if not conn.poll(600):
+                raise TimeoutError(f"recorder {kind!r} did not stop")
+            state, detail = conn.recv()
+            if state != "done":
+                raise RuntimeError(f"recorder {kind!r}: {detail}")
+            procs[kind].join(60)
+            scan = scan_xdf(paths[kind])
+            detail["recorded"] = sum(s.sample_count for s in scan.streams.values())
+            detail["bytes"] = scan.size
+            results[kind] = detail
+        src_conn.send("close")
+    finally:
+        for proc in (*procs.values(), source):
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(10)
+        for path in paths.values():
+            if path.exists():
+                path.unlink()
+    return dict(sent=sent, recorders=results)
+
+
+def print_xdf(seconds: float, workdir: Path) -> None:
+    print(f"\nXDF, {seconds:.0f} s per case: one LSL outlet (10 ms chunks, another process) recorded at the same "
+          "time by three recorders, each in its own process; CPU = that process's CPU time from opening to closing "
+          "the file / the wall time of the recording, % of one core; ratio = CPU / LabRecorder's; LslInlet = the "
+          "CPU of the LslInlet's pull thread, included in its row's CPU")
+    print(f"{'case':<24}{'recorder':<26}{'sent':>10}{'recorded':>10}{'lost':>6}{'CPU s':>8}{'CPU %':>7}"
+          f"{'ratio':>7}{'LslInlet':>9}{'MB':>8}")
+    for label, n_ch, rate, dtype in CASES:
+        r = bench_xdf(workdir, n_ch, rate, dtype, seconds)
+        base = r["recorders"]["LabRecorder"]["cpu"]
+        for kind in XDF_RECORDERS:
+            x = r["recorders"][kind]
+            print(f"{label:<24}{kind:<26}{r['sent']:>10d}{x['recorded']:>10d}{r['sent'] - x['recorded']:>6d}"
+                  f"{x['cpu']:>8.2f}{100 * x['cpu'] / x['wall']:>7.1f}{x['cpu'] / base:>7.2f}"
+                  f"{'-' if x['inlet_cpu'] is None else format(x['inlet_cpu'], '.2f'):>9}"
+                  f"{x['bytes'] / 1e6:>8.0f}", flush=True)
+
+
 # -- reading --------------------------------------------------------------------------------------------------
 def bench_read(dirname: Path, dtype: str, n_ch: int) -> dict:
     path = dirname / "sig.raw"
@@ -305,8 +509,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="5 s real time per case, 256 MB flat out")
     parser.add_argument("--rounds", type=int, default=7, help="flat-out rounds (median; default 7)")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: the temporary directory)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="seconds of real time per case (default 60; 5 with --quick)")
+    parser.add_argument("--xdf", action="store_true", help="only the XDF comparison with LabRecorder")
     args = parser.parse_args(argv)
-    seconds = 5.0 if args.quick else 60.0
+    seconds = args.seconds or (5.0 if args.quick else 60.0)
     megabytes = 256.0 if args.quick else 1000.0
     where = args.dir or Path(tempfile.gettempdir())
     need = 2.2 * megabytes * 1e6 + 100e6  # the flat-out recording, a bare file beside it, slack
@@ -318,6 +525,14 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
           f"{free / 1e9:.0f} GB free in {where})")
     base = Path(tempfile.mkdtemp(prefix="lslacq-bench-rec-", dir=args.dir))
+    os.environ.setdefault("LSLACQ_LIBLSL_LOG_LEVEL", "-2")  # the recorder processes' liblsl stays quiet
+    if args.xdf:
+        try:
+            print_xdf(seconds, base)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
     try:
         print(f"\nReal time, {seconds:.0f} s per case, 10 ms chunks from another process over tcp; CPU = this "
               "process's CPU time / wall time, % of one core")
@@ -354,6 +569,8 @@ def main(argv=None) -> int:
         print(f"{'to_mne (float64 volts, in RAM)':<34}{r['mne']:>8.3f}{r['mne'] / r['fromfile']:>8.2f}")
         print(f"{'read_recording + to_mne':<34}{r['open'] + r['mne']:>8.3f}"
               f"{(r['open'] + r['mne']) / r['fromfile']:>8.2f}")
+        shutil.rmtree(dirname)
+        print_xdf(seconds, base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

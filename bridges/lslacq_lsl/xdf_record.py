@@ -61,6 +61,10 @@ class LslXdfRecording:
         Seconds to wait for each stream's full info and subscription.
     max_chunk : int
         Largest chunk pulled at once, in samples.
+    pull_interval : float
+        Seconds between pulls of a numeric stream (each pull takes every
+        queued sample; default 0.1). Data reaches the disk at most
+        ``pull_interval + flush_interval`` after it was sent.
     fsync : bool
         Also ``os.fsync`` at each flush.
 
@@ -71,13 +75,16 @@ class LslXdfRecording:
     """
 
     def __init__(self, filename: str | os.PathLike, infos: list, flush_interval: float = 1.0,
-                 offset_interval: float = 5.0, timeout: float = 5.0, max_chunk: int = 4096, fsync: bool = False,
-                 max_buflen: int = 360):
+                 offset_interval: float = 5.0, timeout: float = 5.0, max_chunk: int = 8192, fsync: bool = False,
+                 max_buflen: int = 360, pull_interval: float = 0.1):
         if not infos:
             raise ValueError("LslXdfRecording needs at least one LSL stream to record")
         self.filename = filename
         self.offset_interval = float(offset_interval)
         self.max_chunk = int(max_chunk)
+        if not pull_interval > 0:
+            raise ValueError(f"LslXdfRecording: pull_interval must be > 0 s, got {pull_interval!r}")
+        self.pull_interval = float(pull_interval)
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._error_lock = threading.Lock()
@@ -134,24 +141,27 @@ class LslXdfRecording:
             self._fail(exc)
 
     def _pull_numeric(self, s: _Stream) -> None:
+        """Every ``pull_interval`` s, take every queued sample (LabRecorder's way: few wake-ups, big chunks)."""
         d = s.description
         puller = ChunkPuller(s.inlet, d.channel_count, d.channel_format)
         data = np.empty((self.max_chunk, d.channel_count), dtype=d.dtype)
         ts = np.empty(self.max_chunk, dtype=np.float64)
         while True:
             stopping = self._stop.is_set()  # after stop(): take what is queued, then end
-            try:
-                n = puller.pull_array(data, ts, 0, 1, timeout=0.0 if stopping else 0.2)
-                if not n:
-                    if stopping:
-                        return
-                    continue
-                n += puller.pull_array(data, ts, 1)
-            except LostError:
-                logger.warning("LSL stream %r is lost and cannot be recovered; its recording ends here", d.name)
+            while True:
+                try:
+                    n = puller.pull_array(data, ts)
+                except LostError:
+                    logger.warning("LSL stream %r is lost and cannot be recovered; its recording ends here", d.name)
+                    return
+                if n:
+                    self.writer.add_samples(s.stream_id, data[:n], ts[:n])
+                    s.n_received += n
+                if n < self.max_chunk:
+                    break
+            if stopping:
                 return
-            self.writer.add_samples(s.stream_id, data[:n], ts[:n])
-            s.n_received += n
+            self._stop.wait(self.pull_interval)
 
     def _pull_strings(self, s: _Stream) -> None:
         while True:

@@ -19,7 +19,8 @@ import numpy as np
 
 __all__ = ["MAGIC", "BOUNDARY_UUID", "TAG_FILE_HEADER", "TAG_STREAM_HEADER", "TAG_SAMPLES", "TAG_CLOCK_OFFSET",
            "TAG_BOUNDARY", "TAG_STREAM_FOOTER", "FORMAT_DTYPES", "channel_format_of", "varlen", "chunk",
-           "file_header_chunk", "stream_header_chunk", "samples_chunk", "string_samples_chunk",
+           "file_header_chunk", "stream_header_chunk", "samples_chunk", "samples_chunk_buffer",
+           "string_samples_chunk",
            "clock_offset_chunk", "boundary_chunk", "stream_footer_chunk", "stream_info_xml", "file_header_xml"]
 
 MAGIC = b"XDF:"
@@ -127,24 +128,30 @@ def stream_header_chunk(stream_id: int, xml: bytes | str) -> bytes:
     return chunk(TAG_STREAM_HEADER, struct.pack("<I", stream_id) + xml)
 
 
-_SAMPLE_DTYPES: dict = {}
+def samples_chunk_buffer(stream_id: int, values: np.ndarray, timestamps: np.ndarray, channel_format: str) -> np.ndarray:
+    """:func:`samples_chunk` as a ``uint8`` array, built in one buffer (no bytes copies; what XdfWriter queues).
+
+    Each sample is ``[8][timestamp, f8][values]``: the three columns are
+    copied into a ``(n, 9 + row bytes)`` view of the chunk.
+    """
+    n = len(timestamps)
+    values = np.ascontiguousarray(values, dtype=FORMAT_DTYPES[channel_format]).reshape(n, -1)
+    row = values.shape[1] * values.itemsize
+    count = varlen(n)
+    content = 4 + len(count) + n * (9 + row)
+    head = varlen(content + 2) + struct.pack("<HI", TAG_SAMPLES, stream_id) + count
+    out = np.empty(len(head) + n * (9 + row), dtype=np.uint8)
+    out[:len(head)] = np.frombuffer(head, dtype=np.uint8)
+    rows = out[len(head):].reshape(n, 9 + row)
+    rows[:, 0] = 8
+    rows[:, 1:9] = np.ascontiguousarray(timestamps, dtype="<f8").view(np.uint8).reshape(n, 8)
+    rows[:, 9:] = values.view(np.uint8).reshape(n, row)
+    return out
 
 
 def samples_chunk(stream_id: int, values: np.ndarray, timestamps: np.ndarray, channel_format: str) -> bytes:
     """A Samples chunk of numeric ``values`` ``(n, n_channels)``, each with its 8-byte timestamp."""
-    n = len(timestamps)
-    values = np.asarray(values).reshape(n, -1)
-    n_ch = values.shape[1]
-    key = (channel_format, n_ch)
-    record = _SAMPLE_DTYPES.get(key)
-    if record is None:
-        record = _SAMPLE_DTYPES[key] = np.dtype([("n", "u1"), ("t", "<f8"), ("v", FORMAT_DTYPES[channel_format],
-                                                                          (n_ch,))])
-    packed = np.empty(n, dtype=record)
-    packed["n"] = 8
-    packed["t"] = timestamps
-    packed["v"] = values
-    return chunk(TAG_SAMPLES, struct.pack("<I", stream_id) + varlen(n) + packed.tobytes())
+    return samples_chunk_buffer(stream_id, values, timestamps, channel_format).tobytes()
 
 
 def string_samples_chunk(stream_id: int, values, timestamps: np.ndarray) -> bytes:

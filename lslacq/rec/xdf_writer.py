@@ -23,11 +23,33 @@ import numpy as np
 
 from ._rawfile import DiskFullError
 from .xdf_format import (FORMAT_DTYPES, MAGIC, boundary_chunk, channel_format_of, clock_offset_chunk, file_header_chunk,
-                         samples_chunk, stream_footer_chunk, stream_header_chunk, string_samples_chunk)
+                         samples_chunk_buffer, stream_footer_chunk, stream_header_chunk, string_samples_chunk)
 
 __all__ = ["XdfWriter"]
 
 logger = logging.getLogger(__name__)
+
+
+_IOV_MAX = 1024  # buffers per writev (Linux's and macOS's IOV_MAX)
+
+
+def _write_all(fd: int, buffers: list) -> int:
+    """Write ``buffers`` in order with ``os.writev`` (no joined copy), resuming short writes; return the size."""
+    views = [memoryview(b).cast("B") for b in buffers]
+    total = sum(len(v) for v in views)
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + _IOV_MAX])
+        while n and i < len(views):
+            if n >= len(views[i]):
+                n -= len(views[i])
+                i += 1
+            else:
+                views[i] = views[i][n:]
+                n = 0
+        while i < len(views) and not len(views[i]):
+            i += 1
+    return total
 
 
 class _StreamState:
@@ -125,7 +147,7 @@ class XdfWriter:
             if values.size != n * state.n_channels:
                 raise ValueError(f"XdfWriter: {state.name} has {state.n_channels} channels; got values of shape "
                                  f"{values.shape} for {n} timestamps")
-            data = samples_chunk(stream_id, values, timestamps, state.channel_format)
+            data = samples_chunk_buffer(stream_id, values, timestamps, state.channel_format)
         with self._lock:
             self._pending.append(data)
             if state.first is None:
@@ -171,13 +193,9 @@ class XdfWriter:
                 pending, self._pending = self._pending, []
             if not pending:
                 return
-            data = b"".join(pending)
-            view = memoryview(data)
             start = self.bytes_written
             try:
-                while view:
-                    n = os.write(self._fd, view)
-                    view = view[n:]
+                size = _write_all(self._fd, pending)
                 if self.fsync:
                     os.fsync(self._fd)
             except OSError as exc:
@@ -187,7 +205,7 @@ class XdfWriter:
                 except OSError:
                     logger.exception("XdfWriter: could not cut %s back to its last whole chunk", self.path)
                 raise self.error from exc
-            self.bytes_written += len(data)
+            self.bytes_written += size
 
     def _describe(self, exc: OSError) -> OSError:
         if exc.errno == errno.ENOSPC:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.node import Node
+from ..errors import BrokenStreamError, StreamTimeoutError
 from ..core.stream import InputStream
 from ..core.tools import ThreadPollInput, join_thread
 from .layout import connect_recorded, named_streams
@@ -53,6 +54,52 @@ class _IndexClock:
         return t + (np.asarray(index, dtype=np.float64) - k) / self.rate
 
 
+class _BatchPoller(ThreadPollInput):
+    """Receives every ``interval`` s all the chunks waiting in its input and hands them on as one batch.
+
+    A recorder needs no low latency (the file is written every flush
+    interval), and one wake-up per batch instead of one per chunk is most of
+    its CPU. On :meth:`stop` what is still waiting is received and handed on.
+    """
+
+    def __init__(self, input_stream: InputStream, batch_handler: Callable[[list], None], interval: float,
+                 name: str):
+        super().__init__(input_stream, timeout=100, return_data=True, name=name)
+        self.batch_handler = batch_handler
+        self.interval = float(interval)
+
+    def run(self) -> None:
+        stream = self.input_stream
+        while not self.stopping:
+            if not stream.poll(timeout=self.timeout):
+                continue
+            if self._drain():
+                continue  # more is waiting: the recorder is behind
+            if self.sleep(self.interval):
+                break
+        while self._drain():
+            pass
+
+    def _drain(self) -> bool:
+        """Receive and hand on the waiting chunks (up to a few MB); True if more are waiting."""
+        batch: list = []
+        size = 0
+        try:
+            while size < 4_000_000:  # a few MB per XDF chunk: concatenated in cache
+                try:
+                    pos, data = self.input_stream.recv(return_data=True, timeout=0)
+                except StreamTimeoutError:
+                    break
+                except BrokenStreamError:
+                    continue  # already logged and counted by the stream
+                batch.append((pos, data))
+                size += getattr(data, "nbytes", 0)
+        finally:  # a closed stream still hands on what came before its end
+            if batch:
+                self.batch_handler(batch)
+        return size >= 4_000_000
+
+
 class XdfRecorder(Node):
     """Record streams to one XDF file, as LabRecorder does for LSL streams, readable after a crash.
 
@@ -72,7 +119,9 @@ class XdfRecorder(Node):
     arrives before any sample of its signal anchors that signal's clock).
 
     Crash safety: chunks reach the operating system at least every
-    ``flush_interval`` seconds, always whole, so after a kill the file loads
+    ``flush_interval`` seconds (plus ``receive_interval``, 0.1 s: the inputs
+    are read in batches, which keeps the recorder's CPU low), always whole,
+    so after a kill the file loads
     in pyxdf as it is (no repair needed) with everything up to the last
     flush. StreamFooters are written by :meth:`close`; ``lslacq xdf repair``
     adds them to a file whose recorder was killed.
@@ -103,6 +152,8 @@ class XdfRecorder(Node):
     _input_specs: dict = {}
     _output_specs: dict = {}
     _dynamic_streams = True
+    #: seconds between receptions: each takes every chunk waiting in an input (one wake-up, one XDF chunk)
+    receive_interval = 0.1
 
     def _configure(self, streams: Sequence | Mapping = (), autoconnect: bool = True,
                    filename: str | os.PathLike | None = None, flush_interval: float = 1.0, fsync: bool = False,
@@ -181,9 +232,9 @@ class XdfRecorder(Node):
 
     def _start(self) -> None:
         for name, inp in self.inputs.items():
-            handler = self._on_events if self._is_event(inp) else self._on_samples
-            poller = ThreadPollInput(inp, timeout=100, return_data=True, name=f"{self.name}-xdf-{name}",
-                                     handler=lambda pos, data, name=name, handler=handler: handler(name, pos, data))
+            handler = self._on_event_batch if self._is_event(inp) else self._on_sample_batch
+            poller = _BatchPoller(inp, lambda batch, name=name, handler=handler: handler(name, batch),
+                                  self.receive_interval, name=f"{self.name}-xdf-{name}")
             poller.failed.connect(lambda exc, name=name: self._report_error(exc, context=f"recording {name!r}"))
             self._pollers[name] = poller
         self._next_offsets = 0.0
@@ -221,6 +272,25 @@ class XdfRecorder(Node):
             self.writer.add_clock_offset(stream_id, now, 0.0)
 
     # -- receiving threads -----------------------------------------------------------------
+    def _on_sample_batch(self, name: str, batch: list) -> None:
+        """Chunks received together: each run of consecutive ones becomes one XDF chunk."""
+        run: list = []
+        stop = None
+        for pos, data in batch:
+            n = len(data)
+            if run and pos - n != stop:
+                self._on_samples(name, stop, run[0] if len(run) == 1 else np.concatenate(run))
+                run = []
+            if n:
+                run.append(np.asarray(data).reshape(n, -1))
+                stop = pos
+        if run:
+            self._on_samples(name, stop, run[0] if len(run) == 1 else np.concatenate(run))
+
+    def _on_event_batch(self, name: str, batch: list) -> None:
+        records = [np.asarray(data).reshape(-1) for _, data in batch]
+        self._on_events(name, batch[-1][0], records[0] if len(records) == 1 else np.concatenate(records))
+
     def _on_samples(self, name: str, pos: int, data: np.ndarray) -> None:
         n = len(data)
         if not n:

@@ -122,6 +122,47 @@ def test_xdf_recorder_stamps_samples_from_their_indexes_and_events_at_their_samp
     assert eeg["footer"]["info"]["sample_count"][0] == "900"
 
 
+def test_xdf_recorder_reads_in_batches_and_stop_records_what_was_waiting(tmp_path):
+    sig, ev, rec = _graph_recording(tmp_path)
+    rec.receive_interval = 30.0  # one batch, then asleep: only stop() can receive the rest
+    data = ramp(1000, (2,), "float32")
+    with sig, ev, rec:
+        rec.initialize()
+        rec.start()
+        sig.send(data[:10])
+        ev.send(make_events([5], description=["first"]))
+        wait_until(lambda: rec.counters()["samples_written"] == 11, what="the first batches")
+        for i in range(10, 1000, 10):  # 99 chunks wait in the input while the recorder sleeps
+            sig.send(data[i:i + 10])
+        ev.send(make_events([500], description=["late"]))
+        assert rec.counters()["samples_written"] == 11
+        rec.stop()
+    streams = _load(tmp_path / "graph.xdf", synchronize_clocks=False, dejitter_timestamps=False)
+    np.testing.assert_array_equal(streams["eeg"]["time_series"], data)
+    assert [row[0] for row in streams["markers"]["time_series"]] == ["first", "late"]
+
+
+def test_writer_hands_many_chunks_to_short_writes_in_order(tmp_path, monkeypatch):
+    path = tmp_path / "short.xdf"
+    writer = XdfWriter(path)
+    sid = writer.add_stream(stream_info_xml("eeg", "EEG", 3, 100.0, "int32"), "int32", 3)
+    data = ramp(3000, (3,), "int32")
+    for i in range(0, 3000, 2):  # 1500 chunks: more than one writev takes (IOV_MAX 1024)
+        writer.add_samples(sid, data[i:i + 2], np.arange(i, i + 2) / 100.0)
+    real_writev, calls = os.writev, []
+
+    def short_writev(fd, buffers):  # a disk that takes at most 1000 bytes, often in the middle of a buffer
+        calls.append(len(buffers))
+        return real_writev(fd, [bytes(b"".join(bytes(b) for b in buffers[:20])[:1000])])
+    monkeypatch.setattr(os, "writev", short_writev)
+    writer.flush()
+    monkeypatch.undo()
+    assert max(calls) <= 1024 and len(calls) > 50
+    writer.close()
+    stream = _load(path, synchronize_clocks=False, dejitter_timestamps=False)["eeg"]
+    np.testing.assert_array_equal(stream["time_series"], data)
+
+
 def test_xdf_recorder_is_a_registered_node_type(tmp_path):
     from lslacq.core.registry import get_node_type
 
@@ -177,16 +218,16 @@ def test_a_full_disk_is_a_clear_error_and_leaves_whole_chunks(tmp_path, monkeypa
     writer.add_samples(sid, np.arange(10.0), np.arange(10.0))
     writer.flush()
     good = path.stat().st_size
-    real_write = os.write
+    real_writev = os.writev
 
-    def short_then_full(fd, data):  # the disk takes part of the chunk, then is full
+    def short_then_full(fd, buffers):  # the disk takes part of the chunk, then is full
         if fd == writer._fd:
             if not getattr(short_then_full, "done", False):
                 short_then_full.done = True
-                return real_write(fd, bytes(data[:5]))
+                return real_writev(fd, [bytes(buffers[0][:5])])
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-    monkeypatch.setattr(os, "write", short_then_full)
+        return real_writev(fd, buffers)
+    monkeypatch.setattr(os, "writev", short_then_full)
     writer.add_samples(sid, np.arange(10.0), np.arange(10.0, 20.0))
     with pytest.raises(DiskFullError, match="disk full while writing .*intact and load with pyxdf"):
         writer.flush()
