@@ -193,6 +193,11 @@ def _parse_object(text: str, pcomm: str) -> dict:
                 f"payload of {pcomm!r} is not valid JSON ({exc.msg} at char {exc.pos}); "
                 f'send {pcomm}|{{"key": value}}'
             ) from None
+    except (ValueError, RecursionError) as exc:  # valid JSON json cannot read: > 4300 digits, nested too deep
+        raise CommandError(
+            f"payload of {pcomm!r} cannot be read ({str(exc)[:120]}); "
+            f'send {pcomm}|{{"key": value}} with shorter numbers and less nesting'
+        ) from None
     if not isinstance(value, dict):
         raise CommandError(
             f"payload of {pcomm!r} is a JSON {type(value).__name__}, not an object of keyword arguments; "
