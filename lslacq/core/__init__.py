@@ -24,6 +24,12 @@ _LAZY = {
     "StreamConverter": ".tools",
     "ChannelSplitter": ".tools",
     "Signal": ".signal",
+    # writing nodes: the worker primitive, the processing base, online parameters, the rechunker
+    "Worker": ".workers",
+    "ProcessingNode": ".processing",
+    "Param": ".params",
+    "Params": ".params",
+    "Rechunker": ".rechunk",
     # process management (lslacq.core.manager / nodegroup / host)
     "create_manager": ".manager",
     "Manager": ".manager",

@@ -138,6 +138,8 @@ def accepted_arguments(cls: type) -> tuple[dict[str, Any], bool]:
     configure = getattr(cls, "_configure", None)
     if configure is None:
         return {}, True
+    if getattr(configure, "params_only", False):  # ProcessingNode's default: the declared online parameters
+        return {param.name: param.default for param in getattr(cls, "_param_decl", ())}, False
     try:
         signature = inspect.signature(configure)
     except (TypeError, ValueError):

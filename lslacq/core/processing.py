@@ -86,6 +86,20 @@ class ProcessingNode(Node):
         self._dirty = threading.Event()
         self._params_lock = threading.Lock()
 
+    # -- defaults a plain transform needs no code for ----------------------------------------
+    def _configure(self, **params: Any) -> None:
+        """Default: ``configure(**online_params)`` sets declared params (unknown names: TypeError)."""
+        self._configure_params(params)
+
+    _configure.params_only = True  # type: ignore[attr-defined]  # configargs: the accepted names are _param_decl's
+
+    def after_input_connect(self, inputname: str) -> None:
+        """Default for one input and one output of the same name: the output takes the input's dtype, shape and
+        metadata (override it when the transform changes them)."""
+        if len(self.inputs) == 1 and len(self.outputs) == 1 and inputname in self.outputs:
+            copy_metadata(self.inputs[inputname].params, self.outputs[inputname].spec,
+                          ("dtype", "shape", *PASSTHROUGH_KEYS))
+
     # -- params -------------------------------------------------------------------------
     def set_params(self, **kwargs) -> None:
         """Change several parameters at once (validated together)."""
