@@ -150,7 +150,7 @@ def run_logserver(args) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``lslacq dareplane`` (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "dareplane", help="dareplane compatibility: serve a graph as a module, run a log server",
+        "dareplane", help="dareplane compatibility: serve a graph or the LSL recorder as a module, run a log server",
         description="dareplane compatibility: serve an lslacq graph as a dareplane module (primary commands "
                     "START, STOP_ACQ, CONFIGURE, STATUS) or run a dareplane JSON log server.")
     sub = parser.add_subparsers(dest="dareplane_command", metavar="COMMAND")
@@ -165,6 +165,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     logsrv.add_argument("--port", type=int, default=9020, help="port (default 9020)")
     logsrv.add_argument("--logfile", default=None, help="also append records to this file")
     logsrv.set_defaults(func=run_logserver)
+    from .recorder_module import add_record_parser  # lslacq dareplane record: the LSL recorder as a module
+
+    add_record_parser(sub)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     return parser
 
