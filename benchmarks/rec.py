@@ -356,9 +356,8 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
     elif kind == "lslacq record -o x.xdf":
         from lslacq_lsl.xdf_record import LslXdfRecording
     else:
-        from lslacq_lsl.inlet import LslInlet
-
         from lslacq.rec.xdfrecorder import XdfRecorder
+        from lslacq_lsl.inlet import LslInlet
     cpu0, t0 = time.process_time(), time.perf_counter()
     if kind == "LabRecorder":
         rec = labrecorder.Recording(path, infos)
