@@ -28,6 +28,7 @@ _LAZY = {
     "LogRecordSocketReceiver": "lslacq_dareplane.log_forwarding",
     "EventLoop": "lslacq_dareplane.event_loop",
     "GraphModule": "lslacq_dareplane.graph_module",
+    "RecorderModule": "lslacq_dareplane.recorder_module",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, globals())
