@@ -247,6 +247,9 @@ class QOscilloscope(WidgetNode):
         plot.hideButtons()
         for side in ("left", "bottom", "right", "top"):
             plot.showAxis(side, False)
+            # the margins change far less often than the traces: Qt keeps each one's pixels and repaints it
+            # only when it changes (its update(): new names, bar or markers, a new range or size)
+            plot.getAxis(side).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         plot.getAxis("bottom").setLabel("time", units="s")
         return plot
 
@@ -901,6 +904,13 @@ class QOscilloscope(WidgetNode):
         """The names of the ``shown`` channels in the gutter, at their traces' levels (``centre * gain + offset``)."""
         if not self.params["display_labels"]:
             return
+        # unchanged from the last frame (the usual case): nothing to do (reading 384 colours from the
+        # parameter tree took 4 ms a frame)
+        key = (np.asarray(shown).tobytes(), np.asarray(gains).tobytes(), np.asarray(offsets).tobytes(),
+               self._centers.tobytes(), self._colors.tobytes())
+        if key == getattr(self, "_gutter_key", None):
+            return
+        self._gutter_key = key
         colors = self.by_channel_params.values("color")
         entries = [(float(self._centers[c] * gains[c] + offsets[c]), self.channel_names[c], colors[c])
                    for c in np.flatnonzero(shown)]

@@ -48,25 +48,40 @@ def argb32(rgba: tuple[int, int, int, int] | list[int]) -> int:
 class TraceRaster:
     """A transparent ARGB32 image of traces, painted one pixel column at a time.
 
+    The pixels live in a buffer twice as wide as the image: :meth:`shift`
+    (scroll mode, every frame) moves the image's origin in it instead of
+    moving the pixels, and copies them back to the start of the buffer only
+    once every ``width`` columns scrolled. Draw :attr:`buffer`'s columns
+    ``[origin, origin + width)`` (see :attr:`origin`).
+
     Attributes
     ----------
-    image : numpy.ndarray
-        ``(height, width)`` uint32 premultiplied ARGB32 pixels, row 0 at ``ymin``;
+    buffer : numpy.ndarray
+        ``(height, 2 * width)`` uint32 premultiplied ARGB32 pixels, row 0 at ``ymin``;
         0 (transparent) where no trace is drawn.
+    origin : int
+        Column of :attr:`buffer` where the image starts.
     """
 
     def __init__(self) -> None:
-        self.image = np.zeros((1, 1), dtype=np.uint32)
+        self.buffer = np.zeros((1, 2), dtype=np.uint32)
+        self.origin = 0
+        self._width = 1
+
+    @property
+    def image(self) -> np.ndarray:
+        """The ``(height, width)`` image: a view into :attr:`buffer` (writes go to the raster)."""
+        return self.buffer[:, self.origin:self.origin + self._width]
 
     @property
     def height(self) -> int:
         """Pixel rows."""
-        return self.image.shape[0]
+        return self.buffer.shape[0]
 
     @property
     def width(self) -> int:
         """Pixel columns."""
-        return self.image.shape[1]
+        return self._width
 
     def resize(self, height: int, width: int) -> None:
         """Make the image ``height`` x ``width``; a new, empty image if the size changes, else unchanged.
@@ -83,8 +98,10 @@ class TraceRaster:
         """
         if height < 1 or width < 1:
             raise ValueError(f"raster size {height} x {width} must be at least 1 x 1 pixel")
-        if self.image.shape != (height, width):
-            self.image = np.zeros((height, width), dtype=np.uint32)
+        if (self.height, self._width) != (height, width):
+            self.buffer = np.zeros((height, 2 * width), dtype=np.uint32)
+            self.origin = 0
+            self._width = width
 
     def clear(self, start: int = 0, stop: int | None = None) -> None:
         """Erase (make transparent) columns ``[start, stop)``.
@@ -108,11 +125,16 @@ class TraceRaster:
         """
         if n <= 0:
             return
-        if n >= self.width:
+        width = self._width
+        if n >= width:
             self.image[...] = 0
             return
-        self.image[:, :-n] = self.image[:, n:]
-        self.image[:, -n:] = 0
+        if self.origin + n + width <= self.buffer.shape[1]:  # room on the right: move the origin only
+            self.origin += n
+        else:  # back to the start of the buffer: one copy every `width` columns scrolled
+            self.buffer[:, :width - n] = self.buffer[:, self.origin + n:self.origin + width]
+            self.origin = 0
+        self.image[:, width - n:] = 0
 
     def paint(self, column: int, points: np.ndarray, previous: np.ndarray, per_column: int, colors: np.ndarray,
               ymin: float, ymax: float) -> int:
@@ -151,7 +173,7 @@ class TraceRaster:
         joins[1:] = blocks[:-1, -1]
         high = np.fmax(np.fmax.reduce(blocks, axis=1), joins)
         low = np.fmin(np.fmin.reduce(blocks, axis=1), joins)
-        height, width = self.image.shape
+        height = self.height
         scale = height / (ymax - ymin) if ymax > ymin else 0.0
         with np.errstate(invalid="ignore"):
             top = np.floor((high - ymin) * scale)
@@ -165,6 +187,6 @@ class TraceRaster:
         length = np.clip(top[cols, chans], 0, height - 1).astype(np.intp) - first + 1
         starts = np.cumsum(length) - length
         rows = np.arange(int(starts[-1] + length[-1])) - np.repeat(starts - first, length)
-        flat = rows * width + np.repeat(cols + column, length)
-        self.image.reshape(-1)[flat] = np.repeat(colors[chans], length)
+        flat = rows * self.buffer.shape[1] + np.repeat(cols + (column + self.origin), length)
+        self.buffer.reshape(-1)[flat] = np.repeat(colors[chans], length)
         return ncol

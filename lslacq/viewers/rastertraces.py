@@ -61,7 +61,8 @@ class RasterTraces(pg.GraphicsObject):
 
     def paint(self, painter, *args) -> None:
         if self._qimage is not None:
-            painter.drawImage(self._rect, self._qimage)
+            raster = self.raster
+            painter.drawImage(self._rect, self._qimage, QtCore.QRectF(raster.origin, 0, raster.width, raster.height))
 
     # -- drawing ----------------------------------------------------------------------------------
     @staticmethod
@@ -182,9 +183,9 @@ class RasterTraces(pg.GraphicsObject):
         if rect != self._rect:
             self.prepareGeometryChange()
             self._rect = rect
-        if self._qimage_array is not raster.image:  # a new image after a resize
-            self._qimage_array = raster.image
-            self._qimage = pg.functions.ndarray_to_qimage(raster.image,
+        if self._qimage_array is not raster.buffer:  # a new image after a resize
+            self._qimage_array = raster.buffer
+            self._qimage = pg.functions.ndarray_to_qimage(raster.buffer,
                                                           QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         self.update()
 

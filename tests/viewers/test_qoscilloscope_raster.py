@@ -55,6 +55,24 @@ def test_shift_and_bad_columns():
         raster.resize(0, 3)
 
 
+def test_shifts_move_the_origin_and_wrap_back_with_the_pixels_kept():
+    """Scrolling moves the image's origin in a buffer twice as wide (no copy per frame); once at its end the
+    pixels are copied back to its start: every shift, painted columns included, is what a plain shift gives."""
+    raster = _raster(height=3, width=5)
+    model = np.zeros((3, 5), np.uint32)
+    for step, n in enumerate([1, 2, 1, 3, 2, 1, 4, 1, 6, 2]):
+        raster.shift(n)
+        model = np.concatenate([model[:, n:], np.zeros((3, min(n, 5)), np.uint32)], axis=1)[:, -5:] \
+            if n < 5 else np.zeros((3, 5), np.uint32)
+        raster.paint(4, np.array([[step % 3 + 0.5]], np.float32), np.array([np.nan]), 1,
+                     np.array([RED], np.uint32), 0.0, 3.0)  # the newest column: one pixel at row step % 3
+        model[:, 4] = 0
+        model[step % 3, 4] = RED
+        np.testing.assert_array_equal(raster.image, model, err_msg=f"after shift {step} by {n}")
+        assert 0 <= raster.origin <= raster.buffer.shape[1] - raster.width
+    assert raster.buffer.shape == (3, 10)
+
+
 @pytest.mark.parametrize("mode", ["scan", "scroll"])
 @pytest.mark.parametrize("width", [100, 77])  # 77: a partial last column (n_points not a multiple)
 def test_incremental_frames_equal_a_full_repaint(qapp, mode, width):
