@@ -46,6 +46,10 @@ __all__ = ["TYPE_KEY", "JsonSerializer", "MsgpackSerializer", "Serializer", "all
 
 TYPE_KEY = "___type_name___"
 
+# keys an encoded object of each type must have (others are optional)
+_REQUIRED_KEYS = {"proxy": ("rpc_addr", "obj_id"), "ndarray": ("data", "dtype", "shape"), "bytes": ("data",),
+                  "datetime": ("data",), "date": ("data",), "exception": ("type", "message")}
+
 # sentinel returned for a get_obj request that asked for a "path" proxy
 # (lslacq extension, see RPCServer.process_action)
 DEFERRED = object()
@@ -157,10 +161,33 @@ class Serializer:
 
     # -- decoding ---------------------------------------------------------
     def decode(self, dct: dict) -> Any:
-        """Convert a dict produced by :meth:`encode` back to its type."""
+        """Convert a dict produced by :meth:`encode` back to its type.
+
+        A malformed one (a key missing, a value of the wrong type) raises
+        ValueError naming its type and what is wrong.
+        """
         if TYPE_KEY not in dct:
             return dct
         type_name = dct[TYPE_KEY]
+        if not isinstance(type_name, str):
+            raise ValueError(f"encoded object in RPC message has {TYPE_KEY!r} = {type_name!r:.60}; expected a type name")
+        missing = [key for key in _REQUIRED_KEYS.get(type_name, ()) if key not in dct]
+        if missing:
+            raise ValueError(f"encoded {type_name!r} in RPC message lacks {', '.join(map(repr, missing))} "
+                             f"(has {', '.join(map(repr, dct))[:200]})")
+        if type_name == "proxy":  # resolving it may raise the object's own errors (an attribute it lacks): theirs
+            attributes = dct.get("attributes") or ()
+            if not isinstance(dct["rpc_addr"], str) or not isinstance(attributes, (list, tuple)):
+                raise ValueError(f"encoded 'proxy' in RPC message has rpc_addr={dct['rpc_addr']!r:.60} and "
+                                 f"attributes={attributes!r:.60}; expected an address string and a list")
+            return self._decode_typed(type_name, dct)
+        try:
+            return self._decode_typed(type_name, dct)
+        except (TypeError, IndexError, AttributeError) as exc:  # fields of the wrong type
+            raise ValueError(f"malformed encoded {type_name!r} in RPC message: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}") from None
+
+    def _decode_typed(self, type_name: str, dct: dict) -> Any:
         if type_name == "proxy":
             server = self.server
             if server is not None and dct["rpc_addr"] == server.address:
@@ -169,7 +196,11 @@ class Serializer:
         if type_name == "ndarray":
             data = self._unpack_bytes(dct["data"])
             dtype = normalize_dtype(dct["dtype"])
-            return np.frombuffer(data, dtype=dtype).reshape(dct["shape"]).copy()
+            try:
+                return np.frombuffer(data, dtype=dtype).reshape(dct["shape"]).copy()
+            except ValueError as exc:  # the bytes do not make that shape
+                raise ValueError(f"encoded 'ndarray' in RPC message: {len(data)} bytes of {dtype} do not make "
+                                 f"shape {dct['shape']!r:.60} ({exc})") from None
         if type_name == "bytes":
             return self._unpack_bytes(dct["data"])
         if type_name == "datetime":
@@ -226,8 +257,11 @@ class MsgpackSerializer(Serializer):
         return self._value_serializer.dumps(obj)
 
     def loads(self, msg: bytes) -> Any:
-        return msgpack.unpackb(msg, object_hook=self.decode, raw=False, strict_map_key=False,
-                               use_list=True)
+        try:
+            return msgpack.unpackb(msg, object_hook=self.decode, raw=False, strict_map_key=False,
+                                   use_list=True)
+        except TypeError as exc:  # a map key msgpack decodes as a list (unhashable)
+            raise ValueError(f"malformed msgpack RPC message ({len(msg)} bytes): {exc}") from None
 
 
 class JsonSerializer(Serializer):
@@ -260,7 +294,10 @@ class JsonSerializer(Serializer):
     def loads(self, msg: bytes) -> Any:
         if isinstance(msg, (bytes, bytearray, memoryview)):
             msg = bytes(msg).decode("utf-8")
-        return json.loads(msg, object_hook=self.decode)
+        try:
+            return json.loads(msg, object_hook=self.decode)
+        except RecursionError:
+            raise ValueError(f"JSON RPC message ({len(msg)} characters) nests deeper than the decoder goes") from None
 
 
 _value_only_classes: dict[type, type] = {}

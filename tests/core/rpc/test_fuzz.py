@@ -60,7 +60,7 @@ ANSWERED = [
     ([b"14", b"call_obj", b"auto", b"json", json.dumps({"obj": 5, "args": [], "kwargs": {}}).encode()],
      "TypeError"),
     ([b"15", b"call_obj", b"auto", b"json", json.dumps({"obj": {"___type_name___": "proxy"}}).encode()],
-     "KeyError"),
+     "ValueError"),  # "encoded 'proxy' in RPC message lacks 'rpc_addr', 'obj_id'"
     ([b"16", b"get_item", b"auto", b"json", json.dumps({"name": "self"}).encode()], None),
     ([b"17", b"get_obj", b"auto", b"json", json.dumps(
         {"obj": {"___type_name___": "ndarray", "data": "!!", "dtype": "f8", "shape": [3]}}).encode()], None),
