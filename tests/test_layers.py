@@ -31,6 +31,8 @@ KNOWN_PRIVATE_IMPORTS = {
     ("bridges/lslacq_dareplane/server.py", ".connection", "_Connection"),
     ("bridges/lslacq_dareplane/server.py", ".connection", "_WakingDeque"),
     ("bridges/lslacq_dareplane/transport.py", ".connection", "_Connection"),
+    ("bridges/lslacq_dareplane/recorder_module.py", ".cli", "_setup_logging"),
+    ("bridges/lslacq_dareplane/recorder_module.py", "lslacq_lsl.rcs", "_OPTION"),
     ("bridges/lslacq_lsl/rda_bridge.py", ".bridge_cli", "_rda_arguments"),
 }
 
