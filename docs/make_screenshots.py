@@ -122,7 +122,7 @@ def shot_qoscilloscopemultiplot(app):
     data[:, 3] *= 50.0  # another unit: its own y range
     signals = OutputStream(name="eeg")
     signals.configure(protocol="inproc", dtype="float32", shape=(-1, 4), sample_rate=500.0,
-                      channel_names=sim.channel_names[:4])
+                      channel_names=sim.channel_names[:4], units="microvolts")
     viewer = QOscilloscopeMultiPlot(name="QOscilloscopeMultiPlot")
     viewer.configure(with_user_dialog=False)
     viewer.input.connect(signals)
@@ -292,8 +292,13 @@ def shot_qdigitaloscilloscope(app):
     viewer.resize(*SIZE)
     viewer.show()
     viewer.start()
-    last = _send(ttl, words, 100)
-    _pump(app, lambda: viewer.counters()["last_index"] == last)
+    last = _send(ttl, words[:1000], 100)
+    t0 = time.monotonic()
+    for start in range(1000, n, 50):  # the last second in real time: the status line shows the rate
+        last = _send(ttl, words[start:start + 50], 50, start=start)
+        _pump(app, lambda: viewer.counters()["last_index"] == last)
+        viewer.refresh()
+        time.sleep(max(0.0, t0 + (start - 950) / rate - time.monotonic()))
     viewer._keep = (ttl,)
     return viewer
 

@@ -18,6 +18,8 @@ def _digital_params() -> list[dict]:
             p["value"] = "min_max"  # a one-sample pulse stays visible at any zoom
         elif p["name"] == "display_labels":
             p["value"] = True
+        elif p["name"] == "show_scale_bar":
+            p["value"] = False  # bits are 0 or 1: an amplitude bar says nothing
     return params
 
 
