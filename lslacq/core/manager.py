@@ -86,8 +86,12 @@ class Manager:
             ``server_key`` is not a CurveZMQ public key.
         """
         with self._lock:
-            if addr in self.hosts:
-                return self.hosts[addr]
+            known = self.hosts.get(addr)
+        if known is not None:
+            if server_key is not None and known._server_key is not None and server_key != known._server_key:
+                raise ValueError(f"manager: host {addr} is already connected with server key {known._server_key}, "
+                                 f"not {server_key}: pass the public key that `lslacq host` printed there")
+            return known
         if server_key is not None:
             from .rpc import security
 
@@ -198,9 +202,12 @@ class Manager:
         unreachable: a network partition, a cable out) is reported at once as
         ``'unreachable'`` once the RPC heartbeat noticed (within about 3 s);
         one that does not answer within ``timeout`` as ``'unresponsive'``. A
-        nodegroup is ``'running'`` again as soon as it answers again.
+        nodegroup is ``'running'`` again as soon as it answers again. A
+        nodegroup whose server closed without this manager closing it (its
+        host process was killed: the nodegroup ends with its parent) is
+        ``'dead'`` from then on, reported once by an ERROR record.
         """
-        from .rpc.client import ServerGoneError
+        from .rpc.client import ServerClosedError, ServerGoneError
 
         with self._lock:
             infos = list(self._nodegroups.values())
@@ -215,6 +222,8 @@ class Manager:
                 pending[info["name"]] = info["nodegroup"].health(_sync="async")
             except ServerGoneError as exc:
                 result[info["name"]] = {"state": "unreachable", "error": str(exc)}
+            except ServerClosedError as exc:
+                result[info["name"]] = self._nodegroup_closed(info["name"], exc)
             except Exception as exc:
                 result[info["name"]] = {"state": "unresponsive", "error": str(exc)}
         deadline = time.monotonic() + timeout
@@ -225,6 +234,8 @@ class Manager:
                 result[name] = health
             except ServerGoneError as exc:
                 result[name] = {"state": "unreachable", "error": str(exc)}
+            except ServerClosedError as exc:
+                result[name] = self._nodegroup_closed(name, exc)
             except Exception as exc:
                 if not future.done():
                     future.cancel()  # its reply, if it ever comes, is dropped
@@ -262,6 +273,22 @@ class Manager:
                     future.cancel()
                 result[addr] = {"state": "unreachable", "rtt": None, "error": str(exc)}
         return result
+
+    def _nodegroup_closed(self, name: str, exc: BaseException) -> dict:
+        """A running nodegroup's server closed by itself (its host died): it is dead; report it once."""
+        with self._lock:
+            info = self._nodegroups.get(name)
+            report = info is not None and info["state"] == "running"
+            if report:
+                info["state"] = "dead"
+                if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
+                    self._default_nodegroup = None
+            host = info.get("host") if info is not None else None
+        if report:
+            logger.error("manager: nodegroup %s on host %s is gone: its server closed without this manager closing "
+                         "it (its host process was probably killed; the nodegroup ends with it); the rest of the "
+                         "graph keeps running", name, host)
+        return {"state": "dead", "exit_code": None, "error": str(exc)}
 
     def _nodegroup_died(self, name: str, host_name: str, exit_code) -> None:
         """Called by a Host when a nodegroup process exits unexpectedly."""

@@ -20,7 +20,7 @@ from .future import Future
 from .serializer import get_serializer
 from .server import RPCServer, _thread_state
 
-__all__ = ["RPCClient", "ServerGoneError"]
+__all__ = ["RPCClient", "ServerClosedError", "ServerGoneError"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,22 @@ class ServerGoneError(RemoteCallError, TimeoutError):
 
     def __init__(self, reason: str):
         super().__init__("TimeoutError", reason, ())
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class ServerClosedError(RemoteCallError):
+    """A call to a server that closed (it said goodbye to its clients).
+
+    A :class:`~lslacq.errors.RemoteCallError` of type ``ConnectionError``:
+    the server's process ended its server on purpose (it was closed, or its
+    own parent process died), so the call will never be answered.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__("ConnectionError", reason, ())
         self.reason = reason
 
     def __str__(self) -> str:
@@ -255,7 +271,7 @@ class RPCClient:
                 raise _server_gone_error(self._gone_reason)
             raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
         if self._disconnected:
-            raise RemoteCallError("ConnectionError", f"RPC server {self.address} has closed", ())
+            raise ServerClosedError(f"RPC server {self.address} has closed")
         if self._link_down and sync != "off":
             self._poll_monitor()
             if self._link_down:
@@ -314,7 +330,7 @@ class RPCClient:
                 continue
             self._dispatch(msg)
             if self._disconnected:
-                raise RemoteCallError("ConnectionError", f"RPC server {self.address} has closed", ())
+                raise ServerClosedError(f"RPC server {self.address} has closed")
 
     def call_obj(self, obj, args=None, kwargs=None, **kwds):
         """Call the remote callable ``obj`` (a proxy) with ``args`` and ``kwargs``."""
@@ -646,17 +662,18 @@ class RPCClient:
                 future._set_exception(_error_from_reply(error))
         elif action == "disconnect":
             self._disconnected = True
-            self._fail_all(f"RPC server {self.address} has closed")
+            self._fail_all(f"RPC server {self.address} has closed", closed=True)
         else:
             logger.warning("RPC client %s: unknown reply action %r", self.address, action)
 
-    def _fail_all(self, reason: str, gone: bool = False) -> None:
-        """Fail every pending request; ``gone``: the server died (a TimeoutError, as in pyacq)."""
+    def _fail_all(self, reason: str, gone: bool = False, closed: bool = False) -> None:
+        """Fail every pending request; ``gone``: the server died (a TimeoutError, as in pyacq); ``closed``: it
+        said goodbye (:class:`ServerClosedError`)."""
         futures, self._futures = self._futures, {}
         for future in futures.values():
             if not future._state:
-                future._set_exception(_server_gone_error(reason) if gone
-                                      else RemoteCallError("ConnectionError", reason, ()))
+                future._set_exception(_server_gone_error(reason) if gone else ServerClosedError(reason) if closed
+                                  else RemoteCallError("ConnectionError", reason, ()))
 
     def _flush_deletes(self) -> None:
         pending = self._pending
