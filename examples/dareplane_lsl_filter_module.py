@@ -30,6 +30,29 @@ from __future__ import annotations
 import sys
 
 
+def check_config(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, out_name: str | None = None,
+                 resolve_timeout: float = 10.0) -> tuple[float, float]:
+    """Check a configuration without building anything; return the band as floats.
+
+    The module calls it (as ``build_graph.validate``) before a CONFIGURE
+    rebuilds the graph, so a bad value is answered with an error while the
+    running graph goes on.
+    """
+    if not isinstance(stream, str) or not stream:
+        raise ValueError(f"stream must be the name of an LSL stream, got {stream!r}")
+    try:
+        low, high = (float(f) for f in band)
+    except (TypeError, ValueError):
+        raise ValueError(f"band must be two frequencies [low, high] in Hz, got {band!r}") from None
+    if not 0 < low < high:
+        raise ValueError(f"band {band!r} must satisfy 0 < low < high (Hz)")
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise ValueError(f"order must be a whole number >= 1, got {order!r}")
+    if out_name is not None and (not isinstance(out_name, str) or not out_name):
+        raise ValueError(f"out_name must be a stream name or null, got {out_name!r}")
+    return low, high
+
+
 def build_graph(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, out_name: str | None = None,
                 resolve_timeout: float = 10.0):
     """Create and wire the inlet -> filter -> outlet graph.
@@ -50,7 +73,7 @@ def build_graph(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, ou
     from lslacq.dsp import SosFilter, design_sos
     from lslacq_lsl import LslInlet, LslOutlet
 
-    low, high = (float(f) for f in band)
+    low, high = check_config(stream, band, order, out_name, resolve_timeout)
     inlet = LslInlet(name="inlet")
     inlet.configure(name=stream, resolve_timeout=resolve_timeout)
     for output in inlet.outputs.values():
@@ -74,6 +97,9 @@ def build_graph(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, ou
     outlet.inputs["signals"].connect(filt.output)
     outlet.inputs["timestamps"].connect(inlet.outputs["timestamps"])
     return [inlet, filt, outlet]
+
+
+build_graph.validate = check_config  # CONFIGURE checks here first: a bad value leaves the running graph alone
 
 
 if __name__ == "__main__":

@@ -21,7 +21,10 @@ these primary commands:
     Stop the nodes (sources first); ``START`` starts them again.
 ``CONFIGURE|{"key": value, ...}``
     Merge the keys into the configuration and rebuild the graph (restarted if
-    it was running). Unknown keys get an error naming the factory's arguments.
+    it was running). Unknown keys get an error naming the factory's arguments;
+    a factory with a ``validate(**config)`` attribute has it called first, so
+    a bad value is refused without touching the running graph. A build that
+    fails brings the previous configuration and its graph back.
 ``STATUS``
     Reply one JSON line: state, configuration, and per node its state,
     error and counters (the node contract: ``Node.error``,
@@ -389,16 +392,48 @@ class GraphModule:
             self._stop_supervisor()
         return 0
 
+    def _validate(self, config: dict) -> None:
+        """Run the factory's own check (``factory.validate(**config)``, if it has one) before anything is torn down."""
+        validate = getattr(self.factory, "validate", None)
+        if callable(validate):
+            validate(**config)
+
     def configure(self, **kwargs):
-        """CONFIGURE: merge ``kwargs`` into the configuration and rebuild the graph."""
+        """CONFIGURE: merge ``kwargs`` into the configuration and rebuild the graph.
+
+        A configuration that the factory's signature or its ``validate``
+        function rejects leaves everything as it was (the running graph is
+        not touched). One that fails only while the new graph is built
+        (after the old one was closed) brings the previous configuration
+        back: its graph is rebuilt, and restarted if it was running. Either
+        way the error is raised (the client gets it as an ERROR line) and
+        ``config`` is the previous one.
+        """
         with self._lock:
             new = {**self.config, **kwargs}
             self._check_config(new)
+            self._validate(new)
+            previous, was_built = self.config, self.nodes is not None
             was_running = self.state == "running"
             self._stop_supervisor()
             self._close_graph()
             self.config = new
-            self.build()
+            try:
+                self.build()
+            except Exception as exc:
+                self.config = previous
+                self._close_graph()
+                if was_built:
+                    self.logger.error("graph %r: the new configuration failed (%s: %s); rebuilding the previous one "
+                                      "(%s)", self.name, type(exc).__name__, exc, previous)
+                    try:
+                        self.build()
+                        if was_running:
+                            self.start()
+                    except Exception:
+                        self.logger.exception("graph %r: the previous configuration could not be rebuilt either",
+                                              self.name)
+                raise
             if was_running:
                 return self.start()
             return 0

@@ -127,6 +127,35 @@ def test_lsl_filter_module_driven_by_dareplane(tmp_path):
 
         st = status(conn)
         assert st["nodes"]["inlet"]["counters"]["samples_in"] == n
+
+        # a bad CONFIGURE while it runs: answered with the ValueError; the graph and its configuration stay
+        conn.send_message(b'CONFIGURE|{"band": "x"}')
+        err = read_line(conn)
+        assert err.startswith(b"ERROR command CONFIGURE failed: ValueError: band must be two frequencies"), err
+        assert b"'x'" in err, err
+        st = status(conn)
+        assert st["state"] == "running", st
+        assert st["config"] == {"stream": name, "band": [2, 30], "order": 2, "out_name": f"{name}-bp"}, st
+        # the same graph goes on: the filter's state continues across (a rebuilt graph would start afresh)
+        x2 = (rng.standard_normal((n, n_ch)) * 10).astype(np.float32)
+        stamps2 = stamps[-1] + (1 + np.arange(n)) / srate
+        for k in range(0, n, 50):
+            source.push_chunk(x2[k:k + 50], list(stamps2[k:k + 50]))
+        y2, ts2 = pull_exactly(final, n)
+        np.testing.assert_allclose(ts2, stamps2, atol=1e-6)
+        both = signal.sosfilt(design_sos("bandpass", [2, 30], sample_rate=srate, order=2),
+                              np.concatenate([x, x2]).astype(np.float64), axis=0)[n:]
+        np.testing.assert_allclose(y2, both, rtol=1e-3, atol=1e-3 * np.abs(both).max())
+        assert status(conn)["nodes"]["inlet"]["counters"]["samples_in"] == 2 * n
+
+        # one that fails only while building (the band is above Nyquist for this stream): the previous
+        # configuration is rebuilt and restarted, and the configuration stays the previous one
+        conn.send_message(b'CONFIGURE|{"band": [70, 200]}')
+        err = read_line(conn)
+        assert err.startswith(b"ERROR command CONFIGURE failed: ValueError: band [70, 200]"), err
+        st = status(conn)
+        assert st["state"] == "running" and st["config"]["band"] == [2, 30], st
+        assert pylsl.resolve_byprop("name", f"{name}-bp", timeout=30), "the rebuilt graph's stream is missing"
         conn.send_message(b"STOP_ACQ")
         assert status(conn)["state"] == "stopped"
         conn.send_message(b"CLOSE")
