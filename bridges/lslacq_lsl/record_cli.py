@@ -155,7 +155,11 @@ def run_record(args) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if Path(args.output).exists():
-            print(f"recording finished: {args.output}", flush=True)
+            if any(node.error is not None for node in nodes):
+                print(f"lslacq record: stopped by that error; {args.output} keeps what was written before it "
+                      f"(lslacq.rec.read_recording({args.output!r}) reads it)", file=sys.stderr, flush=True)
+            else:
+                print(f"recording finished: {args.output}", flush=True)
 
 
 def _progress(t: float, recorder, inlets: dict) -> str:
@@ -205,6 +209,7 @@ def _run_xdf(args) -> int:
                                         timeout=args.timeout)
         except (LslacqError, OSError, ValueError) as exc:
             return _fail(str(exc))
+        recording.on_error = lambda exc: None  # said once, by the monitor
         print(f"recording {', '.join(repr(n) for n in args.lsl)} to {args.output} (Ctrl-C to stop)", flush=True)
         return _monitor_xdf(args, recording)
     finally:
@@ -214,7 +219,11 @@ def _run_xdf(args) -> int:
             except OSError as exc:
                 print(f"lslacq record: closing {args.output} failed: {exc}", file=sys.stderr, flush=True)
             else:
-                print(f"recording finished: {args.output}", flush=True)
+                if recording.error is not None:
+                    print(f"lslacq record: stopped by that error; {args.output} ends after its last whole chunk "
+                          f"(`lslacq xdf check {args.output}` says what it holds)", file=sys.stderr, flush=True)
+                else:
+                    print(f"recording finished: {args.output}", flush=True)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -72,6 +72,9 @@ class LslXdfRecording:
     ----------
     error : Exception or None
         The first failure of a background thread (then recording stopped).
+    on_error : callable or None
+        Called with that failure (in the failing thread); without one, the
+        failure is logged.
     """
 
     def __init__(self, filename: str | os.PathLike, infos: list, flush_interval: float = 1.0,
@@ -126,10 +129,11 @@ class LslXdfRecording:
             if self.error is not None:
                 return
             self.error = exc
-        logger.error("recording %s failed: %s", self.filename, exc)
         self._stop.set()
         if self.on_error is not None:
             self.on_error(exc)
+        else:
+            logger.error("recording %s failed: %s", self.filename, exc)
 
     def _pull(self, s: _Stream) -> None:
         try:

@@ -4,8 +4,8 @@ What a crash leaves: the file always ends after a whole chunk (chunks are
 assembled in memory and handed to the operating system with ``os.write``,
 which a killed process cannot tear), so ``pyxdf.load_xdf`` loads it as it is,
 with every sample written up to the last flush; only the StreamFooters
-(written by :meth:`XdfWriter.close`) are missing. A full disk truncates the
-file back to the end of its last whole chunk and raises
+(written by :meth:`XdfWriter.close`) are missing. A full disk keeps every
+chunk that reached it whole, cuts the torn one and raises
 :class:`~lslacq.rec.DiskFullError`.
 """
 
@@ -33,13 +33,17 @@ logger = logging.getLogger(__name__)
 _IOV_MAX = 1024  # buffers per writev (Linux's and macOS's IOV_MAX)
 
 
-def _write_all(fd: int, buffers: list) -> int:
-    """Write ``buffers`` in order with ``os.writev`` (no joined copy), resuming short writes; return the size."""
+def _write_all(fd: int, buffers: list, done: list) -> int:
+    """Write ``buffers`` in order with ``os.writev`` (no joined copy), resuming short writes; return the size.
+
+    ``done[0]`` counts the bytes written so far (what is on disk when a write fails).
+    """
     views = [memoryview(b).cast("B") for b in buffers]
     total = sum(len(v) for v in views)
     i = 0
     while i < len(views):
         n = os.writev(fd, views[i:i + _IOV_MAX])
+        done[0] += n
         while n and i < len(views):
             if n >= len(views[i]):
                 n -= len(views[i])
@@ -193,17 +197,24 @@ class XdfWriter:
                 pending, self._pending = self._pending, []
             if not pending:
                 return
-            start = self.bytes_written
+            done = [0]
             try:
-                size = _write_all(self._fd, pending)
+                size = _write_all(self._fd, pending, done)
                 if self.fsync:
                     os.fsync(self._fd)
             except OSError as exc:
-                self.error = self._describe(exc)
-                try:  # never leave a torn chunk: readers must load the file as it is
-                    os.ftruncate(self._fd, start)
+                # keep every whole chunk that reached the disk, cut the torn one: readers load the file as it is
+                whole = 0
+                for item in pending:
+                    if whole + len(memoryview(item).cast("B")) > done[0]:
+                        break
+                    whole += len(memoryview(item).cast("B"))
+                try:
+                    os.ftruncate(self._fd, self.bytes_written + whole)
+                    self.bytes_written += whole
                 except OSError:
                     logger.exception("XdfWriter: could not cut %s back to its last whole chunk", self.path)
+                self.error = self._describe(exc)
                 raise self.error from exc
             self.bytes_written += size
 
@@ -238,9 +249,10 @@ class XdfWriter:
                     self.add_boundary()
                 self.flush()
             except OSError as exc:
-                logger.error("XdfWriter: %s", exc)
                 if self._on_error is not None:
                     self._on_error(exc)
+                else:
+                    logger.error("XdfWriter: %s", exc)
                 return
 
     def close(self) -> None:

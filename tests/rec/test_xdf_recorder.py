@@ -12,7 +12,7 @@ from rec_helpers import make_output, ramp, wait_until
 from lslacq.core.stream.events import EVENT_DTYPE, make_events
 from lslacq.rec import DiskFullError
 from lslacq.rec.xdf_check import repair_xdf, scan_xdf
-from lslacq.rec.xdf_format import channel_format_of, stream_info_xml
+from lslacq.rec.xdf_format import channel_format_of, samples_chunk, stream_info_xml
 from lslacq.rec.xdf_writer import XdfWriter
 from lslacq.rec.xdfrecorder import XdfRecorder
 
@@ -220,20 +220,22 @@ def test_a_full_disk_is_a_clear_error_and_leaves_whole_chunks(tmp_path, monkeypa
     good = path.stat().st_size
     real_writev = os.writev
 
-    def short_then_full(fd, buffers):  # the disk takes part of the chunk, then is full
+    def short_then_full(fd, buffers):  # the disk takes a chunk and part of the next, then is full
         if fd == writer._fd:
             if not getattr(short_then_full, "done", False):
                 short_then_full.done = True
-                return real_writev(fd, [bytes(buffers[0][:5])])
+                return real_writev(fd, [bytes(buffers[0]), bytes(buffers[1][:5])])
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_writev(fd, buffers)
     monkeypatch.setattr(os, "writev", short_then_full)
     writer.add_samples(sid, np.arange(10.0), np.arange(10.0, 20.0))
+    writer.add_samples(sid, np.arange(10.0), np.arange(20.0, 30.0))
     with pytest.raises(DiskFullError, match="disk full while writing .*intact and load with pyxdf"):
         writer.flush()
     monkeypatch.undo()
-    assert path.stat().st_size == good  # the 5 bytes of the torn chunk were cut
+    whole = len(samples_chunk(sid, np.arange(10.0), np.arange(10.0, 20.0), "double64"))
+    assert path.stat().st_size == good + whole  # the whole chunk kept, the 5 bytes of the torn one cut
     with pytest.raises(DiskFullError):
         writer.add_samples(sid, np.arange(1.0), np.arange(1.0))
     writer.close()
-    np.testing.assert_array_equal(_load(path)["eeg"]["time_series"][:, 0], np.arange(10.0))
+    np.testing.assert_array_equal(_load(path)["eeg"]["time_series"][:, 0], np.tile(np.arange(10.0), 2))
