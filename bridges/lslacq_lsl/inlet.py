@@ -24,7 +24,8 @@ output indexes skip the samples missing in a gap (estimated from the LSL
 timestamps), so a recorder sees the gap as a discontinuity and marker indexes
 stay on the signal's time axis. Streams
 without a source_id cannot be recovered by liblsl; the node then resolves the
-same query again and opens a new inlet (:attr:`LslInlet.n_reconnects`).
+same query again and opens a new inlet (:attr:`LslInlet.reconnects`). The
+pull loop is the device read loop of :class:`lslacq.devices.reader.BlockingDevice`.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ import numpy as np
 import pylsl
 
 from lslacq.core.configargs import Arg
-from lslacq.core.node import Node
-from lslacq.core.tools import join_thread
+from lslacq.devices.reader import BlockingDevice
 from lslacq.errors import LslacqError, StreamTimeoutError
 
 from ._liblsl import ChunkPuller
@@ -78,7 +78,11 @@ class Gap:
     missing: int
 
 
-class LslInlet(Node):
+class _NotBackYet(LslacqError):
+    """A lost stream is not found again yet (the reconnection goes on)."""
+
+
+class LslInlet(BlockingDevice):
     """Read an LSL stream into the ``signals`` and ``timestamps`` outputs.
 
     Configure with :meth:`configure`:
@@ -108,7 +112,13 @@ class LslInlet(Node):
         TriggerAccumulator & co. can cut epochs of LSL EEG at LSL markers.
     """
 
-    live_source = True  # paced by the LSL outlet it reads: never waits for a reader
+    # paced by the LSL outlet it reads: never waits for a reader (BlockingDevice)
+    lost_errors = (LostError,)
+    open_errors = (_NotBackYet, StreamTimeoutError)
+    read_context = "pulling from LSL"
+    reconnect = True  # a stream liblsl cannot recover is resolved again, always
+    reconnect_interval = 0.0  # each attempt waits up to 1 s for the stream itself
+    restarts_count = False  # the output indexes go on across stop/start (the LSL stream's own samples)
 
     _input_specs: dict = {}
     _output_specs = {"signals": {}, "timestamps": {"optional": True}}
@@ -135,10 +145,7 @@ class LslInlet(Node):
         self.n_gaps = 0
         self.gaps: list[Gap] = []
         self.n_stalls = 0
-        self.n_reconnects = 0
         self.n_truncated_markers = 0
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
         self._last_t: float | None = None
         self._stalled = False
         self._time_ref: tuple[int, float] | None = None
@@ -218,25 +225,41 @@ class LslInlet(Node):
         if srate:
             ts["sample_rate"] = srate
 
-    # -- lifecycle --------------------------------------------------------------
+    # -- lifecycle (BlockingDevice hooks) ------------------------------------------
+    @property
+    def n_reconnects(self) -> int:
+        """Times a stream liblsl could not recover was resolved again (the device counter ``reconnects``)."""
+        return self.reconnects
+
     def _start(self) -> None:
         self._send_timestamps = self.outputs["timestamps"].configured
         self._latency = None
-        self._stop_event.clear()
+        if not self.is_markers:
+            self._data = np.empty((self.max_chunk, self._n_ch), dtype=self._dtype)
+            self._ts = np.empty(self.max_chunk, dtype=np.float64)
+        self._last_data = time.monotonic()
+        super()._start()
+
+    def _open(self, reopening: bool = False) -> None:
+        if reopening:
+            found = pylsl.resolve_bypred(build_predicate(**self.query), 1, 1.0)
+            if not found:
+                raise _NotBackYet(f"{self.name}: LSL stream {self.description.name!r} is not back yet")
+            self._open_inlet(found[0])
         # subscribe now: every sample pushed after start() returns reaches the outputs
         self.inlet.open_stream(timeout=self.resolve_timeout)
-        if not self.description.irregular:
+        self._last_data = time.monotonic()
+        if not reopening and not self.description.irregular:
             with _time_maps_lock:
                 for key in (self.name, self.description.source_id):
                     if key:
                         _time_maps[key] = self
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-lsl-inlet", daemon=True)
-        self._thread.start()
 
     def _stop(self) -> None:
-        self._stop_event.set()
-        join_thread(self._thread, 10, f"{self.name}: pull thread", logger)
-        self._thread = None
+        pass  # the inlet stays subscribed to its stream until close(): start() again reads on
+
+    def _close_device(self) -> None:
+        self.inlet = self._puller = None  # a lost inlet (before it is resolved again); close() closes a live one
 
     def _close(self) -> None:
         with _time_maps_lock:
@@ -246,83 +269,68 @@ class LslInlet(Node):
         if inlet is not None:
             inlet.close_stream()
 
+    def device_description(self) -> str:
+        return f"LSL stream {self.description.name!r} (source_id {self.description.source_id!r})"
+
+    def lost_error(self, exc: BaseException) -> BaseException:
+        if not self._stalled:
+            self._stalled = True
+            self.n_stalls += 1
+        return LslacqError(f"{self.name}: {self.device_description()} was lost and cannot be recovered by liblsl; "
+                           "resolving it again")
+
+    def gap_rate(self) -> float:
+        return 0.0  # the gap is measured on the LSL timestamps when data resumes (_check_gap)
+
     @property
     def stalled(self) -> bool:
         """True while a regular stream has sent nothing for ``stall_timeout`` seconds."""
         return self._stalled
 
-    # -- pull thread ------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            if self.is_markers:
-                self._loop(self._pull_markers)
-            else:
-                n_ch = self._n_ch
-                self._data = np.empty((self.max_chunk, n_ch), dtype=self._dtype)
-                self._ts = np.empty(self.max_chunk, dtype=np.float64)
-                self._loop(self._pull_numeric)
-        except Exception as exc:
-            self._report_error(exc, context="pulling from LSL")
-
-    def _loop(self, pull) -> None:
-        last_data = time.monotonic()
-        wait = 0.1
-        while not self._stop_event.is_set():
-            try:
-                n = pull(wait)
-            except LostError:
-                self._reconnect()
-                last_data = time.monotonic()
-                continue
-            if n:
-                last_data = time.monotonic()
-                continue
-            silent_for = time.monotonic() - last_data
-            if not self.description.irregular and not self._stalled and silent_for >= self.stall_timeout:
-                self._stalled = True
-                self.n_stalls += 1
-                logger.warning("%s: no data from LSL stream %r for %.1f s; waiting for the outlet to come back "
-                               "(same source_id %r)", self.name, self.description.name, silent_for,
-                               self.description.source_id)
-
-    def _reconnect(self) -> None:
-        logger.warning("%s: LSL stream %r was lost and cannot be recovered by liblsl (source_id %r); resolving "
-                       "it again", self.name, self.description.name, self.description.source_id)
-        if not self._stalled:
+    # -- the reader thread ------------------------------------------------------------
+    def read(self):
+        """Wait up to 0.1 s for data: (samples, LSL timestamps), or None (and a stall noticed)."""
+        pulled = self._pull_markers(0.1) if self.is_markers else self._pull_numeric(0.1)
+        if pulled is not None:
+            self._last_data = time.monotonic()
+            return pulled
+        silent_for = time.monotonic() - self._last_data
+        if not self.description.irregular and not self._stalled and silent_for >= self.stall_timeout:
             self._stalled = True
             self.n_stalls += 1
-        self.inlet = self._puller = None
-        predicate = build_predicate(**self.query)
-        while not self._stop_event.is_set():
-            found = pylsl.resolve_bypred(predicate, 1, 1.0)
-            if not found:
-                continue
-            self._open_inlet(found[0])
-            self.inlet.open_stream(timeout=self.resolve_timeout)
-            self.n_reconnects += 1
-            logger.info("%s: reconnected to %s", self.name, self.description.summary())
-            return
+            logger.warning("%s: no data from LSL stream %r for %.1f s; waiting for the outlet to come back "
+                           "(same source_id %r)", self.name, self.description.name, silent_for,
+                           self.description.source_id)
+        return None
 
-    def _pull_numeric(self, wait: float) -> int:
+    def handle(self, pulled) -> None:
+        data, ts = pulled
+        if self.is_markers:
+            data = self._marker_events(data, ts)
+        self._emit(data, np.asarray(ts, dtype=np.float64))
+
+    def _pull_numeric(self, wait: float):
         puller = self._puller
         data, ts = self._data, self._ts
         # wait for one sample, then take whatever else is queued, without a busy loop
         if not puller.pull_array(data, ts, 0, 1, timeout=wait):
-            return 0
+            return None
         n = 1 + (puller.pull_array(data, ts, 1) if self.max_chunk > 1 else 0)
-        self._emit(data[:n].copy(), ts[:n].copy())
-        return n
+        return data[:n].copy(), ts[:n].copy()
 
-    def _pull_markers(self, wait: float) -> int:
-        from lslacq.core.stream.events import make_events
-
+    def _pull_markers(self, wait: float):
         sample, t = self.inlet.pull_sample(timeout=wait)
         if t is None:
-            return 0
+            return None
         samples, times = [sample], [t]
         more, more_t = self.inlet.pull_chunk(timeout=0.0, max_samples=self.max_chunk - 1)
         samples.extend(more)
         times.extend(more_t)
+        return samples, times
+
+    def _marker_events(self, samples: list, times: list) -> np.ndarray:
+        from lslacq.core.stream.events import make_events
+
         texts = [s[0] for s in samples]
         codes = []
         descriptions = []
@@ -339,10 +347,7 @@ class LslInlet(Node):
                 codes.append(int(text.strip()))
             except ValueError:
                 codes.append(0)
-        events = make_events(self._marker_indexes(times), type="marker", description=descriptions,
-                             code=codes)
-        self._emit(events, np.asarray(times, dtype=np.float64))
-        return len(texts)
+        return make_events(self._marker_indexes(times), type="marker", description=descriptions, code=codes)
 
     def index_at(self, t) -> np.ndarray | None:
         """Index in ``signals`` of the sample nearest LSL time(s) ``t`` (None before the first sample).

@@ -4,7 +4,8 @@ A device node that reads its hardware with a blocking call (a serial port, a
 USB HID report, a socket) writes three things:
 
 - ``_configure(...)``: check arguments, set the output specs;
-- ``read()``: one read with a short timeout: the data read, or None;
+- ``read()``: one read with a short timeout: the data read, None if nothing
+  came, or :data:`END` when the input ended (a file, a finished URL);
 - ``handle(data)``: decode it and send it (default: ``self.output.send(data)``).
 
 and optionally ``_open()`` / ``_close_device()`` (connect and make the
@@ -31,9 +32,12 @@ from ..core.node import Node
 from ..core.workers import Worker
 from .segments import contiguous_runs
 
-__all__ = ["BlockingDevice", "DeviceReader", "SampleCounter"]
+__all__ = ["BlockingDevice", "DeviceReader", "SampleCounter", "END"]
 
 logger = logging.getLogger(__name__)
+
+#: what ``read()`` returns when the input ended for good (the read loop ends without a failure)
+END = object()
 
 
 class SampleCounter:
@@ -97,10 +101,14 @@ class DeviceReader(Worker):
                 error = device.lost_error(exc)
                 if not device.reconnect:
                     raise error from exc
-                logger.warning("%s; reconnecting every %g s", error, device.reconnect_interval)
+                every = f" every {device.reconnect_interval:g} s" if device.reconnect_interval else ""
+                logger.warning("%s; trying to reopen it%s", error, every)
                 if not self._reopen():
                     return
                 continue
+            if data is END:
+                device.input_ended()
+                return
             if data is not None:
                 device.handle(data)
 
@@ -177,6 +185,10 @@ class BlockingDevice(Node):
 
     def _close_device(self) -> None:
         """Release the hardware (after the read loop ended, and before each reconnection)."""
+
+    def input_ended(self) -> None:
+        """``read()`` returned :data:`END` (in the reader thread): the input ended; default: log it."""
+        logger.info("%s: end of the input %s", self.name, self.device_description())
 
     def device_description(self) -> str:
         """The device in messages (default: ``device_handle`` if the node has one)."""

@@ -19,14 +19,12 @@ from __future__ import annotations
 import errno
 import logging
 import sys
-import threading
 from fractions import Fraction
 
 import numpy as np
 
-from ..core.node import Node
-from ..core.tools import join_thread
 from ..errors import LslacqError
+from .reader import END, BlockingDevice
 
 __all__ = ["WebCamAV", "WebCamImageIO", "CameraError", "default_camera_input", "open_video"]
 
@@ -118,7 +116,7 @@ def _frame_rate(stream, options: dict) -> float:
     raise CameraError("the video input reports no frame rate; give options={'framerate': '30'}")
 
 
-class WebCamAV(Node):
+class WebCamAV(BlockingDevice):
     """A camera, or any FFmpeg video input, through PyAV (FFmpeg), as RGB frames.
 
     configure() parameters
@@ -147,7 +145,9 @@ class WebCamAV(Node):
     (``error``, ``failed``).
     """
 
-    live_source = True  # a camera or FFmpeg input, paced by its frame rate: never waits for a reader
+    # a camera or FFmpeg input, paced by its frame rate: never waits for a reader (BlockingDevice)
+    lost_errors = (Exception,)  # any failure of the decoder ends the run (reconnect is not offered)
+    read_context = "reading frames"
 
     _output_specs = {"signals": dict(streamtype="image/video", dtype="uint8", shape=(-1, 480, 640, 3),
                                      compression="", sample_rate=30.0)}
@@ -160,8 +160,6 @@ class WebCamAV(Node):
         self.timeout = 10.0
         self.width = self.height = 0
         self.sample_rate = 0.0
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
         self._container = None
         self.n_frames = 0
         self.dropped_frames = 0
@@ -193,72 +191,66 @@ class WebCamAV(Node):
         logger.info("%s: %s %dx%d at %g fps (%s)", self.name, self.url, self.width, self.height, self.sample_rate,
                     codec)
 
+    # -- BlockingDevice hooks --------------------------------------------------------------
     def _start(self) -> None:
         self.n_frames = self.dropped_frames = 0
         self.ended = False
-        self.outputs["signals"].reset_buffer_index()
+        self.stop_timeout = self.timeout + 5.0  # a read may wait for a frame that long
+        super()._start()
+
+    def _open(self, reopening: bool = False) -> None:
         self._container, stream = open_video(self.url, self.format, self.options, self.timeout)
         if (stream.width, stream.height) != (self.width, self.height):
             size = f"{stream.width}x{stream.height}"
-            self._container.close()
-            self._container = None
+            self._close_device()
             raise CameraError(f"{self.name}: {self.url!r} now delivers {size} frames, not the configured "
                               f"{self.width}x{self.height}; configure the node again (or fix options['video_size'])")
-        self._stop_event.clear()
-        self._thread = threading.Thread(target=self._run, args=(self._container, stream), name=f"{self.name}-read",
-                                        daemon=True)
-        self._thread.start()
+        self._frames = self._container.decode(stream)
+        self._time_base = float(stream.time_base) if stream.time_base else 0.0
+        self._last_time: float | None = None
+        self._last = -1  # frame number of the last frame sent
 
-    def _stop(self) -> None:
-        self._stop_event.set()
-        if join_thread(self._thread, self.timeout + 5.0, f"{self.name}: frame reader", logger):
-            self._thread = None
-            if self._container is not None:
-                self._container.close()
-                self._container = None
+    def _close_device(self) -> None:
+        if any(worker.is_alive() for worker in self.workers):
+            return  # a reader that did not stop may still decode: closing FFmpeg's context under it is unsafe
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
 
-    def _close(self) -> None:
-        if self._container is not None and self._thread is None:
-            self._container.close()
-            self._container = None
+    def read(self):
+        return next(self._frames, END)
 
-    def _run(self, container, stream) -> None:
-        """Reader thread: decode, convert to RGB once, send."""
-        send = self.outputs["signals"].send
+    def lost_error(self, exc: BaseException) -> BaseException:
+        return _as_camera_error(exc, self.url)
+
+    def device_description(self) -> str:
+        return repr(self.url)
+
+    def input_ended(self) -> None:
+        self.ended = True
+        logger.info("%s: end of the input %r after %d frames", self.name, self.url, self.n_frames)
+
+    def handle(self, frame) -> None:
+        """Convert to RGB once, number the frame from its time, send."""
+        image = frame.to_ndarray(format="rgb24")
         shape = (self.height, self.width, 3)
-        rate = self.sample_rate
-        time_base = float(stream.time_base) if stream.time_base else 0.0
-        last_time = None
-        last = -1  # frame number of the last frame sent
-        try:
-            for frame in container.decode(stream):
-                if self._stop_event.is_set():
-                    break
-                image = frame.to_ndarray(format="rgb24")
-                if image.shape != shape:
-                    raise CameraError(f"{self.name}: frame {self.n_frames} is {image.shape[1]}x{image.shape[0]}, "
-                                      f"the stream was configured for {shape[1]}x{shape[0]}")
-                if not image.flags.c_contiguous:  # padded lines: the only copy
-                    image = np.ascontiguousarray(image)
-                step = 1
-                if frame.pts is not None and time_base:
-                    # frames since the previous one, from their times: jitter below half a period is
-                    # one step, a missing frame two steps (a gap in the index, counted)
-                    now = frame.pts * time_base
-                    if last_time is not None:
-                        step = max(1, round((now - last_time) * rate))
-                    last_time = now
-                self.dropped_frames += step - 1
-                last += step
-                number = last
-                send(image[np.newaxis], index=number + 1)
-                self.n_frames += 1
-            else:
-                self.ended = True
-                logger.info("%s: end of the input %r after %d frames", self.name, self.url, self.n_frames)
-        except Exception as exc:
-            if not self._stop_event.is_set():
-                self._report_error(_as_camera_error(exc, self.url), "reading frames")
+        if image.shape != shape:
+            raise CameraError(f"{self.name}: frame {self.n_frames} is {image.shape[1]}x{image.shape[0]}, "
+                              f"the stream was configured for {shape[1]}x{shape[0]}")
+        if not image.flags.c_contiguous:  # padded lines: the only copy
+            image = np.ascontiguousarray(image)
+        step = 1
+        if frame.pts is not None and self._time_base:
+            # frames since the previous one, from their times: jitter below half a period is
+            # one step, a missing frame two steps (a gap in the index, counted)
+            now = frame.pts * self._time_base
+            if self._last_time is not None:
+                step = max(1, round((now - self._last_time) * self.sample_rate))
+            self._last_time = now
+        self.dropped_frames += step - 1
+        self._last += step
+        self.outputs["signals"].send(image[np.newaxis], index=self._last + 1)
+        self.n_frames += 1
 
     def counters(self) -> dict:
         """The node contract's counters plus ``frames``, ``dropped_frames`` and ``ended``."""

@@ -315,7 +315,7 @@ def test_pull_thread_failure_reaches_the_node_contract_once(make_outlet, unique_
         with caplog.at_level(logging.ERROR):
             node.start()
             wait_until(lambda: failures, timeout=20, what="the failure")
-            node._thread.join(10)
+            node.workers[0].join(10)
         assert isinstance(node.error, RuntimeError) and failures == [node.error]
         records = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(records) == 1 and "failed while pulling from LSL" in records[0].getMessage()
