@@ -244,6 +244,18 @@ def test_default_look_on_dc_coupled_eeg(qapp):
         assert [p.getAxis("bottom").isVisible() for p in viewer.plots] == [False, False, False, True]
         rects = [vb.sceneBoundingRect() for vb in viewer.viewBoxes]
         assert len({(round(r.left()), round(r.width())) for r in rects}) == 1  # the time ranges line up
+        # the keys: + zooms every plot, Right lengthens the window
+        from pyqtgraph.Qt import QtTest
+
+        from lslacq.viewers._qt import QtCore
+
+        spans = [viewer.by_channel_params[c, "ylim_max"] - viewer.by_channel_params[c, "ylim_min"] for c in range(4)]
+        QtTest.QTest.keyClick(viewer.graphicsview, QtCore.Qt.Key.Key_Plus)
+        after = [viewer.by_channel_params[c, "ylim_max"] - viewer.by_channel_params[c, "ylim_min"] for c in range(4)]
+        assert after == pytest.approx([s / 1.25 for s in spans])
+        xsize = viewer.params["xsize"]
+        QtTest.QTest.keyClick(viewer.graphicsview, QtCore.Qt.Key.Key_Right)
+        assert viewer.params["xsize"] == pytest.approx(xsize * 1.5)
     finally:
         viewer.close()
         out.close()
