@@ -197,6 +197,70 @@ class _Ring:
         return np.concatenate([self.data[a:], self.data[:b]])
 
 
+class _ChannelRing:
+    """Last ``size`` samples of a (time, channel) signal, stored channel-major ``(n_channels, size)``.
+
+    Each chunk is transposed once as it is written, so an epoch is read as
+    ``n_channels`` contiguous rows (at most two pieces when it wraps) instead
+    of a transposing copy of the whole epoch when it completes. Absolute
+    indexes ``[first, end)``; a gap restarts it (``stream_start``).
+    """
+
+    def __init__(self, size: int, n_channels: int, dtype):
+        self.data = np.zeros((int(n_channels), int(size)), dtype=dtype)
+        self.size = int(size)
+        self.first: int | None = None
+        self.end: int | None = None
+        self.stream_start: int | None = None
+
+    def write(self, end_index: int, chunk: np.ndarray) -> bool:
+        """Append ``chunk`` ``(n_samples, n_channels)`` ending at ``end_index``; True if it did not follow the
+        previous one (the history is then restarted)."""
+        n = chunk.shape[0]
+        start = int(end_index) - n
+        jumped = self.end is not None and start != self.end
+        if self.end is None or jumped:
+            self.first = self.end = self.stream_start = start
+        if n >= self.size:
+            chunk = chunk[n - self.size:]
+            n_skip = n - self.size
+            self.end += n_skip
+            n = self.size
+        pos = self.end % self.size
+        k = min(n, self.size - pos)
+        self.data[:, pos:pos + k] = chunk[:k].T
+        if k < n:
+            self.data[:, :n - k] = chunk[k:].T
+        self.end += n
+        self.first = max(self.first, self.end - self.size)
+        return jumped
+
+    def pieces(self, start: int, stop: int) -> list[tuple[int, np.ndarray]]:
+        """Views ``(n_channels, k)`` of samples ``[start, stop)`` (inside ``[first, end)``) with their offsets
+        from ``start``: one piece, or two when the range wraps."""
+        a = start % self.size
+        n = stop - start
+        if a + n <= self.size:
+            return [(0, self.data[:, a:a + n])]
+        k = self.size - a
+        return [(0, self.data[:, a:]), (k, self.data[:, :n - k])]
+
+
+class _Epoch:
+    """An epoch being filled as its samples arrive (baseline-corrected once its baseline is complete)."""
+
+    __slots__ = ("trigger", "seq", "label", "start", "stop", "done", "data", "mean", "high", "low")
+
+    def __init__(self, trigger: int, seq: int, label: np.ndarray, start: int, stop: int, shape: tuple, dtype):
+        self.trigger, self.seq, self.label = trigger, seq, label
+        self.start, self.stop = start, stop  # absolute samples [start, stop)
+        self.done = start  # samples [start, done) are written
+        self.data = np.empty(shape, dtype=dtype)
+        self.mean: np.ndarray | None = None  # (n_picks, 1) float64 baseline
+        self.high: np.ndarray | None = None  # running max / min per channel (reject)
+        self.low: np.ndarray | None = None
+
+
 class TimeAligner:
     """Place markers of one stream on the samples of another through their timestamps.
 
@@ -428,6 +492,8 @@ class EpochingEngine:
         """Forget the signal, the waiting events and the counters (a new stream starts)."""
         self._ring = None
         self._pending: list[tuple[int, int, np.ndarray]] = []  # (trigger index, seq, record)
+        self._active: list[_Epoch] = []  # epochs being filled, by trigger
+        self._deferred: tuple | None = None  # (end_index, picked chunk) that feed_first left to finish()
         self._seq = 0
         self.aligner.reset()
         self.n_epochs = self.n_rejected = self.n_dropped = self.n_ignored = 0
@@ -441,7 +507,7 @@ class EpochingEngine:
     @property
     def pending(self) -> list[int]:
         """Trigger indexes waiting for the end of their epoch."""
-        return [t for t, _, _ in self._pending]
+        return sorted([ep.trigger for ep in self._active] + [t for t, _, _ in self._pending])
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, end_index: int, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -467,7 +533,7 @@ class EpochingEngine:
             x = x[:, self.picks]
         if self._ring is None:
             self._ring_dtype = x.dtype
-            self._ring = _Ring(self.buffer_size, (self.n_picks,), x.dtype)
+            self._ring = _ChannelRing(self.buffer_size, self.n_picks, x.dtype)
         ring = self._ring
         end_index = int(end_index)
         n = x.shape[0]
@@ -477,11 +543,51 @@ class EpochingEngine:
             return self._join(parts)
         return self.feed_picked(end_index, x)
 
+    def feed_first(self, end_index: int, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`feed` in two steps, for the lowest latency: the epochs this chunk completes, filled straight
+        from the chunk, come back first; the rest of the work (writing the chunk to the history, starting and
+        filling the other epochs) waits for :meth:`finish`, which must be called next (it returns any epoch
+        that only the rest completes). Same epochs as :meth:`feed`."""
+        if self._deferred is not None:
+            raise RuntimeError(f"{self.owner}: feed_first() called again before finish(); call finish() after each "
+                               "feed_first()")
+        x = np.asarray(chunk)
+        if x.ndim == 1 and self.n_channels == 1:
+            x = x[:, None]
+        ring = self._ring
+        n = x.shape[0] if x.ndim == 2 else 0
+        end_index = int(end_index)
+        start = end_index - n
+        if (ring is None or not self._active or x.ndim != 2 or x.shape[1] != self.n_channels or not n
+                or n > ring.size // 2 or ring.end != start):
+            self._deferred = None
+            return self.feed(end_index, x)
+        if self.n_picks != self.n_channels:
+            x = x[:, self.picks]
+        done = [ep for ep in self._active if ep.stop <= end_index and ep.done >= start]
+        for ep in done:
+            self._write(ep, ep.done, x[ep.done - start:ep.stop - start].T)
+            ep.done = ep.stop
+        if done:
+            self._active = [ep for ep in self._active if ep.done != ep.stop]
+        self._deferred = (end_index, x)
+        return self._finish_epochs(done)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rest of the work of the last :meth:`feed_first` (nothing if there is none)."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return self._empty()
+        return self.feed_picked(*deferred)
+
     def feed_picked(self, end_index: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ring = self._ring
         if ring.write(end_index, x):
             logger.warning("%s: the signal jumped to index %d; history before it cleared", self.owner,
                            end_index - x.shape[0])
+            for ep in self._active:  # their samples before the jump are gone
+                self._drop(ep.trigger, ep.start, ep.label, ring)
+            self._active = []
         return self._cut_ready()
 
     def add_events(self, events) -> tuple[np.ndarray, np.ndarray]:
@@ -537,37 +643,100 @@ class EpochingEngine:
     def _join(parts) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
+    def _drop(self, t: int, a: int, lab: np.ndarray, ring) -> None:
+        self.n_dropped += 1
+        why = ("before the start of the signal" if a < ring.stream_start else
+               f"older than the {self.buffer_size}-sample history (the marker came too late; increase "
+               "buffer_duration)")
+        now = time.monotonic()
+        if now - self._last_drop_log >= 5.0:  # at most one line every 5 s; all are counted
+            self._last_drop_log = now
+            logger.warning("%s: epoch of %r at sample %d needs samples from %d, %s; dropped (%d dropped so far)",
+                           self.owner, lab["description"].item().decode("ascii", "replace"), t, a, why,
+                           self.n_dropped)
+
+    def _converted(self, part: np.ndarray) -> np.ndarray:
+        """Raw samples in physical units (float64), for integer streams with scale/offset."""
+        return (self.offset or 0.0) + (1.0 if self.scale is None else self.scale) * part.astype(np.float64)
+
+    def _fill(self, ep: _Epoch, upto: int) -> None:
+        """Write samples ``[ep.done, upto)`` of the ring into the epoch (baseline subtracted, as MNE: in
+        float64, then cast), and track its peak-to-peak range for ``reject``."""
+        if upto <= ep.done:
+            return
+        for offset, part in self._ring.pieces(ep.done, upto):
+            self._write(ep, ep.done + offset, part)
+        ep.done = upto
+
+    def _write(self, ep: _Epoch, first: int, part: np.ndarray) -> None:
+        """Write raw samples ``part`` ``(n_picks, k)``, absolute samples from ``first``, into the epoch."""
+        if self.scale is not None or self.offset is not None:
+            part = self._converted(part)
+        if self.reject is not None:
+            high, low = part.max(axis=1), part.min(axis=1)
+            ep.high = high if ep.high is None else np.maximum(ep.high, high)
+            ep.low = low if ep.low is None else np.minimum(ep.low, low)
+        lo = first - ep.start
+        dst = ep.data[:, lo:lo + part.shape[1]]
+        if ep.mean is None:
+            dst[...] = part
+        else:
+            np.subtract(part, ep.mean, out=dst, casting="unsafe")
+
+    def _activate(self, t: int, seq: int, lab: np.ndarray) -> _Epoch | None:
+        """Start filling the epoch of trigger ``t`` (its baseline, if any, is complete); None if dropped."""
+        ring = self._ring
+        a, b = t + self.start, t + self.stop + 1
+        if a < ring.first:
+            self._drop(t, a, lab, ring)
+            return None
+        ep = _Epoch(t, seq, lab, a, b, (self.n_picks, self.n_times), self.dtype)
+        if self._baseline is not None:
+            bl = self._baseline
+            parts = [p for _, p in ring.pieces(a + bl.start, a + bl.stop)]
+            block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            block = self._converted(block) if self.scale is not None or self.offset is not None else \
+                block.astype(np.float64)
+            ep.mean = block.mean(axis=1, keepdims=True)
+        return ep
+
     def _cut_ready(self) -> tuple[np.ndarray, np.ndarray]:
         ring = self._ring
-        if ring is None or not self._pending:
+        if ring is None or not (self._pending or self._active):
             return self._empty()
-        datas, labels = [], []
-        while self._pending and self._pending[0][0] + self.stop + 1 <= ring.end:
-            t, _, lab = self._pending.pop(0)
-            a, b = t + self.start, t + self.stop + 1
-            if a < ring.first:
-                self.n_dropped += 1
-                why = ("before the start of the signal" if a < ring.stream_start else
-                       f"older than the {self.buffer_size}-sample history (the marker came too late; increase "
-                       "buffer_duration)")
-                now = time.monotonic()
-                if now - self._last_drop_log >= 5.0:  # at most one line every 5 s; all are counted
-                    self._last_drop_log = now
-                    logger.warning("%s: epoch of %r at sample %d needs samples from %d, %s; dropped (%d dropped so "
-                                   "far)", self.owner, lab["description"].item().decode("ascii", "replace"), t, a,
-                                   why, self.n_dropped)
-                continue
-            data = ring.read(a, b).T.astype(np.float64)
-            if self.scale is not None or self.offset is not None:
-                data = (self.offset or 0.0) + (1.0 if self.scale is None else self.scale) * data
-            if self.reject is not None and np.any(np.ptp(data, axis=1) > self.reject):
+        end = ring.end
+        # markers whose epoch can start filling: its first sample (and its whole baseline) has arrived
+        need = self._baseline.stop if self._baseline is not None else 1
+        activated = False
+        while self._pending and self._pending[0][0] + self.start + need <= end:
+            t, seq, lab = self._pending.pop(0)
+            ep = self._activate(t, seq, lab)
+            if ep is not None:
+                self._active.append(ep)
+                activated = True
+        if activated:
+            self._active.sort(key=lambda e: (e.trigger, e.seq))
+        done: list[_Epoch] = []
+        still: list[_Epoch] = []
+        for ep in self._active:
+            self._fill(ep, min(end, ep.stop))
+            (done if ep.done == ep.stop else still).append(ep)
+        self._active = still
+        return self._finish_epochs(done)
+
+    def _finish_epochs(self, done: list) -> tuple[np.ndarray, np.ndarray]:
+        """Reject (peak-to-peak) and stack the completed epochs."""
+        if not done:
+            return self._empty()
+        kept = []
+        for ep in done:
+            if self.reject is not None and np.any(ep.high.astype(np.float64) - ep.low.astype(np.float64)
+                                                  > self.reject):
                 self.n_rejected += 1
                 continue
-            if self._baseline is not None:
-                data -= data[:, self._baseline].mean(axis=1, keepdims=True)
-            datas.append(data.astype(self.dtype, copy=False))
-            labels.append(lab)
-        if not datas:
+            kept.append(ep)
+        if not kept:
             return self._empty()
-        self.n_epochs += len(datas)
-        return np.stack(datas), np.array(labels, dtype=EVENT_DTYPE)
+        self.n_epochs += len(kept)
+        data = kept[0].data[None] if len(kept) == 1 else np.stack([ep.data for ep in kept])
+        return data, np.array([ep.label for ep in kept], dtype=EVENT_DTYPE)

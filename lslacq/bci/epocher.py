@@ -270,10 +270,17 @@ class Epocher(DspNode):
     # -- processing -------------------------------------------------------------------------------
     def _process(self, input_name: str, index: int, data) -> None:
         eng = self.engine
+        if input_name == "signals":
+            # the epochs this chunk completes first (sent at once), then the rest of the chunk's work
+            with self._lock:
+                epochs, labels = eng.feed_first(index, as_time_channel(data))
+            self._send(epochs, labels)
+            with self._lock:
+                epochs, labels = eng.finish()
+            self._send(epochs, labels)
+            return
         with self._lock:
-            if input_name == "signals":
-                epochs, labels = eng.feed(index, as_time_channel(data))
-            elif input_name == "events":
+            if input_name == "events":
                 if self.timestamps:
                     epochs, labels = eng.add_marker_chunk("events", index, data)
                 else:
@@ -282,8 +289,12 @@ class Epocher(DspNode):
                 epochs, labels = eng.feed_timestamps(index, data)
             else:
                 epochs, labels = eng.add_marker_chunk("times", index, data)
-            if not len(labels):
-                return
+        self._send(epochs, labels)
+
+    def _send(self, epochs: np.ndarray, labels: np.ndarray) -> None:
+        if not len(labels):
+            return
+        with self._lock:
             for d, lab in zip(epochs, labels):
                 self._store.append((d, lab))
             self._count += len(labels)

@@ -210,3 +210,29 @@ def test_bad_values_are_named(kwargs, match):
 
 def test_check_event_id_list_form():
     assert check_event_id(["t", "n"]) == {"t": "t", "n": "n"}
+
+
+@pytest.mark.parametrize("picks,reject,buffer_size", [(None, None, 20000), ([3, 1], 60.0, 400)])
+def test_feed_first_then_finish_gives_the_epochs_of_feed(picks, reject, buffer_size):
+    """The Epocher's low-latency path (epochs completed by a chunk first, the rest after) cuts the same arrays,
+    including with a history short enough to wrap, picks and reject."""
+    x, ev = _signal(n=29 * 275, dtype=np.float32), _events(n=40, hi=7900)  # whole chunks
+    kwargs = dict(baseline=(None, 0), reject=reject, picks=picks, buffer_size=buffer_size)
+    plain = EpochingEngine(N_CH, FS, ["target", "nontarget"], -0.1, 0.3, **kwargs)
+    ref, ref_labels = _run(plain, x, ev, chunk=29)
+    eng = EpochingEngine(N_CH, FS, ["target", "nontarget"], -0.1, 0.3, **kwargs)
+    outs = [eng.add_events(ev)]
+    for end in range(29, x.shape[0] + 29, 29):
+        end = min(end, x.shape[0])
+        outs.append(eng.feed_first(end, x[max(0, end - 29):end]))
+        outs.append(eng.finish())
+    data, labels = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+    assert len(ref) > 10 and (reject is None or plain.n_rejected > 0)
+    np.testing.assert_array_equal(labels["index"], ref_labels["index"])
+    np.testing.assert_array_equal(data, ref)
+    assert eng.n_rejected == plain.n_rejected and eng.n_dropped == plain.n_dropped
+    eng.add_events(make_events([7990], description="target"))
+    eng.feed_first(7975 + 29, x[:29])  # starts its epoch (nothing was being filled: all done at once)
+    eng.feed_first(7975 + 58, x[:29])  # fills it: the rest waits for finish()
+    with pytest.raises(RuntimeError, match="finish"):
+        eng.feed_first(7975 + 87, x[:29])
