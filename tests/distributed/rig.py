@@ -12,9 +12,11 @@ the namespaces).
 
 Run by hand (as root)::
 
-    python tests/distributed/rig.py up      # prints the namespaces and addresses, waits for Ctrl-C
+    python tests/distributed/rig.py --hosts   # prints the machines, hosts and keys, waits for Ctrl-C
 
-Usable from the tests through the ``rig`` fixture (tests/distributed/conftest.py).
+The tests use it through the ``rig`` fixture (tests/distributed/conftest.py)::
+
+    sudo python -m pytest tests/distributed -q
 """
 
 from __future__ import annotations
@@ -303,22 +305,37 @@ def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def main() -> int:  # pragma: no cover - by hand
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - by hand
+    """``python tests/distributed/rig.py [--hosts]``: make the rig, print how to use it, wait for Ctrl-C."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="rig.py", description="Machines A, B and M as network namespaces "
+                                     "(needs root); Ctrl-C deletes them.")
+    parser.add_argument("--hosts", action="store_true", help="also run `lslacq host` on A and B (port 7100)")
+    args = parser.parse_args(argv)
     why = netns_unavailable()
     if why:
         print(f"cannot make the rig: {why}", file=sys.stderr)
         return 2
-    import tempfile
-
     rig = Rig(Path(tempfile.mkdtemp(prefix="lslacq-rig-"))).up()
     try:
-        print(json.dumps(rig.config(), indent=1))
-        print("Ctrl-C to tear the rig down")
+        if args.hosts:
+            hosts = [rig.wait_host(rig.launch_host(m, 7100)) for m in ("a", "b")]
+            for h in hosts:
+                print(f"host on {h['machine']}: {h['address']} server_key={h['key']!r} (log {h['log']})")
+        for m in rig.machines:
+            print(f"machine {m}: {rig.ip[m]}   run there: ip netns exec {rig.ns[m]} COMMAND")
+        print(f"keys: {rig.keys} (lab.key_secret, authorized/); LSL config: export LSLAPICFG={rig.lsl_cfg}")
+        print("unplug B: " + "; ".join(f"ip -n {rig.ns['b']} link set to{o} down" for o in rig.machines if o != "b"))
+        print("Ctrl-C to tear the rig down", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
+        for host in [p for p in rig.procs if p.poll() is None]:
+            rig.stop_process(host.pid)
         rig.close()
     return 0
 
