@@ -237,10 +237,23 @@ class CytonDecoder:
                     continue
             following = np.flatnonzero(ok[pos + 1:])
             skip = int(following[0]) + 1 if len(following) else m - pos
+            if in_sync and prev_seq is not None:
+                # inside the garbage, a packet whose counter follows the last one (itself followed by garbage)
+                # is looked at by the in-sync test above rather than skipped with the garbage
+                inner = np.arange(pos + 1, min(pos + skip, m))
+                step = (buf[inner + 1].astype(np.int64) - prev_seq) % 256
+                hits = np.flatnonzero((buf[inner] == HEADER) & ((buf[inner + 32] & 0xF0) == 0xC0)
+                                      & (step >= 1) & (step <= 16))
+                if len(hits):
+                    skip = int(inner[hits[0]]) - pos
+                    garbage += skip
+                    pos += skip
+                    continue
             garbage += skip
             pos += skip
-            resynced = True
-            in_sync = False
+            if len(following):  # resynchronised on a confirmed packet (else the rest is not decidable yet)
+                resynced = True
+                in_sync = False
         self._in_sync = in_sync
         starts = np.concatenate(runs) if runs else np.zeros(0, np.intp)
         return starts, pos, garbage
