@@ -57,3 +57,53 @@ def stop_host(proc) -> int:
             proc.wait(5)
     proc.stdout.close()
     return proc.returncode
+
+
+class OutputReader:
+    """Collects ``(positions, data)`` from an output in a thread (tests of devices and nodes).
+
+    ``n`` is the number of samples received; :meth:`arrays` concatenates them
+    with their absolute positions; :meth:`close` stops the thread and closes
+    the input.
+    """
+
+    def __init__(self, output):
+        import threading
+
+        from lslacq.core.stream import InputStream
+
+        self.input = InputStream()
+        self.input.connect(output)
+        self.positions, self.data = [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="test-output-reader")
+        self._thread.start()
+
+    def _run(self):
+        import numpy as np
+
+        while not self._stop.is_set():
+            if self.input.poll(50):
+                index, data = self.input.recv()
+                self.positions.append(np.arange(index - len(data), index))
+                self.data.append(np.array(data))
+
+    @property
+    def n(self) -> int:
+        return sum(len(p) for p in self.positions)
+
+    def arrays(self):
+        import numpy as np
+
+        return np.concatenate(self.positions), np.concatenate(self.data)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.input.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -80,6 +80,7 @@ class BrainAmpSocket(Node):
     """
 
     live_source = True  # paced by the amplifier: never waits for a reader
+    restarts_count = True  # each start() begins the indexes at 0 again
 
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
@@ -144,8 +145,6 @@ class BrainAmpSocket(Node):
         self._index_offset = 0  # before the receiver thread exists: it reads it for every block
         self._paused_at = None
         self.reconnects = 0
-        for output in self.outputs.values():
-            output.reset_buffer_index()
         client = Client(buffer_size=max(int(self.sample_rate), 1024), double=False, on_block=self._send_block)
         client.failed.connect(self._on_client_failure)
         client.connect((self.brainamp_host, self.brainamp_port), timeout=self.timeout)

@@ -12,7 +12,8 @@ import pytest
 pytest.importorskip("usb")
 pytest.importorskip("Crypto")
 
-from test_openbci import Reader, wait_until  # noqa: E402  (same folder, on sys.path)
+from helpers import OutputReader as Reader  # noqa: E402
+from helpers import wait_until  # noqa: E402
 
 from lslacq.devices.eeg_emotiv import Emotiv, EmotivError, EmotivKeyError  # noqa: E402
 from lslacq.devices.emotiv_protocol import CHANNEL_NAMES, encrypt, make_key  # noqa: E402

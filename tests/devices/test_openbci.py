@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 
@@ -12,7 +11,7 @@ import pytest
 
 pytest.importorskip("serial")
 
-from helpers import wait_until
+from helpers import OutputReader, wait_until
 
 from lslacq.core.stream import InputStream  # noqa: E402
 from lslacq.devices.eeg_openbci import OpenBCI, OpenBCIError  # noqa: E402
@@ -22,35 +21,7 @@ from lslacq.devices.openbci_protocol import ACCEL_SCALE, microvolts_per_count  #
 UV = microvolts_per_count(24)
 
 
-class Reader:
-    """Collects (positions, data) from an output in a thread."""
-
-    def __init__(self, output):
-        self.input = InputStream()
-        self.input.connect(output)
-        self.positions, self.data = [], []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            if self.input.poll(50):
-                index, data = self.input.recv()
-                self.positions.append(np.arange(index - len(data), index))
-                self.data.append(np.array(data))
-
-    @property
-    def n(self):
-        return sum(len(p) for p in self.positions)
-
-    def arrays(self):
-        return np.concatenate(self.positions), np.concatenate(self.data)
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(10)
-        self.input.close()
+Reader = OutputReader
 
 
 def _board(n_positions, daisy=False):
