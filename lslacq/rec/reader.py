@@ -277,12 +277,21 @@ def read_recording(dirname: str | os.PathLike, mmap: bool = True) -> Recording:
         raise FileNotFoundError(f"{os.fspath(dirname)!r} is not a recording: it has no {PROPERTIES_FILE} "
                                 "(give the directory passed to RawRecorder.configure(dirname=...))")
     props = read_json(props_path)
+    if not isinstance(props, dict):
+        raise ValueError(f"{props_path} holds a JSON {type(props).__name__}, not an object of streams; was it "
+                         "written by RawRecorder?")
     annotations = read_json(dirname / ANNOTATIONS_FILE) if (dirname / ANNOTATIONS_FILE).exists() else {}
     streams = {}
     for name, prop in props.items():
         if name == VERSION_KEY or not isinstance(prop, dict):
             continue
-        streams[name] = _open_stream(dirname, name, prop, mmap)
+        try:
+            streams[name] = _open_stream(dirname, name, prop, mmap)
+        except (TypeError, ValueError, OverflowError, IndexError) as exc:  # a value of the wrong type or range
+            if PROPERTIES_FILE in str(exc):
+                raise
+            raise ValueError(f"{props_path}: stream {name!r} has a malformed entry ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); was it written by RawRecorder?") from None
     return Recording(dirname, streams, annotations, str(props.get(VERSION_KEY, "")))
 
 
