@@ -181,6 +181,8 @@ class RecorderModule:
     def start(self):
         """START (and RECORD): record to the file the fields name; return the supervisor ``(Thread, Event)``."""
         with self._lock:
+            if self.controller.recording is not None:
+                raise RuntimeError(f"already recording to {self.controller.path}; send STOPRECORD (or STOP) first")
             self._rcs("start")
             recording, path = self.controller.recording, self.controller.path
             self.last_file = str(path)

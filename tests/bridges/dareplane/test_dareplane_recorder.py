@@ -80,6 +80,9 @@ def test_a_control_room_session_records_the_files_the_commands_name(tmp_path):
             path = root / "exp003" / "block_oddball.xdf"
             assert st["state"] == "recording" and st["file"] == str(path), st
             assert sorted(st["selected"]) == sorted(st["visible"]) and len(st["visible"]) == 2
+            c.send("START;")
+            again = c.recv_until(b"\n").decode()
+            assert again.startswith("ERROR") and f"already recording to {path}; send STOPRECORD" in again, again
             data = np.arange(500 * 3, dtype="float32").reshape(500, 3)
             t0 = pylsl.local_clock()
             eeg.push_chunk(data, (t0 + np.arange(500) / 250.0).tolist())
