@@ -222,7 +222,7 @@ def test_stalled_reader_does_not_hold_back_the_device_or_the_other_reader(protoc
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol,mode", [("tcp", "plaindata"), ("ipc", "sharedmem")])
+@pytest.mark.parametrize("protocol,mode", [("tcp", "plaindata")])  # the other transports: the 2 s test above
 def test_stalled_reader_for_15_s_at_10_khz_32_channels(protocol, mode):
     """The issue's scenario: 10 kHz x 32 channels, one reader paused for 12 s, 15 s in all."""
     result = run_stall(protocol, mode, min_stall=12.0, after=3.0, max_buffered=4.0)

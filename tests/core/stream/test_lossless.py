@@ -182,10 +182,10 @@ def test_a_stalled_reader_is_waited_for_at_most_max_wait_then_loses_only_its_own
 def test_live_device_never_waits_for_a_reader_at_half_its_rate():
     from lslacq.devices import NumpyDeviceBuffer
 
-    rate, chunk, duration = 10_000, 100, 20.0
+    rate, chunk, duration = 10_000, 100, 10.0
     dev = NumpyDeviceBuffer(name="dev")
     dev.configure(nb_channel=8, sample_interval=1 / rate, chunksize=chunk)
-    dev.output.configure(protocol="inproc", hwm=200)  # 2 s in flight per reader (1000 chunks by default: 10 s)
+    dev.output.configure(protocol="inproc", hwm=100)  # 1 s in flight per reader (1000 chunks by default: 10 s)
     assert dev.output.params.on_full == "backlog"  # a live source
     healthy, slow = InputStream(name="healthy"), InputStream(name="half")
     stop = threading.Event()
@@ -202,7 +202,7 @@ def test_live_device_never_waits_for_a_reader_at_half_its_rate():
 
     with dev, healthy, slow:
         healthy.connect(dev.output)
-        slow.connect(dev.output, max_buffered=2.0)
+        slow.connect(dev.output, max_buffered=1.0)
         dev.initialize()
         threads = [threading.Thread(target=read, args=(healthy, "healthy", 0)),
                    threading.Thread(target=read, args=(slow, "half", 2 * chunk / rate))]  # half the device's rate
