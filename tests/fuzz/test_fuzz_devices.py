@@ -288,3 +288,56 @@ def test_emotiv_key_detection_on_garbage_raises_a_key_error(profile):
             check_named(exc, "at least 3")
 
     check()
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_rda_client_keeps_the_blocks_before_garbage_and_names_the_corruption(profile):
+    """A real RDA server sending good blocks then garbage: every good sample is kept, then RdaProtocolError.
+
+    The garbage is a header with a wrong GUID; the client must not crash or hang.
+    """
+    import socket
+    import threading
+
+    from helpers import wait_until
+
+    from lslacq.devices.rda import Client
+
+    @fuzz_settings(profile, scale=0.1)
+    @given(blocks=st.integers(1, 6), points=st.integers(1, 20), n=st.integers(1, 4),
+           garbage=st.binary(min_size=24, max_size=80).filter(lambda b: b[:16] != rda.RDA_GUID), cuts=cuts)
+    def check(blocks, points, n, garbage, cuts):
+        stream = rda.build_start(1000.0, [1.0] * n, [f"c{i}" for i in range(n)])
+        stream += b"".join(rda.build_data(b, np.full((points, n), b, np.float32)) for b in range(blocks))
+        stream += garbage
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                try:
+                    for piece in _split(stream, cuts):
+                        conn.sendall(piece)
+                    conn.recv(1)  # hold the connection open until the client closes it
+                except OSError:  # the client closed first (a reset: it left the garbage unread)
+                    pass
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        client = Client(buffer_size=1000)
+        try:
+            client.connect(("127.0.0.1", port))
+            client.start_streaming(timeout=5)
+            wait_until(lambda: client.error is not None, timeout=10, what="the client to report the corruption")
+            assert isinstance(client.error, rda.RdaProtocolError)
+            check_named(client.error, "GUID", "RDA")
+            assert client.last_sample == blocks * points
+            data = client.get_data(0, blocks * points)
+            assert np.array_equal(data[:, 0], np.repeat(np.arange(blocks), points).astype(np.float32))
+        finally:
+            client.close()
+            listener.close()
+            server.join(5)
+
+    check()
