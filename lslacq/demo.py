@@ -137,11 +137,6 @@ def add_parser(subparsers, name: str = "graph-demo") -> None:
     parser.set_defaults(func=_main)
 
 
-def add_parser_as_demo(subparsers) -> None:
-    """Register the same demo as ``demo`` (the main job until the LSL demo replaces it)."""
-    add_parser(subparsers, name="demo")
-
-
 def _main(args) -> int:
     try:
         stats = run_demo(args.duration, args.channels, args.rate, args.chunksize, args.protocol, args.transfermode,

@@ -1,4 +1,8 @@
-"""Shared test configuration: offscreen Qt, leak checks for threads and sockets."""
+"""Shared test configuration: offscreen Qt, LSL discovery on this machine, a leak check for threads.
+
+Sockets and processes left behind are checked by the tests of what opens them (e.g.
+tests/core/test_manager.py::test_repeated_managers_leak_no_sockets_or_processes).
+"""
 
 from __future__ import annotations
 

@@ -83,11 +83,6 @@ class SampleClock:
             self.anchor_index = self.anchor_time = None
             self._win_start, self._win_min = None, float("inf")
 
-    def anchor_if_needed(self, stop: int) -> None:
-        """Anchor on the newest sample of the first chunk (index ``stop - 1`` happened now)."""
-        if self.anchor_index is None:
-            self.anchor(stop - 1)
-
     def time_of(self, index) -> np.ndarray | float:
         """Timestamp(s) of sample index(es) ``index``."""
         if self.anchor_index is None:

@@ -116,11 +116,6 @@ def dtype_for_channel_format(channel_format) -> np.dtype:
         ) from None
 
 
-def channel_format_code(channel_format: str) -> int:
-    """Return pylsl's ``cf_*`` integer for a channel format name."""
-    return _FORMAT_CODES[channel_format]
-
-
 def stable_source_id(*parts: str, host: str | None = None) -> str:
     """Return a source_id that is the same every time the same outlet is made.
 

@@ -80,14 +80,6 @@ class ReaderSlots:
             self._unlock(slot)
 
     # -- writer side ---------------------------------------------------------
-    def min_position(self) -> int | None:
-        """Oldest position any reader still needs (None if no reader)."""
-        table = self.table
-        active = table[:, 0] != 0
-        if not active.any():
-            return None
-        return int(table[active, 1].min())
-
     def reap_dead(self) -> int:
         """Free the slots of readers whose process died; return how many."""
         reaped = 0
