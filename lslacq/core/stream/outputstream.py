@@ -264,6 +264,8 @@ class OutputStream:
                 raise StreamClosedError(f"{self._label} was closed")
             frames = sender.encode(index, data, self._epoch, carry_shape) if carry_shape else \
                 sender.encode(index, data, self._epoch)
+            # counted before it leaves: a reader (or counters()) never sees data beyond last_index
+            self.last_index = index
             if self._reader_list:
                 self._fan_out(frames, data.shape[0], index)
             # a JOIN may arrive while we send (and so not wake the service thread): look for
@@ -273,7 +275,6 @@ class OutputStream:
                 self._next_admit_check = now + _ADMIT_CHECK_S
                 if self.socket.getsockopt(_EVENTS) & _POLLIN:
                     self._admit_locked()
-        self.last_index = index
 
     def _fan_out(self, frames: tuple, n: int, index: int) -> None:
         """Send one chunk to every reader: straight into its pipe, or into its backlog."""
