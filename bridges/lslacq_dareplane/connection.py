@@ -7,12 +7,12 @@ Internal to :mod:`lslacq_dareplane.server`, except :class:`ConnectionProxy`
 from __future__ import annotations
 
 import collections
-import itertools
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lslacq.core.sendqueue import SendQueue
+from lslacq.core.tcp import Connection
 
 from .protocol import CommandSplitter
 
@@ -40,27 +40,13 @@ class _WakingDeque(collections.deque):
         self._wake()
 
 
-class _Connection:
-    """One accepted client: its socket, framing state and output buffer."""
-
-    _ids = itertools.count(1)
+class _Connection(Connection):
+    """One accepted client: a TCP connection plus its command framing and the commands it has queued."""
 
     def __init__(self, sock: "socket.socket", peer, delimiter: bytes, max_command_bytes: int, max_output_bytes: int):
-        self.id = next(self._ids)
-        self.sock = sock
-        self.peer = peer
+        super().__init__(sock, peer, max_output_bytes)
         self.splitter = CommandSplitter(delimiter, max_command_bytes)
-        self.lock = threading.Lock()
-        self.out = SendQueue(max_output_bytes)  # replies not yet written
         self.pending = 0  # commands queued for the worker
-        self.eof = False  # the client closed its sending side
-        self.broken = False  # close as soon as possible, dropping output
-        self.closed = False
-        self.events = 0  # selector interest currently registered
-        self.last_rx = 0.0  # monotonic time of the last received bytes
-
-    def __repr__(self) -> str:
-        return f"<connection {self.id} from {self.peer[0]}:{self.peer[1]}>"
 
 
 class ConnectionProxy:
@@ -79,7 +65,7 @@ class ConnectionProxy:
     def sendall(self, data: bytes) -> None:
         if isinstance(data, str):
             data = data.encode()
-        if not self._server._write(self._conn, bytes(data)):
+        if not self._server.send(self._conn, bytes(data)):
             raise BrokenPipeError(f"{self._conn!r} of {self._server.name!r} is closed")
 
     send = sendall

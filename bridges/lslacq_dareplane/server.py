@@ -184,7 +184,7 @@ class DefaultServer(ClientLoop):
         self._request = threading.local()  # the connection whose command a handler is running for
         self._idle = threading.Condition()
         self._inflight = 0  # commands queued or running in the worker
-        self.callback_stack = _WakingDeque(self._wake)
+        self.callback_stack = _WakingDeque(self.wake)
 
     # ------------------------------------------------------------------ setup
     def _check_handler(self, key, func) -> None:
@@ -202,16 +202,16 @@ class DefaultServer(ClientLoop):
         Blocks. On return every thread and process started by commands has been
         stopped and every socket is closed.
         """
-        if self.server_socket is None or self._selector is None:
+        if self.server_socket is None or self.loop is None:
             raise NodeStateError(f"server {self.name!r}: call init_server() before start_listening()")
         self._done.clear()
-        self._loop_thread = threading.current_thread()
+        self.loop_thread = threading.current_thread()
         self.is_listening = True
         self._worker = threading.Thread(target=self._work, name=f"{self.name}-commands", daemon=True)
         self._worker.start()
         try:
             while not self.listen_stop_event.is_set():
-                self._loop_once(timeout=0.5)
+                self.loop_once(timeout=0.5)
         except BaseException as exc:
             self.error = exc
             if not isinstance(exc, KeyboardInterrupt):
@@ -227,7 +227,7 @@ class DefaultServer(ClientLoop):
     def _before_select(self, timeout: float) -> float:
         return self._run_unterminated(timeout)
 
-    def _after_events(self) -> None:
+    def after_events(self) -> None:
         self._deliver_callbacks()
 
     def _run_unterminated(self, timeout: float) -> float:
@@ -236,8 +236,8 @@ class DefaultServer(ClientLoop):
         if idle is None:
             return timeout
         now = time.monotonic()
-        with self._conns_lock:
-            conns = [c for c in self._conns.values() if c.splitter.pending_bytes and not c.closed]
+        with self.connections_lock:
+            conns = [c for c in self.connections.values() if c.splitter.pending_bytes and not c.closed]
         for conn in conns:
             due = conn.last_rx + idle
             if now < due:
@@ -266,14 +266,14 @@ class DefaultServer(ClientLoop):
             cmd = parse_command(raw)
         except CommandError as exc:
             self.logger.warning("server %r: bad command %r from %r: %s", self.name, raw[:200], conn, exc)
-            self._write(conn, format_error(str(exc)))
+            self.send(conn, format_error(str(exc)))
             return
         if cmd.pcomm == "UP":
-            self._write(conn, b"1")
+            self.send(conn, b"1")
             return
         self.logger.info("server %r: received %r", self.name, cmd.raw[:500])
         if cmd.pcomm == "GET_PCOMMS":
-            self._write(conn, format_pcomms(self.pcommand_map))
+            self.send(conn, format_pcomms(self.pcommand_map))
         elif cmd.pcomm == "CLOSE":
             self.logger.info("server %r: CLOSE from %r", self.name, conn)
             self.listen_stop_event.set()
@@ -287,7 +287,7 @@ class DefaultServer(ClientLoop):
             hint = f"did you mean {close[0]}? " if close else ""
             msg = f"unknown primary command {cmd.pcomm!r} for module {self.name!r}; {hint}known: {', '.join(known)}"
             self.logger.warning("server %r: %s", self.name, msg)
-            self._write(conn, format_error(msg))
+            self.send(conn, format_error(msg))
 
     def _enqueue(self, conn: _Connection, item) -> None:
         with conn.lock:
@@ -317,19 +317,19 @@ class DefaultServer(ClientLoop):
                 self._run_handler(conn, item)
         except Exception as exc:  # a bug here must not end the worker
             self.logger.exception("server %r: error while processing %r", self.name, item)
-            self._write(conn, format_error(f"internal error: {type(exc).__name__}: {exc}"))
+            self.send(conn, format_error(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             with conn.lock:
                 conn.pending -= 1
             with self._idle:
                 self._inflight -= 1
                 self._idle.notify_all()
-            self._wake()
+            self.wake()
 
     def _run_handler(self, conn: _Connection, cmd: Command) -> None:
         func = self.pcommand_map.get(cmd.pcomm)
         if func is None:  # removed from the map since it was queued
-            self._write(conn, format_error(f"primary command {cmd.pcomm!r} is no longer available"))
+            self.send(conn, format_error(f"primary command {cmd.pcomm!r} is no longer available"))
             return
         try:
             sig = inspect.signature(func)
@@ -341,14 +341,14 @@ class DefaultServer(ClientLoop):
             except TypeError as exc:
                 msg = f"bad arguments for {cmd.pcomm}: {exc}; it takes {cmd.pcomm}{sig}"
                 self.logger.warning("server %r: %s (command %r)", self.name, msg, cmd.raw[:200])
-                self._write(conn, format_error(msg))
+                self.send(conn, format_error(msg))
                 return
         self._request.conn = conn
         try:
             ret = func(*cmd.args, **cmd.kwargs)
         except Exception as exc:
             self.logger.exception("server %r: command %r failed", self.name, cmd.raw[:200])
-            self._write(conn, format_error(f"command {cmd.pcomm} failed: {type(exc).__name__}: {exc}"))
+            self.send(conn, format_error(f"command {cmd.pcomm} failed: {type(exc).__name__}: {exc}"))
             return
         finally:
             self._request.conn = None
@@ -371,7 +371,7 @@ class DefaultServer(ClientLoop):
         if isinstance(data, str):
             data = data.encode()
         conn = getattr(self._request, "conn", None) or self._control_conn()
-        return conn is not None and self._write(conn, bytes(data))
+        return conn is not None and self.send(conn, bytes(data))
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every received module command (and STOP) has been handled.
@@ -424,7 +424,7 @@ class DefaultServer(ClientLoop):
         """
         data = format_callback(target, pcomm, payload)
         conn = self._control_conn()
-        if conn is None or not self._write(conn, data):
+        if conn is None or not self.send(conn, data):
             self.logger.warning("server %r: no control room connected; dropped callback %r", self.name, data)
             return False
         return True
@@ -437,7 +437,7 @@ class DefaultServer(ClientLoop):
                 break
             data = payload.encode() if isinstance(payload, str) else bytes(payload)
             conn = self._control_conn()
-            if conn is None or not self._write(conn, data):
+            if conn is None or not self.send(conn, data):
                 self.logger.warning("server %r: no control room connected; dropped callback %r", self.name, data)
 
     # -------------------------------------------------------------- shutdown
@@ -449,7 +449,7 @@ class DefaultServer(ClientLoop):
             deadline = time.monotonic() + self.close_timeout_s
             while worker.is_alive() and time.monotonic() < deadline:
                 # keep delivering replies while queued commands finish
-                self._loop_once(timeout=0.05)
+                self.loop_once(timeout=0.05)
             if worker.is_alive():
                 self.logger.error(
                     "server %r: a command handler is still running %.1f s after CLOSE; leaving it behind",
@@ -461,11 +461,11 @@ class DefaultServer(ClientLoop):
         self.close_processes()
         # last replies (best effort, short)
         deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline and any(c.out for c in list(self._conns.values()) if not c.closed):
-            self._loop_once(timeout=0.05)
-        for conn in list(self._conns.values()):
-            self._close_conn(conn)
-        self._close_sockets()
+        while time.monotonic() < deadline and any(c.out for c in list(self.connections.values()) if not c.closed):
+            self.loop_once(timeout=0.05)
+        for conn in list(self.connections.values()):
+            self.close_connection(conn)
+        self.close_sockets()
         self.logger.info("server %r stopped", self.name)
 
     def shutdown(self, timeout: float | None = None) -> None:
@@ -475,12 +475,12 @@ class DefaultServer(ClientLoop):
         :meth:`start_listening`.
         """
         self.listen_stop_event.set()
-        self._wake()
+        self.wake()
         me = threading.current_thread()
         if self.is_listening:
             if me is self._worker:
                 return  # the loop finishes once this handler returns
-            if me is not self._loop_thread:
+            if me is not self.loop_thread:
                 timeout = self.close_timeout_s + self.thread_stop_timeout_s + 5 if timeout is None else timeout
                 if not self._done.wait(timeout):
                     self.logger.error("server %r did not stop within %.1f s", self.name, timeout)
@@ -490,7 +490,7 @@ class DefaultServer(ClientLoop):
             return
         self.close_threads()
         self.close_processes()
-        self._close_sockets()
+        self.close_sockets()
 
     # --------------------------------------------------------- conveniences
     def start_in_thread(self) -> threading.Thread:
