@@ -21,6 +21,7 @@ import traceback
 import zmq
 
 logger = logging.getLogger("lslacq.core.rpc.bootstrap")
+_EXITING = threading.Event()  # set when the child gives up by itself: the parent's EOF is then expected
 
 
 def _watch_parent(server_ref: list, grace: float) -> None:
@@ -30,6 +31,8 @@ def _watch_parent(server_ref: list, grace: float) -> None:
             pass
     except OSError:
         pass
+    if _EXITING.is_set():  # the parent closed our stdin after our startup error: nothing to report
+        return
     logger.warning("parent process is gone: closing %s", server_ref[0] if server_ref else "process")
     killer = threading.Timer(grace, os._exit, args=(3,))
     killer.daemon = True
@@ -77,6 +80,7 @@ def main() -> int:
 
             problem = preflight()  # Qt aborts a process whose platform plugin cannot load: say why instead
             if problem:
+                _EXITING.set()
                 report.send_json({"error": f"process {name!r} cannot open Qt windows (its viewers): {problem}",
                                   "reason": True})  # a known cause, said plainly: no traceback
                 report.close()
