@@ -351,6 +351,9 @@ def main(argv=None) -> int:
     for name in args.names or list(SHOTS):
         widget = SHOTS[name](app)
         try:
+            timer = getattr(widget, "_refresh_timer", None)
+            if timer is not None:  # the frames drawn while the window settles get no data: the status
+                timer.stop()  # line would show the rate dropping; the shot is the frame of the last data
             app.processEvents()
             widget.grab()  # the first grab lays the window out
             app.processEvents()
