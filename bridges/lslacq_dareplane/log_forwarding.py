@@ -23,12 +23,13 @@ import json
 import logging
 import logging.handlers
 import re
-import selectors
 import socket
 import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from lslacq.core.tcp import Connection, TcpServer
 
 __all__ = [
     "DEFAULT_LOG_PORT",
@@ -292,7 +293,7 @@ def record_from_dict(obj: dict) -> logging.LogRecord:
     return record
 
 
-class LogRecordSocketReceiver:
+class LogRecordSocketReceiver(TcpServer):
     """Receive JSON log records from dareplane modules (dareplane's LogRecordSocketReceiver).
 
     Every record is dispatched to ``logging.getLogger(logname or record.name)``
@@ -345,25 +346,14 @@ class LogRecordSocketReceiver:
         if self.logfile is not None:
             self._file_handler = logging.FileHandler(self.logfile, encoding="utf-8")
             self._file_handler.setFormatter(logging.Formatter(DAREPLANE_FORMAT))
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        TcpServer.__init__(self, "log receiver", _log)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(16)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
+            self.port = self.listen(host, port, 16)
+        except OSError:
             if self._file_handler is not None:
                 self._file_handler.close()
-            raise OSError(exc.errno, f"log receiver cannot listen on {host}:{port}: {exc.strerror}") from exc
-        self.socket = sock
-        self.port = sock.getsockname()[1]
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(sock, selectors.EVENT_READ, None)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self._buffers: dict[socket.socket, bytearray] = {}
+            raise
+        self.socket = self.server_socket
         self._thread: threading.Thread | None = None
         self._closed = False
         self._stopped = threading.Event()
@@ -373,23 +363,10 @@ class LogRecordSocketReceiver:
     def serve_until_stopped(self) -> None:
         """Serve until ``abort`` is set or :meth:`shutdown` is called (blocking)."""
         self._stopped.clear()
+        self.loop_thread = threading.current_thread()
         try:
             while not self.abort and not self._closed:
-                for key, _mask in self._selector.select(self.timeout):
-                    if key.data == "wake":
-                        try:
-                            self._wake_r.recv(4096)
-                        except OSError:
-                            pass
-                    elif key.fileobj is self.socket:
-                        self._accept()
-                    else:
-                        try:
-                            self._read(key.fileobj)
-                        except Exception:  # a bug must cost one sender, not the receiver
-                            self.errors += 1
-                            _log.exception("log receiver: unexpected error; dropping that sender")
-                            self._drop(key.fileobj)
+                self.poll_once(self.timeout)
         except BaseException as exc:
             self.error = exc
             if not isinstance(exc, KeyboardInterrupt):
@@ -409,10 +386,7 @@ class LogRecordSocketReceiver:
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop serving and close every socket and the log file."""
         self.abort = 1
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass
+        self.wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             self._thread = None
@@ -425,35 +399,21 @@ class LogRecordSocketReceiver:
     def __exit__(self, *exc) -> None:
         self.shutdown()
 
-    # -------------------------------------------------------------- internals
-    def _accept(self) -> None:
-        try:
-            conn, _peer = self.socket.accept()
-        except OSError:
-            return
-        conn.setblocking(False)
-        self._buffers[conn] = bytearray()
-        self._selector.register(conn, selectors.EVENT_READ, "conn")
+    # ------------------------------------------------------ TcpServer hooks
+    def make_connection(self, sock: socket.socket, peer: tuple) -> Connection:
+        conn = Connection(sock, peer)
+        conn.buffer = bytearray()  # type: ignore[attr-defined]  # bytes of the record being received
+        return conn
 
-    def _drop(self, conn: socket.socket) -> None:
-        self._buffers.pop(conn, None)
+    def on_data(self, conn: Connection, data: bytes) -> None:
         try:
-            self._selector.unregister(conn)
-        except (KeyError, ValueError):
-            pass
-        conn.close()
+            self._frame(conn, data)
+        except Exception:  # a bug must cost one sender, not the receiver
+            self.errors += 1
+            raise
 
-    def _read(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(conn)
-            return
-        buf = self._buffers[conn]
+    def _frame(self, conn: Connection, data: bytes) -> None:
+        buf = conn.buffer  # type: ignore[attr-defined]
         buf += data
         while len(buf) >= 4:
             (length,) = struct.unpack(">L", buf[:4])
@@ -465,7 +425,7 @@ class LogRecordSocketReceiver:
                     length,
                     self.max_record_bytes,
                 )
-                self._drop(conn)
+                conn.broken = True
                 return
             if len(buf) < 4 + length:
                 break
@@ -501,17 +461,7 @@ class LogRecordSocketReceiver:
         if self._closed:
             return
         self._closed = True
-        for conn in list(self._buffers):
-            self._drop(conn)
-        try:
-            self._selector.close()
-        except Exception:
-            pass
-        for s in (self.socket, self._wake_r, self._wake_w):
-            try:
-                s.close()
-            except OSError:
-                pass
+        self.close_sockets()
         if self._file_handler is not None:
             self._file_handler.close()
 

@@ -97,7 +97,7 @@ class SelectLoop:
 
 def listening_socket(ip: str, port: int, backlog: int, what: str,
                      in_use_hint: str = "another program already uses it; pick another port") -> socket.socket:
-    """A non-blocking TCP socket listening on ``ip:port``; an OSError names ``what`` and the address if not."""
+    """Return a non-blocking TCP socket listening on ``ip:port``; an OSError names ``what`` and the address if not."""
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -299,7 +299,7 @@ class TcpServer:
 
     # -- closing ----------------------------------------------------------------------------
     def finished(self, conn: Connection) -> bool:
-        """True when ``conn`` is to be closed: dropped, or EOF received and everything written."""
+        """Return True when ``conn`` is to be closed: dropped, or EOF received and everything written."""
         return conn.broken or (conn.eof and not conn.out)
 
     def _close_finished(self) -> None:
@@ -329,7 +329,7 @@ class TcpServer:
             self.on_close(conn)
 
     def open_connections(self) -> list[Connection]:
-        """The clients not closed yet (a snapshot, oldest first)."""
+        """Return the clients not closed yet (a snapshot, oldest first)."""
         with self.connections_lock:
             return [conn for _, conn in sorted(self.connections.items()) if not conn.closed]
 
@@ -340,14 +340,14 @@ class TcpServer:
 
     # -- hooks -------------------------------------------------------------------------------
     def make_connection(self, sock: socket.socket, peer: tuple) -> Connection:
-        """A new client's Connection (override to add framing state)."""
+        """Return the Connection of a new client (override to add framing state)."""
         return Connection(sock, peer)
 
     def on_accept(self, conn: Connection) -> None:
-        """A client connected (in the loop's thread)."""
+        """Handle a newly connected client (in the loop's thread)."""
 
     def on_data(self, conn: Connection, data: bytes) -> None:
-        """Bytes arrived from ``conn`` (in the loop's thread); frame and handle them."""
+        """Frame and handle bytes that arrived from ``conn`` (in the loop's thread)."""
         raise NotImplementedError(f"{type(self).__name__} must implement on_data(conn, data)")
 
     def on_eof(self, conn: Connection) -> None:
@@ -357,4 +357,4 @@ class TcpServer:
         """``conn`` was closed (in the loop's thread)."""
 
     def after_events(self) -> None:
-        """Called after each round of events, before replies are flushed."""
+        """Run after each round of events, before replies are flushed."""
