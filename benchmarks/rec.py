@@ -358,7 +358,7 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
     else:
         from lslacq.rec.xdfrecorder import XdfRecorder
         from lslacq_lsl.inlet import LslInlet
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    times0, t0 = os.times(), time.perf_counter()
     if kind == "LabRecorder":
         rec = labrecorder.Recording(path, infos)
         count = None
@@ -386,7 +386,7 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
         while time.monotonic() < deadline:
             time.sleep(0.05)
         got = count() if count is not None else None
-        inlet_cpu = _thread_cpu("inlet-lsl") if kind == "LslInlet -> XdfRecorder" else None
+        inlet_cpu = _thread_cpu("inlet-") if kind == "LslInlet -> XdfRecorder" else None
         if kind == "LabRecorder":
             rec.stop()
             del rec  # LabRecorder finishes its file when the Recording is destroyed
@@ -398,8 +398,10 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
             rec.stop()
             rec.close()
             inlet.close()
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
-        conn.send(("done", dict(cpu=cpu, wall=wall, counted=got, sent=sent, inlet_cpu=inlet_cpu)))
+        times1, wall = os.times(), time.perf_counter() - t0
+        user, system = times1.user - times0.user, times1.system - times0.system
+        conn.send(("done", dict(cpu=user + system, user=user, system=system, wall=wall, counted=got, sent=sent,
+                                inlet_cpu=inlet_cpu)))
     except BaseException as exc:
         conn.send(("error", repr(exc)))
         raise
@@ -468,17 +470,18 @@ def bench_xdf(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: float,
 def print_xdf(seconds: float, workdir: Path) -> None:
     print(f"\nXDF, {seconds:.0f} s per case: one LSL outlet (10 ms chunks, another process) recorded at the same "
           "time by three recorders, each in its own process; CPU = that process's CPU time from opening to closing "
-          "the file / the wall time of the recording, % of one core; ratio = CPU / LabRecorder's; LslInlet = the "
-          "CPU of the LslInlet's pull thread, included in its row's CPU")
-    print(f"{'case':<24}{'recorder':<26}{'sent':>10}{'recorded':>10}{'lost':>6}{'CPU s':>8}{'CPU %':>7}"
-          f"{'ratio':>7}{'LslInlet':>9}{'MB':>8}")
+          "the file / the wall time of the recording, % of one core (user + sys: its user and kernel parts); "
+          "ratio = CPU / LabRecorder's; LslInlet = the CPU of the LslInlet's pull thread, included in its row's CPU")
+    print(f"{'case':<24}{'recorder':<26}{'sent':>10}{'recorded':>10}{'lost':>6}{'CPU s':>8}{'user':>7}{'sys':>7}"
+          f"{'CPU %':>7}{'ratio':>7}{'LslInlet':>9}{'MB':>8}")
     for label, n_ch, rate, dtype in CASES:
         r = bench_xdf(workdir, n_ch, rate, dtype, seconds)
         base = r["recorders"]["LabRecorder"]["cpu"]
         for kind in XDF_RECORDERS:
             x = r["recorders"][kind]
             print(f"{label:<24}{kind:<26}{r['sent']:>10d}{x['recorded']:>10d}{r['sent'] - x['recorded']:>6d}"
-                  f"{x['cpu']:>8.2f}{100 * x['cpu'] / x['wall']:>7.1f}{x['cpu'] / base:>7.2f}"
+                  f"{x['cpu']:>8.2f}{x['user']:>7.2f}{x['system']:>7.2f}{100 * x['cpu'] / x['wall']:>7.1f}"
+                  f"{x['cpu'] / base:>7.2f}"
                   f"{'-' if x['inlet_cpu'] is None else format(x['inlet_cpu'], '.2f'):>9}"
                   f"{x['bytes'] / 1e6:>8.0f}", flush=True)
 

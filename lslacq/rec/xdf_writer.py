@@ -31,18 +31,31 @@ logger = logging.getLogger(__name__)
 
 
 _IOV_MAX = 1024  # buffers per writev (Linux's and macOS's IOV_MAX)
+#: bytes per system call: larger writes cost up to 10x more kernel CPU per MB on the benchmark VM (2-3 ms/MB
+#: for 1-2.6 MB writes against 0.2-0.3 ms/MB for 256 kB ones, into a growing page cache)
+_WRITE_BYTES = 256 * 1024
 
 
 def _write_all(fd: int, buffers: list, done: list) -> int:
     """Write ``buffers`` in order with ``os.writev`` (no joined copy), resuming short writes; return the size.
 
-    ``done[0]`` counts the bytes written so far (what is on disk when a write fails).
+    Each call writes at most ``_WRITE_BYTES``. ``done[0]`` counts the bytes
+    written so far (what is on disk when a write fails).
     """
-    views = [memoryview(b).cast("B") for b in buffers]
+    views = []
+    for b in buffers:
+        v = memoryview(b).cast("B")
+        views.extend(v[k:k + _WRITE_BYTES] for k in range(0, len(v), _WRITE_BYTES))
     total = sum(len(v) for v in views)
     i = 0
     while i < len(views):
-        n = os.writev(fd, views[i:i + _IOV_MAX])
+        batch, size = [], 0
+        for v in views[i:i + _IOV_MAX]:
+            if batch and size + len(v) > _WRITE_BYTES:
+                break
+            batch.append(v)
+            size += len(v)
+        n = os.writev(fd, batch)
         done[0] += n
         while n and i < len(views):
             if n >= len(views[i]):
