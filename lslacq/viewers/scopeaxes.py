@@ -325,7 +325,7 @@ class MarkerBand(_MarginAxis):
                 continue
             taken.append(span)
             box = QtCore.QRectF(left - 2, 1, advance + 4, height - 2)
-            painter.setPen(color)
+            painter.setPen(legible_color(color, self.background))  # a dark event_color still reads on black
             painter.drawLine(QtCore.QPointF(px, height - 5), QtCore.QPointF(px, height))
             painter.drawText(box, int(QtCore.Qt.AlignmentFlag.AlignCenter), text)
             self.boxes.append(box)
