@@ -46,7 +46,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import json
 import logging
 import sys
 import threading
@@ -54,6 +53,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .served import ServedModule
 from .server import DefaultServer
 
 __all__ = ["GraphModule", "load_factory", "GRAPH_PCOMMS"]
@@ -200,7 +200,7 @@ def _call_state(node: Any, method: str) -> bool | None:
         return None
 
 
-class GraphModule:
+class GraphModule(ServedModule):
     """Serve a graph built by ``factory`` as a dareplane module.
 
     Parameters
@@ -458,34 +458,7 @@ class GraphModule:
             return {"module": self.name, "state": self.state, "config": self.config, "nodes": nodes,
                     "failures": list(self.failures)}
 
-    def status(self) -> int:
-        """STATUS: reply one JSON line describing the graph."""
-        self.server.reply(json.dumps(self.status_dict(), default=str) + "\n")
-        return 0
-
-    # ----------------------------------------------------------------- serve
-    def serve(self) -> None:
-        """Listen until CLOSE (blocking); then stop and close the graph."""
-        if self.server.server_socket is None:
-            self.server.init_server()
-        try:
-            self.server.start_listening()
-        finally:
-            self.close()
-
-    def start_in_thread(self) -> threading.Thread:
-        """Serve in a background thread (for tests and embedding); stop with :meth:`close`."""
-        return self.server.start_in_thread()
-
-    def close(self) -> None:
-        """Stop the server (if serving), stop and close the graph."""
-        self.server.shutdown()
+    def _finish(self) -> None:
+        """After the server: stop and close the graph."""
         with self._lock:
             self._close_graph()
-
-    def __enter__(self) -> GraphModule:
-        self.start_in_thread()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -39,7 +39,6 @@ dareplane command.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -49,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .served import ServedModule
 from .server import DefaultServer
 
 __all__ = ["RecorderModule", "RECORDER_PCOMMS", "FILENAME_FIELDS", "add_record_parser", "main"]
@@ -60,7 +60,7 @@ RECORDER_PCOMMS = ("SELECT_ALL", "SELECT_NONE", "UPDATE", "FILENAME", "START", "
 FILENAME_FIELDS = ("root", "template", "participant", "session", "task", "run", "acquisition", "modality")
 
 
-class RecorderModule:
+class RecorderModule(ServedModule):
     """Serve an LSL-to-XDF recorder driven by LabRecorder's commands as a dareplane module.
 
     Parameters
@@ -239,38 +239,11 @@ class RecorderModule:
             info["error"] = None if error is None else f"{type(error).__name__}: {error}"
         return info
 
-    def status(self) -> int:
-        """STATUS: reply one JSON line describing the recorder."""
-        self.server.reply(json.dumps(self.status_dict(), default=str) + "\n")
-        return 0
-
-    # ----------------------------------------------------------------- serve
-    def serve(self) -> None:
-        """Listen until CLOSE (blocking); then finish any recording."""
-        if self.server.server_socket is None:
-            self.server.init_server()
-        try:
-            self.server.start_listening()
-        finally:
-            self.close()
-
-    def start_in_thread(self) -> threading.Thread:
-        """Serve in a background thread (tests, embedding); stop with :meth:`close`."""
-        return self.server.start_in_thread()
-
-    def close(self) -> None:
-        """Stop the server (if serving) and finish any recording."""
-        self.server.shutdown()
+    def _finish(self) -> None:
+        """After the server: finish any recording."""
         if self._supervisor is not None:
             self.stop_record()
         self.controller.close()
-
-    def __enter__(self) -> RecorderModule:
-        self.start_in_thread()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------- command line

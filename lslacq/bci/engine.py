@@ -156,36 +156,49 @@ class EventMatcher:
 
 
 class _Ring:
-    """Last ``size`` rows of a signal with absolute indexes ``[first, end)``; a gap restarts it."""
+    """Last ``size`` samples of a signal with absolute indexes ``[first, end)``; a gap restarts it.
 
-    def __init__(self, size: int, frame: tuple, dtype):
-        self.data = np.zeros((int(size),) + tuple(frame), dtype=dtype)
+    ``channel_major``: a (time, channel) signal stored ``(n_channels, size)``,
+    each chunk transposed once as it is written, so an epoch is read as
+    ``n_channels`` contiguous rows (:meth:`pieces`: at most two when it wraps)
+    instead of a transposing copy of the whole epoch when it completes.
+    Otherwise rows ``(size,) + frame`` (:meth:`read`).
+    """
+
+    def __init__(self, size: int, frame: tuple, dtype, channel_major: bool = False):
         self.size = int(size)
+        self.channel_major = channel_major
+        shape = (int(frame[0]), self.size) if channel_major else (self.size,) + tuple(frame)
+        self.data = np.zeros(shape, dtype=dtype)
         self.first: int | None = None
         self.end: int | None = None
         self.stream_start: int | None = None  # first index of the current continuous run
 
     def write(self, end_index: int, chunk: np.ndarray) -> bool:
-        """Append ``chunk`` ending at ``end_index``; return True if it did not follow the previous one."""
+        """Append ``chunk`` (time first) ending at ``end_index``; True if it did not follow the previous one
+        (the history is then restarted)."""
         n = chunk.shape[0]
         start = int(end_index) - n
         jumped = self.end is not None and start != self.end
         if self.end is None or jumped:
             self.first = self.end = self.stream_start = start
-        if n >= self.size:
-            chunk = chunk[-self.size:]
-            self.end += n
-            self.first = self.end - self.size
-            self.data[:] = np.roll(chunk, self.end % self.size, axis=0)
-            return jumped
+        if n > self.size:  # only the newest size samples are kept
+            self.end += n - self.size
+            chunk, n = chunk[n - self.size:], self.size
         pos = self.end % self.size
         k = min(n, self.size - pos)
-        self.data[pos:pos + k] = chunk[:k]
+        self._put(pos, chunk[:k])
         if k < n:
-            self.data[:n - k] = chunk[k:]
+            self._put(0, chunk[k:])
         self.end += n
         self.first = max(self.first, self.end - self.size)
         return jumped
+
+    def _put(self, pos: int, part: np.ndarray) -> None:
+        if self.channel_major:
+            self.data[:, pos:pos + len(part)] = part.T
+        else:
+            self.data[pos:pos + len(part)] = part
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Rows ``[start, stop)`` (must be inside ``[first, end)``), a new array."""
@@ -196,44 +209,6 @@ class _Ring:
             return self.data[a:b or self.size].copy()
         return np.concatenate([self.data[a:], self.data[:b]])
 
-
-class _ChannelRing:
-    """Last ``size`` samples of a (time, channel) signal, stored channel-major ``(n_channels, size)``.
-
-    Each chunk is transposed once as it is written, so an epoch is read as
-    ``n_channels`` contiguous rows (at most two pieces when it wraps) instead
-    of a transposing copy of the whole epoch when it completes. Absolute
-    indexes ``[first, end)``; a gap restarts it (``stream_start``).
-    """
-
-    def __init__(self, size: int, n_channels: int, dtype):
-        self.data = np.zeros((int(n_channels), int(size)), dtype=dtype)
-        self.size = int(size)
-        self.first: int | None = None
-        self.end: int | None = None
-        self.stream_start: int | None = None
-
-    def write(self, end_index: int, chunk: np.ndarray) -> bool:
-        """Append ``chunk`` ``(n_samples, n_channels)`` ending at ``end_index``; True if it did not follow the
-        previous one (the history is then restarted)."""
-        n = chunk.shape[0]
-        start = int(end_index) - n
-        jumped = self.end is not None and start != self.end
-        if self.end is None or jumped:
-            self.first = self.end = self.stream_start = start
-        if n >= self.size:
-            chunk = chunk[n - self.size:]
-            n_skip = n - self.size
-            self.end += n_skip
-            n = self.size
-        pos = self.end % self.size
-        k = min(n, self.size - pos)
-        self.data[:, pos:pos + k] = chunk[:k].T
-        if k < n:
-            self.data[:, :n - k] = chunk[k:].T
-        self.end += n
-        self.first = max(self.first, self.end - self.size)
-        return jumped
 
     def pieces(self, start: int, stop: int) -> list[tuple[int, np.ndarray]]:
         """Views ``(n_channels, k)`` of samples ``[start, stop)`` (inside ``[first, end)``) with their offsets
@@ -533,7 +508,7 @@ class EpochingEngine:
             x = x[:, self.picks]
         if self._ring is None:
             self._ring_dtype = x.dtype
-            self._ring = _ChannelRing(self.buffer_size, self.n_picks, x.dtype)
+            self._ring = _Ring(self.buffer_size, (self.n_picks,), x.dtype, channel_major=True)
         ring = self._ring
         end_index = int(end_index)
         n = x.shape[0]
