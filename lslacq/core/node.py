@@ -317,8 +317,8 @@ class Node:
         end within its ``join_timeout`` is logged, naming it), and reports its
         failure through :meth:`_report_error` with the worker's ``context``.
         """
-        if getattr(worker, "_owner", None) is not self:
-            worker._owner = self  # type: ignore[attr-defined]
+        if worker.owner is not self:
+            worker.owner = self
             worker.failed.connect(lambda exc, w=worker: self._report_error(exc, context=w.context))
         if worker not in self._workers:
             self._workers.append(worker)

@@ -73,6 +73,8 @@ class Worker:
         self.failed = Signal()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
+        #: the node that owns the worker (set by Node.add_worker), None for a free-standing one
+        self.owner: object | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.is_alive() else ("failed" if self.error is not None else "stopped")
