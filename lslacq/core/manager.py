@@ -205,7 +205,10 @@ class Manager:
         nodegroup is ``'running'`` again as soon as it answers again. A
         nodegroup whose server closed without this manager closing it (its
         host process was killed: the nodegroup ends with its parent) is
-        ``'dead'`` from then on, reported once by an ERROR record.
+        ``'dead'`` from then on, reported once by an ERROR record. One that
+        is unreachable while its host answers and no longer has it was closed
+        by the host (this manager was out of reach for longer than the host's
+        ``orphan_timeout``): ``'closed'`` from then on, reported once too.
         """
         from .rpc.client import ServerClosedError, ServerGoneError
 
@@ -219,7 +222,7 @@ class Manager:
                 result[info["name"]] = {"state": info["state"], "exit_code": info["exit_code"]}
                 continue
             try:
-                pending[info["name"]] = info["nodegroup"].health(_sync="async")
+                pending[info["name"]] = _method(info["nodegroup"], "health")(_sync="async")
             except ServerGoneError as exc:
                 result[info["name"]] = {"state": "unreachable", "error": str(exc)}
             except ServerClosedError as exc:
@@ -240,10 +243,52 @@ class Manager:
                 if not future.done():
                     future.cancel()  # its reply, if it ever comes, is dropped
                 result[name] = {"state": "unresponsive", "error": str(exc)}
+        self._check_orphaned(result, infos, deadline)
         for name, entry in result.items():
             if entry["state"] in ("running", "unreachable", "unresponsive"):
                 entry.setdefault("host", hosts.get(name))
         return result
+
+    def _check_orphaned(self, result: dict, infos: list, deadline: float) -> None:
+        """Unreachable nodegroups whose host answers but no longer has them: the host closed them as orphans."""
+        asks = {}
+        for info in infos:
+            host = info.get("host_obj")
+            if result.get(info["name"], {}).get("state") not in ("unreachable", "unresponsive") or \
+                    not isinstance(host, ObjectProxy):
+                continue
+            key = host._rpc_addr
+            if key not in asks:
+                try:
+                    asks[key] = (host, _method(host, "nodegroup_pids")(_sync="async"), [])
+                except Exception:
+                    continue
+            asks[key][2].append(info["name"])
+        for addr, (_host, future, names) in asks.items():
+            try:
+                running = future.result(max(0.5, deadline - time.monotonic()))
+            except Exception:
+                if not future.done():
+                    future.cancel()
+                continue  # the host is unreachable too: a partition, the nodegroups may well run on
+            for name in names:
+                if name not in running:
+                    result[name] = self._nodegroup_orphaned(name, addr)
+
+    def _nodegroup_orphaned(self, name: str, host_addr: str) -> dict:
+        """A nodegroup its host closed while this manager was out of reach: closed; report it once."""
+        with self._lock:
+            info = self._nodegroups.get(name)
+            report = info is not None and info["state"] == "running"
+            if report:
+                info["state"] = "closed"
+                if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
+                    self._default_nodegroup = None
+        message = (f"nodegroup {name} was closed by its host {host_addr} while this manager could not reach it "
+                   "(for longer than the host's orphan_timeout)")
+        if report:
+            logger.error("manager: %s", message)
+        return {"state": "closed", "exit_code": None, "error": message}
 
     def host_health(self, timeout: float = 3.0) -> dict:
         """Return ``{host address: {'state': 'reachable' | 'unreachable', 'rtt', 'error'}}`` for every host added.
@@ -480,6 +525,18 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
     if not auto_close_at_exit:
         state["atexit"] = _noop
     return proxy
+
+
+def _method(proxy: ObjectProxy, name: str) -> ObjectProxy:
+    """A proxy to ``proxy.name`` made locally (no attribute round trip to a server that may be gone).
+
+    It is kept as ``proxy.name`` is, so it keeps its client: one that knows the server closed or that the
+    link is down fails calls at once (a new client would wait for each call's timeout).
+    """
+    cached = proxy._attr_cache.get(name)
+    if cached is None:
+        cached = proxy._attr_cache[name] = proxy._derived(proxy._attributes + (name,))
+    return cached
 
 
 def _host_error(addr: str, server_key, timeout: float, exc: BaseException) -> Exception:

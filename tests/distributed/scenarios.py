@@ -406,6 +406,63 @@ def scenario_orphans(cfg: dict, collector: Collector) -> dict:
     return result
 
 
+def scenario_orphan_partition(cfg: dict, collector: Collector) -> dict:
+    """The manager's machine cut off for longer than the host's orphan_timeout, then back."""
+    import psutil
+    from rig import plug_machine, unplug_machine
+
+    manager, hosts = lab_manager(cfg)
+    ip = cfg["ip"]
+    result: dict = {}
+    try:
+        ng = manager.create_nodegroup("op-acq", host=hosts["a3"])
+        dev = ng.create_node("NumpyDeviceBuffer", name="dev")
+        dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE,
+                      buffer=device_buffer())
+        dev.output.configure(protocol="tcp", interface=ip["a"], transfermode="plaindata")
+        dev.initialize()
+        rec = ng.create_node("RawRecorder", name="rec")
+        rec_dir = Path(cfg["workdir"]) / "orphan-partition-rec"
+        rec.configure(streams={"raw": dev.output}, dirname=str(rec_dir), flush_interval=0.2)
+        rec.initialize()
+        rec.start()
+        dev.start()
+        wait_until(lambda: rec.counters()["samples_written"] > 500, 30, 0.05, "the recording")
+        pid = ng.health()["pid"]
+        result.update(rec=str(rec_dir), ng_pid=pid)
+        t0 = time.monotonic()
+        unplug_machine(cfg, "m")
+        try:  # the host, out of the manager's reach, closes the nodegroup (pids are seen across namespaces)
+            wait_until(lambda: not psutil.pid_exists(pid), cfg["orphan_timeout"] + 20, 0.05,
+                       "the host to close the orphaned nodegroup")
+            result["closed_after"] = time.monotonic() - t0
+        finally:
+            plug_machine(cfg, "m")
+        seen = []
+
+        def closed():
+            t = time.monotonic()
+            seen.append(manager.health(timeout=3, _timeout=20)["op-acq"])
+            seen[-1]["took"] = time.monotonic() - t
+            return seen[-1]["state"] == "closed"
+
+        try:
+            wait_until(closed, 20, 0.2, "the manager to learn that the host closed op-acq")
+        except AssertionError:
+            raise AssertionError(f"manager.health() after the partition: {seen[-1]}") from None
+        result["health"] = seen[-1]
+        result["states_seen"] = [(h["state"], round(h["took"], 2)) for h in seen]
+        result["listed"] = [d["name"] for d in manager.list_nodegroups(details=True) if d["state"] == "running"]
+        try:  # the manager's ERROR record travels to this process's log server
+            wait_until(lambda: collector.matching("was closed by its host"), 5, 0.05, "the manager's record")
+        except AssertionError:
+            pass
+        result["log"] = collector.matching("was closed by its host")
+    finally:
+        manager.close()
+    return result
+
+
 def scenario_security(cfg: dict, collector: Collector) -> dict:
     """An intruder (a key pair the hosts do not authorize) against hosts, nodegroups and streams off loopback."""
     from lslacq.core.rpc import RPCClient
@@ -468,7 +525,7 @@ def scenario_security(cfg: dict, collector: Collector) -> dict:
         got = 0
         try:
             inp.connect(params)
-            deadline = time.monotonic() + 3
+            deadline = time.monotonic() + 1.5  # the device sends 20 chunks/s: 30 chances
             while time.monotonic() < deadline:
                 if inp.poll(timeout=0.2):
                     inp.recv()
@@ -493,7 +550,8 @@ def _public_key(path: Path) -> str:
 
 
 SCENARIOS = {"graph": scenario_graph, "partition": scenario_partition, "kills": scenario_kills,
-             "orphans": scenario_orphans, "security": scenario_security}
+             "orphans": scenario_orphans, "orphan_partition": scenario_orphan_partition,
+             "security": scenario_security}
 
 
 def main() -> int:

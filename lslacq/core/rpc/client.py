@@ -45,6 +45,7 @@ _MP_KWARGS_KEY = msgpack.packb("kwargs")
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
+_IDLE_POLL_S = 1.0  # a call after this long without one first reads the connection events (drops)
 # ZMTP heartbeats: a connection whose peer sent nothing (not even a PONG) for HEARTBEAT_TIMEOUT is dropped, so
 # a server behind a network partition (no RST, no FIN: TCP alone would wait for minutes) is known to be gone
 # within a few seconds and calls fail fast with ServerGoneError instead of waiting for their whole timeout.
@@ -127,6 +128,7 @@ class RPCClient:
         self._closed = False
         self._disconnected = False  # the server said goodbye (close_server) or its process exited
         self._link_down = False  # the connection dropped and has not come back (the server probably died)
+        self._last_monitor_poll = time.monotonic()
         self._gone_reason: str | None = None  # closed because its server's process ended (ProcessSpawner)
         self._futures: dict[int, Future] = {}
         self._next_req_id = 0
@@ -176,8 +178,11 @@ class RPCClient:
             address = address.decode()
         client = _thread_clients.clients.get(address)
         # disconnected() first reads what already arrived: a goodbye from an earlier server whose
-        # port the new one reuses must not leave us with a client that fails on its first call
-        if client is None or client._closed or client.disconnected():
+        # port the new one reuses must not leave us with a client that fails on its first call.
+        # A client whose link is only down (a partition, a dead server) is kept: it reconnects by
+        # itself when the server is back, and meanwhile its calls fail at once (a new client would
+        # know nothing and wait for each call's whole timeout)
+        if client is None or client._closed or (client.disconnected() and client._disconnected):
             # a server that said goodbye may be back at the same address: start afresh
             _thread_clients.clients.pop(address, None)
             if client is not None and not client._closed:
@@ -272,6 +277,13 @@ class RPCClient:
             raise RuntimeError(f"{self!r} is closed; use RPCClient.get_client({self.address!r}) for a new one")
         if self._disconnected:
             raise ServerClosedError(f"RPC server {self.address} has closed")
+        if sync != "off" and not self._link_down:
+            now = time.monotonic()
+            if now - self._last_monitor_poll > _IDLE_POLL_S:
+                # an idle client has not read its connection events: a drop (a partition, a server that
+                # closed meanwhile) makes this call fail at once instead of waiting for its timeout
+                self._last_monitor_poll = now
+                self._poll_monitor()
         if self._link_down and sync != "off":
             self._poll_monitor()
             if self._link_down:
@@ -557,7 +569,8 @@ class RPCClient:
                     self._poller = None
                     return self.process_until_future(
                         future, None if deadline is None else max(0.0, deadline - time.monotonic()))
-            if not events:
+            if not events or time.monotonic() >= next_check:
+                # also while this thread's server is busy: the deadline and a dropped link are seen in time
                 next_check = self._check_wait(future, deadline, next_check, 0)
 
     def _check_wait(self, future: Future, deadline, next_check: float, every: float = 0) -> float:
