@@ -23,7 +23,6 @@ SOURCES = [ROOT / "lslacq", ROOT / "bridges" / "lslacq_lsl", ROOT / "bridges" / 
 # Private names imported from another module of the tree, left for a later change (issue 23). Remove an
 # entry with its import; the test fails on a stale entry too.
 KNOWN_PRIVATE_IMPORTS = {
-    ("lslacq/core/rpc/client.py", ".server", "_thread_state"),
     ("lslacq/devices/listing.py", ".audio_pyaudio", "_portaudio"),
     ("lslacq/devices/listing.py", ".webcam_av", "_frame_rate"),
     ("lslacq/dsp/overlap.py", ".sos", "_channel_groups"),

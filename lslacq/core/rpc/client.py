@@ -18,19 +18,14 @@ from . import security
 from .._zmqfast import recv_one, send_request
 from .future import Future
 from .serializer import get_serializer
-from .server import RPCServer, _thread_state
+from .server import RPCServer
+from .threads import current_server, thread_clients
 
 __all__ = ["RPCClient", "ServerClosedError", "ServerGoneError"]
 
 logger = logging.getLogger(__name__)
 
 
-class _ThreadClients(threading.local):
-    def __init__(self):
-        self.clients: dict[str, RPCClient] = {}
-
-
-_thread_clients = _ThreadClients()
 _all_clients: "weakref.WeakSet[RPCClient]" = weakref.WeakSet()
 _pending_deletes: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
@@ -159,7 +154,7 @@ class RPCClient:
                                                     | zmq.EVENT_HANDSHAKE_SUCCEEDED | _HANDSHAKE_FAILED)
         except zmq.ZMQError:  # pragma: no cover - libzmq without monitoring
             self._monitor = None
-        _thread_clients.clients.setdefault(address, self)
+        thread_clients().setdefault(address, self)
         _all_clients.add(self)
         self._pending = _pending_deletes[address]
 
@@ -176,7 +171,7 @@ class RPCClient:
         """
         if isinstance(address, bytes):
             address = address.decode()
-        client = _thread_clients.clients.get(address)
+        client = thread_clients().get(address)
         # disconnected() first reads what already arrived: a goodbye from an earlier server whose
         # port the new one reuses must not leave us with a client that fails on its first call.
         # A client whose link is only down (a partition, a dead server) is kept: it reconnects by
@@ -184,7 +179,7 @@ class RPCClient:
         # know nothing and wait for each call's whole timeout)
         if client is None or client._closed or (client.disconnected() and client._disconnected):
             # a server that said goodbye may be back at the same address: start afresh
-            _thread_clients.clients.pop(address, None)
+            thread_clients().pop(address, None)
             if client is not None and not client._closed:
                 client.close()
             client = RPCClient(address, server_key=server_key, secret_key=secret_key)
@@ -193,16 +188,16 @@ class RPCClient:
     @staticmethod
     def close_client(address: str) -> None:
         """Close the calling thread's client for ``address`` if it has one (e.g. after its server closed)."""
-        client = _thread_clients.clients.pop(address, None)
+        client = thread_clients().pop(address, None)
         if client is not None:
             client.close()
 
     @staticmethod
     def close_thread_clients() -> None:
         """Close every client of the calling thread (call it before a worker thread ends)."""
-        for client in list(_thread_clients.clients.values()):
+        for client in list(thread_clients().values()):
             client.close()
-        _thread_clients.clients.clear()
+        thread_clients().clear()
 
     @staticmethod
     def _schedule_delete(address: str, obj_id: int, ref_id) -> None:
@@ -303,7 +298,7 @@ class RPCClient:
                      _ENCODED.get(return_type) or return_type.encode(), self._ser_name, opts_b or b"")
         if req_id < 0:
             return None
-        if sync == "sync" and not self._futures and (not self._reentrant or _thread_state.server is None) \
+        if sync == "sync" and not self._futures and (not self._reentrant or current_server() is None) \
                 and (timeout is None or timeout >= _CHECK_MS / 1000):
             # fast path: nothing else is pending and no local server needs servicing
             return self._wait_sync(req_id, action, timeout)
@@ -477,8 +472,8 @@ class RPCClient:
         self._fail_all("RPC client closed")
         if threading.get_ident() == self._thread:
             self._close_sockets()
-        if _thread_clients.clients.get(self.address) is self:
-            del _thread_clients.clients[self.address]
+        if thread_clients().get(self.address) is self:
+            del thread_clients()[self.address]
 
     def __enter__(self) -> "RPCClient":
         return self

@@ -37,6 +37,7 @@ import zmq
 from ..net import bind_server_socket
 from .._zmqfast import recv_frames, send_reply
 from .proxy import ObjectProxy
+from . import threads
 from .serializer import TYPE_KEY, get_serializer
 
 __all__ = ["RPCServer", "RPCTimer"]
@@ -62,13 +63,6 @@ def _type_listed(obj, names) -> bool:
     """True if the type of ``obj`` or one of its bases is named in ``names`` ('module.qualname')."""
     wanted = set(names)
     return any(f"{c.__module__}.{c.__qualname__}" in wanted for c in type(obj).__mro__)
-
-
-class _ThreadState(threading.local):
-    server: "RPCServer | None" = None
-
-
-_thread_state = _ThreadState()
 
 
 class RPCTimer:
@@ -197,25 +191,24 @@ class RPCServer:
     @staticmethod
     def get_server() -> "RPCServer | None":
         """Return the server registered in the calling thread, or None."""
-        return _thread_state.server
+        return threads.current_server()
 
     @staticmethod
     def register_server(srv: "RPCServer") -> None:
         """Register ``srv`` as the (only) server of the calling thread."""
-        current = _thread_state.server
+        current = threads.current_server()
         if current is not None and current is not srv:
             raise RuntimeError(
                 f"an RPCServer ({current.address}) is already registered in thread "
                 f"{threading.current_thread().name!r}; there can be only one server per thread"
             )
-        _thread_state.server = srv
+        threads.set_current_server(srv)
         srv._thread = threading.get_ident()
 
     @staticmethod
     def unregister_server(srv: "RPCServer") -> None:
         """Unregister ``srv`` from the calling thread."""
-        if _thread_state.server is srv:
-            _thread_state.server = None
+        threads.clear_current_server(srv)
 
     @staticmethod
     def local_client():
@@ -586,8 +579,7 @@ class RPCServer:
         self._socket.close(linger=200)
         if self._auth is not None:
             self._auth.release()
-        if _thread_state.server is self:
-            _thread_state.server = None
+        threads.clear_current_server(self)
         self._objects.clear()
         self._obj_ids.clear()
         self._refs.clear()
