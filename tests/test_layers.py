@@ -25,14 +25,7 @@ SOURCES = [ROOT / "lslacq", ROOT / "bridges" / "lslacq_lsl", ROOT / "bridges" / 
 KNOWN_PRIVATE_IMPORTS = {
     ("lslacq/devices/listing.py", ".audio_pyaudio", "_portaudio"),
     ("lslacq/devices/listing.py", ".webcam_av", "_frame_rate"),
-    ("lslacq/dsp/overlap.py", ".sos", "_channel_groups"),
     ("lslacq/rec/avirecorder.py", ".rawrecorder", "_jsonable"),
-    ("bridges/lslacq_dareplane/server.py", ".connection", "_Connection"),
-    ("bridges/lslacq_dareplane/server.py", ".connection", "_WakingDeque"),
-    ("bridges/lslacq_dareplane/transport.py", ".connection", "_Connection"),
-    ("bridges/lslacq_dareplane/recorder_module.py", ".cli", "_setup_logging"),
-    ("bridges/lslacq_dareplane/recorder_module.py", "lslacq_lsl.rcs", "_OPTION"),
-    ("bridges/lslacq_lsl/rda_bridge.py", ".bridge_cli", "_rda_arguments"),
 }
 
 

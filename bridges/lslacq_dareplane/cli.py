@@ -70,7 +70,14 @@ def _config_from_args(args, extra: list[str]) -> dict:
     return config
 
 
-def _setup_logging(level_text: str, log_server: str) -> None:
+def setup_logging(level_text: str, log_server: str) -> None:
+    """Set the root logger's level from ``--loglevel`` and forward records to ``--log-server`` (``HOST:PORT``).
+
+    Raises
+    ------
+    ValueError
+        For a level that is neither a name nor a number, or a log server that is not ``HOST:PORT``/``none``.
+    """
     level = int(level_text) if str(level_text).isdigit() else getattr(logging, str(level_text).upper(), None)
     if not isinstance(level, int):
         raise ValueError(f"--loglevel must be a level name or number, got {level_text!r}")
@@ -97,7 +104,7 @@ def serve_graph(args, extra: list[str] | None = None) -> int:
         return 2
     try:
         config = _config_from_args(args, extra or [])
-        _setup_logging(args.loglevel, args.log_server)
+        setup_logging(args.loglevel, args.log_server)
         module = GraphModule(graph, name=args.name, config=config, port=args.port, ip=args.ip,
                              build_now=args.build_now)
         module.server.init_server()

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
     from .server import DefaultServer
 
-__all__ = ["ConnectionProxy"]
+__all__ = ["CommandConnection", "ConnectionProxy", "WakingDeque"]
 
 
-class _WakingDeque(collections.deque):
+class WakingDeque(collections.deque):
     """A deque that wakes the server loop whenever something is appended."""
 
     def __init__(self, wake: Callable[[], None]):
@@ -40,7 +40,7 @@ class _WakingDeque(collections.deque):
         self._wake()
 
 
-class _Connection(Connection):
+class CommandConnection(Connection):
     """One accepted client: a TCP connection plus its command framing and the commands it has queued."""
 
     def __init__(self, sock: "socket.socket", peer, delimiter: bytes, max_command_bytes: int, max_output_bytes: int):
@@ -58,7 +58,7 @@ class ConnectionProxy:
     Other attributes are those of the underlying socket.
     """
 
-    def __init__(self, server: DefaultServer, conn: _Connection):
+    def __init__(self, server: DefaultServer, conn: CommandConnection):
         self._server = server
         self._conn = conn
 
@@ -77,7 +77,7 @@ class ConnectionProxy:
         return f"<ConnectionProxy {self._conn!r}>"
 
 
-class _DummyConn(_Connection):
+class _DummyConn(CommandConnection):
     """Placeholder connection for worker queue items that come from no client."""
 
     def __init__(self):

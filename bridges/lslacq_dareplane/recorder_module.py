@@ -145,7 +145,7 @@ class RecorderModule(ServedModule):
 
     def filename(self, **fields: Any) -> int:
         """FILENAME: LabRecorder's ``filename {root:...} {template:...} ...`` from keyword fields."""
-        from lslacq_lsl.rcs import _OPTION
+        from lslacq_lsl.rcs import OPTION_PATTERN
 
         if not fields:
             raise ValueError("FILENAME needs at least one field, e.g. FILENAME<pipe>{\"participant\": \"P01\", "
@@ -157,7 +157,7 @@ class RecorderModule(ServedModule):
         parts = []
         for key, value in fields.items():
             part = f"{{{key}:{value}}}"
-            if isinstance(value, (dict, list, bool)) or value is None or not _OPTION.fullmatch(part):
+            if isinstance(value, (dict, list, bool)) or value is None or not OPTION_PATTERN.fullmatch(part):
                 raise ValueError(f"FILENAME: {key}={value!r} is not a value LabRecorder's filename command can carry: "
                                  "give a non-empty text or number without braces, newlines or ?*<>\" (nor a pipe)")
             parts.append(part)
@@ -270,13 +270,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_record_module(args) -> int:
     """Serve a RecorderModule from parsed arguments until CLOSE (or SIGTERM/Ctrl-C); return the exit code."""
-    from .cli import _setup_logging
+    from .cli import setup_logging
 
     if Path(args.root).exists() and not Path(args.root).is_dir():
         print(f"lslacq dareplane record: the study root {args.root!r} is a file; give a directory", file=sys.stderr)  # noqa: T201
         return 2
     try:
-        _setup_logging(args.loglevel, args.log_server)
+        setup_logging(args.loglevel, args.log_server)
         module = RecorderModule(args.root, names=args.lsl, require=args.require, port=args.port, ip=args.ip,
                                 name=args.name, flush_interval=args.flush_interval, timeout=args.timeout)
         module.server.init_server()

@@ -40,7 +40,7 @@ from typing import Any
 
 from lslacq.errors import NodeStateError
 
-from .connection import DUMMY, ConnectionProxy, _Connection, _WakingDeque
+from .connection import DUMMY, CommandConnection, ConnectionProxy, WakingDeque
 from .protocol import (
     BUILT_IN_PCOMMS,
     Command,
@@ -184,7 +184,7 @@ class DefaultServer(ClientLoop):
         self._request = threading.local()  # the connection whose command a handler is running for
         self._idle = threading.Condition()
         self._inflight = 0  # commands queued or running in the worker
-        self.callback_stack = _WakingDeque(self.wake)
+        self.callback_stack = WakingDeque(self.wake)
 
     # ------------------------------------------------------------------ setup
     def _check_handler(self, key, func) -> None:
@@ -261,7 +261,7 @@ class DefaultServer(ClientLoop):
         return max(timeout, 0.0)
 
     # -------------------------------------------------------------- commands
-    def _dispatch(self, conn: _Connection, raw: bytes) -> None:
+    def _dispatch(self, conn: CommandConnection, raw: bytes) -> None:
         try:
             cmd = parse_command(raw)
         except CommandError as exc:
@@ -289,7 +289,7 @@ class DefaultServer(ClientLoop):
             self.logger.warning("server %r: %s", self.name, msg)
             self.send(conn, format_error(msg))
 
-    def _enqueue(self, conn: _Connection, item) -> None:
+    def _enqueue(self, conn: CommandConnection, item) -> None:
         with conn.lock:
             conn.pending += 1
         with self._idle:
@@ -307,7 +307,7 @@ class DefaultServer(ClientLoop):
                 return
             self._process(conn, item)
 
-    def _process(self, conn: _Connection, item) -> None:
+    def _process(self, conn: CommandConnection, item) -> None:
         try:
             if item is _STOP:
                 self.logger.info("server %r: STOP", self.name)
@@ -326,7 +326,7 @@ class DefaultServer(ClientLoop):
                 self._idle.notify_all()
             self.wake()
 
-    def _run_handler(self, conn: _Connection, cmd: Command) -> None:
+    def _run_handler(self, conn: CommandConnection, cmd: Command) -> None:
         func = self.pcommand_map.get(cmd.pcomm)
         if func is None:  # removed from the map since it was queued
             self.send(conn, format_error(f"primary command {cmd.pcomm!r} is no longer available"))

@@ -17,7 +17,7 @@ import threading
 from lslacq.core.tcp import TcpServer
 from lslacq.errors import NodeStateError
 
-from .connection import _Connection
+from .connection import CommandConnection
 from .protocol import format_error
 
 __all__ = ["ClientLoop"]
@@ -66,15 +66,15 @@ class ClientLoop(TcpServer):
         self.poll_once(self._before_select(timeout))
 
     # -- TcpServer hooks ---------------------------------------------------------------
-    def make_connection(self, sock: socket.socket, peer: tuple) -> _Connection:
-        return _Connection(sock, peer, self.delimiter, self.max_command_bytes, self.max_output_bytes)
+    def make_connection(self, sock: socket.socket, peer: tuple) -> CommandConnection:
+        return CommandConnection(sock, peer, self.delimiter, self.max_command_bytes, self.max_output_bytes)
 
-    def on_accept(self, conn: _Connection) -> None:
+    def on_accept(self, conn: CommandConnection) -> None:
         self.logger.info("server %r: %r connected (%d clients)", self.name, conn, self.n_clients)
         self._call_hook("on_connection_accepted")
         self.send(conn, f"Connected to {self.name}\n".encode())
 
-    def on_data(self, conn: _Connection, data: bytes) -> None:
+    def on_data(self, conn: CommandConnection, data: bytes) -> None:
         commands, errors = conn.splitter.feed(data)
         for err in errors:
             self.logger.warning("server %r: %r: %s", self.name, conn, err)
@@ -85,16 +85,16 @@ class ClientLoop(TcpServer):
                 continue
             self._dispatch(conn, raw)
 
-    def on_eof(self, conn: _Connection) -> None:
+    def on_eof(self, conn: CommandConnection) -> None:
         rest = conn.splitter.flush()
         if rest and not self.listen_stop_event.is_set():
             self._dispatch(conn, rest)
         self.logger.info("server %r: %r closed its side", self.name, conn)
 
-    def finished(self, conn: _Connection) -> bool:
+    def finished(self, conn: CommandConnection) -> bool:
         return conn.broken or (conn.eof and not conn.out and conn.pending <= 0)
 
-    def on_close(self, conn: _Connection) -> None:
+    def on_close(self, conn: CommandConnection) -> None:
         self.logger.info("server %r: %r disconnected", self.name, conn)
         self._call_hook("on_connection_closed")
 
@@ -110,14 +110,14 @@ class ClientLoop(TcpServer):
     def on_connection_closed(self) -> None:
         """Hook (as in dareplane): called after a client's connection ended."""
 
-    def _control_conn(self) -> _Connection | None:
+    def _control_conn(self) -> CommandConnection | None:
         for conn in self.open_connections():
             if not conn.eof and not conn.broken:
                 return conn
         return None
 
     # ------------------------------------------------------ subclass hooks
-    def _dispatch(self, conn: _Connection, raw: bytes) -> None:
+    def _dispatch(self, conn: CommandConnection, raw: bytes) -> None:
         """Handle one complete command received from ``conn``."""
         raise NotImplementedError
 

@@ -80,8 +80,8 @@ class BridgeSource:
 
 
 # -- rda ------------------------------------------------------------------------------------------
-def _rda_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``lslacq bridge rda`` options (here, not in rda_bridge: listing them needs no pylsl)."""
+def add_rda_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``lslacq bridge rda`` options to ``parser`` (here, not in rda_bridge: listing them needs no pylsl)."""
     from lslacq.devices.rda.protocol import DEFAULT_PORT_FLOAT32
 
     parser.add_argument("--host", default="127.0.0.1", help="RDA server address (default 127.0.0.1)")
@@ -191,7 +191,7 @@ def _emotiv_node(args: argparse.Namespace) -> Node:
 #: source name -> :class:`BridgeSource`; one entry per ``lslacq bridge`` sub-command
 SOURCES: dict[str, BridgeSource] = {
     "rda": BridgeSource(
-        "BrainVision Recorder RDA -> LSL EEG and marker streams", _rda_arguments, run=_rda_run,
+        "BrainVision Recorder RDA -> LSL EEG and marker streams", add_rda_arguments, run=_rda_run,
         description="Read BrainAmp data from BrainVision Recorder's RDA server (or `lslacq rda-emulator`) and "
                     "publish it as an LSL EEG stream (microvolts, channel names) and an LSL marker stream "
                     "timestamped on the EEG samples. Follows Recorder's stop/start cycles (the pause is a gap "

@@ -34,13 +34,14 @@ from pathlib import Path
 
 import pylsl
 
-__all__ = ["RcsController", "RcsServer", "DEFAULT_PORT", "BIDS_TEMPLATE"]
+__all__ = ["RcsController", "RcsServer", "DEFAULT_PORT", "BIDS_TEMPLATE", "OPTION_PATTERN"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 22345
 BIDS_TEMPLATE = "sub-%p/ses-%s/%m/sub-%p_ses-%s_task-%b[_acq-%a]_run-%r_%m.xdf"
-_OPTION = re.compile(r"{(?P<option>[a-zA-Z]+):(?P<value>[^{}\n\r?*|<>\"]+)}", re.IGNORECASE)
+#: one ``{option:value}`` of LabRecorder's ``filename`` command (the characters a value may hold)
+OPTION_PATTERN = re.compile(r"{(?P<option>[a-zA-Z]+):(?P<value>[^{}\n\r?*|<>\"]+)}", re.IGNORECASE)
 
 
 class RcsController:
@@ -125,7 +126,7 @@ class RcsController:
 
     def set_filename(self, text: str) -> None:
         """``filename {option:value}...``: LabRecorder's options (unknown ones are ignored, as it does)."""
-        for match in _OPTION.finditer(text):
+        for match in OPTION_PATTERN.finditer(text):
             option, value = match.group("option").lower(), match.group("value")
             if option == "run":
                 try:

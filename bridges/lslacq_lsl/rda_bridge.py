@@ -81,9 +81,9 @@ class RdaLslBridge(DeviceLslBridge):
 
 def add_arguments(parser) -> None:
     """The ``lslacq bridge rda`` options (defined in :mod:`lslacq_lsl.bridge_cli`)."""
-    from .bridge_cli import _rda_arguments
+    from .bridge_cli import add_rda_arguments
 
-    _rda_arguments(parser)
+    add_rda_arguments(parser)
 
 
 def run_bridge(args) -> int:

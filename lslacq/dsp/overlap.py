@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from .sos import _channel_groups, steady_state, validate_sos
+from .sos import channel_groups, steady_state, validate_sos
 
 __all__ = ["OverlapFiltfiltEngine", "overlap_filtfilt_error", "suggest_overlapsize"]
 
@@ -83,7 +83,7 @@ class OverlapFiltfiltEngine:
         of the last input sample; windows already partly filtered with the old
         filter are released as they are."""
         self._sos = validate_sos(coefficients, self.n_channels)
-        self._groups = _channel_groups(self._sos, self.n_channels)
+        self._groups = channel_groups(self._sos, self.n_channels)
         self._unit_zi = np.zeros((self._sos.shape[-2], 2, self.n_channels))
         for chans, sos in self._groups:
             self._unit_zi[:, :, chans] = steady_state(sos, np.ones(self.n_channels)[chans])

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import scipy.signal
 
-__all__ = ["validate_sos", "design_sos", "steady_state", "SosFilterEngine"]
+__all__ = ["validate_sos", "design_sos", "steady_state", "channel_groups", "SosFilterEngine"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def steady_state(sos: np.ndarray, level: np.ndarray) -> np.ndarray:
     return zi[:, :, None] * np.asarray(level, dtype=np.float64)[None, None, :]
 
 
-def _channel_groups(sos: np.ndarray, n_channels: int) -> list[tuple[np.ndarray | slice, np.ndarray]]:
+def channel_groups(sos: np.ndarray, n_channels: int) -> list[tuple[np.ndarray | slice, np.ndarray]]:
     """Split per-channel coefficients into groups of channels sharing a filter."""
     if sos.ndim == 2:
         return [(slice(None), sos)]
@@ -179,7 +179,7 @@ class SosFilterEngine:
 
     def _set(self, sos: np.ndarray, zi: np.ndarray | None) -> None:
         self._sos = sos
-        self._groups = _channel_groups(sos, self.n_channels)
+        self._groups = channel_groups(sos, self.n_channels)
         n_sections = sos.shape[-2]
         self._zi = np.zeros((n_sections, 2, self.n_channels)) if zi is None else zi
 
