@@ -53,6 +53,9 @@ class Worker:
         ``target(worker)``: the loop, when :meth:`run` is not overridden.
     context : str
         What the worker does, for error messages (``"reading the serial port"``).
+    interrupt : callable, optional
+        ``interrupt()``: unblock the loop when a stop is requested (e.g.
+        :meth:`lslacq.core.tcp.SelectLoop.wake`), when :meth:`interrupt` is not overridden.
 
     Attributes
     ----------
@@ -65,10 +68,12 @@ class Worker:
     #: seconds :meth:`stop_and_join` waits by default
     join_timeout: float = 10.0
 
-    def __init__(self, name: str, target: Callable[[Worker], None] | None = None, context: str = ""):
+    def __init__(self, name: str, target: Callable[[Worker], None] | None = None, context: str = "",
+                 interrupt: Callable[[], None] | None = None):
         self.name = name
         self.context = context
         self._target = target
+        self._interrupt = interrupt
         self.error: BaseException | None = None
         self.failed = Signal()
         self._stop_event = threading.Event()
@@ -138,7 +143,9 @@ class Worker:
         self.request_stop()
 
     def interrupt(self) -> None:
-        """Unblock a loop waiting in a blocking call (subclasses: close a port...). Default: nothing."""
+        """Unblock a loop waiting in a blocking call (subclasses: close a port...). Default: the ``interrupt`` given."""
+        if self._interrupt is not None:
+            self._interrupt()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; return True if it did (or never ran)."""
