@@ -35,6 +35,7 @@ def _emulator(**kw):
 def _wait_stopped(client, timeout=TIMEOUT):
     with client._cond:
         assert client._cond.wait_for(lambda: not client.is_streaming, timeout)
+    assert client._receiver.wait(timeout)  # its thread ended: a failure is logged by now
 
 
 def _check_against_emulator(client, emu, n):
@@ -180,7 +181,8 @@ def test_failure_is_logged_by_the_client_when_nobody_listens(caplog):
             emu.drop_clients()
             _wait_stopped(client)
         assert isinstance(client.error, BrokenStreamError)
-        assert caplog.text.count("closed the connection") == 1
+        logged = [r for r in caplog.records if "closed the connection" in r.getMessage()]
+        assert len(logged) == 1 and logged[0].exc_info[1] is client.error
 
 
 @pytest.mark.slow

@@ -28,8 +28,9 @@ import time
 
 import numpy as np
 
-from ...core.signal import Signal
 from ...core.stream import RingBuffer
+from ...core.tcp import SelectLoop
+from ...core.workers import Worker
 from ...errors import BrokenStreamError, NodeStateError, StreamTimeoutError
 from .protocol import (
     DEFAULT_MAX_CHANNELS,
@@ -86,8 +87,9 @@ class Client:
         ``sample_rate``).
     error : Exception or None
         Why the receiver thread stopped, if it failed (corrupted stream,
-        server gone). Also emitted through :attr:`failed`; logged here only
-        when nothing listens to :attr:`failed` (a listening owner reports it).
+        server gone). Also emitted through :attr:`failed`; logged (by the
+        receiver's :class:`~lslacq.core.workers.Worker`) only when nothing
+        listens to :attr:`failed` (a listening owner reports it).
     failed : Signal
         Emitted with the exception when the receiver thread fails.
     stop_reason : str
@@ -126,10 +128,9 @@ class Client:
         self.sock: socket.socket | None = None
         self.address: tuple | None = None
         self._parser: RdaParser | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
+        self._loop: SelectLoop | None = None  # the socket and a wake-up, while connected
+        self._receiver = Worker("rda-client", self._receive, context="receiving from the RDA server",
+                                interrupt=self._wake)
         self._cond = threading.Condition()
         self._broken: BaseException | None = None  # the connection cannot be used again
 
@@ -141,7 +142,7 @@ class Client:
         self._last_block: int | None = None
 
         self.error: BaseException | None = None
-        self.failed = Signal()
+        self.failed = self._receiver.failed  # the receiver logs a failure only when nothing listens here
         self.stop_reason = ""
         self.lost_blocks = 0
         self.lost_samples = 0
@@ -155,8 +156,7 @@ class Client:
     @property
     def is_streaming(self) -> bool:
         """True while the receiver thread is running (read-only)."""
-        thread = self._thread
-        return thread is not None and thread.is_alive() and not self._stop_event.is_set()
+        return self._receiver.is_alive() and not self._receiver.stopping
 
     @property
     def buffer_size(self) -> int:
@@ -229,20 +229,20 @@ class Client:
         self._pending = []
         self._broken = None
         self._last_block = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
+        self._loop = SelectLoop()
+        self._loop.register(sock, selectors.EVENT_READ)
+        self._receiver.name = f"rda-client-{port}"
         logger.info("RDA client connected to %s:%d", host, port)
 
     def disconnect(self) -> None:
         """Stop streaming if needed and close the connection (idempotent)."""
         if self.is_streaming:
             self.stop_streaming()
-        self._join_thread()
-        for s in (self.sock, self._wake_r, self._wake_w):
-            if s is not None:
-                s.close()
-        self.sock = self._wake_r = self._wake_w = None
-        self._parser = None
+        self._receiver.stop_and_join(log=logger)
+        if self.sock is not None:
+            self.sock.close()
+            self._loop.close()
+        self.sock = self._loop = self._parser = None
 
     def close(self) -> None:
         """Disconnect and release the ring buffer (shared memory included)."""
@@ -281,7 +281,7 @@ class Client:
             raise NodeStateError("RDA client is not connected; call connect((host, port)) first")
         if self.is_streaming:
             raise NodeStateError(f"RDA client is already streaming from {self.address}")
-        self._join_thread()
+        self._receiver.stop_and_join(log=logger)  # a receiver that just ended by itself
         if self._broken is not None:
             raise BrokenStreamError(
                 f"the connection to the RDA server at {self.address} is broken ({self._broken}); "
@@ -292,9 +292,7 @@ class Client:
         self._setup_layout(start)
         self.error = None
         self.stop_reason = ""
-        self._stop_event.clear()
-        self._thread = threading.Thread(target=self._run, name=f"rda-client-{self.address[1]}", daemon=True)
-        self._thread.start()
+        self._receiver.start()
 
     def _wait_for_start(self, timeout: float) -> StartMessage:
         """Read messages until START (or data after a previous START); keep them for the receiver."""
@@ -312,42 +310,40 @@ class Client:
 
     def _read_until_start(self, timeout: float) -> StartMessage:
         deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.sock, selectors.EVENT_READ)
-            while True:
-                for msg in self._parser.messages():
-                    if isinstance(msg, StartMessage):
-                        return msg
-                    if isinstance(msg, DataMessage) and self.start_msg is not None and msg.data is not None:
-                        logger.info("RDA data without START: resuming the previous session")
-                        msg.data = msg.data.copy()
-                        self._pending.append(msg)
-                        return self.start_msg
-                    self._log_skipped(msg, "before START")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise StreamTimeoutError(
-                        f"no RDA START message from {self.address[0]}:{self.address[1]} within {timeout} s: "
-                        "start monitoring in BrainVision Recorder (the server sends START when acquisition "
-                        "starts) or raise the timeout"
-                    )
-                if not sel.select(remaining):
-                    continue
-                try:
-                    n = self._parser.recv_into_from(self.sock)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    self._broken = exc
-                    raise BrokenStreamError(
-                        f"RDA server {self.address}: {exc}; call disconnect() and connect() again"
-                    ) from exc
-                if n == 0:
-                    self._broken = BrokenStreamError("server closed the connection")
-                    raise BrokenStreamError(
-                        f"the RDA server at {self.address[0]}:{self.address[1]} closed the connection before "
-                        "sending START; call disconnect() and connect() again"
-                    )
+        while True:
+            for msg in self._parser.messages():
+                if isinstance(msg, StartMessage):
+                    return msg
+                if isinstance(msg, DataMessage) and self.start_msg is not None and msg.data is not None:
+                    logger.info("RDA data without START: resuming the previous session")
+                    msg.data = msg.data.copy()
+                    self._pending.append(msg)
+                    return self.start_msg
+                self._log_skipped(msg, "before START")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StreamTimeoutError(
+                    f"no RDA START message from {self.address[0]}:{self.address[1]} within {timeout} s: "
+                    "start monitoring in BrainVision Recorder (the server sends START when acquisition "
+                    "starts) or raise the timeout"
+                )
+            if not self._loop.select(remaining):
+                continue
+            try:
+                n = self._parser.recv_into_from(self.sock)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                self._broken = exc
+                raise BrokenStreamError(
+                    f"RDA server {self.address}: {exc}; call disconnect() and connect() again"
+                ) from exc
+            if n == 0:
+                self._broken = BrokenStreamError("server closed the connection")
+                raise BrokenStreamError(
+                    f"the RDA server at {self.address[0]}:{self.address[1]} closed the connection before "
+                    "sending START; call disconnect() and connect() again"
+                )
 
     def _setup_layout(self, start: StartMessage) -> None:
         same = start.same_layout(self.start_msg) and self.buffer is not None
@@ -387,12 +383,7 @@ class Client:
         if not self.is_streaming:
             reason = self.stop_reason or "never started"
             raise NodeStateError(f"RDA client is not streaming (already stopped: {reason})")
-        self._stop_event.set()
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
-        self._join_thread()
+        self._receiver.stop_and_join(log=logger)
         self.stop_reason = self.stop_reason or "stop_streaming() called"
         logger.info("RDA client stopped streaming")
 
@@ -404,37 +395,27 @@ class Client:
         with self._cond:
             return self._cond.wait_for(lambda: not self.is_streaming, timeout)
 
-    def _join_thread(self) -> None:
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=10)
-            if thread.is_alive():
-                logger.error("RDA receiver thread did not stop within 10 s")
-            else:
-                self._thread = None
-
     # -- receiver thread ------------------------------------------------------
 
-    def _run(self) -> None:
-        sel = selectors.DefaultSelector()
-        sel.register(self.sock, selectors.EVENT_READ, "data")
-        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+    def _wake(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.wake()
+
+    def _receive(self, worker: Worker) -> None:
+        """The receiver's loop. A failure is kept in :attr:`error` and emitted on :attr:`failed` once
+        :attr:`is_streaming` is False, before the waiters of :meth:`wait` are woken."""
         try:
             pending, self._pending = self._pending, []
             for msg in pending:
                 if not self._handle(msg):
                     return
-            while not self._stop_event.is_set():
+            while not worker.stopping:
                 for msg in self._parser.messages():
                     if not self._handle(msg):
                         return
-                for key, _ in sel.select():
-                    if key.data == "wake":
-                        try:
-                            self._wake_r.recv(64)
-                        except OSError:
-                            pass
-                if self._stop_event.is_set():
+                self._loop.select(None)  # data, or a wake-up from stop_streaming()
+                if worker.stopping:
                     return
                 try:
                     n = self._parser.recv_into_from(self.sock)
@@ -448,18 +429,14 @@ class Client:
         except Exception as exc:
             if isinstance(exc, OSError):
                 exc = BrokenStreamError(f"RDA connection to {self.address} failed: {exc}")
-            self._broken = exc
-            self.error = exc
+            self._broken = self.error = exc
             self.stop_reason = str(exc)
-            if len(self.failed) == 0:  # else the listener (e.g. BrainAmpSocket's node contract) reports it, once
-                logger.error("RDA client receiver stopped: %s", exc)
+            worker.request_stop()  # listeners of failed see is_streaming == False already
+            worker.fail(exc)  # logged here only when nothing listens to failed
         finally:
-            sel.close()
-            self._stop_event.set()
+            worker.request_stop()
             with self._cond:
                 self._cond.notify_all()
-        if self.error is not None:  # listeners see is_streaming == False already
-            self.failed.emit(self.error)
 
     def _handle(self, msg) -> bool:
         """Process one message; False stops the receiver."""
