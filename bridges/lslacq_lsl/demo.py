@@ -176,27 +176,27 @@ def _make_view(device):
 
     mkQApp()
     viewer = make_viewer(device.outputs["signals"], device.outputs["events"], name="lslacq demo: EEG + markers",
-                         xsize=5.0)
-    viewer.resize(1100, 800)
-    viewer.show()
+                         xsize=5.0)  # lslacq view's frame rate (DEFAULT_FPS)
+    viewer.show()  # at the viewer's window_size (1600x1000, at most 90 % of the screen)
     return viewer
 
 
 def _pause(seconds: float, viewer) -> None:
-    """Sleep, or run the viewer's Qt events for that long (``--view``)."""
+    """Sleep, or run the viewer's Qt event loop for that long (``--view``).
+
+    A real event loop, so the viewer's refresh timer fires on time (processing events, then sleeping up to
+    10 ms, delayed it). Ctrl-C is seen at the viewer's next refresh (Python runs signal handlers between Qt
+    events), within a frame.
+    """
     if viewer is None:
         time.sleep(seconds)
         return
     from lslacq.viewers._qt import QtCore, mkQApp
 
-    app = mkQApp()
-    deadline = time.monotonic() + seconds
-    while True:
-        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(0.01, left))
+    mkQApp()
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(max(1, int(seconds * 1000)), loop.quit)
+    loop.exec() if hasattr(loop, "exec") else loop.exec_()
 
 
 def _monitor(args, device, eeg, markers, watcher, viewer=None, stop: threading.Event | None = None) -> int:

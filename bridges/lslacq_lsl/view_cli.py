@@ -20,7 +20,10 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["add_parser", "make_viewer", "run_qt", "run_view"]
+__all__ = ["DEFAULT_FPS", "add_parser", "make_viewer", "refresh_interval_ms", "run_qt", "run_view"]
+
+#: frames per second of `lslacq view` and `lslacq demo --view` unless --fps says otherwise
+DEFAULT_FPS = 60.0
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -45,10 +48,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PNG", default=None,
                         help="save the window to this PNG file when closing (with --duration: a snapshot; "
                              "without a display it is drawn offscreen)")
-    parser.add_argument("--fps", type=float, default=30.0, metavar="N",
-                        help="frames per second (default 30; a frame of 64 channels at 10 kHz takes under 10 ms)")
-    parser.add_argument("--size", default="1000x0", metavar="WxH",
-                        help="window size in pixels (default 1000 wide, 300 + 250 per stream high)")
+    parser.add_argument("--fps", type=float, default=DEFAULT_FPS, metavar="N",
+                        help="frames per second (default 60; a full-size frame of 64 channels at 10 kHz takes "
+                             "5-12 ms)")
+    parser.add_argument("--size", default=None, metavar="WxH",
+                        help="window size in pixels (default 1600x1000, at most 90%% of the screen; offscreen "
+                             "1000 wide, 300 + 250 per stream high)")
     parser.set_defaults(func=run_view)
     return parser
 
@@ -83,11 +88,18 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def refresh_interval_ms(fps: float) -> int:
+    """The viewer's ``refresh_interval`` for ``fps`` frames per second: whole ms, rounded down so the rate is
+    at least ``fps`` (60 -> 16 ms, 62.5 fps asked for: a 60 Hz screen shows every frame), 5..1000 ms."""
+    return int(min(1000, max(5, 1000 // fps)))
+
+
 def make_viewer(signals_output, events_output=None, name: str = "viewer", xsize: float = 5.0,
-                mode: str = "scroll", scale: str | None = None, fps: float | None = None):
+                mode: str = "scroll", scale: str | None = None, fps: float | None = DEFAULT_FPS):
     """Create, connect and initialize a QOscilloscope on ``signals_output`` (and ``events_output``).
 
-    The QApplication must exist. Returns the viewer (not started, not shown).
+    The QApplication must exist. Returns the viewer (not started, not shown). ``fps``: frames per second
+    (:data:`DEFAULT_FPS`; None keeps the viewer's own ``refresh_interval``).
     """
     from lslacq.viewers import QOscilloscope
 
@@ -99,7 +111,7 @@ def make_viewer(signals_output, events_output=None, name: str = "viewer", xsize:
     viewer.initialize()
     viewer.params.update(xsize=xsize, mode=mode)
     if fps is not None:
-        viewer.params["refresh_interval"] = int(min(1000, max(5, round(1000 / fps))))
+        viewer.params["refresh_interval"] = refresh_interval_ms(fps)
     if scale is not None:  # else the default (same_for_all); the viewer scales itself on the first data
         viewer.params["scale_mode"] = scale
     return viewer
@@ -154,6 +166,20 @@ def run_qt(app, window, viewers: list, duration: float | None = None, screenshot
             timer.stop()
 
 
+def _window_size(app, width: int, height: int, n_viewers: int) -> tuple[int, int]:
+    """``--size`` (0: the default): 1600x1000 on a screen (at most 90 % of it), 1000 x (300 + 250 per
+    viewer) offscreen."""
+    from lslacq.qtcheck import headless_platform
+    from lslacq.viewers.widgetnode import fitted_window_size
+
+    if headless_platform(str(app.platformName())):
+        default = (1000, 300 + 250 * n_viewers)
+    else:
+        area = app.primaryScreen().availableGeometry()
+        default = fitted_window_size((1600, 1000), (area.width(), area.height()))
+    return width or default[0], height or default[1]
+
+
 def run_view(args) -> int:
     """Run ``lslacq view`` with parsed arguments; return the exit code."""
     if args.xsize <= 0:
@@ -163,7 +189,7 @@ def run_view(args) -> int:
     if args.duration is not None and args.duration <= 0:
         return _fail(f"--duration must be > 0 seconds, got {args.duration}")
     try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
+        width, height = (int(v) for v in (args.size or "0x0").lower().split("x"))
     except ValueError:
         return _fail(f"--size must be WIDTHxHEIGHT in pixels (e.g. 1600x1000), got {args.size!r}")
     problem = choose_platform(args.screenshot)
@@ -224,7 +250,7 @@ def run_view(args) -> int:
             node.initialize()
         title = ", ".join(args.names)
         window.setWindowTitle(f"lslacq view: {title}")
-        window.resize(width or 1000, height or 300 + 250 * len(viewers))
+        window.resize(*_window_size(app, width, height, len(viewers)))
         print(f"lslacq view: {title} (close the window or Ctrl-C to stop)", flush=True)
         for node in viewers + event_inlets + signal_inlets:
             node.start()

@@ -185,6 +185,7 @@ class ImageViewer(WidgetNode):
 
     _input_specs = {"video": {"streamtype": "image/video"}}
     _dynamic_streams = True  # configure(num_video=N) makes inputs video0 ... video<N-1>
+    window_size = None  # Qt's size: the frames keep their aspect ratio, a large window would only add borders
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)

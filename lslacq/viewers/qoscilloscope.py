@@ -33,7 +33,7 @@ OSCILLOSCOPE_PARAMS = [
     {"name": "scale_mode", "type": "list", "value": "same_for_all", "limits": ["real_scale", "same_for_all",
                                                                                 "by_channel"]},
     {"name": "background_color", "type": "color", "value": "k"},
-    {"name": "refresh_interval", "type": "int", "value": 100, "limits": [5, 1000], "suffix": "ms"},
+    {"name": "refresh_interval", "type": "int", "value": 16, "limits": [5, 1000], "suffix": "ms"},  # ~60 fps
     {"name": "mode", "type": "list", "value": "scan", "limits": ["scan", "scroll"]},
     {"name": "auto_decimate", "type": "bool", "value": True},
     {"name": "decimate", "type": "int", "value": 1, "limits": [1, None]},
@@ -222,7 +222,7 @@ class QOscilloscope(WidgetNode):
         self.status_label.setStyleSheet("QLabel { font-family: monospace; padding: 1px 4px; }")
         layout.addWidget(self.status_label)
         self.params_controller = None
-        self.resize(800, 500)
+        QtWidgets.QWidget.resize(self, 800, 500)  # offscreen and in layouts; a window on a screen: window_size
 
     def _make_plot_area(self) -> None:
         """Create the plot (``self.plot``, ``self.viewBox``, ``self.plots``) shown by ``self.graphicsview``.

@@ -117,7 +117,7 @@ class QTriggeredOscilloscope(WidgetNode):
         self.params_controller = None
         self.trigger = None
         self.triggeraccumulator = None
-        self.resize(700, 450)
+        QtWidgets.QWidget.resize(self, 700, 450)  # offscreen and in layouts; a window on a screen: window_size
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _configure(self, with_user_dialog: bool = True, trigger_type: str = "analog",

@@ -20,4 +20,6 @@ def test_demo_view_runs_headless():
     assert int(summary.split("published ")[1].split()[0]) > 500
     viewer = summary.split("viewer: ")[1].split(", ")
     assert int(viewer[0].split()[0]) > 500 and int(viewer[1].split()[0]) >= 2 and int(viewer[2].split()[0]) >= 5
+    elapsed = float(summary.split(" in ")[1].split()[0])
+    assert int(viewer[2].split()[0]) / elapsed > 40, summary  # lslacq view's 60 fps (it was 10)
     assert "failed" not in run.stderr

@@ -106,7 +106,44 @@ def test_lslacq_view_opens_a_real_xcb_window_and_draws_in_it(xvfb, stream, tmp_p
             proc.communicate(timeout=10)
     assert proc.returncode == 0, out + err
     assert "offscreen" not in err  # the xcb plugin ran: no fallback
+    line = [x for x in out.splitlines() if x.startswith(f"lslacq view: {stream}:")][0]
+    elapsed, frames = float(line.split(" in ")[1].split()[0]), int(line.split(", ")[2].split()[0])
+    assert frames / elapsed > 45, line  # --fps 60 by default (it was 30)
     image = np.asarray(pil_image.open(shot).convert("RGB"))
     height, width = image.shape[:2]  # device pixels: Xvfb's 100 dpi makes Qt scale by 100/96
     assert 1200 <= width <= 1300 and abs(height / width - 800 / 1200) < 0.01, image.shape
     assert ((image.max(axis=2).astype(int) - image.min(axis=2)) > 80).any(axis=1).sum() > 100
+
+
+def test_lslacq_demo_view_opens_a_large_window_at_60_fps(xvfb):
+    """`lslacq demo --view` in a real window: 1600x1000 at most 90 % of the screen (1440x900 on Xvfb's
+    1600x1000), about 60 frames per second (it was 10: the viewer's pyacq default, its loop slept 10 ms)."""
+    import re
+
+    env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "demo", "--view", "--duration", "5", "--no-verify",
+                             "--name", f"lslacq-xvfb-demo-{uuid.uuid4().hex[:8]}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def window():
+            if proc.poll() is not None:
+                return "ended"
+            tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", xvfb], capture_output=True, text=True,
+                                  timeout=10).stdout
+            found = re.search(r'"lslacq demo: EEG \+ markers": \(.*?\)\s+(\d+)x(\d+)', tree)
+            return (int(found.group(1)), int(found.group(2))) if found else None
+        if shutil.which("xwininfo"):
+            size = _wait(window, 30, "the demo's window on the X server")
+            assert size != "ended", proc.communicate(timeout=10)
+            # device pixels (Xvfb's dpi may make Qt scale by 100/96): 1440x900 logical
+            assert 1420 <= size[0] <= 1510 and abs(size[1] / size[0] - 900 / 1440) < 0.01, size
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, out + err
+    summary = [line for line in out.splitlines() if "published" in line][-1]
+    elapsed = float(summary.split(" in ")[1].split()[0])
+    frames = int(summary.split("viewer: ")[1].split(", ")[2].split()[0])
+    assert frames / elapsed > 45, summary  # 16 ms a frame asked (62.5 fps); 30 or 10 fps fail
