@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import numpy as np
 
-from ..core.node import Node
 from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC
 from ..errors import BrokenStreamError, NodeStateError, StreamTimeoutError
 from .rda.client import Client, fetch_start_message
 from .rda.protocol import DEFAULT_PORT_FLOAT32, StartMessage
+from .reader import BlockingDevice
 
 __all__ = ["BrainAmpSocket", "TRIGGER_DTYPE", "markers_to_events"]
 
@@ -47,7 +46,7 @@ def markers_to_events(markers: np.ndarray) -> np.ndarray:
     return events
 
 
-class BrainAmpSocket(Node):
+class BrainAmpSocket(BlockingDevice):
     """BrainAmp EEG amplifier from Brain Products, through BrainVision Recorder's RDA server.
 
     This node bridges lslacq and the socket-based data streaming (RDA) of the
@@ -75,12 +74,11 @@ class BrainAmpSocket(Node):
 
     Why acquisition stopped while the node was running (server closed the
     connection, corrupted stream...) is reported through the node contract:
-    :attr:`error`, :attr:`failed`, :meth:`counters` (whose ``lost_samples``
-    counts the samples of blocks the server skipped).
+    :attr:`error`, :attr:`failed`, :meth:`counters`. As for every
+    :class:`~lslacq.devices.reader.BlockingDevice`, ``lost_samples`` counts
+    the samples of blocks the server skipped and, with ``reconnect=True``,
+    the time without the server; ``reconnects`` the reconnections.
     """
-
-    live_source = True  # paced by the amplifier: never waits for a reader
-    restarts_count = True  # each start() begins the indexes at 0 again
 
     _output_specs = {
         "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
@@ -88,15 +86,16 @@ class BrainAmpSocket(Node):
         "triggers": dict(EVENT_STREAM_SPEC, optional=True),
     }
 
+    #: the connection failed or the stream broke (reopened with ``reconnect=True``)
+    lost_errors = (BrokenStreamError,)
+    read_context = "receiving from the RDA server (acquisition stopped)"
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.client: Client | None = None
         self.start_msg: StartMessage | None = None
-        self._watcher: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._index_offset = 0
         self._paused_at: float | None = None  # set while the server is not streaming
-        self.reconnects = 0
+        self._pause_lost = False  # the pause counts as lost samples (the wait for START after a reconnection)
 
     def _configure(self, brainamp_host: str = "127.0.0.1", brainamp_port: int = DEFAULT_PORT_FLOAT32,
                    timeout: float = 10.0, reconnect: bool = False, **kwargs) -> None:
@@ -114,7 +113,8 @@ class BrainAmpSocket(Node):
             When the connection is lost (Recorder closed or restarted, network
             cut, corrupted stream), keep the node running and connect again
             every second until the server is back, instead of failing. The
-            time without data is a gap in the sample indices.
+            time without data is a gap in the sample indices, counted in
+            ``lost_samples`` (``reconnects`` counts the reconnections).
         """
         if kwargs:
             raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: "
@@ -140,116 +140,86 @@ class BrainAmpSocket(Node):
         spec["model"] = "BrainAmp (BrainVision Recorder RDA)"
         logger.info("%s: RDA server %s:%d sends %s", self.name, self.brainamp_host, self.brainamp_port, start)
 
+    # -- BlockingDevice hooks: the client receives, the reader follows its STOP/START cycles ----------
     def _start(self) -> None:
         self._send_triggers = self.outputs["triggers"].configured
-        self._index_offset = 0  # before the receiver thread exists: it reads it for every block
         self._paused_at = None
-        self.reconnects = 0
+        super()._start()
+
+    def _open(self, reopening: bool = False) -> None:
+        """Connect (and at start, wait for START); a reopened connection waits for START in :meth:`read`."""
         client = Client(buffer_size=max(int(self.sample_rate), 1024), double=False, on_block=self._send_block)
-        client.failed.connect(self._on_client_failure)
-        client.connect((self.brainamp_host, self.brainamp_port), timeout=self.timeout)
-        try:
-            client.start_streaming(timeout=self.timeout)
-            self._check_layout(client)
-        except BaseException:
-            client.close()
-            raise
+        client.failed.connect(lambda exc: None)  # read() raises it in the reader thread: the node reports it, once
+        client.connect((self.brainamp_host, self.brainamp_port),
+                       timeout=min(self.timeout, 2.0) if reopening else self.timeout)
+        if not reopening:
+            try:
+                client.start_streaming(timeout=self.timeout)
+                self._check_layout(client)
+            except BaseException:
+                client.close()
+                raise
         self.client = client
-        self._stopping.clear()
-        self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-rda-watch", daemon=True)
-        self._watcher.start()
 
     def _check_layout(self, client: Client) -> None:
         if not client.start_msg.same_layout(self.start_msg):
+            client.disconnect()  # no block of another layout goes out
             raise NodeStateError(
                 f"{self.name}: the RDA server now sends {client.start_msg}, but the node was configured for "
                 f"{self.start_msg}; create and configure a new node for the new layout"
             )
 
-    def _watch(self) -> None:
-        """Follow Recorder's STOP/START cycles (impedance checks, pauses) without stopping the node."""
+    def read(self) -> None:
+        """Wait while the client streams; raise its failure; restart it after Recorder's STOP (a pause)."""
+        client = self.client
+        if not client.wait_until_stopped(0.2):
+            return None
+        if client.error is not None:
+            raise client.error  # lost_errors: reopened with reconnect=True, else the node fails
+        if self._paused_at is None:  # the first block after the pause turns it into a gap
+            self._paused_at = time.monotonic()
+            self._pause_lost = client.start_msg is None  # reconnected, no START yet: still the outage
+            logger.info("%s: %s; waiting for the RDA server to start again", self.name,
+                        client.stop_reason or "reconnected")
         try:
-            self._follow_restarts(self.client)
-        except Exception as exc:  # never die silently
-            self._on_failure(exc)
-
-    def _follow_restarts(self, client: Client) -> None:
-        while not self._stopping.is_set():
-            if not client.wait_until_stopped(0.2):
-                continue
-            lost = client.error is not None
-            if self._stopping.is_set() or (lost and not self.reconnect):
-                return  # stopped by us, or a failure already reported through _on_failure
-            self._paused_at = time.monotonic()  # the first block after the pause turns it into a gap
-            logger.info("%s: %s; waiting for the RDA server to start again", self.name, client.stop_reason)
-            try:
-                while not self._stopping.is_set():
-                    if lost:
-                        if not self._reconnect(client):
-                            continue
-                        lost = False
-                    try:
-                        client.start_streaming(timeout=0.5)
-                    except StreamTimeoutError:
-                        continue
-                    except BrokenStreamError as exc:
-                        if not self.reconnect:
-                            raise
-                        logger.warning("%s: %s; reconnecting", self.name, exc)
-                        lost = True
-                        continue
-                    self._check_layout(client)
-                    logger.info("%s: the RDA server started again: %s", self.name, client.start_msg)
-                    break
-            except Exception as exc:
-                client.disconnect()
-                self._on_failure(exc)
-                return
-
-    def _reconnect(self, client: Client) -> bool:
-        """One reconnection attempt; False (after a pause) if the server is not there yet."""
-        client.disconnect()
-        try:
-            client.connect((self.brainamp_host, self.brainamp_port), timeout=min(self.timeout, 2.0))
-        except ConnectionError as exc:
-            logger.debug("%s: reconnection failed: %s", self.name, exc)
-            self._stopping.wait(1.0)
-            return False
-        self.reconnects += 1
-        logger.info("%s: reconnected to %s:%d", self.name, self.brainamp_host, self.brainamp_port)
-        return True
-
-    def _on_client_failure(self, exc: BaseException) -> None:
-        if self.reconnect and isinstance(exc, BrokenStreamError):
-            logger.warning("%s: %s; reconnecting", self.name, exc)  # the watcher reconnects
-            return
-        self._on_failure(exc)
+            client.start_streaming(timeout=0.5)
+        except StreamTimeoutError:
+            return None
+        self._check_layout(client)
+        logger.info("%s: the RDA server started again: %s", self.name, client.start_msg)
+        return None
 
     def _send_block(self, index: int, data: np.ndarray, markers: np.ndarray) -> None:
+        samples = self.samples
         if self._paused_at is not None:
             # the pause is a gap in the sample indices, so index-derived times (LSL) stay right; done here,
-            # in the receiver thread, so that no block of the new run goes out before the gap is counted
+            # in the receiver thread, so that no block of the new run goes out before it
             gap = int(round((time.monotonic() - self._paused_at) * self.sample_rate))
-            self._index_offset += gap
+            samples.offset += gap
+            if not self._pause_lost:
+                samples.next_index += gap  # Recorder was stopped: nothing was acquired, nothing lost
             self._paused_at = None
-            logger.info("%s: %d samples of pause before index %d", self.name, gap, index + self._index_offset)
-        offset = self._index_offset
-        self.outputs["signals"].send(data, index=index + offset)
+            logger.info("%s: %d samples of pause before index %d", self.name, gap, samples.offset + index)
+        for _, _, end in samples.runs(np.arange(index - len(data), index)):  # blocks the server skipped: lost
+            self.outputs["signals"].send(data, index=end)
         if len(markers) and self._send_triggers:
             events = markers_to_events(markers)
-            events["index"] += offset
+            events["index"] += samples.offset
             self.outputs["triggers"].send(events)
 
-    def _on_failure(self, exc: BaseException) -> None:
-        self._report_error(exc, context="receiving from the RDA server (acquisition stopped)")
+    def device_description(self) -> str:
+        return f"the RDA server at {self.brainamp_host}:{self.brainamp_port}"
 
-    def counters(self) -> dict:
-        """Node counters; ``lost_samples`` are the samples of blocks the RDA server skipped."""
-        counters = super().counters()
-        client = self.client
-        if client is not None:
-            counters["lost_samples"] += int(client.lost_samples)
-        return counters
+    def lost_error(self, exc: BaseException) -> BrokenStreamError:
+        return BrokenStreamError(f"{self.name}: lost {self.device_description()}: {exc}")
+
+    def _close_device(self) -> None:
+        if self.client is not None:
+            self.client.close()  # kept: stop_reason and the markers stay readable
+
+    def _close(self) -> None:
+        super()._close()
+        self.client = None
 
     @property
     def is_streaming(self) -> bool:
@@ -260,16 +230,3 @@ class BrainAmpSocket(Node):
     def stop_reason(self) -> str:
         """Why the data stopped arriving ("" while streaming)."""
         return self.client.stop_reason if self.client is not None else ""
-
-    def _stop(self) -> None:
-        self._stopping.set()
-        if self._watcher is not None:
-            self._watcher.join(10)
-            self._watcher = None
-        if self.client is not None:
-            self.client.close()
-
-    def _close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None

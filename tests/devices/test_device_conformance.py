@@ -92,8 +92,8 @@ def _brainamp(stack, reconnect):
     emu = stack.enter_context(RdaEmulator(port=0, n_channels=4, sample_rate=1000, block_duration=0.01,
                                           keepalive_interval=0.05))
     node = stack.enter_context(BrainAmpSocket(name="amp"))
-    node.configure(brainamp_host="127.0.0.1", brainamp_port=emu.address[1])
-    return Rig(node, emu.drop_clients)
+    node.configure(brainamp_host="127.0.0.1", brainamp_port=emu.address[1], reconnect=reconnect)
+    return Rig(node, emu.drop_clients, lambda: None)  # the server drops the connection, then accepts again
 
 
 def _lsl_inlet(stack, reconnect):
@@ -123,7 +123,7 @@ def _lsl_inlet(stack, reconnect):
 DEVICES = {"NumpyDeviceBuffer": _numpy_device, "SimulatedEEG": _simulated_eeg, "OpenBCI": _openbci,
            "Emotiv": _emotiv, "WebCamAV": _webcam_av, "BrainAmpSocket": _brainamp, "LslInlet": _lsl_inlet}
 UNPLUGGABLE = ("OpenBCI", "Emotiv", "BrainAmpSocket")
-RECONNECTING = ("OpenBCI", "Emotiv")
+RECONNECTING = ("OpenBCI", "Emotiv", "BrainAmpSocket")
 FAST = ("NumpyDeviceBuffer", "SimulatedEEG")  # in the fast suite; the emulated hardware in the slow one
 
 
