@@ -7,6 +7,15 @@ process it (:meth:`OutputStream._service`), which registers new readers and
 answers each with a HELLO. A reader that has seen its HELLO knows every later
 chunk reaches it (no "slow joiner"), even when the output was idle.
 
+``ZMQ_FD`` is edge-triggered: it signals that something reached the socket
+once, and whichever thread next uses the socket takes that signal in (a
+writer's ``send``, a backlog drain). So whoever uses the socket makes sure it
+is looked at afterwards: a writer looks at it itself now and then, and
+otherwise asks for a service tick (:func:`request_ticks`); a drain is
+followed by a look; an output this thread could not service (its lock was
+busy) is retried at the next ticks. A reader that joins an output that has
+just gone idle is admitted within a tick.
+
 The same thread keeps backlogs moving: an output whose readers have a
 backlog (see flowcontrol.py) asks for service ticks (:func:`request_ticks`)
 and is serviced every ``TICK_S`` until its backlogs are empty, so a backlog
@@ -68,6 +77,13 @@ class _AdmissionService:
             self._ticking[id(output)] = (weakref.ref(output), self._generation)
         os.write(self._wake_w, b"t")
 
+    def _keep_ticking(self, output) -> None:
+        """Service ``output`` at the coming ticks (from this thread: no wake needed)."""
+        with self._lock:
+            if id(output) not in self._ticking:
+                self._generation += 1
+                self._ticking[id(output)] = (weakref.ref(output), self._generation)
+
     def _tick(self) -> None:
         with self._lock:
             ticking = list(self._ticking.items())
@@ -111,9 +127,12 @@ class _AdmissionService:
                 try:
                     # a busy writer holds the output's lock (and admits readers itself now and
                     # then): do not let it stall the other outputs
-                    output._service(timeout=0.05)
+                    busy = output._service(timeout=0.05)
                 except Exception:  # never let one output stop admissions for the others
                     logger.exception("admission of readers failed for %r", output)
+                    continue
+                if busy:  # not serviced (or a backlog remains): the signal is used up, so look again
+                    self._keep_ticking(output)
 
 
 _service: _AdmissionService | None = None

@@ -268,13 +268,17 @@ class OutputStream:
             self.last_index = index
             if self._reader_list:
                 self._fan_out(frames, data.shape[0], index)
-            # a JOIN may arrive while we send (and so not wake the service thread): look for
-            # it now and then, not on every chunk (it costs ~1.5 us)
+            # ZMQ_FD is edge-triggered: a send takes in what reached the socket meanwhile (a JOIN, an
+            # ACK), and the service thread is then not woken for it. Look at the socket now and then
+            # (not at every chunk: ~1.5 us), and otherwise have the service thread look at it soon,
+            # so an output that goes idle after this send still admits and hears its readers.
             now = time.perf_counter()
             if now >= self._next_admit_check:
                 self._next_admit_check = now + _ADMIT_CHECK_S
-                if self.socket.getsockopt(_EVENTS) & _POLLIN:
-                    self._admit_locked()
+                self._admit_locked()
+            elif not self._ticks_requested:
+                self._ticks_requested = True
+                admission.request_ticks(self)
 
     def _fan_out(self, frames: tuple, n: int, index: int) -> None:
         """Send one chunk to every reader: straight into its pipe, or into its backlog."""
@@ -439,9 +443,10 @@ class OutputStream:
             if self.socket is None:
                 self._ticks_requested = False
                 return False
-            self._admit_locked()
             if self._n_backlogged:
                 self._drain_locked()
+            # after the drain's sends (they take in what reached the socket without a ZMQ_FD edge)
+            self._admit_locked()
             self._ticks_requested = self._n_backlogged > 0  # False: the service thread stops ticking
             return self._ticks_requested
         finally:
@@ -460,6 +465,14 @@ class OutputStream:
         socket = self.socket
         if socket is None:
             return 0
+        while self._read_messages(socket):
+            # ACKs came for readers with a backlog: send what they have room for. Those sends take in
+            # what reached the socket meanwhile (ZMQ_FD will not signal it): look again
+            self._drain_locked()
+        return len(self._reader_list)
+
+    def _read_messages(self, socket: zmq.Socket) -> bool:
+        """Handle every message waiting on the socket; return True if a reader with a backlog got credit."""
         acked = False
         while socket.getsockopt(_EVENTS) & _POLLIN:
             message = socket.recv_multipart(zmq.NOBLOCK)
@@ -481,9 +494,7 @@ class OutputStream:
                 logger.warning("%s: ignored a malformed %d-part message from a reader (id %s, first bytes %r); "
                                "is the peer an lslacq InputStream of the same version?", self._label,
                                len(message), identity.hex(), bytes(kind[:32]))
-        if acked:
-            self._drain_locked()
-        return len(self._reader_list)
+        return acked
 
     def _join(self, identity: bytes, raw_options: bytes | None) -> None:
         try:
