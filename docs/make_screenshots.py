@@ -62,6 +62,20 @@ def _pump(app, condition, timeout: float = 20.0) -> None:
         time.sleep(0.005)
 
 
+def _run_until(app, when: float) -> None:
+    """Run the Qt event loop until ``time.monotonic()`` reaches ``when``: the viewers draw at their own rate
+    meanwhile (their refresh timers fire on time, so the status line shows the frame rate a user gets)."""
+    from lslacq.viewers._qt import QtCore
+
+    left_ms = int((when - time.monotonic()) * 1000)
+    if left_ms <= 0:
+        app.processEvents()
+        return
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(left_ms, loop.quit)
+    loop.exec() if hasattr(loop, "exec") else loop.exec_()
+
+
 def _send(output, data: np.ndarray, chunk: int, start: int = 0, pause: float = 0.0) -> int:
     index = start
     for i in range(0, len(data), chunk):
@@ -103,8 +117,7 @@ def shot_qoscilloscope(app):
     for start in range(2000, len(data), 50):  # the last 3 s in real time: the status line shows the rate
         last = _send(signals, data[start:start + 50], 50, start=start)
         _pump(app, lambda: viewer.counters()["last_index"] == last)
-        viewer.refresh()
-        time.sleep(max(0.0, t0 + (start - 1950) / 500.0 - time.monotonic()))
+        _run_until(app, t0 + (start - 1950) / 500.0)
     _pump(app, lambda: viewer.counters()["last_index"] == last and viewer.n_events == len(events))
     viewer.refresh()
     viewer._keep = (signals, markers)
@@ -297,8 +310,7 @@ def shot_qdigitaloscilloscope(app):
     for start in range(1000, n, 50):  # the last second in real time: the status line shows the rate
         last = _send(ttl, words[start:start + 50], 50, start=start)
         _pump(app, lambda: viewer.counters()["last_index"] == last)
-        viewer.refresh()
-        time.sleep(max(0.0, t0 + (start - 950) / rate - time.monotonic()))
+        _run_until(app, t0 + (start - 950) / rate)
     viewer._keep = (ttl,)
     return viewer
 
