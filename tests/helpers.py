@@ -5,10 +5,15 @@ from __future__ import annotations
 import time
 
 
-def wait_until(condition, timeout: float = 20.0, interval: float = 0.01, what: str = "condition"):
-    """Poll ``condition()`` until it returns a true value (returned); fail the test after ``timeout`` s."""
+def wait_until(condition, timeout: float = 20.0, interval: float = 0.01, what: str = "condition", each=None):
+    """Poll ``condition()`` until it returns a true value (returned); fail the test after ``timeout`` s.
+
+    ``each``, if given, is called before every check (``app.processEvents`` to run a Qt event loop meanwhile).
+    """
     deadline = time.monotonic() + timeout
     while True:
+        if each is not None:
+            each()
         value = condition()
         if value:
             return value

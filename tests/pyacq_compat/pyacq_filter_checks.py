@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import scipy.signal
+from helpers import wait_until
 
 from lslacq import NumpyDeviceBuffer, ThreadPollOutput, create_manager
 
@@ -73,11 +74,8 @@ def do_filtertest(FilterClass, engine):
     filt.start()
     dev.start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(
-                v.counters()["samples_in"] >= 2 * CHUNKSIZE and v.frames > 2 for v in viewers):
-            app.processEvents()
-            time.sleep(0.01)
+        wait_until(lambda: all(v.counters()["samples_in"] >= 2 * CHUNKSIZE and v.frames > 2 for v in viewers),
+                   20, what="the viewers to draw", each=app.processEvents)
         for viewer in viewers:
             assert viewer.counters()["samples_in"] >= 2 * CHUNKSIZE
             assert viewer.frames > 2
@@ -114,9 +112,7 @@ def compare_online_offline(FilterClass, engine, offline):
         filt.start()
         dev.start()
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and sum(len(c) for _, c in chunks) < 4 * CHUNKSIZE:
-                time.sleep(0.05)
+            wait_until(lambda: sum(len(c) for _, c in chunks) >= 4 * CHUNKSIZE, 30, 0.05, "4 filtered chunks")
             dev.stop()
             time.sleep(0.1)
             filt.stop()

@@ -4,17 +4,13 @@ received data and drew, then check the offscreen rendering is not blank."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from helpers import wait_until
 
 
 def run_until(app, predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
-    return predicate()
+    """Run the Qt event loop until ``predicate()`` holds (returned); fail after ``timeout`` s."""
+    return wait_until(predicate, timeout, what="the viewer to receive and draw", each=app.processEvents)
 
 
 def assert_rendered(widget, min_colors=3):

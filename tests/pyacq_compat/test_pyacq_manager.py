@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from helpers import wait_until
 
 from lslacq.core import create_manager
 from lslacq.core.host import Host
@@ -75,10 +74,7 @@ def test_close_manager_explicit():
         nodegroups, receivers = create_some_node_group(man)
         for ng in nodegroups:
             ng.start_all_nodes()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(r.received()[0] > 0 for r in receivers):
-            time.sleep(0.1)
-        assert all(r.received()[0] > 0 for r in receivers)
+        wait_until(lambda: all(r.received()[0] > 0 for r in receivers), 30, 0.1, "data in every receiver")
         for ng in nodegroups:
             ng.stop_all_nodes()
     finally:

@@ -9,12 +9,11 @@ with ``qt=True`` (docs/porting.md, "Processes": lslacq's default is
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytest.importorskip("pyqtgraph")
 
+from helpers import wait_until
 from pyacq_fakenodes import FakeReceiver, FakeSender, ReceiverWidget
 
 from lslacq import create_manager
@@ -28,18 +27,11 @@ STREAM_SPEC = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transf
 
 
 def _run_until(app, predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
-    return predicate()
+    return wait_until(predicate, timeout, what="the receivers' chunks", each=app.processEvents)
 
 
 def _wait_remote(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
+    return wait_until(predicate, timeout, 0.05, "the remote receivers' chunks")
 
 
 @pytest.mark.slow

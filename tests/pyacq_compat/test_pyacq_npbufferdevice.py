@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq import create_manager
 
@@ -30,10 +29,7 @@ def test_npbufferdevice():
         channel_info = receivers[0].input.params["channel_info"]
         assert len(channel_info) == 7
         nodegroup.start_all_nodes()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(r.received()[0] >= 3 for r in receivers):
-            time.sleep(0.05)
-        assert all(r.received()[0] >= 3 for r in receivers)
+        wait_until(lambda: all(r.received()[0] >= 3 for r in receivers), 20, 0.05, "3 chunks in every receiver")
         nodegroup.stop_all_nodes()
     finally:
         man.close()

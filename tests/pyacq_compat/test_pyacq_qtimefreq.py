@@ -25,7 +25,7 @@ CHUNKSIZE = 100
 
 
 def _buffer():
-    length = int(SAMPLING_RATE * 20)
+    length = int(SAMPLING_RATE * 4)  # pyacq: 20 s (the device loops it; 51 MB sent to the nodegroup)
     t = np.arange(length) / SAMPLING_RATE
     buffer = np.random.rand(length, NB_CHANNEL) * 0.3
     buffer += np.sin(2 * np.pi * 1.2 * t)[:, None] * 0.5
@@ -58,7 +58,7 @@ def _run_viewer(nb_column, friends=0):
         viewer.resize(600, 400)
         viewer.show()
         viewer.params["nb_column"] = nb_column
-        viewer.params["refresh_interval"] = 2000
+        viewer.params["refresh_interval"] = 500  # pyacq: 2000 (a first map 2 s later)
         dev.start()
         viewer.start()
         assert run_until(app, lambda: viewer.counters()["maps_drawn"] >= 1, timeout=60)

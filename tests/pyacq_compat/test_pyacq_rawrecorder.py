@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq import create_manager
 from lslacq.rec import RawRecorder, read_recording
@@ -53,10 +54,8 @@ def test_RawRecorder(tmp_path):
         rec.start()
         for dev in devices:
             dev.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(
-                dev.head >= 2 * cs for dev, cs in zip(devices, chunksizes)):
-            time.sleep(0.05)
+        wait_until(lambda: all(dev.head >= 2 * cs for dev, cs in zip(devices, chunksizes)), 20, 0.05,
+                   "two chunks from every device")
         for dev in devices:
             dev.stop()
         time.sleep(0.3)  # the last chunks reach the recorder

@@ -177,10 +177,7 @@ def test_rpc():
         assert class_proxy.count == 2
         del obj2
         gc.collect()
-        deadline = time.monotonic() + 5
-        while _value(class_proxy.count) != 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _value(class_proxy.count) == 1
+        wait_until(lambda: _value(class_proxy.count) == 1, 5, 0.02, "the remote instance count to be 1")
 
         # timeouts
         with pytest.raises(TimeoutError):

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq.core.stream import InputStream, OutputStream
 from lslacq.core.tools import ChannelSplitter, StreamConverter, ThreadPollInput
@@ -43,10 +44,7 @@ class ThreadSender(threading.Thread):
 
 
 def _wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return predicate()
+    return wait_until(predicate, timeout, what="the poller's chunks")
 
 
 @pytest.mark.slow

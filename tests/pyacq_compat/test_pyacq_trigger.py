@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq import NumpyDeviceBuffer, ThreadPollOutput
 from lslacq.dsp.trigger import AnalogTrigger
@@ -65,10 +66,7 @@ def check_trigger(debounce_time, debounce_mode, targeted_trigs):
     dev.start()
     try:
         # the last trigger is at 4.0 s (+ debounce); wait past 4.5 s of signal
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and dev.head < 4600:
-            time.sleep(0.05)
-        assert dev.head >= 4600
+        wait_until(lambda: dev.head >= 4600, 30, 0.05, "4600 samples sent")
         time.sleep(0.2)
     finally:
         dev.stop()

@@ -6,10 +6,9 @@ real-time signal to pass its last trigger (4.0 s plus the 0.5 s right sweep).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq import NumpyDeviceBuffer
 from lslacq.dsp.trigger import AnalogTrigger
@@ -61,11 +60,8 @@ def test_TriggerAccumulator():
     trigger.start()
     triggeraccumulator.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and triggeraccumulator.total_trig < 6:
-            time.sleep(0.05)
-        while time.monotonic() < deadline and dev.head < 5000:  # nothing more after the last trigger
-            time.sleep(0.05)
+        wait_until(lambda: triggeraccumulator.total_trig >= 6, 30, 0.05, "6 triggers")
+        wait_until(lambda: dev.head >= 5000, 30, 0.05, "the device's end")  # nothing more after the last trigger
     finally:
         dev.stop()
         trigger.stop()
