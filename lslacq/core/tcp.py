@@ -23,7 +23,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from .sendqueue import SendQueue
 
@@ -149,6 +149,9 @@ class TcpServer:
         Where the server logs (default: this module's logger).
     """
 
+    #: fault injection: ``piece_size()`` bytes at most per ``send`` call (a server writing in small fragments)
+    send_piece_size: Callable[[], int] | None = None
+
     def __init__(self, name: str, log: logging.Logger | None = None):
         self.name = name
         self.log = log or logger
@@ -268,7 +271,7 @@ class TcpServer:
             if conn.closed or not conn.out:
                 return
             try:
-                conn.out.flush(conn.sock)
+                conn.out.flush(conn.sock, self.send_piece_size)
             except OSError as exc:
                 self.log.info("server %r: cannot write to %r (%s)", self.name, conn, exc)
                 conn.out.clear()
