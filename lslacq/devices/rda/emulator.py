@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import logging
 import random
-import selectors
 import socket
 import threading
 import time
 
 import numpy as np
 
-from ...core.sendqueue import SendQueue
+from ...core.tcp import Connection, TcpServer
+from ...core.workers import Worker
 from .protocol import (
     DEFAULT_PORT_FLOAT32,
     DEFAULT_PORT_INT16,
@@ -148,14 +148,28 @@ class _FileSource:
         return np.concatenate(parts) if parts else np.zeros(0, MARKER_DTYPE)
 
 
-class _Peer:
-    """A connected client and, with ``max_backlog``, the bytes still to send it."""
+class _Server(TcpServer):
+    """The emulator's sockets: accept (START to the newcomer), write queued messages, close."""
 
-    def __init__(self, sock: socket.socket, address):
-        self.sock = sock
-        self.address = address
-        self.out = SendQueue()
-        self.dropped_blocks = 0
+    def __init__(self, emulator: RdaEmulator):
+        super().__init__("RDA emulator", logger)
+        self.emulator = emulator
+        if emulator.fragment:
+            self.send_piece_size = lambda: emulator._rng.randint(1, 64)
+
+    def make_connection(self, sock: socket.socket, peer: tuple) -> Connection:
+        conn = Connection(sock, peer)
+        conn.dropped_blocks = 0  # type: ignore[attr-defined]  # blocks not sent: it was too far behind
+        return conn
+
+    def on_accept(self, conn: Connection) -> None:
+        self.emulator._accepted(conn)
+
+    def on_data(self, conn: Connection, data: bytes) -> None:
+        """Recorder ignores what a client sends; so does the emulator."""
+
+    def on_close(self, conn: Connection) -> None:
+        logger.info("RDA emulator: client %s:%d disconnected", *conn.peer)
 
 
 class RdaEmulator:
@@ -257,14 +271,11 @@ class RdaEmulator:
         self.max_backlog = None if max_backlog is None else float(max_backlog)
         self.blocks_dropped = 0  # blocks not sent to a client that was too far behind
 
-        self._lock = threading.RLock()  # guards clients and acquisition state
-        self._clients: list[_Peer] = []
-        self._client_connected = threading.Condition(self._lock)
-        self._stop_event = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
+        self._lock = threading.RLock()  # guards the acquisition state
+        self._changed = threading.Condition(self._lock)  # a client connected, samples were sent, a failure
+        self._server = _Server(self)
+        self._worker = Worker("rda-emulator", self._serve, context="serving RDA clients", interrupt=self._server.wake)
         self._rng = random.Random(1234)
-        self.error: BaseException | None = None
 
         self.acquiring = False
         self.next_sample = 0  # absolute index of the next sample to send
@@ -290,15 +301,20 @@ class RdaEmulator:
     @property
     def address(self) -> tuple:
         """(host, port) the server listens on (the real port when port=0)."""
-        if self._listener is None:
+        listener = self._server.server_socket
+        if listener is None:
             return (self.host, self.port)
-        return self._listener.getsockname()[:2]
+        return listener.getsockname()[:2]
 
     @property
     def n_clients(self) -> int:
         """Number of connected clients."""
-        with self._lock:
-            return len(self._clients)
+        return len(self._clients())
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the server thread failed, if it did (it is also logged)."""
+        return self._worker.error
 
     def signal(self, start: int, stop: int) -> np.ndarray:
         """Return the microvolt values of absolute samples [start, stop).
@@ -333,28 +349,14 @@ class RdaEmulator:
         return out
 
     def start(self) -> "RdaEmulator":
-        """Bind the server socket, start acquisition and the server threads."""
-        if self._listener is not None:
+        """Bind the server socket, start acquisition and the server thread."""
+        if self._server.server_socket is not None:
             raise RuntimeError(f"RdaEmulator on {self.address} is already started")
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((self.host, self.port))
-        except OSError as exc:
-            listener.close()
-            raise OSError(
-                f"RdaEmulator cannot listen on {self.host}:{self.port} ({exc}); "
-                "choose another --port (0 picks a free one) or stop the program using it"
-            ) from exc
-        listener.listen(8)
-        self._listener = listener
-        self._stop_event.clear()
+        self._server.listen(self.host, self.port, 8, in_use_hint="choose another --port (0 picks a free one) or "
+                            "stop the program using it")
         with self._lock:
             self._begin_acquisition()
-        for target, name in ((self._accept_loop, "rda-emulator-accept"), (self._stream_loop, "rda-emulator-stream")):
-            thread = threading.Thread(target=self._guard(target), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._worker.start()
         logger.info(
             "RDA emulator listening on %s:%d: %d channels at %g Hz, %s",
             *self.address,
@@ -365,41 +367,30 @@ class RdaEmulator:
         return self
 
     def close(self) -> None:
-        """Stop the threads and close every socket (idempotent)."""
-        self._stop_event.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self._threads = []
+        """Stop the thread and close every socket (idempotent)."""
+        self._worker.stop_and_join(log=logger)
+        self._server.close_sockets()
         with self._lock:
-            for peer in self._clients:
-                _close_quietly(peer.sock)
-            self._clients = []
             self.acquiring = False
-        if self._listener is not None:
-            _close_quietly(self._listener)
-            self._listener = None
 
     stop = close
 
     def __enter__(self) -> "RdaEmulator":
-        return self.start() if self._listener is None else self
+        return self.start() if self._server.server_socket is None else self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def wait_for_clients(self, n: int = 1, timeout: float = 10.0) -> bool:
         """Block until at least ``n`` clients are connected; False on timeout."""
-        with self._client_connected:
-            return self._client_connected.wait_for(lambda: len(self._clients) >= n, timeout)
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._clients()) >= n, timeout)
 
     def wait_for_samples(self, n: int, timeout: float = 30.0) -> bool:
-        """Block until ``n`` samples were sent in total; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self.samples_sent < n:
-            if self.error is not None or time.monotonic() > deadline:
-                return False
-            self._stop_event.wait(0.005)
-        return True
+        """Block until ``n`` samples were sent in total; False on timeout (or if the server failed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.samples_sent >= n or self.error is not None, timeout)
+            return self.samples_sent >= n
 
     def send_raw(self, data: bytes) -> None:
         """Send arbitrary bytes to every client (fault injection)."""
@@ -444,25 +435,19 @@ class RdaEmulator:
     def drop_clients(self) -> None:
         """Close every client connection abruptly (server dies mid-stream)."""
         with self._lock:
-            for peer in self._clients:
+            for conn in self._clients():
                 try:
-                    peer.sock.shutdown(socket.SHUT_RDWR)
+                    conn.sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-                _close_quietly(peer.sock)
-            self._clients = []
+                with conn.lock:
+                    conn.broken = True  # the server thread closes it
+        self._server.wake()
 
     # -- internals -------------------------------------------------------
 
-    def _guard(self, target):
-        def run():
-            try:
-                target()
-            except BaseException as exc:  # reported to the owner, never silent
-                self.error = exc
-                logger.exception("RDA emulator thread %s failed", threading.current_thread().name)
-
-        return run
+    def _clients(self) -> list[Connection]:
+        return [conn for conn in self._server.open_connections() if not conn.broken]
 
     def _begin_acquisition(self) -> None:
         self.acquiring = True
@@ -472,83 +457,59 @@ class RdaEmulator:
         self._next_keepalive = self._pace_t0 + (self.keepalive_interval or 0)
         self._next_other = self._pace_t0 + (self.other_interval or 0)
 
-    def _accept_loop(self) -> None:
-        sel = selectors.DefaultSelector()
-        sel.register(self._listener, selectors.EVENT_READ)
-        try:
-            while not self._stop_event.is_set():
-                if not sel.select(timeout=0.1):
-                    continue
-                try:
-                    conn, peer = self._listener.accept()
-                except OSError:
-                    continue
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self.max_backlog is None:
-                    conn.settimeout(self.send_timeout)
-                else:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
-                    conn.setblocking(False)
-                peer = _Peer(conn, peer)
-                with self._lock:
-                    self._clients.append(peer)
-                    if self.acquiring:
-                        self._send_to(peer, self.layout.start_message())
-                    if peer not in self._clients:
-                        continue
-                    self.clients_served += 1
-                    self._client_connected.notify_all()
-                logger.info("RDA emulator: client %s:%d connected", *peer.address[:2])
-        finally:
-            sel.close()
-
-    def _send(self, conn: socket.socket, data: bytes) -> None:
-        if not self.fragment:
-            conn.sendall(data)
-            return
-        view = memoryview(data)
-        pos = 0
-        while pos < len(view):
-            n = self._rng.randint(1, 64)
-            conn.sendall(view[pos : pos + n])
-            pos += n
+    def _accepted(self, conn: Connection) -> None:
+        if self.max_backlog is not None:  # a small send buffer: the backlog policy decides, not the kernel
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+        with self._lock:
+            if self.acquiring:
+                self._server.send(conn, self.layout.start_message())
+            self.clients_served += 1
+            self._changed.notify_all()
+        logger.info("RDA emulator: client %s:%d connected", *conn.peer)
 
     def _broadcast(self, data: bytes, droppable: bool = False) -> None:
-        """Send to every client; disconnect the ones that fail (caller holds the lock)."""
-        for peer in list(self._clients):
-            self._send_to(peer, data, droppable)
-
-    def _disconnect(self, peer: _Peer, why) -> None:
-        logger.info("RDA emulator: dropping client %s (%s)", peer.address, why)
-        if peer in self._clients:
-            self._clients.remove(peer)
-        _close_quietly(peer.sock)
-
-    def _send_to(self, peer: _Peer, data: bytes, droppable: bool = False) -> None:
-        if self.max_backlog is None:
-            try:
-                self._send(peer.sock, data)
-            except OSError as exc:
-                self._disconnect(peer, exc)
-            return
+        """Queue ``data`` for every client (caller holds the lock); with max_backlog, skip the ones too far behind."""
         layout = self.layout
-        backlog_bytes = self.max_backlog * layout.sample_rate * layout.n_channels * (2 if layout.int16 else 4)
-        if droppable and peer.out.queued > backlog_bytes:
-            peer.dropped_blocks += 1
-            self.blocks_dropped += 1
-            return
-        peer.out.put(data)
-        self._flush(peer)
+        backlog_bytes = None
+        if droppable and self.max_backlog is not None:
+            backlog_bytes = self.max_backlog * layout.sample_rate * layout.n_channels * (2 if layout.int16 else 4)
+        for conn in self._clients():
+            if backlog_bytes is not None and conn.out.queued > backlog_bytes:
+                conn.dropped_blocks += 1
+                self.blocks_dropped += 1
+                continue
+            self._server.send(conn, data)
 
-    def _flush(self, peer: _Peer) -> None:
-        """Send what the client's socket accepts now (non-blocking mode)."""
+    def _drop_stalled(self) -> bool:
+        """Disconnect the clients that read nothing for send_timeout s; return True if one is still behind."""
+        behind = False
+        for conn in self._clients():
+            if conn.out.stalled_for() > self.send_timeout:
+                logger.info("RDA emulator: dropping client %s:%d (it read nothing for %g s)", *conn.peer,
+                            self.send_timeout)
+                with conn.lock:
+                    conn.broken = True
+            elif conn.out:
+                behind = True
+        return behind
+
+    def _serve(self, worker: Worker) -> None:
+        """The server thread: send what is due, then handle the sockets until the next step."""
+        server = self._server
+        server.loop_thread = threading.current_thread()
         try:
-            peer.out.flush(peer.sock, (lambda: self._rng.randint(1, 64)) if self.fragment else None)
-        except OSError as exc:
-            self._disconnect(peer, exc)
-            return
-        if peer.out.stalled_for() > self.send_timeout:
-            self._disconnect(peer, f"it read nothing for {self.send_timeout} s")
+            while not worker.stopping:
+                with self._lock:
+                    behind = self._drop_stalled()
+                    if behind and self.max_backlog is None:
+                        wait = 0.05  # a slow client slows the server down (nothing lost): until it reads
+                    else:
+                        wait = self._stream_step()
+                server.poll_once(wait)
+        except Exception as exc:
+            worker.fail(exc)  # logged (nothing listens to failed): error is set before waiters wake
+            with self._changed:
+                self._changed.notify_all()
 
     def _make_block(self) -> bytes:
         layout = self.layout
@@ -563,18 +524,6 @@ class RdaEmulator:
         self.next_sample = stop
         self.next_block += 1
         return msg
-
-    def _stream_loop(self) -> None:
-        while not self._stop_event.is_set():
-            with self._lock:
-                wait = self._stream_step()
-                if self.max_backlog is not None:
-                    for peer in list(self._clients):
-                        if peer.out:
-                            self._flush(peer)
-                            wait = min(wait, 0.002)
-            if wait > 0:
-                self._stop_event.wait(wait)
 
     def _stream_step(self) -> float:
         """Send what is due; return seconds to wait before the next step."""
@@ -599,21 +548,16 @@ class RdaEmulator:
             due = self._pace_sample0 + (now - self._pace_t0) * rate
             if self.next_sample + self.block_points > due:
                 return (self.next_sample + self.block_points - due) / rate
-        elif not self._clients:
+        elif not self._clients():
             return 0.01  # nobody to send to: do not spin
-        if self._clients:
+        if self._clients():
             self._broadcast(self._make_block(), droppable=True)
             self.blocks_sent += 1
             self.samples_sent += self.block_points
             self._streamed += self.block_points
+            self._changed.notify_all()
         else:  # nobody listens: keep the clock, skip building the block
             self.next_sample += self.block_points
             self.next_block += 1
         return 0.0
 
-
-def _close_quietly(sock: socket.socket) -> None:
-    try:
-        sock.close()
-    except OSError:
-        pass
