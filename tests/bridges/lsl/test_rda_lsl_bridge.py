@@ -154,6 +154,8 @@ def test_bridge_command_line_reconnects(unique_name):
     )
     try:
         assert "as LSL streams" in proc.stdout.readline()
+        wait_until(lambda: emu.clients_served >= 2 and emu.n_clients == 1,
+                   what="the bridge connected (configure's connection closed, start's accepted)")
         emu.close()  # Recorder quits
         line = ""
         while not line.startswith("paused"):
