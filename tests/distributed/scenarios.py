@@ -519,22 +519,39 @@ def scenario_security(cfg: dict, collector: Collector) -> dict:
         # the lab's own key still works (the refusals above did not break the servers)
         result["lab_ok"] = bool(hosts["a"].list_nodegroups() is not None and ng.health()["pid"])
 
-        # data: an intruder process reading the device's tcp output directly
+        # data: intruders reading the device's tcp output (bound off loopback by a process with the lab's keys)
         params = dict(dev.output.params)
-        inp = InputStream()
-        got = 0
-        try:
-            inp.connect(params)
+        result["stream_server_key"] = params.get("server_key")
+        result["stream_chunks_received"], result["stream_errors"] = 0, {}
+
+        def read(inp, p, **kwargs) -> int:
+            got = 0
+            inp.connect(p, timeout=5, **kwargs)
             deadline = time.monotonic() + 1.5  # the device sends 20 chunks/s: 30 chances
             while time.monotonic() < deadline:
                 if inp.poll(timeout=0.2):
                     inp.recv()
                     got += 1
+            return got
+
+        attempts = (("intruder key", params, {"secret_key": str(intruder)}),  # a key the hosts do not authorize
+                    ("no key", {k: v for k, v in params.items() if k != "server_key"}, {}))  # plain tcp
+        for label, p, kwargs in attempts:
+            inp = InputStream(name="intruder")
+            try:
+                result["stream_chunks_received"] += read(inp, p, **kwargs)
+                result["stream_errors"][label] = None
+            except Exception as exc:
+                result["stream_errors"][label] = f"{type(exc).__name__}: {exc}"
+            finally:
+                inp.close()
+        inp = InputStream(name="lab-reader")  # the lab's key (this process's) reads it
+        try:
+            result["lab_stream_chunks"] = read(inp, params)
         except Exception as exc:
-            result["stream_error"] = f"{type(exc).__name__}: {exc}"
+            result["lab_stream_chunks"] = f"{type(exc).__name__}: {exc}"
         finally:
             inp.close()
-        result["stream_chunks_received"] = got
 
         dev.stop()
     finally:

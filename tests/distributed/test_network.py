@@ -203,8 +203,16 @@ def test_security_across_machines(rig, security):
         wrong["key"] in r["wrong_key_connected"], r["wrong_key_connected"]
 
 
-@pytest.mark.xfail(strict=True, reason="stream data sockets (OutputStream's ROUTER) are not CurveZMQ-protected: "
-                   "any process that reaches a tcp output off loopback reads it (lslacq/core/stream, issue 28)")
 def test_security_stream_data_needs_a_key(security):
-    """A process without the lab's key connecting to a device's tcp output off loopback receives no data."""
-    assert security["stream_chunks_received"] == 0, security
+    """A device's tcp output off loopback (its process has the lab's keys) serves only readers with an authorized key.
+
+    An intruder's key and a plain (no CurveZMQ) reader get nothing and are told why, at once; the lab's key reads.
+    """
+    r = security
+    assert r["stream_server_key"] and len(r["stream_server_key"]) == 40, r
+    assert r["stream_chunks_received"] == 0, r
+    errors = r["stream_errors"]
+    assert errors["intruder key"].startswith("ConnectionRefusedError") and \
+        "authorized" in errors["intruder key"], errors
+    assert errors["no key"].startswith("ConnectionRefusedError") and "server_key" in errors["no key"], errors
+    assert isinstance(r["lab_stream_chunks"], int) and r["lab_stream_chunks"] > 10, r["lab_stream_chunks"]

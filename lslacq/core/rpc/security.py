@@ -178,15 +178,16 @@ def configure_client_socket(sock: zmq.Socket, address: str, server_key=None, sec
 
 # -- server side -----------------------------------------------------------
 class _KeyChecker:
-    def __init__(self, name: str, keys: set[bytes]):
+    def __init__(self, name: str, keys: set[bytes], kind: str = "RPC server"):
         self.name = name
         self.keys = keys
+        self.kind = kind
 
     def callback(self, domain, key) -> bool:
         if key in self.keys:
             return True
-        logger.warning("RPC server %s refused a client with unknown CurveZMQ key %s "
-                       "(add its .key file to the authorized keys to allow it)", self.name, key.decode())
+        logger.warning("%s %s refused a client with unknown CurveZMQ key %s "
+                       "(add its .key file to the authorized keys to allow it)", self.kind, self.name, key.decode())
         return False
 
 
@@ -238,10 +239,11 @@ _domain_counter = [0]
 
 
 def configure_server_socket(sock: zmq.Socket, address: str, secret_key=None, authorized_keys=None,
-                            name: str = "") -> ServerAuth | None:
+                            name: str = "", kind: str = "RPC server") -> ServerAuth | None:
     """Enable CurveZMQ on a server socket before it binds; required for non-loopback addresses.
 
-    Returns None for an unauthenticated loopback server.
+    Returns None for an unauthenticated loopback server. ``kind`` names what
+    binds in messages and logs ("RPC server", "stream output").
     """
     defaults = get_default_keys()
     if secret_key is None and not is_loopback_address(address):
@@ -259,14 +261,14 @@ def configure_server_socket(sock: zmq.Socket, address: str, secret_key=None, aut
     keys = load_public_keys(authorized_keys)
     if not keys:
         raise ValueError(
-            f"RPC server {name or address} has a CurveZMQ key but no authorized client keys; pass "
+            f"{kind} {name or address} has a CurveZMQ key but no authorized client keys; pass "
             "authorized_keys=<directory of .key files> (see `lslacq keygen`)"
         )
     public, secret = load_key_pair(secret_key)
     auth = _SharedAuthenticator.acquire()
     _domain_counter[0] += 1
     domain = f"lslacq-{os.getpid()}-{_domain_counter[0]}"
-    auth.configure_curve_callback(domain=domain, credentials_provider=_KeyChecker(name or address, keys))
+    auth.configure_curve_callback(domain=domain, credentials_provider=_KeyChecker(name or address, keys, kind))
     sock.zap_domain = domain.encode()
     sock.curve_server = True
     sock.curve_publickey = public

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from ...errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from .._zmqfast import NOBLOCK
@@ -22,6 +23,7 @@ from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
 from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
+from . import curve
 from .flowcontrol import ack_steps, encode_join
 from .transport import ACK, ACK_COUNTS, CLOSED, HEADER, HELLO, JOIN, LEAVE, SYNC, get_context
 
@@ -134,7 +136,8 @@ class InputStream:
 
     # -- connection -----------------------------------------------------------
     def connect(self, output: Any, timeout: float = 10.0, *, max_buffered: float | None = None,
-                max_buffered_bytes: int | None = None, latest_only: bool | None = None) -> None:
+                max_buffered_bytes: int | None = None, latest_only: bool | None = None,
+                secret_key=None) -> None:
         """Connect to an output stream.
 
         Parameters
@@ -153,14 +156,23 @@ class InputStream:
         latest_only : bool, optional
             Never cause buffering; skip to the newest chunk when behind
             (sets :attr:`latest_only`).
+        secret_key : path or str, optional
+            For an output that requires CurveZMQ (bound off loopback in a
+            process with keys: its parameters carry its ``server_key``):
+            this reader's ``.key_secret`` file or z85 secret key. Default:
+            the keys of this process (see :mod:`lslacq.core.stream.curve`).
 
         Raises
         ------
         ValueError
-            If the output does not meet this input's spec, or the transport
-            cannot reach it from this process.
+            If the output does not meet this input's spec, the transport
+            cannot reach it from this process, or it requires CurveZMQ and
+            this process has no key pair.
         StreamTimeoutError
             If the output does not answer within ``timeout``.
+        ConnectionRefusedError
+            If the output refused this reader's CurveZMQ handshake (its key
+            is not authorized there, or the server key is wrong).
         """
         params = StreamSpec.from_dict(_output_params(output))
         for key in _CHECKED_KEYS:
@@ -198,6 +210,17 @@ class InputStream:
         socket.setsockopt(zmq.RCVHWM, _LATEST_ONLY_HWM if self.latest_only else int(params.hwm))
         self.identity = b"L" + uuid.uuid4().bytes
         socket.setsockopt(zmq.ROUTING_ID, self.identity)
+        server_key = params.get("server_key")
+        stream = params.get("name") or ""
+        try:
+            if server_key:
+                curve.secure_input(socket, url, server_key, self._label, stream, secret_key)
+            # tcp: watch the handshake (an output may require CurveZMQ): a refused one is named at once
+            monitor = socket.get_monitor_socket(curve.HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED) \
+                if url.startswith("tcp://") else None
+        except Exception:
+            socket.close(0)
+            raise
         socket.connect(url)
         slot = getattr(self.receiver, "slot", None)
         if slot is not None:
@@ -212,7 +235,13 @@ class InputStream:
         self._epoch = None
         self._peer_closed = False
         self.lost_samples = 0
-        self._wait_hello(timeout)
+        try:
+            self._wait_hello(timeout, monitor, server_key, secret_key)
+        finally:
+            if monitor is not None and self.socket is not None:
+                self.socket.disable_monitor()
+            if monitor is not None:
+                monitor.close(0)
         self.connected = True
         if isinstance(self.receiver, SharedMemReceiver):
             self.buffer = self.receiver.ring
@@ -238,21 +267,63 @@ class InputStream:
             options[key] = kind(value)
         return options
 
-    def _wait_hello(self, timeout: float) -> None:
-        """Wait for the output's HELLO: from then on every chunk it sends reaches us."""
+    def _wait_hello(self, timeout: float, monitor: zmq.Socket | None = None, server_key=None,
+                    secret_key=None) -> None:
+        """Wait for the output's HELLO: from then on every chunk it sends reaches us.
+
+        ``monitor``: the socket's connection events (off loopback), so a
+        refused CurveZMQ handshake fails at once, naming the stream and the keys.
+        """
         deadline = time.monotonic() + timeout
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        if monitor is not None:
+            poller.register(monitor, zmq.POLLIN)
+        handshake = None
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+            events = dict(poller.poll(int(remaining * 1000) + 1)) if remaining > 0 else {}
+            if monitor is not None and monitor in events:
+                event = recv_monitor_message(monitor)["event"]
+                if event & curve.HANDSHAKE_FAILED:
+                    self._refused(event, server_key, secret_key)
+                handshake = "done"
+                continue
+            if self.socket not in events:
                 url = self.params.get("url")
                 self.close()
+                hint = "is its process alive and the address reachable from here?"
+                if server_key and handshake is None:
+                    hint = (f"the output requires CurveZMQ and no handshake completed: {hint} Is "
+                            f"server_key={server_key!r} the key of that output (its params say so)?")
                 raise StreamTimeoutError(f"{self._label}: no answer from the output at {url} within {timeout} s; "
-                                         "is its process alive and the address reachable from here?")
+                                         f"{hint}")
             message = self._recv_message()
             if message[1] is None and bytes(message[0]) == HELLO:
                 return
             # zmq registered us before the output noticed: keep this data for recv()
             self._pending.append(message)
+
+    def _refused(self, event: int, server_key, secret_key) -> None:
+        """Close and raise ConnectionRefusedError: the output refused the handshake (``event``, a zmq monitor event)."""
+        url, stream = self.params.get("url"), self.params.get("name") or ""
+        self.close()
+        where = f"{self._label}: output {stream!r} at {url}"
+        if not server_key:
+            raise ConnectionRefusedError(
+                f"{where} refused the connection handshake: it accepts only CurveZMQ readers with an authorized "
+                "key, and the stream parameters given to connect() carry no server_key; connect with the "
+                "output's own params (they carry its server_key) in a process with the lab's key")
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            public = curve.public_key_of(secret_key)
+            raise ConnectionRefusedError(
+                f"{where} refused this reader's CurveZMQ key {public or '?'}: it is not among the authorized "
+                "keys of the output's process. Add its .key file to the --authorized-keys directory of that "
+                "process's host (or manager), or give this process the lab's key (secret_key=...)")
+        raise ConnectionRefusedError(
+            f"{where} failed the CurveZMQ handshake: is server_key={server_key!r} that output's public key? "
+            "Use the output's own params (they carry its server_key); an output that was configured again "
+            "has its new key in its new params")
 
     # -- receiving ------------------------------------------------------------
     def poll(self, timeout: float | None = None) -> bool:

@@ -17,7 +17,7 @@ from .._zmqfast import send as _send
 from .plaindata import PlainDataSender
 from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
-from . import admission
+from . import admission, curve
 from .flowcontrol import WINDOW_BYTES, ReaderGone, ReaderState, parse_join, send_to
 from .transport import ACK, ACK_COUNTS, CLOSED, HELLO, JOIN, LEAVE, bind_address, connectable_address, get_context
 
@@ -96,6 +96,7 @@ class OutputStream:
         self._epoch = 0
         self._free_shape = False
         self._admission_fd: int | None = None
+        self._auth = None  # CurveZMQ server settings (bound off loopback in a process with keys)
         self._ipc_path: str | None = None
         self._closed = False
         self._waits = False  # on_full == 'wait'
@@ -122,6 +123,8 @@ class OutputStream:
             Transport. 'inproc' works only between threads of one process.
         interface : str
             Address to bind ('127.0.0.1' by default; an ipc path or inproc name).
+            Off loopback, in a process with CurveZMQ keys, only readers with
+            an authorized key are served (see :mod:`lslacq.core.stream.curve`).
         port : int or '*'
             TCP port ('*' picks a free one).
         transfermode : {'plaindata', 'sharedmem'}
@@ -188,10 +191,17 @@ class OutputStream:
             socket.setsockopt(zmq.SNDHWM, int(params.hwm))
             socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full reader raises EAGAIN, a gone one EHOSTUNREACH
             socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reader that reconnects (tcp blip) keeps its place
+            address = bind_address(params.protocol, params.interface, params.port)
             try:
-                socket.bind(bind_address(params.protocol, params.interface, params.port))
+                self._auth = curve.secure_output(socket, address, self._label)  # off loopback, with keys
+            except Exception:
+                socket.close(0)
+                raise
+            try:
+                socket.bind(address)
             except zmq.ZMQError as exc:
                 socket.close(0)
+                self._release_auth()
                 raise OSError(f"{self._label}: cannot bind {params.protocol}://{params.interface}:"
                               f"{params.port}: {exc}. Choose another port or port='*'") from None
             self.url = connectable_address(socket.getsockopt_string(zmq.LAST_ENDPOINT))
@@ -206,6 +216,9 @@ class OutputStream:
             params.extra.update(self.sender.extra_params())
             params.extra["credit_window"] = [int(params.hwm), WINDOW_BYTES]  # readers acknowledge against it
             params.extra.update(url=self.url, pid=os.getpid(), hostname=pysocket.gethostname())
+            params.extra.pop("server_key", None)
+            if self._auth is not None:  # readers authenticate against it (CurveZMQ)
+                params.extra["server_key"] = self._auth.public_key
             self.params = params
             try:
                 self._admission_fd = admission.watch(self)
@@ -628,6 +641,7 @@ class OutputStream:
                 pass
             self.socket.close()
             self.socket = None
+            self._release_auth()
             if self._ipc_path:  # zmq leaves the socket file behind
                 try:
                     os.unlink(self._ipc_path)
@@ -638,6 +652,11 @@ class OutputStream:
             self.sender.close()
             self.sender = None
         self.configured = False
+
+    def _release_auth(self) -> None:
+        if self._auth is not None:
+            self._auth.release()
+            self._auth = None
 
     def close(self) -> None:
         """Close the stream: readers are told, the socket and shared memory are released."""
