@@ -251,7 +251,7 @@ class Manager:
 
     def _check_orphaned(self, result: dict, infos: list, deadline: float) -> None:
         """Unreachable nodegroups whose host answers but no longer has them: the host closed them as orphans."""
-        asks = {}
+        asks: dict[str, tuple] = {}
         for info in infos:
             host = info.get("host_obj")
             if result.get(info["name"], {}).get("state") not in ("unreachable", "unresponsive") or \
@@ -280,7 +280,7 @@ class Manager:
         with self._lock:
             info = self._nodegroups.get(name)
             report = info is not None and info["state"] == "running"
-            if report:
+            if info is not None and report:
                 info["state"] = "closed"
                 if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
                     self._default_nodegroup = None
@@ -301,7 +301,7 @@ class Manager:
         with self._lock:
             hosts = dict(self.hosts)
         pending = {}
-        result = {}
+        result: dict[str, dict] = {}
         for addr, host in hosts.items():
             try:
                 client = RPCClient.get_client(addr, host._server_key)
@@ -324,7 +324,7 @@ class Manager:
         with self._lock:
             info = self._nodegroups.get(name)
             report = info is not None and info["state"] == "running"
-            if report:
+            if info is not None and report:
                 info["state"] = "dead"
                 if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
                     self._default_nodegroup = None

@@ -297,7 +297,8 @@ class Node:
                 if self._initialized:
                     self._close()
             finally:
-                for stream in [*self.inputs.values(), *self.outputs.values()]:
+                streams: list[Any] = [*self.inputs.values(), *self.outputs.values()]
+                for stream in streams:
                     stream.close()
                 with self._state_lock:
                     self._closed = True
@@ -402,7 +403,7 @@ class Node:
                 "wait_seconds": sum(float(out.wait_seconds) for out in outputs)}
 
     # -- hooks for subclasses ------------------------------------------------------
-    def _configure(self, **kwargs) -> None:
+    def _configure(self, *args: Any, **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"{type(self).__name__}.configure() got unexpected arguments {sorted(kwargs)}")
 

@@ -122,7 +122,7 @@ def describe_error(exc: BaseException | None) -> str | None:
         return None
     remote_type = getattr(exc, "remote_type", None)  # a RemoteCallError: the remote error, not its traceback
     if remote_type is not None:
-        return f"{remote_type}: {exc.remote_message}"
+        return f"{remote_type}: {getattr(exc, 'remote_message', exc)}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -183,7 +183,7 @@ class NodeGroup:
         self.manager = manager
         self.name = name
         self.nodes: dict[str, Any] = {}
-        self._process = None  # psutil.Process, kept: its cpu_percent() covers the time since the last call
+        self._process: Any = None  # psutil.Process, kept: its cpu_percent() covers the time since the last call
 
     def __repr__(self) -> str:
         return f"<NodeGroup {self.name or ''} with {len(self.nodes)} node(s)>"

@@ -147,7 +147,7 @@ class Params(MutableMapping):
         """Return the :class:`Param` declaring ``key``."""
         return self._decl[key]
 
-    def update(self, other=(), /, **kwargs) -> None:  # type: ignore[override]
+    def update(self, other=(), /, **kwargs) -> None:
         """Validate all given values, then apply them and notify listeners."""
         new = dict(other, **kwargs)
         checked = {}

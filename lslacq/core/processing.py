@@ -26,7 +26,7 @@ PASSTHROUGH_KEYS = ("sample_rate", "units", "channel_names", "channel_units", "c
 FORWARD_KEYS = ("streamtype", "dtype", "shape", "scale", "offset", *PASSTHROUGH_KEYS)
 
 
-def copy_metadata(source: Any, target: dict, keys: tuple[str, ...] = PASSTHROUGH_KEYS) -> None:
+def copy_metadata(source: Any, target: Any, keys: tuple[str, ...] = PASSTHROUGH_KEYS) -> None:
     """Copy the ``keys`` that ``source`` (an input's params) sets, not None or empty, to ``target`` (a spec)."""
     for key in keys:
         value = source.get(key)
@@ -87,7 +87,7 @@ class ProcessingNode(Node):
         self._params_lock = threading.Lock()
 
     # -- defaults a plain transform needs no code for ----------------------------------------
-    def _configure(self, **params: Any) -> None:
+    def _configure(self, *args: Any, **params: Any) -> None:
         """Default: ``configure(**online_params)`` sets declared params (unknown names: TypeError)."""
         self._configure_params(params)
 

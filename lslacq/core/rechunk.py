@@ -88,6 +88,8 @@ class Rechunker:
     def _append(self, data: np.ndarray, end: int) -> Iterator[tuple[int, np.ndarray]]:
         size, i, n = self.chunksize, 0, data.shape[0]
         pending = self._pending
+        if pending is None:
+            raise RuntimeError(f"{self.name}: no block buffer (push() allocates it before appending)")
         while i < n:
             take = min(size - self._n_pending, n - i)
             pending[self._n_pending:self._n_pending + take] = data[i:i + take]

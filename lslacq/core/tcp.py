@@ -23,7 +23,8 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .sendqueue import SendQueue
 

@@ -61,7 +61,7 @@ class ChannelSplitter(ProcessingNode):
             self._make_outputs()
 
     def _make_outputs(self) -> None:
-        for out_name in self.output_channels:
+        for out_name in self.output_channels or {}:
             if out_name not in self.outputs:
                 self.outputs[out_name] = OutputStream(node=self, name=out_name)
 

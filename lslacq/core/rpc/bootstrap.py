@@ -49,7 +49,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     line = sys.stdin.readline()
     conf = json.loads(line)
-    report = zmq.Context.instance().socket(zmq.PUSH)
+    report: zmq.Socket = zmq.Context.instance().socket(zmq.PUSH)
     report.setsockopt(zmq.LINGER, 2000)
     report.connect(conf["bootstrap_addr"])
     server_ref: list = []
@@ -57,7 +57,8 @@ def main() -> int:
         for path in reversed(conf.get("sys_path") or []):
             if path not in sys.path:
                 sys.path.insert(0, path)
-        faulthandler.enable(file=sys.__stderr__)
+        if sys.__stderr__ is not None:
+            faulthandler.enable(file=sys.__stderr__)
         from . import log, security
 
         name = conf.get("name") or f"process-{os.getpid()}"
@@ -89,7 +90,7 @@ def main() -> int:
             # the process lives as long as its server, not as long as its windows: closing a viewer must
             # not end the process and the other nodes in it
             app.setQuitOnLastWindowClosed(False)
-            server = QtRPCServer(conf["address"], quit_on_close=True)
+            server: RPCServer = QtRPCServer(conf["address"], quit_on_close=True)
         else:
             from .server import RPCServer
 

@@ -133,7 +133,7 @@ class RPCClient:
         self._server_key = server_key
         self._secret_key = secret_key
         self._proxy_defaults: dict = {}
-        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.SNDHWM, 0)
@@ -150,7 +150,7 @@ class RPCClient:
             raise
         self._socket = sock
         try:
-            self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECTED
+            self._monitor: zmq.Socket | None = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECTED
                                                     | zmq.EVENT_HANDSHAKE_SUCCEEDED | _HANDSHAKE_FAILED)
         except zmq.ZMQError:  # pragma: no cover - libzmq without monitoring
             self._monitor = None
@@ -244,7 +244,7 @@ class RPCClient:
             return self._send_opts("call_obj", self._serializer.dumps({"obj": proxy, "args": args,
                                                                         "kwargs": kwargs}),
                                    return_type, sync, timeout)
-        pack = self._serializer._packer.pack
+        pack = self._serializer._packer.pack  # type: ignore[attr-defined]  # the msgpack serializer (checked above)
         packed = proxy.__dict__.get("_packed_cache")
         if packed is None:
             packed = pack(proxy._encoded())
@@ -260,7 +260,7 @@ class RPCClient:
             return self.send("get_obj", {"obj": target, "deferred": True}, return_type, "sync", timeout)
         packed = target.__dict__.get("_packed_cache")
         if packed is None:
-            packed = self._serializer._packer.pack(target._encoded())
+            packed = self._serializer._packer.pack(target._encoded())  # type: ignore[attr-defined]
             target.__dict__["_packed_cache"] = packed
         return self._send_opts("get_obj", _MP_GETATTR_HEAD + packed + _MP_DEFERRED_TRUE, return_type, "sync",
                                timeout)
@@ -406,12 +406,12 @@ class RPCClient:
     def measure_clock_diff(self, n: int = 10) -> float:
         """Estimate remote ``time.time()`` minus local ``time.time()`` (seconds)."""
         rtime = self._import("time").time
-        best = None
+        best: tuple[float, float] = (float("inf"), 0.0)
         for _ in range(n):
             t0 = time.time()
             remote = rtime()
             t1 = time.time()
-            if best is None or (t1 - t0) < best[0]:
+            if (t1 - t0) < best[0]:
                 best = (t1 - t0, remote - (t0 + t1) / 2.0)
         return best[1]
 

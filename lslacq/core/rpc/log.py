@@ -124,8 +124,9 @@ class LogSender(logging.Handler):
 
     def __init__(self, address: str | None = None, logger: str | None = None, server_key: str | None = None):
         super().__init__()
-        self._socket = None
-        self.address = None
+        self._socket_lock = threading.RLock()  # connect() and close() against each other
+        self._socket: zmq.Socket | None = None
+        self.address: str | None = None
         if address is not None:
             self.connect(address, server_key)
         if logger is not None:
@@ -135,10 +136,10 @@ class LogSender(logging.Handler):
         """(Re)connect to the log server at ``address`` (``server_key``: its CurveZMQ public key)."""
         from . import security
 
-        with self.lock:
+        with self._socket_lock:
             if self._socket is not None:
                 self._socket.close(linger=0)
-            sock = zmq.Context.instance().socket(zmq.PUSH)
+            sock: zmq.Socket = zmq.Context.instance().socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 1000)
             sock.setsockopt(zmq.SNDHWM, 10000)
             security.configure_client_socket(sock, address, server_key)
@@ -158,7 +159,7 @@ class LogSender(logging.Handler):
             self.handleError(record)
 
     def close(self) -> None:
-        with self.lock:
+        with self._socket_lock:
             if self._socket is not None:
                 self._socket.close(linger=500)
                 self._socket = None
@@ -188,7 +189,7 @@ class LogServer(threading.Thread):
         self.logger = logger
         self.sort = sort
         self.sort_delay = sort_delay
-        sock = zmq.Context.instance().socket(zmq.PULL)
+        sock: zmq.Socket = zmq.Context.instance().socket(zmq.PULL)
         sock.setsockopt(zmq.LINGER, 0)
         self._auth, self.address = bind_server_socket(sock, address, curve_secret_key, authorized_keys, "log server")
         self.socket = sock
@@ -374,9 +375,7 @@ class _StdioForwarder(io.TextIOBase):
             line, self._buffer = self._buffer, ""
             self.write(line + "\n")
 
-    @property
-    def encoding(self):
-        return "utf-8"
+    encoding = "utf-8"  # io.TextIOBase's is a read-only property
 
     def fileno(self) -> int:
         if self._original is None:

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 import zmq
 
@@ -87,8 +88,8 @@ class QtRPCServer(RPCServer):
         super().__init__(address, **kwds)
         self.quit_on_close = quit_on_close
         self._qtcore, self._qtwidgets = qt_modules()
-        self._notifier = None
-        self._safety_timer = None
+        self._notifier: Any = None
+        self._safety_timer: Any = None
         self._qtimers: list = []
 
     def run_forever(self) -> None:

@@ -58,7 +58,7 @@ DEFERRED = object()
 _PROXY_CLASS: list = []
 
 
-def _proxy_class() -> type:
+def _proxy_class() -> Any:
     if not _PROXY_CLASS:
         from .proxy import ObjectProxy
 
@@ -123,7 +123,7 @@ class Serializer:
             return {TYPE_KEY: "datetime", "data": obj.isoformat()}
         if isinstance(obj, datetime.date):
             return {TYPE_KEY: "date", "data": obj.isoformat()}
-        if isinstance(obj, (set, frozenset, abc.MappingView)):
+        if isinstance(obj, (set, frozenset, abc.KeysView, abc.ValuesView, abc.ItemsView)):
             return list(obj)
         if isinstance(obj, BaseException):
             return _encode_exception(obj)
@@ -292,12 +292,11 @@ class JsonSerializer(Serializer):
         return json.dumps(obj, default=self.encode, allow_nan=True).encode("utf-8")
 
     def loads(self, msg: bytes) -> Any:
-        if isinstance(msg, (bytes, bytearray, memoryview)):
-            msg = bytes(msg).decode("utf-8")
+        text = bytes(msg).decode("utf-8") if isinstance(msg, (bytes, bytearray, memoryview)) else msg
         try:
-            return json.loads(msg, object_hook=self.decode)
+            return json.loads(text, object_hook=self.decode)
         except RecursionError:
-            raise ValueError(f"JSON RPC message ({len(msg)} characters) nests deeper than the decoder goes") from None
+            raise ValueError(f"JSON RPC message ({len(text)} characters) nests deeper than the decoder goes") from None
 
 
 _value_only_classes: dict[type, type] = {}

@@ -152,7 +152,7 @@ class RPCServer:
     def __init__(self, address: str = "tcp://127.0.0.1:*", *, name: str | None = None,
                  curve_secret_key=None, authorized_keys=None, max_message_size: int | None = None):
         self._name = name or f"{_socket.gethostname()}:{os.getpid()}.{threading.get_ident():x}"
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context = zmq.Context.instance()
         sock = ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 1000)
         sock.setsockopt(zmq.SNDHWM, 0)
@@ -165,7 +165,7 @@ class RPCServer:
         self.public_key: str | None = self._auth.public_key if self._auth else None
         self._closed = False
         self._closing = False
-        self._serializers = {}
+        self._serializers: dict[Any, Any] = {}
         self._namespace: dict[str, Any] = {"self": self}
         self._objects: dict[int, Any] = {}
         self._obj_ids: dict[int, int] = {}  # id(obj) -> obj_id

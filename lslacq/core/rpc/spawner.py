@@ -69,7 +69,7 @@ class ProcessSpawner:
                  start_timeout: float = 30.0, log_key: str | None = None):
         self.name = name
         self.qt = qt
-        self.client: RPCClient | None = None
+        self.client: RPCClient = None  # type: ignore[assignment]  # set when the child reports its address
         self._stopped = False
         if log_addr is None:
             log_addr = log.get_logger_address()
@@ -77,7 +77,7 @@ class ProcessSpawner:
         if log_level is None and log_addr is not None:
             log_level = logging.getLogger().getEffectiveLevel()
         keys = security.get_default_keys()
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context = zmq.Context.instance()
         boot = ctx.socket(zmq.PULL)
         boot.setsockopt(zmq.LINGER, 0)
         boot.bind("tcp://127.0.0.1:*")
@@ -93,8 +93,11 @@ class ProcessSpawner:
             # its own session: Ctrl-C in the terminal reaches only the parent, which closes the child (even
             # during the child's first imports, before bootstrap.main() can ignore SIGINT)
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, close_fds=True, start_new_session=True)
-            self.proc.stdin.write((json.dumps(conf) + "\n").encode())
-            self.proc.stdin.flush()
+            stdin = self.proc.stdin
+            if stdin is None:  # pragma: no cover  (stdin=PIPE above)
+                raise RuntimeError("the child's stdin is not a pipe")
+            stdin.write((json.dumps(conf) + "\n").encode())
+            stdin.flush()
             msg = self._wait_for_child(boot, start_timeout)
         finally:
             boot.close(linger=0)
@@ -109,6 +112,8 @@ class ProcessSpawner:
         while time.monotonic() < deadline:
             if boot.poll(100):
                 msg = boot.recv_json()
+                if not isinstance(msg, dict):
+                    raise RuntimeError(f"process {self.name or ''} sent a malformed start-up report: {msg!r}")
                 if "error" in msg:
                     self._reap(2.0)
                     if msg.get("reason"):  # the child said why in a sentence (e.g. no display for Qt)
