@@ -24,7 +24,9 @@ The graph (both runs)::
 4. The online predictions are compared with the cues: accuracy (chance 0.5).
 
 ``--speed 8`` runs the simulation 8 times faster than real time (the default,
-so the example takes ~25 s; ``--speed 1`` for a real-time session).
+so the example takes ~25 s; ``--speed 1`` for a real-time session). The graph,
+the recording and the session runner are in ``examples/_bci_common.py``, shared
+with ``examples/p300_bci.py``.
 
 Run: ``python examples/mi_bci.py [--trials 40] [--online-trials 30] [--seed 0] [--speed 8] [--no-lsl]``.
 """
@@ -33,17 +35,18 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
+
+from _bci_common import accuracy, fit, make_filter, record_calibration, run_online, save_model
 
 SAMPLE_RATE = 250.0
 INTERVAL = 2.5  # seconds between cues (one trial)
 EVENT_ID = {"left": "left", "right": "right"}
 TMIN, TMAX = 0.5, 2.0  # the imagery, after the cue
 PICKS = ["FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz", "C4", "T8", "CP5", "CP1", "CP2", "CP6"]
+BAND, ORDER = (8.0, 30.0), 4  # the mu and beta bands
 
 
 def make_device(seed: int, speed: float):
@@ -57,17 +60,6 @@ def make_device(seed: int, speed: float):
     dev.outputs["events"].configure(protocol="inproc")
     dev.initialize()
     return dev
-
-
-def make_filter(dev):
-    from lslacq.dsp import SosFilter, design_sos
-
-    filt = SosFilter(name="mu-beta")
-    filt.configure(coefficients=design_sos("bandpass", [8.0, 30.0], SAMPLE_RATE, order=4))
-    filt.input.connect(dev.outputs["signals"])
-    filt.output.configure(protocol="inproc")
-    filt.initialize()
-    return filt
 
 
 def make_model(kind: str = "auto"):
@@ -100,91 +92,9 @@ def make_model(kind: str = "auto"):
     raise ValueError(f"mi_bci: model {kind!r} is unknown; use 'auto', 'riemann' or 'csp'")
 
 
-def _run(nodes, dev, n_trials: int) -> None:
-    for node in nodes:
-        node.start()
-    # the session lasts until the last trial's epoch is complete (simulated time)
-    end = (n_trials * INTERVAL + TMAX + 0.2) * SAMPLE_RATE
-    deadline = time.monotonic() + 2 * end / SAMPLE_RATE / dev.speed + 30
-    while dev.n_sent < end and time.monotonic() < deadline:
-        time.sleep(0.05)  # the session runs (its length, not a synchronisation)
-    for node in reversed(nodes):
-        node.stop()
-
-
-def calibrate(n_trials: int, seed: int, speed: float, workdir: Path) -> Path:
-    """Run ``n_trials`` cued trials, record the filtered signal and the cues; return the recording."""
-    from lslacq.rec import RawRecorder
-
-    dev = make_device(seed, speed)
-    filt = make_filter(dev)
-    rec = RawRecorder(name="rec")
-    path = workdir / "calibration"
-    rec.configure(streams={"eeg": filt.output, "markers": dev.outputs["events"]}, dirname=path)
-    rec.initialize()
-    nodes = (rec, filt, dev)  # readers first: nothing sent is missed
-    _run(nodes, dev, n_trials)
-    for node in nodes:
-        node.close()
-    return path
-
-
-def fit(recording: Path, kind: str = "auto"):
-    from lslacq.bci import epochs_from_recording
-
-    X, y = epochs_from_recording(recording, "eeg", "markers", EVENT_ID, TMIN, TMAX, picks=PICKS)
-    name, model = make_model(kind)
-    model.fit(X, y)
-    return name, model, X, y
-
-
-def run_online(model, n_trials: int, seed: int, speed: float, lsl: bool):
-    """Run a new session with the fitted model; return (cued labels, predicted labels) per trial."""
-    from lslacq.bci import Decoder, Epocher
-
-    dev = make_device(seed, speed)
-    filt = make_filter(dev)
-    ep = Epocher(name="epocher")
-    ep.configure(event_id=EVENT_ID, tmin=TMIN, tmax=TMAX, picks=PICKS, max_epochs=10000)
-    ep.inputs["signals"].connect(filt.output)
-    ep.inputs["events"].connect(dev.outputs["events"])
-    ep.outputs["epochs"].configure(protocol="inproc")
-    ep.outputs["labels"].configure(protocol="inproc")
-    ep.initialize()
-    dec = Decoder(name="decoder")
-    dec.configure(model=model)
-    dec.inputs["epochs"].connect(ep.outputs["epochs"])
-    dec.inputs["labels"].connect(ep.outputs["labels"])
-    dec.outputs["predictions"].configure(protocol="inproc")
-    dec.initialize()
-    nodes = [dec, ep, filt, dev]
-    if lsl:
-        from lslacq_lsl import LslOutlet
-
-        outlet = LslOutlet(name="feedback")
-        outlet.configure(name="lslacq-MI-predictions", type="Markers")
-        outlet.input.connect(dec.outputs["predictions"])
-        outlet.initialize()
-        nodes.insert(0, outlet)
-    predicted: dict[int, str] = {}
-    lock = threading.Lock()
-
-    def on_prediction(records, scores):
-        with lock:
-            for r in records:
-                predicted[int(r["index"])] = bytes(r["description"]).decode()
-
-    dec.prediction.connect(on_prediction)
-    _run(nodes, dev, n_trials)
-    errors = [(n.name, n.error) for n in nodes if n.error is not None]
-    truth = {int(e["index"]): bytes(e["description"]).decode() for e in ep.events}
-    for node in nodes:
-        node.close()
-    if errors:
-        raise RuntimeError(f"nodes failed: {errors}")
-    with lock:
-        common = sorted(set(truth) & set(predicted))
-        return [truth[i] for i in common], [predicted[i] for i in common]
+def session_samples(n_trials: int) -> int:
+    """Samples of a session of ``n_trials`` cued trials: it lasts until the last trial's epoch is complete."""
+    return int((n_trials * INTERVAL + TMAX + 0.2) * SAMPLE_RATE)
 
 
 def main(argv=None) -> int:
@@ -201,20 +111,23 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         print(f"calibration: {args.trials} trials of left/right hand imagery (x{args.speed:g} real time) ...",
               flush=True)
-        recording = calibrate(args.trials, args.seed, args.speed, Path(tmp))
-        name, model, X, y = fit(recording, args.model)
+        dev = make_device(args.seed, args.speed)
+        recording = record_calibration(dev, make_filter(dev, BAND, ORDER, "mu-beta"), session_samples(args.trials),
+                                       Path(tmp))
+        name, model = make_model(args.model)
+        X, y = fit(recording, model, EVENT_ID, TMIN, TMAX, picks=PICKS)
     print(f"fitted {name} on {len(X)} epochs {X.shape[1:]} ({int(np.sum(y == 'left'))} left)")
-    if args.save_model:
-        import joblib
-
-        joblib.dump(model, args.save_model)
-        print(f"model saved to {args.save_model}")
-    where = "" if args.no_lsl else ", predictions to LSL stream lslacq-MI-predictions"
-    print(f"online: {args.online_trials} trials{where} ...", flush=True)
-    y_true, y_pred = run_online(model, args.online_trials, args.seed + 1, args.speed, lsl=not args.no_lsl)
-    accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if y_true else float("nan")
+    save_model(model, args.save_model)
+    lsl_name = None if args.no_lsl else "lslacq-MI-predictions"
+    print(f"online: {args.online_trials} trials{f', predictions to LSL stream {lsl_name}' if lsl_name else ''} ...",
+          flush=True)
+    dev = make_device(args.seed + 1, args.speed)
+    y_true, y_pred = run_online(dev, make_filter(dev, BAND, ORDER, "mu-beta"), model,
+                                session_samples(args.online_trials), EVENT_ID, TMIN, TMAX, picks=PICKS,
+                                lsl_name=lsl_name)
+    acc, _ = accuracy(y_true, y_pred)
     print(f"online trials: {len(y_true)} ({y_true.count('left')} left)")
-    print(f"online accuracy: {accuracy:.3f} (chance 0.5)")
+    print(f"online accuracy: {acc:.3f} (chance 0.5)")
     return 0
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+import sys
+
 import numpy as np
 
 from lslacq.core.stream import InputStream, OutputStream
@@ -10,6 +14,17 @@ from lslacq.devices.simulated_eeg import EEGSimulator
 
 FS = 250.0
 EVENT_ID = {"nontarget": "nontarget", "target": "target"}
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+
+
+def load_example(name: str):
+    """Import ``examples/<name>.py`` as a module (with examples/ on sys.path, for its ``_bci_common`` import)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location(f"{name}_example", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def p300_session(seconds: float, seed: int = 0, nb_channel: int = 16, amplitude: float = 6.0,

@@ -1,4 +1,4 @@
-"""examples/mi_bci.py runs seeded (calibrate, fit, online, x8 real time) and decodes left/right imagery above
+"""examples/mi_bci.py runs seeded (calibrate, fit, online, x40 real time) and decodes left/right imagery above
 chance."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ pytest.importorskip("mne.decoding")
 @pytest.mark.slow
 def test_mi_example_accuracy_above_chance():
     run = subprocess.run([sys.executable, str(EXAMPLE), "--seed", "0", "--trials", "40", "--online-trials", "30",
-                          "--speed", "8"], capture_output=True, text=True, timeout=300)
+                          "--speed", "40"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     out = run.stdout
     n_cal = int(re.search(r"on (\d+) epochs \(13, 376\)", out).group(1))

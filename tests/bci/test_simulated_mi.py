@@ -3,12 +3,10 @@ markers named after the classes; the motor-imagery example's models decode it of
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
+from bci_helpers import load_example
 from lslacq.bci import EpochingEngine
 from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG
 
@@ -16,14 +14,10 @@ signal = pytest.importorskip("scipy.signal")
 pytest.importorskip("sklearn")
 
 FS = 250.0
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "mi_bci.py"
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("mi_bci_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("mi_bci")
 
 
 def _session(seconds, seed, **kwargs):
