@@ -1,4 +1,5 @@
-"""examples/graphs/p300_online.toml runs with `lslacq run`: predictions arrive as LSL string markers."""
+"""examples/graphs/p300_online.toml runs with `lslacq run`: predictions arrive as LSL string markers (the simulated
+subject paced 5x faster than real time: a stimulus every 80 ms)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_graph_file_publishes_predictions(tmp_path):
     _model(model)
     name = f"lslacq-p300-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "run", str(GRAPH), "--set", f"model={model}",
-                             "--set", f"feedback.name={name}", "--duration", "60", "--json"],
+                             "--set", f"feedback.name={name}", "--set", "eeg.speed=5", "--duration", "60", "--json"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     inlet = None
     try:
