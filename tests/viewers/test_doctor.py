@@ -87,6 +87,19 @@ def test_lslacq_run_of_a_graph_with_a_viewer_without_display_says_why_and_how_to
     assert "parent process is gone" not in run.stderr  # the child gave up by itself: no watchdog warning
 
 
+@pytest.mark.slow
+def test_a_qt_nodegroup_missing_a_library_names_it_and_the_apt_line(tmp_path):
+    """A graph's viewer process on a desktop that lacks one of the xcb plugin's libraries: the library and the
+    apt line, not Qt's abort."""
+    env = _broken_library_env(tmp_path)
+    env.pop("QT_QPA_PLATFORM", None)
+    code = ("from lslacq.core.rpc import ProcessSpawner\n"
+            "try:\n    ProcessSpawner(qt=True, name='gui').stop()\nexcept RuntimeError as exc:\n    print(exc)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "process 'gui' cannot open Qt windows (its viewers)" in run.stdout, run.stdout + run.stderr
+    assert "cannot load libxcb-icccm.so.4" in run.stdout and "sudo apt-get install libxcb-icccm4" in run.stdout
+
+
 def test_apt_packages_for_the_plugins_libraries():
     assert apt_packages_for(["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-xinerama.so.0", "libfoo.so"]) \
         == ["libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0"]

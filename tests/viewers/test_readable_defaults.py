@@ -255,3 +255,48 @@ def test_shipped_graph_lsl_filter_scope_is_readable_on_dc_coupled_eeg(eeg_stream
         image = scope.grab_array()
         measured = assert_readable(None, image, geometry=geometry)
         assert measured["bands"] == N_CH and measured["scale"].endswith("µV")
+
+
+@pytest.mark.slow
+def test_lslacq_view_command_draws_each_channel_in_its_band(qapp, eeg_stream, tmp_path):
+    """The command itself (`lslacq view NAME NAME-markers --screenshot`), judged on its screenshot's pixels alone:
+    the 16 channels one below the other at equal spacing, each oscillating within its band, names in a gutter
+    left of every trace, time-axis labels under the plot and the scale bar right of it."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from lslacq.viewers.qoscilloscope import trace_color
+
+    shot = tmp_path / "view.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", eeg_stream, eeg_stream + "-markers",
+                          "--duration", "4", "--screenshot", str(shot)], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    rows, lefts, rights = [], [], []
+    for i in range(N_CH):
+        color = trace_color(i, N_CH)
+        diff = np.abs(image - np.array([color.red(), color.green(), color.blue()])[None, None, :]).max(axis=2)
+        ys, xs = np.nonzero(diff <= 8)
+        trace = xs > 0.1 * image.shape[1]  # the names' colour swatches are at the far left
+        assert trace.sum() > 300, (NAMES[i], "no trace")
+        rows.append(np.percentile(ys[trace], [5, 50, 95]))
+        lefts.append(np.percentile(xs[trace], 1))
+        rights.append(xs[trace].max())
+    rows = np.array(rows)
+    spacing = np.diff(rows[:, 1])
+    assert np.all(spacing > 0.75 * spacing.mean()) and np.all(spacing < 1.25 * spacing.mean()), spacing
+    swing = rows[:, 2] - rows[:, 0]
+    assert np.all(swing > 0.2 * spacing.mean()) and np.all(swing < 1.1 * spacing.mean()), swing  # oscillating, in band
+    gutter = image[:, :int(min(lefts)) - 2]  # left of every trace: the names, light text on dark boxes
+    for k in range(N_CH):
+        band = gutter[int(rows[k, 1] - 0.3 * spacing.mean()):int(rows[k, 1] + 0.3 * spacing.mean())]
+        assert (band.min(axis=2) > 180).sum() > 10, (NAMES[k], "no name in the gutter")
+    bottom = int(rows[-1, 1] + spacing.mean())
+    assert (image[bottom:bottom + 40, int(min(lefts)):].min(axis=2) > 150).sum() > 30  # time axis labels
+    right = int(max(rights)) + 2
+    assert (image[:bottom, right:right + 60].min(axis=2) > 150).sum() > 20  # the scale bar and its label
