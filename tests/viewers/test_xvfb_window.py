@@ -72,9 +72,9 @@ def test_lslacq_view_opens_a_real_xcb_window_and_draws_in_it(xvfb, stream, tmp_p
     pil_image = pytest.importorskip("PIL.Image")
     env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
     shot = tmp_path / "view.png"
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "view", stream, "--duration", "10", "--size",
-                             "1200x800", "--screenshot", str(shot)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "view", stream, "--duration", "10",
+                             "--screenshot", str(shot)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # the default size: 1600x1000, 90 % of this screen
     try:
         def window_mapped():
             tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", xvfb], capture_output=True, text=True,
@@ -111,7 +111,7 @@ def test_lslacq_view_opens_a_real_xcb_window_and_draws_in_it(xvfb, stream, tmp_p
     assert frames / elapsed > 45, line  # --fps 60 by default (it was 30)
     image = np.asarray(pil_image.open(shot).convert("RGB"))
     height, width = image.shape[:2]  # device pixels: Xvfb's 100 dpi makes Qt scale by 100/96
-    assert 1200 <= width <= 1300 and abs(height / width - 800 / 1200) < 0.01, image.shape
+    assert 1420 <= width <= 1510 and abs(height / width - 900 / 1440) < 0.01, image.shape  # 1440x900 logical
     assert ((image.max(axis=2).astype(int) - image.min(axis=2)) > 80).any(axis=1).sum() > 100
 
 
@@ -121,7 +121,7 @@ def test_lslacq_demo_view_opens_a_large_window_at_60_fps(xvfb):
     import re
 
     env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "demo", "--view", "--duration", "5", "--no-verify",
+    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "demo", "--view", "--duration", "4", "--no-verify",
                              "--name", f"lslacq-xvfb-demo-{uuid.uuid4().hex[:8]}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
