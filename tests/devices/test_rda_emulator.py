@@ -185,3 +185,18 @@ def test_monitor_command():
     bad = subprocess.run([sys.executable, "-m", "lslacq.cli", "rda-monitor", "--port", str(port), "--timeout", "2"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "cannot connect to the RDA server" in bad.stderr
+
+
+def test_a_client_that_does_not_read_is_dropped_after_send_timeout():
+    """As fast as clients read: a stalled client holds the server back for send_timeout s, then is dropped."""
+    with RdaEmulator(port=0, n_channels=32, sample_rate=10000, realtime=False, send_timeout=0.3) as emu:
+        with socket.create_connection(emu.address) as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 12)
+            assert emu.wait_for_clients(1, timeout=10)
+            with emu._changed:  # the server waits for the stalled client, then drops it
+                assert emu._changed.wait_for(lambda: emu.n_clients == 0, timeout=10)
+            sent = emu.samples_sent
+            assert sent > 0
+            with socket.create_connection(emu.address, timeout=5) as reader:  # the others are served again
+                msgs = _read(reader, RdaParser(), lambda m: _n_points(m) >= 1000)
+            assert isinstance(msgs[0], StartMessage) and emu.samples_sent >= sent + 1000

@@ -170,6 +170,8 @@ class _Server(TcpServer):
 
     def on_close(self, conn: Connection) -> None:
         logger.info("RDA emulator: client %s:%d disconnected", *conn.peer)
+        with self.emulator._changed:
+            self.emulator._changed.notify_all()
 
 
 class RdaEmulator:
@@ -272,7 +274,7 @@ class RdaEmulator:
         self.blocks_dropped = 0  # blocks not sent to a client that was too far behind
 
         self._lock = threading.RLock()  # guards the acquisition state
-        self._changed = threading.Condition(self._lock)  # a client connected, samples were sent, a failure
+        self._changed = threading.Condition(self._lock)  # a client came or left, samples were sent, a failure
         self._server = _Server(self)
         self._worker = Worker("rda-emulator", self._serve, context="serving RDA clients", interrupt=self._server.wake)
         self._rng = random.Random(1234)
