@@ -87,12 +87,13 @@ def _make_device_class():
             onsets = np.arange(self.first + self.n_ev * self.period, start + self.chunk, self.period)
             onsets = onsets[(onsets >= start) & (onsets < self.first + self.n_events * self.period)]
             self.n_sent += self.chunk
+            t = time.monotonic()  # the clock starts before the sends (their cost is in the latency)
             if len(onsets):
                 self.n_ev += len(onsets)
                 self.outputs["events"].send(make_events(onsets, type="Stimulus", description="stim", code=1),
                                             index=self.n_ev)
             self.outputs["signals"].send(data, index=self.n_sent)
-            self.log[self.k] = (self.n_sent, time.monotonic())
+            self.log[self.k] = (self.n_sent, t)
             self.k += 1
 
         def send_log(self):
@@ -101,14 +102,82 @@ def _make_device_class():
     return LoopDevice
 
 
+# -- --stages: the same nodes, each logging when it received and when it had sent each chunk ------------------
+def _timed(base, method: str = "_process"):
+    """A subclass of ``base`` whose ``method(input_name, index, data)`` (or ``(index, data)``) logs
+    ``(input is the first, index, t_in, t_out, t_mid)``, time.monotonic(), in a preallocated array (no
+    allocation). ``t_mid``: the Epocher's send of the epochs starts (engine before, send after), the Decoder's
+    model has returned (labels and model before, sends after); else ``t_out``.
+    """
+
+    def wrapped(self, *args):
+        t_in = time.monotonic()
+        self._t_sent = self._t_mid = None
+        getattr(base, method)(self, *args)
+        t_out = self._t_sent or time.monotonic()  # the Epocher sends mid-call: the time of that send
+        log = self.__dict__.get("_tlog")
+        if log is None:
+            log = self._tlog = np.zeros((400000, 5))
+            self._tk = 0
+        if self._tk < len(log):
+            first = 1.0 if len(args) == 2 or args[0] in ("signals", "epochs") else 0.0
+            log[self._tk] = (first, args[-2], t_in, t_out, self._t_mid or t_out)
+            self._tk += 1
+
+    def timing_log(self):
+        log = self.__dict__.get("_tlog")
+        return np.zeros((0, 5)) if log is None else log[:self._tk].copy()
+
+    attrs = {method: wrapped, "timing_log": timing_log}
+    if hasattr(base, "_send"):  # Epocher: the epochs a chunk completes are sent before the rest of its work
+
+        def _send(self, epochs, labels):
+            if len(labels) and self._t_sent is None:
+                self._t_mid = time.monotonic()
+            base._send(self, epochs, labels)
+            if len(labels) and self._t_sent is None:
+                self._t_sent = time.monotonic()
+
+        attrs["_send"] = _send
+    if hasattr(base, "_scores"):  # Decoder: the model's call
+
+        def _scores(self, X):
+            out = base._scores(self, X)
+            self._t_mid = time.monotonic()
+            return out
+
+        attrs["_scores"] = _scores
+    return type(f"Timed{base.__name__}", (base,), attrs)
+
+
+_TIMED: dict = {}
+
+
 def __getattr__(name):  # ``register_node_type_from_module('bci_latency', 'LoopDevice')`` in a nodegroup
     if name == "LoopDevice":
-        return _make_device_class()
+        return _TIMED.setdefault(name, _make_device_class())
+    if name in ("TimedSosFilter", "TimedEpocher", "TimedDecoder", "TimedLslOutlet"):
+        if name not in _TIMED:
+            if name == "TimedSosFilter":
+                from lslacq.dsp import SosFilter as base
+            elif name == "TimedEpocher":
+                from lslacq.bci import Epocher as base
+            elif name == "TimedDecoder":
+                from lslacq.bci import Decoder as base
+            else:
+                from lslacq_lsl import LslOutlet as base
+            _TIMED[name] = _timed(base, "_push_events" if name == "TimedLslOutlet" else "_process")
+        return _TIMED[name]
     raise AttributeError(name)
 
 
 # -- the receiving process (what PsychoPy would be) --------------------------------------------------------
-def _receive(name: str, n: int, ready, out_q) -> None:
+def _receive(name: str, n: int, ready, stop, out_q) -> None:
+    """Pull ``n`` markers (or until ``stop`` is set); put ``(stimulus numbers, arrival times)``.
+
+    A marker ``"label k"`` belongs to stimulus ``k`` (1-based: the mne-lsl loop, which can lose epochs, says
+    which one it predicted); a bare ``"label"`` to the next stimulus in order (lslacq: nothing lost, checked).
+    """
     import pylsl
 
     found = pylsl.resolve_byprop("name", name, 1, 30.0)
@@ -119,14 +188,17 @@ def _receive(name: str, n: int, ready, out_q) -> None:
     inlet.open_stream(timeout=10.0)
     ready.set()
     times = np.zeros(n)
+    which = np.zeros(n, dtype=np.int64)
     got = 0
     deadline = time.monotonic() + 600
-    while got < n and time.monotonic() < deadline:
-        sample, _ = inlet.pull_sample(timeout=1.0)
+    while got < n and time.monotonic() < deadline and not stop.is_set():
+        sample, _ = inlet.pull_sample(timeout=0.2)
         if sample is not None:
             times[got] = time.monotonic()
+            parts = sample[0].split()
+            which[got] = int(parts[1]) if len(parts) > 1 else got + 1
             got += 1
-    out_q.put(times[:got])
+    out_q.put((which[:got], times[:got]))
     inlet.close_stream()
 
 
@@ -151,14 +223,15 @@ def _latencies(log: np.ndarray, onsets: np.ndarray, stop: int, recv: np.ndarray)
 
 
 def _start_receiver(name: str, n: int):
-    ready, q = SPAWN.Event(), SPAWN.Queue()
-    proc = SPAWN.Process(target=_receive, args=(name, n, ready, q), daemon=True)
+    ready, stop, q = SPAWN.Event(), SPAWN.Event(), SPAWN.Queue()
+    proc = SPAWN.Process(target=_receive, args=(name, n, ready, stop, q), daemon=True)
     proc.start()
-    return proc, ready, q
+    return proc, ready, stop, q
 
 
 # -- lslacq ------------------------------------------------------------------------------------------------
-def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
+def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool = False,
+               transfermode: str = "plaindata") -> dict:
     from lslacq.core import create_manager
     from lslacq.dsp import design_sos
 
@@ -172,45 +245,59 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
     try:
         groups = {g: man.create_nodegroup(g) for g in ("device", "filter", "epocher", "decoder", "outlet")}
         groups["device"].register_node_type_from_module("bci_latency", "LoopDevice")
+        kinds = {"filter": "SosFilter", "epocher": "Epocher", "decoder": "Decoder", "outlet": "LslOutlet"}
+        if stages:
+            for group, kind in list(kinds.items()):
+                groups[group].register_node_type_from_module("bci_latency", "Timed" + kind)
+                kinds[group] = "Timed" + kind
         tcp = dict(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+        # --transfermode sharedmem: the three big streams (signal, filtered signal, epochs) in shared memory,
+        # only their indexes on the tcp sockets (one host); 2 s of signal, 40 epochs in the rings
+        if transfermode == "sharedmem":
+            big = dict(tcp, transfermode="sharedmem", buffer_size=int(2 * rate))
+            big_epochs = dict(tcp, transfermode="sharedmem", buffer_size=40)
+        else:
+            big, big_epochs = tcp, tcp
         dev = groups["device"].create_node("LoopDevice", name="dev")
         dev.configure(nb_channel=n_ch, sample_rate=rate, chunksize=chunk, interval=INTERVAL, first=first,
                       n_events=n_epochs)
-        dev.outputs["signals"].configure(**tcp)
+        dev.outputs["signals"].configure(**big)
         dev.outputs["events"].configure(**tcp)
         dev.initialize()
-        filt = groups["filter"].create_node("SosFilter", name="filt")
+        filt = groups["filter"].create_node(kinds["filter"], name="filt")
         filt.configure(coefficients=design_sos("bandpass", [0.5, min(40.0, rate / 4)], rate, order=2))
         filt.inputs["signals"].connect(dev.outputs["signals"])
-        filt.outputs["signals"].configure(**tcp)
+        filt.outputs["signals"].configure(**big)
         filt.initialize()
-        ep = groups["epocher"].create_node("Epocher", name="epocher")
+        ep = groups["epocher"].create_node(kinds["epocher"], name="epocher")
         ep.configure(event_id={"stim": "stim"}, tmin=tmin, tmax=tmax, baseline=(None, 0), buffer_duration=2.0,
                      max_epochs=1)
         ep.inputs["signals"].connect(filt.outputs["signals"])
         ep.inputs["events"].connect(dev.outputs["events"])
-        ep.outputs["epochs"].configure(**tcp)
+        ep.outputs["epochs"].configure(**big_epochs)
         ep.outputs["labels"].configure(**tcp)
         ep.initialize()
-        dec = groups["decoder"].create_node("Decoder", name="decoder")
+        dec = groups["decoder"].create_node(kinds["decoder"], name="decoder")
         dec.configure(model=model)
         dec.inputs["epochs"].connect(ep.outputs["epochs"])
         dec.inputs["labels"].connect(ep.outputs["labels"])
         dec.outputs["predictions"].configure(**tcp)
         dec.initialize()
-        out = groups["outlet"].create_node("LslOutlet", name="outlet")
+        out = groups["outlet"].create_node(kinds["outlet"], name="outlet")
         out.configure(name=name, type="Markers")
         out.inputs["signals"].connect(dec.outputs["predictions"])
         out.initialize()
-        proc, ready, q = _start_receiver(name, n_epochs)
+        proc, ready, _, q = _start_receiver(name, n_epochs)
         if not ready.wait(60):
             raise RuntimeError("the receiver did not find the LSL stream")
         for node in (out, dec, ep, filt, dev):
             node.start()
         duration = (first + n_epochs * INTERVAL * rate + stop) / rate
-        recv = q.get(timeout=duration + 120)
+        which, recv = q.get(timeout=duration + 120)
         proc.join(30)
         log = dev.send_log()
+        timing = {k: np.asarray(n.timing_log()) for k, n in (("filt", filt), ("epocher", ep), ("decoder", dec),
+                                                             ("outlet", out))} if stages else None
         for node in (dev, filt, ep, dec, out):
             node.stop()
         errors = {n: str(x.error) for n, x in (("dev", dev), ("filt", filt), ("epocher", ep), ("decoder", dec),
@@ -220,9 +307,48 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
         man.close()
     if errors:
         raise RuntimeError(f"nodes failed: {errors}")
-    onsets = first + np.arange(len(recv)) * int(round(INTERVAL * rate))
+    onsets = first + (which - 1) * int(round(INTERVAL * rate))
     lat = _latencies(np.asarray(log), onsets, stop, np.asarray(recv))
-    return {"n": len(recv), "expected": n_epochs, "dropped": dropped, "lat": lat}
+    res = {"n": len(recv), "expected": n_epochs, "dropped": dropped, "lat": lat}
+    if stages:
+        res["stages"] = _stages(np.asarray(log), timing, onsets + stop, np.asarray(recv))
+    return res
+
+
+def _stages(log: np.ndarray, timing: dict, last: np.ndarray, recv: np.ndarray) -> dict:
+    """Per-epoch times (ms) of each hop and each node's work, from the device's send of the chunk holding the
+    epoch's last sample (absolute sample ``last``) to the receiver's pull.
+    """
+
+    def rows(name, first_input=True):
+        t = timing[name]
+        return t[t[:, 0] == (1.0 if first_input else 0.0)]
+
+    def at(t, keys):  # the first logged chunk whose end index passes each key
+        k = np.searchsorted(t[:, 1], keys, side="left")
+        k = np.minimum(k, len(t) - 1)
+        return t[k, 2], t[k, 3], t[k, 4]
+
+    n = len(recv)
+    dev = log[np.searchsorted(log[:, 0], last, side="right"), 1]
+    filt_in, filt_out, _ = at(rows("filt"), last + 1)
+    ep_in, ep_out, ep_mid = at(rows("epocher"), last + 1)
+    count = np.arange(1, n + 1)
+    dec_in, dec_out, dec_mid = at(rows("decoder"), count)
+    out_in, out_out, _ = at(rows("outlet"), count)
+    marks = [("device send", dev), ("SosFilter in", filt_in), ("SosFilter out", filt_out), ("Epocher in", ep_in),
+             ("Epocher out", ep_out), ("Decoder in", dec_in), ("Decoder out", dec_out), ("LslOutlet in", out_in),
+             ("LslOutlet out", out_out), ("pylsl arrival", recv)]
+    out = {}
+    for (a, ta), (b, tb) in zip(marks, marks[1:]):
+        out[f"{a} -> {b}"] = (tb - ta) * 1000.0
+        if a == "Epocher in":
+            out["  Epocher: engine (cut)"] = (ep_mid - ep_in) * 1000.0
+            out["  Epocher: send"] = (ep_out - ep_mid) * 1000.0
+        elif a == "Decoder in":
+            out["  Decoder: labels + model"] = (dec_mid - dec_in) * 1000.0
+            out["  Decoder: send"] = (dec_out - dec_mid) * 1000.0
+    return out
 
 
 # -- mne-lsl baseline --------------------------------------------------------------------------------------
@@ -254,9 +380,10 @@ def _lsl_device(name, n_ch, rate, chunk, first, period, n_events, go, out_q):
         s = k * chunk
         on = np.arange(first, first + n_events * period, period)
         on = on[(on >= s) & (on < s + chunk)]
-        data[on - s, -1] = 1.0
+        data[on - s, -1] = (on - first) // period + 1  # the stimulus number (1-based), the event's code
+        t = time.monotonic()  # before the push, as the lslacq device
         outlet.push_chunk(data)
-        log.append(((k + 1) * chunk, time.monotonic()))
+        log.append(((k + 1) * chunk, t))
         k += 1
     out_q.put(np.array(log))
 
@@ -276,12 +403,15 @@ def run_mne_lsl(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
     dev.start()
     marker_name = name + "-predictions"
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(marker_name, "Markers", 1, 0, "string", marker_name))
-    proc, ready, q = _start_receiver(marker_name, n_epochs)
+    proc, ready, stop_recv, q = _start_receiver(marker_name, n_epochs)
     stream = StreamLSL(bufsize=2.0, name=name)
     stream.connect(acquisition_delay=0.001)
     stream.filter(0.5, min(40.0, rate / 4), picks="eeg", iir_params=dict(order=2, ftype="butter", output="sos"))
-    epochs = EpochsStream(stream, bufsize=10, event_id=1, event_channels="STI", tmin=tmin, tmax=tmax,
-                          baseline=(None, 0), picks="eeg").connect(acquisition_delay=0.001)
+    # each stimulus has its own code (its number): a loop that falls behind loses epochs (EpochsStream's buffer
+    # overwrites them), the code says which epoch each prediction is
+    epochs = EpochsStream(stream, bufsize=10, event_id={str(k): k for k in range(1, n_epochs + 1)},
+                          event_channels="STI", tmin=tmin, tmax=tmax, baseline=(None, 0),
+                          picks="eeg").connect(acquisition_delay=0.001)
     # EpochsStream leaves tmax out (one sample fewer than mne.Epochs and the Epocher): fit on its shape
     model_path = os.path.join(workdir, f"model{n_ch}-mnelsl.joblib")
     _model(model_path, n_ch, len(epochs.times))
@@ -291,34 +421,68 @@ def run_mne_lsl(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
     go.set()
     sent = 0
     deadline = time.monotonic() + (first + n_epochs * period + stop) / rate + 120
+    log = None
+    last_new = time.monotonic()
     while sent < n_epochs and time.monotonic() < deadline:
         n_new = epochs.n_new_epochs
         if n_new:
             X = epochs.get_data(n_epochs=n_new)
-            for label in model.predict(X):
-                outlet.push_sample([str(label)])
-            sent += n_new
+            codes = epochs.events[-len(X):]
+            for label, code in zip(model.predict(X), codes):
+                outlet.push_sample([f"{label} {int(code)}"])
+            sent += len(X)
+            last_new = time.monotonic()
         else:
             time.sleep(0.001)
-    recv = q.get(timeout=120)
-    log = log_q.get(timeout=120)
+            if log is None and not log_q.empty():
+                log = log_q.get()  # the device has sent everything
+            if log is not None and time.monotonic() - last_new > 2.0:
+                break  # no epoch for 2 s after the end of the signal: the rest were lost
+    if log is None:
+        log = log_q.get(timeout=120)
+    try:
+        which, recv = q.get(timeout=5)
+    except Exception:  # some epochs were lost: the receiver waits for them
+        stop_recv.set()
+        which, recv = q.get(timeout=30)
     proc.join(30)
     dev.join(30)
     n_times = len(epochs.times)
     epochs.disconnect()
     stream.disconnect()
     del outlet
-    onsets = first + np.arange(len(recv)) * period
+    which, first_seen = np.unique(which, return_index=True)  # (a race of get_data/events could repeat one)
+    recv = np.asarray(recv)[first_seen]
+    onsets = first + (which - 1) * period
     last = start + n_times - 1  # the newest sample of an EpochsStream epoch
-    lat = _latencies(log, onsets, last, np.asarray(recv))
-    return {"n": len(recv), "expected": n_epochs, "dropped": 0, "lat": lat}
+    lat = _latencies(log, onsets, last, recv)
+    return {"n": len(recv), "expected": n_epochs, "dropped": n_epochs - len(recv), "lat": lat}
+
+
+def _bursts(lat: np.ndarray, limit: float = 10.0) -> str:
+    """How the epochs over ``limit`` ms are spread: ``n over 10 ms in k runs, longest r`` (consecutive epochs
+    form a run: one stall of the machine delays every epoch behind it).
+    """
+    over = np.flatnonzero(lat > limit)
+    if not len(over):
+        return f"none over {limit:g} ms"
+    runs = np.split(over, np.flatnonzero(np.diff(over) > 1) + 1)
+    return f"{len(over)} over {limit:g} ms in {len(runs)} runs, longest {max(len(r) for r in runs)}"
 
 
 def _row(label: str, res: dict) -> str:
     lat = res["lat"]
     p = np.percentile(lat, [50, 90, 99]) if len(lat) else [np.nan] * 3
     return (f"{label:<34} {res['n']:>5}/{res['expected']:<5} {p[0]:>7.2f} {p[1]:>7.2f} {p[2]:>7.2f} "
-            f"{lat.max() if len(lat) else np.nan:>7.2f}")
+            f"{lat.max() if len(lat) else np.nan:>7.2f}  ({_bursts(lat)})")
+
+
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def main() -> None:
@@ -326,22 +490,36 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1000, help="epochs per run (default 1000)")
     parser.add_argument("--configs", default="64x1000,384x30000", help="CHANNELSxRATE,... (default both)")
     parser.add_argument("--no-mne-lsl", action="store_true", help="skip the mne-lsl baseline")
+    parser.add_argument("--transfermode", choices=("plaindata", "sharedmem", "both"), default="plaindata",
+                        help="of the signal, filtered signal and epochs streams (default plaindata: the data on "
+                             "the tcp sockets; sharedmem: in shared memory, indexes on the sockets)")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time each hop and node (nodes that log each chunk's receive and send times)")
     args = parser.parse_args()
     sys.path.insert(0, HERE)
     os.environ["PYTHONPATH"] = os.pathsep.join([HERE] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     configs = [(int(c.split("x")[0]), float(c.split("x")[1])) for c in args.configs.split(",")]
     print(f"# bci_latency -- {platform.node()}, {os.cpu_count()} cpus, python {platform.python_version()}; "
-          f"{args.epochs} epochs per run, one every {INTERVAL} s")
+          f"{args.epochs} epochs per run, one every {INTERVAL} s; load average {_loadavg()}")
     print(f"{'loop':<34} {'epochs':>11} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for n_ch, rate in configs:
             chunk, tmin, tmax = CONFIGS[(n_ch, rate)]
             what = f"{n_ch} ch @ {rate / 1000:g} kHz"
             print(f"## {what}, chunks of {chunk} samples, epochs {tmin}..{tmax} s", flush=True)
-            print(_row("lslacq (5 NodeGroups, tcp)", run_lslacq(n_ch, rate, args.epochs, tmp)), flush=True)
+            modes = ("plaindata", "sharedmem") if args.transfermode == "both" else (args.transfermode,)
+            for mode in modes:
+                res = run_lslacq(n_ch, rate, args.epochs, tmp, stages=args.stages, transfermode=mode)
+                label = "lslacq (5 NodeGroups, tcp)" if mode == "plaindata" else "lslacq (5 NodeGroups, sharedmem)"
+                print(_row(label, res), flush=True)
+                for what, ms in res.get("stages", {}).items():
+                    p = np.percentile(ms, [50, 90, 99])
+                    print(f"    {what:<32} {'':>11} {p[0]:>7.2f} {p[1]:>7.2f} {p[2]:>7.2f} {ms.max():>7.2f}",
+                          flush=True)
             if not args.no_mne_lsl:
                 print(_row("mne-lsl StreamLSL + EpochsStream", run_mne_lsl(n_ch, rate, args.epochs, tmp)),
                       flush=True)
+    print(f"# load average at the end {_loadavg()}")
 
 
 if __name__ == "__main__":

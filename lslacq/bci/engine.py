@@ -656,7 +656,7 @@ class EpochingEngine:
         if ep.mean is None:
             dst[...] = part
         else:
-            np.subtract(part, ep.mean, out=dst, casting="unsafe")
+            np.subtract(part, ep.mean, out=dst, dtype=np.float64, casting="unsafe")  # in float64, as MNE
 
     def _activate(self, t: int, seq: int, lab: np.ndarray) -> _Epoch | None:
         """Start filling the epoch of trigger ``t`` (its baseline, if any, is complete); None if dropped."""
