@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-import select
+import selectors
 import threading
 import time
 import tty
@@ -39,6 +39,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ...core.tcp import SelectLoop
+from ...core.workers import Worker
 from ..openbci_protocol import encode_packet
 
 __all__ = ["CytonEmulator", "default_signal", "expected_accel"]
@@ -125,21 +127,27 @@ class CytonEmulator:
         self.streaming = False
         self.daisy_on = self.has_daisy
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop: SelectLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._worker = Worker("openbci-emulator", self._run, context="emulating the board", interrupt=self._wake)
         self._master = self._slave = -1
+        self._plugs = 0  # pty generation: a replugged pty may reuse the old one's fd number
         self._pty_path = ""
         self._pending_cmd = b""
         self._out = bytearray()  # bytes the host has not read yet
         self.buffer_size = int(buffer_size)
         self._n = 0
         self._t0 = 0.0
-        self.error: BaseException | None = None
 
     # -- lifecycle ------------------------------------------------------------
     @property
     def port(self) -> str:
         return self.link or self._pty_path
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the emulator's thread failed, if it did (it is also logged)."""
+        return self._worker.error
 
     @property
     def n_channels(self) -> int:
@@ -148,21 +156,20 @@ class CytonEmulator:
 
     def start(self) -> CytonEmulator:
         """Open the pty and start answering (returns self)."""
-        if self._thread is not None:
+        if self._loop is not None:
             raise RuntimeError("CytonEmulator is already started")
         self._open_pty()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="openbci-emulator", daemon=True)
-        self._thread.start()
+        self._loop = SelectLoop()
+        self._worker.start()
         return self
 
     def close(self) -> None:
         """Stop the emulator and close the pty (idempotent)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._worker.stop_and_join(log=logger)
         self._close_pty()
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
     def __enter__(self) -> CytonEmulator:
         return self.start()
@@ -177,6 +184,8 @@ class CytonEmulator:
         with self._lock:
             self._master, self._slave = master, slave  # the slave stays open: closing it gives EIO on the master
             self._pty_path = os.ttyname(slave)
+            self._plugs += 1
+        self._wake()
         if self.link:
             tmp = f"{self.link}.{os.getpid()}.tmp"
             os.symlink(self._pty_path, tmp)
@@ -219,7 +228,8 @@ class CytonEmulator:
                 self.overflow_bytes += len(data) - max(room, 0)
                 data = data[:max(room, 0)]
             self._out += data
-
+        if threading.current_thread() is not self._loop_thread:
+            self._wake()  # the loop writes it now
     def _flush(self, fd: int) -> None:
         with self._lock:
             if not self._out or fd != self._master:
@@ -233,33 +243,38 @@ class CytonEmulator:
                     written = len(self._out)
                 del self._out[:written]
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                with self._lock:
-                    fd, streaming, pending = self._master, self.streaming, bool(self._out)
-                if fd < 0:  # unplugged
-                    self._stop.wait(0.02)
-                    continue
-                timeout = 0.005 if streaming else 0.05
+    def _wake(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.wake()
+
+    def _run(self, worker: Worker) -> None:
+        """The board's thread: read commands, write due packets and what the host has not read yet."""
+        loop, plug, fd = self._loop, None, -1
+        self._loop_thread = threading.current_thread()
+        while not worker.stopping:
+            with self._lock:
+                now_plug, master, busy = self._plugs, self._master, self.streaming or bool(self._out)
+            if (now_plug, master) != (plug, fd):  # unplugged or replugged since the last round
+                loop.unregister(fd)
+                plug, fd = now_plug, -1
                 try:
-                    readable, writable, _ = select.select([fd], [fd] if pending else [], [], timeout)
-                except (OSError, ValueError):  # closed by unplug meanwhile
-                    continue
-                if readable:
-                    try:
-                        data = os.read(fd, 1024)
-                    except (BlockingIOError, OSError):
-                        data = b""
-                    for byte in data:
-                        self._command_byte(byte)
-                if self.streaming:
-                    self._stream_due()
-                if writable or self._out:
-                    self._flush(fd)
-        except Exception as exc:  # never die silently
-            self.error = exc
-            logger.exception("OpenBCI emulator failed")
+                    if master >= 0:
+                        loop.register(master, selectors.EVENT_READ)
+                        fd = master
+                except OSError:  # unplugged meanwhile
+                    pass
+            if loop.select(0.005 if busy and fd >= 0 else None):  # else woken by writes, plugs and stop
+                try:
+                    data = os.read(fd, 1024)
+                except OSError:  # nothing after all, or unplugged meanwhile
+                    data = b""
+                for byte in data:
+                    self._command_byte(byte)
+            if self.streaming:
+                self._stream_due()
+            if fd >= 0 and self._out:
+                self._flush(fd)
 
     def _command_byte(self, byte: int) -> None:
         if self._pending_cmd:  # inside an x...X channel setting
