@@ -13,7 +13,9 @@ writer's ``send``, a backlog drain). So whoever uses the socket makes sure it
 is looked at afterwards: a writer looks at it itself now and then, and
 otherwise asks for a service tick (:func:`request_ticks`); a drain is
 followed by a look; an output this thread could not service (its lock was
-busy) is retried at the next ticks. A reader that joins an output that has
+busy, or its writer waits for readers and services the socket itself) is
+retried at the next ticks, and its fd is not watched meanwhile (it stays
+readable until someone reads the socket). A reader that joins an output that has
 just gone idle is admitted within a tick.
 
 The same thread keeps backlogs moving: an output whose readers have a
@@ -33,11 +35,15 @@ import weakref
 
 import zmq
 
-__all__ = ["watch", "unwatch", "request_ticks", "TICK_S"]
+__all__ = ["watch", "unwatch", "request_ticks", "TICK_S", "BUSY"]
 
 logger = logging.getLogger(__name__)
 
 TICK_S = 0.015
+#: what an output's ``_service()`` returns when it could not look at its socket (a writer has it): true, so
+#: the output is serviced again at the coming ticks, and meanwhile its fd is not watched (it stays readable
+#: until someone reads the socket: watching it would spin this thread against the writer)
+BUSY = "busy"
 
 
 class _AdmissionService:
@@ -46,6 +52,7 @@ class _AdmissionService:
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._ticking: dict[int, tuple] = {}  # id(output) -> (weakref, generation)
+        self._paused: dict[int, int] = {}  # id(output) -> its fd, not watched while the output is busy
         self._generation = 0
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -61,6 +68,7 @@ class _AdmissionService:
             except (KeyError, ValueError):
                 pass
             self._selector.register(fd, selectors.EVENT_READ, weakref.ref(output))
+            self._paused.pop(id(output), None)
         os.write(self._wake_w, b"x")
         return fd
 
@@ -70,6 +78,27 @@ class _AdmissionService:
                 self._selector.unregister(fd)
             except (KeyError, ValueError):
                 pass
+            for key in [k for k, paused in self._paused.items() if paused == fd]:
+                del self._paused[key]
+
+    def _pause(self, fd: int, output) -> None:
+        """Stop watching a busy output's fd; service it at the coming ticks, which watch it again once done."""
+        with self._lock:
+            try:
+                self._selector.unregister(fd)
+            except (KeyError, ValueError):
+                return  # unwatched meanwhile (closed)
+            self._paused[id(output)] = fd
+        self._keep_ticking(output)
+
+    def _resume(self, key: int, output) -> None:
+        with self._lock:
+            fd = self._paused.pop(key, None)
+            if fd is not None and output is not None:
+                try:
+                    self._selector.register(fd, selectors.EVENT_READ, weakref.ref(output))
+                except (KeyError, ValueError, OSError):  # closed meanwhile
+                    pass
 
     def request_ticks(self, output) -> None:
         with self._lock:
@@ -99,6 +128,8 @@ class _AdmissionService:
                 with self._lock:
                     if self._ticking.get(key) is entry:
                         del self._ticking[key]
+            if keep is not BUSY and key in self._paused:  # it looked at its socket: watch its fd again
+                self._resume(key, output)
 
     def _run(self) -> None:
         next_tick = 0.0
@@ -127,11 +158,13 @@ class _AdmissionService:
                 try:
                     # a busy writer holds the output's lock (and admits readers itself now and
                     # then): do not let it stall the other outputs
-                    busy = output._service(timeout=0.05)
+                    result = output._service(timeout=0.05)
                 except Exception:  # never let one output stop admissions for the others
                     logger.exception("admission of readers failed for %r", output)
                     continue
-                if busy:  # not serviced (or a backlog remains): the signal is used up, so look again
+                if result is BUSY:  # not serviced: look at it at the coming ticks
+                    self._pause(key.fd, output)
+                elif result:  # a backlog remains
                     self._keep_ticking(output)
 
 

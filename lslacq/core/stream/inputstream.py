@@ -111,6 +111,7 @@ class InputStream:
         self._epoch: int | None = None
         self._peer_closed = False
         self._poller: zmq.Poller | None = None
+        self._rcvtimeo: float | None = None
         self._pending: collections.deque = collections.deque()
         self.max_buffered: float | None = None
         self.max_buffered_bytes: int | None = None
@@ -229,6 +230,7 @@ class InputStream:
         self.socket = socket
         self._poller = zmq.Poller()
         self._poller.register(socket, zmq.POLLIN)
+        self._rcvtimeo = None  # the socket's RCVTIMEO, as a recv() timeout (None: forever)
         self.params = params
         self._pending.clear()
         self._last_index = None
@@ -371,12 +373,12 @@ class InputStream:
             if self._pending:
                 head, payload = self._pending.popleft()
             else:
+                if timeout != self._rcvtimeo:  # one blocking receive with the socket's timeout: no poll
+                    self._set_rcvtimeo(timeout)
                 try:
-                    head, payload = self._recv_message(NOBLOCK)
-                except zmq.Again:
-                    if timeout is not None and not self._poller.poll(timeout):
-                        raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms") from None
                     head, payload = self._recv_message()
+                except zmq.Again:
+                    raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms") from None
             if payload is None and len(head) < _HEADER_SIZE:
                 control = bytes(head)
                 if control == HELLO:
@@ -404,6 +406,11 @@ class InputStream:
             shared = self._shared_chunk(index, n, epoch, want_data)
             if shared is not _SKIPPED:
                 return index, shared
+
+    def _set_rcvtimeo(self, timeout: float | None) -> None:
+        """Make a blocking receive wait at most ``timeout`` ms (None or < 0: forever), as ``poll`` counts them."""
+        self.socket.setsockopt(zmq.RCVTIMEO, -1 if timeout is None or timeout < 0 else int(timeout))
+        self._rcvtimeo = timeout
 
     def _sync(self, control: bytes) -> None:
         """The output's count of what it sent before this message: everything counted there arrived or was

@@ -441,17 +441,19 @@ class OutputStream:
                 self.sender.reset_index()
 
     # -- readers --------------------------------------------------------------
-    def _service(self, timeout: float = -1) -> bool:
+    def _service(self, timeout: float = -1) -> bool | str:
         """Admit new readers and drain backlogs; return True while a backlog remains.
+
+        Returns :data:`admission.BUSY` (true) if it could not look at the socket.
 
         Called by the stream service thread (admission.py) when zmq signals
         activity on the socket and every few ms while backlogs exist.
         Thread-safe; gives up if the stream stays busy for ``timeout`` seconds.
         """
         if self._writer_waiting:  # the waiting writer services the socket itself
-            return True
+            return admission.BUSY
         if not self._lock.acquire(timeout=timeout):
-            return True
+            return admission.BUSY
         try:
             if self.socket is None:
                 self._ticks_requested = False
