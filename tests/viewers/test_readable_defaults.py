@@ -161,6 +161,21 @@ def test_keys_change_gain_channels_and_time_window(qapp, view):
     assert view.params["xsize"] == pytest.approx(xsize / 1.5)
     x0, x1 = view.viewBox.viewRange()[0]
     assert x1 - x0 == pytest.approx(xsize / 1.5, rel=0.02)  # the time axis shows the new window
+    # the options dialog's "Auto scale" (the issue: it widened the range and left the channels overlaid) and
+    # the A key bring back the banded layout after the user changed the scale
+    from lslacq.viewers._qt import QtWidgets
+
+    view.params["channels_per_page"] = 16
+    view.gain_zoom(20.0)  # the traces now cross their neighbours' bands
+    view.show_params_controller()
+    button = [b for b in view.params_controller.findChildren(QtWidgets.QPushButton) if b.text() == "Auto scale"][0]
+    QtTest.QTest.mouseClick(button, QtCore.Qt.MouseButton.LeftButton)
+    view.params_controller.hide()
+    assert assert_readable(view, render(qapp, view))["bands"] == N_CH
+    assert view.by_channel_params[0, "gain"] == pytest.approx(gain, rel=0.6)
+    view.gain_zoom(1 / 20.0)
+    image = key(QtCore.Qt.Key.Key_A)
+    assert assert_readable(view, image)["bands"] == N_CH
 
 
 @pytest.mark.slow
