@@ -27,7 +27,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..core.node import Node
-from ..core.tools import ThreadPollInput, join_thread
+from ..core.tools import ThreadPollInput
+from ..core.workers import Worker
 from ..errors import LslacqError
 
 __all__ = ["PyAudio", "AudioDeviceError", "PlaybackFifo", "list_device_specs", "default_input_device",
@@ -289,6 +290,7 @@ class PyAudio(Node):
     """
 
     live_source = True  # paced by the sound card: never waits for a reader
+    restarts_count = True  # each start() counts the recorded frames from 0
 
     _input_specs: dict = {}
     _output_specs: dict = {}
@@ -309,9 +311,7 @@ class PyAudio(Node):
         self._head = 0
         self._latency: float | None = None
         self._callback_error: BaseException | None = None
-        self._wake = threading.Event()
-        self._monitor_stop = False
-        self._monitor_thread: threading.Thread | None = None
+        self._wake = threading.Event()  # set by a callback failure (and a stop): the monitor reports it now
 
     # -- device queries (usable before configure, as in pyacq's examples) -----
     def _portaudio(self):
@@ -454,48 +454,27 @@ class PyAudio(Node):
         if playing:
             self._poller = ThreadPollInput(self.inputs["signals"], timeout=100, return_data=True,
                                            name=f"{self.name}-playback", handler=self._queue_playback)
-            self._poller.failed.connect(lambda exc: self._report_error(exc, "reading the input to play"))
+            self._poller.context = "reading the input to play"
+        self._monitor_worker = Worker(f"{self.name}-monitor", self._monitor, context="monitoring the audio stream",
+                                      interrupt=self._wake.set)
 
     def _start(self) -> None:
+        """Start the stream; the node starts the monitor (and the playback reader), and stops them before _stop."""
         self._head = 0
         self._latency = None
         self._xruns = dict.fromkeys(_STATUS_NAMES.values(), 0)
         self._callback_error = None
-        self._monitor_stop = False
         self._wake.clear()
-        self._monitor_thread = threading.Thread(target=self._monitor, name=f"{self.name}-monitor", daemon=True)
-        self._monitor_thread.start()
-        if self.input_device_index is not None:
-            self.outputs["signals"].reset_buffer_index()
         if self._fifo is not None:
             self._fifo.clear()
-            self._poller.start()
-        try:
-            self.audiostream.start_stream()
-        except Exception:
-            self._stop_threads()
-            raise
+        self.audiostream.start_stream()
+        self.add_worker(self._monitor_worker)
+        if self._poller is not None:
+            self.add_worker(self._poller)
 
     def _stop(self) -> None:
-        try:
-            if self.audiostream is not None and not self.audiostream.is_stopped():
-                self.audiostream.stop_stream()
-        finally:
-            self._stop_threads()
-
-    def _stop_threads(self) -> None:
-        self._stop_poller()
-        self._monitor_stop = True
-        self._wake.set()
-        join_thread(self._monitor_thread, 10.0, f"{self.name}: monitor thread", logger)
-        self._monitor_thread = None
-
-    def _stop_poller(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
-            self._fifo.close()  # wakes a write() waiting for room
-            if not self._poller.wait(10.0):
-                logger.error("%s: playback reader thread did not stop within 10 s", self.name)
+        if self.audiostream is not None and not self.audiostream.is_stopped():
+            self.audiostream.stop_stream()
 
     def _close(self) -> None:
         if self.audiostream is not None:
@@ -516,8 +495,8 @@ class PyAudio(Node):
         """Reader thread: queue a chunk of the input for playback (waits while the FIFO is full)."""
         chunk = np.ascontiguousarray(data, dtype=self._dtype)
         view = memoryview(chunk).cast("B")
-        while not self._fifo.write(view, timeout=0.5):
-            if not self.running() or self._fifo._closed:
+        while not self._fifo.write(view, timeout=0.1):  # full: the stream plays it, or the node stops
+            if self._poller.stopping:
                 return
 
     def _audio_callback(self, in_data, frame_count, time_info, status):
@@ -546,12 +525,13 @@ class PyAudio(Node):
             self._wake.set()
             return (bytes(frame_count * self._frame_bytes) if self._fifo is not None else None), self._abort
 
-    def _monitor(self) -> None:
+    def _monitor(self, worker: Worker) -> None:
         """Monitor thread: report a callback failure through the node contract, log xruns (rate-limited)."""
         logged = dict.fromkeys(self._xruns, 0)
         last_log = dict.fromkeys(self._xruns, -1e9)
         while True:
-            stopping = self._wake.wait(0.25) and self._monitor_stop
+            self._wake.wait(0.25)
+            stopping = worker.stopping
             exc = self._callback_error
             if exc is not None and self.error is None:
                 self._report_error(exc, "in the audio callback (PortAudio stopped the stream)")
