@@ -64,7 +64,8 @@ def _pump(app, condition, timeout: float = 20.0) -> None:
 
 def _run_until(app, when: float) -> None:
     """Run the Qt event loop until ``time.monotonic()`` reaches ``when``: the viewers draw at their own rate
-    meanwhile (their refresh timers fire on time, so the status line shows the frame rate a user gets)."""
+    meanwhile (their refresh timers fire on time, so the status line shows the frame rate a user gets).
+    """
     from lslacq.viewers._qt import QtCore
 
     left_ms = int((when - time.monotonic()) * 1000)
