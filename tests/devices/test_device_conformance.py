@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from helpers import OutputReader, wait_until
+from jack_rig import RATE, jack_server_fixture  # noqa: F401  (the session fixture 'jack_server', for PyAudio)
 
 from lslacq.core.node import Node
 from lslacq.errors import LslacqError
@@ -120,8 +121,19 @@ def _lsl_inlet(stack, reconnect):
     return Rig(node)
 
 
+def _pyaudio(stack, reconnect):
+    pytest.importorskip("pyaudio")
+    from lslacq.devices.audio_pyaudio import PyAudio
+
+    node = stack.enter_context(PyAudio(name="card"))
+    node.configure(nb_channel=2, sample_rate=RATE, input_device_index=node.default_input_device(), chunksize=256)
+    return Rig(node, n_samples=1000)
+
+
 DEVICES = {"NumpyDeviceBuffer": _numpy_device, "SimulatedEEG": _simulated_eeg, "OpenBCI": _openbci,
-           "Emotiv": _emotiv, "WebCamAV": _webcam_av, "BrainAmpSocket": _brainamp, "LslInlet": _lsl_inlet}
+           "Emotiv": _emotiv, "WebCamAV": _webcam_av, "BrainAmpSocket": _brainamp, "LslInlet": _lsl_inlet,
+           "PyAudio": _pyaudio}
+NEEDS_JACK = ("PyAudio",)  # a JACK dummy server as the sound card
 UNPLUGGABLE = ("OpenBCI", "Emotiv", "BrainAmpSocket")
 RECONNECTING = ("OpenBCI", "Emotiv", "BrainAmpSocket")
 FAST = ("NumpyDeviceBuffer", "SimulatedEEG")  # in the fast suite; the emulated hardware in the slow one
@@ -136,7 +148,9 @@ def _tmpdir():
 
 
 @contextlib.contextmanager
-def _rig(device: str, reconnect: bool = False):
+def _rig(device: str, request, reconnect: bool = False):
+    if device in NEEDS_JACK:
+        request.getfixturevalue("jack_server")
     with contextlib.ExitStack() as stack:
         rig = DEVICES[device](stack, reconnect)
         signals = rig.node.outputs["signals"]
@@ -151,8 +165,8 @@ def _node_threads(node: Node) -> list[str]:
 
 
 @pytest.mark.parametrize("device", [pytest.param(d, marks=[] if d in FAST else [pytest.mark.slow]) for d in DEVICES])
-def test_start_stop_start_again(device):
-    with _rig(device) as (rig, reader):
+def test_start_stop_start_again(device, request):
+    with _rig(device, request) as (rig, reader):
         node = rig.node
         node.start()
         wait_until(lambda: reader.n >= rig.n_samples, what=f"{device}: data after start")
@@ -174,8 +188,8 @@ def test_start_stop_start_again(device):
 
 
 @pytest.mark.parametrize("device", [pytest.param(d, marks=[] if d in FAST else [pytest.mark.slow]) for d in DEVICES])
-def test_counters_are_plain_values_with_the_contract_keys(device):
-    with _rig(device) as (rig, reader):
+def test_counters_are_plain_values_with_the_contract_keys(device, request):
+    with _rig(device, request) as (rig, reader):
         rig.node.start()
         wait_until(lambda: reader.n >= rig.n_samples, what="data")
         counters = rig.node.counters()
@@ -187,8 +201,8 @@ def test_counters_are_plain_values_with_the_contract_keys(device):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("device", UNPLUGGABLE)
-def test_unplug_is_reported_once_through_the_node_contract(device, caplog):
-    with _rig(device) as (rig, reader):
+def test_unplug_is_reported_once_through_the_node_contract(device, caplog, request):
+    with _rig(device, request) as (rig, reader):
         node = rig.node
         failures = []
         node.failed.connect(failures.append)
@@ -207,8 +221,8 @@ def test_unplug_is_reported_once_through_the_node_contract(device, caplog):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("device", RECONNECTING)
-def test_replug_with_reconnect_resumes_and_counts_the_gap(device):
-    with _rig(device, reconnect=True) as (rig, reader):
+def test_replug_with_reconnect_resumes_and_counts_the_gap(device, request):
+    with _rig(device, request, reconnect=True) as (rig, reader):
         node = rig.node
         node.start()
         wait_until(lambda: reader.n >= rig.n_samples, what="data")
