@@ -367,8 +367,9 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
         count = lambda: sum(rec.counts().values())  # noqa: E731
     else:
         inlet = LslInlet(name="inlet")
-        # XdfRecorder stamps samples from their indexes: no liblsl timestamp post-processing needed
-        inlet.configure(name=name, resolve_timeout=30, clocksync=False, dejitter=False)
+        # XdfRecorder stamps samples from their indexes: no liblsl timestamp post-processing needed; a recorder
+        # needs no low latency: the inlet takes what is queued every 0.5 s (LabRecorder's own pull interval)
+        inlet.configure(name=name, resolve_timeout=30, clocksync=False, dejitter=False, pull_interval=0.5)
         inlet.outputs["signals"].configure(protocol="inproc")
         rec = XdfRecorder(name="rec")
         rec.configure(streams={name: inlet.outputs["signals"]}, filename=path)

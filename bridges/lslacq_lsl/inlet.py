@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 import time
 
@@ -78,6 +79,37 @@ class Gap:
     missing: int
 
 
+class _BufferPool:
+    """Pull buffers that are reused once nothing else references them.
+
+    A chunk sent downstream is a view of its pull buffer (no copy), held by
+    the readers until they are done with it; a new buffer per pull would be
+    fresh memory each time (a page fault per 4 kB, more kernel CPU than the
+    pull). A buffer whose only references are the pool's is free again.
+    """
+
+    def __init__(self, shape: tuple, dtype: np.dtype, size: int = 16):
+        self.shape = shape
+        self.dtype = dtype
+        self.size = size
+        self.buffers: list[np.ndarray] = []
+        self._next = 0
+
+    def take(self) -> np.ndarray:
+        """A buffer nobody else holds (a new one if all are in use)."""
+        buffers = self.buffers
+        for k in range(len(buffers)):
+            i = (self._next + k) % len(buffers)
+            # references: the list's and getrefcount's argument: nothing outside the pool holds it
+            if sys.getrefcount(buffers[i]) <= 2:
+                self._next = i + 1
+                return buffers[i]
+        buf = np.empty(self.shape, dtype=self.dtype)
+        if len(buffers) < self.size:
+            buffers.append(buf)
+        return buf
+
+
 class _NotBackYet(LslacqError):
     """A lost stream is not found again yet (the reconnection goes on)."""
 
@@ -99,8 +131,16 @@ class LslInlet(BlockingDevice):
         liblsl queue length in seconds (x100 samples for irregular streams).
     clocksync, dejitter, monotonize : bool
         liblsl post-processing of timestamps (clocksync and dejitter on by default).
-    max_chunk : int
-        Largest chunk sent downstream, in samples (default 1024).
+    max_chunk : int, optional
+        Largest chunk sent downstream, in samples (default 1024; with
+        ``pull_interval``, default: each pull is one chunk).
+    pull_interval : float
+        Seconds between pulls of a numeric stream. 0 (the default) waits for
+        each chunk as it arrives (lowest latency: a wake-up per LSL chunk);
+        > 0 takes everything queued every ``pull_interval`` seconds (few
+        wake-ups, big chunks: what a recorder wants, e.g. 0.5 as LabRecorder;
+        ``lslacq record -o DIR`` uses 0.1). Data then reaches the outputs up
+        to ``pull_interval`` late.
     stall_timeout : float
         Seconds without data (on a regular stream) before the outlet is
         reported as gone (default 2).
@@ -131,6 +171,7 @@ class LslInlet(BlockingDevice):
         "max_buflen": Arg(int, ge=1, doc="seconds (irregular streams: samples x 100) liblsl buffers"),
         "clocksync": Arg(bool), "dejitter": Arg(bool), "monotonize": Arg(bool),
         "max_chunk": Arg(int, ge=1, doc="samples per pull"),
+        "pull_interval": Arg(float, ge=0, doc="seconds between pulls (0: wait for each chunk)"),
         "stall_timeout": Arg(float, gt=0, doc="seconds"),
         "reference": Arg(str, doc="name of the LslInlet whose clock markers use"),
     }
@@ -156,20 +197,26 @@ class LslInlet(BlockingDevice):
     def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
                    predicate: str | None = None, resolve_timeout: float = 5.0, max_buflen: int = 360,
                    clocksync: bool = True, dejitter: bool = True, monotonize: bool = False,
-                   max_chunk: int = 1024, stall_timeout: float = 2.0, reference: str | None = None) -> None:
+                   max_chunk: int | None = None, stall_timeout: float = 2.0, reference: str | None = None,
+                   pull_interval: float = 0.0) -> None:
         if not any((name, type, source_id, predicate)):
             raise ValueError(f"{self.name}: say which LSL stream to read: configure(name=..., type=..., "
                              "source_id=... or predicate=...)")
-        if int(max_chunk) < 1:
+        if max_chunk is not None and int(max_chunk) < 1:
             raise ValueError(f"{self.name}: max_chunk must be >= 1 sample, got {max_chunk!r}")
         if stall_timeout <= 0:
             raise ValueError(f"{self.name}: stall_timeout must be > 0 s, got {stall_timeout!r}")
+        if not 0 <= pull_interval <= 1:
+            raise ValueError(f"{self.name}: pull_interval must be between 0 and 1 s, got {pull_interval!r} (0: wait "
+                             "for each chunk; 0.5 suits a recorder, as LabRecorder)")
+        self.pull_interval = float(pull_interval)
         self.query = {k: v for k, v in dict(name=name, type=type, source_id=source_id, predicate=predicate).items()
                       if v is not None}
         self.resolve_timeout = resolve_timeout
         self.max_buflen = max_buflen
         self.flags = processing_flags(clocksync, dejitter, monotonize)
-        self.max_chunk = int(max_chunk)
+        self.max_chunk = 1024 if max_chunk is None else int(max_chunk)
+        self._split = self.max_chunk if max_chunk is not None or not pull_interval else None
         self.stall_timeout = float(stall_timeout)
         self.reference = reference
         if self.inlet is not None:  # configured again: drop the previous stream
@@ -237,8 +284,15 @@ class LslInlet(BlockingDevice):
         if not self.is_markers:
             self._data = np.empty((self.max_chunk, self._n_ch), dtype=self._dtype)
             self._ts = np.empty(self.max_chunk, dtype=np.float64)
+        # pull_interval: room for two intervals of data per pull (more waiting is taken by the next, at once)
+        rate = 0.0 if self.is_markers else self.description.nominal_srate
+        self._pull_rows = max(self.max_chunk, int(2 * self.pull_interval * rate) + 1)
+        self._pool = None if self.is_markers else _BufferPool((self._pull_rows, self._n_ch), self._dtype)
+        self._next_pull = 0.0
+        self._behind = False
         self._last_data = time.monotonic()
         super()._start()
+        self._reader = self.workers[-1]  # the DeviceReader: its sleep() wakes on stop()
 
     def _open(self, reopening: bool = False) -> None:
         if reopening:
@@ -290,7 +344,12 @@ class LslInlet(BlockingDevice):
     # -- the reader thread ------------------------------------------------------------
     def read(self):
         """Wait up to 0.1 s for data: (samples, LSL timestamps), or None (and a stall noticed)."""
-        pulled = self._pull_markers(0.1) if self.is_markers else self._pull_numeric(0.1)
+        if self.is_markers:
+            pulled = self._pull_markers(0.1)
+        elif self.pull_interval:
+            pulled = self._pull_queued()
+        else:
+            pulled = self._pull_numeric(0.1)
         if pulled is not None:
             self._last_data = time.monotonic()
             return pulled
@@ -307,7 +366,13 @@ class LslInlet(BlockingDevice):
         data, ts = pulled
         if self.is_markers:
             data = self._marker_events(data, ts)
-        self._emit(data, np.asarray(ts, dtype=np.float64))
+        ts = np.asarray(ts, dtype=np.float64)
+        step = self._split
+        if step is None or len(ts) <= step:
+            self._emit(data, ts)
+            return
+        for k in range(0, len(ts), step):  # a pull_interval's worth, max_chunk given: chunks of at most that
+            self._emit(data[k:k + step], ts[k:k + step])
 
     def _pull_numeric(self, wait: float):
         puller = self._puller
@@ -317,6 +382,29 @@ class LslInlet(BlockingDevice):
             return None
         n = 1 + (puller.pull_array(data, ts, 1) if self.max_chunk > 1 else 0)
         return data[:n].copy(), ts[:n].copy()
+
+    def _pull_queued(self):
+        """Every ``pull_interval`` s: every queued sample, pulled into a free buffer (sent without a copy)."""
+        if not self._behind:
+            delay = self._next_pull - time.monotonic()
+            if delay > 0 and self._reader.sleep(delay):
+                return None  # stopping
+        now = time.monotonic()
+        self._next_pull = max(self._next_pull + self.pull_interval, now)
+        rows = self._pull_rows
+        data = self._pool.take()
+        ts = np.empty(rows, dtype=np.float64) if self._send_timestamps else self._ts_buffer(rows)
+        n = self._puller.pull_array(data, ts)
+        self._behind = n == rows  # more may be waiting: pull again at once
+        if not n:
+            return None
+        return data[:n], ts[:n]
+
+    def _ts_buffer(self, rows: int) -> np.ndarray:
+        """A reused timestamp buffer (the timestamps are not sent: only the gap check reads them)."""
+        if len(self._ts) < rows:
+            self._ts = np.empty(rows, dtype=np.float64)
+        return self._ts
 
     def _pull_markers(self, wait: float):
         sample, t = self.inlet.pull_sample(timeout=wait)

@@ -110,7 +110,8 @@ def run_record(args) -> int:
             for i, name in enumerate(args.lsl):
                 inlet = LslInlet(name=f"in{i}")
                 nodes.append(inlet)
-                inlet.configure(name=name, resolve_timeout=args.timeout)
+                # a recorder needs no low latency: everything queued every 0.1 s (few wake-ups)
+                inlet.configure(name=name, resolve_timeout=args.timeout, pull_interval=0.1)
                 inlets[_file_name(name, used)] = inlet
         except (LslacqError, ValueError) as exc:
             return _fail(str(exc))
@@ -172,12 +173,22 @@ def _progress(t: float, recorder, inlets: dict) -> str:
     return f"[{t:7.1f} s] " + " | ".join(parts) + f" | {counters['bytes_written'] / 1e6:.2f} MB"
 
 
+def _wait_until(deadline: float, event: threading.Event, end: float | None) -> None:
+    """Sleep until ``deadline`` (or ``end``), waking at once when ``event`` is set (a failure)."""
+    now = time.monotonic()
+    event.wait(max(0.0, min(deadline, end if end is not None else deadline) - now))
+
+
 def _monitor(args, recorder, inlets: dict) -> int:
     t0 = time.monotonic()
     next_line = t0 + 1.0
+    end = None if args.duration is None else t0 + args.duration
+    failure = threading.Event()  # woken by a failure: one wake-up per progress line otherwise
+    for node in (recorder, *inlets.values()):
+        node.failed.connect(lambda exc: failure.set())
     try:
-        while args.duration is None or time.monotonic() - t0 < args.duration:
-            time.sleep(0.05)
+        while end is None or time.monotonic() < end:
+            _wait_until(next_line, failure, end)
             failed = [n for n in (recorder, *inlets.values()) if n.error is not None]
             if failed:
                 print(f"lslacq record: {failed[0].name} failed: {failed[0].error}", file=sys.stderr, flush=True)
@@ -209,9 +220,10 @@ def _run_xdf(args) -> int:
                                         timeout=args.timeout)
         except (LslacqError, OSError, ValueError) as exc:
             return _fail(str(exc))
-        recording.on_error = lambda exc: None  # said once, by the monitor
+        failure = threading.Event()
+        recording.on_error = lambda exc: failure.set()  # said once, by the monitor
         print(f"recording {', '.join(repr(n) for n in args.lsl)} to {args.output} (Ctrl-C to stop)", flush=True)
-        return _monitor_xdf(args, recording)
+        return _monitor_xdf(args, recording, failure)
     finally:
         if recording is not None:
             try:
@@ -234,12 +246,13 @@ def _progress_xdf(t: float, recording) -> str:
     return f"[{t:7.1f} s] " + " | ".join(parts) + f" | {recording.writer.bytes_written / 1e6:.2f} MB"
 
 
-def _monitor_xdf(args, recording) -> int:
+def _monitor_xdf(args, recording, failure: threading.Event) -> int:
     t0 = time.monotonic()
     next_line = t0 + 1.0
+    end = None if args.duration is None else t0 + args.duration
     try:
-        while args.duration is None or time.monotonic() - t0 < args.duration:
-            time.sleep(0.05)
+        while end is None or time.monotonic() < end:
+            _wait_until(next_line, failure, end)
             if recording.error is not None:
                 print(f"lslacq record: {recording.error}", file=sys.stderr, flush=True)
                 return 1

@@ -1,14 +1,17 @@
 """LslXdfRecording: record LSL streams to an XDF file as LabRecorder does, crash-safe.
 
 One inlet per stream (no timestamp post-processing: the file holds the
-timestamps as the outlets sent them, in their hosts' clocks), a pull thread
-per stream, and a ClockOffset measurement (``inlet.time_correction()``) per
-stream every ``offset_interval`` seconds, so ``pyxdf.load_xdf`` puts every
-stream on the recording host's clock. The StreamHeader of each stream is
-its full LSL info (``info.as_xml()``), as LabRecorder writes it. Data goes
-through :class:`lslacq.rec.xdf_writer.XdfWriter`: whole chunks, handed to
-the OS every ``flush_interval`` seconds, so a killed recording loads in
-pyxdf as it is.
+timestamps as the outlets sent them, in their hosts' clocks) and a
+ClockOffset measurement (``inlet.time_correction()``) per stream every
+``offset_interval`` seconds, so ``pyxdf.load_xdf`` puts every stream on the
+recording host's clock. The StreamHeader of each stream is its full LSL info
+(``info.as_xml()``), as LabRecorder writes it. One recording thread wakes
+every ``pull_interval`` (by default the flush interval, 1 s), takes every
+sample queued in every inlet and hands the chunks to
+:class:`lslacq.rec.xdf_writer.XdfWriter`, which writes them whole, at once:
+a killed recording loads in pyxdf as it is, missing at most the last
+interval. (LabRecorder pulls every 0.5 s; a wake-up per LSL chunk would cost
+more CPU than the recording itself.)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -41,7 +45,10 @@ class _Stream:
         self.description = describe_stream(info)
         self.is_string = self.description.channel_format == "string"
         self.n_received = 0
-        self.thread: threading.Thread | None = None
+        self.lost = False  # liblsl cannot recover it: its recording ended
+        self.puller: ChunkPuller | None = None
+        self.data: np.ndarray | None = None
+        self.ts: np.ndarray | None = None
 
 
 class LslXdfRecording:
@@ -60,11 +67,13 @@ class LslXdfRecording:
     timeout : float
         Seconds to wait for each stream's full info and subscription.
     max_chunk : int
-        Largest chunk pulled at once, in samples.
-    pull_interval : float
-        Seconds between pulls of a numeric stream (each pull takes every
-        queued sample; default 0.1). Data reaches the disk at most
-        ``pull_interval + flush_interval`` after it was sent.
+        Largest chunk pulled at once, in samples (one XDF chunk each).
+    pull_interval : float, optional
+        Seconds between the recording thread's pulls (each takes every
+        queued sample of every stream); default: ``flush_interval``, every
+        pull then goes to the disk at once, so data reaches the disk at
+        most ``flush_interval`` after it was sent. Shorter pulls are
+        flushed every ``flush_interval``.
     fsync : bool
         Also ``os.fsync`` at each flush.
 
@@ -79,15 +88,20 @@ class LslXdfRecording:
 
     def __init__(self, filename: str | os.PathLike, infos: list, flush_interval: float = 1.0,
                  offset_interval: float = 5.0, timeout: float = 5.0, max_chunk: int = 8192, fsync: bool = False,
-                 max_buflen: int = 360, pull_interval: float = 0.1):
+                 max_buflen: int = 360, pull_interval: float | None = None):
         if not infos:
             raise ValueError("LslXdfRecording needs at least one LSL stream to record")
         self.filename = filename
         self.offset_interval = float(offset_interval)
         self.max_chunk = int(max_chunk)
-        if not pull_interval > 0:
-            raise ValueError(f"LslXdfRecording: pull_interval must be > 0 s, got {pull_interval!r}")
+        if not flush_interval > 0:
+            raise ValueError(f"LslXdfRecording: flush_interval must be > 0 s, got {flush_interval!r}")
+        pull_interval = flush_interval if pull_interval is None else pull_interval
+        if not 0 < pull_interval <= flush_interval:
+            raise ValueError(f"LslXdfRecording: pull_interval must be > 0 s and at most flush_interval "
+                             f"({flush_interval:g} s), got {pull_interval!r}")
         self.pull_interval = float(pull_interval)
+        self.flush_interval = float(flush_interval)
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._error_lock = threading.Lock()
@@ -113,15 +127,21 @@ class LslXdfRecording:
                 key = f"{d.name}_{k}"
             used.add(key)
             stream_id = self.writer.add_stream(full.as_xml(), d.channel_format, d.channel_count, name=d.name)
-            self.streams.append(_Stream(key, inlet, full, stream_id))
+            s = _Stream(key, inlet, full, stream_id)
+            if not s.is_string:
+                s.puller = ChunkPuller(inlet, d.channel_count, d.channel_format)
+                s.data = np.empty((self.max_chunk, d.channel_count), dtype=d.dtype)
+                s.ts = np.empty(self.max_chunk, dtype=np.float64)
+            self.streams.append(s)
+        # markers first in each pull: their small chunks go to the disk before the big ones of the same interval
+        self._pull_order = sorted(self.streams, key=lambda s: not s.is_string)
         for s in self.streams:  # subscribe now: every sample pushed from here on is recorded
             s.inlet.open_stream(timeout=timeout)
         self._offset_thread = threading.Thread(target=self._offsets, name="xdf-clock-offsets", daemon=True)
-        for s in self.streams:
-            s.thread = threading.Thread(target=self._pull, args=(s,), name=f"xdf-pull-{s.key}", daemon=True)
-            s.thread.start()
+        self._thread = threading.Thread(target=self._record, name=f"xdf-record-{os.path.basename(filename)}",
+                                        daemon=True)
+        self._thread.start()
         self._offset_thread.start()
-        self.writer.start_flusher(on_error=self._fail)
 
     # -- threads ------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
@@ -135,52 +155,48 @@ class LslXdfRecording:
         else:
             logger.error("recording %s failed: %s", self.filename, exc)
 
-    def _pull(self, s: _Stream) -> None:
+    def _record(self) -> None:
+        """Every ``pull_interval``: take what every inlet holds; every ``flush_interval``: write it out."""
         try:
-            if s.is_string:
-                self._pull_strings(s)
-            else:
-                self._pull_numeric(s)
+            next_pull = time.monotonic() + self.pull_interval
+            next_flush = time.monotonic() + self.flush_interval
+            while True:
+                # after stop(): take what is queued, then end; a fixed cadence (no drift by the time pulls take)
+                stopping = self._stop.wait(max(0.0, next_pull - time.monotonic()))
+                next_pull = max(next_pull + self.pull_interval, time.monotonic())
+                for s in self._pull_order:
+                    if not s.lost:
+                        self._pull(s)
+                now = time.monotonic()
+                if stopping:
+                    return  # stop() writes the rest and the footers
+                if now >= next_flush - 0.5 * self.pull_interval:  # (a pull a little early still flushes)
+                    self.writer.tick()
+                    next_flush = max(next_flush + self.flush_interval, now)
         except Exception as exc:
             self._fail(exc)
 
-    def _pull_numeric(self, s: _Stream) -> None:
-        """Every ``pull_interval`` s, take every queued sample (LabRecorder's way: few wake-ups, big chunks)."""
-        d = s.description
-        puller = ChunkPuller(s.inlet, d.channel_count, d.channel_format)
-        data = np.empty((self.max_chunk, d.channel_count), dtype=d.dtype)
-        ts = np.empty(self.max_chunk, dtype=np.float64)
-        while True:
-            stopping = self._stop.is_set()  # after stop(): take what is queued, then end
+    def _pull(self, s: _Stream) -> None:
+        try:
+            if s.is_string:
+                while True:
+                    samples, times = s.inlet.pull_chunk(timeout=0.0, max_samples=self.max_chunk)
+                    if times:
+                        self.writer.add_samples(s.stream_id, samples, times)
+                        s.n_received += len(times)
+                    if len(times) < self.max_chunk:
+                        return
             while True:
-                try:
-                    n = puller.pull_array(data, ts)
-                except LostError:
-                    logger.warning("LSL stream %r is lost and cannot be recovered; its recording ends here", d.name)
-                    return
+                n = s.puller.pull_array(s.data, s.ts)
                 if n:
-                    self.writer.add_samples(s.stream_id, data[:n], ts[:n])
+                    self.writer.add_samples(s.stream_id, s.data[:n], s.ts[:n])
                     s.n_received += n
                 if n < self.max_chunk:
-                    break
-            if stopping:
-                return
-            self._stop.wait(self.pull_interval)
-
-    def _pull_strings(self, s: _Stream) -> None:
-        while True:
-            stopping = self._stop.is_set()
-            try:
-                samples, times = s.inlet.pull_chunk(timeout=0.0 if stopping else 0.2, max_samples=self.max_chunk)
-            except LostError:
-                logger.warning("LSL stream %r is lost and cannot be recovered; its recording ends here",
-                               s.description.name)
-                return
-            if times:
-                self.writer.add_samples(s.stream_id, samples, times)
-                s.n_received += len(times)
-            elif stopping:
-                return
+                    return
+        except LostError:
+            s.lost = True
+            logger.warning("LSL stream %r is lost and cannot be recovered; its recording ends here",
+                           s.description.name)
 
     def _offsets(self) -> None:
         try:
@@ -206,9 +222,7 @@ class LslXdfRecording:
     def stop(self) -> None:
         """Stop pulling, write what was received and the StreamFooters, close the file."""
         self._stop.set()
-        for s in self.streams:
-            if s.thread is not None:
-                s.thread.join(10)
+        self._thread.join(10)
         self._offset_thread.join(10)
         try:
             self.writer.close()

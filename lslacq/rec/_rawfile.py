@@ -301,10 +301,14 @@ class RawStreamFile:
                     f"write returns; {self.n_written - self.n_on_disk} samples not on disk yet)", logger)
 
     def _finish(self) -> None:
-        """Log the samples a write error lost, and close the file (called by the thread that writes it)."""
+        """Note the samples a write error lost, and close the file (called by the thread that writes it).
+
+        Only at info level: the error itself reaches the caller (:meth:`check`,
+        the next write), which reports it once.
+        """
         if self.error is not None and self.n_written != self.n_on_disk:
-            logger.error("%s: could not write the last %d samples: %s", self.path, self.n_written - self.n_on_disk,
-                         self.error)
+            logger.info("%s: the last %d samples were not written: %s", self.path, self.n_written - self.n_on_disk,
+                        self.error)
         try:
             self.file.close()
         except OSError as exc:
@@ -411,6 +415,6 @@ class RawStreamFile:
     def _explain(self, exc: OSError, action: str) -> OSError:
         if exc.errno == errno.ENOSPC:
             return DiskFullError(errno.ENOSPC, f"disk full while {action} {self.path}: the recording stopped; the "
-                                               f"data written before is intact and readable. Free space or record "
-                                               f"to another disk")
+                                               f"data written before is intact and readable. Free space on that "
+                                               f"disk, or record to a new dirname on another disk")
         return OSError(exc.errno, f"{action} {self.path} failed: {exc.strerror or exc}")

@@ -34,10 +34,14 @@ lslacq's additions, which pyacq readers ignore:
 
 The JSON files are replaced atomically (written to a temporary file, then
 ``os.replace``), so a killed recording always has a complete description.
+``stream_properties.json`` ends with a few kB of spaces (JSON ignores them):
+on a full disk, where no new file fits, its last update (the ``"failed"``
+state and the error) overwrites it in place.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -92,26 +96,41 @@ def connect_recorded(node, named: list, autoconnect: bool, max_buffered: float |
     return inputs
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+def write_json_atomic(path: str | os.PathLike, obj: Any, room: int = 0) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace``.
 
     Readers see either the previous content or the new one, never a partial
     file, whatever happens to this process. Raises OSError (e.g. a full
     disk) leaving the previous file intact.
+
+    With ``room`` > 0, the file ends with ``room`` spaces (ignored by JSON
+    readers), and when the disk is full (no room for the temporary file) a
+    text that fits in the existing file's size overwrites it in place: its
+    blocks are already allocated, so the update (e.g. the error that
+    stopped a recording) still reaches the disk.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    text = json.dumps(obj, indent=4, separators=(",", ": "), ensure_ascii=False)
+    data = json.dumps(obj, indent=4, separators=(",", ": "), ensure_ascii=False).encode("utf8") + b"\n"
     try:
-        with open(tmp, "w", encoding="utf8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data + b" " * room)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             tmp.unlink()
         except OSError:
             pass
-        raise
+        if not (room and isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+            raise
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            raise exc from None
+        if len(data) > size:
+            raise
+        with open(path, "r+b") as f:  # same size: no new block needed
+            f.write(data + b" " * (size - len(data)))
 
 
 def read_json(path: str | os.PathLike) -> Any:

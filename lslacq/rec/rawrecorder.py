@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 # chunks received in a row before the writer checks stop(), the flush cadence and the disk again
 _MAX_CHUNKS_PER_BATCH = 64
 
+# trailing spaces of stream_properties.json: room for its last update in place on a full disk (the error)
+_JSON_ROOM = 4096
+
 # spec keys copied to each stream's entry of stream_properties.json (pyacq's first, then lslacq's)
 _PROPERTY_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "channel_info", "channel_names", "channel_units",
                   "channel_types", "units", "scale", "offset")
@@ -370,6 +373,9 @@ class RawRecorder(Node):
             self._write_properties(force=self._finish_if_written(name))
 
     def _on_writer_failed(self, name: str, exc: BaseException) -> None:
+        if isinstance(exc, DiskFullError):  # said in one line: its message names the file and the fix
+            exc.__traceback__ = exc.__cause__ = exc.__context__ = None
+            exc.__suppress_context__ = True
         with self._lock:
             prop = self._properties[name]
             prop["state"] = "failed"
@@ -385,7 +391,7 @@ class RawRecorder(Node):
         if not force and now - self._last_json < max(self.flush_interval, 0.05):
             return
         try:
-            write_json_atomic(self.dirname / PROPERTIES_FILE, self._properties)
+            write_json_atomic(self.dirname / PROPERTIES_FILE, self._properties, room=_JSON_ROOM)
         except OSError as exc:
             if not quiet:
                 raise

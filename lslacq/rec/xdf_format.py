@@ -13,6 +13,7 @@ import socket
 import struct
 import time
 import uuid
+from collections.abc import Callable
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -128,25 +129,42 @@ def stream_header_chunk(stream_id: int, xml: bytes | str) -> bytes:
     return chunk(TAG_STREAM_HEADER, struct.pack("<I", stream_id) + xml)
 
 
-def samples_chunk_buffer(stream_id: int, values: np.ndarray, timestamps: np.ndarray, channel_format: str) -> np.ndarray:
+def samples_chunk_buffer(stream_id: int, values, timestamps: np.ndarray, channel_format: str,
+                         alloc: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
     """:func:`samples_chunk` as a ``uint8`` array, built in one buffer (no bytes copies; what XdfWriter queues).
 
+    ``values`` is an ``(n, n_channels)`` array, or a list of such arrays
+    (consecutive pieces, copied straight into the chunk: no concatenation).
     Each sample is ``[8][timestamp, f8][values]``: the three columns are
-    copied into a ``(n, 9 + row bytes)`` view of the chunk.
+    copied into a ``(n, 9 + row bytes)`` view of the chunk. ``alloc(nbytes)``
+    returns the ``uint8`` array to build it in (default: a new one).
     """
     n = len(timestamps)
-    values = np.ascontiguousarray(values, dtype=FORMAT_DTYPES[channel_format]).reshape(n, -1)
-    row = values.shape[1] * values.itemsize
+    dtype = FORMAT_DTYPES[channel_format]
+    is_pieces = isinstance(values, list) and values and all(isinstance(v, np.ndarray) and v.ndim == 2 for v in values)
+    pieces = values if is_pieces else [np.asarray(values).reshape(n, -1)]
+    pieces = [np.ascontiguousarray(p, dtype=dtype) for p in pieces]
+    n_values = pieces[0].shape[1] if pieces else 0
+    if sum(len(p) for p in pieces) != n or any(p.shape[1] != n_values for p in pieces):
+        raise ValueError(f"samples_chunk_buffer: {n} timestamps but values of shapes {[p.shape for p in pieces]}")
+    row = n_values * dtype.itemsize
     count = varlen(n)
     content = 4 + len(count) + n * (9 + row)
     head = varlen(content + 2) + struct.pack("<HI", TAG_SAMPLES, stream_id) + count
-    out = np.empty(len(head) + n * (9 + row), dtype=np.uint8)
+    out = (alloc or _new_bytes)(len(head) + n * (9 + row))
     out[:len(head)] = np.frombuffer(head, dtype=np.uint8)
     rows = out[len(head):].reshape(n, 9 + row)
     rows[:, 0] = 8
     rows[:, 1:9] = np.ascontiguousarray(timestamps, dtype="<f8").view(np.uint8).reshape(n, 8)
-    rows[:, 9:] = values.view(np.uint8).reshape(n, row)
+    start = 0
+    for p in pieces:
+        rows[start:start + len(p), 9:] = p.view(np.uint8).reshape(len(p), row)
+        start += len(p)
     return out
+
+
+def _new_bytes(nbytes: int) -> np.ndarray:
+    return np.empty(nbytes, dtype=np.uint8)
 
 
 def samples_chunk(stream_id: int, values: np.ndarray, timestamps: np.ndarray, channel_format: str) -> bytes:

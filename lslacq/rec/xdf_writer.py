@@ -69,6 +69,49 @@ def _write_all(fd: int, buffers: list, done: list) -> int:
     return total
 
 
+class _Arena:
+    """Whole chunks waiting for the disk, built into one buffer that is reused after each flush.
+
+    A new buffer per chunk (megabytes per second of them) comes back from
+    the allocator as fresh pages: a page fault per 4 kB, which cost more
+    kernel CPU than writing them. ``ends`` lists where each whole chunk ends
+    (what a failed write keeps).
+    """
+
+    def __init__(self, capacity: int = 1 << 20):
+        self.buf = np.empty(capacity, dtype=np.uint8)
+        self.used = 0
+        self.ends: list[int] = []
+
+    def reserve(self, nbytes: int) -> np.ndarray:
+        """The next ``nbytes`` of the buffer, for one whole chunk (grown when full)."""
+        end = self.used + nbytes
+        if end > len(self.buf):
+            bigger = np.empty(max(2 * len(self.buf), end), dtype=np.uint8)
+            bigger[:self.used] = self.buf[:self.used]
+            self.buf = bigger
+        view = self.buf[self.used:end]
+        self.used = end
+        self.ends.append(end)
+        return view
+
+    def append(self, data: bytes) -> None:
+        self.reserve(len(data))[:] = np.frombuffer(data, dtype=np.uint8)
+
+    def clear(self) -> None:
+        """Empty (after a flush); a buffer grown far beyond what a flush needed (a stall) is let go."""
+        if len(self.buf) > 16 << 20 and len(self.buf) > 8 * self.used:
+            self.buf = np.empty(max(1 << 20, 2 * self.used), dtype=np.uint8)
+        self.used = 0
+        self.ends.clear()
+
+
+def _is_pieces(values) -> bool:
+    """True for a list of 2-D arrays (consecutive pieces of one chunk), not a list of samples."""
+    return isinstance(values, list) and bool(values) and all(isinstance(v, np.ndarray) and v.ndim == 2
+                                                            for v in values)
+
+
 class _StreamState:
     def __init__(self, channel_format: str, n_channels: int, name: str):
         self.channel_format = channel_format
@@ -118,7 +161,8 @@ class XdfWriter:
                                   "choose a new file name") from None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._pending: list[bytes] = []
+        self._pending = _Arena()  # chunks added since the last flush
+        self._spare = _Arena()  # the other buffer: written by flush() while chunks are added to the first
         self._streams: dict[int, _StreamState] = {}
         self.bytes_written = 0
         self.samples_written = 0
@@ -149,7 +193,8 @@ class XdfWriter:
         return stream_id
 
     def add_samples(self, stream_id: int, values, timestamps) -> None:
-        """Queue samples of a stream: ``values`` ``(n, n_channels)`` (numeric) or ``n`` lists of strings."""
+        """Queue samples of a stream: ``values`` ``(n, n_channels)`` (numeric; or a list of such consecutive
+        pieces, copied into the chunk without a concatenation) or ``n`` lists of strings."""
         if self.error is not None:
             raise self.error
         state = self._streams[stream_id]
@@ -157,16 +202,20 @@ class XdfWriter:
         n = len(timestamps)
         if n == 0:
             return
+        text = None
         if state.channel_format == "string":
-            data = string_samples_chunk(stream_id, values, timestamps)
+            text = string_samples_chunk(stream_id, values, timestamps)
         else:
-            values = np.asarray(values)
-            if values.size != n * state.n_channels:
+            values = values if _is_pieces(values) else np.asarray(values)
+            pieces = values if isinstance(values, list) else [values]
+            if sum(p.size for p in pieces) != n * state.n_channels:
                 raise ValueError(f"XdfWriter: {state.name} has {state.n_channels} channels; got values of shape "
-                                 f"{values.shape} for {n} timestamps")
-            data = samples_chunk_buffer(stream_id, values, timestamps, state.channel_format)
+                                 f"{', '.join(str(p.shape) for p in pieces)} for {n} timestamps")
         with self._lock:
-            self._pending.append(data)
+            if text is not None:
+                self._pending.append(text)
+            else:  # built straight into the buffer of pending chunks
+                samples_chunk_buffer(stream_id, values, timestamps, state.channel_format, self._pending.reserve)
             if state.first is None:
                 state.first = float(timestamps[0])
             state.last = float(timestamps[-1])
@@ -207,21 +256,17 @@ class XdfWriter:
             if self.error is not None:
                 raise self.error
             with self._lock:
-                pending, self._pending = self._pending, []
-            if not pending:
-                return
+                pending, self._pending, self._spare = self._pending, self._spare, None
             done = [0]
             try:
-                size = _write_all(self._fd, pending, done)
+                if not pending.used:
+                    return
+                size = _write_all(self._fd, [pending.buf[:pending.used]], done)
                 if self.fsync:
                     os.fsync(self._fd)
             except OSError as exc:
                 # keep every whole chunk that reached the disk, cut the torn one: readers load the file as it is
-                whole = 0
-                for item in pending:
-                    if whole + len(memoryview(item).cast("B")) > done[0]:
-                        break
-                    whole += len(memoryview(item).cast("B"))
+                whole = max((end for end in pending.ends if end <= done[0]), default=0)
                 try:
                     os.ftruncate(self._fd, self.bytes_written + whole)
                     self.bytes_written += whole
@@ -229,6 +274,9 @@ class XdfWriter:
                     logger.exception("XdfWriter: could not cut %s back to its last whole chunk", self.path)
                 self.error = self._describe(exc)
                 raise self.error from exc
+            finally:
+                pending.clear()
+                self._spare = pending
             self.bytes_written += size
 
     def _describe(self, exc: OSError) -> OSError:
@@ -253,14 +301,21 @@ class XdfWriter:
         self._flusher = threading.Thread(target=self._flush_loop, name=f"xdf-flush-{self.path.name}", daemon=True)
         self._flusher.start()
 
+    def tick(self) -> None:
+        """What the flusher does every ``flush_interval``: ``on_tick()``, a Boundary when due, :meth:`flush`.
+
+        For a caller that writes at its own cadence instead of :meth:`start_flusher`.
+        """
+        if self._on_tick is not None:
+            self._on_tick()
+        if time.monotonic() - self._last_boundary >= self.boundary_interval:
+            self.add_boundary()
+        self.flush()
+
     def _flush_loop(self) -> None:
         while not self._stop_flusher.wait(self.flush_interval):
             try:
-                if self._on_tick is not None:
-                    self._on_tick()
-                if time.monotonic() - self._last_boundary >= self.boundary_interval:
-                    self.add_boundary()
-                self.flush()
+                self.tick()
             except OSError as exc:
                 if self._on_error is not None:
                     self._on_error(exc)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.node import Node
-from ..errors import BrokenStreamError, StreamTimeoutError
+from ..core.workers import Worker
+from ..errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from ..core.stream import InputStream
-from ..core.tools import ThreadPollInput, join_thread
 from .layout import connect_recorded, named_streams
 from .xdf_format import channel_format_of, stream_info_xml
 from .xdf_writer import XdfWriter
@@ -54,50 +54,32 @@ class _IndexClock:
         return t + (np.asarray(index, dtype=np.float64) - k) / self.rate
 
 
-class _BatchPoller(ThreadPollInput):
-    """Receives every ``interval`` s all the chunks waiting in its input and hands them on as one batch.
+#: bytes of samples per XDF chunk, at most (a batch bigger than that is split)
+_BATCH_BYTES = 4_000_000
 
-    A recorder needs no low latency (the file is written every flush
-    interval), and one wake-up per batch instead of one per chunk is most of
-    its CPU. On :meth:`stop` what is still waiting is received and handed on.
+
+class _RecordLoop(Worker):
+    """The recorder's one thread: every ``interval`` s, every chunk waiting in every input, then a write.
+
+    A recorder needs no low latency, and one wake-up per interval (instead
+    of one per chunk, or per input) is most of its CPU. On stop what is
+    still waiting is received too (the node's ``_stop`` writes it).
     """
 
-    def __init__(self, input_stream: InputStream, batch_handler: Callable[[list], None], interval: float,
-                 name: str):
-        super().__init__(input_stream, timeout=100, return_data=True, name=name)
-        self.batch_handler = batch_handler
+    def __init__(self, recorder: XdfRecorder, interval: float):
+        super().__init__(f"{recorder.name}-xdf", context=f"recording to {recorder.filename}")
+        self.recorder = recorder
         self.interval = float(interval)
 
     def run(self) -> None:
-        stream = self.input_stream
-        while not self.stopping:
-            if not stream.poll(timeout=self.timeout):
-                continue
-            if self._drain():
-                continue  # more is waiting: the recorder is behind
-            if self.sleep(self.interval):
-                break
-        while self._drain():
-            pass
-
-    def _drain(self) -> bool:
-        """Receive and hand on the waiting chunks (up to a few MB); True if more are waiting."""
-        batch: list = []
-        size = 0
-        try:
-            while size < 4_000_000:  # a few MB per XDF chunk: concatenated in cache
-                try:
-                    pos, data = self.input_stream.recv(return_data=True, timeout=0)
-                except StreamTimeoutError:
-                    break
-                except BrokenStreamError:
-                    continue  # already logged and counted by the stream
-                batch.append((pos, data))
-                size += getattr(data, "nbytes", 0)
-        finally:  # a closed stream still hands on what came before its end
-            if batch:
-                self.batch_handler(batch)
-        return size >= 4_000_000
+        rec = self.recorder
+        due = time.monotonic() + self.interval
+        while not self.sleep(max(0.0, due - time.monotonic())):
+            due = max(due + self.interval, time.monotonic())  # a fixed cadence: no drift by the work's time
+            rec._receive_all()
+            rec._add_offsets()
+            rec.writer.tick()
+        rec._receive_all()
 
 
 class XdfRecorder(Node):
@@ -118,10 +100,10 @@ class XdfRecorder(Node):
     event stream's ``sample_rate`` (arrival time otherwise; an event that
     arrives before any sample of its signal anchors that signal's clock).
 
-    Crash safety: chunks reach the operating system at least every
-    ``flush_interval`` seconds (plus ``receive_interval``, 0.1 s: the inputs
-    are read in batches, which keeps the recorder's CPU low), always whole,
-    so after a kill the file loads
+    Crash safety: one thread receives everything waiting in the inputs and
+    writes it every ``flush_interval`` seconds (``receive_interval``; one
+    wake-up per interval keeps the recorder's CPU low), in whole chunks, so
+    after a kill the file loads
     in pyxdf as it is (no repair needed) with everything up to the last
     flush. StreamFooters are written by :meth:`close`; ``lslacq xdf repair``
     adds them to a file whose recorder was killed.
@@ -152,8 +134,9 @@ class XdfRecorder(Node):
     _input_specs: dict = {}
     _output_specs: dict = {}
     _dynamic_streams = True
-    #: seconds between receptions: each takes every chunk waiting in an input (one wake-up, one XDF chunk)
-    receive_interval = 0.1
+    #: seconds between receptions (each takes every chunk waiting in the inputs, then writes them); None: the
+    #: flush interval
+    receive_interval: float | None = None
 
     def _configure(self, streams: Sequence | Mapping = (), autoconnect: bool = True,
                    filename: str | os.PathLike | None = None, flush_interval: float = 1.0, fsync: bool = False,
@@ -188,7 +171,6 @@ class XdfRecorder(Node):
                 rate = inp.params.get("sample_rate")
                 self._reference[name] = next((k for k, c in self._clocks.items() if c is not None and rate
                                               and abs(c.rate - float(rate)) <= 1e-9 * c.rate), None)
-        self._pollers: dict[str, ThreadPollInput] = {}
         self._warned: set[str] = set()
 
     @staticmethod
@@ -231,25 +213,13 @@ class XdfRecorder(Node):
         return xml, fmt, n_ch, rate or None
 
     def _start(self) -> None:
-        for name, inp in self.inputs.items():
-            handler = self._on_event_batch if self._is_event(inp) else self._on_sample_batch
-            poller = _BatchPoller(inp, lambda batch, name=name, handler=handler: handler(name, batch),
-                                  self.receive_interval, name=f"{self.name}-xdf-{name}")
-            poller.failed.connect(lambda exc, name=name: self._report_error(exc, context=f"recording {name!r}"))
-            self._pollers[name] = poller
+        self._closed_inputs: set[str] = set()
         self._next_offsets = 0.0
         self._add_offsets()
-        self.writer.start_flusher(on_error=lambda exc: self._report_error(exc, context=f"writing {self.filename}"),
-                                  on_tick=self._add_offsets)
-        for poller in self._pollers.values():
-            poller.start()
+        self.writer.flush()
+        self.add_worker(_RecordLoop(self, self.receive_interval or self.flush_interval))
 
     def _stop(self) -> None:
-        for poller in self._pollers.values():
-            poller.stop()
-        for name, poller in self._pollers.items():
-            join_thread(poller._thread, 10, f"{self.name}: receiver of {name!r}", logger)
-        self._pollers = {}
         try:
             self.writer.flush()
         except OSError as exc:
@@ -271,33 +241,66 @@ class XdfRecorder(Node):
         for stream_id in self._ids.values():
             self.writer.add_clock_offset(stream_id, now, 0.0)
 
-    # -- receiving threads -----------------------------------------------------------------
+    # -- the recording thread ----------------------------------------------------------------
+    def _receive_all(self) -> None:
+        """Hand on every chunk waiting in every input, in batches of at most ``_BATCH_BYTES``.
+
+        Signals first: the events received after them refer to samples already stamped.
+        """
+        order = sorted(self.inputs.items(), key=lambda item: self._is_event(item[1]))
+        for name, inp in order:
+            if name in self._closed_inputs:
+                continue
+            handler = self._on_event_batch if self._is_event(inp) else self._on_sample_batch
+            while True:
+                batch: list = []
+                size = 0
+                try:
+                    while size < _BATCH_BYTES:
+                        try:
+                            pos, data = inp.recv(return_data=True, timeout=0)
+                        except StreamTimeoutError:
+                            break
+                        except BrokenStreamError:
+                            continue  # already logged and counted by the stream
+                        batch.append((pos, data))
+                        size += getattr(data, "nbytes", 0)
+                except StreamClosedError as exc:  # its source closed: what came before is recorded
+                    logger.info("%s: %s", self.name, exc)
+                    self._closed_inputs.add(name)
+                finally:
+                    if batch:
+                        handler(name, batch)
+                if size < _BATCH_BYTES or name in self._closed_inputs:
+                    break
+
     def _on_sample_batch(self, name: str, batch: list) -> None:
-        """Chunks received together: each run of consecutive ones becomes one XDF chunk."""
+        """Chunks received together: each run of consecutive ones becomes one XDF chunk (copied in once)."""
         run: list = []
         stop = None
         for pos, data in batch:
             n = len(data)
             if run and pos - n != stop:
-                self._on_samples(name, stop, run[0] if len(run) == 1 else np.concatenate(run))
+                self._on_samples(name, stop, run)
                 run = []
             if n:
                 run.append(np.asarray(data).reshape(n, -1))
                 stop = pos
         if run:
-            self._on_samples(name, stop, run[0] if len(run) == 1 else np.concatenate(run))
+            self._on_samples(name, stop, run)
 
     def _on_event_batch(self, name: str, batch: list) -> None:
         records = [np.asarray(data).reshape(-1) for _, data in batch]
         self._on_events(name, batch[-1][0], records[0] if len(records) == 1 else np.concatenate(records))
 
-    def _on_samples(self, name: str, pos: int, data: np.ndarray) -> None:
-        n = len(data)
+    def _on_samples(self, name: str, pos: int, pieces: list) -> None:
+        """Consecutive chunks ending at index ``pos``: one XDF chunk."""
+        n = sum(len(p) for p in pieces)
         if not n:
             return
         clock = self._clocks[name]
         times = clock.times(pos, n) if clock is not None else np.full(n, self.clock())
-        self.writer.add_samples(self._ids[name], np.asarray(data).reshape(n, -1), times)
+        self.writer.add_samples(self._ids[name], pieces, times)
 
     def _on_events(self, name: str, pos: int, data: np.ndarray) -> None:
         from ..core.stream.events import as_event_indexes, event_labels

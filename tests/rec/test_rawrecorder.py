@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import threading
 
@@ -323,6 +324,41 @@ def test_a_really_full_disk_keeps_the_data_written_before(tiny_disk):
         assert not recording.complete and 10_000 < n < 50_000
         np.testing.assert_array_equal(stream.data, data[:n])
     assert len(stream.data) == 0
+
+
+def test_a_full_disk_is_said_once_with_the_fix_and_the_end_note_says_it_failed(tiny_disk, caplog):
+    """Two streams fill a real 1 MiB disk: one log record (no traceback), the JSON says "failed" and why."""
+    eeg = make_output(dtype="float32", shape=(-1, 8), sample_rate=1000.0)
+    aux = make_output(dtype="int16", shape=(-1, 4), sample_rate=1000.0)
+    rec = RawRecorder(name="rec")
+    rec.configure(streams={"eeg": eeg, "aux": aux}, dirname=tiny_disk / "rec", flush_interval=0)
+    data, words = ramp(50_000, (8,), "float32"), ramp(50_000, (4,), "int16")
+    with caplog.at_level(logging.INFO), eeg, aux, rec:
+        rec.initialize()
+        rec.start()
+        for i in range(0, len(data), 2000):
+            eeg.send(data[i:i + 2000])
+            aux.send(words[i:i + 2000])
+        wait_until(lambda: rec.error is not None, what="the disk-full error")
+        rec.stop()
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(loud) == 1, [r.getMessage() for r in loud]  # said once, by the node
+    message = loud[0].getMessage()
+    assert "disk full while writing" in message and "Free space on that disk, or record to a new dirname" in message
+    assert loud[0].exc_info is None or loud[0].exc_info[2] is None  # no traceback for an explained condition
+    with read_recording(tiny_disk / "rec") as recording:
+        assert not recording.complete
+        for name, sent in (("eeg", data), ("aux", words)):
+            stream = recording[name]
+            note = stream.end_note
+            assert "killed" not in note, note
+            # every stream that had samples left when the disk filled says why it ends
+            if name == "eeg" or stream.properties["state"] != "stopped":
+                assert stream.properties["state"] == "failed"
+                assert "the recording failed: [Errno 28] disk full" in note, note
+            np.testing.assert_array_equal(stream.data, sent[:len(stream)])  # what fitted, intact
+        assert len(recording["eeg"]) > 1000
+        del stream
 
 
 def _open_fds_to(path) -> list[str]:

@@ -33,6 +33,32 @@ def test_filenames_follow_labrecorders_rules(tmp_path):
     assert rcs.handle("status").startswith("ERROR: unknown command 'status'")
 
 
+def test_select_none_and_update_are_accepted_and_start_selects_every_stream_as_labrecorder(tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"sel-{tag}", "EEG", 1, 100.0, "float32", f"sel-{tag}-sid"))
+    started = []
+
+    class _Recording:
+        def stop(self):
+            started.append("stopped")
+
+    def record(path, infos):
+        started.append((path, sorted(info.name() for info in infos)))
+        return _Recording()
+
+    rcs = RcsController(root=tmp_path, names=[f"sel-{tag}"], record=record, say=lambda text: None, wait_time=0.2)
+    try:
+        assert rcs.handle("update") == "OK" and [i.name() for i in rcs.visible.values()] == [f"sel-{tag}"]
+        assert rcs.handle("select all") == "OK" and len(rcs.selected) == 1
+        assert rcs.handle("select none") == "OK" and rcs.selected == set()
+        # LabRecorder's RCS start checks every stream first (rcsStartRecording: selectAllStreams)
+        assert rcs.handle("start") == "OK" and started[0] == (rcs.filename(), [f"sel-{tag}"])
+        assert rcs.handle("start").startswith("ERROR: already recording")
+        assert rcs.handle("stop") == "OK" and started[-1] == "stopped"
+    finally:
+        del outlet
+
+
 def _send(sock: socket.socket, line: str) -> str:
     sock.sendall(line.encode() + b"\n")
     sock.settimeout(30)

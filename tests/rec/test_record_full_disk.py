@@ -24,12 +24,12 @@ N_CH, CHUNK = 64, 500
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A real 2 MiB tmpfs (needs root and mount(8); skipped elsewhere), unmounted after the test."""
+    """A real 8 MiB tmpfs (needs root and mount(8); skipped elsewhere), unmounted after the test."""
     mountpoint = tmp_path / "disk"
     mountpoint.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root and mount(8)")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mountpoint)], capture_output=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mountpoint)], capture_output=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
     try:
@@ -58,7 +58,7 @@ def _record_until_full(output) -> tuple[subprocess.Popen, str, str, str]:
         assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
         markers.push_sample(["start"])
         sent, deadline = 0, time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:  # 32 MB/s: the 2 MB disk is full within 0.1 s
+        while proc.poll() is None and time.monotonic() < deadline:  # 12.8 MB/s: the 8 MB disk fills at the 1st flush
             eeg.push_chunk(_values(sent, CHUNK))
             sent += CHUNK
             time.sleep(0.01)  # pacing the sender, not waiting for the recorder
@@ -79,7 +79,7 @@ def test_lslacq_record_xdf_on_a_full_disk_says_so_and_the_file_loads(tiny_disk):
     assert "stopped by that error" in err and "recording finished" not in out
     assert err.count("disk full") == 1  # said once
     scan = scan_xdf(path)
-    assert scan.torn_bytes == 0 and not scan.problem  # the chunks that fitted (one per 0.1 s pull), none torn
+    assert scan.torn_bytes == 0 and not scan.problem  # the chunks that fitted (8192 samples each), none torn
     streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path))[0]}  # as it is
     got = streams[eeg_name]["time_series"]
     assert len(got) == scan.streams[1].sample_count > 1000

@@ -51,6 +51,29 @@ def test_numeric_stream_spec_values_and_timestamps(make_outlet, unique_name):
         ts.close()
 
 
+def test_pull_interval_sends_each_pull_as_one_chunk_and_never_reuses_a_held_buffer(make_outlet, unique_name):
+    outlet = make_outlet(unique_name, n_channels=32, srate=10000.0)
+    node = _inlet(name=unique_name, clocksync=False, dejitter=False, pull_interval=0.05)
+    with node:
+        sig = reader(node.outputs["signals"])
+        node.initialize()
+        node.start()
+        data = ramp(6000, 32)
+        t0 = pylsl.local_clock()
+        chunks = []  # every received chunk is held: a pull buffer still referenced must never be reused
+        for k in range(0, 6000, 100):
+            outlet.push_chunk(data[k:k + 100], timestamp=list(t0 + np.arange(k, k + 100) / 10000.0))
+            if k % 1500 == 1400:  # 15 LSL chunks (192 kB: sent downstream without a copy) wait for the next pull
+                wait_until(lambda k=k: node.n_received == k + 100, what="the pull of the queued samples")
+                while sig.poll(0):
+                    chunks.append(sig.recv()[1])
+        while sum(len(c) for c in chunks) < 6000 and sig.poll(5000):
+            chunks.append(sig.recv()[1])
+        np.testing.assert_array_equal(np.concatenate(chunks), data)
+        assert len(chunks) < 60 / 3  # a pull takes every queued LSL chunk: a few big chunks, not one per push
+        sig.close()
+
+
 @pytest.mark.slow
 def test_string_markers_become_events(make_outlet, unique_name):
     outlet = make_outlet(unique_name, type="Markers", n_channels=1, srate=0.0, fmt="string")
