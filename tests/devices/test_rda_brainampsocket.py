@@ -329,3 +329,40 @@ def test_sharedmem_output(emulator):
     finally:
         node.close()
         sig.close()
+
+
+def test_blocks_the_server_skipped_are_lost_samples_and_an_index_gap():
+    from lslacq.devices.rda.protocol import build_data, build_start
+
+    start = build_start(1000.0, [1.0, 1.0], ["C3", "C4"])
+
+    def block(b):
+        return build_data(b, np.full((10, 2), b, np.float32))
+
+    conns = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(20)
+
+        def serve():  # configure()'s connection, then start()'s: blocks 3 and 4 never come
+            for payload in (start, start + block(1) + block(2) + block(5)):
+                conn, _ = listener.accept()
+                conns.append(conn)
+                conn.sendall(payload)
+
+        server = threading.Thread(target=serve, name="test-rda-raw-server", daemon=True)
+        server.start()
+        node = _make_node(listener.getsockname()[1], outputs=("signals",))
+        sig = InputStream()
+        try:
+            sig.connect(node.outputs["signals"])
+            node.start()
+            index, data = _read(sig, 50)
+            assert index == 50 and data[:, 0].tolist() == [1] * 10 + [2] * 10 + [5] * 10
+            assert node.counters()["lost_samples"] == 20 and node.client.lost_blocks == 2
+            node.stop()
+        finally:
+            node.close()
+            sig.close()
+            server.join(20)
+            for conn in conns:
+                conn.close()
