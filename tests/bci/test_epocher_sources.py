@@ -101,3 +101,11 @@ def test_p300_graph_file_is_the_examples_online_loop():
     assert (epo["tmin"], epo["tmax"]) == (example.TMIN, example.TMAX)
     assert tuple(epo["baseline"]) == (example.TMIN, example.BASELINE[1])  # the example's (None, 0) written out
     assert nodes["decoder"].type == "Decoder" and nodes["feedback"].type == "LslOutlet"
+
+
+def test_nodes_registered_by_name():
+    from lslacq.bci import Decoder
+    from lslacq.core.registry import get_node_type, list_node_types
+
+    assert {"Epocher", "Decoder"} <= set(list_node_types())
+    assert get_node_type("Epocher") is Epocher and get_node_type("Decoder") is Decoder
