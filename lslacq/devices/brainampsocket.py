@@ -211,7 +211,8 @@ class BrainAmpSocket(BlockingDevice):
         return f"the RDA server at {self.brainamp_host}:{self.brainamp_port}"
 
     def lost_error(self, exc: BaseException) -> BrokenStreamError:
-        return BrokenStreamError(f"{self.name}: lost {self.device_description()}: {exc}")
+        return BrokenStreamError(f"{self.name}: lost {self.device_description()} ({exc}); stop() and start() the "
+                                 "node to connect again, or configure it with reconnect=True")
 
     def _close_device(self) -> None:
         if self.client is not None:
