@@ -562,4 +562,3 @@ class RdaEmulator:
             self.next_sample += self.block_points
             self.next_block += 1
         return 0.0
-
