@@ -37,6 +37,11 @@ try:
 except (AttributeError, ValueError, OSError):
     _IOV_MAX = 16
 _CLOSE = object()  # the I/O thread's end marker
+#: bytes per writev of the I/O thread: two default batches, so the thread needs the GIL once per 2 MB; bigger
+#: writes bought nothing measurable (benchmarks/rec.py flat out: 8, 2 and 1 MB within the VM's noise, and the
+#: kernel's CPU per MB does not depend on the size of the write, only on whether the page cache memory is new)
+#: and hold more memory in one system call
+_MAX_WRITE_BYTES = 2 << 20
 
 
 class DiskFullError(LslacqError, OSError):
@@ -94,8 +99,9 @@ class RawStreamFile:
     batch_bytes : int
         Gathered bytes that make one write (also written at each flush).
     max_write_bytes : int
-        With ``threaded``: the I/O thread writes every batch queued since
-        its last write in one go, up to this many bytes (see
+        With ``threaded``: the I/O thread writes the batches queued since
+        its last write in one go, at most this many bytes (default 2 MB;
+        a single batch bigger than that goes alone; see
         :meth:`_take_queued`).
     max_queued_bytes : int
         With ``threaded``: bytes waiting for the disk beyond which
@@ -122,7 +128,7 @@ class RawStreamFile:
 
     def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, fsync: bool = False, stable: bool = True,
                  on_flushed: Callable[[int], None] | None = None, name: str = "rec-io", threaded: bool = False,
-                 batch_bytes: int = 1 << 20, max_write_bytes: int = 8 << 20, max_queued_bytes: int = 64 << 20,
+                 batch_bytes: int = 1 << 20, max_write_bytes: int = _MAX_WRITE_BYTES, max_queued_bytes: int = 64 << 20,
                  close_timeout: float = 60.0):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
@@ -334,7 +340,7 @@ class RawStreamFile:
             self._finish()
 
     def _take_queued(self) -> tuple[list, int, int, bool, bool]:
-        """Take the queued batches, up to :attr:`max_write_bytes`, as one (called holding ``_cond``).
+        """Take the queued batches, at most :attr:`max_write_bytes`, as one (called holding ``_cond``).
 
         Writing what accumulated in one go keeps the I/O thread in the kernel
         (without the GIL) for longer stretches, so it needs the GIL, which the
@@ -357,11 +363,15 @@ class RawStreamFile:
         nbytes = n = 0
         flush = close = False
         queue = self._queue
-        while queue and nbytes < self.max_write_bytes:
-            item = queue.popleft()
+        while queue:
+            item = queue[0]
             if item is _CLOSE:
+                queue.popleft()
                 close = True
                 break
+            if batch and nbytes + item[1] > self.max_write_bytes:
+                break  # the bound: the rest goes in the next write
+            queue.popleft()
             batch.extend(item[0])
             nbytes += item[1]
             n += item[2]

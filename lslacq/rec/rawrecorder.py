@@ -136,8 +136,8 @@ class RawRecorder(Node):
 
     Speed: each stream has a receiving thread and a writing thread. Received
     chunks are gathered without copying (shared-memory chunks are copied
-    once) and written with ``os.writev``, everything waiting in one call (up
-    to 8 MB), while the next chunks arrive, so a slow disk or an ``fsync``
+    once) and written with ``os.writev``, what is waiting in one call (at
+    most 2 MB), while the next chunks arrive, so a slow disk or an ``fsync``
     does not stall receiving (see :mod:`lslacq.rec._rawfile`). Flat out it
     writes as fast as a bare ``file.write`` loop of the same chunks
     (``benchmarks/rec.py``).

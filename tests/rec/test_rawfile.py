@@ -81,7 +81,7 @@ def test_batches_waiting_for_a_busy_disk_go_out_in_one_writev_up_to_max_write_by
     disks = stall_disk(monkeypatch)
     data = ramp(1000, (8,), "float32")  # chunks of 50 samples (1600 bytes), batches of 2 chunks
     f = RawStreamFile(tmp_path / "c.raw", np.dtype("float32"), (8,), threaded=True, batch_bytes=3200,
-                      max_write_bytes=3 * 3200)
+                      max_write_bytes=3 * 3200 + 1600)  # room for 3.5 batches: a 4th would exceed it
     try:
         f.write(data[:50])
         f.write(data[50:100])  # the first batch: its write stalls
@@ -91,7 +91,7 @@ def test_batches_waiting_for_a_busy_disk_go_out_in_one_writev_up_to_max_write_by
     finally:
         disks[0].release.set()
     f.close()
-    assert disks[0].calls == [2, 6, 6, 6]  # then 3 queued batches (9600 bytes) per writev
+    assert disks[0].calls == [2, 6, 6, 6]  # then 3 queued batches (9600 bytes) per writev, never over the bound
     assert f.error is None and f.n_on_disk == 1000
     np.testing.assert_array_equal(np.fromfile(tmp_path / "c.raw", "float32").reshape(-1, 8), data)
 
