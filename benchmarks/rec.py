@@ -32,11 +32,12 @@
   a process of its own, record that same LSL stream at the same time: the
   real LabRecorder engine (PyPI ``labrecorder``), ``lslacq record -o x.xdf``
   (:class:`~lslacq_lsl.xdf_record.LslXdfRecording`) and a graph
-  ``LslInlet -> XdfRecorder``. Printed per recorder: samples in its file
-  (counted by ``scan_xdf``; lost = sent - recorded, target 0) and its
-  process CPU time over the whole recording (open to closed file) in % of
-  the wall time of the recording; ratio = CPU / LabRecorder's CPU (target
-  <= 1.0).
+  ``LslInlet(pull_interval=0.5) -> XdfRecorder`` (the inlet takes what is
+  queued every 0.5 s, as LabRecorder does). Printed per recorder: samples
+  in its file (counted by ``scan_xdf``; lost = sent - recorded, target 0)
+  and its process CPU time over the whole recording (open to closed file,
+  the recording objects destroyed) in % of the wall time of the
+  recording; ratio = CPU / LabRecorder's CPU (target <= 1.0).
 
 Run: ``python benchmarks/rec.py [--quick] [--seconds S] [--rounds N] [--dir DIR] [--xdf]``
 (``--quick``: 5 s real time per case and 256 MB flat out; the full run does
@@ -394,6 +395,8 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
             gc.collect()
         elif kind == "lslacq record -o x.xdf":
             rec.stop()
+            del rec  # its inlets are destroyed here, as LabRecorder's are (liblsl joins their threads)
+            gc.collect()
         else:
             inlet.stop()
             rec.stop()

@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 _IOV_MAX = 1024  # buffers per writev (Linux's and macOS's IOV_MAX)
-#: bytes per system call: larger writes cost up to 10x more kernel CPU per MB on the benchmark VM (2-3 ms/MB
-#: for 1-2.6 MB writes against 0.2-0.3 ms/MB for 256 kB ones, into a growing page cache)
+#: bytes per system call (the kernel's CPU per MB does not depend on it: 256 kB to 8 MB writes cost 0.2 ms/MB on
+#: the benchmark VM; what costs 20x more is page cache memory the VM never touched before, whatever the size)
 _WRITE_BYTES = 256 * 1024
 
 
