@@ -58,6 +58,7 @@ def test_msgpack_loads_gives_a_value_or_a_value_error(profile):
     @example(raw=_msgpack_bytes({TYPE_KEY: "proxy", "rpc_addr": [1], "obj_id": {}}))
     @example(raw=_msgpack_bytes({TYPE_KEY: "ndarray", "data": b"\0" * 8, "dtype": "f8", "shape": [3]}))
     @example(raw=b"\x81\x91\x00\x00")  # a map whose key is a list
+    @example(raw=b"\xc1")  # msgpack's reserved byte: a FormatError without a message
     def check(raw):
         _loads_or_named_error(ser, raw)
 

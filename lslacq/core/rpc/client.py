@@ -282,6 +282,9 @@ class RPCClient:
         if self._link_down and sync != "off":
             self._poll_monitor()
             if self._link_down:
+                self.process()  # a goodbye read with the drop (close_server) says more than the drop
+                if self._disconnected:
+                    raise ServerClosedError(f"RPC server {self.address} has closed")
                 raise _server_gone_error(
                     f"RPC server {self.address} is unreachable: the connection dropped and has not come back "
                     "(its process died, or the network between us is down)")

@@ -262,6 +262,11 @@ class MsgpackSerializer(Serializer):
                                    use_list=True)
         except TypeError as exc:  # a map key msgpack decodes as a list (unhashable)
             raise ValueError(f"malformed msgpack RPC message ({len(msg)} bytes): {exc}") from None
+        except ValueError as exc:  # msgpack's own errors; some (FormatError for a reserved byte) say nothing
+            if str(exc):
+                raise
+            raise ValueError(f"malformed msgpack RPC message ({len(msg)} bytes, first bytes {bytes(msg[:16])!r}): "
+                             f"{type(exc).__name__}") from None
 
 
 class JsonSerializer(Serializer):
