@@ -1,7 +1,7 @@
 """Hypothesis profiles of the fuzz tests: reproducible (derandomized, no example database), no deadline.
 
 ``lslacq-fuzz-fast`` runs in the fast suite (300 examples per parser),
-``lslacq-fuzz-slow`` in the slow-marked variants (1000; ``LSLACQ_FUZZ_EXAMPLES=N``
+``lslacq-fuzz-slow`` in the slow-marked variants (2000; ``LSLACQ_FUZZ_EXAMPLES=N``
 sets it for a deeper run, e.g. 20000 before a release). Each test
 picks one through :data:`fuzz_profiles.PROFILES` and may scale the example
 count down for its cost per example (a round trip through a real socket).
@@ -22,6 +22,6 @@ _COMMON = {
                               HealthCheck.function_scoped_fixture],
 }
 settings.register_profile("lslacq-fuzz-fast", max_examples=300, **_COMMON)
-# 1000 keeps the slow variants to about 2 min of CI in all (3000 took 4-7 min)
-settings.register_profile("lslacq-fuzz-slow", max_examples=int(os.environ.get("LSLACQ_FUZZ_EXAMPLES", 1000)),
+# 2000 keeps the slow variants to 3-4 min of CI in all (3000 took 4-7 min)
+settings.register_profile("lslacq-fuzz-slow", max_examples=int(os.environ.get("LSLACQ_FUZZ_EXAMPLES", 2000)),
                           **_COMMON)
