@@ -130,6 +130,19 @@ def _thread_cpu(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def reader_thread(node) -> threading.Thread:
+    """The thread of the node's :class:`~lslacq.devices.reader.DeviceReader` worker (the node is running)."""
+    from lslacq.devices.reader import DeviceReader
+
+    reader = next((w for w in node.workers if isinstance(w, DeviceReader)), None)
+    if reader is None:
+        raise RuntimeError(f"{node.name} has no DeviceReader worker (workers: {node.workers})")
+    thread = next((t for t in threading.enumerate() if t.name == reader.name), None)
+    if thread is None:
+        raise RuntimeError(f"the thread of {reader!r} is not running")
+    return thread
+
+
 def bench_node(seconds: float, rate: float = 16000.0):
     """The OpenBCI node reading the emulator at ``rate`` over a pty: CPU of the node's reader thread."""
     from lslacq.core.stream import InputStream
@@ -154,7 +167,7 @@ def bench_node(seconds: float, rate: float = 16000.0):
         reader.start()
         node.start()
         time.sleep(0.5)  # warm up
-        tid = node._thread.native_id
+        tid = reader_thread(node).native_id
         cpu0, n0, t0 = _thread_cpu(tid), node.outputs["signals"].last_index, time.monotonic()
         time.sleep(seconds)
         cpu1, n1, t1 = _thread_cpu(tid), node.outputs["signals"].last_index, time.monotonic()
