@@ -4,14 +4,14 @@ import pytest
 import zmq
 
 from lslacq.core import net
-from lslacq.core.rpc import RPCServer, log, server
+from lslacq.core.rpc import RPCServer, log, security, server
 from lslacq.core.stream import transport
 
 
 def test_rpc_log_and_stream_servers_share_the_helpers():
     assert transport.connectable_address is net.connectable_address
-    assert server.bind_server_socket is net.bind_server_socket
-    assert log.bind_server_socket is net.bind_server_socket
+    assert server.bind_server_socket is security.bind_server_socket
+    assert log.bind_server_socket is security.bind_server_socket
     assert not hasattr(server, "_connectable")
 
 
@@ -39,13 +39,13 @@ def test_bind_server_socket_binds_loopback_and_closes_the_socket_on_refusal():
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.ROUTER)
     try:
-        auth, address = net.bind_server_socket(sock, "tcp://127.0.0.1:*", name="test")
+        auth, address = security.bind_server_socket(sock, "tcp://127.0.0.1:*", name="test")
         assert auth is None and address.startswith("tcp://127.0.0.1:") and not address.endswith(":*")
     finally:
         sock.close(linger=0)
     refused = ctx.socket(zmq.ROUTER)
     with pytest.raises(ValueError, match="refusing to bind"):
-        net.bind_server_socket(refused, "tcp://0.0.0.0:*", name="test")
+        security.bind_server_socket(refused, "tcp://0.0.0.0:*", name="test")
     assert refused.closed
 
 

@@ -30,7 +30,7 @@ import traceback
 import msgpack
 import zmq
 
-from ..net import bind_server_socket
+from .security import bind_server_socket
 
 __all__ = [
     "start_log_server", "stop_log_server", "get_log_server", "LogServer", "LogSender", "RPCLogHandler", "set_host_name",

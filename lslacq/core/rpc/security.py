@@ -29,7 +29,9 @@ import zmq
 import zmq.auth
 import zmq.utils.z85
 
-__all__ = ["check_server_key", "is_loopback_address", "set_default_keys", "get_default_keys", "load_key_pair", "load_public_keys",
+from ..net import connectable_address
+
+__all__ = ["bind_server_socket", "check_server_key", "is_loopback_address", "set_default_keys", "get_default_keys", "load_key_pair", "load_public_keys",
            "create_keys", "configure_client_socket", "configure_server_socket"]
 
 logger = logging.getLogger(__name__)
@@ -274,3 +276,35 @@ def configure_server_socket(sock: zmq.Socket, address: str, secret_key=None, aut
     sock.curve_publickey = public
     sock.curve_secretkey = secret
     return ServerAuth(public.decode("ascii"), domain, auth)
+
+
+def bind_server_socket(sock: zmq.Socket, address: str, curve_secret_key=None, authorized_keys=None,
+                       name: str = "") -> tuple:
+    """Secure (CurveZMQ where required) and bind a server socket; close it if that fails.
+
+    Parameters
+    ----------
+    sock : zmq.Socket
+        The socket to bind (ROUTER for RPC servers, PULL for the log server).
+    address : str
+        Where to bind; anything other than loopback requires CurveZMQ keys
+        (see this module).
+    curve_secret_key, authorized_keys
+        CurveZMQ keys (defaults: the user's key files, if any).
+    name : str
+        Who binds, for error messages.
+
+    Returns
+    -------
+    tuple
+        ``(auth, connectable_address)``; ``auth`` is None for an
+        unauthenticated loopback server, else release it when the socket
+        closes.
+    """
+    try:
+        auth = configure_server_socket(sock, address, curve_secret_key, authorized_keys, name=name)
+        sock.bind(address)
+    except Exception:
+        sock.close(linger=0)
+        raise
+    return auth, connectable_address(sock.getsockopt(zmq.LAST_ENDPOINT).decode())

@@ -34,7 +34,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from ..net import bind_server_socket
+from .security import bind_server_socket
 from .._zmqfast import recv_frames, send_reply
 from .proxy import ObjectProxy
 from . import threads
