@@ -236,14 +236,10 @@ def preflight(need_window: bool = True) -> str | None:
     Cheap when Qt is already running or the platform is headless; otherwise
     it runs :func:`check_platform` once (a child Python, about a second).
     """
-    if any(f"{b}.QtWidgets" in sys.modules for b in ("PyQt5", "PySide6", "PyQt6", "PySide2")):
-        try:
-            from .viewers._qt import QtWidgets
-
-            if QtWidgets.QApplication.instance() is not None:
-                return None
-        except ImportError:  # pragma: no cover
-            pass
+    for binding in ("PyQt5", "PySide6", "PyQt6", "PySide2"):  # a binding this process already runs
+        widgets = sys.modules.get(f"{binding}.QtWidgets")
+        if widgets is not None and widgets.QApplication.instance() is not None:
+            return None
     platform = default_platform()
     if headless_platform(platform) or platform in ("cocoa", "windows"):
         return None
