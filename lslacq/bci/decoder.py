@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from ..core.configargs import Arg
+from ..core.processing import ProcessingNode
 from ..core.signal import Signal
 from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC, is_event_dtype
-from ..dsp._node import DspNode
 
 __all__ = ["Decoder", "load_model", "model_epoch_shape", "METHODS"]
 
@@ -62,7 +62,7 @@ def _is_fitted(model: Any) -> bool:
         return hasattr(model, "classes_")
 
 
-class Decoder(DspNode):
+class Decoder(ProcessingNode):
     """Classify each epoch with a fitted scikit-learn-style model (or fit one on the first N).
 
     Inputs

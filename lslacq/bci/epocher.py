@@ -9,16 +9,16 @@ from typing import Any
 import numpy as np
 
 from ..core.configargs import Arg
+from ..core.processing import ProcessingNode, as_time_channel, check_signal_input
 from ..core.signal import Signal
 from ..core.stream import InputStream
 from ..core.stream.events import EVENT_DTYPE, EVENT_STREAM_SPEC, is_event_dtype
-from ..dsp._node import DspNode, as_time_channel, check_signal_input
 from .engine import EpochingEngine, check_event_id
 
 __all__ = ["Epocher"]
 
 
-class Epocher(DspNode):
+class Epocher(ProcessingNode):
     """Cut epochs around marker events; send them as ``(n_epochs, n_channels, n_times)`` chunks.
 
     Inputs

@@ -18,7 +18,8 @@ from .params import Param, Params
 from .stream.merging import deliver_merged
 from .inputpoller import ThreadPollInput
 
-__all__ = ["ProcessingNode", "PASSTHROUGH_KEYS", "FORWARD_KEYS", "copy_metadata"]
+__all__ = ["ProcessingNode", "PASSTHROUGH_KEYS", "FORWARD_KEYS", "copy_metadata", "as_time_channel",
+           "check_signal_input"]
 
 #: stream metadata a transform copies from its input to its outputs (it sets shape and dtype itself)
 PASSTHROUGH_KEYS = ("sample_rate", "units", "channel_names", "channel_units", "channel_types")
@@ -172,3 +173,26 @@ class ProcessingNode(Node):
 
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement _process(input_name, index, data)")
+
+
+# -- helpers of (time, channel) transforms (the DSP and BCI nodes) ---------------------------------
+def as_time_channel(data: np.ndarray) -> np.ndarray:
+    """View a chunk as ``(n_samples, n_channels)`` (1-D streams become one channel)."""
+    arr = np.asarray(data)
+    if arr.ndim == 1:
+        return arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"expected a (time, channel) chunk, got shape {arr.shape}")
+    return arr
+
+
+def check_signal_input(node: Node, input_name: str = "signals") -> tuple[int, Any]:
+    """Return ``(n_channels, dtype)`` of a connected (time, channel) input, or raise ValueError."""
+    params = node.inputs[input_name].params
+    if params is None:
+        raise ValueError(f"{node.name}: input {input_name!r} is not connected; connect it before initialize()")
+    frame = params.frame_shape
+    if len(frame) > 1:
+        raise ValueError(f"{node.name}: input {input_name!r} has shape {tuple(params.shape)}; "
+                         "a (time, channel) stream is required")
+    return (frame[0] if frame else 1), params.np_dtype
