@@ -164,6 +164,7 @@ def configure_client_socket(sock: zmq.Socket, address: str, server_key=None, sec
         if not is_loopback_address(address):
             logger.debug("connecting to %s without a server key: it must be an unauthenticated server", address)
         return
+    server_key = check_server_key(server_key, address)  # a wrong key is the first thing to say
     secret_key = secret_key if secret_key is not None else get_default_keys()["secret_key"]
     if secret_key is None:
         raise ValueError(
@@ -171,7 +172,6 @@ def configure_client_socket(sock: zmq.Socket, address: str, server_key=None, sec
             "create one with `lslacq keygen` and pass it (secret_key=... or "
             "lslacq.core.rpc.security.set_default_keys(secret_key=...))"
         )
-    server_key = check_server_key(server_key, address)
     public, secret = load_key_pair(secret_key)
     sock.curve_serverkey = server_key
     sock.curve_publickey = public

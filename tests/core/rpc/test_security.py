@@ -78,6 +78,13 @@ def test_client_without_key_pair_gets_a_clear_error(keys):
         RPCClient("tcp://10.0.0.1:5000", server_key="x" * 40)
 
 
+@pytest.mark.parametrize("server_key", ["", "abc", b"\x00" * 40])
+def test_a_malformed_server_key_is_named_before_the_missing_key_pair(server_key, monkeypatch):
+    monkeypatch.setattr(security, "get_default_keys", lambda: {"secret_key": None, "authorized_keys": None})
+    with pytest.raises(ValueError, match=r"server_key=.* for tcp://127.0.0.1:5999 is not"):
+        RPCClient("tcp://127.0.0.1:5999", server_key=server_key)
+
+
 def test_keygen_command(tmp_path, capsys):
     assert lslacq_main(["keygen", str(tmp_path), "--name", "lab"]) == 0
     assert (tmp_path / "lab.key").is_file() and (tmp_path / "lab.key_secret").is_file()
