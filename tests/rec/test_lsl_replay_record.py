@@ -19,7 +19,9 @@ from lslacq.rec import read_recording  # noqa: E402
 RATE = 250.0
 
 
-@pytest.mark.slow  # LabRecorder's stop() waits ~5 s for its clock-offset thread
+# LabRecorder's stop() waits for its clock-offset thread, which sleeps 5 s after subscribing, then measures the
+# offset: the outlets must outlive the Recording (a gone outlet makes that measurement wait its 2 s timeout)
+@pytest.mark.slow
 def test_replay_to_labrecorder_keeps_data_identical_and_markers_within_1ms(tmp_path):
     labrecorder = pytest.importorskip("labrecorder")
     pyxdf = pytest.importorskip("pyxdf")
@@ -33,17 +35,21 @@ def test_replay_to_labrecorder_keeps_data_identical_and_markers_within_1ms(tmp_p
     fif = tmp_path / "session_raw.fif"
     raw.save(fif, fmt="double", verbose="error")
     name = f"replay-{uuid.uuid4().hex[:8]}"
-    proc = _lslacq("replay", fif, "--name", name, "--speed", "2", "--wait-consumers", "30", "--linger", "3")
+    proc = _lslacq("replay", fif, "--name", name, "--speed", "2", "--wait-consumers", "30", "--linger", "60")
     xdf = tmp_path / "replayed.xdf"
     try:
         infos = [resolve_stream(name=x, timeout=20) for x in (name, f"{name}-Markers")]
         recording = labrecorder.Recording(str(xdf), infos)
         try:
-            out, err = _finish(proc)
+            out = _wait_line(proc, "replay finished")
+            time.sleep(1.5)  # LabRecorder pulls every ~0.5 s and has no "caught up" event; the outlets linger
         finally:
             recording.stop()
             del recording
             gc.collect()
+        proc.send_signal(signal.SIGINT)  # the end of its linger: Ctrl-C
+        rest, err = _finish(proc)
+        out += rest
     finally:
         if proc.poll() is None:
             proc.kill()

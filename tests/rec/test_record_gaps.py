@@ -141,3 +141,54 @@ def test_a_restarted_lsl_source_is_a_gap_in_the_record_and_markers_keep_their_sa
     found, _ = mne.events_from_annotations(raw, event_id={"before": 1, "after": 2, "later": 3}, verbose="error")
     np.testing.assert_array_equal(found[:, 0], [150, resume + 40, resume + 150])
     np.testing.assert_allclose(raw.get_data()[0, found[:, 0]], [150, resume + 40, resume + 150])
+
+
+@pytest.mark.slow  # a recording subprocess, an LSL outlet going away and liblsl reconnecting to its successor
+def test_a_restarted_lsl_source_is_a_gap_in_an_xdf_record_and_markers_keep_their_times(tmp_path):
+    pylsl = pytest.importorskip("pylsl")
+    pyxdf = pytest.importorskip("pyxdf")
+    tag = uuid.uuid4().hex[:8]
+    gap = 750  # samples (3 s) the source did not send while it was away
+    eeg_name, mk_name = f"gap-eeg-{tag}", f"gap-markers-{tag}"
+    eeg, markers = _outlets(tag)
+    path = tmp_path / "gap.xdf"
+    proc = lslacq_cli("record", "--lsl", eeg_name, mk_name, "-o", path, "--timeout", "20")
+    t0 = pylsl.local_clock()
+
+    def push(first: int, n: int) -> None:  # sample k has the values (k, -k) and the LSL time t0 + k / RATE
+        k = np.arange(first, first + n)
+        eeg.push_chunk(np.stack([k, -k], axis=1).astype("float32"), (t0 + k / RATE).tolist())
+
+    resume = 200 + gap
+    try:
+        wait_line(proc, "(Ctrl-C to stop)")
+        assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
+        push(0, 200)
+        markers.push_sample(["before"], t0 + 150 / RATE)
+        wait_line(proc, f"{eeg_name}: 200 samples | {mk_name}: 1 markers")
+        del eeg, markers  # the source stops...
+        gc.collect()
+        eeg, markers = _outlets(tag)  # ...and comes back with the same source_ids: liblsl reconnects
+        assert eeg.wait_for_consumers(60) and markers.wait_for_consumers(60)
+        markers.push_sample(["after"], t0 + (resume + 40) / RATE)  # before any EEG of the restarted source
+        push(resume, 200)
+        markers.push_sample(["later"], t0 + (resume + 150) / RATE)
+        wait_line(proc, f"{eeg_name}: 400 samples | {mk_name}: 3 markers")
+        proc.send_signal(signal.SIGINT)
+        _, err = finish(proc, 30)
+    finally:
+        stop_process(proc)
+        del eeg, markers
+        gc.collect()
+    assert proc.returncode == 0, err
+    streams = {s["info"]["name"][0]: s for s in
+               pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)[0]}
+    sent = np.r_[0:200, resume:resume + 200]
+    signal_stream, marker_stream = streams[eeg_name], streams[mk_name]
+    np.testing.assert_array_equal(signal_stream["time_series"][:, 0], sent)  # every sample, no splice
+    np.testing.assert_array_equal(signal_stream["time_stamps"], t0 + sent / RATE)  # the gap is in the times
+    assert [row[0] for row in marker_stream["time_series"]] == ["before", "after", "later"]  # in order
+    np.testing.assert_array_equal(marker_stream["time_stamps"], t0 + np.array([150, resume + 40, resume + 150]) / RATE)
+    # pyxdf's default loading (clock offsets, dejitter) keeps the gap: dejitter breaks segments at it
+    synced = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path))[0]}[eeg_name]["time_stamps"]
+    assert np.diff(synced).max() == pytest.approx((gap + 1) / RATE, abs=2e-3)

@@ -20,12 +20,15 @@ from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG  # noqa: E40
 SRATE = 500.0
 CHUNK = 10
 SEED = 1234
+EVENTS = 0.4  # s between simulated events
+# LabRecorder's stop() waits for its clock-offset thread, which sleeps 5 s between measurements: a Recording that
+# lives under 5 s costs 5 s, one a little longer 10 s; so the first test records 2 s (4 events), not 3
 
 
 @pytest.mark.slow
 def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
     device = SimulatedEEG(name="dev")
-    device.configure(nb_channel=8, sample_rate=SRATE, chunksize=CHUNK, event_interval=0.5, seed=SEED)
+    device.configure(nb_channel=8, sample_rate=SRATE, chunksize=CHUNK, event_interval=EVENTS, seed=SEED)
     for out in device.outputs.values():
         out.configure(protocol="inproc")
     eeg = LslOutlet(name="eeg")
@@ -44,7 +47,7 @@ def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
             assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
             for node in (eeg, markers, device):
                 node.start()
-            wait_until(lambda: device.n_sent >= 3 * SRATE, timeout=30, what="3 s of simulated EEG")
+            wait_until(lambda: device.n_sent >= 2 * SRATE, timeout=30, what="2 s of simulated EEG")
             device.stop()
             wait_until(lambda: eeg.n_pushed == device.n_sent and markers.n_pushed == device.n_events,
                        what="the outlets to publish everything the device sent")
@@ -67,7 +70,7 @@ def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
     assert int(info["channel_count"][0]) == 8 and float(info["nominal_srate"][0]) == SRATE
     assert info["channel_format"][0] == "float32" and info["source_id"][0] == eeg.source_id
     channels = info["desc"][0]["channels"][0]["channel"]
-    sim = EEGSimulator(8, SRATE, event_interval=0.5, seed=SEED)
+    sim = EEGSimulator(8, SRATE, event_interval=EVENTS, seed=SEED)
     assert [c["label"][0] for c in channels] == sim.channel_names
     assert [c["unit"][0] for c in channels] == ["microvolts"] * 8
     assert [c["type"][0] for c in channels] == ["EEG"] * 8
@@ -88,9 +91,9 @@ def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
 
     # markers: every event, on the EEG time axis
     labels = [row[0] for row in rec_markers["time_series"]]
-    assert len(labels) == n_events and labels[:4] == ["S  1", "S  2", "S  1", "S  2"]
+    assert len(labels) == n_events >= 4 and labels[:4] == ["S  1", "S  2", "S  1", "S  2"]
     assert rec_markers["info"]["type"][0] == "Markers"
-    event_indexes = (np.arange(n_events) + 1) * int(0.5 * SRATE)
+    event_indexes = (np.arange(n_events) + 1) * int(EVENTS * SRATE)
     np.testing.assert_allclose(rec_markers["time_stamps"], ts[event_indexes], atol=1e-9, rtol=0)
     # after pyxdf's clock synchronisation they still agree to well under a millisecond
     synced = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path))[0]}
