@@ -440,7 +440,16 @@ class InputStream:
             # a message about a run the writer has since restarted: its data is gone
             logger.info("%s: dropped a chunk of %d samples from before the sender restarted", self._label, n)
             return _SKIPPED
-        first = self.receiver.ring.first_index()
+        ring = self.receiver.ring
+        first = ring.first_index()
+        if n < 0 or index > ring.index():
+            # the writer writes its ring before it sends the message: this one announces what is not there
+            self.bad_messages += 1
+            exc = BrokenStreamError(f"{self._label}: a sharedmem message announces samples [{index - n}, {index}) "
+                                    f"but the shared ring holds [{first}, {ring.index()}); message dropped (is the "
+                                    "peer an lslacq OutputStream of the same version?)")
+            logger.error("%s", exc)
+            raise exc
         if index <= first:
             # this chunk was overwritten before we got to it (we stalled and the writer overran us):
             # skip to the newest chunk still in the ring, seen as one gap
