@@ -343,7 +343,8 @@ class LslInlet(BlockingDevice):
 
     # -- the reader thread ------------------------------------------------------------
     def read(self):
-        """Wait up to 0.1 s for data: (samples, LSL timestamps), or None (and a stall noticed)."""
+        """Wait up to 0.1 s for data (with ``pull_interval``: until the next pull): (samples, LSL timestamps),
+        or None (and a stall noticed)."""
         if self.is_markers:
             pulled = self._pull_markers(0.1)
         elif self.pull_interval:
