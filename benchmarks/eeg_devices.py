@@ -6,7 +6,7 @@ every 10th packet), then decoded as the node does, in reads of ``--read-ms``
 of data (20 ms: the node's default ``read_interval``; 4 ms: a low-latency
 setting), by:
 
-* lslacq: :class:`lslacq.devices.openbci_protocol.CytonDecoder` (numpy, many packets per call);
+* lslacq: :class:`lslacq.devices.openbci.protocol.CytonDecoder` (numpy, many packets per call);
 * per-packet baseline: a straightforward per-packet decoder (find the header,
   ``struct`` per channel, as the reference Python drivers do).
 
@@ -35,9 +35,9 @@ import time
 
 import numpy as np
 
-from lslacq.devices.emotiv_protocol import EEG_BIT_OFFSETS, EmotivDecoder, decrypt, encrypt, make_key
-from lslacq.devices.emulators.emotiv import expected_packet
-from lslacq.devices.openbci_protocol import CytonDecoder, encode_packet, microvolts_per_count
+from lslacq.devices.emotiv.protocol import EEG_BIT_OFFSETS, EmotivDecoder, decrypt, encrypt, make_key
+from lslacq.devices.emotiv.emulator import expected_packet
+from lslacq.devices.openbci.protocol import CytonDecoder, encode_packet, microvolts_per_count
 
 
 def cyton_stream(n_packets: int) -> bytes:
@@ -147,7 +147,7 @@ def bench_node(seconds: float, rate: float = 16000.0):
     """The OpenBCI node reading the emulator at ``rate`` over a pty: CPU of the node's reader thread."""
     from lslacq.core.stream import InputStream
     from lslacq.devices.eeg_openbci import OpenBCI
-    from lslacq.devices.emulators.openbci import CytonEmulator
+    from lslacq.devices.openbci.emulator import CytonEmulator
 
     with CytonEmulator(sample_rate=rate) as emu, OpenBCI(name="bench") as node:
         node.configure(device_handle=emu.port, daisy=False, sample_rate=rate)

@@ -167,7 +167,7 @@ def _emotiv_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serial", default=None, help="dongle serial number (to pick one of several)")
     parser.add_argument("--reconnect", action="store_true", help="look for the dongle again when it is unplugged")
     parser.add_argument("--emulate", action="store_true",
-                        help="no headset: read the shipped emulator (lslacq.devices.emulators.emotiv)")
+                        help="no headset: read the shipped emulator (lslacq.devices.emotiv.emulator)")
 
 
 def _emotiv_node(args: argparse.Namespace) -> Node:
@@ -175,7 +175,7 @@ def _emotiv_node(args: argparse.Namespace) -> Node:
 
     backend = None
     if args.emulate:
-        from lslacq.devices.emulators.emotiv import EmotivBackend
+        from lslacq.devices.emotiv.emulator import EmotivBackend
 
         backend = EmotivBackend()
     node = Emotiv(name="emotiv")

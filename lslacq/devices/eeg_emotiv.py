@@ -8,7 +8,7 @@ import select
 import time
 
 from ..errors import LslacqError
-from .emotiv_protocol import CHANNEL_NAMES, REPORT_SIZE, EmotivDecoder, EmotivKeyError, make_key, normalize_report
+from .emotiv.protocol import CHANNEL_NAMES, REPORT_SIZE, EmotivDecoder, EmotivKeyError, make_key, normalize_report
 from .reader import BlockingDevice
 
 __all__ = ["Emotiv", "EmotivError", "EmotivKeyError", "PyUSBTransport", "HidrawTransport", "DONGLE_IDS"]
@@ -31,7 +31,7 @@ class PyUSBTransport:
     Parameters
     ----------
     backend : usb.backend.IBackend, optional
-        pyusb backend (default: libusb's); e.g. :class:`lslacq.devices.emulators.emotiv.EmotivBackend`.
+        pyusb backend (default: libusb's); e.g. :class:`lslacq.devices.emotiv.EmotivBackend`.
     serial : str, optional
         Pick the dongle with this serial number when several are plugged in.
     """
@@ -224,7 +224,7 @@ class Emotiv(BlockingDevice):
     and reads 32-byte reports from endpoint 0x82. ``device_handle=
     '/dev/hidrawN'`` reads Linux hidraw instead (pyacq's way). Reports are
     AES-128-ECB encrypted (pycryptodome) with a key derived from the serial:
-    three key variants exist (see :mod:`lslacq.devices.emotiv_protocol`);
+    three key variants exist (see :mod:`lslacq.devices.emotiv.protocol`);
     ``key='auto'`` picks the one whose counter runs 0..127. The first
     ``check_reports`` reports are checked in ``start()``, so a wrong key is
     an :class:`EmotivKeyError` there, naming the variant that works.
@@ -284,7 +284,7 @@ class Emotiv(BlockingDevice):
             ``'auto'`` (detect), or the 16 key bytes.
         backend : usb.backend.IBackend, optional
             pyusb backend, e.g. the shipped emulator
-            (:class:`lslacq.devices.emulators.emotiv.EmotivBackend`).
+            (:class:`lslacq.devices.emotiv.EmotivBackend`).
         serial : str, optional
             Dongle serial: picks one of several dongles (pyusb), or gives the
             serial when sysfs cannot (hidraw).

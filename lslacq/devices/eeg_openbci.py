@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from ..errors import LslacqError
-from .openbci_protocol import CytonDecoder, microvolts_per_count, parse_channel_reply
+from .openbci.protocol import CytonDecoder, microvolts_per_count, parse_channel_reply
 from .reader import BlockingDevice
 
 __all__ = ["OpenBCI", "OpenBCIError"]
@@ -25,7 +25,7 @@ class OpenBCI(BlockingDevice):
     Start sequence: ``s``, drain, ``v`` and read the banner up to ``$$$``
     (with a timeout, no fixed sleeps), ``C``/``c`` (16/8 channels, the reply
     says which), any extra ``commands``, ``b``. Stop: ``s``. The decoder
-    (:class:`~lslacq.devices.openbci_protocol.CytonDecoder`) accepts every
+    (:class:`~lslacq.devices.openbci.protocol.CytonDecoder`) accepts every
     footer 0xC0-0xCF, resynchronises after garbage or a torn packet, and
     counts lost packets from the sample counter (counted in
     :meth:`counters`, logged at most once a second, and left as gaps in the

@@ -56,7 +56,7 @@ def _simulated_eeg(stack, reconnect):
 def _openbci(stack, reconnect):
     pytest.importorskip("serial")
     from lslacq.devices.eeg_openbci import OpenBCI
-    from lslacq.devices.emulators.openbci import CytonEmulator
+    from lslacq.devices.openbci.emulator import CytonEmulator
 
     tmp = stack.enter_context(_tmpdir())
     emu = stack.enter_context(CytonEmulator(link=f"{tmp}/ttyOBCI"))
@@ -69,7 +69,7 @@ def _emotiv(stack, reconnect):
     pytest.importorskip("usb")
     pytest.importorskip("Crypto")
     from lslacq.devices.eeg_emotiv import Emotiv
-    from lslacq.devices.emulators.emotiv import EmotivBackend
+    from lslacq.devices.emotiv.emulator import EmotivBackend
 
     backend = EmotivBackend(serial="SN20120526998912")
     node = stack.enter_context(Emotiv(name="epoc"))

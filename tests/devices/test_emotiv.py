@@ -16,8 +16,8 @@ from helpers import OutputReader as Reader  # noqa: E402
 from helpers import wait_until  # noqa: E402
 
 from lslacq.devices.eeg_emotiv import Emotiv, EmotivError, EmotivKeyError  # noqa: E402
-from lslacq.devices.emotiv_protocol import CHANNEL_NAMES, encrypt, make_key  # noqa: E402
-from lslacq.devices.emulators.emotiv import (  # noqa: E402
+from lslacq.devices.emotiv.protocol import CHANNEL_NAMES, encrypt, make_key  # noqa: E402
+from lslacq.devices.emotiv.emulator import (  # noqa: E402
     EmotivBackend,
     expected_eeg,
     expected_reports,
@@ -29,7 +29,7 @@ SERIAL = "SN20120526998912"
 def _expected_uv(positions):
     raw = expected_reports(int(positions[-1]) + 1)
     fields = np.array([expected_eeg(int(p)) for p in positions])
-    from lslacq.devices.emotiv_protocol import decode_packets
+    from lslacq.devices.emotiv.protocol import decode_packets
 
     fields[:, 6] = decode_packets(raw[positions]).eeg[:, 6]  # O1's LSBs as sent (shared with contact quality)
     return (fields.astype(np.float32) - 8192) * np.float32(0.51)

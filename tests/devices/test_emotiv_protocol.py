@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("Crypto")
 
-from lslacq.devices.emotiv_protocol import (  # noqa: E402
+from lslacq.devices.emotiv.protocol import (  # noqa: E402
     CHANNEL_NAMES,
     EmotivDecoder,
     EmotivKeyError,
@@ -94,7 +94,7 @@ def test_battery_and_quality_tables():
 
 
 def _stream(n, variant="consumer", start=0, drop=()):
-    from lslacq.devices.emulators.emotiv import expected_packet
+    from lslacq.devices.emotiv.emulator import expected_packet
 
     key = make_key(SERIAL, variant)
     return [encrypt(expected_packet(i), key) for i in range(start, start + n) if i not in drop]
@@ -117,7 +117,7 @@ def test_wrong_key_is_a_clear_error_naming_the_right_variant():
 
 
 def test_counter_cycle_battery_lost_reports_and_held_values():
-    from lslacq.devices.emulators.emotiv import expected_eeg
+    from lslacq.devices.emotiv.emulator import expected_eeg
 
     decoder = EmotivDecoder(SERIAL)
     dropped = {5, 6, 300}
@@ -139,3 +139,17 @@ def test_counter_cycle_battery_lost_reports_and_held_values():
     assert quality[row, 13] == consistent_quality(1400, expected_eeg(13)[6])
     gyro = np.concatenate([c.gyro for c in chunks])
     np.testing.assert_array_equal(gyro[:, 0], positions % 20 - 10)
+
+
+def test_the_older_module_paths_give_the_same_objects():
+    pytest.importorskip("usb")
+    import lslacq.devices.emotiv as package
+    import lslacq.devices.emotiv.emulator as emulator
+    import lslacq.devices.emotiv.protocol as protocol
+    import lslacq.devices.emotiv_protocol as old_protocol
+    import lslacq.devices.emulators.emotiv as old_emulator
+
+    assert old_protocol.EmotivDecoder is protocol.EmotivDecoder is package.EmotivDecoder
+    assert set(old_protocol.__all__) == set(protocol.__all__) <= set(dir(old_protocol))
+    assert old_emulator.EmotivBackend is emulator.EmotivBackend is package.EmotivBackend
+    assert set(old_emulator.__all__) == set(emulator.__all__) <= set(dir(old_emulator))

@@ -15,8 +15,8 @@ from helpers import OutputReader, wait_until
 
 from lslacq.core.stream import InputStream  # noqa: E402
 from lslacq.devices.eeg_openbci import OpenBCI, OpenBCIError  # noqa: E402
-from lslacq.devices.emulators.openbci import CytonEmulator, expected_accel  # noqa: E402
-from lslacq.devices.openbci_protocol import ACCEL_SCALE, microvolts_per_count  # noqa: E402
+from lslacq.devices.openbci.emulator import CytonEmulator, expected_accel  # noqa: E402
+from lslacq.devices.openbci.protocol import ACCEL_SCALE, microvolts_per_count  # noqa: E402
 
 UV = microvolts_per_count(24)
 

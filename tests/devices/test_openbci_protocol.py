@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lslacq.devices.openbci_protocol import (
+from lslacq.devices.openbci.protocol import (
     ACCEL_SCALE,
     CytonDecoder,
     decode_counts,
@@ -166,3 +166,16 @@ def test_encode_rejects_bad_values():
         encode_packet(0, [2**23] + [0] * 7)
     with pytest.raises(ValueError, match="8 channels"):
         encode_packet(0, [0] * 7)
+
+
+def test_the_older_module_paths_give_the_same_objects():
+    import lslacq.devices.emulators.openbci as old_emulator
+    import lslacq.devices.openbci as package
+    import lslacq.devices.openbci.emulator as emulator
+    import lslacq.devices.openbci.protocol as protocol
+    import lslacq.devices.openbci_protocol as old_protocol
+
+    assert old_protocol.CytonDecoder is protocol.CytonDecoder is package.CytonDecoder
+    assert set(old_protocol.__all__) == set(protocol.__all__) <= set(dir(old_protocol))
+    assert old_emulator.CytonEmulator is emulator.CytonEmulator is package.CytonEmulator
+    assert set(old_emulator.__all__) == set(emulator.__all__) <= set(dir(old_emulator))

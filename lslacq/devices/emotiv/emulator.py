@@ -35,7 +35,7 @@ import numpy as np
 import usb.backend
 import usb.core
 
-from ..emotiv_protocol import (
+from .protocol import (
     EEG_BIT_OFFSETS,
     consistent_quality,
     encode_packet,

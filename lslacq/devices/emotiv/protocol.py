@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from .segments import contiguous_runs
+from ..segments import contiguous_runs
 
 __all__ = [
     "CHANNEL_NAMES",

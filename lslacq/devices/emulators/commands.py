@@ -16,7 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "emulate", help="run a hardware emulator (openbci: a Cyton board on a pseudo-terminal)",
         description="Emulate a device at its wire level, so the real device node (or any other program) can be "
                     "used and tested without the hardware. The Emotiv emulator is a pyusb backend object, used "
-                    "from Python: lslacq.devices.emulators.emotiv.EmotivBackend.",
+                    "from Python: lslacq.devices.emotiv.EmotivBackend.",
     )
     devices = parser.add_subparsers(dest="device", metavar="DEVICE", required=True)
     obci = devices.add_parser(
@@ -41,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_openbci(args) -> int:
     """Serve the emulator until Ctrl+C, SIGTERM or ``--duration``; return the exit code."""
-    from .openbci import CytonEmulator
+    from ..openbci.emulator import CytonEmulator
 
     try:
         footers = [int(f, 16) for f in args.footers.split(",") if f.strip()]

@@ -41,7 +41,7 @@ import numpy as np
 
 from ...core.tcp import SelectLoop
 from ...core.workers import Worker
-from ..openbci_protocol import encode_packet
+from .protocol import encode_packet
 
 __all__ = ["CytonEmulator", "default_signal", "expected_accel"]
 

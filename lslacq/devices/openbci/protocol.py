@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from .segments import contiguous_runs
+from ..segments import contiguous_runs
 
 __all__ = [
     "PACKET_SIZE",
