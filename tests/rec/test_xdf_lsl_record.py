@@ -63,6 +63,41 @@ class _PacedPusher(threading.Thread):
             self.sent += chunk
 
 
+@pytest.mark.slow  # LSL discovery and subscription of two streams (~2 s)
+def test_the_recording_thread_writes_every_pull_clock_offsets_and_boundary_chunks(tmp_path):
+    """LslXdfRecording (what lslacq record -o x.xdf runs) writes while it records.
+
+    Samples and ClockOffsets reach the file at each write, a Boundary whenever one is due; stop() writes what
+    was queued and the footers.
+    """
+    from lslacq_lsl import resolve_stream
+    from lslacq_lsl.xdf_record import LslXdfRecording
+
+    tag = uuid.uuid4().hex[:8]
+    eeg, markers = _eeg_outlet(f"bd-eeg-{tag}"), _marker_outlet(f"bd-mk-{tag}")
+    path = tmp_path / "tick.xdf"
+    infos = [resolve_stream(name=x, timeout=20) for x in (f"bd-eeg-{tag}", f"bd-mk-{tag}")]
+    rec = LslXdfRecording(path, infos, flush_interval=0.1, offset_interval=0.05)
+    try:
+        rec.writer.boundary_interval = 0.0  # a Boundary at every write (10 s by default)
+        t0 = pylsl.local_clock()
+        eeg.push_chunk(_values(0, 100), (t0 + np.arange(100) / RATE).tolist())
+        markers.push_sample(["m"], t0)
+        wait_until(lambda: (lambda s: s.n_boundaries >= 2 and sorted(x.sample_count for x in s.streams.values())
+                            == [1, 100] and all(x.clock_offsets for x in s.streams.values()))(scan_xdf(path)),
+                   timeout=20, what="samples, offsets and Boundary chunks on disk while recording")
+        eeg.push_chunk(_values(100, 50), (t0 + np.arange(100, 150) / RATE).tolist())
+    finally:
+        rec.stop()  # takes what is queued
+        del eeg, markers
+        gc.collect()
+    scan = scan_xdf(path)
+    assert scan.complete and sorted(s.sample_count for s in scan.streams.values()) == [1, 150]
+    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path), synchronize_clocks=False,
+                                                                 dejitter_timestamps=False)[0]}
+    np.testing.assert_array_equal(streams[f"bd-eeg-{tag}"]["time_series"], _values(0, 150))
+
+
 @pytest.mark.slow  # a recording subprocess killed after ~3 s of real-time data
 def test_kill_9_of_lslacq_record_xdf_loses_at_most_the_last_second(tmp_path):
     tag = uuid.uuid4().hex[:8]
