@@ -190,8 +190,8 @@ def _monitor(args, recorder, inlets: dict) -> int:
         while end is None or time.monotonic() < end:
             _wait_until(next_line, failure, end)
             failed = [n for n in (recorder, *inlets.values()) if n.error is not None]
-            if failed:
-                print(f"lslacq record: {failed[0].name} failed: {failed[0].error}", file=sys.stderr, flush=True)
+            if failed:  # the node logged its error (one line, above): not repeated here
+                print(f"lslacq record: {failed[0].name} failed", file=sys.stderr, flush=True)
                 return 1
             if time.monotonic() >= next_line:
                 next_line += 1.0
