@@ -11,16 +11,23 @@ received belongs to the k-th stimulus (nothing is rejected or lost: checked).
   source, like an amplifier) with a marker output (a trigger every
   ``interval`` s); the Decoder holds a fitted WindowMeans + LDA pipeline.
 * mne-lsl baseline, same run: the device pushes the same chunks (plus a stim
-  channel) to a pylsl outlet; one process runs ``StreamLSL`` (with its online
-  band-pass) + ``EpochsStream`` (events from the stim channel) and polls
-  ``n_new_epochs`` every 1 ms (as its documentation's examples do), predicts
-  with the same model and pushes each prediction to a pylsl marker outlet.
+  channel carrying each stimulus's number) to a pylsl outlet; one process runs
+  ``StreamLSL`` (with its online band-pass) + ``EpochsStream`` (events from the
+  stim channel) and polls ``n_new_epochs`` every 1 ms (as its documentation's
+  examples do), predicts with the same model and pushes each prediction, with
+  its stimulus's number, to a pylsl marker outlet (epochs EpochsStream loses
+  when the loop falls behind are counted: "delivered" below 1000).
 
 Configurations: 64 ch @ 1 kHz (chunks of 10 samples, epochs -0.1..0.5 s) and
 384 ch @ 30 kHz (chunks of 300 samples, epochs -0.01..0.05 s); one stimulus
 every 0.05 s.
 
-Run: ``python benchmarks/bci_latency.py [--epochs 1000] [--configs 64x1000,384x30000] [--no-mne-lsl]``.
+``--stages``: the nodes log each chunk's receive and send times; every hop and
+node's part is printed (p50/p90/p99/max). ``--transfermode sharedmem|both``:
+the signal, filtered signal and epochs streams in shared memory.
+
+Run: ``python benchmarks/bci_latency.py [--epochs 1000] [--configs 64x1000,384x30000] [--no-mne-lsl]
+[--stages] [--transfermode plaindata|sharedmem|both]``.
 """
 
 from __future__ import annotations
@@ -405,7 +412,7 @@ def run_mne_lsl(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(marker_name, "Markers", 1, 0, "string", marker_name))
     proc, ready, stop_recv, q = _start_receiver(marker_name, n_epochs)
     stream = StreamLSL(bufsize=2.0, name=name)
-    stream.connect(acquisition_delay=0.001)
+    stream.connect(acquisition_delay=0.001, timeout=30)  # the device process may take a while to start
     stream.filter(0.5, min(40.0, rate / 4), picks="eeg", iir_params=dict(order=2, ftype="butter", output="sos"))
     # each stimulus has its own code (its number): a loop that falls behind loses epochs (EpochsStream's buffer
     # overwrites them), the code says which epoch each prediction is
