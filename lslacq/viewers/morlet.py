@@ -18,6 +18,7 @@ weighting, so ``clim`` values carry over), computed differently:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -82,12 +83,30 @@ def morlet_frequencies(f_start: float, f_stop: float, deltafreq: float) -> np.nd
     return np.arange(f_start, f_stop, deltafreq, dtype=float)
 
 
+@functools.lru_cache(maxsize=256)
 def _fast_len(n: int) -> int:
-    try:
-        from scipy.fft import next_fast_len
-    except ImportError:  # pragma: no cover - scipy is a dependency of the dsp and qt extras
-        return 1 << max(0, int(n - 1).bit_length())
-    return int(next_fast_len(int(n)))
+    """The smallest ``2^a 3^b 5^c 7^d 11^e >= n``: what ``scipy.fft.next_fast_len(n)`` returns.
+
+    Computed here (a few thousand integer products, cached) so that building
+    an engine neither imports scipy.fft (0.5 s) nor calls into it per group.
+    """
+    n = max(1, int(n))
+    best = 1 << (n - 1).bit_length()
+    p11 = 1
+    while p11 < best:
+        p7 = p11
+        while p7 < best:
+            p5 = p7
+            while p5 < best:
+                p3 = p5
+                while p3 < best:
+                    candidate = p3 << (-(-n // p3) - 1).bit_length()  # p3 * the smallest 2^k with p3 2^k >= n
+                    best = min(best, candidate)
+                    p3 *= 3
+                p5 *= 5
+            p7 *= 7
+        p11 *= 11
+    return best
 
 
 class MorletEngine:

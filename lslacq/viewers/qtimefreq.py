@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -224,14 +226,25 @@ class QTimeFreq(WidgetNode):
     def _timefreq(self) -> dict:
         return {key: float(self.params["timefreq", key]) for key in _TIMEFREQ_KEYS}
 
+    def _history_needed(self, engine: MorletEngine) -> int:
+        """Samples the workers' shared ring must hold for ``engine``: its window plus the worker's slack."""
+        return engine.window_size + max(engine.window_size // 2, int(2 * self.sample_rate))
+
     def _signal_source(self) -> dict:
-        """Params of the sharedmem, channel-major stream the workers read (a converter's if needed)."""
+        """Params of the sharedmem, channel-major stream the workers read (a converter's if needed).
+
+        The converter's ring holds what the current ``xsize`` and ``timefreq``
+        need (not ``max_xsize``: at 32 channels x 20 kHz that was 490 MB to
+        allocate and fill); a later setting that needs more replaces it
+        (:meth:`_apply_rebuild`).
+        """
         params = self.input.params
-        engine = MorletEngine(self.sample_rate, self.max_xsize, self._timefreq())
-        needed = engine.window_size + max(engine.window_size // 2, int(2 * self.sample_rate))
+        engine = MorletEngine(self.sample_rate, float(self.params["xsize"]), self._timefreq())
+        needed = self._history_needed(engine)
         layout = (1, 0) if params.frame_shape else None  # channel-major (a 1-D stream has one layout)
         if params.transfermode == "sharedmem" and (layout is None or tuple(params.axisorder or ()) == layout) \
                 and params.double and int(params.buffer_size or 0) >= needed:
+            self._source_size = int(params.buffer_size)
             return params.to_dict()
         self.conv = StreamConverter(name=f"{self.name}-converter")
         self.conv.configure()
@@ -240,7 +253,19 @@ class QTimeFreq(WidgetNode):
         self.conv.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem",
                                    axisorder=layout, double=True, buffer_size=needed, on_full="latest")
         self.conv.initialize()
+        self._source_size = needed
         return self.conv.output.params.to_dict()
+
+    def _replace_source(self, running: bool) -> None:
+        """A source with room for the current settings: the old converter is closed, a larger one made."""
+        if self.conv is not None:
+            if running:
+                self.conv.stop()
+            self.conv.close()
+            self.conv = None
+        self._source = self._signal_source()
+        if running and self.conv is not None:
+            self.conv.start()
 
     # -- workers -------------------------------------------------------------------------------------
     def _create_workers(self) -> None:
@@ -425,12 +450,11 @@ class QTimeFreq(WidgetNode):
         self.plots = [None] * self.nb_channel
         self.images = [None] * self.nb_channel
         self.colorbars = [None] * self.nb_channel
-        ncol = int(self.params["nb_column"])
         visible = [i for i in range(self.nb_channel) if self.by_channel_params.children()[i]["visible"]]
         show_axis = bool(self.params["show_axis"])
         log = self.params["freq_scale"] == "log"
         text = "#202020" if pg.mkColor(self.params["background_color"]).lightness() > 140 else "#d0d0d0"
-        for k, i in enumerate(visible):
+        for i in visible:
             plot = pg.PlotItem(viewBox=_TimeFreqViewBox(self), axisItems={"left": _FrequencyAxis("left")})
             plot.hideButtons()
             plot.showAxis("left", show_axis)
@@ -443,7 +467,6 @@ class QTimeFreq(WidgetNode):
                 for side in ("left", "bottom"):
                     plot.getAxis(side).setTextPen(text)
                     plot.getAxis(side).setPen(text)
-            self.graphiclayout.addItem(plot, row=k // ncol, col=k % ncol)
             image = pg.ImageItem()
             plot.addItem(image)
             self.plots[i] = plot
@@ -458,7 +481,17 @@ class QTimeFreq(WidgetNode):
                 bar.axis.setPen(text)
                 bar.getAxis("left").setLabel(label, color=text)  # where pyqtgraph puts a vertical bar's label
                 self.colorbars[i] = bar
+        self.place_plots()
         self.initialize_plots()
+
+    def place_plots(self) -> None:
+        """Lay the plots out ``nb_column`` per row (what a change of ``nb_column`` does, without rebuilding them)."""
+        ncol = int(self.params["nb_column"])
+        grid = self.graphiclayout.ci
+        with _one_layout_pass(grid):
+            grid.clear()
+            for k, plot in enumerate(p for p in self.plots if p is not None):
+                grid.addItem(plot, row=k // ncol, col=k % ncol)
 
     def initialize_plots(self) -> None:
         """Place each image on its time/frequency axes with its colormap and clim."""
@@ -499,7 +532,7 @@ class QTimeFreq(WidgetNode):
         return {"time": (x0, x1), "frequency": (y0, y1), "colorbar": None if bar is None else tuple(bar.levels())}
 
     def on_param_change(self, params, changes) -> None:
-        rebuild_workers = rebuild_grid = False
+        rebuild_workers = rebuild_grid = replace = False
         for param, change, data in changes:
             if change != "value":
                 continue
@@ -525,19 +558,23 @@ class QTimeFreq(WidgetNode):
                         image.setLookupTable(lookup_table(channel["colormap"]))
             elif name in ("xsize",) + _TIMEFREQ_KEYS:
                 rebuild_workers = True
-            elif name in ("nb_column", "visible", "show_axis", "freq_scale", "show_colorbar"):
+            elif name == "nb_column":
+                replace = True
+            elif name in ("visible", "show_axis", "freq_scale", "show_colorbar"):
                 rebuild_grid = True
         if rebuild_workers and not self._rebuild_pending:
             self._rebuild_pending = True
             QtCore.QTimer.singleShot(0, self._apply_rebuild)
         elif rebuild_grid:
             self.create_grid()
+        elif replace:
+            self.place_plots()
 
     def _apply_rebuild(self) -> None:
         """Replace the workers after an ``xsize`` or ``timefreq`` change (an invalid value keeps the old ones)."""
         self._rebuild_pending = False
         try:
-            MorletEngine(self.sample_rate, float(self.params["xsize"]), self._timefreq())
+            engine = MorletEngine(self.sample_rate, float(self.params["xsize"]), self._timefreq())
         except ValueError as exc:
             logger.error("%s: %s; the display keeps its previous settings", self.name, exc)
             self.settings_error = f"invalid setting: {exc}"
@@ -549,6 +586,8 @@ class QTimeFreq(WidgetNode):
             self._stop_workers()
         self._close_workers()
         try:
+            if self._history_needed(engine) > self._source_size:  # a longer xsize or a lower f_start
+                self._replace_source(running)
             self._create_workers()
         except Exception as exc:  # e.g. a friend NodeGroup died: say so, keep the window
             self._close_workers()
@@ -598,8 +637,35 @@ class _FrequencyAxis(pg.AxisItem):
         return [f"{10 ** v:.3g}" if np.isfinite(v) else "" for v in values]
 
 
+@contextmanager
+def _one_layout_pass(grid: Any):
+    """Lay ``grid`` (a pyqtgraph GraphicsLayout) out once after the block, not after each ``addItem``.
+
+    pyqtgraph's ``GraphicsLayout.addItem`` activates the whole layout per
+    item, so adding n plots costs n layout passes of everything placed so
+    far (32 maps with axes and colour bars: a quarter of a second).
+    """
+    layout = grid.layout
+    try:
+        layout.activate = _no_layout_pass  # the instance attribute shadows the Qt method for pyqtgraph's call
+        patched = True
+    except AttributeError:  # a binding whose wrappers take no attributes: add items the slow way
+        patched = False
+    try:
+        yield
+    finally:
+        if patched:
+            del layout.activate
+        layout.activate()
+
+
+def _no_layout_pass() -> None:
+    return None
+
+
+@functools.cache
 def _colormap(name: str):
-    """A pyqtgraph ColorMap of the viewers' colormap ``name`` (for the colour bars)."""
+    """A pyqtgraph ColorMap of the viewers' colormap ``name`` (for the colour bars; one per name, shared)."""
     lut = lookup_table(name)
     return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut)
 

@@ -182,10 +182,20 @@ def _show_and_draw(qapp, viewer, src, seconds=4.0):
     data = _feed(src, seconds)
     wait_until(qapp, lambda: viewer.head == data.shape[0], what="the viewer's head")
     wait_until(qapp, lambda: all(w.head == data.shape[0] for w in viewer.workers), what="the workers' heads")
-    drawn = viewer.maps_drawn
-    viewer.refresh()
-    wait_until(qapp, lambda: viewer.maps_drawn >= drawn + 2, what="two maps drawn")
+    _refresh_and_wait(qapp, viewer)
     return data
+
+
+def _refresh_and_wait(qapp, viewer):
+    """Ask for maps now and wait until every channel drew one (an earlier timer refresh may have drawn
+    maps of data that had not all arrived: counting maps_drawn alone can be satisfied by those)."""
+    from viewer_helpers import wait_until
+
+    drawn, before = viewer.maps_drawn, [image.image for image in viewer.images]
+    viewer.refresh()
+    wait_until(qapp, lambda: viewer.maps_drawn >= drawn + len(before)
+               and all(image.image is not old for image, old in zip(viewer.images, before, strict=True)),
+               what="a new map drawn in every channel")
 
 
 @pytest.fixture
@@ -310,8 +320,7 @@ def test_qtimefreq_workers_in_other_nodegroups(qapp, source):
             data = _feed(source, 4.0)
             wait_until(qapp, lambda: viewer.head == data.shape[0], what="the viewer's head")
             wait_until(qapp, lambda: all(w.head == data.shape[0] for w in viewer.workers), what="remote heads")
-            viewer.refresh()
-            wait_until(qapp, lambda: viewer.maps_drawn >= 2, what="two maps from the remote workers")
+            _refresh_and_wait(qapp, viewer)  # maps from the remote workers
             image = viewer.grab().toImage()
             pixels = qimage_to_array(image)[..., :3].astype(float).mean(axis=2)
             for ch, freq in enumerate(FREQS):
@@ -445,8 +454,10 @@ def test_grid_follows_nb_column_and_visible(qapp, source):
         qapp.processEvents()
         left, right = (viewer.plots[i].sceneBoundingRect() for i in range(2))
         assert right.left() >= left.right() - 1 and abs(right.top() - left.top()) < 2  # side by side
+        plots = list(viewer.plots)
         viewer.params["nb_column"] = 1
         qapp.processEvents()
+        assert viewer.plots == plots  # re-placed, not rebuilt
         top, bottom = (viewer.plots[i].sceneBoundingRect() for i in range(2))
         assert bottom.top() >= top.bottom() - 1  # stacked
         viewer.by_channel_params["Signal1", "visible"] = False
@@ -458,6 +469,53 @@ def test_grid_follows_nb_column_and_visible(qapp, source):
         viewer.refresh()
         wait_until(qapp, lambda: viewer.maps_drawn >= 1, what="a map")
         assert viewer.workers[1].counters()["maps"] == 0  # a hidden channel is not computed
+    finally:
+        viewer.close()
+
+
+@pytest.mark.slow
+def test_a_longer_xsize_gets_a_larger_converter_ring_while_running(qapp, source):
+    """The converter's ring holds what the current xsize needs (not max_xsize's 490 MB at 32 ch x 20 kHz);
+    a longer xsize replaces it while running, and the map then shows the longer history."""
+    from viewer_helpers import wait_until
+
+    from lslacq.viewers._qt import qimage_to_array
+    from lslacq.viewers.morlet import MorletEngine
+    from lslacq.viewers.qtimefreq import QTimeFreq
+
+    viewer = QTimeFreq(name="tf")
+    viewer.configure(with_user_dialog=False, max_xsize=30.0)
+    viewer.input.connect(source)
+    viewer.initialize()
+    try:
+        first = viewer.conv
+        size = first.output.params["buffer_size"]
+        assert MorletEngine(SR, 10.0).window_size <= size < MorletEngine(SR, 30.0).window_size  # default xsize 10 s
+        viewer.params["nb_column"] = 2
+        for key, value in VIEW_TF.items():
+            viewer.params["timefreq", key] = value
+        for name in ("Signal0", "Signal1"):
+            viewer.by_channel_params[name, "colormap"] = "gray"  # brightness follows amplitude
+            viewer.by_channel_params[name, "clim"] = 1.4
+        _wait_rebuilt(qapp, viewer)
+        assert viewer.conv is first  # the ring is large enough: kept
+        _show_and_draw(qapp, viewer, source, seconds=2.0)
+        viewer.params["xsize"] = 28.0
+        wait_until(qapp, lambda: viewer.conv is not first and not viewer._rebuild_pending, what="a larger ring")
+        assert first.closed() and viewer.conv.running()
+        assert viewer.conv.output.params["buffer_size"] >= MorletEngine(SR, 28.0, VIEW_TF).window_size
+        n0, n = 2000, 30_000
+        for stop in range(n0 + 200, n0 + n + 1, 200):
+            start = stop - 200
+            source.send(np.stack([sine(200, FREQS[0], start=start), sine(200, FREQS[1], start=start)], axis=1),
+                        index=stop)
+        wait_until(qapp, lambda: all(w.head == n0 + n for w in viewer.workers), what="the workers' heads")
+        _refresh_and_wait(qapp, viewer)
+        image = viewer.grab().toImage()
+        pixels = qimage_to_array(image)[..., :3].astype(float).mean(axis=2)
+        for ch, freq in enumerate(FREQS):  # 26 s back: older than the first ring held
+            rows = [_pixel(viewer, viewer.plots[ch], -26.0, f, image.devicePixelRatio()) for f in viewer.freqs]
+            assert viewer.freqs[np.argmax([pixels[y, x] for x, y in rows])] == freq
     finally:
         viewer.close()
 
