@@ -366,8 +366,9 @@ class Node:
         if not first:
             logger.debug("node %r: further failure%s: %r", self.name, where, exc)
             return False
-        logger.error("node %r (%s) failed%s: %s", self.name, type(self).__name__, where, exc,
-                     exc_info=(type(exc), exc, exc.__traceback__))
+        # a traceback when there is one (an exception raised here, not one made to report a state)
+        exc_info = (type(exc), exc, exc.__traceback__) if exc.__traceback__ is not None else None
+        logger.error("node %r (%s) failed%s: %s", self.name, type(self).__name__, where, exc, exc_info=exc_info)
         self.failed.emit(exc)
         return True
 

@@ -291,6 +291,15 @@ def test_report_error_records_first_failure_logs_and_emits_once(caplog):
     node.close()
 
 
+def test_report_error_of_an_exception_never_raised_logs_no_empty_traceback(caplog):
+    node = Node(name="quiet")
+    with caplog.at_level("ERROR", logger="lslacq.core.node"):
+        assert node._report_error(RuntimeError("the device said goodbye"))
+    (record,) = caplog.records
+    assert "the device said goodbye" in record.getMessage() and record.exc_info is None
+    assert caplog.text.count("the device said goodbye") == 1  # not repeated under the line
+
+
 def test_report_error_is_thread_safe_first_wins():
     node = Doubler(name="racy")
     seen = []
