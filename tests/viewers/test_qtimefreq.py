@@ -61,6 +61,16 @@ def test_engine_matches_offline_morlet_transform(normalisation):
         assert profile[i45] == pytest.approx(np.sqrt(2 * np.pi) / 4, rel=0.1)
 
 
+def test_engine_fft_sizes_are_scipys_fast_lengths():
+    """The engine picks its FFT sizes without importing scipy.fft: the same sizes scipy would."""
+    from scipy.fft import next_fast_len
+
+    from lslacq.viewers.morlet import _fast_len
+
+    sizes = list(range(1, 3000)) + [12_345, 65_537, 99_991, 1_000_003, 2_097_153, 24_000_001]
+    assert [_fast_len(n) for n in sizes] == [next_fast_len(n) for n in sizes]
+
+
 def test_engine_decimates_to_the_display_rate_and_pads_short_signals():
     engine = MorletEngine(SR, xsize=2.0, timefreq=TF)
     assert engine.decimation == int(SR // (4 * TF["f_stop"]))  # pyacq's 4 * f_stop columns per second
