@@ -98,7 +98,33 @@ class _Stop:
             raise KeyboardInterrupt
 
 
+def _free_stream_names(eeg_name: str, markers_name: str, wait: float = 0.5) -> tuple[str, str]:
+    """Names no LSL outlet on the network publishes yet: ``eeg_name``/``markers_name``, else ``NAME-2``, ``-3``...
+
+    Two demos at once must not publish identical names (and so identical
+    source_ids): LabRecorder, ``lsl watch`` and mne-lsl could not tell them apart.
+    """
+    import pylsl
+
+    if "'" in eeg_name + markers_name:  # not expressible in the resolver's query: publish as asked
+        return eeg_name, markers_name
+    query = f"starts-with(name,'{eeg_name}') or starts-with(name,'{markers_name}')"
+    taken = {info.name() for info in pylsl.resolve_bypred(query, minimum=1000, timeout=wait)}  # all, in `wait`
+    if eeg_name not in taken and markers_name not in taken:
+        return eeg_name, markers_name
+    k = 2
+    while f"{eeg_name}-{k}" in taken or f"{markers_name}-{k}" in taken:
+        k += 1
+    return f"{eeg_name}-{k}", f"{markers_name}-{k}"
+
+
 def _run(args, SimulatedEEG, LslOutlet, stop: _Stop) -> int:
+    eeg_name, markers_name = _free_stream_names(args.name, args.markers_name)
+    if (eeg_name, markers_name) != (args.name, args.markers_name):
+        print(f"lslacq demo: {args.name!r} or {args.markers_name!r} is already published (another lslacq demo?); "
+              f"this one publishes {eeg_name!r} and {markers_name!r} (choose with --name/--markers-name)",
+              flush=True)
+        args.name, args.markers_name = eeg_name, markers_name
 
     device = SimulatedEEG(name="simulated-eeg")
     eeg = LslOutlet(name="eeg-outlet")

@@ -99,6 +99,16 @@ def test_demo_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, unique_name, signum)
     assert "interrupted" in out and "published" in out
 
 
+@pytest.mark.slow
+def test_a_second_demo_publishes_distinct_names(make_outlet, unique_name, capsys):
+    make_outlet(unique_name + "-EEG", type="EEG", n_channels=2, srate=100.0)  # what a first demo publishes
+    assert main(["demo", "--duration", "1", "--no-verify", "--name", unique_name + "-EEG",
+                 "--markers-name", unique_name + "-M"]) == 0
+    out = capsys.readouterr().out
+    assert f"'{unique_name}-EEG' or '{unique_name}-M' is already published" in out
+    assert f"EEG     '{unique_name}-EEG-2'" in out and f"markers '{unique_name}-M-2'" in out
+
+
 def test_demo_rejects_bad_arguments(capsys):
     assert main(["demo", "--duration", "-1"]) == 2
     assert "--duration" in capsys.readouterr().err
