@@ -22,12 +22,13 @@ Configurations: 64 ch @ 1 kHz (chunks of 10 samples, epochs -0.1..0.5 s) and
 384 ch @ 30 kHz (chunks of 300 samples, epochs -0.01..0.05 s); one stimulus
 every 0.05 s.
 
-``--stages``: the nodes log each chunk's receive and send times; every hop and
+``--fuse``: also the loop with the Epocher and the Decoder in one NodeGroup
+(epochs and labels inproc). ``--stages``: the nodes log each chunk's receive and send times; every hop and
 node's part is printed (p50/p90/p99/max). ``--transfermode sharedmem|both``:
 the signal, filtered signal and epochs streams in shared memory.
 
 Run: ``python benchmarks/bci_latency.py [--epochs 1000] [--configs 64x1000,384x30000] [--no-mne-lsl]
-[--stages] [--transfermode plaindata|sharedmem|both]``.
+[--stages] [--fuse] [--transfermode plaindata|sharedmem|both]``.
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ def _start_receiver(name: str, n: int):
 
 # -- lslacq ------------------------------------------------------------------------------------------------
 def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool = False,
-               transfermode: str = "plaindata") -> dict:
+               transfermode: str = "plaindata", fuse: bool = False) -> dict:
     from lslacq.core import create_manager
     from lslacq.dsp import design_sos
 
@@ -250,7 +251,10 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool
     name = f"lslacq-bench-{uuid.uuid4().hex[:8]}"
     man = create_manager("rpc", auto_close_at_exit=False)
     try:
-        groups = {g: man.create_nodegroup(g) for g in ("device", "filter", "epocher", "decoder", "outlet")}
+        groups = {g: man.create_nodegroup(g) for g in ("device", "filter", "epocher", "decoder", "outlet")
+                  if not (fuse and g == "decoder")}
+        if fuse:  # --fuse: the Decoder in the Epocher's NodeGroup, epochs and labels inproc (no socket)
+            groups["decoder"] = groups["epocher"]
         groups["device"].register_node_type_from_module("bci_latency", "LoopDevice")
         kinds = {"filter": "SosFilter", "epocher": "Epocher", "decoder": "Decoder", "outlet": "LslOutlet"}
         if stages:
@@ -281,8 +285,8 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool
                      max_epochs=1)
         ep.inputs["signals"].connect(filt.outputs["signals"])
         ep.inputs["events"].connect(dev.outputs["events"])
-        ep.outputs["epochs"].configure(**big_epochs)
-        ep.outputs["labels"].configure(**tcp)
+        ep.outputs["epochs"].configure(**(dict(protocol="inproc") if fuse else big_epochs))
+        ep.outputs["labels"].configure(**(dict(protocol="inproc") if fuse else tcp))
         ep.initialize()
         dec = groups["decoder"].create_node(kinds["decoder"], name="decoder")
         dec.configure(model=model)
@@ -500,6 +504,8 @@ def main() -> None:
     parser.add_argument("--transfermode", choices=("plaindata", "sharedmem", "both"), default="plaindata",
                         help="of the signal, filtered signal and epochs streams (default plaindata: the data on "
                              "the tcp sockets; sharedmem: in shared memory, indexes on the sockets)")
+    parser.add_argument("--fuse", action="store_true",
+                        help="also run the loop with the Epocher and the Decoder in one NodeGroup (epochs inproc)")
     parser.add_argument("--stages", action="store_true",
                         help="also time each hop and node (nodes that log each chunk's receive and send times)")
     args = parser.parse_args()
@@ -515,9 +521,11 @@ def main() -> None:
             what = f"{n_ch} ch @ {rate / 1000:g} kHz"
             print(f"## {what}, chunks of {chunk} samples, epochs {tmin}..{tmax} s", flush=True)
             modes = ("plaindata", "sharedmem") if args.transfermode == "both" else (args.transfermode,)
-            for mode in modes:
-                res = run_lslacq(n_ch, rate, args.epochs, tmp, stages=args.stages, transfermode=mode)
-                label = "lslacq (5 NodeGroups, tcp)" if mode == "plaindata" else "lslacq (5 NodeGroups, sharedmem)"
+            runs = [(mode, False) for mode in modes] + [(mode, True) for mode in modes if args.fuse]
+            for mode, fuse in runs:
+                res = run_lslacq(n_ch, rate, args.epochs, tmp, stages=args.stages, transfermode=mode, fuse=fuse)
+                label = (f"lslacq ({'4 NodeGroups, Epocher+Decoder' if fuse else '5 NodeGroups'}, "
+                         f"{'tcp' if mode == 'plaindata' else 'sharedmem'})")
                 print(_row(label, res), flush=True)
                 for what, ms in res.get("stages", {}).items():
                     p = np.percentile(ms, [50, 90, 99])
