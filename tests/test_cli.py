@@ -113,7 +113,9 @@ def test_an_environment_error_is_one_line_and_its_traceback_comes_with_v():
         verbose = lslacq("-v", "rda-emulator", "--port", str(port))
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr, quiet.stderr
     lines = quiet.stderr.strip().splitlines()
-    assert lines[0].startswith(f"lslacq rda-emulator: RdaEmulator cannot listen on 127.0.0.1:{port}")
+    # one line naming the server, the address and the fix (core/tcp.py's listening_socket words it)
+    assert lines[0].startswith("lslacq rda-emulator: ") and "RDA emulator" in lines[0], lines[0]
+    assert f"cannot listen on 127.0.0.1:{port}" in lines[0], lines[0]
     assert "choose another --port" in lines[0] and len(lines) == 2 and "-v" in lines[1]
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
 

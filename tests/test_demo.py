@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from lslacq.demo import run_demo
+from lslacq.cli.graph_demo import run_demo
 
 
 @pytest.mark.slow

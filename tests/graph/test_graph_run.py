@@ -161,7 +161,7 @@ def test_run_demo_file_prints_json_status_and_stops_at_duration():
 
 
 def test_status_table_shows_how_much_of_the_time_a_node_waited_for_its_readers():
-    from lslacq.graph.commands import format_status
+    from lslacq.cli.run import format_status
 
     row = {"type": "FileReplay", "nodegroup": "main", "state": "running", "error": None, "rate_in": None,
            "rate_out": 5000.0, "lost_samples": 0, "latency": None, "wait_seconds": 12.0, "waiting": 0.62}

@@ -1,4 +1,4 @@
-"""``lslacq host`` (run a Host server, the manual's host_server.py) and ``lslacq keygen``."""
+"""``lslacq host ADDRESS``: run a Host server (the pyacq manual's host_server.py) for a Manager to spawn nodegroups."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 import threading
 from urllib.parse import urlsplit
 
-__all__ = ["add_host_parser", "add_keygen_parser", "run_host", "run_keygen"]
+__all__ = ["add_parser", "run_host"]
 
 logger = logging.getLogger(__name__)
 
 
-def add_host_parser(subparsers) -> None:
-    """Register ``lslacq host ADDRESS``."""
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``host`` sub-command (``lslacq host ADDRESS``)."""
     parser = subparsers.add_parser(
         "host", help="run a Host server that a Manager can use to spawn nodegroups on this machine",
         description="Run a Host server (pyacq's tools/host_server.py). A Manager connects with "
@@ -35,13 +35,14 @@ def add_host_parser(subparsers) -> None:
     parser.add_argument("--manager-timeout", type=float, default=None, dest="manager_timeout",
                         help=argparse.SUPPRESS)  # old name of --orphan-timeout
     parser.set_defaults(func=run_host)
+    return parser
 
 
 def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> int:
     """Run the Host server until SIGINT/SIGTERM or a remote ``close_server``."""
-    from .host import Host
-    from .rpc import RPCServer, security
-    from .rpc import log as rpclog
+    from ..core.host import Host
+    from ..core.rpc import RPCServer, security
+    from ..core.rpc import log as rpclog
 
     if args.key or args.authorized_keys:
         security.set_default_keys(args.key, args.authorized_keys)
@@ -84,32 +85,3 @@ def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> 
     finally:
         host.close()
     return 0
-
-
-def add_keygen_parser(subparsers) -> None:
-    """Register ``lslacq keygen DIRECTORY``."""
-    parser = subparsers.add_parser(
-        "keygen", help="create a CurveZMQ key pair for RPC servers and clients on non-loopback interfaces",
-        description="Write NAME.key (public: give it to peers, put it in their authorized-keys directory) "
-                    "and NAME.key_secret (keep it private) in DIRECTORY.")
-    parser.add_argument("directory", help="where to write the key files")
-    parser.add_argument("--name", default="lslacq", help="base name of the key files (default: lslacq)")
-    parser.set_defaults(func=run_keygen)
-
-
-def run_keygen(args: argparse.Namespace) -> int:
-    """Write a CurveZMQ key pair (``lslacq keygen``) and print where it went."""
-    from .rpc.security import create_keys
-
-    public, secret = create_keys(args.directory, args.name)
-    print(f"public key: {public}\nsecret key: {secret} (keep private)")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="lslacq")
-    sub = parser.add_subparsers()
-    add_host_parser(sub)
-    add_keygen_parser(sub)
-    ns = parser.parse_args()
-    sys.exit(ns.func(ns))

@@ -9,6 +9,7 @@ continuity (lost samples, index errors).
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
 import os
 import signal
@@ -123,7 +124,7 @@ def run_demo(duration: float | None = 10.0, channels: int = 32, rate: float = 10
             proc.join(5)
 
 
-def add_parser(subparsers, name: str = "graph-demo") -> None:
+def add_parser(subparsers, name: str = "graph-demo") -> argparse.ArgumentParser:
     """Register the two-process demo as the ``graph-demo`` sub-command."""
     parser = subparsers.add_parser(name, help="stream a simulated device between two processes, with live counters",
                                    description=__doc__)
@@ -135,6 +136,7 @@ def add_parser(subparsers, name: str = "graph-demo") -> None:
     parser.add_argument("--transfermode", choices=("plaindata", "sharedmem"), default="plaindata")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between counter lines")
     parser.set_defaults(func=_main)
+    return parser
 
 
 def _main(args) -> int:

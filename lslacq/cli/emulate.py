@@ -41,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_openbci(args) -> int:
     """Serve the emulator until Ctrl+C, SIGTERM or ``--duration``; return the exit code."""
-    from ..openbci.emulator import CytonEmulator
+    from ..devices.openbci.emulator import CytonEmulator
 
     try:
         footers = [int(f, 16) for f in args.footers.split(",") if f.strip()]

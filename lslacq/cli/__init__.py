@@ -4,6 +4,10 @@ Sub-commands are plugins: every entry point in the ``lslacq.commands`` group
 names a callable ``add_parser(subparsers)`` that adds one sub-command whose
 parser sets ``func`` (called with the parsed arguments, returning an exit
 code). Bridges add their commands the same way, so the core never imports them.
+lslacq's own commands are the modules of this package, one per command, named
+after it (``lslacq rda-emulator`` is :mod:`lslacq.cli.rda_emulator`; ``run`` and
+``check`` share :mod:`lslacq.cli.graphfile`); ``xdf`` and ``bids`` are in
+:mod:`lslacq.rec`.
 
 Exit status of every sub-command (docs/index.md, "The lslacq command"):
 
@@ -28,14 +32,23 @@ import threading
 import traceback
 from importlib.metadata import entry_points
 
-from ._extras import install_message
+from .._extras import install_message
 
 __all__ = ["main", "build_parser", "plain_text", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED",
            "EXIT_BROKEN_PIPE"]
 
 COMMAND_GROUP = "lslacq.commands"
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+EXIT_OK = 0
+"""Exit status: done, or stopped by Ctrl-C / SIGTERM while running."""
+EXIT_FAILED = 1
+"""Exit status: failed (the reason on one stderr line), or a package of an extra is missing."""
+EXIT_USAGE = 2
+"""Exit status: bad command line, invalid graph file, or a graph that cannot be built."""
+EXIT_INTERRUPTED = 130
+"""Exit status: interrupted by Ctrl-C before the command got going."""
+EXIT_BROKEN_PIPE = 141
+"""Exit status: the output was closed early (as for any Unix tool)."""
 
 #: errors a command may end with that are about the environment (a busy port, no server, a remote failure), not
 #: bugs: one line on stderr, the traceback with -v
@@ -43,7 +56,7 @@ _ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 
 
 def _one_line_errors() -> tuple[type[BaseException], ...]:
-    from .errors import LslacqError
+    from ..errors import LslacqError
 
     return (*_ONE_LINE_ERRORS, LslacqError)
 
@@ -200,6 +213,3 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``lslacq run GRAPH`` and ``lslacq check GRAPH``: run or validate a graph file."""
+"""``lslacq run GRAPH``: run a graph file with a live status table (``--json`` for scripts)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,18 @@ import sys
 import threading
 import time
 
-__all__ = ["add_run_parser", "add_check_parser", "format_status", "print_graph_error"]
+from .graphfile import add_graph_arguments, overrides, print_graph_error
+
+__all__ = ["add_parser", "run_graph", "format_status"]
 
 
-def _add_graph_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("graph", help="graph file (TOML; see docs/graphs.md)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a parameter (NAME=VALUE) or a configure argument (NODE.KEY=VALUE); repeatable")
-
-
-def add_run_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``run`` sub-command (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
         "run", help="run a graph file with a live status table",
         description="Build the graph described in a TOML file (nodegroups in processes or on hosts), start it, "
                     "print a live status table, and stop and close everything on Ctrl-C or --duration.")
-    _add_graph_arguments(parser)
+    add_graph_arguments(parser)
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between status updates")
     parser.add_argument("--json", action="store_true", help="print one JSON status object per line (for scripts)")
@@ -32,69 +28,10 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def add_check_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``check`` sub-command."""
-    parser = subparsers.add_parser(
-        "check", help="validate a graph file without running it",
-        description="Read and validate a graph file (structure, node types, configure arguments, streams, "
-                    "sources, cycles, hosts) and the configure values against each node type's declared types "
-                    "and ranges; print what it describes, or every problem with its line (exit status 2).")
-    parser.add_argument("graph", nargs="?", help="graph file (TOML)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="as for `lslacq run`")
-    parser.add_argument("--offline", action="store_true", help="do not check that the nodegroups' hosts answer")
-    parser.add_argument("--schema", action="store_true", help="print the graph file JSON Schema (for editors)")
-    parser.add_argument("--types", action="store_true", help="list the node types a graph can use")
-    parser.set_defaults(func=check_graph)
-    return parser
-
-
-def _overrides(args) -> dict:
-    from .spec import parse_override
-
-    return dict(parse_override(text) for text in args.overrides)
-
-
-def check_graph(args) -> int:
-    """Validate a graph file; exit code 0 when it is valid, 2 otherwise."""
-    from ..core.registry import list_node_types
-    from .schema import schema_json
-    from .spec import GraphError, read_graph
-    from .validation import validate
-
-    if args.schema:
-        print(schema_json())
-        return 0
-    if args.types:
-        print("\n".join(list_node_types()))
-        return 0
-    if not args.graph:
-        print("lslacq check: give a graph file (or --schema / --types)", file=sys.stderr)
-        return 2
-    try:
-        spec = read_graph(args.graph, _overrides(args))
-        order = validate(spec)
-        from .graph import check_host
-
-        for group, info in spec.nodegroups.items():
-            if info.host and not args.offline and any(n.nodegroup == group for n in spec.nodes.values()):
-                check_host(spec, group, info.host)
-    except GraphError as exc:
-        print_graph_error("lslacq check", exc, args.verbose)
-        return 2
-    groups = sorted({n.nodegroup for n in spec.nodes.values()})
-    print(f"{args.graph}: valid: {len(spec.nodes)} nodes in {len(groups)} nodegroup(s) "
-          f"({', '.join(groups)}), {len(spec.connections)} connections")
-    for name in order:
-        node = spec.nodes[name]
-        print(f"  {name:<16} {node.type:<20} in {node.nodegroup}")
-    return 0
-
-
 def run_graph(args) -> int:
     """Run a graph file until Ctrl-C, SIGTERM or ``--duration``; return the exit code."""
-    from .graph import load_graph
-    from .spec import GraphError
+    from ..errors import GraphError
+    from ..graph.graph import load_graph
 
     if args.duration is not None and args.duration <= 0:
         print(f"lslacq run: --duration must be > 0 seconds, got {args.duration}", file=sys.stderr)
@@ -105,7 +42,7 @@ def run_graph(args) -> int:
     graph = None
     try:
         try:
-            graph = load_graph(args.graph, _overrides(args))
+            graph = load_graph(args.graph, overrides(args))
         except GraphError as exc:
             print_graph_error("lslacq run", exc, args.verbose)
             return 2
@@ -124,26 +61,6 @@ def run_graph(args) -> int:
             graph.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def print_graph_error(prog: str, exc, verbose: int = 0) -> None:
-    """Print each problem of a :class:`GraphError` on its own stderr line.
-
-    What caused it (a remote traceback included) is printed only with ``-v``.
-    """
-    import traceback
-
-    errors = getattr(exc, "errors", [exc])
-    if len(errors) > 1:
-        print(f"{prog}: {len(errors)} problems:", file=sys.stderr)
-    for error in errors:
-        print(f"{prog}: {error}", file=sys.stderr)
-        cause = error.__cause__
-        if cause is not None and verbose:
-            traceback.print_exception(cause, file=sys.stderr)
-    if not verbose and any(e.__cause__ is not None for e in errors):
-        print(f"{prog}: (run `lslacq -v ...` for the traceback)", file=sys.stderr)
-    sys.stderr.flush()
 
 
 def _raise_keyboard_interrupt(signum, frame):

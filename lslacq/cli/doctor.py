@@ -11,7 +11,7 @@
 
 The Qt check starts Qt in a child process (Qt aborts a process whose
 platform plugin cannot load), names the shared libraries the plugin misses
-and prints the ``apt-get install`` line (see :mod:`lslacq.viewers.qtcheck`).
+and prints the ``apt-get install`` line (see :mod:`lslacq.qtcheck`).
 Exit code 0 when every check passed, 1 otherwise.
 """
 
@@ -41,6 +41,7 @@ class Check:
     warning: bool = False  # not ok, but optional (e.g. no camera)
 
     def lines(self) -> list[str]:
+        """Return the report lines of the check: the status line, and the fix when there is one."""
         status = "warn" if self.warning else ("ok  " if self.ok else "FAIL")
         out = [f"{status}  {self.name}: {self.found}"]
         if self.fix:
@@ -50,7 +51,7 @@ class Check:
 
 def check_qt(platform: str | None = None) -> list[Check]:
     """Qt: the binding, the default platform plugin (a window), and offscreen (screenshots without display)."""
-    from .qtcheck import QT_APT_PACKAGES, check_platform, default_platform, headless_platform
+    from ..qtcheck import QT_APT_PACKAGES, check_platform, default_platform, headless_platform
 
     if importlib.util.find_spec("pyqtgraph") is None:
         return [Check(False, "Qt", "pyqtgraph is not installed", "pip install 'lslacq[qt]'")]
@@ -79,7 +80,7 @@ def check_qt(platform: str | None = None) -> list[Check]:
 
 
 def check_lsl() -> list[Check]:
-    """The LSL library (pylsl and the liblsl it loads) and the LSL configuration in use."""
+    """Check the LSL library (pylsl and the liblsl it loads) and the LSL configuration in use."""
     if importlib.util.find_spec("pylsl") is None:
         return [Check(False, "LSL", "pylsl is not installed", "pip install 'lslacq[lsl]'")]
     try:
@@ -105,7 +106,7 @@ def check_audio() -> list[Check]:
     try:
         import pyaudio
 
-        from .devices.listing import list_audio_devices
+        from ..devices.listing import list_audio_devices
 
         with _quiet_stderr():  # PortAudio's probe of JACK/ALSA prints its failures on fd 2
             version = pyaudio.get_portaudio_version_text()
@@ -137,7 +138,7 @@ def _quiet_stderr():
 
 
 def check_video() -> list[Check]:
-    """The video backend (PyAV / FFmpeg) and the V4L2 cameras."""
+    """Check the video backend (PyAV / FFmpeg) and the V4L2 cameras."""
     if importlib.util.find_spec("av") is None:
         return [Check(False, "video", "PyAV is not installed", "pip install 'lslacq[video]'", warning=True)]
     try:
@@ -153,7 +154,7 @@ def check_video() -> list[Check]:
 
 
 def check_network() -> list[Check]:
-    """The network interfaces that are up with an IPv4 address (what LSL and remote nodegroups use)."""
+    """Check the network interfaces that are up with an IPv4 address (what LSL and remote nodegroups use)."""
     import socket
 
     import psutil
