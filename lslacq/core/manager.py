@@ -275,18 +275,26 @@ class Manager:
                 if name not in running:
                     result[name] = self._nodegroup_orphaned(name, addr)
 
-    def _nodegroup_orphaned(self, name: str, host_addr: str) -> dict:
-        """A nodegroup its host closed while this manager was out of reach: closed; report it once."""
+    def _mark_ended(self, name: str, state: str) -> tuple[bool, str | None]:
+        """Mark a running nodegroup ``state`` (it ended without this manager closing it).
+
+        Returns ``(first, host)``: whether this call changed it (report it then, once) and its host's name.
+        """
         with self._lock:
             info = self._nodegroups.get(name)
-            report = info is not None and info["state"] == "running"
-            if info is not None and report:
-                info["state"] = "closed"
+            first = info is not None and info["state"] == "running"
+            if info is not None and first:
+                info["state"] = state
                 if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
                     self._default_nodegroup = None
+            return first, (info.get("host") if info is not None else None)
+
+    def _nodegroup_orphaned(self, name: str, host_addr: str) -> dict:
+        """A nodegroup its host closed while this manager was out of reach: closed; report it once."""
+        first, _host = self._mark_ended(name, "closed")
         message = (f"nodegroup {name} was closed by its host {host_addr} while this manager could not reach it "
                    "(for longer than the host's orphan_timeout)")
-        if report:
+        if first:
             logger.error("manager: %s", message)
         return {"state": "closed", "exit_code": None, "error": message}
 
@@ -321,15 +329,8 @@ class Manager:
 
     def _nodegroup_closed(self, name: str, exc: BaseException) -> dict:
         """A running nodegroup's server closed by itself (its host died): it is dead; report it once."""
-        with self._lock:
-            info = self._nodegroups.get(name)
-            report = info is not None and info["state"] == "running"
-            if info is not None and report:
-                info["state"] = "dead"
-                if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
-                    self._default_nodegroup = None
-            host = info.get("host") if info is not None else None
-        if report:
+        first, host = self._mark_ended(name, "dead")
+        if first:
             logger.error("manager: nodegroup %s on host %s is gone: its server closed without this manager closing "
                          "it (its host process was probably killed; the nodegroup ends with it); the rest of the "
                          "graph keeps running", name, host)
