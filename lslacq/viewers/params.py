@@ -3,21 +3,24 @@
 ``viewer.params['xsize'] = 5`` and ``viewer.by_channel_params['ch0', 'gain'] = 2``
 work as in pyacq, and the same tree feeds the parameter dialog
 (:class:`ParamDialog`). Unlike a bare pyqtgraph ``Parameter``, assignments are
-checked first: a wrong type, a value outside the limits or not among the
-choices raises a ``ValueError``/``TypeError`` naming the parameter, the value
-and what is allowed, and the viewer keeps its previous value.
+checked first, by the :class:`lslacq.core.params.Param` that each node of the
+tree declares (:func:`declaration`: the processing nodes' parameter model,
+the tree is a view of it): a wrong type, a value outside the limits or not
+among the choices raises a ``ValueError``/``TypeError`` naming the parameter,
+the value and what is allowed, and the viewer keeps its previous value.
 """
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..core.params import Param
 from ._qt import QtCore, QtWidgets, pg
 
-__all__ = ["ByChannelParams", "ParamDialog", "ParamGroup", "check_range", "make_group"]
+__all__ = ["ByChannelParams", "ParamDialog", "ParamGroup", "check_range", "declaration", "declarations",
+           "make_group"]
 
 Parameter = pg.parametertree.Parameter
 
@@ -53,45 +56,73 @@ def check_range(value: Any, where: str) -> list[float]:
     return [low, high]
 
 
-def _check_value(param, value: Any, where: str) -> Any:
-    opts = param.opts
+# pyqtgraph types validated by core's Param (the one parameter model); 'color' is the viewers' own (a
+# pyqtgraph colour), checked by a validator defined here, as (low, high) pairs are by check_range
+_TYPES = {"float": float, "int": int, "bool": bool}
+
+
+def declaration(param: Any, where: str) -> Param:
+    """The :class:`lslacq.core.params.Param` declaring a pyqtgraph Parameter, from its current opts.
+
+    ``param`` is a pyqtgraph Parameter or its opts as a viewer's defaults
+    write them (``{'name': 'xsize', 'type': 'float', 'value': 3., 'limits':
+    (0.1, 60.)}``). ``float``/``int``/``bool`` map to Param's ``type`` (and
+    ``limits``), ``list`` to its ``choices``, ``color`` to a validator
+    (naming ``where`` in its error); other types (``str``...) are not checked.
+    """
+    opts = param.opts if hasattr(param, "opts") else param
     kind = opts.get("type")
-    if kind in ("float", "int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-            raise TypeError(f"{where} must be a number, got {value!r}")
-        number = float(value)
-        if math.isnan(number):
-            raise ValueError(f"{where} must not be NaN")
-        if kind == "int":
-            if not number.is_integer():
-                raise TypeError(f"{where} must be an integer, got {value!r}")
-            value = int(number)
-        else:
-            value = number
-        limits = opts.get("limits")
-        if limits is not None:
-            low, high = limits
-            if (low is not None and value < low) or (high is not None and value > high):
-                raise ValueError(f"{where} = {value!r} is out of range [{low}, {high}]")
-        return value
-    if kind == "bool":
-        if isinstance(value, bool) or value in (0, 1):
-            return bool(value)
-        raise TypeError(f"{where} must be True or False, got {value!r}")
+    name = opts["name"]
+    if kind in _TYPES:
+        limits = opts.get("limits") if kind != "bool" else None
+        return Param(name, opts.get("default", opts.get("value")), type=_TYPES[kind], limits=None if limits is None else tuple(limits))
     if kind == "list":
-        choices = opts.get("limits") or opts.get("values") or []
-        if value not in list(choices):
-            raise ValueError(f"{where} = {value!r} is not allowed; choose one of {list(choices)}")
-        return value
+        return Param(name, opts.get("default", opts.get("value")), choices=list(opts.get("limits") or opts.get("values") or []))
     if kind == "color":
-        try:
-            return pg.mkColor(value)
-        except Exception:
-            raise ValueError(f"{where} = {value!r} is not a color; use a name ('r', 'w'), '#rrggbb', "
-                             "an (r, g, b[, a]) tuple or a QColor") from None
-    if kind == "range":
-        return check_range(value, where)
-    return value
+        return Param(name, opts.get("default", opts.get("value")), validator=lambda value: _color(value, where))
+    return Param(name, opts.get("default", opts.get("value")))
+
+
+def declarations(children: Sequence[dict], owner: str, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Param]:
+    """Every parameter of a viewer's defaults (pyacq-style dicts, groups flattened), by key path.
+
+    ``{('xsize',): Param(...), ('timefreq', 'f_stop'): Param(...)}``: what a
+    graph file's ``params`` table is checked against before anything starts
+    (:meth:`lslacq.viewers.WidgetNode.param_declarations`).
+    """
+    out: dict[tuple[str, ...], Param] = {}
+    for opts in children:
+        path = (*prefix, opts["name"])
+        if opts.get("type") == "group":
+            out.update(declarations(opts.get("children", ()), owner, path))
+        else:
+            out[path] = declaration(opts, f"{owner}[{', '.join(repr(n) for n in path)}]")
+    return out
+
+
+def _color(value: Any, where: str) -> Any:
+    try:
+        return pg.mkColor(value)
+    except Exception:
+        raise ValueError(f"{where} = {value!r} is not a color; use a name ('r', 'w'), '#rrggbb', "
+                         "an (r, g, b[, a]) tuple or a QColor") from None
+
+
+def _check_value(param, value: Any, where: str) -> Any:
+    """``value`` validated by the Param declaring ``param``; errors name ``where`` (the viewer's key)."""
+    decl = declaration(param, where)
+    if value is None and decl.type is not None:  # Param lets None through (an optional value): a tree has none
+        kind = "a number" if decl.type in (float, int) else "True or False"
+        raise TypeError(f"{where} must be {kind}, got None")
+    try:
+        return decl.validate(value)
+    except (TypeError, ValueError) as exc:
+        # Param names the value params['<name>']; the viewer's own key (e.g. viewer.by_channel_params['ch0',
+        # 'gain']) says where it is
+        prefix, message = f"params[{decl.name!r}]", str(exc)
+        if not message.startswith(prefix):
+            raise
+        raise type(exc)(where + message[len(prefix):]) from None
 
 
 class ParamGroup:
@@ -121,7 +152,8 @@ class ParamGroup:
         return self._parameter
 
     def _names(self, key) -> tuple:
-        return tuple(key) if isinstance(key, tuple) else (key,)
+        # a list is a path too: a tuple key comes out of an RPC call as a list
+        return tuple(key) if isinstance(key, (tuple, list)) else (key,)
 
     def _child(self, names: tuple):
         try:
@@ -196,7 +228,7 @@ class ByChannelParams(ParamGroup):
                            f"0..{len(self.channel_names) - 1}") from None
 
     def _names(self, key) -> tuple:
-        names = tuple(key) if isinstance(key, tuple) else (key,)
+        names = tuple(key) if isinstance(key, (tuple, list)) else (key,)
         return (self._resolve(names[0]),) + names[1:]
 
     def values(self, key: str) -> list:
