@@ -65,3 +65,73 @@ def test_lsl_markers_epoch_lsl_eeg_on_the_right_samples(unique_name):
     for k, epoch in enumerate(epochs[:5]):
         onset = int(onsets[k])
         np.testing.assert_array_equal(epoch, signal[onset + left:onset + right].T)
+
+
+@pytest.mark.slow
+def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
+    """Plain pylsl EEG and marker outlets (markers stamped with the times of known EEG samples, a little off
+    them) -> two LslInlets, the marker one with ``reference=`` the EEG one -> Epocher: its epochs are the
+    samples mne.Epochs takes for those events; markers that refer to samples already received (late) and to
+    samples not yet received (early, extrapolated at the nominal rate) both land on the nearest sample."""
+    mne = pytest.importorskip("mne")
+    from lslacq.bci import Epocher
+
+    pylsl = pytest.importorskip("pylsl")
+    fs, n_ch, n = 250.0, 3, 2500
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((n, n_ch)) * 10 + np.array([5.0, -20.0, 40.0])).astype(np.float32)
+    t0 = pylsl.local_clock() - 20.0
+    ts = t0 + np.arange(n) / fs
+    eeg_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-EEG", "EEG", n_ch, fs, "float32",
+                                                  unique_name + "-eeg-sid"))
+    mk_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-M", "Markers", 1, 0, "string",
+                                                 unique_name + "-mk-sid"))
+    eeg_name, mk_name = unique_name + "-eeg-in", unique_name + "-mk-in"  # reference= looks the node name up
+    eeg_in, mk_in = LslInlet(name=eeg_name), LslInlet(name=mk_name)
+    ep = Epocher(name="epocher")
+    nodes = (eeg_in, mk_in, ep)
+    try:
+        eeg_in.configure(name=unique_name + "-EEG", resolve_timeout=10)
+        mk_in.configure(name=unique_name + "-M", reference=eeg_name, resolve_timeout=10)
+        for node in (eeg_in, mk_in):
+            node.outputs["signals"].configure(protocol="inproc")
+        ep.configure(event_id={"target": "target", "nontarget": "nontarget"}, tmin=-0.1, tmax=0.5,
+                     baseline=(None, 0), dtype="float64", buffer_duration=20.0)
+        ep.inputs["signals"].connect(eeg_in.outputs["signals"])
+        ep.inputs["events"].connect(mk_in.outputs["signals"])
+        for node in nodes:
+            node.initialize()
+        for node in nodes:
+            node.start()
+        wait_until(lambda: eeg_out.have_consumers() and mk_out.have_consumers(), timeout=10, what="LSL consumers")
+        marks = np.array([100, 333, 600, 1207, 1800, 2300])
+        offsets = np.array([0.3, -0.3, 0.2, -0.2, 0.0, 0.4]) / fs  # the nearest sample is still the mark
+        desc = ["target", "nontarget", "target", "nontarget", "target", "nontarget"]
+        half = 1000
+        for k in range(0, half, 25):
+            eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+        wait_until(lambda: eeg_in.n_received == half, timeout=10, what="the first EEG samples in the inlet")
+        # three markers of samples received (late), three of samples to come (early)
+        for k in range(6):
+            mk_out.push_sample([desc[k]], float(ts[marks[k]] + offsets[k]))
+        wait_until(lambda: ep.engine is not None and len(ep.engine.pending) + ep.n_epochs == 6, timeout=10,
+                   what="the six markers in the Epocher")
+        for k in range(half, n, 25):
+            eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+        wait_until(lambda: ep.n_epochs == 6, timeout=20, what="6 epochs")
+        got_index = ep.events["index"].tolist()
+        got_desc = [d.decode() for d in ep.events["description"]]
+        data = ep.get_data()
+        assert ep.error is None and eeg_in.error is None and mk_in.error is None
+    finally:
+        for node in reversed(nodes):
+            node.close()
+        del eeg_out, mk_out
+    assert got_index == marks.tolist()  # each marker on its sample, not one off
+    assert got_desc == desc
+    info = mne.create_info(["c0", "c1", "c2"], fs, "eeg")
+    raw = mne.io.RawArray(x.T.astype(np.float64), info, verbose="error")
+    codes = {"target": 1, "nontarget": 2}
+    events = np.array([[m, 0, codes[d]] for m, d in zip(marks, desc)])
+    ref = mne.Epochs(raw, events, codes, -0.1, 0.5, baseline=(None, 0), preload=True, verbose="error")
+    np.testing.assert_allclose(data, ref.get_data(), atol=1e-6)
