@@ -165,22 +165,37 @@ class Graph:
         return {n: getattr(self, n).counters() for n in ("dev", "filt", "rec", "lsl")}
 
 
-def local_graph(manager, dirname: Path, n: int) -> None:
-    """The same graph in one nodegroup on this machine (the reference the rig's data must match)."""
-    ng = manager.create_nodegroup("local")
+def make_device(ng, interface: str | None):
+    """The rig's NumpyDeviceBuffer in ``ng``, its output on tcp at ``interface`` (None: inproc), initialized."""
     dev = ng.create_node("NumpyDeviceBuffer", name="dev")
     dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE,
                   buffer=device_buffer())
-    dev.output.configure(protocol="inproc")
+    if interface is None:
+        dev.output.configure(protocol="inproc")
+    else:
+        dev.output.configure(protocol="tcp", interface=interface, transfermode="plaindata")
     dev.initialize()
+    return dev
+
+
+def make_recorder(ng, streams: dict, dirname: Path, name: str = "rec"):
+    """A RawRecorder of ``streams`` in ``ng`` writing to ``dirname`` (flushed every 0.2 s), initialized."""
+    rec = ng.create_node("RawRecorder", name=name)
+    rec.configure(streams=streams, dirname=str(dirname), flush_interval=0.2)
+    rec.initialize()
+    return rec
+
+
+def local_graph(manager, dirname: Path, n: int) -> None:
+    """The same graph in one nodegroup on this machine (the reference the rig's data must match)."""
+    ng = manager.create_nodegroup("local")
+    dev = make_device(ng, None)
     filt = ng.create_node("SosFilter", name="lp")
     filt.configure(coefficients=sos_coefficients())
     filt.input.connect(dev.output)
     filt.output.configure(protocol="inproc")
     filt.initialize()
-    rec = ng.create_node("RawRecorder", name="rec")
-    rec.configure(streams={"raw": dev.output, "filtered": filt.output}, dirname=str(dirname), flush_interval=0.2)
-    rec.initialize()
+    rec = make_recorder(ng, {"raw": dev.output, "filtered": filt.output}, dirname)
     rec.start()
     filt.start()
     dev.start()
@@ -313,15 +328,9 @@ def scenario_kills(cfg: dict, collector: Collector) -> dict:
         # -- a nodegroup: the recorder's, on A; the device's nodegroup (on A too) goes on
         ng_dev = manager.create_nodegroup("k-dev", host=hosts["a"])
         ng_rec = manager.create_nodegroup("k-rec", host=hosts["a"])
-        dev = ng_dev.create_node("NumpyDeviceBuffer", name="dev")
-        dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE,
-                      buffer=device_buffer())
-        dev.output.configure(protocol="tcp", interface=ip["a"], transfermode="plaindata")
-        dev.initialize()
-        rec = ng_rec.create_node("RawRecorder", name="rec")
+        dev = make_device(ng_dev, ip["a"])
         rec_dir = Path(cfg["workdir"]) / "kill-ng-rec"
-        rec.configure(streams={"raw": dev.output}, dirname=str(rec_dir), flush_interval=0.2)
-        rec.initialize()
+        rec = make_recorder(ng_rec, {"raw": dev.output}, rec_dir)
         # -- a host: its nodegroup records B's filtered stream, fed by the device
         ng_h = manager.create_nodegroup("k-host-rec", host=hosts["a2"])
         ng_b = manager.create_nodegroup("k-proc", host=hosts["b"])
@@ -330,10 +339,8 @@ def scenario_kills(cfg: dict, collector: Collector) -> dict:
         filt.input.connect(dev.output)
         filt.output.configure(protocol="tcp", interface=ip["b"])
         filt.initialize()
-        rec_h = ng_h.create_node("RawRecorder", name="rec")
         rec_h_dir = Path(cfg["workdir"]) / "kill-host-rec"
-        rec_h.configure(streams={"filtered": filt.output}, dirname=str(rec_h_dir), flush_interval=0.2)
-        rec_h.initialize()
+        rec_h = make_recorder(ng_h, {"filtered": filt.output}, rec_h_dir)
         for node in (rec, rec_h, filt, dev):
             node.start()
         pids = {name: ng.health()["pid"] for name, ng in (("k-dev", ng_dev), ("k-rec", ng_rec),
@@ -387,15 +394,9 @@ def scenario_orphans(cfg: dict, collector: Collector) -> dict:
     manager, hosts = lab_manager(cfg)
     ip = cfg["ip"]
     ng = manager.create_nodegroup("o-acq", host=hosts["a3"])
-    dev = ng.create_node("NumpyDeviceBuffer", name="dev")
-    dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE,
-                  buffer=device_buffer())
-    dev.output.configure(protocol="tcp", interface=ip["a"], transfermode="plaindata")
-    dev.initialize()
-    rec = ng.create_node("RawRecorder", name="rec")
+    dev = make_device(ng, ip["a"])
     rec_dir = Path(cfg["workdir"]) / "orphan-rec"
-    rec.configure(streams={"raw": dev.output}, dirname=str(rec_dir), flush_interval=0.2)
-    rec.initialize()
+    rec = make_recorder(ng, {"raw": dev.output}, rec_dir)
     rec.start()
     dev.start()
     wait_until(lambda: rec.counters()["samples_written"] > 500, 30, 0.05, "the orphan-to-be recording")
@@ -416,15 +417,9 @@ def scenario_orphan_partition(cfg: dict, collector: Collector) -> dict:
     result: dict = {}
     try:
         ng = manager.create_nodegroup("op-acq", host=hosts["a3"])
-        dev = ng.create_node("NumpyDeviceBuffer", name="dev")
-        dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE,
-                      buffer=device_buffer())
-        dev.output.configure(protocol="tcp", interface=ip["a"], transfermode="plaindata")
-        dev.initialize()
-        rec = ng.create_node("RawRecorder", name="rec")
+        dev = make_device(ng, ip["a"])
         rec_dir = Path(cfg["workdir"]) / "orphan-partition-rec"
-        rec.configure(streams={"raw": dev.output}, dirname=str(rec_dir), flush_interval=0.2)
-        rec.initialize()
+        rec = make_recorder(ng, {"raw": dev.output}, rec_dir)
         rec.start()
         dev.start()
         wait_until(lambda: rec.counters()["samples_written"] > 500, 30, 0.05, "the recording")
