@@ -112,6 +112,26 @@ class Graph:
             self._configure_outputs(node_spec, readers)
         for name in self.order:
             self._step(spec.nodes[name], "initialize()", self.nodes[name].initialize)
+        for name in self.order:  # the file's params and window, once every node exists as it will run
+            self._apply_params(spec.nodes[name])
+            size = spec.nodes[name].window.get("size")
+            if size is not None:
+                self._step(spec.nodes[name], "window size", self.nodes[name].set_window_size, *size)
+
+    def _apply_params(self, node_spec: NodeSpec) -> None:
+        """Set ``node.params[key] = value`` for each entry of the node's ``params`` table.
+
+        The node validates them (its limits now include what its input set at initialize).
+        """
+        node = self.nodes[node_spec.name]
+        for path, value in node_spec.params.items():
+            key = path if len(path) > 1 else path[0]
+            try:
+                node.params[key] = value
+            except Exception as exc:
+                raise self.spec.error(f"node {node_spec.name!r} ({node_spec.type}): params.{'.'.join(path)} = "
+                                      f"{value!r} refused: {describe_error(exc)}", node_spec,
+                                      node_spec.line_of_param(path)) from exc
 
     def _connect(self, conn) -> None:
         source, target = self.nodes[conn.source], self.nodes[conn.target]

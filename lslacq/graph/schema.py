@@ -78,6 +78,21 @@ SCHEMA: dict[str, Any] = {
                                        "default: inproc within a nodegroup, tcp across them.",
                         "additionalProperties": {"type": "object", "additionalProperties": _SCALAR},
                     },
+                    "params": {
+                        "type": "object", "additionalProperties": _SCALAR,
+                        "description": "The node's online parameters (a viewer's `viewer.params`: xsize, "
+                                       "scale_mode, refresh_interval, ...; a nested table is a group, as "
+                                       "timefreq = { f_stop = 40 }), set once every node is initialized, "
+                                       "before the graph starts; `--set node.params.key=value` overrides one.",
+                    },
+                    "window": {
+                        "type": "object", "additionalProperties": False,
+                        "description": "A viewer's window.",
+                        "properties": {
+                            "size": {"type": "array", "items": {"type": "integer"},
+                                     "description": "[width, height] in pixels (at most 90 % of the screen)."},
+                        },
+                    },
                 },
             },
         },

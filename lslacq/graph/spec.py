@@ -23,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = ["GraphError", "GraphErrors", "GraphSpec", "NodeSpec", "NodeGroupSpec", "Connection", "read_graph",
-           "parse_override",
+           "parse_override", "flatten_params",
            "MAIN_GROUP"]
 
 #: The nodegroup of nodes that name none: the process that runs the graph.
@@ -61,13 +61,21 @@ class NodeGroupSpec:
 
 @dataclass
 class NodeSpec:
-    """One node of the file: its type, nodegroup, configure arguments and output options."""
+    """One node of the file: its type, nodegroup, configure arguments, output options, online params, window.
+
+    ``params`` holds the ``params`` table flattened to key paths
+    (``{("xsize",): 5.0, ("timefreq", "f_stop"): 40.0}``), set with
+    ``node.params[key] = value`` once every node is initialized;
+    ``window`` the ``window`` table (``{"size": [1280, 800]}``) of a viewer.
+    """
 
     name: str
     type: str
     nodegroup: str = MAIN_GROUP
     configure: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    window: dict[str, Any] = field(default_factory=dict)
     source: Source | None = None
     line: int | None = None
 
@@ -77,6 +85,15 @@ class NodeSpec:
             return self.line
         found = self.source.line_of(rf"(^|[{{,\s]){re.escape(key)}\s*=", after=(self.line or 1) - 1)
         return found or self.line
+
+    def line_of_param(self, path: tuple[str, ...]) -> int | None:
+        """Line of the ``params`` entry ``path`` (its last key after the node's ``params``), else the node's."""
+        if self.source is None:
+            return self.line
+        start = self.source.line_of(r"(^|[{,\s])params\s*=", rf"^\s*\[nodes\.{re.escape(self.name)}\.params\b",
+                                    after=(self.line or 1) - 1)
+        found = self.source.line_of(rf"(^|[{{,\s]){re.escape(path[-1])}\s*=", after=(start or self.line or 1) - 1)
+        return found or start or self.line
 
 
 @dataclass
@@ -139,7 +156,8 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
         The TOML file.
     overrides : dict, optional
         ``{param: value}`` overrides a ``[params]`` default; ``{"node.key": value}``
-        sets a node's configure argument (what ``--set`` does).
+        sets a node's configure argument, ``{"node.params.key": value}`` one of
+        its ``params`` (what ``--set`` does).
 
     Raises
     ------
@@ -185,16 +203,42 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
                     node.outputs.setdefault(out, {})[key] = _substitute(value, spec, source)
                 except GraphError as exc:
                     errors.append(exc)
+        for path, value in flatten_params(table.get("params", {})):
+            try:
+                node.params[path] = _substitute(value, spec, source)
+            except GraphError as exc:
+                errors.append(exc)
+        for key, value in table.get("window", {}).items():
+            try:
+                node.window[key] = _substitute(value, spec, source)
+            except GraphError as exc:
+                errors.append(exc)
         spec.nodes[name] = node
     raise_all(errors)
     for node_name, values in node_overrides.items():
         if node_name not in spec.nodes:
             raise GraphError(f"--set {node_name}.…: the graph has no node {node_name!r} "
                              f"(nodes: {', '.join(spec.nodes)})", path)
-        spec.nodes[node_name].configure.update(values)
+        node = spec.nodes[node_name]
+        for key, value in values.items():
+            if key.startswith("params."):  # --set scope.params.xsize=5, --set tf.params.timefreq.f_stop=40
+                node.params[tuple(key.split(".")[1:])] = value
+            else:
+                node.configure[key] = value
     for text, source in sources["connections"]:
         spec.connections.append(_parse_connection(text, source))
     return spec
+
+
+def flatten_params(table: dict, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Return a node's ``params`` table as ``(key path, value)`` pairs (a nested table is a group)."""
+    out = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.extend(flatten_params(value, (*prefix, key)))
+        else:
+            out.append(((*prefix, key), value))
+    return out
 
 
 def _read_with_includes(path: Path, stack: list[Path]) -> tuple[dict, dict]:

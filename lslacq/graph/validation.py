@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 from ..core import registry
 from ..core.configargs import check_arguments
+from ..core.params import Param
 from .spec import MAIN_GROUP, Connection, GraphError, GraphErrors, GraphSpec, NodeSpec
 
-__all__ = ["validate", "topological_order", "resolve_streams", "configure_problems"]
+__all__ = ["validate", "topological_order", "resolve_streams", "configure_problems", "params_problems",
+           "param_declarations", "window_problems"]
 
 
 def validate(spec: GraphSpec) -> list[str]:
@@ -43,6 +46,8 @@ def validate(spec: GraphSpec) -> list[str]:
             continue
         classes[node.name] = cls
         problems.extend(configure_problems(spec, node, cls))
+        problems.extend(params_problems(spec, node, cls))
+        problems.extend(window_problems(spec, node, cls))
     problems.extend(_stream_problems(spec, classes))
     targets: dict[tuple[str, str], Connection] = {}
     resolved = [c for c in spec.connections if c.output is not None and c.input is not None]
@@ -101,6 +106,78 @@ def configure_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[Graph
         else:
             found.append(spec.error(f"node {node.name!r}: {problem.message}", node, node.line_of_key(problem.name)))
     return found
+
+
+def param_declarations(cls: type) -> dict[tuple[str, ...], Param] | None:
+    """Return the online parameters a node type declares, by key path (None: none a ``params`` table can set).
+
+    A viewer's come from its defaults (``WidgetNode.param_declarations()``), a
+    processing node's from its ``_param_decl`` (what ``node.params`` holds).
+    """
+    declared = getattr(cls, "param_declarations", None)
+    if callable(declared):
+        return dict(declared())
+    decl = getattr(cls, "_param_decl", None)  # ProcessingNode's (lslacq.core.processing)
+    if decl:
+        return {(param.name,): param for param in decl}
+    return None
+
+
+def params_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphError]:
+    """Check the node's ``params`` table: every key one the type declares, every value valid for it.
+
+    Values are checked by the same :class:`~lslacq.core.params.Param` as ``node.params[key] = value``;
+    limits a node sets from its input when initialized are checked when the graph applies the values.
+    """
+    if not node.params:
+        return []
+    declared = param_declarations(cls)
+    if declared is None:
+        first = next(iter(node.params))
+        return [spec.error(f"node {node.name!r}: {node.type} has no online parameters for a params table to set; "
+                           "remove it (configure arguments go in configure)", node, node.line_of_param(first))]
+    found = []
+    for path, value in node.params.items():
+        dotted = ".".join(path)
+        decl = declared.get(path)
+        if decl is None:
+            known = [".".join(p) for p in declared]
+            close = difflib.get_close_matches(dotted, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            found.append(spec.error(f"node {node.name!r}: {node.type} has no parameter {dotted!r}; {hint}its "
+                                    f"params: {', '.join(known) or 'none'}", node, node.line_of_param(path)))
+            continue
+        try:
+            decl.validate(value)
+        except (TypeError, ValueError) as exc:
+            found.append(spec.error(f"node {node.name!r}: {param_message(exc, decl, path)}", node,
+                                    node.line_of_param(path)))
+    return found
+
+
+def param_message(exc: Exception, decl: Param, path: tuple[str, ...]) -> str:
+    """``exc``'s message (a Param's, naming ``params['<name>']``) naming the graph's ``params.a.b`` instead."""
+    prefix, message = f"params[{decl.name!r}]", str(exc)
+    if message.startswith(prefix):
+        return f"params.{'.'.join(path)}{message[len(prefix):]}"
+    return message
+
+
+def window_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphError]:
+    """Check the node's ``window`` table: a viewer's, ``size`` two whole numbers >= 1."""
+    if not node.window:
+        return []
+    line = node.source.line_of(r"(^|[{,\s])window\s*=", rf"^\s*\[nodes\.{re.escape(node.name)}\.window\b",
+                               after=(node.line or 1) - 1) if node.source else None
+    if not callable(getattr(cls, "set_window_size", None)):
+        return [spec.error(f"node {node.name!r}: {node.type} has no window (window is for viewers); remove it",
+                           node, line)]
+    size = node.window.get("size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2
+                                 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+        return [spec.error(f"node {node.name!r}: window size = {size!r} must be [width, height] in pixels, two "
+                           "whole numbers >= 1 (e.g. [1280, 800])", node, line)]
+    return []
 
 
 def _declared(cls: type, kind: str) -> tuple[list[str], bool]:

@@ -86,6 +86,7 @@ class QTriggeredOscilloscope(WidgetNode):
     """
 
     _input_specs = {"signals": {}}
+    _default_params = TRIGGERED_PARAMS
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
@@ -169,7 +170,7 @@ class QTriggeredOscilloscope(WidgetNode):
         for sub in (self.trigger, self.triggeraccumulator):
             sub.failed.connect(lambda exc, s=sub: self._report_error(exc, context=f"sub-node {s.name!r}"))
 
-        self.params = ParamGroup(make_group("Global options", TRIGGERED_PARAMS), f"{self.name}.params")
+        self.params = ParamGroup(make_group("Global options", self._default_params), f"{self.name}.params")
         groups = []
         for i, name in enumerate(names):
             children = [dict(c) for c in TRIGGERED_CHANNEL_PARAMS]

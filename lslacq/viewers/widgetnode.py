@@ -261,6 +261,39 @@ class WidgetNode(Node, QtWidgets.QWidget):
         self._window_sized = True
         QtWidgets.QWidget.show(self)
 
+    def set_window_size(self, width: int, height: int) -> None:
+        """Open the window at ``width`` x ``height`` pixels, at most 90 % of the screen (as :attr:`window_size`).
+
+        What a graph file's ``window = { size = [W, H] }`` does. Offscreen
+        (no screen to fit) the widget takes that size exactly; a window
+        already shown is resized now.
+        """
+        width, height = int(width), int(height)
+        if width < 1 or height < 1:
+            raise ValueError(f"{self.name}: window size {width} x {height} must be at least 1 x 1 pixels")
+        self.window_size = (width, height)
+        if not _on_a_screen():
+            QtWidgets.QWidget.resize(self, width, height)
+        elif self.isVisible():
+            screen = self.screen() if hasattr(self, "screen") else QtWidgets.QApplication.primaryScreen()
+            area = screen.availableGeometry()
+            QtWidgets.QWidget.resize(self, *fitted_window_size(self.window_size, (area.width(), area.height())))
+        else:
+            self._window_sized = False  # show() sizes it
+
+    @classmethod
+    def param_declarations(cls) -> dict[tuple[str, ...], Any]:
+        """The :class:`~lslacq.core.params.Param` of each ``params`` key of this viewer type, by key path.
+
+        From the class's defaults (``_default_params``): what a graph file's
+        ``params`` table is checked against by ``lslacq check``. Limits a
+        viewer sets from its input at initialize (e.g. QTimeFreq's ``xsize``
+        from the sample rate) are checked when the graph applies the values.
+        """
+        from .params import declarations
+
+        return declarations(getattr(cls, "_default_params", None) or (), f"{cls.__name__}.params")
+
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> bool:
         """Close the node (stopping it if needed) and the window, stop the widget's timers and schedule

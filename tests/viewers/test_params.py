@@ -64,9 +64,13 @@ def test_values_are_converted_as_core_param_converts_them(params):
 
 
 def test_nested_keys_colors_and_none_name_the_viewer_key(params):
-    with pytest.raises(ValueError, match=r"^scope\.params\['timefreq', 'f_stop'\] = 0\.5 is out of range \[1\.0, None\]$"):
+    out_of_range = r"^scope\.params\['timefreq', 'f_stop'\] = 0\.5 is out of range \[1\.0, None\]$"
+    with pytest.raises(ValueError, match=out_of_range):
         params["timefreq", "f_stop"] = 0.5
-    with pytest.raises(ValueError, match=r"^scope\.params\['background_color'\] = 'bluish' is not a color; use a name"):
+    params[["timefreq", "f_stop"]] = 40  # a list is a path too (a tuple key arrives as a list through RPC)
+    assert params["timefreq", "f_stop"] == 40.0
+    not_a_colour = r"^scope\.params\['background_color'\] = 'bluish' is not a color; use a name"
+    with pytest.raises(ValueError, match=not_a_colour):
         params["background_color"] = "bluish"
     params["background_color"] = "#102030"
     assert params["background_color"].name() == "#102030"
