@@ -96,6 +96,7 @@ class ChunkResizer(ProcessingNode):
         self.chunksize = Rechunker(chunksize, name=self.name).chunksize  # checks it
 
     def after_input_connect(self, inputname: str) -> None:
+        """Give the output the input's dtype, shape and metadata."""
         params = self.input.params
         copy_metadata(params, self.output.spec, FORWARD_KEYS)
         self.output.spec["shape"] = (-1,) + tuple(params.frame_shape)

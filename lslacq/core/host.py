@@ -32,9 +32,11 @@ class _Group:
 
 
 class HostProcess(ProcessSpawner):
-    """The process :meth:`Host.spawn` starts: a :class:`ProcessSpawner` whose
-    :meth:`stop` first closes the host's nodegroups (their nodes, then their
-    processes)."""
+    """The process :meth:`Host.spawn` starts.
+
+    A :class:`ProcessSpawner` whose :meth:`stop` first closes the host's
+    nodegroups (their nodes, then their processes).
+    """
 
     host = None  # proxy to the Host in the process
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import BrokenStreamError, StreamClosedError
 from .signal import Signal
@@ -79,7 +80,7 @@ class ThreadPollInput(Worker):
         return stream.socket is None or bool(getattr(stream, "_peer_closed", False))
 
     def run(self) -> None:
-        """The loop: poll, receive, :meth:`process_data`, until :meth:`stop`."""
+        """Poll, receive and :meth:`process_data` until :meth:`stop` (the thread's loop)."""
         stream = self.input_stream
         while not self.stopping:
             if not stream.poll(timeout=self.timeout):

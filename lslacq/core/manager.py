@@ -290,7 +290,7 @@ class Manager:
             return first, (info.get("host") if info is not None else None)
 
     def _nodegroup_orphaned(self, name: str, host_addr: str) -> dict:
-        """A nodegroup its host closed while this manager was out of reach: closed; report it once."""
+        """Mark a nodegroup its host closed while this manager was out of reach ``closed``; report it once."""
         first, _host = self._mark_ended(name, "closed")
         message = (f"nodegroup {name} was closed by its host {host_addr} while this manager could not reach it "
                    "(for longer than the host's orphan_timeout)")
@@ -328,7 +328,7 @@ class Manager:
         return result
 
     def _nodegroup_closed(self, name: str, exc: BaseException) -> dict:
-        """A running nodegroup's server closed by itself (its host died): it is dead; report it once."""
+        """Mark a running nodegroup whose server closed by itself (its host died) ``dead``; report it once."""
         first, host = self._mark_ended(name, "dead")
         if first:
             logger.error("manager: nodegroup %s on host %s is gone: its server closed without this manager closing "
@@ -337,7 +337,7 @@ class Manager:
         return {"state": "dead", "exit_code": None, "error": str(exc)}
 
     def _nodegroup_died(self, name: str, host_name: str, exit_code) -> None:
-        """Called by a Host when a nodegroup process exits unexpectedly."""
+        """Record that a nodegroup process exited unexpectedly (a Host calls it)."""
         with self._lock:
             info = self._nodegroups.get(name)
             if info is None or info["state"] != "running":
@@ -529,7 +529,7 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
 
 
 def _method(proxy: ObjectProxy, name: str) -> ObjectProxy:
-    """A proxy to ``proxy.name`` made locally (no attribute round trip to a server that may be gone).
+    """Return a proxy to ``proxy.name`` made locally (no attribute round trip to a server that may be gone).
 
     It is kept as ``proxy.name`` is, so it keeps its client: one that knows the server closed or that the
     link is down fails calls at once (a new client would wait for each call's timeout).
@@ -541,7 +541,7 @@ def _method(proxy: ObjectProxy, name: str) -> ObjectProxy:
 
 
 def _host_error(addr: str, server_key, timeout: float, exc: BaseException) -> Exception:
-    """The error of a failed :meth:`Manager.get_host`: what did not answer, and what to do."""
+    """Build the error of a failed :meth:`Manager.get_host`: what did not answer, and what to do."""
     if "refused the CurveZMQ handshake" in str(exc):
         return ConnectionError(
             f"the host at {addr} refused this manager's CurveZMQ handshake with server key {server_key}: check that "

@@ -188,18 +188,22 @@ class Node:
 
     # -- thread-safe state ----------------------------------------------------
     def running(self) -> bool:
+        """Return True between start() and stop()."""
         with self._state_lock:
             return self._running
 
     def configured(self) -> bool:
+        """Return True once configure() succeeded."""
         with self._state_lock:
             return self._configured
 
     def initialized(self) -> bool:
+        """Return True once initialize() succeeded."""
         with self._state_lock:
             return self._initialized
 
     def closed(self) -> bool:
+        """Return True once close() was called."""
         with self._state_lock:
             return self._closed
 
@@ -421,7 +425,7 @@ class Node:
         pass
 
     def _default_on_full(self) -> str:
-        """The flow control an output of this node gets when its configure() does not choose one.
+        """Return the flow control an output of this node gets when its configure() does not choose one.
 
         'backlog' (never wait for a reader) for a live source and for a node
         fed by one (a filter behind a device must not make the device's
@@ -436,10 +440,10 @@ class Node:
         return "wait"
 
     def after_input_connect(self, inputname: str) -> None:
-        """Called when input ``inputname`` is connected."""
+        """React to input ``inputname`` being connected (a hook; the default does nothing)."""
 
     def after_output_configure(self, outputname: str) -> None:
-        """Called when output ``outputname`` is configured."""
+        """React to output ``outputname`` being configured (a hook; the default does nothing)."""
 
     def check_input_specs(self) -> None:
         """Raise if the connected inputs cannot be processed (called by initialize)."""
@@ -459,6 +463,6 @@ def _take_optional(spec: dict, stream_name: str, optional: set[str]) -> dict:
 
 
 def _input_position(inp: InputStream) -> int | None:
-    """The index after the last chunk ``inp`` received (None before any)."""
+    """Return the index after the last chunk ``inp`` received (None before any)."""
     position = getattr(inp, "_last_index", None)  # InputStream keeps it for its continuity check
     return None if position is None else int(position)

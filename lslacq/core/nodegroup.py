@@ -18,7 +18,7 @@ _QT_BINDINGS = ("PySide6", "PyQt6", "PyQt5", "PySide2")
 
 
 def _qt_binding_of(obj) -> str | None:
-    """The Qt binding ``obj`` (a module, class or function) comes from, if any."""
+    """Return the Qt binding ``obj`` (a module, class or function) comes from, if any."""
     name = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
     if not isinstance(name, str):
         return None
@@ -85,8 +85,11 @@ def _check_qt_available(cls: type, group_name) -> None:
 
 
 def _check_constructor_arguments(cls: type, kwds: dict, group_name) -> None:
-    """Refuse keyword arguments no constructor of ``cls`` takes (Node.__init__ ignores extra ones for
-    pyacq's sake: ``create_node('NumpyDeviceBuffer', nam='x')`` made a node named 'NumpyDeviceBuffer')."""
+    """Refuse keyword arguments no constructor of ``cls`` takes.
+
+    Node.__init__ ignores extra ones for pyacq's sake: ``create_node('NumpyDeviceBuffer', nam='x')`` made a
+    node named 'NumpyDeviceBuffer'.
+    """
     import difflib
     import inspect
 

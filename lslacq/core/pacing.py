@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .workers import Worker
 
@@ -70,6 +70,7 @@ class PacedLoop(Worker):
         self.n_skipped_steps = 0
 
     def run(self) -> None:
+        """Call the step every period until stopped (late steps are caught up or skipped, counted)."""
         if self.period == 0:
             while not self.stopping:
                 self.step()

@@ -10,9 +10,9 @@ the processing thread, and registered listeners are told about the change.
 from __future__ import annotations
 
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 __all__ = ["Param", "Params"]
 
@@ -47,6 +47,7 @@ class Param:
     validator: Callable[[Any], Any] | None = field(default=None, compare=False)
 
     def validate(self, value: Any, owner: str = "") -> Any:
+        """Return ``value`` converted to the declared type; raise TypeError/ValueError naming the parameter."""
         where = f"{owner}.params[{self.name!r}]" if owner else f"params[{self.name!r}]"
         if self.type is not None and value is not None:
             value = _convert(value, self.type, where)

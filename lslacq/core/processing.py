@@ -9,14 +9,15 @@ chunks, and routes failures to the node's failure contract.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .inputpoller import ThreadPollInput
 from .node import Node
 from .params import Param, Params
 from .stream.merging import deliver_merged
-from .inputpoller import ThreadPollInput
 
 __all__ = ["ProcessingNode", "PASSTHROUGH_KEYS", "FORWARD_KEYS", "copy_metadata", "as_time_channel",
            "check_signal_input"]
@@ -95,8 +96,10 @@ class ProcessingNode(Node):
     _configure.params_only = True  # type: ignore[attr-defined]  # configargs: the accepted names are _param_decl's
 
     def after_input_connect(self, inputname: str) -> None:
-        """Default for one input and one output of the same name: the output takes the input's dtype, shape and
-        metadata (override it when the transform changes them)."""
+        """Give the output the input's dtype, shape and metadata (one input and one output of the same name).
+
+        Override it when the transform changes them.
+        """
         if len(self.inputs) == 1 and len(self.outputs) == 1 and inputname in self.outputs:
             copy_metadata(self.inputs[inputname].params, self.outputs[inputname].spec,
                           ("dtype", "shape", *PASSTHROUGH_KEYS))
@@ -127,7 +130,7 @@ class ProcessingNode(Node):
         self._dirty.set()
 
     def _take_params(self) -> dict | None:
-        """The current params if they changed since the last call, else None (any thread)."""
+        """Return the current params if they changed since the last call, else None (any thread)."""
         if not self._dirty.is_set():
             return None
         self._dirty.clear()
@@ -146,7 +149,7 @@ class ProcessingNode(Node):
 
     # -- threads ------------------------------------------------------------------------------
     def _poll_inputs(self) -> list[str]:
-        """The inputs read by a thread of their own (default: every connected input)."""
+        """Return the inputs read by a thread of their own (default: every connected input)."""
         return [name for name, inp in self.inputs.items() if inp.connected]
 
     def _start(self) -> None:

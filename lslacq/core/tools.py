@@ -28,6 +28,7 @@ class StreamConverter(ProcessingNode):
     _output_specs = {"out": {}}
 
     def after_input_connect(self, inputname: str) -> None:
+        """Give the output the input's dtype, shape and metadata."""
         copy_metadata(self.input.params, self.output.spec, FORWARD_KEYS)
 
     def _initialize(self) -> None:
@@ -66,6 +67,7 @@ class ChannelSplitter(ProcessingNode):
                 self.outputs[out_name] = OutputStream(node=self, name=out_name)
 
     def after_input_connect(self, inputname: str) -> None:
+        """Give each output its channels' share of the input's metadata."""
         params = self.input.params
         if len(params.frame_shape) != 1:
             raise ValueError(f"{self.name}: ChannelSplitter needs a (time, channel) stream, got shape {params.shape}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from .signal import Signal
 
@@ -96,7 +96,7 @@ class Worker:
         self._thread.start()
 
     def run(self) -> None:
-        """The loop (runs in the thread): return when :attr:`stopping` is set."""
+        """Run the loop (in the thread): return when :attr:`stopping` is set."""
         if self._target is None:
             raise NotImplementedError(f"{type(self).__name__} needs a target or a run() method")
         self._target(self)
@@ -109,7 +109,7 @@ class Worker:
                 self.fail(exc)
 
     def _ended_quietly(self, exc: BaseException) -> bool:
-        """True if ``exc`` is a normal end of the loop rather than a failure (subclasses)."""
+        """Return True if ``exc`` is a normal end of the loop rather than a failure (subclasses)."""
         return False
 
     def fail(self, exc: BaseException) -> None:
@@ -164,7 +164,7 @@ class Worker:
         return join_thread(self._thread, self.join_timeout if timeout is None else timeout, self.name, log)
 
     def is_alive(self) -> bool:
-        """True while the thread runs."""
+        """Return True while the thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
     def counters(self) -> dict:

@@ -44,6 +44,7 @@ def _watch_parent(server_ref: list, grace: float) -> None:
 
 
 def main() -> int:
+    """Run a spawned process: read its configuration from stdin, serve RPC until closed; return its exit code."""
     # Ctrl-C in a terminal reaches the whole process group: only the parent should react (it closes us
     # cleanly, and we exit anyway when it dies), so a child ignores SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

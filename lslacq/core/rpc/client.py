@@ -7,15 +7,15 @@ import logging
 import threading
 import time
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from ...errors import RemoteCallError, make_remote_error
-from . import security
 from .._zmqfast import recv_one, send_request
+from . import security
 from .future import Future
 from .serializer import get_serializer
 from .server import RPCServer
@@ -26,7 +26,7 @@ __all__ = ["RPCClient", "ServerClosedError", "ServerGoneError"]
 logger = logging.getLogger(__name__)
 
 
-_all_clients: "weakref.WeakSet[RPCClient]" = weakref.WeakSet()
+_all_clients: weakref.WeakSet[RPCClient] = weakref.WeakSet()
 _pending_deletes: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -163,7 +163,7 @@ class RPCClient:
 
     # -- registry ----------------------------------------------------------
     @staticmethod
-    def get_client(address: str, server_key: str | None = None, secret_key=None) -> "RPCClient":
+    def get_client(address: str, server_key: str | None = None, secret_key=None) -> RPCClient:
         """Return this thread's client for ``address``, creating it if needed.
 
         ``server_key``/``secret_key`` are used when a new client is created for
@@ -203,7 +203,7 @@ class RPCClient:
     def _schedule_delete(address: str, obj_id: int, ref_id) -> None:
         _pending_deletes[address].append((obj_id, ref_id))
 
-    def _for_this_thread(self) -> "RPCClient":
+    def _for_this_thread(self) -> RPCClient:
         if threading.get_ident() == self._thread:
             return self
         return RPCClient.get_client(self.address, self._server_key, self._secret_key)
@@ -440,7 +440,7 @@ class RPCClient:
 
     @property
     def default_proxy_options(self) -> dict:
-        """pyacq's dict of proxy option defaults for proxies this client receives.
+        """Pyacq's dict of proxy option defaults for proxies this client receives.
 
         The same dict :meth:`set_proxy_options` fills (which validates names
         and values); ``client.default_proxy_options['defer_getattr'] = True``
@@ -478,7 +478,7 @@ class RPCClient:
         if thread_clients().get(self.address) is self:
             del thread_clients()[self.address]
 
-    def __enter__(self) -> "RPCClient":
+    def __enter__(self) -> RPCClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -678,8 +678,11 @@ class RPCClient:
             logger.warning("RPC client %s: unknown reply action %r", self.address, action)
 
     def _fail_all(self, reason: str, gone: bool = False, closed: bool = False) -> None:
-        """Fail every pending request; ``gone``: the server died (a TimeoutError, as in pyacq); ``closed``: it
-        said goodbye (:class:`ServerClosedError`)."""
+        """Fail every pending request.
+
+        ``gone``: the server died (a TimeoutError, as in pyacq); ``closed``: it said goodbye
+        (:class:`ServerClosedError`).
+        """
         futures, self._futures = self._futures, {}
         for future in futures.values():
             if not future._state:

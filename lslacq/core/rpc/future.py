@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["Future"]
 
@@ -99,7 +100,7 @@ class Future:
             self._wait(timeout)
         return self._exception
 
-    def add_done_callback(self, fn: Callable[["Future"], Any]) -> None:
+    def add_done_callback(self, fn: Callable[[Future], Any]) -> None:
         """Call ``fn(future)`` when the future completes (in the thread that reads the reply)."""
         if self._state:
             fn(self)

@@ -41,8 +41,8 @@ __all__ = [
 _host_name = _socket.gethostname()
 _process_name = f"process-{os.getpid()}"
 _thread_names: dict[int, str] = {}
-_log_server: "LogServer | None" = None
-_log_sender: "LogSender | None" = None
+_log_server: LogServer | None = None
+_log_sender: LogSender | None = None
 _logger_address: str | None = None
 _logger_key: str | None = None
 _state_lock = threading.Lock()
@@ -148,6 +148,7 @@ class LogSender(logging.Handler):
             self.address = address
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Send ``record`` to the log server (dropped, never blocking, if it is unreachable and the queue full)."""
         sock = self._socket
         if sock is None:
             return
@@ -159,6 +160,7 @@ class LogSender(logging.Handler):
             self.handleError(record)
 
     def close(self) -> None:
+        """Close the connection to the log server."""
         with self._socket_lock:
             if self._socket is not None:
                 self._socket.close(linger=500)
@@ -199,6 +201,7 @@ class LogServer(threading.Thread):
         self._counter = 0
 
     def run(self) -> None:
+        """Receive records and hand them to the logger, in creation-time order, until :meth:`stop`."""
         sock = self.socket
         try:
             while not self._stop_event.is_set():
@@ -275,7 +278,7 @@ def start_log_server(logger: logging.Logger | str = "", address: str = "tcp://12
         return _log_server
 
 
-def get_log_server() -> "LogServer | None":
+def get_log_server() -> LogServer | None:
     """Return this process's running log server (started by :func:`start_log_server`), or None."""
     server = _log_server
     return server if server is not None and server.is_alive() else None
@@ -462,6 +465,7 @@ class RPCLogHandler(logging.StreamHandler):
         super().flush()
 
     def close(self) -> None:
+        """Write what is held, then close the handler."""
         timer = self._timer
         if timer is not None:
             timer.cancel()
@@ -469,12 +473,14 @@ class RPCLogHandler(logging.StreamHandler):
         super().close()
 
     def source(self, record: logging.LogRecord) -> str:
+        """Return ``host:process:thread`` of the process that made ``record``."""
         host = getattr(record, "hostname", None) or _host_name
         proc = getattr(record, "process_name", None) or _process_name
         thread = getattr(record, "thread_name", None) or get_thread_name(record.thread)
         return f"{host}:{proc}:{thread}"
 
     def format(self, record: logging.LogRecord) -> str:
+        """Return ``[time source] LEVEL logger: message`` (and the traceback, if any)."""
         source = self.source(record)
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created)) + f".{int(record.msecs):03d}"
         text = f"[{stamp} {source}] {record.levelname} {record.name}: {record.getMessage()}"

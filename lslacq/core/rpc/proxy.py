@@ -336,7 +336,7 @@ def _type_names(types) -> list[str]:
 
 
 def _auto_proxy(obj, no_proxy_types: tuple):
-    """pyacq's auto_proxy of an argument: by value if its type is listed (or it is a proxy), else by proxy."""
+    """Pyacq's auto_proxy of an argument: by value if its type is listed (or it is a proxy), else by proxy."""
     if isinstance(obj, (ObjectProxy,) + tuple(no_proxy_types)):
         return obj
     from .server import RPCServer

@@ -28,8 +28,11 @@ _BINDINGS = ("PyQt5", "PySide6", "PyQt6")
 
 
 def _binding_order() -> list[str]:
-    """The viewers' rule (lslacq/viewers/_qt.py): PYQTGRAPH_QT_LIB or QT_API, else a binding this process
-    already imported, else PyQt5 (the users' binding, what the qt extra installs), PySide6, PyQt6."""
+    """Return the Qt bindings to try, in order (the viewers' rule, lslacq/viewers/_qt.py).
+
+    PYQTGRAPH_QT_LIB or QT_API, else a binding this process already imported, else PyQt5 (the users'
+    binding, what the qt extra installs), PySide6, PyQt6.
+    """
     wanted = (os.environ.get("PYQTGRAPH_QT_LIB") or os.environ.get("QT_API") or "").lower()
     loaded = [b for b in _BINDINGS if f"{b}.QtCore" in sys.modules]
     return sorted(_BINDINGS, key=lambda b: (b.lower() != wanted, b not in loaded, _BINDINGS.index(b)))

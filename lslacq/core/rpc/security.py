@@ -31,8 +31,8 @@ import zmq.utils.z85
 
 from ..net import connectable_address
 
-__all__ = ["bind_server_socket", "check_server_key", "is_loopback_address", "set_default_keys", "get_default_keys", "load_key_pair", "load_public_keys",
-           "create_keys", "configure_client_socket", "configure_server_socket"]
+__all__ = ["bind_server_socket", "check_server_key", "is_loopback_address", "set_default_keys", "get_default_keys",
+           "load_key_pair", "load_public_keys", "create_keys", "configure_client_socket", "configure_server_socket"]
 
 logger = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ def _proxy_class() -> Any:
 
 
 def _encode_exception(exc: BaseException) -> dict:
-    """An exception by value: its type name, message and traceback lines (a proxy of it is of no use)."""
+    """Encode an exception by value: its type name, message and traceback lines (a proxy is of no use)."""
     if isinstance(exc, RemoteCallError):  # forwarded again: keep the original type and traceback
         return {TYPE_KEY: "exception", "type": exc.remote_type, "message": exc.remote_message,
                 "traceback": exc.remote_traceback}
@@ -170,7 +170,8 @@ class Serializer:
             return dct
         type_name = dct[TYPE_KEY]
         if not isinstance(type_name, str):
-            raise ValueError(f"encoded object in RPC message has {TYPE_KEY!r} = {type_name!r:.60}; expected a type name")
+            raise ValueError(f"encoded object in RPC message has {TYPE_KEY!r} = {type_name!r:.60}; "
+                             "expected a type name")
         missing = [key for key in _REQUIRED_KEYS.get(type_name, ()) if key not in dct]
         if missing:
             raise ValueError(f"encoded {type_name!r} in RPC message lacks {', '.join(map(repr, missing))} "
@@ -250,6 +251,7 @@ class MsgpackSerializer(Serializer):
         self._value_serializer: MsgpackSerializer | None = None
 
     def dumps(self, obj: Any, allow_proxy: bool = True) -> bytes:
+        """Encode ``obj`` as msgpack (``allow_proxy=False``: by value only)."""
         if allow_proxy:
             return self._packer.pack(obj)
         if self._value_serializer is None:
@@ -257,6 +259,7 @@ class MsgpackSerializer(Serializer):
         return self._value_serializer.dumps(obj)
 
     def loads(self, msg: bytes) -> Any:
+        """Decode a message; raise ValueError naming what is malformed."""
         try:
             return msgpack.unpackb(msg, object_hook=self.decode, raw=False, strict_map_key=False,
                                    use_list=True)
@@ -279,6 +282,7 @@ class JsonSerializer(Serializer):
         self._value_serializer: JsonSerializer | None = None
 
     def encode(self, obj: Any) -> Any:
+        """Convert ``obj`` to what JSON can carry (bytes as base64, then the common encodings)."""
         if isinstance(obj, (bytes, bytearray, memoryview)):
             return {TYPE_KEY: "bytes", "data": self._pack_bytes(bytes(obj))}
         return super().encode(obj)
@@ -290,6 +294,7 @@ class JsonSerializer(Serializer):
         return base64.b64decode(data)
 
     def dumps(self, obj: Any, allow_proxy: bool = True) -> bytes:
+        """Encode ``obj`` as JSON (``allow_proxy=False``: by value only)."""
         if not allow_proxy:
             if self._value_serializer is None:
                 self._value_serializer = _ValueOnly(JsonSerializer)(self.server, self.client)
@@ -297,6 +302,7 @@ class JsonSerializer(Serializer):
         return json.dumps(obj, default=self.encode, allow_nan=True).encode("utf-8")
 
     def loads(self, msg: bytes) -> Any:
+        """Decode a JSON message; raise ValueError naming what is malformed."""
         text = bytes(msg).decode("utf-8") if isinstance(msg, (bytes, bytearray, memoryview)) else msg
         try:
             return json.loads(text, object_hook=self.decode)

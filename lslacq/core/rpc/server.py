@@ -28,16 +28,17 @@ import socket as _socket
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 import numpy as np
 import zmq
 
-from .security import bind_server_socket
 from .._zmqfast import recv_frames, send_reply
-from .proxy import ObjectProxy
 from . import threads
+from .proxy import ObjectProxy
+from .security import bind_server_socket
 from .serializer import TYPE_KEY, get_serializer
 
 __all__ = ["RPCServer", "RPCTimer"]
@@ -60,7 +61,7 @@ _DEFERRED_REPLY = {TYPE_KEY: "deferred"}
 
 
 def _type_listed(obj, names) -> bool:
-    """True if the type of ``obj`` or one of its bases is named in ``names`` ('module.qualname')."""
+    """Return True if the type of ``obj`` or one of its bases is named in ``names`` ('module.qualname')."""
     wanted = set(names)
     return any(f"{c.__module__}.{c.__qualname__}" in wanted for c in type(obj).__mro__)
 
@@ -68,7 +69,7 @@ def _type_listed(obj, names) -> bool:
 class RPCTimer:
     """A repeating callback run by an RPCServer's event loop (see RPCServer.start_timer)."""
 
-    def __init__(self, server: "RPCServer", callback: Callable, interval: float, kwds: dict):
+    def __init__(self, server: RPCServer, callback: Callable, interval: float, kwds: dict):
         if interval <= 0:
             raise ValueError(f"timer interval must be > 0 seconds, got {interval!r}")
         self.server = server
@@ -189,12 +190,12 @@ class RPCServer:
 
     # -- per-thread registry -----------------------------------------------
     @staticmethod
-    def get_server() -> "RPCServer | None":
+    def get_server() -> RPCServer | None:
         """Return the server registered in the calling thread, or None."""
         return threads.current_server()
 
     @staticmethod
-    def register_server(srv: "RPCServer") -> None:
+    def register_server(srv: RPCServer) -> None:
         """Register ``srv`` as the (only) server of the calling thread."""
         current = threads.current_server()
         if current is not None and current is not srv:
@@ -206,7 +207,7 @@ class RPCServer:
         srv._thread = threading.get_ident()
 
     @staticmethod
-    def unregister_server(srv: "RPCServer") -> None:
+    def unregister_server(srv: RPCServer) -> None:
         """Unregister ``srv`` from the calling thread."""
         threads.clear_current_server(srv)
 
@@ -585,7 +586,7 @@ class RPCServer:
         self._refs.clear()
         logger.debug("RPC server %s at %s closed", self._name, self.address)
 
-    def __enter__(self) -> "RPCServer":
+    def __enter__(self) -> RPCServer:
         return self
 
     def __exit__(self, *exc) -> None:

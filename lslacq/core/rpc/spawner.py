@@ -203,11 +203,12 @@ class ProcessSpawner:
         if self.client is not None:
             if not self.client._closed:
                 # later calls raise ServerGoneError (a TimeoutError, as pyacq's) rather than "closed"
-                self.client._gone_reason = f"RPC server process {self.proc.pid} has exited (code {self.proc.returncode})"
+                self.client._gone_reason = (f"RPC server process {self.proc.pid} has exited "
+                                            f"(code {self.proc.returncode})")
                 self.client._disconnected = True
             self.client.close()
 
-    def __enter__(self) -> "ProcessSpawner":
+    def __enter__(self) -> ProcessSpawner:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -132,6 +132,6 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
     info = mne.create_info(["c0", "c1", "c2"], fs, "eeg")
     raw = mne.io.RawArray(x.T.astype(np.float64), info, verbose="error")
     codes = {"target": 1, "nontarget": 2}
-    events = np.array([[m, 0, codes[d]] for m, d in zip(marks, desc)])
+    events = np.array([[m, 0, codes[d]] for m, d in zip(marks, desc, strict=True)])
     ref = mne.Epochs(raw, events, codes, -0.1, 0.5, baseline=(None, 0), preload=True, verbose="error")
     np.testing.assert_allclose(data, ref.get_data(), atol=1e-6)

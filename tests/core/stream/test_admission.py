@@ -18,8 +18,7 @@ import pytest
 import zmq
 from helpers import wait_until
 
-from lslacq.core.stream import InputStream, OutputStream
-from lslacq.core.stream import admission, outputstream
+from lslacq.core.stream import InputStream, OutputStream, admission, outputstream
 
 
 def _signalled(fd: int) -> bool:

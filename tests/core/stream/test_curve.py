@@ -15,7 +15,7 @@ import zmq
 
 from lslacq.core.rpc import security
 from lslacq.core.stream import InputStream, OutputStream
-from lslacq.core.stream.transport import HELLO, JOIN
+from lslacq.core.stream.transport import JOIN
 
 
 @pytest.fixture
