@@ -27,8 +27,11 @@ every 0.05 s.
 node's part is printed (p50/p90/p99/max). ``--transfermode sharedmem|both``:
 the signal, filtered signal and epochs streams in shared memory.
 
+``--quick``: 5 epochs of 8 ch @ 1 kHz (epochs -0.05..0.1 s) through both loops, a smoke run (the test suite
+runs it) whose figures mean nothing.
+
 Run: ``python benchmarks/bci_latency.py [--epochs 1000] [--configs 64x1000,384x30000] [--no-mne-lsl]
-[--stages] [--fuse] [--transfermode plaindata|sharedmem|both]``.
+[--stages] [--fuse] [--transfermode plaindata|sharedmem|both] [--quick]``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ SPAWN = mp.get_context("spawn")
 CONFIGS = {  # n_channels x rate: (chunk, tmin, tmax)
     (64, 1000.0): (10, -0.1, 0.5),
     (384, 30000.0): (300, -0.01, 0.05),
+    (8, 1000.0): (10, -0.05, 0.1),  # --quick: a smoke run of both loops, not a measurement
 }
 INTERVAL = 0.05
 
@@ -498,8 +502,12 @@ def _loadavg() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1000, help="epochs per run (default 1000)")
-    parser.add_argument("--configs", default="64x1000,384x30000", help="CHANNELSxRATE,... (default both)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 1000, --quick 5)")
+    parser.add_argument("--configs", default=None,
+                        help="CHANNELSxRATE,... among " + ",".join(f"{c}x{r:g}" for c, r in CONFIGS)
+                             + " (default 64x1000,384x30000; --quick 8x1000)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 5 epochs of 8 ch @ 1 kHz through both loops (figures meaningless)")
     parser.add_argument("--no-mne-lsl", action="store_true", help="skip the mne-lsl baseline")
     parser.add_argument("--transfermode", choices=("plaindata", "sharedmem", "both"), default="plaindata",
                         help="of the signal, filtered signal and epochs streams (default plaindata: the data on "
@@ -509,9 +517,17 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true",
                         help="also time each hop and node (nodes that log each chunk's receive and send times)")
     args = parser.parse_args()
+    if args.epochs is None:
+        args.epochs = 5 if args.quick else 1000
+    if args.configs is None:
+        args.configs = "8x1000" if args.quick else "64x1000,384x30000"
     sys.path.insert(0, HERE)
     os.environ["PYTHONPATH"] = os.pathsep.join([HERE] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     configs = [(int(c.split("x")[0]), float(c.split("x")[1])) for c in args.configs.split(",")]
+    unknown = [f"{c}x{r:g}" for c, r in configs if (c, r) not in CONFIGS]
+    if unknown:
+        parser.error(f"--configs {','.join(unknown)}: not a configuration of this benchmark; choose among "
+                     + ",".join(f"{c}x{r:g}" for c, r in CONFIGS))
     print(f"# bci_latency -- {platform.node()}, {os.cpu_count()} cpus, python {platform.python_version()}; "
           f"{args.epochs} epochs per run, one every {INTERVAL} s; load average {_loadavg()}")
     print(f"{'loop':<34} {'epochs':>11} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}")
