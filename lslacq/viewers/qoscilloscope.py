@@ -217,6 +217,7 @@ class QOscilloscope(WidgetNode):
         layout.setSpacing(0)
         self.graphicsview = pg.GraphicsView()
         layout.addWidget(self.graphicsview)
+        self.count_paints(self.graphicsview.viewport())  # the status line's fps: frames the window painted
         self._make_plot_area()
         self.status_label = QtWidgets.QLabel("")
         self.status_label.setStyleSheet("QLabel { font-family: monospace; padding: 1px 4px; }")
@@ -984,7 +985,7 @@ class QOscilloscope(WidgetNode):
                 self.skipped_samples += new - size
         self._drawn_head = head
         samples = self._received
-        self._status_history.append((now, samples, self.frames))
+        self._status_history.append((now, samples, self.paints))
         t_old, s_old, f_old = self._status_history[0]
         for item in self._status_history:
             if now - item[0] <= 2.0:
@@ -992,7 +993,7 @@ class QOscilloscope(WidgetNode):
                 break
         dt = now - t_old
         rate = (samples - s_old) / dt if dt > 0 else 0.0
-        fps = (self.frames - f_old) / dt if dt > 0 else 0.0
+        fps = (self.paints - f_old) / dt if dt > 0 else 0.0  # painted, not only refreshed
         if self._source_t0 is not None and self._scope.head:
             self.latency = max(0.0, now - (self._source_t0 + self._scope.head / self.sample_rate))
         if self.params["show_status"]:

@@ -116,6 +116,19 @@ def _on_a_screen() -> bool:
     return app is not None and not headless_platform(str(app.platformName()))
 
 
+class _PaintCounter(QtCore.QObject):
+    """Event filter counting the paint events of the widgets it watches (``on_paint()`` per paint)."""
+
+    def __init__(self, on_paint: Callable[[], None], parent: Any = None):
+        super().__init__(parent)
+        self._on_paint = on_paint
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QtCore.QEvent.Type.Paint:
+            self._on_paint()
+        return False  # the widget still paints
+
+
 class InputPoller(ThreadPollInput):
     """ThreadPollInput that always drains its input and hands every chunk to ``callback``.
 
@@ -238,6 +251,9 @@ class WidgetNode(Node, QtWidgets.QWidget):
         self._refresh_timer.setInterval(100)
         self._refresh_timer.timeout.connect(self.refresh)
         self.frames = 0
+        #: paint events of the widgets given to :meth:`count_paints` (frames that reached the window)
+        self.paints = 0
+        self._paint_counter: _PaintCounter | None = None
         self._window_sized = False  # the window got a size from the user, or its first one (show)
 
     # -- the window ---------------------------------------------------------------------
@@ -349,6 +365,19 @@ class WidgetNode(Node, QtWidgets.QWidget):
             raise KeyError(f"{self.name} has no input {input_name!r}; inputs: {sorted(self.inputs)}")
         self._poller_callbacks[input_name] = callback
 
+    def count_paints(self, widget: QtWidgets.QWidget) -> None:
+        """Count ``widget``'s paint events in :attr:`paints` (a view's viewport: the frames the window shows).
+
+        :attr:`frames` counts refreshes (data drawn into the scene); Qt paints
+        at most once per turn of its event loop, so a window may show fewer.
+        """
+        if self._paint_counter is None:
+            self._paint_counter = _PaintCounter(self._count_paint, self)
+        widget.installEventFilter(self._paint_counter)
+
+    def _count_paint(self) -> None:
+        self.paints += 1
+
     def set_refresh_interval(self, interval_ms: float) -> None:
         """Draw every ``interval_ms`` milliseconds."""
         self._refresh_timer.setInterval(max(1, int(interval_ms)))
@@ -370,9 +399,11 @@ class WidgetNode(Node, QtWidgets.QWidget):
 
     # -- counters ------------------------------------------------------------------------------
     def counters(self) -> dict:
-        """The Node counters (``samples_in``, ``lost_samples``, ``last_index``...) plus ``frames`` drawn."""
+        """The Node counters (``samples_in``, ``lost_samples``, ``last_index``...) plus ``frames`` drawn
+        (refreshes) and ``paints`` (paint events of the widgets given to :meth:`count_paints`)."""
         out = super().counters()
         out["frames"] = self.frames
+        out["paints"] = self.paints
         return out
 
     # -- rendering helpers ---------------------------------------------------------------------

@@ -317,6 +317,33 @@ def test_status_line_reports_rate_drops_and_latency(qapp, viewers, make_source):
     assert "Hz" in text and "display 400" in text and "latency" in text
 
 
+
+def test_status_fps_counts_the_frames_the_window_painted_not_the_refreshes(qapp, viewers, make_source):
+    """Refreshes between two turns of the event loop draw into the scene but reach the window once: the status
+    line's fps follows counters()['paints'] (paint events of the view), counters()['frames'] the refreshes."""
+    import re
+    import time
+
+    source = make_source(nb_channel=1)
+    viewer = _scope(viewers, source, xsize=0.5, show_status=True, refresh_interval=1000)
+    viewer.start()
+    _send_all(qapp, viewer, source, np.zeros((200, 1), "float32"))
+    painted, refreshed, t0 = viewer.paints, viewer.frames, time.monotonic()
+    for _ in range(40):
+        viewer.refresh()
+    assert viewer.frames - refreshed == 40 and viewer.paints == painted  # drawn, not painted yet
+    qapp.processEvents()
+    assert 1 <= viewer.paints - painted <= 2  # the 40 refreshes reached the window as one paint
+    while time.monotonic() - t0 < 0.6:  # 20 refreshes per turn of the event loop
+        for _ in range(20):
+            viewer.refresh()
+        qapp.processEvents()
+    elapsed = time.monotonic() - t0
+    refresh_rate, paint_rate = (viewer.frames - refreshed) / elapsed, (viewer.paints - painted) / elapsed
+    fps = int(re.search(r"(\d+) fps", viewer.status_text()).group(1))
+    assert refresh_rate > 8 * paint_rate and fps < refresh_rate / 4, (fps, refresh_rate, paint_rate)
+    assert viewer.counters()["paints"] == viewer.paints
+
 def test_scan_mode_overwrites_from_the_left_and_background_colour(qapp, viewers, make_source):
     source = make_source(nb_channel=1)
     viewer = _scope(viewers, source, xsize=1.0, mode="scan", ylim_min=-10, ylim_max=10)

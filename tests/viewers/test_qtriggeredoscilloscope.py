@@ -119,6 +119,52 @@ def test_mean_trace_is_drawn_at_the_mean_of_sweeps_of_different_amplitudes(qapp,
         viewer.close()
 
 
+
+@pytest.mark.slow
+def test_a_new_sweep_redraws_only_its_curve_and_draws_what_a_full_redraw_draws(qapp, source):
+    """A sweep arriving replaces the oldest sweep's curve (16 ch x 100 sweeps: 1.7 s -> 6 ms a sweep); the
+    window shows the last stack_size sweeps exactly as a redraw of every sweep does."""
+    highs = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # sweep k at level highs[k] after its trigger
+    data = _pulses(highs=highs)
+    viewer = QTriggeredOscilloscope(name="trig")
+    try:
+        viewer.configure(with_user_dialog=False)
+        viewer.input.connect(source)
+        viewer.initialize()
+        viewer.trigger.params.update(threshold=0.0, front="+", debounce_mode="no-debounce")
+        viewer.triggeraccumulator.params.update(stack_size=4, left_sweep=-0.1, right_sweep=0.12)
+        viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False,
+                             show_mean=False)
+        viewer.by_channel_params["ch0", "color"] = "#ff0000"
+        viewer.resize(600, 400)
+        viewer.show()
+        viewer.start()
+        viewer._refresh_timer.stop()  # this test refreshes by hand
+        for i in range(0, 1600, 50):  # the first three sweeps
+            source.send(data[i:i + 50], index=i + 50)
+        wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == 3, what="three triggers")
+        viewer.refresh()
+        kept = viewer.list_curves[0][2].yData  # sweep 2 (level 3): still in the stack after three more
+        for i in range(1600, len(data), 50):
+            source.send(data[i:i + 50], index=i + 50)
+        wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == 6, what="six triggers")
+        viewer.refresh()
+        assert viewer.list_curves[0][2].yData is kept  # not drawn again
+        qapp.processEvents()
+        incremental = viewer.grab_array()
+        viewer._drawn = None  # what a parameter change does: every sweep drawn again
+        viewer.refresh()
+        qapp.processEvents()
+        assert np.array_equal(viewer.grab_array(), incremental)
+        red = _reddish(incremental)
+        col = to_pixel(viewer, 0.06, 0.0, incremental)[0]
+        rows = rows_of(red, col)
+        for level in highs:
+            row = to_pixel(viewer, 0.06, level, incremental)[1]
+            assert (np.abs(rows - row).min() <= 2) == (level >= 3.0), (level, row, rows)  # the last four
+    finally:
+        viewer.close()
+
 def test_digital_trigger_and_bad_configuration(qapp, source):
     viewer = QTriggeredOscilloscope(name="trig")
     try:
