@@ -105,7 +105,7 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
             node.start()
         wait_until(lambda: eeg_out.have_consumers() and mk_out.have_consumers(), timeout=10, what="LSL consumers")
         marks = np.array([100, 333, 600, 1207, 1800, 2300])
-        offsets = np.array([0.3, -0.3, 0.2, -0.2, 0.0, 0.4]) / fs  # the nearest sample is still the mark
+        offsets = np.array([0.3, -0.3, 0.2, -0.2, 0.0, 0.3]) / fs  # the nearest sample is still the mark
         desc = ["target", "nontarget", "target", "nontarget", "target", "nontarget"]
         half = 1000
         for k in range(0, half, 25):
