@@ -147,3 +147,52 @@ def test_lslacq_demo_view_opens_a_large_window_at_60_fps(xvfb):
     elapsed = float(summary.split(" in ")[1].split()[0])
     frames = int(summary.split("viewer: ")[1].split(", ")[2].split()[0])
     assert frames / elapsed > 45, summary  # 16 ms a frame asked (62.5 fps); 30 or 10 fps fail
+
+
+WINDOW_SIZE_SCRIPT = r"""
+import time
+from lslacq.core.stream import OutputStream
+from lslacq.viewers import QOscilloscope
+from lslacq.viewers._qt import mkQApp
+
+app = mkQApp()
+out = OutputStream(name="src")
+out.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=250.0)
+viewer = QOscilloscope(name="scope")
+viewer.configure(with_user_dialog=False)
+viewer.input.connect(out)
+viewer.initialize()
+
+
+def settle(seconds=1.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+viewer.set_window_size(1200, 700)  # before show: the window opens at that size
+viewer.show()
+settle()
+print("shown", app.platformName(), viewer.width(), viewer.height())
+viewer.set_window_size(3000, 3000)  # a shown window: resized now, fitted to 90 % of the screen
+settle()
+area = viewer.screen().availableGeometry()
+print("resized", viewer.width(), viewer.height(), area.width(), area.height())
+viewer.close()
+out.close()
+"""
+
+
+def test_a_graph_files_window_size_opens_a_real_window_at_that_size_fitted_to_the_screen(xvfb):
+    """WidgetNode.set_window_size (a graph file's window = { size = [W, H] }) on Xvfb's 1600x1000 screen."""
+    env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
+    run = subprocess.run([sys.executable, "-c", WINDOW_SIZE_SCRIPT], capture_output=True, text=True, timeout=60,
+                         env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if line.startswith(("shown", "resized")))
+    assert lines["shown"] == "xcb 1200 700", run.stdout  # logical pixels
+    width, height, screen_width, screen_height = (int(v) for v in lines["resized"].split())
+    assert screen_width >= 1500 and screen_height >= 900  # Xvfb's 1600x1000 (logical: 1536x960 at its 100 dpi)
+    # 90 % of the screen's free area (a pixel of rounding between device and logical pixels)
+    assert abs(width - 0.9 * screen_width) <= 3 and abs(height - 0.9 * screen_height) <= 3, run.stdout
