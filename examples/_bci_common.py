@@ -76,8 +76,18 @@ def fit(recording: Path, model, event_id: dict, tmin: float, tmax: float, baseli
     return X, y
 
 
-def run_online(dev, filt, model, n_samples: int, event_id: dict, tmin: float, tmax: float, baseline=None,
-               picks=None, lsl_name: str | None = None) -> tuple[list[str], list[str]]:
+def run_online(
+    dev,
+    filt,
+    model,
+    n_samples: int,
+    event_id: dict,
+    tmin: float,
+    tmax: float,
+    baseline=None,
+    picks=None,
+    lsl_name: str | None = None,
+) -> tuple[list[str], list[str]]:
     """Run the online loop for ``n_samples``; predictions to the LSL marker stream ``lsl_name`` (if given).
 
     Returns the true labels (the markers) and the predicted labels of every epoch, in trigger order.

@@ -23,7 +23,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
 
-SAMPLE_RATE = 44100.
+SAMPLE_RATE = 44100.0
 CHUNKSIZE = 1024
 
 
@@ -41,20 +41,25 @@ def main(use_pyaudio, duration, screenshot=None):
         default_input = dev.default_input_device()
         print("\nAvailable devices:")
         for device in dev.list_device_specs():
-            index = device['index']
+            index = device["index"]
             star = "*" if index == default_input else " "
-            print(" %s %d: %s" % (star, index, device['name']))
+            print(" %s %d: %s" % (star, index, device["name"]))
         # Configure PyAudio device with a single (default) input channel.
-        dev.configure(nb_channel=1, sample_rate=44100., input_device_index=default_input,
-                      format='int16', chunksize=1024)
+        dev.configure(
+            nb_channel=1, sample_rate=44100.0, input_device_index=default_input, format="int16", chunksize=1024
+        )
     else:
         n = CHUNKSIZE * 43
         t = np.arange(n) / SAMPLE_RATE
         noise = 300 * np.random.default_rng(0).standard_normal(n)
         dev = NumpyDeviceBuffer()
-        dev.configure(nb_channel=1, sample_interval=1. / SAMPLE_RATE, chunksize=CHUNKSIZE,
-                      buffer=(3000 * np.sin(2 * np.pi * 440 * t) + noise).astype('int16')[:, None])
-    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+        dev.configure(
+            nb_channel=1,
+            sample_interval=1.0 / SAMPLE_RATE,
+            chunksize=CHUNKSIZE,
+            buffer=(3000 * np.sin(2 * np.pi * 440 * t) + noise).astype("int16")[:, None],
+        )
+    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     dev.initialize()
 
     # Create an oscilloscope to display data.
@@ -65,8 +70,8 @@ def main(use_pyaudio, duration, screenshot=None):
     viewer.input.connect(dev.output)
     viewer.initialize()
     viewer.show()
-    viewer.params['decimation_method'] = 'min_max'
-    viewer.by_channel_params['ch0', 'gain'] = 0.001
+    viewer.params["decimation_method"] = "min_max"
+    viewer.by_channel_params["ch0", "gain"] = 0.001
 
     # Start both nodes
     dev.start()
@@ -83,17 +88,20 @@ def main(use_pyaudio, duration, screenshot=None):
     pg.exec()
 
     counters = viewer.counters()
-    print(f"samples received: {counters['samples_in']}, lost: {counters['lost_samples']}, "
-          f"frames drawn: {counters['frames']}")
+    print(
+        f"samples received: {counters['samples_in']}, lost: {counters['lost_samples']}, "
+        f"frames drawn: {counters['frames']}"
+    )
     viewer.close()
     dev.close()
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--pyaudio', action='store_true', help='record the default audio input')
-    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
-    parser.add_argument('--screenshot', default=None, metavar='PNG',
-                        help='with --duration: save the window to this PNG before quitting')
+    parser.add_argument("--pyaudio", action="store_true", help="record the default audio input")
+    parser.add_argument("--duration", type=float, default=None, help="quit after this many seconds")
+    parser.add_argument(
+        "--screenshot", default=None, metavar="PNG", help="with --duration: save the window to this PNG before quitting"
+    )
     args = parser.parse_args()
     main(args.pyaudio, args.duration, args.screenshot)

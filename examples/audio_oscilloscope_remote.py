@@ -22,7 +22,7 @@ from pyqtgraph.Qt import QtCore
 from lslacq.core import rpc
 from lslacq.viewers import QOscilloscope
 
-SAMPLE_RATE = 44100.
+SAMPLE_RATE = 44100.0
 CHUNKSIZE = 1024
 
 
@@ -32,27 +32,29 @@ def main(use_pyaudio, duration, screenshot=None):
     # Create the device node in a remote process
     dev_proc = rpc.ProcessSpawner()
     if use_pyaudio:
-        dev = dev_proc.client._import('lslacq.devices.audio_pyaudio').PyAudio()
+        dev = dev_proc.client._import("lslacq.devices.audio_pyaudio").PyAudio()
         # Print a list of available input devices (but ultimately we will just use the
         # default device).
         default_input = dev.default_input_device()
         print("\nAvailable devices:")
         for device in dev.list_device_specs():
-            index = device['index']
+            index = device["index"]
             star = "*" if index == default_input else " "
-            print(" %s %d: %s" % (star, index, device['name']))
+            print(" %s %d: %s" % (star, index, device["name"]))
         # Configure PyAudio device with a single (default) input channel.
-        dev.configure(nb_channel=1, sample_rate=SAMPLE_RATE, input_device_index=default_input,
-                      format='int16', chunksize=CHUNKSIZE)
+        dev.configure(
+            nb_channel=1, sample_rate=SAMPLE_RATE, input_device_index=default_input, format="int16", chunksize=CHUNKSIZE
+        )
     else:
         n = CHUNKSIZE * 43
         t = np.arange(n) / SAMPLE_RATE
         sound = 3000 * np.sin(2 * np.pi * 440 * t) + 300 * np.random.default_rng(0).standard_normal(n)
-        dev = dev_proc.client._import('lslacq.devices.numpy_device').NumpyDeviceBuffer()
-        dev.output.spec['channel_names'] = ['Signal0']  # the name PyAudio's channel has in the manual
-        dev.configure(nb_channel=1, sample_interval=1. / SAMPLE_RATE, chunksize=CHUNKSIZE,
-                      buffer=sound.astype('int16')[:, None])
-    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+        dev = dev_proc.client._import("lslacq.devices.numpy_device").NumpyDeviceBuffer()
+        dev.output.spec["channel_names"] = ["Signal0"]  # the name PyAudio's channel has in the manual
+        dev.configure(
+            nb_channel=1, sample_interval=1.0 / SAMPLE_RATE, chunksize=CHUNKSIZE, buffer=sound.astype("int16")[:, None]
+        )
+    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     dev.initialize()
 
     # Create an oscilloscope to display data.
@@ -62,8 +64,8 @@ def main(use_pyaudio, duration, screenshot=None):
     viewer.input.connect(dev.output)
     viewer.initialize()
     viewer.show()
-    viewer.params['decimation_method'] = 'min_max'
-    viewer.by_channel_params['ch0', 'gain'] = 0.001  # the manual says 'Signal0': names and 'ch<i>' both work
+    viewer.params["decimation_method"] = "min_max"
+    viewer.by_channel_params["ch0", "gain"] = 0.001  # the manual says 'Signal0': names and 'ch<i>' both work
 
     # Start both nodes
     dev.start()
@@ -80,19 +82,22 @@ def main(use_pyaudio, duration, screenshot=None):
     pg.exec()
 
     counters = viewer.counters()
-    print(f"samples received: {counters['samples_in']}, lost: {counters['lost_samples']}, "
-          f"frames drawn: {counters['frames']}")
+    print(
+        f"samples received: {counters['samples_in']}, lost: {counters['lost_samples']}, "
+        f"frames drawn: {counters['frames']}"
+    )
     viewer.close()
     dev.stop()
     dev.close()
     dev_proc.stop()
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--pyaudio', action='store_true', help='use the default PyAudio input device')
-    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
-    parser.add_argument('--screenshot', default=None, metavar='PNG',
-                        help='with --duration: save the window to this PNG before quitting')
+    parser.add_argument("--pyaudio", action="store_true", help="use the default PyAudio input device")
+    parser.add_argument("--duration", type=float, default=None, help="quit after this many seconds")
+    parser.add_argument(
+        "--screenshot", default=None, metavar="PNG", help="with --duration: save the window to this PNG before quitting"
+    )
     args = parser.parse_args()
     main(args.pyaudio, args.duration, args.screenshot)

@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
 
-SAMPLE_RATE = 44100.
+SAMPLE_RATE = 44100.0
 CHUNKSIZE = 1024
 
 
@@ -33,7 +33,7 @@ def simulated_audio():
     n = CHUNKSIZE * 43
     t = np.arange(n) / SAMPLE_RATE
     rng = np.random.default_rng(0)
-    return (2000 * np.sin(2 * np.pi * 1550 * t) + 200 * rng.standard_normal(n)).astype('float32')[:, None]
+    return (2000 * np.sin(2 * np.pi * 1550 * t) + 200 * rng.standard_normal(n)).astype("float32")[:, None]
 
 
 def main(use_pyaudio, duration, screenshot=None):
@@ -46,16 +46,16 @@ def main(use_pyaudio, duration, screenshot=None):
 
     if use_pyaudio:
         # Create PyAudio device node in remote process
-        dev = ng.create_node('PyAudio')
+        dev = ng.create_node("PyAudio")
         # Configure PyAudio device with a single (default) input channel.
         default_input = dev.default_input_device()
-        dev.configure(nb_channel=1, sample_rate=44100., input_device_index=default_input,
-                      format='int16', chunksize=1024)
+        dev.configure(
+            nb_channel=1, sample_rate=44100.0, input_device_index=default_input, format="int16", chunksize=1024
+        )
     else:
-        dev = ng.create_node('NumpyDeviceBuffer')
-        dev.configure(nb_channel=1, sample_interval=1. / SAMPLE_RATE, chunksize=CHUNKSIZE,
-                      buffer=simulated_audio())
-    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+        dev = ng.create_node("NumpyDeviceBuffer")
+        dev.configure(nb_channel=1, sample_interval=1.0 / SAMPLE_RATE, chunksize=CHUNKSIZE, buffer=simulated_audio())
+    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     dev.initialize()
 
     # We are only recording a single audio channel, so we create one extra
@@ -71,11 +71,11 @@ def main(use_pyaudio, duration, screenshot=None):
     viewer.initialize()
     viewer.show()
 
-    viewer.params['refresh_interval'] = 100
-    viewer.params['timefreq', 'f_start'] = 50
-    viewer.params['timefreq', 'f_stop'] = 5000
-    viewer.params['timefreq', 'deltafreq'] = 500
-    viewer.by_channel_params['Signal0', 'clim'] = 2500
+    viewer.params["refresh_interval"] = 100
+    viewer.params["timefreq", "f_start"] = 50
+    viewer.params["timefreq", "f_stop"] = 5000
+    viewer.params["timefreq", "deltafreq"] = 500
+    viewer.by_channel_params["Signal0", "clim"] = 2500
 
     # Start both nodes
     dev.start()
@@ -92,19 +92,22 @@ def main(use_pyaudio, duration, screenshot=None):
     pg.exec()
 
     tf_map = viewer.images[0].image
-    strongest = viewer.freqs[int(np.argmax(tf_map.mean(axis=0)))] if viewer.maps_drawn else float('nan')
-    print(f"maps drawn: {viewer.maps_drawn}, frequencies {viewer.freqs[0]:g}-{viewer.freqs[-1]:g} Hz, "
-          f"strongest frequency: {strongest:g} Hz")
+    strongest = viewer.freqs[int(np.argmax(tf_map.mean(axis=0)))] if viewer.maps_drawn else float("nan")
+    print(
+        f"maps drawn: {viewer.maps_drawn}, frequencies {viewer.freqs[0]:g}-{viewer.freqs[-1]:g} Hz, "
+        f"strongest frequency: {strongest:g} Hz"
+    )
     viewer.close()
     dev.stop()
     man.close()
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--pyaudio', action='store_true', help='record the default audio input')
-    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
-    parser.add_argument('--screenshot', default=None, metavar='PNG',
-                        help='with --duration: save the window to this PNG before quitting')
+    parser.add_argument("--pyaudio", action="store_true", help="record the default audio input")
+    parser.add_argument("--duration", type=float, default=None, help="quit after this many seconds")
+    parser.add_argument(
+        "--screenshot", default=None, metavar="PNG", help="with --duration: save the window to this PNG before quitting"
+    )
     args = parser.parse_args()
     main(args.pyaudio, args.duration, args.screenshot)

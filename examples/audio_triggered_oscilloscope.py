@@ -24,7 +24,7 @@ from pyqtgraph.Qt import QtCore
 from lslacq.devices import NumpyDeviceBuffer
 from lslacq.viewers import QTriggeredOscilloscope
 
-SAMPLE_RATE = 44100.
+SAMPLE_RATE = 44100.0
 CHUNKSIZE = 1024
 
 
@@ -36,8 +36,9 @@ def simulated_microphone():
     pulse = envelope * (2000 + 1000 * np.sin(2 * np.pi * 220 * t))
     sound = pulse + 100 * np.random.default_rng(0).standard_normal(n)
     dev = NumpyDeviceBuffer()
-    dev.configure(nb_channel=1, sample_interval=1. / SAMPLE_RATE, chunksize=CHUNKSIZE,
-                  buffer=sound.astype('int16')[:, None])
+    dev.configure(
+        nb_channel=1, sample_interval=1.0 / SAMPLE_RATE, chunksize=CHUNKSIZE, buffer=sound.astype("int16")[:, None]
+    )
     return dev
 
 
@@ -55,15 +56,16 @@ def main(use_pyaudio, duration, screenshot=None):
         default_input = dev.default_input_device()
         print("\nAvailable devices:")
         for device in dev.list_device_specs():
-            index = device['index']
+            index = device["index"]
             star = "*" if index == default_input else " "
-            print(" %s %d: %s" % (star, index, device['name']))
+            print(" %s %d: %s" % (star, index, device["name"]))
         # Configure PyAudio device with a single (default) input channel.
-        dev.configure(nb_channel=1, sample_rate=SAMPLE_RATE, input_device_index=default_input,
-                      format='int16', chunksize=CHUNKSIZE)
+        dev.configure(
+            nb_channel=1, sample_rate=SAMPLE_RATE, input_device_index=default_input, format="int16", chunksize=CHUNKSIZE
+        )
     else:
         dev = simulated_microphone()
-    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     dev.initialize()
 
     # Create a triggered oscilloscope to display data.
@@ -74,15 +76,15 @@ def main(use_pyaudio, duration, screenshot=None):
     viewer.input.connect(dev.output)
     viewer.initialize()
     viewer.show()
-    viewer.params['ylim_min'], viewer.params['ylim_max'] = -5000., 5000.
+    viewer.params["ylim_min"], viewer.params["ylim_max"] = -5000.0, 5000.0
 
-    viewer.trigger.params['threshold'] = 1.
-    viewer.trigger.params['debounce_mode'] = 'after-stable'
-    viewer.trigger.params['front'] = '+'
-    viewer.trigger.params['debounce_time'] = 0.1
-    viewer.triggeraccumulator.params['stack_size'] = 3
-    viewer.triggeraccumulator.params['left_sweep'] = -.2
-    viewer.triggeraccumulator.params['right_sweep'] = .5
+    viewer.trigger.params["threshold"] = 1.0
+    viewer.trigger.params["debounce_mode"] = "after-stable"
+    viewer.trigger.params["front"] = "+"
+    viewer.trigger.params["debounce_time"] = 0.1
+    viewer.triggeraccumulator.params["stack_size"] = 3
+    viewer.triggeraccumulator.params["left_sweep"] = -0.2
+    viewer.triggeraccumulator.params["right_sweep"] = 0.5
 
     # Start both nodes
     dev.start()
@@ -91,8 +93,11 @@ def main(use_pyaudio, duration, screenshot=None):
     def finish():
         if screenshot:  # what the window shows, and where its parts are (the tests check it)
             viewer.grab().save(screenshot)
-            print("frame geometry:", json.dumps({"labels": len(viewer.gutter.boxes),
-                                                 "scale_bar": (viewer.scale_bar.bar or [None] * 3)[2]}), flush=True)
+            print(
+                "frame geometry:",
+                json.dumps({"labels": len(viewer.gutter.boxes), "scale_bar": (viewer.scale_bar.bar or [None] * 3)[2]}),
+                flush=True,
+            )
         app.quit()
 
     if duration is not None:
@@ -100,17 +105,20 @@ def main(use_pyaudio, duration, screenshot=None):
     pg.exec()
 
     counters = viewer.counters()
-    print(f"samples received: {counters['samples_in']}, triggers: {counters['triggers']}, "
-          f"sweeps stacked: {len(viewer.triggeraccumulator.get_epochs())}, frames drawn: {counters['frames']}")
+    print(
+        f"samples received: {counters['samples_in']}, triggers: {counters['triggers']}, "
+        f"sweeps stacked: {len(viewer.triggeraccumulator.get_epochs())}, frames drawn: {counters['frames']}"
+    )
     viewer.close()
     dev.close()
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--pyaudio', action='store_true', help='use the default PyAudio input device')
-    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
-    parser.add_argument('--screenshot', default=None, metavar='PNG',
-                        help='with --duration: save the window to this PNG before quitting')
+    parser.add_argument("--pyaudio", action="store_true", help="use the default PyAudio input device")
+    parser.add_argument("--duration", type=float, default=None, help="quit after this many seconds")
+    parser.add_argument(
+        "--screenshot", default=None, metavar="PNG", help="with --duration: save the window to this PNG before quitting"
+    )
     args = parser.parse_args()
     main(args.pyaudio, args.duration, args.screenshot)

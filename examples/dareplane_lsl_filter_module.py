@@ -15,11 +15,11 @@ Start the module the way a dareplane control room does (or with
 
 then drive it from the control room, or by hand (``nc 127.0.0.1 8081``)::
 
-    CONFIGURE|{"stream": "lslacq-EEG", "band": [1, 40]};
-    START;
-    STATUS;
-    STOP_ACQ;
-    CLOSE;
+    CONFIGURE | {"stream": "lslacq-EEG", "band": [1, 40]}
+    START
+    STATUS
+    STOP_ACQ
+    CLOSE
 
 Something to filter: ``lslacq demo`` publishes simulated EEG as ``lslacq-EEG``.
 Running this file directly serves the module too (``--port``, ``--ip``).
@@ -30,8 +30,13 @@ from __future__ import annotations
 import sys
 
 
-def check_config(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, out_name: str | None = None,
-                 resolve_timeout: float = 10.0) -> tuple[float, float]:
+def check_config(
+    stream: str = "lslacq-EEG",
+    band=(1.0, 40.0),
+    order: int = 4,
+    out_name: str | None = None,
+    resolve_timeout: float = 10.0,
+) -> tuple[float, float]:
     """Check a configuration without building anything; return the band as floats.
 
     The module calls it (as ``build_graph.validate``) before a CONFIGURE
@@ -53,8 +58,13 @@ def check_config(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, o
     return low, high
 
 
-def build_graph(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, out_name: str | None = None,
-                resolve_timeout: float = 10.0):
+def build_graph(
+    stream: str = "lslacq-EEG",
+    band=(1.0, 40.0),
+    order: int = 4,
+    out_name: str | None = None,
+    resolve_timeout: float = 10.0,
+):
     """Create and wire the inlet -> filter -> outlet graph.
 
     Parameters
@@ -92,8 +102,12 @@ def build_graph(stream: str = "lslacq-EEG", band=(1.0, 40.0), order: int = 4, ou
     filt.output.configure(protocol="inproc")
 
     outlet = LslOutlet(name="outlet")
-    outlet.configure(name=out_name or f"{stream}-filtered", type="EEG", timestamps_input=True,
-                     extra_desc={"filter": {"kind": "bandpass", "low": low, "high": high, "order": int(order)}})
+    outlet.configure(
+        name=out_name or f"{stream}-filtered",
+        type="EEG",
+        timestamps_input=True,
+        extra_desc={"filter": {"kind": "bandpass", "low": low, "high": high, "order": int(order)}},
+    )
     outlet.inputs["signals"].connect(filt.output)
     outlet.inputs["timestamps"].connect(inlet.outputs["timestamps"])
     return [inlet, filt, outlet]

@@ -41,7 +41,7 @@ def make_buffer(chunksize: int = 50, seconds: float = 14.0, seed: int = 0) -> np
     onsets = np.arange(0.3, seconds - 1.0, PERIOD)
     for onset in onsets:
         i = int(onset * SAMPLE_RATE)
-        data[i:i + 10, N_EEG] = 5.0  # 10 ms TTL pulse
+        data[i : i + 10, N_EEG] = 5.0  # 10 ms TTL pulse
         wave = 8.0 * np.exp(-0.5 * ((t - onset - LATENCY) / 0.03) ** 2)  # 8 uV evoked peak
         data[:, :N_EEG] += wave[:, None].astype(np.float32)
     return data
@@ -52,8 +52,9 @@ def build_graph(chunksize: int = 50, stack_size: int = 100):
     from lslacq.dsp import AnalogTrigger, SosFilter, TriggerAccumulator, design_sos
 
     dev = NumpyDeviceBuffer(name="eeg")
-    dev.configure(nb_channel=N_EEG + 1, sample_interval=1 / SAMPLE_RATE, chunksize=chunksize,
-                  buffer=make_buffer(chunksize))
+    dev.configure(
+        nb_channel=N_EEG + 1, sample_interval=1 / SAMPLE_RATE, chunksize=chunksize, buffer=make_buffer(chunksize)
+    )
     dev.output.configure(protocol="inproc", transfermode="plaindata")
     dev.initialize()
 
@@ -106,8 +107,13 @@ def run(duration: float = 10.0, verbose: bool = True) -> dict:
             filt.params["coefficients"] = design_sos("bandpass", [2.0, 20.0], SAMPLE_RATE, order=2)
         finished.wait(duration + 10)
         epochs = acc.get_epochs()
-        return {"t": acc.t_vect.copy(), "average": epochs[:, :N_EEG].mean(axis=(0, 1)), "n_epochs": len(epochs),
-                "total_trig": acc.total_trig, "errors": [n.error for n in (filt, trig, acc)]}
+        return {
+            "t": acc.t_vect.copy(),
+            "average": epochs[:, :N_EEG].mean(axis=(0, 1)),
+            "n_epochs": len(epochs),
+            "total_trig": acc.total_trig,
+            "errors": [n.error for n in (filt, trig, acc)],
+        }
     finally:
         for node in (dev, trig, filt, acc):
             if node.running():
@@ -122,8 +128,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     result = run(args.duration)
     peak = result["t"][int(np.argmax(result["average"]))]
-    print(f"{result['total_trig']} epochs; evoked peak at {peak * 1000:.0f} ms (simulated: {LATENCY * 1000:.0f} ms, "
-          "plus the causal filter's group delay)")
+    print(
+        f"{result['total_trig']} epochs; evoked peak at {peak * 1000:.0f} ms (simulated: {LATENCY * 1000:.0f} ms, "
+        "plus the causal filter's group delay)"
+    )
     return 0
 
 

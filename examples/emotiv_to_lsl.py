@@ -54,8 +54,10 @@ def main() -> int:
         for node in (eeg, quality):
             node.start()
         headset.start()
-        print(f"dongle {headset.serial}, key variant {headset.key_variant!r}: publishing LSL streams "
-              f"{args.name!r} and {args.name + '-quality'!r}")
+        print(
+            f"dongle {headset.serial}, key variant {headset.key_variant!r}: publishing LSL streams "
+            f"{args.name!r} and {args.name + '-quality'!r}"
+        )
         t_end = time.monotonic() + args.duration
         while time.monotonic() < t_end and headset.error is None:
             time.sleep(min(1.0, max(0.0, t_end - time.monotonic())))

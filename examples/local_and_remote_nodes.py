@@ -33,10 +33,10 @@ from lslacq.viewers import ImageViewer
 
 def configure_camera(dev, camera):
     if camera is None:
-        dev.configure(url='testsrc=size=320x240:rate=30,realtime', format='lavfi')
+        dev.configure(url="testsrc=size=320x240:rate=30,realtime", format="lavfi")
     else:
         dev.configure(camera_num=camera)
-    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     dev.initialize()
 
 
@@ -48,15 +48,17 @@ def run_qt(app, duration):
 
 def report(where, viewer, dev_pid, viewer_pid):
     counters = viewer.counters()
-    print(f"{where}: device in process {dev_pid}, viewer in process {viewer_pid} (this one: {os.getpid()}); "
-          f"frames received {counters['samples_in']}, drawn {counters['frames_drawn']}")
+    print(
+        f"{where}: device in process {dev_pid}, viewer in process {viewer_pid} (this one: {os.getpid()}); "
+        f"frames received {counters['samples_in']}, drawn {counters['frames_drawn']}"
+    )
 
 
 def dev_remote_viewer_local(camera, duration):
     man = create_manager()
     # this creates the device in a separate process (NodeGroup)
     nodegroup = man.create_nodegroup()
-    dev = nodegroup.create_node('WebCamAV', name='cam0')
+    dev = nodegroup.create_node("WebCamAV", name="cam0")
     configure_camera(dev, camera)
 
     # the viewer is a Node in the local QApplication
@@ -69,7 +71,7 @@ def dev_remote_viewer_local(camera, duration):
     dev.start()
     viewer.start()
     run_qt(app, duration)
-    report('remote-local', viewer, nodegroup.health()['pid'], os.getpid())
+    report("remote-local", viewer, nodegroup.health()["pid"], os.getpid())
     viewer.close()
     man.close()
 
@@ -87,7 +89,7 @@ def dev_local_viewer_local(camera, duration):
     dev.start()
     viewer.start()
     run_qt(app, duration)
-    report('local-local', viewer, os.getpid(), os.getpid())
+    report("local-local", viewer, os.getpid(), os.getpid())
     viewer.close()
     dev.close()
 
@@ -97,9 +99,9 @@ def dev_remote_viewer_remote(camera, duration):
     # viewer are in the same NodeGroup, so in the same process, which runs Qt.
     man = create_manager()
     nodegroup = man.create_nodegroup(qt=True)
-    dev = nodegroup.create_node('WebCamAV', name='cam0')
+    dev = nodegroup.create_node("WebCamAV", name="cam0")
     configure_camera(dev, camera)
-    viewer = nodegroup.create_node('ImageViewer', name='viewer0')
+    viewer = nodegroup.create_node("ImageViewer", name="viewer0")
     viewer.configure()
     viewer.input.connect(dev.output)
     viewer.initialize()
@@ -107,22 +109,29 @@ def dev_remote_viewer_remote(camera, duration):
     dev.start()
     viewer.start()
     try:
-        time.sleep(10. if duration is None else duration)
+        time.sleep(10.0 if duration is None else duration)
     except KeyboardInterrupt:
         pass
-    pid = nodegroup.health()['pid']
-    report('remote-remote', viewer, pid, pid)
+    pid = nodegroup.health()["pid"]
+    report("remote-remote", viewer, pid, pid)
     man.close()
 
 
-MODES = {'remote-local': dev_remote_viewer_local, 'local-local': dev_local_viewer_local,
-         'remote-remote': dev_remote_viewer_remote}
+MODES = {
+    "remote-local": dev_remote_viewer_local,
+    "local-local": dev_local_viewer_local,
+    "remote-remote": dev_remote_viewer_remote,
+}
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--mode', choices=sorted(MODES), default='remote-local',
-                        help='where the device and the viewer live (default remote-local)')
-    parser.add_argument('--camera', type=int, default=None, help='camera number (default: FFmpeg test pattern)')
-    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    parser.add_argument(
+        "--mode",
+        choices=sorted(MODES),
+        default="remote-local",
+        help="where the device and the viewer live (default remote-local)",
+    )
+    parser.add_argument("--camera", type=int, default=None, help="camera number (default: FFmpeg test pattern)")
+    parser.add_argument("--duration", type=float, default=None, help="quit after this many seconds")
     args = parser.parse_args()
     MODES[args.mode](args.camera, args.duration)

@@ -54,8 +54,16 @@ def make_device(seed: int, speed: float):
 
     dev = SimulatedEEG(name="eeg")
     # left hand: ERD over C4; right hand: over C3 (60 % of a 10 uV mu/beta rhythm lost from 0.25 s to 2 s)
-    dev.configure(nb_channel=32, sample_rate=SAMPLE_RATE, chunksize=25, event_interval=INTERVAL, seed=seed,
-                  mi_classes={"left": "C4", "right": "C3"}, mi_duration=2.0, speed=speed)
+    dev.configure(
+        nb_channel=32,
+        sample_rate=SAMPLE_RATE,
+        chunksize=25,
+        event_interval=INTERVAL,
+        seed=seed,
+        mi_classes={"left": "C4", "right": "C3"},
+        mi_duration=2.0,
+        speed=speed,
+    )
     dev.outputs["signals"].configure(protocol="inproc")
     dev.outputs["events"].configure(protocol="inproc")
     dev.initialize()
@@ -79,7 +87,8 @@ def make_model(kind: str = "auto"):
         from sklearn.linear_model import LogisticRegression
 
         return "pyriemann Covariances + TangentSpace + LogisticRegression", make_pipeline(
-            Covariances(estimator="oas"), TangentSpace(metric="riemann"), LogisticRegression(max_iter=1000))
+            Covariances(estimator="oas"), TangentSpace(metric="riemann"), LogisticRegression(max_iter=1000)
+        )
     if kind == "csp":
         import mne
         from mne.decoding import CSP
@@ -87,8 +96,9 @@ def make_model(kind: str = "auto"):
         mne.set_log_level("WARNING")  # CSP logs its rank and covariance estimation at INFO
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-        return "mne CSP(4) + LDA", make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True),
-                                                 LinearDiscriminantAnalysis())
+        return "mne CSP(4) + LDA", make_pipeline(
+            CSP(n_components=4, reg="ledoit_wolf", log=True), LinearDiscriminantAnalysis()
+        )
     raise ValueError(f"mi_bci: model {kind!r} is unknown; use 'auto', 'riemann' or 'csp'")
 
 
@@ -103,28 +113,44 @@ def main(argv=None) -> int:
     parser.add_argument("--online-trials", type=int, default=30, help="online trials (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration (online: seed + 1)")
     parser.add_argument("--speed", type=float, default=8.0, help="times faster than real time (default 8)")
-    parser.add_argument("--model", choices=("auto", "riemann", "csp"), default="auto",
-                        help="pyriemann tangent space, mne CSP + LDA, or auto (pyriemann when installed)")
+    parser.add_argument(
+        "--model",
+        choices=("auto", "riemann", "csp"),
+        default="auto",
+        help="pyriemann tangent space, mne CSP + LDA, or auto (pyriemann when installed)",
+    )
     parser.add_argument("--save-model", metavar="FILE", help="save the fitted model (joblib)")
     parser.add_argument("--no-lsl", action="store_true", help="do not publish the predictions to LSL")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"calibration: {args.trials} trials of left/right hand imagery (x{args.speed:g} real time) ...",
-              flush=True)
+        print(
+            f"calibration: {args.trials} trials of left/right hand imagery (x{args.speed:g} real time) ...", flush=True
+        )
         dev = make_device(args.seed, args.speed)
-        recording = record_calibration(dev, make_filter(dev, BAND, ORDER, "mu-beta"), session_samples(args.trials),
-                                       Path(tmp))
+        recording = record_calibration(
+            dev, make_filter(dev, BAND, ORDER, "mu-beta"), session_samples(args.trials), Path(tmp)
+        )
         name, model = make_model(args.model)
         X, y = fit(recording, model, EVENT_ID, TMIN, TMAX, picks=PICKS)
     print(f"fitted {name} on {len(X)} epochs {X.shape[1:]} ({int(np.sum(y == 'left'))} left)")
     save_model(model, args.save_model)
     lsl_name = None if args.no_lsl else "lslacq-MI-predictions"
-    print(f"online: {args.online_trials} trials{f', predictions to LSL stream {lsl_name}' if lsl_name else ''} ...",
-          flush=True)
+    print(
+        f"online: {args.online_trials} trials{f', predictions to LSL stream {lsl_name}' if lsl_name else ''} ...",
+        flush=True,
+    )
     dev = make_device(args.seed + 1, args.speed)
-    y_true, y_pred = run_online(dev, make_filter(dev, BAND, ORDER, "mu-beta"), model,
-                                session_samples(args.online_trials), EVENT_ID, TMIN, TMAX, picks=PICKS,
-                                lsl_name=lsl_name)
+    y_true, y_pred = run_online(
+        dev,
+        make_filter(dev, BAND, ORDER, "mu-beta"),
+        model,
+        session_samples(args.online_trials),
+        EVENT_ID,
+        TMIN,
+        TMAX,
+        picks=PICKS,
+        lsl_name=lsl_name,
+    )
     acc, _ = accuracy(y_true, y_pred)
     print(f"online trials: {len(y_true)} ({y_true.count('left')} left)")
     print(f"online accuracy: {acc:.3f} (chance 0.5)")

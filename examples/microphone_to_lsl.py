@@ -51,8 +51,9 @@ def main() -> int:
                 print(f" {star} {device['index']}: {device['name']} ({device['defaultSampleRate']:g} Hz)")
         index = args.device if args.device is not None else default_input
         rate = args.rate or (devices[index]["defaultSampleRate"] if index is not None else 44100.0)
-        mic.configure(nb_channel=args.channels, sample_rate=rate, input_device_index=index, format="int16",
-                      chunksize=512)
+        mic.configure(
+            nb_channel=args.channels, sample_rate=rate, input_device_index=index, format="int16", chunksize=512
+        )
         mic.output.configure(protocol="inproc")
 
         outlet = stack.enter_context(LslOutlet(name="outlet"))

@@ -21,7 +21,7 @@ from lslacq.viewers import ImageViewer
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
-TEST_PATTERNS = ['testsrc=size=320x240:rate=30,realtime', 'smptebars=size=160x120:rate=25,realtime']
+TEST_PATTERNS = ["testsrc=size=320x240:rate=30,realtime", "smptebars=size=160x120:rate=25,realtime"]
 
 
 def main(cameras, duration, screenshot=None):
@@ -29,12 +29,12 @@ def main(cameras, duration, screenshot=None):
     nodegroup = man.create_nodegroup()  # the sources run in their own process
     sources = []
     for i, camera in enumerate(cameras or [None] * len(TEST_PATTERNS)):
-        dev = nodegroup.create_node('WebCamAV', name=f'cam{i}')
+        dev = nodegroup.create_node("WebCamAV", name=f"cam{i}")
         if camera is None:
-            dev.configure(url=TEST_PATTERNS[i], format='lavfi')
+            dev.configure(url=TEST_PATTERNS[i], format="lavfi")
         else:
             dev.configure(camera_num=camera)
-        dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+        dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
         dev.initialize()
         sources.append(dev)
 
@@ -42,13 +42,14 @@ def main(cameras, duration, screenshot=None):
     viewer = ImageViewer()
     viewer.configure(num_video=len(sources), nb_column=len(sources))  # one row
     for i, dev in enumerate(sources):
-        viewer.inputs[f'video{i}'].connect(dev.output)
+        viewer.inputs[f"video{i}"].connect(dev.output)
     viewer.initialize()
     viewer.resize(900, 400)
     viewer.show()
     for dev in sources:
         dev.start()
     viewer.start()
+
     def finish():
         if screenshot:
             viewer.grab().save(screenshot)
@@ -60,19 +61,22 @@ def main(cameras, duration, screenshot=None):
 
     for cell, counters in zip(viewer.cells, viewer.video_counters()):
         height, width = cell.frame_shape[:2]
-        print(f"{counters['input']}: frames received: {counters['frames_received']}, "
-              f"drawn: {counters['frames_drawn']}, frame size {width}x{height}")
+        print(
+            f"{counters['input']}: frames received: {counters['frames_received']}, "
+            f"drawn: {counters['frames_drawn']}, frame size {width}x{height}"
+        )
     viewer.close()
     for dev in sources:
         dev.stop()
     man.close()
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--cameras', type=int, nargs='+', default=None,
-                        help='camera numbers (default: two FFmpeg test patterns)')
-    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
-    parser.add_argument('--screenshot', default=None, help='with --duration: save the window to this PNG first')
+    parser.add_argument(
+        "--cameras", type=int, nargs="+", default=None, help="camera numbers (default: two FFmpeg test patterns)"
+    )
+    parser.add_argument("--duration", type=float, default=None, help="quit after this many seconds")
+    parser.add_argument("--screenshot", default=None, help="with --duration: save the window to this PNG first")
     args = parser.parse_args()
     main(args.cameras, args.duration, args.screenshot)

@@ -52,8 +52,10 @@ def main() -> int:
             node.initialize()
         for node in (eeg, accel, board):
             node.start()
-        print(f"publishing {board.n_channels} channels at {board.sample_rate:g} Hz from {port} as LSL streams "
-              f"{args.name!r} and {args.name + '-aux'!r}")
+        print(
+            f"publishing {board.n_channels} channels at {board.sample_rate:g} Hz from {port} as LSL streams "
+            f"{args.name!r} and {args.name + '-aux'!r}"
+        )
         t_end = time.monotonic() + args.duration
         while time.monotonic() < t_end and board.error is None:
             time.sleep(min(1.0, max(0.0, t_end - time.monotonic())))

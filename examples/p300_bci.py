@@ -51,9 +51,18 @@ def make_device(seed: int, interval: float, speed: float = 1.0):
 
     dev = SimulatedEEG(name="eeg")
     # an easy subject: a 20 uV P300 over 10 uV of background and alpha, decodable in single trials
-    dev.configure(nb_channel=32, sample_rate=SAMPLE_RATE, chunksize=25, event_interval=interval, seed=seed,
-                  alpha_amplitude=10.0, background_amplitude=10.0, erp_classes={"target": 20.0, "nontarget": 0.0},
-                  class_probabilities={"target": 1, "nontarget": 2}, speed=speed)
+    dev.configure(
+        nb_channel=32,
+        sample_rate=SAMPLE_RATE,
+        chunksize=25,
+        event_interval=interval,
+        seed=seed,
+        alpha_amplitude=10.0,
+        background_amplitude=10.0,
+        erp_classes={"target": 20.0, "nontarget": 0.0},
+        class_probabilities={"target": 1, "nontarget": 2},
+        speed=speed,
+    )
     dev.outputs["signals"].configure(protocol="inproc")
     dev.outputs["events"].configure(protocol="inproc")
     dev.initialize()
@@ -70,14 +79,16 @@ def make_model():
         from sklearn.linear_model import LogisticRegression
 
         return "pyriemann XdawnCovariances + TangentSpace + LogisticRegression", make_pipeline(
-            XdawnCovariances(nfilter=2), TangentSpace(metric="riemann"), LogisticRegression(max_iter=1000))
+            XdawnCovariances(nfilter=2), TangentSpace(metric="riemann"), LogisticRegression(max_iter=1000)
+        )
     except ImportError:
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
         from lslacq.bci import WindowMeans
 
         return "WindowMeans(7) + LDA (shrinkage)", make_pipeline(
-            WindowMeans(7), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+            WindowMeans(7), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+        )
 
 
 def main(argv=None) -> int:
@@ -91,11 +102,11 @@ def main(argv=None) -> int:
     parser.add_argument("--no-lsl", action="store_true", help="do not publish the predictions to LSL")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"calibration: {args.calibration:g} s of simulated oddball (x{args.speed:g} real time) ...",
-              flush=True)
+        print(f"calibration: {args.calibration:g} s of simulated oddball (x{args.speed:g} real time) ...", flush=True)
         dev = make_device(args.seed, args.interval, args.speed)
-        recording = record_calibration(dev, make_filter(dev, BAND, ORDER), int(args.calibration * SAMPLE_RATE),
-                                       Path(tmp))
+        recording = record_calibration(
+            dev, make_filter(dev, BAND, ORDER), int(args.calibration * SAMPLE_RATE), Path(tmp)
+        )
         name, model = make_model()
         X, y = fit(recording, model, EVENT_ID, TMIN, TMAX, BASELINE)
     print(f"fitted {name} on {len(X)} epochs {X.shape[1:]} ({int(np.sum(y == 'target'))} targets)")
@@ -103,8 +114,17 @@ def main(argv=None) -> int:
     lsl_name = None if args.no_lsl else "lslacq-P300-predictions"
     print(f"online: {args.online:g} s{f', predictions to LSL stream {lsl_name}' if lsl_name else ''} ...", flush=True)
     dev = make_device(args.seed + 1, args.interval, args.speed)
-    y_true, y_pred = run_online(dev, make_filter(dev, BAND, ORDER), model, int(args.online * SAMPLE_RATE), EVENT_ID,
-                                TMIN, TMAX, BASELINE, lsl_name=lsl_name)
+    y_true, y_pred = run_online(
+        dev,
+        make_filter(dev, BAND, ORDER),
+        model,
+        int(args.online * SAMPLE_RATE),
+        EVENT_ID,
+        TMIN,
+        TMAX,
+        BASELINE,
+        lsl_name=lsl_name,
+    )
     acc, balanced = accuracy(y_true, y_pred)
     print(f"online epochs: {len(y_true)} ({y_true.count('target')} targets)")
     print(f"online accuracy: {acc:.3f}")

@@ -50,9 +50,11 @@ def main() -> int:
             rms = np.sqrt(np.mean(window**2, axis=0))
             markers = client.get_markers(seen, last + rate)
             seen = last + rate
-            print(f"samples {last:7d}-{last + rate:7d}  RMS uV: "
-                  + " ".join(f"{name}={v:.1f}" for name, v in zip(start.channel_names, rms))
-                  + (f"  markers: {[d.decode() for d in markers['description']]}" if len(markers) else ""))
+            print(
+                f"samples {last:7d}-{last + rate:7d}  RMS uV: "
+                + " ".join(f"{name}={v:.1f}" for name, v in zip(start.channel_names, rms))
+                + (f"  markers: {[d.decode() for d in markers['description']]}" if len(markers) else "")
+            )
         client.stop_streaming()
         print(f"received {client.last_sample} samples, {client.lost_blocks} blocks lost")
     return 0

@@ -74,8 +74,11 @@ def main() -> int:
                 epochs = acc.get_epochs()  # (n, channel, time)
                 average = epochs.mean(axis=0)
                 peak = np.abs(average).max(axis=1)
-                print(f"epoch {shown}: average of {len(epochs)}, peak |uV| "
-                      + " ".join(f"{n}={p:.1f}" for n, p in zip(names[1:], peak[1:])), flush=True)
+                print(
+                    f"epoch {shown}: average of {len(epochs)}, peak |uV| "
+                    + " ".join(f"{n}={p:.1f}" for n, p in zip(names[1:], peak[1:])),
+                    flush=True,
+                )
         for node in (amp, filt, acc):
             node.stop()
         if amp.error is not None:

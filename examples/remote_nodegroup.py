@@ -18,7 +18,7 @@ from lslacq import InputStream, create_manager
 
 
 def main(duration: float) -> None:
-    manager = create_manager()                       # manager process + log server in this one
+    manager = create_manager()  # manager process + log server in this one
     nodegroup = manager.create_nodegroup("acquisition")
     print("nodegroup pid:", nodegroup._client()._import("os").getpid())
 
@@ -29,7 +29,7 @@ def main(duration: float) -> None:
     dev.initialize()
 
     inp = InputStream()
-    inp.connect(dev.output)                          # a local input reads the remote output
+    inp.connect(dev.output)  # a local input reads the remote output
     manager.start_all()
     deadline = time.monotonic() + duration
     while time.monotonic() < deadline:
@@ -40,7 +40,7 @@ def main(duration: float) -> None:
     for info in manager.list_nodegroups(details=True):
         print(f"nodegroup {info['name']}: {info['state']}")
     inp.close()
-    manager.close()                                  # closes the nodegroup and the manager process
+    manager.close()  # closes the nodegroup and the manager process
 
 
 if __name__ == "__main__":

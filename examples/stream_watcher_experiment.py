@@ -71,8 +71,8 @@ def main():
             for onset in list(pending):
                 if len(t) and t[-1] >= onset + 0.6:
                     i0 = int(np.searchsorted(t, onset))
-                    baseline = data[max(i0 - int(0.1 * srate), 0):i0, pz].mean()
-                    window = data[i0 + int(0.25 * srate):i0 + int(0.4 * srate), pz].mean()
+                    baseline = data[max(i0 - int(0.1 * srate), 0) : i0, pz].mean()
+                    window = data[i0 + int(0.25 * srate) : i0 + int(0.4 * srate), pz].mean()
                     amplitudes.append(window - baseline)
                     pending.remove(onset)
                     print(f"trial {len(amplitudes)}: Pz 250-400 ms = {amplitudes[-1]:+.1f} uV")

@@ -24,12 +24,12 @@ def main(camera, duration):
     man = create_manager()
     # this creates the device in a separate process (NodeGroup)
     nodegroup = man.create_nodegroup()
-    dev = nodegroup.create_node('WebCamAV', name='cam0')
+    dev = nodegroup.create_node("WebCamAV", name="cam0")
     if camera is None:
-        dev.configure(url='testsrc=size=320x240:rate=30,realtime', format='lavfi')
+        dev.configure(url="testsrc=size=320x240:rate=30,realtime", format="lavfi")
     else:
         dev.configure(camera_num=camera)
-    dev.output.configure(protocol='tcp', interface='127.0.0.1', transfermode='plaindata')
+    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     dev.initialize()
 
     # the viewer is a Node in the local QApplication
@@ -47,16 +47,18 @@ def main(camera, duration):
 
     counters = viewer.counters()
     height, width = viewer.frame_shape[:2]
-    print(f"frames received: {viewer.frames_received}, drawn: {counters['frames_drawn']}, "
-          f"skipped by the display: {counters['skipped_frames']}, frame size {width}x{height}")
+    print(
+        f"frames received: {viewer.frames_received}, drawn: {counters['frames_drawn']}, "
+        f"skipped by the display: {counters['skipped_frames']}, frame size {width}x{height}"
+    )
     viewer.close()
     dev.stop()
     man.close()
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--camera', type=int, default=None, help='camera number (default: FFmpeg test pattern)')
-    parser.add_argument('--duration', type=float, default=None, help='quit after this many seconds')
+    parser.add_argument("--camera", type=int, default=None, help="camera number (default: FFmpeg test pattern)")
+    parser.add_argument("--duration", type=float, default=None, help="quit after this many seconds")
     args = parser.parse_args()
     main(args.camera, args.duration)

@@ -14,10 +14,15 @@ __all__ = ["MODULE_EXTRAS", "missing_extra", "install_message"]
 #: top-level import name -> the lslacq extra that installs it
 MODULE_EXTRAS: dict[str, str] = {
     "pylsl": "lsl",
-    "PyQt5": "qt", "PyQt6": "qt", "PySide6": "qt", "pyqtgraph": "qt",
+    "PyQt5": "qt",
+    "PyQt6": "qt",
+    "PySide6": "qt",
+    "pyqtgraph": "qt",
     "pyaudio": "audio",
     "av": "video",
-    "serial": "devices", "usb": "devices", "Crypto": "devices",
+    "serial": "devices",
+    "usb": "devices",
+    "Crypto": "devices",
     "mne": "mne",
     "pyxdf": "xdf",
     "scipy": "dsp",

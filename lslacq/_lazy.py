@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 __all__ = ["lazy_exports"]
 
 
-def lazy_exports(package: str, names: dict[str, str], namespace: dict,
-                 submodules: Iterable[str] = ()) -> tuple[Callable, Callable, list[str]]:
+def lazy_exports(
+    package: str, names: dict[str, str], namespace: dict, submodules: Iterable[str] = ()
+) -> tuple[Callable, Callable, list[str]]:
     """Return ``(__getattr__, __dir__, __all__)`` for a package resolving ``names`` on first use.
 
     Parameters

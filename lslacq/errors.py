@@ -128,10 +128,19 @@ def raise_all(errors: list[GraphError]) -> None:
         raise GraphErrors(errors)
 
 
-_BUILTIN_ERRORS = {"AttributeError": AttributeError, "KeyError": KeyError, "IndexError": IndexError,
-                   "TypeError": TypeError, "ValueError": ValueError, "NotImplementedError": NotImplementedError,
-                   "TimeoutError": TimeoutError, "OSError": OSError, "ConnectionError": ConnectionError,
-                   "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}
+_BUILTIN_ERRORS = {
+    "AttributeError": AttributeError,
+    "KeyError": KeyError,
+    "IndexError": IndexError,
+    "TypeError": TypeError,
+    "ValueError": ValueError,
+    "NotImplementedError": NotImplementedError,
+    "TimeoutError": TimeoutError,
+    "OSError": OSError,
+    "ConnectionError": ConnectionError,
+    "FileNotFoundError": FileNotFoundError,
+    "PermissionError": PermissionError,
+}
 _remote_error_classes: dict[str, type] = {}
 
 

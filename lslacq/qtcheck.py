@@ -20,32 +20,75 @@ import shutil
 import subprocess
 import sys
 
-__all__ = ["QT_APT_PACKAGES", "QtCheck", "apt_packages_for", "check_platform", "default_platform",
-           "headless_platform", "preflight"]
+__all__ = [
+    "QT_APT_PACKAGES",
+    "QtCheck",
+    "apt_packages_for",
+    "check_platform",
+    "default_platform",
+    "headless_platform",
+    "preflight",
+]
 
 #: the Debian/Ubuntu packages Qt's xcb platform plugin (PyQt5/PySide6 wheels) needs beyond a minimal system
 QT_APT_PACKAGES = (
-    "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-render-util0", "libxcb-xinerama0",
-    "libxcb-xkb1", "libxkbcommon-x11-0", "libxcb-randr0", "libxcb-shape0", "libxcb-xfixes0", "libxcb-cursor0",
-    "libxcb-shm0", "libxcb-sync1", "libxcb-util1", "libx11-xcb1", "libxkbcommon0", "libegl1", "libgl1",
-    "libfontconfig1", "libdbus-1-3", "libglib2.0-0",
+    "libxcb-icccm4",
+    "libxcb-image0",
+    "libxcb-keysyms1",
+    "libxcb-render-util0",
+    "libxcb-xinerama0",
+    "libxcb-xkb1",
+    "libxkbcommon-x11-0",
+    "libxcb-randr0",
+    "libxcb-shape0",
+    "libxcb-xfixes0",
+    "libxcb-cursor0",
+    "libxcb-shm0",
+    "libxcb-sync1",
+    "libxcb-util1",
+    "libx11-xcb1",
+    "libxkbcommon0",
+    "libegl1",
+    "libgl1",
+    "libfontconfig1",
+    "libdbus-1-3",
+    "libglib2.0-0",
 )
 
 # shared library (soname) -> Debian/Ubuntu package
 _SONAME_PACKAGES = {
-    "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-image.so.0": "libxcb-image0",
-    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-render-util.so.0": "libxcb-render-util0",
-    "libxcb-xinerama.so.0": "libxcb-xinerama0", "libxcb-xkb.so.1": "libxcb-xkb1",
-    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxcb-randr.so.0": "libxcb-randr0",
-    "libxcb-shape.so.0": "libxcb-shape0", "libxcb-xfixes.so.0": "libxcb-xfixes0",
-    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-shm.so.0": "libxcb-shm0", "libxcb-sync.so.1": "libxcb-sync1",
-    "libxcb-util.so.1": "libxcb-util1", "libxcb-render.so.0": "libxcb-render0", "libxcb.so.1": "libxcb1",
-    "libX11-xcb.so.1": "libx11-xcb1", "libX11.so.6": "libx11-6", "libxkbcommon.so.0": "libxkbcommon0",
-    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1", "libOpenGL.so.0": "libopengl0",
-    "libfontconfig.so.1": "libfontconfig1", "libfreetype.so.6": "libfreetype6", "libdbus-1.so.3": "libdbus-1-3",
-    "libglib-2.0.so.0": "libglib2.0-0", "libgthread-2.0.so.0": "libglib2.0-0", "libSM.so.6": "libsm6",
-    "libICE.so.6": "libice6", "libwayland-client.so.0": "libwayland-client0",
-    "libwayland-cursor.so.0": "libwayland-cursor0", "libwayland-egl.so.1": "libwayland-egl1",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb.so.1": "libxcb1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libX11.so.6": "libx11-6",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libEGL.so.1": "libegl1",
+    "libGL.so.1": "libgl1",
+    "libOpenGL.so.0": "libopengl0",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6",
+    "libdbus-1.so.3": "libdbus-1-3",
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+    "libSM.so.6": "libsm6",
+    "libICE.so.6": "libice6",
+    "libwayland-client.so.0": "libwayland-client0",
+    "libwayland-cursor.so.0": "libwayland-cursor0",
+    "libwayland-egl.so.1": "libwayland-egl1",
 }
 
 _HEADLESS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs")
@@ -94,19 +137,28 @@ class QtCheck:
             return ""
         if self.missing:
             packages = self.packages or list(QT_APT_PACKAGES)
-            return (f"the Qt platform plugin {self.platform!r} cannot load {', '.join(self.missing)}: "
-                    f"sudo apt-get install {' '.join(packages)}")
-        if self.platform in ("xcb", "wayland") and (not self.has_display
-                                                     or "could not connect to display" in self.detail):
+            return (
+                f"the Qt platform plugin {self.platform!r} cannot load {', '.join(self.missing)}: "
+                f"sudo apt-get install {' '.join(packages)}"
+            )
+        if self.platform in ("xcb", "wayland") and (
+            not self.has_display or "could not connect to display" in self.detail
+        ):
             where = "DISPLAY is not set" if not self.has_display else "the display does not answer"
-            return (f"there is no display for the Qt platform plugin {self.platform!r} ({where}): run on a "
-                    "desktop, over `ssh -X`, under `xvfb-run`, or headless with QT_QPA_PLATFORM=offscreen "
-                    "(screenshots only)")
+            return (
+                f"there is no display for the Qt platform plugin {self.platform!r} ({where}): run on a "
+                "desktop, over `ssh -X`, under `xvfb-run`, or headless with QT_QPA_PLATFORM=offscreen "
+                "(screenshots only)"
+            )
         if "could not find the qt platform plugin" in self.detail.lower():
-            return (f"Qt finds no {self.platform!r} platform plugin (QT_QPA_PLATFORM_PLUGIN_PATH / QT_PLUGIN_PATH "
-                    "point elsewhere?); reinstall the binding: pip install --force-reinstall PyQt5")
-        return (f"Qt could not start with the platform plugin {self.platform!r}; on Debian/Ubuntu install the "
-                f"libraries Qt needs: sudo apt-get install {' '.join(QT_APT_PACKAGES)}")
+            return (
+                f"Qt finds no {self.platform!r} platform plugin (QT_QPA_PLATFORM_PLUGIN_PATH / QT_PLUGIN_PATH "
+                "point elsewhere?); reinstall the binding: pip install --force-reinstall PyQt5"
+            )
+        return (
+            f"Qt could not start with the platform plugin {self.platform!r}; on Debian/Ubuntu install the "
+            f"libraries Qt needs: sudo apt-get install {' '.join(QT_APT_PACKAGES)}"
+        )
 
 
 def _has_display(platform: str, env: dict) -> bool:
@@ -200,8 +252,7 @@ def check_platform(platform: str | None = None, env: dict | None = None, timeout
     env["QT_DEBUG_PLUGINS"] = "1"
     has_display = _has_display(platform, env)
     try:
-        run = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=timeout,
-                             env=env)
+        run = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return QtCheck(False, platform, detail=f"Qt did not start within {timeout} s", has_display=has_display)
     for line in run.stdout.splitlines():
@@ -217,17 +268,27 @@ def check_platform(platform: str | None = None, env: dict | None = None, timeout
     for name in _ldd_missing(_plugin_files(platform), env):
         if name not in missing:
             missing.append(name)
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("QFactoryLoader", "Found metadata",
-                                                                               "Got keys", "loaded library",
-                                                                               "  ", "{", "}", "\""))]
+    lines = [
+        ln
+        for ln in text.splitlines()
+        if ln.strip()
+        and not ln.startswith(("QFactoryLoader", "Found metadata", "Got keys", "loaded library", "  ", "{", "}", '"'))
+    ]
     binding = ""
     if "ImportError" in text or "ModuleNotFoundError" in text:
         detail = lines[-1] if lines else text[-300:]
     else:
         detail = "\n".join(lines[-4:])
         binding = "?"
-    return QtCheck(False, platform, binding=binding, missing=missing, packages=apt_packages_for(missing),
-                   detail=detail, has_display=has_display)
+    return QtCheck(
+        False,
+        platform,
+        binding=binding,
+        missing=missing,
+        packages=apt_packages_for(missing),
+        detail=detail,
+        has_display=has_display,
+    )
 
 
 def preflight(need_window: bool = True) -> str | None:

@@ -27,24 +27,45 @@ def _parse_value(text: str):
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("graph", nargs="?", default=None,
-                        help="the graph: a graph file 'graph.toml' (see docs/graphs.md; its [params] are the "
-                             "module's configuration), or a graph factory 'package.module:function', "
-                             "'file.py:function' or 'file.py' (which defines build_graph)")
+    parser.add_argument(
+        "graph",
+        nargs="?",
+        default=None,
+        help="the graph: a graph file 'graph.toml' (see docs/graphs.md; its [params] are the "
+        "module's configuration), or a graph factory 'package.module:function', "
+        "'file.py:function' or 'file.py' (which defines build_graph)",
+    )
     parser.add_argument("--graph", dest="graph_option", default=None, help="same as the positional GRAPH")
     parser.add_argument("--port", type=int, default=8080, help="TCP port of the module server (default 8080)")
-    parser.add_argument("--ip", default="127.0.0.1",
-                        help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the module, "
-                             "which has no authentication, to the network)")
+    parser.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the module, "
+        "which has no authentication, to the network)",
+    )
     parser.add_argument("--name", default=None, help="module name in the banner (default: the factory's name)")
     parser.add_argument("--config", default=None, metavar="JSON", help="graph configuration as a JSON object")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="one configuration value (JSON or string); repeatable")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one configuration value (JSON or string); repeatable",
+    )
     parser.add_argument("--loglevel", default="INFO", help="log level, name or number (dareplane passes 10)")
-    parser.add_argument("--log-server", "--log_server", default="127.0.0.1:9020", metavar="HOST:PORT",
-                        help="forward logs to this dareplane log server (default 127.0.0.1:9020; 'none' to disable)")
-    parser.add_argument("--build-now", "--build_now", action="store_true",
-                        help="build the graph at launch (default: at the first START or CONFIGURE)")
+    parser.add_argument(
+        "--log-server",
+        "--log_server",
+        default="127.0.0.1:9020",
+        metavar="HOST:PORT",
+        help="forward logs to this dareplane log server (default 127.0.0.1:9020; 'none' to disable)",
+    )
+    parser.add_argument(
+        "--build-now",
+        "--build_now",
+        action="store_true",
+        help="build the graph at launch (default: at the first START or CONFIGURE)",
+    )
 
 
 def _config_from_args(args, extra: list[str]) -> dict:
@@ -105,8 +126,7 @@ def serve_graph(args, extra: list[str] | None = None) -> int:
     try:
         config = _config_from_args(args, extra or [])
         setup_logging(args.loglevel, args.log_server)
-        module = GraphModule(graph, name=args.name, config=config, port=args.port, ip=args.ip,
-                             build_now=args.build_now)
+        module = GraphModule(graph, name=args.name, config=config, port=args.port, ip=args.ip, build_now=args.build_now)
         module.server.init_server()
     except (ValueError, TypeError, OSError, ImportError, FileNotFoundError) as exc:
         print(f"lslacq dareplane serve: {exc}", file=sys.stderr)
@@ -141,8 +161,10 @@ def run_logserver(args) -> int:
     except OSError as exc:
         print(f"lslacq dareplane logserver: {exc}", file=sys.stderr)
         return 2
-    print(f"log server listening on {args.host}:{receiver.port}"
-          + (f", writing {args.logfile}" if args.logfile else ""), flush=True)
+    print(
+        f"log server listening on {args.host}:{receiver.port}" + (f", writing {args.logfile}" if args.logfile else ""),
+        flush=True,
+    )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: setattr(receiver, "abort", 1))
     try:
@@ -157,17 +179,25 @@ def run_logserver(args) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``lslacq dareplane`` (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "dareplane", help="dareplane compatibility: serve a graph or the LSL recorder as a module, run a log server",
+        "dareplane",
+        help="dareplane compatibility: serve a graph or the LSL recorder as a module, run a log server",
         description="dareplane compatibility: serve an lslacq graph as a dareplane module (primary commands "
-                    "START, STOP_ACQ, CONFIGURE, STATUS) or run a dareplane JSON log server.")
+        "START, STOP_ACQ, CONFIGURE, STATUS) or run a dareplane JSON log server.",
+    )
     sub = parser.add_subparsers(dest="dareplane_command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="serve a graph as a dareplane module",
-                           description="Serve the graph built by GRAPH's factory as a dareplane module until CLOSE.")
+    serve = sub.add_parser(
+        "serve",
+        help="serve a graph as a dareplane module",
+        description="Serve the graph built by GRAPH's factory as a dareplane module until CLOSE.",
+    )
     _add_serve_arguments(serve)
     serve.set_defaults(func=lambda args: serve_graph(args, getattr(args, "extra", [])))
-    logsrv = sub.add_parser("logserver", help="receive JSON log records from dareplane modules",
-                            description="Receive dareplane JSON log records (4-byte length + JSON) and print "
-                                        "them; optionally append them to a file.")
+    logsrv = sub.add_parser(
+        "logserver",
+        help="receive JSON log records from dareplane modules",
+        description="Receive dareplane JSON log records (4-byte length + JSON) and print "
+        "them; optionally append them to a file.",
+    )
     logsrv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     logsrv.add_argument("--port", type=int, default=9020, help="port (default 9020)")
     logsrv.add_argument("--logfile", default=None, help="also append records to this file")
@@ -181,8 +211,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def main_module(argv: list[str] | None = None) -> int:
     """``python -m lslacq_dareplane GRAPH --port=.. --ip=.. [--key=value ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m lslacq_dareplane",
-                                     description="Serve an lslacq graph as a dareplane module.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lslacq_dareplane", description="Serve an lslacq graph as a dareplane module."
+    )
     _add_serve_arguments(parser)
     args, extra = parser.parse_known_args(argv)
     return serve_graph(args, extra)

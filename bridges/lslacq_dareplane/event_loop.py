@@ -18,7 +18,7 @@ Example
 ...     ctx["n"] += 1
 >>> loop.add_callback(count)
 >>> loop.add_delayed_callback_once(lambda: loop.stop(), dt=0.1)
->>> loop.run()          # returns after ~0.1 s  # doctest: +SKIP
+>>> loop.run()  # returns after ~0.1 s  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -44,9 +44,7 @@ def _adapt(cb: Callable) -> Callable[[Any], Any]:
     names = {p.name for p in params}
     if "ctx" in names or any(p.kind is p.VAR_KEYWORD for p in params):
         return lambda ctx: cb(ctx=ctx)
-    required = [
-        p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required_kw = [p for p in params if p.default is p.empty and p.kind is p.KEYWORD_ONLY]
     if required_kw or len(required) > 1:
         raise TypeError(

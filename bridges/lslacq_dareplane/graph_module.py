@@ -6,7 +6,8 @@ nodes of a graph and returns them (a list in data-flow order, a dict
 arguments are the module's configuration::
 
     def build_graph(stream="EEG", band=(1.0, 40.0)):
-        inlet = LslInlet(name="inlet"); inlet.configure(name=stream)
+        inlet = LslInlet(name="inlet")
+        inlet.configure(name=stream)
         ...
         return [inlet, filt, outlet]
 
@@ -129,8 +130,10 @@ def load_factory(spec: str | Callable) -> Callable:
     attr = attr or "build_graph"
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ValueError(f"graph {spec!r}: {module.__name__} has no callable {attr!r}; "
-                         "define build_graph(**config) returning the graph's nodes")
+        raise ValueError(
+            f"graph {spec!r}: {module.__name__} has no callable {attr!r}; "
+            "define build_graph(**config) returning the graph's nodes"
+        )
     return factory
 
 
@@ -181,13 +184,17 @@ def _as_nodes(result: Any, factory: Callable) -> dict[str, Any]:
                 name = f"{name}_{i}"
             nodes[name] = node
     else:
-        raise TypeError(f"graph factory {getattr(factory, '__name__', factory)!r} returned {type(result).__name__}; "
-                        "return the nodes as a list (data-flow order) or a dict {name: node}")
+        raise TypeError(
+            f"graph factory {getattr(factory, '__name__', factory)!r} returned {type(result).__name__}; "
+            "return the nodes as a list (data-flow order) or a dict {name: node}"
+        )
     for name, node in nodes.items():
         missing = [m for m in _NODE_METHODS if not callable(getattr(node, m, None))]
         if missing:
-            raise TypeError(f"graph node {name!r} ({node!r}) is not a Node: it has no {missing}; build it on "
-                            "lslacq.core.Node (which provides them, and error/failed/counters())")
+            raise TypeError(
+                f"graph node {name!r} ({node!r}) is not a Node: it has no {missing}; build it on "
+                "lslacq.core.Node (which provides them, and error/failed/counters())"
+            )
     if not nodes:
         raise ValueError(f"graph factory {getattr(factory, '__name__', factory)!r} returned no nodes")
     return nodes
@@ -268,8 +275,10 @@ class GraphModule(ServedModule):
         try:
             sig.bind(**config)
         except TypeError as exc:
-            raise TypeError(f"bad configuration for graph {self.name!r}: {exc}; "
-                            f"the graph takes {getattr(self.factory, '__name__', 'factory')}{sig}") from None
+            raise TypeError(
+                f"bad configuration for graph {self.name!r}: {exc}; "
+                f"the graph takes {getattr(self.factory, '__name__', 'factory')}{sig}"
+            ) from None
 
     @property
     def state(self) -> str:
@@ -339,8 +348,9 @@ class GraphModule(ServedModule):
                         self.logger.exception("graph %r: stopping %r after a failed start", self.name, node)
                 raise
             stop_event = threading.Event()
-            thread = threading.Thread(target=self._supervise, args=(nodes, stop_event),
-                                      name=f"{self.name}-supervisor", daemon=True)
+            thread = threading.Thread(
+                target=self._supervise, args=(nodes, stop_event), name=f"{self.name}-supervisor", daemon=True
+            )
             thread.start()
             self._supervisor = (thread, stop_event)
             self.logger.info("graph %r started (%d nodes)", self.name, len(nodes))
@@ -424,15 +434,21 @@ class GraphModule(ServedModule):
                 self.config = previous
                 self._close_graph()
                 if was_built:
-                    self.logger.error("graph %r: the new configuration failed (%s: %s); rebuilding the previous one "
-                                      "(%s)", self.name, type(exc).__name__, exc, previous)
+                    self.logger.error(
+                        "graph %r: the new configuration failed (%s: %s); rebuilding the previous one (%s)",
+                        self.name,
+                        type(exc).__name__,
+                        exc,
+                        previous,
+                    )
                     try:
                         self.build()
                         if was_running:
                             self.start()
                     except Exception:
-                        self.logger.exception("graph %r: the previous configuration could not be rebuilt either",
-                                              self.name)
+                        self.logger.exception(
+                            "graph %r: the previous configuration could not be rebuilt either", self.name
+                        )
                 raise
             if was_running:
                 return self.start()
@@ -455,8 +471,13 @@ class GraphModule(ServedModule):
                     info.setdefault("counters", None)
                 info["error"] = None if error is None else _describe_error(error)
                 nodes[name] = info
-            return {"module": self.name, "state": self.state, "config": self.config, "nodes": nodes,
-                    "failures": list(self.failures)}
+            return {
+                "module": self.name,
+                "state": self.state,
+                "config": self.config,
+                "nodes": nodes,
+                "failures": list(self.failures),
+            }
 
     def _finish(self) -> None:
         """After the server: stop and close the graph."""

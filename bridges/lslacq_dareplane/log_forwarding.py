@@ -90,7 +90,9 @@ class JsonSocketHandler(logging.handlers.SocketHandler):
         Connect timeout in seconds; kept short so logging never stalls a module.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_LOG_PORT, backlog: int = 1000, timeout: float = 1.0):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = DEFAULT_LOG_PORT, backlog: int = 1000, timeout: float = 1.0
+    ):
         super().__init__(host, port)
         self.connect_timeout = float(timeout)
         self.backlog: collections.deque = collections.deque(maxlen=max(int(backlog), 1))
@@ -467,4 +469,3 @@ class LogRecordSocketReceiver(TcpServer):
 
     def __repr__(self) -> str:
         return f"<LogRecordSocketReceiver {self.host}:{self.port} records={self.records_received}>"
-

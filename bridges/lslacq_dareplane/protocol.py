@@ -176,8 +176,8 @@ def decode_command(raw: bytes) -> str:
         return cleaned.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CommandError(
-            f"command is not valid UTF-8 (bad byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start}); "
-            "send ASCII/UTF-8 text such as PCOMM or PCOMM|{\"key\": value}"
+            f"command is not valid UTF-8 (bad byte {raw[exc.start : exc.start + 1]!r} at offset {exc.start}); "
+            'send ASCII/UTF-8 text such as PCOMM or PCOMM|{"key": value}'
         ) from None
 
 
@@ -190,8 +190,7 @@ def _parse_object(text: str, pcomm: str) -> dict:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             raise CommandError(
-                f"payload of {pcomm!r} is not valid JSON ({exc.msg} at char {exc.pos}); "
-                f'send {pcomm}|{{"key": value}}'
+                f'payload of {pcomm!r} is not valid JSON ({exc.msg} at char {exc.pos}); send {pcomm}|{{"key": value}}'
             ) from None
     except (ValueError, RecursionError) as exc:  # valid JSON json cannot read: > 4300 digits, nested too deep
         raise CommandError(

@@ -54,8 +54,17 @@ from .server import DefaultServer
 __all__ = ["RecorderModule", "RECORDER_PCOMMS", "FILENAME_FIELDS", "add_record_parser", "main"]
 
 #: Primary commands a RecorderModule adds to the built-in ones.
-RECORDER_PCOMMS = ("SELECT_ALL", "SELECT_NONE", "UPDATE", "FILENAME", "START", "STOPRECORD", "STATUS", "RECORD",
-                   "SET_SAVE_PATH")
+RECORDER_PCOMMS = (
+    "SELECT_ALL",
+    "SELECT_NONE",
+    "UPDATE",
+    "FILENAME",
+    "START",
+    "STOPRECORD",
+    "STATUS",
+    "RECORD",
+    "SET_SAVE_PATH",
+)
 #: The fields of LabRecorder's ``filename`` command (FILENAME's keys).
 FILENAME_FIELDS = ("root", "template", "participant", "session", "task", "run", "acquisition", "modality")
 
@@ -92,10 +101,23 @@ class RecorderModule(ServedModule):
         Passed to :class:`DefaultServer`.
     """
 
-    def __init__(self, root: str | Path = ".", names=None, require=(), *, port: int = 8080, ip: str = "127.0.0.1",
-                 name: str = "lslacq_recorder", flush_interval: float = 1.0, timeout: float = 5.0,
-                 wait_time: float = 1.0, record: Callable | None = None, supervise_interval_s: float = 0.25,
-                 logger: logging.Logger | None = None, **server_kwargs):
+    def __init__(
+        self,
+        root: str | Path = ".",
+        names=None,
+        require=(),
+        *,
+        port: int = 8080,
+        ip: str = "127.0.0.1",
+        name: str = "lslacq_recorder",
+        flush_interval: float = 1.0,
+        timeout: float = 5.0,
+        wait_time: float = 1.0,
+        record: Callable | None = None,
+        supervise_interval_s: float = 0.25,
+        logger: logging.Logger | None = None,
+        **server_kwargs,
+    ):
         from lslacq_lsl.rcs import RcsController  # pylsl: imported only when a recorder is served
 
         if not flush_interval > 0:
@@ -105,15 +127,29 @@ class RecorderModule(ServedModule):
         self.flush_interval = float(flush_interval)
         self.timeout = float(timeout)
         self.supervise_interval_s = float(supervise_interval_s)
-        self.controller = RcsController(root=root, names=names, require=require, record=record or self._record,
-                                        say=self.logger.info, wait_time=wait_time)
+        self.controller = RcsController(
+            root=root,
+            names=names,
+            require=require,
+            record=record or self._record,
+            say=self.logger.info,
+            wait_time=wait_time,
+        )
         self.failures: list[str] = []
         self.last_file: str | None = None
         self._lock = threading.RLock()
         self._supervisor: tuple[threading.Thread, threading.Event] | None = None
-        pcommands = {"SELECT_ALL": self.select_all, "SELECT_NONE": self.select_none, "UPDATE": self.update,
-                     "FILENAME": self.filename, "START": self.start, "STOPRECORD": self.stop_record,
-                     "STATUS": self.status, "RECORD": self.start, "SET_SAVE_PATH": self.set_save_path}
+        pcommands = {
+            "SELECT_ALL": self.select_all,
+            "SELECT_NONE": self.select_none,
+            "UPDATE": self.update,
+            "FILENAME": self.filename,
+            "START": self.start,
+            "STOPRECORD": self.stop_record,
+            "STATUS": self.status,
+            "RECORD": self.start,
+            "SET_SAVE_PATH": self.set_save_path,
+        }
         self.server = DefaultServer(port, ip=ip, name=name, pcommand_map=pcommands, logger=logger, **server_kwargs)
 
     def _record(self, path: Path, infos: list):
@@ -148,18 +184,24 @@ class RecorderModule(ServedModule):
         from lslacq_lsl.rcs import OPTION_PATTERN
 
         if not fields:
-            raise ValueError("FILENAME needs at least one field, e.g. FILENAME<pipe>{\"participant\": \"P01\", "
-                             f"\"run\": 2}}; the fields are {', '.join(FILENAME_FIELDS)}")
+            raise ValueError(
+                'FILENAME needs at least one field, e.g. FILENAME<pipe>{"participant": "P01", '
+                f'"run": 2}}; the fields are {", ".join(FILENAME_FIELDS)}'
+            )
         unknown = sorted(set(fields) - set(FILENAME_FIELDS))
         if unknown:
-            raise ValueError(f"FILENAME: unknown field(s) {', '.join(unknown)}; LabRecorder's fields are "
-                             f"{', '.join(FILENAME_FIELDS)}")
+            raise ValueError(
+                f"FILENAME: unknown field(s) {', '.join(unknown)}; LabRecorder's fields are "
+                f"{', '.join(FILENAME_FIELDS)}"
+            )
         parts = []
         for key, value in fields.items():
             part = f"{{{key}:{value}}}"
             if isinstance(value, (dict, list, bool)) or value is None or not OPTION_PATTERN.fullmatch(part):
-                raise ValueError(f"FILENAME: {key}={value!r} is not a value LabRecorder's filename command can carry: "
-                                 "give a non-empty text or number without braces, newlines or ?*<>\" (nor a pipe)")
+                raise ValueError(
+                    f"FILENAME: {key}={value!r} is not a value LabRecorder's filename command can carry: "
+                    'give a non-empty text or number without braces, newlines or ?*<>" (nor a pipe)'
+                )
             parts.append(part)
         self._rcs("filename " + " ".join(parts))
         return 0
@@ -187,8 +229,9 @@ class RecorderModule(ServedModule):
             recording, path = self.controller.recording, self.controller.path
             self.last_file = str(path)
             event = threading.Event()
-            thread = threading.Thread(target=self._supervise, args=(recording, event),
-                                      name=f"{self.name}-recording", daemon=True)
+            thread = threading.Thread(
+                target=self._supervise, args=(recording, event), name=f"{self.name}-recording", daemon=True
+            )
             thread.start()
             self._supervisor = (thread, event)
             return thread, event
@@ -226,11 +269,21 @@ class RecorderModule(ServedModule):
         c = self.controller
         recording = c.recording
         info: dict[str, Any] = {
-            "module": self.name, "state": "recording" if recording is not None else "idle",
-            "file": str(c.path) if recording is not None else None, "last_file": self.last_file,
-            "next_file": str(c.filename()), "fields": dict(c.fields), "visible": sorted(c.visible),
-            "selected": sorted(c.selected), "required": list(c.require), "missing": c.missing(),
-            "streams": {}, "bytes_written": None, "error": None, "failures": list(self.failures)}
+            "module": self.name,
+            "state": "recording" if recording is not None else "idle",
+            "file": str(c.path) if recording is not None else None,
+            "last_file": self.last_file,
+            "next_file": str(c.filename()),
+            "fields": dict(c.fields),
+            "visible": sorted(c.visible),
+            "selected": sorted(c.selected),
+            "required": list(c.require),
+            "missing": c.missing(),
+            "streams": {},
+            "bytes_written": None,
+            "error": None,
+            "failures": list(self.failures),
+        }
         if recording is not None:
             info["streams"] = dict(recording.counts()) if hasattr(recording, "counts") else {}
             writer = getattr(recording, "writer", None)
@@ -249,23 +302,54 @@ class RecorderModule(ServedModule):
 # --------------------------------------------------------------------- command line
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="TCP port of the module server (default 8080)")
-    parser.add_argument("--ip", default="127.0.0.1",
-                        help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the module, which has no "
-                             "authentication, to the network)")
+    parser.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the module, which has no "
+        "authentication, to the network)",
+    )
     parser.add_argument("--name", default="lslacq_recorder", help="module name in the banner")
-    parser.add_argument("-o", "--root", default=".", metavar="DIR",
-                        help="study root: where files go (FILENAME {\"root\": ...} changes it; default: here)")
-    parser.add_argument("--lsl", nargs="+", action="extend", metavar="NAME",
-                        help="only these LSL streams are recorded (default: every visible stream)")
-    parser.add_argument("--require", nargs="+", action="extend", default=[], metavar="NAME",
-                        help="START refuses, naming them, while these streams are missing")
-    parser.add_argument("--flush-interval", "--flush_interval", type=float, default=1.0, metavar="S",
-                        help="longest time data waits in memory before reaching the file (default 1 s)")
-    parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                        help="seconds to wait for a stream's description at START")
+    parser.add_argument(
+        "-o",
+        "--root",
+        default=".",
+        metavar="DIR",
+        help='study root: where files go (FILENAME {"root": ...} changes it; default: here)',
+    )
+    parser.add_argument(
+        "--lsl",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="only these LSL streams are recorded (default: every visible stream)",
+    )
+    parser.add_argument(
+        "--require",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="START refuses, naming them, while these streams are missing",
+    )
+    parser.add_argument(
+        "--flush-interval",
+        "--flush_interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="longest time data waits in memory before reaching the file (default 1 s)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for a stream's description at START"
+    )
     parser.add_argument("--loglevel", default="INFO", help="log level, name or number (dareplane passes 10)")
-    parser.add_argument("--log-server", "--log_server", default="127.0.0.1:9020", metavar="HOST:PORT",
-                        help="forward logs to this dareplane log server (default 127.0.0.1:9020; 'none' to disable)")
+    parser.add_argument(
+        "--log-server",
+        "--log_server",
+        default="127.0.0.1:9020",
+        metavar="HOST:PORT",
+        help="forward logs to this dareplane log server (default 127.0.0.1:9020; 'none' to disable)",
+    )
 
 
 def run_record_module(args) -> int:
@@ -277,8 +361,16 @@ def run_record_module(args) -> int:
         return 2
     try:
         setup_logging(args.loglevel, args.log_server)
-        module = RecorderModule(args.root, names=args.lsl, require=args.require, port=args.port, ip=args.ip,
-                                name=args.name, flush_interval=args.flush_interval, timeout=args.timeout)
+        module = RecorderModule(
+            args.root,
+            names=args.lsl,
+            require=args.require,
+            port=args.port,
+            ip=args.ip,
+            name=args.name,
+            flush_interval=args.flush_interval,
+            timeout=args.timeout,
+        )
         module.server.init_server()
     except (ValueError, OSError, ImportError) as exc:
         print(f"lslacq dareplane record: {exc}", file=sys.stderr)  # noqa: T201
@@ -301,11 +393,13 @@ def run_record_module(args) -> int:
 def add_record_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``lslacq dareplane record`` to the ``lslacq dareplane`` sub-commands."""
     parser = subparsers.add_parser(
-        "record", help="serve the LSL recorder (LabRecorder's commands) as a dareplane module",
+        "record",
+        help="serve the LSL recorder (LabRecorder's commands) as a dareplane module",
         description="Serve an LSL-to-XDF recorder as a dareplane module: primary commands SELECT_ALL, SELECT_NONE, "
-                    "UPDATE, FILENAME|{root, template, participant, session, task, run, acquisition, modality}, "
-                    "START, STOPRECORD, STATUS (and dp-lsl-recording's RECORD, SET_SAVE_PATH); the same recorder "
-                    "as lslacq record --rcs.")
+        "UPDATE, FILENAME|{root, template, participant, session, task, run, acquisition, modality}, "
+        "START, STOPRECORD, STATUS (and dp-lsl-recording's RECORD, SET_SAVE_PATH); the same recorder "
+        "as lslacq record --rcs.",
+    )
     _add_arguments(parser)
     parser.set_defaults(func=run_record_module)
     return parser
@@ -313,8 +407,10 @@ def add_record_parser(subparsers) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m lslacq_dareplane.recorder_module --port=8082 --root=DATA``: how a control room launches it."""
-    parser = argparse.ArgumentParser(prog="python -m lslacq_dareplane.recorder_module",
-                                     description="Serve the lslacq LSL recorder as a dareplane module.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lslacq_dareplane.recorder_module",
+        description="Serve the lslacq LSL recorder as a dareplane module.",
+    )
     _add_arguments(parser)
     return run_record_module(parser.parse_args(argv))
 

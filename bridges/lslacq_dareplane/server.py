@@ -23,8 +23,8 @@ Example
 >>> def start(n_trials: int = 10) -> int:
 ...     return 0
 >>> server = DefaultServer(8080, name="my_module", pcommand_map={"START": start})
->>> server.init_server()          # doctest: +SKIP
->>> server.start_listening()      # blocks until CLOSE  # doctest: +SKIP
+>>> server.init_server()  # doctest: +SKIP
+>>> server.start_listening()  # blocks until CLOSE  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -254,8 +254,13 @@ class DefaultServer(ClientLoop):
             # a known command is run; an unknown one gets its ERROR line now and is dropped, so it is not glued
             # onto the next command ("HELLO" then "UP;" was "HELLOUP")
             conn.splitter.flush()
-            self.logger.debug("server %r: %s unterminated %r after %.2f s idle", self.name,
-                              "running" if known else "rejecting", fragment, idle)
+            self.logger.debug(
+                "server %r: %s unterminated %r after %.2f s idle",
+                self.name,
+                "running" if known else "rejecting",
+                fragment,
+                idle,
+            )
             self._dispatch(conn, fragment)
             timeout = 0.0  # flush the reply right away
         return max(timeout, 0.0)

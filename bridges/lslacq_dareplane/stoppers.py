@@ -139,7 +139,6 @@ def stop_process(
     return True
 
 
-
 class StartedTasks:
     """The threads and process trees a module's commands started, kept until STOP stops them.
 
@@ -172,8 +171,12 @@ class StartedTasks:
         if ret is None or isinstance(ret, (int, float)):
             return True
         key = f"{time.time_ns()}_{next(self._count)}_{label}"
-        if isinstance(ret, tuple) and len(ret) == 2 and isinstance(ret[0], threading.Thread) \
-                and isinstance(ret[1], threading.Event):
+        if (
+            isinstance(ret, tuple)
+            and len(ret) == 2
+            and isinstance(ret[0], threading.Thread)
+            and isinstance(ret[1], threading.Event)
+        ):
             with self._lock:
                 self._prune()
                 self.threads[key] = ret

@@ -56,8 +56,9 @@ class ClientLoop(TcpServer):
                 self.name,
                 self.ip,
             )
-        self.port = self.listen(self.ip, self.port, self.nlisten,
-                                in_use_hint="another module already uses it; pick another --port")
+        self.port = self.listen(
+            self.ip, self.port, self.nlisten, in_use_hint="another module already uses it; pick another --port"
+        )
         self.listen_stop_event = stop_event if stop_event is not None else threading.Event()
         self.logger.info("server %r listening on %s:%d", self.name, self.ip, self.port)
 

@@ -34,8 +34,16 @@ from importlib.metadata import entry_points
 
 from .._extras import install_message
 
-__all__ = ["main", "build_parser", "plain_text", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED",
-           "EXIT_BROKEN_PIPE"]
+__all__ = [
+    "main",
+    "build_parser",
+    "plain_text",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+    "EXIT_BROKEN_PIPE",
+]
 
 COMMAND_GROUP = "lslacq.commands"
 
@@ -69,8 +77,9 @@ def _forget(subparsers, name: str, n_actions: int) -> None:
 
 def _add_unavailable(subparsers, name: str, message: str) -> None:
     """Add a sub-command whose plugin cannot load for a missing extra: it prints ``message`` and exits 1."""
-    parser = subparsers.add_parser(name, help=f"(not installed: {message.split(': ', 1)[-1]})", add_help=False,
-                                   prefix_chars="\x00")  # no options: every argument (--help too) is taken below
+    parser = subparsers.add_parser(
+        name, help=f"(not installed: {message.split(': ', 1)[-1]})", add_help=False, prefix_chars="\x00"
+    )  # no options: every argument (--help too) is taken below
     parser.add_argument("rest", nargs=argparse.REMAINDER)
 
     def run(args) -> int:
@@ -119,11 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     A sub-command whose plugin needs a package of a missing extra is listed, and running it prints the
     ``pip install`` line (nothing is printed for the other commands).
     """
-    parser = argparse.ArgumentParser(prog="lslacq", description=__doc__.splitlines()[0],
-                                     epilog="Ctrl-C stops any command; exit status: 0 done or stopped, 1 failed, "
-                                            "2 bad input, 130 interrupted while starting. See docs/index.md.")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output (-vv for debug) and full tracebacks of failures")
+    parser = argparse.ArgumentParser(
+        prog="lslacq",
+        description=__doc__.splitlines()[0],
+        epilog="Ctrl-C stops any command; exit status: 0 done or stopped, 1 failed, "
+        "2 bad input, 130 interrupted while starting. See docs/index.md.",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output (-vv for debug) and full tracebacks of failures",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         n_actions = len(subparsers._choices_actions)
@@ -212,4 +229,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-

@@ -13,10 +13,12 @@ __all__ = ["add_parser", "check_graph"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``check`` sub-command (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "check", help="validate a graph file without running it",
+        "check",
+        help="validate a graph file without running it",
         description="Read and validate a graph file (structure, node types, configure arguments, streams, "
-                    "sources, cycles, hosts) and the configure values against each node type's declared types "
-                    "and ranges; print what it describes, or every problem with its line (exit status 2).")
+        "sources, cycles, hosts) and the configure values against each node type's declared types "
+        "and ranges; print what it describes, or every problem with its line (exit status 2).",
+    )
     parser.add_argument("graph", nargs="?", help="graph file (TOML)")
     add_overrides_argument(parser, help="as for `lslacq run`")
     parser.add_argument("--offline", action="store_true", help="do not check that the nodegroups' hosts answer")
@@ -55,8 +57,10 @@ def check_graph(args) -> int:
         print_graph_error("lslacq check", exc, args.verbose)
         return 2
     groups = sorted({n.nodegroup for n in spec.nodes.values()})
-    print(f"{args.graph}: valid: {len(spec.nodes)} nodes in {len(groups)} nodegroup(s) "
-          f"({', '.join(groups)}), {len(spec.connections)} connections")
+    print(
+        f"{args.graph}: valid: {len(spec.nodes)} nodes in {len(groups)} nodegroup(s) "
+        f"({', '.join(groups)}), {len(spec.connections)} connections"
+    )
     for name in order:
         node = spec.nodes[name]
         print(f"  {name:<16} {node.type:<20} in {node.nodegroup}")

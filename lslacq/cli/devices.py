@@ -58,8 +58,10 @@ def run_list(args: argparse.Namespace) -> int:
                 notes.append(f"audio: no device. {NO_DEVICE_HINT}")
     if not args.audio_only:
         if not sys.platform.startswith("linux"):
-            notes.append("video: camera listing is implemented for Linux (/dev/video*); elsewhere give WebCamAV "
-                         "url= and format= (FFmpeg's avfoundation or dshow)")
+            notes.append(
+                "video: camera listing is implemented for Linux (/dev/video*); elsewhere give WebCamAV "
+                "url= and format= (FFmpeg's avfoundation or dshow)"
+            )
         else:
             try:
                 cameras = listing.list_cameras()
@@ -68,15 +70,24 @@ def run_list(args: argparse.Namespace) -> int:
             else:
                 rows += [dict(kind="video", **c) for c in cameras if c["ok"] or args.all]
                 if not any(c["ok"] for c in cameras):
-                    notes.append("video: no camera (" + ("/dev/video* absent" if not cameras else
-                                                         f"none of {[c['url'] for c in cameras]} can be opened") + ")")
+                    notes.append(
+                        "video: no camera ("
+                        + (
+                            "/dev/video* absent"
+                            if not cameras
+                            else f"none of {[c['url'] for c in cameras]} can be opened"
+                        )
+                        + ")"
+                    )
     for row in rows:
         if args.json:
             print(json.dumps(row))
         elif row["kind"] == "audio":
             defaults = [k.replace("_", " ") for k in ("default_input", "default_output") if row[k]]
-            print(f"audio {row['index']}: {row['name']} ({row['host_api']}) {row['inputs']} in / {row['outputs']} "
-                  f"out, {row['sample_rate']:g} Hz" + (f"  [{', '.join(defaults)}]" if defaults else ""))
+            print(
+                f"audio {row['index']}: {row['name']} ({row['host_api']}) {row['inputs']} in / {row['outputs']} "
+                f"out, {row['sample_rate']:g} Hz" + (f"  [{', '.join(defaults)}]" if defaults else "")
+            )
         elif row["ok"]:
             rate = f" at {row['frame_rate']:g} fps" if row.get("frame_rate") else ""
             print(f"video {row['url']}: {row['width']}x{row['height']}{rate} ({row['codec']}, {row['format']})")
@@ -101,22 +112,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``devices`` sub-command (``list``, ``jack-dummy``) to the ``lslacq`` command."""
     from ..devices.emulators.jack import add_arguments as add_jack_arguments
 
-    parser = subparsers.add_parser("devices", help="list audio devices and cameras; run the JACK dummy rig",
-                                   description="Audio devices (PortAudio) and cameras (FFmpeg) on this machine.")
+    parser = subparsers.add_parser(
+        "devices",
+        help="list audio devices and cameras; run the JACK dummy rig",
+        description="Audio devices (PortAudio) and cameras (FFmpeg) on this machine.",
+    )
     sub = parser.add_subparsers(dest="devices_command", metavar="ACTION")
-    listing = sub.add_parser("list", help="the audio devices PortAudio sees and the cameras FFmpeg can open",
-                             description="One line per audio device (index for PyAudio's input_device_index / "
-                                         "output_device_index) and per camera (url for WebCamAV).")
-    listing.add_argument("--json", action="store_true",
-                         help="one JSON object per line: each device, and notes as {\"kind\": \"note\", ...}")
+    listing = sub.add_parser(
+        "list",
+        help="the audio devices PortAudio sees and the cameras FFmpeg can open",
+        description="One line per audio device (index for PyAudio's input_device_index / "
+        "output_device_index) and per camera (url for WebCamAV).",
+    )
+    listing.add_argument(
+        "--json", action="store_true", help='one JSON object per line: each device, and notes as {"kind": "note", ...}'
+    )
     listing.add_argument("--all", action="store_true", help="also /dev/video* nodes that cannot be opened, and why")
     group = listing.add_mutually_exclusive_group()
     group.add_argument("--audio", dest="audio_only", action="store_true", help="audio devices only")
     group.add_argument("--video", dest="video_only", action="store_true", help="cameras only")
     listing.set_defaults(func=run_list)
-    jack = sub.add_parser("jack-dummy", help="run a JACK dummy-backend server: a paced sound card without hardware",
-                          description="Run `jackd -d dummy` (apt install jackd2) until Ctrl-C; PortAudio then "
-                                      "lists its 'system' device. Clients need JACK_DEFAULT_SERVER=NAME.")
+    jack = sub.add_parser(
+        "jack-dummy",
+        help="run a JACK dummy-backend server: a paced sound card without hardware",
+        description="Run `jackd -d dummy` (apt install jackd2) until Ctrl-C; PortAudio then "
+        "lists its 'system' device. Clients need JACK_DEFAULT_SERVER=NAME.",
+    )
     add_jack_arguments(jack)
     jack.set_defaults(func=_run_jack)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])

@@ -26,8 +26,17 @@ import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["Check", "add_parser", "check_audio", "check_lsl", "check_network", "check_qt", "check_video",
-           "run_checks", "run_doctor"]
+__all__ = [
+    "Check",
+    "add_parser",
+    "check_audio",
+    "check_lsl",
+    "check_network",
+    "check_qt",
+    "check_video",
+    "run_checks",
+    "run_doctor",
+]
 
 
 @dataclasses.dataclass
@@ -59,8 +68,13 @@ def check_qt(platform: str | None = None) -> list[Check]:
     result = check_platform(platform)
     checks = []
     if result.ok:
-        checks.append(Check(True, f"Qt platform {platform!r}", f"{result.binding} opens "
-                            f"{'windows' if not headless_platform(platform) else 'offscreen windows'}"))
+        checks.append(
+            Check(
+                True,
+                f"Qt platform {platform!r}",
+                f"{result.binding} opens {'windows' if not headless_platform(platform) else 'offscreen windows'}",
+            )
+        )
     elif not result.binding:
         checks.append(Check(False, "Qt", result.detail or "no Qt binding", "pip install 'lslacq[qt]'"))
         return checks
@@ -73,9 +87,14 @@ def check_qt(platform: str | None = None) -> list[Check]:
         checks.append(Check(False, f"Qt platform {platform!r}", found, result.advice()))
     if platform != "offscreen":
         off = check_platform("offscreen")
-        checks.append(Check(off.ok, "Qt platform 'offscreen'",
-                            "screenshots without a display work" if off.ok else off.detail or "fails",
-                            "" if off.ok else f"sudo apt-get install {' '.join(QT_APT_PACKAGES)}"))
+        checks.append(
+            Check(
+                off.ok,
+                "Qt platform 'offscreen'",
+                "screenshots without a display work" if off.ok else off.detail or "fails",
+                "" if off.ok else f"sudo apt-get install {' '.join(QT_APT_PACKAGES)}",
+            )
+        )
     return checks
 
 
@@ -88,9 +107,15 @@ def check_lsl() -> list[Check]:
 
         version = pylsl.library_version()
     except Exception as exc:  # RuntimeError: liblsl not found
-        return [Check(False, "LSL", f"pylsl cannot load liblsl ({exc})",
-                      "pip install --force-reinstall pylsl (its wheel ships liblsl), or install liblsl and set "
-                      "PYLSL_LIB to it")]
+        return [
+            Check(
+                False,
+                "LSL",
+                f"pylsl cannot load liblsl ({exc})",
+                "pip install --force-reinstall pylsl (its wheel ships liblsl), or install liblsl and set "
+                "PYLSL_LIB to it",
+            )
+        ]
     major, minor = divmod(int(version), 100)
     config = os.environ.get("LSLAPICFG")
     where = f"; config {config}" if config else ""
@@ -100,9 +125,15 @@ def check_lsl() -> list[Check]:
 def check_audio() -> list[Check]:
     """PortAudio through PyAudio, and the input devices it sees."""
     if importlib.util.find_spec("pyaudio") is None:
-        return [Check(False, "PortAudio", "PyAudio is not installed",
-                      "pip install 'lslacq[audio]' (building it needs: sudo apt-get install portaudio19-dev)",
-                      warning=True)]
+        return [
+            Check(
+                False,
+                "PortAudio",
+                "PyAudio is not installed",
+                "pip install 'lslacq[audio]' (building it needs: sudo apt-get install portaudio19-dev)",
+                warning=True,
+            )
+        ]
     try:
         import pyaudio
 
@@ -112,13 +143,25 @@ def check_audio() -> list[Check]:
             version = pyaudio.get_portaudio_version_text()
             devices = list_audio_devices()
     except Exception as exc:
-        return [Check(False, "PortAudio", f"PortAudio does not start ({exc})",
-                      "sudo apt-get install libportaudio2 (and a sound server: pulseaudio, pipewire or jackd2)")]
+        return [
+            Check(
+                False,
+                "PortAudio",
+                f"PortAudio does not start ({exc})",
+                "sudo apt-get install libportaudio2 (and a sound server: pulseaudio, pipewire or jackd2)",
+            )
+        ]
     inputs = [d for d in devices if d["inputs"] > 0]
     if not inputs:
-        return [Check(True, "PortAudio", f"{version}: no input device",
-                      "connect a microphone, or run `lslacq devices jack-dummy` for a device without hardware",
-                      warning=True)]
+        return [
+            Check(
+                True,
+                "PortAudio",
+                f"{version}: no input device",
+                "connect a microphone, or run `lslacq devices jack-dummy` for a device without hardware",
+                warning=True,
+            )
+        ]
     return [Check(True, "PortAudio", f"{version}: {len(inputs)} input device(s), e.g. {inputs[0]['name']!r}")]
 
 
@@ -167,15 +210,25 @@ def check_network() -> list[Check]:
             up.append(f"{name} {', '.join(ipv4)}")
     loopback = any(part.split()[1].startswith("127.") for part in up if len(part.split()) > 1)
     if not loopback:
-        return [Check(False, "network", f"interfaces up: {'; '.join(up) or 'none'}",
-                      "bring the loopback interface up (sudo ip link set lo up): local streams use 127.0.0.1")]
+        return [
+            Check(
+                False,
+                "network",
+                f"interfaces up: {'; '.join(up) or 'none'}",
+                "bring the loopback interface up (sudo ip link set lo up): local streams use 127.0.0.1",
+            )
+        ]
     others = [u for u in up if not u.split()[1].startswith("127.")]
     fix = "" if others else "only loopback: LSL streams and nodegroups on other hosts are not reachable"
     return [Check(True, "network", "; ".join(up), fix, warning=not others)]  # ok, with a note
 
 
 _CHECKS: dict[str, Callable[[], list[Check]]] = {
-    "qt": check_qt, "lsl": check_lsl, "audio": check_audio, "video": check_video, "network": check_network,
+    "qt": check_qt,
+    "lsl": check_lsl,
+    "audio": check_audio,
+    "video": check_video,
+    "network": check_network,
 }
 
 
@@ -208,13 +261,24 @@ def run_doctor(args) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``doctor`` sub-command (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "doctor", help="check Qt (windows), LSL, PortAudio, video and the network on this machine",
+        "doctor",
+        help="check Qt (windows), LSL, PortAudio, video and the network on this machine",
         description="Check what lslacq needs from this machine and say how to fix what is missing: the Qt "
-                    "platform plugin (started in a child process; missing libraries and the apt-get line), "
-                    "the LSL library, PortAudio, the video backend and the network interfaces.")
-    parser.add_argument("--only", nargs="+", choices=sorted(_CHECKS), metavar="CHECK",
-                        help=f"run only these checks ({', '.join(_CHECKS)})")
-    parser.add_argument("--platform", default=None, metavar="NAME",
-                        help="the Qt platform plugin to check (default: QT_QPA_PLATFORM, else xcb on Linux)")
+        "platform plugin (started in a child process; missing libraries and the apt-get line), "
+        "the LSL library, PortAudio, the video backend and the network interfaces.",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(_CHECKS),
+        metavar="CHECK",
+        help=f"run only these checks ({', '.join(_CHECKS)})",
+    )
+    parser.add_argument(
+        "--platform",
+        default=None,
+        metavar="NAME",
+        help="the Qt platform plugin to check (default: QT_QPA_PLATFORM, else xcb on Linux)",
+    )
     parser.set_defaults(func=run_doctor)
     return parser

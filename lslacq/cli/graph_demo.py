@@ -69,15 +69,25 @@ class DemoStats:
         lat = sorted(self.latencies) or [float("nan")]
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
         self.latencies.clear()
-        return (f"{elapsed:6.1f} s  {self.samples / elapsed:9.0f} samples/s  "
-                f"{self.samples * self.bytes_per_sample / elapsed / 1e6:6.2f} MB/s  {self.chunks:7d} chunks  "
-                f"latency median {1e3 * statistics.median(lat):6.2f} ms p99 {1e3 * p99:6.2f} ms  "
-                f"lost {lost} samples  index errors {self.index_errors}")
+        return (
+            f"{elapsed:6.1f} s  {self.samples / elapsed:9.0f} samples/s  "
+            f"{self.samples * self.bytes_per_sample / elapsed / 1e6:6.2f} MB/s  {self.chunks:7d} chunks  "
+            f"latency median {1e3 * statistics.median(lat):6.2f} ms p99 {1e3 * p99:6.2f} ms  "
+            f"lost {lost} samples  index errors {self.index_errors}"
+        )
 
 
-def run_demo(duration: float | None = 10.0, channels: int = 32, rate: float = 1000.0, chunksize: int = 32,
-             protocol: str = "tcp", transfermode: str = "plaindata", interval: float = 1.0,
-             stop_event: threading.Event | None = None, out=print) -> DemoStats:
+def run_demo(
+    duration: float | None = 10.0,
+    channels: int = 32,
+    rate: float = 1000.0,
+    chunksize: int = 32,
+    protocol: str = "tcp",
+    transfermode: str = "plaindata",
+    interval: float = 1.0,
+    stop_event: threading.Event | None = None,
+    out=print,
+) -> DemoStats:
     """Run the two-process demo; return the final counters."""
     import numpy as np
 
@@ -86,8 +96,7 @@ def run_demo(duration: float | None = 10.0, channels: int = 32, rate: float = 10
     ctx = mp.get_context("spawn")
     params_queue, child_stop = ctx.Queue(), ctx.Event()
     config = dict(channels=channels, rate=rate, chunksize=chunksize, protocol=protocol, transfermode=transfermode)
-    proc = ctx.Process(target=_device_process, args=(config, params_queue, child_stop), name="sim-device",
-                       daemon=True)
+    proc = ctx.Process(target=_device_process, args=(config, params_queue, child_stop), name="sim-device", daemon=True)
     proc.start()
     stop_event = stop_event or threading.Event()
     inp = InputStream(name="demo-input")
@@ -95,8 +104,10 @@ def run_demo(duration: float | None = 10.0, channels: int = 32, rate: float = 10
         params = params_queue.get(timeout=60)
         inp.connect(params)
         _, t0 = params_queue.get(timeout=60)
-        out(f"device process {proc.pid}: {channels} channels @ {rate:g} Hz, chunks of {chunksize}, "
-            f"{protocol}/{transfermode} at {params['url']}")
+        out(
+            f"device process {proc.pid}: {channels} channels @ {rate:g} Hz, chunks of {chunksize}, "
+            f"{protocol}/{transfermode} at {params['url']}"
+        )
         stats = DemoStats(rate, channels, np.dtype(params["dtype"]).itemsize)
         start = time.monotonic()
         next_print = start + interval
@@ -126,8 +137,9 @@ def run_demo(duration: float | None = 10.0, channels: int = 32, rate: float = 10
 
 def add_parser(subparsers, name: str = "graph-demo") -> argparse.ArgumentParser:
     """Register the two-process demo as the ``graph-demo`` sub-command."""
-    parser = subparsers.add_parser(name, help="stream a simulated device between two processes, with live counters",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        name, help="stream a simulated device between two processes, with live counters", description=__doc__
+    )
     parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--rate", type=float, default=1000.0, help="sample rate in Hz")
@@ -141,8 +153,9 @@ def add_parser(subparsers, name: str = "graph-demo") -> argparse.ArgumentParser:
 
 def _main(args) -> int:
     try:
-        stats = run_demo(args.duration, args.channels, args.rate, args.chunksize, args.protocol, args.transfermode,
-                         args.interval)
+        stats = run_demo(
+            args.duration, args.channels, args.rate, args.chunksize, args.protocol, args.transfermode, args.interval
+        )
     except KeyboardInterrupt:  # Ctrl-C / SIGTERM: run_demo has stopped the device process
         print("lslacq graph-demo: interrupted", flush=True)
         return 0

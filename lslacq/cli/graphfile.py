@@ -11,9 +11,14 @@ __all__ = ["add_graph_arguments", "add_overrides_argument", "overrides", "print_
 
 def add_overrides_argument(parser: argparse.ArgumentParser, help: str | None = None) -> None:
     """Add ``--set KEY=VALUE`` (repeatable), read by :func:`overrides`."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=help or "override a parameter (NAME=VALUE) or a configure argument (NODE.KEY=VALUE); "
-                                     "repeatable")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help or "override a parameter (NAME=VALUE) or a configure argument (NODE.KEY=VALUE); repeatable",
+    )
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,23 +17,33 @@ logger = logging.getLogger(__name__)
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``host`` sub-command (``lslacq host ADDRESS``)."""
     parser = subparsers.add_parser(
-        "host", help="run a Host server that a Manager can use to spawn nodegroups on this machine",
+        "host",
+        help="run a Host server that a Manager can use to spawn nodegroups on this machine",
         description="Run a Host server (pyacq's tools/host_server.py). A Manager connects with "
-                    "manager.add_host(ADDRESS) and creates nodegroups here. Non-loopback addresses "
-                    "require CurveZMQ keys (see `lslacq keygen`).")
+        "manager.add_host(ADDRESS) and creates nodegroups here. Non-loopback addresses "
+        "require CurveZMQ keys (see `lslacq keygen`).",
+    )
     parser.add_argument("address", help="address to bind, e.g. tcp://10.0.0.53:8000 or tcp://127.0.0.1:8000")
     parser.add_argument("--name", default=None, help="host name in log records (default: the address)")
     parser.add_argument("--key", default=None, help="this host's .key_secret file (CurveZMQ)")
-    parser.add_argument("--authorized-keys", default=None,
-                        help="directory of .key files of the managers/clients allowed to connect")
-    parser.add_argument("--nodegroup-address", default=None,
-                        help="address template for nodegroup servers (default: tcp://<host IP>:*)")
-    parser.add_argument("--orphan-timeout", type=float, default=None, metavar="SECONDS",
-                        help="close (cleanly: recorders close their files) the nodegroups of a manager that has "
-                             "not answered this host's pings for this long; default 30 s, so a network blip of "
-                             "20 s leaves the acquisition running")
-    parser.add_argument("--manager-timeout", type=float, default=None, dest="manager_timeout",
-                        help=argparse.SUPPRESS)  # old name of --orphan-timeout
+    parser.add_argument(
+        "--authorized-keys", default=None, help="directory of .key files of the managers/clients allowed to connect"
+    )
+    parser.add_argument(
+        "--nodegroup-address", default=None, help="address template for nodegroup servers (default: tcp://<host IP>:*)"
+    )
+    parser.add_argument(
+        "--orphan-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="close (cleanly: recorders close their files) the nodegroups of a manager that has "
+        "not answered this host's pings for this long; default 30 s, so a network blip of "
+        "20 s leaves the acquisition running",
+    )
+    parser.add_argument(
+        "--manager-timeout", type=float, default=None, dest="manager_timeout", help=argparse.SUPPRESS
+    )  # old name of --orphan-timeout
     parser.set_defaults(func=run_host)
     return parser
 
@@ -74,10 +84,14 @@ def run_host(args: argparse.Namespace, ready: threading.Event | None = None) -> 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-    print(f"lslacq host {name} serving at {server.address}"
-          + (f" (CurveZMQ public key {server.public_key})" if server.public_key else ""), flush=True)
-    logger.info("host %s: orphan_timeout %g s (nodegroups of a manager silent that long are closed)", name,
-                host.orphan_timeout)
+    print(
+        f"lslacq host {name} serving at {server.address}"
+        + (f" (CurveZMQ public key {server.public_key})" if server.public_key else ""),
+        flush=True,
+    )
+    logger.info(
+        "host %s: orphan_timeout %g s (nodegroups of a manager silent that long are closed)", name, host.orphan_timeout
+    )
     if ready is not None:
         ready.set()
     try:

@@ -10,9 +10,11 @@ __all__ = ["add_parser", "run_keygen"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``keygen`` sub-command (``lslacq keygen DIRECTORY``)."""
     parser = subparsers.add_parser(
-        "keygen", help="create a CurveZMQ key pair for RPC servers and clients on non-loopback interfaces",
+        "keygen",
+        help="create a CurveZMQ key pair for RPC servers and clients on non-loopback interfaces",
         description="Write NAME.key (public: give it to peers, put it in their authorized-keys directory) "
-                    "and NAME.key_secret (keep it private) in DIRECTORY.")
+        "and NAME.key_secret (keep it private) in DIRECTORY.",
+    )
     parser.add_argument("directory", help="where to write the key files")
     parser.add_argument("--name", default="lslacq", help="base name of the key files (default: lslacq)")
     parser.set_defaults(func=run_keygen)

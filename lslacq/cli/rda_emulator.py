@@ -38,20 +38,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--other-interval", type=float, default=2.5, help="seconds between messages of unknown types, 0 for none"
     )
     parser.add_argument(
-        "--duration", type=float, default=None,
+        "--duration",
+        type=float,
+        default=None,
         help="send STOP and exit after this many seconds of streaming to clients",
     )
     parser.add_argument("--fast", action="store_true", help="send as fast as clients read instead of in real time")
     parser.add_argument("--fragment", action="store_true", help="write messages in small random pieces")
     parser.add_argument(
-        "--max-backlog", type=float, default=None, metavar="S",
+        "--max-backlog",
+        type=float,
+        default=None,
+        metavar="S",
         help="drop data blocks for a client with more than S seconds of data waiting, as Recorder does "
-             "(default: slow clients slow the server down, nothing is lost)",
+        "(default: slow clients slow the server down, nothing is lost)",
     )
     parser.add_argument(
-        "--vhdr", default=None, metavar="FILE",
+        "--vhdr",
+        default=None,
+        metavar="FILE",
         help="replay this BrainVision recording (.vhdr) in a loop: its channels, rate, data type and markers "
-             "(--channels, --rate, --int16, --resolution and --marker-interval are then ignored)",
+        "(--channels, --rate, --int16, --resolution and --marker-interval are then ignored)",
     )
     parser.set_defaults(func=run_emulator)
     return parser
@@ -96,7 +103,8 @@ def run_emulator(args) -> int:
             print(
                 f"RDA emulator on {host}:{port}: {layout.n_channels} channels at {layout.sample_rate:g} Hz, "
                 f"{'int16' if layout.int16 else 'float32'}"
-                + (f", replaying {args.vhdr}" if args.vhdr else "") + ". Ctrl+C to stop.",
+                + (f", replaying {args.vhdr}" if args.vhdr else "")
+                + ". Ctrl+C to stop.",
                 flush=True,
             )
             while not done.wait(0.2):

@@ -46,8 +46,11 @@ def run_monitor(args) -> int:
             print(f"lslacq rda-monitor: {exc}", file=sys.stderr)
             return 1
         start = client.start_msg
-        print(f"{args.host}:{args.port}: {start.n_channels} channels at {start.sample_rate:g} Hz "
-              f"(sampling interval {start.sampling_interval:g} us)", flush=True)
+        print(
+            f"{args.host}:{args.port}: {start.n_channels} channels at {start.sample_rate:g} Hz "
+            f"(sampling interval {start.sampling_interval:g} us)",
+            flush=True,
+        )
         for i, (name, res) in enumerate(zip(start.channel_names, start.resolutions, strict=False)):
             print(f"  {i + 1:4d}  {name:12s} {res:g} uV/unit")
         t0 = last_t = time.monotonic()
@@ -77,9 +80,13 @@ def run_monitor(args) -> int:
                 seen = n
                 labels = ", ".join(f"{m['type'].decode()}/{m['description'].decode()}@{m['pos']}" for m in markers)
                 state = "" if client.is_streaming else f"  [stopped: {client.stop_reason}]"
-                print(f"{now - t0:7.1f} s  {n} samples ({(n - last_n) / max(now - last_t, 1e-9):.0f} Hz, "
-                      f"{client.wire_dtype or '?'})  lost blocks {client.lost_blocks}"
-                      + (f"  markers: {labels}" if labels else "") + state, flush=True)
+                print(
+                    f"{now - t0:7.1f} s  {n} samples ({(n - last_n) / max(now - last_t, 1e-9):.0f} Hz, "
+                    f"{client.wire_dtype or '?'})  lost blocks {client.lost_blocks}"
+                    + (f"  markers: {labels}" if labels else "")
+                    + state,
+                    flush=True,
+                )
                 last_n, last_t = n, now
                 if done:
                     break

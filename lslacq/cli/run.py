@@ -17,9 +17,11 @@ __all__ = ["add_parser", "run_graph", "format_status"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``run`` sub-command (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "run", help="run a graph file with a live status table",
+        "run",
+        help="run a graph file with a live status table",
         description="Build the graph described in a TOML file (nodegroups in processes or on hosts), start it, "
-                    "print a live status table, and stop and close everything on Ctrl-C or --duration.")
+        "print a live status table, and stop and close everything on Ctrl-C or --duration.",
+    )
     add_graph_arguments(parser)
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between status updates")
@@ -95,20 +97,26 @@ def _num(value, fmt: str) -> str:
 
 def format_status(status: dict, elapsed: float) -> str:
     """Format the status table ``lslacq run`` prints."""
-    lines = [f"[{elapsed:7.1f} s]",
-             f"  {'NODE':<16} {'TYPE':<18} {'GROUP':<12} {'STATE':<11} {'IN/s':>9} {'OUT/s':>9} {'LOST':>7} "
-             f"{'LATENCY':>8} {'WAITING':>7}"]
+    lines = [
+        f"[{elapsed:7.1f} s]",
+        f"  {'NODE':<16} {'TYPE':<18} {'GROUP':<12} {'STATE':<11} {'IN/s':>9} {'OUT/s':>9} {'LOST':>7} "
+        f"{'LATENCY':>8} {'WAITING':>7}",
+    ]
     for name, row in status["nodes"].items():
         latency = "-" if row["latency"] is None else f"{row['latency'] * 1e3:.0f} ms"
         waiting = "-" if row.get("waiting") is None else f"{100 * row['waiting']:.0f} %"
-        lines.append(f"  {name:<16} {row['type']:<18} {row['nodegroup']:<12} {row['state'] or '?':<11} "
-                     f"{_num(row['rate_in'], '9.0f'):>9} {_num(row['rate_out'], '9.0f'):>9} "
-                     f"{_num(row['lost_samples'], 'd'):>7} {latency:>8} {waiting:>7}")
+        lines.append(
+            f"  {name:<16} {row['type']:<18} {row['nodegroup']:<12} {row['state'] or '?':<11} "
+            f"{_num(row['rate_in'], '9.0f'):>9} {_num(row['rate_out'], '9.0f'):>9} "
+            f"{_num(row['lost_samples'], 'd'):>7} {latency:>8} {waiting:>7}"
+        )
         if row["error"]:
             lines.append(f"      error: {row['error']}")
     lines.append(f"  {'PROCESS':<16} {'PID':>8} {'STATE':<12} {'CPU %':>6} {'MEMORY':>9}")
     for group, proc in status["processes"].items():
         rss = "-" if proc.get("rss") is None else f"{proc['rss'] / 2**20:.0f} MiB"
-        lines.append(f"  {group:<16} {_num(proc.get('pid'), 'd'):>8} {proc.get('state') or '?':<12} "
-                     f"{_num(proc.get('cpu_percent'), '6.1f'):>6} {rss:>9}")
+        lines.append(
+            f"  {group:<16} {_num(proc.get('pid'), 'd'):>8} {proc.get('state') or '?':<12} "
+            f"{_num(proc.get('cpu_percent'), '6.1f'):>6} {rss:>9}"
+        )
     return "\n".join(lines)

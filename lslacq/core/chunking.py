@@ -85,7 +85,7 @@ class ChunkResizer(ProcessingNode):
     >>> resizer = ChunkResizer()
     >>> resizer.configure(chunksize=256)
     >>> resizer.input.connect(device.output)
-    >>> resizer.output.configure(protocol='tcp')
+    >>> resizer.output.configure(protocol="tcp")
     >>> resizer.initialize()
     """
 

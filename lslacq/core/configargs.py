@@ -30,8 +30,15 @@ from typing import Any
 
 __all__ = ["Arg", "ArgProblem", "accepted_arguments", "check_arguments", "checked_arguments"]
 
-_TYPE_NAMES = {int: "an int", float: "a number", str: "a string", bool: "a bool (true/false)", list: "a list",
-               tuple: "a tuple", dict: "a table/dict"}
+_TYPE_NAMES = {
+    int: "an int",
+    float: "a number",
+    str: "a string",
+    bool: "a bool (true/false)",
+    list: "a list",
+    tuple: "a tuple",
+    dict: "a table/dict",
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,12 @@ class Arg:
             return "type", f"{name} must be {self._type_text()}, got {value!r} ({type(value).__name__}){self._doc()}"
         if self.choices is not None and value not in self.choices:
             return "value", f"{name} = {value!r} is not one of {list(self.choices)}{self._doc()}"
-        bounds = (("gt", ">", lambda v, b: v > b), ("ge", ">=", lambda v, b: v >= b),
-                  ("lt", "<", lambda v, b: v < b), ("le", "<=", lambda v, b: v <= b))
+        bounds = (
+            ("gt", ">", lambda v, b: v > b),
+            ("ge", ">=", lambda v, b: v >= b),
+            ("lt", "<", lambda v, b: v < b),
+            ("le", "<=", lambda v, b: v <= b),
+        )
         for attr, sign, ok in bounds:
             bound = getattr(self, attr)
             if bound is not None:
@@ -181,11 +192,19 @@ def check_arguments(cls: type, kwargs: Mapping[str, Any]) -> list[ArgProblem]:
             if found is not None:
                 problems.append(ArgProblem(name, *found))
         elif name not in accepted and not any_keyword:
-            close = difflib.get_close_matches(name, list(accepted), n=1) or \
-                sorted((n for n in accepted if len(n) > 2 and (n in name or name in n)), key=len, reverse=True)[:1]
+            close = (
+                difflib.get_close_matches(name, list(accepted), n=1)
+                or sorted((n for n in accepted if len(n) > 2 and (n in name or name in n)), key=len, reverse=True)[:1]
+            )
             hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append(ArgProblem(name, "unknown", f"{cls.__name__}.configure() has no argument {name!r}; "
-                                                        f"{hint}its arguments: {', '.join(accepted) or 'none'}"))
+            problems.append(
+                ArgProblem(
+                    name,
+                    "unknown",
+                    f"{cls.__name__}.configure() has no argument {name!r}; "
+                    f"{hint}its arguments: {', '.join(accepted) or 'none'}",
+                )
+            )
     missing = [name for name, default in accepted.items() if default is inspect.Parameter.empty and name not in kwargs]
     if missing:
         problems.append(ArgProblem(None, "missing", f"{cls.__name__}.configure() needs {', '.join(missing)}"))

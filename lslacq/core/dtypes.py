@@ -28,7 +28,7 @@ def dtype_to_params(dtype: Any) -> str | list | dict:
 
     Examples
     --------
-    >>> dtype_to_params(np.dtype([('index', '<i8'), ('type', '<i4')]))
+    >>> dtype_to_params(np.dtype([("index", "<i8"), ("type", "<i4")]))
     [['index', '<i8'], ['type', '<i4']]
     """
     dtype = np.dtype(dtype)
@@ -48,8 +48,12 @@ def dtype_to_params(dtype: Any) -> str | list | dict:
         offset += field_dtype.itemsize
     titles = [f[2] if len(f) > 2 else None for f in fields]
     if not packed or offset != dtype.itemsize:
-        out_dict = {"names": names, "formats": [dtype_to_params(f[0]) for f in fields],
-                    "offsets": [int(f[1]) for f in fields], "itemsize": int(dtype.itemsize)}
+        out_dict = {
+            "names": names,
+            "formats": [dtype_to_params(f[0]) for f in fields],
+            "offsets": [int(f[1]) for f in fields],
+            "itemsize": int(dtype.itemsize),
+        }
         if any(t is not None for t in titles):
             out_dict["titles"] = titles
         return out_dict
@@ -79,8 +83,10 @@ def normalize_dtype(value: Any) -> np.dtype:
     try:
         return np.dtype(_from_params(value))
     except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"invalid dtype {value!r}: {exc}. Use a numpy dtype such as 'float32' or "
-                         "[('index', 'int64'), ('type', 'int32')]") from None
+        raise ValueError(
+            f"invalid dtype {value!r}: {exc}. Use a numpy dtype such as 'float32' or "
+            "[('index', 'int64'), ('type', 'int32')]"
+        ) from None
 
 
 def _from_params(value: Any) -> Any:

@@ -47,8 +47,9 @@ class HostProcess(ProcessSpawner):
             try:
                 host.close(_timeout=timeout)
             except Exception as exc:
-                logger.warning("host process %s: closing its nodegroups failed (%s); stopping it anyway",
-                               self.name, exc)
+                logger.warning(
+                    "host process %s: closing its nodegroups failed (%s); stopping it anyway", self.name, exc
+                )
         return super().stop(timeout)
 
     close = stop
@@ -87,14 +88,23 @@ class Host:
         Old name of ``orphan_timeout``.
     """
 
-    def __init__(self, name: str, poll_procs: bool = False, address: str = "tcp://127.0.0.1:*",
-                 poll_interval: float = 0.2, orphan_timeout: float | None = None, close_timeout: float = 15.0,
-                 manager_timeout: float | None = None):
+    def __init__(
+        self,
+        name: str,
+        poll_procs: bool = False,
+        address: str = "tcp://127.0.0.1:*",
+        poll_interval: float = 0.2,
+        orphan_timeout: float | None = None,
+        close_timeout: float = 15.0,
+        manager_timeout: float | None = None,
+    ):
         if orphan_timeout is None:
             orphan_timeout = DEFAULT_ORPHAN_TIMEOUT if manager_timeout is None else manager_timeout
         if isinstance(orphan_timeout, bool) or not isinstance(orphan_timeout, (int, float)) or orphan_timeout <= 0:
-            raise ValueError(f"Host {name}: orphan_timeout must be a number of seconds > 0, got {orphan_timeout!r} "
-                             f"(default {DEFAULT_ORPHAN_TIMEOUT:g})")
+            raise ValueError(
+                f"Host {name}: orphan_timeout must be a number of seconds > 0, got {orphan_timeout!r} "
+                f"(default {DEFAULT_ORPHAN_TIMEOUT:g})"
+            )
         self.name = name
         self.address = address
         self.poll_interval = poll_interval
@@ -108,16 +118,20 @@ class Host:
         self._stop = threading.Event()
         self._poll_thread: threading.Thread | None = None
         if poll_procs:
-            self._poll_thread = threading.Thread(target=self._poll_loop, name=f"lslacq-host-{name}-poll",
-                                                 daemon=True)
+            self._poll_thread = threading.Thread(target=self._poll_loop, name=f"lslacq-host-{name}-poll", daemon=True)
             self._poll_thread.start()
 
     def __repr__(self) -> str:
         return f"<Host {self.name} with {len(self._groups)} nodegroup(s)>"
 
     @staticmethod
-    def spawn(name: str, poll_procs: bool = True, nodegroup_address: str | None = None,
-              orphan_timeout: float | None = None, **kwds) -> tuple[HostProcess, ObjectProxy]:
+    def spawn(
+        name: str,
+        poll_procs: bool = True,
+        nodegroup_address: str | None = None,
+        orphan_timeout: float | None = None,
+        **kwds,
+    ) -> tuple[HostProcess, ObjectProxy]:
         """Start a Host server in a new process (pyacq's ``Host.spawn``).
 
         The host is published in its process's server as ``'host'``, so a
@@ -148,16 +162,17 @@ class Host:
 
         Examples
         --------
-        >>> proc, host = Host.spawn('acquisition-host')
-        >>> ng = host.create_nodegroup('ng0')
+        >>> proc, host = Host.spawn("acquisition-host")
+        >>> ng = host.create_nodegroup("ng0")
         >>> ...
         >>> proc.stop()
         """
         proc = HostProcess(name=name, **kwds)
         try:
             address = nodegroup_address or kwds.get("address", "tcp://127.0.0.1:*")
-            host = proc.client._import("lslacq.core.host").Host(name, poll_procs=poll_procs, address=address,
-                                                                   orphan_timeout=orphan_timeout)
+            host = proc.client._import("lslacq.core.host").Host(
+                name, poll_procs=poll_procs, address=address, orphan_timeout=orphan_timeout
+            )
             proc.client["host"] = host
         except BaseException:
             proc.kill()
@@ -246,8 +261,9 @@ class Host:
                 try:
                     group.nodegroup.close(_timeout=timeout)
                 except Exception as exc:
-                    logger.warning("host %s: nodegroup %s did not close its nodes cleanly: %s", self.name,
-                                   group.name, exc)
+                    logger.warning(
+                        "host %s: nodegroup %s did not close its nodes cleanly: %s", self.name, group.name, exc
+                    )
                 group.spawner.stop(timeout)
             else:
                 group.spawner.kill()
@@ -260,8 +276,7 @@ class Host:
             if isinstance(ref, str):
                 return self._groups.get(ref)
             for group in self._groups.values():
-                if group.nodegroup == ref or (isinstance(ref, ObjectProxy) and group.spawner.address ==
-                                              ref._rpc_addr):
+                if group.nodegroup == ref or (isinstance(ref, ObjectProxy) and group.spawner.address == ref._rpc_addr):
                     return group
         return None
 
@@ -287,14 +302,15 @@ class Host:
                 del self._groups[name]
                 dead.append((group, code))
         for group, code in dead:
-            logger.error("host %s: nodegroup %s (pid %d) died with exit code %s", self.name, group.name,
-                         group.spawner.pid, code)
+            logger.error(
+                "host %s: nodegroup %s (pid %d) died with exit code %s", self.name, group.name, group.spawner.pid, code
+            )
             group.spawner._reap(0)
             if group.manager is not None:
                 try:
-                    group.manager._nodegroup_died(group.name, self.name, code, _sync="off") \
-                        if isinstance(group.manager, ObjectProxy) else \
-                        group.manager._nodegroup_died(group.name, self.name, code)
+                    group.manager._nodegroup_died(group.name, self.name, code, _sync="off") if isinstance(
+                        group.manager, ObjectProxy
+                    ) else group.manager._nodegroup_died(group.name, self.name, code)
                 except Exception:
                     logger.exception("host %s: cannot report the death of nodegroup %s", self.name, group.name)
         return [g.name for g, _ in dead]
@@ -334,8 +350,7 @@ class Host:
                     future.result(0)
                     state["seen"] = now
                     if state["silent"]:
-                        logger.info("host %s: manager %s answers again; its nodegroups kept running", self.name,
-                                    addr)
+                        logger.info("host %s: manager %s answers again; its nodegroups kept running", self.name, addr)
                         state["silent"] = False
                 except Exception:
                     pass
@@ -352,12 +367,22 @@ class Host:
             silence = now - state["seen"]
             if silence > give_up + every and not state["silent"]:
                 state["silent"] = True
-                logger.warning("host %s: manager %s has not answered for %.0f s (network down?); its nodegroups "
-                               "keep running and are closed if it stays silent for %g s (orphan_timeout)",
-                               self.name, addr, silence, self.orphan_timeout)
+                logger.warning(
+                    "host %s: manager %s has not answered for %.0f s (network down?); its nodegroups "
+                    "keep running and are closed if it stays silent for %g s (orphan_timeout)",
+                    self.name,
+                    addr,
+                    silence,
+                    self.orphan_timeout,
+                )
             if silence > self.orphan_timeout:
-                logger.error("host %s: manager %s stopped answering for %.0f s (orphan_timeout %g s); closing its "
-                             "nodegroups", self.name, addr, silence, self.orphan_timeout)
+                logger.error(
+                    "host %s: manager %s stopped answering for %.0f s (orphan_timeout %g s); closing its nodegroups",
+                    self.name,
+                    addr,
+                    silence,
+                    self.orphan_timeout,
+                )
                 self._close_orphans(manager)
                 last_seen.pop(addr, None)
 

@@ -58,10 +58,18 @@ class ThreadPollInput(Worker):
         That exception (logged here when nothing listens to ``failed``).
     """
 
-    def __init__(self, input_stream: InputStream, timeout: int = 200, return_data: bool | None = None,
-                 parent: Any = None, name: str | None = None, handler: Callable[[int, Any], None] | None = None):
-        super().__init__(name or f"ThreadPollInput-{input_stream.name or id(input_stream)}",
-                         context="processing its input")
+    def __init__(
+        self,
+        input_stream: InputStream,
+        timeout: int = 200,
+        return_data: bool | None = None,
+        parent: Any = None,
+        name: str | None = None,
+        handler: Callable[[int, Any], None] | None = None,
+    ):
+        super().__init__(
+            name or f"ThreadPollInput-{input_stream.name or id(input_stream)}", context="processing its input"
+        )
         self.input_stream = input_stream
         self.handler = handler
         self.timeout = timeout

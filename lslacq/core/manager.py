@@ -53,8 +53,9 @@ class Manager:
             # while this thread is busy, so the manager gets its own server thread
             self._own_server = RPCServer(name="manager")
             self._self_proxy = self._own_server.get_proxy(self)
-            self._server_thread = threading.Thread(target=self._own_server.run_forever, name="lslacq-manager-rpc",
-                                                   daemon=True)
+            self._server_thread = threading.Thread(
+                target=self._own_server.run_forever, name="lslacq-manager-rpc", daemon=True
+            )
             self._server_thread.start()
         self.default_host = Host("default", poll_procs=True)
 
@@ -89,8 +90,10 @@ class Manager:
             known = self.hosts.get(addr)
         if known is not None:
             if server_key is not None and known._server_key is not None and server_key != known._server_key:
-                raise ValueError(f"manager: host {addr} is already connected with server key {known._server_key}, "
-                                 f"not {server_key}: pass the public key that `lslacq host` printed there")
+                raise ValueError(
+                    f"manager: host {addr} is already connected with server key {known._server_key}, "
+                    f"not {server_key}: pass the public key that `lslacq host` printed there"
+                )
             return known
         if server_key is not None:
             from .rpc import security
@@ -145,8 +148,14 @@ class Manager:
             if name in self._nodegroups and self._nodegroups[name]["state"] in ("running", "starting"):
                 raise ValueError(f"a nodegroup named {name!r} already exists; pick another name")
             previous = self._nodegroups.get(name)
-            self._nodegroups[name] = {"name": name, "host": None, "nodegroup": None, "state": "starting",
-                                      "exit_code": None, "host_obj": None}
+            self._nodegroups[name] = {
+                "name": name,
+                "host": None,
+                "nodegroup": None,
+                "state": "starting",
+                "exit_code": None,
+                "host_obj": None,
+            }
         try:
             nodegroup, host_obj, host_name = self._spawn_nodegroup(name, host, qt, kwds)
         except BaseException:
@@ -157,8 +166,14 @@ class Manager:
                     self._nodegroups[name] = previous
             raise
         with self._lock:
-            self._nodegroups[name] = {"name": name, "host": host_name, "nodegroup": nodegroup, "state": "running",
-                                      "exit_code": None, "host_obj": host_obj}
+            self._nodegroups[name] = {
+                "name": name,
+                "host": host_name,
+                "nodegroup": nodegroup,
+                "state": "running",
+                "exit_code": None,
+                "host_obj": host_obj,
+            }
         return nodegroup
 
     def _spawn_nodegroup(self, name: str, host, qt: bool, kwds: dict):
@@ -254,8 +269,9 @@ class Manager:
         asks: dict[str, tuple] = {}
         for info in infos:
             host = info.get("host_obj")
-            if result.get(info["name"], {}).get("state") not in ("unreachable", "unresponsive") or \
-                    not isinstance(host, ObjectProxy):
+            if result.get(info["name"], {}).get("state") not in ("unreachable", "unresponsive") or not isinstance(
+                host, ObjectProxy
+            ):
                 continue
             key = host._rpc_addr
             if key not in asks:
@@ -292,8 +308,10 @@ class Manager:
     def _nodegroup_orphaned(self, name: str, host_addr: str) -> dict:
         """Mark a nodegroup its host closed while this manager was out of reach ``closed``; report it once."""
         first, _host = self._mark_ended(name, "closed")
-        message = (f"nodegroup {name} was closed by its host {host_addr} while this manager could not reach it "
-                   "(for longer than the host's orphan_timeout)")
+        message = (
+            f"nodegroup {name} was closed by its host {host_addr} while this manager could not reach it "
+            "(for longer than the host's orphan_timeout)"
+        )
         if first:
             logger.error("manager: %s", message)
         return {"state": "closed", "exit_code": None, "error": message}
@@ -331,9 +349,13 @@ class Manager:
         """Mark a running nodegroup whose server closed by itself (its host died) ``dead``; report it once."""
         first, host = self._mark_ended(name, "dead")
         if first:
-            logger.error("manager: nodegroup %s on host %s is gone: its server closed without this manager closing "
-                         "it (its host process was probably killed; the nodegroup ends with it); the rest of the "
-                         "graph keeps running", name, host)
+            logger.error(
+                "manager: nodegroup %s on host %s is gone: its server closed without this manager closing "
+                "it (its host process was probably killed; the nodegroup ends with it); the rest of the "
+                "graph keeps running",
+                name,
+                host,
+            )
         return {"state": "dead", "exit_code": None, "error": str(exc)}
 
     def _nodegroup_died(self, name: str, host_name: str, exit_code) -> None:
@@ -346,8 +368,12 @@ class Manager:
             info["exit_code"] = exit_code
             if self._default_nodegroup is not None and info["nodegroup"] == self._default_nodegroup:
                 self._default_nodegroup = None
-        logger.error("manager: nodegroup %s on host %s died unexpectedly (exit code %s); the rest of the "
-                     "graph keeps running", name, host_name, exit_code)
+        logger.error(
+            "manager: nodegroup %s on host %s died unexpectedly (exit code %s); the rest of the graph keeps running",
+            name,
+            host_name,
+            exit_code,
+        )
 
     @property
     def default_nodegroup(self):
@@ -387,8 +413,11 @@ class Manager:
         self._closed = True
         with self._lock:
             groups = [info for info in self._nodegroups.values() if info["state"] == "running"]
-            addresses = [info["nodegroup"]._rpc_addr for info in self._nodegroups.values()
-                         if isinstance(info.get("nodegroup"), ObjectProxy)]
+            addresses = [
+                info["nodegroup"]._rpc_addr
+                for info in self._nodegroups.values()
+                if isinstance(info.get("nodegroup"), ObjectProxy)
+            ]
         for info in groups:
             host = info["host_obj"]
             try:
@@ -435,9 +464,11 @@ class ManagerProxy(ObjectProxy):
         addresses = []
         try:
             if spawner.poll() is None:
-                addresses = [info["nodegroup"]._rpc_addr for info in
-                             ObjectProxy.__getattr__(self, "list_nodegroups")(details=True, _timeout=timeout)
-                             if isinstance(info.get("nodegroup"), ObjectProxy)]
+                addresses = [
+                    info["nodegroup"]._rpc_addr
+                    for info in ObjectProxy.__getattr__(self, "list_nodegroups")(details=True, _timeout=timeout)
+                    if isinstance(info.get("nodegroup"), ObjectProxy)
+                ]
                 ObjectProxy.__getattr__(self, "close")(_timeout=timeout)
         except Exception as exc:
             logger.warning("manager process did not close cleanly: %s", exc)
@@ -451,9 +482,15 @@ class ManagerProxy(ObjectProxy):
                 _stop_log_server(state.get("log_handler"))
 
 
-def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level: int | None = None,
-                   address: str = "tcp://127.0.0.1:*", log_address: str = "tcp://127.0.0.1:*",
-                   secret_key=None, authorized_keys=None):
+def create_manager(
+    mode: str = "rpc",
+    auto_close_at_exit: bool = True,
+    log_level: int | None = None,
+    address: str = "tcp://127.0.0.1:*",
+    log_address: str = "tcp://127.0.0.1:*",
+    secret_key=None,
+    authorized_keys=None,
+):
     """Create a Manager in a new process ('rpc', returns a proxy) or in this process ('local').
 
     Also starts a log server in this process (if none runs) to which the
@@ -508,8 +545,9 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
         if auto_close_at_exit:
             atexit.register(manager.close)
         return manager
-    spawner = ProcessSpawner(name="manager", address=address, log_addr=log_server.address, log_level=log_level,
-                             log_key=log_key)
+    spawner = ProcessSpawner(
+        name="manager", address=address, log_addr=log_server.address, log_level=log_level, log_key=log_key
+    )
     try:
         rmod = spawner.client._import("lslacq.core.manager")
         remote = rmod.Manager(log_addr=log_server.address, log_level=log_level, log_key=log_key)
@@ -517,8 +555,9 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True, log_level
     except Exception:
         spawner.kill()
         raise
-    proxy = ManagerProxy(remote._rpc_addr, remote._obj_id, remote._ref_id, remote._type_str, (),
-                         server_key=remote._server_key)
+    proxy = ManagerProxy(
+        remote._rpc_addr, remote._obj_id, remote._ref_id, remote._type_str, (), server_key=remote._server_key
+    )
     state = {"spawner": spawner, "closed": False, "log_server": started_log_server, "log_handler": handler}
     state["atexit"] = proxy.close
     proxy.__dict__["_lslacq_state"] = state
@@ -546,18 +585,21 @@ def _host_error(addr: str, server_key, timeout: float, exc: BaseException) -> Ex
         return ConnectionError(
             f"the host at {addr} refused this manager's CurveZMQ handshake with server key {server_key}: check that "
             "this is the public key `lslacq host` printed, and that the manager's public key is in the host's "
-            "--authorized-keys directory")
+            "--authorized-keys directory"
+        )
     key_hint = ""
     if server_key is not None:
-        key_hint = (f" If a host runs there, check that server key {server_key} is the public key it printed and "
-                    "that this manager's public key is in its --authorized-keys directory (a wrong key looks like "
-                    "silence).")
+        key_hint = (
+            f" If a host runs there, check that server key {server_key} is the public key it printed and "
+            "that this manager's public key is in its --authorized-keys directory (a wrong key looks like "
+            "silence)."
+        )
     elif not _is_loopback(addr):
-        key_hint = (" A host on another machine needs CurveZMQ keys: pass server_key=<the public key it "
-                    "printed>.")
+        key_hint = " A host on another machine needs CurveZMQ keys: pass server_key=<the public key it printed>."
     return TimeoutError(
         f"no lslacq host answers at {addr} (waited {timeout:g} s): start one on that machine with "
-        f"`lslacq host {addr}`, or check the address and the network.{key_hint} ({exc})")
+        f"`lslacq host {addr}`, or check the address and the network.{key_hint} ({exc})"
+    )
 
 
 def _is_loopback(addr: str) -> bool:

@@ -37,5 +37,5 @@ def connectable_address(bound: str) -> str:
     """
     for prefix in _WILDCARDS:
         if bound.startswith(prefix):
-            return f"tcp://{host_ip()}:{bound[len(prefix):]}"
+            return f"tcp://{host_ip()}:{bound[len(prefix) :]}"
     return bound

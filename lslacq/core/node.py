@@ -150,12 +150,14 @@ class Node:
         self.outputs: dict[str, OutputStream] = StreamDict(self._output_aliases)
         self.optional_inputs: set[str] = set()
         for stream_name, spec in self._input_specs.items():
-            self.inputs[stream_name] = InputStream(spec=_take_optional(spec, stream_name, self.optional_inputs),
-                                                   node=self, name=stream_name)
+            self.inputs[stream_name] = InputStream(
+                spec=_take_optional(spec, stream_name, self.optional_inputs), node=self, name=stream_name
+            )
         self.optional_outputs: set[str] = set()
         for stream_name, spec in self._output_specs.items():
-            self.outputs[stream_name] = OutputStream(spec=_take_optional(spec, stream_name, self.optional_outputs),
-                                                     node=self, name=stream_name)
+            self.outputs[stream_name] = OutputStream(
+                spec=_take_optional(spec, stream_name, self.optional_outputs), node=self, name=stream_name
+            )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self._state_name()}>"
@@ -174,16 +176,20 @@ class Node:
     def input(self) -> InputStream:
         """The node's only input (error if it has zero or several)."""
         if len(self.inputs) != 1:
-            raise AttributeError(f"{self.name}.input is ambiguous: the node has {len(self.inputs)} inputs "
-                                 f"{sorted(self.inputs)}; use node.inputs[name]")
+            raise AttributeError(
+                f"{self.name}.input is ambiguous: the node has {len(self.inputs)} inputs "
+                f"{sorted(self.inputs)}; use node.inputs[name]"
+            )
         return next(iter(self.inputs.values()))
 
     @property
     def output(self) -> OutputStream:
         """The node's only output (error if it has zero or several)."""
         if len(self.outputs) != 1:
-            raise AttributeError(f"{self.name}.output is ambiguous: the node has {len(self.outputs)} outputs "
-                                 f"{sorted(self.outputs)}; use node.outputs[name]")
+            raise AttributeError(
+                f"{self.name}.output is ambiguous: the node has {len(self.outputs)} outputs "
+                f"{sorted(self.outputs)}; use node.outputs[name]"
+            )
         return next(iter(self.outputs.values()))
 
     # -- thread-safe state ----------------------------------------------------
@@ -236,12 +242,16 @@ class Node:
                 raise NodeStateError(f"node {self.name!r} is already initialized")
             for name, inp in self.inputs.items():
                 if not inp.connected and name not in self.optional_inputs:
-                    raise NodeStateError(f"cannot initialize node {self.name!r}: input {name!r} is not connected; "
-                                         f"call node.inputs[{name!r}].connect(some_output)")
+                    raise NodeStateError(
+                        f"cannot initialize node {self.name!r}: input {name!r} is not connected; "
+                        f"call node.inputs[{name!r}].connect(some_output)"
+                    )
             for name, out in self.outputs.items():
                 if not out.configured and name not in self.optional_outputs:
-                    raise NodeStateError(f"cannot initialize node {self.name!r}: output {name!r} is not "
-                                         f"configured; call node.outputs[{name!r}].configure(...)")
+                    raise NodeStateError(
+                        f"cannot initialize node {self.name!r}: output {name!r} is not "
+                        f"configured; call node.outputs[{name!r}].configure(...)"
+                    )
             self.check_input_specs()
             self.check_output_specs()
             self._initialize()
@@ -403,9 +413,14 @@ class Node:
         outputs = list(self.outputs.values())
         samples_out = max([int(out.last_index) for out in outputs if out.configured], default=0)
         last_index = samples_out or samples_in or None
-        return {"samples_in": samples_in, "samples_out": samples_out, "lost_samples": lost,
-                "last_index": last_index, "latency": None,
-                "wait_seconds": sum(float(out.wait_seconds) for out in outputs)}
+        return {
+            "samples_in": samples_in,
+            "samples_out": samples_out,
+            "lost_samples": lost,
+            "last_index": last_index,
+            "latency": None,
+            "wait_seconds": sum(float(out.wait_seconds) for out in outputs),
+        }
 
     # -- hooks for subclasses ------------------------------------------------------
     def _configure(self, *args: Any, **kwargs: Any) -> None:

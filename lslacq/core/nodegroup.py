@@ -51,8 +51,10 @@ def qt_requirement(cls: type) -> tuple[str, str] | None:
             if isinstance(value, (types.ModuleType, type)) or callable(value):
                 binding = _qt_binding_of(value)
                 if binding:
-                    return binding, (f"its module {klass.__module__!r} uses Qt ({attr}): QTimers and queued "
-                                     "signals need a Qt event loop")
+                    return binding, (
+                        f"its module {klass.__module__!r} uses Qt ({attr}): QTimers and queued "
+                        "signals need a Qt event loop"
+                    )
     if explicit:
         return _QT_BINDINGS[0], "it declares _needs_qt = True"
     return None
@@ -106,17 +108,20 @@ def _check_constructor_arguments(cls: type, kwds: dict, group_name) -> None:
             params = list(inspect.signature(init).parameters.values())[1:]
         except (TypeError, ValueError):
             return
-        accepted += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                     and p.name not in accepted]
+        accepted += [
+            p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in accepted
+        ]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             return  # this constructor takes no other keyword: Python names a wrong one itself
     unknown = [key for key in kwds if key not in accepted]
     if unknown:
         close = difflib.get_close_matches(unknown[0], accepted, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise TypeError(f"NodeGroup {group_name or ''}: {cls.__name__}() got unexpected keyword arguments "
-                        f"{unknown}{hint}; it takes {', '.join(accepted)}; configure arguments go to "
-                        "node.configure(...)")
+        raise TypeError(
+            f"NodeGroup {group_name or ''}: {cls.__name__}() got unexpected keyword arguments "
+            f"{unknown}{hint}; it takes {', '.join(accepted)}; configure arguments go to "
+            "node.configure(...)"
+        )
 
 
 def describe_error(exc: BaseException | None) -> str | None:
@@ -148,8 +153,13 @@ def node_health(node) -> dict:
                 readers[name] = out.readers()
             except Exception as exc:  # closed under us: report, do not fail the whole health call
                 readers[name] = describe_error(exc)
-    return {"type": type(node).__name__, "state": _node_state(node), "error": describe_error(node.error),
-            "counters": counters, "readers": readers}
+    return {
+        "type": type(node).__name__,
+        "state": _node_state(node),
+        "error": describe_error(node.error),
+        "counters": counters,
+        "readers": readers,
+    }
 
 
 def _node_state(node) -> str:
@@ -286,8 +296,11 @@ class NodeGroup:
         proc = self._process
         with proc.oneshot():
             info = {
-                "name": self.name, "pid": proc.pid, "uptime": time.time() - proc.create_time(),
-                "cpu_percent": proc.cpu_percent(interval=None), "rss": proc.memory_info().rss,
+                "name": self.name,
+                "pid": proc.pid,
+                "uptime": time.time() - proc.create_time(),
+                "cpu_percent": proc.cpu_percent(interval=None),
+                "rss": proc.memory_info().rss,
                 "threads": proc.num_threads(),
             }
         info["nodes"] = {}

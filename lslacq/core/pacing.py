@@ -55,8 +55,15 @@ class PacedLoop(Worker):
         Emitted with that exception.
     """
 
-    def __init__(self, step: Callable[[], None], period: float, name: str, max_catch_up: float | None = None,
-                 on_skip: Callable[[int], None] | None = None, context: str = ""):
+    def __init__(
+        self,
+        step: Callable[[], None],
+        period: float,
+        name: str,
+        max_catch_up: float | None = None,
+        on_skip: Callable[[int], None] | None = None,
+        context: str = "",
+    ):
         super().__init__(name, context=context)
         period = float(period)
         if not period >= 0:
@@ -92,8 +99,13 @@ class PacedLoop(Worker):
                 behind = int(-delay / period)
                 if behind > max_behind:
                     skipped = behind - 1
-                    logger.warning("%s: the loop was %.1f s late; skipping %d steps (%.1f s)", self.name,
-                                   behind * period, skipped, skipped * period)
+                    logger.warning(
+                        "%s: the loop was %.1f s late; skipping %d steps (%.1f s)",
+                        self.name,
+                        behind * period,
+                        skipped,
+                        skipped * period,
+                    )
                     k += skipped
                     self.n_skipped_steps += skipped
                     if self.on_skip is not None:
@@ -116,6 +128,8 @@ def check_speed(owner: str, speed) -> float | str:
     if speed == "max":
         return "max"
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
-        raise ValueError(f"{owner}: speed must be a number > 0 (1.0 is real time) or 'max' (as fast as the graph "
-                         f"downstream takes it, losslessly), got {speed!r}")
+        raise ValueError(
+            f"{owner}: speed must be a number > 0 (1.0 is real time) or 'max' (as fast as the graph "
+            f"downstream takes it, losslessly), got {speed!r}"
+        )
     return float(speed)

@@ -19,8 +19,14 @@ from .node import Node
 from .params import Param, Params
 from .stream.merging import deliver_merged
 
-__all__ = ["ProcessingNode", "PASSTHROUGH_KEYS", "FORWARD_KEYS", "copy_metadata", "as_time_channel",
-           "check_signal_input"]
+__all__ = [
+    "ProcessingNode",
+    "PASSTHROUGH_KEYS",
+    "FORWARD_KEYS",
+    "copy_metadata",
+    "as_time_channel",
+    "check_signal_input",
+]
 
 #: stream metadata a transform copies from its input to its outputs (it sets shape and dtype itself)
 PASSTHROUGH_KEYS = ("sample_rate", "units", "channel_names", "channel_units", "channel_types")
@@ -101,8 +107,9 @@ class ProcessingNode(Node):
         Override it when the transform changes them.
         """
         if len(self.inputs) == 1 and len(self.outputs) == 1 and inputname in self.outputs:
-            copy_metadata(self.inputs[inputname].params, self.outputs[inputname].spec,
-                          ("dtype", "shape", *PASSTHROUGH_KEYS))
+            copy_metadata(
+                self.inputs[inputname].params, self.outputs[inputname].spec, ("dtype", "shape", *PASSTHROUGH_KEYS)
+            )
 
     # -- params -------------------------------------------------------------------------
     def set_params(self, **kwargs) -> None:
@@ -113,8 +120,9 @@ class ProcessingNode(Node):
         """Apply online parameters given to ``configure()``; unknown names are a TypeError."""
         unknown = sorted(set(kwargs) - set(self.params))
         if unknown:
-            raise TypeError(f"{self.name}.configure() got unexpected arguments {unknown}; parameters: "
-                            f"{sorted(self.params)}")
+            raise TypeError(
+                f"{self.name}.configure() got unexpected arguments {unknown}; parameters: {sorted(self.params)}"
+            )
         self.params.update(kwargs)
         self.params_applied()
 
@@ -154,14 +162,23 @@ class ProcessingNode(Node):
 
     def _start(self) -> None:
         for name in self._poll_inputs():
-            self.add_worker(ThreadPollInput(self.inputs[name], timeout=self.poll_timeout_ms, return_data=True,
-                                            name=f"{self.name}-{name}", handler=self._make_handler(name)))
+            self.add_worker(
+                ThreadPollInput(
+                    self.inputs[name],
+                    timeout=self.poll_timeout_ms,
+                    return_data=True,
+                    name=f"{self.name}-{name}",
+                    handler=self._make_handler(name),
+                )
+            )
 
     def _make_handler(self, input_name: str) -> Callable[[int, Any], None]:
         process = self._process_chunk
         if input_name not in self._batch_inputs or not self.batch_max_samples:
+
             def handle(index: int, data: Any) -> None:
                 process(input_name, int(index), data)
+
             return handle
 
         stream = self.inputs[input_name]
@@ -172,6 +189,7 @@ class ProcessingNode(Node):
         def handle_batched(index: int, data: Any) -> None:
             # a node that keeps up sees one chunk at a time; one that fell behind catches up in big ones
             deliver_merged(stream, index, data, self.batch_max_samples, deliver)
+
         return handle_batched
 
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:  # pragma: no cover - abstract
@@ -196,6 +214,7 @@ def check_signal_input(node: Node, input_name: str = "signals") -> tuple[int, An
         raise ValueError(f"{node.name}: input {input_name!r} is not connected; connect it before initialize()")
     frame = params.frame_shape
     if len(frame) > 1:
-        raise ValueError(f"{node.name}: input {input_name!r} has shape {tuple(params.shape)}; "
-                         "a (time, channel) stream is required")
+        raise ValueError(
+            f"{node.name}: input {input_name!r} has shape {tuple(params.shape)}; a (time, channel) stream is required"
+        )
     return (frame[0] if frame else 1), params.np_dtype

@@ -74,14 +74,20 @@ class Rechunker:
         if expected is not None and start != expected:
             if start > expected and self.on_gap == "fill":
                 gap = start - expected
-                logger.warning("%s: %d samples missing before index %d; filled so chunks stay %d samples long",
-                               self.name, gap, start, self.chunksize)
+                logger.warning(
+                    "%s: %d samples missing before index %d; filled so chunks stay %d samples long",
+                    self.name,
+                    gap,
+                    start,
+                    self.chunksize,
+                )
                 fill = np.nan if chunk.dtype.kind in "fc" else 0
                 yield from self._append(np.full((gap,) + chunk.shape[1:], fill, dtype=chunk.dtype), start)
             else:
                 if start < expected:
-                    logger.info("%s: input index went back from %d to %d; starting a new run", self.name,
-                                expected, start)
+                    logger.info(
+                        "%s: input index went back from %d to %d; starting a new run", self.name, expected, start
+                    )
                 self._n_pending = 0
         yield from self._append(chunk, end_index)
 
@@ -92,7 +98,7 @@ class Rechunker:
             raise RuntimeError(f"{self.name}: no block buffer (push() allocates it before appending)")
         while i < n:
             take = min(size - self._n_pending, n - i)
-            pending[self._n_pending:self._n_pending + take] = data[i:i + take]
+            pending[self._n_pending : self._n_pending + take] = data[i : i + take]
             self._n_pending += take
             i += take
             if self._n_pending == size:

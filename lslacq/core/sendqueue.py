@@ -66,9 +66,9 @@ class SendQueue:
         """
         written = 0
         while self._messages:
-            view = memoryview(self._messages[0])[self._offset:]
+            view = memoryview(self._messages[0])[self._offset :]
             if piece_size is not None:
-                view = view[:piece_size()]
+                view = view[: piece_size()]
             try:
                 n = sock.send(view)
             except (BlockingIOError, InterruptedError):

@@ -96,8 +96,9 @@ class SelectLoop:
                 pass
 
 
-def listening_socket(ip: str, port: int, backlog: int, what: str,
-                     in_use_hint: str = "another program already uses it; pick another port") -> socket.socket:
+def listening_socket(
+    ip: str, port: int, backlog: int, what: str, in_use_hint: str = "another program already uses it; pick another port"
+) -> socket.socket:
     """Return a non-blocking TCP socket listening on ``ip:port``; an OSError names ``what`` and the address if not."""
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -261,8 +262,12 @@ class TcpServer:
                 conn.broken = True
                 conn.out.clear()
         if not accepted:
-            self.log.warning("server %r: %r does not read what it is sent (%d bytes waiting); disconnecting it",
-                             self.name, conn, waiting)
+            self.log.warning(
+                "server %r: %r does not read what it is sent (%d bytes waiting); disconnecting it",
+                self.name,
+                conn,
+                waiting,
+            )
         if threading.current_thread() is not self.loop_thread:
             self.wake()  # the loop flushes after handling its current events
         return True

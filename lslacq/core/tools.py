@@ -20,7 +20,7 @@ class StreamConverter(ProcessingNode):
     >>> conv = StreamConverter()
     >>> conv.configure()
     >>> conv.input.connect(device.output)
-    >>> conv.output.configure(protocol='tcp', transfermode='plaindata')
+    >>> conv.output.configure(protocol="tcp", transfermode="plaindata")
     >>> conv.initialize()
     """
 
@@ -56,8 +56,9 @@ class ChannelSplitter(ProcessingNode):
         self.output_channels = None
         if output_channels is not None:
             if not isinstance(output_channels, dict) or not output_channels:
-                raise ValueError(f"{self.name}: output_channels must be a non-empty dict "
-                                 "{output_name: [channel indices]}")
+                raise ValueError(
+                    f"{self.name}: output_channels must be a non-empty dict {{output_name: [channel indices]}}"
+                )
             self.output_channels = {str(k): [int(c) for c in v] for k, v in output_channels.items()}
             self._make_outputs()
 
@@ -79,8 +80,9 @@ class ChannelSplitter(ProcessingNode):
         for out_name, channels in self.output_channels.items():
             bad = [c for c in channels if not 0 <= c < n_channels]
             if bad:
-                raise ValueError(f"{self.name}: output {out_name!r} asks for channels {bad} but the input has "
-                                 f"{n_channels} channels")
+                raise ValueError(
+                    f"{self.name}: output {out_name!r} asks for channels {bad} but the input has {n_channels} channels"
+                )
             spec = self.outputs[out_name].spec
             copy_metadata(params, spec, FORWARD_KEYS)
             spec["shape"] = (-1, len(channels))

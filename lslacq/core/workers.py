@@ -21,8 +21,7 @@ __all__ = ["Worker", "join_thread"]
 logger = logging.getLogger(__name__)
 
 
-def join_thread(thread: threading.Thread | None, timeout: float, what: str,
-                log: logging.Logger | None = None) -> bool:
+def join_thread(thread: threading.Thread | None, timeout: float, what: str, log: logging.Logger | None = None) -> bool:
     """Wait up to ``timeout`` s for ``thread`` to end; log an error naming ``what`` if it does not.
 
     Returns True if the thread ended (or was None, or is the calling thread).
@@ -68,8 +67,13 @@ class Worker:
     #: seconds :meth:`stop_and_join` waits by default
     join_timeout: float = 10.0
 
-    def __init__(self, name: str, target: Callable[[Worker], None] | None = None, context: str = "",
-                 interrupt: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        name: str,
+        target: Callable[[Worker], None] | None = None,
+        context: str = "",
+        interrupt: Callable[[], None] | None = None,
+    ):
         self.name = name
         self.context = context
         self._target = target
@@ -119,8 +123,13 @@ class Worker:
             return
         self.error = exc
         if len(self.failed) == 0:  # else the listener (the owner node's _report_error) logs it, once
-            logger.error("%s failed%s: %s", self.name, f" while {self.context}" if self.context else "", exc,
-                         exc_info=(type(exc), exc, exc.__traceback__))
+            logger.error(
+                "%s failed%s: %s",
+                self.name,
+                f" while {self.context}" if self.context else "",
+                exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
         self.failed.emit(exc)
 
     # -- stopping -------------------------------------------------------------------

@@ -31,8 +31,17 @@ from ..core.tools import ThreadPollInput
 from ..core.workers import Worker
 from ..errors import LslacqError
 
-__all__ = ["PyAudio", "AudioDeviceError", "PlaybackFifo", "list_device_specs", "default_input_device",
-           "default_output_device", "describe_devices", "FORMATS", "NO_DEVICE_HINT"]
+__all__ = [
+    "PyAudio",
+    "AudioDeviceError",
+    "PlaybackFifo",
+    "list_device_specs",
+    "default_input_device",
+    "default_output_device",
+    "describe_devices",
+    "FORMATS",
+    "NO_DEVICE_HINT",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +50,12 @@ FORMATS = ("int16", "int32", "float32")
 
 # PortAudio stream callback status flags (portaudio.h; pyaudio exposes the same values)
 _INPUT_UNDERFLOW, _INPUT_OVERFLOW, _OUTPUT_UNDERFLOW, _OUTPUT_OVERFLOW = 1, 2, 4, 8
-_STATUS_NAMES = {_INPUT_UNDERFLOW: "input_underflows", _INPUT_OVERFLOW: "input_overflows",
-                 _OUTPUT_UNDERFLOW: "output_underflows", _OUTPUT_OVERFLOW: "output_overflows"}
+_STATUS_NAMES = {
+    _INPUT_UNDERFLOW: "input_underflows",
+    _INPUT_OVERFLOW: "input_overflows",
+    _OUTPUT_UNDERFLOW: "output_underflows",
+    _OUTPUT_OVERFLOW: "output_overflows",
+}
 # seconds between two warnings about the same kind of xrun (the counters keep every one)
 _XRUN_LOG_INTERVAL = 5.0
 
@@ -72,8 +85,9 @@ def _quiet_alsa() -> None:
         return
     try:
         lib = ctypes.CDLL(name)
-        prototype = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                                     ctypes.c_char_p)
+        prototype = ctypes.CFUNCTYPE(
+            None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+        )
         handler = prototype(lambda *args: None)
         lib.snd_lib_error_set_handler(handler)
     except (OSError, AttributeError):
@@ -85,8 +99,10 @@ def _import_pyaudio():
     try:
         import pyaudio
     except ImportError as exc:
-        raise ImportError("the PyAudio node needs the 'pyaudio' package: pip install 'lslacq[audio]' "
-                          "(it builds against PortAudio: apt install portaudio19-dev)") from exc
+        raise ImportError(
+            "the PyAudio node needs the 'pyaudio' package: pip install 'lslacq[audio]' "
+            "(it builds against PortAudio: apt install portaudio19-dev)"
+        ) from exc
     _quiet_alsa()
     return pyaudio
 
@@ -156,8 +172,10 @@ def _describe(specs: list[dict], default_in: int | None = None, default_out: int
     lines = []
     for d in specs:
         marks = "".join(m for m, idx in (("<", default_in), (">", default_out)) if idx == d["index"])
-        lines.append(f"{d['index']}{marks}: {d['name']} ({d['hostApiName']}) {d['maxInputChannels']} in / "
-                     f"{d['maxOutputChannels']} out, {d['defaultSampleRate']:g} Hz")
+        lines.append(
+            f"{d['index']}{marks}: {d['name']} ({d['hostApiName']}) {d['maxInputChannels']} in / "
+            f"{d['maxOutputChannels']} out, {d['defaultSampleRate']:g} Hz"
+        )
     return "; ".join(lines)
 
 
@@ -169,9 +187,11 @@ def describe_devices(pa=None) -> str:
     return text.replace("; ", "\n")
 
 
-NO_DEVICE_HINT = ("PortAudio sees no audio device. On a machine without a sound card, start a JACK server "
-                   "(`lslacq devices jack-dummy`, or `jackd -d dummy -r 44100`) before creating the node; on a "
-                   "desktop, check that ALSA/PulseAudio/PipeWire lists your card (`arecord -l`)")
+NO_DEVICE_HINT = (
+    "PortAudio sees no audio device. On a machine without a sound card, start a JACK server "
+    "(`lslacq devices jack-dummy`, or `jackd -d dummy -r 44100`) before creating the node; on a "
+    "desktop, check that ALSA/PulseAudio/PipeWire lists your card (`arecord -l`)"
+)
 
 
 class PlaybackFifo:
@@ -332,21 +352,35 @@ class PyAudio(Node):
         return default_output_device(self._portaudio())
 
     # -- configuration ------------------------------------------------------------
-    def _configure(self, nb_channel: int = 2, sample_rate: float = 44100.0, input_device_index: int | None = None,
-                   output_device_index: int | None = None, format: str = "int16", chunksize: int = 1024,
-                   playback_buffer: float = 1.0, **kwargs) -> None:
+    def _configure(
+        self,
+        nb_channel: int = 2,
+        sample_rate: float = 44100.0,
+        input_device_index: int | None = None,
+        output_device_index: int | None = None,
+        format: str = "int16",
+        chunksize: int = 1024,
+        playback_buffer: float = 1.0,
+        **kwargs,
+    ) -> None:
         if kwargs:
-            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: nb_channel, "
-                            "sample_rate, input_device_index, output_device_index, format, chunksize, playback_buffer")
+            raise TypeError(
+                f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: nb_channel, "
+                "sample_rate, input_device_index, output_device_index, format, chunksize, playback_buffer"
+            )
         if format not in FORMATS:
             raise ValueError(f"{self.name}: format={format!r} is not supported; use one of {list(FORMATS)}")
         nb_channel, chunksize = int(nb_channel), int(chunksize)
         if nb_channel <= 0 or chunksize <= 0 or not float(sample_rate) > 0 or not float(playback_buffer) > 0:
-            raise ValueError(f"{self.name}: nb_channel ({nb_channel}), chunksize ({chunksize}), sample_rate "
-                             f"({sample_rate}) and playback_buffer ({playback_buffer}) must be positive")
+            raise ValueError(
+                f"{self.name}: nb_channel ({nb_channel}), chunksize ({chunksize}), sample_rate "
+                f"({sample_rate}) and playback_buffer ({playback_buffer}) must be positive"
+            )
         if input_device_index is None and output_device_index is None:
-            raise ValueError(f"{self.name}: give input_device_index (to record) and/or output_device_index (to "
-                             "play); node.default_input_device() is the usual choice")
+            raise ValueError(
+                f"{self.name}: give input_device_index (to record) and/or output_device_index (to "
+                "play); node.default_input_device() is the usual choice"
+            )
         rate = int(round(float(sample_rate)))
         pa = self._portaudio()
         pyaudio = _import_pyaudio()
@@ -362,8 +396,13 @@ class PyAudio(Node):
         self.output_device_index = None if output_device_index is None else int(output_device_index)
         self._pa_format = pa_format
         self._playback_frames = max(4 * chunksize, int(playback_buffer * rate))
-        spec = dict(streamtype="analogsignal", dtype=format, shape=(-1, nb_channel), sample_rate=float(rate),
-                    channel_names=[f"ch{i}" for i in range(nb_channel)])
+        spec = dict(
+            streamtype="analogsignal",
+            dtype=format,
+            shape=(-1, nb_channel),
+            sample_rate=float(rate),
+            channel_names=[f"ch{i}" for i in range(nb_channel)],
+        )
         self._set_stream(self.outputs, "signals", self.input_device_index is not None, spec, output=True)
         self._set_stream(self.inputs, "signals", self.output_device_index is not None, spec, output=False)
 
@@ -380,8 +419,9 @@ class PyAudio(Node):
             else:
                 streams[name] = InputStream(spec={"streamtype": "analogsignal"}, node=self, name=name)
 
-    def _check_device(self, pa, specs: list[dict], kind: str, index, rate: int, nb_channel: int, pa_format,
-                      format: str) -> None:
+    def _check_device(
+        self, pa, specs: list[dict], kind: str, index, rate: int, nb_channel: int, pa_format, format: str
+    ) -> None:
         listing = _describe(specs, default_input_device(pa), default_output_device(pa))
         key = "maxInputChannels" if kind == "input" else "maxOutputChannels"
         given = index
@@ -390,25 +430,28 @@ class PyAudio(Node):
                 raise ValueError
             index = int(given)
         except (TypeError, ValueError):
-            raise AudioDeviceError(f"{self.name}: {kind}_device_index={given!r} is not a device index; devices: "
-                                   f"{listing}") from None
+            raise AudioDeviceError(
+                f"{self.name}: {kind}_device_index={given!r} is not a device index; devices: {listing}"
+            ) from None
         device = specs[index]
         if device[key] < 1:
-            raise AudioDeviceError(f"{self.name}: device {index} ({device['name']}) has no {kind} channels; choose "
-                                   f"another {kind}_device_index. Devices: {listing}")
+            raise AudioDeviceError(
+                f"{self.name}: device {index} ({device['name']}) has no {kind} channels; choose "
+                f"another {kind}_device_index. Devices: {listing}"
+            )
         try:
             if kind == "input":
                 pa.is_format_supported(rate, input_device=index, input_channels=nb_channel, input_format=pa_format)
             else:
-                pa.is_format_supported(rate, output_device=index, output_channels=nb_channel,
-                                       output_format=pa_format)
+                pa.is_format_supported(rate, output_device=index, output_channels=nb_channel, output_format=pa_format)
         except ValueError as exc:
             reason = exc.args[0] if exc.args else str(exc)
             raise AudioDeviceError(
                 f"{self.name}: device {index} ({device['name']}) refuses {kind} at sample_rate={rate}, "
                 f"nb_channel={nb_channel}, format={format!r} (PortAudio: {reason}); it has {device[key]} {kind} "
                 f"channels and a default rate of {device['defaultSampleRate']:g} Hz (a JACK device accepts only "
-                f"the server's rate). Devices: {listing}") from None
+                f"the server's rate). Devices: {listing}"
+            ) from None
 
     def after_input_connect(self, inputname: str) -> None:
         self.check_input_specs()
@@ -420,13 +463,17 @@ class PyAudio(Node):
         params = inp.params
         dtype, shape = np.dtype(params.dtype), tuple(params.shape)
         if dtype != np.dtype(self.format) or shape[1:] != (self.nb_channel,):
-            raise ValueError(f"{self.name}: the input carries {dtype} chunks of shape {shape}; playback needs "
-                             f"{self.format} (-1, {self.nb_channel}). Configure the node with format={str(dtype)!r} "
-                             "and the right nb_channel, or convert the stream (StreamConverter)")
+            raise ValueError(
+                f"{self.name}: the input carries {dtype} chunks of shape {shape}; playback needs "
+                f"{self.format} (-1, {self.nb_channel}). Configure the node with format={str(dtype)!r} "
+                "and the right nb_channel, or convert the stream (StreamConverter)"
+            )
         rate = params.sample_rate
         if rate and abs(float(rate) - self.sample_rate) > 1e-6 * self.sample_rate:
-            raise ValueError(f"{self.name}: the input's sample_rate is {rate:g} Hz but the node plays at "
-                             f"{self.sample_rate:g} Hz; resample the stream or configure sample_rate={rate:g}")
+            raise ValueError(
+                f"{self.name}: the input's sample_rate is {rate:g} Hz but the node plays at "
+                f"{self.sample_rate:g} Hz; resample the stream or configure sample_rate={rate:g}"
+            )
 
     # -- lifecycle ------------------------------------------------------------------
     def _initialize(self) -> None:
@@ -441,22 +488,37 @@ class PyAudio(Node):
         self._continue, self._abort = pyaudio.paContinue, pyaudio.paAbort
         try:
             self.audiostream = self._portaudio().open(
-                rate=int(self.sample_rate), channels=self.nb_channel, format=self._pa_format, input=recording,
-                output=playing, input_device_index=self.input_device_index,
-                output_device_index=self.output_device_index, frames_per_buffer=self.chunksize,
-                stream_callback=self._audio_callback, start=False)
+                rate=int(self.sample_rate),
+                channels=self.nb_channel,
+                format=self._pa_format,
+                input=recording,
+                output=playing,
+                input_device_index=self.input_device_index,
+                output_device_index=self.output_device_index,
+                frames_per_buffer=self.chunksize,
+                stream_callback=self._audio_callback,
+                start=False,
+            )
         except (OSError, ValueError) as exc:
             listing = _describe(list_device_specs(self._pa))
-            raise AudioDeviceError(f"{self.name}: PortAudio cannot open the stream (input device "
-                                   f"{self.input_device_index}, output device {self.output_device_index}, "
-                                   f"{int(self.sample_rate)} Hz, {self.nb_channel} ch, {self.format}): {exc}. "
-                                   f"Devices: {listing}") from None
+            raise AudioDeviceError(
+                f"{self.name}: PortAudio cannot open the stream (input device "
+                f"{self.input_device_index}, output device {self.output_device_index}, "
+                f"{int(self.sample_rate)} Hz, {self.nb_channel} ch, {self.format}): {exc}. "
+                f"Devices: {listing}"
+            ) from None
         if playing:
-            self._poller = ThreadPollInput(self.inputs["signals"], timeout=100, return_data=True,
-                                           name=f"{self.name}-playback", handler=self._queue_playback)
+            self._poller = ThreadPollInput(
+                self.inputs["signals"],
+                timeout=100,
+                return_data=True,
+                name=f"{self.name}-playback",
+                handler=self._queue_playback,
+            )
             self._poller.context = "reading the input to play"
-        self._monitor_worker = Worker(f"{self.name}-monitor", self._monitor, context="monitoring the audio stream",
-                                      interrupt=self._wake.set)
+        self._monitor_worker = Worker(
+            f"{self.name}-monitor", self._monitor, context="monitoring the audio stream", interrupt=self._wake.set
+        )
 
     def _start(self) -> None:
         """Start the stream; the node starts the monitor (and the playback reader), and stops them before _stop."""
@@ -538,9 +600,14 @@ class PyAudio(Node):
             now = time.monotonic()
             for key, count in list(self._xruns.items()):
                 if count > logged[key] and (stopping or now - last_log[key] >= _XRUN_LOG_INTERVAL):
-                    logger.warning("%s: PortAudio reported %d %s (%d in total)%s", self.name, count - logged[key],
-                                   key.replace("_", " "), count, "; recorded samples were lost"
-                                   if key == "input_overflows" else "")
+                    logger.warning(
+                        "%s: PortAudio reported %d %s (%d in total)%s",
+                        self.name,
+                        count - logged[key],
+                        key.replace("_", " "),
+                        count,
+                        "; recorded samples were lost" if key == "input_overflows" else "",
+                    )
                     logged[key], last_log[key] = count, now
             if stopping:
                 return

@@ -81,8 +81,14 @@ class BrainAmpSocket(BlockingDevice):
     """
 
     _output_specs = {
-        "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 32), compression="",
-                        sample_rate=512.0, units="microvolts"),
+        "signals": dict(
+            streamtype="analogsignal",
+            dtype="float32",
+            shape=(-1, 32),
+            compression="",
+            sample_rate=512.0,
+            units="microvolts",
+        ),
         "triggers": dict(EVENT_STREAM_SPEC, optional=True),
     }
 
@@ -97,8 +103,14 @@ class BrainAmpSocket(BlockingDevice):
         self._paused_at: float | None = None  # set while the server is not streaming
         self._pause_lost = False  # the pause counts as lost samples (the wait for START after a reconnection)
 
-    def _configure(self, brainamp_host: str = "127.0.0.1", brainamp_port: int = DEFAULT_PORT_FLOAT32,
-                   timeout: float = 10.0, reconnect: bool = False, **kwargs) -> None:
+    def _configure(
+        self,
+        brainamp_host: str = "127.0.0.1",
+        brainamp_port: int = DEFAULT_PORT_FLOAT32,
+        timeout: float = 10.0,
+        reconnect: bool = False,
+        **kwargs,
+    ) -> None:
         """
         Parameters
         ----------
@@ -117,8 +129,10 @@ class BrainAmpSocket(BlockingDevice):
             ``lost_samples`` (``reconnects`` counts the reconnections).
         """
         if kwargs:
-            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: "
-                            "brainamp_host, brainamp_port, timeout, reconnect")
+            raise TypeError(
+                f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: "
+                "brainamp_host, brainamp_port, timeout, reconnect"
+            )
         self.reconnect = bool(reconnect)
         self.brainamp_host = str(brainamp_host)
         self.brainamp_port = int(brainamp_port)
@@ -150,8 +164,9 @@ class BrainAmpSocket(BlockingDevice):
         """Connect (and at start, wait for START); a reopened connection waits for START in :meth:`read`."""
         client = Client(buffer_size=max(int(self.sample_rate), 1024), double=False, on_block=self._send_block)
         client.failed.connect(lambda exc: None)  # read() raises it in the reader thread: the node reports it, once
-        client.connect((self.brainamp_host, self.brainamp_port),
-                       timeout=min(self.timeout, 2.0) if reopening else self.timeout)
+        client.connect(
+            (self.brainamp_host, self.brainamp_port), timeout=min(self.timeout, 2.0) if reopening else self.timeout
+        )
         if not reopening:
             try:
                 client.start_streaming(timeout=self.timeout)
@@ -179,8 +194,9 @@ class BrainAmpSocket(BlockingDevice):
         if self._paused_at is None:  # the first block after the pause turns it into a gap
             self._paused_at = time.monotonic()
             self._pause_lost = client.start_msg is None  # reconnected, no START yet: still the outage
-            logger.info("%s: %s; waiting for the RDA server to start again", self.name,
-                        client.stop_reason or "reconnected")
+            logger.info(
+                "%s: %s; waiting for the RDA server to start again", self.name, client.stop_reason or "reconnected"
+            )
         try:
             client.start_streaming(timeout=0.5)
         except StreamTimeoutError:
@@ -211,8 +227,10 @@ class BrainAmpSocket(BlockingDevice):
         return f"the RDA server at {self.brainamp_host}:{self.brainamp_port}"
 
     def lost_error(self, exc: BaseException) -> BrokenStreamError:
-        return BrokenStreamError(f"{self.name}: lost {self.device_description()} ({exc}); stop() and start() the "
-                                 "node to connect again, or configure it with reconnect=True")
+        return BrokenStreamError(
+            f"{self.name}: lost {self.device_description()} ({exc}); stop() and start() the "
+            "node to connect again, or configure it with reconnect=True"
+        )
 
     def _close_device(self) -> None:
         if self.client is not None:

@@ -54,24 +54,30 @@ class PyUSBTransport:
         try:
             candidates = list(usb.core.find(find_all=True, backend=self.backend, custom_match=_is_emotiv))
         except usb.core.NoBackendError:
-            raise EmotivError("pyusb has no backend: install libusb (apt install libusb-1.0-0), or read the dongle "
-                              "through Linux hidraw with device_handle='/dev/hidrawN'") from None
+            raise EmotivError(
+                "pyusb has no backend: install libusb (apt install libusb-1.0-0), or read the dongle "
+                "through Linux hidraw with device_handle='/dev/hidrawN'"
+            ) from None
         found = []
         for dev in candidates:
             try:
                 serial = usb.util.get_string(dev, dev.iSerialNumber) or ""
             except (usb.core.USBError, ValueError) as exc:
-                raise EmotivError(f"found an Emotiv dongle ({dev.idVendor:04x}:{dev.idProduct:04x}) but cannot read "
-                                  f"its serial number: {exc}. Without root, install the udev rule of "
-                                  "docs/eeg_devices.md and replug the dongle") from exc
+                raise EmotivError(
+                    f"found an Emotiv dongle ({dev.idVendor:04x}:{dev.idProduct:04x}) but cannot read "
+                    f"its serial number: {exc}. Without root, install the udev rule of "
+                    "docs/eeg_devices.md and replug the dongle"
+                ) from exc
             found.append((dev, serial))
         if self.wanted_serial is not None:
             found = [(d, s) for d, s in found if s == self.wanted_serial]
         if not found:
             which = f" with serial {self.wanted_serial!r}" if self.wanted_serial else ""
-            raise EmotivError(f"no Emotiv EPOC dongle{which} found (looked for USB "
-                              f"{', '.join(f'{v:04x}:{p:04x}' for v, p in DONGLE_IDS)} and manufacturer 'Emotiv "
-                              "Systems'). Is it plugged in? `lsusb` lists it")
+            raise EmotivError(
+                f"no Emotiv EPOC dongle{which} found (looked for USB "
+                f"{', '.join(f'{v:04x}:{p:04x}' for v, p in DONGLE_IDS)} and manufacturer 'Emotiv "
+                "Systems'). Is it plugged in? `lsusb` lists it"
+            )
         self.device, self.serial = found[0]
         try:
             self._claim()
@@ -95,9 +101,11 @@ class PyUSBTransport:
             except NotImplementedError:  # not on Linux: no kernel driver to detach
                 pass
             except usb.core.USBError as exc:
-                raise EmotivError(f"cannot detach the kernel HID driver from interface {number} of the Emotiv "
-                                  f"dongle: {exc}. Run with permission on the device (udev rule, "
-                                  "docs/eeg_devices.md)") from exc
+                raise EmotivError(
+                    f"cannot detach the kernel HID driver from interface {number} of the Emotiv "
+                    f"dongle: {exc}. Run with permission on the device (udev rule, "
+                    "docs/eeg_devices.md)"
+                ) from exc
             try:
                 usb.util.claim_interface(dev, number)
             except usb.core.USBError as exc:
@@ -171,9 +179,11 @@ class HidrawTransport:
         try:
             self._fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
-            raise EmotivError(f"cannot open {self.path}: {exc}. Is it the Emotiv dongle's hidraw node "
-                              "(ls /sys/class/hidraw/*/device/uevent)? Without root, see the udev rule in "
-                              "docs/eeg_devices.md") from exc
+            raise EmotivError(
+                f"cannot open {self.path}: {exc}. Is it the Emotiv dongle's hidraw node "
+                "(ls /sys/class/hidraw/*/device/uevent)? Without root, see the udev rule in "
+                "docs/eeg_devices.md"
+            ) from exc
         if not self.serial:
             self.serial = self._sysfs_serial()
         return self
@@ -188,8 +198,10 @@ class HidrawTransport:
                     return f.read().strip()
             here = os.path.dirname(here)
         self.close()
-        raise EmotivError(f"cannot find the serial number of {self.path} in sysfs; give serial='SN...' "
-                          "(printed on the dongle, or `lsusb -v -d 21a1:` iSerial)")
+        raise EmotivError(
+            f"cannot find the serial number of {self.path} in sysfs; give serial='SN...' "
+            "(printed on the dongle, or `lsusb -v -d 21a1:` iSerial)"
+        )
 
     def read(self, timeout: float) -> bytes | None:
         readable, _, _ = select.select([self._fd], [], [], timeout)
@@ -210,9 +222,19 @@ class HidrawTransport:
 
 
 def _spec(n, names, units, optional=False):
-    return dict(streamtype="analogsignal", dtype="float32", shape=(-1, n), sample_rate=128.0, units=units,
-                nb_channel=n, channel_names=list(names), channel_units=[units] * n, manufacturer="Emotiv",
-                model="EPOC", optional=optional)
+    return dict(
+        streamtype="analogsignal",
+        dtype="float32",
+        shape=(-1, n),
+        sample_rate=128.0,
+        units=units,
+        nb_channel=n,
+        channel_names=list(names),
+        channel_units=[units] * n,
+        manufacturer="Emotiv",
+        model="EPOC",
+        optional=optional,
+    )
 
 
 class Emotiv(BlockingDevice):
@@ -271,9 +293,18 @@ class Emotiv(BlockingDevice):
         self.lost_packets = 0
         self.battery = float("nan")
 
-    def _configure(self, device_handle: str | None = None, key: str | bytes = "consumer", backend=None,
-                   serial: str | None = None, timeout: float = 5.0, check_reports: int = 8,
-                   reconnect: bool = False, device_info: dict | None = None, **kwargs) -> None:
+    def _configure(
+        self,
+        device_handle: str | None = None,
+        key: str | bytes = "consumer",
+        backend=None,
+        serial: str | None = None,
+        timeout: float = 5.0,
+        check_reports: int = 8,
+        reconnect: bool = False,
+        device_info: dict | None = None,
+        **kwargs,
+    ) -> None:
         """
         Parameters
         ----------
@@ -300,8 +331,10 @@ class Emotiv(BlockingDevice):
             pyacq's form: ``{'path': '/dev/hidrawN', 'serial': 'SN...'}``.
         """
         if kwargs:
-            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: device_handle, "
-                            "key, backend, serial, timeout, check_reports, reconnect, device_info")
+            raise TypeError(
+                f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: device_handle, "
+                "key, backend, serial, timeout, check_reports, reconnect, device_info"
+            )
         if device_info:
             device_handle = device_info.get("path", device_handle)
             serial = device_info.get("serial", serial)
@@ -353,8 +386,10 @@ class Emotiv(BlockingDevice):
             while len(first) < self.check_reports:
                 report = transport.read(max(0.01, deadline - time.monotonic()))
                 if report is None:
-                    raise EmotivError(f"{self.name}: no data from the Emotiv headset within {self.timeout:g} s: is "
-                                      "it switched on and near the dongle?")
+                    raise EmotivError(
+                        f"{self.name}: no data from the Emotiv headset within {self.timeout:g} s: is "
+                        "it switched on and near the dongle?"
+                    )
                 first.append(normalize_report(report))
             self._send(self._decoder.feed(first))  # checks (or detects) the key
         except BaseException:
@@ -378,8 +413,12 @@ class Emotiv(BlockingDevice):
         report = self._transport.read(0.2)
         if report is None:
             if not self._warned and time.monotonic() - self._silent_since > self.timeout:
-                logger.warning("%s: no data from the Emotiv headset for %.0f s (switched off, out of range "
-                               "or battery empty?); still waiting", self.name, self.timeout)
+                logger.warning(
+                    "%s: no data from the Emotiv headset for %.0f s (switched off, out of range "
+                    "or battery empty?); still waiting",
+                    self.name,
+                    self.timeout,
+                )
                 self._warned = True
             return None
         if self._warned:
@@ -402,12 +441,17 @@ class Emotiv(BlockingDevice):
     def _send(self, chunk) -> None:
         if chunk.lost_packets:
             self.lost_packets += chunk.lost_packets
-            logger.warning("%s: %d Emotiv reports lost (counter jump; total %d)", self.name, chunk.lost_packets,
-                           self.lost_packets)
+            logger.warning(
+                "%s: %d Emotiv reports lost (counter jump; total %d)", self.name, chunk.lost_packets, self.lost_packets
+            )
         if len(chunk):
             self.battery = float(chunk.battery[-1, 0])
-        outputs = [(self.outputs["signals"], chunk.eeg), (self.outputs["quality"], chunk.quality),
-                   (self.outputs["gyro"], chunk.gyro), (self.outputs["battery"], chunk.battery)]
+        outputs = [
+            (self.outputs["signals"], chunk.eeg),
+            (self.outputs["quality"], chunk.quality),
+            (self.outputs["gyro"], chunk.gyro),
+            (self.outputs["battery"], chunk.battery),
+        ]
         for a, b, index in self.samples.runs(chunk.positions):
             for output, data in outputs:
                 if output.configured:

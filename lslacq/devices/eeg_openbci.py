@@ -57,10 +57,12 @@ class OpenBCI(BlockingDevice):
     """
 
     _output_specs = {
-        "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 8), sample_rate=250.0,
-                        units="microvolts"),
-        "aux": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 3), sample_rate=250.0, units="g",
-                    optional=True),
+        "signals": dict(
+            streamtype="analogsignal", dtype="float32", shape=(-1, 8), sample_rate=250.0, units="microvolts"
+        ),
+        "aux": dict(
+            streamtype="analogsignal", dtype="float32", shape=(-1, 3), sample_rate=250.0, units="g", optional=True
+        ),
     }
 
     _output_aliases = {"chan": "signals"}  # pyacq's name
@@ -82,10 +84,20 @@ class OpenBCI(BlockingDevice):
         self._last_report = time.monotonic()
 
     # -- configuration --------------------------------------------------------------
-    def _configure(self, device_handle: str = "/dev/ttyUSB0", daisy: bool | str = "auto", gain: float = 24,
-                   sample_rate: float = 250.0, timeout: float = 5.0, reconnect: bool = False,
-                   commands: Sequence[str | bytes] = (), channel_names: Sequence[str] | None = None,
-                   baudrate: int = 115200, read_interval: float = 0.02, **kwargs) -> None:
+    def _configure(
+        self,
+        device_handle: str = "/dev/ttyUSB0",
+        daisy: bool | str = "auto",
+        gain: float = 24,
+        sample_rate: float = 250.0,
+        timeout: float = 5.0,
+        reconnect: bool = False,
+        commands: Sequence[str | bytes] = (),
+        channel_names: Sequence[str] | None = None,
+        baudrate: int = 115200,
+        read_interval: float = 0.02,
+        **kwargs,
+    ) -> None:
         """
         Parameters
         ----------
@@ -119,9 +131,11 @@ class OpenBCI(BlockingDevice):
             Seconds of data per read of the port (latency vs CPU).
         """
         if kwargs:
-            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: device_handle, "
-                            "daisy, gain, sample_rate, timeout, reconnect, commands, channel_names, baudrate, "
-                            "read_interval")
+            raise TypeError(
+                f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: device_handle, "
+                "daisy, gain, sample_rate, timeout, reconnect, commands, channel_names, baudrate, "
+                "read_interval"
+            )
         try:
             import serial  # noqa: F401
         except ImportError:
@@ -130,8 +144,10 @@ class OpenBCI(BlockingDevice):
             raise ValueError(f"{self.name}: daisy={daisy!r}; use 'auto', True or False")
         self.scale = microvolts_per_count(gain)  # validates the gain
         if not float(timeout) > 0 or not float(sample_rate) > 0 or not float(read_interval) > 0:
-            raise ValueError(f"{self.name}: timeout ({timeout}), sample_rate ({sample_rate}) and read_interval "
-                             f"({read_interval}) must be positive")
+            raise ValueError(
+                f"{self.name}: timeout ({timeout}), sample_rate ({sample_rate}) and read_interval "
+                f"({read_interval}) must be positive"
+            )
         self.device_handle = str(device_handle)
         self.gain = gain
         self.packet_rate = float(sample_rate)
@@ -150,7 +166,9 @@ class OpenBCI(BlockingDevice):
             self.n_channels = 16 if daisy else 8
         self.daisy = self.n_channels == 16
         self.sample_rate = self.packet_rate / 2 if self.daisy else self.packet_rate
-        names = [str(i + 1) for i in range(self.n_channels)] if channel_names is None else [str(n) for n in channel_names]
+        names = (
+            [str(i + 1) for i in range(self.n_channels)] if channel_names is None else [str(n) for n in channel_names]
+        )
         if len(names) != self.n_channels:
             raise ValueError(f"{self.name}: {len(names)} channel_names for {self.n_channels} channels")
         self.channel_names = names
@@ -179,12 +197,15 @@ class OpenBCI(BlockingDevice):
         import serial
 
         try:
-            return serial.Serial(self.device_handle, self.baudrate, bytesize=8, parity="N", stopbits=1,
-                                 timeout=self.read_interval)
+            return serial.Serial(
+                self.device_handle, self.baudrate, bytesize=8, parity="N", stopbits=1, timeout=self.read_interval
+            )
         except (serial.SerialException, OSError) as exc:
-            raise OpenBCIError(f"{self.name}: cannot open the OpenBCI dongle at {self.device_handle!r}: {exc}. "
-                               "Check the port name (ls /dev/ttyUSB*), that the dongle is plugged in, and that you "
-                               "may open it (the 'dialout' group, see docs/eeg_devices.md)") from exc
+            raise OpenBCIError(
+                f"{self.name}: cannot open the OpenBCI dongle at {self.device_handle!r}: {exc}. "
+                "Check the port name (ls /dev/ttyUSB*), that the dongle is plugged in, and that you "
+                "may open it (the 'dialout' group, see docs/eeg_devices.md)"
+            ) from exc
 
     def _read_reply(self, port, what: str, quiet: float | None = None) -> bytes:
         """Read until ``$$$``; after ``quiet`` s of silence return what came (None: raise on timeout)."""
@@ -199,7 +220,8 @@ class OpenBCI(BlockingDevice):
                 raise OpenBCIError(
                     f"{self.name}: no reply ending in '$$$' to {what} from {self.device_handle} within "
                     f"{self.timeout:g} s (got {bytes(reply[-80:])!r}). Is the board switched on (PC position) and "
-                    "the dongle on GPIO6? Increase timeout= for a slow link")
+                    "the dongle on GPIO6? Increase timeout= for a slow link"
+                )
             data = port.read(max(1, port.in_waiting))
             if data:
                 reply += data
@@ -231,13 +253,20 @@ class OpenBCI(BlockingDevice):
             if n is None:
                 raise OpenBCIError(f"{self.name}: cannot tell the channel count from the reply to 'C': {reply!r}")
             if want_daisy and n != 16:
-                raise OpenBCIError(f"{self.name}: daisy=True but the board at {self.device_handle} has no Daisy "
-                                   f"(it replied {reply.decode('ascii', 'replace')!r}); configure daisy=False or 'auto'")
+                raise OpenBCIError(
+                    f"{self.name}: daisy=True but the board at {self.device_handle} has no Daisy "
+                    f"(it replied {reply.decode('ascii', 'replace')!r}); configure daisy=False or 'auto'"
+                )
         for command in self.commands:
             port.write(command)
             self._read_reply(port, repr(command.decode("ascii", "replace")), quiet=min(0.3, self.timeout))
-        logger.info("%s: %s at %s, %d channels", self.name, self.banner.splitlines()[0] if self.banner else "board",
-                    self.device_handle, n)
+        logger.info(
+            "%s: %s at %s, %d channels",
+            self.name,
+            self.banner.splitlines()[0] if self.banner else "board",
+            self.device_handle,
+            n,
+        )
         return n
 
     def _connect(self):
@@ -246,8 +275,10 @@ class OpenBCI(BlockingDevice):
         try:
             n = self._handshake(port, want_daisy=self.daisy)
             if n != self.n_channels:
-                raise OpenBCIError(f"{self.name}: the board now has {n} channels, the node was configured for "
-                                   f"{self.n_channels}; configure a new node")
+                raise OpenBCIError(
+                    f"{self.name}: the board now has {n} channels, the node was configured for "
+                    f"{self.n_channels}; configure a new node"
+                )
             port.write(b"b")
         except BaseException:
             port.close()
@@ -298,9 +329,18 @@ class OpenBCI(BlockingDevice):
                 aux.send(chunk.accel[a:b], index=index)
         now = time.monotonic()
         if any(u) and now - self._last_report >= 1.0:
-            logger.warning("%s: %d packets lost (sample counter jumps), %d garbage bytes skipped, %d unpaired Daisy "
-                           "packets dropped in the last %.0f s (totals %d, %d, %d)", self.name, u[0], u[1], u[2],
-                           now - self._last_report, self.lost_packets, self.garbage_bytes, self.unpaired_packets)
+            logger.warning(
+                "%s: %d packets lost (sample counter jumps), %d garbage bytes skipped, %d unpaired Daisy "
+                "packets dropped in the last %.0f s (totals %d, %d, %d)",
+                self.name,
+                u[0],
+                u[1],
+                u[2],
+                now - self._last_report,
+                self.lost_packets,
+                self.garbage_bytes,
+                self.unpaired_packets,
+            )
             self._unreported = [0, 0, 0]
             self._last_report = now
 
@@ -314,6 +354,9 @@ class OpenBCI(BlockingDevice):
         base = super().counters()
         signals = self.outputs["signals"]
         base["samples_out"] = int(signals.last_index) if signals.configured else 0
-        base.update(lost_packets=int(self.lost_packets), garbage_bytes=int(self.garbage_bytes),
-                    unpaired_packets=int(self.unpaired_packets))
+        base.update(
+            lost_packets=int(self.lost_packets),
+            garbage_bytes=int(self.garbage_bytes),
+            unpaired_packets=int(self.unpaired_packets),
+        )
         return base

@@ -22,9 +22,19 @@ def list_audio_devices() -> list[dict]:
     with _portaudio() as pa:
         specs = list_device_specs(pa)
         default_in, default_out = default_input_device(pa), default_output_device(pa)
-    return [dict(index=d["index"], name=d["name"], host_api=d["hostApiName"], inputs=d["maxInputChannels"],
-                 outputs=d["maxOutputChannels"], sample_rate=d["defaultSampleRate"],
-                 default_input=d["index"] == default_in, default_output=d["index"] == default_out) for d in specs]
+    return [
+        dict(
+            index=d["index"],
+            name=d["name"],
+            host_api=d["hostApiName"],
+            inputs=d["maxInputChannels"],
+            outputs=d["maxOutputChannels"],
+            sample_rate=d["defaultSampleRate"],
+            default_input=d["index"] == default_in,
+            default_output=d["index"] == default_out,
+        )
+        for d in specs
+    ]
 
 
 def _video_nodes() -> list[str]:

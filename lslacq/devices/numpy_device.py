@@ -38,8 +38,9 @@ class NumpyDeviceBuffer(Node):
     live_source = True  # paced by the clock (sample_interval): never waits for a reader
     restarts_count = True  # each start() begins the sample count at 0
 
-    _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 16), compression="",
-                                     sample_rate=1000.0)}
+    _output_specs = {
+        "signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 16), compression="", sample_rate=1000.0)
+    }
 
     #: types and ranges of the configure() arguments (checked by configure() and `lslacq check`)
     configure_args = {
@@ -48,12 +49,19 @@ class NumpyDeviceBuffer(Node):
         "chunksize": Arg(int, ge=1, doc="samples per chunk"),
     }
 
-    def _configure(self, nb_channel: int = 16, sample_interval: float = 0.001, chunksize: int = 256,
-                   buffer: np.ndarray | None = None) -> None:
+    def _configure(
+        self,
+        nb_channel: int = 16,
+        sample_interval: float = 0.001,
+        chunksize: int = 256,
+        buffer: np.ndarray | None = None,
+    ) -> None:
         nb_channel, chunksize = int(nb_channel), int(chunksize)
         if nb_channel <= 0 or chunksize <= 0 or not float(sample_interval) > 0:
-            raise ValueError(f"{self.name}: nb_channel ({nb_channel}), chunksize ({chunksize}) and sample_interval "
-                             f"({sample_interval}) must be positive")
+            raise ValueError(
+                f"{self.name}: nb_channel ({nb_channel}), chunksize ({chunksize}) and sample_interval "
+                f"({sample_interval}) must be positive"
+            )
         if buffer is None:
             n = chunksize * max(1, int(np.ceil(2.0 / (sample_interval * chunksize))))
             t = np.arange(n) * sample_interval
@@ -63,8 +71,10 @@ class NumpyDeviceBuffer(Node):
         if buffer.ndim != 2 or buffer.shape[1] != nb_channel:
             raise ValueError(f"{self.name}: buffer has shape {buffer.shape}; expected (n_samples, {nb_channel})")
         if buffer.shape[0] % chunksize:
-            raise ValueError(f"{self.name}: buffer length {buffer.shape[0]} is not a multiple of "
-                             f"chunksize={chunksize}; trim or pad it")
+            raise ValueError(
+                f"{self.name}: buffer length {buffer.shape[0]} is not a multiple of "
+                f"chunksize={chunksize}; trim or pad it"
+            )
         self.nb_channel = nb_channel
         self.sample_interval = float(sample_interval)
         self.sample_rate = 1.0 / self.sample_interval
@@ -84,10 +94,16 @@ class NumpyDeviceBuffer(Node):
 
     def _start(self) -> None:
         self.head = 0
-        self.add_worker(PacedLoop(self._send_chunk, self.chunksize * self.sample_interval, name=f"{self.name}-loop",
-                                  context="sending a chunk"))
+        self.add_worker(
+            PacedLoop(
+                self._send_chunk,
+                self.chunksize * self.sample_interval,
+                name=f"{self.name}-loop",
+                context="sending a chunk",
+            )
+        )
 
     def _send_chunk(self) -> None:
         i = self.head % self.buffer.shape[0]
         self.head += self.chunksize
-        self.output.send(self.buffer[i:i + self.chunksize], index=self.head)
+        self.output.send(self.buffer[i : i + self.chunksize], index=self.head)

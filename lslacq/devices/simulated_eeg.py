@@ -40,13 +40,57 @@ logger = logging.getLogger(__name__)
 
 #: The 32-channel 10-20 montage of common research caps.
 STANDARD_32 = (
-    "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz", "C4", "T8",
-    "TP9", "CP5", "CP1", "CP2", "CP6", "TP10", "P7", "P3", "Pz", "P4", "P8", "PO9", "O1", "Oz", "O2", "PO10",
+    "Fp1",
+    "Fp2",
+    "F7",
+    "F3",
+    "Fz",
+    "F4",
+    "F8",
+    "FC5",
+    "FC1",
+    "FC2",
+    "FC6",
+    "T7",
+    "C3",
+    "Cz",
+    "C4",
+    "T8",
+    "TP9",
+    "CP5",
+    "CP1",
+    "CP2",
+    "CP6",
+    "TP10",
+    "P7",
+    "P3",
+    "Pz",
+    "P4",
+    "P8",
+    "PO9",
+    "O1",
+    "Oz",
+    "O2",
+    "PO10",
 )
 
 # Posterior sites carry the alpha rhythm; weights in [0, 1].
-_ALPHA_WEIGHT = {"O1": 1.0, "Oz": 1.0, "O2": 1.0, "PO9": 0.8, "PO10": 0.8, "P7": 0.6, "P3": 0.7, "Pz": 0.8,
-                 "P4": 0.7, "P8": 0.6, "CP1": 0.4, "CP2": 0.4, "CP5": 0.3, "CP6": 0.3}
+_ALPHA_WEIGHT = {
+    "O1": 1.0,
+    "Oz": 1.0,
+    "O2": 1.0,
+    "PO9": 0.8,
+    "PO10": 0.8,
+    "P7": 0.6,
+    "P3": 0.7,
+    "Pz": 0.8,
+    "P4": 0.7,
+    "P8": 0.6,
+    "CP1": 0.4,
+    "CP2": 0.4,
+    "CP5": 0.3,
+    "CP6": 0.3,
+}
 # Sensorimotor sources of the mu (~11 Hz) and beta (~22 Hz) rhythms and their projection to the scalp; a
 # motor-imagery class desynchronises (ERD) the source of its site: left hand -> C4, right hand -> C3, feet -> Cz.
 _MU_SOURCES = {
@@ -164,12 +208,23 @@ class EEGSimulator:
         Seconds of imagery after each cue (default: 0.8 * event_interval, at most 4 s).
     """
 
-    def __init__(self, nb_channel: int = 32, sample_rate: float = 500.0, alpha_freq: float = 10.0,
-                 alpha_amplitude: float = 20.0, background_amplitude: float = 15.0,
-                 event_interval: float = 1.0, erp_amplitude: float = 8.0, seed: int | None = None,
-                 erp_classes: dict | None = None, class_probabilities: dict | None = None,
-                 mi_classes: dict | None = None, mu_amplitude: float = 10.0, erd: float = 0.6,
-                 mi_duration: float | None = None):
+    def __init__(
+        self,
+        nb_channel: int = 32,
+        sample_rate: float = 500.0,
+        alpha_freq: float = 10.0,
+        alpha_amplitude: float = 20.0,
+        background_amplitude: float = 15.0,
+        event_interval: float = 1.0,
+        erp_amplitude: float = 8.0,
+        seed: int | None = None,
+        erp_classes: dict | None = None,
+        class_probabilities: dict | None = None,
+        mi_classes: dict | None = None,
+        mu_amplitude: float = 10.0,
+        erd: float = 0.6,
+        mi_duration: float | None = None,
+    ):
         if int(nb_channel) < 1:
             raise ValueError(f"EEGSimulator: nb_channel must be >= 1, got {nb_channel}")
         if not sample_rate or sample_rate <= 0:
@@ -197,12 +252,12 @@ class EEGSimulator:
         corners = np.geomspace(0.2, 0.4 * self.sample_rate, 8)
         poles = np.exp(-2 * np.pi * corners / self.sample_rate)
         # equal power per octave-ish band: scale input so each AR(1) has unit variance
-        self._bg_gain = np.sqrt(1 - poles ** 2)
+        self._bg_gain = np.sqrt(1 - poles**2)
         self._bg = _AR1(poles[:, None], (len(poles), self.nb_channel))
         self._common = _AR1(poles[:, None], (len(poles), 1))
         # envelope of alpha: low-passed (0.3 Hz) noise around 1
         self._env = _AR1(np.array([np.exp(-2 * np.pi * 0.3 / self.sample_rate)]), (1,))
-        self._env_gain = np.sqrt(1 - self._env.poles ** 2)
+        self._env_gain = np.sqrt(1 - self._env.poles**2)
         self._drift = _AR1(self._env.poles, (1,))
         self._phase = 0.0
         self._alpha_phase = self.rng.uniform(0, 2 * np.pi, self.nb_channel) * 0.2
@@ -213,8 +268,9 @@ class EEGSimulator:
         self._set_classes(erp_classes, class_probabilities, seed)
         self._set_mi_classes(mi_classes, class_probabilities, seed, mu_amplitude, erd, mi_duration)
         if erp_classes is None and mi_classes is None and class_probabilities is not None:
-            raise ValueError("EEGSimulator: class_probabilities needs erp_classes={class: amplitude} or "
-                             "mi_classes={class: site}")
+            raise ValueError(
+                "EEGSimulator: class_probabilities needs erp_classes={class: amplitude} or mi_classes={class: site}"
+            )
         self._bg_scale = self.background_amplitude / np.sqrt(len(poles))
         self._event_period = int(round(self.event_interval * self.sample_rate)) if self.event_interval else 0
         self._event_count = 0
@@ -224,12 +280,16 @@ class EEGSimulator:
         if erp_classes is None:
             return
         if not isinstance(erp_classes, dict) or not erp_classes:
-            raise ValueError(f"EEGSimulator: erp_classes={erp_classes!r} must be a non-empty dict {{class name: P300 "
-                             "amplitude in microvolts}}, e.g. {'target': 8.0, 'nontarget': 0.0}")
+            raise ValueError(
+                f"EEGSimulator: erp_classes={erp_classes!r} must be a non-empty dict {{class name: P300 "
+                "amplitude in microvolts}}, e.g. {'target': 8.0, 'nontarget': 0.0}"
+            )
         for name, amp in erp_classes.items():
             if not isinstance(name, str) or not name or len(name.encode("ascii", "replace")) > 32:
-                raise ValueError(f"EEGSimulator: erp_classes key {name!r} must be a class name of 1 to 32 ASCII "
-                                 "characters (it becomes the marker)")
+                raise ValueError(
+                    f"EEGSimulator: erp_classes key {name!r} must be a class name of 1 to 32 ASCII "
+                    "characters (it becomes the marker)"
+                )
             if isinstance(amp, bool) or not isinstance(amp, (int, float)) or not np.isfinite(amp):
                 raise ValueError(f"EEGSimulator: erp_classes[{name!r}] = {amp!r} must be an amplitude in microvolts")
         names = list(erp_classes)
@@ -241,32 +301,48 @@ class EEGSimulator:
         # a generator of its own, so the classes do not change the signal's random stream
         self._class_rng = np.random.default_rng(None if seed is None else [int(seed), 1])
 
-    def _set_mi_classes(self, mi_classes: dict | None, probabilities: dict | None, seed: int | None,
-                        mu_amplitude: float, erd: float, mi_duration: float | None) -> None:
+    def _set_mi_classes(
+        self,
+        mi_classes: dict | None,
+        probabilities: dict | None,
+        seed: int | None,
+        mu_amplitude: float,
+        erd: float,
+        mi_duration: float | None,
+    ) -> None:
         self.mi_classes = None
         if mi_classes is None:
             return
         if self.erp_classes is not None:
-            raise ValueError("EEGSimulator: give erp_classes (evoked responses) or mi_classes (motor imagery), not "
-                             "both")
+            raise ValueError(
+                "EEGSimulator: give erp_classes (evoked responses) or mi_classes (motor imagery), not both"
+            )
         if not isinstance(mi_classes, dict) or not mi_classes:
-            raise ValueError(f"EEGSimulator: mi_classes={mi_classes!r} must be a non-empty dict {{class name: site "
-                             "of the ERD}}, e.g. {'left': 'C4', 'right': 'C3'} (C4: left hand, C3: right hand, Cz: "
-                             "feet, None: rest)")
+            raise ValueError(
+                f"EEGSimulator: mi_classes={mi_classes!r} must be a non-empty dict {{class name: site "
+                "of the ERD}}, e.g. {'left': 'C4', 'right': 'C3'} (C4: left hand, C3: right hand, Cz: "
+                "feet, None: rest)"
+            )
         sources = [site for site in _MU_SOURCES if site in self.channel_names]
         if not sources:
-            raise ValueError(f"EEGSimulator: mi_classes needs the sensorimotor channels C3, C4 or Cz; "
-                             f"{self.nb_channel} channels have none (use nb_channel >= 15)")
+            raise ValueError(
+                f"EEGSimulator: mi_classes needs the sensorimotor channels C3, C4 or Cz; "
+                f"{self.nb_channel} channels have none (use nb_channel >= 15)"
+            )
         classes: dict[str, tuple[str, ...]] = {}
         for name, sites in mi_classes.items():
             if not isinstance(name, str) or not name or len(name.encode("ascii", "replace")) > 32:
-                raise ValueError(f"EEGSimulator: mi_classes key {name!r} must be a class name of 1 to 32 ASCII "
-                                 "characters (it becomes the marker)")
+                raise ValueError(
+                    f"EEGSimulator: mi_classes key {name!r} must be a class name of 1 to 32 ASCII "
+                    "characters (it becomes the marker)"
+                )
             sites = () if sites is None else (sites,) if isinstance(sites, str) else tuple(sites)
             for site in sites:
                 if site not in sources:
-                    raise ValueError(f"EEGSimulator: mi_classes[{name!r}] site {site!r} is not a sensorimotor "
-                                     f"source of this montage; use one of {sources} (or None for rest)")
+                    raise ValueError(
+                        f"EEGSimulator: mi_classes[{name!r}] site {site!r} is not a sensorimotor "
+                        f"source of this montage; use one of {sources} (or None for rest)"
+                    )
             classes[name] = sites
         for label, value, lo, hi in (("mu_amplitude", mu_amplitude, 0.0, np.inf), ("erd", erd, 0.0, 1.0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
@@ -275,10 +351,15 @@ class EEGSimulator:
             raise ValueError("EEGSimulator: mi_classes needs cues: set event_interval > 0 (seconds between trials)")
         if mi_duration is None:
             mi_duration = min(0.8 * self.event_interval, 4.0)
-        if isinstance(mi_duration, bool) or not isinstance(mi_duration, (int, float)) or \
-                not 0.5 <= mi_duration <= self.event_interval:
-            raise ValueError(f"EEGSimulator: mi_duration={mi_duration!r} must be between 0.5 s and event_interval "
-                             f"({self.event_interval} s): the imagery of a trial ends before the next cue")
+        if (
+            isinstance(mi_duration, bool)
+            or not isinstance(mi_duration, (int, float))
+            or not 0.5 <= mi_duration <= self.event_interval
+        ):
+            raise ValueError(
+                f"EEGSimulator: mi_duration={mi_duration!r} must be between 0.5 s and event_interval "
+                f"({self.event_interval} s): the imagery of a trial ends before the next cue"
+            )
         self.mi_classes = {n: list(v) for n, v in classes.items()}
         self.mu_amplitude, self.erd, self.mi_duration = float(mu_amplitude), float(erd), float(mi_duration)
         names = list(classes)
@@ -291,7 +372,7 @@ class EEGSimulator:
         self._mu_freq = np.array([_MU_FREQ[src] for src in sources])
         self._mu_phase = self._mi_rng.uniform(0, 2 * np.pi, (2, len(sources)))  # mu, beta
         self._mu_env = _AR1(np.array([np.exp(-2 * np.pi * 0.5 / self.sample_rate)]), (len(sources),))
-        self._mu_env_gain = np.sqrt(1 - self._mu_env.poles ** 2)
+        self._mu_env_gain = np.sqrt(1 - self._mu_env.poles**2)
         # the ERD of one trial: gain 1 - erd from 0.25 s after the cue to mi_duration, 0.25 s ramps
         fs = self.sample_rate
         t = np.arange(int(round((self.mi_duration + 0.25) * fs))) / fs
@@ -306,8 +387,9 @@ class EEGSimulator:
             weights = np.ones(len(names))
         else:
             if not isinstance(probabilities, dict) or set(probabilities) != set(names):
-                raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must give a weight to each "
-                                 f"class ({names})")
+                raise ValueError(
+                    f"EEGSimulator: class_probabilities={probabilities!r} must give a weight to each class ({names})"
+                )
             weights = np.array([float(probabilities[n]) for n in names])
             if np.any(weights < 0) or not weights.sum() > 0:
                 raise ValueError(f"EEGSimulator: class_probabilities={probabilities!r} must be >= 0, not all 0")
@@ -322,15 +404,16 @@ class EEGSimulator:
         steps = np.arange(1, n + 1)[:, None] * (2 * np.pi / fs)
         mu = np.sin(self._mu_phase[0] + steps * self._mu_freq)
         beta = np.sin(self._mu_phase[1] + steps * 2 * self._mu_freq)
-        self._mu_phase = (self._mu_phase + n * (2 * np.pi / fs) * np.stack([self._mu_freq, 2 * self._mu_freq])) \
-            % (2 * np.pi)
+        self._mu_phase = (self._mu_phase + n * (2 * np.pi / fs) * np.stack([self._mu_freq, 2 * self._mu_freq])) % (
+            2 * np.pi
+        )
         gain = np.ones((n, n_src))
         still = []
         for onset, srcs in self._pending_mi:
             length = len(self._erd_gain)
             lo, hi = max(onset, start), min(onset + length, start + n)
             if lo < hi and srcs:
-                gain[lo - start:hi - start, srcs] *= self._erd_gain[lo - onset:hi - onset, None]
+                gain[lo - start : hi - start, srcs] *= self._erd_gain[lo - onset : hi - onset, None]
             if onset + length > start + n:
                 still.append((onset, srcs))
         self._pending_mi = still
@@ -339,8 +422,8 @@ class EEGSimulator:
 
     def _erp_template(self, amplitude: float | None = None) -> np.ndarray:
         t = np.arange(int(0.8 * self.sample_rate)) / self.sample_rate
-        n100 = -0.5 * np.exp(-((t - 0.10) / 0.025) ** 2)
-        p300 = 1.0 * np.exp(-((t - 0.30) / 0.06) ** 2)
+        n100 = -0.5 * np.exp(-(((t - 0.10) / 0.025) ** 2))
+        p300 = 1.0 * np.exp(-(((t - 0.30) / 0.06) ** 2))
         return (self.erp_amplitude if amplitude is None else amplitude) * (n100 + p300)
 
     def next_event_index(self) -> int | None:
@@ -365,9 +448,9 @@ class EEGSimulator:
         start = self.index
         noise = self.rng.standard_normal((n, len(self._bg_gain), self.nb_channel)) * self._bg_gain[None, :, None]
         bg = self._bg(noise).sum(axis=1) * self._bg_scale
-        common = self._common(
-            self.rng.standard_normal((n, len(self._bg_gain), 1)) * self._bg_gain[None, :, None]
-        ).sum(axis=1) * (0.5 * self._bg_scale)
+        common = self._common(self.rng.standard_normal((n, len(self._bg_gain), 1)) * self._bg_gain[None, :, None]).sum(
+            axis=1
+        ) * (0.5 * self._bg_scale)
         env = 1.0 + 0.6 * self._env(self.rng.standard_normal((n, 1)) * self._env_gain)[:, 0]
         env = np.clip(env, 0.1, None)
         # the alpha frequency wanders by ~0.3 Hz so it is not phase-locked to periodic events
@@ -385,15 +468,23 @@ class EEGSimulator:
             onsets = np.arange(first, start + n, period)
             if len(onsets) and self.mi_classes is not None:
                 which = self._class_rng.choice(len(self._class_names), size=len(onsets), p=self.class_probabilities)
-                events = make_events(onsets, type="Stimulus", description=[self._class_names[k] for k in which],
-                                     code=[int(k) + 1 for k in which])
+                events = make_events(
+                    onsets,
+                    type="Stimulus",
+                    description=[self._class_names[k] for k in which],
+                    code=[int(k) + 1 for k in which],
+                )
                 self._event_count += len(onsets)
                 self._pending_mi.extend((int(o), self._class_sources[k]) for o, k in zip(onsets, which))
                 self._pending_erps.extend(int(o) for o in onsets)
             elif len(onsets) and self.erp_classes is not None:
                 which = self._class_rng.choice(len(self._class_names), size=len(onsets), p=self.class_probabilities)
-                events = make_events(onsets, type="Stimulus", description=[self._class_names[k] for k in which],
-                                     code=[int(k) + 1 for k in which])
+                events = make_events(
+                    onsets,
+                    type="Stimulus",
+                    description=[self._class_names[k] for k in which],
+                    code=[int(k) + 1 for k in which],
+                )
                 self._event_count += len(onsets)
                 self._pending_erps.extend((int(o), self._class_erps[k]) for o, k in zip(onsets, which))
             elif len(onsets):
@@ -409,7 +500,7 @@ class EEGSimulator:
                 onset, erp = item if isinstance(item, tuple) else (item, self._erp)
                 lo, hi = max(onset, start), min(onset + len(erp), start + n)
                 if lo < hi:
-                    data[lo - start:hi - start] += erp[lo - onset:hi - onset, None] * self._erp_w[None, :]
+                    data[lo - start : hi - start] += erp[lo - onset : hi - onset, None] * self._erp_w[None, :]
                 if onset + len(erp) > start + n:
                     still.append(item)
             self._pending_erps = still
@@ -491,8 +582,9 @@ class SimulatedEEG(Node):
         "seed": Arg(int, doc="random seed"),
         "erp_classes": Arg(dict, doc="{class name: P300 amplitude in microvolts}; markers named after the classes"),
         "class_probabilities": Arg(dict, doc="{class name: weight} of erp_classes or mi_classes"),
-        "mi_classes": Arg(dict, doc="{class name: site of the ERD (C3, C4, Cz) or None}; markers named after the "
-                                    "classes"),
+        "mi_classes": Arg(
+            dict, doc="{class name: site of the ERD (C3, C4, Cz) or None}; markers named after the classes"
+        ),
         "mu_amplitude": Arg(float, ge=0, doc="microvolts (mi_classes)"),
         "erd": Arg(float, ge=0, le=1, doc="fraction of the mu/beta amplitude lost during imagery"),
         "mi_duration": Arg(float, gt=0, none=True, doc="seconds of imagery after each cue"),
@@ -506,17 +598,43 @@ class SimulatedEEG(Node):
         self.n_skipped = 0
         self._loop: PacedLoop | None = None
 
-    def _configure(self, nb_channel: int = 32, sample_rate: float = 500.0, chunksize: int | None = None,
-                   event_interval: float = 1.0, alpha_freq: float = 10.0, alpha_amplitude: float = 20.0,
-                   background_amplitude: float = 15.0, erp_amplitude: float = 8.0, seed: int | None = None,
-                   erp_classes: dict | None = None, class_probabilities: dict | None = None,
-                   mi_classes: dict | None = None, mu_amplitude: float = 10.0, erd: float = 0.6,
-                   mi_duration: float | None = None, speed: float = 1.0) -> None:
+    def _configure(
+        self,
+        nb_channel: int = 32,
+        sample_rate: float = 500.0,
+        chunksize: int | None = None,
+        event_interval: float = 1.0,
+        alpha_freq: float = 10.0,
+        alpha_amplitude: float = 20.0,
+        background_amplitude: float = 15.0,
+        erp_amplitude: float = 8.0,
+        seed: int | None = None,
+        erp_classes: dict | None = None,
+        class_probabilities: dict | None = None,
+        mi_classes: dict | None = None,
+        mu_amplitude: float = 10.0,
+        erd: float = 0.6,
+        mi_duration: float | None = None,
+        speed: float = 1.0,
+    ) -> None:
         from ..core.stream.events import EVENT_DTYPE
 
-        self.simulator = EEGSimulator(nb_channel, sample_rate, alpha_freq, alpha_amplitude, background_amplitude,
-                                      event_interval, erp_amplitude, seed, erp_classes, class_probabilities,
-                                      mi_classes, mu_amplitude, erd, mi_duration)
+        self.simulator = EEGSimulator(
+            nb_channel,
+            sample_rate,
+            alpha_freq,
+            alpha_amplitude,
+            background_amplitude,
+            event_interval,
+            erp_amplitude,
+            seed,
+            erp_classes,
+            class_probabilities,
+            mi_classes,
+            mu_amplitude,
+            erd,
+            mi_duration,
+        )
         if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
             raise ValueError(f"{self.name}: speed={speed!r} must be a number > 0 (1: real time)")
         self.speed = float(speed)
@@ -551,8 +669,13 @@ class SimulatedEEG(Node):
 
     def _start(self) -> None:
         self._events_out = self.outputs["events"]
-        self._loop = PacedLoop(self._send_chunk, self.chunksize / (self.sample_rate * self.speed),
-                               name=f"{self.name}-simulated-eeg", max_catch_up=1.0, on_skip=self._skip)
+        self._loop = PacedLoop(
+            self._send_chunk,
+            self.chunksize / (self.sample_rate * self.speed),
+            name=f"{self.name}-simulated-eeg",
+            max_catch_up=1.0,
+            on_skip=self._skip,
+        )
         self._loop.failed.connect(lambda exc: self._report_error(exc, context="generating the signal"))
         self._loop.start()
 

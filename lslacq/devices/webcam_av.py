@@ -50,8 +50,10 @@ def default_camera_input(camera_num: int = 0) -> tuple[str, str | None]:
     if sys.platform == "darwin":
         return str(int(camera_num)), "avfoundation"
     if sys.platform.startswith("win"):
-        raise CameraError("WebCamAV: on Windows give the camera by name: url='video=<camera name>', format='dshow' "
-                          "(`ffmpeg -list_devices true -f dshow -i dummy` lists the names)")
+        raise CameraError(
+            "WebCamAV: on Windows give the camera by name: url='video=<camera name>', format='dshow' "
+            "(`ffmpeg -list_devices true -f dshow -i dummy` lists the names)"
+        )
     return f"/dev/video{int(camera_num)}", None
 
 
@@ -78,13 +80,16 @@ def open_video(url: str, format: str | None = None, options: dict | None = None,
         container = av.open(url, format=format, options=options, timeout=timeout)
     except FileNotFoundError:
         if is_device:
-            raise CameraError(f"no camera at {url} (FFmpeg format {format!r}): nothing is plugged in there; "
-                              "`lslacq devices list` shows the cameras FFmpeg can open (try another camera_num)") \
-                from None
+            raise CameraError(
+                f"no camera at {url} (FFmpeg format {format!r}): nothing is plugged in there; "
+                "`lslacq devices list` shows the cameras FFmpeg can open (try another camera_num)"
+            ) from None
         raise CameraError(f"no such file or input {where}") from None
     except PermissionError:
-        raise CameraError(f"permission denied opening {where}: add your user to the 'video' group "
-                          "(sudo usermod -aG video $USER, then log in again)") from None
+        raise CameraError(
+            f"permission denied opening {where}: add your user to the 'video' group "
+            "(sudo usermod -aG video $USER, then log in again)"
+        ) from None
     except IsADirectoryError:
         raise CameraError(f"{where} is a directory, not a camera or video") from None
     except ValueError as exc:  # "no container format 'x'"
@@ -149,8 +154,11 @@ class WebCamAV(BlockingDevice):
     lost_errors = (Exception,)  # any failure of the decoder ends the run (reconnect is not offered)
     read_context = "reading frames"
 
-    _output_specs = {"signals": dict(streamtype="image/video", dtype="uint8", shape=(-1, 480, 640, 3),
-                                     compression="", sample_rate=30.0)}
+    _output_specs = {
+        "signals": dict(
+            streamtype="image/video", dtype="uint8", shape=(-1, 480, 640, 3), compression="", sample_rate=30.0
+        )
+    }
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
@@ -165,11 +173,20 @@ class WebCamAV(BlockingDevice):
         self.dropped_frames = 0
         self.ended = False
 
-    def _configure(self, camera_num: int = 0, url: str | None = None, format: str | None = None,
-                   options: dict | None = None, timeout: float = 10.0, **kwargs) -> None:
+    def _configure(
+        self,
+        camera_num: int = 0,
+        url: str | None = None,
+        format: str | None = None,
+        options: dict | None = None,
+        timeout: float = 10.0,
+        **kwargs,
+    ) -> None:
         if kwargs:
-            raise TypeError(f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: camera_num, "
-                            "url, format, options, timeout")
+            raise TypeError(
+                f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: camera_num, "
+                "url, format, options, timeout"
+            )
         if url is None:
             url, default_format = default_camera_input(camera_num)
             format = format or default_format
@@ -183,13 +200,16 @@ class WebCamAV(BlockingDevice):
         finally:
             container.close()
         if not self.width or not self.height:
-            raise CameraError(f"{self.name}: {self.url!r} reports a frame size of {self.width}x{self.height}; "
-                              "give options={'video_size': 'WxH'}")
+            raise CameraError(
+                f"{self.name}: {self.url!r} reports a frame size of {self.width}x{self.height}; "
+                "give options={'video_size': 'WxH'}"
+            )
         spec = self.outputs["signals"].spec
         spec["shape"] = (-1, self.height, self.width, 3)
         spec["sample_rate"] = self.sample_rate
-        logger.info("%s: %s %dx%d at %g fps (%s)", self.name, self.url, self.width, self.height, self.sample_rate,
-                    codec)
+        logger.info(
+            "%s: %s %dx%d at %g fps (%s)", self.name, self.url, self.width, self.height, self.sample_rate, codec
+        )
 
     # -- BlockingDevice hooks --------------------------------------------------------------
     def _start(self) -> None:
@@ -203,8 +223,10 @@ class WebCamAV(BlockingDevice):
         if (stream.width, stream.height) != (self.width, self.height):
             size = f"{stream.width}x{stream.height}"
             self._close_device()
-            raise CameraError(f"{self.name}: {self.url!r} now delivers {size} frames, not the configured "
-                              f"{self.width}x{self.height}; configure the node again (or fix options['video_size'])")
+            raise CameraError(
+                f"{self.name}: {self.url!r} now delivers {size} frames, not the configured "
+                f"{self.width}x{self.height}; configure the node again (or fix options['video_size'])"
+            )
         self._frames = self._container.decode(stream)
         self._time_base = float(stream.time_base) if stream.time_base else 0.0
         self._last_time: float | None = None
@@ -235,8 +257,10 @@ class WebCamAV(BlockingDevice):
         image = frame.to_ndarray(format="rgb24")
         shape = (self.height, self.width, 3)
         if image.shape != shape:
-            raise CameraError(f"{self.name}: frame {self.n_frames} is {image.shape[1]}x{image.shape[0]}, "
-                              f"the stream was configured for {shape[1]}x{shape[0]}")
+            raise CameraError(
+                f"{self.name}: frame {self.n_frames} is {image.shape[1]}x{image.shape[0]}, "
+                f"the stream was configured for {shape[1]}x{shape[0]}"
+            )
         if not image.flags.c_contiguous:  # padded lines: the only copy
             image = np.ascontiguousarray(image)
         step = 1

@@ -130,7 +130,7 @@ class ThresholdDetector:
             self._next = last
         # keep what the next call needs: the sample before _next and db samples of history
         keep_from = max(b0, self._next - max(db, 1))
-        self._tail = buf[keep_from - b0:].copy()
+        self._tail = buf[keep_from - b0 :].copy()
         self._tail_start = keep_from
         return events
 
@@ -155,7 +155,9 @@ def extract_bit(data: np.ndarray, bit: int) -> np.ndarray:
     nbits = 8 * arr.dtype.itemsize
     col, b = divmod(int(bit), nbits)
     if not 0 <= col < arr.shape[1] or bit < 0:
-        raise ValueError(f"extract_bit: bit {bit} does not exist in a stream of {arr.shape[1]} x {nbits}-bit columns "
-                         f"(valid: 0..{arr.shape[1] * nbits - 1})")
+        raise ValueError(
+            f"extract_bit: bit {bit} does not exist in a stream of {arr.shape[1]} x {nbits}-bit columns "
+            f"(valid: 0..{arr.shape[1] * nbits - 1})"
+        )
     column = arr[:, col].view(f"u{arr.dtype.itemsize}") if arr.dtype.kind == "i" else arr[:, col]
     return ((column >> b) & 1).astype(np.uint8)

@@ -51,9 +51,17 @@ class EpochStacker:
         ``callback(total_trig)`` is called after each epoch is stacked.
     """
 
-    def __init__(self, n_channels: int, sample_rate: float, dtype=np.float32, left_sweep: float = -1.0,
-                 right_sweep: float = 1.0, stack_size: int = 1, buffer_size: int | None = None,
-                 callback: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        n_channels: int,
+        sample_rate: float,
+        dtype=np.float32,
+        left_sweep: float = -1.0,
+        right_sweep: float = 1.0,
+        stack_size: int = 1,
+        buffer_size: int | None = None,
+        callback: Callable[[int], None] | None = None,
+    ):
         if not isinstance(n_channels, (int, np.integer)) or n_channels < 1:
             raise ValueError(f"EpochStacker: n_channels must be a positive int, got {n_channels!r}")
         if not float(sample_rate) > 0:
@@ -82,8 +90,10 @@ class EpochStacker:
         l1 = int(round(float(left_sweep) * self.sample_rate))
         l2 = int(round(float(right_sweep) * self.sample_rate))
         if l2 <= l1:
-            raise ValueError(f"EpochStacker: right_sweep ({right_sweep} s) must be after left_sweep ({left_sweep} s) "
-                             f"by at least one sample at {self.sample_rate} Hz")
+            raise ValueError(
+                f"EpochStacker: right_sweep ({right_sweep} s) must be after left_sweep ({left_sweep} s) "
+                f"by at least one sample at {self.sample_rate} Hz"
+            )
         if not isinstance(stack_size, (int, np.integer)) or stack_size < 1:
             raise ValueError(f"EpochStacker: stack_size must be an int >= 1, got {stack_size!r}")
         self.left_sweep, self.right_sweep, self.stack_size = float(left_sweep), float(right_sweep), int(stack_size)
@@ -142,9 +152,9 @@ class EpochStacker:
             return
         start = self._ring_end % size
         first = min(n, size - start)
-        self._ring[start:start + first] = chunk[:first]
+        self._ring[start : start + first] = chunk[:first]
         if first < n:
-            self._ring[:n - first] = chunk[first:]
+            self._ring[: n - first] = chunk[first:]
         self._ring_end += n
         self._ring_first = max(self._ring_first, self._ring_end - size)
 
@@ -172,8 +182,9 @@ class EpochStacker:
         start = int(end_index) - x.shape[0]
         if self._ring_end is None or start != self._ring_end:
             if self._ring_end is not None:
-                logger.warning("EpochStacker: signal jumped from index %d to %d; history cleared",
-                               self._ring_end, start)
+                logger.warning(
+                    "EpochStacker: signal jumped from index %d to %d; history cleared", self._ring_end, start
+                )
             self._ring_end = start
             self._ring_first = start
         self._write(x)
@@ -186,9 +197,14 @@ class EpochStacker:
         start, stop = t + self.limit1, t + self.limit2
         if start < self._ring_first:
             self.n_dropped += 1
-            logger.warning("EpochStacker: epoch of trigger %d needs samples from %d but the buffer starts at %d; "
-                           "dropped "
-                           "(increase buffer_size if events arrive late)", t, start, self._ring_first)
+            logger.warning(
+                "EpochStacker: epoch of trigger %d needs samples from %d but the buffer starts at %d; "
+                "dropped "
+                "(increase buffer_size if events arrive late)",
+                t,
+                start,
+                self._ring_first,
+            )
             return 0
         self.stack[self.stack_pos] = self._read(start, stop).T
         self.stack_pos = (self.stack_pos + 1) % self.stack_size

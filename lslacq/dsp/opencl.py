@@ -60,15 +60,18 @@ def require_opencl(owner: str = "engine='opencl'"):
     try:
         import pyopencl
     except ImportError:
-        raise ImportError(f"{owner}: engine='opencl' needs the 'pyopencl' package, which is not installed; "
-                          f"{INSTALL_HINT}") from None
+        raise ImportError(
+            f"{owner}: engine='opencl' needs the 'pyopencl' package, which is not installed; {INSTALL_HINT}"
+        ) from None
     try:
         platforms = pyopencl.get_platforms()
     except Exception:
         platforms = []
     if not any(p.get_devices() for p in platforms):
-        raise ImportError(f"{owner}: pyopencl is installed but no OpenCL platform/device was found; install a "
-                          f"runtime: the 'pocl-binary-distribution' package (CPU) via {INSTALL_HINT}")
+        raise ImportError(
+            f"{owner}: pyopencl is installed but no OpenCL platform/device was found; install a "
+            f"runtime: the 'pocl-binary-distribution' package (CPU) via {INSTALL_HINT}"
+        )
     return pyopencl
 
 
@@ -143,8 +146,16 @@ class OpenCLSosKernel:
         cl.enqueue_copy(self.queue, b_in, xin)
         cl.enqueue_copy(self.queue, b_coef, coefs)
         cl.enqueue_copy(self.queue, b_z, z)
-        self._kernel.set_args(b_in, b_out, b_coef, b_z, np.int32(n_samples), np.int32(n_sections),
-                              np.int32(-1 if reverse else 1), np.int32(stride))
+        self._kernel.set_args(
+            b_in,
+            b_out,
+            b_coef,
+            b_z,
+            np.int32(n_samples),
+            np.int32(n_sections),
+            np.int32(-1 if reverse else 1),
+            np.int32(stride),
+        )
         cl.enqueue_nd_range_kernel(self.queue, self._kernel, (n_channels,), None)
         cl.enqueue_copy(self.queue, out, b_out)
         cl.enqueue_copy(self.queue, z, b_z)

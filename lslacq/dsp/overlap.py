@@ -59,8 +59,7 @@ class OverlapFiltfiltEngine:
         Replaces scipy's sosfilt (see :class:`~lslacq.dsp.sos.SosFilterEngine`).
     """
 
-    def __init__(self, coefficients, chunksize: int, overlapsize: int, n_channels: int, dtype=np.float32,
-                 backend=None):
+    def __init__(self, coefficients, chunksize: int, overlapsize: int, n_channels: int, dtype=np.float32, backend=None):
         checks = (("chunksize", chunksize, 1), ("overlapsize", overlapsize, 0), ("n_channels", n_channels, 1))
         for name, value, low in checks:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
@@ -138,8 +137,9 @@ class OverlapFiltfiltEngine:
         """
         x = np.asarray(chunk)
         if x.ndim != 2 or x.shape[1] != self.n_channels:
-            raise ValueError(f"OverlapFiltfiltEngine: chunk must have shape (n_samples, {self.n_channels}), "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"OverlapFiltfiltEngine: chunk must have shape (n_samples, {self.n_channels}), got {x.shape}"
+            )
         end_index = int(end_index)
         start = end_index - x.shape[0]
         if self._end is not None and start != self._end:
@@ -157,9 +157,9 @@ class OverlapFiltfiltEngine:
 
         outputs = []
         while self._pending.shape[0] >= self.chunksize:
-            block, self._pending = self._pending[: self.chunksize], self._pending[self.chunksize:]
+            block, self._pending = self._pending[: self.chunksize], self._pending[self.chunksize :]
             fwd, self._zi_fwd = self._sosfilt(block, self._zi_fwd)
-            self._fwd = np.concatenate([self._fwd, fwd], axis=0)[-self._window:]
+            self._fwd = np.concatenate([self._fwd, fwd], axis=0)[-self._window :]
             pos = self._block_start + self.chunksize
             self._block_start = pos
             # backward pass over the window, from its newest sample
@@ -168,7 +168,7 @@ class OverlapFiltfiltEngine:
             release_stop = pos - self.overlapsize
             release_start = max(self._next_out, win_start)
             if release_stop > release_start:
-                outputs.append(back[release_start - win_start: release_stop - win_start])
+                outputs.append(back[release_start - win_start : release_stop - win_start])
                 self._next_out = release_stop
         if not outputs:
             return None
@@ -176,8 +176,14 @@ class OverlapFiltfiltEngine:
         return self._next_out, out.astype(self.dtype, copy=False)
 
 
-def overlap_filtfilt_error(coefficients, chunksize: int, overlapsize: int, n_samples: int | None = None,
-                           signal: np.ndarray | None = None, seed: int = 0) -> float:
+def overlap_filtfilt_error(
+    coefficients,
+    chunksize: int,
+    overlapsize: int,
+    n_samples: int | None = None,
+    signal: np.ndarray | None = None,
+    seed: int = 0,
+) -> float:
     """Relative RMS error of OverlapFiltfilt against offline ``sosfiltfilt``.
 
     Runs :class:`OverlapFiltfiltEngine` on ``signal`` (default: white noise)
@@ -220,11 +226,10 @@ def overlap_filtfilt_error(coefficients, chunksize: int, overlapsize: int, n_sam
     sel = slice(margin, stop)
     ref = offline[sel]
     diff = online[sel] - ref  # online starts at absolute index 0
-    return float(np.sqrt(np.mean(diff ** 2)) / np.sqrt(np.mean(ref ** 2)))
+    return float(np.sqrt(np.mean(diff**2)) / np.sqrt(np.mean(ref**2)))
 
 
-def suggest_overlapsize(coefficients, chunksize: int, max_error: float = 1e-3,
-                        max_overlapsize: int = 1 << 18) -> int:
+def suggest_overlapsize(coefficients, chunksize: int, max_error: float = 1e-3, max_overlapsize: int = 1 << 18) -> int:
     """Smallest ``overlapsize`` (roughly) that keeps OverlapFiltfilt's error below ``max_error``.
 
     Starts below the length after which the filter's impulse response keeps less
@@ -262,7 +267,7 @@ def suggest_overlapsize(coefficients, chunksize: int, max_error: float = 1e-3,
         impulse = np.zeros(n)
         impulse[0] = 1.0
         h = scipy.signal.sosfilt(sos, impulse)
-        tail = np.sqrt(np.cumsum((h ** 2)[::-1])[::-1] / np.sum(h ** 2))
+        tail = np.sqrt(np.cumsum((h**2)[::-1])[::-1] / np.sum(h**2))
         below = np.flatnonzero(tail < max_error)
         if below.size or n >= max_overlapsize:
             break
@@ -273,6 +278,8 @@ def suggest_overlapsize(coefficients, chunksize: int, max_error: float = 1e-3,
         if overlap_filtfilt_error(sos, chunksize, overlap, n_samples=20 * (chunksize + overlap)) <= max_error:
             return overlap
         overlap = int(overlap * 1.25) + 1
-    raise ValueError(f"suggest_overlapsize: no overlapsize up to {max_overlapsize} samples keeps the error below "
-                     f"{max_error}; use a gentler filter (lower order, higher high-pass corner) or raise "
-                     "max_overlapsize")
+    raise ValueError(
+        f"suggest_overlapsize: no overlapsize up to {max_overlapsize} samples keeps the error below "
+        f"{max_error}; use a gentler filter (lower order, higher high-pass corner) or raise "
+        "max_overlapsize"
+    )

@@ -60,8 +60,9 @@ class OverlapFiltfilt(SosCoefficientsNode):
     _batch_inputs = ("signals",)
     _param_decl = (Param("coefficients", None, validator=lambda c: None if c is None else validate_sos(c)),)
 
-    def _configure(self, chunksize: int = 1024, overlapsize: int = 512, coefficients=None, engine: str = "numpy",
-                   dtype=None) -> None:
+    def _configure(
+        self, chunksize: int = 1024, overlapsize: int = 512, coefficients=None, engine: str = "numpy", dtype=None
+    ) -> None:
         for name, value, low in (("chunksize", chunksize, 1), ("overlapsize", overlapsize, 0)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{self.name}: {name} must be an int >= {low}, got {value!r}")
@@ -75,8 +76,14 @@ class OverlapFiltfilt(SosCoefficientsNode):
             from .opencl import OpenCLSosKernel
 
             backend = OpenCLSosKernel()
-        self._engine = OverlapFiltfiltEngine(self.params["coefficients"], self.chunksize, self.overlapsize,
-                                             self.nb_channel, dtype=self._out_dtype, backend=backend)
+        self._engine = OverlapFiltfiltEngine(
+            self.params["coefficients"],
+            self.chunksize,
+            self.overlapsize,
+            self.nb_channel,
+            dtype=self._out_dtype,
+            backend=backend,
+        )
 
     def _start(self) -> None:
         self._engine.reset()

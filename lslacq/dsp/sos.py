@@ -27,9 +27,11 @@ def _ba_hint(coefficients) -> str:
         except (TypeError, ValueError):
             return ""
         if all(p.ndim == 1 and p.size > 1 for p in parts):
-            return ("; this looks like a (b, a) transfer function: design second-order sections instead "
-                    "(scipy.signal.butter(..., output='sos') or iirfilter(..., output='sos'), "
-                    "lslacq.dsp.design_sos(...)), or convert with scipy.signal.tf2sos(b, a)")
+            return (
+                "; this looks like a (b, a) transfer function: design second-order sections instead "
+                "(scipy.signal.butter(..., output='sos') or iirfilter(..., output='sos'), "
+                "lslacq.dsp.design_sos(...)), or convert with scipy.signal.tf2sos(b, a)"
+            )
     return ""
 
 
@@ -60,17 +62,21 @@ def validate_sos(coefficients, n_channels: int | None = None, name: str = "coeff
         inf/NaN).
     """
     if coefficients is None:
-        raise ValueError(f"{name} is None; pass an array of shape (n_sections, 6), "
-                         "e.g. lslacq.dsp.design_sos('bandpass', [1, 40], sample_rate)")
+        raise ValueError(
+            f"{name} is None; pass an array of shape (n_sections, 6), "
+            "e.g. lslacq.dsp.design_sos('bandpass', [1, 40], sample_rate)"
+        )
     ba_hint = _ba_hint(coefficients)
     try:
         sos = np.array(coefficients, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a numeric array of shape (n_sections, 6), "
-                        f"got {type(coefficients).__name__}{ba_hint}") from None
+        raise TypeError(
+            f"{name} must be a numeric array of shape (n_sections, 6), got {type(coefficients).__name__}{ba_hint}"
+        ) from None
     if sos.ndim not in (2, 3) or sos.shape[-1] != 6 or sos.shape[-2] < 1:
-        raise ValueError(f"{name} must have shape (n_sections, 6) or (n_channels, n_sections, 6), got "
-                         f"{sos.shape}{ba_hint}")
+        raise ValueError(
+            f"{name} must have shape (n_sections, 6) or (n_channels, n_sections, 6), got {sos.shape}{ba_hint}"
+        )
     if sos.ndim == 3 and n_channels is not None and sos.shape[0] != n_channels:
         raise ValueError(f"{name} has {sos.shape[0]} channel filters but the stream has {n_channels} channels")
     if not np.all(np.isfinite(sos)):
@@ -84,8 +90,10 @@ def validate_sos(coefficients, n_channels: int | None = None, name: str = "coeff
     unstable = ~((np.abs(a2) < 1) & (np.abs(a1) < 1 + a2))
     if np.any(unstable):
         bad = np.argwhere(unstable)[0].tolist()
-        raise ValueError(f"{name}: section {bad} is unstable (a pole on or outside the unit circle); "
-                         "redesign the filter (lower order, or use output='sos' when designing)")
+        raise ValueError(
+            f"{name}: section {bad} is unstable (a pole on or outside the unit circle); "
+            "redesign the filter (lower order, or use output='sos' when designing)"
+        )
     return sos
 
 
@@ -220,13 +228,16 @@ class SosFilterEngine:
         else:
             y = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float64))
             for chans, sos in self._groups:
-                y[:, chans], self._zi[:, :, chans] = scipy.signal.sosfilt(sos, x[:, chans], axis=0,
-                                                                          zi=self._zi[:, :, chans])
+                y[:, chans], self._zi[:, :, chans] = scipy.signal.sosfilt(
+                    sos, x[:, chans], axis=0, zi=self._zi[:, :, chans]
+                )
         self._last_input = np.array(x[-1], dtype=np.float64)
         if not np.all(np.isfinite(self._zi)):
             self.n_state_resets += 1
-            logger.warning("SosFilterEngine: non-finite input made the filter state NaN/inf; "
-                           "resetting it (reset #%d)", self.n_state_resets)
+            logger.warning(
+                "SosFilterEngine: non-finite input made the filter state NaN/inf; resetting it (reset #%d)",
+                self.n_state_resets,
+            )
             self._zi = np.zeros_like(self._zi)
             self._needs_reset = True
             if not np.all(np.isfinite(self._last_input)):
@@ -237,9 +248,16 @@ class SosFilterEngine:
 _KINDS = ("lowpass", "highpass", "bandpass", "bandstop", "notch")
 
 
-def design_sos(kind: str, freqs: float | Sequence[float], sample_rate: float, order: int = 4,
-               ftype: str = "butter", rp: float | None = None, rs: float | None = None,
-               quality: float = 30.0) -> np.ndarray:
+def design_sos(
+    kind: str,
+    freqs: float | Sequence[float],
+    sample_rate: float,
+    order: int = 4,
+    ftype: str = "butter",
+    rp: float | None = None,
+    rs: float | None = None,
+    quality: float = 30.0,
+) -> np.ndarray:
     """Design an IIR filter as second-order sections, ready for SosFilter.
 
     Parameters
@@ -267,7 +285,7 @@ def design_sos(kind: str, freqs: float | Sequence[float], sample_rate: float, or
 
     Examples
     --------
-    >>> sos = design_sos('bandpass', [1., 40.], sample_rate=1000., order=4)
+    >>> sos = design_sos("bandpass", [1.0, 40.0], sample_rate=1000.0, order=4)
     >>> sos.shape
     (4, 6)
     """
@@ -285,8 +303,10 @@ def design_sos(kind: str, freqs: float | Sequence[float], sample_rate: float, or
     if f.shape != (need,):
         raise ValueError(f"design_sos: kind={kind!r} needs {need} frequency(ies) in Hz, got {freqs!r}")
     if np.any(f <= 0) or np.any(f >= nyquist):
-        raise ValueError(f"design_sos: frequencies {f.tolist()} Hz must lie strictly between 0 and the Nyquist "
-                         f"frequency {nyquist} Hz")
+        raise ValueError(
+            f"design_sos: frequencies {f.tolist()} Hz must lie strictly between 0 and the Nyquist "
+            f"frequency {nyquist} Hz"
+        )
     if need == 2 and not f[0] < f[1]:
         raise ValueError(f"design_sos: band edges must be increasing, got {f.tolist()}")
     if kind == "notch":
@@ -299,7 +319,8 @@ def design_sos(kind: str, freqs: float | Sequence[float], sample_rate: float, or
     if ftype in ("cheby2", "ellip") and rs is None:
         raise ValueError(f"design_sos: ftype={ftype!r} needs rs (stopband attenuation in dB), e.g. rs=40")
     try:
-        return scipy.signal.iirfilter(int(order), f if need == 2 else f[0], rp=rp, rs=rs, btype=kind,
-                                      ftype=ftype, output="sos", fs=sample_rate)
+        return scipy.signal.iirfilter(
+            int(order), f if need == 2 else f[0], rp=rp, rs=rs, btype=kind, ftype=ftype, output="sos", fs=sample_rate
+        )
     except ValueError as exc:
         raise ValueError(f"design_sos: {exc}") from None

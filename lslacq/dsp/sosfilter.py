@@ -63,8 +63,9 @@ class SosCoefficientsNode(DspNode):
         """Check and keep what every SOS node configures: engine, coefficients, output dtype."""
         engine = ENGINE_ALIASES.get(engine, engine) if isinstance(engine, str) else engine
         if engine not in ENGINES:
-            raise ValueError(f"{self.name}: engine={engine!r} is unknown; use one of "
-                             f"{list(ENGINES) + list(ENGINE_ALIASES)}")
+            raise ValueError(
+                f"{self.name}: engine={engine!r} is unknown; use one of {list(ENGINES) + list(ENGINE_ALIASES)}"
+            )
         if engine == "opencl":
             from .opencl import require_opencl
 
@@ -118,18 +119,25 @@ class SosFilter(SosCoefficientsNode):
     Example
     -------
     >>> filt = SosFilter()
-    >>> filt.configure(coefficients=design_sos('bandpass', [1, 40], sample_rate=1000.))
+    >>> filt.configure(coefficients=design_sos("bandpass", [1, 40], sample_rate=1000.0))
     >>> filt.input.connect(device.output)
-    >>> filt.output.configure(protocol='tcp', transfermode='plaindata')
-    >>> filt.initialize(); filt.start()
-    >>> filt.params['coefficients'] = design_sos('lowpass', 30, 1000.)
+    >>> filt.output.configure(protocol="tcp", transfermode="plaindata")
+    >>> filt.initialize()
+    ... filt.start()
+    >>> filt.params["coefficients"] = design_sos("lowpass", 30, 1000.0)
     """
 
     _input_specs = {"signals": dict(streamtype="analogsignal")}
     _output_specs = {"signals": dict(streamtype="analogsignal")}
     _batch_inputs = ("signals",)
-    _param_decl = (Param("coefficients", None, validator=lambda c: None if c is None else validate_sos(c),
-                         doc="SOS coefficients (validated on assignment)"),)
+    _param_decl = (
+        Param(
+            "coefficients",
+            None,
+            validator=lambda c: None if c is None else validate_sos(c),
+            doc="SOS coefficients (validated on assignment)",
+        ),
+    )
 
     def _configure(self, coefficients=None, chunksize: int | None = None, engine: str = "numpy", dtype=None) -> None:
         if chunksize is not None and (not isinstance(chunksize, (int, np.integer)) or chunksize < 1):
@@ -142,8 +150,10 @@ class SosFilter(SosCoefficientsNode):
     def _initialize(self) -> None:
         self._take_input_scaling()
         if np.dtype(self.output.params.np_dtype) != self._out_dtype:
-            raise ValueError(f"{self.name}: output dtype {self.output.params.np_dtype} cannot hold the filtered "
-                             f"signal; leave dtype unset in output.configure() or use {self._out_dtype}")
+            raise ValueError(
+                f"{self.name}: output dtype {self.output.params.np_dtype} cannot hold the filtered "
+                f"signal; leave dtype unset in output.configure() or use {self._out_dtype}"
+            )
         self._engine = self._make_engine(self.params["coefficients"])
         self._chunker = Rechunker(self.chunksize, on_gap="restart", name=self.name) if self.chunksize else None
 

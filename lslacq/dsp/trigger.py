@@ -38,8 +38,10 @@ class _TriggerBase(DspNode):
         records; ``'indexes'`` sends pyacq's plain ``int64`` sample indexes.
         """
         if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"{self.name}: output_format={output_format!r} is unknown; use 'records' (event "
-                             "records, the default) or 'indexes' (pyacq's int64 sample indexes)")
+            raise ValueError(
+                f"{self.name}: output_format={output_format!r} is unknown; use 'records' (event "
+                "records, the default) or 'indexes' (pyacq's int64 sample indexes)"
+            )
         self._configure_params(kwargs)
         self.output_format = output_format
         self.output.spec.update(EVENT_STREAM_SPEC if output_format == "records" else INDEX_STREAM_SPEC)
@@ -47,8 +49,10 @@ class _TriggerBase(DspNode):
     def _check_param(self, name, value, values):
         n_max = getattr(self, "_n_watchable", None)
         if name == "channel" and n_max is not None and value >= n_max:
-            raise ValueError(f"{self.name}.params['channel'] = {value} does not exist; the input has "
-                             f"{n_max} {self._watch_unit}s (0..{n_max - 1})")
+            raise ValueError(
+                f"{self.name}.params['channel'] = {value} does not exist; the input has "
+                f"{n_max} {self._watch_unit}s (0..{n_max - 1})"
+            )
         return value
 
     def after_input_connect(self, inputname: str) -> None:
@@ -57,8 +61,10 @@ class _TriggerBase(DspNode):
 
     def check_input_specs(self) -> None:
         if not self.input.params.get("sample_rate"):
-            raise ValueError(f"{self.name}: the input stream has no sample_rate; it is needed to turn "
-                             "debounce_time into samples. Configure the source output with sample_rate=...")
+            raise ValueError(
+                f"{self.name}: the input stream has no sample_rate; it is needed to turn "
+                "debounce_time into samples. Configure the source output with sample_rate=..."
+            )
         self._check_param("channel", self.params["channel"], self.params.snapshot())
 
     def _initialize(self) -> None:
@@ -92,8 +98,13 @@ class _TriggerBase(DspNode):
             self.output.send(np.ascontiguousarray(found, dtype=np.int64))
         elif found.size:
             front = self._front
-            events = make_events(found, type=self._event_type, code=1 if front == "+" else -1, channel=self._channel,
-                                 description=f"{self._label_prefix}{self._channel}{front}")
+            events = make_events(
+                found,
+                type=self._event_type,
+                code=1 if front == "+" else -1,
+                channel=self._channel,
+                description=f"{self._label_prefix}{self._channel}{front}",
+            )
             self.n_events += found.size
             self.output.send(events)
 
@@ -161,8 +172,10 @@ class DigitalTrigger(_TriggerBase):
 
     def _count_watchable(self) -> int:
         if self._in_dtype.kind not in "iub":
-            raise ValueError(f"{self.name}: DigitalTrigger needs an integer stream (digital lines as bits), "
-                             f"got dtype {self._in_dtype}; use AnalogTrigger for analog signals")
+            raise ValueError(
+                f"{self.name}: DigitalTrigger needs an integer stream (digital lines as bits), "
+                f"got dtype {self._in_dtype}; use AnalogTrigger for analog signals"
+            )
         bits = 8 if self._in_dtype.kind == "b" else 8 * self._in_dtype.itemsize
         return self.nb_channel * bits
 
@@ -171,4 +184,3 @@ class DigitalTrigger(_TriggerBase):
 
     def _extract(self, x: np.ndarray) -> np.ndarray:
         return extract_bit(x, self._channel)
-

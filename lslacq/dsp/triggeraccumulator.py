@@ -80,8 +80,10 @@ class TriggerAccumulator(DspNode):
 
     def _check_param(self, name, value, values):
         if name == "stack_size" and value > self.max_stack_size:
-            raise ValueError(f"{self.name}.params['stack_size'] = {value} exceeds max_stack_size="
-                             f"{self.max_stack_size}; configure(max_stack_size=...) to allow more")
+            raise ValueError(
+                f"{self.name}.params['stack_size'] = {value} exceeds max_stack_size="
+                f"{self.max_stack_size}; configure(max_stack_size=...) to allow more"
+            )
         left, right = values["left_sweep"], values["right_sweep"]
         if name in ("left_sweep", "right_sweep") and not left < right:
             raise ValueError(f"{self.name}: left_sweep ({left} s) must be smaller than right_sweep ({right} s)")
@@ -94,19 +96,30 @@ class TriggerAccumulator(DspNode):
         else:
             dtype = self.inputs["events"].params.np_dtype
             if not (is_event_dtype(dtype) or dtype.kind in "iu"):
-                raise ValueError(f"{self.name}: input 'events' has dtype {dtype}; it must carry event records "
-                                 "(lslacq.dsp.EVENT_DTYPE) or integer sample indexes")
+                raise ValueError(
+                    f"{self.name}: input 'events' has dtype {dtype}; it must carry event records "
+                    "(lslacq.dsp.EVENT_DTYPE) or integer sample indexes"
+                )
 
     def check_input_specs(self) -> None:
         if not self.sample_rate:
-            raise ValueError(f"{self.name}: the 'signals' input has no sample_rate, needed to convert the sweeps "
-                             "to samples; configure the source output with sample_rate=...")
+            raise ValueError(
+                f"{self.name}: the 'signals' input has no sample_rate, needed to convert the sweeps "
+                "to samples; configure the source output with sample_rate=..."
+            )
 
     def _initialize(self) -> None:
         p = self.params.snapshot()
         buffer_size = None if self.buffer_duration is None else int(round(self.buffer_duration * self.sample_rate))
-        self._stacker = EpochStacker(self.nb_channel, self.sample_rate, self._dtype, p["left_sweep"],
-                                     p["right_sweep"], p["stack_size"], buffer_size=buffer_size)
+        self._stacker = EpochStacker(
+            self.nb_channel,
+            self.sample_rate,
+            self._dtype,
+            p["left_sweep"],
+            p["right_sweep"],
+            p["stack_size"],
+            buffer_size=buffer_size,
+        )
         self.params.connect(self._recreate_on_change)
 
     def _recreate_on_change(self, name, value) -> None:

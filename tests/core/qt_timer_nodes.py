@@ -7,8 +7,7 @@ from lslacq.core import Node
 
 
 class TimerNoise(Node):
-    _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 2),
-                                     sample_rate=1000.0)}
+    _output_specs = {"signals": dict(streamtype="analogsignal", dtype="float32", shape=(-1, 2), sample_rate=1000.0)}
 
     def _configure(self):
         self.head = 0

@@ -12,8 +12,14 @@ from lslacq.core.stream import OutputStream
 @pytest.fixture
 def source():
     out = OutputStream(name="src")
-    out.configure(protocol="tcp", transfermode="plaindata", dtype="float32", shape=(-1, 3), sample_rate=500.0,
-                  channel_names=["a", "b", "c"])
+    out.configure(
+        protocol="tcp",
+        transfermode="plaindata",
+        dtype="float32",
+        shape=(-1, 3),
+        sample_rate=500.0,
+        channel_names=["a", "b", "c"],
+    )
     yield out
     out.close()
 
@@ -81,7 +87,7 @@ def test_pyacq_chunk_resizer_sends_fixed_chunks_on_the_input_clock(source):
         node.start()
         i = 0
         for n in [1, 5, 16, 40, 3, 7, 100, 28]:  # 200 samples in uneven chunks
-            source.send(data[i:i + n])
+            source.send(data[i : i + n])
             i += n
         assert sink.done.wait(10)
         node.stop()

@@ -130,8 +130,10 @@ def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
         assert isinstance(error, RemoteCallError) and not isinstance(error, ObjectProxy)
         assert (error.remote_type, error.remote_message) == ("RuntimeError", "amplifier disconnected")
         assert any("fail_in_thread" in line or "work" in line for line in error.remote_traceback)
-        wait_until(lambda: "node 'amp' (PidNode) failed while reading the amplifier" in caplog.text,
-                   what="the node's failure record")
+        wait_until(
+            lambda: "node 'amp' (PidNode) failed while reading the amplifier" in caplog.text,
+            what="the node's failure record",
+        )
         time.sleep(0.3)  # let a (wrong) second record arrive
     records = [r for r in caplog.records if "node 'amp'" in r.getMessage()]
     assert len(records) == 1 and "second failure" not in caplog.text
@@ -196,8 +198,11 @@ def test_dead_nodegroup_is_reported_and_the_graph_keeps_running(manager, caplog)
             assert health["survivor"]["state"] == "running" and health["survivor"]["threads"] >= 2
             assert [n["state"] for n in health["survivor"]["nodes"].values()] == ["running"]
             # the manager's error record reaches this process's log server
-            wait_until(lambda: "nodegroup victim on host default died" in caplog.text, timeout=10,
-                       what="the manager's error record")
+            wait_until(
+                lambda: "nodegroup victim on host default died" in caplog.text,
+                timeout=10,
+                what="the manager's error record",
+            )
         # the rest of the graph still streams
         for _ in range(5):
             local.recv(timeout=10_000)
@@ -248,8 +253,11 @@ def test_local_mode():
         assert ng.list_node_types()
         pid = man.default_host.nodegroup_pids()["local-ng"]
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: man.list_nodegroups(details=True)[0]["state"] == "dead", timeout=10,
-                   what="the nodegroup reported dead")
+        wait_until(
+            lambda: man.list_nodegroups(details=True)[0]["state"] == "dead",
+            timeout=10,
+            what="the nodegroup reported dead",
+        )
     finally:
         man.close()
     from lslacq.core.rpc import RPCServer
@@ -263,8 +271,13 @@ def test_manual_raw_json_client_example():
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE)] + [p for p in sys.path if p])
-    result = subprocess.run([sys.executable, str(HERE / "manual" / "rpc_custom_client.py")], env=env,
-                            capture_output=True, text=True, timeout=90)
+    result = subprocess.run(
+        [sys.executable, str(HERE / "manual" / "rpc_custom_client.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Available node types:" in result.stdout and "NumpyDeviceBuffer" in result.stdout
     assert '"___type_name___": "proxy"' in result.stdout
@@ -285,8 +298,9 @@ def test_manual_raw_json_client_example():
 @pytest.mark.slow
 def test_remote_nodegroup_example():
     script = HERE.parents[1] / "examples" / "remote_nodegroup.py"
-    run = subprocess.run([sys.executable, str(script), "--duration", "2.5"], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(script), "--duration", "2.5"], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "received up to sample 50: (50, 7) float64" in run.stdout
     assert "nodegroup acquisition: running" in run.stdout
@@ -308,6 +322,7 @@ def test_repeated_managers_leak_no_sockets_or_processes():
     after_first = cycle()
     counts = [cycle() for _ in range(3)]
     assert max(counts) <= after_first + 2, (after_first, counts)  # no growth per manager
+
     def lslacq_child(proc) -> bool:
         try:
             return "lslacq.core.rpc.bootstrap" in " ".join(proc.cmdline()) and proc.status() != psutil.STATUS_ZOMBIE
@@ -332,8 +347,14 @@ def test_ctrl_c_in_the_terminal_closes_everything_cleanly():
     """Ctrl-C hits the whole process group: the script's atexit closes the manager; no child crashes first."""
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
-    script = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    script = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         ng_pid = int(script.stdout.readline())
         os.killpg(script.pid, signal.SIGINT)  # like Ctrl-C in a terminal

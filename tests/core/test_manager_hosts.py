@@ -19,8 +19,9 @@ from helpers import stop_host as _stop_host
 from lslacq.core import create_manager
 from lslacq.core.stream import InputStream
 
-pytestmark = pytest.mark.skipif(not loopback_alias_usable("127.0.0.2"),
-                                reason="this system cannot bind 127.0.0.2 (no 127/8 loopback aliases)")
+pytestmark = pytest.mark.skipif(
+    not loopback_alias_usable("127.0.0.2"), reason="this system cannot bind 127.0.0.2 (no 127/8 loopback aliases)"
+)
 
 
 def _gone(pid: int) -> bool:
@@ -83,6 +84,7 @@ def test_two_hosts_stream_crossing():
         # a nodegroup dying on a remote host is reported to the manager by that host
         pid_b = ng_b._client()._import("os").getpid()
         os.kill(pid_b, signal.SIGKILL)
+
         def states():
             return {d["name"]: d["state"] for d in man.list_nodegroups(details=True)}
 
@@ -108,9 +110,24 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
     secret = keys / "lab.key_secret"
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", "tcp://0.0.0.0:*", "--key", str(secret),
-                             "--authorized-keys", str(keys), "--manager-timeout", "1"],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "host",
+            "tcp://0.0.0.0:*",
+            "--key",
+            str(secret),
+            "--authorized-keys",
+            str(keys),
+            "--manager-timeout",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     line = proc.stdout.readline()
     assert "CurveZMQ public key" in line, line
     addr = line.split("serving at ")[1].split()[0]
@@ -118,16 +135,25 @@ def test_curve_host_manager_and_log_server_on_all_interfaces(tmp_path, caplog):
     assert not addr.startswith("tcp://0.0.0.0")
     man = None
     try:
-        man = create_manager("rpc", auto_close_at_exit=False, address="tcp://0.0.0.0:*",
-                             log_address="tcp://0.0.0.0:*", secret_key=secret, authorized_keys=keys)
+        man = create_manager(
+            "rpc",
+            auto_close_at_exit=False,
+            address="tcp://0.0.0.0:*",
+            log_address="tcp://0.0.0.0:*",
+            secret_key=secret,
+            authorized_keys=keys,
+        )
         assert man._server_key  # the manager process itself is Curve-protected
         host = man.add_host(addr, server_key=host_key)
         ng = man.create_nodegroup("secure", host=host)
         assert ng._server_key and "NumpyDeviceBuffer" in ng.list_node_types()
         with caplog.at_level(logging.WARNING):
             ng._client()._import("logging").getLogger("curve.test").warning("hello over curve %s", marker)
-            wait_until(lambda: f"hello over curve {marker}" in caplog.text, timeout=10,
-                       what="the nodegroup's log record over CurveZMQ")
+            wait_until(
+                lambda: f"hello over curve {marker}" in caplog.text,
+                timeout=10,
+                what="the nodegroup's log record over CurveZMQ",
+            )
         # the host's liveness pings reach the Curve-protected manager: the nodegroup outlives
         # several manager timeouts (1 s here) while we keep using it
         start = time.monotonic()
@@ -166,8 +192,12 @@ def test_local_manager_stays_reachable_for_remote_hosts():
     """A 'local' manager answers the host's liveness pings even while this thread does not call RPC."""
     marker = uuid.uuid4().hex
     env = dict(os.environ, LSLACQ_TEST_MARKER=marker)
-    host_proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", "tcp://127.0.0.2:*",
-                                  "--manager-timeout", "1"], stdout=subprocess.PIPE, text=True, env=env)
+    host_proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "host", "tcp://127.0.0.2:*", "--manager-timeout", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     addr = host_proc.stdout.readline().split("serving at ")[1].split()[0]
     man = create_manager("local", auto_close_at_exit=False)
     try:
@@ -180,8 +210,9 @@ def test_local_manager_stays_reachable_for_remote_hosts():
             time.sleep(0.1)
         assert ng.list_nodes() == []
         os.kill(pid, signal.SIGKILL)  # and the host's death report reaches the local manager
-        wait_until(lambda: man.list_nodegroups(details=True)[0]["state"] == "dead", timeout=10,
-                   what="the host's death report")
+        wait_until(
+            lambda: man.list_nodegroups(details=True)[0]["state"] == "dead", timeout=10, what="the host's death report"
+        )
     finally:
         man.close()
         assert _stop_host(host_proc) == 0

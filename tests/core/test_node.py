@@ -73,16 +73,30 @@ def test_lifecycle_in_order_calls_every_hook(source):
         node.stop()
     node.close()
     assert node.closed()
-    assert node.calls == ["configure", "connect:signals", "output:doubled", "check_input", "check_output",
-                          "initialize", "start", "stop", "start", "stop", "close"]
+    assert node.calls == [
+        "configure",
+        "connect:signals",
+        "output:doubled",
+        "check_input",
+        "check_output",
+        "initialize",
+        "start",
+        "stop",
+        "start",
+        "stop",
+        "close",
+    ]
     assert node.output.params.shape == (-1, 3)  # spec set in after_input_connect
 
 
-@pytest.mark.parametrize("step,needle", [
-    ("initialize", "call configure\\(\\) first"),
-    ("start", "call configure\\(\\) first"),
-    ("stop", "call initialize\\(\\) first"),
-])
+@pytest.mark.parametrize(
+    "step,needle",
+    [
+        ("initialize", "call configure\\(\\) first"),
+        ("start", "call configure\\(\\) first"),
+        ("stop", "call initialize\\(\\) first"),
+    ],
+)
 def test_out_of_order_steps_name_the_missing_one(step, needle):
     node = Doubler(name="early")
     with pytest.raises(NodeStateError, match=f"early.*{needle}"):
@@ -261,8 +275,14 @@ def test_error_failed_counters_exist_from_init():
     node = Doubler(name="fresh")
     assert node.error is None
     assert len(node.failed) == 0
-    assert node.counters() == {"samples_in": 0, "samples_out": 0, "lost_samples": 0, "last_index": None,
-                               "latency": None, "wait_seconds": 0.0}
+    assert node.counters() == {
+        "samples_in": 0,
+        "samples_out": 0,
+        "lost_samples": 0,
+        "last_index": None,
+        "latency": None,
+        "wait_seconds": 0.0,
+    }
 
 
 def test_report_error_records_first_failure_logs_and_emits_once(caplog):
@@ -336,8 +356,14 @@ def test_counters_follow_the_streams(source):
         node.input.recv(timeout=5000)
         node.output.send(np.ones((5, 3), "float32"))
         counters = node.counters()
-        assert counters == {"samples_in": 20, "samples_out": 5, "lost_samples": 10, "last_index": 5,
-                            "latency": None, "wait_seconds": 0.0}
+        assert counters == {
+            "samples_in": 20,
+            "samples_out": 5,
+            "lost_samples": 10,
+            "last_index": 5,
+            "latency": None,
+            "wait_seconds": 0.0,
+        }
     finally:
         sink.close()
         node.close()
@@ -345,8 +371,10 @@ def test_counters_follow_the_streams(source):
 
 def test_optional_output_may_stay_unconfigured():
     class WithAux(Node):
-        _output_specs = {"signals": {"dtype": "float32", "shape": (-1, 2)},
-                         "aux": {"dtype": "float32", "shape": (-1, 1), "optional": True}}
+        _output_specs = {
+            "signals": {"dtype": "float32", "shape": (-1, 2)},
+            "aux": {"dtype": "float32", "shape": (-1, 1), "optional": True},
+        }
 
     node = WithAux(name="aux")
     assert node.optional_outputs == {"aux"}
@@ -375,8 +403,14 @@ def test_counters_count_samples_once_across_outputs():
     node.outputs["a"].send(np.zeros((7, 1), "float32"))
     node.outputs["b"].send(np.zeros((7, 1), "float32"))
     node.outputs["b"].send(np.zeros((3, 1), "float32"))
-    assert node.counters() == {"samples_in": 0, "samples_out": 10, "lost_samples": 0, "last_index": 10,
-                               "latency": None, "wait_seconds": 0.0}
+    assert node.counters() == {
+        "samples_in": 0,
+        "samples_out": 10,
+        "lost_samples": 0,
+        "last_index": 10,
+        "latency": None,
+        "wait_seconds": 0.0,
+    }
     node.close()
 
 

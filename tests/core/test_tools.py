@@ -11,8 +11,15 @@ from lslacq.core.tools import ChannelSplitter, StreamConverter, ThreadPollInput
 @pytest.fixture
 def source():
     out = OutputStream(name="src")
-    out.configure(protocol="tcp", transfermode="sharedmem", dtype="float32", shape=(-1, 4), sample_rate=100.0,
-                  channel_names=["a", "b", "c", "d"], buffer_size=1000)
+    out.configure(
+        protocol="tcp",
+        transfermode="sharedmem",
+        dtype="float32",
+        shape=(-1, 4),
+        sample_rate=100.0,
+        channel_names=["a", "b", "c", "d"],
+        buffer_size=1000,
+    )
     yield out
     out.close()
 

@@ -20,8 +20,9 @@ RATE = 44100
 @pytest.fixture(scope="session", name="jack_server")
 def jack_server_fixture():
     """A running ``jackd -d dummy -r 44100 -p 1024`` (2 in / 2 out), or a skip naming what is missing."""
-    pytest.importorskip("pyaudio", reason="PyAudio is not installed: pip install 'lslacq[audio]' "
-                                          "(needs apt portaudio19-dev)")
+    pytest.importorskip(
+        "pyaudio", reason="PyAudio is not installed: pip install 'lslacq[audio]' (needs apt portaudio19-dev)"
+    )
     if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
         pytest.skip("jackd is not installed (apt install jackd2): no audio rig")
     with JackDummyServer(rate=RATE, period=1024) as server:

@@ -74,8 +74,14 @@ def test_full_duplex_loopback_records_what_it_plays(jack_server, fmt, amplitude)
     inp = InputStream()
     try:
         index = card.default_input_device()
-        card.configure(nb_channel=2, sample_rate=RATE, input_device_index=index, output_device_index=index,
-                       format=fmt, chunksize=1024)
+        card.configure(
+            nb_channel=2,
+            sample_rate=RATE,
+            input_device_index=index,
+            output_device_index=index,
+            format=fmt,
+            chunksize=1024,
+        )
         card.output.configure(protocol="inproc")
         card.input.connect(src.output)
         src.initialize()
@@ -109,8 +115,7 @@ def test_record_only_indexes_are_continuous_and_restart(jack_server):
     card = PyAudio(name="mic")
     inp = InputStream()
     try:
-        card.configure(nb_channel=1, sample_rate=RATE, input_device_index=card.default_input_device(),
-                       chunksize=512)
+        card.configure(nb_channel=1, sample_rate=RATE, input_device_index=card.default_input_device(), chunksize=512)
         assert "signals" not in card.inputs  # recording only: no input, as in pyacq
         card.output.configure(protocol="inproc")
         card.initialize()
@@ -135,8 +140,9 @@ def test_playback_starvation_is_counted(jack_server):
     src = _sine_source(0.1, "float32")
     card = PyAudio(name="speaker")
     try:
-        card.configure(nb_channel=2, sample_rate=RATE, output_device_index=card.default_output_device(),
-                       format="float32")
+        card.configure(
+            nb_channel=2, sample_rate=RATE, output_device_index=card.default_output_device(), format="float32"
+        )
         assert "signals" not in card.outputs  # playing only: no output
         card.input.connect(src.output)
         src.initialize()
@@ -161,8 +167,11 @@ def test_playback_starvation_is_counted(jack_server):
 def test_bad_configuration_errors_name_the_devices(jack_server):
     with PyAudio(name="card") as card:
         index = card.default_input_device()
-        with pytest.raises(AudioDeviceError, match=r"refuses input at sample_rate=48000.*Invalid sample rate.*"
-                                                   r"default rate of 44100 Hz.*Devices: 0<>: system \(JACK"):
+        with pytest.raises(
+            AudioDeviceError,
+            match=r"refuses input at sample_rate=48000.*Invalid sample rate.*"
+            r"default rate of 44100 Hz.*Devices: 0<>: system \(JACK",
+        ):
             card.configure(nb_channel=2, sample_rate=48000, input_device_index=index)
         with pytest.raises(AudioDeviceError, match=r"refuses output .*nb_channel=3.*Invalid number of channels"):
             card.configure(nb_channel=3, sample_rate=RATE, output_device_index=index)
@@ -209,10 +218,12 @@ def test_callback_failure_reaches_the_node_contract(jack_server):
 
 def test_no_device_is_a_clear_error():
     """Without any sound server PortAudio lists no device (on this kind of machine): say how to get one."""
-    code = ("from lslacq.devices.audio_pyaudio import PyAudio, list_device_specs\n"
-            "import sys\n"
-            "if list_device_specs(): print('HAS-DEVICES'); sys.exit(0)\n"
-            "PyAudio().configure(input_device_index=0)\n")
+    code = (
+        "from lslacq.devices.audio_pyaudio import PyAudio, list_device_specs\n"
+        "import sys\n"
+        "if list_device_specs(): print('HAS-DEVICES'); sys.exit(0)\n"
+        "PyAudio().configure(input_device_index=0)\n"
+    )
     env = dict(os.environ, JACK_DEFAULT_SERVER="lslacq-no-such-server", JACK_NO_START_SERVER="1")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     if "HAS-DEVICES" in result.stdout:
@@ -238,9 +249,27 @@ def test_bridge_audio_command_publishes_the_microphone_on_lsl(jack_server):
     from lslacq_lsl import resolve_stream
 
     name = f"lslacq-test-audio-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "bridge", "audio", "--channels", "2", "--name", name,
-                             "--duration", "30", "--interval", "0.5"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "bridge",
+            "audio",
+            "--channels",
+            "2",
+            "--name",
+            name,
+            "--duration",
+            "30",
+            "--interval",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         line = proc.stdout.readline()
         assert f"as LSL streams {name!r} (Audio" in line, line + proc.stderr.read()
@@ -286,8 +315,9 @@ def test_remote_nodegroup_records_and_feeds_an_lsl_outlet(jack_server):
         dev = ng.create_node("PyAudio", name="mic")
         default_input = dev.default_input_device()
         assert any(d["name"] == "system" for d in dev.list_device_specs())
-        dev.configure(nb_channel=1, sample_rate=44100.0, input_device_index=default_input, format="int16",
-                      chunksize=1024)
+        dev.configure(
+            nb_channel=1, sample_rate=44100.0, input_device_index=default_input, format="int16", chunksize=1024
+        )
         dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
         dev.initialize()
         outlet = ng.create_node("LslOutlet", name="lsl-mic")
@@ -320,8 +350,9 @@ def test_devices_list_command_shows_the_jack_card(jack_server, capsys):
 
     assert main(["devices", "list", "--audio"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "audio 0: system (JACK Audio Connection Kit) 2 in / 2 out, 44100 Hz  [default input, default output]" \
-        in lines
+    assert (
+        "audio 0: system (JACK Audio Connection Kit) 2 in / 2 out, 44100 Hz  [default input, default output]" in lines
+    )
     assert main(["devices", "list", "--audio", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     system = next(r for r in rows if r["name"] == "system")
@@ -331,8 +362,24 @@ def test_devices_list_command_shows_the_jack_card(jack_server, capsys):
 @pytest.mark.slow
 def test_jack_dummy_command_runs_and_stops(jack_server):
     name = f"lslacq-cmd-{os.getpid()}"
-    result = subprocess.run([sys.executable, "-m", "lslacq.cli", "devices", "jack-dummy", "--name", name, "--rate",
-                             "48000", "--duration", "1"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "devices",
+            "jack-dummy",
+            "--name",
+            name,
+            "--rate",
+            "48000",
+            "--duration",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert f"JACK dummy server {name!r}" in result.stdout and "at 48000 Hz" in result.stdout
 
@@ -344,8 +391,12 @@ EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 def test_microphone_to_lsl_example(jack_server):
     pytest.importorskip("pylsl")
     name = f"lslacq-test-mic-{os.getpid()}"
-    result = subprocess.run([sys.executable, os.path.join(EXAMPLES, "microphone_to_lsl.py"), "--duration", "2",
-                             "--name", name], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, "microphone_to_lsl.py"), "--duration", "2", "--name", name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert " * 0: system (44100 Hz)" in result.stdout
     assert f"as LSL stream {name!r}" in result.stdout
@@ -360,8 +411,13 @@ def test_manual_oscilloscope_example_with_pyaudio(jack_server):
     script = os.path.join(EXAMPLES, "audio_oscilloscope_local.py")
     if not os.path.exists(script):
         pytest.skip("examples/audio_oscilloscope_local.py is not there")
-    result = subprocess.run([sys.executable, script, "--pyaudio", "--duration", "1.5"], capture_output=True,
-                            text=True, timeout=120, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    result = subprocess.run(
+        [sys.executable, script, "--pyaudio", "--duration", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     match = __import__("re").search(r"samples received: (\d+), lost: 0", result.stdout)
     assert match and int(match.group(1)) >= 1024, result.stdout
@@ -398,5 +454,6 @@ def test_xruns_are_counted_and_logged(jack_server, caplog):
         card.close()
         inp.close()
     assert card.error is None
-    assert any("input overflows" in r.getMessage() and "recorded samples were lost" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "input overflows" in r.getMessage() and "recorded samples were lost" in r.getMessage() for r in caplog.records
+    )

@@ -90,8 +90,9 @@ def _brainamp(stack, reconnect):
     from lslacq.devices import BrainAmpSocket
     from lslacq.devices.rda import RdaEmulator
 
-    emu = stack.enter_context(RdaEmulator(port=0, n_channels=4, sample_rate=1000, block_duration=0.01,
-                                          keepalive_interval=0.05))
+    emu = stack.enter_context(
+        RdaEmulator(port=0, n_channels=4, sample_rate=1000, block_duration=0.01, keepalive_interval=0.05)
+    )
     node = stack.enter_context(BrainAmpSocket(name="amp"))
     node.configure(brainamp_host="127.0.0.1", brainamp_port=emu.address[1], reconnect=reconnect)
     return Rig(node, emu.drop_clients, lambda: None)  # the server drops the connection, then accepts again
@@ -130,9 +131,16 @@ def _pyaudio(stack, reconnect):
     return Rig(node, n_samples=1000)
 
 
-DEVICES = {"NumpyDeviceBuffer": _numpy_device, "SimulatedEEG": _simulated_eeg, "OpenBCI": _openbci,
-           "Emotiv": _emotiv, "WebCamAV": _webcam_av, "BrainAmpSocket": _brainamp, "LslInlet": _lsl_inlet,
-           "PyAudio": _pyaudio}
+DEVICES = {
+    "NumpyDeviceBuffer": _numpy_device,
+    "SimulatedEEG": _simulated_eeg,
+    "OpenBCI": _openbci,
+    "Emotiv": _emotiv,
+    "WebCamAV": _webcam_av,
+    "BrainAmpSocket": _brainamp,
+    "LslInlet": _lsl_inlet,
+    "PyAudio": _pyaudio,
+}
 NEEDS_JACK = ("PyAudio",)  # a JACK dummy server as the sound card
 UNPLUGGABLE = ("OpenBCI", "Emotiv", "BrainAmpSocket")
 RECONNECTING = ("OpenBCI", "Emotiv", "BrainAmpSocket")
@@ -174,15 +182,20 @@ def test_start_stop_start_again(device, request):
         assert not any(w.is_alive() for w in node.workers) and _node_threads(node) == []
         first_run = node.counters()
         assert first_run["samples_out"] >= rig.n_samples and node.error is None
-        seen = wait_until(lambda: reader.n if reader.n == first_run["samples_out"] else 0,
-                          what=f"{device}: every sample of the first run")
+        seen = wait_until(
+            lambda: reader.n if reader.n == first_run["samples_out"] else 0,
+            what=f"{device}: every sample of the first run",
+        )
         node.start()
         wait_until(lambda: reader.n >= seen + rig.n_samples, what=f"{device}: data after the second start")
         node.stop()
         assert node.error is None and not any(w.is_alive() for w in node.workers)
         positions, _ = reader.arrays()
         if node.restarts_count:  # the second run's indexes start at 0 again (pyacq's Node.start)
-            assert positions[seen] == 0 or positions[seen] < positions[seen - 1], (device, positions[seen - 3:seen + 3])
+            assert positions[seen] == 0 or positions[seen] < positions[seen - 1], (
+                device,
+                positions[seen - 3 : seen + 3],
+            )
         else:
             assert positions[seen] > positions[seen - 1]
 
@@ -230,13 +243,16 @@ def test_replug_with_reconnect_resumes_and_counts_the_gap(device, request):
         time.sleep(0.3)  # the scenario: the device stays away 0.3 s (not a synchronisation)
         before = node.outputs["signals"].last_index
         rig.replug()
-        wait_until(lambda: node.counters()["reconnects"] == 1 and node.outputs["signals"].last_index > before + 20,
-                   what=f"{device}: data after the replug")
+        wait_until(
+            lambda: node.counters()["reconnects"] == 1 and node.outputs["signals"].last_index > before + 20,
+            what=f"{device}: data after the replug",
+        )
         node.stop()
         assert node.error is None
         counters = node.counters()
-        wait_until(lambda: reader.n == node.outputs["signals"].last_index - counters["lost_samples"],
-                   what="every sample sent")
+        wait_until(
+            lambda: reader.n == node.outputs["signals"].last_index - counters["lost_samples"], what="every sample sent"
+        )
     positions, _ = reader.arrays()
     assert len(np.flatnonzero(np.diff(positions) > 1)) == 1  # one gap, where the device was away
     assert counters["lost_samples"] >= 0.2 * rig.node.gap_rate()

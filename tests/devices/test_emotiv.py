@@ -140,8 +140,10 @@ def test_reconnects_after_replug():
             time.sleep(0.3)  # the dongle stays away a moment
             before = node.outputs["signals"].last_index
             backend.replug()
-            wait_until(lambda: node.reconnects == 1 and node.outputs["signals"].last_index > before + 30,
-                       what="data after the replug")
+            wait_until(
+                lambda: node.reconnects == 1 and node.outputs["signals"].last_index > before + 30,
+                what="data after the replug",
+            )
             node.stop()
             wait_until(lambda: reader.n == node.outputs["signals"].last_index - node.lost_samples, what="all data")
         finally:
@@ -241,8 +243,12 @@ def test_bridge_command_with_the_emulator(capsys):
     from lslacq.cli import main
 
     name = f"epoc-{uuid.uuid4().hex[:8]}"
-    assert main(["bridge", "emotiv", "--emulate", "--key", "auto", "--name", name, "--duration", "1.2",
-                 "--interval", "0.4"]) == 0
+    assert (
+        main(
+            ["bridge", "emotiv", "--emulate", "--key", "auto", "--name", name, "--duration", "1.2", "--interval", "0.4"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"'{name}-battery' (Battery" in out and f"'{name}-gyro' (Gyroscope" in out and "lost samples 0" in out
     assert f"'{name}' (EEG" in out and f"'{name}-quality' (ContactQuality" in out  # LSL content types per stream
@@ -256,7 +262,11 @@ def test_example_emotiv_to_lsl():
     import sys
 
     script = pathlib.Path(__file__).resolve().parents[2] / "examples" / "emotiv_to_lsl.py"
-    run = subprocess.run([sys.executable, str(script), "--duration", "1.2", "--name", f"epoc-{uuid.uuid4().hex[:8]}"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(script), "--duration", "1.2", "--name", f"epoc-{uuid.uuid4().hex[:8]}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "key variant 'consumer_doc'" in run.stdout and "0 reports lost" in run.stdout

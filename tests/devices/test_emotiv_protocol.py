@@ -88,8 +88,15 @@ def test_windows_report_id_is_dropped():
 def test_battery_and_quality_tables():
     assert battery_percent(0xFF) == 100 and battery_percent(0xF5) == 93 and battery_percent(226) == 1
     assert battery_percent(200) == 0
-    assert [CHANNEL_NAMES[quality_channel(c)] for c in (0, 13, 14, 15, 64, 79, 80)] == \
-        ["F3", "F4", "F8", "AF4", "F3", "AF4", "FC6"]
+    assert [CHANNEL_NAMES[quality_channel(c)] for c in (0, 13, 14, 15, 64, 79, 80)] == [
+        "F3",
+        "F4",
+        "F8",
+        "AF4",
+        "F3",
+        "AF4",
+        "FC6",
+    ]
     assert quality_channel(40) == -1 and quality_channel(200) == -1
 
 

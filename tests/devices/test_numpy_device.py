@@ -36,13 +36,16 @@ def test_streams_the_buffer_in_a_loop_with_continuous_indices(transfermode):
     sink.close()
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    (dict(nb_channel=0), "nb_channel must be >= 1, got 0"),
-    (dict(nb_channel=2, chunksize=7, buffer=np.zeros((20, 2))), "not a multiple of chunksize"),
-    (dict(nb_channel=3, buffer=np.zeros((256, 2))), "expected \\(n_samples, 3\\)"),
-    (dict(rate=3), "has no argument 'rate'; its arguments: nb_channel, sample_interval, chunksize, buffer"),
-    (dict(nb_channel="eight"), "nb_channel must be an int, got 'eight'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        (dict(nb_channel=0), "nb_channel must be >= 1, got 0"),
+        (dict(nb_channel=2, chunksize=7, buffer=np.zeros((20, 2))), "not a multiple of chunksize"),
+        (dict(nb_channel=3, buffer=np.zeros((256, 2))), "expected \\(n_samples, 3\\)"),
+        (dict(rate=3), "has no argument 'rate'; its arguments: nb_channel, sample_interval, chunksize, buffer"),
+        (dict(nb_channel="eight"), "nb_channel must be an int, got 'eight'"),
+    ],
+)
 def test_bad_configuration_is_explained(kwargs, needle):
     with pytest.raises((ValueError, TypeError), match=needle):
         NumpyDeviceBuffer().configure(**kwargs)

@@ -45,8 +45,10 @@ def _run_node(node, seconds_of_data, aux=True):
         want = int(seconds_of_data * node.sample_rate)
         wait_until(lambda: readers[0].n >= want, what=f"{want} samples")
         node.stop()
-        wait_until(lambda: all(r.n == node.outputs["signals"].last_index - node.lost_samples for r in readers),
-                   what="every sample sent")
+        wait_until(
+            lambda: all(r.n == node.outputs["signals"].last_index - node.lost_samples for r in readers),
+            what="every sample sent",
+        )
     finally:
         for reader in readers:
             reader.close()
@@ -147,8 +149,10 @@ def test_faults_resync_and_count_lost_packets(caplog):
         np.testing.assert_array_equal(np.round(data / np.float32(UV)).astype(int), _board(positions))
         missing = set(range(int(positions[-1]) + 1)) - set(positions.tolist())
         assert missing, "the emulator dropped and tore packets: some must be missing"
+
         def faulty(p):  # dropped or torn by the emulator
             return p % 31 == 30 or p % 23 == 22
+
         # lost: the faulty packets, and at most a packet right after one (resynchronising next to garbage)
         assert {p for p in range(int(positions[-1])) if faulty(p)} <= missing
         assert all(faulty(p) or faulty(p - 1) for p in missing)
@@ -217,8 +221,10 @@ def test_reconnects_after_replug(tmp_path):
             time.sleep(0.3)  # the dongle stays away a moment
             before = node.outputs["signals"].last_index
             emu.replug()
-            wait_until(lambda: node.reconnects == 1 and node.outputs["signals"].last_index > before + 50,
-                       what="data after the replug")
+            wait_until(
+                lambda: node.reconnects == 1 and node.outputs["signals"].last_index > before + 50,
+                what="data after the replug",
+            )
             node.stop()
             wait_until(lambda: reader.n == node.outputs["signals"].last_index - node.lost_samples, what="all data")
         finally:
@@ -227,8 +233,8 @@ def test_reconnects_after_replug(tmp_path):
         positions, data = reader.arrays()
         gap = np.flatnonzero(np.diff(positions) > 1)
         assert len(gap) == 1 and node.lost_samples >= 0.2 * 250  # the time away is a gap in the indices
-        after = positions[gap[0] + 1:] - positions[gap[0] + 1]  # the board restarted its count at 0
-        np.testing.assert_array_equal(np.round(data[gap[0] + 1:] / np.float32(UV)).astype(int), _board(after))
+        after = positions[gap[0] + 1 :] - positions[gap[0] + 1]  # the board restarted its count at 0
+        np.testing.assert_array_equal(np.round(data[gap[0] + 1 :] / np.float32(UV)).astype(int), _board(after))
 
 
 @pytest.mark.slow
@@ -279,16 +285,36 @@ def test_emulate_and_bridge_commands():
     import subprocess
     import sys
 
-    emulator = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "emulate", "openbci", "--daisy",
-                                 "--duration", "60"], stdout=subprocess.PIPE, text=True)
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "emulate", "openbci", "--daisy", "--duration", "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = emulator.stdout.readline()
         match = re.search(r"emulator on (\S+) \(250 packets/s\)", line)
         assert match, line
         name = f"obci-{uuid.uuid4().hex[:8]}"
-        bridge = subprocess.run([sys.executable, "-m", "lslacq.cli", "bridge", "openbci", "--port", match.group(1),
-                                 "--name", name, "--duration", "2", "--interval", "0.5"],
-                                capture_output=True, text=True, timeout=60)
+        bridge = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lslacq.cli",
+                "bridge",
+                "openbci",
+                "--port",
+                match.group(1),
+                "--name",
+                name,
+                "--duration",
+                "2",
+                "--interval",
+                "0.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert bridge.returncode == 0, bridge.stderr
         counts = [int(n) for n in re.findall(rf"(\d+) samples '{name}'", bridge.stdout)]
         assert counts and counts[-1] > 100, bridge.stdout  # 125 Hz with the Daisy
@@ -307,8 +333,12 @@ def test_example_openbci_to_lsl():
     import sys
 
     script = pathlib.Path(__file__).resolve().parents[2] / "examples" / "openbci_to_lsl.py"
-    run = subprocess.run([sys.executable, str(script), "--daisy", "--duration", "1.2",
-                          "--name", f"obci-{uuid.uuid4().hex[:8]}"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(script), "--daisy", "--duration", "1.2", "--name", f"obci-{uuid.uuid4().hex[:8]}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "publishing 16 channels at 125 Hz" in run.stdout and ", 0 packets lost" in run.stdout
 

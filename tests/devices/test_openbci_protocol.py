@@ -27,7 +27,7 @@ def test_sign_edge_cases_give_exact_microvolts():
     raw = np.array([[(v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF] for v in edges], np.uint8)
     np.testing.assert_array_equal(decode_counts(raw), expected)
     # the same values on the wire (two packets + the next header confirming the second)
-    packet = bytes([0xA0, 7]) + raw.tobytes() + b"\0" * 6 + b"\xC0"
+    packet = bytes([0xA0, 7]) + raw.tobytes() + b"\0" * 6 + b"\xc0"
     decoder = CytonDecoder()
     chunk = decoder.feed(packet + packet[:1])
     np.testing.assert_array_equal(chunk.counts[0], expected)
@@ -52,7 +52,7 @@ def test_any_split_of_the_bytes_gives_the_same_samples():
     whole = CytonDecoder().feed(stream)
     assert len(whole) == 19  # the last packet waits for the next header
     bytewise = CytonDecoder()
-    parts = [bytewise.feed(stream[i:i + 1]) for i in range(len(stream))]
+    parts = [bytewise.feed(stream[i : i + 1]) for i in range(len(stream))]
     np.testing.assert_array_equal(np.concatenate([p.counts for p in parts]), whole.counts)
     np.testing.assert_array_equal(whole.positions, np.arange(19))
     np.testing.assert_array_equal(whole.counts[:, 0], 1000 + np.arange(19))
@@ -68,6 +68,7 @@ def test_every_footer_is_a_packet(footer):
 def test_accelerometer_c0_is_held_between_values():
     def aux(n):
         return (np.array([n + 1, -(n + 1), 8000]) & 0xFFFF).astype(">u2").tobytes() if n % 10 == 0 else b"\0" * 6
+
     decoder = CytonDecoder()
     first = decoder.feed(b"".join(_packets(range(15), aux=aux)))
     np.testing.assert_array_equal(first.accel[0], np.float32([1, -1, 8000]) * np.float32(ACCEL_SCALE))
@@ -97,19 +98,27 @@ def test_timestamped_footers_interleave_the_accelerometer_and_carry_board_time()
 
 
 def test_raw_aux_footers_keep_the_bytes():
-    chunk = CytonDecoder().feed(b"".join(_packets(range(3), aux=lambda n: bytes([n, 1, 2, 3, 4, 5]),
-                                                  footer=lambda n: 0xC1)))
+    chunk = CytonDecoder().feed(
+        b"".join(_packets(range(3), aux=lambda n: bytes([n, 1, 2, 3, 4, 5]), footer=lambda n: 0xC1))
+    )
     np.testing.assert_array_equal(chunk.aux_bytes[1], [1, 1, 2, 3, 4, 5])
     assert (chunk.board_time_ms == -1).all() and np.isnan(chunk.accel).all()
 
 
 def test_resynchronises_after_garbage_and_torn_packets_and_counts_lost_ones():
     packets = _packets(range(30))
-    garbage = bytes([0xA0, 0x11, 0xC0, 0xA0]) + b"\xA0" * 40 + b"\xC0" * 3  # looks like packet bytes
-    stream = (b"junk" + b"".join(packets[:5]) + garbage + b"".join(packets[5:10])
-              + packets[10][:17] + b"".join(packets[11:20]) + b"".join(packets[22:30]))
+    garbage = bytes([0xA0, 0x11, 0xC0, 0xA0]) + b"\xa0" * 40 + b"\xc0" * 3  # looks like packet bytes
+    stream = (
+        b"junk"
+        + b"".join(packets[:5])
+        + garbage
+        + b"".join(packets[5:10])
+        + packets[10][:17]
+        + b"".join(packets[11:20])
+        + b"".join(packets[22:30])
+    )
     decoder = CytonDecoder()
-    chunks = [decoder.feed(stream[i:i + 50]) for i in range(0, len(stream), 50)]
+    chunks = [decoder.feed(stream[i : i + 50]) for i in range(0, len(stream), 50)]
     numbers = np.concatenate([c.sample_numbers for c in chunks]).astype(int)
     np.testing.assert_array_equal(numbers, [*range(10), *range(11, 20), *range(22, 29)])
     counts = np.concatenate([c.counts for c in chunks])
@@ -134,7 +143,7 @@ def _daisy_counts(n):
 def test_daisy_pairs_even_with_the_next_odd_packet():
     decoder = CytonDecoder(daisy=True)
     stream = b"".join(_packets(range(41), counts=_daisy_counts))
-    chunks = [decoder.feed(stream[i:i + 100]) for i in range(0, len(stream), 100)]  # pairs cut across calls
+    chunks = [decoder.feed(stream[i : i + 100]) for i in range(0, len(stream), 100)]  # pairs cut across calls
     counts = np.concatenate([c.counts for c in chunks])
     assert counts.shape == (20, 16)
     np.testing.assert_array_equal(counts[:, 0], 1000 + np.arange(1, 40, 2))  # board: odd packets

@@ -21,8 +21,15 @@ TIMEOUT_MS = 20000
 
 @pytest.fixture
 def emulator():
-    with RdaEmulator(port=0, n_channels=5, sample_rate=1000, block_duration=0.01, marker_interval=0.05,
-                     keepalive_interval=0.05, other_interval=0.1) as emu:
+    with RdaEmulator(
+        port=0,
+        n_channels=5,
+        sample_rate=1000,
+        block_duration=0.01,
+        marker_interval=0.05,
+        keepalive_interval=0.05,
+        other_interval=0.1,
+    ) as emu:
         yield emu
 
 
@@ -46,8 +53,9 @@ def _read(inp, n_samples):
 @pytest.mark.slow
 @pytest.mark.parametrize("int16", [False, True])
 def test_signals_and_triggers(int16):
-    with RdaEmulator(port=0, n_channels=5, sample_rate=1000, block_duration=0.01, marker_interval=0.05,
-                     int16=int16, fragment=int16) as emu:
+    with RdaEmulator(
+        port=0, n_channels=5, sample_rate=1000, block_duration=0.01, marker_interval=0.05, int16=int16, fragment=int16
+    ) as emu:
         node = _make_node(emu.address[1])
         sig, trg = InputStream(), InputStream()
         try:
@@ -144,8 +152,14 @@ def test_registered_by_name():
 
 
 def test_markers_to_events():
-    markers = np.array([(10, 1, -1, b"Stimulus", b"S  1"), (20, 5, 3, b"Response", b"R 12"),
-                        (30, 1, -1, b"Comment", b"a long comment that does not fit in 32 bytes")], MARKER_DTYPE)
+    markers = np.array(
+        [
+            (10, 1, -1, b"Stimulus", b"S  1"),
+            (20, 5, 3, b"Response", b"R 12"),
+            (30, 1, -1, b"Comment", b"a long comment that does not fit in 32 bytes"),
+        ],
+        MARKER_DTYPE,
+    )
     events = markers_to_events(markers)
     assert events["index"].tolist() == [10, 20, 30] and events["duration"].tolist() == [0, 5, 0]
     assert events["code"].tolist() == [1, 12, 0] and events["channel"].tolist() == [-1, 3, -1]
@@ -295,11 +309,13 @@ def test_erp_example_runs():
     import sys
 
     script = pathlib.Path(__file__).parents[2] / "examples" / "rda_erp.py"
-    result = subprocess.run([sys.executable, str(script), "--duration", "4.5"], capture_output=True, text=True,
-                            timeout=90)
+    result = subprocess.run(
+        [sys.executable, str(script), "--duration", "4.5"], capture_output=True, text=True, timeout=90
+    )
     assert result.returncode == 0, result.stderr
-    peaks = re.findall(r"epoch (\d+): average of \d+, peak \|uV\| Ch1=([\d.]+) Ch2=([\d.]+) Ch3=([\d.]+)",
-                       result.stdout)
+    peaks = re.findall(
+        r"epoch (\d+): average of \d+, peak \|uV\| Ch1=([\d.]+) Ch2=([\d.]+) Ch3=([\d.]+)", result.stdout
+    )
     assert len(peaks) >= 2, result.stdout
     # the emulator's Ch3 is a 25 uV sine phase-locked to the markers: the average keeps it
     assert abs(float(peaks[-1][3]) - 25.0) < 2.5
@@ -309,8 +325,9 @@ def test_erp_example_runs():
 def test_sharedmem_output(emulator):
     node = lslacq.devices.BrainAmpSocket(name="amp")
     node.configure(brainamp_port=emulator.address[1])
-    node.outputs["signals"].configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem",
-                                      buffer_size=10000)
+    node.outputs["signals"].configure(
+        protocol="tcp", interface="127.0.0.1", transfermode="sharedmem", buffer_size=10000
+    )
     node.outputs["triggers"].configure(protocol="tcp", interface="127.0.0.1")
     node.initialize()
     sig = InputStream()

@@ -33,12 +33,12 @@ DataFile=rec.eeg
 MarkerFile=rec.vmrk
 DataFormat=BINARY
 ; Data orientation: MULTIPLEXED=ch1,pt1, ch2,pt1 ...
-DataOrientation={'VECTORIZED' if vectorized else 'MULTIPLEXED'}
+DataOrientation={"VECTORIZED" if vectorized else "MULTIPLEXED"}
 NumberOfChannels=3
 SamplingInterval=2000
 
 [Binary Infos]
-BinaryFormat={'INT_16' if int16 else 'IEEE_FLOAT_32'}
+BinaryFormat={"INT_16" if int16 else "IEEE_FLOAT_32"}
 
 [Channel Infos]
 ; Each entry: Ch<Channel number>=<Name>,<Reference channel name>,<Resolution in "Unit">,<Unit>
@@ -47,7 +47,8 @@ Ch2=Cz,,0.5,\u00b5V
 Ch3=EOG\\1left,,0.001,mV
 """
     (folder / "rec.vhdr").write_bytes(header.encode("utf-8" if codepage == "UTF-8" else "latin-1"))
-    (folder / "rec.vmrk").write_text("""Brain Vision Data Exchange Marker File, Version 1.0
+    (folder / "rec.vmrk").write_text(
+        """Brain Vision Data Exchange Marker File, Version 1.0
 
 [Common Infos]
 Codepage=UTF-8
@@ -60,7 +61,9 @@ Mk1=New Segment,,1,1,0,20240101120000000000
 Mk2=Stimulus,S  1,101,1,0
 Mk3=Response,R\\1 2,351,5,2
 Mk4=Stimulus,S 15,501,1,0
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return folder / "rec.vhdr", data
 
 
@@ -111,8 +114,9 @@ def test_replay_through_client(tmp_path, int16):
         want = emu.expected_markers(first, first + n)  # the file's markers, looped
         assert len(want) >= 3
         np.testing.assert_array_equal(markers["pos"] + first, want["pos"])
-        np.testing.assert_array_equal(markers[["points", "channel", "type", "description"]],
-                                      want[["points", "channel", "type", "description"]])
+        np.testing.assert_array_equal(
+            markers[["points", "channel", "type", "description"]], want[["points", "channel", "type", "description"]]
+        )
         with pytest.raises(ValueError, match="fixed layout"):
             emu.restart(n_channels=4)
 
@@ -120,9 +124,13 @@ def test_replay_through_client(tmp_path, int16):
 @pytest.mark.slow
 def test_replay_command_line(tmp_path):
     vhdr, _ = write_brainvision(tmp_path, int16=True)
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "rda-emulator", "--port", "0", "--vhdr", str(vhdr),
-                             "--duration", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "rda-emulator", "--port", "0", "--vhdr", str(vhdr), "--duration", "0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         line = proc.stdout.readline()
         match = re.search(r"on ([\d.]+):(\d+): 3 channels at 500 Hz, int16, replaying", line)
@@ -139,6 +147,10 @@ def test_replay_command_line(tmp_path):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
-    bad = subprocess.run([sys.executable, "-m", "lslacq.cli", "rda-emulator", "--vhdr", str(tmp_path / "nope.vhdr")],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "rda-emulator", "--vhdr", str(tmp_path / "nope.vhdr")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "cannot read" in bad.stderr

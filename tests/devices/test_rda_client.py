@@ -26,8 +26,15 @@ TIMEOUT = 20.0
 
 
 def _emulator(**kw):
-    params = dict(port=0, n_channels=6, sample_rate=1000, block_duration=0.01, marker_interval=0.1,
-                  keepalive_interval=0.05, other_interval=0.08)
+    params = dict(
+        port=0,
+        n_channels=6,
+        sample_rate=1000,
+        block_duration=0.01,
+        marker_interval=0.1,
+        keepalive_interval=0.05,
+        other_interval=0.08,
+    )
     params.update(kw)
     return RdaEmulator(**params)
 
@@ -333,8 +340,9 @@ def test_example_script_runs():
     import sys
 
     script = pathlib.Path(__file__).parents[2] / "examples" / "rda_client.py"
-    result = subprocess.run([sys.executable, str(script), "--duration", "1.5"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(script), "--duration", "1.5"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "8 channels at 500 Hz" in result.stdout and "0 blocks lost" in result.stdout
     assert re.search(r"markers: \['S +\d+'\]", result.stdout), result.stdout
@@ -359,8 +367,10 @@ def test_corrupted_stream_before_start(caplog):
 def test_server_dropping_blocks_for_a_slow_client():
     """Like Recorder, the emulator drops blocks for a client that falls behind: the client
     counts them and keeps its sample indices on the server's clock (NaN for the lost samples)."""
-    with _emulator(n_channels=16, sample_rate=5000, block_duration=0.01, marker_interval=None,
-                   max_backlog=0.2) as emu, Client(buffer_size=100_000) as client:
+    with (
+        _emulator(n_channels=16, sample_rate=5000, block_duration=0.01, marker_interval=None, max_backlog=0.2) as emu,
+        Client(buffer_size=100_000) as client,
+    ):
         client.connect(emu.address)
         client.start_streaming(timeout=TIMEOUT)
         client.wait(0, 500, timeout=TIMEOUT)
@@ -372,7 +382,8 @@ def test_server_dropping_blocks_for_a_slow_client():
         client.start_streaming(timeout=TIMEOUT)
         with client._cond:  # data after the gap has arrived
             assert client._cond.wait_for(
-                lambda: client.lost_blocks > 0 and client.last_sample > paused_at + client.lost_samples + 100, TIMEOUT)
+                lambda: client.lost_blocks > 0 and client.last_sample > paused_at + client.lost_samples + 100, TIMEOUT
+            )
         data = client.get_data(0, client.last_sample)
         valid = ~np.isnan(data[:, 0])
         assert 0 < (~valid).sum() <= client.lost_samples

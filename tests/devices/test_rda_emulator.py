@@ -51,11 +51,19 @@ def _n_points(msgs):
 @pytest.mark.parametrize("int16", [False, True])
 def test_stream_matches_declared_signal_and_markers(int16):
     with RdaEmulator(
-        port=0, n_channels=6, sample_rate=2000, int16=int16, block_duration=0.01,
-        marker_interval=0.05, keepalive_interval=0.05, other_interval=0.07, fragment=True,
+        port=0,
+        n_channels=6,
+        sample_rate=2000,
+        int16=int16,
+        block_duration=0.01,
+        marker_interval=0.05,
+        keepalive_interval=0.05,
+        other_interval=0.07,
+        fragment=True,
     ) as emu:
         with socket.create_connection(emu.address, timeout=5) as sock:
             parser = RdaParser()
+
             def enough(m):
                 other = any(isinstance(x, OtherMessage) and x.msg_type != MSG_KEEPALIVE for x in m)
                 return _n_points(m) >= 1000 and other
@@ -144,9 +152,25 @@ def test_bad_arguments_are_explained():
 def test_command_line_emulator():
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lslacq.cli", "rda-emulator", "--port", "0", "--int16", "--channels", "4",
-         "--rate", "500", "--duration", "0.5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "rda-emulator",
+            "--port",
+            "0",
+            "--int16",
+            "--channels",
+            "4",
+            "--rate",
+            "500",
+            "--duration",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         line = proc.stdout.readline()
@@ -170,8 +194,22 @@ def test_monitor_command():
     with RdaEmulator(port=0, n_channels=3, sample_rate=500, int16=True, marker_interval=0.25) as emu:
         port = emu.address[1]
         result = subprocess.run(
-            [sys.executable, "-m", "lslacq.cli", "rda-monitor", "--port", str(port), "--duration", "1.6",
-             "--interval", "0.5"], capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "lslacq.cli",
+                "rda-monitor",
+                "--port",
+                str(port),
+                "--duration",
+                "1.6",
+                "--interval",
+                "0.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f":{port}: 3 channels at 500 Hz (sampling interval 2000 us)" in out
@@ -182,8 +220,12 @@ def test_monitor_command():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    bad = subprocess.run([sys.executable, "-m", "lslacq.cli", "rda-monitor", "--port", str(port), "--timeout", "2"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "rda-monitor", "--port", str(port), "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "cannot connect to the RDA server" in bad.stderr
 
 

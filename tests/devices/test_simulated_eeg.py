@@ -42,10 +42,10 @@ def test_events_are_periodic_and_evoke_a_p300():
     np.testing.assert_array_equal(events["index"], np.arange(1, len(events) + 1) * 500)
     assert events["description"][:2].tolist() == [b"S  1", b"S  2"] and events["code"][:2].tolist() == [1, 2]
     pz = STANDARD_32.index("Pz")
-    epochs = np.stack([data[i - 50:i + 300, pz] for i in events["index"][:-1]])
+    epochs = np.stack([data[i - 50 : i + 300, pz] for i in events["index"][:-1]])
     erp = epochs.mean(axis=0) - epochs[:, :50].mean()
     assert erp[50 + 150] > 5  # positive peak ~300 ms after the stimulus
-    assert erp[50 + 50] < 0   # N100
+    assert erp[50 + 50] < 0  # N100
 
 
 def test_same_seed_same_signal_and_bad_arguments():

@@ -89,8 +89,9 @@ def test_realtime_source_is_paced_at_its_frame_rate_without_loss():
     assert elapsed >= 0.9 * 30 / 30  # the realtime filter paces 30 frames per second (never faster)
     assert images.shape == (31, 240, 320, 3)
     # testsrc's colour bars: top row, left to right, exact in its native rgb24
-    np.testing.assert_array_equal(images[0, 0, [60, 100, 140, 180, 220]],
-                                  [[255, 0, 0], [255, 0, 255], [0, 0, 255], [255, 255, 0], [0, 255, 0]])
+    np.testing.assert_array_equal(
+        images[0, 0, [60, 100, 140, 180, 220]], [[255, 0, 0], [255, 0, 255], [0, 0, 255], [255, 255, 0], [0, 255, 0]]
+    )
     assert not np.array_equal(images[0], images[30])  # the pattern moves
 
 
@@ -117,8 +118,11 @@ def test_no_camera_is_a_clear_error():
     if os.path.exists("/dev/video57"):
         pytest.skip("this machine has a /dev/video57")
     with WebCamAV(name="cam") as cam:
-        with pytest.raises(CameraError, match=r"no camera at /dev/video57 \(FFmpeg format 'video4linux2'\).*"
-                                              r"lslacq devices list"):
+        with pytest.raises(
+            CameraError,
+            match=r"no camera at /dev/video57 \(FFmpeg format 'video4linux2'\).*"
+            r"lslacq devices list",
+        ):
             cam.configure(camera_num=57)
         with pytest.raises(CameraError, match=r"/dev/null is not a camera"):
             cam.configure(url="/dev/null", format="video4linux2")
@@ -145,6 +149,7 @@ def test_send_failure_reaches_the_node_contract():
     failures = []
     cam.failed.connect(failures.append)
     try:
+
         def broken_send(data, index=None):
             raise RuntimeError("stream broke")
 

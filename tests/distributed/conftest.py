@@ -26,9 +26,12 @@ def rig(tmp_path_factory):
     rig = Rig(tmp_path_factory.mktemp("rig"))
     try:
         rig.up()
-        launched = {"a": rig.launch_host("a", 7100), "b": rig.launch_host("b", 7100),
-                    "a2": rig.launch_host("a", 7101),
-                    "a3": rig.launch_host("a", 7102, "--orphan-timeout", str(ORPHAN_TIMEOUT))}
+        launched = {
+            "a": rig.launch_host("a", 7100),
+            "b": rig.launch_host("b", 7100),
+            "a2": rig.launch_host("a", 7101),
+            "a3": rig.launch_host("a", 7102, "--orphan-timeout", str(ORPHAN_TIMEOUT)),
+        }
         rig.hosts = {name: rig.wait_host(h) for name, h in launched.items()}
         yield rig
     finally:

@@ -116,9 +116,22 @@ class Rig:
             run("ip", "-n", ns, "link", "set", "lo", "up")
             run("ip", "-n", ns, "addr", "add", f"{self.ip[m]}/32", "dev", "lo")
         for i, x in enumerate(self.machines):
-            for y in self.machines[i + 1:]:
-                run("ip", "link", "add", self._dev(x, y), "netns", self.ns[x], "type", "veth", "peer", "name",
-                    self._dev(y, x), "netns", self.ns[y])
+            for y in self.machines[i + 1 :]:
+                run(
+                    "ip",
+                    "link",
+                    "add",
+                    self._dev(x, y),
+                    "netns",
+                    self.ns[x],
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    self._dev(y, x),
+                    "netns",
+                    self.ns[y],
+                )
                 for a, b in ((x, y), (y, x)):
                     # the machine's address on each link too: liblsl sends its discovery queries through the
                     # interfaces that have an IPv4 address (and lo keeps it while a link is down)
@@ -184,8 +197,7 @@ class Rig:
         return f"to{y}"
 
     def _route(self, x: str, y: str) -> None:
-        run("ip", "-n", self.ns[x], "route", "replace", f"{self.ip[y]}/32", "dev", self._dev(x, y), "src",
-            self.ip[x])
+        run("ip", "-n", self.ns[x], "route", "replace", f"{self.ip[y]}/32", "dev", self._dev(x, y), "src", self.ip[x])
 
     def unplug(self, machine: str) -> None:
         """Take every link of ``machine`` down (its cable is out: the others see no carrier)."""
@@ -199,16 +211,18 @@ class Rig:
     def env(self, **extra) -> dict:
         env = dict(os.environ, LSLACQ_TEST_MARKER=self.marker, LSLAPICFG=str(self.lsl_cfg), PYTHONUNBUFFERED="1")
         here = Path(__file__).resolve().parent
-        env["PYTHONPATH"] = os.pathsep.join([str(here), str(here.parent)] + [p for p in
-                                             env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(here), str(here.parent)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
         env.update(extra)
         return env
 
     def popen(self, machine: str, argv: list[str], **kwds) -> subprocess.Popen:
         """Start ``argv`` in ``machine``'s namespace, in a new session (so the rig can kill its group)."""
         kwds.setdefault("env", self.env())
-        proc = subprocess.Popen(["ip", "netns", "exec", self.ns[machine], *argv], start_new_session=True,
-                                text=True, **kwds)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns[machine], *argv], start_new_session=True, text=True, **kwds
+        )
         self.procs.append(proc)
         return proc
 
@@ -225,10 +239,25 @@ class Rig:
         addr = f"tcp://{self.ip[machine]}:{port}"
         log = self.workdir / f"host-{machine}-{port}.log"
         with open(log, "w") as out:
-            proc = self.popen(machine, [sys.executable, "-m", "lslacq.cli", "host", addr, "--name",
-                                        f"host-{machine}-{port}", "--key", str(self.keys / "lab.key_secret"),
-                                        "--authorized-keys", str(self.keys / "authorized"), *options],
-                              stdout=out, stderr=subprocess.STDOUT)
+            proc = self.popen(
+                machine,
+                [
+                    sys.executable,
+                    "-m",
+                    "lslacq.cli",
+                    "host",
+                    addr,
+                    "--name",
+                    f"host-{machine}-{port}",
+                    "--key",
+                    str(self.keys / "lab.key_secret"),
+                    "--authorized-keys",
+                    str(self.keys / "authorized"),
+                    *options,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         return {"machine": machine, "address": addr, "key": None, "pid": proc.pid, "log": str(log)}
 
     def wait_host(self, host: dict, timeout: float = 60) -> dict:
@@ -242,8 +271,7 @@ class Rig:
             if line:
                 break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"lslacq host in {host['machine']} did not start (exit code {proc.poll()}): "
-                                   f"{text}")
+                raise RuntimeError(f"lslacq host in {host['machine']} did not start (exit code {proc.poll()}): {text}")
             time.sleep(0.05)
         host["key"] = line.split("CurveZMQ public key ")[1][:40] if "CurveZMQ public key" in line else None
         return host
@@ -265,24 +293,35 @@ class Rig:
         log = self.workdir / f"scenario-{name}.log"
         config = json.dumps(self.config(**cfg))
         with open(log, "w") as err:
-            proc = self.popen("m", [sys.executable, str(Path(__file__).with_name("scenarios.py")), name, config],
-                              stdout=subprocess.PIPE, stderr=err)
+            proc = self.popen(
+                "m",
+                [sys.executable, str(Path(__file__).with_name("scenarios.py")), name, config],
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
             try:
                 out, _ = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 out, _ = proc.communicate(timeout=10)
-                raise AssertionError(f"scenario {name} did not finish within {timeout} s; its log:\n"
-                                     f"{_tail(log)}") from None
+                raise AssertionError(
+                    f"scenario {name} did not finish within {timeout} s; its log:\n{_tail(log)}"
+                ) from None
         results = [x for x in out.splitlines() if x.startswith("RESULT ")]
         if proc.returncode or not results:
             raise AssertionError(f"scenario {name} failed (exit code {proc.returncode}); its log:\n{_tail(log)}")
-        return json.loads(results[-1][len("RESULT "):])
+        return json.loads(results[-1][len("RESULT ") :])
 
     def config(self, **extra) -> dict:
         """What a scenario script needs to know about the rig (JSON-able)."""
-        return {"ns": self.ns, "ip": self.ip, "keys": str(self.keys), "workdir": str(self.workdir),
-                "marker": self.marker, **extra}
+        return {
+            "ns": self.ns,
+            "ip": self.ip,
+            "keys": str(self.keys),
+            "workdir": str(self.workdir),
+            "marker": self.marker,
+            **extra,
+        }
 
 
 def unplug_machine(cfg: dict, machine: str) -> None:
@@ -297,8 +336,18 @@ def plug_machine(cfg: dict, machine: str) -> None:
     for other in cfg["ip"]:
         if other != machine:
             run("ip", "-n", cfg["ns"][machine], "link", "set", f"to{other}", "up")
-            run("ip", "-n", cfg["ns"][machine], "route", "replace", f"{cfg['ip'][other]}/32", "dev", f"to{other}",
-                "src", cfg["ip"][machine])
+            run(
+                "ip",
+                "-n",
+                cfg["ns"][machine],
+                "route",
+                "replace",
+                f"{cfg['ip'][other]}/32",
+                "dev",
+                f"to{other}",
+                "src",
+                cfg["ip"][machine],
+            )
 
 
 def _tail(path: Path, lines: int = 60) -> str:
@@ -310,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - by hand
     import argparse
     import tempfile
 
-    parser = argparse.ArgumentParser(prog="rig.py", description="Machines A, B and M as network namespaces "
-                                     "(needs root); Ctrl-C deletes them.")
+    parser = argparse.ArgumentParser(
+        prog="rig.py", description="Machines A, B and M as network namespaces (needs root); Ctrl-C deletes them."
+    )
     parser.add_argument("--hosts", action="store_true", help="also run `lslacq host` on A and B (port 7100)")
     args = parser.parse_args(argv)
     why = netns_unavailable()

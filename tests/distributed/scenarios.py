@@ -52,8 +52,9 @@ class Collector(logging.Handler):
         self.records: list[dict] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append({"level": record.levelname, "name": record.name, "msg": record.getMessage(),
-                             "t": time.time()})
+        self.records.append(
+            {"level": record.levelname, "name": record.name, "msg": record.getMessage(), "t": time.time()}
+        )
 
     def matching(self, *words: str) -> list[str]:
         return [r["msg"] for r in self.records if all(w in r["msg"] for w in words)]
@@ -112,8 +113,15 @@ def lab_manager(cfg: dict, before_hosts=None):
 class Graph:
     """The issue's graph on the rig: device and recorder on A, filter and LSL outlet on B."""
 
-    def __init__(self, manager, hosts: dict, cfg: dict, name: str, filter_max_buffered: float | None = None,
-                 hwm: int | None = None):
+    def __init__(
+        self,
+        manager,
+        hosts: dict,
+        cfg: dict,
+        name: str,
+        filter_max_buffered: float | None = None,
+        hwm: int | None = None,
+    ):
         ip = cfg["ip"]
         self.manager = manager
         self.dirname = Path(cfg["workdir"]) / f"{name}-rec"
@@ -121,11 +129,13 @@ class Graph:
         self.ng_a = manager.create_nodegroup(f"{name}-acq", host=hosts["a"])
         self.ng_b = manager.create_nodegroup(f"{name}-proc", host=hosts["b"])
         self.dev = self.ng_a.create_node("NumpyDeviceBuffer", name="dev")
-        self.dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE,
-                           buffer=device_buffer())
+        self.dev.configure(
+            nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE, buffer=device_buffer()
+        )
         # hwm: chunks in flight to each reader (beyond them A keeps a backlog for B, bounded by max_buffered)
-        self.dev.output.configure(protocol="tcp", interface=ip["a"], transfermode="plaindata",
-                                  **({} if hwm is None else {"hwm": hwm}))
+        self.dev.output.configure(
+            protocol="tcp", interface=ip["a"], transfermode="plaindata", **({} if hwm is None else {"hwm": hwm})
+        )
         self.dev.initialize()
         self.filt = self.ng_b.create_node("SosFilter", name="lp")
         self.filt.configure(coefficients=sos_coefficients())
@@ -136,8 +146,11 @@ class Graph:
         self.filt.output.configure(protocol="tcp", interface=ip["b"])
         self.filt.initialize()
         self.rec = self.ng_a.create_node("RawRecorder", name="rec")
-        self.rec.configure(streams={"raw": self.dev.output, "filtered": self.filt.output}, dirname=str(self.dirname),
-                           flush_interval=0.2)
+        self.rec.configure(
+            streams={"raw": self.dev.output, "filtered": self.filt.output},
+            dirname=str(self.dirname),
+            flush_interval=0.2,
+        )
         self.rec.initialize()
         self.lsl = self.ng_b.create_node("LslOutlet", name="lsl")
         self.lsl.configure(name=self.lsl_name)
@@ -168,8 +181,7 @@ class Graph:
 def make_device(ng, interface: str | None):
     """The rig's NumpyDeviceBuffer in ``ng``, its output on tcp at ``interface`` (None: inproc), initialized."""
     dev = ng.create_node("NumpyDeviceBuffer", name="dev")
-    dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE,
-                  buffer=device_buffer())
+    dev.configure(nb_channel=NB_CHANNEL, sample_interval=SAMPLE_INTERVAL, chunksize=CHUNKSIZE, buffer=device_buffer())
     if interface is None:
         dev.output.configure(protocol="inproc")
     else:
@@ -213,10 +225,20 @@ def _failure(call) -> dict:
     try:
         call()
     except Exception as exc:
-        return {"seconds": time.monotonic() - t0, "type": type(exc).__name__, "message": str(exc)[:300],
-                "server_gone": isinstance(exc, ServerGoneError), "timeout_error": isinstance(exc, TimeoutError)}
-    return {"seconds": time.monotonic() - t0, "type": None, "message": "no error", "server_gone": False,
-            "timeout_error": False}
+        return {
+            "seconds": time.monotonic() - t0,
+            "type": type(exc).__name__,
+            "message": str(exc)[:300],
+            "server_gone": isinstance(exc, ServerGoneError),
+            "timeout_error": isinstance(exc, TimeoutError),
+        }
+    return {
+        "seconds": time.monotonic() - t0,
+        "type": None,
+        "message": "no error",
+        "server_gone": False,
+        "timeout_error": False,
+    }
 
 
 # -- scenarios ---------------------------------------------------------------------------------------------------
@@ -233,10 +255,15 @@ def scenario_graph(cfg: dict, collector: Collector) -> dict:
         np.save(Path(cfg["workdir"]) / "graph-lsl.npy", lsl)
         local_dir = Path(cfg["workdir"]) / "local-rec"
         local_graph(manager, local_dir, n)
-        return {"rec": str(graph.dirname), "local_rec": str(local_dir), "n": n,
-                "lsl": str(Path(cfg["workdir"]) / "graph-lsl.npy"), "lsl_source_host": graph.reader.source_host,
-                "counters": graph.counters(), "ng_pids": {"a": graph.ng_a.health()["pid"],
-                                                          "b": graph.ng_b.health()["pid"]}}
+        return {
+            "rec": str(graph.dirname),
+            "local_rec": str(local_dir),
+            "n": n,
+            "lsl": str(Path(cfg["workdir"]) / "graph-lsl.npy"),
+            "lsl_source_host": graph.reader.source_host,
+            "counters": graph.counters(),
+            "ng_pids": {"a": graph.ng_a.health()["pid"], "b": graph.ng_b.health()["pid"]},
+        }
     finally:
         manager.close()
 
@@ -277,14 +304,22 @@ def scenario_partition(cfg: dict, collector: Collector) -> dict:
             plug_machine(cfg, "b")
             t1 = time.monotonic()
             info["cut_seconds"] = t1 - t0
-            wait_until(lambda: manager.health(timeout=2)[f"partition-proc"]["state"] == "running", 30, 0.2,
-                       "machine B's nodegroup to answer again")
+            wait_until(
+                lambda: manager.health(timeout=2)[f"partition-proc"]["state"] == "running",
+                30,
+                0.2,
+                "machine B's nodegroup to answer again",
+            )
             info["healthy_after"] = time.monotonic() - t1
             info["health_after"] = {g: h["state"] for g, h in manager.health(timeout=5).items()}
             info["host_health_after"] = {a: h["state"] for a, h in manager.host_health(timeout=2).items()}
             filtered = graph.written("filtered")
-            wait_until(lambda: graph.written("filtered") > filtered + 500, 60, 0.05,
-                       "the filtered stream from B to reach A's recorder again")
+            wait_until(
+                lambda: graph.written("filtered") > filtered + 500,
+                60,
+                0.05,
+                "the filtered stream from B to reach A's recorder again",
+            )
             info["filtered_resumed_after"] = time.monotonic() - t1
             n_lsl = graph.reader.n
             wait_until(lambda: graph.reader.n > n_lsl + 500, 60, 0.05, "LSL samples from B again")
@@ -295,25 +330,33 @@ def scenario_partition(cfg: dict, collector: Collector) -> dict:
         graph.dev.stop(_timeout=10)
         end = graph.dev.output.last_index
         try:
-            wait_until(lambda: graph.rec.inputs["filtered"]._last_index >= end, 30, 0.1,
-                       "the filtered stream to reach A's recorder up to the device's last sample")
+            wait_until(
+                lambda: graph.rec.inputs["filtered"]._last_index >= end,
+                30,
+                0.1,
+                "the filtered stream to reach A's recorder up to the device's last sample",
+            )
             result["caught_up"] = True
         except AssertionError:
             result["caught_up"] = False
         graph.stop()
         graph.reader.finish()
         result["counters"] = graph.counters()
-        result["lost"] = {"filter_input": graph.filt.input.lost_samples,
-                          "rec_raw": graph.rec.inputs["raw"].lost_samples,
-                          "rec_filtered": graph.rec.inputs["filtered"].lost_samples,
-                          "lsl_input": graph.lsl.inputs["signals"].lost_samples}
+        result["lost"] = {
+            "filter_input": graph.filt.input.lost_samples,
+            "rec_raw": graph.rec.inputs["raw"].lost_samples,
+            "rec_filtered": graph.rec.inputs["filtered"].lost_samples,
+            "lsl_input": graph.lsl.inputs["signals"].lost_samples,
+        }
         result["errors"] = {n: str(getattr(graph, n).error) for n in ("dev", "filt", "rec", "lsl")}
         result["ip"] = ip
     finally:
         manager.close()
-    result["log"] = {"lost": collector.matching("samples lost before index"),
-                     "jumps": collector.matching("jumps to index"),
-                     "fell_behind": collector.matching("fell more than its bound behind")}
+    result["log"] = {
+        "lost": collector.matching("samples lost before index"),
+        "jumps": collector.matching("jumps to index"),
+        "fell_behind": collector.matching("fell more than its bound behind"),
+    }
     return result
 
 
@@ -343,17 +386,27 @@ def scenario_kills(cfg: dict, collector: Collector) -> dict:
         rec_h = make_recorder(ng_h, {"filtered": filt.output}, rec_h_dir)
         for node in (rec, rec_h, filt, dev):
             node.start()
-        pids = {name: ng.health()["pid"] for name, ng in (("k-dev", ng_dev), ("k-rec", ng_rec),
-                                                          ("k-host-rec", ng_h), ("k-proc", ng_b))}
+        pids = {
+            name: ng.health()["pid"]
+            for name, ng in (("k-dev", ng_dev), ("k-rec", ng_rec), ("k-host-rec", ng_h), ("k-proc", ng_b))
+        }
         result["pids"] = pids
-        wait_until(lambda: rec.counters()["samples_written"] > 1000 and rec_h.counters()["samples_written"] > 1000,
-                   30, 0.05, "both recorders writing")
+        wait_until(
+            lambda: rec.counters()["samples_written"] > 1000 and rec_h.counters()["samples_written"] > 1000,
+            30,
+            0.05,
+            "both recorders writing",
+        )
 
         # kill -9 the recorder's nodegroup
         t0 = time.monotonic()
         os.kill(pids["k-rec"], signal.SIGKILL)
-        wait_until(lambda: {d["name"]: d["state"] for d in manager.list_nodegroups(details=True)}["k-rec"] == "dead",
-                   10, 0.02, "the manager to know nodegroup k-rec died")
+        wait_until(
+            lambda: {d["name"]: d["state"] for d in manager.list_nodegroups(details=True)}["k-rec"] == "dead",
+            10,
+            0.02,
+            "the manager to know nodegroup k-rec died",
+        )
         result["ng_reported_after"] = time.monotonic() - t0
         result["ng_details"] = next(d for d in manager.list_nodegroups(details=True) if d["name"] == "k-rec")
         result["ng_health"] = manager.health()["k-rec"]
@@ -400,8 +453,11 @@ def scenario_orphans(cfg: dict, collector: Collector) -> dict:
     rec.start()
     dev.start()
     wait_until(lambda: rec.counters()["samples_written"] > 500, 30, 0.05, "the orphan-to-be recording")
-    result = {"ng_pid": ng.health()["pid"], "rec": str(rec_dir),
-              "manager_pid": manager.__dict__["_lslacq_state"]["spawner"].pid}
+    result = {
+        "ng_pid": ng.health()["pid"],
+        "rec": str(rec_dir),
+        "manager_pid": manager.__dict__["_lslacq_state"]["spawner"].pid,
+    }
     os.kill(result["manager_pid"], signal.SIGKILL)
     result["killed_at"] = time.time()
     return result
@@ -428,8 +484,12 @@ def scenario_orphan_partition(cfg: dict, collector: Collector) -> dict:
         t0 = time.monotonic()
         unplug_machine(cfg, "m")
         try:  # the host, out of the manager's reach, closes the nodegroup (pids are seen across namespaces)
-            wait_until(lambda: not psutil.pid_exists(pid), cfg["orphan_timeout"] + 20, 0.05,
-                       "the host to close the orphaned nodegroup")
+            wait_until(
+                lambda: not psutil.pid_exists(pid),
+                cfg["orphan_timeout"] + 20,
+                0.05,
+                "the host to close the orphaned nodegroup",
+            )
             result["closed_after"] = time.monotonic() - t0
         finally:
             plug_machine(cfg, "m")
@@ -500,12 +560,14 @@ def scenario_security(cfg: dict, collector: Collector) -> dict:
         def rpc_attempts(addr, server_key) -> dict:
             out = {}
             for label, secret in (("intruder key", str(intruder)), ("no key", None)):
+
                 def call():
                     client = RPCClient(addr, server_key=server_key if secret else None, secret_key=secret)
                     try:
                         return client.ping(timeout=2)
                     finally:
                         client.close()
+
                 out[label] = _failure(call)
             return out
 
@@ -529,8 +591,10 @@ def scenario_security(cfg: dict, collector: Collector) -> dict:
                     got += 1
             return got
 
-        attempts = (("intruder key", params, {"secret_key": str(intruder)}),  # a key the hosts do not authorize
-                    ("no key", {k: v for k, v in params.items() if k != "server_key"}, {}))  # plain tcp
+        attempts = (
+            ("intruder key", params, {"secret_key": str(intruder)}),  # a key the hosts do not authorize
+            ("no key", {k: v for k, v in params.items() if k != "server_key"}, {}),
+        )  # plain tcp
         for label, p, kwargs in attempts:
             inp = InputStream(name="intruder")
             try:
@@ -561,9 +625,14 @@ def _public_key(path: Path) -> str:
     return public.decode()
 
 
-SCENARIOS = {"graph": scenario_graph, "partition": scenario_partition, "kills": scenario_kills,
-             "orphans": scenario_orphans, "orphan_partition": scenario_orphan_partition,
-             "security": scenario_security}
+SCENARIOS = {
+    "graph": scenario_graph,
+    "partition": scenario_partition,
+    "kills": scenario_kills,
+    "orphans": scenario_orphans,
+    "orphan_partition": scenario_orphan_partition,
+    "security": scenario_security,
+}
 
 
 def main() -> int:

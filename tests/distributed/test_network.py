@@ -49,7 +49,7 @@ def test_graph_across_machines_matches_one_machine(rig):
         assert not np.allclose(rec["filtered"].data[:n], rec["raw"].data[:n])
         lsl = np.load(r["lsl"])
         assert len(lsl) >= n  # every sample crossed B -> M by LSL, from the first one
-        np.testing.assert_array_equal(lsl, rec["filtered"].data[:len(lsl)])
+        np.testing.assert_array_equal(lsl, rec["filtered"].data[: len(lsl)])
     assert all(c["lost_samples"] == 0 for c in r["counters"].values()), r["counters"]
     assert gone(r["ng_pids"].values())
 
@@ -63,8 +63,9 @@ def test_partition_3s_then_20s(rig):
     """
     from lslacq.rec import read_recording
 
-    r = rig.scenario("partition", timeout=110, durations=[3.0, 20.0], filter_max_buffered=5.0, hwm=20,
-                     **hosts_cfg(rig, "a", "b"))
+    r = rig.scenario(
+        "partition", timeout=110, durations=[3.0, 20.0], filter_max_buffered=5.0, hwm=20, **hosts_cfg(rig, "a", "b")
+    )
     short, long = r["partitions"]
     host_b, host_a = rig.hosts["b"]["address"], rig.hosts["a"]["address"]
     for p in (short, long):
@@ -145,8 +146,7 @@ def test_kill9_manager_orphans_closed_after_orphan_timeout(rig):
 
     before = len(host_log(rig, "a3"))
     r = rig.scenario("orphans", timeout=60, **hosts_cfg(rig, "a3"))
-    assert not psutil.pid_exists(r["manager_pid"]) or \
-        psutil.Process(r["manager_pid"]).status() == psutil.STATUS_ZOMBIE
+    assert not psutil.pid_exists(r["manager_pid"]) or psutil.Process(r["manager_pid"]).status() == psutil.STATUS_ZOMBIE
     wait_until(lambda: gone([r["ng_pid"]]), ORPHAN_TIMEOUT + 20, 0.05, "the orphaned nodegroup to be closed")
     closed_after = time.time() - r["killed_at"]
     assert closed_after > ORPHAN_TIMEOUT - 1.0
@@ -199,8 +199,9 @@ def test_security_across_machines(rig, security):
     wrong = r["wrong_key"]
     assert wrong["message"] != "no error" and wrong["seconds"] < 5, wrong
     assert wrong["key"] in wrong["message"] and rig.hosts["a"]["address"] in wrong["message"], wrong
-    assert "already connected with server key" in r["wrong_key_connected"] and \
-        wrong["key"] in r["wrong_key_connected"], r["wrong_key_connected"]
+    assert (
+        "already connected with server key" in r["wrong_key_connected"] and wrong["key"] in r["wrong_key_connected"]
+    ), r["wrong_key_connected"]
 
 
 def test_security_stream_data_needs_a_key(security):
@@ -212,7 +213,8 @@ def test_security_stream_data_needs_a_key(security):
     assert r["stream_server_key"] and len(r["stream_server_key"]) == 40, r
     assert r["stream_chunks_received"] == 0, r
     errors = r["stream_errors"]
-    assert errors["intruder key"].startswith("ConnectionRefusedError") and \
-        "authorized" in errors["intruder key"], errors
+    assert errors["intruder key"].startswith("ConnectionRefusedError") and "authorized" in errors["intruder key"], (
+        errors
+    )
     assert errors["no key"].startswith("ConnectionRefusedError") and "server_key" in errors["no key"], errors
     assert isinstance(r["lab_stream_chunks"], int) and r["lab_stream_chunks"] > 10, r["lab_stream_chunks"]

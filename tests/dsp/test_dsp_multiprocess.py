@@ -52,7 +52,7 @@ def test_sosfilter_in_another_process_with_online_coefficient_change():
         src.wait_for_subscribers(1, timeout=30)
         sig = np.random.default_rng(0).standard_normal((2000, nch)).astype("float32")
         for i in range(0, 2000, 200):
-            src.send(sig[i:i + 200], index=i + 200)
+            src.send(sig[i : i + 200], index=i + 200)
         parts, got = [], 0
         while got < 2000:
             index, data = sink.recv(timeout=30_000)

@@ -36,11 +36,11 @@ def test_filter_trigger_accumulator_graph_in_a_nodegroup(manager):
     sig = np.zeros((n, nch), "float32")
     onsets = [300, 800, 1300, 1800]
     for t in onsets + [2300]:  # the last pulse comes after the online changes
-        sig[t:t + 100, 0] = 1.0
+        sig[t : t + 100, 0] = 1.0
     sig[:, 1] = np.arange(n)  # channel 1 tells the sample index
     lowpass = design_sos("lowpass", 100.0, SR, order=2)
     filtered = scipy.signal.sosfilt(lowpass, sig.astype(float), axis=0)
-    expected = (np.flatnonzero((filtered[:2000 - 1, 0] <= 0.5) & (filtered[1:2000, 0] > 0.5)) + 1).tolist()
+    expected = (np.flatnonzero((filtered[: 2000 - 1, 0] <= 0.5) & (filtered[1:2000, 0] > 0.5)) + 1).tolist()
     assert len(expected) == len(onsets)
 
     src = OutputStream(name="src")
@@ -70,7 +70,7 @@ def test_filter_trigger_accumulator_graph_in_a_nodegroup(manager):
         ng.start_all_nodes()
         src.wait_for_subscribers(1, timeout=30)
         for i in range(0, 2000, 125):
-            src.send(sig[i:i + 125], index=i + 125)
+            src.send(sig[i : i + 125], index=i + 125)
 
         events = _recv_events(events_in, 4)
         assert events["index"].tolist() == expected
@@ -78,8 +78,9 @@ def test_filter_trigger_accumulator_graph_in_a_nodegroup(manager):
         epochs = acc.get_epochs()
         assert epochs.shape == (4, nch, 200)
         # channel 1 low-passed is a delayed ramp; the epochs start 50 samples before each trigger
-        np.testing.assert_allclose(epochs[:, 1, :], np.stack([filtered[t - 50:t + 150, 1] for t in expected]),
-                                   rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(
+            epochs[:, 1, :], np.stack([filtered[t - 50 : t + 150, 1] for t in expected]), rtol=1e-5, atol=1e-3
+        )
 
         # online parameters through the proxies, validated remotely
         trig.params["front"] = "-"
@@ -89,7 +90,7 @@ def test_filter_trigger_accumulator_graph_in_a_nodegroup(manager):
         acc.set_params(left_sweep=0.0, right_sweep=0.1)
         assert acc.size == 100 and acc.total_trig == 0
         for i in range(2000, 3000, 125):
-            src.send(sig[i:i + 125], index=i + 125)
+            src.send(sig[i : i + 125], index=i + 125)
         falling = _recv_events(events_in, 1)
         assert falling["code"].tolist() == [-1] and 2400 < falling["index"][0] < 2430
         wait_until(lambda: acc.total_trig == 1, what="1 epoch")

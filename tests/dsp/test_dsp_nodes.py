@@ -45,8 +45,16 @@ def graph():
 
 def source(graph, n_channels, dtype="float32", mode="plaindata", protocol="tcp", streamtype="analogsignal", **extra):
     out = graph(OutputStream(name="src"))
-    out.configure(protocol=protocol, transfermode=mode, dtype=dtype, shape=(-1, n_channels), sample_rate=SR,
-                  streamtype=streamtype, buffer_size=50_000, **extra)
+    out.configure(
+        protocol=protocol,
+        transfermode=mode,
+        dtype=dtype,
+        shape=(-1, n_channels),
+        sample_rate=SR,
+        streamtype=streamtype,
+        buffer_size=50_000,
+        **extra,
+    )
     return out
 
 
@@ -70,7 +78,7 @@ def send_chunks(out, signal, sizes, start=0):
     """Send ``signal`` in chunks of ``sizes``; its first sample has absolute index ``start``."""
     pos = 0
     for s in sizes:
-        out.send(np.ascontiguousarray(signal[pos:pos + s]), index=start + pos + s)
+        out.send(np.ascontiguousarray(signal[pos : pos + s]), index=start + pos + s)
         pos += s
 
 
@@ -84,9 +92,15 @@ def random_sizes(n, seed=0, high=200):
 
 
 # -- SosFilter ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("mode,protocol,extra", [("plaindata", "tcp", {}), ("sharedmem", "ipc", {}),
-                                                  ("sharedmem", "inproc", {"axisorder": (1, 0)}),
-                                                  ("plaindata", "inproc", {})])
+@pytest.mark.parametrize(
+    "mode,protocol,extra",
+    [
+        ("plaindata", "tcp", {}),
+        ("sharedmem", "ipc", {}),
+        ("sharedmem", "inproc", {"axisorder": (1, 0)}),
+        ("plaindata", "inproc", {}),
+    ],
+)
 def test_sosfilter_node_equals_offline_sosfilt(graph, mode, protocol, extra):
     n, nch = 6000, 4
     sig = np.random.default_rng(1).standard_normal((n, nch)).astype("float32")
@@ -185,7 +199,7 @@ def test_engine_scipy_is_pyacqs_name_for_the_default_engine(graph, node_type):
         from lslacq.dsp import OverlapFiltfiltEngine
 
         engine = OverlapFiltfiltEngine(sos, 100, 50, 2, dtype=np.float32)
-        expected = [engine.process(end, sig[end - 100:end]) for end in (100, 200, 300, 400)]
+        expected = [engine.process(end, sig[end - 100 : end]) for end in (100, 200, 300, 400)]
         expected = np.concatenate([chunk for _, chunk in filter(None, expected)])
         _, out = read_samples(sink, len(expected))
         np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
@@ -198,7 +212,7 @@ def test_engine_scipy_is_pyacqs_name_for_the_default_engine(graph, node_type):
 def test_overlapfiltfilt_node_delay_alignment_and_accuracy(graph):
     n, nch = 20_000, 2
     t = np.arange(n) / SR
-    sig = (np.sin(2 * np.pi * 8 * t)[:, None] + 0.2 * np.random.default_rng(2).standard_normal((n, nch)))
+    sig = np.sin(2 * np.pi * 8 * t)[:, None] + 0.2 * np.random.default_rng(2).standard_normal((n, nch))
     sig = sig.astype("float32")
     sos = design_sos("bandpass", [2, 30], SR, order=2)
     src = source(graph, nch, mode="sharedmem")
@@ -354,7 +368,7 @@ def test_trigger_accumulator_with_analog_trigger_in_a_graph(graph):
     sig[:, 1] = np.arange(n)  # channel 1 tells the sample index
     triggers = [500, 1300, 2100, 2900]
     for t in triggers:
-        sig[t:t + 50, 0] = 1.0
+        sig[t : t + 50, 0] = 1.0
     src = source(graph, nch)
     trig = graph(AnalogTrigger())
     trig.configure(channel=0, threshold=0.5)
@@ -464,8 +478,13 @@ def test_event_records_roundtrip_through_a_stream(graph):
 def test_dsp_nodes_are_registered_for_nodegroups():
     from lslacq.core.registry import get_node_type, list_node_types
 
-    names = {"SosFilter": SosFilter, "OverlapFiltfilt": OverlapFiltfilt, "AnalogTrigger": AnalogTrigger,
-             "DigitalTrigger": DigitalTrigger, "TriggerAccumulator": TriggerAccumulator}
+    names = {
+        "SosFilter": SosFilter,
+        "OverlapFiltfilt": OverlapFiltfilt,
+        "AnalogTrigger": AnalogTrigger,
+        "DigitalTrigger": DigitalTrigger,
+        "TriggerAccumulator": TriggerAccumulator,
+    }
     assert set(names) <= set(list_node_types())
     for name, cls in names.items():
         assert get_node_type(name) is cls

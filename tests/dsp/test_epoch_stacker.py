@@ -17,7 +17,7 @@ def _ramp(n, n_channels=2):
 
 
 def _expected(t, l1, l2, n_channels=2):
-    return _ramp(t + l2, n_channels)[t + l1:t + l2].T
+    return _ramp(t + l2, n_channels)[t + l1 : t + l2].T
 
 
 def test_epoch_waits_for_right_sweep_then_is_exact():
@@ -79,7 +79,7 @@ def test_multi_chunk_epoch_and_buffer_wraparound():
     pos = 0
     while pos < 5000:
         n = int(min(rng.integers(1, 40), 5000 - pos))
-        st.feed(pos + n, sig[pos:pos + n])
+        st.feed(pos + n, sig[pos : pos + n])
         pos += n
     assert st.total_trig == len(triggers) and st.n_dropped == 0
     np.testing.assert_array_equal(st.epochs(), np.stack([_expected(t, -20, 30) for t in triggers]).astype(np.float32))

@@ -50,11 +50,14 @@ def test_as_event_indexes_accepts_both_forms():
 
 
 def _params():
-    return Params([
-        Param("threshold", 0.0, float),
-        Param("front", "+", str, choices=("+", "-")),
-        Param("channel", 0, int, limits=(0, 7)),
-    ], owner="trig")
+    return Params(
+        [
+            Param("threshold", 0.0, float),
+            Param("front", "+", str, choices=("+", "-")),
+            Param("channel", 0, int, limits=(0, 7)),
+        ],
+        owner="trig",
+    )
 
 
 def test_params_validate_before_applying_and_notify():
@@ -107,8 +110,10 @@ def test_importing_lslacq_dsp_loads_no_scipy_qt_or_pylsl():
     import subprocess
     import sys
 
-    code = ("import sys, lslacq, lslacq.dsp; from lslacq.dsp import EVENT_DTYPE, make_events; "
-            "bad = [m for m in ('scipy', 'PySide6', 'pyqtgraph', 'pylsl') if m in sys.modules]; print(bad)")
+    code = (
+        "import sys, lslacq, lslacq.dsp; from lslacq.dsp import EVENT_DTYPE, make_events; "
+        "bad = [m for m in ('scipy', 'PySide6', 'pyqtgraph', 'pylsl') if m in sys.modules]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -119,7 +124,13 @@ def test_event_dtype_lives_in_the_stream_layer_and_old_paths_reexport_it():
     import lslacq.dsp
     import lslacq.dsp.events as old
 
-    for name in ("EVENT_DTYPE", "EVENT_STREAM_SPEC", "make_events", "as_event_indexes", "event_labels",
-                 "is_event_dtype"):
+    for name in (
+        "EVENT_DTYPE",
+        "EVENT_STREAM_SPEC",
+        "make_events",
+        "as_event_indexes",
+        "event_labels",
+        "is_event_dtype",
+    ):
         assert getattr(old, name) is getattr(home, name)
     assert lslacq.dsp.EVENT_DTYPE is home.EVENT_DTYPE and lslacq.dsp.make_events is home.make_events

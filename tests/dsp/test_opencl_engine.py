@@ -108,7 +108,7 @@ def test_opencl_nodes_in_a_graph_match_numpy(node_type):
         sink.connect(node.output)
         node.start()
         for i in range(0, n, 250):
-            src.send(sig[i:i + 250], index=i + 250)
+            src.send(sig[i : i + 250], index=i + 250)
         parts, got = [], 0
         while got < len(expected):
             index, data = sink.recv(timeout=20_000)

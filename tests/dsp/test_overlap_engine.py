@@ -16,7 +16,7 @@ def _run(engine, sig, sizes):
     outs, pos = [], 0
     first_end = None
     for s in sizes:
-        res = engine.process(pos + s, sig[pos:pos + s])
+        res = engine.process(pos + s, sig[pos : pos + s])
         pos += s
         if res is not None:
             end, data = res

@@ -22,7 +22,7 @@ def _random_chunks(n_total, rng, max_chunk=300):
 def _stream(engine, signal, sizes):
     out, pos = [], 0
     for s in sizes:
-        out.append(engine.process(signal[pos:pos + s]))
+        out.append(engine.process(signal[pos : pos + s]))
         pos += s
     return np.concatenate(out, axis=0)
 

@@ -11,7 +11,7 @@ from lslacq.dsp.detect import ThresholdDetector, extract_bit
 def _detect(det, sig, sizes, offset=0):
     found, pos = [], 0
     for s in sizes:
-        found.extend(det.process(offset + pos + s, sig[pos:pos + s]).tolist())
+        found.extend(det.process(offset + pos + s, sig[pos : pos + s]).tolist())
         pos += s
     assert pos == len(sig)
     return found

@@ -18,10 +18,13 @@ _COMMON = {
     "derandomize": True,  # the same examples on every run and on CI
     "database": None,  # no .hypothesis directory, nothing carried between runs
     "print_blob": False,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                              HealthCheck.function_scoped_fixture],
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
 }
 settings.register_profile("lslacq-fuzz-fast", max_examples=300, **_COMMON)
 # 2000 keeps the slow variants to 3-4 min of CI in all (3000 took 4-7 min)
-settings.register_profile("lslacq-fuzz-slow", max_examples=int(os.environ.get("LSLACQ_FUZZ_EXAMPLES", 2000)),
-                          **_COMMON)
+settings.register_profile("lslacq-fuzz-slow", max_examples=int(os.environ.get("LSLACQ_FUZZ_EXAMPLES", 2000)), **_COMMON)

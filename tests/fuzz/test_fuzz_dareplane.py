@@ -19,18 +19,31 @@ _noisy_bytes = st.lists(st.one_of(_special, st.integers(0, 255)), max_size=80).m
 _json_text = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=8).map(repr)
-_payloads = st.one_of(_noisy_bytes, _json_text.map(str.encode), st.sampled_from([
-    b'{"a": ' + b"1" * 5000 + b"}",  # more digits than int() reads
-    b'{"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",  # deeper than the JSON decoder recurses
-    b"{" * 50_000, b'{"a": 1e999}', b"{'a': " + b"(" * 200 + b")" * 200 + b"}", b"{'a': b'\\x00'}",
-    b'{"a": NaN, "b": -Infinity}', b"{1: 2}", b"{'a' 1}",
-]))
+    max_leaves=8,
+).map(repr)
+_payloads = st.one_of(
+    _noisy_bytes,
+    _json_text.map(str.encode),
+    st.sampled_from(
+        [
+            b'{"a": ' + b"1" * 5000 + b"}",  # more digits than int() reads
+            b'{"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",  # deeper than the JSON decoder recurses
+            b"{" * 50_000,
+            b'{"a": 1e999}',
+            b"{'a': " + b"(" * 200 + b")" * 200 + b"}",
+            b"{'a': b'\\x00'}",
+            b'{"a": NaN, "b": -Infinity}',
+            b"{1: 2}",
+            b"{'a' 1}",
+        ]
+    ),
+)
 commands = st.one_of(
     _noisy_bytes,
     st.builds(lambda p, rest: p + b"|" + rest, st.sampled_from([b"GO", b"START", b"X", b"", b" "]), _payloads),
-    st.builds(lambda p, a, rest: p + b"|" + a + b"|" + rest, st.sampled_from([b"GO", b"START"]), _noisy_bytes,
-              _payloads),
+    st.builds(
+        lambda p, a, rest: p + b"|" + a + b"|" + rest, st.sampled_from([b"GO", b"START"]), _noisy_bytes, _payloads
+    ),
 )
 
 
@@ -60,8 +73,10 @@ _garbage_segment = _noisy_bytes.map(lambda b: b.replace(b";", b"").replace(b"\n"
 @pytest.mark.parametrize("profile", PROFILES)
 def test_splitter_keeps_every_terminated_command_whatever_the_fragmentation(profile):
     @fuzz_settings(profile, scale=0.5)
-    @given(items=st.lists(st.tuples(st.booleans(), _good, _garbage_segment), max_size=12),
-           cuts=st.lists(st.integers(0, 2000), max_size=12))
+    @given(
+        items=st.lists(st.tuples(st.booleans(), _good, _garbage_segment), max_size=12),
+        cuts=st.lists(st.integers(0, 2000), max_size=12),
+    )
     def check(items, cuts):
         stream = b""
         expected = []
@@ -84,6 +99,7 @@ def test_splitter_keeps_every_terminated_command_whatever_the_fragmentation(prof
 
 
 # -- a real server ---------------------------------------------------------------------------------------------
+
 
 def _recv_until(sock: socket.socket, suffix: bytes, timeout: float = 10.0) -> bytes:
     deadline = time.monotonic() + timeout
@@ -109,8 +125,9 @@ def _harmless(raw: bytes) -> bool:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_server_answers_a_valid_command_after_any_garbage(profile):
     calls = []
-    server = DefaultServer(pcommand_map={"GO": lambda *a, **kw: calls.append((a, kw)) or 0}, port=0,
-                           name="fuzzed_module")
+    server = DefaultServer(
+        pcommand_map={"GO": lambda *a, **kw: calls.append((a, kw)) or 0}, port=0, name="fuzzed_module"
+    )
     server.start_in_thread()
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     try:

@@ -33,8 +33,9 @@ cuts = st.lists(st.integers(0, 10_000), max_size=10)
 
 # -- RDA ---------------------------------------------------------------------------------------------------------
 
-_names = st.lists(st.text(st.characters(blacklist_characters="\0", max_codepoint=0x2ff), max_size=6),
-                  min_size=1, max_size=4)
+_names = st.lists(
+    st.text(st.characters(blacklist_characters="\0", max_codepoint=0x2FF), max_size=6), min_size=1, max_size=4
+)
 
 
 @st.composite
@@ -50,8 +51,10 @@ def rda_sessions(draw):
         points = draw(st.integers(0, 6))
         int16 = draw(st.booleans())
         data = np.arange(points * n).reshape(points, n) + block
-        markers = [rda.Marker(draw(st.integers(0, 5)), 1, -1, draw(st.text(max_size=5)), draw(st.text(max_size=5)))
-                   for _ in range(draw(st.integers(0, 2)))]
+        markers = [
+            rda.Marker(draw(st.integers(0, 5)), 1, -1, draw(st.text(max_size=5)), draw(st.text(max_size=5)))
+            for _ in range(draw(st.integers(0, 2)))
+        ]
         markers = [m for m in markers if "\0" not in m.type + m.description]
         stream += rda.build_data(block, data.astype(np.int16 if int16 else np.float32), markers, int16=int16)
         expected.append(("data", block, data.tolist(), [(m.position, m.type, m.description) for m in markers]))
@@ -67,8 +70,12 @@ def _summary(msg):
     if isinstance(msg, rda.StartMessage):
         return ("start", msg.n_channels)
     if isinstance(msg, rda.DataMessage):
-        return ("data", msg.block, msg.data.astype(np.int64).tolist(),
-                [(m.position, m.type, m.description) for m in msg.markers])
+        return (
+            "data",
+            msg.block,
+            msg.data.astype(np.int64).tolist(),
+            [(m.position, m.type, m.description) for m in msg.markers],
+        )
     if isinstance(msg, rda.StopMessage):
         return ("stop",)
     return ("other", msg.msg_type)
@@ -93,10 +100,20 @@ def test_rda_parser_gives_every_message_whatever_the_fragmentation(profile):
 @pytest.mark.parametrize("profile", PROFILES)
 def test_rda_corruption_raises_rda_protocol_error_after_the_good_messages(profile):
     @fuzz_settings(profile)
-    @given(session=rda_sessions(), at=st.integers(0, 10_000), garbage=st.binary(min_size=1, max_size=40),
-           cuts=cuts, max_channels=st.sampled_from([2, 256]))
-    @example(session=(rda.build_start(1000.0, [1.0], ["a"]), [("start", 1)]), at=40,
-             garbage=b"\xff\xff\xff\x7f", cuts=[], max_channels=256)  # 2**31 channels announced
+    @given(
+        session=rda_sessions(),
+        at=st.integers(0, 10_000),
+        garbage=st.binary(min_size=1, max_size=40),
+        cuts=cuts,
+        max_channels=st.sampled_from([2, 256]),
+    )
+    @example(
+        session=(rda.build_start(1000.0, [1.0], ["a"]), [("start", 1)]),
+        at=40,
+        garbage=b"\xff\xff\xff\x7f",
+        cuts=[],
+        max_channels=256,
+    )  # 2**31 channels announced
     def check(session, at, garbage, cuts, max_channels):
         stream, _ = session
         at %= len(stream) + 1
@@ -124,8 +141,11 @@ def _cyton_packets(seqs, counts):
     return [obci.encode_packet(s, c) for s, c in zip(seqs, counts, strict=True)]
 
 
-_clean_counts = st.lists(st.integers(-(2**23), 2**23 - 1).filter(
-    lambda v: obci.HEADER not in (v & 0xFFFFFF).to_bytes(3, "big")), min_size=8, max_size=8)
+_clean_counts = st.lists(
+    st.integers(-(2**23), 2**23 - 1).filter(lambda v: obci.HEADER not in (v & 0xFFFFFF).to_bytes(3, "big")),
+    min_size=8,
+    max_size=8,
+)
 
 
 @st.composite
@@ -140,8 +160,11 @@ def cyton_streams(draw, clean=False):
 
 def _decode_all(decoder, pieces):
     chunks = [decoder.feed(p) for p in pieces]
-    return (np.concatenate([c.counts for c in chunks]), np.concatenate([c.positions for c in chunks]),
-            sum(c.garbage_bytes for c in chunks))
+    return (
+        np.concatenate([c.counts for c in chunks]),
+        np.concatenate([c.positions for c in chunks]),
+        sum(c.garbage_bytes for c in chunks),
+    )
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -170,9 +193,13 @@ def test_cyton_keeps_the_good_packets_around_garbage(profile):
     Packets without a 0xA0 byte inside: one inside a packet next to garbage can look like a packet starting
     inside it, and the decoder then drops the packet as torn (also by design).
     """
+
     @fuzz_settings(profile, scale=0.5)
-    @given(stream=cyton_streams(clean=True), cuts=cuts,
-           garbage=st.dictionaries(st.sampled_from([0] + list(range(2, 13))), _no_header, max_size=3))
+    @given(
+        stream=cyton_streams(clean=True),
+        cuts=cuts,
+        garbage=st.dictionaries(st.sampled_from([0] + list(range(2, 13))), _no_header, max_size=3),
+    )
     @example(stream=([0, 1, 2, 3], [[0] * 8] * 4), garbage={2: b"\0", 3: b"\0"}, cuts=[])  # a packet between garbage
     @example(stream=(list(range(6)), [[0] * 8] * 6), garbage={4: b"\0", 5: b"\0" * 4}, cuts=[166])  # cut after it
     def check(stream, garbage, cuts):
@@ -191,9 +218,18 @@ def test_cyton_keeps_the_good_packets_around_garbage(profile):
 @pytest.mark.parametrize("profile", PROFILES)
 def test_cyton_any_bytes_decode_to_consistent_chunks(profile):
     @fuzz_settings(profile)
-    @given(data=st.lists(st.one_of(st.binary(max_size=80), st.just(bytes([obci.HEADER])),
-                                   st.builds(obci.encode_packet, st.integers(0, 255), _counts)), max_size=8),
-           daisy=st.booleans(), cuts=cuts)
+    @given(
+        data=st.lists(
+            st.one_of(
+                st.binary(max_size=80),
+                st.just(bytes([obci.HEADER])),
+                st.builds(obci.encode_packet, st.integers(0, 255), _counts),
+            ),
+            max_size=8,
+        ),
+        daisy=st.booleans(),
+        cuts=cuts,
+    )
     def check(data, daisy, cuts):
         decoder = obci.CytonDecoder(daisy=daisy)
         total = 0
@@ -211,8 +247,14 @@ def test_cyton_any_bytes_decode_to_consistent_chunks(profile):
 @pytest.mark.parametrize("profile", PROFILES)
 def test_cyton_channel_reply_is_a_count_or_none(profile):
     @fuzz_settings(profile)
-    @given(reply=st.one_of(st.binary(max_size=60), st.builds(lambda a, b: a + b, st.binary(max_size=20),
-                                                             st.sampled_from([b"8$$$", b"16$$$", b"daisy removed"]))))
+    @given(
+        reply=st.one_of(
+            st.binary(max_size=60),
+            st.builds(
+                lambda a, b: a + b, st.binary(max_size=20), st.sampled_from([b"8$$$", b"16$$$", b"daisy removed"])
+            ),
+        )
+    )
     def check(reply):
         assert obci.parse_channel_reply(reply) in (8, 16, None)
 
@@ -229,8 +271,12 @@ _eeg = st.lists(st.integers(0, 2**14 - 1), min_size=14, max_size=14)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_emotiv_decodes_every_report_whatever_the_grouping(profile):
     @fuzz_settings(profile, scale=0.5)
-    @given(eeg=st.lists(_eeg, min_size=8, max_size=20), first=st.integers(0, 128),
-           groups=st.lists(st.integers(0, 20), max_size=6), as_list=st.booleans())
+    @given(
+        eeg=st.lists(_eeg, min_size=8, max_size=20),
+        first=st.integers(0, 128),
+        groups=st.lists(st.integers(0, 20), max_size=6),
+        as_list=st.booleans(),
+    )
     def check(eeg, first, groups, as_list):
         # the 129-report cycle: counters 0..127, then a battery report (byte 0 >= 128)
         counters = [p if p < 128 else 240 for p in ((first + k) % 129 for k in range(len(eeg)))]
@@ -304,8 +350,13 @@ def test_rda_client_keeps_the_blocks_before_garbage_and_names_the_corruption(pro
     from lslacq.devices.rda import Client
 
     @fuzz_settings(profile, scale=0.1)
-    @given(blocks=st.integers(1, 6), points=st.integers(1, 20), n=st.integers(1, 4),
-           garbage=st.binary(min_size=24, max_size=80).filter(lambda b: b[:16] != rda.RDA_GUID), cuts=cuts)
+    @given(
+        blocks=st.integers(1, 6),
+        points=st.integers(1, 20),
+        n=st.integers(1, 4),
+        garbage=st.binary(min_size=24, max_size=80).filter(lambda b: b[:16] != rda.RDA_GUID),
+        cuts=cuts,
+    )
     def check(blocks, points, n, garbage, cuts):
         stream = rda.build_start(1000.0, [1.0] * n, [f"c{i}" for i in range(n)])
         stream += b"".join(rda.build_data(b, np.full((points, n), b, np.float32)) for b in range(blocks))

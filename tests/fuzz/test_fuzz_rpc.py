@@ -16,19 +16,44 @@ from lslacq.core.rpc import RPCClient, RPCServer
 from lslacq.core.rpc.serializer import TYPE_KEY, JsonSerializer, MsgpackSerializer
 from lslacq.errors import RemoteCallError
 
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), st.floats(), st.text(max_size=12),
-                     st.binary(max_size=12))
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(),
+    st.text(max_size=12),
+    st.binary(max_size=12),
+)
 _keys = st.one_of(st.text(max_size=8), st.integers(-1000, 1000))
-_values = st.recursive(_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=4)), max_leaves=6)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=4)),
+    max_leaves=6,
+)
 _TYPE_NAMES = ["ndarray", "bytes", "datetime", "date", "none", "exception", "deferred", "proxy", "martian"]
-_FIELDS = ["data", "dtype", "shape", "type", "message", "traceback", "rpc_addr", "obj_id", "ref_id", "type_str",
-           "attributes", "server_key"]
+_FIELDS = [
+    "data",
+    "dtype",
+    "shape",
+    "type",
+    "message",
+    "traceback",
+    "rpc_addr",
+    "obj_id",
+    "ref_id",
+    "type_str",
+    "attributes",
+    "server_key",
+]
 #: dicts that look like encoded objects: a type name and some of the fields, of any value
-encoded_objects = st.builds(lambda name, fields: {TYPE_KEY: name, **fields}, st.sampled_from(_TYPE_NAMES),
-                            st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=4))
-_shaped = st.one_of(encoded_objects, _values, st.dictionaries(st.sampled_from(["obj", "args"]), encoded_objects,
-                                                              max_size=2))
+encoded_objects = st.builds(
+    lambda name, fields: {TYPE_KEY: name, **fields},
+    st.sampled_from(_TYPE_NAMES),
+    st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=4),
+)
+_shaped = st.one_of(
+    encoded_objects, _values, st.dictionaries(st.sampled_from(["obj", "args"]), encoded_objects, max_size=2)
+)
 
 
 def _msgpack_bytes(value) -> bytes:
@@ -86,12 +111,14 @@ def test_json_loads_gives_a_value_or_a_value_error(profile):
 _ACTIONS = [b"call_obj", b"get_obj", b"get_item", b"delete", b"ping", b"import", b"close", b"frobnicate", b""]
 _frames = st.one_of(
     st.lists(st.binary(max_size=24), min_size=1, max_size=7),
-    st.builds(lambda req, action, rtype, ser, opts: [req, action, rtype, ser, opts],
-              st.one_of(st.integers(-3, 10**6).map(lambda i: str(i).encode()), st.binary(max_size=8),
-                        st.just(b"9" * 5000)),
-              st.sampled_from(_ACTIONS), st.sampled_from([b"auto", b"value", b"proxy", b"x"]),
-              st.sampled_from([b"json", b"msgpack", b"pickle"]),
-              st.one_of(st.binary(max_size=48), _shaped.map(_msgpack_bytes), _shaped.map(_json_bytes))),
+    st.builds(
+        lambda req, action, rtype, ser, opts: [req, action, rtype, ser, opts],
+        st.one_of(st.integers(-3, 10**6).map(lambda i: str(i).encode()), st.binary(max_size=8), st.just(b"9" * 5000)),
+        st.sampled_from(_ACTIONS),
+        st.sampled_from([b"auto", b"value", b"proxy", b"x"]),
+        st.sampled_from([b"json", b"msgpack", b"pickle"]),
+        st.one_of(st.binary(max_size=48), _shaped.map(_msgpack_bytes), _shaped.map(_json_bytes)),
+    ),
 )
 
 
@@ -110,6 +137,7 @@ def test_server_answers_a_ping_after_any_garbage(profile):
     sock.connect(srv.address)
     state = {"ping": 10**9}
     try:
+
         @fuzz_settings(profile, scale=0.5)
         @given(garbage=st.lists(_frames.filter(_harmless), min_size=1, max_size=3))
         @example(garbage=[[b"9" * 5000, b"ping", b"auto", b"pickle", b""]])  # a req_id int() refuses
@@ -153,8 +181,12 @@ def test_remote_errors_of_garbage_name_the_request():
     client = RPCClient(srv.address)
     try:
         with pytest.raises(RemoteCallError) as info:
-            client.send("get_obj", opts={"obj": {TYPE_KEY: "ndarray", "data": b"\0", "dtype": "f8", "shape": [2]}},
-                        return_type="value", sync="sync")
+            client.send(
+                "get_obj",
+                opts={"obj": {TYPE_KEY: "ndarray", "data": b"\0", "dtype": "f8", "shape": [2]}},
+                return_type="value",
+                sync="sync",
+            )
         check_named(info.value, "get_obj")
     finally:
         client.close()

@@ -28,17 +28,26 @@ RING = 1000  # samples the shared ring keeps
 def _announcements(head: int):
     """``(index, n, epoch)`` near the ring's head, far from it, negative, huge, with any epoch."""
     near = st.integers(-2 * RING, 2 * RING).map(lambda d: head + d)
-    anywhere = st.integers(-2**62, 2**62)
-    return st.tuples(st.one_of(near, anywhere), st.one_of(st.integers(-4, 2 * RING), anywhere),
-                     st.one_of(st.just(0), st.integers(0, 255)))
+    anywhere = st.integers(-(2**62), 2**62)
+    return st.tuples(
+        st.one_of(near, anywhere),
+        st.one_of(st.integers(-4, 2 * RING), anywhere),
+        st.one_of(st.just(0), st.integers(0, 255)),
+    )
 
 
 @pytest.fixture
 def hostile_output():
     """A real sharedmem output (its ring and params) whose messages come from a hand-driven ROUTER instead."""
     real = OutputStream(name="fuzzed-shm")
-    real.configure(protocol="tcp", interface="127.0.0.1", dtype="float32", shape=(-1, 3), transfermode="sharedmem",
-                   buffer_size=RING)
+    real.configure(
+        protocol="tcp",
+        interface="127.0.0.1",
+        dtype="float32",
+        shape=(-1, 3),
+        transfermode="sharedmem",
+        buffer_size=RING,
+    )
     params = dict(real.params)
     router = zmq.Context.instance().socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)

@@ -26,10 +26,14 @@ from lslacq.core.stream.transport import ACK, ACK_COUNTS, CLOSED, HELLO, JOIN, L
 from lslacq.errors import BrokenStreamError, StreamClosedError
 
 # JSON values, including what Python's json reads but other peers never send: NaN, Infinity, huge numbers
-_json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-                          st.text(max_size=20))
-_json_values = st.recursive(_json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)), max_leaves=12)
+_json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20)
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=12,
+)
 _OPTION_KEYS = ("pid", "host", "name", "slot", "latest_only", "credit", "max_buffered", "max_buffered_bytes")
 _join_objects = st.dictionaries(st.sampled_from(_OPTION_KEYS), _json_values, max_size=6)
 
@@ -43,10 +47,19 @@ join_payloads = st.one_of(
     _join_objects.map(_json_bytes),
     _json_values.map(_json_bytes),
     st.binary(max_size=64),
-    st.sampled_from([b'{"max_buffered": Infinity}', b'{"max_buffered_bytes": Infinity}',
-                     b'{"max_buffered": -Infinity}', b'{"max_buffered": NaN}', b'{"max_buffered": 1e400}',
-                     b'{"max_buffered_bytes": 1e300}', b'{"pid": ' + b"9" * 5000 + b"}",
-                     b"[" * 100_000, b'{"a":' * 50_000]),
+    st.sampled_from(
+        [
+            b'{"max_buffered": Infinity}',
+            b'{"max_buffered_bytes": Infinity}',
+            b'{"max_buffered": -Infinity}',
+            b'{"max_buffered": NaN}',
+            b'{"max_buffered": 1e400}',
+            b'{"max_buffered_bytes": 1e300}',
+            b'{"pid": ' + b"9" * 5000 + b"}",
+            b"[" * 100_000,
+            b'{"a":' * 50_000,
+        ]
+    ),
 )
 
 
@@ -75,12 +88,20 @@ def test_join_options_are_read_or_refused_with_a_named_error(profile):
 # -- a real output facing hostile readers --------------------------------------------------------------------
 
 _control = st.sampled_from([JOIN, LEAVE, ACK, HELLO, CLOSED, SYNC, b""])
-_frame = st.one_of(_control, join_payloads, st.binary(max_size=40),
-                   st.tuples(st.integers(-2**63, 2**63 - 1), st.integers(-2**63, 2**63 - 1)).map(
-                       lambda c: ACK + ACK_COUNTS.pack(*c)))
+_frame = st.one_of(
+    _control,
+    join_payloads,
+    st.binary(max_size=40),
+    st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1)).map(
+        lambda c: ACK + ACK_COUNTS.pack(*c)
+    ),
+)
 #: a message a hostile reader sends: 1..4 frames, often starting like a real one
-reader_messages = st.lists(st.one_of(st.lists(_frame, min_size=1, max_size=4),
-                                     st.tuples(st.just(JOIN), join_payloads).map(list)), min_size=1, max_size=4)
+reader_messages = st.lists(
+    st.one_of(st.lists(_frame, min_size=1, max_size=4), st.tuples(st.just(JOIN), join_payloads).map(list)),
+    min_size=1,
+    max_size=4,
+)
 
 
 def _await_hello(sock: zmq.Socket, timeout_ms: int = 5000) -> None:
@@ -103,6 +124,7 @@ def test_output_keeps_admitting_and_sending_whatever_readers_send(profile):
     hostile.connect(out.params["url"])
     state = {"index": 0}
     try:
+
         @fuzz_settings(profile, scale=0.5)
         @given(messages=reader_messages)
         def check(messages):
@@ -138,15 +160,26 @@ _SPEC = {"dtype": "float32", "shape": (-1, 3), "name": "fuzzed-in", "transfermod
 
 def _header_messages() -> st.SearchStrategy:
     """Messages that start like data messages: headers with any fields, payloads of any size."""
-    ints = st.integers(-2**63, 2**63 - 1)
+    ints = st.integers(-(2**63), 2**63 - 1)
     small = st.integers(-4, 64)
-    header = st.builds(lambda i, n, o, e, f: pack_header(i, n, o, e, f), st.one_of(ints, small),
-                       st.one_of(ints, small), st.sampled_from([b"C", b"F", b"X", b"\0"]), st.integers(0, 255),
-                       st.one_of(st.just(0), st.integers(0, 255)))
-    shape = st.lists(st.one_of(st.integers(-3, 5), st.integers(-2**63, 2**63 - 1)), max_size=70).map(
-        lambda dims: pack_shape(tuple(dims)))
-    carried = st.builds(lambda i, n, s, extra: pack_header(i, n, b"C", 0, s[0]) + s[1] + extra,
-                        small, small, shape, st.binary(max_size=48))
+    header = st.builds(
+        lambda i, n, o, e, f: pack_header(i, n, o, e, f),
+        st.one_of(ints, small),
+        st.one_of(ints, small),
+        st.sampled_from([b"C", b"F", b"X", b"\0"]),
+        st.integers(0, 255),
+        st.one_of(st.just(0), st.integers(0, 255)),
+    )
+    shape = st.lists(st.one_of(st.integers(-3, 5), st.integers(-(2**63), 2**63 - 1)), max_size=70).map(
+        lambda dims: pack_shape(tuple(dims))
+    )
+    carried = st.builds(
+        lambda i, n, s, extra: pack_header(i, n, b"C", 0, s[0]) + s[1] + extra,
+        small,
+        small,
+        shape,
+        st.binary(max_size=48),
+    )
     packed = st.builds(lambda h, p: h + p, header, st.binary(max_size=96))
     two = st.tuples(st.one_of(header, carried, st.binary(max_size=40)), st.binary(max_size=96))
     return st.one_of(packed.map(lambda m: (m, None)), carried.map(lambda m: (m, None)), two)

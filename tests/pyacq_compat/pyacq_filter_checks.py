@@ -37,13 +37,21 @@ BUFFER += (np.sin(_phases) * _ampl)[:, None]
 BUFFER = BUFFER.astype("float32")
 
 # pyacq's 'sharedarray' spec (sharedarray_shape=(nb_channel, 2048*50), double ring, channel-major)
-STREAM_SPEC = {"protocol": "tcp", "interface": "127.0.0.1", "transfermode": "sharedmem", "buffer_size": 2048 * 50,
-                   "double": True, "axisorder": (1, 0), "dtype": "float32"}
+STREAM_SPEC = {
+    "protocol": "tcp",
+    "interface": "127.0.0.1",
+    "transfermode": "sharedmem",
+    "buffer_size": 2048 * 50,
+    "double": True,
+    "axisorder": (1, 0),
+    "dtype": "float32",
+}
 
 
 def _coefficients(f1, f2):
-    return scipy.signal.iirfilter(7, [f1 / SAMPLE_RATE * 2, f2 / SAMPLE_RATE * 2], btype="bandpass",
-                                  ftype="butter", output="sos")
+    return scipy.signal.iirfilter(
+        7, [f1 / SAMPLE_RATE * 2, f2 / SAMPLE_RATE * 2], btype="bandpass", ftype="butter", output="sos"
+    )
 
 
 def do_filtertest(FilterClass, engine):
@@ -74,8 +82,12 @@ def do_filtertest(FilterClass, engine):
     filt.start()
     dev.start()
     try:
-        wait_until(lambda: all(v.counters()["samples_in"] >= 2 * CHUNKSIZE and v.frames > 2 for v in viewers),
-                   20, what="the viewers to draw", each=app.processEvents)
+        wait_until(
+            lambda: all(v.counters()["samples_in"] >= 2 * CHUNKSIZE and v.frames > 2 for v in viewers),
+            20,
+            what="the viewers to draw",
+            each=app.processEvents,
+        )
         for viewer in viewers:
             assert viewer.counters()["samples_in"] >= 2 * CHUNKSIZE
             assert viewer.frames > 2
@@ -122,8 +134,10 @@ def compare_online_offline(FilterClass, engine, offline):
         output_arr = np.concatenate([c for _, c in chunks])
         assert output_arr.shape[0] == head >= 4 * CHUNKSIZE
         offline_arr = offline(coefficients.astype("float32"), BUFFER[:head].astype("float32"))
-        residual = np.abs((output_arr.astype("float64") - offline_arr.astype("float64"))
-                          / np.mean(np.abs(offline_arr.astype("float64"))))
+        residual = np.abs(
+            (output_arr.astype("float64") - offline_arr.astype("float64"))
+            / np.mean(np.abs(offline_arr.astype("float64")))
+        )
         assert np.max(residual) < 5e-5, "online differs from offline"
     finally:
         man.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.skip(reason="needs a camera (skipped on pyacq too: 'need Device'); AviRecorder records synthetic frames in tests/rec/test_avirecorder.py")
+@pytest.mark.skip(
+    reason="needs a camera (skipped on pyacq too: 'need Device'); AviRecorder records synthetic frames in tests/rec/test_avirecorder.py"
+)
 def test_AviRecorder():
     pass

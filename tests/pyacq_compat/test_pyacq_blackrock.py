@@ -5,6 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.skip(reason='needs Blackrock hardware and its cbsdk library; no Blackrock node in lslacq')
+@pytest.mark.skip(reason="needs Blackrock hardware and its cbsdk library; no Blackrock node in lslacq")
 def test_blackrock():
     pass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.skip(reason='needs an Emotiv dongle (pyacq opens the first /dev/hidraw Emotiv device); emulated in tests/devices/test_emotiv.py')
+@pytest.mark.skip(
+    reason="needs an Emotiv dongle (pyacq opens the first /dev/hidraw Emotiv device); emulated in tests/devices/test_emotiv.py"
+)
 def test_eeg_emotiv_direct():
     pass

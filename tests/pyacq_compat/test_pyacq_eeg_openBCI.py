@@ -5,6 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.skip(reason='needs an OpenBCI board on /dev/ttyUSB0; emulated on a pty in tests/devices/test_openbci.py')
+@pytest.mark.skip(reason="needs an OpenBCI board on /dev/ttyUSB0; emulated on a pty in tests/devices/test_openbci.py")
 def test_eeg_OpenBCI():
     pass

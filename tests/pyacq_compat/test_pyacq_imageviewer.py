@@ -28,8 +28,15 @@ NUM_VIDEO = 3
 
 
 class FakeCamera(Node):
-    _output_specs = {"video": {"streamtype": "image/video", "shape": (-1, 600, 720, 3), "compression": "",
-                                   "sample_rate": 5, "dtype": "uint8"}}
+    _output_specs = {
+        "video": {
+            "streamtype": "image/video",
+            "shape": (-1, 600, 720, 3),
+            "compression": "",
+            "sample_rate": 5,
+            "dtype": "uint8",
+        }
+    }
 
     def _configure(self, buffer=None, sample_rate=5):
         self.sample_rate = sample_rate
@@ -86,8 +93,13 @@ def test_imageviewer():
             cameras[i].start()
             viewers[i].start()
         multi.start()
-        assert run_until(app, lambda: all(v.frames >= 2 and v.counters()["samples_in"] >= 2 for v in viewers)
-                         and all(c["frames_drawn"] >= 2 for c in multi.video_counters()))
+        assert run_until(
+            app,
+            lambda: (
+                all(v.frames >= 2 and v.counters()["samples_in"] >= 2 for v in viewers)
+                and all(c["frames_drawn"] >= 2 for c in multi.video_counters())
+            ),
+        )
         for i, viewer in enumerate(viewers):
             image = assert_rendered(viewer)
             # channel i % 3 of every camera frame is saturated: the drawn image is dominated by it

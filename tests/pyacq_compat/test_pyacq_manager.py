@@ -41,9 +41,19 @@ def test_manager():
         host_proc.stop()
 
 
-STREAM_SPEC = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
-                   "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, 16), "compression": "",
-                   "scale": None, "offset": None, "units": ""}
+STREAM_SPEC = {
+    "protocol": "tcp",
+    "interface": "127.0.0.1",
+    "port": "*",
+    "transfermode": "plaindata",
+    "streamtype": "analogsignal",
+    "dtype": "float32",
+    "shape": (-1, 16),
+    "compression": "",
+    "scale": None,
+    "offset": None,
+    "units": "",
+}
 
 
 def create_some_node_group(man, n_groups=5):

@@ -5,6 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.skip(reason='needs MCS W2100 hardware and its DLL (skipped on pyacq too); no such node in lslacq')
+@pytest.mark.skip(reason="needs MCS W2100 hardware and its DLL (skipped on pyacq too); no such node in lslacq")
 def test_MultiChannelSystemW2100():
     pass

@@ -5,6 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.skip(reason='needs a National Instruments DAQmx device and driver; no such node in lslacq')
+@pytest.mark.skip(reason="needs a National Instruments DAQmx device and driver; no such node in lslacq")
 def test_ni_daqmx():
     pass

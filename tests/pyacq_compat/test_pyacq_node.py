@@ -21,9 +21,19 @@ from lslacq.viewers._qt import mkQApp
 
 # pyacq's test spells it ``transfertmode``, which pyacq silently ignores; lslacq
 # refuses unknown stream parameters (docs/porting.md, "unknown stream parameters")
-STREAM_SPEC = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
-                   "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, 16), "compression": "",
-                   "scale": None, "offset": None, "units": ""}
+STREAM_SPEC = {
+    "protocol": "tcp",
+    "interface": "127.0.0.1",
+    "port": "*",
+    "transfermode": "plaindata",
+    "streamtype": "analogsignal",
+    "dtype": "float32",
+    "shape": (-1, 16),
+    "compression": "",
+    "scale": None,
+    "offset": None,
+    "units": "",
+}
 
 
 def _run_until(app, predicate, timeout=20.0):

@@ -7,15 +7,18 @@ from pyacq_filter_checks import do_filtertest, opencl_available
 
 from lslacq.dsp.overlapfiltfilt import HAVE_PYOPENCL, OverlapFiltfilt
 
-needs_opencl = pytest.mark.skipif(not (HAVE_PYOPENCL and opencl_available()),
-                                  reason="no pyopencl with an OpenCL device")
+needs_opencl = pytest.mark.skipif(
+    not (HAVE_PYOPENCL and opencl_available()), reason="no pyopencl with an OpenCL device"
+)
 
 # pyacq's compare tests check OverlapFiltfilt (zero-phase, forward-backward over
 # overlapping chunks) against scipy.signal.sosfilt (one causal pass): they
 # cannot hold, on pyacq either. tests/dsp/test_overlap_engine.py checks it
 # against scipy.signal.sosfiltfilt instead.
-_COMPARE_SKIP = ("pyacq's test compares a zero-phase filter with scipy.signal.sosfilt (causal), which cannot "
-                 "match on pyacq either; tests/dsp/test_overlap_engine.py checks OverlapFiltfilt against sosfiltfilt")
+_COMPARE_SKIP = (
+    "pyacq's test compares a zero-phase filter with scipy.signal.sosfilt (causal), which cannot "
+    "match on pyacq either; tests/dsp/test_overlap_engine.py checks OverlapFiltfilt against sosfiltfilt"
+)
 
 
 @pytest.mark.slow

@@ -27,8 +27,9 @@ def test_QDigitalOscilloscope():
         b = i // 8
         mask = 1 << i % 8
         cycle_size = int((i + 1) * SAMPLE_RATE / 2)
-        period = np.concatenate([np.zeros(cycle_size, dtype="uint8"), np.ones(cycle_size, dtype="uint8")]
-                                * int(1 + length / cycle_size / 2))[:length]
+        period = np.concatenate(
+            [np.zeros(cycle_size, dtype="uint8"), np.ones(cycle_size, dtype="uint8")] * int(1 + length / cycle_size / 2)
+        )[:length]
         buffer[:, b] += period * mask
     channel_info = [{"name": f"di{c}"} for c in range(nb_channel)]
     dev = NumpyDeviceBuffer()

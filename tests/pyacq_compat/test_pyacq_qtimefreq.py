@@ -32,9 +32,11 @@ def _buffer():
     return buffer.astype("float32")
 
 
-@pytest.mark.skip(reason="pyacq's earlier TimeFreqCompute worker API (configure(channel=), on_fly_change_wavelet, "
-                         "a timeaxis=1 'sharedarray' stream) was replaced by TimeFreqWorker; lslacq's Qt-free "
-                         "TimeFreqWorker is checked in tests/viewers/test_qtimefreq.py (docs/porting.md, QTimeFreq row)")
+@pytest.mark.skip(
+    reason="pyacq's earlier TimeFreqCompute worker API (configure(channel=), on_fly_change_wavelet, "
+    "a timeaxis=1 'sharedarray' stream) was replaced by TimeFreqWorker; lslacq's Qt-free "
+    "TimeFreqWorker is checked in tests/viewers/test_qtimefreq.py (docs/porting.md, QTimeFreq row)"
+)
 def test_TimeFreqCompute():
     pass
 
@@ -47,8 +49,7 @@ def _run_viewer(nb_column, friends=0):
         nodegroup_friends = [man.create_nodegroup() for _ in range(friends)] or None
         app = mkQApp()
         dev = ng.create_node("NumpyDeviceBuffer")
-        dev.configure(nb_channel=NB_CHANNEL, sample_interval=1.0 / SAMPLING_RATE, chunksize=CHUNKSIZE,
-                      buffer=_buffer())
+        dev.configure(nb_channel=NB_CHANNEL, sample_interval=1.0 / SAMPLING_RATE, chunksize=CHUNKSIZE, buffer=_buffer())
         dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
         dev.initialize()
         viewer = QTimeFreq()

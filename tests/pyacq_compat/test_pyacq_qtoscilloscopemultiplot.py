@@ -37,8 +37,14 @@ def lauch_qoscilloscopemultiplot(transfermode, axisorder):
         if transfermode == "plaindata":
             dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
         elif transfermode == "sharedmem":
-            dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem",
-                                 buffer_size=int(SAMPLE_RATE * 62.0), axisorder=axisorder, double=True)
+            dev.output.configure(
+                protocol="tcp",
+                interface="127.0.0.1",
+                transfermode="sharedmem",
+                buffer_size=int(SAMPLE_RATE * 62.0),
+                axisorder=axisorder,
+                double=True,
+            )
         dev.initialize()
         viewer = QOscilloscopeMultiPlot()
         viewer.configure(with_user_dialog=True)

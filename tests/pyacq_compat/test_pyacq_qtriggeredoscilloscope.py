@@ -40,8 +40,15 @@ def test_QTriggeredOscilloscope():
     app = mkQApp()
     dev = NumpyDeviceBuffer()
     dev.configure(nb_channel=NB_CHANNEL, sample_interval=1.0 / SAMPLE_RATE, chunksize=CHUNKSIZE, buffer=BUFFER)
-    dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem", buffer_size=2048 * 50,
-                         double=True, axisorder=(1, 0), dtype="float32")
+    dev.output.configure(
+        protocol="tcp",
+        interface="127.0.0.1",
+        transfermode="sharedmem",
+        buffer_size=2048 * 50,
+        double=True,
+        axisorder=(1, 0),
+        dtype="float32",
+    )
     dev.initialize()
     viewer = QTriggeredOscilloscope()
     viewer.configure(with_user_dialog=True)

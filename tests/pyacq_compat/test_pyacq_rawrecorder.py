@@ -39,8 +39,7 @@ def test_RawRecorder(tmp_path):
             buffer += np.sin(2 * np.pi * 1.2 * t)[:, None] * 0.5
             buffer = buffer.astype(dtype)
             dev = ng0.create_node("NumpyDeviceBuffer", name=f"dev{i}")
-            dev.configure(nb_channel=nb_channel, sample_interval=1.0 / sample_rate, chunksize=chunksize,
-                          buffer=buffer)
+            dev.configure(nb_channel=nb_channel, sample_interval=1.0 / sample_rate, chunksize=chunksize, buffer=buffer)
             dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
             dev.initialize()
             devices.append(dev)
@@ -54,8 +53,12 @@ def test_RawRecorder(tmp_path):
         rec.start()
         for dev in devices:
             dev.start()
-        wait_until(lambda: all(dev.head >= 2 * cs for dev, cs in zip(devices, chunksizes)), 20, 0.05,
-                   "two chunks from every device")
+        wait_until(
+            lambda: all(dev.head >= 2 * cs for dev, cs in zip(devices, chunksizes)),
+            20,
+            0.05,
+            "two chunks from every device",
+        )
         for dev in devices:
             dev.stop()
         time.sleep(0.3)  # the last chunks reach the recorder

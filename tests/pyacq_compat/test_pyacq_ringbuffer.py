@@ -106,9 +106,9 @@ def test_ringbuffer(case):
     i = buf.first_index()
     _assert_array_eq(buf[::-1], buf[:][::-1])
     _assert_array_eq(buf[::-2], buf[:][::-2])
-    _assert_array_eq(buf[i + 5::-3], buf[:][5::-3])
-    _assert_array_eq(buf[:i + 7:-1], buf[:][:7:-1])
-    _assert_array_eq(buf[:i + 7:-1, 3, ::-2], buf[:][:7:-1, 3, ::-2])
+    _assert_array_eq(buf[i + 5 :: -3], buf[:][5::-3])
+    _assert_array_eq(buf[: i + 7 : -1], buf[:][:7:-1])
+    _assert_array_eq(buf[: i + 7 : -1, 3, ::-2], buf[:][:7:-1, 3, ::-2])
     _assert_array_eq(buf[i + 2, 3, ::-2], buf[:][2, 3, ::-2])
 
     # copy / no copy
@@ -134,7 +134,7 @@ def test_ringbuffer(case):
     if a.shape[0] > 0:
         _assert_array_eq(buf[:][: a.shape[0]], a)
     if b.shape[0] > 0:
-        _assert_array_eq(buf[-b.shape[0]:], b)
+        _assert_array_eq(buf[-b.shape[0] :], b)
 
 
 def test_ringbuffer_shm():

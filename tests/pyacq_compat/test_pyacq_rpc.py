@@ -51,8 +51,16 @@ class TestClass:
         return self.name, obj.name, obj.add(5, 7), obj.array(), obj.get_list()
 
     def types(self):
-        return {"int": 7, "float": 0.5, "str": "xxx", "bytes": bytes("xxx", "utf8"),
-                "ndarray": np.arange(10), "dict": {}, "list": [], "ObjectProxy": self}
+        return {
+            "int": 7,
+            "float": 0.5,
+            "str": "xxx",
+            "bytes": bytes("xxx", "utf8"),
+            "ndarray": np.arange(10),
+            "dict": {},
+            "list": [],
+            "ObjectProxy": self,
+        }
 
     def type(self, x):
         return type(x).__name__

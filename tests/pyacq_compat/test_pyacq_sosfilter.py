@@ -12,8 +12,9 @@ from pyacq_filter_checks import (
 
 from lslacq.dsp.sosfilter import HAVE_PYOPENCL, SosFilter
 
-needs_opencl = pytest.mark.skipif(not (HAVE_PYOPENCL and opencl_available()),
-                                  reason="no pyopencl with an OpenCL device")
+needs_opencl = pytest.mark.skipif(
+    not (HAVE_PYOPENCL and opencl_available()), reason="no pyopencl with an OpenCL device"
+)
 
 
 @pytest.mark.slow

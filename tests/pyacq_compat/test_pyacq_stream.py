@@ -22,9 +22,19 @@ def _compression_methods():
 
 def check_stream(chunksize=1024, chan_shape=(16,), **kwds):
     chunk_shape = (chunksize,) + chan_shape
-    stream_spec = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
-                       "streamtype": "analogsignal", "dtype": "float32", "shape": chunk_shape, "compression": "",
-                       "scale": None, "offset": None, "units": ""}
+    stream_spec = {
+        "protocol": "tcp",
+        "interface": "127.0.0.1",
+        "port": "*",
+        "transfermode": "plaindata",
+        "streamtype": "analogsignal",
+        "dtype": "float32",
+        "shape": chunk_shape,
+        "compression": "",
+        "scale": None,
+        "offset": None,
+        "units": "",
+    }
     stream_spec.update(kwds)
     outstream = OutputStream()
     outstream.configure(**stream_spec)
@@ -57,27 +67,46 @@ def test_stream_plaindata():
 def test_stream_sharedmem():
     chunksize = 128
     for protocol in PROTOCOLS:
-        check_stream(chunksize=chunksize, chan_shape=(16,), buffer_size=chunksize * 10,
-                     transfermode="sharedmem", protocol=protocol, dtype="float32")
+        check_stream(
+            chunksize=chunksize,
+            chan_shape=(16,),
+            buffer_size=chunksize * 10,
+            transfermode="sharedmem",
+            protocol=protocol,
+            dtype="float32",
+        )
 
 
 def check_stream_ringbuffer(**kwds):
-    stream_spec = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
-                       "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, 16), "compression": "",
-                       "scale": None, "offset": None, "units": "", "axisorder": None, "double": True}
+    stream_spec = {
+        "protocol": "tcp",
+        "interface": "127.0.0.1",
+        "port": "*",
+        "transfermode": "plaindata",
+        "streamtype": "analogsignal",
+        "dtype": "float32",
+        "shape": (-1, 16),
+        "compression": "",
+        "scale": None,
+        "offset": None,
+        "units": "",
+        "axisorder": None,
+        "double": True,
+    }
     stream_spec.update(kwds)
     outstream = OutputStream()
     outstream.configure(**stream_spec)
     instream = InputStream()
     try:
         instream.connect(outstream)
-        instream.set_buffer(stream_spec["buffer_size"], axisorder=stream_spec["axisorder"],
-                            double=stream_spec["double"])
+        instream.set_buffer(
+            stream_spec["buffer_size"], axisorder=stream_spec["axisorder"], double=stream_spec["double"]
+        )
         # pyacq also asserts the private ``instream._own_buffer is False`` for
         # sharedmem (the reader reuses the shared ring): internals, not checked.
         data = np.random.normal(size=(4096, 16)).astype("float32")
         for i in range(16):
-            outstream.send(data[i * 256:(i + 1) * 256])
+            outstream.send(data[i * 256 : (i + 1) * 256])
             instream.recv(timeout=10)
         data2 = instream[0:4096]
         assert np.all(data2 == data)
@@ -90,20 +119,33 @@ def check_stream_ringbuffer(**kwds):
 
 def check_stream_struct_dtype(**kwds):
     dtype_struct = [("datetime", "datetime64[ms]"), ("message", "S32")]
-    stream_spec = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
-                       "streamtype": "analogsignal", "dtype": dtype_struct, "shape": (-1,), "compression": "",
-                       "scale": None, "offset": None, "units": "", "axisorder": None, "double": True}
+    stream_spec = {
+        "protocol": "tcp",
+        "interface": "127.0.0.1",
+        "port": "*",
+        "transfermode": "plaindata",
+        "streamtype": "analogsignal",
+        "dtype": dtype_struct,
+        "shape": (-1,),
+        "compression": "",
+        "scale": None,
+        "offset": None,
+        "units": "",
+        "axisorder": None,
+        "double": True,
+    }
     stream_spec.update(kwds)
     outstream = OutputStream()
     outstream.configure(**stream_spec)
     instream = InputStream()
     try:
         instream.connect(outstream)
-        instream.set_buffer(stream_spec["buffer_size"], axisorder=stream_spec["axisorder"],
-                            double=stream_spec["double"])
+        instream.set_buffer(
+            stream_spec["buffer_size"], axisorder=stream_spec["axisorder"], double=stream_spec["double"]
+        )
         data = np.zeros(50, dtype=dtype_struct)
         for i in range(10):
-            outstream.send(data[i * 5:(i + 1) * 5])
+            outstream.send(data[i * 5 : (i + 1) * 5])
             instream.recv(timeout=10)
         data2 = instream[0:50]
         assert np.all(data2 == data)

@@ -24,9 +24,19 @@ from lslacq.core.tools import ChannelSplitter, StreamConverter, ThreadPollInput
 NB_CHANNEL = 16
 CHUNKSIZE = 1024
 N_CHUNKS = 10
-STREAM_SPEC = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "plaindata",
-                   "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, NB_CHANNEL),
-                   "compression": "", "scale": None, "offset": None, "units": ""}
+STREAM_SPEC = {
+    "protocol": "tcp",
+    "interface": "127.0.0.1",
+    "port": "*",
+    "transfermode": "plaindata",
+    "streamtype": "analogsignal",
+    "dtype": "float32",
+    "shape": (-1, NB_CHANNEL),
+    "compression": "",
+    "scale": None,
+    "offset": None,
+    "units": "",
+}
 
 
 class ThreadSender(threading.Thread):
@@ -80,10 +90,22 @@ def test_streamconverter():
     outstream = OutputStream()
     outstream.configure(**STREAM_SPEC)
     sender = ThreadSender(outstream)
-    stream_spec2 = {"protocol": "tcp", "interface": "127.0.0.1", "port": "*", "transfermode": "sharedmem",
-                        "streamtype": "analogsignal", "dtype": "float32", "shape": (-1, NB_CHANNEL),
-                        "compression": "", "scale": None, "offset": None, "units": "",
-                        "buffer_size": CHUNKSIZE * 20, "double": True, "axisorder": (1, 0)}
+    stream_spec2 = {
+        "protocol": "tcp",
+        "interface": "127.0.0.1",
+        "port": "*",
+        "transfermode": "sharedmem",
+        "streamtype": "analogsignal",
+        "dtype": "float32",
+        "shape": (-1, NB_CHANNEL),
+        "compression": "",
+        "scale": None,
+        "offset": None,
+        "units": "",
+        "buffer_size": CHUNKSIZE * 20,
+        "double": True,
+        "axisorder": (1, 0),
+    }
     conv = StreamConverter()
     conv.configure()
     conv.input.connect(outstream)
@@ -106,7 +128,7 @@ def test_streamconverter():
         sender.join(30)
         assert _wait(lambda: len(positions) == N_CHUNKS)
         # the converted data is in the shared ring, channel-major as configured
-        data = instream[CHUNKSIZE * (N_CHUNKS - 2):CHUNKSIZE * N_CHUNKS]
+        data = instream[CHUNKSIZE * (N_CHUNKS - 2) : CHUNKSIZE * N_CHUNKS]
         assert data.shape == (2 * CHUNKSIZE, NB_CHANNEL)
     finally:
         poller.stop()

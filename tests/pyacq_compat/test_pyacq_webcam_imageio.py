@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.skip(reason="needs a camera (camera_num=0); WebCamImageIO is WebCamAV's configure (docs/porting.md, audio and video)")
+@pytest.mark.skip(
+    reason="needs a camera (camera_num=0); WebCamImageIO is WebCamAV's configure (docs/porting.md, audio and video)"
+)
 def test_webcam_imageio():
     pass

@@ -18,8 +18,19 @@ from .proxy import ObjectProxy
 from .serializer import JsonSerializer, MsgpackSerializer, Serializer
 from .server import RPCServer
 
-__all__ = ["RPCServer", "RPCClient", "ObjectProxy", "Future", "ProcessSpawner", "QtRPCServer", "Serializer",
-           "MsgpackSerializer", "JsonSerializer", "RemoteCallError", "RemoteCallException"]
+__all__ = [
+    "RPCServer",
+    "RPCClient",
+    "ObjectProxy",
+    "Future",
+    "ProcessSpawner",
+    "QtRPCServer",
+    "Serializer",
+    "MsgpackSerializer",
+    "JsonSerializer",
+    "RemoteCallError",
+    "RemoteCallException",
+]
 
 #: pyacq's name for the error raised by failed remote calls
 RemoteCallException = RemoteCallError

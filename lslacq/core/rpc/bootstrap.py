@@ -73,8 +73,12 @@ def main() -> int:
             log.set_logger_address(conf["log_addr"], conf.get("log_key"))
             log.log_exceptions()
             log.forward_stdio()
-        watchdog = threading.Thread(target=_watch_parent, args=(server_ref, conf.get("exit_grace", 3.0)),
-                                    name="lslacq-parent-watchdog", daemon=True)
+        watchdog = threading.Thread(
+            target=_watch_parent,
+            args=(server_ref, conf.get("exit_grace", 3.0)),
+            name="lslacq-parent-watchdog",
+            daemon=True,
+        )
         watchdog.start()
         if conf.get("qt"):
             from ...qtcheck import preflight
@@ -83,8 +87,9 @@ def main() -> int:
             problem = preflight()  # Qt aborts a process whose platform plugin cannot load: say why instead
             if problem:
                 _EXITING.set()
-                report.send_json({"error": f"process {name!r} cannot open Qt windows (its viewers): {problem}",
-                                  "reason": True})  # a known cause, said plainly: no traceback
+                report.send_json(
+                    {"error": f"process {name!r} cannot open Qt windows (its viewers): {problem}", "reason": True}
+                )  # a known cause, said plainly: no traceback
                 report.close()
                 return 1
             app = get_qt_application()

@@ -30,15 +30,30 @@ _all_clients: weakref.WeakSet[RPCClient] = weakref.WeakSet()
 _pending_deletes: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
 _NOBLOCK = int(zmq.NOBLOCK)
-_ENCODED = {name: name.encode() for name in (
-    "call_obj", "get_obj", "get_item", "set_item", "delete", "import", "ping", "close", "auto", "proxy", "value")}
+_ENCODED = {
+    name: name.encode()
+    for name in (
+        "call_obj",
+        "get_obj",
+        "get_item",
+        "set_item",
+        "delete",
+        "import",
+        "ping",
+        "close",
+        "auto",
+        "proxy",
+        "value",
+    )
+}
 _MP_CALL_HEAD = b"\x83" + msgpack.packb("obj")
 _MP_ARGS_KEY = msgpack.packb("args")
 _MP_GETATTR_HEAD = b"\x82" + msgpack.packb("obj")
 _MP_DEFERRED_TRUE = msgpack.packb("deferred") + msgpack.packb(True)
 _MP_KWARGS_KEY = msgpack.packb("kwargs")
-_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
 _CHECK_MS = 500  # how often a waiting client checks its deadline and the server process's liveness
 _IDLE_POLL_S = 1.0  # a call after this long without one first reads the connection events (drops)
 # ZMTP heartbeats: a connection whose peer sent nothing (not even a PONG) for HEARTBEAT_TIMEOUT is dropped, so
@@ -111,8 +126,14 @@ class RPCClient:
         This client's CurveZMQ secret key (default: the process key pair).
     """
 
-    def __init__(self, address: str, reentrant: bool = True, serializer: str = "msgpack",
-                 server_key: str | None = None, secret_key=None):
+    def __init__(
+        self,
+        address: str,
+        reentrant: bool = True,
+        serializer: str = "msgpack",
+        server_key: str | None = None,
+        secret_key=None,
+    ):
         if isinstance(address, bytes):
             address = address.decode()
         self.address = address
@@ -150,8 +171,9 @@ class RPCClient:
             raise
         self._socket = sock
         try:
-            self._monitor: zmq.Socket | None = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECTED
-                                                    | zmq.EVENT_HANDSHAKE_SUCCEEDED | _HANDSHAKE_FAILED)
+            self._monitor: zmq.Socket | None = sock.get_monitor_socket(
+                zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | _HANDSHAKE_FAILED
+            )
         except zmq.ZMQError:  # pragma: no cover - libzmq without monitoring
             self._monitor = None
         thread_clients().setdefault(address, self)
@@ -209,8 +231,14 @@ class RPCClient:
         return RPCClient.get_client(self.address, self._server_key, self._secret_key)
 
     # -- requests ----------------------------------------------------------
-    def send(self, action: str, opts: dict | None = None, return_type: str = "auto", sync: str = "sync",
-             timeout: float | None = 10.0):
+    def send(
+        self,
+        action: str,
+        opts: dict | None = None,
+        return_type: str = "auto",
+        sync: str = "sync",
+        timeout: float | None = 10.0,
+    ):
         """Send a request to the server.
 
         Parameters
@@ -233,17 +261,22 @@ class RPCClient:
         """
         if threading.get_ident() != self._thread:
             return self._for_this_thread().send(action, opts, return_type, sync, timeout)
-        return self._send_opts(action, None if opts is None else self._serializer.dumps(opts), return_type, sync,
-                               timeout)
+        return self._send_opts(
+            action, None if opts is None else self._serializer.dumps(opts), return_type, sync, timeout
+        )
 
     def _call_proxy(self, proxy, args: tuple, kwargs: dict, return_type: str, sync: str, timeout):
         """call_obj on ``proxy`` with the proxy's msgpack encoding packed once and reused."""
         if threading.get_ident() != self._thread:
             return self._for_this_thread()._call_proxy(proxy, args, kwargs, return_type, sync, timeout)
         if self._ser_name != b"msgpack":
-            return self._send_opts("call_obj", self._serializer.dumps({"obj": proxy, "args": args,
-                                                                        "kwargs": kwargs}),
-                                   return_type, sync, timeout)
+            return self._send_opts(
+                "call_obj",
+                self._serializer.dumps({"obj": proxy, "args": args, "kwargs": kwargs}),
+                return_type,
+                sync,
+                timeout,
+            )
         pack = self._serializer._packer.pack  # type: ignore[attr-defined]  # the msgpack serializer (checked above)
         packed = proxy.__dict__.get("_packed_cache")
         if packed is None:
@@ -262,8 +295,7 @@ class RPCClient:
         if packed is None:
             packed = self._serializer._packer.pack(target._encoded())  # type: ignore[attr-defined]
             target.__dict__["_packed_cache"] = packed
-        return self._send_opts("get_obj", _MP_GETATTR_HEAD + packed + _MP_DEFERRED_TRUE, return_type, "sync",
-                               timeout)
+        return self._send_opts("get_obj", _MP_GETATTR_HEAD + packed + _MP_DEFERRED_TRUE, return_type, "sync", timeout)
 
     def _send_opts(self, action: str, opts_b: bytes | None, return_type: str, sync: str, timeout):
         if self._closed:
@@ -287,7 +319,8 @@ class RPCClient:
                     raise ServerClosedError(f"RPC server {self.address} has closed")
                 raise _server_gone_error(
                     f"RPC server {self.address} is unreachable: the connection dropped and has not come back "
-                    "(its process died, or the network between us is down)")
+                    "(its process died, or the network between us is down)"
+                )
         if self._pending:
             self._flush_deletes()
         if sync == "off":
@@ -297,12 +330,22 @@ class RPCClient:
             self._next_req_id += 1
         else:
             raise ValueError(f"invalid sync mode {sync!r}; use 'sync', 'async' or 'off'")
-        send_request(self._socket, b"%d" % req_id, _ENCODED.get(action) or action.encode(),
-                     _ENCODED.get(return_type) or return_type.encode(), self._ser_name, opts_b or b"")
+        send_request(
+            self._socket,
+            b"%d" % req_id,
+            _ENCODED.get(action) or action.encode(),
+            _ENCODED.get(return_type) or return_type.encode(),
+            self._ser_name,
+            opts_b or b"",
+        )
         if req_id < 0:
             return None
-        if sync == "sync" and not self._futures and (not self._reentrant or current_server() is None) \
-                and (timeout is None or timeout >= _CHECK_MS / 1000):
+        if (
+            sync == "sync"
+            and not self._futures
+            and (not self._reentrant or current_server() is None)
+            and (timeout is None or timeout >= _CHECK_MS / 1000)
+        ):
             # fast path: nothing else is pending and no local server needs servicing
             return self._wait_sync(req_id, action, timeout)
         future = Future(self, req_id, action)
@@ -322,8 +365,9 @@ class RPCClient:
             except zmq.Again:  # slow reply: continue on the general path (deadline, liveness checks)
                 future = Future(self, req_id, action)
                 self._futures[req_id] = future
-                self.process_until_future(future, None if timeout is None
-                                          else max(0.0, timeout - (time.monotonic() - started)))
+                self.process_until_future(
+                    future, None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+                )
                 return future.result(0)
             try:
                 msg = loads(data)
@@ -335,8 +379,9 @@ class RPCClient:
             except RemoteCallError:
                 raise
             except Exception:
-                logger.warning("RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data),
-                               exc_info=True)
+                logger.warning(
+                    "RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data), exc_info=True
+                )
                 continue
             self._dispatch(msg)
             if self._disconnected:
@@ -403,8 +448,7 @@ class RPCClient:
                     return
             except TimeoutError:
                 if remaining <= 0:
-                    raise TimeoutError(f"RPC server {self.address} did not answer a ping within {timeout} s") \
-                        from None
+                    raise TimeoutError(f"RPC server {self.address} did not answer a ping within {timeout} s") from None
 
     def measure_clock_diff(self, n: int = 10) -> float:
         """Estimate remote ``time.time()`` minus local ``time.time()`` (seconds)."""
@@ -566,7 +610,8 @@ class RPCClient:
                 if server._closed:
                     self._poller = None
                     return self.process_until_future(
-                        future, None if deadline is None else max(0.0, deadline - time.monotonic()))
+                        future, None if deadline is None else max(0.0, deadline - time.monotonic())
+                    )
             if not events or time.monotonic() >= next_check:
                 # also while this thread's server is busy: the deadline and a dropped link are seen in time
                 next_check = self._check_wait(future, deadline, next_check, 0)
@@ -580,9 +625,12 @@ class RPCClient:
             return next_check
         if deadline is not None and now >= deadline:
             self._futures.pop(future.call_id, None)
-            future._set_exception(TimeoutError(
-                f"no reply from RPC server {self.address} to {future.action!r} request "
-                f"[{future.call_id}] within the timeout (pass _timeout=... for slow calls)"))
+            future._set_exception(
+                TimeoutError(
+                    f"no reply from RPC server {self.address} to {future.action!r} request "
+                    f"[{future.call_id}] within the timeout (pass _timeout=... for slow calls)"
+                )
+            )
             return next_check
         if now >= next_check:
             if self._liveness is not None:
@@ -612,8 +660,10 @@ class RPCClient:
                 self._link_down = False  # (re)connected: an earlier drop concerned settled requests
                 refused = None
             elif event & _HANDSHAKE_FAILED:
-                refused = (f"RPC server {self.address} refused the CurveZMQ handshake; is this client's public "
-                           "key in the server's authorized keys, and is the server key right?")
+                refused = (
+                    f"RPC server {self.address} refused the CurveZMQ handshake; is this client's public "
+                    "key in the server's authorized keys, and is the server key right?"
+                )
         return refused
 
     def _check_connection(self) -> None:
@@ -631,8 +681,10 @@ class RPCClient:
             return
         if not (self._link_down and self._futures):
             return
-        problem = (f"lost the connection to RPC server {self.address} while waiting for a reply "
-                   "(the server's process died, or the network between us is down)")
+        problem = (
+            f"lost the connection to RPC server {self.address} while waiting for a reply "
+            "(the server's process died, or the network between us is down)"
+        )
         if self._liveness is not None:  # a spawned process: report its exit code if it died
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline:
@@ -650,8 +702,7 @@ class RPCClient:
             msg = self._serializer.loads(data)
             msg["action"]
         except Exception:
-            logger.warning("RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data),
-                           exc_info=True)
+            logger.warning("RPC client %s: cannot decode a reply (%d bytes)", self.address, len(data), exc_info=True)
             return
         self._dispatch(msg)
 
@@ -686,8 +737,13 @@ class RPCClient:
         futures, self._futures = self._futures, {}
         for future in futures.values():
             if not future._state:
-                future._set_exception(_server_gone_error(reason) if gone else ServerClosedError(reason) if closed
-                                  else RemoteCallError("ConnectionError", reason, ()))
+                future._set_exception(
+                    _server_gone_error(reason)
+                    if gone
+                    else ServerClosedError(reason)
+                    if closed
+                    else RemoteCallError("ConnectionError", reason, ())
+                )
 
     def _flush_deletes(self) -> None:
         pending = self._pending
@@ -707,5 +763,5 @@ def _error_from_reply(error) -> RemoteCallError:
     message = lines[-1].strip() if lines else remote_type
     prefix = f"{remote_type}: "
     if message.startswith(prefix):
-        message = message[len(prefix):]
+        message = message[len(prefix) :]
     return make_remote_error(str(remote_type), message, lines)

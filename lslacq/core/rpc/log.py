@@ -33,9 +33,23 @@ import zmq
 from .security import bind_server_socket
 
 __all__ = [
-    "start_log_server", "stop_log_server", "get_log_server", "LogServer", "LogSender", "RPCLogHandler", "set_host_name",
-    "get_host_name", "set_process_name", "get_process_name", "set_thread_name", "get_thread_name",
-    "set_logger_address", "get_logger_address", "get_logger_key", "log_exceptions", "forward_stdio",
+    "start_log_server",
+    "stop_log_server",
+    "get_log_server",
+    "LogServer",
+    "LogSender",
+    "RPCLogHandler",
+    "set_host_name",
+    "get_host_name",
+    "set_process_name",
+    "get_process_name",
+    "set_thread_name",
+    "get_thread_name",
+    "set_logger_address",
+    "get_logger_address",
+    "get_logger_key",
+    "log_exceptions",
+    "forward_stdio",
 ]
 
 _host_name = _socket.gethostname()
@@ -87,8 +101,23 @@ def get_thread_name(tid: int | None = None) -> str:
     return name
 
 
-_RECORD_FIELDS = ("name", "levelno", "levelname", "pathname", "filename", "module", "lineno", "funcName",
-                  "created", "msecs", "relativeCreated", "thread", "threadName", "process", "processName")
+_RECORD_FIELDS = (
+    "name",
+    "levelno",
+    "levelname",
+    "pathname",
+    "filename",
+    "module",
+    "lineno",
+    "funcName",
+    "created",
+    "msecs",
+    "relativeCreated",
+    "thread",
+    "threadName",
+    "process",
+    "processName",
+)
 
 
 def _record_to_dict(record: logging.LogRecord) -> dict:
@@ -185,8 +214,15 @@ class LogServer(threading.Thread):
         Sort records by creation time before handling them.
     """
 
-    def __init__(self, logger: logging.Logger, address: str = "tcp://127.0.0.1:*", sort: bool = True,
-                 sort_delay: float = 0.05, curve_secret_key=None, authorized_keys=None):
+    def __init__(
+        self,
+        logger: logging.Logger,
+        address: str = "tcp://127.0.0.1:*",
+        sort: bool = True,
+        sort_delay: float = 0.05,
+        curve_secret_key=None,
+        authorized_keys=None,
+    ):
         super().__init__(name="lslacq-log-server", daemon=True)
         self.logger = logger
         self.sort = sort
@@ -226,8 +262,9 @@ class LogServer(threading.Thread):
         try:
             record = _dict_to_record(msgpack.unpackb(data, raw=False))
         except Exception:
-            logging.getLogger(__name__).warning("log server %s: dropped an undecodable record (%d bytes)",
-                                                self.address, len(data))
+            logging.getLogger(__name__).warning(
+                "log server %s: dropped an undecodable record (%d bytes)", self.address, len(data)
+            )
             return
         if not self.sort:
             self._handle(record)
@@ -337,8 +374,12 @@ def log_exceptions(logger: str = "lslacq.uncaught") -> None:
     def thread_excepthook(args):
         if args.exc_type is SystemExit:
             return
-        log.error("Unhandled exception in thread %s: %s", getattr(args.thread, "name", "?"), args.exc_value,
-                  exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        log.error(
+            "Unhandled exception in thread %s: %s",
+            getattr(args.thread, "name", "?"),
+            args.exc_value,
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
 
     sys.excepthook = excepthook
     threading.excepthook = thread_excepthook

@@ -20,10 +20,24 @@ _DEFAULT_OPTIONS = {
 }
 
 # attribute names that are always looked up on the proxy itself
-_LOCAL_ATTRS = frozenset({
-    "_rpc_addr", "_obj_id", "_ref_id", "_type_str", "_attributes", "_proxy_options", "_server_key",
-    "_client_cache", "_attr_cache", "_path_cache", "_encoded_cache", "_packed_cache", "__dict__", "__class__",
-})
+_LOCAL_ATTRS = frozenset(
+    {
+        "_rpc_addr",
+        "_obj_id",
+        "_ref_id",
+        "_type_str",
+        "_attributes",
+        "_proxy_options",
+        "_server_key",
+        "_client_cache",
+        "_attr_cache",
+        "_path_cache",
+        "_encoded_cache",
+        "_packed_cache",
+        "__dict__",
+        "__class__",
+    }
+)
 
 
 class ObjectProxy:
@@ -57,8 +71,16 @@ class ObjectProxy:
     working there (it connects to the owning server directly).
     """
 
-    def __init__(self, rpc_addr: str, obj_id: int, ref_id: int | None = None, type_str: str = "",
-                 attributes: tuple = (), server_key: str | None = None, **kwds):
+    def __init__(
+        self,
+        rpc_addr: str,
+        obj_id: int,
+        ref_id: int | None = None,
+        type_str: str = "",
+        attributes: tuple = (),
+        server_key: str | None = None,
+        **kwds,
+    ):
         d = self.__dict__
         d["_rpc_addr"] = rpc_addr
         d["_obj_id"] = obj_id
@@ -138,16 +160,23 @@ class ObjectProxy:
     def _encoded(self) -> dict:
         enc = self._encoded_cache
         if enc is None:
-            enc = {TYPE_KEY: "proxy", "rpc_addr": self._rpc_addr, "obj_id": self._obj_id,
-                   "ref_id": self._ref_id, "type_str": self._type_str, "attributes": list(self._attributes)}
+            enc = {
+                TYPE_KEY: "proxy",
+                "rpc_addr": self._rpc_addr,
+                "obj_id": self._obj_id,
+                "ref_id": self._ref_id,
+                "type_str": self._type_str,
+                "attributes": list(self._attributes),
+            }
             if self._server_key:
                 enc["server_key"] = self._server_key
             self.__dict__["_encoded_cache"] = enc
         return enc
 
     def _derived(self, attributes: tuple) -> ObjectProxy:
-        proxy = ObjectProxy(self._rpc_addr, self._obj_id, self._ref_id, self._type_str, attributes,
-                            server_key=self._server_key)
+        proxy = ObjectProxy(
+            self._rpc_addr, self._obj_id, self._ref_id, self._type_str, attributes, server_key=self._server_key
+        )
         proxy.__dict__["_proxy_options"] = dict(self._proxy_options)
         proxy.__dict__["_proxy_options"].pop("auto_delete", None)
         return proxy
@@ -212,8 +241,13 @@ class ObjectProxy:
         if no_proxy is None:
             result = client._get_attr_proxy(target, self._get_option("return_type"), self._get_option("timeout"))
         else:
-            result = client.send("get_obj", {"obj": target, "deferred": True, "no_proxy_types": _type_names(no_proxy)},
-                                 self._get_option("return_type"), "sync", self._get_option("timeout"))
+            result = client.send(
+                "get_obj",
+                {"obj": target, "deferred": True, "no_proxy_types": _type_names(no_proxy)},
+                self._get_option("return_type"),
+                "sync",
+                self._get_option("timeout"),
+            )
         if result is DEFERRED:
             proxy = self._derived(path)
             self._attr_cache[name] = proxy
@@ -264,8 +298,9 @@ class ObjectProxy:
 
     def _get_value(self):
         """Return the proxied object by value (raises if it is not serializable)."""
-        return self._client().send("get_obj", {"obj": self}, return_type="value", sync="sync",
-                                   timeout=self._get_option("timeout"))
+        return self._client().send(
+            "get_obj", {"obj": self}, return_type="value", sync="sync", timeout=self._get_option("timeout")
+        )
 
     def _undefer(self, sync: str = "sync", return_type: str = "auto", **kwds):
         """Look up this proxy's deferred attributes now and return the result (pyacq).
@@ -315,16 +350,25 @@ class ObjectProxy:
     def __eq__(self, other) -> bool:
         if not isinstance(other, ObjectProxy):
             return NotImplemented
-        return (self._rpc_addr, self._obj_id, self._attributes) == (
-            other._rpc_addr, other._obj_id, other._attributes)
+        return (self._rpc_addr, self._obj_id, self._attributes) == (other._rpc_addr, other._obj_id, other._attributes)
 
     def __ne__(self, other) -> bool:
         eq = self.__eq__(other)
         return eq if eq is NotImplemented else not eq
 
     def __reduce__(self):
-        return (_rebuild_proxy, (self._rpc_addr, self._obj_id, self._ref_id, self._type_str,
-                                 self._attributes, self._server_key, dict(self._proxy_options)))
+        return (
+            _rebuild_proxy,
+            (
+                self._rpc_addr,
+                self._obj_id,
+                self._ref_id,
+                self._type_str,
+                self._attributes,
+                self._server_key,
+                dict(self._proxy_options),
+            ),
+        )
 
     def __dir__(self):
         return sorted(set(self.__dict__) | set(type(self).__dict__))
@@ -343,9 +387,11 @@ def _auto_proxy(obj, no_proxy_types: tuple):
 
     server = RPCServer.get_server()
     if server is None:
-        raise TypeError(f"cannot send {type(obj).__name__} argument {obj!r:.80} by proxy (its type is not in "
-                        "no_proxy_types): no RPCServer runs in this thread. Start one (RPCServer().run_lazy()) "
-                        "or add the type to no_proxy_types")
+        raise TypeError(
+            f"cannot send {type(obj).__name__} argument {obj!r:.80} by proxy (its type is not in "
+            "no_proxy_types): no RPCServer runs in this thread. Start one (RPCServer().run_lazy()) "
+            "or add the type to no_proxy_types"
+        )
     return server.get_proxy(obj)
 
 
@@ -364,8 +410,29 @@ def _make_binary_op(name: str):
     return op
 
 
-for _name in ("__lt__", "__le__", "__gt__", "__ge__", "__add__", "__sub__", "__mul__", "__truediv__",
-              "__floordiv__", "__mod__", "__pow__", "__neg__", "__abs__", "__radd__", "__rsub__",
-              "__rmul__", "__rtruediv__", "__and__", "__or__", "__xor__", "__invert__", "__lshift__",
-              "__rshift__"):
+for _name in (
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__add__",
+    "__sub__",
+    "__mul__",
+    "__truediv__",
+    "__floordiv__",
+    "__mod__",
+    "__pow__",
+    "__neg__",
+    "__abs__",
+    "__radd__",
+    "__rsub__",
+    "__rmul__",
+    "__rtruediv__",
+    "__and__",
+    "__or__",
+    "__xor__",
+    "__invert__",
+    "__lshift__",
+    "__rshift__",
+):
     setattr(ObjectProxy, _name, _make_binary_op(_name))

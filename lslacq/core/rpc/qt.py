@@ -48,8 +48,9 @@ def qt_modules():
             return core, widgets
         except ImportError as exc:
             errors.append(f"{binding}: {exc}")
-    raise ImportError("QtRPCServer needs a Qt binding; install the qt extra (pip install 'lslacq[qt]'). "
-                      + "; ".join(errors))
+    raise ImportError(
+        "QtRPCServer needs a Qt binding; install the qt extra (pip install 'lslacq[qt]'). " + "; ".join(errors)
+    )
 
 
 def get_qt_application():
@@ -83,7 +84,7 @@ class QtRPCServer(RPCServer):
     --------
     >>> app = get_qt_application()
     >>> server = QtRPCServer()
-    >>> server.run_forever()   # returns at once; requests run in app.exec()
+    >>> server.run_forever()  # returns at once; requests run in app.exec()
     >>> app.exec()
     """
 

@@ -31,8 +31,18 @@ import zmq.utils.z85
 
 from ..net import connectable_address
 
-__all__ = ["bind_server_socket", "check_server_key", "is_loopback_address", "set_default_keys", "get_default_keys",
-           "load_key_pair", "load_public_keys", "create_keys", "configure_client_socket", "configure_server_socket"]
+__all__ = [
+    "bind_server_socket",
+    "check_server_key",
+    "is_loopback_address",
+    "set_default_keys",
+    "get_default_keys",
+    "load_key_pair",
+    "load_public_keys",
+    "create_keys",
+    "configure_client_socket",
+    "configure_server_socket",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +148,10 @@ def check_server_key(server_key, address: str) -> bytes:
         try:
             public, _ = zmq.auth.load_certificate(os.fspath(server_key))
         except Exception as exc:
-            raise ValueError(f"server key file {os.fspath(server_key)!r} for {address} is not a CurveZMQ key file "
-                             f"({exc}); pass the .key file written by `lslacq keygen`") from None
+            raise ValueError(
+                f"server key file {os.fspath(server_key)!r} for {address} is not a CurveZMQ key file "
+                f"({exc}); pass the .key file written by `lslacq keygen`"
+            ) from None
         return public
     try:
         key = _to_bytes(server_key)
@@ -148,13 +160,16 @@ def check_server_key(server_key, address: str) -> bytes:
     if key is None or len(key) != 40:
         raise ValueError(
             f"server_key={server_key!r:.60} for {address} is not a CurveZMQ public key: give the 40-character "
-            "key printed by `lslacq host` (\"CurveZMQ public key ...\"), a .key file, or server_key=None for a "
-            "server without CurveZMQ (loopback only)")
+            'key printed by `lslacq host` ("CurveZMQ public key ..."), a .key file, or server_key=None for a '
+            "server without CurveZMQ (loopback only)"
+        )
     try:
         zmq.utils.z85.decode(key)
     except Exception:
-        raise ValueError(f"server_key={server_key!r:.60} for {address} is not valid z85 (the alphabet of the key "
-                         "printed by `lslacq host`); copy the whole key") from None
+        raise ValueError(
+            f"server_key={server_key!r:.60} for {address} is not valid z85 (the alphabet of the key "
+            "printed by `lslacq host`); copy the whole key"
+        ) from None
     return key
 
 
@@ -188,8 +203,13 @@ class _KeyChecker:
     def callback(self, domain, key) -> bool:
         if key in self.keys:
             return True
-        logger.warning("%s %s refused a client with unknown CurveZMQ key %s "
-                       "(add its .key file to the authorized keys to allow it)", self.kind, self.name, key.decode())
+        logger.warning(
+            "%s %s refused a client with unknown CurveZMQ key %s "
+            "(add its .key file to the authorized keys to allow it)",
+            self.kind,
+            self.name,
+            key.decode(),
+        )
         return False
 
 
@@ -240,8 +260,9 @@ class ServerAuth:
 _domain_counter = [0]
 
 
-def configure_server_socket(sock: zmq.Socket, address: str, secret_key=None, authorized_keys=None,
-                            name: str = "", kind: str = "RPC server") -> ServerAuth | None:
+def configure_server_socket(
+    sock: zmq.Socket, address: str, secret_key=None, authorized_keys=None, name: str = "", kind: str = "RPC server"
+) -> ServerAuth | None:
     """Enable CurveZMQ on a server socket before it binds; required for non-loopback addresses.
 
     Returns None for an unauthenticated loopback server. ``kind`` names what
@@ -278,8 +299,9 @@ def configure_server_socket(sock: zmq.Socket, address: str, secret_key=None, aut
     return ServerAuth(public.decode("ascii"), domain, auth)
 
 
-def bind_server_socket(sock: zmq.Socket, address: str, curve_secret_key=None, authorized_keys=None,
-                       name: str = "") -> tuple:
+def bind_server_socket(
+    sock: zmq.Socket, address: str, curve_secret_key=None, authorized_keys=None, name: str = ""
+) -> tuple:
     """Secure (CurveZMQ where required) and bind a server socket; close it if that fails.
 
     Parameters

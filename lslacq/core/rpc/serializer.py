@@ -47,8 +47,14 @@ __all__ = ["TYPE_KEY", "JsonSerializer", "MsgpackSerializer", "Serializer", "all
 TYPE_KEY = "___type_name___"
 
 # keys an encoded object of each type must have (others are optional)
-_REQUIRED_KEYS = {"proxy": ("rpc_addr", "obj_id"), "ndarray": ("data", "dtype", "shape"), "bytes": ("data",),
-                  "datetime": ("data",), "date": ("data",), "exception": ("type", "message")}
+_REQUIRED_KEYS = {
+    "proxy": ("rpc_addr", "obj_id"),
+    "ndarray": ("data", "dtype", "shape"),
+    "bytes": ("data",),
+    "datetime": ("data",),
+    "date": ("data",),
+    "exception": ("type", "message"),
+}
 
 # sentinel returned for a get_obj request that asked for a "path" proxy
 # (lslacq extension, see RPCServer.process_action)
@@ -69,8 +75,12 @@ def _proxy_class() -> Any:
 def _encode_exception(exc: BaseException) -> dict:
     """Encode an exception by value: its type name, message and traceback lines (a proxy is of no use)."""
     if isinstance(exc, RemoteCallError):  # forwarded again: keep the original type and traceback
-        return {TYPE_KEY: "exception", "type": exc.remote_type, "message": exc.remote_message,
-                "traceback": exc.remote_traceback}
+        return {
+            TYPE_KEY: "exception",
+            "type": exc.remote_type,
+            "message": exc.remote_message,
+            "traceback": exc.remote_traceback,
+        }
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__) if exc.__traceback__ else []
     return {TYPE_KEY: "exception", "type": type(exc).__name__, "message": str(exc), "traceback": lines}
 
@@ -150,8 +160,12 @@ class Serializer:
         if arr.dtype.hasobject:
             return self._encode_other(arr)
         # tobytes() copies in C order whatever the memory layout (ascontiguousarray would turn 0-d into 1-d)
-        return {TYPE_KEY: "ndarray", "data": self._pack_bytes(arr.tobytes()),
-                "dtype": dtype_to_params(arr.dtype), "shape": list(arr.shape)}
+        return {
+            TYPE_KEY: "ndarray",
+            "data": self._pack_bytes(arr.tobytes()),
+            "dtype": dtype_to_params(arr.dtype),
+            "shape": list(arr.shape),
+        }
 
     def _pack_bytes(self, data: bytes):
         return data
@@ -170,23 +184,29 @@ class Serializer:
             return dct
         type_name = dct[TYPE_KEY]
         if not isinstance(type_name, str):
-            raise ValueError(f"encoded object in RPC message has {TYPE_KEY!r} = {type_name!r:.60}; "
-                             "expected a type name")
+            raise ValueError(
+                f"encoded object in RPC message has {TYPE_KEY!r} = {type_name!r:.60}; expected a type name"
+            )
         missing = [key for key in _REQUIRED_KEYS.get(type_name, ()) if key not in dct]
         if missing:
-            raise ValueError(f"encoded {type_name!r} in RPC message lacks {', '.join(map(repr, missing))} "
-                             f"(has {', '.join(map(repr, dct))[:200]})")
+            raise ValueError(
+                f"encoded {type_name!r} in RPC message lacks {', '.join(map(repr, missing))} "
+                f"(has {', '.join(map(repr, dct))[:200]})"
+            )
         if type_name == "proxy":  # resolving it may raise the object's own errors (an attribute it lacks): theirs
             attributes = dct.get("attributes") or ()
             if not isinstance(dct["rpc_addr"], str) or not isinstance(attributes, (list, tuple)):
-                raise ValueError(f"encoded 'proxy' in RPC message has rpc_addr={dct['rpc_addr']!r:.60} and "
-                                 f"attributes={attributes!r:.60}; expected an address string and a list")
+                raise ValueError(
+                    f"encoded 'proxy' in RPC message has rpc_addr={dct['rpc_addr']!r:.60} and "
+                    f"attributes={attributes!r:.60}; expected an address string and a list"
+                )
             return self._decode_typed(type_name, dct)
         try:
             return self._decode_typed(type_name, dct)
         except (TypeError, IndexError, AttributeError) as exc:  # fields of the wrong type
-            raise ValueError(f"malformed encoded {type_name!r} in RPC message: {type(exc).__name__}: "
-                             f"{str(exc)[:200]}") from None
+            raise ValueError(
+                f"malformed encoded {type_name!r} in RPC message: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
 
     def _decode_typed(self, type_name: str, dct: dict) -> Any:
         if type_name == "proxy":
@@ -200,8 +220,10 @@ class Serializer:
             try:
                 return np.frombuffer(data, dtype=dtype).reshape(dct["shape"]).copy()
             except ValueError as exc:  # the bytes do not make that shape
-                raise ValueError(f"encoded 'ndarray' in RPC message: {len(data)} bytes of {dtype} do not make "
-                                 f"shape {dct['shape']!r:.60} ({exc})") from None
+                raise ValueError(
+                    f"encoded 'ndarray' in RPC message: {len(data)} bytes of {dtype} do not make "
+                    f"shape {dct['shape']!r:.60} ({exc})"
+                ) from None
         if type_name == "bytes":
             return self._unpack_bytes(dct["data"])
         if type_name == "datetime":
@@ -223,8 +245,14 @@ class Serializer:
         rpc_addr = dct["rpc_addr"]
         if server is not None and rpc_addr == server.address:
             return server._unwrap_encoded(dct)
-        proxy = ObjectProxy(rpc_addr, dct["obj_id"], dct.get("ref_id"), dct.get("type_str", ""),
-                            tuple(dct.get("attributes") or ()), server_key=dct.get("server_key"))
+        proxy = ObjectProxy(
+            rpc_addr,
+            dct["obj_id"],
+            dct.get("ref_id"),
+            dct.get("type_str", ""),
+            tuple(dct.get("attributes") or ()),
+            server_key=dct.get("server_key"),
+        )
         defaults = getattr(self.client, "_proxy_defaults", None)
         if defaults:  # RPCClient.set_proxy_options(): defaults of the proxies this client receives
             proxy.__dict__["_proxy_options"] = dict(defaults)
@@ -261,15 +289,16 @@ class MsgpackSerializer(Serializer):
     def loads(self, msg: bytes) -> Any:
         """Decode a message; raise ValueError naming what is malformed."""
         try:
-            return msgpack.unpackb(msg, object_hook=self.decode, raw=False, strict_map_key=False,
-                                   use_list=True)
+            return msgpack.unpackb(msg, object_hook=self.decode, raw=False, strict_map_key=False, use_list=True)
         except TypeError as exc:  # a map key msgpack decodes as a list (unhashable)
             raise ValueError(f"malformed msgpack RPC message ({len(msg)} bytes): {exc}") from None
         except ValueError as exc:  # msgpack's own errors; some (FormatError for a reserved byte) say nothing
             if str(exc):
                 raise
-            raise ValueError(f"malformed msgpack RPC message ({len(msg)} bytes, first bytes {bytes(msg[:16])!r}): "
-                             f"{type(exc).__name__}") from None
+            raise ValueError(
+                f"malformed msgpack RPC message ({len(msg)} bytes, first bytes {bytes(msg[:16])!r}): "
+                f"{type(exc).__name__}"
+            ) from None
 
 
 class JsonSerializer(Serializer):

@@ -48,8 +48,21 @@ logger = logging.getLogger(__name__)
 ACTIONS = ("call_obj", "get_obj", "get_item", "set_item", "delete", "import", "ping", "close")
 
 # types returned by value when return_type == 'auto'
-_VALUE_TYPES = (type(None), bool, int, float, complex, str, bytes, list, tuple, dict, np.ndarray, np.generic,
-                ObjectProxy)
+_VALUE_TYPES = (
+    type(None),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    list,
+    tuple,
+    dict,
+    np.ndarray,
+    np.generic,
+    ObjectProxy,
+)
 _FAST_VALUE_TYPES = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
 
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -146,12 +159,19 @@ class RPCServer:
     Examples
     --------
     >>> server = RPCServer()
-    >>> server['object_name'] = MyClass()
+    >>> server["object_name"] = MyClass()
     >>> # elsewhere: RPCClient(server.address)['object_name'].method()
     """
 
-    def __init__(self, address: str = "tcp://127.0.0.1:*", *, name: str | None = None,
-                 curve_secret_key=None, authorized_keys=None, max_message_size: int | None = None):
+    def __init__(
+        self,
+        address: str = "tcp://127.0.0.1:*",
+        *,
+        name: str | None = None,
+        curve_secret_key=None,
+        authorized_keys=None,
+        max_message_size: int | None = None,
+    ):
         self._name = name or f"{_socket.gethostname()}:{os.getpid()}.{threading.get_ident():x}"
         ctx: zmq.Context = zmq.Context.instance()
         sock = ctx.socket(zmq.ROUTER)
@@ -388,8 +408,11 @@ class RPCServer:
 
     def _handle(self, frames: list) -> None:
         if len(frames) != 6:
-            self._bad_request(frames[0], frames, f"expected 5 frames [req_id, action, return_type, serializer, "
-                                                 f"opts], got {len(frames) - 1}")
+            self._bad_request(
+                frames[0],
+                frames,
+                f"expected 5 frames [req_id, action, return_type, serializer, opts], got {len(frames) - 1}",
+            )
             return
         caller, req_id_b, action_b, rtype_b, ser_b, opts_b = frames
         try:
@@ -402,8 +425,9 @@ class RPCServer:
             try:
                 ser = self._get_serializer(ser_b)
             except (ValueError, UnicodeDecodeError):
-                self._bad_request(caller, frames, f"unknown serializer {ser_b[:40]!r}; use b'msgpack' or b'json'",
-                                  req_id=req_id)
+                self._bad_request(
+                    caller, frames, f"unknown serializer {ser_b[:40]!r}; use b'msgpack' or b'json'", req_id=req_id
+                )
                 return
             self._clients[caller] = ser_b
         elif caller not in self._clients:
@@ -416,8 +440,15 @@ class RPCServer:
             try:
                 opts = ser.loads(opts_b) if opts_b else {}
             except Exception as exc:
-                self._bad.warning("RPC server %s: cannot decode %s opts of %r request from %r (%d bytes): %s",
-                                  self.address, ser_b, action, caller, len(opts_b), exc)
+                self._bad.warning(
+                    "RPC server %s: cannot decode %s opts of %r request from %r (%d bytes): %s",
+                    self.address,
+                    ser_b,
+                    action,
+                    caller,
+                    len(opts_b),
+                    exc,
+                )
                 raise
             if type(opts) is not dict:
                 if opts is None:
@@ -444,19 +475,18 @@ class RPCServer:
                 else:
                     data = ser.dumps({"action": "return", "req_id": req_id, "rval": result, "error": None})
             elif return_type == "proxy":
-                data = ser.dumps({"action": "return", "req_id": req_id, "rval": self.get_proxy(result),
-                                  "error": None})
+                data = ser.dumps({"action": "return", "req_id": req_id, "rval": self.get_proxy(result), "error": None})
             elif return_type == "value":
-                data = ser.dumps({"action": "return", "req_id": req_id, "rval": result, "error": None},
-                                 allow_proxy=False)
+                data = ser.dumps(
+                    {"action": "return", "req_id": req_id, "rval": result, "error": None}, allow_proxy=False
+                )
             else:
                 raise ValueError(f"invalid return_type {return_type!r}; use 'auto', 'proxy' or 'value'")
         except Exception as exc:
             if isinstance(exc, (KeyError, ValueError, TypeError, UnicodeDecodeError)) and action not in ACTIONS:
                 self._bad.warning("RPC server %s: bad request from %r: %s", self.address, caller, exc)
             if req_id < 0:
-                logger.warning("RPC server %s: %s request (no reply asked) failed", self.address, action,
-                               exc_info=True)
+                logger.warning("RPC server %s: %s request (no reply asked) failed", self.address, action, exc_info=True)
                 return
             self._send_error(caller, ser, req_id, action, exc)
             return
@@ -481,13 +511,13 @@ class RPCServer:
             self._lost_client(caller, exc)
 
     def _lost_client(self, caller: bytes, exc: Exception) -> None:
-        logger.info("RPC server %s: cannot reply to client %r (%s); it has probably disconnected",
-                    self.address, caller, exc)
+        logger.info(
+            "RPC server %s: cannot reply to client %r (%s); it has probably disconnected", self.address, caller, exc
+        )
         self._clients.pop(caller, None)
 
     def _send_error(self, caller: bytes, ser, req_id: int, action: str, exc: BaseException) -> None:
-        lines = [f"Error while processing request {action!r} [{req_id}] from {caller!r} "
-                 f"on {self.address}:\n"]
+        lines = [f"Error while processing request {action!r} [{req_id}] from {caller!r} on {self.address}:\n"]
         lines += traceback.format_exception(type(exc), exc, exc.__traceback__)
         error = (type(exc).__name__, lines)
         try:
@@ -509,8 +539,14 @@ class RPCServer:
         ser = self._get_serializer(b"json")
         if len(frames) >= 5 and frames[4] in (b"msgpack", b"json"):
             ser = self._get_serializer(frames[4])
-        data = ser.dumps({"action": "return", "req_id": req_id, "rval": None,
-                          "error": ("ValueError", [f"malformed RPC request: {reason}\n"])})
+        data = ser.dumps(
+            {
+                "action": "return",
+                "req_id": req_id,
+                "rval": None,
+                "error": ("ValueError", [f"malformed RPC request: {reason}\n"]),
+            }
+        )
         self._send(caller, data)
 
     def process_action(self, action: str, opts: dict, return_type: str, caller: bytes):
@@ -529,8 +565,10 @@ class RPCServer:
             try:
                 return self._namespace[name]
             except KeyError:
-                raise KeyError(f"RPC server {self.address} publishes no object named {name!r}; "
-                               f"published: {sorted(self._namespace)}") from None
+                raise KeyError(
+                    f"RPC server {self.address} publishes no object named {name!r}; "
+                    f"published: {sorted(self._namespace)}"
+                ) from None
         if action == "set_item":
             self._namespace[opts["name"]] = opts["obj"]
             return None

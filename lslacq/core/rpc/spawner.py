@@ -58,15 +58,23 @@ class ProcessSpawner:
     Examples
     --------
     >>> proc = ProcessSpawner()
-    >>> ros = proc.client._import('os')
+    >>> ros = proc.client._import("os")
     >>> ros.getpid() != os.getpid()
     True
     >>> proc.stop()
     """
 
-    def __init__(self, name: str | None = None, address: str = "tcp://127.0.0.1:*", qt: bool = False,
-                 log_addr: str | None = None, log_level: int | None = None, executable: str | None = None,
-                 start_timeout: float = 30.0, log_key: str | None = None):
+    def __init__(
+        self,
+        name: str | None = None,
+        address: str = "tcp://127.0.0.1:*",
+        qt: bool = False,
+        log_addr: str | None = None,
+        log_level: int | None = None,
+        executable: str | None = None,
+        start_timeout: float = 30.0,
+        log_key: str | None = None,
+    ):
         self.name = name
         self.qt = qt
         self.client: RPCClient = None  # type: ignore[assignment]  # set when the child reports its address
@@ -82,10 +90,16 @@ class ProcessSpawner:
         boot.setsockopt(zmq.LINGER, 0)
         boot.bind("tcp://127.0.0.1:*")
         conf = {
-            "name": name, "address": address, "qt": qt, "log_addr": log_addr, "log_key": log_key,
+            "name": name,
+            "address": address,
+            "qt": qt,
+            "log_addr": log_addr,
+            "log_key": log_key,
             "log_level": log_level,
-            "bootstrap_addr": boot.getsockopt(zmq.LAST_ENDPOINT).decode(), "parent_pid": os.getpid(),
-            "sys_path": [p for p in sys.path if p], "secret_key": _path_or_none(keys["secret_key"]),
+            "bootstrap_addr": boot.getsockopt(zmq.LAST_ENDPOINT).decode(),
+            "parent_pid": os.getpid(),
+            "sys_path": [p for p in sys.path if p],
+            "secret_key": _path_or_none(keys["secret_key"]),
             "authorized_keys": _path_or_none(keys["authorized_keys"]),
         }
         cmd = [executable or sys.executable, "-m", "lslacq.core.rpc.bootstrap"]
@@ -123,8 +137,10 @@ class ProcessSpawner:
             code = self.proc.poll()
             if code is not None:
                 self._reap(0)
-                raise RuntimeError(f"process {self.name or ''} exited with code {code} before its RPC server "
-                                   "started (see its stderr above)")
+                raise RuntimeError(
+                    f"process {self.name or ''} exited with code {code} before its RPC server "
+                    "started (see its stderr above)"
+                )
         self.kill()
         raise TimeoutError(f"process {self.name or ''} did not start its RPC server within {timeout} s")
 
@@ -156,8 +172,9 @@ class ProcessSpawner:
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise TimeoutError(f"process {self.name or ''} (pid {self.proc.pid}) still running after "
-                               f"{timeout} s") from None
+            raise TimeoutError(
+                f"process {self.name or ''} (pid {self.proc.pid}) still running after {timeout} s"
+            ) from None
         self._reap(0)
         return code
 
@@ -174,8 +191,12 @@ class ProcessSpawner:
         try:
             return self.wait(timeout)
         except TimeoutError:
-            logger.warning("process %s (pid %d) did not exit within %s s after close; killing it",
-                           self.name, self.proc.pid, timeout)
+            logger.warning(
+                "process %s (pid %d) did not exit within %s s after close; killing it",
+                self.name,
+                self.proc.pid,
+                timeout,
+            )
             return self.kill()
 
     close = stop
@@ -203,8 +224,9 @@ class ProcessSpawner:
         if self.client is not None:
             if not self.client._closed:
                 # later calls raise ServerGoneError (a TimeoutError, as pyacq's) rather than "closed"
-                self.client._gone_reason = (f"RPC server process {self.proc.pid} has exited "
-                                            f"(code {self.proc.returncode})")
+                self.client._gone_reason = (
+                    f"RPC server process {self.proc.pid} has exited (code {self.proc.returncode})"
+                )
                 self.client._disconnected = True
             self.client.close()
 
@@ -219,8 +241,9 @@ def _path_or_none(value):
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
-        return [os.fspath(v) if isinstance(v, os.PathLike) else (v.decode() if isinstance(v, bytes) else v)
-                for v in value]
+        return [
+            os.fspath(v) if isinstance(v, os.PathLike) else (v.decode() if isinstance(v, bytes) else v) for v in value
+        ]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return value.decode() if isinstance(value, bytes) else value

@@ -99,9 +99,17 @@ class EmotivBackend(usb.backend.IBackend):
         Interfaces the client detached from the kernel driver / claimed.
     """
 
-    def __init__(self, serial: str = "SN20120526998912", key_variant: str = "consumer", research: bool = False,
-                 battery: int = 0xF5, drop_every: int = 0, realtime: bool = True, sample_rate: float = 128.0,
-                 kernel_driver: bool = True):
+    def __init__(
+        self,
+        serial: str = "SN20120526998912",
+        key_variant: str = "consumer",
+        research: bool = False,
+        battery: int = 0xF5,
+        drop_every: int = 0,
+        realtime: bool = True,
+        sample_rate: float = 128.0,
+        kernel_driver: bool = True,
+    ):
         self.serial = str(serial)
         self.key = make_key(self.serial, key_variant)
         self.key_variant = key_variant
@@ -142,8 +150,7 @@ class EmotivBackend(usb.backend.IBackend):
 
     def _check(self) -> None:
         if self._unplugged:
-            raise usb.core.USBError("No such device (it may have been disconnected)", error_code=-4,
-                                    errno=errno.ENODEV)
+            raise usb.core.USBError("No such device (it may have been disconnected)", error_code=-4, errno=errno.ENODEV)
 
     # -- enumeration and descriptors ----------------------------------------------------
     def enumerate_devices(self):
@@ -154,32 +161,73 @@ class EmotivBackend(usb.backend.IBackend):
 
     def get_device_descriptor(self, dev):
         return SimpleNamespace(
-            bLength=18, bDescriptorType=1, bcdUSB=0x0110, bDeviceClass=0, bDeviceSubClass=0, bDeviceProtocol=0,
-            bMaxPacketSize0=8, idVendor=self.vid, idProduct=self.pid, bcdDevice=0x0003, iManufacturer=1,
-            iProduct=2, iSerialNumber=3, bNumConfigurations=1, address=5, bus=1, port_number=2,
-            port_numbers=(2,), speed=2,
+            bLength=18,
+            bDescriptorType=1,
+            bcdUSB=0x0110,
+            bDeviceClass=0,
+            bDeviceSubClass=0,
+            bDeviceProtocol=0,
+            bMaxPacketSize0=8,
+            idVendor=self.vid,
+            idProduct=self.pid,
+            bcdDevice=0x0003,
+            iManufacturer=1,
+            iProduct=2,
+            iSerialNumber=3,
+            bNumConfigurations=1,
+            address=5,
+            bus=1,
+            port_number=2,
+            port_numbers=(2,),
+            speed=2,
         )
 
     def get_configuration_descriptor(self, dev, config):
         if config != 0:
             raise IndexError(f"the Emotiv dongle has one configuration, not {config + 1}")
-        return SimpleNamespace(bLength=9, bDescriptorType=2, wTotalLength=59, bNumInterfaces=2,
-                               bConfigurationValue=1, iConfiguration=0, bmAttributes=0x80, bMaxPower=50,
-                               extra_descriptors=[])
+        return SimpleNamespace(
+            bLength=9,
+            bDescriptorType=2,
+            wTotalLength=59,
+            bNumInterfaces=2,
+            bConfigurationValue=1,
+            iConfiguration=0,
+            bmAttributes=0x80,
+            bMaxPower=50,
+            extra_descriptors=[],
+        )
 
     def get_interface_descriptor(self, dev, intf, alt, config):
         if config != 0 or alt != 0 or intf not in (0, 1):
             raise IndexError("no such interface/alternate setting")  # pyusb probes until IndexError
-        return SimpleNamespace(bLength=9, bDescriptorType=4, bInterfaceNumber=intf, bAlternateSetting=0,
-                               bNumEndpoints=1, bInterfaceClass=3, bInterfaceSubClass=0, bInterfaceProtocol=0,
-                               iInterface=4 if intf == 1 else 0, extra_descriptors=[])
+        return SimpleNamespace(
+            bLength=9,
+            bDescriptorType=4,
+            bInterfaceNumber=intf,
+            bAlternateSetting=0,
+            bNumEndpoints=1,
+            bInterfaceClass=3,
+            bInterfaceSubClass=0,
+            bInterfaceProtocol=0,
+            iInterface=4 if intf == 1 else 0,
+            extra_descriptors=[],
+        )
 
     def get_endpoint_descriptor(self, dev, ep, intf, alt, config):
         if config != 0 or alt != 0 or intf not in (0, 1) or ep != 0:
             raise IndexError("no such endpoint")
         address, size = (0x82, 32) if intf == 1 else (0x81, 8)
-        return SimpleNamespace(bLength=7, bDescriptorType=5, bEndpointAddress=address, bmAttributes=3,
-                               wMaxPacketSize=size, bInterval=1, bRefresh=0, bSynchAddress=0, extra_descriptors=[])
+        return SimpleNamespace(
+            bLength=7,
+            bDescriptorType=5,
+            bEndpointAddress=address,
+            bmAttributes=3,
+            wMaxPacketSize=size,
+            bInterval=1,
+            bRefresh=0,
+            bSynchAddress=0,
+            extra_descriptors=[],
+        )
 
     # -- handles, configuration, interfaces -----------------------------------------------
     def open_device(self, dev):
@@ -214,8 +262,9 @@ class EmotivBackend(usb.backend.IBackend):
     def claim_interface(self, dev_handle, intf):
         self._check()
         if self._kernel.get(intf):
-            raise usb.core.USBError("Resource busy (the kernel HID driver holds the interface)", error_code=-6,
-                                    errno=errno.EBUSY)
+            raise usb.core.USBError(
+                "Resource busy (the kernel HID driver holds the interface)", error_code=-6, errno=errno.EBUSY
+            )
         self.claimed.add(intf)
 
     def release_interface(self, dev_handle, intf):

@@ -64,8 +64,30 @@ KEY_VARIANTS: dict[str, tuple] = {
     "consumer_doc": (-1, 0x00, -2, "H", -3, 0x00, -4, "T", -1, 0x10, -2, "B", -3, 0x00, -4, "P"),
 }
 
-_BATTERY = {247: 99, 246: 97, 245: 93, 244: 89, 243: 85, 242: 82, 241: 77, 240: 72, 239: 66, 238: 62, 237: 55,
-            236: 46, 235: 32, 234: 20, 233: 12, 232: 6, 231: 4, 230: 3, 229: 2, 228: 1, 227: 1, 226: 1}
+_BATTERY = {
+    247: 99,
+    246: 97,
+    245: 93,
+    244: 89,
+    243: 85,
+    242: 82,
+    241: 77,
+    240: 72,
+    239: 66,
+    238: 62,
+    237: 55,
+    236: 46,
+    235: 32,
+    234: 20,
+    233: 12,
+    232: 6,
+    231: 4,
+    230: 3,
+    229: 2,
+    228: 1,
+    227: 1,
+    226: 1,
+}
 
 # electrode whose contact quality a report carries, by counter (-1: none known)
 _QUALITY_CHANNEL = np.full(128, -1, np.int64)
@@ -90,8 +112,10 @@ def make_key(serial: str, variant: str = "consumer") -> bytes:
         One of :data:`KEY_VARIANTS`.
     """
     if variant not in KEY_VARIANTS:
-        raise ValueError(f"unknown Emotiv key variant {variant!r}; use one of {sorted(KEY_VARIANTS)}, 'auto', "
-                         "or give the 16 key bytes")
+        raise ValueError(
+            f"unknown Emotiv key variant {variant!r}; use one of {sorted(KEY_VARIANTS)}, 'auto', "
+            "or give the 16 key bytes"
+        )
     serial = str(serial)
     if len(serial) < 4 or not serial.isascii():
         raise ValueError(f"Emotiv serial {serial!r} is not a dongle serial number (e.g. 'SN20120526998912')")
@@ -128,8 +152,9 @@ def decrypt(reports: bytes, key: bytes) -> np.ndarray:
 
 def encrypt(packets: np.ndarray | bytes, key: bytes) -> bytes:
     """Encrypt decrypted packets (the emulator's side)."""
-    return _cipher(key).encrypt(bytes(np.asarray(packets, np.uint8).tobytes() if isinstance(packets, np.ndarray)
-                                      else packets))
+    return _cipher(key).encrypt(
+        bytes(np.asarray(packets, np.uint8).tobytes() if isinstance(packets, np.ndarray) else packets)
+    )
 
 
 def normalize_report(report: bytes) -> bytes:
@@ -250,7 +275,8 @@ def detect_key(reports: bytes, serial: str, variants=None) -> str:
         raise EmotivKeyError(
             f"none of the Emotiv key variants {sorted(scores)} decrypts the reports of the dongle with serial "
             f"{serial!r} (counter continuity {scores} of {n - 1}). Is it an original EPOC (EPOC+ uses other keys)? "
-            "Check the serial, or give the 16 key bytes as key=")
+            "Check the serial, or give the 16 key bytes as key="
+        )
     return best
 
 
@@ -366,15 +392,23 @@ class EmotivDecoder:
                 except EmotivKeyError:
                     hint = "; no known key variant works either: check the serial or give the key bytes"
                 what = f"key variant {self.variant!r}" if self.variant else "the given key"
-                raise EmotivKeyError(f"the Emotiv reports do not decrypt with {what} for serial {self.serial!r} "
-                                     f"(the counter is random, not 0..127){hint}")
+                raise EmotivKeyError(
+                    f"the Emotiv reports do not decrypt with {what} for serial {self.serial!r} "
+                    f"(the counter is random, not 0..127){hint}"
+                )
         self._checked = True
 
     def _empty(self) -> EmotivChunk:
         z = np.zeros
-        return EmotivChunk(eeg=z((0, 14), np.float32), raw=z((0, 14), np.uint16), quality=z((0, 14), np.float32),
-                           gyro=z((0, 2), np.float32), battery=z((0, 1), np.float32), positions=z(0, np.int64),
-                           counter=z(0, np.int64))
+        return EmotivChunk(
+            eeg=z((0, 14), np.float32),
+            raw=z((0, 14), np.uint16),
+            quality=z((0, 14), np.float32),
+            gyro=z((0, 2), np.float32),
+            battery=z((0, 1), np.float32),
+            positions=z(0, np.int64),
+            counter=z(0, np.int64),
+        )
 
     def _decode(self, p: np.ndarray) -> EmotivChunk:
         k = len(p)
@@ -408,5 +442,13 @@ class EmotivDecoder:
             quality[i] = held
         self._quality = held
         eeg = (d.eeg.astype(np.float32) - EEG_OFFSET) * np.float32(MICROVOLTS_PER_COUNT)
-        return EmotivChunk(eeg=eeg, raw=d.eeg, quality=quality, gyro=d.gyro.astype(np.float32), battery=battery,
-                           positions=positions, counter=d.counter, lost_packets=lost)
+        return EmotivChunk(
+            eeg=eeg,
+            raw=d.eeg,
+            quality=quality,
+            gyro=d.gyro.astype(np.float32),
+            battery=battery,
+            positions=positions,
+            counter=d.counter,
+            lost_packets=lost,
+        )

@@ -81,8 +81,16 @@ class JackDummyServer:
     _count = 0
     _count_lock = threading.Lock()
 
-    def __init__(self, rate: int = 44100, period: int = 1024, capture: int = 2, playback: int = 2,
-                 name: str | None = None, set_default: bool = True, timeout: float = 10.0):
+    def __init__(
+        self,
+        rate: int = 44100,
+        period: int = 1024,
+        capture: int = 2,
+        playback: int = 2,
+        name: str | None = None,
+        set_default: bool = True,
+        timeout: float = 10.0,
+    ):
         with JackDummyServer._count_lock:
             JackDummyServer._count += 1
             n = JackDummyServer._count
@@ -120,10 +128,25 @@ class JackDummyServer:
         jackd, jack_wait = _tool("jackd"), _tool("jack_wait")
         env = dict(os.environ, **self.env)
         self._log = tempfile.TemporaryFile(mode="w+")
-        cmd = [jackd, "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
-               "-C", str(self.capture), "-P", str(self.playback)]
-        self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        cmd = [
+            jackd,
+            "-n",
+            self.name,
+            "--no-realtime",
+            "-d",
+            "dummy",
+            "-r",
+            str(self.rate),
+            "-p",
+            str(self.period),
+            "-C",
+            str(self.capture),
+            "-P",
+            str(self.playback),
+        ]
+        self.process = subprocess.Popen(
+            cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + self.timeout
             while True:
@@ -131,10 +154,12 @@ class JackDummyServer:
                     raise JackUnavailableError(f"jackd exited with status {self.process.returncode}: {self._tail()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise JackUnavailableError(f"jackd server {self.name!r} not ready after {self.timeout:g} s: "
-                                               f"{self._tail()}")
-                result = subprocess.run([jack_wait, "-c"], env=env, capture_output=True, text=True,
-                                        timeout=max(1.0, left))
+                    raise JackUnavailableError(
+                        f"jackd server {self.name!r} not ready after {self.timeout:g} s: {self._tail()}"
+                    )
+                result = subprocess.run(
+                    [jack_wait, "-c"], env=env, capture_output=True, text=True, timeout=max(1.0, left)
+                )
                 if "running" in result.stdout and "not running" not in result.stdout:
                     break
                 time.sleep(0.05)
@@ -165,8 +190,9 @@ class JackDummyServer:
                 try:
                     process.wait(timeout)
                 except subprocess.TimeoutExpired:
-                    logger.warning("jackd %r (pid %d) ignored SIGTERM for %g s; killing it", self.name, process.pid,
-                                   timeout)
+                    logger.warning(
+                        "jackd %r (pid %d) ignored SIGTERM for %g s; killing it", self.name, process.pid, timeout
+                    )
                     process.kill()
                     process.wait(timeout)
         for key, value in self._previous_env.items():
@@ -187,8 +213,9 @@ class JackDummyServer:
 
     # -- ports ----------------------------------------------------------------
     def _run_tool(self, *args: str) -> str:
-        result = subprocess.run([_tool(args[0]), *args[1:]], env=dict(os.environ, **self.env), capture_output=True,
-                                text=True, timeout=10)
+        result = subprocess.run(
+            [_tool(args[0]), *args[1:]], env=dict(os.environ, **self.env), capture_output=True, text=True, timeout=10
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result.stdout
@@ -219,8 +246,10 @@ class JackDummyServer:
             if m and m.group(1).startswith(client) and f"{m.group(1)}:in_{m.group(2)}" in ports:
                 pairs.append((port, f"{m.group(1)}:in_{m.group(2)}"))
         if not pairs:
-            raise RuntimeError(f"no JACK client {client!r}* with out_N and in_N ports on server {self.name!r} "
-                               f"(ports: {sorted(ports)}); open a full-duplex stream first")
+            raise RuntimeError(
+                f"no JACK client {client!r}* with out_N and in_N ports on server {self.name!r} "
+                f"(ports: {sorted(ports)}); open a full-duplex stream first"
+            )
         for source, destination in pairs:
             self.connect(source, destination)
         return pairs
@@ -237,8 +266,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run a dummy JACK server until Ctrl-C, SIGTERM or ``--duration``; return the exit code."""
-    server = JackDummyServer(rate=args.rate, period=args.period, capture=args.channels, playback=args.channels,
-                             name=args.name, set_default=False)
+    server = JackDummyServer(
+        rate=args.rate,
+        period=args.period,
+        capture=args.channels,
+        playback=args.channels,
+        name=args.name,
+        set_default=False,
+    )
     try:
         server.start()
     except JackUnavailableError as exc:
@@ -247,9 +282,12 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        print(f"JACK dummy server {server.name!r} (pid {server.pid}) at {server.rate} Hz. In other shells: "
-              f"export JACK_DEFAULT_SERVER={server.name} JACK_NO_START_SERVER=1; lslacq devices list. "
-              "Ctrl+C to stop.", flush=True)
+        print(
+            f"JACK dummy server {server.name!r} (pid {server.pid}) at {server.rate} Hz. In other shells: "
+            f"export JACK_DEFAULT_SERVER={server.name} JACK_NO_START_SERVER=1; lslacq devices list. "
+            "Ctrl+C to stop.",
+            flush=True,
+        )
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while not stop.wait(0.2):
             if not server.running():
@@ -266,8 +304,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lslacq.devices.emulators.jack",
-                                     description="Run a JACK dummy-backend server: a paced sound card for PortAudio.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lslacq.devices.emulators.jack",
+        description="Run a JACK dummy-backend server: a paced sound card for PortAudio.",
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

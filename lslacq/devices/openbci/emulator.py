@@ -47,8 +47,7 @@ __all__ = ["CytonEmulator", "default_signal", "expected_accel"]
 
 logger = logging.getLogger(__name__)
 
-BANNER = (b"OpenBCI V3 8-16 channel\nADS1299 Device ID: 0x3E\nLIS3DH Device ID: 0x33\n"
-          b"Firmware: v3.1.2\n$$$")
+BANNER = b"OpenBCI V3 8-16 channel\nADS1299 Device ID: 0x3E\nLIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$"
 _CHANNEL_KEYS = set(b"12345678!@#$%^&*qwertyuiQWERTYUI")
 
 
@@ -104,10 +103,21 @@ class CytonEmulator:
         Counters (``overflow_bytes``: written while nobody read the port, dropped like a full FTDI buffer).
     """
 
-    def __init__(self, daisy: bool = False, sample_rate: float = 250.0,
-                 signal: Callable[[int, bool], Sequence[int]] | None = None, footers: Sequence[int] = (0xC0,),
-                 accel_every: int = 10, garbage_every: int = 0, torn_every: int = 0, drop_every: int = 0,
-                 garbage_size: int = 7, link: str | None = None, seed: int = 0, buffer_size: int = 1 << 20):
+    def __init__(
+        self,
+        daisy: bool = False,
+        sample_rate: float = 250.0,
+        signal: Callable[[int, bool], Sequence[int]] | None = None,
+        footers: Sequence[int] = (0xC0,),
+        accel_every: int = 10,
+        garbage_every: int = 0,
+        torn_every: int = 0,
+        drop_every: int = 0,
+        garbage_size: int = 7,
+        link: str | None = None,
+        seed: int = 0,
+        buffer_size: int = 1 << 20,
+    ):
         if not float(sample_rate) > 0:
             raise ValueError(f"CytonEmulator: sample_rate={sample_rate!r}; give a positive rate in Hz")
         footers = tuple(int(f) for f in footers)
@@ -226,10 +236,11 @@ class CytonEmulator:
             room = self.buffer_size - len(self._out)
             if room < len(data):
                 self.overflow_bytes += len(data) - max(room, 0)
-                data = data[:max(room, 0)]
+                data = data[: max(room, 0)]
             self._out += data
         if threading.current_thread() is not self._loop_thread:
             self._wake()  # the loop writes it now
+
     def _flush(self, fd: int) -> None:
         with self._lock:
             if not self._out or fd != self._master:
@@ -338,8 +349,11 @@ class CytonEmulator:
         due = int((time.monotonic() - self._t0) * self.sample_rate) + 1
         if due <= self._n:
             return
-        if (self.signal is default_signal and self.footers == (0xC0,)
-                and not (self.drop_every or self.torn_every or self.garbage_every)):
+        if (
+            self.signal is default_signal
+            and self.footers == (0xC0,)
+            and not (self.drop_every or self.torn_every or self.garbage_every)
+        ):
             out = self._batch(self._n, due)  # the common case, vectorised (16 kHz needs it)
         else:
             out = b"".join(self._packet_bytes(n) for n in range(self._n, due))
@@ -377,7 +391,7 @@ class CytonEmulator:
         self.packets_sent += 1
         if self.torn_every and n % self.torn_every == self.torn_every - 1:
             self.torn += 1
-            packet = packet[:self._rng.randint(1, 32)]
+            packet = packet[: self._rng.randint(1, 32)]
         if self.garbage_every and n % self.garbage_every == self.garbage_every - 1:
             garbage = bytes(self._rng.randrange(256) for _ in range(self.garbage_size))
             self.garbage_bytes += len(garbage)

@@ -47,8 +47,14 @@ HEADER = 0xA0
 GAINS = (1, 2, 4, 6, 8, 12, 24)
 #: g per accelerometer count (LIS3DH at +-4 g: 2 mg per digit, left-justified 12 bits).
 ACCEL_SCALE = 0.002 / 2**4
-_ACCEL_CODES = {ord("X"): (0, 0), ord("x"): (0, 1), ord("Y"): (1, 0), ord("y"): (1, 1),
-                ord("Z"): (2, 0), ord("z"): (2, 1)}
+_ACCEL_CODES = {
+    ord("X"): (0, 0),
+    ord("x"): (0, 1),
+    ord("Y"): (1, 0),
+    ord("y"): (1, 1),
+    ord("Z"): (2, 0),
+    ord("z"): (2, 1),
+}
 
 
 def microvolts_per_count(gain: float = 24) -> float:
@@ -201,7 +207,7 @@ class CytonDecoder:
         m = len(buf) - PACKET_SIZE  # a start p is decidable when byte p + 33 (next header) is known
         if m <= 0:
             return np.zeros(0, np.intp), 0, 0
-        ok = (buf[:m] == HEADER) & ((buf[32:32 + m] & 0xF0) == 0xC0) & (buf[33:33 + m] == HEADER)
+        ok = (buf[:m] == HEADER) & ((buf[32 : 32 + m] & 0xF0) == 0xC0) & (buf[33 : 33 + m] == HEADER)
         runs = []
         pos = garbage = 0
         prev_seq = self._last_seq
@@ -226,8 +232,13 @@ class CytonDecoder:
                 in_sync = True
             if pos >= m:
                 break
-            if (in_sync and prev_seq is not None and buf[pos] == HEADER and (buf[pos + 32] & 0xF0) == 0xC0
-                    and 1 <= (int(buf[pos + 1]) - prev_seq) % 256 <= 16):
+            if (
+                in_sync
+                and prev_seq is not None
+                and buf[pos] == HEADER
+                and (buf[pos + 32] & 0xF0) == 0xC0
+                and 1 <= (int(buf[pos + 1]) - prev_seq) % 256 <= 16
+            ):
                 if pos + PACKET_SIZE > m:
                     break  # decide when the bytes after it are known
                 if not self._starts_inside(buf, pos, ok):  # followed by garbage, not torn
@@ -235,15 +246,16 @@ class CytonDecoder:
                     prev_seq = int(buf[pos + 1])
                     pos += PACKET_SIZE
                     continue
-            following = np.flatnonzero(ok[pos + 1:])
+            following = np.flatnonzero(ok[pos + 1 :])
             skip = int(following[0]) + 1 if len(following) else m - pos
             if in_sync and prev_seq is not None:
                 # inside the garbage, a packet whose counter follows the last one (itself followed by garbage)
                 # is looked at by the in-sync test above rather than skipped with the garbage
                 inner = np.arange(pos + 1, min(pos + skip, m))
                 step = (buf[inner + 1].astype(np.int64) - prev_seq) % 256
-                hits = np.flatnonzero((buf[inner] == HEADER) & ((buf[inner + 32] & 0xF0) == 0xC0)
-                                      & (step >= 1) & (step <= 16))
+                hits = np.flatnonzero(
+                    (buf[inner] == HEADER) & ((buf[inner + 32] & 0xF0) == 0xC0) & (step >= 1) & (step <= 16)
+                )
                 if len(hits):
                     skip = int(inner[hits[0]]) - pos
                     garbage += skip
@@ -261,7 +273,7 @@ class CytonDecoder:
     @staticmethod
     def _starts_inside(buf: np.ndarray, pos: int, ok: np.ndarray) -> bool:
         """True if a packet seems to start inside the one at ``pos`` (which is then torn)."""
-        if ok[pos + 1:pos + PACKET_SIZE].any():
+        if ok[pos + 1 : pos + PACKET_SIZE].any():
             return True
         inner = np.arange(pos + 1, pos + PACKET_SIZE)
         seq = int(buf[pos + 1])
@@ -312,12 +324,20 @@ class CytonDecoder:
         unpaired = 0
         if self.daisy:
             counts, accel, positions, seq, footers, aux, board_time, unpaired = self._pair(
-                counts, accel, positions, seq, footers, aux, board_time)
+                counts, accel, positions, seq, footers, aux, board_time
+            )
         self.samples += len(positions)
         return CytonChunk(
-            counts=counts, microvolts=counts.astype(np.float32) * self.scale, accel=accel,
-            positions=positions, sample_numbers=seq.astype(np.uint8), footers=footers, aux_bytes=aux,
-            board_time_ms=board_time, lost_packets=lost, unpaired_packets=unpaired,
+            counts=counts,
+            microvolts=counts.astype(np.float32) * self.scale,
+            accel=accel,
+            positions=positions,
+            sample_numbers=seq.astype(np.uint8),
+            footers=footers,
+            aux_bytes=aux,
+            board_time_ms=board_time,
+            lost_packets=lost,
+            unpaired_packets=unpaired,
         )
 
     def _accel_held(self, p: np.ndarray, footers: np.ndarray) -> np.ndarray:
@@ -344,8 +364,9 @@ class CytonDecoder:
                 self._accel_hi[axis] = int(p[row, 27])
             elif self._accel_hi[axis] is not None:
                 value = (self._accel_hi[axis] << 8) | int(p[row, 27])
-                events.append((int(row), axis, np.float32((value - 0x10000 if value >= 0x8000 else value)
-                                                          * ACCEL_SCALE)))
+                events.append(
+                    (int(row), axis, np.float32((value - 0x10000 if value >= 0x8000 else value) * ACCEL_SCALE))
+                )
                 self._accel_hi[axis] = None
         for row, axes, values in sorted(events, key=lambda e: e[0]):
             held[row:, axes] = values
@@ -366,13 +387,22 @@ class CytonDecoder:
             self._pending = None
         k = len(seq)
         if k and seq[-1] % 2 == 0:  # may pair with the next call's first packet
-            self._pending = dict(counts=counts[-1:], accel=accel[-1:], positions=positions[-1:], seq=seq[-1:],
-                                 footers=footers[-1:], aux=aux[-1:], board_time=board_time[-1:])
+            self._pending = dict(
+                counts=counts[-1:],
+                accel=accel[-1:],
+                positions=positions[-1:],
+                seq=seq[-1:],
+                footers=footers[-1:],
+                aux=aux[-1:],
+                board_time=board_time[-1:],
+            )
             considered = k - 1
         else:
             considered = k
         if k >= 2:
-            d = np.flatnonzero((seq[:-1] % 2 == 0) & (seq[1:] == (seq[:-1] + 1) % 256) & (positions[1:] == positions[:-1] + 1))
+            d = np.flatnonzero(
+                (seq[:-1] % 2 == 0) & (seq[1:] == (seq[:-1] + 1) % 256) & (positions[1:] == positions[:-1] + 1)
+            )
         else:
             d = np.zeros(0, np.intp)
         b = d + 1

@@ -6,8 +6,8 @@
 
     client = Client(buffer_size=300000)
     client.connect(("192.168.1.10", 51244))
-    client.start_streaming()              # waits for Recorder's START message
-    data = client.poll(500)               # the newest 500 samples, (500, n_channels) float32 uV
+    client.start_streaming()  # waits for Recorder's START message
+    data = client.poll(500)  # the newest 500 samples, (500, n_channels) float32 uV
     client.stop_streaming()
     client.disconnect()
 
@@ -115,9 +115,7 @@ class Client:
         if buffer_size < 1:
             raise ValueError(f"Client: buffer_size={buffer_size}; give a positive number of samples")
         if not 1 <= buffer_window <= buffer_size:
-            raise ValueError(
-                f"Client: buffer_window={buffer_window} must be between 1 and buffer_size={buffer_size}"
-            )
+            raise ValueError(f"Client: buffer_window={buffer_window} must be between 1 and buffer_size={buffer_size}")
         self._buffer_size = buffer_size
         self._buffer_window = buffer_window
         self._double = bool(double)
@@ -129,8 +127,9 @@ class Client:
         self.address: tuple | None = None
         self._parser: RdaParser | None = None
         self._loop: SelectLoop | None = None  # the socket and a wake-up, while connected
-        self._receiver = Worker("rda-client", self._receive, context="receiving from the RDA server",
-                                interrupt=self._wake)
+        self._receiver = Worker(
+            "rda-client", self._receive, context="receiving from the RDA server", interrupt=self._wake
+        )
         self._cond = threading.Condition()
         self._broken: BaseException | None = None  # the connection cannot be used again
 
@@ -187,8 +186,13 @@ class Client:
         any); nothing is sent and ``latency`` is unknown.
         """
         last = self.last_sample
-        return {"samples_in": last, "samples_out": 0, "lost_samples": int(self.lost_samples),
-                "last_index": last if last else None, "latency": None}
+        return {
+            "samples_in": last,
+            "samples_out": 0,
+            "lost_samples": int(self.lost_samples),
+            "last_index": last if last else None,
+            "latency": None,
+        }
 
     @property
     def is_connected(self) -> bool:
@@ -209,9 +213,7 @@ class Client:
             Seconds to wait for the TCP connection.
         """
         if self.sock is not None:
-            raise NodeStateError(
-                f"RDA client is already connected to {self.address}; call disconnect() first"
-            )
+            raise NodeStateError(f"RDA client is already connected to {self.address}; call disconnect() first")
         host, port = destaddr[0] or "127.0.0.1", int(destaddr[1])
         try:
             sock = socket.create_connection((host, port), timeout=timeout)

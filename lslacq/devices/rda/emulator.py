@@ -83,9 +83,7 @@ class _Layout:
             channel_names = ["Counter"] + [f"Ch{i}" for i in range(1, self.n_channels)]
         self.channel_names = [str(n) for n in channel_names]
         if len(self.channel_names) != self.n_channels:
-            raise ValueError(
-                f"RdaEmulator: {len(self.channel_names)} channel names for {self.n_channels} channels"
-            )
+            raise ValueError(f"RdaEmulator: {len(self.channel_names)} channel names for {self.n_channels} channels")
         if counter_modulo is None:
             counter_modulo = 1 << 15 if int16 else 1 << 24
         self.counter_modulo = int(counter_modulo)
@@ -354,8 +352,12 @@ class RdaEmulator:
         """Bind the server socket, start acquisition and the server thread."""
         if self._server.server_socket is not None:
             raise RuntimeError(f"RdaEmulator on {self.address} is already started")
-        self._server.listen(self.host, self.port, 8, in_use_hint="choose another --port (0 picks a free one) or "
-                            "stop the program using it")
+        self._server.listen(
+            self.host,
+            self.port,
+            8,
+            in_use_hint="choose another --port (0 picks a free one) or stop the program using it",
+        )
         with self._lock:
             self._begin_acquisition()
         self._worker.start()
@@ -487,8 +489,9 @@ class RdaEmulator:
         behind = False
         for conn in self._clients():
             if conn.out.stalled_for() > self.send_timeout:
-                logger.info("RDA emulator: dropping client %s:%d (it read nothing for %g s)", *conn.peer,
-                            self.send_timeout)
+                logger.info(
+                    "RDA emulator: dropping client %s:%d (it read nothing for %g s)", *conn.peer, self.send_timeout
+                )
                 with conn.lock:
                     conn.broken = True
             elif conn.out:
@@ -518,8 +521,13 @@ class RdaEmulator:
         start = self.next_sample
         stop = start + self.block_points
         markers = [
-            Marker(int(m["pos"]) - start, int(m["points"]), int(m["channel"]), m["type"].decode(),
-                   m["description"].decode())
+            Marker(
+                int(m["pos"]) - start,
+                int(m["points"]),
+                int(m["channel"]),
+                m["type"].decode(),
+                m["description"].decode(),
+            )
             for m in self.expected_markers(start, stop)
         ]
         msg = build_data(self.next_block, layout.raw(start, stop), markers, int16=layout.int16)

@@ -17,7 +17,9 @@ GRAPH = str(PEERS / "simple_graph.py")
 
 
 def spawn(args, **kwargs):
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 def first_line(proc, prefix: str) -> str:
@@ -31,8 +33,19 @@ def first_line(proc, prefix: str) -> str:
 
 @pytest.mark.slow
 def test_module_launch_with_config_options_and_sigterm():
-    proc = spawn(["-m", "lslacq_dareplane", GRAPH, "--port=0", "--ip=127.0.0.1", "--loglevel=10",
-                  "--log_server=none", "--rate=250", "--label=run-1"])
+    proc = spawn(
+        [
+            "-m",
+            "lslacq_dareplane",
+            GRAPH,
+            "--port=0",
+            "--ip=127.0.0.1",
+            "--loglevel=10",
+            "--log_server=none",
+            "--rate=250",
+            "--label=run-1",
+        ]
+    )
     try:
         line = first_line(proc, "module 'simple_graph' serving graph")
         port = int(line.rsplit(":", 1)[1])

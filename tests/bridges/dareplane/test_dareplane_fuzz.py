@@ -26,7 +26,7 @@ def test_random_bytes_never_kill_the_server(serve):
         for i in range(60):
             with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
                 n = rng.choice([1, 10, 100, 4096, 70000])
-                alphabet = [rng.randrange(256) for _ in range(16)] + list(b";|{}\n\r\"\\:")
+                alphabet = [rng.randrange(256) for _ in range(16)] + list(b';|{}\n\r"\\:')
                 payload = bytes(rng.choice(alphabet) if rng.random() < 0.5 else rng.randrange(256) for _ in range(n))
                 s.sendall(payload)
                 # then a valid command on the same connection, after a terminator

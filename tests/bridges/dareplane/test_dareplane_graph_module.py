@@ -187,7 +187,9 @@ def test_factory_errors_reach_the_client(module):
     module.factory = broken
     with DpClient(module.server.port) as c:
         c.send(b"START;")
-        assert c.recv_until(b"\n") == b"ERROR command START failed: ValueError: no LSL stream named 'EEG' on the network\n"
+        assert (
+            c.recv_until(b"\n") == b"ERROR command START failed: ValueError: no LSL stream named 'EEG' on the network\n"
+        )
         assert status(c)["state"] == "not built"
 
 

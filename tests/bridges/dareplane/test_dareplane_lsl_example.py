@@ -112,17 +112,19 @@ def test_lsl_filter_module_driven_by_dareplane(tmp_path):
         final.open_stream(timeout=10)
 
         rng = np.random.default_rng(7)
-        x = (rng.standard_normal((n, n_ch)) * 10 + np.sin(np.arange(n) / srate * 2 * np.pi * 10)[:, None] * 20)
+        x = rng.standard_normal((n, n_ch)) * 10 + np.sin(np.arange(n) / srate * 2 * np.pi * 10)[:, None] * 20
         x = x.astype(np.float32)
         t0 = pylsl.local_clock() - 5.0
         stamps = t0 + np.arange(n) / srate
         for k in range(0, n, 50):
-            source.push_chunk(x[k:k + 50], list(stamps[k:k + 50]))
+            source.push_chunk(x[k : k + 50], list(stamps[k : k + 50]))
 
         y, ts = pull_exactly(final, n)
         # the module got every sample from the first one on (it subscribed at START) ...
         np.testing.assert_allclose(ts, stamps, atol=1e-6)  # ... and republished the original timestamps
-        expected = signal.sosfilt(design_sos("bandpass", [2, 30], sample_rate=srate, order=2), x.astype(np.float64), axis=0)
+        expected = signal.sosfilt(
+            design_sos("bandpass", [2, 30], sample_rate=srate, order=2), x.astype(np.float64), axis=0
+        )
         np.testing.assert_allclose(y, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
 
         st = status(conn)
@@ -140,11 +142,14 @@ def test_lsl_filter_module_driven_by_dareplane(tmp_path):
         x2 = (rng.standard_normal((n, n_ch)) * 10).astype(np.float32)
         stamps2 = stamps[-1] + (1 + np.arange(n)) / srate
         for k in range(0, n, 50):
-            source.push_chunk(x2[k:k + 50], list(stamps2[k:k + 50]))
+            source.push_chunk(x2[k : k + 50], list(stamps2[k : k + 50]))
         y2, ts2 = pull_exactly(final, n)
         np.testing.assert_allclose(ts2, stamps2, atol=1e-6)
-        both = signal.sosfilt(design_sos("bandpass", [2, 30], sample_rate=srate, order=2),
-                              np.concatenate([x, x2]).astype(np.float64), axis=0)[n:]
+        both = signal.sosfilt(
+            design_sos("bandpass", [2, 30], sample_rate=srate, order=2),
+            np.concatenate([x, x2]).astype(np.float64),
+            axis=0,
+        )[n:]
         np.testing.assert_allclose(y2, both, rtol=1e-3, atol=1e-3 * np.abs(both).max())
         assert status(conn)["nodes"]["inlet"]["counters"]["samples_in"] == 2 * n
 

@@ -105,7 +105,10 @@ def test_pcomms_reply_lists_module_commands_then_builtins():
 
 
 def test_callback_format_matches_control_room_broker():
-    assert format_callback("recorder", "STARTRECORD", {"filename": "a.xdf"}) == b'recorder|STARTRECORD|{"filename": "a.xdf"}'
+    assert (
+        format_callback("recorder", "STARTRECORD", {"filename": "a.xdf"})
+        == b'recorder|STARTRECORD|{"filename": "a.xdf"}'
+    )
     assert format_callback("m", "GO") == b"m|GO|{}"
     with pytest.raises(ValueError, match="without"):
         format_callback("a|b", "GO")

@@ -58,10 +58,27 @@ def test_a_control_room_session_records_the_files_the_commands_name(tmp_path):
     markers = None
     root = tmp_path / "study"
     # launched as a dareplane control room's PythonLauncher does: python -m <module> --key=value ...
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq_dareplane.recorder_module", "--port=0", "--ip=127.0.0.1",
-                             "--loglevel=10", "--log_server=none", f"--root={root}", "--lsl", eeg_name, mk_name,
-                             "--require", eeg_name, mk_name],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslacq_dareplane.recorder_module",
+            "--port=0",
+            "--ip=127.0.0.1",
+            "--loglevel=10",
+            "--log_server=none",
+            f"--root={root}",
+            "--lsl",
+            eeg_name,
+            mk_name,
+            "--require",
+            eeg_name,
+            mk_name,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert "serving on 127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
@@ -87,8 +104,9 @@ def test_a_control_room_session_records_the_files_the_commands_name(tmp_path):
             t0 = pylsl.local_clock()
             eeg.push_chunk(data, (t0 + np.arange(500) / 250.0).tolist())
             markers.push_sample(["go"], t0 + 1.0)
-            wait_until(lambda: sorted(_status(c)["streams"].values()) == [1, 500], timeout=30,
-                       what="every sample recorded")
+            wait_until(
+                lambda: sorted(_status(c)["streams"].values()) == [1, 500], timeout=30, what="every sample recorded"
+            )
             c.send("STOP;")  # dareplane's built-in STOP ends the recording too
             st = _status(c)
             assert st["state"] == "idle" and st["last_file"] == str(path) and st["failures"] == []

@@ -16,7 +16,7 @@ packets handled by zeroMQ.
 # First we will start a manager in a subprocess to test our client against
 from lslacq.core import create_manager
 
-manager = create_manager('rpc')
+manager = create_manager("rpc")
 address = manager._rpc_addr
 
 
@@ -58,7 +58,9 @@ def create_socket(address, name):
 
 # Here's how we have to format all request messages that we send to RPC servers
 next_req_id = 0
-def send(socket, action, opts=None, request_response=True, return_type='auto'):
+
+
+def send(socket, action, opts=None, request_response=True, return_type="auto"):
     """Send a request to an RPC server.
 
     Parameters
@@ -89,19 +91,19 @@ def send(socket, action, opts=None, request_response=True, return_type='auto'):
 
     # Serialize opts if it was specified, otherwise send an empty string.
     if opts is None:
-        opts_str = b''
+        opts_str = b""
     else:
         opts_str = json.dumps(opts).encode()
 
     # Tell the server which serializer we are using
-    ser_type = b'json'
+    ser_type = b"json"
 
     # Send the request as a multipart message
     msg = [str(req_id).encode(), action.encode(), return_type.encode(), ser_type, opts_str]
     socket.send_multipart(msg)
 
     # Print so we can see what the final json-encoded message looks like
-    msg = '\n'.join(['    ' + m.decode() for m in msg])
+    msg = "\n".join(["    " + m.decode() for m in msg])
     print("\n>>> send to %s:\n%s" % (socket.last_endpoint.decode(), msg))
 
     # Return the request ID we can use to listen for a response later.
@@ -114,7 +116,7 @@ def recv(socket):
     try:
         msg = socket.recv().decode()
     except zmq.error.Again:
-        raise TimeoutError('Timed out while waiting for server response.')
+        raise TimeoutError("Timed out while waiting for server response.")
 
     # Print so we can see what the json-encoded message looks like
     print("\n<<< recv from %s:\n    %s" % (socket.last_endpoint.decode(), msg))
@@ -123,14 +125,14 @@ def recv(socket):
     msg = json.loads(msg)
 
     # Check for error
-    if msg.get('error', None) is not None:
-        traceback = ''.join(msg['error'][1])
+    if msg.get("error", None) is not None:
+        traceback = "".join(msg["error"][1])
         raise RuntimeError("Exception in remote process:\n%s" % traceback)
 
     # NOTE: msg also contains the key 'req_id', which should be used to verify
     # that the message received really does correspond to a particular request.
     # We're skipping that here for simplicity.
-    return msg['rval']
+    return msg["rval"]
 
 
 def get_attr(socket, obj, attr_name):
@@ -146,8 +148,8 @@ def get_attr(socket, obj, attr_name):
         The name of the attribute to return.
     """
     attr = obj.copy()
-    attr['attributes'] = (attr_name,)
-    send(socket, action='get_obj', opts={'obj': attr})
+    attr["attributes"] = (attr_name,)
+    send(socket, action="get_obj", opts={"obj": attr})
     return recv(socket)
 
 
@@ -169,8 +171,8 @@ def call_method(socket, obj, method_name, *args, **kwds):
     # modify object reference to point to its method instead.
     # (this is faster than using get_attr as defined above)
     func = obj.copy()
-    func['attributes'] = (method_name,)
-    send(socket, action='call_obj', opts={'obj': func, 'args': args, 'kwargs': kwds})
+    func["attributes"] = (method_name,)
+    send(socket, action="call_obj", opts={"obj": func, "args": args, "kwargs": kwds})
     return recv(socket)
 
 
@@ -181,33 +183,32 @@ def ping(socket):
     before making any other requests.
     """
     for i in range(3):
-        req_id = send(socket, action='ping')
+        req_id = send(socket, action="ping")
         try:
             resp = recv(socket)
-            assert resp == 'pong'
+            assert resp == "pong"
             break
         except TimeoutError:
             pass
         if i == 2:
-            raise RuntimeError("Did not receive any response from server at %s!"
-                               % socket.last_endpoint)
+            raise RuntimeError("Did not receive any response from server at %s!" % socket.last_endpoint)
 
 
 # Create a zmq socket with a unique name
-socket = create_socket(address, 'my_custom_client')
+socket = create_socket(address, "my_custom_client")
 
 # Request a reference to the manager
-send(socket, action='get_item', opts={'name': 'manager'})
+send(socket, action="get_item", opts={"name": "manager"})
 manager = recv(socket)
 
 # Ask the manager to create a nodegroup
-nodegroup = call_method(socket, manager, 'create_nodegroup', name='my_nodegroup')
+nodegroup = call_method(socket, manager, "create_nodegroup", name="my_nodegroup")
 
 # Request from the manager a list of all available nodegroups
-ng_list = call_method(socket, manager, 'list_nodegroups')
+ng_list = call_method(socket, manager, "list_nodegroups")
 assert ng_list[0] == nodegroup
 
 # Connect to the newly spawned nodegroup and ask it a question
-ng_socket = create_socket(nodegroup['rpc_addr'], 'my_nodegroup_socket')
-node_types = call_method(ng_socket, nodegroup, 'list_node_types')
+ng_socket = create_socket(nodegroup["rpc_addr"], "my_nodegroup_socket")
+node_types = call_method(ng_socket, nodegroup, "list_node_types")
 print("\nAvailable node types: %s" % node_types)

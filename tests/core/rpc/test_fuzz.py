@@ -43,30 +43,62 @@ ANSWERED = [
     ([b"2", b"call_obj", b"auto", b"json", b"{not json"], "JSONDecodeError"),
     ([b"3", b"call_obj", b"auto", b"msgpack", b"\xc1\xc1\xc1"], None),
     ([b"4", b"call_obj", b"auto", b"json", b"[1, 2]"], "TypeError"),
-    ([b"5", b"call_obj", b"auto", b"json", json.dumps(
-        {"obj": {"___type_name___": "proxy", "rpc_addr": "SELF", "obj_id": 123456, "attributes": []},
-         "args": [], "kwargs": {}}).encode()], "KeyError"),
+    (
+        [
+            b"5",
+            b"call_obj",
+            b"auto",
+            b"json",
+            json.dumps(
+                {
+                    "obj": {"___type_name___": "proxy", "rpc_addr": "SELF", "obj_id": 123456, "attributes": []},
+                    "args": [],
+                    "kwargs": {},
+                }
+            ).encode(),
+        ],
+        "KeyError",
+    ),
     ([b"6", b"get_obj", b"auto", b"json", b"{}"], "KeyError"),
     ([b"7", b"ping", b"sideways", b"json", b""], "ValueError"),
     ([b"8", b"ping", b"auto", b"pickle", b""], "ValueError"),
     ([b"9", b"ping"], "ValueError"),
     ([b"10", b"ping", b"auto", b"json", b"", b"extra"], "ValueError"),
-    ([b"11", b"get_obj", b"auto", b"json", json.dumps({"obj": {"___type_name___": "martian"}}).encode()],
-     "ValueError"),
+    ([b"11", b"get_obj", b"auto", b"json", json.dumps({"obj": {"___type_name___": "martian"}}).encode()], "ValueError"),
     ([b"12", b"delete", b"auto", b"json", json.dumps({"obj_id": 777, "ref_id": 1}).encode()], "KeyError"),
-    ([b"13", b"import", b"auto", b"json", json.dumps({"module": "no_such_module_xyz"}).encode()],
-     "ModuleNotFoundError"),
+    (
+        [b"13", b"import", b"auto", b"json", json.dumps({"module": "no_such_module_xyz"}).encode()],
+        "ModuleNotFoundError",
+    ),
     # well-formed JSON with the wrong shapes
-    ([b"14", b"call_obj", b"auto", b"json", json.dumps({"obj": 5, "args": [], "kwargs": {}}).encode()],
-     "TypeError"),
-    ([b"15", b"call_obj", b"auto", b"json", json.dumps({"obj": {"___type_name___": "proxy"}}).encode()],
-     "ValueError"),  # "encoded 'proxy' in RPC message lacks 'rpc_addr', 'obj_id'"
+    ([b"14", b"call_obj", b"auto", b"json", json.dumps({"obj": 5, "args": [], "kwargs": {}}).encode()], "TypeError"),
+    (
+        [b"15", b"call_obj", b"auto", b"json", json.dumps({"obj": {"___type_name___": "proxy"}}).encode()],
+        "ValueError",
+    ),  # "encoded 'proxy' in RPC message lacks 'rpc_addr', 'obj_id'"
     ([b"16", b"get_item", b"auto", b"json", json.dumps({"name": "self"}).encode()], None),
-    ([b"17", b"get_obj", b"auto", b"json", json.dumps(
-        {"obj": {"___type_name___": "ndarray", "data": "!!", "dtype": "f8", "shape": [3]}}).encode()], None),
-    ([b"18", b"get_obj", b"value", b"json", json.dumps(
-        {"obj": {"___type_name___": "ndarray", "data": "", "dtype": "not-a-dtype", "shape": [1]}}).encode()],
-     "ValueError"),  # normalize_dtype: "invalid dtype 'not-a-dtype' ... use a numpy dtype such as ..."
+    (
+        [
+            b"17",
+            b"get_obj",
+            b"auto",
+            b"json",
+            json.dumps({"obj": {"___type_name___": "ndarray", "data": "!!", "dtype": "f8", "shape": [3]}}).encode(),
+        ],
+        None,
+    ),
+    (
+        [
+            b"18",
+            b"get_obj",
+            b"value",
+            b"json",
+            json.dumps(
+                {"obj": {"___type_name___": "ndarray", "data": "", "dtype": "not-a-dtype", "shape": [1]}}
+            ).encode(),
+        ],
+        "ValueError",
+    ),  # normalize_dtype: "invalid dtype 'not-a-dtype' ... use a numpy dtype such as ..."
 ]
 
 DROPPED = [

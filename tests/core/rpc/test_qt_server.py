@@ -73,8 +73,9 @@ def test_local_qt_server_with_client_thread_and_timer():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("env, expected", [({}, "PyQt5"), ({"PYQTGRAPH_QT_LIB": "PySide6"}, "PySide6"),
-                                           ({"QT_API": "pyside6"}, "PySide6")])
+@pytest.mark.parametrize(
+    "env, expected", [({}, "PyQt5"), ({"PYQTGRAPH_QT_LIB": "PySide6"}, "PySide6"), ({"QT_API": "pyside6"}, "PySide6")]
+)
 def test_binding_choice_matches_the_viewers(env, expected):
     import os
     import subprocess
@@ -89,8 +90,7 @@ def test_binding_choice_matches_the_viewers(env, expected):
         pytest.skip("PySide6 is not installed")
     clean = {k: v for k, v in os.environ.items() if k not in ("PYQTGRAPH_QT_LIB", "QT_API")}
     code = "from lslacq.core.rpc.qt import qt_modules; print(qt_modules()[0].__name__.split('.')[0])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={**clean, **env})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**clean, **env})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
 
@@ -100,9 +100,11 @@ def test_core_rpc_does_not_import_qt():
     import subprocess
     import sys
 
-    code = ("import sys, lslacq.core.rpc, lslacq.core.manager, lslacq.core.host; "
-            "from lslacq.core.rpc import RPCServer, ProcessSpawner; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph')))")
+    code = (
+        "import sys, lslacq.core.rpc, lslacq.core.manager, lslacq.core.host; "
+        "from lslacq.core.rpc import RPCServer, ProcessSpawner; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -17,8 +17,12 @@ def keys(tmp_path):
     server_pub, server_sec = security.create_keys(tmp_path / "server", "server")
     client_pub, client_sec = security.create_keys(tmp_path / "clients", "client")
     _, stranger_sec = security.create_keys(tmp_path / "strangers", "stranger")
-    return {"server_sec": server_sec, "client_sec": client_sec, "authorized": tmp_path / "clients",
-            "stranger_sec": stranger_sec}
+    return {
+        "server_sec": server_sec,
+        "client_sec": client_sec,
+        "authorized": tmp_path / "clients",
+        "stranger_sec": stranger_sec,
+    }
 
 
 def test_loopback_detection():
@@ -40,8 +44,9 @@ def test_non_loopback_bind_without_keys_is_refused():
 
 @pytest.mark.slow
 def test_curve_server_accepts_only_authorized_clients(keys, start_server, caplog):
-    srv = start_server(address="tcp://0.0.0.0:*", curve_secret_key=keys["server_sec"],
-                       authorized_keys=keys["authorized"])
+    srv = start_server(
+        address="tcp://0.0.0.0:*", curve_secret_key=keys["server_sec"], authorized_keys=keys["authorized"]
+    )
     assert srv.public_key and len(srv.public_key) == 40
     assert not srv.address.startswith("tcp://0.0.0.0")  # a wildcard bind advertises a reachable address
     port_addr = "tcp://127.0.0.1:" + srv.address.rsplit(":", 1)[1]

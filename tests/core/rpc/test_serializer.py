@@ -23,15 +23,18 @@ SERIALIZERS = [MsgpackSerializer, JsonSerializer]
 
 
 @pytest.mark.parametrize("cls", SERIALIZERS)
-@pytest.mark.parametrize("arr", [
-    np.arange(12, dtype="float32").reshape(3, 4),
-    np.arange(10, dtype=">i2"),
-    np.array(3.5),
-    np.zeros((0, 3)),
-    np.arange(20).reshape(4, 5)[:, 1:3],  # non-contiguous
-    np.array([(1, 2.0), (3, 4.0)], dtype=[("a", "i4"), ("b", "f8")]),
-    np.array([1 + 2j, 3 - 1j]),
-])
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.arange(12, dtype="float32").reshape(3, 4),
+        np.arange(10, dtype=">i2"),
+        np.array(3.5),
+        np.zeros((0, 3)),
+        np.arange(20).reshape(4, 5)[:, 1:3],  # non-contiguous
+        np.array([(1, 2.0), (3, 4.0)], dtype=[("a", "i4"), ("b", "f8")]),
+        np.array([1 + 2j, 3 - 1j]),
+    ],
+)
 def test_ndarray_round_trip(cls, arr):
     ser = cls()
     out = ser.loads(ser.dumps({"a": arr}))["a"]
@@ -45,9 +48,18 @@ def test_ndarray_round_trip(cls, arr):
 def test_basic_and_special_types(cls):
     ser = cls()
     value = {
-        "int": 3, "float": 1.5, "str": "é", "none": None, "bool": True, "list": [1, [2, 3]],
-        "tuple": (1, 2), "bytes": b"\x00\xffraw", "dt": datetime.datetime(2024, 5, 6, 7, 8, 9, 123456),
-        "date": datetime.date(2024, 5, 6), "npint": np.int64(7), "npfloat": np.float32(0.5),
+        "int": 3,
+        "float": 1.5,
+        "str": "é",
+        "none": None,
+        "bool": True,
+        "list": [1, [2, 3]],
+        "tuple": (1, 2),
+        "bytes": b"\x00\xffraw",
+        "dt": datetime.datetime(2024, 5, 6, 7, 8, 9, 123456),
+        "date": datetime.date(2024, 5, 6),
+        "npint": np.int64(7),
+        "npfloat": np.float32(0.5),
         "nested": {"x": {"y": [None, b"z"]}},
     }
     out = ser.loads(ser.dumps(value))
@@ -56,8 +68,9 @@ def test_basic_and_special_types(cls):
     assert out["dt"] == value["dt"] and out["date"] == value["date"]
     assert out["npint"] == 7 and type(out["npint"]) is int
     assert out["nested"] == {"x": {"y": [None, b"z"]}}
-    assert {k: out[k] for k in ("int", "float", "str", "none", "bool", "list")} == \
-        {k: value[k] for k in ("int", "float", "str", "none", "bool", "list")}
+    assert {k: out[k] for k in ("int", "float", "str", "none", "bool", "list")} == {
+        k: value[k] for k in ("int", "float", "str", "none", "bool", "list")
+    }
 
 
 def test_wire_formats_match_the_manual():
@@ -117,7 +130,10 @@ def test_exceptions_travel_by_value(cls):
     # forwarded once more (a manager relaying a node's error): same type, message and traceback
     again = cls().loads(cls().dumps(error))
     assert (again.remote_type, again.remote_message, again.remote_traceback) == (
-        "ValueError", "gain must be positive, got -1", error.remote_traceback)
+        "ValueError",
+        "gain must be positive, got -1",
+        error.remote_traceback,
+    )
 
 
 def test_unknown_serializer_and_type():

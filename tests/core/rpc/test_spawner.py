@@ -80,8 +80,13 @@ def _has_qt() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["plain", pytest.param("qt", marks=[
-    pytest.mark.qt, pytest.mark.skipif(not _has_qt(), reason="needs a Qt binding")])])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "plain",
+        pytest.param("qt", marks=[pytest.mark.qt, pytest.mark.skipif(not _has_qt(), reason="needs a Qt binding")]),
+    ],
+)
 def test_child_exits_when_parent_is_killed(kind):
     parent = subprocess.Popen([sys.executable, "-c", _PARENT, kind], stdout=subprocess.PIPE, text=True)
     try:
@@ -127,8 +132,10 @@ def test_log_records_stdout_stderr_and_exceptions_are_forwarded(caplog):
             def messages():
                 return [r.getMessage() for r in received]
 
-            wait_until(lambda: any("kaboom 9" in m for m in messages())
-                       and sum("hello 123" in m for m in messages()) >= 3, what="the forwarded records")
+            wait_until(
+                lambda: any("kaboom 9" in m for m in messages()) and sum("hello 123" in m for m in messages()) >= 3,
+                what="the forwarded records",
+            )
         by_name = {r.name: r for r in received if "hello 123" in r.getMessage()}
         assert set(by_name) >= {"stdout", "stderr", "rpc_helpers"}
         assert all(r.process_name == "chatty" for r in by_name.values())
@@ -147,9 +154,17 @@ def test_rpc_log_handler_formats_source(tmp_path):
 
     stream = io.StringIO()
     handler = RPCLogHandlerFactory(stream)
-    record = logging.makeLogRecord({"msg": "m1", "levelno": logging.WARNING, "levelname": "WARNING",
-                                    "name": "x", "hostname": "hostA", "process_name": "procB",
-                                    "thread_name": "thr"})
+    record = logging.makeLogRecord(
+        {
+            "msg": "m1",
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "name": "x",
+            "hostname": "hostA",
+            "process_name": "procB",
+            "thread_name": "thr",
+        }
+    )
     handler.handle(record)
     text = stream.getvalue()
     assert "hostA:procB:thr" in text and "m1" in text and "\x1b[" in text
@@ -251,8 +266,11 @@ def test_rpc_log_handler_sorts_when_asked():
     handler = rpclog.RPCLogHandler(stream, color=False, sort_delay=0.05)
     now = time.time()
     for created, msg in ((now + 0.002, "second"), (now, "first"), (now + 0.004, "third")):
-        handler.handle(logging.makeLogRecord({"msg": msg, "levelno": logging.INFO, "levelname": "INFO",
-                                              "name": "x", "created": created, "msecs": 0}))
+        handler.handle(
+            logging.makeLogRecord(
+                {"msg": msg, "levelno": logging.INFO, "levelname": "INFO", "name": "x", "created": created, "msecs": 0}
+            )
+        )
     assert stream.getvalue() == ""  # held back
     wait_until(lambda: "third" in stream.getvalue(), timeout=5, what="the sorted records")
     text = stream.getvalue()
