@@ -132,6 +132,13 @@ class Graph:
                 raise self.spec.error(f"node {node_spec.name!r} ({node_spec.type}): params.{'.'.join(path)} = "
                                       f"{value!r} refused: {describe_error(exc)}", node_spec,
                                       node_spec.line_of_param(path)) from exc
+        for (channel, key), value in node_spec.by_channel_params.items():
+            try:
+                node.by_channel_params[channel, key] = value
+            except Exception as exc:
+                raise self.spec.error(f"node {node_spec.name!r} ({node_spec.type}): by_channel_params.{channel}."
+                                      f"{key} = {value!r} refused: {describe_error(exc)}", node_spec,
+                                      node_spec.line_of_param((channel, key), "by_channel_params")) from exc
 
     def _connect(self, conn) -> None:
         source, target = self.nodes[conn.source], self.nodes[conn.target]

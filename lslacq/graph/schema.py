@@ -85,6 +85,12 @@ SCHEMA: dict[str, Any] = {
                                        "timefreq = { f_stop = 40 }), set once every node is initialized, "
                                        "before the graph starts; `--set node.params.key=value` overrides one.",
                     },
+                    "by_channel_params": {
+                        "type": "object",
+                        "description": "A viewer's per-channel parameters (viewer.by_channel_params), by channel "
+                                       "(its name, or ch0, ch1, ...): Fp1 = { gain = 2.0, visible = false }.",
+                        "additionalProperties": {"type": "object", "additionalProperties": _SCALAR},
+                    },
                     "window": {
                         "type": "object", "additionalProperties": False,
                         "description": "A viewer's window.",

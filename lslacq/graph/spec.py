@@ -66,7 +66,9 @@ class NodeSpec:
     ``params`` holds the ``params`` table flattened to key paths
     (``{("xsize",): 5.0, ("timefreq", "f_stop"): 40.0}``), set with
     ``node.params[key] = value`` once every node is initialized;
-    ``window`` the ``window`` table (``{"size": [1280, 800]}``) of a viewer.
+    ``by_channel_params`` a viewer's per-channel values by ``(channel, key)``
+    (``{("Fp1", "gain"): 2.0}``), set with ``node.by_channel_params[channel, key]``
+    after ``params``; ``window`` the ``window`` table (``{"size": [1280, 800]}``).
     """
 
     name: str
@@ -75,6 +77,7 @@ class NodeSpec:
     configure: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     params: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    by_channel_params: dict[tuple[str, str], Any] = field(default_factory=dict)
     window: dict[str, Any] = field(default_factory=dict)
     source: Source | None = None
     line: int | None = None
@@ -86,13 +89,14 @@ class NodeSpec:
         found = self.source.line_of(rf"(^|[{{,\s]){re.escape(key)}\s*=", after=(self.line or 1) - 1)
         return found or self.line
 
-    def line_of_param(self, path: tuple[str, ...]) -> int | None:
-        """Line of the ``params`` entry ``path`` (its last key after the node's ``params``), else the node's."""
+    def line_of_param(self, path: tuple[str, ...], table: str = "params") -> int | None:
+        """Line of the ``table`` entry ``path`` (its last key after the node's ``table``), else the node's."""
         if self.source is None:
             return self.line
-        start = self.source.line_of(r"(^|[{,\s])params\s*=", rf"^\s*\[nodes\.{re.escape(self.name)}\.params\b",
+        start = self.source.line_of(rf"(^|[{{,\s]){table}\s*=", rf"^\s*\[nodes\.{re.escape(self.name)}\.{table}\b",
                                     after=(self.line or 1) - 1)
-        found = self.source.line_of(rf"(^|[{{,\s]){re.escape(path[-1])}\s*=", after=(start or self.line or 1) - 1)
+        found = self.source.line_of(rf"(^|[{{,\s\"']){re.escape(path[-1])}[\"']?\s*=",
+                                    after=(start or self.line or 1) - 1)
         return found or start or self.line
 
 
@@ -208,6 +212,12 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
                 node.params[path] = _substitute(value, spec, source)
             except GraphError as exc:
                 errors.append(exc)
+        for channel, values in table.get("by_channel_params", {}).items():
+            for key, value in (values.items() if isinstance(values, dict) else ()):
+                try:
+                    node.by_channel_params[channel, key] = _substitute(value, spec, source)
+                except GraphError as exc:
+                    errors.append(exc)
         for key, value in table.get("window", {}).items():
             try:
                 node.window[key] = _substitute(value, spec, source)

@@ -11,7 +11,7 @@ from ..core.params import Param
 from .spec import MAIN_GROUP, Connection, GraphError, GraphErrors, GraphSpec, NodeSpec
 
 __all__ = ["validate", "topological_order", "resolve_streams", "configure_problems", "params_problems",
-           "param_declarations", "window_problems"]
+           "by_channel_problems", "param_declarations", "window_problems"]
 
 
 def validate(spec: GraphSpec) -> list[str]:
@@ -47,6 +47,7 @@ def validate(spec: GraphSpec) -> list[str]:
         classes[node.name] = cls
         problems.extend(configure_problems(spec, node, cls))
         problems.extend(params_problems(spec, node, cls))
+        problems.extend(by_channel_problems(spec, node, cls))
         problems.extend(window_problems(spec, node, cls))
     problems.extend(_stream_problems(spec, classes))
     targets: dict[tuple[str, str], Connection] = {}
@@ -152,6 +153,35 @@ def params_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphErr
         except (TypeError, ValueError) as exc:
             found.append(spec.error(f"node {node.name!r}: {param_message(exc, decl, path)}", node,
                                     node.line_of_param(path)))
+    return found
+
+
+def by_channel_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphError]:
+    """Check the node's ``by_channel_params`` keys and values (the channels exist once the node is built)."""
+    if not node.by_channel_params:
+        return []
+    declared = getattr(cls, "by_channel_param_declarations", None)
+    declared = dict(declared()) if callable(declared) else {}
+    if not declared:
+        first = next(iter(node.by_channel_params))
+        return [spec.error(f"node {node.name!r}: {node.type} has no per-channel parameters; remove "
+                           "by_channel_params", node, node.line_of_param(first, "by_channel_params"))]
+    found = []
+    for (channel, key), value in node.by_channel_params.items():
+        decl = declared.get((key,))
+        line = node.line_of_param((channel, key), "by_channel_params")
+        if decl is None:
+            known = [".".join(p) for p in declared]
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            found.append(spec.error(f"node {node.name!r}: {node.type} has no per-channel parameter {key!r}; "
+                                    f"{hint}its per-channel params: {', '.join(known)}", node, line))
+            continue
+        try:
+            decl.validate(value)
+        except (TypeError, ValueError) as exc:
+            message = param_message(exc, decl, (key,)).replace("params.", f"by_channel_params.{channel}.", 1)
+            found.append(spec.error(f"node {node.name!r}: {message}", node, line))
     return found
 
 

@@ -87,6 +87,7 @@ class QTriggeredOscilloscope(WidgetNode):
 
     _input_specs = {"signals": {}}
     _default_params = TRIGGERED_PARAMS
+    _default_by_channel_params = TRIGGERED_CHANNEL_PARAMS
 
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
@@ -173,7 +174,7 @@ class QTriggeredOscilloscope(WidgetNode):
         self.params = ParamGroup(make_group("Global options", self._default_params), f"{self.name}.params")
         groups = []
         for i, name in enumerate(names):
-            children = [dict(c) for c in TRIGGERED_CHANNEL_PARAMS]
+            children = [dict(c) for c in self._default_by_channel_params]
             children[-1]["value"] = trace_color(i, self.nb_channel)
             groups.append({"name": name, "type": "group", "children": children})
         self.by_channel_params = ByChannelParams(

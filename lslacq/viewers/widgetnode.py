@@ -310,6 +310,17 @@ class WidgetNode(Node, QtWidgets.QWidget):
 
         return declarations(getattr(cls, "_default_params", None) or (), f"{cls.__name__}.params")
 
+    @classmethod
+    def by_channel_param_declarations(cls) -> dict[tuple[str, ...], Any]:
+        """The :class:`~lslacq.core.params.Param` of each per-channel key (``by_channel_params[channel, key]``).
+
+        From ``_default_by_channel_params`` (empty for a viewer without per-channel parameters).
+        """
+        from .params import declarations
+
+        return declarations(getattr(cls, "_default_by_channel_params", None) or (),
+                            f"{cls.__name__}.by_channel_params")
+
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> bool:
         """Close the node (stopping it if needed) and the window, stop the widget's timers and schedule

@@ -23,6 +23,7 @@ configure = { nb_channel = 2, sample_interval = 0.001, chunksize = 10 }
 type = "QOscilloscope"
 nodegroup = "gui"
 params = { xsize = 2.0, scale_mode = "by_channel", refresh_interval = 20, first_channel = 1 }
+by_channel_params = { ch1 = { gain = 0.5, offset = 1.0 } }
 window = { size = [1100, 620] }
 """
 
@@ -60,6 +61,7 @@ def test_params_and_window_are_read_with_groups_and_overrides(tmp_path):
     assert spec.nodes["scope"].params == {("xsize",): 4.0, ("scale_mode",): "by_channel",
                                           ("refresh_interval",): 20, ("first_channel",): 1}
     assert spec.nodes["scope"].window == {"size": [1100, 620]}
+    assert spec.nodes["scope"].by_channel_params == {("ch1", "gain"): 0.5, ("ch1", "offset"): 1.0}
     assert spec.nodes["tf"].params == {("nb_column",): 2, ("timefreq", "f_stop"): 40.0,
                                        ("timefreq", "f_start"): 6.0}
 
@@ -91,6 +93,10 @@ def test_check_reports_every_bad_param_and_window_with_its_line(tmp_path):
     refresh_interval = 2
     decimate = 1.5
     xsise = 3
+
+    [nodes.scope.by_channel_params]
+    Fp1 = { gain = "high" }
+    Fp2 = { gian = 2.0 }
     """)
     found = {(p.line, p.reason) for p in problems(path)}
     expected = {
@@ -104,6 +110,9 @@ def test_check_reports_every_bad_param_and_window_with_its_line(tmp_path):
         (line_of(path, "refresh_interval = 2"), "node 'scope': params.refresh_interval = 2 is out of range "
                                                 "[5, 1000]"),
         (line_of(path, "decimate = 1.5"), "node 'scope': params.decimate must be an int, got 1.5"),
+        (line_of(path, 'gain = "high"'), "node 'scope': by_channel_params.Fp1.gain must be a number, got 'high'"),
+        (line_of(path, "gian = 2.0"), "node 'scope': QOscilloscope has no per-channel parameter 'gian'; did you "
+                                      "mean 'gain'? its per-channel params: gain, offset, visible, color"),
     }
     assert expected <= found
     (misspelt,) = [reason for line, reason in found if line == line_of(path, "xsise")]
@@ -155,6 +164,7 @@ def test_a_viewer_in_a_qt_nodegroup_gets_the_files_params_and_window(tmp_path):
         scope = graph.nodes["scope"]
         assert [scope.params[key] for key in ("xsize", "scale_mode", "refresh_interval", "first_channel")] == \
             [2.0, "by_channel", 20, 1]
+        assert (scope.by_channel_params["ch1", "gain"], scope.by_channel_params["ch1", "offset"]) == (0.5, 1.0)
         assert (scope.width(), scope.height()) == (1100, 620)
         graph.start()
         image = scope.grab_array()
