@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 _time_maps: dict[str, "LslInlet"] = {}
 _time_maps_lock = threading.Lock()
+#: seconds a marker inlet holds markers that came before its reference inlet's first sample
+_REFERENCE_WAIT_S = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +152,9 @@ class LslInlet(BlockingDevice):
         event ``index`` is then the index, in that inlet's ``signals``
         output, of the sample nearest to the marker's timestamp, so
         TriggerAccumulator & co. can cut epochs of LSL EEG at LSL markers.
+        Markers that come before that inlet's first sample are held (see
+        :attr:`held_markers`) until it has one, for up to 5 s; after that
+        they take their position in the marker stream, with a warning.
     """
 
     # paced by the LSL outlet it reads: never waits for a reader (BlockingDevice)
@@ -191,6 +196,9 @@ class LslInlet(BlockingDevice):
         self._stalled = False
         self._time_ref: tuple[int, float] | None = None
         self._reference_warned = False
+        self._held_markers: list[tuple[list, list]] = []  # markers waiting for the reference's first sample
+        self._held_since: float | None = None
+        self._reference_given_up = False
         self._latency: float | None = None
         self._send_timestamps = False
 
@@ -346,7 +354,7 @@ class LslInlet(BlockingDevice):
         """Wait up to 0.1 s for data (with ``pull_interval``: until the next pull): (samples, LSL timestamps),
         or None (and a stall noticed)."""
         if self.is_markers:
-            pulled = self._pull_markers(0.1)
+            pulled = self._release_held(self._pull_markers(0.1))
         elif self.pull_interval:
             pulled = self._pull_queued()
         else:
@@ -366,6 +374,8 @@ class LslInlet(BlockingDevice):
     def handle(self, pulled) -> None:
         data, ts = pulled
         if self.is_markers:
+            if self._hold_markers(data, ts):
+                return
             data = self._marker_events(data, ts)
         ts = np.asarray(ts, dtype=np.float64)
         step = self._split
@@ -416,6 +426,65 @@ class LslInlet(BlockingDevice):
         samples.extend(more)
         times.extend(more_t)
         return samples, times
+
+    @property
+    def held_markers(self) -> int:
+        """Markers held until the ``reference`` inlet's first sample (their index needs its clock)."""
+        return sum(len(times) for _, times in self._held_markers)
+
+    def _reference_signal(self) -> "LslInlet | None":
+        """The reference inlet once it has received a sample (None before, or without a reference)."""
+        with _time_maps_lock:
+            signal = _time_maps.get(self.reference) if self.reference else None
+        return signal if signal is not None and signal._time_ref is not None else None
+
+    def _hold_markers(self, samples: list, times: list) -> bool:
+        """Keep markers that came before the reference's first sample (True); their index needs its clock.
+
+        They are held for up to ``_REFERENCE_WAIT_S`` (the reference inlet may start after this one, or its
+        outlet send later); after that they take their position in the marker stream, with a warning.
+        """
+        if not self.reference or self._reference_given_up or \
+                (not self._held_markers and self._reference_signal() is not None):
+            return False
+        if self._held_since is None:
+            self._held_since = time.monotonic()
+        if not self._waited_too_long() and self.held_markers < 10000:
+            self._held_markers.append((samples, times))
+            return True
+        self._reference_given_up = True
+        held = self._take_held()  # emit what waited, in order, then this batch (placed as before)
+        if held is not None:
+            self._emit_markers(*held)
+        return False
+
+    def _waited_too_long(self) -> bool:
+        return self._held_since is not None and time.monotonic() - self._held_since >= _REFERENCE_WAIT_S
+
+    def _take_held(self) -> tuple[list, list] | None:
+        if not self._held_markers:
+            return None
+        samples = [s for batch, _ in self._held_markers for s in batch]
+        times = [t for _, batch in self._held_markers for t in batch]
+        self._held_markers, self._held_since = [], None
+        return samples, times
+
+    def _release_held(self, pulled):
+        """Prepend the held markers to ``pulled`` once the reference has data or the wait is over."""
+        if not self._held_markers:
+            return pulled
+        if self._reference_signal() is None:
+            if not self._waited_too_long():
+                return pulled
+            self._reference_given_up = True  # handle() places them without the reference (and warns)
+        samples, times = self._take_held()
+        if pulled is not None:
+            samples += pulled[0]
+            times += pulled[1]
+        return samples, times
+
+    def _emit_markers(self, samples: list, times: list) -> None:
+        self._emit(self._marker_events(samples, times), np.asarray(times, dtype=np.float64))
 
     def _marker_events(self, samples: list, times: list) -> np.ndarray:
         from lslacq.core.stream.events import make_events

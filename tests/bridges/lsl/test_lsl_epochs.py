@@ -135,3 +135,57 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
     events = np.array([[m, 0, codes[d]] for m, d in zip(marks, desc, strict=True)])
     ref = mne.Epochs(raw, events, codes, -0.1, 0.5, baseline=(None, 0), preload=True, verbose="error")
     np.testing.assert_allclose(data, ref.get_data(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_markers_that_come_before_the_reference_has_data_wait_for_it(unique_name, caplog):
+    """A marker inlet with ``reference=`` that receives markers before the signal inlet's first sample holds
+    them until that sample arrives; they then land on their samples (they took their position in the
+    marker stream before, with a warning)."""
+    from lslacq.bci import Epocher
+
+    pylsl = pytest.importorskip("pylsl")
+    fs, n_ch, n = 250.0, 2, 1500
+    x = np.arange(n * n_ch, dtype=np.float32).reshape(n, n_ch)
+    ts = pylsl.local_clock() - 10.0 + np.arange(n) / fs
+    eeg_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-EEG", "EEG", n_ch, fs, "float32",
+                                                  unique_name + "-eeg-sid"))
+    mk_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-M", "Markers", 1, 0, "string",
+                                                 unique_name + "-mk-sid"))
+    eeg_in, mk_in = LslInlet(name=unique_name + "-eeg-in"), LslInlet(name=unique_name + "-mk-in")
+    ep = Epocher(name="epocher")
+    nodes = (eeg_in, mk_in, ep)
+    marks = [300, 700, 1100]
+    try:
+        eeg_in.configure(name=unique_name + "-EEG", resolve_timeout=10)
+        mk_in.configure(name=unique_name + "-M", reference=unique_name + "-eeg-in", resolve_timeout=10)
+        for node in (eeg_in, mk_in):
+            node.outputs["signals"].configure(protocol="inproc")
+        ep.configure(event_id={"stim": "stim"}, tmin=-0.1, tmax=0.2, dtype="float64", buffer_duration=20.0)
+        ep.inputs["signals"].connect(eeg_in.outputs["signals"])
+        ep.inputs["events"].connect(mk_in.outputs["signals"])
+        for node in nodes:
+            node.initialize()
+        for node in nodes:
+            node.start()
+        wait_until(lambda: eeg_out.have_consumers() and mk_out.have_consumers(), timeout=10, what="LSL consumers")
+        with caplog.at_level("WARNING", logger="lslacq_lsl.inlet"):
+            for m in marks:  # before any EEG sample
+                mk_out.push_sample(["stim"], float(ts[m]))
+            # held (or, as before the fix, passed on at once with their positions in the marker stream)
+            wait_until(lambda: getattr(mk_in, "held_markers", 0) == 3 or mk_in.n_received == 3, timeout=10,
+                       what="the marker inlet to take the three markers")
+            for k in range(0, n, 25):
+                eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+            wait_until(lambda: ep.n_epochs == 3, timeout=20, what="3 epochs")
+        got = ep.events["index"].tolist()
+        data = ep.get_data()
+        assert ep.error is None and mk_in.error is None
+    finally:
+        for node in reversed(nodes):
+            node.close()
+        del eeg_out, mk_out
+    assert got == marks  # on their samples (they were 0, 1, 2: their positions in the marker stream)
+    assert "use their position in the marker stream" not in caplog.text
+    start = int(round(-0.1 * fs))
+    np.testing.assert_array_equal(data[0], x[marks[0] + start:marks[0] + int(0.2 * fs) + 1].T)
