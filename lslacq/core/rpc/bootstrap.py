@@ -49,6 +49,8 @@ def main() -> int:
     # cleanly, and we exit anyway when it dies), so a child ignores SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     line = sys.stdin.readline()
+    if not line.strip():  # the parent closed our stdin before sending the configuration (Ctrl-C while spawning)
+        return 1
     conf = json.loads(line)
     report: zmq.Socket = zmq.Context.instance().socket(zmq.PUSH)
     report.setsockopt(zmq.LINGER, 2000)
