@@ -36,6 +36,7 @@ all_receivers = {"plaindata": PlainDataReceiver, "sharedmem": SharedMemReceiver}
 _LATEST_ONLY_HWM = 4  # chunks a latest_only reader queues on its side
 _RESYNC_MAX_MESSAGES = 100_000
 _HEADER_SIZE = HEADER.size
+_unpack_header = HEADER.unpack_from
 _pack_ack = ACK_COUNTS.pack
 _SYNC_SIZE = len(SYNC) + ACK_COUNTS.size
 _monotonic = time.monotonic
@@ -102,6 +103,7 @@ class InputStream:
         self.params: StreamSpec | None = None
         self.socket: zmq.Socket | None = None
         self.receiver = None
+        self._plain: tuple | None = None  # plaindata without codec: (dtype, frame shape, frame bytes)
         self.buffer: RingBuffer | None = None
         self._own_buffer = False
         self.connected = False
@@ -206,6 +208,9 @@ class InputStream:
         if self.socket is not None:
             self.close()
         self.receiver = all_receivers[params.transfermode](params)
+        receiver = self.receiver
+        self._plain = (receiver.dtype, receiver.frame_shape, receiver.frame_bytes) \
+            if isinstance(receiver, PlainDataReceiver) and receiver.codec is None else None
         socket = get_context().socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RCVHWM, _LATEST_ONLY_HWM if self.latest_only else int(params.hwm))
@@ -362,8 +367,63 @@ class InputStream:
         BrokenStreamError
             A malformed message was received (it is dropped; the next recv continues).
         """
-        if self.socket is None:
+        socket = self.socket
+        if socket is None:
             raise StreamClosedError(f"{self._label} is not connected")
+        plain = self._plain
+        if plain is not None and not self._pending and not self.latest_only:
+            # plaindata (the hot path, kept short): _recv_message, _took and PlainDataReceiver.decode's
+            # usual case inlined; any other message goes through the general path below
+            if timeout != self._rcvtimeo:  # one blocking receive with the socket's timeout: no poll
+                self._set_rcvtimeo(timeout)
+            try:
+                head = _recv(socket, 0, False)
+            except zmq.Again:
+                raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms") from None
+            if head.more:
+                payload = _recv(socket, 0, False)
+                if payload.more:  # no valid message has three parts: drain it, leave an invalid header
+                    while payload.more:
+                        payload = _recv(socket, 0, False)
+                    self._pending.append((b"", payload))
+                else:
+                    size = len(head)
+                    nbytes = len(payload)
+                    if self._credit:
+                        self._took(size + nbytes)
+                    if size == _HEADER_SIZE:
+                        index, n, order, epoch, shape_flag = _unpack_header(head)
+                        if order == b"C" and not shape_flag and nbytes == n * plain[2] and n >= 0:
+                            if epoch == self._epoch and index - n == self._last_index:
+                                self._last_index = index
+                            else:
+                                self._check_continuity(index, n, epoch)
+                            # positional arguments: numpy parses keywords slowly
+                            data = np.ndarray((n,) + plain[1], plain[0], payload, 0, None, "C")
+                            if self._own_buffer and self.buffer is not None:
+                                self.buffer.new_chunk(data, index)
+                            return index, data
+                    self._pending.append((head, payload))
+            else:
+                size = len(head)
+                if size >= _HEADER_SIZE:
+                    if self._credit:  # _took inlined
+                        self._rx_messages += 1
+                        self._rx_bytes += size
+                        if self._rx_messages >= self._ack_messages or self._rx_bytes >= self._ack_bytes or \
+                                _monotonic() >= self._ack_deadline:
+                            self._acknowledge()
+                    index, n, order, epoch, shape_flag = _unpack_header(head)
+                    if order == b"C" and not shape_flag and size - _HEADER_SIZE == n * plain[2] and n >= 0:
+                        if epoch == self._epoch and index - n == self._last_index:
+                            self._last_index = index
+                        else:
+                            self._check_continuity(index, n, epoch)
+                        data = np.ndarray((n,) + plain[1], plain[0], head, _HEADER_SIZE, None, "C")
+                        if self._own_buffer and self.buffer is not None:
+                            self.buffer.new_chunk(data, index)
+                        return index, data
+                self._pending.append((head, None))
         want_data = bool(with_data or return_data)
         while True:
             if self.latest_only:
