@@ -360,7 +360,10 @@ class OutputStream:
         socket = self.socket
         late = None  # readers that get the chunk in their backlog, or are gone
         for reader in readers:
-            if reader.backlog or not reader.has_room(nbytes):
+            if reader.backlog or (reader.credit and (  # not ReaderState.has_room(nbytes), inlined
+                    reader.sent_messages - reader.acked_messages >= reader.window_messages or
+                    (reader.sent_bytes - reader.acked_bytes + nbytes > reader.window_bytes and
+                     reader.sent_bytes - reader.acked_bytes >= reader.min_bytes))):
                 late = (late or []) + [(reader, None)]
                 continue
             # inlined flowcontrol.send_to (the hot path): once the routing frame is accepted, the rest is
