@@ -67,11 +67,12 @@ def _make_device_class():
         """Paced generator: noise chunks plus a trigger every ``interval`` s; logs each chunk's send time."""
 
         live_source = True
-        _output_specs = {"signals": {"streamtype": "analogsignal", "dtype": "float32"},
-                         "events": {"streamtype": "event"}}
+        _output_specs = {
+            "signals": {"streamtype": "analogsignal", "dtype": "float32"},
+            "events": {"streamtype": "event"},
+        }
 
-        def _configure(self, nb_channel=64, sample_rate=1000.0, chunksize=10, interval=0.05, first=0,
-                       n_events=1000):
+        def _configure(self, nb_channel=64, sample_rate=1000.0, chunksize=10, interval=0.05, first=0, n_events=1000):
             self.n_ch, self.rate, self.chunk = int(nb_channel), float(sample_rate), int(chunksize)
             self.period = int(round(interval * self.rate))
             self.first, self.n_events = int(first), int(n_events)
@@ -95,21 +96,22 @@ def _make_device_class():
 
         def _send(self):
             start = self.n_sent
-            data = self.noise[(self.k % 64) * self.chunk:(self.k % 64 + 1) * self.chunk]
+            data = self.noise[(self.k % 64) * self.chunk : (self.k % 64 + 1) * self.chunk]
             onsets = np.arange(self.first + self.n_ev * self.period, start + self.chunk, self.period)
             onsets = onsets[(onsets >= start) & (onsets < self.first + self.n_events * self.period)]
             self.n_sent += self.chunk
             t = time.monotonic()  # the clock starts before the sends (their cost is in the latency)
             if len(onsets):
                 self.n_ev += len(onsets)
-                self.outputs["events"].send(make_events(onsets, type="Stimulus", description="stim", code=1),
-                                            index=self.n_ev)
+                self.outputs["events"].send(
+                    make_events(onsets, type="Stimulus", description="stim", code=1), index=self.n_ev
+                )
             self.outputs["signals"].send(data, index=self.n_sent)
             self.log[self.k] = (self.n_sent, t)
             self.k += 1
 
         def send_log(self):
-            return self.log[:self.k].copy()
+            return self.log[: self.k].copy()
 
     return LoopDevice
 
@@ -138,7 +140,7 @@ def _timed(base, method: str = "_process"):
 
     def timing_log(self):
         log = self.__dict__.get("_tlog")
-        return np.zeros((0, 5)) if log is None else log[:self._tk].copy()
+        return np.zeros((0, 5)) if log is None else log[: self._tk].copy()
 
     attrs = {method: wrapped, "timing_log": timing_log}
     if hasattr(base, "_send"):  # Epocher: the epochs a chunk completes are sent before the rest of its work
@@ -223,9 +225,13 @@ def _model(path: str, n_ch: int, n_times: int) -> None:
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, n_ch, n_times)).astype(np.float32)
-    X[:20, :, n_times // 2:] += 1.0
-    joblib.dump(make_pipeline(WindowMeans(5), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
-                .fit(X, np.repeat(["a", "b"], 20)), path)
+    X[:20, :, n_times // 2 :] += 1.0
+    joblib.dump(
+        make_pipeline(WindowMeans(5), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")).fit(
+            X, np.repeat(["a", "b"], 20)
+        ),
+        path,
+    )
 
 
 def _latencies(log: np.ndarray, onsets: np.ndarray, stop: int, recv: np.ndarray) -> np.ndarray:
@@ -242,8 +248,15 @@ def _start_receiver(name: str, n: int):
 
 
 # -- lslacq ------------------------------------------------------------------------------------------------
-def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool = False,
-               transfermode: str = "plaindata", fuse: bool = False) -> dict:
+def run_lslacq(
+    n_ch: int,
+    rate: float,
+    n_epochs: int,
+    workdir: str,
+    stages: bool = False,
+    transfermode: str = "plaindata",
+    fuse: bool = False,
+) -> dict:
     from lslacq.core import create_manager
     from lslacq.dsp import design_sos
 
@@ -255,8 +268,11 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool
     name = f"lslacq-bench-{uuid.uuid4().hex[:8]}"
     man = create_manager("rpc", auto_close_at_exit=False)
     try:
-        groups = {g: man.create_nodegroup(g) for g in ("device", "filter", "epocher", "decoder", "outlet")
-                  if not (fuse and g == "decoder")}
+        groups = {
+            g: man.create_nodegroup(g)
+            for g in ("device", "filter", "epocher", "decoder", "outlet")
+            if not (fuse and g == "decoder")
+        }
         if fuse:  # --fuse: the Decoder in the Epocher's NodeGroup, epochs and labels inproc (no socket)
             groups["decoder"] = groups["epocher"]
         groups["device"].register_node_type_from_module("bci_latency", "LoopDevice")
@@ -274,8 +290,9 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool
         else:
             big, big_epochs = tcp, tcp
         dev = groups["device"].create_node("LoopDevice", name="dev")
-        dev.configure(nb_channel=n_ch, sample_rate=rate, chunksize=chunk, interval=INTERVAL, first=first,
-                      n_events=n_epochs)
+        dev.configure(
+            nb_channel=n_ch, sample_rate=rate, chunksize=chunk, interval=INTERVAL, first=first, n_events=n_epochs
+        )
         dev.outputs["signals"].configure(**big)
         dev.outputs["events"].configure(**tcp)
         dev.initialize()
@@ -285,8 +302,9 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool
         filt.outputs["signals"].configure(**big)
         filt.initialize()
         ep = groups["epocher"].create_node(kinds["epocher"], name="epocher")
-        ep.configure(event_id={"stim": "stim"}, tmin=tmin, tmax=tmax, baseline=(None, 0), buffer_duration=2.0,
-                     max_epochs=1)
+        ep.configure(
+            event_id={"stim": "stim"}, tmin=tmin, tmax=tmax, baseline=(None, 0), buffer_duration=2.0, max_epochs=1
+        )
         ep.inputs["signals"].connect(filt.outputs["signals"])
         ep.inputs["events"].connect(dev.outputs["events"])
         ep.outputs["epochs"].configure(**(dict(protocol="inproc") if fuse else big_epochs))
@@ -311,12 +329,21 @@ def run_lslacq(n_ch: int, rate: float, n_epochs: int, workdir: str, stages: bool
         which, recv = q.get(timeout=duration + 120)
         proc.join(30)
         log = dev.send_log()
-        timing = {k: np.asarray(n.timing_log()) for k, n in (("filt", filt), ("epocher", ep), ("decoder", dec),
-                                                             ("outlet", out))} if stages else None
+        timing = (
+            {
+                k: np.asarray(n.timing_log())
+                for k, n in (("filt", filt), ("epocher", ep), ("decoder", dec), ("outlet", out))
+            }
+            if stages
+            else None
+        )
         for node in (dev, filt, ep, dec, out):
             node.stop()
-        errors = {n: str(x.error) for n, x in (("dev", dev), ("filt", filt), ("epocher", ep), ("decoder", dec),
-                                                ("outlet", out)) if x.error is not None}
+        errors = {
+            n: str(x.error)
+            for n, x in (("dev", dev), ("filt", filt), ("epocher", ep), ("decoder", dec), ("outlet", out))
+            if x.error is not None
+        }
         dropped = ep.n_dropped
     finally:
         man.close()
@@ -351,9 +378,18 @@ def _stages(log: np.ndarray, timing: dict, last: np.ndarray, recv: np.ndarray) -
     count = np.arange(1, n + 1)
     dec_in, dec_out, dec_mid = at(rows("decoder"), count)
     out_in, out_out, _ = at(rows("outlet"), count)
-    marks = [("device send", dev), ("SosFilter in", filt_in), ("SosFilter out", filt_out), ("Epocher in", ep_in),
-             ("Epocher out", ep_out), ("Decoder in", dec_in), ("Decoder out", dec_out), ("LslOutlet in", out_in),
-             ("LslOutlet out", out_out), ("pylsl arrival", recv)]
+    marks = [
+        ("device send", dev),
+        ("SosFilter in", filt_in),
+        ("SosFilter out", filt_out),
+        ("Epocher in", ep_in),
+        ("Epocher out", ep_out),
+        ("Decoder in", dec_in),
+        ("Decoder out", dec_out),
+        ("LslOutlet in", out_in),
+        ("LslOutlet out", out_out),
+        ("pylsl arrival", recv),
+    ]
     out = {}
     for (a, ta), (b, tb) in zip(marks, marks[1:]):
         out[f"{a} -> {b}"] = (tb - ta) * 1000.0
@@ -391,7 +427,7 @@ def _lsl_device(name, n_ch, rate, chunk, first, period, n_events, go, out_q):
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        data = noise[(k % 64) * chunk:(k % 64 + 1) * chunk].copy()
+        data = noise[(k % 64) * chunk : (k % 64 + 1) * chunk].copy()
         s = k * chunk
         on = np.arange(first, first + n_events * period, period)
         on = on[(on >= s) & (on < s + chunk)]
@@ -413,8 +449,9 @@ def run_mne_lsl(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
     first, period = int(round(0.2 * rate)), int(round(INTERVAL * rate))
     name = f"mnelsl-bench-{uuid.uuid4().hex[:8]}"
     go, log_q = SPAWN.Event(), SPAWN.Queue()
-    dev = SPAWN.Process(target=_lsl_device, args=(name, n_ch, rate, chunk, first, period, n_epochs, go, log_q),
-                        daemon=True)
+    dev = SPAWN.Process(
+        target=_lsl_device, args=(name, n_ch, rate, chunk, first, period, n_epochs, go, log_q), daemon=True
+    )
     dev.start()
     marker_name = name + "-predictions"
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(marker_name, "Markers", 1, 0, "string", marker_name))
@@ -424,9 +461,16 @@ def run_mne_lsl(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
     stream.filter(0.5, min(40.0, rate / 4), picks="eeg", iir_params=dict(order=2, ftype="butter", output="sos"))
     # each stimulus has its own code (its number): a loop that falls behind loses epochs (EpochsStream's buffer
     # overwrites them), the code says which epoch each prediction is
-    epochs = EpochsStream(stream, bufsize=10, event_id={str(k): k for k in range(1, n_epochs + 1)},
-                          event_channels="STI", tmin=tmin, tmax=tmax, baseline=(None, 0),
-                          picks="eeg").connect(acquisition_delay=0.001)
+    epochs = EpochsStream(
+        stream,
+        bufsize=10,
+        event_id={str(k): k for k in range(1, n_epochs + 1)},
+        event_channels="STI",
+        tmin=tmin,
+        tmax=tmax,
+        baseline=(None, 0),
+        picks="eeg",
+    ).connect(acquisition_delay=0.001)
     # EpochsStream leaves tmax out (one sample fewer than mne.Epochs and the Epocher): fit on its shape
     model_path = os.path.join(workdir, f"model{n_ch}-mnelsl.joblib")
     _model(model_path, n_ch, len(epochs.times))
@@ -442,7 +486,7 @@ def run_mne_lsl(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
         n_new = epochs.n_new_epochs
         if n_new:
             X = epochs.get_data(n_epochs=n_new)
-            codes = epochs.events[-len(X):]
+            codes = epochs.events[-len(X) :]
             for label, code in zip(model.predict(X), codes):
                 outlet.push_sample([f"{label} {int(code)}"])
             sent += len(X)
@@ -488,8 +532,10 @@ def _bursts(lat: np.ndarray, limit: float = 10.0) -> str:
 def _row(label: str, res: dict) -> str:
     lat = res["lat"]
     p = np.percentile(lat, [50, 90, 99]) if len(lat) else [np.nan] * 3
-    return (f"{label:<34} {res['n']:>5}/{res['expected']:<5} {p[0]:>7.2f} {p[1]:>7.2f} {p[2]:>7.2f} "
-            f"{lat.max() if len(lat) else np.nan:>7.2f}  ({_bursts(lat)})")
+    return (
+        f"{label:<34} {res['n']:>5}/{res['expected']:<5} {p[0]:>7.2f} {p[1]:>7.2f} {p[2]:>7.2f} "
+        f"{lat.max() if len(lat) else np.nan:>7.2f}  ({_bursts(lat)})"
+    )
 
 
 def _loadavg() -> str:
@@ -503,19 +549,36 @@ def _loadavg() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 1000, --quick 5)")
-    parser.add_argument("--configs", default=None,
-                        help="CHANNELSxRATE,... among " + ",".join(f"{c}x{r:g}" for c, r in CONFIGS)
-                             + " (default 64x1000,384x30000; --quick 8x1000)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 5 epochs of 8 ch @ 1 kHz through both loops (figures meaningless)")
+    parser.add_argument(
+        "--configs",
+        default=None,
+        help="CHANNELSxRATE,... among "
+        + ",".join(f"{c}x{r:g}" for c, r in CONFIGS)
+        + " (default 64x1000,384x30000; --quick 8x1000)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 5 epochs of 8 ch @ 1 kHz through both loops (figures meaningless)",
+    )
     parser.add_argument("--no-mne-lsl", action="store_true", help="skip the mne-lsl baseline")
-    parser.add_argument("--transfermode", choices=("plaindata", "sharedmem", "both"), default="plaindata",
-                        help="of the signal, filtered signal and epochs streams (default plaindata: the data on "
-                             "the tcp sockets; sharedmem: in shared memory, indexes on the sockets)")
-    parser.add_argument("--fuse", action="store_true",
-                        help="also run the loop with the Epocher and the Decoder in one NodeGroup (epochs inproc)")
-    parser.add_argument("--stages", action="store_true",
-                        help="also time each hop and node (nodes that log each chunk's receive and send times)")
+    parser.add_argument(
+        "--transfermode",
+        choices=("plaindata", "sharedmem", "both"),
+        default="plaindata",
+        help="of the signal, filtered signal and epochs streams (default plaindata: the data on "
+        "the tcp sockets; sharedmem: in shared memory, indexes on the sockets)",
+    )
+    parser.add_argument(
+        "--fuse",
+        action="store_true",
+        help="also run the loop with the Epocher and the Decoder in one NodeGroup (epochs inproc)",
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time each hop and node (nodes that log each chunk's receive and send times)",
+    )
     args = parser.parse_args()
     if args.epochs is None:
         args.epochs = 5 if args.quick else 1000
@@ -526,10 +589,14 @@ def main() -> None:
     configs = [(int(c.split("x")[0]), float(c.split("x")[1])) for c in args.configs.split(",")]
     unknown = [f"{c}x{r:g}" for c, r in configs if (c, r) not in CONFIGS]
     if unknown:
-        parser.error(f"--configs {','.join(unknown)}: not a configuration of this benchmark; choose among "
-                     + ",".join(f"{c}x{r:g}" for c, r in CONFIGS))
-    print(f"# bci_latency -- {platform.node()}, {os.cpu_count()} cpus, python {platform.python_version()}; "
-          f"{args.epochs} epochs per run, one every {INTERVAL} s; load average {_loadavg()}")
+        parser.error(
+            f"--configs {','.join(unknown)}: not a configuration of this benchmark; choose among "
+            + ",".join(f"{c}x{r:g}" for c, r in CONFIGS)
+        )
+    print(
+        f"# bci_latency -- {platform.node()}, {os.cpu_count()} cpus, python {platform.python_version()}; "
+        f"{args.epochs} epochs per run, one every {INTERVAL} s; load average {_loadavg()}"
+    )
     print(f"{'loop':<34} {'epochs':>11} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for n_ch, rate in configs:
@@ -540,16 +607,18 @@ def main() -> None:
             runs = [(mode, False) for mode in modes] + [(mode, True) for mode in modes if args.fuse]
             for mode, fuse in runs:
                 res = run_lslacq(n_ch, rate, args.epochs, tmp, stages=args.stages, transfermode=mode, fuse=fuse)
-                label = (f"lslacq ({'4 NodeGroups, Epocher+Decoder' if fuse else '5 NodeGroups'}, "
-                         f"{'tcp' if mode == 'plaindata' else 'sharedmem'})")
+                label = (
+                    f"lslacq ({'4 NodeGroups, Epocher+Decoder' if fuse else '5 NodeGroups'}, "
+                    f"{'tcp' if mode == 'plaindata' else 'sharedmem'})"
+                )
                 print(_row(label, res), flush=True)
                 for what, ms in res.get("stages", {}).items():
                     p = np.percentile(ms, [50, 90, 99])
-                    print(f"    {what:<32} {'':>11} {p[0]:>7.2f} {p[1]:>7.2f} {p[2]:>7.2f} {ms.max():>7.2f}",
-                          flush=True)
+                    print(
+                        f"    {what:<32} {'':>11} {p[0]:>7.2f} {p[1]:>7.2f} {p[2]:>7.2f} {ms.max():>7.2f}", flush=True
+                    )
             if not args.no_mne_lsl:
-                print(_row("mne-lsl StreamLSL + EpochsStream", run_mne_lsl(n_ch, rate, args.epochs, tmp)),
-                      flush=True)
+                print(_row("mne-lsl StreamLSL + EpochsStream", run_mne_lsl(n_ch, rate, args.epochs, tmp)), flush=True)
     print(f"# load average at the end {_loadavg()}")
 
 

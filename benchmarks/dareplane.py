@@ -132,7 +132,10 @@ def log_throughput(n: int) -> None:
                 counter[0] += len(chunk)
 
     results = {}
-    for label, cls in (("dareplane UJsonSocketHandler", UJsonSocketHandler), ("lslacq JsonSocketHandler", JsonSocketHandler)):
+    for label, cls in (
+        ("dareplane UJsonSocketHandler", UJsonSocketHandler),
+        ("lslacq JsonSocketHandler", JsonSocketHandler),
+    ):
         server = socket.create_server(("127.0.0.1", 0))
         counter = [0]
         th = threading.Thread(target=sink, args=(server, counter))
@@ -182,8 +185,10 @@ def main(argv=None) -> int:
             print(f"  {key:22s} {a:10.3f} {b:10.3f} {ratio}")
         ok_period = abs(ours["period_error_pct"]) <= 1.0
         ok_cpu = ours["loop_cpu_pct"] <= theirs["loop_cpu_pct"]
-        print(f"  target: |period error| <= 1 %: {'met' if ok_period else 'NOT met'}; "
-              f"loop CPU below dareplane: {'met' if ok_cpu else 'NOT met'}")
+        print(
+            f"  target: |period error| <= 1 %: {'met' if ok_period else 'NOT met'}; "
+            f"loop CPU below dareplane: {'met' if ok_cpu else 'NOT met'}"
+        )
     if args.server:
         server_up_rtt(200 if args.quick else 2000)
     if args.logging:

@@ -72,8 +72,15 @@ def worker_audio_bare(seconds: float) -> None:
         count[1] += bool(status & pyaudio.paInputOverflow)
         return None, pyaudio.paContinue
 
-    stream = pa.open(rate=AUDIO_RATE, channels=AUDIO_CHANNELS, format=pyaudio.paInt16, input=True,
-                     frames_per_buffer=AUDIO_CHUNK, stream_callback=callback, start=True)
+    stream = pa.open(
+        rate=AUDIO_RATE,
+        channels=AUDIO_CHANNELS,
+        format=pyaudio.paInt16,
+        input=True,
+        frames_per_buffer=AUDIO_CHUNK,
+        stream_callback=callback,
+        start=True,
+    )
     cpu, wall = _measure(seconds)
     stream.stop_stream()
     stream.close()
@@ -103,8 +110,15 @@ def worker_audio_zmq(seconds: float) -> None:
         pub.send(data, copy=False)
         return None, pyaudio.paContinue
 
-    stream = pa.open(rate=AUDIO_RATE, channels=AUDIO_CHANNELS, format=pyaudio.paInt16, input=True,
-                     frames_per_buffer=AUDIO_CHUNK, stream_callback=callback, start=True)
+    stream = pa.open(
+        rate=AUDIO_RATE,
+        channels=AUDIO_CHANNELS,
+        format=pyaudio.paInt16,
+        input=True,
+        frames_per_buffer=AUDIO_CHUNK,
+        stream_callback=callback,
+        start=True,
+    )
     cpu, wall = _measure(seconds)
     stream.stop_stream()
     stream.close()
@@ -117,8 +131,13 @@ def worker_audio_node(seconds: float) -> None:
     from lslacq.devices.audio_pyaudio import PyAudio
 
     node = PyAudio(name="bench-audio")
-    node.configure(nb_channel=AUDIO_CHANNELS, sample_rate=AUDIO_RATE, input_device_index=node.default_input_device(),
-                   format="int16", chunksize=AUDIO_CHUNK)
+    node.configure(
+        nb_channel=AUDIO_CHANNELS,
+        sample_rate=AUDIO_RATE,
+        input_device_index=node.default_input_device(),
+        format="int16",
+        chunksize=AUDIO_CHUNK,
+    )
     node.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     node.initialize()
     sent: list[tuple[int, float]] = []
@@ -136,8 +155,7 @@ def worker_audio_node(seconds: float) -> None:
     node.stop()
     counters = node.counters()
     node.close()
-    _emit(dict(cpu=cpu, wall=wall, samples=counters["samples_out"], overflows=counters["input_overflows"],
-               sent=sent))
+    _emit(dict(cpu=cpu, wall=wall, samples=counters["samples_out"], overflows=counters["input_overflows"], sent=sent))
 
 
 def worker_video_bare(seconds: float) -> None:
@@ -224,8 +242,16 @@ class Reader(threading.Thread):
 
 
 def run_worker(kind: str, seconds: float, transfer: str = "plaindata") -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--seconds", str(seconds),
-           "--video-transfer", transfer]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        kind,
+        "--seconds",
+        str(seconds),
+        "--video-transfer",
+        transfer,
+    ]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     reader = sub = None
     try:
@@ -282,8 +308,10 @@ def run_worker(kind: str, seconds: float, transfer: str = "plaindata") -> dict:
 def bench_audio(seconds: float, rounds: int) -> None:
     from lslacq.devices.emulators.jack import JackDummyServer
 
-    print(f"audio: PyAudio {AUDIO_CHANNELS} ch int16 {AUDIO_RATE} Hz chunksize {AUDIO_CHUNK} from a JACK dummy "
-          f"server, {seconds:g} s x {rounds} rounds")
+    print(
+        f"audio: PyAudio {AUDIO_CHANNELS} ch int16 {AUDIO_RATE} Hz chunksize {AUDIO_CHUNK} from a JACK dummy "
+        f"server, {seconds:g} s x {rounds} rounds"
+    )
     with JackDummyServer(rate=AUDIO_RATE, period=AUDIO_CHUNK):
         bare, raw, node = [], [], []
         for _ in range(rounds):
@@ -295,21 +323,31 @@ def bench_audio(seconds: float, rounds: int) -> None:
     n = statistics.median(r["cpu_pct"] for r in node)
     print(f"  bare PyAudio callback          : {b:5.2f} % CPU   ({bare[-1]['samples']} samples in the last round)")
     print(f"  bare callback + raw pyzmq send : {z:5.2f} % CPU   ratio {z / b:.2f} (the floor of a cross-process send)")
-    print(f"  PyAudio node -> tcp            : {n:5.2f} % CPU   ratio {n / b:.2f} (target <= 1.3), "
-          f"{n / z:.2f} against the raw pyzmq send")
+    print(
+        f"  PyAudio node -> tcp            : {n:5.2f} % CPU   ratio {n / b:.2f} (target <= 1.3), "
+        f"{n / z:.2f} against the raw pyzmq send"
+    )
     lat = [r["latency_ms"] for r in node if "latency_ms" in r]
-    print(f"  node: samples sent {node[-1]['samples']}, received by the reader process {node[-1]['received']}, "
-          f"lost {sum(r['lost'] for r in node)}")
-    print(f"  input overflows reported by PortAudio (machine load): bare {sum(r['overflows'] for r in bare)}, "
-          f"bare + pyzmq {sum(r['overflows'] for r in raw)}, node {sum(r['overflows'] for r in node)}")
+    print(
+        f"  node: samples sent {node[-1]['samples']}, received by the reader process {node[-1]['received']}, "
+        f"lost {sum(r['lost'] for r in node)}"
+    )
+    print(
+        f"  input overflows reported by PortAudio (machine load): bare {sum(r['overflows'] for r in bare)}, "
+        f"bare + pyzmq {sum(r['overflows'] for r in raw)}, node {sum(r['overflows'] for r in node)}"
+    )
     if lat:
-        print(f"  latency send -> other process: median {statistics.median(x[0] for x in lat):.2f} ms, "
-              f"p99 {max(x[1] for x in lat):.2f} ms")
+        print(
+            f"  latency send -> other process: median {statistics.median(x[0] for x in lat):.2f} ms, "
+            f"p99 {max(x[1] for x in lat):.2f} ms"
+        )
 
 
 def bench_video(seconds: float, rounds: int, transfer: str, loss_seconds: float) -> None:
-    print(f"video: {VIDEO_URL} (lavfi, PyAV {__import__('av').__version__}), {seconds:g} s x {rounds} rounds; node "
-          f"-> reader process over {transfer}")
+    print(
+        f"video: {VIDEO_URL} (lavfi, PyAV {__import__('av').__version__}), {seconds:g} s x {rounds} rounds; node "
+        f"-> reader process over {transfer}"
+    )
     bare, node = [], []
     for _ in range(rounds):
         bare.append(run_worker("video-bare", seconds))
@@ -318,12 +356,16 @@ def bench_video(seconds: float, rounds: int, transfer: str, loss_seconds: float)
     n = statistics.median(r["cpu_pct"] for r in node)
     print(f"  bare PyAV decode + rgb24: {b:5.1f} % CPU ({bare[-1]['frames']} frames in the last round)")
     print(f"  WebCamAV node          : {n:5.1f} % CPU   ratio {n / b:.2f} (target <= 1.2)")
-    print(f"  node frames {sum(r['frames'] for r in node)}, received {sum(r['received'] for r in node)}, lost "
-          f"{sum(r['lost'] for r in node)}, dropped by the source {sum(r['dropped'] for r in node)}")
+    print(
+        f"  node frames {sum(r['frames'] for r in node)}, received {sum(r['received'] for r in node)}, lost "
+        f"{sum(r['lost'] for r in node)}, dropped by the source {sum(r['dropped'] for r in node)}"
+    )
     if loss_seconds:
         r = run_worker("video-node", loss_seconds, transfer)
-        print(f"  {loss_seconds:g} s run: {r['frames']} frames sent, {r['received']} received, lost {r['lost']} "
-              f"(target 0), {r['cpu_pct']:.1f} % CPU")
+        print(
+            f"  {loss_seconds:g} s run: {r['frames']} frames sent, {r['received']} received, lost {r['lost']} "
+            f"(target 0), {r['cpu_pct']:.1f} % CPU"
+        )
 
 
 def main() -> int:
@@ -337,9 +379,13 @@ def main() -> int:
     args = parser.parse_args()
     seconds = args.seconds or (3.0 if args.quick else 15.0)
     if args.worker:
-        workers = {"audio-bare": worker_audio_bare, "audio-zmq": worker_audio_zmq, "audio-node": worker_audio_node,
-                   "video-bare": worker_video_bare,
-                   "video-node": lambda s: worker_video_node(s, args.video_transfer)}
+        workers = {
+            "audio-bare": worker_audio_bare,
+            "audio-zmq": worker_audio_zmq,
+            "audio-node": worker_audio_node,
+            "video-bare": worker_video_bare,
+            "video-node": lambda s: worker_video_node(s, args.video_transfer),
+        }
         workers[args.worker](seconds)
         return 0
     rounds = args.rounds or (1 if args.quick else 3)

@@ -57,6 +57,7 @@ def bench_scipy(sos, chunks):
         zi = np.zeros((sos.shape[0], 2, N_CHANNELS))
         for chunk in chunks:
             _, zi = scipy.signal.sosfilt(sos, chunk, axis=0, zi=zi)
+
     return run
 
 
@@ -67,6 +68,7 @@ def bench_engine(sos, chunks):
         engine = SosFilterEngine(sos, N_CHANNELS, dtype=np.float32)
         for chunk in chunks:
             engine.process(chunk)
+
     return run
 
 
@@ -79,6 +81,7 @@ def bench_opencl(sos, chunks, chunksize):
         engine.reset()
         for chunk in chunks:
             engine.process(chunk)
+
     return run
 
 
@@ -88,8 +91,7 @@ def bench_node(sos, chunks, protocol="inproc"):
     from lslacq.dsp import SosFilter
 
     src = OutputStream(name="src")
-    src.configure(protocol=protocol, transfermode="plaindata", dtype="float32", shape=(-1, N_CHANNELS),
-                  sample_rate=SR)
+    src.configure(protocol=protocol, transfermode="plaindata", dtype="float32", shape=(-1, N_CHANNELS), sample_rate=SR)
     filt = SosFilter(name="filt")
     filt.configure(coefficients=sos)
     filt.input.connect(src)
@@ -138,7 +140,7 @@ def sosfilter_cases(seconds, repeat):
     n = base * n_pass
     rows = []
     for chunksize in (100, 1000):
-        chunks = [np.ascontiguousarray(signal[i:i + chunksize]) for i in range(0, base, chunksize)] * n_pass
+        chunks = [np.ascontiguousarray(signal[i : i + chunksize]) for i in range(0, base, chunksize)] * n_pass
         t_scipy = _best(bench_scipy(sos, chunks), repeat)
         t_engine = _best(bench_engine(sos, chunks), repeat)
         t_node = min(bench_node(sos, chunks) for _ in range(repeat))
@@ -161,7 +163,7 @@ def trigger_cases(seconds, repeat):
     x = np.sin(2 * np.pi * 50.0 * t)  # a '+' crossing of 0.5 every 20 ms
     rows = []
     for chunksize in (100, 1000):
-        chunks = [(i + chunksize, x[i:i + chunksize]) for i in range(0, n, chunksize)]
+        chunks = [(i + chunksize, x[i : i + chunksize]) for i in range(0, n, chunksize)]
 
         def bare(chunks=chunks):
             prev = None
@@ -173,10 +175,12 @@ def trigger_cases(seconds, repeat):
         t_bare = _best(bare, repeat)
         rows.append((chunksize, "bare numpy search", t_bare / n * 1e9, 1.0))
         for mode in ("no-debounce", "after-stable", "before-stable"):
+
             def run(mode=mode, chunks=chunks):
                 det = ThresholdDetector(0.5, "+", mode, debounce=20)
                 for end, c in chunks:
                     det.process(end, c)
+
             t_det = _best(run, repeat)
             rows.append((chunksize, f"ThresholdDetector {mode}", t_det / n * 1e9, t_det / t_bare))
     return rows
@@ -203,7 +207,7 @@ def trigger_node_case(seconds, chunksize=100):
     try:
         t0 = time.perf_counter()
         for i in range(0, n, chunksize):
-            src.send(np.ascontiguousarray(data[i:i + chunksize]), index=i + chunksize)
+            src.send(np.ascontiguousarray(data[i : i + chunksize]), index=i + chunksize)
         got = 0
         while got < expected:
             _, ev = sink.recv(timeout=60_000)
@@ -222,10 +226,14 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short run (30 s of signal, well under a minute)")
     args = parser.parse_args(argv)
     seconds, repeat = (30.0, 2) if args.quick else (120.0, 3)
-    print(f"lslacq DSP benchmark  ({platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"{os.cpu_count()} CPUs)")
-    print(f"\nSosFilter: {N_CHANNELS} ch float32 @ {SR:.0f} Hz, 4 sections, {seconds:.0f} s of signal; "
-          "ratio = throughput / bare scipy sosfilt (same chunks, same run)")
+    print(
+        f"lslacq DSP benchmark  ({platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"{os.cpu_count()} CPUs)"
+    )
+    print(
+        f"\nSosFilter: {N_CHANNELS} ch float32 @ {SR:.0f} Hz, 4 sections, {seconds:.0f} s of signal; "
+        "ratio = throughput / bare scipy sosfilt (same chunks, same run)"
+    )
     print(f"{'chunk':>6}  {'what':<18}{'Msamples/s':>12}{'x realtime':>12}{'ratio':>8}")
     for chunksize, label, rate, ratio in sosfilter_cases(seconds, repeat):
         print(f"{chunksize:>6}  {label:<18}{rate * N_CHANNELS / 1e6:>12.1f}{rate / SR:>12.0f}{ratio:>8.2f}")

@@ -63,10 +63,10 @@ class PerPacketCyton:
                 continue
             values = []
             for k in range(8):
-                b = buf[i + 2 + 3 * k:i + 5 + 3 * k]
+                b = buf[i + 2 + 3 * k : i + 5 + 3 * k]
                 values.append(struct.unpack(">i", (b"\xff" if b[0] & 0x80 else b"\x00") + b)[0] * self.scale)
             if buf[i + 32] == 0xC0:
-                struct.unpack(">3h", buf[i + 26:i + 32])
+                struct.unpack(">3h", buf[i + 26 : i + 32])
             out.append(values)
             i += 33
         self.buf = buf[i:]
@@ -77,7 +77,7 @@ def bench_cyton(seconds: float, read_ms: float, rate: float = 16000.0):
     n = int(seconds * rate)
     stream = cyton_stream(n + 1)
     step = int(rate * read_ms / 1000) * 33
-    pieces = [stream[i:i + step] for i in range(0, len(stream), step)]
+    pieces = [stream[i : i + step] for i in range(0, len(stream), step)]
     results = {}
     for name, decoder in (("lslacq", CytonDecoder()), ("per-packet", PerPacketCyton())):
         t0 = time.process_time()
@@ -88,7 +88,7 @@ def bench_cyton(seconds: float, read_ms: float, rate: float = 16000.0):
         else:
             other = np.array([row for g in got for row in g], np.float32)
         results[name] = cpu / seconds * 100
-    np.testing.assert_allclose(first[:len(other)], other[:len(first)], rtol=1e-6)
+    np.testing.assert_allclose(first[: len(other)], other[: len(first)], rtol=1e-6)
     return results
 
 
@@ -176,8 +176,12 @@ def bench_node(seconds: float, rate: float = 16000.0):
         done.set()
         reader.join(10)
         inp.close()
-    return {"cpu": (cpu1 - cpu0) / (t1 - t0) * 100, "rate": (n1 - n0) / (t1 - t0), "lost": counters["lost_packets"],
-            "overflow": emu.overflow_bytes}
+    return {
+        "cpu": (cpu1 - cpu0) / (t1 - t0) * 100,
+        "rate": (n1 - n0) / (t1 - t0),
+        "lost": counters["lost_packets"],
+        "overflow": emu.overflow_bytes,
+    }
 
 
 def main() -> int:
@@ -185,25 +189,36 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     args = parser.parse_args()
     seconds = 2.0 if args.quick else 10.0
-    print(f"# {platform.python_version()} on {platform.machine()}, numpy {np.__version__}; CPU as % of one core "
-          "per second of data")
+    print(
+        f"# {platform.python_version()} on {platform.machine()}, numpy {np.__version__}; CPU as % of one core "
+        "per second of data"
+    )
     print("OpenBCI Cyton at 16 kHz (16,000 packets/s):")
     for read_ms in (20.0, 4.0):
         r = bench_cyton(seconds, read_ms)
-        verdict = (f"target < 5 % with the node's reads: {'met' if r['lslacq'] < 5 else 'MISSED'}" if read_ms == 20.0
-                   else "(small reads: the per-call overhead dominates)")
-        print(f"  reads of {read_ms:4.0f} ms: lslacq {r['lslacq']:5.2f} %   per-packet baseline {r['per-packet']:6.1f} %"
-              f"   ratio {r['per-packet'] / r['lslacq']:5.1f}x   {verdict}")
+        verdict = (
+            f"target < 5 % with the node's reads: {'met' if r['lslacq'] < 5 else 'MISSED'}"
+            if read_ms == 20.0
+            else "(small reads: the per-call overhead dominates)"
+        )
+        print(
+            f"  reads of {read_ms:4.0f} ms: lslacq {r['lslacq']:5.2f} %   per-packet baseline {r['per-packet']:6.1f} %"
+            f"   ratio {r['per-packet'] / r['lslacq']:5.1f}x   {verdict}"
+        )
     if sys.platform.startswith("linux"):
         n = bench_node(seconds)
-        print(f"  the OpenBCI node reading the emulator at 16 kHz over a pty (pyserial read + decode + send): "
-              f"{n['cpu']:.1f} % of a core for its thread, {n['rate']:.0f} samples/s, {n['lost']} packets lost "
-              f"({n['overflow']} bytes the pty could not take)")
+        print(
+            f"  the OpenBCI node reading the emulator at 16 kHz over a pty (pyserial read + decode + send): "
+            f"{n['cpu']:.1f} % of a core for its thread, {n['rate']:.0f} samples/s, {n['lost']} packets lost "
+            f"({n['overflow']} bytes the pty could not take)"
+        )
     r = bench_cyton(seconds * 8, 20.0, rate=250.0)
     print(f"OpenBCI Cyton at 250 Hz, 20 ms reads: lslacq {r['lslacq']:.3f} %   per-packet {r['per-packet']:.3f} %")
     e = bench_emotiv(seconds * 4)
-    print(f"Emotiv EPOC at 128 Hz, one report per call: lslacq {e['lslacq']:.2f} %   per-bit baseline "
-          f"{e['per-bit']:.2f} %   ratio {e['per-bit'] / e['lslacq']:.1f}x")
+    print(
+        f"Emotiv EPOC at 128 Hz, one report per call: lslacq {e['lslacq']:.2f} %   per-bit baseline "
+        f"{e['per-bit']:.2f} %   ratio {e['per-bit'] / e['lslacq']:.1f}x"
+    )
     return 0
 
 

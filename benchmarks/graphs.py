@@ -30,17 +30,28 @@ SOS = [[0.2, 0.4, 0.2, 1.0, -0.4, 0.2]]
 
 
 def graph_file(directory: Path) -> Path:
-    lines = ['connections = [']
+    lines = ["connections = ["]
     for g in GROUPS:
         lines += [f'    "{g}_dev.signals -> {g}_f1.signals",', f'    "{g}_f1.signals -> {g}_f2.signals",']
-    lines += ['    "g3_f2.signals -> sink.signals",', ']', '']
+    lines += ['    "g3_f2.signals -> sink.signals",', "]", ""]
     for g in GROUPS:
-        lines += [f"[nodegroups.{g}]", "",
-                  f"[nodes.{g}_dev]", 'type = "NumpyDeviceBuffer"', f'nodegroup = "{g}"',
-                  "configure = { nb_channel = 8, sample_interval = 0.001, chunksize = 10 }", ""]
+        lines += [
+            f"[nodegroups.{g}]",
+            "",
+            f"[nodes.{g}_dev]",
+            'type = "NumpyDeviceBuffer"',
+            f'nodegroup = "{g}"',
+            "configure = { nb_channel = 8, sample_interval = 0.001, chunksize = 10 }",
+            "",
+        ]
         for f in ("f1", "f2"):
-            lines += [f"[nodes.{g}_{f}]", 'type = "SosFilter"', f'nodegroup = "{g}"',
-                      f"configure = {{ coefficients = {SOS} }}", ""]
+            lines += [
+                f"[nodes.{g}_{f}]",
+                'type = "SosFilter"',
+                f'nodegroup = "{g}"',
+                f"configure = {{ coefficients = {SOS} }}",
+                "",
+            ]
     lines += ["[nodes.sink]", 'type = "SosFilter"', f"configure = {{ coefficients = {SOS} }}", ""]
     path = directory / "bench_graph.toml"
     path.write_text("\n".join(lines))

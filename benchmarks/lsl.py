@@ -120,7 +120,7 @@ def _pace(seconds: float, srate: float, n_ch: int, push) -> int:
         if delay > 0:
             time.sleep(delay)
         start = (k * chunk) % 1000
-        push(np.ascontiguousarray(pattern[start:start + chunk]))
+        push(np.ascontiguousarray(pattern[start : start + chunk]))
         k += 1
     return k * chunk
 
@@ -139,8 +139,9 @@ def _thread_cpu(native_id: int) -> float:
 
 
 def _consumer(source_id: str, n: int, n_ch: int):
-    proc = subprocess.Popen([sys.executable, "-c", CONSUMER, source_id, str(n), str(n_ch)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONSUMER, source_id, str(n), str(n_ch)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -206,8 +207,12 @@ def watcher_case(seconds: float, interval: float = 0.01) -> dict:
 
     n_ch, srate = 32, 10_000.0
     name = f"bench-watch-{uuid.uuid4().hex[:6]}"
-    producer = subprocess.Popen([sys.executable, "-c", PRODUCER, name, str(seconds), str(n_ch), str(srate)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    producer = subprocess.Popen(
+        [sys.executable, "-c", PRODUCER, name, str(seconds), str(n_ch), str(srate)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert producer.stdout.readline().strip() == "ready"
     theirs = dp.StreamWatcher(name, buffer_size_s=2)
     theirs.connect_to_stream()
@@ -250,8 +255,9 @@ def watcher_case(seconds: float, interval: float = 0.01) -> dict:
     producer.stdin.flush()
     producer.wait(timeout=30)
     waiter.join(5)
-    identical = (np.array_equal(ours.unfold_buffer(), theirs.unfold_buffer())
-                 and np.array_equal(ours.unfold_buffer_t(), theirs.unfold_buffer_t()))
+    identical = np.array_equal(ours.unfold_buffer(), theirs.unfold_buffer()) and np.array_equal(
+        ours.unfold_buffer_t(), theirs.unfold_buffer_t()
+    )
     result = {
         "samples": {"dareplane": theirs.n_new, "lslacq": ours.n_new},
         "update_us_median": {k: float(np.median(v) * 1e6) for k, v in costs.items()},
@@ -284,13 +290,20 @@ def pull_floor(n_samples: int = 1000, n_ch: int = 32, repeats: int = 100) -> dic
     for _ in range(repeats):
         outlet.push_chunk(chunk)
         deadline = time.monotonic() + 5
-        while (raw.samples_available() < n_samples or sw.inlet.samples_available() < n_samples) \
-                and time.monotonic() < deadline:
+        while (
+            raw.samples_available() < n_samples or sw.inlet.samples_available() < n_samples
+        ) and time.monotonic() < deadline:
             time.sleep(0.001)
         t0 = time.perf_counter()
-        raw.do_pull_chunk(raw.obj, ctypes.c_void_p(buf.ctypes.data), ctypes.c_void_p(ts.ctypes.data),
-                          ctypes.c_size_t(buf.size), ctypes.c_size_t(n_samples), ctypes.c_double(0.0),
-                          ctypes.byref(err))
+        raw.do_pull_chunk(
+            raw.obj,
+            ctypes.c_void_p(buf.ctypes.data),
+            ctypes.c_void_p(ts.ctypes.data),
+            ctypes.c_size_t(buf.size),
+            ctypes.c_size_t(n_samples),
+            ctypes.c_double(0.0),
+            ctypes.byref(err),
+        )
         t_raw.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         sw.update()
@@ -309,22 +322,32 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the outlet case")
     args = parser.parse_args()
     seconds = 2.0 if args.quick else 5.0
-    print(f"liblsl {pylsl.library_version()}, pylsl {pylsl.__version__}, {os.cpu_count()} cores, "
-          f"{seconds:g} s per case")
+    print(
+        f"liblsl {pylsl.library_version()}, pylsl {pylsl.__version__}, {os.cpu_count()} cores, {seconds:g} s per case"
+    )
     if args.case in ("outlet", "all"):
         intervals = [float(x) / 1e3 for x in args.push_intervals.split(",")]
         rounds = outlet_case(seconds, tuple(intervals), args.rounds)
-        print(f"\n== outlet: 64 ch @ 10 kHz float32, 100-sample chunks, consumer in another process, "
-              f"{args.rounds} interleaved rounds ==")
+        print(
+            f"\n== outlet: 64 ch @ 10 kHz float32, 100-sample chunks, consumer in another process, "
+            f"{args.rounds} interleaved rounds =="
+        )
         for k, r in enumerate(rounds):
             bare = r["bare"]
             for label, x in r.items():
-                ratios = "" if label == "bare" else (
-                    f"; LslOutlet thread / bare pusher thread {x['thread_cpu_s'] / bare['thread_cpu_s']:.2f}x, "
-                    f"process / bare {x['cpu_s'] / bare['cpu_s']:.2f}x")
-                print(f"round {k + 1} {label:>12}: received {x['received']}/{x['pushed']}, wrong values {x['bad']}, "
-                      f"latency median {x['latency_ms'][0]:.1f} ms p95 {x['latency_ms'][1]:.1f} ms, "
-                      f"process CPU {x['cpu_s'] / seconds * 100:.1f} %{ratios}")
+                ratios = (
+                    ""
+                    if label == "bare"
+                    else (
+                        f"; LslOutlet thread / bare pusher thread {x['thread_cpu_s'] / bare['thread_cpu_s']:.2f}x, "
+                        f"process / bare {x['cpu_s'] / bare['cpu_s']:.2f}x"
+                    )
+                )
+                print(
+                    f"round {k + 1} {label:>12}: received {x['received']}/{x['pushed']}, wrong values {x['bad']}, "
+                    f"latency median {x['latency_ms'][0]:.1f} ms p95 {x['latency_ms'][1]:.1f} ms, "
+                    f"process CPU {x['cpu_s'] / seconds * 100:.1f} %{ratios}"
+                )
         print("median over rounds:")
         for label in rounds[0]:
             if label == "bare":
@@ -332,24 +355,32 @@ def main() -> int:
             thread = np.median([r[label]["thread_cpu_s"] / r["bare"]["thread_cpu_s"] for r in rounds])
             process = np.median([r[label]["cpu_s"] / r["bare"]["cpu_s"] for r in rounds])
             lossless = all(r[label]["received"] == r[label]["pushed"] and r[label]["bad"] == 0 for r in rounds)
-            print(f"  {label}: bridge CPU (LslOutlet thread) / bare pylsl pusher thread {thread:.2f}x (target <= 1.5); "
-                  f"whole producer process (device-side graph send + bridge) / bare pylsl {process:.2f}x; "
-                  f"zero loss: {lossless}")
+            print(
+                f"  {label}: bridge CPU (LslOutlet thread) / bare pylsl pusher thread {thread:.2f}x (target <= 1.5); "
+                f"whole producer process (device-side graph send + bridge) / bare pylsl {process:.2f}x; "
+                f"zero loss: {lossless}"
+            )
     for interval_ms in [float(x) for x in args.intervals.split(",")] if args.case in ("watcher", "all") else []:
         r = watcher_case(seconds, interval_ms / 1e3)
         print(f"\n== StreamWatcher.update(): 32 ch @ 10 kHz, called every {interval_ms:g} ms, same stream ==")
         for label in ("dareplane", "lslacq"):
-            print(f"{label:>9}: samples {r['samples'][label]}, update() median {r['update_us_median'][label]:.1f} us "
-                  f"mean {r['update_us_mean'][label]:.1f} us, CPU {r['cpu_ms_per_s'][label]:.2f} ms/s, "
-                  f"empty update() {r['idle_update_us'][label]:.2f} us")
-        print(f"dareplane / lslacq: update() {r['update_us_mean']['dareplane'] / r['update_us_mean']['lslacq']:.1f}x, "
-              f"CPU {r['cpu_ms_per_s']['dareplane'] / r['cpu_ms_per_s']['lslacq']:.1f}x, "
-              f"empty update() {r['idle_update_us']['dareplane'] / r['idle_update_us']['lslacq']:.1f}x "
-              f"(target >= 2); identical buffers: {r['identical']}")
+            print(
+                f"{label:>9}: samples {r['samples'][label]}, update() median {r['update_us_median'][label]:.1f} us "
+                f"mean {r['update_us_mean'][label]:.1f} us, CPU {r['cpu_ms_per_s'][label]:.2f} ms/s, "
+                f"empty update() {r['idle_update_us'][label]:.2f} us"
+            )
+        print(
+            f"dareplane / lslacq: update() {r['update_us_mean']['dareplane'] / r['update_us_mean']['lslacq']:.1f}x, "
+            f"CPU {r['cpu_ms_per_s']['dareplane'] / r['cpu_ms_per_s']['lslacq']:.1f}x, "
+            f"empty update() {r['idle_update_us']['dareplane'] / r['idle_update_us']['lslacq']:.1f}x "
+            f"(target >= 2); identical buffers: {r['identical']}"
+        )
     if args.case in ("watcher", "all"):
         f = pull_floor()
-        print(f"\nfloor: one raw liblsl pull of 1000 x 32 samples {f['raw_us']:.1f} us; StreamWatcher.update() of "
-              f"the same {f['ours_us']:.1f} us ({f['ours_us'] / f['raw_us']:.2f}x the floor)")
+        print(
+            f"\nfloor: one raw liblsl pull of 1000 x 32 samples {f['raw_us']:.1f} us; StreamWatcher.update() of "
+            f"the same {f['ours_us']:.1f} us ({f['ours_us'] / f['raw_us']:.2f}x the floor)"
+        )
     return 0
 
 

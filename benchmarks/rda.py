@@ -41,8 +41,20 @@ CASES = [(128, 5000.0), (64, 25000.0)]
 
 
 def start_emulator(n_channels, rate, block_ms):
-    cmd = [sys.executable, "-m", "lslacq.cli", "rda-emulator", "--port", "0", "--channels", str(n_channels),
-           "--rate", str(rate), "--block-ms", str(block_ms)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lslacq.cli",
+        "rda-emulator",
+        "--port",
+        "0",
+        "--channels",
+        str(n_channels),
+        "--rate",
+        str(rate),
+        "--block-ms",
+        str(block_ms),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     line = proc.stdout.readline()
     match = re.search(r"on ([\d.]+):(\d+):", line)
@@ -140,8 +152,11 @@ def run_case(n_channels, rate, seconds, block_ms):
             "client": [client._thread],
             "node": [node.client._thread, reader],
         }
-        bytes0 = {"raw": raw.nbytes, "client": client._parser.bytes_received,
-                  "node": node.client._parser.bytes_received}
+        bytes0 = {
+            "raw": raw.nbytes,
+            "client": client._parser.bytes_received,
+            "node": node.client._parser.bytes_received,
+        }
         cpu0 = {k: thread_cpu(v) for k, v in groups.items()}
         emu0 = sum(emu_ps.cpu_times()[:2])
         s0 = client.last_sample
@@ -150,8 +165,11 @@ def run_case(n_channels, rate, seconds, block_ms):
         elapsed = time.perf_counter() - t0
         cpu = {k: thread_cpu(v) - cpu0[k] for k, v in groups.items()}
         emu_cpu = sum(emu_ps.cpu_times()[:2]) - emu0
-        nbytes = {"raw": raw.nbytes - bytes0["raw"], "client": client._parser.bytes_received - bytes0["client"],
-                  "node": node.client._parser.bytes_received - bytes0["node"]}
+        nbytes = {
+            "raw": raw.nbytes - bytes0["raw"],
+            "client": client._parser.bytes_received - bytes0["client"],
+            "node": node.client._parser.bytes_received - bytes0["node"],
+        }
         s1 = client.last_sample
 
         client_counter = client.get_data(0, client.last_sample)[:, 0]
@@ -175,18 +193,26 @@ def run_case(n_channels, rate, seconds, block_ms):
         proc.wait(10)
 
     mb_per_s = n_channels * rate * 4 / 1e6
-    print(f"\n{n_channels} channels @ {rate:g} Hz float32 ({mb_per_s:.2f} MB/s of samples), "
-          f"{elapsed:.1f} s measured, emulator CPU {100 * emu_cpu / elapsed:.0f}%")
-    print(f"  {'receiver':8s} {'samples':>9s} {'lost':>5s} {'rate Hz':>9s} {'CPU %':>6s} {'CPU s/GB':>9s} "
-          f"{'x raw':>6s}")
+    print(
+        f"\n{n_channels} channels @ {rate:g} Hz float32 ({mb_per_s:.2f} MB/s of samples), "
+        f"{elapsed:.1f} s measured, emulator CPU {100 * emu_cpu / elapsed:.0f}%"
+    )
+    print(
+        f"  {'receiver':8s} {'samples':>9s} {'lost':>5s} {'rate Hz':>9s} {'CPU %':>6s} {'CPU s/GB':>9s} {'x raw':>6s}"
+    )
     raw_cost = cpu["raw"] / max(nbytes["raw"], 1) * 1e9
-    rows = [("raw", None, None, nbytes["raw"]), ("client", client_n, client_lost, nbytes["client"]),
-            ("node", node_n, node_lost, nbytes["node"])]
+    rows = [
+        ("raw", None, None, nbytes["raw"]),
+        ("client", client_n, client_lost, nbytes["client"]),
+        ("node", node_n, node_lost, nbytes["node"]),
+    ]
     for name, n, lost, nb in rows:
         cost = cpu[name] / max(nb, 1) * 1e9
         eff_rate = (s1 - s0) / elapsed if name == "client" else nb / (n_channels * 4) / elapsed
-        print(f"  {name:8s} {n if n is not None else '-':>9} {lost if lost is not None else '-':>5} "
-              f"{eff_rate:9.0f} {100 * cpu[name] / elapsed:6.1f} {cost:9.2f} {cost / raw_cost:6.2f}")
+        print(
+            f"  {name:8s} {n if n is not None else '-':>9} {lost if lost is not None else '-':>5} "
+            f"{eff_rate:9.0f} {100 * cpu[name] / elapsed:6.1f} {cost:9.2f} {cost / raw_cost:6.2f}"
+        )
     ok = client_lost == 0 and node_lost == 0 and not errors
     print(f"  zero loss: {'yes' if ok else 'NO'}" + (f" (errors: {errors})" if errors else ""))
     return ok
@@ -200,8 +226,10 @@ def main():
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     seconds = args.seconds or (2.0 if args.quick else 5.0)
-    print(f"RDA receive benchmark - {platform.node()} python {platform.python_version()}, "
-          f"{psutil.cpu_count()} CPUs, blocks of {args.block_ms:g} ms")
+    print(
+        f"RDA receive benchmark - {platform.node()} python {platform.python_version()}, "
+        f"{psutil.cpu_count()} CPUs, blocks of {args.block_ms:g} ms"
+    )
     results = [run_case(n, rate, seconds, args.block_ms) for n, rate in CASES]
     return 0 if all(results) else 1
 

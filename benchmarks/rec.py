@@ -158,6 +158,7 @@ def _bare_paced(workdir: Path, n_ch: int, rate: float, dtype: str, n_chunks: int
     done = threading.Event()
     state = dict(n=0, last_flush=time.monotonic())
     with open(path, "wb") as f:
+
         def step():
             if state["n"] >= n_chunks:
                 done.set()
@@ -236,8 +237,9 @@ def _recorder_flat(workdir: Path, tag: str, chunk: np.ndarray, n_chunks: int, ra
     n_ch, dtype = chunk.shape[1], chunk.dtype.str
     out = OutputStream(name="source")
     # queued: room in the stream for every chunk, so they all wait in it before the recorder starts
-    out.configure(protocol="inproc", dtype=dtype, shape=(-1, n_ch), sample_rate=rate,
-                  hwm=n_chunks + 16 if queued else 1000)
+    out.configure(
+        protocol="inproc", dtype=dtype, shape=(-1, n_ch), sample_rate=rate, hwm=n_chunks + 16 if queued else 1000
+    )
     dirname = workdir / f"flat-{tag}-{n_ch}"
     rec = RawRecorder(name="rec")
     rec.configure(streams={"sig": out}, dirname=dirname, max_buffered=1e9)
@@ -289,8 +291,14 @@ def bench_flat_out(workdir: Path, n_ch: int, rate: float, dtype: str, megabytes:
             shutil.rmtree(dirname)
     result = {key: mb / float(np.median(values)) for key, values in times.items()}
     ratios = [times["bare"][k] / times["queued"][k] for k in range(rounds)]  # paired: the same round
-    return dict(result, dirname=dirname, nbytes=n_chunks * chunk.nbytes, chunk_kb=chunk.nbytes / 1e3,
-                ratio=float(np.median(ratios)), ratio_quartiles=tuple(np.percentile(ratios, [25, 75])))
+    return dict(
+        result,
+        dirname=dirname,
+        nbytes=n_chunks * chunk.nbytes,
+        chunk_kb=chunk.nbytes / 1e3,
+        ratio=float(np.median(ratios)),
+        ratio_quartiles=tuple(np.percentile(ratios, [25, 75])),
+    )
 
 
 # -- XDF vs LabRecorder ---------------------------------------------------------------------------------------
@@ -429,8 +437,21 @@ def _xdf_recorder(conn, kind: str, name: str, path: str, drain_s: float) -> None
             inlet.close()
         times1, wall = os.times(), time.perf_counter() - t0
         user, system = times1.user - times0.user, times1.system - times0.system
-        conn.send(("done", dict(cpu=user + system, user=user, system=system, wall=wall, counted=got, sent=sent,
-                                inlet_cpu=inlet_cpu, threads=threads)))
+        conn.send(
+            (
+                "done",
+                dict(
+                    cpu=user + system,
+                    user=user,
+                    system=system,
+                    wall=wall,
+                    counted=got,
+                    sent=sent,
+                    inlet_cpu=inlet_cpu,
+                    threads=threads,
+                ),
+            )
+        )
     except BaseException as exc:
         conn.send(("error", repr(exc)))
         raise
@@ -455,8 +476,9 @@ def bench_xdf(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: float,
         for i, kind in enumerate(XDF_RECORDERS):
             paths[kind] = workdir / f"xdf-{n_ch}-{i}.xdf"
             conns[kind], child = ctx.Pipe()
-            procs[kind] = ctx.Process(target=_xdf_recorder, args=(child, kind, name, str(paths[kind]), drain_s),
-                                      daemon=True)
+            procs[kind] = ctx.Process(
+                target=_xdf_recorder, args=(child, kind, name, str(paths[kind]), drain_s), daemon=True
+            )
             procs[kind].start()
         for kind, conn in conns.items():
             if not conn.poll(120):
@@ -497,27 +519,37 @@ def bench_xdf(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: float,
 
 
 def print_xdf(seconds: float, workdir: Path, cases=CASES, threads: bool = False) -> None:
-    print(f"\nXDF, {seconds:.0f} s per case: one LSL outlet (10 ms chunks, another process) recorded at the same "
-          "time by three recorders, each in its own process; CPU = that process's CPU time from opening to closing "
-          "the file / the wall time of the recording, % of one core (user + sys: its user and kernel parts); "
-          "ratio = CPU / LabRecorder's; LslInlet = the CPU of the LslInlet's pull thread, included in its row's CPU")
-    print(f"{'case':<24}{'recorder':<26}{'sent':>10}{'recorded':>10}{'lost':>6}{'CPU s':>8}{'user':>7}{'sys':>7}"
-          f"{'CPU %':>7}{'ratio':>7}{'LslInlet':>9}{'MB':>8}")
+    print(
+        f"\nXDF, {seconds:.0f} s per case: one LSL outlet (10 ms chunks, another process) recorded at the same "
+        "time by three recorders, each in its own process; CPU = that process's CPU time from opening to closing "
+        "the file / the wall time of the recording, % of one core (user + sys: its user and kernel parts); "
+        "ratio = CPU / LabRecorder's; LslInlet = the CPU of the LslInlet's pull thread, included in its row's CPU"
+    )
+    print(
+        f"{'case':<24}{'recorder':<26}{'sent':>10}{'recorded':>10}{'lost':>6}{'CPU s':>8}{'user':>7}{'sys':>7}"
+        f"{'CPU %':>7}{'ratio':>7}{'LslInlet':>9}{'MB':>8}"
+    )
     for label, n_ch, rate, dtype in cases:
         r = bench_xdf(workdir, n_ch, rate, dtype, seconds)
         base = r["recorders"]["LabRecorder"]["cpu"]
         for kind in XDF_RECORDERS:
             x = r["recorders"][kind]
-            print(f"{label:<24}{kind:<26}{r['sent']:>10d}{x['recorded']:>10d}{r['sent'] - x['recorded']:>6d}"
-                  f"{x['cpu']:>8.2f}{x['user']:>7.2f}{x['system']:>7.2f}{100 * x['cpu'] / x['wall']:>7.1f}"
-                  f"{x['cpu'] / base:>7.2f}"
-                  f"{'-' if x['inlet_cpu'] is None else format(x['inlet_cpu'], '.2f'):>9}"
-                  f"{x['bytes'] / 1e6:>8.0f}", flush=True)
+            print(
+                f"{label:<24}{kind:<26}{r['sent']:>10d}{x['recorded']:>10d}{r['sent'] - x['recorded']:>6d}"
+                f"{x['cpu']:>8.2f}{x['user']:>7.2f}{x['system']:>7.2f}{100 * x['cpu'] / x['wall']:>7.1f}"
+                f"{x['cpu'] / base:>7.2f}"
+                f"{'-' if x['inlet_cpu'] is None else format(x['inlet_cpu'], '.2f'):>9}"
+                f"{x['bytes'] / 1e6:>8.0f}",
+                flush=True,
+            )
         if threads:
             for kind in XDF_RECORDERS:
                 per = sorted(r["recorders"][kind]["threads"].items(), key=lambda item: -item[1])
-                print(f"  {kind}: threads (CPU s, opening to before the teardown): "
-                      + ", ".join(f"{k} {v:.2f}" for k, v in per if v > 0), flush=True)
+                print(
+                    f"  {kind}: threads (CPU s, opening to before the teardown): "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in per if v > 0),
+                    flush=True,
+                )
 
 
 # -- reading --------------------------------------------------------------------------------------------------
@@ -545,13 +577,16 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="5 s real time per case, 256 MB flat out")
     parser.add_argument("--rounds", type=int, default=7, help="flat-out rounds (median; default 7)")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: the temporary directory)")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="seconds of real time per case (default 60; 5 with --quick)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="seconds of real time per case (default 60; 5 with --quick)"
+    )
     parser.add_argument("--xdf", action="store_true", help="only the XDF comparison with LabRecorder")
-    parser.add_argument("--case", choices=("256", "64"), default=None,
-                        help="only the case with this many channels (default: both)")
-    parser.add_argument("--threads", action="store_true",
-                        help="XDF part: also the CPU of each recorder's threads, by name")
+    parser.add_argument(
+        "--case", choices=("256", "64"), default=None, help="only the case with this many channels (default: both)"
+    )
+    parser.add_argument(
+        "--threads", action="store_true", help="XDF part: also the CPU of each recorder's threads, by name"
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds or (5.0 if args.quick else 60.0)
     cases = [c for c in CASES if args.case is None or c[1] == int(args.case)]
@@ -560,11 +595,14 @@ def main(argv=None) -> int:
     need = 2.2 * megabytes * 1e6 + 100e6  # the flat-out recording, a bare file beside it, slack
     free = shutil.disk_usage(where).free
     if free < need:
-        raise SystemExit(f"{where} has {free / 1e9:.1f} GB free; this run needs {need / 1e9:.1f} GB "
-                         "(use --dir or --quick)")
-    print(f"lslacq recording benchmark  (Python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
-          f"{free / 1e9:.0f} GB free in {where})")
+        raise SystemExit(
+            f"{where} has {free / 1e9:.1f} GB free; this run needs {need / 1e9:.1f} GB (use --dir or --quick)"
+        )
+    print(
+        f"lslacq recording benchmark  (Python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+        f"{free / 1e9:.0f} GB free in {where})"
+    )
     base = Path(tempfile.mkdtemp(prefix="lslacq-bench-rec-", dir=args.dir))
     os.environ.setdefault("LSLACQ_LIBLSL_LOG_LEVEL", "-2")  # the recorder processes' liblsl stays quiet
     if args.xdf:
@@ -575,41 +613,58 @@ def main(argv=None) -> int:
         print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0
     try:
-        print(f"\nReal time, {seconds:.0f} s per case, 10 ms chunks from another process over tcp; CPU = this "
-              "process's CPU time / wall time, % of one core")
-        print(f"{'case':<24}{'sent':>10}{'recorded':>10}{'lost':>6}{'rec MB/s':>10}{'bare MB/s':>10}"
-              f"{'ratio':>7}{'rec CPU%':>10}{'bare CPU%':>10}")
+        print(
+            f"\nReal time, {seconds:.0f} s per case, 10 ms chunks from another process over tcp; CPU = this "
+            "process's CPU time / wall time, % of one core"
+        )
+        print(
+            f"{'case':<24}{'sent':>10}{'recorded':>10}{'lost':>6}{'rec MB/s':>10}{'bare MB/s':>10}"
+            f"{'ratio':>7}{'rec CPU%':>10}{'bare CPU%':>10}"
+        )
         for label, n_ch, rate, dtype in cases:
             r = bench_realtime(base, n_ch, rate, dtype, seconds)
-            print(f"{label:<24}{r['sent']:>10d}{r['recorded']:>10d}{r['sent'] - r['recorded']:>6d}"
-                  f"{r['mbps']:>10.2f}{r['bare_mbps']:>10.2f}{r['mbps'] / r['bare_mbps']:>7.2f}"
-                  f"{r['cpu']:>10.1f}{r['bare_cpu']:>10.1f}")
-        print(f"\nFlat out, {megabytes:.0f} MB of the same 10 ms chunks, median of {args.rounds} rounds; ratio = "
-              "recorder MB/s / bare file.write loop MB/s (target >= 0.8); recorder = receive from the stream + write")
-        print(f"{'case':<24}{'chunk':>9}{'bare':>8}{'bare+flush':>11}{'queued':>8}{'live':>8}"
-              f"{'queued/bare':>12}{'quartiles':>12}{'/bare+flush':>12}{'live/bare':>10}")
+            print(
+                f"{label:<24}{r['sent']:>10d}{r['recorded']:>10d}{r['sent'] - r['recorded']:>6d}"
+                f"{r['mbps']:>10.2f}{r['bare_mbps']:>10.2f}{r['mbps'] / r['bare_mbps']:>7.2f}"
+                f"{r['cpu']:>10.1f}{r['bare_cpu']:>10.1f}"
+            )
+        print(
+            f"\nFlat out, {megabytes:.0f} MB of the same 10 ms chunks, median of {args.rounds} rounds; ratio = "
+            "recorder MB/s / bare file.write loop MB/s (target >= 0.8); recorder = receive from the stream + write"
+        )
+        print(
+            f"{'case':<24}{'chunk':>9}{'bare':>8}{'bare+flush':>11}{'queued':>8}{'live':>8}"
+            f"{'queued/bare':>12}{'quartiles':>12}{'/bare+flush':>12}{'live/bare':>10}"
+        )
         flat = None
         for label, n_ch, rate, dtype in cases:
             r = bench_flat_out(base, n_ch, rate, dtype, megabytes, args.rounds)
-            print(f"{label:<24}{r['chunk_kb']:>6.0f} kB{r['bare']:>8.0f}{r['bare_flush']:>11.0f}"
-                  f"{r['queued']:>8.0f}{r['live']:>8.0f}{r['ratio']:>12.2f}"
-                  f"{r['ratio_quartiles'][0]:>7.2f}-{r['ratio_quartiles'][1]:.2f}"
-                  f"{r['queued'] / r['bare_flush']:>12.2f}{r['live'] / r['bare']:>10.2f}")
+            print(
+                f"{label:<24}{r['chunk_kb']:>6.0f} kB{r['bare']:>8.0f}{r['bare_flush']:>11.0f}"
+                f"{r['queued']:>8.0f}{r['live']:>8.0f}{r['ratio']:>12.2f}"
+                f"{r['ratio_quartiles'][0]:>7.2f}-{r['ratio_quartiles'][1]:.2f}"
+                f"{r['queued'] / r['bare_flush']:>12.2f}{r['live'] / r['bare']:>10.2f}"
+            )
             if flat is not None:
                 shutil.rmtree(flat[0])
             flat = (r["dirname"], dtype, n_ch, r["nbytes"])
-        print("(MB/s, medians; queued/bare = median over rounds of the ratio within a round, with its quartiles; "
-              "bare+flush = bare loop with flush() every 1 s, the recorder's crash-safe default)")
+        print(
+            "(MB/s, medians; queued/bare = median over rounds of the ratio within a round, with its quartiles; "
+            "bare+flush = bare loop with flush() every 1 s, the recorder's crash-safe default)"
+        )
         dirname, dtype, n_ch, nbytes = flat
         r = bench_read(dirname, dtype, n_ch)
-        print(f"\nReading {nbytes / 1e6:.0f} MB ({n_ch} ch {dtype}, {r['n']} samples, page cache warm); "
-              "ratio = time / np.fromfile")
+        print(
+            f"\nReading {nbytes / 1e6:.0f} MB ({n_ch} ch {dtype}, {r['n']} samples, page cache warm); "
+            "ratio = time / np.fromfile"
+        )
         print(f"{'what':<34}{'s':>8}{'ratio':>8}")
         print(f"{'np.fromfile (baseline)':<34}{r['fromfile']:>8.3f}{1.0:>8.2f}")
         print(f"{'read_recording (memory-mapped)':<34}{r['open']:>8.4f}{r['open'] / r['fromfile']:>8.3f}")
         print(f"{'to_mne (float64 volts, in RAM)':<34}{r['mne']:>8.3f}{r['mne'] / r['fromfile']:>8.2f}")
-        print(f"{'read_recording + to_mne':<34}{r['open'] + r['mne']:>8.3f}"
-              f"{(r['open'] + r['mne']) / r['fromfile']:>8.2f}")
+        print(
+            f"{'read_recording + to_mne':<34}{r['open'] + r['mne']:>8.3f}{(r['open'] + r['mne']) / r['fromfile']:>8.2f}"
+        )
         shutil.rmtree(dirname)
         print_xdf(seconds, base, cases, args.threads)
     finally:

@@ -85,7 +85,7 @@ def run_numpy(dst: np.ndarray, chunk: np.ndarray, n_chunks: int) -> float:
     for _ in range(n_chunks):
         if pos + n > size:
             pos = 0
-        dst[pos:pos + n] = chunk
+        dst[pos : pos + n] = chunk
         pos += n
     return (time.perf_counter() - t0) / n_chunks
 
@@ -98,10 +98,15 @@ def main() -> None:
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 7)
     kinds = ["mirrored", "copy double", "single", "mirrored shm"]
-    print(f"RingBuffer write+read, ring {args.ring} frames, float32; {platform.platform()}; "
-          f"best of {rounds} interleaved rounds")
-    print(f"{'chunk':>11} {'window':>6} {'numpy copy':>10}" + "".join(f" {k:>17}" for k in kinds)
-          + "  copy double / mirrored")
+    print(
+        f"RingBuffer write+read, ring {args.ring} frames, float32; {platform.platform()}; "
+        f"best of {rounds} interleaved rounds"
+    )
+    print(
+        f"{'chunk':>11} {'window':>6} {'numpy copy':>10}"
+        + "".join(f" {k:>17}" for k in kinds)
+        + "  copy double / mirrored"
+    )
     for n, nch in SHAPES:
         chunk = np.random.default_rng(0).standard_normal((n, nch)).astype("float32")
         window = min(args.ring, max(n, 1024))

@@ -120,10 +120,11 @@ def main(argv=None) -> int:
     print(f"{'raw pyzmq DEALER/ROUTER':34s} {raw_med:10.1f} {raw_p99:10.1f} {1.0:7.2f}")
     for name, key, samples in (("proxy call f(1) (sync)", "call", call), ("proxy attribute access", "attr", attr)):
         med, p99 = _percentiles(samples)
-        print(f"{name:34s} {med:10.1f} {p99:10.1f} {med / raw_med:7.2f} "
-              f"{statistics.median(round_ratios[key]):16.2f}")
-    print("(ratio: overall medians; per-round ratio: median over rounds of each round's ratio, "
-          "less sensitive to load changes during the run)")
+        print(f"{name:34s} {med:10.1f} {p99:10.1f} {med / raw_med:7.2f} {statistics.median(round_ratios[key]):16.2f}")
+    print(
+        "(ratio: overall medians; per-round ratio: median over rounds of each round's ratio, "
+        "less sensitive to load changes during the run)"
+    )
     print(f"\n{'pipelined throughput':34s} {'calls/s':>10s}")
     print(f"{'raw pyzmq echo':34s} {raw_rate:10.0f}")
     print(f"{'proxy async calls':34s} {rpc_rate:10.0f}   ({rpc_rate / raw_rate:.2f} x raw)")

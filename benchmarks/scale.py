@@ -53,7 +53,7 @@ def _bare_loop(n_probes: int, seconds: float, dirname: str) -> dict:
                 time.sleep(delay)
             pos = (k * CHUNK) % BUFFER_SAMPLES
             for buf, f in zip(buffers, files):
-                f.write(buf[pos:pos + CHUNK].copy())
+                f.write(buf[pos : pos + CHUNK].copy())
             k += 1
     finally:
         for f in files:
@@ -80,8 +80,9 @@ def _graph(n_probes: int, seconds: float, dirname: str) -> dict:
             dev.initialize()
             devs.append(dev)
         rec = ng_rec.create_node("RawRecorder", name="rec")
-        rec.configure(streams={f"probe{k}": dev.output for k, dev in enumerate(devs)},
-                      dirname=os.path.join(dirname, "rec"))
+        rec.configure(
+            streams={f"probe{k}": dev.output for k, dev in enumerate(devs)}, dirname=os.path.join(dirname, "rec")
+        )
         rec.initialize()
         rec.start()
         procs = [psutil.Process(pid) for pid in pids]
@@ -110,14 +111,22 @@ def _graph(n_probes: int, seconds: float, dirname: str) -> dict:
         stream = recording[f"probe{k}"]
         recorded += len(stream)
         start = stream.start_index
-        positions = (np.arange(start, start + len(stream)) % BUFFER_SAMPLES)
+        positions = np.arange(start, start + len(stream)) % BUFFER_SAMPLES
         same = bool(np.array_equal(stream.data, _buffer(k)[positions]))
         if not same or len(stream) != sent[k]:
-            print(f"# probe{k}: {len(stream)} samples recorded from index {start}, {sent[k]} sent, data "
-                  f"{'equal' if same else 'DIFFERENT'}")
+            print(
+                f"# probe{k}: {len(stream)} samples recorded from index {start}, {sent[k]} sent, data "
+                f"{'equal' if same else 'DIFFERENT'}"
+            )
         identical &= same and len(stream) == sent[k]
-    return {"cores_dev": cores[0], "cores_rec": cores[1], "lost": lost, "identical": identical,
-            "recorded": recorded, "sent": sum(sent)}
+    return {
+        "cores_dev": cores[0],
+        "cores_rec": cores[1],
+        "lost": lost,
+        "identical": identical,
+        "recorded": recorded,
+        "sent": sum(sent),
+    }
 
 
 def main() -> None:
@@ -128,10 +137,14 @@ def main() -> None:
     args = parser.parse_args()
     probes = [int(x) for x in (args.probes or ("1,4" if args.quick else "1,4,16")).split(",")]
     seconds = args.seconds or (5.0 if args.quick else 20.0)
-    print(f"# scale benchmark -- {platform.node()} {os.cpu_count()} cpus, python {platform.python_version()}; "
-          f"{N_CHAN} ch @ {RATE} Hz int16 per probe, {seconds:g} s")
-    header = (f"{'probes':>6} {'MB/s':>7} | {'dev cores':>9} {'rec cores':>9} {'graph':>6} | {'bare':>6} | "
-              f"{'ratio':>6} | {'lost':>6} {'identical':>9}")
+    print(
+        f"# scale benchmark -- {platform.node()} {os.cpu_count()} cpus, python {platform.python_version()}; "
+        f"{N_CHAN} ch @ {RATE} Hz int16 per probe, {seconds:g} s"
+    )
+    header = (
+        f"{'probes':>6} {'MB/s':>7} | {'dev cores':>9} {'rec cores':>9} {'graph':>6} | {'bare':>6} | "
+        f"{'ratio':>6} | {'lost':>6} {'identical':>9}"
+    )
     print(header)
     print("-" * len(header))
     for n in probes:
@@ -143,12 +156,16 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
         graph = res["cores_dev"] + res["cores_rec"]
         mbps = n * RATE * N_CHAN * 2 / 1e6
-        print(f"{n:6d} {mbps:7.0f} | {res['cores_dev']:9.2f} {res['cores_rec']:9.2f} {graph:6.2f} | "
-              f"{bare['cores']:6.2f} | {graph / bare['cores']:6.2f} | {res['lost']:6d} {str(res['identical']):>9}",
-              flush=True)
-    print("\ngraph: CPU of the probes' NodeGroup + the recorder's NodeGroup (cores); bare: one process copying and "
-          "writing the same chunks on the same schedule; ratio = graph / bare. identical: every recorded sample "
-          "equals the device's.")
+        print(
+            f"{n:6d} {mbps:7.0f} | {res['cores_dev']:9.2f} {res['cores_rec']:9.2f} {graph:6.2f} | "
+            f"{bare['cores']:6.2f} | {graph / bare['cores']:6.2f} | {res['lost']:6d} {str(res['identical']):>9}",
+            flush=True,
+        )
+    print(
+        "\ngraph: CPU of the probes' NodeGroup + the recorder's NodeGroup (cores); bare: one process copying and "
+        "writing the same chunks on the same schedule; ratio = graph / bare. identical: every recorded sample "
+        "equals the device's."
+    )
 
 
 if __name__ == "__main__":

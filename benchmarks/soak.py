@@ -118,8 +118,10 @@ def build(man, dirname: str):
     filt.outputs["signals"].configure(protocol="tcp", interface="127.0.0.1")
     filt.initialize()
     rec = ng_rec.create_node("RawRecorder", name="rec")
-    rec.configure(streams={"raw": eeg.outputs["signals"], "filtered": filt.outputs["signals"],
-                           "events": eeg.outputs["events"]}, dirname=os.path.join(dirname, "rec"))
+    rec.configure(
+        streams={"raw": eeg.outputs["signals"], "filtered": filt.outputs["signals"], "events": eeg.outputs["events"]},
+        dirname=os.path.join(dirname, "rec"),
+    )
     rec.initialize()
     lsl_name = f"lslacq-soak-{os.getpid()}"
     outlet = LslOutlet(name="eeg_outlet")
@@ -227,8 +229,9 @@ def run(minutes: float, interval: float, dirname: str) -> int:
     with read_recording(os.path.join(dirname, "rec")) as recording:
         recorded = {name: len(recording[name]) for name in ("raw", "filtered", "events")}
         # a gap or a restart in a signal file: its stream indexes are not consecutive
-        discontinuities = {name: int(np.count_nonzero(np.diff(recording[name].indexes) != 1))
-                           for name in ("raw", "filtered")}
+        discontinuities = {
+            name: int(np.count_nonzero(np.diff(recording[name].indexes) != 1)) for name in ("raw", "filtered")
+        }
 
     # verdict
     print()
@@ -243,26 +246,43 @@ def run(minutes: float, interval: float, dirname: str) -> int:
         slope = _slope_per_hour(times, rss)
         flat = slope < RSS_LIMIT_MB_PER_H and fds[-1] <= fds[0] and thr[-1] <= thr[0]
         ok &= flat
-        print(f"{p:>8} | {rss[0]:8.1f} {rss[-1]:8.1f} {slope:+7.2f} | {fds[0]:4d}->{fds[-1]:<4d} | "
-              f"{thr[0]:4d}->{thr[-1]:<4d} | {'flat' if flat else 'GROWS'}")
-    complete = (recorded["raw"] == sent["raw"] and recorded["filtered"] == sent["filtered"]
-                and recorded["events"] == markers_in and client.received == pushed and pushed == sent["filtered"])
+        print(
+            f"{p:>8} | {rss[0]:8.1f} {rss[-1]:8.1f} {slope:+7.2f} | {fds[0]:4d}->{fds[-1]:<4d} | "
+            f"{thr[0]:4d}->{thr[-1]:<4d} | {'flat' if flat else 'GROWS'}"
+        )
+    complete = (
+        recorded["raw"] == sent["raw"]
+        and recorded["filtered"] == sent["filtered"]
+        and recorded["events"] == markers_in
+        and client.received == pushed
+        and pushed == sent["filtered"]
+    )
     no_loss = not any(lost.values()) and not any(discontinuities.values()) and complete and not errors
     ok &= no_loss
-    print(f"\nrun {t_run / 60:.1f} min; samples sent: eeg {sent['raw']} ({sent['raw'] / t_run:.1f}/s), "
-          f"filtered {sent['filtered']}; recorded: raw {recorded['raw']}, filtered {recorded['filtered']}, "
-          f"events {recorded['events']} (marker outlet: {markers_in})"
-          f"; LSL outlet pushed {pushed}, pylsl inlet received {client.received}")
-    print(f"lost_samples per node: {lost}; discontinuities in the recording: {discontinuities}"
-          + (f"; node errors: {errors}" if errors else ""))
-    print(f"\nverdict: {'PASS' if ok else 'FAIL'} -- per process RSS slope < {RSS_LIMIT_MB_PER_H:g} MB/h "
-          "(least squares from minute 1), fds and threads at the end <= minute 1; zero loss "
-          f"({'yes' if no_loss else 'NO'})")
+    print(
+        f"\nrun {t_run / 60:.1f} min; samples sent: eeg {sent['raw']} ({sent['raw'] / t_run:.1f}/s), "
+        f"filtered {sent['filtered']}; recorded: raw {recorded['raw']}, filtered {recorded['filtered']}, "
+        f"events {recorded['events']} (marker outlet: {markers_in})"
+        f"; LSL outlet pushed {pushed}, pylsl inlet received {client.received}"
+    )
+    print(
+        f"lost_samples per node: {lost}; discontinuities in the recording: {discontinuities}"
+        + (f"; node errors: {errors}" if errors else "")
+    )
+    print(
+        f"\nverdict: {'PASS' if ok else 'FAIL'} -- per process RSS slope < {RSS_LIMIT_MB_PER_H:g} MB/h "
+        "(least squares from minute 1), fds and threads at the end <= minute 1; zero loss "
+        f"({'yes' if no_loss else 'NO'})"
+    )
     if len(rows) < 6:
-        print(f"note: {len(rows)} samples from the baseline on: the RSS slope of so short a run is mostly noise "
-              "(allocator and page-cache steps of ~0.1 MB); soak for 30 minutes or more for a verdict on memory.")
-    print("table: minute 0 and minute 1 absolute (RSS MB, open fds, threads); later rows the difference from "
-          "minute 1, the baseline.")
+        print(
+            f"note: {len(rows)} samples from the baseline on: the RSS slope of so short a run is mostly noise "
+            "(allocator and page-cache steps of ~0.1 MB); soak for 30 minutes or more for a verdict on memory."
+        )
+    print(
+        "table: minute 0 and minute 1 absolute (RSS MB, open fds, threads); later rows the difference from "
+        "minute 1, the baseline."
+    )
     return 0 if ok else 1
 
 
@@ -272,8 +292,10 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between samples (default 60)")
     parser.add_argument("--dir", default=None, help="directory for the recording (default: a temporary one)")
     args = parser.parse_args()
-    print(f"# soak benchmark -- {platform.node()} {os.cpu_count()} cpus, python {platform.python_version()}; "
-          f"{N_CHAN} ch @ {RATE:g} Hz, {args.minutes:g} min, a sample every {args.interval:g} s")
+    print(
+        f"# soak benchmark -- {platform.node()} {os.cpu_count()} cpus, python {platform.python_version()}; "
+        f"{N_CHAN} ch @ {RATE:g} Hz, {args.minutes:g} min, a sample every {args.interval:g} s"
+    )
     tmp = tempfile.mkdtemp(prefix="lslacq-soak-", dir=args.dir)
     try:
         return run(args.minutes, args.interval, tmp)

@@ -64,9 +64,12 @@ def start_xvfb() -> str:
     import subprocess
 
     read, write = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "3400x1100x24", "-dpi", "96",
-                             "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "3400x1100x24", "-dpi", "96", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
@@ -84,8 +87,9 @@ def _stacking(nch: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full(nch, 0.15, dtype=np.float32), np.arange(nch, dtype=np.float32)[::-1].copy()
 
 
-def bench_case(app, nch: int, rate: float, frames: int, window_s: float = WINDOW_S, size=SIZE,
-               real_window: bool = False) -> dict:
+def bench_case(
+    app, nch: int, rate: float, frames: int, window_s: float = WINDOW_S, size=SIZE, real_window: bool = False
+) -> dict:
     """Interleave our frames and bare pyqtgraph frames (same points, same geometry) so machine load hits both.
 
     ``real_window``: render = a synchronous ``repaint()`` of the shown window (xcb), else an offscreen ``grab()``.
@@ -102,8 +106,15 @@ def bench_case(app, nch: int, rate: float, frames: int, window_s: float = WINDOW
     viewer.input.connect(out)
     viewer.initialize()
     gains, offsets = _stacking(nch)
-    viewer.params.update(xsize=window_s, decimation_method="min_max", mode="scroll", show_status=True,
-                         ylim_min=-1.0, ylim_max=float(nch), channels_per_page=nch)
+    viewer.params.update(
+        xsize=window_s,
+        decimation_method="min_max",
+        mode="scroll",
+        show_status=True,
+        ylim_min=-1.0,
+        ylim_max=float(nch),
+        channels_per_page=nch,
+    )
     for c in range(nch):
         viewer.by_channel_params[c, "gain"] = float(gains[c])
         viewer.by_channel_params[c, "offset"] = float(offsets[c])
@@ -117,7 +128,7 @@ def bench_case(app, nch: int, rate: float, frames: int, window_s: float = WINDOW
     index = 0
     block = rng.standard_normal((window, nch)).astype("float32")
     for i in range(0, window, 10 * chunk):  # a full window on screen first
-        part = block[i:i + 10 * chunk]
+        part = block[i : i + 10 * chunk]
         index += len(part)
         viewer._on_signals(index, part)
     app.processEvents()
@@ -183,9 +194,17 @@ def bench_case(app, nch: int, rate: float, frames: int, window_s: float = WINDOW
     viewer.close()
     bare.close()
     out.close()
-    return {"ingest": _median_ms(ingest), "update": _median_ms(update), "render": _median_ms(render),
-            "frame": _median_ms(total), "cpu": _median_ms(cpu), "bare": _median_ms(baseline), "points": n,
-            "decimate": decimate, "dense": dense}
+    return {
+        "ingest": _median_ms(ingest),
+        "update": _median_ms(update),
+        "render": _median_ms(render),
+        "frame": _median_ms(total),
+        "cpu": _median_ms(cpu),
+        "bare": _median_ms(baseline),
+        "points": n,
+        "decimate": decimate,
+        "dense": dense,
+    }
 
 
 def bench_pyacq_decimation(nch: int, rate: float, decimate: int, frames: int, window_s: float = WINDOW_S) -> float:
@@ -206,8 +225,11 @@ def bench_pyacq_decimation(nch: int, rate: float, decimate: int, frames: int, wi
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (CI smoke run)")
-    parser.add_argument("--xvfb", action="store_true",
-                        help="real windows on an Xvfb server, 1600x1000, 64 ch @ 10 kHz and 384 ch @ 30 kHz")
+    parser.add_argument(
+        "--xvfb",
+        action="store_true",
+        help="real windows on an Xvfb server, 1600x1000, 64 ch @ 10 kHz and 384 ch @ 30 kHz",
+    )
     args = parser.parse_args()
     frames = 10 if args.quick else 60
     if args.xvfb:
@@ -217,12 +239,16 @@ def main() -> int:
     from lslacq.viewers._qt import QT_LIB, mkQApp
 
     app = mkQApp()
-    print(f"QOscilloscope, {WINDOW_S:g} s window, min_max, {CHUNK_S * 1e3:g} ms chunks, {SIZE[0]}x{SIZE[1]} "
-          f"offscreen ({QT_LIB}), median of {frames} frames")
+    print(
+        f"QOscilloscope, {WINDOW_S:g} s window, min_max, {CHUNK_S * 1e3:g} ms chunks, {SIZE[0]}x{SIZE[1]} "
+        f"offscreen ({QT_LIB}), median of {frames} frames"
+    )
     print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
-    header = (f"{'case':<16} {'points/ch':>9} {'drawn as':>8} {'ingest ms':>9} {'update ms':>9} {'render ms':>9} "
-              f"{'frame ms':>8} {'fps max':>7} {'core@60fps':>10} {'bare pg ms':>10} {'ratio':>6} "
-              f"{'pyacq-style decim ms':>20}")
+    header = (
+        f"{'case':<16} {'points/ch':>9} {'drawn as':>8} {'ingest ms':>9} {'update ms':>9} {'render ms':>9} "
+        f"{'frame ms':>8} {'fps max':>7} {'core@60fps':>10} {'bare pg ms':>10} {'ratio':>6} "
+        f"{'pyacq-style decim ms':>20}"
+    )
     print(header)
     print("-" * len(header))
     for label, nch, rate in CASES:
@@ -230,11 +256,16 @@ def main() -> int:
         pyacq = bench_pyacq_decimation(nch, rate, ours["decimate"], frames)
         frame, bare = ours["frame"], ours["bare"]
         drawn = "image" if ours["dense"] else "curves"
-        print(f"{label:<16} {ours['points']:>9d} {drawn:>8} {ours['ingest']:>9.2f} {ours['update']:>9.2f} "
-              f"{ours['render']:>9.2f} {frame:>8.2f} {1000 / frame:>7.0f} {ours['cpu'] / (1000 / 60):>10.2f} "
-              f"{bare:>10.2f} {frame / bare:>6.2f} {pyacq:>20.2f}", flush=True)
-    print("ratio = our frame (ingest + update + render) / bare pyqtgraph drawing the same points (setData + grab); "
-          "core@60fps = CPU time of a frame / 16.7 ms (the share of one core a 60 fps refresh needs)")
+        print(
+            f"{label:<16} {ours['points']:>9d} {drawn:>8} {ours['ingest']:>9.2f} {ours['update']:>9.2f} "
+            f"{ours['render']:>9.2f} {frame:>8.2f} {1000 / frame:>7.0f} {ours['cpu'] / (1000 / 60):>10.2f} "
+            f"{bare:>10.2f} {frame / bare:>6.2f} {pyacq:>20.2f}",
+            flush=True,
+        )
+    print(
+        "ratio = our frame (ingest + update + render) / bare pyqtgraph drawing the same points (setData + grab); "
+        "core@60fps = CPU time of a frame / 16.7 ms (the share of one core a 60 fps refresh needs)"
+    )
     return 0
 
 
@@ -244,23 +275,31 @@ def main_xvfb(frames: int) -> int:
     from lslacq.viewers._qt import QT_LIB, mkQApp
 
     app = mkQApp()
-    print(f"QOscilloscope in real windows (xcb on Xvfb {display}, platform {app.platformName()}), "
-          f"{XVFB_SIZE[0]}x{XVFB_SIZE[1]}, min_max, scroll, {CHUNK_S * 1e3:g} ms chunks ({QT_LIB}), "
-          f"median of {frames} frames; render = repaint() of the plot's viewport")
+    print(
+        f"QOscilloscope in real windows (xcb on Xvfb {display}, platform {app.platformName()}), "
+        f"{XVFB_SIZE[0]}x{XVFB_SIZE[1]}, min_max, scroll, {CHUNK_S * 1e3:g} ms chunks ({QT_LIB}), "
+        f"median of {frames} frames; render = repaint() of the plot's viewport"
+    )
     print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
-    header = (f"{'case':<16} {'window':>6} {'points/ch':>9} {'drawn as':>8} {'ingest ms':>9} {'update ms':>9} "
-              f"{'render ms':>9} {'frame ms':>8} {'fps max':>7} {'core@60fps':>10} {'bare pg ms':>10} {'ratio':>6}")
+    header = (
+        f"{'case':<16} {'window':>6} {'points/ch':>9} {'drawn as':>8} {'ingest ms':>9} {'update ms':>9} "
+        f"{'render ms':>9} {'frame ms':>8} {'fps max':>7} {'core@60fps':>10} {'bare pg ms':>10} {'ratio':>6}"
+    )
     print(header)
     print("-" * len(header))
     for label, nch, rate, window_s in XVFB_CASES:
         ours = bench_case(app, nch, rate, frames, window_s=window_s, size=XVFB_SIZE, real_window=True)
         frame, bare = ours["frame"], ours["bare"]
-        print(f"{label:<16} {window_s:>5g}s {ours['points']:>9d} {'image' if ours['dense'] else 'curves':>8} "
-              f"{ours['ingest']:>9.2f} {ours['update']:>9.2f} {ours['render']:>9.2f} {frame:>8.2f} "
-              f"{1000 / frame:>7.0f} {ours['cpu'] / (1000 / 60):>10.2f} {bare:>10.2f} {frame / bare:>6.2f}",
-              flush=True)
-    print("frame = ingest 10 ms of data + refresh() + repaint(); bare = setData of the same points on one "
-          "PlotCurveItem per channel + repaint(), interleaved in the same run")
+        print(
+            f"{label:<16} {window_s:>5g}s {ours['points']:>9d} {'image' if ours['dense'] else 'curves':>8} "
+            f"{ours['ingest']:>9.2f} {ours['update']:>9.2f} {ours['render']:>9.2f} {frame:>8.2f} "
+            f"{1000 / frame:>7.0f} {ours['cpu'] / (1000 / 60):>10.2f} {bare:>10.2f} {frame / bare:>6.2f}",
+            flush=True,
+        )
+    print(
+        "frame = ingest 10 ms of data + refresh() + repaint(); bare = setData of the same points on one "
+        "PlotCurveItem per channel + repaint(), interleaved in the same run"
+    )
     return 0
 
 

@@ -35,8 +35,12 @@ def timefreq_startup(runs: int) -> None:
     nb_channel, rate = 32, 20000.0
     for run in range(runs):
         dev = NumpyDeviceBuffer(name="dev")
-        dev.configure(nb_channel=nb_channel, sample_interval=1 / rate, chunksize=100,
-                      buffer=np.zeros((4000, nb_channel), "float32"))
+        dev.configure(
+            nb_channel=nb_channel,
+            sample_interval=1 / rate,
+            chunksize=100,
+            buffer=np.zeros((4000, nb_channel), "float32"),
+        )
         dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
         dev.initialize()
         viewer = QTimeFreq(name="tf")
@@ -50,9 +54,11 @@ def timefreq_startup(runs: int) -> None:
         viewer.params["nb_column"] = 8
         t2 = time.perf_counter()
         ring = viewer.conv.output.params["buffer_size"]
-        print(f"QTimeFreq {nb_channel} ch x {rate / 1000:g} kHz, run {run + 1}: initialize {t1 - t0:.2f} s, "
-              f"nb_column=8 {t2 - t1:.2f} s, converter ring {ring} samples "
-              f"({ring * nb_channel * 4 * 2 / 1e6:.0f} MB double)")
+        print(
+            f"QTimeFreq {nb_channel} ch x {rate / 1000:g} kHz, run {run + 1}: initialize {t1 - t0:.2f} s, "
+            f"nb_column=8 {t2 - t1:.2f} s, converter ring {ring} samples "
+            f"({ring * nb_channel * 4 * 2 / 1e6:.0f} MB double)"
+        )
         viewer.close()
         dev.close()
 
@@ -106,9 +112,11 @@ def triggered_redraw() -> None:
     one = measure(lambda: setattr(viewer, "_drawn", (acc.total_trig - 1, key)))
     full = measure(lambda: setattr(viewer, "_drawn", None))
     idle = measure(lambda: None)
-    print(f"QTriggeredOscilloscope {nb_channel} ch x {stack} sweeps, 1600x1000 (refresh / paint, median ms): "
-          f"one new sweep {one[0]:.1f} / {one[1]:.0f}, every sweep {full[0]:.0f} / {full[1]:.0f}, "
-          f"nothing new {idle[0]:.2f} / -")
+    print(
+        f"QTriggeredOscilloscope {nb_channel} ch x {stack} sweeps, 1600x1000 (refresh / paint, median ms): "
+        f"one new sweep {one[0]:.1f} / {one[1]:.0f}, every sweep {full[0]:.0f} / {full[1]:.0f}, "
+        f"nothing new {idle[0]:.2f} / -"
+    )
     viewer.close()
     dev.close()
 

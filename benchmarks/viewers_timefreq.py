@@ -56,8 +56,7 @@ def _signals(n):
     rng = np.random.default_rng(0)
     t = np.arange(n) / SR
     freqs = [7.0, 15.0, 30.0, 61.0]
-    return np.stack([np.sin(2 * np.pi * f * t) + 0.5 * rng.standard_normal(n) for f in freqs], axis=1) \
-        .astype("float32")
+    return np.stack([np.sin(2 * np.pi * f * t) + 0.5 * rng.standard_normal(n) for f in freqs], axis=1).astype("float32")
 
 
 def offline_fftconvolve(window, freqs, f0):
@@ -67,7 +66,7 @@ def offline_fftconvolve(window, freqs, f0):
         s = f0 / f * SR
         half = int(np.ceil(5 * s))
         x = np.arange(-half, half + 1)
-        wavelet = np.exp(2j * np.pi * f0 * x / s) * np.exp(-(x / s) ** 2 / 2) / s
+        wavelet = np.exp(2j * np.pi * f0 * x / s) * np.exp(-((x / s) ** 2) / 2) / s
         rows.append(np.abs(scipy.signal.fftconvolve(window, wavelet, mode="same")))
     return np.array(rows).T
 
@@ -84,14 +83,14 @@ class DenseBank:
         scales = f0 / freqs * rate
         xi = np.arange(-self.length / 2.0, self.length / 2.0)
         xsd = xi[:, None] / scales
-        coefs = np.exp(2j * np.pi * f0 * xsd) * np.exp(-xsd ** 2 / 2) / scales
+        coefs = np.exp(2j * np.pi * f0 * xsd) * np.exp(-(xsd**2) / 2) / scales
         self.bank = np.conj(fft.fft(coefs, axis=0))
         self.b = scipy.signal.firwin(9, 1.0 / self.factor, window="hamming") if self.factor > 1 else None
 
     def __call__(self, window):
-        x = window[-self.n_in:]
+        x = window[-self.n_in :]
         if self.b is not None:
-            x = scipy.signal.filtfilt(self.b, [1.0], x)[::self.factor]
+            x = scipy.signal.filtfilt(self.b, [1.0], x)[:: self.factor]
         spectrum = fft.fft(x)
         out = fft.ifft(spectrum[:, None] * self.bank, axis=0)
         return np.abs(fft.fftshift(out, axes=0))
@@ -116,8 +115,11 @@ def bench_transforms(repeat):
         return [engine.compute(data[:, c]) for c in range(N_CHANNELS)]
 
     # interleaved rounds, best of each: the shared machine's load hits every method alike
-    runs = {"offline fftconvolve": run_offline, "dense FFT bank (pyacq's method)": run_dense,
-            "MorletEngine": run_engine}
+    runs = {
+        "offline fftconvolve": run_offline,
+        "dense FFT bank (pyacq's method)": run_dense,
+        "MorletEngine": run_engine,
+    }
     results = {name: float("inf") for name in runs}
     for round_ in range(repeat):
         for name, run in runs.items():
@@ -162,7 +164,7 @@ def bench_viewer(refreshes):
         n = int((XSIZE + 8) * SR)
         data = _signals(n)
         for stop in range(100, n + 1, 100):
-            src.send(data[stop - 100:stop], index=stop)
+            src.send(data[stop - 100 : stop], index=stop)
         _pump(app, lambda: all(w.head == n for w in viewer.workers))
         for _ in range(refreshes):
             target = viewer.maps_drawn + N_CHANNELS
@@ -191,20 +193,26 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args(argv)
     repeat = 3 if args.quick else 10
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"{os.cpu_count()} cpu(s)")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"{os.cpu_count()} cpu(s)"
+    )
     engine, results, error = bench_transforms(repeat)
-    print(f"{N_CHANNELS} ch at {SR:g} Hz, {engine.freqs.size} freqs {engine.freqs[0]:g}-{engine.freqs[-1]:g} Hz, "
-          f"xsize {XSIZE:g} s: window {engine.window_size} samples/channel, map {engine.shape} "
-          f"(decimation {engine.decimation})")
+    print(
+        f"{N_CHANNELS} ch at {SR:g} Hz, {engine.freqs.size} freqs {engine.freqs[0]:g}-{engine.freqs[-1]:g} Hz, "
+        f"xsize {XSIZE:g} s: window {engine.window_size} samples/channel, map {engine.shape} "
+        f"(decimation {engine.decimation})"
+    )
     base = results["offline fftconvolve"]
     print(f"{'transform of 4 channels':34s} {'ms/refresh':>10s} {'vs offline':>11s}")
     for name, seconds in results.items():
         print(f"{name:34s} {1000 * seconds:10.2f} {base / seconds:10.1f}x")
     print(f"MorletEngine vs offline transform: max relative error {error:.1e} (away from the newest edge)")
     best, median, compute = bench_viewer(5 if args.quick else 15)
-    print(f"{'QTimeFreq refresh (4 workers)':34s} {1000 * best:10.2f} {base / best:10.1f}x   "
-          f"(median {1000 * median:.2f} ms; one worker's transform {1000 * compute:.2f} ms)")
+    print(
+        f"{'QTimeFreq refresh (4 workers)':34s} {1000 * best:10.2f} {base / best:10.1f}x   "
+        f"(median {1000 * median:.2f} ms; one worker's transform {1000 * compute:.2f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,12 @@ def _choose_display() -> str:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return "offscreen (no DISPLAY and no Xvfb: apt-get install xvfb for real windows)"
     read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-dpi", "96",
-                             "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-dpi", "96", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
@@ -80,7 +83,7 @@ def _run_until(app, when: float) -> None:
 def _send(output, data: np.ndarray, chunk: int, start: int = 0, pause: float = 0.0) -> int:
     index = start
     for i in range(0, len(data), chunk):
-        part = data[i:i + chunk]
+        part = data[i : i + chunk]
         index += len(part)
         output.send(part, index=index)
         if pause:
@@ -99,8 +102,14 @@ def shot_qoscilloscope(app):
     data, events = sim.generate(3500)
     data = data + np.random.default_rng(3).uniform(-50000, 50000, 16).astype("float32")  # DC-coupled amplifier
     signals = OutputStream(name="eeg")
-    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 16), sample_rate=500.0,
-                      channel_names=sim.channel_names, units="microvolts")
+    signals.configure(
+        protocol="inproc",
+        dtype="float32",
+        shape=(-1, 16),
+        sample_rate=500.0,
+        channel_names=sim.channel_names,
+        units="microvolts",
+    )
     markers = OutputStream(name="markers")
     markers.configure(protocol="inproc", **EVENT_STREAM_SPEC)
     viewer = QOscilloscope(name="QOscilloscope")
@@ -116,7 +125,7 @@ def shot_qoscilloscope(app):
     last = _send(signals, data[:2000], 50)
     t0 = time.monotonic()
     for start in range(2000, len(data), 50):  # the last 3 s in real time: the status line shows the rate
-        last = _send(signals, data[start:start + 50], 50, start=start)
+        last = _send(signals, data[start : start + 50], 50, start=start)
         _pump(app, lambda: viewer.counters()["last_index"] == last)
         _run_until(app, t0 + (start - 1950) / 500.0)
     _pump(app, lambda: viewer.counters()["last_index"] == last and viewer.n_events == len(events))
@@ -135,8 +144,14 @@ def shot_qoscilloscopemultiplot(app):
     data, _ = sim.generate(2500)
     data[:, 3] *= 50.0  # another unit: its own y range
     signals = OutputStream(name="eeg")
-    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 4), sample_rate=500.0,
-                      channel_names=sim.channel_names[:4], units="microvolts")
+    signals.configure(
+        protocol="inproc",
+        dtype="float32",
+        shape=(-1, 4),
+        sample_rate=500.0,
+        channel_names=sim.channel_names[:4],
+        units="microvolts",
+    )
     viewer = QOscilloscopeMultiPlot(name="QOscilloscopeMultiPlot")
     viewer.configure(with_user_dialog=False)
     viewer.input.connect(signals)
@@ -163,14 +178,20 @@ def shot_qtriggeredoscilloscope(app):
     data = np.zeros((n, 2), "float32")
     data[:, 0] = rng.standard_normal(n) * 0.6
     t = np.arange(300) / rate
-    response = 4 * np.exp(-((t - 0.08) / 0.03) ** 2) - 2.5 * np.exp(-((t - 0.18) / 0.05) ** 2)
+    response = 4 * np.exp(-(((t - 0.08) / 0.03) ** 2)) - 2.5 * np.exp(-(((t - 0.18) / 0.05) ** 2))
     onsets = np.arange(700, n - 600, 1000) + rng.integers(-150, 150, size=len(range(700, n - 600, 1000)))
     for onset in onsets:
-        data[onset:onset + 300, 0] += response
-        data[onset:onset + 50, 1] = 5.0  # the stimulus channel the trigger watches
+        data[onset : onset + 300, 0] += response
+        data[onset : onset + 50, 1] = 5.0  # the stimulus channel the trigger watches
     signals = OutputStream(name="erp")
-    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 2), sample_rate=rate,
-                      channel_names=["Cz", "stim"], units="microvolts")
+    signals.configure(
+        protocol="inproc",
+        dtype="float32",
+        shape=(-1, 2),
+        sample_rate=rate,
+        channel_names=["Cz", "stim"],
+        units="microvolts",
+    )
     viewer = QTriggeredOscilloscope(name="QTriggeredOscilloscope")
     viewer.configure(with_user_dialog=False, max_stack_size=20)
     viewer.input.connect(signals)
@@ -199,12 +220,18 @@ def shot_qtimefreq(app, freq_scale: str = "linear"):
     t = np.arange(n) / rate
     rng = np.random.default_rng(5)
     data = np.empty((n, 2), "float32")
-    data[:, 0] = np.sin(2 * np.pi * (5 * t + 40 / (2 * seconds) * t ** 2))  # 5 Hz -> 45 Hz
+    data[:, 0] = np.sin(2 * np.pi * (5 * t + 40 / (2 * seconds) * t**2))  # 5 Hz -> 45 Hz
     bursts = (np.sin(2 * np.pi * 0.35 * t) > 0.3).astype(float)
     data[:, 1] = bursts * np.sin(2 * np.pi * 10 * t) + 0.3 * rng.standard_normal(n)
     signals = OutputStream(name="tf")
-    signals.configure(protocol="inproc", dtype="float32", shape=(-1, 2), sample_rate=rate,
-                      channel_names=["chirp", "alpha"], units="microvolts")
+    signals.configure(
+        protocol="inproc",
+        dtype="float32",
+        shape=(-1, 2),
+        sample_rate=rate,
+        channel_names=["chirp", "alpha"],
+        units="microvolts",
+    )
     viewer = QTimeFreq(name="QTimeFreq")
     viewer.configure(with_user_dialog=False, max_xsize=10.0)
     viewer.input.connect(signals)
@@ -234,11 +261,19 @@ def shot_qtimefreq_log(app):
 
 def _colour_bars(height: int = 240, width: int = 320) -> np.ndarray:
     frame = np.zeros((height, width, 3), np.uint8)
-    bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255), (255, 0, 0),
-            (0, 0, 255), (40, 40, 40)]
+    bars = [
+        (255, 255, 255),
+        (255, 255, 0),
+        (0, 255, 255),
+        (0, 255, 0),
+        (255, 0, 255),
+        (255, 0, 0),
+        (0, 0, 255),
+        (40, 40, 40),
+    ]
     for k, colour in enumerate(bars):
-        frame[:height * 3 // 4, k * width // 8:(k + 1) * width // 8] = colour
-    frame[height * 3 // 4:] = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
+        frame[: height * 3 // 4, k * width // 8 : (k + 1) * width // 8] = colour
+    frame[height * 3 // 4 :] = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
     return frame
 
 
@@ -252,8 +287,13 @@ def _imageviewer(app, frames, **configure):
     streams = []
     for i, frame in enumerate(frames):
         video = OutputStream(name=f"video{i}")
-        video.configure(protocol="inproc", streamtype="image/video", dtype=frame.dtype.name,
-                        shape=(-1,) + frame.shape, sample_rate=30.0)
+        video.configure(
+            protocol="inproc",
+            streamtype="image/video",
+            dtype=frame.dtype.name,
+            shape=(-1,) + frame.shape,
+            sample_rate=30.0,
+        )
         viewer.inputs[f"video{i}"].connect(video)
         streams.append(video)
     viewer.initialize()
@@ -291,11 +331,19 @@ def shot_qdigitaloscilloscope(app):
 
     rate, n = 1000.0, 2000
     i = np.arange(n)
-    lines = [(i // 50) % 2, (i // 100) % 2, (i // 200) % 2, (i % 250) < 5, (i % 400) < 120,
-             ((i > 600) & (i < 700)) | ((i > 1500) & (i < 1540)), (i // 25) % 2 * (i > 1000), (i % 700) == 0]
+    lines = [
+        (i // 50) % 2,
+        (i // 100) % 2,
+        (i // 200) % 2,
+        (i % 250) < 5,
+        (i % 400) < 120,
+        ((i > 600) & (i < 700)) | ((i > 1500) & (i < 1540)),
+        (i // 25) % 2 * (i > 1000),
+        (i % 700) == 0,
+    ]
     words = np.zeros((n, 1), np.uint8)
     for bit, line in enumerate(lines):
-        words[:, 0] |= (np.asarray(line, dtype=np.uint8) << bit)
+        words[:, 0] |= np.asarray(line, dtype=np.uint8) << bit
     ttl = OutputStream(name="ttl")
     ttl.configure(protocol="inproc", streamtype="digitalsignal", dtype="uint8", shape=(-1, 1), sample_rate=rate)
     viewer = QDigitalOscilloscope(name="QDigitalOscilloscope")
@@ -309,7 +357,7 @@ def shot_qdigitaloscilloscope(app):
     last = _send(ttl, words[:1000], 100)
     t0 = time.monotonic()
     for start in range(1000, n, 50):  # the last second in real time: the status line shows the rate
-        last = _send(ttl, words[start:start + 50], 50, start=start)
+        last = _send(ttl, words[start : start + 50], 50, start=start)
         _pump(app, lambda: viewer.counters()["last_index"] == last)
         _run_until(app, t0 + (start - 950) / rate)
     viewer._keep = (ttl,)

@@ -41,8 +41,12 @@ def start_host(ip: str, env: dict | None = None, extra: tuple = ()):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "host", f"tcp://{ip}:*", "--name", f"host-{ip}",
-                             *extra], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "host", f"tcp://{ip}:*", "--name", f"host-{ip}", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     line = proc.stdout.readline()
     assert "serving at" in line, line
     return proc, line.split("serving at ")[1].split()[0]

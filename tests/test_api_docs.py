@@ -12,8 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 API = ROOT / "docs" / "api"
-PACKAGES = [ROOT / "lslacq", *(p for p in (ROOT / "lslacq").rglob("*") if (p / "__init__.py").is_file()),
-            ROOT / "bridges" / "lslacq_lsl", ROOT / "bridges" / "lslacq_dareplane"]
+PACKAGES = [
+    ROOT / "lslacq",
+    *(p for p in (ROOT / "lslacq").rglob("*") if (p / "__init__.py").is_file()),
+    ROOT / "bridges" / "lslacq_lsl",
+    ROOT / "bridges" / "lslacq_dareplane",
+]
 ALIASES = {"RemoteCallException"}  # pyacq's second name of RemoteCallError (documented there)
 
 
@@ -32,16 +36,18 @@ def public_names(init: Path) -> set[str]:
 
 def documented() -> set[str]:
     """The last component of every ``::: path`` directive of docs/api."""
-    return {m.group(1).rsplit(".", 1)[-1] for page in API.glob("*.md")
-            for m in re.finditer(r"^::: *([\w.]+)", page.read_text(), re.M)}
+    return {
+        m.group(1).rsplit(".", 1)[-1]
+        for page in API.glob("*.md")
+        for m in re.finditer(r"^::: *([\w.]+)", page.read_text(), re.M)
+    }
 
 
 def test_every_public_name_has_its_entry_in_the_api_reference():
     on_pages = documented()
     assert {"SosFilter", "Node", "LslOutlet", "DefaultServer"} <= on_pages
     assert "SosFilter" in public_names(ROOT / "lslacq" / "dsp" / "__init__.py")
-    missing = {str(init.relative_to(ROOT)): sorted(public_names(init / "__init__.py") - on_pages)
-               for init in PACKAGES}
+    missing = {str(init.relative_to(ROOT)): sorted(public_names(init / "__init__.py") - on_pages) for init in PACKAGES}
     missing = {pkg: names for pkg, names in missing.items() if names}
     assert not missing, f"add a '::: module.Name' line to a docs/api page for: {missing}"
 
@@ -57,8 +63,13 @@ def test_api_pages_are_in_the_nav_and_hold_no_code_blocks():
 def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("mkdocstrings_handlers.python", reason="the docs extra: pip install -e '.[docs]'")
     site = tmp_path / "site"
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     dsp = (site / "api" / "dsp" / "index.html").read_text()
     assert "SosFilter" in dsp and "Cut-off frequency in Hz" in dsp  # design_sos's docstring, rendered

@@ -21,8 +21,9 @@ MARKUP = re.compile(r"``|:(class|func|meth|mod|attr|data|exc|obj|ref):`|`~")
 
 
 def lslacq(*args: str, env: dict | None = None, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lslacq.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+    )
 
 
 def _command_paths(parser, prefix=()):
@@ -50,8 +51,10 @@ def test_every_sub_command_help_runs_and_shows_no_markup(capsys):
 
 
 def test_plain_text_drops_sphinx_roles_and_literals():
-    assert plain_text("a :class:`~lslacq_lsl.LslInlet` reads ``NAME`` (:func:`lslacq.load_graph`)") == \
-        "a LslInlet reads NAME (lslacq.load_graph)"
+    assert (
+        plain_text("a :class:`~lslacq_lsl.LslInlet` reads ``NAME`` (:func:`lslacq.load_graph`)")
+        == "a LslInlet reads NAME (lslacq.load_graph)"
+    )
 
 
 def test_graph_demo_help_does_not_mention_the_old_demo(capsys):
@@ -66,8 +69,10 @@ def test_dareplane_serve_help_names_graph_files(capsys):
     assert "graph.toml" in " ".join(capsys.readouterr().out.split())
 
 
-_WITHOUT_PYLSL = ("import sys; sys.modules['pylsl'] = None\n"  # what a core-only install looks like to Python
-                  "from lslacq.cli import main\nsys.exit(main(sys.argv[1:]))")
+_WITHOUT_PYLSL = (
+    "import sys; sys.modules['pylsl'] = None\n"  # what a core-only install looks like to Python
+    "from lslacq.cli import main\nsys.exit(main(sys.argv[1:]))"
+)
 
 
 def without_pylsl(*args: str) -> subprocess.CompletedProcess:
@@ -94,8 +99,13 @@ def test_a_closed_stdout_is_a_quiet_exit_141():
     read_end, write_end = os.pipe()
     os.close(read_end)  # like `| head` that has exited: every write is EPIPE
     try:
-        proc = subprocess.run([sys.executable, "-m", "lslacq.cli", "check", "--schema"], stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "lslacq.cli", "check", "--schema"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert proc.returncode == 141 and proc.stderr == ""
@@ -128,14 +138,15 @@ def test_a_remote_failure_while_building_a_graph_is_one_line_without_v(tmp_path)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     path = tmp_path / "rda.toml"
-    path.write_text(f'[nodegroups.acq]\n\n[nodes.amp]\ntype = "BrainAmpSocket"\nnodegroup = "acq"\n'
-                    f'configure = {{ brainamp_port = {port}, timeout = 2.0 }}\n')
+    path.write_text(
+        f'[nodegroups.acq]\n\n[nodes.amp]\ntype = "BrainAmpSocket"\nnodegroup = "acq"\n'
+        f"configure = {{ brainamp_port = {port}, timeout = 2.0 }}\n"
+    )
     proc = lslacq("run", str(path), "--duration", "1", timeout=90)
     assert proc.returncode == 2
     assert "remote traceback" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     first = proc.stderr.splitlines()[0]
-    assert "node 'amp' (BrainAmpSocket): configure() failed: ConnectionError: cannot connect to the RDA server" \
-        in first
+    assert "node 'amp' (BrainAmpSocket): configure() failed: ConnectionError: cannot connect to the RDA server" in first
     verbose = lslacq("-v", "run", str(path), "--duration", "1", timeout=90)
     assert "--- remote traceback ---" in verbose.stderr
 
@@ -154,14 +165,22 @@ def test_devices_list_json_prints_only_json_lines():
 @pytest.mark.slow
 def test_ctrl_c_while_a_graph_starts_its_processes_prints_no_traceback(tmp_path):
     path = tmp_path / "graph.toml"
-    path.write_text('connections = ["dev -> conv"]\n\n[nodegroups.acq]\n\n[nodes.dev]\ntype = "NumpyDeviceBuffer"\n'
-                    'nodegroup = "acq"\nconfigure = { nb_channel = 2 }\n\n[nodes.conv]\ntype = "StreamConverter"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "run", str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    path.write_text(
+        'connections = ["dev -> conv"]\n\n[nodegroups.acq]\n\n[nodes.dev]\ntype = "NumpyDeviceBuffer"\n'
+        'nodegroup = "acq"\nconfigure = { nb_channel = 2 }\n\n[nodes.conv]\ntype = "StreamConverter"\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         # the nodegroup's process exists and is still starting (importing numpy, pyzmq...)
-        children = wait_until(lambda: psutil.Process(proc.pid).children(), timeout=30, interval=0.005,
-                              what="the nodegroup process")
+        children = wait_until(
+            lambda: psutil.Process(proc.pid).children(), timeout=30, interval=0.005, what="the nodegroup process"
+        )
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
         out, err = proc.communicate(timeout=60)
     finally:
@@ -170,8 +189,11 @@ def test_ctrl_c_while_a_graph_starts_its_processes_prints_no_traceback(tmp_path)
             proc.communicate(timeout=10)
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    wait_until(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children),
-               timeout=20, what="the nodegroup process gone")
+    wait_until(
+        lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children),
+        timeout=20,
+        what="the nodegroup process gone",
+    )
 
 
 @pytest.mark.slow
@@ -189,9 +211,26 @@ def test_spawned_processes_are_out_of_reach_of_the_terminals_ctrl_c():
 def test_ctrl_c_stops_the_demo_with_its_viewer_quietly():
     pytest.importorskip("pyqtgraph")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "demo", "--view", "--channels", "4", "--no-verify",
-                             "--name", "lslacq-test-ctrl-c", "--markers-name", "lslacq-test-ctrl-c-M"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "demo",
+            "--view",
+            "--channels",
+            "4",
+            "--no-verify",
+            "--name",
+            "lslacq-test-ctrl-c",
+            "--markers-name",
+            "lslacq-test-ctrl-c-M",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         lines = []
         while not any(line.startswith("[") for line in lines):  # a counter line: the window is up and running
@@ -219,6 +258,7 @@ def test_a_plugin_that_needs_a_missing_extra_is_listed_with_its_install_line(mon
             def add_parser(subparsers):
                 subparsers.add_parser("fancy", help="half-built before the import failed")
                 raise ModuleNotFoundError("No module named 'pyxdf'", name="pyxdf")
+
             return add_parser
 
     monkeypatch.setattr(cli, "entry_points", lambda group: [FakeEntryPoint()])

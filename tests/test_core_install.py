@@ -32,8 +32,9 @@ def core_venv(tmp_path_factory):
 def run(venv: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run([str(venv / "bin" / "lslacq"), *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, cwd=venv)
+    return subprocess.run(
+        [str(venv / "bin" / "lslacq"), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=venv
+    )
 
 
 @pytest.mark.slow
@@ -52,8 +53,11 @@ def test_core_only_install_runs_help_quietly_and_names_the_extra_the_demo_needs(
     assert types.returncode == 0 and types.stderr == "" and "NumpyDeviceBuffer" in types.stdout
     check = run(core_venv, "check", str(ROOT / "examples" / "graphs" / "demo.toml"))
     assert check.returncode == 2
-    assert "demo.toml:20: node 'eeg_outlet': LslOutlet needs pylsl, from the 'lsl' extra: " \
-           "pip install 'lslacq[lsl]'" in check.stderr and "Traceback" not in check.stderr
+    assert (
+        "demo.toml:20: node 'eeg_outlet': LslOutlet needs pylsl, from the 'lsl' extra: pip install 'lslacq[lsl]'"
+        in check.stderr
+        and "Traceback" not in check.stderr
+    )
     graph_demo = run(core_venv, "graph-demo", "--duration", "1", "--channels", "2", timeout=120)
     assert graph_demo.returncode == 0, graph_demo.stderr  # the core works on its own
     assert "lost 0 samples" in graph_demo.stdout

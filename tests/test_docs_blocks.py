@@ -34,10 +34,14 @@ FRAGMENTS = {
     ("docs/devices.md", "from lslacq.devices import PyAudio"): "needs a sound card (default_input_device() is None)",
     ("docs/devices.md", "dev = nodegroup.create_node('WebCamAV', name='cam0')"): "a nodegroup of the text, a camera",
     ("docs/distributed.md", "import lslacq"): "another machine (10.0.0.103) running lslacq host",
-    ("docs/distributed.md", "manager = create_manager(address='tcp://0.0.0.0:*', log_address='tcp://0.0.0.0:*',"):
-        "the keys/ directory made by lslacq keygen, another machine",
-    ("docs/dsp.md", "from lslacq.dsp import design_sos, overlap_filtfilt_error, suggest_overlapsize"):
-        "the reader's recorded data",
+    (
+        "docs/distributed.md",
+        "manager = create_manager(address='tcp://0.0.0.0:*', log_address='tcp://0.0.0.0:*',",
+    ): "the keys/ directory made by lslacq keygen, another machine",
+    (
+        "docs/dsp.md",
+        "from lslacq.dsp import design_sos, overlap_filtfilt_error, suggest_overlapsize",
+    ): "the reader's recorded data",
     ("docs/bci.md", "from lslacq.bci import Epocher"): "a filter node of the text",
     ("docs/bci.md", "from lslacq.bci import epochs_from_recording"): "the reader's recording and event_id",
     ("docs/dsp.md", "from lslacq.dsp import EVENT_DTYPE, make_events"): "an output stream of the text",
@@ -49,10 +53,14 @@ FRAGMENTS = {
     ("docs/recording.md", "from lslacq.rec import XdfRecorder"): "a device node of the text",
     ("docs/recording.md", "from lslacq.rec import AviRecorder"): "a webcam node of the text",
     ("docs/rpc.md", "server = RPCServer()"): "continues the RPC text (imports above)",
-    ("docs/rpc.md", "from lslacq.core.rpc import RPCServer, RPCClient, security"):
-        "the keys/ and clients/ directories made by lslacq keygen, another machine",
-    ("docs/streams.md", "inp.connect(out, max_buffered=5.0)              # may fall 5 s behind, then loses the oldest"):
-        "streams of the text",
+    (
+        "docs/rpc.md",
+        "from lslacq.core.rpc import RPCServer, RPCClient, security",
+    ): "the keys/ and clients/ directories made by lslacq keygen, another machine",
+    (
+        "docs/streams.md",
+        "inp.connect(out, max_buffered=5.0)              # may fall 5 s behind, then loses the oldest",
+    ): "streams of the text",
     ("docs/viewers.md", "import pyqtgraph as pg"): "a device node of the text",
     ("docs/viewers.md", "from lslacq.viewers import QOscilloscopeMultiPlot"): "a device node of the text",
     ("docs/viewers.md", "viewer = QTriggeredOscilloscope()"): "continues the viewer text (imports above)",
@@ -77,8 +85,14 @@ BUDGET = 5.0
 
 def python_results(path: Path) -> list[dict]:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.run([sys.executable, str(RUNNER), str(path.relative_to(ROOT)), "15"], capture_output=True,
-                          text=True, timeout=600, cwd=ROOT, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), str(path.relative_to(ROOT)), "15"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert proc.returncode == 0, proc.stderr[-2000:]
     return results
@@ -90,8 +104,11 @@ def test_python_blocks_of_the_docs_run(path):
     rel = str(path.relative_to(ROOT))
     wrong = []
     for result in python_results(path):
-        if result["status"] == "error" and (rel, result["first"]) not in FRAGMENTS \
-                and not result["first"].startswith(">>>"):  # a session transcript, shown not run
+        if (
+            result["status"] == "error"
+            and (rel, result["first"]) not in FRAGMENTS
+            and not result["first"].startswith(">>>")
+        ):  # a session transcript, shown not run
             wrong.append(f"{rel}:{result['line']}: {result['detail']}")
     assert not wrong, "\n".join(wrong)
 

@@ -14,8 +14,11 @@ def test_lsl_outlet_configure_lists_its_arguments_and_checks_their_types():
 
     outlet = LslOutlet(name="out")
     try:
-        with pytest.raises(TypeError, match=r"has no argument 'stream_name'; did you mean 'name'\? its arguments: "
-                                            r"name, type, source_id"):
+        with pytest.raises(
+            TypeError,
+            match=r"has no argument 'stream_name'; did you mean 'name'\? its arguments: "
+            r"name, type, source_id",
+        ):
             outlet.configure(stream_name="x")
         with pytest.raises(TypeError, match=r"out: name must be a string, got 5 \(int\)"):
             outlet.configure(name=5)
@@ -75,8 +78,11 @@ def test_sosfilter_given_b_a_says_how_to_get_sections():
     from lslacq.dsp import SosFilter
 
     filt = SosFilter(name="filt")
-    with pytest.raises(ValueError, match=r"got \(2, 5\); this looks like a \(b, a\) transfer function.*"
-                                         r"output='sos'.*tf2sos\(b, a\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"got \(2, 5\); this looks like a \(b, a\) transfer function.*"
+        r"output='sos'.*tf2sos\(b, a\)",
+    ):
         filt.configure(coefficients=([0.1, 0.2, 0.3, 0.2, 0.1], [1.0, -0.5, 0.2, 0.1, 0.01]))
     with pytest.raises(TypeError, match="this looks like a .b, a. transfer function"):  # b and a of two lengths
         filt.configure(coefficients=([0.2, 0.4, 0.2], [1.0, -0.5, 0.2, 0.1]))
@@ -87,8 +93,11 @@ def test_create_node_rejects_a_misspelt_constructor_argument():
     from lslacq.core.nodegroup import NodeGroup
 
     group = NodeGroup(name="g")
-    with pytest.raises(TypeError, match=r"NumpyDeviceBuffer\(\) got unexpected keyword arguments \['nam'\] "
-                                        r"\(did you mean 'name'\?\); it takes name, parent"):
+    with pytest.raises(
+        TypeError,
+        match=r"NumpyDeviceBuffer\(\) got unexpected keyword arguments \['nam'\] "
+        r"\(did you mean 'name'\?\); it takes name, parent",
+    ):
         group.create_node("NumpyDeviceBuffer", nam="x")
     node = group.create_node("NumpyDeviceBuffer", name="x")
     assert node.name == "x"

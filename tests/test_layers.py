@@ -33,10 +33,11 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
     """Run import-linter on the tree at ``root`` (its packages first on the path), without a cache."""
     pytest.importorskip("importlinter", reason="import-linter is in the test extra")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(root / "bridges")]))
-    code = ("import sys; from importlinter.cli import lint_imports; "
-            "sys.exit(lint_imports(config_filename='.importlinter', no_cache=True, no_logo=True))")
-    return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys; from importlinter.cli import lint_imports; "
+        "sys.exit(lint_imports(config_filename='.importlinter', no_cache=True, no_logo=True))"
+    )
+    return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_import_contracts_hold():
@@ -81,8 +82,11 @@ def private_imports() -> set[tuple[str, str, str]]:
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.ImportFrom):
                     module = "." * node.level + (node.module or "")
-                    found.update((path.relative_to(ROOT).as_posix(), module, alias.name) for alias in node.names
-                                 if alias.name.startswith("_") and not alias.name.startswith("__"))
+                    found.update(
+                        (path.relative_to(ROOT).as_posix(), module, alias.name)
+                        for alias in node.names
+                        if alias.name.startswith("_") and not alias.name.startswith("__")
+                    )
     return found
 
 
@@ -103,5 +107,6 @@ def test_graph_error_lives_in_lslacq_errors_and_keeps_its_old_paths():
     assert lslacq.graph.spec.GraphErrors is lslacq.errors.GraphErrors is lslacq.graph.GraphErrors
     assert issubclass(lslacq.errors.GraphError, lslacq.errors.LslacqError)
     with pytest.raises(lslacq.errors.GraphErrors, match="a.toml:3: first\na.toml:5: second"):
-        lslacq.errors.raise_all([lslacq.errors.GraphError("first", "a.toml", 3),
-                                 lslacq.errors.GraphError("second", "a.toml", 5)])
+        lslacq.errors.raise_all(
+            [lslacq.errors.GraphError("first", "a.toml", 3), lslacq.errors.GraphError("second", "a.toml", 5)]
+        )

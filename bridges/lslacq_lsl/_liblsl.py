@@ -45,8 +45,9 @@ def _suffix(channel_format: int | str) -> str:
     try:
         return _SUFFIXES[name]
     except KeyError:
-        raise ValueError(f"no numeric liblsl chunk functions for channel format {name!r}; "
-                         f"numeric formats are {sorted(_SUFFIXES)}") from None
+        raise ValueError(
+            f"no numeric liblsl chunk functions for channel format {name!r}; numeric formats are {sorted(_SUFFIXES)}"
+        ) from None
 
 
 def _handle(obj) -> int:
@@ -80,9 +81,19 @@ class ChunkPuller:
         self._pull = None
         if channel_format not in ("string", pylsl.cf_string):  # strings: available() only
             suffix = _suffix(channel_format)
-            self._pull = _prototype(f"lsl_pull_chunk_{suffix}", ctypes.c_ulong,
-                                    [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                                     ctypes.c_size_t, ctypes.c_double, ctypes.POINTER(ctypes.c_int)])
+            self._pull = _prototype(
+                f"lsl_pull_chunk_{suffix}",
+                ctypes.c_ulong,
+                [
+                    ctypes.c_void_p,
+                    ctypes.c_void_p,
+                    ctypes.c_void_p,
+                    ctypes.c_size_t,
+                    ctypes.c_size_t,
+                    ctypes.c_double,
+                    ctypes.POINTER(ctypes.c_int),
+                ],
+            )
             if self._pull is None:
                 raise ValueError(f"this liblsl has no lsl_pull_chunk_{suffix}; update liblsl")
 
@@ -90,8 +101,7 @@ class ChunkPuller:
         """Samples queued in the inlet (0 if none; 1 may mean "some" on old liblsl)."""
         return _samples_available(self._handle)
 
-    def pull_into(self, data_address: int, timestamps_address: int, max_samples: int,
-                  timeout: float = 0.0) -> int:
+    def pull_into(self, data_address: int, timestamps_address: int, max_samples: int, timeout: float = 0.0) -> int:
         """Pull up to ``max_samples`` samples; return how many were written.
 
         ``data_address`` points at ``max_samples * n_channels`` values of the
@@ -106,18 +116,21 @@ class ChunkPuller:
         if self._pull is None:
             raise TypeError("ChunkPuller.pull_into: string streams are pulled with pylsl's pull_chunk")
         err = self._err
-        got = self._pull(self._handle, data_address, timestamps_address, max_samples * self.n_channels,
-                         max_samples, timeout, err)
+        got = self._pull(
+            self._handle, data_address, timestamps_address, max_samples * self.n_channels, max_samples, timeout, err
+        )
         if err.value:
             handle_error(err)
         return got // self.n_channels
 
-    def pull_array(self, data: np.ndarray, timestamps: np.ndarray, start: int = 0, stop: int | None = None,
-                   timeout: float = 0.0) -> int:
+    def pull_array(
+        self, data: np.ndarray, timestamps: np.ndarray, start: int = 0, stop: int | None = None, timeout: float = 0.0
+    ) -> int:
         """Pull into rows ``start:stop`` of a C-contiguous ``(n, n_channels)`` array and its timestamps."""
         stop = len(data) if stop is None else stop
-        return self.pull_into(data.ctypes.data + start * data.strides[0], timestamps.ctypes.data + start * 8,
-                              stop - start, timeout)
+        return self.pull_into(
+            data.ctypes.data + start * data.strides[0], timestamps.ctypes.data + start * 8, stop - start, timeout
+        )
 
 
 class ChunkPusher:
@@ -135,12 +148,16 @@ class ChunkPusher:
         self.outlet = outlet
         self._handle = _handle(outlet)
         suffix = _suffix(channel_format)
-        self._push_one = _prototype(f"lsl_push_chunk_{suffix}tp", ctypes.c_int,
-                                    [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_double,
-                                     ctypes.c_int])
-        self._push_each = _prototype(f"lsl_push_chunk_{suffix}tnp", ctypes.c_int,
-                                     [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p,
-                                      ctypes.c_int])
+        self._push_one = _prototype(
+            f"lsl_push_chunk_{suffix}tp",
+            ctypes.c_int,
+            [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_double, ctypes.c_int],
+        )
+        self._push_each = _prototype(
+            f"lsl_push_chunk_{suffix}tnp",
+            ctypes.c_int,
+            [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_int],
+        )
         if self._push_one is None or self._push_each is None:
             raise ValueError(f"this liblsl has no lsl_push_chunk_{suffix}tp/tnp; update liblsl")
 
@@ -156,5 +173,4 @@ class ChunkPusher:
         timestamps = np.ascontiguousarray(timestamps, dtype=np.float64)
         if len(timestamps) != len(data):
             raise ValueError(f"push_stamped: {len(data)} samples but {len(timestamps)} timestamps")
-        handle_error(self._push_each(self._handle, data.ctypes.data, data.size, timestamps.ctypes.data,
-                                     pushthrough))
+        handle_error(self._push_each(self._handle, data.ctypes.data, data.size, timestamps.ctypes.data, pushthrough))

@@ -23,8 +23,12 @@ LOG_LEVEL_ENV = "LSLACQ_LIBLSL_LOG_LEVEL"
 
 def _user_config_file() -> str | None:
     """The configuration file liblsl itself would load (its documented search order)."""
-    candidates = [os.environ.get("LSLAPICFG", ""), "lsl_api.cfg",
-                  os.path.expanduser("~/lsl_api/lsl_api.cfg"), "/etc/lsl_api/lsl_api.cfg"]
+    candidates = [
+        os.environ.get("LSLAPICFG", ""),
+        "lsl_api.cfg",
+        os.path.expanduser("~/lsl_api/lsl_api.cfg"),
+        "/etc/lsl_api/lsl_api.cfg",
+    ]
     return next((path for path in candidates if path and os.path.isfile(path)), None)
 
 

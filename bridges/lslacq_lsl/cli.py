@@ -19,19 +19,26 @@ __all__ = ["add_parser"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``lsl`` sub-command (entry point of the ``lslacq.commands`` group)."""
-    parser = subparsers.add_parser("lsl", help="Lab Streaming Layer tools: list streams, watch one",
-                                   description="Lab Streaming Layer tools.")
+    parser = subparsers.add_parser(
+        "lsl", help="Lab Streaming Layer tools: list streams, watch one", description="Lab Streaming Layer tools."
+    )
     lsl_sub = parser.add_subparsers(dest="lsl_command", metavar="LSL_COMMAND")
-    lst = lsl_sub.add_parser("list", help="list the LSL streams visible from this host",
-                             description="List the LSL streams visible from this host.")
-    lst.add_argument("--wait", type=float, default=1.0, metavar="S",
-                     help="seconds to listen for streams (default 1.0)")
+    lst = lsl_sub.add_parser(
+        "list",
+        help="list the LSL streams visible from this host",
+        description="List the LSL streams visible from this host.",
+    )
+    lst.add_argument("--wait", type=float, default=1.0, metavar="S", help="seconds to listen for streams (default 1.0)")
     lst.add_argument("--json", action="store_true", help="print one JSON object per stream")
-    lst.add_argument("--desc", action="store_true",
-                     help="also fetch each stream's description (channel labels, units, types)")
+    lst.add_argument(
+        "--desc", action="store_true", help="also fetch each stream's description (channel labels, units, types)"
+    )
     lst.set_defaults(func=_list)
-    watch = lsl_sub.add_parser("watch", help="print live statistics (or the markers) of one LSL stream",
-                               description="Connect to one LSL stream and print what arrives, once per second.")
+    watch = lsl_sub.add_parser(
+        "watch",
+        help="print live statistics (or the markers) of one LSL stream",
+        description="Connect to one LSL stream and print what arrives, once per second.",
+    )
     watch.add_argument("name", help="stream name (or use --type / --source-id)", nargs="?")
     watch.add_argument("--type", help="stream type to match")
     watch.add_argument("--source-id", help="source_id to match")
@@ -92,12 +99,18 @@ def _watch(args) -> int:
                     next_line += 1.0
                     data, stamps = sw.get_data(min(sw.n_buffered, max(int(d.nominal_srate), 1)))
                     latency = (pylsl_clock() - stamps[-1]) * 1e3 if len(stamps) else float("nan")
-                    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] \
+                    rate = (
+                        (len(stamps) - 1) / (stamps[-1] - stamps[0])
+                        if len(stamps) > 1 and stamps[-1] > stamps[0]
                         else float("nan")
+                    )
                     rms = np.sqrt(np.mean(np.asarray(data, dtype=np.float64) ** 2, axis=0)) if len(data) else []
                     shown = " ".join(f"{v:.3g}" for v in rms[:8]) + (" ..." if len(rms) > 8 else "")
-                    print(f"[{time.monotonic() - t_start:6.1f} s] samples {count:>9d} (+{count - last_count})  "
-                          f"timestamp rate {rate:8.2f} Hz  latency {latency:6.1f} ms  rms {shown}", flush=True)
+                    print(
+                        f"[{time.monotonic() - t_start:6.1f} s] samples {count:>9d} (+{count - last_count})  "
+                        f"timestamp rate {rate:8.2f} Hz  latency {latency:6.1f} ms  rms {shown}",
+                        flush=True,
+                    )
                     last_count = count
     except KeyboardInterrupt:
         pass
@@ -132,7 +145,11 @@ def _list(args) -> int:
     print(format_table(streams))
     if args.desc:
         for d in streams:
-            print(f"\n{d.name} ({d.source_id}): " + ", ".join(
-                f"{n}" + (f" [{u}]" if u else "") + (f" {t}" if t else "")
-                for n, u, t in zip(d.channel_names, d.channel_units, d.channel_types)))
+            print(
+                f"\n{d.name} ({d.source_id}): "
+                + ", ".join(
+                    f"{n}" + (f" [{u}]" if u else "") + (f" {t}" if t else "")
+                    for n, u, t in zip(d.channel_names, d.channel_units, d.channel_types)
+                )
+            )
     return 0

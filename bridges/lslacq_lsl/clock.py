@@ -112,8 +112,12 @@ class SampleClock:
                 with self._lock:
                     self.anchor_time += self.drift
                 self.n_corrections += 1
-                logger.info("sample clock (%g Hz) drifted %+.1f ms from the LSL clock: the source's rate is off its "
-                            "nominal value; timestamps shifted to follow", self.sample_rate, self.drift * 1e3)
+                logger.info(
+                    "sample clock (%g Hz) drifted %+.1f ms from the LSL clock: the source's rate is off its "
+                    "nominal value; timestamps shifted to follow",
+                    self.sample_rate,
+                    self.drift * 1e3,
+                )
                 self.drift = 0.0
         return lag
 

@@ -23,27 +23,43 @@ __all__ = ["add_parser", "run_demo"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``demo`` sub-command (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "demo", help="stream simulated EEG + markers to LSL through a graph",
+        "demo",
+        help="stream simulated EEG + markers to LSL through a graph",
         description="Stream simulated EEG (1/f background, alpha rhythm, evoked responses) and stimulus "
-                    "markers through an lslacq graph into two LSL outlets. Record them with LabRecorder, "
-                    "or read them with mne-lsl or lslacq's StreamWatcher. Stops on Ctrl-C or --duration.")
-    parser.add_argument("--duration", type=float, default=None, metavar="S",
-                        help="stop after S seconds (default: run until Ctrl-C)")
+        "markers through an lslacq graph into two LSL outlets. Record them with LabRecorder, "
+        "or read them with mne-lsl or lslacq's StreamWatcher. Stops on Ctrl-C or --duration.",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until Ctrl-C)"
+    )
     parser.add_argument("--channels", type=int, default=32, help="number of EEG channels (default 32)")
     parser.add_argument("--rate", type=float, default=500.0, help="sampling rate in Hz (default 500)")
     parser.add_argument("--name", default="lslacq-EEG", help="LSL name of the EEG stream (default lslacq-EEG)")
-    parser.add_argument("--markers-name", default="lslacq-Markers",
-                        help="LSL name of the marker stream (default lslacq-Markers)")
-    parser.add_argument("--event-interval", type=float, default=1.0, metavar="S",
-                        help="seconds between stimulus events (default 1; 0 for none)")
+    parser.add_argument(
+        "--markers-name", default="lslacq-Markers", help="LSL name of the marker stream (default lslacq-Markers)"
+    )
+    parser.add_argument(
+        "--event-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between stimulus events (default 1; 0 for none)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (same seed, same signal)")
-    parser.add_argument("--interval", type=float, default=1.0, metavar="S",
-                        help="seconds between counter lines (default 1)")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="do not read the stream back over LSL to check it is visible and complete")
-    parser.add_argument("--view", action="store_true",
-                        help="also show the EEG and its markers in a QOscilloscope (needs the qt extra); "
-                             "closing the window stops the demo")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, metavar="S", help="seconds between counter lines (default 1)"
+    )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not read the stream back over LSL to check it is visible and complete",
+    )
+    parser.add_argument(
+        "--view",
+        action="store_true",
+        help="also show the EEG and its markers in a QOscilloscope (needs the qt extra); "
+        "closing the window stops the demo",
+    )
     parser.set_defaults(func=run_demo)
     return parser
 
@@ -121,9 +137,11 @@ def _free_stream_names(eeg_name: str, markers_name: str, wait: float = 0.5) -> t
 def _run(args, SimulatedEEG, LslOutlet, stop: _Stop) -> int:
     eeg_name, markers_name = _free_stream_names(args.name, args.markers_name)
     if (eeg_name, markers_name) != (args.name, args.markers_name):
-        print(f"lslacq demo: {args.name!r} or {args.markers_name!r} is already published (another lslacq demo?); "
-              f"this one publishes {eeg_name!r} and {markers_name!r} (choose with --name/--markers-name)",
-              flush=True)
+        print(
+            f"lslacq demo: {args.name!r} or {args.markers_name!r} is already published (another lslacq demo?); "
+            f"this one publishes {eeg_name!r} and {markers_name!r} (choose with --name/--markers-name)",
+            flush=True,
+        )
         args.name, args.markers_name = eeg_name, markers_name
 
     device = SimulatedEEG(name="simulated-eeg")
@@ -133,8 +151,9 @@ def _run(args, SimulatedEEG, LslOutlet, stop: _Stop) -> int:
     watcher = viewer = None
     try:
         try:
-            device.configure(nb_channel=args.channels, sample_rate=args.rate, event_interval=args.event_interval,
-                             seed=args.seed)
+            device.configure(
+                nb_channel=args.channels, sample_rate=args.rate, event_interval=args.event_interval, seed=args.seed
+            )
         except ValueError as exc:
             return _fail(str(exc))
         for output in device.outputs.values():
@@ -152,15 +171,21 @@ def _run(args, SimulatedEEG, LslOutlet, stop: _Stop) -> int:
 
         sim = device.simulator
         print(f"lslacq demo: simulated {device.nb_channel}-channel EEG at {device.sample_rate:g} Hz -> LSL")
-        print(f"  EEG     {eeg.info.name()!r}  type={eeg.info.type()!r}  {eeg.info.channel_count()} ch float32 "
-              f"{eeg.info.nominal_srate():g} Hz  unit=microvolts  source_id={eeg.source_id!r}")
-        print(f"  markers {markers.info.name()!r}  type={markers.info.type()!r}  1 ch string irregular  "
-              f"source_id={markers.source_id!r}")
+        print(
+            f"  EEG     {eeg.info.name()!r}  type={eeg.info.type()!r}  {eeg.info.channel_count()} ch float32 "
+            f"{eeg.info.nominal_srate():g} Hz  unit=microvolts  source_id={eeg.source_id!r}"
+        )
+        print(
+            f"  markers {markers.info.name()!r}  type={markers.info.type()!r}  1 ch string irregular  "
+            f"source_id={markers.source_id!r}"
+        )
         shown = ", ".join(sim.channel_names[:8]) + (", ..." if device.nb_channel > 8 else "")
         print(f"  channels: {shown}; alpha {sim.alpha_freq:g} Hz over occipital sites")
         if sim.event_interval:
-            print(f"  events: 'S  1' / 'S  2' alternating every {sim.event_interval:g} s, each with an evoked "
-                  "response (N100/P300) in the EEG")
+            print(
+                f"  events: 'S  1' / 'S  2' alternating every {sim.event_interval:g} s, each with an evoked "
+                "response (N100/P300) in the EEG"
+            )
         print("  record: open LabRecorder, Update, tick both streams, Start; or `lslacq lsl list` to see them")
         print("  stop: Ctrl-C" + (f" (or after {args.duration:g} s)" if args.duration else ""), flush=True)
 
@@ -188,8 +213,11 @@ def _connect_watcher(name: str, rate: float):
     try:
         watcher.connect_to_stream()
     except LslacqError as exc:
-        print(f"  warning: cannot read the stream back over LSL ({exc}); check lsl_api.cfg / the network",
-              file=sys.stderr, flush=True)
+        print(
+            f"  warning: cannot read the stream back over LSL ({exc}); check lsl_api.cfg / the network",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
     return watcher
 
@@ -201,8 +229,9 @@ def _make_view(device):
     from .view_cli import make_viewer
 
     mkQApp()
-    viewer = make_viewer(device.outputs["signals"], device.outputs["events"], name="lslacq demo: EEG + markers",
-                         xsize=5.0)  # lslacq view's frame rate (DEFAULT_FPS)
+    viewer = make_viewer(
+        device.outputs["signals"], device.outputs["events"], name="lslacq demo: EEG + markers", xsize=5.0
+    )  # lslacq view's frame rate (DEFAULT_FPS)
     viewer.show()  # at the viewer's window_size (1600x1000, at most 90 % of the screen)
     return viewer
 
@@ -276,8 +305,10 @@ def _monitor(args, device, eeg, markers, watcher, viewer=None, stop: threading.E
             watcher.update()
             time.sleep(0.01)
         received = watcher.n_total
-    summary = (f"lslacq demo: published {eeg.n_pushed} EEG samples and {markers.n_pushed} markers in "
-               f"{elapsed:.1f} s ({eeg.n_pushed / max(elapsed, 1e-9):.1f} samples/s)")
+    summary = (
+        f"lslacq demo: published {eeg.n_pushed} EEG samples and {markers.n_pushed} markers in "
+        f"{elapsed:.1f} s ({eeg.n_pushed / max(elapsed, 1e-9):.1f} samples/s)"
+    )
     if watcher is not None:
         status = "complete" if received == eeg.n_pushed else f"{eeg.n_pushed - received} missing"
         summary += f"; read back over LSL: {received} ({status})"
@@ -292,8 +323,12 @@ def _counter_line(elapsed, rate, device, eeg, markers, watcher, received) -> str
     # drift: how much later (ms) than its index-derived timestamp the newest sample reached the outlet,
     # relative to the first chunk (which defines the time axis)
     drift_ms = eeg.clock.lag * 1e3 if eeg.clock is not None and eeg.clock.anchored else float("nan")
-    parts = [f"[{elapsed:7.1f} s]", f"EEG samples {eeg.n_pushed:>9d} ({rate:6.1f} Hz)",
-             f"markers {markers.n_pushed:>5d}", f"drift {drift_ms:+5.1f} ms"]
+    parts = [
+        f"[{elapsed:7.1f} s]",
+        f"EEG samples {eeg.n_pushed:>9d} ({rate:6.1f} Hz)",
+        f"markers {markers.n_pushed:>5d}",
+        f"drift {drift_ms:+5.1f} ms",
+    ]
     if watcher is not None:
         parts.append(f"read back over LSL {received:>9d}")
     else:

@@ -72,8 +72,15 @@ class DeviceLslBridge:
         Output name -> LSL stream name.
     """
 
-    def __init__(self, node: Node, name: str, stream_type: str = "EEG", names: dict[str, str] | None = None,
-                 types: dict[str, str] | None = None, outlet_options: dict[str, dict] | None = None):
+    def __init__(
+        self,
+        node: Node,
+        name: str,
+        stream_type: str = "EEG",
+        names: dict[str, str] | None = None,
+        types: dict[str, str] | None = None,
+        outlet_options: dict[str, dict] | None = None,
+    ):
         self.node = node
         self.name = name
         self.outlets: dict[str, LslOutlet] = {}
@@ -86,8 +93,9 @@ class DeviceLslBridge:
                 raise ValueError(f"DeviceLslBridge: node {node.name!r} has no output to publish")
             unknown = sorted((set(names) | set(types) | set(outlet_options)) - set(outputs))
             if unknown:
-                raise ValueError(f"DeviceLslBridge: node {node.name!r} has no output(s) {unknown}; "
-                                 f"its outputs are {outputs}")
+                raise ValueError(
+                    f"DeviceLslBridge: node {node.name!r} has no output(s) {unknown}; its outputs are {outputs}"
+                )
             events = [o for o in outputs if _is_event_output(node, o)]
             signals = [o for o in outputs if o not in events]
             primary = signals[0] if signals else None
@@ -103,8 +111,10 @@ class DeviceLslBridge:
                 self.lsl_names[output] = lsl_name
             duplicates = sorted({n for n in self.lsl_names.values() if list(self.lsl_names.values()).count(n) > 1})
             if duplicates:
-                raise ValueError(f"DeviceLslBridge: LSL stream name(s) {duplicates} used for several outputs "
-                                 f"({self.lsl_names}); give each output its own name")
+                raise ValueError(
+                    f"DeviceLslBridge: LSL stream name(s) {duplicates} used for several outputs "
+                    f"({self.lsl_names}); give each output its own name"
+                )
             for output in outputs:
                 node.outputs[output].configure(protocol="inproc")
                 lsl_name = self.lsl_names[output]
@@ -143,16 +153,21 @@ class DeviceLslBridge:
 
     def describe(self) -> str:
         """One line naming the published streams, e.g. for a command's first output line."""
-        streams = ", ".join(f"{self.lsl_names[o]!r} ({outlet.info.type()}, source_id {outlet.source_id})"
-                            if outlet.info is not None else repr(self.lsl_names[o])
-                            for o, outlet in self.outlets.items())
+        streams = ", ".join(
+            f"{self.lsl_names[o]!r} ({outlet.info.type()}, source_id {outlet.source_id})"
+            if outlet.info is not None
+            else repr(self.lsl_names[o])
+            for o, outlet in self.outlets.items()
+        )
         return f"publishing {self.node.name!r} as LSL streams {streams}"
 
     def status(self) -> str:
         """Counts for a status line: published samples per stream, the node's ``lost_samples`` and its
         other non-zero integer counters (e.g. overflows)."""
-        parts = [f"{n} {'markers' if _is_event_output(self.node, o) else 'samples'} {self.lsl_names[o]!r}"
-                 for o, n in zip(self.outlets, (outlet.n_pushed for outlet in self.outlets.values()))]
+        parts = [
+            f"{n} {'markers' if _is_event_output(self.node, o) else 'samples'} {self.lsl_names[o]!r}"
+            for o, n in zip(self.outlets, (outlet.n_pushed for outlet in self.outlets.values()))
+        ]
         counters = getattr(self.node, "counters", None)
         if callable(counters):
             try:
@@ -160,9 +175,16 @@ class DeviceLslBridge:
             except Exception as exc:  # a status line never stops the bridge
                 values = {}
                 logger.debug("%s: counters() failed: %s", self.node.name, exc)
-            parts += [f"{key.replace('_', ' ')} {value}" for key, value in values.items()
-                      if key == "lost_samples" or (key not in ("samples_in", "samples_out", "last_index", "latency")
-                                                   and isinstance(value, int) and value)]
+            parts += [
+                f"{key.replace('_', ' ')} {value}"
+                for key, value in values.items()
+                if key == "lost_samples"
+                or (
+                    key not in ("samples_in", "samples_out", "last_index", "latency")
+                    and isinstance(value, int)
+                    and value
+                )
+            ]
         return "  ".join(parts)
 
     # -- lifecycle -------------------------------------------------------------
@@ -211,8 +233,14 @@ class DeviceLslBridge:
         self.close()
 
 
-def run_bridge_loop(bridge: DeviceLslBridge, prog: str, duration: float | None = None, interval: float = 1.0,
-                    status: Callable[[], str] | None = None, on_tick: Callable[[], None] | None = None) -> int:
+def run_bridge_loop(
+    bridge: DeviceLslBridge,
+    prog: str,
+    duration: float | None = None,
+    interval: float = 1.0,
+    status: Callable[[], str] | None = None,
+    on_tick: Callable[[], None] | None = None,
+) -> int:
     """Run a started bridge until Ctrl-C, SIGTERM, ``duration`` or a failure; return an exit code.
 
     Prints ``'<seconds> s  <status>'`` every ``interval`` seconds on stdout

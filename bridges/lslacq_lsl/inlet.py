@@ -170,11 +170,15 @@ class LslInlet(BlockingDevice):
 
     #: types and ranges of the configure() arguments (checked by configure() and `lslacq check`)
     configure_args = {
-        "name": Arg(str, doc="LSL stream name"), "type": Arg(str, doc="LSL content type"), "source_id": Arg(str),
+        "name": Arg(str, doc="LSL stream name"),
+        "type": Arg(str, doc="LSL content type"),
+        "source_id": Arg(str),
         "predicate": Arg(str, doc="an XPath predicate, e.g. \"name='EEG' and type='EEG'\""),
         "resolve_timeout": Arg(float, gt=0, doc="seconds"),
         "max_buflen": Arg(int, ge=1, doc="seconds (irregular streams: samples x 100) liblsl buffers"),
-        "clocksync": Arg(bool), "dejitter": Arg(bool), "monotonize": Arg(bool),
+        "clocksync": Arg(bool),
+        "dejitter": Arg(bool),
+        "monotonize": Arg(bool),
         "max_chunk": Arg(int, ge=1, doc="samples per pull"),
         "pull_interval": Arg(float, ge=0, doc="seconds between pulls (0: wait for each chunk)"),
         "stall_timeout": Arg(float, gt=0, doc="seconds"),
@@ -202,24 +206,42 @@ class LslInlet(BlockingDevice):
         self._latency: float | None = None
         self._send_timestamps = False
 
-    def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
-                   predicate: str | None = None, resolve_timeout: float = 5.0, max_buflen: int = 360,
-                   clocksync: bool = True, dejitter: bool = True, monotonize: bool = False,
-                   max_chunk: int | None = None, stall_timeout: float = 2.0, reference: str | None = None,
-                   pull_interval: float = 0.0) -> None:
+    def _configure(
+        self,
+        name: str | None = None,
+        type: str | None = None,
+        source_id: str | None = None,
+        predicate: str | None = None,
+        resolve_timeout: float = 5.0,
+        max_buflen: int = 360,
+        clocksync: bool = True,
+        dejitter: bool = True,
+        monotonize: bool = False,
+        max_chunk: int | None = None,
+        stall_timeout: float = 2.0,
+        reference: str | None = None,
+        pull_interval: float = 0.0,
+    ) -> None:
         if not any((name, type, source_id, predicate)):
-            raise ValueError(f"{self.name}: say which LSL stream to read: configure(name=..., type=..., "
-                             "source_id=... or predicate=...)")
+            raise ValueError(
+                f"{self.name}: say which LSL stream to read: configure(name=..., type=..., "
+                "source_id=... or predicate=...)"
+            )
         if max_chunk is not None and int(max_chunk) < 1:
             raise ValueError(f"{self.name}: max_chunk must be >= 1 sample, got {max_chunk!r}")
         if stall_timeout <= 0:
             raise ValueError(f"{self.name}: stall_timeout must be > 0 s, got {stall_timeout!r}")
         if not 0 <= pull_interval <= 1:
-            raise ValueError(f"{self.name}: pull_interval must be between 0 and 1 s, got {pull_interval!r} (0: wait "
-                             "for each chunk; 0.5 suits a recorder, as LabRecorder)")
+            raise ValueError(
+                f"{self.name}: pull_interval must be between 0 and 1 s, got {pull_interval!r} (0: wait "
+                "for each chunk; 0.5 suits a recorder, as LabRecorder)"
+            )
         self.pull_interval = float(pull_interval)
-        self.query = {k: v for k, v in dict(name=name, type=type, source_id=source_id, predicate=predicate).items()
-                      if v is not None}
+        self.query = {
+            k: v
+            for k, v in dict(name=name, type=type, source_id=source_id, predicate=predicate).items()
+            if v is not None
+        }
         self.resolve_timeout = resolve_timeout
         self.max_buflen = max_buflen
         self.flags = processing_flags(clocksync, dejitter, monotonize)
@@ -245,7 +267,9 @@ class LslInlet(BlockingDevice):
             ) from None
         description = describe_stream(full)
         if self.description is not None and (description.channel_count, description.channel_format) != (
-                self.description.channel_count, self.description.channel_format):
+            self.description.channel_count,
+            self.description.channel_format,
+        ):
             raise LslacqError(
                 f"{self.name}: the LSL stream came back as {description.summary()}, which no longer matches "
                 f"{self.description.summary()}; reconfigure the graph"
@@ -261,16 +285,27 @@ class LslInlet(BlockingDevice):
         from lslacq.core.stream.events import EVENT_DTYPE
 
         d = self.description
-        common = dict(lsl_name=d.name, lsl_type=d.type, lsl_source_id=d.source_id, lsl_hostname=d.hostname,
-                      lsl_channel_format=d.channel_format)
+        common = dict(
+            lsl_name=d.name,
+            lsl_type=d.type,
+            lsl_source_id=d.source_id,
+            lsl_hostname=d.hostname,
+            lsl_channel_format=d.channel_format,
+        )
         srate = None if d.irregular else d.nominal_srate
         sig = self.outputs["signals"].spec
         if self.is_markers:
             sig.update(streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,), **common)
         else:
-            sig.update(streamtype="analogsignal", dtype=self._dtype.str, shape=(-1, d.channel_count),
-                       channel_names=list(d.channel_names), channel_units=list(d.channel_units),
-                       channel_types=list(d.channel_types), **common)
+            sig.update(
+                streamtype="analogsignal",
+                dtype=self._dtype.str,
+                shape=(-1, d.channel_count),
+                channel_names=list(d.channel_names),
+                channel_units=list(d.channel_units),
+                channel_types=list(d.channel_types),
+                **common,
+            )
             if d.manufacturer:
                 sig["manufacturer"] = d.manufacturer
         if srate:
@@ -338,8 +373,9 @@ class LslInlet(BlockingDevice):
         if not self._stalled:
             self._stalled = True
             self.n_stalls += 1
-        return LslacqError(f"{self.name}: {self.device_description()} was lost and cannot be recovered by liblsl; "
-                           "resolving it again")
+        return LslacqError(
+            f"{self.name}: {self.device_description()} was lost and cannot be recovered by liblsl; resolving it again"
+        )
 
     def gap_rate(self) -> float:
         return 0.0  # the gap is measured on the LSL timestamps when data resumes (_check_gap)
@@ -366,9 +402,13 @@ class LslInlet(BlockingDevice):
         if not self.description.irregular and not self._stalled and silent_for >= self.stall_timeout:
             self._stalled = True
             self.n_stalls += 1
-            logger.warning("%s: no data from LSL stream %r for %.1f s; waiting for the outlet to come back "
-                           "(same source_id %r)", self.name, self.description.name, silent_for,
-                           self.description.source_id)
+            logger.warning(
+                "%s: no data from LSL stream %r for %.1f s; waiting for the outlet to come back (same source_id %r)",
+                self.name,
+                self.description.name,
+                silent_for,
+                self.description.source_id,
+            )
         return None
 
     def handle(self, pulled) -> None:
@@ -383,7 +423,7 @@ class LslInlet(BlockingDevice):
             self._emit(data, ts)
             return
         for k in range(0, len(ts), step):  # a pull_interval's worth, max_chunk given: chunks of at most that
-            self._emit(data[k:k + step], ts[k:k + step])
+            self._emit(data[k : k + step], ts[k : k + step])
 
     def _pull_numeric(self, wait: float):
         puller = self._puller
@@ -444,8 +484,11 @@ class LslInlet(BlockingDevice):
         They are held for up to ``_REFERENCE_WAIT_S`` (the reference inlet may start after this one, or its
         outlet send later); after that they take their position in the marker stream, with a warning.
         """
-        if not self.reference or self._reference_given_up or \
-                (not self._held_markers and self._reference_signal() is not None):
+        if (
+            not self.reference
+            or self._reference_given_up
+            or (not self._held_markers and self._reference_signal() is not None)
+        ):
             return False
         if self._held_since is None:
             self._held_since = time.monotonic()
@@ -497,8 +540,11 @@ class LslInlet(BlockingDevice):
             if len(raw) > 32:
                 self.n_truncated_markers += 1
                 if self.n_truncated_markers == 1:
-                    logger.warning("%s: marker %r is longer than 32 bytes; events keep its first 32 (the full "
-                                   "text is in LSL)", self.name, text)
+                    logger.warning(
+                        "%s: marker %r is longer than 32 bytes; events keep its first 32 (the full text is in LSL)",
+                        self.name,
+                        text,
+                    )
                 raw = raw[:32]
             descriptions.append(raw)
             try:
@@ -517,8 +563,9 @@ class LslInlet(BlockingDevice):
         if ref is None:
             return None
         index, t_ref = ref
-        return np.rint(index + (np.asarray(t, dtype=np.float64) - t_ref) * self.description.nominal_srate
-                       ).astype(np.int64)
+        return np.rint(index + (np.asarray(t, dtype=np.float64) - t_ref) * self.description.nominal_srate).astype(
+            np.int64
+        )
 
     def _marker_indexes(self, times: list) -> np.ndarray:
         start = self._index
@@ -531,8 +578,12 @@ class LslInlet(BlockingDevice):
         if mapped is None:
             if not self._reference_warned:
                 self._reference_warned = True
-                logger.warning("%s: reference %r is not a running LslInlet with data in this process; marker "
-                               "events use their position in the marker stream", self.name, self.reference)
+                logger.warning(
+                    "%s: reference %r is not a running LslInlet with data in this process; marker "
+                    "events use their position in the marker stream",
+                    self.name,
+                    self.reference,
+                )
             return own
         return mapped
 
@@ -575,10 +626,15 @@ class LslInlet(BlockingDevice):
             gap = Gap(index=self._index, duration=dt - period, missing=missing)
             self.gaps.append(gap)
             self.n_gaps += 1
-            logger.warning("%s: LSL stream %r resumed after a gap of %.3f s (~%d samples missing) at index %d",
-                           self.name, self.description.name, gap.duration, gap.missing, gap.index)
+            logger.warning(
+                "%s: LSL stream %r resumed after a gap of %.3f s (~%d samples missing) at index %d",
+                self.name,
+                self.description.name,
+                gap.duration,
+                gap.missing,
+                gap.index,
+            )
 
     def __repr__(self) -> str:
         what = self.description.summary() if self.description else "unresolved"
         return f"<LslInlet {self.name!r} {self._state_name()} {what}>"
-

@@ -120,7 +120,9 @@ class LslOutlet(Node):
         "source_id": Arg(str),
         "chunk_size": Arg(int, ge=0, doc="samples per LSL chunk, 0 for the incoming chunks"),
         "max_buffered": Arg(float, gt=0, doc="seconds"),
-        "manufacturer": Arg(str), "model": Arg(str), "serial_number": Arg(str),
+        "manufacturer": Arg(str),
+        "model": Arg(str),
+        "serial_number": Arg(str),
         "nominal_srate": Arg(float, ge=0, doc="Hz, 0 for an irregular stream"),
         "marker_format": Arg(str, choices=("string", "int32")),
         "timestamps_input": Arg(bool),
@@ -143,13 +145,27 @@ class LslOutlet(Node):
         self._last_ts: float | None = None
         self._pusher: ChunkPusher | None = None
 
-    def _configure(self, name: str | None = None, type: str | None = None, source_id: str | None = None,
-                   channel_names=None, channel_units=None, channel_types=None, chunk_size: int | None = None,
-                   max_buffered: float = 360, manufacturer: str | None = None, model: str | None = None,
-                   serial_number: str | None = None, nominal_srate: float | None = None,
-                   marker_format: str = "string", timestamps_input: bool = False, reference: str | None = None,
-                   extra_desc: dict | None = None, max_clock_drift: float | None = 0.02,
-                   push_interval: float = 0.0) -> None:
+    def _configure(
+        self,
+        name: str | None = None,
+        type: str | None = None,
+        source_id: str | None = None,
+        channel_names=None,
+        channel_units=None,
+        channel_types=None,
+        chunk_size: int | None = None,
+        max_buffered: float = 360,
+        manufacturer: str | None = None,
+        model: str | None = None,
+        serial_number: str | None = None,
+        nominal_srate: float | None = None,
+        marker_format: str = "string",
+        timestamps_input: bool = False,
+        reference: str | None = None,
+        extra_desc: dict | None = None,
+        max_clock_drift: float | None = 0.02,
+        push_interval: float = 0.0,
+    ) -> None:
         if marker_format not in ("string", "int32"):
             raise ValueError(f"{self.name}: marker_format must be 'string' or 'int32', got {marker_format!r}")
         if chunk_size is not None and int(chunk_size) < 0:
@@ -159,9 +175,14 @@ class LslOutlet(Node):
         self.stream_name = name or self.name
         self.stream_type = type
         self.source_id = source_id
-        self._user_meta = dict(channel_names=channel_names, channel_units=channel_units,
-                               channel_types=channel_types, manufacturer=manufacturer, model=model,
-                               serial_number=serial_number)
+        self._user_meta = dict(
+            channel_names=channel_names,
+            channel_units=channel_units,
+            channel_types=channel_types,
+            manufacturer=manufacturer,
+            model=model,
+            serial_number=serial_number,
+        )
         self.chunk_size = int(chunk_size or 0)
         self.max_buffered = max_buffered
         self.nominal_srate = nominal_srate
@@ -172,8 +193,10 @@ class LslOutlet(Node):
             raise ValueError(f"{self.name}: max_clock_drift must be > 0 s or None, got {max_clock_drift!r}")
         self.max_clock_drift = max_clock_drift
         if not isinstance(push_interval, (int, float)) or not push_interval >= 0:
-            raise ValueError(f"{self.name}: push_interval must be a number of seconds >= 0 (0: push every chunk "
-                             f"as it arrives), got {push_interval!r}")
+            raise ValueError(
+                f"{self.name}: push_interval must be a number of seconds >= 0 (0: push every chunk "
+                f"as it arrives), got {push_interval!r}"
+            )
         self.push_interval = float(push_interval)
         self.timestamps_input = bool(timestamps_input)
         if self.timestamps_input and "timestamps" not in self.inputs:
@@ -190,8 +213,10 @@ class LslOutlet(Node):
         self.is_events = dtype.names is not None or params.streamtype in _EVENT_STREAMTYPES
         if self.is_events:
             if dtype.names is not None and "index" not in dtype.names:
-                raise ValueError(f"{self.name}: event records need an 'index' field (fields: {dtype.names}); "
-                                 "use lslacq.core.stream.events.EVENT_DTYPE")
+                raise ValueError(
+                    f"{self.name}: event records need an 'index' field (fields: {dtype.names}); "
+                    "use lslacq.core.stream.events.EVENT_DTYPE"
+                )
             self.n_channels = 1
             self.channel_format = self.marker_format
         else:
@@ -204,13 +229,17 @@ class LslOutlet(Node):
         params = self.inputs["signals"].params
         srate = self.nominal_srate if self.nominal_srate is not None else params.sample_rate
         if not self.is_events and srate is None:
-            raise ValueError(f"{self.name}: the input stream has no sample_rate; configure the LslOutlet with "
-                             "nominal_srate=... (or 0 for an irregular stream)")
+            raise ValueError(
+                f"{self.name}: the input stream has no sample_rate; configure the LslOutlet with "
+                "nominal_srate=... (or 0 for an irregular stream)"
+            )
         if self.timestamps_input:
             ts_params = self.inputs["timestamps"].params
             if ts_params.np_dtype.kind != "f":
-                raise ValueError(f"{self.name}: the timestamps input must carry float timestamps, got dtype "
-                                 f"{ts_params.np_dtype}; connect it to an LslInlet's 'timestamps' output")
+                raise ValueError(
+                    f"{self.name}: the timestamps input must carry float timestamps, got dtype "
+                    f"{ts_params.np_dtype}; connect it to an LslInlet's 'timestamps' output"
+                )
 
     # -- lifecycle ------------------------------------------------------------
     def _initialize(self) -> None:
@@ -242,8 +271,14 @@ class LslOutlet(Node):
         self.sample_rate = srate
         self.source_id = self.source_id or stable_source_id(self.name, self.stream_name, stream_type)
         self.info = build_stream_info(
-            self.stream_name, stream_type, self.n_channels, srate, self.channel_format, self.source_id,
-            extra_desc=self.extra_desc, **meta,
+            self.stream_name,
+            stream_type,
+            self.n_channels,
+            srate,
+            self.channel_format,
+            self.source_id,
+            extra_desc=self.extra_desc,
+            **meta,
         )
         self.outlet = pylsl.StreamOutlet(self.info, chunk_size=self.chunk_size, max_buffered=self.max_buffered)
         self._pusher = ChunkPusher(self.outlet, self.channel_format) if self.channel_format != "string" else None
@@ -256,9 +291,16 @@ class LslOutlet(Node):
         if self.timestamps_input:
             ts_in = self.inputs["timestamps"]
             ts_in.set_buffer(size=max(int((params.sample_rate or 1000) * 60), 100_000), double=False)
-        logger.info("%s: LSL outlet %r (%s, %d ch %s, %s) source_id=%r", self.name, self.stream_name,
-                    stream_type, self.n_channels, self.channel_format,
-                    f"{srate:g} Hz" if srate else "irregular", self.source_id)
+        logger.info(
+            "%s: LSL outlet %r (%s, %d ch %s, %s) source_id=%r",
+            self.name,
+            self.stream_name,
+            stream_type,
+            self.n_channels,
+            self.channel_format,
+            f"{srate:g} Hz" if srate else "irregular",
+            self.source_id,
+        )
 
     def _start(self) -> None:
         self._stop_event.clear()
@@ -350,8 +392,12 @@ class LslOutlet(Node):
         else:
             clock = self.clock
             if self._last_index is not None and start < self._last_index:
-                logger.info("%s: sample index went back from %d to %d (the source restarted); re-anchoring the "
-                            "timestamps", self.name, self._last_index, start)
+                logger.info(
+                    "%s: sample index went back from %d to %d (the source restarted); re-anchoring the timestamps",
+                    self.name,
+                    self._last_index,
+                    start,
+                )
                 clock.reset()
             if not clock.anchored:
                 now = pylsl.local_clock()
@@ -384,8 +430,11 @@ class LslOutlet(Node):
         if clock is not None and clock.anchored:
             return np.asarray(clock.time_of(indexes), dtype=np.float64)
         if self.reference and clock is None:
-            logger.warning("%s: no LslOutlet %r in this process to take event times from; using this node's own "
-                           "clock", self.name, self.reference)
+            logger.warning(
+                "%s: no LslOutlet %r in this process to take event times from; using this node's own clock",
+                self.name,
+                self.reference,
+            )
             self.reference = None
         if self.clock is not None:
             if not self.clock.anchored:

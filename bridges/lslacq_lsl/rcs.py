@@ -64,10 +64,25 @@ class RcsController:
         Where console messages go (default: print).
     """
 
-    def __init__(self, root: str | os.PathLike = ".", names=None, require=(), record: Callable | None = None,
-                 say: Callable[[str], None] = print, wait_time: float = 1.0):
-        self.fields = dict(root=os.fspath(root), template="", task="Default", run=1, participant="P001",
-                           session="S001", acquisition="", modality="eeg")
+    def __init__(
+        self,
+        root: str | os.PathLike = ".",
+        names=None,
+        require=(),
+        record: Callable | None = None,
+        say: Callable[[str], None] = print,
+        wait_time: float = 1.0,
+    ):
+        self.fields = dict(
+            root=os.fspath(root),
+            template="",
+            task="Default",
+            run=1,
+            participant="P001",
+            session="S001",
+            acquisition="",
+            modality="eeg",
+        )
         self.names = list(names) if names else None
         self.require = list(require)
         self.wait_time = wait_time
@@ -101,8 +116,10 @@ class RcsController:
                 elif "select" in text and "none" in text:
                     self.selected = set()
                 else:
-                    raise ValueError(f"unknown command {text!r}; LabRecorder's commands are select all, select "
-                                     "none, start, stop, update, filename {root:...} {template:...} ...")
+                    raise ValueError(
+                        f"unknown command {text!r}; LabRecorder's commands are select all, select "
+                        "none, start, stop, update, filename {root:...} {template:...} ..."
+                    )
             except (ValueError, RuntimeError, OSError) as exc:
                 self.say(f"RCS: {text!r} refused: {exc}")
                 return f"ERROR: {exc}"
@@ -160,11 +177,14 @@ class RcsController:
         self.selected = set(self.visible)  # LabRecorder's start selects every stream
         missing = self.missing()
         if missing:
-            raise RuntimeError(f"required streams missing: {', '.join(missing)} (visible: "
-                               f"{', '.join(sorted(self.visible)) or 'none'}); start them, then send start again")
+            raise RuntimeError(
+                f"required streams missing: {', '.join(missing)} (visible: "
+                f"{', '.join(sorted(self.visible)) or 'none'}); start them, then send start again"
+            )
         if not self.selected:
-            raise RuntimeError("no stream to record is visible" + (f" (looking for {self.names})" if self.names
-                                                                     else ""))
+            raise RuntimeError(
+                "no stream to record is visible" + (f" (looking for {self.names})" if self.names else "")
+            )
         path = self.filename()
         if path.is_dir():
             raise RuntimeError(f"{path} is a directory")

@@ -51,9 +51,16 @@ class RdaLslBridge(DeviceLslBridge):
     eeg, markers : LslOutlet
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT_FLOAT32, name: str = "BrainAmp",
-                 markers_name: str | None = None, stream_type: str = "EEG", timeout: float = 10.0,
-                 reconnect: bool = False):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT_FLOAT32,
+        name: str = "BrainAmp",
+        markers_name: str | None = None,
+        stream_type: str = "EEG",
+        timeout: float = 10.0,
+        reconnect: bool = False,
+    ):
         self.markers_name = markers_name or f"{name}-Markers"
         if self.markers_name == name:
             raise ValueError(f"RdaLslBridge: the EEG and marker streams need different names, both are {name!r}")
@@ -90,15 +97,25 @@ def run_bridge(args) -> int:
     """Run ``lslacq bridge rda``; return the exit code."""
     prog = "lslacq bridge rda"
     try:
-        bridge = RdaLslBridge(args.host, args.port, name=args.name, markers_name=args.markers_name,
-                              stream_type=args.type, timeout=args.timeout, reconnect=args.reconnect)
+        bridge = RdaLslBridge(
+            args.host,
+            args.port,
+            name=args.name,
+            markers_name=args.markers_name,
+            stream_type=args.type,
+            timeout=args.timeout,
+            reconnect=args.reconnect,
+        )
     except Exception as exc:  # connection refused, no START, bad names: one clear line
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     with bridge:
         amp = bridge.amp
-        print(f"publishing {args.host}:{args.port} ({amp.start_msg}) as LSL streams {bridge.name!r} "
-              f"(source_id {bridge.eeg.source_id}) and {bridge.markers_name!r}. Ctrl+C to stop.", flush=True)
+        print(
+            f"publishing {args.host}:{args.port} ({amp.start_msg}) as LSL streams {bridge.name!r} "
+            f"(source_id {bridge.eeg.source_id}) and {bridge.markers_name!r}. Ctrl+C to stop.",
+            flush=True,
+        )
         bridge.start()
         paused = False
 
@@ -106,11 +123,16 @@ def run_bridge(args) -> int:
             nonlocal paused
             if amp.is_streaming == paused:
                 paused = not paused
-                print("paused: " + amp.stop_reason + "; waiting for the RDA server to start again" if paused
-                      else "resumed", flush=True)
+                print(
+                    "paused: " + amp.stop_reason + "; waiting for the RDA server to start again"
+                    if paused
+                    else "resumed",
+                    flush=True,
+                )
 
         def status() -> str:
             return f"{bridge.n_samples} samples  {bridge.n_markers} markers  lost blocks {amp.client.lost_blocks}"
 
-        return run_bridge_loop(bridge, prog, duration=args.duration, interval=args.interval, status=status,
-                               on_tick=on_tick)
+        return run_bridge_loop(
+            bridge, prog, duration=args.duration, interval=args.interval, status=status, on_tick=on_tick
+        )

@@ -37,22 +37,49 @@ __all__ = ["add_parser", "run_record"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``record`` sub-command (entry point of the ``lslacq.commands`` group)."""
-    parser = subparsers.add_parser("record", help="record LSL streams to an XDF file or a RawRecorder directory",
-                                   description=__doc__.split("\n\n", 1)[1],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lsl", nargs="+", metavar="NAME",
-                        help="LSL stream names to record (with --rcs: the only candidates; default every stream)")
-    parser.add_argument("-o", "--output", metavar="DIR|FILE.xdf",
-                        help="FILE.xdf: an XDF file; else a recording directory (must not exist). With --rcs: the "
-                             "study root (default: the current directory)")
-    parser.add_argument("--rcs", nargs="?", type=int, const=22345, metavar="PORT",
-                        help="wait for LabRecorder's remote-control commands on 127.0.0.1:PORT (default 22345; 0: "
-                             "any free port): select all/none, start, stop, update, filename {root:...} ...")
-    parser.add_argument("--require", nargs="+", default=[], metavar="NAME",
-                        help="with --rcs: refuse to start until these streams are present")
+    parser = subparsers.add_parser(
+        "record",
+        help="record LSL streams to an XDF file or a RawRecorder directory",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--lsl",
+        nargs="+",
+        metavar="NAME",
+        help="LSL stream names to record (with --rcs: the only candidates; default every stream)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR|FILE.xdf",
+        help="FILE.xdf: an XDF file; else a recording directory (must not exist). With --rcs: the "
+        "study root (default: the current directory)",
+    )
+    parser.add_argument(
+        "--rcs",
+        nargs="?",
+        type=int,
+        const=22345,
+        metavar="PORT",
+        help="wait for LabRecorder's remote-control commands on 127.0.0.1:PORT (default 22345; 0: "
+        "any free port): select all/none, start, stop, update, filename {root:...} ...",
+    )
+    parser.add_argument(
+        "--require",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="with --rcs: refuse to start until these streams are present",
+    )
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to find each stream")
-    parser.add_argument("--flush-interval", type=float, default=1.0, metavar="S",
-                        help="longest time data waits in memory before reaching the disk (default 1 s)")
+    parser.add_argument(
+        "--flush-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="longest time data waits in memory before reaching the disk (default 1 s)",
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.set_defaults(func=run_record)
     return parser
@@ -84,8 +111,10 @@ def run_record(args) -> int:
     if args.rcs is not None:
         return _run_rcs(args)
     if not args.lsl or not args.output:
-        return _fail("say which streams to record and where: --lsl NAME... -o DIR|FILE.xdf (or --rcs to be driven "
-                     "by LabRecorder's remote-control commands)")
+        return _fail(
+            "say which streams to record and where: --lsl NAME... -o DIR|FILE.xdf (or --rcs to be driven "
+            "by LabRecorder's remote-control commands)"
+        )
     if args.require:
         return _fail("--require is for --rcs (a recording given --lsl NAME... waits for those streams)")
     if Path(args.output).exists():
@@ -133,10 +162,17 @@ def run_record(args) -> int:
             recorder.configure(streams=streams, dirname=args.output, flush_interval=args.flush_interval)
         except (OSError, ValueError) as exc:
             return _fail(str(exc))
-        recorder.add_annotations(lsl_streams={k: dict(name=n.description.name, type=n.description.type,
-                                                      source_id=n.description.source_id,
-                                                      hostname=n.description.hostname)
-                                              for k, n in inlets.items()})
+        recorder.add_annotations(
+            lsl_streams={
+                k: dict(
+                    name=n.description.name,
+                    type=n.description.type,
+                    source_id=n.description.source_id,
+                    hostname=n.description.hostname,
+                )
+                for k, n in inlets.items()
+            }
+        )
         for node in nodes:
             node.initialize()
         recorder.start()
@@ -157,8 +193,12 @@ def run_record(args) -> int:
             signal.signal(signal.SIGTERM, previous)
         if Path(args.output).exists():
             if any(node.error is not None for node in nodes):
-                print(f"lslacq record: stopped by that error; {args.output} keeps what was written before it "
-                      f"(lslacq.rec.read_recording({args.output!r}) reads it)", file=sys.stderr, flush=True)
+                print(
+                    f"lslacq record: stopped by that error; {args.output} keeps what was written before it "
+                    f"(lslacq.rec.read_recording({args.output!r}) reads it)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             else:
                 print(f"recording finished: {args.output}", flush=True)
 
@@ -216,8 +256,7 @@ def _run_xdf(args) -> int:
 
         try:
             infos = [resolve_stream(name=name, timeout=args.timeout) for name in args.lsl]
-            recording = LslXdfRecording(args.output, infos, flush_interval=args.flush_interval,
-                                        timeout=args.timeout)
+            recording = LslXdfRecording(args.output, infos, flush_interval=args.flush_interval, timeout=args.timeout)
         except (LslacqError, OSError, ValueError) as exc:
             return _fail(str(exc))
         failure = threading.Event()
@@ -232,8 +271,12 @@ def _run_xdf(args) -> int:
                 print(f"lslacq record: closing {args.output} failed: {exc}", file=sys.stderr, flush=True)
             else:
                 if recording.error is not None:
-                    print(f"lslacq record: stopped by that error; {args.output} ends after its last whole chunk "
-                          f"(`lslacq xdf check {args.output}` says what it holds)", file=sys.stderr, flush=True)
+                    print(
+                        f"lslacq record: stopped by that error; {args.output} ends after its last whole chunk "
+                        f"(`lslacq xdf check {args.output}` says what it holds)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 else:
                     print(f"recording finished: {args.output}", flush=True)
         if previous is not None:
@@ -241,8 +284,10 @@ def _run_xdf(args) -> int:
 
 
 def _progress_xdf(t: float, recording) -> str:
-    parts = [f"{key}: {n} {'markers' if s.is_string else 'samples'}"
-             for (key, n), s in zip(recording.counts().items(), recording.streams)]
+    parts = [
+        f"{key}: {n} {'markers' if s.is_string else 'samples'}"
+        for (key, n), s in zip(recording.counts().items(), recording.streams)
+    ]
     return f"[{t:7.1f} s] " + " | ".join(parts) + f" | {recording.writer.bytes_written / 1e6:.2f} MB"
 
 
@@ -277,13 +322,16 @@ def _run_rcs(args) -> int:
     def record(path, infos):
         return LslXdfRecording(path, infos, flush_interval=args.flush_interval, timeout=args.timeout)
 
-    controller = RcsController(root=root, names=args.lsl, require=args.require, record=record,
-                               say=lambda text: print(text, flush=True))
+    controller = RcsController(
+        root=root, names=args.lsl, require=args.require, record=record, say=lambda text: print(text, flush=True)
+    )
     try:
         server = RcsServer(controller, port=args.rcs)
     except OSError as exc:
-        return _fail(f"cannot listen on 127.0.0.1:{args.rcs}: {exc.strerror or exc} (is LabRecorder or another "
-                     "lslacq record --rcs running? choose another --rcs PORT)")
+        return _fail(
+            f"cannot listen on 127.0.0.1:{args.rcs}: {exc.strerror or exc} (is LabRecorder or another "
+            "lslacq record --rcs running? choose another --rcs PORT)"
+        )
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

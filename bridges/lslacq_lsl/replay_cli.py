@@ -30,24 +30,42 @@ __all__ = ["add_parser", "run_replay", "build_replay", "file_stem"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``replay`` sub-command (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "replay", help="publish a recorded file (FIF, EDF/BDF, .vhdr, XDF, lslacq recording) on LSL",
-        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+        "replay",
+        help="publish a recorded file (FIF, EDF/BDF, .vhdr, XDF, lslacq recording) on LSL",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("file", help="the file (or RawRecorder directory) to replay")
-    parser.add_argument("--name", help="LSL stream name (MNE files and recordings; default: the file's stem); "
-                                       "the markers stream is NAME-Markers")
-    parser.add_argument("--suffix", default="-replay",
-                        help="added to XDF stream names and to every source_id, so a replay is never taken for "
-                             "the live source (default -replay; '' keeps an XDF's recorded names and source_ids)")
+    parser.add_argument(
+        "--name",
+        help="LSL stream name (MNE files and recordings; default: the file's stem); the markers stream is NAME-Markers",
+    )
+    parser.add_argument(
+        "--suffix",
+        default="-replay",
+        help="added to XDF stream names and to every source_id, so a replay is never taken for "
+        "the live source (default -replay; '' keeps an XDF's recorded names and source_ids)",
+    )
     parser.add_argument("--type", default="EEG", help="LSL type of the signal stream (default EEG)")
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1.0: real time)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="play N times (default 1)")
     parser.add_argument("--loop", action="store_true", help="play until interrupted")
     parser.add_argument("--start", type=float, default=0.0, metavar="S", help="start at S seconds into the file")
     parser.add_argument("--stream", help="for a recording with several signal streams: which one")
-    parser.add_argument("--wait-consumers", type=float, default=0.0, metavar="S",
-                        help="wait up to S seconds for a consumer (e.g. LabRecorder) on every stream before playing")
-    parser.add_argument("--linger", type=float, default=2.0, metavar="S",
-                        help="keep the outlets open S seconds after the end, for consumers to pull the tail")
+    parser.add_argument(
+        "--wait-consumers",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for a consumer (e.g. LabRecorder) on every stream before playing",
+    )
+    parser.add_argument(
+        "--linger",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="keep the outlets open S seconds after the end, for consumers to pull the tail",
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.set_defaults(func=run_replay)
     return parser
@@ -63,7 +81,7 @@ def file_stem(path: Path) -> str:
     name = path.name
     for ext in (".fif.gz", ".nii.gz"):
         if name.lower().endswith(ext):
-            return name[:-len(ext)] or "replay"
+            return name[: -len(ext)] or "replay"
     return (path.stem if path.suffix else name) or "replay"
 
 
@@ -86,8 +104,12 @@ def build_replay(args) -> tuple:
             out.configure(protocol="inproc")
             outlet = LslOutlet(name=f"out-{out_name}")
             # max_clock_drift=None: timestamps follow the sample indexes (the file's spacing), whatever the speed
-            kwargs = dict(name=f"{stream.name or out_name}{suffix}", type=stream.type or None, max_clock_drift=None,
-                          source_id=f"{stream.source_id or stream.name or out_name}{suffix}")
+            kwargs = dict(
+                name=f"{stream.name or out_name}{suffix}",
+                type=stream.type or None,
+                max_clock_drift=None,
+                source_id=f"{stream.source_id or stream.name or out_name}{suffix}",
+            )
             if stream.is_marker and ref_node:
                 kwargs["reference"] = ref_node
             elif not stream.is_marker and not stream.sample_rate:
@@ -109,8 +131,13 @@ def build_replay(args) -> tuple:
         if len(replay.source.events.samples):
             replay.outputs["events"].configure(protocol="inproc")
             markers = LslOutlet(name="out-events")
-            markers.configure(name=f"{name}-Markers", type="Markers", reference="out-signals", max_clock_drift=None,
-                              source_id=f"{name}-Markers{suffix}")
+            markers.configure(
+                name=f"{name}-Markers",
+                type="Markers",
+                reference="out-signals",
+                max_clock_drift=None,
+                source_id=f"{name}-Markers{suffix}",
+            )
             markers.inputs["signals"].connect(replay.outputs["events"])
             outlets["events"] = markers
     return replay, outlets
@@ -152,15 +179,22 @@ def _play(args, replay, outlets) -> int:
         outlet.initialize()
     replay.initialize()
     for outlet in outlets.values():
-        print(f"publishing {outlet.stream_name!r} ({'markers' if outlet.is_events else f'{outlet.n_channels} ch'}, "
-              f"source_id {outlet.source_id})", flush=True)
+        print(
+            f"publishing {outlet.stream_name!r} ({'markers' if outlet.is_events else f'{outlet.n_channels} ch'}, "
+            f"source_id {outlet.source_id})",
+            flush=True,
+        )
     try:
         if args.wait_consumers > 0:
             deadline = time.monotonic() + args.wait_consumers
             for outlet in outlets.values():
                 if not outlet.wait_for_consumers(max(0.0, deadline - time.monotonic())):
-                    print(f"lslacq replay: no consumer on {outlet.stream_name!r} after {args.wait_consumers:g} s; "
-                          "playing anyway", file=sys.stderr, flush=True)
+                    print(
+                        f"lslacq replay: no consumer on {outlet.stream_name!r} after {args.wait_consumers:g} s; "
+                        "playing anyway",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         for outlet in outlets.values():
             outlet.start()
         t0 = time.monotonic()
@@ -176,8 +210,10 @@ def _play(args, replay, outlets) -> int:
                 return 1
             if now >= next_line:
                 next_line += 1.0
-                print(f"[{now - t0:6.1f} s] " + "  ".join(f"{o.stream_name}: {o.n_pushed}" for o in outlets.values()),
-                      flush=True)
+                print(
+                    f"[{now - t0:6.1f} s] " + "  ".join(f"{o.stream_name}: {o.n_pushed}" for o in outlets.values()),
+                    flush=True,
+                )
         _wait_pushed(replay, outlets, timeout=10)
         what = "replay finished" if replay.wait_finished(0) else f"replay stopped after {args.duration:g} s"
         print(f"{what}: " + ", ".join(f"{o.stream_name} {o.n_pushed}" for o in outlets.values()), flush=True)

@@ -34,7 +34,7 @@ def _xpath_literal(value: str) -> str:
     if '"' not in value:
         return f'"{value}"'
     parts = value.split("'")
-    return "concat(" + ", \"'\", ".join(f"'{p}'" for p in parts) + ")"
+    return "concat(" + ', "\'", '.join(f"'{p}'" for p in parts) + ")"
 
 
 def build_predicate(
@@ -181,7 +181,5 @@ def query_from_identifier(identifier: Mapping | str | None, default_name: str = 
     if isinstance(identifier, str):
         return {"name": identifier}
     if not isinstance(identifier, Mapping):
-        raise TypeError(
-            f"identifier must be a dict such as {{'name': 'EEG'}} or a stream name, got {identifier!r}"
-        )
+        raise TypeError(f"identifier must be a dict such as {{'name': 'EEG'}} or a stream name, got {identifier!r}")
     return {str(key): str(value) for key, value in identifier.items()}

@@ -64,8 +64,9 @@ def get_channel_names(inf: pylsl.StreamInfo) -> list[str]:
     return list(describe_stream(inf).channel_names)
 
 
-def processing_flags(clocksync: bool = True, dejitter: bool = False, monotonize: bool = False,
-                     threadsafe: bool = False) -> int:
+def processing_flags(
+    clocksync: bool = True, dejitter: bool = False, monotonize: bool = False, threadsafe: bool = False
+) -> int:
     """Return the liblsl post-processing flags for the given options."""
     flags = pylsl.proc_none
     if clocksync:
@@ -115,28 +116,28 @@ class _Ring:
             self.curr_i = (self.curr_i + n - size) % size
         m = len(times)
         first = min(m, size - self.curr_i)
-        self.buffer[self.curr_i:self.curr_i + first] = samples[:first]
-        self.buffer_t[self.curr_i:self.curr_i + first] = times[:first]
+        self.buffer[self.curr_i : self.curr_i + first] = samples[:first]
+        self.buffer_t[self.curr_i : self.curr_i + first] = times[:first]
         if first < m:
-            self.buffer[:m - first] = samples[first:]
-            self.buffer_t[:m - first] = times[first:]
+            self.buffer[: m - first] = samples[first:]
+            self.buffer_t[: m - first] = times[first:]
         self.curr_i = (self.curr_i + m) % size
         self.n_total += n
 
     def unfold_buffer(self) -> np.ndarray:
-        return np.concatenate([self.buffer[self.curr_i:], self.buffer[:self.curr_i]])
+        return np.concatenate([self.buffer[self.curr_i :], self.buffer[: self.curr_i]])
 
     def unfold_buffer_t(self) -> np.ndarray:
-        return np.concatenate([self.buffer_t[self.curr_i:], self.buffer_t[:self.curr_i]])
+        return np.concatenate([self.buffer_t[self.curr_i :], self.buffer_t[: self.curr_i]])
 
     def latest(self, n: int, copy: bool) -> tuple[np.ndarray, np.ndarray]:
         n = max(0, min(int(n), self.n_total, self.size))
         start = self.curr_i - n
         if start >= 0:
-            data, t = self.buffer[start:self.curr_i], self.buffer_t[start:self.curr_i]
+            data, t = self.buffer[start : self.curr_i], self.buffer_t[start : self.curr_i]
             return (data.copy(), t.copy()) if copy else (data, t)
-        data = np.concatenate([self.buffer[start:], self.buffer[:self.curr_i]])
-        t = np.concatenate([self.buffer_t[start:], self.buffer_t[:self.curr_i]])
+        data = np.concatenate([self.buffer[start:], self.buffer[: self.curr_i]])
+        t = np.concatenate([self.buffer_t[start:], self.buffer_t[: self.curr_i]])
         return data, t
 
 
@@ -172,7 +173,7 @@ class StreamWatcher:
     >>> sw.connect_to_stream()
     >>> while running:
     ...     if sw.update():
-    ...         data, t = sw.get_data(250)   # newest 250 samples, oldest first
+    ...         data, t = sw.get_data(250)  # newest 250 samples, oldest first
     """
 
     def __init__(
@@ -387,7 +388,7 @@ class StreamWatcher:
         stop = start + n
         if stop <= self.ring_buffer.size:
             return self.buffer[start:stop]
-        return np.concatenate([self.buffer[start:], self.buffer[:stop - self.ring_buffer.size]])
+        return np.concatenate([self.buffer[start:], self.buffer[: stop - self.ring_buffer.size]])
 
     @property
     def curr_i(self) -> int:
@@ -478,7 +479,10 @@ class StreamWatcher:
             self.logger.warning(
                 "StreamWatcher %r: %d new samples but the buffer holds %d; the oldest %d were overwritten "
                 "(call update() more often or raise buffer_size_s)",
-                self.name, n, self.ring_buffer.size, n - self.ring_buffer.size,
+                self.name,
+                n,
+                self.ring_buffer.size,
+                n - self.ring_buffer.size,
             )
         result = self.ring_buffer.latest(n, copy=True)
         if reset:

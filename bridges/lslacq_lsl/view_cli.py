@@ -29,31 +29,62 @@ DEFAULT_FPS = 60.0
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``view`` sub-command (entry point of the ``lslacq.commands`` group)."""
     parser = subparsers.add_parser(
-        "view", help="show LSL streams in an oscilloscope, markers overlaid",
+        "view",
+        help="show LSL streams in an oscilloscope, markers overlaid",
         description="Open a QOscilloscope on each named LSL signal stream; a named marker (string) stream is "
-                    "drawn on them as labelled vertical lines. `lslacq lsl list` shows the stream names.")
-    parser.add_argument("names", nargs="+", metavar="NAME",
-                        help="LSL stream names: signal streams (one oscilloscope each) and at most one marker "
-                             "stream")
+        "drawn on them as labelled vertical lines. `lslacq lsl list` shows the stream names.",
+    )
+    parser.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="LSL stream names: signal streams (one oscilloscope each) and at most one marker stream",
+    )
     parser.add_argument("--xsize", type=float, default=5.0, metavar="S", help="seconds shown (default 5)")
-    parser.add_argument("--mode", choices=("scroll", "scan"), default="scroll",
-                        help="scroll (newest data on the right, default) or scan (a sweep)")
-    parser.add_argument("--scale", choices=("by_channel", "same_for_all", "real_scale"), default=None,
-                        help="scale mode (default same_for_all: each channel in its own band, one gain; "
-                             "by_channel: a gain per channel; real_scale: overlaid in the stream's units)")
-    parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                        help="seconds to wait for each stream (default 5)")
-    parser.add_argument("--duration", type=float, default=None, metavar="S",
-                        help="close after S seconds (default: when the window is closed or on Ctrl-C)")
-    parser.add_argument("--screenshot", metavar="PNG", default=None,
-                        help="save the window to this PNG file when closing (with --duration: a snapshot; "
-                             "without a display it is drawn offscreen)")
-    parser.add_argument("--fps", type=float, default=DEFAULT_FPS, metavar="N",
-                        help="frames per second (default 60; a full-size frame of 64 channels at 10 kHz takes "
-                             "5-12 ms)")
-    parser.add_argument("--size", default=None, metavar="WxH",
-                        help="window size in pixels (default 1600x1000, at most 90%% of the screen; offscreen "
-                             "1000 wide, 300 + 250 per stream high)")
+    parser.add_argument(
+        "--mode",
+        choices=("scroll", "scan"),
+        default="scroll",
+        help="scroll (newest data on the right, default) or scan (a sweep)",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=("by_channel", "same_for_all", "real_scale"),
+        default=None,
+        help="scale mode (default same_for_all: each channel in its own band, one gain; "
+        "by_channel: a gain per channel; real_scale: overlaid in the stream's units)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for each stream (default 5)"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="close after S seconds (default: when the window is closed or on Ctrl-C)",
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        default=None,
+        help="save the window to this PNG file when closing (with --duration: a snapshot; "
+        "without a display it is drawn offscreen)",
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=DEFAULT_FPS,
+        metavar="N",
+        help="frames per second (default 60; a full-size frame of 64 channels at 10 kHz takes 5-12 ms)",
+    )
+    parser.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="window size in pixels (default 1600x1000, at most 90%% of the screen; offscreen "
+        "1000 wide, 300 + 250 per stream high)",
+    )
     parser.set_defaults(func=run_view)
     return parser
 
@@ -75,12 +106,17 @@ def choose_platform(screenshot: str | None) -> str | None:
     if problem is None:
         return None
     if screenshot:
-        print(f"lslacq view: no usable display ({problem.split(':')[0]}); drawing offscreen for the screenshot",
-              file=sys.stderr, flush=True)
+        print(
+            f"lslacq view: no usable display ({problem.split(':')[0]}); drawing offscreen for the screenshot",
+            file=sys.stderr,
+            flush=True,
+        )
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return None
-    return f"cannot open a window: {problem}\n  (`lslacq doctor` checks the whole setup; --screenshot X.png " \
-           "--duration S works without a display)"
+    return (
+        f"cannot open a window: {problem}\n  (`lslacq doctor` checks the whole setup; --screenshot X.png "
+        "--duration S works without a display)"
+    )
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -94,8 +130,15 @@ def refresh_interval_ms(fps: float) -> int:
     return int(min(1000, max(5, 1000 // fps)))
 
 
-def make_viewer(signals_output, events_output=None, name: str = "viewer", xsize: float = 5.0,
-                mode: str = "scroll", scale: str | None = None, fps: float | None = DEFAULT_FPS):
+def make_viewer(
+    signals_output,
+    events_output=None,
+    name: str = "viewer",
+    xsize: float = 5.0,
+    mode: str = "scroll",
+    scale: str | None = None,
+    fps: float | None = DEFAULT_FPS,
+):
     """Create, connect and initialize a QOscilloscope on ``signals_output`` (and ``events_output``).
 
     The QApplication must exist. Returns the viewer (not started, not shown). ``fps``: frames per second
@@ -117,8 +160,15 @@ def make_viewer(signals_output, events_output=None, name: str = "viewer", xsize:
     return viewer
 
 
-def run_qt(app, window, viewers: list, duration: float | None = None, screenshot: str | None = None,
-           rescale_after: tuple = (), stop_check=None) -> None:
+def run_qt(
+    app,
+    window,
+    viewers: list,
+    duration: float | None = None,
+    screenshot: str | None = None,
+    rescale_after: tuple = (),
+    stop_check=None,
+) -> None:
     """Show ``window`` and run the Qt loop until it is closed, Ctrl-C, ``duration`` or ``stop_check()``.
 
     The viewers scale themselves on their first data; ``rescale_after``
@@ -239,8 +289,15 @@ def run_view(args) -> int:
                 events = marker_inlet.outputs["signals"]
                 event_inlets.append(marker_inlet)
             try:
-                viewer = make_viewer(inlet.outputs["signals"], events, name=inlet.description.name,
-                                     xsize=args.xsize, mode=args.mode, scale=args.scale, fps=args.fps)
+                viewer = make_viewer(
+                    inlet.outputs["signals"],
+                    events,
+                    name=inlet.description.name,
+                    xsize=args.xsize,
+                    mode=args.mode,
+                    scale=args.scale,
+                    fps=args.fps,
+                )
             except ValueError as exc:
                 return _fail(str(exc), 1)
             nodes.append(viewer)
@@ -260,8 +317,11 @@ def run_view(args) -> int:
         elapsed = time.monotonic() - t0
         for viewer, inlet in zip(viewers, signal_inlets):
             c = viewer.counters()
-            print(f"lslacq view: {inlet.description.name}: {c['samples_in']} samples in {elapsed:.1f} s, "
-                  f"{viewer.n_events} markers, {c['frames']} frames, lost {c['lost_samples']}", flush=True)
+            print(
+                f"lslacq view: {inlet.description.name}: {c['samples_in']} samples in {elapsed:.1f} s, "
+                f"{viewer.n_events} markers, {c['frames']} frames, lost {c['lost_samples']}",
+                flush=True,
+            )
         errors = [n for n in nodes if getattr(n, "error", None) is not None]
         for node in errors:
             print(f"lslacq view: {node.name} failed: {node.error!r}", file=sys.stderr, flush=True)

@@ -86,9 +86,18 @@ class LslXdfRecording:
         failure is logged.
     """
 
-    def __init__(self, filename: str | os.PathLike, infos: list, flush_interval: float = 1.0,
-                 offset_interval: float = 5.0, timeout: float = 5.0, max_chunk: int = 8192, fsync: bool = False,
-                 max_buflen: int = 360, pull_interval: float | None = None):
+    def __init__(
+        self,
+        filename: str | os.PathLike,
+        infos: list,
+        flush_interval: float = 1.0,
+        offset_interval: float = 5.0,
+        timeout: float = 5.0,
+        max_chunk: int = 8192,
+        fsync: bool = False,
+        max_buflen: int = 360,
+        pull_interval: float | None = None,
+    ):
         if not infos:
             raise ValueError("LslXdfRecording needs at least one LSL stream to record")
         self.filename = filename
@@ -98,8 +107,10 @@ class LslXdfRecording:
             raise ValueError(f"LslXdfRecording: flush_interval must be > 0 s, got {flush_interval!r}")
         pull_interval = flush_interval if pull_interval is None else pull_interval
         if not 0 < pull_interval <= flush_interval:
-            raise ValueError(f"LslXdfRecording: pull_interval must be > 0 s and at most flush_interval "
-                             f"({flush_interval:g} s), got {pull_interval!r}")
+            raise ValueError(
+                f"LslXdfRecording: pull_interval must be > 0 s and at most flush_interval "
+                f"({flush_interval:g} s), got {pull_interval!r}"
+            )
         self.pull_interval = float(pull_interval)
         self.flush_interval = float(flush_interval)
         self.error: BaseException | None = None
@@ -113,8 +124,10 @@ class LslXdfRecording:
             try:
                 full = inlet.info(timeout=timeout)
             except LslTimeoutError:
-                raise TimeoutError(f"LSL stream {describe_stream(info).summary()} was found but did not send its "
-                                   f"description within {timeout:g} s") from None
+                raise TimeoutError(
+                    f"LSL stream {describe_stream(info).summary()} was found but did not send its "
+                    f"description within {timeout:g} s"
+                ) from None
             opened[-1] = (inlet, full)
         self.writer = XdfWriter(filename, flush_interval=flush_interval, fsync=fsync)
         self.streams: list[_Stream] = []
@@ -138,8 +151,9 @@ class LslXdfRecording:
         for s in self.streams:  # subscribe now: every sample pushed from here on is recorded
             s.inlet.open_stream(timeout=timeout)
         self._offset_thread = threading.Thread(target=self._offsets, name="xdf-clock-offsets", daemon=True)
-        self._thread = threading.Thread(target=self._record, name=f"xdf-record-{os.path.basename(filename)}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._record, name=f"xdf-record-{os.path.basename(filename)}", daemon=True
+        )
         self._thread.start()
         self._offset_thread.start()
 
@@ -195,8 +209,7 @@ class LslXdfRecording:
                     return
         except LostError:
             s.lost = True
-            logger.warning("LSL stream %r is lost and cannot be recovered; its recording ends here",
-                           s.description.name)
+            logger.warning("LSL stream %r is lost and cannot be recovered; its recording ends here", s.description.name)
 
     def _offsets(self) -> None:
         try:

@@ -24,8 +24,10 @@ def load_model(model: Any, owner: str = "Decoder") -> Any:
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{owner}: model file {path!r} does not exist; save a fitted model with "
-                                    "joblib.dump(model, path) or pass the model object")
+            raise FileNotFoundError(
+                f"{owner}: model file {path!r} does not exist; save a fitted model with "
+                "joblib.dump(model, path) or pass the model object"
+            )
         import joblib
 
         try:
@@ -140,21 +142,27 @@ class Decoder(ProcessingNode):
         self._last: tuple | None = None  # (label, trigger index, scores) of the newest prediction
         self._lock = threading.Lock()
 
-    def _configure(self, model: Any = None, method: str | None = None, fit_after: int = 0,
-                   labels_timeout: float = 5.0) -> None:
+    def _configure(
+        self, model: Any = None, method: str | None = None, fit_after: int = 0, labels_timeout: float = 5.0
+    ) -> None:
         if model is None:
-            raise ValueError(f"{self.name}: configure() needs model=..., a fitted scikit-learn estimator or pipeline "
-                             "(or the path of a joblib file holding one; or an unfitted one with fit_after=N)")
+            raise ValueError(
+                f"{self.name}: configure() needs model=..., a fitted scikit-learn estimator or pipeline "
+                "(or the path of a joblib file holding one; or an unfitted one with fit_after=N)"
+            )
         model = load_model(model, self.name)
         for needed in ("predict",):
             if not callable(getattr(model, needed, None)):
-                raise ValueError(f"{self.name}: model {type(model).__name__} has no {needed}() method; give a "
-                                 "scikit-learn-style classifier")
+                raise ValueError(
+                    f"{self.name}: model {type(model).__name__} has no {needed}() method; give a "
+                    "scikit-learn-style classifier"
+                )
         self.fit_after = int(fit_after)
         if self.fit_after:
             if not callable(getattr(model, "fit", None)):
-                raise ValueError(f"{self.name}: fit_after={fit_after} needs a model with fit(); "
-                                 f"{type(model).__name__} has none")
+                raise ValueError(
+                    f"{self.name}: fit_after={fit_after} needs a model with fit(); {type(model).__name__} has none"
+                )
             try:
                 from sklearn.base import clone
 
@@ -164,9 +172,11 @@ class Decoder(ProcessingNode):
             self.fitted = False
         else:
             if not _is_fitted(model):
-                raise ValueError(f"{self.name}: the model {type(model).__name__} is not fitted; fit it first (e.g. "
-                                 "on lslacq.bci.epochs_from_recording(...)) or give fit_after=N to fit it on the "
-                                 "first N labelled epochs")
+                raise ValueError(
+                    f"{self.name}: the model {type(model).__name__} is not fitted; fit it first (e.g. "
+                    "on lslacq.bci.epochs_from_recording(...)) or give fit_after=N to fit it on the "
+                    "first N labelled epochs"
+                )
             self.fitted = True
         self.model = model
         self.requested_method = method
@@ -209,19 +219,25 @@ class Decoder(ProcessingNode):
         if inputname == "epochs":
             frame = tuple(params.frame_shape)
             if len(frame) != 2:
-                raise ValueError(f"{self.name}: input 'epochs' has shape {tuple(params.shape)}; epochs of shape "
-                                 "(-1, n_channels, n_times) are expected (an Epocher's 'epochs' output)")
+                raise ValueError(
+                    f"{self.name}: input 'epochs' has shape {tuple(params.shape)}; epochs of shape "
+                    "(-1, n_channels, n_times) are expected (an Epocher's 'epochs' output)"
+                )
             expected = model_epoch_shape(self.model) if self.fitted else None
             if expected is not None and frame != expected:
-                raise ValueError(f"{self.name}: input 'epochs' gives epochs of shape {frame} (n_channels, n_times) "
-                                 f"but the model was fitted on epochs of shape {expected}; cut them with the "
-                                 "picks, tmin and tmax used in training")
+                raise ValueError(
+                    f"{self.name}: input 'epochs' gives epochs of shape {frame} (n_channels, n_times) "
+                    f"but the model was fitted on epochs of shape {expected}; cut them with the "
+                    "picks, tmin and tmax used in training"
+                )
             self.epoch_shape = frame
         else:
             dtype = params.np_dtype
             if not is_event_dtype(dtype) or "index" not in (dtype.names or ()):
-                raise ValueError(f"{self.name}: input 'labels' has dtype {dtype}; connect it to an Epocher's "
-                                 "'labels' output (EVENT_DTYPE records)")
+                raise ValueError(
+                    f"{self.name}: input 'labels' has dtype {dtype}; connect it to an Epocher's "
+                    "'labels' output (EVENT_DTYPE records)"
+                )
             rate = params.get("sample_rate")
             if rate:
                 self.outputs["predictions"].spec["sample_rate"] = rate  # of the signal the indexes refer to
@@ -232,8 +248,10 @@ class Decoder(ProcessingNode):
 
     def check_input_specs(self) -> None:
         if self.outputs["scores"].configured and not getattr(self, "classes", None):
-            raise ValueError(f"{self.name}: the scores output needs the number of classes; the model is not "
-                             "fitted and the labels input does not list them (spec key 'labels')")
+            raise ValueError(
+                f"{self.name}: the scores output needs the number of classes; the model is not "
+                "fitted and the labels input does not list them (spec key 'labels')"
+            )
 
     def _initialize(self) -> None:
         self._labels: collections.deque = collections.deque()
@@ -256,10 +274,13 @@ class Decoder(ProcessingNode):
         ``last_prediction_index``: trigger sample, ``last_scores``: list), e.g. in a dareplane module's STATUS."""
         counters = super().counters()
         last = self._last
-        counters.update(n_predicted=self.n_predicted, fitted=self.fitted,
-                        last_prediction=None if last is None else last[0],
-                        last_prediction_index=None if last is None else last[1],
-                        last_scores=None if last is None else last[2])
+        counters.update(
+            n_predicted=self.n_predicted,
+            fitted=self.fitted,
+            last_prediction=None if last is None else last[0],
+            last_prediction_index=None if last is None else last[1],
+            last_scores=None if last is None else last[2],
+        )
         return counters
 
     # -- processing -------------------------------------------------------------------------------
@@ -267,8 +288,10 @@ class Decoder(ProcessingNode):
         labels_in = self.inputs["labels"]
         while self._labels_end < stop:
             if not labels_in.poll(int(self.labels_timeout * 1000)):
-                raise TimeoutError(f"{self.name}: the labels of epochs {start}..{stop - 1} did not arrive within "
-                                   f"{self.labels_timeout:g} s; connect 'labels' to the Epocher that sends 'epochs'")
+                raise TimeoutError(
+                    f"{self.name}: the labels of epochs {start}..{stop - 1} did not arrive within "
+                    f"{self.labels_timeout:g} s; connect 'labels' to the Epocher that sends 'epochs'"
+                )
             end, recs = labels_in.recv()
             recs = np.asarray(recs).reshape(-1)
             first = int(end) - len(recs)
@@ -282,8 +305,10 @@ class Decoder(ProcessingNode):
             self._labels_start += 1
         n = stop - start
         if self._labels_start != start or len(self._labels) < n:
-            raise RuntimeError(f"{self.name}: the labels stream does not match the epochs (epochs {start}..{stop - 1}, "
-                               f"labels from {self._labels_start}); connect both inputs to the same Epocher")
+            raise RuntimeError(
+                f"{self.name}: the labels stream does not match the epochs (epochs {start}..{stop - 1}, "
+                f"labels from {self._labels_start}); connect both inputs to the same Epocher"
+            )
         out = np.array([self._labels.popleft() for _ in range(n)], dtype=EVENT_DTYPE)
         self._labels_start += n
         return out
@@ -291,8 +316,10 @@ class Decoder(ProcessingNode):
     def _process(self, input_name: str, index: int, data) -> None:
         X = np.asarray(data)
         if X.ndim != 3 or tuple(X.shape[1:]) != tuple(self.epoch_shape):
-            raise ValueError(f"{self.name}: received epochs of shape {X.shape}; expected (n_epochs, "
-                             f"{self.epoch_shape[0]}, {self.epoch_shape[1]})")
+            raise ValueError(
+                f"{self.name}: received epochs of shape {X.shape}; expected (n_epochs, "
+                f"{self.epoch_shape[0]}, {self.epoch_shape[1]})"
+            )
         labels = self._take_labels(index - X.shape[0], index)
         if not self.fitted:
             need = self.fit_after - len(self._fit_y)
@@ -310,21 +337,26 @@ class Decoder(ProcessingNode):
         Xf = np.concatenate(self._fit_X)
         y = np.asarray(self._fit_y)
         if len(np.unique(y)) < 2:
-            raise ValueError(f"{self.name}: the first {len(y)} epochs (fit_after) all have label {y[0]!r}; a "
-                             "classifier needs at least two classes: raise fit_after")
+            raise ValueError(
+                f"{self.name}: the first {len(y)} epochs (fit_after) all have label {y[0]!r}; a "
+                "classifier needs at least two classes: raise fit_after"
+            )
         try:
             self.model.fit(Xf, y)
         except Exception as exc:
-            raise RuntimeError(f"{self.name}: fitting {type(self.model).__name__} on {Xf.shape} epochs failed: "
-                               f"{exc}") from exc
+            raise RuntimeError(
+                f"{self.name}: fitting {type(self.model).__name__} on {Xf.shape} epochs failed: {exc}"
+            ) from exc
         self._fit_X, self._fit_y = [], []
         with self._lock:
             self.fitted = True
             self.method = self._choose_method(self.requested_method)
             classes = list(self.model.classes_)
             if [str(c) for c in classes] != self.outputs["scores"].spec.get("classes", [str(c) for c in classes]):
-                raise RuntimeError(f"{self.name}: the fitted model's classes {classes} differ from the labels "
-                                   f"announced by the labels input {self.outputs['scores'].spec.get('classes')}")
+                raise RuntimeError(
+                    f"{self.name}: the fitted model's classes {classes} differ from the labels "
+                    f"announced by the labels input {self.outputs['scores'].spec.get('classes')}"
+                )
             self.classes = classes
         self.fit_done.emit(self.model)
 
@@ -338,13 +370,16 @@ class Decoder(ProcessingNode):
                 codes = scores.argmax(axis=1)
                 return codes, scores
         except Exception as exc:
-            raise RuntimeError(f"{self.name}: {type(model).__name__}.{method}() failed on epochs of shape {X.shape}: "
-                               f"{exc}") from exc
+            raise RuntimeError(
+                f"{self.name}: {type(model).__name__}.{method}() failed on epochs of shape {X.shape}: {exc}"
+            ) from exc
         if out.ndim == 1:  # binary decision_function: the score of classes_[1]
             out = np.column_stack([-out, out])
         if out.shape != (len(X), len(self.classes)):
-            raise RuntimeError(f"{self.name}: {method}() returned shape {out.shape}; expected "
-                               f"({len(X)}, {len(self.classes)}) (n_epochs, n_classes)")
+            raise RuntimeError(
+                f"{self.name}: {method}() returned shape {out.shape}; expected "
+                f"({len(X)}, {len(self.classes)}) (n_epochs, n_classes)"
+            )
         return out.argmax(axis=1), out.astype(np.float32)
 
     def _predict(self, X: np.ndarray, labels: np.ndarray) -> None:

@@ -58,33 +58,43 @@ def check_event_id(event_id, owner: str = "Epocher") -> dict[str, str | int]:
     if isinstance(event_id, (list, tuple)) and all(isinstance(x, str) for x in event_id):
         event_id = {x: x for x in event_id}
     if not isinstance(event_id, Mapping) or not event_id:
-        raise ValueError(f"{owner}: event_id={event_id!r} must be a non-empty dict {{label: marker}} (marker: a str "
-                         "matched against the event's description, or an int matched against its code), e.g. "
-                         "{'target': 'target', 'left': 'S  1', 'right': 2}")
+        raise ValueError(
+            f"{owner}: event_id={event_id!r} must be a non-empty dict {{label: marker}} (marker: a str "
+            "matched against the event's description, or an int matched against its code), e.g. "
+            "{'target': 'target', 'left': 'S  1', 'right': 2}"
+        )
     out: dict[str, str | int] = {}
     seen: dict = {}
     for label, marker in event_id.items():
         if not isinstance(label, str) or not label:
             raise ValueError(f"{owner}: event_id label {label!r} must be a non-empty str")
         if len(label.encode("ascii", errors="replace")) > 32:
-            raise ValueError(f"{owner}: event_id label {label!r} is longer than 32 bytes (the description field of "
-                             "the labels records); shorten it")
+            raise ValueError(
+                f"{owner}: event_id label {label!r} is longer than 32 bytes (the description field of "
+                "the labels records); shorten it"
+            )
         if isinstance(marker, (bool, np.bool_)) or not isinstance(marker, (str, int, np.integer)):
-            raise ValueError(f"{owner}: event_id[{label!r}] = {marker!r} must be a str (matched against the event's "
-                             "description) or an int (matched against its code)")
+            raise ValueError(
+                f"{owner}: event_id[{label!r}] = {marker!r} must be a str (matched against the event's "
+                "description) or an int (matched against its code)"
+            )
         if isinstance(marker, str):
             if not marker or len(marker.encode("ascii", errors="replace")) > 32:
-                raise ValueError(f"{owner}: event_id[{label!r}] = {marker!r} must be a non-empty description of at "
-                                 "most 32 ASCII bytes")
+                raise ValueError(
+                    f"{owner}: event_id[{label!r}] = {marker!r} must be a non-empty description of at "
+                    "most 32 ASCII bytes"
+                )
             key = ("description", marker)
         else:
             marker = int(marker)
-            if not -2**31 <= marker < 2**31:
+            if not -(2**31) <= marker < 2**31:
                 raise ValueError(f"{owner}: event_id[{label!r}] = {marker} does not fit the int32 code field")
             key = ("code", marker)
         if key in seen:
-            raise ValueError(f"{owner}: event_id[{label!r}] and event_id[{seen[key]!r}] both match {key[0]} "
-                             f"{marker!r}; give each label its own marker")
+            raise ValueError(
+                f"{owner}: event_id[{label!r}] and event_id[{seen[key]!r}] both match {key[0]} "
+                f"{marker!r}; give each label its own marker"
+            )
         seen[key] = label
         out[label] = marker
     return out
@@ -105,27 +115,34 @@ def _baseline_slice(baseline, times: np.ndarray, sample_rate: float, owner: str)
     try:
         baseline = tuple(baseline)
     except TypeError:
-        raise ValueError(f"{owner}: baseline={baseline!r} must be None or a pair (a, b) in seconds, e.g. (None, 0)"
-                         ) from None
+        raise ValueError(
+            f"{owner}: baseline={baseline!r} must be None or a pair (a, b) in seconds, e.g. (None, 0)"
+        ) from None
     if len(baseline) != 2:
         raise ValueError(f"{owner}: baseline={baseline!r} must have exactly two elements (a, b), e.g. (None, 0)")
     tmin, tmax = times[0], times[-1]
     tstep = 1.0 / float(sample_rate)
     if baseline == (None, 0) and tmin == 0:
-        raise ValueError(f"{owner}: baseline=(None, 0) with tmin=0 is a one-sample baseline; use baseline=(0, 0) "
-                         "if this is desired (MNE's rule)")
+        raise ValueError(
+            f"{owner}: baseline=(None, 0) with tmin=0 is a one-sample baseline; use baseline=(0, 0) "
+            "if this is desired (MNE's rule)"
+        )
     bmin = float(tmin if baseline[0] is None else baseline[0])
     bmax = float(tmax if baseline[1] is None else baseline[1])
     if bmin > bmax:
         raise ValueError(f"{owner}: baseline min ({bmin}) must be less than baseline max ({bmax})")
     if bmin < tmin - tstep or bmax > tmax + tstep:
-        raise ValueError(f"{owner}: baseline interval [{bmin}, {bmax}] s is outside the epoch [{tmin}, {tmax}] s; "
-                         "choose a baseline within tmin..tmax")
+        raise ValueError(
+            f"{owner}: baseline interval [{bmin}, {bmax}] s is outside the epoch [{tmin}, {tmax}] s; "
+            "choose a baseline within tmin..tmax"
+        )
     imin = np.where(times >= bmin)[0]
     imax = np.where(times <= bmax)[0]
     if not len(imin) or not len(imax) or int(imin[0]) >= int(imax[-1]) + 1:
-        raise ValueError(f"{owner}: baseline {baseline!r} selects no sample of the epoch times "
-                         f"[{tmin}, {tmax}] s at {sample_rate} Hz")
+        raise ValueError(
+            f"{owner}: baseline {baseline!r} selects no sample of the epoch times "
+            f"[{tmin}, {tmax}] s at {sample_rate} Hz"
+        )
     return slice(int(imin[0]), int(imax[-1]) + 1)
 
 
@@ -135,8 +152,9 @@ class EventMatcher:
     def __init__(self, event_id):
         self.event_id = check_event_id(event_id)
         self.labels = list(self.event_id)
-        self._by_desc = {m.encode("ascii", errors="replace"): i for i, m in enumerate(self.event_id.values())
-                         if isinstance(m, str)}
+        self._by_desc = {
+            m.encode("ascii", errors="replace"): i for i, m in enumerate(self.event_id.values()) if isinstance(m, str)
+        }
         self._by_code = {m: i for i, m in enumerate(self.event_id.values()) if not isinstance(m, str)}
 
     def match(self, events: np.ndarray) -> np.ndarray:
@@ -184,7 +202,7 @@ class _Ring:
             self.first = self.end = self.stream_start = start
         if n > self.size:  # only the newest size samples are kept
             self.end += n - self.size
-            chunk, n = chunk[n - self.size:], self.size
+            chunk, n = chunk[n - self.size :], self.size
         pos = self.end % self.size
         k = min(n, self.size - pos)
         self._put(pos, chunk[:k])
@@ -196,9 +214,9 @@ class _Ring:
 
     def _put(self, pos: int, part: np.ndarray) -> None:
         if self.channel_major:
-            self.data[:, pos:pos + len(part)] = part.T
+            self.data[:, pos : pos + len(part)] = part.T
         else:
-            self.data[pos:pos + len(part)] = part
+            self.data[pos : pos + len(part)] = part
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Rows ``[start, stop)`` (must be inside ``[first, end)``), a new array."""
@@ -206,9 +224,8 @@ class _Ring:
         if stop - start == self.size:
             return np.concatenate([self.data[a:], self.data[:a]]) if a else self.data.copy()
         if a < b or b == 0:
-            return self.data[a:b or self.size].copy()
+            return self.data[a : b or self.size].copy()
         return np.concatenate([self.data[a:], self.data[:b]])
-
 
     def pieces(self, start: int, stop: int) -> list[tuple[int, np.ndarray]]:
         """Views ``(n_channels, k)`` of samples ``[start, stop)`` (inside ``[first, end)``) with their offsets
@@ -216,9 +233,9 @@ class _Ring:
         a = start % self.size
         n = stop - start
         if a + n <= self.size:
-            return [(0, self.data[:, a:a + n])]
+            return [(0, self.data[:, a : a + n])]
         k = self.size - a
-        return [(0, self.data[:, a:]), (k, self.data[:, :n - k])]
+        return [(0, self.data[:, a:]), (k, self.data[:, : n - k])]
 
 
 class _Epoch:
@@ -285,8 +302,9 @@ class TimeAligner:
         ev = np.asarray(events).reshape(-1)
         times = np.asarray(times, dtype=np.float64).reshape(-1)
         if len(ev) != len(times):
-            raise ValueError(f"TimeAligner: {len(ev)} markers but {len(times)} timestamps; give one timestamp per "
-                             "marker")
+            raise ValueError(
+                f"TimeAligner: {len(ev)} markers but {len(times)} timestamps; give one timestamp per marker"
+            )
         for rec, t in zip(ev, times.tolist()):
             bisect.insort(self._pending, (t, self._seq, rec.copy()))
             self._seq += 1
@@ -303,8 +321,10 @@ class TimeAligner:
         else:
             mine[end_index] = np.array(values, copy=True)
             if len(mine) > 10000:
-                raise RuntimeError("TimeAligner: over 10000 marker chunks have no timestamps (or timestamps no "
-                                   "markers); connect the marker inlet's 'timestamps' output to 'event_timestamps'")
+                raise RuntimeError(
+                    "TimeAligner: over 10000 marker chunks have no timestamps (or timestamps no "
+                    "markers); connect the marker inlet's 'timestamps' output to 'event_timestamps'"
+                )
 
     def ready(self) -> np.ndarray:
         """The markers that can now be placed, ``index`` set to their signal sample (EVENT_DTYPE)."""
@@ -377,11 +397,24 @@ class EpochingEngine:
         not (or no longer) in the signal; events matching no label.
     """
 
-    def __init__(self, n_channels: int, sample_rate: float, event_id, tmin: float, tmax: float,
-                 baseline: Sequence | None = None, reject: float | None = None, picks: Sequence | None = None,
-                 channel_names: Sequence[str] | None = None, dtype=np.float32, buffer_size: int | None = None,
-                 scale: float | None = None, offset: float | None = None, timestamps_size: int | None = None,
-                 owner: str = "EpochingEngine"):
+    def __init__(
+        self,
+        n_channels: int,
+        sample_rate: float,
+        event_id,
+        tmin: float,
+        tmax: float,
+        baseline: Sequence | None = None,
+        reject: float | None = None,
+        picks: Sequence | None = None,
+        channel_names: Sequence[str] | None = None,
+        dtype=np.float32,
+        buffer_size: int | None = None,
+        scale: float | None = None,
+        offset: float | None = None,
+        timestamps_size: int | None = None,
+        owner: str = "EpochingEngine",
+    ):
         self.owner = owner
         if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)) or n_channels < 1:
             raise ValueError(f"{owner}: n_channels must be a positive int, got {n_channels!r}")
@@ -404,8 +437,9 @@ class EpochingEngine:
         self._baseline = _baseline_slice(baseline, self.times, self.sample_rate, owner)
         if reject is not None:
             if isinstance(reject, bool) or not isinstance(reject, (int, float, np.number)) or not float(reject) > 0:
-                raise ValueError(f"{owner}: reject={reject!r} must be None or a peak-to-peak threshold > 0 in the "
-                                 "signal's units")
+                raise ValueError(
+                    f"{owner}: reject={reject!r} must be None or a peak-to-peak threshold > 0 in the signal's units"
+                )
             reject = float(reject)
         self.reject = reject
         self.channel_names = list(channel_names) if channel_names is not None else None
@@ -433,13 +467,16 @@ class EpochingEngine:
         for p in picks:
             if isinstance(p, str):
                 if self.channel_names is None or p not in self.channel_names:
-                    raise ValueError(f"{self.owner}: picks: no channel named {p!r}; channels: "
-                                     f"{self.channel_names if self.channel_names else 'unnamed (use indexes)'}")
+                    raise ValueError(
+                        f"{self.owner}: picks: no channel named {p!r}; channels: "
+                        f"{self.channel_names if self.channel_names else 'unnamed (use indexes)'}"
+                    )
                 out.append(self.channel_names.index(p))
             elif isinstance(p, (int, np.integer)) and not isinstance(p, bool):
                 if not -n <= p < n:
-                    raise ValueError(f"{self.owner}: picks: channel {p} does not exist in a {n}-channel signal "
-                                     f"(0..{n - 1})")
+                    raise ValueError(
+                        f"{self.owner}: picks: channel {p} does not exist in a {n}-channel signal (0..{n - 1})"
+                    )
                 out.append(int(p) % n)
             else:
                 raise ValueError(f"{self.owner}: picks must be channel indexes or names, got {p!r}")
@@ -500,8 +537,9 @@ class EpochingEngine:
         if x.ndim == 1 and self.n_channels == 1:
             x = x[:, None]
         if x.ndim != 2 or x.shape[1] != self.n_channels:
-            raise ValueError(f"{self.owner}: signal chunk must have shape (n_samples, {self.n_channels}), got "
-                             f"{x.shape}")
+            raise ValueError(
+                f"{self.owner}: signal chunk must have shape (n_samples, {self.n_channels}), got {x.shape}"
+            )
         if not x.shape[0]:
             return self._empty()
         if self.n_picks != self.n_channels:
@@ -514,7 +552,7 @@ class EpochingEngine:
         n = x.shape[0]
         if n > ring.size // 2:  # a big chunk (offline): in pieces, so no epoch ending inside it is overwritten
             step = max(ring.size // 2, 1)
-            parts = [self.feed_picked(end_index - n + min(k + step, n), x[k:k + step]) for k in range(0, n, step)]
+            parts = [self.feed_picked(end_index - n + min(k + step, n), x[k : k + step]) for k in range(0, n, step)]
             return self._join(parts)
         return self.feed_picked(end_index, x)
 
@@ -524,8 +562,9 @@ class EpochingEngine:
         filling the other epochs) waits for :meth:`finish`, which must be called next (it returns any epoch
         that only the rest completes). Same epochs as :meth:`feed`."""
         if self._deferred is not None:
-            raise RuntimeError(f"{self.owner}: feed_first() called again before finish(); call finish() after each "
-                               "feed_first()")
+            raise RuntimeError(
+                f"{self.owner}: feed_first() called again before finish(); call finish() after each feed_first()"
+            )
         x = np.asarray(chunk)
         if x.ndim == 1 and self.n_channels == 1:
             x = x[:, None]
@@ -533,15 +572,22 @@ class EpochingEngine:
         n = x.shape[0] if x.ndim == 2 else 0
         end_index = int(end_index)
         start = end_index - n
-        if (ring is None or not self._active or x.ndim != 2 or x.shape[1] != self.n_channels or not n
-                or n > ring.size // 2 or ring.end != start):
+        if (
+            ring is None
+            or not self._active
+            or x.ndim != 2
+            or x.shape[1] != self.n_channels
+            or not n
+            or n > ring.size // 2
+            or ring.end != start
+        ):
             self._deferred = None
             return self.feed(end_index, x)
         if self.n_picks != self.n_channels:
             x = x[:, self.picks]
         done = [ep for ep in self._active if ep.stop <= end_index and ep.done >= start]
         for ep in done:
-            self._write(ep, ep.done, x[ep.done - start:ep.stop - start].T)
+            self._write(ep, ep.done, x[ep.done - start : ep.stop - start].T)
             ep.done = ep.stop
         if done:
             self._active = [ep for ep in self._active if ep.done != ep.stop]
@@ -558,8 +604,9 @@ class EpochingEngine:
     def feed_picked(self, end_index: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ring = self._ring
         if ring.write(end_index, x):
-            logger.warning("%s: the signal jumped to index %d; history before it cleared", self.owner,
-                           end_index - x.shape[0])
+            logger.warning(
+                "%s: the signal jumped to index %d; history before it cleared", self.owner, end_index - x.shape[0]
+            )
             for ep in self._active:  # their samples before the jump are gone
                 self._drop(ep.trigger, ep.start, ep.label, ring)
             self._active = []
@@ -573,8 +620,9 @@ class EpochingEngine:
         """
         ev = np.asarray(events).reshape(-1)
         if ev.dtype.names is None or "index" not in ev.dtype.names:
-            raise ValueError(f"{self.owner}: events must be EVENT_DTYPE records (lslacq.core.stream.events), got "
-                             f"dtype {ev.dtype}")
+            raise ValueError(
+                f"{self.owner}: events must be EVENT_DTYPE records (lslacq.core.stream.events), got dtype {ev.dtype}"
+            )
         which = self.matcher.match(ev)
         self.n_ignored += int(np.count_nonzero(which < 0))
         for rec, k in zip(ev[which >= 0], which[which >= 0].tolist()):
@@ -620,15 +668,24 @@ class EpochingEngine:
 
     def _drop(self, t: int, a: int, lab: np.ndarray, ring) -> None:
         self.n_dropped += 1
-        why = ("before the start of the signal" if a < ring.stream_start else
-               f"older than the {self.buffer_size}-sample history (the marker came too late; increase "
-               "buffer_duration)")
+        why = (
+            "before the start of the signal"
+            if a < ring.stream_start
+            else f"older than the {self.buffer_size}-sample history (the marker came too late; increase "
+            "buffer_duration)"
+        )
         now = time.monotonic()
         if now - self._last_drop_log >= 5.0:  # at most one line every 5 s; all are counted
             self._last_drop_log = now
-            logger.warning("%s: epoch of %r at sample %d needs samples from %d, %s; dropped (%d dropped so far)",
-                           self.owner, lab["description"].item().decode("ascii", "replace"), t, a, why,
-                           self.n_dropped)
+            logger.warning(
+                "%s: epoch of %r at sample %d needs samples from %d, %s; dropped (%d dropped so far)",
+                self.owner,
+                lab["description"].item().decode("ascii", "replace"),
+                t,
+                a,
+                why,
+                self.n_dropped,
+            )
 
     def _converted(self, part: np.ndarray) -> np.ndarray:
         """Raw samples in physical units (float64), for integer streams with scale/offset."""
@@ -652,7 +709,7 @@ class EpochingEngine:
             ep.high = high if ep.high is None else np.maximum(ep.high, high)
             ep.low = low if ep.low is None else np.minimum(ep.low, low)
         lo = first - ep.start
-        dst = ep.data[:, lo:lo + part.shape[1]]
+        dst = ep.data[:, lo : lo + part.shape[1]]
         if ep.mean is None:
             dst[...] = part
         else:
@@ -670,8 +727,11 @@ class EpochingEngine:
             bl = self._baseline
             parts = [p for _, p in ring.pieces(a + bl.start, a + bl.stop)]
             block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            block = self._converted(block) if self.scale is not None or self.offset is not None else \
-                block.astype(np.float64)
+            block = (
+                self._converted(block)
+                if self.scale is not None or self.offset is not None
+                else block.astype(np.float64)
+            )
             ep.mean = block.mean(axis=1, keepdims=True)
         return ep
 
@@ -705,8 +765,7 @@ class EpochingEngine:
             return self._empty()
         kept = []
         for ep in done:
-            if self.reject is not None and np.any(ep.high.astype(np.float64) - ep.low.astype(np.float64)
-                                                  > self.reject):
+            if self.reject is not None and np.any(ep.high.astype(np.float64) - ep.low.astype(np.float64) > self.reject):
                 self.n_rejected += 1
                 continue
             kept.append(ep)

@@ -119,24 +119,39 @@ class Epocher(ProcessingNode):
         self._store: collections.deque = collections.deque(maxlen=100)
         self._count = 0
 
-    def _configure(self, event_id=None, tmin: float = -0.2, tmax: float = 0.5, baseline=None, reject=None,
-                   picks=None, max_epochs: int = 100, buffer_duration: float | None = None,
-                   dtype: str | None = None, timestamps: bool = False) -> None:
+    def _configure(
+        self,
+        event_id=None,
+        tmin: float = -0.2,
+        tmax: float = 0.5,
+        baseline=None,
+        reject=None,
+        picks=None,
+        max_epochs: int = 100,
+        buffer_duration: float | None = None,
+        dtype: str | None = None,
+        timestamps: bool = False,
+    ) -> None:
         if event_id is None:
-            raise ValueError(f"{self.name}: configure() needs event_id={{label: marker}}, e.g. "
-                             "{'target': 'target', 'nontarget': 'nontarget'} (str: the event's description, "
-                             "int: its code)")
+            raise ValueError(
+                f"{self.name}: configure() needs event_id={{label: marker}}, e.g. "
+                "{'target': 'target', 'nontarget': 'nontarget'} (str: the event's description, "
+                "int: its code)"
+            )
         self.event_id = check_event_id(event_id, self.name)
         if tmin > tmax:
             raise ValueError(f"{self.name}: tmin ({tmin} s) must be less than or equal to tmax ({tmax} s)")
         if baseline is not None:  # the form now; the times against the epoch once the rate is known
             baseline = tuple(baseline)
             if len(baseline) != 2:
-                raise ValueError(f"{self.name}: baseline={baseline!r} must have exactly two elements (a, b), e.g. "
-                                 "(None, 0)")
+                raise ValueError(
+                    f"{self.name}: baseline={baseline!r} must have exactly two elements (a, b), e.g. (None, 0)"
+                )
             if baseline == (None, 0) and tmin == 0:
-                raise ValueError(f"{self.name}: baseline=(None, 0) with tmin=0 is a one-sample baseline; use "
-                                 "baseline=(0, 0) if this is desired (MNE's rule)")
+                raise ValueError(
+                    f"{self.name}: baseline=(None, 0) with tmin=0 is a one-sample baseline; use "
+                    "baseline=(0, 0) if this is desired (MNE's rule)"
+                )
             a, b = baseline
             if a is not None and b is not None and a > b:
                 raise ValueError(f"{self.name}: baseline min ({a}) must be less than baseline max ({b})")
@@ -159,8 +174,7 @@ class Epocher(ProcessingNode):
         if inputname == "signals":
             self.nb_channel, self._in_dtype = check_signal_input(self, "signals")
             if self._in_dtype.kind not in "iuf":
-                raise ValueError(f"{self.name}: input 'signals' has dtype {self._in_dtype}; a numeric signal is "
-                                 "needed")
+                raise ValueError(f"{self.name}: input 'signals' has dtype {self._in_dtype}; a numeric signal is needed")
             params = self.inputs["signals"].params
             self.sample_rate = params.get("sample_rate")
             if self.sample_rate:
@@ -168,13 +182,17 @@ class Epocher(ProcessingNode):
         elif inputname == "events":
             dtype = self.inputs["events"].params.np_dtype
             if not is_event_dtype(dtype) or "index" not in (dtype.names or ()):
-                raise ValueError(f"{self.name}: input 'events' has dtype {dtype}; it must carry event records "
-                                 "(lslacq.core.stream.events.EVENT_DTYPE)")
+                raise ValueError(
+                    f"{self.name}: input 'events' has dtype {dtype}; it must carry event records "
+                    "(lslacq.core.stream.events.EVENT_DTYPE)"
+                )
         else:
             dtype = self.inputs[inputname].params.np_dtype
             if dtype.kind != "f":
-                raise ValueError(f"{self.name}: input {inputname!r} has dtype {dtype}; connect it to an LslInlet's "
-                                 "'timestamps' output (float64 LSL times)")
+                raise ValueError(
+                    f"{self.name}: input {inputname!r} has dtype {dtype}; connect it to an LslInlet's "
+                    "'timestamps' output (float64 LSL times)"
+                )
 
     def _make_engine(self) -> None:
         params = self.inputs["signals"].params
@@ -186,14 +204,34 @@ class Epocher(ProcessingNode):
         scale, offset = params.get("scale"), params.get("offset")
         if self._in_dtype.kind == "f" and scale in (None, 1, 1.0) and offset in (None, 0, 0.0):
             scale = offset = None
-        self.engine = EpochingEngine(self.nb_channel, float(self.sample_rate), self.event_id, self.tmin, self.tmax,
-                                     self.baseline, self.reject, self.picks, names, dtype, buffer_size,
-                                     scale=scale, offset=offset, owner=self.name)
+        self.engine = EpochingEngine(
+            self.nb_channel,
+            float(self.sample_rate),
+            self.event_id,
+            self.tmin,
+            self.tmax,
+            self.baseline,
+            self.reject,
+            self.picks,
+            names,
+            dtype,
+            buffer_size,
+            scale=scale,
+            offset=offset,
+            owner=self.name,
+        )
         eng = self.engine
         spec = self.outputs["epochs"].spec
-        spec.update(dtype=eng.dtype.str, shape=(-1, eng.n_picks, eng.n_times), sample_rate=eng.sample_rate,
-                    tmin=eng.times[0], tmax=eng.times[-1], times=eng.times.tolist(), event_id=dict(eng.event_id),
-                    labels=list(eng.labels))
+        spec.update(
+            dtype=eng.dtype.str,
+            shape=(-1, eng.n_picks, eng.n_times),
+            sample_rate=eng.sample_rate,
+            tmin=eng.times[0],
+            tmax=eng.times[-1],
+            times=eng.times.tolist(),
+            event_id=dict(eng.event_id),
+            labels=list(eng.labels),
+        )
         if eng.pick_names is not None:
             spec["channel_names"] = eng.pick_names
         if params.get("units"):
@@ -203,8 +241,10 @@ class Epocher(ProcessingNode):
 
     def check_input_specs(self) -> None:
         if not self.sample_rate:
-            raise ValueError(f"{self.name}: the 'signals' input has no sample_rate, needed to turn tmin/tmax into "
-                             "samples; configure the source output with sample_rate=...")
+            raise ValueError(
+                f"{self.name}: the 'signals' input has no sample_rate, needed to turn tmin/tmax into "
+                "samples; configure the source output with sample_rate=..."
+            )
         if self.engine is None:
             self._make_engine()
 
@@ -249,7 +289,7 @@ class Epocher(ProcessingNode):
         if n_epochs is not None:
             if isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)) or n_epochs < 0:
                 raise ValueError(f"{self.name}.get_data: n_epochs={n_epochs!r} must be None or an int >= 0")
-            items = items[len(items) - min(int(n_epochs), len(items)):]
+            items = items[len(items) - min(int(n_epochs), len(items)) :]
         if not items:
             eng = self.engine
             return np.zeros((0, eng.n_picks, eng.n_times), dtype=eng.dtype)

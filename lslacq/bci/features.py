@@ -18,9 +18,11 @@ def _check_epochs(X, owner: str, expected: tuple | None) -> np.ndarray:
     if X.ndim != 3:
         raise ValueError(f"{owner}: epochs must have shape (n_epochs, n_channels, n_times), got {X.shape}")
     if expected is not None and tuple(X.shape[1:]) != tuple(expected):
-        raise ValueError(f"{owner}: epochs of shape (n, {X.shape[1]}, {X.shape[2]}) given, but it was fitted on "
-                         f"epochs of shape (n, {expected[0]}, {expected[1]}) (n_channels, n_times); cut the epochs "
-                         "with the same picks, tmin and tmax as in training")
+        raise ValueError(
+            f"{owner}: epochs of shape (n, {X.shape[1]}, {X.shape[2]}) given, but it was fitted on "
+            f"epochs of shape (n, {expected[0]}, {expected[1]}) (n_channels, n_times); cut the epochs "
+            "with the same picks, tmin and tmax as in training"
+        )
     return X
 
 
@@ -56,13 +58,15 @@ class WindowMeans(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = _check_epochs(X, "WindowMeans", None)
         if not isinstance(self.n_windows, (int, np.integer)) or not 1 <= self.n_windows <= X.shape[2]:
-            raise ValueError(f"WindowMeans: n_windows={self.n_windows!r} must be an int between 1 and the epoch "
-                             f"length ({X.shape[2]} samples)")
+            raise ValueError(
+                f"WindowMeans: n_windows={self.n_windows!r} must be an int between 1 and the epoch "
+                f"length ({X.shape[2]} samples)"
+            )
         self.epoch_shape_ = tuple(X.shape[1:])
         return self
 
     def transform(self, X):
         X = _check_epochs(X, "WindowMeans", getattr(self, "epoch_shape_", None))
         w = X.shape[2] // self.n_windows
-        means = X[:, :, :w * self.n_windows].reshape(X.shape[0], X.shape[1], self.n_windows, w).mean(axis=3)
+        means = X[:, :, : w * self.n_windows].reshape(X.shape[0], X.shape[1], self.n_windows, w).mean(axis=3)
         return means.reshape(X.shape[0], -1)

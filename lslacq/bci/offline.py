@@ -14,10 +14,19 @@ from .engine import EpochingEngine
 __all__ = ["epochs_from_recording"]
 
 
-def epochs_from_recording(path: str | os.PathLike, signal: str | None = None, events: str | None = None,
-                          event_id=None, tmin: float = -0.2, tmax: float = 0.5, baseline: Sequence | None = None,
-                          reject: float | None = None, picks: Sequence | None = None, dtype: str | None = None,
-                          return_events: bool = False):
+def epochs_from_recording(
+    path: str | os.PathLike,
+    signal: str | None = None,
+    events: str | None = None,
+    event_id=None,
+    tmin: float = -0.2,
+    tmax: float = 0.5,
+    baseline: Sequence | None = None,
+    reject: float | None = None,
+    picks: Sequence | None = None,
+    dtype: str | None = None,
+    return_events: bool = False,
+):
     """Cut the epochs of a recording with the Epocher's own code; return ``(X, y)``.
 
     Parameters
@@ -54,16 +63,19 @@ def epochs_from_recording(path: str | os.PathLike, signal: str | None = None, ev
     ``timestamps=True``.
     """
     if event_id is None:
-        raise ValueError("epochs_from_recording: give event_id={label: marker} (str: matched against the event's "
-                         "description, int: its code)")
+        raise ValueError(
+            "epochs_from_recording: give event_id={label: marker} (str: matched against the event's "
+            "description, int: its code)"
+        )
     p = Path(path)
     if p.is_dir():
         X, labels = _from_recording(p, signal, events, event_id, tmin, tmax, baseline, reject, picks, dtype)
     elif p.suffix.lower() == ".xdf" or p.is_file():
         X, labels = _from_xdf(p, signal, events, event_id, tmin, tmax, baseline, reject, picks, dtype)
     else:
-        raise FileNotFoundError(f"epochs_from_recording: {os.fspath(p)!r} is neither a recording directory nor an "
-                                "XDF file")
+        raise FileNotFoundError(
+            f"epochs_from_recording: {os.fspath(p)!r} is neither a recording directory nor an XDF file"
+        )
     y = np.array([bytes(d).decode("ascii", "replace") for d in labels["description"]], dtype=str)
     order = np.argsort(labels["index"], kind="stable")  # trigger order (the online order for equal windows)
     X, y, labels = X[order], y[order], labels[order]
@@ -73,8 +85,9 @@ def epochs_from_recording(path: str | os.PathLike, signal: str | None = None, ev
 def _pick(streams: dict, wanted: str | None, kind: str, where: str):
     if wanted is not None:
         if wanted not in streams:
-            raise ValueError(f"epochs_from_recording: {where} has no {kind} stream {wanted!r}; its {kind} streams: "
-                             f"{sorted(streams)}")
+            raise ValueError(
+                f"epochs_from_recording: {where} has no {kind} stream {wanted!r}; its {kind} streams: {sorted(streams)}"
+            )
         return wanted, streams[wanted]
     if not streams:
         raise ValueError(f"epochs_from_recording: {where} has no {kind} stream")
@@ -84,8 +97,20 @@ def _pick(streams: dict, wanted: str | None, kind: str, where: str):
 
 def _engine(n_ch, rate, event_id, tmin, tmax, baseline, reject, picks, names, dtype, in_dtype, **kw):
     dtype = dtype or ("float64" if np.dtype(in_dtype) == np.float64 else "float32")
-    return EpochingEngine(n_ch, float(rate), event_id, tmin, tmax, baseline, reject, picks, names, dtype,
-                          owner="epochs_from_recording", **kw)
+    return EpochingEngine(
+        n_ch,
+        float(rate),
+        event_id,
+        tmin,
+        tmax,
+        baseline,
+        reject,
+        picks,
+        names,
+        dtype,
+        owner="epochs_from_recording",
+        **kw,
+    )
 
 
 def _runs(indexes: np.ndarray) -> list[tuple[int, int]]:
@@ -110,8 +135,21 @@ def _from_recording(p, signal, events, event_id, tmin, tmax, baseline, reject, p
         scale, offset = props.get("scale"), props.get("offset")
         if sig.dtype.kind == "f" and scale in (None, 1, 1.0) and offset in (None, 0, 0.0):
             scale = offset = None
-        eng = _engine(sig.nb_channel, sig.sample_rate, event_id, tmin, tmax, baseline, reject, picks,
-                      sig.channel_names, dtype, sig.dtype, scale=scale, offset=offset)
+        eng = _engine(
+            sig.nb_channel,
+            sig.sample_rate,
+            event_id,
+            tmin,
+            tmax,
+            baseline,
+            reject,
+            picks,
+            sig.channel_names,
+            dtype,
+            sig.dtype,
+            scale=scale,
+            offset=offset,
+        )
         parts = [eng.add_events(np.asarray(evs.data))]
         data = sig.data.reshape(len(sig), -1)
         indexes = sig.indexes
@@ -130,8 +168,20 @@ def _from_xdf(p, signal, events, event_id, tmin, tmax, baseline, reject, picks, 
     sig_name, sig = _pick(signals, signal, "signal", where)
     _, mk = _pick(markers, events, "marker", where)
     n = len(sig)
-    eng = _engine(sig.data.shape[1], sig.sample_rate, event_id, tmin, tmax, baseline, reject, picks,
-                  sig.channel_names, dtype, sig.data.dtype, timestamps_size=max(n, 2))  # every timestamp of the file
+    eng = _engine(
+        sig.data.shape[1],
+        sig.sample_rate,
+        event_id,
+        tmin,
+        tmax,
+        baseline,
+        reject,
+        picks,
+        sig.channel_names,
+        dtype,
+        sig.data.dtype,
+        timestamps_size=max(n, 2),
+    )  # every timestamp of the file
     texts = [str(t) for t in mk.data]
     codes = []
     for t in texts:

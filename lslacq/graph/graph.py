@@ -129,30 +129,41 @@ class Graph:
             try:
                 node.params[key] = value
             except Exception as exc:
-                raise self.spec.error(f"node {node_spec.name!r} ({node_spec.type}): params.{'.'.join(path)} = "
-                                      f"{value!r} refused: {describe_error(exc)}", node_spec,
-                                      node_spec.line_of_param(path)) from exc
+                raise self.spec.error(
+                    f"node {node_spec.name!r} ({node_spec.type}): params.{'.'.join(path)} = "
+                    f"{value!r} refused: {describe_error(exc)}",
+                    node_spec,
+                    node_spec.line_of_param(path),
+                ) from exc
         for (channel, key), value in node_spec.by_channel_params.items():
             try:
                 node.by_channel_params[channel, key] = value
             except Exception as exc:
-                raise self.spec.error(f"node {node_spec.name!r} ({node_spec.type}): by_channel_params.{channel}."
-                                      f"{key} = {value!r} refused: {describe_error(exc)}", node_spec,
-                                      node_spec.line_of_param((channel, key), "by_channel_params")) from exc
+                raise self.spec.error(
+                    f"node {node_spec.name!r} ({node_spec.type}): by_channel_params.{channel}."
+                    f"{key} = {value!r} refused: {describe_error(exc)}",
+                    node_spec,
+                    node_spec.line_of_param((channel, key), "by_channel_params"),
+                ) from exc
 
     def _connect(self, conn) -> None:
         source, target = self.nodes[conn.source], self.nodes[conn.target]
         try:
             output = source.outputs[conn.output]
-            if self.spec.nodes[conn.source].nodegroup == MAIN_GROUP and \
-                    self.spec.nodes[conn.target].nodegroup != MAIN_GROUP:
+            if (
+                self.spec.nodes[conn.source].nodegroup == MAIN_GROUP
+                and self.spec.nodes[conn.target].nodegroup != MAIN_GROUP
+            ):
                 output = output.params.to_dict()  # a local object cannot travel to another process; its params can
             target.inputs[conn.input].connect(output)
         except KeyError as exc:
             kind, node = ("output", source) if conn.output not in source.outputs else ("input", target)
             names = list((node.outputs if kind == "output" else node.inputs).keys())
-            raise self.spec.error(f"connection {conn.text!r}: no {kind} {exc.args[0]!r} on {node.name!r} once "
-                                  f"configured; its {kind}s: {', '.join(names) or 'none'}", conn) from None
+            raise self.spec.error(
+                f"connection {conn.text!r}: no {kind} {exc.args[0]!r} on {node.name!r} once "
+                f"configured; its {kind}s: {', '.join(names) or 'none'}",
+                conn,
+            ) from None
         except Exception as exc:
             raise self.spec.error(f"connection {conn.text!r} failed: {describe_error(exc)}", conn) from exc
 
@@ -163,7 +174,9 @@ class Graph:
             if need is not None:
                 raise self.spec.error(
                     f"node {node_spec.name!r}: {node_spec.type} needs a Qt event loop ({need[1]}); put it in a "
-                    "nodegroup with qt = true (nodegroup = \"gui\" and [nodegroups.gui] qt = true)", node_spec)
+                    'nodegroup with qt = true (nodegroup = "gui" and [nodegroups.gui] qt = true)',
+                    node_spec,
+                )
             return self._step(node_spec, "creation", cls, name=node_spec.name)
         group = self.nodegroups[node_spec.nodegroup]
         return self._step(node_spec, "creation", group.create_node, node_spec.type, name=node_spec.name)
@@ -181,9 +194,12 @@ class Graph:
         names = list(node.outputs.keys())
         unknown = set(node_spec.outputs) - set(names)
         if unknown:
-            raise self.spec.error(f"node {node_spec.name!r}: [nodes.{node_spec.name}.outputs] names "
-                                  f"{sorted(unknown)}, which {node_spec.type} does not have; its outputs: "
-                                  f"{', '.join(names) or 'none'}", node_spec)
+            raise self.spec.error(
+                f"node {node_spec.name!r}: [nodes.{node_spec.name}.outputs] names "
+                f"{sorted(unknown)}, which {node_spec.type} does not have; its outputs: "
+                f"{', '.join(names) or 'none'}",
+                node_spec,
+            )
         for output in names:
             groups = readers.get((node_spec.name, output), set())
             local = groups <= {node_spec.nodegroup}
@@ -200,8 +216,9 @@ class Graph:
         except GraphError:
             raise
         except Exception as exc:
-            raise self.spec.error(f"node {node_spec.name!r} ({node_spec.type}): {what} failed: "
-                                  f"{describe_error(exc)}", node_spec) from exc
+            raise self.spec.error(
+                f"node {node_spec.name!r} ({node_spec.type}): {what} failed: {describe_error(exc)}", node_spec
+            ) from exc
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
@@ -218,12 +235,16 @@ class Graph:
         dead: set[str] = set()
         if self.manager is not None:
             try:
-                dead = {info["name"] for info in self.manager.list_nodegroups(details=True)
-                        if info["state"] != "running"}
+                dead = {
+                    info["name"] for info in self.manager.list_nodegroups(details=True) if info["state"] != "running"
+                }
             except Exception:
                 logger.exception("graph %s: cannot ask the manager which nodegroups run", self.spec.path)
-        return {name: self.nodes[name] for name in self.order
-                if name in self.nodes and self.spec.nodes[name].nodegroup not in dead}
+        return {
+            name: self.nodes[name]
+            for name in self.order
+            if name in self.nodes and self.spec.nodes[name].nodegroup not in dead
+        }
 
     def stop(self) -> None:
         """Stop every node, sources first (errors are logged; every node is attempted)."""
@@ -286,8 +307,12 @@ class Graph:
             except Exception as exc:
                 health = {g: {"state": "unresponsive", "error": describe_error(exc)} for g in self.nodegroups}
         for group, info in health.items():
-            processes[group] = {"pid": info.get("pid"), "state": info.get("state"),
-                                "cpu_percent": info.get("cpu_percent"), "rss": info.get("rss")}
+            processes[group] = {
+                "pid": info.get("pid"),
+                "state": info.get("state"),
+                "cpu_percent": info.get("cpu_percent"),
+                "rss": info.get("rss"),
+            }
         nodes = {}
         for name in self.order:
             node_spec = self.spec.nodes[name]
@@ -303,23 +328,34 @@ class Graph:
                         why += f" (exit code {group['exit_code']})"
                     if group.get("error"):
                         why += f": {group['error']}"
-                    entry = {"state": "failed" if state in ("dead", "unresponsive") else state, "error": why,
-                             "counters": {}}
+                    entry = {
+                        "state": "failed" if state in ("dead", "unresponsive") else state,
+                        "error": why,
+                        "counters": {},
+                    }
             counters = entry.get("counters") or {}
             state = "failed" if entry.get("error") else entry.get("state")
-            row = {"type": node_spec.type, "nodegroup": node_spec.nodegroup, "state": state,
-                   "error": entry.get("error"), "samples_in": counters.get("samples_in"),
-                   "samples_out": counters.get("samples_out"), "lost_samples": counters.get("lost_samples"),
-                   "latency": counters.get("latency"), "rate_in": None, "rate_out": None,
-                   "wait_seconds": counters.get("wait_seconds"), "waiting": None}
+            row = {
+                "type": node_spec.type,
+                "nodegroup": node_spec.nodegroup,
+                "state": state,
+                "error": entry.get("error"),
+                "samples_in": counters.get("samples_in"),
+                "samples_out": counters.get("samples_out"),
+                "lost_samples": counters.get("lost_samples"),
+                "latency": counters.get("latency"),
+                "rate_in": None,
+                "rate_out": None,
+                "wait_seconds": counters.get("wait_seconds"),
+                "waiting": None,
+            }
             previous = self._last_counters.get(name)
             if previous is not None and now > previous[0]:
                 dt = now - previous[0]
                 for key, rate in (("samples_in", "rate_in"), ("samples_out", "rate_out"), ("wait_seconds", "waiting")):
                     if row[key] is not None and previous[1].get(key) is not None:
                         row[rate] = (row[key] - previous[1][key]) / dt
-            self._last_counters[name] = (now, {key: row[key] for key in ("samples_in", "samples_out",
-                                                                          "wait_seconds")})
+            self._last_counters[name] = (now, {key: row[key] for key in ("samples_in", "samples_out", "wait_seconds")})
             nodes[name] = row
         return {"time": time.time(), "nodes": nodes, "processes": processes}
 
@@ -331,8 +367,12 @@ def _is_widget(cls: type) -> bool:
 
 def _process_info(proc) -> dict:
     with proc.oneshot():
-        return {"pid": proc.pid, "state": "running", "cpu_percent": proc.cpu_percent(interval=None),
-                "rss": proc.memory_info().rss}
+        return {
+            "pid": proc.pid,
+            "state": "running",
+            "cpu_percent": proc.cpu_percent(interval=None),
+            "rss": proc.memory_info().rss,
+        }
 
 
 def check_host(spec: GraphSpec, group: str, address: str) -> None:
@@ -344,6 +384,9 @@ def check_host(spec: GraphSpec, group: str, address: str) -> None:
         client = RPCClient.get_client(address)
         client.ensure_connection(timeout=_HOST_TIMEOUT_S)
     except Exception as exc:
-        raise spec.error(f"nodegroup {group!r}: the host {address} does not answer within {_HOST_TIMEOUT_S:g} s "
-                         f"({describe_error(exc)}); start it there with `lslacq host {address}` or fix the "
-                         "address", info) from None
+        raise spec.error(
+            f"nodegroup {group!r}: the host {address} does not answer within {_HOST_TIMEOUT_S:g} s "
+            f"({describe_error(exc)}); start it there with `lslacq host {address}` or fix the "
+            "address",
+            info,
+        ) from None

@@ -29,34 +29,40 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "title": {"type": "string", "description": "What the graph does (shown by `lslacq run`)."},
         "include": {
-            "type": ["string", "array"], "items": {"type": "string"},
+            "type": ["string", "array"],
+            "items": {"type": "string"},
             "description": "Graph files (relative to this one) whose params, nodegroups, nodes and connections "
-                           "are merged in; this file's params win, a node or nodegroup defined twice is an error.",
+            "are merged in; this file's params win, a node or nodegroup defined twice is an error.",
         },
         "connections": {
             "type": "array",
-            "items": {"type": "string",
-                      "pattern": r"^\s*[A-Za-z_][\w-]*(\.\w+)?\s*->\s*[A-Za-z_][\w-]*(\.\w+)?\s*$",
-                      "x-expected": "\"node.output -> node.input\" "
-                                    "(or \"node -> node\" when each has a single stream)"},
-            "description": "\"node.output -> node.input\" (or \"node -> node\" for single streams). Write this "
-                           "key at the top of the file: in TOML, keys after a [table] header belong to that table.",
+            "items": {
+                "type": "string",
+                "pattern": r"^\s*[A-Za-z_][\w-]*(\.\w+)?\s*->\s*[A-Za-z_][\w-]*(\.\w+)?\s*$",
+                "x-expected": '"node.output -> node.input" (or "node -> node" when each has a single stream)',
+            },
+            "description": '"node.output -> node.input" (or "node -> node" for single streams). Write this '
+            "key at the top of the file: in TOML, keys after a [table] header belong to that table.",
         },
         "params": {
-            "type": "object", "additionalProperties": _SCALAR,
-            "description": "Parameters with their defaults, used as \"${name}\" in values; "
-                           "`--set name=value` overrides them.",
+            "type": "object",
+            "additionalProperties": _SCALAR,
+            "description": 'Parameters with their defaults, used as "${name}" in values; '
+            "`--set name=value` overrides them.",
         },
         "nodegroups": {
             "type": "object",
-            "description": "Processes that run nodes. The nodegroup \"main\" (the process running the graph) "
-                           "always exists.",
+            "description": 'Processes that run nodes. The nodegroup "main" (the process running the graph) '
+            "always exists.",
             "additionalProperties": {
-                "type": "object", "additionalProperties": False,
+                "type": "object",
+                "additionalProperties": False,
                 "properties": {
-                    "host": {"type": "string",
-                             "description": "Address of an `lslacq host` server (\"tcp://IP:PORT\"); "
-                                            "absent: a new process on this machine."},
+                    "host": {
+                        "type": "string",
+                        "description": 'Address of an `lslacq host` server ("tcp://IP:PORT"); '
+                        "absent: a new process on this machine.",
+                    },
                     "qt": {"type": "boolean", "description": "Run a Qt event loop (needed by viewers)."},
                 },
             },
@@ -65,38 +71,47 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "description": "The nodes, by name.",
             "additionalProperties": {
-                "type": "object", "additionalProperties": False, "required": ["type"],
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["type"],
                 "properties": {
                     "type": {"type": "string", "description": "Node type (`lslacq check --types` lists them)."},
                     "nodegroup": {"type": "string", "description": "Nodegroup that runs the node (default main)."},
-                    "configure": {"type": "object", "additionalProperties": _SCALAR,
-                                  "description": "Arguments of the node's configure(); "
-                                                 "`--set node.key=value` overrides one."},
+                    "configure": {
+                        "type": "object",
+                        "additionalProperties": _SCALAR,
+                        "description": "Arguments of the node's configure(); `--set node.key=value` overrides one.",
+                    },
                     "outputs": {
                         "type": "object",
                         "description": "Stream options per output (protocol, transfermode, compression, ...); "
-                                       "default: inproc within a nodegroup, tcp across them.",
+                        "default: inproc within a nodegroup, tcp across them.",
                         "additionalProperties": {"type": "object", "additionalProperties": _SCALAR},
                     },
                     "params": {
-                        "type": "object", "additionalProperties": _SCALAR,
+                        "type": "object",
+                        "additionalProperties": _SCALAR,
                         "description": "The node's online parameters (a viewer's `viewer.params`: xsize, "
-                                       "scale_mode, refresh_interval, ...; a nested table is a group, as "
-                                       "timefreq = { f_stop = 40 }), set once every node is initialized, "
-                                       "before the graph starts; `--set node.params.key=value` overrides one.",
+                        "scale_mode, refresh_interval, ...; a nested table is a group, as "
+                        "timefreq = { f_stop = 40 }), set once every node is initialized, "
+                        "before the graph starts; `--set node.params.key=value` overrides one.",
                     },
                     "by_channel_params": {
                         "type": "object",
                         "description": "A viewer's per-channel parameters (viewer.by_channel_params), by channel "
-                                       "(its name, or ch0, ch1, ...): Fp1 = { gain = 2.0, visible = false }.",
+                        "(its name, or ch0, ch1, ...): Fp1 = { gain = 2.0, visible = false }.",
                         "additionalProperties": {"type": "object", "additionalProperties": _SCALAR},
                     },
                     "window": {
-                        "type": "object", "additionalProperties": False,
+                        "type": "object",
+                        "additionalProperties": False,
                         "description": "A viewer's window.",
                         "properties": {
-                            "size": {"type": "array", "items": {"type": "integer"},
-                                     "description": "[width, height] in pixels (at most 90 % of the screen)."},
+                            "size": {
+                                "type": "array",
+                                "items": {"type": "integer"},
+                                "description": "[width, height] in pixels (at most 90 % of the screen).",
+                            },
                         },
                     },
                 },
@@ -133,13 +148,21 @@ def _check(value: Any, schema: dict, keys: list[str], path: Path, text: str, err
     if types is not None:
         types = [types] if isinstance(types, str) else types
         if not any(_is(value, t) for t in types):
-            errors.append(GraphError(f"{where} must be {' or '.join(_article(t) for t in types)}, got {value!r}",
-                                     path, _line(text, keys)))
+            errors.append(
+                GraphError(
+                    f"{where} must be {' or '.join(_article(t) for t in types)}, got {value!r}", path, _line(text, keys)
+                )
+            )
             return
     pattern = schema.get("pattern")
     if pattern and isinstance(value, str) and not re.match(pattern, value):
-        errors.append(GraphError(f"{where}: {value!r} is not of the form {schema.get('x-expected', pattern)}",
-                                 path, _line(text, keys, value)))
+        errors.append(
+            GraphError(
+                f"{where}: {value!r} is not of the form {schema.get('x-expected', pattern)}",
+                path,
+                _line(text, keys, value),
+            )
+        )
     if isinstance(value, list) and "items" in schema:
         for item in value:
             _check(item, schema["items"], keys, path, text, errors)
@@ -158,10 +181,16 @@ def _check(value: Any, schema: dict, keys: list[str], path: Path, text: str, err
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(properties)}"
             if not keys and key in ("nodes", "nodegroups", "params"):
                 hint = ""
-            misplaced = " (connections must be written at the top of the file, before any [table])" \
-                if key == "connections" and keys else ""
-            errors.append(GraphError(f"unknown key {key!r} in {where}{misplaced}; {hint}".rstrip("; "), path,
-                                     _line(text, [*keys, key])))
+            misplaced = (
+                " (connections must be written at the top of the file, before any [table])"
+                if key == "connections" and keys
+                else ""
+            )
+            errors.append(
+                GraphError(
+                    f"unknown key {key!r} in {where}{misplaced}; {hint}".rstrip("; "), path, _line(text, [*keys, key])
+                )
+            )
         elif isinstance(extra, dict):
             _check(item, extra, [*keys, key], path, text, errors)
 

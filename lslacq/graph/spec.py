@@ -22,9 +22,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["GraphError", "GraphErrors", "GraphSpec", "NodeSpec", "NodeGroupSpec", "Connection", "read_graph",
-           "parse_override", "flatten_params",
-           "MAIN_GROUP"]
+__all__ = [
+    "GraphError",
+    "GraphErrors",
+    "GraphSpec",
+    "NodeSpec",
+    "NodeGroupSpec",
+    "Connection",
+    "read_graph",
+    "parse_override",
+    "flatten_params",
+    "MAIN_GROUP",
+]
 
 #: The nodegroup of nodes that name none: the process that runs the graph.
 MAIN_GROUP = "main"
@@ -93,10 +102,12 @@ class NodeSpec:
         """Line of the ``table`` entry ``path`` (its last key after the node's ``table``), else the node's."""
         if self.source is None:
             return self.line
-        start = self.source.line_of(rf"(^|[{{,\s]){table}\s*=", rf"^\s*\[nodes\.{re.escape(self.name)}\.{table}\b",
-                                    after=(self.line or 1) - 1)
-        found = self.source.line_of(rf"(^|[{{,\s\"']){re.escape(path[-1])}[\"']?\s*=",
-                                    after=(start or self.line or 1) - 1)
+        start = self.source.line_of(
+            rf"(^|[{{,\s]){table}\s*=", rf"^\s*\[nodes\.{re.escape(self.name)}\.{table}\b", after=(self.line or 1) - 1
+        )
+        found = self.source.line_of(
+            rf"(^|[{{,\s\"']){re.escape(path[-1])}[\"']?\s*=", after=(start or self.line or 1) - 1
+        )
         return found or start or self.line
 
 
@@ -127,8 +138,9 @@ class GraphSpec:
     nodes: dict[str, NodeSpec] = field(default_factory=dict)
     connections: list[Connection] = field(default_factory=list)
 
-    def error(self, message: str, where: NodeSpec | NodeGroupSpec | Connection | None = None,
-              line: int | None = None) -> GraphError:
+    def error(
+        self, message: str, where: NodeSpec | NodeGroupSpec | Connection | None = None, line: int | None = None
+    ) -> GraphError:
         """Make a :class:`GraphError` located at ``where`` (the file it came from and its line)."""
         source = where.origin if isinstance(where, Connection) else getattr(where, "source", None)
         path = source.path if source is not None else self.path
@@ -182,20 +194,31 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
             spec.params[key] = value
         else:
             known = ", ".join(sorted(spec.params)) or "none"
-            raise GraphError(f"--set {key}=...: the graph has no parameter {key!r} (parameters: {known}); "
-                             "write NODE.KEY=VALUE to set a node's configure argument", path)
+            raise GraphError(
+                f"--set {key}=...: the graph has no parameter {key!r} (parameters: {known}); "
+                "write NODE.KEY=VALUE to set a node's configure argument",
+                path,
+            )
 
     for name, table in raw.get("nodegroups", {}).items():
         source = sources["nodegroups", name]
         spec.nodegroups[name] = NodeGroupSpec(
-            name=name, host=_substitute(table.get("host"), spec, source), qt=bool(table.get("qt", False)),
+            name=name,
+            host=_substitute(table.get("host"), spec, source),
+            qt=bool(table.get("qt", False)),
             source=source,
-            line=source.line_of(rf"^\s*\[nodegroups\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="))
+            line=source.line_of(rf"^\s*\[nodegroups\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="),
+        )
     errors: list[GraphError] = []  # every bad value of the file, reported together
     for name, table in raw.get("nodes", {}).items():
         source = sources["nodes", name]
-        node = NodeSpec(name=name, type=table["type"], nodegroup=table.get("nodegroup", MAIN_GROUP), source=source,
-                        line=source.line_of(rf"^\s*\[nodes\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="))
+        node = NodeSpec(
+            name=name,
+            type=table["type"],
+            nodegroup=table.get("nodegroup", MAIN_GROUP),
+            source=source,
+            line=source.line_of(rf"^\s*\[nodes\.{re.escape(name)}\]", rf"^\s*{re.escape(name)}\s*="),
+        )
         for key, value in table.get("configure", {}).items():
             try:
                 node.configure[key] = _build_value(_substitute(value, spec, source), node, key)
@@ -213,7 +236,7 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
             except GraphError as exc:
                 errors.append(exc)
         for channel, values in table.get("by_channel_params", {}).items():
-            for key, value in (values.items() if isinstance(values, dict) else ()):
+            for key, value in values.items() if isinstance(values, dict) else ():
                 try:
                     node.by_channel_params[channel, key] = _substitute(value, spec, source)
                 except GraphError as exc:
@@ -227,8 +250,9 @@ def read_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Gra
     raise_all(errors)
     for node_name, values in node_overrides.items():
         if node_name not in spec.nodes:
-            raise GraphError(f"--set {node_name}.…: the graph has no node {node_name!r} "
-                             f"(nodes: {', '.join(spec.nodes)})", path)
+            raise GraphError(
+                f"--set {node_name}.…: the graph has no node {node_name!r} (nodes: {', '.join(spec.nodes)})", path
+            )
         node = spec.nodes[node_name]
         for key, value in values.items():
             if key.startswith("params."):  # --set scope.params.xsize=5, --set tf.params.timefreq.f_stop=40
@@ -274,13 +298,18 @@ def _read_with_includes(path: Path, stack: list[Path]) -> tuple[dict, dict]:
     if isinstance(includes, str):
         includes = [includes]
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise GraphError("include must be a file name or a list of file names", path,
-                         source.line_of(r"^\s*include\s*="))
+        raise GraphError(
+            "include must be a file name or a list of file names", path, source.line_of(r"^\s*include\s*=")
+        )
     for name in includes:
         sub, sub_sources = _read_with_includes((path.parent / name).resolve(), [*stack, path])
         _merge(merged, sources, sub, sub_sources, path)
-    own_sources = {(section, key): source for section in ("nodegroups", "nodes")
-                   for key in (data.get(section) or {}) if isinstance(data.get(section), dict)}
+    own_sources = {
+        (section, key): source
+        for section in ("nodegroups", "nodes")
+        for key in (data.get(section) or {})
+        if isinstance(data.get(section), dict)
+    }
     connections = data.get("connections", [])
     own_sources["connections"] = [(c, source) for c in connections] if isinstance(connections, list) else []
     _merge(merged, sources, data, own_sources, path)
@@ -299,8 +328,11 @@ def _merge(merged: dict, sources: dict, data: dict, data_sources: dict, path: Pa
         for key, value in table.items():
             if key in merged[section]:
                 first = sources[section, key].path
-                raise GraphError(f"{section[:-1]} {key!r} is defined both here and in {first}; rename one",
-                                 path, data_sources[section, key].line_of(rf"^\s*\[{section}\.{re.escape(key)}\]"))
+                raise GraphError(
+                    f"{section[:-1]} {key!r} is defined both here and in {first}; rename one",
+                    path,
+                    data_sources[section, key].line_of(rf"^\s*\[{section}\.{re.escape(key)}\]"),
+                )
             merged[section][key] = value
             sources[section, key] = data_sources[section, key]
     params = data.get("params", {})
@@ -350,23 +382,32 @@ VALUE_BUILDERS = {"design_sos": _design_sos, "array": _array}
 
 def _build_value(value: Any, node: NodeSpec, key: str) -> Any:
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in VALUE_BUILDERS:
-        (builder, kwargs), = value.items()
+        ((builder, kwargs),) = value.items()
         if not isinstance(kwargs, dict):
-            raise GraphError(f"node {node.name!r}: {key} = {{ {builder} = ... }} takes a table of arguments",
-                             node.source.path if node.source else None, node.line_of_key(key))
+            raise GraphError(
+                f"node {node.name!r}: {key} = {{ {builder} = ... }} takes a table of arguments",
+                node.source.path if node.source else None,
+                node.line_of_key(key),
+            )
         try:
             return VALUE_BUILDERS[builder](**kwargs)
         except Exception as exc:
-            raise GraphError(f"node {node.name!r}: {key} = {{ {builder} = ... }} failed: {type(exc).__name__}: "
-                             f"{exc}", node.source.path if node.source else None, node.line_of_key(key)) from None
+            raise GraphError(
+                f"node {node.name!r}: {key} = {{ {builder} = ... }} failed: {type(exc).__name__}: {exc}",
+                node.source.path if node.source else None,
+                node.line_of_key(key),
+            ) from None
     return value
 
 
 def _param(name: str, spec: GraphSpec, source: Source) -> Any:
     if name not in spec.params:
         known = ", ".join(sorted(spec.params)) or "none"
-        raise GraphError(f"${{{name}}} names no parameter (parameters: {known}); add {name} = ... to [params]",
-                         source.path, source.line_of(re.escape("${" + name + "}")))
+        raise GraphError(
+            f"${{{name}}} names no parameter (parameters: {known}); add {name} = ... to [params]",
+            source.path,
+            source.line_of(re.escape("${" + name + "}")),
+        )
     return spec.params[name]
 
 
@@ -375,7 +416,17 @@ def _parse_connection(text: str, source: Source) -> Connection:
     left, arrow, right = text.partition("->")
     a, b = _ENDPOINT.match(left), _ENDPOINT.match(right)
     if not arrow or a is None or b is None:
-        raise GraphError(f"connection {text!r}: write \"node.output -> node.input\" (or \"node -> node\" when "
-                         "each has a single stream)", source.path, line)
-    return Connection(source=a.group(1), output=a.group(2), target=b.group(1), input=b.group(2), text=text.strip(),
-                      origin=source, line=line)
+        raise GraphError(
+            f'connection {text!r}: write "node.output -> node.input" (or "node -> node" when each has a single stream)',
+            source.path,
+            line,
+        )
+    return Connection(
+        source=a.group(1),
+        output=a.group(2),
+        target=b.group(1),
+        input=b.group(2),
+        text=text.strip(),
+        origin=source,
+        line=line,
+    )

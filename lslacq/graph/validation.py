@@ -10,8 +10,16 @@ from ..core.configargs import check_arguments
 from ..core.params import Param
 from .spec import MAIN_GROUP, Connection, GraphError, GraphErrors, GraphSpec, NodeSpec
 
-__all__ = ["validate", "topological_order", "resolve_streams", "configure_problems", "params_problems",
-           "by_channel_problems", "param_declarations", "window_problems"]
+__all__ = [
+    "validate",
+    "topological_order",
+    "resolve_streams",
+    "configure_problems",
+    "params_problems",
+    "by_channel_problems",
+    "param_declarations",
+    "window_problems",
+]
 
 
 def validate(spec: GraphSpec) -> list[str]:
@@ -35,10 +43,14 @@ def validate(spec: GraphSpec) -> list[str]:
     for node in spec.nodes.values():
         if node.nodegroup != MAIN_GROUP and node.nodegroup not in spec.nodegroups:
             known = ", ".join([MAIN_GROUP, *spec.nodegroups])
-            problems.append(spec.error(
-                f"node {node.name!r}: nodegroup {node.nodegroup!r} is not defined (nodegroups: {known}); add "
-                f"[nodegroups.{node.nodegroup}] or fix the name", node,
-                node.source.line_of(r"^\s*nodegroup\s*=", after=(node.line or 1) - 1) if node.source else None))
+            problems.append(
+                spec.error(
+                    f"node {node.name!r}: nodegroup {node.nodegroup!r} is not defined (nodegroups: {known}); add "
+                    f"[nodegroups.{node.nodegroup}] or fix the name",
+                    node,
+                    node.source.line_of(r"^\s*nodegroup\s*=", after=(node.line or 1) - 1) if node.source else None,
+                )
+            )
         try:
             cls = node_type(spec, node)
         except GraphError as exc:
@@ -56,9 +68,14 @@ def validate(spec: GraphSpec) -> list[str]:
         key = (conn.target, conn.input)
         if key in targets:
             first = targets[key]
-            problems.append(spec.error(f"input {conn.target}.{conn.input} has two sources ({first.text!r} on line "
-                                       f"{first.line} and {conn.text!r}); an input reads one output: remove one, "
-                                       "or merge the streams in a node first", conn))
+            problems.append(
+                spec.error(
+                    f"input {conn.target}.{conn.input} has two sources ({first.text!r} on line "
+                    f"{first.line} and {conn.text!r}); an input reads one output: remove one, "
+                    "or merge the streams in a node first",
+                    conn,
+                )
+            )
         else:
             targets[key] = conn
     order: list[str] = []
@@ -87,11 +104,14 @@ def node_type(spec: GraphSpec, node: NodeSpec) -> type:
     except KeyError:
         known = registry.list_node_types()
         close = difflib.get_close_matches(node.type, known, n=3)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else \
-            f"known types: {', '.join(known)}"
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known types: {', '.join(known)}"
         line = node.source.line_of(r"^\s*type\s*=", after=(node.line or 1) - 1) if node.source else None
-        raise spec.error(f"node {node.name!r}: unknown node type {node.type!r}; {hint} (a plugin's types appear "
-                         "once its package is installed)", node, line) from None
+        raise spec.error(
+            f"node {node.name!r}: unknown node type {node.type!r}; {hint} (a plugin's types appear "
+            "once its package is installed)",
+            node,
+            line,
+        ) from None
 
 
 def configure_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphError]:
@@ -102,8 +122,9 @@ def configure_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[Graph
     found = []
     for problem in check_arguments(cls, node.configure):
         if problem.kind == "missing":
-            found.append(spec.error(f"node {node.name!r}: {problem.message}; add them to [nodes.{node.name}] "
-                                    "configure", node))
+            found.append(
+                spec.error(f"node {node.name!r}: {problem.message}; add them to [nodes.{node.name}] configure", node)
+            )
         else:
             found.append(spec.error(f"node {node.name!r}: {problem.message}", node, node.line_of_key(problem.name)))
     return found
@@ -135,8 +156,14 @@ def params_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphErr
     declared = param_declarations(cls)
     if declared is None:
         first = next(iter(node.params))
-        return [spec.error(f"node {node.name!r}: {node.type} has no online parameters for a params table to set; "
-                           "remove it (configure arguments go in configure)", node, node.line_of_param(first))]
+        return [
+            spec.error(
+                f"node {node.name!r}: {node.type} has no online parameters for a params table to set; "
+                "remove it (configure arguments go in configure)",
+                node,
+                node.line_of_param(first),
+            )
+        ]
     found = []
     for path, value in node.params.items():
         dotted = ".".join(path)
@@ -145,14 +172,21 @@ def params_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphErr
             known = [".".join(p) for p in declared]
             close = difflib.get_close_matches(dotted, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            found.append(spec.error(f"node {node.name!r}: {node.type} has no parameter {dotted!r}; {hint}its "
-                                    f"params: {', '.join(known) or 'none'}", node, node.line_of_param(path)))
+            found.append(
+                spec.error(
+                    f"node {node.name!r}: {node.type} has no parameter {dotted!r}; {hint}its "
+                    f"params: {', '.join(known) or 'none'}",
+                    node,
+                    node.line_of_param(path),
+                )
+            )
             continue
         try:
             decl.validate(value)
         except (TypeError, ValueError) as exc:
-            found.append(spec.error(f"node {node.name!r}: {param_message(exc, decl, path)}", node,
-                                    node.line_of_param(path)))
+            found.append(
+                spec.error(f"node {node.name!r}: {param_message(exc, decl, path)}", node, node.line_of_param(path))
+            )
     return found
 
 
@@ -164,8 +198,13 @@ def by_channel_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[Grap
     declared = dict(declared()) if callable(declared) else {}
     if not declared:
         first = next(iter(node.by_channel_params))
-        return [spec.error(f"node {node.name!r}: {node.type} has no per-channel parameters; remove "
-                           "by_channel_params", node, node.line_of_param(first, "by_channel_params"))]
+        return [
+            spec.error(
+                f"node {node.name!r}: {node.type} has no per-channel parameters; remove by_channel_params",
+                node,
+                node.line_of_param(first, "by_channel_params"),
+            )
+        ]
     found = []
     for (channel, key), value in node.by_channel_params.items():
         decl = declared.get((key,))
@@ -174,8 +213,14 @@ def by_channel_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[Grap
             known = [".".join(p) for p in declared]
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            found.append(spec.error(f"node {node.name!r}: {node.type} has no per-channel parameter {key!r}; "
-                                    f"{hint}its per-channel params: {', '.join(known)}", node, line))
+            found.append(
+                spec.error(
+                    f"node {node.name!r}: {node.type} has no per-channel parameter {key!r}; "
+                    f"{hint}its per-channel params: {', '.join(known)}",
+                    node,
+                    line,
+                )
+            )
             continue
         try:
             decl.validate(value)
@@ -189,7 +234,7 @@ def param_message(exc: Exception, decl: Param, path: tuple[str, ...]) -> str:
     """``exc``'s message (a Param's, naming ``params['<name>']``) naming the graph's ``params.a.b`` instead."""
     prefix, message = f"params[{decl.name!r}]", str(exc)
     if message.startswith(prefix):
-        return f"params.{'.'.join(path)}{message[len(prefix):]}"
+        return f"params.{'.'.join(path)}{message[len(prefix) :]}"
     return message
 
 
@@ -197,16 +242,31 @@ def window_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphErr
     """Check the node's ``window`` table: a viewer's, ``size`` two whole numbers >= 1."""
     if not node.window:
         return []
-    line = node.source.line_of(r"(^|[{,\s])window\s*=", rf"^\s*\[nodes\.{re.escape(node.name)}\.window\b",
-                               after=(node.line or 1) - 1) if node.source else None
+    line = (
+        node.source.line_of(
+            r"(^|[{,\s])window\s*=", rf"^\s*\[nodes\.{re.escape(node.name)}\.window\b", after=(node.line or 1) - 1
+        )
+        if node.source
+        else None
+    )
     if not callable(getattr(cls, "set_window_size", None)):
-        return [spec.error(f"node {node.name!r}: {node.type} has no window (window is for viewers); remove it",
-                           node, line)]
+        return [
+            spec.error(f"node {node.name!r}: {node.type} has no window (window is for viewers); remove it", node, line)
+        ]
     size = node.window.get("size")
-    if size is not None and not (isinstance(size, list) and len(size) == 2
-                                 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
-        return [spec.error(f"node {node.name!r}: window size = {size!r} must be [width, height] in pixels, two "
-                           "whole numbers >= 1 (e.g. [1280, 800])", node, line)]
+    if size is not None and not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)
+    ):
+        return [
+            spec.error(
+                f"node {node.name!r}: window size = {size!r} must be [width, height] in pixels, two "
+                "whole numbers >= 1 (e.g. [1280, 800])",
+                node,
+                line,
+            )
+        ]
     return []
 
 
@@ -243,8 +303,11 @@ def _stream_problems(spec: GraphSpec, classes: dict[str, type]) -> list[GraphErr
     for conn in spec.connections:
         missing = [end for end in (conn.source, conn.target) if end not in spec.nodes]
         if missing:
-            problems.append(spec.error(f"connection {conn.text!r}: no node named {missing[0]!r} (nodes: "
-                                       f"{', '.join(spec.nodes)})", conn))
+            problems.append(
+                spec.error(
+                    f"connection {conn.text!r}: no node named {missing[0]!r} (nodes: {', '.join(spec.nodes)})", conn
+                )
+            )
             continue
         if conn.source not in classes or conn.target not in classes:
             continue
@@ -265,20 +328,29 @@ def _resolve_end(spec: GraphSpec, conn: Connection, end: str, kind: str, attr: s
         # (ImageViewer's 'video'); anything else is checked when the graph is built
         if name is None:
             if len(declared) != 1:
-                raise spec.error(f"connection {conn.text!r}: name the {kind} of {end!r} ({node.type} "
-                                 f"makes its {kind}s when configured): write {end}.NAME", conn)
+                raise spec.error(
+                    f"connection {conn.text!r}: name the {kind} of {end!r} ({node.type} "
+                    f"makes its {kind}s when configured): write {end}.NAME",
+                    conn,
+                )
             setattr(conn, attr, declared[0])
         return
     if name is None:
         if len(declared) != 1:
-            raise spec.error(f"connection {conn.text!r}: {end!r} ({node.type}) has {len(declared)} "
-                             f"{kind}s ({', '.join(declared) or 'none'}); write {end}.NAME", conn)
+            raise spec.error(
+                f"connection {conn.text!r}: {end!r} ({node.type}) has {len(declared)} "
+                f"{kind}s ({', '.join(declared) or 'none'}); write {end}.NAME",
+                conn,
+            )
         setattr(conn, attr, declared[0])
     elif name not in declared:
         close = difflib.get_close_matches(name, declared, n=1)
         hint = f"did you mean {end}.{close[0]}? " if close else ""
-        raise spec.error(f"connection {conn.text!r}: {node.type} node {end!r} has no {kind} {name!r}; "
-                         f"{hint}its {kind}s: {', '.join(declared) or 'none'}", conn)
+        raise spec.error(
+            f"connection {conn.text!r}: {node.type} node {end!r} has no {kind} {name!r}; "
+            f"{hint}its {kind}s: {', '.join(declared) or 'none'}",
+            conn,
+        )
 
 
 def topological_order(spec: GraphSpec) -> list[str]:
@@ -297,8 +369,11 @@ def topological_order(spec: GraphSpec) -> list[str]:
     if len(order) < len(spec.nodes):
         cycle = _find_cycle(readers, [n for n in spec.nodes if n not in order])
         first = next(c for c in spec.connections if c.source == cycle[0] and c.target == cycle[1])
-        raise spec.error(f"the connections form a cycle: {' -> '.join(cycle)}; a graph must flow one way "
-                         "(remove one of these connections)", first)
+        raise spec.error(
+            f"the connections form a cycle: {' -> '.join(cycle)}; a graph must flow one way "
+            "(remove one of these connections)",
+            first,
+        )
     return order
 
 
@@ -312,7 +387,7 @@ def _find_cycle(readers: dict[str, list[str]], candidates: list[str]) -> list[st
             if nxt is None:
                 break
             if nxt in seen:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             path.append(nxt)
             seen.add(nxt)
             node = nxt

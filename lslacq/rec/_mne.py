@@ -16,10 +16,20 @@ __all__ = ["stream_to_raw", "volts_per_unit", "mne_channel_type", "event_annotat
 logger = logging.getLogger(__name__)
 
 _VOLT_UNITS = {
-    "v": 1.0, "volt": 1.0, "volts": 1.0,
-    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
-    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
-    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
+    "v": 1.0,
+    "volt": 1.0,
+    "volts": 1.0,
+    "mv": 1e-3,
+    "millivolt": 1e-3,
+    "millivolts": 1e-3,
+    "uv": 1e-6,
+    "µv": 1e-6,
+    "μv": 1e-6,
+    "microvolt": 1e-6,
+    "microvolts": 1e-6,
+    "nv": 1e-9,
+    "nanovolt": 1e-9,
+    "nanovolts": 1e-9,
 }
 
 
@@ -140,14 +150,21 @@ def event_annotations(stream: RecordedStream, event_streams: list[RecordedStream
         pos = _axis_positions(stream, runs, indexes)
         keep = pos >= 0
         if not keep.all():
-            logger.warning("%s: %d events of %s fall outside the recorded samples; not annotated", stream.name,
-                           int((~keep).sum()), ev_stream.name)
+            logger.warning(
+                "%s: %d events of %s fall outside the recorded samples; not annotated",
+                stream.name,
+                int((~keep).sum()),
+                ev_stream.name,
+            )
         if events.dtype.names is not None and "description" in events.dtype.names:
             text = event_labels(events)
         else:
             text = [str(ev_stream.name)] * len(events)
-        dur = events["duration"] / rate if events.dtype.names and "duration" in events.dtype.names \
+        dur = (
+            events["duration"] / rate
+            if events.dtype.names and "duration" in events.dtype.names
             else np.zeros(len(events))
+        )
         onsets.append(pos[keep] / rate)
         durations.append(np.asarray(dur, dtype=float)[keep])
         labels.extend(t for t, k in zip(text, keep) if k)
@@ -159,8 +176,9 @@ def event_annotations(stream: RecordedStream, event_streams: list[RecordedStream
 _BLOCK_BYTES = 1 << 21  # converted per block of about this many output bytes (stays in the CPU caches)
 
 
-def _to_volts(samples: np.ndarray, scale: float | None, offset: float | None, factors: np.ndarray,
-              runs: np.ndarray | None = None) -> np.ndarray:
+def _to_volts(
+    samples: np.ndarray, scale: float | None, offset: float | None, factors: np.ndarray, runs: np.ndarray | None = None
+) -> np.ndarray:
     """(channel, time) float64 array of ``(samples * scale + offset) * factors``, in one pass over ``samples``.
 
     ``samples`` is (time, channel), typically a memory map: it is read once,
@@ -184,7 +202,7 @@ def _to_volts(samples: np.ndarray, scale: float | None, offset: float | None, fa
 def _convert_run(samples, out, a: int, b: int, d: int, step: int, scale, offset, gain) -> None:
     for start in range(a, b, step):
         stop = min(b, start + step)
-        block = out[:, d + start - a:d + stop - a]
+        block = out[:, d + start - a : d + stop - a]
         block[...] = samples[start:stop].T
         if scale is not None:
             block *= float(scale)
@@ -194,8 +212,9 @@ def _convert_run(samples, out, a: int, b: int, d: int, step: int, scale, offset,
             block *= gain
 
 
-def stream_to_raw(stream: RecordedStream, event_streams: list[RecordedStream], annotations: dict,
-                  verbose: str | bool = "error"):
+def stream_to_raw(
+    stream: RecordedStream, event_streams: list[RecordedStream], annotations: dict, verbose: str | bool = "error"
+):
     """Build an :class:`mne.io.RawArray` from one recorded signal stream.
 
     Data is ``raw * scale + offset`` (when the stream has them), then
@@ -209,13 +228,19 @@ def stream_to_raw(stream: RecordedStream, event_streams: list[RecordedStream], a
     if not rate:
         raise ValueError(f"stream {stream.name!r} has no sample_rate: MNE needs one")
     if stream.is_event or stream.data.ndim > 2:
-        raise ValueError(f"stream {stream.name!r} ({stream.streamtype}, shape {stream.data.shape}) is not a "
-                         "(time, channel) signal")
+        raise ValueError(
+            f"stream {stream.name!r} ({stream.streamtype}, shape {stream.data.shape}) is not a (time, channel) signal"
+        )
     units = stream.channel_units
     factors = np.array([volts_per_unit(u) or 1.0 for u in units])
     runs, marks = time_axis(stream)
-    data = _to_volts(stream.data.reshape(len(stream), -1), stream.properties.get("scale"),
-                     stream.properties.get("offset"), factors, runs)
+    data = _to_volts(
+        stream.data.reshape(len(stream), -1),
+        stream.properties.get("scale"),
+        stream.properties.get("offset"),
+        factors,
+        runs,
+    )
     types = [mne_channel_type(t, u) for t, u in zip(stream.channel_types, units)]
     info = mne.create_info(_unique(stream.channel_names), rate, types, verbose=verbose)
     if annotations:

@@ -126,10 +126,21 @@ class RawStreamFile:
         later :meth:`write` or :meth:`flush` raises it.
     """
 
-    def __init__(self, path: Path, dtype: np.dtype, frame_shape: tuple, fsync: bool = False, stable: bool = True,
-                 on_flushed: Callable[[int], None] | None = None, name: str = "rec-io", threaded: bool = False,
-                 batch_bytes: int = 1 << 20, max_write_bytes: int = _MAX_WRITE_BYTES, max_queued_bytes: int = 64 << 20,
-                 close_timeout: float = 60.0):
+    def __init__(
+        self,
+        path: Path,
+        dtype: np.dtype,
+        frame_shape: tuple,
+        fsync: bool = False,
+        stable: bool = True,
+        on_flushed: Callable[[int], None] | None = None,
+        name: str = "rec-io",
+        threaded: bool = False,
+        batch_bytes: int = 1 << 20,
+        max_write_bytes: int = _MAX_WRITE_BYTES,
+        max_queued_bytes: int = 64 << 20,
+        close_timeout: float = 60.0,
+    ):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
         self.frame_shape = tuple(frame_shape)
@@ -183,11 +194,16 @@ class RawStreamFile:
         """
         if self.error is not None:
             raise self.error
-        array = data if data.dtype == self.dtype and data.flags.c_contiguous else \
-            np.ascontiguousarray(data, dtype=self.dtype)
+        array = (
+            data
+            if data.dtype == self.dtype and data.flags.c_contiguous
+            else np.ascontiguousarray(data, dtype=self.dtype)
+        )
         if array.shape[1:] != self.frame_shape:
-            raise ValueError(f"{self.path.name}: a chunk of shape {array.shape} does not match the stream's frame "
-                             f"shape {self.frame_shape}; the output sent data that contradicts its spec")
+            raise ValueError(
+                f"{self.path.name}: a chunk of shape {array.shape} does not match the stream's frame "
+                f"shape {self.frame_shape}; the output sent data that contradicts its spec"
+            )
         if not self.stable and (array is data or not array.flags.owndata):
             array = array.copy()  # borrowed memory (e.g. shared memory) is reused after the next receive
         # numeric arrays go to writev as they are; other dtypes (records, datetime64) as their bytes
@@ -264,8 +280,12 @@ class RawStreamFile:
                 raise self.error
             return
         with self._cond:
-            while wait_for_room and self._queued_bytes > self.max_queued_bytes and self.error is None \
-                    and self._thread.is_alive():
+            while (
+                wait_for_room
+                and self._queued_bytes > self.max_queued_bytes
+                and self.error is None
+                and self._thread.is_alive()
+            ):
                 self._cond.wait(0.1)  # the disk is slower than the stream: hold the stream back
             if self.error is not None:
                 raise self.error
@@ -302,9 +322,13 @@ class RawStreamFile:
         with self._cond:
             self._queue.append(_CLOSE)
             self._cond.notify_all()
-        join_thread(self._thread, self.close_timeout,
-                    f"{self.path}: the disk is stalled: the writing thread (it closes the file once its pending "
-                    f"write returns; {self.n_written - self.n_on_disk} samples not on disk yet)", logger)
+        join_thread(
+            self._thread,
+            self.close_timeout,
+            f"{self.path}: the disk is stalled: the writing thread (it closes the file once its pending "
+            f"write returns; {self.n_written - self.n_on_disk} samples not on disk yet)",
+            logger,
+        )
 
     def _finish(self) -> None:
         """Note the samples a write error lost, and close the file (called by the thread that writes it).
@@ -313,8 +337,9 @@ class RawStreamFile:
         the next write), which reports it once.
         """
         if self.error is not None and self.n_written != self.n_on_disk:
-            logger.info("%s: the last %d samples were not written: %s", self.path, self.n_written - self.n_on_disk,
-                        self.error)
+            logger.info(
+                "%s: the last %d samples were not written: %s", self.path, self.n_written - self.n_on_disk, self.error
+            )
         try:
             self.file.close()
         except OSError as exc:
@@ -408,7 +433,7 @@ class RawStreamFile:
         start = 0
         try:
             while start < len(batch):
-                buffers = batch[start:start + _IOV_MAX]
+                buffers = batch[start : start + _IOV_MAX]
                 written = self.file.writev(buffers)
                 if not written:
                     raise OSError(errno.EIO, "the system wrote nothing")
@@ -424,7 +449,10 @@ class RawStreamFile:
 
     def _explain(self, exc: OSError, action: str) -> OSError:
         if exc.errno == errno.ENOSPC:
-            return DiskFullError(errno.ENOSPC, f"disk full while {action} {self.path}: the recording stopped; the "
-                                               f"data written before is intact and readable. Free space on that "
-                                               f"disk, or record to a new dirname on another disk")
+            return DiskFullError(
+                errno.ENOSPC,
+                f"disk full while {action} {self.path}: the recording stopped; the "
+                f"data written before is intact and readable. Free space on that "
+                f"disk, or record to a new dirname on another disk",
+            )
         return OSError(exc.errno, f"{action} {self.path} failed: {exc.strerror or exc}")

@@ -47,22 +47,37 @@ def pick_codec(preferred: Sequence[str] = CODEC_PREFERENCE) -> str:
             return name
         except Exception:
             continue
-    raise RuntimeError(f"none of the video codecs {list(preferred)} can encode with this FFmpeg "
-                       f"(PyAV {av.__version__}); pass codec_name=... one of av.codecs_available")
+    raise RuntimeError(
+        f"none of the video codecs {list(preferred)} can encode with this FFmpeg "
+        f"(PyAV {av.__version__}); pass codec_name=... one of av.codecs_available"
+    )
 
 
 def read_frame_sidecar(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a ``NAME_frames.tsv`` sidecar: ``{'frame', 'index', 'time_s', 'received_unix'}`` arrays."""
     rows = np.loadtxt(path, delimiter="\t", skiprows=1, ndmin=2)
-    return {"frame": rows[:, 0].astype(np.int64), "index": rows[:, 1].astype(np.int64), "time_s": rows[:, 2],
-            "received_unix": rows[:, 3]}
+    return {
+        "frame": rows[:, 0].astype(np.int64),
+        "index": rows[:, 1].astype(np.int64),
+        "time_s": rows[:, 2],
+        "received_unix": rows[:, 3],
+    }
 
 
 class _VideoFile:
     """One video file being encoded, plus its sidecar of frame indexes and times."""
 
-    def __init__(self, path: Path, sidecar: Path, codec: str, rate: float, frame_shape: tuple, dtype: np.dtype,
-                 options: dict, flush_interval: float):
+    def __init__(
+        self,
+        path: Path,
+        sidecar: Path,
+        codec: str,
+        rate: float,
+        frame_shape: tuple,
+        dtype: np.dtype,
+        options: dict,
+        flush_interval: float,
+    ):
         av = _import_av()
         self.av = av
         if len(frame_shape) == 2:
@@ -70,15 +85,18 @@ class _VideoFile:
         elif len(frame_shape) == 3 and frame_shape[2] in (1, 3, 4):
             channels = frame_shape[2]
         else:
-            raise ValueError(f"{path.stem}: frames of shape {frame_shape} are not (H, W), (H, W, 1), (H, W, 3) or "
-                             "(H, W, 4) images")
+            raise ValueError(
+                f"{path.stem}: frames of shape {frame_shape} are not (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) images"
+            )
         if dtype == np.uint8:
             self.in_format = {1: "gray", 3: "rgb24", 4: "rgba"}[channels]
         elif dtype == np.uint16 and channels == 1:
             self.in_format = "gray16le"
         else:
-            raise ValueError(f"{path.stem}: frames of dtype {dtype} with {channels} channel(s) cannot be encoded; "
-                             "send uint8 gray/RGB/RGBA or uint16 gray images")
+            raise ValueError(
+                f"{path.stem}: frames of dtype {dtype} with {channels} channel(s) cannot be encoded; "
+                "send uint8 gray/RGB/RGBA or uint16 gray images"
+            )
         self.height, self.width = int(frame_shape[0]), int(frame_shape[1])
         self.rate = fractions.Fraction(rate).limit_denominator(100000)
         self.container = av.open(os.fspath(path), mode="w")
@@ -109,8 +127,10 @@ class _VideoFile:
         if codec in ("libx264", "h264"):
             return "yuv420p" if even else "yuv444p"
         if not even:
-            raise ValueError(f"codec {codec!r} needs an even frame width and height, got {self.width}x{self.height}; "
-                             "use codec_name='ffv1' or 'libx264'")
+            raise ValueError(
+                f"codec {codec!r} needs an even frame width and height, got {self.width}x{self.height}; "
+                "use codec_name='ffv1' or 'libx264'"
+            )
         return "yuv420p"
 
     def write(self, data: np.ndarray, stop_index: int) -> None:
@@ -187,9 +207,16 @@ class AviRecorder(Node):
     _input_specs: dict = {}
     _output_specs: dict = {}
 
-    def _configure(self, streams: Sequence | Mapping = (), autoconnect: bool = True,
-                   dirname: str | os.PathLike | None = None, codec_name: str | None = None, container: str = "avi",
-                   options: dict | None = None, flush_interval: float = 1.0) -> None:
+    def _configure(
+        self,
+        streams: Sequence | Mapping = (),
+        autoconnect: bool = True,
+        dirname: str | os.PathLike | None = None,
+        codec_name: str | None = None,
+        container: str = "avi",
+        options: dict | None = None,
+        flush_interval: float = 1.0,
+    ) -> None:
         if dirname is None:
             raise ValueError(f"{self.name}: configure() needs dirname=..., the directory of the video files")
         named = named_streams(self.name, streams, "video")
@@ -199,8 +226,10 @@ class AviRecorder(Node):
         for name, _ in named:
             path = self._video_path(name)
             if path.exists():
-                raise FileExistsError(f"{self.name}: {os.fspath(path)!r} already exists; AviRecorder never "
-                                      "overwrites: choose a new dirname")
+                raise FileExistsError(
+                    f"{self.name}: {os.fspath(path)!r} already exists; AviRecorder never "
+                    "overwrites: choose a new dirname"
+                )
         self.options = dict(options or {})
         self.flush_interval = float(flush_interval)
         self.inputs = {}
@@ -218,11 +247,15 @@ class AviRecorder(Node):
         for name, inp in self.inputs.items():
             params = inp.params
             if not params.sample_rate:
-                raise ValueError(f"{self.name}: input {name!r} has no sample_rate (frames per second); configure "
-                                 "the video output with sample_rate=...")
+                raise ValueError(
+                    f"{self.name}: input {name!r} has no sample_rate (frames per second); configure "
+                    "the video output with sample_rate=..."
+                )
             if len(params.frame_shape) not in (2, 3):
-                raise ValueError(f"{self.name}: input {name!r} has shape {tuple(params.shape)}; expected "
-                                 "(-1, H, W) or (-1, H, W, C) frames")
+                raise ValueError(
+                    f"{self.name}: input {name!r} has shape {tuple(params.shape)}; expected "
+                    "(-1, H, W) or (-1, H, W, C) frames"
+                )
 
     def _initialize(self) -> None:
         self.dirname.mkdir(parents=True, exist_ok=True)
@@ -230,10 +263,18 @@ class AviRecorder(Node):
         self._properties: dict[str, Any] = {}
         for name, inp in self.inputs.items():
             params = inp.params
-            self._properties[name] = _jsonable(dict(
-                streamtype=params.streamtype, dtype=params.np_dtype.str, shape=list(params.shape),
-                sample_rate=params.sample_rate, codec=self.codec_name, file=self._video_path(name).name,
-                sidecar=f"{name}_frames.tsv", n_frames=0))
+            self._properties[name] = _jsonable(
+                dict(
+                    streamtype=params.streamtype,
+                    dtype=params.np_dtype.str,
+                    shape=list(params.shape),
+                    sample_rate=params.sample_rate,
+                    codec=self.codec_name,
+                    file=self._video_path(name).name,
+                    sidecar=f"{name}_frames.tsv",
+                    n_frames=0,
+                )
+            )
         from .. import __version__
 
         self._properties[VERSION_KEY] = f"lslacq {__version__}"
@@ -246,16 +287,30 @@ class AviRecorder(Node):
 
     def _start(self) -> None:
         if self._finished:
-            raise NodeStateError(f"{self.name}: the video files were finalized by stop(); create a new AviRecorder "
-                                 "(with another dirname) to record again")
+            raise NodeStateError(
+                f"{self.name}: the video files were finalized by stop(); create a new AviRecorder "
+                "(with another dirname) to record again"
+            )
         for name, inp in self.inputs.items():
             if name not in self._files:
                 params = inp.params
-                self._files[name] = _VideoFile(self._video_path(name), self.dirname / f"{name}_frames.tsv",
-                                               self.codec_name, params.sample_rate, params.frame_shape,
-                                               params.np_dtype, self.options, self.flush_interval)
-            poller = ThreadPollInput(inp, timeout=100, return_data=True, name=f"{self.name}-video-{name}",
-                                     handler=lambda pos, data, n=name: self._on_frames(n, pos, data))
+                self._files[name] = _VideoFile(
+                    self._video_path(name),
+                    self.dirname / f"{name}_frames.tsv",
+                    self.codec_name,
+                    params.sample_rate,
+                    params.frame_shape,
+                    params.np_dtype,
+                    self.options,
+                    self.flush_interval,
+                )
+            poller = ThreadPollInput(
+                inp,
+                timeout=100,
+                return_data=True,
+                name=f"{self.name}-video-{name}",
+                handler=lambda pos, data, n=name: self._on_frames(n, pos, data),
+            )
             poller.failed.connect(lambda exc, n=name: self._report_error(exc, context=f"encoding video {n!r}"))
             self._pollers[name] = poller
         for poller in self._pollers.values():

@@ -23,8 +23,9 @@ def _import_mne_bids():
     try:
         import mne_bids
     except ImportError:
-        raise ImportError("BIDS export needs mne-bids (and pybv for BrainVision, edfio for EDF): "
-                          "pip install 'lslacq[bids]'") from None
+        raise ImportError(
+            "BIDS export needs mne-bids (and pybv for BrainVision, edfio for EDF): pip install 'lslacq[bids]'"
+        ) from None
     return mne_bids
 
 
@@ -58,12 +59,15 @@ def xdf_to_raw(filename: str | os.PathLike, stream: str | None = None):
         eeg = [k for k, s in signals.items() if s.type.upper() == "EEG"]
         stream = (eeg or sorted(signals, key=lambda k: -signals[k].sample_rate))[0]
     elif stream not in signals:
-        raise ValueError(f"{os.fspath(filename)!r} has no regular signal stream {stream!r}; choose one of "
-                         f"{sorted(signals)}")
+        raise ValueError(
+            f"{os.fspath(filename)!r} has no regular signal stream {stream!r}; choose one of {sorted(signals)}"
+        )
     s = signals[stream]
     factors = np.array([volts_per_unit(u) or 1.0 for u in s.channel_units])
-    types = [mne_channel_type(t or (s.type if s.type.upper() in ("EEG", "EOG", "ECG", "EMG") else ""), u)
-             for t, u in zip(s.channel_types, s.channel_units)]
+    types = [
+        mne_channel_type(t or (s.type if s.type.upper() in ("EEG", "EOG", "ECG", "EMG") else ""), u)
+        for t, u in zip(s.channel_types, s.channel_units)
+    ]
     names = list(s.channel_names)
     seen: dict[str, int] = {}
     for i, name in enumerate(names):  # MNE needs unique names
@@ -100,9 +104,17 @@ def _for_bids(raw, meas_date: datetime.datetime):
     return new
 
 
-def to_bids(source, root: str | os.PathLike, subject: str, task: str, session: str | None = None,
-            run: int | str | None = None, stream: str | None = None, format: str = "BrainVision",
-            overwrite: bool = False) -> Path:
+def to_bids(
+    source,
+    root: str | os.PathLike,
+    subject: str,
+    task: str,
+    session: str | None = None,
+    run: int | str | None = None,
+    stream: str | None = None,
+    format: str = "BrainVision",
+    overwrite: bool = False,
+) -> Path:
     """Write one signal stream of a recording (or XDF file) as an EEG-BIDS dataset entry.
 
     Parameters
@@ -149,8 +161,9 @@ def to_bids(source, root: str | os.PathLike, subject: str, task: str, session: s
     if recording is not None:
         stream, raw = _pick(recording.to_mne(), stream, f"recording {os.fspath(original)!r}")
         flush = [p.get("flush_time") for p in (s.properties for s in recording.streams.values()) if p.get("flush_time")]
-        when = datetime.datetime.fromtimestamp(min(flush) if flush else original.stat().st_mtime,
-                                               tz=datetime.timezone.utc)
+        when = datetime.datetime.fromtimestamp(
+            min(flush) if flush else original.stat().st_mtime, tz=datetime.timezone.utc
+        )
     else:
         stream, raw = xdf_to_raw(original, stream)
         when = datetime.datetime.fromtimestamp(original.stat().st_mtime, tz=datetime.timezone.utc)
@@ -170,4 +183,3 @@ def to_bids(source, root: str | os.PathLike, subject: str, task: str, session: s
     (shutil.copytree if original.is_dir() else shutil.copy2)(original, target)
     ext = ".vhdr" if fmt == "BrainVision" else ".edf"
     return bids_path.copy().update(suffix="eeg", extension=ext).fpath
-

@@ -15,9 +15,12 @@ __all__ = ["add_parser", "run_bids"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``bids`` sub-command (entry point of the ``lslacq.commands`` group)."""
-    parser = subparsers.add_parser("bids", help="export a recording or XDF file to a BIDS dataset",
-                                   description=__doc__.split("\n\n", 1)[1],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "bids",
+        help="export a recording or XDF file to a BIDS dataset",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("source", metavar="FILE_OR_DIR", help="an .xdf file or an lslacq recording directory")
     parser.add_argument("--root", required=True, help="the BIDS dataset root")
     parser.add_argument("--subject", required=True, help="BIDS subject label")
@@ -36,8 +39,17 @@ def run_bids(args) -> int:
     from .bids import to_bids
 
     try:
-        path = to_bids(args.source, args.root, args.subject, args.task, session=args.session, run=args.run,
-                       stream=args.stream, format=args.format, overwrite=args.overwrite)
+        path = to_bids(
+            args.source,
+            args.root,
+            args.subject,
+            args.task,
+            session=args.session,
+            run=args.run,
+            stream=args.stream,
+            format=args.format,
+            overwrite=args.overwrite,
+        )
     except (OSError, ValueError, ImportError) as exc:
         print(f"lslacq bids: {exc}", file=sys.stderr)
         return 2

@@ -47,8 +47,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PROPERTIES_FILE", "ANNOTATIONS_FILE", "VERSION_KEY", "raw_path", "write_json_atomic", "read_json",
-           "check_stream_name", "named_streams", "connect_recorded"]
+__all__ = [
+    "PROPERTIES_FILE",
+    "ANNOTATIONS_FILE",
+    "VERSION_KEY",
+    "raw_path",
+    "write_json_atomic",
+    "read_json",
+    "check_stream_name",
+    "named_streams",
+    "connect_recorded",
+]
 
 PROPERTIES_FILE = "stream_properties.json"
 ANNOTATIONS_FILE = "annotations.json"
@@ -62,10 +71,17 @@ def raw_path(dirname: str | os.PathLike, name: str) -> Path:
 
 def check_stream_name(name: str) -> str:
     """Return ``name`` if it can name a stream file; raise ValueError naming the fix otherwise."""
-    if not isinstance(name, str) or not name or name in (".", "..") or name == VERSION_KEY \
-            or any(c in name for c in "/\\\0:"):
-        raise ValueError(f"invalid recorded stream name {name!r}: use a non-empty file name without '/', '\\' or "
-                         f"':' (and not {VERSION_KEY!r})")
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or name == VERSION_KEY
+        or any(c in name for c in "/\\\0:")
+    ):
+        raise ValueError(
+            f"invalid recorded stream name {name!r}: use a non-empty file name without '/', '\\' or "
+            f"':' (and not {VERSION_KEY!r})"
+        )
     return name
 
 

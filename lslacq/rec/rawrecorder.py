@@ -18,8 +18,15 @@ from ..core.stream.spec import dtype_to_params
 from ..core.tools import ThreadPollInput, join_thread
 from ..errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from ._rawfile import DiskFullError, RawStreamFile
-from .layout import (ANNOTATIONS_FILE, PROPERTIES_FILE, VERSION_KEY, connect_recorded, named_streams, raw_path,
-                     write_json_atomic)
+from .layout import (
+    ANNOTATIONS_FILE,
+    PROPERTIES_FILE,
+    VERSION_KEY,
+    connect_recorded,
+    named_streams,
+    raw_path,
+    write_json_atomic,
+)
 
 __all__ = ["RawRecorder", "DiskFullError"]
 
@@ -32,15 +39,33 @@ _MAX_CHUNKS_PER_BATCH = 64
 _JSON_ROOM = 4096
 
 # spec keys copied to each stream's entry of stream_properties.json (pyacq's first, then lslacq's)
-_PROPERTY_KEYS = ("streamtype", "dtype", "shape", "sample_rate", "channel_info", "channel_names", "channel_units",
-                  "channel_types", "units", "scale", "offset")
+_PROPERTY_KEYS = (
+    "streamtype",
+    "dtype",
+    "shape",
+    "sample_rate",
+    "channel_info",
+    "channel_names",
+    "channel_units",
+    "channel_types",
+    "units",
+    "scale",
+    "offset",
+)
 
 
 class _StreamWriter(ThreadPollInput):
     """Thread receiving one stream and handing its chunks to the stream's raw file (which writes them)."""
 
-    def __init__(self, recorder: RawRecorder, name: str, input_stream: InputStream, file: RawStreamFile,
-                 flush_every_chunk: bool, expected_index: int | None):
+    def __init__(
+        self,
+        recorder: RawRecorder,
+        name: str,
+        input_stream: InputStream,
+        file: RawStreamFile,
+        flush_every_chunk: bool,
+        expected_index: int | None,
+    ):
         super().__init__(input_stream, timeout=100, return_data=True, name=f"{recorder.name}-rec-{name}")
         self.recorder = recorder
         self.stream_name = name
@@ -182,14 +207,22 @@ class RawRecorder(Node):
     _dynamic_streams = True
     stop_timeout = 15.0
 
-    def _configure(self, streams: Sequence | Mapping = (), autoconnect: bool = True,
-                   dirname: str | os.PathLike | None = None, flush_interval: float = 1.0, fsync: bool = False,
-                   max_buffered: float | None = None) -> None:
+    def _configure(
+        self,
+        streams: Sequence | Mapping = (),
+        autoconnect: bool = True,
+        dirname: str | os.PathLike | None = None,
+        flush_interval: float = 1.0,
+        fsync: bool = False,
+        max_buffered: float | None = None,
+    ) -> None:
         if dirname is None:
             raise ValueError(f"{self.name}: configure() needs dirname=..., the directory to create for the recording")
         if os.path.exists(dirname):
-            raise FileExistsError(f"{self.name}: {os.fspath(dirname)!r} already exists; RawRecorder never "
-                                  "overwrites a recording: choose a new dirname")
+            raise FileExistsError(
+                f"{self.name}: {os.fspath(dirname)!r} already exists; RawRecorder never "
+                "overwrites a recording: choose a new dirname"
+            )
         if not isinstance(flush_interval, (int, float)) or isinstance(flush_interval, bool) or flush_interval < 0:
             raise ValueError(f"{self.name}: flush_interval must be a number of seconds >= 0, got {flush_interval!r}")
         named = named_streams(self.name, streams, "input")
@@ -206,8 +239,10 @@ class RawRecorder(Node):
         try:
             os.makedirs(self.dirname)
         except FileExistsError:
-            raise FileExistsError(f"{self.name}: {os.fspath(self.dirname)!r} already exists; RawRecorder never "
-                                  "overwrites a recording: choose a new dirname") from None
+            raise FileExistsError(
+                f"{self.name}: {os.fspath(self.dirname)!r} already exists; RawRecorder never "
+                "overwrites a recording: choose a new dirname"
+            ) from None
         self._lock = threading.Lock()
         self._last_json = 0.0
         self._writers: dict[str, _StreamWriter] = {}
@@ -258,17 +293,32 @@ class RawRecorder(Node):
         dtype = params.np_dtype
         path = raw_path(self.dirname, name)
         try:
-            file = RawStreamFile(path, dtype, params.frame_shape, fsync=self.fsync,
-                                 stable=params.transfermode == "plaindata", name=f"{self.name}-io-{name}",
-                                 threaded=True,
-                                 on_flushed=lambda n_flushed, name=name: self._on_flush(name, n_flushed))
+            file = RawStreamFile(
+                path,
+                dtype,
+                params.frame_shape,
+                fsync=self.fsync,
+                stable=params.transfermode == "plaindata",
+                name=f"{self.name}-io-{name}",
+                threaded=True,
+                on_flushed=lambda n_flushed, name=name: self._on_flush(name, n_flushed),
+            )
         except OSError as exc:
-            raise OSError(exc.errno, f"{self.name}: cannot open {os.fspath(path)!r} to record stream {name!r}: "
-                                     f"{exc.strerror or exc}; the recorder did not start (check the directory's "
-                                     "permissions, the disk, and the open-file limit, `ulimit -n`)") from exc
+            raise OSError(
+                exc.errno,
+                f"{self.name}: cannot open {os.fspath(path)!r} to record stream {name!r}: "
+                f"{exc.strerror or exc}; the recorder did not start (check the directory's "
+                "permissions, the disk, and the open-file limit, `ulimit -n`)",
+            ) from exc
         self._files[name] = file
-        writer = _StreamWriter(self, name, inp, file, flush_every_chunk=params.streamtype == "event"
-                               or dtype.names is not None, expected_index=self._expected[name])
+        writer = _StreamWriter(
+            self,
+            name,
+            inp,
+            file,
+            flush_every_chunk=params.streamtype == "event" or dtype.names is not None,
+            expected_index=self._expected[name],
+        )
         writer.failed.connect(lambda exc, n=name: self._on_writer_failed(n, exc))
         self._writers[name] = writer
 
@@ -293,8 +343,13 @@ class RawRecorder(Node):
             writer.stop()
         late = set()
         for name, writer in self._writers.items():
-            if not join_thread(writer._thread, self.stop_timeout, f"{self.name}: writer of {name!r} (the disk is "
-                               "stalled; its last samples are written in the background)", logger):
+            if not join_thread(
+                writer._thread,
+                self.stop_timeout,
+                f"{self.name}: writer of {name!r} (the disk is "
+                "stalled; its last samples are written in the background)",
+                logger,
+            ):
                 late.add(name)
             self._expected[name] = writer.expected_index
         with self._lock:
@@ -334,9 +389,11 @@ class RawRecorder(Node):
         with self._lock:
             busy = [name for name in list(self._finishing) if not self._finish_if_written(name)]
         if busy:
-            raise RuntimeError(f"{self.name}: the last samples of the previous run of {busy} are still being "
-                               "written (the disk stalled at stop()); start again once stream_properties.json "
-                               "says 'stopped' for them")
+            raise RuntimeError(
+                f"{self.name}: the last samples of the previous run of {busy} are still being "
+                "written (the disk stalled at stop()); start again once stream_properties.json "
+                "says 'stopped' for them"
+            )
 
     # -- pyacq API -------------------------------------------------------------
     def add_annotations(self, **kwargs) -> None:
@@ -361,8 +418,14 @@ class RawRecorder(Node):
             if not prop["discontinuities"]:
                 prop["start_index"] = index
             elif file_sample > 0:
-                logger.warning("%s: stream %r jumps to index %d at sample %d of its file (samples lost upstream, or "
-                               "the source restarted)", self.name, name, index, file_sample)
+                logger.warning(
+                    "%s: stream %r jumps to index %d at sample %d of its file (samples lost upstream, or "
+                    "the source restarted)",
+                    self.name,
+                    name,
+                    index,
+                    file_sample,
+                )
             prop["discontinuities"].append([int(file_sample), int(index)])
             self._write_properties(force=True)
 
@@ -395,8 +458,9 @@ class RawRecorder(Node):
         except OSError as exc:
             if not quiet:
                 raise
-            logger.error("%s: could not update %s (the previous version is intact): %s", self.name,
-                         PROPERTIES_FILE, exc)
+            logger.error(
+                "%s: could not update %s (the previous version is intact): %s", self.name, PROPERTIES_FILE, exc
+            )
         self._last_json = now
 
 

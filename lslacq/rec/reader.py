@@ -170,8 +170,9 @@ class Recording:
         try:
             return self.streams[name]
         except KeyError:
-            raise KeyError(f"recording {os.fspath(self.dirname)!r} has no stream {name!r}; it has "
-                           f"{sorted(self.streams)}") from None
+            raise KeyError(
+                f"recording {os.fspath(self.dirname)!r} has no stream {name!r}; it has {sorted(self.streams)}"
+            ) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.streams)
@@ -221,21 +222,32 @@ class Recording:
             if stream.sample_rate and stream.data.ndim == 2:  # (time, channel); not 1-D timestamps or video
                 out[name] = stream.to_mne(self, verbose=verbose)
         if not out:
-            raise ValueError(f"recording {os.fspath(self.dirname)!r} has no (time, channel) signal stream with a "
-                             "sample rate to export to MNE")
+            raise ValueError(
+                f"recording {os.fspath(self.dirname)!r} has no (time, channel) signal stream with a "
+                "sample rate to export to MNE"
+            )
         return out
 
-    def to_bids(self, root: str | os.PathLike, subject: str, task: str, session: str | None = None,
-                run: int | str | None = None, stream: str | None = None, format: str = "BrainVision",
-                overwrite: bool = False) -> Path:
+    def to_bids(
+        self,
+        root: str | os.PathLike,
+        subject: str,
+        task: str,
+        session: str | None = None,
+        run: int | str | None = None,
+        stream: str | None = None,
+        format: str = "BrainVision",
+        overwrite: bool = False,
+    ) -> Path:
         """Write a signal stream as an EEG-BIDS entry (BrainVision or EDF, sidecars, events from the markers).
 
         See :func:`lslacq.rec.bids.to_bids` (needs mne-bids: ``pip install 'lslacq[bids]'``).
         """
         from .bids import to_bids
 
-        return to_bids(self, root, subject, task, session=session, run=run, stream=stream, format=format,
-                       overwrite=overwrite)
+        return to_bids(
+            self, root, subject, task, session=session, run=run, stream=stream, format=format, overwrite=overwrite
+        )
 
     def save_fif(self, dirname: str | os.PathLike | None = None, overwrite: bool = False) -> list[Path]:
         """Write each signal stream as ``NAME_raw.fif`` in ``dirname`` (default: the recording's directory).
@@ -274,12 +286,16 @@ def read_recording(dirname: str | os.PathLike, mmap: bool = True) -> Recording:
     dirname = Path(dirname)
     props_path = dirname / PROPERTIES_FILE
     if not props_path.exists():
-        raise FileNotFoundError(f"{os.fspath(dirname)!r} is not a recording: it has no {PROPERTIES_FILE} "
-                                "(give the directory passed to RawRecorder.configure(dirname=...))")
+        raise FileNotFoundError(
+            f"{os.fspath(dirname)!r} is not a recording: it has no {PROPERTIES_FILE} "
+            "(give the directory passed to RawRecorder.configure(dirname=...))"
+        )
     props = read_json(props_path)
     if not isinstance(props, dict):
-        raise ValueError(f"{props_path} holds a JSON {type(props).__name__}, not an object of streams; was it "
-                         "written by RawRecorder?")
+        raise ValueError(
+            f"{props_path} holds a JSON {type(props).__name__}, not an object of streams; was it "
+            "written by RawRecorder?"
+        )
     annotations = read_json(dirname / ANNOTATIONS_FILE) if (dirname / ANNOTATIONS_FILE).exists() else {}
     streams = {}
     for name, prop in props.items():
@@ -290,8 +306,10 @@ def read_recording(dirname: str | os.PathLike, mmap: bool = True) -> Recording:
         except (TypeError, ValueError, OverflowError, IndexError) as exc:  # a value of the wrong type or range
             if PROPERTIES_FILE in str(exc):
                 raise
-            raise ValueError(f"{props_path}: stream {name!r} has a malformed entry ({type(exc).__name__}: "
-                             f"{str(exc)[:200]}); was it written by RawRecorder?") from None
+            raise ValueError(
+                f"{props_path}: stream {name!r} has a malformed entry ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); was it written by RawRecorder?"
+            ) from None
     return Recording(dirname, streams, annotations, str(props.get(VERSION_KEY, "")))
 
 
@@ -319,16 +337,19 @@ def _open_stream(dirname: Path, name: str, prop: dict, mmap: bool) -> RecordedSt
         probe = RecordedStream(name, data, prop, complete, "")
         seg = probe._segments()
         last = int(seg[-1, 1] + (n - 1 - seg[-1, 0])) if len(seg) else n - 1  # no index array: files can be huge
-        span = f" (indexes {int(prop['start_index'])}..{int(last)}" + \
-               (f", {(int(last) + 1) / float(rate):.3f} s)" if rate and not probe.is_event else ")")
+        span = f" (indexes {int(prop['start_index'])}..{int(last)}" + (
+            f", {(int(last) + 1) / float(rate):.3f} s)" if rate and not probe.is_event else ")"
+        )
     if complete:
         note = f"complete: {n} samples{span}"
     else:
-        why = {"recording": "the recorder did not stop cleanly (its process was killed or crashed)",
-               "failed": f"the recording failed: {prop.get('error', 'unknown error')}",
-               "initialized": "the recorder was never started",
-               "stopping": "stop() returned while a stalled disk was still taking the last samples (still in "
-                           "progress, or the recording process ended first)"}.get(state, f"state {state!r}")
+        why = {
+            "recording": "the recorder did not stop cleanly (its process was killed or crashed)",
+            "failed": f"the recording failed: {prop.get('error', 'unknown error')}",
+            "initialized": "the recorder was never started",
+            "stopping": "stop() returned while a stalled disk was still taking the last samples (still in "
+            "progress, or the recording process ended first)",
+        }.get(state, f"state {state!r}")
         note = f"{why}; the file ends after {n} samples{span}"
         if prop.get("flush_time"):
             when = datetime.datetime.fromtimestamp(float(prop["flush_time"])).isoformat(timespec="milliseconds")

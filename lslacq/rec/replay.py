@@ -68,8 +68,7 @@ class FileReplay(Node):
 
     live_source = True  # real time by default (speed="max" is not live: set in _configure)
 
-    _output_specs = {"signals": {"streamtype": "analogsignal"},
-                     "events": dict(EVENT_STREAM_SPEC, optional=True)}
+    _output_specs = {"signals": {"streamtype": "analogsignal"}, "events": dict(EVENT_STREAM_SPEC, optional=True)}
 
     def __init__(self, name: str = "", parent=None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
@@ -79,27 +78,42 @@ class FileReplay(Node):
         self._loop: PacedLoop | None = None
         self._done = threading.Event()
 
-    def _configure(self, filename: str | os.PathLike | None = None, speed: float = 1.0, n_repeat: int | None = 1,
-                   start: float = 0.0, stop: float | None = None, chunksize: int | None = None,
-                   stream: str | None = None, dtype=None, microvolts: bool = True) -> None:
+    def _configure(
+        self,
+        filename: str | os.PathLike | None = None,
+        speed: float = 1.0,
+        n_repeat: int | None = 1,
+        start: float = 0.0,
+        stop: float | None = None,
+        chunksize: int | None = None,
+        stream: str | None = None,
+        dtype=None,
+        microvolts: bool = True,
+    ) -> None:
         if filename is None:
-            raise ValueError(f"{self.name}: configure() needs filename=..., the file (or recording directory) to "
-                             "replay")
+            raise ValueError(
+                f"{self.name}: configure() needs filename=..., the file (or recording directory) to replay"
+            )
         speed = check_speed(self.name, speed)
         if n_repeat is not None and (not isinstance(n_repeat, (int, np.integer)) or n_repeat < 1):
-            raise ValueError(f"{self.name}: n_repeat must be an integer >= 1, or None to loop forever; got "
-                             f"{n_repeat!r}")
+            raise ValueError(
+                f"{self.name}: n_repeat must be an integer >= 1, or None to loop forever; got {n_repeat!r}"
+            )
         source = open_source(filename, stream=stream, dtype=dtype, microvolts=microvolts)
         try:
             rate = source.sample_rate
             first = int(round(float(start) * rate))
             last = source.n_samples if stop is None else int(round(float(stop) * rate))
             if not 0 <= first < source.n_samples:
-                raise ValueError(f"{self.name}: start={start!r} s is outside {source.description}, which lasts "
-                                 f"{source.n_samples / rate:.3f} s")
+                raise ValueError(
+                    f"{self.name}: start={start!r} s is outside {source.description}, which lasts "
+                    f"{source.n_samples / rate:.3f} s"
+                )
             if not first < last <= source.n_samples:
-                raise ValueError(f"{self.name}: stop={stop!r} s must be after start={start!r} s and at most the "
-                                 f"file's length, {source.n_samples / rate:.3f} s")
+                raise ValueError(
+                    f"{self.name}: stop={stop!r} s must be after start={start!r} s and at most the "
+                    f"file's length, {source.n_samples / rate:.3f} s"
+                )
             chunksize = int(chunksize) if chunksize is not None else max(1, int(round(rate * 0.01)))
             if chunksize < 1:
                 raise ValueError(f"{self.name}: chunksize must be >= 1 sample, got {chunksize}")
@@ -118,21 +132,41 @@ class FileReplay(Node):
         self.sample_rate = rate
         spec = self.outputs["signals"].spec
         n_ch = len(source.channel_names)
-        spec.update(shape=(-1, n_ch), dtype=source.dtype.str, sample_rate=rate,
-                    channel_names=list(source.channel_names), channel_units=list(source.channel_units),
-                    channel_types=list(source.channel_types))
+        spec.update(
+            shape=(-1, n_ch),
+            dtype=source.dtype.str,
+            sample_rate=rate,
+            channel_names=list(source.channel_names),
+            channel_units=list(source.channel_units),
+            channel_types=list(source.channel_types),
+        )
         if len(set(source.channel_units)) == 1 and source.channel_units[0]:
             spec["units"] = source.channel_units[0]
         self.outputs["events"].spec["sample_rate"] = rate
-        cut = [label for label in source.events.labels if len(label.encode("ascii", "replace")) > 32
-               or not label.isascii()]
+        cut = [
+            label for label in source.events.labels if len(label.encode("ascii", "replace")) > 32 or not label.isascii()
+        ]
         if cut:
-            logger.warning("%s: %d event label(s) of %s are not ASCII or longer than 32 bytes, which event records "
-                           "cannot hold: they are sent cut/with '?' (e.g. %r)", self.name, len(cut),
-                           source.description, cut[0])
-        logger.info("%s: replaying %s: %d channels at %g Hz, samples %d..%d, %d events, speed %s, n_repeat %s",
-                    self.name, source.description, n_ch, rate, first, last, len(source.events.samples), speed,
-                    n_repeat)
+            logger.warning(
+                "%s: %d event label(s) of %s are not ASCII or longer than 32 bytes, which event records "
+                "cannot hold: they are sent cut/with '?' (e.g. %r)",
+                self.name,
+                len(cut),
+                source.description,
+                cut[0],
+            )
+        logger.info(
+            "%s: replaying %s: %d channels at %g Hz, samples %d..%d, %d events, speed %s, n_repeat %s",
+            self.name,
+            source.description,
+            n_ch,
+            rate,
+            first,
+            last,
+            len(source.events.samples),
+            speed,
+            n_repeat,
+        )
 
     # -- lifecycle -------------------------------------------------------------
     def _start(self) -> None:
@@ -172,7 +206,7 @@ class FileReplay(Node):
             stop = max(end, min(pos + max(self.chunksize, int(self.sample_rate)), self.segment[1]))
             block_start, block = pos, self.source.read(pos, stop)
             self._block = (block_start, block)
-        return block[pos - block_start:end - block_start]
+        return block[pos - block_start : end - block_start]
 
     def _step(self) -> None:
         """Send one chunk; a chunk continues into the next repeat, so looping keeps the exact rate."""

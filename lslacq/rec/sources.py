@@ -74,20 +74,22 @@ class RecordingSource(ReplaySource):
         recording = read_recording(dirname)
         signals = {k: s for k, s in recording.signal_streams().items() if s.sample_rate and s.data.ndim == 2}
         if not signals:
-            raise ValueError(f"{os.fspath(dirname)!r} has no (time, channel) signal stream with a sample rate to "
-                             "replay")
+            raise ValueError(
+                f"{os.fspath(dirname)!r} has no (time, channel) signal stream with a sample rate to replay"
+            )
         if stream is None:
             stream = next(iter(signals))
         if stream not in signals:
-            raise ValueError(f"{os.fspath(dirname)!r} has no signal stream {stream!r}; choose one of "
-                             f"{sorted(signals)} with stream=...")
+            raise ValueError(
+                f"{os.fspath(dirname)!r} has no signal stream {stream!r}; choose one of "
+                f"{sorted(signals)} with stream=..."
+            )
         s = signals[stream]
         self._data = s.data
         self.sample_rate = float(s.sample_rate)
         self.n_samples = len(s)
         self.dtype = s.dtype
-        self.channel_names, self.channel_units, self.channel_types = s.channel_names, s.channel_units, \
-            s.channel_types
+        self.channel_names, self.channel_units, self.channel_types = s.channel_names, s.channel_units, s.channel_types
         self.description = f"stream {stream!r} of recording {os.fspath(dirname)!r}"
         self.events = self._collect_events(s, recording)
 
@@ -106,12 +108,20 @@ class RecordingSource(ReplaySource):
             keep = pos >= 0
             named = records.dtype.names or ()
             labels = event_labels(records) if "description" in named else [ev.name] * len(records)
-            types = [bytes(t).decode("ascii", "replace") for t in records["type"]] if "type" in named \
+            types = (
+                [bytes(t).decode("ascii", "replace") for t in records["type"]]
+                if "type" in named
                 else ["event"] * len(records)
-            parts.append(ReplayEvents(
-                pos[keep], (records["duration"] if "duration" in named else np.zeros(len(records), np.int64))[keep],
-                [x for x, k in zip(labels, keep) if k], [x for x, k in zip(types, keep) if k],
-                (records["code"] if "code" in named else np.zeros(len(records), np.int32))[keep]))
+            )
+            parts.append(
+                ReplayEvents(
+                    pos[keep],
+                    (records["duration"] if "duration" in named else np.zeros(len(records), np.int64))[keep],
+                    [x for x, k in zip(labels, keep) if k],
+                    [x for x, k in zip(types, keep) if k],
+                    (records["code"] if "code" in named else np.zeros(len(records), np.int32))[keep],
+                )
+            )
         return _merge(parts)
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -137,8 +147,9 @@ class MneSource(ReplaySource):
         self.n_samples = int(raw.n_times)
         self.dtype = np.dtype(dtype)
         self.channel_names = list(raw.ch_names)
-        self.channel_types = [t.upper() if t in ("eeg", "eog", "ecg", "emg", "seeg", "ecog") else t
-                              for t in raw.get_channel_types()]
+        self.channel_types = [
+            t.upper() if t in ("eeg", "eog", "ecg", "emg", "seeg", "ecog") else t for t in raw.get_channel_types()
+        ]
         volts = np.array([ch["unit"] == FIFF.FIFF_UNIT_V for ch in raw.info["chs"]])
         self._factors = np.where(volts, 1e6, 1.0) if microvolts else np.ones(len(volts))
         self.channel_units = ["microvolts" if v and microvolts else ("volts" if v else "") for v in volts]
@@ -163,8 +174,13 @@ class MneSource(ReplaySource):
             match = _CODE.search(label)
             codes.append(int(match.group(1)) if match and abs(int(match.group(1))) < 2**31 else 0)
         keep = (samples >= 0) & (samples < raw.n_times)
-        return ReplayEvents(samples[keep], durations[keep], [x for x, k in zip(labels, keep) if k],
-                            [x for x, k in zip(types, keep) if k], np.asarray(codes, np.int32)[keep])
+        return ReplayEvents(
+            samples[keep],
+            durations[keep],
+            [x for x, k in zip(labels, keep) if k],
+            [x for x, k in zip(types, keep) if k],
+            np.asarray(codes, np.int32)[keep],
+        )
 
     def read(self, start: int, stop: int) -> np.ndarray:
         data = self._raw.get_data(start=start, stop=stop, verbose="error") * self._factors[:, None]
@@ -183,8 +199,10 @@ def _reason(exc: BaseException, path: Path) -> str:
 
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
-    return (f"its reader for {''.join(path.suffixes) or 'extensionless'} files failed ({type(exc).__name__}{where}, "
-            "without a message): the file is probably not in the format its extension says")
+    return (
+        f"its reader for {''.join(path.suffixes) or 'extensionless'} files failed ({type(exc).__name__}{where}, "
+        "without a message): the file is probably not in the format its extension says"
+    )
 
 
 def _merge(parts: list[ReplayEvents]) -> ReplayEvents:
@@ -194,26 +212,34 @@ def _merge(parts: list[ReplayEvents]) -> ReplayEvents:
     order = np.argsort(samples, kind="stable")
     labels = sum((p.labels for p in parts), [])
     types = sum((p.types for p in parts), [])
-    return ReplayEvents(samples[order], np.concatenate([p.durations for p in parts])[order],
-                        [labels[i] for i in order], [types[i] for i in order],
-                        np.concatenate([p.codes for p in parts]).astype(np.int32)[order])
+    return ReplayEvents(
+        samples[order],
+        np.concatenate([p.durations for p in parts])[order],
+        [labels[i] for i in order],
+        [types[i] for i in order],
+        np.concatenate([p.codes for p in parts]).astype(np.int32)[order],
+    )
 
 
-def open_source(filename: str | os.PathLike, stream: str | None = None, dtype=None,
-                microvolts: bool = True) -> ReplaySource:
+def open_source(
+    filename: str | os.PathLike, stream: str | None = None, dtype=None, microvolts: bool = True
+) -> ReplaySource:
     """Open ``filename``: a RawRecorder directory (its ``stream``) or a file MNE reads."""
     path = Path(filename)
     if not path.exists():
         raise FileNotFoundError(f"no such file or recording: {os.fspath(path)!r}")
     if path.is_dir():
         if not (path / PROPERTIES_FILE).exists():
-            raise ValueError(f"{os.fspath(path)!r} is a directory without {PROPERTIES_FILE}: give a RawRecorder "
-                             "recording directory or a file MNE reads (FIF, EDF/BDF, BrainVision .vhdr...)")
+            raise ValueError(
+                f"{os.fspath(path)!r} is a directory without {PROPERTIES_FILE}: give a RawRecorder "
+                "recording directory or a file MNE reads (FIF, EDF/BDF, BrainVision .vhdr...)"
+            )
         source = RecordingSource(path, stream)
         if dtype is not None:
             source.dtype = np.dtype(dtype)
         return source
     if path.name.lower().endswith(".xdf"):
-        raise ValueError(f"{os.fspath(path)!r} is an XDF file: replay it with XdfReplay (every stream, markers "
-                         "included)")
+        raise ValueError(
+            f"{os.fspath(path)!r} is an XDF file: replay it with XdfReplay (every stream, markers included)"
+        )
     return MneSource(path, dtype="float64" if dtype is None else dtype, microvolts=microvolts)

@@ -18,8 +18,17 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from .xdf_format import (FORMAT_DTYPES, MAGIC, TAG_BOUNDARY, TAG_CLOCK_OFFSET, TAG_FILE_HEADER, TAG_SAMPLES,
-                         TAG_STREAM_FOOTER, TAG_STREAM_HEADER, stream_footer_chunk)
+from .xdf_format import (
+    FORMAT_DTYPES,
+    MAGIC,
+    TAG_BOUNDARY,
+    TAG_CLOCK_OFFSET,
+    TAG_FILE_HEADER,
+    TAG_SAMPLES,
+    TAG_STREAM_FOOTER,
+    TAG_STREAM_HEADER,
+    stream_footer_chunk,
+)
 
 __all__ = ["XdfStreamSummary", "XdfScan", "scan_xdf", "repair_xdf"]
 
@@ -78,25 +87,35 @@ class XdfScan:
 
     def report(self) -> str:
         """A human-readable summary (what ``lslacq xdf check`` prints)."""
-        lines = [f"{os.fspath(self.path)}: {self.size} bytes, {self.n_chunks} chunks, {len(self.streams)} streams, "
-                 f"{self.n_boundaries} boundary chunks"]
+        lines = [
+            f"{os.fspath(self.path)}: {self.size} bytes, {self.n_chunks} chunks, {len(self.streams)} streams, "
+            f"{self.n_boundaries} boundary chunks"
+        ]
         for s in self.streams.values():
             span = ""
             if s.first_timestamp is not None:
-                span = f", t = {s.first_timestamp:.3f} .. {s.last_timestamp:.3f} s " \
-                       f"({s.last_timestamp - s.first_timestamp:.3f} s)"
+                span = (
+                    f", t = {s.first_timestamp:.3f} .. {s.last_timestamp:.3f} s "
+                    f"({s.last_timestamp - s.first_timestamp:.3f} s)"
+                )
             rate = f"{s.nominal_srate:g} Hz" if s.nominal_srate else "irregular"
-            lines.append(f"  stream {s.stream_id} {s.name!r} ({s.type or 'no type'}, {s.channel_count} ch "
-                         f"{s.channel_format}, {rate}): {s.sample_count} samples{span}, "
-                         f"{len(s.clock_offsets)} clock offsets, " + ("footer" if s.has_footer else "NO footer"))
+            lines.append(
+                f"  stream {s.stream_id} {s.name!r} ({s.type or 'no type'}, {s.channel_count} ch "
+                f"{s.channel_format}, {rate}): {s.sample_count} samples{span}, "
+                f"{len(s.clock_offsets)} clock offsets, " + ("footer" if s.has_footer else "NO footer")
+            )
         if self.torn_bytes:
-            lines.append(f"ends with {self.torn_bytes} bytes of an incomplete chunk at offset {self.end} "
-                         f"({self.problem}); `lslacq xdf repair` cuts them")
+            lines.append(
+                f"ends with {self.torn_bytes} bytes of an incomplete chunk at offset {self.end} "
+                f"({self.problem}); `lslacq xdf repair` cuts them"
+            )
         elif not self.complete:
-            lines.append(f"ends after a whole chunk at offset {self.end}, without the footers of "
-                         f"{[s.name for s in self.streams.values() if not s.has_footer]}: the recorder did not "
-                         "close the file (killed or crashed). pyxdf loads it as it is; `lslacq xdf repair` adds "
-                         "the footers")
+            lines.append(
+                f"ends after a whole chunk at offset {self.end}, without the footers of "
+                f"{[s.name for s in self.streams.values() if not s.has_footer]}: the recorder did not "
+                "close the file (killed or crashed). pyxdf loads it as it is; `lslacq xdf repair` adds "
+                "the footers"
+            )
         else:
             lines.append("complete: every stream has its footer")
         return "\n".join(lines)
@@ -114,7 +133,7 @@ def _varlen(buf: memoryview, pos: int) -> tuple[int, int]:
         raise ValueError(f"invalid length byte {nbytes} at offset {pos}")
     if pos + 1 + nbytes > len(buf):
         raise _Torn("the file ends inside a length")
-    value = int.from_bytes(buf[pos + 1:pos + 1 + nbytes], "little")
+    value = int.from_bytes(buf[pos + 1 : pos + 1 + nbytes], "little")
     return value, pos + 1 + nbytes
 
 
@@ -178,7 +197,7 @@ def scan_xdf(path: str | os.PathLike) -> XdfScan:
             if length < 2 or body + length > len(buf):
                 raise _Torn(f"a chunk of {length} bytes at offset {pos} is cut by the end of the file")
             tag = struct.unpack_from("<H", buf, body)[0]
-            content = buf[body + 2:body + length]
+            content = buf[body + 2 : body + length]
             if tag == TAG_FILE_HEADER:
                 file_header = True
             elif tag in (TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_STREAM_FOOTER):
@@ -187,11 +206,18 @@ def scan_xdf(path: str | os.PathLike) -> XdfScan:
                 if tag == TAG_STREAM_HEADER:
                     root = ElementTree.fromstring(bytes(rest))
                     streams[stream_id] = XdfStreamSummary(
-                        stream_id, _text(root, "name"), _text(root, "type"), _text(root, "channel_format", "float32"),
-                        int(_text(root, "channel_count", "1") or 1), float(_text(root, "nominal_srate", "0") or 0))
+                        stream_id,
+                        _text(root, "name"),
+                        _text(root, "type"),
+                        _text(root, "channel_format", "float32"),
+                        int(_text(root, "channel_count", "1") or 1),
+                        float(_text(root, "nominal_srate", "0") or 0),
+                    )
                 elif stream_id not in streams:
-                    raise ValueError(f"a chunk of tag {tag} at offset {pos} belongs to stream {stream_id}, which has "
-                                     "no header before it")
+                    raise ValueError(
+                        f"a chunk of tag {tag} at offset {pos} belongs to stream {stream_id}, which has "
+                        "no header before it"
+                    )
                 elif tag == TAG_SAMPLES:
                     s = streams[stream_id]
                     n, first, last = _count_samples(rest, s)
@@ -232,14 +258,19 @@ def repair_xdf(path: str | os.PathLike) -> list[str]:
             f.seek(scan.end)
             tail.write_bytes(f.read())
         os.truncate(path, scan.end)
-        done.append(f"cut {scan.torn_bytes} bytes of an incomplete chunk at offset {scan.end} ({scan.problem}); "
-                    f"saved in {os.fspath(tail)}")
+        done.append(
+            f"cut {scan.torn_bytes} bytes of an incomplete chunk at offset {scan.end} ({scan.problem}); "
+            f"saved in {os.fspath(tail)}"
+        )
     footers = [s for s in scan.streams.values() if not s.has_footer]
     if footers:
         with open(path, "ab") as f:
             for s in footers:
-                f.write(stream_footer_chunk(s.stream_id, s.first_timestamp, s.last_timestamp, s.sample_count,
-                                            s.clock_offsets))
+                f.write(
+                    stream_footer_chunk(
+                        s.stream_id, s.first_timestamp, s.last_timestamp, s.sample_count, s.clock_offsets
+                    )
+                )
             f.flush()
             os.fsync(f.fileno())
         done.append("added the footers of " + ", ".join(f"{s.name!r} ({s.sample_count} samples)" for s in footers))

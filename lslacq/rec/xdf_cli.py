@@ -17,9 +17,12 @@ __all__ = ["add_parser", "run_xdf"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``xdf`` sub-command (entry point of the ``lslacq.commands`` group)."""
-    parser = subparsers.add_parser("xdf", help="check or repair an XDF file",
-                                   description=__doc__.split("\n\n", 1)[1],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "xdf",
+        help="check or repair an XDF file",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("action", choices=["check", "repair"], help="check: report; repair: add missing footers")
     parser.add_argument("file", help="the .xdf file")
     parser.set_defaults(func=run_xdf)

@@ -18,11 +18,30 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-__all__ = ["MAGIC", "BOUNDARY_UUID", "TAG_FILE_HEADER", "TAG_STREAM_HEADER", "TAG_SAMPLES", "TAG_CLOCK_OFFSET",
-           "TAG_BOUNDARY", "TAG_STREAM_FOOTER", "FORMAT_DTYPES", "channel_format_of", "varlen", "chunk",
-           "file_header_chunk", "stream_header_chunk", "samples_chunk", "samples_chunk_buffer",
-           "string_samples_chunk",
-           "clock_offset_chunk", "boundary_chunk", "stream_footer_chunk", "stream_info_xml", "file_header_xml"]
+__all__ = [
+    "MAGIC",
+    "BOUNDARY_UUID",
+    "TAG_FILE_HEADER",
+    "TAG_STREAM_HEADER",
+    "TAG_SAMPLES",
+    "TAG_CLOCK_OFFSET",
+    "TAG_BOUNDARY",
+    "TAG_STREAM_FOOTER",
+    "FORMAT_DTYPES",
+    "channel_format_of",
+    "varlen",
+    "chunk",
+    "file_header_chunk",
+    "stream_header_chunk",
+    "samples_chunk",
+    "samples_chunk_buffer",
+    "string_samples_chunk",
+    "clock_offset_chunk",
+    "boundary_chunk",
+    "stream_footer_chunk",
+    "stream_info_xml",
+    "file_header_xml",
+]
 
 MAGIC = b"XDF:"
 TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_BOUNDARY, TAG_STREAM_FOOTER = 1, 2, 3, 4, 5, 6
@@ -30,8 +49,14 @@ TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_BOUNDARY,
 BOUNDARY_UUID = bytes([0x43, 0xA5, 0x46, 0xDC, 0xCB, 0xF5, 0x41, 0x0F, 0xB3, 0x0E, 0xD5, 0x46, 0x73, 0x83, 0xCB, 0xE4])
 
 #: XDF channel formats and the numpy dtype of their values (little endian)
-FORMAT_DTYPES = {"float32": np.dtype("<f4"), "double64": np.dtype("<f8"), "int8": np.dtype("i1"),
-                 "int16": np.dtype("<i2"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8")}
+FORMAT_DTYPES = {
+    "float32": np.dtype("<f4"),
+    "double64": np.dtype("<f8"),
+    "int8": np.dtype("i1"),
+    "int16": np.dtype("<i2"),
+    "int32": np.dtype("<i4"),
+    "int64": np.dtype("<i8"),
+}
 _WIDER = {"b": "int8", "u1": "int16", "u2": "int32", "u4": "int64"}
 
 
@@ -52,8 +77,10 @@ def channel_format_of(dtype) -> str:
     key = "b" if dt.kind == "b" else f"u{dt.itemsize}" if dt.kind == "u" else None
     if key in _WIDER:
         return _WIDER[key]
-    raise TypeError(f"XDF has no channel format for dtype {dt} (it carries float32/64, int8/16/32/64 and strings); "
-                    "convert the stream (e.g. StreamConverter to float64) before recording it")
+    raise TypeError(
+        f"XDF has no channel format for dtype {dt} (it carries float32/64, int8/16/32/64 and strings); "
+        "convert the stream (e.g. StreamConverter to float64) before recording it"
+    )
 
 
 def varlen(n: int) -> bytes:
@@ -87,26 +114,44 @@ def file_header_chunk(extra: dict | None = None) -> bytes:
     return chunk(TAG_FILE_HEADER, file_header_xml(extra))
 
 
-def stream_info_xml(name: str, type: str, channel_count: int, nominal_srate: float, channel_format: str,
-                    source_id: str = "", channel_labels=None, channel_units=None, channel_types=None,
-                    manufacturer: str | None = None, created_at: float | None = None,
-                    hostname: str | None = None) -> bytes:
+def stream_info_xml(
+    name: str,
+    type: str,
+    channel_count: int,
+    nominal_srate: float,
+    channel_format: str,
+    source_id: str = "",
+    channel_labels=None,
+    channel_units=None,
+    channel_types=None,
+    manufacturer: str | None = None,
+    created_at: float | None = None,
+    hostname: str | None = None,
+) -> bytes:
     """A stream header's XML, in LSL's ``StreamInfo.as_xml()`` layout (what LabRecorder writes).
 
     ``desc`` holds ``channels/channel`` (label, unit, type) and
     ``acquisition/manufacturer`` when given.
     """
+
     def tag(key, value, indent="\t"):
         return f"{indent}<{key}>{escape(str(value))}</{key}>\n" if value not in (None, "") else f"{indent}<{key} />\n"
 
-    body = "".join([
-        tag("name", name), tag("type", type), tag("channel_count", int(channel_count)),
-        tag("channel_format", channel_format), tag("source_id", source_id),
-        tag("nominal_srate", f"{float(nominal_srate):.15g}"), tag("version", "1.1000000000000001"),
-        tag("created_at", f"{time.monotonic() if created_at is None else created_at:.15g}"),
-        tag("uid", str(uuid.uuid4())), tag("session_id", "default"),
-        tag("hostname", hostname or socket.gethostname()),
-    ])
+    body = "".join(
+        [
+            tag("name", name),
+            tag("type", type),
+            tag("channel_count", int(channel_count)),
+            tag("channel_format", channel_format),
+            tag("source_id", source_id),
+            tag("nominal_srate", f"{float(nominal_srate):.15g}"),
+            tag("version", "1.1000000000000001"),
+            tag("created_at", f"{time.monotonic() if created_at is None else created_at:.15g}"),
+            tag("uid", str(uuid.uuid4())),
+            tag("session_id", "default"),
+            tag("hostname", hostname or socket.gethostname()),
+        ]
+    )
     desc = ""
     labels = list(channel_labels or [])
     if labels:
@@ -114,8 +159,13 @@ def stream_info_xml(name: str, type: str, channel_count: int, nominal_srate: flo
         types = list(channel_types or [""] * len(labels))
         desc += "\t\t<channels>\n"
         for label, unit, kind in zip(labels, units, types):
-            desc += "\t\t\t<channel>\n" + tag("label", label, "\t\t\t\t") + tag("unit", unit, "\t\t\t\t") + \
-                tag("type", kind, "\t\t\t\t") + "\t\t\t</channel>\n"
+            desc += (
+                "\t\t\t<channel>\n"
+                + tag("label", label, "\t\t\t\t")
+                + tag("unit", unit, "\t\t\t\t")
+                + tag("type", kind, "\t\t\t\t")
+                + "\t\t\t</channel>\n"
+            )
         desc += "\t\t</channels>\n"
     if manufacturer:
         desc += "\t\t<acquisition>\n" + tag("manufacturer", manufacturer, "\t\t\t") + "\t\t</acquisition>\n"
@@ -129,8 +179,13 @@ def stream_header_chunk(stream_id: int, xml: bytes | str) -> bytes:
     return chunk(TAG_STREAM_HEADER, struct.pack("<I", stream_id) + xml)
 
 
-def samples_chunk_buffer(stream_id: int, values, timestamps: np.ndarray, channel_format: str,
-                         alloc: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+def samples_chunk_buffer(
+    stream_id: int,
+    values,
+    timestamps: np.ndarray,
+    channel_format: str,
+    alloc: Callable[[int], np.ndarray] | None = None,
+) -> np.ndarray:
     """:func:`samples_chunk` as a ``uint8`` array, built in one buffer (no bytes copies; what XdfWriter queues).
 
     ``values`` is an ``(n, n_channels)`` array, or a list of such arrays
@@ -152,14 +207,14 @@ def samples_chunk_buffer(stream_id: int, values, timestamps: np.ndarray, channel
     content = 4 + len(count) + n * (9 + row)
     head = varlen(content + 2) + struct.pack("<HI", TAG_SAMPLES, stream_id) + count
     out = (alloc or _new_bytes)(len(head) + n * (9 + row))
-    out[:len(head)] = np.frombuffer(head, dtype=np.uint8)
-    rows = out[len(head):].reshape(n, 9 + row)
+    out[: len(head)] = np.frombuffer(head, dtype=np.uint8)
+    rows = out[len(head) :].reshape(n, 9 + row)
     rows[:, 0] = 8
     # the timestamps as one strided float64 column (a (n, 8) byte copy costs 3x more)
     rows[:, 1:9].view("<f8")[:, 0] = timestamps
     start = 0
     for p in pieces:
-        rows[start:start + len(p), 9:] = p.view(np.uint8).reshape(len(p), row)
+        rows[start : start + len(p), 9:] = p.view(np.uint8).reshape(len(p), row)
         start += len(p)
     return out
 
@@ -194,12 +249,15 @@ def boundary_chunk() -> bytes:
     return chunk(TAG_BOUNDARY, BOUNDARY_UUID)
 
 
-def stream_footer_chunk(stream_id: int, first_timestamp: float | None, last_timestamp: float | None,
-                        sample_count: int, clock_offsets=()) -> bytes:
+def stream_footer_chunk(
+    stream_id: int, first_timestamp: float | None, last_timestamp: float | None, sample_count: int, clock_offsets=()
+) -> bytes:
     """A StreamFooter chunk (LabRecorder's XML: first/last timestamp, sample count, clock offsets)."""
     offsets = "".join(f"\t\t<offset><time>{t:.15g}</time><value>{v:.15g}</value></offset>\n" for t, v in clock_offsets)
-    body = (f"\t<first_timestamp>{(first_timestamp or 0.0):.15g}</first_timestamp>\n"
-            f"\t<last_timestamp>{(last_timestamp or 0.0):.15g}</last_timestamp>\n"
-            f"\t<sample_count>{int(sample_count)}</sample_count>\n"
-            f"\t<clock_offsets>\n{offsets}\t</clock_offsets>\n")
+    body = (
+        f"\t<first_timestamp>{(first_timestamp or 0.0):.15g}</first_timestamp>\n"
+        f"\t<last_timestamp>{(last_timestamp or 0.0):.15g}</last_timestamp>\n"
+        f"\t<sample_count>{int(sample_count)}</sample_count>\n"
+        f"\t<clock_offsets>\n{offsets}\t</clock_offsets>\n"
+    )
     return chunk(TAG_STREAM_FOOTER, struct.pack("<I", stream_id) + _xml(body))

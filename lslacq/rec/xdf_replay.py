@@ -23,8 +23,14 @@ __all__ = ["XdfReplay", "XdfStream", "load_xdf_streams"]
 
 logger = logging.getLogger(__name__)
 
-_FORMATS = {"float32": "float32", "double64": "float64", "int8": "int8", "int16": "int16", "int32": "int32",
-            "int64": "int64"}
+_FORMATS = {
+    "float32": "float32",
+    "double64": "float64",
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "int64": "int64",
+}
 _CODE = re.compile(r"(-?\d+)\s*$")
 
 
@@ -96,8 +102,9 @@ def _channels(info: dict, n: int) -> tuple[list[str], list[str], list[str]]:
     return names, units, types
 
 
-def load_xdf_streams(filename: str | os.PathLike, synchronize_clocks: bool = True,
-                     dejitter_timestamps: bool = True) -> list[XdfStream]:
+def load_xdf_streams(
+    filename: str | os.PathLike, synchronize_clocks: bool = True, dejitter_timestamps: bool = True
+) -> list[XdfStream]:
     """Read an XDF file with pyxdf; return its non-empty streams, with unique output names."""
     try:
         import pyxdf
@@ -107,8 +114,12 @@ def load_xdf_streams(filename: str | os.PathLike, synchronize_clocks: bool = Tru
     if not path.is_file():
         raise FileNotFoundError(f"no such XDF file: {os.fspath(path)!r}")
     try:
-        raw_streams, _header = pyxdf.load_xdf(os.fspath(path), synchronize_clocks=synchronize_clocks,
-                                              dejitter_timestamps=dejitter_timestamps, verbose=False)
+        raw_streams, _header = pyxdf.load_xdf(
+            os.fspath(path),
+            synchronize_clocks=synchronize_clocks,
+            dejitter_timestamps=dejitter_timestamps,
+            verbose=False,
+        )
     except Exception as exc:
         raise ValueError(f"pyxdf cannot read {os.fspath(path)!r}: {exc}") from exc
     streams: list[XdfStream] = []
@@ -184,15 +195,23 @@ class XdfReplay(Node):
         self._loop: PacedLoop | None = None
         self._done = threading.Event()
 
-    def _configure(self, filename: str | os.PathLike | None = None, speed: float = 1.0, n_repeat: int | None = 1,
-                   reference: str | None = None, tick: float = 0.01, synchronize_clocks: bool = True,
-                   dejitter_timestamps: bool = True) -> None:
+    def _configure(
+        self,
+        filename: str | os.PathLike | None = None,
+        speed: float = 1.0,
+        n_repeat: int | None = 1,
+        reference: str | None = None,
+        tick: float = 0.01,
+        synchronize_clocks: bool = True,
+        dejitter_timestamps: bool = True,
+    ) -> None:
         if filename is None:
             raise ValueError(f"{self.name}: configure() needs filename=..., the XDF file to replay")
         speed = check_speed(self.name, speed)
         if n_repeat is not None and (not isinstance(n_repeat, (int, np.integer)) or n_repeat < 1):
-            raise ValueError(f"{self.name}: n_repeat must be an integer >= 1, or None to loop forever; got "
-                             f"{n_repeat!r}")
+            raise ValueError(
+                f"{self.name}: n_repeat must be an integer >= 1, or None to loop forever; got {n_repeat!r}"
+            )
         if not isinstance(tick, (int, float)) or not tick > 0:
             raise ValueError(f"{self.name}: tick must be > 0 s, got {tick!r}")
         streams = {s.output: s for s in load_xdf_streams(filename, synchronize_clocks, dejitter_timestamps)}
@@ -202,8 +221,10 @@ class XdfReplay(Node):
         else:
             ref = streams.get(reference)
             if ref is None or ref.is_marker or not ref.sample_rate:
-                raise ValueError(f"{self.name}: reference={reference!r} is not a regular-rate signal stream of "
-                                 f"{os.fspath(filename)!r}; choose one of {sorted(s.output for s in regular)}")
+                raise ValueError(
+                    f"{self.name}: reference={reference!r} is not a regular-rate signal stream of "
+                    f"{os.fspath(filename)!r}; choose one of {sorted(s.output for s in regular)}"
+                )
         self.filename = filename
         self.speed = speed
         self.live_source = speed != "max"  # as fast as possible: the sends wait for the readers (lossless)
@@ -221,9 +242,14 @@ class XdfReplay(Node):
                     spec["sample_rate"] = ref.sample_rate
                     spec["reference"] = ref.output
             else:
-                spec.update(streamtype="analogsignal", dtype=s.data.dtype.str, shape=(-1, s.data.shape[1]),
-                            channel_names=s.channel_names, channel_units=s.channel_units,
-                            channel_types=s.channel_types)
+                spec.update(
+                    streamtype="analogsignal",
+                    dtype=s.data.dtype.str,
+                    shape=(-1, s.data.shape[1]),
+                    channel_names=s.channel_names,
+                    channel_units=s.channel_units,
+                    channel_types=s.channel_types,
+                )
                 if s.sample_rate:
                     spec["sample_rate"] = s.sample_rate
             spec.update(lsl_name=s.name, lsl_type=s.type, lsl_source_id=s.source_id)
@@ -232,9 +258,12 @@ class XdfReplay(Node):
         self._prepare_markers(ref)
         self._t0 = min(float(s.timestamps[0]) for s in streams.values())
         self._duration = max(float(s.timestamps[-1]) for s in streams.values()) - self._t0 + self.tick
-        logger.info("%s: replaying %s: %s", self.name, os.fspath(filename),
-                    ", ".join(f"{s.output} ({len(s)} {'markers' if s.is_marker else 'samples'})"
-                              for s in streams.values()))
+        logger.info(
+            "%s: replaying %s: %s",
+            self.name,
+            os.fspath(filename),
+            ", ".join(f"{s.output} ({len(s)} {'markers' if s.is_marker else 'samples'})" for s in streams.values()),
+        )
 
     def _prepare_markers(self, ref: XdfStream | None) -> None:
         """Marker -> reference sample index, and when it may be sent (not before that sample)."""
@@ -249,8 +278,11 @@ class XdfReplay(Node):
                 self._send_times[s.output] = s.timestamps
                 continue
             ts = ref.timestamps
-            right = np.clip(np.searchsorted(ts, s.timestamps), 1, len(ts) - 1) if len(ts) > 1 else \
-                np.zeros(len(s), dtype=np.int64)
+            right = (
+                np.clip(np.searchsorted(ts, s.timestamps), 1, len(ts) - 1)
+                if len(ts) > 1
+                else np.zeros(len(s), dtype=np.int64)
+            )
             if len(ts) > 1:
                 left = right - 1
                 nearest = np.where(np.abs(ts[left] - s.timestamps) <= np.abs(ts[right] - s.timestamps), left, right)
@@ -265,11 +297,17 @@ class XdfReplay(Node):
             index[after] = len(ts) - 1 + np.rint((s.timestamps[after] - ts[-1]) * ref.sample_rate).astype(np.int64)
             outside = int(np.count_nonzero(index != nearest))
             if outside:
-                logger.warning("%s: %d marker(s) of %r fall outside the samples of %r (before its first or after "
-                               "its last); they are sent at their own time, with indexes extrapolated at %g Hz "
-                               "(%s)", self.name, outside, s.output, ref.output, ref.sample_rate,
-                               ", ".join(f"{label!r} at index {k}" for label, k, n in zip(s.data, index, nearest)
-                                         if k != n))
+                logger.warning(
+                    "%s: %d marker(s) of %r fall outside the samples of %r (before its first or after "
+                    "its last); they are sent at their own time, with indexes extrapolated at %g Hz "
+                    "(%s)",
+                    self.name,
+                    outside,
+                    s.output,
+                    ref.output,
+                    ref.sample_rate,
+                    ", ".join(f"{label!r} at index {k}" for label, k, n in zip(s.data, index, nearest) if k != n),
+                )
             self._marker_index[s.output] = index
             self._send_times[s.output] = np.maximum.accumulate(np.maximum(s.timestamps, ts[nearest]))
 

@@ -22,8 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from ._rawfile import DiskFullError
-from .xdf_format import (FORMAT_DTYPES, MAGIC, boundary_chunk, channel_format_of, clock_offset_chunk, file_header_chunk,
-                         samples_chunk_buffer, stream_footer_chunk, stream_header_chunk, string_samples_chunk)
+from .xdf_format import (
+    FORMAT_DTYPES,
+    MAGIC,
+    boundary_chunk,
+    channel_format_of,
+    clock_offset_chunk,
+    file_header_chunk,
+    samples_chunk_buffer,
+    stream_footer_chunk,
+    stream_header_chunk,
+    string_samples_chunk,
+)
 
 __all__ = ["XdfWriter"]
 
@@ -45,12 +55,12 @@ def _write_all(fd: int, buffers: list, done: list) -> int:
     views = []
     for b in buffers:
         v = memoryview(b).cast("B")
-        views.extend(v[k:k + _WRITE_BYTES] for k in range(0, len(v), _WRITE_BYTES))
+        views.extend(v[k : k + _WRITE_BYTES] for k in range(0, len(v), _WRITE_BYTES))
     total = sum(len(v) for v in views)
     i = 0
     while i < len(views):
         batch, size = [], 0
-        for v in views[i:i + _IOV_MAX]:
+        for v in views[i : i + _IOV_MAX]:
             if batch and size + len(v) > _WRITE_BYTES:
                 break
             batch.append(v)
@@ -88,9 +98,9 @@ class _Arena:
         end = self.used + nbytes
         if end > len(self.buf):
             bigger = np.empty(max(2 * len(self.buf), end), dtype=np.uint8)
-            bigger[:self.used] = self.buf[:self.used]
+            bigger[: self.used] = self.buf[: self.used]
             self.buf = bigger
-        view = self.buf[self.used:end]
+        view = self.buf[self.used : end]
         self.used = end
         self.ends.append(end)
         return view
@@ -108,8 +118,7 @@ class _Arena:
 
 def _is_pieces(values) -> bool:
     """True for a list of 2-D arrays (consecutive pieces of one chunk), not a list of samples."""
-    return isinstance(values, list) and bool(values) and all(isinstance(v, np.ndarray) and v.ndim == 2
-                                                            for v in values)
+    return isinstance(values, list) and bool(values) and all(isinstance(v, np.ndarray) and v.ndim == 2 for v in values)
 
 
 class _StreamState:
@@ -146,8 +155,14 @@ class XdfWriter:
         Extra FileHeader fields.
     """
 
-    def __init__(self, path: str | os.PathLike, flush_interval: float = 1.0, fsync: bool = False,
-                 boundary_interval: float = 10.0, header: dict | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        flush_interval: float = 1.0,
+        fsync: bool = False,
+        boundary_interval: float = 10.0,
+        header: dict | None = None,
+    ):
         if not flush_interval > 0:
             raise ValueError(f"XdfWriter: flush_interval must be > 0 s, got {flush_interval!r}")
         self.path = Path(path)
@@ -157,8 +172,9 @@ class XdfWriter:
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
         except FileExistsError:
-            raise FileExistsError(f"{os.fspath(self.path)!r} already exists; an XDF recording never overwrites: "
-                                  "choose a new file name") from None
+            raise FileExistsError(
+                f"{os.fspath(self.path)!r} already exists; an XDF recording never overwrites: choose a new file name"
+            ) from None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending = _Arena()  # chunks added since the last flush
@@ -183,8 +199,10 @@ class XdfWriter:
         The header reaches the disk at once.
         """
         if channel_format not in FORMAT_DTYPES and channel_format != "string":
-            raise ValueError(f"XdfWriter: channel_format {channel_format!r} of {name or 'a stream'} is not an XDF "
-                             f"format; use one of {sorted(FORMAT_DTYPES) + ['string']} (channel_format_of(dtype))")
+            raise ValueError(
+                f"XdfWriter: channel_format {channel_format!r} of {name or 'a stream'} is not an XDF "
+                f"format; use one of {sorted(FORMAT_DTYPES) + ['string']} (channel_format_of(dtype))"
+            )
         with self._lock:
             stream_id = len(self._streams) + 1
             self._streams[stream_id] = _StreamState(channel_format, int(n_channels), name or f"stream {stream_id}")
@@ -209,8 +227,10 @@ class XdfWriter:
             values = values if _is_pieces(values) else np.asarray(values)
             pieces = values if isinstance(values, list) else [values]
             if sum(p.size for p in pieces) != n * state.n_channels:
-                raise ValueError(f"XdfWriter: {state.name} has {state.n_channels} channels; got values of shape "
-                                 f"{', '.join(str(p.shape) for p in pieces)} for {n} timestamps")
+                raise ValueError(
+                    f"XdfWriter: {state.name} has {state.n_channels} channels; got values of shape "
+                    f"{', '.join(str(p.shape) for p in pieces)} for {n} timestamps"
+                )
         with self._lock:
             if text is not None:
                 self._pending.append(text)
@@ -261,7 +281,7 @@ class XdfWriter:
             try:
                 if not pending.used:
                     return
-                size = _write_all(self._fd, [pending.buf[:pending.used]], done)
+                size = _write_all(self._fd, [pending.buf[: pending.used]], done)
                 if self.fsync:
                     os.fsync(self._fd)
             except OSError as exc:
@@ -281,14 +301,21 @@ class XdfWriter:
 
     def _describe(self, exc: OSError) -> OSError:
         if exc.errno == errno.ENOSPC:
-            return DiskFullError(errno.ENOSPC, f"disk full while writing {os.fspath(self.path)!r}: the recording "
-                                 f"stopped; the {self.bytes_written} bytes written before are intact and load with "
-                                 "pyxdf (free space, then record to a new file)")
-        return OSError(exc.errno, f"writing {os.fspath(self.path)!r} failed: {exc.strerror}; the "
-                                  f"{self.bytes_written} bytes written before are intact")
+            return DiskFullError(
+                errno.ENOSPC,
+                f"disk full while writing {os.fspath(self.path)!r}: the recording "
+                f"stopped; the {self.bytes_written} bytes written before are intact and load with "
+                "pyxdf (free space, then record to a new file)",
+            )
+        return OSError(
+            exc.errno,
+            f"writing {os.fspath(self.path)!r} failed: {exc.strerror}; the "
+            f"{self.bytes_written} bytes written before are intact",
+        )
 
-    def start_flusher(self, on_error: Callable[[OSError], None] | None = None,
-                      on_tick: Callable[[], None] | None = None) -> None:
+    def start_flusher(
+        self, on_error: Callable[[OSError], None] | None = None, on_tick: Callable[[], None] | None = None
+    ) -> None:
         """Flush every ``flush_interval`` s (and add a Boundary every ``boundary_interval`` s) in a thread.
 
         ``on_error(exc)`` is called once if a write fails; the thread then

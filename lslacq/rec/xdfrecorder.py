@@ -138,14 +138,23 @@ class XdfRecorder(Node):
     #: flush interval
     receive_interval: float | None = None
 
-    def _configure(self, streams: Sequence | Mapping = (), autoconnect: bool = True,
-                   filename: str | os.PathLike | None = None, flush_interval: float = 1.0, fsync: bool = False,
-                   clock: Callable[[], float] | None = None, max_buffered: float | None = None) -> None:
+    def _configure(
+        self,
+        streams: Sequence | Mapping = (),
+        autoconnect: bool = True,
+        filename: str | os.PathLike | None = None,
+        flush_interval: float = 1.0,
+        fsync: bool = False,
+        clock: Callable[[], float] | None = None,
+        max_buffered: float | None = None,
+    ) -> None:
         if filename is None:
             raise ValueError(f"{self.name}: configure() needs filename=..., the .xdf file to create")
         if os.path.exists(filename):
-            raise FileExistsError(f"{self.name}: {os.fspath(filename)!r} already exists; XdfRecorder never "
-                                  "overwrites a recording: choose a new filename")
+            raise FileExistsError(
+                f"{self.name}: {os.fspath(filename)!r} already exists; XdfRecorder never "
+                "overwrites a recording: choose a new filename"
+            )
         if not isinstance(flush_interval, (int, float)) or isinstance(flush_interval, bool) or not flush_interval > 0:
             raise ValueError(f"{self.name}: flush_interval must be a number of seconds > 0, got {flush_interval!r}")
         named = named_streams(self.name, streams, "input")
@@ -169,8 +178,14 @@ class XdfRecorder(Node):
         for name, inp in self.inputs.items():
             if self._is_event(inp):
                 rate = inp.params.get("sample_rate")
-                self._reference[name] = next((k for k, c in self._clocks.items() if c is not None and rate
-                                              and abs(c.rate - float(rate)) <= 1e-9 * c.rate), None)
+                self._reference[name] = next(
+                    (
+                        k
+                        for k, c in self._clocks.items()
+                        if c is not None and rate and abs(c.rate - float(rate)) <= 1e-9 * c.rate
+                    ),
+                    None,
+                )
         self._warned: set[str] = set()
 
     @staticmethod
@@ -190,8 +205,10 @@ class XdfRecorder(Node):
             return xml, "string", 1, None
         frame = tuple(params.frame_shape)
         if len(frame) > 1:
-            raise ValueError(f"{self.name}: stream {name!r} has frames of shape {frame}; XDF records (time, channel) "
-                             "signals: record images and video with AviRecorder")
+            raise ValueError(
+                f"{self.name}: stream {name!r} has frames of shape {frame}; XDF records (time, channel) "
+                "signals: record images and video with AviRecorder"
+            )
         n_ch = int(frame[0]) if frame else 1
         try:
             fmt = channel_format_of(params.np_dtype)
@@ -208,8 +225,9 @@ class XdfRecorder(Node):
         types = types if len(types) == n_ch else [""] * n_ch
         kinds = {t for t in types if t}
         kind = get("lsl_type") or (kinds.pop() if len(kinds) == 1 else "")
-        xml = stream_info_xml(lsl_name, kind, n_ch, rate, fmt, source_id, labels, units, types,
-                              manufacturer=get("manufacturer"))
+        xml = stream_info_xml(
+            lsl_name, kind, n_ch, rate, fmt, source_id, labels, units, types, manufacturer=get("manufacturer")
+        )
         return xml, fmt, n_ch, rate or None
 
     def _start(self) -> None:
@@ -317,8 +335,12 @@ class XdfRecorder(Node):
         else:
             if name not in self._warned:
                 self._warned.add(name)
-                logger.info("%s: events of %r are stamped on arrival (no recorded signal stream with their "
-                            "sample_rate has data yet)", self.name, name)
+                logger.info(
+                    "%s: events of %r are stamped on arrival (no recorded signal stream with their "
+                    "sample_rate has data yet)",
+                    self.name,
+                    name,
+                )
             times = np.full(len(records), self.clock())
         labels = event_labels(records) if records.dtype.names else [str(int(x)) for x in records]
         self.writer.add_samples(self._ids[name], [[label] for label in labels], times)

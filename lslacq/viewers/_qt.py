@@ -66,7 +66,9 @@ def _check_binding() -> None:
             "PySide6 %s on Python %d.%d: its Signal.disconnect releases a reference to True at each call, "
             "which eventually aborts Python ('bool_dealloc') once pyqtgraph parameter trees are collected; "
             "use PyQt5 (pip install 'lslacq[qt]'), another PySide6 version or Python >= 3.12",
-            PySide6.__version__, *sys.version_info[:2])
+            PySide6.__version__,
+            *sys.version_info[:2],
+        )
 
 
 _check_binding()
@@ -91,4 +93,4 @@ def qimage_to_array(image) -> np.ndarray:  # noqa: F821 - numpy imported lazily 
     else:  # PySide: a memoryview
         raw = np.frombuffer(ptr, dtype=np.uint8, count=nbytes)
     rows = raw.reshape(height, image.bytesPerLine())
-    return rows[:, :width * 4].reshape(height, width, 4).copy()
+    return rows[:, : width * 4].reshape(height, width, 4).copy()

@@ -8,9 +8,20 @@ __all__ = ["COLORMAPS", "lookup_table"]
 
 # pyacq's choices, as piecewise-linear (position, r, g, b) anchors (matplotlib's definitions)
 _ANCHORS = {
-    "jet": [(0.0, 0, 0, 0.5), (0.11, 0, 0, 1), (0.125, 0, 0, 1), (0.34, 0, 0.86, 1), (0.35, 0, 0.9, 0.97),
-            (0.375, 0.02, 1, 0.94), (0.64, 0.97, 1, 0.03), (0.65, 1, 0.96, 0), (0.66, 1, 0.92, 0),
-            (0.89, 1, 0.09, 0), (0.91, 0.9, 0, 0), (1.0, 0.5, 0, 0)],
+    "jet": [
+        (0.0, 0, 0, 0.5),
+        (0.11, 0, 0, 1),
+        (0.125, 0, 0, 1),
+        (0.34, 0, 0.86, 1),
+        (0.35, 0, 0.9, 0.97),
+        (0.375, 0.02, 1, 0.94),
+        (0.64, 0.97, 1, 0.03),
+        (0.65, 1, 0.96, 0),
+        (0.66, 1, 0.92, 0),
+        (0.89, 1, 0.09, 0),
+        (0.91, 0.9, 0, 0),
+        (1.0, 0.5, 0, 0),
+    ],
     "gray": [(0.0, 0, 0, 0), (1.0, 1, 1, 1)],
     "bone": [(0.0, 0, 0, 0), (0.375, 0.32, 0.32, 0.45), (0.75, 0.65, 0.78, 0.78), (1.0, 1, 1, 1)],
     "cool": [(0.0, 0, 1, 1), (1.0, 1, 0, 1)],
@@ -50,6 +61,7 @@ def lookup_table(name: str, n: int = 256) -> np.ndarray:
     except Exception:  # pyqtgraph raises various errors for unknown names
         cmap = None
     if cmap is None:
-        raise ValueError(f"unknown colormap {name!r}; use one of {COLORMAPS} (or a name from "
-                         "pyqtgraph.colormap.listMaps())")
+        raise ValueError(
+            f"unknown colormap {name!r}; use one of {COLORMAPS} (or a name from pyqtgraph.colormap.listMaps())"
+        )
     return np.asarray(cmap.getLookupTable(0.0, 1.0, n, alpha=False), dtype=np.uint8)[:, :3]

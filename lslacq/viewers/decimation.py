@@ -70,9 +70,9 @@ class _Ring:
         size, n = self.size, len(data)
         pos = start % size
         first = min(n, size - pos)
-        self.buf[pos:pos + first] = data[:first]
+        self.buf[pos : pos + first] = data[:first]
         if first < n:
-            self.buf[:n - first] = data[first:]
+            self.buf[: n - first] = data[first:]
 
     def write(self, index: int, data: np.ndarray) -> None:
         """Write ``data`` as frames ``[index - len(data), index)``; frames skipped since :attr:`end` become NaN."""
@@ -83,7 +83,7 @@ class _Ring:
         if gap:
             self._put(start - gap, np.full((gap, self.buf.shape[1]), np.nan, dtype=np.float32))
         if len(data) > self.size:
-            data = data[-self.size:]
+            data = data[-self.size :]
         if len(data):
             self._put(index - len(data), data)
         self.end = int(index)
@@ -96,9 +96,9 @@ class _Ring:
             size = self.size
             pos, n = lo % size, hi - lo
             first = min(n, size - pos)
-            out[lo - start:lo - start + first] = self.buf[pos:pos + first]
+            out[lo - start : lo - start + first] = self.buf[pos : pos + first]
             if first < n:
-                out[lo - start + first:hi - start] = self.buf[:n - first]
+                out[lo - start + first : hi - start] = self.buf[: n - first]
         return out
 
 
@@ -163,9 +163,11 @@ class ScopeBuffer:
     def reconfigure(self, size: int | None = None, decimate: int | None = None, method: str | None = None) -> None:
         """Change the window length (samples), decimation factor or method; points are rebuilt from the raw window."""
         with self._lock:
-            self._configure(self.size if size is None else int(size),
-                            self.decimate if decimate is None else int(decimate),
-                            self.method if method is None else method)
+            self._configure(
+                self.size if size is None else int(size),
+                self.decimate if decimate is None else int(decimate),
+                self.method if method is None else method,
+            )
 
     def reset(self) -> None:
         """Forget all data (the next chunk may start at any index)."""

@@ -205,8 +205,14 @@ class ImageViewer(WidgetNode):
         self._make_grid(1)
 
     # -- configuration -----------------------------------------------------------------------
-    def _configure(self, refresh_interval: float | None = None, levels: tuple | None = None, num_video: int = 1,
-                   nb_column: int | None = None, show_status: bool = True) -> None:
+    def _configure(
+        self,
+        refresh_interval: float | None = None,
+        levels: tuple | None = None,
+        num_video: int = 1,
+        nb_column: int | None = None,
+        show_status: bool = True,
+    ) -> None:
         if refresh_interval is not None and not float(refresh_interval) > 0:
             raise ValueError(f"{self.name}: refresh_interval={refresh_interval!r} must be a positive number of ms")
         if levels is not None:
@@ -245,8 +251,9 @@ class ImageViewer(WidgetNode):
             self.grid.removeWidget(cell.widget)
             cell.widget.setParent(None)
             cell.widget.deleteLater()
-        self.cells = [_VideoCell(name, self.grid, row=i // nb_column, col=i % nb_column)
-                      for i, name in enumerate(self.inputs)]
+        self.cells = [
+            _VideoCell(name, self.grid, row=i // nb_column, col=i % nb_column) for i, name in enumerate(self.inputs)
+        ]
         for row in range(self.grid.rowCount()):  # equal cells (a configure() may leave more rows or columns)
             self.grid.setRowStretch(row, 1 if row < math.ceil(len(self.cells) / nb_column) else 0)
         for col in range(self.grid.columnCount()):
@@ -300,11 +307,15 @@ class ImageViewer(WidgetNode):
             which = f"{self.name}: input {name!r}:" if len(self.inputs) > 1 else f"{self.name}:"
             shape = params.frame_shape
             if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
-                raise ValueError(f"{which} frames of shape {shape} cannot be shown; expected (H, W) grey, "
-                                 "(H, W, 3) RGB or (H, W, 4) RGBA")
+                raise ValueError(
+                    f"{which} frames of shape {shape} cannot be shown; expected (H, W) grey, "
+                    "(H, W, 3) RGB or (H, W, 4) RGBA"
+                )
             if params.np_dtype.kind not in "buif":
-                raise ValueError(f"{which} frames of dtype {params.np_dtype} cannot be shown; use uint8 "
-                                 "(or another integer or float type)")
+                raise ValueError(
+                    f"{which} frames of dtype {params.np_dtype} cannot be shown; use uint8 "
+                    "(or another integer or float type)"
+                )
 
     def _initialize(self) -> None:
         interval = self.refresh_interval
@@ -358,9 +369,17 @@ class ImageViewer(WidgetNode):
             until measured). The rate is measured whether or not the status
             lines are shown.
         """
-        return [{"input": cell.input_name, "frames_received": cell.frames_received,
-                 "frames_drawn": cell.frames_drawn, "skipped_frames": cell.skipped_frames,
-                 "lost_samples": self._lost_frames(cell), "rate": cell.rate} for cell in self.cells]
+        return [
+            {
+                "input": cell.input_name,
+                "frames_received": cell.frames_received,
+                "frames_drawn": cell.frames_drawn,
+                "skipped_frames": cell.skipped_frames,
+                "lost_samples": self._lost_frames(cell),
+                "rate": cell.rate,
+            }
+            for cell in self.cells
+        ]
 
     def counters(self) -> dict:
         """Node counters plus ``frames_drawn`` and ``skipped_frames`` (received but never shown), all videos."""

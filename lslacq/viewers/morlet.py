@@ -73,8 +73,10 @@ class TimeFreqParams:
         if values["f_stop"] <= values["f_start"]:
             raise ValueError(f"timefreq: f_stop={values['f_stop']} must be above f_start={values['f_start']}")
         if values["f_stop"] > nyquist:
-            raise ValueError(f"timefreq: f_stop={values['f_stop']} Hz is above the Nyquist frequency "
-                             f"({nyquist:g} Hz at sample_rate={sample_rate:g}); lower f_stop")
+            raise ValueError(
+                f"timefreq: f_stop={values['f_stop']} Hz is above the Nyquist frequency "
+                f"({nyquist:g} Hz at sample_rate={sample_rate:g}); lower f_stop"
+            )
         return TimeFreqParams(**values)
 
 
@@ -144,20 +146,24 @@ class MorletEngine:
 
     Examples
     --------
-    >>> engine = MorletEngine(1000., xsize=5., timefreq={"f_start": 5, "f_stop": 60, "deltafreq": 1})
+    >>> engine = MorletEngine(1000.0, xsize=5.0, timefreq={"f_start": 5, "f_stop": 60, "deltafreq": 1})
     >>> sig = np.random.randn(engine.window_size)
     >>> engine.compute(sig).shape == (engine.plot_length, engine.freqs.size)
     True
     """
 
-    def __init__(self, sample_rate: float, xsize: float, timefreq: TimeFreqParams | dict | None = None,
-                 display_rate: float | None = None):
+    def __init__(
+        self,
+        sample_rate: float,
+        xsize: float,
+        timefreq: TimeFreqParams | dict | None = None,
+        display_rate: float | None = None,
+    ):
         try:
             sample_rate = float(sample_rate)
             xsize = float(xsize)
         except (TypeError, ValueError):
-            raise ValueError(f"MorletEngine: sample_rate={sample_rate!r} and xsize={xsize!r} must be numbers") \
-                from None
+            raise ValueError(f"MorletEngine: sample_rate={sample_rate!r} and xsize={xsize!r} must be numbers") from None
         if not sample_rate > 0 or not math.isfinite(sample_rate):
             raise ValueError(f"MorletEngine: sample_rate={sample_rate} must be a positive number")
         if not xsize > 0 or not math.isfinite(xsize):
@@ -167,8 +173,10 @@ class MorletEngine:
         elif not isinstance(timefreq, TimeFreqParams):
             unknown = sorted(set(timefreq) - set(TimeFreqParams.__dataclass_fields__))
             if unknown:
-                raise ValueError(f"MorletEngine: unknown timefreq parameters {unknown}; accepted: "
-                                 f"{sorted(TimeFreqParams.__dataclass_fields__)}")
+                raise ValueError(
+                    f"MorletEngine: unknown timefreq parameters {unknown}; accepted: "
+                    f"{sorted(TimeFreqParams.__dataclass_fields__)}"
+                )
             timefreq = TimeFreqParams(**timefreq)
         self.params = p = timefreq.checked(sample_rate)
         self.sample_rate = sample_rate
@@ -204,15 +212,18 @@ class MorletEngine:
             while stop < order.size and scales[order[stop]] * 2 > scales[order[start]]:
                 stop += 1
             rows = order[start:stop]
-            self._groups.append(_FrequencyGroup(rows, scales[rows], self.freqs[rows] / sample_rate, weight[rows],
-                                                q, n_display))
+            self._groups.append(
+                _FrequencyGroup(rows, scales[rows], self.freqs[rows] / sample_rate, weight[rows], q, n_display)
+            )
             start = stop
         self.margin = max(g.margin for g in self._groups)
         self.window_size = self.margin + n_display
 
     def __repr__(self) -> str:
-        return (f"<MorletEngine {self.freqs.size} freqs {self.freqs[0]:g}-{self.freqs[-1]:g} Hz, "
-                f"{self.plot_length} columns at {self.sub_sample_rate:g} Hz, window {self.window_size} samples>")
+        return (
+            f"<MorletEngine {self.freqs.size} freqs {self.freqs[0]:g}-{self.freqs[-1]:g} Hz, "
+            f"{self.plot_length} columns at {self.sub_sample_rate:g} Hz, window {self.window_size} samples>"
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -249,12 +260,12 @@ class MorletEngine:
         if sig.ndim != 1:
             raise ValueError(f"MorletEngine.compute expects a 1-D signal, got shape {sig.shape}")
         x = np.zeros(self.window_size, dtype=np.float32)
-        tail = sig[-self.window_size:]
-        x[self.window_size - tail.size:] = tail
+        tail = sig[-self.window_size :]
+        x[self.window_size - tail.size :] = tail
         np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         out = np.empty((self.freqs.size, self.plot_length), dtype=np.float32)
         for group in self._groups:
-            out[group.rows] = group.compute(x[self.window_size - group.window_size:], workers, fft)
+            out[group.rows] = group.compute(x[self.window_size - group.window_size :], workers, fft)
         return out.T
 
 
@@ -266,8 +277,9 @@ class _FrequencyGroup:
     spectrum, and the Gaussian's values there.
     """
 
-    def __init__(self, rows: np.ndarray, scales: np.ndarray, nu0: np.ndarray, weight: np.ndarray, q: int,
-                 n_display: int):
+    def __init__(
+        self, rows: np.ndarray, scales: np.ndarray, nu0: np.ndarray, weight: np.ndarray, q: int, n_display: int
+    ):
         self.rows = rows
         self.plot_length = n_display // q
         reach = int(math.ceil(_TIME_SUPPORT * float(scales.max())))  # half-length of the longest wavelet
@@ -284,7 +296,7 @@ class _FrequencyGroup:
             k = np.arange(max(k_lo, -(n // 2) + 1), min(k_hi, n // 2) + 1)[:m]  # at most M bins: no collision
             src_all.append(k)
             dst_all.append(j * m + k % m)
-            values.append(weight[j] * np.exp(-2 * np.pi ** 2 * s ** 2 * (k / n - center) ** 2))
+            values.append(weight[j] * np.exp(-2 * np.pi**2 * s**2 * (k / n - center) ** 2))
         src = np.concatenate(src_all)
         self._flat_dst = np.concatenate(dst_all).astype(np.intp)
         self._src = np.abs(src).astype(np.intp)
@@ -301,4 +313,4 @@ class _FrequencyGroup:
         folded.fill(0)
         folded.reshape(-1)[self._flat_dst] = picked * self._bank
         out = fft.ifft(folded, axis=1, workers=workers, overwrite_x=False)
-        return np.abs(out[:, self.first_column:self.first_column + self.plot_length])
+        return np.abs(out[:, self.first_column : self.first_column + self.plot_length])

@@ -19,8 +19,7 @@ from typing import Any
 from ..core.params import Param
 from ._qt import QtCore, QtWidgets, pg
 
-__all__ = ["ByChannelParams", "ParamDialog", "ParamGroup", "check_range", "declaration", "declarations",
-           "make_group"]
+__all__ = ["ByChannelParams", "ParamDialog", "ParamGroup", "check_range", "declaration", "declarations", "make_group"]
 
 Parameter = pg.parametertree.Parameter
 
@@ -75,9 +74,16 @@ def declaration(param: Any, where: str) -> Param:
     name = opts["name"]
     if kind in _TYPES:
         limits = opts.get("limits") if kind != "bool" else None
-        return Param(name, opts.get("default", opts.get("value")), type=_TYPES[kind], limits=None if limits is None else tuple(limits))
+        return Param(
+            name,
+            opts.get("default", opts.get("value")),
+            type=_TYPES[kind],
+            limits=None if limits is None else tuple(limits),
+        )
     if kind == "list":
-        return Param(name, opts.get("default", opts.get("value")), choices=list(opts.get("limits") or opts.get("values") or []))
+        return Param(
+            name, opts.get("default", opts.get("value")), choices=list(opts.get("limits") or opts.get("values") or [])
+        )
     if kind == "color":
         return Param(name, opts.get("default", opts.get("value")), validator=lambda value: _color(value, where))
     return Param(name, opts.get("default", opts.get("value")))
@@ -104,8 +110,9 @@ def _color(value: Any, where: str) -> Any:
     try:
         return pg.mkColor(value)
     except Exception:
-        raise ValueError(f"{where} = {value!r} is not a color; use a name ('r', 'w'), '#rrggbb', "
-                         "an (r, g, b[, a]) tuple or a QColor") from None
+        raise ValueError(
+            f"{where} = {value!r} is not a color; use a name ('r', 'w'), '#rrggbb', an (r, g, b[, a]) tuple or a QColor"
+        ) from None
 
 
 def _check_value(param, value: Any, where: str) -> Any:
@@ -122,7 +129,7 @@ def _check_value(param, value: Any, where: str) -> Any:
         prefix, message = f"params[{decl.name!r}]", str(exc)
         if not message.startswith(prefix):
             raise
-        raise type(exc)(where + message[len(prefix):]) from None
+        raise type(exc)(where + message[len(prefix) :]) from None
 
 
 class ParamGroup:
@@ -160,8 +167,9 @@ class ParamGroup:
             return self._parameter.param(*names)
         except KeyError:
             known = [c.name() for c in self._parameter.children()]
-            raise KeyError(f"{self._owner} has no parameter {names if len(names) > 1 else names[0]!r}; "
-                           f"known: {known}") from None
+            raise KeyError(
+                f"{self._owner} has no parameter {names if len(names) > 1 else names[0]!r}; known: {known}"
+            ) from None
 
     def __getitem__(self, key) -> Any:
         return self._child(self._names(key)).value()
@@ -223,9 +231,11 @@ class ByChannelParams(ParamGroup):
         try:
             return self._aliases[channel]
         except (KeyError, TypeError):
-            raise KeyError(f"{self._owner}: no channel {channel!r}; use a name among {self.channel_names[:8]}"
-                           f"{'...' if len(self.channel_names) > 8 else ''}, 'ch<i>' or an index "
-                           f"0..{len(self.channel_names) - 1}") from None
+            raise KeyError(
+                f"{self._owner}: no channel {channel!r}; use a name among {self.channel_names[:8]}"
+                f"{'...' if len(self.channel_names) > 8 else ''}, 'ch<i>' or an index "
+                f"0..{len(self.channel_names) - 1}"
+            ) from None
 
     def _names(self, key) -> tuple:
         names = tuple(key) if isinstance(key, (tuple, list)) else (key,)
@@ -278,4 +288,5 @@ class ParamDialog(QtWidgets.QWidget):
             viewer = self._viewer()
             if viewer is not None:
                 getattr(viewer, method)()
+
         return call

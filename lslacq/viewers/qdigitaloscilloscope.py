@@ -62,10 +62,11 @@ class QDigitalOscilloscope(QOscilloscope):
     --------
     >>> viewer = QDigitalOscilloscope()
     >>> viewer.configure(with_user_dialog=False)
-    >>> viewer.input.connect(ttl_device.output)   # e.g. dtype uint8, shape (-1, 1): 8 lines
+    >>> viewer.input.connect(ttl_device.output)  # e.g. dtype uint8, shape (-1, 1): 8 lines
     >>> viewer.initialize()
-    >>> viewer.by_channel_params['ch3', 'visible'] = False
-    >>> viewer.show(); viewer.start()
+    >>> viewer.by_channel_params["ch3", "visible"] = False
+    >>> viewer.show()
+    ... viewer.start()
     """
 
     _default_params = _digital_params()
@@ -86,9 +87,11 @@ class QDigitalOscilloscope(QOscilloscope):
             params = self.inputs[inputname].params
             dtype = params.np_dtype
             if dtype.kind not in "uib" or len(params.frame_shape) > 1:
-                raise ValueError(f"{self.name}: input 'signals' has dtype {dtype} and shape {tuple(params.shape)}; "
-                                 "QDigitalOscilloscope shows bit-packed (time, words) integer or bool streams "
-                                 "(use QOscilloscope for analog signals)")
+                raise ValueError(
+                    f"{self.name}: input 'signals' has dtype {dtype} and shape {tuple(params.shape)}; "
+                    "QDigitalOscilloscope shows bit-packed (time, words) integer or bool streams "
+                    "(use QOscilloscope for analog signals)"
+                )
             words = int(params.frame_shape[0]) if params.frame_shape else 1
             self._nb_bits = words * (1 if dtype.kind == "b" else 8 * dtype.itemsize)
         super().after_input_connect(inputname)

@@ -30,8 +30,12 @@ OSCILLOSCOPE_PARAMS = [
     {"name": "xsize", "type": "float", "value": 3.0, "step": 0.1, "suffix": "s"},
     {"name": "ylim_max", "type": "float", "value": 10.0},
     {"name": "ylim_min", "type": "float", "value": -10.0},
-    {"name": "scale_mode", "type": "list", "value": "same_for_all", "limits": ["real_scale", "same_for_all",
-                                                                                "by_channel"]},
+    {
+        "name": "scale_mode",
+        "type": "list",
+        "value": "same_for_all",
+        "limits": ["real_scale", "same_for_all", "by_channel"],
+    },
     {"name": "background_color", "type": "color", "value": "k"},
     {"name": "refresh_interval", "type": "int", "value": 16, "limits": [5, 1000], "suffix": "ms"},  # ~60 fps
     {"name": "mode", "type": "list", "value": "scan", "limits": ["scan", "scroll"]},
@@ -201,8 +205,8 @@ class QOscilloscope(WidgetNode):
     >>> viewer.input.connect(device.output)
     >>> viewer.initialize()
     >>> viewer.show()
-    >>> viewer.params['decimation_method'] = 'min_max'
-    >>> viewer.by_channel_params['ch0', 'gain'] = 0.001
+    >>> viewer.params["decimation_method"] = "min_max"
+    >>> viewer.by_channel_params["ch0", "gain"] = 0.001
     >>> viewer.start()
     """
 
@@ -280,13 +284,17 @@ class QOscilloscope(WidgetNode):
         if inputname == "events":
             dtype = params.np_dtype
             if dtype.names is None and dtype.kind not in "iu":
-                raise ValueError(f"{self.name}: input 'events' has dtype {dtype}; connect an event stream "
-                                 "(lslacq.dsp.EVENT_DTYPE records or integer sample indexes)")
+                raise ValueError(
+                    f"{self.name}: input 'events' has dtype {dtype}; connect an event stream "
+                    "(lslacq.dsp.EVENT_DTYPE records or integer sample indexes)"
+                )
             return
         frame = params.frame_shape
         if len(frame) > 1:
-            raise ValueError(f"{self.name}: input 'signals' has shape {tuple(params.shape)}; QOscilloscope shows "
-                             "(time, channel) or 1-D streams (use ImageViewer for images)")
+            raise ValueError(
+                f"{self.name}: input 'signals' has shape {tuple(params.shape)}; QOscilloscope shows "
+                "(time, channel) or 1-D streams (use ImageViewer for images)"
+            )
         dtype = params.np_dtype
         if dtype.kind not in "iufb":
             raise ValueError(f"{self.name}: input 'signals' has dtype {dtype}; QOscilloscope needs numbers")
@@ -294,8 +302,10 @@ class QOscilloscope(WidgetNode):
     def check_input_specs(self) -> None:
         sample_rate = self.input.params.get("sample_rate")
         if not sample_rate:
-            raise ValueError(f"{self.name}: the 'signals' stream has no sample_rate; configure the source output "
-                             "with sample_rate=... (the time axis needs it)")
+            raise ValueError(
+                f"{self.name}: the 'signals' stream has no sample_rate; configure the source output "
+                "with sample_rate=... (the time axis needs it)"
+            )
 
     def _initialize(self) -> None:
         params = self.input.params
@@ -318,11 +328,15 @@ class QOscilloscope(WidgetNode):
         self._auto_at = 0  # samples received at the first automatic scaling
         # streams that declare a scale/offset are shown in physical units: offset + scale * value
         scale, offset = params.get("scale"), params.get("offset")
-        self._to_physical = None if scale is None and offset is None else (
-            np.float32(1.0 if scale is None else scale), np.float32(0.0 if offset is None else offset))
+        self._to_physical = (
+            None
+            if scale is None and offset is None
+            else (np.float32(1.0 if scale is None else scale), np.float32(0.0 if offset is None else offset))
+        )
         self._make_params()
-        self._scope = ScopeBuffer(self.nb_channel, self._window_samples(), self.params["decimate"],
-                                  self.params["decimation_method"])
+        self._scope = ScopeBuffer(
+            self.nb_channel, self._window_samples(), self.params["decimate"], self.params["decimation_method"]
+        )
         self._make_items()
         self._events: collections.deque = collections.deque(maxlen=_MAX_EVENTS)
         self._events_lock = threading.Lock()
@@ -363,9 +377,12 @@ class QOscilloscope(WidgetNode):
             groups.append({"name": name, "type": "group", "children": children})
         self.by_channel_params = ByChannelParams(
             pg.parametertree.Parameter.create(name="AnalogSignals", type="group", children=groups),
-            f"{self.name}.by_channel_params", self.channel_names)
+            f"{self.name}.by_channel_params",
+            self.channel_names,
+        )
         self.all_params = pg.parametertree.Parameter.create(
-            name="all param", type="group", children=[self.params.parameter, self.by_channel_params.parameter])
+            name="all param", type="group", children=[self.params.parameter, self.by_channel_params.parameter]
+        )
         self.all_params.sigTreeStateChanged.connect(self.on_param_change)
         self._writing = False
         self.params.on_set = self._on_user_set
@@ -448,8 +465,10 @@ class QOscilloscope(WidgetNode):
         if events.dtype.names is not None and "description" in events.dtype.names:
             labels = event_labels(events)
         elif events.dtype.names is not None and "label" in events.dtype.names:
-            labels = [bytes(x).decode("ascii", "replace") if isinstance(x, bytes) else str(x)
-                      for x in events["label"].reshape(-1)]
+            labels = [
+                bytes(x).decode("ascii", "replace") if isinstance(x, bytes) else str(x)
+                for x in events["label"].reshape(-1)
+            ]
         else:
             labels = [""] * len(indexes)
         with self._events_lock:
@@ -472,7 +491,7 @@ class QOscilloscope(WidgetNode):
         if "channels_per_page" in self.params:
             per_page = self.params["channels_per_page"]
             first = min(self.params["first_channel"], max(0, visible.size - per_page))
-            shown[visible[first:first + per_page]] = True
+            shown[visible[first : first + per_page]] = True
         else:
             shown[visible] = True
         self._shown = shown
@@ -529,8 +548,9 @@ class QOscilloscope(WidgetNode):
             self.estimate_decimate()
 
     def _reset_scope(self) -> None:
-        self._scope.reconfigure(size=self._window_samples(), decimate=self.params["decimate"],
-                                method=self.params["decimation_method"])
+        self._scope.reconfigure(
+            size=self._window_samples(), decimate=self.params["decimate"], method=self.params["decimation_method"]
+        )
         self._x_cache = None
         for traces in set(self._channel_traces):
             traces.invalidate()
@@ -596,8 +616,7 @@ class QOscilloscope(WidgetNode):
             elif name == "scale_mode":
                 self._user_scaled = False
                 self.auto_scale()
-            elif name in ("show_left_axis", "show_bottom_axis", "display_labels", "show_scale_bar",
-                          "show_events"):
+            elif name in ("show_left_axis", "show_bottom_axis", "display_labels", "show_scale_bar", "show_events"):
                 self._show_axes()
             elif name == "show_status":
                 self.status_label.setVisible(bool(data))
@@ -772,17 +791,23 @@ class QOscilloscope(WidgetNode):
         key = QtCore.Qt.Key
         k = event.key()
         actions = {
-            key.Key_Plus: lambda: self.gain_zoom(1.25), key.Key_Equal: lambda: self.gain_zoom(1.25),
+            key.Key_Plus: lambda: self.gain_zoom(1.25),
+            key.Key_Equal: lambda: self.gain_zoom(1.25),
             key.Key_Minus: lambda: self.gain_zoom(1 / 1.25),
-            key.Key_Right: lambda: self.change_xsize(1.5), key.Key_Left: lambda: self.change_xsize(1 / 1.5),
+            key.Key_Right: lambda: self.change_xsize(1.5),
+            key.Key_Left: lambda: self.change_xsize(1 / 1.5),
             key.Key_A: self._auto_scale_key,
         }
         if "channels_per_page" in self.params:
             per_page = self.params["channels_per_page"]
-            actions.update({
-                key.Key_PageDown: lambda: self.page_channels(per_page),
-                key.Key_PageUp: lambda: self.page_channels(-per_page),
-                key.Key_Down: lambda: self.page_channels(1), key.Key_Up: lambda: self.page_channels(-1)})
+            actions.update(
+                {
+                    key.Key_PageDown: lambda: self.page_channels(per_page),
+                    key.Key_PageUp: lambda: self.page_channels(-per_page),
+                    key.Key_Down: lambda: self.page_channels(1),
+                    key.Key_Up: lambda: self.page_channels(-1),
+                }
+            )
         action = actions.get(k)
         if action is None:
             return False
@@ -811,8 +836,9 @@ class QOscilloscope(WidgetNode):
 
     def _plot_channels(self) -> list[tuple[pg.PlotItem, RasterTraces, np.ndarray, tuple[float, float]]]:
         """``(plot, traces item, channels, ylim)`` of each plot to draw."""
-        return [(self.plot, self.traces, np.flatnonzero(self._shown),
-                 (self.params["ylim_min"], self.params["ylim_max"]))]
+        return [
+            (self.plot, self.traces, np.flatnonzero(self._shown), (self.params["ylim_min"], self.params["ylim_max"]))
+        ]
 
     def _refresh(self) -> None:
         if self._auto != "done":
@@ -833,14 +859,23 @@ class QOscilloscope(WidgetNode):
 
         for plot, traces, channels, ylim in self._plot_channels():
             self._draw_plot(plot, traces, channels, ylim, mode, end, points)
-        self._draw_labels(-n * decimate / self.sample_rate if mode == "scroll" else 0.0, self._shown,
-                          self._gains, self._offsets)
+        self._draw_labels(
+            -n * decimate / self.sample_rate if mode == "scroll" else 0.0, self._shown, self._gains, self._offsets
+        )
         self._draw_scale_bar()
         self._draw_events(end * decimate, n * decimate, mode)
         self._update_status(end * decimate)
 
-    def _draw_plot(self, plot: pg.PlotItem, traces: RasterTraces, channels: np.ndarray, ylim: tuple[float, float],
-                   mode: str, end: int, points: Callable[[], np.ndarray]) -> None:
+    def _draw_plot(
+        self,
+        plot: pg.PlotItem,
+        traces: RasterTraces,
+        channels: np.ndarray,
+        ylim: tuple[float, float],
+        mode: str,
+        end: int,
+        points: Callable[[], np.ndarray],
+    ) -> None:
         """Draw ``channels`` in ``plot`` up to point ``end`` (the frame's) and set its range.
 
         A window with at least as many points as the plot has pixel columns is
@@ -857,8 +892,18 @@ class QOscilloscope(WidgetNode):
         clip = self._clip_for(channels)
         traces.set_clip(clip)
         if dense:
-            traces.update_traces(self._scope, end, self.sample_rate, mode, size, channels, self._gains[channels],
-                                 self._offsets[channels], self._colors[channels], ylim)
+            traces.update_traces(
+                self._scope,
+                end,
+                self.sample_rate,
+                mode,
+                size,
+                channels,
+                self._gains[channels],
+                self._offsets[channels],
+                self._colors[channels],
+                ylim,
+            )
         else:
             self._draw_curves(mode, channels, end, points(), clip)
         xsize = n * decimate / self.sample_rate
@@ -880,8 +925,14 @@ class QOscilloscope(WidgetNode):
         half = np.float32(clipping / 2)
         return centers - half, centers + half
 
-    def _draw_curves(self, mode: str, channels: np.ndarray, end: int, pts: np.ndarray,
-                     clip: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def _draw_curves(
+        self,
+        mode: str,
+        channels: np.ndarray,
+        end: int,
+        pts: np.ndarray,
+        clip: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         """Draw ``channels`` of the window's points ``pts`` (ending at point ``end``) as curves."""
         n = pts.shape[0]
         pts = pts[:, channels]
@@ -907,14 +958,21 @@ class QOscilloscope(WidgetNode):
             return
         # unchanged from the last frame (the usual case): nothing to do (reading 384 colours from the
         # parameter tree took 4 ms a frame)
-        key = (np.asarray(shown).tobytes(), np.asarray(gains).tobytes(), np.asarray(offsets).tobytes(),
-               self._centers.tobytes(), self._colors.tobytes())
+        key = (
+            np.asarray(shown).tobytes(),
+            np.asarray(gains).tobytes(),
+            np.asarray(offsets).tobytes(),
+            self._centers.tobytes(),
+            self._colors.tobytes(),
+        )
         if key == getattr(self, "_gutter_key", None):
             return
         self._gutter_key = key
         colors = self.by_channel_params.values("color")
-        entries = [(float(self._centers[c] * gains[c] + offsets[c]), self.channel_names[c], colors[c])
-                   for c in np.flatnonzero(shown)]
+        entries = [
+            (float(self._centers[c] * gains[c] + offsets[c]), self.channel_names[c], colors[c])
+            for c in np.flatnonzero(shown)
+        ]
         if entries != getattr(self, "_gutter_entries", None):
             self._gutter_entries = entries
             self.gutter.set_channels(entries)
@@ -972,7 +1030,7 @@ class QOscilloscope(WidgetNode):
             line.label.setFormat(label)
             line.setVisible(True)
             band.append((x, label, color))
-        for line in self._event_lines[len(shown):]:
+        for line in self._event_lines[len(shown) :]:
             line.setVisible(False)
         self.marker_band.set_markers(band)
 
@@ -999,8 +1057,10 @@ class QOscilloscope(WidgetNode):
         if self.params["show_status"]:
             lost = sum(int(getattr(inp, "lost_samples", 0)) for inp in self.inputs.values())
             latency = "-" if self.latency is None else f"{self.latency * 1000:.0f} ms"
-            self.status_label.setText(f"{rate:.1f} Hz (nominal {self.sample_rate:g})  |  dropped: stream {lost}, "
-                                      f"display {self.skipped_samples}  |  latency {latency}  |  {fps:.0f} fps")
+            self.status_label.setText(
+                f"{rate:.1f} Hz (nominal {self.sample_rate:g})  |  dropped: stream {lost}, "
+                f"display {self.skipped_samples}  |  latency {latency}  |  {fps:.0f} fps"
+            )
 
     def frame_geometry(self) -> dict:
         """Where the last frame put things, in the pixels of :meth:`grab_array` (for tests and remote checks).
@@ -1043,10 +1103,13 @@ class QOscilloscope(WidgetNode):
             bands.append((self.channel_names[c], rgb, band_top, band_bottom))
         gutter_on = self.gutter.isVisible() and not self.gutter.numeric
         return {
-            "plot": (left, top, right, bottom), "banded": bool(self._banded), "bands": bands,
+            "plot": (left, top, right, bottom),
+            "banded": bool(self._banded),
+            "bands": bands,
             "labels": [rect_px(self.gutter, b) for b in self.gutter.boxes] if gutter_on else [],
             "markers": [rect_px(self.marker_band, b) for b in self.marker_band.boxes]
-            if self.marker_band.isVisible() else [],
+            if self.marker_band.isVisible()
+            else [],
             "scale_bar": self.scale_bar.bar[2] if self.scale_bar.isVisible() and self.scale_bar.bar else None,
             "time_axis": bool(self.plot.getAxis("bottom").isVisible()),
         }

@@ -26,7 +26,8 @@ _SINGLE_PLOT = ("show_scale_bar", "clipping", "channels_per_page", "first_channe
 #: the events; the axes are shown by default (pyacq's)
 MULTIPLOT_PARAMS = [
     dict(p, value=True) if p["name"] in ("show_bottom_axis", "show_left_axis") else dict(p)
-    for p in OSCILLOSCOPE_PARAMS if p["name"] not in _PER_PLOT + _EVENTS + _SINGLE_PLOT
+    for p in OSCILLOSCOPE_PARAMS
+    if p["name"] not in _PER_PLOT + _EVENTS + _SINGLE_PLOT
 ]
 
 #: per-channel parameters: QOscilloscope's plus the plot's y range (pyacq's)
@@ -66,8 +67,8 @@ class QOscilloscopeMultiPlot(QOscilloscope):
     >>> viewer.configure(with_user_dialog=True)
     >>> viewer.input.connect(device.output)
     >>> viewer.initialize()
-    >>> viewer.params['decimation_method'] = 'min_max'
-    >>> viewer.by_channel_params['ch1', 'ylim_max'] = 200.0
+    >>> viewer.params["decimation_method"] = "min_max"
+    >>> viewer.by_channel_params["ch1", "ylim_max"] = 200.0
     >>> viewer.start()
     """
 
@@ -132,8 +133,10 @@ class QOscilloscopeMultiPlot(QOscilloscope):
             plot.showAxis("bottom", bool(self.params["show_bottom_axis"] and c == last))
 
     def _plot_channels(self) -> list:
-        return [(self.plots[c], self._channel_traces[c], np.array([c]), (self._ylims[c, 0], self._ylims[c, 1]))
-                for c in np.flatnonzero(self._visibles)]
+        return [
+            (self.plots[c], self._channel_traces[c], np.array([c]), (self._ylims[c, 0], self._ylims[c, 1]))
+            for c in np.flatnonzero(self._visibles)
+        ]
 
     def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
         """The names are the y axes' titles (see :meth:`_show_axes`): legible colours, axes of one width."""
@@ -149,8 +152,10 @@ class QOscilloscopeMultiPlot(QOscilloscope):
             return
         self._label_style = style
         for i, plot in enumerate(self.plots):
-            plot.getAxis("left").setLabel(self.channel_names[i] + (f" ({self.units})" if self.units else ""),
-                                          color=legible_color(colors[i], background).name())
+            plot.getAxis("left").setLabel(
+                self.channel_names[i] + (f" ({self.units})" if self.units else ""),
+                color=legible_color(colors[i], background).name(),
+            )
 
     def _align_left_axes(self) -> None:
         """Give every left axis the width the widest one needs (its tick labels and title), so the plots'

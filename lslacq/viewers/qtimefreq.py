@@ -34,13 +34,17 @@ default_params = [
     {"name": "show_axis", "type": "bool", "value": True},
     {"name": "freq_scale", "type": "list", "value": "linear", "limits": ["linear", "log"]},
     {"name": "show_colorbar", "type": "bool", "value": True},
-    {"name": "timefreq", "type": "group", "children": [
-        {"name": "f_start", "type": "float", "value": 3.0, "step": 1.0},
-        {"name": "f_stop", "type": "float", "value": 90.0, "step": 1.0},
-        {"name": "deltafreq", "type": "float", "value": 3.0, "step": 1.0, "limits": (0.001, 1e6)},
-        {"name": "f0", "type": "float", "value": 2.5, "step": 0.1},
-        {"name": "normalisation", "type": "float", "value": 0.0, "step": 0.1},
-    ]},
+    {
+        "name": "timefreq",
+        "type": "group",
+        "children": [
+            {"name": "f_start", "type": "float", "value": 3.0, "step": 1.0},
+            {"name": "f_stop", "type": "float", "value": 90.0, "step": 1.0},
+            {"name": "deltafreq", "type": "float", "value": 3.0, "step": 1.0, "limits": (0.001, 1e6)},
+            {"name": "f0", "type": "float", "value": 2.5, "step": 0.1},
+            {"name": "normalisation", "type": "float", "value": 0.0, "step": 0.1},
+        ],
+    },
 ]
 
 default_by_channel_params = [
@@ -106,7 +110,7 @@ class QTimeFreq(WidgetNode):
     >>> viewer.initialize()
     >>> viewer.show()
     >>> viewer.start()
-    >>> viewer.params['timefreq', 'f_stop'] = 40.
+    >>> viewer.params["timefreq", "f_stop"] = 40.0
     """
 
     _input_specs = {"signal": dict(streamtype="analogsignal")}
@@ -146,8 +150,13 @@ class QTimeFreq(WidgetNode):
         self._timefreq_workers = value
 
     # -- configuration -------------------------------------------------------------------------
-    def _configure(self, with_user_dialog: bool = True, max_xsize: float = 60.0,
-                   nodegroup_friends: list | None = None, fft_workers: int = 1) -> None:
+    def _configure(
+        self,
+        with_user_dialog: bool = True,
+        max_xsize: float = 60.0,
+        nodegroup_friends: list | None = None,
+        fft_workers: int = 1,
+    ) -> None:
         try:
             max_xsize = float(max_xsize)
         except (TypeError, ValueError):
@@ -155,8 +164,9 @@ class QTimeFreq(WidgetNode):
         if not max_xsize > 0:
             raise ValueError(f"{self.name}: max_xsize={max_xsize} must be positive")
         if nodegroup_friends is not None and len(nodegroup_friends) == 0:
-            raise ValueError(f"{self.name}: nodegroup_friends is empty; pass None to compute in this process "
-                             "or a list of NodeGroups")
+            raise ValueError(
+                f"{self.name}: nodegroup_friends is empty; pass None to compute in this process or a list of NodeGroups"
+            )
         self.with_user_dialog = bool(with_user_dialog)
         self.max_xsize = max_xsize
         self.nodegroup_friends = None if nodegroup_friends is None else list(nodegroup_friends)
@@ -166,19 +176,22 @@ class QTimeFreq(WidgetNode):
     def after_input_connect(self, inputname: str) -> None:
         params = self.input.params
         if len(params.frame_shape) > 1:
-            raise ValueError(f"{self.name}: QTimeFreq displays (time, channel) or 1-D signals, got shape "
-                             f"{params.shape}")
+            raise ValueError(
+                f"{self.name}: QTimeFreq displays (time, channel) or 1-D signals, got shape {params.shape}"
+            )
         if not params.sample_rate:
-            raise ValueError(f"{self.name}: the input stream has no sample_rate; configure the source's output "
-                             "with sample_rate=...")
+            raise ValueError(
+                f"{self.name}: the input stream has no sample_rate; configure the source's output with sample_rate=..."
+            )
 
     def _initialize(self) -> None:
         params = self.input.params
         self.sample_rate = float(params.sample_rate)
         self.nb_channel = params.nb_channel
         names = params.get("channel_names") or []
-        self.channel_names = [str(n) for n in names] if len(names) == self.nb_channel else \
-            [f"Signal{i}" for i in range(self.nb_channel)]
+        self.channel_names = (
+            [str(n) for n in names] if len(names) == self.nb_channel else [f"Signal{i}" for i in range(self.nb_channel)]
+        )
         units = params.get("units") or ""
         channel_units = [u for u in (params.get("channel_units") or []) if u]
         if not units and channel_units and len(set(channel_units)) == 1:
@@ -213,14 +226,18 @@ class QTimeFreq(WidgetNode):
         nyquist = self.sample_rate / 2
         if self.params["timefreq", "f_stop"] > nyquist:  # pyacq's default (90 Hz) on a slow stream
             self.params["timefreq", "f_stop"] = nyquist
-        channels = [{"name": name, "type": "group", "children": [dict(c) for c in self._default_by_channel_params]}
-                    for name in self.channel_names]
-        self.by_channel_params = ByChannelParams(make_group("AnalogSignals", channels),
-                                                 f"{self.name}.by_channel_params", self.channel_names)
+        channels = [
+            {"name": name, "type": "group", "children": [dict(c) for c in self._default_by_channel_params]}
+            for name in self.channel_names
+        ]
+        self.by_channel_params = ByChannelParams(
+            make_group("AnalogSignals", channels), f"{self.name}.by_channel_params", self.channel_names
+        )
         for i, name in enumerate(self.channel_names):  # pyacq's QTimeFreq names channels 'Signal<i>'
             self.by_channel_params._aliases.setdefault(f"Signal{i}", name)
         self.all_params = pg.parametertree.Parameter.create(
-            name="all params", type="group", children=[self.params.parameter, self.by_channel_params.parameter])
+            name="all params", type="group", children=[self.params.parameter, self.by_channel_params.parameter]
+        )
         self.all_params.sigTreeStateChanged.connect(self.on_param_change)
 
     def _timefreq(self) -> dict:
@@ -242,16 +259,27 @@ class QTimeFreq(WidgetNode):
         engine = MorletEngine(self.sample_rate, float(self.params["xsize"]), self._timefreq())
         needed = self._history_needed(engine)
         layout = (1, 0) if params.frame_shape else None  # channel-major (a 1-D stream has one layout)
-        if params.transfermode == "sharedmem" and (layout is None or tuple(params.axisorder or ()) == layout) \
-                and params.double and int(params.buffer_size or 0) >= needed:
+        if (
+            params.transfermode == "sharedmem"
+            and (layout is None or tuple(params.axisorder or ()) == layout)
+            and params.double
+            and int(params.buffer_size or 0) >= needed
+        ):
             self._source_size = int(params.buffer_size)
             return params.to_dict()
         self.conv = StreamConverter(name=f"{self.name}-converter")
         self.conv.configure()
         self.conv.input.connect(params.to_dict())
         # never block the source: if a worker's process stalls, overwrite rather than wait for it
-        self.conv.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem",
-                                   axisorder=layout, double=True, buffer_size=needed, on_full="latest")
+        self.conv.output.configure(
+            protocol="tcp",
+            interface="127.0.0.1",
+            transfermode="sharedmem",
+            axisorder=layout,
+            double=True,
+            buffer_size=needed,
+            on_full="latest",
+        )
         self.conv.initialize()
         self._source_size = needed
         return self.conv.output.params.to_dict()
@@ -282,18 +310,31 @@ class QTimeFreq(WidgetNode):
                 group.register_node_type_from_module("lslacq.viewers.timefreqworker", "TimeFreqWorker")
                 worker = group.create_node("TimeFreqWorker", name=worker_name)
             self.workers.append(worker)
-            worker.configure(channel=i, xsize=xsize, timefreq=timefreq, max_xsize=self.max_xsize,
-                             local=self.local_workers, fft_workers=self.fft_workers)
+            worker.configure(
+                channel=i,
+                xsize=xsize,
+                timefreq=timefreq,
+                max_xsize=self.max_xsize,
+                local=self.local_workers,
+                fft_workers=self.fft_workers,
+            )
             try:
                 worker.input.connect(self._source)
             except Exception as exc:
                 if self.local_workers:
                     raise
-                raise RuntimeError(f"{self.name}: TimeFreqWorker {i} in nodegroup {i % len(self.nodegroup_friends)} "
-                                   f"of nodegroup_friends cannot read the signal ({exc}); the workers read this "
-                                   "process's shared memory, so nodegroup_friends must run on this machine") from exc
-            worker.output.configure(protocol="inproc" if self.local_workers else "tcp", interface="127.0.0.1",
-                                    transfermode="plaindata", on_full="latest", hwm=2)
+                raise RuntimeError(
+                    f"{self.name}: TimeFreqWorker {i} in nodegroup {i % len(self.nodegroup_friends)} "
+                    f"of nodegroup_friends cannot read the signal ({exc}); the workers read this "
+                    "process's shared memory, so nodegroup_friends must run on this machine"
+                ) from exc
+            worker.output.configure(
+                protocol="inproc" if self.local_workers else "tcp",
+                interface="127.0.0.1",
+                transfermode="plaindata",
+                on_full="latest",
+                hwm=2,
+            )
             worker.initialize()
             map_input = InputStream(name=f"map{i}")
             map_input.connect(worker.output, latest_only=True)  # an older map is never worth waiting for
@@ -321,8 +362,7 @@ class QTimeFreq(WidgetNode):
         for worker in self.workers:
             worker.start()
         for i, map_input in enumerate(self._map_inputs):
-            poller = InputPoller(map_input, lambda index, data, i=i: self._on_map(i, data),
-                                 name=f"{self.name}-map{i}")
+            poller = InputPoller(map_input, lambda index, data, i=i: self._on_map(i, data), name=f"{self.name}-map{i}")
             poller.failed.connect(lambda exc, i=i: self._report_error(exc, context=f"receiving map {i}"))
             self._map_pollers.append(poller)
             poller.start()
@@ -415,8 +455,10 @@ class QTimeFreq(WidgetNode):
                     self._report_error(exc, context=f"asking worker {i} for its counters")
                     continue
                 if counters.get("error"):
-                    self._report_error(RuntimeError(f"TimeFreqWorker {i} failed in its NodeGroup: "
-                                                    f"{counters['error']}"), context=f"computing channel {i}")
+                    self._report_error(
+                        RuntimeError(f"TimeFreqWorker {i} failed in its NodeGroup: {counters['error']}"),
+                        context=f"computing channel {i}",
+                    )
                 if counters.get("compute_time"):
                     times.append(float(counters["compute_time"]))
             if i not in self._remote_counters:
@@ -474,8 +516,13 @@ class QTimeFreq(WidgetNode):
             if self.params["show_colorbar"]:
                 channel = self.by_channel_params.children()[i]
                 label = f"amplitude ({self.units})" if self.units else "amplitude"
-                bar = pg.ColorBarItem(values=(0.0, float(channel["clim"])), colorMap=_colormap(channel["colormap"]),
-                                      label=label, interactive=False, width=14)
+                bar = pg.ColorBarItem(
+                    values=(0.0, float(channel["clim"])),
+                    colorMap=_colormap(channel["colormap"]),
+                    label=label,
+                    interactive=False,
+                    width=14,
+                )
                 bar.setImageItem(image, insert_in=plot)
                 bar.axis.setTextPen(text)  # the values
                 bar.axis.setPen(text)
@@ -508,7 +555,7 @@ class QTimeFreq(WidgetNode):
             n_rows = max(self.freqs.size, 64)
             step = (hi - lo) / (n_rows - 1)
             log_f = lo + step * np.arange(n_rows)
-            self._log_rows = np.clip(np.round((10 ** log_f - self.freqs[0]) / df), 0, self.freqs.size - 1).astype(int)
+            self._log_rows = np.clip(np.round((10**log_f - self.freqs[0]) / df), 0, self.freqs.size - 1).astype(int)
             y0, height = lo - step / 2, step * n_rows
         else:
             y0, height = self.freqs[0] - df / 2, df * self.freqs.size
@@ -516,8 +563,11 @@ class QTimeFreq(WidgetNode):
             if image is None:
                 continue
             channel = self.by_channel_params.children()[i]
-            image.setImage(np.zeros((self.times.size, n_rows), dtype=np.float32),
-                           lut=lookup_table(channel["colormap"]), levels=(0.0, float(channel["clim"])))
+            image.setImage(
+                np.zeros((self.times.size, n_rows), dtype=np.float32),
+                lut=lookup_table(channel["colormap"]),
+                levels=(0.0, float(channel["clim"])),
+            )
             image.setRect(QtCore.QRectF(x0, y0, width, height))
             self.plots[i].setXRange(x0, x0 + width, padding=0)
             self.plots[i].setYRange(y0, y0 + height, padding=0)
@@ -527,7 +577,7 @@ class QTimeFreq(WidgetNode):
         plot = self.plots[channel]
         (x0, x1), (y0, y1) = plot.vb.viewRange()
         if self.params["freq_scale"] == "log":
-            y0, y1 = 10 ** y0, 10 ** y1
+            y0, y1 = 10**y0, 10**y1
         bar = self.colorbars[channel] if channel < len(self.colorbars) else None
         return {"time": (x0, x1), "frequency": (y0, y1), "colorbar": None if bar is None else tuple(bar.levels())}
 
@@ -620,8 +670,11 @@ class QTimeFreq(WidgetNode):
 
     def auto_clim(self, identic: bool = True) -> None:
         """Set ``clim`` from the displayed maps (1.1 x their max); ``identic``: one value for all channels."""
-        peaks = {i: float(np.nanmax(image.image)) for i, image in enumerate(self.images)
-                 if image is not None and image.image is not None and image.image.size}
+        peaks = {
+            i: float(np.nanmax(image.image))
+            for i, image in enumerate(self.images)
+            if image is not None and image.image is not None and image.image.size
+        }
         if not peaks:
             return
         for i, peak in peaks.items():
@@ -634,7 +687,7 @@ class _FrequencyAxis(pg.AxisItem):
     """Frequency axis whose log mode labels ticks in Hz (``20``, not ``2·10¹``)."""
 
     def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
-        return [f"{10 ** v:.3g}" if np.isfinite(v) else "" for v in values]
+        return [f"{10**v:.3g}" if np.isfinite(v) else "" for v in values]
 
 
 @contextmanager
@@ -687,10 +740,12 @@ class TimeFreqController(QtWidgets.QWidget):
             layout.addWidget(tree)
         buttons = QtWidgets.QVBoxLayout()
         layout.addLayout(buttons)
-        for label, callback in [("Automatic clim (same for all)", lambda: viewer.auto_clim(identic=True)),
-                                ("Automatic clim (independent)", lambda: viewer.auto_clim(identic=False)),
-                                ("clim x 1.3", lambda: viewer.clim_zoom(1.3)),
-                                ("clim / 1.3", lambda: viewer.clim_zoom(1 / 1.3))]:
+        for label, callback in [
+            ("Automatic clim (same for all)", lambda: viewer.auto_clim(identic=True)),
+            ("Automatic clim (independent)", lambda: viewer.auto_clim(identic=False)),
+            ("clim x 1.3", lambda: viewer.clim_zoom(1.3)),
+            ("clim / 1.3", lambda: viewer.clim_zoom(1 / 1.3)),
+        ]:
             button = QtWidgets.QPushButton(label)
             button.clicked.connect(callback)
             buttons.addWidget(button)

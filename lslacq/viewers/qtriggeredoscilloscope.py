@@ -122,8 +122,9 @@ class QTriggeredOscilloscope(WidgetNode):
         QtWidgets.QWidget.resize(self, 700, 450)  # offscreen and in layouts; a window on a screen: window_size
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def _configure(self, with_user_dialog: bool = True, trigger_type: str = "analog",
-                   max_stack_size: int = 100) -> None:
+    def _configure(
+        self, with_user_dialog: bool = True, trigger_type: str = "analog", max_stack_size: int = 100
+    ) -> None:
         if trigger_type not in ("analog", "digital"):
             raise ValueError(f"{self.name}: trigger_type={trigger_type!r}; use 'analog' or 'digital'")
         self.with_user_dialog = bool(with_user_dialog)
@@ -133,13 +134,16 @@ class QTriggeredOscilloscope(WidgetNode):
     def after_input_connect(self, inputname: str) -> None:
         params = self.input.params
         if len(params.frame_shape) > 1:
-            raise ValueError(f"{self.name}: input 'signals' has shape {tuple(params.shape)}; a (time, channel) "
-                             "stream is required")
+            raise ValueError(
+                f"{self.name}: input 'signals' has shape {tuple(params.shape)}; a (time, channel) stream is required"
+            )
 
     def check_input_specs(self) -> None:
         if not self.input.params.get("sample_rate"):
-            raise ValueError(f"{self.name}: the 'signals' stream has no sample_rate; configure the source output "
-                             "with sample_rate=...")
+            raise ValueError(
+                f"{self.name}: the 'signals' stream has no sample_rate; configure the source output "
+                "with sample_rate=..."
+            )
 
     def _initialize(self) -> None:
         upstream = self.input.params.to_dict()
@@ -179,9 +183,12 @@ class QTriggeredOscilloscope(WidgetNode):
             groups.append({"name": name, "type": "group", "children": children})
         self.by_channel_params = ByChannelParams(
             pg.parametertree.Parameter.create(name="AnalogSignals", type="group", children=groups),
-            f"{self.name}.by_channel_params", names)
+            f"{self.name}.by_channel_params",
+            names,
+        )
         self.all_params = pg.parametertree.Parameter.create(
-            name="all param", type="group", children=[self.params.parameter, self.by_channel_params.parameter])
+            name="all param", type="group", children=[self.params.parameter, self.by_channel_params.parameter]
+        )
         self.all_params.sigTreeStateChanged.connect(self.on_param_change)
         self.params.on_set = self._on_user_set
         self.by_channel_params.on_set = self._on_user_set
@@ -397,8 +404,12 @@ class QTriggeredOscilloscope(WidgetNode):
             else:
                 mean_curve.setVisible(False)
         colors = self.by_channel_params.values("color")
-        self.gutter.set_channels([(float(self._centers[c] * gains[c] + offsets[c]), self.channel_names[c], colors[c])
-                                  for c in np.flatnonzero(visibles)])
+        self.gutter.set_channels(
+            [
+                (float(self._centers[c] * gains[c] + offsets[c]), self.channel_names[c], colors[c])
+                for c in np.flatnonzero(visibles)
+            ]
+        )
         self._draw_scale_bar(gains[visibles])
         self.plot.setXRange(float(t[0]), float(t[-1]), padding=0)
         self.plot.setYRange(self.params["ylim_min"], self.params["ylim_max"], padding=0)

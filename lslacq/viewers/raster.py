@@ -71,7 +71,7 @@ class TraceRaster:
     @property
     def image(self) -> np.ndarray:
         """The ``(height, width)`` image: a view into :attr:`buffer` (writes go to the raster)."""
-        return self.buffer[:, self.origin:self.origin + self._width]
+        return self.buffer[:, self.origin : self.origin + self._width]
 
     @property
     def height(self) -> int:
@@ -132,12 +132,20 @@ class TraceRaster:
         if self.origin + n + width <= self.buffer.shape[1]:  # room on the right: move the origin only
             self.origin += n
         else:  # back to the start of the buffer: one copy every `width` columns scrolled
-            self.buffer[:, :width - n] = self.buffer[:, self.origin + n:self.origin + width]
+            self.buffer[:, : width - n] = self.buffer[:, self.origin + n : self.origin + width]
             self.origin = 0
-        self.image[:, width - n:] = 0
+        self.image[:, width - n :] = 0
 
-    def paint(self, column: int, points: np.ndarray, previous: np.ndarray, per_column: int, colors: np.ndarray,
-              ymin: float, ymax: float) -> int:
+    def paint(
+        self,
+        column: int,
+        points: np.ndarray,
+        previous: np.ndarray,
+        per_column: int,
+        colors: np.ndarray,
+        ymin: float,
+        ymax: float,
+    ) -> int:
         """Paint consecutive points into the columns starting at ``column``; return how many columns were painted.
 
         Parameters
@@ -179,7 +187,7 @@ class TraceRaster:
             top = np.floor((high - ymin) * scale)
             bottom = np.floor((low - ymin) * scale)
             shown = (top >= 0) & (bottom <= height - 1)  # False for NaN
-        self.image[:, column:column + ncol] = 0
+        self.image[:, column : column + ncol] = 0
         cols, chans = np.nonzero(shown)  # column-major, channels ascending: the last write of a pixel wins
         if cols.size == 0:
             return ncol

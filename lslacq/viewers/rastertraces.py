@@ -95,7 +95,8 @@ class RasterTraces(pg.GraphicsObject):
     def set_clip(self, clip: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Clamp each drawn channel's values to ``(lows, highs)`` (arrays in drawing order), or not (None)."""
         same = (clip is None and self._clip is None) or (
-            clip is not None and self._clip is not None and all(np.array_equal(a, b) for a, b in zip(clip, self._clip)))
+            clip is not None and self._clip is not None and all(np.array_equal(a, b) for a, b in zip(clip, self._clip))
+        )
         if not same:
             self._clip = None if clip is None else (np.asarray(clip[0]), np.asarray(clip[1]))
             self.invalidate()
@@ -104,9 +105,19 @@ class RasterTraces(pg.GraphicsObject):
         """Repaint the whole window at the next update."""
         self._key = None
 
-    def update_traces(self, scope: ScopeBuffer, end: int, sample_rate: float, mode: str, size_px: tuple[int, int],
-                      channels: np.ndarray, gains: np.ndarray, offsets: np.ndarray, colors: np.ndarray,
-                      ylim: tuple[float, float]) -> None:
+    def update_traces(
+        self,
+        scope: ScopeBuffer,
+        end: int,
+        sample_rate: float,
+        mode: str,
+        size_px: tuple[int, int],
+        channels: np.ndarray,
+        gains: np.ndarray,
+        offsets: np.ndarray,
+        colors: np.ndarray,
+        ylim: tuple[float, float],
+    ) -> None:
         """Paint the points of ``scope`` up to ``end`` that are not painted yet.
 
         Parameters
@@ -137,8 +148,19 @@ class RasterTraces(pg.GraphicsObject):
         n, decimate = scope.n_points, scope.decimate
         per_column, ncol = self.columns_for(n, size_px[0])
         height = max(1, int(size_px[1]))
-        key = (height, ncol, per_column, n, decimate, mode, tuple(ylim), channels.tobytes(), gains.tobytes(),
-               offsets.tobytes(), colors.tobytes())
+        key = (
+            height,
+            ncol,
+            per_column,
+            n,
+            decimate,
+            mode,
+            tuple(ylim),
+            channels.tobytes(),
+            gains.tobytes(),
+            offsets.tobytes(),
+            colors.tobytes(),
+        )
         end = int(end)
         full = key != self._key or end < self._done or end - self._done >= n
         raster = self.raster
@@ -157,8 +179,9 @@ class RasterTraces(pg.GraphicsObject):
             painted = 0
             while start < end:  # one piece per sweep
                 stop = min(end, (start // n + 1) * n)
-                painted += self._paint(scope, start, stop, (start % n) // per_column, per_column, channels,
-                                       gains, offsets, colors, ylim)
+                painted += self._paint(
+                    scope, start, stop, (start % n) // per_column, per_column, channels, gains, offsets, colors, ylim
+                )
                 start = stop
             if end > 0:  # the break after the sweep's head
                 gap = (((end - 1) % n) // per_column + 1) % ncol
@@ -174,8 +197,9 @@ class RasterTraces(pg.GraphicsObject):
                 start = max((self._done // per_column) * per_column, base * per_column)  # not left of column 0
             painted = 0
             if start < end:
-                painted = self._paint(scope, start, end, start // per_column - base, per_column, channels, gains,
-                                      offsets, colors, ylim)
+                painted = self._paint(
+                    scope, start, end, start // per_column - base, per_column, channels, gains, offsets, colors, ylim
+                )
             x0 = (base * per_column - end) * decimate / sample_rate
         self.columns_painted = ncol if full else painted
         self._done = end
@@ -185,12 +209,24 @@ class RasterTraces(pg.GraphicsObject):
             self._rect = rect
         if self._qimage_array is not raster.buffer:  # a new image after a resize
             self._qimage_array = raster.buffer
-            self._qimage = pg.functions.ndarray_to_qimage(raster.buffer,
-                                                          QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+            self._qimage = pg.functions.ndarray_to_qimage(
+                raster.buffer, QtGui.QImage.Format.Format_ARGB32_Premultiplied
+            )
         self.update()
 
-    def _paint(self, scope: ScopeBuffer, start: int, stop: int, column: int, per_column: int, channels, gains,
-               offsets, colors, ylim) -> int:
+    def _paint(
+        self,
+        scope: ScopeBuffer,
+        start: int,
+        stop: int,
+        column: int,
+        per_column: int,
+        channels,
+        gains,
+        offsets,
+        colors,
+        ylim,
+    ) -> int:
         _, pts = scope.read_points(start - 1, stop)
         ys = pts[:, channels] * gains + offsets
         if self._clip is not None:

@@ -15,13 +15,31 @@ from typing import Any
 
 from ._qt import QtCore, QtGui, pg
 
-__all__ = ["ChannelGutter", "MarkerBand", "ScaleBarAxis", "contrast_ratio", "legible_color", "nice_ceil", "nice_floor",
-           "unit_label"]
+__all__ = [
+    "ChannelGutter",
+    "MarkerBand",
+    "ScaleBarAxis",
+    "contrast_ratio",
+    "legible_color",
+    "nice_ceil",
+    "nice_floor",
+    "unit_label",
+]
 
 _UNIT_NAMES = {
-    "microvolts": "µV", "microvolt": "µV", "uv": "µV", "µv": "µV", "μv": "µV",
-    "millivolts": "mV", "millivolt": "mV", "mv": "mV",
-    "volts": "V", "volt": "V", "v": "V", "nanovolts": "nV", "nv": "nV",
+    "microvolts": "µV",
+    "microvolt": "µV",
+    "uv": "µV",
+    "µv": "µV",
+    "μv": "µV",
+    "millivolts": "mV",
+    "millivolt": "mV",
+    "mv": "mV",
+    "volts": "V",
+    "volt": "V",
+    "v": "V",
+    "nanovolts": "nV",
+    "nv": "nV",
 }
 
 
@@ -50,7 +68,7 @@ def nice_ceil(value: float) -> float:
         return 1.0
     exp = math.floor(math.log10(value))
     for mant in (1.0, 2.0, 5.0, 10.0):
-        nice = mant * 10.0 ** exp
+        nice = mant * 10.0**exp
         if nice >= value * (1 - 1e-9):
             return nice
     return 10.0 ** (exp + 1)  # pragma: no cover - rounding
@@ -62,10 +80,10 @@ def nice_floor(value: float) -> float:
         return 1.0
     exp = math.floor(math.log10(value))
     for mant in (10.0, 5.0, 2.0, 1.0):
-        nice = mant * 10.0 ** exp
+        nice = mant * 10.0**exp
         if nice <= value * (1 + 1e-9):
             return nice
-    return 10.0 ** exp  # pragma: no cover - rounding
+    return 10.0**exp  # pragma: no cover - rounding
 
 
 def _format_amount(value: float) -> str:
@@ -187,8 +205,13 @@ class ChannelGutter(_MarginAxis):
     def fit_width(self, names: Sequence[str]) -> None:
         """Make the strip wide enough for the longest of ``names`` (between 40 and 160 px)."""
         metrics = QtGui.QFontMetricsF(self.font)
-        widest = max((metrics.horizontalAdvance(n) if hasattr(metrics, "horizontalAdvance") else metrics.width(n)
-                      for n in names), default=20.0)
+        widest = max(
+            (
+                metrics.horizontalAdvance(n) if hasattr(metrics, "horizontalAdvance") else metrics.width(n)
+                for n in names
+            ),
+            default=20.0,
+        )
         self.setWidth(int(min(160, max(40, widest + 24))))
 
     def set_numeric(self, numeric: bool) -> None:
@@ -241,10 +264,12 @@ class ChannelGutter(_MarginAxis):
             painter.fillRect(QtCore.QRectF(box.left() + 2, box.top() + 2, 5, box_h - 4), color)
             painter.setPen(text_color)
             text_rect = QtCore.QRectF(box.left() + 10, box.top(), box.width() - 12, box_h)
-            elided = QtGui.QFontMetrics(font).elidedText(name, QtCore.Qt.TextElideMode.ElideRight,
-                                                          int(text_rect.width()))
-            painter.drawText(text_rect, int(QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft),
-                             elided)
+            elided = QtGui.QFontMetrics(font).elidedText(
+                name, QtCore.Qt.TextElideMode.ElideRight, int(text_rect.width())
+            )
+            painter.drawText(
+                text_rect, int(QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft), elided
+            )
             self.boxes.append(box)
 
 
@@ -282,8 +307,15 @@ class ScaleBarAxis(_MarginAxis):
         metrics = QtGui.QFontMetricsF(self.font)
         middle = (top + bottom) / 2
         rect = QtCore.QRectF(x + 6, middle - metrics.height(), self.size().width() - x - 7, 2 * metrics.height())
-        painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft
-                                   | QtCore.Qt.TextFlag.TextWordWrap), label)
+        painter.drawText(
+            rect,
+            int(
+                QtCore.Qt.AlignmentFlag.AlignVCenter
+                | QtCore.Qt.AlignmentFlag.AlignLeft
+                | QtCore.Qt.TextFlag.TextWordWrap
+            ),
+            label,
+        )
 
 
 class MarkerBand(_MarginAxis):
@@ -317,8 +349,7 @@ class MarkerBand(_MarginAxis):
             px = self._local_x(x)
             if px is None or px < -1 or px > width + 1:
                 continue
-            advance = metrics.horizontalAdvance(text) if hasattr(metrics, "horizontalAdvance") else \
-                metrics.width(text)
+            advance = metrics.horizontalAdvance(text) if hasattr(metrics, "horizontalAdvance") else metrics.width(text)
             left = min(px + 2, width - advance - 2)
             span = (left - 3, left + advance + 3)
             if any(span[0] < b and a < span[1] for a, b in taken):

@@ -61,8 +61,15 @@ class TimeFreqWorker(Node):
     _input_specs = {"signal": dict(streamtype="analogsignal")}
     _output_specs = {"timefreq": dict(streamtype="image/video", dtype="float32")}
 
-    def _configure(self, channel: int = 0, xsize: float = 10.0, timefreq: dict | None = None,
-                   max_xsize: float = 60.0, local: bool = True, fft_workers: int = 1) -> None:
+    def _configure(
+        self,
+        channel: int = 0,
+        xsize: float = 10.0,
+        timefreq: dict | None = None,
+        max_xsize: float = 60.0,
+        local: bool = True,
+        fft_workers: int = 1,
+    ) -> None:
         try:
             channel = int(channel)
         except (TypeError, ValueError):
@@ -74,8 +81,10 @@ class TimeFreqWorker(Node):
         self.timefreq = dict(timefreq or {})
         unknown = sorted(set(self.timefreq) - set(TimeFreqParams.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"{self.name}: unknown timefreq parameters {unknown}; accepted: "
-                             f"{sorted(TimeFreqParams.__dataclass_fields__)}")
+            raise ValueError(
+                f"{self.name}: unknown timefreq parameters {unknown}; accepted: "
+                f"{sorted(TimeFreqParams.__dataclass_fields__)}"
+            )
         self.max_xsize = max_xsize
         self.local = local
         self.fft_workers = max(1, int(fft_workers))
@@ -86,11 +95,14 @@ class TimeFreqWorker(Node):
         if len(params.frame_shape) > 1:
             raise ValueError(f"{self.name}: input must be a (time, channel) or 1-D signal, got shape {params.shape}")
         if self.channel >= params.nb_channel:
-            raise ValueError(f"{self.name}: channel={self.channel} but the input has {params.nb_channel} "
-                             f"channel(s); configure channel=0..{params.nb_channel - 1}")
+            raise ValueError(
+                f"{self.name}: channel={self.channel} but the input has {params.nb_channel} "
+                f"channel(s); configure channel=0..{params.nb_channel - 1}"
+            )
         if not params.sample_rate:
-            raise ValueError(f"{self.name}: the input stream has no sample_rate; configure the source's output "
-                             "with sample_rate=...")
+            raise ValueError(
+                f"{self.name}: the input stream has no sample_rate; configure the source's output with sample_rate=..."
+            )
         if np.dtype(params.np_dtype).kind not in "biuf":
             raise ValueError(f"{self.name}: input dtype {params.np_dtype} is not a real numeric type")
         self.engine = engine = MorletEngine(params.sample_rate, self.xsize, self.timefreq)
@@ -137,10 +149,17 @@ class TimeFreqWorker(Node):
         self._pending = None
         if not self._own_buffer:  # the shared ring already holds the history: usable at once
             self.head = self.input.buffer.index()
-        self._threads = [threading.Thread(target=self._guard, args=(self._read_loop, "reading its input"),
-                                          name=f"{self.name}-read", daemon=True),
-                         threading.Thread(target=self._guard, args=(self._compute_loop, "computing a map"),
-                                          name=f"{self.name}-compute", daemon=True)]
+        self._threads = [
+            threading.Thread(
+                target=self._guard, args=(self._read_loop, "reading its input"), name=f"{self.name}-read", daemon=True
+            ),
+            threading.Thread(
+                target=self._guard,
+                args=(self._compute_loop, "computing a map"),
+                name=f"{self.name}-compute",
+                daemon=True,
+            ),
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -158,9 +177,12 @@ class TimeFreqWorker(Node):
         base = getattr(super(), "counters", None)
         out = dict(base()) if base is not None else {}
         error = getattr(self, "error", None)
-        out.update(maps=getattr(self, "n_maps", 0), skipped_maps=getattr(self, "skipped_maps", 0),
-                   compute_time=getattr(self, "compute_time", 0.0),
-                   error=None if error is None else f"{type(error).__name__}: {error}")
+        out.update(
+            maps=getattr(self, "n_maps", 0),
+            skipped_maps=getattr(self, "skipped_maps", 0),
+            compute_time=getattr(self, "compute_time", 0.0),
+            error=None if error is None else f"{type(error).__name__}: {error}",
+        )
         return out
 
     # -- threads ------------------------------------------------------------------------------
@@ -222,13 +244,13 @@ class TimeFreqWorker(Node):
                 if stop_ <= first:
                     return out
                 try:
-                    out[first - start:stop_ - start] = buffer.get_data(first, stop_)[self._column]
+                    out[first - start : stop_ - start] = buffer.get_data(first, stop_)[self._column]
                 except IndexError:  # a shared ring's writer moved past `first` while we looked: look again
                     continue
                 if not self._own_buffer:  # a shared ring written by another process: did it overwrite our read?
                     overwritten = buffer.first_index() - first
                     if overwritten > 0:
-                        out[first - start:first - start + overwritten] = 0
+                        out[first - start : first - start + overwritten] = 0
                 return out
         return out
 

@@ -80,8 +80,9 @@ atexit.register(delete_closed_widgets)  # in the main thread, while the QApplica
 SCREEN_FRACTION = 0.9
 
 
-def fitted_window_size(preferred: tuple[int, int], available: tuple[int, int],
-                       fraction: float = SCREEN_FRACTION) -> tuple[int, int]:
+def fitted_window_size(
+    preferred: tuple[int, int], available: tuple[int, int], fraction: float = SCREEN_FRACTION
+) -> tuple[int, int]:
     """The size of a window that wants ``preferred`` pixels on a screen with ``available`` free pixels.
 
     Parameters
@@ -152,8 +153,13 @@ class InputPoller(ThreadPollInput):
         Without it the exception ends the thread as in ThreadPollInput.
     """
 
-    def __init__(self, input_stream, callback: Callable[[int, Any], None], name: str,
-                 on_error: Callable[[BaseException], None] | None = None):
+    def __init__(
+        self,
+        input_stream,
+        callback: Callable[[int, Any], None],
+        name: str,
+        on_error: Callable[[BaseException], None] | None = None,
+    ):
         super().__init__(input_stream, timeout=100, return_data=True, name=name)
         self.callback = callback
         self.on_error = on_error
@@ -318,8 +324,7 @@ class WidgetNode(Node, QtWidgets.QWidget):
         """
         from .params import declarations
 
-        return declarations(getattr(cls, "_default_by_channel_params", None) or (),
-                            f"{cls.__name__}.by_channel_params")
+        return declarations(getattr(cls, "_default_by_channel_params", None) or (), f"{cls.__name__}.by_channel_params")
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> bool:
@@ -351,8 +356,12 @@ class WidgetNode(Node, QtWidgets.QWidget):
     def _start(self) -> None:
         for input_name, callback in self._poller_callbacks.items():
             context = f"handling a chunk of input {input_name!r}"
-            poller = InputPoller(self.inputs[input_name], callback, name=f"{self.name}-{input_name}",
-                                 on_error=lambda exc, c=context: self._report_error(exc, context=c))
+            poller = InputPoller(
+                self.inputs[input_name],
+                callback,
+                name=f"{self.name}-{input_name}",
+                on_error=lambda exc, c=context: self._report_error(exc, context=c),
+            )
             # errors of the stream itself (not of the callback) end the thread through ThreadPollInput
             poller.failed.connect(lambda exc, n=input_name: self._report_error(exc, context=f"reading input {n!r}"))
             self._pollers[input_name] = poller

@@ -27,12 +27,18 @@ def load_example(name: str):
     return module
 
 
-def p300_session(seconds: float, seed: int = 0, nb_channel: int = 16, amplitude: float = 6.0,
-                 event_interval: float = 0.5):
+def p300_session(
+    seconds: float, seed: int = 0, nb_channel: int = 16, amplitude: float = 6.0, event_interval: float = 0.5
+):
     """``(data, events)`` of a simulated oddball: targets evoke a P300 of ``amplitude`` uV, nontargets none."""
-    sim = EEGSimulator(nb_channel, FS, event_interval=event_interval, seed=seed,
-                       erp_classes={"target": amplitude, "nontarget": 0.0},
-                       class_probabilities={"target": 1, "nontarget": 2})
+    sim = EEGSimulator(
+        nb_channel,
+        FS,
+        event_interval=event_interval,
+        seed=seed,
+        erp_classes={"target": amplitude, "nontarget": 0.0},
+        class_probabilities={"target": 1, "nontarget": 2},
+    )
     n = int(seconds * FS)
     parts = [sim.generate(50) for _ in range(n // 50)]
     data = np.concatenate([p[0] for p in parts])
@@ -43,9 +49,14 @@ def p300_session(seconds: float, seed: int = 0, nb_channel: int = 16, amplitude:
 def sources(n_ch: int, channel_names=None, protocol: str = "inproc"):
     """A signal and an event OutputStream as a device would configure them."""
     sig = OutputStream(name="sig")
-    sig.configure(protocol=protocol, dtype="float32", shape=(-1, n_ch), sample_rate=FS,
-                  channel_names=list(channel_names) if channel_names else [f"c{i}" for i in range(n_ch)],
-                  units="microvolts")
+    sig.configure(
+        protocol=protocol,
+        dtype="float32",
+        shape=(-1, n_ch),
+        sample_rate=FS,
+        channel_names=list(channel_names) if channel_names else [f"c{i}" for i in range(n_ch)],
+        units="microvolts",
+    )
     ev = OutputStream(name="ev")
     ev.configure(protocol=protocol, streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,), sample_rate=FS)
     return sig, ev
@@ -57,10 +68,13 @@ def send_session(sig, ev, data, events, epocher, chunk: int = 50):
     from helpers import wait_until
 
     ev.send(events)
-    wait_until(lambda: len(epocher.engine.pending) + epocher.n_ignored >= len(events), timeout=20,
-               what="the markers in the Epocher")
+    wait_until(
+        lambda: len(epocher.engine.pending) + epocher.n_ignored >= len(events),
+        timeout=20,
+        what="the markers in the Epocher",
+    )
     for k in range(0, len(data), chunk):
-        sig.send(data[k:k + chunk])
+        sig.send(data[k : k + chunk])
 
 
 def reader(output) -> InputStream:

@@ -18,8 +18,7 @@ def test_bci_latency_quick_prints_both_loops():
     pytest.importorskip("pylsl")
     pytest.importorskip("mne_lsl")
     pytest.importorskip("sklearn")
-    proc = subprocess.run([sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"bci_latency.py --quick failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     lines = proc.stdout.splitlines()
     header = next(line for line in lines if line.startswith("loop"))

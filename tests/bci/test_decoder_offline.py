@@ -89,8 +89,9 @@ def test_epochs_from_xdf_equal_the_recording(recorded):
     pytest.importorskip("pyxdf")
     rec_dir, xdf_path, _ = recorded
     X, y = epochs_from_recording(rec_dir, event_id=EVENT_ID, tmin=TMIN, tmax=TMAX, baseline=BASELINE)
-    Xx, yx = epochs_from_recording(xdf_path, "eeg", "markers", event_id=EVENT_ID, tmin=TMIN, tmax=TMAX,
-                                   baseline=BASELINE)
+    Xx, yx = epochs_from_recording(
+        xdf_path, "eeg", "markers", event_id=EVENT_ID, tmin=TMIN, tmax=TMAX, baseline=BASELINE
+    )
     assert yx.tolist() == y.tolist()
     np.testing.assert_allclose(Xx, X, atol=1e-5)
 
@@ -143,8 +144,9 @@ def test_decoder_predictions_equal_model_predict_on_offline_epochs(session, reco
     import joblib
 
     rec_dir, _, _ = recorded
-    X, y, labels = epochs_from_recording(rec_dir, event_id=EVENT_ID, tmin=TMIN, tmax=TMAX, baseline=BASELINE,
-                                         return_events=True)
+    X, y, labels = epochs_from_recording(
+        rec_dir, event_id=EVENT_ID, tmin=TMIN, tmax=TMAX, baseline=BASELINE, return_events=True
+    )
     model = make_pipeline(WindowMeans(10), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")).fit(X, y)
     path = tmp_path / "p300.joblib"
     joblib.dump(model, path)
@@ -178,8 +180,9 @@ def test_decoder_methods(session, recorded, method):
 
 def test_fit_after_fits_on_the_first_n_labelled_epochs(session, recorded):
     rec_dir, _, _ = recorded
-    X, y, labels = epochs_from_recording(rec_dir, event_id=EVENT_ID, tmin=TMIN, tmax=TMAX, baseline=BASELINE,
-                                         return_events=True)
+    X, y, labels = epochs_from_recording(
+        rec_dir, event_id=EVENT_ID, tmin=TMIN, tmax=TMAX, baseline=BASELINE, return_events=True
+    )
     n_fit = 60
     unfitted = make_pipeline(WindowMeans(10), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
     preds, scores, dec = _run_online(session, len(X) - n_fit, model=unfitted, fit_after=n_fit)
@@ -240,13 +243,16 @@ def test_wrong_epoch_shape_names_the_expected_one(session):
         ev.close()
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(), "needs model="),
-    (dict(model=LinearDiscriminantAnalysis()), "not fitted"),
-    (dict(model="/nonexistent/model.joblib"), "does not exist"),
-    (dict(model=LinearDiscriminantAnalysis(), fit_after=10, method="nope"), "not one of"),
-    (dict(model=object()), "no predict"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(), "needs model="),
+        (dict(model=LinearDiscriminantAnalysis()), "not fitted"),
+        (dict(model="/nonexistent/model.joblib"), "does not exist"),
+        (dict(model=LinearDiscriminantAnalysis(), fit_after=10, method="nope"), "not one of"),
+        (dict(model=object()), "no predict"),
+    ],
+)
 def test_bad_decoder_configure(kwargs, match):
     dec = Decoder(name="dec")
     with pytest.raises((ValueError, FileNotFoundError), match=match):

@@ -34,8 +34,18 @@ def _mne_epochs(x, events, event_id, tmin, tmax, baseline, reject=None, picks=No
     desc = [d.decode() for d in events["description"]]
     keep = [d in event_id for d in desc]
     mev = np.array([[int(e["index"]), 0, codes[d]] for e, d, k in zip(events, desc, keep) if k], dtype=int)
-    ep = mne.Epochs(raw, mev, codes, tmin, tmax, baseline=baseline, reject=None if reject is None else
-                    {"eeg": reject}, picks=picks, preload=True, verbose="error")
+    ep = mne.Epochs(
+        raw,
+        mev,
+        codes,
+        tmin,
+        tmax,
+        baseline=baseline,
+        reject=None if reject is None else {"eeg": reject},
+        picks=picks,
+        preload=True,
+        verbose="error",
+    )
     return ep
 
 
@@ -45,7 +55,7 @@ def _run(engine, x, events, chunk=37, events_first=True):
         outs.append(engine.add_events(events))
     for end in range(chunk, x.shape[0] + chunk, chunk):
         end = min(end, x.shape[0])
-        outs.append(engine.feed(end, x[max(0, end - chunk):end]))
+        outs.append(engine.feed(end, x[max(0, end - chunk) : end]))
     if not events_first:
         outs.append(engine.add_events(events))
     data = np.concatenate([o[0] for o in outs])
@@ -53,12 +63,21 @@ def _run(engine, x, events, chunk=37, events_first=True):
     return data, labels
 
 
-@pytest.mark.parametrize("tmin,tmax,baseline", [(-0.2, 0.5, (None, 0)), (0.0, 0.3, None), (-0.1, 0.8, (-0.05, 0.05)),
-                                                (0.1, 0.6, (None, None)), (-0.0031, 0.1999, (None, 0))])
+@pytest.mark.parametrize(
+    "tmin,tmax,baseline",
+    [
+        (-0.2, 0.5, (None, 0)),
+        (0.0, 0.3, None),
+        (-0.1, 0.8, (-0.05, 0.05)),
+        (0.1, 0.6, (None, None)),
+        (-0.0031, 0.1999, (None, 0)),
+    ],
+)
 def test_epochs_equal_mne_epochs(tmin, tmax, baseline):
     x, ev = _signal(), _events()
-    eng = EpochingEngine(N_CH, FS, ["target", "nontarget"], tmin, tmax, baseline=baseline, dtype=np.float64,
-                         buffer_size=20000)
+    eng = EpochingEngine(
+        N_CH, FS, ["target", "nontarget"], tmin, tmax, baseline=baseline, dtype=np.float64, buffer_size=20000
+    )
     data, labels = _run(eng, x, ev)
     ref = _mne_epochs(x, ev, eng.event_id, tmin, tmax, baseline)
     order = np.argsort(labels["index"], kind="stable")
@@ -85,8 +104,17 @@ def test_reject_peak_to_peak_as_mne():
     x = _signal()
     ev = _events(n=40)
     x[ev["index"][::3] + 40, 2] += 120.0  # artefacts inside every third epoch
-    eng = EpochingEngine(N_CH, FS, ["target", "nontarget"], -0.1, 0.4, baseline=(None, 0), reject=100.0,
-                         dtype=np.float64, buffer_size=20000)
+    eng = EpochingEngine(
+        N_CH,
+        FS,
+        ["target", "nontarget"],
+        -0.1,
+        0.4,
+        baseline=(None, 0),
+        reject=100.0,
+        dtype=np.float64,
+        buffer_size=20000,
+    )
     data, labels = _run(eng, x, ev)
     ref = _mne_epochs(x, ev, eng.event_id, -0.1, 0.4, (None, 0), reject=100.0)
     assert eng.n_rejected == 40 - len(ref) > 0
@@ -97,8 +125,17 @@ def test_reject_peak_to_peak_as_mne():
 def test_picks_by_name_and_index():
     x, ev = _signal(), _events()
     names = ["Fz", "Cz", "Pz", "Oz"]
-    eng = EpochingEngine(N_CH, FS, ["target", "nontarget"], -0.1, 0.3, picks=["Pz", 0], channel_names=names,
-                         dtype=np.float64, buffer_size=20000)
+    eng = EpochingEngine(
+        N_CH,
+        FS,
+        ["target", "nontarget"],
+        -0.1,
+        0.3,
+        picks=["Pz", 0],
+        channel_names=names,
+        dtype=np.float64,
+        buffer_size=20000,
+    )
     data, _ = _run(eng, x, ev)
     ref = _mne_epochs(x, ev, eng.event_id, -0.1, 0.3, None, picks=[2, 0]).get_data()
     assert eng.pick_names == ["Pz", "Fz"]
@@ -111,14 +148,22 @@ def test_markers_late_and_early_give_the_same_epochs(chunk):
     early = EpochingEngine(N_CH, FS, ["target", "nontarget"], -0.2, 0.5, baseline=(None, 0), dtype=np.float64)
     d1, l1 = _run(early, x, ev, chunk=chunk, events_first=True)
     # late: each marker arrives 1 s after its epoch's last sample (within the 5 s history)
-    late = EpochingEngine(N_CH, FS, ["target", "nontarget"], -0.2, 0.5, baseline=(None, 0), dtype=np.float64,
-                          buffer_size=max(2500, 2 * chunk + 1000))
+    late = EpochingEngine(
+        N_CH,
+        FS,
+        ["target", "nontarget"],
+        -0.2,
+        0.5,
+        baseline=(None, 0),
+        dtype=np.float64,
+        buffer_size=max(2500, 2 * chunk + 1000),
+    )
     outs, k = [], 0
     for end in range(chunk, len(x) + chunk, chunk):
         end = min(end, len(x))
-        outs.append(late.feed(end, x[max(0, end - chunk):end]))
+        outs.append(late.feed(end, x[max(0, end - chunk) : end]))
         while k < len(ev) and ev["index"][k] + 250 + 500 <= end:
-            outs.append(late.add_events(ev[k:k + 1]))
+            outs.append(late.add_events(ev[k : k + 1]))
             k += 1
     outs.append(late.add_events(ev[k:]))
     d2 = np.concatenate([o[0] for o in outs])
@@ -168,12 +213,12 @@ def test_timed_markers_placed_to_the_nearest_sample_early_and_late():
         if mode == "early":
             labels.append(eng.add_timed_events(ev, mtimes)[1])
         for end in range(10, n + 10, 10):
-            labels.append(eng.feed(end, x[end - 10:end])[1])
-            labels.append(eng.feed_timestamps(end, ts[end - 10:end])[1])
+            labels.append(eng.feed(end, x[end - 10 : end])[1])
+            labels.append(eng.feed_timestamps(end, ts[end - 10 : end])[1])
             if mode == "interleaved":
                 for j in np.nonzero((mtimes <= ts[end - 1]) & (mtimes > ts[end - 11] if end > 10 else True))[0]:
-                    labels.append(eng.add_marker_chunk("times", j + 1, mtimes[j:j + 1])[1])
-                    labels.append(eng.add_marker_chunk("events", j + 1, ev[j:j + 1])[1])
+                    labels.append(eng.add_marker_chunk("times", j + 1, mtimes[j : j + 1])[1])
+                    labels.append(eng.add_marker_chunk("events", j + 1, ev[j : j + 1])[1])
         if mode == "late":
             labels.append(eng.add_timed_events(ev, mtimes)[1])
         lab = np.concatenate(labels)
@@ -189,18 +234,21 @@ def test_time_aligner_waits_for_the_next_sample():
     assert list(al.ready()["index"]) == [10]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(event_id={}), "non-empty dict"),
-    (dict(event_id={"a": 1.5}), "must be a str"),
-    (dict(event_id={"a": "x", "b": "x"}), "both match"),
-    (dict(tmin=0.5, tmax=0.1), "less than or equal"),
-    (dict(tmin=0.0, baseline=(None, 0)), "one-sample baseline"),
-    (dict(baseline=(0.3, 0.1)), "must be less than baseline max"),
-    (dict(baseline=(-1.0, 0)), "outside the epoch"),
-    (dict(reject=-3), "peak-to-peak"),
-    (dict(picks=[7]), "does not exist"),
-    (dict(picks=["Cz"]), "no channel named"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(event_id={}), "non-empty dict"),
+        (dict(event_id={"a": 1.5}), "must be a str"),
+        (dict(event_id={"a": "x", "b": "x"}), "both match"),
+        (dict(tmin=0.5, tmax=0.1), "less than or equal"),
+        (dict(tmin=0.0, baseline=(None, 0)), "one-sample baseline"),
+        (dict(baseline=(0.3, 0.1)), "must be less than baseline max"),
+        (dict(baseline=(-1.0, 0)), "outside the epoch"),
+        (dict(reject=-3), "peak-to-peak"),
+        (dict(picks=[7]), "does not exist"),
+        (dict(picks=["Cz"]), "no channel named"),
+    ],
+)
 def test_bad_values_are_named(kwargs, match):
     args = dict(event_id={"a": "a"}, tmin=-0.2, tmax=0.5)
     args.update(kwargs)
@@ -224,7 +272,7 @@ def test_feed_first_then_finish_gives_the_epochs_of_feed(picks, reject, buffer_s
     outs = [eng.add_events(ev)]
     for end in range(29, x.shape[0] + 29, 29):
         end = min(end, x.shape[0])
-        outs.append(eng.feed_first(end, x[max(0, end - 29):end]))
+        outs.append(eng.feed_first(end, x[max(0, end - 29) : end]))
         outs.append(eng.finish())
     data, labels = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
     assert len(ref) > 10 and (reject is None or plain.n_rejected > 0)

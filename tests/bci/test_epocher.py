@@ -28,14 +28,24 @@ def _mne(x, idx, desc, event_id, tmin, tmax, baseline, reject=None):
     codes = {lab: i + 1 for i, lab in enumerate(event_id)}
     label_of = {m: lab for lab, m in event_id.items()}
     mev = np.array([[i, 0, codes[label_of[d]]] for i, d in zip(idx, desc) if d in label_of], dtype=int)
-    return mne.Epochs(raw, mev, codes, tmin, tmax, baseline=baseline, preload=True, verbose="error",
-                      reject=None if reject is None else {"eeg": reject})
+    return mne.Epochs(
+        raw,
+        mev,
+        codes,
+        tmin,
+        tmax,
+        baseline=baseline,
+        preload=True,
+        verbose="error",
+        reject=None if reject is None else {"eeg": reject},
+    )
 
 
 def _sources():
     sig = OutputStream(name="sig")
-    sig.configure(protocol="inproc", dtype="float32", shape=(-1, N_CH), sample_rate=FS,
-                  channel_names=["Fz", "Cz", "Pz"])
+    sig.configure(
+        protocol="inproc", dtype="float32", shape=(-1, N_CH), sample_rate=FS, channel_names=["Fz", "Cz", "Pz"]
+    )
     ev = OutputStream(name="ev")
     ev.configure(protocol="inproc", streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,))
     return sig, ev
@@ -61,8 +71,9 @@ def test_epocher_same_stream_equals_mne_epochs(when):
     event_id = {"target": "target", "nontarget": "nontarget"}
     sig, ev = _sources()
     ep = Epocher(name="epocher")
-    ep.configure(event_id=event_id, tmin=-0.1, tmax=0.6, baseline=(None, 0), dtype="float64", max_epochs=5,
-                 buffer_duration=30.0)  # 'late' markers come after the whole 20 s signal
+    ep.configure(
+        event_id=event_id, tmin=-0.1, tmax=0.6, baseline=(None, 0), dtype="float64", max_epochs=5, buffer_duration=30.0
+    )  # 'late' markers come after the whole 20 s signal
     ep.inputs["signals"].connect(sig)
     ep.inputs["events"].connect(ev)
     ep.outputs["epochs"].configure(protocol="inproc")
@@ -81,12 +92,11 @@ def test_epocher_same_stream_equals_mne_epochs(when):
             ev.send(events)
             wait_until(lambda: len(ep.engine.pending) == len(idx), timeout=10, what="markers received")
         for k in range(0, n, 50):
-            sig.send(x[k:k + 50])
+            sig.send(x[k : k + 50])
         if when == "late":
-            wait_until(lambda: ep.engine.signal_end == n, timeout=10,
-                       what="signal received")
+            wait_until(lambda: ep.engine.signal_end == n, timeout=10, what="signal received")
             for k in range(len(idx)):  # one marker per chunk, all after their signal
-                ev.send(events[k:k + 1])
+                ev.send(events[k : k + 1])
         data, labels = _recv_epochs(epochs_in, labels_in, len(idx))
         ref = _mne(x, idx, desc, event_id, -0.1, 0.6, (None, 0))
         np.testing.assert_allclose(data, ref.get_data(), atol=1e-6)
@@ -130,14 +140,17 @@ def test_epocher_reject_and_codes():
         ev.close()
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(), "needs event_id"),
-    (dict(event_id={"a": "a"}, tmin=0.5, tmax=0.1), "less than or equal"),
-    (dict(event_id={"a": "a"}, baseline=(None, 0), tmin=0.0), "one-sample baseline"),
-    (dict(event_id={"a": [1]}), "must be a str"),
-    (dict(event_id={"a": "a"}, reject=-1.0), "reject"),
-    (dict(event_id={"a": "a"}, tmin="x"), "tmin"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(), "needs event_id"),
+        (dict(event_id={"a": "a"}, tmin=0.5, tmax=0.1), "less than or equal"),
+        (dict(event_id={"a": "a"}, baseline=(None, 0), tmin=0.0), "one-sample baseline"),
+        (dict(event_id={"a": [1]}), "must be a str"),
+        (dict(event_id={"a": "a"}, reject=-1.0), "reject"),
+        (dict(event_id={"a": "a"}, tmin="x"), "tmin"),
+    ],
+)
 def test_bad_configure_values(kwargs, match):
     ep = Epocher(name="bad")
     with pytest.raises((ValueError, TypeError), match=match):
@@ -159,6 +172,7 @@ def test_picks_checked_when_the_signal_connects():
 
 # -- markers from a second LSL stream ---------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_markers_of_another_lsl_stream_placed_by_timestamps():
     pylsl = pytest.importorskip("pylsl")
@@ -178,8 +192,15 @@ def test_markers_of_another_lsl_stream_placed_by_timestamps():
         node.outputs["signals"].configure(protocol="inproc")
         node.outputs["timestamps"].configure(protocol="inproc")
     ep = Epocher(name="lsl-epocher")
-    ep.configure(event_id=["target", "nontarget"], tmin=-0.1, tmax=0.5, baseline=(None, 0), dtype="float64",
-                 timestamps=True, buffer_duration=20.0)
+    ep.configure(
+        event_id=["target", "nontarget"],
+        tmin=-0.1,
+        tmax=0.5,
+        baseline=(None, 0),
+        dtype="float64",
+        timestamps=True,
+        buffer_duration=20.0,
+    )
     ep.inputs["signals"].connect(eeg.outputs["signals"])
     ep.inputs["signal_timestamps"].connect(eeg.outputs["timestamps"])
     ep.inputs["events"].connect(mk.outputs["signals"])
@@ -204,9 +225,8 @@ def test_markers_of_another_lsl_stream_placed_by_timestamps():
             mk_out.push_sample([desc[k]], float(ts[marks[k]] + offsets[k]))
         wait_until(lambda: ep.engine.aligner.n_pending == 3, timeout=10, what="early markers received")
         for k in range(0, n, 25):
-            eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
-        wait_until(lambda: ep.engine.signal_end == n, timeout=20,
-                   what="signal received")
+            eeg_out.push_chunk(x[k : k + 25], timestamp=list(ts[k : k + 25]))
+        wait_until(lambda: ep.engine.signal_end == n, timeout=20, what="signal received")
         for k in range(3, 6):
             mk_out.push_sample([desc[k]], float(ts[marks[k]] + offsets[k]))
         wait_until(lambda: ep.n_epochs == 6, timeout=20, what="6 epochs")

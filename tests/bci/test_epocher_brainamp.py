@@ -21,16 +21,24 @@ FS = 1000.0
 @pytest.mark.slow
 def test_brainamp_markers_epoch_the_rda_signal_at_their_positions():
     # a marker every 20 samples, "S  1" ... "S 15" in turn: "S  1" every 0.3 s, "S  3" 40 samples later
-    with RdaEmulator(port=0, n_channels=4, sample_rate=FS, block_duration=0.01, marker_interval=0.02,
-                     keepalive_interval=0.05, other_interval=0.1) as emu:
+    with RdaEmulator(
+        port=0,
+        n_channels=4,
+        sample_rate=FS,
+        block_duration=0.01,
+        marker_interval=0.02,
+        keepalive_interval=0.05,
+        other_interval=0.1,
+    ) as emu:
         amp = BrainAmpSocket(name="amp")
         amp.configure(brainamp_host="127.0.0.1", brainamp_port=emu.address[1])
         for out in amp.outputs.values():
             out.configure(protocol="inproc")
         ep = Epocher(name="epocher")
         # a description (the RDA marker text) and a code (the number in it) both select markers
-        ep.configure(event_id={"target": "S  1", "three": 3}, tmin=-0.05, tmax=0.1, dtype="float64",
-                     buffer_duration=10.0)
+        ep.configure(
+            event_id={"target": "S  1", "three": 3}, tmin=-0.05, tmax=0.1, dtype="float64", buffer_duration=10.0
+        )
         ep.inputs["signals"].connect(amp.outputs["signals"])
         ep.inputs["events"].connect(amp.outputs["triggers"])
         sig = InputStream()
@@ -56,7 +64,7 @@ def test_brainamp_markers_epoch_the_rda_signal_at_their_positions():
         keep = np.isin(expected["description"], [b"S  1", b"S  3"])
         pos = expected["pos"][keep] - first
         pos = pos[pos + int(round(-0.05 * FS)) >= 0]  # epochs starting before the first sample are dropped
-        assert events["index"].tolist() == pos[:len(events)].tolist()
+        assert events["index"].tolist() == pos[: len(events)].tolist()
         assert len(events) >= 6 and set(events["description"].tolist()) == {b"target", b"three"}
         assert events["code"].tolist() == [0 if d == b"target" else 1 for d in events["description"]]
         a, b = int(round(-0.05 * FS)), int(round(0.1 * FS))

@@ -71,8 +71,12 @@ def test_markers_from_a_sender_on_another_clock_land_on_their_samples():
     from lslacq_lsl import LslInlet
 
     name = f"lslacq-clock-{uuid.uuid4().hex[:8]}"
-    sender = subprocess.Popen(_time_namespace_cmd() + [sys.executable, "-c", _SENDER, name + "-mk"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sender = subprocess.Popen(
+        _time_namespace_cmd() + [sys.executable, "-c", _SENDER, name + "-mk"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     eeg_out = None
     nodes = ()
     try:
@@ -91,8 +95,15 @@ def test_markers_from_a_sender_on_another_clock_land_on_their_samples():
             inlet.outputs["signals"].configure(protocol="inproc")
             inlet.outputs["timestamps"].configure(protocol="inproc")
         for ep, timestamps in ((by_ref, False), (by_ts, True)):
-            ep.configure(event_id=EVENT_ID, tmin=-0.1, tmax=0.5, baseline=(None, 0), dtype="float64",
-                         buffer_duration=20.0, timestamps=timestamps)
+            ep.configure(
+                event_id=EVENT_ID,
+                tmin=-0.1,
+                tmax=0.5,
+                baseline=(None, 0),
+                dtype="float64",
+                buffer_duration=20.0,
+                timestamps=timestamps,
+            )
             ep.inputs["signals"].connect(eeg.outputs["signals"])
             ep.inputs["events"].connect(mk.outputs["signals"])
         by_ts.inputs["signal_timestamps"].connect(eeg.outputs["timestamps"])
@@ -106,24 +117,30 @@ def test_markers_from_a_sender_on_another_clock_land_on_their_samples():
         wait_until(eeg_out.have_consumers, timeout=10, what="the EEG inlet subscribed")
         half = 1000
         for k in range(0, half, 25):
-            eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+            eeg_out.push_chunk(x[k : k + 25], timestamp=list(ts[k : k + 25]))
         wait_until(lambda: eeg.n_received == half, timeout=10, what="the first EEG samples in the inlet")
         marks = np.array([100, 333, 600, 1207, 1800, 2300])  # three received already, three to come
         offsets = np.array([0.3, -0.3, 0.2, -0.2, 0.0, 0.3]) / FS  # off their sample by < half a period
         desc = ["target", "nontarget", "target", "nontarget", "target", "nontarget"]
         # each marker stamped on the sender's clock: our time of the sample + the sender's offset
-        sender.stdin.write(json.dumps([[d, float(ts[m] + o + OFFSET)] for d, m, o in zip(desc, marks, offsets)])
-                           + "\n")
+        sender.stdin.write(json.dumps([[d, float(ts[m] + o + OFFSET)] for d, m, o in zip(desc, marks, offsets)]) + "\n")
         sender.stdin.flush()
         assert json.loads(sender.stdout.readline()) == {"pushed": 6}
-        wait_until(lambda: len(by_ref.engine.pending) + by_ref.n_epochs == 6
-                   and by_ts.engine.aligner.n_pending + len(by_ts.engine.pending) + by_ts.n_epochs == 6,
-                   timeout=10, what="the six markers in both Epochers")
+        wait_until(
+            lambda: (
+                len(by_ref.engine.pending) + by_ref.n_epochs == 6
+                and by_ts.engine.aligner.n_pending + len(by_ts.engine.pending) + by_ts.n_epochs == 6
+            ),
+            timeout=10,
+            what="the six markers in both Epochers",
+        )
         for k in range(half, N, 25):
-            eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+            eeg_out.push_chunk(x[k : k + 25], timestamp=list(ts[k : k + 25]))
         wait_until(lambda: by_ref.n_epochs == 6 and by_ts.n_epochs == 6, timeout=20, what="6 epochs in each")
-        results = {ep.name: (ep.events["index"].tolist(), [d.decode() for d in ep.events["description"]],
-                             ep.get_data()) for ep in (by_ref, by_ts)}
+        results = {
+            ep.name: (ep.events["index"].tolist(), [d.decode() for d in ep.events["description"]], ep.get_data())
+            for ep in (by_ref, by_ts)
+        }
         for node in nodes:
             assert node.error is None, node
     finally:

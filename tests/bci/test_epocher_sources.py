@@ -20,7 +20,7 @@ def test_analog_trigger_events_epoch_the_signal_by_code():
     x[:, 2] = 0.0
     onsets = [400, 1100, 2100]
     for t in onsets:
-        x[t:t + 20, 2] = 1.0  # a TTL pulse on the trigger channel
+        x[t : t + 20, 2] = 1.0  # a TTL pulse on the trigger channel
     sig = OutputStream(name="sig")
     sig.configure(protocol="inproc", dtype="float32", shape=(-1, n_ch), sample_rate=FS)
     trig = AnalogTrigger(name="trig")
@@ -31,8 +31,15 @@ def test_analog_trigger_events_epoch_the_signal_by_code():
     ep = Epocher(name="epocher")
     # the trigger's events come after the signal they were found in (another node): here after the whole
     # 12 s signal, sent at once, so the history holds all of it
-    ep.configure(event_id={"pulse": 1}, tmin=-0.1, tmax=0.3, baseline=(None, 0), picks=[0, 1], dtype="float64",
-                 buffer_duration=20.0)
+    ep.configure(
+        event_id={"pulse": 1},
+        tmin=-0.1,
+        tmax=0.3,
+        baseline=(None, 0),
+        picks=[0, 1],
+        dtype="float64",
+        buffer_duration=20.0,
+    )
     ep.inputs["signals"].connect(sig)
     ep.inputs["events"].connect(trig.output)  # records: code +1 for a rising edge
     ep.initialize()
@@ -41,13 +48,13 @@ def test_analog_trigger_events_epoch_the_signal_by_code():
         for node in nodes:
             node.start()
         for k in range(0, len(x), 50):
-            sig.send(x[k:k + 50])
+            sig.send(x[k : k + 50])
         wait_until(lambda: ep.n_epochs == len(onsets), timeout=10, what="3 epochs")
         assert ep.events["index"].tolist() == onsets
         assert ep.events["description"].tolist() == [b"pulse"] * 3 and ep.events["code"].tolist() == [0, 0, 0]
         a, b = int(round(-0.1 * FS)), int(round(0.3 * FS))
-        expected = np.stack([x[t + a:t + b + 1, :2].T.astype(np.float64) for t in onsets])
-        expected -= expected[:, :, :-a + 1].mean(axis=2, keepdims=True)  # baseline (None, 0): tmin..0 included
+        expected = np.stack([x[t + a : t + b + 1, :2].T.astype(np.float64) for t in onsets])
+        expected -= expected[:, :, : -a + 1].mean(axis=2, keepdims=True)  # baseline (None, 0): tmin..0 included
         np.testing.assert_allclose(ep.get_data(), expected, atol=1e-9)
         assert ep.error is None and trig.error is None
     finally:
@@ -94,8 +101,10 @@ def test_p300_graph_file_is_the_examples_online_loop():
     finally:
         graph_dev.close()
         example_dev.close()
-    np.testing.assert_allclose(nodes["filt"].configure["coefficients"],
-                               design_sos("bandpass", list(example.BAND), example.SAMPLE_RATE, order=example.ORDER))
+    np.testing.assert_allclose(
+        nodes["filt"].configure["coefficients"],
+        design_sos("bandpass", list(example.BAND), example.SAMPLE_RATE, order=example.ORDER),
+    )
     epo = nodes["epocher"].configure
     assert epo["event_id"] == example.EVENT_ID
     assert (epo["tmin"], epo["tmax"]) == (example.TMIN, example.TMAX)

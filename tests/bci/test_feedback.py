@@ -110,9 +110,17 @@ def test_last_prediction_in_a_dareplane_module_status(fitted):
     try:
         mod.start()
         send_session(sig, ev, data, events, ep)
-        status = wait_until(lambda: (s := json.loads(json.dumps(mod.status_dict(), default=str)))["nodes"]
-                            ["decoder"]["counters"]["n_predicted"] == len(X) and s, timeout=20,
-                            what="all predictions in STATUS")
+        status = wait_until(
+            lambda: (
+                (s := json.loads(json.dumps(mod.status_dict(), default=str)))["nodes"]["decoder"]["counters"][
+                    "n_predicted"
+                ]
+                == len(X)
+                and s
+            ),
+            timeout=20,
+            what="all predictions in STATUS",
+        )
         counters = status["nodes"]["decoder"]["counters"]
         assert counters["last_prediction"] == fitted.predict(X[-1:])[0]
         assert counters["last_prediction_index"] == int(labels["index"][-1])

@@ -18,8 +18,12 @@ pytest.importorskip("mne.decoding")
 
 @pytest.mark.slow
 def test_mi_example_accuracy_above_chance():
-    run = subprocess.run([sys.executable, str(EXAMPLE), "--seed", "0", "--trials", "40", "--online-trials", "30",
-                          "--speed", "40"], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--seed", "0", "--trials", "40", "--online-trials", "30", "--speed", "40"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     out = run.stdout
     n_cal = int(re.search(r"on (\d+) epochs \(13, 376\)", out).group(1))

@@ -28,7 +28,9 @@ def _mi_session(n_trials=80, seed=0):
     classes = rng.integers(1, 3, n_trials)
     t = np.arange(int(2 * FS)) / FS
     for onset, c in zip(onsets, classes):
-        data[onset + int(0.5 * FS):onset + int(2.5 * FS), c - 1] += (8 * np.sin(2 * np.pi * 12 * t)).astype(np.float32)
+        data[onset + int(0.5 * FS) : onset + int(2.5 * FS), c - 1] += (8 * np.sin(2 * np.pi * 12 * t)).astype(
+            np.float32
+        )
     events = make_events(onsets, type="Stimulus", description=[f"S{c:3d}" for c in classes], code=classes)
     return data, events, classes
 
@@ -56,7 +58,7 @@ def test_motor_imagery_csp_lda_fit_after():
         ev.send(events)
         wait_until(lambda: len(ep.engine.pending) == len(events), timeout=20, what="the markers in the Epocher")
         for k in range(0, len(data), 250):
-            sig.send(data[k:k + 250])
+            sig.send(data[k : k + 250])
         preds = recv_n(preds_in, 40)
         truth = np.where(classes[40:] == 1, "left", "right")
         accuracy = np.mean(np.array([p.decode() for p in preds["description"]]) == truth)

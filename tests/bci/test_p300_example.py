@@ -22,8 +22,12 @@ pytest.importorskip("sklearn")
 @pytest.mark.slow
 def test_p300_example_accuracy_above_chance():
     # the default sessions (40 s of calibration, 15 s online: simulated time) paced 40x faster than real time
-    run = subprocess.run([sys.executable, str(EXAMPLE), "--seed", "0", "--speed", "40", "--no-lsl"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--seed", "0", "--speed", "40", "--no-lsl"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     out = run.stdout
     n_cal = int(re.search(r"on (\d+) epochs \(32, 176\)", out).group(1))
@@ -49,8 +53,9 @@ def test_p300_example_pyriemann_model_decodes_offline():
         data, events = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         sos = signal.butter(2, [0.5, 20.0], "bandpass", fs=250.0, output="sos")
         data = signal.sosfilt(sos, data, axis=0).astype(np.float32)
-        eng = EpochingEngine(32, 250.0, example.EVENT_ID, example.TMIN, example.TMAX, example.BASELINE,
-                             buffer_size=len(data))
+        eng = EpochingEngine(
+            32, 250.0, example.EVENT_ID, example.TMIN, example.TMAX, example.BASELINE, buffer_size=len(data)
+        )
         eng.add_events(events)
         X, labels = eng.feed(len(data), data)
         return X, np.array([d.decode() for d in labels["description"]])

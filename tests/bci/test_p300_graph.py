@@ -38,9 +38,27 @@ def test_graph_file_publishes_predictions(tmp_path):
     model = tmp_path / "model.joblib"
     _model(model)
     name = f"lslacq-p300-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "run", str(GRAPH), "--set", f"model={model}",
-                             "--set", f"feedback.name={name}", "--set", "eeg.speed=5", "--duration", "60", "--json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "run",
+            str(GRAPH),
+            "--set",
+            f"model={model}",
+            "--set",
+            f"feedback.name={name}",
+            "--set",
+            "eeg.speed=5",
+            "--duration",
+            "60",
+            "--json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     inlet = None
     try:
         found = pylsl.resolve_byprop("name", name, 1, 30.0)

@@ -14,8 +14,14 @@ def _run(sim, n_chunks, chunk=50):
 
 
 def test_markers_named_after_classes_with_their_evoked_response():
-    sim = EEGSimulator(32, 250.0, event_interval=0.5, seed=5, erp_classes={"target": 10.0, "nontarget": 0.0},
-                       class_probabilities={"target": 1, "nontarget": 3})
+    sim = EEGSimulator(
+        32,
+        250.0,
+        event_interval=0.5,
+        seed=5,
+        erp_classes={"target": 10.0, "nontarget": 0.0},
+        class_probabilities={"target": 1, "nontarget": 3},
+    )
     data, events = _run(sim, 600)  # 120 s
     desc = events["description"].tolist()
     assert set(desc) == {b"target", b"nontarget"}
@@ -25,7 +31,7 @@ def test_markers_named_after_classes_with_their_evoked_response():
 
     def erp(label):
         idx = [i for i, d in zip(events["index"], desc) if d == label and i + 200 < len(data)]
-        ep = np.stack([data[i - 25:i + 200, pz] for i in idx])
+        ep = np.stack([data[i - 25 : i + 200, pz] for i in idx])
         return ep.mean(axis=0) - ep[:, :25].mean()
 
     target, nontarget = erp(b"target"), erp(b"nontarget")
@@ -41,12 +47,15 @@ def test_without_classes_nothing_changes_and_classes_do_not_touch_the_noise():
     assert set(ev_b["description"].tolist()) <= {b"x", b"y"}
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(erp_classes={}), "non-empty dict"),
-    (dict(erp_classes={"t": "big"}), "amplitude"),
-    (dict(erp_classes={"t": 1.0}, class_probabilities={"u": 1}), "weight to each class"),
-    (dict(class_probabilities={"t": 1}), "needs erp_classes"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(erp_classes={}), "non-empty dict"),
+        (dict(erp_classes={"t": "big"}), "amplitude"),
+        (dict(erp_classes={"t": 1.0}, class_probabilities={"u": 1}), "weight to each class"),
+        (dict(class_probabilities={"t": 1}), "needs erp_classes"),
+    ],
+)
 def test_bad_erp_classes(kwargs, match):
     with pytest.raises(ValueError, match=match):
         EEGSimulator(4, 250.0, **kwargs)

@@ -37,7 +37,7 @@ def test_erd_over_the_hemisphere_opposite_the_imagined_hand():
 
     def power(label, lo=0.5, hi=2.0):
         idx = [i for i, d in zip(events["index"], events["description"]) if d == label and i + hi * FS < len(data)]
-        return np.mean([(data[i + int(lo * FS):i + int(hi * FS), [c3, c4]] ** 2).mean(axis=0) for i in idx], axis=0)
+        return np.mean([(data[i + int(lo * FS) : i + int(hi * FS), [c3, c4]] ** 2).mean(axis=0) for i in idx], axis=0)
 
     left, right = power(b"left"), power(b"right")
     assert left[1] < 0.7 * right[1]  # left hand: mu/beta ERD over C4
@@ -48,8 +48,9 @@ def test_erd_over_the_hemisphere_opposite_the_imagined_hand():
 
 def test_mi_classes_leave_the_background_alone_and_bad_values():
     plain = EEGSimulator(32, FS, event_interval=2.5, seed=4, mu_amplitude=0.0)
-    mi = EEGSimulator(32, FS, event_interval=2.5, seed=4, erp_amplitude=8.0, mi_classes={"a": "C3", "rest": None},
-                      mu_amplitude=0.0)
+    mi = EEGSimulator(
+        32, FS, event_interval=2.5, seed=4, erp_amplitude=8.0, mi_classes={"a": "C3", "rest": None}, mu_amplitude=0.0
+    )
     np.testing.assert_allclose(plain.generate(1000)[0], mi.generate(1000)[0], atol=1e-5)  # own generators
     for kwargs, match in [
         (dict(mi_classes={}), "non-empty dict"),
@@ -67,8 +68,9 @@ def test_mi_classes_leave_the_background_alone_and_bad_values():
 
 def test_node_announces_the_mi_labels_and_paces_faster_with_speed():
     dev = SimulatedEEG(name="dev")
-    dev.configure(nb_channel=32, sample_rate=FS, event_interval=2.0, mi_classes={"left": "C4", "right": "C3"},
-                  speed=4.0)
+    dev.configure(
+        nb_channel=32, sample_rate=FS, event_interval=2.0, mi_classes={"left": "C4", "right": "C3"}, speed=4.0
+    )
     assert dev.outputs["events"].spec["labels"] == ["left", "right"]
     assert dev.speed == 4.0
     with pytest.raises(ValueError, match="speed"):
@@ -86,8 +88,16 @@ def test_the_example_models_decode_the_simulated_imagery(kind):
 
     def epochs(seconds, seed):
         data, events, sim = _session(seconds, seed)
-        eng = EpochingEngine(32, FS, example.EVENT_ID, example.TMIN, example.TMAX, picks=example.PICKS,
-                             channel_names=sim.channel_names, buffer_size=len(data))
+        eng = EpochingEngine(
+            32,
+            FS,
+            example.EVENT_ID,
+            example.TMIN,
+            example.TMAX,
+            picks=example.PICKS,
+            channel_names=sim.channel_names,
+            buffer_size=len(data),
+        )
         eng.add_events(events)
         X, labels = eng.feed(len(data), data)
         return X, np.array([d.decode() for d in labels["description"]])

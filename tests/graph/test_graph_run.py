@@ -89,14 +89,17 @@ def test_a_file_graph_gives_the_data_of_the_same_graph_built_in_python(tmp_path)
 def test_a_killed_nodegroup_shows_as_failed_while_the_rest_keeps_streaming(tmp_path):
     data = np.ones((100, 1), dtype="float32")
     path = device_filter_graph(tmp_path, data)
-    text = path.read_text().replace("[nodes.dev]", """[nodes.remote]
+    text = path.read_text().replace(
+        "[nodes.dev]",
+        """[nodes.remote]
 type = "NumpyDeviceBuffer"
 nodegroup = "acq"
 configure = { nb_channel = 1, sample_interval = 0.001, chunksize = 10 }
 
 [nodegroups.acq]
 
-[nodes.dev]""")
+[nodes.dev]""",
+    )
     path.write_text(text)
     with load_graph(path) as graph:
         graph.start()
@@ -104,8 +107,10 @@ configure = { nb_channel = 1, sample_interval = 0.001, chunksize = 10 }
         pid = status["processes"]["acq"]["pid"]
         assert status["nodes"]["remote"]["state"] == "running" and pid != os.getpid()
         os.kill(pid, signal.SIGKILL)
-        status = wait_until(lambda: (s := graph.status())["processes"]["acq"]["state"] == "dead" and s,
-                            what="the manager reporting the nodegroup dead")
+        status = wait_until(
+            lambda: (s := graph.status())["processes"]["acq"]["state"] == "dead" and s,
+            what="the manager reporting the nodegroup dead",
+        )
         assert status["nodes"]["remote"]["state"] == "failed"
         assert "nodegroup 'acq' is dead" in status["nodes"]["remote"]["error"]
         wait_until(lambda: (graph.status()["nodes"]["filt"]["rate_out"] or 0) > 500, what="main graph streaming")
@@ -113,8 +118,7 @@ configure = { nb_channel = 1, sample_interval = 0.001, chunksize = 10 }
 
 
 def run_cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lslacq.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "lslacq.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
@@ -149,8 +153,19 @@ def test_check_prints_the_schema_for_editors():
 
 @pytest.mark.slow
 def test_run_demo_file_prints_json_status_and_stops_at_duration():
-    proc = run_cli("run", str(EXAMPLES / "demo.toml"), "--duration", "3", "--interval", "0.5", "--json",
-                   "--set", "channels=4", "--set", "name=lslacq-graph-test")
+    proc = run_cli(
+        "run",
+        str(EXAMPLES / "demo.toml"),
+        "--duration",
+        "3",
+        "--interval",
+        "0.5",
+        "--json",
+        "--set",
+        "channels=4",
+        "--set",
+        "name=lslacq-graph-test",
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(lines) >= 4
@@ -163,8 +178,18 @@ def test_run_demo_file_prints_json_status_and_stops_at_duration():
 def test_status_table_shows_how_much_of_the_time_a_node_waited_for_its_readers():
     from lslacq.cli.run import format_status
 
-    row = {"type": "FileReplay", "nodegroup": "main", "state": "running", "error": None, "rate_in": None,
-           "rate_out": 5000.0, "lost_samples": 0, "latency": None, "wait_seconds": 12.0, "waiting": 0.62}
+    row = {
+        "type": "FileReplay",
+        "nodegroup": "main",
+        "state": "running",
+        "error": None,
+        "rate_in": None,
+        "rate_out": 5000.0,
+        "lost_samples": 0,
+        "latency": None,
+        "wait_seconds": 12.0,
+        "waiting": 0.62,
+    }
     text = format_status({"nodes": {"replay": row}, "processes": {}}, 20.0)
     header, line = text.splitlines()[1:3]
     assert header.split()[-1] == "WAITING" and line.split()[-2:] == ["62", "%"]
@@ -174,8 +199,13 @@ def test_status_table_shows_how_much_of_the_time_a_node_waited_for_its_readers()
 def test_ctrl_c_leaves_no_process(tmp_path):
     data = np.ones((100, 1), dtype="float32")
     path = device_filter_graph(tmp_path, data, nodegroups="[nodegroups.acq]", dev_group="acq")
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "run", str(path), "--json", "--interval", "0.3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "run", str(path), "--json", "--interval", "0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         status = json.loads(proc.stdout.readline())
         pids = [p["pid"] for p in status["processes"].values()]
@@ -183,8 +213,11 @@ def test_ctrl_c_leaves_no_process(tmp_path):
         assert status["nodes"]["dev"]["state"] == "running" and len(pids) == 2
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert proc.wait(30) == 0, proc.stderr.read()
-        wait_until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
-                                   for p in family), timeout=15, what="every process of the graph gone")
+        wait_until(
+            lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in family),
+            timeout=15,
+            what="every process of the graph gone",
+        )
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -217,8 +250,20 @@ def test_two_host_example_streams_across_both_hosts_to_lsl():
     hosts = [start_host("127.0.0.2"), start_host("127.0.0.3")]
     try:
         (_, amp), (_, dsp) = hosts
-        proc = run_cli("run", str(EXAMPLES / "two_hosts.toml"), "--duration", "3", "--interval", "1", "--json",
-                       "--set", f"amp_host={amp}", "--set", f"dsp_host={dsp}", timeout=120)
+        proc = run_cli(
+            "run",
+            str(EXAMPLES / "two_hosts.toml"),
+            "--duration",
+            "3",
+            "--interval",
+            "1",
+            "--json",
+            "--set",
+            f"amp_host={amp}",
+            "--set",
+            f"dsp_host={dsp}",
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         last = json.loads(proc.stdout.splitlines()[-1])
         assert {last["nodes"][n]["nodegroup"] for n in ("eeg", "filt", "outlet")} == {"amp_pc", "dsp_pc", "main"}
@@ -235,9 +280,25 @@ def test_lsl_to_oscilloscope_example_shows_the_stream():
     name = f"lslacq-graph-scope-{os.getpid()}"
     info = pylsl.StreamInfo(name, "EEG", 2, 500.0, "float32", name)
     outlet = pylsl.StreamOutlet(info)
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "run", str(EXAMPLES / "lsl_filter_scope.toml"),
-                             "--set", f"stream={name}", "--duration", "3", "--interval", "0.5", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "run",
+            str(EXAMPLES / "lsl_filter_scope.toml"),
+            "--set",
+            f"stream={name}",
+            "--duration",
+            "3",
+            "--interval",
+            "0.5",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         chunk = np.zeros((25, 2), dtype="float32")
         while proc.poll() is None:  # a 500 Hz source until the graph ends

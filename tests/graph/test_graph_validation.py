@@ -85,8 +85,9 @@ def test_unknown_node_in_a_connection(tmp_path):
 
 
 def test_input_with_two_sources(tmp_path):
-    text = GOOD.replace('    "dev.signals -> filt.signals",',
-                        '    "dev.signals -> filt.signals",\n    "dev2.signals -> filt.signals",')
+    text = GOOD.replace(
+        '    "dev.signals -> filt.signals",', '    "dev.signals -> filt.signals",\n    "dev2.signals -> filt.signals",'
+    )
     text += '\n[nodes.dev2]\ntype = "NumpyDeviceBuffer"\n'
     path = write(tmp_path, text)
     err = error_of(path)
@@ -128,8 +129,11 @@ def test_misspelt_key_is_caught_by_the_schema(tmp_path):
 
 
 def test_connections_written_after_a_table_are_explained(tmp_path):
-    path = write(tmp_path, GOOD.replace('connections = [\n    "dev.signals -> filt.signals",\n]\n', "")
-                 + 'connections = ["dev.signals -> filt.signals"]\n')
+    path = write(
+        tmp_path,
+        GOOD.replace('connections = [\n    "dev.signals -> filt.signals",\n]\n', "")
+        + 'connections = ["dev.signals -> filt.signals"]\n',
+    )
     err = error_of(path)
     assert "must be written at the top of the file" in str(err)
 
@@ -163,20 +167,27 @@ def test_parse_override_reads_toml_values():
 
 
 def test_includes_merge_and_refuse_duplicates(tmp_path):
-    write(tmp_path, """\
+    write(
+        tmp_path,
+        """\
     [params]
     rate = 500.0
     [nodes.dev]
     type = "NumpyDeviceBuffer"
-    """, "common.toml")
-    main = write(tmp_path, """\
+    """,
+        "common.toml",
+    )
+    main = write(
+        tmp_path,
+        """\
     include = ["common.toml"]
     connections = ["dev.signals -> filt.signals"]
     [params]
     rate = 1000.0
     [nodes.filt]
     type = "SosFilter"
-    """)
+    """,
+    )
     spec = read_graph(main)
     assert list(spec.nodes) == ["dev", "filt"] and spec.params["rate"] == 1000.0  # the including file wins
     assert validate(spec) == ["dev", "filt"]
@@ -190,8 +201,11 @@ def test_includes_merge_and_refuse_duplicates(tmp_path):
 @pytest.mark.slow
 def test_host_that_does_not_answer(tmp_path, monkeypatch):
     monkeypatch.setattr(graph_module, "_HOST_TIMEOUT_S", 0.5)
-    path = write(tmp_path, GOOD.replace('type = "SosFilter"', 'type = "SosFilter"\nnodegroup = "far"')
-                 + '\n[nodegroups.far]\nhost = "tcp://127.0.0.1:9"\n')
+    path = write(
+        tmp_path,
+        GOOD.replace('type = "SosFilter"', 'type = "SosFilter"\nnodegroup = "far"')
+        + '\n[nodegroups.far]\nhost = "tcp://127.0.0.1:9"\n',
+    )
     with pytest.raises(GraphError) as info:
         graph_module.load_graph(path)
     err = info.value
@@ -221,7 +235,10 @@ def test_a_sole_declared_stream_of_a_configurable_node_is_the_default(tmp_path):
     The splitter's outputs, made from its configure arguments, still do (test above).
     """
     pytest.importorskip("pyqtgraph")
-    spec = read_graph(write(tmp_path, """\
+    spec = read_graph(
+        write(
+            tmp_path,
+            """\
     connections = ["dev -> split", "split.left -> filt", "cam -> view"]
     [nodes.dev]
     type = "NumpyDeviceBuffer"
@@ -234,21 +251,29 @@ def test_a_sole_declared_stream_of_a_configurable_node_is_the_default(tmp_path):
     type = "WebCamAV"
     [nodes.view]
     type = "ImageViewer"
-    """))
+    """,
+        )
+    )
     validate(spec)
     assert [(c.output, c.input) for c in spec.connections] == [
-        ("signals", "in"), ("left", "signals"), ("signals", "video")]
+        ("signals", "in"),
+        ("left", "signals"),
+        ("signals", "video"),
+    ]
 
 
 def test_a_viewer_outside_a_qt_nodegroup_is_refused_before_anything_starts(tmp_path):
     pytest.importorskip("pyqtgraph")
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
     connections = ["dev -> scope.signals"]
     [nodes.dev]
     type = "NumpyDeviceBuffer"
     [nodes.scope]
     type = "QOscilloscope"
-    """)
+    """,
+    )
     with pytest.raises(GraphError) as info:
         graph_module.load_graph(path)
     assert info.value.line == 4 and "needs a Qt event loop" in str(info.value) and "qt = true" in str(info.value)
@@ -313,8 +338,12 @@ def test_check_and_configure_share_one_declaration_of_types_and_ranges(tmp_path)
 def test_every_structure_problem_is_reported_in_one_pass(tmp_path):
     from lslacq.graph.spec import GraphErrors
 
-    path = write(tmp_path, GOOD.replace("[nodes.dev]", "[nodes.dev]\nnodegrup = 'x'").replace(
-        'type = "SosFilter"', 'type = "SosFilter"\nconfigur = {}'))
+    path = write(
+        tmp_path,
+        GOOD.replace("[nodes.dev]", "[nodes.dev]\nnodegrup = 'x'").replace(
+            'type = "SosFilter"', 'type = "SosFilter"\nconfigur = {}'
+        ),
+    )
     with pytest.raises(GraphErrors) as info:
         read_graph(path)
     reasons = [e.reason for e in info.value.errors]

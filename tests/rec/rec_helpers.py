@@ -74,14 +74,16 @@ def stall_disk(monkeypatch) -> list[StalledFile]:
     def opener(path):
         opened.append(StalledFile(path))
         return opened[-1]
+
     monkeypatch.setattr(rawfile_module, "_open_data_file", opener)
     return opened
 
 
 def lslacq_cli(*args) -> subprocess.Popen:
     """Start ``lslacq ARGS...`` in a subprocess (text stdout/stderr pipes)."""
-    return subprocess.Popen([sys.executable, "-m", "lslacq.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_line(proc: subprocess.Popen, text: str, timeout: float = 30) -> str:

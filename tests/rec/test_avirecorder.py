@@ -73,7 +73,7 @@ def test_default_codec_records_every_frame_close_to_the_original(tmp_path):
     codec = pick_codec()
     assert codec in ("libx264", "mpeg4", "ffv1")
     data = frames(30)
-    dirname, rec = _record(tmp_path, [(data[i:i + 5], None) for i in range(0, 30, 5)])
+    dirname, rec = _record(tmp_path, [(data[i : i + 5], None) for i in range(0, 30, 5)])
     assert rec.codec_name == codec
     images, _ = decode(dirname / "cam.avi")
     assert len(images) == 30

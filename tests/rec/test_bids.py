@@ -38,8 +38,15 @@ def _validate(root) -> list:
 
 
 def _recording(tmp_path):
-    sig = make_output("eeg", dtype="float32", shape=(-1, 3), sample_rate=RATE, channel_names=["Fz", "Cz", "Pz"],
-                      channel_units=["microvolts"] * 3, channel_types=["EEG"] * 3)
+    sig = make_output(
+        "eeg",
+        dtype="float32",
+        shape=(-1, 3),
+        sample_rate=RATE,
+        channel_names=["Fz", "Cz", "Pz"],
+        channel_units=["microvolts"] * 3,
+        channel_types=["EEG"] * 3,
+    )
     ev = make_output("events", streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,), sample_rate=RATE)
     data = (np.arange(1500 * 3, dtype="float32").reshape(1500, 3) % 200) - 100.0
     rec = RawRecorder()
@@ -65,8 +72,11 @@ def test_to_bids_of_a_recording_passes_the_bids_validator_with_events_to_the_sam
     assert [int(e["sample"]) for e in events] == [125, 777]  # from the file's first sample
     assert [float(e["onset"]) for e in events] == [125 / RATE, 777 / RATE]
     channels = _tsv(vhdr.with_name("sub-01_ses-A_task-oddball_run-1_channels.tsv"))
-    assert [(c["name"], c["type"], c["units"]) for c in channels] == [("Fz", "EEG", "µV"), ("Cz", "EEG", "µV"),
-                                                                       ("Pz", "EEG", "µV")]
+    assert [(c["name"], c["type"], c["units"]) for c in channels] == [
+        ("Fz", "EEG", "µV"),
+        ("Cz", "EEG", "µV"),
+        ("Pz", "EEG", "µV"),
+    ]
     back = mne.io.read_raw_brainvision(vhdr, verbose="error")
     np.testing.assert_allclose(back.get_data() * 1e6, data.T, atol=0.01)
     assert (root / "sourcedata/sub-01/ses-A/eeg/sub-01_ses-A_task-oddball_run-1_rec/eeg.raw").exists()
@@ -75,8 +85,11 @@ def test_to_bids_of_a_recording_passes_the_bids_validator_with_events_to_the_sam
 
 def _xdf(path):
     with XdfWriter(path) as writer:
-        eeg = writer.add_stream(stream_info_xml("amp", "EEG", 2, RATE, "float32", "amp-1", ["C3", "C4"],
-                                                ["microvolts"] * 2, ["EEG"] * 2), "float32", 2)
+        eeg = writer.add_stream(
+            stream_info_xml("amp", "EEG", 2, RATE, "float32", "amp-1", ["C3", "C4"], ["microvolts"] * 2, ["EEG"] * 2),
+            "float32",
+            2,
+        )
         mk = writer.add_stream(stream_info_xml("mk", "Markers", 1, 0.0, "string", "mk-1"), "string", 1)
         ts = 50.0 + np.arange(1000) / RATE
         writer.add_samples(eeg, np.arange(2000, dtype="float32").reshape(1000, 2) % 50, ts)
@@ -89,8 +102,23 @@ def test_lslacq_bids_of_an_xdf_file_writes_edf_with_its_markers(tmp_path):
 
     _xdf(tmp_path / "session.xdf")
     root = tmp_path / "bids"
-    assert main(["bids", str(tmp_path / "session.xdf"), "--root", str(root), "--subject", "02", "--task", "rest",
-                 "--format", "EDF"]) == 0
+    assert (
+        main(
+            [
+                "bids",
+                str(tmp_path / "session.xdf"),
+                "--root",
+                str(root),
+                "--subject",
+                "02",
+                "--task",
+                "rest",
+                "--format",
+                "EDF",
+            ]
+        )
+        == 0
+    )
     base = root / "sub-02" / "eeg" / "sub-02_task-rest"
     assert base.with_name(base.name + "_eeg.edf").exists()
     events = _tsv(base.with_name(base.name + "_events.tsv"))

@@ -39,8 +39,10 @@ def test_kill_9_of_the_recording_nodegroup_loses_at_most_the_last_flush(tmp_path
         received = rec.counters()["samples_in"]
         pid = ng._client()._import("os").getpid()
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: {d["name"]: d["state"] for d in man.list_nodegroups(details=True)}["recording"] == "dead",
-                   what="the nodegroup to be seen dead")
+        wait_until(
+            lambda: {d["name"]: d["state"] for d in man.list_nodegroups(details=True)}["recording"] == "dead",
+            what="the nodegroup to be seen dead",
+        )
     finally:
         man.close()
 
@@ -50,7 +52,7 @@ def test_kill_9_of_the_recording_nodegroup_loses_at_most_the_last_flush(tmp_path
     assert "killed or crashed" in stream.end_note and f"ends after {len(stream)} samples" in stream.end_note
     # at most one flush interval (plus a poll period and scheduling slack) of what had been received is missing
     assert len(stream) >= received - RATE * (FLUSH + 0.5), (len(stream), received)
-    expected = np.tile(buffer, (len(stream) // len(buffer) + 1, 1))[:len(stream)]
+    expected = np.tile(buffer, (len(stream) // len(buffer) + 1, 1))[: len(stream)]
     np.testing.assert_array_equal(stream.data, expected)
     assert stream.start_index == 0 and stream.partial_bytes == 0
 
@@ -59,8 +61,15 @@ def test_kill_9_of_the_recording_nodegroup_loses_at_most_the_last_flush(tmp_path
 def test_to_mne_names_units_and_annotation_onsets_to_the_sample(tmp_path):
     mne = pytest.importorskip("mne")
     names = ["Fz", "Cz", "Pz", "EOG"]
-    sig = make_output("eeg", dtype="float32", shape=(-1, 4), sample_rate=250.0, channel_names=names,
-                      channel_units=["microvolts"] * 3 + ["mV"], channel_types=["EEG", "EEG", "EEG", "EOG"])
+    sig = make_output(
+        "eeg",
+        dtype="float32",
+        shape=(-1, 4),
+        sample_rate=250.0,
+        channel_names=names,
+        channel_units=["microvolts"] * 3 + ["mV"],
+        channel_types=["EEG", "EEG", "EEG", "EOG"],
+    )
     ev = make_output("events", streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,), sample_rate=250.0)
     data = ramp(1000, (4,), "float32")
     events = make_events([120, 333, 801], type="Stimulus", description=["S  1", "S  2", "S  3"], duration=[0, 25, 0])

@@ -81,8 +81,7 @@ def test_fif_plays_same_samples_at_the_right_rate_with_annotations_as_events(tmp
 @pytest.mark.slow
 def test_recording_replays_looped_from_an_offset_with_its_events(tmp_path):
     out = make_output("eeg", dtype="float32", shape=(-1, 2), sample_rate=1000.0, channel_names=["a", "b"])
-    ev_out = make_output("ev", streamtype="event", dtype=make_events([0]).dtype.descr, shape=(-1,),
-                         sample_rate=1000.0)
+    ev_out = make_output("ev", streamtype="event", dtype=make_events([0]).dtype.descr, shape=(-1,), sample_rate=1000.0)
     values = np.arange(400, dtype="float32").reshape(200, 2)
     rec = RawRecorder()
     rec.configure(streams={"eeg": out, "ev": ev_out}, dirname=tmp_path / "r")
@@ -150,10 +149,14 @@ def test_brainvision_vhdr_plays_in_microvolts_with_its_markers(tmp_path):
         "Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n"
         "MarkerFile=rec.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\nNumberOfChannels=2\n"
         "SamplingInterval=4000\n\n[Binary Infos]\nBinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n"
-        "Ch1=Fz,,1,µV\nCh2=Cz,,1,µV\n", encoding="utf-8")
+        "Ch1=Fz,,1,µV\nCh2=Cz,,1,µV\n",
+        encoding="utf-8",
+    )
     (tmp_path / "rec.vmrk").write_text(  # positions are 1-based
         "Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n\n"
-        "[Marker Infos]\nMk1=Stimulus,S  1,51,1,0\nMk2=Response,R 15,201,1,0\n", encoding="utf-8")
+        "[Marker Infos]\nMk1=Stimulus,S  1,51,1,0\nMk2=Response,R 15,201,1,0\n",
+        encoding="utf-8",
+    )
     node = FileReplay()
     node.configure(filename=tmp_path / "rec.vhdr", speed=20.0, chunksize=50)
     node.outputs["signals"].configure(protocol="inproc")
@@ -175,8 +178,10 @@ def test_brainvision_vhdr_plays_in_microvolts_with_its_markers(tmp_path):
     np.testing.assert_allclose(np.concatenate([c for _, c in chunks]), data, rtol=1e-6, atol=1e-9)
     events = np.concatenate(events)
     np.testing.assert_array_equal(events["index"], [50, 200])
-    assert [(bytes(e["type"]), bytes(e["description"]), int(e["code"])) for e in events] == \
-        [(b"Stimulus", b"S  1", 1), (b"Response", b"R 15", 15)]
+    assert [(bytes(e["type"]), bytes(e["description"]), int(e["code"])) for e in events] == [
+        (b"Stimulus", b"S  1", 1),
+        (b"Response", b"R 15", 15),
+    ]
 
 
 def _write_edf_plus(path, digital: np.ndarray, rate: int, annotations: list[tuple[float, str]]):
@@ -191,9 +196,20 @@ def _write_edf_plus(path, digital: np.ndarray, rate: int, annotations: list[tupl
         assert len(text) <= width
         return text.ljust(width)
 
-    header = b"".join([field(0, 8), field("X X X X", 80), field("Startdate 01-JAN-2024 X X X", 80),
-                       field("01.01.24", 8), field("00.00.00", 8), field(256 * (ns + 1), 8), field("EDF+C", 44),
-                       field(n_records, 8), field(1, 8), field(ns, 4)])
+    header = b"".join(
+        [
+            field(0, 8),
+            field("X X X X", 80),
+            field("Startdate 01-JAN-2024 X X X", 80),
+            field("01.01.24", 8),
+            field("00.00.00", 8),
+            field(256 * (ns + 1), 8),
+            field("EDF+C", 44),
+            field(n_records, 8),
+            field(1, 8),
+            field(ns, 4),
+        ]
+    )
     signals = [*labels, "EDF Annotations"]
     cols = [
         [field(s, 16) for s in signals],
@@ -211,7 +227,7 @@ def _write_edf_plus(path, digital: np.ndarray, rate: int, annotations: list[tupl
     body = b""
     for r in range(n_records):
         for c in range(len(labels)):
-            body += digital[r * rate:(r + 1) * rate, c].astype("<i2").tobytes()
+            body += digital[r * rate : (r + 1) * rate, c].astype("<i2").tobytes()
         tal = f"+{r}\x14\x14\x00".encode()
         for onset, text in annotations:
             if r <= onset < r + 1:

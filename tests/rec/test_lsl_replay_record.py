@@ -81,8 +81,18 @@ def test_record_lsl_streams_until_ctrl_c(tmp_path):
     minfo = pylsl.StreamInfo(f"rec-markers-{tag}", "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"mk-{tag}")
     eeg, markers = pylsl.StreamOutlet(info), pylsl.StreamOutlet(minfo)
     dirname = tmp_path / "lsl_rec"
-    proc = _lslacq("record", "--lsl", f"rec-eeg-{tag}", f"rec-markers-{tag}", "-o", dirname, "--flush-interval",
-                   "0.1", "--timeout", "20")
+    proc = _lslacq(
+        "record",
+        "--lsl",
+        f"rec-eeg-{tag}",
+        f"rec-markers-{tag}",
+        "-o",
+        dirname,
+        "--flush-interval",
+        "0.1",
+        "--timeout",
+        "20",
+    )
     try:
         head = _wait_line(proc, "(Ctrl-C to stop)")  # printed once the inlets are started (subscribed)
         assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
@@ -90,7 +100,7 @@ def test_record_lsl_streams_until_ctrl_c(tmp_path):
         values = np.arange(n * 4, dtype="float32").reshape(n, 4)
         stamps = pylsl.local_clock() + np.arange(n) / RATE
         for i in range(0, n, 25):
-            eeg.push_chunk(values[i:i + 25], stamps[i:i + 25].tolist())
+            eeg.push_chunk(values[i : i + 25], stamps[i : i + 25].tolist())
         path = dirname / f"rec-eeg-{tag}.raw"
         wait_until(lambda: path.exists() and path.stat().st_size == n * 16, what="every sample on disk")
         # after the EEG: the marker inlet maps a marker to a sample once its reference inlet has data

@@ -31,7 +31,7 @@ class _RecordingFile:
         if self.fail_after is not None and self.file.tell() >= self.fail_after:
             raise OSError(errno.EIO, "Input/output error")
         if self.max_bytes is not None:
-            data = data[:self.max_bytes]
+            data = data[: self.max_bytes]
         self.calls.append(len(buffers))
         return self.file.write(data)
 
@@ -55,8 +55,10 @@ def fake_files(monkeypatch):
         def opener(path):
             opened.append(_RecordingFile(path, **kw))
             return opened[-1]
+
         monkeypatch.setattr(rawfile_module, "_open_data_file", opener)
         return opened
+
     return install
 
 
@@ -64,10 +66,11 @@ def test_chunks_are_gathered_into_one_writev_per_batch_and_reach_the_file_in_ord
     opened = fake_files()
     data = ramp(400, (8,), "float32")  # 32 bytes a sample: chunks of 1600 bytes
     flushed = []
-    f = RawStreamFile(tmp_path / "a.raw", np.dtype("float32"), (8,), batch_bytes=8000, on_flushed=flushed.append,
-                      threaded=threaded)
+    f = RawStreamFile(
+        tmp_path / "a.raw", np.dtype("float32"), (8,), batch_bytes=8000, on_flushed=flushed.append, threaded=threaded
+    )
     for i in range(0, 400, 50):
-        f.write(data[i:i + 50])
+        f.write(data[i : i + 50])
     wait_until(lambda: f.n_on_disk == 250, what="the first batch written")  # 5 chunks make a batch
     assert opened[0].calls == [5] and f.n_written == 400 and f.n_flushed == 0 and flushed == []
     f.flush()
@@ -80,14 +83,15 @@ def test_chunks_are_gathered_into_one_writev_per_batch_and_reach_the_file_in_ord
 def test_batches_waiting_for_a_busy_disk_go_out_in_one_writev_up_to_max_write_bytes(tmp_path, monkeypatch):
     disks = stall_disk(monkeypatch)
     data = ramp(1000, (8,), "float32")  # chunks of 50 samples (1600 bytes), batches of 2 chunks
-    f = RawStreamFile(tmp_path / "c.raw", np.dtype("float32"), (8,), threaded=True, batch_bytes=3200,
-                      max_write_bytes=3 * 3200 + 1600)  # room for 3.5 batches: a 4th would exceed it
+    f = RawStreamFile(
+        tmp_path / "c.raw", np.dtype("float32"), (8,), threaded=True, batch_bytes=3200, max_write_bytes=3 * 3200 + 1600
+    )  # room for 3.5 batches: a 4th would exceed it
     try:
         f.write(data[:50])
         f.write(data[50:100])  # the first batch: its write stalls
         assert disks[0].entered.wait(10), "the I/O thread never started writing"
         for i in range(100, 1000, 50):  # 9 more batches queue while the disk is busy
-            f.write(data[i:i + 50])
+            f.write(data[i : i + 50])
     finally:
         disks[0].release.set()
     f.close()
@@ -101,7 +105,7 @@ def test_short_writes_resume_where_the_system_stopped(tmp_path, fake_files, thre
     data = ramp(300, (4,), "int16")
     f = RawStreamFile(tmp_path / "b.raw", np.dtype("int16"), (4,), fsync=True, threaded=threaded)
     for i in range(0, 300, 7):
-        f.write(data[i:i + 7])
+        f.write(data[i : i + 7])
     f.flush()
     f.close()
     assert f.error is None and f.n_flushed == 300
@@ -128,7 +132,7 @@ def test_an_io_error_surfaces_in_the_receiving_thread_and_close_keeps_what_was_w
     f = RawStreamFile(tmp_path / "c.raw", np.dtype("float32"), (10,), batch_bytes=4000, threaded=threaded)
     with pytest.raises(OSError, match="writing .*c.raw failed: Input/output error"):
         for i in range(0, 300, 100):
-            f.write(data[i:i + 100])
+            f.write(data[i : i + 100])
             wait_until(lambda: f.queued_bytes == 0, what="the batch handled")
             f.check()
     f.close()
@@ -146,8 +150,15 @@ def test_a_chunk_with_the_wrong_frame_shape_is_refused(tmp_path):
 
 def test_a_sharedmem_stream_records_exactly_although_its_ring_is_reused(tmp_path):
     """Chunks of a shared-memory stream are views of a ring the sender overwrites: the recorder copies them."""
-    out = make_output(protocol="tcp", transfermode="sharedmem", dtype="float32", shape=(-1, 4), sample_rate=1000.0,
-                      buffer_size=64, double=False)
+    out = make_output(
+        protocol="tcp",
+        transfermode="sharedmem",
+        dtype="float32",
+        shape=(-1, 4),
+        sample_rate=1000.0,
+        buffer_size=64,
+        double=False,
+    )
     data = ramp(20 * 32, (4,), "float32")
     rec = RawRecorder(name="rec")
     rec.configure(streams={"shm": out}, dirname=tmp_path / "shm")
@@ -156,7 +167,7 @@ def test_a_sharedmem_stream_records_exactly_although_its_ring_is_reused(tmp_path
         rec.start()
         file = rec._files["shm"]
         for k in range(20):  # the 64-sample ring wraps every 2 chunks; the gathered batch waits for the flush
-            out.send(data[32 * k:32 * (k + 1)])
+            out.send(data[32 * k : 32 * (k + 1)])
             wait_until(lambda k=k: file.n_written == 32 * (k + 1), what=f"chunk {k} received")
         rec.stop()
     recording = read_recording(tmp_path / "shm")
@@ -176,7 +187,7 @@ def test_a_writing_thread_records_exactly_with_fsync(tmp_path):
         file = rec._files["sig"]
         assert file._thread is not None and file._thread.is_alive()
         for k in range(30):
-            out.send(data[300 * k:300 * (k + 1)])
+            out.send(data[300 * k : 300 * (k + 1)])
         wait_until(lambda: file.n_written == len(data), what="every chunk received")
         rec.stop()
     assert not file._thread.is_alive()
@@ -206,12 +217,12 @@ def test_a_description_that_cannot_be_written_fails_the_file(tmp_path, threaded)
         f.write(np.zeros((5, 2), "int32"))
 
 
-def test_close_on_a_stalled_disk_returns_and_leaves_the_descriptor_to_the_writing_thread(tmp_path, monkeypatch,
-                                                                                          caplog):
+def test_close_on_a_stalled_disk_returns_and_leaves_the_descriptor_to_the_writing_thread(tmp_path, monkeypatch, caplog):
     opened = stall_disk(monkeypatch)
     data = ramp(200, (4,), "float32")
-    f = RawStreamFile(tmp_path / "stall.raw", np.dtype("float32"), (4,), threaded=True, name="stall-io",
-                      close_timeout=0.2)
+    f = RawStreamFile(
+        tmp_path / "stall.raw", np.dtype("float32"), (4,), threaded=True, name="stall-io", close_timeout=0.2
+    )
     disk = opened[0]
     try:
         inode = os.fstat(disk.fd).st_ino
@@ -232,8 +243,9 @@ def test_close_on_a_stalled_disk_returns_and_leaves_the_descriptor_to_the_writin
     np.testing.assert_array_equal(np.fromfile(tmp_path / "stall.raw", "float32").reshape(-1, 4), data)
 
 
-@pytest.mark.parametrize("method, raises", [("write", True), ("due", False), ("flush", True), ("check", True),
-                                            ("close", False)])
+@pytest.mark.parametrize(
+    "method, raises", [("write", True), ("due", False), ("flush", True), ("check", True), ("close", False)]
+)
 def test_the_public_methods_have_numpydoc_sections(method, raises):
     function = getattr(RawStreamFile, method)
     doc = inspect.getdoc(function)

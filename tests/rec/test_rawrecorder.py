@@ -20,8 +20,14 @@ from lslacq.rec import rawrecorder as rawrecorder_module
 
 # every sample format our devices stream: signals, digital words, audio, video frames, events
 FORMATS = {
-    "eeg_f32": dict(dtype="float32", shape=(-1, 8), sample_rate=500.0, channel_names=[f"E{i}" for i in range(8)],
-                    channel_units=["microvolts"] * 8, channel_types=["EEG"] * 8),
+    "eeg_f32": dict(
+        dtype="float32",
+        shape=(-1, 8),
+        sample_rate=500.0,
+        channel_names=[f"E{i}" for i in range(8)],
+        channel_units=["microvolts"] * 8,
+        channel_types=["EEG"] * 8,
+    ),
     "f64": dict(dtype="float64", shape=(-1, 3), sample_rate=100.0),
     "i16": dict(dtype="int16", shape=(-1, 4), sample_rate=30000.0, scale=0.195, offset=0.0, units="microvolts"),
     "i32": dict(dtype="int32", shape=(-1, 2), sample_rate=250.0),
@@ -49,17 +55,19 @@ def _record(tmp_path, outputs: dict, chunks: dict, **configure):
 
 def test_every_dtype_round_trips_exactly_with_metadata(tmp_path):
     outputs = {name: make_output(name, **spec) for name, spec in FORMATS.items()}
-    outputs["events"] = make_output("events", streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,),
-                                    sample_rate=500.0)
+    outputs["events"] = make_output(
+        "events", streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,), sample_rate=500.0
+    )
     chunks = {}
     expected = {}
     for name, spec in FORMATS.items():
         frame = tuple(spec["shape"][1:])
         data = ramp(300, frame, spec["dtype"], start=1000)
-        chunks[name] = [(data[i:i + 50], 1000 + i + 50) for i in range(0, 300, 50)]  # starts at index 1000
+        chunks[name] = [(data[i : i + 50], 1000 + i + 50) for i in range(0, 300, 50)]  # starts at index 1000
         expected[name] = data
-    events = make_events([1010, 1100, 1250], type="Stimulus", description=["S  1", "S  2", "S  1"], code=[1, 2, 1],
-                         duration=[0, 5, 0])
+    events = make_events(
+        [1010, 1100, 1250], type="Stimulus", description=["S  1", "S  2", "S  1"], code=[1, 2, 1], duration=[0, 5, 0]
+    )
     chunks["events"] = [(events[:1], 1), (events[1:], 3)]
     expected["events"] = events
     try:
@@ -115,9 +123,13 @@ def test_list_of_streams_names_inputs_like_pyacq_and_annotations(tmp_path):
 
 def test_gaps_and_restarts_are_kept_in_the_indexes(tmp_path):
     out = make_output(dtype="int32", shape=(-1, 1), sample_rate=10.0)
-    chunks = {"s": [(np.arange(0, 10, dtype="int32")[:, None], 10),
-                    (np.arange(15, 20, dtype="int32")[:, None], 20),  # 5 samples lost upstream
-                    (np.arange(0, 4, dtype="int32")[:, None], 4)]}  # the source restarted its count
+    chunks = {
+        "s": [
+            (np.arange(0, 10, dtype="int32")[:, None], 10),
+            (np.arange(15, 20, dtype="int32")[:, None], 20),  # 5 samples lost upstream
+            (np.arange(0, 4, dtype="int32")[:, None], 4),
+        ]
+    }  # the source restarted its count
     try:
         dirname, rec = _record(tmp_path, {"s": out}, chunks, max_buffered=120.0)
     finally:
@@ -180,7 +192,7 @@ def test_full_disk_stops_the_recorder_with_a_clear_error_and_data_intact(tmp_pat
         rec.initialize()
         rec.start()
         for i in range(0, 2000, 100):
-            out.send(data[i:i + 100])
+            out.send(data[i : i + 100])
         wait_until(lambda: rec.error is not None, what="the disk-full error")
         rec.stop()
     assert isinstance(rec.error, DiskFullError) and failures == [rec.error]
@@ -249,8 +261,7 @@ def test_stop_on_a_stalled_disk_returns_and_the_tail_is_completed_in_the_backgro
         np.testing.assert_array_equal(recording["sig"].data, ramp(50, (2,), "float32"))
 
 
-def test_a_stalled_disk_that_fails_after_stop_leaves_the_stream_failed_and_start_records_again(tmp_path,
-                                                                                                  monkeypatch):
+def test_a_stalled_disk_that_fails_after_stop_leaves_the_stream_failed_and_start_records_again(tmp_path, monkeypatch):
     dirname = tmp_path / "stall-fail"
     with _stopped_on_a_stalled_disk(monkeypatch, dirname, [ramp(20, (2,), "float32")]) as (rec, out, disks):
         disks[0].error = OSError(errno.EIO, "Input/output error")
@@ -271,8 +282,16 @@ def test_a_recording_in_pyacqs_own_format_reads(tmp_path):
     """The JSON pyacq 2.0's RawRecorder writes (no lslacq keys) and its .raw files."""
     data = ramp(50, (4,), "float32")
     data.tofile(tmp_path / "input0.raw")
-    props = {"input0": {"dtype": "float32", "sample_rate": 100.0, "shape": [-1, 4], "start_index": 40,
-                        "streamtype": "analogsignal"}, "pyacq_version": "0.2.0-dev"}
+    props = {
+        "input0": {
+            "dtype": "float32",
+            "sample_rate": 100.0,
+            "shape": [-1, 4],
+            "start_index": 40,
+            "streamtype": "analogsignal",
+        },
+        "pyacq_version": "0.2.0-dev",
+    }
     (tmp_path / "stream_properties.json").write_text(json.dumps(props, sort_keys=True, indent=4))
     recording = read_recording(tmp_path)
     assert recording.complete and recording.version == "0.2.0-dev"
@@ -314,7 +333,7 @@ def test_a_really_full_disk_keeps_the_data_written_before(tiny_disk):
         rec.initialize()
         rec.start()
         for i in range(0, len(data), 2000):
-            out.send(data[i:i + 2000])
+            out.send(data[i : i + 2000])
         wait_until(lambda: rec.error is not None, what="the disk-full error")
         rec.stop()
     assert isinstance(rec.error, DiskFullError)
@@ -337,8 +356,8 @@ def test_a_full_disk_is_said_once_with_the_fix_and_the_end_note_says_it_failed(t
         rec.initialize()
         rec.start()
         for i in range(0, len(data), 2000):
-            eeg.send(data[i:i + 2000])
-            aux.send(words[i:i + 2000])
+            eeg.send(data[i : i + 2000])
+            aux.send(words[i : i + 2000])
         wait_until(lambda: rec.error is not None, what="the disk-full error")
         rec.stop()
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -356,7 +375,7 @@ def test_a_full_disk_is_said_once_with_the_fix_and_the_end_note_says_it_failed(t
             if name == "eeg" or stream.properties["state"] != "stopped":
                 assert stream.properties["state"] == "failed"
                 assert "the recording failed: [Errno 28] disk full" in note, note
-            np.testing.assert_array_equal(stream.data, sent[:len(stream)])  # what fitted, intact
+            np.testing.assert_array_equal(stream.data, sent[: len(stream)])  # what fitted, intact
         assert len(recording["eeg"]) > 1000
         del stream
 
@@ -388,8 +407,9 @@ def test_a_file_that_cannot_be_opened_fails_start_cleanly_and_a_later_start_reco
     rec.configure(streams=outs, dirname=tmp_path / "emfile")
     with outs["a"], outs["b"], rec:
         rec.initialize()
-        with pytest.raises(OSError, match=r"rec: cannot open '.*b\.raw' to record stream 'b': Too many open files"
-                           ) as failure:
+        with pytest.raises(
+            OSError, match=r"rec: cannot open '.*b\.raw' to record stream 'b': Too many open files"
+        ) as failure:
             rec.start()
         assert failure.value.errno == errno.EMFILE and not rec.running()
         # the first stream's file was opened and its I/O thread started: both are gone

@@ -72,15 +72,34 @@ def test_an_rcs_session_records_the_file_the_template_names(tmp_path):
     eeg = pylsl.StreamOutlet(pylsl.StreamInfo(eeg_name, "EEG", 2, 250.0, "float32", f"{eeg_name}-sid"))
     markers = None
     root = tmp_path / "study"
-    proc = lslacq_cli("record", "--rcs", "0", "--lsl", eeg_name, mk_name, "--require", eeg_name, mk_name,
-                      "-o", root, "--timeout", "20")
+    proc = lslacq_cli(
+        "record",
+        "--rcs",
+        "0",
+        "--lsl",
+        eeg_name,
+        mk_name,
+        "--require",
+        eeg_name,
+        mk_name,
+        "-o",
+        root,
+        "--timeout",
+        "20",
+    )
     try:
         head = wait_line(proc, "RCS listening on")
         port = int(head.split("127.0.0.1:")[1].split()[0])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             assert _send(sock, "select all") == "OK"
-            assert _send(sock, "filename {root:%s} {template:exp%%n/block_%%b.xdf} {task:oddball} {run:3} "
-                               "{participant:P01}" % root) == "OK"
+            assert (
+                _send(
+                    sock,
+                    "filename {root:%s} {template:exp%%n/block_%%b.xdf} {task:oddball} {run:3} "
+                    "{participant:P01}" % root,
+                )
+                == "OK"
+            )
             refused = _send(sock, "start")  # the marker stream is required but not there yet
             assert refused.startswith("ERROR: required streams missing: " + mk_name), refused
             markers = pylsl.StreamOutlet(pylsl.StreamInfo(mk_name, "Markers", 1, 0.0, "string", f"{mk_name}-sid"))
@@ -95,6 +114,7 @@ def test_an_rcs_session_records_the_file_the_template_names(tmp_path):
             def counts():
                 streams = scan_xdf(path).streams.values()
                 return sorted(s.sample_count for s in streams) == [1, 500]
+
             wait_until(counts, timeout=30, what="every sample in the file")
             assert _send(sock, "stop") == "OK"
         assert scan_xdf(path).complete  # stopped: footers written

@@ -13,8 +13,7 @@ pytest.importorskip("mne")
 
 
 def _run(script, *args) -> str:
-    run = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     return run.stdout
 

@@ -26,7 +26,7 @@ def test_to_mne_leaves_a_gap_in_the_indexes_as_zeros_annotated_bad_acq_skip(tmp_
     with sig, ev, rec:
         rec.initialize()
         rec.start()
-        sig.send(data[:100], index=110)        # indexes 10..109
+        sig.send(data[:100], index=110)  # indexes 10..109
         sig.send(data[100:], index=310 + 200)  # 310..509: 200 samples never arrived
         ev.send(make_events([50, 350], description=["before", "after"]))
         wait_until(lambda: rec._files["eeg"].n_written == 300 and rec._files["markers"].n_written == 2)
@@ -83,8 +83,18 @@ def test_a_restarted_lsl_source_is_a_gap_in_the_record_and_markers_keep_their_sa
     gap = 750  # samples (3 s) the source did not send while it was away
     eeg, markers = _outlets(tag)
     dirname = tmp_path / "rec"
-    proc = lslacq_cli("record", "--lsl", f"gap-eeg-{tag}", f"gap-markers-{tag}", "-o", dirname,
-                      "--flush-interval", "0.1", "--timeout", "20")
+    proc = lslacq_cli(
+        "record",
+        "--lsl",
+        f"gap-eeg-{tag}",
+        f"gap-markers-{tag}",
+        "-o",
+        dirname,
+        "--flush-interval",
+        "0.1",
+        "--timeout",
+        "20",
+    )
     eeg_file, marker_file = dirname / f"gap-eeg-{tag}.raw", dirname / f"gap-markers-{tag}.raw"
     t0 = pylsl.local_clock()
 
@@ -109,8 +119,10 @@ def test_a_restarted_lsl_source_is_a_gap_in_the_record_and_markers_keep_their_sa
         wait_until(lambda: marker_file.stat().st_size == 2 * 72, what="the second marker on disk")
         push(resume, 200)
         markers.push_sample(["later"], t0 + (resume + 150) / RATE)
-        wait_until(lambda: eeg_file.stat().st_size == 400 * 8 and marker_file.stat().st_size == 3 * 72,
-                   what="every sample and marker on disk")
+        wait_until(
+            lambda: eeg_file.stat().st_size == 400 * 8 and marker_file.stat().st_size == 3 * 72,
+            what="every sample and marker on disk",
+        )
         proc.send_signal(signal.SIGINT)
         rest, err = finish(proc, 30)
         out += rest
@@ -125,7 +137,7 @@ def test_a_restarted_lsl_source_is_a_gap_in_the_record_and_markers_keep_their_sa
     recording = read_recording(dirname)
     signal_stream = recording[f"gap-eeg-{tag}"]
     sent = signal_stream.data[:, 0].astype(np.int64)  # the k each recorded sample was sent as
-    np.testing.assert_array_equal(sent, np.r_[0:200, resume:resume + 200])
+    np.testing.assert_array_equal(sent, np.r_[0:200, resume : resume + 200])
     np.testing.assert_array_equal(signal_stream.indexes, sent)  # a gap in the source is a gap in the record
     assert signal_stream.properties["discontinuities"] == [[0, 0], [200, resume]]
     np.testing.assert_array_equal(recording[f"gap-eeg-{tag}_timestamps"].indexes, sent)
@@ -181,9 +193,11 @@ def test_a_restarted_lsl_source_is_a_gap_in_an_xdf_record_and_markers_keep_their
         del eeg, markers
         gc.collect()
     assert proc.returncode == 0, err
-    streams = {s["info"]["name"][0]: s for s in
-               pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)[0]}
-    sent = np.r_[0:200, resume:resume + 200]
+    streams = {
+        s["info"]["name"][0]: s
+        for s in pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)[0]
+    }
+    sent = np.r_[0:200, resume : resume + 200]
     signal_stream, marker_stream = streams[eeg_name], streams[mk_name]
     np.testing.assert_array_equal(signal_stream["time_series"][:, 0], sent)  # every sample, no splice
     np.testing.assert_array_equal(signal_stream["time_stamps"], t0 + sent / RATE)  # the gap is in the times

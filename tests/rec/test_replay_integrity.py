@@ -40,10 +40,14 @@ def test_replay_keeps_a_fif_files_annotations_exactly_and_splits_only_brainvisio
         "Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=bv.eeg\n"
         "MarkerFile=bv.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\nNumberOfChannels=2\n"
         "SamplingInterval=2000\n\n[Binary Infos]\nBinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n"
-        "Ch1=Fz,,1,µV\nCh2=Cz,,1,µV\n", encoding="utf-8")
+        "Ch1=Fz,,1,µV\nCh2=Cz,,1,µV\n",
+        encoding="utf-8",
+    )
     (tmp_path / "bv.vmrk").write_text(
         "Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=bv.eeg\n\n"
-        "[Marker Infos]\nMk1=Stimulus,S  1,11,1,0\nMk2=Comment,a/b,21,1,0\n", encoding="utf-8")
+        "[Marker Infos]\nMk1=Stimulus,S  1,11,1,0\nMk2=Comment,a/b,21,1,0\n",
+        encoding="utf-8",
+    )
     source = open_source(tmp_path / "bv.vhdr")
     assert source.events.types == ["Stimulus", "Comment"] and source.events.labels == ["S  1", "a/b"]
     source.close()
@@ -60,8 +64,9 @@ def test_a_file_mne_cannot_read_gets_a_reason(tmp_path, capsys):
 
 
 def _args(path, **kwargs):
-    base = dict(file=str(path), speed=1.0, loop=False, repeat=1, start=0.0, stream=None, name=None, type="EEG",
-                suffix="-replay")
+    base = dict(
+        file=str(path), speed=1.0, loop=False, repeat=1, start=0.0, stream=None, name=None, type="EEG", suffix="-replay"
+    )
     base.update(kwargs)
     return argparse.Namespace(**base)
 
@@ -82,10 +87,14 @@ def _build(args):
 
 def test_replay_names_an_mne_file_after_its_stem_with_a_replay_source_id(tmp_path):
     path = _fif(tmp_path / "test_raw.fif", ["S 1"])
-    assert _build(_args(path)) == {"signals": ("test_raw", "test_raw-replay"),
-                                   "events": ("test_raw-Markers", "test_raw-Markers-replay")}
-    assert _build(_args(path, name="lab", suffix="-b")) == {"signals": ("lab", "lab-b"),
-                                                           "events": ("lab-Markers", "lab-Markers-b")}
+    assert _build(_args(path)) == {
+        "signals": ("test_raw", "test_raw-replay"),
+        "events": ("test_raw-Markers", "test_raw-Markers-replay"),
+    }
+    assert _build(_args(path, name="lab", suffix="-b")) == {
+        "signals": ("lab", "lab-b"),
+        "events": ("lab-Markers", "lab-Markers-b"),
+    }
     from lslacq_lsl.replay_cli import file_stem
 
     assert [file_stem(Path(p)) for p in ("a/run1_raw.fif.gz", "b.edf", "rec_dir")] == ["run1_raw", "b", "rec_dir"]

@@ -37,8 +37,9 @@ def test_ten_minutes_of_eeg_replayed_at_max_speed_are_recorded_whole_in_seconds(
     replay.outputs["events"].configure(protocol="inproc")
     assert replay.outputs["signals"].params.on_full == "wait"  # lossless by back-pressure
     rec = RawRecorder(name="rec")
-    rec.configure(streams={"eeg": replay.outputs["signals"], "events": replay.outputs["events"]},
-                  dirname=tmp_path / "rec")
+    rec.configure(
+        streams={"eeg": replay.outputs["signals"], "events": replay.outputs["events"]}, dirname=tmp_path / "rec"
+    )
     with replay, rec:
         replay.initialize()
         rec.initialize()
@@ -46,8 +47,11 @@ def test_ten_minutes_of_eeg_replayed_at_max_speed_are_recorded_whole_in_seconds(
         t0 = time.monotonic()
         replay.start()
         assert replay.wait_finished(120), "the replay did not finish within 2 minutes"
-        wait_until(lambda: rec._files["eeg"].n_written == n and rec._files["events"].n_written == 3, 60,
-                   what="the recorder to write every sample")
+        wait_until(
+            lambda: rec._files["eeg"].n_written == n and rec._files["events"].n_written == 3,
+            60,
+            what="the recorder to write every sample",
+        )
         elapsed = time.monotonic() - t0
         rec.stop()
         replay.stop()
@@ -85,10 +89,9 @@ def test_xdf_replayed_at_max_speed_keeps_every_sample_and_marker_at_its_sample(t
     writer = XdfWriter(path)
     try:
         eeg = writer.add_stream(stream_info_xml("EEG", "EEG", 4, rate, "float32", "eeg-1"), "float32", 4, "EEG")
-        mk = writer.add_stream(stream_info_xml("Markers", "Markers", 1, 0.0, "string", "mk-1"), "string", 1,
-                               "Markers")
+        mk = writer.add_stream(stream_info_xml("Markers", "Markers", 1, 0.0, "string", "mk-1"), "string", 1, "Markers")
         for i in range(0, n, 1000):
-            writer.add_samples(eeg, values[i:i + 1000], stamps[i:i + 1000])
+            writer.add_samples(eeg, values[i : i + 1000], stamps[i : i + 1000])
         writer.add_samples(mk, [[f"m{k}"] for k in range(3)], stamps[marker_samples])
     finally:
         writer.close()

@@ -83,9 +83,17 @@ def test_the_recording_thread_writes_every_pull_clock_offsets_and_boundary_chunk
         t0 = pylsl.local_clock()
         eeg.push_chunk(_values(0, 100), (t0 + np.arange(100) / RATE).tolist())
         markers.push_sample(["m"], t0)
-        wait_until(lambda: (lambda s: s.n_boundaries >= 2 and sorted(x.sample_count for x in s.streams.values())
-                            == [1, 100] and all(x.clock_offsets for x in s.streams.values()))(scan_xdf(path)),
-                   timeout=20, what="samples, offsets and Boundary chunks on disk while recording")
+        wait_until(
+            lambda: (
+                lambda s: (
+                    s.n_boundaries >= 2
+                    and sorted(x.sample_count for x in s.streams.values()) == [1, 100]
+                    and all(x.clock_offsets for x in s.streams.values())
+                )
+            )(scan_xdf(path)),
+            timeout=20,
+            what="samples, offsets and Boundary chunks on disk while recording",
+        )
         eeg.push_chunk(_values(100, 50), (t0 + np.arange(100, 150) / RATE).tolist())
     finally:
         rec.stop()  # takes what is queued
@@ -93,8 +101,10 @@ def test_the_recording_thread_writes_every_pull_clock_offsets_and_boundary_chunk
         gc.collect()
     scan = scan_xdf(path)
     assert scan.complete and sorted(s.sample_count for s in scan.streams.values()) == [1, 150]
-    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path), synchronize_clocks=False,
-                                                                 dejitter_timestamps=False)[0]}
+    streams = {
+        s["info"]["name"][0]: s
+        for s in pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)[0]
+    }
     np.testing.assert_array_equal(streams[f"bd-eeg-{tag}"]["time_series"], _values(0, 150))
 
 
@@ -167,8 +177,8 @@ def test_labrecorder_and_lslacq_record_the_same_streams_identically(tmp_path):
         stamps = t0 + np.arange(n) / RATE
         ints = (np.arange(n * 3).reshape(n, 3) % 30000 - 15000).astype(np.int16)
         for i in range(0, n, 50):
-            eeg.push_chunk(_values(i, 50), stamps[i:i + 50].tolist())
-            counts.push_chunk(ints[i:i + 50], stamps[i:i + 50].tolist())
+            eeg.push_chunk(_values(i, 50), stamps[i : i + 50].tolist())
+            counts.push_chunk(ints[i : i + 50], stamps[i : i + 50].tolist())
         for i, k in enumerate((10, 480, 999)):
             markers.push_sample([f"S {i}"], float(stamps[k]))
         wait_line(proc, f"{names[0]}: {n} samples | {names[1]}: {n} samples | {names[2]}: 3 markers", 30)
@@ -202,6 +212,7 @@ def test_labrecorder_and_lslacq_record_the_same_streams_identically(tmp_path):
         for key in ("type", "channel_count", "channel_format", "nominal_srate", "source_id", "uid"):
             assert sa["info"][key] == sb["info"][key], key
         np.testing.assert_allclose(sa["time_stamps"], sb["time_stamps"], atol=1e-3, rtol=0)
-        assert len(sa["clock_times"]) >= 1 and sa["footer"]["info"]["sample_count"] == sb["footer"]["info"][
-            "sample_count"]
+        assert (
+            len(sa["clock_times"]) >= 1 and sa["footer"]["info"]["sample_count"] == sb["footer"]["info"]["sample_count"]
+        )
     np.testing.assert_allclose(a[names[0]]["time_stamps"], stamps, atol=1e-3, rtol=0)

@@ -19,8 +19,16 @@ from lslacq.rec.xdfrecorder import XdfRecorder
 pyxdf = pytest.importorskip("pyxdf")
 
 # every sample dtype lslacq's devices produce (uint8/uint16 are widened to int16/int32: XDF has no unsigned types)
-DTYPES = {"float32": "float32", "float64": "double64", "int8": "int8", "int16": "int16", "int32": "int32",
-          "int64": "int64", "uint8": "int16", "uint16": "int32"}
+DTYPES = {
+    "float32": "float32",
+    "float64": "double64",
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "int64": "int64",
+    "uint8": "int16",
+    "uint16": "int32",
+}
 
 
 def _load(path, **kwargs) -> dict:
@@ -38,9 +46,23 @@ def test_writer_round_trips_every_device_dtype_and_string_markers_through_pyxdf(
     with XdfWriter(path) as writer:
         for dtype, fmt in DTYPES.items():
             assert channel_format_of(dtype) == fmt
-            sid = writer.add_stream(stream_info_xml(f"s-{dtype}", "EEG", 3, 250.0, fmt, f"id-{dtype}",
-                                                    ["Fz", "Cz", "Pz"], ["microvolts"] * 3, ["EEG"] * 3, "acme"),
-                                    fmt, 3, name=dtype)
+            sid = writer.add_stream(
+                stream_info_xml(
+                    f"s-{dtype}",
+                    "EEG",
+                    3,
+                    250.0,
+                    fmt,
+                    f"id-{dtype}",
+                    ["Fz", "Cz", "Pz"],
+                    ["microvolts"] * 3,
+                    ["EEG"] * 3,
+                    "acme",
+                ),
+                fmt,
+                3,
+                name=dtype,
+            )
             values = ramp(100, (3,), dtype)
             if np.dtype(dtype).kind in "iu":  # the type's extremes survive too
                 info = np.iinfo(dtype)
@@ -70,8 +92,11 @@ def test_writer_round_trips_every_device_dtype_and_string_markers_through_pyxdf(
     assert [row[0] for row in streams["markers"]["time_series"]] == labels
     np.testing.assert_array_equal(streams["markers"]["time_stamps"], [1000.1, 1000.2, 1000.2, 1000.3, 1000.35])
     scan = scan_xdf(path)
-    assert scan.complete and scan.n_boundaries == 1 and [s.sample_count for s in scan.streams.values()] == \
-        [100] * len(DTYPES) + [5]
+    assert (
+        scan.complete
+        and scan.n_boundaries == 1
+        and [s.sample_count for s in scan.streams.values()] == [100] * len(DTYPES) + [5]
+    )
 
 
 def test_writer_never_overwrites_and_refuses_dtypes_xdf_cannot_carry(tmp_path):
@@ -84,8 +109,16 @@ def test_writer_never_overwrites_and_refuses_dtypes_xdf_cannot_carry(tmp_path):
 
 
 def _graph_recording(tmp_path, rate=500.0):
-    sig = make_output("eeg", dtype="float32", shape=(-1, 2), sample_rate=rate, channel_names=["C3", "C4"],
-                      channel_units=["microvolts"] * 2, channel_types=["EEG"] * 2, manufacturer="lslacq-tests")
+    sig = make_output(
+        "eeg",
+        dtype="float32",
+        shape=(-1, 2),
+        sample_rate=rate,
+        channel_names=["C3", "C4"],
+        channel_units=["microvolts"] * 2,
+        channel_types=["EEG"] * 2,
+        manufacturer="lslacq-tests",
+    )
     ev = make_output("events", streamtype="event", dtype=EVENT_DTYPE.descr, shape=(-1,), sample_rate=rate)
     rec = XdfRecorder(name="xdfrec")
     rec.configure(streams={"eeg": sig, "markers": ev}, filename=tmp_path / "graph.xdf", flush_interval=0.2)
@@ -131,7 +164,7 @@ def test_xdf_recorder_reads_in_batches_and_stop_records_what_was_waiting(tmp_pat
         rec.start()
         ev.send(make_events([5], description=["first"]))
         for i in range(0, 1000, 10):  # 100 chunks wait in the input while the recorder sleeps
-            sig.send(data[i:i + 10])
+            sig.send(data[i : i + 10])
         ev.send(make_events([500], description=["late"]))
         assert rec.counters()["samples_written"] == 0  # no wake-up per chunk
         rec.stop()
@@ -146,12 +179,13 @@ def test_writer_hands_many_chunks_to_short_writes_in_order(tmp_path, monkeypatch
     sid = writer.add_stream(stream_info_xml("eeg", "EEG", 3, 100.0, "int32"), "int32", 3)
     data = ramp(3000, (3,), "int32")
     for i in range(0, 3000, 2):  # 1500 chunks: more than one writev takes (IOV_MAX 1024)
-        writer.add_samples(sid, data[i:i + 2], np.arange(i, i + 2) / 100.0)
+        writer.add_samples(sid, data[i : i + 2], np.arange(i, i + 2) / 100.0)
     real_writev, calls = os.writev, []
 
     def short_writev(fd, buffers):  # a disk that takes at most 1000 bytes, often in the middle of a buffer
         calls.append(len(buffers))
         return real_writev(fd, [bytes(b"".join(bytes(b) for b in buffers[:20])[:1000])])
+
     monkeypatch.setattr(os, "writev", short_writev)
     writer.flush()
     monkeypatch.undo()
@@ -217,7 +251,7 @@ def test_writer_tick_adds_a_boundary_when_due_and_reuses_its_buffers(tmp_path):
     buffers = set()
     for k in range(3):
         # a chunk built from two pieces (consecutive graph chunks) is one XDF chunk, copied in once
-        writer.add_samples(sid, [data[10 * k:10 * k + 4], data[10 * k + 4:10 * k + 10]], np.arange(10.0) + 10 * k)
+        writer.add_samples(sid, [data[10 * k : 10 * k + 4], data[10 * k + 4 : 10 * k + 10]], np.arange(10.0) + 10 * k)
         writer.tick()
         buffers.add(frozenset((id(writer._pending.buf), id(writer._spare.buf))))
     writer.close()
@@ -246,9 +280,10 @@ def test_a_full_disk_is_a_clear_error_and_leaves_whole_chunks(tmp_path, monkeypa
         if fd == writer._fd:
             if not getattr(short_then_full, "done", False):
                 short_then_full.done = True
-                return real_writev(fd, [bytes(b"".join(bytes(b) for b in buffers)[:whole + 5])])
+                return real_writev(fd, [bytes(b"".join(bytes(b) for b in buffers)[: whole + 5])])
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_writev(fd, buffers)
+
     monkeypatch.setattr(os, "writev", short_then_full)
     writer.add_samples(sid, np.arange(10.0), np.arange(10.0, 20.0))
     writer.add_samples(sid, np.arange(10.0), np.arange(20.0, 30.0))

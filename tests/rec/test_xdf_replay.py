@@ -44,7 +44,7 @@ def record_xdf(path, rate=RATE, n=N, marker_samples=MARKER_SAMPLES):
             t0 = pylsl.local_clock()
             stamps = t0 + np.arange(n) / rate
             for i in range(0, n, 50):
-                eeg.push_chunk(data[i:i + 50], stamps[i:i + 50].tolist())
+                eeg.push_chunk(data[i : i + 50], stamps[i : i + 50].tolist())
             for k, s in enumerate(marker_samples):  # 1 ms after the sample: the nearest sample is still s
                 markers.push_sample([f"S {k + 1}"], float(stamps[s] + 0.001))
             time.sleep(1.5)  # LabRecorder pulls every ~0.5 s and has no "caught up" event
@@ -105,13 +105,15 @@ def test_xdf_from_labrecorder_replays_every_stream_with_markers_at_their_samples
 
     from lslacq_lsl.replay_cli import build_replay
 
-    args = argparse.Namespace(file=str(path), speed=1.0, loop=False, repeat=1, start=0.0, stream=None, name=None,
-                              type="EEG", suffix="-replay")
+    args = argparse.Namespace(
+        file=str(path), speed=1.0, loop=False, repeat=1, start=0.0, stream=None, name=None, type="EEG", suffix="-replay"
+    )
     replay, outlets = build_replay(args)
     try:
         assert {k: (o.stream_name, o.stream_type, o.source_id, o.reference) for k, o in outlets.items()} == {
             eeg_name: (f"{eeg_name}-replay", "EEG", f"eeg-{tag}-replay", None),
-            mk_name: (f"{mk_name}-replay", "Markers", f"mk-{tag}-replay", f"out-{eeg_name}")}
+            mk_name: (f"{mk_name}-replay", "Markers", f"mk-{tag}-replay", f"out-{eeg_name}"),
+        }
     finally:
         for node in (replay, *outlets.values()):
             node.close()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("lslacq.viewers._qt", exc_type=ImportError,
-                    reason="viewer tests need the qt extra (pyqtgraph + a Qt binding)")
+pytest.importorskip(
+    "lslacq.viewers._qt", exc_type=ImportError, reason="viewer tests need the qt extra (pyqtgraph + a Qt binding)"
+)
 
 
 @pytest.fixture(scope="session")

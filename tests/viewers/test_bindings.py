@@ -71,10 +71,17 @@ def test_viewers_use_the_binding_whose_qt_runs_even_if_another_was_imported():
     prefers PySide6 when both are in sys.modules) load a second Qt library into the process."""
     if importlib.util.find_spec("PySide6") is None or importlib.util.find_spec("PyQt5") is None:
         pytest.skip("needs PyQt5 and PySide6")
-    code = ("import PySide6, PyQt5.QtCore, sys; import lslacq.viewers._qt as q; "
-            "print(q.QT_LIB, 'PySide6.QtCore' in sys.modules)")
+    code = (
+        "import PySide6, PyQt5.QtCore, sys; import lslacq.viewers._qt as q; "
+        "print(q.QT_LIB, 'PySide6.QtCore' in sys.modules)"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PYQTGRAPH_QT_LIB", "QT_API")}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env=dict(env, QT_QPA_PLATFORM="offscreen"))
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(env, QT_QPA_PLATFORM="offscreen"),
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split()[-2:] == ["PyQt5", "False"]

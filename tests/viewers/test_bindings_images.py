@@ -105,8 +105,9 @@ print(QT_LIB, tf_deleted, peak, red, dig.nb_channel, offsets[0], offsets[-1])
 def test_image_viewers_open_and_draw(binding):
     if importlib.util.find_spec(binding) is None:
         pytest.skip(f"{binding} is not installed")
-    version = subprocess.run([sys.executable, "-c", "import PySide6; print(PySide6.__version__)"],
-                             capture_output=True, text=True, timeout=60).stdout.strip()
+    version = subprocess.run(
+        [sys.executable, "-c", "import PySide6; print(PySide6.__version__)"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
     if version.startswith("6.12.") and sys.version_info < (3, 12):
         # its Signal.disconnect drops a reference to True per call: Python may abort at exit (see
         # docs/viewers.md); the test extra excludes that version

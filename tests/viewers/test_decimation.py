@@ -13,7 +13,7 @@ def _feed_in_chunks(buf, data, sizes, start=0):
     k = 0
     while pos < start + len(data):
         n = sizes[k % len(sizes)]
-        chunk = data[pos - start:pos - start + n]
+        chunk = data[pos - start : pos - start + n]
         pos += len(chunk)
         buf.feed(pos, chunk)
         k += 1
@@ -28,7 +28,7 @@ def test_incremental_equals_offline(method):
     end, pts = buf.points()
     binsize = 20 if method == "min_max" else 10
     done = (5000 // binsize) * binsize
-    expected = decimate_block(data[done - 2000:done], 10, method)
+    expected = decimate_block(data[done - 2000 : done], 10, method)
     assert end == done // 10 and pts.shape == (200, 3)
     np.testing.assert_allclose(pts, expected, rtol=1e-6)
 

@@ -12,9 +12,26 @@ import pytest
 @pytest.mark.slow
 def test_demo_view_runs_headless():
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "demo", "--view", "--duration", "2.5", "--no-verify",
-                          "--channels", "4", "--event-interval", "0.5"],
-                         capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "demo",
+            "--view",
+            "--duration",
+            "2.5",
+            "--no-verify",
+            "--channels",
+            "4",
+            "--event-interval",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     summary = [line for line in run.stdout.splitlines() if "published" in line][-1]
     assert int(summary.split("published ")[1].split()[0]) > 500

@@ -12,8 +12,9 @@ from lslacq.qtcheck import QT_APT_PACKAGES, apt_packages_for, check_platform
 
 
 def _doctor(*args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "lslacq.cli", "doctor", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "doctor", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def _broken_library_env(tmp_path, soname="libxcb-icccm.so.4"):
@@ -61,8 +62,10 @@ def test_a_qt_nodegroup_without_display_fails_with_the_reason_and_the_fix():
     from lslacq.core.rpc import ProcessSpawner
 
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    code = ("from lslacq.core.rpc import ProcessSpawner\n"
-            "try:\n    ProcessSpawner(qt=True, name='gui').stop()\nexcept RuntimeError as exc:\n    print(exc)\n")
+    code = (
+        "from lslacq.core.rpc import ProcessSpawner\n"
+        "try:\n    ProcessSpawner(qt=True, name='gui').stop()\nexcept RuntimeError as exc:\n    print(exc)\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert "cannot open Qt windows" in run.stdout and "DISPLAY is not set" in run.stdout, run.stdout + run.stderr
     assert "xvfb-run" in run.stdout
@@ -77,8 +80,13 @@ def test_lslacq_run_of_a_graph_with_a_viewer_without_display_says_why_and_how_to
 
     graph = pathlib.Path(__file__).resolve().parents[2] / "examples" / "graphs" / "lsl_filter_scope.toml"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "run", str(graph), "--set", "stream=no-such-stream",
-                          "--duration", "3"], capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "run", str(graph), "--set", "stream=no-such-stream", "--duration", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "process 'gui' cannot open Qt windows (its viewers): there is no display" in run.stderr, run.stderr
     assert "DISPLAY is not set" in run.stderr and "xvfb-run" in run.stderr
@@ -93,16 +101,21 @@ def test_a_qt_nodegroup_missing_a_library_names_it_and_the_apt_line(tmp_path):
     apt line, not Qt's abort."""
     env = _broken_library_env(tmp_path)
     env.pop("QT_QPA_PLATFORM", None)
-    code = ("from lslacq.core.rpc import ProcessSpawner\n"
-            "try:\n    ProcessSpawner(qt=True, name='gui').stop()\nexcept RuntimeError as exc:\n    print(exc)\n")
+    code = (
+        "from lslacq.core.rpc import ProcessSpawner\n"
+        "try:\n    ProcessSpawner(qt=True, name='gui').stop()\nexcept RuntimeError as exc:\n    print(exc)\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert "process 'gui' cannot open Qt windows (its viewers)" in run.stdout, run.stdout + run.stderr
     assert "cannot load libxcb-icccm.so.4" in run.stdout and "sudo apt-get install libxcb-icccm4" in run.stdout
 
 
 def test_apt_packages_for_the_plugins_libraries():
-    assert apt_packages_for(["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-xinerama.so.0", "libfoo.so"]) \
-        == ["libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0"]
+    assert apt_packages_for(["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-xinerama.so.0", "libfoo.so"]) == [
+        "libxcb-icccm4",
+        "libxcb-keysyms1",
+        "libxcb-xinerama0",
+    ]
     assert {"libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0", "libxkbcommon-x11-0"} <= set(QT_APT_PACKAGES)
 
 

@@ -19,17 +19,18 @@ RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
 def quadrants() -> np.ndarray:
     frame = np.zeros((H, W, 3), np.uint8)
-    frame[:H // 2, :W // 2] = RED
-    frame[:H // 2, W // 2:] = GREEN
-    frame[H // 2:, :W // 2] = BLUE
-    frame[H // 2:, W // 2:] = WHITE
+    frame[: H // 2, : W // 2] = RED
+    frame[: H // 2, W // 2 :] = GREEN
+    frame[H // 2 :, : W // 2] = BLUE
+    frame[H // 2 :, W // 2 :] = WHITE
     return frame
 
 
 def _source(shape, **kwargs):
     out = OutputStream(name="camera")
-    out.configure(protocol="tcp", streamtype="image/video", dtype="uint8", shape=(-1,) + shape, sample_rate=30.0,
-                  **kwargs)
+    out.configure(
+        protocol="tcp", streamtype="image/video", dtype="uint8", shape=(-1,) + shape, sample_rate=30.0, **kwargs
+    )
     return out
 
 
@@ -73,8 +74,12 @@ def test_rgb_frame_shows_its_colours_in_place(qapp, transfermode):
         wait_until(qapp, lambda: _holds(viewer, 2), what="the second frame")
         viewer.refresh()
         assert viewer.frames_drawn == 1
-        for (col, row), colour in [((W // 4, H // 4), RED), ((3 * W // 4, H // 4), GREEN),
-                                   ((W // 4, 3 * H // 4), BLUE), ((3 * W // 4, 3 * H // 4), WHITE)]:
+        for (col, row), colour in [
+            ((W // 4, H // 4), RED),
+            ((3 * W // 4, H // 4), GREEN),
+            ((W // 4, 3 * H // 4), BLUE),
+            ((3 * W // 4, 3 * H // 4), WHITE),
+        ]:
             assert _screen_colour(qapp, viewer, col, row) == colour, (col, row)
         counters = viewer.counters()
         assert counters["frames_drawn"] == 1 and counters["skipped_frames"] + counters["lost_samples"] == 1
@@ -88,8 +93,8 @@ def test_grey_frame_and_custom_levels(qapp):
     viewer = _viewer(source, levels=(0, 200))
     try:
         frame = np.zeros((H, W), np.uint8)
-        frame[:, W // 2:] = 100
-        frame[H // 2:, W // 2:] = 250  # above the top level: white
+        frame[:, W // 2 :] = 100
+        frame[H // 2 :, W // 2 :] = 250  # above the top level: white
         source.send(frame[np.newaxis])
         wait_until(qapp, lambda: _holds(viewer, 1), what="the frame")
         viewer.refresh()
@@ -139,6 +144,7 @@ def test_frames_of_the_wrong_shape_are_refused(qapp):
 
 
 # -- the multi-video grid: configure(num_video=N, nb_column=C), inputs video0 ... video<N-1> ---------------------
+
 
 @contextlib.contextmanager
 def _grid(sources, size, clock=None, **configure):
@@ -275,8 +281,9 @@ def test_single_video_names_and_status_off(qapp):
 BAD_SIZES = [0, -2, 1.5, "2", True]
 
 
-@pytest.mark.parametrize(("argument", "value"), [("num_video", v) for v in [*BAD_SIZES, None]]
-                         + [("nb_column", v) for v in BAD_SIZES])  # nb_column=None: the default
+@pytest.mark.parametrize(
+    ("argument", "value"), [("num_video", v) for v in [*BAD_SIZES, None]] + [("nb_column", v) for v in BAD_SIZES]
+)  # nb_column=None: the default
 def test_bad_grid_sizes_are_refused_naming_the_argument(qapp, argument, value):
     viewer = ImageViewer(name="grid")
     try:

@@ -23,7 +23,7 @@ def test_manual_script_by_channel_set_before_start_draws_16_bands(qapp):
     rng = np.random.default_rng(11)
     t = np.arange(10_000)[:, None] / RATE
     # DC offsets of +-50 mV (in uV) and oscillations of 5..20 uV: a gain per channel
-    buffer = (rng.uniform(-50_000, 50_000, N_CH) + (5 + np.arange(N_CH)) * np.sin(2 * np.pi * 7 * t))
+    buffer = rng.uniform(-50_000, 50_000, N_CH) + (5 + np.arange(N_CH)) * np.sin(2 * np.pi * 7 * t)
     man = create_manager("rpc", auto_close_at_exit=False)
     viewer = None
     try:
@@ -42,8 +42,12 @@ def test_manual_script_by_channel_set_before_start_draws_16_bands(qapp):
         viewer.start()
         dev.start()
         window = viewer.params["xsize"] * RATE
-        wait_until(qapp, lambda: viewer._auto != "first" and viewer.counters()["samples_in"] >= window + 100,
-                   timeout=30, what="the first automatic scaling and a full window")
+        wait_until(
+            qapp,
+            lambda: viewer._auto != "first" and viewer.counters()["samples_in"] >= window + 100,
+            timeout=30,
+            what="the first automatic scaling and a full window",
+        )
         image = render(qapp, viewer)
         measured = assert_readable(viewer, image, min_swing=0.25, scale_bar=False)  # a gain each: no common bar
         assert measured["bands"] == N_CH and measured["label_boxes"] == N_CH
@@ -55,7 +59,7 @@ def test_manual_script_by_channel_set_before_start_draws_16_bands(qapp):
         left, top, right, bottom = (int(round(v)) for v in measured["plot"])
         centres = []
         for _, rgb, _, _ in viewer.frame_geometry()["bands"]:
-            rows = np.nonzero(color_mask(image, rgb, tol=8)[top:bottom, left + 1:right - 1])[0]
+            rows = np.nonzero(color_mask(image, rgb, tol=8)[top:bottom, left + 1 : right - 1])[0]
             centres.append(np.median(rows))
         spacing = np.diff(centres)
         band_px = (bottom - top) / N_CH

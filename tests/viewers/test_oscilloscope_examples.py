@@ -15,8 +15,9 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 def _run(script, *args):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                         timeout=120, env=env)
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=120, env=env
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return run.stdout
 
@@ -55,8 +56,11 @@ def test_6_6_audio_triggered_oscilloscope(tmp_path):
 @pytest.mark.parametrize("mode", ["local-local", "remote-local", "remote-remote"])
 def test_6_1_local_and_remote_nodes(mode):
     pytest.importorskip("av", reason="WebCamAV needs PyAV (the video extra)")
-    line = [x for x in _run("local_and_remote_nodes.py", "--mode", mode, "--duration", "2").splitlines()
-            if x.startswith(mode)][-1]
+    line = [
+        x
+        for x in _run("local_and_remote_nodes.py", "--mode", mode, "--duration", "2").splitlines()
+        if x.startswith(mode)
+    ][-1]
     device_pid, viewer_pid, this_pid = (int(p) for p in re.findall(r"(?:process|this one:) (\d+)", line))
     assert (device_pid == this_pid) == (mode == "local-local")
     assert (viewer_pid == this_pid) == (mode != "remote-remote")

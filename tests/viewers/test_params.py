@@ -15,8 +15,11 @@ TREE = [
     {"name": "mode", "type": "list", "value": "a", "limits": ["a", "b"]},
     {"name": "background_color", "type": "color", "value": "k"},
     {"name": "title", "type": "str", "value": ""},
-    {"name": "timefreq", "type": "group", "children": [
-        {"name": "f_stop", "type": "float", "value": 90.0, "limits": (1.0, None)}]},
+    {
+        "name": "timefreq",
+        "type": "group",
+        "children": [{"name": "f_stop", "type": "float", "value": 90.0, "limits": (1.0, None)}],
+    },
 ]
 
 
@@ -33,15 +36,18 @@ def _core_message(decl: Param, value) -> tuple[type, str]:
     return info.type, str(info.value)
 
 
-@pytest.mark.parametrize("key, value, decl", [
-    ("xsize", 0.0, Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),
-    ("xsize", "wide", Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),
-    ("xsize", math.nan, Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),
-    ("nb_column", 1.5, Param("nb_column", 1, type=int, limits=(1, None))),
-    ("nb_column", 0, Param("nb_column", 1, type=int, limits=(1, None))),
-    ("auto", "yes", Param("auto", True, type=bool)),
-    ("mode", "c", Param("mode", "a", choices=["a", "b"])),
-])
+@pytest.mark.parametrize(
+    "key, value, decl",
+    [
+        ("xsize", 0.0, Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),
+        ("xsize", "wide", Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),
+        ("xsize", math.nan, Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),
+        ("nb_column", 1.5, Param("nb_column", 1, type=int, limits=(1, None))),
+        ("nb_column", 0, Param("nb_column", 1, type=int, limits=(1, None))),
+        ("auto", "yes", Param("auto", True, type=bool)),
+        ("mode", "c", Param("mode", "a", choices=["a", "b"])),
+    ],
+)
 def test_a_refused_value_raises_what_core_param_raises(params, key, value, decl):
     """Same exception type and words as the processing nodes' Params (owner 'scope': 'scope.params[...]')."""
     error, message = _core_message(decl, value)
@@ -87,8 +93,10 @@ def test_limits_changed_at_run_time_are_the_ones_checked(params):
 def test_by_channel_errors_name_the_channel(qapp):
     from lslacq.viewers.params import ByChannelParams, make_group
 
-    channels = [{"name": name, "type": "group", "children": [{"name": "gain", "type": "float", "value": 1.0}]}
-                for name in ("Fp1", "Fp2")]
+    channels = [
+        {"name": name, "type": "group", "children": [{"name": "gain", "type": "float", "value": 1.0}]}
+        for name in ("Fp1", "Fp2")
+    ]
     by_channel = ByChannelParams(make_group("AnalogSignals", channels), "scope.by_channel_params", ["Fp1", "Fp2"])
     with pytest.raises(TypeError, match=r"^scope\.by_channel_params\['Fp2', 'gain'\] must be a number, got 'x'$"):
         by_channel[1, "gain"] = "x"

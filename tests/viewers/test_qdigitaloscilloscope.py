@@ -67,7 +67,7 @@ def test_set_bits_are_drawn_high_in_their_rows(qapp, source):
         data = np.full((1000, 1), 0b00100101, np.uint8)  # bits 0, 2 and 5 set
         data[500:, 0] |= 0b00000010  # bit 1 rises half-way
         for i in range(0, 1000, 100):
-            source.send(data[i:i + 100], index=i + 100)
+            source.send(data[i : i + 100], index=i + 100)
         wait_until(qapp, lambda: viewer.counters()["last_index"] == 1000, what="every sample")
         image = render(qapp, viewer)
         expected = {0: "high", 1: "low", 2: "high", 3: "low", 4: "low", 5: "high", 6: "low", 7: "low"}

@@ -56,7 +56,7 @@ def _scope(viewers, source, events=None, **params):
 
 def _send_all(qapp, viewer, source, data, chunk=100, start=0):
     for i in range(0, len(data), chunk):
-        source.send(data[i:i + chunk], index=start + i + len(data[i:i + chunk]))
+        source.send(data[i : i + chunk], index=start + i + len(data[i : i + chunk]))
     total = start + len(data)
     wait_until(qapp, lambda: viewer.counters()["last_index"] == total, what="the viewer to receive everything")
     return render(qapp, viewer)
@@ -107,8 +107,7 @@ def test_per_channel_colours_gain_offset_and_visible(qapp, viewers, make_source)
 @pytest.mark.parametrize("method,spike_visible", [("min_max", True), ("pure_decimate", False), ("mean", False)])
 def test_min_max_keeps_a_one_sample_spike(qapp, viewers, make_source, method, spike_visible):
     source = make_source(nb_channel=1, sample_rate=10000.0)
-    viewer = _scope(viewers, source, xsize=10.0, mode="scroll", ylim_min=-10, ylim_max=10,
-                    decimation_method=method)
+    viewer = _scope(viewers, source, xsize=10.0, mode="scroll", ylim_min=-10, ylim_max=10, decimation_method=method)
     assert viewer.params["decimate"] > 10  # auto_decimate: 100000 samples in the window
     viewer.start()
     data = np.zeros((100000, 1), "float32")
@@ -117,17 +116,27 @@ def test_min_max_keeps_a_one_sample_spike(qapp, viewers, make_source, method, sp
     red = color_mask(image, RED)
     _, row_spike = to_pixel(viewer, -5.0, 8.0, image)
     col_spike, _ = to_pixel(viewer, (54321 - 100000) / 10000.0, 8.0, image)
-    assert red[row_spike - 2:row_spike + 3, col_spike - 3:col_spike + 4].any() == spike_visible
+    assert red[row_spike - 2 : row_spike + 3, col_spike - 3 : col_spike + 4].any() == spike_visible
 
 
 @pytest.mark.parametrize("decimate", [10, 40])  # 1000 points: drawn as an image; 250: as curves
 @pytest.mark.parametrize("method,levels", [("mean", [0.0]), ("pure_decimate", [6.0]), ("min_max", [6.0, -6.0])])
-def test_decimation_methods_draw_a_fast_square_wave_at_their_level(qapp, viewers, make_source, decimate, method,
-                                                                   levels):
+def test_decimation_methods_draw_a_fast_square_wave_at_their_level(
+    qapp, viewers, make_source, decimate, method, levels
+):
     """+6/-6 on alternate samples: its mean over a bin is 0, its first sample +6, its min/max the whole swing."""
     source = make_source(nb_channel=1)
-    viewer = _scope(viewers, source, xsize=10.0, mode="scroll", ylim_min=-10, ylim_max=10, auto_decimate=False,
-                    decimate=decimate, decimation_method=method)
+    viewer = _scope(
+        viewers,
+        source,
+        xsize=10.0,
+        mode="scroll",
+        ylim_min=-10,
+        ylim_max=10,
+        auto_decimate=False,
+        decimate=decimate,
+        decimation_method=method,
+    )
     viewer.start()
     data = np.where(np.arange(10000) % 2 == 0, 6.0, -6.0).astype("float32")[:, None]
     image = _send_all(qapp, viewer, source, data, chunk=1000)
@@ -148,7 +157,7 @@ def test_decimation_methods_draw_a_fast_square_wave_at_their_level(qapp, viewers
 def _gutter_box(viewer, y: float, image):
     """Pixels of the name gutter (left of the plot) around the level y."""
     col, row = to_pixel(viewer, -1.0, y, image)  # x = -1: the plot's left edge
-    return image[row - 5:row + 6, 2:col - 2]
+    return image[row - 5 : row + 6, 2 : col - 2]
 
 
 def test_display_labels_puts_the_names_in_a_gutter_left_of_the_traces(qapp, viewers, make_source):
@@ -164,12 +173,12 @@ def test_display_labels_puts_the_names_in_a_gutter_left_of_the_traces(qapp, view
     left = to_pixel(viewer, -1.0, 0.0, image)[0]
     assert left > 20  # the gutter takes room left of the plot
     red, green = color_mask(image, RED), color_mask(image, GREEN)
-    assert not red[:, :left - 1].any(axis=0)[left - 12:left - 1].any()  # no trace pixel in the gutter
+    assert not red[:, : left - 1].any(axis=0)[left - 12 : left - 1].any()  # no trace pixel in the gutter
     for y, rgb in ((5.0, RED), (-5.0, GREEN)):
         box = _gutter_box(viewer, y, image)
         assert color_mask(box, rgb, tol=60).sum() >= 10, y  # the swatch
         assert (box[..., :3].min(axis=2) > 180).sum() >= 8, y  # white-ish text: legible on any colour
-        assert color_mask(image, rgb)[:, left + 5:].any()  # and the trace right of it
+        assert color_mask(image, rgb)[:, left + 5 :].any()  # and the trace right of it
     for box in viewer.gutter.boxes:  # the label boxes stay in the gutter
         assert box.right() <= viewer.gutter.size().width()
     viewer.by_channel_params[1, "visible"] = False  # a hidden channel has no name
@@ -271,14 +280,14 @@ def test_double_click_opens_the_parameter_dialog(qapp, viewers, make_source):
     from pyqtgraph.Qt import QtTest
 
     from lslacq.viewers._qt import QtCore, QtWidgets
+
     viewer = _scope(viewers, source := make_source(nb_channel=1))
     assert source is not None
     wait_until(qapp, viewer.isVisible, what="the window")
     assert not viewer.params_controller.isVisible()
     viewport = viewer.graphicsview.viewport()
     center = viewport.rect().center()
-    QtTest.QTest.mouseDClick(viewport, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier,
-                             center)
+    QtTest.QTest.mouseDClick(viewport, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier, center)
     wait_until(qapp, viewer.params_controller.isVisible, timeout=5, what="the dialog")
     trees = viewer.params_controller.findChildren(QtWidgets.QTreeWidget)
     assert len(trees) == 2
@@ -291,8 +300,7 @@ def test_bad_inputs_are_clear_errors(qapp, make_source):
     try:
         viewer.configure()
         image = OutputStream(name="cam")
-        image.configure(protocol="tcp", streamtype="image/video", dtype="uint8", shape=(-1, 4, 4, 3),
-                        sample_rate=30.0)
+        image.configure(protocol="tcp", streamtype="image/video", dtype="uint8", shape=(-1, 4, 4, 3), sample_rate=30.0)
         with pytest.raises(ValueError, match="ImageViewer"):
             viewer.input.connect(image)
         image.close()
@@ -315,7 +323,6 @@ def test_status_line_reports_rate_drops_and_latency(qapp, viewers, make_source):
     assert counters["samples_in"] == 600 and counters["latency"] is not None
     text = viewer.status_text()
     assert "Hz" in text and "display 400" in text and "latency" in text
-
 
 
 def test_status_fps_counts_the_frames_the_window_painted_not_the_refreshes(qapp, viewers, make_source):
@@ -343,6 +350,7 @@ def test_status_fps_counts_the_frames_the_window_painted_not_the_refreshes(qapp,
     fps = int(re.search(r"(\d+) fps", viewer.status_text()).group(1))
     assert refresh_rate > 8 * paint_rate and fps < refresh_rate / 4, (fps, refresh_rate, paint_rate)
     assert viewer.counters()["paints"] == viewer.paints
+
 
 def test_scan_mode_overwrites_from_the_left_and_background_colour(qapp, viewers, make_source):
     source = make_source(nb_channel=1)

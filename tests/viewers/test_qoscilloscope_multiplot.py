@@ -29,8 +29,9 @@ def viewer(qapp, source):
     viewer.input.connect(source)
     viewer.initialize()
     viewer.resize(600, 600)
-    viewer.params.update(background_color="k", show_status=False, show_left_axis=False, show_bottom_axis=False,
-                         mode="scroll", xsize=2.0)
+    viewer.params.update(
+        background_color="k", show_status=False, show_left_axis=False, show_bottom_axis=False, mode="scroll", xsize=2.0
+    )
     for i, color in enumerate(["#ff0000", "#00ff00", "#0000ff"]):
         viewer.by_channel_params[i, "color"] = color
         viewer.by_channel_params[i, "ylim_min"] = -10.0  # set: no automatic scaling on the first data
@@ -47,7 +48,7 @@ def _pixel(viewer, plot: int, x: float, y: float, image) -> tuple[int, int]:
 def _send(qapp, viewer, source, data):
     viewer.start()
     for i in range(0, len(data), 100):
-        source.send(data[i:i + 100], index=i + 100)
+        source.send(data[i : i + 100], index=i + 100)
     wait_until(qapp, lambda: viewer.counters()["last_index"] == len(data), what="the viewer to receive everything")
     return render(qapp, viewer)
 
@@ -113,10 +114,10 @@ def test_auto_scale_and_wheel_zoom_set_each_plots_range(qapp, viewer, source):
     assert lims[0] == pytest.approx((-1.176, 1.176), abs=1e-3) and lims[1] == pytest.approx((82.4, 317.6), abs=0.1)
     assert lims[2] == pytest.approx((5.8, 8.2))  # a flat channel gets +-1
     viewer.ylim_zoom(1, 2.0)  # what the wheel over the second plot does
-    assert (viewer.by_channel_params[1, "ylim_min"], viewer.by_channel_params[1, "ylim_max"]) == \
-        pytest.approx((141.2, 258.8), abs=0.1)
-    assert (viewer.by_channel_params[0, "ylim_min"], viewer.by_channel_params[0, "ylim_max"]) == \
-        pytest.approx(lims[0])
+    assert (viewer.by_channel_params[1, "ylim_min"], viewer.by_channel_params[1, "ylim_max"]) == pytest.approx(
+        (141.2, 258.8), abs=0.1
+    )
+    assert (viewer.by_channel_params[0, "ylim_min"], viewer.by_channel_params[0, "ylim_max"]) == pytest.approx(lims[0])
 
 
 def test_time_axes_line_up_and_one_bottom_axis(qapp, viewer, source):
@@ -177,8 +178,10 @@ def test_each_plot_is_scaled_on_the_first_data_unless_its_range_was_set(qapp, so
         viewer.params.update(show_status=False, mode="scroll", xsize=2.0)
         viewer.show()
         t = np.arange(1500) / 1000.0
-        data = np.stack([50000 + 10 * np.sin(2 * np.pi * 5 * t), -30000 + 2 * np.sin(2 * np.pi * 5 * t),
-                         np.sin(2 * np.pi * 5 * t)], axis=1).astype("float32")
+        data = np.stack(
+            [50000 + 10 * np.sin(2 * np.pi * 5 * t), -30000 + 2 * np.sin(2 * np.pi * 5 * t), np.sin(2 * np.pi * 5 * t)],
+            axis=1,
+        ).astype("float32")
         data[700, 2] = 1e6  # one outlier sample does not set the range
         _send(qapp, viewer, source, data)
         render(qapp, viewer)
@@ -197,8 +200,15 @@ def test_default_look_on_dc_coupled_eeg(qapp):
     from lslacq.viewers.scopeaxes import contrast_ratio
 
     out = OutputStream(name="eeg")
-    out.configure(protocol="inproc", transfermode="plaindata", dtype="float32", shape=(-1, 4), sample_rate=500.0,
-                  channel_names=["Fp1", "Fp2", "O1", "O2"], units="microvolts")
+    out.configure(
+        protocol="inproc",
+        transfermode="plaindata",
+        dtype="float32",
+        shape=(-1, 4),
+        sample_rate=500.0,
+        channel_names=["Fp1", "Fp2", "O1", "O2"],
+        units="microvolts",
+    )
     viewer = QOscilloscopeMultiPlot(name="multi-eeg")
     try:
         viewer.configure(with_user_dialog=False)
@@ -214,7 +224,7 @@ def test_default_look_on_dc_coupled_eeg(qapp):
         data[700, 1] = 2e5  # one outlier
         viewer.start()
         for i in range(0, 1500, 50):
-            out.send(data[i:i + 50], index=i + 50)
+            out.send(data[i : i + 50], index=i + 50)
         wait_until(qapp, lambda: viewer.counters()["last_index"] == 1500, what="the data")
         render(qapp, viewer)  # the tick labels' width is known once painted,
         render(qapp, viewer)  # the axes are given it at the next frame,
@@ -236,7 +246,7 @@ def test_default_look_on_dc_coupled_eeg(qapp):
             title_rgb = pg.mkColor(axis.labelStyle["color"])
             assert contrast_ratio(title_rgb, pg.mkColor("k")) >= 4.5
             # in the axis strip: the title's columns and the (grey) tick labels' columns do not overlap
-            strip = image[top:bottom, :left - 1]
+            strip = image[top:bottom, : left - 1]
             title_cols = np.flatnonzero(color_mask(strip, title_rgb.getRgb()[:3], tol=30).any(axis=0))
             tick_cols = np.flatnonzero(color_mask(strip, (208, 208, 208), tol=30).any(axis=0))
             assert title_cols.size and tick_cols.size, c

@@ -32,8 +32,19 @@ def test_a_column_spans_its_points_and_the_join_from_the_previous_column():
 
 def test_nan_out_of_range_clipping_and_channel_order():
     raster = _raster()
-    pts = np.array([[np.nan, np.nan], [np.nan, np.nan], [-5.0, 3.0], [20.0, 3.0], [30.0, 3.0], [40.0, 3.0],
-                    [3.0, 3.0], [3.0, 3.0]], dtype=np.float32)
+    pts = np.array(
+        [
+            [np.nan, np.nan],
+            [np.nan, np.nan],
+            [-5.0, 3.0],
+            [20.0, 3.0],
+            [30.0, 3.0],
+            [40.0, 3.0],
+            [3.0, 3.0],
+            [3.0, 3.0],
+        ],
+        dtype=np.float32,
+    )
     colors = np.array([RED, BLUE], np.uint32)
     raster.paint(0, pts, np.full(2, np.nan), 2, colors, 0.0, 10.0)
     assert not raster.image[:, 0].any()  # no data
@@ -62,10 +73,14 @@ def test_shifts_move_the_origin_and_wrap_back_with_the_pixels_kept():
     model = np.zeros((3, 5), np.uint32)
     for step, n in enumerate([1, 2, 1, 3, 2, 1, 4, 1, 6, 2]):
         raster.shift(n)
-        model = np.concatenate([model[:, n:], np.zeros((3, min(n, 5)), np.uint32)], axis=1)[:, -5:] \
-            if n < 5 else np.zeros((3, 5), np.uint32)
-        raster.paint(4, np.array([[step % 3 + 0.5]], np.float32), np.array([np.nan]), 1,
-                     np.array([RED], np.uint32), 0.0, 3.0)  # the newest column: one pixel at row step % 3
+        model = (
+            np.concatenate([model[:, n:], np.zeros((3, min(n, 5)), np.uint32)], axis=1)[:, -5:]
+            if n < 5
+            else np.zeros((3, 5), np.uint32)
+        )
+        raster.paint(
+            4, np.array([[step % 3 + 0.5]], np.float32), np.array([np.nan]), 1, np.array([RED], np.uint32), 0.0, 3.0
+        )  # the newest column: one pixel at row step % 3
         model[:, 4] = 0
         model[step % 3, 4] = RED
         np.testing.assert_array_equal(raster.image, model, err_msg=f"after shift {step} by {n}")
@@ -81,13 +96,21 @@ def test_incremental_frames_equal_a_full_repaint(qapp, mode, width):
     rng = np.random.default_rng(3)
     scope = ScopeBuffer(3, size=4000, decimate=10, method="min_max")  # 400 points
     data = np.cumsum(rng.standard_normal((13000, 3)), axis=0).astype("float32")
-    args = (1000.0, mode, (width, 60), np.array([0, 2]), np.array([0.1, 0.1], np.float32),
-            np.array([0.0, 1.0], np.float32), np.array([RED, BLUE], np.uint32), (-3.0, 4.0))
+    args = (
+        1000.0,
+        mode,
+        (width, 60),
+        np.array([0, 2]),
+        np.array([0.1, 0.1], np.float32),
+        np.array([0.0, 1.0], np.float32),
+        np.array([RED, BLUE], np.uint32),
+        (-3.0, 4.0),
+    )
     live = RasterTraces()
     pos, sizes, painted = 0, [37, 250, 1, 903, 64], []
     for k in range(60):
         n = sizes[k % len(sizes)]
-        scope.feed(pos + n, data[pos:pos + n])
+        scope.feed(pos + n, data[pos : pos + n])
         pos += n
         live.update_traces(scope, scope.end, *args)
         painted.append(live.columns_painted)
@@ -108,8 +131,16 @@ def _two_frames(n: int, width: int, mode: str, first_end: int, second_end: int):
 
     scope = ScopeBuffer(1, size=n, decimate=1)  # n points, one per sample
     data = np.random.default_rng(first_end * 100 + second_end).uniform(-1, 1, (second_end, 1)).astype("float32")
-    args = (1.0, mode, (width, 8), np.array([0]), np.ones(1, np.float32), np.zeros(1, np.float32),
-            np.array([RED], np.uint32), (-1.0, 1.0))
+    args = (
+        1.0,
+        mode,
+        (width, 8),
+        np.array([0]),
+        np.ones(1, np.float32),
+        np.zeros(1, np.float32),
+        np.array([RED], np.uint32),
+        (-1.0, 1.0),
+    )
     live = RasterTraces()
     scope.feed(first_end, data[:first_end])
     live.update_traces(scope, scope.end, *args)
@@ -138,8 +169,11 @@ def test_any_gap_shorter_than_a_window_equals_a_full_repaint(qapp, mode, n, widt
         for gap in range(1, n):  # a gap of a whole window or more is a full repaint anyway
             live, fresh = _two_frames(n, width, mode, first_end, first_end + gap)
             assert fresh.raster.image[:, skip:].any()
-            np.testing.assert_array_equal(live.raster.image[:, skip:], fresh.raster.image[:, skip:],
-                                          err_msg=f"{mode} n={n} width={width} end {first_end} -> +{gap}")
+            np.testing.assert_array_equal(
+                live.raster.image[:, skip:],
+                fresh.raster.image[:, skip:],
+                err_msg=f"{mode} n={n} width={width} end {first_end} -> +{gap}",
+            )
 
 
 @pytest.fixture
@@ -157,8 +191,9 @@ def test_sparse_windows_draw_curves_dense_windows_an_image(qapp, source):
         viewer.input.connect(source)
         viewer.initialize()
         viewer.resize(600, 400)
-        viewer.params.update(xsize=2.0, mode="scroll", ylim_min=-10, ylim_max=10, show_status=False,
-                             auto_decimate=False, decimate=1)
+        viewer.params.update(
+            xsize=2.0, mode="scroll", ylim_min=-10, ylim_max=10, show_status=False, auto_decimate=False, decimate=1
+        )
         viewer.by_channel_params[0, "color"] = "#ff0000"
         viewer.show()
         viewer.start()

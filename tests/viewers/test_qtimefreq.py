@@ -23,7 +23,7 @@ def offline_morlet(sig, sample_rate, freqs, f0=2.5, normalisation=0.0):
         s = f0 / f * sample_rate
         half = int(np.ceil(7 * s))
         x = np.arange(-half, half + 1)
-        wavelet = np.exp(2j * np.pi * f0 * x / s) * np.exp(-(x / s) ** 2 / 2) * s ** -(1 + normalisation)
+        wavelet = np.exp(2j * np.pi * f0 * x / s) * np.exp(-((x / s) ** 2) / 2) * s ** -(1 + normalisation)
         rows.append(np.abs(fftconvolve(sig, wavelet, mode="same")))
     return np.array(rows).T  # (time, freq)
 
@@ -88,13 +88,16 @@ def test_engine_decimates_to_the_display_rate_and_pads_short_signals():
     assert engine.freqs[np.argmax(last)] == 30.0
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(f_stop=600.0), "Nyquist"),
-    (dict(f_start=-1.0), "f_start"),
-    (dict(f_stop=2.0), "f_stop"),
-    (dict(deltafreq="x"), "deltafreq"),
-    (dict(fstart=3.0), "unknown timefreq"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(f_stop=600.0), "Nyquist"),
+        (dict(f_start=-1.0), "f_start"),
+        (dict(f_stop=2.0), "f_stop"),
+        (dict(deltafreq="x"), "deltafreq"),
+        (dict(fstart=3.0), "unknown timefreq"),
+    ],
+)
 def test_engine_rejects_bad_parameters_clearly(bad, message):
     with pytest.raises(ValueError, match=message):
         MorletEngine(SR, 2.0, dict(TF, **bad))
@@ -118,7 +121,7 @@ def _run_worker(source_kwargs, worker_output=None, n_chunks=12, chunk=250, chann
         total = n_chunks * chunk
         data = np.stack([sine(total, 10.0), sine(total, 26.0)], axis=1)
         for i in range(n_chunks):
-            src.send(data[i * chunk:(i + 1) * chunk], index=(i + 1) * chunk)
+            src.send(data[i * chunk : (i + 1) * chunk], index=(i + 1) * chunk)
         deadline = 200
         while worker.head < total and deadline:
             deadline -= 1
@@ -135,10 +138,14 @@ def _run_worker(source_kwargs, worker_output=None, n_chunks=12, chunk=250, chann
         src.close()
 
 
-@pytest.mark.parametrize("source_kwargs", [
-    dict(transfermode="plaindata"),
-    dict(transfermode="sharedmem", axisorder=(1, 0), buffer_size=20_000),
-], ids=["plaindata", "sharedmem"])
+@pytest.mark.parametrize(
+    "source_kwargs",
+    [
+        dict(transfermode="plaindata"),
+        dict(transfermode="sharedmem", axisorder=(1, 0), buffer_size=20_000),
+    ],
+    ids=["plaindata", "sharedmem"],
+)
 def test_worker_sends_the_map_of_its_channel(source_kwargs):
     tf_map, expected, engine, counters = _run_worker(source_kwargs)
     np.testing.assert_allclose(tf_map, expected, rtol=1e-5, atol=1e-6)
@@ -168,7 +175,7 @@ def _feed(src, seconds, chunk=200):
     total = int(seconds * SR)
     data = np.stack([sine(total, FREQS[0]), sine(total, FREQS[1])], axis=1)
     for stop in range(chunk, total + 1, chunk):
-        src.send(data[stop - chunk:stop], index=stop)
+        src.send(data[stop - chunk : stop], index=stop)
     return data
 
 
@@ -203,9 +210,14 @@ def _refresh_and_wait(qapp, viewer):
 
     drawn, before = viewer.maps_drawn, [image.image for image in viewer.images]
     viewer.refresh()
-    wait_until(qapp, lambda: viewer.maps_drawn >= drawn + len(before)
-               and all(image.image is not old for image, old in zip(viewer.images, before, strict=True)),
-               what="a new map drawn in every channel")
+    wait_until(
+        qapp,
+        lambda: (
+            viewer.maps_drawn >= drawn + len(before)
+            and all(image.image is not old for image, old in zip(viewer.images, before, strict=True))
+        ),
+        what="a new map drawn in every channel",
+    )
 
 
 @pytest.fixture
@@ -236,8 +248,11 @@ def _viewer(source, **configure):
 def _wait_rebuilt(qapp, viewer):
     from viewer_helpers import wait_until
 
-    wait_until(qapp, lambda: not viewer._rebuild_pending and viewer.freqs.max() < VIEW_TF["f_stop"],
-               what="the workers rebuilt with the test's settings")
+    wait_until(
+        qapp,
+        lambda: not viewer._rebuild_pending and viewer.freqs.max() < VIEW_TF["f_stop"],
+        what="the workers rebuilt with the test's settings",
+    )
 
 
 @pytest.mark.slow
@@ -284,8 +299,15 @@ def test_qtimefreq_reads_a_channel_major_sharedmem_input_directly_and_changes_se
     from viewer_helpers import wait_until
 
     src = OutputStream(name="src")
-    src.configure(protocol="tcp", transfermode="sharedmem", axisorder=(1, 0), buffer_size=30_000,
-                  dtype="float32", shape=(-1, 2), sample_rate=SR)
+    src.configure(
+        protocol="tcp",
+        transfermode="sharedmem",
+        axisorder=(1, 0),
+        buffer_size=30_000,
+        dtype="float32",
+        shape=(-1, 2),
+        sample_rate=SR,
+    )
     viewer = _viewer(src)
     try:
         assert viewer.conv is None
@@ -379,7 +401,6 @@ def test_a_stalled_viewer_and_worker_never_hold_the_source_back(qapp, source, mo
     import threading
     import time
 
-
     viewer = _viewer(source)
     reader = InputStream(name="recorder")
     release, entered = threading.Event(), threading.Event()
@@ -438,7 +459,7 @@ def test_worker_reads_a_one_dimensional_stream(transfermode):
         src.wait_for_subscribers(1, timeout=10)
         data = sine(3000, 26.0)
         for stop in range(250, 3001, 250):
-            src.send(data[stop - 250:stop], index=stop)
+            src.send(data[stop - 250 : stop], index=stop)
         for _ in range(400):
             if worker.head == 3000:
                 break
@@ -517,8 +538,9 @@ def test_a_longer_xsize_gets_a_larger_converter_ring_while_running(qapp, source)
         n0, n = 2000, 30_000
         for stop in range(n0 + 200, n0 + n + 1, 200):
             start = stop - 200
-            source.send(np.stack([sine(200, FREQS[0], start=start), sine(200, FREQS[1], start=start)], axis=1),
-                        index=stop)
+            source.send(
+                np.stack([sine(200, FREQS[0], start=start), sine(200, FREQS[1], start=start)], axis=1), index=stop
+            )
         wait_until(qapp, lambda: all(w.head == n0 + n for w in viewer.workers), what="the workers' heads")
         _refresh_and_wait(qapp, viewer)
         image = viewer.grab().toImage()
@@ -557,8 +579,15 @@ def test_slow_streams_get_a_valid_f_stop_and_failed_initialize_releases_everythi
 def test_worker_reads_zeros_where_the_ring_was_overwritten():
     """A window older than the shared ring holds (a late request) gives zeros there, never an error."""
     src = OutputStream(name="src")
-    src.configure(protocol="tcp", dtype="float32", shape=(-1, 2), sample_rate=SR, transfermode="sharedmem",
-                  axisorder=(1, 0), buffer_size=8000)
+    src.configure(
+        protocol="tcp",
+        dtype="float32",
+        shape=(-1, 2),
+        sample_rate=SR,
+        transfermode="sharedmem",
+        axisorder=(1, 0),
+        buffer_size=8000,
+    )
     worker = TimeFreqWorker(name="tfw")
     try:
         worker.configure(channel=0, xsize=1.0, timefreq=TF)
@@ -568,7 +597,7 @@ def test_worker_reads_zeros_where_the_ring_was_overwritten():
         assert not worker._own_buffer
         data = np.ones((20_000, 2), "float32")
         for stop in range(1000, 20_001, 1000):
-            src.send(data[stop - 1000:stop], index=stop)
+            src.send(data[stop - 1000 : stop], index=stop)
         window = worker._read_window(5000, 15_000)  # [5000, 12000) is gone, [12000, 15000) is there
         assert window[:7000].max() == 0 and window[7000:].min() == 1
     finally:
@@ -608,14 +637,15 @@ def test_qtimefreq_axes_colour_bar_units_and_log_frequency(qapp):
         # axis labels: light text left of and under the map
         left, top = _pixel(viewer, plot, ranges["time"][0], ranges["frequency"][1], ratio)
         right, bottom = _pixel(viewer, plot, ranges["time"][1], ranges["frequency"][0], ratio)
-        assert (pixels[top:bottom, max(0, left - 40):left - 2].min(axis=2) > 150).sum() > 20
-        assert (pixels[bottom + 2:bottom + 30, left:right].min(axis=2) > 150).sum() > 20
+        assert (pixels[top:bottom, max(0, left - 40) : left - 2].min(axis=2) > 150).sum() > 20
+        assert (pixels[bottom + 2 : bottom + 30, left:right].min(axis=2) > 150).sum() > 20
         # the colour bar (gray colormap): white at the top, black at the bottom, right of the map
         rect = bar.bar.sceneBoundingRect()
         point = viewer.graphiclayout.viewport().mapTo(viewer, viewer.graphiclayout.mapFromScene(rect.topLeft()))
         end = viewer.graphiclayout.viewport().mapTo(viewer, viewer.graphiclayout.mapFromScene(rect.bottomLeft()))
-        x = int(viewer.graphiclayout.viewport().mapTo(viewer, viewer.graphiclayout.mapFromScene(
-            rect.center())).x() * ratio)
+        x = int(
+            viewer.graphiclayout.viewport().mapTo(viewer, viewer.graphiclayout.mapFromScene(rect.center())).x() * ratio
+        )
         y0, y1 = int(point.y() * ratio) + 3, int(end.y() * ratio) - 3
         assert x > right and pixels[y0, x].min() > 200 and pixels[y1, x].max() < 60
         # log frequency

@@ -26,7 +26,7 @@ def _pulses(n=3500, low=-5.0, highs=None):
     """``low`` with a 150-sample pulse at each of EDGES, to the level of ``highs`` (one per edge, default 5)."""
     data = np.full((n, 1), low, "float32")
     for edge, high in zip(EDGES, [5.0] * len(EDGES) if highs is None else highs):
-        data[edge:edge + 150, 0] = high
+        data[edge : edge + 150, 0] = high
     return data
 
 
@@ -44,7 +44,7 @@ def _stack_sweeps(qapp, viewer, source, data, with_user_dialog=True):
     viewer.show()
     viewer.start()
     for i in range(0, len(data), 50):
-        source.send(data[i:i + 50], index=i + 50)
+        source.send(data[i : i + 50], index=i + 50)
     wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == len(EDGES), what="every trigger")
 
 
@@ -100,7 +100,7 @@ def test_mean_trace_is_drawn_at_the_mean_of_sweeps_of_different_amplitudes(qapp,
     viewer = QTriggeredOscilloscope(name="trig")
     try:
         data = _pulses(low=-6.0, highs=[1.0, 9.0] * 3)  # the 4 sweeps stacked: 1, 9, 1, 9 after the trigger
-        data[EDGES[-2] - 100:EDGES[-2], 0] = -2.0  # and before it: -6, -6, -2, -6
+        data[EDGES[-2] - 100 : EDGES[-2], 0] = -2.0  # and before it: -6, -6, -2, -6
         _stack_sweeps(qapp, viewer, source, data, with_user_dialog=False)
         image = _render(qapp, viewer)
         sweeps, mean = _reddish(image) & ~_pinkish(image), _pinkish(image)
@@ -119,7 +119,6 @@ def test_mean_trace_is_drawn_at_the_mean_of_sweeps_of_different_amplitudes(qapp,
         viewer.close()
 
 
-
 @pytest.mark.slow
 def test_a_new_sweep_redraws_only_its_curve_and_draws_what_a_full_redraw_draws(qapp, source):
     """A sweep arriving replaces the oldest sweep's curve (16 ch x 100 sweeps: 1.7 s -> 6 ms a sweep); the
@@ -133,20 +132,19 @@ def test_a_new_sweep_redraws_only_its_curve_and_draws_what_a_full_redraw_draws(q
         viewer.initialize()
         viewer.trigger.params.update(threshold=0.0, front="+", debounce_mode="no-debounce")
         viewer.triggeraccumulator.params.update(stack_size=4, left_sweep=-0.1, right_sweep=0.12)
-        viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False,
-                             show_mean=False)
+        viewer.params.update(ylim_min=-10, ylim_max=10, background_color="k", show_bottom_axis=False, show_mean=False)
         viewer.by_channel_params["ch0", "color"] = "#ff0000"
         viewer.resize(600, 400)
         viewer.show()
         viewer.start()
         viewer._refresh_timer.stop()  # this test refreshes by hand
         for i in range(0, 1600, 50):  # the first three sweeps
-            source.send(data[i:i + 50], index=i + 50)
+            source.send(data[i : i + 50], index=i + 50)
         wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == 3, what="three triggers")
         viewer.refresh()
         kept = viewer.list_curves[0][2].yData  # sweep 2 (level 3): still in the stack after three more
         for i in range(1600, len(data), 50):
-            source.send(data[i:i + 50], index=i + 50)
+            source.send(data[i : i + 50], index=i + 50)
         wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig == 6, what="six triggers")
         viewer.refresh()
         assert viewer.list_curves[0][2].yData is kept  # not drawn again
@@ -164,6 +162,7 @@ def test_a_new_sweep_redraws_only_its_curve_and_draws_what_a_full_redraw_draws(q
             assert (np.abs(rows - row).min() <= 2) == (level >= 3.0), (level, row, rows)  # the last four
     finally:
         viewer.close()
+
 
 def test_digital_trigger_and_bad_configuration(qapp, source):
     viewer = QTriggeredOscilloscope(name="trig")
@@ -199,8 +198,15 @@ def test_default_look_stacks_channels_in_bands_with_names_axis_and_scale_bar(qap
     from lslacq.viewers._qt import pg
 
     out = OutputStream(name="erp")
-    out.configure(protocol="tcp", transfermode="plaindata", dtype="float32", shape=(-1, 3), sample_rate=1000.0,
-                  channel_names=["Cz", "Pz", "stim"], units="microvolts")
+    out.configure(
+        protocol="tcp",
+        transfermode="plaindata",
+        dtype="float32",
+        shape=(-1, 3),
+        sample_rate=1000.0,
+        channel_names=["Cz", "Pz", "stim"],
+        units="microvolts",
+    )
     viewer = QTriggeredOscilloscope(name="trig")
     try:
         viewer.configure(with_user_dialog=False)
@@ -213,15 +219,15 @@ def test_default_look_stacks_channels_in_bands_with_names_axis_and_scale_bar(qap
         viewer.start()
         n = 8000
         t = np.arange(300) / 1000.0
-        response = 8 * np.exp(-((t - 0.1) / 0.03) ** 2)
+        response = 8 * np.exp(-(((t - 0.1) / 0.03) ** 2))
         data = np.zeros((n, 3), "float32")
         data[:, 0], data[:, 1] = 40000.0, -25000.0  # DC offsets in uV
         for onset in range(600, n - 500, 1000):
-            data[onset:onset + 300, 0] += response
-            data[onset:onset + 300, 1] -= response
-            data[onset:onset + 50, 2] = 5.0
+            data[onset : onset + 300, 0] += response
+            data[onset : onset + 300, 1] -= response
+            data[onset : onset + 50, 2] = 5.0
         for i in range(0, n, 100):  # 10x real time (a source's pace, not a synchronisation)
-            out.send(data[i:i + 100], index=i + 100)
+            out.send(data[i : i + 100], index=i + 100)
             time.sleep(0.01)
         wait_until(qapp, lambda: viewer.triggeraccumulator.total_trig >= 7, what="the sweeps")
         image = _render(qapp, viewer)
@@ -231,7 +237,7 @@ def test_default_look_stacks_channels_in_bands_with_names_axis_and_scale_bar(qap
             rgb = pg.mkColor(viewer.by_channel_params[name, "color"]).getRgb()[:3]  # the mean trace
             left, plot_top = to_pixel(viewer, -0.1, 2.5, image)
             right, plot_bottom = to_pixel(viewer, 0.4, -0.5, image)
-            rows = plot_top + np.nonzero(color_mask(image, rgb, tol=10)[plot_top:plot_bottom, left + 2:right - 1])[0]
+            rows = plot_top + np.nonzero(color_mask(image, rgb, tol=10)[plot_top:plot_bottom, left + 2 : right - 1])[0]
             _, top = to_pixel(viewer, 0, 2 - k + 0.5, image)
             _, bottom = to_pixel(viewer, 0, 2 - k - 0.5, image)
             assert rows.size and ((rows >= top - 1) & (rows <= bottom + 1)).mean() > 0.97, name

@@ -36,8 +36,9 @@ def eeg_stream():
     from lslacq_lsl.metadata import build_stream_info
 
     name = f"lslacq-readable-{uuid.uuid4().hex[:8]}"
-    info = build_stream_info(name, "EEG", N_CH, RATE, "float32", f"{name}-sid", channel_names=NAMES,
-                             channel_units="microvolts")
+    info = build_stream_info(
+        name, "EEG", N_CH, RATE, "float32", f"{name}-sid", channel_names=NAMES, channel_units="microvolts"
+    )
     outlet = pylsl.StreamOutlet(info)
     markers = pylsl.StreamOutlet(pylsl.StreamInfo(name + "-markers", "Markers", 1, 0.0, "string", f"{name}-mk"))
     dc = np.random.default_rng(7).uniform(-50000, 50000, N_CH)
@@ -91,8 +92,12 @@ def view(qapp, eeg_stream):
 
 
 def _wait_scaled(qapp, viewer, seconds: float = 2.5):
-    wait_until(qapp, lambda: viewer._auto != "first" and viewer.counters()["samples_in"] >= seconds * RATE,
-               timeout=30, what="the first automatic scaling")
+    wait_until(
+        qapp,
+        lambda: viewer._auto != "first" and viewer.counters()["samples_in"] >= seconds * RATE,
+        timeout=30,
+        what="the first automatic scaling",
+    )
     return render(qapp, viewer)
 
 
@@ -202,11 +207,16 @@ def test_scale_mode_set_before_start_is_applied_on_the_first_data(qapp, mode):
         viewer.show()
         viewer.start()
         dev.start()
-        wait_until(qapp, lambda: viewer._auto != "first" and viewer.counters()["samples_in"] >= 3100, timeout=30,
-                   what="the first automatic scaling and a full window")
+        wait_until(
+            qapp,
+            lambda: viewer._auto != "first" and viewer.counters()["samples_in"] >= 3100,
+            timeout=30,
+            what="the first automatic scaling and a full window",
+        )
         image = render(qapp, viewer)
-        measured = assert_readable(viewer, image, min_swing=0.1 if mode == "same_for_all" else 0.25,
-                                   scale_bar=mode == "same_for_all")
+        measured = assert_readable(
+            viewer, image, min_swing=0.1 if mode == "same_for_all" else 0.25, scale_bar=mode == "same_for_all"
+        )
         assert measured["bands"] == 16
         gains = np.array(viewer.by_channel_params.values("gain"))
         assert (np.ptp(gains) > 0) == (mode == "by_channel")  # amplitudes 5..20: a gain each, or one for all
@@ -287,9 +297,24 @@ def test_lslacq_view_command_draws_each_channel_in_its_band(qapp, eeg_stream, tm
 
     shot = tmp_path / "view.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", eeg_stream, eeg_stream + "-markers",
-                          "--duration", "4", "--screenshot", str(shot)], capture_output=True, text=True, timeout=120,
-                         env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "view",
+            eeg_stream,
+            eeg_stream + "-markers",
+            "--duration",
+            "4",
+            "--screenshot",
+            str(shot),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     rows, lefts, rights = [], [], []
@@ -307,11 +332,11 @@ def test_lslacq_view_command_draws_each_channel_in_its_band(qapp, eeg_stream, tm
     assert np.all(spacing > 0.75 * spacing.mean()) and np.all(spacing < 1.25 * spacing.mean()), spacing
     swing = rows[:, 2] - rows[:, 0]
     assert np.all(swing > 0.2 * spacing.mean()) and np.all(swing < 1.1 * spacing.mean()), swing  # oscillating, in band
-    gutter = image[:, :int(min(lefts)) - 2]  # left of every trace: the names, light text on dark boxes
+    gutter = image[:, : int(min(lefts)) - 2]  # left of every trace: the names, light text on dark boxes
     for k in range(N_CH):
-        band = gutter[int(rows[k, 1] - 0.3 * spacing.mean()):int(rows[k, 1] + 0.3 * spacing.mean())]
+        band = gutter[int(rows[k, 1] - 0.3 * spacing.mean()) : int(rows[k, 1] + 0.3 * spacing.mean())]
         assert (band.min(axis=2) > 180).sum() > 10, (NAMES[k], "no name in the gutter")
     bottom = int(rows[-1, 1] + spacing.mean())
-    assert (image[bottom:bottom + 40, int(min(lefts)):].min(axis=2) > 150).sum() > 30  # time axis labels
+    assert (image[bottom : bottom + 40, int(min(lefts)) :].min(axis=2) > 150).sum() > 30  # time axis labels
     right = int(max(rights)) + 2
-    assert (image[:bottom, right:right + 60].min(axis=2) > 150).sum() > 20  # the scale bar and its label
+    assert (image[:bottom, right : right + 60].min(axis=2) > 150).sum() > 20  # the scale bar and its label

@@ -13,8 +13,10 @@ def test_contrast_ratio_is_wcags():
     assert contrast_ratio(pg.mkColor("#777777"), pg.mkColor("#777777")) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("color, background", [("#0000a0", "k"), ("#202020", "k"), ("#ffff60", "w"),
-                                               ("#ff4040", "k"), ("#40ff40", "#ffffff")])
+@pytest.mark.parametrize(
+    "color, background",
+    [("#0000a0", "k"), ("#202020", "k"), ("#ffff60", "w"), ("#ff4040", "k"), ("#40ff40", "#ffffff")],
+)
 def test_legible_color_reaches_the_contrast_and_keeps_legible_colours(color, background):
     result = legible_color(color, background)
     assert contrast_ratio(result, pg.mkColor(background)) >= 4.5

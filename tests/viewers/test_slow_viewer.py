@@ -58,8 +58,12 @@ def test_slow_viewer_never_slows_the_source_or_a_lossless_reader(qapp):
         wait_until(qapp, lambda: viewer.frames >= 6, timeout=30, what="six slow frames")
         dev.stop()
         sent = dev.head
-        wait_until(qapp, lambda: bool(indexes) and indexes[-1] == sent and viewer.counters()["last_index"] == sent,
-                   timeout=20, what="both readers to reach the device's last sample")
+        wait_until(
+            qapp,
+            lambda: bool(indexes) and indexes[-1] == sent and viewer.counters()["last_index"] == sent,
+            timeout=20,
+            what="both readers to reach the device's last sample",
+        )
         viewer.stop()
     finally:
         stop.set()

@@ -50,9 +50,26 @@ def lsl_streams():
 def test_view_shows_a_stream_and_its_markers(lsl_streams, tmp_path):
     shot = tmp_path / "view.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", lsl_streams, lsl_streams + "-markers",
-                          "--duration", "3", "--xsize", "2", "--screenshot", str(shot)],
-                         capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "view",
+            lsl_streams,
+            lsl_streams + "-markers",
+            "--duration",
+            "3",
+            "--xsize",
+            "2",
+            "--screenshot",
+            str(shot),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     line = [x for x in run.stdout.splitlines() if x.startswith(f"lslacq view: {lsl_streams}:")][0]
     samples, markers = int(line.split(": ")[2].split()[0]), int(line.split(", ")[1].split()[0])
@@ -70,11 +87,31 @@ def test_view_shows_a_stream_and_its_markers(lsl_streams, tmp_path):
 @pytest.mark.slow
 def test_view_errors_name_the_problem(lsl_streams):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", "no-such-stream-" + uuid.uuid4().hex[:6],
-                          "--timeout", "0.5", "--duration", "1"], capture_output=True, text=True, timeout=60, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "view",
+            "no-such-stream-" + uuid.uuid4().hex[:6],
+            "--timeout",
+            "0.5",
+            "--duration",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert run.returncode == 1 and "lslacq lsl list" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", lsl_streams + "-markers", "--duration", "1"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "view", lsl_streams + "-markers", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert run.returncode == 2 and "signal (numeric) stream" in run.stderr
 
 
@@ -82,16 +119,26 @@ def test_view_errors_name_the_problem(lsl_streams):
 def test_view_without_a_display_screenshots_offscreen_by_itself_or_says_why(lsl_streams, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     shot = tmp_path / "headless.png"
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", lsl_streams, "--duration", "2",
-                          "--screenshot", str(shot)], capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "view", lsl_streams, "--duration", "2", "--screenshot", str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "drawing offscreen for the screenshot" in run.stderr
     from PIL import Image
 
     image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert ((image.max(axis=2) - image.min(axis=2)) > 80).any(axis=1).sum() > 50  # the traces were drawn
-    run = subprocess.run([sys.executable, "-m", "lslacq.cli", "view", lsl_streams, "--duration", "1"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "view", lsl_streams, "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "cannot open a window" in run.stderr and "DISPLAY is not set" in run.stderr
     assert "--screenshot" in run.stderr and "lslacq doctor" in run.stderr

@@ -16,8 +16,9 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 def _run(script, *args):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                         timeout=180, env=env)
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=180, env=env
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return run.stdout
 
@@ -26,8 +27,7 @@ def _run(script, *args):
 def test_webcam_viewer_shows_the_test_pattern():
     pytest.importorskip("av")
     out = _run("webcam_viewer.py", "--duration", "2")
-    match = re.search(r"frames received: (\d+), drawn: (\d+), skipped by the display: (\d+), frame size 320x240",
-                      out)
+    match = re.search(r"frames received: (\d+), drawn: (\d+), skipped by the display: (\d+), frame size 320x240", out)
     assert match, out
     received, drawn, _skipped = (int(g) for g in match.groups())
     assert drawn >= 1 and received >= drawn  # frames went through and reached the screen
@@ -56,7 +56,6 @@ def test_audio_oscilloscope_local_receives_every_sample(tmp_path):
     assert not geometry["banded"]  # the manual's gain of 0.001, set before start, is honoured
 
 
-
 @pytest.mark.slow
 def test_multi_video_viewer_shows_both_test_patterns_side_by_side(tmp_path):
     pytest.importorskip("av")
@@ -67,8 +66,9 @@ def test_multi_video_viewer_shows_both_test_patterns_side_by_side(tmp_path):
     shot = tmp_path / "grid.png"
     out = _run("multi_video_viewer.py", "--duration", "3", "--screenshot", str(shot))
     sizes = {}
-    for name, received, drawn, size in re.findall(r"(video\d): frames received: (\d+), drawn: (\d+), frame size (\S+)",
-                                                 out):
+    for name, received, drawn, size in re.findall(
+        r"(video\d): frames received: (\d+), drawn: (\d+), frame size (\S+)", out
+    ):
         assert int(drawn) >= 1 and int(received) >= int(drawn), out
         sizes[name] = size
     assert sizes == {"video0": "320x240", "video1": "160x120"}, out

@@ -107,8 +107,10 @@ def test_ingest_failure_is_reported(qapp, source):
 
 
 def test_import_viewers_package_loads_no_qt():
-    code = ("import sys, lslacq.viewers\n"
-            "print(','.join(m for m in sys.modules if m.split('.')[0] in ('PyQt5', 'PySide6', 'pyqtgraph')))")
+    code = (
+        "import sys, lslacq.viewers\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('PyQt5', 'PySide6', 'pyqtgraph')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == ""
 

@@ -23,9 +23,15 @@ def test_a_window_shown_on_a_screen_opens_at_its_window_size_unless_sized(qapp, 
     offscreen.show()  # offscreen (the tests' platform): the size the code gave it
     assert (offscreen.width(), offscreen.height()) == (800, 500)
     monkeypatch.setattr(widgetnode, "_on_a_screen", lambda: True)  # as on a desktop
-    viewers = {name: cls() for name, cls in
-               (("default", QOscilloscope), ("sized", QOscilloscope), ("timefreq", QTimeFreq),
-                ("image", ImageViewer))}
+    viewers = {
+        name: cls()
+        for name, cls in (
+            ("default", QOscilloscope),
+            ("sized", QOscilloscope),
+            ("timefreq", QTimeFreq),
+            ("image", ImageViewer),
+        )
+    }
     viewers["sized"].resize(640, 360)
     holder = QtWidgets.QWidget()
     holder.resize(300, 200)

@@ -15,16 +15,22 @@ import pytest
 
 pylsl = pytest.importorskip("pylsl")
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb)"),
+]
 
 
 @pytest.fixture
 def xvfb():
     """An Xvfb server on a free display (-displayfd): yields ':N'."""
     read, write = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()  # Xvfb writes the display number once it accepts clients
@@ -72,27 +78,38 @@ def test_lslacq_view_opens_a_real_xcb_window_and_draws_in_it(xvfb, stream, tmp_p
     pil_image = pytest.importorskip("PIL.Image")
     env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
     shot = tmp_path / "view.png"
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "view", stream, "--duration", "10",
-                             "--screenshot", str(shot)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # the default size: 1600x1000, 90 % of this screen
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "view", stream, "--duration", "10", "--screenshot", str(shot)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # the default size: 1600x1000, 90 % of this screen
     try:
+
         def window_mapped():
-            tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", xvfb], capture_output=True, text=True,
-                                  timeout=10).stdout if shutil.which("xwininfo") else ""
+            tree = (
+                subprocess.run(
+                    ["xwininfo", "-root", "-tree", "-display", xvfb], capture_output=True, text=True, timeout=10
+                ).stdout
+                if shutil.which("xwininfo")
+                else ""
+            )
             return "lslacq view:" in tree or proc.poll() is not None
+
         _wait(window_mapped, 30, "the window on the X server")
         root = tmp_path / "root.png"
 
         def traces_on_screen():
             if proc.poll() is not None:
                 return "ended"
-            subprocess.run(["import", "-display", xvfb, "-window", "root", str(root)], timeout=20,
-                           capture_output=True)
+            subprocess.run(["import", "-display", xvfb, "-window", "root", str(root)], timeout=20, capture_output=True)
             if not root.exists():
                 return None
             pixels = np.asarray(pil_image.open(root).convert("RGB")).astype(int)
             coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 80  # saturated trace colours
             return pixels if np.count_nonzero(coloured.any(axis=1)) > 100 else None
+
         if shutil.which("import"):
             pixels = _wait(traces_on_screen, 30, "traces drawn in the X window")
             assert not isinstance(pixels, str), proc.communicate(timeout=10)
@@ -121,17 +138,35 @@ def test_lslacq_demo_view_opens_a_large_window_at_60_fps(xvfb):
     import re
 
     env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "demo", "--view", "--duration", "4", "--no-verify",
-                             "--name", f"lslacq-xvfb-demo-{uuid.uuid4().hex[:8]}"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "demo",
+            "--view",
+            "--duration",
+            "4",
+            "--no-verify",
+            "--name",
+            f"lslacq-xvfb-demo-{uuid.uuid4().hex[:8]}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def window():
             if proc.poll() is not None:
                 return "ended"
-            tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", xvfb], capture_output=True, text=True,
-                                  timeout=10).stdout
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-tree", "-display", xvfb], capture_output=True, text=True, timeout=10
+            ).stdout
             found = re.search(r'"lslacq demo: EEG \+ markers": \(.*?\)\s+(\d+)x(\d+)', tree)
             return (int(found.group(1)), int(found.group(2))) if found else None
+
         if shutil.which("xwininfo"):
             size = _wait(window, 30, "the demo's window on the X server")
             assert size != "ended", proc.communicate(timeout=10)
@@ -187,8 +222,9 @@ out.close()
 def test_a_graph_files_window_size_opens_a_real_window_at_that_size_fitted_to_the_screen(xvfb):
     """WidgetNode.set_window_size (a graph file's window = { size = [W, H] }) on Xvfb's 1600x1000 screen."""
     env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
-    run = subprocess.run([sys.executable, "-c", WINDOW_SIZE_SCRIPT], capture_output=True, text=True, timeout=60,
-                         env=env)
+    run = subprocess.run(
+        [sys.executable, "-c", WINDOW_SIZE_SCRIPT], capture_output=True, text=True, timeout=60, env=env
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if line.startswith(("shown", "resized")))
     assert lines["shown"] == "xcb 1200 700", run.stdout  # logical pixels

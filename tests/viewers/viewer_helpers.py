@@ -22,8 +22,13 @@ def make_screenshots(out: pathlib.Path, *names: str, max_bytes: int = 150_000) -
     """
     pil_image = pytest.importorskip("PIL.Image")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, str(SCREENSHOT_SCRIPT), *names, "--out", str(out)], capture_output=True,
-                         text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [sys.executable, str(SCREENSHOT_SCRIPT), *names, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     images = {}
     for name in names:
@@ -80,7 +85,7 @@ def rows_of(mask, column: int, halfwidth: int = 1):
     """Rows where ``mask`` is set around ``column``."""
     import numpy as np
 
-    return np.flatnonzero(mask[:, max(0, column - halfwidth):column + halfwidth + 1].any(axis=1))
+    return np.flatnonzero(mask[:, max(0, column - halfwidth) : column + halfwidth + 1].any(axis=1))
 
 
 def plot_rect(viewer, image, viewbox=None) -> tuple[int, int, int, int]:
@@ -102,8 +107,9 @@ def item_rect(viewer, item, rect, image) -> tuple[float, float, float, float]:
     return top_left.x() * ratio, top_left.y() * ratio, bottom_right.x() * ratio, bottom_right.y() * ratio
 
 
-def assert_readable(viewer, image, min_swing: float = 0.2, tol: int = 8, scale_bar: bool = True,
-                    geometry: dict | None = None) -> dict:
+def assert_readable(
+    viewer, image, min_swing: float = 0.2, tol: int = 8, scale_bar: bool = True, geometry: dict | None = None
+) -> dict:
     """Check the default look of a QOscilloscope frame ``image`` (its ``grab_array()``); return what was measured.
 
     Every shown channel is drawn in its own band (at least 97 % of its trace's pixels, in its exact colour,
@@ -121,7 +127,7 @@ def assert_readable(viewer, image, min_swing: float = 0.2, tol: int = 8, scale_b
     band_px = (bottom - top) / n
     swings = []
     for name, rgb, band_top, band_bottom in geo["bands"]:
-        mask = color_mask(image, rgb, tol=tol)[:, left + 1:right - 1]
+        mask = color_mask(image, rgb, tol=tol)[:, left + 1 : right - 1]
         rows = np.nonzero(mask)[0]
         assert rows.size > 0.5 * (right - left), (name, "no trace")
         inside = ((rows >= band_top - 1) & (rows <= band_bottom + 1)).mean()
@@ -133,14 +139,21 @@ def assert_readable(viewer, image, min_swing: float = 0.2, tol: int = 8, scale_b
     for box in geo["labels"]:
         assert box[2] <= left, ("a name box reaches into the plot", box, left)
     assert geo["time_axis"]
-    below = image[bottom + 4:min(image.shape[0], bottom + 40), left:right, :3]
+    below = image[bottom + 4 : min(image.shape[0], bottom + 40), left:right, :3]
     assert (below.min(axis=2) > 150).sum() > 30, "no time axis labels under the plot"
-    measured = {"bands": n, "band_px": band_px, "swings": swings, "label_boxes": len(geo["labels"]),
-                "scale": geo["scale_bar"], "plot": (left, top, right, bottom), "markers": geo["markers"]}
+    measured = {
+        "bands": n,
+        "band_px": band_px,
+        "swings": swings,
+        "label_boxes": len(geo["labels"]),
+        "scale": geo["scale_bar"],
+        "plot": (left, top, right, bottom),
+        "markers": geo["markers"],
+    }
     if not scale_bar:  # by_channel: a gain per channel, no common bar
         return measured
     assert geo["scale_bar"], "no scale bar"
-    margin = image[top:bottom, right + 2:min(image.shape[1], right + 50), :3]
+    margin = image[top:bottom, right + 2 : min(image.shape[1], right + 50), :3]
     assert (margin.min(axis=2) > 150).sum() > 20, "the scale bar is not drawn"
     return measured
 
@@ -163,8 +176,8 @@ def check_example_frame(png, out: str) -> dict:
         left, top, right, bottom = (int(round(v)) for v in geometry["plot"])
         for name, rgb, *_ in geometry["bands"]:
             mask = color_mask(image, rgb, tol=10)
-            assert mask[top:bottom, left + 1:right - 1].sum() > right - left, (name, "no trace in the plot")
+            assert mask[top:bottom, left + 1 : right - 1].sum() > right - left, (name, "no trace in the plot")
         assert geometry["labels"] and all(box[2] <= left for box in geometry["labels"])
         assert geometry["time_axis"] and geometry["scale_bar"]
-        assert (image[bottom + 4:bottom + 40, left:right].min(axis=2) > 150).sum() > 30  # the time axis labels
+        assert (image[bottom + 4 : bottom + 40, left:right].min(axis=2) > 150).sum() > 30  # the time axis labels
     return geometry

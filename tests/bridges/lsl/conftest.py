@@ -27,8 +27,18 @@ def make_outlet():
     """Factory for plain pylsl outlets, destroyed at the end of the test."""
     outlets = []
 
-    def make(name, type="EEG", n_channels=4, srate=100.0, fmt="float32", source_id=None, labels=None,
-             units=None, desc=True, chunk_size=0):
+    def make(
+        name,
+        type="EEG",
+        n_channels=4,
+        srate=100.0,
+        fmt="float32",
+        source_id=None,
+        labels=None,
+        units=None,
+        desc=True,
+        chunk_size=0,
+    ):
         info = pylsl.StreamInfo(name, type, n_channels, srate, fmt, source_id or f"{name}-sid")
         if desc:
             chans = info.desc().append_child("channels")

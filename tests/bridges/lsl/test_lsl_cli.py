@@ -22,8 +22,12 @@ from lslacq.cli import main  # noqa: E402
 def _demo(tmp_path, *args):
     log = tmp_path / "demo.out"
     handle = open(log, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "lslacq.cli", "demo", *args], stdout=handle,
-                            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lslacq.cli", "demo", *args],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     handle.close()
     return proc, log
 
@@ -53,8 +57,19 @@ def test_lsl_list_shows_streams(make_outlet, unique_name, capsys):
 
 @pytest.mark.slow
 def test_demo_publishes_eeg_and_markers_until_duration(tmp_path, unique_name):
-    proc, log = _demo(tmp_path, "--duration", "6", "--name", unique_name + "-EEG",
-                      "--markers-name", unique_name + "-M", "--channels", "16", "--event-interval", "0.5")
+    proc, log = _demo(
+        tmp_path,
+        "--duration",
+        "6",
+        "--name",
+        unique_name + "-EEG",
+        "--markers-name",
+        unique_name + "-M",
+        "--channels",
+        "16",
+        "--event-interval",
+        "0.5",
+    )
     try:
         eeg = StreamWatcher(unique_name + "-EEG", buffer_size_s=10, timeout=30)
         markers = StreamWatcher(unique_name + "-M", timeout=30)
@@ -63,8 +78,11 @@ def test_demo_publishes_eeg_and_markers_until_duration(tmp_path, unique_name):
         try:
             assert eeg.buffer.shape == (5000, 16)
             assert eeg.channel_names[:4] == ["Fp1", "Fp2", "F7", "F3"]
-            wait_until(lambda: (eeg.update(), markers.update(), markers.n_total >= 3)[2], timeout=30,
-                       what="three markers from the demo")
+            wait_until(
+                lambda: (eeg.update(), markers.update(), markers.n_total >= 3)[2],
+                timeout=30,
+                what="three markers from the demo",
+            )
             data, ts = eeg.get_data()
             assert len(data) > 500 and np.isfinite(data).all() and 5 < data.std() < 100  # microvolt EEG
             np.testing.assert_allclose(np.diff(ts), 1 / 500.0, atol=1e-6)
@@ -86,11 +104,15 @@ def test_demo_publishes_eeg_and_markers_until_duration(tmp_path, unique_name):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_demo_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, unique_name, signum):
-    proc, log = _demo(tmp_path, "--name", unique_name + "-EEG", "--markers-name", unique_name + "-M",
-                      "--interval", "0.5")
+    proc, log = _demo(
+        tmp_path, "--name", unique_name + "-EEG", "--markers-name", unique_name + "-M", "--interval", "0.5"
+    )
     try:
-        wait_until(lambda: "EEG samples" in log.read_text() or proc.poll() is not None, timeout=60,
-                   what="the first counter line")
+        wait_until(
+            lambda: "EEG samples" in log.read_text() or proc.poll() is not None,
+            timeout=60,
+            what="the first counter line",
+        )
         proc.send_signal(signum)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -102,8 +124,21 @@ def test_demo_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, unique_name, signum)
 @pytest.mark.slow
 def test_a_second_demo_publishes_distinct_names(make_outlet, unique_name, capsys):
     make_outlet(unique_name + "-EEG", type="EEG", n_channels=2, srate=100.0)  # what a first demo publishes
-    assert main(["demo", "--duration", "1", "--no-verify", "--name", unique_name + "-EEG",
-                 "--markers-name", unique_name + "-M"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--duration",
+                "1",
+                "--no-verify",
+                "--name",
+                unique_name + "-EEG",
+                "--markers-name",
+                unique_name + "-M",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"'{unique_name}-EEG' or '{unique_name}-M' is already published" in out
     assert f"EEG     '{unique_name}-EEG-2'" in out and f"markers '{unique_name}-M-2'" in out

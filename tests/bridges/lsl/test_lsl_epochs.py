@@ -64,7 +64,7 @@ def test_lsl_markers_epoch_lsl_eeg_on_the_right_samples(unique_name):
     left, right = int(round(-0.1 * SRATE)), int(round(0.3 * SRATE))
     for k, epoch in enumerate(epochs[:5]):
         onset = int(onsets[k])
-        np.testing.assert_array_equal(epoch, signal[onset + left:onset + right].T)
+        np.testing.assert_array_equal(epoch, signal[onset + left : onset + right].T)
 
 
 @pytest.mark.slow
@@ -82,10 +82,12 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
     x = (rng.standard_normal((n, n_ch)) * 10 + np.array([5.0, -20.0, 40.0])).astype(np.float32)
     t0 = pylsl.local_clock() - 20.0
     ts = t0 + np.arange(n) / fs
-    eeg_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-EEG", "EEG", n_ch, fs, "float32",
-                                                  unique_name + "-eeg-sid"))
-    mk_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-M", "Markers", 1, 0, "string",
-                                                 unique_name + "-mk-sid"))
+    eeg_out = pylsl.StreamOutlet(
+        pylsl.StreamInfo(unique_name + "-EEG", "EEG", n_ch, fs, "float32", unique_name + "-eeg-sid")
+    )
+    mk_out = pylsl.StreamOutlet(
+        pylsl.StreamInfo(unique_name + "-M", "Markers", 1, 0, "string", unique_name + "-mk-sid")
+    )
     eeg_name, mk_name = unique_name + "-eeg-in", unique_name + "-mk-in"  # reference= looks the node name up
     eeg_in, mk_in = LslInlet(name=eeg_name), LslInlet(name=mk_name)
     ep = Epocher(name="epocher")
@@ -95,8 +97,14 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
         mk_in.configure(name=unique_name + "-M", reference=eeg_name, resolve_timeout=10)
         for node in (eeg_in, mk_in):
             node.outputs["signals"].configure(protocol="inproc")
-        ep.configure(event_id={"target": "target", "nontarget": "nontarget"}, tmin=-0.1, tmax=0.5,
-                     baseline=(None, 0), dtype="float64", buffer_duration=20.0)
+        ep.configure(
+            event_id={"target": "target", "nontarget": "nontarget"},
+            tmin=-0.1,
+            tmax=0.5,
+            baseline=(None, 0),
+            dtype="float64",
+            buffer_duration=20.0,
+        )
         ep.inputs["signals"].connect(eeg_in.outputs["signals"])
         ep.inputs["events"].connect(mk_in.outputs["signals"])
         for node in nodes:
@@ -109,15 +117,18 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
         desc = ["target", "nontarget", "target", "nontarget", "target", "nontarget"]
         half = 1000
         for k in range(0, half, 25):
-            eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+            eeg_out.push_chunk(x[k : k + 25], timestamp=list(ts[k : k + 25]))
         wait_until(lambda: eeg_in.n_received == half, timeout=10, what="the first EEG samples in the inlet")
         # three markers of samples received (late), three of samples to come (early)
         for k in range(6):
             mk_out.push_sample([desc[k]], float(ts[marks[k]] + offsets[k]))
-        wait_until(lambda: ep.engine is not None and len(ep.engine.pending) + ep.n_epochs == 6, timeout=10,
-                   what="the six markers in the Epocher")
+        wait_until(
+            lambda: ep.engine is not None and len(ep.engine.pending) + ep.n_epochs == 6,
+            timeout=10,
+            what="the six markers in the Epocher",
+        )
         for k in range(half, n, 25):
-            eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+            eeg_out.push_chunk(x[k : k + 25], timestamp=list(ts[k : k + 25]))
         wait_until(lambda: ep.n_epochs == 6, timeout=20, what="6 epochs")
         got_index = ep.events["index"].tolist()
         got_desc = [d.decode() for d in ep.events["description"]]
@@ -148,10 +159,12 @@ def test_markers_that_come_before_the_reference_has_data_wait_for_it(unique_name
     fs, n_ch, n = 250.0, 2, 1500
     x = np.arange(n * n_ch, dtype=np.float32).reshape(n, n_ch)
     ts = pylsl.local_clock() - 10.0 + np.arange(n) / fs
-    eeg_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-EEG", "EEG", n_ch, fs, "float32",
-                                                  unique_name + "-eeg-sid"))
-    mk_out = pylsl.StreamOutlet(pylsl.StreamInfo(unique_name + "-M", "Markers", 1, 0, "string",
-                                                 unique_name + "-mk-sid"))
+    eeg_out = pylsl.StreamOutlet(
+        pylsl.StreamInfo(unique_name + "-EEG", "EEG", n_ch, fs, "float32", unique_name + "-eeg-sid")
+    )
+    mk_out = pylsl.StreamOutlet(
+        pylsl.StreamInfo(unique_name + "-M", "Markers", 1, 0, "string", unique_name + "-mk-sid")
+    )
     eeg_in, mk_in = LslInlet(name=unique_name + "-eeg-in"), LslInlet(name=unique_name + "-mk-in")
     ep = Epocher(name="epocher")
     nodes = (eeg_in, mk_in, ep)
@@ -173,10 +186,13 @@ def test_markers_that_come_before_the_reference_has_data_wait_for_it(unique_name
             for m in marks:  # before any EEG sample
                 mk_out.push_sample(["stim"], float(ts[m]))
             # held (or, as before the fix, passed on at once with their positions in the marker stream)
-            wait_until(lambda: getattr(mk_in, "held_markers", 0) == 3 or mk_in.n_received == 3, timeout=10,
-                       what="the marker inlet to take the three markers")
+            wait_until(
+                lambda: getattr(mk_in, "held_markers", 0) == 3 or mk_in.n_received == 3,
+                timeout=10,
+                what="the marker inlet to take the three markers",
+            )
             for k in range(0, n, 25):
-                eeg_out.push_chunk(x[k:k + 25], timestamp=list(ts[k:k + 25]))
+                eeg_out.push_chunk(x[k : k + 25], timestamp=list(ts[k : k + 25]))
             wait_until(lambda: ep.n_epochs == 3, timeout=20, what="3 epochs")
         got = ep.events["index"].tolist()
         data = ep.get_data()
@@ -188,4 +204,4 @@ def test_markers_that_come_before_the_reference_has_data_wait_for_it(unique_name
     assert got == marks  # on their samples (they were 0, 1, 2: their positions in the marker stream)
     assert "use their position in the marker stream" not in caplog.text
     start = int(round(-0.1 * fs))
-    np.testing.assert_array_equal(data[0], x[marks[0] + start:marks[0] + int(0.2 * fs) + 1].T)
+    np.testing.assert_array_equal(data[0], x[marks[0] + start : marks[0] + int(0.2 * fs) + 1].T)

@@ -25,8 +25,9 @@ def _inlet(node_name="inlet", **kwargs):
 
 
 def test_numeric_stream_spec_values_and_timestamps(make_outlet, unique_name):
-    outlet = make_outlet(unique_name, n_channels=3, srate=250.0, fmt="int16", labels=["a", "b", "c"],
-                         units=["uV", "uV", "mV"])
+    outlet = make_outlet(
+        unique_name, n_channels=3, srate=250.0, fmt="int16", labels=["a", "b", "c"], units=["uV", "uV", "mV"]
+    )
     node = _inlet(name=unique_name, clocksync=False, dejitter=False)
     with node:
         spec = node.outputs["signals"].params
@@ -41,7 +42,7 @@ def test_numeric_stream_spec_values_and_timestamps(make_outlet, unique_name):
         stamps = t0 + np.arange(300) / 250.0
         data = ramp(300, 3, dtype="int64") % 30000
         for k in range(0, 300, 50):
-            outlet.push_chunk(data[k:k + 50].astype("int16"), timestamp=list(stamps[k:k + 50]))
+            outlet.push_chunk(data[k : k + 50].astype("int16"), timestamp=list(stamps[k : k + 50]))
         index, got = recv_until(sig, 300)
         _, got_ts = recv_until(ts, 300)
         assert index == 300 and node.n_received == 300
@@ -62,7 +63,7 @@ def test_pull_interval_sends_each_pull_as_one_chunk_and_never_reuses_a_held_buff
         t0 = pylsl.local_clock()
         chunks = []  # every received chunk is held: a pull buffer still referenced must never be reused
         for k in range(0, 6000, 100):
-            outlet.push_chunk(data[k:k + 100], timestamp=list(t0 + np.arange(k, k + 100) / 10000.0))
+            outlet.push_chunk(data[k : k + 100], timestamp=list(t0 + np.arange(k, k + 100) / 10000.0))
             if k % 1500 == 1400:  # 15 LSL chunks (192 kB: sent downstream without a copy) wait for the next pull
                 wait_until(lambda k=k: node.n_received == k + 100, what="the pull of the queued samples")
                 while sig.poll(0):
@@ -165,7 +166,7 @@ def test_round_trip_preserves_values_and_timestamps(make_outlet, unique_name):
         t0 = pylsl.local_clock() - 10.0  # deliberately not "now": must be passed through, not recomputed
         stamps = t0 + np.arange(400) / 500.0 + np.random.default_rng(0).uniform(0, 1e-4, 400)
         for k in range(0, 400, 40):
-            source.push_chunk(ramp(40, 4, start=k), timestamp=list(stamps[k:k + 40]))
+            source.push_chunk(ramp(40, 4, start=k), timestamp=list(stamps[k : k + 40]))
         data, ts = pull_exactly(final, 400)
         np.testing.assert_array_equal(data, ramp(400, 4))
         np.testing.assert_allclose(ts, stamps, rtol=0, atol=1e-9)
@@ -236,8 +237,9 @@ def test_round_trip_through_a_graph_node_and_a_sharedmem_hop(make_outlet, unique
             node.start()
         stamps = 1000.0 + np.arange(500) / 250.0
         for k in range(0, 500, 25):
-            source.push_chunk((ramp(25, 3, start=k, dtype="int64") % 30000).astype("int16"),
-                              timestamp=list(stamps[k:k + 25]))
+            source.push_chunk(
+                (ramp(25, 3, start=k, dtype="int64") % 30000).astype("int16"), timestamp=list(stamps[k : k + 25])
+            )
         data, ts = pull_exactly(final, 500)
         np.testing.assert_array_equal(data, ramp(500, 3, dtype="int64") % 30000)
         np.testing.assert_allclose(ts, stamps, rtol=0, atol=1e-9)
@@ -314,8 +316,9 @@ def test_timestamps_output_is_optional_and_counters_report_latency(make_outlet, 
         index, data = recv_until(sig, 40)
         np.testing.assert_array_equal(data, ramp(40, 2))
         # the output counts a chunk once send() returns: the reader may have it a moment earlier
-        counters = wait_until(lambda: (c := node.counters())["samples_out"] == 40 and c, timeout=10,
-                              what="samples_out == 40")
+        counters = wait_until(
+            lambda: (c := node.counters())["samples_out"] == 40 and c, timeout=10, what="samples_out == 40"
+        )
         assert counters["samples_in"] == 40 and counters["last_index"] == 40
         assert counters["lost_samples"] == 0
         assert counters["latency"] is not None and -1.0 < counters["latency"] < 60.0  # loopback, loaded machine

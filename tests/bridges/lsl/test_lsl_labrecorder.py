@@ -49,8 +49,10 @@ def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
                 node.start()
             wait_until(lambda: device.n_sent >= 2 * SRATE, timeout=30, what="2 s of simulated EEG")
             device.stop()
-            wait_until(lambda: eeg.n_pushed == device.n_sent and markers.n_pushed == device.n_events,
-                       what="the outlets to publish everything the device sent")
+            wait_until(
+                lambda: eeg.n_pushed == device.n_sent and markers.n_pushed == device.n_events,
+                what="the outlets to publish everything the device sent",
+            )
             # LabRecorder pulls from its inlets every ~0.5 s and offers no "caught up" event:
             # give it two pull periods before asking it to stop.
             time.sleep(1.5)
@@ -97,8 +99,12 @@ def test_labrecorder_records_every_sample_with_metadata(tmp_path, unique_name):
     np.testing.assert_allclose(rec_markers["time_stamps"], ts[event_indexes], atol=1e-9, rtol=0)
     # after pyxdf's clock synchronisation they still agree to well under a millisecond
     synced = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path))[0]}
-    np.testing.assert_allclose(synced[unique_name + "-Markers"]["time_stamps"],
-                               synced[unique_name + "-EEG"]["time_stamps"][event_indexes], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(
+        synced[unique_name + "-Markers"]["time_stamps"],
+        synced[unique_name + "-EEG"]["time_stamps"][event_indexes],
+        atol=1e-3,
+        rtol=0,
+    )
 
 
 @pytest.mark.slow

@@ -22,8 +22,13 @@ def config_without_log_section(tmp_path: Path, extra: str = "") -> Path:
 def run_lsl_list(config: Path, *flags: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "LSLACQ_LIBLSL_LOG_LEVEL"}
     env["LSLAPICFG"] = str(config)
-    proc = subprocess.run([sys.executable, "-m", "lslacq.cli", *flags, "lsl", "list", "--wait", "0.2"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", *flags, "lsl", "list", "--wait", "0.2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stderr
 

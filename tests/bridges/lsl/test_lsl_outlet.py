@@ -43,8 +43,13 @@ def test_metadata_and_stable_source_id(unique_name):
         try:
             inlet = _plain_inlet(node.source_id)
             d = describe_stream(inlet.info(timeout=10))
-            assert (d.name, d.type, d.channel_count, d.nominal_srate, d.channel_format) == \
-                   (unique_name, "EEG", 4, 250.0, "float32")
+            assert (d.name, d.type, d.channel_count, d.nominal_srate, d.channel_format) == (
+                unique_name,
+                "EEG",
+                4,
+                250.0,
+                "float32",
+            )
             assert d.channel_names == tuple(names)
             assert d.channel_units == ("microvolts",) * 4 and d.channel_types == ("EEG",) * 4
             assert (d.manufacturer, d.model) == ("ACME", "X1")

@@ -30,15 +30,20 @@ def test_remote_simulated_eeg_published_by_a_remote_lsl_outlet(unique_name):
         markers.inputs["signals"].connect(dev.outputs["events"])
         for node in (dev, eeg, markers):
             node.initialize()
-        with StreamWatcher(unique_name, buffer_size_s=4, timeout=20) as sw, \
-                StreamWatcher(unique_name + "-M", timeout=20) as sm:
+        with (
+            StreamWatcher(unique_name, buffer_size_s=4, timeout=20) as sw,
+            StreamWatcher(unique_name + "-M", timeout=20) as sm,
+        ):
             sw.connect_to_stream()
             sm.connect_to_stream()
             assert sw.channel_names == ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5"]
             for node in (eeg, markers, dev):
                 node.start()
-            wait_until(lambda: (sw.update(), sm.update(), sm.n_total >= 2)[2], timeout=30,
-                       what="EEG and markers from the remote nodegroup")
+            wait_until(
+                lambda: (sw.update(), sm.update(), sm.n_total >= 2)[2],
+                timeout=30,
+                what="EEG and markers from the remote nodegroup",
+            )
             data, t = sw.get_data()
             assert len(data) >= 125 and np.isfinite(data).all()
             np.testing.assert_allclose(np.diff(t), 1 / 250.0, atol=1e-6)

@@ -34,9 +34,11 @@ def _push_and_sync(outlet, watchers, data, t0, srate, n_before, counters):
     times = t0 + (n_before + np.arange(len(data))) / srate
     outlet.push_chunk(data, timestamp=list(times))
     for sw in watchers:
+
         def done(sw=sw):
             sw.update()
             return counters[id(sw)] + sw.n_new >= n_before + len(data)
+
         wait_until(done, what=f"{sw!r} to receive {n_before + len(data)} samples")
         counters[id(sw)] += sw.n_new
         sw.n_new = 0
@@ -46,8 +48,7 @@ def _push_and_sync(outlet, watchers, data, t0, srate, n_before, counters):
 @pytest.mark.parametrize("fmt,dtype", [("float32", "float32"), ("int16", "int16"), ("double64", "float64")])
 def test_same_buffer_contents_as_dareplane(make_outlet, unique_name, fmt, dtype):
     srate, n_ch = 500.0, 6
-    outlet = make_outlet(unique_name, n_channels=n_ch, srate=srate, fmt=fmt,
-                         labels=[f"E{i}" for i in range(n_ch)])
+    outlet = make_outlet(unique_name, n_channels=n_ch, srate=srate, fmt=fmt, labels=[f"E{i}" for i in range(n_ch)])
     theirs = _dareplane(unique_name, buffer_size_s=1)
     ours = StreamWatcher(unique_name, buffer_size_s=1, clocksync=False)
     ours.connect_to_stream()
@@ -151,9 +152,11 @@ def test_missing_and_partial_channel_labels_keep_channel_count(make_outlet, uniq
     info_c.desc().append_child("acquisition").append_child_value("manufacturer", "ACME")
     nochan = pylsl.StreamOutlet(info_c)
     try:
-        for suffix, n, names in (("-a", 5, [f"ch_{i}" for i in range(1, 6)]),
-                                 ("-b", 5, ["Fz", "Cz", "ch_3", "ch_4", "ch_5"]),
-                                 ("-c", 3, ["ch_1", "ch_2", "ch_3"])):
+        for suffix, n, names in (
+            ("-a", 5, [f"ch_{i}" for i in range(1, 6)]),
+            ("-b", 5, ["Fz", "Cz", "ch_3", "ch_4", "ch_5"]),
+            ("-c", 3, ["ch_1", "ch_2", "ch_3"]),
+        ):
             with StreamWatcher(unique_name + suffix) as sw:
                 sw.connect_to_stream()
                 assert sw.buffer.shape[1] == n

@@ -28,8 +28,15 @@ SRATE = 1000.0
 @pytest.mark.slow
 def test_labrecorder_records_rda_bridge(tmp_path, unique_name):
     path = tmp_path / "rda.xdf"
-    with RdaEmulator(port=0, n_channels=8, sample_rate=SRATE, block_duration=0.01, marker_interval=0.25,
-                     keepalive_interval=0.1, other_interval=0.3) as emu:
+    with RdaEmulator(
+        port=0,
+        n_channels=8,
+        sample_rate=SRATE,
+        block_duration=0.01,
+        marker_interval=0.25,
+        keepalive_interval=0.1,
+        other_interval=0.3,
+    ) as emu:
         bridge = RdaLslBridge("127.0.0.1", emu.address[1], name=unique_name + "-EEG")
         with bridge:
             infos = [resolve_stream(source_id=n.source_id, timeout=10) for n in (bridge.eeg, bridge.markers)]
@@ -41,8 +48,10 @@ def test_labrecorder_records_rda_bridge(tmp_path, unique_name):
                 bridge.amp.stop()  # stop reading RDA; the LSL outlets stay up while LabRecorder finishes
                 sent = bridge.amp.outputs["signals"].last_index
                 events = bridge.amp.outputs["triggers"].last_index
-                wait_until(lambda: bridge.n_samples == sent and bridge.n_markers == events,
-                           what="the outlets to publish every sample and marker received")
+                wait_until(
+                    lambda: bridge.n_samples == sent and bridge.n_markers == events,
+                    what="the outlets to publish every sample and marker received",
+                )
                 n_samples, n_markers = bridge.n_samples, bridge.n_markers
                 # LabRecorder pulls from its inlets every ~0.5 s: give it two pull periods.
                 time.sleep(1.5)
@@ -84,9 +93,25 @@ def test_labrecorder_records_rda_bridge(tmp_path, unique_name):
 def test_bridge_command_line(unique_name):
     with RdaEmulator(port=0, n_channels=4, sample_rate=500, int16=True, block_duration=0.02) as emu:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lslacq.cli", "bridge", "rda", "--port", str(emu.address[1]), "--name",
-             unique_name, "--duration", "30", "--interval", "0.5"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            [
+                sys.executable,
+                "-m",
+                "lslacq.cli",
+                "bridge",
+                "rda",
+                "--port",
+                str(emu.address[1]),
+                "--name",
+                unique_name,
+                "--duration",
+                "30",
+                "--interval",
+                "0.5",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         try:
             line = proc.stdout.readline()
@@ -125,8 +150,12 @@ def test_bridge_command_line_without_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = subprocess.run([sys.executable, "-m", "lslacq.cli", "bridge", "rda", "--port", str(port)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "lslacq.cli", "bridge", "rda", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and "cannot connect to the RDA server" in result.stderr
 
 
@@ -135,8 +164,12 @@ def test_example_script_runs(unique_name):
     import pathlib
 
     script = pathlib.Path(__file__).parents[3] / "examples" / "rda_to_lsl.py"
-    result = subprocess.run([sys.executable, str(script), "--duration", "2.5", "--name", unique_name],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(script), "--duration", "2.5", "--name", unique_name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert f"as LSL streams {unique_name!r}" in result.stdout
     counts = re.findall(r"(\d+) samples, (\d+) markers published", result.stdout)
@@ -148,14 +181,33 @@ def test_bridge_command_line_reconnects(unique_name):
     emu = RdaEmulator(port=0, n_channels=3, sample_rate=500, block_duration=0.02).start()
     port = emu.address[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lslacq.cli", "bridge", "rda", "--port", str(port), "--name", unique_name,
-         "--duration", "60", "--interval", "0.2", "--reconnect"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        [
+            sys.executable,
+            "-m",
+            "lslacq.cli",
+            "bridge",
+            "rda",
+            "--port",
+            str(port),
+            "--name",
+            unique_name,
+            "--duration",
+            "60",
+            "--interval",
+            "0.2",
+            "--reconnect",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     try:
         assert "as LSL streams" in proc.stdout.readline()
-        wait_until(lambda: emu.clients_served >= 2 and emu.n_clients == 1,
-                   what="the bridge connected (configure's connection closed, start's accepted)")
+        wait_until(
+            lambda: emu.clients_served >= 2 and emu.n_clients == 1,
+            what="the bridge connected (configure's connection closed, start's accepted)",
+        )
         emu.close()  # Recorder quits
         line = ""
         while not line.startswith("paused"):
