@@ -14,7 +14,7 @@ import zmq
 
 from ...errors import StreamClosedError, StreamTimeoutError
 from .._zmqfast import send as _send
-from .plaindata import _ZERO_COPY_MIN_BYTES, PlainDataSender
+from .plaindata import ZERO_COPY_MIN_BYTES, PlainDataSender
 from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
 from . import admission, curve
@@ -285,7 +285,7 @@ class OutputStream:
                 raise StreamClosedError(f"{self._label} was closed")
             if self._plain_buffer and not carry_shape and data.flags.c_contiguous:
                 # PlainDataSender.encode's common case, inlined (the hot path: one call less per chunk)
-                if data.nbytes < _ZERO_COPY_MIN_BYTES:
+                if data.nbytes < ZERO_COPY_MIN_BYTES:
                     frames = (b"".join((_pack_header(index, n, b"C", self._epoch, 0), data)),)
                 else:
                     frames = (_pack_header(index, n, b"C", self._epoch, 0), data)

@@ -20,7 +20,7 @@ _NUMPY_ORDER = {b"C": "C", b"F": "F"}  # memory order in the header -> numpy's
 __all__ = ["PlainDataSender", "PlainDataReceiver"]
 
 # Below this size one copy into a single frame beats a second, zero-copy frame.
-_ZERO_COPY_MIN_BYTES = 1 << 16
+ZERO_COPY_MIN_BYTES = 1 << 16
 
 
 class PlainDataSender:
@@ -54,7 +54,7 @@ class PlainDataSender:
         ``carry_shape``: put the chunk's frame shape in the header (it differs from the stream's).
         """
         if self._buffer_ok and data.flags.c_contiguous and not carry_shape:  # the common case, kept short
-            if data.nbytes < _ZERO_COPY_MIN_BYTES:
+            if data.nbytes < ZERO_COPY_MIN_BYTES:
                 return (_pack_header(index, data.shape[0], b"C", epoch, 0) + data.data,)
             return _pack_header(index, data.shape[0], b"C", epoch, 0), data
         if data.flags.c_contiguous:
@@ -74,7 +74,7 @@ class PlainDataSender:
         raw = memoryview((data.T if order == b"F" else data).reshape(-1).view(np.uint8))
         if self.codec is not None:
             return header, self.codec.compress(raw, self.itemsize)
-        if data.nbytes < _ZERO_COPY_MIN_BYTES:
+        if data.nbytes < ZERO_COPY_MIN_BYTES:
             return (header + raw,)
         return header, raw
 
