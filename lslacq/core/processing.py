@@ -87,6 +87,15 @@ class ProcessingNode(Node):
     #: poll period of the input threads, ms (how fast stop() is noticed)
     poll_timeout_ms: int = 100
 
+    @classmethod
+    def param_declarations(cls) -> dict[tuple[str, ...], Param]:
+        """Return the :class:`~lslacq.core.params.Param` of each ``params`` key of this node type, by key path.
+
+        What ``node.params`` holds and a graph file's ``params`` table is checked against (``lslacq check``);
+        the same method as the viewers' (``WidgetNode.param_declarations``).
+        """
+        return {(param.name,): param for param in cls._param_decl}
+
     def __init__(self, name: str = "", parent: Any = None, **kwargs):
         super().__init__(name=name, parent=parent, **kwargs)
         self.params = Params(self._param_decl, owner=self.name, check=self._check_param)

@@ -134,15 +134,11 @@ def param_declarations(cls: type) -> dict[tuple[str, ...], Param] | None:
     """Return the online parameters a node type declares, by key path (None: none a ``params`` table can set).
 
     A viewer's come from its defaults (``WidgetNode.param_declarations()``), a
-    processing node's from its ``_param_decl`` (what ``node.params`` holds).
+    processing node's from its ``Param`` declarations (``ProcessingNode.param_declarations()``).
     """
     declared = getattr(cls, "param_declarations", None)
-    if callable(declared):
-        return dict(declared())
-    decl = getattr(cls, "_param_decl", None)  # ProcessingNode's (lslacq.core.processing)
-    if decl:
-        return {(param.name,): param for param in decl}
-    return None
+    found = dict(declared()) if callable(declared) else {}
+    return found or None
 
 
 def params_problems(spec: GraphSpec, node: NodeSpec, cls: type) -> list[GraphError]:
