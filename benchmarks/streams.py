@@ -115,8 +115,9 @@ def _run(kind, protocol, mode, data, n_chunks, pace_s, n_readers=1):
         else:
             sock.bind(addr)
             url = addr
-        workers = _start_readers([(_recv_raw, (url, n_chunks, r, out_q, "sub" if fan else "pull"))
-                                  for r in readies], threaded)
+        workers = _start_readers(
+            [(_recv_raw, (url, n_chunks, r, out_q, "sub" if fan else "pull")) for r in readies], threaded
+        )
         copy = data.nbytes < 65536
 
         def send():
@@ -128,11 +129,17 @@ def _run(kind, protocol, mode, data, n_chunks, pace_s, n_readers=1):
         from lslacq.core.stream import OutputStream
 
         out = OutputStream(name="bench")
-        out.configure(protocol=protocol, transfermode=mode.split("-")[0], dtype=data.dtype.str,
-                      shape=(-1,) + data.shape[1:], buffer_size=max(4096, 256 * data.shape[0]),
-                      double=not mode.endswith("-single"))
-        workers = _start_readers([(_recv_lslacq, (out.params.to_dict(), n_chunks, r, out_q)) for r in readies],
-                                 threaded)
+        out.configure(
+            protocol=protocol,
+            transfermode=mode.split("-")[0],
+            dtype=data.dtype.str,
+            shape=(-1,) + data.shape[1:],
+            buffer_size=max(4096, 256 * data.shape[0]),
+            double=not mode.endswith("-single"),
+        )
+        workers = _start_readers(
+            [(_recv_lslacq, (out.params.to_dict(), n_chunks, r, out_q)) for r in readies], threaded
+        )
 
         def send():
             out.send(data)
@@ -169,36 +176,52 @@ def _run(kind, protocol, mode, data, n_chunks, pace_s, n_readers=1):
         elapsed = last - sent[0]
         delivered = amount / (n_chunks * data.shape[0]) if kind != "raw" else amount / (n_chunks * data.nbytes)
         latency = times[got] - sent[got]
-        per_reader.append(dict(mbps=delivered * n_chunks * data.nbytes / elapsed / 1e6,
-                               cps=delivered * n_chunks / elapsed, delivered=delivered, lost=lost,
-                               lat_med=np.median(latency) * 1e6 if len(latency) else np.nan,
-                               lat_p99=np.percentile(latency, 99) * 1e6 if len(latency) else np.nan))
+        per_reader.append(
+            dict(
+                mbps=delivered * n_chunks * data.nbytes / elapsed / 1e6,
+                cps=delivered * n_chunks / elapsed,
+                delivered=delivered,
+                lost=lost,
+                lat_med=np.median(latency) * 1e6 if len(latency) else np.nan,
+                lat_p99=np.percentile(latency, 99) * 1e6 if len(latency) else np.nan,
+            )
+        )
     # the slowest reader is the one a pipeline waits for
     return min(per_reader, key=lambda r: r["cps"])
 
 
 def _row(label, res, raw, key):
-    return (f"{label:34} | {res['mbps']:8.0f} {res['cps']:9.0f} {res['delivered']:6.3f} | "
-            f"{raw['mbps']:8.0f} {raw['cps']:9.0f} {raw['delivered']:6.3f} | {res[key] / raw[key]:6.2f}")
+    return (
+        f"{label:34} | {res['mbps']:8.0f} {res['cps']:9.0f} {res['delivered']:6.3f} | "
+        f"{raw['mbps']:8.0f} {raw['cps']:9.0f} {raw['delivered']:6.3f} | {res[key] / raw[key]:6.2f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer chunks (a rough, fast run)")
-    parser.add_argument("--readers", type=int, default=None,
-                        help="readers of the fan-out case (default 3; 0 or 1 skips it)")
-    parser.add_argument("--modes", default="plaindata,sharedmem,sharedmem-single",
-                        help="comma-separated transfer modes to measure")
+    parser.add_argument(
+        "--readers", type=int, default=None, help="readers of the fan-out case (default 3; 0 or 1 skips it)"
+    )
+    parser.add_argument(
+        "--modes", default="plaindata,sharedmem,sharedmem-single", help="comma-separated transfer modes to measure"
+    )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     scale = 0.2 if args.quick else 1.0
     n_fan = 3 if args.readers is None else args.readers
-    print(f"# lslacq stream benchmark -- {platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
-          f"python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
-    print("# sharedmem: double ring (contiguous zero-copy reads); sharedmem-single: double=False. Defaults "
-          "everywhere (no bound raised).")
-    header = (f"{'case':34} | {'MB/s':>8} {'chunks/s':>9} {'deliv':>6} | {'raw MB/s':>8} {'raw ch/s':>9} "
-              f"{'deliv':>6} | {'ratio':>6}")
+    print(
+        f"# lslacq stream benchmark -- {platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
+        f"python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}"
+    )
+    print(
+        "# sharedmem: double ring (contiguous zero-copy reads); sharedmem-single: double=False. Defaults "
+        "everywhere (no bound raised)."
+    )
+    header = (
+        f"{'case':34} | {'MB/s':>8} {'chunks/s':>9} {'deliv':>6} | {'raw MB/s':>8} {'raw ch/s':>9} "
+        f"{'deliv':>6} | {'ratio':>6}"
+    )
     print(header)
     print("-" * len(header))
     for shape in ((1024, 64), (16, 64)):
@@ -218,10 +241,14 @@ def main() -> None:
                 raw = _run("raw", protocol, None, data, n_thr, 0, n_fan)
                 res = _run("lslacq", protocol, "plaindata", data, n_thr, 0, n_fan)
                 print(_row(f"{protocol} plaindata {shape} x{n_fan} readers", res, raw, key), flush=True)
-    print("\nratio: MB/s for (1024, 64) chunks, chunks/s for (16, 64), lslacq / raw pyzmq (PUSH/PULL; PUB/SUB for "
-          "fan-out, slowest reader). deliv: fraction of samples delivered.\n")
-    lat_header = f"{'latency, (1, 32) f64 every 1 ms':34} | {'med us':>8} {'p99 us':>8} | {'raw med':>8} {'raw p99':>8} | " \
-                 f"{'ratio':>6}"
+    print(
+        "\nratio: MB/s for (1024, 64) chunks, chunks/s for (16, 64), lslacq / raw pyzmq (PUSH/PULL; PUB/SUB for "
+        "fan-out, slowest reader). deliv: fraction of samples delivered.\n"
+    )
+    lat_header = (
+        f"{'latency, (1, 32) f64 every 1 ms':34} | {'med us':>8} {'p99 us':>8} | {'raw med':>8} {'raw p99':>8} | "
+        f"{'ratio':>6}"
+    )
     print(lat_header)
     print("-" * len(lat_header))
     data = np.random.default_rng(0).normal(size=(1, 32))
@@ -230,8 +257,11 @@ def main() -> None:
         raw = _run("raw", protocol, None, data, n_lat, 0.001)
         for mode in modes:
             res = _run("lslacq", protocol, mode, data, n_lat, 0.001)
-            print(f"{protocol + ' ' + mode:34} | {res['lat_med']:8.0f} {res['lat_p99']:8.0f} | "
-                  f"{raw['lat_med']:8.0f} {raw['lat_p99']:8.0f} | {res['lat_med'] / raw['lat_med']:6.2f}", flush=True)
+            print(
+                f"{protocol + ' ' + mode:34} | {res['lat_med']:8.0f} {res['lat_p99']:8.0f} | "
+                f"{raw['lat_med']:8.0f} {raw['lat_p99']:8.0f} | {res['lat_med'] / raw['lat_med']:6.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -73,12 +73,21 @@ def _child_case(protocol: str, mode: str, shape: tuple, n_chunks: int, n_readers
     spawn = mp.get_context("spawn")
     data = np.random.default_rng(0).normal(size=shape).astype("float32")
     out = OutputStream(name="bench")
-    out.configure(protocol=protocol, transfermode=mode.split("-")[0], dtype="float32", shape=(-1, shape[1]),
-                  buffer_size=max(4096, 256 * shape[0]), double=not mode.endswith("-single"))
+    out.configure(
+        protocol=protocol,
+        transfermode=mode.split("-")[0],
+        dtype="float32",
+        shape=(-1, shape[1]),
+        buffer_size=max(4096, 256 * shape[0]),
+        double=not mode.endswith("-single"),
+    )
     readies, out_q = [spawn.Event() for _ in range(n_readers)], spawn.Queue()
-    procs = [spawn.Process(target=_child_reader,
-                           args=(out.params.to_dict(), n_chunks, ready, out_q, n_chunks * data.nbytes + 2**20))
-             for ready in readies]
+    procs = [
+        spawn.Process(
+            target=_child_reader, args=(out.params.to_dict(), n_chunks, ready, out_q, n_chunks * data.nbytes + 2**20)
+        )
+        for ready in readies
+    ]
     for proc in procs:
         proc.start()
     try:
@@ -99,8 +108,12 @@ def _child_case(protocol: str, mode: str, shape: tuple, n_chunks: int, n_readers
     end = max(r[0] for r in reports)  # the last reader to finish
     samples = min(r[1] for r in reports)
     reader_cpu = sum(r[2] for r in reports) / n_readers
-    return {"writer_us": writer_cpu / n_chunks * 1e6, "reader_us": reader_cpu / n_chunks * 1e6,
-            "mbps": n_chunks * data.nbytes / (end - wall0) / 1e6, "delivered": samples / (n_chunks * shape[0])}
+    return {
+        "writer_us": writer_cpu / n_chunks * 1e6,
+        "reader_us": reader_cpu / n_chunks * 1e6,
+        "mbps": n_chunks * data.nbytes / (end - wall0) / 1e6,
+        "delivered": samples / (n_chunks * shape[0]),
+    }
 
 
 def _child_main(modes: list[str], n_readers: int) -> None:
@@ -114,8 +127,14 @@ def _child_main(modes: list[str], n_readers: int) -> None:
 # -- the comparison ----------------------------------------------------------------
 def _run_version(tree: Path, modes: str, n_readers: int) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(tree / "bridges")]))
-    proc = subprocess.run([sys.executable, __file__, "--child", modes, "--readers", str(n_readers)], env=env, cwd=tempfile.gettempdir(),
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", modes, "--readers", str(n_readers)],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0:
         print(f"# run with {tree} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}", flush=True)
@@ -141,8 +160,11 @@ def main() -> None:
         parser.error("--base REV is required (the git revision to compare against)")
     with tempfile.TemporaryDirectory(prefix="lslacq-ab-") as tmp:
         base_tree = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-f", str(base_tree), args.base],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", "-f", str(base_tree), args.base],
+            check=True,
+            capture_output=True,
+        )
         try:
             results: dict[str, dict[str, list]] = {}
             for round_no in range(args.rounds):
@@ -150,15 +172,19 @@ def main() -> None:
                 for label, tree in (("base", base_tree), ("head", REPO)):
                     for row in _run_version(tree, args.modes, args.readers):
                         results.setdefault(row["case"], {"base": [], "head": []})[label].append(row)
-                print(f"# round {round_no + 1}/{args.rounds} done (load average at its start {load:.2f})",
-                      flush=True)
+                print(f"# round {round_no + 1}/{args.rounds} done (load average at its start {load:.2f})", flush=True)
         finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base_tree)],
-                           capture_output=True)
-    print(f"# medians over rounds; base = {args.base}, head = this tree; ratio = head / base; "
-          f"{args.readers} reader process(es) per stream (reader CPU: mean per reader)")
-    header = (f"{'case':30} | {'writer us/chunk':>17} {'ratio':>5} | {'reader us/chunk':>17} {'ratio':>5} | "
-              f"{'MB/s':>11} {'ratio':>5} | deliv")
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(base_tree)], capture_output=True
+            )
+    print(
+        f"# medians over rounds; base = {args.base}, head = this tree; ratio = head / base; "
+        f"{args.readers} reader process(es) per stream (reader CPU: mean per reader)"
+    )
+    header = (
+        f"{'case':30} | {'writer us/chunk':>17} {'ratio':>5} | {'reader us/chunk':>17} {'ratio':>5} | "
+        f"{'MB/s':>11} {'ratio':>5} | deliv"
+    )
     print(header)
     print("-" * len(header))
     for case, runs in results.items():

@@ -17,9 +17,15 @@ FENCE = re.compile(r"^```(\w*)[^\n]*$")
 
 #: exceptions that mean "this needs something a test machine has not got", by type name (any module)
 NEEDS = {
-    "ConnectionError": "a server", "ConnectionRefusedError": "a server", "StreamTimeoutError": "an LSL stream",
-    "TimeoutError": "a peer", "CameraError": "a camera", "OpenBCIError": "an OpenBCI board",
-    "EmotivError": "an Emotiv dongle", "AudioDeviceError": "a sound card", "FileNotFoundError": "a user's file",
+    "ConnectionError": "a server",
+    "ConnectionRefusedError": "a server",
+    "StreamTimeoutError": "an LSL stream",
+    "TimeoutError": "a peer",
+    "CameraError": "a camera",
+    "OpenBCIError": "an OpenBCI board",
+    "EmotivError": "an Emotiv dongle",
+    "AudioDeviceError": "a sound card",
+    "FileNotFoundError": "a user's file",
     "BlockTimeout": "to be stopped (runs until Ctrl-C or a window is closed)",
 }
 
@@ -39,7 +45,7 @@ def blocks(path: str, langs=("python",)) -> list[tuple[int, str, str]]:
             while j < len(lines) and not lines[j].startswith("```"):
                 j += 1
             if m.group(1) in langs:
-                out.append((i + 1, m.group(1), "\n".join(lines[i + 1:j])))
+                out.append((i + 1, m.group(1), "\n".join(lines[i + 1 : j])))
             i = j
         i += 1
     return out
@@ -73,8 +79,17 @@ def main(path: str, budget: float = 15.0) -> None:
         except SyntaxError as exc:
             first = next((c.strip() for c in code.splitlines() if c.strip()), "")
             # JSON lines on stdout are how the test reads the results
-            print(json.dumps({"line": line, "first": first, "status": "error",  # noqa: T201
-                              "detail": f"SyntaxError: {exc}"}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "line": line,
+                        "first": first,
+                        "status": "error",  # noqa: T201
+                        "detail": f"SyntaxError: {exc}",
+                    }
+                ),
+                flush=True,
+            )
             continue
         signal.setitimer(signal.ITIMER_REAL, budget)
         try:
@@ -96,8 +111,12 @@ def main(path: str, budget: float = 15.0) -> None:
             if status == "needs":  # whatever the block assigns is missing for the next ones
                 unavailable.update(re.findall(r"^\s*([A-Za-z_]\w*)\s*(?:,\s*[A-Za-z_]\w*\s*)*=", code, re.M))
                 unavailable.update(re.findall(r"^\s*(?:def|class)\s+([A-Za-z_]\w*)", code, re.M))
-                unavailable.update(n for t in re.findall(r"^\s*([A-Za-z_][\w, ]*)=", code, re.M)
-                                   for n in re.split(r"\s*,\s*", t.strip()) if n.isidentifier())
+                unavailable.update(
+                    n
+                    for t in re.findall(r"^\s*([A-Za-z_][\w, ]*)=", code, re.M)
+                    for n in re.split(r"\s*,\s*", t.strip())
+                    if n.isidentifier()
+                )
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         unavailable -= set(namespace) - before

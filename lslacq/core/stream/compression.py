@@ -36,8 +36,9 @@ def _blosc2_codec(name: str, codec_attr: str) -> Codec:
     codec = getattr(blosc2.Codec, codec_attr)
 
     def compress(buf, typesize):
-        return blosc2.compress(buf, typesize=max(1, min(typesize, 255)), codec=codec, clevel=5,
-                               filter=blosc2.Filter.SHUFFLE)
+        return blosc2.compress(
+            buf, typesize=max(1, min(typesize, 255)), codec=codec, clevel=5, filter=blosc2.Filter.SHUFFLE
+        )
 
     return Codec(name, compress, blosc2.decompress)
 
@@ -72,8 +73,10 @@ def get_codec(name: str) -> Codec | None:
         return Codec(name, lambda buf, _ts: lzma.compress(buf, preset=1), lzma.decompress)
     if name in ("blosclz", "blosc-lz4"):
         if not _has_blosc2():
-            raise ValueError(f"compression {name!r} needs the blosc2 package: pip install 'lslacq[compression]'; "
-                             f"available now: {available_codecs()}")
+            raise ValueError(
+                f"compression {name!r} needs the blosc2 package: pip install 'lslacq[compression]'; "
+                f"available now: {available_codecs()}"
+            )
         return _blosc2_codec(name, "BLOSCLZ" if name == "blosclz" else "LZ4")
     raise ValueError(f"unknown compression {name!r}; valid names: {available_codecs()}")
 

@@ -26,13 +26,16 @@ __all__ = ["secure_output", "secure_input", "is_protected", "HANDSHAKE_FAILED"]
 
 logger = logging.getLogger(__name__)
 
-HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
 
-_HOW_TO_GET_KEYS = ("`lslacq host --key K.key_secret --authorized-keys DIR` for its nodegroups, "
-                    "create_manager(secret_key=..., authorized_keys=...) or "
-                    "lslacq.core.rpc.security.set_default_keys(secret_key=..., authorized_keys=...) in a script; "
-                    "create keys with `lslacq keygen`")
+_HOW_TO_GET_KEYS = (
+    "`lslacq host --key K.key_secret --authorized-keys DIR` for its nodegroups, "
+    "create_manager(secret_key=..., authorized_keys=...) or "
+    "lslacq.core.rpc.security.set_default_keys(secret_key=..., authorized_keys=...) in a script; "
+    "create keys with `lslacq keygen`"
+)
 
 
 def is_protected(address: str) -> bool:
@@ -53,9 +56,13 @@ def secure_output(sock: zmq.Socket, address: str, label: str) -> security.Server
     if security.is_loopback_address(address):
         return None
     if security.get_default_keys()["secret_key"] is None:
-        logger.warning("%s binds %s without CurveZMQ: any process that reaches this address can read the "
-                       "stream. To accept only readers with an authorized key, give this process CurveZMQ keys (%s)",
-                       label, address, _HOW_TO_GET_KEYS)
+        logger.warning(
+            "%s binds %s without CurveZMQ: any process that reaches this address can read the "
+            "stream. To accept only readers with an authorized key, give this process CurveZMQ keys (%s)",
+            label,
+            address,
+            _HOW_TO_GET_KEYS,
+        )
         return None
     return security.configure_server_socket(sock, address, name=label, kind="stream output")
 
@@ -72,10 +79,12 @@ def secure_input(sock: zmq.Socket, url: str, server_key, label: str, stream: str
     if secret_key is None:
         secret_key = security.get_default_keys()["secret_key"]
     if secret_key is None:
-        raise ValueError(f"{label}: output {stream!r} at {url} accepts only readers with an authorized CurveZMQ "
-                         "key, and this process has no key pair. Give it the key of your lab (the one in the "
-                         "output's authorized keys): connect(..., secret_key='keys/lab.key_secret'), or "
-                         f"{_HOW_TO_GET_KEYS}")
+        raise ValueError(
+            f"{label}: output {stream!r} at {url} accepts only readers with an authorized CurveZMQ "
+            "key, and this process has no key pair. Give it the key of your lab (the one in the "
+            "output's authorized keys): connect(..., secret_key='keys/lab.key_secret'), or "
+            f"{_HOW_TO_GET_KEYS}"
+        )
     try:
         security.configure_client_socket(sock, url, server_key, secret_key)
     except ValueError as exc:

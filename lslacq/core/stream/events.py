@@ -80,8 +80,10 @@ def _as_bytes_array(values, size: int, name: str, n: int) -> np.ndarray:
         values = [values] * n
     values = list(values)
     if len(values) != n:
-        raise ValueError(f"make_events: {name} has {len(values)} items but there are {n} indexes; "
-                         "pass one per event or a single value")
+        raise ValueError(
+            f"make_events: {name} has {len(values)} items but there are {n} indexes; "
+            "pass one per event or a single value"
+        )
     out = np.empty(n, dtype=f"S{size}")
     for i, v in enumerate(values):
         b = v.encode("ascii", errors="replace") if isinstance(v, str) else bytes(v)
@@ -153,8 +155,10 @@ def as_event_indexes(events) -> np.ndarray:
     if arr.dtype.names is not None:
         field = _index_field(arr.dtype)
         if field is None:
-            raise ValueError(f"event records have no 'index' field (fields: {arr.dtype.names}); "
-                             "use lslacq.core.stream.events.EVENT_DTYPE")
+            raise ValueError(
+                f"event records have no 'index' field (fields: {arr.dtype.names}); "
+                "use lslacq.core.stream.events.EVENT_DTYPE"
+            )
         return np.ascontiguousarray(arr[field].reshape(-1), dtype=np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"events must be EVENT_DTYPE records or integer sample indexes, got dtype {arr.dtype}")

@@ -53,8 +53,17 @@ import zmq
 from .._zmqfast import send as _send
 from .transport import ACK_COUNTS, SYNC
 
-__all__ = ["ReaderState", "ReaderGone", "DEFAULT_MAX_BUFFERED", "DEFAULT_MAX_BUFFERED_BYTES", "WINDOW_BYTES",
-           "ack_steps", "parse_join", "encode_join", "send_to"]
+__all__ = [
+    "ReaderState",
+    "ReaderGone",
+    "DEFAULT_MAX_BUFFERED",
+    "DEFAULT_MAX_BUFFERED_BYTES",
+    "WINDOW_BYTES",
+    "ack_steps",
+    "parse_join",
+    "encode_join",
+    "send_to",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +83,7 @@ def ack_steps(window_messages: int, window_bytes: int) -> tuple[int, int]:
     step) never leaves the output waiting.
     """
     return max(1, int(window_messages) // 4), max(1, int(window_bytes) // 4)
+
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
@@ -163,10 +173,17 @@ class ReaderState:
         gives credit (the JOIN option ``credit``). None: no credit window.
     """
 
-    def __init__(self, identity: bytes, options: dict, sample_rate: float | None = None,
-                 default_max_buffered: float = DEFAULT_MAX_BUFFERED,
-                 default_max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES, force_latest_only: bool = False,
-                 max_samples_cap: int | None = None, window: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        identity: bytes,
+        options: dict,
+        sample_rate: float | None = None,
+        default_max_buffered: float = DEFAULT_MAX_BUFFERED,
+        default_max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        force_latest_only: bool = False,
+        max_samples_cap: int | None = None,
+        window: tuple[int, int] | None = None,
+    ):
         self.identity = identity
         self.pid = options.get("pid")
         self.host = options.get("host")
@@ -175,8 +192,9 @@ class ReaderState:
         self.slot = slot if isinstance(slot, int) and not isinstance(slot, bool) else None
         self.latest_only = bool(options.get("latest_only")) or force_latest_only
         self.max_buffered = _bound(options.get("max_buffered"), default_max_buffered, "max_buffered", float)
-        self.max_buffered_bytes = _bound(options.get("max_buffered_bytes"), default_max_buffered_bytes,
-                                         "max_buffered_bytes", int)
+        self.max_buffered_bytes = _bound(
+            options.get("max_buffered_bytes"), default_max_buffered_bytes, "max_buffered_bytes", int
+        )
         self.max_samples: int | None = None
         self.max_age: float | None = None
         if sample_rate:
@@ -184,8 +202,7 @@ class ReaderState:
         else:
             self.max_age = self.max_buffered
         if max_samples_cap is not None:
-            self.max_samples = max_samples_cap if self.max_samples is None else min(self.max_samples,
-                                                                                   max_samples_cap)
+            self.max_samples = max_samples_cap if self.max_samples is None else min(self.max_samples, max_samples_cap)
         self.joined_at = time.time()
         # (frames, n samples, n bytes, time queued, index)
         self.backlog: collections.deque = collections.deque()

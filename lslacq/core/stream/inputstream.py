@@ -52,8 +52,9 @@ def _output_params(output: Any) -> dict:
         return dict(output)
     params = getattr(output, "params", None)
     if params is None:
-        raise ValueError(f"cannot connect to {output!r}: it is not configured (no params); call "
-                         "output.configure(...) first")
+        raise ValueError(
+            f"cannot connect to {output!r}: it is not configured (no params); call output.configure(...) first"
+        )
     if isinstance(params, Mapping):
         return dict(params.to_dict() if isinstance(params, StreamSpec) else params)
     return dict(params.to_dict())  # a proxy to a remote StreamSpec: fetch its value
@@ -138,9 +139,16 @@ class InputStream:
         return f"InputStream {owner}{self.name or '?'}"
 
     # -- connection -----------------------------------------------------------
-    def connect(self, output: Any, timeout: float = 10.0, *, max_buffered: float | None = None,
-                max_buffered_bytes: int | None = None, latest_only: bool | None = None,
-                secret_key=None) -> None:
+    def connect(
+        self,
+        output: Any,
+        timeout: float = 10.0,
+        *,
+        max_buffered: float | None = None,
+        max_buffered_bytes: int | None = None,
+        latest_only: bool | None = None,
+        secret_key=None,
+    ) -> None:
         """Connect to an output stream.
 
         Parameters
@@ -179,16 +187,23 @@ class InputStream:
         """
         params = StreamSpec.from_dict(_output_params(output))
         for key in _CHECKED_KEYS:
-            if key in self.spec and self.spec[key] is not None and key in params \
-                    and not _compatible(key, self.spec[key], params[key]):
-                raise ValueError(f"{self._label} requires {key}={self.spec[key]!r} but the output has "
-                                 f"{key}={params[key]!r}")
+            if (
+                key in self.spec
+                and self.spec[key] is not None
+                and key in params
+                and not _compatible(key, self.spec[key], params[key])
+            ):
+                raise ValueError(
+                    f"{self._label} requires {key}={self.spec[key]!r} but the output has {key}={params[key]!r}"
+                )
         url = params.get("url")
         if not url:
             raise ValueError(f"{self._label}: the output parameters carry no 'url'; was the output configured?")
         if params.protocol == "inproc" and params.get("pid") not in (None, os.getpid()):
-            raise ValueError(f"{self._label}: output {params.get('name')!r} uses protocol='inproc', which works only "
-                             "between threads of one process; configure it with protocol='ipc' or 'tcp'")
+            raise ValueError(
+                f"{self._label}: output {params.get('name')!r} uses protocol='inproc', which works only "
+                "between threads of one process; configure it with protocol='ipc' or 'tcp'"
+            )
         if max_buffered is not None:
             self.max_buffered = max_buffered
         if max_buffered_bytes is not None:
@@ -209,8 +224,11 @@ class InputStream:
             self.close()
         self.receiver = all_receivers[params.transfermode](params)
         receiver = self.receiver
-        self._plain = (receiver.dtype, receiver.frame_shape, receiver.frame_bytes) \
-            if isinstance(receiver, PlainDataReceiver) and receiver.codec is None else None
+        self._plain = (
+            (receiver.dtype, receiver.frame_shape, receiver.frame_bytes)
+            if isinstance(receiver, PlainDataReceiver) and receiver.codec is None
+            else None
+        )
         socket = get_context().socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RCVHWM, _LATEST_ONLY_HWM if self.latest_only else int(params.hwm))
@@ -222,8 +240,11 @@ class InputStream:
             if server_key:
                 curve.secure_input(socket, url, server_key, self._label, stream, secret_key)
             # tcp: watch the handshake (an output may require CurveZMQ): a refused one is named at once
-            monitor = socket.get_monitor_socket(curve.HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED) \
-                if url.startswith("tcp://") else None
+            monitor = (
+                socket.get_monitor_socket(curve.HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+                if url.startswith("tcp://")
+                else None
+            )
         except Exception:
             socket.close(0)
             raise
@@ -261,21 +282,26 @@ class InputStream:
 
     def _join_options(self) -> dict:
         """This reader's JOIN options (validated here, so a bad value fails in the caller)."""
-        options = {"pid": os.getpid(), "host": pysocket.gethostname(), "latest_only": bool(self.latest_only),
-                   "name": f"{self.node.name}.{self.name}" if getattr(self.node, "name", "") else self.name}
+        options = {
+            "pid": os.getpid(),
+            "host": pysocket.gethostname(),
+            "latest_only": bool(self.latest_only),
+            "name": f"{self.node.name}.{self.name}" if getattr(self.node, "name", "") else self.name,
+        }
         for key, kind in (("max_buffered", float), ("max_buffered_bytes", int)):
             value = getattr(self, key)
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-                raise ValueError(f"{self._label}: invalid {key}={value!r}; expected a number >= 0 "
-                                 f"({'seconds of data' if kind is float else 'bytes'}) or None for the "
-                                 "output's default")
+                raise ValueError(
+                    f"{self._label}: invalid {key}={value!r}; expected a number >= 0 "
+                    f"({'seconds of data' if kind is float else 'bytes'}) or None for the "
+                    "output's default"
+                )
             options[key] = kind(value)
         return options
 
-    def _wait_hello(self, timeout: float, monitor: zmq.Socket | None = None, server_key=None,
-                    secret_key=None) -> None:
+    def _wait_hello(self, timeout: float, monitor: zmq.Socket | None = None, server_key=None, secret_key=None) -> None:
         """Wait for the output's HELLO: from then on every chunk it sends reaches us.
 
         ``monitor``: the socket's connection events (off loopback), so a
@@ -301,10 +327,13 @@ class InputStream:
                 self.close()
                 hint = "is its process alive and the address reachable from here?"
                 if server_key and handshake is None:
-                    hint = (f"the output requires CurveZMQ and no handshake completed: {hint} Is "
-                            f"server_key={server_key!r} the key of that output (its params say so)?")
-                raise StreamTimeoutError(f"{self._label}: no answer from the output at {url} within {timeout} s; "
-                                         f"{hint}")
+                    hint = (
+                        f"the output requires CurveZMQ and no handshake completed: {hint} Is "
+                        f"server_key={server_key!r} the key of that output (its params say so)?"
+                    )
+                raise StreamTimeoutError(
+                    f"{self._label}: no answer from the output at {url} within {timeout} s; {hint}"
+                )
             message = self._recv_message()
             if message[1] is None and bytes(message[0]) == HELLO:
                 return
@@ -320,17 +349,20 @@ class InputStream:
             raise ConnectionRefusedError(
                 f"{where} refused the connection handshake: it accepts only CurveZMQ readers with an authorized "
                 "key, and the stream parameters given to connect() carry no server_key; connect with the "
-                "output's own params (they carry its server_key) in a process with the lab's key")
+                "output's own params (they carry its server_key) in a process with the lab's key"
+            )
         if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             public = curve.public_key_of(secret_key)
             raise ConnectionRefusedError(
                 f"{where} refused this reader's CurveZMQ key {public or '?'}: it is not among the authorized "
                 "keys of the output's process. Add its .key file to the --authorized-keys directory of that "
-                "process's host (or manager), or give this process the lab's key (secret_key=...)")
+                "process's host (or manager), or give this process the lab's key (secret_key=...)"
+            )
         raise ConnectionRefusedError(
             f"{where} failed the CurveZMQ handshake: is server_key={server_key!r} that output's public key? "
             "Use the output's own params (they carry its server_key); an output that was configured again "
-            "has its new key in its new params")
+            "has its new key in its new params"
+        )
 
     # -- receiving ------------------------------------------------------------
     def poll(self, timeout: float | None = None) -> bool:
@@ -339,8 +371,9 @@ class InputStream:
             raise StreamClosedError(f"{self._label} is not connected")
         return bool(self._pending) or bool(self._poller.poll(timeout))
 
-    def recv(self, with_data: bool | None = None, return_data: bool | None = None,
-             timeout: float | None = None) -> tuple[int, Any]:
+    def recv(
+        self, with_data: bool | None = None, return_data: bool | None = None, timeout: float | None = None
+    ) -> tuple[int, Any]:
         """Receive the next chunk.
 
         Parameters
@@ -410,8 +443,11 @@ class InputStream:
                     if self._credit:  # _took inlined
                         self._rx_messages += 1
                         self._rx_bytes += size
-                        if self._rx_messages >= self._ack_messages or self._rx_bytes >= self._ack_bytes or \
-                                _monotonic() >= self._ack_deadline:
+                        if (
+                            self._rx_messages >= self._ack_messages
+                            or self._rx_bytes >= self._ack_bytes
+                            or _monotonic() >= self._ack_deadline
+                        ):
                             self._acknowledge()
                     index, n, order, epoch, shape_flag = _unpack_header(head)
                     if order == b"C" and not shape_flag and size - _HEADER_SIZE == n * plain[2] and n >= 0:
@@ -479,8 +515,11 @@ class InputStream:
             return
         messages, nbytes = ACK_COUNTS.unpack_from(control, len(SYNC))
         if messages > self._rx_messages or nbytes > self._rx_bytes:
-            logger.info("%s: %d messages were lost in transit (the connection broke?); resynchronised with the "
-                        "output", self._label, messages - self._rx_messages)
+            logger.info(
+                "%s: %d messages were lost in transit (the connection broke?); resynchronised with the output",
+                self._label,
+                messages - self._rx_messages,
+            )
         self._rx_messages, self._rx_bytes = max(messages, self._rx_messages), max(nbytes, self._rx_bytes)
         self._acknowledge()
 
@@ -505,9 +544,11 @@ class InputStream:
         if n < 0 or index > ring.index():
             # the writer writes its ring before it sends the message: this one announces what is not there
             self.bad_messages += 1
-            exc = BrokenStreamError(f"{self._label}: a sharedmem message announces samples [{index - n}, {index}) "
-                                    f"but the shared ring holds [{first}, {ring.index()}); message dropped (is the "
-                                    "peer an lslacq OutputStream of the same version?)")
+            exc = BrokenStreamError(
+                f"{self._label}: a sharedmem message announces samples [{index - n}, {index}) "
+                f"but the shared ring holds [{first}, {ring.index()}); message dropped (is the "
+                "peer an lslacq OutputStream of the same version?)"
+            )
             logger.error("%s", exc)
             raise exc
         if index <= first:
@@ -553,8 +594,11 @@ class InputStream:
                         if self._epoch in (None, epoch):
                             self._last_index, self._epoch = index - n, epoch
                         break
-            kept = [m for k, m in enumerate(pending) if k >= last_data or
-                    (m[1] is None and len(m[0]) < HEADER.size and bytes(m[0]) != HELLO)]
+            kept = [
+                m
+                for k, m in enumerate(pending)
+                if k >= last_data or (m[1] is None and len(m[0]) < HEADER.size and bytes(m[0]) != HELLO)
+            ]
             pending.clear()
             pending.extend(kept)
         return True
@@ -586,15 +630,17 @@ class InputStream:
         """Count a data message taken from the socket; acknowledge every step (credit for the output)."""
         self._rx_messages += 1
         self._rx_bytes += nbytes
-        if self._rx_messages >= self._ack_messages or self._rx_bytes >= self._ack_bytes or \
-                _monotonic() >= self._ack_deadline:
+        if (
+            self._rx_messages >= self._ack_messages
+            or self._rx_bytes >= self._ack_bytes
+            or _monotonic() >= self._ack_deadline
+        ):
             self._acknowledge()
 
     def _check_continuity(self, index: int, n: int, epoch: int) -> None:
         if epoch != self._epoch:
             if self._epoch is not None:  # the sender restarted its count: so do we
-                logger.info("%s: the sender restarted its sample count (run %d -> %d)", self._label, self._epoch,
-                            epoch)
+                logger.info("%s: the sender restarted its sample count (run %d -> %d)", self._label, self._epoch, epoch)
                 self._last_index = None
                 if self.buffer is not None and self._own_buffer:
                     self.buffer.reset_index()
@@ -604,8 +650,13 @@ class InputStream:
         if last is not None and start != last:
             if start > last:
                 self.lost_samples += start - last
-                logger.warning("%s: %d samples lost before index %d (total lost: %d)", self._label,
-                               start - last, start, self.lost_samples)
+                logger.warning(
+                    "%s: %d samples lost before index %d (total lost: %d)",
+                    self._label,
+                    start - last,
+                    start,
+                    self.lost_samples,
+                )
             else:  # cannot happen with lslacq senders (they start a new run); be lenient
                 logger.info("%s: index went back from %d to %d; restarting the count", self._label, last, start)
                 if self.buffer is not None and self._own_buffer:
@@ -619,8 +670,12 @@ class InputStream:
         if start < first:
             missed = min(n, first - start)
             self.lost_samples += missed
-            logger.warning("%s: reader fell behind: %d samples were overwritten in shared memory before being "
-                           "read (increase buffer_size or read faster)", self._label, missed)
+            logger.warning(
+                "%s: reader fell behind: %d samples were overwritten in shared memory before being "
+                "read (increase buffer_size or read faster)",
+                self._label,
+                missed,
+            )
             if index <= first:  # the whole chunk is gone
                 return np.empty((0,) + ring.frame_shape, dtype=ring.dtype)
             start = first
@@ -637,8 +692,7 @@ class InputStream:
         return count
 
     # -- buffering --------------------------------------------------------------
-    def set_buffer(self, size: int | None = None, double: bool = True, axisorder=None, shmem=None,
-                   fill=None) -> None:
+    def set_buffer(self, size: int | None = None, double: bool = True, axisorder=None, shmem=None, fill=None) -> None:
         """Keep the stream's history in a RingBuffer of at least ``size`` samples.
 
         For sharedmem streams the sender's shared ring is used directly when
@@ -649,17 +703,31 @@ class InputStream:
             raise StreamClosedError(f"{self._label}: connect() before set_buffer()")
         if isinstance(self.receiver, SharedMemReceiver):
             shared = self.receiver.ring
-            if (size is None or size <= shared.size) and double == shared.double \
-                    and (axisorder is None or tuple(axisorder) == shared.axisorder):
+            if (
+                (size is None or size <= shared.size)
+                and double == shared.double
+                and (axisorder is None or tuple(axisorder) == shared.axisorder)
+            ):
                 self.buffer, self._own_buffer = shared, False
                 return
         if size is None:
             raise ValueError(f"{self._label}: set_buffer needs a size (number of samples to keep)")
-        if self.buffer is not None and self._own_buffer and self.buffer.size >= size and \
-                self.buffer.double == double and (axisorder is None or tuple(axisorder) == self.buffer.axisorder):
+        if (
+            self.buffer is not None
+            and self._own_buffer
+            and self.buffer.size >= size
+            and self.buffer.double == double
+            and (axisorder is None or tuple(axisorder) == self.buffer.axisorder)
+        ):
             return
-        self.buffer = RingBuffer((int(size),) + self.params.frame_shape, self.params.np_dtype, double=double,
-                                 shmem=shmem, fill=fill, axisorder=axisorder)
+        self.buffer = RingBuffer(
+            (int(size),) + self.params.frame_shape,
+            self.params.np_dtype,
+            double=double,
+            shmem=shmem,
+            fill=fill,
+            axisorder=axisorder,
+        )
         self._own_buffer = True
 
     def get_data(self, *args, **kwargs):

@@ -15,8 +15,9 @@ def _join(parts: list) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def deliver_merged(stream, index: int, data: np.ndarray, max_samples: int,
-                   deliver: Callable[[int, np.ndarray], None]) -> None:
+def deliver_merged(
+    stream, index: int, data: np.ndarray, max_samples: int, deliver: Callable[[int, np.ndarray], None]
+) -> None:
     """Deliver a received chunk together with the contiguous chunks queued behind it.
 
     A reader that keeps up finds nothing queued and delivers the chunk alone

@@ -19,7 +19,18 @@ from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
 from . import admission, curve
 from .flowcontrol import WINDOW_BYTES, ReaderGone, ReaderState, parse_join, send_to
-from .transport import ACK, ACK_COUNTS, CLOSED, HEADER, HELLO, JOIN, LEAVE, bind_address, connectable_address, get_context
+from .transport import (
+    ACK,
+    ACK_COUNTS,
+    CLOSED,
+    HEADER,
+    HELLO,
+    JOIN,
+    LEAVE,
+    bind_address,
+    connectable_address,
+    get_context,
+)
 
 __all__ = ["OutputStream", "all_transfermodes"]
 
@@ -176,8 +187,9 @@ class OutputStream:
         fixed = self.spec.explicit_keys()
         for key, value in kwargs.items():
             if key in fixed and not _same(value, self.spec[key]):
-                raise ValueError(f"{self._label}: cannot configure {key}={value!r}; the node fixes "
-                                 f"{key}={self.spec[key]!r}")
+                raise ValueError(
+                    f"{self._label}: cannot configure {key}={value!r}; the node fixes {key}={self.spec[key]!r}"
+                )
         with self._lock:  # the stream service thread may be servicing the previous socket
             if self.socket is not None:
                 self._teardown()
@@ -205,12 +217,14 @@ class OutputStream:
             except zmq.ZMQError as exc:
                 socket.close(0)
                 self._release_auth()
-                raise OSError(f"{self._label}: cannot bind {params.protocol}://{params.interface}:"
-                              f"{params.port}: {exc}. Choose another port or port='*'") from None
+                raise OSError(
+                    f"{self._label}: cannot bind {params.protocol}://{params.interface}:"
+                    f"{params.port}: {exc}. Choose another port or port='*'"
+                ) from None
             self.url = connectable_address(socket.getsockopt_string(zmq.LAST_ENDPOINT))
             self.socket = socket
             if params.protocol == "ipc":
-                self._ipc_path = self.url[len("ipc://"):]
+                self._ipc_path = self.url[len("ipc://") :]
             try:
                 self.sender = all_transfermodes[params.transfermode](socket, params)
             except Exception:
@@ -231,8 +245,7 @@ class OutputStream:
             self._dtype = params.np_dtype
             self._frame_shape = params.frame_shape
             # pyacq: a plaindata stream whose shape nobody gave carries each chunk's shape
-            self._free_shape = params.transfermode == "plaindata" and "shape" not in kwargs \
-                and "shape" not in fixed
+            self._free_shape = params.transfermode == "plaindata" and "shape" not in kwargs and "shape" not in fixed
             self._plain_buffer = isinstance(self.sender, PlainDataSender) and self.sender._buffer_ok
             self.last_index = 0
             self._epoch = 0
@@ -256,20 +269,28 @@ class OutputStream:
             :meth:`reset_buffer_index` does.
         """
         if self.sender is None:
-            raise StreamClosedError(f"{self._label} is closed" if self._closed else
-                                    f"{self._label} is not configured; call configure() first")
+            raise StreamClosedError(
+                f"{self._label} is closed"
+                if self._closed
+                else f"{self._label} is not configured; call configure() first"
+            )
         if not isinstance(data, np.ndarray):
-            data = np.frombuffer(data, dtype=self._dtype) if isinstance(data, (bytes, bytearray, memoryview)) \
+            data = (
+                np.frombuffer(data, dtype=self._dtype)
+                if isinstance(data, (bytes, bytearray, memoryview))
                 else np.asarray(data)
+            )
             if data.ndim == 1 and len(self._frame_shape) > 0 and not self._free_shape:
                 data = data.reshape((-1,) + self._frame_shape)
         carry_shape = False
         shape = data.shape
         if (data.dtype is not self._dtype and data.dtype != self._dtype) or shape[1:] != self._frame_shape:
             if not self._free_shape or data.ndim == 0 or data.dtype != self._dtype:
-                raise ValueError(f"{self._label}: chunk of dtype {data.dtype} and shape {data.shape} does not "
-                                 f"match the stream ({self._dtype}, (n,) + {self._frame_shape}); convert it with "
-                                 f"data.astype({str(self._dtype)!r}) / reshape it")
+                raise ValueError(
+                    f"{self._label}: chunk of dtype {data.dtype} and shape {data.shape} does not "
+                    f"match the stream ({self._dtype}, (n,) + {self._frame_shape}); convert it with "
+                    f"data.astype({str(self._dtype)!r}) / reshape it"
+                )
             carry_shape = True  # a stream whose shape nobody configured: the chunk carries its own
         n = shape[0]
         if index is None:
@@ -290,8 +311,11 @@ class OutputStream:
                 else:
                     frames = (_pack_header(index, n, b"C", self._epoch, 0), data)
             else:
-                frames = sender.encode(index, data, self._epoch, carry_shape) if carry_shape else \
-                    sender.encode(index, data, self._epoch)
+                frames = (
+                    sender.encode(index, data, self._epoch, carry_shape)
+                    if carry_shape
+                    else sender.encode(index, data, self._epoch)
+                )
             # counted before it leaves: a reader (or counters()) never sees data beyond last_index
             self.last_index = index
             readers = self._reader_list
@@ -301,10 +325,16 @@ class OutputStream:
                     reader = readers[0]
                     head = frames[0]
                     nbytes = len(head)
-                    if reader.backlog or (reader.credit and (
-                            reader.sent_messages - reader.acked_messages >= reader.window_messages or
-                            (reader.sent_bytes - reader.acked_bytes + nbytes > reader.window_bytes and
-                             reader.sent_bytes - reader.acked_bytes >= reader.min_bytes))):
+                    if reader.backlog or (
+                        reader.credit
+                        and (
+                            reader.sent_messages - reader.acked_messages >= reader.window_messages
+                            or (
+                                reader.sent_bytes - reader.acked_bytes + nbytes > reader.window_bytes
+                                and reader.sent_bytes - reader.acked_bytes >= reader.min_bytes
+                            )
+                        )
+                    ):
                         self._late(reader, None, frames, n, index, nbytes)  # ReaderState.has_room, inlined
                     else:
                         socket = self.socket
@@ -360,10 +390,16 @@ class OutputStream:
         socket = self.socket
         late = None  # readers that get the chunk in their backlog, or are gone
         for reader in readers:
-            if reader.backlog or (reader.credit and (  # not ReaderState.has_room(nbytes), inlined
-                    reader.sent_messages - reader.acked_messages >= reader.window_messages or
-                    (reader.sent_bytes - reader.acked_bytes + nbytes > reader.window_bytes and
-                     reader.sent_bytes - reader.acked_bytes >= reader.min_bytes))):
+            if reader.backlog or (
+                reader.credit
+                and (  # not ReaderState.has_room(nbytes), inlined
+                    reader.sent_messages - reader.acked_messages >= reader.window_messages
+                    or (
+                        reader.sent_bytes - reader.acked_bytes + nbytes > reader.window_bytes
+                        and reader.sent_bytes - reader.acked_bytes >= reader.min_bytes
+                    )
+                )
+            ):
                 late = (late or []) + [(reader, None)]
                 continue
             # inlined flowcontrol.send_to (the hot path): once the routing frame is accepted, the rest is
@@ -427,11 +463,17 @@ class OutputStream:
                     left = reader.blocked_since + max_wait - now
                     if left <= 0:
                         if reader.stall():
-                            logger.warning("%s: %s read nothing for %g s (max_wait) while the writer waited for "
-                                           "it: no longer waited for until it reads again; meanwhile it keeps a "
-                                           "backlog of max_buffered=%g s / %d bytes, then loses its oldest data. "
-                                           "Is it paused (debugger, SIGSTOP, frozen GUI)?", self._label,
-                                           reader.label, max_wait, reader.max_buffered, reader.max_buffered_bytes)
+                            logger.warning(
+                                "%s: %s read nothing for %g s (max_wait) while the writer waited for "
+                                "it: no longer waited for until it reads again; meanwhile it keeps a "
+                                "backlog of max_buffered=%g s / %d bytes, then loses its oldest data. "
+                                "Is it paused (debugger, SIGSTOP, frozen GUI)?",
+                                self._label,
+                                reader.label,
+                                max_wait,
+                                reader.max_buffered,
+                                reader.max_buffered_bytes,
+                            )
                         continue
                     blocking.append(reader)
                     timeout = min(timeout, left)
@@ -449,11 +491,17 @@ class OutputStream:
             self._writer_waiting = False
 
     def _log_drops(self, reader: ReaderState, dropped: int) -> None:
-        logger.warning("%s: %s fell more than its bound behind (max_buffered=%g s, max_buffered_bytes=%d): "
-                       "dropped its %d oldest samples (%d in total). It stalled or reads too slowly: read "
-                       "faster, connect it with a larger max_buffered, or latest_only=True for a viewer",
-                       self._label, reader.label, reader.max_buffered, reader.max_buffered_bytes, dropped,
-                       reader.dropped_samples)
+        logger.warning(
+            "%s: %s fell more than its bound behind (max_buffered=%g s, max_buffered_bytes=%d): "
+            "dropped its %d oldest samples (%d in total). It stalled or reads too slowly: read "
+            "faster, connect it with a larger max_buffered, or latest_only=True for a viewer",
+            self._label,
+            reader.label,
+            reader.max_buffered,
+            reader.max_buffered_bytes,
+            dropped,
+            reader.dropped_samples,
+        )
 
     def _drain_locked(self, force: bool = True) -> None:
         """Move backlogs into the pipes that have room; ask for service ticks while any remain.
@@ -560,30 +608,48 @@ class OutputStream:
                 if reader is not None:
                     self._unregister(reader, "closed its InputStream")
             else:  # bad input from the socket: log, never fail the stream
-                logger.warning("%s: ignored a malformed %d-part message from a reader (id %s, first bytes %r); "
-                               "is the peer an lslacq InputStream of the same version?", self._label,
-                               len(message), identity.hex(), bytes(kind[:32]))
+                logger.warning(
+                    "%s: ignored a malformed %d-part message from a reader (id %s, first bytes %r); "
+                    "is the peer an lslacq InputStream of the same version?",
+                    self._label,
+                    len(message),
+                    identity.hex(),
+                    bytes(kind[:32]),
+                )
         return acked
 
     def _join(self, identity: bytes, raw_options: bytes | None) -> None:
         try:
             options = parse_join(raw_options)
         except ValueError as exc:
-            logger.warning("%s: reader %s sent bad options (%s); using the defaults", self._label, identity.hex(),
-                           exc)
+            logger.warning("%s: reader %s sent bad options (%s); using the defaults", self._label, identity.hex(), exc)
             options = {}
         params = self.params
         cap = self.sender.ring.size if isinstance(self.sender, SharedMemSender) else None
         window = (int(params.hwm), WINDOW_BYTES)
         try:
-            reader = ReaderState(identity, options, params.sample_rate, params.max_buffered,
-                                 params.max_buffered_bytes, force_latest_only=params.on_full == "latest",
-                                 max_samples_cap=cap, window=window)
+            reader = ReaderState(
+                identity,
+                options,
+                params.sample_rate,
+                params.max_buffered,
+                params.max_buffered_bytes,
+                force_latest_only=params.on_full == "latest",
+                max_samples_cap=cap,
+                window=window,
+            )
         except ValueError as exc:
             logger.warning("%s: reader %s: %s; using the output's defaults", self._label, identity.hex(), exc)
-            reader = ReaderState(identity, {k: v for k, v in options.items() if not k.startswith("max_")},
-                                 params.sample_rate, params.max_buffered, params.max_buffered_bytes,
-                                 force_latest_only=params.on_full == "latest", max_samples_cap=cap, window=window)
+            reader = ReaderState(
+                identity,
+                {k: v for k, v in options.items() if not k.startswith("max_")},
+                params.sample_rate,
+                params.max_buffered,
+                params.max_buffered_bytes,
+                force_latest_only=params.on_full == "latest",
+                max_samples_cap=cap,
+                window=window,
+            )
         old = self._readers.get(identity)
         if old is not None:  # the same reader joined again (reconnected): start afresh
             self._unregister(old, "joined again", quiet=True)
@@ -605,8 +671,14 @@ class OutputStream:
         if reader.backlog:
             self._n_backlogged = max(0, self._n_backlogged - 1)
             if not quiet:
-                logger.info("%s: %s %s; its backlog of %d chunks (%d bytes) is freed", self._label, reader.label,
-                            why, len(reader.backlog), reader.backlog_bytes)
+                logger.info(
+                    "%s: %s %s; its backlog of %d chunks (%d bytes) is freed",
+                    self._label,
+                    reader.label,
+                    why,
+                    len(reader.backlog),
+                    reader.backlog_bytes,
+                )
         elif not quiet:
             logger.debug("%s: %s %s", self._label, reader.label, why)
         reader.clear()
@@ -670,8 +742,9 @@ class OutputStream:
                 if n >= count:
                     return n
                 if remaining <= 0 or self.socket is None:
-                    raise StreamTimeoutError(f"{self._label}: {n} reader(s) connected after {timeout} s, "
-                                             f"expected {count}")
+                    raise StreamTimeoutError(
+                        f"{self._label}: {n} reader(s) connected after {timeout} s, expected {count}"
+                    )
                 self._readers_changed.wait(min(remaining, 0.1))
 
     # -- closing --------------------------------------------------------------

@@ -100,8 +100,10 @@ class PlainDataReceiver:
         """(index, n samples, epoch, array viewing the message) of a data message (frames: any buffer)."""
         size = len(head)
         if size < _HEADER_SIZE or (payload is None and self.codec is not None):
-            raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed message ({size}-byte first "
-                                    f"frame, {'no' if payload is None else 'a'} payload frame); message dropped")
+            raise BrokenStreamError(
+                f"plaindata stream {self.name!r}: malformed message ({size}-byte first "
+                f"frame, {'no' if payload is None else 'a'} payload frame); message dropped"
+            )
         index, n, order, epoch, shape_flag = _unpack_header(head)
         if shape_flag:
             frame_shape, frame_bytes, head_size = self._carried_shape(head, shape_flag)
@@ -111,25 +113,32 @@ class PlainDataReceiver:
             payload, offset, nbytes = head, head_size, size - head_size
         else:
             if size != head_size:
-                raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed {size}-byte header; "
-                                        "message dropped")
+                raise BrokenStreamError(
+                    f"plaindata stream {self.name!r}: malformed {size}-byte header; message dropped"
+                )
             if self.codec is not None:
                 try:
                     payload = self.codec.decompress(bytes(payload))
                 except Exception as exc:
-                    raise BrokenStreamError(f"stream {self.name!r}: cannot decompress chunk ending at {index} "
-                                            f"with {self.codec.name!r}: {exc}") from None
+                    raise BrokenStreamError(
+                        f"stream {self.name!r}: cannot decompress chunk ending at {index} "
+                        f"with {self.codec.name!r}: {exc}"
+                    ) from None
             offset, nbytes = 0, len(payload)
         numpy_order = _NUMPY_ORDER.get(order)
         if nbytes != n * frame_bytes or n < 0 or numpy_order is None:
-            raise BrokenStreamError(f"stream {self.name!r}: chunk ending at {index} announces {n} samples "
-                                    f"({n * frame_bytes} bytes) but carries {nbytes} bytes; message dropped")
+            raise BrokenStreamError(
+                f"stream {self.name!r}: chunk ending at {index} announces {n} samples "
+                f"({n * frame_bytes} bytes) but carries {nbytes} bytes; message dropped"
+            )
         # the array views the message (positional arguments: numpy parses keywords slowly, ~1 us per chunk)
         try:
             return index, n, epoch, np.ndarray((n,) + frame_shape, self.dtype, payload, offset, None, numpy_order)
         except ValueError as exc:  # a carried shape numpy cannot make: > 64 dimensions, or too big even empty
-            raise BrokenStreamError(f"plaindata stream {self.name!r}: chunk ending at {index} has frame shape "
-                                    f"{frame_shape!r:.100}, which numpy cannot make ({exc}); message dropped") from None
+            raise BrokenStreamError(
+                f"plaindata stream {self.name!r}: chunk ending at {index} has frame shape "
+                f"{frame_shape!r:.100}, which numpy cannot make ({exc}); message dropped"
+            ) from None
 
     def _carried_shape(self, head, shape_flag: int) -> tuple[tuple, int, int]:
         """(frame shape, frame bytes, header size) of a chunk that carries its own frame shape."""
@@ -138,7 +147,8 @@ class PlainDataReceiver:
         except ValueError:
             extra = -1
         if extra < 0 or any(d < 0 for d in frame_shape):
-            raise BrokenStreamError(f"plaindata stream {self.name!r}: malformed frame shape in the header; "
-                                    "message dropped")
+            raise BrokenStreamError(
+                f"plaindata stream {self.name!r}: malformed frame shape in the header; message dropped"
+            )
         frame_bytes = math.prod(frame_shape) * self.dtype.itemsize  # Python ints: huge dimensions never wrap
         return frame_shape, frame_bytes, _HEADER_SIZE + extra

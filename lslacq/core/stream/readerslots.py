@@ -67,8 +67,10 @@ class ReaderSlots:
                 self.table[slot, 0] = os.getpid()
                 _local_claims.add(key)
                 return slot
-        raise RuntimeError(f"shared ring {self.shm.shm_id!r} already has {MAX_READERS} readers; close some "
-                           "InputStreams or use transfermode='plaindata'")
+        raise RuntimeError(
+            f"shared ring {self.shm.shm_id!r} already has {MAX_READERS} readers; close some "
+            "InputStreams or use transfermode='plaindata'"
+        )
 
     def update(self, slot: int, position: int) -> None:
         self.table[slot, 1] = position
@@ -96,8 +98,9 @@ class ReaderSlots:
                     self._unlock(slot)
                     self.table[slot, 0] = 0
                     reaped += 1
-                    logger.warning("reader (pid %d) of shared ring %s is gone; its slot is freed", owner,
-                                   self.shm.shm_id)
+                    logger.warning(
+                        "reader (pid %d) of shared ring %s is gone; its slot is freed", owner, self.shm.shm_id
+                    )
         return reaped
 
     # -- locks ----------------------------------------------------------------

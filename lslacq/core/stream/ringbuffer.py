@@ -68,8 +68,8 @@ class RingBuffer:
 
     Examples
     --------
-    >>> ring = RingBuffer((10, 2), 'float32')
-    >>> ring.new_chunk(np.ones((3, 2), 'float32'))
+    >>> ring = RingBuffer((10, 2), "float32")
+    >>> ring.new_chunk(np.ones((3, 2), "float32"))
     >>> ring[-3:].shape, ring.index(), ring.first_index()
     ((3, 2), 3, -7)
     """
@@ -125,9 +125,11 @@ class RingBuffer:
                 mem = self.shm.to_numpy(data_offset, self.dtype, mem_shape)
             layout = self.period if self.mirrored else 0
             if not fresh and int(header[2]) != layout:
-                raise ValueError(f"RingBuffer: shared memory {self.shm.shm_id!r} holds a ring laid out as "
-                                 f"{_layout_name(int(header[2]))}, this one expects {_layout_name(layout)}; "
-                                 "open it with the writer's shape, dtype, double and axisorder")
+                raise ValueError(
+                    f"RingBuffer: shared memory {self.shm.shm_id!r} holds a ring laid out as "
+                    f"{_layout_name(int(header[2]))}, this one expects {_layout_name(layout)}; "
+                    "open it with the writer's shape, dtype, double and axisorder"
+                )
         # logical view: axis 0 is time whatever the memory order
         self.buffer = mem.transpose(np.argsort(axisorder))
         self._header = header  # [write index, epoch, layout, spare]
@@ -142,7 +144,7 @@ class RingBuffer:
 
     def _fill_all(self) -> None:
         # a mirrored ring's second half is the same memory as its first: write it once
-        (self.buffer[:self.period] if self.mirrored else self.buffer)[...] = self.fill
+        (self.buffer[: self.period] if self.mirrored else self.buffer)[...] = self.fill
 
     def _attach_shm(self, shmem, nbytes: int) -> tuple[SharedMem, bool]:
         if shmem is True:
@@ -218,20 +220,26 @@ class RingBuffer:
         if not isinstance(data, np.ndarray):
             data = np.asarray(data, dtype=self.dtype)
         if data.dtype is not self.dtype and data.dtype != self.dtype:
-            raise TypeError(f"RingBuffer: chunk of dtype {data.dtype} written to a buffer of dtype {self.dtype}; "
-                            f"convert it first (data.astype({str(self.dtype)!r}))")
+            raise TypeError(
+                f"RingBuffer: chunk of dtype {data.dtype} written to a buffer of dtype {self.dtype}; "
+                f"convert it first (data.astype({str(self.dtype)!r}))"
+            )
         if data.ndim == 0 or data.shape[1:] != self.frame_shape:
             raise ValueError(f"RingBuffer: chunk of shape {data.shape} does not fit frames of shape {self.frame_shape}")
         n = data.shape[0]
         if n > self.size:
-            raise ValueError(f"RingBuffer: a chunk of {n} samples is longer than the buffer ({self.size} samples); "
-                             "make the buffer larger or send smaller chunks")
+            raise ValueError(
+                f"RingBuffer: a chunk of {n} samples is longer than the buffer ({self.size} samples); "
+                "make the buffer larger or send smaller chunks"
+            )
         current = self._hdr[0]
         index = current + n if index is None else int(index)
         start = index - n
         if start < current:
-            raise ValueError(f"RingBuffer: chunk covers [{start}, {index}) but {current} samples were already "
-                             "written; indices must increase (call reset_index() to restart from 0)")
+            raise ValueError(
+                f"RingBuffer: chunk covers [{start}, {index}) but {current} samples were already "
+                "written; indices must increase (call reset_index() to restart from 0)"
+            )
         if start > current:  # gap: fill the skipped samples still inside the window
             gap_start = max(current, index - self.size)
             if start > gap_start:
@@ -246,21 +254,21 @@ class RingBuffer:
         period, buf = self.period, self.buffer
         pos = start % period
         if self.mirrored:  # one write; the second mapping shows it at pos + period too
-            buf[pos:pos + n] = data
+            buf[pos : pos + n] = data
         elif self.double:
-            buf[pos:pos + n] = data
+            buf[pos : pos + n] = data
             if pos + n <= period:
-                buf[pos + period:pos + period + n] = data
+                buf[pos + period : pos + period + n] = data
             else:
                 split = period - pos
-                buf[pos + period:] = data[:split]
-                buf[:n - split] = data[split:]
+                buf[pos + period :] = data[:split]
+                buf[: n - split] = data[split:]
         elif pos + n <= period:
-            buf[pos:pos + n] = data
+            buf[pos : pos + n] = data
         else:
             split = period - pos
             buf[pos:] = data[:split]
-            buf[:n - split] = data[split:]
+            buf[: n - split] = data[split:]
 
     # -- reading ----------------------------------------------------------
     def _check_range(self, start: int, stop: int) -> None:
@@ -275,8 +283,10 @@ class RingBuffer:
                 why = "is older than the buffer covers" if last > self.size else "is before the buffer's window"
             else:
                 why = "has not been written yet"
-            raise IndexError(f"RingBuffer: requested samples [{start}, {stop}) but only [{first}, {last}) are "
-                             f"available (part of the request {why}; the buffer keeps {self.size} samples)")
+            raise IndexError(
+                f"RingBuffer: requested samples [{start}, {stop}) but only [{first}, {last}) are "
+                f"available (part of the request {why}; the buffer keeps {self.size} samples)"
+            )
 
     def get_data(self, start: int, stop: int, copy: bool = False, join: bool = True):
         """Return samples ``[start, stop)`` by absolute index.
@@ -310,12 +320,12 @@ class RingBuffer:
         period, buf = self.period, self.buffer
         pos = start % period
         if self.double or pos + n <= period:
-            out = buf[pos:pos + n]
+            out = buf[pos : pos + n]
             if join:
                 return out.copy() if copy else out
             parts = (out, buf[:0])
         else:
-            parts = (buf[pos:], buf[:n - (period - pos)])
+            parts = (buf[pos:], buf[: n - (period - pos)])
             if join:
                 return np.concatenate(parts)
         return tuple(p.copy() for p in parts) if copy else parts
@@ -340,8 +350,10 @@ class RingBuffer:
         if isinstance(item, (int, np.integer)):
             i = self._absolute(item)
             if not self.first_index() <= i < self.index():
-                raise IndexError(f"RingBuffer: index {int(item)} (sample {i}) is outside the buffer's window "
-                                 f"[{self.first_index()}, {self.index()})")
+                raise IndexError(
+                    f"RingBuffer: index {int(item)} (sample {i}) is outside the buffer's window "
+                    f"[{self.first_index()}, {self.index()})"
+                )
             return self.get_data(i, i + 1)[(0,) + rest]
         raise TypeError(f"RingBuffer index must be an int or a slice of absolute sample indices, got {item!r}")
 
@@ -360,8 +372,10 @@ class RingBuffer:
             low = -1 if (is_stop and step < 0) else 0  # a backward slice may stop just before the oldest
             high = size if (is_stop or step > 0) else size - 1
             if not low <= p <= high:
-                raise IndexError(f"RingBuffer: slice {'stop' if is_stop else 'start'} {int(value)} (sample {k}) is "
-                                 f"outside the buffer's window [{first}, {self.index()})")
+                raise IndexError(
+                    f"RingBuffer: slice {'stop' if is_stop else 'start'} {int(value)} (sample {k}) is "
+                    f"outside the buffer's window [{first}, {self.index()})"
+                )
             return None if p == -1 else p
 
         a, b, c = slice(window_pos(item.start, False), window_pos(item.stop, True), step).indices(size)
@@ -371,7 +385,7 @@ class RingBuffer:
         lo, hi = min(picked[0], picked[-1]), max(picked[0], picked[-1]) + 1
         data = self.get_data(first + lo, first + hi)
         stop = picked[-1] - lo + (1 if c > 0 else -1)
-        return data[picked[0] - lo:stop if stop >= 0 else None:c]
+        return data[picked[0] - lo : stop if stop >= 0 else None : c]
 
     def _absolute(self, i: int) -> int:
         i = int(i)
@@ -386,8 +400,10 @@ class RingBuffer:
     def __repr__(self) -> str:
         where = f" shm={self.shm.shm_id!r}" if self.shm is not None else ""
         layout = " mirrored" if self.mirrored else ""
-        return (f"<RingBuffer size={self.size} frame={self.frame_shape} dtype={self.dtype} "
-                f"double={self.double}{layout} index={self.index()}{where}>")
+        return (
+            f"<RingBuffer size={self.size} frame={self.frame_shape} dtype={self.dtype} "
+            f"double={self.double}{layout} index={self.index()}{where}>"
+        )
 
 
 def _layout_name(layout: int) -> str:

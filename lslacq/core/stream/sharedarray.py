@@ -28,9 +28,9 @@ class SharedArray:
 
     Examples
     --------
-    >>> a = SharedArray(shape=(10,), dtype='int32')
+    >>> a = SharedArray(shape=(10,), dtype="int32")
     >>> a.to_numpy()[:] = range(10)
-    >>> b = SharedArray(**a.to_dict())      # in any process on this machine
+    >>> b = SharedArray(**a.to_dict())  # in any process on this machine
     >>> int(b.to_numpy()[3])
     3
     """

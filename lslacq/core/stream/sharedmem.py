@@ -42,8 +42,7 @@ def _load_libc():
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_long]
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
         libc.munmap.restype = ctypes.c_int
         libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
         return libc
@@ -86,8 +85,10 @@ class MirroredMapping:
             raise OSError("mirrored mappings need Linux (memfd and mmap with MAP_FIXED)")
         offset, length = int(offset), int(length)
         if length <= 0 or length % PAGE_SIZE or offset % PAGE_SIZE:
-            raise ValueError(f"MirroredMapping: offset={offset} and length={length} must be positive multiples "
-                             f"of the page size ({PAGE_SIZE})")
+            raise ValueError(
+                f"MirroredMapping: offset={offset} and length={length} must be positive multiples "
+                f"of the page size ({PAGE_SIZE})"
+            )
         # reserve 2*length of address space, then map the file region twice over it
         base = _LIBC.mmap(None, 2 * length, _PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
         if base in (None, _MAP_FAILED):
@@ -95,15 +96,15 @@ class MirroredMapping:
             raise OSError(err, f"MirroredMapping: cannot reserve {2 * length} bytes: {os.strerror(err)}")
         self._base, self._length = base, 2 * length
         for half in (0, length):
-            got = _LIBC.mmap(base + half, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | _MAP_FIXED,
-                             fd, offset)
+            got = _LIBC.mmap(
+                base + half, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | _MAP_FIXED, fd, offset
+            )
             if got != base + half:
                 err = ctypes.get_errno()
                 self._unmap()
                 raise OSError(err, f"MirroredMapping: cannot map {length} bytes of fd {fd}: {os.strerror(err)}")
         self.nbytes = 2 * length
-        self.__array_interface__ = {"shape": (2 * length,), "typestr": "|u1", "data": (base, False),
-                                    "version": 3}
+        self.__array_interface__ = {"shape": (2 * length,), "typestr": "|u1", "data": (base, False), "version": 3}
 
     def _remap_private_copy(self) -> None:
         """Give this process its own copy of the memory, at the same addresses (after a fork).
@@ -124,8 +125,9 @@ class MirroredMapping:
             ctypes.memmove(tmp, base, length)
             _LIBC.munmap(tmp, length)
             for half in (0, length):
-                got = _LIBC.mmap(base + half, length, mmap.PROT_READ | mmap.PROT_WRITE,
-                                 mmap.MAP_SHARED | _MAP_FIXED, fd, 0)
+                got = _LIBC.mmap(
+                    base + half, length, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | _MAP_FIXED, fd, 0
+                )
                 if got != base + half:
                     raise OSError(ctypes.get_errno(), "MirroredMapping: cannot remap a private copy after fork")
         finally:
@@ -171,8 +173,9 @@ def _copy_private_mappings_after_fork() -> None:
         try:
             mapping._remap_private_copy()
         except OSError as exc:  # pragma: no cover - out of memory or fds in the child
-            logger.error("forked process: cannot copy a ring buffer's memory (%s); it stays shared with "
-                         "the parent", exc)
+            logger.error(
+                "forked process: cannot copy a ring buffer's memory (%s); it stays shared with the parent", exc
+            )
 
 
 if _LIBC is not None:
@@ -193,9 +196,9 @@ class SharedMem:
     Examples
     --------
     >>> owner = SharedMem(1024)
-    >>> peer = SharedMem(**owner.to_dict())     # in any process on this machine
-    >>> owner.to_numpy(0, 'float32', (256,))[:] = 1
-    >>> float(peer.to_numpy(0, 'float32', (256,))[0])
+    >>> peer = SharedMem(**owner.to_dict())  # in any process on this machine
+    >>> owner.to_numpy(0, "float32", (256,))[:] = 1
+    >>> float(peer.to_numpy(0, "float32", (256,))[0])
     1.0
     """
 
@@ -288,8 +291,9 @@ class SharedMem:
         if self._fd is None:
             raise OSError(f"SharedMem {self.shm_id!r}: mirrored mappings need a memfd (Linux)")
         if offset + length > self.nbytes:
-            raise ValueError(f"SharedMem {self.shm_id!r}: region [{offset}, {offset + length}) is beyond its "
-                             f"{self.nbytes} bytes")
+            raise ValueError(
+                f"SharedMem {self.shm_id!r}: region [{offset}, {offset + length}) is beyond its {self.nbytes} bytes"
+            )
         return MirroredMapping(self._fd, offset, length)
 
     def close(self) -> None:

@@ -56,8 +56,14 @@ class SharedMemSender:
         self.socket = socket
         if params.buffer_size is None:
             params.buffer_size = default_buffer_size(params)
-        self.ring = RingBuffer((int(params.buffer_size),) + params.frame_shape, params.np_dtype,
-                               double=params.double, shmem=True, fill=params.fill, axisorder=params.axisorder)
+        self.ring = RingBuffer(
+            (int(params.buffer_size),) + params.frame_shape,
+            params.np_dtype,
+            double=params.double,
+            shmem=True,
+            fill=params.fill,
+            axisorder=params.axisorder,
+        )
         self.slots = ReaderSlots(self.ring.shm)
         self.wait_for_readers = params.on_full == "wait"
         self.max_wait = float(params.max_wait)
@@ -77,9 +83,11 @@ class SharedMemSender:
         """Write the chunk into the shared ring; return the index-only message."""
         n = data.shape[0]
         if n > self.ring.size:
-            raise ValueError(f"sharedmem stream {self.name!r}: a chunk of {n} samples does not fit in the "
-                             f"shared ring of buffer_size={self.ring.size}; configure a larger buffer_size "
-                             "(at least 2 chunks) or send smaller chunks")
+            raise ValueError(
+                f"sharedmem stream {self.name!r}: a chunk of {n} samples does not fit in the "
+                f"shared ring of buffer_size={self.ring.size}; configure a larger buffer_size "
+                "(at least 2 chunks) or send smaller chunks"
+            )
         if self.wait_for_readers:
             # never wait for more than "every reader has the previous chunk": a reader keeps
             # the chunk it is working on, and only gives it back when it receives this one
@@ -151,11 +159,16 @@ class SharedMemSender:
                     self._next_overrun_log = now + _WARN_EVERY_S
                     table = self.slots.table
                     who = ", ".join(f"pid {int(table[s, 0])} at index {int(table[s, 1])}" for s in lagging)
-                    logger.warning("sharedmem stream %r: reader(s) %s did not read for %.1f s and are more "
-                                   "than the ring (buffer_size=%d) behind: overwriting their unread samples "
-                                   "(they count the loss). Read faster, configure a larger buffer_size, or "
-                                   "connect viewers with latest_only=True", self.name, who, now - start,
-                                   self.ring.size)
+                    logger.warning(
+                        "sharedmem stream %r: reader(s) %s did not read for %.1f s and are more "
+                        "than the ring (buffer_size=%d) behind: overwriting their unread samples "
+                        "(they count the loss). Read faster, configure a larger buffer_size, or "
+                        "connect viewers with latest_only=True",
+                        self.name,
+                        who,
+                        now - start,
+                        self.ring.size,
+                    )
                 self._released_up_to = 0
                 return
             time.sleep(_WAIT_STEP_S)
@@ -183,18 +196,28 @@ class SharedMemReceiver:
     def __init__(self, params: StreamSpec):
         shm = params.get("shm")
         if not shm:
-            raise BrokenStreamError(f"sharedmem stream {params.get('name', '')!r}: params carry no 'shm' "
-                                    "description; was the output configured?")
-        self.ring = RingBuffer((int(params.buffer_size),) + params.frame_shape, params.np_dtype,
-                               double=params.double, shmem=shm, fill=params.fill, axisorder=params.axisorder)
+            raise BrokenStreamError(
+                f"sharedmem stream {params.get('name', '')!r}: params carry no 'shm' "
+                "description; was the output configured?"
+            )
+        self.ring = RingBuffer(
+            (int(params.buffer_size),) + params.frame_shape,
+            params.np_dtype,
+            double=params.double,
+            shmem=shm,
+            fill=params.fill,
+            axisorder=params.axisorder,
+        )
         self.slots = ReaderSlots(self.ring.shm)
         self.slot: int | None = self.slots.claim(self.ring.index())
         self.name = params.get("name", "")
 
     def decode(self, head, payload) -> tuple[int, int, int, None]:
         if payload is not None or len(head) != HEADER.size:
-            raise BrokenStreamError(f"sharedmem stream {self.name!r}: malformed message (expected one "
-                                    f"{HEADER.size}-byte header); message dropped")
+            raise BrokenStreamError(
+                f"sharedmem stream {self.name!r}: malformed message (expected one "
+                f"{HEADER.size}-byte header); message dropped"
+            )
         index, n, _order, epoch, _shape = HEADER.unpack(head)
         return index, n, epoch, None
 

@@ -180,10 +180,15 @@ class StreamSpec:
             self.transfermode = "sharedmem"
         if self.on_full is None:
             self.on_full = "wait"
-        self.on_full = ON_FULL_ALIASES.get(self.on_full, self.on_full) if isinstance(self.on_full, str) \
-            else self.on_full
-        for key, allowed in (("protocol", PROTOCOLS), ("transfermode", TRANSFERMODES),
-                             ("streamtype", STREAMTYPES), ("on_full", ON_FULL)):
+        self.on_full = (
+            ON_FULL_ALIASES.get(self.on_full, self.on_full) if isinstance(self.on_full, str) else self.on_full
+        )
+        for key, allowed in (
+            ("protocol", PROTOCOLS),
+            ("transfermode", TRANSFERMODES),
+            ("streamtype", STREAMTYPES),
+            ("on_full", ON_FULL),
+        ):
             if self[key] not in allowed:
                 bad(key, f"one of {allowed}")
         get_codec(self.compression)  # raises, naming the valid codecs and what to install
@@ -194,8 +199,11 @@ class StreamSpec:
         except (TypeError, ValueError):
             bad("shape", "a tuple of ints such as (-1, 8)")
         if not shape or shape[0] == 0 or shape[0] < -1 or any(x <= 0 for x in shape[1:]):
-            bad("shape", "-1 or a positive chunk length for the first (time) axis and positive sizes for the "
-                         "others, e.g. (-1, 8)")
+            bad(
+                "shape",
+                "-1 or a positive chunk length for the first (time) axis and positive sizes for the "
+                "others, e.g. (-1, 8)",
+            )
         self.shape = shape
         if self.streamtype == "image/video" and len(shape) not in (3, 4):
             bad("shape", "(-1, H, W) or (-1, H, W, C) for an image/video stream")
@@ -226,8 +234,9 @@ class StreamSpec:
         except (TypeError, ValueError):
             number = None
         if number is None or isinstance(value, bool) or not number > 0:
-            raise ValueError(f"{owner}: invalid {key}={value!r}; expected a positive "
-                             f"{'number' if kind is float else 'integer'}")
+            raise ValueError(
+                f"{owner}: invalid {key}={value!r}; expected a positive {'number' if kind is float else 'integer'}"
+            )
         return number
 
 

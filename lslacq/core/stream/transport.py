@@ -40,8 +40,21 @@ import zmq
 
 from ..net import connectable_address  # noqa: F401  (re-exported: one copy, shared with the RPC and log servers)
 
-__all__ = ["HEADER", "HELLO", "CLOSED", "JOIN", "LEAVE", "ACK", "ACK_COUNTS", "SYNC", "get_context", "bind_address", "pack_header",
-           "pack_shape", "unpack_shape"]
+__all__ = [
+    "HEADER",
+    "HELLO",
+    "CLOSED",
+    "JOIN",
+    "LEAVE",
+    "ACK",
+    "ACK_COUNTS",
+    "SYNC",
+    "get_context",
+    "bind_address",
+    "pack_header",
+    "pack_shape",
+    "unpack_shape",
+]
 
 # index (last + 1), n samples, order b'C' | b'F', epoch, frame shape flag (0 or 1 + ndim), padding
 HEADER = struct.Struct("<qqcBB5x")

@@ -50,8 +50,11 @@ def test_an_idle_output_admits_a_reader_whose_join_came_in_during_its_last_send(
         thread = threading.Thread(target=connect, daemon=True)
         thread.start()
         # late.socket is set once its JOIN is sent (inproc: in the output's pipe at once)
-        wait_until(lambda: late.socket is not None and _signalled(fd), timeout=5,
-                   what="the late reader's JOIN to signal ZMQ_FD")
+        wait_until(
+            lambda: late.socket is not None and _signalled(fd),
+            timeout=5,
+            what="the late reader's JOIN to signal ZMQ_FD",
+        )
         # not synchronisation: libzmq's send looks at its command queue only if >= ~1 ms (3e6 cpu cycles)
         # passed since it last did, and this test needs it to look
         time.sleep(0.005)

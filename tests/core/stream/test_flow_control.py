@@ -105,8 +105,16 @@ def _configure(protocol: str, mode: str) -> OutputStream:
     out = OutputStream(name="eeg")
     # a live source (a device never waits for a reader); small credit windows so that the stall overflows
     # the paused reader's bound within seconds
-    out.configure(protocol=protocol, transfermode=mode, dtype="float32", shape=(-1, N_CHAN), sample_rate=RATE,
-                  hwm=50, buffer_size=RATE // 2, on_full="backlog")
+    out.configure(
+        protocol=protocol,
+        transfermode=mode,
+        dtype="float32",
+        shape=(-1, N_CHAN),
+        sample_rate=RATE,
+        hwm=50,
+        buffer_size=RATE // 2,
+        on_full="backlog",
+    )
     return out
 
 
@@ -137,8 +145,9 @@ def run_stall(protocol: str, mode: str, min_stall: float, after: float, max_buff
             stalled.stalled.set()
             stalled.start()
         else:
-            proc = SPAWN.Process(target=flow_peers.read_until,
-                                 args=(out.params.to_dict(), options, final, ready, results, may_close))
+            proc = SPAWN.Process(
+                target=flow_peers.read_until, args=(out.params.to_dict(), options, final, ready, results, may_close)
+            )
             proc.start()
             assert ready.wait(60), "reader process did not start"
         out.wait_for_subscribers(2, timeout=30)
@@ -148,8 +157,11 @@ def run_stall(protocol: str, mode: str, min_stall: float, after: float, max_buff
         if proc is not None:
             os.kill(proc.pid, signal.SIGSTOP)
         stalled_at = time.monotonic()
-        wait_until(lambda: time.monotonic() - stalled_at > min_stall and _paused_row(out)["dropped_samples"] > 0,
-                   min_stall + 20, what="the output to drop data for the paused reader")
+        wait_until(
+            lambda: time.monotonic() - stalled_at > min_stall and _paused_row(out)["dropped_samples"] > 0,
+            min_stall + 20,
+            what="the output to drop data for the paused reader",
+        )
         paused_row = _paused_row(out)
         if proc is not None:
             os.kill(proc.pid, signal.SIGCONT)
@@ -171,8 +183,15 @@ def run_stall(protocol: str, mode: str, min_stall: float, after: float, max_buff
             assert stalled.error is None, stalled.error
             report = stalled.report
         final_row = _paused_row(out)
-        return dict(out=out, sender=sender, healthy=healthy, report=report, paused_row=paused_row,
-                    final_row=final_row, final=final.value)
+        return dict(
+            out=out,
+            sender=sender,
+            healthy=healthy,
+            report=report,
+            paused_row=paused_row,
+            final_row=final_row,
+            final=final.value,
+        )
     finally:
         sender.stop_event.set()
         if sender.is_alive():
@@ -236,8 +255,9 @@ def test_killed_reader_frees_its_place_and_backlog(protocol, mode):
     out = _configure(protocol, mode)
     ready, results, may_close = SPAWN.Event(), SPAWN.Queue(), SPAWN.Event()
     final = SPAWN.Value("q", 2**62)
-    proc = SPAWN.Process(target=flow_peers.read_until,
-                         args=(out.params.to_dict(), {}, final, ready, results, may_close))
+    proc = SPAWN.Process(
+        target=flow_peers.read_until, args=(out.params.to_dict(), {}, final, ready, results, may_close)
+    )
     healthy = InputStream(name="healthy")
     try:
         healthy.connect(out)

@@ -43,9 +43,12 @@ def _flat_out(protocol: str, shape: tuple, n_chunks: int, n_readers: int = 1, wo
     assert out.params.on_full == "wait"
     results = SPAWN.Queue()
     readies = [SPAWN.Event() for _ in range(n_readers)]
-    procs = [SPAWN.Process(target=flow_peers.read_every_chunk,
-                           args=(out.params.to_dict(), n_chunks, ready, results, work_per_chunk))
-             for ready in readies]
+    procs = [
+        SPAWN.Process(
+            target=flow_peers.read_every_chunk, args=(out.params.to_dict(), n_chunks, ready, results, work_per_chunk)
+        )
+        for ready in readies
+    ]
     try:
         for proc in procs:
             proc.start()
@@ -124,8 +127,10 @@ def test_a_stalled_reader_is_waited_for_at_most_max_wait_then_loses_only_its_own
     healthy = InputStream(name="healthy")
     ready, results, may_close = SPAWN.Event(), SPAWN.Queue(), SPAWN.Event()
     final = SPAWN.Value("q", 2**62)
-    proc = SPAWN.Process(target=flow_peers.read_until,
-                         args=(out.params.to_dict(), {"max_buffered": 2.0}, final, ready, results, may_close))
+    proc = SPAWN.Process(
+        target=flow_peers.read_until,
+        args=(out.params.to_dict(), {"max_buffered": 2.0}, final, ready, results, may_close),
+    )
     received = []
     stop_reading = threading.Event()
 
@@ -159,8 +164,11 @@ def test_a_stalled_reader_is_waited_for_at_most_max_wait_then_loses_only_its_own
         status, got, lost, gaps, last = results.get(timeout=60)
         assert status == "ok" and last == sent and gaps == 1 and got + lost == sent
         assert lost == next(r for r in out.readers() if r["name"] == "stalled")["dropped_samples"]
-        wait_until(lambda: not next(r for r in out.readers() if r["name"] == "stalled")["stalled"], 10,
-                   what="the reader to be waited for again once it reads")
+        wait_until(
+            lambda: not next(r for r in out.readers() if r["name"] == "stalled")["stalled"],
+            10,
+            what="the reader to be waited for again once it reads",
+        )
         stop_reading.set()
         reader.join(30)
         assert received == list(range(100, sent + 1, 100)) and healthy.lost_samples == 0  # the healthy one: all
@@ -204,8 +212,10 @@ def test_live_device_never_waits_for_a_reader_at_half_its_rate():
         healthy.connect(dev.output)
         slow.connect(dev.output, max_buffered=1.0)
         dev.initialize()
-        threads = [threading.Thread(target=read, args=(healthy, "healthy", 0)),
-                   threading.Thread(target=read, args=(slow, "half", 2 * chunk / rate))]  # half the device's rate
+        threads = [
+            threading.Thread(target=read, args=(healthy, "healthy", 0)),
+            threading.Thread(target=read, args=(slow, "half", 2 * chunk / rate)),
+        ]  # half the device's rate
         for thread in threads:
             thread.start()
         t0 = time.monotonic()

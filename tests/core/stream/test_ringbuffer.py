@@ -25,7 +25,7 @@ def _chunks(total, sizes, nch=3):
     k = 0
     while i < total:
         n = min(sizes[k % len(sizes)], total - i)
-        yield data[i:i + n], i + n
+        yield data[i : i + n], i + n
         i += n
         k += 1
 
@@ -35,7 +35,7 @@ def _history(ring, written):
     first, last = ring.first_index(), ring.index()
     pad = max(0, -first)
     fill = np.full((pad,) + written.shape[1:], ring.fill, dtype=written.dtype)
-    return np.concatenate([fill, written[max(first, 0):last]])
+    return np.concatenate([fill, written[max(first, 0) : last]])
 
 
 def _assert_same(a, b):
@@ -110,7 +110,7 @@ def test_structured_dtype():
     events = np.zeros(30, dtype)
     events["index"] = np.arange(30)
     for k in range(0, 30, 6):
-        ring.new_chunk(events[k:k + 6])
+        ring.new_chunk(events[k : k + 6])
     np.testing.assert_array_equal(ring[22:30]["index"], np.arange(22, 30))
 
 
@@ -167,8 +167,8 @@ def test_pyacq_negative_step_slice_bug():
         for k in range(0, 125, 5):
             ring.new_chunk(np.arange(k, k + 5))
         i = ring.first_index()
-        np.testing.assert_array_equal(ring[i + 5::-3], [120, 117])
-        np.testing.assert_array_equal(ring[:i + 7:-1], [124, 123])
+        np.testing.assert_array_equal(ring[i + 5 :: -3], [120, 117])
+        np.testing.assert_array_equal(ring[: i + 7 : -1], [124, 123])
         np.testing.assert_array_equal(ring[::-4], [124, 120, 116])
 
 
@@ -216,7 +216,7 @@ def _check_all_slices(ring, history):
         with pytest.raises(IndexError):
             ring[bad:]
     with pytest.raises(IndexError):
-        ring[:last + 1]
+        ring[: last + 1]
 
 
 @pytest.mark.slow
@@ -232,7 +232,7 @@ def test_slicing_matches_numpy_on_the_whole_history(double, axisorder):
     _check_all_slices(ring, _history(ring, written))
     while n_written < 60:
         n = int(min(rng.integers(1, size + 1), 60 - n_written))
-        ring.new_chunk(written[n_written:n_written + n])
+        ring.new_chunk(written[n_written : n_written + n])
         n_written += n
         if n_written in checkpoints or rng.random() < 0.3:
             _check_all_slices(ring, _history(ring, written[:n_written]))
@@ -266,12 +266,12 @@ def test_mirrored_ring_writes_each_sample_once_and_reads_contiguous_views():
         assert ring.shm.nbytes == PAGE_SIZE + ring.period * 32
         full = np.arange(5000 * 8, dtype="float32").reshape(5000, 8)
         for k in range(0, 5000, 333):
-            ring.new_chunk(full[k:k + 333])
+            ring.new_chunk(full[k : k + 333])
             if ring.index() < 1000:
                 continue
             window = ring.get_data(ring.index() - 1000, ring.index())
             assert window.flags.c_contiguous and np.shares_memory(window, ring.buffer)
-            np.testing.assert_array_equal(window, full[ring.index() - 1000:ring.index()])
+            np.testing.assert_array_equal(window, full[ring.index() - 1000 : ring.index()])
         # the two halves of the mapping are one memory: a write shows in both
         ring.buffer[3, 0] = -5
         assert ring.buffer[3 + ring.period, 0] == -5

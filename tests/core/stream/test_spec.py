@@ -28,17 +28,20 @@ def test_round_trip_through_plain_dict_keeps_structured_dtype():
     assert back.frame_shape == ()
 
 
-@pytest.mark.parametrize("key,value,needle", [
-    ("protocol", "udp", "protocol"),
-    ("transfermode", "shared", "transfermode"),
-    ("streamtype", "audio", "streamtype"),
-    ("compression", "zstd-x", "compression"),
-    ("shape", (8, -1), "shape"),
-    ("shape", "abc", "shape"),
-    ("sample_rate", -3, "sample_rate"),
-    ("axisorder", (0, 0), "axisorder"),
-    ("on_full", "explode", "on_full"),
-])
+@pytest.mark.parametrize(
+    "key,value,needle",
+    [
+        ("protocol", "udp", "protocol"),
+        ("transfermode", "shared", "transfermode"),
+        ("streamtype", "audio", "streamtype"),
+        ("compression", "zstd-x", "compression"),
+        ("shape", (8, -1), "shape"),
+        ("shape", "abc", "shape"),
+        ("sample_rate", -3, "sample_rate"),
+        ("axisorder", (0, 0), "axisorder"),
+        ("on_full", "explode", "on_full"),
+    ],
+)
 def test_validate_names_the_bad_key(key, value, needle):
     spec = StreamSpec()
     spec[key] = value
@@ -62,12 +65,15 @@ def test_bad_dtype_message():
         normalize_dtype("floaty")
 
 
-@pytest.mark.parametrize("key,value,needle", [
-    ("sample_rate", "fast", "sample_rate='fast'; expected a positive number"),
-    ("hwm", "x", "hwm='x'; expected a positive integer"),
-    ("buffer_size", "big", "buffer_size='big'; expected a positive integer"),
-    ("transfermod", "sharedmem", "unknown parameter 'transfermod'; did you mean 'transfermode'"),
-])
+@pytest.mark.parametrize(
+    "key,value,needle",
+    [
+        ("sample_rate", "fast", "sample_rate='fast'; expected a positive number"),
+        ("hwm", "x", "hwm='x'; expected a positive integer"),
+        ("buffer_size", "big", "buffer_size='big'; expected a positive integer"),
+        ("transfermod", "sharedmem", "unknown parameter 'transfermod'; did you mean 'transfermode'"),
+    ],
+)
 def test_bad_values_and_misspelt_keys_are_named(key, value, needle):
     spec = StreamSpec()
     spec[key] = value

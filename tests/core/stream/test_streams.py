@@ -49,8 +49,9 @@ def test_every_protocol_and_mode_across_spawned_processes(protocol, mode):
     out.configure(protocol=protocol, transfermode=mode, dtype="int16", shape=(-1, 4), buffer_size=10000)
     chunks = [np.full((100, 4), k, "int16") for k in range(20)]
     ready, results = SPAWN.Event(), SPAWN.Queue()
-    proc = SPAWN.Process(target=stream_peers.receive_and_report,
-                         args=(out.params.to_dict(), len(chunks), ready, results))
+    proc = SPAWN.Process(
+        target=stream_peers.receive_and_report, args=(out.params.to_dict(), len(chunks), ready, results)
+    )
     proc.start()
     try:
         assert ready.wait(60), "reader process did not start"
@@ -74,8 +75,10 @@ def test_every_protocol_and_mode_across_spawned_processes(protocol, mode):
 def test_reader_in_parent_of_a_spawned_sender():
     params_q, go, done = SPAWN.Queue(), SPAWN.Event(), SPAWN.Event()
     chunks = [np.arange(k * 30, (k + 1) * 30, dtype="float64").reshape(10, 3) for k in range(10)]
-    proc = SPAWN.Process(target=stream_peers.send_from_child,
-                         args=(dict(protocol="tcp", dtype="float64", shape=(-1, 3)), chunks, params_q, go, done))
+    proc = SPAWN.Process(
+        target=stream_peers.send_from_child,
+        args=(dict(protocol="tcp", dtype="float64", shape=(-1, 3)), chunks, params_q, go, done),
+    )
     proc.start()
     inp = InputStream()
     try:
@@ -101,8 +104,9 @@ def test_inproc_output_refuses_a_reader_in_another_process(pair):
 def test_non_contiguous_arrays_arrive_intact(pair, layout):
     out, inp = pair(protocol="inproc", dtype="float64", shape=(-1, 5))
     base = np.arange(200, dtype="float64").reshape(40, 5)
-    data = {"fortran": np.asfortranarray(base), "strided": base[::2],
-            "transposed": np.arange(200.0).reshape(5, 40).T}[layout]
+    data = {"fortran": np.asfortranarray(base), "strided": base[::2], "transposed": np.arange(200.0).reshape(5, 40).T}[
+        layout
+    ]
     out.send(data)
     _, got = inp.recv(timeout=5000)
     np.testing.assert_array_equal(got, data)
@@ -141,8 +145,14 @@ def test_structured_event_stream(pair):
 
 
 def test_video_frames_in_sharedmem(pair):
-    out, inp = pair(protocol="ipc", transfermode="sharedmem", streamtype="image/video", dtype="uint8",
-                    shape=(-1, 48, 64, 3), buffer_size=16)
+    out, inp = pair(
+        protocol="ipc",
+        transfermode="sharedmem",
+        streamtype="image/video",
+        dtype="uint8",
+        shape=(-1, 48, 64, 3),
+        buffer_size=16,
+    )
     frames = np.random.default_rng(0).integers(0, 255, size=(3, 48, 64, 3), dtype="uint8")
     for frame in frames:
         out.send(frame[None])
@@ -287,8 +297,9 @@ def test_sharedmem_writer_forgets_a_reader_whose_process_died():
 
 
 def test_sharedmem_reader_that_falls_a_buffer_behind_counts_overwritten_samples(pair):
-    out, inp = pair(protocol="inproc", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100,
-                    on_full="drop")
+    out, inp = pair(
+        protocol="inproc", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100, on_full="drop"
+    )
     for _ in range(30):
         out.send(np.ones((10, 1), "float32"))
     # samples 0..199 were overwritten before being read: the reader jumps to the newest chunk (one gap)
@@ -428,8 +439,6 @@ def test_connect_with_params_dict_is_ready_when_it_returns(protocol):
             inp.close()
     finally:
         out.close()
-
-
 
 
 @pytest.mark.parametrize("mode", MODES)
