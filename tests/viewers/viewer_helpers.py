@@ -161,8 +161,8 @@ def assert_readable(
 def check_example_frame(png, out: str) -> dict:
     """The screenshot ``png`` of an example run with ``--screenshot`` and the geometry it printed in ``out``.
 
-    For an oscilloscope: its channel's colour drawn inside the plot, each name box left of the plot, the time
-    axis and a scale bar. Returns the geometry.
+    For an oscilloscope: its channel's colour drawn inside the plot, oscillating visibly within its band, each
+    name box left of the plot, the time axis and a scale bar. Returns the geometry.
     """
     import json
 
@@ -174,9 +174,14 @@ def check_example_frame(png, out: str) -> dict:
     image = np.asarray(Image.open(png).convert("RGB")).astype(int)
     if "plot" in geometry:
         left, top, right, bottom = (int(round(v)) for v in geometry["plot"])
-        for name, rgb, *_ in geometry["bands"]:
+        for name, rgb, *band in geometry["bands"]:
             mask = color_mask(image, rgb, tol=10)
             assert mask[top:bottom, left + 1 : right - 1].sum() > right - left, (name, "no trace in the plot")
+            # the trace oscillates visibly, inside its band (the whole plot when the channels are not banded)
+            band_top, band_bottom = (int(round(v)) for v in band[:2]) if None not in band[:2] else (top, bottom)
+            rows = np.nonzero(mask[top:bottom, left + 1 : right - 1].any(axis=1))[0] + top
+            assert rows.max() - rows.min() >= 0.1 * (band_bottom - band_top), (name, "a flat trace", rows)
+            assert band_top - 2 <= rows.min() and rows.max() <= band_bottom + 2, (name, "out of its band")
         assert geometry["labels"] and all(box[2] <= left for box in geometry["labels"])
         assert geometry["time_axis"] and geometry["scale_bar"]
         assert (image[bottom + 4 : bottom + 40, left:right].min(axis=2) > 150).sum() > 30  # the time axis labels
