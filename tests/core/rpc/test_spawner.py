@@ -263,7 +263,8 @@ def test_rpc_log_handler_sorts_when_asked():
     import io
 
     stream = io.StringIO()
-    handler = rpclog.RPCLogHandler(stream, color=False, sort_delay=0.05)
+    # 0.5 s: long enough that a loaded machine still sees the records held back
+    handler = rpclog.RPCLogHandler(stream, color=False, sort_delay=0.5)
     now = time.time()
     for created, msg in ((now + 0.002, "second"), (now, "first"), (now + 0.004, "third")):
         handler.handle(
