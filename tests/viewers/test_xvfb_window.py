@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -232,3 +233,54 @@ def test_a_graph_files_window_size_opens_a_real_window_at_that_size_fitted_to_th
     assert screen_width >= 1500 and screen_height >= 900  # Xvfb's 1600x1000 (logical: 1536x960 at its 100 dpi)
     # 90 % of the screen's free area (a pixel of rounding between device and logical pixels)
     assert abs(width - 0.9 * screen_width) <= 3 and abs(height - 0.9 * screen_height) <= 3, run.stdout
+
+
+def test_lslacq_run_of_the_shipped_graph_draws_its_scope_in_a_real_window(xvfb, stream, tmp_path):
+    """`lslacq run examples/graphs/lsl_filter_scope.toml` on a display: the scope (in its Qt nodegroup) opens
+    an xcb window on the X server and draws the filtered LSL stream's channels in it."""
+    pil_image = pytest.importorskip("PIL.Image")
+    if not shutil.which("import"):
+        pytest.skip("ImageMagick's import is needed to capture the X screen")
+    graph = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "graphs", "lsl_filter_scope.toml")
+    env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
+    cmd = [sys.executable, "-m", "lslacq.cli", "run", graph, "--set", f"stream={stream}", "--set", "rate=250.0"]
+    proc = subprocess.Popen(
+        [*cmd, "--duration", "12", "--interval", "0.5", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    root = tmp_path / "root.png"
+    try:
+
+        def traces_on_screen():
+            if proc.poll() is not None:
+                return "ended"
+            subprocess.run(["import", "-display", xvfb, "-window", "root", str(root)], timeout=20, capture_output=True)
+            if not root.exists():
+                return None
+            pixels = np.asarray(pil_image.open(root).convert("RGB")).astype(int)
+            coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 80  # saturated trace colours
+            cols = np.flatnonzero(coloured.any(axis=0))  # the 3 s window fills from the left as data comes
+            if cols.size == 0 or np.ptp(cols) < 900:
+                return None
+            # once the scale is refined (after the band-pass filter's start transient), the 8 channels' 4 Hz
+            # oscillations fill their bands: many rows of trace colour away from the window's left edge
+            middle = coloured[:, cols.min() + 300 : cols.max() - 100]
+            return pixels if np.count_nonzero(middle.any(axis=1)) > 200 else None
+
+        pixels = _wait(traces_on_screen, 60, "the scope's oscillating traces across the X window")
+        assert not isinstance(pixels, str), proc.communicate(timeout=10)
+        coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 80
+        rows, cols = np.flatnonzero(coloured.any(axis=1)), np.flatnonzero(coloured.any(axis=0))
+        # the window is the graph's 1600x1000 fitted to 90 % of the screen: traces across most of it
+        assert rows.max() - rows.min() > 500 and cols.max() - cols.min() > 900, (rows.min(), rows.max())
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    last = json.loads(out.splitlines()[-1])["nodes"]
+    assert last["scope"]["nodegroup"] == "gui" and last["scope"]["samples_in"] > 500 and last["scope"]["error"] is None
