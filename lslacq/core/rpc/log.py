@@ -467,6 +467,9 @@ class RPCLogHandler(logging.StreamHandler):
         self._source_colors: dict[str, int] = {}
         self._pending: list = []
         self._pending_lock = threading.Lock()
+        # taken while due records are popped and written: two writers (the timer, a flush) keep the order
+        self._write_lock = threading.RLock()
+        self._writing = threading.local()  # StreamHandler.emit calls flush(): not a drain from inside a write
         self._counter = 0
         self._timer: threading.Timer | None = None
 
@@ -488,20 +491,25 @@ class RPCLogHandler(logging.StreamHandler):
         self._timer.start()
 
     def _write_due(self, everything: bool = False) -> None:
-        limit = float("inf") if everything else time.time() - self.sort_delay
-        due = []
-        with self._pending_lock:
-            while self._pending and self._pending[0][0] <= limit:
-                due.append(heapq.heappop(self._pending)[2])
-            self._timer = None
-            if self._pending and not everything:
-                self._schedule()
-        for record in due:
-            super().emit(record)
+        with self._write_lock:
+            limit = float("inf") if everything else time.time() - self.sort_delay
+            due = []
+            with self._pending_lock:
+                while self._pending and self._pending[0][0] <= limit:
+                    due.append(heapq.heappop(self._pending)[2])
+                self._timer = None
+                if self._pending and not everything:
+                    self._schedule()
+            self._writing.active = True
+            try:
+                for record in due:
+                    super().emit(record)  # which calls flush(): it must not write later records first
+            finally:
+                self._writing.active = False
 
     def flush(self) -> None:
         """Write every held record, then flush the stream."""
-        if self.sort_delay > 0 and self._pending:
+        if self.sort_delay > 0 and self._pending and not getattr(self._writing, "active", False):
             self._write_due(everything=True)
         super().flush()
 
@@ -510,6 +518,8 @@ class RPCLogHandler(logging.StreamHandler):
         timer = self._timer
         if timer is not None:
             timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join(1.0)  # no thread outlives the handler
         self.flush()
         super().close()
 

@@ -279,6 +279,23 @@ def test_rpc_log_handler_sorts_when_asked():
     handler.close()
 
 
+def test_rpc_log_handler_writes_due_records_in_order_and_holds_the_others():
+    """Writing a due record calls the stream handler's flush(): it must not write a later, held record first."""
+    import io
+
+    stream = io.StringIO()
+    handler = rpclog.RPCLogHandler(stream, color=False, sort_delay=0.3)
+    now = time.time()
+    for created, msg in ((now - 0.31, "second"), (now - 0.32, "first"), (now + 5, "later")):
+        record = {"msg": msg, "levelno": logging.INFO, "levelname": "INFO", "name": "x", "created": created}
+        handler.handle(logging.makeLogRecord({**record, "msecs": 0}))
+    handler._write_due()  # what the timer does: first and second are due, later is not
+    text = stream.getvalue()
+    assert "later" not in text and text.index("first") < text.index("second")
+    handler.close()  # writes what is held
+    assert stream.getvalue().endswith("INFO x: later\n")
+
+
 @pytest.mark.slow
 def test_child_ignores_ctrl_c_meant_for_its_parent():
     with ProcessSpawner(name="calm") as proc:
