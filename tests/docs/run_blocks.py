@@ -79,12 +79,12 @@ def main(path: str, budget: float = 15.0) -> None:
         except SyntaxError as exc:
             first = next((c.strip() for c in code.splitlines() if c.strip()), "")
             # JSON lines on stdout are how the test reads the results
-            print(
+            print(  # noqa: T201
                 json.dumps(
                     {
                         "line": line,
                         "first": first,
-                        "status": "error",  # noqa: T201
+                        "status": "error",
                         "detail": f"SyntaxError: {exc}",
                     }
                 ),
