@@ -47,6 +47,23 @@ def manager():
 
 
 @pytest.mark.slow
+def test_add_host_with_nothing_listening_names_that_address_and_lslacq_host(manager):
+    """The error names the address asked for (not the manager's own) and the command that starts a host."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        addr = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    t0 = time.monotonic()
+    with pytest.raises(Exception, match="no lslacq host answers") as info:
+        manager.add_host(addr, timeout=1.0)
+    assert time.monotonic() - t0 < 8  # the timeout asked for, not the RPC default
+    message = str(info.value)
+    assert f"at {addr}" in message and f"lslacq host {addr}" in message, message
+    assert isinstance(info.value, TimeoutError) or "TimeoutError" in message, type(info.value)
+
+
+@pytest.mark.slow
 def test_manual_intro_and_remote_nodes(manager):
     """Manual 1.1 / 2.1 / 2.4: nodes created remotely behave like local ones; data crosses processes."""
     assert isinstance(manager, ObjectProxy)
