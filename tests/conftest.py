@@ -13,6 +13,10 @@ import threading
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # every LSL-using test (and the processes it spawns) discovers streams on this machine only
 os.environ.setdefault("LSLAPICFG", os.path.join(os.path.dirname(__file__), "bridges", "lsl", "lsl_api.cfg"))
+# PortAudio's JACK probe must never start a jackd of its own: the tests that need JACK run a dummy server
+# (tests/devices/jack_rig.py); an autostart attempt after those servers have gone crashed in libjack (a
+# segfault of the docs-blocks runner in CI, dmesg: libjack.so)
+os.environ.setdefault("JACK_NO_START_SERVER", "1")
 
 import pytest  # noqa: E402
 
