@@ -6,8 +6,7 @@ parser sets ``func`` (called with the parsed arguments, returning an exit
 code). Bridges add their commands the same way, so the core never imports them.
 lslacq's own commands are the modules of this package, one per command, named
 after it (``lslacq rda-emulator`` is :mod:`lslacq.cli.rda_emulator`; ``run`` and
-``check`` share :mod:`lslacq.cli.graphfile`); ``xdf`` and ``bids`` are in
-:mod:`lslacq.rec`.
+``check`` share :mod:`lslacq.cli.graphfile`).
 
 Exit status of every sub-command (docs/index.md, "The lslacq command"):
 
