@@ -25,7 +25,6 @@ SOURCES = [ROOT / "lslacq", ROOT / "bridges" / "lslacq_lsl", ROOT / "bridges" / 
 KNOWN_PRIVATE_IMPORTS = {
     ("lslacq/devices/listing.py", ".audio_pyaudio", "_portaudio"),
     ("lslacq/devices/listing.py", ".webcam_av", "_frame_rate"),
-    ("lslacq/rec/avirecorder.py", ".rawrecorder", "_jsonable"),
 }
 
 

@@ -17,8 +17,7 @@ from ..core.node import Node
 from ..core.stream import InputStream
 from ..core.tools import ThreadPollInput
 from ..errors import NodeStateError
-from .layout import ANNOTATIONS_FILE, VERSION_KEY, named_streams, write_json_atomic
-from .rawrecorder import _jsonable
+from .layout import ANNOTATIONS_FILE, VERSION_KEY, jsonable, named_streams, write_json_atomic
 
 __all__ = ["AviRecorder", "pick_codec", "read_frame_sidecar"]
 
@@ -263,7 +262,7 @@ class AviRecorder(Node):
         self._properties: dict[str, Any] = {}
         for name, inp in self.inputs.items():
             params = inp.params
-            self._properties[name] = _jsonable(
+            self._properties[name] = jsonable(
                 dict(
                     streamtype=params.streamtype,
                     dtype=params.np_dtype.str,
@@ -351,7 +350,7 @@ class AviRecorder(Node):
 
     def add_annotations(self, **kwargs) -> None:
         """Store JSON-serialisable key/values in ``annotations.json`` (written at once if initialized)."""
-        self._annotations.update(_jsonable(kwargs))
+        self._annotations.update(jsonable(kwargs))
         if self.initialized():
             write_json_atomic(self.dirname / ANNOTATIONS_FILE, self._annotations)
 

@@ -44,8 +44,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 __all__ = [
     "PROPERTIES_FILE",
@@ -54,6 +57,7 @@ __all__ = [
     "raw_path",
     "write_json_atomic",
     "read_json",
+    "jsonable",
     "check_stream_name",
     "named_streams",
     "connect_recorded",
@@ -88,8 +92,6 @@ def check_stream_name(name: str) -> str:
 def named_streams(owner: str, streams, prefix: str) -> list[tuple[str, Any]]:
     """A recorder's ``streams`` argument as ``[(name, stream)]``: a mapping's keys (checked), or
     ``prefix0, prefix1...`` for a sequence; ValueError naming ``owner`` when there is nothing to record."""
-    from collections.abc import Mapping
-
     if isinstance(streams, Mapping):
         named = [(check_stream_name(str(k)), v) for k, v in streams.items()]
     else:
@@ -147,6 +149,33 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, room: int = 0) -> None:
             raise
         with open(path, "r+b") as f:  # same size: no new block needed
             f.write(data + b" " * (size - len(data)))
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays, tuples and bytes as plain JSON types (recursively).
+
+    Parameters
+    ----------
+    obj : object
+        Stream properties or annotations: mappings (keys become str), lists,
+        tuples, numpy arrays and scalars, bytes (decoded as UTF-8), JSON types.
+
+    Returns
+    -------
+    object
+        What :func:`json.dumps` takes; anything else is returned as it is.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, bytes):
+        return obj.decode("utf8", errors="replace")
+    return obj
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -23,6 +23,7 @@ from .layout import (
     PROPERTIES_FILE,
     VERSION_KEY,
     connect_recorded,
+    jsonable,
     named_streams,
     raw_path,
     write_json_atomic,
@@ -260,7 +261,7 @@ class RawRecorder(Node):
             prop["dtype"] = dtype_to_params(params.np_dtype)
             prop["shape"] = [int(x) for x in params.shape]
             prop.update(discontinuities=[], nb_sample=0, state="initialized")
-            props[name] = _jsonable(prop)
+            props[name] = jsonable(prop)
             raw_path(self.dirname, name).touch()
             self._expected[name] = None
         from .. import __version__
@@ -398,7 +399,7 @@ class RawRecorder(Node):
     # -- pyacq API -------------------------------------------------------------
     def add_annotations(self, **kwargs) -> None:
         """Store JSON-serialisable key/values in ``annotations.json`` (written at once if initialized)."""
-        self._annotations.update(_jsonable(kwargs))
+        self._annotations.update(jsonable(kwargs))
         if self.initialized():
             with self._lock:
                 write_json_atomic(self.dirname / ANNOTATIONS_FILE, self._annotations)
@@ -463,17 +464,3 @@ class RawRecorder(Node):
             )
         self._last_json = now
 
-
-def _jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays and tuples to plain JSON types."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, bytes):
-        return obj.decode("utf8", errors="replace")
-    return obj
