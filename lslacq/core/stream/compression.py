@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib.util
 import lzma
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = ["Codec", "get_codec", "available_codecs", "compression_methods", "KNOWN_CODECS", "CODEC_ALIASES"]
 

@@ -92,7 +92,7 @@ def secure_input(sock: zmq.Socket, url: str, server_key, label: str, stream: str
 
 
 def public_key_of(secret_key=None) -> str:
-    """The z85 public key of ``secret_key`` (default: this process's), for messages; '' if there is none."""
+    """Return the z85 public key of ``secret_key`` (default: this process's), for messages; '' if there is none."""
     if secret_key is None:
         secret_key = security.get_default_keys()["secret_key"]
     if secret_key is None:

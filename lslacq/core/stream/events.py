@@ -41,7 +41,7 @@ RDA client's) marker records name the sample index ``'pos'``;
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

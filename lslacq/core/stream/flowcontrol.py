@@ -121,6 +121,18 @@ def send_to(socket: zmq.Socket, identity: bytes, frames: tuple) -> None:
 
 
 def encode_join(options: dict) -> bytes:
+    """Encode a reader's JOIN options (the inverse of :func:`parse_join`).
+
+    Parameters
+    ----------
+    options : dict
+        JSON-serializable options (``pid``, ``host``, ``name``, ``latest_only``, ``credit``...).
+
+    Returns
+    -------
+    bytes
+        The options as UTF-8 JSON, the JOIN message's last frame.
+    """
     return json.dumps(options).encode()
 
 
@@ -232,13 +244,14 @@ class ReaderState:
 
     @property
     def label(self) -> str:
+        """The reader as log messages name it: its name, pid, host and routing id."""
         who = f"{self.name!r} " if self.name else ""
         where = f"pid {self.pid}" + (f" on {self.host}" if self.host else "")
         return f"reader {who}({where}, id {self.identity.hex()})"
 
     # -- credit -------------------------------------------------------------
     def has_room(self, nbytes: int) -> bool:
-        """True if a message of ``nbytes`` fits in this reader's credit window (always, without credit)."""
+        """Return True if a message of ``nbytes`` fits in this reader's credit window (always, without credit)."""
         if not self.credit:
             return True
         if self.sent_messages - self.acked_messages >= self.window_messages:
@@ -300,7 +313,7 @@ class ReaderState:
         self.dropped_samples += n
 
     def drops_to_log(self) -> int:
-        """Samples dropped since the last report, if a report is due (rate-limited), else 0."""
+        """Return the samples dropped since the last report if a report is due (rate-limited), else 0."""
         new = self.dropped_samples - self._logged_drops
         if new <= 0:
             return 0
@@ -374,6 +387,7 @@ class ReaderState:
             pass
 
     def clear(self) -> None:
+        """Forget the backlog (the reader left or the stream closes)."""
         self.backlog.clear()
         self.backlog_bytes = self.backlog_samples = 0
 

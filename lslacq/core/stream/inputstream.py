@@ -19,12 +19,12 @@ from ...errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from .._zmqfast import NOBLOCK
 from .._zmqfast import recv as _recv
 from .._zmqfast import send as _send
+from . import curve
+from .flowcontrol import ack_steps, encode_join
 from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
 from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
-from . import curve
-from .flowcontrol import ack_steps, encode_join
 from .transport import ACK, ACK_COUNTS, CLOSED, HEADER, HELLO, JOIN, LEAVE, SYNC, get_context
 
 __all__ = ["InputStream", "all_receivers"]
@@ -281,7 +281,7 @@ class InputStream:
                 raise
 
     def _join_options(self) -> dict:
-        """This reader's JOIN options (validated here, so a bad value fails in the caller)."""
+        """Return this reader's JOIN options (validated here, so a bad value fails in the caller)."""
         options = {
             "pid": os.getpid(),
             "host": pysocket.gethostname(),
@@ -509,8 +509,11 @@ class InputStream:
         self._rcvtimeo = timeout
 
     def _sync(self, control: bytes) -> None:
-        """The output's count of what it sent before this message: everything counted there arrived or was
-        lost on the way (a connection that broke and came back); take it as ours and acknowledge it."""
+        """Take the output's count of what it sent before this message (SYNC) as ours and acknowledge it.
+
+        Everything counted there arrived or was lost on the way (a connection
+        that broke and came back).
+        """
         if not self._credit:
             return
         messages, nbytes = ACK_COUNTS.unpack_from(control, len(SYNC))
@@ -534,7 +537,7 @@ class InputStream:
             pass
 
     def _shared_chunk(self, index: int, n: int, epoch: int, want_data: bool) -> Any:
-        """The data of a sharedmem chunk announced by a message (None unless wanted), or _SKIPPED if gone."""
+        """Return the data of a sharedmem chunk announced by a message (None unless wanted), or _SKIPPED if gone."""
         if self.receiver.is_stale(epoch):
             # a message about a run the writer has since restarted: its data is gone
             logger.info("%s: dropped a chunk of %d samples from before the sender restarted", self._label, n)
@@ -780,5 +783,5 @@ def _compatible(key: str, required, actual) -> bool:
             return False
     if key == "shape":
         req, act = tuple(required), tuple(actual)
-        return len(req) == len(act) and all(r in (-1, a) for r, a in zip(req, act))
+        return len(req) == len(act) and all(r in (-1, a) for r, a in zip(req, act, strict=True))
     return required == actual

@@ -14,11 +14,11 @@ import zmq
 
 from ...errors import StreamClosedError, StreamTimeoutError
 from .._zmqfast import send as _send
+from . import admission, curve
+from .flowcontrol import WINDOW_BYTES, ReaderGone, ReaderState, parse_join, send_to
 from .plaindata import ZERO_COPY_MIN_BYTES, PlainDataSender
 from .sharedmemstream import SharedMemSender
 from .spec import StreamSpec
-from . import admission, curve
-from .flowcontrol import WINDOW_BYTES, ReaderGone, ReaderState, parse_join, send_to
 from .transport import (
     ACK,
     ACK_COUNTS,
@@ -369,7 +369,7 @@ class OutputStream:
             lock.release()
 
     def _late(self, reader: ReaderState, gone, frames: tuple, n: int, index: int, nbytes: int) -> None:
-        """The one reader cannot take the chunk now: queue it (or unregister it), as _fan_out does."""
+        """Queue the chunk the one reader cannot take now (or unregister it), as _fan_out does."""
         self._queue_late([(reader, gone)], frames, n, index, nbytes)
         if self._waits:
             self._wait_for_readers()
@@ -716,14 +716,14 @@ class OutputStream:
             rows = [reader.status(rate) for reader in self._reader_list]
             if isinstance(self.sender, SharedMemSender):
                 self.sender.slots.reap_dead()
-                for row, reader in zip(rows, self._reader_list):
+                for row, reader in zip(rows, self._reader_list, strict=True):
                     row["ring_lag_samples"] = self.sender.reader_lag(reader.slot)
         finally:
             self._lock.release()
         return rows
 
     def subscriber_count(self) -> int:
-        """Number of InputStreams currently connected."""
+        """Return the number of InputStreams currently connected."""
         return self._admit()
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = 10.0) -> int:

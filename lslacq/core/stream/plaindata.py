@@ -46,6 +46,7 @@ class PlainDataSender:
         self._buffer_ok = self.codec is None and params.np_dtype.kind in "biufc"
 
     def extra_params(self) -> dict:
+        """Return the keys this transfer mode adds to the stream parameters: none for plaindata."""
         return {}
 
     def encode(self, index: int, data: np.ndarray, epoch: int = 0, carry_shape: bool = False) -> tuple:
@@ -79,7 +80,7 @@ class PlainDataSender:
         return header, raw
 
     def close(self) -> None:
-        pass
+        """Release nothing: a plaindata sender holds no resources of its own (the stream owns the socket)."""
 
 
 class PlainDataReceiver:
@@ -93,7 +94,7 @@ class PlainDataReceiver:
         self.name = params.get("name", "")
 
     def is_stale(self, epoch: int) -> bool:
-        """plaindata messages carry their data: never stale."""
+        """Return False: plaindata messages carry their data, they are never stale."""
         return False
 
     def decode(self, head, payload) -> tuple[int, int, int, np.ndarray]:

@@ -73,9 +73,11 @@ class ReaderSlots:
         )
 
     def update(self, slot: int, position: int) -> None:
+        """Publish the position of the reader holding ``slot``: it no longer needs samples before it."""
         self.table[slot, 1] = position
 
     def release(self, slot: int) -> None:
+        """Give ``slot`` back (the reader closes): the writer no longer waits for it."""
         with _local_lock:
             self.table[slot, 0] = 0
             _local_claims.discard((self.shm.shm_id, slot))
@@ -121,7 +123,7 @@ class ReaderSlots:
 
 
 def _pid_alive(pid: int) -> bool:
-    """True if process ``pid`` exists and is not a zombie."""
+    """Return True if process ``pid`` exists and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

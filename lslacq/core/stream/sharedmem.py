@@ -55,7 +55,7 @@ _MAP_FAILED = ctypes.c_void_p(-1).value
 
 
 def can_mirror() -> bool:
-    """True where :class:`MirroredMapping` works (Linux with memfd and a usable libc)."""
+    """Return True where :class:`MirroredMapping` works (Linux with memfd and a usable libc)."""
     return _LIBC is not None
 
 
@@ -146,7 +146,7 @@ class MirroredMapping:
 
 
 # process-local mirrored mappings: a forked child gets its own copy of each (see below)
-_private_mappings: "weakref.WeakSet[MirroredMapping]" = weakref.WeakSet()
+_private_mappings: weakref.WeakSet[MirroredMapping] = weakref.WeakSet()
 
 
 def mirrored_memory(length: int) -> MirroredMapping:

@@ -25,8 +25,10 @@ _IDLE_REAP_EVERY_S = 1.0
 
 
 def default_buffer_size(params: StreamSpec) -> int:
-    """Frames kept by a sharedmem stream when ``buffer_size`` is not given:
-    10 s of signal at a known sample rate (at least 8192), 64 video frames."""
+    """Return the frames kept by a sharedmem stream when ``buffer_size`` is not given.
+
+    10 s of signal at a known sample rate (at least 8192), 64 video frames.
+    """
     if params.streamtype == "image/video":
         return 64
     if params.sample_rate:
@@ -77,6 +79,7 @@ class SharedMemSender:
         self._next_reap = 0.0
 
     def extra_params(self) -> dict:
+        """Return the keys this transfer mode adds to the stream parameters: ``shm``, the ring's memory."""
         return {"shm": self.ring.shm.to_dict()}
 
     def encode(self, index: int, data: np.ndarray, epoch: int = 0) -> tuple:
@@ -112,14 +115,16 @@ class SharedMemSender:
         self._released_up_to = 0  # recompute
 
     def reader_lag(self, slot: int | None) -> int | None:
-        """Samples between the writer and the position of the reader holding ``slot``."""
+        """Return the samples between the writer and the reader holding ``slot`` (None: no such reader)."""
         if slot is None or not 0 <= slot < len(self.slots.table) or not self.slots.table[slot, 0]:
             return None
         return max(0, self.ring.index() - int(self.slots.table[slot, 1]))
 
     def _lagging(self, needed: int) -> tuple[list[int], int | None]:
-        """Slots still needing samples before ``needed`` that the writer waits for; the oldest position of
-        those it waits for (None: none)."""
+        """Return the slots the writer waits for that still need samples before ``needed``, and their oldest position.
+
+        The position is None when the writer waits for no reader.
+        """
         table = self.slots.table
         first = self.ring.first_index()
         lagging, oldest = [], None
@@ -174,6 +179,7 @@ class SharedMemSender:
             time.sleep(_WAIT_STEP_S)
 
     def reset_index(self) -> None:
+        """Restart the ring's count at 0 (a new run) and the readers' positions with it."""
         self.ring.reset_index()
         self._released_up_to = 0
         self._last_start = 0
@@ -182,6 +188,7 @@ class SharedMemSender:
         table[table[:, 0] != 0, 1] = 0
 
     def close(self) -> None:
+        """Wake a writer waiting for readers and release the shared ring."""
         self.stopping = True
         self.ring.close()
 
@@ -213,6 +220,13 @@ class SharedMemReceiver:
         self.name = params.get("name", "")
 
     def decode(self, head, payload) -> tuple[int, int, int, None]:
+        """Return (index, n samples, epoch, None) of a sharedmem message: the data stays in the ring.
+
+        Raises
+        ------
+        BrokenStreamError
+            The message is not one header-only frame.
+        """
         if payload is not None or len(head) != HEADER.size:
             raise BrokenStreamError(
                 f"sharedmem stream {self.name!r}: malformed message (expected one "
@@ -222,7 +236,7 @@ class SharedMemReceiver:
         return index, n, epoch, None
 
     def is_stale(self, epoch: int) -> bool:
-        """True for a message about a history the writer has since reset (its data is gone)."""
+        """Return True for a message about a history the writer has since reset (its data is gone)."""
         return epoch != self.ring.epoch() % 256
 
     def release_before(self, index: int) -> None:
@@ -231,6 +245,7 @@ class SharedMemReceiver:
             self.slots.update(self.slot, index)
 
     def close(self) -> None:
+        """Give the reader slot back (the writer no longer waits for this reader)."""
         if self.slot is not None:
             self.slots.release(self.slot)
             self.slot = None

@@ -107,23 +107,29 @@ class StreamSpec:
         return len(self.keys())
 
     def keys(self) -> list[str]:
+        """Return the field names, then the extra keys."""
         return list(_FIELD_NAMES) + list(self.extra)
 
     def items(self):
+        """Return ``(key, value)`` pairs, as :meth:`keys` orders them."""
         return [(k, self[k]) for k in self.keys()]
 
     def values(self):
+        """Return the values, as :meth:`keys` orders them."""
         return [self[k] for k in self.keys()]
 
     def get(self, key: str, default: Any = None) -> Any:
+        """Return the value of ``key``, or ``default`` if the spec has no such key."""
         return self[key] if key in self else default
 
     def update(self, other: Mapping | None = None, **kwargs) -> None:
+        """Set the keys of ``other`` and ``kwargs`` (as :meth:`dict.update`; unknown keys go to ``extra``)."""
         for source in (other or {}), kwargs:
             for key, value in dict(source).items():
                 self[key] = value
 
     def copy(self) -> StreamSpec:
+        """Return an independent copy (through :meth:`to_dict`)."""
         return StreamSpec.from_dict(self.to_dict())
 
     # -- conversion ------------------------------------------------------
@@ -139,6 +145,7 @@ class StreamSpec:
 
     @classmethod
     def from_dict(cls, params: Mapping) -> StreamSpec:
+        """Return a spec holding ``params`` (a dict, a StreamSpec or any mapping)."""
         spec = cls()
         spec.update(params)
         return spec
@@ -146,6 +153,7 @@ class StreamSpec:
     # -- derived values --------------------------------------------------
     @property
     def np_dtype(self) -> np.dtype:
+        """The stream's dtype as a numpy dtype."""
         return normalize_dtype(self.dtype)
 
     @property

@@ -73,11 +73,26 @@ _DIM = struct.Struct("<q")
 
 
 def get_context() -> zmq.Context:
-    """The process-wide zmq context (shared so inproc streams connect)."""
+    """Return the process-wide zmq context (shared so inproc streams connect)."""
     return zmq.Context.instance()
 
 
 def pack_header(index: int, nsamples: int, order: bytes = b"C", epoch: int = 0, shape_flag: int = 0) -> bytes:
+    """Return the header of a data message (see :data:`HEADER`).
+
+    Parameters
+    ----------
+    index : int
+        Absolute index of the chunk's last sample + 1.
+    nsamples : int
+        Samples in the chunk.
+    order : bytes
+        Memory order of the payload, ``b"C"`` or ``b"F"``.
+    epoch : int
+        The sender's run (0-255), incremented when it restarts its count.
+    shape_flag : int
+        0, or 1 + the number of frame dimensions that follow the header (see :func:`pack_shape`).
+    """
     return HEADER.pack(index, nsamples, order, epoch, shape_flag)
 
 
