@@ -167,7 +167,7 @@ def event_annotations(stream: RecordedStream, event_streams: list[RecordedStream
         )
         onsets.append(pos[keep] / rate)
         durations.append(np.asarray(dur, dtype=float)[keep])
-        labels.extend(t for t, k in zip(text, keep) if k)
+        labels.extend(t for t, k in zip(text, keep, strict=True) if k)
     if not onsets:
         return np.zeros(0), np.zeros(0), []
     return np.concatenate(onsets), np.concatenate(durations), labels
@@ -241,7 +241,7 @@ def stream_to_raw(
         factors,
         runs,
     )
-    types = [mne_channel_type(t, u) for t, u in zip(stream.channel_types, units)]
+    types = [mne_channel_type(t, u) for t, u in zip(stream.channel_types, units, strict=True)]
     info = mne.create_info(_unique(stream.channel_names), rate, types, verbose=verbose)
     if annotations:
         info["description"] = json.dumps(annotations, sort_keys=True)

@@ -243,6 +243,7 @@ class AviRecorder(Node):
         return self.dirname / f"{name}.{self.container}"
 
     def check_input_specs(self) -> None:
+        """Check that every input is a video stream with a frame rate; ValueError naming the input if not."""
         for name, inp in self.inputs.items():
             params = inp.params
             if not params.sample_rate:

@@ -66,7 +66,7 @@ def xdf_to_raw(filename: str | os.PathLike, stream: str | None = None):
     factors = np.array([volts_per_unit(u) or 1.0 for u in s.channel_units])
     types = [
         mne_channel_type(t or (s.type if s.type.upper() in ("EEG", "EOG", "ECG", "EMG") else ""), u)
-        for t, u in zip(s.channel_types, s.channel_units)
+        for t, u in zip(s.channel_types, s.channel_units, strict=True)
     ]
     names = list(s.channel_names)
     seen: dict[str, int] = {}
@@ -91,7 +91,7 @@ def xdf_to_raw(filename: str | os.PathLike, stream: str | None = None):
 
 
 def _for_bids(raw, meas_date: datetime.datetime):
-    """A copy starting at sample 0 with a measurement date (BIDS onsets count from the file's first sample)."""
+    """Return a copy starting at sample 0 with a measurement date (BIDS onsets count from the file's first sample)."""
     import mne
 
     new = mne.io.RawArray(raw.get_data(), raw.info.copy(), verbose="error")

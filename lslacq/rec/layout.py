@@ -90,8 +90,11 @@ def check_stream_name(name: str) -> str:
 
 
 def named_streams(owner: str, streams, prefix: str) -> list[tuple[str, Any]]:
-    """A recorder's ``streams`` argument as ``[(name, stream)]``: a mapping's keys (checked), or
-    ``prefix0, prefix1...`` for a sequence; ValueError naming ``owner`` when there is nothing to record."""
+    """Return a recorder's ``streams`` argument as ``[(name, stream)]``.
+
+    The names are a mapping's keys (checked), or ``prefix0, prefix1...`` for
+    a sequence; ValueError naming ``owner`` when there is nothing to record.
+    """
     if isinstance(streams, Mapping):
         named = [(check_stream_name(str(k)), v) for k, v in streams.items()]
     else:

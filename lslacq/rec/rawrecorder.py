@@ -406,6 +406,7 @@ class RawRecorder(Node):
 
     # -- counters ----------------------------------------------------------------
     def counters(self) -> dict:
+        """Node counters plus ``samples_written`` and ``bytes_written`` (handed to the operating system)."""
         counters = super().counters()
         files = list(getattr(self, "_files", {}).values())
         counters["samples_written"] = sum(f.n_written for f in files)
@@ -463,4 +464,3 @@ class RawRecorder(Node):
                 "%s: could not update %s (the previous version is intact): %s", self.name, PROPERTIES_FILE, exc
             )
         self._last_json = now
-

@@ -7,6 +7,7 @@ import datetime
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
 import numpy as np
 
 from ..core.stream.spec import normalize_dtype
@@ -48,10 +49,12 @@ class RecordedStream:
 
     @property
     def dtype(self) -> np.dtype:
+        """The samples' numpy dtype."""
         return self.data.dtype
 
     @property
     def streamtype(self) -> str:
+        """The stream type in pyacq's terms (``'analogsignal'`` when the properties do not say)."""
         return self.properties.get("streamtype", "analogsignal")
 
     @property
@@ -61,6 +64,7 @@ class RecordedStream:
 
     @property
     def sample_rate(self) -> float | None:
+        """Samples per second (None for a stream without a rate)."""
         rate = self.properties.get("sample_rate")
         return float(rate) if rate else None
 
@@ -72,10 +76,12 @@ class RecordedStream:
 
     @property
     def nb_channel(self) -> int:
+        """Values per sample (channels; the product of the frame shape)."""
         return int(np.prod(self.data.shape[1:], dtype=np.int64)) if self.data.ndim > 1 else 1
 
     @property
     def channel_names(self) -> list[str]:
+        """One name per channel (from the stream spec or pyacq's ``channel_info``; else ``ch0``, ``ch1``...)."""
         names = self.properties.get("channel_names")
         if not names and isinstance(self.properties.get("channel_info"), list):  # pyacq's form
             names = [c.get("name", "") for c in self.properties["channel_info"] if isinstance(c, dict)]
@@ -85,6 +91,7 @@ class RecordedStream:
 
     @property
     def channel_units(self) -> list[str]:
+        """One unit per channel (the stream's ``units`` for all, or ``''``, when the spec has none)."""
         units = self.properties.get("channel_units")
         if isinstance(units, str):
             units = [units] * self.nb_channel
@@ -94,6 +101,7 @@ class RecordedStream:
 
     @property
     def channel_types(self) -> list[str]:
+        """One type per channel (``'EEG'``...; ``''`` when the spec has none)."""
         types = self.properties.get("channel_types")
         if isinstance(types, str):
             types = [types] * self.nb_channel
@@ -139,7 +147,7 @@ class RecordedStream:
         return out
 
     def to_mne(self, recording: Recording | None = None, verbose: str | bool = "error"):
-        """This signal stream as an :class:`mne.io.RawArray` (see :meth:`Recording.to_mne`)."""
+        """Return this signal stream as an :class:`mne.io.RawArray` (see :meth:`Recording.to_mne`)."""
         from ._mne import stream_to_raw
 
         events = [s for s in recording.streams.values() if s.is_event] if recording is not None else []
@@ -202,9 +210,11 @@ class Recording:
         return "\n".join(f"{name}: {s.end_note}" for name, s in self.streams.items())
 
     def signal_streams(self) -> dict[str, RecordedStream]:
+        """Return ``{name: stream}`` of the signal (non-event) streams."""
         return {k: s for k, s in self.streams.items() if not s.is_event}
 
     def event_streams(self) -> dict[str, RecordedStream]:
+        """Return ``{name: stream}`` of the event streams."""
         return {k: s for k, s in self.streams.items() if s.is_event}
 
     def to_mne(self, verbose: str | bool = "error") -> dict:

@@ -199,8 +199,11 @@ class FileReplay(Node):
 
     # -- the paced step -------------------------------------------------------------
     def _read(self, pos: int, end: int) -> np.ndarray:
-        """Samples [pos, end) of the file, read ahead in blocks of about a second (a read from MNE costs
-        about 0.3 ms however small it is: per 10 ms chunk, that would cap a replay at 30x real time)."""
+        """Return samples [pos, end) of the file, read ahead in blocks of about a second.
+
+        A read from MNE costs about 0.3 ms however small it is: per 10 ms
+        chunk, that would cap a replay at 30x real time.
+        """
         block_start, block = self._block
         if block is None or not (block_start <= pos and end <= block_start + len(block)):
             stop = max(end, min(pos + max(self.chunksize, int(self.sample_rate)), self.segment[1]))

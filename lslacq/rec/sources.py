@@ -58,11 +58,11 @@ class ReplaySource:
     description: str
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Samples ``[start, stop)`` as a ``(n, n_channels)`` array of :attr:`dtype`."""
+        """Return samples ``[start, stop)`` as a ``(n, n_channels)`` array of :attr:`dtype`."""
         raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        """Release the file (the source cannot be read afterwards)."""
 
 
 class RecordingSource(ReplaySource):
@@ -117,8 +117,8 @@ class RecordingSource(ReplaySource):
                 ReplayEvents(
                     pos[keep],
                     (records["duration"] if "duration" in named else np.zeros(len(records), np.int64))[keep],
-                    [x for x, k in zip(labels, keep) if k],
-                    [x for x, k in zip(types, keep) if k],
+                    [x for x, k in zip(labels, keep, strict=True) if k],
+                    [x for x, k in zip(types, keep, strict=True) if k],
                     (records["code"] if "code" in named else np.zeros(len(records), np.int32))[keep],
                 )
             )
@@ -158,7 +158,7 @@ class MneSource(ReplaySource):
 
     @staticmethod
     def _collect_events(raw, brainvision: bool = False) -> ReplayEvents:
-        """The annotations as events; only BrainVision's ``'Stimulus/S  1'`` is split into type and label."""
+        """Return the annotations as events; only BrainVision's ``'Stimulus/S  1'`` is split into type and label."""
         ann = raw.annotations
         if not len(ann):
             return ReplayEvents.empty()
@@ -177,8 +177,8 @@ class MneSource(ReplaySource):
         return ReplayEvents(
             samples[keep],
             durations[keep],
-            [x for x, k in zip(labels, keep) if k],
-            [x for x, k in zip(types, keep) if k],
+            [x for x, k in zip(labels, keep, strict=True) if k],
+            [x for x, k in zip(types, keep, strict=True) if k],
             np.asarray(codes, np.int32)[keep],
         )
 
@@ -191,7 +191,7 @@ class MneSource(ReplaySource):
 
 
 def _reason(exc: BaseException, path: Path) -> str:
-    """What went wrong in an MNE reader, also for exceptions without a message (MNE asserts)."""
+    """Say what went wrong in an MNE reader, also for exceptions without a message (MNE asserts)."""
     text = str(exc).strip()
     if text:
         return text

@@ -78,6 +78,7 @@ class XdfScan:
 
     @property
     def torn_bytes(self) -> int:
+        """Bytes after the last whole chunk (an incomplete chunk: 0 when the writer stopped between chunks)."""
         return self.size - self.end
 
     @property
@@ -86,7 +87,7 @@ class XdfScan:
         return not self.torn_bytes and all(s.has_footer for s in self.streams.values())
 
     def report(self) -> str:
-        """A human-readable summary (what ``lslacq xdf check`` prints)."""
+        """Return a human-readable summary (what ``lslacq xdf check`` prints)."""
         lines = [
             f"{os.fspath(self.path)}: {self.size} bytes, {self.n_chunks} chunks, {len(self.streams)} streams, "
             f"{self.n_boundaries} boundary chunks"
@@ -143,7 +144,7 @@ def _text(root, tag: str, default: str = "") -> str:
 
 
 def _count_samples(content: memoryview, s: XdfStreamSummary) -> tuple[int, float | None, float | None]:
-    """Samples in a Samples chunk's content (after the stream id) and its first/last explicit timestamps."""
+    """Count the samples of a Samples chunk's content (after the stream id); its first/last explicit timestamps."""
     n, pos = _varlen(content, 0)
     if n == 0:
         return 0, None, None

@@ -84,7 +84,7 @@ def channel_format_of(dtype) -> str:
 
 
 def varlen(n: int) -> bytes:
-    """A variable-length integer: 1 byte saying how many bytes follow (1, 4 or 8), then the value."""
+    """Encode a variable-length integer: 1 byte saying how many bytes follow (1, 4 or 8), then the value."""
     if n < 0:
         raise ValueError(f"XDF lengths are >= 0, got {n}")
     if n <= 0xFF:
@@ -104,13 +104,14 @@ def _xml(body: str) -> bytes:
 
 
 def file_header_xml(extra: dict | None = None) -> bytes:
-    """The FileHeader XML: ``<info><version>1.0</version><datetime>...</datetime>...</info>``."""
+    """Return the FileHeader XML: ``<info><version>1.0</version><datetime>...</datetime>...</info>``."""
     now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     fields = {"version": "1.0", "datetime": now, **{k: str(v) for k, v in (extra or {}).items()}}
     return _xml("".join(f"\t<{k}>{escape(v)}</{k}>\n" for k, v in fields.items()))
 
 
 def file_header_chunk(extra: dict | None = None) -> bytes:
+    """Return the FileHeader chunk (:func:`file_header_xml` with ``extra`` fields)."""
     return chunk(TAG_FILE_HEADER, file_header_xml(extra))
 
 
@@ -128,7 +129,7 @@ def stream_info_xml(
     created_at: float | None = None,
     hostname: str | None = None,
 ) -> bytes:
-    """A stream header's XML, in LSL's ``StreamInfo.as_xml()`` layout (what LabRecorder writes).
+    """Return a stream header's XML, in LSL's ``StreamInfo.as_xml()`` layout (what LabRecorder writes).
 
     ``desc`` holds ``channels/channel`` (label, unit, type) and
     ``acquisition/manufacturer`` when given.
@@ -158,7 +159,12 @@ def stream_info_xml(
         units = list(channel_units or [""] * len(labels))
         types = list(channel_types or [""] * len(labels))
         desc += "\t\t<channels>\n"
-        for label, unit, kind in zip(labels, units, types):
+        if len(units) != len(labels) or len(types) != len(labels):
+            raise ValueError(
+                f"stream {name!r}: {len(labels)} channel labels but {len(units)} units and {len(types)} types; "
+                "give one unit and one type per label (or none)"
+            )
+        for label, unit, kind in zip(labels, units, types, strict=True):
             desc += (
                 "\t\t\t<channel>\n"
                 + tag("label", label, "\t\t\t\t")
@@ -174,6 +180,7 @@ def stream_info_xml(
 
 
 def stream_header_chunk(stream_id: int, xml: bytes | str) -> bytes:
+    """Return a StreamHeader chunk: the stream id and its XML (e.g. an LSL ``info.as_xml()``)."""
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
     return chunk(TAG_STREAM_HEADER, struct.pack("<I", stream_id) + xml)
@@ -224,14 +231,14 @@ def _new_bytes(nbytes: int) -> np.ndarray:
 
 
 def samples_chunk(stream_id: int, values: np.ndarray, timestamps: np.ndarray, channel_format: str) -> bytes:
-    """A Samples chunk of numeric ``values`` ``(n, n_channels)``, each with its 8-byte timestamp."""
+    """Return a Samples chunk of numeric ``values`` ``(n, n_channels)``, each with its 8-byte timestamp."""
     return samples_chunk_buffer(stream_id, values, timestamps, channel_format).tobytes()
 
 
 def string_samples_chunk(stream_id: int, values, timestamps: np.ndarray) -> bytes:
-    """A Samples chunk of a string stream: ``values`` is a sequence of samples, each a sequence of strings."""
+    """Return a Samples chunk of a string stream: ``values`` holds samples, each a sequence of strings."""
     parts = [struct.pack("<I", stream_id), varlen(len(timestamps))]
-    for sample, t in zip(values, timestamps):
+    for sample, t in zip(values, timestamps, strict=True):
         parts.append(struct.pack("<Bd", 8, float(t)))
         for text in sample:
             raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
@@ -241,18 +248,19 @@ def string_samples_chunk(stream_id: int, values, timestamps: np.ndarray) -> byte
 
 
 def clock_offset_chunk(stream_id: int, collection_time: float, offset: float) -> bytes:
-    """A ClockOffset chunk: when the offset was measured (local clock) and its value (s)."""
+    """Return a ClockOffset chunk: when the offset was measured (local clock) and its value (s)."""
     return chunk(TAG_CLOCK_OFFSET, struct.pack("<Idd", stream_id, collection_time, offset))
 
 
 def boundary_chunk() -> bytes:
+    """Return a Boundary chunk (XDF's fixed UUID: where a reader of a damaged file can resume)."""
     return chunk(TAG_BOUNDARY, BOUNDARY_UUID)
 
 
 def stream_footer_chunk(
     stream_id: int, first_timestamp: float | None, last_timestamp: float | None, sample_count: int, clock_offsets=()
 ) -> bytes:
-    """A StreamFooter chunk (LabRecorder's XML: first/last timestamp, sample count, clock offsets)."""
+    """Return a StreamFooter chunk (LabRecorder's XML: first/last timestamp, sample count, clock offsets)."""
     offsets = "".join(f"\t\t<offset><time>{t:.15g}</time><value>{v:.15g}</value></offset>\n" for t, v in clock_offsets)
     body = (
         f"\t<first_timestamp>{(first_timestamp or 0.0):.15g}</first_timestamp>\n"

@@ -306,7 +306,9 @@ class XdfReplay(Node):
                     s.output,
                     ref.output,
                     ref.sample_rate,
-                    ", ".join(f"{label!r} at index {k}" for label, k, n in zip(s.data, index, nearest) if k != n),
+                    ", ".join(
+                        f"{label!r} at index {k}" for label, k, n in zip(s.data, index, nearest, strict=True) if k != n
+                    ),
                 )
             self._marker_index[s.output] = index
             self._send_times[s.output] = np.maximum.accumulate(np.maximum(s.timestamps, ts[nearest]))

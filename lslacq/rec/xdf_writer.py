@@ -94,7 +94,7 @@ class _Arena:
         self.ends: list[int] = []
 
     def reserve(self, nbytes: int) -> np.ndarray:
-        """The next ``nbytes`` of the buffer, for one whole chunk (grown when full)."""
+        """Return the next ``nbytes`` of the buffer, for one whole chunk (grown when full)."""
         end = self.used + nbytes
         if end > len(self.buf):
             bigger = np.empty(max(2 * len(self.buf), end), dtype=np.uint8)
@@ -117,7 +117,7 @@ class _Arena:
 
 
 def _is_pieces(values) -> bool:
-    """True for a list of 2-D arrays (consecutive pieces of one chunk), not a list of samples."""
+    """Tell a list of 2-D arrays (consecutive pieces of one chunk) from a list of samples."""
     return isinstance(values, list) and bool(values) and all(isinstance(v, np.ndarray) and v.ndim == 2 for v in values)
 
 
@@ -211,8 +211,12 @@ class XdfWriter:
         return stream_id
 
     def add_samples(self, stream_id: int, values, timestamps) -> None:
-        """Queue samples of a stream: ``values`` ``(n, n_channels)`` (numeric; or a list of such consecutive
-        pieces, copied into the chunk without a concatenation) or ``n`` lists of strings."""
+        """Queue samples of a stream, with one timestamp each.
+
+        ``values`` is ``(n, n_channels)`` (numeric; or a list of such
+        consecutive pieces, copied into the chunk without a concatenation) or
+        ``n`` lists of strings.
+        """
         if self.error is not None:
             raise self.error
         state = self._streams[stream_id]
@@ -251,6 +255,7 @@ class XdfWriter:
             self._streams[stream_id].offsets.append((float(collection_time), float(offset)))
 
     def add_boundary(self) -> None:
+        """Queue a Boundary chunk (:meth:`tick` adds one every ``boundary_interval`` s)."""
         with self._lock:
             self._pending.append(boundary_chunk())
             self._last_boundary = time.monotonic()
@@ -329,7 +334,7 @@ class XdfWriter:
         self._flusher.start()
 
     def tick(self) -> None:
-        """What the flusher does every ``flush_interval``: ``on_tick()``, a Boundary when due, :meth:`flush`.
+        """Do what the flusher does every ``flush_interval``: ``on_tick()``, a Boundary when due, :meth:`flush`.
 
         For a caller that writes at its own cadence instead of :meth:`start_flusher`.
         """

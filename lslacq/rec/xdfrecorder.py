@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.node import Node
+from ..core.stream import InputStream
 from ..core.workers import Worker
 from ..errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
-from ..core.stream import InputStream
 from .layout import connect_recorded, named_streams
 from .xdf_format import channel_format_of, stream_info_xml
 from .xdf_writer import XdfWriter
@@ -44,7 +44,7 @@ class _IndexClock:
         return self.time_of(np.arange(start, stop))
 
     def anchor_if_needed(self, index: int) -> None:
-        """An event of sample ``index`` arrived before any sample: that sample is happening now."""
+        """Anchor the clock at ``index`` now if it has no anchor (an event of that sample came before any sample)."""
         with self._lock:
             if self.anchor is None:
                 self.anchor = (int(index), self.clock())
@@ -194,7 +194,7 @@ class XdfRecorder(Node):
         return params.streamtype in ("event", "events") or params.np_dtype.names is not None
 
     def _layout(self, name: str, inp: InputStream) -> tuple[bytes, str, int, float | None]:
-        """The XDF header of one input: (xml, channel format, channel count, nominal rate)."""
+        """Return the XDF header of one input: (xml, channel format, channel count, nominal rate)."""
         params = inp.params
         spec = dict(params.items()) if hasattr(params, "items") else {}
         get = spec.get

@@ -132,8 +132,8 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
         node.configure(filename=path, start=5)
     with pytest.raises(FileNotFoundError, match="no such file"):
         node.configure(filename=tmp_path / "missing.fif")
+    (tmp_path / "a.xdf").write_bytes(b"XDF:")
     with pytest.raises(ValueError, match="XdfReplay"):
-        (tmp_path / "a.xdf").write_bytes(b"XDF:")
         node.configure(filename=tmp_path / "a.xdf")
     (tmp_path / "junk.fif").write_bytes(b"not a fif")
     with pytest.raises(ValueError, match="MNE cannot read"):

@@ -9,7 +9,10 @@ import uuid
 
 import numpy as np
 import pytest
-from rec_helpers import finish as _finish, lslacq_cli as _lslacq, wait_line as _wait_line, wait_until
+from rec_helpers import finish as _finish
+from rec_helpers import lslacq_cli as _lslacq
+from rec_helpers import wait_line as _wait_line
+from rec_helpers import wait_until
 
 pylsl = pytest.importorskip("pylsl")
 mne = pytest.importorskip("mne")

@@ -14,9 +14,8 @@ from rec_helpers import finish, lslacq_cli, stop_process, wait_line, wait_until
 pylsl = pytest.importorskip("pylsl")
 pyxdf = pytest.importorskip("pyxdf")
 
-from lslacq_lsl.rcs import RcsController  # noqa: E402
-
 from lslacq.rec.xdf_check import scan_xdf  # noqa: E402
+from lslacq_lsl.rcs import RcsController  # noqa: E402
 
 
 def test_filenames_follow_labrecorders_rules(tmp_path):
@@ -95,8 +94,8 @@ def test_an_rcs_session_records_the_file_the_template_names(tmp_path):
             assert (
                 _send(
                     sock,
-                    "filename {root:%s} {template:exp%%n/block_%%b.xdf} {task:oddball} {run:3} "
-                    "{participant:P01}" % root,
+                    f"filename {{root:{root}}} {{template:exp%n/block_%b.xdf}} {{task:oddball}} {{run:3}} "
+                    "{participant:P01}",
                 )
                 == "OK"
             )

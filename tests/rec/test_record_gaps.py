@@ -98,14 +98,14 @@ def test_a_restarted_lsl_source_is_a_gap_in_the_record_and_markers_keep_their_sa
     eeg_file, marker_file = dirname / f"gap-eeg-{tag}.raw", dirname / f"gap-markers-{tag}.raw"
     t0 = pylsl.local_clock()
 
-    def push(first: int, n: int) -> None:  # sample k has the values (k, -k) and the LSL time t0 + k / RATE
+    def push(outlet, first: int, n: int) -> None:  # sample k has the values (k, -k) and the LSL time t0 + k / RATE
         k = np.arange(first, first + n)
-        eeg.push_chunk(np.stack([k, -k], axis=1).astype("float32"), (t0 + k / RATE).tolist())
+        outlet.push_chunk(np.stack([k, -k], axis=1).astype("float32"), (t0 + k / RATE).tolist())
 
     try:
         out = wait_line(proc, "(Ctrl-C to stop)")
         assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
-        push(0, 200)
+        push(eeg, 0, 200)
         wait_until(lambda: eeg_file.exists() and eeg_file.stat().st_size == 200 * 8, what="the first 200 samples")
         markers.push_sample(["before"], t0 + 150 / RATE)
         wait_until(lambda: marker_file.stat().st_size == 72, what="the first marker on disk")
@@ -117,7 +117,7 @@ def test_a_restarted_lsl_source_is_a_gap_in_the_record_and_markers_keep_their_sa
         # the first marker after the restart arrives before any EEG of the restarted source
         markers.push_sample(["after"], t0 + (resume + 40) / RATE)
         wait_until(lambda: marker_file.stat().st_size == 2 * 72, what="the second marker on disk")
-        push(resume, 200)
+        push(eeg, resume, 200)
         markers.push_sample(["later"], t0 + (resume + 150) / RATE)
         wait_until(
             lambda: eeg_file.stat().st_size == 400 * 8 and marker_file.stat().st_size == 3 * 72,
@@ -167,15 +167,15 @@ def test_a_restarted_lsl_source_is_a_gap_in_an_xdf_record_and_markers_keep_their
     proc = lslacq_cli("record", "--lsl", eeg_name, mk_name, "-o", path, "--timeout", "20")
     t0 = pylsl.local_clock()
 
-    def push(first: int, n: int) -> None:  # sample k has the values (k, -k) and the LSL time t0 + k / RATE
+    def push(outlet, first: int, n: int) -> None:  # sample k has the values (k, -k) and the LSL time t0 + k / RATE
         k = np.arange(first, first + n)
-        eeg.push_chunk(np.stack([k, -k], axis=1).astype("float32"), (t0 + k / RATE).tolist())
+        outlet.push_chunk(np.stack([k, -k], axis=1).astype("float32"), (t0 + k / RATE).tolist())
 
     resume = 200 + gap
     try:
         wait_line(proc, "(Ctrl-C to stop)")
         assert eeg.wait_for_consumers(10) and markers.wait_for_consumers(10)
-        push(0, 200)
+        push(eeg, 0, 200)
         markers.push_sample(["before"], t0 + 150 / RATE)
         wait_line(proc, f"{eeg_name}: 200 samples | {mk_name}: 1 markers")
         del eeg, markers  # the source stops...
@@ -183,7 +183,7 @@ def test_a_restarted_lsl_source_is_a_gap_in_an_xdf_record_and_markers_keep_their
         eeg, markers = _outlets(tag)  # ...and comes back with the same source_ids: liblsl reconnects
         assert eeg.wait_for_consumers(60) and markers.wait_for_consumers(60)
         markers.push_sample(["after"], t0 + (resume + 40) / RATE)  # before any EEG of the restarted source
-        push(resume, 200)
+        push(eeg, resume, 200)
         markers.push_sample(["later"], t0 + (resume + 150) / RATE)
         wait_line(proc, f"{eeg_name}: 400 samples | {mk_name}: 3 markers")
         proc.send_signal(signal.SIGINT)
