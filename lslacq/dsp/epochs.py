@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -174,8 +174,20 @@ class EpochStacker:
         return n
 
     def feed(self, end_index: int, chunk: np.ndarray) -> int:
-        """Append one signal chunk ``(n_samples, n_channels)`` ending at absolute
-        ``end_index``; cut every epoch that is now complete and return how many."""
+        """Append one signal chunk and cut every epoch that is now complete.
+
+        Parameters
+        ----------
+        end_index : int
+            Absolute index of the sample after the chunk's last one.
+        chunk : ndarray
+            Signal samples, ``(n_samples, n_channels)``.
+
+        Returns
+        -------
+        int
+            How many epochs were stacked by this chunk.
+        """
         x = np.asarray(chunk)
         if x.ndim != 2 or x.shape[1] != self.n_channels:
             raise ValueError(f"EpochStacker: chunk must have shape (n_samples, {self.n_channels}), got {x.shape}")
@@ -214,8 +226,13 @@ class EpochStacker:
         return 1
 
     def epochs(self) -> np.ndarray:
-        """The stacked epochs in chronological order, ``(n, n_channels, n_times)`` with
-        ``n = min(total_trig, stack_size)`` (a copy)."""
+        """Return the stacked epochs in chronological order (a copy).
+
+        Returns
+        -------
+        ndarray
+            ``(n, n_channels, n_times)`` with ``n = min(total_trig, stack_size)``.
+        """
         n = min(self.total_trig, self.stack_size)
         order = (np.arange(self.stack_pos - n, self.stack_pos)) % self.stack_size
         return self.stack[order]

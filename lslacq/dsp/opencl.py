@@ -76,7 +76,7 @@ def require_opencl(owner: str = "engine='opencl'"):
 
 
 def opencl_available() -> bool:
-    """True if ``engine='opencl'`` can run here."""
+    """Tell whether ``engine='opencl'`` can run here."""
     try:
         require_opencl()
     except ImportError:
@@ -128,9 +128,30 @@ class OpenCLSosKernel:
         return buf
 
     def __call__(self, sos: np.ndarray, x: np.ndarray, zi: np.ndarray):
+        """Filter forward: ``self.filter(sos, x, zi)``."""
         return self.filter(sos, x, zi)
 
     def filter(self, sos: np.ndarray, x: np.ndarray, zi: np.ndarray, reverse: bool = False):
+        """Run the cascade of second-order sections over ``x`` on the OpenCL device.
+
+        Parameters
+        ----------
+        sos : ndarray
+            ``(n_sections, 6)``, or ``(n_channels, n_sections, 6)`` for a filter per channel.
+        x : ndarray
+            Input, ``(n_samples, n_channels)``.
+        zi : ndarray
+            Initial state, ``(n_sections, 2, n_channels)``.
+        reverse : bool
+            Filter from the last sample to the first (the backward pass of a filtfilt).
+
+        Returns
+        -------
+        y : ndarray
+            Output, float64, the shape of ``x``.
+        zf : ndarray
+            Final state, float64, the shape of ``zi``.
+        """
         cl = self._cl
         n_samples, n_channels = x.shape
         n_sections = sos.shape[-2]

@@ -75,12 +75,15 @@ class OverlapFiltfiltEngine:
 
     @property
     def coefficients(self) -> np.ndarray:
+        """The second-order sections in use, ``(n_sections, 6)`` or ``(n_channels, n_sections, 6)``."""
         return self._sos
 
     def set_coefficients(self, coefficients) -> None:
-        """Replace the filter. The forward state restarts from the steady state
-        of the last input sample; windows already partly filtered with the old
-        filter are released as they are."""
+        """Replace the filter.
+
+        The forward state restarts from the steady state of the last input sample; windows already partly
+        filtered with the old filter are released as they are.
+        """
         self._sos = validate_sos(coefficients, self.n_channels)
         self._groups = channel_groups(self._sos, self.n_channels)
         self._unit_zi = np.zeros((self._sos.shape[-2], 2, self.n_channels))

@@ -46,7 +46,8 @@ class OverlapFiltfilt(SosCoefficientsNode):
     overlapsize : int
         Extra samples at the end of each window, and the output delay (default 512).
     engine : {'numpy', 'scipy', 'opencl'}
-        'numpy' (or 'scipy', pyacq's name for it) uses scipy; 'opencl' runs both passes in an OpenCL kernel (``pip install lslacq[opencl]``).
+        'numpy' (or 'scipy', pyacq's name for it) uses scipy; 'opencl' runs both passes in an OpenCL
+        kernel (``pip install lslacq[opencl]``).
     dtype : float dtype, optional
         Output dtype (default: input dtype, float32 for integer input).
 

@@ -9,7 +9,7 @@ normalises coefficients; :func:`design_sos` designs them.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.signal
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def _ba_hint(coefficients) -> str:
-    """The fix when ``coefficients`` looks like a ``(b, a)`` transfer function (two 1-D sequences)."""
+    """Return the fix to suggest when ``coefficients`` looks like a ``(b, a)`` transfer function (two 1-D sequences)."""
     if isinstance(coefficients, (tuple, list)) and len(coefficients) == 2:
         try:
             parts = [np.asarray(c, dtype=np.float64) for c in coefficients]

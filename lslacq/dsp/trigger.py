@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.stream.events import EVENT_STREAM_SPEC, make_events
 from ._node import DspNode, as_time_channel, check_signal_input
 from .detect import DEBOUNCE_MODES, FRONTS, ThresholdDetector, extract_bit
-from ..core.stream.events import EVENT_STREAM_SPEC, make_events
 from .params import Param
 
 __all__ = ["AnalogTrigger", "DigitalTrigger"]

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 
 from ..core.signal import Signal
+from ..core.stream.events import is_event_dtype
 from ._node import DspNode, as_time_channel, check_signal_input
 from .epochs import EpochStacker
-from ..core.stream.events import is_event_dtype
 from .params import Param
 
 __all__ = ["TriggerAccumulator"]
@@ -90,6 +90,7 @@ class TriggerAccumulator(DspNode):
         return value
 
     def after_input_connect(self, inputname: str) -> None:
+        """Take the channel count, dtype and sample rate from ``signals``; check that ``events`` carries events."""
         if inputname == "signals":
             self.nb_channel, self._dtype = check_signal_input(self, "signals")
             self.sample_rate = self.inputs["signals"].params.get("sample_rate")
@@ -102,6 +103,7 @@ class TriggerAccumulator(DspNode):
                 )
 
     def check_input_specs(self) -> None:
+        """Raise if the ``signals`` input has no sample rate (the sweeps are given in seconds)."""
         if not self.sample_rate:
             raise ValueError(
                 f"{self.name}: the 'signals' input has no sample_rate, needed to convert the sweeps "
@@ -144,30 +146,37 @@ class TriggerAccumulator(DspNode):
     # -- pyacq attributes -------------------------------------------------------------------
     @property
     def stack(self) -> np.ndarray:
+        """The ring of epochs, ``(stack_size, n_channels, size)``; slot ``stack_pos`` is written next."""
         return self._stacker.stack
 
     @property
     def total_trig(self) -> int:
+        """Epochs stacked since the stack was last emptied (start, :meth:`reset_stack`, new sweeps)."""
         return self._stacker.total_trig
 
     @property
     def stack_pos(self) -> int:
+        """Slot of :attr:`stack` the next epoch goes to."""
         return self._stacker.stack_pos
 
     @property
     def t_vect(self) -> np.ndarray:
+        """Time of each epoch sample relative to its trigger, in seconds."""
         return self._stacker.t_vect
 
     @property
     def limit1(self) -> int:
+        """First sample of an epoch, relative to its trigger (``left_sweep`` in samples)."""
         return self._stacker.limit1
 
     @property
     def limit2(self) -> int:
+        """End of an epoch (exclusive), relative to its trigger (``right_sweep`` in samples)."""
         return self._stacker.limit2
 
     @property
     def size(self) -> int:
+        """Samples per epoch (``limit2 - limit1``)."""
         return self._stacker.size
 
     @property
