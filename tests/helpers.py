@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 
-def wait_until(condition, timeout: float = 20.0, interval: float = 0.01, what: str = "condition", each=None):
+def wait_until(condition, timeout: float = 20.0, interval: float = 0.01, what="condition", each=None):
     """Poll ``condition()`` until it returns a true value (returned); fail the test after ``timeout`` s.
 
     ``each``, if given, is called before every check (``app.processEvents`` to run a Qt event loop meanwhile).
+    ``what`` names what is awaited in the failure message; a callable is called then (to say what was seen).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -18,7 +19,7 @@ def wait_until(condition, timeout: float = 20.0, interval: float = 0.01, what: s
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
