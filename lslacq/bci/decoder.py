@@ -38,7 +38,18 @@ def load_model(model: Any, owner: str = "Decoder") -> Any:
 
 
 def model_epoch_shape(model: Any) -> tuple[int, int] | None:
-    """The ``(n_channels, n_times)`` a model was fitted on, when one of its steps records it (``epoch_shape_``)."""
+    """Return the ``(n_channels, n_times)`` a model was fitted on.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+        A fitted model; it, or one step of a pipeline, records the shape as ``epoch_shape_``.
+
+    Returns
+    -------
+    tuple of int or None
+        The shape, or None when no step records it.
+    """
     steps = [model]
     if hasattr(model, "steps"):
         steps += [step for _, step in model.steps]
@@ -215,6 +226,11 @@ class Decoder(ProcessingNode):
         self.outputs["predictions"].spec["classes"] = [str(c) for c in self.classes]
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check the connected stream: ``epochs`` against the fitted model's epoch shape, ``labels`` for events.
+
+        The ``labels`` input also gives the predictions their sample rate and, before the model is fitted, the
+        class names (its spec key ``labels``).
+        """
         params = self.inputs[inputname].params
         if inputname == "epochs":
             frame = tuple(params.frame_shape)
@@ -247,6 +263,7 @@ class Decoder(ProcessingNode):
                     self._set_classes(sorted(labels))  # sklearn's classes_ are sorted
 
     def check_input_specs(self) -> None:
+        """Raise if the ``scores`` output is configured but the number of classes is not known yet."""
         if self.outputs["scores"].configured and not getattr(self, "classes", None):
             raise ValueError(
                 f"{self.name}: the scores output needs the number of classes; the model is not "
@@ -270,8 +287,11 @@ class Decoder(ProcessingNode):
         super()._start()
 
     def counters(self) -> dict:
-        """Node counters plus ``n_predicted``, ``fitted`` and the last prediction (``last_prediction``: label,
-        ``last_prediction_index``: trigger sample, ``last_scores``: list), e.g. in a dareplane module's STATUS."""
+        """Return the node counters plus ``n_predicted``, ``fitted`` and the last prediction.
+
+        The last prediction is ``last_prediction`` (its label), ``last_prediction_index`` (its trigger sample)
+        and ``last_scores`` (a list), e.g. for a dareplane module's STATUS.
+        """
         counters = super().counters()
         last = self._last
         counters.update(

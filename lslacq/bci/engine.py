@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -193,8 +193,10 @@ class _Ring:
         self.stream_start: int | None = None  # first index of the current continuous run
 
     def write(self, end_index: int, chunk: np.ndarray) -> bool:
-        """Append ``chunk`` (time first) ending at ``end_index``; True if it did not follow the previous one
-        (the history is then restarted)."""
+        """Append ``chunk`` (time first) ending at ``end_index``.
+
+        Returns True if the chunk did not follow the previous one (the history is then restarted).
+        """
         n = chunk.shape[0]
         start = int(end_index) - n
         jumped = self.end is not None and start != self.end
@@ -228,8 +230,10 @@ class _Ring:
         return np.concatenate([self.data[a:], self.data[:b]])
 
     def pieces(self, start: int, stop: int) -> list[tuple[int, np.ndarray]]:
-        """Views ``(n_channels, k)`` of samples ``[start, stop)`` (inside ``[first, end)``) with their offsets
-        from ``start``: one piece, or two when the range wraps."""
+        """Return views ``(n_channels, k)`` of samples ``[start, stop)`` (inside ``[first, end)``).
+
+        Each view comes with its offset from ``start``: one piece, or two when the range wraps.
+        """
         a = start % self.size
         n = stop - start
         if a + n <= self.size:
@@ -283,9 +287,11 @@ class TimeAligner:
 
     @property
     def n_pending(self) -> int:
+        """Markers not placed yet (waiting for the signal's timestamps or for their own)."""
         return len(self._pending) + sum(len(v) for v in self._events.values())
 
     def reset(self) -> None:
+        """Forget the signal's timestamps and every waiting marker (a new stream starts)."""
         self._ring = _Ring(self._ring.size, (), np.float64)
         self._pending.clear()
         self._events.clear()
@@ -305,13 +311,22 @@ class TimeAligner:
             raise ValueError(
                 f"TimeAligner: {len(ev)} markers but {len(times)} timestamps; give one timestamp per marker"
             )
-        for rec, t in zip(ev, times.tolist()):
+        for rec, t in zip(ev, times.tolist(), strict=True):
             bisect.insort(self._pending, (t, self._seq, rec.copy()))
             self._seq += 1
 
     def add_chunk(self, kind: str, end_index: int, values: np.ndarray) -> None:
-        """Pair a chunk of marker records (``kind='events'``) with the chunk of their timestamps
-        (``kind='times'``) that has the same end index in the marker stream, whichever comes first."""
+        """Pair a chunk of marker records with the chunk of their timestamps, whichever comes first.
+
+        Parameters
+        ----------
+        kind : {'events', 'times'}
+            ``'events'`` for marker records (EVENT_DTYPE), ``'times'`` for their timestamps.
+        end_index : int
+            End index of the chunk in the marker stream; the two chunks of a pair have the same one.
+        values : ndarray
+            The records or the timestamps.
+        """
         mine, other = (self._events, self._times) if kind == "events" else (self._times, self._events)
         end_index = int(end_index)
         if end_index in other:
@@ -327,7 +342,7 @@ class TimeAligner:
                 )
 
     def ready(self) -> np.ndarray:
-        """The markers that can now be placed, ``index`` set to their signal sample (EVENT_DTYPE)."""
+        """Return the markers that can now be placed (EVENT_DTYPE), ``index`` set to their signal sample."""
         ring = self._ring
         if not self._pending or ring.end is None:
             return np.zeros(0, dtype=EVENT_DTYPE)
@@ -488,6 +503,7 @@ class EpochingEngine:
 
     @property
     def n_picks(self) -> int:
+        """Number of channels an epoch keeps."""
         return len(self.picks)
 
     @property
@@ -557,10 +573,13 @@ class EpochingEngine:
         return self.feed_picked(end_index, x)
 
     def feed_first(self, end_index: int, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`feed` in two steps, for the lowest latency: the epochs this chunk completes, filled straight
-        from the chunk, come back first; the rest of the work (writing the chunk to the history, starting and
-        filling the other epochs) waits for :meth:`finish`, which must be called next (it returns any epoch
-        that only the rest completes). Same epochs as :meth:`feed`."""
+        """Do :meth:`feed` in two steps, for the lowest latency.
+
+        The epochs this chunk completes, filled straight from the chunk, come back first; the rest of the work
+        (writing the chunk to the history, starting and filling the other epochs) waits for :meth:`finish`,
+        which must be called next (it returns any epoch that only the rest completes). Same epochs as
+        :meth:`feed`.
+        """
         if self._deferred is not None:
             raise RuntimeError(
                 f"{self.owner}: feed_first() called again before finish(); call finish() after each feed_first()"
@@ -595,13 +614,18 @@ class EpochingEngine:
         return self._finish_epochs(done)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """The rest of the work of the last :meth:`feed_first` (nothing if there is none)."""
+        """Do the rest of the work of the last :meth:`feed_first` (nothing if there is none)."""
         deferred, self._deferred = self._deferred, None
         if deferred is None:
             return self._empty()
         return self.feed_picked(*deferred)
 
     def feed_picked(self, end_index: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append a chunk already reduced to the picked channels, ``(n_samples, n_picks)``; no checks.
+
+        The step of :meth:`feed` after its checks (the history must exist: :meth:`feed` creates it). Returns
+        what :meth:`feed` returns.
+        """
         ring = self._ring
         if ring.write(end_index, x):
             logger.warning(
@@ -625,7 +649,7 @@ class EpochingEngine:
             )
         which = self.matcher.match(ev)
         self.n_ignored += int(np.count_nonzero(which < 0))
-        for rec, k in zip(ev[which >= 0], which[which >= 0].tolist()):
+        for rec, k in zip(ev[which >= 0], which[which >= 0].tolist(), strict=True):
             lab = np.zeros((), dtype=EVENT_DTYPE)
             lab["index"] = rec["index"]
             lab["type"] = rec["type"] if "type" in ev.dtype.names else b""
@@ -647,8 +671,12 @@ class EpochingEngine:
         return self._place_timed()
 
     def add_marker_chunk(self, kind: str, end_index: int, values) -> tuple[np.ndarray, np.ndarray]:
-        """A chunk of marker records (``kind='events'``) or of their timestamps (``kind='times'``), as an
-        LslInlet of a marker stream sends them (same end index in the marker stream)."""
+        """Add a chunk of marker records or of their timestamps, as an LslInlet of a marker stream sends them.
+
+        ``kind`` is ``'events'`` for the records, ``'times'`` for the timestamps; the two chunks of a pair
+        have the same end index in the marker stream (:meth:`TimeAligner.add_chunk`). Returns the epochs (and
+        labels) complete now.
+        """
         self.aligner.add_chunk(kind, end_index, values)
         return self._place_timed()
 
@@ -692,8 +720,11 @@ class EpochingEngine:
         return (self.offset or 0.0) + (1.0 if self.scale is None else self.scale) * part.astype(np.float64)
 
     def _fill(self, ep: _Epoch, upto: int) -> None:
-        """Write samples ``[ep.done, upto)`` of the ring into the epoch (baseline subtracted, as MNE: in
-        float64, then cast), and track its peak-to-peak range for ``reject``."""
+        """Write samples ``[ep.done, upto)`` of the ring into the epoch.
+
+        The baseline is subtracted as MNE does (in float64, then cast); the epoch's peak-to-peak range is
+        tracked for ``reject``.
+        """
         if upto <= ep.done:
             return
         for offset, part in self._ring.pieces(ep.done, upto):

@@ -171,6 +171,10 @@ class Epocher(ProcessingNode):
                 self.inputs.pop(key, None)
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check the connected stream's dtype; the ``signals`` input also sets up the engine and output specs.
+
+        ``signals`` must be numeric, ``events`` event records, the timestamp inputs float64 LSL times.
+        """
         if inputname == "signals":
             self.nb_channel, self._in_dtype = check_signal_input(self, "signals")
             if self._in_dtype.kind not in "iuf":
@@ -240,6 +244,7 @@ class Epocher(ProcessingNode):
         lab.update(sample_rate=eng.sample_rate, event_id=dict(eng.event_id), labels=list(eng.labels))
 
     def check_input_specs(self) -> None:
+        """Raise if the ``signals`` input has no sample rate (``tmin``/``tmax`` are in seconds)."""
         if not self.sample_rate:
             raise ValueError(
                 f"{self.name}: the 'signals' input has no sample_rate, needed to turn tmin/tmax into "
@@ -259,26 +264,36 @@ class Epocher(ProcessingNode):
     # -- in process ---------------------------------------------------------------------------
     @property
     def times(self) -> np.ndarray:
+        """Epoch times in seconds, relative to the marker (``tmin`` to ``tmax``)."""
         return self.engine.times
 
     @property
     def n_epochs(self) -> int:
+        """Epochs cut since the start."""
         return self.engine.n_epochs if self.engine else 0
 
     @property
     def n_rejected(self) -> int:
+        """Epochs rejected by ``reject``."""
         return self.engine.n_rejected if self.engine else 0
 
     @property
     def n_dropped(self) -> int:
+        """Epochs dropped because their window was not (or no longer) in the signal."""
         return self.engine.n_dropped if self.engine else 0
 
     @property
     def n_ignored(self) -> int:
+        """Events matching no label of ``event_id``."""
         return self.engine.n_ignored if self.engine else 0
 
     def get_data(self, n_epochs: int | None = None) -> np.ndarray:
-        """The last ``n_epochs`` epochs kept (all of them, at most ``max_epochs``, if None), oldest first.
+        """Return the last epochs kept, oldest first.
+
+        Parameters
+        ----------
+        n_epochs : int, optional
+            How many (default: all of them, at most ``max_epochs``).
 
         Returns
         -------
@@ -303,6 +318,7 @@ class Epocher(ProcessingNode):
         return np.array([lab for _, lab in items], dtype=EVENT_DTYPE)
 
     def counters(self) -> dict:
+        """Return the node counters plus ``n_epochs``, ``n_rejected`` and ``n_dropped``."""
         counters = super().counters()
         counters.update(n_epochs=self.n_epochs, n_rejected=self.n_rejected, n_dropped=self.n_dropped)
         return counters
@@ -335,7 +351,7 @@ class Epocher(ProcessingNode):
         if not len(labels):
             return
         with self._lock:
-            for d, lab in zip(epochs, labels):
+            for d, lab in zip(epochs, labels, strict=True):
                 self._store.append((d, lab))
             self._count += len(labels)
             count = self._count

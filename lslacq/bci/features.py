@@ -30,11 +30,35 @@ class Vectorizer(TransformerMixin, BaseEstimator):
     """Flatten each epoch to one vector ``n_channels * n_times`` long (as mne.decoding.Vectorizer)."""
 
     def fit(self, X, y=None):
+        """Remember the epoch shape of ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_epochs, n_channels, n_times)
+            Training epochs.
+        y : None
+            Ignored (scikit-learn's signature).
+
+        Returns
+        -------
+        self
+        """
         self.epoch_shape_ = tuple(_check_epochs(X, "Vectorizer", None).shape[1:])
         self.n_features_in_ = int(np.prod(self.epoch_shape_))
         return self
 
     def transform(self, X):
+        """Flatten each epoch of ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_epochs, n_channels, n_times)
+            Epochs of the shape seen by :meth:`fit` (any shape before it is fitted).
+
+        Returns
+        -------
+        ndarray, shape (n_epochs, n_channels * n_times)
+        """
         X = _check_epochs(X, "Vectorizer", getattr(self, "epoch_shape_", None))
         return X.reshape(X.shape[0], -1)
 
@@ -56,6 +80,19 @@ class WindowMeans(TransformerMixin, BaseEstimator):
         self.n_windows = n_windows
 
     def fit(self, X, y=None):
+        """Check ``n_windows`` against the epoch length of ``X`` and remember the epoch shape.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_epochs, n_channels, n_times)
+            Training epochs.
+        y : None
+            Ignored (scikit-learn's signature).
+
+        Returns
+        -------
+        self
+        """
         X = _check_epochs(X, "WindowMeans", None)
         if not isinstance(self.n_windows, (int, np.integer)) or not 1 <= self.n_windows <= X.shape[2]:
             raise ValueError(
@@ -66,6 +103,18 @@ class WindowMeans(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
+        """Average each channel of each epoch of ``X`` over the windows.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_epochs, n_channels, n_times)
+            Epochs of the shape seen by :meth:`fit` (any shape before it is fitted).
+
+        Returns
+        -------
+        ndarray, shape (n_epochs, n_channels * n_windows)
+            Channel-major: the windows of channel 0, then those of channel 1...
+        """
         X = _check_epochs(X, "WindowMeans", getattr(self, "epoch_shape_", None))
         w = X.shape[2] // self.n_windows
         means = X[:, :, : w * self.n_windows].reshape(X.shape[0], X.shape[1], self.n_windows, w).mean(axis=3)

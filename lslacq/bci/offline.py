@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -119,7 +119,7 @@ def _runs(indexes: np.ndarray) -> list[tuple[int, int]]:
         return []
     breaks = np.nonzero(np.diff(indexes) != 1)[0] + 1
     edges = np.concatenate([[0], breaks, [len(indexes)]])
-    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
 def _from_recording(p, signal, events, event_id, tmin, tmax, baseline, reject, picks, dtype):
