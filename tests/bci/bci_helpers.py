@@ -63,8 +63,10 @@ def sources(n_ch: int, channel_names=None, protocol: str = "inproc"):
 
 
 def send_session(sig, ev, data, events, epocher, chunk: int = 50):
-    """Markers first (as a stimulus program announces them), then, once ``epocher`` holds them (its inputs are
-    read by two threads), the signal chunk by chunk."""
+    """Send the markers first (as a stimulus program announces them), then the signal chunk by chunk.
+
+    The signal waits until ``epocher`` holds the markers (its inputs are read by two threads).
+    """
     from helpers import wait_until
 
     ev.send(events)

@@ -1,5 +1,7 @@
-"""benchmarks/bci_latency.py still runs both of its loops (its mne-lsl path once broke unnoticed): the
-``--quick`` smoke run (5 epochs of 8 ch @ 1 kHz) as a subprocess prints the p50/p99 rows of both."""
+"""benchmarks/bci_latency.py still runs both of its loops (its mne-lsl path once broke unnoticed).
+
+The ``--quick`` smoke run (5 epochs of 8 ch @ 1 kHz) as a subprocess prints the p50/p99 rows of both.
+"""
 
 from __future__ import annotations
 

@@ -1,13 +1,16 @@
-"""Training the way it runs: epochs_from_recording (RawRecorder and XDF) equals the online Epocher and
-mne.Epochs; the Decoder's predictions equal model.predict on the offline epochs; fit_after; errors."""
+"""Training the way it runs.
+
+epochs_from_recording (RawRecorder and XDF) equals the online Epocher and mne.Epochs; the Decoder's predictions equal
+model.predict on the offline epochs; fit_after; errors.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from bci_helpers import EVENT_ID, FS, p300_session, reader, recv_n, send_session, sources
 from helpers import wait_until
+
 from lslacq.bci import Decoder, Epocher, epochs_from_recording
 from lslacq.bci.features import Vectorizer, WindowMeans
 
@@ -244,7 +247,7 @@ def test_wrong_epoch_shape_names_the_expected_one(session):
 
 
 @pytest.mark.parametrize(
-    "kwargs,match",
+    ("kwargs", "match"),
     [
         (dict(), "needs model="),
         (dict(model=LinearDiscriminantAnalysis()), "not fitted"),

@@ -33,7 +33,7 @@ def _mne_epochs(x, events, event_id, tmin, tmax, baseline, reject=None, picks=No
     codes = {lab: i + 1 for i, lab in enumerate(labels)}
     desc = [d.decode() for d in events["description"]]
     keep = [d in event_id for d in desc]
-    mev = np.array([[int(e["index"]), 0, codes[d]] for e, d, k in zip(events, desc, keep) if k], dtype=int)
+    mev = np.array([[int(e["index"]), 0, codes[d]] for e, d, k in zip(events, desc, keep, strict=True) if k], dtype=int)
     ep = mne.Epochs(
         raw,
         mev,
@@ -64,7 +64,7 @@ def _run(engine, x, events, chunk=37, events_first=True):
 
 
 @pytest.mark.parametrize(
-    "tmin,tmax,baseline",
+    ("tmin", "tmax", "baseline"),
     [
         (-0.2, 0.5, (None, 0)),
         (0.0, 0.3, None),
@@ -235,7 +235,7 @@ def test_time_aligner_waits_for_the_next_sample():
 
 
 @pytest.mark.parametrize(
-    "kwargs,match",
+    ("kwargs", "match"),
     [
         (dict(event_id={}), "non-empty dict"),
         (dict(event_id={"a": 1.5}), "must be a str"),
@@ -260,10 +260,12 @@ def test_check_event_id_list_form():
     assert check_event_id(["t", "n"]) == {"t": "t", "n": "n"}
 
 
-@pytest.mark.parametrize("picks,reject,buffer_size", [(None, None, 20000), ([3, 1], 60.0, 400)])
+@pytest.mark.parametrize(("picks", "reject", "buffer_size"), [(None, None, 20000), ([3, 1], 60.0, 400)])
 def test_feed_first_then_finish_gives_the_epochs_of_feed(picks, reject, buffer_size):
-    """The Epocher's low-latency path (epochs completed by a chunk first, the rest after) cuts the same arrays,
-    including with a history short enough to wrap, picks and reject."""
+    """The Epocher's low-latency path (epochs completed by a chunk first, the rest after) cuts the same arrays.
+
+    Including with a history short enough to wrap, picks and reject.
+    """
     x, ev = _signal(n=29 * 275, dtype=np.float32), _events(n=40, hi=7900)  # whole chunks
     kwargs = dict(baseline=(None, 0), reject=reject, picks=picks, buffer_size=buffer_size)
     plain = EpochingEngine(N_CH, FS, ["target", "nontarget"], -0.1, 0.3, **kwargs)

@@ -1,12 +1,15 @@
-"""Epocher node: epochs equal mne.Epochs with markers from the same stream (early and late) and from a
-second real LSL stream placed by LSL timestamps; outputs, get_data/events, bad configure values."""
+"""Epocher node: epochs equal mne.Epochs.
+
+With markers from the same stream (early and late) and from a second real LSL stream placed by LSL timestamps;
+outputs, get_data/events, bad configure values.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import wait_until
+
 from lslacq.bci import Epocher
 from lslacq.core.stream import InputStream, OutputStream
 from lslacq.core.stream.events import EVENT_DTYPE, make_events
@@ -27,7 +30,7 @@ def _mne(x, idx, desc, event_id, tmin, tmax, baseline, reject=None):
     raw = mne.io.RawArray(x.T.astype(np.float64), info, verbose="error")
     codes = {lab: i + 1 for i, lab in enumerate(event_id)}
     label_of = {m: lab for lab, m in event_id.items()}
-    mev = np.array([[i, 0, codes[label_of[d]]] for i, d in zip(idx, desc) if d in label_of], dtype=int)
+    mev = np.array([[i, 0, codes[label_of[d]]] for i, d in zip(idx, desc, strict=True) if d in label_of], dtype=int)
     return mne.Epochs(
         raw,
         mev,
@@ -141,7 +144,7 @@ def test_epocher_reject_and_codes():
 
 
 @pytest.mark.parametrize(
-    "kwargs,match",
+    ("kwargs", "match"),
     [
         (dict(), "needs event_id"),
         (dict(event_id={"a": "a"}, tmin=0.5, tmax=0.1), "less than or equal"),
@@ -211,7 +214,10 @@ def test_markers_of_another_lsl_stream_placed_by_timestamps():
             node.initialize()
         for node in nodes:
             node.start()
-        wait_until(lambda: eeg_out.have_consumers() and mk_out.have_consumers(), timeout=10, what="LSL consumers")
+        # the outlets as defaults: the finally block deletes the names (closing the outlets)
+        wait_until(
+            lambda e=eeg_out, m=mk_out: e.have_consumers() and m.have_consumers(), timeout=10, what="LSL consumers"
+        )
         n = 2500
         x = _signal(n, seed=3)
         t0 = pylsl.local_clock() - 20.0

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import wait_until
+
 from lslacq.bci import Epocher
 from lslacq.core.stream import InputStream
 from lslacq.devices import BrainAmpSocket
@@ -68,7 +68,7 @@ def test_brainamp_markers_epoch_the_rda_signal_at_their_positions():
         assert len(events) >= 6 and set(events["description"].tolist()) == {b"target", b"three"}
         assert events["code"].tolist() == [0 if d == b"target" else 1 for d in events["description"]]
         a, b = int(round(-0.05 * FS)), int(round(0.1 * FS))
-        for t, epoch in zip(events["index"].tolist(), data):
+        for t, epoch in zip(events["index"].tolist(), data, strict=True):
             at = first + t
             # channel 0 is the emulator's sample counter: the epoch is samples at-50 .. at+100 exactly
             np.testing.assert_array_equal(epoch[0], np.arange(at + a, at + b + 1))

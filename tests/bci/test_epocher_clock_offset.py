@@ -17,8 +17,8 @@ import uuid
 
 import numpy as np
 import pytest
-
 from helpers import wait_until
+
 from lslacq.bci import Epocher
 
 OFFSET = 1000.0  # seconds the marker sender's clock is ahead
@@ -60,7 +60,7 @@ def _mne_epochs(x, marks, desc):
     info = mne.create_info([f"c{i}" for i in range(N_CH)], FS, "eeg")
     raw = mne.io.RawArray(x.T.astype(np.float64), info, verbose="error")
     codes = {label: i + 1 for i, label in enumerate(EVENT_ID)}
-    events = np.array([[m, 0, codes[d]] for m, d in zip(marks, desc)])
+    events = np.array([[m, 0, codes[d]] for m, d in zip(marks, desc, strict=True)])
     return mne.Epochs(raw, events, codes, -0.1, 0.5, baseline=(None, 0), preload=True, verbose="error").get_data()
 
 
@@ -123,7 +123,9 @@ def test_markers_from_a_sender_on_another_clock_land_on_their_samples():
         offsets = np.array([0.3, -0.3, 0.2, -0.2, 0.0, 0.3]) / FS  # off their sample by < half a period
         desc = ["target", "nontarget", "target", "nontarget", "target", "nontarget"]
         # each marker stamped on the sender's clock: our time of the sample + the sender's offset
-        sender.stdin.write(json.dumps([[d, float(ts[m] + o + OFFSET)] for d, m, o in zip(desc, marks, offsets)]) + "\n")
+        sender.stdin.write(
+            json.dumps([[d, float(ts[m] + o + OFFSET)] for d, m, o in zip(desc, marks, offsets, strict=True)]) + "\n"
+        )
         sender.stdin.flush()
         assert json.loads(sender.stdout.readline()) == {"pushed": 6}
         wait_until(

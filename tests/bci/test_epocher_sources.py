@@ -1,13 +1,16 @@
-"""Where the Epocher's markers come from: an AnalogTrigger on the signal itself (trigger codes), and the P300
-graph file is the example's online loop (same subject, filter, epochs)."""
+"""Where the Epocher's markers come from.
+
+An AnalogTrigger on the signal itself (trigger codes), and the P300 graph file is the example's online loop (same
+subject, filter, epochs).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from bci_helpers import EXAMPLES, FS, load_example
 from helpers import wait_until
+
 from lslacq.bci import Epocher
 from lslacq.core.stream import OutputStream
 from lslacq.dsp import AnalogTrigger

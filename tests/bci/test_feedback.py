@@ -1,5 +1,7 @@
-"""Feedback: the Decoder's predictions as LSL string markers read with pylsl (as PsychoPy does), and the last
-prediction in a dareplane module's STATUS."""
+"""Feedback: the Decoder's predictions as LSL string markers read with pylsl (as PsychoPy does).
+
+And the last prediction in a dareplane module's STATUS.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ import uuid
 
 import numpy as np
 import pytest
-
 from bci_helpers import EVENT_ID, p300_session, send_session, sources
 from helpers import wait_until
+
 from lslacq.bci import Decoder, Epocher, WindowMeans
 from lslacq.bci.engine import EpochingEngine
 

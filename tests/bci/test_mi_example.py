@@ -1,5 +1,4 @@
-"""examples/mi_bci.py runs seeded (calibrate, fit, online, x40 real time) and decodes left/right imagery above
-chance."""
+"""examples/mi_bci.py runs seeded (calibrate, fit, online, x40 real time), decodes left/right imagery above chance."""
 
 from __future__ import annotations
 

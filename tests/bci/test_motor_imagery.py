@@ -1,13 +1,15 @@
-"""The motor-imagery walkthrough of docs/bci.md: BrainVision-style markers matched by code, mne's CSP + LDA
-through the Decoder, fitted online with fit_after."""
+"""The motor-imagery walkthrough of docs/bci.md.
+
+BrainVision-style markers matched by code, mne's CSP + LDA through the Decoder, fitted online with fit_after.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from bci_helpers import reader, recv_n, sources
 from helpers import wait_until
+
 from lslacq.bci import Decoder, Epocher
 from lslacq.core.stream.events import make_events
 
@@ -27,7 +29,7 @@ def _mi_session(n_trials=80, seed=0):
     onsets = np.arange(n_trials) * trial + int(FS)
     classes = rng.integers(1, 3, n_trials)
     t = np.arange(int(2 * FS)) / FS
-    for onset, c in zip(onsets, classes):
+    for onset, c in zip(onsets, classes, strict=True):
         data[onset + int(0.5 * FS) : onset + int(2.5 * FS), c - 1] += (8 * np.sin(2 * np.pi * 12 * t)).astype(
             np.float32
         )

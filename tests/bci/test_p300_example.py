@@ -1,5 +1,7 @@
-"""examples/p300_bci.py runs seeded (calibrate, fit, online; x40 real time) and decodes the simulated P300 above
-chance; its pyriemann branch (XdawnCovariances + TangentSpace + logistic regression) decodes it offline."""
+"""examples/p300_bci.py runs seeded (calibrate, fit, online; x40 real time), decodes the simulated P300 above chance.
+
+Its pyriemann branch (XdawnCovariances + TangentSpace + logistic regression) decodes it offline.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from bci_helpers import EXAMPLES, load_example
+
 from lslacq.bci import EpochingEngine
 
 EXAMPLE = EXAMPLES / "p300_bci.py"

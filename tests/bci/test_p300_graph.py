@@ -1,5 +1,7 @@
-"""examples/graphs/p300_online.toml runs with `lslacq run`: predictions arrive as LSL string markers (the simulated
-subject paced 5x faster than real time: a stimulus every 80 ms)."""
+"""examples/graphs/p300_online.toml runs with `lslacq run`.
+
+Predictions arrive as LSL string markers (the simulated subject paced 5x faster than real time: a stimulus every 80 ms).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import uuid
 
 import numpy as np
 import pytest
-
 from helpers import wait_until
 
 pytest.importorskip("sklearn")

@@ -30,7 +30,7 @@ def test_markers_named_after_classes_with_their_evoked_response():
     pz = sim.channel_names.index("Pz")
 
     def erp(label):
-        idx = [i for i, d in zip(events["index"], desc) if d == label and i + 200 < len(data)]
+        idx = [i for i, d in zip(events["index"], desc, strict=True) if d == label and i + 200 < len(data)]
         ep = np.stack([data[i - 25 : i + 200, pz] for i in idx])
         return ep.mean(axis=0) - ep[:, :25].mean()
 
@@ -48,7 +48,7 @@ def test_without_classes_nothing_changes_and_classes_do_not_touch_the_noise():
 
 
 @pytest.mark.parametrize(
-    "kwargs,match",
+    ("kwargs", "match"),
     [
         (dict(erp_classes={}), "non-empty dict"),
         (dict(erp_classes={"t": "big"}), "amplitude"),

@@ -1,12 +1,15 @@
-"""SimulatedEEG mi_classes: a mu/beta rhythm over C3/C4/Cz that desynchronises over the site of the imagined limb,
-markers named after the classes; the motor-imagery example's models decode it offline."""
+"""SimulatedEEG mi_classes.
+
+A mu/beta rhythm over C3/C4/Cz that desynchronises over the site of the imagined limb, markers named after the classes;
+the motor-imagery example's models decode it offline.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from bci_helpers import load_example
+
 from lslacq.bci import EpochingEngine
 from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG
 
@@ -36,7 +39,11 @@ def test_erd_over_the_hemisphere_opposite_the_imagined_hand():
     c3, c4 = sim.channel_names.index("C3"), sim.channel_names.index("C4")
 
     def power(label, lo=0.5, hi=2.0):
-        idx = [i for i, d in zip(events["index"], events["description"]) if d == label and i + hi * FS < len(data)]
+        idx = [
+            i
+            for i, d in zip(events["index"], events["description"], strict=True)
+            if d == label and i + hi * FS < len(data)
+        ]
         return np.mean([(data[i + int(lo * FS) : i + int(hi * FS), [c3, c4]] ** 2).mean(axis=0) for i in idx], axis=0)
 
     left, right = power(b"left"), power(b"right")
