@@ -48,10 +48,10 @@ def no_leaked_threads():
 
 @pytest.fixture(autouse=True)
 def enabled_loggers():
-    """Undo ``logging.config.dictConfig(disable_existing_loggers=True)`` done by
-    third-party peers (dareplane-utils does it on import of its logger), so
-    caplog sees every test's records whatever ran before."""
+    """Undo ``logging.config.dictConfig(disable_existing_loggers=True)`` done by third-party peers.
+
+    dareplane-utils does it on import of its logger; undone, caplog sees every test's records whatever ran before.
+    """
     for logger in logging.Logger.manager.loggerDict.values():
         if isinstance(logger, logging.Logger):
             logger.disabled = False
-    yield
