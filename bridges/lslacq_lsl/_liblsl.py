@@ -51,7 +51,7 @@ def _suffix(channel_format: int | str) -> str:
 
 
 def _handle(obj) -> int:
-    """The liblsl handle of a pylsl object as a plain int."""
+    """Return the liblsl handle of a pylsl object as a plain int."""
     value = obj.obj.value if isinstance(obj.obj, ctypes.c_void_p) else obj.obj
     if not value:
         raise ValueError(f"{type(obj).__name__} has no liblsl object (already destroyed?)")
@@ -98,7 +98,7 @@ class ChunkPuller:
                 raise ValueError(f"this liblsl has no lsl_pull_chunk_{suffix}; update liblsl")
 
     def available(self) -> int:
-        """Samples queued in the inlet (0 if none; 1 may mean "some" on old liblsl)."""
+        """Return how many samples are queued in the inlet (0 if none; 1 may mean "some" on old liblsl)."""
         return _samples_available(self._handle)
 
     def pull_into(self, data_address: int, timestamps_address: int, max_samples: int, timeout: float = 0.0) -> int:

@@ -22,7 +22,7 @@ LOG_LEVEL_ENV = "LSLACQ_LIBLSL_LOG_LEVEL"
 
 
 def _user_config_file() -> str | None:
-    """The configuration file liblsl itself would load (its documented search order)."""
+    """Return the configuration file liblsl itself would load (its documented search order)."""
     candidates = [
         os.environ.get("LSLAPICFG", ""),
         "lsl_api.cfg",

@@ -57,7 +57,7 @@ def format_table(streams) -> str:
         rate = "irregular" if d.irregular else f"{d.nominal_srate:g} Hz"
         rows.append((d.name, d.type, str(d.channel_count), d.channel_format, rate, d.source_id, d.hostname))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def _watch(args) -> int:
@@ -93,7 +93,7 @@ def _watch(args) -> int:
                 count += n
                 if d.channel_format == "string" and n:
                     labels, stamps = sw.get_data(n)
-                    for row, t in zip(labels, stamps):
+                    for row, t in zip(labels, stamps, strict=True):
                         print(f"{t:.4f}  {' | '.join(str(v) for v in row)}", flush=True)
                 if time.monotonic() >= next_line and d.channel_format != "string":
                     next_line += 1.0
@@ -149,7 +149,7 @@ def _list(args) -> int:
                 f"\n{d.name} ({d.source_id}): "
                 + ", ".join(
                     f"{n}" + (f" [{u}]" if u else "") + (f" {t}" if t else "")
-                    for n, u, t in zip(d.channel_names, d.channel_units, d.channel_types)
+                    for n, u, t in zip(d.channel_names, d.channel_units, d.channel_types, strict=True)
                 )
             )
     return 0

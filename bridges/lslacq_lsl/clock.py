@@ -68,6 +68,7 @@ class SampleClock:
 
     @property
     def anchored(self) -> bool:
+        """True once :meth:`anchor` has tied a sample index to a time."""
         return self.anchor_index is not None
 
     def anchor(self, index: int, time: float | None = None) -> None:

@@ -223,7 +223,7 @@ def _connect_watcher(name: str, rate: float):
 
 
 def _make_view(device):
-    """A QOscilloscope on the device's EEG with its events, shown (``--view``)."""
+    """Show a QOscilloscope on the device's EEG with its events (``--view``) and return it."""
     from lslacq.viewers._qt import mkQApp
 
     from .view_cli import make_viewer

@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from lslacq.core.node import Node
 
@@ -162,11 +162,14 @@ class DeviceLslBridge:
         return f"publishing {self.node.name!r} as LSL streams {streams}"
 
     def status(self) -> str:
-        """Counts for a status line: published samples per stream, the node's ``lost_samples`` and its
-        other non-zero integer counters (e.g. overflows)."""
+        """Return the counts for a status line.
+
+        Published samples per stream, the node's ``lost_samples`` and its other
+        non-zero integer counters (e.g. overflows).
+        """
         parts = [
-            f"{n} {'markers' if _is_event_output(self.node, o) else 'samples'} {self.lsl_names[o]!r}"
-            for o, n in zip(self.outlets, (outlet.n_pushed for outlet in self.outlets.values()))
+            f"{outlet.n_pushed} {'markers' if _is_event_output(self.node, o) else 'samples'} {self.lsl_names[o]!r}"
+            for o, outlet in self.outlets.items()
         ]
         counters = getattr(self.node, "counters", None)
         if callable(counters):
@@ -188,7 +191,7 @@ class DeviceLslBridge:
         return "  ".join(parts)
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self) -> "DeviceLslBridge":
+    def start(self) -> DeviceLslBridge:
         """Start the outlets, then the device."""
         for outlet in self.outlets.values():
             outlet.start()
@@ -226,7 +229,7 @@ class DeviceLslBridge:
                 except Exception:
                     logger.exception("%s: close failed", node.name)
 
-    def __enter__(self) -> "DeviceLslBridge":
+    def __enter__(self) -> DeviceLslBridge:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -275,14 +278,14 @@ def run_bridge_loop(
     try:
         while not terminated.wait(min(0.1, interval)):
             if bridge.error is not None:
-                print(f"{prog}: stopped: {bridge.error}", file=sys.stderr, flush=True)
+                print(f"{prog}: stopped: {bridge.error}", file=sys.stderr, flush=True)  # noqa: T201 - the command's error line
                 return 1
             if on_tick is not None:
                 on_tick()
             now = time.monotonic()
             if now >= next_status:
                 next_status += interval
-                print(f"{now - t0:7.1f} s  {status()}", flush=True)
+                print(f"{now - t0:7.1f} s  {status()}", flush=True)  # noqa: T201 - the command's status line
             if duration is not None and now - t0 >= duration:
                 return 0
         return 0  # SIGTERM

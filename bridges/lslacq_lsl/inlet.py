@@ -54,7 +54,7 @@ __all__ = ["LslInlet", "Gap"]
 logger = logging.getLogger(__name__)
 
 
-_time_maps: dict[str, "LslInlet"] = {}
+_time_maps: dict[str, LslInlet] = {}
 _time_maps_lock = threading.Lock()
 #: seconds a marker inlet holds markers that came before its reference inlet's first sample
 _REFERENCE_WAIT_S = 5.0
@@ -98,7 +98,7 @@ class _BufferPool:
         self._next = 0
 
     def take(self) -> np.ndarray:
-        """A buffer nobody else holds (a new one if all are in use)."""
+        """Return a buffer nobody else holds (a new one if all are in use)."""
         buffers = self.buffers
         for k in range(len(buffers)):
             i = (self._next + k) % len(buffers)
@@ -367,9 +367,22 @@ class LslInlet(BlockingDevice):
             inlet.close_stream()
 
     def device_description(self) -> str:
+        """Name the stream in messages: its LSL name and source_id."""
         return f"LSL stream {self.description.name!r} (source_id {self.description.source_id!r})"
 
     def lost_error(self, exc: BaseException) -> BaseException:
+        """Count a stall and return the error a lost inlet raises (the node resolves the stream again).
+
+        Parameters
+        ----------
+        exc : BaseException
+            What liblsl raised.
+
+        Returns
+        -------
+        LslacqError
+            The error naming the stream.
+        """
         if not self._stalled:
             self._stalled = True
             self.n_stalls += 1
@@ -378,6 +391,7 @@ class LslInlet(BlockingDevice):
         )
 
     def gap_rate(self) -> float:
+        """Return 0: the gap is not derived from a rate but measured on the LSL timestamps."""
         return 0.0  # the gap is measured on the LSL timestamps when data resumes (_check_gap)
 
     @property
@@ -387,8 +401,14 @@ class LslInlet(BlockingDevice):
 
     # -- the reader thread ------------------------------------------------------------
     def read(self):
-        """Wait up to 0.1 s for data (with ``pull_interval``: until the next pull): (samples, LSL timestamps),
-        or None (and a stall noticed)."""
+        """Wait up to 0.1 s for data (with ``pull_interval``: until the next pull).
+
+        Returns
+        -------
+        tuple or None
+            ``(samples, LSL timestamps)``, or None if nothing came (a stall is
+            noticed and logged once after ``stall_timeout`` s).
+        """
         if self.is_markers:
             pulled = self._release_held(self._pull_markers(0.1))
         elif self.pull_interval:
@@ -412,6 +432,13 @@ class LslInlet(BlockingDevice):
         return None
 
     def handle(self, pulled) -> None:
+        """Send the pulled samples (markers as events, held until the reference inlet has a clock).
+
+        Parameters
+        ----------
+        pulled : tuple
+            ``(samples, LSL timestamps)`` as :meth:`read` returned them.
+        """
         data, ts = pulled
         if self.is_markers:
             if self._hold_markers(data, ts):
@@ -452,7 +479,7 @@ class LslInlet(BlockingDevice):
         return data[:n], ts[:n]
 
     def _ts_buffer(self, rows: int) -> np.ndarray:
-        """A reused timestamp buffer (the timestamps are not sent: only the gap check reads them)."""
+        """Return a reused timestamp buffer (the timestamps are not sent: only the gap check reads them)."""
         if len(self._ts) < rows:
             self._ts = np.empty(rows, dtype=np.float64)
         return self._ts
@@ -472,8 +499,8 @@ class LslInlet(BlockingDevice):
         """Markers held until the ``reference`` inlet's first sample (their index needs its clock)."""
         return sum(len(times) for _, times in self._held_markers)
 
-    def _reference_signal(self) -> "LslInlet | None":
-        """The reference inlet once it has received a sample (None before, or without a reference)."""
+    def _reference_signal(self) -> LslInlet | None:
+        """Return the reference inlet once it has received a sample (None before, or without a reference)."""
         with _time_maps_lock:
             signal = _time_maps.get(self.reference) if self.reference else None
         return signal if signal is not None and signal._time_ref is not None else None

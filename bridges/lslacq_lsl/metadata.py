@@ -277,7 +277,7 @@ class StreamDescription:
 
     @property
     def dtype(self) -> np.dtype:
-        """numpy dtype of the samples (``object`` for string streams)."""
+        """The numpy dtype of the samples (``object`` for string streams)."""
         return CHANNEL_FORMATS[self.channel_format]
 
     @property

@@ -35,8 +35,8 @@ import pylsl
 
 from lslacq.core.configargs import Arg
 from lslacq.core.node import Node
-from lslacq.core.tools import join_thread
 from lslacq.core.stream.merging import deliver_merged
+from lslacq.core.tools import join_thread
 from lslacq.errors import StreamClosedError, StreamTimeoutError
 
 from ._liblsl import ChunkPusher
@@ -206,6 +206,16 @@ class LslOutlet(Node):
 
     # -- input inspection ---------------------------------------------------
     def after_input_connect(self, inputname: str) -> None:
+        """Read the LSL channel format and count from the connected ``signals`` stream.
+
+        Events (a structured dtype, or an event stream type) become a
+        one-channel marker stream in ``marker_format``.
+
+        Parameters
+        ----------
+        inputname : str
+            The input just connected (only ``'signals'`` is inspected).
+        """
         if inputname != "signals":
             return
         params = self.inputs["signals"].params
@@ -226,6 +236,11 @@ class LslOutlet(Node):
         self.lsl_dtype = dtype_for_channel_format(self.channel_format)
 
     def check_input_specs(self) -> None:
+        """Raise ValueError if the inputs cannot be published.
+
+        A regular stream needs a sample rate (its own or ``nominal_srate``);
+        the ``timestamps`` input, if used, must carry floats.
+        """
         params = self.inputs["signals"].params
         srate = self.nominal_srate if self.nominal_srate is not None else params.sample_rate
         if not self.is_events and srate is None:
@@ -324,7 +339,7 @@ class LslOutlet(Node):
 
     # -- LSL side helpers ---------------------------------------------------------
     def have_consumers(self) -> bool:
-        """True if at least one LSL inlet (LabRecorder, a viewer...) is connected."""
+        """Return True if at least one LSL inlet (LabRecorder, a viewer...) is connected."""
         return bool(self.outlet is not None and self.outlet.have_consumers())
 
     def wait_for_consumers(self, timeout: float) -> bool:
@@ -450,7 +465,7 @@ class LslOutlet(Node):
         times = self._event_times(indexes)
         if self.marker_format == "string":
             labels = event_labels(events) if events.dtype.names else ["event"] * len(events)
-            for label, t in zip(labels, times):
+            for label, t in zip(labels, times, strict=True):
                 self.outlet.push_sample([label], float(t))
         else:
             if events.dtype.names and "code" in events.dtype.names:

@@ -137,7 +137,7 @@ class RcsController:
         return visible
 
     def missing(self) -> list[str]:
-        """Required streams that are not visible."""
+        """Return the required streams that are not visible."""
         names = {info.name() for info in self.visible.values()}
         return [r for r in self.require if r not in names and r not in self.visible]
 
@@ -158,7 +158,7 @@ class RcsController:
                 self.fields[option] = value
 
     def filename(self) -> Path:
-        """The file the current fields name (LabRecorder's replacement rules)."""
+        """Return the file the current fields name (LabRecorder's replacement rules)."""
         f = self.fields
         template, counter = f["template"], "%n"
         if not template:  # BIDS, the default
@@ -171,6 +171,16 @@ class RcsController:
         return Path(f["root"]) / name
 
     def start(self) -> None:
+        """``start``: select every visible stream and record them to :meth:`filename`.
+
+        An existing file is renamed ``<stem>_old<k>`` first, as LabRecorder does.
+
+        Raises
+        ------
+        RuntimeError
+            If already recording, a required stream is missing, no stream is
+            visible, or the file name is a directory.
+        """
         if self.recording is not None:
             raise RuntimeError(f"already recording to {self.path}; send stop first")
         self.refresh()
@@ -202,6 +212,7 @@ class RcsController:
         self.say(f"RCS: recording {', '.join(sorted(self.selected))} to {path}")
 
     def stop(self) -> None:
+        """``stop``: finish the recording (says so if there is none)."""
         if self.recording is None:
             self.say("RCS: stop: not recording")
             return
@@ -210,6 +221,7 @@ class RcsController:
         self.say(f"RCS: recording finished: {self.path}")
 
     def close(self) -> None:
+        """Stop the recording, if any."""
         with self.lock:
             if self.recording is not None:
                 self.stop()
@@ -250,4 +262,5 @@ class RcsServer(socketserver.ThreadingTCPServer):
 
     @property
     def port(self) -> int:
+        """The port the server listens on (the one chosen when created with port 0)."""
         return self.server_address[1]

@@ -87,7 +87,7 @@ class RdaLslBridge(DeviceLslBridge):
 
 
 def add_arguments(parser) -> None:
-    """The ``lslacq bridge rda`` options (defined in :mod:`lslacq_lsl.bridge_cli`)."""
+    """Add the ``lslacq bridge rda`` options (defined in :mod:`lslacq_lsl.bridge_cli`) to ``parser``."""
     from .bridge_cli import add_rda_arguments
 
     add_rda_arguments(parser)
@@ -107,11 +107,11 @@ def run_bridge(args) -> int:
             reconnect=args.reconnect,
         )
     except Exception as exc:  # connection refused, no START, bad names: one clear line
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)  # noqa: T201 - the command's error line
         return 1
     with bridge:
         amp = bridge.amp
-        print(
+        print(  # noqa: T201 - the command's first output line
             f"publishing {args.host}:{args.port} ({amp.start_msg}) as LSL streams {bridge.name!r} "
             f"(source_id {bridge.eeg.source_id}) and {bridge.markers_name!r}. Ctrl+C to stop.",
             flush=True,
@@ -123,7 +123,7 @@ def run_bridge(args) -> int:
             nonlocal paused
             if amp.is_streaming == paused:
                 paused = not paused
-                print(
+                print(  # noqa: T201 - the command's state changes
                     "paused: " + amp.stop_reason + "; waiting for the RDA server to start again"
                     if paused
                     else "resumed",

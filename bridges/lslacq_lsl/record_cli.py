@@ -286,7 +286,7 @@ def _run_xdf(args) -> int:
 def _progress_xdf(t: float, recording) -> str:
     parts = [
         f"{key}: {n} {'markers' if s.is_string else 'samples'}"
-        for (key, n), s in zip(recording.counts().items(), recording.streams)
+        for (key, n), s in zip(recording.counts().items(), recording.streams, strict=True)
     ]
     return f"[{t:7.1f} s] " + " | ".join(parts) + f" | {recording.writer.bytes_written / 1e6:.2f} MB"
 

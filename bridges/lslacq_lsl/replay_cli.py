@@ -77,7 +77,7 @@ def _fail(message: str) -> int:
 
 
 def file_stem(path: Path) -> str:
-    """The file's name without its extension (``.fif.gz`` counts as one): the default LSL stream name."""
+    """Return the file's name without its extension (``.fif.gz`` counts as one): the default LSL stream name."""
     name = path.name
     for ext in (".fif.gz", ".nii.gz"):
         if name.lower().endswith(ext):

@@ -97,7 +97,7 @@ def list_streams(wait_time: float = 1.0, full: bool = False, timeout: float = 2.
 
 
 def _full_info(info: pylsl.StreamInfo, timeout: float) -> pylsl.StreamInfo:
-    """The full info of a resolved stream (its short info if the outlet does not answer in time)."""
+    """Return the full info of a resolved stream (its short info if the outlet does not answer in time)."""
     inlet = pylsl.StreamInlet(info)
     try:
         return inlet.info(timeout=timeout)

@@ -91,7 +91,7 @@ class _Ring:
 
     def __init__(self, n_samples: int, n_channels: int, dtype: np.dtype):
         self.buffer = np.zeros((n_samples, n_channels), dtype=dtype)
-        if dtype == object:
+        if self.buffer.dtype.kind == "O":
             self.buffer[:] = ""
         self.buffer_t = np.zeros(n_samples, dtype=np.float64)
         self.size = n_samples
@@ -339,9 +339,11 @@ class StreamWatcher:
 
     # dareplane-utils names of the two update flavours
     def update_numeric(self) -> int:
+        """Run :meth:`update` (dareplane-utils' name for numeric streams); return the number of new samples."""
         return self.update()
 
     def update_char_p(self) -> int:
+        """Run :meth:`update` (dareplane-utils' name for string streams); return the number of new samples."""
         return self.update()
 
     def _pull_numeric(self, puller: ChunkPuller) -> int:
@@ -401,12 +403,12 @@ class StreamWatcher:
         return 0.0 if self.ring_buffer is None else self.ring_buffer.last_t
 
     def unfold_buffer(self) -> np.ndarray:
-        """The whole buffer in chronological order (``[-1]`` is the newest sample)."""
+        """Return the whole buffer in chronological order (``[-1]`` is the newest sample)."""
         self._require_buffer()
         return self.ring_buffer.unfold_buffer()
 
     def unfold_buffer_t(self) -> np.ndarray:
-        """The whole timestamp buffer in chronological order."""
+        """Return the whole timestamp buffer in chronological order."""
         self._require_buffer()
         return self.ring_buffer.unfold_buffer_t()
 
@@ -433,6 +435,7 @@ class StreamWatcher:
 
     @property
     def connected(self) -> bool:
+        """True while the watcher holds an inlet (between connecting and :meth:`disconnect`)."""
         return self.inlet is not None
 
     def get_data(self, n_samples: int | None = None, copy: bool = False) -> tuple[np.ndarray, np.ndarray]:

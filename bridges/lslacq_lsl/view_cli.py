@@ -125,8 +125,11 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def refresh_interval_ms(fps: float) -> int:
-    """The viewer's ``refresh_interval`` for ``fps`` frames per second: whole ms, rounded down so the rate is
-    at least ``fps`` (60 -> 16 ms, 62.5 fps asked for: a 60 Hz screen shows every frame), 5..1000 ms."""
+    """Return the viewer's ``refresh_interval`` for ``fps`` frames per second.
+
+    Whole ms, rounded down so the rate is at least ``fps`` (60 -> 16 ms, 62.5
+    fps asked for: a 60 Hz screen shows every frame), 5..1000 ms.
+    """
     return int(min(1000, max(5, 1000 // fps)))
 
 
@@ -217,8 +220,11 @@ def run_qt(
 
 
 def _window_size(app, width: int, height: int, n_viewers: int) -> tuple[int, int]:
-    """``--size`` (0: the default): 1600x1000 on a screen (at most 90 % of it), 1000 x (300 + 250 per
-    viewer) offscreen."""
+    """Return the window size for ``--size`` (0: the default).
+
+    The default is 1600x1000 on a screen (at most 90 % of it), 1000 x (300 +
+    250 per viewer) offscreen.
+    """
     from lslacq.qtcheck import headless_platform
     from lslacq.viewers.widgetnode import fitted_window_size
 
@@ -312,10 +318,13 @@ def run_view(args) -> int:
         for node in viewers + event_inlets + signal_inlets:
             node.start()
         t0 = time.monotonic()
-        failed = lambda: any(n.error is not None for n in nodes if hasattr(n, "error"))
+
+        def failed() -> bool:
+            return any(n.error is not None for n in nodes if hasattr(n, "error"))
+
         run_qt(app, window, viewers, duration=args.duration, screenshot=args.screenshot, stop_check=failed)
         elapsed = time.monotonic() - t0
-        for viewer, inlet in zip(viewers, signal_inlets):
+        for viewer, inlet in zip(viewers, signal_inlets, strict=True):
             c = viewer.counters()
             print(
                 f"lslacq view: {inlet.description.name}: {c['samples_in']} samples in {elapsed:.1f} s, "

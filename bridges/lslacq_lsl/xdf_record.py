@@ -5,13 +5,15 @@ timestamps as the outlets sent them, in their hosts' clocks) and a
 ClockOffset measurement (``inlet.time_correction()``) per stream every
 ``offset_interval`` seconds, so ``pyxdf.load_xdf`` puts every stream on the
 recording host's clock. The StreamHeader of each stream is its full LSL info
-(``info.as_xml()``), as LabRecorder writes it. One recording thread wakes
-every ``pull_interval`` (by default the flush interval, 1 s), takes every
-sample queued in every inlet and hands the chunks to
-:class:`lslacq.rec.xdf_writer.XdfWriter`, which writes them whole, at once:
-a killed recording loads in pyxdf as it is, missing at most the last
-interval. (LabRecorder pulls every 0.5 s; a wake-up per LSL chunk would cost
-more CPU than the recording itself.)
+(``info.as_xml()``), as LabRecorder writes it. One recording thread takes
+every sample queued in every inlet and hands the chunks to
+:class:`lslacq.rec.xdf_writer.XdfWriter`, which writes them whole, at once,
+on the fixed deadlines of :class:`lslacq.rec.deadlines.WriteDeadlines`
+(about 1.1 wake-ups a second at the 1 s default): what an inlet has
+received is on disk at most ``flush_interval`` later, scheduling included,
+and a killed recording loads in pyxdf as it is, missing less than
+``flush_interval``. (LabRecorder pulls every 0.5 s; a wake-up per LSL chunk
+would cost more CPU than the recording itself.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 import pylsl
 
+from lslacq.rec.deadlines import WriteDeadlines
 from lslacq.rec.xdf_writer import XdfWriter
 
 from ._liblsl import ChunkPuller
@@ -61,7 +64,9 @@ class LslXdfRecording:
     infos : list of pylsl.StreamInfo
         The streams (e.g. from :func:`lslacq_lsl.resolve_stream`).
     flush_interval : float
-        Longest time (s) data waits in memory (default 1.0).
+        Longest time (s) received data waits in memory (default 1.0): the
+        writes are scheduled so that it is on disk by then, the time they
+        take and their wake-up's lateness included.
     offset_interval : float
         Seconds between clock-offset measurements (default 5, as LabRecorder).
     timeout : float
@@ -70,10 +75,9 @@ class LslXdfRecording:
         Largest chunk pulled at once, in samples (one XDF chunk each).
     pull_interval : float, optional
         Seconds between the recording thread's pulls (each takes every
-        queued sample of every stream); default: ``flush_interval``, every
-        pull then goes to the disk at once, so data reaches the disk at
-        most ``flush_interval`` after it was sent. Shorter pulls are
-        flushed every ``flush_interval``.
+        queued sample of every stream); default: ``flush_interval``: every
+        pull goes to the disk at once. Shorter pulls add pulls between the
+        writes (the writes keep their deadlines).
     fsync : bool
         Also ``os.fsync`` at each flush.
 
@@ -170,23 +174,30 @@ class LslXdfRecording:
             logger.error("recording %s failed: %s", self.filename, exc)
 
     def _record(self) -> None:
-        """Every ``pull_interval``: take what every inlet holds; every ``flush_interval``: write it out."""
+        """Take what every inlet holds and write it out, on fixed deadlines (and pull in between if asked).
+
+        The writes follow :class:`~lslacq.rec.deadlines.WriteDeadlines`:
+        what an inlet has received is on disk at most ``flush_interval``
+        later, the cycle's own time and its wake-up's lateness included.
+        """
         try:
+            deadlines = WriteDeadlines(self.flush_interval)
+            pulls_between = self.pull_interval < deadlines.period
             next_pull = time.monotonic() + self.pull_interval
-            next_flush = time.monotonic() + self.flush_interval
             while True:
-                # after stop(): take what is queued, then end; a fixed cadence (no drift by the time pulls take)
-                stopping = self._stop.wait(max(0.0, next_pull - time.monotonic()))
-                next_pull = max(next_pull + self.pull_interval, time.monotonic())
+                write = not pulls_between or deadlines.due <= next_pull
+                wake = deadlines.due if write else next_pull
+                # after stop(): take what is queued, then end (stop() writes the rest and the footers)
+                stopping = self._stop.wait(max(0.0, wake - time.monotonic()))
                 for s in self._pull_order:
                     if not s.lost:
                         self._pull(s)
-                now = time.monotonic()
                 if stopping:
-                    return  # stop() writes the rest and the footers
-                if now >= next_flush - 0.5 * self.pull_interval:  # (a pull a little early still flushes)
+                    return
+                next_pull = max(wake + self.pull_interval, time.monotonic())
+                if write:
                     self.writer.tick()
-                    next_flush = max(next_flush + self.flush_interval, now)
+                    deadlines.done()
         except Exception as exc:
             self._fail(exc)
 
@@ -229,7 +240,7 @@ class LslXdfRecording:
 
     # -- control ------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Samples received per stream (keyed by stream name)."""
+        """Return the samples received per stream (keyed by stream name)."""
         return {s.key: s.n_received for s in self.streams}
 
     def stop(self) -> None:
