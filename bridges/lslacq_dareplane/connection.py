@@ -32,10 +32,12 @@ class WakingDeque(collections.deque):
         self._wake = wake
 
     def append(self, item):
+        """Append ``item`` and wake the server loop."""
         super().append(item)
         self._wake()
 
     def extend(self, items):
+        """Append every item of ``items`` and wake the server loop once."""
         super().extend(items)
         self._wake()
 
@@ -43,7 +45,7 @@ class WakingDeque(collections.deque):
 class CommandConnection(Connection):
     """One accepted client: a TCP connection plus its command framing and the commands it has queued."""
 
-    def __init__(self, sock: "socket.socket", peer, delimiter: bytes, max_command_bytes: int, max_output_bytes: int):
+    def __init__(self, sock: socket.socket, peer, delimiter: bytes, max_command_bytes: int, max_output_bytes: int):
         super().__init__(sock, peer, max_output_bytes)
         self.splitter = CommandSplitter(delimiter, max_command_bytes)
         self.pending = 0  # commands queued for the worker
@@ -63,6 +65,18 @@ class ConnectionProxy:
         self._conn = conn
 
     def sendall(self, data: bytes) -> None:
+        """Queue ``data`` for the client (a str is UTF-8 encoded); never blocks.
+
+        Parameters
+        ----------
+        data : bytes or str
+            What to send, as the module would pass it to ``socket.sendall``.
+
+        Raises
+        ------
+        BrokenPipeError
+            If the connection is closed.
+        """
         if isinstance(data, str):
             data = data.encode()
         if not self._server.send(self._conn, bytes(data)):

@@ -138,7 +138,10 @@ def load_factory(spec: str | Callable) -> Callable:
 
 
 def _graph_file_factory(path: str) -> Callable:
-    """Factory of a graph file (``lslacq run`` format): CONFIGURE keys are its parameters and ``NODE.KEY``."""
+    """Return the factory of a graph file (``lslacq run`` format).
+
+    CONFIGURE keys are the graph file's parameters and ``NODE.KEY``.
+    """
     from lslacq.graph import load_graph
 
     resolved = Path(path).expanduser().resolve()
@@ -153,7 +156,7 @@ def _graph_file_factory(path: str) -> Callable:
 
 
 def _default_name(spec, factory: Callable) -> str:
-    """Module name when none is given: the graph file's stem, else the factory's (or its module's) name."""
+    """Return the module name when none is given: the graph file's stem, else the factory's (or its module's) name."""
     if isinstance(spec, str):
         target = spec
         head, sep, tail = spec.rpartition(":")
@@ -331,12 +334,12 @@ class GraphModule(ServedModule):
                 self.logger.info("graph %r is already running", self.name)
                 return 0
             nodes = self.nodes if self.nodes is not None else self.build()
-            for name, node in nodes.items():
+            for node in nodes.values():
                 if not _call_state(node, "initialized"):
                     node.initialize()
             started = []
             try:
-                for name, node in reversed(list(nodes.items())):  # sinks first
+                for node in reversed(list(nodes.values())):  # sinks first
                     if not _call_state(node, "running"):
                         node.start()
                         started.append(node)
@@ -455,7 +458,7 @@ class GraphModule(ServedModule):
             return 0
 
     def status_dict(self) -> dict:
-        """The STATUS reply as a dict."""
+        """Return the STATUS reply as a dict."""
         with self._lock:
             self._check_failures(self.nodes or {})
             nodes = {}

@@ -100,13 +100,19 @@ class JsonSocketHandler(logging.handlers.SocketHandler):
         self.dropped = 0
 
     def makeSocket(self, timeout=None):
+        """Connect to the log server within ``timeout`` s (default: the handler's connect timeout)."""
         return super().makeSocket(timeout=self.connect_timeout if timeout is None else timeout)
 
     def makePickle(self, record: logging.LogRecord) -> bytes:
+        """Return ``record`` as dareplane's wire format: a 4-byte big-endian length, then the JSON."""
         data = record_to_json(record)
         return struct.pack(">L", len(data)) + data
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Send ``record``, after the backlog; keep it in the backlog while the server is unreachable.
+
+        Records a receiver in this process is dispatching are not sent (no loop).
+        """
         if getattr(_receiving, "active", False):
             return  # a record a receiver in this process is dispatching: do not loop it back
         try:
@@ -403,11 +409,13 @@ class LogRecordSocketReceiver(TcpServer):
 
     # ------------------------------------------------------ TcpServer hooks
     def make_connection(self, sock: socket.socket, peer: tuple) -> Connection:
+        """Return the connection of an accepted sender, with the buffer of its partial record."""
         conn = Connection(sock, peer)
         conn.buffer = bytearray()  # type: ignore[attr-defined]  # bytes of the record being received
         return conn
 
     def on_data(self, conn: Connection, data: bytes) -> None:
+        """Take the length-prefixed records out of ``data`` and dispatch them (in the receiver thread)."""
         try:
             self._frame(conn, data)
         except Exception:  # a bug must cost one sender, not the receiver

@@ -1,4 +1,4 @@
-"""The dareplane module wire protocol: framing, parsing and reply formatting.
+r"""The dareplane module wire protocol: framing, parsing and reply formatting.
 
 Pure functions and one small incremental splitter, no sockets. The server
 (:mod:`lslacq_dareplane.server`) feeds received bytes through a
@@ -8,7 +8,7 @@ Pure functions and one small incremental splitter, no sockets. The server
 Wire format (dareplane-utils 0.0.24, plus the tolerances lslacq adds):
 
 * a command is ``PCOMM`` or ``PCOMM|<JSON object>``, terminated by ``;``
-  (the server's ``delimiter``); ``\\n`` and ``\\r\\n`` also terminate a command
+  (the server's ``delimiter``); ``\n`` and ``\r\n`` also terminate a command
   (telnet, older modules); several commands may share a packet and one
   command may be split over several packets;
 * the legacy form ``PCOMM|pos1|pos2|{json}`` passes ``pos1, pos2`` as
@@ -18,7 +18,7 @@ Wire format (dareplane-utils 0.0.24, plus the tolerances lslacq adds):
 * replies are ``1`` to ``UP`` and the ``|``-joined command list to
   ``GET_PCOMMS`` (no terminator, as in dareplane: control rooms compare the
   reply to ``b"1"``); problems are reported as one ASCII line
-  ``ERROR <text>\\n`` that contains no ``|`` (it is written ``<pipe>``), so a
+  ``ERROR <text>\n`` that contains no ``|`` (it is written ``<pipe>``), so a
   control room's callback broker (which splits on ``|``) never mistakes it for
   a callback;
 * an unterminated unknown command (``HELLO`` without ``;`` or newline) is
@@ -79,13 +79,13 @@ class Command:
 
 
 class CommandSplitter:
-    """Incremental framing of a TCP byte stream into commands.
+    r"""Incremental framing of a TCP byte stream into commands.
 
     Parameters
     ----------
     delimiter : bytes
-        The command terminator (dareplane: ``b";"``). ``b"\\n"`` always
-        terminates a command as well; a ``\\r`` before it is dropped.
+        The command terminator (dareplane: ``b";"``). ``b"\n"`` always
+        terminates a command as well; a ``\r`` before it is dropped.
     max_command_bytes : int
         Longest accepted command. Longer input is discarded up to the next
         terminator and reported once through :meth:`feed`'s error list, so a
@@ -162,10 +162,10 @@ class CommandSplitter:
 
 
 def decode_command(raw: bytes) -> str:
-    """Decode one framed command to text.
+    r"""Decode one framed command to text.
 
-    dareplane strips the ``\\xc2`` lead byte some telnet clients insert; a
-    lone ``\\xc2`` is dropped here too, anything else must be UTF-8.
+    dareplane strips the ``\xc2`` lead byte some telnet clients insert; a
+    lone ``\xc2`` is dropped here too, anything else must be UTF-8.
     """
     try:
         return raw.decode("utf-8")
@@ -277,8 +277,11 @@ def _ascii_line(text: str, limit: int = 400) -> str:
 
 
 def format_error(text: str) -> bytes:
-    """Format an error reply: one ASCII line ``ERROR <text>\\n`` without ``|`` (written ``<pipe>``:
-    ``send START<pipe>{"key": value}`` stands for ``START|{"key": value}``)."""
+    r"""Format an error reply: one ASCII line ``ERROR <text>\n`` without ``|``.
+
+    A ``|`` is written ``<pipe>``: ``send START<pipe>{"key": value}`` stands
+    for ``START|{"key": value}``.
+    """
     return f"ERROR {_ascii_line(text)}\n".encode("ascii")
 
 

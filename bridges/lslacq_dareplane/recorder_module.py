@@ -265,7 +265,7 @@ class RecorderModule(ServedModule):
         return 0
 
     def status_dict(self) -> dict:
-        """The STATUS reply as a dict."""
+        """Return the STATUS reply as a dict."""
         c = self.controller
         recording = c.recording
         info: dict[str, Any] = {

@@ -22,7 +22,7 @@ class ServedModule:
     server: DefaultServer
 
     def status_dict(self) -> dict[str, Any]:
-        """What STATUS replies (plain values)."""
+        """Return what STATUS replies (plain values)."""
         raise NotImplementedError(f"{type(self).__name__} must implement status_dict()")
 
     def status(self) -> int:

@@ -1,4 +1,4 @@
-"""A dareplane-compatible module server.
+r"""A dareplane-compatible module server.
 
 :class:`DefaultServer` speaks the dareplane module protocol (see
 :mod:`lslacq_dareplane.protocol`) so a dareplane control room can drive any
@@ -11,7 +11,7 @@ import. Compared with dareplane-utils' server it
   handler never delays ``UP`` or ``GET_PCOMMS``;
 * answers malformed or unknown commands and failing handlers with an
   ``ERROR ...`` line instead of silence, and never lets them kill the server;
-* also accepts ``\\n``/``\\r\\n`` terminators and the legacy
+* also accepts ``\n``/``\r\n`` terminators and the legacy
   ``PCOMM|pos1|pos2|{json}`` form;
 * keeps the callback path to the control room (:meth:`DefaultServer.send_callback`,
   ``callback_stack``) outside the threads ``STOP`` stops;
@@ -228,6 +228,7 @@ class DefaultServer(ClientLoop):
         return self._run_unterminated(timeout)
 
     def after_events(self) -> None:
+        """Send the queued callbacks to the control room (the first open connection) after each round."""
         self._deliver_callbacks()
 
     def _run_unterminated(self, timeout: float) -> float:

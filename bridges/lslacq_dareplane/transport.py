@@ -68,14 +68,20 @@ class ClientLoop(TcpServer):
 
     # -- TcpServer hooks ---------------------------------------------------------------
     def make_connection(self, sock: socket.socket, peer: tuple) -> CommandConnection:
+        """Return the connection of a new client, with its command splitter."""
         return CommandConnection(sock, peer, self.delimiter, self.max_command_bytes, self.max_output_bytes)
 
     def on_accept(self, conn: CommandConnection) -> None:
+        """Log the client, call :meth:`on_connection_accepted`, then send the ``Connected to <name>`` banner."""
         self.logger.info("server %r: %r connected (%d clients)", self.name, conn, self.n_clients)
         self._call_hook("on_connection_accepted")
         self.send(conn, f"Connected to {self.name}\n".encode())
 
     def on_data(self, conn: CommandConnection, data: bytes) -> None:
+        """Split ``data`` into commands and dispatch them; framing errors get an ``ERROR`` reply.
+
+        Commands received after CLOSE are ignored.
+        """
         commands, errors = conn.splitter.feed(data)
         for err in errors:
             self.logger.warning("server %r: %r: %s", self.name, conn, err)
@@ -87,15 +93,18 @@ class ClientLoop(TcpServer):
             self._dispatch(conn, raw)
 
     def on_eof(self, conn: CommandConnection) -> None:
+        """Dispatch an unterminated last command of ``conn`` (unless closing)."""
         rest = conn.splitter.flush()
         if rest and not self.listen_stop_event.is_set():
             self._dispatch(conn, rest)
         self.logger.info("server %r: %r closed its side", self.name, conn)
 
     def finished(self, conn: CommandConnection) -> bool:
+        """Return True when ``conn`` is to be closed: dropped, or EOF, everything written and its commands done."""
         return conn.broken or (conn.eof and not conn.out and conn.pending <= 0)
 
     def on_close(self, conn: CommandConnection) -> None:
+        """Log the disconnection and call :meth:`on_connection_closed`."""
         self.logger.info("server %r: %r disconnected", self.name, conn)
         self._call_hook("on_connection_closed")
 
@@ -106,10 +115,10 @@ class ClientLoop(TcpServer):
             self.logger.exception("server %r: %s() failed", self.name, name)
 
     def on_connection_accepted(self) -> None:
-        """Hook (as in dareplane): called after a client connected, before its banner is sent."""
+        """Run after a client connected, before its banner is sent (a hook, as in dareplane)."""
 
     def on_connection_closed(self) -> None:
-        """Hook (as in dareplane): called after a client's connection ended."""
+        """Run after a client's connection ended (a hook, as in dareplane)."""
 
     def _control_conn(self) -> CommandConnection | None:
         for conn in self.open_connections():
@@ -123,5 +132,5 @@ class ClientLoop(TcpServer):
         raise NotImplementedError
 
     def _before_select(self, timeout: float) -> float:
-        """Called before each wait for socket events; returns the wait's timeout."""
+        """Return the timeout of the next wait for socket events (run before each wait)."""
         return timeout
