@@ -1,6 +1,8 @@
-"""Fixtures for the dareplane bridge tests: our server in a thread, a control-room-like client,
-and dareplane-utils' own server/log peers in subprocesses (dareplane reconfigures the root logger
-on import, so its code never runs inside the test process)."""
+"""Fixtures for the dareplane bridge tests.
+
+Our server in a thread, a control-room-like client, and dareplane-utils' own server/log peers in subprocesses (dareplane
+reconfigures the root logger on import, so its code never runs inside the test process).
+"""
 
 from __future__ import annotations
 

@@ -34,8 +34,10 @@ def test_the_syntax_hint_spells_the_pipe_the_client_must_send(serve):
 
 @pytest.mark.slow
 def test_up_answers_dareplanes_bare_1(serve, peer):
-    """UP answers b"1" with no newline, as dareplane-utils' server does (control rooms compare the reply to
-    b"1"); only ERROR lines end with one."""
+    """UP answers b"1" with no newline, as dareplane-utils' server does (control rooms compare the reply to b"1").
+
+    Only ERROR lines end with one.
+    """
     ours = serve({"START": lambda: 0, "SET": lambda **kw: 0}, name="transcript_module")
     theirs = peer("dareplane_server.py")
     replies = []

@@ -7,10 +7,11 @@ import logging
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from conftest import PEERS, DpClient
+from helpers import wait_until
+
 from lslacq_dareplane.log_forwarding import JsonSocketHandler
 
 GRAPH = str(PEERS / "simple_graph.py")
@@ -99,10 +100,12 @@ def test_logserver_command(tmp_path):
         logger.propagate = False
         logger.setLevel(logging.INFO)
         logger.info("forwarded to the log server")
-        deadline = time.monotonic() + 30
-        while "forwarded to the log server" not in (logfile.read_text() if logfile.exists() else ""):
-            assert time.monotonic() < deadline, "record never reached the log file"
-            time.sleep(0.05)
+        wait_until(
+            lambda: "forwarded to the log server" in (logfile.read_text() if logfile.exists() else ""),
+            timeout=30,
+            interval=0.05,
+            what="the record in the log file",
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         assert " - cli_test_module - INFO - forwarded to the log server" in logfile.read_text()

@@ -6,6 +6,8 @@ import threading
 import time
 
 import pytest
+from helpers import wait_until
+
 from lslacq_dareplane import EventLoop
 
 
@@ -112,8 +114,7 @@ def test_stop_from_another_thread_is_prompt():
     loop = EventLoop(dt_s=30.0)  # would sleep 30 s between ticks
     loop.add_callback(lambda: None)
     th = run_in_thread(loop)
-    while loop.n_ticks < 1:
-        time.sleep(0.001)
+    wait_until(lambda: loop.n_ticks >= 1, timeout=10, interval=0.001, what="the first tick")
     t0 = time.monotonic()
     loop.stop()
     th.join(10)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
 from conftest import DpClient
-from lslacq_dareplane import GraphModule
-from lslacq_dareplane.graph_module import load_factory
+from helpers import wait_until
 
 from lslacq.core.node import Node
+from lslacq_dareplane import GraphModule
+from lslacq_dareplane.graph_module import load_factory
 
 
 class Ticker(Node):
@@ -110,15 +110,15 @@ def status(client: DpClient) -> dict:
 
 
 def wait_status(client, predicate, timeout=30.0):
-    """Poll STATUS (every 20 ms) until ``predicate`` holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        st = status(client)
-        if predicate(st):
-            return st
-        if time.monotonic() > deadline:
-            raise AssertionError(f"status never matched: {st}")
-        time.sleep(0.02)
+    """Poll STATUS (every 20 ms) until ``predicate`` holds; return that STATUS."""
+    last = {}
+
+    def matched():
+        last["status"] = status(client)
+        return predicate(last["status"])
+
+    wait_until(matched, timeout, 0.02, what=lambda: f"a matching STATUS (the last one: {last['status']})")
+    return last["status"]
 
 
 def test_control_room_drives_the_graph(module):
@@ -289,10 +289,12 @@ def test_graph_in_a_remote_nodegroup():
         mod.close()
     assert mod.nodes is None
     # the manager and nodegroup processes are gone (closing the owner closed the manager)
-    deadline = time.monotonic() + 30
-    while {p.pid for p in psutil.Process().children(recursive=True)} - before:
-        assert time.monotonic() < deadline, "manager/nodegroup processes left behind"
-        time.sleep(0.05)
+    wait_until(
+        lambda: not {p.pid for p in psutil.Process().children(recursive=True)} - before,
+        timeout=30,
+        interval=0.05,
+        what="the manager/nodegroup processes to end",
+    )
 
 
 def test_error_and_type_descriptions_for_local_and_proxied_nodes():

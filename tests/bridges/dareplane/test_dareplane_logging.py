@@ -7,9 +7,10 @@ import logging
 import socket
 import struct
 import threading
-import time
 
 import pytest
+from helpers import wait_until
+
 from lslacq_dareplane.log_forwarding import (
     DEFAULT_LOG_PORT,
     JsonSocketHandler,
@@ -17,15 +18,6 @@ from lslacq_dareplane.log_forwarding import (
     get_logger,
     record_from_dict,
 )
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.fixture
@@ -85,7 +77,7 @@ def test_our_handler_to_dareplane_receiver(peer, tmp_path, fresh_logger):
     def text():
         return logfile.read_text() if logfile.exists() else ""
 
-    assert wait_for(lambda: "done" in text()), text()
+    wait_until(lambda: "done" in text(), interval=0.02, what=lambda: f"'done' in the log file, which holds: {text()!r}")
     content = text()
     assert " - lslacq_module - INFO - hello dareplane, 3 trials" in content
     assert " - lslacq_module - WARNING - literal %s and 100% kept" in content
@@ -119,7 +111,7 @@ def test_roundtrip_through_our_receiver_keeps_traceback_and_extras(receiver, fre
     try:
         raise ValueError("bad channel count 0")
     except ValueError:
-        logger.error("stream %s failed", "EEG", exc_info=True, extra={"module_name": "dp-eeg"})
+        logger.exception("stream %s failed", "EEG", extra={"module_name": "dp-eeg"})
     logger.info("progress 50%s", "%")
     assert receiver.wait_n(2)
     rec = receiver.records[0]
@@ -210,8 +202,12 @@ def test_receiver_dispatches_into_local_logging_without_feedback_loop(caplog):
             sender.propagate = False
             sender.setLevel(logging.INFO)
             sender.info("one record")
-            assert wait_for(lambda: rcv.records_received >= 1)
-            assert wait_for(lambda: any(r.getMessage() == "one record" for r in caplog.records))
+            wait_until(lambda: rcv.records_received >= 1, interval=0.02, what="a record received")
+            wait_until(
+                lambda: any(r.getMessage() == "one record" for r in caplog.records),
+                interval=0.02,
+                what="the record dispatched to the 'collected' logger",
+            )
         handler.flush()
         assert rcv.records_received == 1
     finally:
@@ -226,7 +222,7 @@ def test_logfile_written_in_dareplane_format(tmp_path, fresh_logger):
     with LogRecordSocketReceiver(port=0, logfile=logfile, dispatch=False) as rcv:
         logger = fresh_logger("filemod", JsonSocketHandler("127.0.0.1", rcv.port))
         logger.warning("to the file")
-        assert wait_for(lambda: rcv.records_received == 1)
+        wait_until(lambda: rcv.records_received == 1, interval=0.02, what="the record received")
     assert " - filemod - WARNING - to the file" in logfile.read_text()
 
 
@@ -258,4 +254,6 @@ def test_receiver_fuzzed_with_random_bytes_keeps_receiving(receiver, fresh_logge
     logger = fresh_logger("after_fuzz", JsonSocketHandler("127.0.0.1", receiver.port))
     logger.info("survived")
     assert receiver.wait_n(1)
-    assert wait_for(lambda: any(r.getMessage() == "survived" for r in receiver.records))
+    wait_until(
+        lambda: any(r.getMessage() == "survived" for r in receiver.records), interval=0.02, what="the 'survived' record"
+    )

@@ -11,12 +11,12 @@ import json
 import os
 import socket
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 os.environ.setdefault("LSLAPICFG", str(REPO / "tests/bridges/lsl/lsl_api.cfg"))  # loopback only
@@ -52,16 +52,15 @@ def status(conn) -> dict:
 
 def pull_exactly(inlet, n, timeout=60.0):
     chunks, stamps = [], []
-    got = 0
-    deadline = time.monotonic() + timeout
-    while got < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"received {got} of {n} filtered samples")
-        data, ts = inlet.pull_chunk(timeout=1.0, max_samples=n - got)
+
+    def pulled_n():
+        data, ts = inlet.pull_chunk(timeout=1.0, max_samples=n - len(stamps))
         if ts:
             chunks.append(np.asarray(data, dtype=np.float64))
             stamps.extend(ts)
-            got += len(ts)
+        return len(stamps) >= n
+
+    wait_until(pulled_n, timeout, 0, what=lambda: f"{n} filtered samples (received {len(stamps)})")
     return np.concatenate(chunks), np.asarray(stamps)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lslacq_dareplane.protocol import (
     CommandError,
     CommandSplitter,
@@ -57,7 +58,7 @@ def test_splitter_rejects_bad_delimiter():
 
 
 @pytest.mark.parametrize(
-    "raw, pcomm, args, kwargs",
+    ("raw", "pcomm", "args", "kwargs"),
     [
         (b"START", "START", [], {}),
         (b"START|", "START", [], {}),
@@ -66,7 +67,7 @@ def test_splitter_rejects_bad_delimiter():
         (b'SET|a|b|{"c": 1}', "SET", ["a", "b"], {"c": 1}),
         (b"SET|a|b|", "SET", ["a", "b"], {}),
         (b"SET|a|b", "SET", ["a", "b"], {}),
-        ("UP".encode(), "UP", [], {}),
+        (b"UP", "UP", [], {}),
         (b"\xc2START", "START", [], {}),
     ],
 )
@@ -76,7 +77,7 @@ def test_parse_command_forms(raw, pcomm, args, kwargs):
 
 
 @pytest.mark.parametrize(
-    "raw, match",
+    ("raw", "match"),
     [
         (b"|{}", "empty primary command"),
         (b"START|[1, 2]", "not a JSON object"),

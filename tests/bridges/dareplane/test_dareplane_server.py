@@ -10,9 +10,9 @@ import threading
 
 import pytest
 from conftest import DpClient
-from lslacq_dareplane import DefaultServer
 
 from lslacq.errors import NodeStateError
+from lslacq_dareplane import DefaultServer
 
 
 class Recorder:
@@ -265,7 +265,7 @@ def test_close_stops_threads_and_releases_the_port(serve, client_factory):
     c.wait_closed()
     assert server._done.wait(20)
     assert rec.stopped.is_set()
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     again = DefaultServer(port, name="again")
     again.init_server()

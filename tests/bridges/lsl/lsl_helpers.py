@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from helpers import wait_until  # noqa: F401 - the suite's one polling helper, re-exported for these tests
 
@@ -59,15 +57,14 @@ def recv_until(inp, n_samples: int, timeout_ms: int = 10_000):
 
 def pull_exactly(inlet, n_samples: int, timeout: float = 10.0):
     """Pull ``n_samples`` samples from a pylsl inlet (as numpy), failing after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
     data, ts = [], []
-    total = 0
-    while total < n_samples:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"received {total} of {n_samples} samples within {timeout} s")
-        d, t = inlet.pull_chunk(timeout=0.2, max_samples=n_samples - total)
+
+    def pulled():
+        d, t = inlet.pull_chunk(timeout=0.2, max_samples=n_samples - sum(map(len, ts)))
         if len(t):
             data.append(np.asarray(d))
             ts.append(np.asarray(t))
-            total += len(t)
+        return sum(map(len, ts)) >= n_samples
+
+    wait_until(pulled, timeout, 0, what=lambda: f"{n_samples} samples (received {sum(map(len, ts))})")
     return np.concatenate(data), np.concatenate(ts)

@@ -8,11 +8,10 @@ from lsl_helpers import wait_until
 
 pylsl = pytest.importorskip("pylsl")
 
+from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
 from lslacq_lsl import resolve_stream  # noqa: E402
 from lslacq_lsl.bridge_cli import SOURCES  # noqa: E402
 from lslacq_lsl.device_bridge import DeviceLslBridge, run_bridge_loop  # noqa: E402
-
-from lslacq.devices import NumpyDeviceBuffer  # noqa: E402
 
 
 def _device(n_channels=3, chunksize=50, n=1000):

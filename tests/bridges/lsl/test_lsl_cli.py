@@ -14,9 +14,8 @@ from lsl_helpers import wait_until
 
 pylsl = pytest.importorskip("pylsl")
 
-from lslacq_lsl import StreamWatcher  # noqa: E402
-
 from lslacq.cli import main  # noqa: E402
+from lslacq_lsl import StreamWatcher  # noqa: E402
 
 
 def _demo(tmp_path, *args):

@@ -9,10 +9,9 @@ from lsl_helpers import wait_until
 pytest.importorskip("pylsl")
 pytest.importorskip("scipy")
 
-from lslacq_lsl import LslInlet, LslOutlet  # noqa: E402
-
 from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG  # noqa: E402
 from lslacq.dsp import TriggerAccumulator  # noqa: E402
+from lslacq_lsl import LslInlet, LslOutlet  # noqa: E402
 
 SRATE, CHUNK, SEED, N_CH = 250.0, 5, 77, 4
 
@@ -69,10 +68,13 @@ def test_lsl_markers_epoch_lsl_eeg_on_the_right_samples(unique_name):
 
 @pytest.mark.slow
 def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
-    """Plain pylsl EEG and marker outlets (markers stamped with the times of known EEG samples, a little off
-    them) -> two LslInlets, the marker one with ``reference=`` the EEG one -> Epocher: its epochs are the
-    samples mne.Epochs takes for those events; markers that refer to samples already received (late) and to
-    samples not yet received (early, extrapolated at the nominal rate) both land on the nearest sample."""
+    """Plain pylsl EEG and marker outlets -> two LslInlets -> Epocher: its epochs are what mne.Epochs takes.
+
+    The markers are stamped with the times of known EEG samples, a little off them; the marker inlet has
+    ``reference=`` the EEG one. The epochs are the samples mne.Epochs takes for those events; markers that refer
+    to samples already received (late) and to samples not yet received (early, extrapolated at the nominal rate)
+    both land on the nearest sample.
+    """
     mne = pytest.importorskip("mne")
     from lslacq.bci import Epocher
 
@@ -111,7 +113,10 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
             node.initialize()
         for node in nodes:
             node.start()
-        wait_until(lambda: eeg_out.have_consumers() and mk_out.have_consumers(), timeout=10, what="LSL consumers")
+        # the outlets as defaults: the finally block deletes the names (closing the outlets)
+        wait_until(
+            lambda e=eeg_out, m=mk_out: e.have_consumers() and m.have_consumers(), timeout=10, what="LSL consumers"
+        )
         marks = np.array([100, 333, 600, 1207, 1800, 2300])
         offsets = np.array([0.3, -0.3, 0.2, -0.2, 0.0, 0.3]) / fs  # the nearest sample is still the mark
         desc = ["target", "nontarget", "target", "nontarget", "target", "nontarget"]
@@ -150,9 +155,11 @@ def test_lsl_string_markers_through_reference_epoch_like_mne(unique_name):
 
 @pytest.mark.slow
 def test_markers_that_come_before_the_reference_has_data_wait_for_it(unique_name, caplog):
-    """A marker inlet with ``reference=`` that receives markers before the signal inlet's first sample holds
-    them until that sample arrives; they then land on their samples (they took their position in the
-    marker stream before, with a warning)."""
+    """A marker inlet with ``reference=`` holds markers received before the signal inlet's first sample.
+
+    It holds them until that sample arrives; they then land on their samples (they took their position in the
+    marker stream before, with a warning).
+    """
     from lslacq.bci import Epocher
 
     pylsl = pytest.importorskip("pylsl")
@@ -181,7 +188,10 @@ def test_markers_that_come_before_the_reference_has_data_wait_for_it(unique_name
             node.initialize()
         for node in nodes:
             node.start()
-        wait_until(lambda: eeg_out.have_consumers() and mk_out.have_consumers(), timeout=10, what="LSL consumers")
+        # the outlets as defaults: the finally block deletes the names (closing the outlets)
+        wait_until(
+            lambda e=eeg_out, m=mk_out: e.have_consumers() and m.have_consumers(), timeout=10, what="LSL consumers"
+        )
         with caplog.at_level("WARNING", logger="lslacq_lsl.inlet"):
             for m in marks:  # before any EEG sample
                 mk_out.push_sample(["stim"], float(ts[m]))

@@ -11,9 +11,8 @@ from lsl_helpers import pull_exactly, ramp, reader, recv_until, wait_until
 
 pylsl = pytest.importorskip("pylsl")
 
-from lslacq_lsl import LslInlet, LslOutlet, resolve_stream  # noqa: E402
-
 from lslacq.errors import StreamTimeoutError  # noqa: E402
+from lslacq_lsl import LslInlet, LslOutlet, resolve_stream  # noqa: E402
 
 
 def _inlet(node_name="inlet", **kwargs):
@@ -129,11 +128,11 @@ def test_recovers_when_the_outlet_comes_back_with_the_same_source_id(unique_name
         wait_until(lambda: node.stalled, timeout=30, what="the inlet to notice the outlet is gone")
         outlet = new_outlet()
 
-        def resumed():
+        def resumed(outlet):  # outlet passed in: the name is deleted below
             outlet.push_chunk(ramp(10, 2, start=50))
             return sig.poll(timeout=200)
 
-        wait_until(resumed, timeout=60, what="data from the restarted outlet")
+        wait_until(lambda o=outlet: resumed(o), timeout=60, what="data from the restarted outlet")
         index, data = recv_until(sig, 10)
         np.testing.assert_array_equal(data[:10], ramp(10, 2, start=50))
         gap = node.gaps[0]
@@ -264,11 +263,11 @@ def test_stream_without_source_id_is_resolved_again_when_lost(unique_name, caplo
         wait_until(lambda: node.n_reconnects or node.stalled, timeout=30, what="the loss to be noticed")
         outlet = new_outlet()
 
-        def resumed():
+        def resumed(outlet):  # outlet passed in: the name is deleted below
             outlet.push_chunk(ramp(5, 2, start=20))
             return sig.poll(timeout=200)
 
-        wait_until(resumed, timeout=60, what="data from the new outlet")
+        wait_until(lambda o=outlet: resumed(o), timeout=60, what="data from the new outlet")
         _, data = recv_until(sig, 5)
         np.testing.assert_array_equal(data[:5], ramp(5, 2, start=20))
         assert node.n_reconnects == 1 and node.error is None

@@ -13,9 +13,8 @@ pylsl = pytest.importorskip("pylsl")
 labrecorder = pytest.importorskip("labrecorder")
 pyxdf = pytest.importorskip("pyxdf")
 
-from lslacq_lsl import LslOutlet, resolve_stream  # noqa: E402
-
 from lslacq.devices.simulated_eeg import EEGSimulator, SimulatedEEG  # noqa: E402
+from lslacq_lsl import LslOutlet, resolve_stream  # noqa: E402
 
 SRATE = 500.0
 CHUNK = 10

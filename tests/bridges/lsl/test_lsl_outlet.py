@@ -11,10 +11,9 @@ from lsl_helpers import make_event_source, make_source, pull_exactly, ramp, wait
 
 pylsl = pytest.importorskip("pylsl")
 
-from lslacq_lsl import LslOutlet, describe_stream, resolve_stream  # noqa: E402
-
 from lslacq.core.registry import get_node_type  # noqa: E402
 from lslacq.dsp.events import make_events  # noqa: E402
+from lslacq_lsl import LslOutlet, describe_stream, resolve_stream  # noqa: E402
 
 
 def _outlet(source, unique_name, node_name="outlet", **kwargs):
@@ -98,7 +97,7 @@ def test_timestamps_are_derived_from_sample_indexes(unique_name):
             node.close()
 
 
-@pytest.mark.parametrize("dtype,fmt", [("int16", "int16"), ("uint16", "int32"), ("float64", "double64")])
+@pytest.mark.parametrize(("dtype", "fmt"), [("int16", "int16"), ("uint16", "int32"), ("float64", "double64")])
 def test_dtypes_map_to_lsl_channel_formats(unique_name, dtype, fmt):
     with make_source(2, 100.0, dtype=dtype) as src:
         node = _outlet(src, unique_name)

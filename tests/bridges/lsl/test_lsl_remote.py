@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("pylsl")
 
 from lsl_helpers import wait_until  # noqa: E402
-from lslacq_lsl import StreamWatcher  # noqa: E402
 
 from lslacq import create_manager  # noqa: E402
+from lslacq_lsl import StreamWatcher  # noqa: E402
 
 
 @pytest.mark.slow

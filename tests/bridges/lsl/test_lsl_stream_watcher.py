@@ -11,10 +11,9 @@ from lsl_helpers import ramp, wait_until
 pylsl = pytest.importorskip("pylsl")
 dp_watcher = pytest.importorskip("dareplane_utils.stream_watcher.lsl_stream_watcher")
 
+from lslacq.errors import StreamTimeoutError  # noqa: E402
 from lslacq_lsl import StreamWatcher, StreamWatcherNotConnected  # noqa: E402
 from lslacq_lsl.resolve import resolve_stream  # noqa: E402
-
-from lslacq.errors import StreamTimeoutError  # noqa: E402
 
 
 def _dareplane(name, **kwargs):
@@ -45,7 +44,7 @@ def _push_and_sync(outlet, watchers, data, t0, srate, n_before, counters):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt,dtype", [("float32", "float32"), ("int16", "int16"), ("double64", "float64")])
+@pytest.mark.parametrize(("fmt", "dtype"), [("float32", "float32"), ("int16", "int16"), ("double64", "float64")])
 def test_same_buffer_contents_as_dareplane(make_outlet, unique_name, fmt, dtype):
     srate, n_ch = 500.0, 6
     outlet = make_outlet(unique_name, n_channels=n_ch, srate=srate, fmt=fmt, labels=[f"E{i}" for i in range(n_ch)])
@@ -59,7 +58,7 @@ def test_same_buffer_contents_as_dareplane(make_outlet, unique_name, fmt, dtype)
         t0 = pylsl.local_clock()
         counters = {id(theirs): 0, id(ours): 0}
         n = 0
-        for chunk in range(17):  # 17 * 53 = 901 samples: wraps around the 500-sample buffer
+        for _ in range(17):  # 17 * 53 = 901 samples: wraps around the 500-sample buffer
             data = ramp(53, n_ch, start=n, dtype="float64") % 30000
             _push_and_sync(outlet, [theirs, ours], data.astype(dtype), t0, srate, n, counters)
             n += 53

@@ -17,10 +17,9 @@ pylsl = pytest.importorskip("pylsl")
 labrecorder = pytest.importorskip("labrecorder")
 pyxdf = pytest.importorskip("pyxdf")
 
+from lslacq.devices.rda import RdaEmulator  # noqa: E402
 from lslacq_lsl import resolve_stream  # noqa: E402
 from lslacq_lsl.rda_bridge import RdaLslBridge  # noqa: E402
-
-from lslacq.devices.rda import RdaEmulator  # noqa: E402
 
 SRATE = 1000.0
 
@@ -119,13 +118,15 @@ def test_bridge_command_line(unique_name):
             inlet = pylsl.StreamInlet(resolve_stream(name=unique_name, timeout=20))
             try:
                 assert inlet.info().channel_count() == 4
-                chunks, n = [], 0
-                deadline = time.monotonic() + 30
-                while n < 300 and time.monotonic() < deadline:
+                chunks = []
+
+                def pulled_300(inlet):  # inlet passed in: the finally block deletes the name
                     chunk, _ = inlet.pull_chunk(timeout=1.0)
                     if chunk:
                         chunks.append(np.asarray(chunk))
-                        n += len(chunk)
+                    return sum(map(len, chunks)) >= 300
+
+                wait_until(lambda i=inlet: pulled_300(i), timeout=30, interval=0, what="300 samples through pylsl")
                 data = np.concatenate(chunks)
                 assert len(data) >= 300
                 np.testing.assert_array_equal(np.diff(data[:, 0]), 1)  # int16 counter scaled to uV, no loss
