@@ -230,7 +230,7 @@ class ImageViewer(WidgetNode):
         self._make_grid(nb_column)
 
     def _set_inputs(self, num_video: int) -> None:
-        """Inputs ``video`` (alias ``video0``) for one video, else ``video0`` ... ``video<N-1>``."""
+        """Make the inputs: ``video`` (alias ``video0``) for one video, else ``video0`` ... ``video<N-1>``."""
         names = ["video"] if num_video == 1 else [f"video{i}" for i in range(num_video)]
         if list(self.inputs) != names:
             for old in self.inputs.values():
@@ -302,6 +302,7 @@ class ImageViewer(WidgetNode):
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def check_input_specs(self) -> None:
+        """Raise if an input's frames cannot be shown (not grey, RGB or RGBA; not numbers)."""
         for name, inp in self.inputs.items():
             params = inp.params
             which = f"{self.name}: input {name!r}:" if len(self.inputs) > 1 else f"{self.name}:"
@@ -347,12 +348,12 @@ class ImageViewer(WidgetNode):
         return int(getattr(self.inputs[cell.input_name], "lost_samples", 0))
 
     def poll_socket(self) -> None:
-        """pyacq's name for one redraw."""
+        """Redraw once (pyacq's name for :meth:`refresh`)."""
         self.refresh()
 
     # -- counters --------------------------------------------------------------------------------
     def status_text(self, video: int = 0) -> str:
-        """The status line of video ``video`` (empty when ``show_status`` is False)."""
+        """Return the status line of video ``video`` (empty when ``show_status`` is False)."""
         return self.cells[video].status.text() if self.show_status else ""
 
     def video_counters(self) -> list[dict]:

@@ -81,13 +81,13 @@ class TimeFreqParams:
 
 
 def morlet_frequencies(f_start: float, f_stop: float, deltafreq: float) -> np.ndarray:
-    """The analysed frequencies: ``np.arange(f_start, f_stop, deltafreq)`` (pyacq's rule)."""
+    """Return the analysed frequencies: ``np.arange(f_start, f_stop, deltafreq)`` (pyacq's rule)."""
     return np.arange(f_start, f_stop, deltafreq, dtype=float)
 
 
 @functools.lru_cache(maxsize=256)
 def _fast_len(n: int) -> int:
-    """The smallest ``2^a 3^b 5^c 7^d 11^e >= n``: what ``scipy.fft.next_fast_len(n)`` returns.
+    """Return the smallest ``2^a 3^b 5^c 7^d 11^e >= n``, what ``scipy.fft.next_fast_len(n)`` returns.
 
     Computed here (a few thousand integer products, cached) so that building
     an engine neither imports scipy.fft (0.5 s) nor calls into it per group.
@@ -231,7 +231,7 @@ class MorletEngine:
         return self.plot_length, int(self.freqs.size)
 
     def align_head(self, head: int) -> int:
-        """The head rounded down to a multiple of ``decimation`` (so columns keep their absolute times)."""
+        """Round ``head`` down to a multiple of ``decimation`` (so columns keep their absolute times)."""
         return int(head) - int(head) % self.decimation
 
     def compute(self, sig: np.ndarray, workers: int = 1) -> np.ndarray:

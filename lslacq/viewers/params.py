@@ -61,7 +61,7 @@ _TYPES = {"float": float, "int": int, "bool": bool}
 
 
 def declaration(param: Any, where: str) -> Param:
-    """The :class:`lslacq.core.params.Param` declaring a pyqtgraph Parameter, from its current opts.
+    """Return the :class:`lslacq.core.params.Param` declaring a pyqtgraph Parameter, from its current opts.
 
     ``param`` is a pyqtgraph Parameter or its opts as a viewer's defaults
     write them (``{'name': 'xsize', 'type': 'float', 'value': 3., 'limits':
@@ -190,6 +190,7 @@ class ParamGroup:
         return True
 
     def keys(self) -> list[str]:
+        """Return the names of the parameters of this group, in order."""
         return [c.name() for c in self._parameter.children()]
 
     def update(self, values: dict | None = None, **kwargs) -> None:
@@ -242,7 +243,7 @@ class ByChannelParams(ParamGroup):
         return (self._resolve(names[0]),) + names[1:]
 
     def values(self, key: str) -> list:
-        """The value of ``key`` for every channel, in channel order."""
+        """Return the value of ``key`` for every channel, in channel order."""
         return [child[key] for child in self._parameter.children()]
 
 

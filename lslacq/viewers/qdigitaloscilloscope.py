@@ -83,6 +83,7 @@ class QDigitalOscilloscope(QOscilloscope):
         pass
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check that ``signals`` is a bit-packed integer or bool stream and count its bits (the channels)."""
         if inputname == "signals":
             params = self.inputs[inputname].params
             dtype = params.np_dtype
@@ -134,6 +135,7 @@ class QDigitalOscilloscope(QOscilloscope):
         """Rows have a fixed height: the mouse wheel does nothing."""
 
     def on_param_change(self, params, changes) -> None:
+        """React as QOscilloscope does; a channel shown or hidden also restacks the rows."""
         super().on_param_change(params, changes)
         if any(change == "value" and param.name() == "visible" for param, change, _ in changes):
             self.restack()

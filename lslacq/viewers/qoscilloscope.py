@@ -112,18 +112,22 @@ class ScopeViewBox(pg.ViewBox):
         self.setMenuEnabled(False)
 
     def mouseClickEvent(self, ev):
+        """Emit ``doubleclicked`` on a double click; take the click (no context menu)."""
         if ev.double():
             self.doubleclicked.emit()
         ev.accept()
 
     def mouseDoubleClickEvent(self, ev):
+        """Emit ``doubleclicked``."""
         self.doubleclicked.emit()
         ev.accept()
 
     def mouseDragEvent(self, ev, axis=None):
+        """Take the drag and do nothing (the view does not pan)."""
         ev.accept()
 
     def wheelEvent(self, ev, axis=None):
+        """Emit ``gain_zoom`` with 1.3 (wheel up) or 1 / 1.3 (wheel down) instead of zooming the view."""
         delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
         self.gain_zoom.emit(1.3 if delta > 0 else 1 / 1.3)
         ev.accept()
@@ -165,7 +169,8 @@ class QOscilloscope(WidgetNode):
     ``show_left_axis`` (a numeric y axis where the names are not shown),
     ``show_scale_bar`` (an amplitude bar in the stream's units, right of the
     traces), ``clipping`` (banded traces are clamped at this many band
-    heights around their centre, MNE's default 1.5; 0: never), ``channels_per_page``/``first_channel`` (which of the visible
+    heights around their centre, MNE's default 1.5; 0: never),
+    ``channels_per_page``/``first_channel`` (which of the visible
     channels are shown), ``show_status`` (rate, samples dropped for display,
     latency, frame rate), ``show_events``, ``event_color``.
 
@@ -280,6 +285,7 @@ class QOscilloscope(WidgetNode):
         super().initialize()
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check the connected stream: ``signals`` numeric, (time, channel) or 1-D; ``events`` event records."""
         params = self.inputs[inputname].params
         if inputname == "events":
             dtype = params.np_dtype
@@ -300,6 +306,7 @@ class QOscilloscope(WidgetNode):
             raise ValueError(f"{self.name}: input 'signals' has dtype {dtype}; QOscilloscope needs numbers")
 
     def check_input_specs(self) -> None:
+        """Raise if the ``signals`` stream has no sample rate (the time axis needs it)."""
         sample_rate = self.input.params.get("sample_rate")
         if not sample_rate:
             raise ValueError(
@@ -390,7 +397,7 @@ class QOscilloscope(WidgetNode):
 
     @contextlib.contextmanager
     def _internal(self):
-        """The viewer's own parameter writes (scaling, paging): no change signals, not the user's."""
+        """Mark the viewer's own parameter writes (scaling, paging): no change signals, not the user's."""
         blocker = QtCore.QSignalBlocker(self.all_params)
         self._writing = True
         try:
@@ -400,7 +407,7 @@ class QOscilloscope(WidgetNode):
             blocker.unblock()
 
     def _on_user_set(self, names: tuple, value: Any) -> None:
-        """An assignment in code: a scaling parameter set by the user turns the automatic scaling off."""
+        """Turn the automatic scaling off when the user sets a scaling parameter (an assignment in code)."""
         if not self._writing and names and names[-1] in _SCALING_PARAMS + _SCALING_CHANNEL_PARAMS:
             self._user_scaled = True
             if names[-1] != "gain":
@@ -472,7 +479,7 @@ class QOscilloscope(WidgetNode):
         else:
             labels = [""] * len(indexes)
         with self._events_lock:
-            self._events.extend(zip(indexes.tolist(), labels))
+            self._events.extend(zip(indexes.tolist(), labels, strict=True))
             self.n_events += len(labels)
 
     # -- parameters ------------------------------------------------------------------------------
@@ -537,7 +544,7 @@ class QOscilloscope(WidgetNode):
         self.params["decimate"] = max(-(-self._window_samples() // int(nb_point)), 1)
 
     def resizeEvent(self, event) -> None:
-        """A new width may call for another decimation (applied once resizing settles)."""
+        """Restart the resize timer: a new width may call for another decimation (applied once resizing settles)."""
         super().resizeEvent(event)
         timer = getattr(self, "_resize_timer", None)
         if timer is not None:
@@ -724,7 +731,7 @@ class QOscilloscope(WidgetNode):
         return True
 
     def _auto_scale_when_ready(self) -> None:
-        """The automatic scaling on the first data, refined once later (see the class notes)."""
+        """Scale automatically on the first data, and refine once later (see the class notes)."""
         if self._user_scaled:
             self._auto = "done"
             return
@@ -782,6 +789,7 @@ class QOscilloscope(WidgetNode):
         return super().eventFilter(obj, event)
 
     def keyPressEvent(self, event) -> None:
+        """Handle the viewer's keys (gain, time window, auto scale, paging); pass the others on to the widget."""
         if not self._handle_key(event):
             super().keyPressEvent(event)
 
@@ -953,7 +961,7 @@ class QOscilloscope(WidgetNode):
                 self.curves[c].setData(x, ys[k], connect="finite")
 
     def _draw_labels(self, x0: float, shown, gains, offsets) -> None:
-        """The names of the ``shown`` channels in the gutter, at their traces' levels (``centre * gain + offset``)."""
+        """Draw the names of the ``shown`` channels in the gutter, at their traces' levels (centre * gain + offset)."""
         if not self.params["display_labels"]:
             return
         # unchanged from the last frame (the usual case): nothing to do (reading 384 colours from the
@@ -1002,7 +1010,7 @@ class QOscilloscope(WidgetNode):
         self.scale_bar.set_bar(y0, y0 + amount * gain, f"{amount:g} {self.units}".strip())
 
     def event_x(self, index: int, head: int | None = None) -> float:
-        """x coordinate (s) at which an event at sample ``index`` is drawn, for the current mode."""
+        """Return the x coordinate (s) at which an event at sample ``index`` is drawn, for the current mode."""
         size = self._scope.n_points * self._scope.decimate
         if self.params["mode"] == "scan":
             return (index % size) / self.sample_rate
@@ -1023,7 +1031,7 @@ class QOscilloscope(WidgetNode):
             self.plot.addItem(line, ignoreBounds=True)
             self._event_lines.append(line)
         band = []
-        for line, (index, label) in zip(self._event_lines, shown):
+        for line, (index, label) in zip(self._event_lines, shown, strict=False):  # the lines left over are hidden
             line.setPen(pg.mkPen(color))
             x = self.event_x(index, head)
             line.setPos(x)
@@ -1123,5 +1131,5 @@ class QOscilloscope(WidgetNode):
         return out
 
     def status_text(self) -> str:
-        """The status line's text."""
+        """Return the status line's text."""
         return self.status_label.text()

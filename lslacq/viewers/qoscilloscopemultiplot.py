@@ -117,7 +117,7 @@ class QOscilloscopeMultiPlot(QOscilloscope):
 
     def _show_curves(self) -> None:
         super()._show_curves()
-        for plot, visible in zip(self.plots, self._visibles):
+        for plot, visible in zip(self.plots, self._visibles, strict=True):
             plot.setVisible(bool(visible))
         self._show_axes()
 
@@ -139,7 +139,7 @@ class QOscilloscopeMultiPlot(QOscilloscope):
         ]
 
     def _draw_labels(self, x0: float, visibles, gains, offsets) -> None:
-        """The names are the y axes' titles (see :meth:`_show_axes`): legible colours, axes of one width."""
+        """Style the y axes' titles, which are the names here (see :meth:`_show_axes`), and align the axes."""
         self._style_axis_titles()
         self._align_left_axes()
 
@@ -158,10 +158,13 @@ class QOscilloscopeMultiPlot(QOscilloscope):
             )
 
     def _align_left_axes(self) -> None:
-        """Give every left axis the width the widest one needs (its tick labels and title), so the plots'
-        time ranges line up and no title overlaps its tick labels (an offset of 45000 uV has wide ticks)."""
+        """Give every left axis the width the widest one needs (its tick labels and title).
+
+        The plots' time ranges then line up and no title overlaps its tick labels (an offset of 45000 uV has
+        wide ticks).
+        """
         needed = [_LEFT_AXIS_WIDTH]
-        for plot, visible in zip(self.plots, self._visibles):
+        for plot, visible in zip(self.plots, self._visibles, strict=True):
             axis = plot.getAxis("left")
             if not visible or not axis.isVisible():
                 continue

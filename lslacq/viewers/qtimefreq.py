@@ -13,9 +13,9 @@ from ..core.stream import InputStream
 from ..core.tools import StreamConverter
 from ._qt import QtCore, QtWidgets, pg
 from .colormaps import COLORMAPS, lookup_table
-from .scopeaxes import unit_label
 from .morlet import MorletEngine, TimeFreqParams
 from .params import ByChannelParams, ParamGroup, make_group
+from .scopeaxes import unit_label
 from .timefreqworker import TimeFreqWorker
 from .widgetnode import InputPoller, WidgetNode
 
@@ -174,6 +174,7 @@ class QTimeFreq(WidgetNode):
         self.fft_workers = fft_workers
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check that the signal is (time, channel) or 1-D and has a sample rate."""
         params = self.input.params
         if len(params.frame_shape) > 1:
             raise ValueError(
@@ -244,7 +245,7 @@ class QTimeFreq(WidgetNode):
         return {key: float(self.params["timefreq", key]) for key in _TIMEFREQ_KEYS}
 
     def _history_needed(self, engine: MorletEngine) -> int:
-        """Samples the workers' shared ring must hold for ``engine``: its window plus the worker's slack."""
+        """Return the samples the workers' shared ring must hold for ``engine``: its window plus the worker's slack."""
         return engine.window_size + max(engine.window_size // 2, int(2 * self.sample_rate))
 
     def _signal_source(self) -> dict:
@@ -285,7 +286,7 @@ class QTimeFreq(WidgetNode):
         return self.conv.output.params.to_dict()
 
     def _replace_source(self, running: bool) -> None:
-        """A source with room for the current settings: the old converter is closed, a larger one made."""
+        """Make a source with room for the current settings: close the old converter, make a larger one."""
         if self.conv is not None:
             if running:
                 self.conv.stop()
@@ -426,7 +427,7 @@ class QTimeFreq(WidgetNode):
         self._update_status()
 
     def compute_maps(self) -> None:
-        """pyacq's name for one refresh request."""
+        """Request one refresh (pyacq's name for :meth:`refresh`)."""
         self.refresh()
 
     def _draw_map(self, i: int) -> None:
@@ -442,8 +443,11 @@ class QTimeFreq(WidgetNode):
         self.maps_drawn += 1
 
     def _poll_remote_workers(self) -> list[float]:
-        """Counters of workers in other processes, fetched without waiting (each refresh collects the
-        answers to the previous one's requests); a worker's failure is reported by the viewer."""
+        """Fetch the counters of workers in other processes without waiting.
+
+        Each refresh collects the answers to the previous one's requests; a worker's failure is reported by
+        the viewer.
+        """
         times = []
         for i, worker in enumerate(self.workers):
             future = self._remote_counters.get(i)
@@ -573,7 +577,13 @@ class QTimeFreq(WidgetNode):
             self.plots[i].setYRange(y0, y0 + height, padding=0)
 
     def axis_ranges(self, channel: int = 0) -> dict:
-        """The time (s) and frequency (Hz) ranges channel ``channel``'s plot shows, and its colour bar's range."""
+        """Return the time (s) and frequency (Hz) ranges channel ``channel``'s plot shows, and its colour bar's range.
+
+        Returns
+        -------
+        dict
+            ``{'time': (t0, t1), 'frequency': (f0, f1), 'colorbar': (low, high) or None}``.
+        """
         plot = self.plots[channel]
         (x0, x1), (y0, y1) = plot.vb.viewRange()
         if self.params["freq_scale"] == "log":
@@ -582,6 +592,7 @@ class QTimeFreq(WidgetNode):
         return {"time": (x0, x1), "frequency": (y0, y1), "colorbar": None if bar is None else tuple(bar.levels())}
 
     def on_param_change(self, params, changes) -> None:
+        """React to parameter changes: colours and levels at once; the grid, the plots' places or the workers remade."""
         rebuild_workers = rebuild_grid = replace = False
         for param, change, data in changes:
             if change != "value":
@@ -665,7 +676,7 @@ class QTimeFreq(WidgetNode):
             channel["clim"] = channel["clim"] * factor
 
     def auto_scale(self) -> None:
-        """Same clim for every channel, from the displayed maps (the viewers' common name)."""
+        """Give every channel the same clim, from the displayed maps (the viewers' common name)."""
         self.auto_clim(identic=True)
 
     def auto_clim(self, identic: bool = True) -> None:
@@ -718,7 +729,7 @@ def _no_layout_pass() -> None:
 
 @functools.cache
 def _colormap(name: str):
-    """A pyqtgraph ColorMap of the viewers' colormap ``name`` (for the colour bars; one per name, shared)."""
+    """Return a pyqtgraph ColorMap of the viewers' colormap ``name`` (for the colour bars; one per name, shared)."""
     lut = lookup_table(name)
     return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut)
 

@@ -132,6 +132,7 @@ class QTriggeredOscilloscope(WidgetNode):
         self.max_stack_size = int(max_stack_size)
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check that the signal is a (time, channel) or 1-D stream."""
         params = self.input.params
         if len(params.frame_shape) > 1:
             raise ValueError(
@@ -139,6 +140,7 @@ class QTriggeredOscilloscope(WidgetNode):
             )
 
     def check_input_specs(self) -> None:
+        """Raise if the signal has no sample rate (the sweeps are in seconds)."""
         if not self.input.params.get("sample_rate"):
             raise ValueError(
                 f"{self.name}: the 'signals' stream has no sample_rate; configure the source output "

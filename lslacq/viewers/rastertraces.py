@@ -57,9 +57,11 @@ class RasterTraces(pg.GraphicsObject):
 
     # -- QGraphicsItem --------------------------------------------------------------------------
     def boundingRect(self) -> QtCore.QRectF:
+        """Return the rectangle the raster covers, in the plot's coordinates."""
         return QtCore.QRectF(self._rect)
 
     def paint(self, painter, *args) -> None:
+        """Draw the raster image (nothing before the first update)."""
         if self._qimage is not None:
             raster = self.raster
             painter.drawImage(self._rect, self._qimage, QtCore.QRectF(raster.origin, 0, raster.width, raster.height))
@@ -95,7 +97,9 @@ class RasterTraces(pg.GraphicsObject):
     def set_clip(self, clip: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Clamp each drawn channel's values to ``(lows, highs)`` (arrays in drawing order), or not (None)."""
         same = (clip is None and self._clip is None) or (
-            clip is not None and self._clip is not None and all(np.array_equal(a, b) for a, b in zip(clip, self._clip))
+            clip is not None
+            and self._clip is not None
+            and all(np.array_equal(a, b) for a, b in zip(clip, self._clip, strict=True))
         )
         if not same:
             self._clip = None if clip is None else (np.asarray(clip[0]), np.asarray(clip[1]))

@@ -132,7 +132,9 @@ def legible_color(color: Any, background: Any, min_ratio: float = 4.5) -> QtGui.
     target = _text_color(background)
     for k in range(1, 11):
         f = k / 10.0
-        blend = QtGui.QColor(*(round(c + (t - c) * f) for c, t in zip(color.getRgb()[:3], target.getRgb()[:3])))
+        blend = QtGui.QColor(
+            *(round(c + (t - c) * f) for c, t in zip(color.getRgb()[:3], target.getRgb()[:3], strict=True))
+        )
         if contrast_ratio(blend, background) >= min_ratio:
             return blend
     return target  # pragma: no cover - the target itself always contrasts
@@ -152,7 +154,7 @@ class _MarginAxis(pg.AxisItem):
             self.setHeight(size)
 
     def set_background(self, color: Any) -> None:
-        """The colour behind the strip (the plot's background), which the text contrasts with."""
+        """Set the colour behind the strip (the plot's background), which the text contrasts with."""
         self.background = pg.mkColor(color)
         self.update()
 
@@ -221,11 +223,13 @@ class ChannelGutter(_MarginAxis):
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:
+        """Return the axis's own rectangle with numeric ticks, else the strip's."""
         if self.numeric:
             return super(_MarginAxis, self).boundingRect()
         return super().boundingRect()
 
     def paint(self, painter, *args) -> None:
+        """Paint numeric ticks as a pyqtgraph axis does, else the names."""
         if self.numeric:
             pg.AxisItem.paint(self, painter, *args)
             return
@@ -242,7 +246,7 @@ class ChannelGutter(_MarginAxis):
         if not placed:
             return
         font = QtGui.QFont(self.font)
-        spacing = min((abs(a[0] - b[0]) for a, b in zip(placed, placed[1:])), default=height)
+        spacing = min((abs(a[0] - b[0]) for a, b in zip(placed, placed[1:], strict=False)), default=height)
         metrics = QtGui.QFontMetricsF(font)
         if spacing < metrics.height() + 2:
             font.setPointSizeF(max(6.5, font.pointSizeF() * max(0.0, spacing - 2) / metrics.height()))

@@ -91,6 +91,7 @@ class TimeFreqWorker(Node):
         self.engine: MorletEngine | None = None
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check the signal (shape, channel, sample rate, dtype); make the engine and the output spec."""
         params = self.input.params
         if len(params.frame_shape) > 1:
             raise ValueError(f"{self.name}: input must be a (time, channel) or 1-D signal, got shape {params.shape}")
@@ -172,8 +173,11 @@ class TimeFreqWorker(Node):
         self._threads = []
 
     def counters(self) -> dict:
-        """The Node counters plus ``maps`` sent, ``skipped_maps``, ``compute_time`` (s, last map) and
-        ``error`` (the failure's text, or None: what a viewer in another process can read)."""
+        """Return the Node counters plus ``maps`` sent, ``skipped_maps``, ``compute_time`` and ``error``.
+
+        ``compute_time`` is in seconds, for the last map; ``error`` is the failure's text, or None (what a
+        viewer in another process can read).
+        """
         base = getattr(super(), "counters", None)
         out = dict(base()) if base is not None else {}
         error = getattr(self, "error", None)
@@ -234,7 +238,7 @@ class TimeFreqWorker(Node):
         return np.ascontiguousarray(engine.compute(window, workers=self.fft_workers))
 
     def _read_window(self, start: int, stop: int) -> np.ndarray:
-        """Samples [start, stop) of the channel (zeros where not available)."""
+        """Return samples [start, stop) of the channel (zeros where not available)."""
         out = np.zeros(stop - start, dtype=np.float32)
         buffer = self.input.buffer
         with self._buffer_lock:

@@ -83,7 +83,7 @@ SCREEN_FRACTION = 0.9
 def fitted_window_size(
     preferred: tuple[int, int], available: tuple[int, int], fraction: float = SCREEN_FRACTION
 ) -> tuple[int, int]:
-    """The size of a window that wants ``preferred`` pixels on a screen with ``available`` free pixels.
+    """Return the size of a window that wants ``preferred`` pixels on a screen with ``available`` free pixels.
 
     Parameters
     ----------
@@ -168,6 +168,7 @@ class InputPoller(ThreadPollInput):
         self.last_arrival: float | None = None
 
     def run(self) -> None:
+        """Receive chunks and hand each to ``callback`` until stopped (the thread's body)."""
         stream = self.input_stream
         while not self._stop_event.is_set():
             if not stream.poll(timeout=self.timeout):
@@ -274,8 +275,11 @@ class WidgetNode(Node, QtWidgets.QWidget):
         QtWidgets.QWidget.setGeometry(self, *args)
 
     def show(self) -> None:
-        """Show the widget; a window shown for the first time on a screen, its size never set, opens at
-        :attr:`window_size` (at most 90 % of the screen) rather than a small default."""
+        """Show the widget.
+
+        A window shown for the first time on a screen, its size never set, opens at :attr:`window_size` (at
+        most 90 % of the screen) rather than a small default.
+        """
         if not self._window_sized and self.window_size is not None and self.isWindow() and _on_a_screen():
             screen = self.screen() if hasattr(self, "screen") else QtWidgets.QApplication.primaryScreen()
             area = screen.availableGeometry()
@@ -305,7 +309,7 @@ class WidgetNode(Node, QtWidgets.QWidget):
 
     @classmethod
     def param_declarations(cls) -> dict[tuple[str, ...], Any]:
-        """The :class:`~lslacq.core.params.Param` of each ``params`` key of this viewer type, by key path.
+        """Return the :class:`~lslacq.core.params.Param` of each ``params`` key of this viewer type, by key path.
 
         From the class's defaults (``_default_params``): what a graph file's
         ``params`` table is checked against by ``lslacq check``. Limits a
@@ -318,7 +322,7 @@ class WidgetNode(Node, QtWidgets.QWidget):
 
     @classmethod
     def by_channel_param_declarations(cls) -> dict[tuple[str, ...], Any]:
-        """The :class:`~lslacq.core.params.Param` of each per-channel key (``by_channel_params[channel, key]``).
+        """Return the :class:`~lslacq.core.params.Param` of each per-channel key (``by_channel_params[channel, key]``).
 
         From ``_default_by_channel_params`` (empty for a viewer without per-channel parameters).
         """
@@ -328,8 +332,9 @@ class WidgetNode(Node, QtWidgets.QWidget):
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> bool:
-        """Close the node (stopping it if needed) and the window, stop the widget's timers and schedule
-        its deletion (``deleteLater``); idempotent.
+        """Close the node (stopping it if needed) and the window.
+
+        Stops the widget's timers and schedules its deletion (``deleteLater``); idempotent.
 
         Returns
         -------
@@ -344,7 +349,7 @@ class WidgetNode(Node, QtWidgets.QWidget):
         return closed
 
     def closeEvent(self, event) -> None:
-        """The window was closed (by the user or :meth:`close`): close the node and release the widget too."""
+        """Close the node and release the widget too: the window was closed (by the user or :meth:`close`)."""
         if not self.closed():
             try:
                 Node.close(self)
@@ -419,8 +424,11 @@ class WidgetNode(Node, QtWidgets.QWidget):
 
     # -- counters ------------------------------------------------------------------------------
     def counters(self) -> dict:
-        """The Node counters (``samples_in``, ``lost_samples``, ``last_index``...) plus ``frames`` drawn
-        (refreshes) and ``paints`` (paint events of the widgets given to :meth:`count_paints`)."""
+        """Return the Node counters (``samples_in``, ``lost_samples``, ``last_index``...) plus two.
+
+        ``frames`` is the frames drawn (refreshes), ``paints`` the paint events of the widgets given to
+        :meth:`count_paints`.
+        """
         out = super().counters()
         out["frames"] = self.frames
         out["paints"] = self.paints
