@@ -10,6 +10,8 @@ backend method: ``send(socket, data, flags, copy)``; :data:`recv` likewise,
 
 from __future__ import annotations
 
+from typing import Literal, Protocol, cast, overload
+
 import zmq
 
 try:  # the Cython backend class that zmq.Socket derives from
@@ -28,10 +30,52 @@ SNDMORE = int(zmq.SNDMORE)
 RCVMORE = int(zmq.RCVMORE)
 NOBLOCK = int(zmq.NOBLOCK)
 
-send = _send
-recv = _recv  # recv(socket, flags, copy)
 
-__all__ = ["send", "recv", "send_frames", "recv_frames", "send_request", "send_reply", "recv_one"]
+class FrameBuffer(Protocol):
+    """A frame received with ``copy=False`` as lslacq reads it (a ``zmq.Frame``).
+
+    A buffer (``len``, ``bytes()``, numpy and struct read it without a copy)
+    with ``more`` (another frame of the message follows). pyzmq's type stubs
+    do not declare the buffer protocol that its Frame implements, so
+    :data:`recv` is typed with this.
+    """
+
+    more: bool
+
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+    def __len__(self) -> int: ...
+
+
+class _Recv(Protocol):
+    @overload
+    def __call__(self, socket: zmq.Socket, flags: int, copy: Literal[False], /) -> FrameBuffer: ...
+
+    @overload
+    def __call__(self, socket: zmq.Socket, flags: int = 0, copy: Literal[True] = True, /) -> bytes: ...
+
+
+class _GetInt(Protocol):
+    def __call__(self, socket: zmq.Socket, option: int, /) -> int: ...
+
+
+send = _send
+#: ``recv(socket, flags, copy)``: bytes, or with ``copy=False`` a :class:`FrameBuffer`
+recv = cast(_Recv, _recv)  # (at import: the hot paths call recv itself)
+#: ``get_int(socket, option)``: the value of an int option (pyzmq types every option ``int | bytes``)
+get_int = cast(_GetInt, _get)
+
+__all__ = [
+    "send",
+    "recv",
+    "get_int",
+    "FrameBuffer",
+    "send_frames",
+    "recv_frames",
+    "send_request",
+    "send_reply",
+    "recv_one",
+]
 
 
 def send_frames(sock: zmq.Socket, frames, flags: int = 0) -> None:

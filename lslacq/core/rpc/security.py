@@ -329,4 +329,4 @@ def bind_server_socket(
     except Exception:
         sock.close(linger=0)
         raise
-    return auth, connectable_address(sock.getsockopt(zmq.LAST_ENDPOINT).decode())
+    return auth, connectable_address(sock.getsockopt_string(zmq.LAST_ENDPOINT))

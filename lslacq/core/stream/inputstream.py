@@ -9,7 +9,7 @@ import socket as pysocket
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import zmq
@@ -27,11 +27,25 @@ from .sharedmemstream import SharedMemReceiver
 from .spec import StreamSpec
 from .transport import ACK, ACK_COUNTS, CLOSED, HEADER, HELLO, JOIN, LEAVE, SYNC, get_context
 
+if TYPE_CHECKING:
+    from .._zmqfast import FrameBuffer
+
+    class _Owner(Protocol):
+        """What an InputStream uses of the node that owns it (a :class:`~lslacq.core.node.Node`)."""
+
+        name: str
+
+        def after_input_connect(self, inputname: str) -> None: ...
+
+
 __all__ = ["InputStream", "all_receivers"]
 
 logger = logging.getLogger(__name__)
 
-all_receivers = {"plaindata": PlainDataReceiver, "sharedmem": SharedMemReceiver}
+all_receivers: dict[str, type[PlainDataReceiver] | type[SharedMemReceiver]] = {
+    "plaindata": PlainDataReceiver,
+    "sharedmem": SharedMemReceiver,
+}
 
 _LATEST_ONLY_HWM = 4  # chunks a latest_only reader queues on its side
 _RESYNC_MAX_MESSAGES = 100_000
@@ -97,14 +111,16 @@ class InputStream:
         in ``lost_samples``). Default False.
     """
 
-    def __init__(self, spec: dict | None = None, node=None, name: str | None = None):
+    def __init__(self, spec: dict | None = None, node: _Owner | None = None, name: str | None = None):
         self.spec = dict(spec or {})
         self.node = node
         self.name = name or ""
         self.params: StreamSpec | None = None
         self.socket: zmq.Socket | None = None
-        self.receiver = None
-        self._plain: tuple | None = None  # plaindata without codec: (dtype, frame shape, frame bytes)
+        self.receiver: PlainDataReceiver | SharedMemReceiver | None = None
+        # plaindata without codec: (dtype, frame shape, frame bytes)
+        self._plain: tuple[np.dtype, tuple[int, ...], int] | None = None
+        self._shared: SharedMemReceiver | None = None  # the receiver of a sharedmem stream
         self.buffer: RingBuffer | None = None
         self._own_buffer = False
         self.connected = False
@@ -115,7 +131,7 @@ class InputStream:
         self._peer_closed = False
         self._poller: zmq.Poller | None = None
         self._rcvtimeo: float | None = None
-        self._pending: collections.deque = collections.deque()
+        self._pending: collections.deque[tuple[FrameBuffer | bytes, FrameBuffer | None]] = collections.deque()
         self.max_buffered: float | None = None
         self.max_buffered_bytes: int | None = None
         self.latest_only = False
@@ -135,7 +151,8 @@ class InputStream:
 
     @property
     def _label(self) -> str:
-        owner = f"{self.node.name}." if self.node is not None and getattr(self.node, "name", "") else ""
+        node_name = getattr(self.node, "name", "")
+        owner = f"{node_name}." if node_name else ""
         return f"InputStream {owner}{self.name or '?'}"
 
     # -- connection -----------------------------------------------------------
@@ -229,6 +246,7 @@ class InputStream:
             if isinstance(receiver, PlainDataReceiver) and receiver.codec is None
             else None
         )
+        self._shared = receiver if isinstance(receiver, SharedMemReceiver) else None
         socket = get_context().socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RCVHWM, _LATEST_ONLY_HWM if self.latest_only else int(params.hwm))
@@ -282,11 +300,12 @@ class InputStream:
 
     def _join_options(self) -> dict:
         """Return this reader's JOIN options (validated here, so a bad value fails in the caller)."""
+        node_name = getattr(self.node, "name", "")
         options = {
             "pid": os.getpid(),
             "host": pysocket.gethostname(),
             "latest_only": bool(self.latest_only),
-            "name": f"{self.node.name}.{self.name}" if getattr(self.node, "name", "") else self.name,
+            "name": f"{node_name}.{self.name}" if node_name else self.name,
         }
         for key, kind in (("max_buffered", float), ("max_buffered_bytes", int)):
             value = getattr(self, key)
@@ -307,6 +326,9 @@ class InputStream:
         ``monitor``: the socket's connection events (off loopback), so a
         refused CurveZMQ handshake fails at once, naming the stream and the keys.
         """
+        params = self.params
+        if params is None:
+            raise StreamClosedError(f"{self._label} is not connected")
         deadline = time.monotonic() + timeout
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
@@ -323,7 +345,7 @@ class InputStream:
                 handshake = "done"
                 continue
             if self.socket not in events:
-                url = self.params.get("url")
+                url = params.get("url")
                 self.close()
                 hint = "is its process alive and the address reachable from here?"
                 if server_key and handshake is None:
@@ -342,7 +364,10 @@ class InputStream:
 
     def _refused(self, event: int, server_key, secret_key) -> None:
         """Close and raise ConnectionRefusedError: the output refused the handshake (``event``, a zmq monitor event)."""
-        url, stream = self.params.get("url"), self.params.get("name") or ""
+        params = self.params
+        if params is None:
+            raise StreamClosedError(f"{self._label} is not connected")
+        url, stream = params.get("url"), params.get("name") or ""
         self.close()
         where = f"{self._label}: output {stream!r} at {url}"
         if not server_key:
@@ -367,9 +392,11 @@ class InputStream:
     # -- receiving ------------------------------------------------------------
     def poll(self, timeout: float | None = None) -> bool:
         """Return True if a message is waiting; wait at most ``timeout`` ms (None: forever)."""
-        if self.socket is None:
+        poller = self._poller
+        if self.socket is None or poller is None:
             raise StreamClosedError(f"{self._label} is not connected")
-        return bool(self._pending) or bool(self._poller.poll(timeout))
+        # pyzmq's Poller.poll takes float ms (it truncates them); its type stub says int
+        return bool(self._pending) or bool(poller.poll(timeout))  # type: ignore[arg-type]
 
     def recv(
         self, with_data: bool | None = None, return_data: bool | None = None, timeout: float | None = None
@@ -400,6 +427,9 @@ class InputStream:
         BrokenStreamError
             A malformed message was received (it is dropped; the next recv continues).
         """
+        head: FrameBuffer | bytes
+        payload: FrameBuffer | None
+        data: np.ndarray | None
         socket = self.socket
         if socket is None:
             raise StreamClosedError(f"{self._label} is not connected")
@@ -431,8 +461,9 @@ class InputStream:
                                 self._last_index = index
                             else:
                                 self._check_continuity(index, n, epoch)
-                            # positional arguments: numpy parses keywords slowly
-                            data = np.ndarray((n,) + plain[1], plain[0], payload, 0, None, "C")
+                            # positional arguments: numpy parses keywords slowly. (numpy's type stubs for
+                            # Python < 3.12 take only bytes, memoryview...: a zmq Frame is a buffer too)
+                            data = np.ndarray((n,) + plain[1], plain[0], payload, 0, None, "C")  # type: ignore[arg-type]
                             if self._own_buffer and self.buffer is not None:
                                 self.buffer.new_chunk(data, index)
                             return index, data
@@ -455,15 +486,22 @@ class InputStream:
                             self._last_index = index
                         else:
                             self._check_continuity(index, n, epoch)
-                        data = np.ndarray((n,) + plain[1], plain[0], head, _HEADER_SIZE, None, "C")
+                        data = np.ndarray((n,) + plain[1], plain[0], head, _HEADER_SIZE, None, "C")  # type: ignore[arg-type]
                         if self._own_buffer and self.buffer is not None:
                             self.buffer.new_chunk(data, index)
                         return index, data
                 self._pending.append((head, None))
         want_data = bool(with_data or return_data)
+        receiver = self.receiver
+        if receiver is None:
+            raise StreamClosedError(f"{self._label} is not connected")
         while True:
             if self.latest_only:
-                if timeout is not None and not self._pending and not self._poller.poll(timeout):
+                poller = self._poller
+                if poller is None:
+                    raise StreamClosedError(f"{self._label} is not connected")
+                # (float ms: see poll())
+                if timeout is not None and not self._pending and not poller.poll(timeout):  # type: ignore[arg-type]
                     raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
                 self._skip_to_latest()
             if self._pending:
@@ -484,9 +522,10 @@ class InputStream:
                     continue
                 if control == CLOSED:
                     self._peer_closed = True
-                    raise StreamClosedError(f"{self._label}: output {self.params.get('name')!r} was closed")
+                    name = self.params.get("name") if self.params is not None else None
+                    raise StreamClosedError(f"{self._label}: output {name!r} was closed")
             try:
-                index, n, epoch, data = self.receiver.decode(head, payload)
+                index, n, epoch, data = receiver.decode(head, payload)
             except BrokenStreamError as exc:
                 self.bad_messages += 1
                 logger.error("%s", exc)
@@ -505,7 +544,10 @@ class InputStream:
 
     def _set_rcvtimeo(self, timeout: float | None) -> None:
         """Make a blocking receive wait at most ``timeout`` ms (None or < 0: forever), as ``poll`` counts them."""
-        self.socket.setsockopt(zmq.RCVTIMEO, -1 if timeout is None or timeout < 0 else int(timeout))
+        socket = self.socket
+        if socket is None:
+            raise StreamClosedError(f"{self._label} is not connected")
+        socket.setsockopt(zmq.RCVTIMEO, -1 if timeout is None or timeout < 0 else int(timeout))
         self._rcvtimeo = timeout
 
     def _sync(self, control: bytes) -> None:
@@ -531,18 +573,24 @@ class InputStream:
         self._ack_messages = self._rx_messages + self._step_messages
         self._ack_bytes = self._rx_bytes + self._step_bytes
         self._ack_deadline = _monotonic() + self._ack_interval
+        socket = self.socket
+        if socket is None:
+            raise StreamClosedError(f"{self._label} is not connected")
         try:
-            _send(self.socket, ACK + _pack_ack(self._rx_messages, self._rx_bytes), NOBLOCK)
+            _send(socket, ACK + _pack_ack(self._rx_messages, self._rx_bytes), NOBLOCK)
         except zmq.Again:  # cannot happen with a few ACKs in flight; the next one carries the counts
             pass
 
     def _shared_chunk(self, index: int, n: int, epoch: int, want_data: bool) -> Any:
         """Return the data of a sharedmem chunk announced by a message (None unless wanted), or _SKIPPED if gone."""
-        if self.receiver.is_stale(epoch):
+        receiver = self._shared
+        if receiver is None:  # only a sharedmem receiver decodes a message without its data
+            raise BrokenStreamError(f"{self._label}: a message without data, but the stream is not sharedmem")
+        if receiver.is_stale(epoch):
             # a message about a run the writer has since restarted: its data is gone
             logger.info("%s: dropped a chunk of %d samples from before the sender restarted", self._label, n)
             return _SKIPPED
-        ring = self.receiver.ring
+        ring = receiver.ring
         first = ring.first_index()
         if n < 0 or index > ring.index():
             # the writer writes its ring before it sends the message: this one announces what is not there
@@ -564,12 +612,12 @@ class InputStream:
         if index - n < first:  # partly overwritten: what is left of it (the rest is a gap)
             n = index - first
         self._check_continuity(index, n, epoch)
-        self.receiver.release_before(index - n)  # the data of this chunk stays valid until the next recv
+        receiver.release_before(index - n)  # the data of this chunk stays valid until the next recv
         data = None
         if want_data or self._own_buffer:
-            data = self._read_shared(index, n)
-        if self.buffer is not None and self._own_buffer:
-            self.buffer.new_chunk(data, index)
+            data = self._read_shared(ring, index, n)
+            if self.buffer is not None and self._own_buffer:
+                self.buffer.new_chunk(data, index)
         return data if want_data else None
 
     def _skip_to_latest(self) -> bool:
@@ -579,8 +627,11 @@ class InputStream:
         show as one index gap (counted in :attr:`lost_samples`).
         """
         pending = self._pending
+        poller = self._poller
+        if poller is None:
+            raise StreamClosedError(f"{self._label} is not connected")
         for _ in range(_RESYNC_MAX_MESSAGES):
-            if not self._poller.poll(0):
+            if not poller.poll(0):
                 break
             pending.append(self._recv_message())
         last_data = None
@@ -606,24 +657,27 @@ class InputStream:
             pending.extend(kept)
         return True
 
-    def _recv_message(self, flags: int = 0) -> tuple[zmq.Frame | bytes, zmq.Frame | None]:
+    def _recv_message(self, flags: int = 0) -> tuple[FrameBuffer | bytes, FrameBuffer | None]:
         """Receive one message as (first frame, second frame or None).
 
         The frames are zmq.Frame objects, used through the buffer protocol
         (``len``, ``bytes``, numpy and struct read them without a copy; their
         ``.buffer`` memoryview would cost about 1 us per frame).
         """
-        head = _recv(self.socket, flags, False)
+        socket = self.socket
+        if socket is None:
+            raise StreamClosedError(f"{self._label} is not connected")
+        head = _recv(socket, flags, False)
         if not head.more:
             if self._credit:
                 size = len(head)
                 if size >= _HEADER_SIZE:
                     self._took(size)
             return head, None
-        payload = _recv(self.socket, 0, False)
+        payload = _recv(socket, 0, False)
         if payload.more:  # no valid message has three parts: drain it, leave an invalid header
             while payload.more:
-                payload = _recv(self.socket, 0, False)
+                payload = _recv(socket, 0, False)
             return b"", payload
         if self._credit:
             self._took(len(head) + len(payload))
@@ -666,8 +720,7 @@ class InputStream:
                     self.buffer.reset_index()
         self._last_index = index
 
-    def _read_shared(self, index: int, n: int) -> np.ndarray:
-        ring = self.receiver.ring
+    def _read_shared(self, ring: RingBuffer, index: int, n: int) -> np.ndarray:
         start = index - n
         first = ring.first_index()
         if start < first:
@@ -688,7 +741,8 @@ class InputStream:
         """Discard every message already queued; return how many were dropped."""
         count = len(self._pending)
         self._pending.clear()
-        while self.socket is not None and self._poller.poll(0):
+        poller = self._poller
+        while self.socket is not None and poller is not None and poller.poll(0):
             self._recv_message()
             count += 1
         self._last_index = None

@@ -7,12 +7,13 @@ import os
 import socket as pysocket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import zmq
 
 from ...errors import StreamClosedError, StreamTimeoutError
+from .._zmqfast import get_int as _get_int
 from .._zmqfast import send as _send
 from . import admission, curve
 from .flowcontrol import WINDOW_BYTES, ReaderGone, ReaderState, parse_join, send_to
@@ -32,11 +33,25 @@ from .transport import (
     get_context,
 )
 
+if TYPE_CHECKING:
+    from ..rpc.security import ServerAuth
+
+    class _Owner(Protocol):
+        """What an OutputStream uses of the node that owns it (a :class:`~lslacq.core.node.Node`)."""
+
+        name: str
+
+        def after_output_configure(self, outputname: str) -> None: ...
+
+
 __all__ = ["OutputStream", "all_transfermodes"]
 
 logger = logging.getLogger(__name__)
 
-all_transfermodes = {"plaindata": PlainDataSender, "sharedmem": SharedMemSender}
+all_transfermodes: dict[str, type[PlainDataSender] | type[SharedMemSender]] = {
+    "plaindata": PlainDataSender,
+    "sharedmem": SharedMemSender,
+}
 
 _EVENTS = int(zmq.EVENTS)
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -89,14 +104,14 @@ class OutputStream:
     :meth:`readers`.
     """
 
-    def __init__(self, spec: dict | StreamSpec | None = None, node=None, name: str | None = None):
+    def __init__(self, spec: dict | StreamSpec | None = None, node: _Owner | None = None, name: str | None = None):
         self.spec = StreamSpec.from_dict(spec or {})
         self.node = node
         self.name = name or ""
         self.params: StreamSpec | None = None
         self.configured = False
         self.socket: zmq.Socket | None = None
-        self.sender = None
+        self.sender: PlainDataSender | SharedMemSender | None = None
         self.url = ""
         self.last_index = 0
         self._lock = threading.Lock()
@@ -110,7 +125,7 @@ class OutputStream:
         self._free_shape = False
         self._plain_buffer = False  # plaindata of a numeric dtype, no codec: send() encodes C arrays itself
         self._admission_fd: int | None = None
-        self._auth = None  # CurveZMQ server settings (bound off loopback in a process with keys)
+        self._auth: ServerAuth | None = None  # CurveZMQ server settings (bound off loopback in a process with keys)
         self._ipc_path: str | None = None
         self._closed = False
         self._waits = False  # on_full == 'wait'
@@ -124,7 +139,8 @@ class OutputStream:
 
     @property
     def _label(self) -> str:
-        owner = f"{self.node.name}." if self.node is not None and getattr(self.node, "name", "") else ""
+        node_name = getattr(self.node, "name", "")
+        owner = f"{node_name}." if node_name else ""
         return f"OutputStream {owner}{self.name or '?'}"
 
     # -- configuration ------------------------------------------------------
@@ -298,11 +314,13 @@ class OutputStream:
         elif index - n < self.last_index:
             # the producer restarted its count (e.g. an upstream node was restarted): new run
             self.reset_buffer_index()
+        frames: tuple  # one frame (header and data) or two (header, then the data without a copy)
         lock = self._lock
         lock.acquire()  # (not `with`: a third of the cost)
         try:
             sender = self.sender
-            if sender is None:  # closed by another thread meanwhile
+            socket = self.socket  # (not None while the sender is not: both change under the lock)
+            if sender is None or socket is None:  # closed by another thread meanwhile
                 raise StreamClosedError(f"{self._label} was closed")
             if self._plain_buffer and not carry_shape and data.flags.c_contiguous:
                 # PlainDataSender.encode's common case, inlined (the hot path: one call less per chunk)
@@ -310,12 +328,10 @@ class OutputStream:
                     frames = (b"".join((_pack_header(index, n, b"C", self._epoch, 0), data)),)
                 else:
                     frames = (_pack_header(index, n, b"C", self._epoch, 0), data)
+            elif carry_shape and isinstance(sender, PlainDataSender):  # (only plaindata streams have a free shape)
+                frames = sender.encode(index, data, self._epoch, carry_shape)
             else:
-                frames = (
-                    sender.encode(index, data, self._epoch, carry_shape)
-                    if carry_shape
-                    else sender.encode(index, data, self._epoch)
-                )
+                frames = sender.encode(index, data, self._epoch)
             # counted before it leaves: a reader (or counters()) never sees data beyond last_index
             self.last_index = index
             readers = self._reader_list
@@ -337,7 +353,6 @@ class OutputStream:
                     ):
                         self._late(reader, None, frames, n, index, nbytes)  # ReaderState.has_room, inlined
                     else:
-                        socket = self.socket
                         try:
                             _send(socket, reader.identity, _MORE_NOBLOCK)
                         except zmq.Again:
@@ -353,7 +368,7 @@ class OutputStream:
                             reader.sent_messages += 1
                             reader.sent_bytes += nbytes
                 else:
-                    self._fan_out(frames, n, index)
+                    self._fan_out(socket, frames, n, index)
             # ZMQ_FD is edge-triggered: a send takes in what reached the socket meanwhile (a JOIN, an
             # ACK), and the service thread is then not woken for it. Look at the socket now and then
             # (not at every chunk: ~1.5 us), and otherwise have the service thread look at it soon,
@@ -374,8 +389,8 @@ class OutputStream:
         if self._waits:
             self._wait_for_readers()
 
-    def _fan_out(self, frames: tuple, n: int, index: int) -> None:
-        """Send one chunk to every reader: straight into its pipe, or into its backlog."""
+    def _fan_out(self, socket: zmq.Socket, frames: tuple, n: int, index: int) -> None:
+        """Send one chunk to every reader (on ``socket``, the stream's): straight into its pipe, or into its backlog."""
         readers = self._reader_list
         head = frames[0]
         if len(frames) > 1:
@@ -387,8 +402,8 @@ class OutputStream:
         else:
             payload = None
             nbytes = len(head)
-        socket = self.socket
-        late = None  # readers that get the chunk in their backlog, or are gone
+        # readers that get the chunk in their backlog (with None), or are gone (with the error)
+        late: list[tuple[ReaderState, zmq.ZMQError | None]] | None = None
         for reader in readers:
             if reader.backlog or (
                 reader.credit
@@ -447,8 +462,10 @@ class OutputStream:
         reader that acknowledges nothing for ``max_wait`` s is marked stalled
         and no longer waited for.
         """
-        max_wait = self.params.max_wait
-        socket = self.socket
+        params, socket = self.params, self.socket
+        if params is None or socket is None:
+            raise StreamClosedError(f"{self._label} was closed while waiting for a reader")
+        max_wait = params.max_wait
         self._writer_waiting = True
         try:
             while True:
@@ -591,7 +608,7 @@ class OutputStream:
     def _read_messages(self, socket: zmq.Socket) -> bool:
         """Handle every message waiting on the socket; return True if a reader with a backlog got credit."""
         acked = False
-        while socket.getsockopt(_EVENTS) & _POLLIN:
+        while _get_int(socket, _EVENTS) & _POLLIN:
             message = socket.recv_multipart(zmq.NOBLOCK)
             identity, kind = message[0], message[1] if len(message) > 1 else b""
             if len(kind) == _ACK_SIZE and len(message) == 2 and kind.startswith(ACK):
@@ -624,7 +641,9 @@ class OutputStream:
         except ValueError as exc:
             logger.warning("%s: reader %s sent bad options (%s); using the defaults", self._label, identity.hex(), exc)
             options = {}
-        params = self.params
+        params, socket = self.params, self.socket
+        if params is None or socket is None:  # (cannot be: JOINs are read from the configured socket)
+            raise StreamClosedError(f"{self._label} is not configured")
         cap = self.sender.ring.size if isinstance(self.sender, SharedMemSender) else None
         window = (int(params.hwm), WINDOW_BYTES)
         try:
@@ -654,7 +673,7 @@ class OutputStream:
         if old is not None:  # the same reader joined again (reconnected): start afresh
             self._unregister(old, "joined again", quiet=True)
         try:
-            send_to(self.socket, identity, (HELLO,))
+            send_to(socket, identity, (HELLO,))
         except (zmq.Again, ReaderGone):  # gone already (or cannot take one message): not registered
             return
         self._readers[identity] = reader

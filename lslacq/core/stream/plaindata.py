@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import zmq
@@ -15,7 +16,7 @@ from .transport import HEADER, pack_header, pack_shape, unpack_shape
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
 _HEADER_SIZE = HEADER.size
-_NUMPY_ORDER = {b"C": "C", b"F": "F"}  # memory order in the header -> numpy's
+_NUMPY_ORDER: dict[bytes, Literal["C", "F"]] = {b"C": "C", b"F": "F"}  # memory order in the header -> numpy's
 
 __all__ = ["PlainDataSender", "PlainDataReceiver"]
 
@@ -72,7 +73,7 @@ class PlainDataSender:
             header = pack_header(index, data.shape[0], order, epoch)
         # bytes in memory order (the transpose of an F-ordered array is C-ordered); viewing them as
         # uint8 also exports dtypes the buffer protocol refuses (datetime64, timedelta64)
-        raw = memoryview((data.T if order == b"F" else data).reshape(-1).view(np.uint8))
+        raw = (data.T if order == b"F" else data).reshape(-1).view(np.uint8).data
         if self.codec is not None:
             return header, self.codec.compress(raw, self.itemsize)
         if data.nbytes < ZERO_COPY_MIN_BYTES:

@@ -89,8 +89,8 @@ class ReaderSlots:
         reaped = 0
         pid = os.getpid()
         with _local_lock:
-            for slot in np.flatnonzero(self.table[:, 0] != 0):
-                slot = int(slot)
+            for found in np.flatnonzero(self.table[:, 0] != 0):
+                slot = int(found)
                 owner = int(self.table[slot, 0])
                 if owner == pid:
                     alive = (self.shm.shm_id, slot) in _local_claims

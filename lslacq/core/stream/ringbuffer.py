@@ -133,7 +133,7 @@ class RingBuffer:
         # logical view: axis 0 is time whatever the memory order
         self.buffer = mem.transpose(np.argsort(axisorder))
         self._header = header  # [write index, epoch, layout, spare]
-        self._hdr = memoryview(header).cast("B").cast("q")  # same memory; plain ints, fast to read and write
+        self._hdr = header.data.cast("B").cast("q")  # same memory; plain ints, fast to read and write
         if fill is None:  # like pyacq: NaN marks missing float samples
             fill = np.nan if self.dtype.kind in "fc" else 0
         self.fill = fill
@@ -387,7 +387,7 @@ class RingBuffer:
         stop = picked[-1] - lo + (1 if c > 0 else -1)
         return data[picked[0] - lo : stop if stop >= 0 else None : c]
 
-    def _absolute(self, i: int) -> int:
+    def _absolute(self, i: int | np.integer) -> int:
         i = int(i)
         return self.index() + i if i < 0 else i
 

@@ -21,10 +21,14 @@ import os
 import sys
 import uuid
 import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 __all__ = ["SharedMem", "MirroredMapping", "mirrored_memory", "can_mirror", "PAGE_SIZE"]
+
+if TYPE_CHECKING:
+    from multiprocessing.shared_memory import SharedMemory
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +206,10 @@ class SharedMem:
     1.0
     """
 
+    shm_id: str
+    inode: int | None  # of the memfd (Linux), checked when a peer opens it; None elsewhere
+    mmap: mmap.mmap | memoryview | None  # the mapping (None once closed)
+
     def __init__(self, nbytes: int, shm_id: str | None = None, inode: int | None = None):
         nbytes = int(nbytes)
         if nbytes <= 0:
@@ -209,7 +217,7 @@ class SharedMem:
         self.nbytes = nbytes
         self.owner = shm_id is None
         self._fd: int | None = None
-        self._shm = None
+        self._shm: SharedMemory | None = None
         if _USE_MEMFD:
             self._open_memfd(shm_id, inode)
         else:
@@ -248,18 +256,20 @@ class SharedMem:
         from multiprocessing import shared_memory
 
         if shm_id is None:
-            self._shm = shared_memory.SharedMemory(create=True, size=self.nbytes)
+            shm = shared_memory.SharedMemory(create=True, size=self.nbytes)
         else:
-            self._shm = shared_memory.SharedMemory(name=shm_id)
+            shm = shared_memory.SharedMemory(name=shm_id)
             try:  # only the owner may unlink; stop the resource tracker doing it at our exit
                 from multiprocessing import resource_tracker
 
-                resource_tracker.unregister(self._shm._name, "shared_memory")
+                # the name the tracker registered (CPython's private attribute; typeshed does not declare it)
+                resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
             except Exception:  # pragma: no cover - depends on the platform
                 pass
-        self.shm_id = self._shm.name
+        self._shm = shm
+        self.shm_id = shm.name
         self.inode = None
-        self.mmap = self._shm.buf
+        self.mmap = shm.buf
 
     # -- public API ---------------------------------------------------------
     @property

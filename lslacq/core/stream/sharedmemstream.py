@@ -80,7 +80,10 @@ class SharedMemSender:
 
     def extra_params(self) -> dict:
         """Return the keys this transfer mode adds to the stream parameters: ``shm``, the ring's memory."""
-        return {"shm": self.ring.shm.to_dict()}
+        shm = self.ring.shm
+        if shm is None:  # (cannot be: the ring is made in shared memory)
+            raise RuntimeError(f"sharedmem stream {self.name!r}: its ring buffer is not in shared memory")
+        return {"shm": shm.to_dict()}
 
     def encode(self, index: int, data: np.ndarray, epoch: int = 0) -> tuple:
         """Write the chunk into the shared ring; return the index-only message."""
@@ -207,6 +210,11 @@ class SharedMemReceiver:
                 f"sharedmem stream {params.get('name', '')!r}: params carry no 'shm' "
                 "description; was the output configured?"
             )
+        if params.buffer_size is None:
+            raise BrokenStreamError(
+                f"sharedmem stream {params.get('name', '')!r}: params carry no 'buffer_size'; "
+                "was the output configured?"
+            )
         self.ring = RingBuffer(
             (int(params.buffer_size),) + params.frame_shape,
             params.np_dtype,
@@ -249,4 +257,6 @@ class SharedMemReceiver:
         if self.slot is not None:
             self.slots.release(self.slot)
             self.slot = None
-        self.ring.shm.close()
+        shm = self.ring.shm
+        if shm is not None:
+            shm.close()

@@ -122,7 +122,7 @@ class StreamSpec:
         """Return the value of ``key``, or ``default`` if the spec has no such key."""
         return self[key] if key in self else default
 
-    def update(self, other: Mapping | None = None, **kwargs) -> None:
+    def update(self, other: Mapping | StreamSpec | None = None, **kwargs) -> None:
         """Set the keys of ``other`` and ``kwargs`` (as :meth:`dict.update`; unknown keys go to ``extra``)."""
         for source in (other or {}), kwargs:
             for key, value in dict(source).items():
@@ -144,7 +144,7 @@ class StreamSpec:
         return out
 
     @classmethod
-    def from_dict(cls, params: Mapping) -> StreamSpec:
+    def from_dict(cls, params: Mapping | StreamSpec) -> StreamSpec:
         """Return a spec holding ``params`` (a dict, a StreamSpec or any mapping)."""
         spec = cls()
         spec.update(params)
