@@ -1,10 +1,10 @@
-"""What examples/p300_bci.py and examples/mi_bci.py share: the graph, the calibration recording, the session runner.
+r"""What examples/p300_bci.py and examples/mi_bci.py share: the graph, the calibration recording, the session runner.
 
 Both examples run the same loop on a simulated subject (only the paradigm, the
 band-pass, the epochs and the model differ)::
 
     SimulatedEEG --signals--> SosFilter --signals--> Epocher --epochs, labels--> Decoder
-         \\--events (markers named after the classes)--^                          |
+         \--events (markers named after the classes)--^                          |
                                                          LslOutlet (string markers) <-- predictions
 
 * :func:`record_calibration`: SimulatedEEG -> SosFilter, a RawRecorder records
@@ -29,7 +29,7 @@ import numpy as np
 
 
 def make_filter(dev, band: tuple[float, float], order: int, name: str = "bandpass"):
-    """A band-pass SosFilter on the device's signal (an inproc output)."""
+    """Return a band-pass SosFilter on the device's signal (an inproc output)."""
     from lslacq.dsp import SosFilter, design_sos
 
     filt = SosFilter(name=name)

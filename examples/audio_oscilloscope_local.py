@@ -19,9 +19,10 @@ import numpy as np
 # lslacq.viewers first: it picks PyQt5 (the qt extra's binding) when several are installed
 from lslacq.devices import NumpyDeviceBuffer
 from lslacq.viewers import QOscilloscope
+
+# isort: split
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
-
 
 SAMPLE_RATE = 44100.0
 CHUNKSIZE = 1024
@@ -43,7 +44,7 @@ def main(use_pyaudio, duration, screenshot=None):
         for device in dev.list_device_specs():
             index = device["index"]
             star = "*" if index == default_input else " "
-            print(" %s %d: %s" % (star, index, device["name"]))
+            print(f" {star} {index}: {device['name']}")
         # Configure PyAudio device with a single (default) input channel.
         dev.configure(
             nb_channel=1, sample_rate=44100.0, input_device_index=default_input, format="int16", chunksize=1024

@@ -40,7 +40,7 @@ def main(use_pyaudio, duration, screenshot=None):
         for device in dev.list_device_specs():
             index = device["index"]
             star = "*" if index == default_input else " "
-            print(" %s %d: %s" % (star, index, device["name"]))
+            print(f" {star} {index}: {device['name']}")
         # Configure PyAudio device with a single (default) input channel.
         dev.configure(
             nb_channel=1, sample_rate=SAMPLE_RATE, input_device_index=default_input, format="int16", chunksize=CHUNKSIZE

@@ -20,9 +20,10 @@ import numpy as np
 # lslacq.viewers first: it picks PyQt5 (the qt extra's binding) when several are installed
 from lslacq.core import create_manager
 from lslacq.viewers import QTimeFreq
+
+# isort: split
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
-
 
 SAMPLE_RATE = 44100.0
 CHUNKSIZE = 1024

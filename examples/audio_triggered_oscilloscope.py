@@ -29,7 +29,7 @@ CHUNKSIZE = 1024
 
 
 def simulated_microphone():
-    """A 0.3 s pressure pulse with a 220 Hz tone every 0.8 s (looped), in noise."""
+    """Return a 0.3 s pressure pulse with a 220 Hz tone every 0.8 s (looped), in noise."""
     n = CHUNKSIZE * 69  # ~1.6 s
     t = np.arange(n) / SAMPLE_RATE
     envelope = ((t % 0.8) < 0.3).astype(float)
@@ -58,7 +58,7 @@ def main(use_pyaudio, duration, screenshot=None):
         for device in dev.list_device_specs():
             index = device["index"]
             star = "*" if index == default_input else " "
-            print(" %s %d: %s" % (star, index, device["name"]))
+            print(f" {star} {index}: {device['name']}")
         # Configure PyAudio device with a single (default) input channel.
         dev.configure(
             nb_channel=1, sample_rate=SAMPLE_RATE, input_device_index=default_input, format="int16", chunksize=CHUNKSIZE

@@ -1,9 +1,9 @@
-"""A dareplane module: an LSL stream -> band-pass filter -> a new LSL stream, driven by dareplane commands.
+r"""A dareplane module: an LSL stream -> band-pass filter -> a new LSL stream, driven by dareplane commands.
 
 The graph (built by ``build_graph``) is
 
     LslInlet(stream) --signals--> SosFilter(band-pass) --signals--> LslOutlet(out_name)
-            \\--timestamps---------------------------------------------^
+            \--timestamps---------------------------------------------^
 
 so the filtered stream carries the original LSL timestamps and its channel
 names, and LabRecorder or any LSL consumer sees it next to the raw stream.

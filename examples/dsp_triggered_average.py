@@ -1,9 +1,9 @@
-"""Evoked responses online: device -> band-pass -> epochs around triggers -> running average.
+r"""Evoked responses online: device -> band-pass -> epochs around triggers -> running average.
 
 The graph::
 
     NumpyDeviceBuffer --signals--> SosFilter(1-30 Hz) --signals--> TriggerAccumulator
-            \\--signals--> AnalogTrigger(trigger channel) --events--^
+            \--signals--> AnalogTrigger(trigger channel) --events--^
 
 A simulated 8-channel EEG (1 kHz) carries, on its last channel, a 5 V TTL
 pulse every 0.7 s; 120 ms after each pulse the EEG channels show an evoked

@@ -1,9 +1,9 @@
-"""A motor-imagery BCI, end to end: calibrate, fit, run online, send the predictions to LSL, print the accuracy.
+r"""A motor-imagery BCI, end to end: calibrate, fit, run online, send the predictions to LSL, print the accuracy.
 
 The graph (both runs)::
 
     SimulatedEEG --signals--> SosFilter(8-30 Hz) --signals--> Epocher --epochs, labels--> Decoder
-         \\--events (cues 'left' / 'right')---------------------^                          |
+         \--events (cues 'left' / 'right')---------------------^                          |
                                                                  LslOutlet (string markers) <-- predictions
 
 1. **Calibration**: a simulated subject imagines moving the left or the right
@@ -38,7 +38,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _bci_common import accuracy, fit, make_filter, record_calibration, run_online, save_model
 
 SAMPLE_RATE = 250.0
@@ -103,7 +102,7 @@ def make_model(kind: str = "auto"):
 
 
 def session_samples(n_trials: int) -> int:
-    """Samples of a session of ``n_trials`` cued trials: it lasts until the last trial's epoch is complete."""
+    """Return the length in samples of ``n_trials`` cued trials: until the last trial's epoch is complete."""
     return int((n_trials * INTERVAL + TMAX + 0.2) * SAMPLE_RATE)
 
 

@@ -18,6 +18,8 @@ import argparse
 # lslacq.viewers first: it picks PyQt5 (the qt extra's binding) when several are installed
 from lslacq import create_manager
 from lslacq.viewers import ImageViewer
+
+# isort: split
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
@@ -59,7 +61,7 @@ def main(cameras, duration, screenshot=None):
         QtCore.QTimer.singleShot(int(duration * 1000), finish)
     pg.exec()
 
-    for cell, counters in zip(viewer.cells, viewer.video_counters()):
+    for cell, counters in zip(viewer.cells, viewer.video_counters(), strict=True):
         height, width = cell.frame_shape[:2]
         print(
             f"{counters['input']}: frames received: {counters['frames_received']}, "

@@ -30,6 +30,7 @@ class NoiseGenerator(Node):
 
     def _initialize(self):
         self.head = 0
+        self.rng = np.random.default_rng()
 
     def _start(self):
         self.timer = PacedLoop(self.send_data, self.chunksize / self.sample_rate, name=f"{self.name}-timer")
@@ -43,7 +44,7 @@ class NoiseGenerator(Node):
 
     def send_data(self):
         self.head += self.chunksize
-        self.output.send(np.random.normal(size=(self.chunksize, 1)).astype("float32"), index=self.head)
+        self.output.send(self.rng.normal(size=(self.chunksize, 1)).astype("float32"), index=self.head)
 
 
 # Registering the class lets a remote NodeGroup create it by name.

@@ -1,9 +1,9 @@
-"""A P300 BCI, end to end: calibrate, fit, run online, send the predictions to LSL, print the accuracy.
+r"""A P300 BCI, end to end: calibrate, fit, run online, send the predictions to LSL, print the accuracy.
 
 The graph (both runs)::
 
     SimulatedEEG --signals--> SosFilter(0.5-20 Hz) --signals--> Epocher --epochs, labels--> Decoder
-         \\--events (markers 'target' / 'nontarget')--------------^                           |
+         \--events (markers 'target' / 'nontarget')--------------^                           |
                                                                    LslOutlet (string markers) <-- predictions
 
 1. **Calibration**: a simulated oddball (``erp_classes``: targets evoke a P300,
@@ -37,7 +37,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _bci_common import accuracy, fit, make_filter, record_calibration, run_online, save_model
 
 SAMPLE_RATE = 250.0
@@ -70,7 +69,7 @@ def make_device(seed: int, interval: float, speed: float = 1.0):
 
 
 def make_model():
-    """The classifier: pyriemann's when installed, else window means + shrinkage LDA."""
+    """Return the classifier: pyriemann's when installed, else window means + shrinkage LDA."""
     from sklearn.pipeline import make_pipeline
 
     try:

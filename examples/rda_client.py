@@ -52,7 +52,7 @@ def main() -> int:
             seen = last + rate
             print(
                 f"samples {last:7d}-{last + rate:7d}  RMS uV: "
-                + " ".join(f"{name}={v:.1f}" for name, v in zip(start.channel_names, rms))
+                + " ".join(f"{name}={v:.1f}" for name, v in zip(start.channel_names, rms, strict=True))
                 + (f"  markers: {[d.decode() for d in markers['description']]}" if len(markers) else "")
             )
         client.stop_streaming()

@@ -76,7 +76,7 @@ def main() -> int:
                 peak = np.abs(average).max(axis=1)
                 print(
                     f"epoch {shown}: average of {len(epochs)}, peak |uV| "
-                    + " ".join(f"{n}={p:.1f}" for n, p in zip(names[1:], peak[1:])),
+                    + " ".join(f"{n}={p:.1f}" for n, p in zip(names[1:], peak[1:], strict=True)),
                     flush=True,
                 )
         for node in (amp, filt, acc):

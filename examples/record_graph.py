@@ -1,9 +1,9 @@
-"""Record a graph to disk, read it back and export it to MNE-Python.
+r"""Record a graph to disk, read it back and export it to MNE-Python.
 
 The graph::
 
     SimulatedEEG --signals--> RawRecorder (eeg.raw)
-                 \\--events---^           (markers.raw)
+                 \--events---^           (markers.raw)
 
 A simulated 8-channel EEG (µV, 500 Hz) and its stimulus events are recorded
 for a few seconds to raw binary files plus ``stream_properties.json``

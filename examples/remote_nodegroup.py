@@ -23,7 +23,7 @@ def main(duration: float) -> None:
     print("nodegroup pid:", nodegroup._client()._import("os").getpid())
 
     dev = nodegroup.create_node("NumpyDeviceBuffer", name="dev0")
-    data = np.random.randn(2500, 7).astype("float64")
+    data = np.random.default_rng().standard_normal((2500, 7))
     dev.configure(nb_channel=7, sample_interval=0.01, chunksize=50, buffer=data)
     dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
     dev.initialize()

@@ -1,9 +1,9 @@
-"""Replay a recorded file through a filter, as if a participant were connected.
+r"""Replay a recorded file through a filter, as if a participant were connected.
 
 The graph::
 
     FileReplay --signals--> SosFilter(8-12 Hz) --> print alpha power
-               \\--events--> print each annotation as it is replayed
+               \--events--> print each annotation as it is replayed
 
 The script first writes a small FIF file with MNE (10 Hz alpha bursts in
 noise, annotations where they start); any file MNE reads works the same

@@ -40,7 +40,7 @@ class StreamMonitor(Node):
 
     def data_received(self, ptr, data):
         self.packets += 1
-        print("Data received: %d %s %s" % (ptr, data.shape, data.dtype))
+        print(f"Data received: {ptr} {data.shape} {data.dtype}")
 
 
 register_node_type(StreamMonitor)
@@ -48,7 +48,7 @@ register_node_type(StreamMonitor)
 
 def main(duration: float) -> int:
     # A data source continuously emitting 50-sample chunks twice per second.
-    data = np.random.randn(2500, 7).astype("float64")
+    data = np.random.default_rng().standard_normal((2500, 7))
     dev = NumpyDeviceBuffer()
     dev.configure(nb_channel=7, sample_interval=0.01, chunksize=50, buffer=data)
     dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")

@@ -16,6 +16,8 @@ import argparse
 # lslacq.viewers first: it picks PyQt5 (the qt extra's binding) when several are installed
 from lslacq import create_manager
 from lslacq.viewers import ImageViewer
+
+# isort: split
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
