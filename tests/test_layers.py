@@ -20,12 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "lslacq", ROOT / "bridges" / "lslacq_lsl", ROOT / "bridges" / "lslacq_dareplane"]
 
-# Private names imported from another module of the tree, left for a later change (issue 23). Remove an
-# entry with its import; the test fails on a stale entry too.
-KNOWN_PRIVATE_IMPORTS = {
-    ("lslacq/devices/listing.py", ".audio_pyaudio", "_portaudio"),
-    ("lslacq/devices/listing.py", ".webcam_av", "_frame_rate"),
-}
+# Private names imported from another module of the tree, left for a later change: none since issue 23 made
+# the last ones public. An entry is removed with its import; the test fails on a stale entry too.
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:

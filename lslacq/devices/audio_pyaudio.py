@@ -4,7 +4,7 @@ Three tiers, as in python-sounddevice:
 
 * query: :func:`list_device_specs`, :func:`default_input_device`,
   :func:`default_output_device`, :func:`describe_devices` (also methods of the node,
-  as in pyacq);
+  as in pyacq), on one PortAudio instance with :func:`open_portaudio`;
 * stream: the :class:`PyAudio` node (record -> ``output``, play <- ``input``, or both);
 * rig: :mod:`lslacq.devices.emulators.jack` gives a paced sound card without hardware.
 
@@ -21,8 +21,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,7 @@ __all__ = [
     "default_input_device",
     "default_output_device",
     "describe_devices",
+    "open_portaudio",
     "FORMATS",
     "NO_DEVICE_HINT",
 ]
@@ -71,9 +73,11 @@ _alsa_handler = None  # keeps the ctypes callback alive
 
 
 def _quiet_alsa() -> None:
-    """Silence ALSA's own stderr messages (dozens of "cannot find card" lines when PortAudio scans a
-    machine without a sound card). Errors still reach us through PortAudio's return codes. Set
-    ``LSLACQ_ALSA_MESSAGES=1`` to keep them."""
+    """Silence ALSA's own stderr messages.
+
+    Dozens of "cannot find card" lines come when PortAudio scans a machine without a sound card. Errors
+    still reach us through PortAudio's return codes. Set ``LSLACQ_ALSA_MESSAGES=1`` to keep them.
+    """
     global _alsa_handler
     if _alsa_handler is not None or os.environ.get("LSLACQ_ALSA_MESSAGES"):
         return
@@ -108,8 +112,24 @@ def _import_pyaudio():
 
 
 @contextmanager
-def _portaudio(pa=None) -> Iterator[Any]:
-    """Yield ``pa`` if given, else a temporary ``pyaudio.PyAudio()`` terminated afterwards."""
+def open_portaudio(pa=None) -> Iterator[Any]:
+    """Yield ``pa`` if given, else a temporary ``pyaudio.PyAudio()`` terminated afterwards.
+
+    Use it to make several queries on one PortAudio scan::
+
+        with open_portaudio() as pa:
+            specs, default_in = list_device_specs(pa), default_input_device(pa)
+
+    Parameters
+    ----------
+    pa : pyaudio.PyAudio, optional
+        An open PyAudio instance, yielded as it is (and left open).
+
+    Raises
+    ------
+    ImportError
+        PyAudio is not installed.
+    """
     if pa is not None:
         yield pa
         return
@@ -137,7 +157,7 @@ def list_device_specs(pa=None) -> list[dict]:
     created; a server started later (e.g. JACK) is seen once every instance
     has been terminated.
     """
-    with _portaudio(pa) as pa:
+    with open_portaudio(pa) as pa:
         apis = {i: pa.get_host_api_info_by_index(i)["name"] for i in range(pa.get_host_api_count())}
         specs = []
         for i in range(pa.get_device_count()):
@@ -148,7 +168,7 @@ def list_device_specs(pa=None) -> list[dict]:
 
 
 def _default_device(kind: str, pa=None) -> int | None:
-    with _portaudio(pa) as pa:
+    with open_portaudio(pa) as pa:
         try:
             info = pa.get_default_input_device_info() if kind == "input" else pa.get_default_output_device_info()
         except OSError:  # "No Default Input Device Available"
@@ -181,7 +201,7 @@ def _describe(specs: list[dict], default_in: int | None = None, default_out: int
 
 def describe_devices(pa=None) -> str:
     """One line per device: ``'index: name (host API) N in / M out, RATE Hz'`` (``<``/``>`` mark the defaults)."""
-    with _portaudio(pa) as pa:
+    with open_portaudio(pa) as pa:
         specs = list_device_specs(pa)
         text = _describe(specs, default_input_device(pa), default_output_device(pa))
     return text.replace("; ", "\n")
@@ -223,9 +243,11 @@ class PlaybackFifo:
 
     @property
     def queued_frames(self) -> int:
+        """Frames written and not played yet."""
         return len(self._buffer) // self.frame_bytes
 
     def clear(self) -> None:
+        """Drop the queued frames, zero the counters and reopen a closed FIFO (a new run)."""
         with self._cond:
             self._buffer.clear()
             self.written_frames = self.played_frames = self.starved_frames = 0
@@ -454,9 +476,11 @@ class PyAudio(Node):
             ) from None
 
     def after_input_connect(self, inputname: str) -> None:
+        """Check the connected stream at once (:meth:`check_input_specs`)."""
         self.check_input_specs()
 
     def check_input_specs(self) -> None:
+        """Raise if the ``signals`` input's dtype, channels or sample rate differ from the node's playback."""
         inp = self.inputs.get("signals")
         if inp is None or inp.params is None:
             return
@@ -615,7 +639,7 @@ class PyAudio(Node):
                 self._wake.clear()
 
     def counters(self) -> dict:
-        """The node contract's counters plus xruns, ``starved_frames`` and ``frames_played``."""
+        """Return the node contract's counters plus xruns, ``starved_frames`` and ``frames_played``."""
         counters = super().counters()
         counters.update(self._xruns)
         fifo = self._fifo

@@ -111,7 +111,8 @@ class BrainAmpSocket(BlockingDevice):
         reconnect: bool = False,
         **kwargs,
     ) -> None:
-        """
+        """Ask Recorder for its stream layout (START message) and set the outputs from it.
+
         Parameters
         ----------
         brainamp_host : str
@@ -224,9 +225,11 @@ class BrainAmpSocket(BlockingDevice):
             self.outputs["triggers"].send(events)
 
     def device_description(self) -> str:
+        """Name the RDA server in messages (host and port)."""
         return f"the RDA server at {self.brainamp_host}:{self.brainamp_port}"
 
     def lost_error(self, exc: BaseException) -> BrokenStreamError:
+        """Return the BrokenStreamError a lost connection fails the node with (it says how to reconnect)."""
         return BrokenStreamError(
             f"{self.name}: lost {self.device_description()} ({exc}); stop() and start() the "
             "node to connect again, or configure it with reconnect=True"

@@ -46,6 +46,13 @@ class PyUSBTransport:
         self._claimed: list[int] = []
 
     def open(self) -> PyUSBTransport:
+        """Find the dongle, detach the kernel HID driver, claim the interfaces; return self.
+
+        Raises
+        ------
+        EmotivError
+            No libusb backend, no dongle (or not the one with ``serial``), or no permission on it.
+        """
         try:
             import usb.core
             import usb.util
@@ -116,7 +123,7 @@ class PyUSBTransport:
             raise EmotivError("the Emotiv dongle has no endpoint 0x82 on interface 1: is it an EPOC dongle?")
 
     def read(self, timeout: float) -> bytes | None:
-        """One report (32 bytes), or None if none came within ``timeout`` seconds."""
+        """Return one report (32 bytes), or None if none came within ``timeout`` seconds."""
         import usb.core
 
         try:
@@ -129,6 +136,7 @@ class PyUSBTransport:
             raise EmotivError(f"reading the Emotiv dongle failed: {exc} (unplugged?)") from exc
 
     def close(self) -> None:
+        """Release the interfaces and give them back to the kernel driver (quietly if unplugged)."""
         if self.device is None:
             return
         import usb.util
@@ -176,6 +184,13 @@ class HidrawTransport:
         self._fd = -1
 
     def open(self) -> HidrawTransport:
+        """Open the hidraw node (and read the serial from sysfs if not given); return self.
+
+        Raises
+        ------
+        EmotivError
+            The node cannot be opened, or sysfs has no serial for it.
+        """
         try:
             self._fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
@@ -204,6 +219,7 @@ class HidrawTransport:
         )
 
     def read(self, timeout: float) -> bytes | None:
+        """Return one report (32 bytes), or None if none came within ``timeout`` seconds."""
         readable, _, _ = select.select([self._fd], [], [], timeout)
         if not readable:
             return None
@@ -216,6 +232,7 @@ class HidrawTransport:
         return data
 
     def close(self) -> None:
+        """Close the hidraw node (idempotent)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -305,7 +322,8 @@ class Emotiv(BlockingDevice):
         device_info: dict | None = None,
         **kwargs,
     ) -> None:
-        """
+        """Open the dongle once (no dongle, no permission fail here) and set the outputs.
+
         Parameters
         ----------
         device_handle : str, optional
@@ -410,6 +428,7 @@ class Emotiv(BlockingDevice):
 
     # -- the reader thread's hooks -------------------------------------------------------------
     def read(self) -> bytes | None:
+        """Return one report, or None after 0.2 s without one (warn once when the headset stays silent)."""
         report = self._transport.read(0.2)
         if report is None:
             if not self._warned and time.monotonic() - self._silent_since > self.timeout:
@@ -427,15 +446,19 @@ class Emotiv(BlockingDevice):
         return report
 
     def handle(self, report: bytes) -> None:
+        """Decrypt and decode the report and send what it gives."""
         self._send(self._decoder.feed([report]))
 
     def lost_error(self, exc: BaseException) -> BaseException:
-        return exc  # an EmotivError that names the dongle
+        """Return ``exc`` itself: the transport's EmotivError names the dongle already."""
+        return exc
 
     def device_description(self) -> str:
+        """Name the device in messages."""
         return "the Emotiv dongle"
 
     def gap_rate(self) -> float:
+        """Return the report rate (one sample per report), to count the time without the dongle."""
         return self.report_rate
 
     def _send(self, chunk) -> None:

@@ -98,7 +98,8 @@ class OpenBCI(BlockingDevice):
         read_interval: float = 0.02,
         **kwargs,
     ) -> None:
-        """
+        """Set the port and the board's settings (asking the board for its channels with ``daisy='auto'``).
+
         Parameters
         ----------
         device_handle : str
@@ -308,12 +309,15 @@ class OpenBCI(BlockingDevice):
         port.close()
 
     def lost_error(self, exc: BaseException) -> OpenBCIError:
+        """Return the OpenBCIError a lost port fails the node with (it names the port)."""
         return OpenBCIError(f"{self.name}: lost the OpenBCI board at {self.device_handle}: {exc}")
 
     def read(self) -> bytes | None:
-        return self._port.read(65536) or None  # whatever arrives within read_interval
+        """Return the bytes that arrived within ``read_interval``, or None."""
+        return self._port.read(65536) or None
 
     def handle(self, data: bytes) -> None:
+        """Decode the bytes, send the complete packets' runs, count (and warn at most once a second) losses."""
         chunk = self._decoder.feed(data)
         self.lost_packets += chunk.lost_packets
         self.garbage_bytes += chunk.garbage_bytes
@@ -345,7 +349,7 @@ class OpenBCI(BlockingDevice):
             self._last_report = now
 
     def counters(self) -> dict:
-        """The Node counters plus ``lost_packets``, ``garbage_bytes``, ``unpaired_packets``, ``reconnects``.
+        """Return the Node counters plus ``lost_packets``, ``garbage_bytes``, ``unpaired_packets``, ``reconnects``.
 
         ``lost_samples`` counts the samples missing from ``signals`` (lost
         packets, unpaired Daisy packets, time without the board).

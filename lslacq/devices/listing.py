@@ -9,17 +9,19 @@ __all__ = ["list_audio_devices", "list_cameras"]
 
 
 def list_audio_devices() -> list[dict]:
-    """PortAudio's devices as dicts (``index``, ``name``, ``host_api``, ``inputs``, ``outputs``,
-    ``sample_rate``, ``default_input``, ``default_output``).
+    """Return PortAudio's devices as dicts.
+
+    Each has ``index``, ``name``, ``host_api``, ``inputs``, ``outputs``, ``sample_rate``, ``default_input``
+    and ``default_output``.
 
     Raises
     ------
     ImportError
         PyAudio is not installed.
     """
-    from .audio_pyaudio import _portaudio, default_input_device, default_output_device, list_device_specs
+    from .audio_pyaudio import default_input_device, default_output_device, list_device_specs, open_portaudio
 
-    with _portaudio() as pa:
+    with open_portaudio() as pa:
         specs = list_device_specs(pa)
         default_in, default_out = default_input_device(pa), default_output_device(pa)
     return [
@@ -53,7 +55,7 @@ def list_cameras(timeout: float = 3.0) -> list[dict]:
     nodes of UVC cameras, busy cameras...). Opening a camera may switch its
     light on for a moment.
     """
-    from .webcam_av import CameraError, _frame_rate, open_video
+    from .webcam_av import CameraError, frame_rate, open_video
 
     cameras = []
     for path in _video_nodes():
@@ -66,7 +68,7 @@ def list_cameras(timeout: float = 3.0) -> list[dict]:
             try:
                 entry.update(ok=True, width=stream.width, height=stream.height, codec=stream.codec_context.name)
                 try:
-                    entry["frame_rate"] = _frame_rate(stream, {})
+                    entry["frame_rate"] = frame_rate(stream)
                 except CameraError:
                     entry["frame_rate"] = None
             finally:

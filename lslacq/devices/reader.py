@@ -53,7 +53,7 @@ class SampleCounter:
         self.reset()
 
     def reset(self) -> None:
-        """A new run: indexes from 0, nothing lost."""
+        """Start a new run: indexes from 0, nothing lost."""
         self.offset = 0  # added to decoder positions (grows at each reconnection)
         self.next_index = 0  # index after the last sample sent
         self.lost_samples = 0
@@ -91,6 +91,11 @@ class DeviceReader(Worker):
         self.join_timeout = device.stop_timeout
 
     def run(self) -> None:
+        """Call the device's ``read()`` and ``handle()`` until the node stops, the input ends or the device is lost.
+
+        A lost device fails the worker with the device's :meth:`~BlockingDevice.lost_error`, or, with
+        ``reconnect``, is reopened.
+        """
         device = self.device
         while not self.stopping:
             try:
@@ -191,15 +196,15 @@ class BlockingDevice(Node):
         logger.info("%s: end of the input %s", self.name, self.device_description())
 
     def device_description(self) -> str:
-        """The device in messages (default: ``device_handle`` if the node has one)."""
+        """Name the device in messages (default: ``device_handle`` if the node has one)."""
         return str(getattr(self, "device_handle", None) or type(self).__name__)
 
     def lost_error(self, exc: BaseException) -> BaseException:
-        """The error a lost device raises (subclasses return their own type)."""
+        """Return the error a lost device raises (subclasses return their own type)."""
         return OSError(f"{self.name}: lost {self.device_description()}: {exc}")
 
     def gap_rate(self) -> float:
-        """Samples per second of the indexes (to count the time without the device)."""
+        """Return the samples per second of the indexes (to count the time without the device)."""
         return float(getattr(self, "sample_rate", 0.0) or 0.0)
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -25,4 +25,4 @@ def contiguous_runs(positions: np.ndarray) -> Iterator[tuple[int, int]]:
         return
     breaks = np.flatnonzero(np.diff(positions) != 1) + 1
     edges = [0, *breaks.tolist(), len(positions)]
-    yield from zip(edges[:-1], edges[1:])
+    yield from zip(edges[:-1], edges[1:], strict=True)

@@ -396,7 +396,7 @@ class EEGSimulator:
         return weights / weights.sum()
 
     def _sensorimotor(self, start: int, n: int) -> np.ndarray:
-        """The mu/beta rhythm of ``n`` samples from ``start`` with the ERD of the trials in progress."""
+        """Return the mu/beta rhythm of ``n`` samples from ``start`` with the ERD of the trials in progress."""
         fs = self.sample_rate
         n_src = len(self._mu_sources)
         env = 1.0 + 0.4 * self._mu_env(self._mi_rng.standard_normal((n, n_src)) * self._mu_env_gain)
@@ -475,7 +475,7 @@ class EEGSimulator:
                     code=[int(k) + 1 for k in which],
                 )
                 self._event_count += len(onsets)
-                self._pending_mi.extend((int(o), self._class_sources[k]) for o, k in zip(onsets, which))
+                self._pending_mi.extend((int(o), self._class_sources[k]) for o, k in zip(onsets, which, strict=True))
                 self._pending_erps.extend(int(o) for o in onsets)
             elif len(onsets) and self.erp_classes is not None:
                 which = self._class_rng.choice(len(self._class_names), size=len(onsets), p=self.class_probabilities)
@@ -486,7 +486,7 @@ class EEGSimulator:
                     code=[int(k) + 1 for k in which],
                 )
                 self._event_count += len(onsets)
-                self._pending_erps.extend((int(o), self._class_erps[k]) for o, k in zip(onsets, which))
+                self._pending_erps.extend((int(o), self._class_erps[k]) for o, k in zip(onsets, which, strict=True))
             elif len(onsets):
                 codes = [1 if (self._event_count + k) % 2 == 0 else 2 for k in range(len(onsets))]
                 events = make_events(onsets, type="Stimulus", description=[f"S{c:3d}" for c in codes], code=codes)

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import LslacqError
 from .reader import END, BlockingDevice
 
-__all__ = ["WebCamAV", "WebCamImageIO", "CameraError", "default_camera_input", "open_video"]
+__all__ = ["WebCamAV", "WebCamImageIO", "CameraError", "default_camera_input", "frame_rate", "open_video"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,22 @@ def open_video(url: str, format: str | None = None, options: dict | None = None,
     return container, stream
 
 
-def _frame_rate(stream, options: dict) -> float:
+def frame_rate(stream, options: dict | None = None) -> float:
+    """Return the frame rate of a PyAV video stream, in frames per second.
+
+    Parameters
+    ----------
+    stream : av.video.stream.VideoStream
+        The stream (the second item :func:`open_video` returns).
+    options : dict, optional
+        The FFmpeg input options it was opened with: their ``'framerate'`` is the last resort.
+
+    Raises
+    ------
+    CameraError
+        Neither the stream nor ``options`` gives a rate above zero.
+    """
+    options = options or {}
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate, options.get("framerate")):
         try:
             value = float(Fraction(str(rate))) if rate is not None else 0.0
@@ -187,15 +202,16 @@ class WebCamAV(BlockingDevice):
                 f"{self.name}: unexpected configure() arguments {sorted(kwargs)}; accepted: camera_num, "
                 "url, format, options, timeout"
             )
+        input_format = format
         if url is None:
             url, default_format = default_camera_input(camera_num)
-            format = format or default_format
-        self.url, self.format, self.timeout = str(url), format, float(timeout)
+            input_format = format or default_format
+        self.url, self.format, self.timeout = str(url), input_format, float(timeout)
         self.options = {str(k): str(v) for k, v in (options or {}).items()}
         container, stream = open_video(self.url, self.format, self.options, self.timeout)  # probe the size and rate
         try:
             self.width, self.height = int(stream.width), int(stream.height)
-            self.sample_rate = _frame_rate(stream, self.options)
+            self.sample_rate = frame_rate(stream, self.options)
             codec = stream.codec_context.name
         finally:
             container.close()
@@ -240,15 +256,19 @@ class WebCamAV(BlockingDevice):
             container.close()
 
     def read(self):
+        """Return the next decoded frame, or :data:`~lslacq.devices.reader.END` at the end of the input."""
         return next(self._frames, END)
 
     def lost_error(self, exc: BaseException) -> BaseException:
+        """Return the CameraError a failed read ends the run with (it says what to check)."""
         return _as_camera_error(exc, self.url)
 
     def device_description(self) -> str:
+        """Name the input in messages (its URL)."""
         return repr(self.url)
 
     def input_ended(self) -> None:
+        """Mark the run as ended (``counters()['ended']``) and log the frame count."""
         self.ended = True
         logger.info("%s: end of the input %r after %d frames", self.name, self.url, self.n_frames)
 
@@ -277,7 +297,7 @@ class WebCamAV(BlockingDevice):
         self.n_frames += 1
 
     def counters(self) -> dict:
-        """The node contract's counters plus ``frames``, ``dropped_frames`` and ``ended``."""
+        """Return the node contract's counters plus ``frames``, ``dropped_frames`` and ``ended``."""
         counters = super().counters()
         counters.update(frames=self.n_frames, dropped_frames=self.dropped_frames, ended=self.ended)
         return counters

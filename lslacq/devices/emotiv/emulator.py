@@ -52,7 +52,7 @@ _STRINGS_BASE = {1: MANUFACTURER, 2: PRODUCT, 4: "Emotiv RAW DATA"}
 
 
 def expected_eeg(n: int) -> list[int]:
-    """The 14 EEG fields of report ``n`` (before O1's two LSBs are shared with contact quality)."""
+    """Return the 14 EEG fields of report ``n`` (before O1's two LSBs are shared with contact quality)."""
     return [8192 + round(1000 * math.sin(2 * math.pi * (c + 1) * n / 128)) for c in range(len(EEG_BIT_OFFSETS))]
 
 
@@ -62,7 +62,7 @@ def _counter(n: int, battery: int) -> int:
 
 
 def expected_packet(n: int, battery: int = 0xF5) -> bytes:
-    """The decrypted report number ``n`` (0 = the first one read)."""
+    """Return the decrypted report number ``n`` (0 = the first one read)."""
     counter = _counter(n, battery)
     eeg = expected_eeg(n)
     ch = quality_channel(counter) if counter < 128 else -1
@@ -133,11 +133,11 @@ class EmotivBackend(usb.backend.IBackend):
 
     # -- faults -------------------------------------------------------------------
     def unplug(self) -> None:
-        """The dongle is pulled out: every call fails with ENODEV."""
+        """Pull the dongle out: every call fails with ENODEV."""
         self._unplugged = True
 
     def replug(self) -> None:
-        """The dongle is plugged in again: a fresh device (kernel driver attached, nothing claimed)."""
+        """Plug the dongle in again: a fresh device (kernel driver attached, nothing claimed)."""
         with self._lock:
             self._kernel = {0: True, 1: True} if self._kernel_driver else {0: False, 1: False}
             self.claimed.clear()
@@ -145,7 +145,7 @@ class EmotivBackend(usb.backend.IBackend):
             self._unplugged = False
 
     def switch_off(self, off: bool = True) -> None:
-        """The headset is switched off (True) or on again: reads time out while off."""
+        """Switch the headset off (True) or on again: reads time out while off."""
         self._off = bool(off)
 
     def _check(self) -> None:
@@ -154,12 +154,15 @@ class EmotivBackend(usb.backend.IBackend):
 
     # -- enumeration and descriptors ----------------------------------------------------
     def enumerate_devices(self):
+        """List the one dongle (none while unplugged)."""
         return [] if self._unplugged else [self._device]
 
     def get_parent(self, dev):
+        """Return None: the dongle has no parent hub here."""
         return None
 
     def get_device_descriptor(self, dev):
+        """Return the dongle's device descriptor (its vendor and product ids)."""
         return SimpleNamespace(
             bLength=18,
             bDescriptorType=1,
@@ -183,6 +186,7 @@ class EmotivBackend(usb.backend.IBackend):
         )
 
     def get_configuration_descriptor(self, dev, config):
+        """Return the dongle's one configuration."""
         if config != 0:
             raise IndexError(f"the Emotiv dongle has one configuration, not {config + 1}")
         return SimpleNamespace(
@@ -198,6 +202,7 @@ class EmotivBackend(usb.backend.IBackend):
         )
 
     def get_interface_descriptor(self, dev, intf, alt, config):
+        """Return the descriptor of interface 0 or 1 (1 carries the raw data)."""
         if config != 0 or alt != 0 or intf not in (0, 1):
             raise IndexError("no such interface/alternate setting")  # pyusb probes until IndexError
         return SimpleNamespace(
@@ -214,6 +219,7 @@ class EmotivBackend(usb.backend.IBackend):
         )
 
     def get_endpoint_descriptor(self, dev, ep, intf, alt, config):
+        """Return the interface's one endpoint (0x82 on interface 1, the data; 0x81 on 0)."""
         if config != 0 or alt != 0 or intf not in (0, 1) or ep != 0:
             raise IndexError("no such endpoint")
         address, size = (0x82, 32) if intf == 1 else (0x81, 8)
@@ -231,35 +237,43 @@ class EmotivBackend(usb.backend.IBackend):
 
     # -- handles, configuration, interfaces -----------------------------------------------
     def open_device(self, dev):
+        """Return a handle on the dongle."""
         self._check()
         return SimpleNamespace(device=dev)
 
     def close_device(self, dev_handle):
-        pass
+        """Do nothing (no resource is held)."""
 
     def get_configuration(self, dev_handle):
+        """Return 1, the configuration in use."""
         self._check()
         return 1
 
     def set_configuration(self, dev_handle, config_value):
+        """Accept any configuration (there is one)."""
         self._check()
 
     def set_interface_altsetting(self, dev_handle, intf, altsetting):
+        """Accept any alternate setting (there is one)."""
         self._check()
 
     def is_kernel_driver_active(self, dev_handle, intf):
+        """Tell whether the kernel HID driver holds interface ``intf``."""
         self._check()
         return self._kernel.get(intf, False)
 
     def detach_kernel_driver(self, dev_handle, intf):
+        """Take interface ``intf`` from the kernel HID driver."""
         self._check()
         self._kernel[intf] = False
         self.detached.add(intf)
 
     def attach_kernel_driver(self, dev_handle, intf):
+        """Give interface ``intf`` back to the kernel HID driver."""
         self._kernel[intf] = True
 
     def claim_interface(self, dev_handle, intf):
+        """Claim interface ``intf`` (EBUSY while the kernel driver holds it)."""
         self._check()
         if self._kernel.get(intf):
             raise usb.core.USBError(
@@ -268,16 +282,18 @@ class EmotivBackend(usb.backend.IBackend):
         self.claimed.add(intf)
 
     def release_interface(self, dev_handle, intf):
+        """Release interface ``intf``."""
         self.claimed.discard(intf)
 
     def clear_halt(self, dev_handle, ep):
-        pass
+        """Do nothing (no endpoint stalls)."""
 
     def reset_device(self, dev_handle):
-        pass
+        """Do nothing."""
 
     # -- transfers ----------------------------------------------------------------------------
     def ctrl_transfer(self, dev_handle, bmRequestType, bRequest, wValue, wIndex, data, timeout):
+        """Answer GET_DESCRIPTOR(STRING) with the dongle's strings; accept other requests."""
         self._check()
         if bmRequestType & 0x80 and bRequest == 0x06 and (wValue >> 8) == 3:  # GET_DESCRIPTOR(STRING)
             index = wValue & 0xFF
@@ -296,9 +312,11 @@ class EmotivBackend(usb.backend.IBackend):
         return len(data)
 
     def intr_write(self, dev_handle, ep, intf, data, timeout):
+        """Fail with EPIPE: the dongle is read-only."""
         raise usb.core.USBError("the Emotiv dongle is read-only", error_code=-9, errno=errno.EPIPE)
 
     def intr_read(self, dev_handle, ep, intf, buff, timeout):
+        """Fill ``buff`` with the next encrypted report, paced at ``sample_rate`` when ``realtime``."""
         self._check()
         if intf not in self.claimed:
             raise usb.core.USBError("interface not claimed", error_code=-6, errno=errno.EBUSY)

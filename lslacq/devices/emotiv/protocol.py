@@ -102,7 +102,7 @@ class EmotivKeyError(ValueError):
 
 
 def make_key(serial: str, variant: str = "consumer") -> bytes:
-    """The 16-byte AES key for a dongle serial number.
+    """Return the 16-byte AES key for a dongle serial number.
 
     Parameters
     ----------
@@ -188,7 +188,7 @@ _QUALITY_WEIGHTS = (1 << np.arange(14)).astype(np.int64)
 
 
 def _fields(p: np.ndarray) -> np.ndarray:
-    """The 14 EEG fields of ``(n, 32)`` packets, uint16 ``(n, 14)``."""
+    """Return the 14 EEG fields of ``(n, 32)`` packets, uint16 ``(n, 14)``."""
     bits = np.unpackbits(p, axis=1)
     return (bits[:, _EEG_BITS].astype(np.int64) @ _EEG_WEIGHTS).astype(np.uint16)
 
@@ -230,7 +230,7 @@ def encode_packet(counter: int, eeg, quality: int = 0, gyro=(0, 0)) -> bytes:
         if (int(quality) >> i) & 1:
             p[bit // 8 + 1] |= 1 << (bit % 8)
     value = int.from_bytes(p, "big")
-    for v, off in zip(eeg, EEG_BIT_OFFSETS):
+    for v, off in zip(eeg, EEG_BIT_OFFSETS, strict=True):
         shift = 256 - off - 14
         value = (value & ~(0x3FFF << shift)) | (v << shift)
     p = bytearray(value.to_bytes(REPORT_SIZE, "big"))

@@ -110,12 +110,14 @@ class JackDummyServer:
 
     @property
     def pid(self) -> int | None:
+        """Process id of jackd (None before :meth:`start`)."""
         return self.process.pid if self.process is not None else None
 
     def running(self) -> bool:
+        """Tell whether jackd was started and still runs."""
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> "JackDummyServer":
+    def start(self) -> JackDummyServer:
         """Start jackd and wait until clients can connect.
 
         Raises
@@ -205,7 +207,7 @@ class JackDummyServer:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "JackDummyServer":
+    def __enter__(self) -> JackDummyServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -277,12 +279,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         server.start()
     except JackUnavailableError as exc:
-        print(f"jack-dummy: {exc}", file=sys.stderr)
+        print(f"jack-dummy: {exc}", file=sys.stderr)  # noqa: T201 - a command line's message
         return 1
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        print(
+        print(  # noqa: T201 - a command line's message
             f"JACK dummy server {server.name!r} (pid {server.pid}) at {server.rate} Hz. In other shells: "
             f"export JACK_DEFAULT_SERVER={server.name} JACK_NO_START_SERVER=1; lslacq devices list. "
             "Ctrl+C to stop.",
@@ -291,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while not stop.wait(0.2):
             if not server.running():
-                print(f"jack-dummy: jackd exited: {server._tail()}", file=sys.stderr)
+                print(f"jack-dummy: jackd exited: {server._tail()}", file=sys.stderr)  # noqa: T201 - a command line's message
                 return 1
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -304,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m lslacq.devices.emulators.jack`` with ``argv`` (default: ``sys.argv``); return the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m lslacq.devices.emulators.jack",
         description="Run a JACK dummy-backend server: a paced sound card for PortAudio.",

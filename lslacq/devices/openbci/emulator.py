@@ -52,13 +52,13 @@ _CHANNEL_KEYS = set(b"12345678!@#$%^&*qwertyuiQWERTYUI")
 
 
 def default_signal(n: int, daisy: bool) -> np.ndarray:
-    """The emulator's known counts for packet ``n`` (board or Daisy channels)."""
+    """Return the emulator's known counts for packet ``n`` (board or Daisy channels)."""
     values = (np.arange(1, 9) * 1000 + n % 1000).astype(np.int64)
     return -values if daisy else values
 
 
 def expected_accel(n: int) -> np.ndarray:
-    """The accelerometer counts (X, Y, Z) the emulator sends around packet ``n``."""
+    """Return the accelerometer counts (X, Y, Z) the emulator sends around packet ``n``."""
     step = n // 10 % 1000
     return np.array([step + 1, -step - 1, 8000], dtype=np.int64)
 
@@ -152,6 +152,7 @@ class CytonEmulator:
     # -- lifecycle ------------------------------------------------------------
     @property
     def port(self) -> str:
+        """The serial port to open: ``link`` if given, else the pty's path."""
         return self.link or self._pty_path
 
     @property
@@ -213,13 +214,13 @@ class CytonEmulator:
 
     # -- faults ---------------------------------------------------------------
     def unplug(self) -> None:
-        """The dongle disappears: the port closes (readers get an I/O error) and ``link`` is removed."""
+        """Pull the dongle out: the port closes (readers get an I/O error) and ``link`` is removed."""
         with self._lock:
             self.streaming = False
         self._close_pty()
 
     def replug(self) -> None:
-        """The dongle comes back (a new pty, at the same ``link``); the board is not streaming."""
+        """Plug the dongle in again (a new pty, at the same ``link``); the board is not streaming."""
         self._pending_cmd = b""
         self._open_pty()
 
@@ -260,7 +261,7 @@ class CytonEmulator:
             loop.wake()
 
     def _run(self, worker: Worker) -> None:
-        """The board's thread: read commands, write due packets and what the host has not read yet."""
+        """Run the board's thread: read commands, write due packets and what the host has not read yet."""
         loop, plug, fd = self._loop, None, -1
         self._loop_thread = threading.current_thread()
         while not worker.stopping:

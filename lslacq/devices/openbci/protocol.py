@@ -272,7 +272,7 @@ class CytonDecoder:
 
     @staticmethod
     def _starts_inside(buf: np.ndarray, pos: int, ok: np.ndarray) -> bool:
-        """True if a packet seems to start inside the one at ``pos`` (which is then torn)."""
+        """Tell whether a packet seems to start inside the one at ``pos`` (which is then torn)."""
         if ok[pos + 1 : pos + PACKET_SIZE].any():
             return True
         inner = np.arange(pos + 1, pos + PACKET_SIZE)
@@ -354,7 +354,7 @@ class CytonDecoder:
             raw = p[c0_rows, 26:32].astype(np.int32)
             values = (raw[:, 0::2] << 8) | raw[:, 1::2]  # int16 BE per axis
             values -= (values >= 0x8000) * 0x10000
-            events += [(int(r), slice(None), v) for r, v in zip(c0_rows, values * np.float32(ACCEL_SCALE))]
+            events += [(int(r), slice(None), v) for r, v in zip(c0_rows, values * np.float32(ACCEL_SCALE), strict=True)]
         for row in timed_rows:  # one accel byte per packet: 'X' high byte, 'x' low byte...
             code = _ACCEL_CODES.get(int(p[row, 26]))
             if code is None:
@@ -416,7 +416,7 @@ _REPLY_CHANNELS = re.compile(rb"(8|16)\$\$\$")
 
 
 def parse_channel_reply(reply: bytes) -> int | None:
-    """Number of channels from the board's reply to ``C`` (or ``c``), None if it says nothing.
+    """Return the number of channels from the board's reply to ``C`` (or ``c``), None if it says nothing.
 
     ``16$$$`` / ``daisy attached16$$$`` -> 16, ``no daisy to attach!8$$$`` -> 8,
     ``daisy removed$$$`` -> 8.

@@ -51,6 +51,7 @@ class BrainVisionRecording:
 
     @property
     def n_samples(self) -> int:
+        """Number of samples (rows of :attr:`data`)."""
         return self.data.shape[0]
 
 
@@ -136,7 +137,7 @@ def read_brainvision(vhdr_path: str | os.PathLike) -> BrainVisionRecording:
         vmrk = _read_ini(os.path.join(base, marker_file))
         rows = []
         if vmrk.has_section("Marker Infos"):
-            for key, value in vmrk["Marker Infos"].items():
+            for value in vmrk["Marker Infos"].values():
                 fields = _split_commas(value)
                 if len(fields) < 4:
                     continue

@@ -164,7 +164,7 @@ class Client:
 
     @property
     def data_dtype(self) -> str:
-        """dtype of the buffered data: ``'float32'`` microvolts (read-only)."""
+        """The dtype of the buffered data: ``'float32'`` microvolts (read-only)."""
         return self.data_dtype_name
 
     @property
@@ -178,7 +178,7 @@ class Client:
         return self.buffer.index() if self.buffer is not None else 0
 
     def counters(self) -> dict:
-        """The same counters as a node's (``Node.counters()``): what the receiver has buffered and lost.
+        """Return the same counters as a node's (``Node.counters()``): what the receiver has buffered and lost.
 
         ``samples_in`` = :attr:`last_sample` (samples received, including the
         NaN-filled samples of skipped blocks), ``lost_samples`` those skipped
@@ -252,7 +252,7 @@ class Client:
         if self.buffer is not None:
             self.buffer.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -405,8 +405,11 @@ class Client:
             loop.wake()
 
     def _receive(self, worker: Worker) -> None:
-        """The receiver's loop. A failure is kept in :attr:`error` and emitted on :attr:`failed` once
-        :attr:`is_streaming` is False, before the waiters of :meth:`wait` are woken."""
+        """Run the receiver's loop.
+
+        A failure is kept in :attr:`error` and emitted on :attr:`failed` once :attr:`is_streaming` is False,
+        before the waiters of :meth:`wait` are woken.
+        """
         try:
             pending, self._pending = self._pending, []
             for msg in pending:

@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 
 def default_port(int16: bool) -> int:
-    """Recorder's RDA port for 16-bit (51234) or 32-bit float (51244) data."""
+    """Return Recorder's RDA port for 16-bit (51234) or 32-bit float (51244) data."""
     return DEFAULT_PORT_INT16 if int16 else DEFAULT_PORT_FLOAT32
 
 
@@ -164,7 +164,7 @@ class _Server(TcpServer):
         self.emulator._accepted(conn)
 
     def on_data(self, conn: Connection, data: bytes) -> None:
-        """Recorder ignores what a client sends; so does the emulator."""
+        """Ignore what a client sends, as Recorder does."""
 
     def on_close(self, conn: Connection) -> None:
         logger.info("RDA emulator: client %s:%d disconnected", *conn.peer)
@@ -325,7 +325,7 @@ class RdaEmulator:
         return self.layout.signal(start, stop)
 
     def marker_period(self) -> int | None:
-        """Samples between stimulus markers, or None when markers are disabled."""
+        """Return the samples between stimulus markers, or None when markers are disabled."""
         if not self.marker_interval:
             return None
         return max(1, int(round(self.marker_interval * self.layout.sample_rate)))
@@ -348,7 +348,7 @@ class RdaEmulator:
         out["description"] = [f"S{(p // period) % 15 + 1:3d}".encode() for p in positions]
         return out
 
-    def start(self) -> "RdaEmulator":
+    def start(self) -> RdaEmulator:
         """Bind the server socket, start acquisition and the server thread."""
         if self._server.server_socket is not None:
             raise RuntimeError(f"RdaEmulator on {self.address} is already started")
@@ -379,7 +379,7 @@ class RdaEmulator:
 
     stop = close
 
-    def __enter__(self) -> "RdaEmulator":
+    def __enter__(self) -> RdaEmulator:
         return self.start() if self._server.server_socket is None else self
 
     def __exit__(self, *exc) -> None:
@@ -499,7 +499,7 @@ class RdaEmulator:
         return behind
 
     def _serve(self, worker: Worker) -> None:
-        """The server thread: send what is due, then handle the sockets until the next step."""
+        """Run the server thread: send what is due, then handle the sockets until the next step."""
         server = self._server
         server.loop_thread = threading.current_thread()
         try:

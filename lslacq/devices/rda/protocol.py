@@ -1,4 +1,4 @@
-"""The BrainVision Recorder RDA (Remote Data Access) wire protocol.
+r"""The BrainVision Recorder RDA (Remote Data Access) wire protocol.
 
 Every RDA message is little-endian and unpadded. It starts with a 24-byte
 header: a 16-byte GUID, ``uint32 nSize`` (size of the whole message, header
@@ -18,7 +18,7 @@ DATA32            4      as DATA16 with float32 data
 
 A marker is ``uint32 nSize, uint32 nPosition (relative to the block),
 uint32 nPoints, int32 nChannel (-1 = all channels)`` followed by
-``"type\\0description\\0"``. Values in microvolts are ``raw * resolution``.
+``"type\0description\0"``. Values in microvolts are ``raw * resolution``.
 
 This module only converts between bytes and message objects; it has no
 sockets and no threads. :class:`RdaParser` turns an arbitrarily fragmented
@@ -137,22 +137,26 @@ class StartMessage:
     # the field names of rdaclient's ``rda_msg_start_full_t``, for ported code
     @property
     def nChannels(self) -> int:
+        """Same as :attr:`n_channels` (rdaclient's name)."""
         return self.n_channels
 
     @property
     def dSamplingInterval(self) -> float:
+        """Same as :attr:`sampling_interval` (rdaclient's name)."""
         return self.sampling_interval
 
     @property
     def dResolutions(self) -> np.ndarray:
+        """Same as :attr:`resolutions` (rdaclient's name)."""
         return self.resolutions
 
     @property
     def sChannelNames(self) -> list:
+        """Same as :attr:`channel_names` (rdaclient's name)."""
         return self.channel_names
 
-    def same_layout(self, other: "StartMessage | None") -> bool:
-        """True if ``other`` has the same channel count and sampling interval."""
+    def same_layout(self, other: StartMessage | None) -> bool:
+        """Tell whether ``other`` has the same channel count and sampling interval."""
         return (
             other is not None
             and other.n_channels == self.n_channels
