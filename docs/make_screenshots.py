@@ -126,7 +126,7 @@ def shot_qoscilloscope(app):
     t0 = time.monotonic()
     for start in range(2000, len(data), 50):  # the last 3 s in real time: the status line shows the rate
         last = _send(signals, data[start : start + 50], 50, start=start)
-        _pump(app, lambda: viewer.counters()["last_index"] == last)
+        _pump(app, lambda last=last: viewer.counters()["last_index"] == last)
         _run_until(app, t0 + (start - 1950) / 500.0)
     _pump(app, lambda: viewer.counters()["last_index"] == last and viewer.n_events == len(events))
     viewer.refresh()
@@ -255,7 +255,7 @@ def shot_qtimefreq(app, freq_scale: str = "linear"):
 
 
 def shot_qtimefreq_log(app):
-    """The same scalograms with freq_scale='log'."""
+    """Render the same scalograms with freq_scale='log'."""
     return shot_qtimefreq(app, freq_scale="log")
 
 
@@ -278,7 +278,7 @@ def _colour_bars(height: int = 240, width: int = 320) -> np.ndarray:
 
 
 def _imageviewer(app, frames, **configure):
-    """An ImageViewer showing ``frames`` (one per video), each sent once through its own stream."""
+    """Render an ImageViewer showing ``frames`` (one per video), each sent once through its own stream."""
     from lslacq.core.stream import OutputStream
     from lslacq.viewers import ImageViewer
 
@@ -300,7 +300,7 @@ def _imageviewer(app, frames, **configure):
     viewer.resize(*SIZE)
     viewer.show()
     viewer.start()
-    for video, frame in zip(streams, frames):
+    for video, frame in zip(streams, frames, strict=True):
         video.send(frame[np.newaxis])
     _pump(app, lambda: viewer.frames_received == len(frames))
     viewer._keep = tuple(streams)
@@ -308,7 +308,7 @@ def _imageviewer(app, frames, **configure):
 
 
 def shot_imageviewer(app):
-    """An RGB test frame (colour bars over a grey ramp)."""
+    """Render an RGB test frame (colour bars over a grey ramp)."""
     return _imageviewer(app, [_colour_bars()])
 
 
@@ -358,7 +358,7 @@ def shot_qdigitaloscilloscope(app):
     t0 = time.monotonic()
     for start in range(1000, n, 50):  # the last second in real time: the status line shows the rate
         last = _send(ttl, words[start : start + 50], 50, start=start)
-        _pump(app, lambda: viewer.counters()["last_index"] == last)
+        _pump(app, lambda last=last: viewer.counters()["last_index"] == last)
         _run_until(app, t0 + (start - 950) / rate)
     viewer._keep = (ttl,)
     return viewer
