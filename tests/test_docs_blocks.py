@@ -7,12 +7,15 @@ why. Any other failure means the docs are wrong.
 
 Shell: every ``lslacq ...`` / ``python -m lslacq_dareplane ...`` line is parsed by the real command line
 parser, and those that need no hardware, other machine or user file are run: one that runs until Ctrl-C
-gets SIGINT after a few seconds and must stop with exit status 0 and no traceback (``lslacq demo`` runs in
-the background meanwhile, for the commands that read its streams).
+gets SIGINT BUDGET seconds after its first output (its start-up is not counted) and must stop with exit status
+0 and no traceback (``lslacq demo`` runs in the background meanwhile, for the commands that read its streams).
+Commands run PARALLEL at a time; those that share a port or a directory run one after the other.
+The files' Python sessions run PARALLEL_FILES at a time, never alongside the commands.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -20,6 +23,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,27 +87,79 @@ NOT_RUN = [
 BUDGET = 5.0
 
 
-def python_results(path: Path) -> list[dict]:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.run(
-        [sys.executable, str(RUNNER), str(path.relative_to(ROOT)), "15"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env=env,
-    )
-    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return results
+#: docs files whose Python blocks run at once (each in its own session; their streams have distinct names)
+PARALLEL_FILES = 4
+
+
+class _BlockSessions:
+    """The run_blocks.py sessions of the selected docs files, PARALLEL_FILES at a time, in the tests' order.
+
+    A file's session is started before its test asks for it, so the sessions' waits (a block that waits for a
+    stream, a server or its time budget) overlap; each test reads only its own file's results.
+    """
+
+    def __init__(self, paths: list[Path], outdir: Path):
+        self.queue = list(paths)
+        self.outdir = outdir
+        self.running: dict[Path, tuple[subprocess.Popen, Path, Path]] = {}
+        self._fill()
+
+    def _start(self, path: Path) -> None:
+        self.queue.remove(path)
+        out, err = (self.outdir / f"{path.stem}.{kind}" for kind in ("out", "err"))
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        with open(out, "w") as stdout, open(err, "w") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, str(RUNNER), str(path.relative_to(ROOT)), "15"],
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+                cwd=ROOT,
+                env=env,
+            )
+        self.running[path] = (proc, out, err)
+
+    def _fill(self) -> None:
+        while self.queue and sum(p.poll() is None for p, _o, _e in self.running.values()) < PARALLEL_FILES:
+            self._start(self.queue[0])
+
+    def results(self, path: Path) -> list[dict]:
+        if path not in self.running:
+            self._start(path)
+        proc, out, err = self.running[path]
+        try:
+            proc.wait(timeout=600)
+        finally:
+            self._fill()
+        results = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
+        assert proc.returncode == 0, err.read_text()[-2000:]
+        return results
+
+    def close(self) -> None:
+        for proc, _out, _err in self.running.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def block_sessions(request, tmp_path_factory):
+    selected = [
+        item.callspec.params["path"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_python_blocks_of_the_docs_run" and item.module is request.module
+    ]
+    sessions = _BlockSessions(selected, tmp_path_factory.mktemp("docs-blocks"))
+    yield sessions
+    sessions.close()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
-def test_python_blocks_of_the_docs_run(path):
+def test_python_blocks_of_the_docs_run(path, block_sessions):
     rel = str(path.relative_to(ROOT))
     wrong = []
-    for result in python_results(path):
+    for result in block_sessions.results(path):
         if (
             result["status"] == "error"
             and (rel, result["first"]) not in FRAGMENTS
@@ -158,14 +214,77 @@ def test_every_documented_command_line_parses():
             pytest.fail(f"{rel}:{number}: {text!r} does not parse (exit {exc.code})")
 
 
-def _start(text: str, cwd: Path) -> subprocess.Popen:
-    argv = shlex.split(text.rstrip("&").strip())
-    if argv[0] == "lslacq":
-        argv = [sys.executable, "-m", "lslacq.cli", *argv[1:]]
-    elif argv[0] == "python":
-        argv[0] = sys.executable
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+class _Command:
+    """A documented command running in ``cwd``, its stdout and stderr read as they come.
+
+    ``started`` is set by its first line of output (or when it closed both, having ended): the time a command
+    gets before its Ctrl-C is counted from then, so a loaded machine's slow imports do not eat it (a Ctrl-C
+    during the imports is a KeyboardInterrupt traceback and exit 130, not a failure of the command).
+    """
+
+    def __init__(self, text: str, cwd: Path):
+        self.text = text
+        argv = shlex.split(text.rstrip("&").strip())
+        if argv[0] == "lslacq":
+            argv = [sys.executable, "-m", "lslacq.cli", *argv[1:]]
+        elif argv[0] == "python":
+            argv[0] = sys.executable
+        # unbuffered as in a terminal: a line is read when it is printed, not when a pipe's buffer fills
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.started = threading.Event()
+        self.first_stdout = threading.Event()
+        self._open = 2
+        self._lock = threading.Lock()
+        self._readers = [
+            threading.Thread(target=self._read, args=(pipe, sink), name=f"docs-command-{i}", daemon=True)
+            for i, (pipe, sink) in enumerate(((self.proc.stdout, self.out), (self.proc.stderr, self.err)))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, pipe, sink: list[str]) -> None:
+        for line in iter(pipe.readline, ""):
+            sink.append(line)
+            self.started.set()
+            if sink is self.out:
+                self.first_stdout.set()
+        with self._lock:
+            self._open -= 1
+            if self._open == 0:  # ended (or closed both) without a word
+                self.started.set()
+        if sink is self.out:
+            self.first_stdout.set()
+
+    def first_line(self, timeout: float = 60.0) -> str:
+        """Its first line on stdout ('' if it ended or printed none within ``timeout``)."""
+        self.first_stdout.wait(timeout)
+        return self.out[0] if self.out else ""
+
+    def stop(self, budget: float, startup: float = 60.0) -> tuple[int, str, str, bool]:
+        """Let it run ``budget`` s after its first output, then Ctrl-C it; (exit status, out, err, interrupted).
+
+        At most ``startup`` s are waited for the first output.
+        """
+        self.started.wait(startup)
+        interrupted = False
+        try:
+            self.proc.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            interrupted = True
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        for reader in self._readers:  # EOF once the command and whatever it started have closed the pipes
+            reader.join(timeout=30)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            pipe.close()
+        return self.proc.returncode, "".join(self.out), "".join(self.err), interrupted
 
 
 def _busy(port: int) -> bool:
@@ -180,12 +299,12 @@ def _busy(port: int) -> bool:
     return False
 
 
-def _drive_module(proc: subprocess.Popen, text: str) -> str | None:
+def _drive_module(cmd: _Command, text: str) -> str | None:
     """A dareplane module command: START it as a control room would; None when STATUS says it runs."""
     import socket
     import time
 
-    line = proc.stdout.readline()
+    line = cmd.first_line()
     if "serving" not in line:
         return f"no 'serving' line (got {line!r})"
     port = int(re.search(r"--port[= ](\d+)", text).group(1))
@@ -208,52 +327,73 @@ def _drive_module(proc: subprocess.Popen, text: str) -> str | None:
     return None
 
 
-def _stop(proc: subprocess.Popen, budget: float) -> tuple[int, str, str, bool]:
-    """Let ``proc`` run up to ``budget`` s, then Ctrl-C it; return (exit status, out, err, interrupted)."""
-    try:
-        out, err = proc.communicate(timeout=budget)
-        return proc.returncode, out, err, False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-    try:
-        out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate(timeout=10)
-    return proc.returncode, out, err, True
+def _resources(text: str) -> set[str]:
+    """What a command holds that another one may want too: its ports, the directories it writes (keys/)."""
+    ports = re.findall(r"(?:--port[= ]|127\.0\.0\.1:)(\d+)", text)
+    return {f"port {p}" for p in ports} | {w for w in shlex.split(text) if w.endswith("/")}
+
+
+def _chains(commands: list[tuple[str, int, str]]) -> list[list[tuple[str, int, str]]]:
+    """The commands in groups that share nothing with each other group (a group runs in the docs' order)."""
+    groups: list[tuple[set[str], list]] = []
+    for command in commands:
+        held = _resources(command[2])
+        joined = [g for g in groups if g[0] & held]
+        merged = (held.union(*(g[0] for g in joined)), sorted([command, *(c for g in joined for c in g[1])]))
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [g[1] for g in groups]
+
+
+def _run_chain(chain: list[tuple[str, int, str]], cwd: Path) -> list[str]:
+    """Run each command of ``chain`` in turn for BUDGET s after its start-up; the failures, described."""
+    failures = []
+    for rel, number, text in chain:
+        cmd = _Command(text, cwd)
+        problem = None
+        try:
+            if re.search(r"dareplane serve|-m lslacq_dareplane", text):
+                problem = _drive_module(cmd, text)
+        except (OSError, ValueError) as exc:  # refused, reset, a reply that is not JSON
+            problem = f"driving it as a control room failed: {exc!r}"
+        finally:
+            code, _out, err, interrupted = cmd.stop(BUDGET)
+        if problem or code != 0 or "Traceback" in err:
+            how = "after Ctrl-C" if interrupted else "by itself"
+            failures.append(f"{rel}:{number}: {text!r} exited {code} {how}: {problem or ''} {err.strip()[-800:]}")
+    return failures
+
+
+#: documented commands run at once (each chain of commands that share a port or a directory runs in turn)
+PARALLEL = 4
 
 
 @pytest.mark.slow
 def test_documented_commands_run_as_written(tmp_path):
     for name in ("examples", "docs"):  # commands name files relative to the repository
         (tmp_path / name).symlink_to(ROOT / name)
-    demo = _start("lslacq demo --no-verify", tmp_path)  # the streams `lsl watch`, `view`... read
-    background: list[subprocess.Popen] = []
-    failures, ran = [], 0
     commands = [c for c in shell_commands() if not any(re.search(p, c[2]) for p, _why in NOT_RUN)]
     ports = {51244} | {int(p) for c in commands for p in re.findall(r"(?:--port[= ]|127\.0\.0\.1:)(\d+)", c[2])}
     busy = sorted(port for port in ports if _busy(port))
     if busy:  # the docs use fixed ports: on a shared machine another program may hold one
-        _stop(demo, 0.01)
         pytest.skip(f"ports the documented commands use are busy: {busy}")
+    demo = _Command("lslacq demo --no-verify", tmp_path)  # the streams `lsl watch`, `view`... read
+    background: list[_Command] = []
+    failures: list[str] = []
+    foreground = [c for c in commands if not c[2].endswith("&")]
     try:
-        assert demo.stdout.readline().startswith("lslacq demo:")
+        assert demo.first_line().startswith("lslacq demo:"), "".join(demo.err)[-2000:]
         for rel, number, text in [c for c in commands if c[2].endswith("&")]:  # servers the other lines use
-            proc = _start(text, tmp_path)
-            background.append(proc)
-            if not proc.stdout.readline():
-                failures.append(f"{rel}:{number}: {text!r} ended: {proc.stderr.read()[-500:]}")
-        for rel, number, text in [c for c in commands if not c[2].endswith("&")]:
-            proc = _start(text, tmp_path)
-            problem = _drive_module(proc, text) if re.search(r"dareplane serve|-m lslacq_dareplane", text) else None
-            code, out, err, interrupted = _stop(proc, BUDGET)
-            ran += 1
-            if problem or code != 0 or "Traceback" in err:
-                how = "after Ctrl-C" if interrupted else "by itself"
-                failures.append(f"{rel}:{number}: {text!r} exited {code} {how}: {problem or ''} {err.strip()[-800:]}")
+            server = _Command(text, tmp_path)
+            background.append(server)
+            if not server.first_line():
+                server.stop(0)
+                failures.append(f"{rel}:{number}: {text!r} ended: {''.join(server.err)[-500:]}")
+        chains = sorted(_chains(foreground), key=len, reverse=True)  # the longest first: they set the pace
+        with concurrent.futures.ThreadPoolExecutor(PARALLEL, thread_name_prefix="docs-commands") as pool:
+            for found in pool.map(lambda chain: _run_chain(chain, tmp_path), chains):
+                failures.extend(found)
     finally:
-        for proc in [*background, demo]:
-            if proc.poll() is None:
-                _stop(proc, 0.01)
-    assert ran >= 15
+        for cmd in [*background, demo]:
+            cmd.stop(0.01 if cmd.proc.poll() is None else 0)
+    assert len(foreground) >= 15
     assert not failures, "\n".join(failures)

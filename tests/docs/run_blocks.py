@@ -1,7 +1,7 @@
 """Run a Markdown file's Python blocks in order in one session, as a reader pasting them would.
 
-``python run_blocks.py FILE.md`` prints one JSON line per block: ``{"line", "status", "detail"}``, status
-``ok``, ``needs`` (the block needs hardware, a peer, a user's file or a name from such a block: its exception
+``python run_blocks.py FILE.md`` prints one JSON line per block: ``{"line", "status", "detail", "seconds"}``,
+status ``ok``, ``needs`` (the block needs hardware, a peer, a user's file or a name from such a block: its exception
 says so) or ``error`` (the docs are wrong). Used by tests/test_docs_blocks.py.
 """
 
@@ -11,6 +11,7 @@ import json
 import re
 import signal
 import sys
+import time
 import traceback
 
 FENCE = re.compile(r"^```(\w*)[^\n]*$")
@@ -92,6 +93,7 @@ def main(path: str, budget: float = 15.0) -> None:
             )
             continue
         signal.setitimer(signal.ITIMER_REAL, budget)
+        began = time.monotonic()
         try:
             exec(compiled, namespace)
         except BaseException as exc:  # noqa: BLE001 - every failure is classified and reported
@@ -121,7 +123,9 @@ def main(path: str, budget: float = 15.0) -> None:
             signal.setitimer(signal.ITIMER_REAL, 0)
         unavailable -= set(namespace) - before
         first = next((c.strip() for c in code.splitlines() if c.strip() and not c.strip().startswith("#")), "")
-        print(json.dumps({"line": line, "first": first, "status": status, "detail": detail[:500]}), flush=True)  # noqa: T201
+        report = {"line": line, "first": first, "status": status, "detail": detail[:500]}
+        report["seconds"] = round(time.monotonic() - began, 2)
+        print(json.dumps(report), flush=True)  # noqa: T201
     # close what the blocks left open (nodes, managers), so the session exits
     for value in list(namespace.values()):
         cls = type(value)
