@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core.tools import join_thread
 from ..errors import LslacqError
+from .pagecache import PageCacheRelease
 
 __all__ = ["DiskFullError", "RawStreamFile"]
 
@@ -53,15 +54,19 @@ class _DataFile:
 
     def __init__(self, path: Path):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        self.page_cache = PageCacheRelease(self.fd)  # written pages leave the page cache once on disk
 
     def writev(self, buffers: Sequence) -> int:
         """Write ``buffers`` in order with one system call; return the bytes written (may be fewer)."""
-        return os.writev(self.fd, buffers)
+        n = os.writev(self.fd, buffers)
+        self.page_cache.written(n)
+        return n
 
     def fsync(self) -> None:
         os.fsync(self.fd)
 
     def close(self) -> None:
+        self.page_cache.close()
         os.close(self.fd)
 
 
