@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import NodeStateError
 from .inputpoller import ThreadPollInput
 from .processing import FORWARD_KEYS, ProcessingNode, copy_metadata
 from .rechunk import Rechunker
@@ -98,6 +99,8 @@ class ChunkResizer(ProcessingNode):
     def after_input_connect(self, inputname: str) -> None:
         """Give the output the input's dtype, shape and metadata."""
         params = self.input.params
+        if params is None:  # (called by connect() once the input has the output's params)
+            raise NodeStateError(f"{self.name}: input {inputname!r} is not connected")
         copy_metadata(params, self.output.spec, FORWARD_KEYS)
         self.output.spec["shape"] = (-1,) + tuple(params.frame_shape)
 

@@ -189,9 +189,12 @@ class TcpServer:
     # -- the loop -----------------------------------------------------------------------
     def poll_once(self, timeout: float | None) -> None:
         """One round: wait up to ``timeout`` s for events, handle them, flush replies, close finished clients."""
-        for key, mask in self.loop.select(timeout):
-            if key.fileobj is self.server_socket:
-                self._accept()
+        loop, server_socket = self.loop, self.server_socket
+        if loop is None or server_socket is None:
+            raise RuntimeError(f"server {self.name!r} is not listening: call listen() first (or it was closed)")
+        for key, mask in loop.select(timeout):
+            if key.fileobj is server_socket:
+                self._accept(loop, server_socket)
                 continue
             conn = key.data
             try:
@@ -205,16 +208,16 @@ class TcpServer:
         self.after_events()
         self._flush_all()
         self._close_finished()
-        self._update_write_interest()
+        self._update_write_interest(loop)
 
     def wake(self) -> None:
         """Make the loop's current :meth:`poll_once` return (thread-safe)."""
         if self.loop is not None:
             self.loop.wake()
 
-    def _accept(self) -> None:
+    def _accept(self, loop: SelectLoop, server_socket: socket.socket) -> None:
         try:
-            sock, peer = self.server_socket.accept()
+            sock, peer = server_socket.accept()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -226,7 +229,7 @@ class TcpServer:
         conn = self.make_connection(sock, peer[:2])
         with self.connections_lock:
             self.connections[conn.id] = conn
-        self.loop.register(sock, selectors.EVENT_READ, conn)
+        loop.register(sock, selectors.EVENT_READ, conn)
         conn.events = selectors.EVENT_READ
         self.on_accept(conn)
 
@@ -288,7 +291,7 @@ class TcpServer:
             if conn.out:
                 self._flush(conn)
 
-    def _update_write_interest(self) -> None:
+    def _update_write_interest(self, loop: SelectLoop) -> None:
         for conn in self.open_connections():
             with conn.lock:
                 want = (0 if conn.eof else selectors.EVENT_READ) | (selectors.EVENT_WRITE if conn.out else 0)
@@ -296,12 +299,12 @@ class TcpServer:
                 continue
             try:
                 if conn.events == 0:
-                    self.loop.register(conn.sock, want, conn)
+                    loop.register(conn.sock, want, conn)
                 elif want == 0:
                     # nothing to read or write: the connection waits for its work to finish
-                    self.loop.selector.unregister(conn.sock)
+                    loop.selector.unregister(conn.sock)
                 else:
-                    self.loop.modify(conn.sock, want, conn)
+                    loop.modify(conn.sock, want, conn)
                 conn.events = want
             except (KeyError, ValueError, OSError):
                 conn.broken = True

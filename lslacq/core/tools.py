@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import NodeStateError
 from .inputpoller import ThreadPollInput
 from .processing import FORWARD_KEYS, ProcessingNode, copy_metadata
 from .stream import OutputStream
@@ -34,7 +35,10 @@ class StreamConverter(ProcessingNode):
     def _initialize(self) -> None:
         # a chunk read from shared memory is valid only until the next one is received,
         # while a plaindata send of a large chunk keeps referencing it: copy it first
-        self._copy = self.input.params.transfermode == "sharedmem"
+        params = self.input.params
+        if params is None:  # (initialize() checked that the input is connected)
+            raise NodeStateError(f"{self.name}: input 'in' is not connected; connect it before initialize()")
+        self._copy = params.transfermode == "sharedmem"
 
     def _process(self, input_name: str, index: int, data: np.ndarray) -> None:
         self.output.send(data.copy() if self._copy else data, index=index)
@@ -70,6 +74,8 @@ class ChannelSplitter(ProcessingNode):
     def after_input_connect(self, inputname: str) -> None:
         """Give each output its channels' share of the input's metadata."""
         params = self.input.params
+        if params is None:  # (called by connect() once the input has the output's params)
+            raise NodeStateError(f"{self.name}: input {inputname!r} is not connected")
         if len(params.frame_shape) != 1:
             raise ValueError(f"{self.name}: ChannelSplitter needs a (time, channel) stream, got shape {params.shape}")
         n_channels = params.frame_shape[0]
