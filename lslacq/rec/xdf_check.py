@@ -65,6 +65,10 @@ class XdfScan:
     streams : dict of XdfStreamSummary
         By stream id.
     n_chunks, n_boundaries : int
+    boundary_times : list of float or None
+        For each Boundary chunk, in file order, the latest sample timestamp
+        written before it (None before any sample): where the Boundaries
+        sit on the recording's time axis.
     """
 
     path: Path
@@ -75,6 +79,7 @@ class XdfScan:
     n_chunks: int
     n_boundaries: int
     file_header: bool
+    boundary_times: list = dataclasses.field(default_factory=list)
 
     @property
     def torn_bytes(self) -> int:
@@ -86,11 +91,22 @@ class XdfScan:
         """Whole chunks only, and a footer for every stream (what a recorder leaves when it closes)."""
         return not self.torn_bytes and all(s.has_footer for s in self.streams.values())
 
+    def _boundaries_note(self) -> str:
+        """Say where the Boundary chunks are, in seconds from the first sample."""
+        firsts = [s.first_timestamp for s in self.streams.values() if s.first_timestamp is not None]
+        times = [t for t in self.boundary_times if t is not None]
+        if not firsts or not times:
+            return ""
+        at = [t - min(firsts) for t in times]
+        if len(at) <= 4:
+            return " (at " + ", ".join(f"{t:.1f}" for t in at) + " s)"
+        return f" (every {float(np.median(np.diff(at))):.1f} s, the first at {at[0]:.1f} s)"
+
     def report(self) -> str:
         """Return a human-readable summary (what ``lslacq xdf check`` prints)."""
         lines = [
             f"{os.fspath(self.path)}: {self.size} bytes, {self.n_chunks} chunks, {len(self.streams)} streams, "
-            f"{self.n_boundaries} boundary chunks"
+            f"{self.n_boundaries} boundary chunks{self._boundaries_note()}"
         ]
         for s in self.streams.values():
             span = ""
@@ -192,6 +208,8 @@ def scan_xdf(path: str | os.PathLike) -> XdfScan:
     streams: dict[int, XdfStreamSummary] = {}
     n_chunks = n_boundaries = 0
     file_header = False
+    latest: float | None = None  # the latest sample timestamp so far
+    boundary_times: list[float | None] = []
     while pos < len(buf):
         try:
             length, body = _varlen(buf, pos)
@@ -226,12 +244,14 @@ def scan_xdf(path: str | os.PathLike) -> XdfScan:
                     if first is not None:
                         s.first_timestamp = first if s.first_timestamp is None else s.first_timestamp
                         s.last_timestamp = last
+                        latest = last if latest is None else max(latest, last)
                 elif tag == TAG_CLOCK_OFFSET:
                     streams[stream_id].clock_offsets.append(struct.unpack_from("<dd", rest, 0))
                 else:
                     streams[stream_id].has_footer = True
             elif tag == TAG_BOUNDARY:
                 n_boundaries += 1
+                boundary_times.append(latest)
         except _Torn as exc:
             problem = str(exc)
             break
@@ -240,7 +260,7 @@ def scan_xdf(path: str | os.PathLike) -> XdfScan:
             break
         n_chunks += 1
         pos = end = body + length
-    return XdfScan(path, len(buf), end, problem, streams, n_chunks, n_boundaries, file_header)
+    return XdfScan(path, len(buf), end, problem, streams, n_chunks, n_boundaries, file_header, boundary_times)
 
 
 def repair_xdf(path: str | os.PathLike) -> list[str]:

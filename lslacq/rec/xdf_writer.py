@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._rawfile import DiskFullError
+from .deadlines import WriteDeadlines
 from .xdf_format import (
     FORMAT_DTYPES,
     MAGIC,
@@ -345,7 +346,8 @@ class XdfWriter:
         self.flush()
 
     def _flush_loop(self) -> None:
-        while not self._stop_flusher.wait(self.flush_interval):
+        deadlines = WriteDeadlines(self.flush_interval)  # on disk within flush_interval, the flush's time included
+        while not self._stop_flusher.wait(deadlines.delay()):
             try:
                 self.tick()
             except OSError as exc:
@@ -354,6 +356,7 @@ class XdfWriter:
                 else:
                     logger.error("XdfWriter: %s", exc)
                 return
+            deadlines.done()
 
     def close(self) -> None:
         """Write what is queued and a StreamFooter per stream, then close the file."""

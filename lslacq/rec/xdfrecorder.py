@@ -16,6 +16,7 @@ from ..core.node import Node
 from ..core.stream import InputStream
 from ..core.workers import Worker
 from ..errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
+from .deadlines import WriteDeadlines
 from .layout import connect_recorded, named_streams
 from .xdf_format import channel_format_of, stream_info_xml
 from .xdf_writer import XdfWriter
@@ -59,11 +60,14 @@ _BATCH_BYTES = 4_000_000
 
 
 class _RecordLoop(Worker):
-    """The recorder's one thread: every ``interval`` s, every chunk waiting in every input, then a write.
+    """The recorder's one thread: every chunk waiting in every input, then a write, on fixed deadlines.
 
-    A recorder needs no low latency, and one wake-up per interval (instead
-    of one per chunk, or per input) is most of its CPU. On stop what is
-    still waiting is received too (the node's ``_stop`` writes it).
+    A recorder needs no low latency, and one wake-up per cycle (instead of
+    one per chunk, or per input) is most of its CPU. The cycles follow
+    :class:`~lslacq.rec.deadlines.WriteDeadlines`: what arrived is on disk
+    at most ``interval`` s later, the cycle's own time and its wake-up's
+    lateness included. On stop what is still waiting is received too (the
+    node's ``_stop`` writes it).
     """
 
     def __init__(self, recorder: XdfRecorder, interval: float):
@@ -73,12 +77,12 @@ class _RecordLoop(Worker):
 
     def run(self) -> None:
         rec = self.recorder
-        due = time.monotonic() + self.interval
-        while not self.sleep(max(0.0, due - time.monotonic())):
-            due = max(due + self.interval, time.monotonic())  # a fixed cadence: no drift by the work's time
+        deadlines = WriteDeadlines(self.interval)
+        while not self.sleep(deadlines.delay()):
             rec._receive_all()
             rec._add_offsets()
             rec.writer.tick()
+            deadlines.done()
         rec._receive_all()
 
 
@@ -101,11 +105,12 @@ class XdfRecorder(Node):
     arrives before any sample of its signal anchors that signal's clock).
 
     Crash safety: one thread receives everything waiting in the inputs and
-    writes it every ``flush_interval`` seconds (``receive_interval``; one
-    wake-up per interval keeps the recorder's CPU low), in whole chunks, so
-    after a kill the file loads
-    in pyxdf as it is (no repair needed) with everything up to the last
-    flush. StreamFooters are written by :meth:`close`; ``lslacq xdf repair``
+    writes it, in whole chunks, on deadlines that put it on disk at most
+    ``flush_interval`` seconds after it arrived, the cycle's own time
+    included (:class:`~lslacq.rec.deadlines.WriteDeadlines`: about one
+    wake-up per interval, which keeps the recorder's CPU low), so after a
+    kill the file loads in pyxdf as it is (no repair needed) missing less
+    than the last ``flush_interval``. StreamFooters are written by :meth:`close`; ``lslacq xdf repair``
     adds them to a file whose recorder was killed.
 
     Parameters
@@ -119,7 +124,7 @@ class XdfRecorder(Node):
     filename : str or path
         The ``.xdf`` file to create (never overwritten).
     flush_interval : float
-        Longest time (s) data waits in memory (default 1.0).
+        Longest time (s) received data waits in memory (default 1.0).
     fsync : bool
         Also ``os.fsync`` at each flush.
     clock : callable, optional
@@ -134,8 +139,8 @@ class XdfRecorder(Node):
     _input_specs: dict = {}
     _output_specs: dict = {}
     _dynamic_streams = True
-    #: seconds between receptions (each takes every chunk waiting in the inputs, then writes them); None: the
-    #: flush interval
+    #: longest time (s) between a chunk's arrival and its write (the cycles take every chunk waiting in the
+    #: inputs, then write them); None: the flush interval
     receive_interval: float | None = None
 
     def _configure(

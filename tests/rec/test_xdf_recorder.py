@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import threading
 
 import numpy as np
 import pytest
 from rec_helpers import make_output, ramp, wait_until
 
+from lslacq.core.pacing import PacedLoop
 from lslacq.core.stream.events import EVENT_DTYPE, make_events
 from lslacq.rec import DiskFullError
 from lslacq.rec.xdf_check import repair_xdf, scan_xdf
@@ -264,6 +267,20 @@ def test_writer_tick_adds_a_boundary_when_due_and_reuses_its_buffers(tmp_path):
     np.testing.assert_array_equal(eeg["time_stamps"], np.arange(30.0))
 
 
+def test_the_writers_flusher_thread_writes_what_was_queued_and_calls_on_tick(tmp_path):
+    path = tmp_path / "flusher.xdf"
+    ticks = []
+    writer = XdfWriter(path, flush_interval=0.05)
+    sid = writer.add_stream(stream_info_xml("eeg", "EEG", 2, 100.0, "float32"), "float32", 2)
+    writer.start_flusher(on_tick=lambda: ticks.append(1))
+    try:
+        writer.add_samples(sid, ramp(10, (2,), "float32"), np.arange(10.0))
+        wait_until(lambda: scan_xdf(path).streams[1].sample_count == 10, timeout=5, what="the samples on disk")
+    finally:
+        writer.close()
+    assert ticks and scan_xdf(path).complete
+
+
 def test_a_full_disk_is_a_clear_error_and_leaves_whole_chunks(tmp_path, monkeypatch):
     path = tmp_path / "full.xdf"
     writer = XdfWriter(path)
@@ -295,3 +312,56 @@ def test_a_full_disk_is_a_clear_error_and_leaves_whole_chunks(tmp_path, monkeypa
         writer.add_samples(sid, np.arange(1.0), np.arange(1.0))
     writer.close()
     np.testing.assert_array_equal(_load(path)["eeg"]["time_series"][:, 0], np.tile(np.arange(10.0), 2))
+
+
+@pytest.mark.slow  # 12.5 s of real-time data: the default Boundary interval is 10 s
+def test_a_real_recording_holds_boundary_chunks_at_the_default_cadence_and_stays_within_a_second(tmp_path):
+    """XdfRecorder with its defaults (flush_interval 1 s, a Boundary every 10 s) records a paced source.
+
+    While it runs, what was sent is on disk in less than 1 s (checked every 20 ms: ``scan_xdf`` of the file, then
+    the count sent); the file then holds one Boundary chunk, after about 10 s of samples (found by walking
+    the chunk tags, as ``lslacq xdf check`` reports it), and loads in pyxdf.
+    """
+    rate, chunk = 500.0, 5
+    sig = make_output("eeg", dtype="float32", shape=(-1, 2), sample_rate=rate)
+    rec = XdfRecorder(name="xdfrec")
+    path = tmp_path / "long.xdf"
+    rec.configure(streams={"eeg": sig}, filename=path)  # defaults: flush_interval=1.0, Boundary every 10 s
+    data = ramp(int(12.5 * rate), (2,), "float32")
+    sent = [0]
+    lock = threading.Lock()
+
+    def send() -> None:
+        with lock:
+            if sent[0] < len(data):
+                sig.send(data[sent[0] : sent[0] + chunk])
+                sent[0] += chunk
+
+    lags: list[float] = []
+
+    def lag_observed() -> bool:
+        on_disk = sum(s.sample_count for s in scan_xdf(path).streams.values())
+        with lock:
+            lags.append((sent[0] - on_disk) / rate)
+            return sent[0] >= len(data)
+
+    source = PacedLoop(send, chunk / rate, name="paced-eeg")
+    with sig, rec:
+        rec.initialize()
+        rec.start()
+        source.start()
+        try:
+            wait_until(lag_observed, timeout=40, interval=0.02, what="12.5 s of data sent")
+        finally:
+            source.stop()
+        rec.stop()
+        assert rec.error is None
+    assert len(lags) > 300 and max(lags) < 1.0, f"longest lag of the file behind the sender: {max(lags):.3f} s"
+    scan = scan_xdf(path)
+    assert scan.complete and scan.streams[1].sample_count == len(data)
+    assert scan.n_boundaries == 1, scan.report()  # none in the first 10 s, one then
+    at = scan.boundary_times[0] - scan.streams[1].first_timestamp
+    assert 9.5 <= at <= 11.0, scan.report()
+    shown = re.search(r"1 boundary chunks \(at ([\d.]+) s\)", scan.report())
+    assert shown and float(shown.group(1)) == pytest.approx(at, abs=0.05)
+    np.testing.assert_array_equal(_load(path)["eeg"]["time_series"], data)
