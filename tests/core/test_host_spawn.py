@@ -1,22 +1,21 @@
-import pytest
-
 """pyacq's Host.spawn(): a host server process started from a script."""
 
-import time
-
 import psutil
+import pytest
+from helpers import wait_until
 
 from lslacq.core.host import Host, HostProcess
 from lslacq.core.rpc import ObjectProxy, RPCClient
 
 
 def _gone(pid, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+    def gone():
+        try:
+            return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:  # ended between the two calls
             return True
-        time.sleep(0.05)
-    return False
+
+    return wait_until(gone, timeout=timeout, interval=0.05, what=f"process {pid} to end")
 
 
 @pytest.mark.slow

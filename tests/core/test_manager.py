@@ -158,8 +158,10 @@ def test_node_failure_reaches_proxy_health_and_log_once(manager, caplog):
 
 @pytest.mark.slow
 def test_qt_timer_node_needs_a_qt_nodegroup(manager):
-    """create_nodegroup() is Qt-free by default: a QTimer-paced (pyacq-style) node gets a clear error there,
-    not silence (it would send nothing)."""
+    """create_nodegroup() is Qt-free by default.
+
+    A QTimer-paced (pyacq-style) node gets a clear error there, not silence (it would send nothing).
+    """
     plain = manager.create_nodegroup("plain")
     plain.register_node_type_from_module("qt_timer_nodes", "TimerNoise")
     with pytest.raises(RemoteCallError, match="TimerNoise needs Qt .*QtCore.*qt=True"):

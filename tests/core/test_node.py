@@ -90,7 +90,7 @@ def test_lifecycle_in_order_calls_every_hook(source):
 
 
 @pytest.mark.parametrize(
-    "step,needle",
+    ("step", "needle"),
     [
         ("initialize", "call configure\\(\\) first"),
         ("start", "call configure\\(\\) first"),
@@ -441,7 +441,7 @@ def test_node_health_lists_each_outputs_readers(source):
 
 
 def test_output_aliases_resolve_without_being_listed():
-    """pyacq's output names keep working (OpenBCI's 'chan' is 'signals') while each stream is listed once."""
+    """The output names of pyacq keep working (OpenBCI's 'chan' is 'signals') while each stream is listed once."""
     from lslacq.core.node import Node
 
     class Device(Node):

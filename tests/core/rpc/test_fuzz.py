@@ -142,7 +142,7 @@ def test_huge_frame_and_random_bytes(start_server):
     try:
         sock.send_multipart([b"1", b"call_obj", b"auto", b"msgpack", rng.randbytes(20_000_000)])
         assert _reply(sock, "msgpack")["error"] is not None
-        for i in range(300):
+        for _ in range(300):
             n = rng.randint(1, 8)
             frames = [rng.randbytes(rng.randint(0, 64)) for _ in range(n)]
             if rng.random() < 0.5 and n >= 5:

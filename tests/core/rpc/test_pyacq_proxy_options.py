@@ -1,5 +1,7 @@
-"""Manual 5.2: proxy options (_set_proxy_options, _return_type, no_proxy_types, defer_getattr, _get_value)
-and RPCClient.disconnected()/close_server, against real sockets."""
+"""Manual 5.2: proxy options and RPCClient.disconnected()/close_server, against real sockets.
+
+The options: _set_proxy_options, _return_type, no_proxy_types, defer_getattr, _get_value.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ def test_lslacq_default_returns_plain_values_by_value(thing):
 
 
 def test_manual_5_2_return_type_per_proxy_and_get_value(thing):
-    """pyacq code that asks for a proxy of an attribute, then calls ._get_value()."""
+    """Code written for pyacq that asks for a proxy of an attribute, then calls ._get_value()."""
     _, remote = thing
     remote._set_proxy_options(return_type="proxy")
     n = remote.n
@@ -176,8 +178,10 @@ def test_pyacq_call_in_flight_when_the_server_dies_raises_timeout_error():
 
 
 def test_a_new_server_on_a_reused_address_gets_a_fresh_client(start_server):
-    """A goodbye from a closed server, still unread, must not make the next server at the same address
-    (the OS reuses ports) look closed: get_client reads it and starts a fresh client."""
+    """A goodbye from a closed server, still unread, must not make the next server at the same address look closed.
+
+    The OS reuses ports: get_client reads the goodbye and starts a fresh client.
+    """
     first = start_server()
     address = first.address
     old = RPCClient.get_client(address)

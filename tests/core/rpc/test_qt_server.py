@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
-import time
 
 import pytest
+from helpers import wait_until
 
 pytest.importorskip("PyQt5", reason="QtRPCServer tests need a Qt binding (the qt extra: PyQt5)")
 
@@ -31,7 +32,7 @@ def test_spawned_qt_process_runs_requests_in_the_gui_thread():
         widget.close()
         # closing the last window does not end the process: it serves requests until the server closes
         qtwidgets.QApplication.processEvents()
-        with pytest.raises(Exception):  # TimeoutExpired: still running after 1 s
+        with pytest.raises(subprocess.TimeoutExpired):  # still running after 1 s
             proc.proc.wait(1.0)
         assert widget.text() == "hello"
     assert proc.poll() == 0  # closing the server quit the QApplication and the process
@@ -61,11 +62,16 @@ def test_local_qt_server_with_client_thread_and_timer():
 
     thread = threading.Thread(target=client_thread)
     thread.start()
-    deadline = time.monotonic() + 10
-    while server.running() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.005)
-    thread.join(5)
+    try:
+        wait_until(
+            lambda: not server.running(),
+            timeout=10,
+            interval=0.005,
+            what="the client thread to close the server",
+            each=app.processEvents,
+        )
+    finally:
+        thread.join(5)
     timer.stop()
     assert results == [{"n": 1}]
     assert not server.running()
@@ -74,14 +80,14 @@ def test_local_qt_server_with_client_thread_and_timer():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "env, expected", [({}, "PyQt5"), ({"PYQTGRAPH_QT_LIB": "PySide6"}, "PySide6"), ({"QT_API": "pyside6"}, "PySide6")]
+    ("env", "expected"),
+    [({}, "PyQt5"), ({"PYQTGRAPH_QT_LIB": "PySide6"}, "PySide6"), ({"QT_API": "pyside6"}, "PySide6")],
 )
 def test_binding_choice_matches_the_viewers(env, expected):
+    import importlib.util
     import os
     import subprocess
     import sys
-
-    import importlib.util
 
     # find_spec, not importorskip: importing PySide6 here would make pyqtgraph, when a later test in this
     # process first imports it, pick PySide6 next to the PyQt5 that Qt servers already use (two Qt libraries

@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 import rpc_helpers
+from helpers import wait_until
 
 from lslacq.core.rpc import Future, ObjectProxy, RPCClient, RPCServer
 from lslacq.errors import RemoteCallError
@@ -131,7 +132,7 @@ def test_proxy_passed_to_a_third_process(child):
 
 
 def test_reentrant_calls_do_not_deadlock(child):
-    """This thread (lazy server) calls the child, which calls back into this thread."""
+    """The test's thread (lazy server) calls the child, which calls back into the test's thread."""
     server = RPCServer()
     server.run_lazy()
     try:
@@ -244,9 +245,9 @@ def test_proxy_used_from_another_thread(child):
     done = []
     waiter = threading.Thread(target=lambda: done.append(future.result(10)))
     waiter.start()
-    while waiter.is_alive():  # the owner thread reads the reply; the waiter is woken
-        child.client.process()
-        waiter.join(0.01)
+    wait_until(  # the owner thread reads the reply; the waiter is woken
+        lambda: not waiter.is_alive(), timeout=20, what="the waiter to get its reply", each=child.client.process
+    )
     assert done == [11]
 
 
@@ -320,13 +321,9 @@ def test_auto_delete_and_auto_proxy(start_server):
 
 def test_manual_object_proxy_examples(child):
     """Manual 5.2.2: async with hasResult(), disabled return, callbacks through a local server."""
-    import time
-
     ros = child.client._import("os")
     request = ros.getpid(_sync="async")
-    deadline = time.monotonic() + 10
-    while not request.hasResult() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(request.hasResult, timeout=10, what="the async getpid() result")
     assert request.result() == child.pid
     rsys = child.client._import("sys")
     assert rsys.stdout.write("hello", _sync="off") is None

@@ -144,7 +144,7 @@ def test_unknown_serializer_and_type():
 
 
 def test_padded_structured_dtype_survives_a_real_rpc_round_trip(start_server):
-    """issue 12: a padded dtype survived StreamSpec but came back from RPC with extra void fields."""
+    """Issue 12: a padded dtype survived StreamSpec but came back from RPC with extra void fields."""
     from lslacq.core.rpc import RPCClient
     from lslacq.core.stream import StreamSpec
 

@@ -10,6 +10,7 @@ reader's place and backlog are freed.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import signal
@@ -124,12 +125,15 @@ def _paused_row(out):
 
 
 def run_stall(protocol: str, mode: str, min_stall: float, after: float, max_buffered: float = 0.5):
-    """Stream at RATE; pause the second reader for at least ``min_stall`` s and until the output has
-    dropped data for it (kernel socket buffers absorb some first), then ``after`` s more.
+    """Stream at RATE with the second reader paused, then stream ``after`` s more.
+
+    The pause lasts at least ``min_stall`` s and until the output has dropped data for the reader (kernel socket
+    buffers absorb some first).
 
     The paused reader accepts losing data past ``max_buffered`` s behind; once it resumes it has half
     that (the backlog is trimmed to half its bound) to empty the kernel's buffers and its queue before
-    the output would drop again, which would be a second gap."""
+    the output would drop again, which would be a second gap.
+    """
     options = {"max_buffered": max_buffered}
     out = _configure(protocol, mode)
     healthy = Reader(InputStream(name="healthy"))
@@ -235,13 +239,13 @@ def check_stall(result) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol,mode", SHORT_TRANSPORTS)
+@pytest.mark.parametrize(("protocol", "mode"), SHORT_TRANSPORTS)
 def test_stalled_reader_does_not_hold_back_the_device_or_the_other_reader(protocol, mode):
     check_stall(run_stall(protocol, mode, min_stall=1.0, after=1.0))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol,mode", [("tcp", "plaindata")])  # the other transports: the 2 s test above
+@pytest.mark.parametrize(("protocol", "mode"), [("tcp", "plaindata")])  # the other transports: the 2 s test above
 def test_stalled_reader_for_15_s_at_10_khz_32_channels(protocol, mode):
     """The issue's scenario: 10 kHz x 32 channels, one reader paused for 12 s, 15 s in all."""
     result = run_stall(protocol, mode, min_stall=12.0, after=3.0, max_buffered=4.0)
@@ -250,7 +254,7 @@ def test_stalled_reader_for_15_s_at_10_khz_32_channels(protocol, mode):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol,mode", [("tcp", "plaindata"), ("ipc", "sharedmem")])
+@pytest.mark.parametrize(("protocol", "mode"), [("tcp", "plaindata"), ("ipc", "sharedmem")])
 def test_killed_reader_frees_its_place_and_backlog(protocol, mode):
     out = _configure(protocol, mode)
     ready, results, may_close = SPAWN.Event(), SPAWN.Queue(), SPAWN.Event()
@@ -334,7 +338,7 @@ def test_backlog_bound_drops_oldest_and_logs(caplog):
         assert got[-1] == 1000
         # one gap, whose size is what the output dropped
         assert inp.lost_samples == row["dropped_samples"] == 1000 - 10 * len(got)
-        assert sum(1 for a, b in zip(got, got[1:]) if b - a != 10) == 1
+        assert sum(1 for a, b in itertools.pairwise(got) if b - a != 10) == 1
     finally:
         inp.close()
         out.close()
@@ -403,7 +407,7 @@ def test_malformed_join_is_logged_and_the_stream_keeps_working(caplog):
 
 
 def test_manual_4_2_1_a_simple_example():
-    """pyacq manual 4.2.1 verbatim: the default shape; each plaindata chunk carries its own shape."""
+    """The pyacq manual's 4.2.1 verbatim: the default shape; each plaindata chunk carries its own shape."""
     data = np.array([[1, 2], [3, 4], [5, 6]])
     out = OutputStream()
     out.configure(dtype=data.dtype)

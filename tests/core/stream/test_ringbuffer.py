@@ -43,7 +43,7 @@ def _assert_same(a, b):
     np.testing.assert_array_equal(a, b)  # NaNs compare equal here
 
 
-@pytest.mark.parametrize("double, axisorder", LAYOUTS)
+@pytest.mark.parametrize(("double", "axisorder"), LAYOUTS)
 def test_history_matches_what_was_written(double, axisorder):
     ring = RingBuffer((100, 3), "float32", double=double, axisorder=axisorder)
     full = np.arange(1000 * 3, dtype="float32").reshape(1000, 3)
@@ -138,7 +138,7 @@ def test_pyacq_chunk_of_another_dtype_raises_type_error():
     assert ring.index() == 0
 
 
-@pytest.mark.parametrize("double, axisorder", LAYOUTS)
+@pytest.mark.parametrize(("double", "axisorder"), LAYOUTS)
 def test_manual_5_1_2_unwritten_part_of_the_window_reads_as_fill(double, axisorder):
     """pyacq: the ring covers [index - size, index); samples not written yet are ``fill``."""
     ring = RingBuffer((10, 2), "float32", double=double, axisorder=axisorder)
@@ -220,7 +220,7 @@ def _check_all_slices(ring, history):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("double, axisorder", LAYOUTS)
+@pytest.mark.parametrize(("double", "axisorder"), LAYOUTS)
 def test_slicing_matches_numpy_on_the_whole_history(double, axisorder):
     """Property: any ``ring[a:b:c]`` is the same slice of a numpy array of the history (every step and sign)."""
     size = 13

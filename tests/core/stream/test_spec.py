@@ -29,7 +29,7 @@ def test_round_trip_through_plain_dict_keeps_structured_dtype():
 
 
 @pytest.mark.parametrize(
-    "key,value,needle",
+    ("key", "value", "needle"),
     [
         ("protocol", "udp", "protocol"),
         ("transfermode", "shared", "transfermode"),
@@ -66,7 +66,7 @@ def test_bad_dtype_message():
 
 
 @pytest.mark.parametrize(
-    "key,value,needle",
+    ("key", "value", "needle"),
     [
         ("sample_rate", "fast", "sample_rate='fast'; expected a positive number"),
         ("hwm", "x", "hwm='x'; expected a positive integer"),

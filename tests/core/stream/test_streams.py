@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import stream_peers
 import zmq
+from helpers import wait_until
 
 from lslacq.core.stream import InputStream, OutputStream, available_codecs
 from lslacq.core.stream.transport import HEADER
@@ -36,7 +37,7 @@ def test_every_protocol_and_mode_between_threads(pair, protocol, mode):
     assert not thread.is_alive()
     expected_index = np.cumsum([len(c) for c in chunks])
     assert [i for i, _ in received] == list(expected_index)
-    for (_, data), chunk in zip(received, chunks):
+    for (_, data), chunk in zip(received, chunks, strict=True):
         np.testing.assert_array_equal(data, chunk)
     assert inp.lost_samples == 0
 
@@ -62,7 +63,7 @@ def test_every_protocol_and_mode_across_spawned_processes(protocol, mode):
         assert status == "ok", received
         assert lost == 0
         assert [i for i, _ in received] == [100 * (k + 1) for k in range(20)]
-        for (_, data), chunk in zip(received, chunks):
+        for (_, data), chunk in zip(received, chunks, strict=True):
             np.testing.assert_array_equal(data, chunk)
     finally:
         proc.join(30)
@@ -216,8 +217,11 @@ def test_explicit_index_and_gap_accounting(pair, caplog):
 
 
 def test_slow_reader_is_buffered_for_not_blocking_the_sender_and_loses_nothing(pair):
-    """Per-reader flow control (issue 12): a reader that does not read gets a backlog in the output
-    (within its bound: 50 MiB < 256 MiB); the sender is never held back; nothing is lost."""
+    """Per-reader flow control (issue 12).
+
+    A reader that does not read gets a backlog in the output (within its bound: 50 MiB < 256 MiB); the sender is never
+    held back; nothing is lost.
+    """
     out, inp = pair(protocol="tcp", dtype="float32", shape=(-1, 256), hwm=4)
     n_chunks = 200
     sent = threading.Event()
@@ -257,8 +261,10 @@ def test_drop_mode_lets_a_slow_reader_miss_chunks_but_counts_them(pair):
 
 
 def test_sharedmem_writer_waits_briefly_for_a_reader_that_keeps_up(pair):
-    """A reader that reads (slowly) while a flat-out writer fills a small ring loses nothing: the writer
-    waits for it (at most MAX_WAIT_S per stall, far longer than each read takes)."""
+    """A reader that reads (slowly) while a flat-out writer fills a small ring loses nothing.
+
+    The writer waits for it (at most MAX_WAIT_S per stall, far longer than each read takes).
+    """
     out, inp = pair(protocol="tcp", transfermode="sharedmem", dtype="float32", shape=(-1, 1), buffer_size=100)
     sent = threading.Event()
 
@@ -426,8 +432,10 @@ def test_bind_conflict_is_a_clear_error():
 
 @pytest.mark.parametrize("protocol", ["tcp", "ipc"])
 def test_connect_with_params_dict_is_ready_when_it_returns(protocol):
-    """Data sent right after connect(dict) arrives (no slow-joiner loss), every time, even from an
-    output that was idle when the reader connected."""
+    """Data sent right after connect(dict) arrives (no slow-joiner loss), every time.
+
+    Even from an output that was idle when the reader connected.
+    """
     out = OutputStream()
     out.configure(protocol=protocol, dtype="int32", shape=(-1, 1))
     try:
@@ -540,10 +548,11 @@ def test_close_while_another_thread_sends_raises_closed(pair):
     thread = threading.Thread(target=sender)
     thread.start()
     # the reader never reads: the sender keeps going (the reader's backlog grows, within its bound)
-    deadline = time.monotonic() + 10
-    while len(attempts) < 50 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(attempts) >= 50, "the sender was held back by a reader that does not read"
+    wait_until(
+        lambda: len(attempts) >= 50,
+        timeout=10,
+        what="50 sends (the sender was held back by a reader that does not read)",
+    )
     out.close()
     thread.join(10)
     assert not thread.is_alive()
