@@ -183,11 +183,17 @@ class _Ring:
     Otherwise rows ``(size,) + frame`` (:meth:`read`).
     """
 
-    def __init__(self, size: int, frame: tuple, dtype, channel_major: bool = False):
+    def __init__(self, size: int, frame: tuple, dtype, channel_major: bool = False, touch: bool = False):
         self.size = int(size)
         self.channel_major = channel_major
         shape = (int(frame[0]), self.size) if channel_major else (self.size,) + tuple(frame)
         self.data = np.zeros(shape, dtype=dtype)
+        if touch:  # fault every page in now: np.zeros maps them lazily, on the first write of each
+            self.data.fill(0)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the samples (the memory is kept): the next write starts a new history."""
         self.first: int | None = None
         self.end: int | None = None
         self.stream_start: int | None = None  # first index of the current continuous run
@@ -468,7 +474,6 @@ class EpochingEngine:
             raise ValueError(f"{owner}: buffer_size={buffer_size!r} must be a positive number of samples")
         self.buffer_size = max(int(buffer_size or default), self.n_times)
         self._ring: _Ring | None = None
-        self._ring_dtype = None
         self.aligner = TimeAligner(self.sample_rate, int(timestamps_size or self.buffer_size))
         self.reset()
 
@@ -517,8 +522,12 @@ class EpochingEngine:
         return (self.n_picks, self.n_times)
 
     def reset(self) -> None:
-        """Forget the signal, the waiting events and the counters (a new stream starts)."""
-        self._ring = None
+        """Forget the signal, the waiting events and the counters (a new stream starts).
+
+        The signal history's memory (see :meth:`prepare`) is kept for the new stream.
+        """
+        if self._ring is not None:
+            self._ring.clear()
         self._pending: list[tuple[int, int, np.ndarray]] = []  # (trigger index, seq, record)
         self._active: list[_Epoch] = []  # epochs being filled, by trigger
         self._deferred: tuple | None = None  # (end_index, picked chunk) that feed_first left to finish()
@@ -526,6 +535,22 @@ class EpochingEngine:
         self.aligner.reset()
         self.n_epochs = self.n_rejected = self.n_dropped = self.n_ignored = 0
         self._last_drop_log = -1e9
+
+    def prepare(self, dtype) -> None:
+        """Allocate the signal history for samples of ``dtype`` and touch all of its memory now.
+
+        Otherwise the history (``buffer_size`` x the picked channels: 92 MB for 384 channels, 2 s at
+        30 kHz) is allocated by the first chunk :meth:`feed` gets, whose write then faults in every page
+        of it: 10-40 ms on an idle machine, over a second for the first big allocation of a process on a
+        busy VM, a stall of the first epochs of a live session. A node calls it before its data flows
+        (the Epocher at start). Nothing is done if the history already has this dtype (it is kept by
+        :meth:`reset`).
+        """
+        dtype = np.dtype(dtype)
+        if self._ring is not None and self._ring.data.dtype == dtype:
+            return
+        self._ring = None  # the old one's memory goes before the new one is touched
+        self._ring = _Ring(self.buffer_size, (self.n_picks,), dtype, channel_major=True, touch=True)
 
     @property
     def signal_end(self) -> int | None:
@@ -560,8 +585,7 @@ class EpochingEngine:
             return self._empty()
         if self.n_picks != self.n_channels:
             x = x[:, self.picks]
-        if self._ring is None:
-            self._ring_dtype = x.dtype
+        if self._ring is None or (self._ring.data.dtype != x.dtype and self._ring.end is None):
             self._ring = _Ring(self.buffer_size, (self.n_picks,), x.dtype, channel_major=True)
         ring = self._ring
         end_index = int(end_index)
@@ -768,7 +792,7 @@ class EpochingEngine:
 
     def _cut_ready(self) -> tuple[np.ndarray, np.ndarray]:
         ring = self._ring
-        if ring is None or not (self._pending or self._active):
+        if ring is None or ring.end is None or not (self._pending or self._active):
             return self._empty()
         end = ring.end
         # markers whose epoch can start filling: its first sample (and its whole baseline) has arrived
