@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from itertools import pairwise
 
 import numpy as np
 
@@ -118,7 +119,9 @@ def _make_device_class():
 
 # -- --stages: the same nodes, each logging when it received and when it had sent each chunk ------------------
 def _timed(base, method: str = "_process"):
-    """A subclass of ``base`` whose ``method(input_name, index, data)`` (or ``(index, data)``) logs
+    """Return a subclass of ``base`` whose ``method`` logs when it received and when it had sent each chunk.
+
+    ``method(input_name, index, data)`` (or ``(index, data)``) logs
     ``(input is the first, index, t_in, t_out, t_mid)``, time.monotonic(), in a preallocated array (no
     allocation). ``t_mid``: the Epocher's send of the epochs starts (engine before, send after), the Decoder's
     model has returned (labels and model before, sends after); else ``t_out``.
@@ -391,7 +394,7 @@ def _stages(log: np.ndarray, timing: dict, last: np.ndarray, recv: np.ndarray) -
         ("pylsl arrival", recv),
     ]
     out = {}
-    for (a, ta), (b, tb) in zip(marks, marks[1:]):
+    for (a, ta), (b, tb) in pairwise(marks):
         out[f"{a} -> {b}"] = (tb - ta) * 1000.0
         if a == "Epocher in":
             out["  Epocher: engine (cut)"] = (ep_mid - ep_in) * 1000.0
@@ -487,7 +490,7 @@ def run_mne_lsl(n_ch: int, rate: float, n_epochs: int, workdir: str) -> dict:
         if n_new:
             X = epochs.get_data(n_epochs=n_new)
             codes = epochs.events[-len(X) :]
-            for label, code in zip(model.predict(X), codes):
+            for label, code in zip(model.predict(X), codes, strict=True):
                 outlet.push_sample([f"{label} {int(code)}"])
             sent += len(X)
             last_new = time.monotonic()

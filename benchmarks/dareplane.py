@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 
@@ -49,7 +50,7 @@ def measure(loop_cls, dt: float, duration: float, load: float) -> dict:
     loop.run()
     wall = time.perf_counter() - wall0
     cpu = time.thread_time() - cpu0
-    periods = [b - a for a, b in zip(ticks, ticks[1:])]
+    periods = [b - a for a, b in pairwise(ticks)]
     mean = statistics.fmean(periods)
     callback_cpu = load * dt * len(ticks)
     return {
@@ -115,7 +116,7 @@ def server_up_rtt(n: int) -> None:
 
 
 def log_throughput(n: int) -> None:
-    """Records per second through each JSON socket handler into a raw-socket sink (bytes drained, not parsed)."""
+    """Measure the records per second each JSON socket handler sends into a raw-socket sink (drained, not parsed)."""
     import logging
     import logging.handlers
     import socket

@@ -89,7 +89,7 @@ def worker_audio_bare(seconds: float) -> None:
 
 
 def worker_audio_zmq(seconds: float) -> None:
-    """The bare callback plus a raw pyzmq PUB send of each block: the floor of any cross-process audio node."""
+    """Run the bare callback plus a raw pyzmq PUB send of each block: the floor of any cross-process audio node."""
     import pyaudio
     import zmq
 

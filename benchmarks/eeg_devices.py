@@ -35,8 +35,8 @@ import time
 
 import numpy as np
 
-from lslacq.devices.emotiv.protocol import EEG_BIT_OFFSETS, EmotivDecoder, decrypt, encrypt, make_key
 from lslacq.devices.emotiv.emulator import expected_packet
+from lslacq.devices.emotiv.protocol import EEG_BIT_OFFSETS, EmotivDecoder, decrypt, encrypt, make_key
 from lslacq.devices.openbci.protocol import CytonDecoder, encode_packet, microvolts_per_count
 
 
@@ -131,7 +131,7 @@ def _thread_cpu(native_id: int) -> float:
 
 
 def reader_thread(node) -> threading.Thread:
-    """The thread of the node's :class:`~lslacq.devices.reader.DeviceReader` worker (the node is running)."""
+    """Return the thread of the node's :class:`~lslacq.devices.reader.DeviceReader` worker (the node is running)."""
     from lslacq.devices.reader import DeviceReader
 
     reader = next((w for w in node.workers if isinstance(w, DeviceReader)), None)
@@ -144,7 +144,7 @@ def reader_thread(node) -> threading.Thread:
 
 
 def bench_node(seconds: float, rate: float = 16000.0):
-    """The OpenBCI node reading the emulator at ``rate`` over a pty: CPU of the node's reader thread."""
+    """Measure the CPU of the OpenBCI node's reader thread, reading the emulator at ``rate`` over a pty."""
     from lslacq.core.stream import InputStream
     from lslacq.devices.eeg_openbci import OpenBCI
     from lslacq.devices.openbci.emulator import CytonEmulator

@@ -147,7 +147,7 @@ def _consumer(source_id: str, n: int, n_ch: int):
 
 
 def _bare_run(seconds: float, n_ch: int, srate: float, n: int) -> dict:
-    """A bare pylsl outlet, the chunks pushed from this thread."""
+    """Run a bare pylsl outlet, the chunks pushed from this thread."""
     sid = f"bench-bare-{uuid.uuid4().hex[:6]}"
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(sid, "EEG", n_ch, srate, "float32", sid))
     consumer = _consumer(sid, n, n_ch)
@@ -161,7 +161,7 @@ def _bare_run(seconds: float, n_ch: int, srate: float, n: int) -> dict:
 
 
 def outlet_case(seconds: float, push_intervals: tuple = (0.0,), rounds: int = 3) -> list[dict]:
-    """Rounds of (bare, bridge at each push_interval), interleaved so machine load hits all alike."""
+    """Run rounds of (bare, bridge at each push_interval), interleaved so machine load hits all alike."""
     n_ch, srate = 64, 10_000.0
     n = int(seconds * srate)
     results = []

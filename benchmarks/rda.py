@@ -79,7 +79,7 @@ class RawReceiver(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 n = self.sock.recv_into(buf)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not n:
                 break
@@ -149,8 +149,8 @@ def run_case(n_channels, rate, seconds, block_ms):
 
         groups = {
             "raw": [raw],
-            "client": [client._thread],
-            "node": [node.client._thread, reader],
+            "client": [client._receiver._thread],  # the receiver Worker's thread
+            "node": [node.client._receiver._thread, reader],
         }
         bytes0 = {
             "raw": raw.nbytes,

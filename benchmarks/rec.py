@@ -152,7 +152,7 @@ def bench_realtime(workdir: Path, n_ch: int, rate: float, dtype: str, seconds: f
 
 
 def _bare_paced(workdir: Path, n_ch: int, rate: float, dtype: str, n_chunks: int) -> dict:
-    """The baseline: a paced loop in this process writing the same chunks, flushed every FLUSH_S."""
+    """Run the baseline: a paced loop in this process writing the same chunks, flushed every FLUSH_S."""
     chunk = _chunk(n_ch, rate, dtype)
     path = workdir / "bare-paced.raw"
     done = threading.Event()

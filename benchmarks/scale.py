@@ -35,7 +35,7 @@ def _buffer(probe: int) -> np.ndarray:
 
 
 def _bare_loop(n_probes: int, seconds: float, dirname: str) -> dict:
-    """The floor: copy and write the same chunks on the same schedule in one process."""
+    """Run the floor: copy and write the same chunks on the same schedule in one process."""
     buffers = [_buffer(k) for k in range(n_probes)]
     files = [open(os.path.join(dirname, f"bare{k}.raw"), "wb") for k in range(n_probes)]
     period = CHUNK / RATE
@@ -52,7 +52,7 @@ def _bare_loop(n_probes: int, seconds: float, dirname: str) -> dict:
             if delay > 0:
                 time.sleep(delay)
             pos = (k * CHUNK) % BUFFER_SAMPLES
-            for buf, f in zip(buffers, files):
+            for buf, f in zip(buffers, files, strict=True):
                 f.write(buf[pos : pos + CHUNK].copy())
             k += 1
     finally:
@@ -101,7 +101,7 @@ def _graph(n_probes: int, seconds: float, dirname: str) -> dict:
             time.sleep(0.1)
         rec.stop()
         lost = int(rec.counters()["lost_samples"])
-        cores = [(b.user + b.system - a.user - a.system) / wall for a, b in zip(cpu0, cpu1)]
+        cores = [(b.user + b.system - a.user - a.system) / wall for a, b in zip(cpu0, cpu1, strict=True)]
     finally:
         man.close()
     recording = read_recording(os.path.join(dirname, "rec"))

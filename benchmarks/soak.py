@@ -100,7 +100,7 @@ def _slope_per_hour(minutes: list[float], values: list[float]) -> float:
 
 
 def build(man, dirname: str):
-    """The soak graph, initialized, not started: ``(nodes, lsl_name)``."""
+    """Build the soak graph, initialized, not started; return ``(nodes, lsl_name)``."""
     from lslacq.dsp import design_sos
     from lslacq_lsl.outlet import LslOutlet
 

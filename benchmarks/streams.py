@@ -100,7 +100,7 @@ def _start_readers(targets, threaded: bool):
 
 
 def _run(kind, protocol, mode, data, n_chunks, pace_s, n_readers=1):
-    """kind 'raw' (PUSH/PULL, or PUB/SUB for several readers) or 'lslacq'."""
+    """Run one case; ``kind`` is 'raw' (PUSH/PULL, or PUB/SUB for several readers) or 'lslacq'."""
     threaded = protocol == "inproc"
     queue_cls = queue.Queue if threaded else SPAWN.Queue
     event_cls = threading.Event if threaded else SPAWN.Event

@@ -270,7 +270,7 @@ def main() -> int:
 
 
 def main_xvfb(frames: int) -> int:
-    """The full-size cases in real xcb windows on Xvfb."""
+    """Run the full-size cases in real xcb windows on Xvfb."""
     display = start_xvfb()
     from lslacq.viewers._qt import QT_LIB, mkQApp
 

@@ -60,7 +60,7 @@ def _signals(n):
 
 
 def offline_fftconvolve(window, freqs, f0):
-    """The offline baseline: one full-rate FFT convolution per frequency."""
+    """Compute the offline baseline: one full-rate FFT convolution per frequency."""
     rows = []
     for f in freqs:
         s = f0 / f * SR
