@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 from jack_rig import RATE, jack_server_fixture  # noqa: F401  (the session fixture 'jack_server')
 
 pytest.importorskip("pyaudio")
@@ -27,14 +28,14 @@ FREQ = 440.0
 
 
 def _collect(inp: InputStream, n_samples: int, timeout: float = 30.0) -> np.ndarray:
-    chunks, n = [], 0
-    deadline = time.monotonic() + timeout
-    while n < n_samples:
-        assert time.monotonic() < deadline, f"only {n} of {n_samples} samples within {timeout} s"
+    chunks = []
+
+    def collected():
         if inp.poll(timeout=200):
-            _, data = inp.recv()
-            chunks.append(np.array(data))
-            n += len(data)
+            chunks.append(np.array(inp.recv()[1]))
+        return sum(map(len, chunks)) >= n_samples
+
+    wait_until(collected, timeout=timeout, interval=0, what=f"{n_samples} samples")
     return np.concatenate(chunks)
 
 
@@ -67,7 +68,7 @@ def test_lists_the_jack_device(jack_server):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt, amplitude", [("int16", 8000), ("float32", 0.5)])
+@pytest.mark.parametrize(("fmt", "amplitude"), [("int16", 8000), ("float32", 0.5)])
 def test_full_duplex_loopback_records_what_it_plays(jack_server, fmt, amplitude):
     src = _sine_source(amplitude, fmt)
     card = PyAudio(name="card")
@@ -149,15 +150,13 @@ def test_playback_starvation_is_counted(jack_server):
         card.initialize()
         card.start()
         src.start()
-        deadline = time.monotonic() + 30
-        while card.counters()["frames_played"] < RATE // 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(
+            lambda: card.counters()["frames_played"] >= RATE // 2, timeout=30, interval=0.05, what="0.5 s played"
+        )
         src.stop()  # the source stops: the card plays silence, counted
-        deadline = time.monotonic() + 30
-        while card.counters()["starved_frames"] < 4096:
-            assert time.monotonic() < deadline, card.counters()
-            time.sleep(0.05)
+        wait_until(
+            lambda: card.counters()["starved_frames"] >= 4096, timeout=30, interval=0.05, what="4096 starved frames"
+        )
     finally:
         src.close()
         card.close()
@@ -207,10 +206,7 @@ def test_callback_failure_reaches_the_node_contract(jack_server):
 
         card._send = broken_send
         card.start()
-        deadline = time.monotonic() + 20
-        while card.error is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: card.error is not None, timeout=20, interval=0.02, what="the card's error")
     finally:
         card.close()
     assert isinstance(card.error, RuntimeError) and failures == [card.error]
@@ -278,15 +274,18 @@ def test_bridge_audio_command_publishes_the_microphone_on_lsl(jack_server):
         assert info.channel_format() == pylsl.cf_int16
         inlet = pylsl.StreamInlet(info)
         try:
-            n, deadline = 0, time.monotonic() + 30
-            while n < RATE // 2 and time.monotonic() < deadline:
-                chunk, stamps = inlet.pull_chunk(timeout=1.0)
-                n += len(chunk)
+            pulled = []
+
+            def half_a_second(inlet):  # inlet passed in: the finally block deletes the name
+                chunk, _ = inlet.pull_chunk(timeout=1.0)
                 assert not np.asarray(chunk).any()  # the dummy card's silence
+                pulled.append(len(chunk))
+                return sum(pulled) >= RATE // 2
+
+            wait_until(lambda i=inlet: half_a_second(i), timeout=30, interval=0, what="0.5 s of samples through pylsl")
         finally:
             inlet.close_stream()
             del inlet
-        assert n >= RATE // 2
         assert "samples" in proc.stdout.readline()  # the status line
         proc.terminate()  # SIGTERM: a clean stop
         assert proc.wait(timeout=30) == 0
@@ -300,12 +299,13 @@ def test_bridge_audio_command_publishes_the_microphone_on_lsl(jack_server):
 
 @pytest.mark.slow
 def test_remote_nodegroup_records_and_feeds_an_lsl_outlet(jack_server):
-    """Manual 6.5: ng.create_node('PyAudio') in another process, its output read here over tcp and
-    published on LSL by an LslOutlet in the same nodegroup."""
-    pytest.importorskip("pylsl")
-    from lslacq_lsl import resolve_stream
+    """Manual 6.5: ng.create_node('PyAudio') in another process.
 
+    Its output is read here over tcp and published on LSL by an LslOutlet in the same nodegroup.
+    """
+    pytest.importorskip("pylsl")
     from lslacq import create_manager
+    from lslacq_lsl import resolve_stream
 
     name = f"lslacq-test-remote-audio-{os.getpid()}"
     manager = create_manager()
@@ -330,10 +330,12 @@ def test_remote_nodegroup_records_and_feeds_an_lsl_outlet(jack_server):
         data = _collect(inp, 8192)
         info = resolve_stream(name=name, timeout=20)
         assert info.channel_count() == 1 and info.nominal_srate() == RATE and info.type() == "Audio"
-        deadline = time.monotonic() + 30
-        while outlet.n_pushed < 8192:
-            assert time.monotonic() < deadline, "the remote LslOutlet published nothing"
-            time.sleep(0.05)
+        wait_until(
+            lambda: outlet.n_pushed >= 8192,
+            timeout=30,
+            interval=0.05,
+            what="8192 samples the remote LslOutlet published",
+        )
         dev.stop()
         assert data.shape[1] == 1 and data.dtype == np.int16
         assert dev.counters()["samples_out"] >= 8192 and dev.error is None and outlet.error is None
@@ -425,8 +427,10 @@ def test_manual_oscilloscope_example_with_pyaudio(jack_server):
 
 @pytest.mark.slow
 def test_xruns_are_counted_and_logged(jack_server, caplog):
-    """A callback that misses its deadline (here: a send that takes 60 ms, over two JACK periods) is an
-    xrun: PortAudio flags it, the node counts it and logs a warning (from its monitor thread)."""
+    """A callback that misses its deadline (here: a send that takes 60 ms, over two JACK periods) is an xrun.
+
+    PortAudio flags it, the node counts it and logs a warning (from its monitor thread).
+    """
     card = PyAudio(name="mic")
     inp = InputStream()
     try:
@@ -445,10 +449,7 @@ def test_xruns_are_counted_and_logged(jack_server, caplog):
         card._send = slow_send
         with caplog.at_level("WARNING", logger="lslacq.devices.audio_pyaudio"):
             card.start()
-            deadline = time.monotonic() + 30
-            while card.counters()["input_overflows"] == 0:
-                assert time.monotonic() < deadline, card.counters()
-                time.sleep(0.05)
+            wait_until(lambda: card.counters()["input_overflows"], timeout=30, interval=0.05, what="an input overflow")
             card.stop()
     finally:
         card.close()

@@ -16,12 +16,12 @@ from helpers import OutputReader as Reader  # noqa: E402
 from helpers import wait_until  # noqa: E402
 
 from lslacq.devices.eeg_emotiv import Emotiv, EmotivError, EmotivKeyError  # noqa: E402
-from lslacq.devices.emotiv.protocol import CHANNEL_NAMES, encrypt, make_key  # noqa: E402
 from lslacq.devices.emotiv.emulator import (  # noqa: E402
     EmotivBackend,
     expected_eeg,
     expected_reports,
 )
+from lslacq.devices.emotiv.protocol import CHANNEL_NAMES, encrypt, make_key  # noqa: E402
 
 SERIAL = "SN20120526998912"
 
@@ -176,7 +176,7 @@ def test_no_dongle_and_headset_off_are_clear_errors():
 
 
 def test_hidraw_transport_reads_reports(tmp_path):
-    """pyacq's transport: 32-byte reads from a hidraw node (here a file of reports, so EOF = unplugged)."""
+    """The transport of pyacq: 32-byte reads from a hidraw node (here a file of reports, so EOF = unplugged)."""
     key = make_key(SERIAL, "consumer")
     path = tmp_path / "hidraw9"
     path.write_bytes(b"".join(encrypt(p, key) for p in expected_reports(200)))
@@ -221,13 +221,15 @@ def test_end_to_end_into_lsl():
             assert desc.nominal_srate == 128.0 and desc.manufacturer == "Emotiv"
             outlet.start()
             node.start()
-            chunks, n = [], 0
-            deadline = time.monotonic() + 20
-            while n < 40 and time.monotonic() < deadline:
+            chunks = []
+
+            def pulled_40(inlet):  # inlet passed in: the finally block deletes the name
                 chunk, _ = inlet.pull_chunk(timeout=1.0)
                 if chunk:
                     chunks.append(np.asarray(chunk))
-                    n += len(chunk)
+                return sum(map(len, chunks)) >= 40
+
+            wait_until(lambda i=inlet: pulled_40(i), timeout=20, interval=0, what="40 samples through pylsl")
             node.stop()
             outlet.stop()
         finally:

@@ -37,7 +37,7 @@ def test_key_variants_for_a_known_serial():
 
 
 def _emokit_level(data, bits):
-    """emokit's get_level, as reference for the bit layout."""
+    """The get_level of emokit, as reference for the bit layout."""
     level = 0
     for i in range(13, -1, -1):
         level = (level << 1) | ((int(data[bits[i] // 8 + 1]) >> (bits[i] % 8)) & 1)

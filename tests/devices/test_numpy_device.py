@@ -37,7 +37,7 @@ def test_streams_the_buffer_in_a_loop_with_continuous_indices(transfermode):
 
 
 @pytest.mark.parametrize(
-    "kwargs,needle",
+    ("kwargs", "needle"),
     [
         (dict(nb_channel=0), "nb_channel must be >= 1, got 0"),
         (dict(nb_channel=2, chunksize=7, buffer=np.zeros((20, 2))), "not a multiple of chunksize"),

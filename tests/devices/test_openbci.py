@@ -261,13 +261,15 @@ def test_end_to_end_into_lsl():
             assert desc.manufacturer == "OpenBCI" and desc.model == "Cyton"
             outlet.start()
             node.start()
-            chunks, n = [], 0
-            deadline = time.monotonic() + 20
-            while n < 100 and time.monotonic() < deadline:
+            chunks = []
+
+            def pulled_100(inlet):  # inlet passed in: the finally block deletes the name
                 chunk, _ = inlet.pull_chunk(timeout=1.0)
                 if chunk:
                     chunks.append(np.asarray(chunk))
-                    n += len(chunk)
+                return sum(map(len, chunks)) >= 100
+
+            wait_until(lambda i=inlet: pulled_100(i), timeout=20, interval=0, what="100 samples through pylsl")
             node.stop()
             outlet.stop()
         finally:

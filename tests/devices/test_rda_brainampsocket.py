@@ -244,7 +244,7 @@ def test_layout_change_while_running_is_reported(emulator):
 
 @pytest.mark.slow
 def test_remote_nodegroup(emulator):
-    """pyacq's usage: the node is created by name in a nodegroup process and read from here."""
+    """Used as in pyacq: the node is created by name in a nodegroup process and read from here."""
     from lslacq.core import create_manager
 
     manager = create_manager("rpc", auto_close_at_exit=False)

@@ -67,7 +67,7 @@ Mk4=Stimulus,S 15,501,1,0
     return folder / "rec.vhdr", data
 
 
-@pytest.mark.parametrize("int16,vectorized", [(True, False), (False, True)])
+@pytest.mark.parametrize(("int16", "vectorized"), [(True, False), (False, True)])
 def test_read_brainvision(tmp_path, int16, vectorized):
     vhdr, data = write_brainvision(tmp_path, int16, vectorized, codepage="UTF-8" if int16 else "Latin-1")
     rec = read_brainvision(vhdr)

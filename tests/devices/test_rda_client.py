@@ -57,7 +57,7 @@ def _check_against_emulator(client, emu, n):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("int16,fragment", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize(("int16", "fragment"), [(False, False), (True, False), (False, True)])
 def test_streams_microvolts_and_markers(int16, fragment):
     with _emulator(int16=int16, fragment=fragment) as emu, Client(buffer_size=5000) as client:
         client.connect(emu.address)
@@ -279,7 +279,7 @@ def test_lost_blocks_are_counted_and_filled_with_nan(caplog):
 
 
 @pytest.mark.parametrize(
-    "garbage,match",
+    ("garbage", "match"),
     [
         (b"\x00" * 16 + struct.pack("<II", 24, 3), "GUID"),
         (struct.pack("<16sII", RDA_GUID, 12, 4), "nSize=12"),
@@ -365,8 +365,10 @@ def test_corrupted_stream_before_start(caplog):
 
 @pytest.mark.slow
 def test_server_dropping_blocks_for_a_slow_client():
-    """Like Recorder, the emulator drops blocks for a client that falls behind: the client
-    counts them and keeps its sample indices on the server's clock (NaN for the lost samples)."""
+    """Like Recorder, the emulator drops blocks for a client that falls behind.
+
+    The client counts them and keeps its sample indices on the server's clock (NaN for the lost samples).
+    """
     with (
         _emulator(n_channels=16, sample_rate=5000, block_duration=0.01, marker_interval=None, max_backlog=0.2) as emu,
         Client(buffer_size=100_000) as client,

@@ -7,10 +7,10 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq.devices.rda.emulator import RdaEmulator, default_port
 from lslacq.devices.rda.protocol import (
@@ -27,19 +27,23 @@ from lslacq.devices.rda.protocol import (
 def _read(sock, parser, until, timeout=20.0):
     """Parse messages from ``sock`` until ``until(messages)`` is true."""
     msgs = []
-    deadline = time.monotonic() + timeout
     sock.settimeout(1.0)
-    while not until(msgs):
-        assert time.monotonic() < deadline, f"timed out after {len(msgs)} messages"
+
+    def parsed():
+        if until(msgs):
+            return True
         try:
             n = parser.recv_into_from(sock)
-        except socket.timeout:
-            continue
+        except TimeoutError:
+            return False
         assert n, "emulator closed the connection"
         for msg in parser.messages():
             if isinstance(msg, DataMessage) and msg.data is not None:
                 msg.data = msg.data.copy()
             msgs.append(msg)
+        return until(msgs)
+
+    wait_until(parsed, timeout=timeout, interval=0, what="the messages expected from the emulator")
     return msgs
 
 

@@ -77,7 +77,7 @@ def _check_session(msgs, blocks, int16=False):
     data = [m for m in msgs if isinstance(m, DataMessage)]
     others = [m for m in msgs if isinstance(m, OtherMessage)]
     assert len(data) == 5 and len(others) == 6
-    for msg, (block, values, markers) in zip(data, blocks):
+    for msg, (block, values, markers) in zip(data, blocks, strict=True):
         assert msg.block == block and msg.n_points == 10
         assert msg.msg_type == (MSG_DATA16 if int16 else MSG_DATA32)
         np.testing.assert_array_equal(msg.data, values)

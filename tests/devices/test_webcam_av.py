@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 pytest.importorskip("av")
 
@@ -16,13 +17,15 @@ from lslacq.devices.webcam_av import CameraError, WebCamAV, WebCamImageIO  # noq
 
 def _frames(inp: InputStream, n: int, timeout: float = 30.0) -> tuple[list[int], np.ndarray]:
     positions, images = [], []
-    deadline = time.monotonic() + timeout
-    while len(images) < n:
-        assert time.monotonic() < deadline, f"only {len(images)} of {n} frames within {timeout} s"
+
+    def received():
         if inp.poll(timeout=200):
             pos, data = inp.recv()
             positions.append(pos)
             images.append(np.array(data))
+        return len(images) >= n
+
+    wait_until(received, timeout=timeout, interval=0, what=f"{n} frames")
     return positions, np.concatenate(images)
 
 
@@ -101,10 +104,7 @@ def test_finite_input_ends_the_run_and_restart_starts_over():
         for _ in range(2):
             cam.start()
             positions, _ = _frames(inp, 30)
-            deadline = time.monotonic() + 10
-            while not cam.counters()["ended"]:
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
+            wait_until(lambda: cam.counters()["ended"], timeout=10, what="the end of the video")
             cam.stop()
             assert positions == list(range(1, 31)) and cam.counters()["frames"] == 30
             assert not inp.poll(timeout=100)
@@ -155,10 +155,7 @@ def test_send_failure_reaches_the_node_contract():
 
         cam.outputs["signals"].send = broken_send
         cam.start()
-        deadline = time.monotonic() + 10
-        while cam.error is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(lambda: cam.error is not None, timeout=10, what="the camera's error")
         cam.stop()
     finally:
         cam.close()
@@ -194,7 +191,7 @@ def test_devices_list_reports_cameras(monkeypatch, capsys):
     from lslacq.cli import main
     from lslacq.devices import listing
 
-    monkeypatch.setattr(listing, "_video_nodes", lambda: [])
+    monkeypatch.setattr(listing, "_video_nodes", list)
     assert main(["devices", "list", "--video"]) == 0
     assert "video: no camera (/dev/video* absent)" in capsys.readouterr().err
     monkeypatch.setattr(listing, "_video_nodes", lambda: ["/dev/null"])  # exists, but is not a camera: FFmpeg says so
@@ -236,11 +233,12 @@ def test_small_video_feeds_an_lsl_outlet_and_is_sent_without_copy():
             outlet.start()
             cam.start()
             rows = []
-            deadline = time.monotonic() + 30
-            while len(rows) < 3:
-                assert time.monotonic() < deadline
-                chunk, _ = inlet.pull_chunk(timeout=1.0)
-                rows += chunk
+
+            def three_rows(inlet):  # inlet passed in: the finally block deletes the name
+                rows.extend(inlet.pull_chunk(timeout=1.0)[0])
+                return len(rows) >= 3
+
+            wait_until(lambda i=inlet: three_rows(i), timeout=30, interval=0, what="3 frames through pylsl")
             cam.stop()
         finally:
             inlet.close_stream()
