@@ -23,16 +23,17 @@ SR = 1000.0
 def _reply(replies, proc, timeout=60.0):
     """Next reply from the child; fail at once (with its exit code) if the child died."""
     import queue
-    import time
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    from helpers import wait_until
+
+    def reply():
         try:
             return replies.get(timeout=0.5)
         except queue.Empty:
-            if not proc.is_alive():
-                raise AssertionError(f"the child process died (exit code {proc.exitcode}); see its stderr") from None
-    raise AssertionError(f"no reply from the child process within {timeout} s")
+            assert proc.is_alive(), f"the child process died (exit code {proc.exitcode}); see its stderr"
+            return None
+
+    return wait_until(reply, timeout=timeout, interval=0, what="a reply from the child process")
 
 
 @pytest.mark.slow

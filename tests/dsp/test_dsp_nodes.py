@@ -93,7 +93,7 @@ def random_sizes(n, seed=0, high=200):
 
 # -- SosFilter ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "mode,protocol,extra",
+    ("mode", "protocol", "extra"),
     [
         ("plaindata", "tcp", {}),
         ("sharedmem", "ipc", {}),
@@ -178,7 +178,7 @@ def test_sosfilter_configuration_errors():
 
 @pytest.mark.parametrize("node_type", [SosFilter, OverlapFiltfilt])
 def test_engine_scipy_is_pyacqs_name_for_the_default_engine(graph, node_type):
-    """pyacq's SosFilter/OverlapFiltfilt default engine is called 'scipy': same filter as 'numpy'."""
+    """The default engine of pyacq's SosFilter/OverlapFiltfilt is called 'scipy': same filter as 'numpy'."""
     sos = design_sos("lowpass", 30, SR)
     sig = np.random.default_rng(5).standard_normal((400, 2)).astype("float32")
     src = source(graph, 2)
@@ -281,7 +281,7 @@ def test_analog_trigger_node_straddling_crossings_and_online_params(graph):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode,expected", [("after-stable", [1016]), ("before-stable", [1010])])
+@pytest.mark.parametrize(("mode", "expected"), [("after-stable", [1016]), ("before-stable", [1010])])
 def test_analog_trigger_node_debounce(graph, mode, expected):
     sig = np.zeros((2000, 1), "float32")
     for a, b in [(1010, 1012), (1013, 1014), (1016, 1500)]:  # bouncing, then stable
@@ -320,7 +320,7 @@ def test_digital_trigger_node_on_one_bit(graph):
 
 
 def test_trigger_output_format_indexes_gives_pyacqs_int64_indexes(graph):
-    """pyacq's triggers send int64 sample indexes (chunk index = trigger count); output_format='indexes'."""
+    """Triggers send int64 sample indexes as pyacq's do (chunk index = trigger count); output_format='indexes'."""
     sig = np.zeros((1000, 1), "float32")
     for a, b in [(100, 200), (400, 450), (700, 800)]:
         sig[a:b] = 1.0

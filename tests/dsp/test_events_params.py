@@ -75,7 +75,7 @@ def test_params_validate_before_applying_and_notify():
     with pytest.raises(KeyError, match="no parameter 'thresold'"):
         p["thresold"] = 1
     # update() is all-or-nothing
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"out of range \[0, 7\]"):
         p.update(threshold=5.0, channel=99)
     assert p["threshold"] == 2.0
     assert seen == [("threshold", 2.0)]

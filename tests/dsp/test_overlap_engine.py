@@ -33,7 +33,7 @@ def _test_signal(n, n_channels=2, seed=0):
     return base + 0.3 * rng.standard_normal((n, n_channels))
 
 
-@pytest.mark.parametrize("chunksize,overlapsize", [(1000, 300), (400, 300), (256, 512)])
+@pytest.mark.parametrize(("chunksize", "overlapsize"), [(1000, 300), (400, 300), (256, 512)])
 def test_release_windows_delay_and_alignment(chunksize, overlapsize):
     """Each full block releases [pos - chunksize - overlapsize, pos - overlapsize)."""
     n = 20 * chunksize
@@ -51,10 +51,10 @@ def test_release_windows_delay_and_alignment(chunksize, overlapsize):
     # releases tile the output without gap or overlap, starting at absolute index 0
     starts = [end - len(d) for end, d in outs]
     assert starts[0] == 0
-    assert all(s == e for s, e in zip(starts[1:], ends[:-1]))
+    assert all(s == e for s, e in zip(starts[1:], ends[:-1], strict=True))
 
 
-@pytest.mark.parametrize("chunksize,overlapsize", [(1000, 300), (400, 300), (256, 512)])
+@pytest.mark.parametrize(("chunksize", "overlapsize"), [(1000, 300), (400, 300), (256, 512)])
 def test_error_against_offline_sosfiltfilt_away_from_edges(chunksize, overlapsize):
     n = 30000
     sig = _test_signal(n)

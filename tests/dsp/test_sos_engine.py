@@ -145,7 +145,7 @@ def test_a0_is_normalised():
 
 
 @pytest.mark.parametrize(
-    "kind,freqs",
+    ("kind", "freqs"),
     [("lowpass", 40.0), ("highpass", 20.0), ("bandpass", [8.0, 12.0]), ("bandstop", [45.0, 55.0]), ("notch", 50.0)],
 )
 def test_design_sos_frequency_response(kind, freqs):
@@ -153,7 +153,7 @@ def test_design_sos_frequency_response(kind, freqs):
     sos = design_sos(kind, freqs, sr, order=4)
     assert sos.ndim == 2 and sos.shape[1] == 6
     w, h = scipy.signal.sosfreqz(sos, worN=[2.0, 10.0, 50.0, 150.0], fs=sr)
-    gain = dict(zip([2, 10, 50, 150], np.abs(h)))
+    gain = dict(zip([2, 10, 50, 150], np.abs(h), strict=True))
     if kind == "lowpass":
         assert gain[2] > 0.99 and gain[150] < 0.01
     elif kind == "highpass":
