@@ -11,12 +11,16 @@ chunk reaches it (no "slow joiner"), even when the output was idle.
 once, and whichever thread next uses the socket takes that signal in (a
 writer's ``send``, a backlog drain). So whoever uses the socket makes sure it
 is looked at afterwards: a writer looks at it itself now and then, and
-otherwise asks for a service tick (:func:`request_ticks`); a drain is
+otherwise asks for service ticks (:func:`request_ticks`); a drain is
 followed by a look; an output this thread could not service (its lock was
 busy, or its writer waits for readers and services the socket itself) is
 retried at the next ticks, and its fd is not watched meanwhile (it stays
-readable until someone reads the socket). A reader that joins an output that has
-just gone idle is admitted within a tick.
+readable until someone reads the socket). While its writer keeps sending
+(and so looks at the socket itself), an output's tick does not touch the
+socket: it asks to be ticked again once the writer has been idle for a while
+(``_service`` returns that delay), so a writer sending at 1 kHz costs this
+thread a wake-up every few tens of ms, not two per tick. A reader that joins
+an output that has just gone idle is admitted within that delay.
 
 The same thread keeps backlogs moving: an output whose readers have a
 backlog (see flowcontrol.py) asks for service ticks (:func:`request_ticks`)
@@ -51,7 +55,7 @@ class _AdmissionService:
         self.pid = os.getpid()
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
-        self._ticking: dict[int, tuple] = {}  # id(output) -> (weakref, generation)
+        self._ticking: dict[int, tuple] = {}  # id(output) -> (weakref, generation, when its tick is due)
         self._paused: dict[int, int] = {}  # id(output) -> its fd, not watched while the output is busy
         self._generation = 0
         self._wake_r, self._wake_w = os.pipe()
@@ -103,46 +107,58 @@ class _AdmissionService:
     def request_ticks(self, output) -> None:
         with self._lock:
             self._generation += 1  # a request made while a tick is deciding to stop wins
-            self._ticking[id(output)] = (weakref.ref(output), self._generation)
+            self._ticking[id(output)] = (weakref.ref(output), self._generation, 0.0)
         os.write(self._wake_w, b"t")
 
-    def _keep_ticking(self, output) -> None:
-        """Service ``output`` at the coming ticks (from this thread: no wake needed)."""
+    def _keep_ticking(self, output, delay: float = TICK_S) -> None:
+        """Service ``output`` in ``delay`` s, then at the coming ticks (from this thread: no wake needed)."""
         with self._lock:
-            if id(output) not in self._ticking:
+            entry = self._ticking.get(id(output))
+            if entry is None:
                 self._generation += 1
-                self._ticking[id(output)] = (weakref.ref(output), self._generation)
+                self._ticking[id(output)] = (weakref.ref(output), self._generation, time.monotonic() + delay)
 
     def _tick(self) -> None:
+        """Service the outputs whose tick is due.
+
+        An output's ``_service(tick=True)`` returns False (stop ticking), True
+        or :data:`BUSY` (tick again in ``TICK_S``), or a float: tick again in
+        that many seconds.
+        """
+        now = time.monotonic()
         with self._lock:
-            ticking = list(self._ticking.items())
-        for key, entry in ticking:
+            due = [(key, entry) for key, entry in self._ticking.items() if entry[2] <= now]
+        for key, entry in due:
             output = entry[0]()
             keep = False
             if output is not None:
                 try:
-                    keep = output._service(timeout=0.05)
+                    keep = output._service(timeout=0.05, tick=True)
                 except Exception:
                     logger.exception("servicing %r failed", output)
-            if not keep:
-                with self._lock:
-                    if self._ticking.get(key) is entry:
+            with self._lock:
+                if self._ticking.get(key) is entry:  # (not asked for again meanwhile: a request wins)
+                    if not keep:
                         del self._ticking[key]
+                    else:  # a float: the output asks to be looked at in that many seconds
+                        delay = TICK_S if keep is True or keep is BUSY else keep
+                        self._ticking[key] = (entry[0], entry[1], time.monotonic() + delay)
             if keep is not BUSY and key in self._paused:  # it looked at its socket: watch its fd again
                 self._resume(key, output)
 
     def _run(self) -> None:
-        next_tick = 0.0
+        next_due = None
         while True:
             timeout = None
             if self._ticking:
-                timeout = max(0.0, next_tick - time.monotonic())
+                with self._lock:
+                    next_due = min((entry[2] for entry in self._ticking.values()), default=None)
+                timeout = None if next_due is None else max(0.0, next_due - time.monotonic())
             try:
                 events = self._selector.select(timeout)
             except OSError:  # an fd closed under us between unregister and select: retry
                 continue
-            if self._ticking and time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + TICK_S
+            if self._ticking and next_due is not None and time.monotonic() >= next_due:
                 self._tick()
             for key, _mask in events:
                 if key.data is None:

@@ -58,6 +58,9 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
 _EHOSTUNREACH = zmq.EHOSTUNREACH
 _ADMIT_CHECK_S = 0.02
+# the service thread looks at the socket once the writer has not sent for this long (the writer looks itself
+# every _ADMIT_CHECK_S while it sends): a JOIN whose ZMQ_FD signal the writer's last send took in waits that long
+_IDLE_LOOK_S = 0.05
 _POLLIN = int(zmq.POLLIN)
 _ACK_SIZE = len(ACK) + ACK_COUNTS.size
 _unpack_ack = ACK_COUNTS.unpack_from
@@ -121,6 +124,7 @@ class OutputStream:
         self._n_backlogged = 0
         self._ticks_requested = False
         self._next_admit_check = 0.0
+        self._sent_at = 0.0  # perf_counter of the last send
         self._epoch = 0
         self._free_shape = False
         self._plain_buffer = False  # plaindata of a numeric dtype, no codec: send() encodes C arrays itself
@@ -373,7 +377,7 @@ class OutputStream:
             # ACK), and the service thread is then not woken for it. Look at the socket now and then
             # (not at every chunk: ~1.5 us), and otherwise have the service thread look at it soon,
             # so an output that goes idle after this send still admits and hears its readers.
-            now = _perf_counter()
+            now = self._sent_at = _perf_counter()
             if now >= self._next_admit_check:
                 self._next_admit_check = now + _ADMIT_CHECK_S
                 self._admit_locked()
@@ -560,17 +564,26 @@ class OutputStream:
                 self.sender.reset_index()
 
     # -- readers --------------------------------------------------------------
-    def _service(self, timeout: float = -1) -> bool | str:
+    def _service(self, timeout: float = -1, tick: bool = False) -> bool | float | str:
         """Admit new readers and drain backlogs; return True while a backlog remains.
 
         Returns :data:`admission.BUSY` (true) if it could not look at the socket.
+        ``tick``: a service tick, not a ZMQ_FD signal. While the writer sends
+        (it looks at the socket itself) and no backlog waits, a tick does not
+        look and returns the seconds after which to tick again (a float): the
+        socket is looked at once the writer has been idle for ``_IDLE_LOOK_S``.
 
         Called by the stream service thread (admission.py) when zmq signals
-        activity on the socket and every few ms while backlogs exist.
+        activity on the socket, every few ms while backlogs exist, and once
+        after the writer's last send.
         Thread-safe; gives up if the stream stays busy for ``timeout`` seconds.
         """
         if self._writer_waiting:  # the waiting writer services the socket itself
             return admission.BUSY
+        if tick and not self._n_backlogged:
+            idle = _perf_counter() - self._sent_at
+            if idle < _IDLE_LOOK_S:  # (without the lock: a writer that holds it is sending)
+                return _IDLE_LOOK_S - idle
         if not self._lock.acquire(timeout=timeout):
             return admission.BUSY
         try:

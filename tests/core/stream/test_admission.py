@@ -74,3 +74,41 @@ def test_an_idle_output_admits_a_reader_whose_join_came_in_during_its_last_send(
         late.close()
         first.close()
         out.close()
+
+
+def test_the_service_thread_leaves_a_sending_writer_alone_and_looks_once_it_is_idle(monkeypatch):
+    """A writer that sends looks at its socket itself: the service thread does not wake to look (and take the
+    GIL and the output's lock) every tick while it sends, only once the writer has stopped (issue 22: latency)."""
+    looks = []
+    admit = OutputStream._admit_locked
+
+    def counting_admit(self):
+        if threading.current_thread().name == "lslacq-stream-admission":
+            looks.append(time.monotonic())
+        return admit(self)
+
+    monkeypatch.setattr(OutputStream, "_admit_locked", counting_admit)
+    out = OutputStream(name="busy-out")
+    out.configure(protocol="inproc", dtype="float32", shape=(-1, 2))
+    inp = InputStream(name="reader")
+    try:
+        inp.connect(out, timeout=5)
+        out.send(np.zeros((1, 2), np.float32))
+        wait_until(lambda: looks, timeout=5, what="the service thread's look after the first send")
+        looks.clear()
+        start = time.monotonic()
+        for k in range(300):  # 1 kHz for ~0.3 s (the pacing of a device, not synchronisation)
+            out.send(np.full((1, 2), k, np.float32))
+            time.sleep(0.001)
+        stopped = time.monotonic()
+        assert stopped - start > 0.25
+        # before: a look every tick (15 ms), 20 or more in 0.3 s
+        assert sum(1 for t in looks if t < stopped) <= 2, f"the service thread looked {len(looks)} times"
+        wait_until(lambda: any(t > stopped for t in looks), timeout=5, what="a look once the writer is idle")
+        assert any(t - stopped < 1.0 for t in looks)
+        for k in range(301):
+            index, _data = inp.recv(timeout=2000)
+        assert index == 301
+    finally:
+        inp.close()
+        out.close()
