@@ -22,8 +22,13 @@ Per case and version it reports the medians over rounds of:
 and the ratio head/base. CPU time is less disturbed by other jobs than wall
 time, so the CPU ratios are the ones to trust on a busy machine.
 
+``--latency``: instead, the one-hop latency of ``streams.py`` (a (1, 32)
+float64 chunk every 1 ms, 2000 chunks, a reader in another process;
+receive time minus send time), median and 90th percentile per run, and the
+medians of those over rounds.
+
 Run: ``python benchmarks/streams_ab.py --base REV [--rounds 5] [--readers 1]
-[--modes plaindata,sharedmem,sharedmem-single]``
+[--modes plaindata,sharedmem,sharedmem-single] [--latency]``
 """
 
 from __future__ import annotations
@@ -116,7 +121,72 @@ def _child_case(protocol: str, mode: str, shape: tuple, n_chunks: int, n_readers
     }
 
 
-def _child_main(modes: list[str], n_readers: int) -> None:
+def _child_latency_reader(params, n_chunks, ready, out_q):
+    import time as _time
+
+    import numpy as np
+
+    from lslacq.core.stream import InputStream
+
+    inp = InputStream()
+    inp.connect(params)  # the defaults a user gets
+    ready.set()
+    times = np.empty(n_chunks)
+    for k in range(n_chunks):
+        inp.recv(with_data=True, timeout=60000)
+        times[k] = _time.perf_counter()
+    out_q.put(times)
+    inp.close()
+
+
+def _child_latency(protocol: str, mode: str, n_chunks: int = 2000) -> dict:
+    """streams.py's latency case: a (1, 32) f64 chunk every 1 ms (busy-wait pacing), one reader process."""
+    import multiprocessing as mp
+
+    import numpy as np
+
+    from lslacq.core.stream import OutputStream
+
+    spawn = mp.get_context("spawn")
+    data = np.random.default_rng(0).normal(size=(1, 32))
+    out = OutputStream(name="bench")
+    out.configure(
+        protocol=protocol,
+        transfermode=mode.split("-")[0],
+        dtype="float64",
+        shape=(-1, 32),
+        double=not mode.endswith("-single"),
+    )
+    ready, out_q = spawn.Event(), spawn.Queue()
+    proc = spawn.Process(target=_child_latency_reader, args=(out.params.to_dict(), n_chunks, ready, out_q))
+    proc.start()
+    try:
+        ready.wait(60)
+        out.wait_for_subscribers(1, timeout=30)
+        sent = np.empty(n_chunks)
+        for k in range(n_chunks):
+            target = time.perf_counter() + 0.001
+            while time.perf_counter() < target:
+                pass
+            sent[k] = time.perf_counter()
+            out.send(data)
+        received = out_q.get(timeout=120)
+    finally:
+        proc.join(30)
+        if proc.is_alive():
+            proc.kill()
+        out.close()
+    latency = (received - sent) * 1e6
+    return {"lat_med": float(np.median(latency)), "lat_p90": float(np.percentile(latency, 90))}
+
+
+def _child_main(modes: list[str], n_readers: int, latency: bool = False) -> None:
+    if latency:
+        for protocol in ("tcp", "ipc"):
+            for mode in modes:
+                result = _child_latency(protocol, mode)
+                print(json.dumps({"case": f"latency {protocol} {mode}", **result}), flush=True)
+        return
     for protocol in ("tcp", "ipc"):
         for mode in modes:
             for shape, n_chunks in CASES:
@@ -125,10 +195,10 @@ def _child_main(modes: list[str], n_readers: int) -> None:
 
 
 # -- the comparison ----------------------------------------------------------------
-def _run_version(tree: Path, modes: str, n_readers: int) -> list[dict]:
+def _run_version(tree: Path, modes: str, n_readers: int, latency: bool = False) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(tree / "bridges")]))
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", modes, "--readers", str(n_readers)],
+        [sys.executable, __file__, "--child", modes, "--readers", str(n_readers)] + (["--latency"] if latency else []),
         env=env,
         cwd=tempfile.gettempdir(),
         capture_output=True,
@@ -151,10 +221,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--modes", default="plaindata,sharedmem,sharedmem-single")
     parser.add_argument("--readers", type=int, default=1, help="reading processes per stream (fan-out)")
+    parser.add_argument(
+        "--latency", action="store_true", help="measure the one-hop latency of streams.py (instead of throughput)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child_main(args.child.split(","), args.readers)
+        _child_main(args.child.split(","), args.readers, args.latency)
         return
     if not args.base:
         parser.error("--base REV is required (the git revision to compare against)")
@@ -169,8 +242,9 @@ def main() -> None:
             results: dict[str, dict[str, list]] = {}
             for round_no in range(args.rounds):
                 load = os.getloadavg()[0]
-                for label, tree in (("base", base_tree), ("head", REPO)):
-                    for row in _run_version(tree, args.modes, args.readers):
+                versions = (("base", base_tree), ("head", REPO))
+                for label, tree in versions if round_no % 2 == 0 else versions[::-1]:  # alternate the order
+                    for row in _run_version(tree, args.modes, args.readers, args.latency):
                         results.setdefault(row["case"], {"base": [], "head": []})[label].append(row)
                 print(f"# round {round_no + 1}/{args.rounds} done (load average at its start {load:.2f})", flush=True)
         finally:
@@ -181,6 +255,24 @@ def main() -> None:
         f"# medians over rounds; base = {args.base}, head = this tree; ratio = head / base; "
         f"{args.readers} reader process(es) per stream (reader CPU: mean per reader)"
     )
+    if args.latency:
+        header = f"{'case':30} | {'median us base head':>20} {'ratio':>5} | {'p90 us base head':>20} {'ratio':>5}"
+        print(header)
+        print("-" * len(header))
+        for case, runs in results.items():
+            base, head = runs["base"], runs["head"]
+            if not base or not head:
+                print(f"{case:30} | missing runs (base {len(base)}, head {len(head)})")
+                continue
+            cells = []
+            for key in ("lat_med", "lat_p90"):
+                b, h = _median(base, key), _median(head, key)
+                cells.append(f"{b:9.0f} {h:9.0f}  {h / b:5.2f}")
+            runs_text = (
+                " ".join(f"{r['lat_med']:.0f}" for r in base) + " / " + " ".join(f"{r['lat_med']:.0f}" for r in head)
+            )
+            print(f"{case:30} | {cells[0]} | {cells[1]} | per round: {runs_text}")
+        return
     header = (
         f"{'case':30} | {'writer us/chunk':>17} {'ratio':>5} | {'reader us/chunk':>17} {'ratio':>5} | "
         f"{'MB/s':>11} {'ratio':>5} | deliv"
