@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from fuzz_profiles import PROFILES, fuzz_settings
+from helpers import wait_until
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -102,16 +102,24 @@ def test_splitter_keeps_every_terminated_command_whatever_the_fragmentation(prof
 
 
 def _recv_until(sock: socket.socket, suffix: bytes, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(suffix):
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"no {suffix!r} from the server within {timeout} s; got {data[-300:]!r}"
-        sock.settimeout(remaining)
-        chunk = sock.recv(65536)
-        assert chunk, f"the server closed the connection; got {data[-300:]!r}"
-        data += chunk
-    return data
+    data = bytearray()
+
+    def ends_with_suffix():
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return False
+        assert chunk, f"the server closed the connection; got {bytes(data[-300:])!r}"
+        data.extend(chunk)
+        return data.endswith(suffix)
+
+    previous = sock.gettimeout()
+    sock.settimeout(0.2)
+    try:
+        wait_until(ends_with_suffix, timeout=timeout, interval=0, what=f"{suffix!r} from the server")
+    finally:
+        sock.settimeout(previous)
+    return bytes(data)
 
 
 _PCOMMS_REPLY = b"GO|STOP|CLOSE|GET_PCOMMS|UP"

@@ -68,8 +68,11 @@ def _loads_or_named_error(serializer, raw: bytes) -> None:
     try:
         serializer.loads(raw)
     except ValueError as exc:  # json, msgpack and the decoders: ValueError (JSONDecodeError, UnicodeDecodeError...)
-        assert str(exc)
+        message = str(exc)
+    else:
+        return
     # anything else (KeyError, TypeError, IndexError...) fails the test
+    assert message, f"a ValueError without a message for {raw!r}"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
