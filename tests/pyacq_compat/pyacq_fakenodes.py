@@ -1,5 +1,6 @@
-"""pyacq's test nodes (``pyacq/core/tests/fakenodes.py`` and the ``_MyTestNode``
-types pyacq registers for its tests), written for lslacq's Node API.
+"""pyacq's test nodes, written for lslacq's Node API.
+
+``pyacq/core/tests/fakenodes.py`` and the ``_MyTestNode`` types pyacq registers for its tests.
 
 FakeSender and FakeReceiver are paced by ``QTimer`` as pyacq's are, so they
 need a Qt event loop: a ``qt=True`` nodegroup, or a local QApplication.
@@ -65,7 +66,7 @@ class FakeSender(Node):
 
     def send_data(self):
         self.n += 256
-        self.outputs["signals"].send(np.random.rand(256, 16).astype("float32"), index=self.n)
+        self.outputs["signals"].send(np.random.default_rng().random((256, 16)).astype("float32"), index=self.n)
 
 
 class FakeReceiver(Node):

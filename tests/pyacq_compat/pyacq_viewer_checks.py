@@ -1,6 +1,8 @@
-"""Helpers for pyacq's viewer tests: pyacq shows a viewer for N seconds in
-``app.exec_()`` and asserts nothing; these run the event loop until the viewer
-received data and drew, then check the offscreen rendering is not blank."""
+"""Helpers for pyacq's viewer tests.
+
+pyacq shows a viewer for N seconds in ``app.exec_()`` and asserts nothing; these run the event loop until the viewer
+received data and drew, then check the offscreen rendering is not blank.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""pyacq's ``pyacq/devices/tests/test_audio_pyaudio.py``, renamed to lslacq: its tests need real hardware, so they are skipped."""
+"""pyacq's ``pyacq/devices/tests/test_audio_pyaudio.py``, renamed to lslacq.
+
+Its tests need real hardware, so they are skipped.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,20 @@ import pytest
 
 
 @pytest.mark.skip(
-    reason="needs a real sound card (pyacq uses input/output device 0); lslacq's PyAudio runs on JACK's dummy backend in tests/devices/test_audio_pyaudio.py"
+    reason=(
+        "needs a real sound card (pyacq uses input/output device 0); "
+        "lslacq's PyAudio runs on JACK's dummy backend in tests/devices/test_audio_pyaudio.py"
+    )
 )
 def test_local_app_in_out():
     pass
 
 
 @pytest.mark.skip(
-    reason="needs a real sound card (pyacq plays to output device 0); see tests/devices/test_audio_pyaudio.py (JACK dummy backend)"
+    reason=(
+        "needs a real sound card (pyacq plays to output device 0); "
+        "see tests/devices/test_audio_pyaudio.py (JACK dummy backend)"
+    )
 )
 def test_play_sinus():
     pass

@@ -1,4 +1,7 @@
-"""pyacq's ``pyacq/rec/tests/test_avirecorder.py``, renamed to lslacq: its tests need real hardware, so they are skipped."""
+"""pyacq's ``pyacq/rec/tests/test_avirecorder.py``, renamed to lslacq.
+
+Its tests need real hardware, so they are skipped.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import pytest
 
 
 @pytest.mark.skip(
-    reason="needs a camera (skipped on pyacq too: 'need Device'); AviRecorder records synthetic frames in tests/rec/test_avirecorder.py"
+    reason=(
+        "needs a camera (skipped on pyacq too: 'need Device'); "
+        "AviRecorder records synthetic frames in tests/rec/test_avirecorder.py"
+    )
 )
 def test_AviRecorder():
     pass

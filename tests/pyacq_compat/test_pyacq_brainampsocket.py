@@ -1,4 +1,7 @@
-"""pyacq's ``pyacq/devices/tests/test_brainampsocket.py``, renamed to lslacq: its tests need real hardware, so they are skipped."""
+"""pyacq's ``pyacq/devices/tests/test_brainampsocket.py``, renamed to lslacq.
+
+Its tests need real hardware, so they are skipped.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import pytest
 
 
 @pytest.mark.skip(
-    reason="needs a BrainAmp/Recorder RDA server (skipped on pyacq too); the RDA emulator runs it in tests/devices/test_rda_brainampsocket.py"
+    reason=(
+        "needs a BrainAmp/Recorder RDA server (skipped on pyacq too); "
+        "the RDA emulator runs it in tests/devices/test_rda_brainampsocket.py"
+    )
 )
 def test_brainampsocket():
     pass

@@ -1,4 +1,7 @@
-"""pyacq's ``pyacq/devices/tests/test_eeg_emotiv.py``, renamed to lslacq: its tests need real hardware, so they are skipped."""
+"""pyacq's ``pyacq/devices/tests/test_eeg_emotiv.py``, renamed to lslacq.
+
+Its tests need real hardware, so they are skipped.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import pytest
 
 
 @pytest.mark.skip(
-    reason="needs an Emotiv dongle (pyacq opens the first /dev/hidraw Emotiv device); emulated in tests/devices/test_emotiv.py"
+    reason=(
+        "needs an Emotiv dongle (pyacq opens the first /dev/hidraw Emotiv device); "
+        "emulated in tests/devices/test_emotiv.py"
+    )
 )
 def test_eeg_emotiv_direct():
     pass

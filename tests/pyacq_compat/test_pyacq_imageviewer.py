@@ -68,7 +68,7 @@ def test_imageviewer():
     app = mkQApp()
     cameras, viewers = [], []
     for i in range(NUM_VIDEO):
-        buffer = np.random.randint(0, high=255, size=(10, 600, 720, 3), dtype="uint8")
+        buffer = np.random.default_rng().integers(0, 255, size=(10, 600, 720, 3), dtype="uint8")
         buffer[:, :, :, i % 3] = 255
         camera = FakeCamera()
         camera.configure(buffer=buffer, sample_rate=5)

@@ -15,7 +15,7 @@ def test_npbufferdevice():
     try:
         # pyacq's FakeReceiver is paced by a QTimer (docs/porting.md, "Processes")
         nodegroup = man.create_nodegroup(qt=True)
-        sigs = np.random.randn(2560, 7).astype("float64")
+        sigs = np.random.default_rng().standard_normal((2560, 7)).astype("float64")
         dev = nodegroup.create_node("NumpyDeviceBuffer", name="dev")
         dev.configure(nb_channel=7, sample_interval=0.0001, chunksize=256, buffer=sigs)
         dev.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")

@@ -27,7 +27,7 @@ CHUNKSIZE = 100
 def _buffer():
     length = int(SAMPLING_RATE * 4)  # pyacq: 20 s (the device loops it; 51 MB sent to the nodegroup)
     t = np.arange(length) / SAMPLING_RATE
-    buffer = np.random.rand(length, NB_CHANNEL) * 0.3
+    buffer = np.random.default_rng().random((length, NB_CHANNEL)) * 0.3
     buffer += np.sin(2 * np.pi * 1.2 * t)[:, None] * 0.5
     return buffer.astype("float32")
 

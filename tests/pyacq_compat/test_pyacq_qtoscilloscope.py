@@ -27,7 +27,7 @@ def test_qoscilloscope():
         app = mkQApp()
         length = int(SAMPLE_RATE * 20)
         t = np.arange(length) / SAMPLE_RATE
-        buffer = np.random.rand(length, NB_CHANNEL) * 0.3
+        buffer = np.random.default_rng().random((length, NB_CHANNEL)) * 0.3
         buffer += np.sin(2 * np.pi * 1.2 * t)[:, None] * 0.5
         buffer = buffer.astype("float32")
         dev = ng.create_node("NumpyDeviceBuffer")

@@ -35,7 +35,7 @@ def test_RawRecorder(tmp_path):
             length = int(sample_rate * 3)
             length = length - length % chunksize
             t = np.arange(length) / sample_rate
-            buffer = np.random.rand(length, nb_channel) * 0.3
+            buffer = np.random.default_rng().random((length, nb_channel)) * 0.3
             buffer += np.sin(2 * np.pi * 1.2 * t)[:, None] * 0.5
             buffer = buffer.astype(dtype)
             dev = ng0.create_node("NumpyDeviceBuffer", name=f"dev{i}")
@@ -54,7 +54,7 @@ def test_RawRecorder(tmp_path):
         for dev in devices:
             dev.start()
         wait_until(
-            lambda: all(dev.head >= 2 * cs for dev, cs in zip(devices, chunksizes)),
+            lambda: all(dev.head >= 2 * cs for dev, cs in zip(devices, chunksizes, strict=True)),
             20,
             0.05,
             "two chunks from every device",
@@ -76,7 +76,9 @@ def test_RawRecorder(tmp_path):
         assert recording.annotations["yep"] == "abc"
         assert recording.annotations["yop"] == 12.5 and recording.annotations["yip"] == 1
         assert len(recording.streams) == 3
-        for stream, buffer, dtype, nb_channel in zip(recording.streams.values(), buffers, dtypes, nb_channels):
+        for stream, buffer, dtype, nb_channel in zip(
+            recording.streams.values(), buffers, dtypes, nb_channels, strict=True
+        ):
             assert stream.dtype == np.dtype(dtype)
             assert stream.nb_channel == nb_channel
             n = len(stream)

@@ -43,9 +43,9 @@ def test_ringbuffer(case):
         buf[-11]
     with pytest.raises(IndexError):
         buf[1]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="longer than the buffer"):
         buf.new_chunk(np.zeros((20, 5, 7), dtype=buf.dtype))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not fit frames"):
         buf.new_chunk(np.zeros((10, 5, 8), dtype=buf.dtype))
     with pytest.raises(TypeError):
         buf.new_chunk(np.zeros((10, 5, 7), dtype="uint"))
@@ -119,9 +119,9 @@ def test_ringbuffer(case):
     d = buf[-8:]
     _assert_array_eq(a, b)
     _assert_array_eq(c, d)
-    a[:] = (np.random.random(size=(4, 5, 7)) * 100).astype(buf.dtype)
+    a[:] = (np.random.default_rng().random(size=(4, 5, 7)) * 100).astype(buf.dtype)
     _assert_array_eq(a, b)
-    c[:] = (np.random.random(size=(8, 5, 7)) * 100).astype(buf.dtype)
+    c[:] = (np.random.default_rng().random(size=(8, 5, 7)) * 100).astype(buf.dtype)
     if buf.double:
         _assert_array_eq(c, d)
     else:

@@ -77,7 +77,7 @@ class PingPong:
 
 
 def _value(x):
-    """pyacq's ``x._get_value()`` where pyacq returns an attribute by proxy.
+    """The ``x._get_value()`` of pyacq, where pyacq returns an attribute by proxy.
 
     lslacq returns plain values (int, str, tuple...) by value under 'auto'
     (docs/porting.md, "attribute of a plain type"), so there is nothing left
@@ -297,15 +297,13 @@ def test_qt_rpc():
 
     thread = TestThread(server.address)
     thread.start()
-    start = time.time()
+
+    def finished():
+        with thread.lock:
+            return thread.done
+
     try:
-        while True:
-            with thread.lock:
-                if thread.done:
-                    break
-            assert time.time() < start + 20.0, "thread did not finish within 20 s"
-            time.sleep(0.01)
-            qapp.processEvents()
+        wait_until(finished, timeout=20.0, what="the thread to finish", each=qapp.processEvents)
         assert "QLabel" in thread.type_str
     finally:
         server.close()

@@ -45,9 +45,9 @@ def check_stream(chunksize=1024, chan_shape=(16,), **kwds):
             if i == 1:
                 # non-aligned data (a transposed view)
                 cs = (chunk_shape[1], chunk_shape[0]) + chunk_shape[2:]
-                arr = np.random.rand(*cs).transpose(1, 0).astype(stream_spec["dtype"])
+                arr = np.random.default_rng().random(cs).transpose(1, 0).astype(stream_spec["dtype"])
             else:
-                arr = np.random.rand(*chunk_shape).astype(stream_spec["dtype"])
+                arr = np.random.default_rng().random(chunk_shape).astype(stream_spec["dtype"])
             outstream.send(arr)
             index, arr2 = instream.recv(return_data=True, timeout=10)
             assert index == outstream.last_index
@@ -104,7 +104,7 @@ def check_stream_ringbuffer(**kwds):
         )
         # pyacq also asserts the private ``instream._own_buffer is False`` for
         # sharedmem (the reader reuses the shared ring): internals, not checked.
-        data = np.random.normal(size=(4096, 16)).astype("float32")
+        data = np.random.default_rng().normal(size=(4096, 16)).astype("float32")
         for i in range(16):
             outstream.send(data[i * 256 : (i + 1) * 256])
             instream.recv(timeout=10)

@@ -48,7 +48,7 @@ class ThreadSender(threading.Thread):
         index = 0
         for _ in range(N_CHUNKS):
             index += CHUNKSIZE
-            arr = np.random.rand(CHUNKSIZE, NB_CHANNEL).astype("float32")
+            arr = np.random.default_rng().random((CHUNKSIZE, NB_CHANNEL)).astype("float32")
             self.output_stream.send(arr, index=index)
             time.sleep(0.05)
 

@@ -20,7 +20,7 @@ CHUNKSIZE = 100
 
 _length = int(SAMPLE_RATE * 20)
 _t = np.arange(_length) / SAMPLE_RATE
-BUFFER = np.random.rand(_length, NB_CHANNEL) * 0.3
+BUFFER = np.random.default_rng().random((_length, NB_CHANNEL)) * 0.3
 BUFFER[:, 0] = 0
 for _i in range(1, 5):
     BUFFER[(_t > _i) & (_t < _i + 0.4), 0] = 2.0

@@ -1,4 +1,7 @@
-"""pyacq's ``pyacq/devices/tests/test_webcam_av.py``, renamed to lslacq: its tests need real hardware, so they are skipped."""
+"""pyacq's ``pyacq/devices/tests/test_webcam_av.py``, renamed to lslacq.
+
+Its tests need real hardware, so they are skipped.
+"""
 
 from __future__ import annotations
 
