@@ -567,11 +567,13 @@ class OutputStream:
     def _service(self, timeout: float = -1, tick: bool = False) -> bool | float | str:
         """Admit new readers and drain backlogs; return True while a backlog remains.
 
-        Returns :data:`admission.BUSY` (true) if it could not look at the socket.
+        Returns :data:`admission.BUSY` (true) if it could not look at the
+        socket, or need not: on a ZMQ_FD signal while the writer sends (it
+        reads the socket itself every ``_ADMIT_CHECK_S``) and no backlog waits.
         ``tick``: a service tick, not a ZMQ_FD signal. While the writer sends
-        (it looks at the socket itself) and no backlog waits, a tick does not
-        look and returns the seconds after which to tick again (a float): the
-        socket is looked at once the writer has been idle for ``_IDLE_LOOK_S``.
+        and no backlog waits, a tick does not look and returns the seconds
+        after which to tick again (a float): the socket is looked at once the
+        writer has been idle for ``_IDLE_LOOK_S``.
 
         Called by the stream service thread (admission.py) when zmq signals
         activity on the socket, every few ms while backlogs exist, and once
@@ -580,10 +582,14 @@ class OutputStream:
         """
         if self._writer_waiting:  # the waiting writer services the socket itself
             return admission.BUSY
-        if tick and not self._n_backlogged:
+        if not self._n_backlogged:  # (read without the lock: a writer that holds it is sending)
             idle = _perf_counter() - self._sent_at
-            if idle < _IDLE_LOOK_S:  # (without the lock: a writer that holds it is sending)
+            if tick and idle < _IDLE_LOOK_S:
                 return _IDLE_LOOK_S - idle
+            if not tick and idle < _ADMIT_CHECK_S:
+                # a ZMQ_FD signal (an ACK, a JOIN) while the writer sends: it reads the socket itself within
+                # _ADMIT_CHECK_S. Busy: its fd is not watched until a tick (the idle look) watches it again
+                return admission.BUSY
         if not self._lock.acquire(timeout=timeout):
             return admission.BUSY
         try:
@@ -594,8 +600,10 @@ class OutputStream:
                 self._drain_locked()
             # after the drain's sends (they take in what reached the socket without a ZMQ_FD edge)
             self._admit_locked()
-            self._ticks_requested = self._n_backlogged > 0  # False: the service thread stops ticking
-            return self._ticks_requested
+            if tick or self._n_backlogged:
+                self._ticks_requested = self._n_backlogged > 0  # False: the service thread stops ticking
+                return self._ticks_requested
+            return False  # (a look on a ZMQ_FD signal leaves the ticks as they are: one may wait for an idle look)
         finally:
             self._lock.release()
 
