@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+# the scripts import tests/helpers.py
+_TESTS_ON_PATH = os.pathsep.join(
+    p for p in (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH")) if p
+)
 SCRIPT = r"""
 import numpy as np
 from lslacq.core.stream import OutputStream
@@ -28,11 +32,8 @@ viewer.resize(400, 300)
 viewer.show()
 viewer.start()
 out.send(np.full((1000, 1), 5.0, "float32"))
-import time
-deadline = time.monotonic() + 20
-while viewer.counters()["last_index"] != 1000 and time.monotonic() < deadline:
-    app.processEvents()
-    time.sleep(0.01)
+from helpers import wait_until
+wait_until(lambda: viewer.counters()["last_index"] == 1000, timeout=20, what="the samples", each=app.processEvents)
 app.processEvents()
 viewer.refresh()
 image = viewer.grab_array()
@@ -56,7 +57,7 @@ print(QT_LIB, len(rows), rows.mean() / image.shape[0] if len(rows) else -1)
 def test_viewer_opens_and_draws(binding):
     if importlib.util.find_spec(binding) is None:
         pytest.skip(f"{binding} is not installed")
-    env = dict(os.environ, PYQTGRAPH_QT_LIB=binding, QT_QPA_PLATFORM="offscreen")
+    env = dict(os.environ, PYQTGRAPH_QT_LIB=binding, QT_QPA_PLATFORM="offscreen", PYTHONPATH=_TESTS_ON_PATH)
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr
     lib, n_rows, where = run.stdout.split()[-3:]
@@ -67,8 +68,11 @@ def test_viewer_opens_and_draws(binding):
 
 @pytest.mark.slow
 def test_viewers_use_the_binding_whose_qt_runs_even_if_another_was_imported():
-    """A QtRPCServer runs PyQt5; a PySide6 package imported by something else must not make pyqtgraph (which
-    prefers PySide6 when both are in sys.modules) load a second Qt library into the process."""
+    """A QtRPCServer runs PyQt5.
+
+    A PySide6 package imported by something else must not make pyqtgraph (which prefers PySide6 when both are in
+    sys.modules) load a second Qt library into the process.
+    """
     if importlib.util.find_spec("PySide6") is None or importlib.util.find_spec("PyQt5") is None:
         pytest.skip("needs PyQt5 and PySide6")
     code = (

@@ -1,6 +1,8 @@
-"""QTimeFreq, ImageViewer and QDigitalOscilloscope open and draw under PySide6 too (their other tests run
-in-process under PyQt5, the users' binding); a closed QTimeFreq collected later, from another thread, does
-not crash it."""
+"""QTimeFreq, ImageViewer and QDigitalOscilloscope open and draw under PySide6 too.
+
+Their other tests run in-process under PyQt5, the users' binding. A closed QTimeFreq collected later, from another
+thread, does not crash the process.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +13,17 @@ import sys
 
 import pytest
 
+# the script imports tests/helpers.py
+_TESTS_ON_PATH = os.pathsep.join(
+    p for p in (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH")) if p
+)
+
 SCRIPT = r"""
 import gc
 import threading
-import time
 import weakref
 import numpy as np
+from helpers import wait_until
 from lslacq.core.stream import OutputStream
 from lslacq.viewers import ImageViewer, QDigitalOscilloscope, QTimeFreq
 from lslacq.viewers._qt import QT_LIB, QtCore, mkQApp, pg
@@ -25,11 +32,7 @@ from lslacq.viewers.widgetnode import delete_closed_widgets
 app = mkQApp()
 
 def pump(condition):
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        app.processEvents()
-        time.sleep(0.005)
+    wait_until(condition, timeout=30, interval=0.005, each=app.processEvents)
 
 # QTimeFreq: a 20 Hz sine, maps computed in worker threads and drawn through a Qt signal
 sig = OutputStream(name="sig")
@@ -112,7 +115,7 @@ def test_image_viewers_open_and_draw(binding):
         # its Signal.disconnect drops a reference to True per call: Python may abort at exit (see
         # docs/viewers.md); the test extra excludes that version
         pytest.skip(f"PySide6 {version} on Python < 3.12 aborts at random (bool_dealloc)")
-    env = dict(os.environ, PYQTGRAPH_QT_LIB=binding, QT_QPA_PLATFORM="offscreen")
+    env = dict(os.environ, PYQTGRAPH_QT_LIB=binding, QT_QPA_PLATFORM="offscreen", PYTHONPATH=_TESTS_ON_PATH)
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr
     lib, tf_deleted, peak, red, nb_channel, top, bottom = run.stdout.split()[-7:]

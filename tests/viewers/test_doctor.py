@@ -74,8 +74,10 @@ def test_a_qt_nodegroup_without_display_fails_with_the_reason_and_the_fix():
 
 @pytest.mark.slow
 def test_lslacq_run_of_a_graph_with_a_viewer_without_display_says_why_and_how_to_fix():
-    """The shipped graph whose QOscilloscope lives in a Qt nodegroup, no DISPLAY, no QT_QPA_PLATFORM: one
-    sentence with the reason and the fixes, not Qt's abort ('exited with code -6') nor a child's traceback."""
+    """The shipped graph whose QOscilloscope lives in a Qt nodegroup, no DISPLAY, no QT_QPA_PLATFORM.
+
+    One sentence with the reason and the fixes, not Qt's abort ('exited with code -6') nor a child's traceback.
+    """
     import pathlib
 
     graph = pathlib.Path(__file__).resolve().parents[2] / "examples" / "graphs" / "lsl_filter_scope.toml"
@@ -97,8 +99,10 @@ def test_lslacq_run_of_a_graph_with_a_viewer_without_display_says_why_and_how_to
 
 @pytest.mark.slow
 def test_a_qt_nodegroup_missing_a_library_names_it_and_the_apt_line(tmp_path):
-    """A graph's viewer process on a desktop that lacks one of the xcb plugin's libraries: the library and the
-    apt line, not Qt's abort."""
+    """A graph's viewer process on a desktop that lacks one of the xcb plugin's libraries.
+
+    The library and the apt line, not Qt's abort.
+    """
     env = _broken_library_env(tmp_path)
     env.pop("QT_QPA_PLATFORM", None)
     code = (

@@ -1,5 +1,7 @@
-"""ImageViewer: a known frame's colours on screen (RGB and grey), skipped frames, bad streams refused; the
-multi-video grid (each video in its cell, row by row), its status lines and its argument checks."""
+"""ImageViewer: a known frame's colours on screen (RGB and grey), skipped frames, bad streams refused.
+
+The multi-video grid (each video in its cell, row by row), its status lines and its argument checks.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +49,11 @@ def _viewer(source, **configure):
 
 
 def _holds(viewer, index, video=0) -> bool:
-    """Whether the viewer's poller has handed it the frame ending at ``index`` (counters()['last_index'] is the
-    input's, updated before the poller's callback keeps the frame: a refresh then could draw the one before)."""
+    """Whether the viewer's poller has handed it the frame ending at ``index``.
+
+    counters()['last_index'] is the input's, updated before the poller's callback keeps the frame: a refresh then
+    could draw the one before.
+    """
     return viewer.cells[video]._frame_index == index
 
 
@@ -173,7 +178,7 @@ def _grid(sources, size, clock=None, **configure):
 
 
 def _send_colours(qapp, viewer, sources, colours, shape=(H, H, 3)):
-    for source, colour in zip(sources, colours):
+    for source, colour in zip(sources, colours, strict=True):
         source.send(np.full((1,) + shape, colour, np.uint8))
     wait_until(qapp, lambda: viewer.frames_received == len(sources), what="one frame per video")
     viewer.refresh()

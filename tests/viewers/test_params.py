@@ -37,7 +37,7 @@ def _core_message(decl: Param, value) -> tuple[type, str]:
 
 
 @pytest.mark.parametrize(
-    "key, value, decl",
+    ("key", "value", "decl"),
     [
         ("xsize", 0.0, Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),
         ("xsize", "wide", Param("xsize", 3.0, type=float, limits=(0.1, 60.0))),

@@ -104,7 +104,7 @@ def test_per_channel_colours_gain_offset_and_visible(qapp, viewers, make_source)
     assert not color_mask(image, RED).any() and color_mask(image, GREEN).any()
 
 
-@pytest.mark.parametrize("method,spike_visible", [("min_max", True), ("pure_decimate", False), ("mean", False)])
+@pytest.mark.parametrize(("method", "spike_visible"), [("min_max", True), ("pure_decimate", False), ("mean", False)])
 def test_min_max_keeps_a_one_sample_spike(qapp, viewers, make_source, method, spike_visible):
     source = make_source(nb_channel=1, sample_rate=10000.0)
     viewer = _scope(viewers, source, xsize=10.0, mode="scroll", ylim_min=-10, ylim_max=10, decimation_method=method)
@@ -120,7 +120,7 @@ def test_min_max_keeps_a_one_sample_spike(qapp, viewers, make_source, method, sp
 
 
 @pytest.mark.parametrize("decimate", [10, 40])  # 1000 points: drawn as an image; 250: as curves
-@pytest.mark.parametrize("method,levels", [("mean", [0.0]), ("pure_decimate", [6.0]), ("min_max", [6.0, -6.0])])
+@pytest.mark.parametrize(("method", "levels"), [("mean", [0.0]), ("pure_decimate", [6.0]), ("min_max", [6.0, -6.0])])
 def test_decimation_methods_draw_a_fast_square_wave_at_their_level(
     qapp, viewers, make_source, decimate, method, levels
 ):
@@ -172,7 +172,7 @@ def test_display_labels_puts_the_names_in_a_gutter_left_of_the_traces(qapp, view
     assert viewer.params["display_labels"]  # the default now
     left = to_pixel(viewer, -1.0, 0.0, image)[0]
     assert left > 20  # the gutter takes room left of the plot
-    red, green = color_mask(image, RED), color_mask(image, GREEN)
+    red = color_mask(image, RED)
     assert not red[:, : left - 1].any(axis=0)[left - 12 : left - 1].any()  # no trace pixel in the gutter
     for y, rgb in ((5.0, RED), (-5.0, GREEN)):
         box = _gutter_box(viewer, y, image)
@@ -326,8 +326,10 @@ def test_status_line_reports_rate_drops_and_latency(qapp, viewers, make_source):
 
 
 def test_status_fps_counts_the_frames_the_window_painted_not_the_refreshes(qapp, viewers, make_source):
-    """Refreshes between two turns of the event loop draw into the scene but reach the window once: the status
-    line's fps follows counters()['paints'] (paint events of the view), counters()['frames'] the refreshes."""
+    """Refreshes between two turns of the event loop draw into the scene but reach the window once.
+
+    The status line's fps follows counters()['paints'] (paint events of the view), counters()['frames'] the refreshes.
+    """
     import re
     import time
 

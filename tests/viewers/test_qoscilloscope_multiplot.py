@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from viewer_helpers import color_mask, render, rows_of, to_pixel, wait_until
-
-import pyqtgraph as pg
 
 from lslacq.core.stream import OutputStream
 from lslacq.viewers import QOscilloscope, QOscilloscopeMultiPlot
@@ -194,9 +193,11 @@ def test_each_plot_is_scaled_on_the_first_data_unless_its_range_was_set(qapp, so
 
 
 def test_default_look_on_dc_coupled_eeg(qapp):
-    """Nothing set, 4 channels in uV with DC offsets of tens of mV, 10 uV sines and an outlier: each plot shows its
-    channel oscillating over most of its height, the time axis under the last plot, and each y axis's title (in a
-    colour legible on the background, even for a dark blue channel) never overlaps its tick labels."""
+    """Nothing set, 4 channels in uV with DC offsets of tens of mV, 10 uV sines and an outlier.
+
+    Each plot shows its channel oscillating over most of its height, the time axis under the last plot, and each y
+    axis's title (in a colour legible on the background, even for a dark blue channel) never overlaps its tick labels.
+    """
     from lslacq.viewers.scopeaxes import contrast_ratio
 
     out = OutputStream(name="eeg")

@@ -67,8 +67,11 @@ def test_shift_and_bad_columns():
 
 
 def test_shifts_move_the_origin_and_wrap_back_with_the_pixels_kept():
-    """Scrolling moves the image's origin in a buffer twice as wide (no copy per frame); once at its end the
-    pixels are copied back to its start: every shift, painted columns included, is what a plain shift gives."""
+    """Scrolling moves the image's origin in a buffer twice as wide (no copy per frame).
+
+    Once at its end the pixels are copied back to its start: every shift, painted columns included, is what a plain
+    shift gives.
+    """
     raster = _raster(height=3, width=5)
     model = np.zeros((3, 5), np.uint32)
     for step, n in enumerate([1, 2, 1, 3, 2, 1, 4, 1, 6, 2]):
@@ -160,7 +163,7 @@ def test_scroll_frame_almost_a_window_after_the_previous_one(qapp):
 
 
 @pytest.mark.parametrize("mode", ["scan", "scroll"])
-@pytest.mark.parametrize("n,width", [(6, 2), (7, 2), (7, 3), (8, 3), (9, 4), (5, 5)])
+@pytest.mark.parametrize(("n", "width"), [(6, 2), (7, 2), (7, 3), (8, 3), (9, 4), (5, 5)])
 def test_any_gap_shorter_than_a_window_equals_a_full_repaint(qapp, mode, n, width):
     # scroll: the oldest column may keep points (or the join from a point) older than the window, which a
     # full repaint leaves out

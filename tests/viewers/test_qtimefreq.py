@@ -1,5 +1,7 @@
-"""QTimeFreq: the Morlet engine against an offline transform, TimeFreqWorker (local and in a NodeGroup),
-the viewer's rendered pixels."""
+"""QTimeFreq: the Morlet engine against an offline transform, TimeFreqWorker, the viewer's rendered pixels.
+
+TimeFreqWorker runs locally and in a NodeGroup.
+"""
 
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ def test_engine_decimates_to_the_display_rate_and_pads_short_signals():
 
 
 @pytest.mark.parametrize(
-    "bad, message",
+    ("bad", "message"),
     [
         (dict(f_stop=600.0), "Nyquist"),
         (dict(f_start=-1.0), "f_start"),
@@ -204,8 +206,11 @@ def _show_and_draw(qapp, viewer, src, seconds=4.0):
 
 
 def _refresh_and_wait(qapp, viewer):
-    """Ask for maps now and wait until every channel drew one (an earlier timer refresh may have drawn
-    maps of data that had not all arrived: counting maps_drawn alone can be satisfied by those)."""
+    """Ask for maps now and wait until every channel drew one.
+
+    An earlier timer refresh may have drawn maps of data that had not all arrived: counting maps_drawn alone can be
+    satisfied by those.
+    """
     from viewer_helpers import wait_until
 
     drawn, before = viewer.maps_drawn, [image.image for image in viewer.images]
@@ -396,10 +401,14 @@ def test_a_failing_worker_is_reported_by_the_viewer(qapp, source, monkeypatch):
 
 @pytest.mark.slow
 def test_a_stalled_viewer_and_worker_never_hold_the_source_back(qapp, source, monkeypatch):
-    """The GUI thread draws nothing and a worker hangs in its transform: a lossless reader of the same
-    output still gets every sample, and the viewer's threads and the other worker still follow the stream."""
+    """The GUI thread draws nothing and a worker hangs in its transform.
+
+    A lossless reader of the same output still gets every sample, and the viewer's threads and the other worker still
+    follow the stream.
+    """
     import threading
-    import time
+
+    from helpers import wait_until  # no Qt event is processed meanwhile: the GUI thread stays stalled
 
     viewer = _viewer(source)
     reader = InputStream(name="recorder")
@@ -430,10 +439,11 @@ def test_a_stalled_viewer_and_worker_never_hold_the_source_back(qapp, source, mo
         while received < total and reader.poll(5000):
             received, _ = reader.recv()
         assert received == total and reader.lost_samples == 0
-        deadline = time.monotonic() + 20
-        while viewer.head < total or viewer.workers[1].head < total:  # the viewer's threads kept up
-            assert time.monotonic() < deadline, (viewer.head, viewer.workers[1].head)
-            time.sleep(0.01)
+        wait_until(  # the viewer's threads kept up
+            lambda: viewer.head >= total and viewer.workers[1].head >= total,
+            timeout=20,
+            what=lambda: f"the viewer and worker 1 at {total} (they are at {viewer.head}, {viewer.workers[1].head})",
+        )
         for _ in range(3):
             viewer.refresh()  # more requests to the stuck worker: kept as one, the rest counted as skipped
         assert viewer.workers[0].counters()["skipped_maps"] == 2
@@ -506,8 +516,10 @@ def test_grid_follows_nb_column_and_visible(qapp, source):
 
 @pytest.mark.slow
 def test_a_longer_xsize_gets_a_larger_converter_ring_while_running(qapp, source):
-    """The converter's ring holds what the current xsize needs (not max_xsize's 490 MB at 32 ch x 20 kHz);
-    a longer xsize replaces it while running, and the map then shows the longer history."""
+    """The converter's ring holds what the current xsize needs (not max_xsize's 490 MB at 32 ch x 20 kHz).
+
+    A longer xsize replaces it while running, and the map then shows the longer history.
+    """
     from viewer_helpers import wait_until
 
     from lslacq.viewers._qt import qimage_to_array
@@ -607,8 +619,10 @@ def test_worker_reads_zeros_where_the_ring_was_overwritten():
 
 @pytest.mark.slow
 def test_qtimefreq_axes_colour_bar_units_and_log_frequency(qapp):
-    """The default look: time and frequency axes over the configured range, a colour bar 0..clim in the
-    stream's units; freq_scale='log' spaces the rows logarithmically and still puts each sine in its row."""
+    """The default look: time and frequency axes over the range, a colour bar 0..clim in the stream's units.
+
+    freq_scale='log' spaces the rows logarithmically and still puts each sine in its row.
+    """
     from viewer_helpers import wait_until
 
     from lslacq.viewers._qt import qimage_to_array

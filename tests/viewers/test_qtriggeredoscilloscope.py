@@ -25,14 +25,16 @@ def source():
 def _pulses(n=3500, low=-5.0, highs=None):
     """``low`` with a 150-sample pulse at each of EDGES, to the level of ``highs`` (one per edge, default 5)."""
     data = np.full((n, 1), low, "float32")
-    for edge, high in zip(EDGES, [5.0] * len(EDGES) if highs is None else highs):
+    for edge, high in zip(EDGES, [5.0] * len(EDGES) if highs is None else highs, strict=True):
         data[edge : edge + 150, 0] = high
     return data
 
 
 def _stack_sweeps(qapp, viewer, source, data, with_user_dialog=True):
-    """Run ``viewer`` on ``source`` (4 sweeps of -0.1..0.12 s on rising zero crossings, red on black, y -10..10)
-    and send it ``data`` until every edge of EDGES has triggered."""
+    """Run ``viewer`` on ``source`` and send it ``data`` until every edge of EDGES has triggered.
+
+    The viewer shows 4 sweeps of -0.1..0.12 s on rising zero crossings, red on black, y -10..10.
+    """
     viewer.configure(with_user_dialog=with_user_dialog)
     viewer.input.connect(source)
     viewer.initialize()
@@ -121,8 +123,10 @@ def test_mean_trace_is_drawn_at_the_mean_of_sweeps_of_different_amplitudes(qapp,
 
 @pytest.mark.slow
 def test_a_new_sweep_redraws_only_its_curve_and_draws_what_a_full_redraw_draws(qapp, source):
-    """A sweep arriving replaces the oldest sweep's curve (16 ch x 100 sweeps: 1.7 s -> 6 ms a sweep); the
-    window shows the last stack_size sweeps exactly as a redraw of every sweep does."""
+    """A sweep arriving replaces the oldest sweep's curve (16 ch x 100 sweeps: 1.7 s -> 6 ms a sweep).
+
+    The window shows the last stack_size sweeps exactly as a redraw of every sweep does.
+    """
     highs = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # sweep k at level highs[k] after its trigger
     data = _pulses(highs=highs)
     viewer = QTriggeredOscilloscope(name="trig")

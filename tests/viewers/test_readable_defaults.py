@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 
+import helpers
 import numpy as np
 import pytest
 from viewer_helpers import assert_readable, plot_rect, render, wait_until
@@ -228,7 +229,7 @@ def test_scale_mode_set_before_start_is_applied_on_the_first_data(qapp, mode):
 
 @pytest.mark.slow
 def test_gains_set_before_start_are_honoured(qapp):
-    """pyacq's example 6.4 sets a gain before start: no automatic scaling then."""
+    """The pyacq example 6.4 sets a gain before start: no automatic scaling then."""
     from lslacq.devices import NumpyDeviceBuffer
     from lslacq.viewers import QOscilloscope
 
@@ -259,8 +260,11 @@ def test_gains_set_before_start_are_honoured(qapp):
 
 @pytest.mark.slow
 def test_shipped_graph_lsl_filter_scope_is_readable_on_dc_coupled_eeg(eeg_stream):
-    """examples/graphs/lsl_filter_scope.toml as shipped (its viewer in a Qt nodegroup): after the band-pass's
-    start transient, every channel in its band, names, axes, scale bar (checked on the remote viewer's pixels)."""
+    """examples/graphs/lsl_filter_scope.toml as shipped (its viewer in a Qt nodegroup).
+
+    After the band-pass's start transient, every channel in its band, names, axes, scale bar (checked on the remote
+    viewer's pixels).
+    """
     import pathlib
 
     from lslacq.graph import load_graph
@@ -271,10 +275,9 @@ def test_shipped_graph_lsl_filter_scope_is_readable_on_dc_coupled_eeg(eeg_stream
         scope.resize(1000, 700)
         scope.show()
         graph.start()
-        deadline = time.monotonic() + 60
-        while scope.counters()["samples_in"] < 5.5 * RATE:
-            assert time.monotonic() < deadline, "the scope did not receive 5.5 s of data"
-            time.sleep(0.1)  # polling another process over RPC
+        helpers.wait_until(  # polling another process over RPC
+            lambda: scope.counters()["samples_in"] >= 5.5 * RATE, timeout=60, interval=0.1, what="5.5 s of data"
+        )
         scope.refresh()
         geometry = scope.frame_geometry()
         image = scope.grab_array()
@@ -284,9 +287,11 @@ def test_shipped_graph_lsl_filter_scope_is_readable_on_dc_coupled_eeg(eeg_stream
 
 @pytest.mark.slow
 def test_lslacq_view_command_draws_each_channel_in_its_band(qapp, eeg_stream, tmp_path):
-    """The command itself (`lslacq view NAME NAME-markers --screenshot`), judged on its screenshot's pixels alone:
-    the 16 channels one below the other at equal spacing, each oscillating within its band, names in a gutter
-    left of every trace, time-axis labels under the plot and the scale bar right of it."""
+    """The command itself (`lslacq view NAME NAME-markers --screenshot`), judged on its screenshot's pixels alone.
+
+    The 16 channels one below the other at equal spacing, each oscillating within its band, names in a gutter left of
+    every trace, time-axis labels under the plot and the scale bar right of it.
+    """
     import os
     import subprocess
     import sys

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from lslacq.core import create_manager
 
@@ -30,13 +29,12 @@ def test_oscilloscope_in_a_qt_nodegroup_updates_from_there():
         viewer.show()
         viewer.start()
         dev.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            counters = viewer.counters()
-            if counters["samples_in"] >= 1500 and counters["frames"] >= 5:
-                break
-            time.sleep(0.05)
-        assert counters["samples_in"] >= 1500 and counters["frames"] >= 5, counters
+        wait_until(
+            lambda: (c := viewer.counters())["samples_in"] >= 1500 and c["frames"] >= 5,
+            timeout=30,
+            interval=0.05,
+            what=lambda: f"1500 samples and 5 frames (counters: {viewer.counters()})",
+        )
         assert viewer.isVisible()
         image = viewer.grab_array()  # rendered in the GUI process, sent back as an array
         assert isinstance(image, np.ndarray) and image.ndim == 3
@@ -50,10 +48,7 @@ def test_oscilloscope_in_a_qt_nodegroup_updates_from_there():
         trig.trigger.params.update(threshold=0.0, front="+")
         trig.triggeraccumulator.params.update(left_sweep=-0.05, right_sweep=0.1, stack_size=2)
         trig.start()
-        deadline = time.monotonic() + 30
-        while trig.counters()["triggers"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert trig.counters()["triggers"] >= 3
+        wait_until(lambda: trig.counters()["triggers"] >= 3, timeout=30, interval=0.05, what="3 triggers")
         # the Node contract reaches the manager's health report
         nodes = {info["type"]: info for info in gui.health()["nodes"].values()}
         assert nodes["QOscilloscope"]["state"] == "running" and nodes["QOscilloscope"]["error"] is None

@@ -14,7 +14,7 @@ def test_contrast_ratio_is_wcags():
 
 
 @pytest.mark.parametrize(
-    "color, background",
+    ("color", "background"),
     [("#0000a0", "k"), ("#202020", "k"), ("#ffff60", "w"), ("#ff4040", "k"), ("#40ff40", "#ffffff")],
 )
 def test_legible_color_reaches_the_contrast_and_keeps_legible_colours(color, background):

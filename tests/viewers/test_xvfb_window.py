@@ -8,11 +8,11 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 pylsl = pytest.importorskip("pylsl")
 
@@ -65,14 +65,18 @@ def stream():
 
 
 def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll ``predicate`` until it returns neither None nor False (an array of pixels counts); return that."""
+    found = []
+
+    def done() -> bool:
         result = predicate()
         if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)  # polling an external process (the X server), not synchronising threads
+            found.append(result)
+        return bool(found)
+
+    # polling an external process (the X server), not synchronising threads
+    wait_until(done, timeout, 0.2, what)
+    return found[0]
 
 
 def test_lslacq_view_opens_a_real_xcb_window_and_draws_in_it(xvfb, stream, tmp_path):
@@ -134,8 +138,11 @@ def test_lslacq_view_opens_a_real_xcb_window_and_draws_in_it(xvfb, stream, tmp_p
 
 
 def test_lslacq_demo_view_opens_a_large_window_at_60_fps(xvfb):
-    """`lslacq demo --view` in a real window: 1600x1000 at most 90 % of the screen (1440x900 on Xvfb's
-    1600x1000), about 60 frames per second (it was 10: the viewer's pyacq default, its loop slept 10 ms)."""
+    """`lslacq demo --view` in a real window.
+
+    1600x1000 at most 90 % of the screen (1440x900 on Xvfb's 1600x1000), about 60 frames per second (it was 10: the
+    viewer's pyacq default, its loop slept 10 ms).
+    """
     import re
 
     env = dict(os.environ, DISPLAY=xvfb, QT_QPA_PLATFORM="xcb")
@@ -236,8 +243,11 @@ def test_a_graph_files_window_size_opens_a_real_window_at_that_size_fitted_to_th
 
 
 def test_lslacq_run_of_the_shipped_graph_draws_its_scope_in_a_real_window(xvfb, stream, tmp_path):
-    """`lslacq run examples/graphs/lsl_filter_scope.toml` on a display: the scope (in its Qt nodegroup) opens
-    an xcb window on the X server and draws the filtered LSL stream's channels in it."""
+    """`lslacq run examples/graphs/lsl_filter_scope.toml` on a display.
+
+    The scope (in its Qt nodegroup) opens an xcb window on the X server and draws the filtered LSL stream's channels in
+    it.
+    """
     pil_image = pytest.importorskip("PIL.Image")
     if not shutil.which("import"):
         pytest.skip("ImageMagick's import is needed to capture the X screen")

@@ -6,7 +6,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -41,12 +40,9 @@ def make_screenshots(out: pathlib.Path, *names: str, max_bytes: int = 150_000) -
 
 def wait_until(qapp, predicate, timeout: float = 20.0, what: str = "condition") -> None:
     """Process Qt events until ``predicate()`` is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        qapp.processEvents()
-        time.sleep(0.005)
+    import helpers
+
+    helpers.wait_until(predicate, timeout, 0.005, what, each=qapp.processEvents)
 
 
 def render(qapp, viewer):
