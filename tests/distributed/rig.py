@@ -262,17 +262,19 @@ class Rig:
 
     def wait_host(self, host: dict, timeout: float = 60) -> dict:
         """Wait until a launched host prints its address; fill in its public key."""
+        from helpers import wait_until
+
         proc = next(p for p in self.procs if p.pid == host["pid"])
         log = Path(host["log"])
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def address_line() -> str:
             text = log.read_text()
             line = next((x for x in text.splitlines() if "serving at" in x), "")
-            if line:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
+            if not line and proc.poll() is not None:
                 raise RuntimeError(f"lslacq host in {host['machine']} did not start (exit code {proc.poll()}): {text}")
-            time.sleep(0.05)
+            return line
+
+        line = wait_until(address_line, timeout, 0.05, f"lslacq host in {host['machine']} to start (its log: {log})")
         host["key"] = line.split("CurveZMQ public key ")[1][:40] if "CurveZMQ public key" in line else None
         return host
 
@@ -364,21 +366,22 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - by hand
     )
     parser.add_argument("--hosts", action="store_true", help="also run `lslacq host` on A and B (port 7100)")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: helpers.wait_until
     why = netns_unavailable()
     if why:
-        print(f"cannot make the rig: {why}", file=sys.stderr)
+        print(f"cannot make the rig: {why}", file=sys.stderr)  # noqa: T201 (a command run by hand)
         return 2
     rig = Rig(Path(tempfile.mkdtemp(prefix="lslacq-rig-"))).up()
     try:
         if args.hosts:
             hosts = [rig.wait_host(rig.launch_host(m, 7100)) for m in ("a", "b")]
             for h in hosts:
-                print(f"host on {h['machine']}: {h['address']} server_key={h['key']!r} (log {h['log']})")
+                print(f"host on {h['machine']}: {h['address']} server_key={h['key']!r} (log {h['log']})")  # noqa: T201
         for m in rig.machines:
-            print(f"machine {m}: {rig.ip[m]}   run there: ip netns exec {rig.ns[m]} COMMAND")
-        print(f"keys: {rig.keys} (lab.key_secret, authorized/); LSL config: export LSLAPICFG={rig.lsl_cfg}")
-        print("unplug B: " + "; ".join(f"ip -n {rig.ns['b']} link set to{o} down" for o in rig.machines if o != "b"))
-        print("Ctrl-C to tear the rig down", flush=True)
+            print(f"machine {m}: {rig.ip[m]}   run there: ip netns exec {rig.ns[m]} COMMAND")  # noqa: T201
+        print(f"keys: {rig.keys} (lab.key_secret, authorized/); LSL config: export LSLAPICFG={rig.lsl_cfg}")  # noqa: T201
+        print("unplug B: " + "; ".join(f"ip -n {rig.ns['b']} link set to{o} down" for o in rig.machines if o != "b"))  # noqa: T201
+        print("Ctrl-C to tear the rig down", flush=True)  # noqa: T201
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

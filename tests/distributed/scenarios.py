@@ -270,7 +270,7 @@ def scenario_graph(cfg: dict, collector: Collector) -> dict:
 
 def scenario_partition(cfg: dict, collector: Collector) -> dict:
     """Machine B's cable out for 3 s, then for 20 s; the graph must go on and recover by itself."""
-    from rig import unplug_machine, plug_machine
+    from rig import plug_machine, unplug_machine
 
     manager, hosts = lab_manager(cfg)
     ip = cfg["ip"]
@@ -295,9 +295,9 @@ def scenario_partition(cfg: dict, collector: Collector) -> dict:
                 info["host_health_during"] = {a: h["state"] for a, h in manager.host_health(timeout=2).items()}
                 info["a_call_during"] = _failure(lambda: graph.dev.counters(_timeout=5))
             # acquisition and recording on A go on meanwhile
-            wait_until(lambda: time.monotonic() - t0 >= duration / 2, duration, 0.05, "mid-partition")
+            wait_until(lambda t0=t0, d=duration: time.monotonic() - t0 >= d / 2, duration, 0.05, "mid-partition")
             raw_mid = graph.written("raw")
-            wait_until(lambda: time.monotonic() - t0 >= duration, duration, 0.05, "the end of the partition")
+            wait_until(lambda t0=t0, d=duration: time.monotonic() - t0 >= d, duration, 0.05, "the end of the partition")
             info["raw_written_during"] = graph.written("raw") - raw_before
             info["raw_written_second_half"] = graph.written("raw") - raw_mid
             info["lsl_during"] = graph.reader.n - lsl_before
@@ -305,7 +305,7 @@ def scenario_partition(cfg: dict, collector: Collector) -> dict:
             t1 = time.monotonic()
             info["cut_seconds"] = t1 - t0
             wait_until(
-                lambda: manager.health(timeout=2)[f"partition-proc"]["state"] == "running",
+                lambda: manager.health(timeout=2)["partition-proc"]["state"] == "running",
                 30,
                 0.2,
                 "machine B's nodegroup to answer again",
@@ -315,14 +315,14 @@ def scenario_partition(cfg: dict, collector: Collector) -> dict:
             info["host_health_after"] = {a: h["state"] for a, h in manager.host_health(timeout=2).items()}
             filtered = graph.written("filtered")
             wait_until(
-                lambda: graph.written("filtered") > filtered + 500,
+                lambda filtered=filtered: graph.written("filtered") > filtered + 500,
                 60,
                 0.05,
                 "the filtered stream from B to reach A's recorder again",
             )
             info["filtered_resumed_after"] = time.monotonic() - t1
             n_lsl = graph.reader.n
-            wait_until(lambda: graph.reader.n > n_lsl + 500, 60, 0.05, "LSL samples from B again")
+            wait_until(lambda n_lsl=n_lsl: graph.reader.n > n_lsl + 500, 60, 0.05, "LSL samples from B again")
             info["lsl_resumed_after"] = time.monotonic() - t1
             info["lost_after"] = graph.filt.input.lost_samples
             result["partitions"].append(info)
@@ -361,7 +361,7 @@ def scenario_partition(cfg: dict, collector: Collector) -> dict:
 
 
 def scenario_kills(cfg: dict, collector: Collector) -> dict:
-    """kill -9 of a nodegroup (on A) and of a host process (a second host on A) while the graph runs."""
+    """A kill -9 of a nodegroup (on A) and of a host process (a second host on A) while the graph runs."""
     from lslacq.core.rpc.client import ServerGoneError  # noqa: F401
 
     manager, hosts = lab_manager(cfg)
@@ -443,7 +443,7 @@ def scenario_kills(cfg: dict, collector: Collector) -> dict:
 
 
 def scenario_orphans(cfg: dict, collector: Collector) -> dict:
-    """kill -9 of the manager: the host closes its orphaned nodegroups after orphan_timeout, recorder first."""
+    """A kill -9 of the manager: the host closes its orphaned nodegroups after orphan_timeout, recorder first."""
     manager, hosts = lab_manager(cfg)
     ip = cfg["ip"]
     ng = manager.create_nodegroup("o-acq", host=hosts["a3"])
@@ -561,7 +561,7 @@ def scenario_security(cfg: dict, collector: Collector) -> dict:
             out = {}
             for label, secret in (("intruder key", str(intruder)), ("no key", None)):
 
-                def call():
+                def call(secret=secret):
                     client = RPCClient(addr, server_key=server_key if secret else None, secret_key=secret)
                     try:
                         return client.ping(timeout=2)
@@ -645,7 +645,7 @@ def main() -> int:
     root.addHandler(stderr)
     root.addHandler(collector)
     result = SCENARIOS[name](cfg, collector)
-    print("RESULT " + json.dumps(result, default=str), flush=True)
+    print("RESULT " + json.dumps(result, default=str), flush=True)  # noqa: T201 (the test parses this line)
     if name == "orphans":  # its manager is dead on purpose: do not wait for it at exit
         sys.stderr.flush()
         os._exit(0)

@@ -34,7 +34,7 @@ def gone(pids) -> bool:
 
 
 def test_graph_across_machines_matches_one_machine(rig):
-    """device (A) -> SosFilter (B) -> RawRecorder (A) and LslOutlet (B) -> pylsl (M): the data of one machine."""
+    """Device (A) -> SosFilter (B) -> RawRecorder (A) and LslOutlet (B) -> pylsl (M): the data of one machine."""
     from lslacq.rec import read_recording
 
     r = rig.scenario("graph", timeout=90, seconds=3.0, **hosts_cfg(rig, "a", "b"))
@@ -109,7 +109,7 @@ def test_partition_3s_then_20s(rig):
 
 
 def test_kill9_nodegroup_and_host(rig):
-    """kill -9 of a nodegroup (reported dead, the rest goes on) and of a host (its nodegroups end with it)."""
+    """A kill -9 of a nodegroup (reported dead, the rest goes on) and of a host (its nodegroups end with it)."""
     from lslacq.rec import read_recording
 
     cfg = hosts_cfg(rig, "a", "b", "a2")
@@ -141,7 +141,7 @@ def test_kill9_nodegroup_and_host(rig):
 
 
 def test_kill9_manager_orphans_closed_after_orphan_timeout(rig):
-    """kill -9 of the manager: its host closes the orphaned nodegroup after orphan_timeout, the recorder first."""
+    """A kill -9 of the manager: its host closes the orphaned nodegroup after orphan_timeout, the recorder first."""
     from lslacq.rec import read_recording
 
     before = len(host_log(rig, "a3"))
