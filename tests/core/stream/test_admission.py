@@ -77,8 +77,11 @@ def test_an_idle_output_admits_a_reader_whose_join_came_in_during_its_last_send(
 
 
 def test_the_service_thread_leaves_a_sending_writer_alone_and_looks_once_it_is_idle(monkeypatch):
-    """A writer that sends looks at its socket itself: the service thread does not wake to look (and take the
-    GIL and the output's lock) every tick while it sends, only once the writer has stopped (issue 22: latency)."""
+    """A writer that sends looks at its socket itself: the service thread leaves it alone (issue 22: latency).
+
+    It does not wake to look (and take the GIL and the output's lock) every tick while the writer sends, only once the
+    writer has stopped.
+    """
     looks = []
     admit = OutputStream._admit_locked
 
@@ -106,7 +109,7 @@ def test_the_service_thread_leaves_a_sending_writer_alone_and_looks_once_it_is_i
         assert sum(1 for t in looks if t < stopped) <= 2, f"the service thread looked {len(looks)} times"
         wait_until(lambda: any(t > stopped for t in looks), timeout=5, what="a look once the writer is idle")
         assert any(t - stopped < 1.0 for t in looks)
-        for k in range(301):
+        for _ in range(301):
             index, _data = inp.recv(timeout=2000)
         assert index == 301
     finally:
