@@ -1,5 +1,6 @@
 import logging
 import multiprocessing as mp
+import socket
 import threading
 import time
 
@@ -378,8 +379,12 @@ def test_connect_to_dead_output_times_out():
     out.configure(protocol="tcp")
     params = out.params.to_dict()
     out.close()
-    with pytest.raises(StreamTimeoutError, match="no answer from the output"):
-        InputStream().connect(params, timeout=0.3)
+    # the dead output's address: a listening socket that never answers (its closed port could be taken meanwhile by
+    # another process's output, which would answer)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        params["url"] = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(StreamTimeoutError, match="no answer from the output"):
+            InputStream().connect(params, timeout=0.3)
 
 
 def test_empty_queue_and_set_buffer(pair):
