@@ -237,6 +237,12 @@ def samples_chunk(stream_id: int, values: np.ndarray, timestamps: np.ndarray, ch
 
 def string_samples_chunk(stream_id: int, values, timestamps: np.ndarray) -> bytes:
     """Return a Samples chunk of a string stream: ``values`` holds samples, each a sequence of strings."""
+    values = values if hasattr(values, "__len__") else list(values)
+    if len(values) != len(timestamps):
+        raise ValueError(
+            f"XDF string stream {stream_id}: {len(values)} samples but {len(timestamps)} timestamps; "
+            "give one timestamp per sample"
+        )
     parts = [struct.pack("<I", stream_id), varlen(len(timestamps))]
     for sample, t in zip(values, timestamps, strict=True):
         parts.append(struct.pack("<Bd", 8, float(t)))

@@ -111,6 +111,18 @@ def test_writer_never_overwrites_and_refuses_dtypes_xdf_cannot_carry(tmp_path):
         channel_format_of("complex128")
 
 
+def test_string_samples_without_one_timestamp_each_are_refused_by_name_and_nothing_is_written(tmp_path):
+    path = tmp_path / "markers.xdf"
+    with XdfWriter(path) as writer:
+        mk = writer.add_stream(stream_info_xml("mk", "Markers", 1, 0.0, "string", "mk"), "string", 1)
+        with pytest.raises(ValueError, match=r"XDF string stream 1: 2 samples but 3 timestamps; give one timestamp"):
+            writer.add_samples(mk, [["a"], ["b"]], [1.0, 2.0, 3.0])
+        writer.add_samples(mk, (s for s in [["c"], ["d"]]), [4.0, 5.0])  # any iterable of samples
+    streams = _load(path)
+    assert [row[0] for row in streams["mk"]["time_series"]] == ["c", "d"]
+    np.testing.assert_array_equal(streams["mk"]["time_stamps"], [4.0, 5.0])
+
+
 def _graph_recording(tmp_path, rate=500.0):
     sig = make_output(
         "eeg",
