@@ -23,6 +23,7 @@ import numpy as np
 
 from ._rawfile import DiskFullError
 from .deadlines import WriteDeadlines
+from .pagecache import PageCacheRelease
 from .xdf_format import (
     FORMAT_DTYPES,
     MAGIC,
@@ -176,6 +177,7 @@ class XdfWriter:
             raise FileExistsError(
                 f"{os.fspath(self.path)!r} already exists; an XDF recording never overwrites: choose a new file name"
             ) from None
+        self.page_cache = PageCacheRelease(self._fd)  # written pages leave the page cache once on disk
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending = _Arena()  # chunks added since the last flush
@@ -304,6 +306,7 @@ class XdfWriter:
                 pending.clear()
                 self._spare = pending
             self.bytes_written += size
+            self.page_cache.written(size)  # never waits for the disk; only what was written is counted
 
     def _describe(self, exc: OSError) -> OSError:
         if exc.errno == errno.ENOSPC:
@@ -374,7 +377,10 @@ class XdfWriter:
                 self.flush()
         finally:
             self.closed = True
-            os.close(self._fd)
+            try:
+                self.page_cache.close()  # release the last pages before the descriptor goes
+            finally:
+                os.close(self._fd)
 
     def __enter__(self) -> XdfWriter:
         return self

@@ -18,6 +18,8 @@ import pytest
 from lslacq.rec import pagecache
 from lslacq.rec._rawfile import RawStreamFile
 from lslacq.rec.pagecache import PageCacheRelease
+from lslacq.rec.xdf_format import stream_info_xml
+from lslacq.rec.xdf_writer import XdfWriter
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not hasattr(os, "posix_fadvise"),
@@ -109,3 +111,43 @@ def test_raw_stream_file_releases_its_pages(tmp_path, monkeypatch):
     calls = f.file.page_cache.calls
     assert calls >= 16
     assert np.array_equal(np.fromfile(path, np.float32).reshape(-1, 64), np.ones((32 * 4096, 64), np.float32))
+
+
+XML = stream_info_xml("eeg", "EEG", 64, 1000.0, "float32", created_at=0.0, hostname="test")  # one uid for all
+
+
+def write_xdf(path, n_flushes: int, fsync: bool) -> XdfWriter:
+    """Record ``n_flushes`` flushes of 1 MB of 64-channel float32 (4096 samples each) with an XdfWriter."""
+    writer = XdfWriter(path, fsync=fsync, header={"datetime": "2026-01-01T00:00:00"})  # a fixed header
+    sid = writer.add_stream(XML, "float32", 64, "eeg")
+    for k in range(n_flushes):
+        values = np.arange(k * 4096 * 64, (k + 1) * 4096 * 64, dtype=np.float32).reshape(4096, 64)
+        writer.add_samples(sid, values, np.arange(k * 4096, (k + 1) * 4096) / 1000.0)
+        writer.flush()
+    writer.close()
+    return writer
+
+
+def test_xdf_writer_releases_its_pages_and_writes_the_same_bytes(tmp_path, monkeypatch):
+    import pyxdf
+
+    monkeypatch.setattr(pagecache, "DEFAULT_RELEASE_BYTES", 0)  # the control: release off
+    plain = write_xdf(tmp_path / "plain.xdf", 32, fsync=True)
+    assert plain.page_cache.calls == 0
+    monkeypatch.setattr(pagecache, "DEFAULT_RELEASE_BYTES", MB)
+    released = write_xdf(tmp_path / "released.xdf", 32, fsync=True)  # fsync: every page is clean at its release
+    assert released.page_cache.calls >= 16
+    assert resident_fraction(tmp_path / "plain.xdf") > 0.9  # written pages stay cached without the release
+    assert resident_fraction(tmp_path / "released.xdf") < 0.2
+    assert (tmp_path / "released.xdf").read_bytes() == (tmp_path / "plain.xdf").read_bytes()
+    (stream,), _ = pyxdf.load_xdf(str(tmp_path / "released.xdf"), synchronize_clocks=False, dejitter_timestamps=False)
+    assert np.array_equal(stream["time_series"], np.arange(32 * 4096 * 64, dtype=np.float32).reshape(-1, 64))
+    assert np.array_equal(stream["time_stamps"], np.arange(32 * 4096) / 1000.0)
+    assert stream["footer"]["info"]["sample_count"] == [str(32 * 4096)]  # close() wrote the footer after the release
+
+
+def test_xdf_writer_without_fsync_releases_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(pagecache, "DEFAULT_RELEASE_BYTES", MB)
+    writer = write_xdf(tmp_path / "x.xdf", 16, fsync=False)
+    assert writer.page_cache.calls >= 8
+    assert writer.bytes_written == os.path.getsize(tmp_path / "x.xdf")
