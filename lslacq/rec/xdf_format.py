@@ -132,7 +132,8 @@ def stream_info_xml(
     """Return a stream header's XML, in LSL's ``StreamInfo.as_xml()`` layout (what LabRecorder writes).
 
     ``desc`` holds ``channels/channel`` (label, unit, type) and
-    ``acquisition/manufacturer`` when given.
+    ``acquisition/manufacturer`` when given; ``channel_units`` and
+    ``channel_types`` are one per label, or one string for every channel.
     """
 
     def tag(key, value, indent="\t"):
@@ -156,8 +157,17 @@ def stream_info_xml(
     desc = ""
     labels = list(channel_labels or [])
     if labels:
-        units = list(channel_units or [""] * len(labels))
-        types = list(channel_types or [""] * len(labels))
+        # one string (``"uV"``, ``"EEG"``) is every channel's unit or type
+        units = (
+            [channel_units] * len(labels)
+            if isinstance(channel_units, str)
+            else list(channel_units or [""] * len(labels))
+        )
+        types = (
+            [channel_types] * len(labels)
+            if isinstance(channel_types, str)
+            else list(channel_types or [""] * len(labels))
+        )
         desc += "\t\t<channels>\n"
         if len(units) != len(labels) or len(types) != len(labels):
             raise ValueError(

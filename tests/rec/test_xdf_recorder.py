@@ -377,3 +377,12 @@ def test_a_real_recording_holds_boundary_chunks_at_the_default_cadence_and_stays
     shown = re.search(r"1 boundary chunks \(at ([\d.]+) s\)", scan.report())
     assert shown and float(shown.group(1)) == pytest.approx(at, abs=0.05)
     np.testing.assert_array_equal(_load(path)["eeg"]["time_series"], data)
+
+
+def test_stream_header_takes_one_unit_or_type_string_for_every_channel():
+    xml = stream_info_xml(
+        "EEG", "EEG", 3, 250.0, "float32", channel_labels=["Fz", "Cz", "Pz"], channel_units="uV", channel_types="EEG"
+    ).decode()
+    assert xml.count("<unit>uV</unit>") == 3 and xml.count("<type>EEG</type>") == 4  # 3 channels + the stream's type
+    with pytest.raises(ValueError, match="3 channel labels but 2 units"):
+        stream_info_xml("EEG", "EEG", 3, 250.0, "float32", channel_labels=["Fz", "Cz", "Pz"], channel_units=["uV"] * 2)
