@@ -10,7 +10,15 @@ process that, for every probe, copies each chunk out of the same buffer and
 ``file.write``s it (what the graph does, minus streams and nodes); its CPU
 is the floor. The ratio is graph (both processes) / bare loop.
 
-Run: ``python benchmarks/scale.py [--probes 1,4,16] [--seconds 20] [--quick]``.
+The bare loop's CPU varies several-fold from run to run on a virtual machine
+(0.15-0.80 cores for 16 probes on the benchmark VM: most of it is the kernel
+filling page-cache pages, whose cost depends on whether the host still backs
+them; docs/benchmarks.md), so bare loop and graph alternate over ``--rounds``
+rounds (3; 1 with ``--quick``; the bare loop first in odd rounds, the graph
+first in even ones) and the table gives each round, then the
+medians, the ratio of the medians and the spread of the per-round ratios.
+
+Run: ``python benchmarks/scale.py [--probes 1,4,16] [--seconds 20] [--rounds 3] [--quick]``.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import tempfile
 import time
 
@@ -129,42 +138,88 @@ def _graph(n_probes: int, seconds: float, dirname: str) -> dict:
     }
 
 
+def _round(n: int, seconds: float, bare_first: bool) -> tuple[dict, dict]:
+    """One round: the bare loop and the graph, in this order or the other (rounds alternate it)."""
+    tmp = tempfile.mkdtemp(prefix="lslacq-scale-")
+    try:
+        if bare_first:
+            bare = _bare_loop(n, seconds, tmp)
+            res = _graph(n, seconds, tmp)
+        else:
+            res = _graph(n, seconds, tmp)
+            bare = _bare_loop(n, seconds, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return bare, res
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probes", default=None, help="comma-separated probe counts (default 1,4,16)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per run (default 20)")
-    parser.add_argument("--quick", action="store_true", help="1 and 4 probes, 5 s")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="bare/graph rounds per probe count, alternating (default 3)"
+    )
+    parser.add_argument("--quick", action="store_true", help="1 and 4 probes, 5 s, 1 round")
     args = parser.parse_args()
     probes = [int(x) for x in (args.probes or ("1,4" if args.quick else "1,4,16")).split(",")]
     seconds = args.seconds or (5.0 if args.quick else 20.0)
+    rounds = args.rounds or (1 if args.quick else 3)
+    if rounds < 1:
+        raise SystemExit(f"--rounds must be >= 1, not {rounds}")
     print(
         f"# scale benchmark -- {platform.node()} {os.cpu_count()} cpus, python {platform.python_version()}; "
-        f"{N_CHAN} ch @ {RATE} Hz int16 per probe, {seconds:g} s"
+        f"{N_CHAN} ch @ {RATE} Hz int16 per probe, {seconds:g} s per run, {rounds} round(s) bare/graph "
+        f"alternating; load average {_load()}"
     )
     header = (
-        f"{'probes':>6} {'MB/s':>7} | {'dev cores':>9} {'rec cores':>9} {'graph':>6} | {'bare':>6} | "
-        f"{'ratio':>6} | {'lost':>6} {'identical':>9}"
+        f"{'probes':>6} {'round':>6} {'MB/s':>7} | {'dev cores':>9} {'rec cores':>9} {'graph':>6} | {'bare':>6} | "
+        f"{'ratio':>6} | {'lost':>6} {'identical':>9} | {'load 1 min':>10}"
     )
     print(header)
     print("-" * len(header))
+    summary = []
     for n in probes:
-        tmp = tempfile.mkdtemp(prefix="lslacq-scale-")
-        try:
-            bare = _bare_loop(n, seconds, tmp)
-            res = _graph(n, seconds, tmp)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        graph = res["cores_dev"] + res["cores_rec"]
         mbps = n * RATE * N_CHAN * 2 / 1e6
+        runs = []
+        for r in range(rounds):
+            bare, res = _round(n, seconds, bare_first=r % 2 == 0)
+            graph = res["cores_dev"] + res["cores_rec"]
+            runs.append((bare["cores"], res["cores_dev"], res["cores_rec"], graph, res["lost"], res["identical"]))
+            print(
+                f"{n:6d} {r + 1:6d} {mbps:7.0f} | {res['cores_dev']:9.2f} {res['cores_rec']:9.2f} {graph:6.2f} | "
+                f"{bare['cores']:6.2f} | {graph / bare['cores']:6.2f} | {res['lost']:6d} "
+                f"{str(res['identical']):>9} | {os.getloadavg()[0]:10.1f}",
+                flush=True,
+            )
+        med = [statistics.median(run[i] for run in runs) for i in range(4)]
+        ratios = [run[3] / run[0] for run in runs]
+        summary.append((n, mbps, med, ratios, sum(run[4] for run in runs), all(run[5] for run in runs), runs))
+    print(f"\nmedians over {rounds} round(s) (min-max):")
+    header = (
+        f"{'probes':>6} {'MB/s':>7} | {'rec cores':>16} {'graph':>16} | {'bare':>16} | "
+        f"{'median ratio':>12} {'per round':>11} | {'lost':>6} {'identical':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n, mbps, med, ratios, lost, identical, runs in summary:
+        spread = [
+            f"{med[i]:.2f} ({min(run[i] for run in runs):.2f}-{max(run[i] for run in runs):.2f})" for i in (2, 3, 0)
+        ]
         print(
-            f"{n:6d} {mbps:7.0f} | {res['cores_dev']:9.2f} {res['cores_rec']:9.2f} {graph:6.2f} | "
-            f"{bare['cores']:6.2f} | {graph / bare['cores']:6.2f} | {res['lost']:6d} {str(res['identical']):>9}",
-            flush=True,
+            f"{n:6d} {mbps:7.0f} | {spread[0]:>16} {spread[1]:>16} | {spread[2]:>16} | "
+            f"{med[3] / med[0]:12.2f} {min(ratios):5.2f}-{max(ratios):<5.2f} | {lost:6d} {str(identical):>9}"
         )
     print(
         "\ngraph: CPU of the probes' NodeGroup + the recorder's NodeGroup (cores); bare: one process copying and "
-        "writing the same chunks on the same schedule; ratio = graph / bare. identical: every recorded sample "
-        "equals the device's."
+        "writing the same chunks on the same schedule; ratio = graph / bare (median ratio: of the medians; per "
+        "round: the lowest and highest of the rounds' ratios). identical: every recorded sample equals the "
+        f"device's. The bare loop's CPU is mostly the kernel's page cache, noisy on a VM (docs/benchmarks.md). "
+        f"Load average at the end: {_load()}"
     )
 
 
