@@ -13,6 +13,31 @@ import threading
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # every LSL-using test (and the processes it spawns) discovers streams on this machine only
 os.environ.setdefault("LSLAPICFG", os.path.join(os.path.dirname(__file__), "bridges", "lsl", "lsl_api.cfg"))
+
+
+def _lsl_session_of_this_worker(worker: str) -> None:
+    """Under pytest-xdist, an LSL session of its own (liblsl's [lab] SessionID) for each worker of each run.
+
+    A test that resolves a stream by name or type (the docs' ``lslacq view lslacq-EEG``, ``--type Markers``)
+    then never finds another worker's outlet; the worker's subprocesses inherit the configuration.
+    """
+    import atexit
+    import tempfile
+
+    session = f"lslacq-tests-{os.environ.get('PYTEST_XDIST_TESTRUNUID', '')[:12]}-{worker}"
+    with open(os.environ["LSLAPICFG"], encoding="utf-8") as base:
+        text = base.read()
+    line = f"SessionID = {session}\n"
+    text = text.replace("[lab]\n", "[lab]\n" + line, 1) if "[lab]\n" in text else f"{text}\n[lab]\n{line}"
+    path = os.path.join(tempfile.gettempdir(), f"{session}.lsl_api.cfg")
+    with open(path, "w", encoding="utf-8") as cfg:
+        cfg.write(text)
+    os.environ["LSLAPICFG"] = path
+    atexit.register(lambda: os.path.exists(path) and os.remove(path))
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _lsl_session_of_this_worker(os.environ["PYTEST_XDIST_WORKER"])
 # PortAudio's JACK probe must never start a jackd of its own: the tests that need JACK run a dummy server
 # (tests/devices/jack_rig.py); an autostart attempt after those servers have gone crashed in libjack (a
 # segfault of the docs-blocks runner in CI, dmesg: libjack.so)
