@@ -379,10 +379,11 @@ def test_connect_to_dead_output_times_out():
     out.configure(protocol="tcp")
     params = out.params.to_dict()
     out.close()
-    # the dead output's address: a listening socket that never answers (its closed port could be taken meanwhile by
-    # another process's output, which would answer)
-    with socket.create_server(("127.0.0.1", 0)) as silent:
-        params["url"] = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+    # the dead output's address: a port held by a socket that is bound but does not listen, so connections are
+    # refused as by a dead process and no other process's output can take the port meanwhile (it did under load)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        params["url"] = f"tcp://127.0.0.1:{held.getsockname()[1]}"
         with pytest.raises(StreamTimeoutError, match="no answer from the output"):
             InputStream().connect(params, timeout=0.3)
 
