@@ -267,6 +267,8 @@ def test_a_stalled_disk_that_fails_after_stop_leaves_the_stream_failed_and_start
         disks[0].error = OSError(errno.EIO, "Input/output error")
         disks[0].release.set()
         wait_until(lambda: _states(dirname) == {"sig": "failed"}, what="the late write's failure")
+        # the file says failed first, then the node's error is set (the same failure path, a moment later)
+        wait_until(lambda: rec.error is not None, what="the recorder's error")
         assert "Input/output error" in str(rec.error)
         rec.start()  # nothing more will be written by the failed run: a new one may start
         disks[1].release.set()
