@@ -322,7 +322,10 @@ class Manager:
         Each host is pinged in parallel; ``rtt`` is the round trip in seconds.
         A host behind a network partition is ``'unreachable'`` (at once when
         the RPC heartbeat already saw the connection drop, otherwise after
-        ``timeout``); it is ``'reachable'`` again as soon as it answers.
+        ``timeout``); it is ``'reachable'`` again as soon as its connection is
+        re-established (zmq retries every 0.1 s, each attempt at most 2 s) and
+        it answers. Each host has its own connection: after a partition it can
+        come back a little before or after the nodegroups on that host.
         """
         with self._lock:
             hosts = dict(self.hosts)

@@ -312,6 +312,15 @@ def scenario_partition(cfg: dict, collector: Collector) -> dict:
             )
             info["healthy_after"] = time.monotonic() - t1
             info["health_after"] = {g: h["state"] for g, h in manager.health(timeout=5).items()}
+            # the host's own connection reconnects independently of the nodegroup's (zmq retries every 0.1 s,
+            # each attempt at most 2 s); until it is back, host_health says unreachable at once: poll, as a user
+            wait_until(
+                lambda: all(h["state"] == "reachable" for h in manager.host_health(timeout=2).values()),
+                30,
+                0.2,
+                "every host to be reachable again",
+            )
+            info["host_reachable_after"] = time.monotonic() - t1
             info["host_health_after"] = {a: h["state"] for a, h in manager.host_health(timeout=2).items()}
             filtered = graph.written("filtered")
             wait_until(

@@ -76,6 +76,7 @@ def test_partition_3s_then_20s(rig):
         # B's data stopped while it was cut off, and came back by itself
         assert p["lsl_during"] < 0.3 * d * 1000, p
         assert p["healthy_after"] < 10 and p["filtered_resumed_after"] < 10 and p["lsl_resumed_after"] < 10, p
+        assert p["host_reachable_after"] < 10, p
         assert set(p["health_after"].values()) == {"running"}, p
         assert set(p["host_health_after"].values()) == {"reachable"}, p
     assert short["lost_after"] == 0  # within the backlog: nothing lost
