@@ -192,7 +192,6 @@ def _pixel(viewer, plot, x, y, ratio):
 
 
 def _show_and_draw(qapp, viewer, src, seconds=4.0):
-    from viewer_helpers import wait_until
 
     viewer.resize(800, 400)
     viewer.show()
