@@ -47,9 +47,11 @@ pump(lambda: not tf._rebuild_pending and tf.freqs.max() < 60)
 tf.show()
 tf.start()
 sig.send(np.sin(2 * np.pi * 20 * np.arange(1500) / 500.0).astype("float32")[:, None], index=1500)
-pump(lambda: tf.workers[0].head == 1500)
-tf.refresh()
-pump(lambda: tf.maps_drawn >= 1)
+pump(lambda: tf.head == 1500 and tf.workers[0].head == 1500)
+for _ in range(2):  # a timer map asked for before the data arrived can be drawn after the first refresh
+    drawn = tf.maps_drawn
+    tf.refresh()
+    pump(lambda: tf.maps_drawn > drawn)
 peak = tf.freqs[int(np.argmax(tf.images[0].image[len(tf.times) // 2]))]
 tf_timers = tf.findChildren(QtCore.QTimer)
 tf.close()
