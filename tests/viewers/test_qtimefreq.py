@@ -192,7 +192,6 @@ def _pixel(viewer, plot, x, y, ratio):
 
 
 def _show_and_draw(qapp, viewer, src, seconds=4.0):
-
     viewer.resize(800, 400)
     viewer.show()
     viewer.start()
@@ -360,9 +359,7 @@ def test_qtimefreq_workers_in_other_nodegroups(qapp, source):
             viewer.start()
             source.wait_for_subscribers(2, timeout=10)
             data = _feed(source, 4.0)
-            wait_until(qapp, lambda: viewer.head == data.shape[0], what="the viewer's head")
-            wait_until(qapp, lambda: all(w.head == data.shape[0] for w in viewer.workers), what="remote heads")
-            _refresh_and_wait(qapp, viewer)  # maps from the remote workers
+            _refresh_and_wait(qapp, viewer, data.shape[0])  # maps from the remote workers
             image = viewer.grab().toImage()
             pixels = qimage_to_array(image)[..., :3].astype(float).mean(axis=2)
             for ch, freq in enumerate(FREQS):
