@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import pylsl
 
@@ -22,6 +23,9 @@ from .metadata import StreamDescription, describe_stream
 __all__ = ["build_predicate", "list_streams", "resolve_stream", "resolve_streams"]
 
 logger = logging.getLogger(__name__)
+
+#: outlets asked for their full description at once by list_streams(full=True)
+_MAX_DESCRIPTION_FETCHES = 32
 
 _PROPERTIES = ("name", "type", "source_id", "hostname", "uid", "session_id")
 
@@ -88,11 +92,15 @@ def list_streams(wait_time: float = 1.0, full: bool = False, timeout: float = 2.
         types, acquisition), which needs a connection to every outlet.
         Without it, channel names are the ``ch_1``... placeholders.
     timeout : float
-        Seconds to wait for each full description (``full=True`` only).
+        Seconds to wait for the full descriptions (``full=True`` only). They
+        are fetched from all outlets at once, so an outlet that closed after
+        it answered the resolve (or hangs) costs ``timeout`` once, not once
+        per stream; such a stream keeps its short description.
     """
     infos = pylsl.resolve_streams(wait_time=wait_time)
-    if full:
-        infos = [_full_info(i, timeout) for i in infos]
+    if full and infos:
+        with ThreadPoolExecutor(min(len(infos), _MAX_DESCRIPTION_FETCHES), "lsl-describe") as pool:
+            infos = list(pool.map(lambda info: _full_info(info, timeout), infos))
     return sorted((describe_stream(i) for i in infos), key=lambda d: (d.name, d.source_id))
 
 
@@ -102,7 +110,12 @@ def _full_info(info: pylsl.StreamInfo, timeout: float) -> pylsl.StreamInfo:
     try:
         return inlet.info(timeout=timeout)
     except LslTimeoutError:
-        logger.warning("LSL stream %r did not send its description within %g s", info.name(), timeout)
+        logger.warning(
+            "LSL stream %r did not send its description within %g s (its outlet may have closed since it answered "
+            "the resolve); listing its short description",
+            info.name(),
+            timeout,
+        )
         return info
     finally:
         del inlet

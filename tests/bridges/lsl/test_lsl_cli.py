@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -52,6 +54,34 @@ def test_lsl_list_shows_streams(make_outlet, unique_name, capsys):
     rows = [json.loads(r) for r in capsys.readouterr().out.splitlines()]
     mine = next(r for r in rows if r["name"] == unique_name)
     assert mine["channel_names"] == ["C0", "C1", "C2", "C3", "C4"]
+
+
+@pytest.mark.slow
+def test_list_desc_waits_once_for_outlets_that_closed_after_the_resolve(make_outlet, unique_name, monkeypatch):
+    """Streams that answered the resolve and then closed (a demo that just ended) cost one timeout in all.
+
+    The documented ``lslacq lsl list --desc`` ran past its budget when it asked four closed outlets in turn.
+    """
+    from lslacq_lsl import resolve
+
+    live = make_outlet(unique_name + "-live", n_channels=3)
+    closing = [  # not make_outlet's: it keeps its outlets until the test ends
+        pylsl.StreamOutlet(pylsl.StreamInfo(f"{unique_name}-gone{i}", "EEG", 2, 100.0, "float32", f"gone{i}"))
+        for i in range(4)
+    ]
+    infos = [i for i in pylsl.resolve_streams(wait_time=1.0) if i.name().startswith(unique_name)]
+    assert len(infos) == 5, [i.name() for i in infos]
+    del closing[:]  # the four outlets close; their resolved infos stay
+    gc.collect()
+    monkeypatch.setattr(resolve.pylsl, "resolve_streams", lambda wait_time: infos)
+    started = time.monotonic()
+    streams = resolve.list_streams(full=True, timeout=1.5)
+    took = time.monotonic() - started
+    assert live is not None
+    by_name = {d.name: d for d in streams}
+    assert by_name[unique_name + "-live"].channel_names == ("C0", "C1", "C2")  # the full description
+    assert by_name[unique_name + "-gone0"].channel_count == 2  # the short one, still listed
+    assert took < 4 * 1.5, f"the closed outlets were asked one after the other ({took:.1f} s)"
 
 
 @pytest.mark.slow
