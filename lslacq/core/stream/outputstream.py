@@ -693,12 +693,15 @@ class OutputStream:
         old = self._readers.get(identity)
         if old is not None:  # the same reader joined again (reconnected): start afresh
             self._unregister(old, "joined again", quiet=True)
+        # registered before its HELLO leaves: a reader that has its HELLO is in readers() (and _reader_list)
+        self._readers[identity] = reader
+        self._reader_list = [*self._reader_list, reader]
         try:
             send_to(socket, identity, (HELLO,))
         except (zmq.Again, ReaderGone):  # gone already (or cannot take one message): not registered
+            del self._readers[identity]
+            self._reader_list = [r for r in self._reader_list if r is not reader]
             return
-        self._readers[identity] = reader
-        self._reader_list.append(reader)
         if isinstance(self.sender, SharedMemSender):
             self.sender.set_reader_policy(reader.slot, reader.latest_only)
         logger.debug("%s: %s joined", self._label, reader.label)
