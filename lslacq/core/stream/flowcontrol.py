@@ -51,6 +51,7 @@ from typing import Any
 import zmq
 
 from .._zmqfast import send as _send
+from .fastpath import ReaderCounters
 from .transport import ACK_COUNTS, SYNC
 
 __all__ = [
@@ -161,8 +162,11 @@ def _bound(value: Any, default: float | None, key: str, kind: type):
     return number
 
 
-class ReaderState:
+class ReaderState(ReaderCounters):
     """What an output knows about one reader, and that reader's backlog.
+
+    Its credit counters are :class:`fastpath.ReaderCounters` (C fields when
+    the accelerator is built, which its ``send_chunk`` reads and counts).
 
     Parameters
     ----------

@@ -19,7 +19,8 @@ from ...errors import BrokenStreamError, StreamClosedError, StreamTimeoutError
 from .._zmqfast import NOBLOCK
 from .._zmqfast import recv as _recv
 from .._zmqfast import send as _send
-from . import curve
+from . import curve, fastpath
+from .fastpath import RxCounters
 from .flowcontrol import ack_steps, encode_join
 from .plaindata import PlainDataReceiver
 from .ringbuffer import RingBuffer
@@ -54,6 +55,7 @@ _unpack_header = HEADER.unpack_from
 _pack_ack = ACK_COUNTS.pack
 _SYNC_SIZE = len(SYNC) + ACK_COUNTS.size
 _monotonic = time.monotonic
+_EAGAIN = zmq.EAGAIN
 _SKIPPED = object()  # a sharedmem chunk gone from the ring: receive the next one
 
 # Keys an input's spec may require of the output it connects to.
@@ -137,12 +139,13 @@ class InputStream:
         self.latest_only = False
         self.identity: bytes | None = None
         # credit (see flowcontrol.py): data messages and bytes taken, and when to acknowledge next
+        # (messages, nbytes, ack_messages, ack_bytes, ack_deadline, credit: fastpath.RxCounters, C fields with
+        # the accelerator, which its recv_chunk counts)
+        self._rx = RxCounters()
         self._credit = False
-        self._rx_messages = self._rx_bytes = 0
-        self._ack_messages = self._ack_bytes = 0
         self._step_messages = self._step_bytes = 1
         self._ack_interval = 0.25
-        self._ack_deadline = 0.0
+        self._fast: Any = None  # the C accelerator's PlainReceiver (fastpath.py), while the socket is open
 
     def __repr__(self) -> str:
         owner = f" of {self.node.name!r}" if self.node is not None else ""
@@ -234,9 +237,9 @@ class InputStream:
             options["credit"] = True
             self._step_messages, self._step_bytes = ack_steps(*window)
             self._ack_interval = float(params.get("max_wait") or 1.0) / 4
-        self._rx_messages = self._rx_bytes = 0
-        self._ack_messages, self._ack_bytes = self._step_messages, self._step_bytes
-        self._ack_deadline = 0.0
+        self._rx = RxCounters()
+        self._rx.credit = self._credit
+        self._rx.ack_messages, self._rx.ack_bytes = self._step_messages, self._step_bytes
         if self.socket is not None:
             self.close()
         self.receiver = all_receivers[params.transfermode](params)
@@ -272,6 +275,12 @@ class InputStream:
             options["slot"] = slot
         socket.send_multipart([JOIN, encode_join(options)])
         self.socket = socket
+        self._fast = None
+        if fastpath.enabled and self._plain is not None:
+            dtype, frame_shape, row_nbytes = self._plain
+            self._fast = fastpath.accelerator.PlainReceiver(  # type: ignore[union-attr]
+                socket.underlying, dtype, frame_shape, row_nbytes
+            )
         self._poller = zmq.Poller()
         self._poller.register(socket, zmq.POLLIN)
         self._rcvtimeo = None  # the socket's RCVTIMEO, as a recv() timeout (None: forever)
@@ -439,58 +448,71 @@ class InputStream:
             # usual case inlined; any other message goes through the general path below
             if timeout != self._rcvtimeo:  # one blocking receive with the socket's timeout: no poll
                 self._set_rcvtimeo(timeout)
-            try:
-                head = _recv(socket, 0, False)
-            except zmq.Again:
-                raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms") from None
-            if head.more:
-                payload = _recv(socket, 0, False)
-                if payload.more:  # no valid message has three parts: drain it, leave an invalid header
-                    while payload.more:
-                        payload = _recv(socket, 0, False)
-                    self._pending.append((b"", payload))
+            fast = self._fast
+            if fast is not None:  # the C accelerator (fastpath.py): (index, data), or another message, or an errno
+                got = fast.recv(self)
+                if type(got) is int:
+                    if got == _EAGAIN:
+                        raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms")
+                    raise zmq.ZMQError(got)  # (closed, terminated: what pyzmq raises)
+                if got[0] is not None:
+                    if self._own_buffer and self.buffer is not None:
+                        self.buffer.new_chunk(got[1], got[0])
+                    return got
+                self._pending.append((got[1], got[2]))  # for the general path below
+            else:
+                try:
+                    head = _recv(socket, 0, False)
+                except zmq.Again:
+                    raise StreamTimeoutError(f"{self._label}: no data within {timeout} ms") from None
+                if head.more:
+                    payload = _recv(socket, 0, False)
+                    if payload.more:  # no valid message has three parts: drain it, leave an invalid header
+                        while payload.more:
+                            payload = _recv(socket, 0, False)
+                        self._pending.append((b"", payload))
+                    else:
+                        size = len(head)
+                        nbytes = len(payload)
+                        if self._credit:
+                            self._took(size + nbytes)
+                        if size == _HEADER_SIZE:
+                            index, n, order, epoch, shape_flag = _unpack_header(head)
+                            if order == b"C" and not shape_flag and nbytes == n * plain[2] and n >= 0:
+                                if epoch == self._epoch and index - n == self._last_index:
+                                    self._last_index = index
+                                else:
+                                    self._check_continuity(index, n, epoch)
+                                # positional arguments: numpy parses keywords slowly. (numpy's type stubs for
+                                # Python < 3.12 take only bytes, memoryview...: a zmq Frame is a buffer too)
+                                data = np.ndarray((n,) + plain[1], plain[0], payload, 0, None, "C")  # type: ignore[arg-type]
+                                if self._own_buffer and self.buffer is not None:
+                                    self.buffer.new_chunk(data, index)
+                                return index, data
+                        self._pending.append((head, payload))
                 else:
                     size = len(head)
-                    nbytes = len(payload)
-                    if self._credit:
-                        self._took(size + nbytes)
-                    if size == _HEADER_SIZE:
+                    if size >= _HEADER_SIZE:
+                        if self._credit:  # _took inlined
+                            self._rx.messages += 1
+                            self._rx.nbytes += size
+                            if (
+                                self._rx.messages >= self._rx.ack_messages
+                                or self._rx.nbytes >= self._rx.ack_bytes
+                                or _monotonic() >= self._rx.ack_deadline
+                            ):
+                                self._acknowledge()
                         index, n, order, epoch, shape_flag = _unpack_header(head)
-                        if order == b"C" and not shape_flag and nbytes == n * plain[2] and n >= 0:
+                        if order == b"C" and not shape_flag and size - _HEADER_SIZE == n * plain[2] and n >= 0:
                             if epoch == self._epoch and index - n == self._last_index:
                                 self._last_index = index
                             else:
                                 self._check_continuity(index, n, epoch)
-                            # positional arguments: numpy parses keywords slowly. (numpy's type stubs for
-                            # Python < 3.12 take only bytes, memoryview...: a zmq Frame is a buffer too)
-                            data = np.ndarray((n,) + plain[1], plain[0], payload, 0, None, "C")  # type: ignore[arg-type]
+                            data = np.ndarray((n,) + plain[1], plain[0], head, _HEADER_SIZE, None, "C")  # type: ignore[arg-type]
                             if self._own_buffer and self.buffer is not None:
                                 self.buffer.new_chunk(data, index)
                             return index, data
-                    self._pending.append((head, payload))
-            else:
-                size = len(head)
-                if size >= _HEADER_SIZE:
-                    if self._credit:  # _took inlined
-                        self._rx_messages += 1
-                        self._rx_bytes += size
-                        if (
-                            self._rx_messages >= self._ack_messages
-                            or self._rx_bytes >= self._ack_bytes
-                            or _monotonic() >= self._ack_deadline
-                        ):
-                            self._acknowledge()
-                    index, n, order, epoch, shape_flag = _unpack_header(head)
-                    if order == b"C" and not shape_flag and size - _HEADER_SIZE == n * plain[2] and n >= 0:
-                        if epoch == self._epoch and index - n == self._last_index:
-                            self._last_index = index
-                        else:
-                            self._check_continuity(index, n, epoch)
-                        data = np.ndarray((n,) + plain[1], plain[0], head, _HEADER_SIZE, None, "C")  # type: ignore[arg-type]
-                        if self._own_buffer and self.buffer is not None:
-                            self.buffer.new_chunk(data, index)
-                        return index, data
-                self._pending.append((head, None))
+                    self._pending.append((head, None))
         want_data = bool(with_data or return_data)
         receiver = self.receiver
         if receiver is None:
@@ -559,25 +581,25 @@ class InputStream:
         if not self._credit:
             return
         messages, nbytes = ACK_COUNTS.unpack_from(control, len(SYNC))
-        if messages > self._rx_messages or nbytes > self._rx_bytes:
+        if messages > self._rx.messages or nbytes > self._rx.nbytes:
             logger.info(
                 "%s: %d messages were lost in transit (the connection broke?); resynchronised with the output",
                 self._label,
-                messages - self._rx_messages,
+                messages - self._rx.messages,
             )
-        self._rx_messages, self._rx_bytes = max(messages, self._rx_messages), max(nbytes, self._rx_bytes)
+        self._rx.messages, self._rx.nbytes = max(messages, self._rx.messages), max(nbytes, self._rx.nbytes)
         self._acknowledge()
 
     def _acknowledge(self) -> None:
         """Tell the output how much this reader has taken (its credit)."""
-        self._ack_messages = self._rx_messages + self._step_messages
-        self._ack_bytes = self._rx_bytes + self._step_bytes
-        self._ack_deadline = _monotonic() + self._ack_interval
+        self._rx.ack_messages = self._rx.messages + self._step_messages
+        self._rx.ack_bytes = self._rx.nbytes + self._step_bytes
+        self._rx.ack_deadline = _monotonic() + self._ack_interval
         socket = self.socket
         if socket is None:
             raise StreamClosedError(f"{self._label} is not connected")
         try:
-            _send(socket, ACK + _pack_ack(self._rx_messages, self._rx_bytes), NOBLOCK)
+            _send(socket, ACK + _pack_ack(self._rx.messages, self._rx.nbytes), NOBLOCK)
         except zmq.Again:  # cannot happen with a few ACKs in flight; the next one carries the counts
             pass
 
@@ -685,12 +707,12 @@ class InputStream:
 
     def _took(self, nbytes: int) -> None:
         """Count a data message taken from the socket; acknowledge every step (credit for the output)."""
-        self._rx_messages += 1
-        self._rx_bytes += nbytes
+        self._rx.messages += 1
+        self._rx.nbytes += nbytes
         if (
-            self._rx_messages >= self._ack_messages
-            or self._rx_bytes >= self._ack_bytes
-            or _monotonic() >= self._ack_deadline
+            self._rx.messages >= self._rx.ack_messages
+            or self._rx.nbytes >= self._rx.ack_bytes
+            or _monotonic() >= self._rx.ack_deadline
         ):
             self._acknowledge()
 
@@ -812,6 +834,7 @@ class InputStream:
                 self.socket.send(LEAVE, zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass
+            self._fast = None
             self.socket.close(100)
             self.socket = None
         if isinstance(self.receiver, SharedMemReceiver):

@@ -15,7 +15,7 @@ import zmq
 from ...errors import StreamClosedError, StreamTimeoutError
 from .._zmqfast import get_int as _get_int
 from .._zmqfast import send as _send
-from . import admission, curve
+from . import admission, curve, fastpath
 from .flowcontrol import WINDOW_BYTES, ReaderGone, ReaderState, parse_join, send_to
 from .plaindata import ZERO_COPY_MIN_BYTES, PlainDataSender
 from .sharedmemstream import SharedMemSender
@@ -128,6 +128,7 @@ class OutputStream:
         self._epoch = 0
         self._free_shape = False
         self._plain_buffer = False  # plaindata of a numeric dtype, no codec: send() encodes C arrays itself
+        self._fast: Any = None  # the C accelerator's PlainSender (fastpath.py), while the socket is open
         self._admission_fd: int | None = None
         self._auth: ServerAuth | None = None  # CurveZMQ server settings (bound off loopback in a process with keys)
         self._ipc_path: str | None = None
@@ -267,6 +268,16 @@ class OutputStream:
             # pyacq: a plaindata stream whose shape nobody gave carries each chunk's shape
             self._free_shape = params.transfermode == "plaindata" and "shape" not in kwargs and "shape" not in fixed
             self._plain_buffer = isinstance(self.sender, PlainDataSender) and self.sender._buffer_ok
+            self._fast = None
+            if fastpath.enabled and self._plain_buffer and not self._free_shape:
+                self._fast = fastpath.accelerator.PlainSender(  # type: ignore[union-attr]
+                    socket.underlying,
+                    self._dtype,
+                    self._dtype.itemsize,
+                    self._frame_shape,
+                    ZERO_COPY_MIN_BYTES,
+                    _ADMIT_CHECK_S,
+                )
             self.last_index = 0
             self._epoch = 0
             self._waits = params.on_full == "wait"
@@ -288,6 +299,20 @@ class OutputStream:
             An index that goes back starts a new run, as
             :meth:`reset_buffer_index` does.
         """
+        if self._fast is not None:  # the C accelerator (fastpath.py): the common chunk in one call
+            lock = self._lock
+            lock.acquire()
+            try:
+                fast = self._fast  # (None once closed, under the lock: its socket is gone)
+                sent = None if fast is None else fast.send(self, data, index)
+                if sent is not None:  # (None: not the common case, the path below sends it)
+                    if sent is not True:  # False: look at the socket now; a list: readers that refused it
+                        if sent:
+                            self._queue_refused(sent, data)
+                        self._look_after_send()
+                    return
+            finally:
+                lock.release()
         if self.sender is None:
             raise StreamClosedError(
                 f"{self._label} is closed"
@@ -373,19 +398,33 @@ class OutputStream:
                             reader.sent_bytes += nbytes
                 else:
                     self._fan_out(socket, frames, n, index)
-            # ZMQ_FD is edge-triggered: a send takes in what reached the socket meanwhile (a JOIN, an
-            # ACK), and the service thread is then not woken for it. Look at the socket now and then
-            # (not at every chunk: ~1.5 us), and otherwise have the service thread look at it soon,
-            # so an output that goes idle after this send still admits and hears its readers.
-            now = self._sent_at = _perf_counter()
-            if now >= self._next_admit_check:
-                self._next_admit_check = now + _ADMIT_CHECK_S
-                self._admit_locked()
-            elif not self._ticks_requested:
-                self._ticks_requested = True
-                admission.request_ticks(self)
+            self._look_after_send()
         finally:
             lock.release()
+
+    def _look_after_send(self) -> None:
+        """After a send (the lock held): look at the socket now and then, or have the service thread look soon.
+
+        ZMQ_FD is edge-triggered: a send takes in what reached the socket meanwhile (a JOIN, an ACK), and
+        the service thread is then not woken for it. Looking at every chunk would cost ~1.5 us; so an
+        output that goes idle after this send still admits and hears its readers.
+        """
+        now = self._sent_at = _perf_counter()
+        if now >= self._next_admit_check:
+            self._next_admit_check = now + _ADMIT_CHECK_S
+            self._admit_locked()
+        elif not self._ticks_requested:
+            self._ticks_requested = True
+            admission.request_ticks(self)
+
+    def _queue_refused(self, refused: list[tuple[ReaderState, int]], data: np.ndarray) -> None:
+        """Queue the chunk the accelerator sent (``self.last_index``) for the readers whose pipe refused it."""
+        index, n = self.last_index, len(data)
+        frames = (_pack_header(index, n, b"C", self._epoch, 0) + data.tobytes(),)
+        late = [(reader, zmq.ZMQError(errno) if errno == _EHOSTUNREACH else None) for reader, errno in refused]
+        self._queue_late(late, frames, n, index, len(frames[0]))
+        if self._waits:
+            self._wait_for_readers()
 
     def _late(self, reader: ReaderState, gone, frames: tuple, n: int, index: int, nbytes: int) -> None:
         """Queue the chunk the one reader cannot take now (or unregister it), as _fan_out does."""
@@ -583,7 +622,8 @@ class OutputStream:
         if self._writer_waiting:  # the waiting writer services the socket itself
             return admission.BUSY
         if not self._n_backlogged:  # (read without the lock: a writer that holds it is sending)
-            idle = _perf_counter() - self._sent_at
+            fast = self._fast
+            idle = _perf_counter() - (self._sent_at if fast is None else max(self._sent_at, fast.sent_at))
             if tick and idle < _IDLE_LOOK_S:
                 return _IDLE_LOOK_S - idle
             if not tick and idle < _ADMIT_CHECK_S:
@@ -792,6 +832,7 @@ class OutputStream:
 
     # -- closing --------------------------------------------------------------
     def _teardown(self) -> None:
+        self._fast = None
         if self._admission_fd is not None:
             admission.unwatch(self._admission_fd)
             self._admission_fd = None
