@@ -7,9 +7,10 @@
  * "not mine" for anything else, which the Python path then takes from the start.
  *
  * No zmq.h and no second libzmq: the few libzmq functions are looked up in the copy pyzmq has loaded
- * (dl_iterate_phdr finds it, dlopen(RTLD_NOLOAD) never loads one). Sockets are pyzmq's, passed as their
- * `underlying` address by the caller, which holds the stream's lock (send) or is the stream's one reading
- * thread (recv), exactly as for pyzmq's own calls.
+ * (dl_iterate_phdr finds it, dlopen(RTLD_NOLOAD) never loads one). Sockets are pyzmq's, given by their
+ * `underlying` address when a PlainSender or PlainReceiver is made, and used as pyzmq uses them: a sender
+ * under its stream's lock (the stream drops it under the lock before it closes the socket), a receiver by
+ * its stream's reading thread once it has checked, holding the GIL, that the stream still has it.
  *
  * Wire format (lslacq/core/stream/transport.py HEADER, struct "<qqcBB5x"): index int64, n int64,
  * order char ('C'), epoch uint8, shape flag uint8, 5 pad bytes: 24 bytes, then the samples.
@@ -277,7 +278,8 @@ static PyType_Spec frame_spec = {
 };
 
 static PyTypeObject *ReaderCountersType, *RxCountersType, *FrameType, *PlainSenderType, *PlainReceiverType;
-static PyObject *str_last_index, *str_backlog, *str_identity, *str_epoch, *str_reader_list, *str_ticks_requested, *str_rx, *str_fast,
+static PyObject *str_last_index, *str_backlog, *str_identity, *str_epoch, *str_reader_list, *str_ticks_requested, *str_rx,
+    *str_fast,
     *str_stream_last_index;
 
 static Frame *new_frame(void) {

@@ -8,6 +8,7 @@ built; ``.ci/run`` runs tests/core/stream once more with ``LSLACQ_NO_EXT=1``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import subprocess
@@ -193,6 +194,19 @@ def test_a_reader_that_vanished_is_let_go_and_the_others_keep_getting_everything
     finally:
         kept_input.close()
         vanished.close()
+        out.close()
+
+
+@accelerated
+def test_a_receiver_whose_stream_was_closed_meanwhile_touches_no_socket(monkeypatch):
+    """The stream dropped its receiver (close() in another thread): ENOTSOCK, as pyzmq says for a closed socket."""
+    monkeypatch.setattr(fastpath, "enabled", True)
+    out, (inp,) = _pair()
+    try:
+        receiver = inp._fast
+        inp.close()
+        assert inp._fast is None and receiver.recv(inp) == errno.ENOTSOCK
+    finally:
         out.close()
 
 
