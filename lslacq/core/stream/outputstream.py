@@ -406,8 +406,9 @@ class OutputStream:
         """After a send (the lock held): look at the socket now and then, or have the service thread look soon.
 
         ZMQ_FD is edge-triggered: a send takes in what reached the socket meanwhile (a JOIN, an ACK), and
-        the service thread is then not woken for it. Looking at every chunk would cost ~1.5 us; so an
-        output that goes idle after this send still admits and hears its readers.
+        the service thread is then not woken for it. Looking at every chunk would cost ~1.5 us, so the
+        writer looks every ``_ADMIT_CHECK_S`` and otherwise asks for service ticks: an output that goes
+        idle after this send still admits and hears its readers.
         """
         now = self._sent_at = _perf_counter()
         if now >= self._next_admit_check:
