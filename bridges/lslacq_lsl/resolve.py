@@ -105,10 +105,23 @@ def list_streams(wait_time: float = 1.0, full: bool = False, timeout: float = 2.
 
 
 def _full_info(info: pylsl.StreamInfo, timeout: float) -> pylsl.StreamInfo:
-    """Return the full info of a resolved stream (its short info if the outlet does not answer in time)."""
+    """Return the full info of a resolved stream (its short info if its outlet does not answer in time).
+
+    An outlet that closed after the resolve may have left its port to another one: what answers there is
+    then another stream (another uid), whose description is not this stream's.
+    """
     inlet = pylsl.StreamInlet(info)
     try:
-        return inlet.info(timeout=timeout)
+        full = inlet.info(timeout=timeout)
+        if full.uid() != info.uid():
+            logger.warning(
+                "LSL stream %r closed since it answered the resolve: its address now serves %r; listing its "
+                "short description",
+                info.name(),
+                full.name(),
+            )
+            return info
+        return full
     except LslTimeoutError:
         logger.warning(
             "LSL stream %r did not send its description within %g s (its outlet may have closed since it answered "
