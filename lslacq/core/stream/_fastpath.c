@@ -223,7 +223,6 @@ static PyType_Spec rx_spec = {
 typedef struct {
     PyObject_HEAD
     zmq_msg_t msg;
-    Py_ssize_t exports;
 } Frame;
 
 static void frame_dealloc(Frame *self) {
@@ -237,13 +236,7 @@ static int frame_getbuffer(Frame *self, Py_buffer *view, int flags) {
     if (PyBuffer_FillInfo(view, (PyObject *)self, zmq_msg_data_(&self->msg), (Py_ssize_t)zmq_msg_size_(&self->msg),
                           0, flags) < 0) /* writable, as pyzmq's frames are */
         return -1;
-    self->exports++;
     return 0;
-}
-
-static void frame_releasebuffer(Frame *self, Py_buffer *view) {
-    (void)view;
-    self->exports--;
 }
 
 static Py_ssize_t frame_length(Frame *self) { return (Py_ssize_t)zmq_msg_size_(&self->msg); }
@@ -265,7 +258,6 @@ static PyType_Slot frame_slots[] = {
     {Py_sq_length, frame_length},
     {Py_mp_length, frame_length},
     {Py_bf_getbuffer, frame_getbuffer},
-    {Py_bf_releasebuffer, frame_releasebuffer},
     {0, NULL},
 };
 
@@ -287,7 +279,6 @@ static Frame *new_frame(void) {
     if (!frame)
         return NULL;
     zmq_msg_init_(&frame->msg);
-    frame->exports = 0;
     return frame;
 }
 

@@ -166,7 +166,7 @@ class ReaderState(ReaderCounters):
     """What an output knows about one reader, and that reader's backlog.
 
     Its credit counters are :class:`fastpath.ReaderCounters` (C fields when
-    the accelerator is built, which its ``send_chunk`` reads and counts).
+    the accelerator is built, which its ``PlainSender.send`` reads and counts).
 
     Parameters
     ----------

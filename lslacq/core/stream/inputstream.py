@@ -140,7 +140,7 @@ class InputStream:
         self.identity: bytes | None = None
         # credit (see flowcontrol.py): data messages and bytes taken, and when to acknowledge next
         # (messages, nbytes, ack_messages, ack_bytes, ack_deadline, credit: fastpath.RxCounters, C fields with
-        # the accelerator, which its recv_chunk counts)
+        # the accelerator, which its PlainReceiver.recv counts)
         self._rx = RxCounters()
         self._credit = False
         self._step_messages = self._step_bytes = 1
